@@ -1,0 +1,187 @@
+/* swarmfs: command-line entry point and subcommand dispatch. */
+#include "fs.h"
+
+#include <cache.h>
+#include <ledger.h>
+#include <swarm.h>
+
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SWARMFS_VERSION
+#define SWARMFS_VERSION "0.0.0"
+#endif
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv); /* NULL: not built yet */
+	const char *synopsis;
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "init", NULL, "init [--home DIR] [--name NAME]", "make my key (if none) and a new drive; print its URI" },
+	{ "mount", fs_cmd_mount, "mount [OPTIONS] DRIVE MOUNTPOINT", "mount a drive (DRIVE = name, id or swarmfs:// URI)" },
+	{ "umount", fs_cmd_umount, "umount MOUNTPOINT", "unmount a mounted drive" },
+	{ "status", NULL, "status MOUNTPOINT", "drive, height, peers, cache use, publish queue" },
+	{ "log", NULL, "log DRIVE|PATH [PATH]", "history of a path: every record with its block" },
+	{ "verify", NULL, "verify DRIVE", "re-check the whole chain; report any tampering" },
+	{ "transfer", NULL, "transfer PATH --to KEY", "give a file to another key" },
+	{ "add", NULL, "add DRIVE FILE.torrent|MAGNET /dest/path", "import an existing torrent" },
+	{ "magnet", NULL, "magnet PATH", "print the magnet link of a published file" },
+	{ "key", NULL, "key new|show [NAME]", "make or show a signing key" },
+	{ "drive", NULL, "drive list|show|add-member ...", "list drives, show one, add a member" },
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: swarmfs [--version] [--help] COMMAND [ARGS]\n\n"
+		   "A shared drive without a server: a FUSE filesystem backed by BitTorrent\n"
+		   "swarms and a signed ownership ledger.\n\ncommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-44s %s\n", commands[i].synopsis, commands[i].summary);
+	fprintf(f, "\n'swarmfs COMMAND --help' describes one command.\n");
+}
+
+static void version(void)
+{
+	printf("swarmfs %s\n", SWARMFS_VERSION);
+	printf("libfuse %d.%d, libtorrent-rasterbar %s, SQLite %s\n", FUSE_MAJOR_VERSION,
+	       FUSE_MINOR_VERSION, swarm_libtorrent_version(), ledger_sqlite_version());
+}
+
+static void mount_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: swarmfs mount [OPTIONS] DRIVE MOUNTPOINT\n\n"
+		"  -f, --foreground        stay in the foreground, log to stderr\n"
+		"  -d, --debug             trace FUSE requests (implies -f)\n"
+		"      --home DIR          data directory (default $SWARMFS_HOME,\n"
+		"                          $XDG_DATA_HOME/swarmfs, ~/.local/share/swarmfs)\n"
+		"      --cache-size SIZE   cache cap, e.g. 512M, 10G (default 10G)\n"
+		"      --allow-other       let other users use the mount\n"
+		"  -o OPT[,OPT...]         FUSE mount options\n"
+		"  -h, --help              this text\n\n"
+		"Unmount with 'fusermount3 -u MOUNTPOINT', 'swarmfs umount MOUNTPOINT',\n"
+		"or SIGINT/SIGTERM to a foreground mount.\n");
+}
+
+int fs_cmd_mount(int argc, char **argv)
+{
+	enum { OPT_HOME = 256, OPT_CACHE, OPT_ALLOW_OTHER };
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "home", required_argument, NULL, OPT_HOME },
+		{ "cache-size", required_argument, NULL, OPT_CACHE },
+		{ "allow-other", no_argument, NULL, OPT_ALLOW_OTHER },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct fs_mount_opts o = { 0 };
+	char **fuse_opts = calloc((size_t)argc + 1, sizeof *fuse_opts);
+	size_t n_opts = 0;
+	int c, rc;
+
+	if (!fuse_opts)
+		return 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fdho:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': o.foreground = true; break;
+		case 'd': o.debug = true; break;
+		case 'o': fuse_opts[n_opts++] = optarg; break;
+		case OPT_HOME: o.home = optarg; break;
+		case OPT_ALLOW_OTHER: o.allow_other = true; break;
+		case OPT_CACHE:
+			rc = cache_size_parse(optarg, &o.cache_size);
+			if (rc < 0) {
+				fprintf(stderr, "swarmfs mount: bad --cache-size '%s': %s\n",
+					optarg, strerror(-rc));
+				free(fuse_opts);
+				return FS_EXIT_USAGE;
+			}
+			break;
+		case 'h': mount_usage(stdout); free(fuse_opts); return 0;
+		default: mount_usage(stderr); free(fuse_opts); return FS_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "swarmfs mount: need DRIVE and MOUNTPOINT\n");
+		mount_usage(stderr);
+		free(fuse_opts);
+		return FS_EXIT_USAGE;
+	}
+	o.drive = argv[optind];
+	o.mountpoint = argv[optind + 1];
+	o.fuse_opts = fuse_opts;
+	rc = fs_mount_run(&o);
+	free(fuse_opts);
+	return rc;
+}
+
+int fs_cmd_umount(int argc, char **argv)
+{
+	pid_t pid;
+	int status;
+
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: swarmfs umount MOUNTPOINT\n");
+		return argc == 2 && !strcmp(argv[1], "--help") ? 0 : FS_EXIT_USAGE;
+	}
+	/* fusermount3 is the one tool that unmounts FUSE for root and users alike. */
+	pid = fork();
+	if (pid < 0) {
+		perror("swarmfs umount: fork");
+		return 1;
+	}
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "--", argv[1], (char *)NULL);
+		perror("swarmfs umount: fusermount3");
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *dbg = getenv("SWARMFS_DEBUG");
+
+	if (dbg && *dbg && strcmp(dbg, "0"))
+		fs_log_set_level(LOG_DEBUG);
+	if (argc < 2) {
+		usage(stderr);
+		return FS_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		version();
+		return 0;
+	}
+	for (size_t i = 0; i < N_COMMANDS; i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		if (!commands[i].run) {
+			fprintf(stderr, "swarmfs %s: not implemented yet\n", commands[i].name);
+			return FS_EXIT_USAGE;
+		}
+		return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "swarmfs: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return FS_EXIT_USAGE;
+}
