@@ -822,7 +822,9 @@ int fixture_mount_start(const char *home, const char *drive, const char *mountpo
 		err = -ENOMEM;
 		goto fail;
 	}
-	if (mkdir(mountpoint, 0755) < 0 && errno != EEXIST) {
+	/* home holds the daemon's log, so it must exist before the daemon does */
+	if ((mkdir(home, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(mountpoint, 0755) < 0 && errno != EEXIST)) {
 		err = -errno;
 		goto fail;
 	}

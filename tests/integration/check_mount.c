@@ -1,0 +1,283 @@
+/*
+ * The empty drive, end to end: `swarmfs mount` in the foreground, used with ls, stat
+ * and df, unmounted by fusermount3, swarmfs umount, SIGINT and SIGTERM; the lock that
+ * refuses a second mount; the command line's errors.
+ */
+#include "fixture.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+static char *dir, *home, *mnt;
+
+static void setup(void)
+{
+	fixture_test_setup();
+	ck_assert_int_eq(fixture_tmpdir_new("mount", &dir), 0);
+	ck_assert_int_ge(asprintf(&home, "%s/home", dir), 0);
+	ck_assert_int_ge(asprintf(&mnt, "%s/mnt", dir), 0);
+}
+
+static void teardown(void)
+{
+	/* a test that failed mid-way may still have the mount: never leave it */
+	if (fixture_is_mounted(mnt)) {
+		char *argv[] = { "fusermount3", "-u", "-z", mnt, NULL };
+		fixture_run(argv, 10000, NULL);
+	}
+	fixture_tmpdir_remove(dir);
+	free(dir);
+	free(home);
+	free(mnt);
+}
+
+static void assert_clean_log(struct fixture_mount *m)
+{
+	char *lines = NULL;
+	int n = fixture_mount_unexpected_log(m, NULL, &lines);
+
+	ck_assert_msg(n >= 0, "cannot read the daemon's log: %s", strerror(-n));
+	ck_assert_msg(n == 0, "unexpected daemon log lines:\n%s", lines);
+	free(lines);
+}
+
+static char *bin(void)
+{
+	return getenv("SWARMFS_BIN");
+}
+
+START_TEST(empty_drive_with_ls_stat_df)
+{
+	struct fixture_mount *m;
+	char *out = NULL;
+	struct statvfs sv;
+	struct stat sb;
+
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, NULL, &m), 0);
+	ck_assert(fixture_is_mounted(mnt));
+
+	ck_assert_int_eq(fixture_sh(10000, &out, "ls -la '%s' | tail -n +2 | awk '{print $NF}'", mnt), 0);
+	ck_assert_str_eq(out, ".\n..\n");
+	free(out);
+	ck_assert_int_eq(fixture_sh(10000, &out, "ls -A '%s' | wc -l", mnt), 0);
+	ck_assert_int_eq(atoi(out), 0);
+	free(out);
+
+	ck_assert_int_eq(fixture_sh(10000, &out, "stat -c '%%F %%a %%i %%h' '%s'", mnt), 0);
+	ck_assert_str_eq(out, "directory 755 1 2\n");
+	free(out);
+	ck_assert_int_eq(stat(mnt, &sb), 0);
+	ck_assert(S_ISDIR(sb.st_mode));
+	ck_assert_int_eq(sb.st_uid, getuid());
+
+	/* df: the drive's size is its cache cap (default 10 GiB), nothing used yet */
+	ck_assert_int_eq(fixture_sh(10000, &out, "df -B1 --output=source,fstype,size,used '%s' | tail -1", mnt), 0);
+	ck_assert_msg(strstr(out, "swarmfs:team") && strstr(out, "fuse.swarmfs"), "df: %s", out);
+	ck_assert_msg(strstr(out, " 10737418240 ") && strstr(out, " 0"), "df: %s", out);
+	free(out);
+	ck_assert_int_eq(statvfs(mnt, &sv), 0);
+	ck_assert_uint_eq((uint64_t)sv.f_blocks * sv.f_frsize, 10ULL << 30);
+	ck_assert_uint_eq(sv.f_namemax, 255);
+
+	/* nothing exists yet: lookups fail as on any empty directory */
+	char path[4096];
+	snprintf(path, sizeof path, "%s/nothing", mnt);
+	ck_assert_int_eq(stat(path, &sb), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	assert_clean_log(m);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+	ck_assert(!fixture_is_mounted(mnt));
+}
+END_TEST
+
+START_TEST(cache_size_option_reaches_statfs)
+{
+	const char *args[] = { "--cache-size", "512M", NULL };
+	struct fixture_mount *m;
+	struct statvfs sv;
+
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
+	ck_assert_int_eq(statvfs(mnt, &sv), 0);
+	ck_assert_uint_eq((uint64_t)sv.f_blocks * sv.f_frsize, 512ULL << 20);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+}
+END_TEST
+
+static void unmount_by_signal(int sig)
+{
+	struct fixture_mount *m;
+	pid_t pid;
+
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, NULL, &m), 0);
+	pid = fixture_mount_pid(m);
+	ck_assert_int_eq(kill(pid, sig), 0);
+	for (int i = 0; i < 500 && fixture_is_mounted(mnt); i++)
+		usleep(10000);
+	ck_assert_msg(!fixture_is_mounted(mnt), "still mounted 5 s after signal %d", sig);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+}
+
+START_TEST(sigint_unmounts)
+{
+	unmount_by_signal(SIGINT);
+}
+END_TEST
+
+START_TEST(sigterm_unmounts)
+{
+	unmount_by_signal(SIGTERM);
+}
+END_TEST
+
+START_TEST(swarmfs_umount_unmounts)
+{
+	struct fixture_mount *m;
+	char *out = NULL;
+
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, NULL, &m), 0);
+	char *argv[] = { bin(), "umount", mnt, NULL };
+	ck_assert_int_eq(fixture_run(argv, 10000, &out), 0);
+	free(out);
+	ck_assert(!fixture_is_mounted(mnt));
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+}
+END_TEST
+
+START_TEST(second_mount_of_same_drive_refused)
+{
+	struct fixture_mount *m;
+	char *out = NULL, *mnt2;
+
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, NULL, &m), 0);
+	ck_assert_int_ge(asprintf(&mnt2, "%s/mnt2", dir), 0);
+	ck_assert_int_eq(mkdir(mnt2, 0755), 0);
+	/* what was tried: the same home and drive at a second mount point */
+	char *argv[] = { bin(), "mount", "-f", "--home", home, "team", mnt2, NULL };
+	ck_assert_int_eq(fixture_run(argv, 10000, &out), 1);
+	ck_assert_msg(strstr(out, "already mounted by process"), "output: %s", out);
+	ck_assert(!fixture_is_mounted(mnt2));
+	free(out);
+	/* the first mount is untouched */
+	ck_assert(fixture_is_mounted(mnt));
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+	/* and once it is gone the drive mounts again: the lock died with its owner */
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt2, NULL, &m), 0);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+	free(mnt2);
+}
+END_TEST
+
+START_TEST(killed_daemon_leaves_no_mount_and_no_lock)
+{
+	struct fixture_mount *m;
+
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, NULL, &m), 0);
+	/* what was tried: kill -9, so no handler of ours runs */
+	ck_assert_int_eq(kill(fixture_mount_pid(m), SIGKILL), 0);
+	for (int i = 0; i < 500 && fixture_is_mounted(mnt); i++)
+		usleep(10000);
+	ck_assert_msg(!fixture_is_mounted(mnt), "auto_unmount did not clean up");
+	ck_assert_int_eq(fixture_mount_stop(m), 128 + SIGKILL);
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, NULL, &m), 0);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+}
+END_TEST
+
+START_TEST(command_line_errors)
+{
+	char *out = NULL;
+
+	/* what was tried: each malformed call must say what is wrong and exit 2 */
+	char *none[] = { bin(), NULL };
+	ck_assert_int_eq(fixture_run(none, 5000, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "usage: swarmfs"));
+	free(out);
+	char *unknown[] = { bin(), "frobnicate", NULL };
+	ck_assert_int_eq(fixture_run(unknown, 5000, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "unknown command 'frobnicate'"));
+	free(out);
+	char *missing[] = { bin(), "mount", "team", NULL };
+	ck_assert_int_eq(fixture_run(missing, 5000, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "need DRIVE and MOUNTPOINT"));
+	free(out);
+	char *badsize[] = { bin(), "mount", "--cache-size", "12Q", "team", mnt, NULL };
+	ck_assert_int_eq(fixture_run(badsize, 5000, &out), 2);
+	ck_assert_ptr_nonnull(strstr(out, "bad --cache-size '12Q'"));
+	free(out);
+	char *badopt[] = { bin(), "mount", "--no-such-flag", "team", mnt, NULL };
+	ck_assert_int_eq(fixture_run(badopt, 5000, &out), 2);
+	free(out);
+	/* a drive name that would escape the data directory */
+	ck_assert_int_eq(mkdir(mnt, 0755), 0);
+	char *escape[] = { bin(), "mount", "-f", "--home", home, "..", mnt, NULL };
+	ck_assert_int_eq(fixture_run(escape, 5000, &out), 1);
+	ck_assert_ptr_nonnull(strstr(out, "invalid drive name"));
+	ck_assert(!fixture_is_mounted(mnt));
+	free(out);
+	/* a mount point that is not there */
+	char *nodir[] = { bin(), "mount", "-f", "--home", home, "team", "/nonexistent/swarmfs-mnt", NULL };
+	ck_assert_int_eq(fixture_run(nodir, 5000, &out), 1);
+	ck_assert_ptr_nonnull(strstr(out, "cannot mount"));
+	free(out);
+}
+END_TEST
+
+START_TEST(help_and_version)
+{
+	char *out = NULL;
+	static const char *const cmds[] = { "init", "mount", "umount", "status", "log", "verify",
+					    "transfer", "add", "key", "drive", NULL };
+
+	char *help[] = { bin(), "--help", NULL };
+	ck_assert_int_eq(fixture_run(help, 5000, &out), 0);
+	for (int i = 0; cmds[i]; i++) {
+		char want[32];
+		snprintf(want, sizeof want, "\n  %s ", cmds[i]);
+		ck_assert_msg(strstr(out, want), "--help does not list %s", cmds[i]);
+	}
+	free(out);
+	char *version[] = { bin(), "--version", NULL };
+	ck_assert_int_eq(fixture_run(version, 5000, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "swarmfs "));
+	ck_assert_ptr_nonnull(strstr(out, "libtorrent-rasterbar 2."));
+	free(out);
+	char *mhelp[] = { bin(), "mount", "--help", NULL };
+	ck_assert_int_eq(fixture_run(mhelp, 5000, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "--cache-size"));
+	free(out);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("mount");
+	TCase *tc = tcase_create("mount");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, empty_drive_with_ls_stat_df);
+	tcase_add_test(tc, cache_size_option_reaches_statfs);
+	tcase_add_test(tc, sigint_unmounts);
+	tcase_add_test(tc, sigterm_unmounts);
+	tcase_add_test(tc, swarmfs_umount_unmounts);
+	tcase_add_test(tc, second_mount_of_same_drive_refused);
+	tcase_add_test(tc, killed_daemon_leaves_no_mount_and_no_lock);
+	tcase_add_test(tc, command_line_errors);
+	tcase_add_test(tc, help_and_version);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
