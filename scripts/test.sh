@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The README's test command: install what is missing, build, and run every test.
+#
+#   scripts/test.sh              normal build (gcc, -Werror), then the ASan+UBSan build;
+#                                unit and integration tests in each
+#   scripts/test.sh --quick      the normal build only
+#   scripts/test.sh -R REGEX     only the ctest tests whose name matches
+#
+# Build directories: build/ and build-asan/ (override with BUILD_DIR, ASAN_BUILD_DIR).
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+quick=0
+regex=()
+while (($#)); do
+	case $1 in
+	--quick) quick=1 ;;
+	-R) regex=(-R "$2"); shift ;;
+	-h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+	*) echo "test.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+"$root/scripts/setup.sh" || exit 1
+jobs=$(nproc)
+summary=()
+failed=0
+
+# run_build NAME DIR CMAKE-ARGS...: configure, build, run unit then integration tests.
+run_build() {
+	local name=$1 dir=$2
+	shift 2
+	echo "=== $name: configure and build in $dir"
+	if ! cmake -S "$root" -B "$dir" -DSWARMFS_WERROR=ON "$@" >"$dir.configure.log" 2>&1; then
+		cat "$dir.configure.log"
+		summary+=("$name: configure FAILED")
+		failed=1
+		return
+	fi
+	if ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
+		grep -E "error|warning" "$dir.build.log" | head -50
+		summary+=("$name: build FAILED (log: $dir.build.log)")
+		failed=1
+		return
+	fi
+	local label
+	for label in unit integration; do
+		echo "=== $name: $label tests"
+		local out
+		out=$(ctest --test-dir "$dir" -L "^$label\$" "${regex[@]}" --output-on-failure \
+			--timeout 900 2>&1)
+		local rc=$?
+		echo "$out" | grep -vE '^\s*$'
+		local line
+		line=$(echo "$out" | grep -E 'tests passed|No tests were found' | tail -1)
+		summary+=("$name $label: ${line:-no summary}")
+		((rc == 0)) || failed=1
+	done
+}
+
+mkdir -p "${BUILD_DIR:-$root/build}"
+run_build normal "${BUILD_DIR:-$root/build}"
+if ((!quick)); then
+	mkdir -p "${ASAN_BUILD_DIR:-$root/build-asan}"
+	# detect_leaks stays on; abort_on_error makes Check see a crash, not an exit code.
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	run_build asan+ubsan "${ASAN_BUILD_DIR:-$root/build-asan}" -DSWARMFS_SANITIZE=ON \
+		-DCMAKE_BUILD_TYPE=Debug
+fi
+
+echo
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+if ((failed)); then
+	echo "RESULT: FAILED"
+	exit 1
+fi
+echo "RESULT: all tests passed"
