@@ -31,15 +31,15 @@ run_build() {
 	local name=$1 dir=$2
 	shift 2
 	echo "=== $name: configure and build in $dir"
-	if ! cmake -S "$root" -B "$dir" -DSWARMFS_WERROR=ON "$@" >"$dir.configure.log" 2>&1; then
-		cat "$dir.configure.log"
+	if ! cmake -S "$root" -B "$dir" -DSWARMFS_WERROR=ON "$@" >"$dir/configure.log" 2>&1; then
+		cat "$dir/configure.log"
 		summary+=("$name: configure FAILED")
 		failed=1
 		return
 	fi
-	if ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
-		grep -E "error|warning" "$dir.build.log" | head -50
-		summary+=("$name: build FAILED (log: $dir.build.log)")
+	if ! cmake --build "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
+		grep -E "error|warning" "$dir/build.log" | head -50
+		summary+=("$name: build FAILED (log: $dir/build.log)")
 		failed=1
 		return
 	fi

@@ -1,0 +1,41 @@
+/*
+ * swarmfs:// URIs (private to fs/): how a drive is named to another machine.
+ *
+ *   swarmfs://<drive-id>?tr=<tracker-url>&peer=<host:port>&dn=<name>
+ *
+ * drive-id is 64 hex digits (SHA-256 of the genesis block); tr and peer repeat; values
+ * are percent-encoded. Unknown parameters are ignored so newer URIs still parse.
+ * Threads: pure functions, any thread.
+ */
+#ifndef SWARMFS_FS_URI_H
+#define SWARMFS_FS_URI_H
+
+#include <stddef.h>
+
+#define FS_URI_MAX_LIST 32 /* trackers, peers: more is a hostile or broken URI */
+
+struct fs_uri {
+	char drive_id[65];	/* lowercase hex, NUL-terminated */
+	char *name;		/* dn=, or NULL */
+	char *trackers[FS_URI_MAX_LIST];
+	size_t n_trackers;
+	char *peers[FS_URI_MAX_LIST]; /* "host:port" or "[v6]:port" */
+	size_t n_peers;
+};
+
+/* Whether text starts with the swarmfs:// scheme (case-insensitive). */
+int fs_uri_is_uri(const char *text);
+
+/* Parse text into *out (caller-owned; release with fs_uri_release). Returns 0, or
+ * -EINVAL with a reason in *out_why (a static string) when not NULL. On failure *out
+ * is left zeroed. */
+int fs_uri_parse(const char *text, struct fs_uri *out, const char **out_why);
+void fs_uri_release(struct fs_uri *u);
+
+/* Format u as a URI; caller frees *out_text with free(). -ENOMEM. */
+int fs_uri_format(const struct fs_uri *u, char **out_text);
+
+/* Validate "host:port" / "[v6]:port" (port 1..65535, host non-empty, no spaces). */
+int fs_uri_peer_valid(const char *peer);
+
+#endif

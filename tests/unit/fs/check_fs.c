@@ -1,0 +1,217 @@
+/* fs/ internals that need no mount: swarmfs:// URIs, the data directory, the lock. */
+#include "fixture.h"
+#include "fs.h"
+#include "uri.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ID "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+START_TEST(uri_round_trip)
+{
+	struct fs_uri u, v;
+	const char *why = NULL;
+	char *text;
+
+	ck_assert_int_eq(fs_uri_parse("swarmfs://" ID "?tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce"
+				      "&peer=127.0.0.1:6881&peer=[::1]:7000&dn=team%20drive&x=ignored",
+				      &u, &why), 0);
+	ck_assert_str_eq(u.drive_id, ID);
+	ck_assert_uint_eq(u.n_trackers, 1);
+	ck_assert_str_eq(u.trackers[0], "http://127.0.0.1:6969/announce");
+	ck_assert_uint_eq(u.n_peers, 2);
+	ck_assert_str_eq(u.peers[0], "127.0.0.1:6881");
+	ck_assert_str_eq(u.peers[1], "[::1]:7000");
+	ck_assert_str_eq(u.name, "team drive");
+	ck_assert_int_eq(fs_uri_format(&u, &text), 0);
+	ck_assert_int_eq(fs_uri_parse(text, &v, &why), 0);
+	ck_assert_str_eq(v.drive_id, u.drive_id);
+	ck_assert_str_eq(v.trackers[0], u.trackers[0]);
+	ck_assert_str_eq(v.peers[1], u.peers[1]);
+	ck_assert_str_eq(v.name, u.name);
+	ck_assert_ptr_null(strchr(text, ' '));
+	free(text);
+	fs_uri_release(&u);
+	fs_uri_release(&v);
+}
+END_TEST
+
+START_TEST(uri_bare_id_and_case)
+{
+	struct fs_uri u;
+
+	ck_assert(fs_uri_is_uri("SwarmFS://" ID));
+	ck_assert_int_eq(fs_uri_parse("SWARMFS://00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF", &u, NULL), 0);
+	ck_assert_str_eq(u.drive_id, ID);
+	ck_assert_uint_eq(u.n_trackers + u.n_peers, 0);
+	ck_assert_ptr_null(u.name);
+	fs_uri_release(&u);
+}
+END_TEST
+
+START_TEST(uri_malformed_rejected)
+{
+	/* what was tried: each of these must fail with a reason and leave nothing */
+	static const char *const bad[] = {
+		"http://" ID,
+		"swarmfs://",
+		"swarmfs://0011",
+		"swarmfs://" ID "0",
+		"swarmfs://g0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+		"swarmfs://" ID "?tr",
+		"swarmfs://" ID "?tr=",
+		"swarmfs://" ID "?tr=http%3",
+		"swarmfs://" ID "?tr=http%zz",
+		"swarmfs://" ID "?dn=a%00b",
+		"swarmfs://" ID "?peer=127.0.0.1",
+		"swarmfs://" ID "?peer=127.0.0.1:0",
+		"swarmfs://" ID "?peer=127.0.0.1:65536",
+		"swarmfs://" ID "?peer=:80",
+		"swarmfs://" ID "?peer=a:b:80",
+		"swarmfs://" ID "?peer=[::1]80",
+		"swarmfs://" ID "?peer=host%20x:80",
+		NULL,
+	};
+	for (int i = 0; bad[i]; i++) {
+		struct fs_uri u;
+		const char *why = NULL;
+
+		ck_assert_msg(fs_uri_parse(bad[i], &u, &why) == -EINVAL, "accepted %s", bad[i]);
+		ck_assert_msg(why && *why, "no reason for %s", bad[i]);
+		ck_assert_uint_eq(u.n_trackers + u.n_peers, 0);
+	}
+}
+END_TEST
+
+START_TEST(uri_list_limits)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct fs_uri u;
+	const char *why;
+
+	fprintf(f, "swarmfs://%s?", ID);
+	for (int i = 0; i < FS_URI_MAX_LIST + 1; i++)
+		fprintf(f, "peer=127.0.0.1:%d&", 1000 + i);
+	fclose(f);
+	/* what was tried: one peer more than the limit, as a hostile link could carry */
+	ck_assert_int_eq(fs_uri_parse(text, &u, &why), -EINVAL);
+	ck_assert_str_eq(why, "too many peers");
+	free(text);
+}
+END_TEST
+
+START_TEST(home_resolution_order)
+{
+	char *p;
+
+	setenv("SWARMFS_HOME", "/a", 1);
+	setenv("XDG_DATA_HOME", "/b", 1);
+	setenv("HOME", "/c", 1);
+	ck_assert_int_eq(fs_home_resolve("/x", &p), 0);
+	ck_assert_str_eq(p, "/x");
+	free(p);
+	ck_assert_int_eq(fs_home_resolve(NULL, &p), 0);
+	ck_assert_str_eq(p, "/a");
+	free(p);
+	unsetenv("SWARMFS_HOME");
+	ck_assert_int_eq(fs_home_resolve(NULL, &p), 0);
+	ck_assert_str_eq(p, "/b/swarmfs");
+	free(p);
+	unsetenv("XDG_DATA_HOME");
+	ck_assert_int_eq(fs_home_resolve(NULL, &p), 0);
+	ck_assert_str_eq(p, "/c/.local/share/swarmfs");
+	free(p);
+	unsetenv("HOME");
+	ck_assert_int_eq(fs_home_resolve(NULL, &p), -ENOENT);
+}
+END_TEST
+
+START_TEST(drive_dir_refuses_escapes)
+{
+	char *p;
+
+	ck_assert_int_eq(fs_drive_dir("/h", "team", &p), 0);
+	ck_assert_str_eq(p, "/h/drives/team");
+	free(p);
+	/* what was tried: names that would leave <home>/drives */
+	ck_assert_int_eq(fs_drive_dir("/h", "..", &p), -EINVAL);
+	ck_assert_int_eq(fs_drive_dir("/h", ".", &p), -EINVAL);
+	ck_assert_int_eq(fs_drive_dir("/h", "a/../../etc", &p), -EINVAL);
+	ck_assert_int_eq(fs_drive_dir("/h", "", &p), -EINVAL);
+}
+END_TEST
+
+START_TEST(drive_lock_is_exclusive_and_dies_with_owner)
+{
+	char *dir, sub[4096];
+	long holder = 0;
+	int st, pfd[2];
+
+	ck_assert_int_eq(fixture_tmpdir_new("fs", &dir), 0);
+	snprintf(sub, sizeof sub, "%s/drives/team", dir);
+	ck_assert_int_eq(fs_mkdirs(sub, 0700), 0);
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t owner = fork();
+	if (owner == 0) {
+		int fd = fs_drive_lock(sub, NULL);
+		char c = fd >= 0 ? 'y' : 'n';
+
+		if (write(pfd[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char c;
+	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'y');
+	ck_assert_int_eq(fs_drive_lock(sub, &holder), -EBUSY);
+	ck_assert_int_eq(holder, owner);
+	kill(owner, SIGKILL);
+	waitpid(owner, &st, 0);
+	int fd = fs_drive_lock(sub, &holder);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	close(pfd[0]);
+	close(pfd[1]);
+	ck_assert_int_eq(fixture_tmpdir_remove(dir), 0);
+	free(dir);
+}
+END_TEST
+
+static void setup(void)
+{
+	fixture_test_setup();
+}
+
+int main(void)
+{
+	Suite *s = suite_create("fs");
+	TCase *tc = tcase_create("fs");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, uri_round_trip);
+	tcase_add_test(tc, uri_bare_id_and_case);
+	tcase_add_test(tc, uri_malformed_rejected);
+	tcase_add_test(tc, uri_list_limits);
+	tcase_add_test(tc, home_resolution_order);
+	tcase_add_test(tc, drive_dir_refuses_escapes);
+	tcase_add_test(tc, drive_lock_is_exclusive_and_dies_with_owner);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
