@@ -1,6 +1,7 @@
 /* fs/ internals that need no mount: swarmfs:// URIs, the data directory, the lock. */
 #include "fixture.h"
 #include "fs.h"
+#include "inode.h"
 #include "uri.h"
 
 #include <check.h>
@@ -187,6 +188,103 @@ START_TEST(drive_lock_is_exclusive_and_dies_with_owner)
 }
 END_TEST
 
+
+START_TEST(inodes_ref_forget_and_numbers_never_reused)
+{
+	struct fs_inodes *t;
+	uint64_t a, a2, b, root;
+	char *p;
+
+	ck_assert_int_eq(fs_inodes_new(&t), 0);
+	ck_assert_int_eq(fs_inodes_path(t, 1, &p), 0);
+	ck_assert_str_eq(p, "");
+	free(p);
+	ck_assert_int_eq(fs_inodes_ref(t, "", &root), 0);
+	ck_assert_uint_eq(root, 1);
+	ck_assert_int_eq(fs_inodes_ref(t, "docs/a.txt", &a), 0);
+	ck_assert_int_eq(fs_inodes_ref(t, "docs/a.txt", &a2), 0);
+	ck_assert_uint_eq(a, a2);
+	ck_assert_uint_gt(a, 1);
+	ck_assert_int_eq(fs_inodes_path(t, a, &p), 0);
+	ck_assert_str_eq(p, "docs/a.txt");
+	free(p);
+	ck_assert_uint_eq(fs_inodes_find(t, "docs/a.txt"), a);
+	/* two lookups need two forgets */
+	fs_inodes_forget(t, a, 1);
+	ck_assert_uint_eq(fs_inodes_find(t, "docs/a.txt"), a);
+	fs_inodes_forget(t, a, 1);
+	ck_assert_uint_eq(fs_inodes_find(t, "docs/a.txt"), 0);
+	ck_assert_int_eq(fs_inodes_path(t, a, &p), -ESTALE);
+	/* the same path again gets a new number; the old one is never handed out */
+	ck_assert_int_eq(fs_inodes_ref(t, "docs/a.txt", &b), 0);
+	ck_assert_uint_ne(b, a);
+	/* the root is never forgotten */
+	fs_inodes_forget(t, 1, 1000);
+	ck_assert_int_eq(fs_inodes_path(t, 1, &p), 0);
+	free(p);
+	ck_assert_int_eq(fs_inodes_path(t, 999999, &p), -ESTALE);
+	fs_inodes_free(t);
+}
+END_TEST
+
+START_TEST(inodes_rename_moves_subtree_and_detaches_target)
+{
+	struct fs_inodes *t;
+	uint64_t d, f, g, victim, other;
+	char *p;
+
+	ck_assert_int_eq(fs_inodes_new(&t), 0);
+	ck_assert_int_eq(fs_inodes_ref(t, "a", &d), 0);
+	ck_assert_int_eq(fs_inodes_ref(t, "a/f", &f), 0);
+	ck_assert_int_eq(fs_inodes_ref(t, "a/sub/g", &g), 0);
+	ck_assert_int_eq(fs_inodes_ref(t, "b", &victim), 0);
+	ck_assert_int_eq(fs_inodes_ref(t, "ab", &other), 0); /* shares a prefix, not a parent */
+	ck_assert_int_eq(fs_inodes_rename(t, "a", "b"), 0);
+	ck_assert_int_eq(fs_inodes_path(t, d, &p), 0);
+	ck_assert_str_eq(p, "b");
+	free(p);
+	ck_assert_int_eq(fs_inodes_path(t, g, &p), 0);
+	ck_assert_str_eq(p, "b/sub/g");
+	free(p);
+	ck_assert_uint_eq(fs_inodes_find(t, "b/f"), f);
+	ck_assert_uint_eq(fs_inodes_find(t, "a/f"), 0);
+	ck_assert_int_eq(fs_inodes_path(t, victim, &p), -ESTALE);
+	ck_assert_int_eq(fs_inodes_path(t, other, &p), 0);
+	ck_assert_str_eq(p, "ab");
+	free(p);
+	fs_inodes_forget(t, victim, 1); /* the kernel may still forget a detached one */
+	/* what was tried: a directory into itself, and the root */
+	ck_assert_int_eq(fs_inodes_rename(t, "b", "b/sub/x"), -EINVAL);
+	ck_assert_int_eq(fs_inodes_rename(t, "", "x"), -EINVAL);
+	fs_inodes_free(t);
+}
+END_TEST
+
+START_TEST(inodes_100k_entries)
+{
+	struct fs_inodes *t;
+	char path[64];
+	uint64_t ino, first = 0;
+
+	ck_assert_int_eq(fs_inodes_new(&t), 0);
+	for (int i = 0; i < 100000; i++) {
+		snprintf(path, sizeof path, "big/file-%06d", i);
+		ck_assert_int_eq(fs_inodes_ref(t, path, &ino), 0);
+		if (!first)
+			first = ino;
+	}
+	ck_assert_uint_eq(fs_inodes_count(t), 100001);
+	ck_assert_uint_eq(fs_inodes_find(t, "big/file-000000"), first);
+	ck_assert_uint_eq(fs_inodes_find(t, "big/file-099999"), first + 99999);
+	ck_assert_int_eq(fs_inodes_rename(t, "big", "huge"), 0);
+	ck_assert_uint_eq(fs_inodes_find(t, "huge/file-050000"), first + 50000);
+	for (uint64_t i = 0; i < 100000; i++)
+		fs_inodes_forget(t, first + i, 1);
+	ck_assert_uint_eq(fs_inodes_count(t), 1);
+	fs_inodes_free(t);
+}
+END_TEST
+
 static void setup(void)
 {
 	fixture_test_setup();
@@ -208,6 +306,9 @@ int main(void)
 	tcase_add_test(tc, home_resolution_order);
 	tcase_add_test(tc, drive_dir_refuses_escapes);
 	tcase_add_test(tc, drive_lock_is_exclusive_and_dies_with_owner);
+	tcase_add_test(tc, inodes_ref_forget_and_numbers_never_reused);
+	tcase_add_test(tc, inodes_rename_moves_subtree_and_detaches_target);
+	tcase_add_test(tc, inodes_100k_entries);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
