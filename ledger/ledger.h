@@ -7,19 +7,339 @@
  * Events go upward through callbacks that fs/ registers.
  *
  * Threads: a ledger handle holds its single SQLite connection behind its own lock and
- * may be called from any thread; it never calls out while holding that lock.
- * Errors: >= 0 on success, -errno on failure.
+ * may be called from any thread; it never calls out (log sink, change callback, sync
+ * send/drop) while holding that lock. Keys are immutable once made: any thread.
+ * A struct ledger_sync belongs to one ledger; its functions are "caller serialises".
+ * Errors: >= 0 on success, -errno on failure. Common codes: -EINVAL (malformed input),
+ * -EBADMSG (bad signature, hash or encoding: tampering), -ENOENT (no such path or
+ * record), -EEXIST (path taken), -EPERM (not the owner, not a member, not a producer),
+ * -ESTALE (the record cited is no longer live: a double spend), -EIO (SQLite/OpenSSL).
  */
 #ifndef SWARMFS_LEDGER_H
 #define SWARMFS_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+#define LEDGER_KEY_LEN 32	/* an Ed25519 public key: a member's id */
+#define LEDGER_ID_LEN 32	/* SHA-256: record, block and drive ids */
+#define LEDGER_HEX_LEN 65	/* a 32-byte id as lowercase hex plus NUL */
+#define LEDGER_PATH_MAX 4096	/* bytes of a normalized path, NUL excluded */
+#define LEDGER_NAME_MAX 255	/* bytes of one path component */
+
 /* The SQLite library version this build runs against, e.g. "3.40.1".
  * Returns a static string. Any thread. */
 const char *ledger_sqlite_version(void);
+
+/* ---- hex ---- */
+
+/* Write 2*len lowercase hex digits and a NUL to out. Any thread. */
+void ledger_hex(const uint8_t *bytes, size_t len, char *out);
+/* Parse exactly 2*len hex digits (either case) of hex into out. -EINVAL otherwise,
+ * out unchanged. Any thread. */
+int ledger_unhex(const char *hex, uint8_t *out, size_t len);
+
+/* ---- keys: Ed25519 through OpenSSL EVP ---- */
+
+struct ledger_key;
+
+/* A fresh random key. Free with ledger_key_free(). Any thread. */
+int ledger_key_generate(struct ledger_key **out_key);
+/* The key of a 32-byte seed (RFC 8032 private key). Any thread. */
+int ledger_key_from_seed(const uint8_t seed[32], struct ledger_key **out_key);
+/* Load a seed file (32 raw bytes). Refuses, with -EACCES, a file that group or others
+ * may read or write; -EINVAL if it is not 32 bytes. Any thread. */
+int ledger_key_load(const char *path, struct ledger_key **out_key);
+/* Write the seed to path with mode 0600, never replacing an existing file (-EEXIST).
+ * The file is complete or absent: written to a temporary name, fsynced, linked. */
+int ledger_key_save(const struct ledger_key *key, const char *path);
+void ledger_key_free(struct ledger_key *key);
+/* The public key, the member's id. */
+void ledger_key_public(const struct ledger_key *key, uint8_t out_pub[LEDGER_KEY_LEN]);
+
+/* ---- drive parameters, fixed in the genesis block ---- */
+
+struct ledger_params {
+	char *name;			/* drive name, 1..255 bytes of UTF-8 */
+	uint8_t admin[LEDGER_KEY_LEN];	/* signs member records and the genesis */
+	uint8_t (*producers)[LEDGER_KEY_LEN]; /* initial producer set, in turn order */
+	size_t n_producers;		/* >= 1 */
+	char **trackers;		/* tracker hints (announce URLs) */
+	size_t n_trackers;
+	int64_t interval_s;		/* target seconds between blocks */
+	int64_t grace_s;		/* delay before an out-of-turn producer may produce */
+	uint32_t max_record_bytes;	/* encoded size cap of one record */
+	uint32_t max_block_bytes;	/* encoded size cap of one block (header + records) */
+	uint32_t max_block_records;	/* records per block */
+	int64_t time;			/* genesis timestamp, seconds since the epoch */
+};
+
+/* Defaults for a new drive: one producer (the admin), 5 s interval, 10 s grace,
+ * 4 KiB records, 4 MiB blocks, 10,000 records a block, time now. The pointers are
+ * left NULL: the caller fills name, admin and producers (borrowed by ledger_create). */
+void ledger_params_defaults(struct ledger_params *p);
+/* Free what ledger_params_get() allocated; the struct itself is the caller's. */
+void ledger_params_release(struct ledger_params *p);
+
+/* ---- opening a drive's ledger ---- */
+
+struct ledger;
+
+/* Thread-safe log sink with syslog levels; the same shape every module's config has. */
+typedef void (*ledger_log_fn)(int level, const char *module, const char *msg, void *ctx);
+/* State changed. path is the normalized path whose live record changed (claim, update,
+ * transfer, move: old and new path, revoke, mkdir), or NULL when the head block changed.
+ * Called on the thread that caused the change, after the ledger lock is released; it
+ * may call back into the ledger. */
+typedef void (*ledger_change_fn)(const char *path, void *ctx);
+
+struct ledger_config {
+	const char *path;		/* ledger.db; its directory must exist */
+	ledger_log_fn log;		/* NULL: no logging */
+	void *log_ctx;
+	int log_level;			/* messages above this syslog level are dropped;
+					 * 0 means LOG_NOTICE */
+	ledger_change_fn on_change;	/* NULL: none */
+	void *change_ctx;
+	const struct ledger_key *key;	/* this node's key (borrowed for the life of the
+					 * handle), or NULL for a read-only node */
+	bool fast_unsafe;		/* tests/bench: synchronous=OFF (a crash may lose the
+					 * last transactions, never corrupt) */
+	bool auto_produce;		/* after each local record, produce a block at once
+					 * if this node is a producer */
+	int64_t max_future_s;		/* blocks/records dated later than now + this are
+					 * refused; 0 means 600 */
+	int64_t (*now)(void *ctx);	/* clock in seconds, NULL: time(NULL); for tests */
+	void *now_ctx;
+};
+
+/* Make a new drive: a genesis block from params signed with admin_key (whose public key
+ * must equal params->admin), written to a new database at cfg->path (-EEXIST if it
+ * exists). Returns the open handle. Any thread. */
+int ledger_create(const struct ledger_config *cfg, const struct ledger_params *params,
+		  const struct ledger_key *admin_key, struct ledger **out_ledger);
+/* Join a drive from its genesis block (the bytes of the drive torrent's one file),
+ * verified and written to a new database at cfg->path. */
+int ledger_join(const struct ledger_config *cfg, const uint8_t *genesis, size_t len,
+		struct ledger **out_ledger);
+/* Open an existing database. The config is copied; cfg->key stays borrowed. */
+int ledger_open(const struct ledger_config *cfg, struct ledger **out_ledger);
+/* Close. NULL is a no-op. No other call on the handle may be running. */
+void ledger_free(struct ledger *l);
+
+/* The drive id: SHA-256 of the genesis block. Any thread. */
+void ledger_drive_id(const struct ledger *l, uint8_t out_id[LEDGER_ID_LEN]);
+/* The genesis parameters; release with ledger_params_release(). */
+int ledger_params_get(struct ledger *l, struct ledger_params *out_params);
+/* The raw genesis block (malloc'd, free with free()). */
+int ledger_genesis_raw(struct ledger *l, uint8_t **out_buf, size_t *out_len);
+
+struct ledger_head {
+	uint64_t height;
+	uint8_t id[LEDGER_ID_LEN];
+	uint64_t weight;		/* cumulative weight of the best chain */
+	int64_t time;			/* timestamp of the head block */
+};
+int ledger_head_get(struct ledger *l, struct ledger_head *out_head);
+
+/* ---- records and the live state ---- */
+
+enum ledger_rec_type {
+	LEDGER_REC_CLAIM = 1,
+	LEDGER_REC_UPDATE,
+	LEDGER_REC_TRANSFER,
+	LEDGER_REC_MOVE,
+	LEDGER_REC_REVOKE,
+	LEDGER_REC_MKDIR,
+	LEDGER_REC_MEMBER,
+};
+/* "claim", "update", ...; NULL for an unknown type. */
+const char *ledger_rec_type_name(enum ledger_rec_type t);
+
+/* What a file record says about its content. */
+struct ledger_content {
+	uint8_t root[32];		/* BEP 52 pieces root */
+	uint64_t length;		/* bytes */
+	uint8_t ih2[32];		/* v2 infohash */
+	uint8_t ih1[20];		/* v1 infohash of a hybrid torrent */
+	bool has_ih1;
+	uint32_t piece_length;
+	uint32_t mode;			/* permission bits the publisher asked for */
+	int64_t mtime_ns;		/* nanoseconds since the epoch */
+};
+
+/* The live record of a path, as the state tables say. */
+struct ledger_entry {
+	char name[LEDGER_NAME_MAX + 1];	/* last component ("" for the root) */
+	bool is_dir;
+	bool open;			/* directory: any member may create beneath it */
+	enum ledger_rec_type type;	/* the type of the live record */
+	uint8_t owner[LEDGER_KEY_LEN];
+	struct ledger_content content;	/* files; directories carry mode and mtime only */
+	uint8_t record_id[LEDGER_ID_LEN];
+	int64_t height;			/* block height, or -1 while pending (mempool) */
+};
+
+/* The live record at path (normalized by the call), confirmed state first, then
+ * records of this node still pending. -ENOENT if none, -EINVAL for a bad path.
+ * Never touches the network. Any thread. */
+int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_entry);
+/* Up to max children of directory dir, sorted by name (byte order), starting after
+ * the name `after` (NULL or "" to start). *out_n is the number written; fewer than
+ * max means the end. Confirmed state only. -ENOENT if dir is not a directory. */
+int ledger_list(struct ledger *l, const char *dir, const char *after,
+		struct ledger_entry *out_entries, size_t max, size_t *out_n);
+
+/* A record to create, sign with cfg->key and submit. Fields per type:
+ * claim/update: path, content; transfer: path, to; move: path, dest;
+ * revoke: path; mkdir: path, open, content.mode, content.mtime_ns;
+ * member: member, producer (role), remove. */
+struct ledger_op {
+	enum ledger_rec_type type;
+	const char *path;
+	const char *dest;
+	uint8_t to[LEDGER_KEY_LEN];
+	struct ledger_content content;
+	bool open;
+	uint8_t member[LEDGER_KEY_LEN];
+	bool producer;			/* member: the role is producer, else member */
+	bool remove;			/* member: remove instead of add */
+};
+
+/* Validate op against the current state (and this node's pending records), sign it,
+ * store it durably in the mempool and, with cfg->auto_produce on a producer, produce a
+ * block. The record id goes to out_id (may be NULL). -EPERM without a key or when the
+ * key may not do this; -EEXIST path taken; -ENOENT nothing live at path; -ENOTDIR,
+ * -ENOTEMPTY as for the syscalls. Any thread. */
+int ledger_submit(struct ledger *l, const struct ledger_op *op,
+		  uint8_t out_id[LEDGER_ID_LEN]);
+
+/* Produce a block from the mempool if this node's key is a producer and may produce
+ * now (in turn, or after the grace delay). Returns 1 when a block was appended, 0 when
+ * there was nothing to do (empty mempool or not yet allowed), -EPERM if not a producer. */
+int ledger_produce(struct ledger *l);
+
+/* Number of records waiting in the mempool. */
+int ledger_mempool_count(struct ledger *l);
+
+/* One step of a path's history. */
+struct ledger_log_entry {
+	enum ledger_rec_type type;
+	uint8_t record_id[LEDGER_ID_LEN];
+	uint8_t author[LEDGER_KEY_LEN];
+	int64_t height;
+	int64_t time;
+	char path[LEDGER_PATH_MAX + 1];
+	char dest[LEDGER_PATH_MAX + 1];	/* move: the new path; transfer: hex of the new
+					 * owner; otherwise "" */
+};
+typedef int (*ledger_log_entry_fn)(const struct ledger_log_entry *e, void *ctx);
+/* Every best-chain record that touched path (or, path NULL, every record), oldest
+ * first. A callback returning non-zero stops the walk; that value is returned. */
+int ledger_history(struct ledger *l, const char *path, ledger_log_entry_fn fn, void *ctx);
+
+/* ---- verification ---- */
+
+/* Re-check one record from raw bytes, not from state columns: its hash, strict
+ * encoding and signature; its Merkle path to its block; that block's hash and
+ * producer signature; and that the block is in the best chain. 0 if all hold
+ * (cached in memory by record id until the best chain changes), -EBADMSG if any fails
+ * (logged at LOG_ERR), -ENOENT if the record is not in the best chain (pending or
+ * unknown). Any thread. */
+int ledger_verify_record(struct ledger *l, const uint8_t id[LEDGER_ID_LEN]);
+
+struct ledger_problem {
+	int64_t height;			/* block height, -1 when not applicable */
+	uint8_t block_id[LEDGER_ID_LEN];
+	bool has_record;
+	uint8_t record_id[LEDGER_ID_LEN];
+	int64_t index;			/* the record's place in the block */
+	const char *what;		/* "record hash mismatch", ... */
+};
+typedef void (*ledger_problem_fn)(const struct ledger_problem *p, void *ctx);
+/* Walk the whole best chain from genesis, from raw bytes: every block's hash,
+ * encoding, signature, height, link and Merkle root, every record's hash, encoding,
+ * signature and size. (The state rules were checked when each block was applied;
+ * ledger_rebuild() checks them again by replay.) Each problem is reported through fn
+ * (may be NULL), after the lock is released. Returns the number of problems (0:
+ * clean), or -errno. */
+int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx);
+
+/* SHA-256 over the live state (paths, members, best chain) in a canonical order: two
+ * ledgers with the same best chain give the same digest. */
+int ledger_state_digest(struct ledger *l, uint8_t out[LEDGER_ID_LEN]);
+
+/* Throw away the derived tables and rebuild them by replaying every stored block.
+ * Returns the resulting height. */
+int ledger_rebuild(struct ledger *l);
+
+/* ---- raw blocks (sync, tools, tests) ---- */
+
+/* The block at height on the best chain, encoded as sent on the wire: a dict with
+ * the signed header and the records. malloc'd, free with free(). */
+int ledger_block_get(struct ledger *l, uint64_t height, uint8_t **out_buf, size_t *out_len);
+/* Verify and add a block (as ledger_block_get gives it). Returns 1 if it changed the
+ * head (extend or reorg), 0 if stored on a side chain or already known, -ENOENT if its
+ * parent is unknown, -EBADMSG/-EPERM/-EINVAL/-ESTALE/-EEXIST if invalid. */
+int ledger_block_import(struct ledger *l, const uint8_t *buf, size_t len);
+
+/* ---- durable publish queue ---- */
+
+struct ledger_queue_item {
+	int64_t id;
+	char path[LEDGER_PATH_MAX + 1];	/* destination in the drive */
+	char staging[LEDGER_PATH_MAX + 1]; /* the staged file on disk */
+	int attempts;
+	char error[256];		/* last failure, "" if none */
+};
+/* Append a job; its id to *out_id (may be NULL). Durable on return. */
+int ledger_queue_push(struct ledger *l, const char *path, const char *staging,
+		      int64_t *out_id);
+/* The oldest job. -ENOENT when the queue is empty. */
+int ledger_queue_peek(struct ledger *l, struct ledger_queue_item *out_item);
+/* Remove a finished job. -ENOENT if not queued. */
+int ledger_queue_done(struct ledger *l, int64_t id);
+/* Record a failure (the job stays queued, moved behind the others). */
+int ledger_queue_fail(struct ledger *l, int64_t id, const char *error);
+/* Copy up to max jobs, oldest first; returns how many. */
+int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, size_t max);
+
+/* ---- sync: the transport-agnostic state machine ---- */
+
+/* What the transport (a BEP 10 extension in fs/) does for the state machine. Called
+ * without the ledger lock held, on the thread that called into ledger_sync. */
+struct ledger_sync_ops {
+	/* Queue bytes (a complete message, borrowed for the call) to peer. */
+	void (*send)(uint64_t peer, const uint8_t *buf, size_t len, void *ctx);
+	/* Disconnect peer: it sent invalid or oversized data. */
+	void (*drop)(uint64_t peer, const char *why, void *ctx);
+};
+
+struct ledger_sync;
+
+#define LEDGER_SYNC_MAX_MSG (8u << 20)	/* bytes of one message, any type */
+#define LEDGER_SYNC_BATCH 256		/* blocks asked for at once */
+
+/* A sync state machine over l (borrowed; it must outlive the sync). */
+int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *ctx,
+		    struct ledger_sync **out_sync);
+void ledger_sync_free(struct ledger_sync *s);
+/* A peer of this drive connected: send it our status. */
+int ledger_sync_peer_connected(struct ledger_sync *s, uint64_t peer);
+/* The peer is gone; forget it. */
+void ledger_sync_peer_gone(struct ledger_sync *s, uint64_t peer);
+/* A complete message from peer. Invalid or oversized data drops the peer (ops->drop)
+ * and returns -EBADMSG; otherwise 0. */
+int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf,
+			size_t len);
+/* Tell every peer our status and gossip the mempool; call after local records, after
+ * producing and on a timer. */
+int ledger_sync_announce(struct ledger_sync *s);
 
 #ifdef __cplusplus
 }

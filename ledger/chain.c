@@ -1,0 +1,1329 @@
+/* Validation and state: the rules of DESIGN.md §4 applied record by record, the block
+ * tree with cumulative weights, fork choice, rollback and replay. Callers hold the
+ * ledger lock; every function here runs inside a transaction its caller opened unless
+ * it opens one itself (chain_block_add, chain_produce). */
+#include "ledger_priv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct row {
+	uint8_t record[32];
+	int type;
+	bool is_dir, open;
+	uint8_t owner[32];
+	struct ledger_content c;
+	int64_t born;
+};
+
+static void col_fixed(sqlite3_stmt *st, int i, uint8_t *out, size_t len)
+{
+	const void *p = sqlite3_column_blob(st, i);
+
+	if (p && (size_t)sqlite3_column_bytes(st, i) == len)
+		memcpy(out, p, len);
+	else
+		memset(out, 0, len);
+}
+
+static int step_done(struct ledger *l, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_err(l, rc, what);
+}
+
+static const char q_live[] =
+	"SELECT record, type, is_dir, open, owner, root, len, ih2, ih1, plen, mode, mtime,"
+	" born FROM paths WHERE path = ? AND spent IS NULL";
+
+static int live_row(struct ledger *l, const char *path, struct row *out)
+{
+	sqlite3_stmt *st = store_stmt(l, q_live);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return store_err(l, rc, "live row");
+	if (out) {
+		memset(out, 0, sizeof *out);
+		col_fixed(st, 0, out->record, 32);
+		out->type = sqlite3_column_int(st, 1);
+		out->is_dir = sqlite3_column_int(st, 2);
+		out->open = sqlite3_column_int(st, 3);
+		col_fixed(st, 4, out->owner, 32);
+		col_fixed(st, 5, out->c.root, 32);
+		out->c.length = (uint64_t)sqlite3_column_int64(st, 6);
+		col_fixed(st, 7, out->c.ih2, 32);
+		out->c.has_ih1 = sqlite3_column_type(st, 8) == SQLITE_BLOB;
+		col_fixed(st, 8, out->c.ih1, 20);
+		out->c.piece_length = (uint32_t)sqlite3_column_int64(st, 9);
+		out->c.mode = (uint32_t)sqlite3_column_int64(st, 10);
+		out->c.mtime_ns = sqlite3_column_int64(st, 11);
+		out->born = sqlite3_column_int64(st, 12);
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+static bool has_children(struct ledger *l, const char *path)
+{
+	static const char q[] = "SELECT 1 FROM paths WHERE parent = ? AND spent IS NULL LIMIT 1";
+	sqlite3_stmt *st = store_stmt(l, q);
+	bool any;
+
+	if (!st)
+		return true;
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	any = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return any;
+}
+
+/* Member role: 2 producer, 1 member, 0 none. The admin counts as a member. */
+static int member_role(struct ledger *l, const uint8_t key[32])
+{
+	static const char q[] = "SELECT producer FROM members WHERE key = ? AND spent IS NULL";
+	sqlite3_stmt *st = store_stmt(l, q);
+	int role = 0;
+
+	if (st) {
+		sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			role = sqlite3_column_int(st, 0) ? 2 : 1;
+		sqlite3_reset(st);
+	}
+	if (!role && !memcmp(key, l->params.admin, 32))
+		role = 1;
+	return role;
+}
+
+bool chain_is_producer(struct ledger *l, const uint8_t key[32])
+{
+	return member_role(l, key) == 2;
+}
+
+/* The live producers in turn order; *out malloc'd. */
+static int producers(struct ledger *l, uint8_t (**out)[32], size_t *out_n)
+{
+	static const char q[] =
+		"SELECT key FROM members WHERE producer = 1 AND spent IS NULL ORDER BY seq";
+	sqlite3_stmt *st = store_stmt(l, q);
+	uint8_t(*v)[32] = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!st)
+		return -EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		void *nv = realloc(v, (n + 1) * 32);
+
+		if (!nv) {
+			free(v);
+			sqlite3_reset(st);
+			return -ENOMEM;
+		}
+		v = nv;
+		col_fixed(st, 0, v[n++], 32);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return store_err(l, rc, "producers");
+	}
+	*out = v;
+	*out_n = n;
+	return 0;
+}
+
+/* Whether author may create an entry directly inside dir. */
+static int may_create(struct ledger *l, const uint8_t author[32], const char *dir)
+{
+	struct row d;
+	int rc;
+
+	if (!strcmp(dir, "/"))
+		return member_role(l, author) ? 0 : -EPERM;
+	rc = live_row(l, dir, &d);
+	if (rc)
+		return rc; /* -ENOENT: no such parent */
+	if (!d.is_dir)
+		return -ENOTDIR;
+	if (memcmp(d.owner, author, 32) && !(d.open && member_role(l, author)))
+		return -EPERM;
+	return 0;
+}
+
+static bool in_chain(struct ledger *l, const uint8_t id[32])
+{
+	static const char q[] = "SELECT 1 FROM chain_records WHERE record = ?";
+
+	return store_has(l, q, id);
+}
+
+/* Check one record against the state as it stands. time_limit bounds its timestamp. */
+static int record_check(struct ledger *l, const struct rec *r, int64_t time_limit)
+{
+	char parent[LEDGER_PATH_MAX + 1];
+	struct row cur;
+	int rc;
+
+	if (memcmp(r->drive, l->drive, 32))
+		return -EINVAL;
+	if (r->time > time_limit)
+		return -ERANGE;
+	if (in_chain(l, r->id))
+		return -EALREADY;
+	switch (r->type) {
+	case LEDGER_REC_CLAIM:
+	case LEDGER_REC_MKDIR:
+		if (!member_role(l, r->author))
+			return -EPERM;
+		rc = live_row(l, r->path, NULL);
+		if (rc == 0)
+			return -EEXIST;
+		if (rc != -ENOENT)
+			return rc;
+		ledger_path_split(r->path, parent);
+		return may_create(l, r->author, parent);
+	case LEDGER_REC_MEMBER:
+		if (memcmp(r->author, l->params.admin, 32))
+			return -EPERM;
+		rc = member_role(l, r->member);
+		if (r->remove) {
+			uint8_t(*p)[32];
+			size_t n;
+
+			if (rc == 0 || (rc == 1 && !memcmp(r->member, l->params.admin, 32) &&
+					!r->producer))
+				return -ENOENT;
+			if ((rc == 2) != r->producer)
+				return -ENOENT;
+			if (rc == 2) {
+				rc = producers(l, &p, &n);
+				if (rc)
+					return rc;
+				free(p);
+				if (n <= 1)
+					return -EINVAL; /* a drive needs a producer */
+			}
+			return 0;
+		}
+		return rc == (r->producer ? 2 : 1) ? -EEXIST : 0;
+	default:
+		break;
+	}
+	/* update, transfer, move, revoke: spend the path's live record */
+	rc = live_row(l, r->path, &cur);
+	if (rc)
+		return rc;
+	if (memcmp(cur.record, r->prev, 32))
+		return -ESTALE; /* not the live record: a double spend or a stale view */
+	if (memcmp(cur.owner, r->author, 32))
+		return -EPERM;
+	switch (r->type) {
+	case LEDGER_REC_UPDATE:
+		return cur.is_dir ? -EISDIR : 0;
+	case LEDGER_REC_REVOKE:
+		return cur.is_dir && has_children(l, r->path) ? -ENOTEMPTY : 0;
+	case LEDGER_REC_MOVE:
+		/* FIXME(ledger): moving a non-empty directory would have to rewrite every
+		 * path beneath it; refused until the state keys paths by directory id */
+		if (cur.is_dir && has_children(l, r->path))
+			return -ENOTEMPTY;
+		rc = live_row(l, r->dest, NULL);
+		if (rc == 0)
+			return -EEXIST;
+		if (rc != -ENOENT)
+			return rc;
+		ledger_path_split(r->dest, parent);
+		return may_create(l, r->author, parent);
+	default:
+		return 0;
+	}
+}
+
+static const char q_ins_path[] =
+	"INSERT INTO paths(path, parent, name, record, type, is_dir, open, owner, root, len,"
+	" ih2, ih1, plen, mode, mtime, born) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+
+static int insert_path(struct ledger *l, const char *path, const uint8_t record[32], int type,
+		       bool is_dir, bool open, const uint8_t owner[32],
+		       const struct ledger_content *c, int64_t height)
+{
+	char parent[LEDGER_PATH_MAX + 1];
+	const char *name = ledger_path_split(path, parent);
+	sqlite3_stmt *st = store_stmt(l, q_ins_path);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, parent, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, record, 32, SQLITE_STATIC);
+	sqlite3_bind_int(st, 5, type);
+	sqlite3_bind_int(st, 6, is_dir);
+	sqlite3_bind_int(st, 7, open);
+	sqlite3_bind_blob(st, 8, owner, 32, SQLITE_STATIC);
+	if (!is_dir) {
+		sqlite3_bind_blob(st, 9, c->root, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 10, (int64_t)c->length);
+		sqlite3_bind_blob(st, 11, c->ih2, 32, SQLITE_STATIC);
+		if (c->has_ih1)
+			sqlite3_bind_blob(st, 12, c->ih1, 20, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 13, c->piece_length);
+	}
+	sqlite3_bind_int64(st, 14, c->mode);
+	sqlite3_bind_int64(st, 15, c->mtime_ns);
+	sqlite3_bind_int64(st, 16, height);
+	ledger_note_change(l, path);
+	return step_done(l, st, "insert path");
+}
+
+static int spend_path(struct ledger *l, const char *path, int64_t height)
+{
+	static const char q[] = "UPDATE paths SET spent = ? WHERE path = ? AND spent IS NULL";
+	sqlite3_stmt *st = store_stmt(l, q);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, height);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+	ledger_note_change(l, path);
+	return step_done(l, st, "spend path");
+}
+
+static int add_history(struct ledger *l, const struct rec *r, const char *path,
+		       const char *dest, int64_t height)
+{
+	static const char q[] = "INSERT INTO history(record, path, type, author, height, time,"
+				" dest) VALUES(?,?,?,?,?,?,?)";
+	sqlite3_stmt *st = store_stmt(l, q);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, r->id, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, r->type);
+	sqlite3_bind_blob(st, 4, r->author, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, height);
+	sqlite3_bind_int64(st, 6, r->time);
+	sqlite3_bind_text(st, 7, dest, -1, SQLITE_STATIC);
+	return step_done(l, st, "history");
+}
+
+static int member_set(struct ledger *l, const uint8_t key[32], int role, int64_t height)
+{
+	static const char q_spend[] =
+		"UPDATE members SET spent = ? WHERE key = ? AND spent IS NULL";
+	static const char q_add[] =
+		"INSERT INTO members(key, producer, seq, born) VALUES(?, ?,"
+		" (SELECT COALESCE(MAX(seq), -1) + 1 FROM members), ?)";
+	sqlite3_stmt *st = store_stmt(l, q_spend);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, height);
+	sqlite3_bind_blob(st, 2, key, 32, SQLITE_STATIC);
+	rc = step_done(l, st, "member spend");
+	if (rc || !role)
+		return rc;
+	st = store_stmt(l, q_add);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, role == 2);
+	sqlite3_bind_int64(st, 3, height);
+	return step_done(l, st, "member add");
+}
+
+/* Apply a record already checked by record_check. */
+static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
+{
+	struct row cur;
+	char hex[LEDGER_HEX_LEN];
+	int rc = 0;
+
+	switch (r->type) {
+	case LEDGER_REC_CLAIM:
+		rc = insert_path(l, r->path, r->id, r->type, false, false, r->author,
+				 &r->content, height);
+		break;
+	case LEDGER_REC_MKDIR:
+		rc = insert_path(l, r->path, r->id, r->type, true, r->open, r->author,
+				 &r->content, height);
+		break;
+	case LEDGER_REC_MEMBER: {
+		int role = r->remove ? 0 : r->producer ? 2 : 1;
+
+		/* removing a producer keeps it a member */
+		if (r->remove && r->producer)
+			role = 1;
+		rc = member_set(l, r->member, role, height);
+		ledger_note_change(l, NULL);
+		break;
+	}
+	default:
+		rc = live_row(l, r->path, &cur);
+		if (!rc)
+			rc = spend_path(l, r->path, height);
+		if (rc)
+			return rc;
+		if (r->type == LEDGER_REC_UPDATE)
+			rc = insert_path(l, r->path, r->id, r->type, false, false, r->author,
+					 &r->content, height);
+		else if (r->type == LEDGER_REC_TRANSFER)
+			rc = insert_path(l, r->path, r->id, r->type, cur.is_dir, cur.open, r->to,
+					 &cur.c, height);
+		else if (r->type == LEDGER_REC_MOVE)
+			rc = insert_path(l, r->dest, r->id, r->type, cur.is_dir, cur.open,
+					 cur.owner, &cur.c, height);
+		break;
+	}
+	if (rc)
+		return rc;
+	if (r->type == LEDGER_REC_MEMBER) {
+		ledger_hex(r->member, 32, hex);
+		return add_history(l, r, "", hex, height);
+	}
+	if (r->type == LEDGER_REC_TRANSFER) {
+		ledger_hex(r->to, 32, hex);
+		return add_history(l, r, r->path, hex, height);
+	}
+	rc = add_history(l, r, r->path, r->type == LEDGER_REC_MOVE ? r->dest : "", height);
+	if (!rc && r->type == LEDGER_REC_MOVE)
+		rc = add_history(l, r, r->dest, r->dest, height);
+	return rc;
+}
+
+/* ---- blocks ---- */
+
+struct blkinfo {
+	int64_t height;
+	uint8_t prev[32];
+	int64_t cum;
+	int64_t time;
+};
+
+static int block_info(struct ledger *l, const uint8_t id[32], struct blkinfo *out)
+{
+	static const char q[] = "SELECT height, prev, cum, time FROM blocks WHERE id = ?";
+	sqlite3_stmt *st = store_stmt(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->height = sqlite3_column_int64(st, 0);
+		col_fixed(st, 1, out->prev, 32);
+		out->cum = sqlite3_column_int64(st, 2);
+		out->time = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : store_err(l, rc, "block info");
+}
+
+int chain_id_at(struct ledger *l, int64_t height, uint8_t out[32])
+{
+	static const char q[] = "SELECT id FROM chain WHERE height = ?";
+	sqlite3_stmt *st = store_stmt(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, height);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		col_fixed(st, 0, out, 32);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : store_err(l, rc, "chain id");
+}
+
+int chain_head(struct ledger *l, struct ledger_head *out)
+{
+	static const char q[] = "SELECT c.height, c.id, b.cum, b.time FROM chain c"
+				" JOIN blocks b ON b.id = c.id ORDER BY c.height DESC LIMIT 1";
+	sqlite3_stmt *st = store_stmt(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->height = (uint64_t)sqlite3_column_int64(st, 0);
+		col_fixed(st, 1, out->id, 32);
+		out->weight = (uint64_t)sqlite3_column_int64(st, 2);
+		out->time = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : store_err(l, rc, "head");
+}
+
+static int put_block_meta(struct ledger *l, const uint8_t id[32], int64_t height,
+			  const uint8_t prev[32], int64_t cum, int64_t time)
+{
+	static const char q[] =
+		"INSERT OR IGNORE INTO blocks(id, height, prev, cum, time) VALUES(?,?,?,?,?)";
+	sqlite3_stmt *st = store_stmt(l, q);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, height);
+	sqlite3_bind_blob(st, 3, prev, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, cum);
+	sqlite3_bind_int64(st, 5, time);
+	return step_done(l, st, "block meta");
+}
+
+static int put_raw_block(struct ledger *l, const struct blk_hdr *h, const uint8_t *hdr,
+			 size_t hdr_len)
+{
+	static const char q[] =
+		"INSERT OR IGNORE INTO raw_blocks(id, height, prev, hdr) VALUES(?,?,?,?)";
+	sqlite3_stmt *st = store_stmt(l, q);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, h->id, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, h->height);
+	sqlite3_bind_blob(st, 3, h->prev, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, hdr, (int)hdr_len, SQLITE_STATIC);
+	return step_done(l, st, "raw block");
+}
+
+static int put_raw_record(struct ledger *l, const uint8_t block[32], int64_t idx,
+			  const uint8_t id[32], const uint8_t *raw, size_t len)
+{
+	static const char q1[] = "INSERT OR IGNORE INTO raw_records(id, raw) VALUES(?,?)";
+	static const char q2[] =
+		"INSERT OR IGNORE INTO raw_block_records(block, idx, record) VALUES(?,?,?)";
+	sqlite3_stmt *st = store_stmt(l, q1);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, raw, (int)len, SQLITE_STATIC);
+	rc = step_done(l, st, "raw record");
+	if (rc)
+		return rc;
+	st = store_stmt(l, q2);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, block, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, idx);
+	sqlite3_bind_blob(st, 3, id, 32, SQLITE_STATIC);
+	return step_done(l, st, "raw block record");
+}
+
+/* Genesis: its own state (producers) and height 0 of the chain. */
+int chain_init_genesis(struct ledger *l, const uint8_t *raw, size_t len)
+{
+	static const char q_chain[] = "INSERT INTO chain(height, id) VALUES(?, ?)";
+	struct blk_hdr h;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = blk_hdr_decode(raw, len, &h, true);
+	if (rc)
+		return rc;
+	rc = put_raw_block(l, &h, raw, len);
+	if (!rc)
+		rc = put_block_meta(l, h.id, 0, h.prev, 0, h.time);
+	for (size_t i = 0; !rc && i < l->params.n_producers; i++) {
+		if (member_role(l, l->params.producers[i]) == 2)
+			continue; /* listed twice: once is enough */
+		rc = member_set(l, l->params.producers[i], 2, 0);
+	}
+	if (rc)
+		return rc;
+	st = store_stmt(l, q_chain);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, 0);
+	sqlite3_bind_blob(st, 2, h.id, 32, SQLITE_STATIC);
+	return step_done(l, st, "chain genesis");
+}
+
+/* A block in memory: header and its records, parsed. */
+struct blk {
+	struct blk_hdr h;
+	uint8_t *hdr_raw;
+	size_t hdr_len;
+	struct rec *recs;
+	uint8_t **raws;
+	size_t *lens;
+	size_t n;
+};
+
+static void blk_free(struct blk *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->raws[i]);
+	free(b->raws);
+	free(b->lens);
+	free(b->recs);
+	free(b->hdr_raw);
+	memset(b, 0, sizeof *b);
+}
+
+/* Load a stored block (already verified once when it was stored). */
+static int blk_load(struct ledger *l, const uint8_t id[32], struct blk *b)
+{
+	static const char qh[] = "SELECT hdr FROM raw_blocks WHERE id = ?";
+	static const char qr[] = "SELECT r.raw FROM raw_block_records br JOIN raw_records r"
+				 " ON r.id = br.record WHERE br.block = ? ORDER BY br.idx";
+	sqlite3_stmt *st = store_stmt(l, qh);
+	size_t cap = 0;
+	int rc;
+
+	memset(b, 0, sizeof *b);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? -ENOENT : store_err(l, rc, "load block");
+	}
+	b->hdr_len = (size_t)sqlite3_column_bytes(st, 0);
+	b->hdr_raw = malloc(b->hdr_len + 1);
+	if (!b->hdr_raw) {
+		sqlite3_reset(st);
+		return -ENOMEM;
+	}
+	memcpy(b->hdr_raw, sqlite3_column_blob(st, 0), b->hdr_len);
+	sqlite3_reset(st);
+	rc = blk_hdr_decode(b->hdr_raw, b->hdr_len, &b->h, false);
+	if (rc)
+		goto fail;
+	st = store_stmt(l, qr);
+	if (!st) {
+		rc = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+
+		if (b->n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			void *a = realloc(b->recs, nc * sizeof *b->recs);
+			void *c = a ? realloc(b->raws, nc * sizeof *b->raws) : NULL;
+			void *d = c ? realloc(b->lens, nc * sizeof *b->lens) : NULL;
+
+			if (a)
+				b->recs = a;
+			if (c)
+				b->raws = c;
+			if (d)
+				b->lens = d;
+			if (!a || !c || !d) {
+				rc = -ENOMEM;
+				sqlite3_reset(st);
+				goto fail;
+			}
+			cap = nc;
+		}
+		b->raws[b->n] = malloc(n ? n : 1);
+		if (!b->raws[b->n]) {
+			rc = -ENOMEM;
+			sqlite3_reset(st);
+			goto fail;
+		}
+		memcpy(b->raws[b->n], sqlite3_column_blob(st, 0), n);
+		b->lens[b->n] = n;
+		b->n++;
+		if (rec_parse(b->raws[b->n - 1], n, SIZE_MAX, &b->recs[b->n - 1])) {
+			rc = -EBADMSG;
+			sqlite3_reset(st);
+			goto fail;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		rc = store_err(l, rc, "load records");
+		goto fail;
+	}
+	if ((int64_t)b->n != b->h.n_records) {
+		rc = -EBADMSG;
+		goto fail;
+	}
+	return 0;
+fail:
+	blk_free(b);
+	return rc;
+}
+
+/* Apply a block whose parent is the current head. */
+static int block_apply(struct ledger *l, const struct blk *b, const struct blkinfo *parent)
+{
+	static const char q_chain[] = "INSERT INTO chain(height, id) VALUES(?, ?)";
+	static const char q_cr[] = "INSERT INTO chain_records(record, height, idx) VALUES(?,?,?)";
+	static const char q_mp[] = "DELETE FROM mempool WHERE id = ?";
+	uint8_t(*prods)[32];
+	size_t np;
+	bool in_turn;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = producers(l, &prods, &np);
+	if (rc)
+		return rc;
+	rc = -EPERM;
+	for (size_t i = 0; i < np; i++)
+		if (!memcmp(prods[i], b->h.producer, 32))
+			rc = 0;
+	in_turn = np && !memcmp(prods[(uint64_t)b->h.height % np], b->h.producer, 32);
+	free(prods);
+	if (rc) {
+		L_WARN(l, "block %lld: producer is not a producer", (long long)b->h.height);
+		return rc;
+	}
+	if (b->h.weight != (in_turn ? 2 : 1)) {
+		L_WARN(l, "block %lld: weight %lld, the rules say %d", (long long)b->h.height,
+		       (long long)b->h.weight, in_turn ? 2 : 1);
+		return -EINVAL;
+	}
+	if (!in_turn && b->h.time < parent->time + l->params.grace_s) {
+		L_WARN(l, "block %lld: out of turn before the grace delay",
+		       (long long)b->h.height);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		rc = record_check(l, &b->recs[i], b->h.time + l->cfg.max_future_s);
+		if (rc) {
+			char hex[LEDGER_HEX_LEN];
+
+			ledger_hex(b->recs[i].id, 32, hex);
+			L_WARN(l, "block %lld: record %zu (%s) invalid: %s",
+			       (long long)b->h.height, i, hex, strerror(-rc));
+			return rc;
+		}
+		rc = record_apply(l, &b->recs[i], b->h.height);
+		if (rc)
+			return rc;
+		st = store_stmt(l, q_cr);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_blob(st, 1, b->recs[i].id, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, b->h.height);
+		sqlite3_bind_int64(st, 3, (int64_t)i);
+		rc = step_done(l, st, "chain record");
+		if (rc)
+			return rc == -EPERM ? -EALREADY : rc; /* same record twice */
+		st = store_stmt(l, q_mp);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_blob(st, 1, b->recs[i].id, 32, SQLITE_STATIC);
+		rc = step_done(l, st, "mempool delete");
+		if (rc)
+			return rc;
+	}
+	st = store_stmt(l, q_chain);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, b->h.height);
+	sqlite3_bind_blob(st, 2, b->h.id, 32, SQLITE_STATIC);
+	ledger_note_change(l, NULL);
+	return step_done(l, st, "chain");
+}
+
+/* Roll state back to height h: the best chain above it is undone and its records
+ * return to the mempool. */
+static int rollback_to(struct ledger *l, int64_t h)
+{
+	static const char q_changed[] =
+		"SELECT path FROM paths WHERE born > ?1 UNION SELECT path FROM paths"
+		" WHERE spent > ?1";
+	static const char q_orphans[] =
+		"INSERT OR IGNORE INTO mempool(id, raw, path, seq) SELECT c.record, r.raw, NULL,"
+		" (SELECT COALESCE(MAX(seq), 0) FROM mempool) + c.height * 100000 + c.idx"
+		" FROM chain_records c JOIN raw_records r ON r.id = c.record WHERE c.height > ?1";
+	static const char *const q_undo[] = {
+		"DELETE FROM paths WHERE born > ?1",
+		"UPDATE paths SET spent = NULL WHERE spent > ?1",
+		"DELETE FROM members WHERE born > ?1",
+		"UPDATE members SET spent = NULL WHERE spent > ?1",
+		"DELETE FROM history WHERE height > ?1",
+		"DELETE FROM chain_records WHERE height > ?1",
+		"DELETE FROM chain WHERE height > ?1",
+	};
+	sqlite3_stmt *st = store_stmt(l, q_changed);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, h);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		ledger_note_change(l, (const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_err(l, rc, "rollback paths");
+	st = store_stmt(l, q_orphans);
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, h);
+	rc = step_done(l, st, "orphans");
+	for (size_t i = 0; !rc && i < sizeof q_undo / sizeof q_undo[0]; i++) {
+		st = store_stmt(l, q_undo[i]);
+		if (!st)
+			return -EIO;
+		sqlite3_bind_int64(st, 1, h);
+		rc = step_done(l, st, q_undo[i]);
+	}
+	l->chain_epoch++;
+	ledger_note_change(l, NULL);
+	return rc;
+}
+
+static bool better(int64_t cum_a, const uint8_t a[32], int64_t cum_b, const uint8_t b[32])
+{
+	return cum_a > cum_b || (cum_a == cum_b && memcmp(a, b, 32) < 0);
+}
+
+static void mark_bad(struct ledger *l, const uint8_t id[32], int why)
+{
+	static const char q[] = "INSERT OR IGNORE INTO bad_blocks(id, why) VALUES(?, ?)";
+	sqlite3_stmt *st = store_stmt(l, q);
+
+	if (st) {
+		sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, why);
+		step_done(l, st, "bad block");
+	}
+}
+
+static bool is_bad(struct ledger *l, const uint8_t id[32])
+{
+	static const char q[] = "SELECT 1 FROM bad_blocks WHERE id = ?";
+
+	return store_has(l, q, id);
+}
+
+/* Make tip the head: roll back to the fork point, apply the branch. On failure the
+ * failing block's id goes to *out_bad. Inside the caller's transaction. */
+static int switch_to(struct ledger *l, const uint8_t tip[32], uint8_t out_bad[32])
+{
+	uint8_t(*branch)[32] = NULL, cur[32], at[32];
+	size_t n = 0, cap = 0;
+	struct blkinfo bi, parent;
+	int rc;
+
+	memcpy(cur, tip, 32);
+	for (;;) {
+		rc = block_info(l, cur, &bi);
+		if (rc)
+			goto out;
+		if (chain_id_at(l, bi.height, at) == 0 && !memcmp(at, cur, 32))
+			break; /* cur is the fork point */
+		if (n == cap) {
+			void *nb = realloc(branch, (cap = cap ? cap * 2 : 16) * 32);
+
+			if (!nb) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			branch = nb;
+		}
+		memcpy(branch[n++], cur, 32);
+		memcpy(cur, bi.prev, 32);
+	}
+	{
+		struct ledger_head head;
+
+		rc = chain_head(l, &head);
+		if (rc)
+			goto out;
+		if ((int64_t)head.height > bi.height) {
+			L_INFO(l, "reorg: rolling back %lld blocks to height %lld",
+			       (long long)head.height - bi.height, (long long)bi.height);
+			rc = rollback_to(l, bi.height);
+			if (rc)
+				goto out;
+		}
+	}
+	parent = bi;
+	while (n > 0) {
+		struct blk b;
+
+		n--;
+		rc = blk_load(l, branch[n], &b);
+		if (!rc) {
+			rc = block_apply(l, &b, &parent);
+			blk_free(&b);
+		}
+		if (rc) {
+			memcpy(out_bad, branch[n], 32);
+			goto out;
+		}
+		rc = block_info(l, branch[n], &parent);
+		if (rc)
+			goto out;
+	}
+out:
+	free(branch);
+	return rc;
+}
+
+/* Drop mempool records that no longer apply on top of the state. */
+static int mempool_prune(struct ledger *l, int64_t next_height)
+{
+	static const char q[] = "SELECT id, raw FROM mempool ORDER BY seq";
+	static const char q_del[] = "DELETE FROM mempool WHERE id = ?";
+	sqlite3_stmt *st;
+	uint8_t(*bad)[32] = NULL;
+	size_t nbad = 0;
+	size_t saved = l->n_changed;
+	bool saved_head = l->head_changed;
+	int rc;
+
+	rc = store_exec(l, "SAVEPOINT prune");
+	if (rc)
+		return rc;
+	st = store_stmt(l, q);
+	if (!st) {
+		rc = -EIO;
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct rec r;
+		const uint8_t *raw = sqlite3_column_blob(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		int vr = rec_parse(raw, len, SIZE_MAX, &r);
+
+		if (!vr)
+			vr = record_check(l, &r, ledger_now(l) + l->cfg.max_future_s);
+		if (!vr)
+			vr = record_apply(l, &r, next_height);
+		if (vr) {
+			void *nb = realloc(bad, (nbad + 1) * 32);
+
+			if (!nb)
+				break;
+			bad = nb;
+			col_fixed(st, 0, bad[nbad++], 32);
+		}
+	}
+	sqlite3_reset(st);
+	rc = 0;
+out:
+	store_exec(l, "ROLLBACK TO prune");
+	store_exec(l, "RELEASE prune");
+	ledger_changes_forget(l, saved, saved_head);
+	for (size_t i = 0; !rc && i < nbad; i++) {
+		st = store_stmt(l, q_del);
+		if (!st)
+			break;
+		sqlite3_bind_blob(st, 1, bad[i], 32, SQLITE_STATIC);
+		rc = step_done(l, st, "prune");
+	}
+	if (nbad)
+		L_INFO(l, "mempool: dropped %zu records that no longer apply", nbad);
+	free(bad);
+	return rc;
+}
+
+int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_head)
+{
+	struct blk_wire w = { 0 };
+	struct blk_hdr h;
+	struct blkinfo parent, known;
+	struct ledger_head head;
+	uint8_t(*ids)[32] = NULL, bad[32];
+	struct rec *recs = NULL;
+	int rc;
+
+	*out_head = false;
+	rc = blk_wire_parse(buf, len, (size_t)l->params.max_block_bytes + 65536,
+			    l->params.max_block_records, &w);
+	if (rc)
+		return rc;
+	rc = blk_hdr_decode(w.hdr.p, w.hdr.len, &h, true);
+	if (rc)
+		goto out;
+	rc = -EINVAL;
+	if (memcmp(h.drive, l->drive, 32) || h.height < 1 || h.n_records != (int64_t)w.n_recs ||
+	    (h.weight != 1 && h.weight != 2))
+		goto out;
+	if (h.time > ledger_now(l) + l->cfg.max_future_s) {
+		rc = -ERANGE;
+		goto out;
+	}
+	rc = store_begin(l);
+	if (rc)
+		goto out;
+	if (is_bad(l, h.id)) {
+		rc = -EINVAL;
+		goto rollback;
+	}
+	if (block_info(l, h.id, &known) == 0) {
+		rc = 0; /* known already */
+		goto rollback;
+	}
+	rc = block_info(l, h.prev, &parent);
+	if (rc)
+		goto rollback; /* -ENOENT: an orphan, the caller asks for its parent */
+	if (is_bad(l, h.prev) || h.height != parent.height + 1 || h.time < parent.time) {
+		rc = -EINVAL;
+		goto rollback;
+	}
+	/* stateless checks of every record: size, encoding, signature, Merkle root */
+	ids = malloc((w.n_recs ? w.n_recs : 1) * 32);
+	recs = malloc((w.n_recs ? w.n_recs : 1) * sizeof *recs);
+	if (!ids || !recs) {
+		rc = -ENOMEM;
+		goto rollback;
+	}
+	for (size_t i = 0; i < w.n_recs; i++) {
+		rc = rec_decode(w.recs[i].p, w.recs[i].len, l->params.max_record_bytes, &recs[i]);
+		if (rc)
+			goto rollback;
+		memcpy(ids[i], recs[i].id, 32);
+	}
+	{
+		uint8_t root[32];
+
+		rc = merkle_root_of_ids((const uint8_t(*)[32])ids, w.n_recs, root);
+		if (rc)
+			goto rollback;
+		if (memcmp(root, h.root, 32)) {
+			rc = -EBADMSG;
+			goto rollback;
+		}
+	}
+	rc = put_raw_block(l, &h, w.hdr.p, w.hdr.len);
+	for (size_t i = 0; !rc && i < w.n_recs; i++)
+		rc = put_raw_record(l, h.id, (int64_t)i, ids[i], w.recs[i].p, w.recs[i].len);
+	if (!rc)
+		rc = put_block_meta(l, h.id, h.height, h.prev, parent.cum + h.weight, h.time);
+	if (!rc)
+		rc = chain_head(l, &head);
+	if (rc)
+		goto rollback;
+	if (better(parent.cum + h.weight, h.id, (int64_t)head.weight, head.id)) {
+		rc = switch_to(l, h.id, bad);
+		if (rc) {
+			store_rollback(l);
+			l->chain_epoch++;
+			if (rc != -ENOMEM && rc != -EIO && rc != -EBUSY && rc != -ENOSPC &&
+			    !store_begin(l)) {
+				mark_bad(l, bad, -rc);
+				store_commit(l);
+			}
+			goto out;
+		}
+		rc = mempool_prune(l, h.height + 1);
+		if (rc)
+			goto rollback;
+		*out_head = true;
+	}
+	rc = store_commit(l);
+	if (rc)
+		goto rollback;
+	goto out;
+rollback:
+	store_rollback(l);
+out:
+	free(ids);
+	free(recs);
+	free(w.recs);
+	return rc;
+}
+
+int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size_t *out_len)
+{
+	struct ben_buf b;
+	struct blk blk;
+	int rc = blk_load(l, id, &blk);
+
+	if (rc)
+		return rc;
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "h");
+	ben_put_raw(&b, blk.hdr_raw, blk.hdr_len);
+	ben_put_key(&b, "r");
+	ben_list_begin(&b);
+	for (size_t i = 0; i < blk.n; i++)
+		ben_put_raw(&b, blk.raws[i], blk.lens[i]);
+	ben_end(&b);
+	ben_end(&b);
+	blk_free(&blk);
+	if (b.err) {
+		rc = b.err;
+		ben_buf_release(&b);
+		return rc;
+	}
+	*out = b.p;
+	*out_len = b.len;
+	return 0;
+}
+
+int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw, size_t len)
+{
+	static const char q[] = "INSERT OR IGNORE INTO mempool(id, raw, path, seq) VALUES(?,?,?,"
+				" (SELECT COALESCE(MAX(seq), 0) + 1 FROM mempool))";
+	sqlite3_stmt *st = store_stmt(l, q);
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, r->id, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, raw, (int)len, SQLITE_STATIC);
+	if (r->type == LEDGER_REC_CLAIM || r->type == LEDGER_REC_MKDIR)
+		sqlite3_bind_text(st, 3, r->path, -1, SQLITE_STATIC);
+	return step_done(l, st, "mempool add");
+}
+
+/* Check r on top of the state plus every pending record (in a savepoint, undone). */
+int chain_record_check_pending(struct ledger *l, const struct rec *r)
+{
+	static const char q[] = "SELECT raw FROM mempool ORDER BY seq";
+	struct ledger_head head;
+	size_t saved = l->n_changed;
+	bool saved_head = l->head_changed;
+	int64_t limit = ledger_now(l) + l->cfg.max_future_s;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = chain_head(l, &head);
+	if (rc)
+		return rc;
+	rc = store_exec(l, "SAVEPOINT pending");
+	if (rc)
+		return rc;
+	st = store_stmt(l, q);
+	if (!st) {
+		rc = -EIO;
+		goto out;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct rec p;
+
+		if (!rec_parse(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+			       SIZE_MAX, &p) &&
+		    !record_check(l, &p, limit))
+			record_apply(l, &p, (int64_t)head.height + 1);
+	}
+	sqlite3_reset(st);
+	rc = record_check(l, r, limit);
+out:
+	store_exec(l, "ROLLBACK TO pending");
+	store_exec(l, "RELEASE pending");
+	ledger_changes_forget(l, saved, saved_head);
+	return rc;
+}
+
+int chain_produce(struct ledger *l)
+{
+	static const char q[] = "SELECT id, raw FROM mempool ORDER BY seq";
+	static const char q_del[] = "DELETE FROM mempool WHERE id = ?";
+	const struct ledger_key *key = l->cfg.key;
+	struct ledger_head head;
+	uint8_t(*prods)[32] = NULL, (*ids)[32] = NULL, (*bad)[32] = NULL;
+	size_t np = 0, n = 0, nbad = 0, bytes = 0;
+	struct ben_buf wire;
+	struct blk_hdr h;
+	uint8_t *hdr = NULL;
+	size_t hdr_len, saved = l->n_changed;
+	bool in_turn, saved_head = l->head_changed, is_head;
+	int64_t now = ledger_now(l);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!key)
+		return -EPERM;
+	rc = chain_head(l, &head);
+	if (!rc)
+		rc = producers(l, &prods, &np);
+	if (rc)
+		return rc;
+	rc = -EPERM;
+	for (size_t i = 0; i < np; i++)
+		if (!memcmp(prods[i], key->pub, 32))
+			rc = 0;
+	in_turn = np && !memcmp(prods[(head.height + 1) % np], key->pub, 32);
+	free(prods);
+	if (rc)
+		return rc;
+	memset(&h, 0, sizeof h);
+	h.version = 1;
+	memcpy(h.drive, l->drive, 32);
+	h.height = (int64_t)head.height + 1;
+	memcpy(h.prev, head.id, 32);
+	h.time = now > head.time ? now : head.time;
+	h.weight = in_turn ? 2 : 1;
+	if (!in_turn && h.time < head.time + l->params.grace_s)
+		return 0; /* not our turn yet */
+
+	ben_buf_init(&wire);
+	ben_dict_begin(&wire);
+	ben_put_key(&wire, "h");
+	/* the header is added after the records are chosen: build records first */
+	rc = store_exec(l, "SAVEPOINT produce");
+	if (rc)
+		goto out;
+	st = store_stmt(l, q);
+	if (!st) {
+		rc = -EIO;
+		goto undo;
+	}
+	{
+		struct ben_buf recs;
+
+		ben_buf_init(&recs);
+		ben_list_begin(&recs);
+		while (n < l->params.max_block_records && sqlite3_step(st) == SQLITE_ROW) {
+			const uint8_t *raw = sqlite3_column_blob(st, 1);
+			size_t len = (size_t)sqlite3_column_bytes(st, 1);
+			struct rec r;
+			int vr;
+			void *nv;
+
+			if (bytes + len + 4096 > l->params.max_block_bytes)
+				break;
+			vr = rec_parse(raw, len, l->params.max_record_bytes, &r);
+			if (!vr)
+				vr = record_check(l, &r, h.time + l->cfg.max_future_s);
+			if (!vr)
+				vr = record_apply(l, &r, h.height);
+			if (vr) {
+				nv = realloc(bad, (nbad + 1) * 32);
+				if (nv) {
+					bad = nv;
+					memcpy(bad[nbad++], r.id, 32);
+				}
+				continue;
+			}
+			nv = realloc(ids, (n + 1) * 32);
+			if (!nv) {
+				recs.err = -ENOMEM;
+				break;
+			}
+			ids = nv;
+			memcpy(ids[n++], r.id, 32);
+			ben_put_raw(&recs, raw, len);
+			bytes += len;
+		}
+		sqlite3_reset(st);
+		ben_end(&recs);
+		rc = recs.err;
+		if (!rc && n) {
+			h.n_records = (int64_t)n;
+			rc = merkle_root_of_ids((const uint8_t(*)[32])ids, n, h.root);
+			if (!rc)
+				rc = blk_hdr_sign(&h, NULL, 0, key, &hdr, &hdr_len);
+			if (!rc) {
+				ben_put_raw(&wire, hdr, hdr_len);
+				ben_put_key(&wire, "r");
+				ben_put_raw(&wire, recs.p, recs.len);
+				ben_end(&wire);
+				rc = wire.err;
+			}
+		}
+		ben_buf_release(&recs);
+	}
+undo:
+	store_exec(l, "ROLLBACK TO produce");
+	store_exec(l, "RELEASE produce");
+	ledger_changes_forget(l, saved, saved_head);
+	for (size_t i = 0; i < nbad; i++) {
+		st = store_stmt(l, q_del);
+		if (!st)
+			break;
+		sqlite3_bind_blob(st, 1, bad[i], 32, SQLITE_STATIC);
+		step_done(l, st, "mempool drop");
+	}
+	if (nbad)
+		L_INFO(l, "mempool: dropped %zu records that no longer apply", nbad);
+	if (rc || !n)
+		goto out;
+	rc = chain_block_add(l, wire.p, wire.len, &is_head);
+	if (rc == 0)
+		rc = is_head ? 1 : 0;
+out:
+	ben_buf_release(&wire);
+	free(hdr);
+	free(ids);
+	free(bad);
+	return rc;
+}
+
+int chain_replay(struct ledger *l)
+{
+	static const char q[] = "SELECT id FROM raw_blocks WHERE height > 0 ORDER BY height, id";
+	sqlite3_stmt *st;
+	uint8_t(*ids)[32] = NULL;
+	size_t n = 0, cap = 0;
+	struct ledger_head head;
+	int rc;
+
+	rc = store_begin(l);
+	if (rc)
+		return rc;
+	rc = store_clear_derived(l);
+	if (!rc)
+		rc = chain_init_genesis(l, l->genesis, l->genesis_len);
+	if (!rc)
+		rc = store_commit(l);
+	if (rc) {
+		store_rollback(l);
+		return rc;
+	}
+	l->chain_epoch++;
+	st = store_stmt(l, q);
+	if (!st)
+		return -EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (n == cap) {
+			void *ni = realloc(ids, (cap = cap ? cap * 2 : 1024) * 32);
+
+			if (!ni) {
+				sqlite3_reset(st);
+				free(ids);
+				return -ENOMEM;
+			}
+			ids = ni;
+		}
+		col_fixed(st, 0, ids[n++], 32);
+	}
+	sqlite3_reset(st);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *wire;
+		size_t len;
+		bool is_head;
+
+		rc = chain_block_wire(l, ids[i], &wire, &len);
+		if (rc)
+			break;
+		rc = chain_block_add(l, wire, len, &is_head);
+		free(wire);
+		if (rc < 0 && rc != -ENOENT && rc != -EINVAL && rc != -EBADMSG &&
+		    rc != -EPERM && rc != -ESTALE && rc != -EEXIST && rc != -EALREADY &&
+		    rc != -ENOTEMPTY && rc != -ENOTDIR && rc != -EISDIR && rc != -ERANGE)
+			break; /* a store error; invalid blocks are skipped as on import */
+		rc = 0;
+	}
+	free(ids);
+	if (rc)
+		return rc;
+	rc = chain_head(l, &head);
+	return rc ? rc : (int)head.height;
+}

@@ -1,0 +1,267 @@
+/* Ed25519 keys and SHA-256 through OpenSSL; hex. The only file that includes OpenSSL
+ * headers, so OpenSSL errors are translated here, once. */
+#include "ledger_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+void ledger_hex(const uint8_t *bytes, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int ledger_unhex(const char *hex, uint8_t *out, size_t len)
+{
+	uint8_t tmp[256];
+
+	if (len > sizeof tmp || strlen(hex) != 2 * len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		tmp[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(out, tmp, len);
+	return 0;
+}
+
+void ledger_sha256(const void *p, size_t len, uint8_t out[32])
+{
+	SHA256(p, len, out);
+}
+
+int ledger_random(void *out, size_t len)
+{
+	return RAND_bytes(out, (int)len) == 1 ? 0 : -EIO;
+}
+
+int ledger_key_from_seed(const uint8_t seed[32], struct ledger_key **out_key)
+{
+	struct ledger_key *k = calloc(1, sizeof *k);
+	EVP_PKEY *pk;
+	size_t pl = 32;
+
+	if (!k)
+		return -ENOMEM;
+	pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	if (!pk || EVP_PKEY_get_raw_public_key(pk, k->pub, &pl) != 1 || pl != 32) {
+		EVP_PKEY_free(pk);
+		free(k);
+		return -EIO;
+	}
+	memcpy(k->seed, seed, 32);
+	k->pkey = pk;
+	*out_key = k;
+	return 0;
+}
+
+int ledger_key_generate(struct ledger_key **out_key)
+{
+	uint8_t seed[32];
+	int rc;
+
+	if (RAND_bytes(seed, sizeof seed) != 1)
+		return -EIO;
+	rc = ledger_key_from_seed(seed, out_key);
+	OPENSSL_cleanse(seed, sizeof seed);
+	return rc;
+}
+
+int ledger_key_load(const char *path, struct ledger_key **out_key)
+{
+	uint8_t seed[33];
+	struct stat st;
+	ssize_t n;
+	int fd, err, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	/* a seed others can read is a seed others may have copied */
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		close(fd);
+		return -EACCES;
+	}
+	n = read(fd, seed, sizeof seed);
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	if (err)
+		return err;
+	if (n != 32)
+		return -EINVAL;
+	rc = ledger_key_from_seed(seed, out_key);
+	OPENSSL_cleanse(seed, sizeof seed);
+	return rc;
+}
+
+int ledger_key_save(const struct ledger_key *key, const char *path)
+{
+	char *tmp;
+	int fd, err = 0;
+
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = -errno;
+		free(tmp);
+		return err;
+	}
+	if (write(fd, key->seed, 32) != 32)
+		err = errno ? -errno : -EIO;
+	else if (fsync(fd) < 0)
+		err = -errno;
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	/* link() never replaces an existing key, unlike rename() */
+	if (!err && link(tmp, path) < 0)
+		err = -errno;
+	unlink(tmp);
+	free(tmp);
+	return err;
+}
+
+void ledger_key_free(struct ledger_key *key)
+{
+	if (!key)
+		return;
+	EVP_PKEY_free(key->pkey);
+	OPENSSL_cleanse(key, sizeof *key);
+	free(key);
+}
+
+void ledger_key_public(const struct ledger_key *key, uint8_t out_pub[LEDGER_KEY_LEN])
+{
+	memcpy(out_pub, key->pub, 32);
+}
+
+/* tag || msg into one buffer: EVP's Ed25519 is one-shot only. */
+static uint8_t *concat(const char *tag, size_t tag_len, const uint8_t *msg, size_t len,
+		       uint8_t *stackbuf, size_t stack_len)
+{
+	uint8_t *b = tag_len + len <= stack_len ? stackbuf : malloc(tag_len + len);
+
+	if (!b)
+		return NULL;
+	memcpy(b, tag, tag_len);
+	if (len)
+		memcpy(b + tag_len, msg, len);
+	return b;
+}
+
+int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len,
+		    const uint8_t *msg, size_t len, uint8_t out_sig[64])
+{
+	uint8_t stackbuf[4096], *b;
+	EVP_MD_CTX *ctx;
+	size_t sl = 64;
+	int rc = -EIO;
+
+	b = concat(tag, tag_len, msg, len, stackbuf, sizeof stackbuf);
+	if (!b)
+		return -ENOMEM;
+	ctx = EVP_MD_CTX_new();
+	if (ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkey) == 1 &&
+	    EVP_DigestSign(ctx, out_sig, &sl, b, tag_len + len) == 1 && sl == 64)
+		rc = 0;
+	EVP_MD_CTX_free(ctx);
+	if (b != stackbuf)
+		free(b);
+	return rc;
+}
+
+bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len,
+		       const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+	uint8_t stackbuf[4096], *b;
+	EVP_PKEY *pk;
+	EVP_MD_CTX *ctx = NULL;
+	bool ok = false;
+
+	b = concat(tag, tag_len, msg, len, stackbuf, sizeof stackbuf);
+	if (!b)
+		return false;
+	pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+	if (pk)
+		ctx = EVP_MD_CTX_new();
+	if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+	    EVP_DigestVerify(ctx, sig, 64, b, tag_len + len) == 1)
+		ok = true;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	if (b != stackbuf)
+		free(b);
+	return ok;
+}
+
+bool ledger_dict_sig_verify(struct ben dict, const uint8_t pub[32], const char *tag,
+			    size_t tag_len)
+{
+	struct ben_iter it;
+	struct ben k, v;
+	uint8_t stackbuf[4096], *msg;
+	const uint8_t *sig = NULL;
+	size_t cut_at = 0, cut_len = 0, mlen;
+	bool ok;
+
+	if (!ben_iter_init(dict, &it))
+		return false;
+	while (ben_iter_next(&it, &k) && ben_iter_next(&it, &v)) {
+		const uint8_t *s;
+		size_t sl;
+
+		if (ben_str(k, &s, &sl) && sl == 3 && !memcmp(s, "sig", 3)) {
+			if (!ben_str(v, &sig, &sl) || sl != 64)
+				return false;
+			cut_at = (size_t)(k.p - dict.p);
+			cut_len = k.len + v.len;
+			break;
+		}
+	}
+	if (!sig)
+		return false;
+	mlen = dict.len - cut_len;
+	msg = mlen <= sizeof stackbuf ? stackbuf : malloc(mlen);
+	if (!msg)
+		return false;
+	memcpy(msg, dict.p, cut_at);
+	memcpy(msg + cut_at, dict.p + cut_at + cut_len, dict.len - cut_at - cut_len);
+	ok = ledger_sig_verify(pub, tag, tag_len, msg, mlen, sig);
+	if (msg != stackbuf)
+		free(msg);
+	return ok;
+}

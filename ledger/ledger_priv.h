@@ -1,0 +1,273 @@
+/*
+ * ledger internals shared by the files of ledger/. Not part of the public API.
+ * Threads: everything here is "caller serialises" unless it says otherwise; functions
+ * taking a struct ledger expect its lock held (suffix _locked where it matters).
+ */
+#ifndef SWARMFS_LEDGER_PRIV_H
+#define SWARMFS_LEDGER_PRIV_H
+
+#ifndef SWARMFS_LEDGER_BUILD
+#error "ledger_priv.h is private to ledger/"
+#endif
+
+#include "ledger.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <syslog.h>
+
+/* ---- canonical bencode (bencode.c) ---- */
+
+struct ben_limits {
+	size_t max_len;		/* bytes of the whole value */
+	unsigned max_depth;	/* nesting of lists and dicts */
+	size_t max_elems;	/* values in total, containers included */
+};
+
+/* A span of valid, canonical bencode (one complete value). */
+struct ben {
+	const uint8_t *p;
+	size_t len;
+};
+
+/* Strictly check that buf is exactly one canonical value within the limits: sorted
+ * unique dict keys, integers without leading zeros or -0, string lengths likewise,
+ * nothing after the value. 0 or -EBADMSG (-EMSGSIZE beyond max_len). */
+int ben_check(const uint8_t *buf, size_t len, const struct ben_limits *lim);
+
+/* Accessors over checked spans; they never read outside the span. */
+char ben_type(struct ben v); /* 'i', 's', 'l', 'd' */
+bool ben_int(struct ben v, int64_t *out);
+bool ben_str(struct ben v, const uint8_t **out_p, size_t *out_len);
+bool ben_dict_get(struct ben dict, const char *key, struct ben *out);
+/* Iterate a list (or a dict: key, value, key, value...). */
+struct ben_iter {
+	const uint8_t *p, *end;
+};
+bool ben_iter_init(struct ben v, struct ben_iter *it);
+bool ben_iter_next(struct ben_iter *it, struct ben *out);
+/* Convenience: dict field of an exact type. */
+bool ben_get_int(struct ben dict, const char *key, int64_t *out);
+bool ben_get_bytes(struct ben dict, const char *key, const uint8_t **p, size_t *len);
+bool ben_get_fixed(struct ben dict, const char *key, uint8_t *out, size_t len);
+
+/* Encoder into a growing buffer. Errors stick in err (-ENOMEM, or -EINVAL when a dict
+ * key is not strictly greater than the one before: the output is canonical or fails). */
+#define BEN_MAX_DEPTH 32
+struct ben_buf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+	unsigned depth;
+	/* per open dict: offset and length of the last key written, or SIZE_MAX */
+	size_t last_key[BEN_MAX_DEPTH], last_key_len[BEN_MAX_DEPTH];
+	bool is_dict[BEN_MAX_DEPTH];
+};
+void ben_buf_init(struct ben_buf *b);
+void ben_buf_release(struct ben_buf *b);
+void ben_put_int(struct ben_buf *b, int64_t v);
+void ben_put_str(struct ben_buf *b, const void *p, size_t len);
+void ben_put_cstr(struct ben_buf *b, const char *s);
+void ben_put_raw(struct ben_buf *b, const void *p, size_t len); /* pre-encoded value */
+void ben_put_key(struct ben_buf *b, const char *key); /* inside a dict, sorted */
+void ben_dict_begin(struct ben_buf *b);
+void ben_list_begin(struct ben_buf *b);
+void ben_end(struct ben_buf *b);
+
+/* ---- crypto (keys.c) ---- */
+
+struct ledger_key {
+	uint8_t seed[32];
+	uint8_t pub[32];
+	void *pkey; /* EVP_PKEY */
+};
+void ledger_sha256(const void *p, size_t len, uint8_t out[32]);
+int ledger_random(void *out, size_t len);
+/* Sign tag || msg (tag includes its NUL). */
+int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len,
+		    const uint8_t *msg, size_t len, uint8_t out_sig[64]);
+/* true if sig is pub's signature over tag || msg. */
+bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len,
+		       const uint8_t *msg, size_t len, const uint8_t sig[64]);
+/* Signature over a canonical dict carrying "sig": the dict's bytes without the
+ * "3:sig64:<sig>" entry are what was signed (canonical encoding makes that splice
+ * exact, so nothing is ever re-encoded). */
+bool ledger_dict_sig_verify(struct ben dict, const uint8_t pub[32], const char *tag,
+			    size_t tag_len);
+
+#define LEDGER_REC_TAG "swarmfs-record-v1"
+#define LEDGER_BLOCK_TAG "swarmfs-block-v1"
+#define LEDGER_TAG_LEN(t) (sizeof(t)) /* includes the NUL, as the design says */
+
+/* ---- Merkle tree, RFC 6962 / 9162 (merkle.c) ---- */
+
+void merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[32]);
+void merkle_node_hash(const uint8_t l[32], const uint8_t r[32], uint8_t out[32]);
+/* Root of n leaf hashes (n == 0: SHA-256 of ""). -ENOMEM. */
+int merkle_root(const uint8_t (*leaves)[32], size_t n, uint8_t out[32]);
+/* Root over record ids: each id is a leaf's data, hashed with the 0x00 prefix. */
+int merkle_root_of_ids(const uint8_t (*ids)[32], size_t n, uint8_t out[32]);
+/* Inclusion proof of leaf i in the tree of the first n leaves; *out_n hashes into
+ * out (room for 64). */
+int merkle_inclusion_proof(const uint8_t (*leaves)[32], size_t n, size_t i,
+			   uint8_t (*out)[32], size_t *out_n);
+bool merkle_inclusion_verify(const uint8_t leaf[32], uint64_t i, uint64_t n,
+			     const uint8_t (*proof)[32], size_t proof_n,
+			     const uint8_t root[32]);
+/* Consistency proof between the trees of the first m and n leaves (m <= n). */
+int merkle_consistency_proof(const uint8_t (*leaves)[32], size_t m, size_t n,
+			     uint8_t (*out)[32], size_t *out_n);
+bool merkle_consistency_verify(uint64_t m, uint64_t n, const uint8_t root1[32],
+			       const uint8_t root2[32], const uint8_t (*proof)[32],
+			       size_t proof_n);
+
+/* ---- records (record.c) ---- */
+
+struct rec {
+	enum ledger_rec_type type;
+	uint8_t drive[32];
+	uint8_t author[32];
+	int64_t time;
+	int64_t nonce;
+	char path[LEDGER_PATH_MAX + 1];
+	char dest[LEDGER_PATH_MAX + 1];		/* move */
+	uint8_t prev[32];			/* update/transfer/move/revoke */
+	uint8_t to[32];				/* transfer */
+	struct ledger_content content;		/* claim/update; mkdir: mode, mtime */
+	bool open;				/* mkdir */
+	uint8_t member[32];			/* member */
+	bool producer, remove;			/* member */
+	uint8_t sig[64];
+	uint8_t id[32];				/* SHA-256 of the encoding */
+};
+
+/* Normalize path into out (LEDGER_PATH_MAX + 1 bytes): a leading '/', components
+ * separated by one '/', no trailing '/'; "/" is the root. Rejects invalid UTF-8, NUL,
+ * empty (except repeated slashes, which collapse), "." and ".." components and
+ * components over 255 bytes: -EINVAL; over LEDGER_PATH_MAX: -ENAMETOOLONG. */
+int ledger_path_normalize(const char *in, char *out);
+/* True if path is already in normal form (what records must carry). */
+bool ledger_path_is_normal(const char *path);
+/* Split a normal path: parent into out_parent, returns pointer to the last component
+ * inside path. The root's parent is "" and its name "". */
+const char *ledger_path_split(const char *path, char *out_parent);
+
+/* Encode and sign r (author = key's public key); fills r->sig and r->id and returns
+ * the encoding in *out (caller frees with free()). */
+int rec_sign(struct rec *r, const struct ledger_key *key, uint8_t **out, size_t *out_len);
+/* Decode a record strictly and verify its hash and signature: r->id is SHA-256 of
+ * buf. -EBADMSG for anything wrong, -EMSGSIZE over max_len. */
+int rec_decode(const uint8_t *buf, size_t len, size_t max_len, struct rec *r);
+/* Same without the signature check (the caller checked it before). */
+int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r);
+
+/* ---- blocks (block.c) ---- */
+
+struct blk_hdr {
+	int64_t version;
+	uint8_t drive[32];		/* zero in genesis */
+	int64_t height;
+	uint8_t prev[32];		/* zero in genesis */
+	uint8_t root[32];		/* Merkle root of the record ids */
+	int64_t n_records;
+	int64_t time;
+	uint8_t producer[32];
+	int64_t weight;			/* 0 in genesis, else 1 or 2 */
+	uint8_t sig[64];
+	uint8_t id[32];			/* SHA-256 of the signed header encoding */
+	struct ben params;		/* genesis only: the params dict inside raw */
+};
+
+/* Encode and sign a header (genesis when params_raw != NULL). */
+int blk_hdr_sign(struct blk_hdr *h, const uint8_t *params_raw, size_t params_len,
+		 const struct ledger_key *key, uint8_t **out, size_t *out_len);
+/* Strict decode of a signed header, its signature checked if check_sig; h->params
+ * points into buf. -EBADMSG. */
+int blk_hdr_decode(const uint8_t *buf, size_t len, struct blk_hdr *h, bool check_sig);
+int params_encode(const struct ledger_params *p, uint8_t **out, size_t *out_len);
+int params_decode(struct ben dict, struct ledger_params *out);
+
+/* A block on the wire: d 1:h <header bytes> 1:r l <record>... e e */
+struct blk_wire {
+	struct ben hdr;
+	struct ben *recs;
+	size_t n_recs;
+};
+int blk_wire_parse(const uint8_t *buf, size_t len, size_t max_len, size_t max_recs,
+		   struct blk_wire *out); /* free out->recs with free() */
+
+/* ---- the handle (ledger.c, store.c, chain.c) ---- */
+
+struct vcache_ent {
+	uint8_t id[32];
+	uint64_t epoch;
+	bool used;
+};
+#define VCACHE_SIZE 4096
+
+struct ledger {
+	pthread_mutex_t lock; /* guards db, everything below and the statements */
+	sqlite3 *db;
+	struct ledger_config cfg;
+	char *path;
+	uint8_t drive[32];
+	struct ledger_params params;
+	uint8_t *genesis;
+	size_t genesis_len;
+	/* paths whose state changed, head change; fired after unlock */
+	char **changed;
+	size_t n_changed, cap_changed;
+	bool head_changed;
+	/* ids of records verified by ledger_verify_record(), cleared on reorg */
+	struct vcache_ent vcache[VCACHE_SIZE];
+	uint64_t chain_epoch;
+	void *stmt_cache; /* store.c */
+};
+
+/* Logging: formats only when the level passes. Safe with the lock held: it formats
+ * into a buffer and calls the sink, which must not re-enter the ledger. */
+void ledger_logf(struct ledger *l, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define L_ERR(l, ...) ledger_logf(l, LOG_ERR, __VA_ARGS__)
+#define L_WARN(l, ...) ledger_logf(l, LOG_WARNING, __VA_ARGS__)
+#define L_INFO(l, ...) ledger_logf(l, LOG_INFO, __VA_ARGS__)
+#define L_DEBUG(l, ...) ledger_logf(l, LOG_DEBUG, __VA_ARGS__)
+
+int64_t ledger_now(struct ledger *l);
+void ledger_lock(struct ledger *l);
+/* Unlock, then fire the change callbacks collected meanwhile. */
+void ledger_unlock(struct ledger *l);
+void ledger_note_change(struct ledger *l, const char *path);
+/* Forget changes noted after the first keep (work that was rolled back). */
+void ledger_changes_forget(struct ledger *l, size_t keep, bool head);
+
+/* store.c: SQLite */
+int store_open(struct ledger *l, bool create);
+void store_close(struct ledger *l);
+int store_err(struct ledger *l, int rc, const char *what); /* SQLite code -> -errno */
+int store_exec(struct ledger *l, const char *sql);
+/* Whether sql (one blob parameter) returns a row. */
+bool store_has(struct ledger *l, const char *sql, const uint8_t key[32]);
+sqlite3_stmt *store_stmt(struct ledger *l, const char *sql); /* cached, reset */
+int store_begin(struct ledger *l);
+int store_commit(struct ledger *l);
+void store_rollback(struct ledger *l);
+int store_clear_derived(struct ledger *l);
+int store_meta_get(struct ledger *l, const char *key, uint8_t **out, size_t *out_len);
+int store_meta_put(struct ledger *l, const char *key, const void *v, size_t len);
+
+/* chain.c: validation, state, fork choice */
+int chain_init_genesis(struct ledger *l, const uint8_t *raw, size_t len);
+int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_head);
+int chain_record_check_pending(struct ledger *l, const struct rec *r);
+int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw,
+		      size_t len);
+int chain_produce(struct ledger *l);
+int chain_head(struct ledger *l, struct ledger_head *out);
+int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size_t *len);
+int chain_id_at(struct ledger *l, int64_t height, uint8_t out[32]);
+int chain_replay(struct ledger *l);
+bool chain_is_producer(struct ledger *l, const uint8_t key[32]);
+
+#endif

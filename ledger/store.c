@@ -1,0 +1,260 @@
+/* The SQLite store: schema, statement cache, transactions, error translation.
+ * Raw tables (raw_*) are append-only, enforced by triggers; everything else is derived
+ * from them and can be thrown away and rebuilt by replay. */
+#include "ledger_priv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+	/* raw, append-only: what was received, byte for byte */
+	"CREATE TABLE IF NOT EXISTS raw_blocks(id BLOB PRIMARY KEY, height INTEGER NOT NULL,"
+	" prev BLOB NOT NULL, hdr BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS raw_blocks_height ON raw_blocks(height);"
+	"CREATE TABLE IF NOT EXISTS raw_records(id BLOB PRIMARY KEY, raw BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS raw_block_records(block BLOB NOT NULL, idx INTEGER NOT NULL,"
+	" record BLOB NOT NULL, PRIMARY KEY(block, idx)) WITHOUT ROWID;"
+	"CREATE TRIGGER IF NOT EXISTS raw_blocks_no_update BEFORE UPDATE ON raw_blocks"
+	" BEGIN SELECT RAISE(ABORT, 'raw_blocks is append-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS raw_blocks_no_delete BEFORE DELETE ON raw_blocks"
+	" BEGIN SELECT RAISE(ABORT, 'raw_blocks is append-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS raw_records_no_update BEFORE UPDATE ON raw_records"
+	" BEGIN SELECT RAISE(ABORT, 'raw_records is append-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS raw_records_no_delete BEFORE DELETE ON raw_records"
+	" BEGIN SELECT RAISE(ABORT, 'raw_records is append-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS raw_block_records_no_update BEFORE UPDATE ON"
+	" raw_block_records BEGIN SELECT RAISE(ABORT, 'raw_block_records is append-only'); END;"
+	"CREATE TRIGGER IF NOT EXISTS raw_block_records_no_delete BEFORE DELETE ON"
+	" raw_block_records BEGIN SELECT RAISE(ABORT, 'raw_block_records is append-only'); END;"
+	/* derived: block tree with cumulative weights, best chain, state */
+	"CREATE TABLE IF NOT EXISTS blocks(id BLOB PRIMARY KEY, height INTEGER NOT NULL,"
+	" prev BLOB NOT NULL, cum INTEGER NOT NULL, time INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS bad_blocks(id BLOB PRIMARY KEY, why INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS chain(height INTEGER PRIMARY KEY, id BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS chain_records(record BLOB PRIMARY KEY,"
+	" height INTEGER NOT NULL, idx INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS chain_records_height ON chain_records(height);"
+	/* paths: one row per version; live rows have spent NULL, so rolling back to
+	 * height H is: delete rows born after H, revive rows spent after H */
+	"CREATE TABLE IF NOT EXISTS paths(path TEXT NOT NULL, parent TEXT NOT NULL,"
+	" name TEXT NOT NULL, record BLOB NOT NULL, type INTEGER NOT NULL,"
+	" is_dir INTEGER NOT NULL, open INTEGER NOT NULL, owner BLOB NOT NULL, root BLOB,"
+	" len INTEGER, ih2 BLOB, ih1 BLOB, plen INTEGER, mode INTEGER, mtime INTEGER,"
+	" born INTEGER NOT NULL, spent INTEGER);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS paths_live ON paths(path) WHERE spent IS NULL;"
+	"CREATE INDEX IF NOT EXISTS paths_dir ON paths(parent, name) WHERE spent IS NULL;"
+	"CREATE INDEX IF NOT EXISTS paths_owner ON paths(owner) WHERE spent IS NULL;"
+	"CREATE INDEX IF NOT EXISTS paths_ih2 ON paths(ih2) WHERE spent IS NULL;"
+	"CREATE INDEX IF NOT EXISTS paths_root ON paths(root) WHERE spent IS NULL;"
+	"CREATE INDEX IF NOT EXISTS paths_born ON paths(born);"
+	"CREATE INDEX IF NOT EXISTS paths_spent ON paths(spent) WHERE spent IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS members(key BLOB NOT NULL, producer INTEGER NOT NULL,"
+	" seq INTEGER NOT NULL, born INTEGER NOT NULL, spent INTEGER);"
+	"CREATE UNIQUE INDEX IF NOT EXISTS members_live ON members(key) WHERE spent IS NULL;"
+	"CREATE TABLE IF NOT EXISTS history(record BLOB NOT NULL, path TEXT NOT NULL,"
+	" type INTEGER NOT NULL, author BLOB NOT NULL, height INTEGER NOT NULL,"
+	" time INTEGER NOT NULL, dest TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS history_path ON history(path, height);"
+	"CREATE INDEX IF NOT EXISTS history_height ON history(height);"
+	/* this node's pending records and publish jobs: local, durable, not derived */
+	"CREATE TABLE IF NOT EXISTS mempool(id BLOB PRIMARY KEY, raw BLOB NOT NULL,"
+	" path TEXT, seq INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS mempool_path ON mempool(path);"
+	"CREATE TABLE IF NOT EXISTS publish_queue(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" path TEXT NOT NULL, staging TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	" error TEXT NOT NULL DEFAULT '', sort INTEGER NOT NULL);";
+
+int store_err(struct ledger *l, int rc, const char *what)
+{
+	int err;
+
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_NOMEM: err = -ENOMEM; break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED: err = -EBUSY; break;
+	case SQLITE_FULL: err = -ENOSPC; break;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH: err = -EACCES; break;
+	case SQLITE_CANTOPEN: err = -ENOENT; break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB: err = -EBADMSG; break;
+	case SQLITE_CONSTRAINT: err = -EPERM; break;
+	case SQLITE_TOOBIG: err = -EMSGSIZE; break;
+	default: err = -EIO; break;
+	}
+	L_ERR(l, "sqlite: %s: %s (%d)", what, l->db ? sqlite3_errmsg(l->db) : "", rc);
+	return err;
+}
+
+int store_exec(struct ledger *l, const char *sql)
+{
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_err(l, rc, sql);
+}
+
+/* Statements are cached by the address of their SQL literal. */
+#define STMT_CACHE 96
+struct stmt_ent {
+	const char *sql;
+	sqlite3_stmt *st;
+};
+
+struct store_cache {
+	struct stmt_ent e[STMT_CACHE];
+	size_t n;
+};
+
+static struct store_cache *cache_of(struct ledger *l)
+{
+	return (struct store_cache *)l->stmt_cache;
+}
+
+sqlite3_stmt *store_stmt(struct ledger *l, const char *sql)
+{
+	struct store_cache *c = cache_of(l);
+	sqlite3_stmt *st;
+	int rc;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (c->e[i].sql == sql) {
+			sqlite3_reset(c->e[i].st);
+			sqlite3_clear_bindings(c->e[i].st);
+			return c->e[i].st;
+		}
+	rc = sqlite3_prepare_v3(l->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK) {
+		store_err(l, rc, sql);
+		return NULL;
+	}
+	if (c->n < STMT_CACHE)
+		c->e[c->n++] = (struct stmt_ent){ sql, st };
+	else
+		abort(); /* programmer error: raise STMT_CACHE */
+	return st;
+}
+
+int store_begin(struct ledger *l)
+{
+	return store_exec(l, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct ledger *l)
+{
+	return store_exec(l, "COMMIT");
+}
+
+void store_rollback(struct ledger *l)
+{
+	if (!sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int store_meta_get(struct ledger *l, const char *key, uint8_t **out, size_t *out_len)
+{
+	static const char q[] = "SELECT value FROM meta WHERE key = ?";
+	sqlite3_stmt *st = store_stmt(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		uint8_t *b = malloc(n + 1);
+
+		if (!b)
+			return -ENOMEM;
+		if (n)
+			memcpy(b, sqlite3_column_blob(st, 0), n);
+		b[n] = 0;
+		*out = b;
+		*out_len = n;
+		sqlite3_reset(st);
+		return 0;
+	}
+	return rc == SQLITE_DONE ? -ENOENT : store_err(l, rc, "meta get");
+}
+
+int store_meta_put(struct ledger *l, const char *key, const void *v, size_t len)
+{
+	static const char q[] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)";
+	sqlite3_stmt *st = store_stmt(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, v, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	return rc == SQLITE_DONE ? 0 : store_err(l, rc, "meta put");
+}
+
+int store_clear_derived(struct ledger *l)
+{
+	return store_exec(l, "DELETE FROM blocks; DELETE FROM bad_blocks; DELETE FROM chain;"
+			     " DELETE FROM chain_records; DELETE FROM paths;"
+			     " DELETE FROM members; DELETE FROM history;");
+}
+
+int store_open(struct ledger *l, bool create)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	int rc;
+
+	l->stmt_cache = calloc(1, sizeof(struct store_cache));
+	if (!l->stmt_cache)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(l->path, &l->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		rc = store_err(l, rc, l->path);
+		sqlite3_close(l->db);
+		l->db = NULL;
+		return rc;
+	}
+	sqlite3_busy_timeout(l->db, 5000);
+	rc = store_exec(l, "PRAGMA journal_mode=WAL");
+	if (!rc)
+		rc = store_exec(l, l->cfg.fast_unsafe ? "PRAGMA synchronous=OFF"
+						      : "PRAGMA synchronous=NORMAL");
+	if (!rc)
+		rc = store_exec(l, "PRAGMA cache_size=-32768");
+	if (!rc)
+		rc = store_exec(l, schema);
+	return rc;
+}
+
+void store_close(struct ledger *l)
+{
+	struct store_cache *c = cache_of(l);
+
+	if (c)
+		for (size_t i = 0; i < c->n; i++)
+			sqlite3_finalize(c->e[i].st);
+	free(c);
+	l->stmt_cache = NULL;
+	if (l->db)
+		sqlite3_close(l->db);
+	l->db = NULL;
+}
+
+bool store_has(struct ledger *l, const char *sql, const uint8_t key[32])
+{
+	sqlite3_stmt *st = store_stmt(l, sql);
+	bool found;
+
+	if (!st)
+		return false;
+	sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_reset(st);
+	return found;
+}

@@ -1,0 +1,476 @@
+/* The sync state machine: status, getblocks, blocks and tx over an opaque transport.
+ * A node asks a peer that announces a heavier chain for the blocks after the last
+ * block they share (found with a locator of exponentially spaced ids), applies them
+ * in batches and asks again until it has caught up. Anything invalid or oversized
+ * drops the peer. Messages to send are collected while the ledger lock is held and
+ * handed to the transport after it is released. */
+#include "ledger_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOCATOR_MAX 64
+#define TX_MAX 1024 /* records per tx message */
+
+struct sync_peer {
+	uint64_t id;
+	bool have_status;
+	int64_t weight;
+	uint8_t head[32];
+	bool inflight; /* a getblocks is unanswered */
+};
+
+struct outmsg {
+	uint64_t peer;
+	uint8_t *buf; /* NULL: drop the peer */
+	size_t len;
+	const char *why;
+};
+
+struct ledger_sync {
+	struct ledger *l;
+	struct ledger_sync_ops ops;
+	void *ctx;
+	struct sync_peer *peers;
+	size_t n_peers, cap_peers;
+	struct outmsg *out;
+	size_t n_out, cap_out;
+};
+
+int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *ctx,
+		    struct ledger_sync **out_sync)
+{
+	struct ledger_sync *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return -ENOMEM;
+	s->l = l;
+	s->ops = *ops;
+	s->ctx = ctx;
+	*out_sync = s;
+	return 0;
+}
+
+static void flush(struct ledger_sync *s)
+{
+	struct outmsg *out = s->out;
+	size_t n = s->n_out;
+
+	s->out = NULL;
+	s->n_out = s->cap_out = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (out[i].buf)
+			s->ops.send(out[i].peer, out[i].buf, out[i].len, s->ctx);
+		else
+			s->ops.drop(out[i].peer, out[i].why, s->ctx);
+		free(out[i].buf);
+	}
+	free(out);
+}
+
+void ledger_sync_free(struct ledger_sync *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_out; i++)
+		free(s->out[i].buf);
+	free(s->out);
+	free(s->peers);
+	free(s);
+}
+
+static struct sync_peer *peer_find(struct ledger_sync *s, uint64_t id)
+{
+	for (size_t i = 0; i < s->n_peers; i++)
+		if (s->peers[i].id == id)
+			return &s->peers[i];
+	return NULL;
+}
+
+static void peer_remove(struct ledger_sync *s, uint64_t id)
+{
+	struct sync_peer *p = peer_find(s, id);
+
+	if (p)
+		*p = s->peers[--s->n_peers];
+}
+
+/* Queue a message; takes ownership of b's buffer (released either way). */
+static void queue(struct ledger_sync *s, uint64_t peer, struct ben_buf *b, const char *why)
+{
+	if (b && b->err) {
+		ben_buf_release(b);
+		return;
+	}
+	if (s->n_out == s->cap_out) {
+		size_t nc = s->cap_out ? s->cap_out * 2 : 8;
+		struct outmsg *n = realloc(s->out, nc * sizeof *n);
+
+		if (!n) {
+			if (b)
+				ben_buf_release(b);
+			return;
+		}
+		s->out = n;
+		s->cap_out = nc;
+	}
+	s->out[s->n_out++] = (struct outmsg){ peer, b ? b->p : NULL, b ? b->len : 0, why };
+	if (b)
+		ben_buf_init(b); /* the buffer now belongs to the queue */
+}
+
+static void drop(struct ledger_sync *s, uint64_t peer, const char *why)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof msg, "%llu", (unsigned long long)peer);
+	L_WARN(s->l, "sync: dropping peer %s: %s", msg, why);
+	peer_remove(s, peer);
+	queue(s, peer, NULL, why);
+}
+
+static void queue_status(struct ledger_sync *s, uint64_t peer)
+{
+	struct ledger_head head;
+	struct ben_buf b;
+
+	if (chain_head(s->l, &head))
+		return;
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "g");
+	ben_put_str(&b, s->l->drive, 32);
+	ben_put_key(&b, "h");
+	ben_put_int(&b, (int64_t)head.height);
+	ben_put_key(&b, "id");
+	ben_put_str(&b, head.id, 32);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "status");
+	ben_put_key(&b, "w");
+	ben_put_int(&b, (int64_t)head.weight);
+	ben_end(&b);
+	queue(s, peer, &b, NULL);
+}
+
+static void queue_getblocks(struct ledger_sync *s, struct sync_peer *p)
+{
+	struct ledger_head head;
+	struct ben_buf b;
+	uint64_t step = 1, h;
+	int n = 0;
+
+	if (chain_head(s->l, &head))
+		return;
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "loc");
+	ben_list_begin(&b);
+	/* head, head-1, head-2, head-4 ... genesis: finds the fork point in one trip */
+	for (h = head.height;; h = h > step ? h - step : 0) {
+		uint8_t id[32];
+
+		if (chain_id_at(s->l, (int64_t)h, id) == 0) {
+			ben_put_str(&b, id, 32);
+			n++;
+		}
+		if (h == 0 || n >= LOCATOR_MAX - 1)
+			break;
+		if (n > 1)
+			step *= 2;
+	}
+	if (h != 0) {
+		uint8_t id[32];
+
+		if (chain_id_at(s->l, 0, id) == 0)
+			ben_put_str(&b, id, 32);
+	}
+	ben_end(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "getblocks");
+	ben_put_key(&b, "n");
+	ben_put_int(&b, LEDGER_SYNC_BATCH);
+	ben_end(&b);
+	p->inflight = true;
+	queue(s, p->id, &b, NULL);
+}
+
+static bool peer_is_ahead(struct ledger_sync *s, const struct sync_peer *p)
+{
+	struct ledger_head head;
+
+	if (!p->have_status || chain_head(s->l, &head))
+		return false;
+	return p->weight > (int64_t)head.weight ||
+	       (p->weight == (int64_t)head.weight && memcmp(p->head, head.id, 32) < 0);
+}
+
+int ledger_sync_peer_connected(struct ledger_sync *s, uint64_t peer)
+{
+	if (!peer_find(s, peer)) {
+		if (s->n_peers == s->cap_peers) {
+			size_t nc = s->cap_peers ? s->cap_peers * 2 : 8;
+			struct sync_peer *n = realloc(s->peers, nc * sizeof *n);
+
+			if (!n)
+				return -ENOMEM;
+			s->peers = n;
+			s->cap_peers = nc;
+		}
+		memset(&s->peers[s->n_peers], 0, sizeof s->peers[0]);
+		s->peers[s->n_peers++].id = peer;
+	}
+	ledger_lock(s->l);
+	queue_status(s, peer);
+	ledger_unlock(s->l);
+	flush(s);
+	return 0;
+}
+
+void ledger_sync_peer_gone(struct ledger_sync *s, uint64_t peer)
+{
+	peer_remove(s, peer);
+}
+
+static int on_status(struct ledger_sync *s, struct sync_peer *p, struct ben d)
+{
+	uint8_t g[32];
+
+	if (!ben_get_fixed(d, "g", g, 32) || !ben_get_fixed(d, "id", p->head, 32) ||
+	    !ben_get_int(d, "w", &p->weight) || p->weight < 0)
+		return -EBADMSG;
+	if (memcmp(g, s->l->drive, 32))
+		return -EBADMSG; /* another drive: this peer has no business here */
+	p->have_status = true;
+	if (!p->inflight && peer_is_ahead(s, p))
+		queue_getblocks(s, p);
+	return 0;
+}
+
+static int on_getblocks(struct ledger_sync *s, struct sync_peer *p, struct ben d)
+{
+	struct ledger_head head;
+	struct ben loc, v;
+	struct ben_iter it;
+	struct ben_buf b;
+	int64_t n, start = 1, h;
+	size_t total = 0, count = 0;
+
+	if (!ben_dict_get(d, "loc", &loc) || ben_type(loc) != 'l' || !ben_get_int(d, "n", &n) ||
+	    n < 0)
+		return -EBADMSG;
+	if (n > LEDGER_SYNC_BATCH)
+		n = LEDGER_SYNC_BATCH;
+	ben_iter_init(loc, &it);
+	while (ben_iter_next(&it, &v)) {
+		const uint8_t *id;
+		size_t len;
+		uint8_t at[32];
+
+		if (++count > LOCATOR_MAX || !ben_str(v, &id, &len) || len != 32)
+			return -EBADMSG;
+		/* the first locator id on our best chain is where the peer forked off */
+		{
+			static const char q[] = "SELECT height FROM blocks WHERE id = ?";
+			sqlite3_stmt *st = store_stmt(s->l, q);
+			int64_t bh = -1;
+
+			if (!st)
+				return -EIO;
+			sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				bh = sqlite3_column_int64(st, 0);
+			sqlite3_reset(st);
+			if (bh >= 0 && chain_id_at(s->l, bh, at) == 0 && !memcmp(at, id, 32)) {
+				start = bh + 1;
+				break;
+			}
+		}
+	}
+	if (chain_head(s->l, &head))
+		return -EIO;
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "b");
+	ben_list_begin(&b);
+	for (h = start; h <= (int64_t)head.height && h < start + n; h++) {
+		uint8_t id[32], *wire;
+		size_t len;
+
+		if (chain_id_at(s->l, h, id) || chain_block_wire(s->l, id, &wire, &len))
+			break;
+		if (total && total + len + 1024 > LEDGER_SYNC_MAX_MSG) {
+			free(wire);
+			break;
+		}
+		ben_put_raw(&b, wire, len);
+		total += len;
+		free(wire);
+	}
+	ben_end(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "blocks");
+	ben_end(&b);
+	queue(s, p->id, &b, NULL);
+	return 0;
+}
+
+static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, bool *changed)
+{
+	struct ben list, v;
+	struct ben_iter it;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!ben_dict_get(d, "b", &list) || ben_type(list) != 'l')
+		return -EBADMSG;
+	p->inflight = false;
+	ben_iter_init(list, &it);
+	while (ben_iter_next(&it, &v)) {
+		bool head;
+
+		if (++n > LEDGER_SYNC_BATCH)
+			return -EBADMSG;
+		rc = chain_block_add(s->l, v.p, v.len, &head);
+		if (rc == -ENOENT)
+			break; /* the peer's chain moved meanwhile: ask again below */
+		if (rc == -ENOMEM || rc == -EIO || rc == -EBUSY || rc == -ENOSPC)
+			return 1; /* our problem, not the peer's */
+		if (rc < 0)
+			return -EBADMSG;
+		*changed |= head;
+	}
+	if (n > 0 && peer_is_ahead(s, p))
+		queue_getblocks(s, p);
+	return 0;
+}
+
+static int on_tx(struct ledger_sync *s, struct ben d, bool *added)
+{
+	struct ben list, v;
+	struct ben_iter it;
+	size_t n = 0;
+
+	if (!ben_dict_get(d, "r", &list) || ben_type(list) != 'l')
+		return -EBADMSG;
+	ben_iter_init(list, &it);
+	while (ben_iter_next(&it, &v)) {
+		struct rec r;
+
+		if (++n > TX_MAX)
+			return -EBADMSG;
+		if (rec_decode(v.p, v.len, s->l->params.max_record_bytes, &r) ||
+		    memcmp(r.drive, s->l->drive, 32))
+			return -EBADMSG;
+		/* a record that does not apply now may be a race, not malice: ignore it */
+		if (chain_record_check_pending(s->l, &r) == 0 &&
+		    chain_mempool_add(s->l, &r, v.p, v.len) == 0)
+			*added = true;
+	}
+	return 0;
+}
+
+static void queue_tx(struct ledger_sync *s, uint64_t peer)
+{
+	static const char q[] = "SELECT raw FROM mempool ORDER BY seq LIMIT 1024";
+	sqlite3_stmt *st = store_stmt(s->l, q);
+	struct ben_buf b;
+	size_t n = 0;
+
+	if (!st)
+		return;
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "tx");
+	ben_put_key(&b, "r");
+	ben_list_begin(&b);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		ben_put_raw(&b, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		n++;
+	}
+	sqlite3_reset(st);
+	ben_end(&b);
+	ben_end(&b);
+	if (n)
+		queue(s, peer, &b, NULL);
+	else
+		ben_buf_release(&b);
+}
+
+static void announce_locked(struct ledger_sync *s, uint64_t except)
+{
+	for (size_t i = 0; i < s->n_peers; i++) {
+		if (s->peers[i].id == except)
+			continue;
+		queue_status(s, s->peers[i].id);
+	}
+}
+
+int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf, size_t len)
+{
+	static const struct ben_limits lim = { LEDGER_SYNC_MAX_MSG, 8, 16u << 20 };
+	struct ben d = { buf, len };
+	struct sync_peer *p = peer_find(s, peer);
+	const uint8_t *m;
+	size_t ml;
+	bool changed = false, added = false;
+	int rc;
+
+	if (!p) {
+		rc = ledger_sync_peer_connected(s, peer);
+		if (rc)
+			return rc;
+		p = peer_find(s, peer);
+	}
+	ledger_lock(s->l);
+	if (len > LEDGER_SYNC_MAX_MSG) {
+		drop(s, peer, "oversized message");
+		rc = -EBADMSG;
+		goto out;
+	}
+	if (ben_check(buf, len, &lim) || ben_type(d) != 'd' || !ben_get_bytes(d, "m", &m, &ml)) {
+		drop(s, peer, "malformed message");
+		rc = -EBADMSG;
+		goto out;
+	}
+	if (ml == 6 && !memcmp(m, "status", 6))
+		rc = on_status(s, p, d);
+	else if (ml == 9 && !memcmp(m, "getblocks", 9))
+		rc = on_getblocks(s, p, d);
+	else if (ml == 6 && !memcmp(m, "blocks", 6))
+		rc = on_blocks(s, p, d, &changed);
+	else if (ml == 2 && !memcmp(m, "tx", 2))
+		rc = on_tx(s, d, &added);
+	else
+		rc = -EBADMSG;
+	if (rc == -EBADMSG) {
+		drop(s, peer, "invalid data");
+		if (changed)
+			announce_locked(s, peer);
+		goto out;
+	}
+	rc = rc < 0 ? rc : 0;
+	if (added && s->l->cfg.auto_produce && s->l->cfg.key &&
+	    chain_is_producer(s->l, s->l->cfg.key->pub) && chain_produce(s->l) > 0)
+		changed = true;
+	if (changed)
+		announce_locked(s, changed && !added ? peer : UINT64_MAX);
+out:
+	ledger_unlock(s->l);
+	flush(s);
+	return rc;
+}
+
+int ledger_sync_announce(struct ledger_sync *s)
+{
+	ledger_lock(s->l);
+	for (size_t i = 0; i < s->n_peers; i++) {
+		queue_status(s, s->peers[i].id);
+		queue_tx(s, s->peers[i].id);
+	}
+	ledger_unlock(s->l);
+	flush(s);
+	return 0;
+}
