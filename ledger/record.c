@@ -327,7 +327,7 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 		if (!ben_get_int(d, "plen", &v) || v < 16384 || v > (1 << 30) || (v & (v - 1)))
 			return -EBADMSG;
 		c->piece_length = (uint32_t)v;
-		want += 5;
+		want += 4;
 	}
 	if (file || t == LEDGER_REC_MKDIR) {
 		if (!ben_get_int(d, "mode", &v) || v < 0 || v > 07777 ||

@@ -1,0 +1,3 @@
+#include "ledger_testutil.h"
+#include <stdlib.h>
+int main(void) { return 0; }
