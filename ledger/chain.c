@@ -754,9 +754,8 @@ static int rollback_to(struct ledger *l, int64_t h)
 		"SELECT path FROM paths WHERE born > ?1 UNION SELECT path FROM paths"
 		" WHERE spent > ?1";
 	static const char q_orphans[] =
-		"INSERT OR IGNORE INTO mempool(id, raw, path, seq) SELECT c.record, r.raw, NULL,"
-		" (SELECT COALESCE(MAX(seq), 0) FROM mempool) + c.height * 100000 + c.idx"
-		" FROM chain_records c JOIN raw_records r ON r.id = c.record WHERE c.height > ?1";
+		"SELECT r.raw FROM chain_records c JOIN raw_records r ON r.id = c.record"
+		" WHERE c.height > ?1 ORDER BY c.height, c.idx";
 	static const char *const q_undo[] = {
 		"DELETE FROM paths WHERE born > ?1",
 		"UPDATE paths SET spent = NULL WHERE spent > ?1",
@@ -781,7 +780,20 @@ static int rollback_to(struct ledger *l, int64_t h)
 	if (!st)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, h);
-	rc = step_done(l, st, "orphans");
+	/* orphaned records go back to the mempool; pruning later drops the invalid */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const uint8_t *raw = sqlite3_column_blob(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		struct rec r;
+
+		if (rec_parse(raw, len, SIZE_MAX, &r) == 0) {
+			rc = chain_mempool_add(l, &r, raw, len);
+			if (rc)
+				break;
+		}
+	}
+	sqlite3_reset(st);
+	rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc < 0 ? rc : store_err(l, rc, "orphans");
 	for (size_t i = 0; !rc && i < sizeof q_undo / sizeof q_undo[0]; i++) {
 		st = store_stmt(l, q_undo[i]);
 		if (!st)

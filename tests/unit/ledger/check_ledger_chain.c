@@ -1,3 +1,894 @@
+/* Validation, state, fork choice, the SQLite store and verification. */
 #include "ledger_testutil.h"
+
+#include <fixture.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
-int main(void) { return 0; }
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void setup(void)
+{
+	fixture_test_setup();
+	tu_clock = TU_T0;
+}
+
+static void teardown(void)
+{
+	tu_cleanup();
+}
+
+static int submit_claim(struct ledger *l, const char *path, uint32_t seed, uint8_t out_id[32])
+{
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
+
+	tu_content(&op.content, seed);
+	return ledger_submit(l, &op, out_id);
+}
+
+static int submit_simple(struct ledger *l, enum ledger_rec_type t, const char *path,
+			 const char *dest, const uint8_t *to)
+{
+	struct ledger_op op = { .type = t, .path = path, .dest = dest };
+
+	if (to) {
+		memcpy(op.to, to, 32);
+		memcpy(op.member, to, 32);
+	}
+	op.content.mode = 0755;
+	return ledger_submit(l, &op, NULL);
+}
+
+START_TEST(test_create_open_params)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_params p;
+	struct ledger_config cfg;
+	uint8_t id[32], id2[32], *g, h[32];
+	size_t gl;
+	char *path = tu_path("a.db");
+
+	ledger_drive_id(l, id);
+	ck_assert_int_eq(ledger_genesis_raw(l, &g, &gl), 0);
+	ledger_sha256(g, gl, h);
+	ck_assert_mem_eq(h, id, 32); /* the drive id is the hash of the genesis block */
+	ck_assert_int_eq(ledger_params_get(l, &p), 0);
+	ck_assert_str_eq(p.name, "test");
+	ck_assert_mem_eq(p.admin, k->pub, 32);
+	ck_assert_uint_eq(p.n_producers, 1);
+	ck_assert_int_eq(tu_height(l), 0);
+	ledger_free(l);
+	tu_config(&cfg, path, k, true);
+	ck_assert_int_eq(ledger_create(&cfg, &p, k, &l), -EEXIST);
+	ledger_params_release(&p);
+	ck_assert_int_eq(ledger_open(&cfg, &l), 0);
+	ledger_drive_id(l, id2);
+	ck_assert_mem_eq(id, id2, 32);
+	ledger_free(l);
+	/* a genesis with a flipped byte is refused */
+	g[gl / 3] ^= 1;
+	free(path);
+	path = tu_path("b.db");
+	cfg.path = path;
+	ck_assert_int_eq(ledger_join(&cfg, g, gl, &l), -EBADMSG);
+	free(g);
+	free(path);
+	ledger_key_free(k);
+}
+END_TEST
+
+static int changes;
+static void on_change(const char *path, void *ctx)
+{
+	(void)path;
+	(void)ctx;
+	changes++;
+}
+
+START_TEST(test_claim_lookup_list)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_entry e, es[7];
+	uint8_t id[32];
+	size_t n, total = 0;
+	char name[64], after[LEDGER_NAME_MAX + 1] = "";
+
+	l->cfg.on_change = on_change;
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MKDIR, "/docs", NULL, NULL), 0);
+	ck_assert_int_ge(changes, 1);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof name, "/docs/f%02d", i);
+		ck_assert_int_eq(submit_claim(l, name, (uint32_t)i, id), 0);
+	}
+	ck_assert_int_eq(tu_height(l), 21);
+	ck_assert_int_eq(ledger_lookup(l, "docs//f07/", &e), 0);
+	ck_assert_str_eq(e.name, "f07");
+	ck_assert(!e.is_dir);
+	ck_assert_int_eq(e.type, LEDGER_REC_CLAIM);
+	ck_assert_mem_eq(e.owner, k->pub, 32);
+	ck_assert_uint_eq(e.content.length, 1007);
+	ck_assert_int_eq(e.height, 9);
+	ck_assert_int_eq(ledger_verify_record(l, e.record_id), 0);
+	ck_assert_int_eq(ledger_lookup(l, "/docs", &e), 0);
+	ck_assert(e.is_dir);
+	ck_assert_int_eq(ledger_lookup(l, "/", &e), 0);
+	ck_assert(e.is_dir);
+	ck_assert_int_eq(ledger_lookup(l, "/nope", &e), -ENOENT);
+	ck_assert_int_eq(ledger_lookup(l, "/a/../b", &e), -EINVAL);
+	/* paginated listing, sorted, by cursor */
+	do {
+		ck_assert_int_eq(ledger_list(l, "/docs", after, es, 7, &n), 0);
+		for (size_t i = 0; i < n; i++) {
+			snprintf(name, sizeof name, "f%02zu", total + i);
+			ck_assert_str_eq(es[i].name, name);
+		}
+		total += n;
+		if (n)
+			strcpy(after, es[n - 1].name);
+	} while (n == 7);
+	ck_assert_uint_eq(total, 20);
+	ck_assert_int_eq(ledger_list(l, "/", NULL, es, 7, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(ledger_list(l, "/docs/f01", NULL, es, 7, &n), -ENOTDIR);
+	ck_assert_int_eq(ledger_list(l, "/missing", NULL, es, 7, &n), -ENOENT);
+	/* claims need an existing parent directory */
+	ck_assert_int_eq(submit_claim(l, "/nodir/x", 1, NULL), -ENOENT);
+	ck_assert_int_eq(submit_claim(l, "/docs/f01/x", 1, NULL), -ENOTDIR);
+	ledger_free(l);
+	ledger_key_free(k);
+}
+END_TEST
+
+START_TEST(test_claim_on_taken_path)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct rec r;
+	uint8_t *raw, *blk;
+	size_t len, bl;
+
+	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
+	ck_assert_int_eq(submit_claim(l, "/a", 2, NULL), -EEXIST);
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MKDIR, "/a", NULL, NULL), -EEXIST);
+	/* the same, sneaked into a block by a producer: the block is refused */
+	raw = tu_record(l, k, LEDGER_REC_CLAIM, "/a", NULL, NULL, NULL, &r, &len);
+	blk = tu_block(l, k, NULL, 0, 0, 2, &raw, &len, 1, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EEXIST);
+	ck_assert_int_eq(tu_height(l), 1);
+	free(blk);
+	free(raw);
+	ledger_free(l);
+	ledger_key_free(k);
+}
+END_TEST
+
+START_TEST(test_double_transfer)
+{
+	struct ledger_key *k = tu_key(1), *b = tu_key(2), *c = tu_key(3);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, false);
+	struct ledger_entry e;
+	struct rec t1, t2;
+	uint8_t *r1, *r2, *blk, *both[2], prev[32];
+	size_t l1, l2, bl, lens[2];
+
+	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
+	ck_assert_int_eq(ledger_produce(l), 1);
+	ck_assert_int_eq(ledger_lookup(l, "/a", &e), 0);
+	memcpy(prev, e.record_id, 32);
+	/* two transfers citing the same live record, in one block: refused */
+	r1 = tu_record(l, k, LEDGER_REC_TRANSFER, "/a", NULL, prev, b->pub, &t1, &l1);
+	r2 = tu_record(l, k, LEDGER_REC_TRANSFER, "/a", NULL, prev, c->pub, &t2, &l2);
+	both[0] = r1;
+	both[1] = r2;
+	lens[0] = l1;
+	lens[1] = l2;
+	blk = tu_block(l, k, NULL, 0, 0, 2, both, lens, 2, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -ESTALE);
+	free(blk);
+	/* in the mempool: the first in order wins, the other is dropped */
+	tu_inject(l, &t1, r1, l1);
+	tu_inject(l, &t2, r2, l2);
+	ck_assert_int_eq(ledger_produce(l), 1);
+	ck_assert_int_eq(ledger_lookup(l, "/a", &e), 0);
+	ck_assert_mem_eq(e.owner, b->pub, 32);
+	ck_assert_int_eq(ledger_mempool_count(l), 0);
+	/* and once the first is confirmed, a block carrying the second is refused */
+	blk = tu_block(l, k, NULL, 0, 0, 2, &r2, &l2, 1, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -ESTALE);
+	/* the old owner cannot give it away again through submit either */
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_TRANSFER, "/a", NULL, c->pub), -EPERM);
+	free(blk);
+	free(r1);
+	free(r2);
+	ledger_free(l);
+	ledger_key_free(k);
+	ledger_key_free(b);
+	ledger_key_free(c);
+}
+END_TEST
+
+START_TEST(test_move_onto_taken_path)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_entry e;
+	struct rec r;
+	uint8_t *raw, *blk;
+	size_t len, bl;
+
+	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
+	ck_assert_int_eq(submit_claim(l, "/b", 2, NULL), 0);
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MOVE, "/a", "/b", NULL), -EEXIST);
+	ck_assert_int_eq(ledger_lookup(l, "/a", &e), 0);
+	raw = tu_record(l, k, LEDGER_REC_MOVE, "/a", "/b", e.record_id, NULL, &r, &len);
+	blk = tu_block(l, k, NULL, 0, 0, 2, &raw, &len, 1, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EEXIST);
+	/* a move to a free path works and carries the content along */
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MOVE, "/a", "/c", NULL), 0);
+	ck_assert_int_eq(ledger_lookup(l, "/a", &e), -ENOENT);
+	ck_assert_int_eq(ledger_lookup(l, "/c", &e), 0);
+	ck_assert_uint_eq(e.content.length, 1001);
+	ck_assert_int_eq(e.type, LEDGER_REC_MOVE);
+	free(blk);
+	free(raw);
+	ledger_free(l);
+	ledger_key_free(k);
+}
+END_TEST
+
+START_TEST(test_non_owner_signature)
+{
+	struct ledger_key *k = tu_key(1), *m = tu_key(2);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger *lm;
+	struct ledger_entry e;
+	struct rec r;
+	uint8_t *raw, *blk;
+	size_t len, bl;
+
+	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
+	ck_assert_int_eq(ledger_lookup(l, "/a", &e), 0);
+	/* m signs a transfer, an update and a revoke of k's file */
+	for (int t = LEDGER_REC_UPDATE; t <= LEDGER_REC_REVOKE; t++) {
+		raw = tu_record(l, m, (enum ledger_rec_type)t, "/a", "/z", e.record_id, m->pub,
+				&r, &len);
+		blk = tu_block(l, k, NULL, 0, 0, 2, &raw, &len, 1, &bl);
+		ck_assert_int_eq(ledger_block_import(l, blk, bl), -EPERM);
+		free(blk);
+		free(raw);
+	}
+	/* and through a node of its own */
+	lm = tu_join("m.db", l, m, false);
+	tu_copy_blocks(l, lm);
+	ck_assert_int_eq(submit_simple(lm, LEDGER_REC_REVOKE, "/a", NULL, NULL), -EPERM);
+	/* a non-member may not claim at all */
+	ck_assert_int_eq(submit_claim(lm, "/mine", 1, NULL), -EPERM);
+	ck_assert_int_eq(ledger_lookup(l, "/a", &e), 0);
+	ck_assert_mem_eq(e.owner, k->pub, 32);
+	ledger_free(lm);
+	ledger_free(l);
+	ledger_key_free(k);
+	ledger_key_free(m);
+}
+END_TEST
+
+START_TEST(test_non_producer_block)
+{
+	struct ledger_key *k = tu_key(1), *m = tu_key(2);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	uint8_t *blk;
+	size_t bl;
+
+	/* m is even made a member: members still cannot produce */
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, m->pub), 0);
+	blk = tu_block(l, m, NULL, 0, 0, 1, NULL, NULL, 0, &bl);
+	tu_clock += 100;
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EPERM);
+	free(blk);
+	blk = tu_block(l, m, NULL, 0, 0, 2, NULL, NULL, 0, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EPERM);
+	free(blk);
+	ck_assert_int_eq(tu_height(l), 1);
+	ledger_free(l);
+	ledger_key_free(k);
+	ledger_key_free(m);
+}
+END_TEST
+
+START_TEST(test_member_changes_admin_only)
+{
+	struct ledger_key *k = tu_key(1), *m = tu_key(2), *x = tu_key(3);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger *lm;
+	struct rec r;
+	uint8_t *raw, *blk;
+	size_t len, bl;
+
+	lm = tu_join("m.db", l, m, false);
+	/* m (not admin) adds x: refused in a block */
+	raw = tu_record(l, m, LEDGER_REC_MEMBER, NULL, NULL, NULL, x->pub, &r, &len);
+	blk = tu_block(l, k, NULL, 0, 0, 2, &raw, &len, 1, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EPERM);
+	free(blk);
+	free(raw);
+	ck_assert_int_eq(submit_simple(lm, LEDGER_REC_MEMBER, NULL, NULL, x->pub), -EPERM);
+	/* the admin adds m; m may now claim at the root */
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, m->pub), 0);
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, m->pub), -EEXIST);
+	tu_copy_blocks(l, lm);
+	ck_assert_int_eq(submit_claim(lm, "/by-m", 1, NULL), 0);
+	ck_assert_int_eq(ledger_mempool_count(lm), 1);
+	/* m's pending claim is visible on m's node, as pending */
+	{
+		struct ledger_entry e;
+
+		ck_assert_int_eq(ledger_lookup(lm, "/by-m", &e), 0);
+		ck_assert_int_eq(e.height, -1);
+	}
+	/* m cannot create inside the admin's closed directory, only in an open one */
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MKDIR, "/closed", NULL, NULL), 0);
+	{
+		struct ledger_op op = { .type = LEDGER_REC_MKDIR, .path = "/open", .open = true };
+
+		ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+	}
+	tu_copy_blocks(l, lm);
+	ck_assert_int_eq(submit_claim(lm, "/closed/x", 1, NULL), -EPERM);
+	ck_assert_int_eq(submit_claim(lm, "/open/x", 1, NULL), 0);
+	ledger_free(lm);
+	ledger_free(l);
+	ledger_key_free(k);
+	ledger_key_free(m);
+	ledger_key_free(x);
+}
+END_TEST
+
+START_TEST(test_producer_weights)
+{
+	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2);
+	const struct ledger_key *const ps[] = { p0, p1 };
+	struct ledger *l = tu_create("a.db", p0, ps, 2, false);
+	uint8_t *blk;
+	size_t bl;
+
+	/* height 1: p1 is in turn (1 mod 2); p0 out of turn claiming weight 2 */
+	blk = tu_block(l, p0, NULL, 0, 0, 2, NULL, NULL, 0, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EINVAL);
+	free(blk);
+	/* out of turn with weight 1 but before the grace delay */
+	blk = tu_block(l, p0, NULL, 0, 0, 1, NULL, NULL, 0, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EINVAL);
+	free(blk);
+	/* in turn, weight 1: wrong weight */
+	blk = tu_block(l, p1, NULL, 0, 0, 1, NULL, NULL, 0, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EINVAL);
+	free(blk);
+	blk = tu_block(l, p1, NULL, 0, 0, 2, NULL, NULL, 0, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), 1);
+	free(blk);
+	/* height 2: p0 in turn; p1 after the grace delay, weight 1 */
+	tu_clock += 11;
+	blk = tu_block(l, p1, NULL, 0, 0, 1, NULL, NULL, 0, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), 1);
+	free(blk);
+	{
+		struct ledger_head h;
+
+		ck_assert_int_eq(ledger_head_get(l, &h), 0);
+		ck_assert_uint_eq(h.weight, 3);
+	}
+	/* ledger_produce knows the turn: p0 at height 3 is out of turn, too early */
+	ck_assert_int_eq(submit_claim(l, "/x", 1, NULL), 0);
+	ck_assert_int_eq(ledger_produce(l), 0);
+	tu_clock += 11;
+	ck_assert_int_eq(ledger_produce(l), 1);
+	ledger_free(l);
+	ledger_key_free(p0);
+	ledger_key_free(p1);
+}
+END_TEST
+
+START_TEST(test_far_future_and_size_limits)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct rec r;
+	uint8_t *raw, *blk;
+	size_t len, bl;
+	char longp[4200];
+
+	blk = tu_block(l, k, NULL, 0, tu_clock + 3600, 2, NULL, NULL, 0, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -ERANGE);
+	free(blk);
+	/* a record dated far past its block */
+	tu_clock += 3600;
+	raw = tu_record(l, k, LEDGER_REC_CLAIM, "/late", NULL, NULL, NULL, &r, &len);
+	tu_clock -= 3600;
+	blk = tu_block(l, k, NULL, 0, 0, 2, &raw, &len, 1, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -ERANGE);
+	free(blk);
+	free(raw);
+	/* a record over max_record_bytes (4096): a path near the limit */
+	for (size_t i = 0; i < 4000; i++)
+		longp[i] = i % 200 == 0 ? '/' : 'p';
+	longp[4000] = '\0';
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MKDIR, "/p", NULL, NULL), 0);
+	raw = tu_record(l, k, LEDGER_REC_CLAIM, longp, NULL, NULL, NULL, &r, &len);
+	ck_assert_uint_gt(len, 4096);
+	blk = tu_block(l, k, NULL, 0, 0, 2, &raw, &len, 1, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EMSGSIZE);
+	free(blk);
+	free(raw);
+	ck_assert_int_eq(ledger_block_import(l, (const uint8_t *)"garbage", 7), -EBADMSG);
+	ledger_free(l);
+	ledger_key_free(k);
+}
+END_TEST
+
+START_TEST(test_reorg_orphans_transfer)
+{
+	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2), *b = tu_key(3), *c = tu_key(4);
+	const struct ledger_key *const ps[] = { p0, p1 };
+	struct ledger *l0 = tu_create("l0.db", p0, ps, 2, false);
+	struct ledger *l1 = tu_join("l1.db", l0, p1, false);
+	struct ledger_entry e;
+	struct rec claim, t1, t2;
+	uint8_t *raw, *r1, *r2, *blk, before[32], after[32];
+	size_t len, l1n, l2n, bl;
+
+	/* height 1 (p1's turn): p0's claim of /f, on both nodes */
+	raw = tu_record(l0, p0, LEDGER_REC_CLAIM, "/f", NULL, NULL, NULL, &claim, &len);
+	tu_inject(l1, &claim, raw, len);
+	free(raw);
+	ck_assert_int_eq(ledger_produce(l1), 1);
+	tu_copy_blocks(l1, l0);
+	ck_assert_int_eq(ledger_lookup(l0, "/f", &e), 0);
+	/* the fork: l0 confirms a transfer to b at height 2 (its turn, weight 2) ... */
+	r1 = tu_record(l0, p0, LEDGER_REC_TRANSFER, "/f", NULL, claim.id, b->pub, &t1, &l1n);
+	r2 = tu_record(l0, p0, LEDGER_REC_TRANSFER, "/f", NULL, claim.id, c->pub, &t2, &l2n);
+	tu_inject(l0, &t1, r1, l1n);
+	ck_assert_int_eq(ledger_produce(l0), 1);
+	ck_assert_int_eq(ledger_lookup(l0, "/f", &e), 0);
+	ck_assert_mem_eq(e.owner, b->pub, 32);
+	ck_assert_int_eq(ledger_verify_record(l0, t1.id), 0);
+	/* ... while l1, cut off, confirms the conflicting one to c out of turn (weight 1)
+	 * and then its own height 3 (weight 2): 1 + 2 beats 2 */
+	tu_clock += 20;
+	tu_inject(l1, &t2, r2, l2n);
+	ck_assert_int_eq(ledger_produce(l1), 1);
+	ck_assert_int_eq(submit_claim(l1, "/g", 1, NULL), 0);
+	ck_assert_int_eq(ledger_produce(l1), 1);
+	ck_assert_int_eq(tu_height(l1), 3);
+	tu_digest(l1, before);
+	/* l0 hears of l1's chain: block 2 alone is lighter (stored on the side), block 3
+	 * makes the fork heavier and l0 reorganises */
+	ck_assert_int_eq(ledger_block_get(l1, 2, &blk, &bl), 0);
+	ck_assert_int_eq(ledger_block_import(l0, blk, bl), 0);
+	free(blk);
+	ck_assert_int_eq(ledger_block_get(l1, 3, &blk, &bl), 0);
+	ck_assert_int_eq(ledger_block_import(l0, blk, bl), 1);
+	free(blk);
+	ck_assert_int_eq(ledger_lookup(l0, "/f", &e), 0);
+	ck_assert_mem_eq(e.owner, c->pub, 32);
+	ck_assert_mem_eq(e.record_id, t2.id, 32);
+	/* the orphaned transfer went back to the mempool and, invalid now, out of it */
+	ck_assert_int_eq(ledger_mempool_count(l0), 0);
+	ck_assert_int_eq(ledger_verify_record(l0, t1.id), -ENOENT);
+	ck_assert_int_eq(ledger_verify_record(l0, t2.id), 0);
+	tu_digest(l0, after);
+	ck_assert_mem_eq(before, after, 32);
+	free(r1);
+	free(r2);
+	ledger_free(l0);
+	ledger_free(l1);
+	ledger_key_free(p0);
+	ledger_key_free(p1);
+	ledger_key_free(b);
+	ledger_key_free(c);
+}
+END_TEST
+
+START_TEST(test_reorg_returns_records_to_mempool)
+{
+	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2);
+	const struct ledger_key *const ps[] = { p0, p1 };
+	struct ledger *l0 = tu_create("l0.db", p0, ps, 2, false);
+	struct ledger *l1 = tu_join("l1.db", l0, p1, false);
+	struct ledger_entry e;
+
+	/* l0 confirms its claim out of turn at height 1; l1 builds a heavier chain */
+	tu_clock += 20;
+	ck_assert_int_eq(submit_claim(l0, "/mine", 1, NULL), 0);
+	ck_assert_int_eq(ledger_produce(l0), 1);
+	ck_assert_int_eq(ledger_produce(l1), 0); /* nothing to produce */
+	ck_assert_int_eq(submit_claim(l1, "/other", 2, NULL), 0);
+	ck_assert_int_eq(ledger_produce(l1), 1);
+	tu_copy_blocks(l1, l0);
+	/* still valid after the reorg: back in the mempool, then in l0's next block */
+	ck_assert_int_eq(ledger_mempool_count(l0), 1);
+	ck_assert_int_eq(ledger_lookup(l0, "/mine", &e), 0);
+	ck_assert_int_eq(e.height, -1);
+	ck_assert_int_eq(ledger_produce(l0), 1);
+	ck_assert_int_eq(ledger_lookup(l0, "/mine", &e), 0);
+	ck_assert_int_eq(e.height, 2);
+	ledger_free(l0);
+	ledger_free(l1);
+	ledger_key_free(p0);
+	ledger_key_free(p1);
+}
+END_TEST
+
+/* A chain with every kind of record. */
+static void busy_chain(struct ledger *l, const struct ledger_key *other, int n)
+{
+	char p[64], q[64];
+
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MKDIR, "/d", NULL, NULL), 0);
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, other->pub), 0);
+	for (int i = 0; i < n; i++) {
+		snprintf(p, sizeof p, "/d/f%d", i);
+		ck_assert_int_eq(submit_claim(l, p, (uint32_t)i, NULL), 0);
+		if (i % 5 == 1) {
+			struct ledger_op op = { .type = LEDGER_REC_UPDATE, .path = p };
+
+			tu_content(&op.content, 1000u + (uint32_t)i);
+			ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+		}
+		if (i % 5 == 2) {
+			snprintf(q, sizeof q, "/d/moved%d", i);
+			ck_assert_int_eq(submit_simple(l, LEDGER_REC_MOVE, p, q, NULL), 0);
+		}
+		if (i % 5 == 3)
+			ck_assert_int_eq(submit_simple(l, LEDGER_REC_REVOKE, p, NULL, NULL), 0);
+		if (i % 5 == 4)
+			ck_assert_int_eq(submit_simple(l, LEDGER_REC_TRANSFER, p, NULL, other->pub), 0);
+	}
+}
+
+START_TEST(test_replay_equals_incremental)
+{
+	struct ledger_key *k = tu_key(1), *o = tu_key(2);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger *fresh;
+	uint8_t inc[32], rep[32], imp[32];
+	int64_t h;
+
+	busy_chain(l, o, 60);
+	h = tu_height(l);
+	tu_digest(l, inc);
+	ck_assert_int_eq(ledger_rebuild(l), h);
+	tu_digest(l, rep);
+	ck_assert_mem_eq(inc, rep, 32);
+	/* a node that imports the blocks one by one gets the same state */
+	fresh = tu_join("b.db", l, o, false);
+	tu_copy_blocks(l, fresh);
+	tu_digest(fresh, imp);
+	ck_assert_mem_eq(inc, imp, 32);
+	ck_assert_int_eq(ledger_verify_chain(l, NULL, NULL), 0);
+	ledger_free(fresh);
+	ledger_free(l);
+	ledger_key_free(k);
+	ledger_key_free(o);
+}
+END_TEST
+
+static int count_log(const struct ledger_log_entry *e, void *ctx)
+{
+	int *n = ctx;
+
+	ck_assert(e->height > 0);
+	(*n)++;
+	return 0;
+}
+
+START_TEST(test_history)
+{
+	struct ledger_key *k = tu_key(1), *o = tu_key(2);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	int n = 0;
+
+	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
+	{
+		struct ledger_op op = { .type = LEDGER_REC_UPDATE, .path = "/a" };
+
+		tu_content(&op.content, 5);
+		ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+	}
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MOVE, "/a", "/b", NULL), 0);
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_TRANSFER, "/b", NULL, o->pub), 0);
+	ck_assert_int_eq(ledger_history(l, "/a", count_log, &n), 0);
+	ck_assert_int_eq(n, 3); /* claim, update, move away */
+	n = 0;
+	ck_assert_int_eq(ledger_history(l, "/b", count_log, &n), 0);
+	ck_assert_int_eq(n, 2); /* moved here, transferred */
+	n = 0;
+	ck_assert_int_eq(ledger_history(l, NULL, count_log, &n), 0);
+	ck_assert_int_eq(n, 5);
+	ledger_free(l);
+	ledger_key_free(k);
+	ledger_key_free(o);
+}
+END_TEST
+
+/* Flip one byte of needle's first occurrence in the file. */
+static void flip_in_file(const char *path, const uint8_t *needle, size_t nlen)
+{
+	FILE *f = fopen(path, "r+b");
+	uint8_t *buf;
+	long size;
+
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)size);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+	for (long i = 0; i + (long)nlen <= size; i++) {
+		if (memcmp(buf + i, needle, nlen))
+			continue;
+		fseek(f, i + (long)nlen / 2, SEEK_SET);
+		fputc(buf[i + nlen / 2] ^ 0x40, f);
+		fclose(f);
+		free(buf);
+		return;
+	}
+	ck_abort_msg("bytes not found in %s", path);
+}
+
+struct seen {
+	int n;
+	int64_t height;
+	bool record;
+	uint8_t id[32];
+};
+
+static void on_problem(const struct ledger_problem *p, void *ctx)
+{
+	struct seen *s = ctx;
+
+	s->n++;
+	s->height = p->height;
+	s->record = p->has_record;
+	memcpy(s->id, p->has_record ? p->record_id : p->block_id, 32);
+}
+
+START_TEST(test_flipped_byte_detected)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_config cfg;
+	struct ledger_entry e;
+	struct seen seen = { 0 };
+	struct rec r;
+	uint8_t target[32], blk_id[32];
+	char *path = tu_path("a.db");
+
+	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
+	ck_assert_int_eq(submit_claim(l, "/b", 2, target), 0);
+	ck_assert_int_eq(submit_claim(l, "/c", 3, NULL), 0);
+	ck_assert_int_eq(ledger_verify_record(l, target), 0);
+	/* the record's signature only lives in raw_records: flip a byte of it */
+	{
+		uint8_t *blk;
+		size_t bl;
+		struct blk_wire w;
+
+		ck_assert_int_eq(ledger_block_get(l, 2, &blk, &bl), 0);
+		ck_assert_int_eq(blk_wire_parse(blk, bl, 1 << 20, 10, &w), 0);
+		ck_assert_int_eq(rec_parse(w.recs[0].p, w.recs[0].len, 4096, &r), 0);
+		ck_assert_mem_eq(r.id, target, 32);
+		free(w.recs);
+		free(blk);
+	}
+	ledger_free(l); /* checkpoints the WAL into the main file */
+	flip_in_file(path, r.sig, 64);
+	tu_config(&cfg, path, k, true);
+	ck_assert_int_eq(ledger_open(&cfg, &l), 0);
+	ck_assert_int_eq(ledger_verify_record(l, target), -EBADMSG);
+	ck_assert_int_eq(ledger_verify_chain(l, on_problem, &seen), 1);
+	ck_assert_int_eq(seen.height, 2);
+	ck_assert(seen.record);
+	ck_assert_mem_eq(seen.id, target, 32);
+	/* the others are still fine */
+	ck_assert_int_eq(ledger_lookup(l, "/c", &e), 0);
+	ck_assert_int_eq(ledger_verify_record(l, e.record_id), 0);
+
+	/* a flipped byte in a block header's signature is named by height */
+	{
+		struct blk_hdr h;
+		uint8_t *blk;
+		size_t bl;
+		struct blk_wire w;
+
+		ck_assert_int_eq(ledger_block_get(l, 3, &blk, &bl), 0);
+		ck_assert_int_eq(blk_wire_parse(blk, bl, 1 << 20, 10, &w), 0);
+		ck_assert_int_eq(blk_hdr_decode(w.hdr.p, w.hdr.len, &h, true), 0);
+		memcpy(blk_id, h.id, 32);
+		ledger_free(l);
+		flip_in_file(path, h.sig, 64);
+		free(w.recs);
+		free(blk);
+	}
+	ck_assert_int_eq(ledger_open(&cfg, &l), 0);
+	ck_assert_int_eq(ledger_verify_record(l, e.record_id), -EBADMSG);
+	memset(&seen, 0, sizeof seen);
+	ck_assert_int_eq(ledger_verify_chain(l, on_problem, &seen), 2);
+	ck_assert_int_eq(seen.height, 3);
+	ck_assert(!seen.record);
+	ck_assert_mem_eq(seen.id, blk_id, 32);
+	ledger_free(l);
+	free(path);
+	ledger_key_free(k);
+}
+END_TEST
+
+START_TEST(test_raw_tables_append_only)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	char *path = tu_path("a.db");
+	sqlite3 *db;
+	static const char *const stmts[] = {
+		"UPDATE raw_records SET raw = x'00'", "DELETE FROM raw_records",
+		"UPDATE raw_blocks SET hdr = x'00'", "DELETE FROM raw_blocks",
+		"DELETE FROM raw_block_records", "UPDATE raw_block_records SET idx = 5",
+	};
+
+	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
+	ledger_free(l);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
+		ck_assert_msg(sqlite3_exec(db, stmts[i], NULL, NULL, NULL) != SQLITE_OK,
+			      "allowed: %s", stmts[i]);
+	sqlite3_close(db);
+	free(path);
+	ledger_key_free(k);
+}
+END_TEST
+
+START_TEST(test_crash_mid_append)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_config cfg;
+	char *path = tu_path("a.db");
+	uint8_t d1[32], d2[32];
+	pid_t pid;
+	int st;
+	int64_t h;
+
+	ledger_free(l);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* durable settings, as a real node runs */
+		tu_config(&cfg, path, k, true);
+		cfg.fast_unsafe = false;
+		if (ledger_open(&cfg, &l))
+			_exit(1);
+		for (int i = 0;; i++) {
+			char p[32];
+
+			snprintf(p, sizeof p, "/f%d", i);
+			submit_claim(l, p, (uint32_t)i, NULL);
+		}
+	}
+	usleep(400 * 1000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	tu_config(&cfg, path, k, true);
+	ck_assert_int_eq(ledger_open(&cfg, &l), 0);
+	h = tu_height(l);
+	ck_assert_int_gt(h, 0);
+	ck_assert_int_eq(ledger_verify_chain(l, NULL, NULL), 0);
+	tu_digest(l, d1);
+	ck_assert_int_eq(ledger_rebuild(l), h);
+	tu_digest(l, d2);
+	ck_assert_mem_eq(d1, d2, 32);
+	ledger_free(l);
+	free(path);
+	ledger_key_free(k);
+}
+END_TEST
+
+START_TEST(test_publish_queue)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_queue_item it, items[4];
+	struct ledger_config cfg;
+	int64_t a, b;
+	char *path = tu_path("a.db");
+
+	ck_assert_int_eq(ledger_queue_peek(l, &it), -ENOENT);
+	ck_assert_int_eq(ledger_queue_push(l, "/x", "/staging/1", &a), 0);
+	ck_assert_int_eq(ledger_queue_push(l, "/y", "/staging/2", &b), 0);
+	ledger_free(l);
+	tu_config(&cfg, path, k, true);
+	ck_assert_int_eq(ledger_open(&cfg, &l), 0); /* durable across a restart */
+	ck_assert_int_eq(ledger_queue_peek(l, &it), 0);
+	ck_assert_int_eq(it.id, a);
+	ck_assert_str_eq(it.staging, "/staging/1");
+	ck_assert_int_eq(ledger_queue_fail(l, a, "hash failed"), 0);
+	ck_assert_int_eq(ledger_queue_peek(l, &it), 0);
+	ck_assert_int_eq(it.id, b);
+	ck_assert_int_eq(ledger_queue_list(l, items, 4), 2);
+	ck_assert_int_eq(items[1].attempts, 1);
+	ck_assert_str_eq(items[1].error, "hash failed");
+	ck_assert_int_eq(ledger_queue_done(l, b), 0);
+	ck_assert_int_eq(ledger_queue_done(l, b), -ENOENT);
+	ck_assert_int_eq(ledger_queue_done(l, a), 0);
+	ck_assert_int_eq(ledger_queue_peek(l, &it), -ENOENT);
+	ledger_free(l);
+	free(path);
+	ledger_key_free(k);
+}
+END_TEST
+
+START_TEST(test_two_ledgers_one_process)
+{
+	struct ledger_key *k = tu_key(1), *k2 = tu_key(9);
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger *b = tu_create("b.db", k2, (const struct ledger_key *const[]){ k2 }, 1, true);
+	struct ledger_entry e;
+	uint8_t *blk;
+	size_t bl;
+
+	ck_assert_int_eq(submit_claim(a, "/only-a", 1, NULL), 0);
+	ck_assert_int_eq(ledger_lookup(b, "/only-a", &e), -ENOENT);
+	/* a block of another drive is refused */
+	ck_assert_int_eq(ledger_block_get(a, 1, &blk, &bl), 0);
+	ck_assert_int_lt(ledger_block_import(b, blk, bl), 0);
+	free(blk);
+	ledger_free(a);
+	ledger_free(b);
+	ledger_key_free(k);
+	ledger_key_free(k2);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("ledger_chain");
+	TCase *tc = tcase_create("chain");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_create_open_params);
+	tcase_add_test(tc, test_claim_lookup_list);
+	tcase_add_test(tc, test_claim_on_taken_path);
+	tcase_add_test(tc, test_double_transfer);
+	tcase_add_test(tc, test_move_onto_taken_path);
+	tcase_add_test(tc, test_non_owner_signature);
+	tcase_add_test(tc, test_non_producer_block);
+	tcase_add_test(tc, test_member_changes_admin_only);
+	tcase_add_test(tc, test_producer_weights);
+	tcase_add_test(tc, test_far_future_and_size_limits);
+	tcase_add_test(tc, test_reorg_orphans_transfer);
+	tcase_add_test(tc, test_reorg_returns_records_to_mempool);
+	tcase_add_test(tc, test_replay_equals_incremental);
+	tcase_add_test(tc, test_history);
+	tcase_add_test(tc, test_flipped_byte_detected);
+	tcase_add_test(tc, test_raw_tables_append_only);
+	tcase_add_test(tc, test_crash_mid_append);
+	tcase_add_test(tc, test_publish_queue);
+	tcase_add_test(tc, test_two_ledgers_one_process);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
