@@ -92,7 +92,8 @@ typedef void (*cache_log_fn)(int level, const char *module, const char *msg, voi
  * batch, on the thread whose call caused it (cache_chunk_mark, cache_object_unpin,
  * cache_cap_set, cache_trim, or a read that found a corrupt chunk), with no cache lock
  * held; it may call into the cache, and a chunk may be marked again by the time it
- * runs. */
+ * runs. Only from this call on may the chunk's range be written again (libtorrent
+ * re-fetching the piece): until then the cache may still be punching it. */
 typedef void (*cache_evict_fn)(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks,
 			       size_t n, void *ctx);
 
@@ -114,8 +115,9 @@ struct cache_config {
 /* Open (or create) the cache in cfg->dir and load its index: objects, present chunks
  * and their hashes; nothing is re-hashed. A torn or corrupt tail of the index is cut
  * off (logged at LOG_WARNING). Space of chunks not marked present is punched out of
- * every data file, and files under data/ that belong to no object are deleted.
- * Returns 0 and the handle in *out_cache (free with cache_free()), or -EINVAL (bad
+ * every data file, and files under data/ that belong to no object are deleted. If the
+ * evictable chunks exceed cfg->cap, an eviction batch runs before it returns
+ * (cfg->on_evict is called). Returns 0 and the handle in *out_cache (free with cache_free()), or -EINVAL (bad
  * config), -EBUSY (another open cache, in this or another process, holds cfg->dir),
  * -EBADMSG (cfg->dir/index exists but is not a cache index: nothing is changed),
  * -ENOMEM, or the -errno of a failed mkdir/open/read. Any thread. */
@@ -196,12 +198,14 @@ int cache_object_bitmap(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint8
  * serve it. It becomes the most recently used; if the evictable chunks now exceed the
  * cap, an eviction batch runs on this thread (cfg.on_evict). Returns 0 if it was
  * marked, 1 if it was present already (nothing changes), -ENOENT (key not registered),
- * -EINVAL (chunk out of range), -EIO (the data file is shorter than the chunk), or
- * another -errno of the I/O. Does I/O: call it from a worker. */
+ * -EINVAL (chunk out of range), -EIO (the data file is shorter than the chunk),
+ * -EBUSY (the chunk was found corrupt and a reader still holds it: retry), or another
+ * -errno of the I/O. Does I/O: call it from a worker. */
 int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk);
 
 /* Whether chunk `chunk` of key is present (marked, not evicted, not found corrupt).
- * False for an unknown key or chunk. Any thread; the answer may be stale at once. */
+ * False for an unknown key or chunk. Any thread; the answer may be stale at once, and
+ * false does not mean the range may be written yet (see cache_evict_fn). */
 bool cache_chunk_present(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk);
 
 /* ---- reads ---- */

@@ -1,0 +1,184 @@
+/*
+ * cache_priv.h — what the files of cache/ share: the in-memory state, the index
+ * journal and the locking rules. Private to cache/.
+ *
+ * Locks. Two mutexes, always taken in this order:
+ *   idx_mu  serialises every change of a chunk between present and absent, every
+ *           object change, the index file and hole punching. Holding it, an object
+ *           cannot be freed and no chunk appears or disappears. Writers only.
+ *   mu      guards the state readers look at: the object table, the chunk entries and
+ *           their pins, the LRU list and the byte counters. Held only for memory work,
+ *           never across a syscall that may wait for the disk.
+ * Readers take only mu. An entry with pins > 0 is never freed, and an object with
+ * pinned chunks is never freed, so a reader uses both outside the lock.
+ */
+#ifndef SWARMFS_CACHE_PRIV_H
+#define SWARMFS_CACHE_PRIV_H
+
+#ifndef SWARMFS_CACHE_BUILD
+#error "cache_priv.h is private to cache/"
+#endif
+
+#include "cache.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <syslog.h>
+
+#define CACHE_SHA_LEN 32
+
+/* Entry flags. */
+#define CE_UNCHECKED 0x1 /* loaded from the index, hash not compared since cache_new */
+#define CE_BAD	     0x2 /* hash mismatch: unservable, dropped once unpinned */
+#define CE_INLRU     0x4 /* on the LRU list (its object is not pinned) */
+
+/* One present chunk. */
+struct cache_entry {
+	struct cache_entry *prev, *next; /* LRU list, when CE_INLRU */
+	struct cache_obj *obj;
+	uint32_t idx;
+	uint32_t pins;
+	uint8_t flags;
+	uint8_t sha[CACHE_SHA_LEN];
+};
+
+struct cache_obj {
+	uint8_t key[CACHE_KEY_LEN];
+	uint64_t length;
+	uint32_t chunk_size;
+	uint32_t nchunks;
+	uint32_t present;
+	uint64_t bytes_present;
+	uint64_t pins;		   /* sum of its entries' pins */
+	bool pinned;		   /* whole-object pin */
+	int fd;			   /* data file, -1 until first needed; set once (atomic) */
+	struct cache_entry **ent;  /* nchunks slots, NULL when absent */
+	struct cache_obj *hnext;   /* hash chain */
+};
+
+struct cache {
+	char *dir;
+	char *datadir;
+	int dir_fd;		   /* flock()ed: one open cache per directory */
+	unsigned low_pct;
+	cache_log_fn log;
+	void *log_ctx;
+	int log_level;
+	cache_evict_fn on_evict;
+	void *evict_ctx;
+
+	pthread_mutex_t idx_mu;	   /* see above; guards the index fields below too */
+	int idx_fd;
+	uint64_t idx_size;	   /* bytes in the index file */
+
+	pthread_mutex_t mu;	   /* see above; guards everything below */
+	uint64_t cap;
+	struct cache_obj **buckets;
+	size_t nbuckets;
+	size_t nobjects;
+	struct cache_entry lru;	   /* sentinel: lru.next is the least recently used */
+	uint64_t used, published, pinned, chunks;
+	uint64_t evictions, corrupt;
+	uint64_t hits, misses;	   /* atomics, not under mu */
+};
+
+/* ---- log ---- */
+void cache_logf(struct cache *c, int level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+#define CACHE_LOG(c, level, ...)                                                   \
+	do {                                                                       \
+		if ((c)->log && (level) <= (c)->log_level)                         \
+			cache_logf(c, level, __FILE__, __LINE__, __VA_ARGS__);     \
+	} while (0)
+#define C_ERR(c, ...)	CACHE_LOG(c, LOG_ERR, __VA_ARGS__)
+#define C_WARN(c, ...)	CACHE_LOG(c, LOG_WARNING, __VA_ARGS__)
+#define C_INFO(c, ...)	CACHE_LOG(c, LOG_INFO, __VA_ARGS__)
+#define C_DEBUG(c, ...) CACHE_LOG(c, LOG_DEBUG, __VA_ARGS__)
+
+/* 64 lowercase hex digits + NUL. */
+void cache_key_hex(const uint8_t key[CACHE_KEY_LEN], char out[2 * CACHE_KEY_LEN + 1]);
+
+/* ---- cache.c: state helpers (mu held unless said otherwise) ---- */
+struct cache_obj *cache_obj_find(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
+void cache_obj_hash_insert(struct cache *c, struct cache_obj *o);
+void cache_obj_hash_remove(struct cache *c, struct cache_obj *o);
+/* New object (not in the table), all chunks absent. No lock needed. */
+int cache_obj_alloc(const uint8_t key[CACHE_KEY_LEN], uint64_t length, uint32_t chunk_size,
+		    struct cache_obj **out);
+/* Free an object and its entries; it must be out of the table and the LRU. No lock. */
+void cache_obj_free(struct cache_obj *o);
+/* Bytes of chunk idx of o. */
+static inline uint32_t cache_chunk_len(const struct cache_obj *o, uint32_t idx)
+{
+	uint64_t off = (uint64_t)idx * o->chunk_size;
+	uint64_t rest = o->length - off;
+	return rest < o->chunk_size ? (uint32_t)rest : o->chunk_size;
+}
+/* A hit: e becomes the most recently used (if it is on the LRU at all). */
+void cache_lru_touch(struct cache *c, struct cache_entry *e);
+/* Account a new present entry e (not yet in o->ent) and put it on the LRU tail. */
+void cache_entry_attach(struct cache *c, struct cache_entry *e);
+/* Undo cache_entry_attach: out of o->ent, the LRU and the counters. */
+void cache_entry_detach(struct cache *c, struct cache_entry *e);
+/* Set or clear the whole-object pin: its entries leave the LRU (pinned) or join its
+ * tail (unpinned), and its bytes move between published and used. */
+void cache_obj_set_pinned(struct cache *c, struct cache_obj *o, bool pinned);
+/* The object's data file path into buf (PATH_MAX). */
+void cache_obj_path(struct cache *c, const struct cache_obj *o, char *buf, size_t size);
+/* The object's fd, opening it on first use. Any lock or none; o must stay alive. */
+int cache_obj_fd(struct cache *c, struct cache_obj *o);
+
+/* ---- chunk.c ---- */
+/* SHA-256 of [off, off + len) of fd, read in slices. -EIO if the file is short. */
+int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_LEN]);
+
+/* One evicted or dropped chunk, collected under the locks and reported after. */
+struct cache_victim {
+	uint8_t key[CACHE_KEY_LEN];
+	struct cache_obj *obj; /* valid only while idx_mu is held */
+	uint32_t idx;
+};
+struct cache_victims {
+	struct cache_victim *v;
+	size_t n, cap;
+};
+/* idx_mu held: if the evictable bytes exceed the cap, evict down to the low-water
+ * mark (index records, holes) and append what went to *vs. Returns chunks evicted or
+ * -errno. */
+int cache_evict_locked(struct cache *c, struct cache_victims *vs);
+/* idx_mu held: record vs->v[from..] as absent in the index, then punch their ranges
+ * (entries already detached). */
+int cache_retire_locked(struct cache *c, struct cache_victims *vs, size_t from);
+/* No lock held: call on_evict per object and free vs. */
+void cache_victims_report(struct cache *c, struct cache_victims *vs);
+
+/* ---- index.c: the journal (idx_mu held) ---- */
+enum {
+	CIX_OBJ_ADD = 1, /* key, u64 length, u32 chunk_size, u8 pinned */
+	CIX_OBJ_DEL = 2, /* key */
+	CIX_OBJ_PIN = 3, /* key, u8 pinned */
+	CIX_CHUNK_SET = 4, /* key, u32 idx, sha256 */
+	CIX_CHUNK_CLR = 5, /* key, u32 idx */
+};
+/* A growable buffer of encoded records. */
+struct cache_rec_buf {
+	uint8_t *p;
+	size_t n, cap;
+};
+int cache_rec_obj_add(struct cache_rec_buf *b, const struct cache_obj *o);
+int cache_rec_obj_del(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN]);
+int cache_rec_obj_pin(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], bool pinned);
+int cache_rec_chunk_set(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], uint32_t idx,
+			const uint8_t sha[CACHE_SHA_LEN]);
+int cache_rec_chunk_clr(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], uint32_t idx);
+void cache_rec_buf_release(struct cache_rec_buf *b);
+/* Append the records in b to the index (one write), compacting it first if it has
+ * grown far past the live state. sync: fdatasync afterwards. */
+int cache_index_append(struct cache *c, const struct cache_rec_buf *b, bool sync);
+/* cache_new: open or create the index, replay it into c's state, cut a torn tail,
+ * compact if worthwhile. */
+int cache_index_load(struct cache *c);
+/* Rewrite the index from the live state (idx_mu held, mu not). */
+int cache_index_compact(struct cache *c);
+
+#endif

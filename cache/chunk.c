@@ -1,0 +1,477 @@
+/*
+ * chunk.c — the per-chunk paths: marking a verified chunk, pinning and reading ranges
+ * (the hot path), the first-read check of chunks loaded from the index, and eviction.
+ */
+#include "cache_priv.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Hashing reads in slices of this size: large enough for sequential throughput, small
+ * enough not to hold a 256 MiB chunk in memory. */
+#define HASH_SLICE (1U << 20)
+
+int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_LEN])
+{
+	size_t bufsize = len < HASH_SLICE ? (size_t)len : HASH_SLICE;
+	uint8_t *buf = malloc(bufsize ? bufsize : 1);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int mdlen = 0;
+	int rc = 0;
+
+	if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (len) {
+		size_t want = len < bufsize ? (size_t)len : bufsize;
+		ssize_t r = pread(fd, buf, want, (off_t)off);
+
+		if (r < 0) {
+			rc = -errno;
+			if (rc == -EINTR)
+				continue;
+			goto out;
+		}
+		if (r == 0) {
+			rc = -EIO; /* the file is shorter than the chunk */
+			goto out;
+		}
+		EVP_DigestUpdate(ctx, buf, (size_t)r);
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
+	if (EVP_DigestFinal_ex(ctx, out, &mdlen) != 1 || mdlen != CACHE_SHA_LEN)
+		rc = -EIO;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
+/* ---- eviction ---- */
+
+static int victim_push(struct cache_victims *vs, struct cache_obj *o, uint32_t idx)
+{
+	if (vs->n == vs->cap) {
+		size_t cap = vs->cap ? vs->cap * 2 : 64;
+		struct cache_victim *v = realloc(vs->v, cap * sizeof *v);
+
+		if (!v)
+			return -ENOMEM;
+		vs->v = v;
+		vs->cap = cap;
+	}
+	memcpy(vs->v[vs->n].key, o->key, CACHE_KEY_LEN);
+	vs->v[vs->n].obj = o;
+	vs->v[vs->n].idx = idx;
+	vs->n++;
+	return 0;
+}
+
+static int victim_cmp(const void *a, const void *b)
+{
+	const struct cache_victim *x = a, *y = b;
+	int k = memcmp(x->key, y->key, CACHE_KEY_LEN);
+
+	if (k)
+		return k;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+int cache_retire_locked(struct cache *c, struct cache_victims *vs, size_t from)
+{
+	struct cache_rec_buf rec = { 0 };
+	int rc = 0;
+
+	if (from == vs->n)
+		return 0;
+	qsort(vs->v + from, vs->n - from, sizeof *vs->v, victim_cmp);
+	for (size_t i = from; i < vs->n && rc == 0; i++)
+		rc = cache_rec_chunk_clr(&rec, vs->v[i].key, vs->v[i].idx);
+	if (rc == 0)
+		rc = cache_index_append(c, &rec, false);
+	cache_rec_buf_release(&rec);
+	/* Without its record a punched chunk would still be marked; keep the data then.
+	 * The memory state already says absent, so nothing serves it either way. */
+	if (rc < 0)
+		return rc;
+	for (size_t i = from; i < vs->n;) {
+		struct cache_obj *o = vs->v[i].obj;
+		size_t j = i + 1;
+		int fd;
+
+		while (j < vs->n && vs->v[j].obj == o && vs->v[j].idx == vs->v[j - 1].idx + 1)
+			j++;
+		fd = cache_obj_fd(c, o);
+		if (fd >= 0) {
+			uint64_t off = (uint64_t)vs->v[i].idx * o->chunk_size;
+			uint64_t end = (uint64_t)vs->v[j - 1].idx * o->chunk_size +
+				       cache_chunk_len(o, vs->v[j - 1].idx);
+
+			if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				      (off_t)(end - off)) < 0) {
+				char hex[2 * CACHE_KEY_LEN + 1];
+
+				cache_key_hex(o->key, hex);
+				C_WARN(c, "cannot punch chunks %u-%u of %s: %s", vs->v[i].idx,
+				       vs->v[j - 1].idx, hex, strerror(errno));
+			}
+		}
+		i = j;
+	}
+	return 0;
+}
+
+int cache_evict_locked(struct cache *c, struct cache_victims *vs)
+{
+	size_t from = vs->n;
+	uint64_t target;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->used <= c->cap) {
+		pthread_mutex_unlock(&c->mu);
+		return 0;
+	}
+	target = c->cap / 100 * c->low_pct + c->cap % 100 * c->low_pct / 100;
+	for (struct cache_entry *e = c->lru.next, *next; e != &c->lru && c->used > target;
+	     e = next) {
+		next = e->next;
+		if (e->pins)
+			continue;
+		if ((rc = victim_push(vs, e->obj, e->idx)) < 0)
+			break; /* evict what was collected; the next call continues */
+		cache_entry_detach(c, e);
+		free(e);
+		c->evictions++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	rc = cache_retire_locked(c, vs, from);
+	return rc < 0 ? rc : (int)(vs->n - from);
+}
+
+void cache_victims_report(struct cache *c, struct cache_victims *vs)
+{
+	uint32_t *idx = NULL;
+
+	if (c->on_evict && vs->n) {
+		qsort(vs->v, vs->n, sizeof *vs->v, victim_cmp);
+		idx = malloc(vs->n * sizeof *idx);
+	}
+	for (size_t i = 0; idx && i < vs->n;) {
+		size_t j = i, n = 0;
+
+		while (j < vs->n && memcmp(vs->v[j].key, vs->v[i].key, CACHE_KEY_LEN) == 0)
+			idx[n++] = vs->v[j++].idx;
+		c->on_evict(vs->v[i].key, idx, n, c->evict_ctx);
+		i = j;
+	}
+	if (c->on_evict && vs->n && !idx)
+		C_ERR(c, "out of memory reporting %zu evicted chunks", vs->n);
+	free(idx);
+	free(vs->v);
+	vs->v = NULL;
+	vs->n = vs->cap = 0;
+}
+
+/* ---- marking ---- */
+
+int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk)
+{
+	struct cache_rec_buf rec = { 0 };
+	struct cache_victims vs = { 0 };
+	struct cache_entry *e = NULL;
+	struct cache_obj *o;
+	uint64_t off;
+	uint32_t len;
+	bool over;
+	int rc = 0, fd;
+
+	if (!c || !key)
+		return -EINVAL;
+	e = calloc(1, sizeof *e);
+	if (!e)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->idx_mu);
+	pthread_mutex_lock(&c->mu);
+	o = cache_obj_find(c, key);
+	if (!o) {
+		rc = -ENOENT;
+	} else if (chunk >= o->nchunks) {
+		rc = -EINVAL;
+	} else if (o->ent[chunk] && !(o->ent[chunk]->flags & CE_BAD)) {
+		rc = 1;
+	} else if (o->ent[chunk]) {
+		/* Found corrupt and rewritten by the swarm since: replace it, unless a reader
+		 * still holds it (that reader drops it as it lets go). */
+		if (o->ent[chunk]->pins) {
+			rc = -EBUSY;
+		} else {
+			struct cache_entry *bad = o->ent[chunk];
+
+			cache_entry_detach(c, bad);
+			free(bad);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (rc != 0)
+		goto out;
+	fd = cache_obj_fd(c, o);
+	if (fd < 0) {
+		rc = fd;
+		goto out;
+	}
+	off = (uint64_t)chunk * o->chunk_size;
+	len = cache_chunk_len(o, chunk);
+	/* The chunk's bytes reach the disk before the record that says they are there: a
+	 * crash (or power loss) after the record then never finds a half-written chunk
+	 * marked. A page-cache-only ordering would survive kill -9 but not power loss. */
+	if (sync_file_range(fd, (off_t)off, len,
+			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				    SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+		rc = -errno;
+		C_ERR(c, "chunk %u: writeback failed: %s", chunk, strerror(-rc));
+		goto out;
+	}
+	if ((rc = cache_hash_range(fd, off, len, e->sha)) < 0) {
+		char hex[2 * CACHE_KEY_LEN + 1];
+
+		cache_key_hex(key, hex);
+		C_ERR(c, "cannot hash chunk %u of %s: %s", chunk, hex, strerror(-rc));
+		goto out;
+	}
+	if ((rc = cache_rec_chunk_set(&rec, key, chunk, e->sha)) < 0 ||
+	    (rc = cache_index_append(c, &rec, false)) < 0)
+		goto out;
+	e->obj = o;
+	e->idx = chunk;
+	pthread_mutex_lock(&c->mu);
+	cache_entry_attach(c, e);
+	over = c->used > c->cap;
+	pthread_mutex_unlock(&c->mu);
+	e = NULL;
+	if (over && (rc = cache_evict_locked(c, &vs)) > 0)
+		rc = 0;
+out:
+	pthread_mutex_unlock(&c->idx_mu);
+	free(e);
+	cache_rec_buf_release(&rec);
+	cache_victims_report(c, &vs);
+	return rc;
+}
+
+bool cache_chunk_present(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk)
+{
+	struct cache_obj *o;
+	bool present = false;
+
+	if (!c || !key)
+		return false;
+	pthread_mutex_lock(&c->mu);
+	o = cache_obj_find(c, key);
+	if (o && chunk < o->nchunks && o->ent[chunk] && !(o->ent[chunk]->flags & CE_BAD))
+		present = true;
+	pthread_mutex_unlock(&c->mu);
+	return present;
+}
+
+/* ---- pins and reads ---- */
+
+static void unpin_range(struct cache *c, struct cache_obj *o, uint32_t first, uint32_t count)
+{
+	pthread_mutex_lock(&c->mu);
+	for (uint32_t i = first; i < first + count; i++) {
+		struct cache_entry *e = o->ent[i];
+
+		assert(e && e->pins > 0 && "cache_block_unpin without a matching pin");
+		if (--e->pins == 0)
+			c->pinned -= cache_chunk_len(o, i);
+	}
+	o->pins -= count;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The first read of chunks loaded from the index compares their SHA-256 with the one
+ * recorded when they were marked. Returns true if every chunk of the range is good. */
+static bool check_range(struct cache *c, struct cache_obj *o, int fd, uint32_t first,
+			uint32_t count)
+{
+	bool good = true;
+
+	for (uint32_t i = first; i < first + count; i++) {
+		struct cache_entry *e = o->ent[i]; /* pinned: stays */
+		uint8_t sha[CACHE_SHA_LEN];
+		uint8_t flags;
+		bool ok;
+
+		pthread_mutex_lock(&c->mu);
+		flags = e->flags;
+		pthread_mutex_unlock(&c->mu);
+		if (flags & CE_BAD) {
+			good = false;
+			continue;
+		}
+		if (!(flags & CE_UNCHECKED))
+			continue;
+		ok = cache_hash_range(fd, (uint64_t)i * o->chunk_size, cache_chunk_len(o, i), sha) ==
+			     0 &&
+		     memcmp(sha, e->sha, CACHE_SHA_LEN) == 0;
+		pthread_mutex_lock(&c->mu);
+		if (ok) {
+			e->flags &= (uint8_t)~CE_UNCHECKED;
+		} else if (!(e->flags & CE_BAD)) {
+			e->flags = (uint8_t)((e->flags | CE_BAD) & ~CE_UNCHECKED);
+			c->corrupt++;
+		}
+		pthread_mutex_unlock(&c->mu);
+		if (!ok) {
+			char hex[2 * CACHE_KEY_LEN + 1];
+
+			cache_key_hex(o->key, hex);
+			C_WARN(c, "chunk %u of %s changed on disk since it was verified; dropped", i,
+			       hex);
+			good = false;
+		}
+	}
+	return good;
+}
+
+/* A read found corrupt chunks in [first, first + count), which it still pins: unpin and
+ * drop those no other reader holds (the last one to let go drops the rest). */
+static void unpin_and_drop(struct cache *c, struct cache_obj *o, uint32_t first, uint32_t count)
+{
+	struct cache_victims vs = { 0 };
+
+	/* idx_mu before letting go: holding it, o cannot be removed under us. */
+	pthread_mutex_lock(&c->idx_mu);
+	unpin_range(c, o, first, count);
+	pthread_mutex_lock(&c->mu);
+	for (uint32_t i = first; i < first + count; i++) {
+		struct cache_entry *e = o->ent[i];
+
+		if (e && (e->flags & CE_BAD) && e->pins == 0 && victim_push(&vs, o, i) == 0) {
+			cache_entry_detach(c, e);
+			free(e);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	cache_retire_locked(c, &vs, 0);
+	pthread_mutex_unlock(&c->idx_mu);
+	cache_victims_report(c, &vs);
+}
+
+int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset,
+		    size_t len, struct cache_block *out_block)
+{
+	struct cache_obj *o;
+	uint64_t end;
+	uint32_t first, last, count;
+	bool check = false;
+	int fd;
+
+	if (!c || !key || !out_block || len == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&c->mu);
+	o = cache_obj_find(c, key);
+	if (!o) {
+		pthread_mutex_unlock(&c->mu);
+		return -ENOENT;
+	}
+	if (offset >= o->length) {
+		pthread_mutex_unlock(&c->mu);
+		*out_block = (struct cache_block){ .fd = -1, .offset = offset, .len = 0 };
+		return 0;
+	}
+	end = len < o->length - offset ? offset + len : o->length;
+	first = (uint32_t)(offset / o->chunk_size);
+	last = (uint32_t)((end - 1) / o->chunk_size);
+	count = last - first + 1;
+	for (uint32_t i = first; i <= last; i++) {
+		struct cache_entry *e = o->ent[i];
+
+		if (!e || (e->flags & CE_BAD)) {
+			pthread_mutex_unlock(&c->mu);
+			__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+			return -ENODATA;
+		}
+	}
+	for (uint32_t i = first; i <= last; i++) {
+		struct cache_entry *e = o->ent[i];
+
+		if (e->pins++ == 0)
+			c->pinned += cache_chunk_len(o, i);
+		cache_lru_touch(c, e);
+		check |= (e->flags & CE_UNCHECKED) != 0;
+	}
+	o->pins += count;
+	pthread_mutex_unlock(&c->mu);
+
+	fd = cache_obj_fd(c, o);
+	if (fd < 0) {
+		unpin_range(c, o, first, count);
+		return fd;
+	}
+	if (check && !check_range(c, o, fd, first, count)) {
+		unpin_and_drop(c, o, first, count);
+		__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+		return -ENODATA;
+	}
+	__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
+	*out_block = (struct cache_block){
+		.fd = fd,
+		.offset = offset,
+		.len = (size_t)(end - offset),
+		.priv_obj = o,
+		.priv_first = first,
+		.priv_count = count,
+	};
+	return 0;
+}
+
+void cache_block_unpin(struct cache *c, struct cache_block *block)
+{
+	if (!c || !block)
+		return;
+	if (block->priv_obj)
+		unpin_range(c, block->priv_obj, block->priv_first, block->priv_count);
+	else
+		assert(block->len == 0 && "cache_block_unpin of a block not pinned");
+	*block = (struct cache_block){ .fd = -1 };
+}
+
+ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, void *buf,
+		   size_t len)
+{
+	struct cache_block b;
+	size_t done = 0;
+	ssize_t rc;
+
+	if (!buf)
+		return -EINVAL;
+	rc = cache_block_pin(c, key, offset, len, &b);
+	if (rc < 0)
+		return rc;
+	while (done < b.len) {
+		ssize_t r = pread(b.fd, (char *)buf + done, b.len - done, (off_t)(b.offset + done));
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		if (r == 0) {
+			rc = -EIO; /* the data file is shorter than its marked chunks */
+			break;
+		}
+		done += (size_t)r;
+	}
+	cache_block_unpin(c, &b);
+	return rc < 0 ? rc : (ssize_t)done;
+}

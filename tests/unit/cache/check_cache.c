@@ -1,0 +1,1161 @@
+/* The cache on real files in temp directories: marks, reads, LRU eviction under a cap,
+ * pins, persistence, crash consistency under kill -9, corruption on disk, a damaged
+ * index, concurrent readers and writers, and argument checks. */
+#include "cache.h"
+#include "fixture.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KIB 1024U
+#define MIB (1024U * 1024U)
+
+/* ---- helpers ---- */
+
+/* What on_evict reported, in call order. Callbacks may come from several threads. */
+struct evlog {
+	pthread_mutex_t mu;
+	size_t calls;
+	size_t n;	/* recorded in chunks[] */
+	size_t total;	/* reported, recorded or not */
+	uint32_t chunks[4096];
+	uint8_t key[CACHE_KEY_LEN];
+};
+
+static void evlog_init(struct evlog *ev)
+{
+	memset(ev, 0, sizeof *ev);
+	pthread_mutex_init(&ev->mu, NULL);
+}
+
+static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n, void *ctx)
+{
+	struct evlog *ev = ctx;
+
+	pthread_mutex_lock(&ev->mu);
+	ev->calls++;
+	ev->total += n;
+	memcpy(ev->key, key, CACHE_KEY_LEN);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && chunks[i] <= chunks[i - 1])
+			ev->calls = (size_t)-1000000; /* not ascending: fails calls checks */
+		if (ev->n < sizeof ev->chunks / sizeof ev->chunks[0])
+			ev->chunks[ev->n++] = chunks[i];
+	}
+	pthread_mutex_unlock(&ev->mu);
+}
+
+static bool evlog_has(struct evlog *ev, uint32_t chunk)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&ev->mu);
+	for (size_t i = 0; i < ev->n; i++)
+		found |= ev->chunks[i] == chunk;
+	pthread_mutex_unlock(&ev->mu);
+	return found;
+}
+
+/* Warnings and errors go to stderr, so a failing test shows why. */
+static void log_sink(int level, const char *module, const char *msg, void *ctx)
+{
+	(void)ctx;
+	if (level <= LOG_WARNING)
+		fprintf(stderr, "%s: %s\n", module, msg);
+}
+
+static char *tmp;
+
+static void setup(void)
+{
+	fixture_test_setup();
+	ck_assert_int_eq(fixture_tmpdir_new("cache", &tmp), 0);
+}
+
+static void teardown(void)
+{
+	fixture_tmpdir_remove(tmp);
+	free(tmp);
+	tmp = NULL;
+}
+
+static char *sub(const char *name)
+{
+	static char path[4][4096];
+	static int next;
+	char *p = path[next++ % 4];
+
+	snprintf(p, sizeof path[0], "%s/%s", tmp, name);
+	return p;
+}
+
+static struct cache *open_cache_in(const char *dir, uint64_t cap, unsigned low, struct evlog *ev)
+{
+	struct cache_config cfg = {
+		.dir = dir,
+		.cap = cap,
+		.low_water_pct = low,
+		.log = log_sink,
+		.log_level = LOG_WARNING,
+		.on_evict = ev ? on_evict : NULL,
+		.evict_ctx = ev,
+	};
+	struct cache *c = NULL;
+	int rc = cache_new(&cfg, &c);
+
+	ck_assert_msg(rc == 0, "cache_new(%s): %s", dir, strerror(-rc));
+	return c;
+}
+
+static struct cache *open_cache(uint64_t cap, unsigned low, struct evlog *ev)
+{
+	return open_cache_in(sub("c"), cap, low, ev);
+}
+
+static void key_make(uint8_t key[CACHE_KEY_LEN], unsigned n)
+{
+	memset(key, 0xa5, CACHE_KEY_LEN);
+	key[0] = (uint8_t)n;
+	key[31] = (uint8_t)(n >> 8);
+}
+
+/* Deterministic content of byte `off` of the object generation gen. */
+static void fill(uint8_t *buf, uint64_t off, size_t len, uint32_t gen)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint64_t x = (off + i) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)gen * 0xbf58476d1ce4e5b9ULL;
+
+		x ^= x >> 29;
+		buf[i] = (uint8_t)(x * 0x94d049bb133111ebULL >> 56);
+	}
+}
+
+static void data_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *path)
+{
+	ck_assert_int_gt(cache_object_path(c, key, path, 4096), 0);
+}
+
+/* What libtorrent does: write the piece's bytes into the data file. */
+static void write_chunk(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk_size,
+			uint64_t length, uint32_t idx, uint32_t gen)
+{
+	char path[4096];
+	uint64_t off = (uint64_t)idx * chunk_size;
+	size_t len = length - off < chunk_size ? (size_t)(length - off) : chunk_size;
+	uint8_t *buf = malloc(len);
+	int fd;
+
+	data_path(c, key, path);
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ge(fd, 0);
+	fill(buf, off, len, gen);
+	ck_assert_int_eq(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+	free(buf);
+}
+
+static void write_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk_size,
+		       uint64_t length, uint32_t idx, uint32_t gen)
+{
+	int rc;
+
+	write_chunk(c, key, chunk_size, length, idx, gen);
+	rc = cache_chunk_mark(c, key, idx);
+	ck_assert_msg(rc == 0, "mark %u: %d", idx, rc);
+}
+
+/* Read [off, off + len) through the cache and compare with generation gen. */
+static void expect_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t off,
+			size_t len, uint32_t gen)
+{
+	uint8_t *got = malloc(len), *want = malloc(len);
+	ssize_t n = cache_read(c, key, off, got, len);
+
+	ck_assert_msg(n == (ssize_t)len, "read %llu+%zu: %zd", (unsigned long long)off, len, n);
+	fill(want, off, len, gen);
+	ck_assert_msg(memcmp(got, want, len) == 0, "content differs at %llu", (unsigned long long)off);
+	free(got);
+	free(want);
+}
+
+static uint64_t file_bytes(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/* ---- cache_size_parse ---- */
+
+START_TEST(size_parse_units)
+{
+	uint64_t v = 0;
+
+	ck_assert_int_eq(cache_size_parse("4096", &v), 0);
+	ck_assert_uint_eq(v, 4096);
+	ck_assert_int_eq(cache_size_parse("512M", &v), 0);
+	ck_assert_uint_eq(v, 512ULL << 20);
+	ck_assert_int_eq(cache_size_parse("10G", &v), 0);
+	ck_assert_uint_eq(v, 10ULL << 30);
+	ck_assert_int_eq(cache_size_parse("10GiB", &v), 0);
+	ck_assert_uint_eq(v, 10ULL << 30);
+	ck_assert_int_eq(cache_size_parse("3k", &v), 0);
+	ck_assert_uint_eq(v, 3072);
+	ck_assert_int_eq(cache_size_parse("2T", &v), 0);
+	ck_assert_uint_eq(v, 2ULL << 40);
+	ck_assert_uint_eq(CACHE_DEFAULT_SIZE, 10ULL << 30);
+}
+END_TEST
+
+START_TEST(size_parse_rejects)
+{
+	uint64_t v = 77;
+
+	/* what was tried: empty, sign, zero, unknown unit, junk after the unit, overflow */
+	ck_assert_int_eq(cache_size_parse(NULL, &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse("", &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse("-5G", &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse(" 5G", &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse("0", &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse("0G", &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse("5X", &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse("5Gb", &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse("5GiBs", &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse("5 G", &v), -EINVAL);
+	ck_assert_int_eq(cache_size_parse("99999999999999999999", &v), -ERANGE);
+	ck_assert_int_eq(cache_size_parse("17179869184G", &v), -ERANGE);
+	ck_assert_uint_eq(v, 77); /* untouched on failure */
+}
+END_TEST
+
+/* ---- basics ---- */
+
+START_TEST(mark_then_read)
+{
+	const uint32_t cs = 16 * KIB;
+	const uint64_t len = 5 * cs + 1000; /* short last chunk */
+	struct cache_usage u;
+	uint8_t key[CACHE_KEY_LEN], buf[64];
+	char path[4096];
+	struct cache *c = open_cache(0, 0, NULL);
+
+	key_make(key, 1);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 1);
+	data_path(c, key, path);
+	ck_assert_ptr_nonnull(strstr(path, "/c/data/01a5a5"));
+	for (uint32_t i = 0; i < 6; i++)
+		write_chunk(c, key, cs, len, i, 7);
+	/* written but not verified: refused */
+	ck_assert_int_eq(cache_read(c, key, 0, buf, sizeof buf), -ENODATA);
+	ck_assert(!cache_chunk_present(c, key, 0));
+	for (uint32_t i = 0; i < 6; i++)
+		ck_assert_int_eq(cache_chunk_mark(c, key, i), 0);
+	ck_assert_int_eq(cache_chunk_mark(c, key, 3), 1);
+	ck_assert(cache_chunk_present(c, key, 5));
+	expect_read(c, key, 0, 100, 7);
+	expect_read(c, key, cs - 10, 20, 7);		/* across a chunk boundary */
+	expect_read(c, key, 100, (size_t)len - 100, 7); /* every chunk at once */
+	expect_read(c, key, len - 1000, 1000, 7);	/* the short last chunk */
+	/* clamped at the end, zero past it */
+	ck_assert_int_eq(cache_read(c, key, len - 10, buf, sizeof buf), 10);
+	ck_assert_int_eq(cache_read(c, key, len, buf, sizeof buf), 0);
+	ck_assert_int_eq(cache_read(c, key, len + 5000, buf, sizeof buf), 0);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.used, len);
+	ck_assert_uint_eq(u.chunks, 6);
+	ck_assert_uint_eq(u.objects, 1);
+	ck_assert_uint_eq(u.published, 0);
+	ck_assert_uint_eq(u.pinned, 0);
+	ck_assert_uint_eq(u.misses, 1);
+	ck_assert_uint_ge(u.hits, 5);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(missing_chunk_refused)
+{
+	const uint32_t cs = 8 * KIB;
+	uint8_t key[CACHE_KEY_LEN], other[CACHE_KEY_LEN], buf[3 * 8 * KIB];
+	struct cache_block b;
+	struct cache *c = open_cache(0, 0, NULL);
+
+	key_make(key, 1);
+	key_make(other, 2);
+	ck_assert_int_eq(cache_object_add(c, key, 4 * cs, cs), 0);
+	write_mark(c, key, cs, 4 * cs, 0, 1);
+	write_mark(c, key, cs, 4 * cs, 2, 1);
+	expect_read(c, key, 0, cs, 1);
+	/* any missing chunk in the range refuses the whole range, pinning nothing */
+	ck_assert_int_eq(cache_read(c, key, 0, buf, sizeof buf), -ENODATA);
+	ck_assert_int_eq(cache_read(c, key, cs + 5, buf, 10), -ENODATA);
+	ck_assert_int_eq(cache_block_pin(c, key, cs / 2, 2 * cs, &b), -ENODATA);
+	ck_assert_int_eq(cache_read(c, other, 0, buf, 10), -ENOENT);
+	ck_assert_int_eq(cache_block_pin(c, other, 0, 10, &b), -ENOENT);
+	/* a block of a present range: fd and offset for a splice */
+	ck_assert_int_eq(cache_block_pin(c, key, 2 * cs + 100, cs, &b), -ENODATA);
+	ck_assert_int_eq(cache_block_pin(c, key, 2 * cs + 100, cs - 100, &b), 0);
+	ck_assert_uint_eq(b.len, cs - 100);
+	ck_assert_uint_eq(b.offset, 2 * cs + 100);
+	{
+		uint8_t want[8 * KIB];
+
+		ck_assert_int_eq(pread(b.fd, buf, b.len, (off_t)b.offset), (ssize_t)b.len);
+		fill(want, b.offset, b.len, 1);
+		ck_assert_mem_eq(buf, want, b.len);
+	}
+	cache_block_unpin(c, &b);
+	ck_assert_int_eq(b.fd, -1);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+	const uint32_t cs = 16 * KIB;
+	struct cache_config cfg = { .dir = sub("c") };
+	struct cache_object_info info;
+	struct cache_block b;
+	uint8_t key[CACHE_KEY_LEN], bits[1], buf[16];
+	char path[16];
+	struct cache *c = NULL, *c2 = NULL;
+
+	/* what was tried: no config, no dir, an empty dir, a low-water mark over 100 */
+	ck_assert_int_eq(cache_new(NULL, &c), -EINVAL);
+	ck_assert_int_eq(cache_new(&cfg, NULL), -EINVAL);
+	cfg.dir = NULL;
+	ck_assert_int_eq(cache_new(&cfg, &c), -EINVAL);
+	cfg.dir = "";
+	ck_assert_int_eq(cache_new(&cfg, &c), -EINVAL);
+	cfg.dir = sub("c");
+	cfg.low_water_pct = 101;
+	ck_assert_int_eq(cache_new(&cfg, &c), -EINVAL);
+	ck_assert_ptr_null(c);
+	cache_free(NULL);
+
+	c = open_cache(0, 0, NULL);
+	/* a second cache on the same directory, even in this process */
+	cfg.low_water_pct = 0;
+	ck_assert_int_eq(cache_new(&cfg, &c2), -EBUSY);
+	ck_assert_ptr_null(c2);
+
+	key_make(key, 1);
+	/* geometry: empty object, chunk sizes out of bounds, too many chunks */
+	ck_assert_int_eq(cache_object_add(c, key, 0, cs), -EINVAL);
+	ck_assert_int_eq(cache_object_add(c, key, 100, CACHE_CHUNK_MIN - 1), -EINVAL);
+	ck_assert_int_eq(cache_object_add(c, key, 100, CACHE_CHUNK_MAX + 1), -EINVAL);
+	ck_assert_int_eq(cache_object_add(c, key, (uint64_t)CACHE_CHUNK_MIN * UINT32_MAX,
+					  CACHE_CHUNK_MIN),
+			 -EINVAL);
+	ck_assert_int_eq(cache_object_add(c, NULL, 100, cs), -EINVAL);
+	ck_assert_int_eq(cache_object_add(c, key, 3 * cs, cs), 0);
+	ck_assert_int_eq(cache_object_add(c, key, 4 * cs, cs), -EEXIST);
+	ck_assert_int_eq(cache_object_add(c, key, 3 * cs, 2 * cs), -EEXIST);
+
+	ck_assert_int_eq(cache_object_path(c, key, path, sizeof path), -ERANGE);
+	ck_assert_int_eq(cache_chunk_mark(c, key, 3), -EINVAL);
+	ck_assert_int_eq(cache_chunk_mark(c, key, UINT32_MAX), -EINVAL);
+	ck_assert_int_eq(cache_read(c, key, 0, buf, 0), -EINVAL);
+	ck_assert_int_eq(cache_read(c, key, 0, NULL, 10), -EINVAL);
+	ck_assert_int_eq(cache_block_pin(c, key, 0, 0, &b), -EINVAL);
+	ck_assert_int_eq(cache_object_bitmap(c, key, bits, 0), -ERANGE);
+	ck_assert_int_eq(cache_object_bitmap(c, key, bits, 1), 0);
+	ck_assert_int_eq(cache_object_stat(c, key, NULL), -EINVAL);
+
+	key_make(key, 2);
+	ck_assert_int_eq(cache_chunk_mark(c, key, 0), -ENOENT);
+	ck_assert_int_eq(cache_object_path(c, key, path, sizeof path), -ENOENT);
+	ck_assert_int_eq(cache_object_stat(c, key, &info), -ENOENT);
+	ck_assert_int_eq(cache_object_bitmap(c, key, bits, 1), -ENOENT);
+	ck_assert_int_eq(cache_object_pin(c, key), -ENOENT);
+	ck_assert_int_eq(cache_object_unpin(c, key), -ENOENT);
+	ck_assert_int_eq(cache_object_remove(c, key), -ENOENT);
+	ck_assert(!cache_chunk_present(c, key, 0));
+	/* adopting a directory, a missing file, an empty file */
+	ck_assert_int_eq(cache_object_adopt(c, key, tmp, cs), -EINVAL);
+	ck_assert_int_eq(cache_object_adopt(c, key, sub("nope"), cs), -ENOENT);
+	ck_assert_int_eq(fixture_file_random(sub("empty"), 0, 1), 0);
+	ck_assert_int_eq(cache_object_adopt(c, key, sub("empty"), cs), -EINVAL);
+	ck_assert_int_eq(fixture_file_random(sub("f"), 1000, 1), 0);
+	ck_assert_int_eq(cache_object_adopt(c, key, sub("f"), 100), -EINVAL);
+	ck_assert_int_eq(access(sub("f"), F_OK), 0); /* left in place */
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(two_caches_coexist)
+{
+	const uint32_t cs = 4 * KIB;
+	uint8_t key[CACHE_KEY_LEN];
+	struct evlog ev1, ev2;
+	struct cache *a, *b;
+
+	evlog_init(&ev1);
+	evlog_init(&ev2);
+	a = open_cache_in(sub("a"), 2 * cs, 50, &ev1);
+	b = open_cache_in(sub("b"), 8 * cs, 50, &ev2);
+	key_make(key, 1);
+	ck_assert_int_eq(cache_object_add(a, key, 4 * cs, cs), 0);
+	ck_assert_int_eq(cache_object_add(b, key, 4 * cs, cs), 0);
+	for (uint32_t i = 0; i < 4; i++) {
+		write_mark(a, key, cs, 4 * cs, i, 1);
+		write_mark(b, key, cs, 4 * cs, i, 2);
+	}
+	ck_assert_uint_gt(ev1.n, 0);
+	ck_assert_uint_eq(ev2.n, 0);
+	expect_read(b, key, 0, 4 * cs, 2);
+	expect_read(a, key, 3 * cs, cs, 1);
+	cache_free(a);
+	cache_free(b);
+}
+END_TEST
+
+/* ---- eviction ---- */
+
+START_TEST(lru_touch_protects)
+{
+	const uint32_t cs = 4 * KIB;
+	const uint64_t len = 16 * cs;
+	uint8_t key[CACHE_KEY_LEN], buf[16];
+	struct evlog ev;
+	struct cache *c;
+
+	evlog_init(&ev);
+	/* low water 100%: each batch evicts just enough, so the order is visible */
+	c = open_cache(4 * cs, 100, &ev);
+	key_make(key, 1);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	for (uint32_t i = 0; i < 4; i++)
+		write_mark(c, key, cs, len, i, 1);
+	ck_assert_uint_eq(ev.n, 0);
+	ck_assert_int_eq(cache_read(c, key, 0, buf, sizeof buf), sizeof buf); /* touch 0 */
+	write_mark(c, key, cs, len, 4, 1);
+	ck_assert_uint_eq(ev.n, 1);
+	ck_assert_uint_eq(ev.chunks[0], 1); /* 1 was the least recently used, not 0 */
+	ck_assert_mem_eq(ev.key, key, CACHE_KEY_LEN);
+	ck_assert(!cache_chunk_present(c, key, 1));
+	ck_assert(cache_chunk_present(c, key, 0));
+	ck_assert_int_eq(cache_read(c, key, cs, buf, sizeof buf), -ENODATA);
+	write_mark(c, key, cs, len, 5, 1);
+	ck_assert_uint_eq(ev.chunks[1], 2);
+	ck_assert_int_eq(cache_read(c, key, 3 * cs, buf, sizeof buf), sizeof buf); /* touch 3 */
+	write_mark(c, key, cs, len, 6, 1);
+	ck_assert_uint_eq(ev.chunks[2], 0);
+	write_mark(c, key, cs, len, 7, 1);
+	ck_assert_uint_eq(ev.chunks[3], 4);
+	expect_read(c, key, 3 * cs, cs, 1);
+	expect_read(c, key, 5 * cs, 3 * cs, 1);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(cap_holds_while_streaming)
+{
+	/* a 4 MiB object streamed through a 1 MiB cache, as a reader would pull it */
+	const uint32_t cs = 64 * KIB;
+	const uint64_t cap = 1 * MIB, len = 4 * cap + 12345;
+	struct cache_usage u;
+	uint8_t key[CACHE_KEY_LEN];
+	char path[4096];
+	struct evlog ev;
+	struct cache *c;
+	uint32_t n = (uint32_t)((len + cs - 1) / cs);
+
+	evlog_init(&ev);
+	c = open_cache(cap, 75, &ev);
+	key_make(key, 9);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	data_path(c, key, path);
+	for (uint32_t i = 0; i < n; i++) {
+		write_mark(c, key, cs, len, i, 3);
+		expect_read(c, key, (uint64_t)i * cs, (size_t)(i + 1 == n ? len - (uint64_t)i * cs : cs), 3);
+		cache_usage_get(c, &u);
+		ck_assert_uint_le(u.used, cap);
+		/* holes really punched: the file holds about what is cached */
+		ck_assert_uint_le(file_bytes(path), cap + 64 * KIB);
+	}
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.evictions, ev.total);
+	ck_assert_uint_eq(u.chunks + u.evictions, n);
+	/* batches: far fewer callbacks than evicted chunks */
+	ck_assert_uint_lt(ev.calls, ev.n);
+	ck_assert_uint_ge(u.used, cap * 75 / 100 - cs);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(evict_punches_holes)
+{
+	const uint32_t cs = 64 * KIB;
+	const uint64_t len = 32 * cs;
+	uint8_t key[CACHE_KEY_LEN], buf[16];
+	char path[4096];
+	uint64_t before, after;
+	struct evlog ev;
+	struct cache *c;
+
+	evlog_init(&ev);
+	c = open_cache(len, 50, &ev);
+	key_make(key, 3);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	for (uint32_t i = 0; i < 32; i++)
+		write_mark(c, key, cs, len, i, 4);
+	data_path(c, key, path);
+	before = file_bytes(path);
+	ck_assert_uint_ge(before, len);
+	/* touch the upper half so the lower half is the least recently used */
+	for (uint32_t i = 16; i < 32; i++)
+		ck_assert_int_eq(cache_read(c, key, (uint64_t)i * cs, buf, 1), 1);
+	ck_assert_int_eq(cache_cap_set(c, 16 * cs), 0);
+	/* down to 50% of the new cap: the 24 least recently used chunks, in one call */
+	ck_assert_uint_eq(ev.calls, 1);
+	ck_assert_uint_eq(ev.n, 24);
+	for (uint32_t i = 0; i < 16; i++)
+		ck_assert(evlog_has(&ev, i));
+	for (uint32_t i = 16; i < 24; i++)
+		ck_assert(evlog_has(&ev, i));
+	after = file_bytes(path);
+	ck_assert_msg(after <= before - 24 * cs, "st_blocks: %llu -> %llu",
+		      (unsigned long long)before, (unsigned long long)after);
+	ck_assert_int_eq(cache_read(c, key, 0, buf, 1), -ENODATA);
+	expect_read(c, key, 24 * cs, 8 * cs, 4);
+	/* re-fetched after eviction: served again */
+	write_mark(c, key, cs, len, 0, 4);
+	expect_read(c, key, 0, cs, 4);
+	ck_assert_int_eq(cache_trim(c), 0);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(pins_and_published_never_evicted)
+{
+	const uint32_t cs = 16 * KIB;
+	const uint64_t len = 64 * cs, pub_len = 40 * cs + 77;
+	struct cache_object_info info;
+	struct cache_usage u;
+	struct cache_block b;
+	uint8_t key[CACHE_KEY_LEN], pub[CACHE_KEY_LEN], bits[8];
+	char path[4096];
+	struct evlog ev;
+	struct cache *c;
+
+	evlog_init(&ev);
+	c = open_cache(8 * cs, 50, &ev);
+	key_make(key, 1);
+	key_make(pub, 2);
+	/* a published file, larger than the whole cap */
+	ck_assert_int_eq(fixture_file_random(sub("staging"), pub_len, 5), 0);
+	{
+		char want[65], got[65];
+
+		ck_assert_int_eq(fixture_file_sha256(sub("staging"), want), 0);
+		ck_assert_int_eq(cache_object_adopt(c, pub, sub("staging"), cs), 0);
+		ck_assert_int_eq(access(sub("staging"), F_OK), -1);
+		data_path(c, pub, path);
+		ck_assert_int_eq(fixture_file_sha256(path, got), 0);
+		ck_assert_str_eq(got, want);
+	}
+	ck_assert_int_eq(cache_object_stat(c, pub, &info), 0);
+	ck_assert(info.pinned);
+	ck_assert_uint_eq(info.present, 41);
+	ck_assert_uint_eq(info.bytes_present, pub_len);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.published, pub_len);
+	ck_assert_uint_eq(u.used, 0);
+
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	write_mark(c, key, cs, len, 0, 1);
+	ck_assert_int_eq(cache_block_pin(c, key, 100, 10, &b), 0);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.pinned, cs);
+	ck_assert_int_eq(cache_object_remove(c, key), -EBUSY);
+	for (uint32_t i = 1; i < 64; i++)
+		write_mark(c, key, cs, len, i, 1);
+	/* the pinned chunk outlived 63 marks through an 8-chunk cap */
+	ck_assert(cache_chunk_present(c, key, 0));
+	ck_assert(!evlog_has(&ev, 0));
+	cache_block_unpin(c, &b);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.pinned, 0);
+	ck_assert_uint_le(u.used, 8 * cs);
+	ck_assert_uint_eq(u.published, pub_len);
+	ck_assert_uint_eq(u.objects, 2);
+	/* every published chunk is still there and reads back */
+	ck_assert_int_eq(cache_object_bitmap(c, pub, bits, sizeof bits), 41);
+	for (int i = 0; i < 5; i++)
+		ck_assert_uint_eq(bits[i], 0xff);
+	ck_assert_uint_eq(bits[5], 0x01);
+	{
+		uint8_t *got = malloc(pub_len);
+		char p2[4096];
+		int fd;
+
+		data_path(c, pub, p2);
+		fd = open(p2, O_RDONLY);
+		ck_assert_int_eq(cache_read(c, pub, 0, got, pub_len), (ssize_t)pub_len);
+		uint8_t *want = malloc(pub_len);
+		ck_assert_int_eq(pread(fd, want, pub_len, 0), (ssize_t)pub_len);
+		ck_assert_mem_eq(got, want, pub_len);
+		close(fd);
+		free(got);
+		free(want);
+	}
+	/* unpinned, the published bytes count against the cap and are evicted */
+	ck_assert_int_eq(cache_object_unpin(c, pub), 0);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.published, 0);
+	ck_assert_uint_le(u.used, 8 * cs);
+	ck_assert_int_eq(cache_object_pin(c, key), 0);
+	cache_usage_get(c, &u);
+	ck_assert_uint_le(u.used, 8 * cs);
+	ck_assert_int_eq(cache_object_remove(c, key), 0);
+	ck_assert_int_eq(cache_object_remove(c, pub), 0);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.objects, 0);
+	ck_assert_uint_eq(u.chunks, 0);
+	ck_assert_uint_eq(u.used + u.published, 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	cache_free(c);
+}
+END_TEST
+
+/* ---- persistence ---- */
+
+START_TEST(persists_across_reopen)
+{
+	const uint32_t cs = 16 * KIB;
+	const uint64_t len = 20 * cs;
+	struct cache_object_info info;
+	struct cache_usage u;
+	uint8_t key[CACHE_KEY_LEN], pub[CACHE_KEY_LEN], gone[CACHE_KEY_LEN], bits[3], zero[64];
+	char path[4096], gone_path[4096];
+	struct cache *c = open_cache(0, 0, NULL);
+
+	key_make(key, 1);
+	key_make(pub, 2);
+	key_make(gone, 3);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	for (uint32_t i = 0; i < 20; i += 2)
+		write_mark(c, key, cs, len, i, 6);
+	/* written but never marked: not kept across the restart */
+	write_chunk(c, key, cs, len, 5, 6);
+	ck_assert_int_eq(fixture_file_random(sub("pubfile"), 3 * cs, 9), 0);
+	ck_assert_int_eq(cache_object_adopt(c, pub, sub("pubfile"), cs), 0);
+	ck_assert_int_eq(cache_object_add(c, gone, cs, cs), 0);
+	data_path(c, gone, gone_path);
+	ck_assert_int_eq(cache_object_remove(c, gone), 0);
+	data_path(c, key, path);
+	cache_free(c);
+
+	/* a data file of no object (as after a crash between record and unlink) */
+	ck_assert_int_eq(fixture_file_random(gone_path, 1000, 1), 0);
+
+	c = open_cache(0, 0, NULL);
+	ck_assert_int_eq(cache_object_bitmap(c, key, bits, sizeof bits), 10);
+	ck_assert_uint_eq(bits[0], 0x55);
+	ck_assert_uint_eq(bits[1], 0x55);
+	ck_assert_uint_eq(bits[2], 0x05);
+	for (uint32_t i = 0; i < 20; i += 2)
+		expect_read(c, key, (uint64_t)i * cs, cs, 6);
+	ck_assert_int_eq(cache_read(c, key, 5 * cs, zero, 1), -ENODATA);
+	{
+		/* the unmarked chunk's bytes were punched out at open */
+		uint8_t got[64];
+		int fd = open(path, O_RDONLY);
+
+		memset(zero, 0, sizeof zero);
+		ck_assert_int_eq(pread(fd, got, sizeof got, 5 * cs), (ssize_t)sizeof got);
+		ck_assert_mem_eq(got, zero, sizeof got);
+		close(fd);
+	}
+	ck_assert_int_eq(access(gone_path, F_OK), -1);
+	ck_assert_int_eq(cache_object_stat(c, pub, &info), 0);
+	ck_assert(info.pinned);
+	ck_assert_uint_eq(info.present, 3);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.objects, 2);
+	ck_assert_uint_eq(u.used, 10 * cs);
+	ck_assert_uint_eq(u.published, 3 * cs);
+	ck_assert_uint_eq(u.corrupt, 0);
+	cache_free(c);
+}
+END_TEST
+
+/* Chunk content that says what it is: a header (chunk index, generation) and a body
+ * derived from both, so a torn or mixed chunk is recognisable. */
+static void crash_fill(uint8_t *buf, size_t len, uint32_t idx, uint32_t gen)
+{
+	fill(buf, (uint64_t)idx << 20, len, gen);
+	memcpy(buf, &idx, 4);
+	memcpy(buf + 4, &gen, 4);
+}
+
+static void crash_child(const char *dir, uint32_t cs, uint32_t n, uint32_t round)
+{
+	struct cache_config cfg = { .dir = dir, .cap = (uint64_t)cs * n / 2, .low_water_pct = 80 };
+	uint8_t key[CACHE_KEY_LEN], *buf = malloc(cs);
+	char path[4096];
+	struct cache *c;
+	uint32_t seed = round * 7919 + 1;
+	int fd;
+
+	if (cache_new(&cfg, &c) < 0)
+		_exit(3);
+	key_make(key, 1);
+	if (cache_object_add(c, key, (uint64_t)cs * n, cs) < 0 ||
+	    cache_object_path(c, key, path, sizeof path) < 0)
+		_exit(4);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		_exit(5);
+	for (uint32_t gen = round << 16;; gen++) {
+		uint32_t idx;
+
+		seed = seed * 1103515245 + 12345;
+		idx = (seed >> 8) % n;
+		if (cache_chunk_present(c, key, idx))
+			continue; /* libtorrent never rewrites a piece it has */
+		crash_fill(buf, cs, idx, gen);
+		/* in two halves, so that a kill can land between them */
+		if (pwrite(fd, buf, cs / 2, (off_t)idx * cs) != (ssize_t)(cs / 2) ||
+		    pwrite(fd, buf + cs / 2, cs / 2, (off_t)idx * cs + cs / 2) != (ssize_t)(cs / 2))
+			_exit(6);
+		if (cache_chunk_mark(c, key, idx) < 0)
+			_exit(7);
+	}
+}
+
+START_TEST(crash_consistent_under_kill9)
+{
+	const uint32_t cs = 16 * KIB, n = 64;
+	uint8_t key[CACHE_KEY_LEN], bits[8], *got = malloc(cs), *want = malloc(cs);
+	uint64_t total = 0;
+
+	key_make(key, 1);
+	srand((unsigned)time(NULL));
+	for (uint32_t round = 1; round <= 8; round++) {
+		struct cache_usage u;
+		struct cache *c;
+		int status, present;
+		pid_t pid = fork();
+
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0)
+			crash_child(sub("c"), cs, n, round);
+		usleep(20000 + (useconds_t)(rand() % 120000));
+		ck_assert_int_eq(kill(pid, SIGKILL), 0);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status), "child ended by itself: status %d", status);
+
+		c = open_cache(0, 0, NULL);
+		present = cache_object_bitmap(c, key, bits, sizeof bits);
+		ck_assert_int_ge(present, 0);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t idx, gen;
+
+			if (!(bits[i / 8] & (1U << (i % 8))))
+				continue;
+			ck_assert_msg(cache_read(c, key, (uint64_t)i * cs, got, cs) == (ssize_t)cs,
+				      "round %u: chunk %u marked but unreadable", round, i);
+			memcpy(&idx, got, 4);
+			memcpy(&gen, got + 4, 4);
+			crash_fill(want, cs, i, gen);
+			ck_assert_msg(idx == i && memcmp(got, want, cs) == 0,
+				      "round %u: chunk %u marked but torn", round, i);
+		}
+		cache_usage_get(c, &u);
+		ck_assert_uint_eq(u.corrupt, 0);
+		total += (uint64_t)present;
+		cache_free(c);
+	}
+	ck_assert_uint_gt(total, 0); /* the children got far enough to matter */
+	free(got);
+	free(want);
+}
+END_TEST
+
+START_TEST(flipped_byte_never_served)
+{
+	const uint32_t cs = 16 * KIB;
+	const uint64_t len = 8 * cs;
+	struct cache_usage u;
+	uint8_t key[CACHE_KEY_LEN], buf[64], bits[1];
+	char path[4096];
+	struct evlog ev;
+	struct cache *c;
+	int fd;
+
+	evlog_init(&ev);
+	c = open_cache(0, 0, &ev);
+	key_make(key, 1);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	for (uint32_t i = 0; i < 8; i++)
+		write_mark(c, key, cs, len, i, 2);
+	data_path(c, key, path);
+	cache_free(c);
+
+	/* one byte of chunk 2, while the cache is closed */
+	fd = open(path, O_RDWR);
+	ck_assert_int_eq(pread(fd, buf, 1, 2 * cs + 1234), 1);
+	buf[0] ^= 0x40;
+	ck_assert_int_eq(pwrite(fd, buf, 1, 2 * cs + 1234), 1);
+	close(fd);
+
+	c = open_cache(0, 0, &ev);
+	ck_assert_int_eq(cache_object_bitmap(c, key, bits, 1), 8); /* not re-hashed at open */
+	expect_read(c, key, 0, 2 * cs, 2);
+	ck_assert_int_eq(cache_read(c, key, 2 * cs + 5000, buf, 10), -ENODATA);
+	ck_assert_int_eq(cache_read(c, key, 2 * cs, buf, 10), -ENODATA); /* stays dropped */
+	ck_assert(!cache_chunk_present(c, key, 2));
+	ck_assert_int_eq(cache_object_bitmap(c, key, bits, 1), 7);
+	ck_assert_uint_eq(bits[0], 0xfb);
+	ck_assert(evlog_has(&ev, 2));
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.corrupt, 1);
+	expect_read(c, key, 3 * cs, 5 * cs, 2);
+	/* fetched again from the swarm: served again */
+	write_mark(c, key, cs, len, 2, 2);
+	expect_read(c, key, 0, len, 2);
+	cache_free(c);
+
+	/* and the drop was recorded: no second warning, everything good after reopen */
+	c = open_cache(0, 0, &ev);
+	expect_read(c, key, 0, len, 2);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.corrupt, 0);
+	cache_free(c);
+}
+END_TEST
+
+/* A populated cache to damage: 12 chunks marked, some evicted, an object removed. */
+static void make_index(void)
+{
+	const uint32_t cs = 4 * KIB;
+	uint8_t key[CACHE_KEY_LEN], k2[CACHE_KEY_LEN];
+	struct cache *c = open_cache(8 * cs, 100, NULL);
+
+	key_make(key, 1);
+	key_make(k2, 2);
+	ck_assert_int_eq(cache_object_add(c, key, 12 * cs, cs), 0);
+	ck_assert_int_eq(cache_object_add(c, k2, 1 * cs, cs), 0);
+	for (uint32_t i = 0; i < 12; i++)
+		write_mark(c, key, cs, 12 * cs, i, 5);
+	ck_assert_int_eq(cache_object_remove(c, k2), 0);
+	cache_free(c);
+}
+
+/* Whatever the damage, what is served is right. Returns the chunks present. */
+static int check_survivor(void)
+{
+	const uint32_t cs = 4 * KIB;
+	uint8_t key[CACHE_KEY_LEN], bits[2];
+	struct cache *c = open_cache(8 * cs, 100, NULL);
+	int present;
+
+	key_make(key, 1);
+	present = cache_object_bitmap(c, key, bits, sizeof bits);
+	if (present == -ENOENT)
+		present = 0;
+	ck_assert_int_ge(present, 0);
+	/* A cut that loses an eviction record resurrects a punched chunk: its hash then
+	 * fails and it is refused. Served or refused, never wrong. */
+	for (uint32_t i = 0; i < 12 && present > 0; i++) {
+		uint8_t got[4 * KIB], want[4 * KIB];
+		ssize_t r;
+
+		if (!(bits[i / 8] & (1U << (i % 8))))
+			continue;
+		r = cache_read(c, key, (uint64_t)i * cs, got, cs);
+		ck_assert_msg(r == (ssize_t)cs || r == -ENODATA, "chunk %u: %zd", i, r);
+		fill(want, (uint64_t)i * cs, cs, 5);
+		if (r == (ssize_t)cs)
+			ck_assert_mem_eq(got, want, cs);
+	}
+	cache_free(c);
+	return present;
+}
+
+START_TEST(index_truncated_recovers)
+{
+	char idx[4096], saved[4096];
+	struct stat st;
+	off_t size;
+
+	make_index();
+	snprintf(idx, sizeof idx, "%s", sub("c/index"));
+	snprintf(saved, sizeof saved, "%s", sub("index.orig"));
+	ck_assert_int_eq(stat(idx, &st), 0);
+	size = st.st_size;
+	ck_assert_int_gt(size, 100);
+	ck_assert_int_eq(check_survivor(), 8);
+	ck_assert_int_eq(fixture_sh(5000, NULL, "cp '%s' '%s'", idx, saved), 0);
+	/* every cut point in the first records and then a spread over the rest */
+	for (off_t cut = 0; cut < size; cut += cut < 200 ? 1 : 37) {
+		ck_assert_int_eq(fixture_sh(5000, NULL, "cp '%s' '%s'", saved, idx), 0);
+		ck_assert_int_eq(truncate(idx, cut), 0);
+		check_survivor();
+	}
+}
+END_TEST
+
+START_TEST(index_garbage_refused_or_cut)
+{
+	char idx[4096];
+	uint8_t junk[512];
+	struct cache_config cfg = { .dir = sub("c"), .log = log_sink, .log_level = LOG_WARNING };
+	struct cache *c = NULL;
+	int fd;
+
+	make_index();
+	snprintf(idx, sizeof idx, "%s", sub("c/index"));
+	/* garbage after the valid records: cut, nothing lost */
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (uint8_t)(i * 37 + 11);
+	fd = open(idx, O_WRONLY | O_APPEND);
+	ck_assert_int_eq(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+	close(fd);
+	ck_assert_int_eq(check_survivor(), 8);
+	/* a flipped byte in the middle: the rest is cut, what remains is right */
+	fd = open(idx, O_RDWR);
+	ck_assert_int_eq(pread(fd, junk, 1, 300), 1);
+	junk[0] ^= 1;
+	ck_assert_int_eq(pwrite(fd, junk, 1, 300), 1);
+	close(fd);
+	ck_assert_int_lt(check_survivor(), 8);
+	/* a file that is not an index at all: refused, and left alone */
+	ck_assert_int_eq(fixture_file_random(idx, 4000, 3), 0);
+	ck_assert_int_eq(cache_new(&cfg, &c), -EBADMSG);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(fixture_file_random(idx, 5, 3), 0);
+	ck_assert_int_eq(cache_new(&cfg, &c), -EBADMSG);
+	{
+		struct stat st;
+
+		ck_assert_int_eq(stat(idx, &st), 0);
+		ck_assert_int_eq(st.st_size, 5);
+	}
+}
+END_TEST
+
+START_TEST(index_compacted)
+{
+	/* many marks and evictions grow the journal; reopening rewrites it */
+	const uint32_t cs = 4 * KIB;
+	const uint32_t n = 1500;
+	uint8_t key[CACHE_KEY_LEN];
+	struct stat before, after;
+	struct cache *c = open_cache(16 * cs, 50, NULL);
+
+	key_make(key, 1);
+	ck_assert_int_eq(cache_object_add(c, key, (uint64_t)n * cs, cs), 0);
+	for (uint32_t i = 0; i < n; i++)
+		write_mark(c, key, cs, (uint64_t)n * cs, i, 8);
+	cache_free(c);
+	ck_assert_int_eq(stat(sub("c/index"), &before), 0);
+	ck_assert_int_gt(before.st_size, 100 * KIB);
+	c = open_cache(16 * cs, 50, NULL);
+	ck_assert_int_eq(stat(sub("c/index"), &after), 0);
+	ck_assert_int_lt(after.st_size, 4 * KIB);
+	expect_read(c, key, (uint64_t)(n - 4) * cs, 4 * cs, 8);
+	cache_free(c);
+	c = open_cache(16 * cs, 50, NULL);
+	expect_read(c, key, (uint64_t)(n - 4) * cs, 4 * cs, 8);
+	cache_free(c);
+}
+END_TEST
+
+/* ---- threads ---- */
+
+struct stress {
+	struct cache *c;
+	unsigned next_writer;
+	/* per chunk: 1 from the moment a writer claims it until its eviction is reported,
+	 * as libtorrent re-fetches a piece only after fs/ told it the piece was evicted */
+	uint8_t claimed[64];
+	unsigned long evicted;
+	uint8_t key[CACHE_KEY_LEN];
+	uint32_t cs, n;
+	volatile int stop;
+	unsigned errors;
+	unsigned long hits;
+};
+
+static void *stress_reader(void *arg)
+{
+	struct stress *s = arg;
+	uint8_t *got = malloc(s->cs), *want = malloc(s->cs);
+	unsigned seed = (unsigned)(uintptr_t)got;
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
+		uint32_t idx = (uint32_t)rand_r(&seed) % s->n;
+		uint32_t off = (uint32_t)rand_r(&seed) % s->cs;
+		size_t len = s->cs - off;
+		struct cache_block b;
+
+		if (rand_r(&seed) & 1) {
+			ssize_t r = cache_read(s->c, s->key, (uint64_t)idx * s->cs + off, got, len);
+
+			if (r == -ENODATA)
+				continue;
+			fill(want, (uint64_t)idx * s->cs + off, len, 1);
+			if (r != (ssize_t)len || memcmp(got, want, len) != 0)
+				__atomic_add_fetch(&s->errors, 1, __ATOMIC_RELAXED);
+		} else {
+			if (cache_block_pin(s->c, s->key, (uint64_t)idx * s->cs + off, len, &b) != 0)
+				continue;
+			/* the chunk cannot go away while pinned, however busy the writer */
+			usleep(50);
+			fill(want, b.offset, b.len, 1);
+			if (pread(b.fd, got, b.len, (off_t)b.offset) != (ssize_t)b.len ||
+			    memcmp(got, want, b.len) != 0)
+				__atomic_add_fetch(&s->errors, 1, __ATOMIC_RELAXED);
+			cache_block_unpin(s->c, &b);
+		}
+		__atomic_add_fetch(&s->hits, 1, __ATOMIC_RELAXED);
+	}
+	free(got);
+	free(want);
+	return NULL;
+}
+
+static void stress_on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n,
+			    void *ctx)
+{
+	struct stress *s = ctx;
+
+	(void)key;
+	for (size_t i = 0; i < n; i++)
+		__atomic_store_n(&s->claimed[chunks[i]], 0, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&s->evicted, n, __ATOMIC_RELAXED);
+}
+
+static void *stress_writer(void *arg)
+{
+	struct stress *s = arg;
+	uint8_t *buf = malloc(s->cs);
+	char path[4096];
+	unsigned w = __atomic_fetch_add(&s->next_writer, 1, __ATOMIC_RELAXED);
+	unsigned seed = 99 + w;
+	int fd;
+
+	if (cache_object_path(s->c, s->key, path, sizeof path) < 0 ||
+	    (fd = open(path, O_WRONLY)) < 0) {
+		__atomic_add_fetch(&s->errors, 1000, __ATOMIC_RELAXED);
+		free(buf);
+		return NULL;
+	}
+	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
+		/* each writer its own chunks, as libtorrent writes a piece once */
+		uint32_t idx = ((uint32_t)rand_r(&seed) % (s->n / 2)) * 2 + w % 2;
+		uint8_t free_ = 0;
+
+		if (!__atomic_compare_exchange_n(&s->claimed[idx], &free_, 1, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			continue;
+		fill(buf, (uint64_t)idx * s->cs, s->cs, 1);
+		if (pwrite(fd, buf, s->cs, (off_t)idx * s->cs) != (ssize_t)s->cs ||
+		    cache_chunk_mark(s->c, s->key, idx) < 0)
+			__atomic_add_fetch(&s->errors, 1, __ATOMIC_RELAXED);
+	}
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+START_TEST(concurrent_readers_and_writers)
+{
+	struct stress s = { .cs = 16 * KIB, .n = 64 };
+	struct cache_config cfg = {
+		.dir = sub("c"),
+		.cap = 16 * s.cs,
+		.low_water_pct = 60,
+		.log = log_sink,
+		.log_level = LOG_WARNING,
+		.on_evict = stress_on_evict,
+		.evict_ctx = &s,
+	};
+	pthread_t readers[4], writers[2];
+	struct cache_usage u;
+
+	ck_assert_int_eq(cache_new(&cfg, &s.c), 0);
+	key_make(s.key, 1);
+	ck_assert_int_eq(cache_object_add(s.c, s.key, (uint64_t)s.n * s.cs, s.cs), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&readers[i], NULL, stress_reader, &s), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&writers[i], NULL, stress_writer, &s), 0);
+	usleep(1500 * 1000);
+	__atomic_store_n(&s.stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 4; i++)
+		pthread_join(readers[i], NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_join(writers[i], NULL);
+	ck_assert_uint_eq(s.errors, 0);
+	ck_assert_uint_gt(s.hits, 100);
+	cache_usage_get(s.c, &u);
+	ck_assert_uint_eq(u.pinned, 0);
+	ck_assert_uint_le(u.used, 16 * s.cs);
+	ck_assert_uint_gt(u.evictions, 0);
+	ck_assert_uint_eq(u.evictions, s.evicted);
+	cache_free(s.c);
+}
+END_TEST
+
+/* One test case: its tests, its timeout, a temp directory per test unless bare. */
+static void add_tcase(Suite *s, const char *name, int timeout, bool bare,
+		      const TTest *const tests[])
+{
+	TCase *tc = tcase_create(name);
+
+	if (!bare)
+		tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, timeout);
+	for (int i = 0; tests[i]; i++)
+		tcase_add_test(tc, tests[i]);
+	suite_add_tcase(s, tc);
+}
+
+static Suite *cache_suite(void)
+{
+	Suite *s = suite_create("cache");
+
+	add_tcase(s, "size_parse", 5, true,
+		  (const TTest *const[]){ size_parse_units, size_parse_rejects, NULL });
+	add_tcase(s, "basics", 15, false,
+		  (const TTest *const[]){ mark_then_read, missing_chunk_refused, bad_arguments,
+					  two_caches_coexist, NULL });
+	add_tcase(s, "eviction", 20, false,
+		  (const TTest *const[]){ lru_touch_protects, cap_holds_while_streaming,
+					  evict_punches_holes, pins_and_published_never_evicted,
+					  NULL });
+	add_tcase(s, "persistence", 30, false,
+		  (const TTest *const[]){ persists_across_reopen, crash_consistent_under_kill9,
+					  flipped_byte_never_served, index_truncated_recovers,
+					  index_garbage_refused_or_cut, index_compacted, NULL });
+	add_tcase(s, "threads", 20, false,
+		  (const TTest *const[]){ concurrent_readers_and_writers, NULL });
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(cache_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
