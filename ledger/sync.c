@@ -325,6 +325,8 @@ static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, b
 
 	if (!ben_dict_get(d, "b", &list) || ben_type(list) != 'l')
 		return -EBADMSG;
+	if (!p->inflight)
+		return -EBADMSG; /* blocks only ever answer our getblocks */
 	p->inflight = false;
 	ben_iter_init(list, &it);
 	while (ben_iter_next(&it, &v)) {

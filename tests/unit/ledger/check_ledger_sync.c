@@ -1,3 +1,410 @@
+/* The sync state machine between ledgers over an in-memory transport. */
 #include "ledger_testutil.h"
+
+#include <fixture.h>
+#include <stdio.h>
 #include <stdlib.h>
-int main(void) { return 0; }
+#include <string.h>
+
+#define MAX_NODES 5
+
+struct msg {
+	int from, to;
+	uint8_t *buf;
+	size_t len;
+};
+
+struct net;
+
+struct node {
+	struct net *net;
+	int idx;
+	struct ledger *l;
+	struct ledger_sync *s;
+	bool hostile; /* its messages are replaced by the test */
+};
+
+struct net {
+	struct node nodes[MAX_NODES];
+	int n;
+	bool link[MAX_NODES][MAX_NODES]; /* connected and not dropped */
+	int dropped[MAX_NODES][MAX_NODES]; /* times a dropped b */
+	struct msg *q;
+	size_t qn, qcap, qhead;
+	size_t delivered;
+};
+
+static void enqueue(struct net *net, int from, int to, const uint8_t *buf, size_t len)
+{
+	if (net->qn == net->qcap) {
+		net->qcap = net->qcap ? net->qcap * 2 : 64;
+		net->q = realloc(net->q, net->qcap * sizeof *net->q);
+		ck_assert_ptr_nonnull(net->q);
+	}
+	net->q[net->qn].from = from;
+	net->q[net->qn].to = to;
+	net->q[net->qn].buf = malloc(len ? len : 1);
+	memcpy(net->q[net->qn].buf, buf, len);
+	net->q[net->qn].len = len;
+	net->qn++;
+}
+
+static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
+{
+	struct node *nd = ctx;
+
+	ck_assert_uint_le(len, LEDGER_SYNC_MAX_MSG);
+	enqueue(nd->net, nd->idx, (int)peer, buf, len);
+}
+
+static void op_drop(uint64_t peer, const char *why, void *ctx)
+{
+	struct node *nd = ctx;
+
+	(void)why;
+	nd->net->dropped[nd->idx][peer]++;
+	nd->net->link[nd->idx][peer] = nd->net->link[peer][nd->idx] = false;
+	if (nd->net->nodes[peer].s)
+		ledger_sync_peer_gone(nd->net->nodes[peer].s, (uint64_t)nd->idx);
+}
+
+static const struct ledger_sync_ops ops = { op_send, op_drop };
+
+static void node_add(struct net *net, struct ledger *l)
+{
+	struct node *nd = &net->nodes[net->n];
+
+	nd->net = net;
+	nd->idx = net->n++;
+	nd->l = l;
+	ck_assert_int_eq(ledger_sync_new(l, &ops, nd, &nd->s), 0);
+}
+
+static void connect_nodes(struct net *net, int a, int b)
+{
+	net->link[a][b] = net->link[b][a] = true;
+	ck_assert_int_eq(ledger_sync_peer_connected(net->nodes[a].s, (uint64_t)b), 0);
+	ck_assert_int_eq(ledger_sync_peer_connected(net->nodes[b].s, (uint64_t)a), 0);
+}
+
+/* Deliver until quiet. */
+static void pump(struct net *net)
+{
+	while (net->qhead < net->qn) {
+		struct msg m = net->q[net->qhead++];
+
+		if (net->link[m.from][m.to] && !net->nodes[m.to].hostile) {
+			ledger_sync_message(net->nodes[m.to].s, (uint64_t)m.from, m.buf, m.len);
+			net->delivered++;
+		}
+		free(m.buf);
+		if (net->qhead == net->qn)
+			net->qhead = net->qn = 0;
+	}
+}
+
+static void net_free(struct net *net)
+{
+	for (size_t i = net->qhead; i < net->qn; i++)
+		free(net->q[i].buf);
+	free(net->q);
+	for (int i = 0; i < net->n; i++) {
+		ledger_sync_free(net->nodes[i].s);
+		ledger_free(net->nodes[i].l);
+	}
+}
+
+static void setup(void)
+{
+	fixture_test_setup();
+	tu_clock = TU_T0;
+}
+
+static void teardown(void)
+{
+	tu_cleanup();
+}
+
+static int claim(struct ledger *l, const char *path, uint32_t seed)
+{
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
+
+	tu_content(&op.content, seed);
+	return ledger_submit(l, &op, NULL);
+}
+
+static void assert_same(struct ledger *a, struct ledger *b)
+{
+	uint8_t da[32], db[32];
+
+	tu_digest(a, da);
+	tu_digest(b, db);
+	ck_assert_mem_eq(da, db, 32);
+}
+
+START_TEST(test_sync_two_peers)
+{
+	struct ledger_key *k = tu_key(1), *m = tu_key(2);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_entry e;
+
+	ck_assert_int_eq(claim(a, "/one", 1), 0);
+	ck_assert_int_eq(claim(a, "/two", 2), 0);
+	node_add(&net, a);
+	node_add(&net, tu_join("b.db", a, m, false));
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	ck_assert_int_eq(tu_height(net.nodes[1].l), 2);
+	ck_assert_int_eq(ledger_lookup(net.nodes[1].l, "/two", &e), 0);
+	ck_assert_int_eq(ledger_verify_record(net.nodes[1].l, e.record_id), 0);
+	/* new blocks are announced and pulled */
+	ck_assert_int_eq(claim(a, "/three", 3), 0);
+	ck_assert_int_eq(ledger_sync_announce(net.nodes[0].s), 0);
+	pump(&net);
+	ck_assert_int_eq(tu_height(net.nodes[1].l), 3);
+	assert_same(a, net.nodes[1].l);
+	net_free(&net);
+	ledger_key_free(k);
+	ledger_key_free(m);
+}
+END_TEST
+
+START_TEST(test_sync_10000_blocks)
+{
+	struct ledger_key *k = tu_key(1), *m = tu_key(2);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	char p[32];
+
+	ck_assert_int_eq(ledger_submit(a, &(struct ledger_op){ .type = LEDGER_REC_MKDIR,
+							       .path = "/d" },
+				       NULL),
+			 0);
+	for (int i = 1; i < 10000; i++) {
+		snprintf(p, sizeof p, "/d/%d", i);
+		ck_assert_int_eq(claim(a, p, (uint32_t)i), 0);
+	}
+	ck_assert_int_eq(tu_height(a), 10000);
+	node_add(&net, a);
+	node_add(&net, tu_join("b.db", a, m, false));
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	ck_assert_int_eq(tu_height(net.nodes[1].l), 10000);
+	assert_same(a, net.nodes[1].l);
+	/* it went in batches, not one request per block */
+	ck_assert_uint_lt(net.delivered, 200);
+	net_free(&net);
+	ledger_key_free(k);
+	ledger_key_free(m);
+}
+END_TEST
+
+START_TEST(test_sync_heavier_fork)
+{
+	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2);
+	const struct ledger_key *const ps[] = { p0, p1 };
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", p0, ps, 2, false);
+	struct ledger *b = tu_join("b.db", a, p1, false);
+	struct ledger_entry e;
+
+	/* apart: a makes one out-of-turn block, b makes three */
+	tu_clock += 20;
+	ck_assert_int_eq(claim(a, "/from-a", 1), 0);
+	ck_assert_int_eq(ledger_produce(a), 1);
+	for (int i = 0; i < 3; i++) {
+		char p[16];
+
+		snprintf(p, sizeof p, "/b%d", i);
+		ck_assert_int_eq(claim(b, p, (uint32_t)i + 10), 0);
+		tu_clock += 20;
+		ck_assert_int_eq(ledger_produce(b), 1);
+	}
+	node_add(&net, a);
+	node_add(&net, b);
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	/* a switched to b's heavier chain; its own claim is pending again */
+	ck_assert_int_eq(tu_height(a), 3);
+	assert_same(a, b);
+	ck_assert_int_eq(ledger_lookup(a, "/from-a", &e), 0);
+	ck_assert_int_eq(e.height, -1);
+	/* a produces it again and b follows */
+	tu_clock += 20;
+	ck_assert_int_eq(ledger_produce(a), 1);
+	ck_assert_int_eq(ledger_sync_announce(net.nodes[0].s), 0);
+	pump(&net);
+	assert_same(a, b);
+	ck_assert_int_eq(ledger_lookup(b, "/from-a", &e), 0);
+	ck_assert_int_eq(e.height, 4);
+	net_free(&net);
+	ledger_key_free(p0);
+	ledger_key_free(p1);
+}
+END_TEST
+
+START_TEST(test_sync_tx_gossip)
+{
+	struct ledger_key *k = tu_key(1), *m = tu_key(2);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_entry e;
+
+	ck_assert_int_eq(ledger_submit(a, &(struct ledger_op){ .type = LEDGER_REC_MEMBER,
+							       .member = { 0 } },
+				       NULL),
+			 0);
+	node_add(&net, a);
+	node_add(&net, tu_join("b.db", a, m, false));
+	{
+		struct ledger_op op = { .type = LEDGER_REC_MEMBER };
+
+		memcpy(op.member, m->pub, 32);
+		ck_assert_int_eq(ledger_submit(a, &op, NULL), 0);
+	}
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	/* the member's claim travels as tx to the producer, comes back in a block */
+	ck_assert_int_eq(claim(net.nodes[1].l, "/by-member", 7), 0);
+	ck_assert_int_eq(ledger_sync_announce(net.nodes[1].s), 0);
+	pump(&net);
+	ck_assert_int_eq(ledger_lookup(a, "/by-member", &e), 0);
+	ck_assert_int_gt(e.height, 0);
+	ck_assert_int_eq(ledger_lookup(net.nodes[1].l, "/by-member", &e), 0);
+	ck_assert_int_gt(e.height, 0);
+	ck_assert_int_eq(ledger_mempool_count(net.nodes[1].l), 0);
+	net_free(&net);
+	ledger_key_free(k);
+	ledger_key_free(m);
+}
+END_TEST
+
+/* A hostile peer (node 4) answers with garbage, a forged block, an oversized
+ * message and another drive's status; the four honest nodes converge anyway and
+ * each drops it. */
+START_TEST(test_sync_five_with_hostile)
+{
+	struct ledger_key *k = tu_key(1), *ks[4], *evil = tu_key(66);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	uint8_t *blk, *big;
+	size_t bl;
+	struct rec r;
+	uint8_t *raw;
+	size_t len;
+
+	for (int i = 0; i < 25; i++) {
+		char p[16];
+
+		snprintf(p, sizeof p, "/f%d", i);
+		ck_assert_int_eq(claim(a, p, (uint32_t)i), 0);
+	}
+	node_add(&net, a);
+	for (int i = 1; i < 4; i++) {
+		char f[16];
+
+		ks[i] = tu_key((uint8_t)(10 + i));
+		snprintf(f, sizeof f, "n%d.db", i);
+		node_add(&net, tu_join(f, a, ks[i], false));
+	}
+	node_add(&net, tu_join("evil.db", a, evil, false));
+	net.nodes[4].hostile = true;
+	/* a line: 0 - 1 - 2 - 3, everyone also linked to the hostile node */
+	connect_nodes(&net, 0, 1);
+	connect_nodes(&net, 1, 2);
+	connect_nodes(&net, 2, 3);
+	for (int i = 0; i < 4; i++)
+		connect_nodes(&net, 4, i);
+	/* what the hostile node sends, one kind to each honest node */
+	enqueue(&net, 4, 0, (const uint8_t *)"d1:m6:statuse-garbage", 21);
+	raw = tu_record(a, evil, LEDGER_REC_CLAIM, "/evil", NULL, NULL, NULL, &r, &len);
+	blk = tu_block(a, evil, NULL, 0, 0, 2, &raw, &len, 1, &bl);
+	{
+		struct ben_buf b;
+
+		ben_buf_init(&b);
+		ben_dict_begin(&b);
+		ben_put_key(&b, "b");
+		ben_list_begin(&b);
+		ben_put_raw(&b, blk, bl);
+		ben_end(&b);
+		ben_put_key(&b, "m");
+		ben_put_cstr(&b, "blocks");
+		ben_end(&b);
+		enqueue(&net, 4, 1, b.p, b.len);
+		ben_buf_release(&b);
+	}
+	big = calloc(1, LEDGER_SYNC_MAX_MSG + 1);
+	enqueue(&net, 4, 2, big, LEDGER_SYNC_MAX_MSG + 1);
+	free(big);
+	{
+		struct ben_buf b;
+		uint8_t other[32];
+
+		memset(other, 0xee, 32);
+		ben_buf_init(&b);
+		ben_dict_begin(&b);
+		ben_put_key(&b, "g");
+		ben_put_str(&b, other, 32);
+		ben_put_key(&b, "h");
+		ben_put_int(&b, 999);
+		ben_put_key(&b, "id");
+		ben_put_str(&b, other, 32);
+		ben_put_key(&b, "m");
+		ben_put_cstr(&b, "status");
+		ben_put_key(&b, "w");
+		ben_put_int(&b, 99999);
+		ben_end(&b);
+		enqueue(&net, 4, 3, b.p, b.len);
+		ben_buf_release(&b);
+	}
+	pump(&net);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(tu_height(net.nodes[i].l), 25);
+		assert_same(a, net.nodes[i].l);
+		ck_assert_msg(net.dropped[i][4] == 1, "node %d did not drop the hostile peer", i);
+	}
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 4; j++)
+			ck_assert_int_eq(net.dropped[i][j], 0);
+	free(raw);
+	free(blk);
+	net_free(&net);
+	for (int i = 1; i < 4; i++)
+		ledger_key_free(ks[i]);
+	ledger_key_free(k);
+	ledger_key_free(evil);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("ledger_sync");
+	TCase *tc = tcase_create("sync");
+	TCase *big = tcase_create("sync_10000");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_sync_two_peers);
+	tcase_add_test(tc, test_sync_heavier_fork);
+	tcase_add_test(tc, test_sync_tx_gossip);
+	tcase_add_test(tc, test_sync_five_with_hostile);
+	suite_add_tcase(s, tc);
+	tcase_set_timeout(big, 60);
+	tcase_add_checked_fixture(big, setup, teardown);
+	tcase_add_test(big, test_sync_10000_blocks);
+	suite_add_tcase(s, big);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
