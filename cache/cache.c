@@ -243,6 +243,18 @@ void cache_entry_detach(struct cache *c, struct cache_entry *e)
 	}
 }
 
+void cache_obj_drop_chunks(struct cache *c, struct cache_obj *o)
+{
+	for (uint32_t i = 0; i < o->nchunks; i++) {
+		struct cache_entry *e = o->ent[i];
+
+		if (e) {
+			cache_entry_detach(c, e);
+			free(e);
+		}
+	}
+}
+
 void cache_obj_set_pinned(struct cache *c, struct cache_obj *o, bool pinned)
 {
 	if (o->pinned == pinned)

@@ -120,6 +120,8 @@ void cache_lru_touch(struct cache *c, struct cache_entry *e);
 void cache_entry_attach(struct cache *c, struct cache_entry *e);
 /* Undo cache_entry_attach: out of o->ent, the LRU and the counters. */
 void cache_entry_detach(struct cache *c, struct cache_entry *e);
+/* Detach and free every entry of o (no records, no callback). */
+void cache_obj_drop_chunks(struct cache *c, struct cache_obj *o);
 /* Set or clear the whole-object pin: its entries leave the LRU (pinned) or join its
  * tail (unpinned), and its bytes move between published and used. */
 void cache_obj_set_pinned(struct cache *c, struct cache_obj *o, bool pinned);

@@ -390,17 +390,6 @@ static void replay_obj_add(struct cache *c, const uint8_t *p, bool *bad)
 	cache_obj_hash_insert(c, o);
 }
 
-static void obj_drop_all(struct cache *c, struct cache_obj *o)
-{
-	for (uint32_t k = 0; k < o->nchunks; k++)
-		if (o->ent[k]) {
-			struct cache_entry *e = o->ent[k];
-
-			cache_entry_detach(c, e);
-			free(e);
-		}
-}
-
 static void replay_chunk_set(struct cache *c, const uint8_t *p, bool *bad)
 {
 	struct cache_obj *o = cache_obj_find(c, p);
@@ -441,7 +430,7 @@ static void replay(struct cache *c, unsigned type, const uint8_t *p, bool *bad)
 		break;
 	case CIX_OBJ_DEL:
 		if ((o = cache_obj_find(c, p))) {
-			obj_drop_all(c, o);
+			cache_obj_drop_chunks(c, o);
 			cache_obj_hash_remove(c, o);
 			cache_obj_free(o);
 		}

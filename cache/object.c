@@ -97,14 +97,6 @@ static int adopt_hash(struct cache_obj *o, int fd)
 	return 0;
 }
 
-/* Forget old's chunks (no records, no callback); it is out of the table. mu held. */
-static void detach_all(struct cache *c, struct cache_obj *o)
-{
-	for (uint32_t i = 0; i < o->nchunks; i++)
-		if (o->ent[i])
-			cache_entry_detach(c, o->ent[i]);
-}
-
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
 		       uint32_t chunk_size)
 {
@@ -196,7 +188,7 @@ int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const 
 	fd = -1;
 	pthread_mutex_lock(&c->mu);
 	if (old)
-		detach_all(c, old);
+		cache_obj_drop_chunks(c, old);
 	for (uint32_t i = 0; i < o->nchunks; i++) {
 		struct cache_entry *e = o->ent[i];
 
@@ -211,7 +203,7 @@ int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const 
 drop_old:
 	if (old) {
 		pthread_mutex_lock(&c->mu);
-		detach_all(c, old);
+		cache_obj_drop_chunks(c, old);
 		pthread_mutex_unlock(&c->mu);
 	}
 unlock_free_old:
@@ -297,7 +289,7 @@ int cache_object_remove(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
 		goto out;
 	}
 	pthread_mutex_lock(&c->mu);
-	detach_all(c, o);
+	cache_obj_drop_chunks(c, o);
 	pthread_mutex_unlock(&c->mu);
 	/* After the record: a crash between leaves a file of no object, deleted at the
 	 * next cache_new. */
