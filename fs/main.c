@@ -1,4 +1,5 @@
 /* swarmfs: command-line entry point and subcommand dispatch. */
+#include "cmd_ledger.h"
 #include "fs.h"
 
 #include <cache.h>
@@ -27,17 +28,17 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "init", NULL, "init [--home DIR] [--name NAME]", "make my key (if none) and a new drive; print its URI" },
+	{ "init", fs_cmd_init, "init [--home DIR] [--name NAME] [--tracker URL]", "make my key (if none) and a new drive; print its URI" },
 	{ "mount", fs_cmd_mount, "mount [OPTIONS] DRIVE MOUNTPOINT", "mount a drive (DRIVE = name, id or swarmfs:// URI)" },
 	{ "umount", fs_cmd_umount, "umount MOUNTPOINT", "unmount a mounted drive" },
 	{ "status", NULL, "status MOUNTPOINT", "drive, height, peers, cache use, publish queue" },
-	{ "log", NULL, "log DRIVE|PATH [PATH]", "history of a path: every record with its block" },
-	{ "verify", NULL, "verify DRIVE", "re-check the whole chain; report any tampering" },
+	{ "log", fs_cmd_log, "log DRIVE|PATH [PATH]", "history of a path: every record with its block" },
+	{ "verify", fs_cmd_verify, "verify DRIVE", "re-check the whole chain; report any tampering" },
 	{ "transfer", NULL, "transfer PATH --to KEY", "give a file to another key" },
 	{ "add", NULL, "add DRIVE FILE.torrent|MAGNET /dest/path", "import an existing torrent" },
 	{ "magnet", NULL, "magnet PATH", "print the magnet link of a published file" },
-	{ "key", NULL, "key new|show [NAME]", "make or show a signing key" },
-	{ "drive", NULL, "drive list|show|add-member ...", "list drives, show one, add a member" },
+	{ "key", fs_cmd_key, "key new|show [NAME]", "make or show a signing key" },
+	{ "drive", fs_cmd_drive, "drive list|show|add-member ...", "list drives, show one, add a member" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
