@@ -44,7 +44,8 @@
  * for I/O under the cache's state lock: hits take it twice, briefly, and allocate
  * nothing. cache_chunk_mark(), cache_object_adopt() and evictions do I/O (a chunk's
  * writeback, hashing, hole punching) on the caller's thread, so fs/ calls them from a
- * worker, not from the swarm thread. Callbacks run on the thread whose call caused the
+ * worker, not from the swarm thread; marks, evictions and object changes run one at a
+ * time (readers do not wait for them). Callbacks run on the thread whose call caused the
  * event, with no cache lock held; the log sink may be called with cache locks held and
  * must not call into the cache. Several caches coexist in one process (on different
  * directories); nothing is global.
@@ -117,7 +118,8 @@ struct cache_config {
  * off (logged at LOG_WARNING). Space of chunks not marked present is punched out of
  * every data file, and files under data/ that belong to no object are deleted. If the
  * evictable chunks exceed cfg->cap, an eviction batch runs before it returns
- * (cfg->on_evict is called). Returns 0 and the handle in *out_cache (free with cache_free()), or -EINVAL (bad
+ * (cfg->on_evict is called). Open the cache before libtorrent touches its data files
+ * (before adding torrents): the punching would race with its writes. Returns 0 and the handle in *out_cache (free with cache_free()), or -EINVAL (bad
  * config), -EBUSY (another open cache, in this or another process, holds cfg->dir),
  * -EBADMSG (cfg->dir/index exists but is not a cache index: nothing is changed),
  * -ENOMEM, or the -errno of a failed mkdir/open/read. Any thread. */
@@ -151,7 +153,7 @@ int cache_object_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *b
  * cache as object key: every chunk hashed and marked present, and the object pinned
  * (cache_object_pin). The file is renamed to cache_object_path(); if that fails,
  * path is left in place. If key exists already it is replaced, unless a block of it is
- * pinned. Returns 0, -EXDEV (another filesystem: copy it into the cache directory
+ * pinned (a failed rename then leaves key unregistered). Returns 0, -EXDEV (another filesystem: copy it into the cache directory
  * first), -EBUSY (a block of key is pinned), -EINVAL (bad chunk size, empty or not a
  * regular file), or another -errno. Reads the whole file: call it from a worker. */
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
