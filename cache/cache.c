@@ -31,10 +31,26 @@ int cache_size_parse(const char *text, uint64_t *out_bytes)
 		return -ERANGE;
 	switch (*end) {
 	case '\0': break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
 	default: return -EINVAL;
 	}
 	/* Accept "10G" and "10GiB" alike; anything else after the unit is a typo. */
@@ -144,7 +160,7 @@ void cache_obj_hash_remove(struct cache *c, struct cache_obj *o)
 }
 
 int cache_obj_alloc(const uint8_t key[CACHE_KEY_LEN], uint64_t length, uint32_t chunk_size,
-		    struct cache_obj **out)
+                    struct cache_obj **out)
 {
 	struct cache_obj *o;
 	uint64_t n;
@@ -299,7 +315,8 @@ static int data_file_open(struct cache *c, const char *path, uint64_t length)
 		C_ERR(c, "cannot open data file %s: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (fstat(fd, &st) < 0 || ((uint64_t)st.st_size < length && ftruncate(fd, (off_t)length) < 0)) {
+	if (fstat(fd, &st) < 0 ||
+	    ((uint64_t)st.st_size < length && ftruncate(fd, (off_t)length) < 0)) {
 		rc = -errno;
 		C_ERR(c, "cannot size data file %s: %s", path, strerror(-rc));
 		close(fd);
@@ -322,7 +339,7 @@ int cache_obj_fd(struct cache *c, struct cache_obj *o)
 		return fd;
 	/* Two threads may open it at once; the first to install wins. */
 	if (!__atomic_compare_exchange_n(&o->fd, &expected, fd, false, __ATOMIC_ACQ_REL,
-					 __ATOMIC_ACQUIRE)) {
+	                                 __ATOMIC_ACQUIRE)) {
 		close(fd);
 		fd = expected;
 	}
@@ -382,10 +399,10 @@ static void reconcile(struct cache *c)
 				while (j < o->nchunks && !o->ent[j])
 					j++;
 				uint64_t off = (uint64_t)i * o->chunk_size;
-				uint64_t end = j == o->nchunks ? o->length
-							       : (uint64_t)j * o->chunk_size;
+				uint64_t end =
+				    j == o->nchunks ? o->length : (uint64_t)j * o->chunk_size;
 				if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					      (off_t)off, (off_t)(end - off)) < 0)
+				              (off_t)off, (off_t)(end - off)) < 0)
 					C_WARN(c, "cannot punch unmarked chunks of %s: %s", path,
 					       strerror(errno));
 				i = j;

@@ -95,34 +95,35 @@ typedef void (*cache_log_fn)(int level, const char *module, const char *msg, voi
  * held; it may call into the cache, and a chunk may be marked again by the time it
  * runs. Only from this call on may the chunk's range be written again (libtorrent
  * re-fetching the piece): until then the cache may still be punching it. */
-typedef void (*cache_evict_fn)(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks,
-			       size_t n, void *ctx);
+typedef void (*cache_evict_fn)(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n,
+                               void *ctx);
 
 struct cache_config {
-	const char *dir;	     /* the cache directory; created (one level) if missing.
-				      * Borrowed for cache_new() only */
-	uint64_t cap;		     /* bytes of evictable chunks kept; 0 means
-				      * CACHE_DEFAULT_SIZE */
-	unsigned low_water_pct;	     /* an eviction batch brings the evictable bytes down
-				      * to this percentage of cap (1..100); 0 means 90 */
-	cache_log_fn log;	     /* NULL: no logging */
+	const char *dir;        /* the cache directory; created (one level) if missing.
+	                         * Borrowed for cache_new() only */
+	uint64_t cap;           /* bytes of evictable chunks kept; 0 means
+	                         * CACHE_DEFAULT_SIZE */
+	unsigned low_water_pct; /* an eviction batch brings the evictable bytes down
+	                         * to this percentage of cap (1..100); 0 means 90 */
+	cache_log_fn log;       /* NULL: no logging */
 	void *log_ctx;
-	int log_level;		     /* messages above this syslog level are dropped;
-				      * 0 means LOG_NOTICE */
-	cache_evict_fn on_evict;     /* NULL: none */
+	int log_level;           /* messages above this syslog level are dropped;
+	                          * 0 means LOG_NOTICE */
+	cache_evict_fn on_evict; /* NULL: none */
 	void *evict_ctx;
 };
 
-/* Open (or create) the cache in cfg->dir and load its index: objects, present chunks
- * and their hashes; nothing is re-hashed. A torn or corrupt tail of the index is cut
- * off (logged at LOG_WARNING). Space of chunks not marked present is punched out of
- * every data file, and files under data/ that belong to no object are deleted. If the
+/* Open (or create) the cache in cfg->dir and load its index: objects, present chunks and
+ * their hashes; nothing is re-hashed. A torn or corrupt tail of the index is cut off
+ * (logged at LOG_WARNING). Space of chunks not marked present is punched out of every
+ * data file, and files under data/ that belong to no object are deleted. If the
  * evictable chunks exceed cfg->cap, an eviction batch runs before it returns
  * (cfg->on_evict is called). Open the cache before libtorrent touches its data files
- * (before adding torrents): the punching would race with its writes. Returns 0 and the handle in *out_cache (free with cache_free()), or -EINVAL (bad
- * config), -EBUSY (another open cache, in this or another process, holds cfg->dir),
- * -EBADMSG (cfg->dir/index exists but is not a cache index: nothing is changed),
- * -ENOMEM, or the -errno of a failed mkdir/open/read. Any thread. */
+ * (before adding torrents): the punching would race with its writes. Returns 0 and the
+ * handle in *out_cache (free with cache_free()), or -EINVAL (bad config), -EBUSY
+ * (another open cache, in this or another process, holds cfg->dir), -EBADMSG
+ * (cfg->dir/index exists but is not a cache index: nothing is changed), -ENOMEM, or the
+ * -errno of a failed mkdir/open/read. Any thread. */
 int cache_new(const struct cache_config *cfg, struct cache **out_cache);
 
 /* Flush the index and close everything. No block may be pinned (debug builds assert).
@@ -138,7 +139,7 @@ void cache_free(struct cache *c);
  * for a bad length or chunk size, or the -errno of the failed file creation or index
  * write. Any thread. */
 int cache_object_add(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t length,
-		     uint32_t chunk_size);
+                     uint32_t chunk_size);
 
 /* The path of key's data file, where libtorrent writes the object:
  * "<dir>/data/<64 lowercase hex digits>", NUL-terminated into buf of size bytes.
@@ -146,18 +147,18 @@ int cache_object_add(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t
  * -ERANGE if size is too small. Any thread. The file is the cache's: nothing but the
  * cache and libtorrent's writes of verified-to-be pieces may touch it (never delete,
  * rename or truncate it). */
-int cache_object_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *buf,
-		      size_t size);
+int cache_object_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *buf, size_t size);
 
 /* Move the complete file at path (a regular file on the cache's filesystem) into the
  * cache as object key: every chunk hashed and marked present, and the object pinned
- * (cache_object_pin). The file is renamed to cache_object_path(); if that fails,
- * path is left in place. If key exists already it is replaced, unless a block of it is
- * pinned (a failed rename then leaves key unregistered). Returns 0, -EXDEV (another filesystem: copy it into the cache directory
- * first), -EBUSY (a block of key is pinned), -EINVAL (bad chunk size, empty or not a
- * regular file), or another -errno. Reads the whole file: call it from a worker. */
+ * (cache_object_pin). The file is renamed to cache_object_path(); if that fails, path is
+ * left in place. If key exists already it is replaced, unless a block of it is pinned (a
+ * failed rename then leaves key unregistered). Returns 0, -EXDEV (another filesystem:
+ * copy it into the cache directory first), -EBUSY (a block of key is pinned), -EINVAL
+ * (bad chunk size, empty or not a regular file), or another -errno. Reads the whole
+ * file: call it from a worker. */
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
-		       uint32_t chunk_size);
+                       uint32_t chunk_size);
 
 /* Pin or unpin a whole object (persistently): a pinned object's chunks are never
  * evicted and count as "published" instead of against the cap. Unpinning makes them
@@ -172,17 +173,17 @@ int cache_object_unpin(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
 int cache_object_remove(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
 
 struct cache_object_info {
-	uint64_t length;	/* bytes */
-	uint32_t chunk_size;	/* bytes */
-	uint32_t chunks;	/* number of chunks */
-	uint32_t present;	/* chunks marked present */
+	uint64_t length;        /* bytes */
+	uint32_t chunk_size;    /* bytes */
+	uint32_t chunks;        /* number of chunks */
+	uint32_t present;       /* chunks marked present */
 	uint64_t bytes_present; /* their bytes (the "cached bytes" xattr) */
-	bool pinned;		/* pinned as a whole (published) */
+	bool pinned;            /* pinned as a whole (published) */
 };
 
 /* Facts about one object into *out_info. Returns 0 or -ENOENT. Any thread. */
 int cache_object_stat(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
-		      struct cache_object_info *out_info);
+                      struct cache_object_info *out_info);
 
 /* The present chunks of key as a bitmap, so that fs/ can tell libtorrent which pieces
  * it has when adding the torrent (no re-hash, no re-download). Chunk i is bit (i % 8)
@@ -191,7 +192,7 @@ int cache_object_stat(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
  * present until a read finds it corrupt. Returns the number of present chunks,
  * -ENOENT, or -ERANGE if size is too small (out_bits untouched). Any thread. */
 int cache_object_bitmap(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint8_t *out_bits,
-			size_t size);
+                        size_t size);
 
 /* ---- chunks ---- */
 
@@ -216,9 +217,9 @@ bool cache_chunk_present(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint
  * cache_block_pin(), release it with cache_block_unpin(). The public fields are valid
  * until then; the rest belongs to the cache. */
 struct cache_block {
-	int fd;		 /* the data file, readable; do not close it */
+	int fd;          /* the data file, readable; do not close it */
 	uint64_t offset; /* file offset of the range (equal to the object offset) */
-	size_t len;	 /* bytes of the range, clamped to the object's end */
+	size_t len;      /* bytes of the range, clamped to the object's end */
 	/* private to cache/ */
 	void *priv_obj;
 	uint32_t priv_first, priv_count;
@@ -233,8 +234,8 @@ struct cache_block {
  * reported through cfg.on_evict) and nothing is pinned, -ENOENT (key not registered),
  * -EINVAL (len 0). Counts one hit or one miss. Any thread; the block may be unpinned
  * on another thread. Allocates nothing on a hit. */
-int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset,
-		    size_t len, struct cache_block *out_block);
+int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, size_t len,
+                    struct cache_block *out_block);
 
 /* Release a block filled by cache_block_pin() (one with len 0 too) and clear it. Each
  * pin is unpinned exactly once (debug builds assert). Never evicts, never does I/O.
@@ -247,7 +248,7 @@ void cache_block_unpin(struct cache *c, struct cache_block *block);
  * cache_block_pin(), or the -errno of pread (-EIO also if the file is shorter than
  * its chunks). On failure buf's content is unspecified. Any thread. */
 ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, void *buf,
-		   size_t len);
+                   size_t len);
 
 /* ---- size and usage ---- */
 
@@ -261,18 +262,18 @@ int cache_cap_set(struct cache *c, uint64_t cap);
 int cache_trim(struct cache *c);
 
 struct cache_usage {
-	uint64_t cap;	     /* bytes */
-	uint64_t used;	     /* bytes of present chunks of unpinned objects (against cap);
-			      * may exceed cap while those chunks are pinned by readers */
-	uint64_t published;  /* bytes of present chunks of pinned objects (not against cap) */
-	uint64_t pinned;     /* bytes of chunks pinned by readers now (part of used or
-			      * published) */
-	uint64_t objects;    /* registered objects */
-	uint64_t chunks;     /* present chunks, evictable or not */
-	uint64_t hits;	     /* cache_block_pin/cache_read calls served, since cache_new */
-	uint64_t misses;     /* calls that returned -ENODATA */
-	uint64_t evictions;  /* chunks evicted */
-	uint64_t corrupt;    /* chunks dropped because their hash did not match */
+	uint64_t cap;       /* bytes */
+	uint64_t used;      /* bytes of present chunks of unpinned objects (against cap);
+	                     * may exceed cap while those chunks are pinned by readers */
+	uint64_t published; /* bytes of present chunks of pinned objects (not against cap) */
+	uint64_t pinned;    /* bytes of chunks pinned by readers now (part of used or
+	                     * published) */
+	uint64_t objects;   /* registered objects */
+	uint64_t chunks;    /* present chunks, evictable or not */
+	uint64_t hits;      /* cache_block_pin/cache_read calls served, since cache_new */
+	uint64_t misses;    /* calls that returned -ENODATA */
+	uint64_t evictions; /* chunks evicted */
+	uint64_t corrupt;   /* chunks dropped because their hash did not match */
 };
 
 /* A consistent snapshot of the figures for statfs and `swarmfs status`. Any thread. */

@@ -29,7 +29,7 @@
 
 /* Entry flags. */
 #define CE_UNCHECKED 0x1 /* loaded from the index, hash not compared since cache_new */
-#define CE_BAD	     0x2 /* hash mismatch: unservable, dropped once unpinned */
+#define CE_BAD       0x2 /* hash mismatch: unservable, dropped once unpinned */
 #define CE_INLRU     0x4 /* on the LRU list (its object is not pinned) */
 
 /* One present chunk. */
@@ -49,17 +49,17 @@ struct cache_obj {
 	uint32_t nchunks;
 	uint32_t present;
 	uint64_t bytes_present;
-	uint64_t pins;		   /* sum of its entries' pins */
-	bool pinned;		   /* whole-object pin */
-	int fd;			   /* data file, -1 until first needed; set once (atomic) */
-	struct cache_entry **ent;  /* nchunks slots, NULL when absent */
-	struct cache_obj *hnext;   /* hash chain */
+	uint64_t pins;            /* sum of its entries' pins */
+	bool pinned;              /* whole-object pin */
+	int fd;                   /* data file, -1 until first needed; set once (atomic) */
+	struct cache_entry **ent; /* nchunks slots, NULL when absent */
+	struct cache_obj *hnext;  /* hash chain */
 };
 
 struct cache {
 	char *dir;
 	char *datadir;
-	int dir_fd;		   /* flock()ed: one open cache per directory */
+	int dir_fd; /* flock()ed: one open cache per directory */
 	unsigned low_pct;
 	cache_log_fn log;
 	void *log_ctx;
@@ -67,32 +67,32 @@ struct cache {
 	cache_evict_fn on_evict;
 	void *evict_ctx;
 
-	pthread_mutex_t idx_mu;	   /* see above; guards the index fields below too */
+	pthread_mutex_t idx_mu; /* see above; guards the index fields below too */
 	int idx_fd;
-	uint64_t idx_size;	   /* bytes in the index file */
+	uint64_t idx_size; /* bytes in the index file */
 
-	pthread_mutex_t mu;	   /* see above; guards everything below */
+	pthread_mutex_t mu; /* see above; guards everything below */
 	uint64_t cap;
 	struct cache_obj **buckets;
 	size_t nbuckets;
 	size_t nobjects;
-	struct cache_entry lru;	   /* sentinel: lru.next is the least recently used */
+	struct cache_entry lru; /* sentinel: lru.next is the least recently used */
 	uint64_t used, published, pinned, chunks;
 	uint64_t evictions, corrupt;
-	uint64_t hits, misses;	   /* atomics, not under mu */
+	uint64_t hits, misses; /* atomics, not under mu */
 };
 
 /* ---- log ---- */
 void cache_logf(struct cache *c, int level, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-#define CACHE_LOG(c, level, ...)                                                   \
-	do {                                                                       \
-		if ((c)->log && (level) <= (c)->log_level)                         \
-			cache_logf(c, level, __FILE__, __LINE__, __VA_ARGS__);     \
+    __attribute__((format(printf, 5, 6)));
+#define CACHE_LOG(c, level, ...)                                                                   \
+	do {                                                                                       \
+		if ((c)->log && (level) <= (c)->log_level)                                         \
+			cache_logf(c, level, __FILE__, __LINE__, __VA_ARGS__);                     \
 	} while (0)
-#define C_ERR(c, ...)	CACHE_LOG(c, LOG_ERR, __VA_ARGS__)
-#define C_WARN(c, ...)	CACHE_LOG(c, LOG_WARNING, __VA_ARGS__)
-#define C_INFO(c, ...)	CACHE_LOG(c, LOG_INFO, __VA_ARGS__)
+#define C_ERR(c, ...)   CACHE_LOG(c, LOG_ERR, __VA_ARGS__)
+#define C_WARN(c, ...)  CACHE_LOG(c, LOG_WARNING, __VA_ARGS__)
+#define C_INFO(c, ...)  CACHE_LOG(c, LOG_INFO, __VA_ARGS__)
 #define C_DEBUG(c, ...) CACHE_LOG(c, LOG_DEBUG, __VA_ARGS__)
 
 /* 64 lowercase hex digits + NUL. */
@@ -104,7 +104,7 @@ void cache_obj_hash_insert(struct cache *c, struct cache_obj *o);
 void cache_obj_hash_remove(struct cache *c, struct cache_obj *o);
 /* New object (not in the table), all chunks absent. No lock needed. */
 int cache_obj_alloc(const uint8_t key[CACHE_KEY_LEN], uint64_t length, uint32_t chunk_size,
-		    struct cache_obj **out);
+                    struct cache_obj **out);
 /* Free an object and its entries; it must be out of the table and the LRU. No lock. */
 void cache_obj_free(struct cache_obj *o);
 /* Bytes of chunk idx of o. */
@@ -156,9 +156,9 @@ void cache_victims_report(struct cache *c, struct cache_victims *vs);
 
 /* ---- index.c: the journal (idx_mu held) ---- */
 enum {
-	CIX_OBJ_ADD = 1, /* key, u64 length, u32 chunk_size, u8 pinned */
-	CIX_OBJ_DEL = 2, /* key */
-	CIX_OBJ_PIN = 3, /* key, u8 pinned */
+	CIX_OBJ_ADD = 1,   /* key, u64 length, u32 chunk_size, u8 pinned */
+	CIX_OBJ_DEL = 2,   /* key */
+	CIX_OBJ_PIN = 3,   /* key, u8 pinned */
 	CIX_CHUNK_SET = 4, /* key, u32 idx, sha256 */
 	CIX_CHUNK_CLR = 5, /* key, u32 idx */
 };
@@ -171,7 +171,7 @@ int cache_rec_obj_add(struct cache_rec_buf *b, const struct cache_obj *o);
 int cache_rec_obj_del(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN]);
 int cache_rec_obj_pin(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], bool pinned);
 int cache_rec_chunk_set(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], uint32_t idx,
-			const uint8_t sha[CACHE_SHA_LEN]);
+                        const uint8_t sha[CACHE_SHA_LEN]);
 int cache_rec_chunk_clr(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], uint32_t idx);
 void cache_rec_buf_release(struct cache_rec_buf *b);
 /* Append the records in b to the index (one write), compacting it first if it has

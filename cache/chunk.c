@@ -112,10 +112,10 @@ int cache_retire_locked(struct cache *c, struct cache_victims *vs, size_t from)
 		if (fd >= 0) {
 			uint64_t off = (uint64_t)vs->v[i].idx * o->chunk_size;
 			uint64_t end = (uint64_t)vs->v[j - 1].idx * o->chunk_size +
-				       cache_chunk_len(o, vs->v[j - 1].idx);
+			               cache_chunk_len(o, vs->v[j - 1].idx);
 
 			if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-				      (off_t)(end - off)) < 0) {
+			              (off_t)(end - off)) < 0) {
 				char hex[2 * CACHE_KEY_LEN + 1];
 
 				cache_key_hex(o->key, hex);
@@ -233,8 +233,8 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 	 * crash (or power loss) after the record then never finds a half-written chunk
 	 * marked. A page-cache-only ordering would survive kill -9 but not power loss. */
 	if (sync_file_range(fd, (off_t)off, len,
-			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-				    SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+	                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+	                        SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
 		rc = -errno;
 		C_ERR(c, "chunk %u: writeback failed: %s", chunk, strerror(-rc));
 		goto out;
@@ -300,7 +300,7 @@ static void unpin_range(struct cache *c, struct cache_obj *o, uint32_t first, ui
 /* The first read of chunks loaded from the index compares their SHA-256 with the one
  * recorded when they were marked. Returns true if every chunk of the range is good. */
 static bool check_range(struct cache *c, struct cache_obj *o, int fd, uint32_t first,
-			uint32_t count)
+                        uint32_t count)
 {
 	bool good = true;
 
@@ -319,8 +319,8 @@ static bool check_range(struct cache *c, struct cache_obj *o, int fd, uint32_t f
 		}
 		if (!(flags & CE_UNCHECKED))
 			continue;
-		ok = cache_hash_range(fd, (uint64_t)i * o->chunk_size, cache_chunk_len(o, i), sha) ==
-			     0 &&
+		ok = cache_hash_range(fd, (uint64_t)i * o->chunk_size, cache_chunk_len(o, i),
+		                      sha) == 0 &&
 		     memcmp(sha, e->sha, CACHE_SHA_LEN) == 0;
 		pthread_mutex_lock(&c->mu);
 		if (ok) {
@@ -334,8 +334,8 @@ static bool check_range(struct cache *c, struct cache_obj *o, int fd, uint32_t f
 			char hex[2 * CACHE_KEY_LEN + 1];
 
 			cache_key_hex(o->key, hex);
-			C_WARN(c, "chunk %u of %s changed on disk since it was verified; dropped", i,
-			       hex);
+			C_WARN(c, "chunk %u of %s changed on disk since it was verified; dropped",
+			       i, hex);
 			good = false;
 		}
 	}
@@ -366,8 +366,8 @@ static void unpin_and_drop(struct cache *c, struct cache_obj *o, uint32_t first,
 	cache_victims_report(c, &vs);
 }
 
-int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset,
-		    size_t len, struct cache_block *out_block)
+int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, size_t len,
+                    struct cache_block *out_block)
 {
 	struct cache_obj *o;
 	uint64_t end;
@@ -446,7 +446,7 @@ void cache_block_unpin(struct cache *c, struct cache_block *block)
 }
 
 ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, void *buf,
-		   size_t len)
+                   size_t len)
 {
 	struct cache_block b;
 	size_t done = 0;

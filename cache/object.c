@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 int cache_object_add(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t length,
-		     uint32_t chunk_size)
+                     uint32_t chunk_size)
 {
 	struct cache_rec_buf rec = { 0 };
 	struct cache_obj *o, *old;
@@ -41,7 +41,8 @@ int cache_object_add(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t
 		rc = fd;
 		goto out;
 	}
-	if ((rc = cache_rec_obj_add(&rec, o)) < 0 || (rc = cache_index_append(c, &rec, false)) < 0) {
+	if ((rc = cache_rec_obj_add(&rec, o)) < 0 ||
+	    (rc = cache_index_append(c, &rec, false)) < 0) {
 		unlink(path);
 		goto out;
 	}
@@ -90,7 +91,8 @@ static int adopt_hash(struct cache_obj *o, int fd)
 		e->obj = o;
 		e->idx = i;
 		o->ent[i] = e;
-		rc = cache_hash_range(fd, (uint64_t)i * o->chunk_size, cache_chunk_len(o, i), e->sha);
+		rc = cache_hash_range(fd, (uint64_t)i * o->chunk_size, cache_chunk_len(o, i),
+		                      e->sha);
 		if (rc < 0)
 			return rc;
 	}
@@ -98,7 +100,7 @@ static int adopt_hash(struct cache_obj *o, int fd)
 }
 
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
-		       uint32_t chunk_size)
+                       uint32_t chunk_size)
 {
 	struct cache_rec_buf rec = { 0 };
 	struct cache_obj *o = NULL, *old = NULL;
@@ -282,7 +284,8 @@ int cache_object_remove(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
 	pthread_mutex_unlock(&c->mu);
 	if (rc < 0)
 		goto out;
-	if ((rc = cache_rec_obj_del(&rec, key)) < 0 || (rc = cache_index_append(c, &rec, false)) < 0) {
+	if ((rc = cache_rec_obj_del(&rec, key)) < 0 ||
+	    (rc = cache_index_append(c, &rec, false)) < 0) {
 		pthread_mutex_lock(&c->mu);
 		cache_obj_hash_insert(c, o);
 		pthread_mutex_unlock(&c->mu);
@@ -304,7 +307,7 @@ out:
 }
 
 int cache_object_stat(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
-		      struct cache_object_info *out_info)
+                      struct cache_object_info *out_info)
 {
 	struct cache_obj *o;
 	int rc = 0;
@@ -328,7 +331,7 @@ int cache_object_stat(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
 }
 
 int cache_object_bitmap(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint8_t *out_bits,
-			size_t size)
+                        size_t size)
 {
 	struct cache_obj *o;
 	int rc = 0;

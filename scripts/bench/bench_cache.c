@@ -63,7 +63,7 @@ static double dd_pass(const char *path, uint64_t bs)
 	FILE *p;
 
 	snprintf(cmd, sizeof cmd, "dd if='%s' of=/dev/null bs=%llu 2>&1", path,
-		 (unsigned long long)bs);
+	         (unsigned long long)bs);
 	p = popen(cmd, "r");
 	if (!p)
 		die("popen dd", errno);
@@ -93,7 +93,7 @@ static double pread_pass(int fd, uint64_t size, uint8_t *buf, size_t rs)
 }
 
 static double cache_pass(struct cache *c, const uint8_t *key, uint64_t size, uint8_t *buf,
-			 size_t rs)
+                         size_t rs)
 {
 	double t = now();
 
@@ -107,7 +107,7 @@ static double cache_pass(struct cache *c, const uint8_t *key, uint64_t size, uin
 }
 
 static double block_pass(struct cache *c, const uint8_t *key, uint64_t size, uint8_t *buf,
-			 size_t rs)
+                         size_t rs)
 {
 	double t = now();
 
@@ -154,7 +154,7 @@ int main(int argc, char **argv)
 		case 'p': passes = atoi(optarg); break;
 		default:
 			fprintf(stderr, "usage: bench_cache [-d DIR] [-s SIZE] [-c CHUNK] "
-					"[-r READ] [-p PASSES]\n");
+			                "[-r READ] [-p PASSES]\n");
 			return 2;
 		}
 	}
@@ -162,7 +162,7 @@ int main(int argc, char **argv)
 		const char *tmp = getenv("TMPDIR");
 
 		snprintf(dirbuf, sizeof dirbuf, "%s/swarmfs-bench-cache-XXXXXX",
-			 tmp && *tmp ? tmp : "/tmp");
+		         tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(dirbuf))
 			die("mkdtemp", errno);
 		dir = dirbuf;

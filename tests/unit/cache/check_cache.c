@@ -27,8 +27,8 @@
 struct evlog {
 	pthread_mutex_t mu;
 	size_t calls;
-	size_t n;	/* recorded in chunks[] */
-	size_t total;	/* reported, recorded or not */
+	size_t n;     /* recorded in chunks[] */
+	size_t total; /* reported, recorded or not */
 	uint32_t chunks[4096];
 	uint8_t key[CACHE_KEY_LEN];
 };
@@ -134,7 +134,8 @@ static void key_make(uint8_t key[CACHE_KEY_LEN], unsigned n)
 static void fill(uint8_t *buf, uint64_t off, size_t len, uint32_t gen)
 {
 	for (size_t i = 0; i < len; i++) {
-		uint64_t x = (off + i) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)gen * 0xbf58476d1ce4e5b9ULL;
+		uint64_t x =
+		    (off + i) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)gen * 0xbf58476d1ce4e5b9ULL;
 
 		x ^= x >> 29;
 		buf[i] = (uint8_t)(x * 0x94d049bb133111ebULL >> 56);
@@ -148,7 +149,7 @@ static void data_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *p
 
 /* What libtorrent does: write the piece's bytes into the data file. */
 static void write_chunk(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk_size,
-			uint64_t length, uint32_t idx, uint32_t gen)
+                        uint64_t length, uint32_t idx, uint32_t gen)
 {
 	char path[4096];
 	uint64_t off = (uint64_t)idx * chunk_size;
@@ -166,7 +167,7 @@ static void write_chunk(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint3
 }
 
 static void write_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk_size,
-		       uint64_t length, uint32_t idx, uint32_t gen)
+                       uint64_t length, uint32_t idx, uint32_t gen)
 {
 	int rc;
 
@@ -176,15 +177,16 @@ static void write_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32
 }
 
 /* Read [off, off + len) through the cache and compare with generation gen. */
-static void expect_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t off,
-			size_t len, uint32_t gen)
+static void expect_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t off, size_t len,
+                        uint32_t gen)
 {
 	uint8_t *got = malloc(len), *want = malloc(len);
 	ssize_t n = cache_read(c, key, off, got, len);
 
 	ck_assert_msg(n == (ssize_t)len, "read %llu+%zu: %zd", (unsigned long long)off, len, n);
 	fill(want, off, len, gen);
-	ck_assert_msg(memcmp(got, want, len) == 0, "content differs at %llu", (unsigned long long)off);
+	ck_assert_msg(memcmp(got, want, len) == 0, "content differs at %llu",
+	              (unsigned long long)off);
 	free(got);
 	free(want);
 }
@@ -266,9 +268,9 @@ START_TEST(mark_then_read)
 	ck_assert_int_eq(cache_chunk_mark(c, key, 3), 1);
 	ck_assert(cache_chunk_present(c, key, 5));
 	expect_read(c, key, 0, 100, 7);
-	expect_read(c, key, cs - 10, 20, 7);		/* across a chunk boundary */
+	expect_read(c, key, cs - 10, 20, 7);            /* across a chunk boundary */
 	expect_read(c, key, 100, (size_t)len - 100, 7); /* every chunk at once */
-	expect_read(c, key, len - 1000, 1000, 7);	/* the short last chunk */
+	expect_read(c, key, len - 1000, 1000, 7);       /* the short last chunk */
 	/* clamped at the end, zero past it */
 	ck_assert_int_eq(cache_read(c, key, len - 10, buf, sizeof buf), 10);
 	ck_assert_int_eq(cache_read(c, key, len, buf, sizeof buf), 0);
@@ -356,9 +358,9 @@ START_TEST(bad_arguments)
 	ck_assert_int_eq(cache_object_add(c, key, 0, cs), -EINVAL);
 	ck_assert_int_eq(cache_object_add(c, key, 100, CACHE_CHUNK_MIN - 1), -EINVAL);
 	ck_assert_int_eq(cache_object_add(c, key, 100, CACHE_CHUNK_MAX + 1), -EINVAL);
-	ck_assert_int_eq(cache_object_add(c, key, (uint64_t)CACHE_CHUNK_MIN * UINT32_MAX,
-					  CACHE_CHUNK_MIN),
-			 -EINVAL);
+	ck_assert_int_eq(
+	    cache_object_add(c, key, (uint64_t)CACHE_CHUNK_MIN * UINT32_MAX, CACHE_CHUNK_MIN),
+	    -EINVAL);
 	ck_assert_int_eq(cache_object_add(c, NULL, 100, cs), -EINVAL);
 	ck_assert_int_eq(cache_object_add(c, key, 3 * cs, cs), 0);
 	ck_assert_int_eq(cache_object_add(c, key, 4 * cs, cs), -EEXIST);
@@ -480,7 +482,8 @@ START_TEST(cap_holds_while_streaming)
 	data_path(c, key, path);
 	for (uint32_t i = 0; i < n; i++) {
 		write_mark(c, key, cs, len, i, 3);
-		expect_read(c, key, (uint64_t)i * cs, (size_t)(i + 1 == n ? len - (uint64_t)i * cs : cs), 3);
+		expect_read(c, key, (uint64_t)i * cs,
+		            (size_t)(i + 1 == n ? len - (uint64_t)i * cs : cs), 3);
 		cache_usage_get(c, &u);
 		ck_assert_uint_le(u.used, cap);
 		/* holes really punched: the file holds about what is cached */
@@ -528,7 +531,7 @@ START_TEST(evict_punches_holes)
 		ck_assert(evlog_has(&ev, i));
 	after = file_bytes(path);
 	ck_assert_msg(after <= before - 24 * cs, "st_blocks: %llu -> %llu",
-		      (unsigned long long)before, (unsigned long long)after);
+	              (unsigned long long)before, (unsigned long long)after);
 	ck_assert_int_eq(cache_read(c, key, 0, buf, 1), -ENODATA);
 	expect_read(c, key, 24 * cs, 8 * cs, 4);
 	/* re-fetched after eviction: served again */
@@ -842,12 +845,12 @@ START_TEST(crash_consistent_under_kill9)
 			if (!(bits[i / 8] & (1U << (i % 8))))
 				continue;
 			ck_assert_msg(cache_read(c, key, (uint64_t)i * cs, got, cs) == (ssize_t)cs,
-				      "round %u: chunk %u marked but unreadable", round, i);
+			              "round %u: chunk %u marked but unreadable", round, i);
 			memcpy(&idx, got, 4);
 			memcpy(&gen, got + 4, 4);
 			crash_fill(want, cs, i, gen);
 			ck_assert_msg(idx == i && memcmp(got, want, cs) == 0,
-				      "round %u: chunk %u marked but torn", round, i);
+			              "round %u: chunk %u marked but torn", round, i);
 		}
 		cache_usage_get(c, &u);
 		ck_assert_uint_eq(u.corrupt, 0);
@@ -1089,7 +1092,8 @@ static void *stress_reader(void *arg)
 			if (r != (ssize_t)len || memcmp(got, want, len) != 0)
 				__atomic_add_fetch(&s->errors, 1, __ATOMIC_RELAXED);
 		} else {
-			if (cache_block_pin(s->c, s->key, (uint64_t)idx * s->cs + off, len, &b) != 0)
+			if (cache_block_pin(s->c, s->key, (uint64_t)idx * s->cs + off, len, &b) !=
+			    0)
 				continue;
 			/* the chunk cannot go away while pinned, however busy the writer */
 			usleep(50);
@@ -1107,7 +1111,7 @@ static void *stress_reader(void *arg)
 }
 
 static void stress_on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n,
-			    void *ctx)
+                            void *ctx)
 {
 	struct stress *s = ctx;
 
@@ -1138,7 +1142,7 @@ static void *stress_writer(void *arg)
 		uint8_t free_ = 0;
 
 		if (!__atomic_compare_exchange_n(&s->claimed[idx], &free_, 1, false,
-						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			continue;
 		fill(buf, (uint64_t)idx * s->cs, s->cs, 1);
 		if (pwrite(fd, buf, s->cs, (off_t)idx * s->cs) != (ssize_t)s->cs ||
@@ -1191,7 +1195,7 @@ END_TEST
 
 /* One test case: its tests, its timeout, a temp directory per test unless bare. */
 static void add_tcase(Suite *s, const char *name, int timeout, bool bare,
-		      const TTest *const tests[])
+                      const TTest *const tests[])
 {
 	TCase *tc = tcase_create(name);
 
@@ -1208,21 +1212,22 @@ static Suite *cache_suite(void)
 	Suite *s = suite_create("cache");
 
 	add_tcase(s, "size_parse", 5, true,
-		  (const TTest *const[]){ size_parse_units, size_parse_rejects, NULL });
+	          (const TTest *const[]){ size_parse_units, size_parse_rejects, NULL });
 	add_tcase(s, "basics", 15, false,
-		  (const TTest *const[]){ mark_then_read, missing_chunk_refused, bad_arguments,
-					  two_caches_coexist, NULL });
+	          (const TTest *const[]){ mark_then_read, missing_chunk_refused, bad_arguments,
+	                                  two_caches_coexist, NULL });
 	add_tcase(s, "eviction", 20, false,
-		  (const TTest *const[]){ lru_touch_protects, cap_holds_while_streaming,
-					  evict_punches_holes, pins_and_published_never_evicted,
-					  NULL });
+	          (const TTest *const[]){ lru_touch_protects, cap_holds_while_streaming,
+	                                  evict_punches_holes, pins_and_published_never_evicted,
+	                                  NULL });
 	add_tcase(s, "persistence", 30, false,
-		  (const TTest *const[]){ persists_across_reopen, adopt_replaces_or_refuses,
-					  data_file_deleted_while_closed, crash_consistent_under_kill9,
-					  flipped_byte_never_served, index_truncated_recovers,
-					  index_garbage_refused_or_cut, index_compacted, NULL });
+	          (const TTest *const[]){ persists_across_reopen, adopt_replaces_or_refuses,
+	                                  data_file_deleted_while_closed,
+	                                  crash_consistent_under_kill9, flipped_byte_never_served,
+	                                  index_truncated_recovers, index_garbage_refused_or_cut,
+	                                  index_compacted, NULL });
 	add_tcase(s, "threads", 20, false,
-		  (const TTest *const[]){ concurrent_readers_and_writers, NULL });
+	          (const TTest *const[]){ concurrent_readers_and_writers, NULL });
 	return s;
 }
 
