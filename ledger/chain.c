@@ -832,7 +832,8 @@ static bool is_bad(struct ledger *l, const uint8_t id[32])
 
 /* Make tip the head: roll back to the fork point, apply the branch. On failure the
  * failing block's id goes to *out_bad. Inside the caller's transaction. */
-static int switch_to(struct ledger *l, const uint8_t tip[32], uint8_t out_bad[32])
+static int switch_to(struct ledger *l, const uint8_t tip[32], const struct blk *tip_blk,
+		     uint8_t out_bad[32])
 {
 	uint8_t(*branch)[32] = NULL, cur[32], at[32];
 	size_t n = 0, cap = 0;
@@ -877,10 +878,15 @@ static int switch_to(struct ledger *l, const uint8_t tip[32], uint8_t out_bad[32
 		struct blk b;
 
 		n--;
-		rc = blk_load(l, branch[n], &b);
-		if (!rc) {
-			rc = block_apply(l, &b, &parent);
-			blk_free(&b);
+		if (n == 0 && tip_blk) {
+			/* the block just received: already parsed, no need to read it back */
+			rc = block_apply(l, tip_blk, &parent);
+		} else {
+			rc = blk_load(l, branch[n], &b);
+			if (!rc) {
+				rc = block_apply(l, &b, &parent);
+				blk_free(&b);
+			}
 		}
 		if (rc) {
 			memcpy(out_bad, branch[n], 32);
@@ -1031,7 +1037,9 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 	if (rc)
 		goto rollback;
 	if (better(parent.cum + h.weight, h.id, (int64_t)head.weight, head.id)) {
-		rc = switch_to(l, h.id, bad);
+		struct blk tip = { .h = h, .recs = recs, .n = w.n_recs };
+
+		rc = switch_to(l, h.id, &tip, bad);
 		if (rc) {
 			store_rollback(l);
 			l->chain_epoch++;

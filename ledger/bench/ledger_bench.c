@@ -1,0 +1,260 @@
+/* Benchmark driver for scripts/bench/ledger.sh: validate+append rate, replay/verify
+ * time, path lookup and directory listing from the state tables, database size per
+ * record; each beside a baseline measured in the same run.
+ *
+ *   ledger_bench DIR RECORDS [BLOCK_RECORDS]
+ */
+#include "ledger_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int rc)
+{
+	fprintf(stderr, "ledger_bench: %s: %s\n", what, strerror(-rc));
+	exit(1);
+}
+
+/* A block of n claims "/f<first>".."/f<first+n-1>" on top of head. */
+static uint8_t *make_block(struct ledger *l, const struct ledger_key *k, size_t first, size_t n,
+			   struct ledger_head *head, size_t *out_len, double *sign_s)
+{
+	struct ben_buf b, recs;
+	uint8_t(*ids)[32] = malloc(n * 32), *hdr;
+	struct blk_hdr h;
+	size_t hl;
+	double t0 = now_s();
+	int rc;
+
+	ben_buf_init(&recs);
+	ben_list_begin(&recs);
+	for (size_t i = 0; i < n; i++) {
+		struct rec r;
+		uint8_t *raw;
+		size_t len;
+
+		memset(&r, 0, sizeof r);
+		r.type = LEDGER_REC_CLAIM;
+		ledger_drive_id(l, r.drive);
+		r.time = head->time;
+		r.nonce = (int64_t)(first + i);
+		snprintf(r.path, sizeof r.path, "/f%08zu", first + i);
+		memcpy(r.content.root, &i, sizeof i);
+		r.content.length = 1 << 20;
+		r.content.piece_length = 1 << 18;
+		r.content.mode = 0644;
+		r.content.mtime_ns = head->time * 1000000000LL;
+		rc = rec_sign(&r, k, &raw, &len);
+		if (rc)
+			die("sign", rc);
+		memcpy(ids[i], r.id, 32);
+		ben_put_raw(&recs, raw, len);
+		free(raw);
+	}
+	ben_end(&recs);
+	memset(&h, 0, sizeof h);
+	h.version = 1;
+	ledger_drive_id(l, h.drive);
+	h.height = (int64_t)head->height + 1;
+	memcpy(h.prev, head->id, 32);
+	h.time = head->time;
+	h.weight = 2;
+	h.n_records = (int64_t)n;
+	merkle_root_of_ids((const uint8_t(*)[32])ids, n, h.root);
+	rc = blk_hdr_sign(&h, NULL, 0, k, &hdr, &hl);
+	if (rc)
+		die("sign block", rc);
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "h");
+	ben_put_raw(&b, hdr, hl);
+	ben_put_key(&b, "r");
+	ben_put_raw(&b, recs.p, recs.len);
+	ben_end(&b);
+	ben_buf_release(&recs);
+	free(hdr);
+	free(ids);
+	head->height++;
+	memcpy(head->id, h.id, 32);
+	*out_len = b.len;
+	*sign_s += now_s() - t0;
+	return b.p;
+}
+
+static off_t file_size(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 ? st.st_size : 0;
+}
+
+int main(int argc, char **argv)
+{
+	size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 100000;
+	size_t per = argc > 3 ? strtoul(argv[3], NULL, 10) : 1000;
+	struct ledger_key *k;
+	struct ledger_params p;
+	struct ledger_config cfg;
+	struct ledger *l;
+	struct ledger_head head;
+	struct ledger_entry *es;
+	char db[4096], wal[4200];
+	double sign_s = 0, import_s = 0, t0, t;
+	sqlite3 *raw;
+	int rc;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: ledger_bench DIR RECORDS [BLOCK_RECORDS]\n");
+		return 2;
+	}
+	snprintf(db, sizeof db, "%s/bench.db", argv[1]);
+	snprintf(wal, sizeof wal, "%s-wal", db);
+	unlink(db);
+	unlink(wal);
+	ledger_key_generate(&k);
+	ledger_params_defaults(&p);
+	p.name = "bench";
+	ledger_key_public(k, p.admin);
+	p.producers = &p.admin;
+	p.n_producers = 1;
+	p.time = time(NULL) - 60;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.path = db;
+	cfg.key = k;
+	rc = ledger_create(&cfg, &p, k, &l);
+	if (rc)
+		die("create", rc);
+
+	/* baseline: Ed25519 verify through the same EVP calls the ledger makes */
+	{
+		uint8_t sig[64], msg[300];
+		int iters = 20000;
+
+		memset(msg, 7, sizeof msg);
+		ledger_key_sign(k, "t", 2, msg, sizeof msg, sig);
+		t0 = now_s();
+		for (int i = 0; i < iters; i++)
+			if (!ledger_sig_verify(k->pub, "t", 2, msg, sizeof msg, sig))
+				die("verify", -EIO);
+		t = now_s() - t0;
+		printf("ed25519_verify_evp_per_s %.0f\n", iters / t);
+	}
+
+	/* validate + append: import blocks of `per` claims (signature, encoding, Merkle
+	 * root, every state rule, SQLite writes: all of it) */
+	ledger_head_get(l, &head);
+	for (size_t done = 0; done < n; done += per) {
+		size_t m = n - done < per ? n - done : per, len;
+		uint8_t *blk = make_block(l, k, done, m, &head, &len, &sign_s);
+
+		t0 = now_s();
+		rc = ledger_block_import(l, blk, len);
+		import_s += now_s() - t0;
+		if (rc != 1)
+			die("import", rc < 0 ? rc : -EIO);
+		free(blk);
+	}
+	printf("records %zu block_records %zu\n", n, per);
+	printf("generate_sign_s %.2f\n", sign_s);
+	printf("validate_append_s %.2f\n", import_s);
+	printf("validate_append_records_per_s %.0f\n", (double)n / import_s);
+
+	/* lookups through the API, and the same query on a raw SQLite connection */
+	{
+		int iters = 100000;
+		struct ledger_entry e;
+		char path[64];
+		sqlite3_stmt *st;
+		unsigned seed = 1;
+
+		t0 = now_s();
+		for (int i = 0; i < iters; i++) {
+			snprintf(path, sizeof path, "/f%08u", (unsigned)(rand_r(&seed) % n));
+			if (ledger_lookup(l, path, &e))
+				die("lookup", -ENOENT);
+		}
+		t = now_s() - t0;
+		printf("lookup_us %.2f\n", t / iters * 1e6);
+		sqlite3_open_v2(db, &raw, SQLITE_OPEN_READONLY, NULL);
+		sqlite3_prepare_v2(raw, "SELECT record, owner, len FROM paths WHERE path = ? AND"
+					" spent IS NULL", -1, &st, NULL);
+		t0 = now_s();
+		for (int i = 0; i < iters; i++) {
+			snprintf(path, sizeof path, "/f%08u", (unsigned)(rand_r(&seed) % n));
+			sqlite3_bind_text(st, 1, path, -1, SQLITE_TRANSIENT);
+			if (sqlite3_step(st) != SQLITE_ROW)
+				die("raw lookup", -ENOENT);
+			sqlite3_reset(st);
+		}
+		t = now_s() - t0;
+		printf("baseline_raw_sqlite_lookup_us %.2f\n", t / iters * 1e6);
+		sqlite3_finalize(st);
+
+		/* listing the whole directory in pages of 1000 */
+		es = malloc(1000 * sizeof *es);
+		t0 = now_s();
+		{
+			char after[LEDGER_NAME_MAX + 1] = "";
+			size_t got, total = 0;
+
+			do {
+				rc = ledger_list(l, "/", after, es, 1000, &got);
+				if (rc)
+					die("list", rc);
+				total += got;
+				if (got)
+					strcpy(after, es[got - 1].name);
+			} while (got == 1000);
+			if (total != n)
+				die("list count", -EIO);
+		}
+		t = now_s() - t0;
+		printf("list_dir_entries %zu list_ms %.1f\n", n, t * 1e3);
+		free(es);
+		sqlite3_prepare_v2(raw, "SELECT name, record, owner, len, mode, mtime FROM paths"
+					" WHERE parent = '/' AND spent IS NULL ORDER BY name",
+				   -1, &st, NULL);
+		t0 = now_s();
+		while (sqlite3_step(st) == SQLITE_ROW)
+			;
+		t = now_s() - t0;
+		printf("baseline_raw_sqlite_list_ms %.1f\n", t * 1e3);
+		sqlite3_finalize(st);
+		sqlite3_close(raw);
+	}
+	ledger_free(l);
+	printf("db_bytes_per_record %.0f\n", (double)(file_size(db) + file_size(wal)) / (double)n);
+
+	/* full replay (every signature and rule again) and full verify */
+	rc = ledger_open(&cfg, &l);
+	if (rc)
+		die("open", rc);
+	t0 = now_s();
+	rc = ledger_rebuild(l);
+	if (rc < 0)
+		die("rebuild", rc);
+	printf("replay_s %.2f\n", now_s() - t0);
+	t0 = now_s();
+	rc = ledger_verify_chain(l, NULL, NULL);
+	if (rc != 0)
+		die("verify", rc < 0 ? rc : -EBADMSG);
+	printf("verify_chain_s %.2f\n", now_s() - t0);
+	ledger_free(l);
+	ledger_key_free(k);
+	unlink(db);
+	unlink(wal);
+	return 0;
+}

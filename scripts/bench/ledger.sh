@@ -1,0 +1,58 @@
+#!/bin/sh
+# Ledger benchmarks (DESIGN.md §8, issue 3). Each figure is printed beside a baseline
+# measured in the same run on the same machine:
+#   validate+append rate of claims in blocks of 1000  vs  `openssl speed ed25519` verify/s
+#   full replay and full verify time                  (extrapolated to 1M records)
+#   path lookup, 100k-entry directory listing          vs  the same query on raw SQLite
+#   database bytes per record
+#
+#   scripts/bench/ledger.sh                    # 100,000 records
+#   LEDGER_BENCH_RECORDS=1000000 scripts/bench/ledger.sh
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD_DIR:-$ROOT/build-bench}
+RECORDS=${LEDGER_BENCH_RECORDS:-100000}
+PER_BLOCK=${LEDGER_BENCH_BLOCK_RECORDS:-1000}
+
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" --target ledger_bench -j2 >/dev/null
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-bench-ledger-XXXXXX")
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+# Baseline first and last, so a machine whose load changes shows it.
+ossl_verify() {
+	openssl speed -seconds 3 ed25519 2>/dev/null |
+		awk '/Ed25519/ { print $NF }' | tail -1
+}
+V1=$(ossl_verify)
+"$BUILD/ledger/ledger_bench" "$TMP" "$RECORDS" "$PER_BLOCK" >"$TMP/out"
+V2=$(ossl_verify)
+
+get() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/out"; }
+get4() { awk -v k="$1" '$3 == k { print $4 }' "$TMP/out"; }
+
+awk -v n="$RECORDS" -v per="$PER_BLOCK" -v v1="$V1" -v v2="$V2" \
+	-v rate="$(get validate_append_records_per_s)" \
+	-v evp="$(get ed25519_verify_evp_per_s)" \
+	-v replay="$(get replay_s)" -v verify="$(get verify_chain_s)" \
+	-v lookup="$(get lookup_us)" -v rlookup="$(get baseline_raw_sqlite_lookup_us)" \
+	-v list="$(get4 list_ms)" -v rlist="$(get baseline_raw_sqlite_list_ms)" \
+	-v size="$(get db_bytes_per_record)" '
+BEGIN {
+	v = (v1 + v2) / 2
+	printf "ledger benchmark: %d claims in blocks of %d, one core\n\n", n, per
+	printf "%-34s %12s   %s\n", "figure", "value", "baseline (same run) / target"
+	printf "%-34s %10.0f/s   openssl speed ed25519 verify %.0f/s (%.0f, %.0f); ratio %.2f; ledger EVP verify %.0f/s; target >= 8000/s\n",
+		"validate+append records", rate, v, v1, v2, rate / v, evp
+	printf "%-34s %11.1fs   1M records extrapolated %.0fs; target <= 180s\n",
+		"full replay (rebuild, all rules)", replay, replay * 1e6 / n
+	printf "%-34s %11.1fs   1M records extrapolated %.0fs\n",
+		"full verify (raw bytes, crypto)", verify, verify * 1e6 / n
+	printf "%-34s %10.2fus   raw SQLite same query %.2fus; target <= 20us\n",
+		"path lookup", lookup, rlookup
+	printf "%-34s %10.1fms   raw SQLite same query %.1fms; target <= 300ms (%d entries)\n",
+		"list one directory", list, rlist, n
+	printf "%-34s %12.0f   bytes\n", "database size per record", size
+}'
