@@ -1,0 +1,169 @@
+// Internals shared by the files of the swarm shim. C++ only; never leaves swarm/.
+#ifndef SWARMFS_SWARM_PRIV_H
+#define SWARMFS_SWARM_PRIV_H
+
+#ifndef SWARMFS_SWARM_BUILD
+#error "swarm_priv.h is private to swarm/"
+#endif
+
+#include "swarm.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/error_code.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent_info.hpp>
+
+using swarm_clock = std::chrono::steady_clock;
+
+// The BEP 10 message id we ask peers to use for our extension.
+constexpr int swarm_ext_msg_id = 20;
+// libtorrent drops peers whose packets exceed ~1 MiB: stay below with the header.
+constexpr size_t swarm_ext_hard_max = 1000 * 1000;
+
+struct swarm_fetch_req {
+	uint64_t id;
+	swarm_reader *r;
+	uint32_t first, last;	// pieces needed, inclusive
+	swarm_clock::time_point deadline;
+	swarm_fetch_cb cb;
+	void *ctx;
+	bool claimed;		// its pieces hold a claim in swarm_torrent::want
+};
+
+struct swarm_reader {
+	swarm_torrent *t;
+	uint32_t file;
+	uint64_t file_offset;	// of the file in the torrent's byte space
+	uint64_t file_size;
+	std::string path;	// of the data file
+
+	std::mutex mu;	// guards fd, pending and the read-ahead state below
+	int fd = -1;
+	std::set<uint64_t> pending;	// ids of its fetches not yet completed
+	uint64_t next_offset = UINT64_MAX;	// where a sequential read goes on
+	uint32_t last_piece = UINT32_MAX;
+	uint32_t window = 1;		// read-ahead, in pieces
+	uint32_t ahead_first = 1, ahead_last = 0;	// the window claimed last
+
+	std::vector<uint32_t> ahead;	// swarm thread only: pieces claimed for read-ahead
+};
+
+struct swarm_ext_peer;
+
+// Shared-owned: libtorrent's plugins keep it alive while they run on the network
+// thread; `self` is the API's reference, dropped by swarm_torrent_delete.
+struct swarm_torrent {
+	swarm_session *s;
+	std::shared_ptr<swarm_torrent> self;
+	void *ctx;
+	bool download_all, ext_channel;
+
+	// guards h, ti, have, forget_pending, readding, ext_peers, meta
+	std::mutex mu;
+	std::condition_variable meta_cv;	// metadata arrived or torrent closing
+	lt::torrent_handle h;
+	std::shared_ptr<const lt::torrent_info> ti;
+	std::vector<bool> have;	// verified pieces that are on disk now
+	std::vector<std::string> file_paths;	// data file of each file index
+	std::vector<uint32_t> forget_pending;
+	bool readding = false;
+	bool closing = false;
+	std::map<uint64_t, std::weak_ptr<swarm_ext_peer>> ext_peers;
+
+	// swarm thread only:
+	lt::add_torrent_params base;	// to re-add it after forgetting pieces
+	std::vector<uint16_t> want;	// claims of fetches and read-ahead per piece
+	std::list<swarm_fetch_req> fetches;
+	std::set<swarm_reader *> readers;
+	swarm_clock::time_point forget_at;
+	bool forget_scheduled = false;
+	std::vector<lt::tcp::endpoint> readd_peers;
+	swarm_clock::time_point next_redial;
+};
+
+struct swarm_session {
+	// immutable after swarm_session_new
+	std::vector<std::string> trackers;
+	std::vector<lt::tcp::endpoint> peers;
+	int fetch_timeout_ms;
+	uint32_t readahead_max;
+	size_t ext_max;
+	std::string ext_name;
+	int log_level;
+	swarm_log_fn log;
+	void *log_ctx;
+	swarm_piece_cb on_piece;
+	swarm_ext_peer_cb on_ext_peer;
+	swarm_ext_message_cb on_ext_message;
+	void *cb_ctx;
+
+	std::unique_ptr<lt::session> ses;
+	int efd = -1;
+	std::thread thread;
+	std::thread::id thread_id;
+	std::atomic<bool> stopping{false};
+	std::atomic<uint64_t> next_id{1};
+
+	// guards cmds, torrents, events, dead
+	std::mutex mu;
+	std::deque<std::function<void()>> cmds;	// run on the swarm thread
+	std::set<swarm_torrent *> torrents;	// live (not removed) torrents
+	struct event {
+		std::shared_ptr<swarm_torrent> t;
+		uint64_t peer;
+		int kind;	// 0 join, 1 leave, 2 message
+		std::string msg;
+	};
+	std::deque<event> events;	// from the network thread to the swarm thread
+	// Removed torrents live on until the session ends: alerts still queued for
+	// them carry their pointer as userdata.
+	std::vector<std::shared_ptr<swarm_torrent>> dead;
+};
+
+// swarm.cpp
+void swarm_logf(swarm_session *s, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int swarm_error(swarm_session *s, const lt::error_code &ec, const char *what);
+void swarm_post(swarm_session *s, std::function<void()> fn);
+void swarm_wake(swarm_session *s);
+bool swarm_on_thread(swarm_session *s);
+
+// swarm_torrent.cpp (swarm thread)
+void swarm_torrent_on_alert(swarm_session *s, lt::alert *a);
+void swarm_torrent_tick(swarm_session *s);
+void swarm_session_cancel_all(swarm_session *s);
+void swarm_torrent_delete(swarm_torrent *t);
+
+// swarm_plugin.cpp
+std::shared_ptr<lt::torrent_plugin> swarm_plugin_new(swarm_torrent *t);
+void swarm_ext_deliver(swarm_session *s);	// swarm thread: run queued events
+int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p,
+		    const void *msg, size_t len);
+
+// swarm_make.cpp
+int swarm_metainfo_from(const lt::torrent_info &ti, const char *torrent, size_t len,
+			swarm_metainfo **out);
+
+#define SWARM_LOG(s, level, ...)                                                      \
+	do {                                                                          \
+		if ((s)->log && (level) <= (s)->log_level)                            \
+			swarm_logf((s), (level), __VA_ARGS__);                        \
+	} while (0)
+
+#endif

@@ -1,0 +1,905 @@
+/*
+ * swarm/ against real libtorrent sessions on 127.0.0.1 (port 0, DHT/LSD/UPnP/NAT-PMP
+ * off) and a real opentracker: making torrents (checked against mktorrent and
+ * python3-libtorrent), malformed input, discovery, on-demand reads, timeouts, seeders
+ * that die and come back, forgetting pieces, resume, corrupt pieces, the extension
+ * channel with two and three sessions.
+ */
+#include "fixture.h"
+#include "swarm.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MiB (1024 * 1024)
+
+static char *dir;
+
+static void setup(void)
+{
+	fixture_test_setup();
+	ck_assert_int_eq(fixture_tmpdir_new("swarm", &dir), 0);
+}
+
+static void teardown(void)
+{
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+
+static char *path_in(const char *fmt, const char *name)
+{
+	char *p;
+
+	ck_assert_int_ge(asprintf(&p, fmt, dir, name), 0);
+	return p;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void log_sink(int level, const char *module, const char *msg, void *ctx)
+{
+	(void)ctx;
+	if (level <= LOG_WARNING || getenv("SWARM_TEST_DEBUG"))
+		fprintf(stderr, "%s: %d: %s\n", module, level, msg);
+}
+
+/* ---- callback recorder shared by sessions of a test ---- */
+
+struct events {
+	pthread_mutex_t mu;
+	int pieces;
+	int joins, leaves, msgs;
+	uint64_t last_peer;
+	struct swarm_torrent *last_t;
+	char last_msg[256];
+	size_t last_len;
+};
+
+static void on_piece(struct swarm_torrent *t, void *tctx, uint32_t piece, void *ctx)
+{
+	struct events *e = ctx;
+
+	(void)t, (void)tctx, (void)piece;
+	pthread_mutex_lock(&e->mu);
+	e->pieces++;
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void on_ext_peer(struct swarm_torrent *t, void *tctx, uint64_t peer, bool up, void *ctx)
+{
+	struct events *e = ctx;
+
+	(void)tctx;
+	pthread_mutex_lock(&e->mu);
+	if (up)
+		e->joins++;
+	else
+		e->leaves++;
+	e->last_peer = peer;
+	e->last_t = t;
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void on_ext_msg(struct swarm_torrent *t, void *tctx, uint64_t peer, const void *msg,
+		       size_t len, void *ctx)
+{
+	struct events *e = ctx;
+
+	(void)tctx;
+	pthread_mutex_lock(&e->mu);
+	e->msgs++;
+	e->last_peer = peer;
+	e->last_t = t;
+	e->last_len = len;
+	memcpy(e->last_msg, msg, len < sizeof e->last_msg ? len : sizeof e->last_msg);
+	pthread_mutex_unlock(&e->mu);
+	/* answer "ping" with "pong" from inside the callback: send only queues */
+	if (len == 4 && !memcmp(msg, "ping", 4))
+		ck_assert_int_eq(swarm_ext_send(t, peer, "pong", 4), 0);
+}
+
+static int events_get(struct events *e, int *field)
+{
+	int v;
+
+	pthread_mutex_lock(&e->mu);
+	v = *field;
+	pthread_mutex_unlock(&e->mu);
+	return v;
+}
+
+static bool wait_events(struct events *e, int *field, int at_least, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+
+	while (now_ms() < end) {
+		if (events_get(e, field) >= at_least)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* ---- sessions ---- */
+
+/* Off in tests that must control who learns of whom. */
+static bool pex = true;
+
+static struct swarm_session *session(const char *const *trackers, const char *const *peers,
+				     struct events *e)
+{
+	struct swarm_config c;
+	struct swarm_session *s;
+
+	swarm_config_init(&c);
+	c.listen_interface = "127.0.0.1";
+	c.trackers = trackers;
+	c.peers = peers;
+	c.fetch_timeout_ms = 10000;
+	c.pex = pex;
+	c.log = log_sink;
+	c.log_level = getenv("SWARM_TEST_DEBUG") ? LOG_DEBUG : LOG_WARNING;
+	if (e) {
+		c.on_piece = on_piece;
+		c.on_ext_peer = on_ext_peer;
+		c.on_ext_message = on_ext_msg;
+		c.cb_ctx = e;
+	}
+	ck_assert_int_eq(swarm_session_new(&c, &s), 0);
+	return s;
+}
+
+static uint16_t port_of(struct swarm_session *s)
+{
+	uint16_t port = 0;
+
+	for (int i = 0; i < 200 && swarm_session_port(s, &port) == -EAGAIN; i++)
+		usleep(10000);
+	ck_assert_uint_ne(port, 0);
+	return port;
+}
+
+/* "127.0.0.1:PORT" of s in buf */
+static const char *addr_of(struct swarm_session *s, char buf[32])
+{
+	snprintf(buf, 32, "127.0.0.1:%u", port_of(s));
+	return buf;
+}
+
+/* A random file dir/name of len bytes and its torrent. */
+static struct swarm_metainfo *make_file(const char *name, uint64_t len, uint32_t piece_length,
+					uint32_t seed)
+{
+	char *p = path_in("%s/%s", name);
+	struct swarm_make_params mp = { .piece_length = piece_length };
+	struct swarm_metainfo *m;
+	char *slash = strrchr(p, '/');
+
+	*slash = '\0';
+	mkdir(p, 0755);
+	*slash = '/';
+	ck_assert_int_eq(fixture_file_random(p, len, seed), 0);
+	ck_assert_int_eq(swarm_metainfo_make(p, &mp, &m), 0);
+	free(p);
+	return m;
+}
+
+static struct swarm_torrent *add(struct swarm_session *s, struct swarm_metainfo *m,
+				 const char *subdir, bool seed)
+{
+	char *save = path_in("%s/%s", subdir);
+	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
+				       .save_path = save, .seed = seed };
+	struct swarm_torrent *t;
+
+	mkdir(save, 0755);
+	ck_assert_int_eq(swarm_torrent_add(s, &ap, &t), 0);
+	free(save);
+	return t;
+}
+
+/* The bytes of dir/name at [off, off + len) */
+static void *file_bytes(const char *name, uint64_t off, size_t len)
+{
+	char *p = path_in("%s/%s", name);
+	void *buf = malloc(len);
+	int fd = open(p, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+	free(p);
+	return buf;
+}
+
+static void assert_read(struct swarm_reader *r, const char *orig, uint64_t off, size_t len,
+			int timeout_ms)
+{
+	char *buf = malloc(len);
+	void *want = file_bytes(orig, off, len);
+	ssize_t n = swarm_read(r, buf, len, off, timeout_ms);
+
+	ck_assert_msg(n == (ssize_t)len, "read at %llu: %zd (%s)", (unsigned long long)off, n,
+		      n < 0 ? strerror((int)-n) : "short");
+	ck_assert_msg(memcmp(buf, want, len) == 0, "read at %llu returned wrong bytes",
+		      (unsigned long long)off);
+	free(buf);
+	free(want);
+}
+
+static uint64_t downloaded(struct swarm_torrent *t)
+{
+	struct swarm_torrent_stats st;
+
+	ck_assert_int_eq(swarm_torrent_stats(t, &st), 0);
+	return st.total_downloaded;
+}
+
+/* ---- making torrents ---- */
+
+static void hash_hex(const struct swarm_metainfo *m, char v1[41], char v2[65])
+{
+	swarm_hex(m->v1, 20, v1);
+	swarm_hex(m->v2, 32, v2);
+}
+
+START_TEST(make_matches_mktorrent_and_python)
+{
+	char *file = path_in("%s/%s", "data.bin"), *tor = path_in("%s/%s", "mk.torrent");
+	char *out = NULL, v1[41], v2[65], ref1[41];
+	struct swarm_make_params v1p = { .kind = SWARM_MAKE_V1, .piece_length = 256 * 1024 };
+	struct swarm_make_params hp = { .piece_length = 256 * 1024 };
+	struct swarm_metainfo *m, *h, *mk;
+
+	ck_assert_int_eq(fixture_file_random(file, 3 * MiB + 1234, 7), 0);
+	ck_assert_int_eq(swarm_metainfo_make(file, &v1p, &m), 0);
+	ck_assert(m->has_v1 && !m->has_v2);
+	ck_assert_int_eq(fixture_sh(60000, &out, "mktorrent -l 18 -o '%s' '%s' >/dev/null 2>&1",
+				    tor, file), 0);
+	free(out);
+	{
+		FILE *f = fopen(tor, "rb");
+		char buf[65536];
+		size_t n = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		ck_assert_int_eq(swarm_metainfo_parse(buf, n, &mk, NULL), 0);
+	}
+	swarm_hex(mk->v1, 20, ref1);
+	swarm_hex(m->v1, 20, v1);
+	ck_assert_str_eq(v1, ref1);
+
+	ck_assert_int_eq(swarm_metainfo_make(file, &hp, &h), 0);
+	ck_assert(h->has_v1 && h->has_v2);
+	ck_assert_uint_eq(h->num_files, 1);
+	ck_assert(h->files[0].has_root);
+	ck_assert_uint_eq(h->piece_length, 256 * 1024);
+	ck_assert_uint_eq(h->num_pieces, 13);
+	hash_hex(h, v1, v2);
+	ck_assert_int_eq(fixture_sh(60000, &out,
+				    "/usr/bin/python3 -c 'import libtorrent as lt, sys, os\n"
+				    "fs = lt.file_storage(); lt.add_files(fs, sys.argv[1])\n"
+				    "ct = lt.create_torrent(fs, 262144)\n"
+				    "lt.set_piece_hashes(ct, os.path.dirname(sys.argv[1]))\n"
+				    "ti = lt.torrent_info(lt.bencode(ct.generate()))\n"
+				    "ih = ti.info_hashes()\n"
+				    "print(ih.v1, ih.v2, ti.files().root(0))' '%s'",
+				    file),
+			 0);
+	char want[256];
+	char root[65];
+	swarm_hex(h->files[0].root, 32, root);
+	snprintf(want, sizeof want, "%s %s %s\n", v1, v2, root);
+	ck_assert_str_eq(out, want);
+	free(out);
+	swarm_metainfo_free(m);
+	swarm_metainfo_free(h);
+	swarm_metainfo_free(mk);
+	free(file);
+	free(tor);
+}
+END_TEST
+
+START_TEST(make_directory_and_v2_only)
+{
+	char *d = path_in("%s/%s", "tree"), *a = path_in("%s/%s", "tree/a"),
+	     *b = path_in("%s/%s", "tree/sub/b");
+	struct swarm_make_params v2p = { .kind = SWARM_MAKE_V2 };
+	struct swarm_metainfo *m, *p;
+
+	mkdir(d, 0755);
+	char *sub = path_in("%s/%s", "tree/sub");
+	mkdir(sub, 0755);
+	ck_assert_int_eq(fixture_file_random(a, 100000, 1), 0);
+	ck_assert_int_eq(fixture_file_random(b, 300000, 2), 0);
+	ck_assert_int_eq(swarm_metainfo_make(d, NULL, &m), 0);
+	ck_assert_uint_eq(m->num_files, 2);
+	ck_assert_str_eq(m->name, "tree");
+	ck_assert_uint_eq(m->total_size >= 400000, 1);
+	ck_assert(m->files[0].has_root && m->files[1].has_root);
+	/* the bytes round-trip */
+	ck_assert_int_eq(swarm_metainfo_parse(m->torrent, m->torrent_len, &p, NULL), 0);
+	ck_assert_int_eq(memcmp(p->v2, m->v2, 32), 0);
+	swarm_metainfo_free(p);
+	swarm_metainfo_free(m);
+	ck_assert_int_eq(swarm_metainfo_make(a, &v2p, &m), 0);
+	ck_assert(!m->has_v1 && m->has_v2);
+	swarm_metainfo_free(m);
+	ck_assert_int_eq(swarm_metainfo_make("/nonexistent/x", NULL, &m), -ENOENT);
+	free(d), free(a), free(b), free(sub);
+}
+END_TEST
+
+START_TEST(malformed_input_rejected)
+{
+	struct swarm_metainfo *m, *good = make_file("f", 100000, 16384, 3);
+	const char *err = NULL;
+	struct swarm_session *s = session(NULL, NULL, NULL);
+	struct swarm_torrent *t;
+	char *save = path_in("%s/%s", "save");
+
+	ck_assert_int_eq(swarm_metainfo_parse("d4:infoi1e", 10, &m, &err), -EINVAL);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_int_eq(swarm_metainfo_parse("garbage", 7, &m, &err), -EINVAL);
+	ck_assert_int_eq(swarm_metainfo_parse("d3:fooi1ee", 10, &m, &err), -EINVAL);
+	ck_assert_int_eq(swarm_metainfo_parse(good->torrent, good->torrent_len / 2, &m, &err),
+			 -EINVAL);
+
+	struct swarm_add_params bad = { .torrent = "i1e", .torrent_len = 3, .save_path = save };
+	ck_assert_int_eq(swarm_torrent_add(s, &bad, &t), -EINVAL);
+	struct swarm_add_params mag = { .magnet = "magnet:?xt=urn:btih:zz", .save_path = save };
+	ck_assert_int_eq(swarm_torrent_add(s, &mag, &t), -EINVAL);
+	mag.magnet = "http://example.com/";
+	ck_assert_int_eq(swarm_torrent_add(s, &mag, &t), -EINVAL);
+	struct swarm_add_params ih = { .infohash = "1234", .save_path = save };
+	ck_assert_int_eq(swarm_torrent_add(s, &ih, &t), -EINVAL);
+	struct swarm_add_params none = { .save_path = save };
+	ck_assert_int_eq(swarm_torrent_add(s, &none, &t), -EINVAL);
+	uint8_t have[1] = { 0xff };
+	struct swarm_add_params bits = { .torrent = good->torrent, .torrent_len = good->torrent_len,
+					 .save_path = save, .have = have, .have_bits = 3 };
+	ck_assert_int_eq(swarm_torrent_add(s, &bits, &t), -EINVAL);
+	/* twice the same torrent */
+	struct swarm_add_params ok = { .torrent = good->torrent, .torrent_len = good->torrent_len,
+				       .save_path = save };
+	ck_assert_int_eq(swarm_torrent_add(s, &ok, &t), 0);
+	struct swarm_torrent *t2;
+	ck_assert_int_eq(swarm_torrent_add(s, &ok, &t2), -EEXIST);
+	struct swarm_config c;
+	const char *peers[] = { "nonsense", NULL };
+	swarm_config_init(&c);
+	c.peers = peers;
+	struct swarm_session *s2;
+	ck_assert_int_eq(swarm_session_new(&c, &s2), -EINVAL);
+	swarm_session_free(s);
+	swarm_metainfo_free(good);
+	free(save);
+}
+END_TEST
+
+/* ---- discovery and on-demand reads ---- */
+
+START_TEST(static_peer_middle_read_fetches_little)
+{
+	struct swarm_metainfo *m = make_file("seed/film", 16 * MiB, 65536, 11);
+	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	char a[32];
+	struct swarm_torrent *st = add(seeder, m, "seed", true);
+	const char *peers[] = { addr_of(seeder, a), NULL };
+	struct swarm_session *leech = session(NULL, peers, NULL);
+	struct swarm_torrent *lt_ = add(leech, m, "leech", false);
+	struct swarm_reader *r;
+
+	ck_assert_int_eq(swarm_reader_new(lt_, 0, &r), 0);
+	int64_t t0 = now_ms();
+	assert_read(r, "seed/film", 8 * MiB + 1000, 16384, 10000);
+	ck_assert_int_lt(now_ms() - t0, 5000);
+	uint64_t got = downloaded(lt_);
+	ck_assert_msg(got < 1 * MiB, "a 16 KiB read downloaded %llu bytes",
+		      (unsigned long long)got);
+	ck_assert(swarm_torrent_has_piece(lt_, 128));
+	ck_assert(!swarm_torrent_has_piece(lt_, 0));
+	/* a range across pieces, and the end of the file */
+	assert_read(r, "seed/film", 3 * 65536 - 100, 200000, 10000);
+	assert_read(r, "seed/film", 16 * MiB - 5000, 5000, 10000);
+	char b[16];
+	ck_assert_int_eq(swarm_read(r, b, sizeof b, 16 * MiB, 1000), 0);
+	ck_assert_int_eq(swarm_reader_pread(r, b, sizeof b, 2 * MiB), -ENODATA);
+
+	struct swarm_session_stats ss;
+	ck_assert_int_eq(swarm_session_stats(leech, &ss), 0);
+	ck_assert_uint_eq(ss.torrents, 1);
+	struct swarm_torrent_stats ts;
+	ck_assert_int_eq(swarm_torrent_stats(st, &ts), 0);
+	ck_assert_int_eq(ts.state, SWARM_STATE_SEEDING);
+	ck_assert_uint_eq(ts.num_pieces, 256);
+	swarm_reader_free(r);
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m);
+}
+END_TEST
+
+START_TEST(tracker_discovery_and_magnet)
+{
+	char *tdir = path_in("%s/%s", "tracker"), v1[41], v2[65];
+	struct fixture_tracker *tr;
+	struct swarm_metainfo *m = make_file("seed/doc", 2 * MiB, 65536, 12);
+
+	ck_assert_int_eq(fixture_tracker_start(tdir, &tr), 0);
+	hash_hex(m, v1, v2);
+	ck_assert_int_eq(fixture_tracker_allow(tr, v1), 0);
+	ck_assert_int_eq(fixture_tracker_allow(tr, v2), 0);
+	const char *trackers[] = { fixture_tracker_url(tr), NULL };
+	struct swarm_session *seeder = session(trackers, NULL, NULL);
+	struct swarm_session *leech = session(trackers, NULL, NULL);
+	add(seeder, m, "seed", true);
+	struct swarm_torrent *t = add(leech, m, "leech", false);
+	struct swarm_reader *r;
+
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	assert_read(r, "seed/doc", 1 * MiB, 100000, 15000);
+	swarm_reader_free(r);
+
+	/* a magnet link (v2 hash) and a bare v1 infohash: metadata through BEP 9 */
+	struct swarm_session *l2 = session(trackers, NULL, NULL);
+	char *mag, *save = path_in("%s/%s", "mag");
+	ck_assert_int_ge(asprintf(&mag, "magnet:?xt=urn:btmh:1220%s&dn=doc", v2), 0);
+	struct swarm_add_params ap = { .magnet = mag, .save_path = save };
+	struct swarm_torrent *mt;
+	ck_assert_int_eq(swarm_torrent_add(l2, &ap, &mt), 0);
+	ck_assert_int_eq(swarm_reader_new(mt, 0, &r), -EAGAIN);
+	ck_assert_int_eq(swarm_torrent_wait_metadata(mt, 15000), 0);
+	struct swarm_metainfo *got;
+	ck_assert_int_eq(swarm_torrent_metainfo(mt, &got), 0);
+	ck_assert_int_eq(memcmp(got->v2, m->v2, 32), 0);
+	ck_assert_uint_eq(got->num_pieces, 32);
+	swarm_metainfo_free(got);
+	ck_assert_int_eq(swarm_reader_new(mt, 0, &r), 0);
+	assert_read(r, "seed/doc", 5, 70000, 15000);
+	swarm_reader_free(r);
+
+	struct swarm_session *l3 = session(trackers, NULL, NULL);
+	struct swarm_add_params ip = { .infohash = v1, .save_path = save };
+	ck_assert_int_eq(swarm_torrent_add(l3, &ip, &mt), 0);
+	ck_assert_int_eq(swarm_torrent_wait_metadata(mt, 15000), 0);
+	/* unknown infohash: metadata times out */
+	struct swarm_add_params unk = { .infohash = "0123456789012345678901234567890123456789",
+					.save_path = save };
+	ck_assert_int_eq(swarm_torrent_add(l3, &unk, &mt), 0);
+	ck_assert_int_eq(swarm_torrent_wait_metadata(mt, 300), -ETIMEDOUT);
+	ck_assert_int_eq(swarm_torrent_remove(mt, false), 0);
+
+	swarm_session_free(l3);
+	swarm_session_free(l2);
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	fixture_tracker_stop(tr);
+	swarm_metainfo_free(m);
+	free(mag), free(save), free(tdir);
+}
+END_TEST
+
+struct async_res {
+	pthread_mutex_t mu;
+	int done, result;
+};
+
+static void async_cb(int result, void *ctx)
+{
+	struct async_res *a = ctx;
+
+	pthread_mutex_lock(&a->mu);
+	a->done++;
+	a->result = result;
+	pthread_mutex_unlock(&a->mu);
+}
+
+START_TEST(seeder_down_times_out_then_recovers)
+{
+	struct swarm_metainfo *m = make_file("seed/x", 4 * MiB, 65536, 13);
+	uint16_t port;
+	ck_assert_int_eq(fixture_port_free(&port), 0);
+	char a[32];
+	snprintf(a, sizeof a, "127.0.0.1:%u", port);
+	const char *peers[] = { a, NULL };
+	struct swarm_session *leech = session(NULL, peers, NULL);
+	struct swarm_torrent *t = add(leech, m, "leech", false);
+	struct swarm_reader *r;
+	char buf[1000];
+
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	int64_t t0 = now_ms();
+	ck_assert_int_eq(swarm_read(r, buf, sizeof buf, 1 * MiB, 700), -ETIMEDOUT);
+	ck_assert_int_lt(now_ms() - t0, 3000);
+
+	/* cancellation of a pending asynchronous fetch */
+	struct async_res ar = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+	uint64_t id;
+	ck_assert_int_eq(swarm_fetch(r, 2 * MiB, 100, 20000, async_cb, &ar, &id), 0);
+	ck_assert_int_eq(swarm_fetch_cancel(r, id), 0);
+	for (int i = 0; i < 200 && !ar.done; i++)
+		usleep(10000);
+	ck_assert_int_eq(ar.done, 1);
+	ck_assert_int_eq(ar.result, -ECANCELED);
+	ck_assert_int_eq(swarm_fetch_cancel(r, id), -ENOENT);
+
+	/* the seeder comes up on the static peer's port while a read waits */
+	struct swarm_config c;
+	struct swarm_session *seeder;
+	swarm_config_init(&c);
+	c.listen_interface = "127.0.0.1";
+	c.listen_port = port;
+	ck_assert_int_eq(swarm_session_new(&c, &seeder), 0);
+	add(seeder, m, "seed", true);
+	assert_read(r, "seed/x", 1 * MiB, sizeof buf, 15000);
+	swarm_reader_free(r);
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m);
+}
+END_TEST
+
+START_TEST(seeder_killed_mid_stream_second_finishes)
+{
+	struct swarm_metainfo *m = make_file("seed/s", 24 * MiB, 65536, 14);
+	struct swarm_session *s1 = session(NULL, NULL, NULL), *s2 = session(NULL, NULL, NULL);
+	char a1[32], a2[32];
+	add(s1, m, "seed", true);
+	add(s2, m, "seed", true);
+	const char *peers[] = { addr_of(s1, a1), NULL };
+	struct swarm_session *leech = session(NULL, peers, NULL);
+	struct swarm_torrent *t = add(leech, m, "leech", false);
+	struct swarm_reader *r;
+	size_t chunk = 256 * 1024;
+	char *buf = malloc(chunk);
+
+	(void)addr_of(s2, a2);
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	for (uint64_t off = 0; off < 24 * MiB; off += chunk) {
+		if (off == 4 * MiB) {
+			swarm_session_free(s1);	/* the only seeder it knows dies */
+			s1 = NULL;
+			ck_assert_int_eq(swarm_torrent_connect(t, "127.0.0.1", port_of(s2)), 0);
+		}
+		ssize_t n = swarm_read(r, buf, chunk, off, 15000);
+		ck_assert_msg(n == (ssize_t)chunk, "read at %llu: %zd", (unsigned long long)off, n);
+		void *want = file_bytes("seed/s", off, chunk);
+		ck_assert_int_eq(memcmp(buf, want, chunk), 0);
+		free(want);
+	}
+	free(buf);
+	swarm_reader_free(r);
+	swarm_session_free(leech);
+	swarm_session_free(s2);
+	swarm_metainfo_free(m);
+}
+END_TEST
+
+struct reader_job {
+	struct swarm_reader *r;
+	const char *orig;
+	uint64_t start;
+	int ok;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader_job *j = arg;
+	size_t len = 100000;
+	char *buf = malloc(len);
+
+	j->ok = 1;
+	for (int i = 0; i < 10; i++) {
+		uint64_t off = j->start + (uint64_t)i * 300000;
+		void *want = file_bytes(j->orig, off, len);
+		if (swarm_read(j->r, buf, len, off, 15000) != (ssize_t)len || memcmp(buf, want, len))
+			j->ok = 0;
+		free(want);
+	}
+	free(buf);
+	return NULL;
+}
+
+START_TEST(concurrent_readers)
+{
+	struct swarm_metainfo *m1 = make_file("seed/one", 8 * MiB, 65536, 15);
+	struct swarm_metainfo *m2 = make_file("seed/two", 8 * MiB, 65536, 16);
+	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	char a[32];
+	add(seeder, m1, "seed", true);
+	add(seeder, m2, "seed", true);
+	const char *peers[] = { addr_of(seeder, a), NULL };
+	struct swarm_session *leech = session(NULL, peers, NULL);
+	struct swarm_torrent *t1 = add(leech, m1, "leech", false);
+	struct swarm_torrent *t2 = add(leech, m2, "leech", false);
+	struct reader_job jobs[4] = { { NULL, "seed/one", 0, 0 },
+				      { NULL, "seed/one", 4 * MiB, 0 },
+				      { NULL, "seed/two", 0, 0 },
+				      { NULL, "seed/two", 1 * MiB, 0 } };
+	pthread_t th[4];
+
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(swarm_reader_new(i < 2 ? t1 : t2, 0, &jobs[i].r), 0);
+		pthread_create(&th[i], NULL, reader_thread, &jobs[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_msg(jobs[i].ok, "reader %d got an error or wrong bytes", i);
+		swarm_reader_free(jobs[i].r);
+	}
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m1);
+	swarm_metainfo_free(m2);
+}
+END_TEST
+
+/* ---- forget, resume, corruption ---- */
+
+START_TEST(forget_refetches_and_never_serves)
+{
+	struct swarm_metainfo *m = make_file("seed/f", 4 * MiB, 65536, 17);
+	pex = false;	/* leaf below must reach the seeder through mid only */
+	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	struct events ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	char a[32];
+	add(seeder, m, "seed", true);
+	const char *peers[] = { addr_of(seeder, a), NULL };
+	struct swarm_session *mid = session(NULL, peers, &ev);
+	struct swarm_torrent *t = add(mid, m, "mid", false);
+	struct swarm_reader *r;
+
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	assert_read(r, "seed/f", 10 * 65536, 65536, 10000);
+	ck_assert(swarm_torrent_has_piece(t, 10));
+	ck_assert_int_ge(events_get(&ev, &ev.pieces), 1);
+
+	/* the cache evicts piece 10: a hole in the file, then forget */
+	uint32_t p = 10;
+	ck_assert_int_eq(swarm_torrent_forget(t, &p, 1), 0);
+	ck_assert(!swarm_torrent_has_piece(t, 10));
+	char *f = path_in("%s/%s", "mid/f");
+	int fd = open(f, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10 * 65536, 65536),
+			 0);
+	close(fd);
+	char b[100];
+	ck_assert_int_eq(swarm_reader_pread(r, b, sizeof b, 10 * 65536), -ENODATA);
+	uint32_t bad = 9999;
+	ck_assert_int_eq(swarm_torrent_forget(t, &bad, 1), -EINVAL);
+
+	/* a third node that can only reach `mid` never gets piece 10 from it */
+	const char *peers2[] = { addr_of(mid, a), NULL };
+	struct swarm_session *leaf = session(NULL, peers2, NULL);
+	struct swarm_torrent *lt2 = add(leaf, m, "leaf", false);
+	struct swarm_reader *r2;
+	ck_assert_int_eq(swarm_reader_new(lt2, 0, &r2), 0);
+	char big[65536];
+	ck_assert_int_eq(swarm_read(r2, big, sizeof big, 10 * 65536, 2000), -ETIMEDOUT);
+
+	/* mid reads it again: downloaded anew from the seeder, right bytes */
+	usleep(300000);
+	assert_read(r, "seed/f", 10 * 65536, 65536, 10000);
+	ck_assert(swarm_torrent_has_piece(t, 10));
+	/* and now leaf gets it too */
+	assert_read(r2, "seed/f", 10 * 65536, 65536, 10000);
+	swarm_reader_free(r2);
+	swarm_reader_free(r);
+	swarm_session_free(leaf);
+	swarm_session_free(mid);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m);
+	free(f);
+}
+END_TEST
+
+START_TEST(restart_keeps_verified_pieces)
+{
+	struct swarm_metainfo *m = make_file("seed/r", 4 * MiB, 65536, 18);
+	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	char a[32];
+	add(seeder, m, "seed", true);
+	const char *peers[] = { addr_of(seeder, a), NULL };
+	struct swarm_session *s = session(NULL, peers, NULL);
+	struct swarm_torrent *t = add(s, m, "leech", false);
+	struct swarm_reader *r;
+	uint8_t have[8];
+
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	assert_read(r, "seed/r", 0, 200000, 10000);
+	assert_read(r, "seed/r", 3 * MiB, 100000, 10000);
+	ck_assert_int_eq(swarm_torrent_have(t, have, sizeof have), 64);
+	ck_assert_int_eq(swarm_torrent_have(t, have, 2), -ERANGE);
+	swarm_reader_free(r);
+	swarm_session_free(s);
+	swarm_session_free(seeder);
+
+	/* restart alone: the verified pieces are read without any peer */
+	s = session(NULL, NULL, NULL);
+	char *save = path_in("%s/%s", "leech");
+	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
+				       .save_path = save, .have = have, .have_bits = 64 };
+	ck_assert_int_eq(swarm_torrent_add(s, &ap, &t), 0);
+	ck_assert(swarm_torrent_has_piece(t, 0));
+	ck_assert(swarm_torrent_has_piece(t, 48));
+	ck_assert(!swarm_torrent_has_piece(t, 20));
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	assert_read(r, "seed/r", 0, 200000, 2000);
+	assert_read(r, "seed/r", 3 * MiB, 100000, 2000);
+	ck_assert_uint_eq(downloaded(t), 0);
+	struct swarm_torrent_stats st;
+	ck_assert_int_eq(swarm_torrent_stats(t, &st), 0);
+	ck_assert_int_ne(st.state, SWARM_STATE_CHECKING);
+	swarm_reader_free(r);
+	swarm_session_free(s);
+	swarm_metainfo_free(m);
+	free(save);
+}
+END_TEST
+
+START_TEST(corrupt_piece_never_returned)
+{
+	struct swarm_metainfo *m = make_file("seed/c", 2 * MiB, 65536, 19);
+	/* the seeder's copy has piece 5 damaged on disk, and it claims every piece
+	 * verified (a have bitmap), so it sends the damaged bytes */
+	char *f = path_in("%s/%s", "seed/c");
+	int fd = open(f, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, "XXXXXXXX", 8, 5 * 65536 + 100), 8);
+	close(fd);
+	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	char *save = path_in("%s/%s", "seed");
+	uint8_t have[4] = { 0xff, 0xff, 0xff, 0xff };
+	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
+				       .save_path = save, .have = have, .have_bits = 32 };
+	struct swarm_torrent *st;
+	ck_assert_int_eq(swarm_torrent_add(seeder, &ap, &st), 0);
+	char a[32];
+	const char *peers[] = { addr_of(seeder, a), NULL };
+	struct swarm_session *leech = session(NULL, peers, NULL);
+	struct swarm_torrent *t = add(leech, m, "leech", false);
+	struct swarm_reader *r;
+	char buf[1000];
+
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	/* a good piece arrives; the damaged one never does */
+	ck_assert_int_eq(swarm_read(r, buf, sizeof buf, 2 * 65536, 10000), (ssize_t)sizeof buf);
+	ssize_t n = swarm_read(r, buf, sizeof buf, 5 * 65536, 3000);
+	ck_assert_msg(n < 0, "a damaged piece was returned (%zd)", n);
+	ck_assert(!swarm_torrent_has_piece(t, 5));
+	swarm_reader_free(r);
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m);
+	free(f), free(save);
+}
+END_TEST
+
+/* ---- extension channel ---- */
+
+START_TEST(extension_channel_two_and_three)
+{
+	/* the drive torrent: a v2 torrent whose one file is the genesis block */
+	char *g = path_in("%s/%s", "genesis");
+	ck_assert_int_eq(fixture_file_random(g, 1000, 20), 0);
+	struct swarm_make_params mp = { .kind = SWARM_MAKE_V2 };
+	struct swarm_metainfo *m;
+	ck_assert_int_eq(swarm_metainfo_make(g, &mp, &m), 0);
+	struct events e[3] = { { .mu = PTHREAD_MUTEX_INITIALIZER },
+			       { .mu = PTHREAD_MUTEX_INITIALIZER },
+			       { .mu = PTHREAD_MUTEX_INITIALIZER } };
+	struct swarm_session *s[3];
+	struct swarm_torrent *t[3];
+	char a[32];
+	char *save = path_in("%s/%s", "");
+
+	s[0] = session(NULL, NULL, &e[0]);
+	const char *peers[] = { addr_of(s[0], a), NULL };
+	s[1] = session(NULL, peers, &e[1]);
+	for (int i = 0; i < 2; i++) {
+		struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
+					       .save_path = save, .seed = true, .ext_channel = true };
+		ck_assert_int_eq(swarm_torrent_add(s[i], &ap, &t[i]), 0);
+	}
+	ck_assert(wait_events(&e[0], &e[0].joins, 1, 10000));
+	ck_assert(wait_events(&e[1], &e[1].joins, 1, 10000));
+	uint64_t p01 = e[1].last_peer;
+	ck_assert_ptr_eq(e[1].last_t, t[1]);
+	ck_assert_int_eq(swarm_ext_send(t[1], p01, "ping", 4), 0);
+	ck_assert(wait_events(&e[0], &e[0].msgs, 1, 5000));
+	ck_assert(wait_events(&e[1], &e[1].msgs, 1, 5000));
+	ck_assert_uint_eq(e[1].last_len, 4);
+	ck_assert_int_eq(memcmp(e[1].last_msg, "pong", 4), 0);
+
+	/* size cap, unknown peer */
+	char *huge = calloc(1, 2 * MiB);
+	ck_assert_int_eq(swarm_ext_send(t[1], p01, huge, 2 * MiB), -EMSGSIZE);
+	ck_assert_int_eq(swarm_ext_send(t[1], 987654, "x", 1), -ENOTCONN);
+	/* a big message within the cap */
+	ck_assert_int_eq(swarm_ext_send(t[1], p01, huge, 512 * 1024), 0);
+	ck_assert(wait_events(&e[0], &e[0].msgs, 2, 5000));
+	ck_assert_uint_eq(e[0].last_len, 512 * 1024);
+	free(huge);
+
+	/* a third member joins through the first */
+	s[2] = session(NULL, peers, &e[2]);
+	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
+				       .save_path = save, .seed = true, .ext_channel = true };
+	ck_assert_int_eq(swarm_torrent_add(s[2], &ap, &t[2]), 0);
+	ck_assert(wait_events(&e[2], &e[2].joins, 1, 10000));
+	ck_assert(wait_events(&e[0], &e[0].joins, 2, 10000));
+	ck_assert_int_eq(swarm_ext_broadcast(t[0], "hello", 5), 2);
+	ck_assert(wait_events(&e[2], &e[2].msgs, 1, 5000));
+	ck_assert_int_eq(memcmp(e[2].last_msg, "hello", 5), 0);
+	struct swarm_torrent_stats st;
+	ck_assert_int_eq(swarm_torrent_stats(t[0], &st), 0);
+	ck_assert_uint_eq(st.ext_peers, 2);
+
+	/* a member leaves: the others hear of it */
+	swarm_session_free(s[2]);
+	ck_assert(wait_events(&e[0], &e[0].leaves, 1, 10000));
+	swarm_session_free(s[1]);
+	swarm_session_free(s[0]);
+	swarm_metainfo_free(m);
+	free(g), free(save);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("swarm");
+	struct {
+		const char *name;
+		const TTest *test;
+		int timeout;
+	} cases[] = {
+		{ "make", make_matches_mktorrent_and_python, 60 },
+		{ "make_dir", make_directory_and_v2_only, 30 },
+		{ "malformed", malformed_input_rejected, 30 },
+		{ "static_peer", static_peer_middle_read_fetches_little, 30 },
+		{ "tracker", tracker_discovery_and_magnet, 60 },
+		{ "seeder_down", seeder_down_times_out_then_recovers, 40 },
+		{ "seeder_killed", seeder_killed_mid_stream_second_finishes, 60 },
+		{ "concurrent", concurrent_readers, 60 },
+		{ "forget", forget_refetches_and_never_serves, 40 },
+		{ "restart", restart_keeps_verified_pieces, 30 },
+		{ "corrupt", corrupt_piece_never_returned, 30 },
+		{ "extension", extension_channel_two_and_three, 40 },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		TCase *tc = tcase_create(cases[i].name);
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, cases[i].timeout);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
