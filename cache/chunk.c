@@ -16,6 +16,9 @@
  * enough not to hold a 256 MiB chunk in memory. */
 #define HASH_SLICE (1U << 20)
 
+/* priv_first of a block after cache_block_unpin(). */
+#define BLOCK_RELEASED UINT32_MAX
+
 int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_LEN])
 {
 	size_t bufsize = len < HASH_SLICE ? (size_t)len : HASH_SLICE;
@@ -438,11 +441,11 @@ void cache_block_unpin(struct cache *c, struct cache_block *block)
 {
 	if (!c || !block)
 		return;
+	/* A released block is marked so that a second unpin is caught, not a no-op. */
+	assert(block->priv_first != BLOCK_RELEASED && "cache_block_unpin twice");
 	if (block->priv_obj)
 		unpin_range(c, block->priv_obj, block->priv_first, block->priv_count);
-	else
-		assert(block->len == 0 && "cache_block_unpin of a block not pinned");
-	*block = (struct cache_block){ .fd = -1 };
+	*block = (struct cache_block){ .fd = -1, .priv_first = BLOCK_RELEASED };
 }
 
 ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, void *buf,

@@ -397,6 +397,25 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+#ifndef NDEBUG
+/* Debug builds catch an unpin without its pin (STYLE.md: pins are balanced). */
+START_TEST(unpin_twice_asserts)
+{
+	const uint32_t cs = 4 * KIB;
+	uint8_t key[CACHE_KEY_LEN];
+	struct cache_block b;
+	struct cache *c = open_cache(0, 0, NULL);
+
+	key_make(key, 1);
+	ck_assert_int_eq(cache_object_add(c, key, cs, cs), 0);
+	write_mark(c, key, cs, cs, 0, 1);
+	ck_assert_int_eq(cache_block_pin(c, key, 0, 10, &b), 0);
+	cache_block_unpin(c, &b);
+	cache_block_unpin(c, &b); /* aborts */
+}
+END_TEST
+#endif
+
 START_TEST(two_caches_coexist)
 {
 	const uint32_t cs = 4 * KIB;
@@ -1216,6 +1235,16 @@ static Suite *cache_suite(void)
 	add_tcase(s, "basics", 15, false,
 	          (const TTest *const[]){ mark_then_read, missing_chunk_refused, bad_arguments,
 	                                  two_caches_coexist, NULL });
+#ifndef NDEBUG
+	{
+		TCase *tc = tcase_create("debug_asserts");
+
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 10);
+		tcase_add_test_raise_signal(tc, unpin_twice_asserts, SIGABRT);
+		suite_add_tcase(s, tc);
+	}
+#endif
 	add_tcase(s, "eviction", 20, false,
 	          (const TTest *const[]){ lru_touch_protects, cap_holds_while_streaming,
 	                                  evict_punches_holes, pins_and_published_never_evicted,
