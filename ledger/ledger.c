@@ -1029,8 +1029,8 @@ int ledger_rebuild(struct ledger *l)
 int ledger_state_digest(struct ledger *l, uint8_t out[LEDGER_ID_LEN])
 {
 	static const char *const qs[] = {
-		"SELECT path, record, type, is_dir, open, owner, root, len, ih2, ih1, plen,"
-		" mode, mtime, born FROM paths WHERE spent IS NULL ORDER BY path",
+		("SELECT path, record, type, is_dir, open, owner, root, len, ih2, ih1, plen,"
+		 " mode, mtime, born FROM paths WHERE spent IS NULL ORDER BY path"),
 		"SELECT key, producer, born FROM members WHERE spent IS NULL ORDER BY seq",
 		"SELECT height, id FROM chain ORDER BY height",
 	};
