@@ -44,8 +44,9 @@
  * for I/O under the cache's state lock: hits take it twice, briefly, and allocate
  * nothing. cache_chunk_mark(), cache_object_adopt() and evictions do I/O (a chunk's
  * writeback, hashing, hole punching) on the caller's thread, so fs/ calls them from a
- * worker, not from the swarm thread; marks, evictions and object changes run one at a
- * time (readers do not wait for them). Callbacks run on the thread whose call caused the
+ * worker, not from the swarm thread. Marks wait for their chunk's writeback in
+ * parallel, then hash and record one at a time, as evictions and object changes do
+ * (readers wait for none of them). Callbacks run on the thread whose call caused the
  * event, with no cache lock held; the log sink may be called with cache locks held and
  * must not call into the cache. Several caches coexist in one process (on different
  * directories); nothing is global.
@@ -154,9 +155,9 @@ int cache_object_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *b
  * (cache_object_pin). The file is renamed to cache_object_path(); if that fails, path is
  * left in place. If key exists already it is replaced, unless a block of it is pinned (a
  * failed rename then leaves key unregistered). Returns 0, -EXDEV (another filesystem:
- * copy it into the cache directory first), -EBUSY (a block of key is pinned), -EINVAL
- * (bad chunk size, empty or not a regular file), or another -errno. Reads the whole
- * file: call it from a worker. */
+ * copy it into the cache directory first), -EBUSY (a block of key is pinned, or a chunk
+ * of it is being marked), -EINVAL (bad chunk size, empty or not a regular file), or
+ * another -errno. Reads the whole file: call it from a worker. */
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
                        uint32_t chunk_size);
 
@@ -169,7 +170,8 @@ int cache_object_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
 int cache_object_unpin(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
 
 /* Forget an object: its chunks, its index entries and its data file. No callback.
- * Returns 0, -ENOENT if not registered, -EBUSY if a block of it is pinned. Any thread. */
+ * Returns 0, -ENOENT if not registered, -EBUSY if a block of it is pinned or a chunk of
+ * it is being marked right now. Any thread. */
 int cache_object_remove(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
 
 struct cache_object_info {

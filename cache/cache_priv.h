@@ -50,6 +50,7 @@ struct cache_obj {
 	uint32_t present;
 	uint64_t bytes_present;
 	uint64_t pins;            /* sum of its entries' pins */
+	uint32_t marking;         /* cache_chunk_mark calls flushing a chunk of it */
 	bool pinned;              /* whole-object pin */
 	int fd;                   /* data file, -1 until first needed; set once (atomic) */
 	struct cache_entry **ent; /* nchunks slots, NULL when absent */

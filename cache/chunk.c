@@ -186,6 +186,24 @@ void cache_victims_report(struct cache *c, struct cache_victims *vs)
 
 /* ---- marking ---- */
 
+/* Whether chunk idx of o may be marked now: 0 yes, 1 present already, or -errno. A chunk
+ * found corrupt (and rewritten by the swarm since) is replaced, unless a reader still
+ * holds it: that reader drops it as it lets go. mu held. */
+static int markable_locked(struct cache *c, struct cache_obj *o, uint32_t idx)
+{
+	struct cache_entry *e = o->ent[idx];
+
+	if (!e)
+		return 0;
+	if (!(e->flags & CE_BAD))
+		return 1;
+	if (e->pins)
+		return -EBUSY;
+	cache_entry_detach(c, e);
+	free(e);
+	return 0;
+}
+
 int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk)
 {
 	struct cache_rec_buf rec = { 0 };
@@ -199,50 +217,48 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 
 	if (!c || !key)
 		return -EINVAL;
-	e = calloc(1, sizeof *e);
-	if (!e)
-		return -ENOMEM;
-	pthread_mutex_lock(&c->idx_mu);
 	pthread_mutex_lock(&c->mu);
 	o = cache_obj_find(c, key);
-	if (!o) {
+	if (!o)
 		rc = -ENOENT;
-	} else if (chunk >= o->nchunks) {
+	else if (chunk >= o->nchunks)
 		rc = -EINVAL;
-	} else if (o->ent[chunk] && !(o->ent[chunk]->flags & CE_BAD)) {
+	else if (o->ent[chunk] && !(o->ent[chunk]->flags & CE_BAD))
 		rc = 1;
-	} else if (o->ent[chunk]) {
-		/* Found corrupt and rewritten by the swarm since: replace it, unless a reader
-		 * still holds it (that reader drops it as it lets go). */
-		if (o->ent[chunk]->pins) {
-			rc = -EBUSY;
-		} else {
-			struct cache_entry *bad = o->ent[chunk];
-
-			cache_entry_detach(c, bad);
-			free(bad);
-		}
-	}
+	else
+		o->marking++; /* keeps o alive without idx_mu: remove and adopt refuse */
 	pthread_mutex_unlock(&c->mu);
 	if (rc != 0)
-		goto out;
-	fd = cache_obj_fd(c, o);
-	if (fd < 0) {
-		rc = fd;
-		goto out;
-	}
+		return rc;
 	off = (uint64_t)chunk * o->chunk_size;
 	len = cache_chunk_len(o, chunk);
 	/* The chunk's bytes reach the disk before the record that says they are there: a
 	 * crash (or power loss) after the record then never finds a half-written chunk
-	 * marked. A page-cache-only ordering would survive kill -9 but not power loss. */
-	if (sync_file_range(fd, (off_t)off, len,
-	                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-	                        SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+	 * marked. A page-cache-only ordering would survive kill -9 but not power loss.
+	 * This waits for the disk, so it runs before idx_mu: marks of different chunks
+	 * overlap their writeback. */
+	fd = cache_obj_fd(c, o);
+	if (fd >= 0 && sync_file_range(fd, (off_t)off, len,
+	                               SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+	                                   SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
 		rc = -errno;
 		C_ERR(c, "chunk %u: writeback failed: %s", chunk, strerror(-rc));
-		goto out;
+	} else if (fd < 0) {
+		rc = fd;
 	}
+	e = calloc(1, sizeof *e);
+	if (!e && rc == 0)
+		rc = -ENOMEM;
+	pthread_mutex_lock(&c->idx_mu);
+	pthread_mutex_lock(&c->mu);
+	o->marking--;
+	if (rc == 0)
+		rc = markable_locked(c, o, chunk);
+	pthread_mutex_unlock(&c->mu);
+	if (rc != 0)
+		goto out;
+	/* Hashed under idx_mu, which hole punching also holds: the bytes hashed are the
+	 * bytes the record vouches for. */
 	if ((rc = cache_hash_range(fd, off, len, e->sha)) < 0) {
 		char hex[2 * CACHE_KEY_LEN + 1];
 

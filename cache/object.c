@@ -144,7 +144,7 @@ int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const 
 	pthread_mutex_lock(&c->idx_mu);
 	pthread_mutex_lock(&c->mu);
 	old = cache_obj_find(c, key);
-	if (old && old->pins) {
+	if (old && (old->pins || old->marking)) {
 		old = NULL;
 		rc = -EBUSY;
 	} else if (old) {
@@ -277,7 +277,7 @@ int cache_object_remove(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
 	o = cache_obj_find(c, key);
 	if (!o)
 		rc = -ENOENT;
-	else if (o->pins)
+	else if (o->pins || o->marking)
 		rc = -EBUSY;
 	else
 		cache_obj_hash_remove(c, o);
