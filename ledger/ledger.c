@@ -26,7 +26,16 @@ void ledger_logf(struct ledger *l, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	l->cfg.log(level, "ledger", msg, l->cfg.log_ctx);
+	if (!l->locked) {
+		l->cfg.log(level, "ledger", msg, l->cfg.log_ctx);
+		return;
+	}
+	if (l->n_logq == sizeof l->logq / sizeof l->logq[0] ||
+	    !(l->logq[l->n_logq].msg = strdup(msg))) {
+		l->logq_lost++;
+		return;
+	}
+	l->logq[l->n_logq++].level = level;
 }
 
 int64_t ledger_now(struct ledger *l)
@@ -37,6 +46,7 @@ int64_t ledger_now(struct ledger *l)
 void ledger_lock(struct ledger *l)
 {
 	pthread_mutex_lock(&l->lock);
+	l->locked = true;
 }
 
 void ledger_note_change(struct ledger *l, const char *path)
@@ -73,13 +83,31 @@ void ledger_changes_forget(struct ledger *l, size_t keep, bool head)
 void ledger_unlock(struct ledger *l)
 {
 	char **changed = l->changed;
-	size_t n = l->n_changed;
+	size_t n = l->n_changed, n_log = l->n_logq, lost = l->logq_lost;
 	bool head = l->head_changed;
+	int levels[sizeof l->logq / sizeof l->logq[0]];
+	char *msgs[sizeof l->logq / sizeof l->logq[0]];
 
+	for (size_t i = 0; i < n_log; i++) {
+		levels[i] = l->logq[i].level;
+		msgs[i] = l->logq[i].msg;
+	}
+	l->n_logq = l->logq_lost = 0;
 	l->changed = NULL;
 	l->n_changed = l->cap_changed = 0;
 	l->head_changed = false;
+	l->locked = false;
 	pthread_mutex_unlock(&l->lock);
+	for (size_t i = 0; i < n_log; i++) {
+		l->cfg.log(levels[i], "ledger", msgs[i], l->cfg.log_ctx);
+		free(msgs[i]);
+	}
+	if (lost && l->cfg.log && LOG_WARNING <= l->cfg.log_level) {
+		char msg[64];
+
+		snprintf(msg, sizeof msg, "%zu log lines lost while busy", lost);
+		l->cfg.log(LOG_WARNING, "ledger", msg, l->cfg.log_ctx);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (l->cfg.on_change)
 			l->cfg.on_change(changed[i], l->cfg.change_ctx);
@@ -261,6 +289,8 @@ void ledger_free(struct ledger *l)
 	ledger_params_release(&l->params);
 	for (size_t i = 0; i < l->n_changed; i++)
 		free(l->changed[i]);
+	for (size_t i = 0; i < l->n_logq; i++)
+		free(l->logq[i].msg);
 	free(l->changed);
 	free(l->genesis);
 	free(l->path);
@@ -785,8 +815,8 @@ static int block_ids(struct ledger *l, const uint8_t block[32], uint8_t (**out)[
 static int checked_header(struct ledger *l, const uint8_t id[32], struct blk_hdr *h,
 			  const char **why)
 {
-	uint8_t *raw, hash[32];
-	size_t len;
+	uint8_t *raw = NULL, hash[32];
+	size_t len = 0;
 	int rc = get_blob(l, q_blk_raw, id, &raw, &len);
 
 	if (rc) {
@@ -811,8 +841,8 @@ static int checked_header(struct ledger *l, const uint8_t id[32], struct blk_hdr
 static int checked_record(struct ledger *l, const uint8_t id[32], size_t max_len,
 			  struct rec *r, const char **why)
 {
-	uint8_t *raw, hash[32];
-	size_t len;
+	uint8_t *raw = NULL, hash[32];
+	size_t len = 0;
 	int rc = get_blob(l, q_rec_raw, id, &raw, &len);
 
 	if (rc) {

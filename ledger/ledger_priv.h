@@ -219,14 +219,21 @@ struct ledger {
 	char **changed;
 	size_t n_changed, cap_changed;
 	bool head_changed;
+	/* log lines written while locked, emitted after unlock (never call out locked) */
+	bool locked;
+	struct {
+		int level;
+		char *msg;
+	} logq[64];
+	size_t n_logq, logq_lost;
 	/* ids of records verified by ledger_verify_record(), cleared on reorg */
 	struct vcache_ent vcache[VCACHE_SIZE];
 	uint64_t chain_epoch;
 	void *stmt_cache; /* store.c */
 };
 
-/* Logging: formats only when the level passes. Safe with the lock held: it formats
- * into a buffer and calls the sink, which must not re-enter the ledger. */
+/* Logging: formats only when the level passes. With the lock held the line is queued
+ * and reaches the sink after ledger_unlock(). */
 void ledger_logf(struct ledger *l, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 #define L_ERR(l, ...) ledger_logf(l, LOG_ERR, __VA_ARGS__)
