@@ -852,6 +852,55 @@ START_TEST(test_two_ledgers_one_process)
 }
 END_TEST
 
+
+START_TEST(test_member_and_producer_removal)
+{
+	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2), *m = tu_key(3);
+	const struct ledger_key *const ps[] = { p0, p1 };
+	struct ledger *l = tu_create("a.db", p0, ps, 2, false);
+	struct ledger *lm = tu_join("m.db", l, m, false);
+	struct ledger_op op = { .type = LEDGER_REC_MEMBER };
+	struct ledger_config cfg;
+	struct ledger *none;
+	uint8_t *blk;
+	size_t bl;
+	char *missing = tu_path("missing.db");
+
+	memcpy(op.member, m->pub, 32);
+	ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+	tu_clock += 20;
+	ck_assert_int_eq(ledger_produce(l), 1);
+	/* p1 stops being a producer: its blocks are refused from then on */
+	memcpy(op.member, p1->pub, 32);
+	op.producer = true;
+	op.remove = true;
+	ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+	ck_assert_int_eq(ledger_produce(l), 1); /* height 2: p0's turn */
+	blk = tu_block(l, p1, NULL, 0, 0, 2, NULL, NULL, 0, &bl);
+	ck_assert_int_eq(ledger_block_import(l, blk, bl), -EPERM);
+	free(blk);
+	/* the last producer cannot be removed */
+	memcpy(op.member, p0->pub, 32);
+	ck_assert_int_eq(ledger_submit(l, &op, NULL), -EINVAL);
+	/* m is removed as a member: it may no longer claim */
+	memcpy(op.member, m->pub, 32);
+	op.producer = false;
+	ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+	ck_assert_int_eq(ledger_produce(l), 1); /* p0 alone now: always its turn */
+	tu_copy_blocks(l, lm);
+	ck_assert_int_eq(submit_claim(lm, "/m", 1, NULL), -EPERM);
+	ck_assert_int_eq(ledger_submit(l, &op, NULL), -ENOENT);
+	ledger_free(lm);
+	ledger_free(l);
+	tu_config(&cfg, missing, NULL, false);
+	ck_assert_int_eq(ledger_open(&cfg, &none), -ENOENT);
+	free(missing);
+	ledger_key_free(p0);
+	ledger_key_free(p1);
+	ledger_key_free(m);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("ledger_chain");
@@ -868,6 +917,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_non_producer_block);
 	tcase_add_test(tc, test_member_changes_admin_only);
 	tcase_add_test(tc, test_producer_weights);
+	tcase_add_test(tc, test_member_and_producer_removal);
 	tcase_add_test(tc, test_far_future_and_size_limits);
 	tcase_add_test(tc, test_reorg_orphans_transfer);
 	tcase_add_test(tc, test_reorg_returns_records_to_mempool);
