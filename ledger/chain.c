@@ -1011,7 +1011,7 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 		goto rollback;
 	}
 	for (size_t i = 0; i < w.n_recs; i++) {
-		rc = rec_decode(w.recs[i].p, w.recs[i].len, l->params.max_record_bytes, &recs[i]);
+		rc = rec_decode(l->pkc, w.recs[i].p, w.recs[i].len, l->params.max_record_bytes, &recs[i]);
 		if (rc)
 			goto rollback;
 		memcpy(ids[i], recs[i].id, 32);

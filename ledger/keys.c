@@ -204,32 +204,86 @@ int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len,
 	return rc;
 }
 
-bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len,
-		       const uint8_t *msg, size_t len, const uint8_t sig[64])
+/* Decoding a public key (a point decompression) is about a tenth of a verify; a
+ * drive has few authors, so keep the decoded keys of the recent ones. */
+#define PK_CACHE 64
+struct ledger_pk_cache {
+	struct {
+		uint8_t pub[32];
+		EVP_PKEY *pk;
+	} e[PK_CACHE];
+};
+
+int ledger_pk_cache_new(struct ledger_pk_cache **out)
+{
+	*out = calloc(1, sizeof **out);
+	return *out ? 0 : -ENOMEM;
+}
+
+void ledger_pk_cache_free(struct ledger_pk_cache *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < PK_CACHE; i++)
+		EVP_PKEY_free(c->e[i].pk);
+	free(c);
+}
+
+static EVP_PKEY *pk_get(struct ledger_pk_cache *c, const uint8_t pub[32], bool *owned)
+{
+	unsigned slot = (pub[0] ^ pub[31]) % PK_CACHE;
+	EVP_PKEY *pk;
+
+	*owned = false;
+	if (c && c->e[slot].pk && !memcmp(c->e[slot].pub, pub, 32))
+		return c->e[slot].pk;
+	pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+	if (!pk)
+		return NULL; /* not a valid point: no signature can verify */
+	if (!c) {
+		*owned = true;
+		return pk;
+	}
+	EVP_PKEY_free(c->e[slot].pk);
+	memcpy(c->e[slot].pub, pub, 32);
+	c->e[slot].pk = pk;
+	return pk;
+}
+
+bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32],
+			      const char *tag, size_t tag_len, const uint8_t *msg, size_t len,
+			      const uint8_t sig[64])
 {
 	uint8_t stackbuf[4096], *b;
 	EVP_PKEY *pk;
 	EVP_MD_CTX *ctx = NULL;
-	bool ok = false;
+	bool ok = false, owned;
 
 	b = concat(tag, tag_len, msg, len, stackbuf, sizeof stackbuf);
 	if (!b)
 		return false;
-	pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+	pk = pk_get(c, pub, &owned);
 	if (pk)
 		ctx = EVP_MD_CTX_new();
 	if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
 	    EVP_DigestVerify(ctx, sig, 64, b, tag_len + len) == 1)
 		ok = true;
 	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pk);
+	if (owned)
+		EVP_PKEY_free(pk);
 	if (b != stackbuf)
 		free(b);
 	return ok;
 }
 
-bool ledger_dict_sig_verify(struct ben dict, const uint8_t pub[32], const char *tag,
-			    size_t tag_len)
+bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len,
+		       const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+	return ledger_sig_verify_cached(NULL, pub, tag, tag_len, msg, len, sig);
+}
+
+bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const uint8_t pub[32],
+			    const char *tag, size_t tag_len)
 {
 	struct ben_iter it;
 	struct ben k, v;
@@ -260,7 +314,7 @@ bool ledger_dict_sig_verify(struct ben dict, const uint8_t pub[32], const char *
 		return false;
 	memcpy(msg, dict.p, cut_at);
 	memcpy(msg + cut_at, dict.p + cut_at + cut_len, dict.len - cut_at - cut_len);
-	ok = ledger_sig_verify(pub, tag, tag_len, msg, mlen, sig);
+	ok = ledger_sig_verify_cached(c, pub, tag, tag_len, msg, mlen, sig);
 	if (msg != stackbuf)
 		free(msg);
 	return ok;

@@ -141,6 +141,11 @@ static int handle_new(const struct ledger_config *cfg, struct ledger **out)
 		return -ENOMEM;
 	}
 	l->cfg.path = l->path;
+	if (ledger_pk_cache_new(&l->pkc)) {
+		free(l->path);
+		free(l);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&l->lock, NULL);
 	*out = l;
 	return 0;
@@ -286,6 +291,7 @@ void ledger_free(struct ledger *l)
 	if (!l)
 		return;
 	store_close(l);
+	ledger_pk_cache_free(l->pkc);
 	ledger_params_release(&l->params);
 	for (size_t i = 0; i < l->n_changed; i++)
 		free(l->changed[i]);
@@ -853,7 +859,7 @@ static int checked_record(struct ledger *l, const uint8_t id[32], size_t max_len
 	rc = -EBADMSG;
 	if (memcmp(hash, id, 32))
 		*why = "record hash mismatch";
-	else if (rec_decode(raw, len, max_len, r))
+	else if (rec_decode(l->pkc, raw, len, max_len, r))
 		*why = "record bad encoding or signature";
 	else
 		rc = 0;

@@ -90,11 +90,19 @@ int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len,
 /* true if sig is pub's signature over tag || msg. */
 bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len,
 		       const uint8_t *msg, size_t len, const uint8_t sig[64]);
+/* Decoded public keys of recent authors; caller serialises (the ledger lock). */
+struct ledger_pk_cache;
+int ledger_pk_cache_new(struct ledger_pk_cache **out);
+void ledger_pk_cache_free(struct ledger_pk_cache *c);
+/* As ledger_sig_verify, through the cache c (NULL: none). */
+bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32],
+			      const char *tag, size_t tag_len, const uint8_t *msg, size_t len,
+			      const uint8_t sig[64]);
 /* Signature over a canonical dict carrying "sig": the dict's bytes without the
  * "3:sig64:<sig>" entry are what was signed (canonical encoding makes that splice
- * exact, so nothing is ever re-encoded). */
-bool ledger_dict_sig_verify(struct ben dict, const uint8_t pub[32], const char *tag,
-			    size_t tag_len);
+ * exact, so nothing is ever re-encoded). c may be NULL. */
+bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const uint8_t pub[32],
+			    const char *tag, size_t tag_len);
 
 #define LEDGER_REC_TAG "swarmfs-record-v1"
 #define LEDGER_BLOCK_TAG "swarmfs-block-v1"
@@ -156,9 +164,11 @@ const char *ledger_path_split(const char *path, char *out_parent);
 /* Encode and sign r (author = key's public key); fills r->sig and r->id and returns
  * the encoding in *out (caller frees with free()). */
 int rec_sign(struct rec *r, const struct ledger_key *key, uint8_t **out, size_t *out_len);
-/* Decode a record strictly and verify its hash and signature: r->id is SHA-256 of
- * buf. -EBADMSG for anything wrong, -EMSGSIZE over max_len. */
-int rec_decode(const uint8_t *buf, size_t len, size_t max_len, struct rec *r);
+/* Decode a record strictly and verify its hash and signature (keys through c, which
+ * may be NULL): r->id is SHA-256 of buf. -EBADMSG for anything wrong, -EMSGSIZE over
+ * max_len. */
+int rec_decode(struct ledger_pk_cache *c, const uint8_t *buf, size_t len, size_t max_len,
+	       struct rec *r);
 /* Same without the signature check (the caller checked it before). */
 int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r);
 
@@ -185,6 +195,7 @@ int blk_hdr_sign(struct blk_hdr *h, const uint8_t *params_raw, size_t params_len
 /* Strict decode of a signed header, its signature checked if check_sig; h->params
  * points into buf. -EBADMSG. */
 int blk_hdr_decode(const uint8_t *buf, size_t len, struct blk_hdr *h, bool check_sig);
+
 int params_encode(const struct ledger_params *p, uint8_t **out, size_t *out_len);
 int params_decode(struct ben dict, struct ledger_params *out);
 
@@ -230,6 +241,7 @@ struct ledger {
 	struct vcache_ent vcache[VCACHE_SIZE];
 	uint64_t chain_epoch;
 	void *stmt_cache; /* store.c */
+	struct ledger_pk_cache *pkc;
 };
 
 /* Logging: formats only when the level passes. With the lock held the line is queued

@@ -374,14 +374,15 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 	return 0;
 }
 
-int rec_decode(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
+int rec_decode(struct ledger_pk_cache *c, const uint8_t *buf, size_t len, size_t max_len,
+	       struct rec *r)
 {
 	struct ben d = { buf, len };
 	int rc = rec_parse(buf, len, max_len, r);
 
 	if (rc)
 		return rc;
-	if (!ledger_dict_sig_verify(d, r->author, LEDGER_REC_TAG,
+	if (!ledger_dict_sig_verify(c, d, r->author, LEDGER_REC_TAG,
 				    LEDGER_TAG_LEN(LEDGER_REC_TAG)))
 		return -EBADMSG;
 	return 0;

@@ -362,7 +362,7 @@ static int on_tx(struct ledger_sync *s, struct ben d, bool *added)
 
 		if (++n > TX_MAX)
 			return -EBADMSG;
-		if (rec_decode(v.p, v.len, s->l->params.max_record_bytes, &r) ||
+		if (rec_decode(s->l->pkc, v.p, v.len, s->l->params.max_record_bytes, &r) ||
 		    memcmp(r.drive, s->l->drive, 32))
 			return -EBADMSG;
 		/* a record that does not apply now may be a race, not malice: ignore it */

@@ -445,7 +445,7 @@ START_TEST(test_record_roundtrip_all_types)
 		ck_assert_int_eq(ben_check(raw, len, &lim), 0);
 		ledger_sha256(raw, len, id);
 		ck_assert_mem_eq(id, r.id, 32);
-		ck_assert_msg(rec_decode(raw, len, 4096, &d) == 0, "type %d: %.*s", t, (int)len, raw);
+		ck_assert_msg(rec_decode(NULL, raw, len, 4096, &d) == 0, "type %d: %.*s", t, (int)len, raw);
 		ck_assert_int_eq(d.type, t);
 		ck_assert_mem_eq(d.id, r.id, 32);
 		ck_assert_mem_eq(d.author, k->pub, 32);
@@ -469,10 +469,10 @@ START_TEST(test_record_roundtrip_all_types)
 		/* every single flipped byte is caught: encoding, hash or signature */
 		for (size_t i = 0; i < len; i += 7) {
 			raw[i] ^= 0x01;
-			ck_assert_msg(rec_decode(raw, len, 4096, &d) != 0, "flip at %zu", i);
+			ck_assert_msg(rec_decode(NULL, raw, len, 4096, &d) != 0, "flip at %zu", i);
 			raw[i] ^= 0x01;
 		}
-		ck_assert_int_eq(rec_decode(raw, len, len - 1, &d), -EMSGSIZE);
+		ck_assert_int_eq(rec_decode(NULL, raw, len, len - 1, &d), -EMSGSIZE);
 		free(raw);
 	}
 	ledger_key_free(k);
@@ -490,12 +490,12 @@ START_TEST(test_record_rejects_bad_fields)
 	/* a path that is not normal cannot be signed into a valid record */
 	strcpy(r.path, "/a/../b");
 	ck_assert_int_eq(rec_sign(&r, k, &raw, &len), 0);
-	ck_assert_int_eq(rec_decode(raw, len, 4096, &d), -EBADMSG);
+	ck_assert_int_eq(rec_decode(NULL, raw, len, 4096, &d), -EBADMSG);
 	free(raw);
 	r = sample(LEDGER_REC_CLAIM);
 	r.content.piece_length = 1000; /* not a power of two >= 16 KiB */
 	ck_assert_int_eq(rec_sign(&r, k, &raw, &len), 0);
-	ck_assert_int_eq(rec_decode(raw, len, 4096, &d), -EBADMSG);
+	ck_assert_int_eq(rec_decode(NULL, raw, len, 4096, &d), -EBADMSG);
 	free(raw);
 	/* an extra, unknown field */
 	r = sample(LEDGER_REC_REVOKE);
@@ -503,7 +503,7 @@ START_TEST(test_record_rejects_bad_fields)
 	copy = malloc(len + 16);
 	memcpy(copy, raw, len - 1);
 	memcpy(copy + len - 1, "1:zi1ee", 7);
-	ck_assert_int_eq(rec_decode((uint8_t *)copy, len + 6, 4096, &d), -EBADMSG);
+	ck_assert_int_eq(rec_decode(NULL, (uint8_t *)copy, len + 6, 4096, &d), -EBADMSG);
 	free(copy);
 	free(raw);
 	ledger_key_free(k);
