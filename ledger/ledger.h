@@ -190,8 +190,10 @@ struct ledger_entry {
  * Never touches the network. Any thread. */
 int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_entry);
 /* Up to max children of directory dir, sorted by name (byte order), starting after
- * the name `after` (NULL or "" to start). *out_n is the number written; fewer than
- * max means the end. Confirmed state only. -ENOENT if dir is not a directory. */
+ * the name `after` (NULL or "" to start): pass the last name returned as the cursor
+ * of the next page. *out_n is the number written; fewer than max means the end.
+ * Confirmed state only (pending records are found by ledger_lookup, not listed).
+ * -ENOENT if dir does not exist, -ENOTDIR if it is a file. Any thread. */
 int ledger_list(struct ledger *l, const char *dir, const char *after,
 		struct ledger_entry *out_entries, size_t max, size_t *out_n);
 
@@ -220,8 +222,11 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op,
 		  uint8_t out_id[LEDGER_ID_LEN]);
 
 /* Produce a block from the mempool if this node's key is a producer and may produce
- * now (in turn, or after the grace delay). Returns 1 when a block was appended, 0 when
- * there was nothing to do (empty mempool or not yet allowed), -EPERM if not a producer. */
+ * now (in turn, or after the grace delay). Records that no longer apply are dropped
+ * from the mempool. Returns 1 when a block was appended, 0 when there was nothing to
+ * do (empty mempool or not yet allowed), -EPERM if not a producer. A producer on a
+ * drive with several producers calls this on a timer (every params.interval_s), since
+ * auto_produce only helps when it is this node's turn. Any thread. */
 int ledger_produce(struct ledger *l);
 
 /* Number of records waiting in the mempool. */
@@ -240,7 +245,8 @@ struct ledger_log_entry {
 };
 typedef int (*ledger_log_entry_fn)(const struct ledger_log_entry *e, void *ctx);
 /* Every best-chain record that touched path (or, path NULL, every record), oldest
- * first. A callback returning non-zero stops the walk; that value is returned. */
+ * first; a move appears under both paths. fn runs without the ledger lock; a non-zero
+ * return stops the walk and is returned. Any thread. */
 int ledger_history(struct ledger *l, const char *path, ledger_log_entry_fn fn, void *ctx);
 
 /* ---- verification ---- */
