@@ -300,22 +300,23 @@ static int spend_path(struct ledger *l, const char *path, int64_t height)
 	return step_done(l, st, "spend path");
 }
 
-static int add_history(struct ledger *l, const struct rec *r, const char *path,
+static int add_history(struct ledger *l, const struct rec *r, const char *key,
 		       const char *dest, int64_t height)
 {
-	static const char q[] = "INSERT INTO history(record, path, type, author, height, time,"
-				" dest) VALUES(?,?,?,?,?,?,?)";
+	static const char q[] = "INSERT INTO history(record, key, path, type, author, height,"
+				" time, dest) VALUES(?,?,?,?,?,?,?,?)";
 	sqlite3_stmt *st = store_stmt(l, q);
 
 	if (!st)
 		return -EIO;
 	sqlite3_bind_blob(st, 1, r->id, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, r->type);
-	sqlite3_bind_blob(st, 4, r->author, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, height);
-	sqlite3_bind_int64(st, 6, r->time);
-	sqlite3_bind_text(st, 7, dest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->path, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, r->type);
+	sqlite3_bind_blob(st, 5, r->author, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, height);
+	sqlite3_bind_int64(st, 7, r->time);
+	sqlite3_bind_text(st, 8, dest, -1, SQLITE_STATIC);
 	return step_done(l, st, "history");
 }
 
@@ -400,7 +401,7 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 	}
 	rc = add_history(l, r, r->path, r->type == LEDGER_REC_MOVE ? r->dest : "", height);
 	if (!rc && r->type == LEDGER_REC_MOVE)
-		rc = add_history(l, r, r->dest, r->dest, height);
+		rc = add_history(l, r, r->dest, r->dest, height); /* found under the new path too */
 	return rc;
 }
 

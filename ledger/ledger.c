@@ -691,9 +691,9 @@ int ledger_mempool_count(struct ledger *l)
 int ledger_history(struct ledger *l, const char *path, ledger_log_entry_fn fn, void *ctx)
 {
 	static const char q_path[] = "SELECT record, type, author, height, time, path, dest"
-				     " FROM history WHERE path = ? ORDER BY height, rowid";
+				     " FROM history WHERE key = ? ORDER BY height, rowid";
 	static const char q_all[] = "SELECT record, type, author, height, time, path, dest"
-				    " FROM history ORDER BY height, rowid";
+				    " FROM history WHERE key = path ORDER BY height, rowid";
 	char norm[LEDGER_PATH_MAX + 1];
 	struct ledger_log_entry *es = NULL;
 	size_t n = 0, cap = 0;

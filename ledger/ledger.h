@@ -239,9 +239,9 @@ struct ledger_log_entry {
 	uint8_t author[LEDGER_KEY_LEN];
 	int64_t height;
 	int64_t time;
-	char path[LEDGER_PATH_MAX + 1];
+	char path[LEDGER_PATH_MAX + 1];	/* the record's path (move: the old one) */
 	char dest[LEDGER_PATH_MAX + 1];	/* move: the new path; transfer: hex of the new
-					 * owner; otherwise "" */
+					 * owner; member: hex of the member; otherwise "" */
 };
 typedef int (*ledger_log_entry_fn)(const struct ledger_log_entry *e, void *ctx);
 /* Every best-chain record that touched path (or, path NULL, every record), oldest

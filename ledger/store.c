@@ -53,10 +53,12 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS members(key BLOB NOT NULL, producer INTEGER NOT NULL,"
 	" seq INTEGER NOT NULL, born INTEGER NOT NULL, spent INTEGER);"
 	"CREATE UNIQUE INDEX IF NOT EXISTS members_live ON members(key) WHERE spent IS NULL;"
-	"CREATE TABLE IF NOT EXISTS history(record BLOB NOT NULL, path TEXT NOT NULL,"
+	/* key: the path a row is found by (a move has a row under each of its paths) */
+	"CREATE TABLE IF NOT EXISTS history(record BLOB NOT NULL, key TEXT NOT NULL,"
+	" path TEXT NOT NULL,"
 	" type INTEGER NOT NULL, author BLOB NOT NULL, height INTEGER NOT NULL,"
 	" time INTEGER NOT NULL, dest TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS history_path ON history(path, height);"
+	"CREATE INDEX IF NOT EXISTS history_key ON history(key, height);"
 	"CREATE INDEX IF NOT EXISTS history_height ON history(height);"
 	/* this node's pending records and publish jobs: local, durable, not derived */
 	"CREATE TABLE IF NOT EXISTS mempool(id BLOB PRIMARY KEY, raw BLOB NOT NULL,"

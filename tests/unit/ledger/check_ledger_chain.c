@@ -586,6 +586,15 @@ static int count_log(const struct ledger_log_entry *e, void *ctx)
 	return 0;
 }
 
+static int first_is_move_from_a(const struct ledger_log_entry *e, void *ctx)
+{
+	(void)ctx;
+	ck_assert_int_eq(e->type, LEDGER_REC_MOVE);
+	ck_assert_str_eq(e->path, "/a");
+	ck_assert_str_eq(e->dest, "/b");
+	return 1; /* stop: the walk returns this */
+}
+
 START_TEST(test_history)
 {
 	struct ledger_key *k = tu_key(1), *o = tu_key(2);
@@ -606,9 +615,10 @@ START_TEST(test_history)
 	n = 0;
 	ck_assert_int_eq(ledger_history(l, "/b", count_log, &n), 0);
 	ck_assert_int_eq(n, 2); /* moved here, transferred */
+	ck_assert_int_eq(ledger_history(l, "/b", first_is_move_from_a, NULL), 1);
 	n = 0;
 	ck_assert_int_eq(ledger_history(l, NULL, count_log, &n), 0);
-	ck_assert_int_eq(n, 5);
+	ck_assert_int_eq(n, 4); /* each record once */
 	ledger_free(l);
 	ledger_key_free(k);
 	ledger_key_free(o);
