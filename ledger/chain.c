@@ -807,6 +807,14 @@ static int rollback_to(struct ledger *l, int64_t h)
 	return rc;
 }
 
+static bool genesis_producer(struct ledger *l, const uint8_t key[32])
+{
+	for (size_t i = 0; i < l->params.n_producers; i++)
+		if (!memcmp(l->params.producers[i], key, 32))
+			return true;
+	return false;
+}
+
 static bool better(int64_t cum_a, const uint8_t a[32], int64_t cum_b, const uint8_t b[32])
 {
 	return cum_a > cum_b || (cum_a == cum_b && memcmp(a, b, 32) < 0);
@@ -1002,6 +1010,14 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 		goto rollback; /* -ENOENT: an orphan, the caller asks for its parent */
 	if (is_bad(l, h.prev) || h.height != parent.height + 1 || h.time < parent.time) {
 		rc = -EINVAL;
+		goto rollback;
+	}
+	/* Whether the producer was one at the parent is known only once the state is
+	 * there (a reorg), but a key that is no producer now and was none in genesis is
+	 * refused at once: otherwise anyone could fill the append-only tables with side
+	 * blocks. */
+	if (!chain_is_producer(l, h.producer) && !genesis_producer(l, h.producer)) {
+		rc = -EPERM;
 		goto rollback;
 	}
 	/* stateless checks of every record: size, encoding, signature, Merkle root */
