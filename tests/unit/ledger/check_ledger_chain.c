@@ -2,6 +2,7 @@
 #include "ledger_testutil.h"
 
 #include <fixture.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -911,6 +912,64 @@ START_TEST(test_member_and_producer_removal)
 }
 END_TEST
 
+
+struct reader {
+	struct ledger *l;
+	volatile bool *stop;
+	long lookups;
+	int errors;
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct ledger_entry es[16], e;
+	size_t n;
+
+	while (!*r->stop) {
+		if (ledger_list(r->l, "/", NULL, es, 16, &n) < 0)
+			r->errors++;
+		for (size_t i = 0; i < n; i++) {
+			char p[LEDGER_NAME_MAX + 2] = "/";
+
+			memcpy(p + 1, es[i].name, strnlen(es[i].name, LEDGER_NAME_MAX) + 1);
+			p[LEDGER_NAME_MAX + 1] = '\0';
+			if (ledger_lookup(r->l, p, &e) < 0 || ledger_verify_record(r->l, e.record_id) < 0)
+				r->errors++;
+			r->lookups++;
+		}
+	}
+	return NULL;
+}
+
+/* The handle is callable from any thread: readers list, look up and verify while a
+ * writer appends. */
+START_TEST(test_threads_read_while_writing)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	volatile bool stop = false;
+	struct reader rd[2] = { { l, &stop, 0, 0 }, { l, &stop, 0, 0 } };
+	pthread_t t[2];
+	char p[32];
+
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, reader_main, &rd[i]), 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(p, sizeof p, "/t%03d", i);
+		ck_assert_int_eq(submit_claim(l, p, (uint32_t)i, NULL), 0);
+	}
+	stop = true;
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(rd[i].errors, 0);
+	}
+	ck_assert_int_eq(tu_height(l), 200);
+	ledger_free(l);
+	ledger_key_free(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("ledger_chain");
@@ -938,6 +997,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_crash_mid_append);
 	tcase_add_test(tc, test_publish_queue);
 	tcase_add_test(tc, test_two_ledgers_one_process);
+	tcase_add_test(tc, test_threads_read_while_writing);
 	suite_add_tcase(s, tc);
 	return s;
 }
