@@ -3,6 +3,7 @@
 
 #include <fixture.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -915,7 +916,7 @@ END_TEST
 
 struct reader {
 	struct ledger *l;
-	volatile bool *stop;
+	atomic_bool *stop;
 	long lookups;
 	int errors;
 };
@@ -926,7 +927,7 @@ static void *reader_main(void *arg)
 	struct ledger_entry es[16], e;
 	size_t n;
 
-	while (!*r->stop) {
+	while (!atomic_load(r->stop)) {
 		if (ledger_list(r->l, "/", NULL, es, 16, &n) < 0)
 			r->errors++;
 		for (size_t i = 0; i < n; i++) {
@@ -948,7 +949,7 @@ START_TEST(test_threads_read_while_writing)
 {
 	struct ledger_key *k = tu_key(1);
 	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
-	volatile bool stop = false;
+	atomic_bool stop = false;
 	struct reader rd[2] = { { l, &stop, 0, 0 }, { l, &stop, 0, 0 } };
 	pthread_t t[2];
 	char p[32];
@@ -959,7 +960,7 @@ START_TEST(test_threads_read_while_writing)
 		snprintf(p, sizeof p, "/t%03d", i);
 		ck_assert_int_eq(submit_claim(l, p, (uint32_t)i, NULL), 0);
 	}
-	stop = true;
+	atomic_store(&stop, true);
 	for (int i = 0; i < 2; i++) {
 		pthread_join(t[i], NULL);
 		ck_assert_int_eq(rd[i].errors, 0);
