@@ -64,12 +64,18 @@ int fs_drive_lock(const char *drive_dir, long *out_holder);
 
 struct fs_mount_opts {
 	const char *home;	/* --home, or NULL */
+	const char *key;	/* --key, or NULL for the default key */
 	const char *drive;	/* DRIVE argument */
 	const char *mountpoint;	/* MOUNTPOINT argument */
 	uint64_t cache_size;	/* --cache-size, bytes */
 	bool foreground;	/* -f */
 	bool debug;		/* -d: libfuse's request trace, implies -f */
 	bool allow_other;	/* --allow-other */
+	const char *listen;	/* --listen ADDR:PORT */
+	char **trackers;	/* --tracker URL..., NULL-terminated; borrowed */
+	char **peers;		/* --peer HOST:PORT..., NULL-terminated; borrowed */
+	bool dht;		/* on unless --no-dht */
+	int read_timeout_ms;	/* --read-timeout SECONDS */
 	char **fuse_opts;	/* -o values, NULL-terminated; borrowed */
 };
 

@@ -1,6 +1,7 @@
 /* swarmfs: command-line entry point and subcommand dispatch. */
 #include "cmd_ledger.h"
 #include "fs.h"
+#include "uri.h"
 
 #include <cache.h>
 #include <ledger.h>
@@ -67,8 +68,16 @@ static void mount_usage(FILE *f)
 		"  -d, --debug             trace FUSE requests (implies -f)\n"
 		"      --home DIR          data directory (default $SWARMFS_HOME,\n"
 		"                          $XDG_DATA_HOME/swarmfs, ~/.local/share/swarmfs)\n"
+		"      --key NAME|PATH     signing key (default: keys/default.key in the\n"
+		"                          data directory; without one the mount is read-only)\n"
 		"      --cache-size SIZE   cache cap, e.g. 512M, 10G (default 10G)\n"
 		"      --allow-other       let other users use the mount\n"
+		"      --listen ADDR:PORT  BitTorrent listen address (default 0.0.0.0:0, any port)\n"
+		"      --tracker URL       announce to this tracker (repeatable)\n"
+		"      --peer HOST:PORT    try this peer for every torrent (repeatable)\n"
+		"      --no-dht            do not use the DHT\n"
+		"      --read-timeout SECS a read waiting for the swarm fails with EIO after\n"
+		"                          this long (default 30)\n"
 		"  -o OPT[,OPT...]         FUSE mount options\n"
 		"  -h, --help              this text\n\n"
 		"Unmount with 'fusermount3 -u MOUNTPOINT', 'swarmfs umount MOUNTPOINT',\n"
@@ -77,23 +86,40 @@ static void mount_usage(FILE *f)
 
 int fs_cmd_mount(int argc, char **argv)
 {
-	enum { OPT_HOME = 256, OPT_CACHE, OPT_ALLOW_OTHER };
+	enum { OPT_HOME = 256, OPT_CACHE, OPT_ALLOW_OTHER, OPT_KEY, OPT_LISTEN, OPT_TRACKER,
+	       OPT_PEER, OPT_NO_DHT, OPT_READ_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "home", required_argument, NULL, OPT_HOME },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "tracker", required_argument, NULL, OPT_TRACKER },
+		{ "peer", required_argument, NULL, OPT_PEER },
+		{ "no-dht", no_argument, NULL, OPT_NO_DHT },
+		{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
 		{ "cache-size", required_argument, NULL, OPT_CACHE },
 		{ "allow-other", no_argument, NULL, OPT_ALLOW_OTHER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct fs_mount_opts o = { 0 };
+	struct fs_mount_opts o = { .dht = true };
 	char **fuse_opts = calloc((size_t)argc + 1, sizeof *fuse_opts);
-	size_t n_opts = 0;
+	char **trackers = calloc((size_t)argc + 1, sizeof *trackers);
+	char **peers = calloc((size_t)argc + 1, sizeof *peers);
+	size_t n_opts = 0, n_tr = 0, n_peers = 0;
+	char *end;
+	long secs;
 	int c, rc;
 
-	if (!fuse_opts)
+	if (!fuse_opts || !trackers || !peers) {
+		free(fuse_opts);
+		free(trackers);
+		free(peers);
 		return 1;
+	}
+	o.trackers = trackers;
+	o.peers = peers;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "fdho:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -101,31 +127,55 @@ int fs_cmd_mount(int argc, char **argv)
 		case 'd': o.debug = true; break;
 		case 'o': fuse_opts[n_opts++] = optarg; break;
 		case OPT_HOME: o.home = optarg; break;
+		case OPT_KEY: o.key = optarg; break;
+		case OPT_LISTEN: o.listen = optarg; break;
+		case OPT_TRACKER: trackers[n_tr++] = optarg; break;
+		case OPT_PEER:
+			if (fs_uri_peer_valid(optarg) < 0) {
+				fprintf(stderr, "swarmfs mount: bad --peer '%s': want HOST:PORT\n", optarg);
+				rc = FS_EXIT_USAGE;
+				goto done;
+			}
+			peers[n_peers++] = optarg;
+			break;
+		case OPT_NO_DHT: o.dht = false; break;
+		case OPT_READ_TIMEOUT:
+			secs = strtol(optarg, &end, 10);
+			if (*end || secs < 1 || secs > 86400) {
+				fprintf(stderr, "swarmfs mount: bad --read-timeout '%s': want 1..86400 seconds\n", optarg);
+				rc = FS_EXIT_USAGE;
+				goto done;
+			}
+			o.read_timeout_ms = (int)secs * 1000;
+			break;
 		case OPT_ALLOW_OTHER: o.allow_other = true; break;
 		case OPT_CACHE:
 			rc = cache_size_parse(optarg, &o.cache_size);
 			if (rc < 0) {
 				fprintf(stderr, "swarmfs mount: bad --cache-size '%s': %s\n",
 					optarg, strerror(-rc));
-				free(fuse_opts);
-				return FS_EXIT_USAGE;
+				rc = FS_EXIT_USAGE;
+				goto done;
 			}
 			break;
-		case 'h': mount_usage(stdout); free(fuse_opts); return 0;
-		default: mount_usage(stderr); free(fuse_opts); return FS_EXIT_USAGE;
+		case 'h': mount_usage(stdout); rc = 0; goto done;
+		default: mount_usage(stderr); rc = FS_EXIT_USAGE; goto done;
 		}
 	}
 	if (argc - optind != 2) {
 		fprintf(stderr, "swarmfs mount: need DRIVE and MOUNTPOINT\n");
 		mount_usage(stderr);
-		free(fuse_opts);
-		return FS_EXIT_USAGE;
+		rc = FS_EXIT_USAGE;
+		goto done;
 	}
 	o.drive = argv[optind];
 	o.mountpoint = argv[optind + 1];
 	o.fuse_opts = fuse_opts;
 	rc = fs_mount_run(&o);
+done:
 	free(fuse_opts);
+	free(trackers);
+	free(peers);
 	return rc;
 }
 

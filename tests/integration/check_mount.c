@@ -1,8 +1,10 @@
 /*
- * The empty drive, end to end: `swarmfs mount` in the foreground, used with ls, stat
- * and df, unmounted by fusermount3, swarmfs umount, SIGINT and SIGTERM; the lock that
- * refuses a second mount; the command line's errors.
+ * A new, empty drive, end to end: `swarmfs mount` in the foreground, used with ls,
+ * stat and df, unmounted by fusermount3, swarmfs umount, SIGINT and SIGTERM; the lock
+ * that refuses a second mount; naming a drive by name, id or URI; the command line's
+ * errors.
  */
+#include "drive_util.h"
 #include "fixture.h"
 
 #include <check.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 static char *dir, *home, *mnt;
+static char drive_id[LEDGER_HEX_LEN];
 
 static void setup(void)
 {
@@ -23,6 +26,7 @@ static void setup(void)
 	ck_assert_int_eq(fixture_tmpdir_new("mount", &dir), 0);
 	ck_assert_int_ge(asprintf(&home, "%s/home", dir), 0);
 	ck_assert_int_ge(asprintf(&mnt, "%s/mnt", dir), 0);
+	ck_assert_int_eq(itest_drive_create(home, "team", "default", drive_id), 0);
 }
 
 static void teardown(void)
@@ -95,6 +99,19 @@ START_TEST(empty_drive_with_ls_stat_df)
 	assert_clean_log(m);
 	ck_assert_int_eq(fixture_mount_stop(m), 0);
 	ck_assert(!fixture_is_mounted(mnt));
+}
+END_TEST
+
+START_TEST(drive_named_by_id_and_uri)
+{
+	struct fixture_mount *m;
+	char uri[128];
+
+	ck_assert_int_eq(fixture_mount_start(home, drive_id, mnt, NULL, &m), 0);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+	snprintf(uri, sizeof uri, "swarmfs://%s?dn=team", drive_id);
+	ck_assert_int_eq(fixture_mount_start(home, uri, mnt, NULL, &m), 0);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
 }
 END_TEST
 
@@ -215,12 +232,20 @@ START_TEST(command_line_errors)
 	char *badopt[] = { bin(), "mount", "--no-such-flag", "team", mnt, NULL };
 	ck_assert_int_eq(fixture_run(badopt, 5000, &out), 2);
 	free(out);
-	/* a drive name that would escape the data directory */
+	/* a drive name that would escape the data directory, and one that is not there */
 	ck_assert_int_eq(mkdir(mnt, 0755), 0);
 	char *escape[] = { bin(), "mount", "-f", "--home", home, "..", mnt, NULL };
 	ck_assert_int_eq(fixture_run(escape, 5000, &out), 1);
-	ck_assert_ptr_nonnull(strstr(out, "invalid drive name"));
+	ck_assert_msg(strstr(out, "no drive '..'"), "output: %s", out);
 	ck_assert(!fixture_is_mounted(mnt));
+	free(out);
+	char *nodrive[] = { bin(), "mount", "-f", "--home", home, "other", mnt, NULL };
+	ck_assert_int_eq(fixture_run(nodrive, 5000, &out), 1);
+	ck_assert_msg(strstr(out, "no drive 'other'") && strstr(out, "swarmfs init"), "output: %s", out);
+	free(out);
+	char *baduri[] = { bin(), "mount", "-f", "--home", home, "swarmfs://1234", mnt, NULL };
+	ck_assert_int_eq(fixture_run(baduri, 5000, &out), 1);
+	ck_assert_msg(strstr(out, "bad drive URI"), "output: %s", out);
 	free(out);
 	/* a mount point that is not there */
 	char *nodir[] = { bin(), "mount", "-f", "--home", home, "team", "/nonexistent/swarmfs-mnt", NULL };
@@ -266,6 +291,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, empty_drive_with_ls_stat_df);
+	tcase_add_test(tc, drive_named_by_id_and_uri);
 	tcase_add_test(tc, cache_size_option_reaches_statfs);
 	tcase_add_test(tc, sigint_unmounts);
 	tcase_add_test(tc, sigterm_unmounts);

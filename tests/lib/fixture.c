@@ -69,6 +69,24 @@ static void child_reset_signals(void)
 
 /* ---- temporary directories and files ---- */
 
+/* Directories made by this process, removed at exit even when a failed assertion
+ * ends the test before its teardown (Check's fork mode exits the test process). */
+static char *made_dirs[64];
+static int n_made;
+static pid_t made_by;
+
+static void remove_made_dirs(void)
+{
+	if (getpid() != made_by)
+		return; /* a forked child exiting: the dirs are its parent's */
+	for (int i = 0; i < n_made; i++) {
+		if (made_dirs[i])
+			fixture_tmpdir_remove(made_dirs[i]);
+		free(made_dirs[i]);
+	}
+	n_made = 0;
+}
+
 int fixture_tmpdir_new(const char *tag, char **out_path)
 {
 	const char *base = getenv("TMPDIR");
@@ -84,6 +102,13 @@ int fixture_tmpdir_new(const char *tag, char **out_path)
 		free(p);
 		return err;
 	}
+	if (made_by != getpid()) {
+		made_by = getpid();
+		n_made = 0;
+		atexit(remove_made_dirs);
+	}
+	if (n_made < 64)
+		made_dirs[n_made++] = strdup(p);
 	*out_path = p;
 	return 0;
 }

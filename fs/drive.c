@@ -1,0 +1,491 @@
+#define FUSE_USE_VERSION 312
+#include "drive.h"
+
+#include "fs.h"
+#include "inode.h"
+#include "publish.h"
+#include "uri.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <cache.h>
+#include <swarm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static bool is_hex64(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return s[64] == '\0';
+}
+
+static int ledger_path_of(const char *home, const char *id, char **out)
+{
+	return asprintf(out, "%s/drives/%s/ledger.db", home, id) < 0 ? -ENOMEM : 0;
+}
+
+/* A drive's name, read from its genesis without taking its lock: SQLite in WAL mode
+ * lets us read while another process has the drive mounted. */
+static int drive_name(const char *home, const char *id, char **out_name)
+{
+	struct ledger_config cfg = { 0 };
+	struct ledger_params p;
+	struct ledger *l;
+	char *db;
+	int err;
+
+	if ((err = ledger_path_of(home, id, &db)) < 0)
+		return err;
+	cfg.path = db;
+	err = access(db, F_OK) < 0 ? -errno : ledger_open(&cfg, &l);
+	free(db);
+	if (err < 0)
+		return err;
+	err = ledger_params_get(l, &p);
+	if (err >= 0) {
+		*out_name = strdup(p.name ? p.name : "");
+		err = *out_name ? 0 : -ENOMEM;
+		ledger_params_release(&p);
+	}
+	ledger_free(l);
+	return err;
+}
+
+int fs_drive_resolve(const char *home, const char *drive, char out_hex[LEDGER_HEX_LEN])
+{
+	char drives[4096], found[LEDGER_HEX_LEN] = "";
+	struct dirent *de;
+	int matches = 0;
+	DIR *dir;
+
+	if (fs_uri_is_uri(drive)) {
+		struct fs_uri u;
+		const char *why = "";
+
+		if (fs_uri_parse(drive, &u, &why) < 0) {
+			fs_err("bad drive URI: %s", why);
+			return -EINVAL;
+		}
+		memcpy(out_hex, u.drive_id, LEDGER_HEX_LEN);
+		fs_uri_release(&u);
+		return 0;
+	}
+	if (is_hex64(drive)) {
+		for (int i = 0; i < 64; i++)
+			out_hex[i] = (char)tolower((unsigned char)drive[i]);
+		out_hex[64] = '\0';
+		return 0;
+	}
+	snprintf(drives, sizeof drives, "%s/drives", home);
+	dir = opendir(drives);
+	if (!dir)
+		return -ENOENT;
+	while ((de = readdir(dir))) {
+		char *name = NULL;
+
+		if (!is_hex64(de->d_name) || drive_name(home, de->d_name, &name) < 0)
+			continue;
+		if (!strcmp(name, drive)) {
+			matches++;
+			memcpy(found, de->d_name, LEDGER_HEX_LEN);
+		}
+		free(name);
+	}
+	closedir(dir);
+	if (matches > 1)
+		return -EMLINK;
+	if (!matches)
+		return -ENOENT;
+	memcpy(out_hex, found, LEDGER_HEX_LEN);
+	return 0;
+}
+
+int fs_key_path(const char *home, const char *key, char **out_path)
+{
+	if (!key || !*key)
+		key = "default";
+	if (strchr(key, '/'))
+		*out_path = strdup(key);
+	else if (asprintf(out_path, "%s/keys/%s.key", home, key) < 0)
+		*out_path = NULL;
+	return *out_path ? 0 : -ENOMEM;
+}
+
+static void on_ledger_change(const char *path, void *ctx);
+
+static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n,
+		     void *ctx)
+{
+	(void)key;
+	(void)chunks;
+	(void)ctx;
+	/* FIXME(engine): tell the swarm to forget these pieces once reads of remote
+	 * content go through fs/engine; published objects are pinned and never evicted */
+	fs_debug("cache evicted %zu chunks", n);
+}
+
+static int open_cache(struct fs_drive *d)
+{
+	struct cache_config cfg = { 0 };
+	char dir[4200];
+	int err;
+
+	snprintf(dir, sizeof dir, "%s/cache", d->dir);
+	cfg.dir = dir;
+	cfg.cap = d->cache_size;
+	cfg.log = fs_log_sink;
+	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
+	cfg.on_evict = on_evict;
+	cfg.evict_ctx = d;
+	err = cache_new(&cfg, &d->cache);
+	if (err < 0)
+		fs_err("cannot open the cache in %s: %s", dir, strerror(-err));
+	return err;
+}
+
+static int open_swarm(struct fs_drive *d, const struct fs_drive_opts *o)
+{
+	struct swarm_config cfg;
+	char iface[256] = "";
+	int err;
+
+	swarm_config_init(&cfg);
+	if (o->listen) {
+		const char *colon = strrchr(o->listen, ':');
+		char *end;
+		long port = colon ? strtol(colon + 1, &end, 10) : -1;
+
+		if (!colon || *end || port < 0 || port > 65535 ||
+		    (size_t)(colon - o->listen) >= sizeof iface) {
+			fs_err("bad --listen '%s': want ADDR:PORT (port 0: any)", o->listen);
+			return -EINVAL;
+		}
+		memcpy(iface, o->listen, (size_t)(colon - o->listen));
+		cfg.listen_interface = *iface ? iface : NULL;
+		cfg.listen_port = (uint16_t)port;
+	}
+	cfg.trackers = o->trackers;
+	cfg.peers = o->peers;
+	cfg.dht = o->dht;
+	/* LSD, UPnP and NAT-PMP talk to the LAN and its router: never unasked */
+	cfg.lsd = cfg.upnp = cfg.natpmp = false;
+	cfg.fetch_timeout_ms = d->read_timeout_ms;
+	cfg.log = fs_log_sink;
+	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
+	err = swarm_session_new(&cfg, &d->swarm);
+	if (err < 0)
+		fs_err("cannot start the BitTorrent session: %s", strerror(-err));
+	return err;
+}
+
+int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32])
+{
+	struct swarm_add_params ap = { 0 };
+	struct cache_object_info info;
+	struct swarm_torrent *t;
+	char path[4200], dir[4200];
+	const char *files[2] = { path, NULL };
+	uint8_t *bits;
+	int err;
+
+	if ((err = cache_object_stat(d->cache, key, &info)) < 0)
+		return err;
+	if ((err = cache_object_path(d->cache, key, path, sizeof path)) < 0)
+		return err;
+	bits = calloc(1, (info.chunks + 7) / 8);
+	if (!bits)
+		return -ENOMEM;
+	if ((err = cache_object_bitmap(d->cache, key, bits, (info.chunks + 7) / 8)) < 0)
+		goto out;
+	snprintf(dir, sizeof dir, "%s", path);
+	*strrchr(dir, '/') = '\0';
+	ap.torrent = torrent;
+	ap.torrent_len = len;
+	ap.save_path = dir;
+	ap.file_paths = files;
+	ap.have = bits;
+	ap.have_bits = info.chunks;
+	ap.seed = info.present == info.chunks;
+	err = swarm_torrent_add(d->swarm, &ap, &t);
+	if (err == -EEXIST)
+		err = 0;
+out:
+	free(bits);
+	return err;
+}
+
+void fs_drive_changed(struct fs_drive *d, const char *path)
+{
+	on_ledger_change(path, d);
+}
+
+int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
+{
+	struct fs_drive *d = calloc(1, sizeof *d);
+	struct ledger_config cfg = { 0 };
+	struct ledger_params params;
+	char *db = NULL, *keyfile = NULL;
+	long holder = 0;
+	int err;
+
+	if (!d)
+		return -ENOMEM;
+	d->lock_fd = -1;
+	pthread_mutex_init(&d->notify_lock, NULL);
+	pthread_cond_init(&d->notify_cond, NULL);
+	d->uid = getuid();
+	d->gid = getgid();
+	d->home = strdup(o->home);
+	if (!d->home) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	err = fs_drive_resolve(o->home, o->drive, d->id_hex);
+	if (err == -EMLINK) {
+		fs_err("more than one drive in %s is named '%s': name it by its id", o->home,
+		       o->drive);
+		goto fail;
+	}
+	if (err < 0) {
+		if (err == -ENOENT)
+			fs_err("no drive '%s' in %s (make one with 'swarmfs init', or mount a "
+			       "swarmfs:// URI)", o->drive, o->home);
+		goto fail;
+	}
+	if (asprintf(&d->dir, "%s/drives/%s", o->home, d->id_hex) < 0) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	if ((err = ledger_path_of(o->home, d->id_hex, &db)) < 0)
+		goto fail;
+	if (access(db, F_OK) < 0) {
+		err = -ENOENT;
+		if (fs_uri_is_uri(o->drive))
+			fs_err("drive %s is not on this machine yet, and joining a drive from "
+			       "its URI is not built yet", d->id_hex);
+		else
+			fs_err("no drive %s in %s", d->id_hex, o->home);
+		goto fail;
+	}
+	d->lock_fd = fs_drive_lock(d->dir, &holder);
+	if (d->lock_fd == -EBUSY) {
+		err = -EBUSY;
+		fs_err("drive %s in %s is already mounted by process %ld", d->id_hex, o->home,
+		       holder);
+		goto fail;
+	} else if (d->lock_fd < 0) {
+		err = d->lock_fd;
+		fs_err("cannot lock %s: %s", d->dir, strerror(-err));
+		goto fail;
+	}
+
+	if ((err = fs_key_path(o->home, o->key, &keyfile)) < 0)
+		goto fail;
+	err = ledger_key_load(keyfile, &d->key);
+	if (err == -ENOENT && !o->key) {
+		d->key = NULL; /* browse only: nothing to sign with */
+		fs_info("no key at %s: mounting read-only", keyfile);
+	} else if (err < 0) {
+		fs_err("cannot load key %s: %s%s", keyfile, strerror(-err),
+		       err == -EACCES ? " (it must be mode 0600)" : "");
+		goto fail;
+	} else
+		ledger_key_public(d->key, d->me);
+
+	cfg.path = db;
+	cfg.log = fs_log_sink;
+	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
+	cfg.on_change = on_ledger_change;
+	cfg.change_ctx = d;
+	cfg.key = d->key;
+	cfg.auto_produce = true;
+	err = ledger_open(&cfg, &d->ledger);
+	if (err < 0) {
+		fs_err("cannot open the ledger %s: %s", db, strerror(-err));
+		goto fail;
+	}
+	if (ledger_params_get(d->ledger, &params) >= 0) {
+		d->name = strdup(params.name ? params.name : "");
+		ledger_params_release(&params);
+	}
+	if ((err = fs_inodes_new(&d->inodes)) < 0)
+		goto fail;
+	d->cache_size = o->cache_size ? o->cache_size : CACHE_DEFAULT_SIZE;
+	d->read_timeout_ms = o->read_timeout_ms > 0 ? o->read_timeout_ms : 30000;
+	if ((err = open_cache(d)) < 0)
+		goto fail;
+	d->opts = *o;
+	free(db);
+	free(keyfile);
+	*out_drive = d;
+	return 0;
+fail:
+	free(db);
+	free(keyfile);
+	fs_drive_close(d);
+	return err;
+}
+
+void fs_drive_close(struct fs_drive *d)
+{
+	if (!d)
+		return;
+	fs_drive_notify_stop(d);
+	fs_publish_stop(d);
+	swarm_session_free(d->swarm);
+	cache_free(d->cache);
+	ledger_free(d->ledger);
+	ledger_key_free(d->key);
+	fs_inodes_free(d->inodes);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	for (size_t i = 0; i < d->notify_n; i++)
+		free(d->notify_paths[i]);
+	free(d->notify_paths);
+	pthread_mutex_destroy(&d->notify_lock);
+	pthread_cond_destroy(&d->notify_cond);
+	free(d->name);
+	free(d->dir);
+	free(d->home);
+	free(d);
+}
+
+/* ---- kernel cache invalidation ---- */
+
+static void on_ledger_change(const char *path, void *ctx)
+{
+	struct fs_drive *d = ctx;
+	char *copy = strdup(path ? path : "");
+
+	if (!copy)
+		return; /* the entry times out by itself; nothing else to do */
+	pthread_mutex_lock(&d->notify_lock);
+	if (d->notify_n == d->notify_cap) {
+		size_t ncap = d->notify_cap ? d->notify_cap * 2 : 64;
+		char **np = realloc(d->notify_paths, ncap * sizeof *np);
+
+		if (!np) {
+			pthread_mutex_unlock(&d->notify_lock);
+			free(copy);
+			return;
+		}
+		d->notify_paths = np;
+		d->notify_cap = ncap;
+	}
+	d->notify_paths[d->notify_n++] = copy;
+	pthread_cond_signal(&d->notify_cond);
+	pthread_mutex_unlock(&d->notify_lock);
+}
+
+static void invalidate(struct fs_drive *d, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *parent = slash ? strndup(path, (size_t)(slash - path)) : strdup("");
+	const char *name = slash ? slash + 1 : path;
+	uint64_t pino, ino;
+
+	if (!parent)
+		return;
+	/* Only what the kernel holds needs telling; the rest it will ask for. */
+	pino = fs_inodes_find(d->inodes, parent);
+	ino = fs_inodes_find(d->inodes, path);
+	if (pino && *name)
+		fuse_lowlevel_notify_inval_entry(d->se, pino, name, strlen(name));
+	if (ino)
+		fuse_lowlevel_notify_inval_inode(d->se, ino, 0, 0);
+	if (pino)
+		fuse_lowlevel_notify_inval_inode(d->se, pino, 0, 0); /* its listing */
+	free(parent);
+}
+
+/* The notifier thread also ticks block production: records of members who are not
+ * producers wait in the mempool until a producer makes a block, and with one producer
+ * per drive that is this node once a second. (Local records of a producer are put in
+ * a block at once by the ledger's auto_produce.) */
+static const int PRODUCE_TICK_S = 1;
+
+static void *notifier_main(void *arg)
+{
+	struct fs_drive *d = arg;
+	struct timespec next;
+
+	clock_gettime(CLOCK_REALTIME, &next);
+	pthread_mutex_lock(&d->notify_lock);
+	while (!d->notify_stop) {
+		if (!d->notify_n) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_REALTIME, &now);
+			if (now.tv_sec >= next.tv_sec) {
+				next.tv_sec = now.tv_sec + PRODUCE_TICK_S;
+				if (d->key && ledger_mempool_count(d->ledger) > 0) {
+					pthread_mutex_unlock(&d->notify_lock);
+					ledger_produce(d->ledger);
+					pthread_mutex_lock(&d->notify_lock);
+					continue;
+				}
+			}
+			pthread_cond_timedwait(&d->notify_cond, &d->notify_lock, &next);
+			continue;
+		}
+		char *path = d->notify_paths[--d->notify_n];
+
+		pthread_mutex_unlock(&d->notify_lock);
+		if (*path)
+			invalidate(d, path);
+		free(path);
+		pthread_mutex_lock(&d->notify_lock);
+	}
+	pthread_mutex_unlock(&d->notify_lock);
+	return NULL;
+}
+
+int fs_drive_start(struct fs_drive *d, struct fuse_session *se)
+{
+	int err;
+
+	if ((err = open_swarm(d, &d->opts)) < 0)
+		return err;
+	if ((err = fs_drive_notify_start(d, se)) < 0) {
+		fs_err("cannot start the notifier thread: %s", strerror(-err));
+		return err;
+	}
+	if (d->key && (err = fs_publish_start(d)) < 0) {
+		fs_err("cannot start publishing: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int fs_drive_notify_start(struct fs_drive *d, struct fuse_session *se)
+{
+	int err;
+
+	d->se = se;
+	err = -pthread_create(&d->notify_thread, NULL, notifier_main, d);
+	if (!err)
+		d->notify_running = true;
+	return err;
+}
+
+void fs_drive_notify_stop(struct fs_drive *d)
+{
+	if (!d->notify_running)
+		return;
+	pthread_mutex_lock(&d->notify_lock);
+	d->notify_stop = true;
+	pthread_cond_signal(&d->notify_cond);
+	pthread_mutex_unlock(&d->notify_lock);
+	pthread_join(d->notify_thread, NULL);
+	d->notify_running = false;
+}

@@ -1,0 +1,100 @@
+/*
+ * A mounted drive's state (private to fs/): its data directory, this node's key, the
+ * ledger, and the pieces the FUSE handlers share. One per mount; nothing global.
+ *
+ * Threads: opened and closed on the main thread; everything else from FUSE workers and
+ * the notifier thread, as each function says.
+ */
+#ifndef SWARMFS_FS_DRIVE_H
+#define SWARMFS_FS_DRIVE_H
+
+#include <ledger.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cache;
+struct fs_inodes;
+struct fs_publisher;
+struct fuse_session;
+struct swarm_session;
+
+struct fs_drive_opts {
+	const char *home;	/* resolved data directory */
+	const char *drive;	/* name, 64-hex id, or swarmfs:// URI */
+	const char *key;	/* key name (keys/<name>.key) or a path; NULL: "default" */
+	uint64_t cache_size;	/* cap in bytes, 0: CACHE_DEFAULT_SIZE */
+	const char *listen;	/* "ADDR:PORT" or NULL: all addresses, any port */
+	const char *const *trackers; /* NULL-terminated, or NULL */
+	const char *const *peers;    /* NULL-terminated "host:port", or NULL */
+	bool dht;
+	int read_timeout_ms;	/* 0: 30 s */
+};
+
+struct fs_drive {
+	char *home;
+	char *dir;		/* <home>/drives/<id> */
+	char id_hex[LEDGER_HEX_LEN];
+	char *name;		/* from genesis */
+	int lock_fd;
+	struct ledger_key *key; /* NULL: no key, the mount is read-only */
+	uint8_t me[LEDGER_KEY_LEN];
+	struct ledger *ledger;
+	struct fs_inodes *inodes;
+	struct cache *cache;	/* <dir>/cache */
+	struct swarm_session *swarm;
+	struct fs_publisher *pub;
+	uint64_t cache_size;	/* the cap, reported by statfs */
+	int read_timeout_ms;
+	struct fs_drive_opts opts; /* borrowed strings: they live as long as main() */
+	uid_t uid;
+	gid_t gid;
+
+	/* Kernel cache invalidation: ledger changes are queued here and sent by the
+	 * notifier thread, which holds no fs lock while it calls libfuse (a handler
+	 * must never wait for its own invalidation). */
+	pthread_mutex_t notify_lock; /* guards notify_* below */
+	pthread_cond_t notify_cond;
+	char **notify_paths;
+	size_t notify_n, notify_cap;
+	bool notify_stop;
+	bool notify_running;
+	pthread_t notify_thread;
+	struct fuse_session *se; /* set once the session exists; read by the notifier */
+};
+
+/* Resolve o->drive in o->home: a swarmfs:// URI or 64 hex digits name the drive id; any
+ * other text is matched against each local drive's genesis name. Returns 0 and the id
+ * in out_hex, -ENOENT (no such drive here; a message says what to run), -EINVAL,
+ * -EMLINK (the name matches more than one drive: use the id). Main thread. */
+int fs_drive_resolve(const char *home, const char *drive, char out_hex[LEDGER_HEX_LEN]);
+
+/* The path of a key: a name means <home>/keys/<name>.key, anything with a '/' is a
+ * path. Caller frees. */
+int fs_key_path(const char *home, const char *key, char **out_path);
+
+/* Open the drive: resolve, lock its directory, load the key (a missing default key
+ * makes a read-only mount; a named key that is missing is an error), open the ledger.
+ * Errors are logged with what to do. Main thread. */
+int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive);
+void fs_drive_close(struct fs_drive *d);
+
+/* Seed a torrent whose one file is the cache object key (published or fully cached
+ * content): added to the swarm session with the cache's bitmap, no re-hash.
+ * -EEXIST if it is seeded already counts as success. Any thread but the swarm's. */
+int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32]);
+
+/* Tell the kernel that path changed (queued for the notifier thread). Any thread. */
+void fs_drive_changed(struct fs_drive *d, const char *path);
+
+/* Start what runs in threads, after fuse_daemonize() (its fork keeps no thread): the
+ * BitTorrent session, the notifier, the publish worker (with a key). */
+int fs_drive_start(struct fs_drive *d, struct fuse_session *se);
+
+/* Start/stop the notifier thread (after the FUSE session exists / before it goes). */
+int fs_drive_notify_start(struct fs_drive *d, struct fuse_session *se);
+void fs_drive_notify_stop(struct fs_drive *d);
+
+#endif

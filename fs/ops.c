@@ -1,0 +1,1200 @@
+/*
+ * The FUSE low-level handlers of the namespace: what is listed and stat()ed comes from
+ * the ledger's state tables (no network, DESIGN.md §7); a file is exposed only while
+ * its record passes ledger_verify_record(); changes by the owner become records, and
+ * anyone else gets EACCES.
+ */
+#define FUSE_USE_VERSION 312
+#include "ops.h"
+
+#include "drive.h"
+#include "fs.h"
+#include "inode.h"
+#include "publish.h"
+
+#include <cache.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Confirmed content never changes under a record id, and every ledger change is sent
+ * to the kernel as an invalidation, so the kernel may keep what it learnt for long.
+ * A pending record may still lose to another in a block: ask again soon. */
+static const double TIMEOUT_CONFIRMED = 3600.0;
+static const double TIMEOUT_PENDING = 1.0;
+
+#define XATTR_PREFIX "user.swarmfs."
+
+static struct fs_drive *drive_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Ledger codes as the kernel should see them. -EPERM from the ledger means "this key
+ * may not": for a filesystem user that is EACCES (DESIGN.md §7). */
+static int to_errno(int err)
+{
+	switch (err) {
+	case -EPERM: return EACCES;
+	case -EBADMSG: return EIO;
+	case -ESTALE: return EAGAIN; /* someone else's record won the race: retry */
+	default: return err < 0 ? -err : EIO;
+	}
+}
+
+static int child_path(struct fs_drive *d, fuse_ino_t parent, const char *name, char **out)
+{
+	char *pp;
+	int err;
+
+	if (!*name || strchr(name, '/') || strlen(name) > LEDGER_NAME_MAX)
+		return strlen(name) > LEDGER_NAME_MAX ? -ENAMETOOLONG : -EINVAL;
+	if ((err = fs_inodes_path(d->inodes, parent, &pp)) < 0)
+		return err;
+	if (asprintf(out, "%s%s%s", pp, *pp ? "/" : "", name) < 0)
+		err = -ENOMEM;
+	free(pp);
+	return err;
+}
+
+/* Whether an entry may be shown: confirmed file records are re-checked from raw bytes
+ * (the ledger caches the result by record id); this node's pending records are its
+ * own and shown as pending; directories implied by their children have no record. */
+static bool exposable(struct fs_drive *d, const char *path, const struct ledger_entry *e)
+{
+	static const uint8_t zero[LEDGER_ID_LEN];
+	int err;
+
+	if (e->height < 0 || !memcmp(e->record_id, zero, sizeof zero))
+		return true;
+	err = ledger_verify_record(d->ledger, e->record_id);
+	if (err == 0)
+		return true;
+	fs_debug("hiding %s: its record fails verification (%s)", path, strerror(-err));
+	return false;
+}
+
+static bool owned(const struct fs_drive *d, const struct ledger_entry *e)
+{
+	return d->key && !memcmp(e->owner, d->me, LEDGER_KEY_LEN);
+}
+
+static void entry_stat(const struct fs_drive *d, const struct ledger_entry *e, uint64_t ino,
+		       struct stat *st)
+{
+	uint32_t mode = e->content.mode & 07777;
+
+	memset(st, 0, sizeof *st);
+	st->st_ino = ino;
+	st->st_uid = d->uid;
+	st->st_gid = d->gid;
+	st->st_blksize = 128 * 1024;
+	if (e->is_dir) {
+		if (!mode)
+			mode = 0755;
+		/* others may enter and list, and write only where the directory is open */
+		if (!owned(d, e) && !(e->open && d->key))
+			mode &= ~0222u;
+		st->st_mode = S_IFDIR | mode;
+		st->st_nlink = 2;
+	} else {
+		if (!mode)
+			mode = 0644;
+		/* DESIGN.md §7: the owner's files are writable, others' read-only */
+		if (!owned(d, e))
+			mode = (mode & ~0222u) | 0444;
+		st->st_mode = S_IFREG | mode;
+		st->st_nlink = 1;
+		st->st_size = (off_t)e->content.length;
+		st->st_blocks = (blkcnt_t)((e->content.length + 511) / 512);
+	}
+	st->st_mtim.tv_sec = e->content.mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = e->content.mtime_ns % 1000000000;
+	st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+static void root_entry(struct ledger_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	e->is_dir = true;
+	e->content.mode = 0755;
+}
+
+/* Look path up and decide whether it is shown. */
+static int lookup_path(struct fs_drive *d, const char *path, struct ledger_entry *e)
+{
+	int err;
+
+	if (!*path) {
+		root_entry(e);
+		err = ledger_lookup(d->ledger, "", e);
+		if (err == -ENOENT || err == -EINVAL)
+			root_entry(e);
+		/* the root is the drive itself: everyone may publish at its top level
+		 * unless the ledger says otherwise when a record is submitted */
+		e->open = true;
+		return 0;
+	}
+	err = ledger_lookup(d->ledger, path, e);
+	if (err < 0)
+		return err == -EINVAL ? -ENOENT : err;
+	return exposable(d, path, e) ? 0 : -ENOENT;
+}
+
+/* What a path is now: a staged file (being written or published: this node's newest
+ * version wins) or a ledger entry. */
+struct node {
+	bool staged;
+	struct ledger_entry e;	/* when not staged */
+	struct stat st;
+};
+
+static int node_get(struct fs_drive *d, const char *path, uint64_t ino, struct node *n)
+{
+	int err;
+
+	memset(n, 0, sizeof *n);
+	if (*path && fs_staged_stat(d, path, &n->st) == 0) {
+		n->staged = true;
+		n->st.st_ino = ino;
+		n->st.st_mode = S_IFREG | (n->st.st_mode & 07777);
+		n->st.st_nlink = 1;
+		n->st.st_uid = d->uid;
+		n->st.st_gid = d->gid;
+		n->st.st_blksize = 128 * 1024;
+		return 0;
+	}
+	if ((err = lookup_path(d, path, &n->e)) < 0)
+		return err;
+	entry_stat(d, &n->e, ino, &n->st);
+	return 0;
+}
+
+/* A staged file changes under its writer: the kernel must ask every time. */
+static double node_timeout(const struct node *n)
+{
+	if (n->staged)
+		return 0.0;
+	return n->e.height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED;
+}
+
+static void reply_node(fuse_req_t req, struct fs_drive *d, const char *path, struct node *n,
+		       struct fuse_file_info *create_fi)
+{
+	struct fuse_entry_param ep;
+	uint64_t ino;
+	int err = fs_inodes_ref(d->inodes, path, &ino);
+
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	memset(&ep, 0, sizeof ep);
+	ep.ino = ino;
+	ep.generation = 1;
+	ep.attr = n->st;
+	ep.attr.st_ino = ino;
+	ep.attr_timeout = ep.entry_timeout = node_timeout(n);
+	if ((create_fi ? fuse_reply_create(req, &ep, create_fi) : fuse_reply_entry(req, &ep)) != 0)
+		fs_inodes_forget(d->inodes, ino, 1); /* the kernel never got it */
+}
+
+static void reply_entry(fuse_req_t req, struct fs_drive *d, const char *path,
+			const struct ledger_entry *e)
+{
+	struct node n = { .e = *e };
+
+	entry_stat(d, e, 0, &n.st);
+	reply_node(req, d, path, &n, NULL);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_drive *d = drive_of(req);
+	struct node n;
+	char *path;
+	int err = child_path(d, parent, name, &path);
+
+	if (err < 0) {
+		fuse_reply_err(req, err == -EINVAL ? ENOENT : -err);
+		return;
+	}
+	err = node_get(d, path, 0, &n);
+	if (err < 0) {
+		/* a negative entry may be cached only briefly: a peer can publish it */
+		struct fuse_entry_param ep = { .ino = 0, .entry_timeout = 1.0 };
+
+		if (err == -ENOENT)
+			fuse_reply_entry(req, &ep);
+		else
+			fuse_reply_err(req, -err);
+	} else
+		reply_node(req, d, path, &n, NULL);
+	free(path);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_inodes_forget(drive_of(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct fs_drive *d = drive_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		fs_inodes_forget(d->inodes, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_drive *d = drive_of(req);
+	struct node n;
+	char *path;
+	int err;
+
+	(void)fi;
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	err = node_get(d, path, ino, &n);
+	free(path);
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fuse_reply_attr(req, &n.st, node_timeout(&n));
+}
+
+/* ---- directories: a snapshot at opendir, served by offset ---- */
+
+struct dir_snap {
+	char *path;
+	size_t n, cap;
+	struct dir_item {
+		char *name;
+		struct stat st;	/* st_ino filled at readdirplus time */
+		double timeout;
+	} *items;
+};
+
+static void snap_free(struct dir_snap *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->items[i].name);
+	free(s->items);
+	free(s->path);
+	free(s);
+}
+
+#define LIST_BATCH 256
+
+static int snap_add(struct dir_snap *s, const char *name, const struct stat *st, double timeout)
+{
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 64;
+		struct dir_item *ni = realloc(s->items, ncap * sizeof *ni);
+
+		if (!ni)
+			return -ENOMEM;
+		s->items = ni;
+		s->cap = ncap;
+	}
+	s->items[s->n].name = strdup(name);
+	if (!s->items[s->n].name)
+		return -ENOMEM;
+	s->items[s->n].st = *st;
+	s->items[s->n].timeout = timeout;
+	s->n++;
+	return 0;
+}
+
+static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
+{
+	struct ledger_entry *batch = malloc(LIST_BATCH * sizeof *batch);
+	char after[LEDGER_NAME_MAX + 1] = "", **staged = NULL;
+	size_t got;
+	int err = 0, nstaged;
+
+	if (!batch)
+		return -ENOMEM;
+	/* staged files first: this node's newest version of a name wins */
+	nstaged = fs_staged_children(d, path, &staged);
+	for (int i = 0; i < nstaged && !err; i++) {
+		struct node n;
+		char *full;
+
+		if (asprintf(&full, "%s%s%s", path, *path ? "/" : "", staged[i]) < 0) {
+			err = -ENOMEM;
+			break;
+		}
+		if (node_get(d, full, 0, &n) == 0)
+			err = snap_add(s, staged[i], &n.st, 0.0);
+		free(full);
+	}
+	do {
+		if (!err)
+			err = ledger_list(d->ledger, path, after, batch, LIST_BATCH, &got);
+		if (err < 0)
+			break;
+		for (size_t i = 0; i < got && !err; i++) {
+			struct stat st;
+			char *full;
+			bool dup = false;
+
+			for (int j = 0; j < nstaged && !dup; j++)
+				dup = !strcmp(staged[j], batch[i].name);
+			if (dup)
+				continue;
+			if (asprintf(&full, "%s%s%s", path, *path ? "/" : "", batch[i].name) < 0) {
+				err = -ENOMEM;
+				break;
+			}
+			bool show = exposable(d, full, &batch[i]);
+			free(full);
+			if (!show)
+				continue;
+			entry_stat(d, &batch[i], 0, &st);
+			err = snap_add(s, batch[i].name, &st,
+				       batch[i].height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED);
+		}
+		if (got)
+			snprintf(after, sizeof after, "%s", batch[got - 1].name);
+	} while (!err && got == LIST_BATCH);
+	for (int i = 0; i < nstaged; i++)
+		free(staged[i]);
+	free(staged);
+	free(batch);
+	return err;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_drive *d = drive_of(req);
+	struct dir_snap *s = calloc(1, sizeof *s);
+	struct ledger_entry e;
+	int err;
+
+	if (!s) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((err = fs_inodes_path(d->inodes, ino, &s->path)) < 0 ||
+	    (err = lookup_path(d, s->path, &e)) < 0 ||
+	    (err = e.is_dir ? 0 : -ENOTDIR) < 0 ||
+	    (err = snap_load(d, s->path, s)) < 0) {
+		snap_free(s);
+		fuse_reply_err(req, err == -ENOENT && !ino ? ENOENT : -err);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)s;
+	fi->cache_readdir = 1; /* the snapshot is invalidated with the directory */
+	fuse_reply_open(req, fi);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct fs_drive *d = drive_of(req);
+	struct dir_snap *s = (struct dir_snap *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* offsets: 0 ".", 1 "..", 2+i the snapshot's items; an entry's offset is that of
+	 * the next one */
+	for (off_t i = off; i < (off_t)s->n + 2; i++) {
+		struct fuse_entry_param ep;
+		const char *name;
+		size_t n;
+
+		memset(&ep, 0, sizeof ep);
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			ep.attr.st_mode = S_IFDIR;
+			ep.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+		} else {
+			struct dir_item *it = &s->items[i - 2];
+
+			name = it->name;
+			ep.attr = it->st;
+		}
+		if (!plus) {
+			n = fuse_add_direntry(req, buf + used, size - used, name, &ep.attr, i + 1);
+		} else if (i < 2) {
+			/* no lookup count for . and ..: node id 0 tells the kernel so,
+			 * while st_ino stays (readdir(3) skips d_ino 0) */
+			ep.ino = 0;
+			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &ep, i + 1);
+		} else {
+			struct dir_item *it = &s->items[i - 2];
+			char *full;
+			uint64_t cino;
+
+			if (asprintf(&full, "%s%s%s", s->path, *s->path ? "/" : "", it->name) < 0)
+				break;
+			/* size the entry first: a reference taken for an entry that does
+			 * not fit would never be forgotten */
+			n = fuse_add_direntry_plus(req, NULL, 0, name, &ep, i + 1);
+			if (n > size - used || fs_inodes_ref(d->inodes, full, &cino) < 0) {
+				free(full);
+				break;
+			}
+			free(full);
+			ep.ino = cino;
+			ep.generation = 1;
+			ep.attr.st_ino = cino;
+			ep.attr_timeout = ep.entry_timeout = it->timeout;
+			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &ep, i + 1);
+		}
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	snap_free((struct dir_snap *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* ---- changes: records signed with this node's key ---- */
+
+static int may_create(struct fs_drive *d, const char *path);
+
+static int submit(struct fs_drive *d, const struct ledger_op *op)
+{
+	int err;
+
+	if (!d->key)
+		return -EROFS;
+	err = ledger_submit(d->ledger, op, NULL);
+	if (err < 0)
+		fs_debug("%s of %s refused: %s", ledger_rec_type_name(op->type), op->path,
+			 strerror(-err));
+	return err;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fs_drive *d = drive_of(req);
+	struct ledger_op op = { .type = LEDGER_REC_MKDIR };
+	struct ledger_entry e;
+	char *path;
+	int err = child_path(d, parent, name, &path);
+
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	op.path = path;
+	op.content.mode = mode & 07777 & ~fuse_req_ctx(req)->umask;
+	op.content.mtime_ns = now_ns();
+	err = submit(d, &op);
+	if (err >= 0)
+		err = lookup_path(d, path, &e);
+	if (err < 0)
+		fuse_reply_err(req, to_errno(err));
+	else
+		reply_entry(req, d, path, &e);
+	free(path);
+}
+
+/* unlink and rmdir: a revoke by the owner */
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+	struct fs_drive *d = drive_of(req);
+	struct ledger_op op = { .type = LEDGER_REC_REVOKE };
+	struct ledger_entry e;
+	char *path = NULL;
+	int err = child_path(d, parent, name, &path);
+
+	if (err >= 0 && !dir && (err = fs_staged_unlink(d, path)) != -ENOENT) {
+		/* a staged file goes; an older published version of it goes as well */
+		if (err >= 0 && lookup_path(d, path, &e) == 0 && owned(d, &e)) {
+			op.path = path;
+			err = submit(d, &op);
+		}
+		goto done;
+	}
+	if (err == -ENOENT)
+		err = 0;
+	if (err >= 0 && (err = lookup_path(d, path, &e)) >= 0) {
+		if (dir && !e.is_dir)
+			err = -ENOTDIR;
+		else if (!dir && e.is_dir)
+			err = -EISDIR;
+		else if (!owned(d, &e))
+			err = d->key ? -EACCES : -EROFS;
+		else {
+			op.path = path;
+			err = submit(d, &op);
+		}
+	}
+done:
+	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
+	free(path);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, false);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, true);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct fs_drive *d = drive_of(req);
+	struct ledger_entry src, dst;
+	char *from = NULL, *to = NULL;
+	int err;
+
+	if (flags & RENAME_EXCHANGE) {
+		fuse_reply_err(req, EINVAL); /* two records cannot swap atomically */
+		return;
+	}
+	if ((err = child_path(d, parent, name, &from)) < 0 ||
+	    (err = child_path(d, newparent, newname, &to)) < 0)
+		goto out;
+	if (fs_staged_stat(d, from, &(struct stat){ 0 }) == 0) {
+		/* not published yet (an editor's temp file): it is published under its
+		 * new name, as an update if that name is an owned file */
+		err = lookup_path(d, to, &dst);
+		if (err == 0 && (dst.is_dir || !owned(d, &dst)))
+			err = dst.is_dir ? -EISDIR : -EACCES;
+		else if (err == 0 && (flags & RENAME_NOREPLACE))
+			err = -EEXIST;
+		else if (err == 0 || err == -ENOENT)
+			err = (err = may_create(d, to)) < 0 ? err : fs_staged_rename(d, from, to);
+		if (err >= 0)
+			fs_inodes_rename(d->inodes, from, to);
+		if (err != -ENOENT)
+			goto out;
+		/* published while we waited: rename its record below */
+	}
+	if ((err = lookup_path(d, from, &src)) < 0)
+		goto out;
+	if (!owned(d, &src)) {
+		err = d->key ? -EACCES : -EROFS;
+		goto out;
+	}
+	err = lookup_path(d, to, &dst);
+	if (err == 0) {
+		/* Replacing an existing file, as editors do when they save: the target
+		 * gets the source's content (an update of the target's record), then the
+		 * source goes. */
+		if (flags & RENAME_NOREPLACE) {
+			err = -EEXIST;
+			goto out;
+		}
+		if (src.is_dir || dst.is_dir) {
+			err = dst.is_dir ? -EISDIR : -ENOTDIR;
+			goto out;
+		}
+		if (!owned(d, &dst)) {
+			err = -EACCES;
+			goto out;
+		}
+		struct ledger_op up = { .type = LEDGER_REC_UPDATE, .path = to,
+					.content = src.content };
+		struct ledger_op rv = { .type = LEDGER_REC_REVOKE, .path = from };
+
+		if ((err = submit(d, &up)) >= 0)
+			err = submit(d, &rv);
+	} else if (err == -ENOENT) {
+		struct ledger_op mv = { .type = LEDGER_REC_MOVE, .path = from, .dest = to };
+
+		err = submit(d, &mv);
+		if (err >= 0)
+			fs_inodes_rename(d->inodes, from, to);
+	}
+out:
+	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
+	free(from);
+	free(to);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct fs_drive *d = drive_of(req);
+	struct ledger_entry e;
+	struct stat st;
+	char *path;
+	int err;
+
+	(void)fi;
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		goto ledger; /* staged or not, ownership is checked below */
+	err = fs_staged_setattr(d, path, attr, to_set);
+	if (err == 0) {
+		struct node n;
+
+		if ((err = node_get(d, path, ino, &n)) < 0)
+			goto out;
+		fuse_reply_attr(req, &n.st, node_timeout(&n));
+		free(path);
+		return;
+	}
+	if (err != -ENOENT)
+		goto out;
+ledger:
+	if ((err = lookup_path(d, path, &e)) < 0)
+		goto out;
+	if (!owned(d, &e)) {
+		err = d->key ? -EACCES : -EROFS;
+		goto out;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		/* ownership is a key, not a uid: swarmfs transfer changes it */
+		if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != d->uid) ||
+		    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != d->gid)) {
+			err = -EPERM;
+			goto out;
+		}
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && (e.is_dir || (uint64_t)attr->st_size != e.content.length)) {
+		struct fs_staged *st;
+
+		if (e.is_dir || attr->st_size != 0) {
+			/* FIXME(publish): other sizes need a staged copy of the content */
+			err = e.is_dir ? -EISDIR : -EOPNOTSUPP;
+			goto out;
+		}
+		/* truncate to nothing: an empty new version, published like a copy */
+		if ((err = fs_staged_create(d, path, e.content.mode, &st)) < 0 ||
+		    (err = fs_staged_release(d, st, true)) < 0)
+			goto out;
+		struct node n;
+		if ((err = node_get(d, path, ino, &n)) < 0)
+			goto out;
+		fuse_reply_attr(req, &n.st, node_timeout(&n));
+		free(path);
+		return;
+	}
+	struct ledger_op up = { .type = LEDGER_REC_UPDATE, .path = path, .content = e.content };
+	bool change = false;
+
+	if (to_set & FUSE_SET_ATTR_MODE && (attr->st_mode & 07777) != (e.content.mode & 07777)) {
+		up.content.mode = attr->st_mode & 07777;
+		change = true;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		int64_t t = to_set & FUSE_SET_ATTR_MTIME_NOW
+				    ? now_ns()
+				    : (int64_t)attr->st_mtim.tv_sec * 1000000000 + attr->st_mtim.tv_nsec;
+
+		if (t != e.content.mtime_ns) {
+			up.content.mtime_ns = t;
+			change = true;
+		}
+	}
+	/* atime and ctime are not kept: there is nothing to record for them */
+	if (change) {
+		if (e.is_dir) {
+			err = -EOPNOTSUPP; /* FIXME(ledger): no record updates a directory */
+			goto out;
+		}
+		if ((err = submit(d, &up)) < 0 || (err = lookup_path(d, path, &e)) < 0)
+			goto out;
+	}
+	entry_stat(d, &e, ino, &st);
+	fuse_reply_attr(req, &st, e.height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED);
+	free(path);
+	return;
+out:
+	fuse_reply_err(req, to_errno(err));
+	free(path);
+}
+
+/* ---- files: staged (being written) or published content from the cache ---- */
+
+struct fh {
+	struct fs_staged *staged; /* NULL: published content */
+	bool writer;
+	bool has_content;
+	uint8_t key[32];	  /* the cache object: the v2 infohash */
+	uint64_t length;
+};
+
+static struct fh *fh_of(struct fuse_file_info *fi)
+{
+	return (struct fh *)(uintptr_t)fi->fh;
+}
+
+/* May this node create path? Its parent must be a directory this key owns, or an
+ * open one (the root is open); the ledger has the last word when the record is made. */
+static int may_create(struct fs_drive *d, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	struct ledger_entry pe;
+	char *parent;
+	int err;
+
+	if (!d->key || !d->pub)
+		return -EROFS;
+	parent = slash ? strndup(path, (size_t)(slash - path)) : strdup("");
+	if (!parent)
+		return -ENOMEM;
+	err = lookup_path(d, parent, &pe);
+	free(parent);
+	if (err < 0)
+		return err;
+	if (!pe.is_dir)
+		return -ENOTDIR;
+	return pe.open || owned(d, &pe) ? 0 : -EACCES;
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct fs_drive *d = drive_of(req);
+	struct ledger_entry e;
+	struct node n;
+	struct fh *h = NULL;
+	char *path = NULL;
+	int err;
+
+	if ((err = child_path(d, parent, name, &path)) < 0 || (err = may_create(d, path)) < 0)
+		goto fail;
+	err = lookup_path(d, path, &e);
+	if (err == 0) {
+		if ((fi->flags & O_EXCL))
+			err = -EEXIST;
+		else if (e.is_dir)
+			err = -EISDIR;
+		else if (!owned(d, &e))
+			err = -EACCES;
+		if (err < 0)
+			goto fail;
+	} else if (err != -ENOENT)
+		goto fail;
+	if (!(h = calloc(1, sizeof *h))) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	err = fs_staged_create(d, path, mode & ~fuse_req_ctx(req)->umask, &h->staged);
+	if (err < 0)
+		goto fail;
+	h->writer = true;
+	if ((err = node_get(d, path, 0, &n)) < 0) {
+		fs_staged_release(d, h->staged, true);
+		goto fail;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	reply_node(req, d, path, &n, fi);
+	free(path);
+	return;
+fail:
+	free(h);
+	free(path);
+	fuse_reply_err(req, to_errno(err));
+}
+
+/* Copy the whole content of e from the cache into fd, for a change in place. Content
+ * that is not all here (someone else's, partly fetched) cannot be changed in place:
+ * -EOPNOTSUPP; it would need the swarm first. */
+static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd)
+{
+	static const size_t chunk = 1 << 20;
+	char *buf = malloc(chunk);
+	uint64_t off = 0;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (off < e->content.length) {
+		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
+
+		if (n <= 0) {
+			err = n == 0 || n == -ENODATA ? -EOPNOTSUPP : (int)n;
+			break;
+		}
+		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
+			err = -errno;
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	free(buf);
+	return err;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_drive *d = drive_of(req);
+	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct ledger_entry e;
+	struct fh *h = calloc(1, sizeof *h);
+	char *path = NULL;
+	int err;
+
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
+		goto fail;
+	err = fs_staged_open(d, path, write, &h->staged);
+	if (err == 0) {
+		h->writer = write;
+		if (write && (fi->flags & O_TRUNC) && ftruncate(fs_staged_fd(h->staged), 0) < 0) {
+			err = -errno;
+			fs_staged_release(d, h->staged, write);
+			goto fail;
+		}
+		fi->direct_io = 1; /* its size changes under the writer */
+		goto done;
+	}
+	if (err != -ENOENT)
+		goto fail;
+	if ((err = lookup_path(d, path, &e)) < 0)
+		goto fail;
+	if (e.is_dir) {
+		err = -EISDIR;
+		goto fail;
+	}
+	if (write) {
+		if (!owned(d, &e)) {
+			err = d->key ? -EACCES : -EROFS;
+			goto fail;
+		}
+		/* a new version of an owned file: staged (a copy of the current content
+		 * unless truncated), published at close */
+		if ((err = fs_staged_create(d, path, e.content.mode ? e.content.mode : 0644,
+					    &h->staged)) < 0)
+			goto fail;
+		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
+		    (err = copy_content(d, &e, fs_staged_fd(h->staged))) < 0) {
+			fs_staged_unlink_open(d, h->staged);
+			goto fail;
+		}
+		h->writer = true;
+		fi->direct_io = 1;
+		goto done;
+	}
+	h->has_content = e.content.length > 0;
+	memcpy(h->key, e.content.ih2, 32);
+	h->length = e.content.length;
+	/* content never changes under a record id: the page cache stays valid across
+	 * opens, and ledger changes invalidate it explicitly */
+	fi->keep_cache = 1;
+done:
+	fi->fh = (uint64_t)(uintptr_t)h;
+	free(path);
+	fuse_reply_open(req, fi);
+	return;
+fail:
+	free(h);
+	free(path);
+	fuse_reply_err(req, to_errno(err));
+}
+
+static void reply_fd(fuse_req_t req, int fd, off_t off, size_t size)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	/* fd-backed: libfuse can splice the file's pages straight into the reply */
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_drive *d = drive_of(req);
+	struct fh *h = fh_of(fi);
+	struct cache_block b;
+	int err;
+
+	(void)ino;
+	if (h->staged) {
+		reply_fd(req, fs_staged_fd(h->staged), off, size);
+		return;
+	}
+	if (!h->has_content || (uint64_t)off >= h->length) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	err = cache_block_pin(d->cache, h->key, (uint64_t)off, size, &b);
+	if (err == 0) {
+		reply_fd(req, b.fd, (off_t)b.offset, b.len);
+		cache_block_unpin(d->cache, &b);
+		return;
+	}
+	/* FIXME(engine): content not in the cache comes from the swarm through
+	 * fs/engine (swarm_fetch with the read timeout); until that is wired, only
+	 * content this node holds can be read */
+	fs_warn("read of %llu bytes at %lld of inode %llu: not in the cache (%s)",
+		(unsigned long long)size, (long long)off, (unsigned long long)ino,
+		strerror(-err));
+	fuse_reply_err(req, EIO);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+	ssize_t n;
+
+	(void)ino;
+	if (!h->staged || !h->writer) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	n = pwrite(fs_staged_fd(h->staged), buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+	int err = 0;
+
+	(void)ino;
+	if (h->staged && h->writer)
+		err = fs_staged_flush(drive_of(req), h->staged);
+	fuse_reply_err(req, err < 0 ? -err : 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+	int rc = 0;
+
+	(void)ino;
+	if (h->staged)
+		rc = (datasync ? fdatasync(fs_staged_fd(h->staged)) : fsync(fs_staged_fd(h->staged)));
+	fuse_reply_err(req, rc < 0 ? errno : 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_drive *d = drive_of(req);
+	struct fh *h = fh_of(fi);
+	int err = 0;
+
+	(void)ino;
+	if (h->staged)
+		err = fs_staged_release(d, h->staged, h->writer);
+	free(h);
+	fuse_reply_err(req, err < 0 ? -err : 0);
+}
+
+/* ---- extended attributes: user.swarmfs.* ---- */
+
+static const char *const xattr_names[] = { "owner", "record", "height", "status", "root",
+					   "infohash", "magnet", NULL };
+
+static int xattr_value(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+		       const char *name, char **out)
+{
+	char hex[LEDGER_HEX_LEN], hex1[41];
+	int n = -1;
+
+	if (!strcmp(name, "owner")) {
+		ledger_hex(e->owner, LEDGER_KEY_LEN, hex);
+		n = asprintf(out, "%s", hex);
+	} else if (!strcmp(name, "record")) {
+		ledger_hex(e->record_id, LEDGER_ID_LEN, hex);
+		n = asprintf(out, "%s", hex);
+	} else if (!strcmp(name, "height")) {
+		n = e->height < 0 ? asprintf(out, "pending") : asprintf(out, "%lld", (long long)e->height);
+	} else if (!strcmp(name, "status")) {
+		n = asprintf(out, "%s", e->height < 0 ? "pending" : "confirmed");
+	} else if (e->is_dir) {
+		return -ENODATA; /* content attributes are for files */
+	} else if (!strcmp(name, "root")) {
+		ledger_hex(e->content.root, 32, hex);
+		n = asprintf(out, "%s", hex);
+	} else if (!strcmp(name, "infohash")) {
+		ledger_hex(e->content.ih2, 32, hex);
+		n = asprintf(out, "%s", hex);
+	} else if (!strcmp(name, "magnet")) {
+		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+		ledger_hex(e->content.ih2, 32, hex);
+		if (e->content.has_ih1) {
+			ledger_hex(e->content.ih1, 20, hex1);
+			n = asprintf(out, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=%s", hex1,
+				     hex, base);
+		} else
+			n = asprintf(out, "magnet:?xt=urn:btmh:1220%s&dn=%s", hex, base);
+	} else
+		return -ENODATA;
+	(void)d;
+	return n < 0 ? -ENOMEM : n;
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs_drive *d = drive_of(req);
+	struct ledger_entry e;
+	char *path = NULL, *val = NULL;
+	int err;
+
+	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0 ||
+	    (err = lookup_path(d, path, &e)) < 0 ||
+	    (err = xattr_value(d, path, &e, name + sizeof XATTR_PREFIX - 1, &val)) < 0) {
+		fuse_reply_err(req, -err);
+	} else if (size == 0) {
+		fuse_reply_xattr(req, (size_t)err);
+	} else if ((size_t)err > size) {
+		fuse_reply_err(req, ERANGE);
+	} else
+		fuse_reply_buf(req, val, (size_t)err);
+	free(path);
+	free(val);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs_drive *d = drive_of(req);
+	struct ledger_entry e;
+	char buf[512], *path;
+	size_t len = 0;
+	int err;
+
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0 ||
+	    (err = lookup_path(d, path, &e)) < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	free(path);
+	for (int i = 0; xattr_names[i]; i++) {
+		if (e.is_dir && i >= 4)
+			break; /* owner, record, height, status */
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", XATTR_PREFIX,
+					xattr_names[i]) + 1;
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	(void)ino;
+	(void)value;
+	(void)size;
+	(void)flags;
+	/* user.swarmfs.* are facts of the ledger, not settable; others are not kept */
+	fuse_reply_err(req, strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1) ? ENOTSUP : EACCES);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_drive *d = drive_of(req);
+	struct statvfs disk, out;
+	uint64_t avail;
+
+	(void)ino;
+	if (statvfs(d->dir, &disk) < 0) {
+		int err = errno;
+
+		fs_err("statfs of %s: %s", d->dir, strerror(err));
+		fuse_reply_err(req, err);
+		return;
+	}
+	/* The drive's capacity is its cache cap; what is free is the smaller of the
+	 * unused cap and the disk's own free space. */
+	memset(&out, 0, sizeof out);
+	out.f_bsize = out.f_frsize = 4096;
+	out.f_blocks = d->cache_size / out.f_frsize;
+	avail = (uint64_t)disk.f_bavail * disk.f_frsize / out.f_frsize;
+	out.f_bfree = out.f_bavail = avail < out.f_blocks ? avail : out.f_blocks;
+	out.f_files = disk.f_files;
+	out.f_ffree = out.f_favail = disk.f_ffree;
+	out.f_namemax = LEDGER_NAME_MAX;
+	fuse_reply_statfs(req, &out);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.create = op_create,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.fsync = op_fsync,
+	.release = op_release,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+};

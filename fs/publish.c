@@ -1,0 +1,731 @@
+#define FUSE_USE_VERSION 312
+#include "publish.h"
+
+#include "drive.h"
+#include "fs.h"
+
+#include <cache.h>
+#include <ledger.h>
+#include <swarm.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct fs_staged {
+	char *path;		/* where it will be published (changes on rename) */
+	char *file;		/* <drive>/staging/<n>/<basename> */
+	int fd;			/* O_RDWR on file, open while anyone has it open */
+	int opens;		/* open handles */
+	int writers;		/* of which writers */
+	bool dirty;		/* written or created since last queued */
+	bool queued;		/* a queue item exists for it */
+	bool in_hand;		/* the worker is publishing it now */
+	bool failed;		/* its last attempt failed (reason logged, in the queue) */
+	bool detached;		/* published while open: off the list, freed at last close */
+	int64_t queue_id;
+	struct fs_staged *next;
+};
+
+struct fs_publisher {
+	pthread_mutex_t lock;	/* guards the list and the counters below */
+	pthread_cond_t cond;	/* the worker waits here for work */
+	pthread_cond_t idle;	/* broadcast when the worker puts an item down */
+	struct fs_staged *list;
+	uint64_t seq;		/* for staging directory names */
+	uint64_t published;
+	bool stop;
+	bool running;
+	pthread_t thread;
+};
+
+static struct fs_staged *find_locked(struct fs_publisher *p, const char *path)
+{
+	for (struct fs_staged *s = p->list; s; s = s->next)
+		if (!strcmp(s->path, path))
+			return s;
+	return NULL;
+}
+
+static struct fs_staged *find_file_locked(struct fs_publisher *p, const char *file)
+{
+	for (struct fs_staged *s = p->list; s; s = s->next)
+		if (!strcmp(s->file, file))
+			return s;
+	return NULL;
+}
+
+static void staged_free(struct fs_staged *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->path);
+	free(s->file);
+	free(s);
+}
+
+static void unlink_locked(struct fs_publisher *p, struct fs_staged *s)
+{
+	struct fs_staged **pp = &p->list;
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = s->next;
+}
+
+/* Remove the staging file and its private directory. */
+static void remove_staging(const char *file)
+{
+	char *copy = strdup(file);
+
+	unlink(file);
+	if (copy) {
+		rmdir(dirname(copy));
+		free(copy);
+	}
+}
+
+/* The staged entry at path once the worker is not publishing it (it may be gone then:
+ * published). Hashing a file takes about a second a GiB; a writer waits that long
+ * rather than fail with EBUSY. Called and returns with p->lock held. */
+static struct fs_staged *settled_locked(struct fs_publisher *p, const char *path)
+{
+	struct fs_staged *s;
+
+	while ((s = find_locked(p, path)) && s->in_hand)
+		pthread_cond_wait(&p->idle, &p->lock);
+	return s;
+}
+
+int fs_staged_stat(struct fs_drive *d, const char *path, struct stat *out_st)
+{
+	struct fs_publisher *p = d->pub;
+	struct fs_staged *s;
+	int err = -ENOENT;
+
+	if (!p)
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	s = find_locked(p, path);
+	if (s)
+		err = (s->fd >= 0 ? fstat(s->fd, out_st) : stat(s->file, out_st)) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+int fs_staged_children(struct fs_drive *d, const char *dir, char ***out_names)
+{
+	struct fs_publisher *p = d->pub;
+	size_t dlen = strlen(dir), n = 0;
+	char **names = NULL;
+	int err = 0;
+
+	if (!p) {
+		*out_names = NULL;
+		return 0;
+	}
+	pthread_mutex_lock(&p->lock);
+	for (struct fs_staged *s = p->list; s; s = s->next) {
+		const char *rest;
+
+		if (dlen && (strncmp(s->path, dir, dlen) || s->path[dlen] != '/'))
+			continue;
+		rest = dlen ? s->path + dlen + 1 : s->path;
+		if (strchr(rest, '/'))
+			continue;
+		char **nn = realloc(names, (n + 1) * sizeof *nn);
+		if (!nn || !(nn[n] = strdup(rest))) {
+			names = nn ? nn : names;
+			err = -ENOMEM;
+			break;
+		}
+		names = nn;
+		n++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (err) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return err;
+	}
+	*out_names = names;
+	return (int)n;
+}
+
+int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct fs_staged **out)
+{
+	struct fs_publisher *p = d->pub;
+	struct fs_staged *s, *old;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char dir[4096];
+	int err;
+
+	if (!p)
+		return -EROFS;
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->fd = -1;
+	pthread_mutex_lock(&p->lock);
+	old = settled_locked(p, path);
+	if (old && old->fd < 0 && (old->fd = open(old->file, O_RDWR | O_CLOEXEC)) < 0) {
+		err = -errno;
+		pthread_mutex_unlock(&p->lock);
+		free(s);
+		return err;
+	}
+	if (old) { /* created again while still staged: start it over, empty; a queue
+		    * item it has already stays and publishes the new content */
+		if (ftruncate(old->fd, 0) < 0) {
+			err = -errno;
+			pthread_mutex_unlock(&p->lock);
+			free(s);
+			return err;
+		}
+		fchmod(old->fd, mode & 07777);
+		old->opens++;
+		old->writers++;
+		old->dirty = true;
+		pthread_mutex_unlock(&p->lock);
+		free(s);
+		*out = old;
+		return 0;
+	}
+	snprintf(dir, sizeof dir, "%s/staging/%llu-%ld", d->dir, (unsigned long long)++p->seq,
+		 (long)getpid());
+	pthread_mutex_unlock(&p->lock);
+
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    asprintf(&s->file, "%s/%s", dir, base) < 0 || !(s->path = strdup(path))) {
+		err = errno ? -errno : -ENOMEM;
+		goto fail;
+	}
+	/* 0600 until published: the staging directory is this node's alone; the record
+	 * carries the mode the user asked for */
+	s->fd = open(s->file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (s->fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	fchmod(s->fd, mode & 07777);
+	s->opens = s->writers = 1;
+	s->dirty = true;
+	pthread_mutex_lock(&p->lock);
+	s->next = p->list;
+	p->list = s;
+	pthread_mutex_unlock(&p->lock);
+	*out = s;
+	return 0;
+fail:
+	if (s->file)
+		remove_staging(s->file);
+	else
+		rmdir(dir);
+	staged_free(s);
+	return err;
+}
+
+int fs_staged_open(struct fs_drive *d, const char *path, bool write, struct fs_staged **out)
+{
+	struct fs_publisher *p = d->pub;
+	struct fs_staged *s;
+	int err = 0;
+
+	if (!p)
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	s = write ? settled_locked(p, path) : find_locked(p, path);
+	if (!s)
+		err = -ENOENT;
+	else if (s->fd < 0 && (s->fd = open(s->file, O_RDWR | O_CLOEXEC)) < 0)
+		err = -errno;
+	if (!err) {
+		s->opens++;
+		if (write) {
+			s->writers++;
+			s->dirty = true;
+		}
+		*out = s;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+int fs_staged_fd(struct fs_staged *s)
+{
+	return s->fd;
+}
+
+/* Make what a writer wrote durable and queued: fsync, then a queue item (once). This
+ * runs at flush, which close(2) waits for, and again at release: FUSE sends release
+ * after close has returned, so a process killed right after cp's last close must find
+ * every closed file queued already. */
+static int commit(struct fs_drive *d, struct fs_staged *s)
+{
+	struct fs_publisher *p = d->pub;
+	char *path = NULL, *file = NULL;
+	bool push;
+	int64_t id = 0;
+	int err = 0, fd;
+
+	pthread_mutex_lock(&p->lock);
+	if (!s->dirty) {
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	s->dirty = false;
+	s->failed = false;
+	push = !s->queued;
+	if (push && (!(path = strdup(s->path)) || !(file = strdup(s->file))))
+		err = -ENOMEM;
+	fd = s->fd;
+	pthread_mutex_unlock(&p->lock);
+	/* the worker takes no entry that has a writer, so fd stays open meanwhile */
+	if (!err && fsync(fd) < 0)
+		err = -errno;
+	if (!err && push)
+		err = ledger_queue_push(d->ledger, path, file, &id);
+	pthread_mutex_lock(&p->lock);
+	if (err < 0) {
+		s->dirty = true;
+		fs_err("cannot queue %s for publishing: %s", s->path, strerror(-err));
+	} else if (push) {
+		s->queued = true;
+		s->queue_id = id;
+	}
+	pthread_mutex_unlock(&p->lock);
+	free(path);
+	free(file);
+	return err;
+}
+
+int fs_staged_flush(struct fs_drive *d, struct fs_staged *s)
+{
+	return commit(d, s);
+}
+
+int fs_staged_release(struct fs_drive *d, struct fs_staged *s, bool was_writer)
+{
+	struct fs_publisher *p = d->pub;
+	int err = 0;
+
+	if (was_writer)
+		err = commit(d, s);
+	pthread_mutex_lock(&p->lock);
+	s->opens--;
+	if (was_writer)
+		s->writers--;
+	if (s->detached && s->opens == 0)
+		staged_free(s);
+	else if (was_writer && s->writers == 0)
+		pthread_cond_signal(&p->cond); /* the worker may take it now */
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+int fs_staged_setattr(struct fs_drive *d, const char *path, const struct stat *attr, int to_set)
+{
+	struct fs_publisher *p = d->pub;
+	struct fs_staged *s;
+	int err = 0, fd;
+
+	if (!p)
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	s = settled_locked(p, path);
+	if (!s) {
+		pthread_mutex_unlock(&p->lock);
+		return -ENOENT;
+	}
+	fd = s->fd >= 0 ? s->fd : open(s->file, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		err = -errno;
+	if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {
+		if (ftruncate(fd, attr->st_size) < 0)
+			err = -errno;
+		else if (s->queued)
+			err = 0; /* the worker reads the file as it is when it starts */
+		s->dirty = true;
+	}
+	if (!err && (to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
+		err = -errno;
+	if (!err && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))) {
+		struct timespec ts[2] = { { 0, UTIME_OMIT }, attr->st_mtim };
+
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			ts[1].tv_nsec = UTIME_NOW;
+		if (futimens(fd, ts) < 0)
+			err = -errno;
+	}
+	if (fd != s->fd && fd >= 0)
+		close(fd);
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+int fs_staged_rename(struct fs_drive *d, const char *from, const char *to)
+{
+	struct fs_publisher *p = d->pub;
+	struct fs_staged *s, *victim;
+	char *np = strdup(to);
+	int err = 0;
+
+	if (!p || !np) {
+		free(np);
+		return p ? -ENOMEM : -ENOENT;
+	}
+	pthread_mutex_lock(&p->lock);
+	settled_locked(p, to);
+	s = settled_locked(p, from);
+	victim = find_locked(p, to);
+	if (!s)
+		err = -ENOENT; /* published meanwhile: the caller renames the record */
+	else if (victim && victim->in_hand)
+		err = -EBUSY;
+	else {
+		if (victim && victim != s) {
+			/* replaced before it was published: it never will be */
+			unlink_locked(p, victim);
+			if (victim->queued)
+				ledger_queue_done(d->ledger, victim->queue_id);
+			remove_staging(victim->file);
+			staged_free(victim);
+		}
+		free(s->path);
+		s->path = np;
+		np = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	free(np);
+	return err;
+}
+
+int fs_staged_unlink(struct fs_drive *d, const char *path)
+{
+	struct fs_publisher *p = d->pub;
+	struct fs_staged *s;
+	int err = 0;
+
+	if (!p)
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	s = settled_locked(p, path);
+	if (!s)
+		err = -ENOENT;
+	else if (s->opens)
+		err = -EBUSY; /* FIXME(publish): unlink of an open staged file */
+	else {
+		unlink_locked(p, s);
+		if (s->queued)
+			ledger_queue_done(d->ledger, s->queue_id);
+		remove_staging(s->file);
+		staged_free(s);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+void fs_staged_unlink_open(struct fs_drive *d, struct fs_staged *s)
+{
+	struct fs_publisher *p = d->pub;
+
+	pthread_mutex_lock(&p->lock);
+	if (--s->opens == 0 && !s->queued && !s->detached) {
+		unlink_locked(p, s);
+		remove_staging(s->file);
+		staged_free(s);
+	} else
+		s->writers--;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out)
+{
+	struct fs_publisher *p = d->pub;
+
+	memset(out, 0, sizeof *out);
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (struct fs_staged *s = p->list; s; s = s->next) {
+		out->staged++;
+		out->queued += s->queued;
+		out->failed += s->failed;
+	}
+	out->published = p->published;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- the worker ---- */
+
+static int save_torrent(struct fs_drive *d, const struct swarm_metainfo *m)
+{
+	char hex[65], path[4200], tmp[4300];
+	int fd, err = 0;
+
+	swarm_hex(m->v2, 32, hex);
+	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, m->torrent, m->torrent_len) != (ssize_t)m->torrent_len || fsync(fd) < 0)
+		err = errno ? -errno : -EIO;
+	close(fd);
+	if (!err && rename(tmp, path) < 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+/* Publish one staged file: the steps are ordered so that a crash between any two
+ * leaves either the staging file (and the queue item, which is done again: a record
+ * already made for the same content is not made twice) or the published object. */
+static int publish_one(struct fs_drive *d, const char *path, const char *file)
+{
+	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID };
+	struct swarm_metainfo *m = NULL;
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
+	struct ledger_entry e;
+	struct stat st;
+	int err;
+
+	if (stat(file, &st) < 0)
+		return -errno;
+	op.content.length = (uint64_t)st.st_size;
+	op.content.mode = st.st_mode & 07777;
+	op.content.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	op.content.piece_length = 16384; /* empty content has no torrent; the field is required */
+	if (st.st_size > 0) {
+		err = swarm_metainfo_make(file, &mp, &m);
+		if (err < 0)
+			return err;
+		memcpy(op.content.root, m->files[0].root, 32);
+		memcpy(op.content.ih2, m->v2, 32);
+		memcpy(op.content.ih1, m->v1, 20);
+		op.content.has_ih1 = m->has_v1;
+		op.content.piece_length = m->piece_length;
+	}
+	err = ledger_lookup(d->ledger, path, &e);
+	if (err == 0 && !e.is_dir && !memcmp(e.owner, d->me, LEDGER_KEY_LEN)) {
+		bool same = e.content.length == op.content.length &&
+			    !memcmp(e.content.root, op.content.root, 32) &&
+			    e.content.mode == op.content.mode &&
+			    e.content.mtime_ns == op.content.mtime_ns;
+
+		op.type = LEDGER_REC_UPDATE;
+		err = same ? 0 : ledger_submit(d->ledger, &op, NULL);
+	} else if (err == 0 || err == -ENOENT) {
+		err = ledger_submit(d->ledger, &op, NULL);
+	}
+	if (err < 0)
+		goto out;
+	if (m) {
+		if ((err = save_torrent(d, m)) < 0)
+			goto out;
+		err = cache_object_adopt(d->cache, m->v2, file, m->piece_length);
+		if (err < 0)
+			goto out;
+		remove_staging(file); /* the file moved: its private directory goes */
+		err = fs_seed(d, m->torrent, m->torrent_len, m->v2);
+		if (err < 0) /* the record and the data are safe: seeding retries later */
+			fs_warn("cannot seed %s yet: %s", path, strerror(-err));
+		err = 0;
+	} else
+		remove_staging(file);
+out:
+	swarm_metainfo_free(m);
+	return err;
+}
+
+static void *worker_main(void *arg)
+{
+	struct fs_drive *d = arg;
+	struct fs_publisher *p = d->pub;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		struct fs_staged *s = NULL;
+
+		for (struct fs_staged *i = p->list; i; i = i->next)
+			if (i->queued && !i->in_hand && !i->failed && !i->writers)
+				s = i;
+		if (!s) {
+			pthread_cond_wait(&p->cond, &p->lock);
+			continue;
+		}
+		s->in_hand = true;
+		char *path = strdup(s->path), *file = strdup(s->file);
+		int64_t qid = s->queue_id;
+		pthread_mutex_unlock(&p->lock);
+
+		int err = path && file ? publish_one(d, path, file) : -ENOMEM;
+
+		pthread_mutex_lock(&p->lock);
+		s->in_hand = false;
+		pthread_cond_broadcast(&p->idle);
+		if (err < 0) {
+			char why[256];
+
+			snprintf(why, sizeof why, "%s", strerror(-err));
+			s->failed = true;
+			fs_err("publishing %s failed: %s (kept in %s)", path, why, file);
+			pthread_mutex_unlock(&p->lock);
+			ledger_queue_fail(d->ledger, qid, why);
+			pthread_mutex_lock(&p->lock);
+		} else {
+			unlink_locked(p, s);
+			if (s->opens)
+				s->detached = true; /* readers keep their fd: the file moved */
+			else
+				staged_free(s);
+			p->published++;
+			pthread_mutex_unlock(&p->lock);
+			ledger_queue_done(d->ledger, qid);
+			fs_info("published %s", path);
+			fs_drive_changed(d, path);
+			pthread_mutex_lock(&p->lock);
+		}
+		free(path);
+		free(file);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Seed again what this node published or holds whole: every saved .torrent whose
+ * object is in the cache. */
+static void seed_saved(struct fs_drive *d)
+{
+	char dir[4200], file[4400];
+	struct dirent *de;
+	DIR *dh;
+
+	snprintf(dir, sizeof dir, "%s/torrents", d->dir);
+	dh = opendir(dir);
+	if (!dh)
+		return;
+	while ((de = readdir(dh))) {
+		uint8_t key[32];
+		char hex[65];
+		struct stat st;
+		void *buf;
+		int fd;
+
+		if (strlen(de->d_name) != 72 || strcmp(de->d_name + 64, ".torrent"))
+			continue;
+		memcpy(hex, de->d_name, 64);
+		hex[64] = '\0';
+		if (ledger_unhex(hex, key, 32) < 0 || !cache_chunk_present(d->cache, key, 0))
+			continue;
+		snprintf(file, sizeof file, "%s/%s", dir, de->d_name);
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (64 << 20) &&
+		    (buf = malloc((size_t)st.st_size))) {
+			if (read(fd, buf, (size_t)st.st_size) == st.st_size) {
+				int err = fs_seed(d, buf, (size_t)st.st_size, key);
+
+				if (err < 0)
+					fs_warn("cannot seed %s: %s", hex, strerror(-err));
+			}
+			free(buf);
+		}
+		close(fd);
+	}
+	closedir(dh);
+}
+
+int fs_publish_start(struct fs_drive *d)
+{
+	struct fs_publisher *p = calloc(1, sizeof *p);
+	struct ledger_queue_item *items = NULL;
+	char dir[4200];
+	int n, err;
+
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	pthread_cond_init(&p->idle, NULL);
+	snprintf(dir, sizeof dir, "%s/staging", d->dir);
+	mkdir(dir, 0700);
+	snprintf(dir, sizeof dir, "%s/torrents", d->dir);
+	mkdir(dir, 0700);
+	d->pub = p;
+
+	/* What a previous run queued is published now; its staging files are shown
+	 * meanwhile, as they were before the crash. */
+	items = calloc(1024, sizeof *items);
+	n = items ? ledger_queue_list(d->ledger, items, 1024) : -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct fs_staged *s;
+
+		if (access(items[i].staging, F_OK) < 0) {
+			/* gone: published just before the crash, or never written */
+			ledger_queue_done(d->ledger, items[i].id);
+			continue;
+		}
+		if (find_file_locked(p, items[i].staging) || !(s = calloc(1, sizeof *s)))
+			continue;
+		s->fd = -1;
+		s->path = strdup(items[i].path);
+		s->file = strdup(items[i].staging);
+		s->queued = true;
+		s->queue_id = items[i].id;
+		if (!s->path || !s->file) {
+			staged_free(s);
+			continue;
+		}
+		s->next = p->list;
+		p->list = s;
+		fs_info("resuming the publishing of %s", s->path);
+	}
+	free(items);
+	seed_saved(d);
+	err = -pthread_create(&p->thread, NULL, worker_main, d);
+	if (err) {
+		d->pub = NULL;
+		free(p);
+		return err;
+	}
+	p->running = true;
+	return 0;
+}
+
+void fs_publish_stop(struct fs_drive *d)
+{
+	struct fs_publisher *p = d->pub;
+
+	if (!p)
+		return;
+	if (p->running) {
+		pthread_mutex_lock(&p->lock);
+		p->stop = true;
+		pthread_cond_signal(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+	}
+	while (p->list) {
+		struct fs_staged *s = p->list;
+
+		p->list = s->next;
+		staged_free(s); /* the staging files and queue items stay for next time */
+	}
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	pthread_cond_destroy(&p->idle);
+	free(p);
+	d->pub = NULL;
+}

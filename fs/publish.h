@@ -1,0 +1,79 @@
+/*
+ * Publishing by copy (private to fs/): files being written live in the drive's staging
+ * directory and in an in-memory overlay that lookups consult first, so a new file is
+ * visible at once; when its last writer closes it, a durable queue item (in the
+ * ledger) is handed to the publish worker, which hashes it into a hybrid torrent,
+ * signs and submits a claim (or update) record, moves the file into the cache as a
+ * pinned object, saves its .torrent and seeds it. Until all of that succeeded, the
+ * staging copy stays; a failure is kept with its reason (swarmfs status shows it).
+ * After a crash the queue resumes at the next mount.
+ *
+ * Staging layout: <drive>/staging/<n>/<basename>: the torrent gets the file's real name.
+ * Mode and mtime set on a file before it is published are applied to the staging file
+ * itself, so the record carries them (cp -a gives one record, not two).
+ *
+ * Threads: FUSE workers call the fs_staged_* functions; one publish worker thread.
+ * The overlay lock is taken after no other fs lock and held for no I/O but fstat.
+ */
+#ifndef SWARMFS_FS_PUBLISH_H
+#define SWARMFS_FS_PUBLISH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct fs_drive;
+struct fs_staged;
+
+/* Start the worker; re-queue what a previous run left (queue items whose staging file
+ * exists become overlay entries again). */
+int fs_publish_start(struct fs_drive *d);
+/* Stop the worker after the item in hand (what is queued stays queued). */
+void fs_publish_stop(struct fs_drive *d);
+
+/* The stat of a staged path (size and times from the staging file) if path is in the
+ * overlay: 0, or -ENOENT. */
+int fs_staged_stat(struct fs_drive *d, const char *path, struct stat *out_st);
+
+/* Names staged directly in dir (for readdir), as a malloc'd array of malloc'd strings;
+ * the caller frees both. Returns the count or -ENOMEM. */
+int fs_staged_children(struct fs_drive *d, const char *dir, char ***out_names);
+
+/* Create an empty staged file at path (mode, truncating any staged one there):
+ * returns a handle with one writer, or -errno. */
+int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode,
+		     struct fs_staged **out);
+/* Open the staged file at path again (-ENOENT if none); write: as a writer. A file
+ * already handed to the worker cannot be written again until it is published
+ * (-EBUSY), but can be read. */
+int fs_staged_open(struct fs_drive *d, const char *path, bool write, struct fs_staged **out);
+/* The staging file's fd of an open handle. */
+int fs_staged_fd(struct fs_staged *s);
+/* close(2) of a writer's fd: fsync and queue (once), so a closed file survives a crash
+ * even before release. */
+int fs_staged_flush(struct fs_drive *d, struct fs_staged *s);
+/* Close a handle; the last writer's close lets the worker publish the file. */
+int fs_staged_release(struct fs_drive *d, struct fs_staged *s, bool was_writer);
+
+/* chmod/utimens/truncate of a staged path: applied to the staging file. -ENOENT if path
+ * is not staged. to_set uses FUSE_SET_ATTR_* bits. */
+int fs_staged_setattr(struct fs_drive *d, const char *path, const struct stat *attr,
+		      int to_set);
+/* Rename/remove a staged path before it is published. -ENOENT if not staged, -EBUSY
+ * while the worker has it in hand. */
+int fs_staged_rename(struct fs_drive *d, const char *from, const char *to);
+int fs_staged_unlink(struct fs_drive *d, const char *path);
+/* Drop a staged file this caller just created and still holds open (a failed open):
+ * it is never published. Frees the handle. */
+void fs_staged_unlink_open(struct fs_drive *d, struct fs_staged *s);
+
+struct fs_publish_status {
+	uint64_t staged;	/* files in the overlay */
+	uint64_t queued;	/* queue items */
+	uint64_t failed;	/* items whose last attempt failed */
+	uint64_t published;	/* files published by this mount */
+};
+void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out);
+
+#endif

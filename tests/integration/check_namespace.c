@@ -1,0 +1,331 @@
+/*
+ * The namespace of a mounted drive comes from its ledger: a drive with records made
+ * through the ledger API is browsed with ls, stat, find and getfattr; the owner's
+ * mkdir, rm, mv, chmod and touch become records; another key gets EACCES and changes
+ * nothing; a mount without a key is read-only; a record tampered with in ledger.db is
+ * hidden. (Content is not read here: the read path has its own tests.)
+ */
+#include "drive_util.h"
+#include "fixture.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+static char *dir, *home, *mnt;
+static char id[LEDGER_HEX_LEN];
+static uint8_t alice[LEDGER_KEY_LEN], bob[LEDGER_KEY_LEN];
+
+/* A drive administered by alice (the default key) with a small tree of hers, and one
+ * file of bob's: bob is a member who published docs/bob.txt. */
+static void setup(void)
+{
+	struct ledger *l;
+
+	fixture_test_setup();
+	ck_assert_int_eq(fixture_tmpdir_new("ns", &dir), 0);
+	ck_assert_int_ge(asprintf(&home, "%s/home", dir), 0);
+	ck_assert_int_ge(asprintf(&mnt, "%s/mnt", dir), 0);
+	ck_assert_int_eq(itest_drive_create(home, "team", "default", id), 0);
+	ck_assert_int_eq(itest_key(home, "default", alice), 0);
+	ck_assert_int_eq(itest_key(home, "bob", bob), 0);
+
+	ck_assert_int_eq(itest_drive_open(home, id, "default", &l), 0);
+	struct ledger_op member = { .type = LEDGER_REC_MEMBER };
+	memcpy(member.member, bob, sizeof bob);
+	ck_assert_int_ge(ledger_submit(l, &member, NULL), 0);
+	struct ledger_op md = { .type = LEDGER_REC_MKDIR, .path = "docs", .open = true };
+	md.content.mode = 0755;
+	md.content.mtime_ns = 1700000000LL * 1000000000LL;
+	ck_assert_int_ge(ledger_submit(l, &md, NULL), 0);
+	ck_assert_int_ge(itest_claim(l, "docs/a.txt", 1234, 0644, 1700000001), 0);
+	md.open = false;
+	md.path = "docs/deep";
+	ck_assert_int_ge(ledger_submit(l, &md, NULL), 0);
+	md.path = "docs/deep/nested";
+	ck_assert_int_ge(ledger_submit(l, &md, NULL), 0);
+	ck_assert_int_ge(itest_claim(l, "docs/deep/nested/b.bin", 5 << 20, 0600, 1700000002), 0);
+	ck_assert_int_ge(itest_claim(l, "run.sh", 10, 0755, 1700000003), 0);
+	ledger_free(l);
+
+	ck_assert_int_eq(itest_drive_open(home, id, "bob", &l), 0);
+	ck_assert_int_ge(itest_claim(l, "docs/bob.txt", 77, 0644, 1700000004), 0);
+	ledger_free(l);
+	/* bob is no producer: alice puts his record in a block */
+	ck_assert_int_eq(itest_drive_open(home, id, "default", &l), 0);
+	ck_assert_int_eq(ledger_produce(l), 1);
+	ledger_free(l);
+}
+
+static void teardown(void)
+{
+	if (fixture_is_mounted(mnt)) {
+		char *argv[] = { "fusermount3", "-u", "-z", mnt, NULL };
+		fixture_run(argv, 10000, NULL);
+	}
+	fixture_tmpdir_remove(dir);
+	free(dir);
+	free(home);
+	free(mnt);
+}
+
+static struct fixture_mount *mount_as(const char *key)
+{
+	const char *args[] = { "--key", key, NULL };
+	struct fixture_mount *m;
+
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, key ? args : NULL, &m), 0);
+	return m;
+}
+
+static void stop_clean(struct fixture_mount *m, const char *const allowed[])
+{
+	char *lines = NULL;
+	int n = fixture_mount_unexpected_log(m, allowed, &lines);
+
+	ck_assert_msg(n == 0, "unexpected daemon log lines:\n%s", lines);
+	free(lines);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+}
+
+static char *sh(int want, const char *fmt, const char *arg)
+{
+	char *out = NULL;
+	int rc = fixture_sh(10000, &out, fmt, arg, arg);
+
+	ck_assert_msg(rc == want, "'%s' exited %d (wanted %d): %s", fmt, rc, want, out);
+	return out;
+}
+
+START_TEST(browse_with_ordinary_tools)
+{
+	struct fixture_mount *m = mount_as(NULL);
+	char *out, path[4096];
+	struct stat st;
+
+	out = sh(0, "cd '%s' && find . | sort", mnt);
+	ck_assert_str_eq(out, ".\n./docs\n./docs/a.txt\n./docs/bob.txt\n./docs/deep\n"
+			      "./docs/deep/nested\n./docs/deep/nested/b.bin\n./run.sh\n");
+	free(out);
+	out = sh(0, "ls -l '%s/docs' | awk 'NR>1 {print $1, $5, $NF}'", mnt);
+	ck_assert_str_eq(out, "-rw-r--r-- 1234 a.txt\n-r--r--r-- 77 bob.txt\ndrwxr-xr-x 0 deep\n");
+	free(out);
+
+	snprintf(path, sizeof path, "%s/docs/deep/nested/b.bin", mnt);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(st.st_size, 5 << 20);
+	ck_assert_int_eq(st.st_mtime, 1700000002);
+	snprintf(path, sizeof path, "%s/run.sh", mnt);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0755);
+	snprintf(path, sizeof path, "%s/nope", mnt);
+	ck_assert_int_eq(stat(path, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	/* inode numbers: distinct per path, stable while the kernel holds them */
+	struct stat a, b;
+	snprintf(path, sizeof path, "%s/docs/a.txt", mnt);
+	ck_assert_int_eq(stat(path, &a), 0);
+	snprintf(path, sizeof path, "%s/docs/bob.txt", mnt);
+	ck_assert_int_eq(stat(path, &b), 0);
+	ck_assert_uint_ne(a.st_ino, b.st_ino);
+	out = sh(0, "du -s --apparent-size -B1 '%s' | cut -f1", mnt);
+	ck_assert_int_ge(atol(out), 1234 + 77 + (5 << 20) + 10);
+	free(out);
+	stop_clean(m, NULL);
+}
+END_TEST
+
+START_TEST(xattrs_show_ownership)
+{
+	struct fixture_mount *m = mount_as(NULL);
+	char hex[LEDGER_HEX_LEN], want[256], *out;
+
+	out = sh(0, "getfattr -d --absolute-names '%s/docs/bob.txt'", mnt);
+	ledger_hex(bob, sizeof bob, hex);
+	snprintf(want, sizeof want, "user.swarmfs.owner=\"%s\"", hex);
+	ck_assert_msg(strstr(out, want), "getfattr: %s", out);
+	ck_assert_msg(strstr(out, "user.swarmfs.status=\"confirmed\""), "getfattr: %s", out);
+	ck_assert_msg(strstr(out, "user.swarmfs.magnet=\"magnet:?xt=urn:btmh:1220"), "getfattr: %s", out);
+	ck_assert_msg(strstr(out, "user.swarmfs.record=\""), "getfattr: %s", out);
+	ck_assert_msg(strstr(out, "user.swarmfs.root=\""), "getfattr: %s", out);
+	free(out);
+	out = sh(0, "getfattr --absolute-names --only-values -n user.swarmfs.height '%s/docs/a.txt'", mnt);
+	ck_assert_int_gt(atoi(out), 0);
+	free(out);
+	/* what was tried: an attribute that does not exist, and setting one */
+	char path[4096];
+	snprintf(path, sizeof path, "%s/docs/a.txt", mnt);
+	ck_assert_int_eq(getxattr(path, "user.swarmfs.nothing", NULL, 0), -1);
+	ck_assert_int_eq(errno, ENODATA);
+	ck_assert_int_eq(setxattr(path, "user.swarmfs.owner", "x", 1, 0), -1);
+	ck_assert_int_eq(errno, EACCES);
+	stop_clean(m, NULL);
+}
+END_TEST
+
+START_TEST(owner_changes_become_records)
+{
+	struct fixture_mount *m = mount_as(NULL);
+	char *out;
+
+	out = sh(0, "cd '%s' && mkdir newdir && mv docs/a.txt docs/renamed.txt && "
+		    "chmod 0640 docs/renamed.txt && touch -m -d @1600000000 docs/renamed.txt && "
+		    "rm run.sh && stat -c '%%a %%Y %%s' docs/renamed.txt", mnt);
+	ck_assert_str_eq(out, "640 1600000000 1234\n");
+	free(out);
+	out = sh(0, "cd '%s' && ls", mnt);
+	ck_assert_str_eq(out, "docs\nnewdir\n");
+	free(out);
+	out = sh(0, "cd '%s' && ls docs && rmdir newdir && ls", mnt);
+	ck_assert_str_eq(out, "bob.txt\ndeep\nrenamed.txt\ndocs\n");
+	free(out);
+	stop_clean(m, NULL);
+
+	/* the changes are records: the next mount sees the same tree */
+	m = mount_as(NULL);
+	out = sh(0, "cd '%s' && find . | sort && stat -c '%%a %%Y' docs/renamed.txt", mnt);
+	ck_assert_str_eq(out, ".\n./docs\n./docs/bob.txt\n./docs/deep\n./docs/deep/nested\n"
+			      "./docs/deep/nested/b.bin\n./docs/renamed.txt\n640 1600000000\n");
+	free(out);
+	stop_clean(m, NULL);
+}
+END_TEST
+
+START_TEST(others_files_are_refused_and_unchanged)
+{
+	struct fixture_mount *m = mount_as(NULL); /* alice */
+	char path[4096], to[4096], *out;
+
+	/* what was tried: every change to bob's file by alice; each must fail with
+	 * EACCES (or EPERM for chown) and leave it as it was */
+	snprintf(path, sizeof path, "%s/docs/bob.txt", mnt);
+	snprintf(to, sizeof to, "%s/docs/stolen.txt", mnt);
+	ck_assert_int_eq(unlink(path), -1);
+	ck_assert_int_eq(errno, EACCES);
+	ck_assert_int_eq(rename(path, to), -1);
+	ck_assert_int_eq(errno, EACCES);
+	ck_assert_int_eq(chmod(path, 0666), -1);
+	ck_assert_int_eq(errno, EACCES);
+	ck_assert_int_eq(truncate(path, 0), -1);
+	ck_assert_int_eq(errno, EACCES);
+	out = sh(1, "rm -f '%s' 2>&1; exit 1", path);
+	free(out);
+	out = sh(0, "stat -c '%%a %%s %%Y' '%s'", path);
+	ck_assert_str_eq(out, "444 77 1700000004\n");
+	free(out);
+	stop_clean(m, NULL);
+
+	/* bob, in turn, may not touch alice's */
+	m = mount_as("bob");
+	snprintf(path, sizeof path, "%s/run.sh", mnt);
+	ck_assert_int_eq(unlink(path), -1);
+	ck_assert_int_eq(errno, EACCES);
+	snprintf(path, sizeof path, "%s/docs/bob.txt", mnt);
+	ck_assert_int_eq(chmod(path, 0600), 0); /* his own */
+	stop_clean(m, NULL);
+}
+END_TEST
+
+START_TEST(no_key_is_read_only)
+{
+	char keyfile[4096], moved[4096], path[4096];
+	struct fixture_mount *m;
+
+	snprintf(keyfile, sizeof keyfile, "%s/keys/default.key", home);
+	snprintf(moved, sizeof moved, "%s/keys/away.key", home);
+	ck_assert_int_eq(rename(keyfile, moved), 0);
+	m = mount_as(NULL);
+	snprintf(path, sizeof path, "%s/x", mnt);
+	ck_assert_int_eq(mkdir(path, 0755), -1);
+	ck_assert_int_eq(errno, EROFS);
+	snprintf(path, sizeof path, "%s/run.sh", mnt);
+	ck_assert_int_eq(unlink(path), -1);
+	ck_assert_int_eq(errno, EROFS);
+	stop_clean(m, NULL);
+	/* a named key that is missing is an error, not a silent read-only mount */
+	char *out = NULL;
+	char *argv[] = { getenv("SWARMFS_BIN"), "mount", "-f", "--home", home, "--key", "ghost",
+			 "team", mnt, NULL };
+	ck_assert_int_eq(fixture_run(argv, 10000, &out), 1);
+	ck_assert_msg(strstr(out, "cannot load key"), "output: %s", out);
+	free(out);
+}
+END_TEST
+
+START_TEST(tampered_record_is_hidden)
+{
+	struct ledger_entry e;
+	struct ledger *l;
+	struct fixture_mount *m;
+	char hex[LEDGER_HEX_LEN], db[4096], path[4096], *out = NULL;
+	struct stat st;
+
+	ck_assert_int_eq(itest_drive_open(home, id, NULL, &l), 0);
+	ck_assert_int_eq(ledger_lookup(l, "docs/bob.txt", &e), 0);
+	ledger_free(l);
+	ledger_hex(e.record_id, LEDGER_ID_LEN, hex);
+	snprintf(db, sizeof db, "%s/drives/%s/ledger.db", home, id);
+	/* what was tried: one byte in the middle of docs/bob.txt's stored record flipped
+	 * in ledger.db behind the ledger's back; the append-only triggers are dropped
+	 * first, as an attacker holding the file would */
+	int rc = fixture_sh(10000, &out,
+			    "python3 - '%s' '%s' <<'PY'\n"
+			    "import sqlite3, sys\n"
+			    "c = sqlite3.connect(sys.argv[1])\n"
+			    "for (t,) in c.execute(\"select name from sqlite_master where type='trigger'\").fetchall():\n"
+			    "    c.execute('drop trigger ' + t)\n"
+			    "rid = bytes.fromhex(sys.argv[2])\n"
+			    "raw = bytearray(c.execute('select raw from raw_records where id=?', (rid,)).fetchone()[0])\n"
+			    "raw[len(raw) // 2] ^= 0x01\n"
+			    "c.execute('update raw_records set raw=? where id=?', (bytes(raw), rid))\n"
+			    "c.commit()\n"
+			    "print('flipped', len(raw) // 2)\n"
+			    "PY\n",
+			    db, hex);
+	ck_assert_msg(rc == 0 && strstr(out, "flipped"), "tampering failed: %s", out);
+	free(out);
+
+	const char *allowed[] = { "ledger:", NULL }; /* the ledger reports what it found */
+	m = mount_as(NULL);
+	out = sh(0, "ls '%s/docs'", mnt);
+	ck_assert_str_eq(out, "a.txt\ndeep\n");
+	free(out);
+	snprintf(path, sizeof path, "%s/docs/bob.txt", mnt);
+	ck_assert_int_eq(stat(path, &st), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	snprintf(path, sizeof path, "%s/docs/a.txt", mnt);
+	ck_assert_int_eq(stat(path, &st), 0);
+	stop_clean(m, allowed);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("namespace");
+	TCase *tc = tcase_create("namespace");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, browse_with_ordinary_tools);
+	tcase_add_test(tc, xattrs_show_ownership);
+	tcase_add_test(tc, owner_changes_become_records);
+	tcase_add_test(tc, others_files_are_refused_and_unchanged);
+	tcase_add_test(tc, no_key_is_read_only);
+	tcase_add_test(tc, tampered_record_is_hidden);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

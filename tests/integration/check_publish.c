@@ -1,0 +1,295 @@
+/*
+ * Publishing by copy on one machine: files copied into the mount with cp, cp -a, rsync,
+ * tar and an editor's write-temp-then-rename are hashed, recorded, moved into the cache
+ * and read back identical; ordinary tools work on the tree; a mount killed with -9
+ * right after the copy loses no closed file.
+ */
+#include "drive_util.h"
+#include "fixture.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *dir, *home, *mnt, *src;
+static char id[LEDGER_HEX_LEN];
+
+static void setup(void)
+{
+	fixture_test_setup();
+	ck_assert_int_eq(fixture_tmpdir_new("pub", &dir), 0);
+	ck_assert_int_ge(asprintf(&home, "%s/home", dir), 0);
+	ck_assert_int_ge(asprintf(&mnt, "%s/mnt", dir), 0);
+	ck_assert_int_ge(asprintf(&src, "%s/src", dir), 0);
+	ck_assert_int_eq(itest_drive_create(home, "team", "default", id), 0);
+}
+
+static void teardown(void)
+{
+	if (fixture_is_mounted(mnt)) {
+		char *argv[] = { "fusermount3", "-u", "-z", mnt, NULL };
+		fixture_run(argv, 10000, NULL);
+	}
+	fixture_tmpdir_remove(dir);
+	free(dir);
+	free(home);
+	free(mnt);
+	free(src);
+}
+
+static const char *const mount_args[] = { "--no-dht", "--listen", "127.0.0.1:0", NULL };
+
+static struct fixture_mount *mount_drive(void)
+{
+	struct fixture_mount *m;
+
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, mount_args, &m), 0);
+	return m;
+}
+
+static void stop_clean(struct fixture_mount *m)
+{
+	char *lines = NULL;
+	int n = fixture_mount_unexpected_log(m, NULL, &lines);
+
+	ck_assert_msg(n == 0, "unexpected daemon log lines:\n%s", lines);
+	free(lines);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+}
+
+/* Run a shell command (cd'ed nowhere) and require exit 0; returns its output. */
+static char *run(int timeout_ms, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *run(int timeout_ms, const char *fmt, ...)
+{
+	char *cmd, *out = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	int rc = fixture_sh(timeout_ms, &out, "%s", cmd);
+	ck_assert_msg(rc == 0, "'%s' exited %d: %s", cmd, rc, out);
+	free(cmd);
+	return out;
+}
+
+/* Equal outputs, or a failure naming the first line that differs (Check cannot carry
+ * whole listings in a message). */
+#define assert_same(got, want) assert_same_at(got, want, __LINE__)
+static void assert_same_at(const char *got, const char *want, int line)
+{
+	const char *g = got, *w = want;
+	int n = 1;
+
+	while (*g && *g == *w) {
+		if (*g == '\n')
+			n++;
+		g++;
+		w++;
+	}
+	if (!*g && !*w)
+		return;
+	ck_abort_msg("line %d: outputs differ at their line %d: got '%.120s' want '%.120s'", line, n,
+		     g, w);
+}
+
+/* Wait until nothing is staged or queued: every file published. */
+static void wait_published(void)
+{
+	for (int i = 0; i < 600; i++) {
+		char *out = NULL;
+
+		fixture_sh(5000, &out, "find '%s/drives/%s/staging' -type f | wc -l", home, id);
+		int n = atoi(out);
+		free(out);
+		if (n == 0)
+			return;
+		usleep(50000);
+	}
+	ck_abort_msg("files still staged after 30 s");
+}
+
+/* A tree of 200 files in 3 levels, sizes from 0 to ~300 KiB, one text file to grep. */
+static void make_tree(void)
+{
+	char path[4096];
+
+	for (int i = 0; i < 200; i++) {
+		snprintf(path, sizeof path, "%s/d%d/e%d", src, i % 4, i % 7);
+		char *out = run(10000, "mkdir -p '%s'", path);
+		free(out);
+		snprintf(path, sizeof path, "%s/d%d/e%d/f%03d.bin", src, i % 4, i % 7, i);
+		ck_assert_int_eq(fixture_file_random(path, (uint64_t)(i * 1531) % (300 << 10), (uint32_t)i), 0);
+	}
+	snprintf(path, sizeof path, "%s/notes.txt", src);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "swarmfs keeps what you copy\nneedle in the haystack\n");
+	fclose(f);
+}
+
+START_TEST(cp_r_tree_reads_back_identical)
+{
+	struct fixture_mount *m;
+	char *want, *got;
+
+	make_tree();
+	m = mount_drive();
+	free(run(60000, "cp -r '%s' '%s/tree'", src, mnt));
+	want = run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
+	/* readable at once, while still being published */
+	got = run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
+	assert_same(got, want);
+	free(got);
+	wait_published();
+	got = run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
+	assert_same(got, want);
+	free(got);
+
+	/* ordinary tools on the published tree */
+	got = run(10000, "grep -r needle '%s/tree' | sed 's|.*/||'", mnt);
+	ck_assert_str_eq(got, "notes.txt:needle in the haystack\n");
+	free(got);
+	/* du: the files' bytes (directories count 0 here, 4 KiB on ext4) */
+	got = run(10000, "cd '%s' && find . -type f -printf '%%s\\n' | awk '{s+=$1} END {print s}'", src);
+	char *got2 = run(10000, "cd '%s/tree' && du -s --apparent-size -B1 . | cut -f1", mnt);
+	ck_assert_int_eq(atol(got2), atol(got));
+	free(got);
+	free(got2);
+	free(run(30000, "cd '%s/tree' && tar cf '%s/out.tar' . && mkdir '%s/untar' && tar xf '%s/out.tar' -C '%s/untar'",
+		 mnt, dir, dir, dir, dir));
+	got = run(30000, "cd '%s/untar' && find . -type f | sort | xargs sha256sum", dir);
+	assert_same(got, want);
+	free(got);
+	free(run(30000, "rsync -a '%s/tree/' '%s/rsynced/'", mnt, dir));
+	got = run(30000, "cd '%s/rsynced' && find . -type f | sort | xargs sha256sum", dir);
+	assert_same(got, want);
+	free(got);
+	stop_clean(m);
+
+	/* a new mount serves the published tree from the cache */
+	m = mount_drive();
+	got = run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
+	assert_same(got, want);
+	free(got);
+	free(want);
+	stop_clean(m);
+}
+END_TEST
+
+START_TEST(cp_a_keeps_mode_and_mtime)
+{
+	struct fixture_mount *m;
+	char *out;
+
+	free(run(10000, "mkdir -p '%s' && printf 'x%%.0s' $(seq 1 5000) > '%s/script.sh' && "
+			"chmod 0750 '%s/script.sh' && touch -m -d @1500000000 '%s/script.sh'",
+		 src, src, src, src));
+	m = mount_drive();
+	free(run(30000, "cp -a '%s/script.sh' '%s/'", src, mnt));
+	wait_published();
+	out = run(10000, "stat -c '%%a %%Y %%s' '%s/script.sh'", mnt);
+	ck_assert_str_eq(out, "750 1500000000 5000\n");
+	free(out);
+	out = run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.status '%s/script.sh'", mnt);
+	ck_assert_str_eq(out, "confirmed");
+	free(out);
+	stop_clean(m);
+}
+END_TEST
+
+START_TEST(editor_write_temp_then_rename)
+{
+	struct fixture_mount *m = mount_drive();
+	char *out;
+
+	free(run(10000, "echo 'version 1' > '%s/doc.txt'", mnt));
+	wait_published();
+	/* what an editor does on save: a temp file beside it, renamed over it */
+	free(run(10000, "cd '%s' && echo 'version 2' > .doc.txt.swp && mv .doc.txt.swp doc.txt", mnt));
+	out = run(10000, "cd '%s' && cat doc.txt && ls -A", mnt);
+	ck_assert_str_eq(out, "version 2\ndoc.txt\n");
+	free(out);
+	wait_published();
+	stop_clean(m);
+	m = mount_drive();
+	out = run(10000, "cd '%s' && cat doc.txt && ls -A", mnt);
+	ck_assert_str_eq(out, "version 2\ndoc.txt\n");
+	free(out);
+	stop_clean(m);
+}
+END_TEST
+
+START_TEST(overwrite_and_truncate_by_owner)
+{
+	struct fixture_mount *m = mount_drive();
+	char *out;
+
+	free(run(10000, "echo 'first' > '%s/a.txt'", mnt));
+	wait_published();
+	free(run(10000, "echo 'second, longer' > '%s/a.txt'", mnt));
+	wait_published();
+	out = run(10000, "cat '%s/a.txt'", mnt);
+	ck_assert_str_eq(out, "second, longer\n");
+	free(out);
+	free(run(10000, "truncate -s 0 '%s/a.txt'", mnt));
+	wait_published();
+	out = run(10000, "stat -c %%s '%s/a.txt'", mnt);
+	ck_assert_str_eq(out, "0\n");
+	free(out);
+	stop_clean(m);
+}
+END_TEST
+
+START_TEST(kill_9_after_close_loses_nothing)
+{
+	struct fixture_mount *m;
+	char *want, *got;
+
+	make_tree();
+	m = mount_drive();
+	/* what was tried: SIGKILL the moment cp has closed its last file, with most of
+	 * the tree still queued for publishing */
+	free(run(60000, "cp -r '%s' '%s/tree'", src, mnt));
+	ck_assert_int_eq(kill(fixture_mount_pid(m), SIGKILL), 0);
+	fixture_mount_stop(m);
+	ck_assert(!fixture_is_mounted(mnt));
+
+	m = mount_drive();
+	wait_published();
+	want = run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
+	got = run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
+	assert_same(got, want);
+	free(got);
+	free(want);
+	stop_clean(m);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("publish");
+	TCase *tc = tcase_create("publish");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, cp_r_tree_reads_back_identical);
+	tcase_add_test(tc, cp_a_keeps_mode_and_mtime);
+	tcase_add_test(tc, editor_write_temp_then_rename);
+	tcase_add_test(tc, overwrite_and_truncate_by_owner);
+	tcase_add_test(tc, kill_9_after_close_loses_nothing);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

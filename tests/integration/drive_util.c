@@ -1,0 +1,125 @@
+#include "drive_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int load_or_make(const char *home, const char *name, struct ledger_key **out)
+{
+	char dir[4096], path[4200];
+	struct ledger_key *k;
+	int err;
+
+	snprintf(dir, sizeof dir, "%s/keys", home);
+	snprintf(path, sizeof path, "%s/%s.key", dir, name);
+	mkdir(home, 0700);
+	mkdir(dir, 0700);
+	err = ledger_key_load(path, &k);
+	if (err == -ENOENT) {
+		if ((err = ledger_key_generate(&k)) < 0)
+			return err;
+		if ((err = ledger_key_save(k, path)) < 0) {
+			ledger_key_free(k);
+			return err;
+		}
+	} else if (err < 0)
+		return err;
+	*out = k;
+	return 0;
+}
+
+int itest_key(const char *home, const char *name, uint8_t out_pub[LEDGER_KEY_LEN])
+{
+	struct ledger_key *k;
+	int err = load_or_make(home, name, &k);
+
+	if (err < 0)
+		return err;
+	ledger_key_public(k, out_pub);
+	ledger_key_free(k);
+	return 0;
+}
+
+int itest_drive_create(const char *home, const char *name, const char *key,
+		       char out_id[LEDGER_HEX_LEN])
+{
+	struct ledger_config cfg = { 0 };
+	struct ledger_params p;
+	struct ledger_key *k;
+	struct ledger *l;
+	uint8_t pub[LEDGER_KEY_LEN], id[LEDGER_ID_LEN];
+	char tmp[4096], db[4200], final[4200];
+	int err;
+
+	if ((err = load_or_make(home, key, &k)) < 0)
+		return err;
+	ledger_key_public(k, pub);
+	snprintf(tmp, sizeof tmp, "%s/drives", home);
+	mkdir(tmp, 0700);
+	/* the id is the genesis hash, known only once the genesis exists */
+	snprintf(tmp, sizeof tmp, "%s/drives/.new-%d", home, (int)getpid());
+	if (mkdir(tmp, 0700) < 0) {
+		err = -errno;
+		goto out;
+	}
+	snprintf(db, sizeof db, "%s/ledger.db", tmp);
+	ledger_params_defaults(&p);
+	p.name = (char *)name;
+	memcpy(p.admin, pub, sizeof pub);
+	p.producers = &pub;
+	p.n_producers = 1;
+	cfg.path = db;
+	cfg.key = k;
+	if ((err = ledger_create(&cfg, &p, k, &l)) < 0)
+		goto out;
+	ledger_drive_id(l, id);
+	ledger_free(l);
+	ledger_hex(id, sizeof id, out_id);
+	snprintf(final, sizeof final, "%s/drives/%s", home, out_id);
+	if (rename(tmp, final) < 0)
+		err = -errno;
+out:
+	ledger_key_free(k);
+	return err;
+}
+
+int itest_drive_open(const char *home, const char *id, const char *key, struct ledger **out)
+{
+	struct ledger_config cfg = { 0 };
+	struct ledger_key *k = NULL;
+	char db[4096];
+	int err;
+
+	if (key && (err = load_or_make(home, key, &k)) < 0)
+		return err;
+	snprintf(db, sizeof db, "%s/drives/%s/ledger.db", home, id);
+	cfg.path = db;
+	cfg.key = k;
+	cfg.auto_produce = true;
+	/* The handle keeps borrowing the key: it lives as long as the process, which
+	 * for a test is short. */
+	err = ledger_open(&cfg, out);
+	if (err < 0)
+		ledger_key_free(k);
+	return err;
+}
+
+int itest_claim(struct ledger *l, const char *path, uint64_t length, uint32_t mode,
+		int64_t mtime_s)
+{
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
+
+	/* content hashes derived from the path: distinct, and plainly made up */
+	for (int i = 0; i < 32; i++) {
+		op.content.root[i] = (uint8_t)(path[i % strlen(path)] + i);
+		op.content.ih2[i] = (uint8_t)(path[i % strlen(path)] ^ i);
+	}
+	op.content.length = length;
+	op.content.piece_length = 16384;
+	op.content.mode = mode;
+	op.content.mtime_ns = mtime_s * 1000000000LL;
+	return ledger_submit(l, &op, NULL);
+}
