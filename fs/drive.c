@@ -198,6 +198,9 @@ int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t k
 	uint8_t *bits;
 	int err;
 
+	/* seeded already (re-seeded at start and then resumed from the queue, say) */
+	if (fs_torrent_find(d, key))
+		return 0;
 	if ((err = cache_object_stat(d->cache, key, &info)) < 0)
 		return err;
 	if ((err = cache_object_path(d->cache, key, path, sizeof path)) < 0)
@@ -219,8 +222,68 @@ int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t k
 	err = swarm_torrent_add(d->swarm, &ap, &t);
 	if (err == -EEXIST)
 		err = 0;
+	else if (err == 0) {
+		pthread_mutex_lock(&d->torrents_lock);
+		if (d->n_torrents == d->cap_torrents) {
+			size_t ncap = d->cap_torrents ? d->cap_torrents * 2 : 16;
+			struct fs_torrent *nt = realloc(d->torrents, ncap * sizeof *nt);
+
+			if (nt) {
+				d->torrents = nt;
+				d->cap_torrents = ncap;
+			}
+		}
+		if (d->n_torrents < d->cap_torrents) {
+			memcpy(d->torrents[d->n_torrents].key, key, 32);
+			d->torrents[d->n_torrents++].t = t;
+		}
+		pthread_mutex_unlock(&d->torrents_lock);
+	}
 out:
 	free(bits);
+	return err;
+}
+
+struct swarm_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32])
+{
+	struct swarm_torrent *t = NULL;
+
+	pthread_mutex_lock(&d->torrents_lock);
+	for (size_t i = 0; i < d->n_torrents && !t; i++)
+		if (!memcmp(d->torrents[i].key, key, 32))
+			t = d->torrents[i].t;
+	pthread_mutex_unlock(&d->torrents_lock);
+	return t;
+}
+
+int fs_drive_uri(struct fs_drive *d, char **out_uri)
+{
+	struct fs_uri u = { 0 };
+	struct ledger_params p;
+	char peer[64];
+	uint16_t port;
+	int err;
+
+	memcpy(u.drive_id, d->id_hex, sizeof u.drive_id);
+	u.name = d->name;
+	if (ledger_params_get(d->ledger, &p) < 0)
+		memset(&p, 0, sizeof p);
+	for (size_t i = 0; i < p.n_trackers && u.n_trackers < FS_URI_MAX_LIST; i++)
+		u.trackers[u.n_trackers++] = p.trackers[i];
+	for (size_t i = 0; d->opts.trackers && d->opts.trackers[i] &&
+			   u.n_trackers < FS_URI_MAX_LIST; i++)
+		u.trackers[u.n_trackers++] = (char *)d->opts.trackers[i];
+	/* this node as a peer, when it listens on one address (any-address is no
+	 * address a joiner can dial) */
+	if (d->swarm && swarm_session_port(d->swarm, &port) == 0 && d->opts.listen &&
+	    strncmp(d->opts.listen, "0.0.0.0:", 8) && d->opts.listen[0] != ':') {
+		snprintf(peer, sizeof peer, "%.*s:%u",
+			 (int)(strrchr(d->opts.listen, ':') - d->opts.listen), d->opts.listen, port);
+		if (fs_uri_peer_valid(peer) == 0)
+			u.peers[u.n_peers++] = peer;
+	}
+	err = fs_uri_format(&u, out_uri);
+	ledger_params_release(&p);
 	return err;
 }
 
@@ -242,6 +305,7 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 		return -ENOMEM;
 	d->lock_fd = -1;
 	pthread_mutex_init(&d->notify_lock, NULL);
+	pthread_mutex_init(&d->torrents_lock, NULL);
 	pthread_cond_init(&d->notify_cond, NULL);
 	d->uid = getuid();
 	d->gid = getgid();
@@ -352,6 +416,8 @@ void fs_drive_close(struct fs_drive *d)
 	for (size_t i = 0; i < d->notify_n; i++)
 		free(d->notify_paths[i]);
 	free(d->notify_paths);
+	free(d->torrents);
+	pthread_mutex_destroy(&d->torrents_lock);
 	pthread_mutex_destroy(&d->notify_lock);
 	pthread_cond_destroy(&d->notify_cond);
 	free(d->name);
@@ -365,7 +431,12 @@ void fs_drive_close(struct fs_drive *d)
 static void on_ledger_change(const char *path, void *ctx)
 {
 	struct fs_drive *d = ctx;
-	char *copy = strdup(path ? path : "");
+	char *copy;
+
+	/* the ledger's normalized paths start with '/', the inode table's do not */
+	while (path && *path == '/')
+		path++;
+	copy = strdup(path ? path : "");
 
 	if (!copy)
 		return; /* the entry times out by itself; nothing else to do */

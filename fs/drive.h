@@ -46,6 +46,12 @@ struct fs_drive {
 	struct cache *cache;	/* <dir>/cache */
 	struct swarm_session *swarm;
 	struct fs_publisher *pub;
+	pthread_mutex_t torrents_lock; /* guards torrents[] */
+	struct fs_torrent {
+		uint8_t key[32];	/* v2 infohash: the cache object */
+		struct swarm_torrent *t;
+	} *torrents;
+	size_t n_torrents, cap_torrents;
 	uint64_t cache_size;	/* the cap, reported by statfs */
 	int read_timeout_ms;
 	struct fs_drive_opts opts; /* borrowed strings: they live as long as main() */
@@ -85,6 +91,12 @@ void fs_drive_close(struct fs_drive *d);
  * content): added to the swarm session with the cache's bitmap, no re-hash.
  * -EEXIST if it is seeded already counts as success. Any thread but the swarm's. */
 int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32]);
+
+/* The swarm torrent of a cache object, or NULL. Any thread. */
+struct swarm_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32]);
+
+/* The drive's swarmfs:// URI (with trackers and this node as a peer); caller frees. */
+int fs_drive_uri(struct fs_drive *d, char **out_uri);
 
 /* Tell the kernel that path changed (queued for the notifier thread). Any thread. */
 void fs_drive_changed(struct fs_drive *d, const char *path);

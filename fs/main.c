@@ -1,5 +1,6 @@
 /* swarmfs: command-line entry point and subcommand dispatch. */
 #include "cmd_ledger.h"
+#include "cmd_mount.h"
 #include "fs.h"
 #include "uri.h"
 
@@ -32,12 +33,12 @@ static const struct command commands[] = {
 	{ "init", fs_cmd_init, "init [--home DIR] [--name NAME] [--tracker URL]", "make my key (if none) and a new drive; print its URI" },
 	{ "mount", fs_cmd_mount, "mount [OPTIONS] DRIVE MOUNTPOINT", "mount a drive (DRIVE = name, id or swarmfs:// URI)" },
 	{ "umount", fs_cmd_umount, "umount MOUNTPOINT", "unmount a mounted drive" },
-	{ "status", NULL, "status MOUNTPOINT", "drive, height, peers, cache use, publish queue" },
+	{ "status", fs_cmd_status, "status MOUNTPOINT", "drive, height, peers, cache use, publish queue" },
 	{ "log", fs_cmd_log, "log DRIVE|PATH [PATH]", "history of a path: every record with its block" },
 	{ "verify", fs_cmd_verify, "verify DRIVE", "re-check the whole chain; report any tampering" },
-	{ "transfer", NULL, "transfer PATH --to KEY", "give a file to another key" },
+	{ "transfer", fs_cmd_transfer, "transfer PATH --to KEY", "give a file to another key" },
 	{ "add", NULL, "add DRIVE FILE.torrent|MAGNET /dest/path", "import an existing torrent" },
-	{ "magnet", NULL, "magnet PATH", "print the magnet link of a published file" },
+	{ "magnet", fs_cmd_magnet, "magnet PATH", "print the magnet link of a published file" },
 	{ "key", fs_cmd_key, "key new|show [NAME]", "make or show a signing key" },
 	{ "drive", fs_cmd_drive, "drive list|show|add-member ...", "list drives, show one, add a member" },
 };

@@ -13,11 +13,13 @@
 #include "publish.h"
 
 #include <cache.h>
+#include <swarm.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1039,7 +1041,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 /* ---- extended attributes: user.swarmfs.* ---- */
 
 static const char *const xattr_names[] = { "owner", "record", "height", "status", "root",
-					   "infohash", "magnet", NULL };
+					   "infohash", "magnet", "cached", "peers", NULL };
 
 static int xattr_value(struct fs_drive *d, const char *path, const struct ledger_entry *e,
 		       const char *name, char **out)
@@ -1075,10 +1077,123 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 				     hex, base);
 		} else
 			n = asprintf(out, "magnet:?xt=urn:btmh:1220%s&dn=%s", hex, base);
+	} else if (!strcmp(name, "cached")) {
+		struct cache_object_info info;
+
+		if (!e->content.length || cache_object_stat(d->cache, e->content.ih2, &info) < 0)
+			info.bytes_present = 0;
+		n = asprintf(out, "%llu", (unsigned long long)info.bytes_present);
+	} else if (!strcmp(name, "peers")) {
+		struct swarm_torrent *t = fs_torrent_find(d, e->content.ih2);
+		struct swarm_torrent_stats ts = { 0 };
+
+		if (t)
+			swarm_torrent_stats(t, &ts);
+		n = asprintf(out, "%u", ts.peers);
 	} else
 		return -ENODATA;
-	(void)d;
 	return n < 0 ? -ENOMEM : n;
+}
+
+/* ---- text for the commands that ask a mount: swarmfs status, swarmfs log PATH ---- */
+
+static void text_add(char **buf, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void text_add(char **buf, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	char *line;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	char *nb = realloc(*buf, *len + (size_t)n + 1);
+	if (nb) {
+		memcpy(nb + *len, line, (size_t)n + 1);
+		*buf = nb;
+		*len += (size_t)n;
+	}
+	free(line);
+}
+
+static int drive_status_text(struct fs_drive *d, char **out)
+{
+	struct ledger_head h;
+	struct cache_usage cu;
+	struct swarm_session_stats ss = { 0 };
+	struct fs_publish_status ps;
+	char hex[LEDGER_HEX_LEN], *uri = NULL, *buf = NULL;
+	size_t len = 0;
+	uint16_t port = 0;
+
+	ledger_head_get(d->ledger, &h);
+	cache_usage_get(d->cache, &cu);
+	if (d->swarm) {
+		swarm_session_stats(d->swarm, &ss);
+		swarm_session_port(d->swarm, &port);
+	}
+	fs_publish_status(d, &ps);
+	fs_drive_uri(d, &uri);
+	text_add(&buf, &len, "drive: %s\nid: %s\nuri: %s\n", d->name ? d->name : "", d->id_hex,
+		 uri ? uri : "");
+	if (d->key) {
+		ledger_hex(d->me, LEDGER_KEY_LEN, hex);
+		text_add(&buf, &len, "key: %s\n", hex);
+	} else
+		text_add(&buf, &len, "key: none (read-only)\n");
+	ledger_hex(h.id, LEDGER_ID_LEN, hex);
+	text_add(&buf, &len, "height: %llu\nhead: %s\nmempool: %d\n", (unsigned long long)h.height,
+		 hex, ledger_mempool_count(d->ledger));
+	text_add(&buf, &len, "listen port: %u\npeers: %u\ntorrents: %u\n", port, ss.peers, ss.torrents);
+	text_add(&buf, &len, "download rate: %llu B/s\nupload rate: %llu B/s\n",
+		 (unsigned long long)ss.download_rate, (unsigned long long)ss.upload_rate);
+	text_add(&buf, &len, "cache: %llu of %llu bytes used, %llu published, %llu pinned by readers\n",
+		 (unsigned long long)cu.used, (unsigned long long)cu.cap,
+		 (unsigned long long)cu.published, (unsigned long long)cu.pinned);
+	text_add(&buf, &len, "publish queue: %llu staged, %llu queued, %llu failed; %llu published by this mount\n",
+		 (unsigned long long)ps.staged, (unsigned long long)ps.queued,
+		 (unsigned long long)ps.failed, (unsigned long long)ps.published);
+	free(uri);
+	if (!buf)
+		return -ENOMEM;
+	*out = buf;
+	return (int)len;
+}
+
+struct log_text {
+	char *buf;
+	size_t len;
+};
+
+static int log_line(const struct ledger_log_entry *e, void *ctx)
+{
+	struct log_text *t = ctx;
+	char rec[LEDGER_HEX_LEN], author[LEDGER_HEX_LEN];
+
+	ledger_hex(e->record_id, LEDGER_ID_LEN, rec);
+	ledger_hex(e->author, LEDGER_KEY_LEN, author);
+	text_add(&t->buf, &t->len, "%-8s height %-6lld time %lld author %.16s record %.16s %s%s%s\n",
+		 ledger_rec_type_name(e->type), (long long)e->height, (long long)e->time, author,
+		 rec, e->path, *e->dest ? " -> " : "", e->dest);
+	return t->len > 60000 ? 1 : 0; /* an xattr value holds 64 KiB */
+}
+
+static int log_text(struct fs_drive *d, const char *path, char **out)
+{
+	struct log_text t = { 0 };
+	int err = ledger_history(d->ledger, path, log_line, &t);
+
+	if (err < 0) {
+		free(t.buf);
+		return err;
+	}
+	if (!t.buf)
+		t.buf = strdup("");
+	*out = t.buf;
+	return t.buf ? (int)t.len : -ENOMEM;
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -1092,9 +1207,16 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0 ||
-	    (err = lookup_path(d, path, &e)) < 0 ||
-	    (err = xattr_value(d, path, &e, name + sizeof XATTR_PREFIX - 1, &val)) < 0) {
+	name += sizeof XATTR_PREFIX - 1;
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
+		;
+	else if (!strcmp(name, "drive"))
+		err = *path ? -ENODATA : drive_status_text(d, &val);
+	else if (!strcmp(name, "log"))
+		err = log_text(d, path, &val);
+	else if ((err = lookup_path(d, path, &e)) >= 0)
+		err = xattr_value(d, path, &e, name, &val);
+	if (err < 0) {
 		fuse_reply_err(req, -err);
 	} else if (size == 0) {
 		fuse_reply_xattr(req, (size_t)err);
@@ -1137,12 +1259,44 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
-	(void)ino;
-	(void)value;
-	(void)size;
+	struct fs_drive *d = drive_of(req);
+	struct ledger_op op = { .type = LEDGER_REC_TRANSFER };
+	struct ledger_entry e;
+	char hex[LEDGER_HEX_LEN], *path = NULL;
+	int err;
+
 	(void)flags;
-	/* user.swarmfs.* are facts of the ledger, not settable; others are not kept */
-	fuse_reply_err(req, strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1) ? ENOTSUP : EACCES);
+	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
+		fuse_reply_err(req, ENOTSUP); /* no other attributes are kept */
+		return;
+	}
+	/* user.swarmfs.transfer = the new owner's key (64 hex digits): swarmfs transfer.
+	 * The other user.swarmfs.* are facts of the ledger, not settable. */
+	if (strcmp(name + sizeof XATTR_PREFIX - 1, "transfer")) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (size != 64) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memcpy(hex, value, 64);
+	hex[64] = '\0';
+	if (ledger_unhex(hex, op.to, LEDGER_KEY_LEN) < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) >= 0 &&
+	    (err = lookup_path(d, path, &e)) >= 0) {
+		if (!owned(d, &e))
+			err = d->key ? -EACCES : -EROFS;
+		else {
+			op.path = path;
+			err = submit(d, &op);
+		}
+	}
+	free(path);
+	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

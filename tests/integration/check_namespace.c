@@ -304,6 +304,14 @@ START_TEST(tampered_record_is_hidden)
 	snprintf(path, sizeof path, "%s/docs/a.txt", mnt);
 	ck_assert_int_eq(stat(path, &st), 0);
 	stop_clean(m, allowed);
+
+	/* swarmfs verify names the damaged record and fails */
+	rc = fixture_sh(60000, &out, "'%s' verify --home '%s' team", getenv("SWARMFS_BIN"), home);
+	ck_assert_msg(rc == 1, "verify exited %d: %s", rc, out);
+	char prefix[17];
+	snprintf(prefix, sizeof prefix, "%.16s", hex);
+	ck_assert_msg(strstr(out, prefix), "verify does not name record %s: %s", hex, out);
+	free(out);
 }
 END_TEST
 

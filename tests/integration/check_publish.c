@@ -74,7 +74,7 @@ static char *run(int timeout_ms, const char *fmt, ...)
 	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
 	va_end(ap);
 	int rc = fixture_sh(timeout_ms, &out, "%s", cmd);
-	ck_assert_msg(rc == 0, "'%s' exited %d: %s", cmd, rc, out);
+	ck_assert_msg(rc == 0, "'%.200s' exited %d: %.600s", cmd, rc, out);
 	free(cmd);
 	return out;
 }
@@ -272,6 +272,65 @@ START_TEST(kill_9_after_close_loses_nothing)
 }
 END_TEST
 
+START_TEST(transfer_then_refused)
+{
+	struct fixture_mount *m = mount_drive();
+	uint8_t bob[LEDGER_KEY_LEN];
+	char bobhex[LEDGER_HEX_LEN], path[4096], *out, *before;
+
+	ck_assert_int_eq(itest_key(home, "bob", bob), 0);
+	ledger_hex(bob, sizeof bob, bobhex);
+	free(run(10000, "head -c 100000 /dev/urandom > '%s/gift.bin'", mnt));
+	wait_published();
+	before = run(10000, "sha256sum < '%s/gift.bin'", mnt);
+	out = run(10000, "'%s' transfer '%s/gift.bin' --to bob --home '%s'", getenv("SWARMFS_BIN"), mnt, home);
+	ck_assert_msg(strstr(out, bobhex), "transfer said: %s", out);
+	free(out);
+	out = run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.owner '%s/gift.bin'", mnt);
+	ck_assert_str_eq(out, bobhex);
+	free(out);
+
+	/* what was tried: every change by the former owner; each must fail with EACCES
+	 * and leave the file as it was */
+	snprintf(path, sizeof path, "%s/gift.bin", mnt);
+	char to[4096];
+	snprintf(to, sizeof to, "%s/taken-back.bin", mnt);
+	ck_assert_int_eq(unlink(path), -1);
+	ck_assert_int_eq(errno, EACCES);
+	ck_assert_int_eq(rename(path, to), -1);
+	ck_assert_int_eq(errno, EACCES);
+	ck_assert_int_eq(chmod(path, 0600), -1);
+	ck_assert_int_eq(errno, EACCES);
+	ck_assert_int_ne(fixture_sh(10000, &out, "echo overwrite > '%s'", path), 0);
+	ck_assert_msg(strstr(out, "Permission denied"), "overwrite: %s", out);
+	free(out);
+	ck_assert_int_eq(truncate(path, 0), -1);
+	ck_assert_int_eq(errno, EACCES);
+	out = run(10000, "sha256sum < '%s/gift.bin'; stat -c %%a '%s/gift.bin'; ls '%s'", mnt, mnt, mnt);
+	char want[256];
+	snprintf(want, sizeof want, "%s444\ngift.bin\n", before);
+	ck_assert_str_eq(out, want);
+	free(out);
+	/* nor can it be given away twice */
+	ck_assert_int_eq(fixture_sh(10000, NULL, "'%s' transfer '%s' --to default --home '%s'",
+				    getenv("SWARMFS_BIN"), path, home), 1);
+
+	/* the history says what happened, from the mount */
+	out = run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.log '%s/gift.bin'", mnt);
+	ck_assert_msg(strstr(out, "claim ") && strstr(out, "transfer ") && strstr(out, bobhex),
+		      "log: %s", out);
+	free(out);
+	out = run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
+	ck_assert_msg(strstr(out, "drive: team") && strstr(out, "publish queue: 0 staged"), "status: %s", out);
+	free(out);
+	out = run(10000, "'%s' magnet '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
+	ck_assert_msg(!strncmp(out, "magnet:?xt=urn:btih:", 20) && strstr(out, "dn=gift.bin"), "magnet: %s", out);
+	free(out);
+	free(before);
+	stop_clean(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("publish");
@@ -286,6 +345,7 @@ int main(void)
 	tcase_add_test(tc, editor_write_temp_then_rename);
 	tcase_add_test(tc, overwrite_and_truncate_by_owner);
 	tcase_add_test(tc, kill_9_after_close_loses_nothing);
+	tcase_add_test(tc, transfer_then_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

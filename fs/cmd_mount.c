@@ -1,0 +1,183 @@
+#include "cmd_mount.h"
+
+#include "fs.h"
+
+#include <ledger.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+/* Read a user.swarmfs.* attribute of path into a malloc'd NUL-terminated string.
+ * ENODATA/ENOTSUP mean path is not in a swarmfs mount (or has no such fact). */
+static int ask(const char *path, const char *name, char **out)
+{
+	char attr[64];
+	ssize_t n;
+	char *buf;
+
+	snprintf(attr, sizeof attr, "user.swarmfs.%s", name);
+	n = getxattr(path, attr, NULL, 0);
+	if (n < 0)
+		return -errno;
+	buf = malloc((size_t)n + 1);
+	if (!buf)
+		return -ENOMEM;
+	n = getxattr(path, attr, buf, (size_t)n);
+	if (n < 0) {
+		int err = -errno;
+
+		free(buf);
+		return err;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return 0;
+}
+
+static int explain(const char *cmd, const char *path, int err)
+{
+	if (err == -ENODATA || err == -ENOTSUP || err == -EOPNOTSUPP)
+		fprintf(stderr, "swarmfs %s: %s is not in a mounted swarmfs drive\n", cmd, path);
+	else
+		fprintf(stderr, "swarmfs %s: %s: %s\n", cmd, path, strerror(-err));
+	return 1;
+}
+
+static bool is_hex64(const char *s)
+{
+	if (strlen(s) != 64)
+		return false;
+	for (int i = 0; i < 64; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* KEY is 64 hex digits, or the name of a key in the data directory (its public key). */
+static int key_arg(const char *home_opt, const char *key, char out_hex[LEDGER_HEX_LEN])
+{
+	struct ledger_key *k;
+	uint8_t pub[LEDGER_KEY_LEN];
+	char *home = NULL, *path = NULL;
+	int err;
+
+	if (is_hex64(key)) {
+		for (int i = 0; i < 64; i++)
+			out_hex[i] = (char)tolower((unsigned char)key[i]);
+		out_hex[64] = '\0';
+		return 0;
+	}
+	if ((err = fs_home_resolve(home_opt, &home)) < 0)
+		return err;
+	if (strchr(key, '/'))
+		path = strdup(key);
+	else if (asprintf(&path, "%s/keys/%s.key", home, key) < 0)
+		path = NULL;
+	free(home);
+	if (!path)
+		return -ENOMEM;
+	err = ledger_key_load(path, &k);
+	free(path);
+	if (err < 0)
+		return err;
+	ledger_key_public(k, pub);
+	ledger_key_free(k);
+	ledger_hex(pub, sizeof pub, out_hex);
+	return 0;
+}
+
+int fs_cmd_transfer(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "home", required_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *to = NULL, *home = NULL;
+	char hex[LEDGER_HEX_LEN], *owner = NULL;
+	int c, err;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't': to = optarg; break;
+		case 'H': home = optarg; break;
+		case 'h':
+			printf("usage: swarmfs transfer PATH --to KEY\n\n"
+			       "Give a file of yours in a mounted drive to another member. KEY is 64\n"
+			       "hex digits or the name of a key in the data directory (--home).\n");
+			return 0;
+		default: return FS_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1 || !to) {
+		fprintf(stderr, "usage: swarmfs transfer PATH --to KEY\n");
+		return FS_EXIT_USAGE;
+	}
+	if ((err = key_arg(home, to, hex)) < 0) {
+		fprintf(stderr, "swarmfs transfer: '%s' is neither 64 hex digits nor a key: %s\n",
+			to, strerror(-err));
+		return FS_EXIT_USAGE;
+	}
+	if (setxattr(argv[optind], "user.swarmfs.transfer", hex, 64, 0) < 0) {
+		err = -errno;
+		if (err == -EACCES)
+			fprintf(stderr, "swarmfs transfer: %s is not yours to give\n", argv[optind]);
+		else
+			return explain("transfer", argv[optind], err);
+		return 1;
+	}
+	if (ask(argv[optind], "owner", &owner) == 0) {
+		printf("%s now belongs to %s\n", argv[optind], owner);
+		free(owner);
+	}
+	return 0;
+}
+
+static int one_path(int argc, char **argv, const char *cmd, const char *usage)
+{
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: swarmfs %s\n", usage);
+		return 0;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: swarmfs %s\n", usage);
+		return FS_EXIT_USAGE;
+	}
+	(void)cmd;
+	return -1;
+}
+
+int fs_cmd_status(int argc, char **argv)
+{
+	char *text;
+	int rc = one_path(argc, argv, "status", "status MOUNTPOINT");
+
+	if (rc >= 0)
+		return rc;
+	if ((rc = ask(argv[1], "drive", &text)) < 0)
+		return explain("status", argv[1], rc);
+	fputs(text, stdout);
+	free(text);
+	return 0;
+}
+
+int fs_cmd_magnet(int argc, char **argv)
+{
+	char *text;
+	int rc = one_path(argc, argv, "magnet", "magnet PATH");
+
+	if (rc >= 0)
+		return rc;
+	if ((rc = ask(argv[1], "magnet", &text)) < 0)
+		return explain("magnet", argv[1], rc);
+	printf("%s\n", text);
+	free(text);
+	return 0;
+}
