@@ -607,7 +607,7 @@ static void *worker_main(void *arg)
  * object is in the cache. */
 static void seed_saved(struct fs_drive *d)
 {
-	char dir[4200], file[4400];
+	char dir[4200], file[4600];
 	struct dirent *de;
 	DIR *dh;
 

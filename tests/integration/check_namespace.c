@@ -51,15 +51,15 @@ static void setup(void)
 	ck_assert_int_ge(ledger_submit(l, &md, NULL), 0);
 	ck_assert_int_ge(itest_claim(l, "docs/deep/nested/b.bin", 5 << 20, 0600, 1700000002), 0);
 	ck_assert_int_ge(itest_claim(l, "run.sh", 10, 0755, 1700000003), 0);
-	ledger_free(l);
+	itest_drive_close(l);
 
 	ck_assert_int_eq(itest_drive_open(home, id, "bob", &l), 0);
 	ck_assert_int_ge(itest_claim(l, "docs/bob.txt", 77, 0644, 1700000004), 0);
-	ledger_free(l);
+	itest_drive_close(l);
 	/* bob is no producer: alice puts his record in a block */
 	ck_assert_int_eq(itest_drive_open(home, id, "default", &l), 0);
 	ck_assert_int_eq(ledger_produce(l), 1);
-	ledger_free(l);
+	itest_drive_close(l);
 }
 
 static void teardown(void)
@@ -270,7 +270,7 @@ START_TEST(tampered_record_is_hidden)
 
 	ck_assert_int_eq(itest_drive_open(home, id, NULL, &l), 0);
 	ck_assert_int_eq(ledger_lookup(l, "docs/bob.txt", &e), 0);
-	ledger_free(l);
+	itest_drive_close(l);
 	ledger_hex(e.record_id, LEDGER_ID_LEN, hex);
 	snprintf(db, sizeof db, "%s/drives/%s/ledger.db", home, id);
 	/* what was tried: one byte in the middle of docs/bob.txt's stored record flipped

@@ -86,6 +86,12 @@ out:
 	return err;
 }
 
+/* The keys borrowed by open ledgers (a test opens a few at a time). */
+static struct {
+	struct ledger *l;
+	struct ledger_key *k;
+} open_keys[16];
+
 int itest_drive_open(const char *home, const char *id, const char *key, struct ledger **out)
 {
 	struct ledger_config cfg = { 0 };
@@ -99,12 +105,34 @@ int itest_drive_open(const char *home, const char *id, const char *key, struct l
 	cfg.path = db;
 	cfg.key = k;
 	cfg.auto_produce = true;
-	/* The handle keeps borrowing the key: it lives as long as the process, which
-	 * for a test is short. */
 	err = ledger_open(&cfg, out);
-	if (err < 0)
+	if (err < 0) {
 		ledger_key_free(k);
-	return err;
+		return err;
+	}
+	/* the handle borrows the key until itest_drive_close() */
+	for (int i = 0; i < 16; i++) {
+		if (!open_keys[i].l) {
+			open_keys[i].l = *out;
+			open_keys[i].k = k;
+			return 0;
+		}
+	}
+	ledger_free(*out);
+	ledger_key_free(k);
+	return -EMFILE;
+}
+
+void itest_drive_close(struct ledger *l)
+{
+	ledger_free(l);
+	for (int i = 0; i < 16; i++) {
+		if (open_keys[i].l == l) {
+			ledger_key_free(open_keys[i].k);
+			open_keys[i].l = NULL;
+			open_keys[i].k = NULL;
+		}
+	}
 }
 
 int itest_claim(struct ledger *l, const char *path, uint64_t length, uint32_t mode,

@@ -14,8 +14,9 @@ int itest_drive_create(const char *home, const char *name, const char *key,
 		       char out_id[LEDGER_HEX_LEN]);
 
 /* Open that drive's ledger with key `key` (NULL: read-only) for setting up records;
- * close it with ledger_free() before mounting. */
+ * close it with itest_drive_close() before mounting. */
 int itest_drive_open(const char *home, const char *id, const char *key, struct ledger **out);
+void itest_drive_close(struct ledger *l);
 
 /* Submit a claim of path with made-up content of length bytes (the namespace tests
  * need no swarm) owned by the ledger's key. */
