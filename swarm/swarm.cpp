@@ -322,6 +322,7 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 	s->on_piece = c->on_piece;
 	s->on_ext_peer = c->on_ext_peer;
 	s->on_ext_message = c->on_ext_message;
+	s->may_serve = c->may_serve;
 	s->cb_ctx = c->cb_ctx;
 
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

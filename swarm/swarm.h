@@ -59,6 +59,13 @@ typedef void (*swarm_ext_peer_cb)(struct swarm_torrent *t, void *torrent_ctx, ui
 /* An extension message from peer. msg is borrowed for the call. */
 typedef void (*swarm_ext_message_cb)(struct swarm_torrent *t, void *torrent_ctx,
 				     uint64_t peer, const void *msg, size_t len, void *ctx);
+/* May libtorrent upload this piece of t now? Asked for each request a peer makes,
+ * after swarm/'s own check that the piece is verified and not forgotten: the embedder
+ * answers false for data it is about to remove (the cache unmarks a chunk before it
+ * punches the hole; the forget comes after). Runs on libtorrent's network thread,
+ * not the swarm thread: must be fast, thread-safe, and never call swarm/. */
+typedef bool (*swarm_serve_cb)(struct swarm_torrent *t, void *torrent_ctx, uint32_t piece,
+			       void *ctx);
 /* A fetch ended: 0 (every byte of the range is verified and on disk), -ETIMEDOUT,
  * -ECANCELED (swarm_fetch_cancel, reader or torrent gone), or another -errno. */
 typedef void (*swarm_fetch_cb)(int result, void *ctx);
@@ -89,7 +96,8 @@ struct swarm_config {
 	swarm_piece_cb on_piece;
 	swarm_ext_peer_cb on_ext_peer;
 	swarm_ext_message_cb on_ext_message;
-	void *cb_ctx;			/* the ctx of the three callbacks above */
+	swarm_serve_cb may_serve;	/* NULL = serve every verified piece */
+	void *cb_ctx;			/* the ctx of the four callbacks above */
 };
 
 /* Defaults: listen on all interfaces, any port, DHT/LSD/UPnP/NAT-PMP off, PEX on,

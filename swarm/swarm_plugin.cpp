@@ -9,6 +9,7 @@
 #include <syslog.h>
 
 #include <libtorrent/bdecode.hpp>
+#include <libtorrent/bt_peer_connection.hpp>
 #include <libtorrent/entry.hpp>
 #include <libtorrent/extensions.hpp>
 #include <libtorrent/peer_connection.hpp>
@@ -97,13 +98,26 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 		leave();
 	}
 
-	// Never serve a piece swarm/ does not hold as verified: after a forget its data
-	// is gone from disk although libtorrent still believes it has it.
+	// Never serve a piece whose data left the disk (forgotten: libtorrent still
+	// believes it has it until the re-add), nor one the embedder withholds. A
+	// rejected request (fast extension) lets the peer ask elsewhere at once.
 	bool on_request(lt::peer_request const &r) override
 	{
-		std::lock_guard<std::mutex> g(t->mu);
 		size_t i = (size_t)static_cast<int>(r.piece);
-		return !t->have.empty() && (i >= t->have.size() || !t->have[i]);
+		bool refuse;
+		{
+			std::lock_guard<std::mutex> g(t->mu);
+			refuse = i < t->gone.size() && t->gone[i];
+		}
+		swarm_session *s = t->s;
+		if (!refuse && s->may_serve)
+			refuse = !s->may_serve(t.get(), t->ctx, (uint32_t)i, s->cb_ctx);
+		if (refuse) {
+			auto c = std::static_pointer_cast<lt::bt_peer_connection>(pc.native_handle());
+			if (c)
+				c->write_reject_request(r);
+		}
+		return refuse;
 	}
 
 	void leave()
@@ -158,13 +172,6 @@ struct swarm_tplugin : lt::torrent_plugin {
 		return p;
 	}
 
-	void on_piece_pass(lt::piece_index_t piece) override
-	{
-		std::lock_guard<std::mutex> g(t->mu);
-		size_t i = (size_t)static_cast<int>(piece);
-		if (i < t->have.size())
-			t->have[i] = true;
-	}
 };
 
 std::shared_ptr<lt::torrent_plugin> swarm_plugin_new(swarm_torrent *t)

@@ -74,12 +74,13 @@ struct swarm_torrent {
 	void *ctx;
 	bool download_all, ext_channel;
 
-	// guards h, ti, have, forget_pending, readding, ext_peers, meta
+	// guards h, ti, have, gone, forget_pending, readding, ext_peers, meta
 	std::mutex mu;
 	std::condition_variable meta_cv;	// metadata arrived or torrent closing
 	lt::torrent_handle h;
 	std::shared_ptr<const lt::torrent_info> ti;
-	std::vector<bool> have;	// verified pieces that are on disk now
+	std::vector<bool> have;	// verified pieces that are on disk now (set from alerts)
+	std::vector<bool> gone;	// forgotten: libtorrent may still think it has them
 	std::vector<std::string> file_paths;	// data file of each file index
 	std::vector<uint32_t> forget_pending;
 	bool readding = false;
@@ -89,6 +90,10 @@ struct swarm_torrent {
 	// swarm thread only:
 	lt::add_torrent_params base;	// to re-add it after forgetting pieces
 	std::vector<uint16_t> want;	// claims of fetches and read-ahead per piece
+	// Pieces handed to libtorrent as verified at the last (re-)add: it reports each
+	// of them once more as finished, which must not reach on_piece (the cache may
+	// have punched it since).
+	std::vector<bool> echo;
 	std::list<swarm_fetch_req> fetches;
 	std::set<swarm_reader *> readers;
 	swarm_clock::time_point forget_at;
@@ -111,6 +116,7 @@ struct swarm_session {
 	swarm_piece_cb on_piece;
 	swarm_ext_peer_cb on_ext_peer;
 	swarm_ext_message_cb on_ext_message;
+	swarm_serve_cb may_serve;
 	void *cb_ctx;
 
 	std::unique_ptr<lt::session> ses;

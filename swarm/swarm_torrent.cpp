@@ -144,6 +144,7 @@ void set_metadata(swarm_torrent *t, std::shared_ptr<const lt::torrent_info> ti)
 		return;
 	t->ti = ti;
 	t->have.assign((size_t)ti->num_pieces(), false);
+	t->gone.assign((size_t)ti->num_pieces(), false);
 	t->want.assign((size_t)ti->num_pieces(), 0);
 	for (auto f : fs.file_range()) {
 		if (fs.pad_file_at(f))
@@ -207,11 +208,16 @@ void finish_readd_remove(swarm_torrent *t)
 		uint32_t n = num_pieces(t);
 		atp.have_pieces.resize((int)n, false);
 		prios.resize(n, t->download_all ? lt::default_priority : prio_off);
+		t->echo.assign(n, false);
+		// The new torrent starts without them: nothing left to refuse.
+		t->gone.assign(n, false);
 		for (uint32_t p = 0; p < n; p++) {
-			if (t->have[p])
+			if (t->have[p]) {
 				atp.have_pieces.set_bit(lt::piece_index_t((int)p));
-			else if (t->want[p])
+				t->echo[p] = true;
+			} else if (t->want[p]) {
 				prios[p] = prio_on;
+			}
 		}
 	}
 	atp.piece_priorities = prios;
@@ -256,7 +262,7 @@ void sync_have(swarm_torrent *t, lt::torrent_handle const &h)
 	lt::torrent_status st = h.status(lt::torrent_handle::query_pieces);
 	std::lock_guard<std::mutex> g(t->mu);
 	for (size_t p = 0; p < t->have.size() && (int)p < st.pieces.size(); p++)
-		if (st.pieces.get_bit(lt::piece_index_t((int)p)))
+		if (st.pieces.get_bit(lt::piece_index_t((int)p)) && !t->gone[p])
 			t->have[p] = true;
 }
 
@@ -307,6 +313,11 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 		if (!t || t->closing)
 			return;
 		uint32_t p = (uint32_t) static_cast<int>(pf->piece_index);
+		if (p < t->echo.size() && t->echo[p]) {
+			t->echo[p] = false;
+			check_fetches(t);
+			return;
+		}
 		{
 			std::lock_guard<std::mutex> g(t->mu);
 			if (p < t->have.size())
@@ -518,6 +529,7 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 					t->have[i] = true;
 				}
 			}
+			t->echo = t->have;
 			atp.flags |= lt::torrent_flags::no_verify_files;
 		}
 		if (!p->download_all && !p->seed)
@@ -683,6 +695,7 @@ extern "C" int swarm_torrent_forget(struct swarm_torrent *t, const uint32_t *pie
 					return -EINVAL;
 			for (size_t i = 0; i < n; i++) {
 				t->have[pieces[i]] = false;
+				t->gone[pieces[i]] = true;
 				t->forget_pending.push_back(pieces[i]);
 			}
 		}

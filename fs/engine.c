@@ -1,0 +1,570 @@
+/*
+ * fs/engine: swarm/ and cache/ joined for file content. See engine.h.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+/* A job for the worker: mark a chunk (MARK), or tell a reader its range is ready
+ * (DONE). Jobs copy what they need: a torrent may be removed while they wait. */
+struct job {
+	struct job *next;
+	enum { JOB_MARK, JOB_DONE } kind;
+	uint8_t key[CACHE_KEY_LEN];
+	uint32_t piece;
+	fs_engine_ready_cb cb;
+	void *ctx;
+	int result;
+	int tries;
+};
+
+struct fs_engine_torrent {
+	struct fs_engine *e;
+	struct swarm_torrent *st;
+	uint8_t key[CACHE_KEY_LEN];
+	struct fs_engine_torrent *next;	/* in e->torrents or e->dead */
+};
+
+struct fs_engine_reader {
+	struct fs_engine_torrent *t;
+	struct swarm_reader *sr;
+};
+
+struct fs_engine {
+	struct swarm_session *s;
+	struct cache *c;
+	/* the embedder's own session callbacks, called through ours */
+	swarm_ext_peer_cb user_ext_peer;
+	swarm_ext_message_cb user_ext_message;
+	swarm_piece_cb user_piece;
+	void *user_ctx;
+	swarm_log_fn log;
+	void *log_ctx;
+	int log_level;
+
+	pthread_t worker;
+	bool worker_started;
+	pthread_mutex_t mu;	/* guards jobs, stop, torrents, dead */
+	pthread_cond_t cv;	/* a job was queued, or stop */
+	struct job *head, *tail;
+	bool stop;
+	struct fs_engine_torrent *torrents;
+	/* Removed torrents stay allocated until fs_engine_free: libtorrent's network
+	 * thread may still ask may_serve about them for a moment. */
+	struct fs_engine_torrent *dead;
+};
+
+static void elog(struct fs_engine *e, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void elog(struct fs_engine *e, int level, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (!e->log || level > e->log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	e->log(level, "fs", buf, e->log_ctx);
+}
+
+static void push_job(struct fs_engine *e, struct job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&e->mu);
+	if (e->tail)
+		e->tail->next = j;
+	else
+		e->head = j;
+	e->tail = j;
+	pthread_cond_signal(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* Whether libtorrent still holds the piece of a queued mark: an eviction may have
+ * punched it since it was reported, and marking would then record a hole. */
+static bool still_verified(struct fs_engine *e, const struct job *j)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&e->mu);
+	for (struct fs_engine_torrent *t = e->torrents; t; t = t->next) {
+		if (memcmp(t->key, j->key, CACHE_KEY_LEN) == 0) {
+			ok = swarm_torrent_has_piece(t->st, j->piece);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+	return ok;
+}
+
+static void *worker_main(void *arg)
+{
+	struct fs_engine *e = arg;
+
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&e->mu);
+		while (!e->head && !e->stop)
+			pthread_cond_wait(&e->cv, &e->mu);
+		j = e->head;
+		if (j) {
+			e->head = j->next;
+			if (!e->head)
+				e->tail = NULL;
+		}
+		pthread_mutex_unlock(&e->mu);
+		if (!j)
+			return NULL;	/* stopping, queue drained */
+		if (j->kind == JOB_MARK) {
+			if (!still_verified(e, j)) {
+				free(j);
+				continue;
+			}
+			int rc = cache_chunk_mark(e->c, j->key, j->piece);
+			if (rc == -EBUSY && ++j->tries < 200) {
+				/* found corrupt while a reader holds it: again after the
+				 * jobs queued meanwhile, once the reader let go */
+				usleep(1000);
+				push_job(e, j);
+				continue;
+			}
+			if (rc < 0) {
+				char hex[2 * CACHE_KEY_LEN + 1];
+				swarm_hex(j->key, CACHE_KEY_LEN, hex);
+				elog(e, LOG_ERR, "cannot mark piece %u of %s in the cache: %s",
+				     j->piece, hex, strerror(-rc));
+			}
+		} else {
+			j->cb(j->result, j->ctx);
+		}
+		free(j);
+	}
+}
+
+/* ---- callbacks from swarm/ and cache/ ---- */
+
+/* swarm thread: a piece is verified; the worker marks it (marking does I/O). */
+static void on_piece(struct swarm_torrent *st, void *tctx, uint32_t piece, void *ctx)
+{
+	struct fs_engine *e = ctx;
+	struct fs_engine_torrent *t = tctx;
+	struct job *j = calloc(1, sizeof *j);
+
+	if (!j) {
+		elog(e, LOG_ERR, "out of memory marking piece %u", piece);
+		return;
+	}
+	j->kind = JOB_MARK;
+	memcpy(j->key, t->key, CACHE_KEY_LEN);
+	j->piece = piece;
+	push_job(e, j);
+	if (e->user_piece)
+		e->user_piece(st, NULL, piece, e->user_ctx);
+}
+
+/* network thread: upload only what the cache still holds. */
+static bool may_serve(struct swarm_torrent *st, void *tctx, uint32_t piece, void *ctx)
+{
+	struct fs_engine *e = ctx;
+	struct fs_engine_torrent *t = tctx;
+
+	(void)st;
+	return cache_chunk_present(e->c, t->key, piece);
+}
+
+/* Any thread that made the cache evict: libtorrent forgets those pieces. */
+static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n,
+		     void *ctx)
+{
+	struct fs_engine *e = ctx;
+
+	pthread_mutex_lock(&e->mu);
+	for (struct fs_engine_torrent *t = e->torrents; t; t = t->next) {
+		if (memcmp(t->key, key, CACHE_KEY_LEN) == 0) {
+			int rc = swarm_torrent_forget(t->st, chunks, n);
+			if (rc < 0)
+				elog(e, LOG_ERR, "cannot forget %zu evicted pieces: %s", n,
+				     strerror(-rc));
+			break;
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void on_ext_peer(struct swarm_torrent *st, void *tctx, uint64_t peer, bool up, void *ctx)
+{
+	struct fs_engine *e = ctx;
+
+	(void)tctx;
+	if (e->user_ext_peer)
+		e->user_ext_peer(st, NULL, peer, up, e->user_ctx);
+}
+
+static void on_ext_message(struct swarm_torrent *st, void *tctx, uint64_t peer, const void *msg,
+			   size_t len, void *ctx)
+{
+	struct fs_engine *e = ctx;
+
+	(void)tctx;
+	if (e->user_ext_message)
+		e->user_ext_message(st, NULL, peer, msg, len, e->user_ctx);
+}
+
+/* ---- lifecycle ---- */
+
+int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
+		  struct fs_engine **out)
+{
+	struct fs_engine *e = calloc(1, sizeof *e);
+	struct swarm_config s2 = *sc;
+	struct cache_config c2 = *cc;
+	int err;
+
+	if (!e)
+		return -ENOMEM;
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_cond_init(&e->cv, NULL);
+	e->user_ext_peer = sc->on_ext_peer;
+	e->user_ext_message = sc->on_ext_message;
+	e->user_piece = sc->on_piece;
+	e->user_ctx = sc->cb_ctx;
+	e->log = sc->log;
+	e->log_ctx = sc->log_ctx;
+	e->log_level = sc->log_level;
+
+	c2.on_evict = on_evict;
+	c2.evict_ctx = e;
+	err = cache_new(&c2, &e->c);
+	if (err < 0)
+		goto fail;
+	err = -pthread_create(&e->worker, NULL, worker_main, e);
+	if (err < 0)
+		goto fail;
+	e->worker_started = true;
+	/* Read-ahead beyond a quarter of the cache would evict what the reader is about
+	 * to read before it gets there. */
+	uint64_t cap = cc->cap ? cc->cap : CACHE_DEFAULT_SIZE;
+	uint64_t ra = s2.readahead_max ? s2.readahead_max : 16u << 20;
+	if (ra > cap / 4)
+		ra = cap / 4;
+	s2.readahead_max = (uint32_t)(ra ? ra : 1);
+	s2.on_piece = on_piece;
+	s2.may_serve = may_serve;
+	s2.on_ext_peer = on_ext_peer;
+	s2.on_ext_message = on_ext_message;
+	s2.cb_ctx = e;
+	err = swarm_session_new(&s2, &e->s);
+	if (err < 0)
+		goto fail;
+	*out = e;
+	return 0;
+fail:
+	fs_engine_free(e);
+	return err;
+}
+
+void fs_engine_free(struct fs_engine *e)
+{
+	if (!e)
+		return;
+	/* The session first: its last callbacks queue jobs the worker then drains. */
+	swarm_session_free(e->s);
+	if (e->worker_started) {
+		pthread_mutex_lock(&e->mu);
+		e->stop = true;
+		pthread_cond_signal(&e->cv);
+		pthread_mutex_unlock(&e->mu);
+		pthread_join(e->worker, NULL);
+	}
+	cache_free(e->c);
+	for (int list = 0; list < 2; list++) {
+		struct fs_engine_torrent *t = list ? e->dead : e->torrents;
+		while (t) {
+			struct fs_engine_torrent *next = t->next;
+			free(t);
+			t = next;
+		}
+	}
+	pthread_mutex_destroy(&e->mu);
+	pthread_cond_destroy(&e->cv);
+	free(e);
+}
+
+struct swarm_session *fs_engine_session(struct fs_engine *e)
+{
+	return e->s;
+}
+
+struct cache *fs_engine_cache(struct fs_engine *e)
+{
+	return e->c;
+}
+
+/* ---- torrents ---- */
+
+void fs_engine_key(const struct swarm_metainfo *m, uint8_t out_key[CACHE_KEY_LEN])
+{
+	memset(out_key, 0, CACHE_KEY_LEN);
+	if (m->has_v2)
+		memcpy(out_key, m->v2, 32);
+	else
+		memcpy(out_key, m->v1, 20);
+}
+
+int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
+			  struct fs_engine_torrent **out)
+{
+	struct swarm_metainfo *m = NULL;
+	struct fs_engine_torrent *t = NULL;
+	uint8_t *have = NULL;
+	char path[4096], save[4096];
+	int err;
+
+	err = swarm_metainfo_parse(torrent, len, &m, NULL);
+	if (err < 0)
+		return err;
+	if (m->num_files != 1 || m->num_pieces == 0) {
+		elog(e, LOG_ERR, "torrent %s has %u files, the engine takes one", m->name,
+		     m->num_files);
+		err = -EINVAL;
+		goto out;
+	}
+	t = calloc(1, sizeof *t);
+	have = calloc(1, (m->num_pieces + 7) / 8);
+	if (!t || !have) {
+		err = -ENOMEM;
+		goto out;
+	}
+	t->e = e;
+	fs_engine_key(m, t->key);
+	err = cache_object_add(e->c, t->key, m->files[0].size, m->piece_length);
+	if (err < 0)
+		goto out;
+	err = cache_object_path(e->c, t->key, path, sizeof path);
+	if (err < 0)
+		goto out;
+	err = cache_object_bitmap(e->c, t->key, have, (m->num_pieces + 7) / 8);
+	if (err < 0)
+		goto out;
+	/* libtorrent writes the file in place at the cache's path; the save path is
+	 * its directory, where nothing else is written. */
+	snprintf(save, sizeof save, "%s", path);
+	*strrchr(save, '/') = '\0';
+	const char *paths[] = { path };
+	struct swarm_add_params ap = {
+		.torrent = torrent, .torrent_len = len, .save_path = save,
+		.file_paths = paths, .have = have, .have_bits = m->num_pieces, .ctx = t,
+	};
+	pthread_mutex_lock(&e->mu);
+	err = swarm_torrent_add(e->s, &ap, &t->st);
+	if (err == 0) {
+		t->next = e->torrents;
+		e->torrents = t;
+	}
+	pthread_mutex_unlock(&e->mu);
+	if (err < 0)
+		goto out;
+	*out = t;
+	t = NULL;
+out:
+	free(t);
+	free(have);
+	swarm_metainfo_free(m);
+	return err;
+}
+
+void fs_engine_torrent_remove(struct fs_engine_torrent *t)
+{
+	struct fs_engine *e;
+
+	if (!t)
+		return;
+	e = t->e;
+	pthread_mutex_lock(&e->mu);
+	for (struct fs_engine_torrent **p = &e->torrents; *p; p = &(*p)->next) {
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	}
+	t->next = e->dead;
+	e->dead = t;
+	pthread_mutex_unlock(&e->mu);
+	swarm_torrent_remove(t->st, false);
+}
+
+struct swarm_torrent *fs_engine_torrent_swarm(struct fs_engine_torrent *t)
+{
+	return t->st;
+}
+
+const uint8_t *fs_engine_torrent_key(struct fs_engine_torrent *t)
+{
+	return t->key;
+}
+
+/* ---- reads ---- */
+
+int fs_engine_reader_new(struct fs_engine_torrent *t, struct fs_engine_reader **out)
+{
+	struct fs_engine_reader *r = calloc(1, sizeof *r);
+	int err;
+
+	if (!r)
+		return -ENOMEM;
+	r->t = t;
+	err = swarm_reader_new(t->st, 0, &r->sr);
+	if (err < 0) {
+		free(r);
+		return err;
+	}
+	*out = r;
+	return 0;
+}
+
+void fs_engine_reader_free(struct fs_engine_reader *r)
+{
+	if (!r)
+		return;
+	swarm_reader_free(r->sr);
+	free(r);
+}
+
+struct pending {
+	struct fs_engine *e;
+	fs_engine_ready_cb cb;	/* NULL: the caller was told the range was ready */
+	void *ctx;
+};
+
+/* swarm thread: a fetch ended. Deliver through the worker, after the marks of the
+ * pieces it waited for, which the swarm thread queued before this. */
+static void fetch_done(int result, void *ctx)
+{
+	struct pending *p = ctx;
+	struct job *j;
+
+	if (!p->cb) {
+		free(p);
+		return;
+	}
+	j = calloc(1, sizeof *j);
+	if (!j) {
+		/* cannot queue: answer here rather than never */
+		p->cb(-ENOMEM, p->ctx);
+		free(p);
+		return;
+	}
+	j->kind = JOB_DONE;
+	j->cb = p->cb;
+	j->ctx = p->ctx;
+	j->result = result;
+	push_job(p->e, j);
+	free(p);
+}
+
+static bool range_present(struct fs_engine_reader *r, uint64_t offset, size_t len)
+{
+	struct cache_object_info info;
+	struct fs_engine *e = r->t->e;
+
+	if (cache_object_stat(e->c, r->t->key, &info) < 0)
+		return false;
+	if (offset >= info.length || len == 0)
+		return true;
+	if (len > info.length - offset)
+		len = (size_t)(info.length - offset);
+	for (uint64_t c = offset / info.chunk_size; c <= (offset + len - 1) / info.chunk_size; c++)
+		if (!cache_chunk_present(e->c, r->t->key, (uint32_t)c))
+			return false;
+	return true;
+}
+
+int fs_engine_prepare(struct fs_engine_reader *r, uint64_t offset, size_t len, int timeout_ms,
+		      fs_engine_ready_cb cb, void *ctx)
+{
+	struct fs_engine *e = r->t->e;
+	bool present = range_present(r, offset, len);
+	struct pending *p = calloc(1, sizeof *p);
+	int rc;
+
+	if (!p)
+		return -ENOMEM;
+	p->e = e;
+	p->cb = present ? NULL : cb;
+	p->ctx = ctx;
+	/* Always asked, hits too: it moves the reader's read-ahead. */
+	rc = swarm_fetch(r->sr, offset, len, timeout_ms, fetch_done, p, NULL);
+	if (rc != 0)
+		free(p);
+	if (present)
+		return 1;
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		/* verified by libtorrent, not yet marked: answer after the marks queued */
+		struct job *j = calloc(1, sizeof *j);
+		if (!j)
+			return -ENOMEM;
+		j->kind = JOB_DONE;
+		j->cb = cb;
+		j->ctx = ctx;
+		push_job(e, j);
+	}
+	return 0;
+}
+
+struct waiter {
+	pthread_mutex_t mu;	/* guards done, result */
+	pthread_cond_t cv;
+	bool done;
+	int result;
+};
+
+static void waiter_cb(int result, void *ctx)
+{
+	struct waiter *w = ctx;
+
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	w->result = result;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+ssize_t fs_engine_read(struct fs_engine_reader *r, void *buf, size_t len, uint64_t offset,
+		       int timeout_ms)
+{
+	struct fs_engine *e = r->t->e;
+
+	/* A range can be evicted between its fetch and the copy (a cache much smaller
+	 * than the reads in flight): a few tries, then give up. */
+	for (int attempt = 0; attempt < 10; attempt++) {
+		struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+		int rc = fs_engine_prepare(r, offset, len, timeout_ms, waiter_cb, &w);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			pthread_mutex_lock(&w.mu);
+			while (!w.done)
+				pthread_cond_wait(&w.cv, &w.mu);
+			pthread_mutex_unlock(&w.mu);
+			if (w.result < 0)
+				return w.result;
+		}
+		ssize_t n = cache_read(e->c, r->t->key, offset, buf, len);
+		if (n != -ENODATA)
+			return n;
+	}
+	return -EIO;
+}

@@ -1,0 +1,95 @@
+/*
+ * fs/engine — the wiring of swarm/ and cache/ for file content, private to fs/.
+ *
+ * It owns one swarm session and one cache and joins them:
+ *   - a torrent's single file is a cache object (key: the v2 infohash, or the v1
+ *     infohash zero-padded for a v1-only torrent; chunk size = piece length), and
+ *     libtorrent writes it in place at cache_object_path();
+ *   - it is added to the session with the cache's present bitmap as the verified
+ *     pieces, so a restart neither re-hashes nor re-downloads them;
+ *   - swarm's piece-finished marks the chunk in the cache (on the engine's worker
+ *     thread: marking hashes and writes back, and may evict);
+ *   - the cache's evictions make swarm forget those pieces, and swarm asks the cache
+ *     before it uploads a piece, so a piece whose hole is being punched is never sent;
+ *   - a read tries the cache; on a miss it starts a swarm fetch and tries the cache
+ *     again once the fetched pieces are marked.
+ *
+ * Threads: one worker thread per engine marks chunks and delivers read completions in
+ * the order the swarm reported them (a completion comes after the marks of its
+ * pieces). A miss holds no lock while it waits. Callbacks into fs/ run on the worker
+ * thread, holding no engine, cache or swarm lock.
+ * Errors: >= 0 on success, -errno on failure.
+ */
+#ifndef SWARMFS_FS_ENGINE_H
+#define SWARMFS_FS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cache.h"
+#include "swarm.h"
+
+struct fs_engine;
+struct fs_engine_torrent;
+struct fs_engine_reader;
+
+/* Start a cache (cc) and then a session (sc), wired together. The engine takes the
+ * cache's on_evict and the session's on_piece and may_serve for itself, and caps the
+ * session's read-ahead at a quarter of the cache; the session's extension callbacks
+ * (called with torrent_ctx NULL) and every other field are used as given (the configs are
+ * borrowed for the call). Returns 0, or the -errno of cache_new, swarm_session_new or
+ * the worker thread's start. Free with fs_engine_free. Any thread. */
+int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
+		  struct fs_engine **out);
+/* Stop the session (pending reads complete with -ECANCELED), the worker, and the cache.
+ * Torrent and reader handles die with it. NULL is a no-op. Not from a callback. */
+void fs_engine_free(struct fs_engine *e);
+/* The engine's session and cache, for what the engine does not wrap (the extension
+ * channel, stats, usage). Valid until fs_engine_free. Any thread. */
+struct swarm_session *fs_engine_session(struct fs_engine *e);
+struct cache *fs_engine_cache(struct fs_engine *e);
+
+/* Add the single-file torrent in the .torrent bytes torrent/len (copied): register its
+ * file as a cache object and start the torrent with the chunks already present. A file
+ * this node publishes is moved into the cache first (cache_object_adopt with the key of
+ * fs_engine_key): it is then complete, pinned, and seeded. Returns 0, -EINVAL (malformed, or not exactly one file), -EEXIST (added
+ * already), or the -errno of cache/ or swarm/. Any thread (not from a callback). */
+int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
+			  struct fs_engine_torrent **out);
+/* Remove the torrent from the session (its data stays in the cache). Frees t and its
+ * readers; their pending reads complete with -ECANCELED. NULL is a no-op. Any thread
+ * (not from a callback). */
+void fs_engine_torrent_remove(struct fs_engine_torrent *t);
+/* The cache key of a torrent: its v2 infohash, or its v1 infohash zero-padded. */
+void fs_engine_key(const struct swarm_metainfo *m, uint8_t out_key[CACHE_KEY_LEN]);
+/* The torrent's swarm handle and its cache key (CACHE_KEY_LEN bytes). Any thread. */
+struct swarm_torrent *fs_engine_torrent_swarm(struct fs_engine_torrent *t);
+const uint8_t *fs_engine_torrent_key(struct fs_engine_torrent *t);
+
+/* A reader: the state of one open file (read-ahead). Returns 0 or -ENOMEM. Free it
+ * with fs_engine_reader_free before the torrent goes. Any thread. */
+int fs_engine_reader_new(struct fs_engine_torrent *t, struct fs_engine_reader **out);
+/* Cancel its pending reads (callbacks with -ECANCELED) and free it. NULL is a no-op.
+ * Not from a callback. */
+void fs_engine_reader_free(struct fs_engine_reader *r);
+
+/* The range [offset, offset + len) can be read from the cache now (result 0), or not
+ * (-ETIMEDOUT, -ECANCELED, -EIO...). Runs on the worker thread; must not block. */
+typedef void (*fs_engine_ready_cb)(int result, void *ctx);
+
+/* Make [offset, offset + len) of r's file readable from the cache. Returns 1 when it
+ * is present already (read it with cache_block_pin/cache_read; cb is not called), 0
+ * when cb will be called once, or -errno. Every call also moves r's read-ahead, so
+ * call it for hits too. A range can be evicted again between cb and the caller's
+ * read: retry on -ENODATA. timeout_ms 0 = the session's default. Any thread. */
+int fs_engine_prepare(struct fs_engine_reader *r, uint64_t offset, size_t len, int timeout_ms,
+		      fs_engine_ready_cb cb, void *ctx);
+/* The blocking form: prepare, wait, cache_read, retrying if evicted in between.
+ * Returns the byte count (0 at the end), -ETIMEDOUT, -ECANCELED or -errno. Any thread
+ * but the worker (not from a callback). */
+ssize_t fs_engine_read(struct fs_engine_reader *r, void *buf, size_t len, uint64_t offset,
+		       int timeout_ms);
+
+#endif
