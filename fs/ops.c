@@ -15,6 +15,7 @@
 #include <cache.h>
 #include <swarm.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
@@ -1046,10 +1047,61 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static const char *const xattr_names[] = { "owner", "record", "height", "status", "root",
 					   "infohash", "magnet", "cached", "peers", NULL };
 
+static void text_add(char **buf, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Percent-encode what a URI query value cannot carry as is. */
+static void pct_append(char **buf, size_t *len, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (isalnum(c) || strchr("-._~", c))
+			text_add(buf, len, "%c", c);
+		else
+			text_add(buf, len, "%%%02X", c);
+	}
+}
+
+/* magnet:?xt=urn:btih:<v1>&xt=urn:btmh:1220<v2>&dn=<name>&tr=<tracker>...: standard
+ * clients (v1-only ones too) find the swarm through the trackers of the mount and the
+ * drive's tracker hints. */
+static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+		     char **out)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	struct ledger_params p;
+	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL;
+	size_t len = 0;
+
+	ledger_hex(e->content.ih2, 32, hex);
+	if (e->content.has_ih1) {
+		ledger_hex(e->content.ih1, 20, hex1);
+		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=", hex1, hex);
+	} else
+		text_add(&buf, &len, "magnet:?xt=urn:btmh:1220%s&dn=", hex);
+	pct_append(&buf, &len, base);
+	for (size_t i = 0; d->opts.trackers && d->opts.trackers[i]; i++) {
+		text_add(&buf, &len, "&tr=");
+		pct_append(&buf, &len, d->opts.trackers[i]);
+	}
+	if (ledger_params_get(d->ledger, &p) >= 0) {
+		for (size_t i = 0; i < p.n_trackers; i++) {
+			text_add(&buf, &len, "&tr=");
+			pct_append(&buf, &len, p.trackers[i]);
+		}
+		ledger_params_release(&p);
+	}
+	if (!buf)
+		return -ENOMEM;
+	*out = buf;
+	return (int)len;
+}
+
 static int xattr_value(struct fs_drive *d, const char *path, const struct ledger_entry *e,
 		       const char *name, char **out)
 {
-	char hex[LEDGER_HEX_LEN], hex1[41];
+	char hex[LEDGER_HEX_LEN];
 	int n = -1;
 
 	if (!strcmp(name, "owner")) {
@@ -1071,15 +1123,7 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 		ledger_hex(e->content.ih2, 32, hex);
 		n = asprintf(out, "%s", hex);
 	} else if (!strcmp(name, "magnet")) {
-		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-
-		ledger_hex(e->content.ih2, 32, hex);
-		if (e->content.has_ih1) {
-			ledger_hex(e->content.ih1, 20, hex1);
-			n = asprintf(out, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=%s", hex1,
-				     hex, base);
-		} else
-			n = asprintf(out, "magnet:?xt=urn:btmh:1220%s&dn=%s", hex, base);
+		n = magnet_of(d, path, e, out);
 	} else if (!strcmp(name, "cached")) {
 		struct cache_object_info info;
 
@@ -1100,8 +1144,6 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 
 /* ---- text for the commands that ask a mount: swarmfs status, swarmfs log PATH ---- */
 
-static void text_add(char **buf, size_t *len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 static void text_add(char **buf, size_t *len, const char *fmt, ...)
 {
 	va_list ap;
