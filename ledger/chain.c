@@ -585,8 +585,9 @@ static void blk_free(struct blk *b)
 	memset(b, 0, sizeof *b);
 }
 
-/* Load a stored block (already verified once when it was stored). */
-static int blk_load(struct ledger *l, const uint8_t id[32], struct blk *b)
+/* Load a stored block (already verified once when it was stored); its records are
+ * parsed only if parse (the wire form needs just the bytes). */
+static int blk_load(struct ledger *l, const uint8_t id[32], struct blk *b, bool parse)
 {
 	static const char qh[] = "SELECT hdr FROM raw_blocks WHERE id = ?";
 	static const char qr[] = "SELECT r.raw FROM raw_block_records br JOIN raw_records r"
@@ -652,7 +653,7 @@ static int blk_load(struct ledger *l, const uint8_t id[32], struct blk *b)
 		memcpy(b->raws[b->n], sqlite3_column_blob(st, 0), n);
 		b->lens[b->n] = n;
 		b->n++;
-		if (rec_parse(b->raws[b->n - 1], n, SIZE_MAX, &b->recs[b->n - 1])) {
+		if (parse && rec_parse(b->raws[b->n - 1], n, SIZE_MAX, &b->recs[b->n - 1])) {
 			rc = -EBADMSG;
 			sqlite3_reset(st);
 			goto fail;
@@ -891,7 +892,7 @@ static int switch_to(struct ledger *l, const uint8_t tip[32], const struct blk *
 			/* the block just received: already parsed, no need to read it back */
 			rc = block_apply(l, tip_blk, &parent);
 		} else {
-			rc = blk_load(l, branch[n], &b);
+			rc = blk_load(l, branch[n], &b, true);
 			if (!rc) {
 				rc = block_apply(l, &b, &parent);
 				blk_free(&b);
@@ -1044,8 +1045,10 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 			goto rollback;
 		}
 	}
-	rc = put_raw_block(l, &h, w.hdr.p, w.hdr.len);
-	for (size_t i = 0; !rc && i < w.n_recs; i++)
+	/* a replay reads the raw tables: nothing to write back */
+	if (!l->replaying)
+		rc = put_raw_block(l, &h, w.hdr.p, w.hdr.len);
+	for (size_t i = 0; !rc && !l->replaying && i < w.n_recs; i++)
 		rc = put_raw_record(l, h.id, (int64_t)i, ids[i], w.recs[i].p, w.recs[i].len);
 	if (!rc)
 		rc = put_block_meta(l, h.id, h.height, h.prev, parent.cum + h.weight, h.time);
@@ -1089,7 +1092,7 @@ int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size
 {
 	struct ben_buf b;
 	struct blk blk;
-	int rc = blk_load(l, id, &blk);
+	int rc = blk_load(l, id, &blk, false);
 
 	if (rc)
 		return rc;
@@ -1342,6 +1345,7 @@ int chain_replay(struct ledger *l)
 		col_fixed(st, 0, ids[n++], 32);
 	}
 	sqlite3_reset(st);
+	l->replaying = true;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *wire;
 		size_t len;
@@ -1358,6 +1362,7 @@ int chain_replay(struct ledger *l)
 			break; /* a store error; invalid blocks are skipped as on import */
 		rc = 0;
 	}
+	l->replaying = false;
 	free(ids);
 	if (rc)
 		return rc;

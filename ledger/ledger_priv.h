@@ -241,6 +241,7 @@ struct ledger {
 	struct vcache_ent vcache[VCACHE_SIZE];
 	uint64_t chain_epoch;
 	void *stmt_cache; /* store.c */
+	bool replaying; /* chain_replay: blocks come from the raw tables */
 	struct ledger_pk_cache *pkc;
 };
 
