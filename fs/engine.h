@@ -58,9 +58,9 @@ struct cache *fs_engine_cache(struct fs_engine *e);
  * already), or the -errno of cache/ or swarm/. Any thread (not from a callback). */
 int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
 			  struct fs_engine_torrent **out);
-/* Remove the torrent from the session (its data stays in the cache). Frees t and its
- * readers; their pending reads complete with -ECANCELED. NULL is a no-op. Any thread
- * (not from a callback). */
+/* Remove the torrent from the session (its data stays in the cache) and free t. Free
+ * its readers first (fs_engine_reader_free). NULL is a no-op. Any thread (not from a
+ * callback). */
 void fs_engine_torrent_remove(struct fs_engine_torrent *t);
 /* The cache key of a torrent: its v2 infohash, or its v1 infohash zero-padded. */
 void fs_engine_key(const struct swarm_metainfo *m, uint8_t out_key[CACHE_KEY_LEN]);

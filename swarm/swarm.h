@@ -237,8 +237,8 @@ int swarm_torrent_connect(struct swarm_torrent *t, const char *host, uint16_t po
 
 /* Make t forget pieces whose data left the disk (the cache evicted them): from the
  * return on, swarm_torrent_has_piece is false for them, fetches wait for a new
- * download, and no peer is ever served them again (a peer plugin rejects requests
- * for them at once). libtorrent 2.0 has no public "clear piece", so the swarm
+ * download, and no peer is served them again (a peer plugin refuses requests for
+ * them at once, with a reject message where the peer speaks the fast extension). libtorrent 2.0 has no public "clear piece", so the swarm
  * thread then re-adds the torrent, batched with other forgets of the next ~50 ms,
  * with the reduced have bitmap (no re-hash): pending fetches and read-ahead keep
  * their deadlines and the peers that were connected are dialled again.

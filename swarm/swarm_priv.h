@@ -84,7 +84,7 @@ struct swarm_torrent {
 	std::vector<std::string> file_paths;	// data file of each file index
 	std::vector<uint32_t> forget_pending;
 	bool readding = false;
-	bool closing = false;
+	std::atomic<bool> closing{false};	// removed, or its session is closing
 	std::map<uint64_t, std::weak_ptr<swarm_ext_peer>> ext_peers;
 
 	// swarm thread only:

@@ -336,7 +336,7 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 		t->base.ti = std::const_pointer_cast<lt::torrent_info>(ti);
 		set_metadata(t, ti);
 		if (!t->download_all)
-			t->h.prioritize_pieces(std::vector<lt::download_priority_t>(
+			md->handle.prioritize_pieces(std::vector<lt::download_priority_t>(
 				(size_t)ti->num_pieces(), prio_off));
 		SWARM_LOG(s, LOG_INFO, "metadata of %s received", ti->name().c_str());
 	} else if (auto *tc = lt::alert_cast<lt::torrent_checked_alert>(a)) {
@@ -538,17 +538,11 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	for (auto const &ep : s->peers)
 		atp.peers.push_back(ep);
 
-	// Registered before the add: alerts may arrive before add_torrent returns.
-	{
-		std::lock_guard<std::mutex> g(s->mu);
-		s->torrents.insert(t.get());
-	}
+	// Alerts may come before add_torrent returns: they reach t through the
+	// userdata and its handle, not through s->torrents, which t joins once t->h is
+	// set (the swarm thread's tick uses t->h).
 	lt::torrent_handle h = s->ses->add_torrent(std::move(atp), ec);
 	if (ec) {
-		{
-			std::lock_guard<std::mutex> g(s->mu);
-			s->torrents.erase(t.get());
-		}
 		t->closing = true;
 		bury(t.get());
 		return swarm_error(s, ec, "add torrent");
@@ -556,6 +550,10 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	{
 		std::lock_guard<std::mutex> g(t->mu);
 		t->h = h;
+	}
+	{
+		std::lock_guard<std::mutex> g(s->mu);
+		s->torrents.insert(t.get());
 	}
 	*out = t.get();
 	return 0;
