@@ -9,9 +9,11 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <cache.h>
 #include <swarm.h>
+#include "engine.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,42 +125,20 @@ int fs_key_path(const char *home, const char *key, char **out_path)
 
 static void on_ledger_change(const char *path, void *ctx);
 
-static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n,
-		     void *ctx)
-{
-	(void)key;
-	(void)chunks;
-	(void)ctx;
-	/* FIXME(engine): tell the swarm to forget these pieces once reads of remote
-	 * content go through fs/engine; published objects are pinned and never evicted */
-	fs_debug("cache evicted %zu chunks", n);
-}
-
-static int open_cache(struct fs_drive *d)
-{
-	struct cache_config cfg = { 0 };
-	char dir[4200];
-	int err;
-
-	snprintf(dir, sizeof dir, "%s/cache", d->dir);
-	cfg.dir = dir;
-	cfg.cap = d->cache_size;
-	cfg.log = fs_log_sink;
-	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
-	cfg.on_evict = on_evict;
-	cfg.evict_ctx = d;
-	err = cache_new(&cfg, &d->cache);
-	if (err < 0)
-		fs_err("cannot open the cache in %s: %s", dir, strerror(-err));
-	return err;
-}
-
-static int open_swarm(struct fs_drive *d, const struct fs_drive_opts *o)
+/* The engine: the cache in <dir>/cache and a BitTorrent session, wired together
+ * (fs/engine). It starts threads: call it after fuse_daemonize(). */
+static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 {
 	struct swarm_config cfg;
-	char iface[256] = "";
+	struct cache_config cc = { 0 };
+	char iface[256] = "", cdir[4200];
 	int err;
 
+	snprintf(cdir, sizeof cdir, "%s/cache", d->dir);
+	cc.dir = cdir;
+	cc.cap = d->cache_size;
+	cc.log = fs_log_sink;
+	cc.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
 	swarm_config_init(&cfg);
 	if (o->listen) {
 		const char *colon = strrchr(o->listen, ':');
@@ -182,48 +162,35 @@ static int open_swarm(struct fs_drive *d, const struct fs_drive_opts *o)
 	cfg.fetch_timeout_ms = d->read_timeout_ms;
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
-	err = swarm_session_new(&cfg, &d->swarm);
-	if (err < 0)
-		fs_err("cannot start the BitTorrent session: %s", strerror(-err));
-	return err;
+	err = fs_engine_new(&cfg, &cc, &d->engine);
+	if (err < 0) {
+		fs_err("cannot start the cache in %s and the BitTorrent session: %s", cdir,
+		       strerror(-err));
+		return err;
+	}
+	d->cache = fs_engine_cache(d->engine);
+	d->swarm = fs_engine_session(d->engine);
+	return 0;
 }
 
-int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32])
+int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
+	    struct fs_engine_torrent **out_t)
 {
-	struct swarm_add_params ap = { 0 };
-	struct cache_object_info info;
-	struct swarm_torrent *t;
-	char path[4200], dir[4200];
-	const char *files[2] = { path, NULL };
-	uint8_t *bits;
+	struct fs_engine_torrent *t;
 	int err;
 
-	/* seeded already (re-seeded at start and then resumed from the queue, say) */
-	if (fs_torrent_find(d, key))
-		return 0;
-	if ((err = cache_object_stat(d->cache, key, &info)) < 0)
-		return err;
-	if ((err = cache_object_path(d->cache, key, path, sizeof path)) < 0)
-		return err;
-	bits = calloc(1, (info.chunks + 7) / 8);
-	if (!bits)
-		return -ENOMEM;
-	if ((err = cache_object_bitmap(d->cache, key, bits, (info.chunks + 7) / 8)) < 0)
-		goto out;
-	snprintf(dir, sizeof dir, "%s", path);
-	*strrchr(dir, '/') = '\0';
-	ap.torrent = torrent;
-	ap.torrent_len = len;
-	ap.save_path = dir;
-	ap.file_paths = files;
-	ap.have = bits;
-	ap.have_bits = info.chunks;
-	ap.seed = info.present == info.chunks;
-	err = swarm_torrent_add(d->swarm, &ap, &t);
-	if (err == -EEXIST)
-		err = 0;
-	else if (err == 0) {
-		pthread_mutex_lock(&d->torrents_lock);
+	pthread_mutex_lock(&d->torrents_lock);
+	/* one add at a time, so two opens of a file never race to add its torrent */
+	for (size_t i = 0; i < d->n_torrents; i++) {
+		if (!memcmp(d->torrents[i].key, key, 32)) {
+			if (out_t)
+				*out_t = d->torrents[i].t;
+			pthread_mutex_unlock(&d->torrents_lock);
+			return 0;
+		}
+	}
+	err = fs_engine_torrent_add(d->engine, torrent, len, &t);
+	if (err == 0) {
 		if (d->n_torrents == d->cap_torrents) {
 			size_t ncap = d->cap_torrents ? d->cap_torrents * 2 : 16;
 			struct fs_torrent *nt = realloc(d->torrents, ncap * sizeof *nt);
@@ -236,17 +203,61 @@ int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t k
 		if (d->n_torrents < d->cap_torrents) {
 			memcpy(d->torrents[d->n_torrents].key, key, 32);
 			d->torrents[d->n_torrents++].t = t;
+		} else {
+			fs_engine_torrent_remove(t);
+			err = -ENOMEM;
 		}
-		pthread_mutex_unlock(&d->torrents_lock);
+		if (!err && out_t)
+			*out_t = t;
 	}
-out:
-	free(bits);
+	pthread_mutex_unlock(&d->torrents_lock);
 	return err;
 }
 
-struct swarm_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32])
+int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
+		   struct fs_engine_torrent **out_t)
 {
-	struct swarm_torrent *t = NULL;
+	struct swarm_metainfo *m = NULL;
+	const char *why = NULL;
+	char hex[65], path[4200];
+	struct stat st;
+	void *buf = NULL;
+	int fd, err;
+
+	if ((*out_t = fs_torrent_find(d, e->content.ih2)))
+		return 0;
+	swarm_hex(e->content.ih2, 32, hex);
+	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	err = fstat(fd, &st) < 0 ? -errno : 0;
+	if (!err && (st.st_size <= 0 || st.st_size > (64 << 20)))
+		err = -EBADMSG;
+	if (!err && !(buf = malloc((size_t)st.st_size)))
+		err = -ENOMEM;
+	if (!err && read(fd, buf, (size_t)st.st_size) != st.st_size)
+		err = -EIO;
+	close(fd);
+	if (!err)
+		err = swarm_metainfo_parse(buf, (size_t)st.st_size, &m, &why);
+	/* the torrent must be the record's: same v2 infohash, pieces root and length */
+	if (!err && (!m->has_v2 || memcmp(m->v2, e->content.ih2, 32) || m->num_files != 1 ||
+		     !m->files[0].has_root || memcmp(m->files[0].root, e->content.root, 32) ||
+		     m->files[0].size != e->content.length)) {
+		fs_err("torrent %s does not match its record (pieces root or length)", hex);
+		err = -EBADMSG;
+	}
+	if (!err)
+		err = fs_seed(d, buf, (size_t)st.st_size, e->content.ih2, out_t);
+	swarm_metainfo_free(m);
+	free(buf);
+	return err;
+}
+
+struct fs_engine_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32])
+{
+	struct fs_engine_torrent *t = NULL;
 
 	pthread_mutex_lock(&d->torrents_lock);
 	for (size_t i = 0; i < d->n_torrents && !t; i++)
@@ -386,8 +397,6 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 		goto fail;
 	d->cache_size = o->cache_size ? o->cache_size : CACHE_DEFAULT_SIZE;
 	d->read_timeout_ms = o->read_timeout_ms > 0 ? o->read_timeout_ms : 30000;
-	if ((err = open_cache(d)) < 0)
-		goto fail;
 	d->opts = *o;
 	free(db);
 	free(keyfile);
@@ -406,8 +415,7 @@ void fs_drive_close(struct fs_drive *d)
 		return;
 	fs_drive_notify_stop(d);
 	fs_publish_stop(d);
-	swarm_session_free(d->swarm);
-	cache_free(d->cache);
+	fs_engine_free(d->engine); /* its torrents and readers die with it */
 	ledger_free(d->ledger);
 	ledger_key_free(d->key);
 	fs_inodes_free(d->inodes);
@@ -525,7 +533,7 @@ int fs_drive_start(struct fs_drive *d, struct fuse_session *se)
 {
 	int err;
 
-	if ((err = open_swarm(d, &d->opts)) < 0)
+	if ((err = open_engine(d, &d->opts)) < 0)
 		return err;
 	if ((err = fs_drive_notify_start(d, se)) < 0) {
 		fs_err("cannot start the notifier thread: %s", strerror(-err));

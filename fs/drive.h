@@ -16,6 +16,8 @@
 #include <sys/types.h>
 
 struct cache;
+struct fs_engine;
+struct fs_engine_torrent;
 struct fs_inodes;
 struct fs_publisher;
 struct fuse_session;
@@ -43,13 +45,14 @@ struct fs_drive {
 	uint8_t me[LEDGER_KEY_LEN];
 	struct ledger *ledger;
 	struct fs_inodes *inodes;
-	struct cache *cache;	/* <dir>/cache */
-	struct swarm_session *swarm;
+	struct fs_engine *engine; /* the session and the cache, wired (fs/engine) */
+	struct cache *cache;	/* the engine's, <dir>/cache */
+	struct swarm_session *swarm; /* the engine's */
 	struct fs_publisher *pub;
 	pthread_mutex_t torrents_lock; /* guards torrents[] */
 	struct fs_torrent {
 		uint8_t key[32];	/* v2 infohash: the cache object */
-		struct swarm_torrent *t;
+		struct fs_engine_torrent *t;
 	} *torrents;
 	size_t n_torrents, cap_torrents;
 	uint64_t cache_size;	/* the cap, reported by statfs */
@@ -87,13 +90,22 @@ int fs_key_path(const char *home, const char *key, char **out_path);
 int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive);
 void fs_drive_close(struct fs_drive *d);
 
-/* Seed a torrent whose one file is the cache object key (published or fully cached
- * content): added to the swarm session with the cache's bitmap, no re-hash.
- * -EEXIST if it is seeded already counts as success. Any thread but the swarm's. */
-int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32]);
+/* Add the torrent (its .torrent bytes) whose one file is the cache object key to the
+ * engine: seeded when the cache has it all, fetched on demand otherwise; no re-hash.
+ * Added already counts as success. *out_t (may be NULL) gets the handle. Any thread
+ * but the engine's. */
+int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
+	    struct fs_engine_torrent **out_t);
 
-/* The swarm torrent of a cache object, or NULL. Any thread. */
-struct swarm_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32]);
+/* The engine torrent of a file record's content: added from its saved .torrent if it
+ * is not yet, after checking that the torrent's v2 infohash, pieces root and length
+ * are the record's. -ENOENT when this node has no .torrent for it (remote content
+ * whose metadata must come from the swarm: not built yet), -EBADMSG on a mismatch. */
+int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
+		   struct fs_engine_torrent **out_t);
+
+/* The engine torrent of a cache object, or NULL. Any thread. */
+struct fs_engine_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32]);
 
 /* The drive's swarmfs:// URI (with trackers and this node as a peer); caller frees. */
 int fs_drive_uri(struct fs_drive *d, char **out_uri);

@@ -8,6 +8,7 @@
 #include "ops.h"
 
 #include "drive.h"
+#include "engine.h"
 #include "fs.h"
 #include "inode.h"
 #include "publish.h"
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -765,12 +767,31 @@ out:
 
 /* ---- files: staged (being written) or published content from the cache ---- */
 
+/* A read waiting for the swarm: parked on its file handle, answered by the engine's
+ * callback, or with EINTR when the reader is interrupted (Ctrl-C), whichever comes
+ * first. */
+struct parked {
+	fuse_req_t req;
+	struct fs_drive *d;
+	struct fh *h;
+	off_t off;
+	size_t size;
+	int tries;
+	bool answered;
+	bool listed;	/* on h->parked */
+	struct parked *next;
+};
+
 struct fh {
 	struct fs_staged *staged; /* NULL: published content */
 	bool writer;
 	bool has_content;
 	uint8_t key[32];	  /* the cache object: the v2 infohash */
 	uint64_t length;
+	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
+	pthread_mutex_t lock;	  /* guards parked; the handle outlives its requests,
+				   * so the interrupt callback may point at it */
+	struct parked *parked;
 };
 
 static struct fh *fh_of(struct fuse_file_info *fi)
@@ -829,6 +850,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		err = -ENOMEM;
 		goto fail;
 	}
+	pthread_mutex_init(&h->lock, NULL);
 	err = fs_staged_create(d, path, mode & ~fuse_req_ctx(req)->umask, &h->staged);
 	if (err < 0)
 		goto fail;
@@ -889,6 +911,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	pthread_mutex_init(&h->lock, NULL);
 	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
 		goto fail;
 	err = fs_staged_open(d, path, write, &h->staged);
@@ -932,6 +955,18 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	h->has_content = e.content.length > 0;
 	memcpy(h->key, e.content.ih2, 32);
 	h->length = e.content.length;
+	if (h->has_content) {
+		struct fs_engine_torrent *t;
+
+		err = fs_torrent_for(d, &e, &t);
+		if (err == 0)
+			err = fs_engine_reader_new(t, &h->reader);
+		else if (err == -ENOENT)
+			err = 0; /* FIXME(sync): metadata of remote content from the swarm;
+				  * until then only what the cache holds is served */
+		if (err < 0)
+			goto fail;
+	}
 	/* content never changes under a record id: the page cache stays valid across
 	 * opens, and ledger changes invalidate it explicitly */
 	fi->keep_cache = 1;
@@ -941,6 +976,7 @@ done:
 	fuse_reply_open(req, fi);
 	return;
 fail:
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 	free(path);
 	fuse_reply_err(req, to_errno(err));
@@ -957,12 +993,119 @@ static void reply_fd(fuse_req_t req, int fd, off_t off, size_t size)
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
+/* Reply from the cache if the whole range is there: 0, or -ENODATA. */
+static int reply_cached(fuse_req_t req, struct fs_drive *d, struct fh *h, off_t off, size_t size)
+{
+	struct cache_block b;
+	int err = cache_block_pin(d->cache, h->key, (uint64_t)off, size, &b);
+
+	if (err == 0) {
+		reply_fd(req, b.fd, (off_t)b.offset, b.len);
+		cache_block_unpin(d->cache, &b);
+	}
+	return err;
+}
+
+static void read_interrupted(fuse_req_t req, void *data)
+{
+	struct fh *h = data;
+	bool reply = false;
+
+	pthread_mutex_lock(&h->lock);
+	for (struct parked *p = h->parked; p; p = p->next) {
+		if (p->req == req && !p->answered) {
+			p->answered = reply = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+	/* the fetch goes on (its pieces are wanted soon by the next read); only the
+	 * caller stops waiting */
+	if (reply)
+		fuse_reply_err(req, EINTR);
+}
+
+static void unpark(struct fh *h, struct parked *p)
+{
+	struct parked **pp;
+
+	pthread_mutex_lock(&h->lock);
+	for (pp = &h->parked; p->listed && *pp && *pp != p; pp = &(*pp)->next)
+		;
+	if (p->listed && *pp)
+		*pp = p->next;
+	p->listed = false;
+	p->next = NULL;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static int park(struct parked *p);
+
+/* The engine says the range is in the cache (or will not be): runs on the engine's
+ * worker thread, which holds no lock of ours. */
+static void read_ready(int result, void *ctx)
+{
+	struct parked *p = ctx;
+	struct fh *h = p->h;
+	bool answered;
+
+	pthread_mutex_lock(&h->lock);
+	answered = p->answered;
+	p->answered = true;
+	pthread_mutex_unlock(&h->lock);
+	if (answered) { /* interrupted: the caller has gone */
+		unpark(h, p);
+		free(p);
+		return;
+	}
+	if (result == 0) {
+		int err = reply_cached(p->req, p->d, h, p->off, p->size);
+
+		if (err == -ENODATA && ++p->tries < 3) {
+			/* evicted again between the fetch and this read: once more */
+			pthread_mutex_lock(&h->lock);
+			p->answered = false;
+			pthread_mutex_unlock(&h->lock);
+			if (park(p) == 0)
+				return;
+			err = -EIO;
+		}
+		if (err < 0)
+			fuse_reply_err(p->req, err == -ENODATA ? EIO : -err);
+	} else {
+		/* DESIGN.md §5: a read never waits forever; it fails with EIO */
+		fs_warn("read of %zu bytes at %lld: %s", p->size, (long long)p->off,
+			strerror(-result));
+		fuse_reply_err(p->req, result == -ECANCELED ? EINTR : EIO);
+	}
+	unpark(h, p);
+	free(p);
+}
+
+/* Ask the engine for p's range: 0 parked (read_ready answers), 1 present now, -errno. */
+static int park(struct parked *p)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->h->lock);
+	if (!p->listed) {
+		p->next = p->h->parked;
+		p->h->parked = p;
+		p->listed = true;
+	}
+	pthread_mutex_unlock(&p->h->lock);
+	rc = fs_engine_prepare(p->h->reader, (uint64_t)p->off, p->size, p->d->read_timeout_ms,
+			       read_ready, p);
+	if (rc != 0)
+		unpark(p->h, p);
+	return rc;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
 	struct fh *h = fh_of(fi);
-	struct cache_block b;
 	int err;
 
 	(void)ino;
@@ -974,18 +1117,43 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	err = cache_block_pin(d->cache, h->key, (uint64_t)off, size, &b);
-	if (err == 0) {
-		reply_fd(req, b.fd, (off_t)b.offset, b.len);
-		cache_block_unpin(d->cache, &b);
+	if ((uint64_t)off + size > h->length)
+		size = (size_t)(h->length - (uint64_t)off);
+	if (!h->reader) { /* content without a torrent here: the cache alone */
+		err = reply_cached(req, d, h, off, size);
+		if (err < 0) {
+			fs_warn("read at %lld of inode %llu: not here, and its metadata is not "
+				"either (%s)", (long long)off, (unsigned long long)ino, strerror(-err));
+			fuse_reply_err(req, EIO);
+		}
 		return;
 	}
-	/* FIXME(engine): content not in the cache comes from the swarm through
-	 * fs/engine (swarm_fetch with the read timeout); until that is wired, only
-	 * content this node holds can be read */
-	fs_warn("read of %llu bytes at %lld of inode %llu: not in the cache (%s)",
-		(unsigned long long)size, (long long)off, (unsigned long long)ino,
-		strerror(-err));
+	for (int tries = 0; tries < 3; tries++) {
+		struct parked *p = calloc(1, sizeof *p);
+
+		if (!p) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		p->req = req;
+		p->d = d;
+		p->h = h;
+		p->off = off;
+		p->size = size;
+		/* every read goes through the engine, hits too: it moves the read-ahead */
+		fuse_req_interrupt_func(req, read_interrupted, h);
+		err = park(p);
+		if (err == 0)
+			return; /* read_ready replies */
+		free(p);
+		if (err < 0) {
+			fuse_reply_err(req, err == -ECANCELED ? EINTR : EIO);
+			return;
+		}
+		if (reply_cached(req, d, h, off, size) == 0)
+			return;
+		/* evicted between the check and the pin: ask again */
+	}
 	fuse_reply_err(req, EIO);
 }
 
@@ -1038,6 +1206,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)ino;
 	if (h->staged)
 		err = fs_staged_release(d, h->staged, h->writer);
+	/* the kernel sends release after every read of the handle is answered; parked
+	 * reads that were interrupted still wait in the engine: freeing the reader
+	 * cancels them and runs their callbacks before it returns */
+	fs_engine_reader_free(h->reader);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 	fuse_reply_err(req, err < 0 ? -err : 0);
 }
@@ -1131,11 +1304,11 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 			info.bytes_present = 0;
 		n = asprintf(out, "%llu", (unsigned long long)info.bytes_present);
 	} else if (!strcmp(name, "peers")) {
-		struct swarm_torrent *t = fs_torrent_find(d, e->content.ih2);
+		struct fs_engine_torrent *t = fs_torrent_find(d, e->content.ih2);
 		struct swarm_torrent_stats ts = { 0 };
 
 		if (t)
-			swarm_torrent_stats(t, &ts);
+			swarm_torrent_stats(fs_engine_torrent_swarm(t), &ts);
 		n = asprintf(out, "%u", ts.peers);
 	} else
 		return -ENODATA;

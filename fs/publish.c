@@ -537,7 +537,7 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 		if (err < 0)
 			goto out;
 		remove_staging(file); /* the file moved: its private directory goes */
-		err = fs_seed(d, m->torrent, m->torrent_len, m->v2);
+		err = fs_seed(d, m->torrent, m->torrent_len, m->v2, NULL);
 		if (err < 0) /* the record and the data are safe: seeding retries later */
 			fs_warn("cannot seed %s yet: %s", path, strerror(-err));
 		err = 0;
@@ -603,8 +603,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Seed again what this node published or holds whole: every saved .torrent whose
- * object is in the cache. */
+/* Seed again what this node published or holds: every saved .torrent whose object has
+ * chunks in the cache. */
 static void seed_saved(struct fs_drive *d)
 {
 	char dir[4200], file[4600];
@@ -626,7 +626,11 @@ static void seed_saved(struct fs_drive *d)
 			continue;
 		memcpy(hex, de->d_name, 64);
 		hex[64] = '\0';
-		if (ledger_unhex(hex, key, 32) < 0 || !cache_chunk_present(d->cache, key, 0))
+		struct cache_object_info info;
+
+		/* what the cache holds, whole or in part, is seeded back */
+		if (ledger_unhex(hex, key, 32) < 0 || cache_object_stat(d->cache, key, &info) < 0 ||
+		    !info.present)
 			continue;
 		snprintf(file, sizeof file, "%s/%s", dir, de->d_name);
 		fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -635,7 +639,7 @@ static void seed_saved(struct fs_drive *d)
 		if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (64 << 20) &&
 		    (buf = malloc((size_t)st.st_size))) {
 			if (read(fd, buf, (size_t)st.st_size) == st.st_size) {
-				int err = fs_seed(d, buf, (size_t)st.st_size, key);
+				int err = fs_seed(d, buf, (size_t)st.st_size, key, NULL);
 
 				if (err < 0)
 					fs_warn("cannot seed %s: %s", hex, strerror(-err));

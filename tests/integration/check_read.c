@@ -1,0 +1,186 @@
+/*
+ * Reads of content this node does not hold: node A publishes files by cp; node B
+ * (another home, no key: read-only, an empty cache) has A's ledger and .torrent files
+ * copied into its drive directory, standing in for ledger sync, and A as a static
+ * peer. B's reads pull only the pieces they need from A through the engine, and what
+ * B has read stays readable with A gone.
+ */
+#include "drive_util.h"
+#include "fixture.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *dir, *home_a, *home_b, *mnt_a, *mnt_b, *src;
+static char id[LEDGER_HEX_LEN], listen_a[64], peer_a[64];
+static struct fixture_mount *ma, *mb;
+
+static char *run(int timeout_ms, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *run(int timeout_ms, const char *fmt, ...)
+{
+	char *cmd, *out = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	int rc = fixture_sh(timeout_ms, &out, "%s", cmd);
+	ck_assert_msg(rc == 0, "'%.200s' exited %d: %.600s", cmd, rc, out);
+	free(cmd);
+	return out;
+}
+
+static struct fixture_mount *mount_a(void)
+{
+	const char *args[] = { "--no-dht", "--listen", listen_a, NULL };
+	struct fixture_mount *m;
+
+	ck_assert_int_eq(fixture_mount_start(home_a, "team", mnt_a, args, &m), 0);
+	return m;
+}
+
+static struct fixture_mount *mount_b(void)
+{
+	const char *args[] = { "--no-dht", "--listen", "127.0.0.1:0", "--peer", peer_a,
+			       "--read-timeout", "4", NULL };
+	struct fixture_mount *m;
+
+	ck_assert_int_eq(fixture_mount_start(home_b, id, mnt_b, args, &m), 0);
+	return m;
+}
+
+/* A publishes big.bin (48 MiB) and small.bin; B gets A's ledger and torrents. */
+static void setup(void)
+{
+	uint16_t port;
+
+	fixture_test_setup();
+	ck_assert_int_eq(fixture_tmpdir_new("read", &dir), 0);
+	ck_assert_int_ge(asprintf(&home_a, "%s/a", dir), 0);
+	ck_assert_int_ge(asprintf(&home_b, "%s/b", dir), 0);
+	ck_assert_int_ge(asprintf(&mnt_a, "%s/mnt-a", dir), 0);
+	ck_assert_int_ge(asprintf(&mnt_b, "%s/mnt-b", dir), 0);
+	ck_assert_int_ge(asprintf(&src, "%s/src", dir), 0);
+	ck_assert_int_eq(itest_drive_create(home_a, "team", "default", id), 0);
+	ck_assert_int_eq(fixture_port_free(&port), 0);
+	snprintf(listen_a, sizeof listen_a, "127.0.0.1:%u", port);
+	snprintf(peer_a, sizeof peer_a, "127.0.0.1:%u", port);
+	ck_assert_int_eq(mkdir(src, 0755), 0);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/big.bin", src);
+	ck_assert_int_eq(fixture_file_random(path, 48 << 20, 11), 0);
+	snprintf(path, sizeof path, "%s/small.bin", src);
+	ck_assert_int_eq(fixture_file_random(path, 300000, 12), 0);
+
+	ma = mount_a();
+	free(run(60000, "cp '%s/big.bin' '%s/small.bin' '%s/'", src, src, mnt_a));
+	for (int i = 0; i < 600; i++) {
+		char *out = NULL;
+
+		fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt_a);
+		bool done = strstr(out, "publish queue: 0 staged") != NULL;
+		free(out);
+		if (done)
+			break;
+		usleep(50000);
+	}
+	ck_assert_int_eq(fixture_mount_stop(ma), 0);
+	/* what sync will do (issue 6): B gets the ledger and the torrents */
+	free(run(10000, "mkdir -p '%s/drives/%s' && cp '%s/drives/%s/ledger.db' '%s/drives/%s/' && "
+			"cp -r '%s/drives/%s/torrents' '%s/drives/%s/'",
+		 home_b, id, home_a, id, home_b, id, home_a, id, home_b, id));
+	ma = mount_a();
+	mb = mount_b();
+}
+
+static void teardown(void)
+{
+	fixture_mount_stop(mb);
+	fixture_mount_stop(ma);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+	free(home_a);
+	free(home_b);
+	free(mnt_a);
+	free(mnt_b);
+	free(src);
+}
+
+static uint64_t cached(const char *name)
+{
+	char *out = run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.cached '%s/%s'",
+			mnt_b, name);
+	uint64_t n = strtoull(out, NULL, 10);
+
+	free(out);
+	return n;
+}
+
+START_TEST(remote_file_reads_back_identical)
+{
+	char *want = run(30000, "cd '%s' && sha256sum big.bin small.bin", src);
+	char *got = run(60000, "cd '%s' && sha256sum big.bin small.bin", mnt_b);
+
+	ck_assert_str_eq(got, want);
+	ck_assert_uint_eq(cached("big.bin"), 48 << 20);
+	free(got);
+	free(want);
+	/* a second read is served from the cache, with A gone */
+	ck_assert_int_eq(fixture_mount_stop(ma), 0);
+	ma = NULL;
+	got = run(30000, "cd '%s' && sha256sum big.bin small.bin", mnt_b);
+	want = run(30000, "cd '%s' && sha256sum big.bin small.bin", src);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+}
+END_TEST
+
+START_TEST(middle_read_fetches_only_nearby_pieces)
+{
+	char *got = run(30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", mnt_b);
+	char *want = run(30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", src);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	uint64_t n = cached("big.bin");
+	ck_assert_msg(n > 0 && n < (48 << 20) / 4, "a 16 KiB read cached %llu of %u bytes",
+		      (unsigned long long)n, 48u << 20);
+	/* tail -c: the end only */
+	got = run(30000, "tail -c 1000 '%s/big.bin' | sha256sum", mnt_b);
+	want = run(30000, "tail -c 1000 '%s/big.bin' | sha256sum", src);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	ck_assert_uint_lt(cached("big.bin"), (48 << 20) / 2);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("read");
+	TCase *tc = tcase_create("read");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, remote_file_reads_back_identical);
+	tcase_add_test(tc, middle_read_fetches_only_nearby_pieces);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
