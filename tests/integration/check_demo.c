@@ -1,0 +1,62 @@
+/* The README's main command runs to the end: scripts/demo.sh --once against the build
+ * under test, and leaves no mount and no temporary directory behind. */
+#include "fixture.h"
+
+#include <check.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+START_TEST(demo_once)
+{
+	char bin[4096], *out = NULL, *after = NULL, *before = NULL;
+
+	/* the build directory of $SWARMFS_BIN (<build>/fs/swarmfs) */
+	snprintf(bin, sizeof bin, "%s", getenv("SWARMFS_BIN"));
+	char *build = dirname(dirname(bin));
+	ck_assert_int_eq(fixture_sh(10000, &before, "ls -d /tmp/swarmfs-demo-* 2>/dev/null | sort"), 0);
+	int rc = fixture_sh(280000, &out, "BUILD_DIR='%s' '%s/scripts/demo.sh' --once", build,
+			    getenv("SWARMFS_SOURCE_DIR"));
+	ck_assert_msg(rc == 0, "demo exited %d: %.3000s", rc, out);
+	/* what it promises to show */
+	ck_assert_msg(strstr(out, "publish queue: 0 staged") && strstr(out, "user.swarmfs.owner=") &&
+			      strstr(out, "magnet:?xt=urn:btih:") && strstr(out, "Permission denied") &&
+			      strstr(out, "demo: done"),
+		      "demo output: %.3000s", out);
+	/* the film read back through the mount has the source's checksum */
+	char *p = strstr(out, "(source, then through the mount)\n");
+	ck_assert_ptr_nonnull(p);
+	p += strlen("(source, then through the mount)\n");
+	ck_assert_int_eq(strncmp(p, p + 65, 64), 0);
+	ck_assert_int_eq(fixture_sh(10000, &after, "ls -d /tmp/swarmfs-demo-* 2>/dev/null | sort"), 0);
+	ck_assert_str_eq(after, before);
+	ck_assert_int_eq(fixture_sh(10000, NULL, "grep -q swarmfs-demo /proc/mounts"), 1);
+	free(out);
+	free(after);
+	free(before);
+}
+END_TEST
+
+static void setup(void)
+{
+	fixture_test_setup();
+}
+
+int main(void)
+{
+	Suite *s = suite_create("demo");
+	TCase *tc = tcase_create("demo");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, demo_once);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
