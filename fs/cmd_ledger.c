@@ -110,7 +110,7 @@ static void print_hex(const uint8_t *b)
 	fputs(hex, stdout);
 }
 
-static void ledger_config_for(struct ledger_config *cfg, const char *path,
+static void cli_ledger_config(struct ledger_config *cfg, const char *path,
 			      const struct ledger_key *key)
 {
 	memset(cfg, 0, sizeof *cfg);
@@ -130,7 +130,7 @@ static int drive_open(const char *home, const char *id_hex, const struct ledger_
 
 	if (asprintf(&p, "%s/drives/%s/ledger.db", home, id_hex) < 0)
 		return -ENOMEM;
-	ledger_config_for(&cfg, p, key);
+	cli_ledger_config(&cfg, p, key);
 	rc = ledger_open(&cfg, out);
 	free(p);
 	return rc;
@@ -393,7 +393,7 @@ int fs_cmd_init(int argc, char **argv)
 	}
 	rc = fs_mkdirs(tmpdir, 0700);
 	if (rc == 0) {
-		ledger_config_for(&cfg, db, k);
+		cli_ledger_config(&cfg, db, k);
 		rc = ledger_create(&cfg, &p, k, &l);
 	}
 	if (rc < 0) {
