@@ -29,7 +29,7 @@ struct fs_engine_torrent {
 	struct fs_engine *e;
 	struct swarm_torrent *st;
 	uint8_t key[CACHE_KEY_LEN];
-	struct fs_engine_torrent *next;	/* in e->torrents or e->dead */
+	struct fs_engine_torrent *next; /* in e->torrents or e->dead */
 };
 
 struct fs_engine_reader {
@@ -51,8 +51,8 @@ struct fs_engine {
 
 	pthread_t worker;
 	bool worker_started;
-	pthread_mutex_t mu;	/* guards jobs, stop, torrents, dead */
-	pthread_cond_t cv;	/* a job was queued, or stop */
+	pthread_mutex_t mu; /* guards jobs, stop, torrents, dead */
+	pthread_cond_t cv;  /* a job was queued, or stop */
 	struct job *head, *tail;
 	bool stop;
 	struct fs_engine_torrent *torrents;
@@ -62,7 +62,7 @@ struct fs_engine {
 };
 
 static void elog(struct fs_engine *e, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void elog(struct fs_engine *e, int level, const char *fmt, ...)
 {
 	char buf[512];
@@ -124,7 +124,7 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&e->mu);
 		if (!j)
-			return NULL;	/* stopping, queue drained */
+			return NULL; /* stopping, queue drained */
 		if (j->kind == JOB_MARK) {
 			if (!still_verified(e, j)) {
 				free(j);
@@ -183,8 +183,7 @@ static bool may_serve(struct swarm_torrent *st, void *tctx, uint32_t piece, void
 }
 
 /* Any thread that made the cache evict: libtorrent forgets those pieces. */
-static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n,
-		     void *ctx)
+static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n, void *ctx)
 {
 	struct fs_engine *e = ctx;
 
@@ -211,7 +210,7 @@ static void on_ext_peer(struct swarm_torrent *st, void *tctx, uint64_t peer, boo
 }
 
 static void on_ext_message(struct swarm_torrent *st, void *tctx, uint64_t peer, const void *msg,
-			   size_t len, void *ctx)
+                           size_t len, void *ctx)
 {
 	struct fs_engine *e = ctx;
 
@@ -223,7 +222,7 @@ static void on_ext_message(struct swarm_torrent *st, void *tctx, uint64_t peer, 
 /* ---- lifecycle ---- */
 
 int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
-		  struct fs_engine **out)
+                  struct fs_engine **out)
 {
 	struct fs_engine *e = calloc(1, sizeof *e);
 	struct swarm_config s2 = *sc;
@@ -322,7 +321,7 @@ void fs_engine_key(const struct swarm_metainfo *m, uint8_t out_key[CACHE_KEY_LEN
 }
 
 int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
-			  struct fs_engine_torrent **out)
+                          struct fs_engine_torrent **out)
 {
 	struct swarm_metainfo *m = NULL;
 	struct fs_engine_torrent *t = NULL;
@@ -362,8 +361,13 @@ int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
 	*strrchr(save, '/') = '\0';
 	const char *paths[] = { path };
 	struct swarm_add_params ap = {
-		.torrent = torrent, .torrent_len = len, .save_path = save,
-		.file_paths = paths, .have = have, .have_bits = m->num_pieces, .ctx = t,
+		.torrent = torrent,
+		.torrent_len = len,
+		.save_path = save,
+		.file_paths = paths,
+		.have = have,
+		.have_bits = m->num_pieces,
+		.ctx = t,
 	};
 	pthread_mutex_lock(&e->mu);
 	err = swarm_torrent_add(e->s, &ap, &t->st);
@@ -442,7 +446,7 @@ void fs_engine_reader_free(struct fs_engine_reader *r)
 
 struct pending {
 	struct fs_engine *e;
-	fs_engine_ready_cb cb;	/* NULL: the caller was told the range was ready */
+	fs_engine_ready_cb cb; /* NULL: the caller was told the range was ready */
 	void *ctx;
 };
 
@@ -490,7 +494,7 @@ static bool range_present(struct fs_engine_reader *r, uint64_t offset, size_t le
 }
 
 int fs_engine_prepare(struct fs_engine_reader *r, uint64_t offset, size_t len, int timeout_ms,
-		      fs_engine_ready_cb cb, void *ctx)
+                      fs_engine_ready_cb cb, void *ctx)
 {
 	struct fs_engine *e = r->t->e;
 	bool present = range_present(r, offset, len);
@@ -524,7 +528,7 @@ int fs_engine_prepare(struct fs_engine_reader *r, uint64_t offset, size_t len, i
 }
 
 struct waiter {
-	pthread_mutex_t mu;	/* guards done, result */
+	pthread_mutex_t mu; /* guards done, result */
 	pthread_cond_t cv;
 	bool done;
 	int result;
@@ -542,7 +546,7 @@ static void waiter_cb(int result, void *ctx)
 }
 
 ssize_t fs_engine_read(struct fs_engine_reader *r, void *buf, size_t len, uint64_t offset,
-		       int timeout_ms)
+                       int timeout_ms)
 {
 	struct fs_engine *e = r->t->e;
 

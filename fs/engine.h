@@ -42,7 +42,7 @@ struct fs_engine_reader;
  * borrowed for the call). Returns 0, or the -errno of cache_new, swarm_session_new or
  * the worker thread's start. Free with fs_engine_free. Any thread. */
 int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
-		  struct fs_engine **out);
+                  struct fs_engine **out);
 /* Stop the session (pending reads complete with -ECANCELED), the worker, and the cache.
  * Torrent and reader handles die with it. NULL is a no-op. Not from a callback. */
 void fs_engine_free(struct fs_engine *e);
@@ -54,10 +54,11 @@ struct cache *fs_engine_cache(struct fs_engine *e);
 /* Add the single-file torrent in the .torrent bytes torrent/len (copied): register its
  * file as a cache object and start the torrent with the chunks already present. A file
  * this node publishes is moved into the cache first (cache_object_adopt with the key of
- * fs_engine_key): it is then complete, pinned, and seeded. Returns 0, -EINVAL (malformed, or not exactly one file), -EEXIST (added
- * already), or the -errno of cache/ or swarm/. Any thread (not from a callback). */
+ * fs_engine_key): it is then complete, pinned, and seeded. Returns 0, -EINVAL (malformed, or not
+ * exactly one file), -EEXIST (added already), or the -errno of cache/ or swarm/. Any thread (not
+ * from a callback). */
 int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
-			  struct fs_engine_torrent **out);
+                          struct fs_engine_torrent **out);
 /* Remove the torrent from the session (its data stays in the cache) and free t. Free
  * its readers first (fs_engine_reader_free). NULL is a no-op. Any thread (not from a
  * callback). */
@@ -85,11 +86,11 @@ typedef void (*fs_engine_ready_cb)(int result, void *ctx);
  * call it for hits too. A range can be evicted again between cb and the caller's
  * read: retry on -ENODATA. timeout_ms 0 = the session's default. Any thread. */
 int fs_engine_prepare(struct fs_engine_reader *r, uint64_t offset, size_t len, int timeout_ms,
-		      fs_engine_ready_cb cb, void *ctx);
+                      fs_engine_ready_cb cb, void *ctx);
 /* The blocking form: prepare, wait, cache_read, retrying if evicted in between.
  * Returns the byte count (0 at the end), -ETIMEDOUT, -ECANCELED or -errno. Any thread
  * but the worker (not from a callback). */
 ssize_t fs_engine_read(struct fs_engine_reader *r, void *buf, size_t len, uint64_t offset,
-		       int timeout_ms);
+                       int timeout_ms);
 
 #endif

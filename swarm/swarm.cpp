@@ -55,20 +55,14 @@ int swarm_error(swarm_session *s, const lt::error_code &ec, const char *what)
 		err = -EINVAL;
 	} else if (ec.category() == lt::libtorrent_category()) {
 		switch (ec.value()) {
-		case lt::errors::duplicate_torrent:
-			err = -EEXIST;
-			break;
+		case lt::errors::duplicate_torrent: err = -EEXIST; break;
 		case lt::errors::invalid_torrent_handle:
-		case lt::errors::session_is_closing:
-			err = -ECANCELED;
-			break;
+		case lt::errors::session_is_closing: err = -ECANCELED; break;
 		case lt::errors::timed_out:
 		case lt::errors::timed_out_no_interest:
 		case lt::errors::timed_out_inactivity:
 		case lt::errors::timed_out_no_request:
-		case lt::errors::timed_out_no_handshake:
-			err = -ETIMEDOUT;
-			break;
+		case lt::errors::timed_out_no_handshake: err = -ETIMEDOUT; break;
 		case lt::errors::torrent_file_parse_failed:
 		case lt::errors::torrent_missing_info:
 		case lt::errors::torrent_missing_piece_length:
@@ -101,17 +95,11 @@ int swarm_error(swarm_session *s, const lt::error_code &ec, const char *what)
 		case lt::errors::expected_value:
 		case lt::errors::depth_exceeded:
 		case lt::errors::limit_exceeded:
-		case lt::errors::overflow:
-			err = -EINVAL;
-			break;
+		case lt::errors::overflow: err = -EINVAL; break;
 		case lt::errors::mismatching_file_size:
 		case lt::errors::mismatching_number_of_files:
-		case lt::errors::missing_file_sizes:
-			err = -EIO;
-			break;
-		default:
-			err = -EIO;
-			break;
+		case lt::errors::missing_file_sizes: err = -EIO; break;
+		default: err = -EIO; break;
 		}
 	}
 	if (s)
@@ -166,7 +154,7 @@ static void swarm_thread_main(swarm_session *s)
 	std::vector<lt::alert *> alerts;
 
 	for (;;) {
-		struct pollfd p = {s->efd, POLLIN, 0};
+		struct pollfd p = { s->efd, POLLIN, 0 };
 		uint64_t n;
 
 		// 50 ms bounds how late a fetch timeout or a batched forget can fire.
@@ -229,13 +217,13 @@ static int parse_endpoint(const char *text, lt::tcp::endpoint *out)
 // Runs one of libtorrent's torrent-plugin factories for every torrent.
 struct plugin_wrapper : lt::plugin {
 	using factory = std::shared_ptr<lt::torrent_plugin> (*)(lt::torrent_handle const &,
-								lt::client_data_t);
+	                                                        lt::client_data_t);
 	factory f;
 	explicit plugin_wrapper(factory ff) : f(ff)
 	{
 	}
 	std::shared_ptr<lt::torrent_plugin> new_torrent(lt::torrent_handle const &h,
-							lt::client_data_t ud) override
+	                                                lt::client_data_t ud) override
 	{
 		return f(h, ud);
 	}
@@ -261,10 +249,11 @@ static lt::settings_pack session_settings(const struct swarm_config *c)
 	if (c->connections_limit > 0)
 		sp.set_int(lt::settings_pack::connections_limit, c->connections_limit);
 	lt::alert_category_t mask = lt::alert_category::error | lt::alert_category::status |
-				    lt::alert_category::storage | lt::alert_category::piece_progress;
+	                            lt::alert_category::storage |
+	                            lt::alert_category::piece_progress;
 	if (c->log_level >= LOG_DEBUG)
 		mask |= lt::alert_category::peer | lt::alert_category::connect |
-			lt::alert_category::tracker;
+		        lt::alert_category::tracker;
 	sp.set_int(lt::settings_pack::alert_mask, static_cast<int>(static_cast<uint32_t>(mask)));
 	sp.set_int(lt::settings_pack::alert_queue_size, 100000);
 	// Local peers: uTP gave 8-18 MiB/s with stalls, TCP ~200 (issue 4's measures).
@@ -334,9 +323,11 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 	params.disk_io_constructor = lt::posix_disk_io_constructor;
 	// libtorrent's defaults, minus PEX when it is off.
 	params.extensions.clear();
-	params.extensions.push_back(std::make_shared<plugin_wrapper>(&lt::create_ut_metadata_plugin));
+	params.extensions.push_back(
+	    std::make_shared<plugin_wrapper>(&lt::create_ut_metadata_plugin));
 	if (c->pex)
-		params.extensions.push_back(std::make_shared<plugin_wrapper>(&lt::create_ut_pex_plugin));
+		params.extensions.push_back(
+		    std::make_shared<plugin_wrapper>(&lt::create_ut_pex_plugin));
 	params.extensions.push_back(std::make_shared<plugin_wrapper>(&lt::create_smart_ban_plugin));
 	try {
 		s->ses = std::make_unique<lt::session>(std::move(params));
@@ -414,9 +405,10 @@ extern "C" int swarm_session_port(struct swarm_session *s, uint16_t *out_port)
 extern "C" int swarm_session_stats(struct swarm_session *s, struct swarm_session_stats *out)
 {
 	try {
-		auto sts = s->ses->get_torrent_status([](lt::torrent_status const &) { return true; },
-						      {});
-		struct swarm_session_stats r{};
+		auto sts =
+		    s->ses->get_torrent_status([](lt::torrent_status const &) { return true; }, {});
+		struct swarm_session_stats r {
+		};
 		r.torrents = (uint32_t)sts.size();
 		for (auto const &st : sts) {
 			r.peers += (uint32_t)st.num_peers;

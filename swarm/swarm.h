@@ -51,21 +51,21 @@ typedef void (*swarm_log_fn)(int level, const char *module, const char *msg, voi
 /* A piece of t passed its hash check and is on disk (also after a re-download of a
  * forgotten piece). torrent_ctx is swarm_add_params.ctx. */
 typedef void (*swarm_piece_cb)(struct swarm_torrent *t, void *torrent_ctx, uint32_t piece,
-			       void *ctx);
+                               void *ctx);
 /* A peer that speaks the extension channel joined (connected true) or left t. peer is
  * an id unique within the session, never reused. */
 typedef void (*swarm_ext_peer_cb)(struct swarm_torrent *t, void *torrent_ctx, uint64_t peer,
-				  bool connected, void *ctx);
+                                  bool connected, void *ctx);
 /* An extension message from peer. msg is borrowed for the call. */
-typedef void (*swarm_ext_message_cb)(struct swarm_torrent *t, void *torrent_ctx,
-				     uint64_t peer, const void *msg, size_t len, void *ctx);
+typedef void (*swarm_ext_message_cb)(struct swarm_torrent *t, void *torrent_ctx, uint64_t peer,
+                                     const void *msg, size_t len, void *ctx);
 /* May libtorrent upload this piece of t now? Asked for each request a peer makes,
  * after swarm/'s own check that the piece is verified and not forgotten: the embedder
  * answers false for data it is about to remove (the cache unmarks a chunk before it
  * punches the hole; the forget comes after). Runs on libtorrent's network thread,
  * not the swarm thread: must be fast, thread-safe, and never call swarm/. */
 typedef bool (*swarm_serve_cb)(struct swarm_torrent *t, void *torrent_ctx, uint32_t piece,
-			       void *ctx);
+                               void *ctx);
 /* A fetch ended: 0 (every byte of the range is verified and on disk), -ETIMEDOUT,
  * -ECANCELED (swarm_fetch_cancel, reader or torrent gone), or another -errno. */
 typedef void (*swarm_fetch_cb)(int result, void *ctx);
@@ -73,31 +73,31 @@ typedef void (*swarm_fetch_cb)(int result, void *ctx);
 /* ---- sessions ---- */
 
 struct swarm_config {
-	const char *listen_interface;	/* address to listen on, NULL = "0.0.0.0" */
-	uint16_t listen_port;		/* 0 = any free port (see swarm_session_port) */
-	const char *const *trackers;	/* NULL-terminated announce URLs added to every
-					   torrent, or NULL */
-	const char *const *peers;	/* NULL-terminated "host:port" static peers tried for
-					   every torrent, or NULL */
+	const char *listen_interface; /* address to listen on, NULL = "0.0.0.0" */
+	uint16_t listen_port;         /* 0 = any free port (see swarm_session_port) */
+	const char *const *trackers;  /* NULL-terminated announce URLs added to every
+	                                 torrent, or NULL */
+	const char *const *peers;     /* NULL-terminated "host:port" static peers tried for
+	                                 every torrent, or NULL */
 	bool dht, lsd, upnp, natpmp, pex;
-	int upload_rate_limit;		/* bytes/s, 0 = unlimited */
-	int download_rate_limit;	/* bytes/s, 0 = unlimited */
-	int connections_limit;		/* 0 = libtorrent's default (200) */
-	int fetch_timeout_ms;		/* default fetch timeout, 0 = 30000 */
-	uint32_t readahead_max;		/* read-ahead window cap in bytes, 0 = 16 MiB */
-	size_t ext_max_message;		/* extension message cap in bytes, 0 = 1 MiB;
-					   bigger ones are refused or dropped */
-	const char *ext_name;		/* BEP 10 name, NULL = "swarmfs_sync" */
+	int upload_rate_limit;   /* bytes/s, 0 = unlimited */
+	int download_rate_limit; /* bytes/s, 0 = unlimited */
+	int connections_limit;   /* 0 = libtorrent's default (200) */
+	int fetch_timeout_ms;    /* default fetch timeout, 0 = 30000 */
+	uint32_t readahead_max;  /* read-ahead window cap in bytes, 0 = 16 MiB */
+	size_t ext_max_message;  /* extension message cap in bytes, 0 = 1 MiB;
+	                            bigger ones are refused or dropped */
+	const char *ext_name;    /* BEP 10 name, NULL = "swarmfs_sync" */
 
-	int log_level;			/* lines above this syslog level are not formatted */
-	swarm_log_fn log;		/* NULL = no logging */
+	int log_level;    /* lines above this syslog level are not formatted */
+	swarm_log_fn log; /* NULL = no logging */
 	void *log_ctx;
 
 	swarm_piece_cb on_piece;
 	swarm_ext_peer_cb on_ext_peer;
 	swarm_ext_message_cb on_ext_message;
-	swarm_serve_cb may_serve;	/* NULL = serve every verified piece */
-	void *cb_ctx;			/* the ctx of the four callbacks above */
+	swarm_serve_cb may_serve; /* NULL = serve every verified piece */
+	void *cb_ctx;             /* the ctx of the four callbacks above */
 };
 
 /* Defaults: listen on all interfaces, any port, DHT/LSD/UPnP/NAT-PMP off, PEX on,
@@ -118,10 +118,10 @@ int swarm_session_port(struct swarm_session *s, uint16_t *out_port);
 
 struct swarm_session_stats {
 	uint32_t torrents;
-	uint32_t peers;			/* connected peers, all torrents */
-	uint64_t download_rate;		/* payload bytes/s */
+	uint32_t peers;         /* connected peers, all torrents */
+	uint64_t download_rate; /* payload bytes/s */
 	uint64_t upload_rate;
-	uint64_t total_downloaded;	/* payload bytes since the session started */
+	uint64_t total_downloaded; /* payload bytes since the session started */
 	uint64_t total_uploaded;
 };
 /* Any thread (not from a callback: it waits for libtorrent's network thread). */
@@ -130,40 +130,40 @@ int swarm_session_stats(struct swarm_session *s, struct swarm_session_stats *out
 /* ---- making torrents ---- */
 
 enum swarm_make_kind {
-	SWARM_MAKE_HYBRID = 0,	/* v1 + v2 in one .torrent (BEP 52 hybrid): the default */
-	SWARM_MAKE_V1 = 1,	/* v1 only: same infohash as mktorrent for a single file */
-	SWARM_MAKE_V2 = 2,	/* v2 only */
+	SWARM_MAKE_HYBRID = 0, /* v1 + v2 in one .torrent (BEP 52 hybrid): the default */
+	SWARM_MAKE_V1 = 1,     /* v1 only: same infohash as mktorrent for a single file */
+	SWARM_MAKE_V2 = 2,     /* v2 only */
 };
 
 struct swarm_make_params {
 	enum swarm_make_kind kind;
-	uint32_t piece_length;		/* power of two >= 16 KiB, 0 = libtorrent's choice */
-	const char *const *trackers;	/* NULL-terminated, or NULL */
-	int threads;			/* hashing threads, 0 = number of CPUs */
+	uint32_t piece_length;       /* power of two >= 16 KiB, 0 = libtorrent's choice */
+	const char *const *trackers; /* NULL-terminated, or NULL */
+	int threads;                 /* hashing threads, 0 = number of CPUs */
 	bool private_flag;
 };
 
 struct swarm_file_info {
-	char *path;			/* inside the torrent, "/"-separated, with its name */
+	char *path; /* inside the torrent, "/"-separated, with its name */
 	uint64_t size;
-	uint64_t offset;		/* in the torrent's byte space (pad files included) */
+	uint64_t offset; /* in the torrent's byte space (pad files included) */
 	bool has_root;
-	uint8_t root[32];		/* BEP 52 pieces root (v2, non-empty files) */
+	uint8_t root[32]; /* BEP 52 pieces root (v2, non-empty files) */
 };
 
 /* What a .torrent says. Plain data; free with swarm_metainfo_free. */
 struct swarm_metainfo {
-	uint8_t *torrent;		/* the bencoded .torrent (NULL for a torrent whose
-					   metadata came from peers: use swarm_torrent_metainfo) */
+	uint8_t *torrent; /* the bencoded .torrent (NULL for a torrent whose
+	                     metadata came from peers: use swarm_torrent_metainfo) */
 	size_t torrent_len;
 	char *name;
 	bool has_v1, has_v2;
-	uint8_t v1[20];			/* SHA-1 infohash */
-	uint8_t v2[32];			/* SHA-256 infohash */
+	uint8_t v1[20]; /* SHA-1 infohash */
+	uint8_t v2[32]; /* SHA-256 infohash */
 	uint32_t piece_length;
 	uint32_t num_pieces;
 	uint64_t total_size;
-	uint32_t num_files;		/* real files, pad files left out */
+	uint32_t num_files; /* real files, pad files left out */
 	struct swarm_file_info *files;
 };
 
@@ -173,12 +173,12 @@ struct swarm_metainfo {
  * piece length), -EIO, -ENOMEM. Caller thread only (blocks while hashing); any thread
  * outside a callback. No session needed. */
 int swarm_metainfo_make(const char *path, const struct swarm_make_params *p,
-			struct swarm_metainfo **out);
+                        struct swarm_metainfo **out);
 /* Parse and check .torrent bytes. Returns 0, -EINVAL (malformed bencode or torrent:
  * the reason goes to *out_error if not NULL, valid until the next call on this
  * thread), -ENOMEM. Any thread. */
 int swarm_metainfo_parse(const void *data, size_t len, struct swarm_metainfo **out,
-			 const char **out_error);
+                         const char **out_error);
 /* Free m and everything in it; NULL is a no-op. */
 void swarm_metainfo_free(struct swarm_metainfo *m);
 /* Format an infohash as lowercase hex (len 20 or 32 bytes) into out (2*len+1). */
@@ -188,25 +188,25 @@ void swarm_hex(const uint8_t *hash, size_t len, char *out);
 
 struct swarm_add_params {
 	/* exactly one of the three sources: */
-	const void *torrent;		/* bencoded .torrent bytes (copied) */
+	const void *torrent; /* bencoded .torrent bytes (copied) */
 	size_t torrent_len;
-	const char *magnet;		/* magnet URI: metadata through BEP 9 */
-	const char *infohash;		/* 40 (v1) or 64 (v2) hex digits: metadata via BEP 9 */
+	const char *magnet;   /* magnet URI: metadata through BEP 9 */
+	const char *infohash; /* 40 (v1) or 64 (v2) hex digits: metadata via BEP 9 */
 
-	const char *save_path;		/* directory for the data files (required) */
-	const char *const *file_paths;	/* NULL, or one entry per real file of the
-					   torrent (NULL entry = default): a path absolute or
-					   relative to save_path. .torrent source only. */
-	const uint8_t *have;		/* NULL, or a bitmap of pieces already verified on
-					   disk: piece i is bit (i % 8) of have[i / 8]; they
-					   are neither hashed nor downloaded again */
-	uint32_t have_bits;		/* number of bits in have (= the piece count) */
-	bool seed;			/* every piece is on disk (this node made it):
-					   libtorrent checks each piece lazily on first upload */
-	bool download_all;		/* download everything, like a plain client, instead
-					   of only what fetches and read-ahead ask for */
-	bool ext_channel;		/* speak the BEP 10 extension channel on it */
-	void *ctx;			/* handed to callbacks about this torrent */
+	const char *save_path;         /* directory for the data files (required) */
+	const char *const *file_paths; /* NULL, or one entry per real file of the
+	                                  torrent (NULL entry = default): a path absolute or
+	                                  relative to save_path. .torrent source only. */
+	const uint8_t *have;           /* NULL, or a bitmap of pieces already verified on
+	                                  disk: piece i is bit (i % 8) of have[i / 8]; they
+	                                  are neither hashed nor downloaded again */
+	uint32_t have_bits;            /* number of bits in have (= the piece count) */
+	bool seed;                     /* every piece is on disk (this node made it):
+	                                  libtorrent checks each piece lazily on first upload */
+	bool download_all;             /* download everything, like a plain client, instead
+	                                  of only what fetches and read-ahead ask for */
+	bool ext_channel;              /* speak the BEP 10 extension channel on it */
+	void *ctx;                     /* handed to callbacks about this torrent */
 };
 
 /* Add a torrent and start it at once (not auto-managed, not paused). Returns 0,
@@ -215,7 +215,7 @@ struct swarm_add_params {
  * *out stays valid until swarm_torrent_remove or swarm_session_free.
  * Any thread (not from a callback). */
 int swarm_torrent_add(struct swarm_session *s, const struct swarm_add_params *p,
-		      struct swarm_torrent **out);
+                      struct swarm_torrent **out);
 /* Remove t from the session: its fetches fail with -ECANCELED, its readers are freed
  * with it, its files stay on disk unless delete_files. Frees t. Any thread (not from
  * a callback); NULL is a no-op returning 0. */
@@ -238,35 +238,34 @@ int swarm_torrent_connect(struct swarm_torrent *t, const char *host, uint16_t po
 /* Make t forget pieces whose data left the disk (the cache evicted them): from the
  * return on, swarm_torrent_has_piece is false for them, fetches wait for a new
  * download, and no peer is served them again (a peer plugin refuses requests for
- * them at once, with a reject message where the peer speaks the fast extension). libtorrent 2.0 has no public "clear piece", so the swarm
- * thread then re-adds the torrent, batched with other forgets of the next ~50 ms,
- * with the reduced have bitmap (no re-hash): pending fetches and read-ahead keep
- * their deadlines and the peers that were connected are dialled again.
- * Returns 0, -EINVAL (piece out of range), -EAGAIN (no metadata). Any thread,
- * callbacks included (it only queues). */
+ * them at once, with a reject message where the peer speaks the fast extension). libtorrent 2.0 has
+ * no public "clear piece", so the swarm thread then re-adds the torrent, batched with other forgets
+ * of the next ~50 ms, with the reduced have bitmap (no re-hash): pending fetches and read-ahead
+ * keep their deadlines and the peers that were connected are dialled again. Returns 0, -EINVAL
+ * (piece out of range), -EAGAIN (no metadata). Any thread, callbacks included (it only queues). */
 int swarm_torrent_forget(struct swarm_torrent *t, const uint32_t *pieces, size_t n);
 
 enum swarm_torrent_state {
-	SWARM_STATE_METADATA = 0,	/* waiting for metadata (magnet, infohash) */
-	SWARM_STATE_CHECKING,		/* checking files */
-	SWARM_STATE_READY,		/* serving and fetching on demand */
-	SWARM_STATE_SEEDING,		/* every piece verified */
+	SWARM_STATE_METADATA = 0, /* waiting for metadata (magnet, infohash) */
+	SWARM_STATE_CHECKING,     /* checking files */
+	SWARM_STATE_READY,        /* serving and fetching on demand */
+	SWARM_STATE_SEEDING,      /* every piece verified */
 	SWARM_STATE_ERROR,
 };
 
 struct swarm_torrent_stats {
 	enum swarm_torrent_state state;
-	uint32_t peers;			/* connected */
-	uint32_t seeds;			/* connected peers that have everything */
-	uint64_t download_rate;		/* payload bytes/s */
+	uint32_t peers;         /* connected */
+	uint32_t seeds;         /* connected peers that have everything */
+	uint64_t download_rate; /* payload bytes/s */
 	uint64_t upload_rate;
-	uint64_t total_downloaded;	/* payload bytes received since added */
+	uint64_t total_downloaded; /* payload bytes received since added */
 	uint64_t total_uploaded;
-	uint64_t bytes_have;		/* verified bytes on disk */
-	uint64_t bytes_wanted;		/* bytes of pieces libtorrent is fetching now */
+	uint64_t bytes_have;   /* verified bytes on disk */
+	uint64_t bytes_wanted; /* bytes of pieces libtorrent is fetching now */
 	uint32_t pieces_have;
 	uint32_t num_pieces;
-	uint32_t ext_peers;		/* peers on the extension channel */
+	uint32_t ext_peers; /* peers on the extension channel */
 };
 /* Any thread (not from a callback: it asks libtorrent's network thread). */
 int swarm_torrent_stats(struct swarm_torrent *t, struct swarm_torrent_stats *out);
@@ -291,7 +290,7 @@ void swarm_reader_free(struct swarm_reader *r);
  * (if not NULL) names the fetch for swarm_fetch_cancel. A miss holds no lock while
  * it waits. Any thread, callbacks included. */
 int swarm_fetch(struct swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
-		swarm_fetch_cb cb, void *ctx, uint64_t *out_id);
+                swarm_fetch_cb cb, void *ctx, uint64_t *out_id);
 /* Cancel a pending fetch: its callback runs with -ECANCELED soon (swarm thread).
  * Returns 0 or -ENOENT (already done). Any thread, callbacks included. */
 int swarm_fetch_cancel(struct swarm_reader *r, uint64_t id);
@@ -300,8 +299,7 @@ int swarm_fetch_cancel(struct swarm_reader *r, uint64_t id);
 ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t len, uint64_t offset);
 /* swarm_fetch, wait, then swarm_reader_pread: the blocking form. Returns the byte
  * count, -ETIMEDOUT, -ECANCELED, or -errno. Any thread (not from a callback). */
-ssize_t swarm_read(struct swarm_reader *r, void *buf, size_t len, uint64_t offset,
-		   int timeout_ms);
+ssize_t swarm_read(struct swarm_reader *r, void *buf, size_t len, uint64_t offset, int timeout_ms);
 
 /* ---- extension channel (BEP 10), for torrents added with ext_channel ---- */
 

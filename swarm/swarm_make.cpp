@@ -38,7 +38,7 @@ extern "C" void swarm_metainfo_free(struct swarm_metainfo *m)
 
 // Copy what the C side needs out of ti; torrent (len bytes) is copied if not NULL.
 int swarm_metainfo_from(const lt::torrent_info &ti, const char *torrent, size_t len,
-			swarm_metainfo **out)
+                        swarm_metainfo **out)
 {
 	auto m = (swarm_metainfo *)calloc(1, sizeof(swarm_metainfo));
 	if (!m)
@@ -95,7 +95,8 @@ int swarm_metainfo_from(const lt::torrent_info &ti, const char *torrent, size_t 
 
 static int make(const char *path, const struct swarm_make_params *p, swarm_metainfo **out)
 {
-	struct swarm_make_params defaults{};
+	struct swarm_make_params defaults {
+	};
 	struct stat st;
 
 	if (!p)
@@ -136,7 +137,8 @@ static int make(const char *path, const struct swarm_make_params *p, swarm_metai
 	lt::error_code ec;
 	size_t slash = full.rfind('/');
 	std::string parent = slash == std::string::npos ? "." : full.substr(0, slash ? slash : 1);
-	lt::set_piece_hashes(ct, parent, sp, [](lt::piece_index_t) {}, ec);
+	lt::set_piece_hashes(
+	    ct, parent, sp, [](lt::piece_index_t) {}, ec);
 	if (ec)
 		return swarm_error(nullptr, ec, "hash");
 
@@ -146,7 +148,7 @@ static int make(const char *path, const struct swarm_make_params *p, swarm_metai
 }
 
 extern "C" int swarm_metainfo_make(const char *path, const struct swarm_make_params *p,
-				   struct swarm_metainfo **out)
+                                   struct swarm_metainfo **out)
 {
 	try {
 		return make(path, p, out);
@@ -160,11 +162,12 @@ extern "C" int swarm_metainfo_make(const char *path, const struct swarm_make_par
 }
 
 extern "C" int swarm_metainfo_parse(const void *data, size_t len, struct swarm_metainfo **out,
-				    const char **out_error)
+                                    const char **out_error)
 {
 	try {
 		lt::load_torrent_limits limits;
-		lt::torrent_info ti({(const char *)data, (std::ptrdiff_t)len}, limits, lt::from_span);
+		lt::torrent_info ti({ (const char *)data, (std::ptrdiff_t)len }, limits,
+		                    lt::from_span);
 		return swarm_metainfo_from(ti, (const char *)data, len, out);
 	} catch (std::bad_alloc const &) {
 		return -ENOMEM;

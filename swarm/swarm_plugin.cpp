@@ -16,16 +16,15 @@
 #include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/peer_request.hpp>
 
-
 struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_peer> {
 	std::shared_ptr<swarm_torrent> t;
 	lt::peer_connection_handle pc;
-	uint64_t id = 0;	// non-zero once the peer speaks our extension
-	int remote_msg = 0;	// the id the peer wants for our messages
+	uint64_t id = 0;    // non-zero once the peer speaks our extension
+	int remote_msg = 0; // the id the peer wants for our messages
 	bool left = false;
 
 	swarm_ext_peer(std::shared_ptr<swarm_torrent> tt, lt::peer_connection_handle const &p)
-		: t(std::move(tt)), pc(p)
+	    : t(std::move(tt)), pc(p)
 	{
 	}
 	~swarm_ext_peer() override
@@ -84,7 +83,7 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 			return false;
 		if ((size_t)length > t->s->ext_max + 2) {
 			pc.disconnect(lt::errors::packet_too_large, lt::operation_t::bittorrent,
-				      lt::disconnect_severity_t{});
+			              lt::disconnect_severity_t{});
 			return true;
 		}
 		if (!lt::bt_peer_connection_handle(pc).packet_finished())
@@ -103,7 +102,7 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 	// rejected request (fast extension) lets the peer ask elsewhere at once.
 	bool on_request(lt::peer_request const &r) override
 	{
-		size_t i = (size_t)static_cast<int>(r.piece);
+		size_t i = (size_t) static_cast<int>(r.piece);
 		bool refuse;
 		{
 			std::lock_guard<std::mutex> g(t->mu);
@@ -113,7 +112,8 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 		if (!refuse && s->may_serve)
 			refuse = !s->may_serve(t.get(), t->ctx, (uint32_t)i, s->cb_ctx);
 		if (refuse) {
-			auto c = std::static_pointer_cast<lt::bt_peer_connection>(pc.native_handle());
+			auto c =
+			    std::static_pointer_cast<lt::bt_peer_connection>(pc.native_handle());
 			if (c)
 				c->write_reject_request(r);
 		}
@@ -137,7 +137,7 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 		swarm_session *s = t->s;
 		{
 			std::lock_guard<std::mutex> g(s->mu);
-			s->events.push_back({t, id, kind, std::move(msg)});
+			s->events.push_back({ t, id, kind, std::move(msg) });
 		}
 		swarm_wake(s);
 	}
@@ -148,8 +148,8 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 		if (!remote_msg || pc.is_disconnecting())
 			return;
 		uint32_t n = (uint32_t)payload.size() + 2;
-		char hdr[6] = {(char)(n >> 24), (char)(n >> 16), (char)(n >> 8), (char)n, 20,
-			       (char)remote_msg};
+		char hdr[6] = { (char)(n >> 24), (char)(n >> 16), (char)(n >> 8), (char)n, 20,
+			        (char)remote_msg };
 		std::string buf(hdr, sizeof hdr);
 		buf += payload;
 		pc.send_buffer(buf.data(), (int)buf.size());
@@ -163,7 +163,8 @@ struct swarm_tplugin : lt::torrent_plugin {
 	{
 	}
 
-	std::shared_ptr<lt::peer_plugin> new_connection(lt::peer_connection_handle const &pc) override
+	std::shared_ptr<lt::peer_plugin>
+	new_connection(lt::peer_connection_handle const &pc) override
 	{
 		if (pc.type() != lt::connection_type::bittorrent)
 			return nullptr;
@@ -171,7 +172,6 @@ struct swarm_tplugin : lt::torrent_plugin {
 		p->nodelay();
 		return p;
 	}
-
 };
 
 std::shared_ptr<lt::torrent_plugin> swarm_plugin_new(swarm_torrent *t)
@@ -180,7 +180,7 @@ std::shared_ptr<lt::torrent_plugin> swarm_plugin_new(swarm_torrent *t)
 }
 
 int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
-		    size_t len)
+                    size_t len)
 {
 	lt::torrent_handle h;
 	{
@@ -217,7 +217,7 @@ void swarm_ext_deliver(swarm_session *s)
 		if (e.kind == 2) {
 			if (s->on_ext_message)
 				s->on_ext_message(e.t.get(), e.t->ctx, e.peer, e.msg.data(),
-						  e.msg.size(), s->cb_ctx);
+				                  e.msg.size(), s->cb_ctx);
 		} else if (s->on_ext_peer) {
 			s->on_ext_peer(e.t.get(), e.t->ctx, e.peer, e.kind == 0, s->cb_ctx);
 		}

@@ -39,29 +39,29 @@ constexpr size_t swarm_ext_hard_max = 1000 * 1000;
 struct swarm_fetch_req {
 	uint64_t id;
 	swarm_reader *r;
-	uint32_t first, last;	// pieces needed, inclusive
+	uint32_t first, last; // pieces needed, inclusive
 	swarm_clock::time_point deadline;
 	swarm_fetch_cb cb;
 	void *ctx;
-	bool claimed;		// its pieces hold a claim in swarm_torrent::want
+	bool claimed; // its pieces hold a claim in swarm_torrent::want
 };
 
 struct swarm_reader {
 	swarm_torrent *t;
 	uint32_t file;
-	uint64_t file_offset;	// of the file in the torrent's byte space
+	uint64_t file_offset; // of the file in the torrent's byte space
 	uint64_t file_size;
-	std::string path;	// of the data file
+	std::string path; // of the data file
 
-	std::mutex mu;	// guards fd, pending and the read-ahead state below
+	std::mutex mu; // guards fd, pending and the read-ahead state below
 	int fd = -1;
-	std::set<uint64_t> pending;	// ids of its fetches not yet completed
-	uint64_t next_offset = UINT64_MAX;	// where a sequential read goes on
+	std::set<uint64_t> pending;        // ids of its fetches not yet completed
+	uint64_t next_offset = UINT64_MAX; // where a sequential read goes on
 	uint32_t last_piece = UINT32_MAX;
-	uint32_t window = 1;		// read-ahead, in pieces
-	uint32_t ahead_first = 1, ahead_last = 0;	// the window claimed last
+	uint32_t window = 1;                      // read-ahead, in pieces
+	uint32_t ahead_first = 1, ahead_last = 0; // the window claimed last
 
-	std::vector<uint32_t> ahead;	// swarm thread only: pieces claimed for read-ahead
+	std::vector<uint32_t> ahead; // swarm thread only: pieces claimed for read-ahead
 };
 
 struct swarm_ext_peer;
@@ -76,20 +76,20 @@ struct swarm_torrent {
 
 	// guards h, ti, have, gone, forget_pending, readding, ext_peers, meta
 	std::mutex mu;
-	std::condition_variable meta_cv;	// metadata arrived or torrent closing
+	std::condition_variable meta_cv; // metadata arrived or torrent closing
 	lt::torrent_handle h;
 	std::shared_ptr<const lt::torrent_info> ti;
-	std::vector<bool> have;	// verified pieces that are on disk now (set from alerts)
-	std::vector<bool> gone;	// forgotten: libtorrent may still think it has them
-	std::vector<std::string> file_paths;	// data file of each file index
+	std::vector<bool> have; // verified pieces that are on disk now (set from alerts)
+	std::vector<bool> gone; // forgotten: libtorrent may still think it has them
+	std::vector<std::string> file_paths; // data file of each file index
 	std::vector<uint32_t> forget_pending;
 	bool readding = false;
-	std::atomic<bool> closing{false};	// removed, or its session is closing
+	std::atomic<bool> closing{ false }; // removed, or its session is closing
 	std::map<uint64_t, std::weak_ptr<swarm_ext_peer>> ext_peers;
 
 	// swarm thread only:
-	lt::add_torrent_params base;	// to re-add it after forgetting pieces
-	std::vector<uint16_t> want;	// claims of fetches and read-ahead per piece
+	lt::add_torrent_params base; // to re-add it after forgetting pieces
+	std::vector<uint16_t> want;  // claims of fetches and read-ahead per piece
 	// Pieces handed to libtorrent as verified at the last (re-)add: it reports each
 	// of them once more as finished, which must not reach on_piece (the cache may
 	// have punched it since).
@@ -123,20 +123,20 @@ struct swarm_session {
 	int efd = -1;
 	std::thread thread;
 	std::thread::id thread_id;
-	std::atomic<bool> stopping{false};
-	std::atomic<uint64_t> next_id{1};
+	std::atomic<bool> stopping{ false };
+	std::atomic<uint64_t> next_id{ 1 };
 
 	// guards cmds, torrents, events, dead
 	std::mutex mu;
-	std::deque<std::function<void()>> cmds;	// run on the swarm thread
-	std::set<swarm_torrent *> torrents;	// live (not removed) torrents
+	std::deque<std::function<void()>> cmds; // run on the swarm thread
+	std::set<swarm_torrent *> torrents;     // live (not removed) torrents
 	struct event {
 		std::shared_ptr<swarm_torrent> t;
 		uint64_t peer;
-		int kind;	// 0 join, 1 leave, 2 message
+		int kind; // 0 join, 1 leave, 2 message
 		std::string msg;
 	};
-	std::deque<event> events;	// from the network thread to the swarm thread
+	std::deque<event> events; // from the network thread to the swarm thread
 	// Removed torrents live on until the session ends: alerts still queued for
 	// them carry their pointer as userdata.
 	std::vector<std::shared_ptr<swarm_torrent>> dead;
@@ -144,7 +144,7 @@ struct swarm_session {
 
 // swarm.cpp
 void swarm_logf(swarm_session *s, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int swarm_error(swarm_session *s, const lt::error_code &ec, const char *what);
 void swarm_post(swarm_session *s, std::function<void()> fn);
 void swarm_wake(swarm_session *s);
@@ -158,18 +158,18 @@ void swarm_torrent_delete(swarm_torrent *t);
 
 // swarm_plugin.cpp
 std::shared_ptr<lt::torrent_plugin> swarm_plugin_new(swarm_torrent *t);
-void swarm_ext_deliver(swarm_session *s);	// swarm thread: run queued events
-int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p,
-		    const void *msg, size_t len);
+void swarm_ext_deliver(swarm_session *s); // swarm thread: run queued events
+int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
+                    size_t len);
 
 // swarm_make.cpp
 int swarm_metainfo_from(const lt::torrent_info &ti, const char *torrent, size_t len,
-			swarm_metainfo **out);
+                        swarm_metainfo **out);
 
-#define SWARM_LOG(s, level, ...)                                                      \
-	do {                                                                          \
-		if ((s)->log && (level) <= (s)->log_level)                            \
-			swarm_logf((s), (level), __VA_ARGS__);                        \
+#define SWARM_LOG(s, level, ...)                                                                   \
+	do {                                                                                       \
+		if ((s)->log && (level) <= (s)->log_level)                                         \
+			swarm_logf((s), (level), __VA_ARGS__);                                     \
 	} while (0)
 
 #endif

@@ -19,7 +19,8 @@
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/torrent_status.hpp>
 
-namespace {
+namespace
+{
 
 constexpr lt::download_priority_t prio_off = lt::dont_download;
 constexpr lt::download_priority_t prio_on = lt::top_priority;
@@ -39,7 +40,8 @@ uint32_t num_pieces(swarm_torrent *t)
 
 // ---- claims: the swarm thread's view of which pieces someone waits for ----
 
-void apply_prios(swarm_torrent *t, std::vector<std::pair<lt::piece_index_t, lt::download_priority_t>> &p)
+void apply_prios(swarm_torrent *t,
+                 std::vector<std::pair<lt::piece_index_t, lt::download_priority_t>> &p)
 {
 	if (!p.empty() && !t->readding)
 		t->h.prioritize_pieces(p);
@@ -61,7 +63,7 @@ void claim(swarm_torrent *t, uint32_t first, uint32_t last, int deadline_ms, int
 		}
 	}
 	if (t->readding)
-		return;	// the re-add applies every claim
+		return; // the re-add applies every claim
 	apply_prios(t, prios);
 	for (auto &d : deadlines)
 		t->h.set_piece_deadline(lt::piece_index_t((int)d.first), d.second);
@@ -337,7 +339,7 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 		set_metadata(t, ti);
 		if (!t->download_all)
 			md->handle.prioritize_pieces(std::vector<lt::download_priority_t>(
-				(size_t)ti->num_pieces(), prio_off));
+			    (size_t)ti->num_pieces(), prio_off));
 		SWARM_LOG(s, LOG_INFO, "metadata of %s received", ti->name().c_str());
 	} else if (auto *tc = lt::alert_cast<lt::torrent_checked_alert>(a)) {
 		swarm_torrent *t = alert_torrent(s, tc->handle);
@@ -366,7 +368,7 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 		finish_readd_add(t, ad->handle);
 	} else if (auto *hf = lt::alert_cast<lt::hash_failed_alert>(a)) {
 		SWARM_LOG(s, LOG_WARNING, "piece %d of %s failed its hash check",
-			  static_cast<int>(hf->piece_index), hf->torrent_name());
+		          static_cast<int>(hf->piece_index), hf->torrent_name());
 	} else if (auto *te = lt::alert_cast<lt::torrent_error_alert>(a)) {
 		swarm_error(s, te->error, te->torrent_name());
 	} else if (auto *fe = lt::alert_cast<lt::file_error_alert>(a)) {
@@ -402,7 +404,8 @@ void swarm_torrent_tick(swarm_session *s)
 				for (auto const &ep : s->peers)
 					t->h.connect_peer(ep);
 				if (!s->trackers.empty() || !t->base.trackers.empty())
-					t->h.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+					t->h.force_reannounce(
+					    0, -1, lt::torrent_handle::ignore_min_interval);
 			}
 		}
 	}
@@ -448,19 +451,19 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 		lt::load_torrent_limits limits;
 		try {
 			atp.ti = std::make_shared<lt::torrent_info>(
-				lt::span<char const>((const char *)p->torrent,
-						     (std::ptrdiff_t)p->torrent_len),
-				limits, lt::from_span);
+			    lt::span<char const>((const char *)p->torrent,
+			                         (std::ptrdiff_t)p->torrent_len),
+			    limits, lt::from_span);
 		} catch (lt::system_error const &e) {
 			SWARM_LOG(s, LOG_ERR, "add torrent: malformed .torrent: %s",
-				  e.code().message().c_str());
+			          e.code().message().c_str());
 			return -EINVAL;
 		}
 	} else if (p->magnet) {
 		lt::parse_magnet_uri(p->magnet, atp, ec);
 		if (ec) {
 			SWARM_LOG(s, LOG_ERR, "add torrent: malformed magnet link: %s",
-				  ec.message().c_str());
+			          ec.message().c_str());
 			return -EINVAL;
 		}
 	} else {
@@ -471,7 +474,8 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 		} else if (n == 64 && parse_hex(p->infohash, h, 32) == 0) {
 			atp.info_hashes.v2 = lt::sha256_hash((const char *)h);
 		} else {
-			SWARM_LOG(s, LOG_ERR, "add torrent: malformed infohash \"%s\"", p->infohash);
+			SWARM_LOG(s, LOG_ERR, "add torrent: malformed infohash \"%s\"",
+			          p->infohash);
 			return -EINVAL;
 		}
 	}
@@ -481,7 +485,7 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	}
 	if (p->have && p->have_bits != (uint32_t)atp.ti->num_pieces()) {
 		SWARM_LOG(s, LOG_ERR, "add torrent: have bitmap of %u pieces for %d", p->have_bits,
-			  atp.ti->num_pieces());
+		          atp.ti->num_pieces());
 		return -EINVAL;
 	}
 
@@ -514,7 +518,7 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 		auto tt = weak.lock();
 		return tt ? swarm_plugin_new(tt.get()) : std::shared_ptr<lt::torrent_plugin>();
 	});
-	t->base = atp;	// for a re-add: no have bitmap, no peers, no priorities
+	t->base = atp; // for a re-add: no have bitmap, no peers, no priorities
 
 	if (atp.ti) {
 		set_metadata(t.get(), atp.ti);
@@ -559,22 +563,22 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	return 0;
 }
 
-#define SWARM_CATCH                                                                   \
-	catch (std::bad_alloc const &)                                                \
-	{                                                                             \
-		return -ENOMEM;                                                       \
-	}                                                                             \
-	catch (lt::system_error const &e)                                            \
-	{                                                                             \
-		return swarm_error(nullptr, e.code(), "swarm");                       \
-	}                                                                             \
-	catch (...)                                                                   \
-	{                                                                             \
-		return -EIO;                                                          \
+#define SWARM_CATCH                                                                                \
+	catch (std::bad_alloc const &)                                                             \
+	{                                                                                          \
+		return -ENOMEM;                                                                    \
+	}                                                                                          \
+	catch (lt::system_error const &e)                                                          \
+	{                                                                                          \
+		return swarm_error(nullptr, e.code(), "swarm");                                    \
+	}                                                                                          \
+	catch (...)                                                                                \
+	{                                                                                          \
+		return -EIO;                                                                       \
 	}
 
 extern "C" int swarm_torrent_add(struct swarm_session *s, const struct swarm_add_params *p,
-				 struct swarm_torrent **out)
+                                 struct swarm_torrent **out)
 {
 	try {
 		return torrent_add(s, p, out);
@@ -600,8 +604,9 @@ extern "C" int swarm_torrent_remove(struct swarm_torrent *t, bool delete_files)
 		swarm_post(s, [t, s, delete_files] {
 			fail_fetches(t, nullptr, -ECANCELED);
 			if (!t->readding)
-				s->ses->remove_torrent(t->h, delete_files ? lt::session::delete_files
-									  : lt::remove_flags_t{});
+				s->ses->remove_torrent(t->h, delete_files
+				                                 ? lt::session::delete_files
+				                                 : lt::remove_flags_t{});
 			swarm_torrent_delete(t);
 		});
 		return 0;
@@ -614,7 +619,7 @@ extern "C" int swarm_torrent_wait_metadata(struct swarm_torrent *t, int timeout_
 	try {
 		std::unique_lock<std::mutex> g(t->mu);
 		bool ok = t->meta_cv.wait_for(g, std::chrono::milliseconds(timeout_ms),
-					      [t] { return t->ti || t->closing; });
+		                              [t] { return t->ti || t->closing; });
 		if (!ok)
 			return -ETIMEDOUT;
 		return t->ti ? 0 : -ECANCELED;
@@ -638,7 +643,8 @@ extern "C" int swarm_torrent_metainfo(struct swarm_torrent *t, struct swarm_meta
 		} catch (lt::system_error const &) {
 			// a v2 torrent without its piece layers cannot be written back
 		}
-		return swarm_metainfo_from(*ti, buf.empty() ? nullptr : buf.data(), buf.size(), out);
+		return swarm_metainfo_from(*ti, buf.empty() ? nullptr : buf.data(), buf.size(),
+		                           out);
 	}
 	SWARM_CATCH
 }
@@ -712,7 +718,8 @@ extern "C" int swarm_torrent_forget(struct swarm_torrent *t, const uint32_t *pie
 extern "C" int swarm_torrent_stats(struct swarm_torrent *t, struct swarm_torrent_stats *out)
 {
 	try {
-		struct swarm_torrent_stats r{};
+		struct swarm_torrent_stats r {
+		};
 		lt::torrent_handle h;
 		bool readding;
 		{
@@ -727,8 +734,9 @@ extern "C" int swarm_torrent_stats(struct swarm_torrent *t, struct swarm_torrent
 				uint64_t pl = (uint64_t)t->ti->piece_length();
 				r.bytes_have = r.pieces_have * pl;
 				if (r.num_pieces && t->have[r.num_pieces - 1])
-					r.bytes_have -= pl - (uint64_t)t->ti->piece_size(
-								    lt::piece_index_t((int)r.num_pieces - 1));
+					r.bytes_have -=
+					    pl - (uint64_t)t->ti->piece_size(
+					             lt::piece_index_t((int)r.num_pieces - 1));
 			}
 			r.ext_peers = (uint32_t)t->ext_peers.size();
 			if (!t->ti)
@@ -750,7 +758,7 @@ extern "C" int swarm_torrent_stats(struct swarm_torrent *t, struct swarm_torrent
 			if (st.errc)
 				r.state = SWARM_STATE_ERROR;
 			else if (st.state == lt::torrent_status::checking_files ||
-				 st.state == lt::torrent_status::checking_resume_data)
+			         st.state == lt::torrent_status::checking_resume_data)
 				r.state = SWARM_STATE_CHECKING;
 		}
 		*out = r;
@@ -762,7 +770,7 @@ extern "C" int swarm_torrent_stats(struct swarm_torrent *t, struct swarm_torrent
 // ---- readers ----
 
 extern "C" int swarm_reader_new(struct swarm_torrent *t, uint32_t file_index,
-				struct swarm_reader **out)
+                                struct swarm_reader **out)
 {
 	try {
 		auto r = std::make_unique<swarm_reader>();
@@ -796,7 +804,7 @@ extern "C" void swarm_reader_free(struct swarm_reader *r)
 		swarm_post(r->t->s, [r] {
 			swarm_torrent *t = r->t;
 			if (!t->readers.count(r))
-				return;	// freed with its torrent already
+				return; // freed with its torrent already
 			fail_fetches(t, r, -ECANCELED);
 			if (!r->ahead.empty())
 				release(t, r->ahead.front(), r->ahead.back());
@@ -808,8 +816,8 @@ extern "C" void swarm_reader_free(struct swarm_reader *r)
 	}
 }
 
-static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
-		 swarm_fetch_cb cb, void *ctx, uint64_t *out_id)
+static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms, swarm_fetch_cb cb,
+                 void *ctx, uint64_t *out_id)
 {
 	swarm_torrent *t = r->t;
 	swarm_session *s = t->s;
@@ -841,8 +849,9 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 	uint64_t id = s->next_id++;
 	{
 		std::lock_guard<std::mutex> g(x->mu);
-		bool forward = x->next_offset != UINT64_MAX && offset >= x->next_offset - std::min(x->next_offset, pl) &&
-			       offset <= x->next_offset + pl;
+		bool forward = x->next_offset != UINT64_MAX &&
+		               offset >= x->next_offset - std::min(x->next_offset, pl) &&
+		               offset <= x->next_offset + pl;
 		if (!forward)
 			x->window = 1;
 		else if (last != x->last_piece && x->last_piece != UINT32_MAX)
@@ -850,7 +859,8 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 		x->next_offset = offset + len;
 		x->last_piece = last;
 		a_first = last + 1;
-		a_last = std::min<uint64_t>(std::min<uint64_t>(last + x->window, file_last), npieces - 1);
+		a_last = std::min<uint64_t>(std::min<uint64_t>(last + x->window, file_last),
+		                            npieces - 1);
 		changed = a_first != x->ahead_first || a_last != x->ahead_last;
 		x->ahead_first = a_first;
 		x->ahead_last = a_last;
@@ -878,8 +888,10 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 		return 1;
 	if (timeout_ms <= 0)
 		timeout_ms = s->fetch_timeout_ms;
-	swarm_fetch_req f{id, r, first, last,
-			  swarm_clock::now() + std::chrono::milliseconds(timeout_ms), cb, ctx, false};
+	swarm_fetch_req f{
+		id, r,   first, last, swarm_clock::now() + std::chrono::milliseconds(timeout_ms),
+		cb, ctx, false
+	};
 	swarm_post(s, [f] {
 		swarm_torrent *tt = f.r->t;
 		if (tt->closing || !tt->readers.count(f.r)) {
@@ -897,7 +909,7 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 }
 
 extern "C" int swarm_fetch(struct swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
-			   swarm_fetch_cb cb, void *ctx, uint64_t *out_id)
+                           swarm_fetch_cb cb, void *ctx, uint64_t *out_id)
 {
 	try {
 		return fetch(r, offset, len, timeout_ms, cb, ctx, out_id);
@@ -928,7 +940,8 @@ extern "C" int swarm_fetch_cancel(struct swarm_reader *r, uint64_t id)
 	SWARM_CATCH
 }
 
-extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t len, uint64_t offset)
+extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t len,
+                                      uint64_t offset)
 {
 	try {
 		swarm_torrent *t = r->t;
@@ -940,7 +953,7 @@ extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t 
 			std::lock_guard<std::mutex> g(t->mu);
 			uint64_t pl = (uint64_t)t->ti->piece_length();
 			if (!range_have(t, (uint32_t)((r->file_offset + offset) / pl),
-					(uint32_t)((r->file_offset + offset + len - 1) / pl)))
+			                (uint32_t)((r->file_offset + offset + len - 1) / pl)))
 				return -ENODATA;
 		}
 		int fd;
@@ -951,7 +964,7 @@ extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t 
 				if (x->fd < 0) {
 					int err = -errno;
 					SWARM_LOG(t->s, LOG_ERR, "open %s: %s", r->path.c_str(),
-						  strerror(-err));
+					          strerror(-err));
 					return err;
 				}
 			}
@@ -959,7 +972,8 @@ extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t 
 		}
 		size_t done = 0;
 		while (done < len) {
-			ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+			ssize_t n =
+			    pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
 			if (n < 0) {
 				int err = -errno;
 				if (err == -EINTR)
@@ -967,7 +981,7 @@ extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t 
 				return err;
 			}
 			if (n == 0)
-				return -EIO;	// a verified piece shorter than its file says
+				return -EIO; // a verified piece shorter than its file says
 			done += (size_t)n;
 		}
 		// A forget may have raced the copy: the data may have been a hole.
@@ -975,7 +989,7 @@ extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t 
 			std::lock_guard<std::mutex> g(t->mu);
 			uint64_t pl = (uint64_t)t->ti->piece_length();
 			if (!range_have(t, (uint32_t)((r->file_offset + offset) / pl),
-					(uint32_t)((r->file_offset + offset + len - 1) / pl)))
+			                (uint32_t)((r->file_offset + offset + len - 1) / pl)))
 				return -ENODATA;
 		}
 		return (ssize_t)done;
@@ -983,9 +997,10 @@ extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t 
 	SWARM_CATCH
 }
 
-namespace {
+namespace
+{
 struct waiter {
-	std::mutex mu;	// guards done, result
+	std::mutex mu; // guards done, result
 	std::condition_variable cv;
 	bool done = false;
 	int result = 0;
@@ -1004,7 +1019,7 @@ void waiter_cb(int result, void *ctx)
 } // namespace
 
 extern "C" ssize_t swarm_read(struct swarm_reader *r, void *buf, size_t len, uint64_t offset,
-			      int timeout_ms)
+                              int timeout_ms)
 {
 	try {
 		for (int attempt = 0; attempt < 3; attempt++) {

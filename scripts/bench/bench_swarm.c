@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MiB (1024.0 * 1024.0)
+#define MiB   (1024.0 * 1024.0)
 #define PIECE (256 * 1024)
 
 static double now(void)
@@ -75,10 +75,13 @@ static struct swarm_metainfo *make(const char *file)
 }
 
 static struct swarm_torrent *add(struct swarm_session *s, struct swarm_metainfo *m,
-				 const char *save, bool seed, bool all)
+                                 const char *save, bool seed, bool all)
 {
-	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
-				       .save_path = save, .seed = seed, .download_all = all };
+	struct swarm_add_params ap = { .torrent = m->torrent,
+		                       .torrent_len = m->torrent_len,
+		                       .save_path = save,
+		                       .seed = seed,
+		                       .download_all = all };
 	struct swarm_torrent *t;
 	int err;
 
@@ -259,7 +262,7 @@ static int bench_rss(int n, const char *dir)
 		add(s, m, path, true, false);
 		swarm_metainfo_free(m);
 	}
-	sleep(5);	/* idle */
+	sleep(5); /* idle */
 	printf("rss_torrents %d\n", n);
 	printf("rss_mb %.1f\n", rss_kb() / 1024.0);
 	swarm_session_free(s);
@@ -276,6 +279,7 @@ int main(int argc, char **argv)
 		return bench_ttfb(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "rss"))
 		return bench_rss(atoi(argv[2]), argv[3]);
-	fprintf(stderr, "usage: bench_swarm make FILE | read FILE DIR | ttfb FILE DIR | rss N DIR\n");
+	fprintf(stderr,
+	        "usage: bench_swarm make FILE | read FILE DIR | ttfb FILE DIR | rss N DIR\n");
 	return 2;
 }

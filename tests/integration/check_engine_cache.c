@@ -16,10 +16,10 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#define MiB (1024 * 1024)
+#define MiB       (1024 * 1024)
 #define FILE_SIZE (64ull * MiB)
-#define PIECE (256 * 1024)
-#define CAP (16ull * MiB)
+#define PIECE     (256 * 1024)
+#define CAP       (16ull * MiB)
 
 static char *dir, *src, *cachedir;
 static struct swarm_metainfo *meta;
@@ -46,8 +46,10 @@ static void start_seeder(void)
 	c.log_level = LOG_WARNING;
 	ck_assert_int_eq(swarm_session_new(&c, &seeder), 0);
 	ck_assert_int_ge(asprintf(&save, "%s/src", dir), 0);
-	struct swarm_add_params ap = { .torrent = meta->torrent, .torrent_len = meta->torrent_len,
-				       .save_path = save, .seed = true };
+	struct swarm_add_params ap = { .torrent = meta->torrent,
+		                       .torrent_len = meta->torrent_len,
+		                       .save_path = save,
+		                       .seed = true };
 	ck_assert_int_eq(swarm_torrent_add(seeder, &ap, &seeded), 0);
 	for (int i = 0; i < 200 && swarm_session_port(seeder, &port) == -EAGAIN; i++)
 		usleep(10000);
@@ -86,8 +88,9 @@ static void teardown(void)
 static struct fs_engine *engine(bool with_peer)
 {
 	struct swarm_config sc;
-	struct cache_config cc = { .dir = cachedir, .cap = CAP, .log = log_sink,
-				   .log_level = LOG_WARNING };
+	struct cache_config cc = {
+		.dir = cachedir, .cap = CAP, .log = log_sink, .log_level = LOG_WARNING
+	};
 	const char *peers[] = { seeder_addr, NULL };
 	struct fs_engine *e;
 
@@ -116,8 +119,8 @@ static uint64_t disk_bytes(struct fs_engine *e, struct fs_engine_torrent *t)
 	char path[4096];
 	struct stat st;
 
-	ck_assert_int_ge(cache_object_path(fs_engine_cache(e), fs_engine_torrent_key(t), path,
-					   sizeof path), 0);
+	ck_assert_int_ge(
+	    cache_object_path(fs_engine_cache(e), fs_engine_torrent_key(t), path, sizeof path), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
 	return (uint64_t)st.st_blocks * 512;
 }
@@ -129,13 +132,13 @@ static void assert_read(struct fs_engine_reader *r, uint64_t off, size_t len, in
 	ssize_t n = fs_engine_read(r, buf, len, off, timeout_ms);
 
 	ck_assert_msg(n == (ssize_t)len, "read at %llu: %zd (%s)", (unsigned long long)off, n,
-		      n < 0 ? strerror((int)-n) : "short");
+	              n < 0 ? strerror((int)-n) : "short");
 	if (memcmp(buf, want, len) != 0) {
 		size_t i = 0;
 		while (((char *)buf)[i] == ((char *)want)[i])
 			i++;
 		ck_abort_msg("wrong bytes at %llu + %zu: %02x, not %02x", (unsigned long long)off,
-			     i, ((unsigned char *)buf)[i], ((unsigned char *)want)[i]);
+		             i, ((unsigned char *)buf)[i], ((unsigned char *)want)[i]);
 	}
 	free(buf);
 	free(want);
@@ -163,7 +166,7 @@ START_TEST(file_four_times_the_cap)
 	/* the data file never held much more than the cap: read-ahead in flight and the
 	 * pieces written but not yet marked come on top */
 	ck_assert_msg(max_disk <= CAP + 16 * MiB, "data file grew to %llu bytes",
-		      (unsigned long long)max_disk);
+	              (unsigned long long)max_disk);
 	/* an evicted piece is fetched again on demand */
 	assert_read(r, 0, 100000, 15000);
 	fs_engine_reader_free(r);
@@ -209,8 +212,8 @@ START_TEST(damaged_cached_piece_never_returned)
 	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
 	ck_assert_int_eq(fs_engine_reader_new(t, &r), 0);
 	assert_read(r, 5 * MiB, MiB, 15000);
-	ck_assert_int_ge(cache_object_path(fs_engine_cache(e), fs_engine_torrent_key(t), path,
-					   sizeof path), 0);
+	ck_assert_int_ge(
+	    cache_object_path(fs_engine_cache(e), fs_engine_torrent_key(t), path, sizeof path), 0);
 	fs_engine_reader_free(r);
 	fs_engine_free(e);
 

@@ -94,20 +94,23 @@ START_TEST(aria2c_downloads_what_swarm_seeds)
 	write_file(tfile, m->torrent, m->torrent_len);
 
 	struct swarm_session *s = session(NULL);
-	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
-				       .save_path = seed, .seed = true };
+	struct swarm_add_params ap = { .torrent = m->torrent,
+		                       .torrent_len = m->torrent_len,
+		                       .save_path = seed,
+		                       .seed = true };
 	struct swarm_torrent *t;
 	ck_assert_int_eq(swarm_torrent_add(s, &ap, &t), 0);
 
 	uint16_t port;
 	ck_assert_int_eq(fixture_port_free(&port), 0);
 	char *log = NULL;
-	int rc = fixture_sh(90000, &log,
-			    "aria2c --dir='%s' --seed-time=0 --enable-dht=false --enable-dht6=false "
-			    "--bt-enable-lpd=false --enable-peer-exchange=false --listen-port=%u "
-			    "--dht-listen-port=%u --summary-interval=0 --console-log-level=warn "
-			    "--bt-stop-timeout=60 --file-allocation=none '%s' 2>&1",
-			    out, port, port, tfile);
+	int rc =
+	    fixture_sh(90000, &log,
+	               "aria2c --dir='%s' --seed-time=0 --enable-dht=false --enable-dht6=false "
+	               "--bt-enable-lpd=false --enable-peer-exchange=false --listen-port=%u "
+	               "--dht-listen-port=%u --summary-interval=0 --console-log-level=warn "
+	               "--bt-stop-timeout=60 --file-allocation=none '%s' 2>&1",
+	               out, port, port, tfile);
 	ck_assert_msg(rc == 0, "aria2c failed (%d):\n%s", rc, log ? log : "");
 	free(log);
 	ck_assert_int_eq(fixture_file_sha256(file, want), 0);
@@ -140,10 +143,20 @@ START_TEST(swarm_reads_what_aria2c_seeds)
 	char portarg[32], dirarg[4200], *logp = path("aria2c.log");
 	snprintf(portarg, sizeof portarg, "--listen-port=%u", port);
 	snprintf(dirarg, sizeof dirarg, "--dir=%s", seed);
-	char *argv[] = { "aria2c", dirarg, portarg, "--seed-ratio=0.0", "--seed-time=600",
-			 "--bt-seed-unverified=true", "--enable-dht=false", "--enable-dht6=false",
-			 "--bt-enable-lpd=false", "--enable-peer-exchange=false",
-			 "--summary-interval=0", "--console-log-level=warn", tfile, NULL };
+	char *argv[] = { "aria2c",
+		         dirarg,
+		         portarg,
+		         "--seed-ratio=0.0",
+		         "--seed-time=600",
+		         "--bt-seed-unverified=true",
+		         "--enable-dht=false",
+		         "--enable-dht6=false",
+		         "--bt-enable-lpd=false",
+		         "--enable-peer-exchange=false",
+		         "--summary-interval=0",
+		         "--console-log-level=warn",
+		         tfile,
+		         NULL };
 	struct fixture_proc *aria;
 	ck_assert_int_eq(fixture_proc_start(argv, logp, &aria), 0);
 
@@ -152,8 +165,9 @@ START_TEST(swarm_reads_what_aria2c_seeds)
 	const char *peers[] = { peer, NULL };
 	struct swarm_session *s = session(peers);
 	mkdir(leech, 0755);
-	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
-				       .save_path = leech };
+	struct swarm_add_params ap = { .torrent = m->torrent,
+		                       .torrent_len = m->torrent_len,
+		                       .save_path = leech };
 	struct swarm_torrent *t;
 	struct swarm_reader *r;
 	ck_assert_int_eq(swarm_torrent_add(s, &ap, &t), 0);

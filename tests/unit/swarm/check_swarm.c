@@ -97,7 +97,7 @@ static void on_ext_peer(struct swarm_torrent *t, void *tctx, uint64_t peer, bool
 }
 
 static void on_ext_msg(struct swarm_torrent *t, void *tctx, uint64_t peer, const void *msg,
-		       size_t len, void *ctx)
+                       size_t len, void *ctx)
 {
 	struct events *e = ctx;
 
@@ -142,7 +142,7 @@ static bool wait_events(struct events *e, int *field, int at_least, int timeout_
 static bool pex = true;
 
 static struct swarm_session *session(const char *const *trackers, const char *const *peers,
-				     struct events *e)
+                                     struct events *e)
 {
 	struct swarm_config c;
 	struct swarm_session *s;
@@ -184,7 +184,7 @@ static const char *addr_of(struct swarm_session *s, char buf[32])
 
 /* A random file dir/name of len bytes and its torrent. */
 static struct swarm_metainfo *make_file(const char *name, uint64_t len, uint32_t piece_length,
-					uint32_t seed)
+                                        uint32_t seed)
 {
 	char *p = path_in("%s/%s", name);
 	struct swarm_make_params mp = { .piece_length = piece_length };
@@ -201,11 +201,13 @@ static struct swarm_metainfo *make_file(const char *name, uint64_t len, uint32_t
 }
 
 static struct swarm_torrent *add(struct swarm_session *s, struct swarm_metainfo *m,
-				 const char *subdir, bool seed)
+                                 const char *subdir, bool seed)
 {
 	char *save = path_in("%s/%s", subdir);
-	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
-				       .save_path = save, .seed = seed };
+	struct swarm_add_params ap = { .torrent = m->torrent,
+		                       .torrent_len = m->torrent_len,
+		                       .save_path = save,
+		                       .seed = seed };
 	struct swarm_torrent *t;
 
 	mkdir(save, 0755);
@@ -229,16 +231,16 @@ static void *file_bytes(const char *name, uint64_t off, size_t len)
 }
 
 static void assert_read(struct swarm_reader *r, const char *orig, uint64_t off, size_t len,
-			int timeout_ms)
+                        int timeout_ms)
 {
 	char *buf = malloc(len);
 	void *want = file_bytes(orig, off, len);
 	ssize_t n = swarm_read(r, buf, len, off, timeout_ms);
 
 	ck_assert_msg(n == (ssize_t)len, "read at %llu: %zd (%s)", (unsigned long long)off, n,
-		      n < 0 ? strerror((int)-n) : "short");
+	              n < 0 ? strerror((int)-n) : "short");
 	ck_assert_msg(memcmp(buf, want, len) == 0, "read at %llu returned wrong bytes",
-		      (unsigned long long)off);
+	              (unsigned long long)off);
 	free(buf);
 	free(want);
 }
@@ -270,8 +272,8 @@ START_TEST(make_matches_mktorrent_and_python)
 	ck_assert_int_eq(fixture_file_random(file, 3 * MiB + 1234, 7), 0);
 	ck_assert_int_eq(swarm_metainfo_make(file, &v1p, &m), 0);
 	ck_assert(m->has_v1 && !m->has_v2);
-	ck_assert_int_eq(fixture_sh(60000, &out, "mktorrent -l 18 -o '%s' '%s' >/dev/null 2>&1",
-				    tor, file), 0);
+	ck_assert_int_eq(
+	    fixture_sh(60000, &out, "mktorrent -l 18 -o '%s' '%s' >/dev/null 2>&1", tor, file), 0);
 	free(out);
 	{
 		FILE *f = fopen(tor, "rb");
@@ -292,15 +294,15 @@ START_TEST(make_matches_mktorrent_and_python)
 	ck_assert_uint_eq(h->num_pieces, 13);
 	hash_hex(h, v1, v2);
 	ck_assert_int_eq(fixture_sh(60000, &out,
-				    "/usr/bin/python3 -c 'import libtorrent as lt, sys, os\n"
-				    "fs = lt.file_storage(); lt.add_files(fs, sys.argv[1])\n"
-				    "ct = lt.create_torrent(fs, 262144)\n"
-				    "lt.set_piece_hashes(ct, os.path.dirname(sys.argv[1]))\n"
-				    "ti = lt.torrent_info(lt.bencode(ct.generate()))\n"
-				    "ih = ti.info_hashes()\n"
-				    "print(ih.v1, ih.v2, ti.files().root(0))' '%s'",
-				    file),
-			 0);
+	                            "/usr/bin/python3 -c 'import libtorrent as lt, sys, os\n"
+	                            "fs = lt.file_storage(); lt.add_files(fs, sys.argv[1])\n"
+	                            "ct = lt.create_torrent(fs, 262144)\n"
+	                            "lt.set_piece_hashes(ct, os.path.dirname(sys.argv[1]))\n"
+	                            "ti = lt.torrent_info(lt.bencode(ct.generate()))\n"
+	                            "ih = ti.info_hashes()\n"
+	                            "print(ih.v1, ih.v2, ti.files().root(0))' '%s'",
+	                            file),
+	                 0);
 	char want[256];
 	char root[65];
 	swarm_hex(h->files[0].root, 32, root);
@@ -358,7 +360,7 @@ START_TEST(malformed_input_rejected)
 	ck_assert_int_eq(swarm_metainfo_parse("garbage", 7, &m, &err), -EINVAL);
 	ck_assert_int_eq(swarm_metainfo_parse("d3:fooi1ee", 10, &m, &err), -EINVAL);
 	ck_assert_int_eq(swarm_metainfo_parse(good->torrent, good->torrent_len / 2, &m, &err),
-			 -EINVAL);
+	                 -EINVAL);
 
 	struct swarm_add_params bad = { .torrent = "i1e", .torrent_len = 3, .save_path = save };
 	ck_assert_int_eq(swarm_torrent_add(s, &bad, &t), -EINVAL);
@@ -371,12 +373,16 @@ START_TEST(malformed_input_rejected)
 	struct swarm_add_params none = { .save_path = save };
 	ck_assert_int_eq(swarm_torrent_add(s, &none, &t), -EINVAL);
 	uint8_t have[1] = { 0xff };
-	struct swarm_add_params bits = { .torrent = good->torrent, .torrent_len = good->torrent_len,
-					 .save_path = save, .have = have, .have_bits = 3 };
+	struct swarm_add_params bits = { .torrent = good->torrent,
+		                         .torrent_len = good->torrent_len,
+		                         .save_path = save,
+		                         .have = have,
+		                         .have_bits = 3 };
 	ck_assert_int_eq(swarm_torrent_add(s, &bits, &t), -EINVAL);
 	/* twice the same torrent */
-	struct swarm_add_params ok = { .torrent = good->torrent, .torrent_len = good->torrent_len,
-				       .save_path = save };
+	struct swarm_add_params ok = { .torrent = good->torrent,
+		                       .torrent_len = good->torrent_len,
+		                       .save_path = save };
 	ck_assert_int_eq(swarm_torrent_add(s, &ok, &t), 0);
 	struct swarm_torrent *t2;
 	ck_assert_int_eq(swarm_torrent_add(s, &ok, &t2), -EEXIST);
@@ -411,7 +417,7 @@ START_TEST(static_peer_middle_read_fetches_little)
 	ck_assert_int_lt(now_ms() - t0, 5000);
 	uint64_t got = downloaded(lt_);
 	ck_assert_msg(got < 1 * MiB, "a 16 KiB read downloaded %llu bytes",
-		      (unsigned long long)got);
+	              (unsigned long long)got);
 	ck_assert(swarm_torrent_has_piece(lt_, 128));
 	ck_assert(!swarm_torrent_has_piece(lt_, 0));
 	/* a range across pieces, and the end of the file */
@@ -480,7 +486,7 @@ START_TEST(tracker_discovery_and_magnet)
 	ck_assert_int_eq(swarm_torrent_wait_metadata(mt, 15000), 0);
 	/* unknown infohash: metadata times out */
 	struct swarm_add_params unk = { .infohash = "0123456789012345678901234567890123456789",
-					.save_path = save };
+		                        .save_path = save };
 	ck_assert_int_eq(swarm_torrent_add(l3, &unk, &mt), 0);
 	ck_assert_int_eq(swarm_torrent_wait_metadata(mt, 300), -ETIMEDOUT);
 	ck_assert_int_eq(swarm_torrent_remove(mt, false), 0);
@@ -573,7 +579,7 @@ START_TEST(seeder_killed_mid_stream_second_finishes)
 	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
 	for (uint64_t off = 0; off < 24 * MiB; off += chunk) {
 		if (off == 4 * MiB) {
-			swarm_session_free(s1);	/* the only seeder it knows dies */
+			swarm_session_free(s1); /* the only seeder it knows dies */
 			s1 = NULL;
 			ck_assert_int_eq(swarm_torrent_connect(t, "127.0.0.1", port_of(s2)), 0);
 		}
@@ -608,7 +614,8 @@ static void *reader_thread(void *arg)
 	for (int i = 0; i < 10; i++) {
 		uint64_t off = j->start + (uint64_t)i * 300000;
 		void *want = file_bytes(j->orig, off, len);
-		if (swarm_read(j->r, buf, len, off, 15000) != (ssize_t)len || memcmp(buf, want, len))
+		if (swarm_read(j->r, buf, len, off, 15000) != (ssize_t)len ||
+		    memcmp(buf, want, len))
 			j->ok = 0;
 		free(want);
 	}
@@ -629,9 +636,9 @@ START_TEST(concurrent_readers)
 	struct swarm_torrent *t1 = add(leech, m1, "leech", false);
 	struct swarm_torrent *t2 = add(leech, m2, "leech", false);
 	struct reader_job jobs[4] = { { NULL, "seed/one", 0, 0 },
-				      { NULL, "seed/one", 4 * MiB, 0 },
-				      { NULL, "seed/two", 0, 0 },
-				      { NULL, "seed/two", 1 * MiB, 0 } };
+		                      { NULL, "seed/one", 4 * MiB, 0 },
+		                      { NULL, "seed/two", 0, 0 },
+		                      { NULL, "seed/two", 1 * MiB, 0 } };
 	pthread_t th[4];
 
 	for (int i = 0; i < 4; i++) {
@@ -655,7 +662,7 @@ END_TEST
 START_TEST(forget_refetches_and_never_serves)
 {
 	struct swarm_metainfo *m = make_file("seed/f", 4 * MiB, 65536, 17);
-	pex = false;	/* leaf below must reach the seeder through mid only */
+	pex = false; /* leaf below must reach the seeder through mid only */
 	struct swarm_session *seeder = session(NULL, NULL, NULL);
 	struct events ev = { .mu = PTHREAD_MUTEX_INITIALIZER };
 	char a[32];
@@ -677,8 +684,8 @@ START_TEST(forget_refetches_and_never_serves)
 	char *f = path_in("%s/%s", "mid/f");
 	int fd = open(f, O_RDWR);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10 * 65536, 65536),
-			 0);
+	ck_assert_int_eq(
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10 * 65536, 65536), 0);
 	close(fd);
 	char b[100];
 	ck_assert_int_eq(swarm_reader_pread(r, b, sizeof b, 10 * 65536), -ENODATA);
@@ -734,8 +741,11 @@ START_TEST(restart_keeps_verified_pieces)
 	/* restart alone: the verified pieces are read without any peer */
 	s = session(NULL, NULL, NULL);
 	char *save = path_in("%s/%s", "leech");
-	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
-				       .save_path = save, .have = have, .have_bits = 64 };
+	struct swarm_add_params ap = { .torrent = m->torrent,
+		                       .torrent_len = m->torrent_len,
+		                       .save_path = save,
+		                       .have = have,
+		                       .have_bits = 64 };
 	ck_assert_int_eq(swarm_torrent_add(s, &ap, &t), 0);
 	ck_assert(swarm_torrent_has_piece(t, 0));
 	ck_assert(swarm_torrent_has_piece(t, 48));
@@ -766,8 +776,11 @@ START_TEST(corrupt_piece_never_returned)
 	struct swarm_session *seeder = session(NULL, NULL, NULL);
 	char *save = path_in("%s/%s", "seed");
 	uint8_t have[4] = { 0xff, 0xff, 0xff, 0xff };
-	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
-				       .save_path = save, .have = have, .have_bits = 32 };
+	struct swarm_add_params ap = { .torrent = m->torrent,
+		                       .torrent_len = m->torrent_len,
+		                       .save_path = save,
+		                       .have = have,
+		                       .have_bits = 32 };
 	struct swarm_torrent *st;
 	ck_assert_int_eq(swarm_torrent_add(seeder, &ap, &st), 0);
 	char a[32];
@@ -802,8 +815,8 @@ START_TEST(extension_channel_two_and_three)
 	struct swarm_metainfo *m;
 	ck_assert_int_eq(swarm_metainfo_make(g, &mp, &m), 0);
 	struct events e[3] = { { .mu = PTHREAD_MUTEX_INITIALIZER },
-			       { .mu = PTHREAD_MUTEX_INITIALIZER },
-			       { .mu = PTHREAD_MUTEX_INITIALIZER } };
+		               { .mu = PTHREAD_MUTEX_INITIALIZER },
+		               { .mu = PTHREAD_MUTEX_INITIALIZER } };
 	struct swarm_session *s[3];
 	struct swarm_torrent *t[3];
 	char a[32];
@@ -813,8 +826,11 @@ START_TEST(extension_channel_two_and_three)
 	const char *peers[] = { addr_of(s[0], a), NULL };
 	s[1] = session(NULL, peers, &e[1]);
 	for (int i = 0; i < 2; i++) {
-		struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
-					       .save_path = save, .seed = true, .ext_channel = true };
+		struct swarm_add_params ap = { .torrent = m->torrent,
+			                       .torrent_len = m->torrent_len,
+			                       .save_path = save,
+			                       .seed = true,
+			                       .ext_channel = true };
 		ck_assert_int_eq(swarm_torrent_add(s[i], &ap, &t[i]), 0);
 	}
 	ck_assert(wait_events(&e[0], &e[0].joins, 1, 10000));
@@ -839,8 +855,11 @@ START_TEST(extension_channel_two_and_three)
 
 	/* a third member joins through the first */
 	s[2] = session(NULL, peers, &e[2]);
-	struct swarm_add_params ap = { .torrent = m->torrent, .torrent_len = m->torrent_len,
-				       .save_path = save, .seed = true, .ext_channel = true };
+	struct swarm_add_params ap = { .torrent = m->torrent,
+		                       .torrent_len = m->torrent_len,
+		                       .save_path = save,
+		                       .seed = true,
+		                       .ext_channel = true };
 	ck_assert_int_eq(swarm_torrent_add(s[2], &ap, &t[2]), 0);
 	ck_assert(wait_events(&e[2], &e[2].joins, 1, 10000));
 	ck_assert(wait_events(&e[0], &e[0].joins, 2, 10000));
