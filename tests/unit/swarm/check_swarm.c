@@ -516,6 +516,21 @@ static void async_cb(int result, void *ctx)
 	pthread_mutex_unlock(&a->mu);
 }
 
+static bool wait_done(struct async_res *a, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+
+	while (now_ms() < end) {
+		pthread_mutex_lock(&a->mu);
+		int done = a->done;
+		pthread_mutex_unlock(&a->mu);
+		if (done)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 START_TEST(seeder_down_times_out_then_recovers)
 {
 	struct swarm_metainfo *m = make_file("seed/x", 4 * MiB, 65536, 13);
@@ -539,10 +554,11 @@ START_TEST(seeder_down_times_out_then_recovers)
 	uint64_t id;
 	ck_assert_int_eq(swarm_fetch(r, 2 * MiB, 100, 20000, async_cb, &ar, &id), 0);
 	ck_assert_int_eq(swarm_fetch_cancel(r, id), 0);
-	for (int i = 0; i < 200 && !ar.done; i++)
-		usleep(10000);
+	ck_assert(wait_done(&ar, 2000));
+	pthread_mutex_lock(&ar.mu);
 	ck_assert_int_eq(ar.done, 1);
 	ck_assert_int_eq(ar.result, -ECANCELED);
+	pthread_mutex_unlock(&ar.mu);
 	ck_assert_int_eq(swarm_fetch_cancel(r, id), -ENOENT);
 
 	/* the seeder comes up on the static peer's port while a read waits */
