@@ -237,12 +237,19 @@ int swarm_torrent_connect(struct swarm_torrent *t, const char *host, uint16_t po
 
 /* Make t forget pieces whose data left the disk (the cache evicted them): from the
  * return on, swarm_torrent_has_piece is false for them, fetches wait for a new
- * download, and no peer is served them again (a peer plugin refuses requests for
- * them at once, with a reject message where the peer speaks the fast extension). libtorrent 2.0 has
- * no public "clear piece", so the swarm thread then re-adds the torrent, batched with other forgets
- * of the next ~50 ms, with the reduced have bitmap (no re-hash): pending fetches and read-ahead
- * keep their deadlines and the peers that were connected are dialled again. Returns 0, -EINVAL
- * (piece out of range), -EAGAIN (no metadata). Any thread, callbacks included (it only queues). */
+ * download, and no peer is served them again (a peer plugin refuses requests for them
+ * at once, with a reject message where the peer speaks the fast extension).
+ *
+ * How: libtorrent 2.0 has no public "clear piece". force_recheck() would re-hash the
+ * whole file, and a custom disk_interface would re-implement posix_disk_io. So the
+ * swarm thread removes the torrent and adds it again with the reduced have bitmap
+ * (add_torrent_params.have_pieces, no_verify_files: nothing is re-hashed), batching
+ * the forgets of ~50 ms into one re-add. Pending fetches and read-ahead keep their
+ * claims and get their deadlines again, the peers that were connected are dialled
+ * again, and the "finished" reports libtorrent repeats for the pieces it is handed
+ * are not passed on to on_piece. Extension peers of t leave and join again.
+ * Returns 0, -EINVAL (piece out of range), -EAGAIN (no metadata). Any thread,
+ * callbacks included (it only queues). */
 int swarm_torrent_forget(struct swarm_torrent *t, const uint32_t *pieces, size_t n);
 
 enum swarm_torrent_state {
