@@ -27,7 +27,7 @@ struct job {
 
 struct fs_engine_torrent {
 	struct fs_engine *e;
-	struct swarm_torrent *st;
+	struct swarm_torrent *st; /* NULL once the session is freed; e->mu */
 	uint8_t key[CACHE_KEY_LEN];
 	struct fs_engine_torrent *next; /* in e->torrents or e->dead */
 };
@@ -98,7 +98,7 @@ static bool still_verified(struct fs_engine *e, const struct job *j)
 	pthread_mutex_lock(&e->mu);
 	for (struct fs_engine_torrent *t = e->torrents; t; t = t->next) {
 		if (memcmp(t->key, j->key, CACHE_KEY_LEN) == 0) {
-			ok = swarm_torrent_has_piece(t->st, j->piece);
+			ok = t->st && swarm_torrent_has_piece(t->st, j->piece);
 			break;
 		}
 	}
@@ -189,7 +189,7 @@ static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, s
 
 	pthread_mutex_lock(&e->mu);
 	for (struct fs_engine_torrent *t = e->torrents; t; t = t->next) {
-		if (memcmp(t->key, key, CACHE_KEY_LEN) == 0) {
+		if (memcmp(t->key, key, CACHE_KEY_LEN) == 0 && t->st) {
 			int rc = swarm_torrent_forget(t->st, chunks, n);
 			if (rc < 0)
 				elog(e, LOG_ERR, "cannot forget %zu evicted pieces: %s", n,
@@ -276,8 +276,15 @@ void fs_engine_free(struct fs_engine *e)
 {
 	if (!e)
 		return;
-	/* The session first: its last callbacks queue jobs the worker then drains. */
+	/* The session first: its last callbacks queue jobs the worker then drains.
+	 * Its torrent handles die with it: marks still queued are dropped (the pieces
+	 * are re-fetched another time) and evictions have nobody left to tell. */
 	swarm_session_free(e->s);
+	pthread_mutex_lock(&e->mu);
+	e->s = NULL;
+	for (struct fs_engine_torrent *t = e->torrents; t; t = t->next)
+		t->st = NULL;
+	pthread_mutex_unlock(&e->mu);
 	if (e->worker_started) {
 		pthread_mutex_lock(&e->mu);
 		e->stop = true;
