@@ -317,6 +317,7 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 	d->lock_fd = -1;
 	pthread_mutex_init(&d->notify_lock, NULL);
 	pthread_mutex_init(&d->torrents_lock, NULL);
+	pthread_mutex_init(&d->bad_lock, NULL);
 	pthread_cond_init(&d->notify_cond, NULL);
 	d->uid = getuid();
 	d->gid = getgid();
@@ -413,6 +414,8 @@ void fs_drive_close(struct fs_drive *d)
 {
 	if (!d)
 		return;
+	if (d->verify_running)
+		pthread_join(d->verify_thread, NULL); /* it uses the ledger */
 	fs_drive_notify_stop(d);
 	fs_publish_stop(d);
 	fs_engine_free(d->engine); /* its torrents and readers die with it */
@@ -425,6 +428,9 @@ void fs_drive_close(struct fs_drive *d)
 		free(d->notify_paths[i]);
 	free(d->notify_paths);
 	free(d->torrents);
+	free(d->bad_records);
+	free(d->bad_heights);
+	pthread_mutex_destroy(&d->bad_lock);
 	pthread_mutex_destroy(&d->torrents_lock);
 	pthread_mutex_destroy(&d->notify_lock);
 	pthread_cond_destroy(&d->notify_cond);
@@ -529,6 +535,94 @@ static void *notifier_main(void *arg)
 	return NULL;
 }
 
+/* ---- the verification sweep ---- */
+
+bool fs_drive_is_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN], int64_t height)
+{
+	bool bad = false;
+
+	pthread_mutex_lock(&d->bad_lock);
+	for (size_t i = 0; i < d->n_bad_heights && !bad; i++)
+		bad = d->bad_heights[i] == height;
+	for (size_t i = 0; i < d->n_bad_records && !bad; i++)
+		bad = !memcmp(d->bad_records[i], record_id, LEDGER_ID_LEN);
+	pthread_mutex_unlock(&d->bad_lock);
+	return bad;
+}
+
+static void add_bad_record(struct fs_drive *d, const uint8_t id[LEDGER_ID_LEN])
+{
+	pthread_mutex_lock(&d->bad_lock);
+	void *n = realloc(d->bad_records, (d->n_bad_records + 1) * LEDGER_ID_LEN);
+	if (n) {
+		d->bad_records = n;
+		memcpy(d->bad_records[d->n_bad_records++], id, LEDGER_ID_LEN);
+	}
+	pthread_mutex_unlock(&d->bad_lock);
+}
+
+void fs_drive_mark_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN], const char *path,
+		       const char *why)
+{
+	char hex[LEDGER_HEX_LEN];
+
+	if (fs_drive_is_bad(d, record_id, -2))
+		return; /* known: logged once already */
+	ledger_hex(record_id, LEDGER_ID_LEN, hex);
+	fs_err("hiding %s: its record %s fails verification (%s); swarmfs verify tells more",
+	       path, hex, why);
+	add_bad_record(d, record_id);
+	on_ledger_change(path, d);
+}
+
+static void on_problem(const struct ledger_problem *p, void *ctx)
+{
+	struct fs_drive *d = ctx;
+	char hex[LEDGER_HEX_LEN];
+
+	if (p->has_record) {
+		ledger_hex(p->record_id, LEDGER_ID_LEN, hex);
+		fs_err("hiding record %s (block %lld): %s", hex, (long long)p->height, p->what);
+		add_bad_record(d, p->record_id);
+	} else if (p->height >= 0) {
+		fs_err("hiding every record of block %lld: %s", (long long)p->height, p->what);
+		pthread_mutex_lock(&d->bad_lock);
+		int64_t *n = realloc(d->bad_heights, (d->n_bad_heights + 1) * sizeof *n);
+		if (n) {
+			d->bad_heights = n;
+			d->bad_heights[d->n_bad_heights++] = p->height;
+		}
+		pthread_mutex_unlock(&d->bad_lock);
+	}
+}
+
+static void invalidate_each(const char *path, void *ctx)
+{
+	on_ledger_change(path, ctx);
+}
+
+/* DESIGN.md §4: the state tables decide what is listed; this sweep re-checks the whole
+ * chain from raw bytes once per mount, in the background, and hides what fails (an
+ * open re-checks its own record in any case). A big drive takes seconds a 100k
+ * records on one core; listings do not wait for it. */
+static void *verify_main(void *arg)
+{
+	struct fs_drive *d = arg;
+	int n = ledger_verify_chain(d->ledger, on_problem, d);
+
+	pthread_mutex_lock(&d->bad_lock);
+	d->verify_done = true;
+	d->verify_problems = n;
+	pthread_mutex_unlock(&d->bad_lock);
+	if (n < 0)
+		fs_err("verifying the ledger failed: %s", strerror(-n));
+	else if (n > 0) /* what the kernel holds may be what is hidden now */
+		fs_inodes_each(d->inodes, invalidate_each, d);
+	else
+		fs_info("ledger verified: no problem");
+	return NULL;
+}
+
 int fs_drive_start(struct fs_drive *d, struct fuse_session *se)
 {
 	int err;
@@ -543,6 +637,11 @@ int fs_drive_start(struct fs_drive *d, struct fuse_session *se)
 		fs_err("cannot start publishing: %s", strerror(-err));
 		return err;
 	}
+	if ((err = -pthread_create(&d->verify_thread, NULL, verify_main, d)) < 0) {
+		fs_err("cannot start the verification sweep: %s", strerror(-err));
+		return err;
+	}
+	d->verify_running = true;
 	return 0;
 }
 

@@ -72,7 +72,25 @@ struct fs_drive {
 	bool notify_running;
 	pthread_t notify_thread;
 	struct fuse_session *se; /* set once the session exists; read by the notifier */
+
+	/* What the verification sweep (or an open) found tampered: such records, and
+	 * every record of such blocks, are not shown. */
+	pthread_mutex_t bad_lock; /* guards bad_* and verify_* below */
+	uint8_t (*bad_records)[LEDGER_ID_LEN];
+	size_t n_bad_records;
+	int64_t *bad_heights;
+	size_t n_bad_heights;
+	bool verify_done;
+	int verify_problems;
+	bool verify_running;
+	pthread_t verify_thread;
 };
+
+/* Whether a record (at height) was found tampered. Any thread. */
+bool fs_drive_is_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN], int64_t height);
+/* Mark a record bad (an open found it failing) and hide it. Any thread. */
+void fs_drive_mark_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN], const char *path,
+		       const char *why);
 
 /* Resolve o->drive in o->home: a swarmfs:// URI or 64 hex digits name the drive id; any
  * other text is matched against each local drive's genesis name. Returns 0 and the id

@@ -314,6 +314,16 @@ int fs_inodes_rename(struct fs_inodes *t, const char *from, const char *to)
 	return err;
 }
 
+void fs_inodes_each(struct fs_inodes *t, void (*fn)(const char *path, void *ctx), void *ctx)
+{
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->buckets; i++)
+		for (struct node *n = t->ino_tab[i]; n; n = n->by_ino)
+			if (n->path)
+				fn(n->path, ctx);
+	pthread_mutex_unlock(&t->lock);
+}
+
 uint64_t fs_inodes_count(struct fs_inodes *t)
 {
 	uint64_t c;

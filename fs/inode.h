@@ -42,6 +42,10 @@ void fs_inodes_forget(struct fs_inodes *t, uint64_t ino, uint64_t n);
  * stays valid for the kernel's forget but no longer resolves (-ESTALE). */
 int fs_inodes_rename(struct fs_inodes *t, const char *from, const char *to);
 
+/* Call fn with the path of every entry that has one, under the table's lock: fn must
+ * not call back into the table. */
+void fs_inodes_each(struct fs_inodes *t, void (*fn)(const char *path, void *ctx), void *ctx);
+
 /* Number of entries (root included); for status and tests. */
 uint64_t fs_inodes_count(struct fs_inodes *t);
 

@@ -104,7 +104,9 @@ int itest_drive_open(const char *home, const char *id, const char *key, struct l
 	snprintf(db, sizeof db, "%s/drives/%s/ledger.db", home, id);
 	cfg.path = db;
 	cfg.key = k;
-	cfg.auto_produce = true;
+	/* SWARMFS_ITEST_BATCH set: records wait for the caller's ledger_produce (bench fills) */
+	cfg.auto_produce = !getenv("SWARMFS_ITEST_BATCH");
+	cfg.fast_unsafe = getenv("SWARMFS_ITEST_BATCH") != NULL;
 	err = ledger_open(&cfg, out);
 	if (err < 0) {
 		ledger_key_free(k);

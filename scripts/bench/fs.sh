@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Benchmarks of the mounted drive (issue 5, DESIGN.md §8), each printed beside a
+# baseline measured in the same run:
+#   - publish: cp of SIZE into the mount until published, vs cp to local disk + sha256sum
+#     (target >= 60 %)
+#   - warm sequential read through the mount vs dd of the cached data file (>= 75 %),
+#     and a second read through the mount vs page-cache speed (>= 80 %)
+#   - time to first byte of 16 KiB reads at 50 random offsets on a second node with an
+#     empty cache (content pulled from the first over loopback), vs the same preads of a
+#     local file
+#   - ls -l of a 10k-file directory (<= 0.3 s) and find over 100k files (<= 3 s), vs
+#     the same on a local directory
+#   - RSS of a mount serving the 100k-file drive, vs an empty drive's
+#
+#   scripts/bench/fs.sh              SIZE=1G, FILES=100000
+#   SIZE=256M FILES=20000 scripts/bench/fs.sh
+#
+# Needs about 4x SIZE free under $TMPDIR. Everything stays on 127.0.0.1.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${BUILD_DIR:-$root/build}
+size=${SIZE:-1G}
+files=${FILES:-100000}
+mkdir -p "$build"
+[[ -f $build/CMakeCache.txt ]] || cmake -S "$root" -B "$build" >"$build/configure.log"
+cmake --build "$build" --target swarmfs bench_fs_populate -j"${JOBS:-2}" >"$build/bench_fs.build.log" ||
+	{ grep -E "error|warning" "$build/bench_fs.build.log" | head -30; exit 1; }
+swarmfs=$build/fs/swarmfs
+populate=$build/tests/integration/bench_fs_populate
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-bench-XXXXXX")
+pids=()
+cleanup() {
+	for m in "$work"/mnt-*; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m"; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.0f", m / s }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
+# dd's throughput of a sequential read in MiB/s
+ddrate() { dd if="$1" of=/dev/null bs=1M 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") print $(i - 1) }' |
+	awk -v b="$(stat -c %s "$1")" '{ printf "%.0f", b / 1048576 / $1 }'; }
+
+mount_node() { # NAME HOME DRIVE [ARGS...]: mount in the background, wait until live
+	local name=$1 home=$2 drive=$3
+	shift 3
+	mkdir -p "$work/mnt-$name"
+	"$swarmfs" mount -f --home "$home" --no-dht "$@" "$drive" "$work/mnt-$name" \
+		-o auto_unmount 2>>"$work/$name.log" &
+	pids+=($!)
+	for _ in $(seq 400); do mountpoint -q "$work/mnt-$name" && return 0; sleep 0.05; done
+	echo "mount $name failed:"; cat "$work/$name.log"; exit 1
+}
+umount_node() { fusermount3 -u "$work/mnt-$1"; sleep 0.3; }
+wait_published() {
+	until "$swarmfs" status "$1" | grep -q "publish queue: 0 staged, 0 queued"; do sleep 0.05; done
+}
+rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+head -c "$size" /dev/urandom >"$work/film.bin"
+mib=$(($(stat -c %s "$work/film.bin") / 1048576))
+cat "$work/film.bin" >/dev/null
+echo "swarmfs mount benchmarks: ${mib} MiB file, $files files, $(nproc) cores"
+echo
+
+# ---- publish by cp ----
+"$swarmfs" init --home "$work/a" --name team >/dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mount_node a "$work/a" team --listen "127.0.0.1:$port"
+t0=$(now); cp "$work/film.bin" "$work/copy.bin"; sha256sum "$work/copy.bin" >/dev/null; t1=$(now)
+base=$(rate "$mib" "$(secs "$t0" "$t1")")
+rm -f "$work/copy.bin"
+t0=$(now); cp "$work/film.bin" "$work/mnt-a/"; wait_published "$work/mnt-a"; t1=$(now)
+ours=$(rate "$mib" "$(secs "$t0" "$t1")")
+printf '%-46s %6s MiB/s   baseline cp+sha256sum %6s MiB/s   %3s %%  (target >= 60 %%)\n' \
+	"publish: cp into the mount until published" "$ours" "$base" "$(pct "$ours" "$base")"
+
+# ---- warm reads (same mount: the content was verified when it was published) ----
+data=$(ls -S "$work"/a/drives/*/cache/data/* | head -1)
+cat "$data" >/dev/null
+base=$(ddrate "$data")
+first=$(ddrate "$work/mnt-a/film.bin")
+second=$(ddrate "$work/mnt-a/film.bin")
+base2=$(ddrate "$data")
+printf '%-46s %6s MiB/s   baseline dd of the cache file %6s MiB/s   %3s %%  (target >= 75 %%)\n' \
+	"warm read through the mount (first)" "$first" "$base" "$(pct "$first" "$base")"
+printf '%-46s %6s MiB/s   baseline page cache %6s MiB/s   %3s %%  (target >= 80 %%)\n' \
+	"warm read through the mount (second)" "$second" "$base2" "$(pct "$second" "$base2")"
+# after a remount the cache checks each chunk's SHA-256 once, on its first read
+umount_node a
+mount_node a "$work/a" team --listen "127.0.0.1:$port"
+t0=$(now); sha256sum "$data" >/dev/null; t1=$(now)
+shar=$(rate "$mib" "$(secs "$t0" "$t1")")
+again=$(ddrate "$work/mnt-a/film.bin")
+printf '%-46s %6s MiB/s   baseline sha256sum of it %6s MiB/s   %3s %%\n' \
+	"first read after a remount (checks chunks)" "$again" "$shar" "$(pct "$again" "$shar")"
+
+# ---- time to first byte on a node with an empty cache ----
+id=$(ls "$work/a/drives")
+mkdir -p "$work/b/drives/$id"
+umount_node a
+cp "$work/a/drives/$id/ledger.db" "$work/b/drives/$id/"
+cp -r "$work/a/drives/$id/torrents" "$work/b/drives/$id/"
+mount_node a "$work/a" team --listen "127.0.0.1:$port"
+mount_node b "$work/b" "$id" --listen 127.0.0.1:0 --peer "127.0.0.1:$port"
+ttfb() { # FILE: p50 and p99 in ms of 16 KiB preads at 50 random offsets
+	python3 - "$1" <<'PY'
+import os, random, sys, time
+f = sys.argv[1]; size = os.path.getsize(f); fd = os.open(f, os.O_RDONLY)
+random.seed(7); t = []
+for _ in range(50):
+    off = random.randrange(0, size - 16384) // 16384 * 16384
+    s = time.perf_counter(); os.pread(fd, 16384, off); t.append((time.perf_counter() - s) * 1000)
+t.sort(); print("%.2f %.2f" % (t[len(t) // 2], t[-1]))
+PY
+}
+read -r p50 p99 <<<"$(ttfb "$work/mnt-b/film.bin")"
+read -r b50 b99 <<<"$(ttfb "$work/film.bin")"
+printf '%-46s p50 %6s ms p99 %6s ms   baseline local file p50 %s ms p99 %s ms\n' \
+	"random 16 KiB reads, cold, from the swarm" "$p50" "$p99" "$b50" "$b99"
+umount_node b
+umount_node a
+
+# ---- a big namespace ----
+SWARMFS_ITEST_BATCH=1 "$populate" "$work/m" meta ten 10000 >/dev/null
+SWARMFS_ITEST_BATCH=1 "$populate" "$work/n" many tree "$files" 100 >/dev/null
+mkdir -p "$work/local-ten" "$work/local-tree"
+(cd "$work/local-ten" && seq -f 'file-%07g' 10000 | xargs touch)
+for d in $(seq -f 'd%03g' 0 99); do mkdir "$work/local-tree/$d"; done
+(cd "$work/local-tree" && seq 0 $((files - 1)) | awk '{ printf "d%03d/file-%07d\n", $1 % 100, $1 }' | xargs touch)
+mount_node m "$work/m" meta --listen 127.0.0.1:0
+ls -l "$work/mnt-m/ten" >/dev/null # first listing verifies every record once
+t0=$(now); n=$(ls -l "$work/mnt-m/ten" | wc -l); t1=$(now)
+t2=$(now); ls -l "$work/local-ten" >/dev/null; t3=$(now)
+printf '%-46s %6s s   baseline local dir %s s   (%s entries; target <= 0.3 s)\n' \
+	"ls -l of a 10k-file directory (warm)" "$(secs "$t0" "$t1")" "$(secs "$t2" "$t3")" "$((n - 1))"
+umount_node m
+mount_node n "$work/n" many --listen 127.0.0.1:0
+t0=$(now); n=$(find "$work/mnt-n/tree" -type f | wc -l); t1=$(now)
+t2=$(now); find "$work/local-tree" -type f | wc -l >/dev/null; t3=$(now)
+printf '%-46s %6s s   baseline local tree %s s   (%s files; target <= 3 s)\n' \
+	"find over the drive (cold mount)" "$(secs "$t0" "$t1")" "$(secs "$t2" "$t3")" "$n"
+pid=$(pgrep -f "mount -f --home $work/n" | head -1)
+big=$(rss_kb "$pid")
+"$swarmfs" init --home "$work/e" --name empty >/dev/null
+mount_node e "$work/e" empty --listen 127.0.0.1:0
+epid=$(pgrep -f "mount -f --home $work/e" | head -1)
+small=$(rss_kb "$epid")
+printf '%-46s %6s MB   baseline empty drive %s MB\n' "RSS of a mount after find over $files files" \
+	"$((big / 1024))" "$((small / 1024))"

@@ -1,0 +1,55 @@
+/* bench_fs_populate HOME NAME DIR COUNT [SUBDIRS]: make drive NAME in HOME (key
+ * "default") holding COUNT made-up file records under DIR, spread over SUBDIRS
+ * subdirectories (0: all in DIR itself), in blocks of 50 (a big mempool makes each submit slower). For scripts/bench/fs.sh:
+ * listing and find figures need a big namespace, not content. Prints the drive id. */
+#include "drive_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+	char id[LEDGER_HEX_LEN], path[512];
+	struct ledger *l;
+	long count, subdirs;
+	int err;
+
+	if (argc < 5) {
+		fprintf(stderr, "usage: %s HOME NAME DIR COUNT [SUBDIRS]\n", argv[0]);
+		return 2;
+	}
+	count = atol(argv[4]);
+	subdirs = argc > 5 ? atol(argv[5]) : 0;
+	if ((err = itest_drive_create(argv[1], argv[2], "default", id)) < 0 ||
+	    (err = itest_drive_open(argv[1], id, "default", &l)) < 0) {
+		fprintf(stderr, "cannot make the drive: %s\n", strerror(-err));
+		return 1;
+	}
+	struct ledger_op md = { .type = LEDGER_REC_MKDIR, .path = argv[3] };
+	md.content.mode = 0755;
+	err = ledger_submit(l, &md, NULL);
+	for (long s = 0; !(err < 0) && s < subdirs; s++) {
+		snprintf(path, sizeof path, "%s/d%03ld", argv[3], s);
+		md.path = path;
+		err = ledger_submit(l, &md, NULL);
+	}
+	for (long i = 0; !(err < 0) && i < count; i++) {
+		if (subdirs)
+			snprintf(path, sizeof path, "%s/d%03ld/file-%07ld", argv[3], i % subdirs, i);
+		else
+			snprintf(path, sizeof path, "%s/file-%07ld", argv[3], i);
+		err = itest_claim(l, path, (uint64_t)(i % 100000) + 1, 0644, 1700000000 + i);
+		if (!(err < 0) && i % 50 == 49)
+			err = ledger_produce(l);
+	}
+	if (!(err < 0))
+		err = ledger_produce(l);
+	itest_drive_close(l);
+	if (err < 0) {
+		fprintf(stderr, "populating failed: %s\n", strerror(-err));
+		return 1;
+	}
+	printf("%s\n", id);
+	return 0;
+}
