@@ -286,7 +286,8 @@ int swarm_torrent_stats(struct swarm_torrent *t, struct swarm_torrent_stats *out
  * Any thread. */
 int swarm_reader_new(struct swarm_torrent *t, uint32_t file_index, struct swarm_reader **out);
 /* Cancel r's fetches (callbacks with -ECANCELED, on the swarm thread) and free r.
- * NULL is a no-op. Any thread (not from a callback). */
+ * NULL is a no-op. Any thread, callbacks included; the caller serialises it with its
+ * other calls on r (a swarm_read or swarm_reader_pread on r must have returned). */
 void swarm_reader_free(struct swarm_reader *r);
 
 /* Start fetching [offset, offset + len) of r's file (clipped to the file's end): piece
