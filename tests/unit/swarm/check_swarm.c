@@ -613,6 +613,41 @@ START_TEST(seeder_killed_mid_stream_second_finishes)
 }
 END_TEST
 
+START_TEST(readahead_grows_forward_and_resets_on_seek)
+{
+	struct swarm_metainfo *m = make_file("seed/ra", 16 * MiB, 65536, 21);
+	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	char a[32];
+	add(seeder, m, "seed", true);
+	const char *peers[] = { addr_of(seeder, a), NULL };
+	struct swarm_session *leech = session(NULL, peers, NULL);
+	struct swarm_torrent *t = add(leech, m, "leech", false);
+	struct swarm_reader *r;
+
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	/* forward, a piece at a time: the window doubles up to readahead_max */
+	for (uint64_t off = 0; off < 2 * MiB; off += 65536)
+		assert_read(r, "seed/ra", off, 65536, 10000);
+	usleep(500000);
+	uint64_t ahead = 0;
+	for (uint32_t p = 32; p < 256; p++)
+		ahead += swarm_torrent_has_piece(t, p);
+	ck_assert_msg(ahead >= 16, "only %llu pieces read ahead", (unsigned long long)ahead);
+
+	/* a seek far away: back to one piece of read-ahead */
+	uint64_t before = downloaded(t);
+	assert_read(r, "seed/ra", 14 * MiB + 100, 1000, 10000);
+	usleep(300000);
+	uint64_t got = downloaded(t) - before;
+	ck_assert_msg(got <= 3 * 65536, "a read after a seek downloaded %llu bytes",
+	              (unsigned long long)got);
+	swarm_reader_free(r);
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m);
+}
+END_TEST
+
 struct reader_job {
 	struct swarm_reader *r;
 	const char *orig;
@@ -912,6 +947,7 @@ static Suite *suite(void)
 		{ "seeder_down", seeder_down_times_out_then_recovers, 40 },
 		{ "seeder_killed", seeder_killed_mid_stream_second_finishes, 60 },
 		{ "concurrent", concurrent_readers, 60 },
+		{ "readahead", readahead_grows_forward_and_resets_on_seek, 30 },
 		{ "forget", forget_refetches_and_never_serves, 40 },
 		{ "restart", restart_keeps_verified_pieces, 30 },
 		{ "corrupt", corrupt_piece_never_returned, 30 },
