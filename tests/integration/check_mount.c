@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *dir, *home, *mnt;
@@ -208,6 +209,41 @@ START_TEST(killed_daemon_leaves_no_mount_and_no_lock)
 }
 END_TEST
 
+START_TEST(failed_test_leaves_no_mount)
+{
+	/* what was tried: a test holding a mount is SIGKILLed with its process group, as
+	 * Check does to a failed or timed-out test: the mount and the daemon must go */
+	int pfd[2], st;
+	pid_t daemon = 0, tester;
+
+	ck_assert_int_eq(pipe(pfd), 0);
+	tester = fork();
+	ck_assert_int_ge(tester, 0);
+	if (tester == 0) {
+		struct fixture_mount *m;
+
+		setpgid(0, 0);
+		if (fixture_mount_start(home, "team", mnt, NULL, &m) < 0)
+			_exit(1);
+		daemon = fixture_mount_pid(m);
+		if (write(pfd[1], &daemon, sizeof daemon) != sizeof daemon)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_eq(read(pfd[0], &daemon, sizeof daemon), (ssize_t)sizeof daemon);
+	ck_assert(fixture_is_mounted(mnt));
+	ck_assert_int_eq(killpg(tester, SIGKILL), 0);
+	waitpid(tester, &st, 0);
+	for (int i = 0; i < 1000 && (fixture_is_mounted(mnt) || kill(daemon, 0) == 0); i++)
+		usleep(10000);
+	ck_assert_msg(!fixture_is_mounted(mnt), "the mount outlived its test");
+	ck_assert_msg(kill(daemon, 0) < 0, "the daemon outlived its test");
+	close(pfd[0]);
+	close(pfd[1]);
+}
+END_TEST
+
 START_TEST(command_line_errors)
 {
 	char *out = NULL;
@@ -298,6 +334,7 @@ int main(void)
 	tcase_add_test(tc, swarmfs_umount_unmounts);
 	tcase_add_test(tc, second_mount_of_same_drive_refused);
 	tcase_add_test(tc, killed_daemon_leaves_no_mount_and_no_lock);
+	tcase_add_test(tc, failed_test_leaves_no_mount);
 	tcase_add_test(tc, command_line_errors);
 	tcase_add_test(tc, help_and_version);
 	suite_add_tcase(s, tc);

@@ -173,6 +173,38 @@ START_TEST(proc_dies_with_a_killed_test)
 }
 END_TEST
 
+START_TEST(proc_dies_with_a_killed_process_group)
+{
+	/* what was tried: the test's whole process group SIGKILLed, as Check does after
+	 * every test and on a timeout; the guardian must not go with it unheard */
+	int pfd[2], st;
+	pid_t child = 0, tester;
+
+	ck_assert_int_eq(pipe(pfd), 0);
+	tester = fork();
+	ck_assert_int_ge(tester, 0);
+	if (tester == 0) {
+		char *argv[] = { "sleep", "60", NULL };
+		struct fixture_proc *p;
+
+		setpgid(0, 0); /* a group of its own, standing for the test's */
+		if (fixture_proc_start(argv, NULL, &p) < 0)
+			_exit(1);
+		child = fixture_proc_pid(p);
+		if (write(pfd[1], &child, sizeof child) != sizeof child)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	ck_assert_int_eq(read(pfd[0], &child, sizeof child), (ssize_t)sizeof child);
+	ck_assert_int_eq(killpg(tester, SIGKILL), 0);
+	waitpid(tester, &st, 0);
+	ck_assert(pid_gone(child, 5000));
+	close(pfd[0]);
+	close(pfd[1]);
+}
+END_TEST
+
 START_TEST(tracker_whitelist)
 {
 	char *dir, tdir[4096];
@@ -226,6 +258,7 @@ int main(void)
 	tcase_add_test(tc, run_reports_exit_output_and_timeout);
 	tcase_add_test(tc, proc_start_signal_stop);
 	tcase_add_test(tc, proc_dies_with_a_killed_test);
+	tcase_add_test(tc, proc_dies_with_a_killed_process_group);
 	tcase_add_test(tc, tracker_whitelist);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

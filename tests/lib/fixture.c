@@ -227,7 +227,7 @@ static int bind_loopback(int type, uint16_t port, uint16_t *out_port)
 int fixture_port_free(uint16_t *out_port)
 {
 	for (int tries = 0; tries < 64; tries++) {
-		uint16_t port, same;
+		uint16_t port = 0, same = 0;
 		int t = bind_loopback(SOCK_STREAM, 0, &port), u;
 
 		if (t < 0)
@@ -378,6 +378,9 @@ static void guardian_main(char *const argv[], const char *log_path, int report_f
 
 		setpgid(0, 0);
 		child_reset_signals();
+		/* should the guardian itself be SIGKILLed, the child still hears of it
+		 * (a program that changes its uid, as opentracker does, loses this) */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(null, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
@@ -438,6 +441,10 @@ int fixture_proc_start(char *const argv[], const char *log_path, struct fixture_
 	}
 	if (p->guardian == 0) {
 		close(pfd[0]);
+		/* Its own process group: Check SIGKILLs the test's whole group after each
+		 * test (and on a timeout), which would take the guardian before it could
+		 * stop its child. Its parent's death still reaches it, by PDEATHSIG. */
+		setpgid(0, 0);
 		/* The runner's handlers would act on the test's process group; the
 		 * guardian blocks what it waits for and wants defaults for the rest. */
 		child_reset_signals();
