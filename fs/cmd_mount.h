@@ -6,5 +6,6 @@
 int fs_cmd_transfer(int argc, char **argv);
 int fs_cmd_status(int argc, char **argv);
 int fs_cmd_magnet(int argc, char **argv);
+int fs_cmd_add(int argc, char **argv);
 
 #endif

@@ -214,42 +214,117 @@ int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t k
 	return err;
 }
 
+int fs_read_file(const char *path, size_t max, void **out, size_t *out_len)
+{
+	struct stat st;
+	void *buf = NULL;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (size_t)st.st_size > max)
+		err = -EFBIG;
+	else if (!(buf = malloc((size_t)st.st_size)))
+		err = -ENOMEM;
+	else if (read(fd, buf, (size_t)st.st_size) != st.st_size)
+		err = -EIO;
+	close(fd);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	*out_len = (size_t)st.st_size;
+	return 0;
+}
+
+int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len)
+{
+	char hex[65], path[4200], tmp[4300];
+	int fd, err = 0;
+
+	swarm_hex(key, 32, hex);
+	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, bytes, len) != (ssize_t)len || fsync(fd) < 0)
+		err = errno ? -errno : -EIO;
+	close(fd);
+	if (!err && rename(tmp, path) < 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, void **out,
+		      size_t *out_len)
+{
+	struct swarm_add_params ap = { 0 };
+	struct swarm_metainfo *m = NULL;
+	struct swarm_torrent *t;
+	char dir[4200];
+	int err;
+
+	/* a throwaway torrent in a scratch directory: only its metadata is wanted */
+	snprintf(dir, sizeof dir, "%s/staging/metadata", d->dir);
+	mkdir(dir, 0700);
+	ap.magnet = magnet;
+	ap.save_path = dir;
+	if ((err = swarm_torrent_add(d->swarm, &ap, &t)) < 0)
+		return err;
+	err = swarm_torrent_wait_metadata(t, timeout_ms);
+	if (!err)
+		err = swarm_torrent_metainfo(t, &m);
+	if (!err && (!m->torrent || !m->torrent_len))
+		err = -EIO;
+	if (!err && !(*out = malloc(m->torrent_len)))
+		err = -ENOMEM;
+	if (!err) {
+		memcpy(*out, m->torrent, m->torrent_len);
+		*out_len = m->torrent_len;
+	}
+	swarm_metainfo_free(m);
+	swarm_torrent_remove(t, true);
+	return err;
+}
+
 int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 		   struct fs_engine_torrent **out_t)
 {
+	static const uint8_t zero[32];
 	struct swarm_metainfo *m = NULL;
 	const char *why = NULL;
 	char hex[65], path[4200];
-	struct stat st;
 	void *buf = NULL;
-	int fd, err;
+	size_t len = 0;
+	bool v1only = !memcmp(e->content.root, zero, 32) && e->content.has_ih1;
+	int err;
 
 	if ((*out_t = fs_torrent_find(d, e->content.ih2)))
 		return 0;
 	swarm_hex(e->content.ih2, 32, hex);
 	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ENOENT : -errno;
-	err = fstat(fd, &st) < 0 ? -errno : 0;
-	if (!err && (st.st_size <= 0 || st.st_size > (64 << 20)))
-		err = -EBADMSG;
-	if (!err && !(buf = malloc((size_t)st.st_size)))
-		err = -ENOMEM;
-	if (!err && read(fd, buf, (size_t)st.st_size) != st.st_size)
-		err = -EIO;
-	close(fd);
-	if (!err)
-		err = swarm_metainfo_parse(buf, (size_t)st.st_size, &m, &why);
-	/* the torrent must be the record's: same v2 infohash, pieces root and length */
-	if (!err && (!m->has_v2 || memcmp(m->v2, e->content.ih2, 32) || m->num_files != 1 ||
-		     !m->files[0].has_root || memcmp(m->files[0].root, e->content.root, 32) ||
-		     m->files[0].size != e->content.length)) {
-		fs_err("torrent %s does not match its record (pieces root or length)", hex);
+	err = fs_read_file(path, 64 << 20, &buf, &len);
+	if (err < 0)
+		return err == -ENOENT ? -ENOENT : err;
+	err = swarm_metainfo_parse(buf, len, &m, &why);
+	/* the torrent must be the record's: same infohash, pieces root (v2) and length */
+	if (!err && (m->num_files != 1 || m->files[0].size != e->content.length ||
+		     (v1only ? (!m->has_v1 || memcmp(m->v1, e->content.ih1, 20))
+			     : (!m->has_v2 || memcmp(m->v2, e->content.ih2, 32) ||
+				!m->files[0].has_root ||
+				memcmp(m->files[0].root, e->content.root, 32))))) {
+		fs_err("torrent %s does not match its record (infohash, pieces root or length)", hex);
 		err = -EBADMSG;
 	}
 	if (!err)
-		err = fs_seed(d, buf, (size_t)st.st_size, e->content.ih2, out_t);
+		err = fs_seed(d, buf, len, e->content.ih2, out_t);
 	swarm_metainfo_free(m);
 	free(buf);
 	return err;

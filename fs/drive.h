@@ -122,6 +122,15 @@ int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t k
 int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 		   struct fs_engine_torrent **out_t);
 
+/* Keep a .torrent as <dir>/torrents/<hex of key>.torrent (written whole, then renamed). */
+int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len);
+/* Read a whole file of at most max bytes into a malloc'd buffer. */
+int fs_read_file(const char *path, size_t max, void **out, size_t *out_len);
+/* The .torrent bytes of a magnet, from the swarm (BEP 9), waiting timeout_ms at most:
+ * -ETIMEDOUT when no peer gave them. Blocks: a FUSE worker for an explicit command. */
+int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, void **out,
+		      size_t *out_len);
+
 /* The engine torrent of a cache object, or NULL. Any thread. */
 struct fs_engine_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32]);
 

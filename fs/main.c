@@ -37,7 +37,7 @@ static const struct command commands[] = {
 	{ "log", fs_cmd_log, "log DRIVE|PATH [PATH]", "history of a path: every record with its block" },
 	{ "verify", fs_cmd_verify, "verify DRIVE", "re-check the whole chain; report any tampering" },
 	{ "transfer", fs_cmd_transfer, "transfer PATH --to KEY", "give a file to another key" },
-	{ "add", NULL, "add DRIVE FILE.torrent|MAGNET /dest/path", "import an existing torrent" },
+	{ "add", fs_cmd_add, "add DRIVE FILE.torrent|MAGNET /dest/path", "import an existing torrent" },
 	{ "magnet", fs_cmd_magnet, "magnet PATH", "print the magnet link of a published file" },
 	{ "key", fs_cmd_key, "key new|show [NAME]", "make or show a signing key" },
 	{ "drive", fs_cmd_drive, "drive list|show|add-member ...", "list drives, show one, add a member" },

@@ -80,6 +80,15 @@ static bool exposable(struct fs_drive *d, const char *path, const struct ledger_
 	return e->height < 0 || !fs_drive_is_bad(d, e->record_id, e->height);
 }
 
+/* Content imported from a v1-only torrent: no pieces root; its key (the content.ih2
+ * field) is the v1 infohash zero-padded, as fs/engine keys it. */
+static bool v1_only(const struct ledger_content *c)
+{
+	static const uint8_t zero[32];
+
+	return c->length > 0 && c->has_ih1 && !memcmp(c->root, zero, 32);
+}
+
 static bool owned(const struct fs_drive *d, const struct ledger_entry *e)
 {
 	return d->key && !memcmp(e->owner, d->me, LEDGER_KEY_LEN);
@@ -1251,7 +1260,10 @@ static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_e
 	size_t len = 0;
 
 	ledger_hex(e->content.ih2, 32, hex);
-	if (e->content.has_ih1) {
+	if (v1_only(&e->content)) {
+		ledger_hex(e->content.ih1, 20, hex1);
+		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
+	} else if (e->content.has_ih1) {
 		ledger_hex(e->content.ih1, 20, hex1);
 		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=", hex1, hex);
 	} else
@@ -1485,6 +1497,98 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, buf, len);
 }
 
+/* swarmfs add: user.swarmfs.add on a directory = "NAME\nSOURCE", SOURCE an absolute
+ * .torrent path or a magnet link. The torrent (one file) is claimed at DIR/NAME by
+ * this node's key and its .torrent kept, so the file reads like any other. A magnet's
+ * metadata is fetched here, from the swarm: the command waits for it (30 s at most). */
+static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
+		   size_t size)
+{
+	struct swarm_metainfo *m = NULL;
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM };
+	struct ledger_entry pe;
+	char *arg = strndup(value, size), *nl, *dirpath = NULL, *path = NULL;
+	void *bytes = NULL;
+	size_t len = 0;
+	const char *why = "";
+	int err;
+
+	if (!arg || !(nl = strchr(arg, '\n')) || nl == arg || !nl[1]) {
+		err = -EINVAL;
+		goto out;
+	}
+	*nl = '\0';
+	if ((err = fs_inodes_path(d->inodes, ino, &dirpath)) < 0 ||
+	    (err = lookup_path(d, dirpath, &pe)) < 0)
+		goto out;
+	if (!pe.is_dir) {
+		err = -ENOTDIR;
+		goto out;
+	}
+	if (asprintf(&path, "%s%s%s", dirpath, *dirpath ? "/" : "", arg) < 0) {
+		path = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	if ((err = may_create(d, path)) < 0)
+		goto out;
+	if (!strncmp(nl + 1, "magnet:", 7)) {
+		/* a torrent this node knows already (by its v2 or v1 hash) is not fetched
+		 * again: the swarm holds one torrent per infohash */
+		const char *v2 = strstr(nl + 1, "urn:btmh:1220"), *v1 = strstr(nl + 1, "urn:btih:");
+		uint8_t key[32] = { 0 };
+		char hex[65], tpath[4200];
+
+		err = -ENOENT;
+		if (v2 && ledger_unhex((snprintf(hex, sizeof hex, "%.64s", v2 + 13), hex), key, 32) == 0)
+			err = 0;
+		else if (v1 && ledger_unhex((snprintf(hex, sizeof hex, "%.40s", v1 + 9), hex), key, 20) == 0)
+			err = 0;
+		if (err == 0) {
+			swarm_hex(key, 32, hex);
+			snprintf(tpath, sizeof tpath, "%s/torrents/%s.torrent", d->dir, hex);
+			err = fs_read_file(tpath, 64 << 20, &bytes, &len);
+		}
+		if (err < 0)
+			err = fs_fetch_metadata(d, nl + 1, 30000, &bytes, &len);
+	} else
+		err = fs_read_file(nl + 1, 64 << 20, &bytes, &len);
+	if (err < 0)
+		goto out;
+	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
+		fs_warn("swarmfs add: %s is not a torrent: %s", nl + 1, why);
+		goto out;
+	}
+	if (m->num_files != 1) {
+		fs_warn("swarmfs add: %s has %u files; one file a path, so add them one by one",
+			nl + 1, m->num_files);
+		err = -EMEDIUMTYPE;
+		goto out;
+	}
+	op.path = path;
+	op.content.length = m->files[0].size;
+	op.content.piece_length = m->piece_length;
+	op.content.mode = 0644;
+	op.content.mtime_ns = (int64_t)time(NULL) * 1000000000;
+	op.content.has_ih1 = m->has_v1;
+	memcpy(op.content.ih1, m->v1, 20);
+	if (m->has_v2 && m->files[0].has_root) {
+		memcpy(op.content.ih2, m->v2, 32);
+		memcpy(op.content.root, m->files[0].root, 32);
+	} else /* v1 only: the engine's key, no pieces root */
+		memcpy(op.content.ih2, m->v1, 20);
+	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 || (err = submit(d, &op)) < 0)
+		goto out;
+	fs_info("added %s as %s", nl + 1, path);
+out:
+	swarm_metainfo_free(m);
+	free(bytes);
+	free(path);
+	free(dirpath);
+	free(arg);
+	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
@@ -1497,6 +1601,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	(void)flags;
 	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
 		fuse_reply_err(req, ENOTSUP); /* no other attributes are kept */
+		return;
+	}
+	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "add")) {
+		op_add(req, d, ino, value, size);
 		return;
 	}
 	/* user.swarmfs.transfer = the new owner's key (64 hex digits): swarmfs transfer.

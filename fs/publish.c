@@ -467,27 +467,6 @@ void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out)
 
 /* ---- the worker ---- */
 
-static int save_torrent(struct fs_drive *d, const struct swarm_metainfo *m)
-{
-	char hex[65], path[4200], tmp[4300];
-	int fd, err = 0;
-
-	swarm_hex(m->v2, 32, hex);
-	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, m->torrent, m->torrent_len) != (ssize_t)m->torrent_len || fsync(fd) < 0)
-		err = errno ? -errno : -EIO;
-	close(fd);
-	if (!err && rename(tmp, path) < 0)
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
-}
-
 /* Publish one staged file: the steps are ordered so that a crash between any two
  * leaves either the staging file (and the queue item, which is done again: a record
  * already made for the same content is not made twice) or the published object. */
@@ -531,7 +510,7 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	if (err < 0)
 		goto out;
 	if (m) {
-		if ((err = save_torrent(d, m)) < 0)
+		if ((err = fs_save_torrent(d, m->v2, m->torrent, m->torrent_len)) < 0)
 			goto out;
 		err = cache_object_adopt(d->cache, m->v2, file, m->piece_length);
 		if (err < 0)

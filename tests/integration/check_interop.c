@@ -4,7 +4,11 @@
  * real opentracker on 127.0.0.1, once by the v1 infohash alone (as v1-only clients
  * ask) and once by the whole hybrid magnet; its SHA-256 matches.
  *
- * aria2c is not used here: Debian 12's aria2 1.36.0 computes a wrong v1 infohash for
+ * And the other way: aria2c seeds a v1 torrent made by mktorrent, `swarmfs add` imports
+ * it into the drive (from the .torrent and from a magnet), and the mount reads it
+ * from aria2c.
+ *
+ * aria2c is not the downloading client here: Debian 12's aria2 1.36.0 computes a wrong v1 infohash for
  * every hybrid torrent, from a magnet or a .torrent file alike (aria2 issues #1903 and
  * #1927: it mishandles the empty keys of a v2 "file tree"), so it cannot fetch what the
  * mount publishes (DESIGN.md §5 makes every published file a hybrid torrent).
@@ -115,6 +119,105 @@ START_TEST(standard_client_downloads_a_published_file_from_its_magnet)
 }
 END_TEST
 
+START_TEST(swarmfs_add_reads_what_aria2c_seeds)
+{
+	struct fixture_tracker *tr;
+	struct fixture_mount *m;
+	struct fixture_proc *seeder;
+	char tdir[4096], seed[4096], path[8300], tfile[4096], want[65], v1[41], *out = NULL;
+	char *bin = getenv("SWARMFS_BIN");
+	uint16_t port;
+
+	snprintf(tdir, sizeof tdir, "%s/tracker", dir);
+	ck_assert_int_eq(fixture_tracker_start(tdir, &tr), 0);
+	snprintf(seed, sizeof seed, "%s/seed", dir);
+	ck_assert_int_eq(mkdir(seed, 0755), 0);
+	snprintf(path, sizeof path, "%s/song.flac", seed);
+	ck_assert_int_eq(fixture_file_random(path, 5 * 1024 * 1024 + 777, 21), 0);
+	ck_assert_int_eq(fixture_file_sha256(path, want), 0);
+	snprintf(tfile, sizeof tfile, "%s/song.torrent", dir);
+	ck_assert_int_eq(fixture_sh(30000, &out, "mktorrent -a '%s' -l 18 -o '%s' '%s'",
+				    fixture_tracker_url(tr), tfile, path), 0);
+	free(out);
+	ck_assert_int_eq(fixture_sh(10000, &out, "aria2c -S '%s' | awk '/^Info Hash:/ {print $3}'", tfile), 0);
+	snprintf(v1, sizeof v1, "%.40s", out);
+	free(out);
+	ck_assert_int_eq(fixture_tracker_allow(tr, v1), 0);
+
+	/* aria2c seeds it (checking the file it has), on loopback only */
+	char portarg[32], log[4096];
+	ck_assert_int_eq(fixture_port_free(&port), 0);
+	snprintf(portarg, sizeof portarg, "--listen-port=%u", port);
+	snprintf(log, sizeof log, "%s/aria2c-seed.log", dir);
+	char dirarg[4200];
+	snprintf(dirarg, sizeof dirarg, "--dir=%s", seed);
+	char *argv[] = { "aria2c", dirarg, "-V", "--seed-ratio=0.0", "--seed-time=10",
+			 "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
+			 "--enable-peer-exchange=false", portarg, "--summary-interval=0", tfile, NULL };
+	ck_assert_int_eq(fixture_proc_start(argv, log, &seeder), 0);
+
+	const char *args[] = { "--no-dht", "--listen", "127.0.0.1:0", "--tracker",
+			       fixture_tracker_url(tr), "--read-timeout", "20", NULL };
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
+	ck_assert_int_eq(fixture_sh(10000, NULL, "mkdir '%s/imports'", mnt), 0);
+	/* by magnet first, on a node that has never seen the torrent: its metadata
+	 * comes from aria2c (BEP 9) */
+	char magnet[512];
+	snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s&tr=%s", v1, fixture_tracker_url(tr));
+	int rc = fixture_sh(60000, &out, "'%s' add '%s' '%s' /imports/again.flac", bin, mnt, magnet);
+	ck_assert_msg(rc == 0, "swarmfs add of a magnet: %s", out);
+	free(out);
+	char got[65];
+	snprintf(path, sizeof path, "%s/imports/again.flac", mnt);
+	ck_assert_int_eq(fixture_file_sha256(path, got), 0);
+	ck_assert_str_eq(got, want);
+	/* then from the .torrent file, by drive name */
+
+	rc = fixture_sh(30000, &out, "'%s' add --home '%s' team '%s' /imports/song.flac", bin, home, tfile);
+	ck_assert_msg(rc == 0, "swarmfs add: %s", out);
+	free(out);
+	snprintf(path, sizeof path, "%s/imports/song.flac", mnt);
+	rc = fixture_sh(90000, &out, "sha256sum < '%s'", path);
+	ck_assert_msg(rc == 0 && !strncmp(out, want, 64), "read through the mount: %s", out);
+	free(out);
+	out = NULL;
+	ck_assert_int_eq(fixture_sh(10000, &out, "getfattr --absolute-names --only-values -n user.swarmfs.magnet '%s'", path), 0);
+	ck_assert_msg(!strncmp(out, "magnet:?xt=urn:btih:", 20) && strstr(out, v1) && !strstr(out, "btmh"),
+		      "v1-only magnet: %s", out);
+	free(out);
+
+	/* what was tried: not a torrent, a torrent of two files, a taken path, no mount */
+	snprintf(path, sizeof path, "%s/junk.torrent", dir);
+	FILE *f = fopen(path, "w");
+	fputs("d4:infod4:name1:xee", f);
+	fclose(f);
+	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' add '%s' '%s' /imports/junk", bin, mnt, path), 1);
+	ck_assert_msg(strstr(out, "swarmfs add:"), "%s", out);
+	free(out);
+	ck_assert_int_eq(fixture_sh(30000, NULL, "mkdir -p '%s/two' && echo a > '%s/two/a' && echo b > '%s/two/b' && "
+				    "mktorrent -a http://127.0.0.1:1/announce -o '%s/two.torrent' '%s/two'",
+				    dir, dir, dir, dir, dir), 0);
+	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' add '%s' '%s/two.torrent' /imports/two", bin, mnt, dir), 1);
+	ck_assert_msg(strstr(out, "more than one file"), "%s", out);
+	free(out);
+	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' add '%s' '%s' /imports/song.flac", bin, mnt, tfile), 1);
+	ck_assert_msg(strstr(out, "exists already"), "%s", out);
+	free(out);
+	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' add nosuchdrive '%s' /x", bin, tfile), 1);
+	ck_assert_msg(strstr(out, "not mounted"), "%s", out);
+	free(out);
+
+	const char *allowed[] = { "is not a torrent", "has 2 files", NULL };
+	char *lines = NULL;
+	int n = fixture_mount_unexpected_log(m, allowed, &lines);
+	ck_assert_msg(n == 0, "unexpected daemon log lines:\n%.2000s", lines);
+	free(lines);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+	fixture_proc_stop(seeder, 5000);
+	fixture_tracker_stop(tr);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("interop");
@@ -125,6 +228,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, standard_client_downloads_a_published_file_from_its_magnet);
+	tcase_add_test(tc, swarmfs_add_reads_what_aria2c_seeds);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
