@@ -683,8 +683,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-		goto ledger; /* staged or not, ownership is checked below */
+	/* ownership is a key, not a uid: chown to the uid and gid the mount shows is a
+	 * no-op (tar x and cp -a as root do it), anything else EPERM; swarmfs transfer
+	 * changes owners */
+	if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != d->uid) ||
+	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != d->gid)) {
+		err = -EPERM;
+		goto out;
+	}
+	to_set &= ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
 	err = fs_staged_setattr(d, path, attr, to_set);
 	if (err == 0) {
 		struct node n;
@@ -697,20 +704,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if (err != -ENOENT)
 		goto out;
-ledger:
 	if ((err = lookup_path(d, path, &e)) < 0)
 		goto out;
-	if (!owned(d, &e)) {
+	if (to_set && !owned(d, &e)) {
 		err = d->key ? -EACCES : -EROFS;
 		goto out;
-	}
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		/* ownership is a key, not a uid: swarmfs transfer changes it */
-		if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != d->uid) ||
-		    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != d->gid)) {
-			err = -EPERM;
-			goto out;
-		}
 	}
 	if ((to_set & FUSE_SET_ATTR_SIZE) && (e.is_dir || (uint64_t)attr->st_size != e.content.length)) {
 		struct fs_staged *st;
@@ -750,10 +748,12 @@ ledger:
 	}
 	/* atime and ctime are not kept: there is nothing to record for them */
 	if (change) {
-		if (e.is_dir) {
-			err = -EOPNOTSUPP; /* FIXME(ledger): no record updates a directory */
+		if (e.is_dir && !*path) {
+			err = -EPERM; /* the root is the drive itself, not a record */
 			goto out;
 		}
+		if (!up.content.piece_length)
+			up.content.piece_length = 16384; /* a directory's: required, unused */
 		if ((err = submit(d, &up)) < 0 || (err = lookup_path(d, path, &e)) < 0)
 			goto out;
 	}

@@ -230,7 +230,9 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 		return -EPERM;
 	switch (r->type) {
 	case LEDGER_REC_UPDATE:
-		return cur.is_dir ? -EISDIR : 0;
+		/* a directory's update carries its new mode and mtime (chmod, touch, the
+		 * times tar and rsync restore); it stays a directory with its children */
+		return 0;
 	case LEDGER_REC_REVOKE:
 		return cur.is_dir && has_children(l, r->path) ? -ENOTEMPTY : 0;
 	case LEDGER_REC_MOVE:
@@ -379,8 +381,8 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 		if (rc)
 			return rc;
 		if (r->type == LEDGER_REC_UPDATE)
-			rc = insert_path(l, r->path, r->id, r->type, false, false, r->author,
-					 &r->content, height);
+			rc = insert_path(l, r->path, r->id, r->type, cur.is_dir,
+					 cur.is_dir && cur.open, r->author, &r->content, height);
 		else if (r->type == LEDGER_REC_TRANSFER)
 			rc = insert_path(l, r->path, r->id, r->type, cur.is_dir, cur.open, r->to,
 					 &cur.c, height);

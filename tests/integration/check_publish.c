@@ -191,11 +191,17 @@ START_TEST(cp_a_keeps_mode_and_mtime)
 	free(run(10000, "mkdir -p '%s' && printf 'x%%.0s' $(seq 1 5000) > '%s/script.sh' && "
 			"chmod 0750 '%s/script.sh' && touch -m -d @1500000000 '%s/script.sh'",
 		 src, src, src, src));
+	free(run(10000, "mkdir '%s/dir' && cp -a '%s/script.sh' '%s/dir/' && chmod 0710 '%s/dir' && "
+			"touch -m -d @1450000000 '%s/dir'", src, src, src, src, src));
 	m = mount_drive();
-	free(run(30000, "cp -a '%s/script.sh' '%s/'", src, mnt));
+	free(run(30000, "cp -a '%s/script.sh' '%s/dir' '%s/'", src, src, mnt));
 	wait_published();
-	out = run(10000, "stat -c '%%a %%Y %%s' '%s/script.sh'", mnt);
-	ck_assert_str_eq(out, "750 1500000000 5000\n");
+	out = run(10000, "stat -c '%%a %%Y %%s' '%s/script.sh' '%s/dir/script.sh'", mnt, mnt);
+	ck_assert_str_eq(out, "750 1500000000 5000\n750 1500000000 5000\n");
+	free(out);
+	/* the directory's own mode and mtime, recorded as an update of it */
+	out = run(10000, "stat -c '%%a %%Y' '%s/dir'", mnt);
+	ck_assert_str_eq(out, "710 1450000000\n");
 	free(out);
 	out = run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.status '%s/script.sh'", mnt);
 	ck_assert_str_eq(out, "confirmed");
@@ -268,6 +274,39 @@ START_TEST(kill_9_after_close_loses_nothing)
 	assert_same(got, want);
 	free(got);
 	free(want);
+	stop_clean(m);
+}
+END_TEST
+
+START_TEST(rsync_and_tar_into_the_mount)
+{
+	struct fixture_mount *m;
+	char *want, *got;
+
+	make_tree();
+	free(run(10000, "chmod 0600 '%s/notes.txt' && touch -m -d @1400000000 '%s/notes.txt'", src, src));
+	m = mount_drive();
+	/* rsync writes .name.XXXXXX temp files and renames them, then sets times and modes */
+	free(run(120000, "rsync -a '%s/' '%s/by-rsync/'", src, mnt));
+	/* tar x sets each file's times after closing it */
+	free(run(60000, "cd '%s' && tar cf '%s/src.tar' . && mkdir '%s/by-tar' && tar xf '%s/src.tar' -C '%s/by-tar'",
+		 src, dir, mnt, dir, mnt));
+	wait_published();
+	want = run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
+	got = run(30000, "cd '%s/by-rsync' && find . -type f | sort | xargs sha256sum", mnt);
+	assert_same(got, want);
+	free(got);
+	got = run(30000, "cd '%s/by-tar' && find . -type f | sort | xargs sha256sum", mnt);
+	assert_same(got, want);
+	free(got);
+	free(want);
+	got = run(10000, "stat -c '%%a %%Y' '%s/by-rsync/notes.txt' '%s/by-tar/notes.txt'", mnt, mnt);
+	ck_assert_str_eq(got, "600 1400000000\n600 1400000000\n");
+	free(got);
+	/* no temp file of rsync's was left published */
+	got = run(10000, "find '%s/by-rsync' -name '.*' | wc -l", mnt);
+	ck_assert_str_eq(got, "0\n");
+	free(got);
 	stop_clean(m);
 }
 END_TEST
@@ -346,6 +385,7 @@ int main(void)
 	tcase_add_test(tc, overwrite_and_truncate_by_owner);
 	tcase_add_test(tc, kill_9_after_close_loses_nothing);
 	tcase_add_test(tc, transfer_then_refused);
+	tcase_add_test(tc, rsync_and_tar_into_the_mount);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

@@ -169,6 +169,50 @@ START_TEST(test_claim_on_taken_path)
 }
 END_TEST
 
+START_TEST(test_update_directory)
+{
+	/* a directory's mode and mtime change by an update of its owner (what chmod,
+	 * touch, tar x and rsync -a do); it stays a directory and keeps its children;
+	 * anyone else is refused */
+	struct ledger_key *k = tu_key(1), *b = tu_key(2);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_entry e, kids[4];
+	struct ledger_op up = { .type = LEDGER_REC_UPDATE, .path = "/d" };
+	size_t n;
+
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MKDIR, "/d", NULL, NULL), 0);
+	ck_assert_int_eq(submit_claim(l, "/d/f", 1, NULL), 0);
+	up.content.mode = 0700;
+	up.content.mtime_ns = 1234567890000000000LL;
+	up.content.piece_length = 16384;
+	ck_assert_int_eq(ledger_submit(l, &up, NULL), 0);
+	ck_assert_int_eq(ledger_lookup(l, "/d", &e), 0);
+	ck_assert(e.is_dir);
+	ck_assert_uint_eq(e.content.mode, 0700);
+	ck_assert_int_eq(e.content.mtime_ns, 1234567890000000000LL);
+	ck_assert_int_eq(ledger_list(l, "/d", NULL, kids, 4, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(kids[0].name, "f");
+	/* replay gives the same */
+	ck_assert_int_ge(ledger_rebuild(l), 0);
+	ck_assert_int_eq(ledger_lookup(l, "/d", &e), 0);
+	ck_assert(e.is_dir);
+	ck_assert_uint_eq(e.content.mode, 0700);
+	ledger_free(l);
+	/* another key may not */
+	struct ledger_config cfg;
+	char *db = tu_path("a.db");
+	tu_config(&cfg, db, b, true);
+	ck_assert_int_eq(ledger_open(&cfg, &l), 0);
+	free(db);
+	up.content.mode = 0777;
+	ck_assert_int_eq(ledger_submit(l, &up, NULL), -EPERM);
+	ledger_free(l);
+	ledger_key_free(k);
+	ledger_key_free(b);
+}
+END_TEST
+
 START_TEST(test_double_transfer)
 {
 	struct ledger_key *k = tu_key(1), *b = tu_key(2), *c = tu_key(3);
@@ -981,6 +1025,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_create_open_params);
 	tcase_add_test(tc, test_claim_lookup_list);
 	tcase_add_test(tc, test_claim_on_taken_path);
+	tcase_add_test(tc, test_update_directory);
 	tcase_add_test(tc, test_double_transfer);
 	tcase_add_test(tc, test_move_onto_taken_path);
 	tcase_add_test(tc, test_non_owner_signature);
