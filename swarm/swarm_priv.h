@@ -100,6 +100,9 @@ struct swarm_torrent {
 	bool forget_scheduled = false;
 	std::vector<lt::tcp::endpoint> readd_peers;
 	swarm_clock::time_point next_redial;
+	// Peers given by swarm_torrent_connect: dialled again, with the static peers,
+	// when the re-dial has to start the peer list afresh. Swarm thread only.
+	std::vector<lt::tcp::endpoint> asked_peers;
 };
 
 struct swarm_session {

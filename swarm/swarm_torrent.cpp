@@ -401,7 +401,14 @@ void swarm_torrent_tick(swarm_session *s)
 			t->next_redial = now + std::chrono::seconds(1);
 			lt::torrent_status st = t->h.status({});
 			if (st.num_peers == 0) {
+				// libtorrent backs off from a peer longer after each failed
+				// connect and keeps the count in its peer list, so a seeder
+				// that comes back after a few failures is not dialled for a
+				// long while. Nobody is connected here: start the list afresh.
+				t->h.clear_peers();
 				for (auto const &ep : s->peers)
+					t->h.connect_peer(ep);
+				for (auto const &ep : t->asked_peers)
 					t->h.connect_peer(ep);
 				if (!s->trackers.empty() || !t->base.trackers.empty())
 					t->h.force_reannounce(
@@ -679,6 +686,9 @@ extern "C" int swarm_torrent_connect(struct swarm_torrent *t, const char *host, 
 			return -EINVAL;
 		lt::tcp::endpoint ep(addr, port);
 		swarm_post(t->s, [t, ep] {
+			if (std::find(t->asked_peers.begin(), t->asked_peers.end(), ep) ==
+			    t->asked_peers.end())
+				t->asked_peers.push_back(ep);
 			if (!t->closing && !t->readding)
 				t->h.connect_peer(ep);
 		});

@@ -2,8 +2,9 @@
  * Reads of content this node does not hold: node A publishes files by cp; node B
  * (another home, no key: read-only, an empty cache) has A's ledger and .torrent files
  * copied into its drive directory, standing in for ledger sync, and A as a static
- * peer. B's reads pull only the pieces they need from A through the engine, and what
- * B has read stays readable with A gone.
+ * peer. B's reads pull only the pieces they need from A through the engine; a read
+ * while A is down fails with EIO after the read timeout and never blocks ls or stat;
+ * Ctrl-C ends a stuck cat at once; once A is back the same read succeeds.
  */
 #include "drive_util.h"
 #include "fixture.h"
@@ -23,6 +24,14 @@
 static char *dir, *home_a, *home_b, *mnt_a, *mnt_b, *src;
 static char id[LEDGER_HEX_LEN], listen_a[64], peer_a[64];
 static struct fixture_mount *ma, *mb;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static char *run(int timeout_ms, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *run(int timeout_ms, const char *fmt, ...)
@@ -166,6 +175,66 @@ START_TEST(middle_read_fetches_only_nearby_pieces)
 }
 END_TEST
 
+START_TEST(seeder_down_eio_after_timeout_then_back)
+{
+	struct stat st;
+	char path[4096];
+	double t0;
+
+	ck_assert_int_eq(fixture_mount_stop(ma), 0);
+	ma = NULL;
+	/* what was tried: a read of a piece nobody reachable has */
+	snprintf(path, sizeof path, "%s/big.bin", mnt_b);
+	t0 = now_s();
+	int rc = fixture_sh(30000, NULL, "dd if='%s' bs=16k skip=2000 count=1 status=none of=/dev/null 2>/dev/null", path);
+	double waited = now_s() - t0;
+	ck_assert_msg(rc != 0, "a read with no seeder succeeded");
+	ck_assert_msg(waited >= 3.0 && waited < 15.0, "the read failed after %.1f s (timeout 4 s)", waited);
+	/* meanwhile stat and ls never wait on the network */
+	pid_t slow = fork();
+	if (slow == 0) {
+		execlp("sh", "sh", "-c", "exec dd if=\"$0\" bs=16k skip=2500 count=1 status=none of=/dev/null", path,
+		       (char *)NULL);
+		_exit(127);
+	}
+	usleep(300000);
+	t0 = now_s();
+	ck_assert_int_eq(stat(path, &st), 0);
+	free(run(5000, "ls -l '%s' >/dev/null", mnt_b));
+	ck_assert_msg(now_s() - t0 < 1.0, "stat and ls took %.2f s during a stuck read", now_s() - t0);
+	waitpid(slow, NULL, 0);
+
+	/* Ctrl-C on a stuck cat returns promptly */
+	pid_t cat = fork();
+	if (cat == 0) {
+		execlp("cat", "cat", path, (char *)NULL);
+		_exit(127);
+	}
+	usleep(500000);
+	t0 = now_s();
+	kill(cat, SIGINT);
+	int status;
+	waitpid(cat, &status, 0);
+	ck_assert_msg(now_s() - t0 < 2.0, "cat took %.2f s to stop after SIGINT", now_s() - t0);
+
+	/* the seeder comes back: the same read succeeds */
+	ma = mount_a();
+	char *got = NULL;
+	for (int i = 0; i < 20; i++) {
+		free(got);
+		got = NULL;
+		if (fixture_sh(30000, &got, "dd if='%s' bs=16k skip=2000 count=1 status=none | sha256sum", path) == 0 &&
+		    strlen(got) > 60)
+			break;
+		usleep(250000);
+	}
+	char *want = run(30000, "dd if='%s/big.bin' bs=16k skip=2000 count=1 status=none | sha256sum", src);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("read");
@@ -177,6 +246,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, remote_file_reads_back_identical);
 	tcase_add_test(tc, middle_read_fetches_only_nearby_pieces);
+	tcase_add_test(tc, seeder_down_eio_after_timeout_then_back);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
