@@ -2,12 +2,14 @@
  * ledger.db directly, so the writing ones take the drive lock that a mount holds and
  * refuse while the drive is mounted (DESIGN.md §7). */
 #include "cmd_ledger.h"
+#include "drive.h"
 #include "fs.h"
 #include "uri.h"
 
 #include <ledger.h>
 
 #include <dirent.h>
+#include <sys/xattr.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -137,55 +139,16 @@ static int drive_open(const char *home, const char *id_hex, const struct ledger_
 }
 
 /* DRIVE is a swarmfs:// URI, a 64-hex drive id or a drive name. */
+/* DRIVE (a name, an id or a swarmfs:// URI) to an id, as a mount resolves it. */
 static int drive_resolve(const char *home, const char *drive, char out_id[LEDGER_HEX_LEN])
 {
-	uint8_t raw[32];
-	struct fs_uri u;
-	char *dir;
-	DIR *d;
-	struct dirent *de;
-	int found = 0;
+	int rc = fs_drive_resolve(home, drive, out_id);
 
-	if (fs_uri_is_uri(drive)) {
-		const char *why = NULL;
-
-		if (fs_uri_parse(drive, &u, &why) < 0) {
-			fprintf(stderr, "swarmfs: bad URI: %s\n", why ? why : "invalid");
-			return -EINVAL;
-		}
-		snprintf(out_id, LEDGER_HEX_LEN, "%s", u.drive_id);
-		fs_uri_release(&u);
-		return 0;
+	if (rc == -EMLINK) {
+		fprintf(stderr, "swarmfs: several drives are named '%s'; use the id\n", drive);
+		return -EEXIST;
 	}
-	if (ledger_unhex(drive, raw, 32) == 0) {
-		ledger_hex(raw, 32, out_id);
-		return 0;
-	}
-	if (asprintf(&dir, "%s/drives", home) < 0)
-		return -ENOMEM;
-	d = opendir(dir);
-	free(dir);
-	if (!d)
-		return -ENOENT;
-	while ((de = readdir(d))) {
-		struct ledger *l;
-		struct ledger_params p;
-
-		if (ledger_unhex(de->d_name, raw, 32) < 0 || drive_open(home, de->d_name, NULL, &l))
-			continue;
-		if (ledger_params_get(l, &p) == 0) {
-			if (!strcmp(p.name, drive)) {
-				if (found++)
-					fprintf(stderr, "swarmfs: several drives are named '%s'; use the id\n",
-						drive);
-				ledger_hex(raw, 32, out_id);
-			}
-			ledger_params_release(&p);
-		}
-		ledger_free(l);
-	}
-	closedir(d);
-	return found == 1 ? 0 : found ? -EEXIST : -ENOENT;
+	return rc;
 }
 
 static int open_drive_arg(struct common *c, const char *cmd, const char *drive,
@@ -630,6 +593,19 @@ int fs_cmd_log(int argc, char **argv)
 	if (argc - optind < 1 || argc - optind > 2) {
 		fprintf(stderr, "%s", log_usage);
 		return FS_EXIT_USAGE;
+	}
+	/* swarmfs log PATH, a path in a mounted drive: the mount answers (its ledger.db is
+	 * the mount's to read while mounted, DESIGN.md §7) */
+	if (argc - optind == 1 && strchr(argv[optind], '/')) {
+		ssize_t n = getxattr(argv[optind], "user.swarmfs.log", NULL, 0);
+		char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+
+		if (text && (n = getxattr(argv[optind], "user.swarmfs.log", text, (size_t)n)) >= 0) {
+			fwrite(text, 1, (size_t)n, stdout);
+			free(text);
+			return 0;
+		}
+		free(text);
 	}
 	if (resolve_home(&c, "log") < 0)
 		return CMD_FAIL;

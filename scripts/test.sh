@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The README's test command: install what is missing, build, and run every test.
 #
-#   scripts/test.sh              normal build (gcc, -Werror), then the ASan+UBSan build;
-#                                unit and integration tests in each
+#   scripts/test.sh              normal build (gcc, -Werror), then the ASan+UBSan build,
+#                                unit and integration tests in each; then a clang build of
+#                                everything (-Werror) and a bounded libFuzzer run of the
+#                                ledger's decoder
 #   scripts/test.sh --quick      the normal build only
 #   scripts/test.sh -R REGEX     only the ctest tests whose name matches
 #
-# Build directories: build/ and build-asan/ (override with BUILD_DIR, ASAN_BUILD_DIR).
+# Build directories: build/, build-asan/, build-clang/ (override with BUILD_DIR,
+# ASAN_BUILD_DIR, CLANG_BUILD_DIR).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 quick=0
@@ -67,6 +70,30 @@ if ((!quick)); then
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	run_build asan+ubsan "${ASAN_BUILD_DIR:-$root/build-asan}" -DSWARMFS_SANITIZE=ON \
 		-DCMAKE_BUILD_TYPE=Debug
+fi
+
+if ((!quick)); then
+	dir=${CLANG_BUILD_DIR:-$root/build-clang}
+	mkdir -p "$dir"
+	echo "=== clang: configure and build in $dir"
+	if ! CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -DSWARMFS_WERROR=ON -DSWARMFS_FUZZ=ON \
+		>"$dir/configure.log" 2>&1; then
+		cat "$dir/configure.log"
+		summary+=("clang: configure FAILED")
+		failed=1
+	elif ! cmake --build "$dir" -j"$jobs" >"$dir/build.log" 2>&1; then
+		grep -E "error|warning" "$dir/build.log" | head -50
+		summary+=("clang: build FAILED (log: $dir/build.log)")
+		failed=1
+	else
+		summary+=("clang: build warning-free")
+		echo "=== clang: fuzz (libFuzzer, bounded)"
+		out=$(ctest --test-dir "$dir" -L '^fuzz$' --output-on-failure 2>&1)
+		rc=$?
+		echo "$out" | grep -vE '^\s*$' | tail -8
+		summary+=("clang fuzz: $(echo "$out" | grep -E 'tests passed' | tail -1)")
+		((rc == 0)) || failed=1
+	fi
 fi
 
 echo
