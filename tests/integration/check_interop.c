@@ -39,11 +39,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (fixture_is_mounted(mnt)) {
-		char *argv[] = { "fusermount3", "-u", "-z", mnt, NULL };
-		fixture_run(argv, 10000, NULL);
-	}
-	fixture_tmpdir_remove(dir);
+	itest_cleanup(dir, mnt);
 	free(dir);
 	free(home);
 	free(mnt);
@@ -220,19 +216,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("interop");
-	TCase *tc = tcase_create("interop");
-	SRunner *sr;
-	int failed;
+	const TTest *const tests[] = {
+		standard_client_downloads_a_published_file_from_its_magnet,
+		swarmfs_add_reads_what_aria2c_seeds,
+		NULL,
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, standard_client_downloads_a_published_file_from_its_magnet);
-	tcase_add_test(tc, swarmfs_add_reads_what_aria2c_seeds);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return itest_main("interop", 180, setup, teardown, tests);
 }

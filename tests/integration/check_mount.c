@@ -33,11 +33,7 @@ static void setup(void)
 static void teardown(void)
 {
 	/* a test that failed mid-way may still have the mount: never leave it */
-	if (fixture_is_mounted(mnt)) {
-		char *argv[] = { "fusermount3", "-u", "-z", mnt, NULL };
-		fixture_run(argv, 10000, NULL);
-	}
-	fixture_tmpdir_remove(dir);
+	itest_cleanup(dir, mnt);
 	free(dir);
 	free(home);
 	free(mnt);
@@ -319,28 +315,20 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("mount");
-	TCase *tc = tcase_create("mount");
-	SRunner *sr;
-	int failed;
+	const TTest *const tests[] = {
+		empty_drive_with_ls_stat_df,
+		drive_named_by_id_and_uri,
+		cache_size_option_reaches_statfs,
+		sigint_unmounts,
+		sigterm_unmounts,
+		swarmfs_umount_unmounts,
+		second_mount_of_same_drive_refused,
+		killed_daemon_leaves_no_mount_and_no_lock,
+		failed_test_leaves_no_mount,
+		command_line_errors,
+		help_and_version,
+		NULL,
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, empty_drive_with_ls_stat_df);
-	tcase_add_test(tc, drive_named_by_id_and_uri);
-	tcase_add_test(tc, cache_size_option_reaches_statfs);
-	tcase_add_test(tc, sigint_unmounts);
-	tcase_add_test(tc, sigterm_unmounts);
-	tcase_add_test(tc, swarmfs_umount_unmounts);
-	tcase_add_test(tc, second_mount_of_same_drive_refused);
-	tcase_add_test(tc, killed_daemon_leaves_no_mount_and_no_lock);
-	tcase_add_test(tc, failed_test_leaves_no_mount);
-	tcase_add_test(tc, command_line_errors);
-	tcase_add_test(tc, help_and_version);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return itest_main("mount", 30, setup, teardown, tests);
 }

@@ -64,11 +64,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (fixture_is_mounted(mnt)) {
-		char *argv[] = { "fusermount3", "-u", "-z", mnt, NULL };
-		fixture_run(argv, 10000, NULL);
-	}
-	fixture_tmpdir_remove(dir);
+	itest_cleanup(dir, mnt);
 	free(dir);
 	free(home);
 	free(mnt);
@@ -81,16 +77,6 @@ static struct fixture_mount *mount_as(const char *key)
 
 	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, key ? args : NULL, &m), 0);
 	return m;
-}
-
-static void stop_clean(struct fixture_mount *m, const char *const allowed[])
-{
-	char *lines = NULL;
-	int n = fixture_mount_unexpected_log(m, allowed, &lines);
-
-	ck_assert_msg(n == 0, "unexpected daemon log lines:\n%s", lines);
-	free(lines);
-	ck_assert_int_eq(fixture_mount_stop(m), 0);
 }
 
 static char *sh(int want, const char *fmt, const char *arg)
@@ -139,7 +125,7 @@ START_TEST(browse_with_ordinary_tools)
 	out = sh(0, "du -s --apparent-size -B1 '%s' | cut -f1", mnt);
 	ck_assert_int_ge(atol(out), 1234 + 77 + (5 << 20) + 10);
 	free(out);
-	stop_clean(m, NULL);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -167,7 +153,7 @@ START_TEST(xattrs_show_ownership)
 	ck_assert_int_eq(errno, ENODATA);
 	ck_assert_int_eq(setxattr(path, "user.swarmfs.owner", "x", 1, 0), -1);
 	ck_assert_int_eq(errno, EACCES);
-	stop_clean(m, NULL);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -187,7 +173,7 @@ START_TEST(owner_changes_become_records)
 	out = sh(0, "cd '%s' && ls docs && rmdir newdir && ls", mnt);
 	ck_assert_str_eq(out, "bob.txt\ndeep\nrenamed.txt\ndocs\n");
 	free(out);
-	stop_clean(m, NULL);
+	itest_stop_clean(m, NULL);
 
 	/* the changes are records: the next mount sees the same tree */
 	m = mount_as(NULL);
@@ -195,7 +181,7 @@ START_TEST(owner_changes_become_records)
 	ck_assert_str_eq(out, ".\n./docs\n./docs/bob.txt\n./docs/deep\n./docs/deep/nested\n"
 			      "./docs/deep/nested/b.bin\n./docs/renamed.txt\n640 1600000000\n");
 	free(out);
-	stop_clean(m, NULL);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -221,7 +207,7 @@ START_TEST(others_files_are_refused_and_unchanged)
 	out = sh(0, "stat -c '%%a %%s %%Y' '%s'", path);
 	ck_assert_str_eq(out, "444 77 1700000004\n");
 	free(out);
-	stop_clean(m, NULL);
+	itest_stop_clean(m, NULL);
 
 	/* bob, in turn, may not touch alice's */
 	m = mount_as("bob");
@@ -230,7 +216,7 @@ START_TEST(others_files_are_refused_and_unchanged)
 	ck_assert_int_eq(errno, EACCES);
 	snprintf(path, sizeof path, "%s/docs/bob.txt", mnt);
 	ck_assert_int_eq(chmod(path, 0600), 0); /* his own */
-	stop_clean(m, NULL);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -249,7 +235,7 @@ START_TEST(no_key_is_read_only)
 	snprintf(path, sizeof path, "%s/run.sh", mnt);
 	ck_assert_int_eq(unlink(path), -1);
 	ck_assert_int_eq(errno, EROFS);
-	stop_clean(m, NULL);
+	itest_stop_clean(m, NULL);
 	/* a named key that is missing is an error, not a silent read-only mount */
 	char *out = NULL;
 	char *argv[] = { getenv("SWARMFS_BIN"), "mount", "-f", "--home", home, "--key", "ghost",
@@ -316,7 +302,7 @@ START_TEST(tampered_record_is_hidden)
 	ck_assert_int_eq(errno, ENOENT);
 	snprintf(path, sizeof path, "%s/docs/a.txt", mnt);
 	ck_assert_int_eq(stat(path, &st), 0);
-	stop_clean(m, allowed);
+	itest_stop_clean(m, allowed);
 
 	/* swarmfs verify names the damaged record and fails */
 	rc = fixture_sh(60000, &out, "'%s' verify --home '%s' team", getenv("SWARMFS_BIN"), home);
@@ -330,23 +316,15 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("namespace");
-	TCase *tc = tcase_create("namespace");
-	SRunner *sr;
-	int failed;
+	const TTest *const tests[] = {
+		browse_with_ordinary_tools,
+		xattrs_show_ownership,
+		owner_changes_become_records,
+		others_files_are_refused_and_unchanged,
+		no_key_is_read_only,
+		tampered_record_is_hidden,
+		NULL,
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, browse_with_ordinary_tools);
-	tcase_add_test(tc, xattrs_show_ownership);
-	tcase_add_test(tc, owner_changes_become_records);
-	tcase_add_test(tc, others_files_are_refused_and_unchanged);
-	tcase_add_test(tc, no_key_is_read_only);
-	tcase_add_test(tc, tampered_record_is_hidden);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return itest_main("namespace", 60, setup, teardown, tests);
 }

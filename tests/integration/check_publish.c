@@ -32,11 +32,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	if (fixture_is_mounted(mnt)) {
-		char *argv[] = { "fusermount3", "-u", "-z", mnt, NULL };
-		fixture_run(argv, 10000, NULL);
-	}
-	fixture_tmpdir_remove(dir);
+	itest_cleanup(dir, mnt);
 	free(dir);
 	free(home);
 	free(mnt);
@@ -53,32 +49,7 @@ static struct fixture_mount *mount_drive(void)
 	return m;
 }
 
-static void stop_clean(struct fixture_mount *m)
-{
-	char *lines = NULL;
-	int n = fixture_mount_unexpected_log(m, NULL, &lines);
-
-	ck_assert_msg(n == 0, "unexpected daemon log lines:\n%s", lines);
-	free(lines);
-	ck_assert_int_eq(fixture_mount_stop(m), 0);
-}
-
 /* Run a shell command (cd'ed nowhere) and require exit 0; returns its output. */
-static char *run(int timeout_ms, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int timeout_ms, const char *fmt, ...)
-{
-	char *cmd, *out = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
-	va_end(ap);
-	int rc = fixture_sh(timeout_ms, &out, "%s", cmd);
-	ck_assert_msg(rc == 0, "'%.200s' exited %d: %.600s", cmd, rc, out);
-	free(cmd);
-	return out;
-}
-
 /* Equal outputs, or a failure naming the first line that differs (Check cannot carry
  * whole listings in a message). */
 #define assert_same(got, want) assert_same_at(got, want, __LINE__)
@@ -99,22 +70,6 @@ static void assert_same_at(const char *got, const char *want, int line)
 		     g, w);
 }
 
-/* Wait until the mount has nothing staged or queued: every file published. */
-static void wait_published(void)
-{
-	for (int i = 0; i < 1200; i++) {
-		char *out = NULL;
-
-		fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
-		bool done = strstr(out, "publish queue: 0 staged, 0 queued") != NULL;
-		free(out);
-		if (done)
-			return;
-		usleep(50000);
-	}
-	ck_abort_msg("files still staged after 60 s");
-}
-
 /* A tree of 200 files in 3 levels, sizes from 0 to ~300 KiB, one text file to grep. */
 static void make_tree(void)
 {
@@ -122,7 +77,7 @@ static void make_tree(void)
 
 	for (int i = 0; i < 200; i++) {
 		snprintf(path, sizeof path, "%s/d%d/e%d", src, i % 4, i % 7);
-		char *out = run(10000, "mkdir -p '%s'", path);
+		char *out = itest_run(10000, "mkdir -p '%s'", path);
 		free(out);
 		snprintf(path, sizeof path, "%s/d%d/e%d/f%03d.bin", src, i % 4, i % 7, i);
 		ck_assert_int_eq(fixture_file_random(path, (uint64_t)(i * 1531) % (300 << 10), (uint32_t)i), 0);
@@ -141,45 +96,45 @@ START_TEST(cp_r_tree_reads_back_identical)
 
 	make_tree();
 	m = mount_drive();
-	free(run(60000, "cp -r '%s' '%s/tree'", src, mnt));
-	want = run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
+	free(itest_run(60000, "cp -r '%s' '%s/tree'", src, mnt));
+	want = itest_run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
 	/* readable at once, while still being published */
-	got = run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
+	got = itest_run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
 	assert_same(got, want);
 	free(got);
-	wait_published();
-	got = run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
+	itest_wait_published(mnt);
+	got = itest_run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
 	assert_same(got, want);
 	free(got);
 
 	/* ordinary tools on the published tree */
-	got = run(10000, "grep -r needle '%s/tree' | sed 's|.*/||'", mnt);
+	got = itest_run(10000, "grep -r needle '%s/tree' | sed 's|.*/||'", mnt);
 	ck_assert_str_eq(got, "notes.txt:needle in the haystack\n");
 	free(got);
 	/* du: the files' bytes (directories count 0 here, 4 KiB on ext4) */
-	got = run(10000, "cd '%s' && find . -type f -printf '%%s\\n' | awk '{s+=$1} END {print s}'", src);
-	char *got2 = run(10000, "cd '%s/tree' && du -s --apparent-size -B1 . | cut -f1", mnt);
+	got = itest_run(10000, "cd '%s' && find . -type f -printf '%%s\\n' | awk '{s+=$1} END {print s}'", src);
+	char *got2 = itest_run(10000, "cd '%s/tree' && du -s --apparent-size -B1 . | cut -f1", mnt);
 	ck_assert_int_eq(atol(got2), atol(got));
 	free(got);
 	free(got2);
-	free(run(30000, "cd '%s/tree' && tar cf '%s/out.tar' . && mkdir '%s/untar' && tar xf '%s/out.tar' -C '%s/untar'",
+	free(itest_run(30000, "cd '%s/tree' && tar cf '%s/out.tar' . && mkdir '%s/untar' && tar xf '%s/out.tar' -C '%s/untar'",
 		 mnt, dir, dir, dir, dir));
-	got = run(30000, "cd '%s/untar' && find . -type f | sort | xargs sha256sum", dir);
+	got = itest_run(30000, "cd '%s/untar' && find . -type f | sort | xargs sha256sum", dir);
 	assert_same(got, want);
 	free(got);
-	free(run(30000, "rsync -a '%s/tree/' '%s/rsynced/'", mnt, dir));
-	got = run(30000, "cd '%s/rsynced' && find . -type f | sort | xargs sha256sum", dir);
+	free(itest_run(30000, "rsync -a '%s/tree/' '%s/rsynced/'", mnt, dir));
+	got = itest_run(30000, "cd '%s/rsynced' && find . -type f | sort | xargs sha256sum", dir);
 	assert_same(got, want);
 	free(got);
-	stop_clean(m);
+	itest_stop_clean(m, NULL);
 
 	/* a new mount serves the published tree from the cache */
 	m = mount_drive();
-	got = run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
+	got = itest_run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
 	assert_same(got, want);
 	free(got);
 	free(want);
-	stop_clean(m);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -188,25 +143,25 @@ START_TEST(cp_a_keeps_mode_and_mtime)
 	struct fixture_mount *m;
 	char *out;
 
-	free(run(10000, "mkdir -p '%s' && printf 'x%%.0s' $(seq 1 5000) > '%s/script.sh' && "
+	free(itest_run(10000, "mkdir -p '%s' && printf 'x%%.0s' $(seq 1 5000) > '%s/script.sh' && "
 			"chmod 0750 '%s/script.sh' && touch -m -d @1500000000 '%s/script.sh'",
 		 src, src, src, src));
-	free(run(10000, "mkdir '%s/dir' && cp -a '%s/script.sh' '%s/dir/' && chmod 0710 '%s/dir' && "
+	free(itest_run(10000, "mkdir '%s/dir' && cp -a '%s/script.sh' '%s/dir/' && chmod 0710 '%s/dir' && "
 			"touch -m -d @1450000000 '%s/dir'", src, src, src, src, src));
 	m = mount_drive();
-	free(run(30000, "cp -a '%s/script.sh' '%s/dir' '%s/'", src, src, mnt));
-	wait_published();
-	out = run(10000, "stat -c '%%a %%Y %%s' '%s/script.sh' '%s/dir/script.sh'", mnt, mnt);
+	free(itest_run(30000, "cp -a '%s/script.sh' '%s/dir' '%s/'", src, src, mnt));
+	itest_wait_published(mnt);
+	out = itest_run(10000, "stat -c '%%a %%Y %%s' '%s/script.sh' '%s/dir/script.sh'", mnt, mnt);
 	ck_assert_str_eq(out, "750 1500000000 5000\n750 1500000000 5000\n");
 	free(out);
 	/* the directory's own mode and mtime, recorded as an update of it */
-	out = run(10000, "stat -c '%%a %%Y' '%s/dir'", mnt);
+	out = itest_run(10000, "stat -c '%%a %%Y' '%s/dir'", mnt);
 	ck_assert_str_eq(out, "710 1450000000\n");
 	free(out);
-	out = run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.status '%s/script.sh'", mnt);
+	out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.status '%s/script.sh'", mnt);
 	ck_assert_str_eq(out, "confirmed");
 	free(out);
-	stop_clean(m);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -215,20 +170,20 @@ START_TEST(editor_write_temp_then_rename)
 	struct fixture_mount *m = mount_drive();
 	char *out;
 
-	free(run(10000, "echo 'version 1' > '%s/doc.txt'", mnt));
-	wait_published();
+	free(itest_run(10000, "echo 'version 1' > '%s/doc.txt'", mnt));
+	itest_wait_published(mnt);
 	/* what an editor does on save: a temp file beside it, renamed over it */
-	free(run(10000, "cd '%s' && echo 'version 2' > .doc.txt.swp && mv .doc.txt.swp doc.txt", mnt));
-	out = run(10000, "cd '%s' && cat doc.txt && ls -A", mnt);
+	free(itest_run(10000, "cd '%s' && echo 'version 2' > .doc.txt.swp && mv .doc.txt.swp doc.txt", mnt));
+	out = itest_run(10000, "cd '%s' && cat doc.txt && ls -A", mnt);
 	ck_assert_str_eq(out, "version 2\ndoc.txt\n");
 	free(out);
-	wait_published();
-	stop_clean(m);
+	itest_wait_published(mnt);
+	itest_stop_clean(m, NULL);
 	m = mount_drive();
-	out = run(10000, "cd '%s' && cat doc.txt && ls -A", mnt);
+	out = itest_run(10000, "cd '%s' && cat doc.txt && ls -A", mnt);
 	ck_assert_str_eq(out, "version 2\ndoc.txt\n");
 	free(out);
-	stop_clean(m);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -237,19 +192,19 @@ START_TEST(overwrite_and_truncate_by_owner)
 	struct fixture_mount *m = mount_drive();
 	char *out;
 
-	free(run(10000, "echo 'first' > '%s/a.txt'", mnt));
-	wait_published();
-	free(run(10000, "echo 'second, longer' > '%s/a.txt'", mnt));
-	wait_published();
-	out = run(10000, "cat '%s/a.txt'", mnt);
+	free(itest_run(10000, "echo 'first' > '%s/a.txt'", mnt));
+	itest_wait_published(mnt);
+	free(itest_run(10000, "echo 'second, longer' > '%s/a.txt'", mnt));
+	itest_wait_published(mnt);
+	out = itest_run(10000, "cat '%s/a.txt'", mnt);
 	ck_assert_str_eq(out, "second, longer\n");
 	free(out);
-	free(run(10000, "truncate -s 0 '%s/a.txt'", mnt));
-	wait_published();
-	out = run(10000, "stat -c %%s '%s/a.txt'", mnt);
+	free(itest_run(10000, "truncate -s 0 '%s/a.txt'", mnt));
+	itest_wait_published(mnt);
+	out = itest_run(10000, "stat -c %%s '%s/a.txt'", mnt);
 	ck_assert_str_eq(out, "0\n");
 	free(out);
-	stop_clean(m);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -262,19 +217,19 @@ START_TEST(kill_9_after_close_loses_nothing)
 	m = mount_drive();
 	/* what was tried: SIGKILL the moment cp has closed its last file, with most of
 	 * the tree still queued for publishing */
-	free(run(60000, "cp -r '%s' '%s/tree'", src, mnt));
+	free(itest_run(60000, "cp -r '%s' '%s/tree'", src, mnt));
 	ck_assert_int_eq(kill(fixture_mount_pid(m), SIGKILL), 0);
 	fixture_mount_stop(m);
 	ck_assert(!fixture_is_mounted(mnt));
 
 	m = mount_drive();
-	wait_published();
-	want = run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
-	got = run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
+	itest_wait_published(mnt);
+	want = itest_run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
+	got = itest_run(30000, "cd '%s/tree' && find . -type f | sort | xargs sha256sum", mnt);
 	assert_same(got, want);
 	free(got);
 	free(want);
-	stop_clean(m);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -284,30 +239,30 @@ START_TEST(rsync_and_tar_into_the_mount)
 	char *want, *got;
 
 	make_tree();
-	free(run(10000, "chmod 0600 '%s/notes.txt' && touch -m -d @1400000000 '%s/notes.txt'", src, src));
+	free(itest_run(10000, "chmod 0600 '%s/notes.txt' && touch -m -d @1400000000 '%s/notes.txt'", src, src));
 	m = mount_drive();
 	/* rsync writes .name.XXXXXX temp files and renames them, then sets times and modes */
-	free(run(120000, "rsync -a '%s/' '%s/by-rsync/'", src, mnt));
+	free(itest_run(120000, "rsync -a '%s/' '%s/by-rsync/'", src, mnt));
 	/* tar x sets each file's times after closing it */
-	free(run(60000, "cd '%s' && tar cf '%s/src.tar' . && mkdir '%s/by-tar' && tar xf '%s/src.tar' -C '%s/by-tar'",
+	free(itest_run(60000, "cd '%s' && tar cf '%s/src.tar' . && mkdir '%s/by-tar' && tar xf '%s/src.tar' -C '%s/by-tar'",
 		 src, dir, mnt, dir, mnt));
-	wait_published();
-	want = run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
-	got = run(30000, "cd '%s/by-rsync' && find . -type f | sort | xargs sha256sum", mnt);
+	itest_wait_published(mnt);
+	want = itest_run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
+	got = itest_run(30000, "cd '%s/by-rsync' && find . -type f | sort | xargs sha256sum", mnt);
 	assert_same(got, want);
 	free(got);
-	got = run(30000, "cd '%s/by-tar' && find . -type f | sort | xargs sha256sum", mnt);
+	got = itest_run(30000, "cd '%s/by-tar' && find . -type f | sort | xargs sha256sum", mnt);
 	assert_same(got, want);
 	free(got);
 	free(want);
-	got = run(10000, "stat -c '%%a %%Y' '%s/by-rsync/notes.txt' '%s/by-tar/notes.txt'", mnt, mnt);
+	got = itest_run(10000, "stat -c '%%a %%Y' '%s/by-rsync/notes.txt' '%s/by-tar/notes.txt'", mnt, mnt);
 	ck_assert_str_eq(got, "600 1400000000\n600 1400000000\n");
 	free(got);
 	/* no temp file of rsync's was left published */
-	got = run(10000, "find '%s/by-rsync' -name '.*' | wc -l", mnt);
+	got = itest_run(10000, "find '%s/by-rsync' -name '.*' | wc -l", mnt);
 	ck_assert_str_eq(got, "0\n");
 	free(got);
-	stop_clean(m);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -319,13 +274,13 @@ START_TEST(transfer_then_refused)
 
 	ck_assert_int_eq(itest_key(home, "bob", bob), 0);
 	ledger_hex(bob, sizeof bob, bobhex);
-	free(run(10000, "head -c 100000 /dev/urandom > '%s/gift.bin'", mnt));
-	wait_published();
-	before = run(10000, "sha256sum < '%s/gift.bin'", mnt);
-	out = run(10000, "'%s' transfer '%s/gift.bin' --to bob --home '%s'", getenv("SWARMFS_BIN"), mnt, home);
+	free(itest_run(10000, "head -c 100000 /dev/urandom > '%s/gift.bin'", mnt));
+	itest_wait_published(mnt);
+	before = itest_run(10000, "sha256sum < '%s/gift.bin'", mnt);
+	out = itest_run(10000, "'%s' transfer '%s/gift.bin' --to bob --home '%s'", getenv("SWARMFS_BIN"), mnt, home);
 	ck_assert_msg(strstr(out, bobhex), "transfer said: %s", out);
 	free(out);
-	out = run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.owner '%s/gift.bin'", mnt);
+	out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.owner '%s/gift.bin'", mnt);
 	ck_assert_str_eq(out, bobhex);
 	free(out);
 
@@ -345,7 +300,7 @@ START_TEST(transfer_then_refused)
 	free(out);
 	ck_assert_int_eq(truncate(path, 0), -1);
 	ck_assert_int_eq(errno, EACCES);
-	out = run(10000, "sha256sum < '%s/gift.bin'; stat -c %%a '%s/gift.bin'; ls '%s'", mnt, mnt, mnt);
+	out = itest_run(10000, "sha256sum < '%s/gift.bin'; stat -c %%a '%s/gift.bin'; ls '%s'", mnt, mnt, mnt);
 	char want[256];
 	snprintf(want, sizeof want, "%s444\ngift.bin\n", before);
 	ck_assert_str_eq(out, want);
@@ -355,41 +310,33 @@ START_TEST(transfer_then_refused)
 				    getenv("SWARMFS_BIN"), path, home), 1);
 
 	/* the history says what happened, from the mount */
-	out = run(10000, "'%s' log '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
+	out = itest_run(10000, "'%s' log '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
 	ck_assert_msg(strstr(out, "claim ") && strstr(out, "transfer ") && strstr(out, bobhex),
 		      "log: %s", out);
 	free(out);
-	out = run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
+	out = itest_run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
 	ck_assert_msg(strstr(out, "drive: team") && strstr(out, "publish queue: 0 staged"), "status: %s", out);
 	free(out);
-	out = run(10000, "'%s' magnet '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
+	out = itest_run(10000, "'%s' magnet '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
 	ck_assert_msg(!strncmp(out, "magnet:?xt=urn:btih:", 20) && strstr(out, "dn=gift.bin"), "magnet: %s", out);
 	free(out);
 	free(before);
-	stop_clean(m);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("publish");
-	TCase *tc = tcase_create("publish");
-	SRunner *sr;
-	int failed;
+	const TTest *const tests[] = {
+		cp_r_tree_reads_back_identical,
+		cp_a_keeps_mode_and_mtime,
+		editor_write_temp_then_rename,
+		overwrite_and_truncate_by_owner,
+		kill_9_after_close_loses_nothing,
+		transfer_then_refused,
+		rsync_and_tar_into_the_mount,
+		NULL,
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, cp_r_tree_reads_back_identical);
-	tcase_add_test(tc, cp_a_keeps_mode_and_mtime);
-	tcase_add_test(tc, editor_write_temp_then_rename);
-	tcase_add_test(tc, overwrite_and_truncate_by_owner);
-	tcase_add_test(tc, kill_9_after_close_loses_nothing);
-	tcase_add_test(tc, transfer_then_refused);
-	tcase_add_test(tc, rsync_and_tar_into_the_mount);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return itest_main("publish", 120, setup, teardown, tests);
 }

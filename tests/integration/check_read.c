@@ -33,21 +33,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static char *run(int timeout_ms, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int timeout_ms, const char *fmt, ...)
-{
-	char *cmd, *out = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
-	va_end(ap);
-	int rc = fixture_sh(timeout_ms, &out, "%s", cmd);
-	ck_assert_msg(rc == 0, "'%.200s' exited %d: %.600s", cmd, rc, out);
-	free(cmd);
-	return out;
-}
-
 static struct fixture_mount *mount_a(void)
 {
 	const char *args[] = { "--no-dht", "--listen", listen_a, NULL };
@@ -91,7 +76,7 @@ static void setup(void)
 	ck_assert_int_eq(fixture_file_random(path, 300000, 12), 0);
 
 	ma = mount_a();
-	free(run(60000, "cp '%s/big.bin' '%s/small.bin' '%s/'", src, src, mnt_a));
+	free(itest_run(60000, "cp '%s/big.bin' '%s/small.bin' '%s/'", src, src, mnt_a));
 	for (int i = 0; i < 600; i++) {
 		char *out = NULL;
 
@@ -104,7 +89,7 @@ static void setup(void)
 	}
 	ck_assert_int_eq(fixture_mount_stop(ma), 0);
 	/* what sync will do (issue 6): B gets the ledger and the torrents */
-	free(run(10000, "mkdir -p '%s/drives/%s' && cp '%s/drives/%s/ledger.db' '%s/drives/%s/' && "
+	free(itest_run(10000, "mkdir -p '%s/drives/%s' && cp '%s/drives/%s/ledger.db' '%s/drives/%s/' && "
 			"cp -r '%s/drives/%s/torrents' '%s/drives/%s/'",
 		 home_b, id, home_a, id, home_b, id, home_a, id, home_b, id));
 	ma = mount_a();
@@ -126,7 +111,7 @@ static void teardown(void)
 
 static uint64_t cached(const char *name)
 {
-	char *out = run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.cached '%s/%s'",
+	char *out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.cached '%s/%s'",
 			mnt_b, name);
 	uint64_t n = strtoull(out, NULL, 10);
 
@@ -136,8 +121,8 @@ static uint64_t cached(const char *name)
 
 START_TEST(remote_file_reads_back_identical)
 {
-	char *want = run(30000, "cd '%s' && sha256sum big.bin small.bin", src);
-	char *got = run(60000, "cd '%s' && sha256sum big.bin small.bin", mnt_b);
+	char *want = itest_run(30000, "cd '%s' && sha256sum big.bin small.bin", src);
+	char *got = itest_run(60000, "cd '%s' && sha256sum big.bin small.bin", mnt_b);
 
 	ck_assert_str_eq(got, want);
 	ck_assert_uint_eq(cached("big.bin"), 48 << 20);
@@ -146,8 +131,8 @@ START_TEST(remote_file_reads_back_identical)
 	/* a second read is served from the cache, with A gone */
 	ck_assert_int_eq(fixture_mount_stop(ma), 0);
 	ma = NULL;
-	got = run(30000, "cd '%s' && sha256sum big.bin small.bin", mnt_b);
-	want = run(30000, "cd '%s' && sha256sum big.bin small.bin", src);
+	got = itest_run(30000, "cd '%s' && sha256sum big.bin small.bin", mnt_b);
+	want = itest_run(30000, "cd '%s' && sha256sum big.bin small.bin", src);
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
@@ -156,8 +141,8 @@ END_TEST
 
 START_TEST(middle_read_fetches_only_nearby_pieces)
 {
-	char *got = run(30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", mnt_b);
-	char *want = run(30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", src);
+	char *got = itest_run(30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", mnt_b);
+	char *want = itest_run(30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", src);
 
 	ck_assert_str_eq(got, want);
 	free(got);
@@ -166,8 +151,8 @@ START_TEST(middle_read_fetches_only_nearby_pieces)
 	ck_assert_msg(n > 0 && n < (48 << 20) / 4, "a 16 KiB read cached %llu of %u bytes",
 		      (unsigned long long)n, 48u << 20);
 	/* tail -c: the end only */
-	got = run(30000, "tail -c 1000 '%s/big.bin' | sha256sum", mnt_b);
-	want = run(30000, "tail -c 1000 '%s/big.bin' | sha256sum", src);
+	got = itest_run(30000, "tail -c 1000 '%s/big.bin' | sha256sum", mnt_b);
+	want = itest_run(30000, "tail -c 1000 '%s/big.bin' | sha256sum", src);
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
@@ -200,7 +185,7 @@ START_TEST(seeder_down_eio_after_timeout_then_back)
 	usleep(300000);
 	t0 = now_s();
 	ck_assert_int_eq(stat(path, &st), 0);
-	free(run(5000, "ls -l '%s' >/dev/null", mnt_b));
+	free(itest_run(5000, "ls -l '%s' >/dev/null", mnt_b));
 	ck_assert_msg(now_s() - t0 < 1.0, "stat and ls took %.2f s during a stuck read", now_s() - t0);
 	waitpid(slow, NULL, 0);
 
@@ -228,7 +213,7 @@ START_TEST(seeder_down_eio_after_timeout_then_back)
 			break;
 		usleep(250000);
 	}
-	char *want = run(30000, "dd if='%s/big.bin' bs=16k skip=2000 count=1 status=none | sha256sum", src);
+	char *want = itest_run(30000, "dd if='%s/big.bin' bs=16k skip=2000 count=1 status=none | sha256sum", src);
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
@@ -237,20 +222,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("read");
-	TCase *tc = tcase_create("read");
-	SRunner *sr;
-	int failed;
+	const TTest *const tests[] = {
+		remote_file_reads_back_identical,
+		middle_read_fetches_only_nearby_pieces,
+		seeder_down_eio_after_timeout_then_back,
+		NULL,
+	};
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, remote_file_reads_back_identical);
-	tcase_add_test(tc, middle_read_fetches_only_nearby_pieces);
-	tcase_add_test(tc, seeder_down_eio_after_timeout_then_back);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return itest_main("read", 120, setup, teardown, tests);
 }

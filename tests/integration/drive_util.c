@@ -1,10 +1,12 @@
 #include "drive_util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 static int load_or_make(const char *home, const char *name, struct ledger_key **out)
@@ -152,4 +154,75 @@ int itest_claim(struct ledger *l, const char *path, uint64_t length, uint32_t mo
 	op.content.mode = mode;
 	op.content.mtime_ns = mtime_s * 1000000000LL;
 	return ledger_submit(l, &op, NULL);
+}
+
+int itest_main(const char *name, double timeout_s, void (*setup)(void), void (*teardown)(void),
+	       const TTest *const *tests)
+{
+	Suite *s = suite_create(name);
+	TCase *tc = tcase_create(name);
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, timeout_s);
+	for (int i = 0; tests[i]; i++)
+		_tcase_add_test(tc, tests[i], 0, 0, 0, 1);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+void itest_cleanup(const char *dir, const char *mnt)
+{
+	/* a test that failed mid-way may still have the mount: never leave it */
+	if (mnt && fixture_is_mounted(mnt)) {
+		char *argv[] = { "fusermount3", "-u", "-z", (char *)mnt, NULL };
+
+		fixture_run(argv, 10000, NULL);
+	}
+	if (dir)
+		fixture_tmpdir_remove(dir);
+}
+
+char *itest_run(int timeout_ms, const char *fmt, ...)
+{
+	char *cmd, *out = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&cmd, fmt, ap), 0);
+	va_end(ap);
+	int rc = fixture_sh(timeout_ms, &out, "%s", cmd);
+	ck_assert_msg(rc == 0, "'%.200s' exited %d: %.600s", cmd, rc, out);
+	free(cmd);
+	return out;
+}
+
+void itest_stop_clean(struct fixture_mount *m, const char *const allowed[])
+{
+	char *lines = NULL;
+	int n = fixture_mount_unexpected_log(m, allowed, &lines);
+
+	ck_assert_msg(n == 0, "unexpected daemon log lines:\n%.2000s", lines);
+	free(lines);
+	ck_assert_int_eq(fixture_mount_stop(m), 0);
+}
+
+void itest_wait_published(const char *mnt)
+{
+	for (int i = 0; i < 1200; i++) {
+		char *out = NULL;
+
+		fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
+		bool done = out && strstr(out, "publish queue: 0 staged, 0 queued") != NULL;
+		free(out);
+		if (done)
+			return;
+		usleep(50000);
+	}
+	ck_abort_msg("files still staged after 60 s");
 }

@@ -3,6 +3,9 @@
 #ifndef SWARMFS_TEST_DRIVE_UTIL_H
 #define SWARMFS_TEST_DRIVE_UTIL_H
 
+#include "fixture.h"
+
+#include <check.h>
 #include <ledger.h>
 
 /* <home>/keys/<name>.key, made if missing; its public key into out_pub. */
@@ -22,5 +25,27 @@ void itest_drive_close(struct ledger *l);
  * need no swarm) owned by the ledger's key. */
 int itest_claim(struct ledger *l, const char *path, uint64_t length, uint32_t mode,
 		int64_t mtime_s);
+
+/* ---- what every integration suite does ---- */
+
+/* The main() of a suite: one test case with a checked fixture and a per-test timeout;
+ * tests is NULL-terminated. Returns the exit code. */
+int itest_main(const char *name, double timeout_s, void (*setup)(void), void (*teardown)(void),
+	       const TTest *const *tests);
+
+/* Teardown: lazily unmount mnt if a failed test left it mounted, remove dir. */
+void itest_cleanup(const char *dir, const char *mnt);
+
+/* Run a shell command (printf-style) and fail the test unless it exits 0 within
+ * timeout_ms; returns its output (free it). */
+char *itest_run(int timeout_ms, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Stop a mount and fail on error or warning lines in its log other than the allowed
+ * substrings (NULL-terminated, may be NULL), or on a daemon exit status other than 0. */
+void itest_stop_clean(struct fixture_mount *m, const char *const allowed[]);
+
+/* Wait (60 s at most) until `swarmfs status` of the mount says nothing is staged or
+ * queued: everything copied in is published. */
+void itest_wait_published(const char *mnt);
 
 #endif
