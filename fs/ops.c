@@ -446,6 +446,24 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			ep.attr = it->st;
 		}
 		if (!plus) {
+			/* readdir(3) skips d_ino 0: give the number the kernel holds for the
+			 * name, else a stable one from its path, kept out of the table's
+			 * range (top bit set) so it names nothing else */
+			if (i >= 2 && !ep.attr.st_ino) {
+				char *full;
+
+				if (asprintf(&full, "%s%s%s", s->path, *s->path ? "/" : "", name) < 0)
+					break;
+				ep.attr.st_ino = fs_inodes_find(d->inodes, full);
+				if (!ep.attr.st_ino) {
+					uint64_t h = 1469598103934665603ULL;
+
+					for (const char *c = full; *c; c++)
+						h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+					ep.attr.st_ino = h | (1ULL << 63);
+				}
+				free(full);
+			}
 			n = fuse_add_direntry(req, buf + used, size - used, name, &ep.attr, i + 1);
 		} else if (i < 2) {
 			/* no lookup count for . and ..: node id 0 tells the kernel so,
@@ -1674,6 +1692,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* 1 MiB requests (libfuse derives max_pages from max_write): fewer round trips
 	 * for sequential reads and for cp into the mount */
 	conn->max_write = 1 << 20;
+	/* readdirplus always, not the kernel's adaptive mode: a listing then hands out
+	 * real inode numbers for every name, as ls -l and find need anyway */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
