@@ -110,37 +110,48 @@ bool chain_is_producer(struct ledger *l, const uint8_t key[32])
 	return member_role(l, key) == 2;
 }
 
+/* Every row's first column, a 32-byte id, into a malloc'd array (*out, *out_n); the
+ * statement is reset. Returns 0, -ENOMEM or the store's error for what. */
+static int ids_of(struct ledger *l, sqlite3_stmt *st, const char *what, uint8_t (**out)[32],
+		  size_t *out_n)
+{
+	uint8_t(*v)[32] = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			void *nv = realloc(v, (cap = cap ? cap * 2 : 64) * 32);
+
+			if (!nv) {
+				free(v);
+				sqlite3_reset(st);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		col_fixed(st, 0, v[n++], 32);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return store_err(l, rc, what);
+	}
+	*out = v;
+	*out_n = n;
+	return 0;
+}
+
 /* The live producers in turn order; *out malloc'd. */
 static int producers(struct ledger *l, uint8_t (**out)[32], size_t *out_n)
 {
 	static const char q[] =
 		"SELECT key FROM members WHERE producer = 1 AND spent IS NULL ORDER BY seq";
 	sqlite3_stmt *st = store_stmt(l, q);
-	uint8_t(*v)[32] = NULL;
-	size_t n = 0;
-	int rc;
 
 	if (!st)
 		return -EIO;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		void *nv = realloc(v, (n + 1) * 32);
-
-		if (!nv) {
-			free(v);
-			sqlite3_reset(st);
-			return -ENOMEM;
-		}
-		v = nv;
-		col_fixed(st, 0, v[n++], 32);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		free(v);
-		return store_err(l, rc, "producers");
-	}
-	*out = v;
-	*out_n = n;
-	return 0;
+	return ids_of(l, st, "producers", out, out_n);
 }
 
 /* Whether author may create an entry directly inside dir. */
@@ -1313,7 +1324,7 @@ int chain_replay(struct ledger *l)
 	static const char q[] = "SELECT id FROM raw_blocks WHERE height > 0 ORDER BY height, id";
 	sqlite3_stmt *st;
 	uint8_t(*ids)[32] = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	struct ledger_head head;
 	int rc;
 
@@ -1333,20 +1344,8 @@ int chain_replay(struct ledger *l)
 	st = store_stmt(l, q);
 	if (!st)
 		return -EIO;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (n == cap) {
-			void *ni = realloc(ids, (cap = cap ? cap * 2 : 1024) * 32);
-
-			if (!ni) {
-				sqlite3_reset(st);
-				free(ids);
-				return -ENOMEM;
-			}
-			ids = ni;
-		}
-		col_fixed(st, 0, ids[n++], 32);
-	}
-	sqlite3_reset(st);
+	if ((rc = ids_of(l, st, "replay", &ids, &n)) < 0)
+		return rc;
 	l->replaying = true;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *wire;
