@@ -33,7 +33,7 @@ static int resolve_home(struct common *c, const char *cmd)
 
 	if (rc < 0)
 		fprintf(stderr, "swarmfs %s: no data directory: %s (use --home)\n", cmd,
-			strerror(-rc));
+		        strerror(-rc));
 	return rc;
 }
 
@@ -60,14 +60,14 @@ static int load_key(const struct common *c, const char *cmd, struct ledger_key *
 	rc = ledger_key_load(p, out);
 	if (rc < 0)
 		fprintf(stderr, "swarmfs %s: cannot load key %s: %s%s\n", cmd, p, strerror(-rc),
-			rc == -EACCES ? " (the file must be mode 0600)" : "");
+		        rc == -EACCES ? " (the file must be mode 0600)" : "");
 	free(p);
 	return rc;
 }
 
 /* Make a key if none exists under that name. *out_made says whether it did. */
 static int make_key(const struct common *c, const char *cmd, struct ledger_key **out,
-		    bool *out_made)
+                    bool *out_made)
 {
 	char *dir, *p = key_path(c);
 	int rc;
@@ -113,7 +113,7 @@ static void print_hex(const uint8_t *b)
 }
 
 static void cli_ledger_config(struct ledger_config *cfg, const char *path,
-			      const struct ledger_key *key)
+                              const struct ledger_key *key)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->path = path;
@@ -124,7 +124,7 @@ static void cli_ledger_config(struct ledger_config *cfg, const char *path,
 }
 
 static int drive_open(const char *home, const char *id_hex, const struct ledger_key *key,
-		      struct ledger **out)
+                      struct ledger **out)
 {
 	struct ledger_config cfg;
 	char *p;
@@ -152,7 +152,7 @@ static int drive_resolve(const char *home, const char *drive, char out_id[LEDGER
 }
 
 static int open_drive_arg(struct common *c, const char *cmd, const char *drive,
-			  const struct ledger_key *key, struct ledger **out)
+                          const struct ledger_key *key, struct ledger **out)
 {
 	char id[LEDGER_HEX_LEN];
 	int rc = drive_resolve(c->home, drive, id);
@@ -161,7 +161,7 @@ static int open_drive_arg(struct common *c, const char *cmd, const char *drive,
 		rc = drive_open(c->home, id, key, out);
 	if (rc < 0)
 		fprintf(stderr, "swarmfs %s: no drive '%s' in %s: %s\n", cmd, drive, c->home,
-			strerror(-rc));
+		        strerror(-rc));
 	return rc;
 }
 
@@ -193,8 +193,8 @@ static int print_uri(struct ledger *l)
 
 /* Parse --home and --key; the rest stays in argv from optind. */
 static int parse_common(int argc, char **argv, struct common *c, const char *usage,
-			const char *extra_short, const struct option *extra, int (*on_extra)(int, void *),
-			void *ctx)
+                        const char *extra_short, const struct option *extra,
+                        int (*on_extra)(int, void *), void *ctx)
 {
 	enum { OPT_HOME = 256, OPT_KEY };
 	struct option longopts[16] = {
@@ -226,21 +226,21 @@ static int parse_common(int argc, char **argv, struct common *c, const char *usa
 	return 0;
 }
 
-#define PARSE(argc, argv, c, usage, s, ex, fn, ctx)                                     \
-	do {                                                                            \
-		int prc_ = parse_common(argc, argv, c, usage, s, ex, fn, ctx);           \
-		if (prc_ > 0)                                                           \
-			return 0;                                                       \
-		if (prc_ < 0)                                                           \
-			return FS_EXIT_USAGE;                                           \
+#define PARSE(argc, argv, c, usage, s, ex, fn, ctx)                                                \
+	do {                                                                                       \
+		int prc_ = parse_common(argc, argv, c, usage, s, ex, fn, ctx);                     \
+		if (prc_ > 0)                                                                      \
+			return 0;                                                                  \
+		if (prc_ < 0)                                                                      \
+			return FS_EXIT_USAGE;                                                      \
 	} while (0)
 
 /* ---- key ---- */
 
 static const char key_usage[] =
-	"usage: swarmfs key new|show [NAME] [--home DIR]\n\n"
-	"  new   make a signing key <home>/keys/NAME.key (default NAME: default)\n"
-	"  show  print a key's public key (the member id), in hex\n";
+    "usage: swarmfs key new|show [NAME] [--home DIR]\n\n"
+    "  new   make a signing key <home>/keys/NAME.key (default NAME: default)\n"
+    "  show  print a key's public key (the member id), in hex\n";
 
 int fs_cmd_key(int argc, char **argv)
 {
@@ -287,8 +287,8 @@ int fs_cmd_key(int argc, char **argv)
 /* ---- init ---- */
 
 static const char init_usage[] =
-	"usage: swarmfs init [--home DIR] [--name NAME] [--key NAME] [--tracker URL]...\n\n"
-	"Make my key (if none) and a new single-producer drive; print its id and URI.\n";
+    "usage: swarmfs init [--home DIR] [--name NAME] [--key NAME] [--tracker URL]...\n\n"
+    "Make my key (if none) and a new single-producer drive; print its id and URI.\n";
 
 struct init_opts {
 	const char *name;
@@ -370,7 +370,7 @@ int fs_cmd_init(int argc, char **argv)
 	if (asprintf(&dir, "%s/drives/%s", c.home, hex) < 0 || rename(tmpdir, dir) < 0) {
 		rc = -errno;
 		fprintf(stderr, "swarmfs init: cannot move the drive into place: %s\n",
-			strerror(-rc));
+		        strerror(-rc));
 		goto out;
 	}
 	rc = drive_open(c.home, hex, k, &l);
@@ -401,11 +401,11 @@ out:
 /* ---- drive ---- */
 
 static const char drive_usage[] =
-	"usage: swarmfs drive list|show|add-member [--home DIR] ...\n\n"
-	"  list                                   the drives in the data directory\n"
-	"  show DRIVE                             parameters, head, members\n"
-	"  add-member DRIVE KEY [--producer] [--key NAME]\n"
-	"                                         admit a member (admin only)\n";
+    "usage: swarmfs drive list|show|add-member [--home DIR] ...\n\n"
+    "  list                                   the drives in the data directory\n"
+    "  show DRIVE                             parameters, head, members\n"
+    "  add-member DRIVE KEY [--producer] [--key NAME]\n"
+    "                                         admit a member (admin only)\n";
 
 static int show_one(struct ledger *l, bool brief)
 {
@@ -525,8 +525,10 @@ int fs_cmd_drive(int argc, char **argv)
 			lock = fs_drive_lock(ddir, &holder);
 			if (lock < 0) {
 				rc = lock;
-				fprintf(stderr, "swarmfs drive: the drive is in use (pid %ld); "
-						"unmount it first\n", holder);
+				fprintf(stderr,
+				        "swarmfs drive: the drive is in use (pid %ld); "
+				        "unmount it first\n",
+				        holder);
 			}
 		}
 		if (rc == 0)
@@ -537,7 +539,7 @@ int fs_cmd_drive(int argc, char **argv)
 			rc = ledger_submit(l, &op, NULL);
 			if (rc < 0)
 				fprintf(stderr, "swarmfs drive add-member: %s%s\n", strerror(-rc),
-					rc == -EPERM ? " (only the drive's admin may)" : "");
+				        rc == -EPERM ? " (only the drive's admin may)" : "");
 			else
 				printf("added %s as %s\n", argv[optind + 2],
 				       producer ? "producer" : "member");
@@ -556,8 +558,9 @@ int fs_cmd_drive(int argc, char **argv)
 
 /* ---- log ---- */
 
-static const char log_usage[] = "usage: swarmfs log [--home DIR] DRIVE [PATH]\n\n"
-				"Every record that touched PATH (or the whole drive), oldest first.\n";
+static const char log_usage[] =
+    "usage: swarmfs log [--home DIR] DRIVE [PATH]\n\n"
+    "Every record that touched PATH (or the whole drive), oldest first.\n";
 
 static int print_entry(const struct ledger_log_entry *e, void *ctx)
 {
@@ -600,7 +603,8 @@ int fs_cmd_log(int argc, char **argv)
 		ssize_t n = getxattr(argv[optind], "user.swarmfs.log", NULL, 0);
 		char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
 
-		if (text && (n = getxattr(argv[optind], "user.swarmfs.log", text, (size_t)n)) >= 0) {
+		if (text &&
+		    (n = getxattr(argv[optind], "user.swarmfs.log", text, (size_t)n)) >= 0) {
 			fwrite(text, 1, (size_t)n, stdout);
 			free(text);
 			return 0;
@@ -613,7 +617,7 @@ int fs_cmd_log(int argc, char **argv)
 	if (rc == 0) {
 		printf("height  time (UTC)           type      author            path\n");
 		rc = ledger_history(l, argc - optind == 2 ? argv[optind + 1] : NULL, print_entry,
-				    NULL);
+		                    NULL);
 		if (rc < 0)
 			fprintf(stderr, "swarmfs log: %s\n", strerror(-rc));
 	}
@@ -625,9 +629,9 @@ int fs_cmd_log(int argc, char **argv)
 /* ---- verify ---- */
 
 static const char verify_usage[] =
-	"usage: swarmfs verify [--home DIR] DRIVE\n\n"
-	"Re-check the whole chain from raw bytes. Exit 0 when clean, 1 with a report of\n"
-	"every bad block and record otherwise.\n";
+    "usage: swarmfs verify [--home DIR] DRIVE\n\n"
+    "Re-check the whole chain from raw bytes. Exit 0 when clean, 1 with a report of\n"
+    "every bad block and record otherwise.\n";
 
 static void print_problem(const struct ledger_problem *p, void *ctx)
 {

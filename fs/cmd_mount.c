@@ -112,9 +112,10 @@ int fs_cmd_transfer(int argc, char **argv)
 		case 't': to = optarg; break;
 		case 'H': home = optarg; break;
 		case 'h':
-			printf("usage: swarmfs transfer PATH --to KEY\n\n"
-			       "Give a file of yours in a mounted drive to another member. KEY is 64\n"
-			       "hex digits or the name of a key in the data directory (--home).\n");
+			printf(
+			    "usage: swarmfs transfer PATH --to KEY\n\n"
+			    "Give a file of yours in a mounted drive to another member. KEY is 64\n"
+			    "hex digits or the name of a key in the data directory (--home).\n");
 			return 0;
 		default: return FS_EXIT_USAGE;
 		}
@@ -125,13 +126,14 @@ int fs_cmd_transfer(int argc, char **argv)
 	}
 	if ((err = key_arg(home, to, hex)) < 0) {
 		fprintf(stderr, "swarmfs transfer: '%s' is neither 64 hex digits nor a key: %s\n",
-			to, strerror(-err));
+		        to, strerror(-err));
 		return FS_EXIT_USAGE;
 	}
 	if (setxattr(argv[optind], "user.swarmfs.transfer", hex, 64, 0) < 0) {
 		err = -errno;
 		if (err == -EACCES)
-			fprintf(stderr, "swarmfs transfer: %s is not yours to give\n", argv[optind]);
+			fprintf(stderr, "swarmfs transfer: %s is not yours to give\n",
+			        argv[optind]);
 		else
 			return explain("transfer", argv[optind], err);
 		return 1;
@@ -216,12 +218,13 @@ static int find_mount(const char *home_opt, const char *drive, char **out)
 		if (!dash || sscanf(dash + 3, "%63s %511s", fstype, source) != 2 ||
 		    strcmp(fstype, "fuse.swarmfs"))
 			continue;
-		for (char *tok = strtok_r(line, " ", &save); tok && n < 5; tok = strtok_r(NULL, " ", &save))
+		for (char *tok = strtok_r(line, " ", &save); tok && n < 5;
+		     tok = strtok_r(NULL, " ", &save))
 			fields[n++] = tok;
 		if (n < 5 || ask(fields[4], "drive", &text) < 0)
 			continue; /* dead, or not ours to ask */
-		bool same = *id ? strstr(text, id) != NULL : !strcmp(source, want) ||
-								   strstr(text, drive) != NULL;
+		bool same = *id ? strstr(text, id) != NULL
+		                : !strcmp(source, want) || strstr(text, drive) != NULL;
 		free(text);
 		if (!same)
 			continue;
@@ -255,7 +258,8 @@ int fs_cmd_add(int argc, char **argv)
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: swarmfs %s\n\nImport an existing torrent of one file into a mounted "
 		       "drive at /dest/path,\nclaimed by the mount's key; its content is read from "
-		       "the torrent's swarm.\n", usage);
+		       "the torrent's swarm.\n",
+		       usage);
 		return 0;
 	}
 	if (argc != 4) {
@@ -264,11 +268,15 @@ int fs_cmd_add(int argc, char **argv)
 	}
 	if ((err = find_mount(home, argv[1], &mnt)) < 0) {
 		if (err == -EMLINK)
-			fprintf(stderr, "swarmfs add: several mounted drives match '%s': name the "
-				"mount point\n", argv[1]);
+			fprintf(stderr,
+			        "swarmfs add: several mounted drives match '%s': name the "
+			        "mount point\n",
+			        argv[1]);
 		else
-			fprintf(stderr, "swarmfs add: drive '%s' is not mounted here (mount it "
-				"first)\n", argv[1]);
+			fprintf(stderr,
+			        "swarmfs add: drive '%s' is not mounted here (mount it "
+			        "first)\n",
+			        argv[1]);
 		return 1;
 	}
 	if (!strncmp(argv[2], "magnet:", 7))

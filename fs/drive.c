@@ -174,7 +174,7 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 }
 
 int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
-	    struct fs_engine_torrent **out_t)
+            struct fs_engine_torrent **out_t)
 {
 	struct fs_engine_torrent *t;
 	int err;
@@ -263,7 +263,7 @@ int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes
 }
 
 int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, void **out,
-		      size_t *out_len)
+                      size_t *out_len)
 {
 	struct swarm_add_params ap = { 0 };
 	struct swarm_metainfo *m = NULL;
@@ -295,7 +295,7 @@ int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, vo
 }
 
 int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
-		   struct fs_engine_torrent **out_t)
+                   struct fs_engine_torrent **out_t)
 {
 	static const uint8_t zero[32];
 	struct swarm_metainfo *m = NULL;
@@ -315,12 +315,13 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 		return err == -ENOENT ? -ENOENT : err;
 	err = swarm_metainfo_parse(buf, len, &m, &why);
 	/* the torrent must be the record's: same infohash, pieces root (v2) and length */
-	if (!err && (m->num_files != 1 || m->files[0].size != e->content.length ||
-		     (v1only ? (!m->has_v1 || memcmp(m->v1, e->content.ih1, 20))
-			     : (!m->has_v2 || memcmp(m->v2, e->content.ih2, 32) ||
-				!m->files[0].has_root ||
-				memcmp(m->files[0].root, e->content.root, 32))))) {
-		fs_err("torrent %s does not match its record (infohash, pieces root or length)", hex);
+	if (!err &&
+	    (m->num_files != 1 || m->files[0].size != e->content.length ||
+	     (v1only ? (!m->has_v1 || memcmp(m->v1, e->content.ih1, 20))
+	             : (!m->has_v2 || memcmp(m->v2, e->content.ih2, 32) || !m->files[0].has_root ||
+	                memcmp(m->files[0].root, e->content.root, 32))))) {
+		fs_err("torrent %s does not match its record (infohash, pieces root or length)",
+		       hex);
 		err = -EBADMSG;
 	}
 	if (!err)
@@ -356,15 +357,16 @@ int fs_drive_uri(struct fs_drive *d, char **out_uri)
 		memset(&p, 0, sizeof p);
 	for (size_t i = 0; i < p.n_trackers && u.n_trackers < FS_URI_MAX_LIST; i++)
 		u.trackers[u.n_trackers++] = p.trackers[i];
-	for (size_t i = 0; d->opts.trackers && d->opts.trackers[i] &&
-			   u.n_trackers < FS_URI_MAX_LIST; i++)
+	for (size_t i = 0;
+	     d->opts.trackers && d->opts.trackers[i] && u.n_trackers < FS_URI_MAX_LIST; i++)
 		u.trackers[u.n_trackers++] = (char *)d->opts.trackers[i];
 	/* this node as a peer, when it listens on one address (any-address is no
 	 * address a joiner can dial) */
 	if (d->swarm && swarm_session_port(d->swarm, &port) == 0 && d->opts.listen &&
 	    strncmp(d->opts.listen, "0.0.0.0:", 8) && d->opts.listen[0] != ':') {
 		snprintf(peer, sizeof peer, "%.*s:%u",
-			 (int)(strrchr(d->opts.listen, ':') - d->opts.listen), d->opts.listen, port);
+		         (int)(strrchr(d->opts.listen, ':') - d->opts.listen), d->opts.listen,
+		         port);
 		if (fs_uri_peer_valid(peer) == 0)
 			u.peers[u.n_peers++] = peer;
 	}
@@ -410,7 +412,8 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 	if (err < 0) {
 		if (err == -ENOENT)
 			fs_err("no drive '%s' in %s (make one with 'swarmfs init', or mount a "
-			       "swarmfs:// URI)", o->drive, o->home);
+			       "swarmfs:// URI)",
+			       o->drive, o->home);
 		goto fail;
 	}
 	if (asprintf(&d->dir, "%s/drives/%s", o->home, d->id_hex) < 0) {
@@ -423,7 +426,8 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 		err = -ENOENT;
 		if (fs_uri_is_uri(o->drive))
 			fs_err("drive %s is not on this machine yet, and joining a drive from "
-			       "its URI is not built yet", d->id_hex);
+			       "its URI is not built yet",
+			       d->id_hex);
 		else
 			fs_err("no drive %s in %s", d->id_hex, o->home);
 		goto fail;
@@ -637,15 +641,15 @@ static void add_bad_record(struct fs_drive *d, const uint8_t id[LEDGER_ID_LEN])
 }
 
 void fs_drive_mark_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN], const char *path,
-		       const char *why)
+                       const char *why)
 {
 	char hex[LEDGER_HEX_LEN];
 
 	if (fs_drive_is_bad(d, record_id, -2))
 		return; /* known: logged once already */
 	ledger_hex(record_id, LEDGER_ID_LEN, hex);
-	fs_err("hiding %s: its record %s fails verification (%s); swarmfs verify tells more",
-	       path, hex, why);
+	fs_err("hiding %s: its record %s fails verification (%s); swarmfs verify tells more", path,
+	       hex, why);
 	add_bad_record(d, record_id);
 	on_ledger_change(path, d);
 }

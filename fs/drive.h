@@ -24,38 +24,38 @@ struct fuse_session;
 struct swarm_session;
 
 struct fs_drive_opts {
-	const char *home;	/* resolved data directory */
-	const char *drive;	/* name, 64-hex id, or swarmfs:// URI */
-	const char *key;	/* key name (keys/<name>.key) or a path; NULL: "default" */
-	uint64_t cache_size;	/* cap in bytes, 0: CACHE_DEFAULT_SIZE */
-	const char *listen;	/* "ADDR:PORT" or NULL: all addresses, any port */
+	const char *home;            /* resolved data directory */
+	const char *drive;           /* name, 64-hex id, or swarmfs:// URI */
+	const char *key;             /* key name (keys/<name>.key) or a path; NULL: "default" */
+	uint64_t cache_size;         /* cap in bytes, 0: CACHE_DEFAULT_SIZE */
+	const char *listen;          /* "ADDR:PORT" or NULL: all addresses, any port */
 	const char *const *trackers; /* NULL-terminated, or NULL */
 	const char *const *peers;    /* NULL-terminated "host:port", or NULL */
 	bool dht;
-	int read_timeout_ms;	/* 0: 30 s */
+	int read_timeout_ms; /* 0: 30 s */
 };
 
 struct fs_drive {
 	char *home;
-	char *dir;		/* <home>/drives/<id> */
+	char *dir; /* <home>/drives/<id> */
 	char id_hex[LEDGER_HEX_LEN];
-	char *name;		/* from genesis */
+	char *name; /* from genesis */
 	int lock_fd;
 	struct ledger_key *key; /* NULL: no key, the mount is read-only */
 	uint8_t me[LEDGER_KEY_LEN];
 	struct ledger *ledger;
 	struct fs_inodes *inodes;
-	struct fs_engine *engine; /* the session and the cache, wired (fs/engine) */
-	struct cache *cache;	/* the engine's, <dir>/cache */
+	struct fs_engine *engine;    /* the session and the cache, wired (fs/engine) */
+	struct cache *cache;         /* the engine's, <dir>/cache */
 	struct swarm_session *swarm; /* the engine's */
 	struct fs_publisher *pub;
 	pthread_mutex_t torrents_lock; /* guards torrents[] */
 	struct fs_torrent {
-		uint8_t key[32];	/* v2 infohash: the cache object */
+		uint8_t key[32]; /* v2 infohash: the cache object */
 		struct fs_engine_torrent *t;
-	} *torrents;
+	} * torrents;
 	size_t n_torrents, cap_torrents;
-	uint64_t cache_size;	/* the cap, reported by statfs */
+	uint64_t cache_size; /* the cap, reported by statfs */
 	int read_timeout_ms;
 	struct fs_drive_opts opts; /* borrowed strings: they live as long as main() */
 	uid_t uid;
@@ -90,7 +90,7 @@ struct fs_drive {
 bool fs_drive_is_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN], int64_t height);
 /* Mark a record bad (an open found it failing) and hide it. Any thread. */
 void fs_drive_mark_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN], const char *path,
-		       const char *why);
+                       const char *why);
 
 /* Resolve o->drive in o->home: a swarmfs:// URI or 64 hex digits name the drive id; any
  * other text is matched against each local drive's genesis name. Returns 0 and the id
@@ -113,14 +113,14 @@ void fs_drive_close(struct fs_drive *d);
  * Added already counts as success. *out_t (may be NULL) gets the handle. Any thread
  * but the engine's. */
 int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
-	    struct fs_engine_torrent **out_t);
+            struct fs_engine_torrent **out_t);
 
 /* The engine torrent of a file record's content: added from its saved .torrent if it
  * is not yet, after checking that the torrent's v2 infohash, pieces root and length
  * are the record's. -ENOENT when this node has no .torrent for it (remote content
  * whose metadata must come from the swarm: not built yet), -EBADMSG on a mismatch. */
 int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
-		   struct fs_engine_torrent **out_t);
+                   struct fs_engine_torrent **out_t);
 
 /* Keep a .torrent as <dir>/torrents/<hex of key>.torrent (written whole, then renamed). */
 int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len);
@@ -129,7 +129,7 @@ int fs_read_file(const char *path, size_t max, void **out, size_t *out_len);
 /* The .torrent bytes of a magnet, from the swarm (BEP 9), waiting timeout_ms at most:
  * -ETIMEDOUT when no peer gave them. Blocks: a FUSE worker for an explicit command. */
 int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, void **out,
-		      size_t *out_len);
+                      size_t *out_len);
 
 /* The engine torrent of a cache object, or NULL. Any thread. */
 struct fs_engine_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32]);

@@ -27,17 +27,17 @@ void fs_log_set_level(int level);
 bool fs_log_enabled(int level);
 /* Thread-safe sink with the shape every module's config carries. */
 void fs_log_sink(int level, const char *module, const char *msg, void *ctx);
-void fs_log_at(int level, const char *module, const char *file, int line,
-	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void fs_log_at(int level, const char *module, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-#define FS_LOG(level, ...)                                                  \
-	do {                                                                \
-		if (fs_log_enabled(level))                                  \
-			fs_log_at(level, "fs", __FILE__, __LINE__, __VA_ARGS__); \
+#define FS_LOG(level, ...)                                                                         \
+	do {                                                                                       \
+		if (fs_log_enabled(level))                                                         \
+			fs_log_at(level, "fs", __FILE__, __LINE__, __VA_ARGS__);                   \
 	} while (0)
-#define fs_err(...) FS_LOG(LOG_ERR, __VA_ARGS__)
-#define fs_warn(...) FS_LOG(LOG_WARNING, __VA_ARGS__)
-#define fs_info(...) FS_LOG(LOG_INFO, __VA_ARGS__)
+#define fs_err(...)   FS_LOG(LOG_ERR, __VA_ARGS__)
+#define fs_warn(...)  FS_LOG(LOG_WARNING, __VA_ARGS__)
+#define fs_info(...)  FS_LOG(LOG_INFO, __VA_ARGS__)
 #define fs_debug(...) FS_LOG(LOG_DEBUG, __VA_ARGS__)
 
 /* ---- home.c: the data directory of DESIGN.md §3 ---- */
@@ -63,20 +63,20 @@ int fs_drive_lock(const char *drive_dir, long *out_holder);
 /* ---- mount.c ---- */
 
 struct fs_mount_opts {
-	const char *home;	/* --home, or NULL */
-	const char *key;	/* --key, or NULL for the default key */
-	const char *drive;	/* DRIVE argument */
-	const char *mountpoint;	/* MOUNTPOINT argument */
-	uint64_t cache_size;	/* --cache-size, bytes */
-	bool foreground;	/* -f */
-	bool debug;		/* -d: libfuse's request trace, implies -f */
-	bool allow_other;	/* --allow-other */
-	const char *listen;	/* --listen ADDR:PORT */
-	char **trackers;	/* --tracker URL..., NULL-terminated; borrowed */
-	char **peers;		/* --peer HOST:PORT..., NULL-terminated; borrowed */
-	bool dht;		/* on unless --no-dht */
-	int read_timeout_ms;	/* --read-timeout SECONDS */
-	char **fuse_opts;	/* -o values, NULL-terminated; borrowed */
+	const char *home;       /* --home, or NULL */
+	const char *key;        /* --key, or NULL for the default key */
+	const char *drive;      /* DRIVE argument */
+	const char *mountpoint; /* MOUNTPOINT argument */
+	uint64_t cache_size;    /* --cache-size, bytes */
+	bool foreground;        /* -f */
+	bool debug;             /* -d: libfuse's request trace, implies -f */
+	bool allow_other;       /* --allow-other */
+	const char *listen;     /* --listen ADDR:PORT */
+	char **trackers;        /* --tracker URL..., NULL-terminated; borrowed */
+	char **peers;           /* --peer HOST:PORT..., NULL-terminated; borrowed */
+	bool dht;               /* on unless --no-dht */
+	int read_timeout_ms;    /* --read-timeout SECONDS */
+	char **fuse_opts;       /* -o values, NULL-terminated; borrowed */
 };
 
 /* Mount and serve until unmounted (fusermount3 -u, SIGINT, SIGTERM, SIGHUP).

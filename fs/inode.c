@@ -5,21 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROOT_INO 1 /* FUSE_ROOT_ID, without including libfuse here */
+#define ROOT_INO     1 /* FUSE_ROOT_ID, without including libfuse here */
 #define PATH_MAX_LEN 4096
 
 struct node {
 	uint64_t ino;
 	uint64_t nlookup;
-	char *path;		/* NULL once detached by a rename over it */
-	struct node *by_ino;	/* hash chain */
-	struct node *by_path;	/* hash chain, only while path != NULL */
+	char *path;           /* NULL once detached by a rename over it */
+	struct node *by_ino;  /* hash chain */
+	struct node *by_path; /* hash chain, only while path != NULL */
 };
 
 struct fs_inodes {
 	pthread_mutex_t lock; /* guards everything below */
 	struct node **ino_tab, **path_tab;
-	size_t buckets;	      /* power of two, the same for both tables */
+	size_t buckets; /* power of two, the same for both tables */
 	uint64_t count;
 	uint64_t next_ino;
 };

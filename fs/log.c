@@ -56,12 +56,11 @@ void fs_log_sink(int level, const char *module, const char *msg, void *ctx)
 	(void)ctx;
 	if (!fs_log_enabled(level))
 		return;
-	fuse_log((enum fuse_log_level)level, "swarmfs: %s: %s: %s\n", level_name(level),
-		 module, msg);
+	fuse_log((enum fuse_log_level)level, "swarmfs: %s: %s: %s\n", level_name(level), module,
+	         msg);
 }
 
-void fs_log_at(int level, const char *module, const char *file, int line,
-	       const char *fmt, ...)
+void fs_log_at(int level, const char *module, const char *file, int line, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -70,7 +69,8 @@ void fs_log_at(int level, const char *module, const char *file, int line,
 	if (!fs_log_enabled(level))
 		return;
 	if (fs_log_enabled(LOG_DEBUG))
-		n = snprintf(msg, sizeof msg, "(%s:%d) ", strrchr(file, '/') ? strrchr(file, '/') + 1 : file, line);
+		n = snprintf(msg, sizeof msg, "(%s:%d) ",
+		             strrchr(file, '/') ? strrchr(file, '/') + 1 : file, line);
 	va_start(ap, fmt);
 	vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
 	va_end(ap);

@@ -30,25 +30,32 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "init", fs_cmd_init, "init [--home DIR] [--name NAME] [--tracker URL]", "make my key (if none) and a new drive; print its URI" },
-	{ "mount", fs_cmd_mount, "mount [OPTIONS] DRIVE MOUNTPOINT", "mount a drive (DRIVE = name, id or swarmfs:// URI)" },
+	{ "init", fs_cmd_init, "init [--home DIR] [--name NAME] [--tracker URL]",
+	  "make my key (if none) and a new drive; print its URI" },
+	{ "mount", fs_cmd_mount, "mount [OPTIONS] DRIVE MOUNTPOINT",
+	  "mount a drive (DRIVE = name, id or swarmfs:// URI)" },
 	{ "umount", fs_cmd_umount, "umount MOUNTPOINT", "unmount a mounted drive" },
-	{ "status", fs_cmd_status, "status MOUNTPOINT", "drive, height, peers, cache use, publish queue" },
-	{ "log", fs_cmd_log, "log DRIVE|PATH [PATH]", "history of a path: every record with its block" },
-	{ "verify", fs_cmd_verify, "verify DRIVE", "re-check the whole chain; report any tampering" },
+	{ "status", fs_cmd_status, "status MOUNTPOINT",
+	  "drive, height, peers, cache use, publish queue" },
+	{ "log", fs_cmd_log, "log DRIVE|PATH [PATH]",
+	  "history of a path: every record with its block" },
+	{ "verify", fs_cmd_verify, "verify DRIVE",
+	  "re-check the whole chain; report any tampering" },
 	{ "transfer", fs_cmd_transfer, "transfer PATH --to KEY", "give a file to another key" },
-	{ "add", fs_cmd_add, "add DRIVE FILE.torrent|MAGNET /dest/path", "import an existing torrent" },
+	{ "add", fs_cmd_add, "add DRIVE FILE.torrent|MAGNET /dest/path",
+	  "import an existing torrent" },
 	{ "magnet", fs_cmd_magnet, "magnet PATH", "print the magnet link of a published file" },
 	{ "key", fs_cmd_key, "key new|show [NAME]", "make or show a signing key" },
-	{ "drive", fs_cmd_drive, "drive list|show|add-member ...", "list drives, show one, add a member" },
+	{ "drive", fs_cmd_drive, "drive list|show|add-member ...",
+	  "list drives, show one, add a member" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: swarmfs [--version] [--help] COMMAND [ARGS]\n\n"
-		   "A shared drive without a server: a FUSE filesystem backed by BitTorrent\n"
-		   "swarms and a signed ownership ledger.\n\ncommands:\n");
+	           "A shared drive without a server: a FUSE filesystem backed by BitTorrent\n"
+	           "swarms and a signed ownership ledger.\n\ncommands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-44s %s\n", commands[i].synopsis, commands[i].summary);
 	fprintf(f, "\n'swarmfs COMMAND --help' describes one command.\n");
@@ -63,32 +70,41 @@ static void version(void)
 
 static void mount_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: swarmfs mount [OPTIONS] DRIVE MOUNTPOINT\n\n"
-		"  -f, --foreground        stay in the foreground, log to stderr\n"
-		"  -d, --debug             trace FUSE requests (implies -f)\n"
-		"      --home DIR          data directory (default $SWARMFS_HOME,\n"
-		"                          $XDG_DATA_HOME/swarmfs, ~/.local/share/swarmfs)\n"
-		"      --key NAME|PATH     signing key (default: keys/default.key in the\n"
-		"                          data directory; without one the mount is read-only)\n"
-		"      --cache-size SIZE   cache cap, e.g. 512M, 10G (default 10G)\n"
-		"      --allow-other       let other users use the mount\n"
-		"      --listen ADDR:PORT  BitTorrent listen address (default 0.0.0.0:0, any port)\n"
-		"      --tracker URL       announce to this tracker (repeatable)\n"
-		"      --peer HOST:PORT    try this peer for every torrent (repeatable)\n"
-		"      --no-dht            do not use the DHT\n"
-		"      --read-timeout SECS a read waiting for the swarm fails with EIO after\n"
-		"                          this long (default 30)\n"
-		"  -o OPT[,OPT...]         FUSE mount options\n"
-		"  -h, --help              this text\n\n"
-		"Unmount with 'fusermount3 -u MOUNTPOINT', 'swarmfs umount MOUNTPOINT',\n"
-		"or SIGINT/SIGTERM to a foreground mount.\n");
+	fprintf(
+	    f, "usage: swarmfs mount [OPTIONS] DRIVE MOUNTPOINT\n\n"
+	       "  -f, --foreground        stay in the foreground, log to stderr\n"
+	       "  -d, --debug             trace FUSE requests (implies -f)\n"
+	       "      --home DIR          data directory (default $SWARMFS_HOME,\n"
+	       "                          $XDG_DATA_HOME/swarmfs, ~/.local/share/swarmfs)\n"
+	       "      --key NAME|PATH     signing key (default: keys/default.key in the\n"
+	       "                          data directory; without one the mount is read-only)\n"
+	       "      --cache-size SIZE   cache cap, e.g. 512M, 10G (default 10G)\n"
+	       "      --allow-other       let other users use the mount\n"
+	       "      --listen ADDR:PORT  BitTorrent listen address (default 0.0.0.0:0, any port)\n"
+	       "      --tracker URL       announce to this tracker (repeatable)\n"
+	       "      --peer HOST:PORT    try this peer for every torrent (repeatable)\n"
+	       "      --no-dht            do not use the DHT\n"
+	       "      --read-timeout SECS a read waiting for the swarm fails with EIO after\n"
+	       "                          this long (default 30)\n"
+	       "  -o OPT[,OPT...]         FUSE mount options\n"
+	       "  -h, --help              this text\n\n"
+	       "Unmount with 'fusermount3 -u MOUNTPOINT', 'swarmfs umount MOUNTPOINT',\n"
+	       "or SIGINT/SIGTERM to a foreground mount.\n");
 }
 
 int fs_cmd_mount(int argc, char **argv)
 {
-	enum { OPT_HOME = 256, OPT_CACHE, OPT_ALLOW_OTHER, OPT_KEY, OPT_LISTEN, OPT_TRACKER,
-	       OPT_PEER, OPT_NO_DHT, OPT_READ_TIMEOUT };
+	enum {
+		OPT_HOME = 256,
+		OPT_CACHE,
+		OPT_ALLOW_OTHER,
+		OPT_KEY,
+		OPT_LISTEN,
+		OPT_TRACKER,
+		OPT_PEER,
+		OPT_NO_DHT,
+		OPT_READ_TIMEOUT
+	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
@@ -133,7 +149,8 @@ int fs_cmd_mount(int argc, char **argv)
 		case OPT_TRACKER: trackers[n_tr++] = optarg; break;
 		case OPT_PEER:
 			if (fs_uri_peer_valid(optarg) < 0) {
-				fprintf(stderr, "swarmfs mount: bad --peer '%s': want HOST:PORT\n", optarg);
+				fprintf(stderr, "swarmfs mount: bad --peer '%s': want HOST:PORT\n",
+				        optarg);
 				rc = FS_EXIT_USAGE;
 				goto done;
 			}
@@ -143,7 +160,10 @@ int fs_cmd_mount(int argc, char **argv)
 		case OPT_READ_TIMEOUT:
 			secs = strtol(optarg, &end, 10);
 			if (*end || secs < 1 || secs > 86400) {
-				fprintf(stderr, "swarmfs mount: bad --read-timeout '%s': want 1..86400 seconds\n", optarg);
+				fprintf(stderr,
+				        "swarmfs mount: bad --read-timeout '%s': want 1..86400 "
+				        "seconds\n",
+				        optarg);
 				rc = FS_EXIT_USAGE;
 				goto done;
 			}
@@ -154,13 +174,19 @@ int fs_cmd_mount(int argc, char **argv)
 			rc = cache_size_parse(optarg, &o.cache_size);
 			if (rc < 0) {
 				fprintf(stderr, "swarmfs mount: bad --cache-size '%s': %s\n",
-					optarg, strerror(-rc));
+				        optarg, strerror(-rc));
 				rc = FS_EXIT_USAGE;
 				goto done;
 			}
 			break;
-		case 'h': mount_usage(stdout); rc = 0; goto done;
-		default: mount_usage(stderr); rc = FS_EXIT_USAGE; goto done;
+		case 'h':
+			mount_usage(stdout);
+			rc = 0;
+			goto done;
+		default:
+			mount_usage(stderr);
+			rc = FS_EXIT_USAGE;
+			goto done;
 		}
 	}
 	if (argc - optind != 2) {

@@ -55,7 +55,7 @@ int fs_mount_run(const struct fs_mount_opts *o)
 		goto out; /* it said why */
 
 	snprintf(opt, sizeof opt, "fsname=swarmfs:%s,subtype=swarmfs",
-		 d->name && *d->name && !strpbrk(d->name, ", \t\n\\") ? d->name : d->id_hex);
+	         d->name && *d->name && !strpbrk(d->name, ", \t\n\\") ? d->name : d->id_hex);
 	if (add_arg(&args, "swarmfs") || add_arg(&args, "-o") || add_arg(&args, opt))
 		goto out;
 	if (o->allow_other && (add_arg(&args, "-o") || add_arg(&args, "allow_other")))

@@ -95,7 +95,7 @@ static bool owned(const struct fs_drive *d, const struct ledger_entry *e)
 }
 
 static void entry_stat(const struct fs_drive *d, const struct ledger_entry *e, uint64_t ino,
-		       struct stat *st)
+                       struct stat *st)
 {
 	uint32_t mode = e->content.mode & 07777;
 
@@ -160,7 +160,7 @@ static int lookup_path(struct fs_drive *d, const char *path, struct ledger_entry
  * version wins) or a ledger entry. */
 struct node {
 	bool staged;
-	struct ledger_entry e;	/* when not staged */
+	struct ledger_entry e; /* when not staged */
 	struct stat st;
 };
 
@@ -197,7 +197,7 @@ static double node_timeout(const struct node *n)
 }
 
 static void reply_node(fuse_req_t req, struct fs_drive *d, const char *path, struct node *n,
-		       struct fuse_file_info *create_fi)
+                       struct fuse_file_info *create_fi)
 {
 	struct fuse_entry_param ep;
 	uint64_t ino;
@@ -218,7 +218,7 @@ static void reply_node(fuse_req_t req, struct fs_drive *d, const char *path, str
 }
 
 static void reply_entry(fuse_req_t req, struct fs_drive *d, const char *path,
-			const struct ledger_entry *e)
+                        const struct ledger_entry *e)
 {
 	struct node n = { .e = *e };
 
@@ -294,9 +294,9 @@ struct dir_snap {
 	size_t n, cap;
 	struct dir_item {
 		char *name;
-		struct stat st;	/* st_ino filled at readdirplus time */
+		struct stat st; /* st_ino filled at readdirplus time */
 		double timeout;
-	} *items;
+	} * items;
 };
 
 static void snap_free(struct dir_snap *s)
@@ -379,7 +379,7 @@ static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
 				continue;
 			entry_stat(d, &batch[i], 0, &st);
 			err = snap_add(s, batch[i].name, &st,
-				       batch[i].height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED);
+			               batch[i].height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED);
 		}
 		if (got)
 			snprintf(after, sizeof after, "%s", batch[got - 1].name);
@@ -403,8 +403,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	if ((err = fs_inodes_path(d->inodes, ino, &s->path)) < 0 ||
-	    (err = lookup_path(d, s->path, &e)) < 0 ||
-	    (err = e.is_dir ? 0 : -ENOTDIR) < 0 ||
+	    (err = lookup_path(d, s->path, &e)) < 0 || (err = e.is_dir ? 0 : -ENOTDIR) < 0 ||
 	    (err = snap_load(d, s->path, s)) < 0) {
 		snap_free(s);
 		fuse_reply_err(req, err == -ENOENT && !ino ? ENOENT : -err);
@@ -416,7 +415,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi, bool plus)
+                       struct fuse_file_info *fi, bool plus)
 {
 	struct fs_drive *d = drive_of(req);
 	struct dir_snap *s = (struct dir_snap *)(uintptr_t)fi->fh;
@@ -452,7 +451,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (i >= 2 && !ep.attr.st_ino) {
 				char *full;
 
-				if (asprintf(&full, "%s%s%s", s->path, *s->path ? "/" : "", name) < 0)
+				if (asprintf(&full, "%s%s%s", s->path, *s->path ? "/" : "", name) <
+				    0)
 					break;
 				ep.attr.st_ino = fs_inodes_find(d->inodes, full);
 				if (!ep.attr.st_ino) {
@@ -500,13 +500,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, false);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			   struct fuse_file_info *fi)
+                           struct fuse_file_info *fi)
 {
 	do_readdir(req, ino, size, off, fi, true);
 }
@@ -531,7 +531,7 @@ static int submit(struct fs_drive *d, const struct ledger_op *op)
 	err = ledger_submit(d->ledger, op, NULL);
 	if (err < 0)
 		fs_debug("%s of %s refused: %s", ledger_rec_type_name(op->type), op->path,
-			 strerror(-err));
+		         strerror(-err));
 	return err;
 }
 
@@ -614,8 +614,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_entry(req, parent, name, true);
 }
 
-static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname, unsigned int flags)
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
 {
 	struct fs_drive *d = drive_of(req);
 	struct ledger_entry src, dst;
@@ -668,8 +668,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			err = -EACCES;
 			goto out;
 		}
-		struct ledger_op up = { .type = LEDGER_REC_UPDATE, .path = to,
-					.content = src.content };
+		struct ledger_op up = { .type = LEDGER_REC_UPDATE,
+			                .path = to,
+			                .content = src.content };
 		struct ledger_op rv = { .type = LEDGER_REC_REVOKE, .path = from };
 
 		if ((err = submit(d, &up)) >= 0)
@@ -688,7 +689,7 @@ out:
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
+                       struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
 	struct ledger_entry e;
@@ -728,7 +729,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		err = d->key ? -EACCES : -EROFS;
 		goto out;
 	}
-	if ((to_set & FUSE_SET_ATTR_SIZE) && (e.is_dir || (uint64_t)attr->st_size != e.content.length)) {
+	if ((to_set & FUSE_SET_ATTR_SIZE) &&
+	    (e.is_dir || (uint64_t)attr->st_size != e.content.length)) {
 		struct fs_staged *st;
 
 		if (e.is_dir || attr->st_size != 0) {
@@ -755,9 +757,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		change = true;
 	}
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
-		int64_t t = to_set & FUSE_SET_ATTR_MTIME_NOW
-				    ? now_ns()
-				    : (int64_t)attr->st_mtim.tv_sec * 1000000000 + attr->st_mtim.tv_nsec;
+		int64_t t =
+		    to_set & FUSE_SET_ATTR_MTIME_NOW
+		        ? now_ns()
+		        : (int64_t)attr->st_mtim.tv_sec * 1000000000 + attr->st_mtim.tv_nsec;
 
 		if (t != e.content.mtime_ns) {
 			up.content.mtime_ns = t;
@@ -797,7 +800,7 @@ struct parked {
 	size_t size;
 	int tries;
 	bool answered;
-	bool listed;	/* on h->parked */
+	bool listed; /* on h->parked */
 	struct parked *next;
 };
 
@@ -805,11 +808,11 @@ struct fh {
 	struct fs_staged *staged; /* NULL: published content */
 	bool writer;
 	bool has_content;
-	uint8_t key[32];	  /* the cache object: the v2 infohash */
+	uint8_t key[32]; /* the cache object: the v2 infohash */
 	uint64_t length;
 	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
-	pthread_mutex_t lock;	  /* guards parked; the handle outlives its requests,
-				   * so the interrupt callback may point at it */
+	pthread_mutex_t lock;            /* guards parked; the handle outlives its requests,
+	                                  * so the interrupt callback may point at it */
 	struct parked *parked;
 };
 
@@ -842,7 +845,7 @@ static int may_create(struct fs_drive *d, const char *path)
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      struct fuse_file_info *fi)
+                      struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
 	struct ledger_entry e;
@@ -960,7 +963,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		/* a new version of an owned file: staged (a copy of the current content
 		 * unless truncated), published at close */
 		if ((err = fs_staged_create(d, path, e.content.mode ? e.content.mode : 0644,
-					    &h->staged)) < 0)
+		                            &h->staged)) < 0)
 			goto fail;
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
 		    (err = copy_content(d, &e, fs_staged_fd(h->staged))) < 0) {
@@ -984,7 +987,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* content the cache holds whole (published here, or fetched completely) needs no
 	 * swarm and no read-ahead: reads go straight to the cache */
 	bool whole = h->has_content && cache_object_stat(d->cache, h->key, &info) == 0 &&
-		     info.present == info.chunks;
+	             info.present == info.chunks;
 	if (h->has_content && !whole) {
 		struct fs_engine_torrent *t;
 
@@ -993,7 +996,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			err = fs_engine_reader_new(t, &h->reader);
 		else if (err == -ENOENT)
 			err = 0; /* FIXME(sync): metadata of remote content from the swarm;
-				  * until then only what the cache holds is served */
+			          * until then only what the cache holds is served */
 		if (err < 0)
 			goto fail;
 	}
@@ -1105,7 +1108,7 @@ static void read_ready(int result, void *ctx)
 	} else {
 		/* DESIGN.md §5: a read never waits forever; it fails with EIO */
 		fs_warn("read of %zu bytes at %lld: %s", p->size, (long long)p->off,
-			strerror(-result));
+		        strerror(-result));
 		fuse_reply_err(p->req, result == -ECANCELED ? EINTR : EIO);
 	}
 	unpark(h, p);
@@ -1125,14 +1128,14 @@ static int park(struct parked *p)
 	}
 	pthread_mutex_unlock(&p->h->lock);
 	rc = fs_engine_prepare(p->h->reader, (uint64_t)p->off, p->size, p->d->read_timeout_ms,
-			       read_ready, p);
+	                       read_ready, p);
 	if (rc != 0)
 		unpark(p->h, p);
 	return rc;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+                    struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
 	struct fh *h = fh_of(fi);
@@ -1153,7 +1156,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		err = reply_cached(req, d, h, off, size);
 		if (err < 0) {
 			fs_warn("read at %lld of inode %llu: not here, and its metadata is not "
-				"either (%s)", (long long)off, (unsigned long long)ino, strerror(-err));
+			        "either (%s)",
+			        (long long)off, (unsigned long long)ino, strerror(-err));
 			fuse_reply_err(req, EIO);
 		}
 		return;
@@ -1188,7 +1192,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+                     struct fuse_file_info *fi)
 {
 	struct fh *h = fh_of(fi);
 	ssize_t n;
@@ -1223,7 +1227,8 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 
 	(void)ino;
 	if (h->staged)
-		rc = (datasync ? fdatasync(fs_staged_fd(h->staged)) : fsync(fs_staged_fd(h->staged)));
+		rc = (datasync ? fdatasync(fs_staged_fd(h->staged))
+		               : fsync(fs_staged_fd(h->staged)));
 	fuse_reply_err(req, rc < 0 ? errno : 0);
 }
 
@@ -1247,11 +1252,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 /* ---- extended attributes: user.swarmfs.* ---- */
 
-static const char *const xattr_names[] = { "owner", "record", "height", "status", "root",
-					   "infohash", "magnet", "cached", "peers", NULL };
+static const char *const xattr_names[] = { "owner",    "record", "height", "status", "root",
+	                                   "infohash", "magnet", "cached", "peers",  NULL };
 
 static void text_add(char **buf, size_t *len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Percent-encode what a URI query value cannot carry as is. */
 static void pct_append(char **buf, size_t *len, const char *s)
@@ -1269,8 +1274,7 @@ static void pct_append(char **buf, size_t *len, const char *s)
 /* magnet:?xt=urn:btih:<v1>&xt=urn:btmh:1220<v2>&dn=<name>&tr=<tracker>...: standard
  * clients (v1-only ones too) find the swarm through the trackers of the mount and the
  * drive's tracker hints. */
-static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e,
-		     char **out)
+static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e, char **out)
 {
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct ledger_params p;
@@ -1305,7 +1309,7 @@ static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_e
 }
 
 static int xattr_value(struct fs_drive *d, const char *path, const struct ledger_entry *e,
-		       const char *name, char **out)
+                       const char *name, char **out)
 {
 	char hex[LEDGER_HEX_LEN];
 	int n = -1;
@@ -1317,7 +1321,8 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 		ledger_hex(e->record_id, LEDGER_ID_LEN, hex);
 		n = asprintf(out, "%s", hex);
 	} else if (!strcmp(name, "height")) {
-		n = e->height < 0 ? asprintf(out, "pending") : asprintf(out, "%lld", (long long)e->height);
+		n = e->height < 0 ? asprintf(out, "pending")
+		                  : asprintf(out, "%lld", (long long)e->height);
 	} else if (!strcmp(name, "status")) {
 		n = asprintf(out, "%s", e->height < 0 ? "pending" : "confirmed");
 	} else if (e->is_dir) {
@@ -1393,7 +1398,7 @@ static int drive_status_text(struct fs_drive *d, char **out)
 	int vprob = d->verify_problems;
 	pthread_mutex_unlock(&d->bad_lock);
 	text_add(&buf, &len, "drive: %s\nid: %s\nuri: %s\n", d->name ? d->name : "", d->id_hex,
-		 uri ? uri : "");
+	         uri ? uri : "");
 	if (d->key) {
 		ledger_hex(d->me, LEDGER_KEY_LEN, hex);
 		text_add(&buf, &len, "key: %s\n", hex);
@@ -1401,20 +1406,25 @@ static int drive_status_text(struct fs_drive *d, char **out)
 		text_add(&buf, &len, "key: none (read-only)\n");
 	ledger_hex(h.id, LEDGER_ID_LEN, hex);
 	text_add(&buf, &len, "height: %llu\nhead: %s\nmempool: %d\n", (unsigned long long)h.height,
-		 hex, ledger_mempool_count(d->ledger));
+	         hex, ledger_mempool_count(d->ledger));
 	if (!vdone)
 		text_add(&buf, &len, "verification: running\n");
 	else
-		text_add(&buf, &len, "verification: done, %d problem%s\n", vprob, vprob == 1 ? "" : "s");
-	text_add(&buf, &len, "listen port: %u\npeers: %u\ntorrents: %u\n", port, ss.peers, ss.torrents);
+		text_add(&buf, &len, "verification: done, %d problem%s\n", vprob,
+		         vprob == 1 ? "" : "s");
+	text_add(&buf, &len, "listen port: %u\npeers: %u\ntorrents: %u\n", port, ss.peers,
+	         ss.torrents);
 	text_add(&buf, &len, "download rate: %llu B/s\nupload rate: %llu B/s\n",
-		 (unsigned long long)ss.download_rate, (unsigned long long)ss.upload_rate);
-	text_add(&buf, &len, "cache: %llu of %llu bytes used, %llu published, %llu pinned by readers\n",
-		 (unsigned long long)cu.used, (unsigned long long)cu.cap,
-		 (unsigned long long)cu.published, (unsigned long long)cu.pinned);
-	text_add(&buf, &len, "publish queue: %llu staged, %llu queued, %llu failed; %llu published by this mount\n",
-		 (unsigned long long)ps.staged, (unsigned long long)ps.queued,
-		 (unsigned long long)ps.failed, (unsigned long long)ps.published);
+	         (unsigned long long)ss.download_rate, (unsigned long long)ss.upload_rate);
+	text_add(&buf, &len,
+	         "cache: %llu of %llu bytes used, %llu published, %llu pinned by readers\n",
+	         (unsigned long long)cu.used, (unsigned long long)cu.cap,
+	         (unsigned long long)cu.published, (unsigned long long)cu.pinned);
+	text_add(
+	    &buf, &len,
+	    "publish queue: %llu staged, %llu queued, %llu failed; %llu published by this mount\n",
+	    (unsigned long long)ps.staged, (unsigned long long)ps.queued,
+	    (unsigned long long)ps.failed, (unsigned long long)ps.published);
 	free(uri);
 	if (!buf)
 		return -ENOMEM;
@@ -1434,9 +1444,10 @@ static int log_line(const struct ledger_log_entry *e, void *ctx)
 
 	ledger_hex(e->record_id, LEDGER_ID_LEN, rec);
 	ledger_hex(e->author, LEDGER_KEY_LEN, author);
-	text_add(&t->buf, &t->len, "%-8s height %-6lld time %lld author %.16s record %.16s %s%s%s\n",
-		 ledger_rec_type_name(e->type), (long long)e->height, (long long)e->time, author,
-		 rec, e->path, *e->dest ? " -> " : "", e->dest);
+	text_add(&t->buf, &t->len,
+	         "%-8s height %-6lld time %lld author %.16s record %.16s %s%s%s\n",
+	         ledger_rec_type_name(e->type), (long long)e->height, (long long)e->time, author,
+	         rec, e->path, *e->dest ? " -> " : "", e->dest);
 	return t->len > 60000 ? 1 : 0; /* an xattr value holds 64 KiB */
 }
 
@@ -1505,7 +1516,8 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		if (e.is_dir && i >= 4)
 			break; /* owner, record, height, status */
 		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", XATTR_PREFIX,
-					xattr_names[i]) + 1;
+		                        xattr_names[i]) +
+		       1;
 	}
 	if (size == 0)
 		fuse_reply_xattr(req, len);
@@ -1520,7 +1532,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
  * this node's key and its .torrent kept, so the file reads like any other. A magnet's
  * metadata is fetched here, from the swarm: the command waits for it (30 s at most). */
 static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
-		   size_t size)
+                   size_t size)
 {
 	struct swarm_metainfo *m = NULL;
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM };
@@ -1558,9 +1570,11 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 		char hex[65], tpath[4200];
 
 		err = -ENOENT;
-		if (v2 && ledger_unhex((snprintf(hex, sizeof hex, "%.64s", v2 + 13), hex), key, 32) == 0)
+		if (v2 &&
+		    ledger_unhex((snprintf(hex, sizeof hex, "%.64s", v2 + 13), hex), key, 32) == 0)
 			err = 0;
-		else if (v1 && ledger_unhex((snprintf(hex, sizeof hex, "%.40s", v1 + 9), hex), key, 20) == 0)
+		else if (v1 && ledger_unhex((snprintf(hex, sizeof hex, "%.40s", v1 + 9), hex), key,
+		                            20) == 0)
 			err = 0;
 		if (err == 0) {
 			swarm_hex(key, 32, hex);
@@ -1579,7 +1593,7 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 	}
 	if (m->num_files != 1) {
 		fs_warn("swarmfs add: %s has %u files; one file a path, so add them one by one",
-			nl + 1, m->num_files);
+		        nl + 1, m->num_files);
 		err = -EMEDIUMTYPE;
 		goto out;
 	}
@@ -1595,7 +1609,8 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 		memcpy(op.content.root, m->files[0].root, 32);
 	} else /* v1 only: the engine's key, no pieces root */
 		memcpy(op.content.ih2, m->v1, 20);
-	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 || (err = submit(d, &op)) < 0)
+	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 ||
+	    (err = submit(d, &op)) < 0)
 		goto out;
 	fs_info("added %s as %s", nl + 1, path);
 out:
@@ -1608,7 +1623,7 @@ out:
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			size_t size, int flags)
+                        size_t size, int flags)
 {
 	struct fs_drive *d = drive_of(req);
 	struct ledger_op op = { .type = LEDGER_REC_TRANSFER };

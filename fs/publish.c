@@ -20,26 +20,26 @@
 #include <unistd.h>
 
 struct fs_staged {
-	char *path;		/* where it will be published (changes on rename) */
-	char *file;		/* <drive>/staging/<n>/<basename> */
-	int fd;			/* O_RDWR on file, open while anyone has it open */
-	int opens;		/* open handles */
-	int writers;		/* of which writers */
-	bool dirty;		/* written or created since last queued */
-	bool queued;		/* a queue item exists for it */
-	bool in_hand;		/* the worker is publishing it now */
-	bool failed;		/* its last attempt failed (reason logged, in the queue) */
-	bool detached;		/* published while open: off the list, freed at last close */
+	char *path;    /* where it will be published (changes on rename) */
+	char *file;    /* <drive>/staging/<n>/<basename> */
+	int fd;        /* O_RDWR on file, open while anyone has it open */
+	int opens;     /* open handles */
+	int writers;   /* of which writers */
+	bool dirty;    /* written or created since last queued */
+	bool queued;   /* a queue item exists for it */
+	bool in_hand;  /* the worker is publishing it now */
+	bool failed;   /* its last attempt failed (reason logged, in the queue) */
+	bool detached; /* published while open: off the list, freed at last close */
 	int64_t queue_id;
 	struct fs_staged *next;
 };
 
 struct fs_publisher {
-	pthread_mutex_t lock;	/* guards the list and the counters below */
-	pthread_cond_t cond;	/* the worker waits here for work */
-	pthread_cond_t idle;	/* broadcast when the worker puts an item down */
+	pthread_mutex_t lock; /* guards the list and the counters below */
+	pthread_cond_t cond;  /* the worker waits here for work */
+	pthread_cond_t idle;  /* broadcast when the worker puts an item down */
 	struct fs_staged *list;
-	uint64_t seq;		/* for staging directory names */
+	uint64_t seq; /* for staging directory names */
 	uint64_t published;
 	bool stop;
 	bool running;
@@ -201,7 +201,7 @@ int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct f
 		return 0;
 	}
 	snprintf(dir, sizeof dir, "%s/staging/%llu-%ld", d->dir, (unsigned long long)++p->seq,
-		 (long)getpid());
+	         (long)getpid());
 	pthread_mutex_unlock(&p->lock);
 
 	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
@@ -498,9 +498,9 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	err = ledger_lookup(d->ledger, path, &e);
 	if (err == 0 && !e.is_dir && !memcmp(e.owner, d->me, LEDGER_KEY_LEN)) {
 		bool same = e.content.length == op.content.length &&
-			    !memcmp(e.content.root, op.content.root, 32) &&
-			    e.content.mode == op.content.mode &&
-			    e.content.mtime_ns == op.content.mtime_ns;
+		            !memcmp(e.content.root, op.content.root, 32) &&
+		            e.content.mode == op.content.mode &&
+		            e.content.mtime_ns == op.content.mtime_ns;
 
 		op.type = LEDGER_REC_UPDATE;
 		err = same ? 0 : ledger_submit(d->ledger, &op, NULL);

@@ -42,8 +42,7 @@ int fs_staged_children(struct fs_drive *d, const char *dir, char ***out_names);
 
 /* Create an empty staged file at path (mode, truncating any staged one there):
  * returns a handle with one writer, or -errno. */
-int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode,
-		     struct fs_staged **out);
+int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct fs_staged **out);
 /* Open the staged file at path again (-ENOENT if none); write: as a writer. A file
  * already handed to the worker cannot be written again until it is published
  * (-EBUSY), but can be read. */
@@ -58,8 +57,7 @@ int fs_staged_release(struct fs_drive *d, struct fs_staged *s, bool was_writer);
 
 /* chmod/utimens/truncate of a staged path: applied to the staging file. -ENOENT if path
  * is not staged. to_set uses FUSE_SET_ATTR_* bits. */
-int fs_staged_setattr(struct fs_drive *d, const char *path, const struct stat *attr,
-		      int to_set);
+int fs_staged_setattr(struct fs_drive *d, const char *path, const struct stat *attr, int to_set);
 /* Rename/remove a staged path before it is published. -ENOENT if not staged, -EBUSY
  * while the worker has it in hand. */
 int fs_staged_rename(struct fs_drive *d, const char *from, const char *to);
@@ -69,10 +67,10 @@ int fs_staged_unlink(struct fs_drive *d, const char *path);
 void fs_staged_unlink_open(struct fs_drive *d, struct fs_staged *s);
 
 struct fs_publish_status {
-	uint64_t staged;	/* files in the overlay */
-	uint64_t queued;	/* queue items */
-	uint64_t failed;	/* items whose last attempt failed */
-	uint64_t published;	/* files published by this mount */
+	uint64_t staged;    /* files in the overlay */
+	uint64_t queued;    /* queue items */
+	uint64_t failed;    /* items whose last attempt failed */
+	uint64_t published; /* files published by this mount */
 };
 void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out);
 

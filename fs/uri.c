@@ -89,10 +89,10 @@ void fs_uri_release(struct fs_uri *u)
 	memset(u, 0, sizeof *u);
 }
 
-#define FAIL(why)                  \
-	do {                       \
-		reason = (why);    \
-		goto fail;         \
+#define FAIL(why)                                                                                  \
+	do {                                                                                       \
+		reason = (why);                                                                    \
+		goto fail;                                                                         \
 	} while (0)
 
 int fs_uri_parse(const char *text, struct fs_uri *out, const char **out_why)
@@ -144,7 +144,7 @@ int fs_uri_parse(const char *text, struct fs_uri *out, const char **out_why)
 		} else if (klen == 4 && !strncmp(p, "peer", 4)) {
 			if (u.n_peers == FS_URI_MAX_LIST || fs_uri_peer_valid(val) < 0) {
 				reason = u.n_peers == FS_URI_MAX_LIST ? "too many peers"
-								      : "a peer is not HOST:PORT";
+				                                      : "a peer is not HOST:PORT";
 				free(val);
 				goto fail;
 			}

@@ -15,8 +15,8 @@
 #define FS_URI_MAX_LIST 32 /* trackers, peers: more is a hostile or broken URI */
 
 struct fs_uri {
-	char drive_id[65];	/* lowercase hex, NUL-terminated */
-	char *name;		/* dn=, or NULL */
+	char drive_id[65]; /* lowercase hex, NUL-terminated */
+	char *name;        /* dn=, or NULL */
 	char *trackers[FS_URI_MAX_LIST];
 	size_t n_trackers;
 	char *peers[FS_URI_MAX_LIST]; /* "host:port" or "[v6]:port" */

@@ -138,9 +138,7 @@ static const uint8_t *skip(const uint8_t *p, const uint8_t *end)
 	if (p >= end)
 		return NULL;
 	switch (*p) {
-	case 'i':
-		p = memchr(p, 'e', (size_t)(end - p));
-		return p ? p + 1 : NULL;
+	case 'i': p = memchr(p, 'e', (size_t)(end - p)); return p ? p + 1 : NULL;
 	case 'l':
 	case 'd':
 		p++;

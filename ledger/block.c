@@ -153,7 +153,7 @@ bad:
 }
 
 static void hdr_encode(struct ben_buf *b, const struct blk_hdr *h, const uint8_t *params,
-		       size_t params_len, bool with_sig)
+                       size_t params_len, bool with_sig)
 {
 	ben_dict_begin(b);
 	ben_put_key(b, "drive");
@@ -186,7 +186,7 @@ static void hdr_encode(struct ben_buf *b, const struct blk_hdr *h, const uint8_t
 }
 
 int blk_hdr_sign(struct blk_hdr *h, const uint8_t *params_raw, size_t params_len,
-		 const struct ledger_key *key, uint8_t **out, size_t *out_len)
+                 const struct ledger_key *key, uint8_t **out, size_t *out_len)
 {
 	struct ben_buf b;
 	int rc;
@@ -195,8 +195,8 @@ int blk_hdr_sign(struct blk_hdr *h, const uint8_t *params_raw, size_t params_len
 	ben_buf_init(&b);
 	hdr_encode(&b, h, params_raw, params_len, false);
 	rc = b.err ? b.err
-		   : ledger_key_sign(key, LEDGER_BLOCK_TAG, LEDGER_TAG_LEN(LEDGER_BLOCK_TAG),
-				     b.p, b.len, h->sig);
+	           : ledger_key_sign(key, LEDGER_BLOCK_TAG, LEDGER_TAG_LEN(LEDGER_BLOCK_TAG), b.p,
+	                             b.len, h->sig);
 	ben_buf_release(&b);
 	if (rc)
 		return rc;
@@ -244,14 +244,14 @@ int blk_hdr_decode(const uint8_t *buf, size_t len, struct blk_hdr *h, bool check
 	if (keys != (h->params.len ? 11u : 10u))
 		return -EBADMSG; /* unknown fields */
 	if (check_sig && !ledger_dict_sig_verify(NULL, d, h->producer, LEDGER_BLOCK_TAG,
-						 LEDGER_TAG_LEN(LEDGER_BLOCK_TAG)))
+	                                         LEDGER_TAG_LEN(LEDGER_BLOCK_TAG)))
 		return -EBADMSG;
 	ledger_sha256(buf, len, h->id);
 	return 0;
 }
 
 int blk_wire_parse(const uint8_t *buf, size_t len, size_t max_len, size_t max_recs,
-		   struct blk_wire *out)
+                   struct blk_wire *out)
 {
 	struct ben_limits lim = { max_len, 5, 64 * max_recs + 4096 };
 	struct ben d = { buf, len }, list, v;
@@ -262,9 +262,8 @@ int blk_wire_parse(const uint8_t *buf, size_t len, size_t max_len, size_t max_re
 	rc = ben_check(buf, len, &lim);
 	if (rc)
 		return rc == -EMSGSIZE ? rc : -EBADMSG;
-	if (ben_type(d) != 'd' || !ben_dict_get(d, "h", &out->hdr) ||
-	    ben_type(out->hdr) != 'd' || !ben_dict_get(d, "r", &list) ||
-	    ben_type(list) != 'l')
+	if (ben_type(d) != 'd' || !ben_dict_get(d, "h", &out->hdr) || ben_type(out->hdr) != 'd' ||
+	    !ben_dict_get(d, "r", &list) || ben_type(list) != 'l')
 		return -EBADMSG;
 	ben_iter_init(d, &it);
 	while (ben_iter_next(&it, &v))

@@ -36,8 +36,8 @@ static int step_done(struct ledger *l, sqlite3_stmt *st, const char *what)
 }
 
 static const char q_live[] =
-	"SELECT record, type, is_dir, open, owner, root, len, ih2, ih1, plen, mode, mtime,"
-	" born FROM paths WHERE path = ? AND spent IS NULL";
+    "SELECT record, type, is_dir, open, owner, root, len, ih2, ih1, plen, mode, mtime,"
+    " born FROM paths WHERE path = ? AND spent IS NULL";
 
 static int live_row(struct ledger *l, const char *path, struct row *out)
 {
@@ -113,7 +113,7 @@ bool chain_is_producer(struct ledger *l, const uint8_t key[32])
 /* Every row's first column, a 32-byte id, into a malloc'd array (*out, *out_n); the
  * statement is reset. Returns 0, -ENOMEM or the store's error for what. */
 static int ids_of(struct ledger *l, sqlite3_stmt *st, const char *what, uint8_t (**out)[32],
-		  size_t *out_n)
+                  size_t *out_n)
 {
 	uint8_t(*v)[32] = NULL;
 	size_t n = 0, cap = 0;
@@ -146,7 +146,7 @@ static int ids_of(struct ledger *l, sqlite3_stmt *st, const char *what, uint8_t 
 static int producers(struct ledger *l, uint8_t (**out)[32], size_t *out_n)
 {
 	static const char q[] =
-		"SELECT key FROM members WHERE producer = 1 AND spent IS NULL ORDER BY seq";
+	    "SELECT key FROM members WHERE producer = 1 AND spent IS NULL ORDER BY seq";
 	sqlite3_stmt *st = store_stmt(l, q);
 
 	if (!st)
@@ -212,8 +212,8 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 			uint8_t(*p)[32];
 			size_t n;
 
-			if (rc == 0 || (rc == 1 && !memcmp(r->member, l->params.admin, 32) &&
-					!r->producer))
+			if (rc == 0 ||
+			    (rc == 1 && !memcmp(r->member, l->params.admin, 32) && !r->producer))
 				return -ENOENT;
 			if ((rc == 2) != r->producer)
 				return -ENOENT;
@@ -228,8 +228,7 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 			return 0;
 		}
 		return rc == (r->producer ? 2 : 1) ? -EEXIST : 0;
-	default:
-		break;
+	default: break;
 	}
 	/* update, transfer, move, revoke: spend the path's live record */
 	rc = live_row(l, r->path, &cur);
@@ -244,8 +243,7 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 		/* a directory's update carries its new mode and mtime (chmod, touch, the
 		 * times tar and rsync restore); it stays a directory with its children */
 		return 0;
-	case LEDGER_REC_REVOKE:
-		return cur.is_dir && has_children(l, r->path) ? -ENOTEMPTY : 0;
+	case LEDGER_REC_REVOKE: return cur.is_dir && has_children(l, r->path) ? -ENOTEMPTY : 0;
 	case LEDGER_REC_MOVE:
 		/* FIXME(ledger): moving a non-empty directory would have to rewrite every
 		 * path beneath it; refused until the state keys paths by directory id */
@@ -258,18 +256,17 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 			return rc;
 		ledger_path_split(r->dest, parent);
 		return may_create(l, r->author, parent);
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
 static const char q_ins_path[] =
-	"INSERT INTO paths(path, parent, name, record, type, is_dir, open, owner, root, len,"
-	" ih2, ih1, plen, mode, mtime, born) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "INSERT INTO paths(path, parent, name, record, type, is_dir, open, owner, root, len,"
+    " ih2, ih1, plen, mode, mtime, born) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 static int insert_path(struct ledger *l, const char *path, const uint8_t record[32], int type,
-		       bool is_dir, bool open, const uint8_t owner[32],
-		       const struct ledger_content *c, int64_t height)
+                       bool is_dir, bool open, const uint8_t owner[32],
+                       const struct ledger_content *c, int64_t height)
 {
 	char parent[LEDGER_PATH_MAX + 1];
 	const char *name = ledger_path_split(path, parent);
@@ -313,11 +310,11 @@ static int spend_path(struct ledger *l, const char *path, int64_t height)
 	return step_done(l, st, "spend path");
 }
 
-static int add_history(struct ledger *l, const struct rec *r, const char *key,
-		       const char *dest, int64_t height)
+static int add_history(struct ledger *l, const struct rec *r, const char *key, const char *dest,
+                       int64_t height)
 {
 	static const char q[] = "INSERT INTO history(record, key, path, type, author, height,"
-				" time, dest) VALUES(?,?,?,?,?,?,?,?)";
+	                        " time, dest) VALUES(?,?,?,?,?,?,?,?)";
 	sqlite3_stmt *st = store_stmt(l, q);
 
 	if (!st)
@@ -336,10 +333,9 @@ static int add_history(struct ledger *l, const struct rec *r, const char *key,
 static int member_set(struct ledger *l, const uint8_t key[32], int role, int64_t height)
 {
 	static const char q_spend[] =
-		"UPDATE members SET spent = ? WHERE key = ? AND spent IS NULL";
-	static const char q_add[] =
-		"INSERT INTO members(key, producer, seq, born) VALUES(?, ?,"
-		" (SELECT COALESCE(MAX(seq), -1) + 1 FROM members), ?)";
+	    "UPDATE members SET spent = ? WHERE key = ? AND spent IS NULL";
+	static const char q_add[] = "INSERT INTO members(key, producer, seq, born) VALUES(?, ?,"
+	                            " (SELECT COALESCE(MAX(seq), -1) + 1 FROM members), ?)";
 	sqlite3_stmt *st = store_stmt(l, q_spend);
 	int rc;
 
@@ -368,12 +364,12 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 
 	switch (r->type) {
 	case LEDGER_REC_CLAIM:
-		rc = insert_path(l, r->path, r->id, r->type, false, false, r->author,
-				 &r->content, height);
+		rc = insert_path(l, r->path, r->id, r->type, false, false, r->author, &r->content,
+		                 height);
 		break;
 	case LEDGER_REC_MKDIR:
-		rc = insert_path(l, r->path, r->id, r->type, true, r->open, r->author,
-				 &r->content, height);
+		rc = insert_path(l, r->path, r->id, r->type, true, r->open, r->author, &r->content,
+		                 height);
 		break;
 	case LEDGER_REC_MEMBER: {
 		int role = r->remove ? 0 : r->producer ? 2 : 1;
@@ -393,13 +389,13 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 			return rc;
 		if (r->type == LEDGER_REC_UPDATE)
 			rc = insert_path(l, r->path, r->id, r->type, cur.is_dir,
-					 cur.is_dir && cur.open, r->author, &r->content, height);
+			                 cur.is_dir && cur.open, r->author, &r->content, height);
 		else if (r->type == LEDGER_REC_TRANSFER)
 			rc = insert_path(l, r->path, r->id, r->type, cur.is_dir, cur.open, r->to,
-					 &cur.c, height);
+			                 &cur.c, height);
 		else if (r->type == LEDGER_REC_MOVE)
 			rc = insert_path(l, r->dest, r->id, r->type, cur.is_dir, cur.open,
-					 cur.owner, &cur.c, height);
+			                 cur.owner, &cur.c, height);
 		break;
 	}
 	if (rc)
@@ -470,7 +466,7 @@ int chain_id_at(struct ledger *l, int64_t height, uint8_t out[32])
 int chain_head(struct ledger *l, struct ledger_head *out)
 {
 	static const char q[] = "SELECT c.height, c.id, b.cum, b.time FROM chain c"
-				" JOIN blocks b ON b.id = c.id ORDER BY c.height DESC LIMIT 1";
+	                        " JOIN blocks b ON b.id = c.id ORDER BY c.height DESC LIMIT 1";
 	sqlite3_stmt *st = store_stmt(l, q);
 	int rc;
 
@@ -490,10 +486,10 @@ int chain_head(struct ledger *l, struct ledger_head *out)
 }
 
 static int put_block_meta(struct ledger *l, const uint8_t id[32], int64_t height,
-			  const uint8_t prev[32], int64_t cum, int64_t time)
+                          const uint8_t prev[32], int64_t cum, int64_t time)
 {
 	static const char q[] =
-		"INSERT OR IGNORE INTO blocks(id, height, prev, cum, time) VALUES(?,?,?,?,?)";
+	    "INSERT OR IGNORE INTO blocks(id, height, prev, cum, time) VALUES(?,?,?,?,?)";
 	sqlite3_stmt *st = store_stmt(l, q);
 
 	if (!st)
@@ -507,10 +503,10 @@ static int put_block_meta(struct ledger *l, const uint8_t id[32], int64_t height
 }
 
 static int put_raw_block(struct ledger *l, const struct blk_hdr *h, const uint8_t *hdr,
-			 size_t hdr_len)
+                         size_t hdr_len)
 {
 	static const char q[] =
-		"INSERT OR IGNORE INTO raw_blocks(id, height, prev, hdr) VALUES(?,?,?,?)";
+	    "INSERT OR IGNORE INTO raw_blocks(id, height, prev, hdr) VALUES(?,?,?,?)";
 	sqlite3_stmt *st = store_stmt(l, q);
 
 	if (!st)
@@ -523,11 +519,11 @@ static int put_raw_block(struct ledger *l, const struct blk_hdr *h, const uint8_
 }
 
 static int put_raw_record(struct ledger *l, const uint8_t block[32], int64_t idx,
-			  const uint8_t id[32], const uint8_t *raw, size_t len)
+                          const uint8_t id[32], const uint8_t *raw, size_t len)
 {
 	static const char q1[] = "INSERT OR IGNORE INTO raw_records(id, raw) VALUES(?,?)";
 	static const char q2[] =
-		"INSERT OR IGNORE INTO raw_block_records(block, idx, record) VALUES(?,?,?)";
+	    "INSERT OR IGNORE INTO raw_block_records(block, idx, record) VALUES(?,?,?)";
 	sqlite3_stmt *st = store_stmt(l, q1);
 	int rc;
 
@@ -604,7 +600,7 @@ static int blk_load(struct ledger *l, const uint8_t id[32], struct blk *b, bool 
 {
 	static const char qh[] = "SELECT hdr FROM raw_blocks WHERE id = ?";
 	static const char qr[] = "SELECT r.raw FROM raw_block_records br JOIN raw_records r"
-				 " ON r.id = br.record WHERE br.block = ? ORDER BY br.idx";
+	                         " ON r.id = br.record WHERE br.block = ? ORDER BY br.idx";
 	sqlite3_stmt *st = store_stmt(l, qh);
 	size_t cap = 0;
 	int rc;
@@ -718,8 +714,7 @@ static int block_apply(struct ledger *l, const struct blk *b, const struct blkin
 		return -EINVAL;
 	}
 	if (!in_turn && b->h.time < parent->time + l->params.grace_s) {
-		L_WARN(l, "block %lld: out of turn before the grace delay",
-		       (long long)b->h.height);
+		L_WARN(l, "block %lld: out of turn before the grace delay", (long long)b->h.height);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < b->n; i++) {
@@ -728,8 +723,8 @@ static int block_apply(struct ledger *l, const struct blk *b, const struct blkin
 			char hex[LEDGER_HEX_LEN];
 
 			ledger_hex(b->recs[i].id, 32, hex);
-			L_WARN(l, "block %lld: record %zu (%s) invalid: %s",
-			       (long long)b->h.height, i, hex, strerror(-rc));
+			L_WARN(l, "block %lld: record %zu (%s) invalid: %s", (long long)b->h.height,
+			       i, hex, strerror(-rc));
 			return rc;
 		}
 		rc = record_apply(l, &b->recs[i], b->h.height);
@@ -766,11 +761,11 @@ static int block_apply(struct ledger *l, const struct blk *b, const struct blkin
 static int rollback_to(struct ledger *l, int64_t h)
 {
 	static const char q_changed[] =
-		"SELECT path FROM paths WHERE born > ?1 UNION SELECT path FROM paths"
-		" WHERE spent > ?1";
+	    "SELECT path FROM paths WHERE born > ?1 UNION SELECT path FROM paths"
+	    " WHERE spent > ?1";
 	static const char q_orphans[] =
-		"SELECT r.raw FROM chain_records c JOIN raw_records r ON r.id = c.record"
-		" WHERE c.height > ?1 ORDER BY c.height, c.idx";
+	    "SELECT r.raw FROM chain_records c JOIN raw_records r ON r.id = c.record"
+	    " WHERE c.height > ?1 ORDER BY c.height, c.idx";
 	static const char *const q_undo[] = {
 		"DELETE FROM paths WHERE born > ?1",
 		"UPDATE paths SET spent = NULL WHERE spent > ?1",
@@ -856,7 +851,7 @@ static bool is_bad(struct ledger *l, const uint8_t id[32])
 /* Make tip the head: roll back to the fork point, apply the branch. On failure the
  * failing block's id goes to *out_bad. Inside the caller's transaction. */
 static int switch_to(struct ledger *l, const uint8_t tip[32], const struct blk *tip_blk,
-		     uint8_t out_bad[32])
+                     uint8_t out_bad[32])
 {
 	uint8_t(*branch)[32] = NULL, cur[32], at[32];
 	size_t n = 0, cap = 0;
@@ -994,7 +989,7 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 
 	*out_head = false;
 	rc = blk_wire_parse(buf, len, (size_t)l->params.max_block_bytes + 65536,
-			    l->params.max_block_records, &w);
+	                    l->params.max_block_records, &w);
 	if (rc)
 		return rc;
 	rc = blk_hdr_decode(w.hdr.p, w.hdr.len, &h, true);
@@ -1042,7 +1037,8 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 		goto rollback;
 	}
 	for (size_t i = 0; i < w.n_recs; i++) {
-		rc = rec_decode(l->pkc, w.recs[i].p, w.recs[i].len, l->params.max_record_bytes, &recs[i]);
+		rc = rec_decode(l->pkc, w.recs[i].p, w.recs[i].len, l->params.max_record_bytes,
+		                &recs[i]);
 		if (rc)
 			goto rollback;
 		memcpy(ids[i], recs[i].id, 32);
@@ -1133,7 +1129,7 @@ int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size
 int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw, size_t len)
 {
 	static const char q[] = "INSERT OR IGNORE INTO mempool(id, raw, path, seq) VALUES(?,?,?,"
-				" (SELECT COALESCE(MAX(seq), 0) + 1 FROM mempool))";
+	                        " (SELECT COALESCE(MAX(seq), 0) + 1 FROM mempool))";
 	sqlite3_stmt *st = store_stmt(l, q);
 
 	if (!st)
@@ -1171,7 +1167,7 @@ int chain_record_check_pending(struct ledger *l, const struct rec *r)
 		struct rec p;
 
 		if (!rec_parse(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-			       SIZE_MAX, &p) &&
+		               SIZE_MAX, &p) &&
 		    !record_check(l, &p, limit))
 			record_apply(l, &p, (int64_t)head.height + 1);
 	}
@@ -1357,9 +1353,9 @@ int chain_replay(struct ledger *l)
 			break;
 		rc = chain_block_add(l, wire, len, &is_head);
 		free(wire);
-		if (rc < 0 && rc != -ENOENT && rc != -EINVAL && rc != -EBADMSG &&
-		    rc != -EPERM && rc != -ESTALE && rc != -EEXIST && rc != -EALREADY &&
-		    rc != -ENOTEMPTY && rc != -ENOTDIR && rc != -EISDIR && rc != -ERANGE)
+		if (rc < 0 && rc != -ENOENT && rc != -EINVAL && rc != -EBADMSG && rc != -EPERM &&
+		    rc != -ESTALE && rc != -EEXIST && rc != -EALREADY && rc != -ENOTEMPTY &&
+		    rc != -ENOTDIR && rc != -EISDIR && rc != -ERANGE)
 			break; /* a store error; invalid blocks are skipped as on import */
 		rc = 0;
 	}

@@ -171,7 +171,7 @@ void ledger_key_public(const struct ledger_key *key, uint8_t out_pub[LEDGER_KEY_
 
 /* tag || msg into one buffer: EVP's Ed25519 is one-shot only. */
 static uint8_t *concat(const char *tag, size_t tag_len, const uint8_t *msg, size_t len,
-		       uint8_t *stackbuf, size_t stack_len)
+                       uint8_t *stackbuf, size_t stack_len)
 {
 	uint8_t *b = tag_len + len <= stack_len ? stackbuf : malloc(tag_len + len);
 
@@ -183,8 +183,8 @@ static uint8_t *concat(const char *tag, size_t tag_len, const uint8_t *msg, size
 	return b;
 }
 
-int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len,
-		    const uint8_t *msg, size_t len, uint8_t out_sig[64])
+int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len, const uint8_t *msg,
+                    size_t len, uint8_t out_sig[64])
 {
 	uint8_t stackbuf[4096], *b;
 	EVP_MD_CTX *ctx;
@@ -250,9 +250,8 @@ static EVP_PKEY *pk_get(struct ledger_pk_cache *c, const uint8_t pub[32], bool *
 	return pk;
 }
 
-bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32],
-			      const char *tag, size_t tag_len, const uint8_t *msg, size_t len,
-			      const uint8_t sig[64])
+bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32], const char *tag,
+                              size_t tag_len, const uint8_t *msg, size_t len, const uint8_t sig[64])
 {
 	uint8_t stackbuf[4096], *b;
 	EVP_PKEY *pk;
@@ -276,14 +275,14 @@ bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32],
 	return ok;
 }
 
-bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len,
-		       const uint8_t *msg, size_t len, const uint8_t sig[64])
+bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len, const uint8_t *msg,
+                       size_t len, const uint8_t sig[64])
 {
 	return ledger_sig_verify_cached(NULL, pub, tag, tag_len, msg, len, sig);
 }
 
 bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const uint8_t pub[32],
-			    const char *tag, size_t tag_len)
+                            const char *tag, size_t tag_len)
 {
 	struct ben_iter it;
 	struct ben k, v;

@@ -212,7 +212,7 @@ static int init_new(struct ledger *l, const uint8_t *raw, size_t len)
 }
 
 int ledger_join(const struct ledger_config *cfg, const uint8_t *genesis, size_t len,
-		struct ledger **out_ledger)
+                struct ledger **out_ledger)
 {
 	struct ledger *l;
 	int rc = handle_new(cfg, &l);
@@ -233,7 +233,7 @@ int ledger_join(const struct ledger_config *cfg, const uint8_t *genesis, size_t 
 }
 
 int ledger_create(const struct ledger_config *cfg, const struct ledger_params *params,
-		  const struct ledger_key *admin_key, struct ledger **out_ledger)
+                  const struct ledger_key *admin_key, struct ledger **out_ledger)
 {
 	struct blk_hdr h;
 	uint8_t *pr, *raw;
@@ -365,8 +365,8 @@ int ledger_head_get(struct ledger *l, struct ledger_head *out_head)
 
 /* ---- state queries ---- */
 
-#define ENTRY_COLS                                                                    \
-	"name, record, type, is_dir, open, owner, root, len, ih2, ih1, plen, mode, mtime," \
+#define ENTRY_COLS                                                                                 \
+	"name, record, type, is_dir, open, owner, root, len, ih2, ih1, plen, mode, mtime,"         \
 	" born"
 
 static void entry_from_row(sqlite3_stmt *st, struct ledger_entry *e)
@@ -376,11 +376,11 @@ static void entry_from_row(sqlite3_stmt *st, struct ledger_entry *e)
 
 	memset(e, 0, sizeof *e);
 	snprintf(e->name, sizeof e->name, "%s", name ? (const char *)name : "");
-#define FIXED(i, dst, n)                                                              \
-	do {                                                                          \
-		p = sqlite3_column_blob(st, i);                                       \
-		if (p && sqlite3_column_bytes(st, i) == (int)(n))                     \
-			memcpy(dst, p, n);                                            \
+#define FIXED(i, dst, n)                                                                           \
+	do {                                                                                       \
+		p = sqlite3_column_blob(st, i);                                                    \
+		if (p && sqlite3_column_bytes(st, i) == (int)(n))                                  \
+			memcpy(dst, p, n);                                                         \
 	} while (0)
 	FIXED(1, e->record_id, 32);
 	e->type = (enum ledger_rec_type)sqlite3_column_int(st, 2);
@@ -454,7 +454,7 @@ static int lookup_locked(struct ledger *l, const char *path, struct ledger_entry
 		struct rec r;
 
 		rc = rec_parse(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-			       SIZE_MAX, &r);
+		               SIZE_MAX, &r);
 		sqlite3_reset(st);
 		if (rc)
 			return -EIO;
@@ -479,10 +479,10 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
 }
 
 int ledger_list(struct ledger *l, const char *dir, const char *after,
-		struct ledger_entry *out_entries, size_t max, size_t *out_n)
+                struct ledger_entry *out_entries, size_t max, size_t *out_n)
 {
 	static const char q[] = "SELECT " ENTRY_COLS " FROM paths WHERE parent = ? AND"
-				" spent IS NULL AND name > ? ORDER BY name LIMIT ?";
+	                        " spent IS NULL AND name > ? ORDER BY name LIMIT ?";
 	char norm[LEDGER_PATH_MAX + 1];
 	struct ledger_entry d;
 	sqlite3_stmt *st;
@@ -543,8 +543,8 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 	case LEDGER_REC_CLAIM:
 	case LEDGER_REC_UPDATE:
 		r->content = op->content;
-		if (r->content.piece_length < 16384 || (r->content.piece_length &
-							(r->content.piece_length - 1)) ||
+		if (r->content.piece_length < 16384 ||
+		    (r->content.piece_length & (r->content.piece_length - 1)) ||
 		    r->content.mode > 07777 || r->content.length > INT64_MAX)
 			return -EINVAL;
 		break;
@@ -553,9 +553,7 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 		r->content.mode = op->content.mode & 07777;
 		r->content.mtime_ns = op->content.mtime_ns;
 		break;
-	case LEDGER_REC_TRANSFER:
-		memcpy(r->to, op->to, 32);
-		break;
+	case LEDGER_REC_TRANSFER: memcpy(r->to, op->to, 32); break;
 	case LEDGER_REC_MOVE:
 		if (!op->dest)
 			return -EINVAL;
@@ -565,15 +563,13 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 		if (!strcmp(r->dest, "/") || !strcmp(r->dest, r->path))
 			return -EINVAL;
 		break;
-	case LEDGER_REC_REVOKE:
-		break;
+	case LEDGER_REC_REVOKE: break;
 	case LEDGER_REC_MEMBER:
 		memcpy(r->member, op->member, 32);
 		r->producer = op->producer;
 		r->remove = op->remove;
 		break;
-	default:
-		return -EINVAL;
+	default: return -EINVAL;
 	}
 	return 0;
 }
@@ -622,7 +618,7 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
 			struct rec p;
 
 			if (!rec_parse(sqlite3_column_blob(st, 0),
-				       (size_t)sqlite3_column_bytes(st, 0), SIZE_MAX, &p) &&
+			               (size_t)sqlite3_column_bytes(st, 0), SIZE_MAX, &p) &&
 			    p.type != LEDGER_REC_MEMBER && p.type != LEDGER_REC_REVOKE &&
 			    !strcmp(p.type == LEDGER_REC_MOVE ? p.dest : p.path, r.path)) {
 				memcpy(r.prev, p.id, 32);
@@ -691,9 +687,9 @@ int ledger_mempool_count(struct ledger *l)
 int ledger_history(struct ledger *l, const char *path, ledger_log_entry_fn fn, void *ctx)
 {
 	static const char q_path[] = "SELECT record, type, author, height, time, path, dest"
-				     " FROM history WHERE key = ? ORDER BY height, rowid";
+	                             " FROM history WHERE key = ? ORDER BY height, rowid";
 	static const char q_all[] = "SELECT record, type, author, height, time, path, dest"
-				    " FROM history WHERE key = path ORDER BY height, rowid";
+	                            " FROM history WHERE key = path ORDER BY height, rowid";
 	char norm[LEDGER_PATH_MAX + 1];
 	struct ledger_log_entry *es = NULL;
 	size_t n = 0, cap = 0;
@@ -749,7 +745,7 @@ int ledger_history(struct ledger *l, const char *path, ledger_log_entry_fn fn, v
 
 /* Raw bytes of a row's blob column, copied. */
 static int get_blob(struct ledger *l, const char *sql, const uint8_t key[32], uint8_t **out,
-		    size_t *out_len)
+                    size_t *out_len)
 {
 	sqlite3_stmt *st = store_stmt(l, sql);
 	int rc;
@@ -774,12 +770,10 @@ static int get_blob(struct ledger *l, const char *sql, const uint8_t key[32], ui
 
 static const char q_rec_raw[] = "SELECT raw FROM raw_records WHERE id = ?";
 static const char q_blk_raw[] = "SELECT hdr FROM raw_blocks WHERE id = ?";
-static const char q_blk_ids[] =
-	"SELECT record FROM raw_block_records WHERE block = ? ORDER BY idx";
+static const char q_blk_ids[] = "SELECT record FROM raw_block_records WHERE block = ? ORDER BY idx";
 
 /* Record ids of a block as stored, in order. */
-static int block_ids(struct ledger *l, const uint8_t block[32], uint8_t (**out)[32],
-		     size_t *out_n)
+static int block_ids(struct ledger *l, const uint8_t block[32], uint8_t (**out)[32], size_t *out_n)
 {
 	sqlite3_stmt *st = store_stmt(l, q_blk_ids);
 	uint8_t(*v)[32] = NULL;
@@ -819,7 +813,7 @@ static int block_ids(struct ledger *l, const uint8_t block[32], uint8_t (**out)[
 
 /* A header by id, its hash and signature checked. */
 static int checked_header(struct ledger *l, const uint8_t id[32], struct blk_hdr *h,
-			  const char **why)
+                          const char **why)
 {
 	uint8_t *raw = NULL, hash[32];
 	size_t len = 0;
@@ -844,8 +838,8 @@ static int checked_header(struct ledger *l, const uint8_t id[32], struct blk_hdr
 	return rc;
 }
 
-static int checked_record(struct ledger *l, const uint8_t id[32], size_t max_len,
-			  struct rec *r, const char **why)
+static int checked_record(struct ledger *l, const uint8_t id[32], size_t max_len, struct rec *r,
+                          const char **why)
 {
 	uint8_t *raw = NULL, hash[32];
 	size_t len = 0;
@@ -897,8 +891,7 @@ static int verify_record_locked(struct ledger *l, const uint8_t id[32])
 	rc = chain_id_at(l, height, block);
 	if (rc)
 		return rc == -ENOENT ? -EBADMSG : rc;
-	if (checked_record(l, id, SIZE_MAX, &r, &why) ||
-	    checked_header(l, block, &h, &why))
+	if (checked_record(l, id, SIZE_MAX, &r, &why) || checked_header(l, block, &h, &why))
 		goto bad;
 	if (h.height != height) {
 		why = "block height mismatch";
@@ -912,8 +905,7 @@ static int verify_record_locked(struct ledger *l, const uint8_t id[32])
 	rc = block_ids(l, block, &ids, &n);
 	if (rc)
 		return rc;
-	if ((int64_t)n != h.n_records || idx < 0 || (size_t)idx >= n ||
-	    memcmp(ids[idx], id, 32)) {
+	if ((int64_t)n != h.n_records || idx < 0 || (size_t)idx >= n || memcmp(ids[idx], id, 32)) {
 		why = "record not at its place in the block";
 		goto bad;
 	}
@@ -930,8 +922,8 @@ static int verify_record_locked(struct ledger *l, const uint8_t id[32])
 		free(leaves);
 		return rc;
 	}
-	if (!merkle_inclusion_verify(leaves[idx], (uint64_t)idx, n, (const uint8_t(*)[32])proof,
-				     pn, h.root)) {
+	if (!merkle_inclusion_verify(leaves[idx], (uint64_t)idx, n, (const uint8_t(*)[32])proof, pn,
+	                             h.root)) {
 		why = "merkle path does not reach the block root";
 		goto bad;
 	}
@@ -965,7 +957,7 @@ struct problems {
 };
 
 static void problem(struct problems *ps, int64_t height, const uint8_t block[32],
-		    const uint8_t *record, int64_t idx, const char *what)
+                    const uint8_t *record, int64_t idx, const char *what)
 {
 	struct ledger_problem *p;
 
@@ -1022,7 +1014,8 @@ int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 		if (h.height != (int64_t)height)
 			problem(&ps, (int64_t)height, id, NULL, -1, "block height mismatch");
 		if (height > 0 && memcmp(h.prev, prev, 32))
-			problem(&ps, (int64_t)height, id, NULL, -1, "block not linked to its parent");
+			problem(&ps, (int64_t)height, id, NULL, -1,
+			        "block not linked to its parent");
 		if (height > 0 && memcmp(h.drive, l->drive, 32))
 			problem(&ps, (int64_t)height, id, NULL, -1, "block of another drive");
 		rc = block_ids(l, id, &ids, &n);
@@ -1092,7 +1085,7 @@ int ledger_state_digest(struct ledger *l, uint8_t out[LEDGER_ID_LEN])
 					ben_put_int(&b, sqlite3_column_int64(st, c));
 				else
 					ben_put_str(&b, sqlite3_column_blob(st, c),
-						    (size_t)sqlite3_column_bytes(st, c));
+					            (size_t)sqlite3_column_bytes(st, c));
 			}
 			ben_end(&b);
 		}
@@ -1141,7 +1134,7 @@ int ledger_block_import(struct ledger *l, const uint8_t *buf, size_t len)
 int ledger_queue_push(struct ledger *l, const char *path, const char *staging, int64_t *out_id)
 {
 	static const char q[] = "INSERT INTO publish_queue(path, staging, sort) VALUES(?, ?,"
-				" (SELECT COALESCE(MAX(sort), 0) + 1 FROM publish_queue))";
+	                        " (SELECT COALESCE(MAX(sort), 0) + 1 FROM publish_queue))";
 	sqlite3_stmt *st;
 	int rc;
 
@@ -1167,7 +1160,7 @@ int ledger_queue_push(struct ledger *l, const char *path, const char *staging, i
 int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, size_t max)
 {
 	static const char q[] = "SELECT id, path, staging, attempts, error FROM publish_queue"
-				" ORDER BY sort LIMIT ?";
+	                        " ORDER BY sort LIMIT ?";
 	sqlite3_stmt *st;
 	size_t n = 0;
 	int rc;
@@ -1185,9 +1178,10 @@ int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, siz
 		it->id = sqlite3_column_int64(st, 0);
 		snprintf(it->path, sizeof it->path, "%s", (const char *)sqlite3_column_text(st, 1));
 		snprintf(it->staging, sizeof it->staging, "%s",
-			 (const char *)sqlite3_column_text(st, 2));
+		         (const char *)sqlite3_column_text(st, 2));
 		it->attempts = sqlite3_column_int(st, 3);
-		snprintf(it->error, sizeof it->error, "%s", (const char *)sqlite3_column_text(st, 4));
+		snprintf(it->error, sizeof it->error, "%s",
+		         (const char *)sqlite3_column_text(st, 4));
 	}
 	sqlite3_reset(st);
 	ledger_unlock(l);
@@ -1217,8 +1211,7 @@ static int queue_update(struct ledger *l, const char *sql, int64_t id, const cha
 		sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	rc = rc == SQLITE_DONE ? (sqlite3_changes(l->db) ? 0 : -ENOENT)
-			       : store_err(l, rc, "queue");
+	rc = rc == SQLITE_DONE ? (sqlite3_changes(l->db) ? 0 : -ENOENT) : store_err(l, rc, "queue");
 	ledger_unlock(l);
 	return rc;
 }
@@ -1233,7 +1226,7 @@ int ledger_queue_done(struct ledger *l, int64_t id)
 int ledger_queue_fail(struct ledger *l, int64_t id, const char *error)
 {
 	static const char q[] = "UPDATE publish_queue SET attempts = attempts + 1, error = ?2,"
-				" sort = (SELECT MAX(sort) + 1 FROM publish_queue) WHERE id = ?1";
+	                        " sort = (SELECT MAX(sort) + 1 FROM publish_queue) WHERE id = ?1";
 
 	return queue_update(l, q, id, error ? error : "");
 }

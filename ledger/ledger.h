@@ -26,11 +26,11 @@
 extern "C" {
 #endif
 
-#define LEDGER_KEY_LEN 32	/* an Ed25519 public key: a member's id */
-#define LEDGER_ID_LEN 32	/* SHA-256: record, block and drive ids */
-#define LEDGER_HEX_LEN 65	/* a 32-byte id as lowercase hex plus NUL */
-#define LEDGER_PATH_MAX 4096	/* bytes of a normalized path, NUL excluded */
-#define LEDGER_NAME_MAX 255	/* bytes of one path component */
+#define LEDGER_KEY_LEN  32   /* an Ed25519 public key: a member's id */
+#define LEDGER_ID_LEN   32   /* SHA-256: record, block and drive ids */
+#define LEDGER_HEX_LEN  65   /* a 32-byte id as lowercase hex plus NUL */
+#define LEDGER_PATH_MAX 4096 /* bytes of a normalized path, NUL excluded */
+#define LEDGER_NAME_MAX 255  /* bytes of one path component */
 
 /* The SQLite library version this build runs against, e.g. "3.40.1".
  * Returns a static string. Any thread. */
@@ -65,18 +65,18 @@ void ledger_key_public(const struct ledger_key *key, uint8_t out_pub[LEDGER_KEY_
 /* ---- drive parameters, fixed in the genesis block ---- */
 
 struct ledger_params {
-	char *name;			/* drive name, 1..255 bytes of UTF-8 */
-	uint8_t admin[LEDGER_KEY_LEN];	/* signs member records and the genesis */
+	char *name;                           /* drive name, 1..255 bytes of UTF-8 */
+	uint8_t admin[LEDGER_KEY_LEN];        /* signs member records and the genesis */
 	uint8_t (*producers)[LEDGER_KEY_LEN]; /* initial producer set, in turn order */
-	size_t n_producers;		/* >= 1 */
-	char **trackers;		/* tracker hints (announce URLs) */
+	size_t n_producers;                   /* >= 1 */
+	char **trackers;                      /* tracker hints (announce URLs) */
 	size_t n_trackers;
-	int64_t interval_s;		/* target seconds between blocks */
-	int64_t grace_s;		/* delay before an out-of-turn producer may produce */
-	uint32_t max_record_bytes;	/* encoded size cap of one record */
-	uint32_t max_block_bytes;	/* encoded size cap of one block (header + records) */
-	uint32_t max_block_records;	/* records per block */
-	int64_t time;			/* genesis timestamp, seconds since the epoch */
+	int64_t interval_s;         /* target seconds between blocks */
+	int64_t grace_s;            /* delay before an out-of-turn producer may produce */
+	uint32_t max_record_bytes;  /* encoded size cap of one record */
+	uint32_t max_block_bytes;   /* encoded size cap of one block (header + records) */
+	uint32_t max_block_records; /* records per block */
+	int64_t time;               /* genesis timestamp, seconds since the epoch */
 };
 
 /* Defaults for a new drive: one producer (the admin), 5 s interval, 10 s grace,
@@ -99,22 +99,22 @@ typedef void (*ledger_log_fn)(int level, const char *module, const char *msg, vo
 typedef void (*ledger_change_fn)(const char *path, void *ctx);
 
 struct ledger_config {
-	const char *path;		/* ledger.db; its directory must exist */
-	ledger_log_fn log;		/* NULL: no logging */
+	const char *path;  /* ledger.db; its directory must exist */
+	ledger_log_fn log; /* NULL: no logging */
 	void *log_ctx;
-	int log_level;			/* messages above this syslog level are dropped;
-					 * 0 means LOG_NOTICE */
-	ledger_change_fn on_change;	/* NULL: none */
+	int log_level;              /* messages above this syslog level are dropped;
+	                             * 0 means LOG_NOTICE */
+	ledger_change_fn on_change; /* NULL: none */
 	void *change_ctx;
-	const struct ledger_key *key;	/* this node's key (borrowed for the life of the
-					 * handle), or NULL for a read-only node */
-	bool fast_unsafe;		/* tests/bench: synchronous=OFF (a crash may lose the
-					 * last transactions, never corrupt) */
-	bool auto_produce;		/* after each local record, produce a block at once
-					 * if this node is a producer */
-	int64_t max_future_s;		/* blocks/records dated later than now + this are
-					 * refused; 0 means 600 */
-	int64_t (*now)(void *ctx);	/* clock in seconds, NULL: time(NULL); for tests */
+	const struct ledger_key *key; /* this node's key (borrowed for the life of the
+	                               * handle), or NULL for a read-only node */
+	bool fast_unsafe;             /* tests/bench: synchronous=OFF (a crash may lose the
+	                               * last transactions, never corrupt) */
+	bool auto_produce;            /* after each local record, produce a block at once
+	                               * if this node is a producer */
+	int64_t max_future_s;         /* blocks/records dated later than now + this are
+	                               * refused; 0 means 600 */
+	int64_t (*now)(void *ctx);    /* clock in seconds, NULL: time(NULL); for tests */
 	void *now_ctx;
 };
 
@@ -122,11 +122,11 @@ struct ledger_config {
  * must equal params->admin), written to a new database at cfg->path (-EEXIST if it
  * exists). Returns the open handle. Any thread. */
 int ledger_create(const struct ledger_config *cfg, const struct ledger_params *params,
-		  const struct ledger_key *admin_key, struct ledger **out_ledger);
+                  const struct ledger_key *admin_key, struct ledger **out_ledger);
 /* Join a drive from its genesis block (the bytes of the drive torrent's one file),
  * verified and written to a new database at cfg->path. */
 int ledger_join(const struct ledger_config *cfg, const uint8_t *genesis, size_t len,
-		struct ledger **out_ledger);
+                struct ledger **out_ledger);
 /* Open an existing database. The config is copied; cfg->key stays borrowed. */
 int ledger_open(const struct ledger_config *cfg, struct ledger **out_ledger);
 /* Close. NULL is a no-op. No other call on the handle may be running. */
@@ -142,8 +142,8 @@ int ledger_genesis_raw(struct ledger *l, uint8_t **out_buf, size_t *out_len);
 struct ledger_head {
 	uint64_t height;
 	uint8_t id[LEDGER_ID_LEN];
-	uint64_t weight;		/* cumulative weight of the best chain */
-	int64_t time;			/* timestamp of the head block */
+	uint64_t weight; /* cumulative weight of the best chain */
+	int64_t time;    /* timestamp of the head block */
 };
 int ledger_head_get(struct ledger *l, struct ledger_head *out_head);
 
@@ -163,26 +163,26 @@ const char *ledger_rec_type_name(enum ledger_rec_type t);
 
 /* What a file record says about its content. */
 struct ledger_content {
-	uint8_t root[32];		/* BEP 52 pieces root */
-	uint64_t length;		/* bytes */
-	uint8_t ih2[32];		/* v2 infohash */
-	uint8_t ih1[20];		/* v1 infohash of a hybrid torrent */
+	uint8_t root[32]; /* BEP 52 pieces root */
+	uint64_t length;  /* bytes */
+	uint8_t ih2[32];  /* v2 infohash */
+	uint8_t ih1[20];  /* v1 infohash of a hybrid torrent */
 	bool has_ih1;
 	uint32_t piece_length;
-	uint32_t mode;			/* permission bits the publisher asked for */
-	int64_t mtime_ns;		/* nanoseconds since the epoch */
+	uint32_t mode;    /* permission bits the publisher asked for */
+	int64_t mtime_ns; /* nanoseconds since the epoch */
 };
 
 /* The live record of a path, as the state tables say. */
 struct ledger_entry {
-	char name[LEDGER_NAME_MAX + 1];	/* last component ("" for the root) */
+	char name[LEDGER_NAME_MAX + 1]; /* last component ("" for the root) */
 	bool is_dir;
-	bool open;			/* directory: any member may create beneath it */
-	enum ledger_rec_type type;	/* the type of the live record */
+	bool open;                 /* directory: any member may create beneath it */
+	enum ledger_rec_type type; /* the type of the live record */
 	uint8_t owner[LEDGER_KEY_LEN];
-	struct ledger_content content;	/* files; directories carry mode and mtime only */
+	struct ledger_content content; /* files; directories carry mode and mtime only */
 	uint8_t record_id[LEDGER_ID_LEN];
-	int64_t height;			/* block height, or -1 while pending (mempool) */
+	int64_t height; /* block height, or -1 while pending (mempool) */
 };
 
 /* The live record at path (normalized by the call), confirmed state first, then
@@ -195,7 +195,7 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
  * Confirmed state only (pending records are found by ledger_lookup, not listed).
  * -ENOENT if dir does not exist, -ENOTDIR if it is a file. Any thread. */
 int ledger_list(struct ledger *l, const char *dir, const char *after,
-		struct ledger_entry *out_entries, size_t max, size_t *out_n);
+                struct ledger_entry *out_entries, size_t max, size_t *out_n);
 
 /* A record to create, sign with cfg->key and submit. Fields per type:
  * claim/update: path, content; transfer: path, to; move: path, dest;
@@ -209,8 +209,8 @@ struct ledger_op {
 	struct ledger_content content;
 	bool open;
 	uint8_t member[LEDGER_KEY_LEN];
-	bool producer;			/* member: the role is producer, else member */
-	bool remove;			/* member: remove instead of add */
+	bool producer; /* member: the role is producer, else member */
+	bool remove;   /* member: remove instead of add */
 };
 
 /* Validate op against the current state (and this node's pending records), sign it,
@@ -218,8 +218,7 @@ struct ledger_op {
  * block. The record id goes to out_id (may be NULL). -EPERM without a key or when the
  * key may not do this; -EEXIST path taken; -ENOENT nothing live at path; -ENOTDIR,
  * -ENOTEMPTY as for the syscalls. Any thread. */
-int ledger_submit(struct ledger *l, const struct ledger_op *op,
-		  uint8_t out_id[LEDGER_ID_LEN]);
+int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[LEDGER_ID_LEN]);
 
 /* Produce a block from the mempool if this node's key is a producer and may produce
  * now (in turn, or after the grace delay). Records that no longer apply are dropped
@@ -239,9 +238,9 @@ struct ledger_log_entry {
 	uint8_t author[LEDGER_KEY_LEN];
 	int64_t height;
 	int64_t time;
-	char path[LEDGER_PATH_MAX + 1];	/* the record's path (move: the old one) */
-	char dest[LEDGER_PATH_MAX + 1];	/* move: the new path; transfer: hex of the new
-					 * owner; member: hex of the member; otherwise "" */
+	char path[LEDGER_PATH_MAX + 1]; /* the record's path (move: the old one) */
+	char dest[LEDGER_PATH_MAX + 1]; /* move: the new path; transfer: hex of the new
+	                                 * owner; member: hex of the member; otherwise "" */
 };
 typedef int (*ledger_log_entry_fn)(const struct ledger_log_entry *e, void *ctx);
 /* Every best-chain record that touched path (or, path NULL, every record), oldest
@@ -260,12 +259,12 @@ int ledger_history(struct ledger *l, const char *path, ledger_log_entry_fn fn, v
 int ledger_verify_record(struct ledger *l, const uint8_t id[LEDGER_ID_LEN]);
 
 struct ledger_problem {
-	int64_t height;			/* block height, -1 when not applicable */
+	int64_t height; /* block height, -1 when not applicable */
 	uint8_t block_id[LEDGER_ID_LEN];
 	bool has_record;
 	uint8_t record_id[LEDGER_ID_LEN];
-	int64_t index;			/* the record's place in the block */
-	const char *what;		/* "record hash mismatch", ... */
+	int64_t index;    /* the record's place in the block */
+	const char *what; /* "record hash mismatch", ... */
 };
 typedef void (*ledger_problem_fn)(const struct ledger_problem *p, void *ctx);
 /* Walk the whole best chain from genesis, from raw bytes: every block's hash,
@@ -298,14 +297,13 @@ int ledger_block_import(struct ledger *l, const uint8_t *buf, size_t len);
 
 struct ledger_queue_item {
 	int64_t id;
-	char path[LEDGER_PATH_MAX + 1];	/* destination in the drive */
+	char path[LEDGER_PATH_MAX + 1];    /* destination in the drive */
 	char staging[LEDGER_PATH_MAX + 1]; /* the staged file on disk */
 	int attempts;
-	char error[256];		/* last failure, "" if none */
+	char error[256]; /* last failure, "" if none */
 };
 /* Append a job; its id to *out_id (may be NULL). Durable on return. */
-int ledger_queue_push(struct ledger *l, const char *path, const char *staging,
-		      int64_t *out_id);
+int ledger_queue_push(struct ledger *l, const char *path, const char *staging, int64_t *out_id);
 /* The oldest job. -ENOENT when the queue is empty. */
 int ledger_queue_peek(struct ledger *l, struct ledger_queue_item *out_item);
 /* Remove a finished job. -ENOENT if not queued. */
@@ -328,12 +326,12 @@ struct ledger_sync_ops {
 
 struct ledger_sync;
 
-#define LEDGER_SYNC_MAX_MSG (8u << 20)	/* bytes of one message, any type */
-#define LEDGER_SYNC_BATCH 256		/* blocks asked for at once */
+#define LEDGER_SYNC_MAX_MSG (8u << 20) /* bytes of one message, any type */
+#define LEDGER_SYNC_BATCH   256        /* blocks asked for at once */
 
 /* A sync state machine over l (borrowed; it must outlive the sync). */
 int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *ctx,
-		    struct ledger_sync **out_sync);
+                    struct ledger_sync **out_sync);
 void ledger_sync_free(struct ledger_sync *s);
 /* A peer of this drive connected: send it our status. */
 int ledger_sync_peer_connected(struct ledger_sync *s, uint64_t peer);
@@ -341,8 +339,7 @@ int ledger_sync_peer_connected(struct ledger_sync *s, uint64_t peer);
 void ledger_sync_peer_gone(struct ledger_sync *s, uint64_t peer);
 /* A complete message from peer. Invalid or oversized data drops the peer (ops->drop)
  * and returns -EBADMSG; otherwise 0. */
-int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf,
-			size_t len);
+int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf, size_t len);
 /* Tell every peer our status and gossip the mempool; call after local records, after
  * producing and on a timer. */
 int ledger_sync_announce(struct ledger_sync *s);

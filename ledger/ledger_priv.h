@@ -20,9 +20,9 @@
 /* ---- canonical bencode (bencode.c) ---- */
 
 struct ben_limits {
-	size_t max_len;		/* bytes of the whole value */
-	unsigned max_depth;	/* nesting of lists and dicts */
-	size_t max_elems;	/* values in total, containers included */
+	size_t max_len;     /* bytes of the whole value */
+	unsigned max_depth; /* nesting of lists and dicts */
+	size_t max_elems;   /* values in total, containers included */
 };
 
 /* A span of valid, canonical bencode (one complete value). */
@@ -70,7 +70,7 @@ void ben_put_int(struct ben_buf *b, int64_t v);
 void ben_put_str(struct ben_buf *b, const void *p, size_t len);
 void ben_put_cstr(struct ben_buf *b, const char *s);
 void ben_put_raw(struct ben_buf *b, const void *p, size_t len); /* pre-encoded value */
-void ben_put_key(struct ben_buf *b, const char *key); /* inside a dict, sorted */
+void ben_put_key(struct ben_buf *b, const char *key);           /* inside a dict, sorted */
 void ben_dict_begin(struct ben_buf *b);
 void ben_list_begin(struct ben_buf *b);
 void ben_end(struct ben_buf *b);
@@ -85,27 +85,27 @@ struct ledger_key {
 void ledger_sha256(const void *p, size_t len, uint8_t out[32]);
 int ledger_random(void *out, size_t len);
 /* Sign tag || msg (tag includes its NUL). */
-int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len,
-		    const uint8_t *msg, size_t len, uint8_t out_sig[64]);
+int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len, const uint8_t *msg,
+                    size_t len, uint8_t out_sig[64]);
 /* true if sig is pub's signature over tag || msg. */
-bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len,
-		       const uint8_t *msg, size_t len, const uint8_t sig[64]);
+bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len, const uint8_t *msg,
+                       size_t len, const uint8_t sig[64]);
 /* Decoded public keys of recent authors; caller serialises (the ledger lock). */
 struct ledger_pk_cache;
 int ledger_pk_cache_new(struct ledger_pk_cache **out);
 void ledger_pk_cache_free(struct ledger_pk_cache *c);
 /* As ledger_sig_verify, through the cache c (NULL: none). */
-bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32],
-			      const char *tag, size_t tag_len, const uint8_t *msg, size_t len,
-			      const uint8_t sig[64]);
+bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32], const char *tag,
+                              size_t tag_len, const uint8_t *msg, size_t len,
+                              const uint8_t sig[64]);
 /* Signature over a canonical dict carrying "sig": the dict's bytes without the
  * "3:sig64:<sig>" entry are what was signed (canonical encoding makes that splice
  * exact, so nothing is ever re-encoded). c may be NULL. */
 bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const uint8_t pub[32],
-			    const char *tag, size_t tag_len);
+                            const char *tag, size_t tag_len);
 
-#define LEDGER_REC_TAG "swarmfs-record-v1"
-#define LEDGER_BLOCK_TAG "swarmfs-block-v1"
+#define LEDGER_REC_TAG    "swarmfs-record-v1"
+#define LEDGER_BLOCK_TAG  "swarmfs-block-v1"
 #define LEDGER_TAG_LEN(t) (sizeof(t)) /* includes the NUL, as the design says */
 
 /* ---- Merkle tree, RFC 6962 / 9162 (merkle.c) ---- */
@@ -118,17 +118,15 @@ int merkle_root(const uint8_t (*leaves)[32], size_t n, uint8_t out[32]);
 int merkle_root_of_ids(const uint8_t (*ids)[32], size_t n, uint8_t out[32]);
 /* Inclusion proof of leaf i in the tree of the first n leaves; *out_n hashes into
  * out (room for 64). */
-int merkle_inclusion_proof(const uint8_t (*leaves)[32], size_t n, size_t i,
-			   uint8_t (*out)[32], size_t *out_n);
+int merkle_inclusion_proof(const uint8_t (*leaves)[32], size_t n, size_t i, uint8_t (*out)[32],
+                           size_t *out_n);
 bool merkle_inclusion_verify(const uint8_t leaf[32], uint64_t i, uint64_t n,
-			     const uint8_t (*proof)[32], size_t proof_n,
-			     const uint8_t root[32]);
+                             const uint8_t (*proof)[32], size_t proof_n, const uint8_t root[32]);
 /* Consistency proof between the trees of the first m and n leaves (m <= n). */
-int merkle_consistency_proof(const uint8_t (*leaves)[32], size_t m, size_t n,
-			     uint8_t (*out)[32], size_t *out_n);
+int merkle_consistency_proof(const uint8_t (*leaves)[32], size_t m, size_t n, uint8_t (*out)[32],
+                             size_t *out_n);
 bool merkle_consistency_verify(uint64_t m, uint64_t n, const uint8_t root1[32],
-			       const uint8_t root2[32], const uint8_t (*proof)[32],
-			       size_t proof_n);
+                               const uint8_t root2[32], const uint8_t (*proof)[32], size_t proof_n);
 
 /* ---- records (record.c) ---- */
 
@@ -139,15 +137,15 @@ struct rec {
 	int64_t time;
 	int64_t nonce;
 	char path[LEDGER_PATH_MAX + 1];
-	char dest[LEDGER_PATH_MAX + 1];		/* move */
-	uint8_t prev[32];			/* update/transfer/move/revoke */
-	uint8_t to[32];				/* transfer */
-	struct ledger_content content;		/* claim/update; mkdir: mode, mtime */
-	bool open;				/* mkdir */
-	uint8_t member[32];			/* member */
-	bool producer, remove;			/* member */
+	char dest[LEDGER_PATH_MAX + 1]; /* move */
+	uint8_t prev[32];               /* update/transfer/move/revoke */
+	uint8_t to[32];                 /* transfer */
+	struct ledger_content content;  /* claim/update; mkdir: mode, mtime */
+	bool open;                      /* mkdir */
+	uint8_t member[32];             /* member */
+	bool producer, remove;          /* member */
 	uint8_t sig[64];
-	uint8_t id[32];				/* SHA-256 of the encoding */
+	uint8_t id[32]; /* SHA-256 of the encoding */
 };
 
 /* Normalize path into out (LEDGER_PATH_MAX + 1 bytes): a leading '/', components
@@ -168,7 +166,7 @@ int rec_sign(struct rec *r, const struct ledger_key *key, uint8_t **out, size_t 
  * may be NULL): r->id is SHA-256 of buf. -EBADMSG for anything wrong, -EMSGSIZE over
  * max_len. */
 int rec_decode(struct ledger_pk_cache *c, const uint8_t *buf, size_t len, size_t max_len,
-	       struct rec *r);
+               struct rec *r);
 /* Same without the signature check (the caller checked it before). */
 int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r);
 
@@ -176,22 +174,22 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r);
 
 struct blk_hdr {
 	int64_t version;
-	uint8_t drive[32];		/* zero in genesis */
+	uint8_t drive[32]; /* zero in genesis */
 	int64_t height;
-	uint8_t prev[32];		/* zero in genesis */
-	uint8_t root[32];		/* Merkle root of the record ids */
+	uint8_t prev[32]; /* zero in genesis */
+	uint8_t root[32]; /* Merkle root of the record ids */
 	int64_t n_records;
 	int64_t time;
 	uint8_t producer[32];
-	int64_t weight;			/* 0 in genesis, else 1 or 2 */
+	int64_t weight; /* 0 in genesis, else 1 or 2 */
 	uint8_t sig[64];
-	uint8_t id[32];			/* SHA-256 of the signed header encoding */
-	struct ben params;		/* genesis only: the params dict inside raw */
+	uint8_t id[32];    /* SHA-256 of the signed header encoding */
+	struct ben params; /* genesis only: the params dict inside raw */
 };
 
 /* Encode and sign a header (genesis when params_raw != NULL). */
 int blk_hdr_sign(struct blk_hdr *h, const uint8_t *params_raw, size_t params_len,
-		 const struct ledger_key *key, uint8_t **out, size_t *out_len);
+                 const struct ledger_key *key, uint8_t **out, size_t *out_len);
 /* Strict decode of a signed header, its signature checked if check_sig; h->params
  * points into buf. -EBADMSG. */
 int blk_hdr_decode(const uint8_t *buf, size_t len, struct blk_hdr *h, bool check_sig);
@@ -206,7 +204,7 @@ struct blk_wire {
 	size_t n_recs;
 };
 int blk_wire_parse(const uint8_t *buf, size_t len, size_t max_len, size_t max_recs,
-		   struct blk_wire *out); /* free out->recs with free() */
+                   struct blk_wire *out); /* free out->recs with free() */
 
 /* ---- the handle (ledger.c, store.c, chain.c) ---- */
 
@@ -241,17 +239,17 @@ struct ledger {
 	struct vcache_ent vcache[VCACHE_SIZE];
 	uint64_t chain_epoch;
 	void *stmt_cache; /* store.c */
-	bool replaying; /* chain_replay: blocks come from the raw tables */
+	bool replaying;   /* chain_replay: blocks come from the raw tables */
 	struct ledger_pk_cache *pkc;
 };
 
 /* Logging: formats only when the level passes. With the lock held the line is queued
  * and reaches the sink after ledger_unlock(). */
 void ledger_logf(struct ledger *l, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-#define L_ERR(l, ...) ledger_logf(l, LOG_ERR, __VA_ARGS__)
-#define L_WARN(l, ...) ledger_logf(l, LOG_WARNING, __VA_ARGS__)
-#define L_INFO(l, ...) ledger_logf(l, LOG_INFO, __VA_ARGS__)
+    __attribute__((format(printf, 3, 4)));
+#define L_ERR(l, ...)   ledger_logf(l, LOG_ERR, __VA_ARGS__)
+#define L_WARN(l, ...)  ledger_logf(l, LOG_WARNING, __VA_ARGS__)
+#define L_INFO(l, ...)  ledger_logf(l, LOG_INFO, __VA_ARGS__)
 #define L_DEBUG(l, ...) ledger_logf(l, LOG_DEBUG, __VA_ARGS__)
 
 int64_t ledger_now(struct ledger *l);
@@ -281,8 +279,7 @@ int store_meta_put(struct ledger *l, const char *key, const void *v, size_t len)
 int chain_init_genesis(struct ledger *l, const uint8_t *raw, size_t len);
 int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_head);
 int chain_record_check_pending(struct ledger *l, const struct rec *r);
-int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw,
-		      size_t len);
+int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw, size_t len);
 int chain_produce(struct ledger *l);
 int chain_head(struct ledger *l, struct ledger_head *out);
 int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size_t *len);

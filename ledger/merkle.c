@@ -46,7 +46,7 @@ static size_t split_point(size_t n)
 
 int merkle_root(const uint8_t (*leaves)[32], size_t n, uint8_t out[32])
 {
-	uint8_t (*w)[32];
+	uint8_t(*w)[32];
 
 	if (n == 0) {
 		ledger_sha256("", 0, out);
@@ -76,8 +76,7 @@ int merkle_root(const uint8_t (*leaves)[32], size_t n, uint8_t out[32])
 	return 0;
 }
 
-static int path_rec(const uint8_t (*d)[32], size_t n, size_t m, uint8_t (*out)[32],
-		    size_t *out_n)
+static int path_rec(const uint8_t (*d)[32], size_t n, size_t m, uint8_t (*out)[32], size_t *out_n)
 {
 	size_t k;
 	int rc;
@@ -97,8 +96,8 @@ static int path_rec(const uint8_t (*d)[32], size_t n, size_t m, uint8_t (*out)[3
 	return rc;
 }
 
-int merkle_inclusion_proof(const uint8_t (*leaves)[32], size_t n, size_t i,
-			   uint8_t (*out)[32], size_t *out_n)
+int merkle_inclusion_proof(const uint8_t (*leaves)[32], size_t n, size_t i, uint8_t (*out)[32],
+                           size_t *out_n)
 {
 	size_t cnt = 0;
 	int rc;
@@ -112,8 +111,7 @@ int merkle_inclusion_proof(const uint8_t (*leaves)[32], size_t n, size_t i,
 }
 
 bool merkle_inclusion_verify(const uint8_t leaf[32], uint64_t i, uint64_t n,
-			     const uint8_t (*proof)[32], size_t proof_n,
-			     const uint8_t root[32])
+                             const uint8_t (*proof)[32], size_t proof_n, const uint8_t root[32])
 {
 	uint64_t fn = i, sn = n - 1;
 	uint8_t r[32];
@@ -140,8 +138,8 @@ bool merkle_inclusion_verify(const uint8_t leaf[32], uint64_t i, uint64_t n,
 	return sn == 0 && !memcmp(r, root, 32);
 }
 
-static int subproof(const uint8_t (*d)[32], size_t m, size_t n, bool whole,
-		    uint8_t (*out)[32], size_t *out_n)
+static int subproof(const uint8_t (*d)[32], size_t m, size_t n, bool whole, uint8_t (*out)[32],
+                    size_t *out_n)
 {
 	size_t k;
 	int rc;
@@ -164,8 +162,8 @@ static int subproof(const uint8_t (*d)[32], size_t m, size_t n, bool whole,
 	return rc;
 }
 
-int merkle_consistency_proof(const uint8_t (*leaves)[32], size_t m, size_t n,
-			     uint8_t (*out)[32], size_t *out_n)
+int merkle_consistency_proof(const uint8_t (*leaves)[32], size_t m, size_t n, uint8_t (*out)[32],
+                             size_t *out_n)
 {
 	size_t cnt = 0;
 	int rc = 0;
@@ -180,8 +178,7 @@ int merkle_consistency_proof(const uint8_t (*leaves)[32], size_t m, size_t n,
 }
 
 bool merkle_consistency_verify(uint64_t m, uint64_t n, const uint8_t root1[32],
-			       const uint8_t root2[32], const uint8_t (*proof)[32],
-			       size_t proof_n)
+                               const uint8_t root2[32], const uint8_t (*proof)[32], size_t proof_n)
 {
 	uint8_t fr[32], sr[32];
 	const uint8_t *first;

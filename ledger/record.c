@@ -6,9 +6,9 @@
 #include <string.h>
 
 static const char *const type_names[] = {
-	[LEDGER_REC_CLAIM] = "claim",	    [LEDGER_REC_UPDATE] = "update",
+	[LEDGER_REC_CLAIM] = "claim",       [LEDGER_REC_UPDATE] = "update",
 	[LEDGER_REC_TRANSFER] = "transfer", [LEDGER_REC_MOVE] = "move",
-	[LEDGER_REC_REVOKE] = "revoke",	    [LEDGER_REC_MKDIR] = "mkdir",
+	[LEDGER_REC_REVOKE] = "revoke",     [LEDGER_REC_MKDIR] = "mkdir",
 	[LEDGER_REC_MEMBER] = "member",
 };
 
@@ -45,8 +45,7 @@ static size_t utf8_len(const unsigned char *s)
 		return 3;
 	}
 	if (c >= 0xf0 && c <= 0xf4) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
-		    (s[3] & 0xc0) != 0x80)
+		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
 			return 0;
 		if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
 			return 0;
@@ -124,7 +123,7 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 	const struct ledger_content *c = &r->content;
 	bool file = r->type == LEDGER_REC_CLAIM || r->type == LEDGER_REC_UPDATE;
 	bool has_prev = r->type == LEDGER_REC_UPDATE || r->type == LEDGER_REC_TRANSFER ||
-			r->type == LEDGER_REC_MOVE || r->type == LEDGER_REC_REVOKE;
+	                r->type == LEDGER_REC_MOVE || r->type == LEDGER_REC_REVOKE;
 
 	/* keys in byte order; ben_put_key refuses anything else */
 	ben_dict_begin(b);
@@ -212,8 +211,8 @@ int rec_sign(struct rec *r, const struct ledger_key *key, uint8_t **out, size_t 
 	ben_buf_init(&b);
 	encode(&b, r, false);
 	rc = b.err ? b.err
-		   : ledger_key_sign(key, LEDGER_REC_TAG, LEDGER_TAG_LEN(LEDGER_REC_TAG), b.p,
-				     b.len, r->sig);
+	           : ledger_key_sign(key, LEDGER_REC_TAG, LEDGER_TAG_LEN(LEDGER_REC_TAG), b.p,
+	                             b.len, r->sig);
 	ben_buf_release(&b);
 	if (rc)
 		return rc;
@@ -234,8 +233,7 @@ static bool get_path(struct ben d, const char *key, char *out)
 	const uint8_t *p;
 	size_t n;
 
-	if (!ben_get_bytes(d, key, &p, &n) || n == 0 || n > LEDGER_PATH_MAX ||
-	    memchr(p, '\0', n))
+	if (!ben_get_bytes(d, key, &p, &n) || n == 0 || n > LEDGER_PATH_MAX || memchr(p, '\0', n))
 		return false;
 	memcpy(out, p, n);
 	out[n] = '\0';
@@ -243,8 +241,7 @@ static bool get_path(struct ben d, const char *key, char *out)
 	return ledger_path_is_normal(out) && strcmp(out, "/");
 }
 
-static bool get_str_is(struct ben d, const char *key, const char *a, const char *b,
-		       bool *out_is_a)
+static bool get_str_is(struct ben d, const char *key, const char *a, const char *b, bool *out_is_a)
 {
 	const uint8_t *p;
 	size_t n;
@@ -296,8 +293,8 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 	memset(r, 0, sizeof *r);
 	r->type = (enum ledger_rec_type)t;
 	file = t == LEDGER_REC_CLAIM || t == LEDGER_REC_UPDATE;
-	has_prev = t == LEDGER_REC_UPDATE || t == LEDGER_REC_TRANSFER ||
-		   t == LEDGER_REC_MOVE || t == LEDGER_REC_REVOKE;
+	has_prev = t == LEDGER_REC_UPDATE || t == LEDGER_REC_TRANSFER || t == LEDGER_REC_MOVE ||
+	           t == LEDGER_REC_REVOKE;
 	want = 6; /* author drive nonce sig time type */
 	if (!ben_get_fixed(d, "author", r->author, 32) ||
 	    !ben_get_fixed(d, "drive", r->drive, 32) || !ben_get_int(d, "nonce", &r->nonce) ||
@@ -320,8 +317,7 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 			want++;
 		}
 		if (!ben_get_fixed(d, "ih2", c->ih2, 32) ||
-		    !ben_get_fixed(d, "root", c->root, 32) || !ben_get_int(d, "len", &v) ||
-		    v < 0)
+		    !ben_get_fixed(d, "root", c->root, 32) || !ben_get_int(d, "len", &v) || v < 0)
 			return -EBADMSG;
 		c->length = (uint64_t)v;
 		if (!ben_get_int(d, "plen", &v) || v < 16384 || v > (1 << 30) || (v & (v - 1)))
@@ -364,8 +360,7 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 		want += 3;
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 	/* exactly the fields of the type: an unknown key could carry anything */
 	if (dict_keys(d) != want)
@@ -375,7 +370,7 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 }
 
 int rec_decode(struct ledger_pk_cache *c, const uint8_t *buf, size_t len, size_t max_len,
-	       struct rec *r)
+               struct rec *r)
 {
 	struct ben d = { buf, len };
 	int rc = rec_parse(buf, len, max_len, r);
@@ -383,7 +378,7 @@ int rec_decode(struct ledger_pk_cache *c, const uint8_t *buf, size_t len, size_t
 	if (rc)
 		return rc;
 	if (!ledger_dict_sig_verify(c, d, r->author, LEDGER_REC_TAG,
-				    LEDGER_TAG_LEN(LEDGER_REC_TAG)))
+	                            LEDGER_TAG_LEN(LEDGER_REC_TAG)))
 		return -EBADMSG;
 	return 0;
 }

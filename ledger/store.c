@@ -8,65 +8,65 @@
 #include <string.h>
 
 static const char schema[] =
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
-	/* raw, append-only: what was received, byte for byte */
-	"CREATE TABLE IF NOT EXISTS raw_blocks(id BLOB PRIMARY KEY, height INTEGER NOT NULL,"
-	" prev BLOB NOT NULL, hdr BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS raw_blocks_height ON raw_blocks(height);"
-	"CREATE TABLE IF NOT EXISTS raw_records(id BLOB PRIMARY KEY, raw BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS raw_block_records(block BLOB NOT NULL, idx INTEGER NOT NULL,"
-	" record BLOB NOT NULL, PRIMARY KEY(block, idx)) WITHOUT ROWID;"
-	"CREATE TRIGGER IF NOT EXISTS raw_blocks_no_update BEFORE UPDATE ON raw_blocks"
-	" BEGIN SELECT RAISE(ABORT, 'raw_blocks is append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS raw_blocks_no_delete BEFORE DELETE ON raw_blocks"
-	" BEGIN SELECT RAISE(ABORT, 'raw_blocks is append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS raw_records_no_update BEFORE UPDATE ON raw_records"
-	" BEGIN SELECT RAISE(ABORT, 'raw_records is append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS raw_records_no_delete BEFORE DELETE ON raw_records"
-	" BEGIN SELECT RAISE(ABORT, 'raw_records is append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS raw_block_records_no_update BEFORE UPDATE ON"
-	" raw_block_records BEGIN SELECT RAISE(ABORT, 'raw_block_records is append-only'); END;"
-	"CREATE TRIGGER IF NOT EXISTS raw_block_records_no_delete BEFORE DELETE ON"
-	" raw_block_records BEGIN SELECT RAISE(ABORT, 'raw_block_records is append-only'); END;"
-	/* derived: block tree with cumulative weights, best chain, state */
-	"CREATE TABLE IF NOT EXISTS blocks(id BLOB PRIMARY KEY, height INTEGER NOT NULL,"
-	" prev BLOB NOT NULL, cum INTEGER NOT NULL, time INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS bad_blocks(id BLOB PRIMARY KEY, why INTEGER NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS chain(height INTEGER PRIMARY KEY, id BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS chain_records(record BLOB PRIMARY KEY,"
-	" height INTEGER NOT NULL, idx INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS chain_records_height ON chain_records(height);"
-	/* paths: one row per version; live rows have spent NULL, so rolling back to
-	 * height H is: delete rows born after H, revive rows spent after H */
-	"CREATE TABLE IF NOT EXISTS paths(path TEXT NOT NULL, parent TEXT NOT NULL,"
-	" name TEXT NOT NULL, record BLOB NOT NULL, type INTEGER NOT NULL,"
-	" is_dir INTEGER NOT NULL, open INTEGER NOT NULL, owner BLOB NOT NULL, root BLOB,"
-	" len INTEGER, ih2 BLOB, ih1 BLOB, plen INTEGER, mode INTEGER, mtime INTEGER,"
-	" born INTEGER NOT NULL, spent INTEGER);"
-	"CREATE UNIQUE INDEX IF NOT EXISTS paths_live ON paths(path) WHERE spent IS NULL;"
-	"CREATE INDEX IF NOT EXISTS paths_dir ON paths(parent, name) WHERE spent IS NULL;"
-	"CREATE INDEX IF NOT EXISTS paths_owner ON paths(owner) WHERE spent IS NULL;"
-	"CREATE INDEX IF NOT EXISTS paths_ih2 ON paths(ih2) WHERE spent IS NULL;"
-	"CREATE INDEX IF NOT EXISTS paths_root ON paths(root) WHERE spent IS NULL;"
-	"CREATE INDEX IF NOT EXISTS paths_born ON paths(born);"
-	"CREATE INDEX IF NOT EXISTS paths_spent ON paths(spent) WHERE spent IS NOT NULL;"
-	"CREATE TABLE IF NOT EXISTS members(key BLOB NOT NULL, producer INTEGER NOT NULL,"
-	" seq INTEGER NOT NULL, born INTEGER NOT NULL, spent INTEGER);"
-	"CREATE UNIQUE INDEX IF NOT EXISTS members_live ON members(key) WHERE spent IS NULL;"
-	/* key: the path a row is found by (a move has a row under each of its paths) */
-	"CREATE TABLE IF NOT EXISTS history(record BLOB NOT NULL, key TEXT NOT NULL,"
-	" path TEXT NOT NULL,"
-	" type INTEGER NOT NULL, author BLOB NOT NULL, height INTEGER NOT NULL,"
-	" time INTEGER NOT NULL, dest TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS history_key ON history(key, height);"
-	"CREATE INDEX IF NOT EXISTS history_height ON history(height);"
-	/* this node's pending records and publish jobs: local, durable, not derived */
-	"CREATE TABLE IF NOT EXISTS mempool(id BLOB PRIMARY KEY, raw BLOB NOT NULL,"
-	" path TEXT, seq INTEGER NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS mempool_path ON mempool(path);"
-	"CREATE TABLE IF NOT EXISTS publish_queue(id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" path TEXT NOT NULL, staging TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
-	" error TEXT NOT NULL DEFAULT '', sort INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+    /* raw, append-only: what was received, byte for byte */
+    "CREATE TABLE IF NOT EXISTS raw_blocks(id BLOB PRIMARY KEY, height INTEGER NOT NULL,"
+    " prev BLOB NOT NULL, hdr BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS raw_blocks_height ON raw_blocks(height);"
+    "CREATE TABLE IF NOT EXISTS raw_records(id BLOB PRIMARY KEY, raw BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS raw_block_records(block BLOB NOT NULL, idx INTEGER NOT NULL,"
+    " record BLOB NOT NULL, PRIMARY KEY(block, idx)) WITHOUT ROWID;"
+    "CREATE TRIGGER IF NOT EXISTS raw_blocks_no_update BEFORE UPDATE ON raw_blocks"
+    " BEGIN SELECT RAISE(ABORT, 'raw_blocks is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS raw_blocks_no_delete BEFORE DELETE ON raw_blocks"
+    " BEGIN SELECT RAISE(ABORT, 'raw_blocks is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS raw_records_no_update BEFORE UPDATE ON raw_records"
+    " BEGIN SELECT RAISE(ABORT, 'raw_records is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS raw_records_no_delete BEFORE DELETE ON raw_records"
+    " BEGIN SELECT RAISE(ABORT, 'raw_records is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS raw_block_records_no_update BEFORE UPDATE ON"
+    " raw_block_records BEGIN SELECT RAISE(ABORT, 'raw_block_records is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS raw_block_records_no_delete BEFORE DELETE ON"
+    " raw_block_records BEGIN SELECT RAISE(ABORT, 'raw_block_records is append-only'); END;"
+    /* derived: block tree with cumulative weights, best chain, state */
+    "CREATE TABLE IF NOT EXISTS blocks(id BLOB PRIMARY KEY, height INTEGER NOT NULL,"
+    " prev BLOB NOT NULL, cum INTEGER NOT NULL, time INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS bad_blocks(id BLOB PRIMARY KEY, why INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS chain(height INTEGER PRIMARY KEY, id BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS chain_records(record BLOB PRIMARY KEY,"
+    " height INTEGER NOT NULL, idx INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS chain_records_height ON chain_records(height);"
+    /* paths: one row per version; live rows have spent NULL, so rolling back to
+     * height H is: delete rows born after H, revive rows spent after H */
+    "CREATE TABLE IF NOT EXISTS paths(path TEXT NOT NULL, parent TEXT NOT NULL,"
+    " name TEXT NOT NULL, record BLOB NOT NULL, type INTEGER NOT NULL,"
+    " is_dir INTEGER NOT NULL, open INTEGER NOT NULL, owner BLOB NOT NULL, root BLOB,"
+    " len INTEGER, ih2 BLOB, ih1 BLOB, plen INTEGER, mode INTEGER, mtime INTEGER,"
+    " born INTEGER NOT NULL, spent INTEGER);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS paths_live ON paths(path) WHERE spent IS NULL;"
+    "CREATE INDEX IF NOT EXISTS paths_dir ON paths(parent, name) WHERE spent IS NULL;"
+    "CREATE INDEX IF NOT EXISTS paths_owner ON paths(owner) WHERE spent IS NULL;"
+    "CREATE INDEX IF NOT EXISTS paths_ih2 ON paths(ih2) WHERE spent IS NULL;"
+    "CREATE INDEX IF NOT EXISTS paths_root ON paths(root) WHERE spent IS NULL;"
+    "CREATE INDEX IF NOT EXISTS paths_born ON paths(born);"
+    "CREATE INDEX IF NOT EXISTS paths_spent ON paths(spent) WHERE spent IS NOT NULL;"
+    "CREATE TABLE IF NOT EXISTS members(key BLOB NOT NULL, producer INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, born INTEGER NOT NULL, spent INTEGER);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS members_live ON members(key) WHERE spent IS NULL;"
+    /* key: the path a row is found by (a move has a row under each of its paths) */
+    "CREATE TABLE IF NOT EXISTS history(record BLOB NOT NULL, key TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " type INTEGER NOT NULL, author BLOB NOT NULL, height INTEGER NOT NULL,"
+    " time INTEGER NOT NULL, dest TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS history_key ON history(key, height);"
+    "CREATE INDEX IF NOT EXISTS history_height ON history(height);"
+    /* this node's pending records and publish jobs: local, durable, not derived */
+    "CREATE TABLE IF NOT EXISTS mempool(id BLOB PRIMARY KEY, raw BLOB NOT NULL,"
+    " path TEXT, seq INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS mempool_path ON mempool(path);"
+    "CREATE TABLE IF NOT EXISTS publish_queue(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " path TEXT NOT NULL, staging TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT NOT NULL DEFAULT '', sort INTEGER NOT NULL);";
 
 int store_err(struct ledger *l, int rc, const char *what)
 {
@@ -75,8 +75,7 @@ int store_err(struct ledger *l, int rc, const char *what)
 	switch (rc & 0xff) {
 	case SQLITE_OK:
 	case SQLITE_DONE:
-	case SQLITE_ROW:
-		return 0;
+	case SQLITE_ROW: return 0;
 	case SQLITE_NOMEM: err = -ENOMEM; break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED: err = -EBUSY; break;
@@ -203,8 +202,8 @@ int store_meta_put(struct ledger *l, const char *key, const void *v, size_t len)
 int store_clear_derived(struct ledger *l)
 {
 	return store_exec(l, "DELETE FROM blocks; DELETE FROM bad_blocks; DELETE FROM chain;"
-			     " DELETE FROM chain_records; DELETE FROM paths;"
-			     " DELETE FROM members; DELETE FROM history;");
+	                     " DELETE FROM chain_records; DELETE FROM paths;"
+	                     " DELETE FROM members; DELETE FROM history;");
 }
 
 int store_open(struct ledger *l, bool create)
@@ -226,7 +225,7 @@ int store_open(struct ledger *l, bool create)
 	rc = store_exec(l, "PRAGMA journal_mode=WAL");
 	if (!rc)
 		rc = store_exec(l, l->cfg.fast_unsafe ? "PRAGMA synchronous=OFF"
-						      : "PRAGMA synchronous=NORMAL");
+		                                      : "PRAGMA synchronous=NORMAL");
 	if (!rc)
 		rc = store_exec(l, "PRAGMA cache_size=-32768");
 	if (!rc)

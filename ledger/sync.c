@@ -12,7 +12,7 @@
 #include <string.h>
 
 #define LOCATOR_MAX 64
-#define TX_MAX 1024 /* records per tx message */
+#define TX_MAX      1024 /* records per tx message */
 
 struct sync_peer {
 	uint64_t id;
@@ -40,7 +40,7 @@ struct ledger_sync {
 };
 
 int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *ctx,
-		    struct ledger_sync **out_sync)
+                    struct ledger_sync **out_sync)
 {
 	struct ledger_sync *s = calloc(1, sizeof *s);
 

@@ -33,7 +33,7 @@ static void die(const char *what, int rc)
 
 /* A block of n claims "/f<first>".."/f<first+n-1>" on top of head. */
 static uint8_t *make_block(struct ledger *l, const struct ledger_key *k, size_t first, size_t n,
-			   struct ledger_head *head, size_t *out_len, double *sign_s)
+                           struct ledger_head *head, size_t *out_len, double *sign_s)
 {
 	struct ben_buf b, recs;
 	uint8_t(*ids)[32] = malloc(n * 32), *hdr;
@@ -192,8 +192,10 @@ int main(int argc, char **argv)
 		t = now_s() - t0;
 		printf("lookup_us %.2f\n", t / iters * 1e6);
 		sqlite3_open_v2(db, &raw, SQLITE_OPEN_READONLY, NULL);
-		sqlite3_prepare_v2(raw, "SELECT record, owner, len FROM paths WHERE path = ? AND"
-					" spent IS NULL", -1, &st, NULL);
+		sqlite3_prepare_v2(raw,
+		                   "SELECT record, owner, len FROM paths WHERE path = ? AND"
+		                   " spent IS NULL",
+		                   -1, &st, NULL);
 		t0 = now_s();
 		for (int i = 0; i < iters; i++) {
 			snprintf(path, sizeof path, "/f%08u", (unsigned)(rand_r(&seed) % n));
@@ -227,9 +229,10 @@ int main(int argc, char **argv)
 		t = now_s() - t0;
 		printf("list_dir_entries %zu list_ms %.1f\n", n, t * 1e3);
 		free(es);
-		sqlite3_prepare_v2(raw, "SELECT name, record, owner, len, mode, mtime FROM paths"
-					" WHERE parent = '/' AND spent IS NULL ORDER BY name",
-				   -1, &st, NULL);
+		sqlite3_prepare_v2(raw,
+		                   "SELECT name, record, owner, len, mode, mtime FROM paths"
+		                   " WHERE parent = '/' AND spent IS NULL ORDER BY name",
+		                   -1, &st, NULL);
 		t0 = now_s();
 		while (sqlite3_step(st) == SQLITE_ROW)
 			;

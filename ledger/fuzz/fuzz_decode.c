@@ -49,8 +49,7 @@ static void reencode(struct ben v, struct ben_buf *b)
 		}
 		ben_end(b);
 		break;
-	default:
-		abort();
+	default: abort();
 	}
 }
 

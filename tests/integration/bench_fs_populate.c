@@ -1,7 +1,8 @@
 /* bench_fs_populate HOME NAME DIR COUNT [SUBDIRS]: make drive NAME in HOME (key
  * "default") holding COUNT made-up file records under DIR, spread over SUBDIRS
- * subdirectories (0: all in DIR itself), in blocks of 50 (a big mempool makes each submit slower). For scripts/bench/fs.sh:
- * listing and find figures need a big namespace, not content. Prints the drive id. */
+ * subdirectories (0: all in DIR itself), in blocks of 50 (a big mempool makes each submit slower).
+ * For scripts/bench/fs.sh: listing and find figures need a big namespace, not content. Prints the
+ * drive id. */
 #include "drive_util.h"
 
 #include <errno.h>
@@ -37,7 +38,8 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; !(err < 0) && i < count; i++) {
 		if (subdirs)
-			snprintf(path, sizeof path, "%s/d%03ld/file-%07ld", argv[3], i % subdirs, i);
+			snprintf(path, sizeof path, "%s/d%03ld/file-%07ld", argv[3], i % subdirs,
+			         i);
 		else
 			snprintf(path, sizeof path, "%s/file-%07ld", argv[3], i);
 		err = itest_claim(l, path, (uint64_t)(i % 100000) + 1, 0644, 1700000000 + i);

@@ -15,21 +15,24 @@ START_TEST(demo_once)
 	/* the build directory of $SWARMFS_BIN (<build>/fs/swarmfs) */
 	snprintf(bin, sizeof bin, "%s", getenv("SWARMFS_BIN"));
 	char *build = dirname(dirname(bin));
-	ck_assert_int_eq(fixture_sh(10000, &before, "ls -d /tmp/swarmfs-demo-* 2>/dev/null | sort"), 0);
+	ck_assert_int_eq(fixture_sh(10000, &before, "ls -d /tmp/swarmfs-demo-* 2>/dev/null | sort"),
+	                 0);
 	int rc = fixture_sh(280000, &out, "BUILD_DIR='%s' '%s/scripts/demo.sh' --once", build,
-			    getenv("SWARMFS_SOURCE_DIR"));
+	                    getenv("SWARMFS_SOURCE_DIR"));
 	ck_assert_msg(rc == 0, "demo exited %d: %.3000s", rc, out);
 	/* what it promises to show */
-	ck_assert_msg(strstr(out, "publish queue: 0 staged") && strstr(out, "user.swarmfs.owner=") &&
-			      strstr(out, "magnet:?xt=urn:btih:") && strstr(out, "Permission denied") &&
-			      strstr(out, "demo: done"),
-		      "demo output: %.3000s", out);
+	ck_assert_msg(strstr(out, "publish queue: 0 staged") &&
+	                  strstr(out, "user.swarmfs.owner=") &&
+	                  strstr(out, "magnet:?xt=urn:btih:") && strstr(out, "Permission denied") &&
+	                  strstr(out, "demo: done"),
+	              "demo output: %.3000s", out);
 	/* the film read back through the mount has the source's checksum */
 	char *p = strstr(out, "(source, then through the mount)\n");
 	ck_assert_ptr_nonnull(p);
 	p += strlen("(source, then through the mount)\n");
 	ck_assert_int_eq(strncmp(p, p + 65, 64), 0);
-	ck_assert_int_eq(fixture_sh(10000, &after, "ls -d /tmp/swarmfs-demo-* 2>/dev/null | sort"), 0);
+	ck_assert_int_eq(fixture_sh(10000, &after, "ls -d /tmp/swarmfs-demo-* 2>/dev/null | sort"),
+	                 0);
 	ck_assert_str_eq(after, before);
 	ck_assert_int_eq(fixture_sh(10000, NULL, "grep -q swarmfs-demo /proc/mounts"), 1);
 	free(out);

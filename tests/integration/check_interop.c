@@ -8,10 +8,10 @@
  * it into the drive (from the .torrent and from a magnet), and the mount reads it
  * from aria2c.
  *
- * aria2c is not the downloading client here: Debian 12's aria2 1.36.0 computes a wrong v1 infohash for
- * every hybrid torrent, from a magnet or a .torrent file alike (aria2 issues #1903 and
- * #1927: it mishandles the empty keys of a v2 "file tree"), so it cannot fetch what the
- * mount publishes (DESIGN.md §5 makes every published file a hybrid torrent).
+ * aria2c is not the downloading client here: Debian 12's aria2 1.36.0 computes a wrong v1 infohash
+ * for every hybrid torrent, from a magnet or a .torrent file alike (aria2 issues #1903 and #1927:
+ * it mishandles the empty keys of a v2 "file tree"), so it cannot fetch what the mount publishes
+ * (DESIGN.md §5 makes every published file a hybrid torrent).
  */
 #include "drive_util.h"
 #include "fixture.h"
@@ -71,8 +71,9 @@ START_TEST(standard_client_downloads_a_published_file_from_its_magnet)
 	ck_assert_int_eq(fixture_tracker_allow(tr, v1), 0);
 	ck_assert_int_eq(fixture_tracker_allow(tr, v2), 0);
 
-	const char *args[] = { "--no-dht", "--listen", "127.0.0.1:0", "--tracker",
-			       fixture_tracker_url(tr), NULL };
+	const char *args[] = {
+		"--no-dht", "--listen", "127.0.0.1:0", "--tracker", fixture_tracker_url(tr), NULL
+	};
 	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
 	ck_assert_int_eq(fixture_sh(30000, NULL, "cp '%s' '%s/'", src, mnt), 0);
 	for (int i = 0; i < 600; i++) {
@@ -84,20 +85,25 @@ START_TEST(standard_client_downloads_a_published_file_from_its_magnet)
 			break;
 		usleep(50000);
 	}
-	ck_assert_int_eq(fixture_sh(10000, &magnet, "'%s' magnet '%s/movie.bin'", getenv("SWARMFS_BIN"), mnt), 0);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &magnet, "'%s' magnet '%s/movie.bin'", getenv("SWARMFS_BIN"), mnt),
+	    0);
 	magnet[strcspn(magnet, "\n")] = '\0';
-	ck_assert_msg(strstr(magnet, v1) && strstr(magnet, v2) && strstr(magnet, "&tr=http%3A%2F%2F127.0.0.1"),
-		      "magnet: %s", magnet);
+	ck_assert_msg(strstr(magnet, v1) && strstr(magnet, v2) &&
+	                  strstr(magnet, "&tr=http%3A%2F%2F127.0.0.1"),
+	              "magnet: %s", magnet);
 
 	/* by the v1 infohash alone, as a v1-only client asks; then by the whole magnet */
 	char v1only[512];
 	snprintf(v1only, sizeof v1only, "magnet:?xt=urn:btih:%s&dn=movie.bin&tr=%s", v1,
-		 strstr(magnet, "&tr=") + 4);
+	         strstr(magnet, "&tr=") + 4);
 	const char *const magnets[] = { v1only, magnet };
 	for (int i = 0; i < 2; i++) {
 		snprintf(out, sizeof out, "%s/client%d", dir, i);
-		int rc = fixture_sh(120000, &text, "/usr/bin/python3 '%s/tests/integration/lt_client.py' '%s' '%s' 60",
-				    getenv("SWARMFS_SOURCE_DIR"), magnets[i], out);
+		int rc =
+		    fixture_sh(120000, &text,
+		               "/usr/bin/python3 '%s/tests/integration/lt_client.py' '%s' '%s' 60",
+		               getenv("SWARMFS_SOURCE_DIR"), magnets[i], out);
 		ck_assert_msg(rc == 0, "client %d exited %d: %.1500s", i, rc, text);
 		free(text);
 		snprintf(out, sizeof out, "%s/client%d/movie.bin", dir, i);
@@ -133,9 +139,11 @@ START_TEST(swarmfs_add_reads_what_aria2c_seeds)
 	ck_assert_int_eq(fixture_file_sha256(path, want), 0);
 	snprintf(tfile, sizeof tfile, "%s/song.torrent", dir);
 	ck_assert_int_eq(fixture_sh(30000, &out, "mktorrent -a '%s' -l 18 -o '%s' '%s'",
-				    fixture_tracker_url(tr), tfile, path), 0);
+	                            fixture_tracker_url(tr), tfile, path),
+	                 0);
 	free(out);
-	ck_assert_int_eq(fixture_sh(10000, &out, "aria2c -S '%s' | awk '/^Info Hash:/ {print $3}'", tfile), 0);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &out, "aria2c -S '%s' | awk '/^Info Hash:/ {print $3}'", tfile), 0);
 	snprintf(v1, sizeof v1, "%.40s", out);
 	free(out);
 	ck_assert_int_eq(fixture_tracker_allow(tr, v1), 0);
@@ -147,20 +155,34 @@ START_TEST(swarmfs_add_reads_what_aria2c_seeds)
 	snprintf(log, sizeof log, "%s/aria2c-seed.log", dir);
 	char dirarg[4200];
 	snprintf(dirarg, sizeof dirarg, "--dir=%s", seed);
-	char *argv[] = { "aria2c", dirarg, "-V", "--seed-ratio=0.0", "--seed-time=10",
-			 "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
-			 "--enable-peer-exchange=false", portarg, "--summary-interval=0", tfile, NULL };
+	char *argv[] = { "aria2c",
+		         dirarg,
+		         "-V",
+		         "--seed-ratio=0.0",
+		         "--seed-time=10",
+		         "--enable-dht=false",
+		         "--enable-dht6=false",
+		         "--bt-enable-lpd=false",
+		         "--enable-peer-exchange=false",
+		         portarg,
+		         "--summary-interval=0",
+		         tfile,
+		         NULL };
 	ck_assert_int_eq(fixture_proc_start(argv, log, &seeder), 0);
 
-	const char *args[] = { "--no-dht", "--listen", "127.0.0.1:0", "--tracker",
-			       fixture_tracker_url(tr), "--read-timeout", "20", NULL };
+	const char *args[] = {
+		"--no-dht",       "--listen", "127.0.0.1:0", "--tracker", fixture_tracker_url(tr),
+		"--read-timeout", "20",       NULL
+	};
 	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
 	ck_assert_int_eq(fixture_sh(10000, NULL, "mkdir '%s/imports'", mnt), 0);
 	/* by magnet first, on a node that has never seen the torrent: its metadata
 	 * comes from aria2c (BEP 9) */
 	char magnet[512];
-	snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s&tr=%s", v1, fixture_tracker_url(tr));
-	int rc = fixture_sh(60000, &out, "'%s' add '%s' '%s' /imports/again.flac", bin, mnt, magnet);
+	snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s&tr=%s", v1,
+	         fixture_tracker_url(tr));
+	int rc =
+	    fixture_sh(60000, &out, "'%s' add '%s' '%s' /imports/again.flac", bin, mnt, magnet);
 	ck_assert_msg(rc == 0, "swarmfs add of a magnet: %s", out);
 	free(out);
 	char got[65];
@@ -169,7 +191,8 @@ START_TEST(swarmfs_add_reads_what_aria2c_seeds)
 	ck_assert_str_eq(got, want);
 	/* then from the .torrent file, by drive name */
 
-	rc = fixture_sh(30000, &out, "'%s' add --home '%s' team '%s' /imports/song.flac", bin, home, tfile);
+	rc = fixture_sh(30000, &out, "'%s' add --home '%s' team '%s' /imports/song.flac", bin, home,
+	                tfile);
 	ck_assert_msg(rc == 0, "swarmfs add: %s", out);
 	free(out);
 	snprintf(path, sizeof path, "%s/imports/song.flac", mnt);
@@ -177,9 +200,13 @@ START_TEST(swarmfs_add_reads_what_aria2c_seeds)
 	ck_assert_msg(rc == 0 && !strncmp(out, want, 64), "read through the mount: %s", out);
 	free(out);
 	out = NULL;
-	ck_assert_int_eq(fixture_sh(10000, &out, "getfattr --absolute-names --only-values -n user.swarmfs.magnet '%s'", path), 0);
-	ck_assert_msg(!strncmp(out, "magnet:?xt=urn:btih:", 20) && strstr(out, v1) && !strstr(out, "btmh"),
-		      "v1-only magnet: %s", out);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &out,
+	               "getfattr --absolute-names --only-values -n user.swarmfs.magnet '%s'", path),
+	    0);
+	ck_assert_msg(!strncmp(out, "magnet:?xt=urn:btih:", 20) && strstr(out, v1) &&
+	                  !strstr(out, "btmh"),
+	              "v1-only magnet: %s", out);
 	free(out);
 
 	/* what was tried: not a torrent, a torrent of two files, a taken path, no mount */
@@ -187,16 +214,23 @@ START_TEST(swarmfs_add_reads_what_aria2c_seeds)
 	FILE *f = fopen(path, "w");
 	fputs("d4:infod4:name1:xee", f);
 	fclose(f);
-	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' add '%s' '%s' /imports/junk", bin, mnt, path), 1);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &out, "'%s' add '%s' '%s' /imports/junk", bin, mnt, path), 1);
 	ck_assert_msg(strstr(out, "swarmfs add:"), "%s", out);
 	free(out);
-	ck_assert_int_eq(fixture_sh(30000, NULL, "mkdir -p '%s/two' && echo a > '%s/two/a' && echo b > '%s/two/b' && "
-				    "mktorrent -a http://127.0.0.1:1/announce -o '%s/two.torrent' '%s/two'",
-				    dir, dir, dir, dir, dir), 0);
-	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' add '%s' '%s/two.torrent' /imports/two", bin, mnt, dir), 1);
+	ck_assert_int_eq(
+	    fixture_sh(30000, NULL,
+	               "mkdir -p '%s/two' && echo a > '%s/two/a' && echo b > '%s/two/b' && "
+	               "mktorrent -a http://127.0.0.1:1/announce -o '%s/two.torrent' '%s/two'",
+	               dir, dir, dir, dir, dir),
+	    0);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &out, "'%s' add '%s' '%s/two.torrent' /imports/two", bin, mnt, dir),
+	    1);
 	ck_assert_msg(strstr(out, "more than one file"), "%s", out);
 	free(out);
-	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' add '%s' '%s' /imports/song.flac", bin, mnt, tfile), 1);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &out, "'%s' add '%s' '%s' /imports/song.flac", bin, mnt, tfile), 1);
 	ck_assert_msg(strstr(out, "exists already"), "%s", out);
 	free(out);
 	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' add nosuchdrive '%s' /x", bin, tfile), 1);

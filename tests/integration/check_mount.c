@@ -64,7 +64,8 @@ START_TEST(empty_drive_with_ls_stat_df)
 	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, NULL, &m), 0);
 	ck_assert(fixture_is_mounted(mnt));
 
-	ck_assert_int_eq(fixture_sh(10000, &out, "ls -la '%s' | tail -n +2 | awk '{print $NF}'", mnt), 0);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &out, "ls -la '%s' | tail -n +2 | awk '{print $NF}'", mnt), 0);
 	ck_assert_str_eq(out, ".\n..\n");
 	free(out);
 	ck_assert_int_eq(fixture_sh(10000, &out, "ls -A '%s' | wc -l", mnt), 0);
@@ -79,7 +80,9 @@ START_TEST(empty_drive_with_ls_stat_df)
 	ck_assert_int_eq(sb.st_uid, getuid());
 
 	/* df: the drive's size is its cache cap (default 10 GiB), nothing used yet */
-	ck_assert_int_eq(fixture_sh(10000, &out, "df -B1 --output=source,fstype,size,used '%s' | tail -1", mnt), 0);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &out, "df -B1 --output=source,fstype,size,used '%s' | tail -1", mnt),
+	    0);
 	ck_assert_msg(strstr(out, "swarmfs:team") && strstr(out, "fuse.swarmfs"), "df: %s", out);
 	ck_assert_msg(strstr(out, " 10737418240 ") && strstr(out, " 0"), "df: %s", out);
 	free(out);
@@ -273,14 +276,16 @@ START_TEST(command_line_errors)
 	free(out);
 	char *nodrive[] = { bin(), "mount", "-f", "--home", home, "other", mnt, NULL };
 	ck_assert_int_eq(fixture_run(nodrive, 5000, &out), 1);
-	ck_assert_msg(strstr(out, "no drive 'other'") && strstr(out, "swarmfs init"), "output: %s", out);
+	ck_assert_msg(strstr(out, "no drive 'other'") && strstr(out, "swarmfs init"), "output: %s",
+	              out);
 	free(out);
 	char *baduri[] = { bin(), "mount", "-f", "--home", home, "swarmfs://1234", mnt, NULL };
 	ck_assert_int_eq(fixture_run(baduri, 5000, &out), 1);
 	ck_assert_msg(strstr(out, "bad drive URI"), "output: %s", out);
 	free(out);
 	/* a mount point that is not there */
-	char *nodir[] = { bin(), "mount", "-f", "--home", home, "team", "/nonexistent/swarmfs-mnt", NULL };
+	char *nodir[] = { bin(), "mount", "-f", "--home", home, "team", "/nonexistent/swarmfs-mnt",
+		          NULL };
 	ck_assert_int_eq(fixture_run(nodir, 5000, &out), 1);
 	ck_assert_ptr_nonnull(strstr(out, "cannot mount"));
 	free(out);
@@ -290,8 +295,9 @@ END_TEST
 START_TEST(help_and_version)
 {
 	char *out = NULL;
-	static const char *const cmds[] = { "init", "mount", "umount", "status", "log", "verify",
-					    "transfer", "add", "key", "drive", NULL };
+	static const char *const cmds[] = { "init", "mount",  "umount",   "status",
+		                            "log",  "verify", "transfer", "add",
+		                            "key",  "drive",  NULL };
 
 	char *help[] = { bin(), "--help", NULL };
 	ck_assert_int_eq(fixture_run(help, 5000, &out), 0);

@@ -96,7 +96,7 @@ START_TEST(browse_with_ordinary_tools)
 
 	out = sh(0, "cd '%s' && find . | sort", mnt);
 	ck_assert_str_eq(out, ".\n./docs\n./docs/a.txt\n./docs/bob.txt\n./docs/deep\n"
-			      "./docs/deep/nested\n./docs/deep/nested/b.bin\n./run.sh\n");
+	                      "./docs/deep/nested\n./docs/deep/nested/b.bin\n./run.sh\n");
 	free(out);
 	out = sh(0, "ls -l '%s/docs' | awk 'NR>1 {print $1, $5, $NF}'", mnt);
 	ck_assert_str_eq(out, "-rw-r--r-- 1234 a.txt\n-r--r--r-- 77 bob.txt\ndrwxr-xr-x 0 deep\n");
@@ -139,11 +139,14 @@ START_TEST(xattrs_show_ownership)
 	snprintf(want, sizeof want, "user.swarmfs.owner=\"%s\"", hex);
 	ck_assert_msg(strstr(out, want), "getfattr: %s", out);
 	ck_assert_msg(strstr(out, "user.swarmfs.status=\"confirmed\""), "getfattr: %s", out);
-	ck_assert_msg(strstr(out, "user.swarmfs.magnet=\"magnet:?xt=urn:btmh:1220"), "getfattr: %s", out);
+	ck_assert_msg(strstr(out, "user.swarmfs.magnet=\"magnet:?xt=urn:btmh:1220"), "getfattr: %s",
+	              out);
 	ck_assert_msg(strstr(out, "user.swarmfs.record=\""), "getfattr: %s", out);
 	ck_assert_msg(strstr(out, "user.swarmfs.root=\""), "getfattr: %s", out);
 	free(out);
-	out = sh(0, "getfattr --absolute-names --only-values -n user.swarmfs.height '%s/docs/a.txt'", mnt);
+	out =
+	    sh(0, "getfattr --absolute-names --only-values -n user.swarmfs.height '%s/docs/a.txt'",
+	       mnt);
 	ck_assert_int_gt(atoi(out), 0);
 	free(out);
 	/* what was tried: an attribute that does not exist, and setting one */
@@ -162,9 +165,11 @@ START_TEST(owner_changes_become_records)
 	struct fixture_mount *m = mount_as(NULL);
 	char *out;
 
-	out = sh(0, "cd '%s' && mkdir newdir && mv docs/a.txt docs/renamed.txt && "
-		    "chmod 0640 docs/renamed.txt && touch -m -d @1600000000 docs/renamed.txt && "
-		    "rm run.sh && stat -c '%%a %%Y %%s' docs/renamed.txt", mnt);
+	out = sh(0,
+	         "cd '%s' && mkdir newdir && mv docs/a.txt docs/renamed.txt && "
+	         "chmod 0640 docs/renamed.txt && touch -m -d @1600000000 docs/renamed.txt && "
+	         "rm run.sh && stat -c '%%a %%Y %%s' docs/renamed.txt",
+	         mnt);
 	ck_assert_str_eq(out, "640 1600000000 1234\n");
 	free(out);
 	out = sh(0, "cd '%s' && ls", mnt);
@@ -179,7 +184,7 @@ START_TEST(owner_changes_become_records)
 	m = mount_as(NULL);
 	out = sh(0, "cd '%s' && find . | sort && stat -c '%%a %%Y' docs/renamed.txt", mnt);
 	ck_assert_str_eq(out, ".\n./docs\n./docs/bob.txt\n./docs/deep\n./docs/deep/nested\n"
-			      "./docs/deep/nested/b.bin\n./docs/renamed.txt\n640 1600000000\n");
+	                      "./docs/deep/nested/b.bin\n./docs/renamed.txt\n640 1600000000\n");
 	free(out);
 	itest_stop_clean(m, NULL);
 }
@@ -238,8 +243,16 @@ START_TEST(no_key_is_read_only)
 	itest_stop_clean(m, NULL);
 	/* a named key that is missing is an error, not a silent read-only mount */
 	char *out = NULL;
-	char *argv[] = { getenv("SWARMFS_BIN"), "mount", "-f", "--home", home, "--key", "ghost",
-			 "team", mnt, NULL };
+	char *argv[] = { getenv("SWARMFS_BIN"),
+		         "mount",
+		         "-f",
+		         "--home",
+		         home,
+		         "--key",
+		         "ghost",
+		         "team",
+		         mnt,
+		         NULL };
 	ck_assert_int_eq(fixture_run(argv, 10000, &out), 1);
 	ck_assert_msg(strstr(out, "cannot load key"), "output: %s", out);
 	free(out);
@@ -272,10 +285,12 @@ START_TEST(big_directory_lists_whole)
 	unsetenv("SWARMFS_ITEST_BATCH");
 
 	struct fixture_mount *m = mount_as(NULL);
-	char *out = itest_run(30000, "cd '%s/big' && ls | wc -l && ls -f | grep -c entry && "
-				     "python3 -c 'import os; print(len(os.listdir(\".\")))' && "
-				     "ls -l | grep -c entry && find . -type f | wc -l && "
-				     "ls | sort -u | wc -l", mnt);
+	char *out = itest_run(30000,
+	                      "cd '%s/big' && ls | wc -l && ls -f | grep -c entry && "
+	                      "python3 -c 'import os; print(len(os.listdir(\".\")))' && "
+	                      "ls -l | grep -c entry && find . -type f | wc -l && "
+	                      "ls | sort -u | wc -l",
+	                      mnt);
 	ck_assert_str_eq(out, "1200\n1200\n1200\n1200\n1200\n1200\n");
 	free(out);
 	itest_stop_clean(m, NULL);
@@ -298,20 +313,23 @@ START_TEST(tampered_record_is_hidden)
 	/* what was tried: one byte in the middle of docs/bob.txt's stored record flipped
 	 * in ledger.db behind the ledger's back; the append-only triggers are dropped
 	 * first, as an attacker holding the file would */
-	int rc = fixture_sh(10000, &out,
-			    "python3 - '%s' '%s' <<'PY'\n"
-			    "import sqlite3, sys\n"
-			    "c = sqlite3.connect(sys.argv[1])\n"
-			    "for (t,) in c.execute(\"select name from sqlite_master where type='trigger'\").fetchall():\n"
-			    "    c.execute('drop trigger ' + t)\n"
-			    "rid = bytes.fromhex(sys.argv[2])\n"
-			    "raw = bytearray(c.execute('select raw from raw_records where id=?', (rid,)).fetchone()[0])\n"
-			    "raw[len(raw) // 2] ^= 0x01\n"
-			    "c.execute('update raw_records set raw=? where id=?', (bytes(raw), rid))\n"
-			    "c.commit()\n"
-			    "print('flipped', len(raw) // 2)\n"
-			    "PY\n",
-			    db, hex);
+	int rc =
+	    fixture_sh(10000, &out,
+	               "python3 - '%s' '%s' <<'PY'\n"
+	               "import sqlite3, sys\n"
+	               "c = sqlite3.connect(sys.argv[1])\n"
+	               "for (t,) in c.execute(\"select name from sqlite_master where "
+	               "type='trigger'\").fetchall():\n"
+	               "    c.execute('drop trigger ' + t)\n"
+	               "rid = bytes.fromhex(sys.argv[2])\n"
+	               "raw = bytearray(c.execute('select raw from raw_records where id=?', "
+	               "(rid,)).fetchone()[0])\n"
+	               "raw[len(raw) // 2] ^= 0x01\n"
+	               "c.execute('update raw_records set raw=? where id=?', (bytes(raw), rid))\n"
+	               "c.commit()\n"
+	               "print('flipped', len(raw) // 2)\n"
+	               "PY\n",
+	               db, hex);
 	ck_assert_msg(rc == 0 && strstr(out, "flipped"), "tampering failed: %s", out);
 	free(out);
 
@@ -324,7 +342,8 @@ START_TEST(tampered_record_is_hidden)
 		fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
 		bool done = strstr(out, "verification: done") != NULL;
 		if (done)
-			ck_assert_msg(strstr(out, "verification: done, 1 problem\n"), "status: %s", out);
+			ck_assert_msg(strstr(out, "verification: done, 1 problem\n"), "status: %s",
+			              out);
 		free(out);
 		if (done)
 			break;
@@ -353,14 +372,10 @@ END_TEST
 int main(void)
 {
 	const TTest *const tests[] = {
-		browse_with_ordinary_tools,
-		xattrs_show_ownership,
-		owner_changes_become_records,
-		others_files_are_refused_and_unchanged,
-		no_key_is_read_only,
-		big_directory_lists_whole,
-		tampered_record_is_hidden,
-		NULL,
+		browse_with_ordinary_tools,   xattrs_show_ownership,
+		owner_changes_become_records, others_files_are_refused_and_unchanged,
+		no_key_is_read_only,          big_directory_lists_whole,
+		tampered_record_is_hidden,    NULL,
 	};
 
 	return itest_main("namespace", 60, setup, teardown, tests);

@@ -66,8 +66,8 @@ static void assert_same_at(const char *got, const char *want, int line)
 	}
 	if (!*g && !*w)
 		return;
-	ck_abort_msg("line %d: outputs differ at their line %d: got '%.120s' want '%.120s'", line, n,
-		     g, w);
+	ck_abort_msg("line %d: outputs differ at their line %d: got '%.120s' want '%.120s'", line,
+	             n, g, w);
 }
 
 /* A tree of 200 files in 3 levels, sizes from 0 to ~300 KiB, one text file to grep. */
@@ -80,7 +80,8 @@ static void make_tree(void)
 		char *out = itest_run(10000, "mkdir -p '%s'", path);
 		free(out);
 		snprintf(path, sizeof path, "%s/d%d/e%d/f%03d.bin", src, i % 4, i % 7, i);
-		ck_assert_int_eq(fixture_file_random(path, (uint64_t)(i * 1531) % (300 << 10), (uint32_t)i), 0);
+		ck_assert_int_eq(
+		    fixture_file_random(path, (uint64_t)(i * 1531) % (300 << 10), (uint32_t)i), 0);
 	}
 	snprintf(path, sizeof path, "%s/notes.txt", src);
 	FILE *f = fopen(path, "w");
@@ -112,13 +113,16 @@ START_TEST(cp_r_tree_reads_back_identical)
 	ck_assert_str_eq(got, "notes.txt:needle in the haystack\n");
 	free(got);
 	/* du: the files' bytes (directories count 0 here, 4 KiB on ext4) */
-	got = itest_run(10000, "cd '%s' && find . -type f -printf '%%s\\n' | awk '{s+=$1} END {print s}'", src);
+	got = itest_run(
+	    10000, "cd '%s' && find . -type f -printf '%%s\\n' | awk '{s+=$1} END {print s}'", src);
 	char *got2 = itest_run(10000, "cd '%s/tree' && du -s --apparent-size -B1 . | cut -f1", mnt);
 	ck_assert_int_eq(atol(got2), atol(got));
 	free(got);
 	free(got2);
-	free(itest_run(30000, "cd '%s/tree' && tar cf '%s/out.tar' . && mkdir '%s/untar' && tar xf '%s/out.tar' -C '%s/untar'",
-		 mnt, dir, dir, dir, dir));
+	free(itest_run(30000,
+	               "cd '%s/tree' && tar cf '%s/out.tar' . && mkdir '%s/untar' && tar xf "
+	               "'%s/out.tar' -C '%s/untar'",
+	               mnt, dir, dir, dir, dir));
 	got = itest_run(30000, "cd '%s/untar' && find . -type f | sort | xargs sha256sum", dir);
 	assert_same(got, want);
 	free(got);
@@ -143,11 +147,14 @@ START_TEST(cp_a_keeps_mode_and_mtime)
 	struct fixture_mount *m;
 	char *out;
 
-	free(itest_run(10000, "mkdir -p '%s' && printf 'x%%.0s' $(seq 1 5000) > '%s/script.sh' && "
-			"chmod 0750 '%s/script.sh' && touch -m -d @1500000000 '%s/script.sh'",
-		 src, src, src, src));
-	free(itest_run(10000, "mkdir '%s/dir' && cp -a '%s/script.sh' '%s/dir/' && chmod 0710 '%s/dir' && "
-			"touch -m -d @1450000000 '%s/dir'", src, src, src, src, src));
+	free(itest_run(10000,
+	               "mkdir -p '%s' && printf 'x%%.0s' $(seq 1 5000) > '%s/script.sh' && "
+	               "chmod 0750 '%s/script.sh' && touch -m -d @1500000000 '%s/script.sh'",
+	               src, src, src, src));
+	free(itest_run(10000,
+	               "mkdir '%s/dir' && cp -a '%s/script.sh' '%s/dir/' && chmod 0710 '%s/dir' && "
+	               "touch -m -d @1450000000 '%s/dir'",
+	               src, src, src, src, src));
 	m = mount_drive();
 	free(itest_run(30000, "cp -a '%s/script.sh' '%s/dir' '%s/'", src, src, mnt));
 	itest_wait_published(mnt);
@@ -158,7 +165,9 @@ START_TEST(cp_a_keeps_mode_and_mtime)
 	out = itest_run(10000, "stat -c '%%a %%Y' '%s/dir'", mnt);
 	ck_assert_str_eq(out, "710 1450000000\n");
 	free(out);
-	out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.status '%s/script.sh'", mnt);
+	out = itest_run(
+	    10000, "getfattr --absolute-names --only-values -n user.swarmfs.status '%s/script.sh'",
+	    mnt);
 	ck_assert_str_eq(out, "confirmed");
 	free(out);
 	itest_stop_clean(m, NULL);
@@ -173,7 +182,8 @@ START_TEST(editor_write_temp_then_rename)
 	free(itest_run(10000, "echo 'version 1' > '%s/doc.txt'", mnt));
 	itest_wait_published(mnt);
 	/* what an editor does on save: a temp file beside it, renamed over it */
-	free(itest_run(10000, "cd '%s' && echo 'version 2' > .doc.txt.swp && mv .doc.txt.swp doc.txt", mnt));
+	free(itest_run(
+	    10000, "cd '%s' && echo 'version 2' > .doc.txt.swp && mv .doc.txt.swp doc.txt", mnt));
 	out = itest_run(10000, "cd '%s' && cat doc.txt && ls -A", mnt);
 	ck_assert_str_eq(out, "version 2\ndoc.txt\n");
 	free(out);
@@ -239,13 +249,16 @@ START_TEST(rsync_and_tar_into_the_mount)
 	char *want, *got;
 
 	make_tree();
-	free(itest_run(10000, "chmod 0600 '%s/notes.txt' && touch -m -d @1400000000 '%s/notes.txt'", src, src));
+	free(itest_run(10000, "chmod 0600 '%s/notes.txt' && touch -m -d @1400000000 '%s/notes.txt'",
+	               src, src));
 	m = mount_drive();
 	/* rsync writes .name.XXXXXX temp files and renames them, then sets times and modes */
 	free(itest_run(120000, "rsync -a '%s/' '%s/by-rsync/'", src, mnt));
 	/* tar x sets each file's times after closing it */
-	free(itest_run(60000, "cd '%s' && tar cf '%s/src.tar' . && mkdir '%s/by-tar' && tar xf '%s/src.tar' -C '%s/by-tar'",
-		 src, dir, mnt, dir, mnt));
+	free(itest_run(60000,
+	               "cd '%s' && tar cf '%s/src.tar' . && mkdir '%s/by-tar' && tar xf "
+	               "'%s/src.tar' -C '%s/by-tar'",
+	               src, dir, mnt, dir, mnt));
 	itest_wait_published(mnt);
 	want = itest_run(30000, "cd '%s' && find . -type f | sort | xargs sha256sum", src);
 	got = itest_run(30000, "cd '%s/by-rsync' && find . -type f | sort | xargs sha256sum", mnt);
@@ -255,7 +268,8 @@ START_TEST(rsync_and_tar_into_the_mount)
 	assert_same(got, want);
 	free(got);
 	free(want);
-	got = itest_run(10000, "stat -c '%%a %%Y' '%s/by-rsync/notes.txt' '%s/by-tar/notes.txt'", mnt, mnt);
+	got = itest_run(10000, "stat -c '%%a %%Y' '%s/by-rsync/notes.txt' '%s/by-tar/notes.txt'",
+	                mnt, mnt);
 	ck_assert_str_eq(got, "600 1400000000\n600 1400000000\n");
 	free(got);
 	/* no temp file of rsync's was left published */
@@ -277,10 +291,13 @@ START_TEST(transfer_then_refused)
 	free(itest_run(10000, "head -c 100000 /dev/urandom > '%s/gift.bin'", mnt));
 	itest_wait_published(mnt);
 	before = itest_run(10000, "sha256sum < '%s/gift.bin'", mnt);
-	out = itest_run(10000, "'%s' transfer '%s/gift.bin' --to bob --home '%s'", getenv("SWARMFS_BIN"), mnt, home);
+	out = itest_run(10000, "'%s' transfer '%s/gift.bin' --to bob --home '%s'",
+	                getenv("SWARMFS_BIN"), mnt, home);
 	ck_assert_msg(strstr(out, bobhex), "transfer said: %s", out);
 	free(out);
-	out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.owner '%s/gift.bin'", mnt);
+	out = itest_run(
+	    10000, "getfattr --absolute-names --only-values -n user.swarmfs.owner '%s/gift.bin'",
+	    mnt);
 	ck_assert_str_eq(out, bobhex);
 	free(out);
 
@@ -300,25 +317,29 @@ START_TEST(transfer_then_refused)
 	free(out);
 	ck_assert_int_eq(truncate(path, 0), -1);
 	ck_assert_int_eq(errno, EACCES);
-	out = itest_run(10000, "sha256sum < '%s/gift.bin'; stat -c %%a '%s/gift.bin'; ls '%s'", mnt, mnt, mnt);
+	out = itest_run(10000, "sha256sum < '%s/gift.bin'; stat -c %%a '%s/gift.bin'; ls '%s'", mnt,
+	                mnt, mnt);
 	char want[256];
 	snprintf(want, sizeof want, "%s444\ngift.bin\n", before);
 	ck_assert_str_eq(out, want);
 	free(out);
 	/* nor can it be given away twice */
 	ck_assert_int_eq(fixture_sh(10000, NULL, "'%s' transfer '%s' --to default --home '%s'",
-				    getenv("SWARMFS_BIN"), path, home), 1);
+	                            getenv("SWARMFS_BIN"), path, home),
+	                 1);
 
 	/* the history says what happened, from the mount */
 	out = itest_run(10000, "'%s' log '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
 	ck_assert_msg(strstr(out, "claim ") && strstr(out, "transfer ") && strstr(out, bobhex),
-		      "log: %s", out);
+	              "log: %s", out);
 	free(out);
 	out = itest_run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
-	ck_assert_msg(strstr(out, "drive: team") && strstr(out, "publish queue: 0 staged"), "status: %s", out);
+	ck_assert_msg(strstr(out, "drive: team") && strstr(out, "publish queue: 0 staged"),
+	              "status: %s", out);
 	free(out);
 	out = itest_run(10000, "'%s' magnet '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
-	ck_assert_msg(!strncmp(out, "magnet:?xt=urn:btih:", 20) && strstr(out, "dn=gift.bin"), "magnet: %s", out);
+	ck_assert_msg(!strncmp(out, "magnet:?xt=urn:btih:", 20) && strstr(out, "dn=gift.bin"),
+	              "magnet: %s", out);
 	free(out);
 	free(before);
 	itest_stop_clean(m, NULL);
@@ -328,14 +349,10 @@ END_TEST
 int main(void)
 {
 	const TTest *const tests[] = {
-		cp_r_tree_reads_back_identical,
-		cp_a_keeps_mode_and_mtime,
-		editor_write_temp_then_rename,
-		overwrite_and_truncate_by_owner,
-		kill_9_after_close_loses_nothing,
-		transfer_then_refused,
-		rsync_and_tar_into_the_mount,
-		NULL,
+		cp_r_tree_reads_back_identical,   cp_a_keeps_mode_and_mtime,
+		editor_write_temp_then_rename,    overwrite_and_truncate_by_owner,
+		kill_9_after_close_loses_nothing, transfer_then_refused,
+		rsync_and_tar_into_the_mount,     NULL,
 	};
 
 	return itest_main("publish", 120, setup, teardown, tests);

@@ -44,8 +44,8 @@ static struct fixture_mount *mount_a(void)
 
 static struct fixture_mount *mount_b(void)
 {
-	const char *args[] = { "--no-dht", "--listen", "127.0.0.1:0", "--peer", peer_a,
-			       "--read-timeout", "4", NULL };
+	const char *args[] = { "--no-dht", "--listen",       "127.0.0.1:0", "--peer",
+		               peer_a,     "--read-timeout", "4",           NULL };
 	struct fixture_mount *m;
 
 	ck_assert_int_eq(fixture_mount_start(home_b, id, mnt_b, args, &m), 0);
@@ -89,9 +89,10 @@ static void setup(void)
 	}
 	ck_assert_int_eq(fixture_mount_stop(ma), 0);
 	/* what sync will do (issue 6): B gets the ledger and the torrents */
-	free(itest_run(10000, "mkdir -p '%s/drives/%s' && cp '%s/drives/%s/ledger.db' '%s/drives/%s/' && "
-			"cp -r '%s/drives/%s/torrents' '%s/drives/%s/'",
-		 home_b, id, home_a, id, home_b, id, home_a, id, home_b, id));
+	free(itest_run(10000,
+	               "mkdir -p '%s/drives/%s' && cp '%s/drives/%s/ledger.db' '%s/drives/%s/' && "
+	               "cp -r '%s/drives/%s/torrents' '%s/drives/%s/'",
+	               home_b, id, home_a, id, home_b, id, home_a, id, home_b, id));
 	ma = mount_a();
 	mb = mount_b();
 }
@@ -111,8 +112,9 @@ static void teardown(void)
 
 static uint64_t cached(const char *name)
 {
-	char *out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.cached '%s/%s'",
-			mnt_b, name);
+	char *out = itest_run(
+	    10000, "getfattr --absolute-names --only-values -n user.swarmfs.cached '%s/%s'", mnt_b,
+	    name);
 	uint64_t n = strtoull(out, NULL, 10);
 
 	free(out);
@@ -141,15 +143,17 @@ END_TEST
 
 START_TEST(middle_read_fetches_only_nearby_pieces)
 {
-	char *got = itest_run(30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", mnt_b);
-	char *want = itest_run(30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", src);
+	char *got = itest_run(
+	    30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", mnt_b);
+	char *want = itest_run(
+	    30000, "dd if='%s/big.bin' bs=16k skip=1500 count=1 status=none | sha256sum", src);
 
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
 	uint64_t n = cached("big.bin");
 	ck_assert_msg(n > 0 && n < (48 << 20) / 4, "a 16 KiB read cached %llu of %u bytes",
-		      (unsigned long long)n, 48u << 20);
+	              (unsigned long long)n, 48u << 20);
 	/* tail -c: the end only */
 	got = itest_run(30000, "tail -c 1000 '%s/big.bin' | sha256sum", mnt_b);
 	want = itest_run(30000, "tail -c 1000 '%s/big.bin' | sha256sum", src);
@@ -171,14 +175,18 @@ START_TEST(seeder_down_eio_after_timeout_then_back)
 	/* what was tried: a read of a piece nobody reachable has */
 	snprintf(path, sizeof path, "%s/big.bin", mnt_b);
 	t0 = now_s();
-	int rc = fixture_sh(30000, NULL, "dd if='%s' bs=16k skip=2000 count=1 status=none of=/dev/null 2>/dev/null", path);
+	int rc = fixture_sh(
+	    30000, NULL, "dd if='%s' bs=16k skip=2000 count=1 status=none of=/dev/null 2>/dev/null",
+	    path);
 	double waited = now_s() - t0;
 	ck_assert_msg(rc != 0, "a read with no seeder succeeded");
-	ck_assert_msg(waited >= 3.0 && waited < 15.0, "the read failed after %.1f s (timeout 4 s)", waited);
+	ck_assert_msg(waited >= 3.0 && waited < 15.0, "the read failed after %.1f s (timeout 4 s)",
+	              waited);
 	/* meanwhile stat and ls never wait on the network */
 	pid_t slow = fork();
 	if (slow == 0) {
-		execlp("sh", "sh", "-c", "exec dd if=\"$0\" bs=16k skip=2500 count=1 status=none of=/dev/null", path,
+		execlp("sh", "sh", "-c",
+		       "exec dd if=\"$0\" bs=16k skip=2500 count=1 status=none of=/dev/null", path,
 		       (char *)NULL);
 		_exit(127);
 	}
@@ -186,7 +194,8 @@ START_TEST(seeder_down_eio_after_timeout_then_back)
 	t0 = now_s();
 	ck_assert_int_eq(stat(path, &st), 0);
 	free(itest_run(5000, "ls -l '%s' >/dev/null", mnt_b));
-	ck_assert_msg(now_s() - t0 < 1.0, "stat and ls took %.2f s during a stuck read", now_s() - t0);
+	ck_assert_msg(now_s() - t0 < 1.0, "stat and ls took %.2f s during a stuck read",
+	              now_s() - t0);
 	waitpid(slow, NULL, 0);
 
 	/* Ctrl-C on a stuck cat returns promptly */
@@ -208,12 +217,15 @@ START_TEST(seeder_down_eio_after_timeout_then_back)
 	for (int i = 0; i < 20; i++) {
 		free(got);
 		got = NULL;
-		if (fixture_sh(30000, &got, "dd if='%s' bs=16k skip=2000 count=1 status=none | sha256sum", path) == 0 &&
+		if (fixture_sh(30000, &got,
+		               "dd if='%s' bs=16k skip=2000 count=1 status=none | sha256sum",
+		               path) == 0 &&
 		    strlen(got) > 60)
 			break;
 		usleep(250000);
 	}
-	char *want = itest_run(30000, "dd if='%s/big.bin' bs=16k skip=2000 count=1 status=none | sha256sum", src);
+	char *want = itest_run(
+	    30000, "dd if='%s/big.bin' bs=16k skip=2000 count=1 status=none | sha256sum", src);
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);

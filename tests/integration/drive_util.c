@@ -46,7 +46,7 @@ int itest_key(const char *home, const char *name, uint8_t out_pub[LEDGER_KEY_LEN
 }
 
 int itest_drive_create(const char *home, const char *name, const char *key,
-		       char out_id[LEDGER_HEX_LEN])
+                       char out_id[LEDGER_HEX_LEN])
 {
 	struct ledger_config cfg = { 0 };
 	struct ledger_params p;
@@ -139,8 +139,7 @@ void itest_drive_close(struct ledger *l)
 	}
 }
 
-int itest_claim(struct ledger *l, const char *path, uint64_t length, uint32_t mode,
-		int64_t mtime_s)
+int itest_claim(struct ledger *l, const char *path, uint64_t length, uint32_t mode, int64_t mtime_s)
 {
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
 
@@ -157,7 +156,7 @@ int itest_claim(struct ledger *l, const char *path, uint64_t length, uint32_t mo
 }
 
 int itest_main(const char *name, double timeout_s, void (*setup)(void), void (*teardown)(void),
-	       const TTest *const *tests)
+               const TTest *const *tests)
 {
 	Suite *s = suite_create(name);
 	TCase *tc = tcase_create(name);

@@ -14,7 +14,7 @@ int itest_key(const char *home, const char *name, uint8_t out_pub[LEDGER_KEY_LEN
 /* A new single-producer drive named name, administered by key `key` (made if missing),
  * in <home>/drives/<id>/ledger.db; its id (hex) into out_id. */
 int itest_drive_create(const char *home, const char *name, const char *key,
-		       char out_id[LEDGER_HEX_LEN]);
+                       char out_id[LEDGER_HEX_LEN]);
 
 /* Open that drive's ledger with key `key` (NULL: read-only) for setting up records;
  * close it with itest_drive_close() before mounting. */
@@ -24,14 +24,14 @@ void itest_drive_close(struct ledger *l);
 /* Submit a claim of path with made-up content of length bytes (the namespace tests
  * need no swarm) owned by the ledger's key. */
 int itest_claim(struct ledger *l, const char *path, uint64_t length, uint32_t mode,
-		int64_t mtime_s);
+                int64_t mtime_s);
 
 /* ---- what every integration suite does ---- */
 
 /* The main() of a suite: one test case with a checked fixture and a per-test timeout;
  * tests is NULL-terminated. Returns the exit code. */
 int itest_main(const char *name, double timeout_s, void (*setup)(void), void (*teardown)(void),
-	       const TTest *const *tests);
+               const TTest *const *tests);
 
 /* Teardown: lazily unmount mnt if a failed test left it mounted, remove dir. */
 void itest_cleanup(const char *dir, const char *mnt);

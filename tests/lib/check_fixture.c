@@ -230,7 +230,8 @@ START_TEST(tracker_whitelist)
 	ck_assert(!fixture_tracker_accepts(t, other));
 	/* what was tried: malformed hashes are refused, not written */
 	ck_assert_int_eq(fixture_tracker_allow(t, "xyz"), -EINVAL);
-	ck_assert_int_eq(fixture_tracker_allow(t, "0123456789abcdef0123456789abcdef0123456g"), -EINVAL);
+	ck_assert_int_eq(fixture_tracker_allow(t, "0123456789abcdef0123456789abcdef0123456g"),
+	                 -EINVAL);
 	fixture_tracker_stop(t);
 	ck_assert_int_eq(fixture_tmpdir_remove(dir), 0);
 	free(dir);

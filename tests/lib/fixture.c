@@ -373,7 +373,7 @@ static void guardian_main(char *const argv[], const char *log_path, int report_f
 	child = fork();
 	if (child == 0) {
 		int fd = open(log_path ? log_path : "/dev/null",
-			      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		int null = open("/dev/null", O_RDONLY);
 
 		setpgid(0, 0);
@@ -615,7 +615,7 @@ static int hex_to_urlenc(const char *hex, char out[61])
 bool fixture_tracker_accepts(const struct fixture_tracker *t, const char *hex)
 {
 	static const char *const q = "&peer_id=-SF0000-fixturecheck&port=1&uploaded=0"
-				     "&downloaded=0&left=0&numwant=0&compact=1";
+	                             "&downloaded=0&left=0&numwant=0&compact=1";
 	char enc[61], path[320], *resp = NULL;
 	bool ok;
 
@@ -670,8 +670,8 @@ int fixture_tracker_start(const char *dir, struct fixture_tracker **out)
 		if (err < 0)
 			goto fail;
 		snprintf(port, sizeof port, "%u", t->port);
-		char *argv[] = { "opentracker", "-i", "127.0.0.1", "-p", port, "-P", port,
-				 "-d", t->dir, "-w", "whitelist", NULL };
+		char *argv[] = { "opentracker", "-i", "127.0.0.1", "-p", port,        "-P",
+			         port,          "-d", t->dir,      "-w", "whitelist", NULL };
 		err = fixture_proc_start(argv, log, &t->proc);
 		if (err < 0)
 			goto fail;
@@ -682,7 +682,7 @@ int fixture_tracker_start(const char *dir, struct fixture_tracker **out)
 			if (http_get(t->port, "/", 500, &resp) == 0) {
 				free(resp);
 				snprintf(t->url, sizeof t->url, "http://127.0.0.1:%u/announce",
-					 t->port);
+				         t->port);
 				*out = t;
 				return 0;
 			}
@@ -827,7 +827,7 @@ struct fixture_mount {
 };
 
 int fixture_mount_start(const char *home, const char *drive, const char *mountpoint,
-			const char *const extra_args[], struct fixture_mount **out)
+                        const char *const extra_args[], struct fixture_mount **out)
 {
 	static int counter;
 	const char *bin = getenv("SWARMFS_BIN");
@@ -842,15 +842,15 @@ int fixture_mount_start(const char *home, const char *drive, const char *mountpo
 	if (access("/dev/fuse", R_OK | W_OK) < 0) {
 		err = -errno;
 		fprintf(stderr, "fixture: /dev/fuse is not usable (%s): these tests need FUSE\n",
-			strerror(-err));
+		        strerror(-err));
 		return err;
 	}
 	m = calloc(1, sizeof *m);
 	if (!m)
 		return -ENOMEM;
 	m->mountpoint = strdup(mountpoint);
-	if (!m->mountpoint || asprintf(&m->log, "%s/mount-%ld-%d.log", home, (long)getpid(),
-					 counter++) < 0) {
+	if (!m->mountpoint ||
+	    asprintf(&m->log, "%s/mount-%ld-%d.log", home, (long)getpid(), counter++) < 0) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -883,7 +883,7 @@ int fixture_mount_start(const char *home, const char *drive, const char *mountpo
 
 			fixture_run(cat, 2000, &text);
 			fprintf(stderr, "fixture: swarmfs mount of %s failed; its log:\n%s\n",
-				mountpoint, text ? text : "");
+			        mountpoint, text ? text : "");
 			free(text);
 			fixture_proc_stop(m->proc, 5000);
 			goto fail;
@@ -910,11 +910,12 @@ const char *fixture_mount_log(const struct fixture_mount *m)
 }
 
 int fixture_mount_unexpected_log(const struct fixture_mount *m, const char *const allowed[],
-				 char **out_lines)
+                                 char **out_lines)
 {
-	static const char *const bad[] = { "swarmfs: emerg:", "swarmfs: alert:", "swarmfs: crit:",
-					   "swarmfs: error:", "swarmfs: warning:",
-					   "Sanitizer", "runtime error:", NULL };
+	static const char *const bad[] = {
+		"swarmfs: emerg:",   "swarmfs: alert:", "swarmfs: crit:", "swarmfs: error:",
+		"swarmfs: warning:", "Sanitizer",       "runtime error:", NULL
+	};
 	char line[4096];
 	char *acc = NULL;
 	size_t acc_len = 0;

@@ -56,7 +56,7 @@ int fixture_port_free(uint16_t *out_port);
 int fixture_run(char *const argv[], int timeout_ms, char **out_output);
 /* The same with `/bin/sh -c` and a printf-style command line, for pipes. */
 int fixture_sh(int timeout_ms, char **out_output, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- long-running children under a guardian ---- */
 
@@ -109,14 +109,14 @@ struct fixture_mount;
  * creating mountpoint if needed, and wait up to 10 s until the mount is live.
  * On failure the daemon's log is printed to stderr. */
 int fixture_mount_start(const char *home, const char *drive, const char *mountpoint,
-			const char *const extra_args[], struct fixture_mount **out);
+                        const char *const extra_args[], struct fixture_mount **out);
 pid_t fixture_mount_pid(const struct fixture_mount *m);
 const char *fixture_mount_log(const struct fixture_mount *m);
 /* Lines of the daemon's log at level error or warning (format "swarmfs: error: ...")
  * that contain none of the allowed substrings (NULL-terminated list, may be NULL).
  * Returns how many; *out_lines (if not NULL) gets them, malloc'd. */
 int fixture_mount_unexpected_log(const struct fixture_mount *m, const char *const allowed[],
-				 char **out_lines);
+                                 char **out_lines);
 /* Unmount with `fusermount3 -u`, wait for the daemon to exit; if it does not within
  * 10 s, SIGKILL it and lazily unmount. Frees m. Returns the daemon's exit status. */
 int fixture_mount_stop(struct fixture_mount *m);

@@ -21,9 +21,11 @@ START_TEST(uri_round_trip)
 	const char *why = NULL;
 	char *text;
 
-	ck_assert_int_eq(fs_uri_parse("swarmfs://" ID "?tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce"
-				      "&peer=127.0.0.1:6881&peer=[::1]:7000&dn=team%20drive&x=ignored",
-				      &u, &why), 0);
+	ck_assert_int_eq(
+	    fs_uri_parse("swarmfs://" ID "?tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce"
+	                 "&peer=127.0.0.1:6881&peer=[::1]:7000&dn=team%20drive&x=ignored",
+	                 &u, &why),
+	    0);
 	ck_assert_str_eq(u.drive_id, ID);
 	ck_assert_uint_eq(u.n_trackers, 1);
 	ck_assert_str_eq(u.trackers[0], "http://127.0.0.1:6969/announce");
@@ -49,7 +51,11 @@ START_TEST(uri_bare_id_and_case)
 	struct fs_uri u;
 
 	ck_assert(fs_uri_is_uri("SwarmFS://" ID));
-	ck_assert_int_eq(fs_uri_parse("SWARMFS://00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF", &u, NULL), 0);
+	ck_assert_int_eq(
+	    fs_uri_parse(
+	        "SWARMFS://00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF", &u,
+	        NULL),
+	    0);
 	ck_assert_str_eq(u.drive_id, ID);
 	ck_assert_uint_eq(u.n_trackers + u.n_peers, 0);
 	ck_assert_ptr_null(u.name);
@@ -187,7 +193,6 @@ START_TEST(drive_lock_is_exclusive_and_dies_with_owner)
 	free(dir);
 }
 END_TEST
-
 
 START_TEST(inodes_ref_forget_and_numbers_never_reused)
 {

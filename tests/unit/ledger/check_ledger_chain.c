@@ -32,7 +32,7 @@ static int submit_claim(struct ledger *l, const char *path, uint32_t seed, uint8
 }
 
 static int submit_simple(struct ledger *l, enum ledger_rec_type t, const char *path,
-			 const char *dest, const uint8_t *to)
+                         const char *dest, const uint8_t *to)
 {
 	struct ledger_op op = { .type = t, .path = path, .dest = dest };
 
@@ -301,8 +301,8 @@ START_TEST(test_non_owner_signature)
 	ck_assert_int_eq(ledger_lookup(l, "/a", &e), 0);
 	/* m signs a transfer, an update and a revoke of k's file */
 	for (int t = LEDGER_REC_UPDATE; t <= LEDGER_REC_REVOKE; t++) {
-		raw = tu_record(l, m, (enum ledger_rec_type)t, "/a", "/z", e.record_id, m->pub,
-				&r, &len);
+		raw = tu_record(l, m, (enum ledger_rec_type)t, "/a", "/z", e.record_id, m->pub, &r,
+		                &len);
 		blk = tu_block(l, k, NULL, 0, 0, 2, &raw, &len, 1, &bl);
 		ck_assert_int_eq(ledger_block_import(l, blk, bl), -EPERM);
 		free(blk);
@@ -592,7 +592,8 @@ static void busy_chain(struct ledger *l, const struct ledger_key *other, int n)
 		if (i % 5 == 3)
 			ck_assert_int_eq(submit_simple(l, LEDGER_REC_REVOKE, p, NULL, NULL), 0);
 		if (i % 5 == 4)
-			ck_assert_int_eq(submit_simple(l, LEDGER_REC_TRANSFER, p, NULL, other->pub), 0);
+			ck_assert_int_eq(submit_simple(l, LEDGER_REC_TRANSFER, p, NULL, other->pub),
+			                 0);
 	}
 }
 
@@ -791,8 +792,8 @@ START_TEST(test_raw_tables_append_only)
 	sqlite3 *db;
 	static const char *const stmts[] = {
 		"UPDATE raw_records SET raw = x'00'", "DELETE FROM raw_records",
-		"UPDATE raw_blocks SET hdr = x'00'", "DELETE FROM raw_blocks",
-		"DELETE FROM raw_block_records", "UPDATE raw_block_records SET idx = 5",
+		"UPDATE raw_blocks SET hdr = x'00'",  "DELETE FROM raw_blocks",
+		"DELETE FROM raw_block_records",      "UPDATE raw_block_records SET idx = 5",
 	};
 
 	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
@@ -800,7 +801,7 @@ START_TEST(test_raw_tables_append_only)
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
 		ck_assert_msg(sqlite3_exec(db, stmts[i], NULL, NULL, NULL) != SQLITE_OK,
-			      "allowed: %s", stmts[i]);
+		              "allowed: %s", stmts[i]);
 	sqlite3_close(db);
 	free(path);
 	ledger_key_free(k);
@@ -908,7 +909,6 @@ START_TEST(test_two_ledgers_one_process)
 }
 END_TEST
 
-
 START_TEST(test_member_and_producer_removal)
 {
 	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2), *m = tu_key(3);
@@ -957,7 +957,6 @@ START_TEST(test_member_and_producer_removal)
 }
 END_TEST
 
-
 struct reader {
 	struct ledger *l;
 	atomic_bool *stop;
@@ -979,7 +978,8 @@ static void *reader_main(void *arg)
 
 			memcpy(p + 1, es[i].name, strnlen(es[i].name, LEDGER_NAME_MAX) + 1);
 			p[LEDGER_NAME_MAX + 1] = '\0';
-			if (ledger_lookup(r->l, p, &e) < 0 || ledger_verify_record(r->l, e.record_id) < 0)
+			if (ledger_lookup(r->l, p, &e) < 0 ||
+			    ledger_verify_record(r->l, e.record_id) < 0)
 				r->errors++;
 			r->lookups++;
 		}

@@ -17,9 +17,20 @@ static int chk(const char *s)
 START_TEST(test_bencode_accepts_canonical)
 {
 	static const char *const ok[] = {
-		"i0e", "i-1e", "i42e", "i9223372036854775807e", "i-9223372036854775808e",
-		"0:", "3:abc", "le", "de", "li1ei2ee", "d1:ai1e1:bi2ee", "d1:a0:2:aai1ee",
-		"d3:bard1:xleee", "l0:0:e",
+		"i0e",
+		"i-1e",
+		"i42e",
+		"i9223372036854775807e",
+		"i-9223372036854775808e",
+		"0:",
+		"3:abc",
+		"le",
+		"de",
+		"li1ei2ee",
+		"d1:ai1e1:bi2ee",
+		"d1:a0:2:aai1ee",
+		"d3:bard1:xleee",
+		"l0:0:e",
 	};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
 		ck_assert_msg(chk(ok[i]) == 0, "rejected %s", ok[i]);
@@ -29,15 +40,32 @@ END_TEST
 START_TEST(test_bencode_rejects_noncanonical)
 {
 	static const char *const bad[] = {
-		"", "i-0e", "i01e", "i-01e", "ie", "i-e", "i1", "i9223372036854775808e",
-		"i-9223372036854775809e", "01:a", "1:", "3:ab", "-1:a", "l", "li1e", "d",
+		"",
+		"i-0e",
+		"i01e",
+		"i-01e",
+		"ie",
+		"i-e",
+		"i1",
+		"i9223372036854775808e",
+		"i-9223372036854775809e",
+		"01:a",
+		"1:",
+		"3:ab",
+		"-1:a",
+		"l",
+		"li1e",
+		"d",
 		"d1:bi1e1:ai2ee", /* unsorted */
 		"d1:ai1e1:ai2ee", /* duplicate */
-		"di1ei2ee",	  /* non-string key */
-		"d1:ae",	  /* key without value */
-		"i1ei2e",	  /* trailing value */
-		"3:abcx",	  /* trailing bytes */
-		"x", "i+1e", "i 1e", "d2:ab1:x1:ai1ee",
+		"di1ei2ee",       /* non-string key */
+		"d1:ae",          /* key without value */
+		"i1ei2e",         /* trailing value */
+		"3:abcx",         /* trailing bytes */
+		"x",
+		"i+1e",
+		"i 1e",
+		"d2:ab1:x1:ai1ee",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		ck_assert_msg(chk(bad[i]) == -EBADMSG, "accepted '%s'", bad[i]);
@@ -52,9 +80,9 @@ START_TEST(test_bencode_limits)
 	ck_assert_int_eq(ben_check((const uint8_t *)"9:aaaaaaaaa", 11, &small), -EMSGSIZE);
 	ck_assert_int_eq(ben_check((const uint8_t *)"lllleeee", 8, &small), -EBADMSG);
 	ck_assert_int_eq(ben_check((const uint8_t *)"li1ei2ee", 8, &small), 0);
-	ck_assert_int_eq(ben_check((const uint8_t *)"li1ei2ei3ee", 11,
-				   &(struct ben_limits){ 64, 2, 3 }),
-			 -EBADMSG);
+	ck_assert_int_eq(
+	    ben_check((const uint8_t *)"li1ei2ei3ee", 11, &(struct ben_limits){ 64, 2, 3 }),
+	    -EBADMSG);
 	/* nesting far beyond the limit is refused, not a stack overflow */
 	memset(deep, 'l', 100);
 	memset(deep + 100, 'e', 100);
@@ -125,13 +153,19 @@ START_TEST(test_keys_rfc8032_vector)
 	uint8_t seed[32], pub[32], want_pub[32], sig[64];
 	struct ledger_key *k;
 
-	ck_assert_int_eq(ledger_unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-				      seed, 32), 0);
-	ck_assert_int_eq(ledger_unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
-				      want_pub, 32), 0);
-	ck_assert_int_eq(ledger_unhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
-				      "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
-				      sig, 64), 0);
+	ck_assert_int_eq(
+	    ledger_unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", seed,
+	                 32),
+	    0);
+	ck_assert_int_eq(
+	    ledger_unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+	                 want_pub, 32),
+	    0);
+	ck_assert_int_eq(
+	    ledger_unhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+	                 "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+	                 sig, 64),
+	    0);
 	ck_assert_int_eq(ledger_key_from_seed(seed, &k), 0);
 	ledger_key_public(k, pub);
 	ck_assert_mem_eq(pub, want_pub, 32);
@@ -179,9 +213,14 @@ END_TEST
 
 /* ---- Merkle ---- */
 
-static const char *const ct_leaves[] = { "", "00", "10", "2021", "3031", "40414243",
-					 "5051525354555657",
-					 "606162636465666768696a6b6c6d6e6f" };
+static const char *const ct_leaves[] = { "",
+	                                 "00",
+	                                 "10",
+	                                 "2021",
+	                                 "3031",
+	                                 "40414243",
+	                                 "5051525354555657",
+	                                 "606162636465666768696a6b6c6d6e6f" };
 static const char *const ct_roots[] = {
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 	"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -212,26 +251,38 @@ struct ct_proof {
 
 /* Published in certificate-transparency and transparency-dev/merkle test data. */
 static const struct ct_proof ct_inclusion[] = {
-	{ 0, 8, { "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-		  "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-		  "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
-	{ 5, 8, { "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-		  "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-		  "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
+	{ 0,
+	  8,
+	  { "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+	    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
+	{ 5,
+	  8,
+	  { "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+	    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
 	{ 2, 3, { "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125" } },
-	{ 1, 5, { "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-		  "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-		  "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
+	{ 1,
+	  5,
+	  { "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+	    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
 };
 static const struct ct_proof ct_consistency[] = {
-	{ 1, 8, { "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-		  "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-		  "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
-	{ 6, 8, { "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-		  "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-		  "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
-	{ 2, 5, { "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-		  "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
+	{ 1,
+	  8,
+	  { "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+	    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
+	{ 6,
+	  8,
+	  { "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+	    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
+	{ 2,
+	  5,
+	  { "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+	    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
 };
 
 static size_t want_proof(const struct ct_proof *p, uint8_t out[4][32])
@@ -261,23 +312,24 @@ START_TEST(test_merkle_ct_vectors)
 		const struct ct_proof *p = &ct_inclusion[i];
 		size_t en = want_proof(p, exp);
 
-		ck_assert_int_eq(merkle_inclusion_proof((const uint8_t(*)[32])leaves, p->b, p->a,
-							proof, &n), 0);
+		ck_assert_int_eq(
+		    merkle_inclusion_proof((const uint8_t(*)[32])leaves, p->b, p->a, proof, &n), 0);
 		ck_assert_uint_eq(n, en);
 		ck_assert_mem_eq(proof, exp, n * 32);
 		ck_assert(merkle_inclusion_verify(leaves[p->a], p->a, p->b,
-						  (const uint8_t(*)[32])exp, en, roots[p->b]));
+		                                  (const uint8_t(*)[32])exp, en, roots[p->b]));
 	}
 	for (size_t i = 0; i < sizeof ct_consistency / sizeof ct_consistency[0]; i++) {
 		const struct ct_proof *p = &ct_consistency[i];
 		size_t en = want_proof(p, exp);
 
-		ck_assert_int_eq(merkle_consistency_proof((const uint8_t(*)[32])leaves, p->a,
-							  p->b, proof, &n), 0);
+		ck_assert_int_eq(
+		    merkle_consistency_proof((const uint8_t(*)[32])leaves, p->a, p->b, proof, &n),
+		    0);
 		ck_assert_uint_eq(n, en);
 		ck_assert_mem_eq(proof, exp, n * 32);
 		ck_assert(merkle_consistency_verify(p->a, p->b, roots[p->a], roots[p->b],
-						    (const uint8_t(*)[32])exp, en));
+		                                    (const uint8_t(*)[32])exp, en));
 	}
 }
 END_TEST
@@ -321,49 +373,46 @@ START_TEST(test_merkle_brute_force)
 	}
 	for (size_t n = 1; n <= N; n++) {
 		for (size_t i = 0; i < n; i++) {
-			ck_assert_int_eq(merkle_inclusion_proof((const uint8_t(*)[32])leaves, n, i,
-								proof, &pn), 0);
-			ck_assert(merkle_inclusion_verify(leaves[i], i, n,
-							  (const uint8_t(*)[32])proof, pn,
-							  roots[n]));
+			ck_assert_int_eq(
+			    merkle_inclusion_proof((const uint8_t(*)[32])leaves, n, i, proof, &pn),
+			    0);
+			ck_assert(merkle_inclusion_verify(
+			    leaves[i], i, n, (const uint8_t(*)[32])proof, pn, roots[n]));
 			/* wrong index, wrong size, wrong root, flipped or shortened proof */
 			if (n > 1)
 				ck_assert(!merkle_inclusion_verify(leaves[i], (i + 1) % n, n,
-								   (const uint8_t(*)[32])proof,
-								   pn, roots[n]));
+				                                   (const uint8_t(*)[32])proof, pn,
+				                                   roots[n]));
 			ck_assert(!merkle_inclusion_verify(leaves[i], i, n,
-							   (const uint8_t(*)[32])proof, pn,
-							   roots[n - 1]) ||
-				  n == 1);
+			                                   (const uint8_t(*)[32])proof, pn,
+			                                   roots[n - 1]) ||
+			          n == 1);
 			if (pn) {
 				proof[pn - 1][3] ^= 0x10;
-				ck_assert(!merkle_inclusion_verify(leaves[i], i, n,
-								   (const uint8_t(*)[32])proof,
-								   pn, roots[n]));
+				ck_assert(!merkle_inclusion_verify(
+				    leaves[i], i, n, (const uint8_t(*)[32])proof, pn, roots[n]));
 				proof[pn - 1][3] ^= 0x10;
 				ck_assert(!merkle_inclusion_verify(leaves[i], i, n,
-								   (const uint8_t(*)[32])proof,
-								   pn - 1, roots[n]));
+				                                   (const uint8_t(*)[32])proof,
+				                                   pn - 1, roots[n]));
 			}
 		}
 		for (size_t m = 0; m <= n; m++) {
 			ck_assert_int_eq(merkle_consistency_proof((const uint8_t(*)[32])leaves, m,
-								  n, proof, &pn), 0);
+			                                          n, proof, &pn),
+			                 0);
 			ck_assert_msg(merkle_consistency_verify(m, n, roots[m], roots[n],
-								(const uint8_t(*)[32])proof, pn),
-				      "consistency %zu -> %zu", m, n);
+			                                        (const uint8_t(*)[32])proof, pn),
+			              "consistency %zu -> %zu", m, n);
 			if (m > 0 && m < n) {
-				ck_assert(!merkle_consistency_verify(m, n, roots[m], roots[m],
-								     (const uint8_t(*)[32])proof,
-								     pn));
+				ck_assert(!merkle_consistency_verify(
+				    m, n, roots[m], roots[m], (const uint8_t(*)[32])proof, pn));
 				proof[0][0] ^= 0x10;
-				ck_assert(!merkle_consistency_verify(m, n, roots[m], roots[n],
-								     (const uint8_t(*)[32])proof,
-								     pn));
+				ck_assert(!merkle_consistency_verify(
+				    m, n, roots[m], roots[n], (const uint8_t(*)[32])proof, pn));
 				proof[0][0] ^= 0x10;
-				ck_assert(!merkle_consistency_verify(m, n, roots[m], roots[n],
-								     (const uint8_t(*)[32])proof,
-								     pn - 1));
+				ck_assert(!merkle_consistency_verify(
+				    m, n, roots[m], roots[n], (const uint8_t(*)[32])proof, pn - 1));
 			}
 		}
 	}
@@ -378,13 +427,13 @@ START_TEST(test_path_normalize)
 {
 	char out[LEDGER_PATH_MAX + 1], longname[300], longpath[LEDGER_PATH_MAX + 10];
 	static const char *const ok[][2] = {
-		{ "/a/b", "/a/b" }, { "a/b/", "/a/b" }, { "//a///b", "/a/b" }, { "/", "/" },
-		{ "", "/" }, { "/caf\xc3\xa9", "/caf\xc3\xa9" }, { "/a/.b", "/a/.b" },
-		{ "/..a", "/..a" },
+		{ "/a/b", "/a/b" },   { "a/b/", "/a/b" }, { "//a///b", "/a/b" },
+		{ "/", "/" },         { "", "/" },        { "/caf\xc3\xa9", "/caf\xc3\xa9" },
+		{ "/a/.b", "/a/.b" }, { "/..a", "/..a" },
 	};
 	static const char *const bad[] = {
-		"/a/./b", "/a/../b", "..", "/.", "/\xff", "/\xc0\xaf", "/\xed\xa0\x80",
-		"/\xf4\x90\x80\x80", "/\xe2\x82",
+		"/a/./b",        "/a/../b",           "..",        "/.", "/\xff", "/\xc0\xaf",
+		"/\xed\xa0\x80", "/\xf4\x90\x80\x80", "/\xe2\x82",
 	};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		ck_assert_int_eq(ledger_path_normalize(ok[i][0], out), 0);
@@ -445,14 +494,14 @@ START_TEST(test_record_roundtrip_all_types)
 		ck_assert_int_eq(ben_check(raw, len, &lim), 0);
 		ledger_sha256(raw, len, id);
 		ck_assert_mem_eq(id, r.id, 32);
-		ck_assert_msg(rec_decode(NULL, raw, len, 4096, &d) == 0, "type %d: %.*s", t, (int)len, raw);
+		ck_assert_msg(rec_decode(NULL, raw, len, 4096, &d) == 0, "type %d: %.*s", t,
+		              (int)len, raw);
 		ck_assert_int_eq(d.type, t);
 		ck_assert_mem_eq(d.id, r.id, 32);
 		ck_assert_mem_eq(d.author, k->pub, 32);
 		if (t != LEDGER_REC_MEMBER)
 			ck_assert_str_eq(d.path, r.path);
-		if (t == LEDGER_REC_CLAIM || t == LEDGER_REC_UPDATE)
-		{
+		if (t == LEDGER_REC_CLAIM || t == LEDGER_REC_UPDATE) {
 			ck_assert_mem_eq(d.content.root, r.content.root, 32);
 			ck_assert_mem_eq(d.content.ih2, r.content.ih2, 32);
 			ck_assert_uint_eq(d.content.length, r.content.length);

@@ -27,7 +27,7 @@ struct node {
 struct net {
 	struct node nodes[MAX_NODES];
 	int n;
-	bool link[MAX_NODES][MAX_NODES]; /* connected and not dropped */
+	bool link[MAX_NODES][MAX_NODES];   /* connected and not dropped */
 	int dropped[MAX_NODES][MAX_NODES]; /* times a dropped b */
 	struct msg *q;
 	size_t qn, qcap, qhead;
@@ -177,10 +177,9 @@ START_TEST(test_sync_10000_blocks)
 	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
 	char p[32];
 
-	ck_assert_int_eq(ledger_submit(a, &(struct ledger_op){ .type = LEDGER_REC_MKDIR,
-							       .path = "/d" },
-				       NULL),
-			 0);
+	ck_assert_int_eq(
+	    ledger_submit(a, &(struct ledger_op){ .type = LEDGER_REC_MKDIR, .path = "/d" }, NULL),
+	    0);
 	for (int i = 1; i < 10000; i++) {
 		snprintf(p, sizeof p, "/d/%d", i);
 		ck_assert_int_eq(claim(a, p, (uint32_t)i), 0);
@@ -251,10 +250,10 @@ START_TEST(test_sync_tx_gossip)
 	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
 	struct ledger_entry e;
 
-	ck_assert_int_eq(ledger_submit(a, &(struct ledger_op){ .type = LEDGER_REC_MEMBER,
-							       .member = { 0 } },
-				       NULL),
-			 0);
+	ck_assert_int_eq(
+	    ledger_submit(a, &(struct ledger_op){ .type = LEDGER_REC_MEMBER, .member = { 0 } },
+	                  NULL),
+	    0);
 	node_add(&net, a);
 	node_add(&net, tu_join("b.db", a, m, false));
 	{

@@ -49,7 +49,7 @@ struct ledger_key *tu_key(uint8_t seed)
 }
 
 void tu_config(struct ledger_config *cfg, const char *file, const struct ledger_key *key,
-	       bool auto_produce)
+               bool auto_produce)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->path = file;
@@ -60,8 +60,7 @@ void tu_config(struct ledger_config *cfg, const char *file, const struct ledger_
 }
 
 struct ledger *tu_create(const char *file, const struct ledger_key *admin,
-			 const struct ledger_key *const *producers, size_t n,
-			 bool auto_produce)
+                         const struct ledger_key *const *producers, size_t n, bool auto_produce)
 {
 	struct ledger_params p;
 	struct ledger_config cfg;
@@ -84,7 +83,7 @@ struct ledger *tu_create(const char *file, const struct ledger_key *admin,
 }
 
 struct ledger *tu_join(const char *file, struct ledger *from, const struct ledger_key *key,
-		       bool auto_produce)
+                       bool auto_produce)
 {
 	struct ledger_config cfg;
 	struct ledger *l;
@@ -114,8 +113,8 @@ void tu_content(struct ledger_content *c, uint32_t seed)
 }
 
 uint8_t *tu_record(struct ledger *l, const struct ledger_key *key, enum ledger_rec_type t,
-		   const char *path, const char *dest, const uint8_t prev[32],
-		   const uint8_t to[32], struct rec *out, size_t *out_len)
+                   const char *path, const char *dest, const uint8_t prev[32], const uint8_t to[32],
+                   struct rec *out, size_t *out_len)
 {
 	static int64_t nonce = 1;
 	uint8_t *raw;
@@ -145,8 +144,8 @@ uint8_t *tu_record(struct ledger *l, const struct ledger_key *key, enum ledger_r
 }
 
 uint8_t *tu_block(struct ledger *l, const struct ledger_key *key, const uint8_t *parent,
-		  int64_t height, int64_t time, int64_t weight, uint8_t **recs,
-		  const size_t *lens, size_t n, size_t *out_len)
+                  int64_t height, int64_t time, int64_t weight, uint8_t **recs, const size_t *lens,
+                  size_t n, size_t *out_len)
 {
 	struct ledger_head head;
 	struct blk_hdr h;

@@ -20,24 +20,23 @@ char *tu_path(const char *name); /* <dir>/<name>, malloc'd */
 
 struct ledger_key *tu_key(uint8_t seed);
 void tu_config(struct ledger_config *cfg, const char *file, const struct ledger_key *key,
-	       bool auto_produce);
+               bool auto_produce);
 /* A drive whose admin is admin and producers the given keys. */
 struct ledger *tu_create(const char *file, const struct ledger_key *admin,
-			 const struct ledger_key *const *producers, size_t n,
-			 bool auto_produce);
+                         const struct ledger_key *const *producers, size_t n, bool auto_produce);
 struct ledger *tu_join(const char *file, struct ledger *from, const struct ledger_key *key,
-		       bool auto_produce);
+                       bool auto_produce);
 void tu_content(struct ledger_content *c, uint32_t seed);
 
 /* A record signed by key, as raw bytes (malloc'd) and parsed. */
 uint8_t *tu_record(struct ledger *l, const struct ledger_key *key, enum ledger_rec_type t,
-		   const char *path, const char *dest, const uint8_t prev[32],
-		   const uint8_t to[32], struct rec *out, size_t *out_len);
+                   const char *path, const char *dest, const uint8_t prev[32], const uint8_t to[32],
+                   struct rec *out, size_t *out_len);
 /* A block on top of the current head of l (or on parent/height given), signed by key,
  * with the records given. malloc'd wire bytes. */
 uint8_t *tu_block(struct ledger *l, const struct ledger_key *key, const uint8_t *parent,
-		  int64_t height, int64_t time, int64_t weight, uint8_t **recs,
-		  const size_t *lens, size_t n, size_t *out_len);
+                  int64_t height, int64_t time, int64_t weight, uint8_t **recs, const size_t *lens,
+                  size_t n, size_t *out_len);
 /* Put a hand-made record into l's mempool without any check. */
 void tu_inject(struct ledger *l, const struct rec *r, const uint8_t *raw, size_t len);
 /* Copy every best-chain block of from (height >= 1) into to. */
