@@ -919,14 +919,80 @@ out:
 	return rc;
 }
 
+/* One pass over the mempool in order, applying each record on top of the state as of
+ * block `height` (inside the caller's savepoint, which the caller rolls back). A record
+ * that no longer parses, checks or applies goes to bad (when collect_bad) by its stored
+ * id. take (may be NULL) sees each record that applied and returns nonzero to stop the
+ * walk: produce uses it to fill a block. */
+struct mempool_walk {
+	int64_t height;     /* records apply as of this block height */
+	int64_t time_limit; /* records dated later are refused */
+	size_t max_record;  /* bytes; larger records are refused */
+	int (*take)(const uint8_t id[32], const uint8_t *raw, size_t len, void *ctx);
+	void *ctx;
+	bool collect_bad;
+	uint8_t (*bad)[32]; /* out, malloc'd: free it */
+	size_t n_bad;
+};
+
+static int mempool_walk(struct ledger *l, struct mempool_walk *w)
+{
+	static const char q[] = "SELECT id, raw FROM mempool ORDER BY seq";
+	sqlite3_stmt *st = store_stmt(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const uint8_t *raw = sqlite3_column_blob(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+		struct rec r;
+		int vr = rec_parse(raw, len, w->max_record, &r);
+
+		if (!vr)
+			vr = record_check(l, &r, w->time_limit);
+		if (!vr)
+			vr = record_apply(l, &r, w->height);
+		if (vr) {
+			void *nb;
+
+			if (!w->collect_bad || !(nb = realloc(w->bad, (w->n_bad + 1) * 32)))
+				continue;
+			w->bad = nb;
+			col_fixed(st, 0, w->bad[w->n_bad++], 32);
+		} else if (w->take && w->take(r.id, raw, len, w->ctx))
+			break;
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* Delete records from the mempool (the bad ones of a walk) and say how many. */
+static int mempool_drop(struct ledger *l, uint8_t (*ids)[32], size_t n)
+{
+	static const char q_del[] = "DELETE FROM mempool WHERE id = ?";
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < n; i++) {
+		sqlite3_stmt *st = store_stmt(l, q_del);
+
+		if (!st)
+			return -EIO;
+		sqlite3_bind_blob(st, 1, ids[i], 32, SQLITE_STATIC);
+		rc = step_done(l, st, "mempool drop");
+	}
+	if (n)
+		L_INFO(l, "mempool: dropped %zu records that no longer apply", n);
+	return rc;
+}
+
 /* Drop mempool records that no longer apply on top of the state. */
 static int mempool_prune(struct ledger *l, int64_t next_height)
 {
-	static const char q[] = "SELECT id, raw FROM mempool ORDER BY seq";
-	static const char q_del[] = "DELETE FROM mempool WHERE id = ?";
-	sqlite3_stmt *st;
-	uint8_t(*bad)[32] = NULL;
-	size_t nbad = 0;
+	struct mempool_walk w = { .height = next_height,
+		                  .max_record = SIZE_MAX,
+		                  .time_limit = ledger_now(l) + l->cfg.max_future_s,
+		                  .collect_bad = true };
 	size_t saved = l->n_changed;
 	bool saved_head = l->head_changed;
 	int rc;
@@ -934,46 +1000,13 @@ static int mempool_prune(struct ledger *l, int64_t next_height)
 	rc = store_exec(l, "SAVEPOINT prune");
 	if (rc)
 		return rc;
-	st = store_stmt(l, q);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct rec r;
-		const uint8_t *raw = sqlite3_column_blob(st, 1);
-		size_t len = (size_t)sqlite3_column_bytes(st, 1);
-		int vr = rec_parse(raw, len, SIZE_MAX, &r);
-
-		if (!vr)
-			vr = record_check(l, &r, ledger_now(l) + l->cfg.max_future_s);
-		if (!vr)
-			vr = record_apply(l, &r, next_height);
-		if (vr) {
-			void *nb = realloc(bad, (nbad + 1) * 32);
-
-			if (!nb)
-				break;
-			bad = nb;
-			col_fixed(st, 0, bad[nbad++], 32);
-		}
-	}
-	sqlite3_reset(st);
-	rc = 0;
-out:
+	rc = mempool_walk(l, &w);
 	store_exec(l, "ROLLBACK TO prune");
 	store_exec(l, "RELEASE prune");
 	ledger_changes_forget(l, saved, saved_head);
-	for (size_t i = 0; !rc && i < nbad; i++) {
-		st = store_stmt(l, q_del);
-		if (!st)
-			break;
-		sqlite3_bind_blob(st, 1, bad[i], 32, SQLITE_STATIC);
-		rc = step_done(l, st, "prune");
-	}
-	if (nbad)
-		L_INFO(l, "mempool: dropped %zu records that no longer apply", nbad);
-	free(bad);
+	if (!rc)
+		rc = mempool_drop(l, w.bad, w.n_bad);
+	free(w.bad);
 	return rc;
 }
 
@@ -1144,57 +1177,74 @@ int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw,
 /* Check r on top of the state plus every pending record (in a savepoint, undone). */
 int chain_record_check_pending(struct ledger *l, const struct rec *r)
 {
-	static const char q[] = "SELECT raw FROM mempool ORDER BY seq";
 	struct ledger_head head;
+	struct mempool_walk w = { .max_record = SIZE_MAX,
+		                  .time_limit = ledger_now(l) + l->cfg.max_future_s };
 	size_t saved = l->n_changed;
 	bool saved_head = l->head_changed;
-	int64_t limit = ledger_now(l) + l->cfg.max_future_s;
-	sqlite3_stmt *st;
 	int rc;
 
 	rc = chain_head(l, &head);
 	if (rc)
 		return rc;
+	w.height = (int64_t)head.height + 1;
 	rc = store_exec(l, "SAVEPOINT pending");
 	if (rc)
 		return rc;
-	st = store_stmt(l, q);
-	if (!st) {
-		rc = -EIO;
-		goto out;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct rec p;
-
-		if (!rec_parse(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-		               SIZE_MAX, &p) &&
-		    !record_check(l, &p, limit))
-			record_apply(l, &p, (int64_t)head.height + 1);
-	}
-	sqlite3_reset(st);
-	rc = record_check(l, r, limit);
-out:
+	rc = mempool_walk(l, &w);
+	if (!rc)
+		rc = record_check(l, r, w.time_limit);
 	store_exec(l, "ROLLBACK TO pending");
 	store_exec(l, "RELEASE pending");
 	ledger_changes_forget(l, saved, saved_head);
 	return rc;
 }
 
+/* What produce gathers for its block while walking the mempool. */
+struct block_fill {
+	const struct ledger *l;
+	struct ben_buf recs;
+	uint8_t (*ids)[32];
+	size_t n, bytes;
+};
+
+static int block_take(const uint8_t id[32], const uint8_t *raw, size_t len, void *ctx)
+{
+	struct block_fill *f = ctx;
+	void *nv;
+
+	if (f->n >= f->l->params.max_block_records ||
+	    f->bytes + len + 4096 > f->l->params.max_block_bytes)
+		return 1; /* the block is full */
+	nv = realloc(f->ids, (f->n + 1) * 32);
+	if (!nv) {
+		f->recs.err = -ENOMEM;
+		return 1;
+	}
+	f->ids = nv;
+	memcpy(f->ids[f->n++], id, 32);
+	ben_put_raw(&f->recs, raw, len);
+	f->bytes += len;
+	return 0;
+}
+
 int chain_produce(struct ledger *l)
 {
-	static const char q[] = "SELECT id, raw FROM mempool ORDER BY seq";
-	static const char q_del[] = "DELETE FROM mempool WHERE id = ?";
 	const struct ledger_key *key = l->cfg.key;
 	struct ledger_head head;
-	uint8_t(*prods)[32] = NULL, (*ids)[32] = NULL, (*bad)[32] = NULL;
-	size_t np = 0, n = 0, nbad = 0, bytes = 0;
+	uint8_t(*prods)[32] = NULL;
+	size_t np = 0, n = 0;
+	struct block_fill fill = { 0 };
+	struct mempool_walk w = { .max_record = l->params.max_record_bytes,
+		                  .take = block_take,
+		                  .ctx = &fill,
+		                  .collect_bad = true };
 	struct ben_buf wire;
 	struct blk_hdr h;
 	uint8_t *hdr = NULL;
 	size_t hdr_len, saved = l->n_changed;
 	bool in_turn, saved_head = l->head_changed, is_head;
 	int64_t now = ledger_now(l);
-	sqlite3_stmt *st;
 	int rc;
 
 	if (!key)
@@ -1229,79 +1279,34 @@ int chain_produce(struct ledger *l)
 	rc = store_exec(l, "SAVEPOINT produce");
 	if (rc)
 		goto out;
-	st = store_stmt(l, q);
-	if (!st) {
-		rc = -EIO;
-		goto undo;
-	}
-	{
-		struct ben_buf recs;
-
-		ben_buf_init(&recs);
-		ben_list_begin(&recs);
-		while (n < l->params.max_block_records && sqlite3_step(st) == SQLITE_ROW) {
-			const uint8_t *raw = sqlite3_column_blob(st, 1);
-			size_t len = (size_t)sqlite3_column_bytes(st, 1);
-			struct rec r;
-			int vr;
-			void *nv;
-
-			if (bytes + len + 4096 > l->params.max_block_bytes)
-				break;
-			vr = rec_parse(raw, len, l->params.max_record_bytes, &r);
-			if (!vr)
-				vr = record_check(l, &r, h.time + l->cfg.max_future_s);
-			if (!vr)
-				vr = record_apply(l, &r, h.height);
-			if (vr) {
-				nv = realloc(bad, (nbad + 1) * 32);
-				if (nv) {
-					bad = nv;
-					memcpy(bad[nbad++], r.id, 32);
-				}
-				continue;
-			}
-			nv = realloc(ids, (n + 1) * 32);
-			if (!nv) {
-				recs.err = -ENOMEM;
-				break;
-			}
-			ids = nv;
-			memcpy(ids[n++], r.id, 32);
-			ben_put_raw(&recs, raw, len);
-			bytes += len;
+	w.height = h.height;
+	w.time_limit = h.time + l->cfg.max_future_s;
+	fill.l = l;
+	ben_buf_init(&fill.recs);
+	ben_list_begin(&fill.recs);
+	rc = mempool_walk(l, &w);
+	ben_end(&fill.recs);
+	if (!rc)
+		rc = fill.recs.err;
+	n = fill.n;
+	if (!rc && n) {
+		h.n_records = (int64_t)n;
+		rc = merkle_root_of_ids((const uint8_t(*)[32])fill.ids, n, h.root);
+		if (!rc)
+			rc = blk_hdr_sign(&h, NULL, 0, key, &hdr, &hdr_len);
+		if (!rc) {
+			ben_put_raw(&wire, hdr, hdr_len);
+			ben_put_key(&wire, "r");
+			ben_put_raw(&wire, fill.recs.p, fill.recs.len);
+			ben_end(&wire);
+			rc = wire.err;
 		}
-		sqlite3_reset(st);
-		ben_end(&recs);
-		rc = recs.err;
-		if (!rc && n) {
-			h.n_records = (int64_t)n;
-			rc = merkle_root_of_ids((const uint8_t(*)[32])ids, n, h.root);
-			if (!rc)
-				rc = blk_hdr_sign(&h, NULL, 0, key, &hdr, &hdr_len);
-			if (!rc) {
-				ben_put_raw(&wire, hdr, hdr_len);
-				ben_put_key(&wire, "r");
-				ben_put_raw(&wire, recs.p, recs.len);
-				ben_end(&wire);
-				rc = wire.err;
-			}
-		}
-		ben_buf_release(&recs);
 	}
-undo:
+	ben_buf_release(&fill.recs);
 	store_exec(l, "ROLLBACK TO produce");
 	store_exec(l, "RELEASE produce");
 	ledger_changes_forget(l, saved, saved_head);
-	for (size_t i = 0; i < nbad; i++) {
-		st = store_stmt(l, q_del);
-		if (!st)
-			break;
-		sqlite3_bind_blob(st, 1, bad[i], 32, SQLITE_STATIC);
-		step_done(l, st, "mempool drop");
-	}
-	if (nbad)
-		L_INFO(l, "mempool: dropped %zu records that no longer apply", nbad);
+	mempool_drop(l, w.bad, w.n_bad);
 	if (rc || !n)
 		goto out;
 	rc = chain_block_add(l, wire.p, wire.len, &is_head);
@@ -1310,8 +1315,8 @@ undo:
 out:
 	ben_buf_release(&wire);
 	free(hdr);
-	free(ids);
-	free(bad);
+	free(fill.ids);
+	free(w.bad);
 	return rc;
 }
 
