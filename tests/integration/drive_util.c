@@ -160,19 +160,13 @@ int itest_main(const char *name, double timeout_s, void (*setup)(void), void (*t
 {
 	Suite *s = suite_create(name);
 	TCase *tc = tcase_create(name);
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, timeout_s);
 	for (int i = 0; tests[i]; i++)
 		_tcase_add_test(tc, tests[i], 0, 0, 0, 1);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return fixture_run_suite(s);
 }
 
 void itest_cleanup(const char *dir, const char *mnt)

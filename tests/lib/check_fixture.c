@@ -2,6 +2,7 @@
 #include "fixture.h"
 
 #include <check.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -141,10 +142,11 @@ START_TEST(proc_start_signal_stop)
 }
 END_TEST
 
-START_TEST(proc_dies_with_a_killed_test)
+/* A process (the stand-in for a test) starts a child under a guardian and is then
+ * SIGKILLed, alone or with its whole process group as Check does after every test and
+ * on a timeout; the child must not outlive it. */
+static void child_dies_with_killed_tester(bool whole_group)
 {
-	/* what was tried: the process that started a child is SIGKILLed, as a Check
-	 * timeout does to a test; the child must not outlive it */
 	int pfd[2], st;
 	pid_t child = 0, tester;
 
@@ -155,6 +157,8 @@ START_TEST(proc_dies_with_a_killed_test)
 		char *argv[] = { "sleep", "60", NULL };
 		struct fixture_proc *p;
 
+		if (whole_group)
+			setpgid(0, 0); /* a group of its own, standing for the test's */
 		if (fixture_proc_start(argv, NULL, &p) < 0)
 			_exit(1);
 		child = fixture_proc_pid(p);
@@ -165,43 +169,28 @@ START_TEST(proc_dies_with_a_killed_test)
 	}
 	ck_assert_int_eq(read(pfd[0], &child, sizeof child), (ssize_t)sizeof child);
 	ck_assert_int_eq(kill(child, 0), 0);
-	kill(tester, SIGKILL);
+	if (whole_group)
+		ck_assert_int_eq(killpg(tester, SIGKILL), 0);
+	else
+		kill(tester, SIGKILL);
 	waitpid(tester, &st, 0);
 	ck_assert(pid_gone(child, 5000));
 	close(pfd[0]);
 	close(pfd[1]);
 }
+
+START_TEST(proc_dies_with_a_killed_test)
+{
+	/* what was tried: the process that started a child is SIGKILLed */
+	child_dies_with_killed_tester(false);
+}
 END_TEST
 
 START_TEST(proc_dies_with_a_killed_process_group)
 {
-	/* what was tried: the test's whole process group SIGKILLed, as Check does after
-	 * every test and on a timeout; the guardian must not go with it unheard */
-	int pfd[2], st;
-	pid_t child = 0, tester;
-
-	ck_assert_int_eq(pipe(pfd), 0);
-	tester = fork();
-	ck_assert_int_ge(tester, 0);
-	if (tester == 0) {
-		char *argv[] = { "sleep", "60", NULL };
-		struct fixture_proc *p;
-
-		setpgid(0, 0); /* a group of its own, standing for the test's */
-		if (fixture_proc_start(argv, NULL, &p) < 0)
-			_exit(1);
-		child = fixture_proc_pid(p);
-		if (write(pfd[1], &child, sizeof child) != sizeof child)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	ck_assert_int_eq(read(pfd[0], &child, sizeof child), (ssize_t)sizeof child);
-	ck_assert_int_eq(killpg(tester, SIGKILL), 0);
-	waitpid(tester, &st, 0);
-	ck_assert(pid_gone(child, 5000));
-	close(pfd[0]);
-	close(pfd[1]);
+	/* what was tried: the test's whole process group SIGKILLed; the guardian must
+	 * not go with it unheard */
+	child_dies_with_killed_tester(true);
 }
 END_TEST
 
@@ -247,8 +236,6 @@ int main(void)
 {
 	Suite *s = suite_create("fixture");
 	TCase *tc = tcase_create("fixture");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 20);
@@ -262,9 +249,5 @@ int main(void)
 	tcase_add_test(tc, proc_dies_with_a_killed_process_group);
 	tcase_add_test(tc, tracker_whitelist);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return fixture_run_suite(s);
 }

@@ -28,6 +28,10 @@ extern "C" {
  * Check parent dies, so nothing it started can outlive the runner. */
 void fixture_test_setup(void);
 
+struct Suite;
+/* Run a Check suite (CK_ENV verbosity, takes it over) and return main()'s exit code. */
+int fixture_run_suite(struct Suite *s);
+
 /* ---- temporary directories ---- */
 
 /* mkdtemp "$TMPDIR/swarmfs-test-<tag>-XXXXXX". Caller frees *out_path with free(),

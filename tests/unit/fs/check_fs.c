@@ -299,8 +299,6 @@ int main(void)
 {
 	Suite *s = suite_create("fs");
 	TCase *tc = tcase_create("fs");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 10);
@@ -315,9 +313,5 @@ int main(void)
 	tcase_add_test(tc, inodes_rename_moves_subtree_and_detaches_target);
 	tcase_add_test(tc, inodes_100k_entries);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return fixture_run_suite(s);
 }
