@@ -271,6 +271,25 @@ int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, vo
 	char dir[4200];
 	int err;
 
+	/* a torrent this node keeps already (by its v2 or v1 hash) is not fetched: the
+	 * swarm holds one torrent per infohash, and it may be seeding that one */
+	const char *v2 = strstr(magnet, "urn:btmh:1220"), *v1 = strstr(magnet, "urn:btih:");
+	uint8_t key[32] = { 0 };
+	char hex[65], tpath[4200];
+
+	err = -ENOENT;
+	if (v2 && strlen(v2 + 13) >= 64 &&
+	    ledger_unhex((snprintf(hex, sizeof hex, "%.64s", v2 + 13), hex), key, 32) == 0)
+		err = 0;
+	else if (v1 && strlen(v1 + 9) >= 40 &&
+	         ledger_unhex((snprintf(hex, sizeof hex, "%.40s", v1 + 9), hex), key, 20) == 0)
+		err = 0;
+	if (err == 0) {
+		swarm_hex(key, 32, hex);
+		snprintf(tpath, sizeof tpath, "%s/torrents/%s.torrent", d->dir, hex);
+		if (fs_read_file(tpath, 64 << 20, out, out_len) == 0)
+			return 0;
+	}
 	/* a throwaway torrent in a scratch directory: only its metadata is wanted */
 	snprintf(dir, sizeof dir, "%s/staging/metadata", d->dir);
 	mkdir(dir, 0700);

@@ -1562,28 +1562,9 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 	}
 	if ((err = may_create(d, path)) < 0)
 		goto out;
-	if (!strncmp(nl + 1, "magnet:", 7)) {
-		/* a torrent this node knows already (by its v2 or v1 hash) is not fetched
-		 * again: the swarm holds one torrent per infohash */
-		const char *v2 = strstr(nl + 1, "urn:btmh:1220"), *v1 = strstr(nl + 1, "urn:btih:");
-		uint8_t key[32] = { 0 };
-		char hex[65], tpath[4200];
-
-		err = -ENOENT;
-		if (v2 &&
-		    ledger_unhex((snprintf(hex, sizeof hex, "%.64s", v2 + 13), hex), key, 32) == 0)
-			err = 0;
-		else if (v1 && ledger_unhex((snprintf(hex, sizeof hex, "%.40s", v1 + 9), hex), key,
-		                            20) == 0)
-			err = 0;
-		if (err == 0) {
-			swarm_hex(key, 32, hex);
-			snprintf(tpath, sizeof tpath, "%s/torrents/%s.torrent", d->dir, hex);
-			err = fs_read_file(tpath, 64 << 20, &bytes, &len);
-		}
-		if (err < 0)
-			err = fs_fetch_metadata(d, nl + 1, 30000, &bytes, &len);
-	} else
+	if (!strncmp(nl + 1, "magnet:", 7))
+		err = fs_fetch_metadata(d, nl + 1, 30000, &bytes, &len);
+	else
 		err = fs_read_file(nl + 1, 64 << 20, &bytes, &len);
 	if (err < 0)
 		goto out;
