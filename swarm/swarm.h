@@ -317,6 +317,16 @@ ssize_t swarm_read(struct swarm_reader *r, void *buf, size_t len, uint64_t offse
 int swarm_ext_send(struct swarm_torrent *t, uint64_t peer, const void *msg, size_t len);
 /* Queue msg for every extension peer of t; returns how many. Any thread. */
 int swarm_ext_broadcast(struct swarm_torrent *t, const void *msg, size_t len);
+/* Where an extension peer of t can be dialled: its address as a literal ("127.0.0.1",
+ * "::1") into host (host_len bytes, 46 is enough) and the port it listens on: the "p" of
+ * its BEP 10 handshake, else the remote port of a connection this node made; *out_port is
+ * 0 when neither is known (an incoming peer that did not say). Returns 0, -ENOTCONN (no
+ * such peer now), -ERANGE (host_len too small). Any thread, callbacks included. */
+int swarm_ext_peer_addr(struct swarm_torrent *t, uint64_t peer, char *host, size_t host_len,
+                        uint16_t *out_port);
+/* Disconnect an extension peer of t (it sent invalid data); its on_ext_peer(false)
+ * follows. Returns 0 or -ENOTCONN. Any thread, callbacks included. */
+int swarm_ext_drop(struct swarm_torrent *t, uint64_t peer);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,10 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 	uint64_t id = 0;    // non-zero once the peer speaks our extension
 	int remote_msg = 0; // the id the peer wants for our messages
 	bool left = false;
+	// Where the peer can be dialled (port 0: unknown). Set once, before the peer
+	// enters t->ext_peers: readers under t->mu see them complete.
+	lt::address dial_addr;
+	uint16_t dial_port = 0;
 
 	swarm_ext_peer(std::shared_ptr<swarm_torrent> tt, lt::peer_connection_handle const &p)
 	    : t(std::move(tt)), pc(p)
@@ -68,6 +72,14 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 		if (msg <= 0 || msg > 255)
 			return true;
 		remote_msg = (int)msg;
+		// libtorrent puts its listen port in "p" only on connections it made; on
+		// ours the remote port is the listening one.
+		std::int64_t port = h.dict_find_int_value("p", 0);
+		dial_addr = pc.remote().address();
+		if (port > 0 && port <= 65535)
+			dial_port = (uint16_t)port;
+		else if (pc.is_outgoing())
+			dial_port = pc.remote().port();
 		id = t->s->next_id++;
 		{
 			std::lock_guard<std::mutex> g(t->mu);
@@ -179,8 +191,9 @@ std::shared_ptr<lt::torrent_plugin> swarm_plugin_new(swarm_torrent *t)
 	return std::make_shared<swarm_tplugin>(t->self);
 }
 
-int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
-                    size_t len)
+// Run fn on libtorrent's network thread with p, if p is still connected then.
+static int swarm_ext_post(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p,
+                          std::function<void(swarm_ext_peer &)> fn)
 {
 	lt::torrent_handle h;
 	{
@@ -190,15 +203,33 @@ int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, 
 	if (!h.is_valid())
 		return -ENOTCONN;
 	std::weak_ptr<swarm_ext_peer> w = p;
-	auto payload = std::make_shared<std::string>((const char *)msg, len);
 	// libtorrent has no public "post to the network thread", but it runs an
 	// extension factory there; one that returns no plugin adds nothing.
-	h.add_extension([w, payload](lt::torrent_handle const &, lt::client_data_t) {
-		if (auto sp = w.lock())
-			sp->send(*payload);
-		return std::shared_ptr<lt::torrent_plugin>();
-	});
+	try {
+		h.add_extension([w, fn](lt::torrent_handle const &, lt::client_data_t) {
+			if (auto sp = w.lock())
+				fn(*sp);
+			return std::shared_ptr<lt::torrent_plugin>();
+		});
+	} catch (lt::system_error const &) {
+		return -ENOTCONN; // the torrent left libtorrent since (re-add, removal)
+	}
 	return 0;
+}
+
+int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
+                    size_t len)
+{
+	auto payload = std::make_shared<std::string>((const char *)msg, len);
+	return swarm_ext_post(t, p, [payload](swarm_ext_peer &sp) { sp.send(*payload); });
+}
+
+// The extension peer of t with that id, if it is connected now.
+static std::shared_ptr<swarm_ext_peer> swarm_ext_find(swarm_torrent *t, uint64_t peer)
+{
+	std::lock_guard<std::mutex> g(t->mu);
+	auto it = t->ext_peers.find(peer);
+	return it == t->ext_peers.end() ? nullptr : it->second.lock();
 }
 
 void swarm_ext_deliver(swarm_session *s)
@@ -229,21 +260,12 @@ extern "C" int swarm_ext_send(struct swarm_torrent *t, uint64_t peer, const void
 	try {
 		if (len > t->s->ext_max)
 			return -EMSGSIZE;
-		std::shared_ptr<swarm_ext_peer> p;
-		{
-			std::lock_guard<std::mutex> g(t->mu);
-			auto it = t->ext_peers.find(peer);
-			if (it != t->ext_peers.end())
-				p = it->second.lock();
-		}
+		std::shared_ptr<swarm_ext_peer> p = swarm_ext_find(t, peer);
 		if (!p)
 			return -ENOTCONN;
 		return swarm_ext_queue(t, p, msg, len);
-	} catch (std::bad_alloc const &) {
-		return -ENOMEM;
-	} catch (...) {
-		return -EIO;
 	}
+	SWARM_CATCH
 }
 
 extern "C" int swarm_ext_broadcast(struct swarm_torrent *t, const void *msg, size_t len)
@@ -263,9 +285,46 @@ extern "C" int swarm_ext_broadcast(struct swarm_torrent *t, const void *msg, siz
 			if (swarm_ext_queue(t, p, msg, len) == 0)
 				n++;
 		return n;
-	} catch (std::bad_alloc const &) {
-		return -ENOMEM;
-	} catch (...) {
-		return -EIO;
 	}
+	SWARM_CATCH
+}
+
+extern "C" int swarm_ext_peer_addr(struct swarm_torrent *t, uint64_t peer, char *host,
+                                   size_t host_len, uint16_t *out_port)
+{
+	try {
+		std::shared_ptr<swarm_ext_peer> p = swarm_ext_find(t, peer);
+		if (!p)
+			return -ENOTCONN;
+		lt::address a = p->dial_addr;
+		// A scope ("%eth0") would not fit the 46 bytes the header promises.
+		if (a.is_v6()) {
+			lt::address_v6 v6 = a.to_v6();
+			v6.scope_id(0);
+			a = v6;
+		}
+		std::string lit = a.to_string();
+		if (lit.size() >= host_len)
+			return -ERANGE;
+		memcpy(host, lit.c_str(), lit.size() + 1);
+		*out_port = p->dial_port;
+		return 0;
+	}
+	SWARM_CATCH
+}
+
+extern "C" int swarm_ext_drop(struct swarm_torrent *t, uint64_t peer)
+{
+	try {
+		std::shared_ptr<swarm_ext_peer> p = swarm_ext_find(t, peer);
+		if (!p)
+			return -ENOTCONN;
+		// Normal severity, as for an oversized message: libtorrent may dial it
+		// again later, and the embedder judges it again then.
+		return swarm_ext_post(t, p, [](swarm_ext_peer &sp) {
+			sp.pc.disconnect(lt::errors::invalid_extended, lt::operation_t::bittorrent,
+			                 lt::disconnect_severity_t{});
+		});
+	}
+	SWARM_CATCH
 }

@@ -175,4 +175,19 @@ int swarm_metainfo_from(const lt::torrent_info &ti, const char *torrent, size_t 
 			swarm_logf((s), (level), __VA_ARGS__);                                     \
 	} while (0)
 
+// The catch clauses that end an extern "C" function: no exception crosses into C.
+#define SWARM_CATCH                                                                                \
+	catch (std::bad_alloc const &)                                                             \
+	{                                                                                          \
+		return -ENOMEM;                                                                    \
+	}                                                                                          \
+	catch (lt::system_error const &e)                                                          \
+	{                                                                                          \
+		return swarm_error(nullptr, e.code(), "swarm");                                    \
+	}                                                                                          \
+	catch (...)                                                                                \
+	{                                                                                          \
+		return -EIO;                                                                       \
+	}
+
 #endif

@@ -570,20 +570,6 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	return 0;
 }
 
-#define SWARM_CATCH                                                                                \
-	catch (std::bad_alloc const &)                                                             \
-	{                                                                                          \
-		return -ENOMEM;                                                                    \
-	}                                                                                          \
-	catch (lt::system_error const &e)                                                          \
-	{                                                                                          \
-		return swarm_error(nullptr, e.code(), "swarm");                                    \
-	}                                                                                          \
-	catch (...)                                                                                \
-	{                                                                                          \
-		return -EIO;                                                                       \
-	}
-
 extern "C" int swarm_torrent_add(struct swarm_session *s, const struct swarm_add_params *p,
                                  struct swarm_torrent **out)
 {

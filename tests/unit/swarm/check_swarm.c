@@ -3,7 +3,7 @@
  * off) and a real opentracker: making torrents (checked against mktorrent and
  * python3-libtorrent), malformed input, discovery, on-demand reads, timeouts, seeders
  * that die and come back, forgetting pieces, resume, corrupt pieces, the extension
- * channel with two and three sessions.
+ * channel with two and three sessions, its peers' addresses and dropping a peer.
  */
 #include "fixture.h"
 #include "swarm.h"
@@ -857,36 +857,63 @@ END_TEST
 
 /* ---- extension channel ---- */
 
-START_TEST(extension_channel_two_and_three)
+/* The drive torrent: a v2 torrent whose one file is dir/genesis, the genesis block. */
+static struct swarm_metainfo *drive_torrent(void)
 {
-	/* the drive torrent: a v2 torrent whose one file is the genesis block */
 	char *g = path_in("%s/%s", "genesis");
-	ck_assert_int_eq(fixture_file_random(g, 1000, 20), 0);
 	struct swarm_make_params mp = { .kind = SWARM_MAKE_V2 };
 	struct swarm_metainfo *m;
+
+	ck_assert_int_eq(fixture_file_random(g, 1000, 20), 0);
 	ck_assert_int_eq(swarm_metainfo_make(g, &mp, &m), 0);
+	free(g);
+	return m;
+}
+
+/* A member of the drive: seeds it from dir on the extension channel. */
+static struct swarm_torrent *drive_join(struct swarm_session *s, struct swarm_metainfo *m)
+{
+	char *save = path_in("%s/%s", "");
+	struct swarm_add_params ap = { .torrent = m->torrent,
+		                       .torrent_len = m->torrent_len,
+		                       .save_path = save,
+		                       .seed = true,
+		                       .ext_channel = true };
+	struct swarm_torrent *t;
+
+	ck_assert_int_eq(swarm_torrent_add(s, &ap, &t), 0);
+	free(save);
+	return t;
+}
+
+static uint64_t last_peer(struct events *e)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&e->mu);
+	v = e->last_peer;
+	pthread_mutex_unlock(&e->mu);
+	return v;
+}
+
+START_TEST(extension_channel_two_and_three)
+{
+	struct swarm_metainfo *m = drive_torrent();
 	struct events e[3] = { { .mu = PTHREAD_MUTEX_INITIALIZER },
 		               { .mu = PTHREAD_MUTEX_INITIALIZER },
 		               { .mu = PTHREAD_MUTEX_INITIALIZER } };
 	struct swarm_session *s[3];
 	struct swarm_torrent *t[3];
 	char a[32];
-	char *save = path_in("%s/%s", "");
 
 	s[0] = session(NULL, NULL, &e[0]);
 	const char *peers[] = { addr_of(s[0], a), NULL };
 	s[1] = session(NULL, peers, &e[1]);
-	for (int i = 0; i < 2; i++) {
-		struct swarm_add_params ap = { .torrent = m->torrent,
-			                       .torrent_len = m->torrent_len,
-			                       .save_path = save,
-			                       .seed = true,
-			                       .ext_channel = true };
-		ck_assert_int_eq(swarm_torrent_add(s[i], &ap, &t[i]), 0);
-	}
+	for (int i = 0; i < 2; i++)
+		t[i] = drive_join(s[i], m);
 	ck_assert(wait_events(&e[0], &e[0].joins, 1, 10000));
 	ck_assert(wait_events(&e[1], &e[1].joins, 1, 10000));
-	uint64_t p01 = e[1].last_peer;
+	uint64_t p01 = last_peer(&e[1]);
 	ck_assert_ptr_eq(e[1].last_t, t[1]);
 	ck_assert_int_eq(swarm_ext_send(t[1], p01, "ping", 4), 0);
 	ck_assert(wait_events(&e[0], &e[0].msgs, 1, 5000));
@@ -906,12 +933,7 @@ START_TEST(extension_channel_two_and_three)
 
 	/* a third member joins through the first */
 	s[2] = session(NULL, peers, &e[2]);
-	struct swarm_add_params ap = { .torrent = m->torrent,
-		                       .torrent_len = m->torrent_len,
-		                       .save_path = save,
-		                       .seed = true,
-		                       .ext_channel = true };
-	ck_assert_int_eq(swarm_torrent_add(s[2], &ap, &t[2]), 0);
+	t[2] = drive_join(s[2], m);
 	ck_assert(wait_events(&e[2], &e[2].joins, 1, 10000));
 	ck_assert(wait_events(&e[0], &e[0].joins, 2, 10000));
 	ck_assert_int_eq(swarm_ext_broadcast(t[0], "hello", 5), 2);
@@ -927,7 +949,53 @@ START_TEST(extension_channel_two_and_three)
 	swarm_session_free(s[1]);
 	swarm_session_free(s[0]);
 	swarm_metainfo_free(m);
-	free(g), free(save);
+}
+END_TEST
+
+START_TEST(extension_peer_addr_and_drop)
+{
+	struct swarm_metainfo *m = drive_torrent();
+	struct events e[2] = { { .mu = PTHREAD_MUTEX_INITIALIZER },
+		               { .mu = PTHREAD_MUTEX_INITIALIZER } };
+	struct swarm_session *s[2];
+	struct swarm_torrent *t[2];
+	uint64_t p[2];
+	char a[32], host[46], tiny[9] = "x";
+	uint16_t port;
+
+	/* B dials A: A learns B's port from B's handshake, B knows the one it dialled */
+	s[0] = session(NULL, NULL, &e[0]);
+	const char *peers[] = { addr_of(s[0], a), NULL };
+	s[1] = session(NULL, peers, &e[1]);
+	for (int i = 0; i < 2; i++)
+		t[i] = drive_join(s[i], m);
+	for (int i = 0; i < 2; i++) {
+		ck_assert(wait_events(&e[i], &e[i].joins, 1, 10000));
+		p[i] = last_peer(&e[i]);
+		ck_assert_int_eq(swarm_ext_peer_addr(t[i], p[i], host, sizeof host, &port), 0);
+		ck_assert_str_eq(host, "127.0.0.1");
+		ck_assert_uint_eq(port, port_of(s[1 - i]));
+	}
+
+	/* unknown peer, buffer too small: the outputs stay as they were */
+	port = 7;
+	ck_assert_int_eq(swarm_ext_peer_addr(t[0], 987654, host, sizeof host, &port), -ENOTCONN);
+	ck_assert_int_eq(swarm_ext_peer_addr(t[0], p[0], tiny, sizeof tiny, &port), -ERANGE);
+	ck_assert_str_eq(tiny, "x");
+	ck_assert_uint_eq(port, 7);
+	ck_assert_int_eq(swarm_ext_drop(t[0], 987654), -ENOTCONN);
+
+	/* A drops B: both sides hear it leave (libtorrent may dial again later, under a
+	 * new id) */
+	ck_assert_int_eq(swarm_ext_drop(t[0], p[0]), 0);
+	ck_assert(wait_events(&e[0], &e[0].leaves, 1, 10000));
+	ck_assert(wait_events(&e[1], &e[1].leaves, 1, 10000));
+	ck_assert_int_eq(swarm_ext_peer_addr(t[0], p[0], host, sizeof host, &port), -ENOTCONN);
+	ck_assert_int_eq(swarm_ext_drop(t[0], p[0]), -ENOTCONN);
+
+	swarm_session_free(s[1]);
+	swarm_session_free(s[0]);
+	swarm_metainfo_free(m);
 }
 END_TEST
 
@@ -952,6 +1020,7 @@ static Suite *suite(void)
 		{ "restart", restart_keeps_verified_pieces, 30 },
 		{ "corrupt", corrupt_piece_never_returned, 30 },
 		{ "extension", extension_channel_two_and_three, 40 },
+		{ "ext_addr_drop", extension_peer_addr_and_drop, 40 },
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
