@@ -935,6 +935,29 @@ struct mempool_walk {
 	size_t n_bad;
 };
 
+/* Tell the embedder (after unlock) that its own record r leaves the mempool. */
+static void note_dropped(struct ledger *l, const struct rec *r, int reason)
+{
+	struct ledger_dropped *d, **nd;
+
+	if (!l->cfg.on_dropped || !l->cfg.key || memcmp(r->author, l->cfg.key->pub, 32))
+		return;
+	if (!(d = calloc(1, sizeof *d)))
+		return;
+	if (!(nd = realloc(l->dropped, (l->n_dropped + 1) * sizeof *nd))) {
+		free(d);
+		return;
+	}
+	l->dropped = nd;
+	d->type = r->type;
+	memcpy(d->path, r->path, sizeof d->path);
+	memcpy(d->to, r->to, sizeof d->to);
+	d->content = r->content;
+	memcpy(d->record_id, r->id, sizeof d->record_id);
+	d->reason = reason;
+	l->dropped[l->n_dropped++] = d;
+}
+
 static int mempool_walk(struct ledger *l, struct mempool_walk *w)
 {
 	static const char q[] = "SELECT id, raw FROM mempool ORDER BY seq";
@@ -949,6 +972,8 @@ static int mempool_walk(struct ledger *l, struct mempool_walk *w)
 		struct rec r;
 		int vr = rec_parse(raw, len, w->max_record, &r);
 
+		bool parsed = !vr;
+
 		if (!vr)
 			vr = record_check(l, &r, w->time_limit);
 		if (!vr)
@@ -958,6 +983,8 @@ static int mempool_walk(struct ledger *l, struct mempool_walk *w)
 
 			if (!w->collect_bad || !(nb = realloc(w->bad, (w->n_bad + 1) * 32)))
 				continue;
+			if (parsed)
+				note_dropped(l, &r, vr); /* every bad record of a walk is dropped */
 			w->bad = nb;
 			col_fixed(st, 0, w->bad[w->n_bad++], 32);
 		} else if (w->take && w->take(r.id, raw, len, w->ctx))

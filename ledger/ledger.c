@@ -83,6 +83,8 @@ void ledger_changes_forget(struct ledger *l, size_t keep, bool head)
 void ledger_unlock(struct ledger *l)
 {
 	char **changed = l->changed;
+	struct ledger_dropped **dropped = l->dropped;
+	size_t n_dropped = l->n_dropped;
 	size_t n = l->n_changed, n_log = l->n_logq, lost = l->logq_lost;
 	bool head = l->head_changed;
 	int levels[sizeof l->logq / sizeof l->logq[0]];
@@ -96,6 +98,8 @@ void ledger_unlock(struct ledger *l)
 	l->changed = NULL;
 	l->n_changed = l->cap_changed = 0;
 	l->head_changed = false;
+	l->dropped = NULL;
+	l->n_dropped = 0;
 	l->locked = false;
 	pthread_mutex_unlock(&l->lock);
 	for (size_t i = 0; i < n_log; i++) {
@@ -116,6 +120,11 @@ void ledger_unlock(struct ledger *l)
 	free(changed);
 	if (head && l->cfg.on_change)
 		l->cfg.on_change(NULL, l->cfg.change_ctx);
+	for (size_t i = 0; i < n_dropped; i++) {
+		l->cfg.on_dropped(dropped[i], l->cfg.change_ctx);
+		free(dropped[i]);
+	}
+	free(dropped);
 }
 
 /* ---- opening ---- */
@@ -293,6 +302,9 @@ void ledger_free(struct ledger *l)
 	store_close(l);
 	ledger_pk_cache_free(l->pkc);
 	ledger_params_release(&l->params);
+	for (size_t i = 0; i < l->n_dropped; i++)
+		free(l->dropped[i]);
+	free(l->dropped);
 	for (size_t i = 0; i < l->n_changed; i++)
 		free(l->changed[i]);
 	for (size_t i = 0; i < l->n_logq; i++)

@@ -98,6 +98,10 @@ typedef void (*ledger_log_fn)(int level, const char *module, const char *msg, vo
  * may call back into the ledger. */
 typedef void (*ledger_change_fn)(const char *path, void *ctx);
 
+struct ledger_dropped; /* below, with the records */
+/* Called like ledger_change_fn: after the ledger lock is released, with change_ctx. */
+typedef void (*ledger_dropped_fn)(const struct ledger_dropped *d, void *ctx);
+
 struct ledger_config {
 	const char *path;  /* ledger.db; its directory must exist */
 	ledger_log_fn log; /* NULL: no logging */
@@ -106,6 +110,7 @@ struct ledger_config {
 	                             * 0 means LOG_NOTICE */
 	ledger_change_fn on_change; /* NULL: none */
 	void *change_ctx;
+	ledger_dropped_fn on_dropped; /* NULL: none; ctx is change_ctx */
 	const struct ledger_key *key; /* this node's key (borrowed for the life of the
 	                               * handle), or NULL for a read-only node */
 	bool fast_unsafe;             /* tests/bench: synchronous=OFF (a crash may lose the
@@ -173,6 +178,19 @@ struct ledger_content {
 	int64_t mtime_ns; /* nanoseconds since the epoch */
 };
 
+/* A record signed with this node's key left the mempool without reaching the chain: it
+ * no longer applies, usually because a reorg put another member's record first (the
+ * path was claimed by someone else, or the cell it cites was spent: a double spend
+ * that lost). Nothing of it stays in the ledger; the embedder decides what to do with
+ * the content (fs/ keeps it as a conflict copy). */
+struct ledger_dropped {
+	enum ledger_rec_type type;
+	char path[LEDGER_PATH_MAX + 1];
+	uint8_t to[LEDGER_KEY_LEN];    /* transfer */
+	struct ledger_content content; /* claim/update */
+	uint8_t record_id[LEDGER_ID_LEN];
+	int reason; /* -errno: -EEXIST path taken, -ESTALE cited record spent, ... */
+};
 /* The live record of a path, as the state tables say. */
 struct ledger_entry {
 	char name[LEDGER_NAME_MAX + 1]; /* last component ("" for the root) */
@@ -343,6 +361,14 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 /* Tell every peer our status and gossip the mempool; call after local records, after
  * producing and on a timer. */
 int ledger_sync_announce(struct ledger_sync *s);
+
+struct ledger_sync_progress {
+	size_t peers;         /* connected sync peers */
+	uint64_t best_height; /* the highest head any peer announced */
+	bool behind;          /* some peer announced a heavier chain than ours */
+};
+/* Where syncing stands, from the peers' last status messages. */
+int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out);
 
 #ifdef __cplusplus
 }

@@ -228,6 +228,9 @@ struct ledger {
 	char **changed;
 	size_t n_changed, cap_changed;
 	bool head_changed;
+	/* this node's records dropped from the mempool; fired after unlock */
+	struct ledger_dropped **dropped;
+	size_t n_dropped;
 	/* log lines written while locked, emitted after unlock (never call out locked) */
 	bool locked;
 	struct {

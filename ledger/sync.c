@@ -18,6 +18,7 @@ struct sync_peer {
 	uint64_t id;
 	bool have_status;
 	int64_t weight;
+	int64_t height;
 	uint8_t head[32];
 	bool inflight; /* a getblocks is unanswered */
 };
@@ -242,6 +243,8 @@ static int on_status(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 		return -EBADMSG;
 	if (memcmp(g, s->l->drive, 32))
 		return -EBADMSG; /* another drive: this peer has no business here */
+	if (!ben_get_int(d, "h", &p->height) || p->height < 0)
+		p->height = 0; /* optional: only progress reports use it */
 	p->have_status = true;
 	if (!p->inflight && peer_is_ahead(s, p))
 		queue_getblocks(s, p);
@@ -474,5 +477,24 @@ int ledger_sync_announce(struct ledger_sync *s)
 	}
 	ledger_unlock(s->l);
 	flush(s);
+	return 0;
+}
+
+int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out)
+{
+	memset(out, 0, sizeof *out);
+	ledger_lock(s->l);
+	for (size_t i = 0; i < s->n_peers; i++) {
+		const struct sync_peer *p = &s->peers[i];
+
+		out->peers++;
+		if (!p->have_status)
+			continue;
+		if ((uint64_t)p->height > out->best_height)
+			out->best_height = (uint64_t)p->height;
+		if (peer_is_ahead(s, p))
+			out->behind = true;
+	}
+	ledger_unlock(s->l);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* The sync state machine between ledgers over an in-memory transport. */
 #include "ledger_testutil.h"
 
+#include <errno.h>
 #include <fixture.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,23 @@ START_TEST(test_sync_10000_blocks)
 }
 END_TEST
 
+/* Two producers apart: a claims a_path (content seed 1) in one out-of-turn block; b
+ * claims b_first (seed 10), /b1 and /b2 in three blocks, the heavier chain. */
+static void apart(struct ledger *a, const char *a_path, struct ledger *b, const char *b_first)
+{
+	tu_clock += 20;
+	ck_assert_int_eq(claim(a, a_path, 1), 0);
+	ck_assert_int_eq(ledger_produce(a), 1);
+	for (int i = 0; i < 3; i++) {
+		char p[16];
+
+		snprintf(p, sizeof p, "/b%d", i);
+		ck_assert_int_eq(claim(b, i ? p : b_first, (uint32_t)i + 10), 0);
+		tu_clock += 20;
+		ck_assert_int_eq(ledger_produce(b), 1);
+	}
+}
+
 START_TEST(test_sync_heavier_fork)
 {
 	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2);
@@ -208,18 +226,7 @@ START_TEST(test_sync_heavier_fork)
 	struct ledger *b = tu_join("b.db", a, p1, false);
 	struct ledger_entry e;
 
-	/* apart: a makes one out-of-turn block, b makes three */
-	tu_clock += 20;
-	ck_assert_int_eq(claim(a, "/from-a", 1), 0);
-	ck_assert_int_eq(ledger_produce(a), 1);
-	for (int i = 0; i < 3; i++) {
-		char p[16];
-
-		snprintf(p, sizeof p, "/b%d", i);
-		ck_assert_int_eq(claim(b, p, (uint32_t)i + 10), 0);
-		tu_clock += 20;
-		ck_assert_int_eq(ledger_produce(b), 1);
-	}
+	apart(a, "/from-a", b, "/b0");
 	node_add(&net, a);
 	node_add(&net, b);
 	connect_nodes(&net, 0, 1);
@@ -238,6 +245,73 @@ START_TEST(test_sync_heavier_fork)
 	ck_assert_int_eq(ledger_lookup(b, "/from-a", &e), 0);
 	ck_assert_int_eq(e.height, 4);
 	net_free(&net);
+	ledger_key_free(p0);
+	ledger_key_free(p1);
+}
+END_TEST
+
+/* What a node hears of its own records that lose a reorg. */
+struct dropped_log {
+	int n;
+	char path[64];
+	enum ledger_rec_type type;
+	int reason;
+	uint8_t content_root[32];
+};
+
+static void on_dropped(const struct ledger_dropped *x, void *ctx)
+{
+	struct dropped_log *dl = ctx;
+
+	dl->n++;
+	snprintf(dl->path, sizeof dl->path, "%.63s", x->path);
+	dl->type = x->type;
+	dl->reason = x->reason;
+	memcpy(dl->content_root, x->content.root, 32);
+}
+
+/* Tried: two producers apart both claim /same; b's chain is heavier. After the reorg a holds b's
+ * claim, a's own claim is gone from the chain and the mempool, and a was told once, with its
+ * content, why. */
+START_TEST(test_sync_fork_conflict)
+{
+	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2);
+	const struct ledger_key *const ps[] = { p0, p1 };
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", p0, ps, 2, false);
+	struct ledger *b = tu_join("b.db", a, p1, false);
+	struct ledger_config cfg;
+	struct dropped_log dl = { 0 };
+	struct ledger_content mine;
+	struct ledger_entry e;
+
+	/* a again, with the callback */
+	char *apath = tu_path("a.db");
+
+	ledger_free(a);
+	tu_config(&cfg, apath, p0, false);
+	cfg.on_dropped = on_dropped;
+	cfg.change_ctx = &dl;
+	ck_assert_int_eq(ledger_open(&cfg, &a), 0);
+
+	apart(a, "/same", b, "/same");
+	node_add(&net, a);
+	node_add(&net, b);
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	assert_same(a, b);
+	ck_assert_int_eq(ledger_lookup(a, "/same", &e), 0);
+	ck_assert_int_ge(e.height, 1); /* b's, confirmed */
+	tu_content(&mine, 1);
+	ck_assert(memcmp(e.content.root, mine.root, 32) != 0);
+	ck_assert_int_eq(ledger_mempool_count(a), 0);
+	ck_assert_int_eq(dl.n, 1);
+	ck_assert_str_eq(dl.path, "/same");
+	ck_assert_int_eq(dl.type, LEDGER_REC_CLAIM);
+	ck_assert_int_eq(dl.reason, -EEXIST);
+	ck_assert(memcmp(dl.content_root, mine.root, 32) == 0);
+	net_free(&net);
+	free(apath);
 	ledger_key_free(p0);
 	ledger_key_free(p1);
 }
@@ -387,6 +461,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_sync_two_peers);
 	tcase_add_test(tc, test_sync_heavier_fork);
+	tcase_add_test(tc, test_sync_fork_conflict);
 	tcase_add_test(tc, test_sync_tx_gossip);
 	tcase_add_test(tc, test_sync_five_with_hostile);
 	suite_add_tcase(s, tc);
