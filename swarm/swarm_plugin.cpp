@@ -15,6 +15,7 @@
 #include <libtorrent/peer_connection.hpp>
 #include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/peer_request.hpp>
+#include <libtorrent/torrent_peer.hpp>
 
 struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_peer> {
 	std::shared_ptr<swarm_torrent> t;
@@ -106,6 +107,15 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 
 	void on_disconnect(lt::error_code const &) override
 	{
+		// Every member seeds the drive torrent, and libtorrent never dials a peer
+		// it saw seeding while it seeds itself: a member that restarts would
+		// only be found again if it dials first. On the extension channel the
+		// pieces are not the point, so forget that this one was a seed.
+		if (t->ext_channel) {
+			auto c = pc.native_handle();
+			if (c && c->peer_info_struct())
+				c->peer_info_struct()->seed = false;
+		}
 		leave();
 	}
 

@@ -395,10 +395,12 @@ void swarm_torrent_tick(swarm_session *s)
 		}
 		if (t->forget_scheduled && !t->readding && now >= t->forget_at)
 			start_readd(t);
-		// A reader waits and no peer is there: dial the static peers again and
-		// ask the trackers (a seeder may have come back).
-		if (!t->fetches.empty() && !t->readding && now >= t->next_redial) {
-			t->next_redial = now + std::chrono::seconds(1);
+		// A reader waits, or a torrent on the extension channel (whose peers
+		// are the point, not its pieces) is alone: dial the static peers again
+		// and ask the trackers (a seeder or member may have come back).
+		if ((!t->fetches.empty() || t->ext_channel) && !t->readding &&
+		    now >= t->next_redial) {
+			t->next_redial = now + std::chrono::seconds(t->fetches.empty() ? 2 : 1);
 			lt::torrent_status st = t->h.status({});
 			if (st.num_peers == 0) {
 				// libtorrent backs off from a peer longer after each failed
