@@ -4,6 +4,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "publish.h"
+#include "sync.h"
 #include "uri.h"
 
 #include <ctype.h>
@@ -125,6 +126,77 @@ int fs_key_path(const char *home, const char *key, char **out_path)
 
 static void on_ledger_change(const char *path, void *ctx);
 
+/* A record of ours lost to another member's (ledger_dropped): new content that lost its
+ * path is published again beside it as NAME.conflict-<key8>, under this node's key, so
+ * nothing is lost; a lost transfer or other change is reported. */
+static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
+{
+	struct fs_drive *d = ctx;
+	char key8[9], *alt = NULL;
+	int err = -ENOMEM;
+
+	if (x->type != LEDGER_REC_CLAIM && x->type != LEDGER_REC_UPDATE) {
+		char to[LEDGER_HEX_LEN] = "";
+
+		if (x->type == LEDGER_REC_TRANSFER)
+			ledger_hex(x->to, LEDGER_KEY_LEN, to);
+		fs_warn("this node's %s of %s%s%.16s lost to another member's change (%s); "
+		        "'swarmfs log' shows what the chain holds",
+		        x->type == LEDGER_REC_TRANSFER ? "transfer" : "change", x->path,
+		        *to ? " to " : "", to, strerror(-x->reason));
+		return;
+	}
+	ledger_hex(d->me, 4, key8);
+	for (int n = 1; n < 100; n++) {
+		struct ledger_op op = { .type = LEDGER_REC_CLAIM, .content = x->content };
+
+		free(alt);
+		alt = NULL;
+		if ((n == 1 ? asprintf(&alt, "%s.conflict-%s", x->path, key8)
+		            : asprintf(&alt, "%s.conflict-%s-%d", x->path, key8, n)) < 0)
+			break;
+		op.path = alt;
+		err = ledger_submit(d->ledger, &op, NULL);
+		if (err != -EEXIST)
+			break;
+	}
+	if (err < 0)
+		fs_err("%s was published by another member first, and keeping this node's "
+		       "content as a conflict copy failed: %s (its data stays in the cache)",
+		       x->path, strerror(-err));
+	else
+		fs_warn("%s was published by another member first: this node's content is "
+		        "kept as %s",
+		        x->path, alt);
+	free(alt);
+}
+
+int fs_strv_add(char ***v, const char *s)
+{
+	size_t n = 0;
+	char **nv;
+
+	while (*v && (*v)[n]) {
+		if (!strcmp((*v)[n], s))
+			return 0;
+		n++;
+	}
+	if (!(nv = realloc(*v, (n + 2) * sizeof *nv)))
+		return -ENOMEM;
+	*v = nv;
+	if (!(nv[n] = strdup(s)))
+		return -ENOMEM;
+	nv[n + 1] = NULL;
+	return 0;
+}
+
+void fs_strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* The engine: the cache in <dir>/cache and a BitTorrent session, wired together
  * (fs/engine). It starts threads: call it after fuse_daemonize(). */
 static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
@@ -154,15 +226,44 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 		cfg.listen_interface = *iface ? iface : NULL;
 		cfg.listen_port = (uint16_t)port;
 	}
-	cfg.trackers = o->trackers;
-	cfg.peers = o->peers;
+	/* members are found through the genesis's tracker hints, the drive's config (what
+	 * the URI it was joined from said) and the command line */
+	char **trackers = NULL, **peers = NULL;
+	struct ledger_params gp;
+
+	err = 0;
+	if (ledger_params_get(d->ledger, &gp) >= 0) {
+		for (size_t i = 0; !err && i < gp.n_trackers; i++)
+			err = fs_strv_add(&trackers, gp.trackers[i]);
+		ledger_params_release(&gp);
+	}
+	for (size_t i = 0; !err && o->trackers && o->trackers[i]; i++)
+		err = fs_strv_add(&trackers, o->trackers[i]);
+	for (size_t i = 0; !err && o->peers && o->peers[i]; i++)
+		err = fs_strv_add(&peers, o->peers[i]);
+	if (!err)
+		err = fs_sync_config_load(d->dir, &trackers, &peers);
+	if (err) {
+		fs_strv_free(trackers);
+		fs_strv_free(peers);
+		return err;
+	}
+	cfg.trackers = (const char *const *)trackers;
+	cfg.peers = (const char *const *)peers;
 	cfg.dht = o->dht;
+	cfg.upload_rate_limit = o->upload_limit;
+	cfg.on_ext_peer = fs_sync_on_ext_peer;
+	cfg.on_ext_message = fs_sync_on_ext_message;
+	cfg.cb_ctx = d;
+	cfg.ext_max_message = LEDGER_SYNC_MAX_MSG;
 	/* LSD, UPnP and NAT-PMP talk to the LAN and its router: never unasked */
 	cfg.lsd = cfg.upnp = cfg.natpmp = false;
 	cfg.fetch_timeout_ms = d->read_timeout_ms;
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
 	err = fs_engine_new(&cfg, &cc, &d->engine);
+	fs_strv_free(trackers);
+	fs_strv_free(peers);
 	if (err < 0) {
 		fs_err("cannot start the cache in %s and the BitTorrent session: %s", cdir,
 		       strerror(-err));
@@ -241,14 +342,13 @@ int fs_read_file(const char *path, size_t max, void **out, size_t *out_len)
 	return 0;
 }
 
-int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len)
+int fs_write_file(const char *path, const void *bytes, size_t len)
 {
-	char hex[65], path[4200], tmp[4300];
+	char tmp[4400];
 	int fd, err = 0;
 
-	swarm_hex(key, 32, hex);
-	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+		return -ENAMETOOLONG;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
@@ -260,6 +360,15 @@ int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes
 	if (err)
 		unlink(tmp);
 	return err;
+}
+
+int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len)
+{
+	char hex[65], path[4200];
+
+	swarm_hex(key, 32, hex);
+	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
+	return fs_write_file(path, bytes, len);
 }
 
 int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, void **out,
@@ -297,6 +406,7 @@ int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, vo
 	ap.save_path = dir;
 	if ((err = swarm_torrent_add(d->swarm, &ap, &t)) < 0)
 		return err;
+	fs_sync_connect(d, t); /* the drive's members: the likeliest to have it */
 	err = swarm_torrent_wait_metadata(t, timeout_ms);
 	if (!err)
 		err = swarm_torrent_metainfo(t, &m);
@@ -323,6 +433,7 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 	void *buf = NULL;
 	size_t len = 0;
 	bool v1only = !memcmp(e->content.root, zero, 32) && e->content.has_ih1;
+	bool saving = false;
 	int err;
 
 	if ((*out_t = fs_torrent_find(d, e->content.ih2)))
@@ -330,8 +441,28 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 	swarm_hex(e->content.ih2, 32, hex);
 	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
 	err = fs_read_file(path, 64 << 20, &buf, &len);
-	if (err < 0)
-		return err == -ENOENT ? -ENOENT : err;
+	if (err == -ENOENT) {
+		/* another member's content: its metadata from the swarm (BEP 9), by the
+		 * record's infohashes, then kept like our own */
+		char magnet[256], h1[41];
+
+		if (e->content.has_ih1) {
+			swarm_hex(e->content.ih1, 20, h1);
+			snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btmh:1220%s&xt=urn:btih:%s",
+			         hex, h1);
+		} else
+			snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btmh:1220%s", hex);
+		if (v1only)
+			snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s", h1);
+		err = fs_fetch_metadata(d, magnet, d->read_timeout_ms, &buf, &len);
+		if (err < 0) {
+			fs_warn("no metadata for torrent %s from the swarm: %s", hex,
+			        strerror(-err));
+			return err == -ETIMEDOUT ? -EIO : err;
+		}
+		saving = true;
+	} else if (err < 0)
+		return err;
 	err = swarm_metainfo_parse(buf, len, &m, &why);
 	/* the torrent must be the record's: same infohash, pieces root (v2) and length */
 	if (!err &&
@@ -343,8 +474,12 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 		       hex);
 		err = -EBADMSG;
 	}
+	if (!err && saving && (err = fs_save_torrent(d, e->content.ih2, buf, len)) < 0)
+		fs_err("cannot keep torrent %s: %s", hex, strerror(-err));
 	if (!err)
 		err = fs_seed(d, buf, len, e->content.ih2, out_t);
+	if (!err)
+		fs_sync_connect(d, fs_engine_torrent_swarm(*out_t));
 	swarm_metainfo_free(m);
 	free(buf);
 	return err;
@@ -372,6 +507,7 @@ int fs_drive_uri(struct fs_drive *d, char **out_uri)
 
 	memcpy(u.drive_id, d->id_hex, sizeof u.drive_id);
 	u.name = d->name;
+	u.genesis_len = fs_uri_genesis_len(d->ledger);
 	if (ledger_params_get(d->ledger, &p) < 0)
 		memset(&p, 0, sizeof p);
 	for (size_t i = 0; i < p.n_trackers && u.n_trackers < FS_URI_MAX_LIST; i++)
@@ -399,6 +535,45 @@ void fs_drive_changed(struct fs_drive *d, const char *path)
 	on_ledger_change(path, d);
 }
 
+/* Join the drive a URI names: its genesis from the members, checked against the id, a
+ * new ledger from it, and the URI's trackers and peers remembered in the drive's config.
+ * The ledger fills in by sync once mounted. */
+static int join(const struct fs_drive_opts *o, struct fs_drive *d, const struct ledger_config *cfg)
+{
+	struct fs_uri u;
+	const char *why = NULL;
+	uint8_t *g = NULL;
+	size_t glen = 0;
+	int err = fs_uri_parse(o->drive, &u, &why);
+
+	if (err < 0) {
+		fs_err("bad drive URI: %s", why ? why : strerror(-err));
+		return err;
+	}
+	err = fs_sync_fetch_genesis(o, &u, o->read_timeout_ms > 0 ? o->read_timeout_ms : 60000, &g,
+	                            &glen);
+	if (!err)
+		err = fs_sync_config_save(d->dir, &u);
+	if (!err) {
+		err = ledger_join(cfg, g, glen, &d->ledger);
+		if (err < 0)
+			fs_err("cannot join drive %s from its genesis block: %s", d->id_hex,
+			       strerror(-err));
+		else
+			fs_info("joined drive %s; its ledger syncs once mounted", d->id_hex);
+	}
+	if (err < 0) {
+		char path[4200];
+
+		snprintf(path, sizeof path, "%s/config", d->dir);
+		unlink(path);
+		unlink(cfg->path);
+	}
+	free(g);
+	fs_uri_release(&u);
+	return err;
+}
+
 int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 {
 	struct fs_drive *d = calloc(1, sizeof *d);
@@ -406,6 +581,7 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 	struct ledger_params params;
 	char *db = NULL, *keyfile = NULL;
 	long holder = 0;
+	bool joining = false;
 	int err;
 
 	if (!d)
@@ -443,13 +619,16 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 		goto fail;
 	if (access(db, F_OK) < 0) {
 		err = -ENOENT;
-		if (fs_uri_is_uri(o->drive))
-			fs_err("drive %s is not on this machine yet, and joining a drive from "
-			       "its URI is not built yet",
-			       d->id_hex);
-		else
+		if (!fs_uri_is_uri(o->drive)) {
 			fs_err("no drive %s in %s", d->id_hex, o->home);
-		goto fail;
+			goto fail;
+		}
+		/* a drive not here yet: join it from the URI (below, once locked) */
+		joining = true;
+		if ((err = fs_mkdirs(d->dir, 0700)) < 0) {
+			fs_err("cannot make %s: %s", d->dir, strerror(-err));
+			goto fail;
+		}
 	}
 	d->lock_fd = fs_drive_lock(d->dir, &holder);
 	if (d->lock_fd == -EBUSY) {
@@ -480,11 +659,17 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
 	cfg.on_change = on_ledger_change;
+	cfg.on_dropped = on_ledger_dropped;
 	cfg.change_ctx = d;
 	cfg.key = d->key;
 	cfg.auto_produce = true;
-	err = ledger_open(&cfg, &d->ledger);
-	if (err < 0) {
+	if (joining)
+		err = join(o, d, &cfg);
+	else
+		err = ledger_open(&cfg, &d->ledger);
+	if (err < 0 && joining) {
+		goto fail; /* it said why; a retry joins again */
+	} else if (err < 0) {
 		fs_err("cannot open the ledger %s: %s", db, strerror(-err));
 		goto fail;
 	}
@@ -512,11 +697,14 @@ void fs_drive_close(struct fs_drive *d)
 {
 	if (!d)
 		return;
+	d->closing = true; /* the seeding pass stops early */
 	if (d->verify_running)
 		pthread_join(d->verify_thread, NULL); /* it uses the ledger */
 	fs_drive_notify_stop(d);
 	fs_publish_stop(d);
+	fs_sync_stop(d);
 	fs_engine_free(d->engine); /* its torrents and readers die with it */
+	fs_sync_free(d);
 	ledger_free(d->ledger);
 	ledger_key_free(d->key);
 	fs_inodes_free(d->inodes);
@@ -550,6 +738,7 @@ static void on_ledger_change(const char *path, void *ctx)
 		path++;
 	copy = strdup(path ? path : "");
 
+	fs_sync_kick(d); /* the other members hear of it */
 	if (!copy)
 		return; /* the entry times out by itself; nothing else to do */
 	pthread_mutex_lock(&d->notify_lock);
@@ -703,10 +892,51 @@ static void invalidate_each(const char *path, void *ctx)
  * chain from raw bytes once per mount, in the background, and hides what fails (an
  * open re-checks its own record in any case). A big drive takes seconds a 100k
  * records on one core; listings do not wait for it. */
+/* What this node holds it seeds back while mounted (DESIGN.md §6, issue 6): the torrent
+ * of every cache object with verified pieces is added, so another member's read finds
+ * this node without it opening the file first. */
+static void seed_cached(struct fs_drive *d)
+{
+	char dir[4200];
+	struct dirent *de;
+	DIR *dh;
+	size_t n = 0;
+
+	snprintf(dir, sizeof dir, "%s/torrents", d->dir);
+	if (!(dh = opendir(dir)))
+		return;
+	while (!d->closing && (de = readdir(dh))) {
+		struct cache_object_info info;
+		uint8_t key[32];
+		char hex[65], path[4400];
+		void *buf;
+		size_t len;
+
+		if (strlen(de->d_name) != 64 + 8 || strcmp(de->d_name + 64, ".torrent"))
+			continue;
+		snprintf(hex, sizeof hex, "%.64s", de->d_name);
+		if (ledger_unhex(hex, key, 32) < 0 || cache_object_stat(d->cache, key, &info) < 0 ||
+		    !info.present)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if (fs_read_file(path, 64 << 20, &buf, &len) < 0)
+			continue;
+		if (fs_seed(d, buf, len, key, NULL) == 0)
+			n++;
+		free(buf);
+	}
+	closedir(dh);
+	if (n)
+		fs_info("seeding %zu torrents of content this node holds", n);
+}
+
 static void *verify_main(void *arg)
 {
 	struct fs_drive *d = arg;
-	int n = ledger_verify_chain(d->ledger, on_problem, d);
+	int n;
+
+	seed_cached(d);
+	n = ledger_verify_chain(d->ledger, on_problem, d);
 
 	pthread_mutex_lock(&d->bad_lock);
 	d->verify_done = true;
@@ -726,6 +956,8 @@ int fs_drive_start(struct fs_drive *d, struct fuse_session *se)
 	int err;
 
 	if ((err = open_engine(d, &d->opts)) < 0)
+		return err;
+	if ((err = fs_sync_start(d)) < 0)
 		return err;
 	if ((err = fs_drive_notify_start(d, se)) < 0) {
 		fs_err("cannot start the notifier thread: %s", strerror(-err));

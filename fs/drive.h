@@ -11,6 +11,7 @@
 #include <ledger.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -33,6 +34,7 @@ struct fs_drive_opts {
 	const char *const *peers;    /* NULL-terminated "host:port", or NULL */
 	bool dht;
 	int read_timeout_ms; /* 0: 30 s */
+	int upload_limit;    /* bytes/s, 0: none */
 };
 
 struct fs_drive {
@@ -49,6 +51,7 @@ struct fs_drive {
 	struct cache *cache;         /* the engine's, <dir>/cache */
 	struct swarm_session *swarm; /* the engine's */
 	struct fs_publisher *pub;
+	struct fs_sync *sync;          /* the ledger's sync with the other members (fs/sync) */
 	pthread_mutex_t torrents_lock; /* guards torrents[] */
 	struct fs_torrent {
 		uint8_t key[32]; /* v2 infohash: the cache object */
@@ -84,6 +87,7 @@ struct fs_drive {
 	int verify_problems;
 	bool verify_running;
 	pthread_t verify_thread;
+	atomic_bool closing; /* unmounting: background passes stop early */
 };
 
 /* Whether a record (at height) was found tampered. Any thread. */
@@ -124,6 +128,13 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 
 /* Keep a .torrent as <dir>/torrents/<hex of key>.torrent (written whole, then renamed). */
 int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len);
+/* A NULL-terminated list of copies of strings, grown by one (a duplicate is skipped);
+ * fs_strv_free frees the copies and the list. */
+int fs_strv_add(char ***v, const char *s);
+void fs_strv_free(char **v);
+
+/* Write a whole file: to path.tmp, fsynced, renamed over path (complete or absent). */
+int fs_write_file(const char *path, const void *bytes, size_t len);
 /* Read a whole file of at most max bytes into a malloc'd buffer. */
 int fs_read_file(const char *path, size_t max, void **out, size_t *out_len);
 /* The .torrent bytes of a magnet, from the swarm (BEP 9), waiting timeout_ms at most:

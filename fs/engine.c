@@ -29,6 +29,8 @@ struct fs_engine_torrent {
 	struct fs_engine *e;
 	struct swarm_torrent *st; /* NULL once the session is freed; e->mu */
 	uint8_t key[CACHE_KEY_LEN];
+	bool plain;                     /* not a cache object (fs_engine_torrent_add_plain) */
+	void *uctx;                     /* plain: the embedder's ctx for the extension callbacks */
 	struct fs_engine_torrent *next; /* in e->torrents or e->dead */
 };
 
@@ -97,7 +99,7 @@ static bool still_verified(struct fs_engine *e, const struct job *j)
 
 	pthread_mutex_lock(&e->mu);
 	for (struct fs_engine_torrent *t = e->torrents; t; t = t->next) {
-		if (memcmp(t->key, j->key, CACHE_KEY_LEN) == 0) {
+		if (!t->plain && memcmp(t->key, j->key, CACHE_KEY_LEN) == 0) {
 			ok = t->st && swarm_torrent_has_piece(t->st, j->piece);
 			break;
 		}
@@ -158,8 +160,14 @@ static void on_piece(struct swarm_torrent *st, void *tctx, uint32_t piece, void 
 {
 	struct fs_engine *e = ctx;
 	struct fs_engine_torrent *t = tctx;
-	struct job *j = calloc(1, sizeof *j);
+	struct job *j;
 
+	if (!t || t->plain) { /* not a cache object: nothing to mark */
+		if (e->user_piece)
+			e->user_piece(st, t ? t->uctx : NULL, piece, e->user_ctx);
+		return;
+	}
+	j = calloc(1, sizeof *j);
 	if (!j) {
 		elog(e, LOG_ERR, "out of memory marking piece %u", piece);
 		return;
@@ -179,6 +187,8 @@ static bool may_serve(struct swarm_torrent *st, void *tctx, uint32_t piece, void
 	struct fs_engine_torrent *t = tctx;
 
 	(void)st;
+	if (!t || t->plain)
+		return true; /* libtorrent's own files: verified pieces only */
 	return cache_chunk_present(e->c, t->key, piece);
 }
 
@@ -189,7 +199,7 @@ static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, s
 
 	pthread_mutex_lock(&e->mu);
 	for (struct fs_engine_torrent *t = e->torrents; t; t = t->next) {
-		if (memcmp(t->key, key, CACHE_KEY_LEN) == 0 && t->st) {
+		if (!t->plain && memcmp(t->key, key, CACHE_KEY_LEN) == 0 && t->st) {
 			int rc = swarm_torrent_forget(t->st, chunks, n);
 			if (rc < 0)
 				elog(e, LOG_ERR, "cannot forget %zu evicted pieces: %s", n,
@@ -203,20 +213,21 @@ static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, s
 static void on_ext_peer(struct swarm_torrent *st, void *tctx, uint64_t peer, bool up, void *ctx)
 {
 	struct fs_engine *e = ctx;
+	struct fs_engine_torrent *t = tctx;
 
-	(void)tctx;
 	if (e->user_ext_peer)
-		e->user_ext_peer(st, NULL, peer, up, e->user_ctx);
+		e->user_ext_peer(st, t && t->plain ? t->uctx : NULL, peer, up, e->user_ctx);
 }
 
 static void on_ext_message(struct swarm_torrent *st, void *tctx, uint64_t peer, const void *msg,
                            size_t len, void *ctx)
 {
 	struct fs_engine *e = ctx;
+	struct fs_engine_torrent *t = tctx;
 
-	(void)tctx;
 	if (e->user_ext_message)
-		e->user_ext_message(st, NULL, peer, msg, len, e->user_ctx);
+		e->user_ext_message(st, t && t->plain ? t->uctx : NULL, peer, msg, len,
+		                    e->user_ctx);
 }
 
 /* ---- lifecycle ---- */
@@ -327,6 +338,22 @@ void fs_engine_key(const struct swarm_metainfo *m, uint8_t out_key[CACHE_KEY_LEN
 		memcpy(out_key, m->v1, 20);
 }
 
+/* Add to the session and to e's list in one step (the callbacks look t up there). */
+static int session_add(struct fs_engine *e, const struct swarm_add_params *ap,
+                       struct fs_engine_torrent *t)
+{
+	int err;
+
+	pthread_mutex_lock(&e->mu);
+	err = swarm_torrent_add(e->s, ap, &t->st);
+	if (err == 0) {
+		t->next = e->torrents;
+		e->torrents = t;
+	}
+	pthread_mutex_unlock(&e->mu);
+	return err;
+}
+
 int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
                           struct fs_engine_torrent **out)
 {
@@ -376,14 +403,7 @@ int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
 		.have_bits = m->num_pieces,
 		.ctx = t,
 	};
-	pthread_mutex_lock(&e->mu);
-	err = swarm_torrent_add(e->s, &ap, &t->st);
-	if (err == 0) {
-		t->next = e->torrents;
-		e->torrents = t;
-	}
-	pthread_mutex_unlock(&e->mu);
-	if (err < 0)
+	if ((err = session_add(e, &ap, t)) < 0)
 		goto out;
 	*out = t;
 	t = NULL;
@@ -392,6 +412,27 @@ out:
 	free(have);
 	swarm_metainfo_free(m);
 	return err;
+}
+
+int fs_engine_torrent_add_plain(struct fs_engine *e, const struct swarm_add_params *p,
+                                struct fs_engine_torrent **out)
+{
+	struct fs_engine_torrent *t = calloc(1, sizeof *t);
+	struct swarm_add_params ap = *p;
+	int err;
+
+	if (!t)
+		return -ENOMEM;
+	t->e = e;
+	t->plain = true;
+	t->uctx = p->ctx;
+	ap.ctx = t;
+	if ((err = session_add(e, &ap, t)) < 0) {
+		free(t);
+		return err;
+	}
+	*out = t;
+	return 0;
 }
 
 void fs_engine_torrent_remove(struct fs_engine_torrent *t)

@@ -38,9 +38,9 @@ struct fs_engine_reader;
 /* Start a cache (cc) and then a session (sc), wired together. The engine takes the
  * cache's on_evict and the session's on_piece and may_serve for itself, and caps the
  * session's read-ahead at a quarter of the cache; the session's extension callbacks
- * (called with torrent_ctx NULL) and every other field are used as given (the configs are
- * borrowed for the call). Returns 0, or the -errno of cache_new, swarm_session_new or
- * the worker thread's start. Free with fs_engine_free. Any thread. */
+ * (called with torrent_ctx NULL, or the ctx of a plain torrent) and every other field are used as
+ * given (the configs are borrowed for the call). Returns 0, or the -errno of cache_new,
+ * swarm_session_new or the worker thread's start. Free with fs_engine_free. Any thread. */
 int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
                   struct fs_engine **out);
 /* Stop the session (pending reads complete with -ECANCELED), the worker, and the cache.
@@ -59,6 +59,13 @@ struct cache *fs_engine_cache(struct fs_engine *e);
  * from a callback). */
 int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
                           struct fs_engine_torrent **out);
+/* Add a torrent that is not a cache object (the drive torrent, a metadata probe): as p
+ * says, with libtorrent's own files under p->save_path; its pieces are not marked and its
+ * uploads not checked, and the session's extension callbacks get p->ctx as torrent_ctx
+ * (engine torrents give NULL). Remove it with fs_engine_torrent_remove. Returns 0 or the
+ * -errno of swarm_torrent_add. Any thread (not from a callback). */
+int fs_engine_torrent_add_plain(struct fs_engine *e, const struct swarm_add_params *p,
+                                struct fs_engine_torrent **out);
 /* Remove the torrent from the session (its data stays in the cache) and free t. Free
  * its readers first (fs_engine_reader_free). NULL is a no-op. Any thread (not from a
  * callback). */

@@ -76,6 +76,7 @@ struct fs_mount_opts {
 	char **peers;           /* --peer HOST:PORT..., NULL-terminated; borrowed */
 	bool dht;               /* on unless --no-dht */
 	int read_timeout_ms;    /* --read-timeout SECONDS */
+	int upload_limit;       /* --upload-limit, bytes/s, 0: none */
 	char **fuse_opts;       /* -o values, NULL-terminated; borrowed */
 };
 

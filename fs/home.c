@@ -28,6 +28,17 @@ int fs_home_resolve(const char *explicit_home, char **out_path)
 		return -ENOENT;
 	if (!p)
 		return -ENOMEM;
+	if (p[0] != '/') { /* a daemonized mount runs in /: anchor it to the cwd now */
+		char *cwd = getcwd(NULL, 0), *abs = NULL;
+
+		if (!cwd || asprintf(&abs, "%s/%s", cwd, p) < 0)
+			abs = NULL;
+		free(cwd);
+		free(p);
+		if (!abs)
+			return -ENOMEM;
+		p = abs;
+	}
 	*out_path = p;
 	return 0;
 }

@@ -84,6 +84,8 @@ static void mount_usage(FILE *f)
 	       "      --tracker URL       announce to this tracker (repeatable)\n"
 	       "      --peer HOST:PORT    try this peer for every torrent (repeatable)\n"
 	       "      --no-dht            do not use the DHT\n"
+	       "      --upload-limit SIZE seed at most SIZE bytes a second, e.g. 512K, 2M\n"
+	       "                          (default: unlimited)\n"
 	       "      --read-timeout SECS a read waiting for the swarm fails with EIO after\n"
 	       "                          this long (default 30)\n"
 	       "  -o OPT[,OPT...]         FUSE mount options\n"
@@ -103,7 +105,8 @@ int fs_cmd_mount(int argc, char **argv)
 		OPT_TRACKER,
 		OPT_PEER,
 		OPT_NO_DHT,
-		OPT_READ_TIMEOUT
+		OPT_READ_TIMEOUT,
+		OPT_UPLOAD_LIMIT
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -115,6 +118,7 @@ int fs_cmd_mount(int argc, char **argv)
 		{ "peer", required_argument, NULL, OPT_PEER },
 		{ "no-dht", no_argument, NULL, OPT_NO_DHT },
 		{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
+		{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 		{ "cache-size", required_argument, NULL, OPT_CACHE },
 		{ "allow-other", no_argument, NULL, OPT_ALLOW_OTHER },
 		{ "help", no_argument, NULL, 'h' },
@@ -169,6 +173,21 @@ int fs_cmd_mount(int argc, char **argv)
 			}
 			o.read_timeout_ms = (int)secs * 1000;
 			break;
+		case OPT_UPLOAD_LIMIT: {
+			uint64_t lim;
+
+			rc = cache_size_parse(optarg, &lim);
+			if (rc < 0 || lim > INT32_MAX) {
+				fprintf(stderr,
+				        "swarmfs mount: bad --upload-limit '%s': want bytes a "
+				        "second, e.g. 512K (at most 2G)\n",
+				        optarg);
+				rc = FS_EXIT_USAGE;
+				goto done;
+			}
+			o.upload_limit = (int)lim;
+			break;
+		}
 		case OPT_ALLOW_OTHER: o.allow_other = true; break;
 		case OPT_CACHE:
 			rc = cache_size_parse(optarg, &o.cache_size);

@@ -51,6 +51,7 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	dopts.peers = (const char *const *)o->peers;
 	dopts.dht = o->dht;
 	dopts.read_timeout_ms = o->read_timeout_ms;
+	dopts.upload_limit = o->upload_limit;
 	if (fs_drive_open(&dopts, &d) < 0)
 		goto out; /* it said why */
 

@@ -17,19 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fs_staged {
-	char *path;    /* where it will be published (changes on rename) */
-	char *file;    /* <drive>/staging/<n>/<basename> */
-	int fd;        /* O_RDWR on file, open while anyone has it open */
-	int opens;     /* open handles */
-	int writers;   /* of which writers */
-	bool dirty;    /* written or created since last queued */
-	bool queued;   /* a queue item exists for it */
-	bool in_hand;  /* the worker is publishing it now */
-	bool failed;   /* its last attempt failed (reason logged, in the queue) */
-	bool detached; /* published while open: off the list, freed at last close */
+	char *path;      /* where it will be published (changes on rename) */
+	char *file;      /* <drive>/staging/<n>/<basename> */
+	int fd;          /* O_RDWR on file, open while anyone has it open */
+	int opens;       /* open handles */
+	int writers;     /* of which writers */
+	bool dirty;      /* written or created since last queued */
+	bool queued;     /* a queue item exists for it */
+	bool in_hand;    /* the worker is publishing it now */
+	bool failed;     /* its last attempt failed (reason logged, in the queue) */
+	int fails;       /* attempts failed in a row */
+	time_t retry_at; /* failed: tried again from then on (the cause may pass: a
+	                  * membership arriving by sync, a full disk freed) */
+	bool detached;   /* published while open: off the list, freed at last close */
 	int64_t queue_id;
 	struct fs_staged *next;
 };
@@ -284,6 +288,7 @@ static int commit(struct fs_drive *d, struct fs_staged *s)
 	}
 	s->dirty = false;
 	s->failed = false;
+	s->fails = 0;
 	push = !s->queued;
 	if (push && (!(path = strdup(s->path)) || !(file = strdup(s->file))))
 		err = -ENOMEM;
@@ -535,12 +540,23 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
 		struct fs_staged *s = NULL;
+		time_t now = time(NULL), next_retry = 0;
 
-		for (struct fs_staged *i = p->list; i; i = i->next)
-			if (i->queued && !i->in_hand && !i->failed && !i->writers)
+		for (struct fs_staged *i = p->list; i; i = i->next) {
+			if (!i->queued || i->in_hand || i->writers)
+				continue;
+			if (!i->failed || now >= i->retry_at)
 				s = i;
+			else if (!next_retry || i->retry_at < next_retry)
+				next_retry = i->retry_at;
+		}
 		if (!s) {
-			pthread_cond_wait(&p->cond, &p->lock);
+			if (next_retry) {
+				struct timespec ts = { .tv_sec = next_retry };
+
+				pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+			} else
+				pthread_cond_wait(&p->cond, &p->lock);
 			continue;
 		}
 		s->in_hand = true;
@@ -558,7 +574,11 @@ static void *worker_main(void *arg)
 
 			snprintf(why, sizeof why, "%s", strerror(-err));
 			s->failed = true;
-			fs_err("publishing %s failed: %s (kept in %s)", path, why, file);
+			s->fails++;
+			/* 5 s, doubling to 5 min */
+			s->retry_at = time(NULL) + (s->fails > 6 ? 300 : 5 << (s->fails - 1));
+			fs_err("publishing %s failed: %s (kept in %s; tried again in %lld s)", path,
+			       why, file, (long long)(s->retry_at - time(NULL)));
 			pthread_mutex_unlock(&p->lock);
 			ledger_queue_fail(d->ledger, qid, why);
 			pthread_mutex_lock(&p->lock);
@@ -580,54 +600,6 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
-}
-
-/* Seed again what this node published or holds: every saved .torrent whose object has
- * chunks in the cache. */
-static void seed_saved(struct fs_drive *d)
-{
-	char dir[4200], file[4600];
-	struct dirent *de;
-	DIR *dh;
-
-	snprintf(dir, sizeof dir, "%s/torrents", d->dir);
-	dh = opendir(dir);
-	if (!dh)
-		return;
-	while ((de = readdir(dh))) {
-		uint8_t key[32];
-		char hex[65];
-		struct stat st;
-		void *buf;
-		int fd;
-
-		if (strlen(de->d_name) != 72 || strcmp(de->d_name + 64, ".torrent"))
-			continue;
-		memcpy(hex, de->d_name, 64);
-		hex[64] = '\0';
-		struct cache_object_info info;
-
-		/* what the cache holds, whole or in part, is seeded back */
-		if (ledger_unhex(hex, key, 32) < 0 || cache_object_stat(d->cache, key, &info) < 0 ||
-		    !info.present)
-			continue;
-		snprintf(file, sizeof file, "%s/%s", dir, de->d_name);
-		fd = open(file, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && st.st_size > 0 && st.st_size < (64 << 20) &&
-		    (buf = malloc((size_t)st.st_size))) {
-			if (read(fd, buf, (size_t)st.st_size) == st.st_size) {
-				int err = fs_seed(d, buf, (size_t)st.st_size, key, NULL);
-
-				if (err < 0)
-					fs_warn("cannot seed %s: %s", hex, strerror(-err));
-			}
-			free(buf);
-		}
-		close(fd);
-	}
-	closedir(dh);
 }
 
 int fs_publish_start(struct fs_drive *d)
@@ -676,7 +648,6 @@ int fs_publish_start(struct fs_drive *d)
 		fs_info("resuming the publishing of %s", s->path);
 	}
 	free(items);
-	seed_saved(d);
 	err = -pthread_create(&p->thread, NULL, worker_main, d);
 	if (err) {
 		d->pub = NULL;

@@ -1,5 +1,7 @@
 #include "uri.h"
 
+#include <ledger.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -149,6 +151,16 @@ int fs_uri_parse(const char *text, struct fs_uri *out, const char **out_why)
 				goto fail;
 			}
 			u.peers[u.n_peers++] = val;
+		} else if (klen == 2 && !strncmp(p, "gl", 2)) {
+			char *end;
+			unsigned long long gl = strtoull(val, &end, 10);
+			bool bad = *end || !isdigit((unsigned char)val[0]) || gl == 0 ||
+			           gl > FS_URI_GENESIS_MAX;
+
+			free(val);
+			if (bad)
+				FAIL("gl= (the genesis length) must be 1..16384");
+			u.genesis_len = (uint32_t)gl;
 		} else if (klen == 2 && !strncmp(p, "dn", 2)) {
 			free(u.name);
 			u.name = val;
@@ -204,6 +216,13 @@ int fs_uri_format(const struct fs_uri *u, char **out_text)
 	int err = append(&buf, &len, &cap, SCHEME, false);
 
 	err = err ? err : append(&buf, &len, &cap, u->drive_id, false);
+	if (!err && u->genesis_len) {
+		char k[32];
+
+		snprintf(k, sizeof k, "%cgl=%u", sep, (unsigned)u->genesis_len);
+		sep = '&';
+		err = append(&buf, &len, &cap, k, false);
+	}
 	for (size_t i = 0; !err && i < u->n_trackers; i++, sep = '&') {
 		char k[5] = { sep, 't', 'r', '=', 0 };
 
@@ -228,4 +247,15 @@ int fs_uri_format(const struct fs_uri *u, char **out_text)
 	}
 	*out_text = buf;
 	return 0;
+}
+
+uint32_t fs_uri_genesis_len(struct ledger *l)
+{
+	uint8_t *g;
+	size_t len;
+
+	if (ledger_genesis_raw(l, &g, &len) < 0)
+		return 0;
+	free(g);
+	return len <= FS_URI_GENESIS_MAX ? (uint32_t)len : 0;
 }

@@ -1,9 +1,11 @@
 /*
  * swarmfs:// URIs (private to fs/): how a drive is named to another machine.
  *
- *   swarmfs://<drive-id>?tr=<tracker-url>&peer=<host:port>&dn=<name>
+ *   swarmfs://<drive-id>?gl=<genesis-length>&tr=<tracker-url>&peer=<host:port>&dn=<name>
  *
- * drive-id is 64 hex digits (SHA-256 of the genesis block); tr and peer repeat; values
+ * drive-id is 64 hex digits (SHA-256 of the genesis block); gl is the genesis block's
+ * length, which with the id fixes the drive torrent (fs/sync.h) a joiner fetches the
+ * genesis from; tr and peer repeat; values
  * are percent-encoded. Unknown parameters are ignored so newer URIs still parse.
  * Threads: pure functions, any thread.
  */
@@ -11,12 +13,15 @@
 #define SWARMFS_FS_URI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#define FS_URI_MAX_LIST 32 /* trackers, peers: more is a hostile or broken URI */
+#define FS_URI_MAX_LIST    32    /* trackers, peers: more is a hostile or broken URI */
+#define FS_URI_GENESIS_MAX 16384 /* a shared genesis fits one 16 KiB BEP 52 block */
 
 struct fs_uri {
-	char drive_id[65]; /* lowercase hex, NUL-terminated */
-	char *name;        /* dn=, or NULL */
+	char drive_id[65];    /* lowercase hex, NUL-terminated */
+	uint32_t genesis_len; /* gl=, or 0 */
+	char *name;           /* dn=, or NULL */
 	char *trackers[FS_URI_MAX_LIST];
 	size_t n_trackers;
 	char *peers[FS_URI_MAX_LIST]; /* "host:port" or "[v6]:port" */
@@ -34,6 +39,10 @@ void fs_uri_release(struct fs_uri *u);
 
 /* Format u as a URI; caller frees *out_text with free(). -ENOMEM. */
 int fs_uri_format(const struct fs_uri *u, char **out_text);
+
+struct ledger;
+/* The gl= of a drive's URI: its genesis length, or 0 for a genesis too big to share. */
+uint32_t fs_uri_genesis_len(struct ledger *l);
 
 /* Validate "host:port" / "[v6]:port" (port 1..65535, host non-empty, no spaces). */
 int fs_uri_peer_valid(const char *peer);
