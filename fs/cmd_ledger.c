@@ -1,7 +1,9 @@
 /* swarmfs key|init|drive|log|verify: the ledger from the command line. These act on
  * ledger.db directly, so the writing ones take the drive lock that a mount holds and
- * refuse while the drive is mounted (DESIGN.md §7). */
+ * refuse while the drive is mounted (DESIGN.md §7); given a mount point, log and
+ * drive add-member ask the mount instead. */
 #include "cmd_ledger.h"
+#include "cmd_mount.h"
 #include "drive.h"
 #include "fs.h"
 #include "uri.h"
@@ -404,8 +406,10 @@ static const char drive_usage[] =
     "usage: swarmfs drive list|show|add-member [--home DIR] ...\n\n"
     "  list                                   the drives in the data directory\n"
     "  show DRIVE                             parameters, head, members\n"
-    "  add-member DRIVE KEY [--producer] [--key NAME]\n"
-    "                                         admit a member (admin only)\n";
+    "  add-member DRIVE|MOUNTPOINT KEY [--producer] [--key NAME]\n"
+    "                                         admit a member (admin only); on a\n"
+    "                                         mounted drive give its MOUNTPOINT: the\n"
+    "                                         mount signs with its own key\n";
 
 static int show_one(struct ledger *l, bool brief)
 {
@@ -449,6 +453,102 @@ static int show_one(struct ledger *l, bool brief)
 	return 0;
 }
 
+/* add-member on a mounted drive: the mount signs the record with its own key and
+ * submits it to its ledger (DESIGN.md §7). hex is the member's key, lowercase. */
+static int add_member_mounted(const char *mnt, const char *hex, bool producer)
+{
+	const char *role = producer ? "producer" : "member";
+	char value[LEDGER_HEX_LEN + 16];
+	int err;
+
+	snprintf(value, sizeof value, "%s %s", hex, role);
+	if (setxattr(mnt, "user.swarmfs.member", value, strlen(value), 0) == 0) {
+		printf("added %s as %s\n", hex, role);
+		return 0;
+	}
+	err = errno;
+	if (err == EACCES)
+		fprintf(stderr,
+		        "swarmfs drive add-member: %s is mounted with a key that is not the "
+		        "drive's admin (only the drive's admin may)\n",
+		        mnt);
+	else if (err == EROFS)
+		fprintf(stderr,
+		        "swarmfs drive add-member: %s is mounted without a key (read-only)\n", mnt);
+	else
+		fprintf(stderr, "swarmfs drive add-member: %s: %s\n", mnt, strerror(err));
+	return -err;
+}
+
+/* add-member DRIVE|MOUNTPOINT KEY: through the mount when DRIVE is a mount point, else
+ * on ledger.db under the drive lock, which a running mount holds. Returns the exit
+ * code. */
+static int add_member(struct common *c, const char *drive, const char *key, bool producer)
+{
+	struct ledger_op op = { .type = LEDGER_REC_MEMBER, .producer = producer };
+	struct ledger_key *k = NULL;
+	struct ledger *l = NULL;
+	char id[LEDGER_HEX_LEN], hex[LEDGER_HEX_LEN], *ddir = NULL, *text;
+	int lock = -1, rc;
+	long holder = 0;
+
+	if (ledger_unhex(key, op.member, 32) < 0) {
+		fprintf(stderr, "swarmfs drive: KEY must be 64 hex digits\n");
+		return FS_EXIT_USAGE;
+	}
+	ledger_hex(op.member, 32, hex);
+	if (fs_mount_ask(drive, "drive", &text) == 0) {
+		free(text);
+		return add_member_mounted(drive, hex, producer) < 0 ? CMD_FAIL : 0;
+	}
+	if (resolve_home(c, "drive") < 0)
+		return CMD_FAIL;
+	rc = drive_resolve(c->home, drive, id);
+	if (rc == 0 && asprintf(&ddir, "%s/drives/%s", c->home, id) < 0)
+		rc = -ENOMEM;
+	if (rc < 0 && access(drive, F_OK) == 0)
+		fprintf(stderr,
+		        "swarmfs drive add-member: %s is neither the mount point of a swarmfs "
+		        "drive nor a drive in %s\n",
+		        drive, c->home);
+	else if (rc < 0)
+		fprintf(stderr, "swarmfs drive add-member: no drive '%s' in %s: %s\n", drive,
+		        c->home, strerror(-rc));
+	if (rc == 0 && (lock = fs_drive_lock(ddir, &holder)) < 0) {
+		rc = lock;
+		if (rc == -EBUSY && holder > 0)
+			fprintf(
+			    stderr,
+			    "swarmfs drive add-member: drive is mounted by pid %ld: run swarmfs "
+			    "drive add-member MOUNTPOINT KEY\n",
+			    holder);
+		else if (rc == -EBUSY)
+			fprintf(stderr, "swarmfs drive add-member: drive is mounted: run swarmfs "
+			                "drive add-member MOUNTPOINT KEY\n");
+		else
+			fprintf(stderr, "swarmfs drive add-member: cannot lock %s: %s\n", ddir,
+			        strerror(-rc));
+	}
+	if (rc == 0)
+		rc = load_key(c, "drive", &k);
+	if (rc == 0)
+		rc = drive_open(c->home, id, k, &l);
+	if (rc == 0) {
+		rc = ledger_submit(l, &op, NULL);
+		if (rc < 0)
+			fprintf(stderr, "swarmfs drive add-member: %s%s\n", strerror(-rc),
+			        rc == -EPERM ? " (only the drive's admin may)" : "");
+		else
+			printf("added %s as %s\n", hex, producer ? "producer" : "member");
+	}
+	if (lock >= 0)
+		close(lock);
+	ledger_free(l);
+	ledger_key_free(k);
+	free(ddir);
+	return rc < 0 ? CMD_FAIL : 0;
+}
+
 static int producer_extra(int ch, void *ctx)
 {
 	if (ch != 'p')
@@ -477,6 +577,12 @@ int fs_cmd_drive(int argc, char **argv)
 		fprintf(stderr, "%s", drive_usage);
 		return FS_EXIT_USAGE;
 	}
+	if (!strcmp(sub, "add-member")) {
+		/* a mount point needs no data directory: the mount has its own */
+		rc = add_member(&c, argv[optind + 1], argv[optind + 2], producer);
+		free(c.home);
+		return rc;
+	}
 	if (resolve_home(&c, "drive") < 0)
 		return CMD_FAIL;
 	if (!strcmp(sub, "list")) {
@@ -502,54 +608,10 @@ int fs_cmd_drive(int argc, char **argv)
 		}
 		if (d)
 			closedir(d);
-	} else if (!strcmp(sub, "show")) {
+	} else {
 		rc = open_drive_arg(&c, "drive", argv[optind + 1], NULL, &l);
 		if (rc == 0)
 			rc = show_one(l, false);
-	} else {
-		struct ledger_op op = { .type = LEDGER_REC_MEMBER, .producer = producer };
-		struct ledger_key *k = NULL;
-		char id[LEDGER_HEX_LEN], *ddir = NULL;
-		int lock = -1;
-		long holder = 0;
-
-		if (ledger_unhex(argv[optind + 2], op.member, 32) < 0) {
-			fprintf(stderr, "swarmfs drive: KEY must be 64 hex digits\n");
-			free(c.home);
-			return FS_EXIT_USAGE;
-		}
-		rc = drive_resolve(c.home, argv[optind + 1], id);
-		if (rc == 0 && asprintf(&ddir, "%s/drives/%s", c.home, id) < 0)
-			rc = -ENOMEM;
-		if (rc == 0) {
-			lock = fs_drive_lock(ddir, &holder);
-			if (lock < 0) {
-				rc = lock;
-				fprintf(stderr,
-				        "swarmfs drive: the drive is in use (pid %ld); "
-				        "unmount it first\n",
-				        holder);
-			}
-		}
-		if (rc == 0)
-			rc = load_key(&c, "drive", &k);
-		if (rc == 0)
-			rc = drive_open(c.home, id, k, &l);
-		if (rc == 0) {
-			rc = ledger_submit(l, &op, NULL);
-			if (rc < 0)
-				fprintf(stderr, "swarmfs drive add-member: %s%s\n", strerror(-rc),
-				        rc == -EPERM ? " (only the drive's admin may)" : "");
-			else
-				printf("added %s as %s\n", argv[optind + 2],
-				       producer ? "producer" : "member");
-		}
-		if (lock >= 0)
-			close(lock);
-		ledger_free(l);
-		l = NULL;
-		ledger_key_free(k);
-		free(ddir);
 	}
 	ledger_free(l);
 	free(c.home);
@@ -600,16 +662,13 @@ int fs_cmd_log(int argc, char **argv)
 	/* swarmfs log PATH, a path in a mounted drive: the mount answers (its ledger.db is
 	 * the mount's to read while mounted, DESIGN.md §7) */
 	if (argc - optind == 1 && strchr(argv[optind], '/')) {
-		ssize_t n = getxattr(argv[optind], "user.swarmfs.log", NULL, 0);
-		char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+		char *text;
 
-		if (text &&
-		    (n = getxattr(argv[optind], "user.swarmfs.log", text, (size_t)n)) >= 0) {
-			fwrite(text, 1, (size_t)n, stdout);
+		if (fs_mount_ask(argv[optind], "log", &text) == 0) {
+			fputs(text, stdout);
 			free(text);
 			return 0;
 		}
-		free(text);
 	}
 	if (resolve_home(&c, "log") < 0)
 		return CMD_FAIL;

@@ -15,31 +15,34 @@
 #include <limits.h>
 #include <sys/xattr.h>
 
-/* Read a user.swarmfs.* attribute of path into a malloc'd NUL-terminated string.
- * ENODATA/ENOTSUP mean path is not in a swarmfs mount (or has no such fact). */
-static int ask(const char *path, const char *name, char **out)
+int fs_mount_ask(const char *path, const char *name, char **out)
 {
 	char attr[64];
 	ssize_t n;
-	char *buf;
+	int err = -ERANGE;
 
 	snprintf(attr, sizeof attr, "user.swarmfs.%s", name);
-	n = getxattr(path, attr, NULL, 0);
-	if (n < 0)
-		return -errno;
-	buf = malloc((size_t)n + 1);
-	if (!buf)
-		return -ENOMEM;
-	n = getxattr(path, attr, buf, (size_t)n);
-	if (n < 0) {
-		int err = -errno;
+	/* the text may grow between asking its size and reading it (user.swarmfs.drive
+	 * does when the mount's verification ends): then ask again */
+	for (int tries = 0; tries < 5 && err == -ERANGE; tries++) {
+		char *buf;
 
+		n = getxattr(path, attr, NULL, 0);
+		if (n < 0)
+			return -errno;
+		buf = malloc((size_t)n + 1);
+		if (!buf)
+			return -ENOMEM;
+		n = getxattr(path, attr, buf, (size_t)n);
+		if (n >= 0) {
+			buf[n] = '\0';
+			*out = buf;
+			return 0;
+		}
+		err = -errno;
 		free(buf);
-		return err;
 	}
-	buf[n] = '\0';
-	*out = buf;
-	return 0;
+	return err;
 }
 
 static int explain(const char *cmd, const char *path, int err)
@@ -138,7 +141,7 @@ int fs_cmd_transfer(int argc, char **argv)
 			return explain("transfer", argv[optind], err);
 		return 1;
 	}
-	if (ask(argv[optind], "owner", &owner) == 0) {
+	if (fs_mount_ask(argv[optind], "owner", &owner) == 0) {
 		printf("%s now belongs to %s\n", argv[optind], owner);
 		free(owner);
 	}
@@ -166,7 +169,7 @@ int fs_cmd_status(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	if ((rc = ask(argv[1], "drive", &text)) < 0)
+	if ((rc = fs_mount_ask(argv[1], "drive", &text)) < 0)
 		return explain("status", argv[1], rc);
 	fputs(text, stdout);
 	free(text);
@@ -180,7 +183,7 @@ int fs_cmd_magnet(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	if ((rc = ask(argv[1], "magnet", &text)) < 0)
+	if ((rc = fs_mount_ask(argv[1], "magnet", &text)) < 0)
 		return explain("magnet", argv[1], rc);
 	printf("%s\n", text);
 	free(text);
@@ -198,7 +201,7 @@ static int find_mount(const char *home_opt, const char *drive, char **out)
 	int matches = 0;
 	FILE *f;
 
-	if (ask(drive, "drive", &text) == 0) {
+	if (fs_mount_ask(drive, "drive", &text) == 0) {
 		free(text);
 		*out = strdup(drive);
 		return *out ? 0 : -ENOMEM;
@@ -221,7 +224,7 @@ static int find_mount(const char *home_opt, const char *drive, char **out)
 		for (char *tok = strtok_r(line, " ", &save); tok && n < 5;
 		     tok = strtok_r(NULL, " ", &save))
 			fields[n++] = tok;
-		if (n < 5 || ask(fields[4], "drive", &text) < 0)
+		if (n < 5 || fs_mount_ask(fields[4], "drive", &text) < 0)
 			continue; /* dead, or not ours to ask */
 		bool same = *id ? strstr(text, id) != NULL
 		                : !strcmp(source, want) || strstr(text, drive) != NULL;

@@ -8,4 +8,9 @@ int fs_cmd_status(int argc, char **argv);
 int fs_cmd_magnet(int argc, char **argv);
 int fs_cmd_add(int argc, char **argv);
 
+/* Read the attribute user.swarmfs.NAME of path into a malloc'd NUL-terminated string
+ * (*out, free with free()). -ENODATA/-ENOTSUP mean path is not in a swarmfs mount (or
+ * has no such fact); user.swarmfs.drive succeeds on a mount's root only. */
+int fs_mount_ask(const char *path, const char *name, char **out);
+
 #endif

@@ -530,8 +530,8 @@ static int submit(struct fs_drive *d, const struct ledger_op *op)
 		return -EROFS;
 	err = ledger_submit(d->ledger, op, NULL);
 	if (err < 0)
-		fs_debug("%s of %s refused: %s", ledger_rec_type_name(op->type), op->path,
-		         strerror(-err));
+		fs_debug("%s of %s refused: %s", ledger_rec_type_name(op->type),
+		         op->path ? op->path : "the drive", strerror(-err));
 	return err;
 }
 
@@ -1603,13 +1603,55 @@ out:
 	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
 }
 
+/* A key given as an attribute value: exactly 64 hex digits, no NUL. */
+static int key_value(const char *value, size_t size, uint8_t out[LEDGER_KEY_LEN])
+{
+	char hex[LEDGER_HEX_LEN];
+
+	if (size != LEDGER_HEX_LEN - 1)
+		return -EINVAL;
+	memcpy(hex, value, size);
+	hex[size] = '\0';
+	return ledger_unhex(hex, out, LEDGER_KEY_LEN) < 0 ? -EINVAL : 0;
+}
+
+/* swarmfs drive add-member MOUNTPOINT: user.swarmfs.member on the root = "KEY",
+ * "KEY member" or "KEY producer", KEY 64 hex digits. The record is the drive admin's
+ * to sign; the ledger refuses any other key (EACCES). */
+static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
+                      size_t size)
+{
+	struct ledger_op op = { .type = LEDGER_REC_MEMBER };
+	const size_t klen = LEDGER_HEX_LEN - 1;
+	const char *rest = size > klen ? value + klen : "", *role;
+	size_t rlen = size > klen ? size - klen : 0;
+	char hex[LEDGER_HEX_LEN];
+	int err = 0;
+
+	if (ino != FUSE_ROOT_ID || key_value(value, size < klen ? size : klen, op.member) < 0)
+		err = -EINVAL; /* membership is the drive's, set on its root */
+	else if (rlen == 9 && !memcmp(rest, " producer", 9))
+		op.producer = true;
+	else if (rlen != 0 && !(rlen == 7 && !memcmp(rest, " member", 7)))
+		err = -EINVAL;
+	if (err == 0) {
+		ledger_hex(op.member, LEDGER_KEY_LEN, hex);
+		role = op.producer ? "producer" : "member";
+		if ((err = submit(d, &op)) < 0)
+			fs_info("admitting %s as %s refused: %s", hex, role, strerror(-err));
+		else
+			fs_info("admitted %s as %s", hex, role);
+	}
+	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
+}
+
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags)
 {
 	struct fs_drive *d = drive_of(req);
 	struct ledger_op op = { .type = LEDGER_REC_TRANSFER };
 	struct ledger_entry e;
-	char hex[LEDGER_HEX_LEN], *path = NULL;
+	char *path = NULL;
 	int err;
 
 	(void)flags;
@@ -1621,19 +1663,17 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 		op_add(req, d, ino, value, size);
 		return;
 	}
+	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "member")) {
+		op_member(req, d, ino, value, size);
+		return;
+	}
 	/* user.swarmfs.transfer = the new owner's key (64 hex digits): swarmfs transfer.
 	 * The other user.swarmfs.* are facts of the ledger, not settable. */
 	if (strcmp(name + sizeof XATTR_PREFIX - 1, "transfer")) {
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	if (size != 64) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	memcpy(hex, value, 64);
-	hex[64] = '\0';
-	if (ledger_unhex(hex, op.to, LEDGER_KEY_LEN) < 0) {
+	if (key_value(value, size, op.to) < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}

@@ -2,7 +2,8 @@
  * The namespace of a mounted drive comes from its ledger: a drive with records made
  * through the ledger API is browsed with ls, stat, find and getfattr; the owner's
  * mkdir, rm, mv, chmod and touch become records; another key gets EACCES and changes
- * nothing; a mount without a key is read-only; a record tampered with in ledger.db is
+ * nothing; a mount without a key is read-only; the admin's mount admits members for
+ * `swarmfs drive add-member MOUNTPOINT`; a record tampered with in ledger.db is
  * hidden. (Content is not read here: the read path has its own tests.)
  */
 #include "drive_util.h"
@@ -10,6 +11,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +242,10 @@ START_TEST(no_key_is_read_only)
 	snprintf(path, sizeof path, "%s/run.sh", mnt);
 	ck_assert_int_eq(unlink(path), -1);
 	ck_assert_int_eq(errno, EROFS);
+	char hex[LEDGER_HEX_LEN];
+	ledger_hex(bob, sizeof bob, hex);
+	ck_assert_int_eq(setxattr(mnt, "user.swarmfs.member", hex, 64, 0), -1);
+	ck_assert_int_eq(errno, EROFS);
 	itest_stop_clean(m, NULL);
 	/* a named key that is missing is an error, not a silent read-only mount */
 	char *out = NULL;
@@ -256,6 +262,105 @@ START_TEST(no_key_is_read_only)
 	ck_assert_int_eq(fixture_run(argv, 10000, &out), 1);
 	ck_assert_msg(strstr(out, "cannot load key"), "output: %s", out);
 	free(out);
+}
+END_TEST
+
+/* Run `swarmfs ARGS` (printf-style) for 10 s at most: its exit code, its output
+ * (stdout and stderr) in *out. */
+static int swarmfs(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int swarmfs(char **out, const char *fmt, ...)
+{
+	char *args;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&args, fmt, ap), 0);
+	va_end(ap);
+	*out = NULL;
+	rc = fixture_sh(10000, out, "'%s' %s", getenv("SWARMFS_BIN"), args);
+	free(args);
+	return rc;
+}
+
+START_TEST(add_member_through_the_mount)
+{
+	uint8_t carol[LEDGER_KEY_LEN], dave[LEDGER_KEY_LEN];
+	char chex[LEDGER_HEX_LEN], dhex[LEDGER_HEX_LEN], value[128], want[256], path[4096];
+	char *out;
+	struct fixture_mount *m;
+	struct ledger *l;
+	int rc;
+
+	ck_assert_int_eq(itest_key(home, "carol", carol), 0);
+	ck_assert_int_eq(itest_key(home, "dave", dave), 0);
+	ledger_hex(carol, sizeof carol, chex);
+	ledger_hex(dave, sizeof dave, dhex);
+	m = mount_as(NULL); /* alice, the admin */
+
+	/* the attribute itself: "KEY member" admits dave. What was tried besides, each
+	 * EINVAL: no key, a role that is no role, 63 digits, a trailing newline, and a
+	 * good value on a path other than the mount's root */
+	snprintf(value, sizeof value, "%s member", dhex);
+	ck_assert_int_eq(setxattr(mnt, "user.swarmfs.member", value, strlen(value), 0), 0);
+	char bad[4][128];
+	snprintf(bad[0], sizeof bad[0], "nope");
+	snprintf(bad[1], sizeof bad[1], "%s admin", dhex);
+	snprintf(bad[2], sizeof bad[2], "%.63s", dhex);
+	snprintf(bad[3], sizeof bad[3], "%s producer\n", dhex);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(setxattr(mnt, "user.swarmfs.member", bad[i], strlen(bad[i]), 0),
+		                 -1);
+		ck_assert_msg(errno == EINVAL, "'%s': %s", bad[i], strerror(errno));
+	}
+	snprintf(path, sizeof path, "%s/docs", mnt);
+	snprintf(value, sizeof value, "%s producer", chex);
+	ck_assert_int_eq(setxattr(path, "user.swarmfs.member", value, strlen(value), 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+
+	/* the real command, given the mount point: the mount signs and submits */
+	rc = swarmfs(&out, "drive add-member --home '%s' '%s' %s --producer", home, mnt, chex);
+	snprintf(want, sizeof want, "added %s as producer\n", chex);
+	ck_assert_msg(rc == 0 && !strcmp(out, want), "add-member exited %d: %s", rc, out);
+	free(out);
+	/* given the drive's name, it leaves ledger.db to the mount and says what to do */
+	rc = swarmfs(&out, "drive add-member --home '%s' team %s", home, dhex);
+	snprintf(want, sizeof want,
+	         "drive is mounted by pid %ld: run swarmfs drive add-member MOUNTPOINT KEY",
+	         (long)fixture_mount_pid(m));
+	ck_assert_msg(rc == 1 && strstr(out, want), "add-member exited %d: %s", rc, out);
+	free(out);
+	itest_stop_clean(m, NULL);
+
+	/* both records are in the drive's history. (The mount's user.swarmfs.log of its
+	 * root was tried first: it lists the records of the path "/", and member records
+	 * belong to no path, so `swarmfs log MOUNTPOINT` does not show them.) */
+	rc = swarmfs(&out, "log --home '%s' team", home);
+	snprintf(want, sizeof want, "key %.16s", chex);
+	ck_assert_msg(rc == 0 && strstr(out, want), "log: %s", out);
+	snprintf(want, sizeof want, "key %.16s", dhex);
+	ck_assert_msg(strstr(out, want), "log: %s", out);
+	free(out);
+
+	/* the roles took effect: dave may publish but not produce, carol may produce */
+	ck_assert_int_eq(itest_drive_open(home, id, "dave", &l), 0);
+	ck_assert_int_ge(itest_claim(l, "docs/dave.txt", 5, 0644, 1700000005), 0);
+	ck_assert_int_eq(ledger_produce(l), -EPERM);
+	itest_drive_close(l);
+	ck_assert_int_eq(itest_drive_open(home, id, "carol", &l), 0);
+	ck_assert_int_ge(ledger_produce(l), 0);
+	itest_drive_close(l);
+
+	/* bob is a member, not the admin: the command is refused through his mount */
+	m = mount_as("bob");
+	rc = swarmfs(&out, "drive add-member --home '%s' '%s' %s", home, mnt, dhex);
+	ck_assert_msg(rc == 1 && strstr(out, "only the drive's admin may"),
+	              "add-member exited %d: %s", rc, out);
+	free(out);
+	snprintf(value, sizeof value, "%s", chex);
+	ck_assert_int_eq(setxattr(mnt, "user.swarmfs.member", value, strlen(value), 0), -1);
+	ck_assert_int_eq(errno, EACCES);
+	itest_stop_clean(m, NULL);
 }
 END_TEST
 
@@ -372,10 +477,15 @@ END_TEST
 int main(void)
 {
 	const TTest *const tests[] = {
-		browse_with_ordinary_tools,   xattrs_show_ownership,
-		owner_changes_become_records, others_files_are_refused_and_unchanged,
-		no_key_is_read_only,          big_directory_lists_whole,
-		tampered_record_is_hidden,    NULL,
+		browse_with_ordinary_tools,
+		xattrs_show_ownership,
+		owner_changes_become_records,
+		others_files_are_refused_and_unchanged,
+		no_key_is_read_only,
+		add_member_through_the_mount,
+		big_directory_lists_whole,
+		tampered_record_is_hidden,
+		NULL,
 	};
 
 	return itest_main("namespace", 60, setup, teardown, tests);
