@@ -248,6 +248,7 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 		fs_strv_free(peers);
 		return err;
 	}
+	d->trackers = trackers; /* the URI and magnet links name them too */
 	cfg.trackers = (const char *const *)trackers;
 	cfg.peers = (const char *const *)peers;
 	cfg.dht = o->dht;
@@ -262,7 +263,6 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
 	err = fs_engine_new(&cfg, &cc, &d->engine);
-	fs_strv_free(trackers);
 	fs_strv_free(peers);
 	if (err < 0) {
 		fs_err("cannot start the cache in %s and the BitTorrent session: %s", cdir,
@@ -500,21 +500,14 @@ struct fs_engine_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[
 int fs_drive_uri(struct fs_drive *d, char **out_uri)
 {
 	struct fs_uri u = { 0 };
-	struct ledger_params p;
 	char peer[64];
 	uint16_t port;
-	int err;
 
 	memcpy(u.drive_id, d->id_hex, sizeof u.drive_id);
 	u.name = d->name;
 	u.genesis_len = fs_uri_genesis_len(d->ledger);
-	if (ledger_params_get(d->ledger, &p) < 0)
-		memset(&p, 0, sizeof p);
-	for (size_t i = 0; i < p.n_trackers && u.n_trackers < FS_URI_MAX_LIST; i++)
-		u.trackers[u.n_trackers++] = p.trackers[i];
-	for (size_t i = 0;
-	     d->opts.trackers && d->opts.trackers[i] && u.n_trackers < FS_URI_MAX_LIST; i++)
-		u.trackers[u.n_trackers++] = (char *)d->opts.trackers[i];
+	for (size_t i = 0; d->trackers && d->trackers[i] && u.n_trackers < FS_URI_MAX_LIST; i++)
+		u.trackers[u.n_trackers++] = d->trackers[i];
 	/* this node as a peer, when it listens on one address (any-address is no
 	 * address a joiner can dial) */
 	if (d->swarm && swarm_session_port(d->swarm, &port) == 0 && d->opts.listen &&
@@ -525,9 +518,7 @@ int fs_drive_uri(struct fs_drive *d, char **out_uri)
 		if (fs_uri_peer_valid(peer) == 0)
 			u.peers[u.n_peers++] = peer;
 	}
-	err = fs_uri_format(&u, out_uri);
-	ledger_params_release(&p);
-	return err;
+	return fs_uri_format(&u, out_uri);
 }
 
 void fs_drive_changed(struct fs_drive *d, const char *path)
@@ -714,6 +705,7 @@ void fs_drive_close(struct fs_drive *d)
 		free(d->notify_paths[i]);
 	free(d->notify_paths);
 	free(d->torrents);
+	fs_strv_free(d->trackers);
 	free(d->bad_records);
 	free(d->bad_heights);
 	pthread_mutex_destroy(&d->bad_lock);

@@ -61,6 +61,8 @@ struct fs_drive {
 	uint64_t cache_size; /* the cap, reported by statfs */
 	int read_timeout_ms;
 	struct fs_drive_opts opts; /* borrowed strings: they live as long as main() */
+	char **trackers;           /* NULL-terminated: the genesis's hints, the drive's config
+	                            * and --tracker, without repeats (set by fs_drive_start) */
 	uid_t uid;
 	gid_t gid;
 
