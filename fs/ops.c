@@ -12,6 +12,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "publish.h"
+#include "sync.h"
 
 #include <cache.h>
 #include <swarm.h>
@@ -991,12 +992,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->has_content && !whole) {
 		struct fs_engine_torrent *t;
 
+		/* another member's content: its metadata may come from the swarm first */
 		err = fs_torrent_for(d, &e, &t);
 		if (err == 0)
 			err = fs_engine_reader_new(t, &h->reader);
-		else if (err == -ENOENT)
-			err = 0; /* FIXME(sync): metadata of remote content from the swarm;
-			          * until then only what the cache holds is served */
+		else if (err == -ENOENT || err == -ETIMEDOUT)
+			err = -EIO; /* the file exists; its content is out of reach */
 		if (err < 0)
 			goto fail;
 	}
@@ -1272,12 +1273,11 @@ static void pct_append(char **buf, size_t *len, const char *s)
 }
 
 /* magnet:?xt=urn:btih:<v1>&xt=urn:btmh:1220<v2>&dn=<name>&tr=<tracker>...: standard
- * clients (v1-only ones too) find the swarm through the trackers of the mount and the
- * drive's tracker hints. */
+ * clients (v1-only ones too) find the swarm through the drive's trackers (its tracker
+ * hints, its config and the mount's --tracker). */
 static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e, char **out)
 {
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	struct ledger_params p;
 	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL;
 	size_t len = 0;
 
@@ -1291,16 +1291,9 @@ static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_e
 	} else
 		text_add(&buf, &len, "magnet:?xt=urn:btmh:1220%s&dn=", hex);
 	pct_append(&buf, &len, base);
-	for (size_t i = 0; d->opts.trackers && d->opts.trackers[i]; i++) {
+	for (size_t i = 0; d->trackers && d->trackers[i]; i++) {
 		text_add(&buf, &len, "&tr=");
-		pct_append(&buf, &len, d->opts.trackers[i]);
-	}
-	if (ledger_params_get(d->ledger, &p) >= 0) {
-		for (size_t i = 0; i < p.n_trackers; i++) {
-			text_add(&buf, &len, "&tr=");
-			pct_append(&buf, &len, p.trackers[i]);
-		}
-		ledger_params_release(&p);
+		pct_append(&buf, &len, d->trackers[i]);
 	}
 	if (!buf)
 		return -ENOMEM;
@@ -1412,6 +1405,22 @@ static int drive_status_text(struct fs_drive *d, char **out)
 	else
 		text_add(&buf, &len, "verification: done, %d problem%s\n", vprob,
 		         vprob == 1 ? "" : "s");
+	struct fs_sync_info si;
+
+	fs_sync_info(d, &si);
+	if (!si.running)
+		text_add(&buf, &len, "sync: off\n");
+	else if (!si.peers)
+		text_add(&buf, &len, "sync: no member connected\n");
+	else if (si.behind)
+		text_add(&buf, &len, "sync: syncing, height %llu of %llu, %u member%s\n",
+		         (unsigned long long)h.height, (unsigned long long)si.best_height, si.peers,
+		         si.peers == 1 ? "" : "s");
+	else
+		text_add(&buf, &len, "sync: in sync with %u member%s\n", si.peers,
+		         si.peers == 1 ? "" : "s");
+	if (si.running)
+		text_add(&buf, &len, "drive torrent: %s\n", si.torrent);
 	text_add(&buf, &len, "listen port: %u\npeers: %u\ntorrents: %u\n", port, ss.peers,
 	         ss.torrents);
 	text_add(&buf, &len, "download rate: %llu B/s\nupload rate: %llu B/s\n",
