@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The README's main command: a live demo of a swarmfs drive on this machine.
+# The README's main command: a live demo of a drive shared by two nodes on this machine.
 #
-#   scripts/demo.sh          build, make a drive, mount it, publish and show files, and
-#                            keep it mounted until Ctrl-C
+#   scripts/demo.sh          build, start a tracker, make a drive as alice, mount it as
+#                            alice and (from its swarmfs:// URI) as bob, publish on one and
+#                            read, check and change on the other; keep both mounted until
+#                            Ctrl-C
 #   scripts/demo.sh --once   the same, then unmount and exit (what the tests run)
 #
 # Everything lives in a temporary directory (printed), removed at the end. All traffic
@@ -20,15 +22,19 @@ cmake --build "$build" -j"$(nproc)" >/dev/null
 swarmfs=$build/fs/swarmfs
 
 work=$(mktemp -d /tmp/swarmfs-demo-XXXXXX)
-home=$work/home
-mnt=$work/team
-mkdir -p "$mnt"
-pid=
+chmod 755 "$work" # opentracker drops to nobody and chroots below it
+mkdir -p "$work/alice/team" "$work/bob/team" "$work/tracker"
+pids=()
+mounts=("$work/alice/team" "$work/bob/team")
+tracker_pid=
 cleanup() {
-	if mountpoint -q "$mnt" 2>/dev/null; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -u -z "$mnt" || true
-	fi
-	[[ -n $pid ]] && wait "$pid" 2>/dev/null || true
+	for m in "${mounts[@]}"; do
+		if mountpoint -q "$m" 2>/dev/null; then
+			fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" || true
+		fi
+	done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	[[ -n $tracker_pid ]] && { kill "$tracker_pid" 2>/dev/null; wait "$tracker_pid" 2>/dev/null || true; }
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -40,21 +46,61 @@ step() {
 	"$@"
 }
 
+# wait_for SECONDS COMMAND...: until the command succeeds
+wait_for() {
+	local n=$(($1 * 20))
+	shift
+	for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+	return 1
+}
+
+mount_node() { # NAME DRIVE
+	local home=$work/$1 mnt=$work/$1/team
+	"$swarmfs" mount -f --home "$home/data" --no-dht --listen 127.0.0.1:0 --cache-size 1G \
+		--tracker "$tracker" "$2" "$mnt" -o auto_unmount 2>"$home/mount.log" &
+	pids+=($!)
+	if ! wait_for 60 mountpoint -q "$mnt"; then
+		echo "demo: the mount of $1 did not come up:"
+		cat "$home/mount.log"
+		exit 1
+	fi
+}
+
 "$swarmfs" --version
-step "$swarmfs" init --home "$home" --name team
-step "$swarmfs" key new friend --home "$home"
 
 echo
-echo "== mounting drive 'team' at $mnt"
-"$swarmfs" mount -f --home "$home" --no-dht --listen 127.0.0.1:0 --cache-size 1G \
-	team "$mnt" -o auto_unmount 2>"$work/mount.log" &
-pid=$!
-for _ in $(seq 200); do
-	mountpoint -q "$mnt" && break
-	kill -0 "$pid" 2>/dev/null || { cat "$work/mount.log"; exit 1; }
-	sleep 0.05
-done
-mountpoint -q "$mnt" || { echo "demo: mount did not come up"; cat "$work/mount.log"; exit 1; }
+echo "== a local BitTorrent tracker (opentracker) on 127.0.0.1"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+: >"$work/tracker/whitelist"
+opentracker -i 127.0.0.1 -p "$port" -P "$port" -d "$work/tracker" -w whitelist \
+	>"$work/tracker/log" 2>&1 &
+tracker_pid=$!
+tracker=http://127.0.0.1:$port/announce
+echo "$tracker"
+
+echo
+echo "== two people on this machine: alice makes the drive, bob gets a key"
+step "$swarmfs" init --home "$work/alice/data" --name team --tracker "$tracker"
+step "$swarmfs" key new --home "$work/bob/data"
+bob=$("$swarmfs" key show --home "$work/bob/data")
+alice=$("$swarmfs" key show --home "$work/alice/data")
+step "$swarmfs" drive add-member --home "$work/alice/data" team "$bob"
+
+echo
+echo "== alice mounts the drive at $work/alice/team"
+mount_node alice team
+a=$work/alice/team
+# the tracker serves the drive's own torrent (opentracker takes only listed hashes)
+"$swarmfs" status "$a" | sed -n 's/^drive torrent: //p' | cut -c1-40 >>"$work/tracker/whitelist"
+kill -HUP "$tracker_pid"
+uri=$("$swarmfs" status "$a" | sed -n 's/^uri: //p')
+echo "drive URI: $uri"
+
+echo
+echo "== bob mounts the same drive from its URI at $work/bob/team"
+mount_node bob "$uri"
+b=$work/bob/team
+step "$swarmfs" status "$b"
 
 # sample content: a small tree, a text file, a 16 MiB binary
 mkdir -p "$work/photos/2026"
@@ -63,38 +109,53 @@ printf 'swarmfs: a shared drive without a server\n' >"$work/README.txt"
 head -c $((16 << 20)) /dev/urandom >"$work/film.mkv"
 
 echo
-echo "== publishing by copy"
-step cp -r "$work/photos" "$work/README.txt" "$work/film.mkv" "$mnt/"
-for _ in $(seq 600); do
-	"$swarmfs" status "$mnt" | grep -q "publish queue: 0 staged" && break
-	sleep 0.1
-done
-step ls -lR "$mnt"
-step cat "$mnt/README.txt"
-echo
-echo "\$ sha256sum film.mkv (source, then through the mount)"
-sha256sum "$work/film.mkv" | cut -d' ' -f1
-sha256sum "$mnt/film.mkv" | cut -d' ' -f1
-step getfattr -d --absolute-names "$mnt/film.mkv"
-step "$swarmfs" magnet "$mnt/film.mkv"
-step "$swarmfs" status "$mnt"
+echo "== alice publishes by copy"
+step cp -r "$work/photos" "$work/README.txt" "$work/film.mkv" "$a/"
+wait_for 60 sh -c "'$swarmfs' status '$a' | grep -q 'publish queue: 0 staged'"
+step "$swarmfs" status "$a"
 
 echo
-echo "== ownership: give README.txt to 'friend'; this key can no longer change it"
-step "$swarmfs" transfer "$mnt/README.txt" --to friend --home "$home"
-step ls -l "$mnt/README.txt"
-step rm "$mnt/README.txt" || true
-step getfattr -n user.swarmfs.log --only-values --absolute-names "$mnt/README.txt"
+echo "== bob sees them, reads them from alice's node, and checks who owns them"
+wait_for 30 test -e "$b/film.mkv" || { echo "demo: bob never saw film.mkv"; exit 1; }
+step ls -lR "$b"
+step cat "$b/README.txt"
+echo
+echo "\$ sha256sum film.mkv (source, then through bob's mount)"
+sha256sum "$work/film.mkv" | cut -d' ' -f1
+sha256sum "$b/film.mkv" | cut -d' ' -f1
+step getfattr -d --absolute-names "$b/film.mkv"
+echo "(alice's key is $alice)"
+step "$swarmfs" magnet "$b/film.mkv"
+
+echo
+echo "== bob may not change alice's files; he publishes his own"
+step rm "$b/README.txt" || true
+step cp "$work/photos/2026/img1.jpg" "$b/bob.jpg"
+wait_for 30 test -e "$a/bob.jpg" || { echo "demo: alice never saw bob.jpg"; exit 1; }
+step ls -l "$a/bob.jpg"
+step getfattr -n user.swarmfs.owner --only-values --absolute-names "$a/bob.jpg"
+echo
+
+echo
+echo "== ownership: alice gives README.txt to bob; now he may change it, she may not"
+step "$swarmfs" transfer "$a/README.txt" --to "$bob"
+wait_for 30 sh -c "getfattr -n user.swarmfs.owner --only-values --absolute-names '$b/README.txt' | grep -q $bob"
+step rm "$a/README.txt" || true
+step sh -c "echo 'edited by bob' > '$b/README.txt'"
+wait_for 30 sh -c "grep -q 'edited by bob' '$a/README.txt'"
+step cat "$a/README.txt"
+step "$swarmfs" log "$b/README.txt"
 
 if ((once)); then
 	echo
 	echo "== unmounting"
-	fusermount3 -u "$mnt"
-	wait "$pid"
-	pid=
+	for m in "${mounts[@]}"; do fusermount3 -u "$m"; done
+	for p in "${pids[@]}"; do wait "$p"; done
+	pids=()
 	echo "demo: done"
 	exit 0
 fi
 echo
-echo "The drive stays mounted at $mnt; try it from another shell. Ctrl-C to stop."
-wait "$pid"
+echo "Both mounts stay up: alice at $a, bob at $b; try them from another shell."
+echo "Ctrl-C to stop."
+wait "${pids[@]}"

@@ -27,9 +27,9 @@ START_TEST(demo_once)
 	                  strstr(out, "demo: done"),
 	              "demo output: %.3000s", out);
 	/* the film read back through the mount has the source's checksum */
-	char *p = strstr(out, "(source, then through the mount)\n");
+	char *p = strstr(out, "(source, then through bob's mount)\n");
 	ck_assert_ptr_nonnull(p);
-	p += strlen("(source, then through the mount)\n");
+	p += strlen("(source, then through bob's mount)\n");
 	ck_assert_int_eq(strncmp(p, p + 65, 64), 0);
 	ck_assert_int_eq(fixture_sh(10000, &after, "ls -d /tmp/swarmfs-demo-* 2>/dev/null | sort"),
 	                 0);
