@@ -48,6 +48,14 @@ int itest_key(const char *home, const char *name, uint8_t out_pub[LEDGER_KEY_LEN
 int itest_drive_create(const char *home, const char *name, const char *key,
                        char out_id[LEDGER_HEX_LEN])
 {
+	return itest_drive_create_with(home, name, key, NULL, 0, 0, 0, out_id);
+}
+
+int itest_drive_create_with(const char *home, const char *name, const char *key,
+                            const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more,
+                            int64_t interval_s, int64_t grace_s, char out_id[LEDGER_HEX_LEN])
+{
+	uint8_t producers[8][LEDGER_KEY_LEN];
 	struct ledger_config cfg = { 0 };
 	struct ledger_params p;
 	struct ledger_key *k;
@@ -71,8 +79,15 @@ int itest_drive_create(const char *home, const char *name, const char *key,
 	ledger_params_defaults(&p);
 	p.name = (char *)name;
 	memcpy(p.admin, pub, sizeof pub);
-	p.producers = &pub;
-	p.n_producers = 1;
+	memcpy(producers[0], pub, sizeof pub);
+	for (size_t i = 0; i < n_more && i < 7; i++)
+		memcpy(producers[i + 1], more[i], LEDGER_KEY_LEN);
+	p.producers = producers;
+	p.n_producers = 1 + (n_more < 7 ? n_more : 7);
+	if (interval_s)
+		p.interval_s = interval_s;
+	if (grace_s)
+		p.grace_s = grace_s;
 	cfg.path = db;
 	cfg.key = k;
 	if ((err = ledger_create(&cfg, &p, k, &l)) < 0)

@@ -16,6 +16,12 @@ int itest_key(const char *home, const char *name, uint8_t out_pub[LEDGER_KEY_LEN
 int itest_drive_create(const char *home, const char *name, const char *key,
                        char out_id[LEDGER_HEX_LEN]);
 
+/* The same with more producers after the admin (in turn order; at most 7) and a block
+ * interval and grace delay in seconds (0: the defaults). */
+int itest_drive_create_with(const char *home, const char *name, const char *key,
+                            const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more,
+                            int64_t interval_s, int64_t grace_s, char out_id[LEDGER_HEX_LEN]);
+
 /* Open that drive's ledger with key `key` (NULL: read-only) for setting up records;
  * close it with itest_drive_close() before mounting. */
 int itest_drive_open(const char *home, const char *id, const char *key, struct ledger **out);
