@@ -270,6 +270,21 @@ static void on_dropped(const struct ledger_dropped *x, void *ctx)
 	memcpy(dl->content_root, x->content.root, 32);
 }
 
+/* Open *l's file again with key, its drops logged in dl; returns the path (free it). */
+static char *reopen_hearing_drops(struct ledger **l, const char *file, const struct ledger_key *key,
+                                  struct dropped_log *dl)
+{
+	struct ledger_config cfg;
+	char *path = tu_path(file);
+
+	ledger_free(*l);
+	tu_config(&cfg, path, key, false);
+	cfg.on_dropped = on_dropped;
+	cfg.change_ctx = dl;
+	ck_assert_int_eq(ledger_open(&cfg, l), 0);
+	return path;
+}
+
 /* Tried: two producers apart both claim /same; b's chain is heavier. After the reorg a holds b's
  * claim, a's own claim is gone from the chain and the mempool, and a was told once, with its
  * content, why. */
@@ -280,19 +295,11 @@ START_TEST(test_sync_fork_conflict)
 	struct net net = { 0 };
 	struct ledger *a = tu_create("a.db", p0, ps, 2, false);
 	struct ledger *b = tu_join("b.db", a, p1, false);
-	struct ledger_config cfg;
 	struct dropped_log dl = { 0 };
 	struct ledger_content mine;
 	struct ledger_entry e;
 
-	/* a again, with the callback */
-	char *apath = tu_path("a.db");
-
-	ledger_free(a);
-	tu_config(&cfg, apath, p0, false);
-	cfg.on_dropped = on_dropped;
-	cfg.change_ctx = &dl;
-	ck_assert_int_eq(ledger_open(&cfg, &a), 0);
+	char *apath = reopen_hearing_drops(&a, "a.db", p0, &dl);
 
 	apart(a, "/same", b, "/same");
 	node_add(&net, a);
@@ -314,6 +321,83 @@ START_TEST(test_sync_fork_conflict)
 	free(apath);
 	ledger_key_free(p0);
 	ledger_key_free(p1);
+}
+END_TEST
+
+static int count_transfers(const struct ledger_log_entry *e, void *ctx)
+{
+	char *to = ctx;
+
+	if (e->type == LEDGER_REC_TRANSFER) {
+		ck_assert_str_eq(to, ""); /* one transfer only */
+		snprintf(to, LEDGER_HEX_LEN, "%.64s", e->dest);
+	}
+	return 0;
+}
+
+/* Tried: the owner of /f, on two nodes apart, gives it to x on one (a, the lighter
+ * chain) and to y on the other (b). After the reorg only the transfer to y stands:
+ * /f is y's, its history holds one transfer, and a was told its own one lost. */
+START_TEST(test_sync_fork_double_transfer)
+{
+	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2), *x = tu_key(3), *y = tu_key(4);
+	const struct ledger_key *const ps[] = { p0, p1 };
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", p0, ps, 2, false);
+	struct ledger *b = tu_join("b.db", a, p1, false);
+	struct dropped_log dl = { 0 };
+	struct ledger_op op = { .type = LEDGER_REC_TRANSFER, .path = "/f" };
+	struct ledger_entry e;
+	uint8_t xpub[32], ypub[32], *raw;
+	char *apath = reopen_hearing_drops(&a, "a.db", p0, &dl);
+	char to[LEDGER_HEX_LEN] = "", yhex[LEDGER_HEX_LEN];
+	struct rec r;
+	size_t len;
+
+	ledger_key_public(x, xpub);
+	ledger_key_public(y, ypub);
+	/* /f is p0's on both */
+	tu_clock += 20;
+	ck_assert_int_eq(claim(a, "/f", 5), 0);
+	ck_assert_int_eq(ledger_produce(a), 1);
+	tu_copy_blocks(a, b);
+	ck_assert_int_eq(ledger_lookup(b, "/f", &e), 0);
+	/* apart: p0 signs a transfer to x on a, and one to y that reaches b */
+	memcpy(op.to, xpub, 32);
+	ck_assert_int_eq(ledger_submit(a, &op, NULL), 0);
+	tu_clock += 20;
+	ck_assert_int_eq(ledger_produce(a), 1);
+	raw = tu_record(b, p0, LEDGER_REC_TRANSFER, "/f", NULL, e.record_id, ypub, &r, &len);
+	tu_inject(b, &r, raw, len);
+	free(raw);
+	for (int i = 0; i < 3; i++) {
+		char p[16];
+
+		snprintf(p, sizeof p, "/b%d", i);
+		ck_assert_int_eq(claim(b, p, (uint32_t)i + 10), 0);
+		tu_clock += 20;
+		ck_assert_int_eq(ledger_produce(b), 1);
+	}
+	node_add(&net, a);
+	node_add(&net, b);
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	assert_same(a, b);
+	ck_assert_int_eq(ledger_lookup(a, "/f", &e), 0);
+	ck_assert(memcmp(e.owner, ypub, 32) == 0);
+	ck_assert_int_eq(ledger_history(a, "/f", count_transfers, to), 0);
+	ledger_hex(ypub, 32, yhex);
+	ck_assert_str_eq(to, yhex);
+	ck_assert_int_eq(dl.n, 1);
+	ck_assert_int_eq(dl.type, LEDGER_REC_TRANSFER);
+	ck_assert_int_eq(dl.reason, -ESTALE);
+	ck_assert_int_eq(ledger_mempool_count(a), 0);
+	net_free(&net);
+	free(apath);
+	ledger_key_free(p0);
+	ledger_key_free(p1);
+	ledger_key_free(x);
+	ledger_key_free(y);
 }
 END_TEST
 
@@ -462,6 +546,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_two_peers);
 	tcase_add_test(tc, test_sync_heavier_fork);
 	tcase_add_test(tc, test_sync_fork_conflict);
+	tcase_add_test(tc, test_sync_fork_double_transfer);
 	tcase_add_test(tc, test_sync_tx_gossip);
 	tcase_add_test(tc, test_sync_five_with_hostile);
 	suite_add_tcase(s, tc);
