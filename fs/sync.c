@@ -245,7 +245,9 @@ struct fs_sync {
 	struct fs_drive *d;
 	struct fs_engine_torrent *et; /* the drive torrent */
 	struct swarm_torrent *drive_t;
-	struct ledger_sync *ls; /* sync thread only */
+	struct ledger_sync *ls;  /* sync thread only */
+	struct partial *partial; /* sync thread only: messages being reassembled */
+	size_t n_partial;
 
 	pthread_mutex_t mu; /* guards everything below */
 	pthread_cond_t cond;
@@ -258,14 +260,96 @@ struct fs_sync {
 	pthread_t thread;
 };
 
+/* libtorrent drops a peer that sends a packet over 1 MiB, and a ledger message may be
+ * 8 MiB (a block alone up to 4 MiB): messages go in fragments, each one flag byte (1:
+ * more follows, 0: the last) and at most FRAG_MAX bytes of the message. */
+#define FRAG_MAX (900u * 1000u)
+
 static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
 {
 	struct fs_sync *s = ctx;
-	int err = swarm_ext_send(s->drive_t, peer, buf, len);
+	uint8_t *frag = malloc(1 + (len < FRAG_MAX ? len : FRAG_MAX));
+	size_t off = 0;
+	int err = frag ? 0 : -ENOMEM;
 
+	do {
+		size_t n = len - off < FRAG_MAX ? len - off : FRAG_MAX;
+
+		if (err)
+			break;
+		frag[0] = off + n < len;
+		memcpy(frag + 1, buf + off, n);
+		err = swarm_ext_send(s->drive_t, peer, frag, n + 1);
+		off += n;
+	} while (off < len);
+	free(frag);
 	if (err < 0 && err != -ENOTCONN)
 		fs_warn("sync: cannot send %zu bytes to peer %llu: %s", len,
 		        (unsigned long long)peer, strerror(-err));
+}
+
+/* A message being reassembled from a peer's fragments. */
+struct partial {
+	uint64_t peer;
+	uint8_t *buf;
+	size_t len;
+};
+
+/* Add a fragment; 1 and the whole message in *out and *out_len (caller frees) when it was
+ * the last, 0 when more is to come, -EBADMSG for an empty fragment or a message over
+ * the ledger's cap. Sync thread only. */
+static int reassemble(struct fs_sync *s, uint64_t peer, const uint8_t *frag, size_t len,
+                      uint8_t **out, size_t *out_len)
+{
+	struct partial *p = NULL;
+	uint8_t *nb;
+
+	if (len < 1 || frag[0] > 1)
+		return -EBADMSG;
+	for (size_t i = 0; i < s->n_partial && !p; i++)
+		if (s->partial[i].peer == peer)
+			p = &s->partial[i];
+	if (!p) {
+		if (frag[0] == 0) { /* the common case: a message in one fragment */
+			if (!(*out = malloc(len - 1 ? len - 1 : 1)))
+				return -ENOMEM;
+			memcpy(*out, frag + 1, len - 1);
+			*out_len = len - 1;
+			return 1;
+		}
+		struct partial *np = realloc(s->partial, (s->n_partial + 1) * sizeof *np);
+
+		if (!np)
+			return -ENOMEM;
+		s->partial = np;
+		p = &s->partial[s->n_partial++];
+		*p = (struct partial){ .peer = peer };
+	}
+	if (p->len + len - 1 > LEDGER_SYNC_MAX_MSG)
+		return -EBADMSG;
+	if (!(nb = realloc(p->buf, p->len + len - 1 ? p->len + len - 1 : 1)))
+		return -ENOMEM;
+	p->buf = nb;
+	memcpy(p->buf + p->len, frag + 1, len - 1);
+	p->len += len - 1;
+	if (frag[0])
+		return 0;
+	*out = p->buf;
+	*out_len = p->len;
+	*p = s->partial[--s->n_partial];
+	return 1;
+}
+
+/* Forget a peer's half-received message. Sync thread only. */
+static void partial_drop(struct fs_sync *s, uint64_t peer)
+{
+	for (size_t i = 0; i < s->n_partial; i++) {
+		if (s->partial[i].peer == peer) {
+			free(s->partial[i].buf);
+			s->partial[i] = s->partial[--s->n_partial];
+			return;
+		}
+	}
 }
 
 static void op_drop(uint64_t peer, const char *why, void *ctx)
@@ -357,9 +441,23 @@ static void *sync_main(void *arg)
 				ledger_sync_peer_connected(s->ls, ev->peer);
 			} else if (ev->kind == 1) {
 				member_down(s, ev->peer);
+				partial_drop(s, ev->peer);
 				ledger_sync_peer_gone(s->ls, ev->peer);
 			} else {
-				ledger_sync_message(s->ls, ev->peer, ev->msg, ev->len);
+				uint8_t *msg;
+				size_t len;
+				int rc = reassemble(s, ev->peer, ev->msg, ev->len, &msg, &len);
+
+				if (rc == 1) {
+					ledger_sync_message(s->ls, ev->peer, msg, len);
+					free(msg);
+				} else if (rc < 0) {
+					partial_drop(s, ev->peer);
+					op_drop(ev->peer,
+					        rc == -EBADMSG ? "a malformed or oversized fragment"
+					                       : "out of memory",
+					        s);
+				}
 			}
 			free(ev);
 			ev = next;
@@ -612,6 +710,9 @@ void fs_sync_free(struct fs_drive *d)
 		free(ev);
 	}
 	ledger_sync_free(s->ls);
+	for (size_t i = 0; i < s->n_partial; i++)
+		free(s->partial[i].buf);
+	free(s->partial);
 	free(s->members);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cond);
