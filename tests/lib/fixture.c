@@ -842,10 +842,17 @@ struct fixture_mount {
 int fixture_mount_start(const char *home, const char *drive, const char *mountpoint,
                         const char *const extra_args[], struct fixture_mount **out)
 {
+	return fixture_mount_start_wrapped(NULL, home, drive, mountpoint, extra_args, out);
+}
+
+int fixture_mount_start_wrapped(const char *const wrapper[], const char *home, const char *drive,
+                                const char *mountpoint, const char *const extra_args[],
+                                struct fixture_mount **out)
+{
 	static int counter;
 	const char *bin = getenv("SWARMFS_BIN");
 	struct fixture_mount *m;
-	char *argv[64];
+	char *argv[72];
 	int argc = 0, err;
 
 	if (!bin || !*bin) {
@@ -873,12 +880,14 @@ int fixture_mount_start(const char *home, const char *drive, const char *mountpo
 		err = -errno;
 		goto fail;
 	}
+	for (int i = 0; wrapper && wrapper[i] && argc < 8; i++)
+		argv[argc++] = (char *)wrapper[i];
 	argv[argc++] = (char *)bin;
 	argv[argc++] = "mount";
 	argv[argc++] = "-f";
 	argv[argc++] = "--home";
 	argv[argc++] = (char *)home;
-	for (int i = 0; extra_args && extra_args[i] && argc < 56; i++)
+	for (int i = 0; extra_args && extra_args[i] && argc < 64; i++)
 		argv[argc++] = (char *)extra_args[i];
 	argv[argc++] = "-o";
 	argv[argc++] = "auto_unmount";

@@ -114,6 +114,12 @@ struct fixture_mount;
  * On failure the daemon's log is printed to stderr. */
 int fixture_mount_start(const char *home, const char *drive, const char *mountpoint,
                         const char *const extra_args[], struct fixture_mount **out);
+/* The same with the daemon's command line after a wrapper command (NULL-terminated, at
+ * most 8 words, NULL for none), e.g. { "nsenter", "--net=/var/run/netns/x", NULL }. The
+ * wrapper must exec the daemon in place, so fixture_mount_pid() is still the daemon. */
+int fixture_mount_start_wrapped(const char *const wrapper[], const char *home, const char *drive,
+                                const char *mountpoint, const char *const extra_args[],
+                                struct fixture_mount **out);
 pid_t fixture_mount_pid(const struct fixture_mount *m);
 const char *fixture_mount_log(const struct fixture_mount *m);
 /* Lines of the daemon's log at level error or warning (format "swarmfs: error: ...")
