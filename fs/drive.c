@@ -947,6 +947,15 @@ int fs_drive_start(struct fs_drive *d, struct fuse_session *se)
 {
 	int err;
 
+	char tdir[4200];
+
+	/* every mount keeps .torrent files: its own and those of what it reads */
+	snprintf(tdir, sizeof tdir, "%s/torrents", d->dir);
+	if (mkdir(tdir, 0700) < 0 && errno != EEXIST) {
+		err = -errno;
+		fs_err("cannot make %s: %s", tdir, strerror(-err));
+		return err;
+	}
 	if ((err = open_engine(d, &d->opts)) < 0)
 		return err;
 	if ((err = fs_sync_start(d)) < 0)
