@@ -212,7 +212,63 @@ struct ledger_pk_cache {
 		uint8_t pub[32];
 		EVP_PKEY *pk;
 	} e[PK_CACHE];
+	/* ids of records whose signature a parallel pass checked already (open
+	 * addressing, a power of two slots, all-zero = empty) */
+	uint8_t (*pre)[32];
+	size_t pre_slots;
 };
+
+static size_t pre_slot(const uint8_t id[32], size_t slots)
+{
+	size_t h;
+
+	memcpy(&h, id, sizeof h); /* a SHA-256: uniform already */
+	return h & (slots - 1);
+}
+
+int ledger_pk_cache_preverified_set(struct ledger_pk_cache *c, const uint8_t (*ids)[32], size_t n)
+{
+	static const uint8_t zero[32];
+	size_t slots = 16;
+
+	ledger_pk_cache_preverified_clear(c);
+	while (slots < 2 * n)
+		slots *= 2;
+	if (!(c->pre = calloc(slots, 32)))
+		return -ENOMEM;
+	c->pre_slots = slots;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = pre_slot(ids[i], slots);
+
+		if (!memcmp(ids[i], zero, 32))
+			continue;
+		while (memcmp(c->pre[k], zero, 32) && memcmp(c->pre[k], ids[i], 32))
+			k = (k + 1) & (slots - 1);
+		memcpy(c->pre[k], ids[i], 32);
+	}
+	return 0;
+}
+
+bool ledger_pk_cache_preverified(const struct ledger_pk_cache *c, const uint8_t id[32])
+{
+	static const uint8_t zero[32];
+
+	if (!c || !c->pre)
+		return false;
+	for (size_t k = pre_slot(id, c->pre_slots);; k = (k + 1) & (c->pre_slots - 1)) {
+		if (!memcmp(c->pre[k], id, 32))
+			return true;
+		if (!memcmp(c->pre[k], zero, 32))
+			return false;
+	}
+}
+
+void ledger_pk_cache_preverified_clear(struct ledger_pk_cache *c)
+{
+	free(c->pre);
+	c->pre = NULL;
+	c->pre_slots = 0;
+}
 
 int ledger_pk_cache_new(struct ledger_pk_cache **out)
 {
@@ -226,6 +282,7 @@ void ledger_pk_cache_free(struct ledger_pk_cache *c)
 		return;
 	for (size_t i = 0; i < PK_CACHE; i++)
 		EVP_PKEY_free(c->e[i].pk);
+	free(c->pre);
 	free(c);
 }
 

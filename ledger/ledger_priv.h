@@ -94,6 +94,11 @@ bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len, c
 struct ledger_pk_cache;
 int ledger_pk_cache_new(struct ledger_pk_cache **out);
 void ledger_pk_cache_free(struct ledger_pk_cache *c);
+/* Record ids whose signatures were checked by a parallel pass (ledger_preverify): their
+ * rec_decode skips the check. Set replaces the set; clear empties it. */
+int ledger_pk_cache_preverified_set(struct ledger_pk_cache *c, const uint8_t (*ids)[32], size_t n);
+bool ledger_pk_cache_preverified(const struct ledger_pk_cache *c, const uint8_t id[32]);
+void ledger_pk_cache_preverified_clear(struct ledger_pk_cache *c);
 /* As ledger_sig_verify, through the cache c (NULL: none). */
 bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32], const char *tag,
                               size_t tag_len, const uint8_t *msg, size_t len,

@@ -7,9 +7,11 @@
 #include "ledger_priv.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LOCATOR_MAX 64
 #define TX_MAX      1024 /* records per tx message */
@@ -319,6 +321,83 @@ static int on_getblocks(struct ledger_sync *s, struct sync_peer *p, struct ben d
 	return 0;
 }
 
+/* Checking a record's signature is most of the cost of applying a block, and blocks
+ * apply one after the other: check the signatures of a whole blocks message on every
+ * core first, so the serial apply finds them done (ledger_pk_cache_preverified). */
+struct preverify {
+	struct ledger *l;
+	struct ben *recs;
+	uint8_t (*ids)[32]; /* out: the id of each record whose signature holds, else zero */
+	size_t n, step, first;
+};
+
+static void *preverify_main(void *arg)
+{
+	struct preverify *pv = arg;
+	struct ledger_pk_cache *c = NULL;
+	struct rec *r = malloc(sizeof *r);
+
+	ledger_pk_cache_new(&c); /* NULL on failure: rec_decode works without */
+	for (size_t i = pv->first; r && i < pv->n; i += pv->step)
+		if (rec_decode(c, pv->recs[i].p, pv->recs[i].len, pv->l->params.max_record_bytes,
+		               r) == 0)
+			memcpy(pv->ids[i], r->id, 32);
+	ledger_pk_cache_free(c);
+	free(r);
+	return NULL;
+}
+
+static void preverify(struct ledger *l, struct ben list)
+{
+	struct ben *recs = NULL, v;
+	struct ben_iter it;
+	size_t n = 0, cap = 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nt = cpus > 8 ? 8 : cpus > 1 ? (size_t)cpus : 1;
+
+	ben_iter_init(list, &it);
+	while (ben_iter_next(&it, &v) &&
+	       n < LEDGER_SYNC_BATCH * (size_t)l->params.max_block_records) {
+		struct blk_wire w;
+
+		if (blk_wire_parse(v.p, v.len, l->params.max_block_bytes,
+		                   l->params.max_block_records, &w))
+			break; /* the apply loop says what is wrong with it */
+		if (n + w.n_recs > cap) {
+			size_t nc = (n + w.n_recs) * 2;
+			struct ben *nr = realloc(recs, nc * sizeof *nr);
+
+			if (!nr) {
+				free(w.recs);
+				break;
+			}
+			recs = nr;
+			cap = nc;
+		}
+		memcpy(recs + n, w.recs, w.n_recs * sizeof *recs);
+		n += w.n_recs;
+		free(w.recs);
+	}
+	uint8_t(*ids)[32] = n >= 64 && nt > 1 ? calloc(n, 32) : NULL;
+	pthread_t th[8];
+	struct preverify pv[8];
+	size_t started = 0;
+
+	for (size_t t = 0; ids && t < nt; t++) {
+		pv[t] = (struct preverify){ l, recs, ids, n, nt, t };
+		if (pthread_create(&th[t], NULL, preverify_main, &pv[t]) == 0)
+			started++;
+		else
+			break;
+	}
+	for (size_t t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	if (started == nt) /* a missing thread would leave records unchecked: no set */
+		ledger_pk_cache_preverified_set(l->pkc, (const uint8_t(*)[32])ids, n);
+	free(ids);
+	free(recs);
+}
+
 static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, bool *changed)
 {
 	struct ben list, v;
@@ -331,24 +410,34 @@ static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, b
 	if (!p->inflight)
 		return -EBADMSG; /* blocks only ever answer our getblocks */
 	p->inflight = false;
+	preverify(s->l, list);
 	ben_iter_init(list, &it);
 	while (ben_iter_next(&it, &v)) {
 		bool head;
 
-		if (++n > LEDGER_SYNC_BATCH)
-			return -EBADMSG;
+		if (++n > LEDGER_SYNC_BATCH) {
+			rc = -EBADMSG;
+			break;
+		}
 		rc = chain_block_add(s->l, v.p, v.len, &head);
-		if (rc == -ENOENT)
+		if (rc == -ENOENT) {
+			rc = 0;
 			break; /* the peer's chain moved meanwhile: ask again below */
-		if (rc == -ENOMEM || rc == -EIO || rc == -EBUSY || rc == -ENOSPC)
-			return 1; /* our problem, not the peer's */
-		if (rc < 0)
-			return -EBADMSG;
+		}
+		if (rc == -ENOMEM || rc == -EIO || rc == -EBUSY || rc == -ENOSPC) {
+			rc = 1; /* our problem, not the peer's */
+			break;
+		}
+		if (rc < 0) {
+			rc = -EBADMSG;
+			break;
+		}
 		*changed |= head;
 	}
-	if (n > 0 && peer_is_ahead(s, p))
+	ledger_pk_cache_preverified_clear(s->l->pkc);
+	if (rc == 0 && n > 0 && peer_is_ahead(s, p))
 		queue_getblocks(s, p);
-	return 0;
+	return rc;
 }
 
 static int on_tx(struct ledger_sync *s, struct ben d, bool *added)
