@@ -910,7 +910,7 @@ static void seed_cached(struct fs_drive *d)
 		if (ledger_unhex(hex, key, 32) < 0 || cache_object_stat(d->cache, key, &info) < 0 ||
 		    !info.present)
 			continue;
-		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		snprintf(path, sizeof path, "%s/%.72s", dir, de->d_name);
 		if (fs_read_file(path, 64 << 20, &buf, &len) < 0)
 			continue;
 		if (fs_seed(d, buf, len, key, NULL) == 0)
