@@ -179,12 +179,26 @@ int fs_cmd_status(int argc, char **argv)
 int fs_cmd_magnet(int argc, char **argv)
 {
 	char *text;
-	int rc = one_path(argc, argv, "magnet", "magnet PATH");
+	bool v1 = argc == 3 && !strcmp(argv[1], "--v1");
+	int rc;
 
+	if (v1) { /* magnet --v1 PATH: the v1-only companion, for clients without BEP 52 */
+		argv++;
+		argc--;
+	}
+	rc = one_path(argc, argv, "magnet", "magnet [--v1] PATH");
 	if (rc >= 0)
 		return rc;
-	if ((rc = fs_mount_ask(argv[1], "magnet", &text)) < 0)
+	if ((rc = fs_mount_ask(argv[1], v1 ? "magnet-v1" : "magnet", &text)) < 0) {
+		if (rc == -EREMOTE) {
+			fprintf(stderr,
+			        "swarmfs magnet: %s: a v1-only magnet comes from the node that "
+			        "published the file (it holds it whole)\n",
+			        argv[1]);
+			return 1;
+		}
 		return explain("magnet", argv[1], rc);
+	}
 	printf("%s\n", text);
 	free(text);
 	return 0;

@@ -485,6 +485,107 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 	return err;
 }
 
+/* Seed a v1 companion (its .torrent bytes) from the cache file of object key. */
+static int seed_v1(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32])
+{
+	struct fs_engine_torrent *t;
+	char data[4200], save[4200];
+	int err = 0;
+
+	pthread_mutex_lock(&d->torrents_lock); /* one add per object */
+	for (size_t i = 0; i < d->n_v1; i++) {
+		if (!memcmp(d->v1_keys[i], key, 32)) {
+			pthread_mutex_unlock(&d->torrents_lock);
+			return 0;
+		}
+	}
+	err = cache_object_path(d->cache, key, data, sizeof data);
+	if (err < 0) {
+		pthread_mutex_unlock(&d->torrents_lock);
+		return err;
+	}
+	snprintf(save, sizeof save, "%s", data);
+	*strrchr(save, '/') = '\0';
+	const char *paths[] = { data };
+	struct swarm_add_params ap = {
+		.torrent = torrent,
+		.torrent_len = len,
+		.save_path = save,
+		.file_paths = paths,
+		.seed = true,
+	};
+	err = fs_engine_torrent_add_plain(d->engine, &ap, &t);
+	if (!err) {
+		uint8_t(*nk)[32] = realloc(d->v1_keys, (d->n_v1 + 1) * 32);
+
+		if (nk) {
+			d->v1_keys = nk;
+			memcpy(d->v1_keys[d->n_v1++], key, 32);
+		}
+	}
+	pthread_mutex_unlock(&d->torrents_lock);
+	return err == -EEXIST ? 0 : err;
+}
+
+int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+                    uint8_t out_v1[20])
+{
+	struct cache_object_info info;
+	struct swarm_metainfo *m = NULL;
+	char hex[65], saved[4200], link_dir[4200], link_path[4500], data[4200];
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	void *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!e->content.length || cache_object_stat(d->cache, e->content.ih2, &info) < 0 ||
+	    !info.pinned || info.present != info.chunks)
+		return -ENODATA; /* only the publisher holds it for sure, whole and pinned */
+	swarm_hex(e->content.ih2, 32, hex);
+	snprintf(saved, sizeof saved, "%s/torrents/v1-%s.torrent", d->dir, hex);
+	err = fs_read_file(saved, 64 << 20, &buf, &len);
+	if (err == -ENOENT) {
+		/* the same bytes under the file's name (the name is in the info dict): a
+		 * hard link to the cache file, hashed, then gone again */
+		struct swarm_make_params mp = { .kind = SWARM_MAKE_V1,
+			                        .piece_length = e->content.piece_length,
+			                        .trackers = (const char *const *)d->trackers };
+
+		snprintf(link_dir, sizeof link_dir, "%s/staging/v1-%s", d->dir, hex);
+		snprintf(link_path, sizeof link_path, "%s/%s", link_dir, base);
+		if ((err = cache_object_path(d->cache, e->content.ih2, data, sizeof data)) < 0)
+			return err;
+		if (mkdir(link_dir, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		unlink(link_path);
+		err = link(data, link_path) < 0 ? -errno : 0;
+		if (!err)
+			err = swarm_metainfo_make(link_path, &mp, &m);
+		unlink(link_path);
+		rmdir(link_dir);
+		if (!err && (err = fs_write_file(saved, m->torrent, m->torrent_len)) == 0)
+			err = fs_read_file(saved, 64 << 20, &buf, &len);
+		swarm_metainfo_free(m);
+		m = NULL;
+		if (err < 0) {
+			fs_err("cannot make a v1 torrent of %s: %s", path, strerror(-err));
+			return err;
+		}
+		fs_info("made a v1-only torrent of %s for clients without BEP 52", path);
+	} else if (err < 0)
+		return err;
+	err = swarm_metainfo_parse(buf, len, &m, NULL);
+	if (!err && (!m->has_v1 || m->num_files != 1 || m->files[0].size != e->content.length))
+		err = -EBADMSG;
+	if (!err)
+		err = seed_v1(d, buf, len, e->content.ih2);
+	if (!err)
+		memcpy(out_v1, m->v1, 20);
+	swarm_metainfo_free(m);
+	free(buf);
+	return err;
+}
+
 struct fs_engine_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32])
 {
 	struct fs_engine_torrent *t = NULL;
@@ -705,6 +806,7 @@ void fs_drive_close(struct fs_drive *d)
 		free(d->notify_paths[i]);
 	free(d->notify_paths);
 	free(d->torrents);
+	free(d->v1_keys);
 	fs_strv_free(d->trackers);
 	free(d->bad_records);
 	free(d->bad_heights);
@@ -904,16 +1006,20 @@ static void seed_cached(struct fs_drive *d)
 		void *buf;
 		size_t len;
 
-		if (strlen(de->d_name) != 64 + 8 || strcmp(de->d_name + 64, ".torrent"))
+		/* <v2 hex>.torrent, or v1-<v2 hex>.torrent for a v1 companion */
+		bool v1 = !strncmp(de->d_name, "v1-", 3);
+		const char *name = de->d_name + (v1 ? 3 : 0);
+
+		if (strlen(name) != 64 + 8 || strcmp(name + 64, ".torrent"))
 			continue;
-		snprintf(hex, sizeof hex, "%.64s", de->d_name);
+		snprintf(hex, sizeof hex, "%.64s", name);
 		if (ledger_unhex(hex, key, 32) < 0 || cache_object_stat(d->cache, key, &info) < 0 ||
-		    !info.present)
+		    !info.present || (v1 && !info.pinned))
 			continue;
-		snprintf(path, sizeof path, "%s/%.72s", dir, de->d_name);
+		snprintf(path, sizeof path, "%s/%.75s", dir, de->d_name);
 		if (fs_read_file(path, 64 << 20, &buf, &len) < 0)
 			continue;
-		if (fs_seed(d, buf, len, key, NULL) == 0)
+		if ((v1 ? seed_v1(d, buf, len, key) : fs_seed(d, buf, len, key, NULL)) == 0)
 			n++;
 		free(buf);
 	}

@@ -58,6 +58,8 @@ struct fs_drive {
 		struct fs_engine_torrent *t;
 	} * torrents;
 	size_t n_torrents, cap_torrents;
+	uint8_t (*v1_keys)[32]; /* objects whose v1 companion is seeded; torrents_lock */
+	size_t n_v1;
 	uint64_t cache_size; /* the cap, reported by statfs */
 	int read_timeout_ms;
 	struct fs_drive_opts opts; /* borrowed strings: they live as long as main() */
@@ -127,6 +129,16 @@ int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t k
  * whose metadata must come from the swarm: not built yet), -EBADMSG on a mismatch. */
 int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
                    struct fs_engine_torrent **out_t);
+
+/* A v1-only companion of a file's hybrid torrent, for clients that cannot read BEP 52
+ * metadata (aria2c 1.36 drops the file tree's empty-string key when it re-encodes the
+ * info dict, so it computes another infohash): the same bytes, name and piece length,
+ * made on the first request (hashing the file), kept as torrents/v1-<key>.torrent and
+ * seeded from the cache file while mounted. Only for content this node holds whole and
+ * pinned (it published it): -ENODATA otherwise. The v1 infohash into out_v1. Blocks
+ * while hashing: a FUSE worker for an explicit command. */
+int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+                    uint8_t out_v1[20]);
 
 /* Keep a .torrent as <dir>/torrents/<hex of key>.torrent (written whole, then renamed). */
 int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len);

@@ -1275,14 +1275,18 @@ static void pct_append(char **buf, size_t *len, const char *s)
 /* magnet:?xt=urn:btih:<v1>&xt=urn:btmh:1220<v2>&dn=<name>&tr=<tracker>...: standard
  * clients (v1-only ones too) find the swarm through the drive's trackers (its tracker
  * hints, its config and the mount's --tracker). */
-static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e, char **out)
+static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+                     const uint8_t *v1_companion, char **out)
 {
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL;
 	size_t len = 0;
 
 	ledger_hex(e->content.ih2, 32, hex);
-	if (v1_only(&e->content)) {
+	if (v1_companion) { /* magnet-v1: the v1-only companion torrent alone */
+		ledger_hex(v1_companion, 20, hex1);
+		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
+	} else if (v1_only(&e->content)) {
 		ledger_hex(e->content.ih1, 20, hex1);
 		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
 	} else if (e->content.has_ih1) {
@@ -1327,7 +1331,13 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 		ledger_hex(e->content.ih2, 32, hex);
 		n = asprintf(out, "%s", hex);
 	} else if (!strcmp(name, "magnet")) {
-		n = magnet_of(d, path, e, out);
+		n = magnet_of(d, path, e, NULL, out);
+	} else if (!strcmp(name, "magnet-v1")) { /* not listed: asking may hash the file */
+		uint8_t v1[20];
+
+		if ((n = fs_v1_companion(d, path, e, v1)) < 0)
+			return n == -ENODATA ? -EREMOTE : n;
+		n = magnet_of(d, path, e, v1, out);
 	} else if (!strcmp(name, "cached")) {
 		struct cache_object_info info;
 
