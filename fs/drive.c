@@ -455,6 +455,14 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 		if (v1only)
 			snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s", h1);
 		err = fs_fetch_metadata(d, magnet, d->read_timeout_ms, &buf, &len);
+		/* another open of the same file is fetching it: wait for what it keeps */
+		for (int i = 0; err == -EEXIST && i < d->read_timeout_ms / 50; i++) {
+			usleep(50000);
+			if ((*out_t = fs_torrent_find(d, e->content.ih2)))
+				return 0;
+			if (fs_read_file(path, 64 << 20, &buf, &len) == 0)
+				err = 0;
+		}
 		if (err < 0) {
 			fs_warn("no metadata for torrent %s from the swarm: %s", hex,
 			        strerror(-err));

@@ -217,8 +217,9 @@ struct swarm_add_params {
 int swarm_torrent_add(struct swarm_session *s, const struct swarm_add_params *p,
                       struct swarm_torrent **out);
 /* Remove t from the session: its fetches fail with -ECANCELED, its readers are freed
- * with it, its files stay on disk unless delete_files. Frees t. Any thread (not from
- * a callback); NULL is a no-op returning 0. */
+ * with it, its files stay on disk unless delete_files. Frees t. Returns once libtorrent
+ * has the removal in hand, so the same infohash can be added again at once. Any thread
+ * (not from a callback); NULL is a no-op returning 0. */
 int swarm_torrent_remove(struct swarm_torrent *t, bool delete_files);
 /* Wait until t has its metadata (at once for a .torrent source). Returns 0,
  * -ETIMEDOUT, -ECANCELED (session closing). Any thread (not from a callback). */

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <future>
 #include <new>
 #include <syslog.h>
 #include <unistd.h>
@@ -596,14 +597,22 @@ extern "C" int swarm_torrent_remove(struct swarm_torrent *t, bool delete_files)
 			t->closing = true;
 			t->meta_cv.notify_all();
 		}
-		swarm_post(s, [t, s, delete_files] {
+		// Wait until libtorrent has the removal queued: a caller that adds the same
+		// infohash next (a metadata probe replaced by the real torrent) must not find
+		// it still there. The wait is bounded: a stopping session runs no command.
+		auto done = std::make_shared<std::promise<void>>();
+		std::future<void> removed = done->get_future();
+		swarm_post(s, [t, s, delete_files, done] {
 			fail_fetches(t, nullptr, -ECANCELED);
 			if (!t->readding)
 				s->ses->remove_torrent(t->h, delete_files
 				                                 ? lt::session::delete_files
 				                                 : lt::remove_flags_t{});
 			swarm_torrent_delete(t);
+			done->set_value();
 		});
+		if (!swarm_on_thread(s))
+			removed.wait_for(std::chrono::seconds(5));
 		return 0;
 	}
 	SWARM_CATCH
