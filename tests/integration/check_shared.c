@@ -45,15 +45,20 @@ static struct fixture_tracker *tracker;
 
 /* Mount n: A by the drive's name, the others by the URI the first time (joining) and
  * by id after. alone: no tracker and no peer (the drive's remembered config moved aside
- * by the caller): the node cannot reach anyone. */
+ * by the caller) and a port the others do not know: it reaches nobody, nobody it. */
 static void mount_node(struct node *n, bool alone)
 {
 	const char *args[16] = { "--no-dht", "--listen", n->listen, "--read-timeout", "20" };
 	int k = 5;
-	char drive_dir[4200];
+	char drive_dir[4200], other[64];
 	struct stat st;
+	uint16_t port;
 
-	if (!alone) {
+	if (alone) { /* another port too: the others would dial the one they know */
+		ck_assert_int_eq(fixture_port_free(&port), 0);
+		snprintf(other, sizeof other, "127.0.0.1:%u", port);
+		args[2] = other;
+	} else {
 		args[k++] = "--tracker";
 		args[k++] = fixture_tracker_url(tracker);
 	}
