@@ -203,7 +203,17 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 		if (rc != -ENOENT)
 			return rc;
 		ledger_path_split(r->path, parent);
-		return may_create(l, r->author, parent);
+		rc = may_create(l, r->author, parent);
+		/* implicit parents: missing directories come with the record, so the
+		 * nearest one that exists says whether the author may create there */
+		while (rc == -ENOENT && strcmp(parent, "/")) {
+			char up[LEDGER_PATH_MAX + 1];
+
+			ledger_path_split(parent, up);
+			memcpy(parent, up, sizeof parent);
+			rc = may_create(l, r->author, parent);
+		}
+		return rc;
 	case LEDGER_REC_MEMBER:
 		if (memcmp(r->author, l->params.admin, 32))
 			return -EPERM;
@@ -356,6 +366,40 @@ static int member_set(struct ledger *l, const uint8_t key[32], int role, int64_t
 }
 
 /* Apply a record already checked by record_check. */
+/* The directories missing above r's path, made as r's author's (mode 0755, r's mtime),
+ * from the top down; each is a live row citing r, so it verifies, and the owner may
+ * change or revoke it like any directory. Found in the history under r. */
+static int implicit_parents(struct ledger *l, const struct rec *r, int64_t height)
+{
+	char dir[LEDGER_PATH_MAX + 1], up[LEDGER_PATH_MAX + 1];
+	struct ledger_content c = { .mode = 0755, .mtime_ns = r->content.mtime_ns };
+	size_t depth = 0;
+	int rc;
+
+	/* how many are missing */
+	ledger_path_split(r->path, dir);
+	while (strcmp(dir, "/") && (rc = live_row(l, dir, NULL)) == -ENOENT) {
+		depth++;
+		ledger_path_split(dir, up);
+		memcpy(dir, up, sizeof dir);
+	}
+	/* make them, the topmost first */
+	for (size_t k = depth; k > 0; k--) {
+		ledger_path_split(r->path, dir);
+		for (size_t i = 1; i < k; i++) {
+			ledger_path_split(dir, up);
+			memcpy(dir, up, sizeof dir);
+		}
+		rc = insert_path(l, dir, r->id, LEDGER_REC_MKDIR, true, false, r->author, &c,
+		                 height);
+		if (!rc)
+			rc = add_history(l, r, dir, "", height);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 {
 	struct row cur;
@@ -364,12 +408,16 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 
 	switch (r->type) {
 	case LEDGER_REC_CLAIM:
-		rc = insert_path(l, r->path, r->id, r->type, false, false, r->author, &r->content,
-		                 height);
+		rc = implicit_parents(l, r, height);
+		if (!rc)
+			rc = insert_path(l, r->path, r->id, r->type, false, false, r->author,
+			                 &r->content, height);
 		break;
 	case LEDGER_REC_MKDIR:
-		rc = insert_path(l, r->path, r->id, r->type, true, r->open, r->author, &r->content,
-		                 height);
+		rc = implicit_parents(l, r, height);
+		if (!rc)
+			rc = insert_path(l, r->path, r->id, r->type, true, r->open, r->author,
+			                 &r->content, height);
 		break;
 	case LEDGER_REC_MEMBER: {
 		int role = r->remove ? 0 : r->producer ? 2 : 1;

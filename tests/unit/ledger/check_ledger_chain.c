@@ -138,9 +138,23 @@ START_TEST(test_claim_lookup_list)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(ledger_list(l, "/docs/f01", NULL, es, 7, &n), -ENOTDIR);
 	ck_assert_int_eq(ledger_list(l, "/missing", NULL, es, 7, &n), -ENOENT);
-	/* claims need an existing parent directory */
-	ck_assert_int_eq(submit_claim(l, "/nodir/x", 1, NULL), -ENOENT);
+	/* implicit parents: a claim below missing directories makes them, as its author's
+	 * (mode 0755), each citing the claim; a file on the way is no directory */
+	ck_assert_int_eq(submit_claim(l, "/nodir/deeper/x", 1, NULL), 0);
+	ck_assert_int_eq(ledger_lookup(l, "/nodir/deeper/x", &e), 0);
+	uint8_t claim_id[LEDGER_ID_LEN];
+	memcpy(claim_id, e.record_id, sizeof claim_id);
+	ck_assert_int_eq(ledger_lookup(l, "/nodir", &e), 0);
+	ck_assert(e.is_dir);
+	ck_assert_uint_eq(e.content.mode, 0755);
+	ck_assert(memcmp(e.record_id, claim_id, LEDGER_ID_LEN) == 0);
+	ck_assert_int_eq(ledger_lookup(l, "/nodir/deeper", &e), 0);
+	ck_assert(e.is_dir);
+	ck_assert_int_eq(ledger_list(l, "/nodir", NULL, es, 7, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(es[0].name, "deeper");
 	ck_assert_int_eq(submit_claim(l, "/docs/f01/x", 1, NULL), -ENOTDIR);
+	ck_assert_int_eq(submit_claim(l, "/docs/f01/y/z", 1, NULL), -ENOTDIR);
 	ledger_free(l);
 	ledger_key_free(k);
 }
