@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 struct row {
@@ -254,11 +255,12 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 		 * times tar and rsync restore); it stays a directory with its children */
 		return 0;
 	case LEDGER_REC_REVOKE: return cur.is_dir && has_children(l, r->path) ? -ENOTEMPTY : 0;
-	case LEDGER_REC_MOVE:
-		/* FIXME(ledger): moving a non-empty directory would have to rewrite every
-		 * path beneath it; refused until the state keys paths by directory id */
-		if (cur.is_dir && has_children(l, r->path))
-			return -ENOTEMPTY;
+	case LEDGER_REC_MOVE: {
+		size_t pl = strlen(r->path);
+
+		/* a directory moves with everything beneath it, never into itself */
+		if (!strncmp(r->dest, r->path, pl) && r->dest[pl] == '/')
+			return -EINVAL;
 		rc = live_row(l, r->dest, NULL);
 		if (rc == 0)
 			return -EEXIST;
@@ -266,6 +268,7 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 			return rc;
 		ledger_path_split(r->dest, parent);
 		return may_create(l, r->author, parent);
+	}
 	default: return 0;
 	}
 }
@@ -366,6 +369,62 @@ static int member_set(struct ledger *l, const uint8_t key[32], int role, int64_t
 }
 
 /* Apply a record already checked by record_check. */
+/* A directory moved: every live row beneath r->path moves beneath r->dest, each keeping
+ * its record, owner and content (its next change cites the same record), spent and
+ * made again at this height so a reorg undoes it like any change. */
+static int move_children(struct ledger *l, const struct rec *r, int64_t height)
+{
+	/* '/' is 0x2f and '0' 0x30: [path/, path0) is exactly what lies beneath */
+	static const char q[] = "SELECT path FROM paths WHERE spent IS NULL AND path > ? AND "
+	                        "path < ? ORDER BY path";
+	sqlite3_stmt *st = store_stmt(l, q);
+	char lo[LEDGER_PATH_MAX + 2], hi[LEDGER_PATH_MAX + 2], **paths = NULL;
+	size_t n = 0, pl = strlen(r->path), dl = strlen(r->dest);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	snprintf(lo, sizeof lo, "%s/", r->path);
+	snprintf(hi, sizeof hi, "%s0", r->path);
+	sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char **np = realloc(paths, (n + 1) * sizeof *np);
+
+		if (!np || !(np[n] = strdup((const char *)sqlite3_column_text(st, 0)))) {
+			paths = np ? np : paths;
+			rc = -ENOMEM;
+			break;
+		}
+		paths = np;
+		n++;
+	}
+	sqlite3_reset(st);
+	rc = rc == SQLITE_DONE ? 0 : rc < 0 ? rc : store_err(l, rc, "children");
+	for (size_t i = 0; !rc && i < n; i++) {
+		char to[LEDGER_PATH_MAX + 1];
+		struct row row;
+
+		if (dl + strlen(paths[i]) - pl > LEDGER_PATH_MAX) {
+			rc = -ENAMETOOLONG;
+			break;
+		}
+		snprintf(to, sizeof to, "%s%s", r->dest, paths[i] + pl);
+		rc = live_row(l, paths[i], &row);
+		if (!rc)
+			rc = spend_path(l, paths[i], height);
+		if (!rc)
+			rc = insert_path(l, to, row.record, row.type, row.is_dir, row.open,
+			                 row.owner, &row.c, height);
+		if (!rc)
+			rc = add_history(l, r, to, to, height);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+	return rc;
+}
+
 /* The directories missing above r's path, made as r's author's (mode 0755, r's mtime),
  * from the top down; each is a live row citing r, so it verifies, and the owner may
  * change or revoke it like any directory. Found in the history under r. */
@@ -444,6 +503,8 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 		else if (r->type == LEDGER_REC_MOVE)
 			rc = insert_path(l, r->dest, r->id, r->type, cur.is_dir, cur.open,
 			                 cur.owner, &cur.c, height);
+		if (!rc && r->type == LEDGER_REC_MOVE && cur.is_dir)
+			rc = move_children(l, r, height);
 		break;
 	}
 	if (rc)

@@ -180,13 +180,18 @@ START_TEST(owner_changes_become_records)
 	out = sh(0, "cd '%s' && ls docs && rmdir newdir && ls", mnt);
 	ck_assert_str_eq(out, "bob.txt\ndeep\nrenamed.txt\ndocs\n");
 	free(out);
+	/* a directory moves with what is in it */
+	out = sh(0, "cd '%s' && mv docs/deep docs/moved && find docs | sort", mnt);
+	ck_assert_str_eq(out, "docs\ndocs/bob.txt\ndocs/moved\ndocs/moved/nested\n"
+	                      "docs/moved/nested/b.bin\ndocs/renamed.txt\n");
+	free(out);
 	itest_stop_clean(m, NULL);
 
 	/* the changes are records: the next mount sees the same tree */
 	m = mount_as(NULL);
 	out = sh(0, "cd '%s' && find . | sort && stat -c '%%a %%Y' docs/renamed.txt", mnt);
-	ck_assert_str_eq(out, ".\n./docs\n./docs/bob.txt\n./docs/deep\n./docs/deep/nested\n"
-	                      "./docs/deep/nested/b.bin\n./docs/renamed.txt\n640 1600000000\n");
+	ck_assert_str_eq(out, ".\n./docs\n./docs/bob.txt\n./docs/moved\n./docs/moved/nested\n"
+	                      "./docs/moved/nested/b.bin\n./docs/renamed.txt\n640 1600000000\n");
 	free(out);
 	itest_stop_clean(m, NULL);
 }
