@@ -812,10 +812,26 @@ struct fh {
 	uint8_t key[32]; /* the cache object: the v2 infohash */
 	uint64_t length;
 	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
-	pthread_mutex_t lock;            /* guards parked; the handle outlives its requests,
-	                                  * so the interrupt callback may point at it */
+	pthread_mutex_t lock;            /* guards parked and refs; the handle outlives its
+	                                  * requests, so the interrupt callback may point at it */
 	struct parked *parked;
+	int refs; /* the kernel's (until release) and one per parked read: an interrupted
+	           * read's callback may come after release */
 };
+
+/* Drop a reference; the last frees h. */
+static void fh_put(struct fh *h)
+{
+	bool last;
+
+	pthread_mutex_lock(&h->lock);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&h->lock);
+	if (last) {
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+	}
+}
 
 static struct fh *fh_of(struct fuse_file_info *fi)
 {
@@ -874,6 +890,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		goto fail;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	h->refs = 1; /* the kernel's, dropped at release */
 	err = fs_staged_create(d, path, mode & ~fuse_req_ctx(req)->umask, &h->staged);
 	if (err < 0)
 		goto fail;
@@ -935,6 +952,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	h->refs = 1; /* the kernel's, dropped at release */
 	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
 		goto fail;
 	err = fs_staged_open(d, path, write, &h->staged);
@@ -1087,9 +1105,12 @@ static void read_ready(int result, void *ctx)
 	answered = p->answered;
 	p->answered = true;
 	pthread_mutex_unlock(&h->lock);
+	/* off h's list before the reply: once every read is answered the kernel may
+	 * release the handle, and h is freed */
+	unpark(h, p);
 	if (answered) { /* interrupted: the caller has gone */
-		unpark(h, p);
 		free(p);
+		fh_put(h);
 		return;
 	}
 	if (result == 0) {
@@ -1112,8 +1133,8 @@ static void read_ready(int result, void *ctx)
 		        strerror(-result));
 		fuse_reply_err(p->req, result == -ECANCELED ? EINTR : EIO);
 	}
-	unpark(h, p);
 	free(p);
+	fh_put(h);
 }
 
 /* Ask the engine for p's range: 0 parked (read_ready answers), 1 present now, -errno. */
@@ -1175,12 +1196,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		p->h = h;
 		p->off = off;
 		p->size = size;
+		pthread_mutex_lock(&h->lock);
+		h->refs++; /* p's, until read_ready is done with it */
+		pthread_mutex_unlock(&h->lock);
 		/* every read goes through the engine, hits too: it moves the read-ahead */
 		fuse_req_interrupt_func(req, read_interrupted, h);
 		err = park(p);
 		if (err == 0)
 			return; /* read_ready replies */
 		free(p);
+		fh_put(h); /* the kernel's reference stays: never the last */
 		if (err < 0) {
 			fuse_reply_err(req, err == -ECANCELED ? EINTR : EIO);
 			return;
@@ -1244,10 +1269,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		err = fs_staged_release(d, h->staged, h->writer);
 	/* the kernel sends release after every read of the handle is answered; parked
 	 * reads that were interrupted still wait in the engine: freeing the reader
-	 * cancels them and runs their callbacks before it returns */
+	 * cancels them, and their callbacks (later, on the engine's worker) hold a
+	 * reference each, so h goes with the last of them */
 	fs_engine_reader_free(h->reader);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	h->reader = NULL;
+	fh_put(h);
 	fuse_reply_err(req, err < 0 ? -err : 0);
 }
 
