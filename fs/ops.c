@@ -275,12 +275,17 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int err;
 
 	(void)fi;
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0) {
-		fuse_reply_err(req, -err);
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) == 0) {
+		err = node_get(d, path, ino, &n);
+		free(path);
+	}
+	if (err == -ENOENT && fs_staged_orphan_stat(d, ino, &n.st) == 0) {
+		/* fstat of a file removed while open: what its descriptor holds */
+		n.st.st_ino = ino;
+		n.st.st_nlink = 0;
+		fuse_reply_attr(req, &n.st, 0);
 		return;
 	}
-	err = node_get(d, path, ino, &n);
-	free(path);
 	if (err < 0) {
 		fuse_reply_err(req, -err);
 		return;
@@ -578,7 +583,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 	char *path = NULL;
 	int err = child_path(d, parent, name, &path);
 
-	if (err >= 0 && !dir && (err = fs_staged_unlink(d, path)) != -ENOENT) {
+	if (err >= 0 && !dir &&
+	    (err = fs_staged_unlink(d, path, fs_inodes_find(d->inodes, path))) != -ENOENT) {
 		/* a staged file goes; an older published version of it goes as well */
 		if (err >= 0 && lookup_path(d, path, &e) == 0 && owned(d, &e)) {
 			op.path = path;

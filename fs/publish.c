@@ -33,7 +33,11 @@ struct fs_staged {
 	int fails;       /* attempts failed in a row */
 	time_t retry_at; /* failed: tried again from then on (the cause may pass: a
 	                  * membership arriving by sync, a full disk freed) */
-	bool detached;   /* published while open: off the list, freed at last close */
+	bool detached;   /* published or unlinked while open: off the list, freed at last
+	                  * close */
+	bool unlinked;   /* removed while open: its data lives on in the open fds only, and it
+	                  * is never published; it waits in p->orphans */
+	uint64_t ino;    /* unlinked: the inode number the kernel still stats it by */
 	int64_t queue_id;
 	struct fs_staged *next;
 };
@@ -43,7 +47,8 @@ struct fs_publisher {
 	pthread_cond_t cond;  /* the worker waits here for work */
 	pthread_cond_t idle;  /* broadcast when the worker puts an item down */
 	struct fs_staged *list;
-	uint64_t seq; /* for staging directory names */
+	struct fs_staged *orphans; /* unlinked while open, by the mount's inode number */
+	uint64_t seq;              /* for staging directory names */
 	uint64_t published;
 	bool stop;
 	bool running;
@@ -282,7 +287,7 @@ static int commit(struct fs_drive *d, struct fs_staged *s)
 	int err = 0, fd;
 
 	pthread_mutex_lock(&p->lock);
-	if (!s->dirty) {
+	if (!s->dirty || s->unlinked) {
 		pthread_mutex_unlock(&p->lock);
 		return 0;
 	}
@@ -329,9 +334,15 @@ int fs_staged_release(struct fs_drive *d, struct fs_staged *s, bool was_writer)
 	s->opens--;
 	if (was_writer)
 		s->writers--;
-	if (s->detached && s->opens == 0)
+	if (s->detached && s->opens == 0) {
+		for (struct fs_staged **pp = &p->orphans; s->unlinked && *pp; pp = &(*pp)->next) {
+			if (*pp == s) {
+				*pp = s->next;
+				break;
+			}
+		}
 		staged_free(s);
-	else if (was_writer && s->writers == 0)
+	} else if (was_writer && s->writers == 0)
 		pthread_cond_signal(&p->cond); /* the worker may take it now */
 	pthread_mutex_unlock(&p->lock);
 	return err;
@@ -414,7 +425,22 @@ int fs_staged_rename(struct fs_drive *d, const char *from, const char *to)
 	return err;
 }
 
-int fs_staged_unlink(struct fs_drive *d, const char *path)
+int fs_staged_orphan_stat(struct fs_drive *d, uint64_t ino, struct stat *out_st)
+{
+	struct fs_publisher *p = d->pub;
+	int err = -ENOENT;
+
+	if (!p)
+		return -ENOENT;
+	pthread_mutex_lock(&p->lock);
+	for (struct fs_staged *s = p->orphans; s && err == -ENOENT; s = s->next)
+		if (s->ino == ino)
+			err = fstat(s->fd, out_st) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+int fs_staged_unlink(struct fs_drive *d, const char *path, uint64_t ino)
 {
 	struct fs_publisher *p = d->pub;
 	struct fs_staged *s;
@@ -426,9 +452,19 @@ int fs_staged_unlink(struct fs_drive *d, const char *path)
 	s = settled_locked(p, path);
 	if (!s)
 		err = -ENOENT;
-	else if (s->opens)
-		err = -EBUSY; /* FIXME(publish): unlink of an open staged file */
-	else {
+	else if (s->opens) {
+		/* as on any filesystem: the name goes now, the open descriptors keep the
+		 * data until the last close, and nothing is published */
+		unlink_locked(p, s);
+		if (s->queued)
+			ledger_queue_done(d->ledger, s->queue_id);
+		s->queued = false;
+		s->unlinked = s->detached = true;
+		s->ino = ino;
+		s->next = p->orphans;
+		p->orphans = s;
+		remove_staging(s->file);
+	} else {
 		unlink_locked(p, s);
 		if (s->queued)
 			ledger_queue_done(d->ledger, s->queue_id);

@@ -59,9 +59,13 @@ int fs_staged_release(struct fs_drive *d, struct fs_staged *s, bool was_writer);
  * is not staged. to_set uses FUSE_SET_ATTR_* bits. */
 int fs_staged_setattr(struct fs_drive *d, const char *path, const struct stat *attr, int to_set);
 /* Rename/remove a staged path before it is published. -ENOENT if not staged, -EBUSY
- * while the worker has it in hand. */
+ * while the worker has it in hand. A file removed while open keeps its data for the
+ * open descriptors (ino: the kernel's number for it, for fstat) and is never published. */
 int fs_staged_rename(struct fs_drive *d, const char *from, const char *to);
-int fs_staged_unlink(struct fs_drive *d, const char *path);
+int fs_staged_unlink(struct fs_drive *d, const char *path, uint64_t ino);
+/* The attributes of a file unlinked while open (by ino, the number the kernel has for
+ * it), from its descriptor: -ENOENT once it is closed. Any thread. */
+int fs_staged_orphan_stat(struct fs_drive *d, uint64_t ino, struct stat *out_st);
 /* Drop a staged file this caller just created and still holds open (a failed open):
  * it is never published. Frees the handle. */
 void fs_staged_unlink_open(struct fs_drive *d, struct fs_staged *s);

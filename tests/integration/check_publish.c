@@ -197,6 +197,33 @@ START_TEST(editor_write_temp_then_rename)
 }
 END_TEST
 
+/* Tried: a file being written is removed while still open (as a build tool or an
+ * editor's scratch file may be): the name goes at once, writes and reads through the
+ * open descriptor go on, and after the close nothing is published or left staged. */
+START_TEST(unlink_while_open_publishes_nothing)
+{
+	struct fixture_mount *m = mount_drive();
+	char *out;
+
+	free(itest_run(10000, "echo keep > '%s/keep.txt'", mnt));
+	itest_wait_published(mnt);
+	out = itest_run(10000,
+	                "cd '%s' && exec 3<>scratch.tmp 4<scratch.tmp && echo one >&3 && "
+	                "rm scratch.tmp && echo two >&3 && ls -A && cat <&4 | wc -c && "
+	                "exec 3>&- 4<&-",
+	                mnt);
+	ck_assert_str_eq(out, "keep.txt\n8\n");
+	free(out);
+	itest_wait_published(mnt);
+	out = itest_run(10000, "cd '%s' && ls -A && '%s' status . | grep '^publish queue'", mnt,
+	                getenv("SWARMFS_BIN"));
+	ck_assert_str_eq(out, "keep.txt\npublish queue: 0 staged, 0 queued, 0 failed; 1 "
+	                      "published by this mount\n");
+	free(out);
+	itest_stop_clean(m, NULL);
+}
+END_TEST
+
 START_TEST(overwrite_and_truncate_by_owner)
 {
 	struct fixture_mount *m = mount_drive();
@@ -349,10 +376,15 @@ END_TEST
 int main(void)
 {
 	const TTest *const tests[] = {
-		cp_r_tree_reads_back_identical,   cp_a_keeps_mode_and_mtime,
-		editor_write_temp_then_rename,    overwrite_and_truncate_by_owner,
-		kill_9_after_close_loses_nothing, transfer_then_refused,
-		rsync_and_tar_into_the_mount,     NULL,
+		cp_r_tree_reads_back_identical,
+		cp_a_keeps_mode_and_mtime,
+		editor_write_temp_then_rename,
+		overwrite_and_truncate_by_owner,
+		kill_9_after_close_loses_nothing,
+		transfer_then_refused,
+		rsync_and_tar_into_the_mount,
+		unlink_while_open_publishes_nothing,
+		NULL,
 	};
 
 	return itest_main("publish", 120, setup, teardown, tests);
