@@ -921,6 +921,7 @@ fail:
 static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd)
 {
 	static const size_t chunk = 1 << 20;
+	struct fs_engine_reader *r = NULL;
 	char *buf = malloc(chunk);
 	uint64_t off = 0;
 	int err = 0;
@@ -930,8 +931,18 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 	while (off < e->content.length) {
 		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
 
+		if (n == -ENODATA || n == -ENOENT) {
+			/* not (all) here: through the engine, from the swarm (a transferred
+			 * file, or one whose pieces were evicted) */
+			struct fs_engine_torrent *t;
+
+			if (!r && ((err = fs_torrent_for(d, e, &t)) < 0 ||
+			           (err = fs_engine_reader_new(t, &r)) < 0))
+				break;
+			n = fs_engine_read(r, buf, chunk, off, d->read_timeout_ms);
+		}
 		if (n <= 0) {
-			err = n == 0 || n == -ENODATA ? -EOPNOTSUPP : (int)n;
+			err = n == 0 ? -EIO : (int)n;
 			break;
 		}
 		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
@@ -940,8 +951,9 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 		}
 		off += (uint64_t)n;
 	}
+	fs_engine_reader_free(r);
 	free(buf);
-	return err;
+	return err == -ENOENT || err == -ETIMEDOUT ? -EIO : err;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -5,9 +5,9 @@
  *
  * What is tried: a tree published on A by cp -r appears on B and C with the same
  * sha256sums; random 16 KiB reads of a 256 MiB file on B pull only a fraction of it; B's
- * transfer to C is seen on A; a node joining late catches up, and so does one that was
- * unmounted while others published; the two producers apart (B mounted with no way to
- * reach anyone) publish the same new path and other files in competing blocks, and
+ * transfer to C is seen on A, and C appends to the file it never read; a node joining late catches
+ * up, and so does one that was unmounted while others published; the two producers apart (B mounted
+ * with no way to reach anyone) publish the same new path and other files in competing blocks, and
  * after B is back all three agree on the head and the tree, the losing content kept as
  * NAME.conflict-<key8> and B's mount showing the winner; A killed (SIGKILL) in the
  * middle of B's read while C holds the file: the read completes.
@@ -312,14 +312,15 @@ START_TEST(transfer_on_b_is_seen_on_a)
 	free(itest_run(30000, "'%s' transfer '%s/b.txt' --to %s", getenv("SWARMFS_BIN"), B->mnt,
 	               C->key));
 	wait_xattr(A, "b.txt", "owner", C->key, 15);
-	/* and C, the new owner, may now change it; A sees the new content */
+	/* and C, the new owner, may now change it, in place (its content, which C never
+	 * read, comes from the swarm first); A sees the new content */
 	wait_xattr(C, "b.txt", "owner", C->key, 15);
-	free(itest_run(10000, "echo by-c > '%s/b.txt'", C->mnt));
+	free(itest_run(30000, "echo by-c >> '%s/b.txt'", C->mnt));
 	itest_wait_published(C->mnt);
 	double end = now_s() + 15;
 	for (;;) {
 		char *got = itest_run(10000, "cat '%s/b.txt'", A->mnt);
-		bool done = !strcmp(got, "by-c\n");
+		bool done = !strcmp(got, "from-b\nby-c\n");
 
 		free(got);
 		if (done)
