@@ -798,8 +798,10 @@ void fs_drive_close(struct fs_drive *d)
 	if (!d)
 		return;
 	d->closing = true; /* the seeding pass stops early */
-	if (d->verify_running)
+	if (d->verify_running) {
+		ledger_interrupt(d->ledger);          /* and the sweep */
 		pthread_join(d->verify_thread, NULL); /* it uses the ledger */
+	}
 	fs_drive_notify_stop(d);
 	fs_publish_stop(d);
 	fs_sync_stop(d);
@@ -1048,6 +1050,8 @@ static void *verify_main(void *arg)
 	d->verify_done = true;
 	d->verify_problems = n;
 	pthread_mutex_unlock(&d->bad_lock);
+	if (n == -EINTR)
+		return NULL; /* unmounting */
 	if (n < 0)
 		fs_err("verifying the ledger failed: %s", strerror(-n));
 	else if (n > 0) /* what the kernel holds may be what is hidden now */

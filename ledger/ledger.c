@@ -4,6 +4,7 @@
 #include "ledger_priv.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1012,6 +1013,25 @@ int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 		struct blk_hdr h;
 		size_t n = 0;
 
+		/* a big chain takes seconds: let lookups, listings and sync in between
+		 * every few blocks, and stop when asked (an unmount) */
+		if (height > 0 && height % 32 == 0) {
+			ledger_unlock(l);
+			if (atomic_load(&l->interrupted)) {
+				ledger_lock(l);
+				rc = -EINTR;
+				goto out;
+			}
+			ledger_lock(l);
+			if ((rc = chain_head(l, &head)) != 0)
+				goto out;
+			if (height > head.height)
+				break; /* a reorg to a shorter chain meanwhile */
+			/* the chain below may have changed meanwhile (a reorg: its blocks were
+			 * checked when they came): link to what is there now */
+			if (chain_id_at(l, (int64_t)height - 1, prev))
+				memset(prev, 0, sizeof prev);
+		}
 		if (chain_id_at(l, (int64_t)height, id)) {
 			problem(&ps, (int64_t)height, NULL, NULL, -1, "best chain has a gap");
 			continue;
@@ -1055,6 +1075,11 @@ out:
 		fn(&ps.v[i], ctx);
 	free(ps.v);
 	return rc ? rc : (int)ps.n;
+}
+
+void ledger_interrupt(struct ledger *l)
+{
+	atomic_store(&l->interrupted, true);
 }
 
 int ledger_rebuild(struct ledger *l)

@@ -289,9 +289,13 @@ typedef void (*ledger_problem_fn)(const struct ledger_problem *p, void *ctx);
  * encoding, signature, height, link and Merkle root, every record's hash, encoding,
  * signature and size. (The state rules were checked when each block was applied;
  * ledger_rebuild() checks them again by replay.) Each problem is reported through fn
- * (may be NULL), after the lock is released. Returns the number of problems (0:
- * clean), or -errno. */
+ * (may be NULL), after the lock is released. The lock is let go every 32 blocks, so
+ * other calls go on meanwhile. Returns the number of problems (0: clean), -EINTR after
+ * ledger_interrupt(), or -errno. */
 int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx);
+/* Make a running or later ledger_verify_chain stop soon with -EINTR (an unmount does not
+ * wait for a sweep of a big chain). Any thread. */
+void ledger_interrupt(struct ledger *l);
 
 /* SHA-256 over the live state (paths, members, best chain) in a canonical order: two
  * ledgers with the same best chain give the same digest. */

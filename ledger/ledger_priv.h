@@ -13,6 +13,7 @@
 #include "ledger.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <syslog.h>
@@ -246,8 +247,9 @@ struct ledger {
 	/* ids of records verified by ledger_verify_record(), cleared on reorg */
 	struct vcache_ent vcache[VCACHE_SIZE];
 	uint64_t chain_epoch;
-	void *stmt_cache; /* store.c */
-	bool replaying;   /* chain_replay: blocks come from the raw tables */
+	void *stmt_cache;        /* store.c */
+	bool replaying;          /* chain_replay: blocks come from the raw tables */
+	atomic_bool interrupted; /* ledger_interrupt: long sweeps stop */
 	struct ledger_pk_cache *pkc;
 };
 
