@@ -918,7 +918,7 @@ fail:
 /* Copy the whole content of e from the cache into fd, for a change in place. Content
  * that is not all here (someone else's, partly fetched) cannot be changed in place:
  * -EOPNOTSUPP; it would need the swarm first. */
-static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd)
+static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd, bool fetch)
 {
 	static const size_t chunk = 1 << 20;
 	struct fs_engine_reader *r = NULL;
@@ -931,6 +931,10 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 	while (off < e->content.length) {
 		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
 
+		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
+			err = -EOPNOTSUPP;
+			break;
+		}
 		if (n == -ENODATA || n == -ENOENT) {
 			/* not (all) here: through the engine, from the swarm (a transferred
 			 * file, or one whose pieces were evicted) */
@@ -1002,8 +1006,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if ((err = fs_staged_create(d, path, e.content.mode ? e.content.mode : 0644,
 		                            &h->staged)) < 0)
 			goto fail;
+		/* content this node lacks comes from the swarm for an append or a
+		 * read-write open; a bare O_WRONLY (touch, which then sets the times by
+		 * path) is not worth a download: it fails at once as before */
+		bool fetch = (fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDWR;
+
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
-		    (err = copy_content(d, &e, fs_staged_fd(h->staged))) < 0) {
+		    (err = copy_content(d, &e, fs_staged_fd(h->staged), fetch)) < 0) {
 			fs_staged_unlink_open(d, h->staged);
 			goto fail;
 		}
