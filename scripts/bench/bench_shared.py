@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""Measuring tools for scripts/bench/shared.sh (a drive shared by several nodes over
+loopback). Each prints "key value" lines on stdout. Needs Debian's python3-libtorrent,
+hence /usr/bin/python3 (a pyenv python on PATH may lack it).
+
+  bench_shared.py download MAGNET DIR PEER[,PEER...] [TIMEOUT]
+        the baseline: a plain libtorrent session (127.0.0.1, no DHT/LSD/UPnP/NAT-PMP)
+        downloads MAGNET from the PEERs (HOST:PORT) into DIR, from adding the magnet to having
+        every piece (metadata included): seconds, MiB/s, most peers, CPU seconds and
+        peak RSS of this process
+  bench_shared.py read FILE
+        reads FILE from start to end, 1 MiB at a time (what dd bs=1M does), sampling its
+        user.swarmfs.peers xattr every 0.1 s: seconds, MiB/s, most peers seen
+  bench_shared.py ttfb FILE COUNT SEED
+        COUNT preads of 16 KiB at random 16 KiB-aligned offsets (the same offsets for the
+        same SEED and file size), the file opened once: p50, p99, max and the first read's time in ms
+  bench_shared.py publish SRC_DIR MNT_A MNT_B COUNT SIZE
+        COUNT times: writes SIZE random bytes to SRC_DIR, `cp`s it into MNT_A, and from
+        cp's return polls every 5 ms for it in a listing of MNT_B and for status
+        "confirmed" on MNT_A: p50 and max of both, in ms
+"""
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import threading
+import time
+
+import libtorrent as lt
+
+MiB = 1024.0 * 1024.0
+
+
+def pct(sorted_ms, p):
+    """nearest-rank percentile of a sorted list"""
+    return sorted_ms[max(0, math.ceil(p / 100.0 * len(sorted_ms)) - 1)]
+
+
+def download(magnet, outdir, peer, timeout=600.0):
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+        "enable_natpmp": False, "allow_multiple_connections_per_ip": True,
+        # swarmfs nodes take TCP only: a uTP attempt first would only time out
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+    })
+    peers = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in peer.split(","))]
+    params = lt.parse_magnet_uri(magnet)
+    params.save_path = outdir
+    t0 = time.perf_counter()
+    handle = ses.add_torrent(params)
+    for p in peers:
+        handle.connect_peer(p)
+    tried = t0
+    most = 0
+    while True:
+        st = handle.status()
+        most = max(most, st.num_peers)
+        if st.is_seeding:
+            break
+        if time.perf_counter() - t0 > timeout:
+            sys.exit("download: timeout at progress %.3f, %d peers" % (st.progress, st.num_peers))
+        # a peer refused before the metadata came is not retried by itself
+        if st.num_peers < len(peers) and time.perf_counter() - tried > 0.5:
+            tried = time.perf_counter()
+            for p in peers:
+                handle.connect_peer(p)
+        time.sleep(0.005)
+    secs = time.perf_counter() - t0
+    size = st.total_wanted
+    print("seconds %.3f" % secs)
+    print("mib_s %.1f" % (size / MiB / secs))
+    print("bytes %d" % size)
+    print("max_peers %d" % most)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    print("cpu_s %.2f" % (ru.ru_utime + ru.ru_stime))
+    print("rss_hwm_mb %.0f" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0))
+
+
+def read(path):
+    peers = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.1):
+            try:
+                peers[0] = max(peers[0], int(os.getxattr(path, "user.swarmfs.peers")))
+            except (OSError, ValueError):
+                pass
+
+    th = threading.Thread(target=sample)
+    th.start()
+    n = 0
+    t0 = time.perf_counter()
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while True:
+                b = f.read(1 << 20)
+                if not b:
+                    break
+                n += len(b)
+    finally:
+        done.set()
+        th.join()
+    secs = time.perf_counter() - t0
+    print("seconds %.3f" % secs)
+    print("mib_s %.1f" % (n / MiB / secs))
+    print("bytes %d" % n)
+    print("max_peers %d" % peers[0])
+
+
+def ttfb(path, count, seed):
+    size = os.path.getsize(path)
+    rnd = random.Random(seed)
+    fd = os.open(path, os.O_RDONLY)
+    t = []
+    for _ in range(count):
+        off = rnd.randrange(0, size // 16384) * 16384
+        s = time.perf_counter()
+        b = os.pread(fd, 16384, off)
+        t.append((time.perf_counter() - s) * 1000.0)
+        if len(t) == 1:
+            first = t[0]
+        if len(b) != min(16384, size - off):
+            sys.exit("ttfb: short read at %d" % off)
+    os.close(fd)
+    t.sort()
+    print("p50_ms %.2f" % pct(t, 50))
+    print("p99_ms %.2f" % pct(t, 99))
+    print("max_ms %.2f" % t[-1])
+    print("first_ms %.2f" % first)
+
+
+def publish(src, mnt_a, mnt_b, count, size):
+    seen, conf = [], []
+    for i in range(count):
+        name = "pub-%03d.bin" % i
+        with open(os.path.join(src, name), "wb") as f:
+            f.write(os.urandom(size))
+        subprocess.run(["cp", os.path.join(src, name), mnt_a + "/"], check=True)
+        t0 = time.perf_counter()
+        got_b = got_a = None
+        while got_b is None or got_a is None:
+            now = time.perf_counter() - t0
+            if now > 30:
+                sys.exit("publish: %s not on B after 30 s (confirmed on A: %s)" % (name, got_a))
+            if got_b is None and name in os.listdir(mnt_b):
+                got_b = now
+            if got_a is None:
+                try:
+                    if os.getxattr(os.path.join(mnt_a, name), "user.swarmfs.status") == b"confirmed":
+                        got_a = now
+                except OSError:
+                    pass
+            time.sleep(0.005)
+        seen.append(got_b * 1000.0)
+        conf.append(got_a * 1000.0)
+        os.unlink(os.path.join(src, name))
+    seen.sort()
+    conf.sort()
+    print("visible_p50_ms %.0f" % pct(seen, 50))
+    print("visible_max_ms %.0f" % seen[-1])
+    print("confirmed_p50_ms %.0f" % pct(conf, 50))
+    print("confirmed_max_ms %.0f" % conf[-1])
+
+
+def main(argv):
+    cmd = argv[1] if len(argv) > 1 else ""
+    if cmd == "download" and len(argv) in (5, 6):
+        download(argv[2], argv[3], argv[4], float(argv[5]) if len(argv) == 6 else 600.0)
+    elif cmd == "read" and len(argv) == 3:
+        read(argv[2])
+    elif cmd == "ttfb" and len(argv) == 5:
+        ttfb(argv[2], int(argv[3]), int(argv[4]))
+    elif cmd == "publish" and len(argv) == 7:
+        publish(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]))
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Benchmarks of a drive shared by several nodes (homes) on one machine over loopback
+# (DESIGN.md §8), each printed beside a baseline measured in the same run:
+#   1. cold read on B of a SIZE file published on A, through B's mount from open to the
+#      last byte, vs a plain libtorrent download of the same magnet from A, metadata
+#      included in both (the baseline before and after; target >= 80 %)
+#   2. the same cold read on a fresh node D with two seeders, A and C (C has read the
+#      whole file), vs a plain libtorrent download from A and C
+#   3. publish on A -> visible in B's listing: p50 and max of PUBLISHES cp's, from cp's
+#      return (target <= 1 s), beside the time to "confirmed" on A itself
+#   4. time to first byte of READS random 16 KiB reads on B of a file it has not cached
+#      (p50 <= 15 ms, p99 <= 60 ms), vs the same reads of the local file, page-cached
+#   5. sync of a RECORDS-record ledger to a fresh node: mount until its height equals
+#      the source's (target <= 20 s), vs `swarmfs verify` of the same ledger
+#   and the peak RSS (VmHWM) of every mount, vs the plain libtorrent client's.
+#
+#   scripts/bench/shared.sh                      SIZE=1G RECORDS=100000
+#   SIZE=256M RECORDS=20000 scripts/bench/shared.sh
+#
+# Other knobs: TTFB_SIZE (default SIZE), PUBLISHES (20), PUB_SIZE (1M), READS (200),
+# SYNC_TIMEOUT (120 s), BUILD_DIR (default build-bench-shared/), JOBS (2).
+# Needs about 8x SIZE free under $TMPDIR and /usr/bin/python3 with python3-libtorrent.
+# Everything stays on 127.0.0.1; every mount and process started here is unmounted or
+# ended by its PID on exit.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${BUILD_DIR:-$root/build-bench-shared}
+size=${SIZE:-1G}
+ttfb_size=${TTFB_SIZE:-$size}
+records=${RECORDS:-100000}
+publishes=${PUBLISHES:-20}
+pub_size=${PUB_SIZE:-1M}
+reads=${READS:-200}
+sync_timeout=${SYNC_TIMEOUT:-120}
+py=/usr/bin/python3
+helper=$root/scripts/bench/bench_shared.py
+"$py" -c 'import libtorrent' 2>/dev/null ||
+	{ echo "$py cannot import libtorrent: install python3-libtorrent"; exit 1; }
+mkdir -p "$build"
+[[ -f $build/CMakeCache.txt ]] || cmake -S "$root" -B "$build" >"$build/configure.log"
+cmake --build "$build" --target swarmfs bench_fs_populate -j"${JOBS:-2}" >"$build/bench_shared.build.log" ||
+	{ grep -E "error|warning" "$build/bench_shared.build.log" | head -30; exit 1; }
+swarmfs=$build/fs/swarmfs
+populate=$build/tests/integration/bench_fs_populate
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-bench-shared-XXXXXX")
+declare -A pid=() hwm=() anon=()
+nodes=()
+cleanup() {
+	set +e
+	for n in "${nodes[@]}"; do
+		mountpoint -q "$work/mnt-$n" 2>/dev/null && fusermount3 -u "$work/mnt-$n"
+	done
+	for n in "${nodes[@]}"; do
+		local p=${pid[$n]}
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$p" 2>/dev/null && kill "$p"
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
+val() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
+bytes() { numfmt --from=iec "$1"; }
+
+mount_node() { # NAME HOME DRIVE [ARGS...]: a foreground mount as a background job
+	local name=$1 home=$2 drive=$3
+	shift 3
+	mkdir -p "$work/mnt-$name"
+	"$swarmfs" mount -f --home "$home" --listen 127.0.0.1:0 --no-dht "$@" "$drive" \
+		"$work/mnt-$name" -o auto_unmount 2>>"$work/$name.log" &
+	pid[$name]=$!
+	nodes+=("$name")
+	for _ in $(seq 1200); do
+		mountpoint -q "$work/mnt-$name" && return 0
+		kill -0 "${pid[$name]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "mount $name failed:"; cat "$work/$name.log"; exit 1
+}
+umount_node() { # NAME: note its memory (peak: the most of its mounts), unmount, wait for it
+	local p=${pid[$1]} kb
+	kb=$(awk '/VmHWM/ { print $2 }' "/proc/$p/status")
+	if ((kb > ${hwm[$1]:-0})); then hwm[$1]=$kb; fi
+	# file pages mapped from the cache count in VmHWM; the heap is in RssAnon
+	anon[$1]=$(awk '/RssAnon/ { print $2 }' "/proc/$p/status")
+	fusermount3 -u "$work/mnt-$1"
+	wait "$p" || echo "(mount $1 exited with status $?)"
+}
+drive_field() { # MOUNTPOINT FIELD: a line of the drive's status text
+	getfattr --only-values -n user.swarmfs.drive "$1" 2>/dev/null | sed -n "s/^$2: //p"
+}
+wait_published() {
+	until "$swarmfs" status "$1" | grep -q "publish queue: 0 staged, 0 queued"; do sleep 0.05; done
+}
+wait_file() { # PATH: until a node's listing has it (60 s at most)
+	for _ in $(seq 6000); do [[ -e $1 ]] && return 0; sleep 0.01; done
+	echo "$1 never appeared"; exit 1
+}
+cpu_s() { # PID: user + system CPU seconds so far, all threads
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+cached() { getfattr --only-values -n user.swarmfs.cached "$1" 2>/dev/null; }
+
+# every reader has a key, as a user does: a keyless mount has no torrents/ directory to
+# keep another member's torrent in, and its reads of it fail
+for h in b c d f; do "$swarmfs" key new --home "$work/$h" >/dev/null; done
+head -c "$size" /dev/urandom >"$work/film.bin"
+head -c "$ttfb_size" /dev/urandom >"$work/ttfb.bin"
+fsize=$(stat -c %s "$work/film.bin")
+mib=$((fsize / 1048576))
+echo "swarmfs shared-drive benchmarks: ${mib} MiB file, $records records, $(nproc) cores," \
+	"libtorrent $(pkg-config --modversion libtorrent-rasterbar)"
+echo
+
+# ---- 1. cold read on B, one seeder (A) ----
+"$swarmfs" init --home "$work/a" --name team >/dev/null
+mount_node a "$work/a" team
+uri=$(drive_field "$work/mnt-a" uri)
+aport=$(drive_field "$work/mnt-a" "listen port")
+cp "$work/film.bin" "$work/mnt-a/"
+wait_published "$work/mnt-a"
+magnet=$(getfattr --only-values -n user.swarmfs.magnet "$work/mnt-a/film.bin" 2>/dev/null)
+a0=$(cpu_s "${pid[a]}")
+out=$("$py" "$helper" download "$magnet" "$work/plain1" "127.0.0.1:$aport")
+a1=$(cpu_s "${pid[a]}")
+plain1=$(val mib_s "$out")
+plain_cpu=$(val cpu_s "$out")
+plain_rss=$(val rss_hwm_mb "$out")
+rm -rf "$work/plain1"
+mount_node b "$work/b" "$uri"
+wait_file "$work/mnt-b/film.bin"
+a2=$(cpu_s "${pid[a]}") b2=$(cpu_s "${pid[b]}")
+out=$("$py" "$helper" read "$work/mnt-b/film.bin")
+a3=$(cpu_s "${pid[a]}") b3=$(cpu_s "${pid[b]}")
+ours=$(val mib_s "$out")
+held=$(cached "$work/mnt-b/film.bin")
+# B goes before the second baseline (it would seed to the client) and before D below,
+# which is to have exactly two seeders
+umount_node b
+out=$("$py" "$helper" download "$magnet" "$work/plain2" "127.0.0.1:$aport")
+plain2=$(val mib_s "$out")
+rm -rf "$work/plain2"
+plain=$(mean "$plain1" "$plain2")
+printf '%-44s %7s MiB/s   baseline plain libtorrent %s MiB/s (%s, %s)   %3s %%  (target >= 80 %%)\n' \
+	"1. cold read on B, seeder A" "$ours" "$plain" "$plain1" "$plain2" "$(pct "$ours" "$plain")"
+echo "   CPU seconds: B's mount $(secs "$b2" "$b3"), A's $(secs "$a2" "$a3");" \
+	"the plain client $plain_cpu, A's $(secs "$a0" "$a1")"
+[[ $held == "$fsize" ]] || echo "   B holds $held of $fsize bytes after the read"
+
+# ---- 2. cold read on a fresh node D, two seeders (A, and C which read it all) ----
+mount_node c "$work/c" "$uri"
+wait_file "$work/mnt-c/film.bin"
+"$py" "$helper" read "$work/mnt-c/film.bin" >/dev/null
+held=$(cached "$work/mnt-c/film.bin")
+[[ $held == "$fsize" ]] || echo "   C holds $held of $fsize bytes after reading it all"
+cport=$(drive_field "$work/mnt-c" "listen port")
+pout=$("$py" "$helper" download "$magnet" "$work/plain3" "127.0.0.1:$aport,127.0.0.1:$cport")
+plain=$(val mib_s "$pout")
+rm -rf "$work/plain3"
+mount_node d "$work/d" "$uri"
+wait_file "$work/mnt-d/film.bin"
+out=$("$py" "$helper" read "$work/mnt-d/film.bin")
+ours=$(val mib_s "$out")
+printf '%-44s %7s MiB/s   baseline plain libtorrent from A+C %s MiB/s (%s peers)   %3s %%  (%s peers seen)\n' \
+	"2. cold read on D, seeders A and C" "$ours" "$plain" "$(val max_peers "$pout")" "$(pct "$ours" "$plain")" "$(val max_peers "$out")"
+umount_node d
+umount_node c
+
+# ---- 3. publish on A -> visible in B's listing (B mounted again: it holds film.bin) ----
+mount_node b "$work/b" "$uri"
+mkdir -p "$work/pub"
+out=$("$py" "$helper" publish "$work/pub" "$work/mnt-a" "$work/mnt-b" "$publishes" "$(bytes "$pub_size")")
+printf '%-44s p50 %5s ms max %5s ms   baseline confirmed on A p50 %s ms max %s ms  (target <= 1000 ms)\n' \
+	"3. publish on A -> in B's ls ($publishes x $pub_size)" "$(val visible_p50_ms "$out")" \
+	"$(val visible_max_ms "$out")" "$(val confirmed_p50_ms "$out")" "$(val confirmed_max_ms "$out")"
+
+# ---- 4. time to first byte of random reads on B, not cached there ----
+cp "$work/ttfb.bin" "$work/mnt-a/"
+wait_published "$work/mnt-a"
+wait_file "$work/mnt-b/ttfb.bin"
+out=$("$py" "$helper" ttfb "$work/mnt-b/ttfb.bin" "$reads" 7)
+cat "$work/ttfb.bin" >/dev/null
+base=$("$py" "$helper" ttfb "$work/ttfb.bin" "$reads" 7)
+printf '%-44s p50 %5s ms p99 %5s ms   baseline local file p50 %s ms p99 %s ms  (targets 15 / 60 ms)\n' \
+	"4. random 16 KiB reads on B, cold ($reads)" "$(val p50_ms "$out")" "$(val p99_ms "$out")" \
+	"$(val p50_ms "$base")" "$(val p99_ms "$base")"
+echo "   slowest $(val max_ms "$out") ms; the first, which also fetches the torrent's metadata, $(val first_ms "$out") ms"
+umount_node b
+umount_node a
+
+# ---- 5. sync of a big ledger to a fresh node ----
+SWARMFS_ITEST_BATCH=1 "$populate" "$work/l" big tree "$records" 100 >/dev/null
+t0=$(now)
+"$swarmfs" verify --home "$work/l" big >"$work/verify.out" || { cat "$work/verify.out"; exit 1; }
+t1=$(now)
+verify=$(secs "$t0" "$t1")
+mount_node l "$work/l" big
+luri=$(drive_field "$work/mnt-l" uri)
+lheight=$(drive_field "$work/mnt-l" height)
+t0=$(now)
+mount_node f "$work/f" "$luri"
+until [[ $(drive_field "$work/mnt-f" height) == "$lheight" ]]; do
+	awk -v a="$t0" -v b="$(now)" -v t="$sync_timeout" 'BEGIN { exit !(b - a > t) }' && break
+	sleep 0.05
+done
+t1=$(now)
+fheight=$(drive_field "$work/mnt-f" height)
+[[ $fheight == "$lheight" ]] ||
+	echo "   F reached height $fheight of $lheight in $(secs "$t0" "$t1") s: gave up (SYNC_TIMEOUT=$sync_timeout)"
+printf '%-44s %7s s       baseline swarmfs verify of it %s s  (%s blocks; target <= 20 s)\n' \
+	"5. sync $records records to a fresh node" "$(secs "$t0" "$t1")" "$verify" "$lheight"
+umount_node f
+umount_node l
+
+# ---- peak RSS of each mount ----
+echo
+printf '%-44s' "peak RSS (VmHWM) / RssAnon at unmount, MB"
+for n in a b c d l f; do printf ' %s %s/%s' "$n" "$((${hwm[$n]} / 1024))" "$((${anon[$n]} / 1024))"; done
+printf '   baseline plain libtorrent client peak %s MB\n' "$plain_rss"
+for n in "${nodes[@]}"; do
+	if grep -qE "error|warning" "$work/$n.log"; then
+		echo "$n's log:"
+		grep -E "error|warning" "$work/$n.log" | sort | uniq -c | sort -rn | head -5
+	fi
+done
