@@ -1051,6 +1051,8 @@ static void note_dropped(struct ledger *l, const struct rec *r, int reason)
 
 	if (!l->cfg.on_dropped || !l->cfg.key || memcmp(r->author, l->cfg.key->pub, 32))
 		return;
+	if (reason == -EALREADY)
+		return; /* in the chain already (another producer's block took it): not lost */
 	if (!(d = calloc(1, sizeof *d)))
 		return;
 	if (!(nd = realloc(l->dropped, (l->n_dropped + 1) * sizeof *nd))) {
