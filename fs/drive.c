@@ -419,6 +419,7 @@ int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, vo
 		*out_len = m->torrent_len;
 	}
 	swarm_metainfo_free(m);
+	fs_sync_forget(d, t);
 	swarm_torrent_remove(t, true);
 	return err;
 }

@@ -256,6 +256,8 @@ struct fs_sync {
 	bool ready; /* drive_t is set: events may be handled */
 	struct member *members;
 	size_t n_members, cap_members;
+	struct swarm_torrent **wanting; /* torrents that want every member as a peer */
+	size_t n_wanting;
 	struct fs_sync_info info;
 	pthread_t thread;
 };
@@ -381,7 +383,17 @@ static void member_up(struct fs_sync *s, uint64_t peer)
 		s->cap_members = nc;
 	}
 	s->members[s->n_members++] = m;
+	/* the torrents that want members get this one too: a reader waiting on a
+	 * member that joined (or came back) after the torrent was added */
+	struct swarm_torrent **want = NULL;
+	size_t nw = s->n_wanting;
+
+	if (nw && (want = malloc(nw * sizeof *want)))
+		memcpy(want, s->wanting, nw * sizeof *want);
 	pthread_mutex_unlock(&s->mu);
+	for (size_t i = 0; want && m.port && i < nw; i++)
+		swarm_torrent_connect(want[i], m.host, m.port);
+	free(want);
 	/* remembered by the session: dialled again if the member goes and comes back */
 	if (m.port)
 		swarm_torrent_connect(s->drive_t, m.host, m.port);
@@ -555,6 +567,18 @@ void fs_sync_connect(struct fs_drive *d, struct swarm_torrent *t)
 	if (!s)
 		return;
 	pthread_mutex_lock(&s->mu);
+	bool known = false;
+
+	for (size_t i = 0; i < s->n_wanting && !known; i++)
+		known = s->wanting[i] == t;
+	if (!known) {
+		struct swarm_torrent **nw = realloc(s->wanting, (s->n_wanting + 1) * sizeof *nw);
+
+		if (nw) {
+			s->wanting = nw;
+			s->wanting[s->n_wanting++] = t;
+		}
+	}
 	if (s->n_members && (copy = malloc(s->n_members * sizeof *copy))) {
 		n = s->n_members;
 		memcpy(copy, s->members, n * sizeof *copy);
@@ -564,6 +588,22 @@ void fs_sync_connect(struct fs_drive *d, struct swarm_torrent *t)
 		if (copy[i].port)
 			swarm_torrent_connect(t, copy[i].host, copy[i].port);
 	free(copy);
+}
+
+void fs_sync_forget(struct fs_drive *d, struct swarm_torrent *t)
+{
+	struct fs_sync *s = d->sync;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->n_wanting; i++) {
+		if (s->wanting[i] == t) {
+			s->wanting[i] = s->wanting[--s->n_wanting];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
 }
 
 void fs_sync_info(struct fs_drive *d, struct fs_sync_info *out)
@@ -713,6 +753,7 @@ void fs_sync_free(struct fs_drive *d)
 	for (size_t i = 0; i < s->n_partial; i++)
 		free(s->partial[i].buf);
 	free(s->partial);
+	free(s->wanting);
 	free(s->members);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cond);

@@ -63,8 +63,11 @@ void fs_sync_free(struct fs_drive *d);
 
 /* The ledger changed: announce to the peers soon. Any thread. */
 void fs_sync_kick(struct fs_drive *d);
-/* Try the members known now as peers of t (a file torrent this node reads). Any thread. */
+/* Try the members known now as peers of t (a file torrent this node reads), and every
+ * member that comes later, until fs_sync_forget(t), which must come before t is removed
+ * (torrents that live until unmount need none). Any thread. */
 void fs_sync_connect(struct fs_drive *d, struct swarm_torrent *t);
+void fs_sync_forget(struct fs_drive *d, struct swarm_torrent *t);
 
 struct fs_sync_info {
 	bool running;         /* the drive torrent is up */
