@@ -12,6 +12,7 @@ packages=(
 	fuse3
 	# tests: a real tracker, standard BitTorrent clients and ordinary tools
 	opentracker aria2 mktorrent python3-libtorrent sqlite3 attr rsync psmisc procps
+	ffmpeg
 	# fuzzing and the sanitizer runtime for clang
 	clang libclang-rt-14-dev
 )
