@@ -1007,7 +1007,10 @@ int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 	rc = chain_head(l, &head);
 	if (rc)
 		goto out;
-	for (uint64_t height = 0; height <= head.height; height++) {
+	/* the chain as it is now: blocks that come meanwhile were checked on arrival */
+	uint64_t end = head.height;
+
+	for (uint64_t height = 0; height <= end; height++) {
 		uint8_t(*ids)[32] = NULL, root[32];
 		const char *why = NULL;
 		struct blk_hdr h;
@@ -1025,8 +1028,10 @@ int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 			ledger_lock(l);
 			if ((rc = chain_head(l, &head)) != 0)
 				goto out;
-			if (height > head.height)
-				break; /* a reorg to a shorter chain meanwhile */
+			if (head.height < end)
+				end = head.height; /* a reorg to a shorter chain meanwhile */
+			if (height > end)
+				break;
 			/* the chain below may have changed meanwhile (a reorg: its blocks were
 			 * checked when they came): link to what is there now */
 			if (chain_id_at(l, (int64_t)height - 1, prev))
