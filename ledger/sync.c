@@ -22,7 +22,8 @@ struct sync_peer {
 	int64_t weight;
 	int64_t height;
 	uint8_t head[32];
-	bool inflight; /* a getblocks is unanswered */
+	bool inflight;  /* a getblocks is unanswered */
+	bool pipelined; /* the next batch was asked for before this one was applied */
 };
 
 struct outmsg {
@@ -398,6 +399,48 @@ static void preverify(struct ledger *l, struct ben list)
 	free(recs);
 }
 
+/* A full batch means more to come: ask for the blocks after its last one now, before
+ * applying it, so the peer gathers and sends the next batch while this one applies.
+ * Sent before the ledger lock is taken for the apply. A batch that turns out not to
+ * apply only makes that answer useless (its blocks are orphans; we ask again). */
+static void ask_next(struct ledger_sync *s, struct sync_peer *p, struct ben list)
+{
+	struct ben v, last = { NULL, 0 };
+	struct ben_iter it;
+	struct blk_wire w;
+	struct blk_hdr h;
+	struct ben_buf b;
+	size_t n = 0;
+
+	ben_iter_init(list, &it);
+	while (ben_iter_next(&it, &v)) {
+		last = v;
+		n++;
+	}
+	if (n != LEDGER_SYNC_BATCH || blk_wire_parse(last.p, last.len, s->l->params.max_block_bytes,
+	                                             s->l->params.max_block_records, &w))
+		return;
+	free(w.recs);
+	if (blk_hdr_decode(w.hdr.p, w.hdr.len, &h, false))
+		return;
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "loc");
+	ben_list_begin(&b);
+	ben_put_str(&b, h.id, 32);
+	ben_end(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "getblocks");
+	ben_put_key(&b, "n");
+	ben_put_int(&b, LEDGER_SYNC_BATCH);
+	ben_end(&b);
+	if (!b.err) {
+		s->ops.send(p->id, b.p, b.len, s->ctx);
+		p->pipelined = true;
+	}
+	ben_buf_release(&b);
+}
+
 static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, bool *changed)
 {
 	struct ben list, v;
@@ -435,7 +478,9 @@ static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, b
 		*changed |= head;
 	}
 	ledger_pk_cache_preverified_clear(s->l->pkc);
-	if (rc == 0 && n > 0 && peer_is_ahead(s, p))
+	if (p->pipelined)
+		p->inflight = true; /* its answer is on the way */
+	else if (rc == 0 && n > 0 && peer_is_ahead(s, p))
 		queue_getblocks(s, p);
 	return rc;
 }
@@ -517,6 +562,16 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 		if (rc)
 			return rc;
 		p = peer_find(s, peer);
+	}
+	/* the answer to our getblocks: ask for the next batch at once (pipelining) */
+	p->pipelined = false;
+	if (p->inflight && len <= LEDGER_SYNC_MAX_MSG && !ben_check(buf, len, &lim) &&
+	    ben_type(d) == 'd' && ben_get_bytes(d, "m", &m, &ml) && ml == 6 &&
+	    !memcmp(m, "blocks", 6)) {
+		struct ben list;
+
+		if (ben_dict_get(d, "b", &list) && ben_type(list) == 'l')
+			ask_next(s, p, list);
 	}
 	ledger_lock(s->l);
 	if (len > LEDGER_SYNC_MAX_MSG) {
