@@ -390,6 +390,34 @@ static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
 		if (got)
 			snprintf(after, sizeof after, "%s", batch[got - 1].name);
 	} while (!err && got == LIST_BATCH);
+	/* this node's records still waiting for a block (a member without a producer
+	 * online): shown as pending, as DESIGN.md §7 says, not only found by name */
+	char **pend = NULL;
+	size_t npend = 0;
+
+	if (!err && ledger_pending_children(d->ledger, *path ? path : "/", &pend, &npend) == 0) {
+		for (size_t i = 0; i < npend && !err; i++) {
+			struct ledger_entry e;
+			struct stat st;
+			char *full;
+			bool dup = false;
+
+			for (size_t j = 0; j < s->n && !dup; j++)
+				dup = !strcmp(s->items[j].name, pend[i]);
+			if (!dup &&
+			    asprintf(&full, "%s%s%s", path, *path ? "/" : "", pend[i]) >= 0) {
+				if (lookup_path(d, full, &e) == 0 && e.height < 0 &&
+				    exposable(d, full, &e)) {
+					entry_stat(d, &e, 0, &st);
+					err = snap_add(s, pend[i], &st, TIMEOUT_PENDING);
+				}
+				free(full);
+			}
+		}
+		for (size_t i = 0; i < npend; i++)
+			free(pend[i]);
+		free(pend);
+	}
 	for (int i = 0; i < nstaged; i++)
 		free(staged[i]);
 	free(staged);

@@ -491,6 +491,56 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
 	return rc;
 }
 
+int ledger_pending_children(struct ledger *l, const char *dir, char ***out_names, size_t *out_n)
+{
+	/* '/' is 0x2f and '0' 0x30: [dir/, dir0) is what lies beneath */
+	static const char q[] = "SELECT DISTINCT path FROM mempool WHERE path > ? AND path < ?";
+	char norm[LEDGER_PATH_MAX + 1], lo[LEDGER_PATH_MAX + 2], hi[LEDGER_PATH_MAX + 2];
+	char **names = NULL;
+	size_t n = 0, dl;
+	sqlite3_stmt *st;
+	int rc = ledger_path_normalize(dir, norm);
+
+	if (rc)
+		return rc;
+	dl = strcmp(norm, "/") ? strlen(norm) : 0;
+	snprintf(lo, sizeof lo, "%.*s/", (int)dl, norm);
+	snprintf(hi, sizeof hi, "%.*s0", (int)dl, norm);
+	ledger_lock(l);
+	st = store_stmt(l, q);
+	if (!st) {
+		ledger_unlock(l);
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0) + dl + 1;
+		char **nn;
+
+		if (strchr(name, '/'))
+			continue; /* deeper: found when that directory is listed */
+		if (!(nn = realloc(names, (n + 1) * sizeof *nn)) || !(nn[n] = strdup(name))) {
+			names = nn ? nn : names;
+			rc = -ENOMEM;
+			break;
+		}
+		names = nn;
+		n++;
+	}
+	sqlite3_reset(st);
+	ledger_unlock(l);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		return rc < 0 ? rc : -EIO;
+	}
+	*out_names = names;
+	*out_n = n;
+	return 0;
+}
+
 int ledger_list(struct ledger *l, const char *dir, const char *after,
                 struct ledger_entry *out_entries, size_t max, size_t *out_n)
 {

@@ -214,6 +214,10 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
  * -ENOENT if dir does not exist, -ENOTDIR if it is a file. Any thread. */
 int ledger_list(struct ledger *l, const char *dir, const char *after,
                 struct ledger_entry *out_entries, size_t max, size_t *out_n);
+/* The names directly under dir that records of this node's mempool name (not in a
+ * block yet: a member waiting for a producer): candidates for ledger_lookup, which
+ * says what is live. Caller frees each name and *out_names. Any thread. */
+int ledger_pending_children(struct ledger *l, const char *dir, char ***out_names, size_t *out_n);
 
 /* A record to create, sign with cfg->key and submit. Fields per type:
  * claim/update: path, content; transfer: path, to; move: path, dest;

@@ -407,6 +407,35 @@ START_TEST(transfer_on_b_is_seen_on_a)
 }
 END_TEST
 
+/* Tried: with both producers down, member C publishes by cp: the file is listed on C at
+ * once as pending (not only found by name), and once a producer is back it comes back
+ * in a block: confirmed on C and seen on A. */
+START_TEST(member_publishes_while_no_producer_is_up)
+{
+	mount_node(B, false);
+	mount_node(C, false);
+	free(itest_run(10000, "echo hello > '%s/hello.txt'", A->mnt));
+	itest_wait_published(A->mnt);
+	wait_path(C, "hello.txt", 15);
+	unmount_node(A);
+	unmount_node(B);
+	free(itest_run(10000, "echo from-c > '%s/c.txt'", C->mnt));
+	itest_wait_published(C->mnt);
+	char *ls = itest_run(10000, "ls '%s'", C->mnt);
+
+	ck_assert_str_eq(ls, "c.txt\nhello.txt\n");
+	free(ls);
+	wait_xattr(C, "c.txt", "status", "pending", 5);
+	mount_node(A, false);
+	wait_xattr(C, "c.txt", "status", "confirmed", 30);
+	wait_path(A, "c.txt", 15);
+	char *got = itest_run(30000, "cat '%s/c.txt'", A->mnt);
+
+	ck_assert_str_eq(got, "from-c\n");
+	free(got);
+}
+END_TEST
+
 START_TEST(late_and_offline_nodes_catch_up)
 {
 	mount_node(B, false);
@@ -531,6 +560,7 @@ int main(void)
 		ffprobe_and_seek_fetch_a_fraction,
 		transfer_on_b_is_seen_on_a,
 		late_and_offline_nodes_catch_up,
+		member_publishes_while_no_producer_is_up,
 		partitioned_producers_converge_with_a_conflict_copy,
 		seeder_killed_mid_read_other_member_serves,
 		NULL,
