@@ -109,6 +109,19 @@ static void wait_path(struct node *n, const char *rel, double timeout_s)
 	}
 }
 
+/* Bytes of rel that n holds (user.swarmfs.cached). */
+static unsigned long long cached_bytes(struct node *n, const char *rel)
+{
+	char *out = itest_run(10000,
+	                      "getfattr --absolute-names --only-values -n user.swarmfs.cached "
+	                      "'%s/%s'",
+	                      n->mnt, rel);
+	unsigned long long v = strtoull(out, NULL, 10);
+
+	free(out);
+	return v;
+}
+
 /* Wait until the user.swarmfs.<name> xattr of rel on n is want. */
 static void wait_xattr(struct node *n, const char *rel, const char *name, const char *want,
                        double timeout_s)
@@ -319,13 +332,8 @@ START_TEST(random_reads_fetch_a_fraction)
 		free(got);
 		free(want);
 	}
-	char *out = itest_run(10000,
-	                      "getfattr --absolute-names --only-values -n user.swarmfs.cached "
-	                      "'%s/big.bin'",
-	                      B->mnt);
-	unsigned long long n = strtoull(out, NULL, 10);
+	unsigned long long n = cached_bytes(B, "big.bin");
 
-	free(out);
 	/* 20 reads of 16 KiB with their read-ahead: far from the whole file */
 	ck_assert_msg(n > 0 && n < (256ull << 20) / 4, "20 random reads cached %llu of %u bytes", n,
 	              256u << 20);
@@ -364,13 +372,8 @@ START_TEST(ffprobe_and_seek_fetch_a_fraction)
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
-	char *out = itest_run(10000,
-	                      "getfattr --absolute-names --only-values -n user.swarmfs.cached "
-	                      "'%s/film.mkv'",
-	                      B->mnt);
-	unsigned long long n = strtoull(out, NULL, 10);
+	unsigned long long n = cached_bytes(B, "film.mkv");
 
-	free(out);
 	fprintf(stderr, "ffprobe and one seek cached %llu of %lld bytes\n", n,
 	        (long long)st.st_size);
 	ck_assert_msg(n > 0 && n < (unsigned long long)st.st_size / 2,
