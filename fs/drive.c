@@ -171,6 +171,26 @@ static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
 	free(alt);
 }
 
+int fs_listen_parse(const char *listen, char *iface, size_t iface_len, uint16_t *out_port)
+{
+	const char *colon = listen ? strrchr(listen, ':') : NULL;
+	char *end;
+	long port = colon ? strtol(colon + 1, &end, 10) : -1;
+
+	*iface = '\0';
+	*out_port = 0;
+	if (!listen)
+		return 0;
+	if (!colon || *end || port < 0 || port > 65535 || (size_t)(colon - listen) >= iface_len) {
+		fs_err("bad --listen '%s': want ADDR:PORT (port 0: any)", listen);
+		return -EINVAL;
+	}
+	memcpy(iface, listen, (size_t)(colon - listen));
+	iface[colon - listen] = '\0';
+	*out_port = (uint16_t)port;
+	return 0;
+}
+
 int fs_strv_add(char ***v, const char *s)
 {
 	size_t n = 0;
@@ -212,20 +232,9 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 	cc.log = fs_log_sink;
 	cc.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
 	swarm_config_init(&cfg);
-	if (o->listen) {
-		const char *colon = strrchr(o->listen, ':');
-		char *end;
-		long port = colon ? strtol(colon + 1, &end, 10) : -1;
-
-		if (!colon || *end || port < 0 || port > 65535 ||
-		    (size_t)(colon - o->listen) >= sizeof iface) {
-			fs_err("bad --listen '%s': want ADDR:PORT (port 0: any)", o->listen);
-			return -EINVAL;
-		}
-		memcpy(iface, o->listen, (size_t)(colon - o->listen));
-		cfg.listen_interface = *iface ? iface : NULL;
-		cfg.listen_port = (uint16_t)port;
-	}
+	if ((err = fs_listen_parse(o->listen, iface, sizeof iface, &cfg.listen_port)) < 0)
+		return err;
+	cfg.listen_interface = *iface ? iface : NULL;
 	/* members are found through the genesis's tracker hints, the drive's config (what
 	 * the URI it was joined from said) and the command line */
 	char **trackers = NULL, **peers = NULL;

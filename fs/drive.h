@@ -142,6 +142,10 @@ int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_en
 
 /* Keep a .torrent as <dir>/torrents/<hex of key>.torrent (written whole, then renamed). */
 int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len);
+/* --listen ADDR:PORT (NULL: all addresses, any port) into the address (iface, "" for
+ * all) and the port. -EINVAL, logged, for anything else. */
+int fs_listen_parse(const char *listen, char *iface, size_t iface_len, uint16_t *out_port);
+
 /* A NULL-terminated list of copies of strings, grown by one (a duplicate is skipped);
  * fs_strv_free frees the copies and the list. */
 int fs_strv_add(char ***v, const char *s);

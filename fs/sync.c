@@ -106,13 +106,11 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 		goto out;
 	}
 	swarm_config_init(&cfg);
-	if (o->listen) { /* the same address as the mount will use, any port */
-		const char *colon = strrchr(o->listen, ':');
+	uint16_t port; /* the mount's own; this short session takes any free one */
 
-		if (colon && (size_t)(colon - o->listen) < sizeof iface)
-			memcpy(iface, o->listen, (size_t)(colon - o->listen));
-		cfg.listen_interface = *iface ? iface : NULL;
-	}
+	if ((err = fs_listen_parse(o->listen, iface, sizeof iface, &port)) < 0)
+		goto out_dir;
+	cfg.listen_interface = *iface ? iface : NULL;
 	cfg.trackers = (const char *const *)trackers;
 	cfg.peers = (const char *const *)peers;
 	cfg.dht = o->dht;

@@ -757,6 +757,20 @@ static void flip_in_file(const char *path, const uint8_t *needle, size_t nlen)
 	ck_abort_msg("bytes not found in %s", path);
 }
 
+/* The first record of the block at height, as stored. */
+static void first_record(struct ledger *l, uint64_t height, struct rec *r)
+{
+	uint8_t *blk;
+	size_t bl;
+	struct blk_wire w;
+
+	ck_assert_int_eq(ledger_block_get(l, height, &blk, &bl), 0);
+	ck_assert_int_eq(blk_wire_parse(blk, bl, 1 << 20, 10, &w), 0);
+	ck_assert_int_eq(rec_parse(w.recs[0].p, w.recs[0].len, 4096, r), 0);
+	free(w.recs);
+	free(blk);
+}
+
 struct seen {
 	int n;
 	int64_t height;
@@ -790,18 +804,8 @@ START_TEST(test_flipped_byte_detected)
 	ck_assert_int_eq(submit_claim(l, "/c", 3, NULL), 0);
 	ck_assert_int_eq(ledger_verify_record(l, target), 0);
 	/* the record's signature only lives in raw_records: flip a byte of it */
-	{
-		uint8_t *blk;
-		size_t bl;
-		struct blk_wire w;
-
-		ck_assert_int_eq(ledger_block_get(l, 2, &blk, &bl), 0);
-		ck_assert_int_eq(blk_wire_parse(blk, bl, 1 << 20, 10, &w), 0);
-		ck_assert_int_eq(rec_parse(w.recs[0].p, w.recs[0].len, 4096, &r), 0);
-		ck_assert_mem_eq(r.id, target, 32);
-		free(w.recs);
-		free(blk);
-	}
+	first_record(l, 2, &r);
+	ck_assert_mem_eq(r.id, target, 32);
 	ledger_free(l); /* checkpoints the WAL into the main file */
 	flip_in_file(path, r.sig, 64);
 	tu_config(&cfg, path, k, true);
@@ -861,18 +865,8 @@ START_TEST(test_verify_long_chain_in_slices)
 		snprintf(p, sizeof p, "/f%d", i);
 		ck_assert_int_eq(submit_claim(l, p, (uint32_t)i, i == 70 ? target : NULL), 0);
 	}
-	{
-		uint8_t *blk;
-		size_t bl;
-		struct blk_wire w;
-
-		ck_assert_int_eq(ledger_block_get(l, 70, &blk, &bl), 0);
-		ck_assert_int_eq(blk_wire_parse(blk, bl, 1 << 20, 10, &w), 0);
-		ck_assert_int_eq(rec_parse(w.recs[0].p, w.recs[0].len, 4096, &r), 0);
-		ck_assert_mem_eq(r.id, target, 32);
-		free(w.recs);
-		free(blk);
-	}
+	first_record(l, 70, &r);
+	ck_assert_mem_eq(r.id, target, 32);
 	ledger_free(l);
 	flip_in_file(path, r.sig, 64);
 	tu_config(&cfg, path, k, true);
