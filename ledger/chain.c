@@ -89,7 +89,7 @@ static bool has_children(struct ledger *l, const char *path)
 }
 
 /* Member role: 2 producer, 1 member, 0 none. The admin counts as a member. */
-static int member_role(struct ledger *l, const uint8_t key[32])
+int chain_member_role(struct ledger *l, const uint8_t key[32])
 {
 	static const char q[] = "SELECT producer FROM members WHERE key = ? AND spent IS NULL";
 	sqlite3_stmt *st = store_stmt(l, q);
@@ -108,7 +108,7 @@ static int member_role(struct ledger *l, const uint8_t key[32])
 
 bool chain_is_producer(struct ledger *l, const uint8_t key[32])
 {
-	return member_role(l, key) == 2;
+	return chain_member_role(l, key) == 2;
 }
 
 /* Every row's first column, a 32-byte id, into a malloc'd array (*out, *out_n); the
@@ -162,13 +162,13 @@ static int may_create(struct ledger *l, const uint8_t author[32], const char *di
 	int rc;
 
 	if (!strcmp(dir, "/"))
-		return member_role(l, author) ? 0 : -EPERM;
+		return chain_member_role(l, author) ? 0 : -EPERM;
 	rc = live_row(l, dir, &d);
 	if (rc)
 		return rc; /* -ENOENT: no such parent */
 	if (!d.is_dir)
 		return -ENOTDIR;
-	if (memcmp(d.owner, author, 32) && !(d.open && member_role(l, author)))
+	if (memcmp(d.owner, author, 32) && !(d.open && chain_member_role(l, author)))
 		return -EPERM;
 	return 0;
 }
@@ -196,7 +196,7 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 	switch (r->type) {
 	case LEDGER_REC_CLAIM:
 	case LEDGER_REC_MKDIR:
-		if (!member_role(l, r->author))
+		if (!chain_member_role(l, r->author))
 			return -EPERM;
 		rc = live_row(l, r->path, NULL);
 		if (rc == 0)
@@ -218,7 +218,7 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 	case LEDGER_REC_MEMBER:
 		if (memcmp(r->author, l->params.admin, 32))
 			return -EPERM;
-		rc = member_role(l, r->member);
+		rc = chain_member_role(l, r->member);
 		if (r->remove) {
 			uint8_t(*p)[32];
 			size_t n;
@@ -239,6 +239,10 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 			return 0;
 		}
 		return rc == (r->producer ? 2 : 1) ? -EEXIST : 0;
+	case LEDGER_REC_INVITE:
+	case LEDGER_REC_REDEEM:
+	case LEDGER_REC_KEYS:
+	case LEDGER_REC_KEYWRAP: return access_check(l, r, time_limit - l->cfg.max_future_s);
 	default: break;
 	}
 	/* update, transfer, move, revoke: spend the path's live record */
@@ -343,12 +347,16 @@ static int add_history(struct ledger *l, const struct rec *r, const char *key, c
 	return step_done(l, st, "history");
 }
 
-static int member_set(struct ledger *l, const uint8_t key[32], int role, int64_t height)
+int chain_member_set(struct ledger *l, const uint8_t key[32], int role, const char *name,
+                      int64_t height)
 {
 	static const char q_spend[] =
 	    "UPDATE members SET spent = ? WHERE key = ? AND spent IS NULL";
-	static const char q_add[] = "INSERT INTO members(key, producer, seq, born) VALUES(?, ?,"
-	                            " (SELECT COALESCE(MAX(seq), -1) + 1 FROM members), ?)";
+	static const char q_add[] =
+	    "INSERT INTO members(key, producer, seq, born, name) VALUES(?, ?,"
+	    " (SELECT COALESCE(MAX(seq), -1) + 1 FROM members), ?,"
+	    " COALESCE(NULLIF(?4, ''), (SELECT name FROM members WHERE key = ?1 ORDER BY born"
+	    " DESC LIMIT 1), ''))";
 	sqlite3_stmt *st = store_stmt(l, q_spend);
 	int rc;
 
@@ -365,6 +373,8 @@ static int member_set(struct ledger *l, const uint8_t key[32], int role, int64_t
 	sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, role == 2);
 	sqlite3_bind_int64(st, 3, height);
+	/* a role change keeps the name the member had */
+	sqlite3_bind_text(st, 4, name ? name : "", -1, SQLITE_STATIC);
 	return step_done(l, st, "member add");
 }
 
@@ -484,10 +494,17 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 		/* removing a producer keeps it a member */
 		if (r->remove && r->producer)
 			role = 1;
-		rc = member_set(l, r->member, role, height);
+		rc = chain_member_set(l, r->member, role, r->name, height);
 		ledger_note_change(l, NULL);
 		break;
 	}
+	case LEDGER_REC_INVITE:
+	case LEDGER_REC_REDEEM:
+	case LEDGER_REC_KEYS:
+	case LEDGER_REC_KEYWRAP:
+		rc = access_apply(l, r, height);
+		ledger_note_change(l, NULL);
+		break;
 	default:
 		rc = live_row(l, r->path, &cur);
 		if (!rc)
@@ -509,8 +526,16 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 	}
 	if (rc)
 		return rc;
-	if (r->type == LEDGER_REC_MEMBER) {
+	if (r->type == LEDGER_REC_MEMBER || r->type == LEDGER_REC_KEYWRAP) {
 		ledger_hex(r->member, 32, hex);
+		return add_history(l, r, "", hex, height);
+	}
+	if (r->type == LEDGER_REC_INVITE || r->type == LEDGER_REC_REDEEM) {
+		ledger_hex(r->ikey, 32, hex);
+		return add_history(l, r, "", hex, height);
+	}
+	if (r->type == LEDGER_REC_KEYS) {
+		snprintf(hex, sizeof hex, "epoch %lld", (long long)r->epoch);
 		return add_history(l, r, "", hex, height);
 	}
 	if (r->type == LEDGER_REC_TRANSFER) {
@@ -667,9 +692,9 @@ int chain_init_genesis(struct ledger *l, const uint8_t *raw, size_t len)
 	if (!rc)
 		rc = put_block_meta(l, h.id, 0, h.prev, 0, h.time);
 	for (size_t i = 0; !rc && i < l->params.n_producers; i++) {
-		if (member_role(l, l->params.producers[i]) == 2)
+		if (chain_member_role(l, l->params.producers[i]) == 2)
 			continue; /* listed twice: once is enough */
-		rc = member_set(l, l->params.producers[i], 2, 0);
+		rc = chain_member_set(l, l->params.producers[i], 2, NULL, 0);
 	}
 	if (rc)
 		return rc;
@@ -880,6 +905,10 @@ static int rollback_to(struct ledger *l, int64_t h)
 		"UPDATE paths SET spent = NULL WHERE spent > ?1",
 		"DELETE FROM members WHERE born > ?1",
 		"UPDATE members SET spent = NULL WHERE spent > ?1",
+		"DELETE FROM invites WHERE born > ?1",
+		"UPDATE invites SET spent = NULL, redeemer = NULL WHERE spent > ?1",
+		"DELETE FROM epochs WHERE born > ?1",
+		"DELETE FROM wraps WHERE born > ?1",
 		"DELETE FROM history WHERE height > ?1",
 		"DELETE FROM chain_records WHERE height > ?1",
 		"DELETE FROM chain WHERE height > ?1",

@@ -583,17 +583,11 @@ out:
 
 static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r)
 {
-	int rc;
+	int rc = ledger_rec_init(l, op->type, r);
 
-	memset(r, 0, sizeof *r);
-	r->type = op->type;
-	memcpy(r->drive, l->drive, 32);
-	r->time = ledger_now(l);
-	rc = ledger_random(&r->nonce, sizeof r->nonce);
 	if (rc)
 		return rc;
-	r->nonce &= INT64_MAX;
-	if (op->type != LEDGER_REC_MEMBER) {
+	if (rec_has_path(op->type)) {
 		if (!op->path)
 			return -EINVAL;
 		rc = ledger_path_normalize(op->path, r->path);
@@ -631,8 +625,13 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 		memcpy(r->member, op->member, 32);
 		r->producer = op->producer;
 		r->remove = op->remove;
+		if (op->name && *op->name) {
+			if (!ledger_display_name_ok(op->name) || op->remove)
+				return -EINVAL;
+			snprintf(r->name, sizeof r->name, "%s", op->name);
+		}
 		break;
-	default: return -EINVAL;
+	default: return -EINVAL; /* invites and keys have calls of their own */
 	}
 	return 0;
 }
@@ -653,9 +652,6 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
 {
 	static const char q_spender[] = "SELECT raw FROM mempool ORDER BY seq DESC";
 	struct rec r;
-	uint8_t *raw = NULL;
-	size_t len;
-	bool produce = false;
 	int rc;
 
 	if (!l->cfg.key)
@@ -664,8 +660,7 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
 	if (rc)
 		return rc;
 	ledger_lock(l);
-	if (r.type != LEDGER_REC_CLAIM && r.type != LEDGER_REC_MKDIR &&
-	    r.type != LEDGER_REC_MEMBER) {
+	if (r.type != LEDGER_REC_CLAIM && r.type != LEDGER_REC_MKDIR && rec_has_path(r.type)) {
 		sqlite3_stmt *st;
 
 		rc = find_prev(l, r.path, r.prev);
@@ -690,35 +685,59 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
 		}
 		sqlite3_reset(st);
 	}
-	memcpy(r.author, l->cfg.key->pub, 32);
-	rc = chain_record_check_pending(l, &r);
-	if (rc)
-		goto out;
-	rc = rec_sign(&r, l->cfg.key, &raw, &len);
-	if (rc)
-		goto out;
-	if (len > l->params.max_record_bytes) {
+	rc = ledger_submit_locked(l, &r, out_id);
+	if (!rc)
+		ledger_produce_locked(l);
+out:
+	ledger_unlock(l);
+	return rc;
+}
+
+int ledger_submit_locked(struct ledger *l, struct rec *r, uint8_t out_id[LEDGER_ID_LEN])
+{
+	uint8_t *raw = NULL;
+	size_t len;
+	int rc;
+
+	memcpy(r->author, l->cfg.key->pub, 32);
+	rc = chain_record_check_pending(l, r);
+	if (!rc)
+		rc = rec_sign(r, l->cfg.key, &raw, &len);
+	if (!rc && len > l->params.max_record_bytes)
 		rc = -ENAMETOOLONG;
-		goto out;
-	}
-	rc = chain_mempool_add(l, &r, raw, len);
+	if (!rc)
+		rc = chain_mempool_add(l, r, raw, len);
+	free(raw);
 	if (rc)
-		goto out;
+		return rc;
 	if (out_id)
-		memcpy(out_id, r.id, 32);
-	ledger_note_change(l, r.path[0] ? r.path : NULL);
-	if (r.type == LEDGER_REC_MOVE)
-		ledger_note_change(l, r.dest);
-	produce = l->cfg.auto_produce && chain_is_producer(l, l->cfg.key->pub);
-	if (produce) {
+		memcpy(out_id, r->id, 32);
+	ledger_note_change(l, r->path[0] ? r->path : NULL);
+	if (r->type == LEDGER_REC_MOVE)
+		ledger_note_change(l, r->dest);
+	return 0;
+}
+
+void ledger_produce_locked(struct ledger *l)
+{
+	if (l->cfg.auto_produce && l->cfg.key && chain_is_producer(l, l->cfg.key->pub)) {
 		int prc = chain_produce(l);
 
 		if (prc < 0)
 			L_WARN(l, "produce after submit: %s", strerror(-prc));
 	}
-out:
-	ledger_unlock(l);
-	free(raw);
+}
+
+int ledger_rec_init(struct ledger *l, enum ledger_rec_type type, struct rec *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	r->type = type;
+	memcpy(r->drive, l->drive, 32);
+	r->time = ledger_now(l);
+	rc = ledger_random(&r->nonce, sizeof r->nonce);
+	r->nonce &= INT64_MAX;
 	return rc;
 }
 

@@ -31,6 +31,8 @@ extern "C" {
 #define LEDGER_HEX_LEN  65   /* a 32-byte id as lowercase hex plus NUL */
 #define LEDGER_PATH_MAX 4096 /* bytes of a normalized path, NUL excluded */
 #define LEDGER_NAME_MAX 255  /* bytes of one path component */
+#define LEDGER_DISPLAY_NAME_MAX 64 /* bytes of a member's display name */
+#define LEDGER_EPOCH_KEY_LEN    32 /* a private drive's epoch key */
 
 /* The SQLite library version this build runs against, e.g. "3.40.1".
  * Returns a static string. Any thread. */
@@ -77,6 +79,7 @@ struct ledger_params {
 	uint32_t max_block_bytes;   /* encoded size cap of one block (header + records) */
 	uint32_t max_block_records; /* records per block */
 	int64_t time;               /* genesis timestamp, seconds since the epoch */
+	bool private_drive;         /* members-only sync, content as ciphertext (DESIGN §9) */
 };
 
 /* Defaults for a new drive: one producer (the admin), 5 s interval, 10 s grace,
@@ -162,6 +165,11 @@ enum ledger_rec_type {
 	LEDGER_REC_REVOKE,
 	LEDGER_REC_MKDIR,
 	LEDGER_REC_MEMBER,
+	LEDGER_REC_INVITE,  /* admin (or a producer, for members): an invite's public key */
+	LEDGER_REC_REDEEM,  /* a joiner: redeems an invite, becomes a member */
+	LEDGER_REC_KEYS,    /* admin: a new epoch, with a commitment to its key */
+	LEDGER_REC_KEYWRAP, /* a member: the epoch key sealed to one member */
+	LEDGER_REC_LAST = LEDGER_REC_KEYWRAP,
 };
 /* "claim", "update", ...; NULL for an unknown type. */
 const char *ledger_rec_type_name(enum ledger_rec_type t);
@@ -233,6 +241,7 @@ struct ledger_op {
 	uint8_t member[LEDGER_KEY_LEN];
 	bool producer; /* member: the role is producer, else member */
 	bool remove;   /* member: remove instead of add */
+	const char *name; /* member (add): display name, NULL or "" for none */
 };
 
 /* Validate op against the current state (and this node's pending records), sign it,
@@ -338,6 +347,65 @@ int ledger_queue_done(struct ledger *l, int64_t id);
 int ledger_queue_fail(struct ledger *l, int64_t id, const char *error);
 /* Copy up to max jobs, oldest first; returns how many. */
 int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, size_t max);
+
+/* ---- members, invites and epoch keys (private drives, DESIGN §9) ---- */
+
+/* Whether the drive is private (its genesis says so). Any thread. */
+bool ledger_is_private(const struct ledger *l);
+/* key's role at the current head: 2 producer, 1 member (the admin always), 0 none.
+ * Any thread. */
+int ledger_member_role(struct ledger *l, const uint8_t key[LEDGER_KEY_LEN]);
+
+struct ledger_member {
+	uint8_t key[LEDGER_KEY_LEN];
+	bool producer;
+	bool admin;
+	char name[LEDGER_DISPLAY_NAME_MAX + 1]; /* display name, "" if none */
+	int64_t since;                          /* height of the record that made the role */
+};
+/* The live members, the admin first, then in the order they joined. *out malloc'd
+ * (free with free()). Any thread. */
+int ledger_members(struct ledger *l, struct ledger_member **out, size_t *out_n);
+/* The display name of key, "" when it has none or is not a member. Any thread. */
+void ledger_member_name(struct ledger *l, const uint8_t key[LEDGER_KEY_LEN],
+                        char out[LEDGER_DISPLAY_NAME_MAX + 1]);
+/* Whether the name is acceptable as a display name: 1..64 bytes of UTF-8 without
+ * control characters. */
+bool ledger_display_name_ok(const char *name);
+
+#define LEDGER_INVITE_SECRET_LEN 32
+/* The invite key of a one-time secret (an Ed25519 key whose seed is a hash of the
+ * secret): the invite record holds its public key, and the joiner signs with it. */
+int ledger_invite_key(const uint8_t secret[LEDGER_INVITE_SECRET_LEN], struct ledger_key **out_key);
+/* Make an invite: a fresh secret (to out_secret, for the URI) whose public key goes on
+ * the ledger in an invite record, valid until expires (seconds since the epoch), for a
+ * producer or a member, with an optional display name. The admin may invite either; a
+ * producer may invite members. -EPERM otherwise. Any thread. */
+int ledger_invite_create(struct ledger *l, bool producer, int64_t expires, const char *name,
+                         uint8_t out_secret[LEDGER_INVITE_SECRET_LEN]);
+/* Whether the invite with public key ikey can be redeemed at time now: 0 yes, -ENOENT not
+ * on the ledger (yet), -ESTALE used, -EKEYEXPIRED expired. role: 2 producer, 1 member
+ * (may be NULL). Any thread. */
+int ledger_invite_status(struct ledger *l, const uint8_t ikey[LEDGER_KEY_LEN], int64_t now,
+                         int *out_role);
+/* Redeem an invite with this node's key: a redeem record signed by the invite key. Errors
+ * as ledger_invite_status, and -EEXIST when this key is a member already. Any thread. */
+int ledger_invite_redeem(struct ledger *l, const uint8_t secret[LEDGER_INVITE_SECRET_LEN]);
+
+/* Start a new epoch (admin of a private drive): a fresh random epoch key, a keys record
+ * with the commitment to it, and a keywrap record sealing it to every live member.
+ * Returns the new epoch number. -EPERM if not the admin, -EINVAL on a public drive. */
+int ledger_epoch_rotate(struct ledger *l);
+/* Seal the current epoch key to every live member that has no wrap of it yet (a member
+ * that joined by invite), if this node holds that key. Returns the number of wraps
+ * submitted (0: nothing to do). Any thread. */
+int ledger_keys_tend(struct ledger *l);
+/* The epoch key of epoch (0: the current one) as sealed to this node's key and checked
+ * against the admin's commitment; its number to *out_epoch (may be NULL). -ENOKEY when no
+ * valid wrap for this node exists (yet), -ENOENT when there is no such epoch. The key
+ * is the caller's to wipe. Any thread. */
+int ledger_epoch_key(struct ledger *l, int64_t epoch, uint8_t out_key[LEDGER_EPOCH_KEY_LEN],
+                     int64_t *out_epoch);
 
 /* ---- sync: the transport-agnostic state machine ---- */
 

@@ -111,8 +111,41 @@ bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const ui
                             const char *tag, size_t tag_len);
 
 #define LEDGER_REC_TAG    "swarmfs-record-v1"
+#define LEDGER_REDEEM_TAG "swarmfs-redeem-v1" /* invite key signs drive || joiner key */
+#define LEDGER_INVITE_TAG "swarmfs-invite-v1" /* seed of the invite key: H(tag || secret) */
+#define LEDGER_EPOCH_TAG  "swarmfs-epoch-v1"  /* commitment: H(tag || drive || epoch || key) */
 #define LEDGER_BLOCK_TAG  "swarmfs-block-v1"
 #define LEDGER_TAG_LEN(t) (sizeof(t)) /* includes the NUL, as the design says */
+
+/* ---- libsodium (seal.c) ---- */
+
+#define LEDGER_KX_PK         32
+#define LEDGER_KX_SK         32
+#define LEDGER_SESSION_KEY   32
+#define LEDGER_SEAL_OVERHEAD 48 /* crypto_box_SEALBYTES */
+#define LEDGER_AEAD_TAG      16
+#define LEDGER_AEAD_NONCE    12
+#define LEDGER_WRAP_LEN      (LEDGER_EPOCH_KEY_LEN + LEDGER_SEAL_OVERHEAD)
+
+int seal_init(void);
+void seal_wipe(void *p, size_t len);
+/* Seal msg (len bytes) to the X25519 twin of the Ed25519 key member: out gets
+ * len + LEDGER_SEAL_OVERHEAD bytes. -EINVAL if member has no twin. */
+int seal_box(const uint8_t member[32], const uint8_t *msg, size_t len, uint8_t *out);
+/* Open a sealed box with key's X25519 twin: out gets len - LEDGER_SEAL_OVERHEAD bytes.
+ * -EBADMSG if it was not sealed to key or was altered. */
+int seal_box_open(const struct ledger_key *key, const uint8_t *box, size_t len, uint8_t *out);
+int seal_kx_keypair(uint8_t pk[LEDGER_KX_PK], uint8_t sk[LEDGER_KX_SK]);
+/* Session keys of a crypto_kx exchange; client is the side whose role is "client". */
+int seal_kx_session(bool client, const uint8_t pk[LEDGER_KX_PK], const uint8_t sk[LEDGER_KX_SK],
+                    const uint8_t peer_pk[LEDGER_KX_PK], uint8_t rx[LEDGER_SESSION_KEY],
+                    uint8_t tx[LEDGER_SESSION_KEY]);
+/* ChaCha20-Poly1305 (IETF): out gets len + LEDGER_AEAD_TAG bytes; open: len - TAG bytes,
+ * -EBADMSG when the tag fails (altered, wrong key, wrong nonce, wrong ad). */
+int seal_aead(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE], const uint8_t *ad,
+              size_t ad_len, const uint8_t *msg, size_t len, uint8_t *out);
+int seal_aead_open(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE],
+                   const uint8_t *ad, size_t ad_len, const uint8_t *box, size_t len, uint8_t *out);
 
 /* ---- Merkle tree, RFC 6962 / 9162 (merkle.c) ---- */
 
@@ -149,7 +182,14 @@ struct rec {
 	struct ledger_content content;  /* claim/update; mkdir: mode, mtime */
 	bool open;                      /* mkdir */
 	uint8_t member[32];             /* member */
-	bool producer, remove;          /* member */
+	bool producer, remove;          /* member; invite: producer */
+	char name[LEDGER_DISPLAY_NAME_MAX + 1]; /* member, invite: display name or "" */
+	uint8_t ikey[32];               /* invite, redeem: the invite's public key */
+	int64_t expires;                /* invite: seconds since the epoch */
+	uint8_t isig[64];               /* redeem: the invite key's signature */
+	int64_t epoch;                  /* keys, keywrap */
+	uint8_t commit[32];             /* keys: commitment to the epoch key */
+	uint8_t box[LEDGER_WRAP_LEN];   /* keywrap: the epoch key sealed to member */
 	uint8_t sig[64];
 	uint8_t id[32]; /* SHA-256 of the encoding */
 };
@@ -164,6 +204,9 @@ bool ledger_path_is_normal(const char *path);
 /* Split a normal path: parent into out_parent, returns pointer to the last component
  * inside path. The root's parent is "" and its name "". */
 const char *ledger_path_split(const char *path, char *out_parent);
+
+/* Whether records of type t name a path (member, invite, redeem, keys, keywrap do not). */
+bool rec_has_path(enum ledger_rec_type t);
 
 /* Encode and sign r (author = key's public key); fills r->sig and r->id and returns
  * the encoding in *out (caller frees with free()). */
@@ -263,6 +306,13 @@ void ledger_logf(struct ledger *l, int level, const char *fmt, ...)
 #define L_DEBUG(l, ...) ledger_logf(l, LOG_DEBUG, __VA_ARGS__)
 
 int64_t ledger_now(struct ledger *l);
+/* A new record of type for this drive: time now, random nonce; the rest zero. */
+int ledger_rec_init(struct ledger *l, enum ledger_rec_type type, struct rec *r);
+/* Check r against the state and this node's pending records, sign it with cfg.key and
+ * queue it in the mempool (lock held; cfg.key set). */
+int ledger_submit_locked(struct ledger *l, struct rec *r, uint8_t out_id[LEDGER_ID_LEN]);
+/* With auto_produce on a producer, produce a block now (lock held). */
+void ledger_produce_locked(struct ledger *l);
 void ledger_lock(struct ledger *l);
 /* Unlock, then fire the change callbacks collected meanwhile. */
 void ledger_unlock(struct ledger *l);
@@ -296,5 +346,14 @@ int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size
 int chain_id_at(struct ledger *l, int64_t height, uint8_t out[32]);
 int chain_replay(struct ledger *l);
 bool chain_is_producer(struct ledger *l, const uint8_t key[32]);
+/* 2 producer, 1 member (the admin always), 0 none, at the current state. */
+int chain_member_role(struct ledger *l, const uint8_t key[32]);
+int chain_member_set(struct ledger *l, const uint8_t key[32], int role, const char *name,
+                     int64_t height);
+
+/* access.c: invites, redeems, epochs and key wraps (records of private drives).
+ * now: the time the record is judged at (its block's, or this node's clock). */
+int access_check(struct ledger *l, const struct rec *r, int64_t now);
+int access_apply(struct ledger *l, const struct rec *r, int64_t height);
 
 #endif

@@ -9,19 +9,21 @@ static const char *const type_names[] = {
 	[LEDGER_REC_CLAIM] = "claim",       [LEDGER_REC_UPDATE] = "update",
 	[LEDGER_REC_TRANSFER] = "transfer", [LEDGER_REC_MOVE] = "move",
 	[LEDGER_REC_REVOKE] = "revoke",     [LEDGER_REC_MKDIR] = "mkdir",
-	[LEDGER_REC_MEMBER] = "member",
+	[LEDGER_REC_MEMBER] = "member",     [LEDGER_REC_INVITE] = "invite",
+	[LEDGER_REC_REDEEM] = "redeem",     [LEDGER_REC_KEYS] = "keys",
+	[LEDGER_REC_KEYWRAP] = "keywrap",
 };
 
 const char *ledger_rec_type_name(enum ledger_rec_type t)
 {
-	if ((int)t < LEDGER_REC_CLAIM || t > LEDGER_REC_MEMBER)
+	if ((int)t < LEDGER_REC_CLAIM || t > LEDGER_REC_LAST)
 		return NULL;
 	return type_names[t];
 }
 
 static int type_from_name(const uint8_t *s, size_t n)
 {
-	for (int t = LEDGER_REC_CLAIM; t <= LEDGER_REC_MEMBER; t++)
+	for (int t = LEDGER_REC_CLAIM; t <= LEDGER_REC_LAST; t++)
 		if (strlen(type_names[t]) == n && !memcmp(type_names[t], s, n))
 			return t;
 	return -1;
@@ -118,23 +120,67 @@ const char *ledger_path_split(const char *path, char *out_parent)
 	return slash + 1;
 }
 
+bool rec_has_path(enum ledger_rec_type t)
+{
+	return t != LEDGER_REC_MEMBER && t != LEDGER_REC_INVITE && t != LEDGER_REC_REDEEM &&
+	       t != LEDGER_REC_KEYS && t != LEDGER_REC_KEYWRAP;
+}
+
+bool ledger_display_name_ok(const char *name)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	size_t n = strlen(name);
+
+	if (n == 0 || n > LEDGER_DISPLAY_NAME_MAX)
+		return false;
+	while (*s) {
+		size_t u = utf8_len(s);
+
+		/* C0, DEL and C1 controls would forge lines or inject terminal escapes */
+		if (!u || *s < 0x20 || *s == 0x7f || (u == 2 && s[0] == 0xc2 && s[1] < 0xa0))
+			return false;
+		s += u;
+	}
+	return true;
+}
+
 static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 {
 	const struct ledger_content *c = &r->content;
-	bool file = r->type == LEDGER_REC_CLAIM || r->type == LEDGER_REC_UPDATE;
-	bool has_prev = r->type == LEDGER_REC_UPDATE || r->type == LEDGER_REC_TRANSFER ||
-	                r->type == LEDGER_REC_MOVE || r->type == LEDGER_REC_REVOKE;
+	enum ledger_rec_type t = r->type;
+	bool file = t == LEDGER_REC_CLAIM || t == LEDGER_REC_UPDATE;
+	bool has_prev = t == LEDGER_REC_UPDATE || t == LEDGER_REC_TRANSFER ||
+	                t == LEDGER_REC_MOVE || t == LEDGER_REC_REVOKE;
+	bool epoch = t == LEDGER_REC_KEYS || t == LEDGER_REC_KEYWRAP;
+	bool ikey = t == LEDGER_REC_INVITE || t == LEDGER_REC_REDEEM;
+	bool role = t == LEDGER_REC_MEMBER || t == LEDGER_REC_INVITE;
 
 	/* keys in byte order; ben_put_key refuses anything else */
 	ben_dict_begin(b);
 	ben_put_key(b, "author");
 	ben_put_str(b, r->author, 32);
-	if (r->type == LEDGER_REC_MOVE) {
+	if (t == LEDGER_REC_KEYWRAP) {
+		ben_put_key(b, "box");
+		ben_put_str(b, r->box, sizeof r->box);
+	}
+	if (t == LEDGER_REC_KEYS) {
+		ben_put_key(b, "commit");
+		ben_put_str(b, r->commit, 32);
+	}
+	if (t == LEDGER_REC_MOVE) {
 		ben_put_key(b, "dest");
 		ben_put_cstr(b, r->dest);
 	}
 	ben_put_key(b, "drive");
 	ben_put_str(b, r->drive, 32);
+	if (epoch) {
+		ben_put_key(b, "epoch");
+		ben_put_int(b, r->epoch);
+	}
+	if (t == LEDGER_REC_INVITE) {
+		ben_put_key(b, "expires");
+		ben_put_int(b, r->expires);
+	}
 	if (file) {
 		if (c->has_ih1) {
 			ben_put_key(b, "ih1");
@@ -142,30 +188,44 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 		}
 		ben_put_key(b, "ih2");
 		ben_put_str(b, c->ih2, 32);
+	}
+	if (ikey) {
+		ben_put_key(b, "ikey");
+		ben_put_str(b, r->ikey, 32);
+	}
+	if (t == LEDGER_REC_REDEEM) {
+		ben_put_key(b, "isig");
+		ben_put_str(b, r->isig, 64);
+	}
+	if (file) {
 		ben_put_key(b, "len");
 		ben_put_int(b, (int64_t)c->length);
 	}
-	if (r->type == LEDGER_REC_MEMBER) {
+	if (t == LEDGER_REC_MEMBER || t == LEDGER_REC_KEYWRAP) {
 		ben_put_key(b, "member");
 		ben_put_str(b, r->member, 32);
 	}
-	if (file || r->type == LEDGER_REC_MKDIR) {
+	if (file || t == LEDGER_REC_MKDIR) {
 		ben_put_key(b, "mode");
 		ben_put_int(b, c->mode);
 		ben_put_key(b, "mtime");
 		ben_put_int(b, c->mtime_ns);
 	}
+	if (role && r->name[0]) {
+		ben_put_key(b, "name");
+		ben_put_cstr(b, r->name);
+	}
 	ben_put_key(b, "nonce");
 	ben_put_int(b, r->nonce);
-	if (r->type == LEDGER_REC_MEMBER) {
+	if (t == LEDGER_REC_MEMBER) {
 		ben_put_key(b, "op");
 		ben_put_cstr(b, r->remove ? "remove" : "add");
 	}
-	if (r->type == LEDGER_REC_MKDIR) {
+	if (t == LEDGER_REC_MKDIR) {
 		ben_put_key(b, "open");
 		ben_put_int(b, r->open);
 	}
-	if (r->type != LEDGER_REC_MEMBER) {
+	if (rec_has_path(t)) {
 		ben_put_key(b, "path");
 		ben_put_cstr(b, r->path);
 	}
@@ -177,7 +237,7 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 		ben_put_key(b, "prev");
 		ben_put_str(b, r->prev, 32);
 	}
-	if (r->type == LEDGER_REC_MEMBER) {
+	if (role) {
 		ben_put_key(b, "role");
 		ben_put_cstr(b, r->producer ? "producer" : "member");
 	}
@@ -191,12 +251,12 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 	}
 	ben_put_key(b, "time");
 	ben_put_int(b, r->time);
-	if (r->type == LEDGER_REC_TRANSFER) {
+	if (t == LEDGER_REC_TRANSFER) {
 		ben_put_key(b, "to");
 		ben_put_str(b, r->to, 32);
 	}
 	ben_put_key(b, "type");
-	ben_put_cstr(b, ledger_rec_type_name(r->type));
+	ben_put_cstr(b, ledger_rec_type_name(t));
 	ben_end(b);
 }
 
@@ -301,7 +361,7 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 	    !ben_get_fixed(d, "sig", r->sig, 64) || !ben_get_int(d, "time", &r->time) ||
 	    r->time < 0)
 		return -EBADMSG;
-	if (t != LEDGER_REC_MEMBER) {
+	if (rec_has_path(r->type)) {
 		if (!get_path(d, "path", r->path))
 			return -EBADMSG;
 		want++;
@@ -360,7 +420,49 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 		want += 3;
 		break;
 	}
+	case LEDGER_REC_INVITE:
+		if (!ben_get_fixed(d, "ikey", r->ikey, 32) ||
+		    !get_str_is(d, "role", "producer", "member", &r->producer) ||
+		    !ben_get_int(d, "expires", &r->expires) || r->expires < 0)
+			return -EBADMSG;
+		want += 3;
+		break;
+	case LEDGER_REC_REDEEM:
+		if (!ben_get_fixed(d, "ikey", r->ikey, 32) || !ben_get_fixed(d, "isig", r->isig, 64))
+			return -EBADMSG;
+		want += 2;
+		break;
+	case LEDGER_REC_KEYS:
+		if (!ben_get_fixed(d, "commit", r->commit, 32) ||
+		    !ben_get_int(d, "epoch", &r->epoch) || r->epoch < 1)
+			return -EBADMSG;
+		want += 2;
+		break;
+	case LEDGER_REC_KEYWRAP:
+		if (!ben_get_fixed(d, "member", r->member, 32) ||
+		    !ben_get_fixed(d, "box", r->box, sizeof r->box) ||
+		    !ben_get_int(d, "epoch", &r->epoch) || r->epoch < 1)
+			return -EBADMSG;
+		want += 3;
+		break;
 	default: break;
+	}
+	/* members and invites may carry a display name */
+	if (t == LEDGER_REC_MEMBER || t == LEDGER_REC_INVITE) {
+		const uint8_t *np;
+		size_t nn;
+		struct ben nv;
+
+		if (ben_dict_get(d, "name", &nv)) {
+			if (!ben_get_bytes(d, "name", &np, &nn) || nn == 0 ||
+			    nn > LEDGER_DISPLAY_NAME_MAX || memchr(np, '\0', nn))
+				return -EBADMSG;
+			memcpy(r->name, np, nn);
+			r->name[nn] = '\0';
+			if (!ledger_display_name_ok(r->name))
+				return -EBADMSG;
+			want++;
+		}
 	}
 	/* exactly the fields of the type: an unknown key could carry anything */
 	if (dict_keys(d) != want)

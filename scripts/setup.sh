@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	# build
 	cmake pkg-config gcc g++ make
-	libfuse3-dev libtorrent-rasterbar-dev libsqlite3-dev libssl-dev check
+	libfuse3-dev libtorrent-rasterbar-dev libsqlite3-dev libssl-dev libsodium-dev check
 	# run: FUSE userspace (fusermount3) and the libraries' runtime packages come along
 	fuse3
 	# tests: a real tracker, standard BitTorrent clients and ordinary tools
