@@ -61,6 +61,13 @@ static int invite_usable(struct ledger *l, const uint8_t ikey[32], int64_t now,
 	return 0;
 }
 
+int access_invite_usable(struct ledger *l, const uint8_t ikey[32], int64_t now)
+{
+	struct invite_row inv;
+
+	return invite_usable(l, ikey, now, &inv);
+}
+
 static int64_t epoch_current(struct ledger *l)
 {
 	static const char q[] = "SELECT COALESCE(MAX(epoch), 0) FROM epochs";
@@ -158,8 +165,8 @@ int access_check(struct ledger *l, const struct rec *r, int64_t now)
 		if (role)
 			return -EEXIST;
 		redeem_msg(l->drive, r->author, msg);
-		if (!ledger_sig_verify(r->ikey, LEDGER_REDEEM_TAG, LEDGER_TAG_LEN(LEDGER_REDEEM_TAG),
-		                       msg, sizeof msg, r->isig))
+		if (!ledger_sig_verify(r->ikey, LEDGER_REDEEM_TAG,
+		                       LEDGER_TAG_LEN(LEDGER_REDEEM_TAG), msg, sizeof msg, r->isig))
 			return -EBADMSG;
 		return 0;
 	case LEDGER_REC_KEYS:

@@ -348,7 +348,7 @@ static int add_history(struct ledger *l, const struct rec *r, const char *key, c
 }
 
 int chain_member_set(struct ledger *l, const uint8_t key[32], int role, const char *name,
-                      int64_t height)
+                     int64_t height)
 {
 	static const char q_spend[] =
 	    "UPDATE members SET spent = ? WHERE key = ? AND spent IS NULL";

@@ -26,13 +26,13 @@
 extern "C" {
 #endif
 
-#define LEDGER_KEY_LEN  32   /* an Ed25519 public key: a member's id */
-#define LEDGER_ID_LEN   32   /* SHA-256: record, block and drive ids */
-#define LEDGER_HEX_LEN  65   /* a 32-byte id as lowercase hex plus NUL */
-#define LEDGER_PATH_MAX 4096 /* bytes of a normalized path, NUL excluded */
-#define LEDGER_NAME_MAX 255  /* bytes of one path component */
-#define LEDGER_DISPLAY_NAME_MAX 64 /* bytes of a member's display name */
-#define LEDGER_EPOCH_KEY_LEN    32 /* a private drive's epoch key */
+#define LEDGER_KEY_LEN          32   /* an Ed25519 public key: a member's id */
+#define LEDGER_ID_LEN           32   /* SHA-256: record, block and drive ids */
+#define LEDGER_HEX_LEN          65   /* a 32-byte id as lowercase hex plus NUL */
+#define LEDGER_PATH_MAX         4096 /* bytes of a normalized path, NUL excluded */
+#define LEDGER_NAME_MAX         255  /* bytes of one path component */
+#define LEDGER_DISPLAY_NAME_MAX 64   /* bytes of a member's display name */
+#define LEDGER_EPOCH_KEY_LEN    32   /* a private drive's epoch key */
 
 /* The SQLite library version this build runs against, e.g. "3.40.1".
  * Returns a static string. Any thread. */
@@ -239,8 +239,8 @@ struct ledger_op {
 	struct ledger_content content;
 	bool open;
 	uint8_t member[LEDGER_KEY_LEN];
-	bool producer; /* member: the role is producer, else member */
-	bool remove;   /* member: remove instead of add */
+	bool producer;    /* member: the role is producer, else member */
+	bool remove;      /* member: remove instead of add */
 	const char *name; /* member (add): display name, NULL or "" for none */
 };
 
@@ -407,6 +407,44 @@ int ledger_keys_tend(struct ledger *l);
 int ledger_epoch_key(struct ledger *l, int64_t epoch, uint8_t out_key[LEDGER_EPOCH_KEY_LEN],
                      int64_t *out_epoch);
 
+/* ---- the members-only channel: handshake and sealed messages (handshake.c) ---- */
+
+/* One connection's handshake and, after it, its sealed channel (DESIGN §9). The sync
+ * state machine uses one per peer on a private drive; a joiner that has no ledger yet
+ * uses one directly to be served the genesis block. Caller serialises. */
+struct ledger_hs;
+struct ledger_hs_peer {
+	uint8_t key[LEDGER_KEY_LEN];    /* the member key the peer proved */
+	bool has_invite;                /* it also proved an invite's secret: */
+	uint8_t invite[LEDGER_KEY_LEN]; /* that invite's public key */
+};
+/* A handshake for drive, proving key (borrowed for the life of h) and, when
+ * invite_secret is not NULL, that invite (LEDGER_INVITE_SECRET_LEN bytes). */
+int ledger_hs_new(const uint8_t drive[LEDGER_ID_LEN], const struct ledger_key *key,
+                  const uint8_t *invite_secret, struct ledger_hs **out);
+void ledger_hs_free(struct ledger_hs *h); /* wipes the keys; NULL is a no-op */
+/* The hello to send first (plain: an ephemeral key). *out malloc'd. */
+int ledger_hs_hello(struct ledger_hs *h, uint8_t **out, size_t *out_len);
+/* Whether a received message is plain (a hello) rather than sealed. */
+bool ledger_hs_is_hello(const uint8_t *buf, size_t len);
+/* The peer's hello: derives the session keys and gives the sealed auth to send (*out,
+ * malloc'd). -EBADMSG for a malformed or second hello. */
+int ledger_hs_on_hello(struct ledger_hs *h, const uint8_t *buf, size_t len, uint8_t **out,
+                       size_t *out_len);
+/* The peer's sealed auth: 0 when its signatures over this handshake's transcript hold;
+ * who it is is then ledger_hs_peer(h), for the caller to judge (a live member? a usable
+ * invite?). -EBADMSG for anything wrong (forged, replayed, reordered, altered). */
+int ledger_hs_on_auth(struct ledger_hs *h, const uint8_t *box, size_t len);
+bool ledger_hs_established(const struct ledger_hs *h);
+const struct ledger_hs_peer *ledger_hs_peer(const struct ledger_hs *h); /* NULL before */
+/* Seal a message for the peer / open one from it (after on_hello). *out malloc'd. Each
+ * direction counts its messages: opening fails (-EBADMSG) for anything not the next
+ * message exactly as sealed. */
+int ledger_hs_seal(struct ledger_hs *h, const uint8_t *msg, size_t len, uint8_t **out,
+                   size_t *out_len);
+int ledger_hs_open(struct ledger_hs *h, const uint8_t *box, size_t len, uint8_t **out,
+                   size_t *out_len);
+
 /* ---- sync: the transport-agnostic state machine ---- */
 
 /* What the transport (a BEP 10 extension in fs/) does for the state machine. Called
@@ -427,7 +465,14 @@ struct ledger_sync;
 int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *ctx,
                     struct ledger_sync **out_sync);
 void ledger_sync_free(struct ledger_sync *s);
-/* A peer of this drive connected: send it our status. */
+/* Seconds a private drive's peer that is not a member at our head may stay connected
+ * (we may be behind and it a member we do not know yet) before it is refused. */
+#define LEDGER_SYNC_PROVISIONAL_S 30
+/* Prove this invite (LEDGER_INVITE_SECRET_LEN bytes, copied) in the handshakes of a
+ * private drive, until this node is a member; NULL forgets it. */
+void ledger_sync_set_invite(struct ledger_sync *s, const uint8_t *secret);
+/* A peer of this drive connected: send it our status (private drives: our hello; the
+ * status follows a handshake that admits it). */
 int ledger_sync_peer_connected(struct ledger_sync *s, uint64_t peer);
 /* The peer is gone; forget it. */
 void ledger_sync_peer_gone(struct ledger_sync *s, uint64_t peer);
@@ -439,9 +484,10 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 int ledger_sync_announce(struct ledger_sync *s);
 
 struct ledger_sync_progress {
-	size_t peers;         /* connected sync peers */
+	size_t peers;         /* connected sync peers (private drives: trusted ones) */
 	uint64_t best_height; /* the highest head any peer announced */
 	bool behind;          /* some peer announced a heavier chain than ours */
+	char refused[128];    /* the last reason a peer gave for refusing us, "" if none */
 };
 /* Where syncing stands, from the peers' last status messages. */
 int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out);

@@ -144,8 +144,23 @@ int seal_kx_session(bool client, const uint8_t pk[LEDGER_KX_PK], const uint8_t s
  * -EBADMSG when the tag fails (altered, wrong key, wrong nonce, wrong ad). */
 int seal_aead(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE], const uint8_t *ad,
               size_t ad_len, const uint8_t *msg, size_t len, uint8_t *out);
-int seal_aead_open(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE],
-                   const uint8_t *ad, size_t ad_len, const uint8_t *box, size_t len, uint8_t *out);
+int seal_aead_open(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE], const uint8_t *ad,
+                   size_t ad_len, const uint8_t *box, size_t len, uint8_t *out);
+
+/* One connection's handshake and channel (handshake.c); here so that the white-box
+ * suites can forge what a hostile peer would send. */
+struct ledger_hs {
+	uint8_t drive[32];
+	const struct ledger_key *key; /* borrowed */
+	struct ledger_key *invite;    /* owned copy, or NULL */
+	uint8_t epk[LEDGER_KX_PK], esk[LEDGER_KX_SK];
+	uint8_t peer_epk[LEDGER_KX_PK];
+	bool have_hello, established, client;
+	uint8_t rx[LEDGER_SESSION_KEY], tx[LEDGER_SESSION_KEY];
+	uint64_t rx_n, tx_n;
+	uint8_t th[32];
+	struct ledger_hs_peer peer;
+};
 
 /* ---- Merkle tree, RFC 6962 / 9162 (merkle.c) ---- */
 
@@ -176,20 +191,20 @@ struct rec {
 	int64_t time;
 	int64_t nonce;
 	char path[LEDGER_PATH_MAX + 1];
-	char dest[LEDGER_PATH_MAX + 1]; /* move */
-	uint8_t prev[32];               /* update/transfer/move/revoke */
-	uint8_t to[32];                 /* transfer */
-	struct ledger_content content;  /* claim/update; mkdir: mode, mtime */
-	bool open;                      /* mkdir */
-	uint8_t member[32];             /* member */
-	bool producer, remove;          /* member; invite: producer */
+	char dest[LEDGER_PATH_MAX + 1];         /* move */
+	uint8_t prev[32];                       /* update/transfer/move/revoke */
+	uint8_t to[32];                         /* transfer */
+	struct ledger_content content;          /* claim/update; mkdir: mode, mtime */
+	bool open;                              /* mkdir */
+	uint8_t member[32];                     /* member */
+	bool producer, remove;                  /* member; invite: producer */
 	char name[LEDGER_DISPLAY_NAME_MAX + 1]; /* member, invite: display name or "" */
-	uint8_t ikey[32];               /* invite, redeem: the invite's public key */
-	int64_t expires;                /* invite: seconds since the epoch */
-	uint8_t isig[64];               /* redeem: the invite key's signature */
-	int64_t epoch;                  /* keys, keywrap */
-	uint8_t commit[32];             /* keys: commitment to the epoch key */
-	uint8_t box[LEDGER_WRAP_LEN];   /* keywrap: the epoch key sealed to member */
+	uint8_t ikey[32];                       /* invite, redeem: the invite's public key */
+	int64_t expires;                        /* invite: seconds since the epoch */
+	uint8_t isig[64];                       /* redeem: the invite key's signature */
+	int64_t epoch;                          /* keys, keywrap */
+	uint8_t commit[32];                     /* keys: commitment to the epoch key */
+	uint8_t box[LEDGER_WRAP_LEN];           /* keywrap: the epoch key sealed to member */
 	uint8_t sig[64];
 	uint8_t id[32]; /* SHA-256 of the encoding */
 };
@@ -300,10 +315,11 @@ struct ledger {
  * and reaches the sink after ledger_unlock(). */
 void ledger_logf(struct ledger *l, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-#define L_ERR(l, ...)   ledger_logf(l, LOG_ERR, __VA_ARGS__)
-#define L_WARN(l, ...)  ledger_logf(l, LOG_WARNING, __VA_ARGS__)
-#define L_INFO(l, ...)  ledger_logf(l, LOG_INFO, __VA_ARGS__)
-#define L_DEBUG(l, ...) ledger_logf(l, LOG_DEBUG, __VA_ARGS__)
+#define L_ERR(l, ...)    ledger_logf(l, LOG_ERR, __VA_ARGS__)
+#define L_WARN(l, ...)   ledger_logf(l, LOG_WARNING, __VA_ARGS__)
+#define L_NOTICE(l, ...) ledger_logf(l, LOG_NOTICE, __VA_ARGS__)
+#define L_INFO(l, ...)   ledger_logf(l, LOG_INFO, __VA_ARGS__)
+#define L_DEBUG(l, ...)  ledger_logf(l, LOG_DEBUG, __VA_ARGS__)
 
 int64_t ledger_now(struct ledger *l);
 /* A new record of type for this drive: time now, random nonce; the rest zero. */
@@ -355,5 +371,7 @@ int chain_member_set(struct ledger *l, const uint8_t key[32], int role, const ch
  * now: the time the record is judged at (its block's, or this node's clock). */
 int access_check(struct ledger *l, const struct rec *r, int64_t now);
 int access_apply(struct ledger *l, const struct rec *r, int64_t height);
+/* 0 if the invite ikey may be redeemed at now; -ENOENT, -ESTALE (used), -EKEYEXPIRED. */
+int access_invite_usable(struct ledger *l, const uint8_t ikey[32], int64_t now);
 
 #endif

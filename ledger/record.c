@@ -428,7 +428,8 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 		want += 3;
 		break;
 	case LEDGER_REC_REDEEM:
-		if (!ben_get_fixed(d, "ikey", r->ikey, 32) || !ben_get_fixed(d, "isig", r->isig, 64))
+		if (!ben_get_fixed(d, "ikey", r->ikey, 32) ||
+		    !ben_get_fixed(d, "isig", r->isig, 64))
 			return -EBADMSG;
 		want += 2;
 		break;

@@ -95,8 +95,8 @@ int seal_aead(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE], con
 	return 0;
 }
 
-int seal_aead_open(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE],
-                   const uint8_t *ad, size_t ad_len, const uint8_t *box, size_t len, uint8_t *out)
+int seal_aead_open(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE], const uint8_t *ad,
+                   size_t ad_len, const uint8_t *box, size_t len, uint8_t *out)
 {
 	unsigned long long n = 0;
 

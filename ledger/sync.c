@@ -13,11 +13,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOCATOR_MAX 64
-#define TX_MAX      1024 /* records per tx message */
+#define LOCATOR_MAX    64
+#define REFUSE_GRACE_S 2    /* seconds a refused peer has to read why before we drop it */
+#define TX_MAX         1024 /* records per tx message */
+
+/* How far a peer of a private drive is trusted (public drives: TRUSTED at once). */
+enum trust {
+	HANDSHAKE,   /* hello/auth under way: only those two messages are taken */
+	PROVISIONAL, /* authenticated, but not a member at our head: maybe one we do not know
+	              * yet (we are behind). We take its status and the blocks we ask it
+	              * for, and send it nothing of the ledger; anything else refuses it */
+	TRUSTED,     /* a live member at our head, or holder of a usable invite */
+	REFUSED,     /* told why; dropped by itself on reading it, or by us soon after */
+};
 
 struct sync_peer {
 	uint64_t id;
+	struct ledger_hs *hs; /* private drives: the handshake and sealed channel */
+	enum trust trust;
+	int64_t since; /* when it became PROVISIONAL (seconds) */
 	bool have_status;
 	int64_t weight;
 	int64_t height;
@@ -37,6 +51,10 @@ struct ledger_sync {
 	struct ledger *l;
 	struct ledger_sync_ops ops;
 	void *ctx;
+	bool private_drive;
+	uint8_t invite[LEDGER_INVITE_SECRET_LEN]; /* the invite this node proves, if any */
+	bool has_invite;
+	char refused[128]; /* the last refusal a peer gave us, "" if none */
 	struct sync_peer *peers;
 	size_t n_peers, cap_peers;
 	struct outmsg *out;
@@ -53,8 +71,20 @@ int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *c
 	s->l = l;
 	s->ops = *ops;
 	s->ctx = ctx;
+	s->private_drive = ledger_is_private(l);
 	*out_sync = s;
 	return 0;
+}
+
+void ledger_sync_set_invite(struct ledger_sync *s, const uint8_t *secret)
+{
+	if (secret) {
+		memcpy(s->invite, secret, sizeof s->invite);
+		s->has_invite = true;
+	} else {
+		seal_wipe(s->invite, sizeof s->invite);
+		s->has_invite = false;
+	}
 }
 
 static void flush(struct ledger_sync *s)
@@ -81,7 +111,10 @@ void ledger_sync_free(struct ledger_sync *s)
 	for (size_t i = 0; i < s->n_out; i++)
 		free(s->out[i].buf);
 	free(s->out);
+	for (size_t i = 0; i < s->n_peers; i++)
+		ledger_hs_free(s->peers[i].hs);
 	free(s->peers);
+	seal_wipe(s->invite, sizeof s->invite);
 	free(s);
 }
 
@@ -97,16 +130,32 @@ static void peer_remove(struct ledger_sync *s, uint64_t id)
 {
 	struct sync_peer *p = peer_find(s, id);
 
-	if (p)
+	if (p) {
+		ledger_hs_free(p->hs);
 		*p = s->peers[--s->n_peers];
+	}
 }
 
-/* Queue a message; takes ownership of b's buffer (released either way). */
+/* Queue a message; takes ownership of b's buffer (released either way). On a private
+ * drive it is sealed for the peer now, in queue order, which is the order sent. */
 static void queue(struct ledger_sync *s, uint64_t peer, struct ben_buf *b, const char *why)
 {
+	struct sync_peer *p;
+
 	if (b && b->err) {
 		ben_buf_release(b);
 		return;
+	}
+	if (b && (p = peer_find(s, peer)) && p->hs) {
+		uint8_t *sealed;
+		size_t len;
+		int rc = ledger_hs_seal(p->hs, b->p, b->len, &sealed, &len);
+
+		ben_buf_release(b);
+		if (rc)
+			return;
+		b->p = sealed;
+		b->len = len;
 	}
 	if (s->n_out == s->cap_out) {
 		size_t nc = s->cap_out ? s->cap_out * 2 : 8;
@@ -133,6 +182,135 @@ static void drop(struct ledger_sync *s, uint64_t peer, const char *why)
 	L_WARN(s->l, "sync: dropping peer %s: %s", msg, why);
 	peer_remove(s, peer);
 	queue(s, peer, NULL, why);
+}
+
+/* Queue bytes as they are (a hello, or an auth sealed by the handshake); takes buf. */
+static void queue_bytes(struct ledger_sync *s, uint64_t peer, uint8_t *buf, size_t len)
+{
+	struct ben_buf b;
+
+	ben_buf_init(&b);
+	b.p = buf;
+	b.len = b.cap = len;
+	if (s->n_out == s->cap_out) {
+		size_t nc = s->cap_out ? s->cap_out * 2 : 8;
+		struct outmsg *n = realloc(s->out, nc * sizeof *n);
+
+		if (!n) {
+			free(buf);
+			return;
+		}
+		s->out = n;
+		s->cap_out = nc;
+	}
+	s->out[s->n_out++] = (struct outmsg){ peer, buf, len, NULL };
+}
+
+/* Tell a peer of a private drive why it is refused (sealed: only it can read it), then
+ * drop it. Nothing of the ledger went to it before. */
+static void refuse(struct ledger_sync *s, struct sync_peer *p, const char *why)
+{
+	char key[LEDGER_HEX_LEN] = "?";
+	const struct ledger_hs_peer *hp = p->hs ? ledger_hs_peer(p->hs) : NULL;
+	struct ben_buf b;
+	uint64_t id = p->id;
+
+	if (hp)
+		ledger_hex(hp->key, 8, key);
+	L_NOTICE(s->l, "sync: refused peer %llu (key %s): %s", (unsigned long long)id, key, why);
+	if (!hp) {
+		peer_remove(s, id);
+		queue(s, id, NULL, why);
+		return;
+	}
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "refused");
+	ben_put_key(&b, "why");
+	ben_put_cstr(&b, why);
+	ben_end(&b);
+	queue(s, id, &b, NULL);
+	/* a drop now could cut the refusal off in the transport's send buffer: the peer
+	 * drops itself when it reads it, and rejudge_all drops it after REFUSE_GRACE_S */
+	p->trust = REFUSED;
+	p->since = ledger_now(s->l);
+}
+
+/* How far a peer that completed the handshake is trusted at our head, and when it is
+ * not, why (lock held). */
+static enum trust judge(struct ledger_sync *s, const struct sync_peer *p, const char **why)
+{
+	const struct ledger_hs_peer *hp = ledger_hs_peer(p->hs);
+	int rc;
+
+	*why = "not a member of this drive";
+	if (chain_member_role(s->l, hp->key))
+		return TRUSTED;
+	if (!hp->has_invite)
+		return PROVISIONAL; /* a member we may not know of yet: we may be behind */
+	rc = access_invite_usable(s->l, hp->invite, ledger_now(s->l));
+	if (rc == 0)
+		return TRUSTED;
+	*why = rc == -ESTALE        ? "invite already used"
+	       : rc == -EKEYEXPIRED ? "invite expired"
+	       : rc == -ENOENT      ? "invite unknown to this member"
+	                            : "invite not usable";
+	return HANDSHAKE; /* refuse */
+}
+
+static void queue_status(struct ledger_sync *s, uint64_t peer);
+static void queue_tx(struct ledger_sync *s, uint64_t peer);
+
+/* Judge an authenticated peer again (after the handshake, and whenever our head moved):
+ * promote, keep, or refuse it. Returns false if it was refused (lock held). */
+static bool rejudge(struct ledger_sync *s, struct sync_peer *p)
+{
+	const char *why;
+	enum trust t = judge(s, p, &why);
+
+	if (t == TRUSTED && p->trust != TRUSTED) {
+		p->trust = TRUSTED;
+		queue_status(s, p->id);
+		queue_tx(s, p->id);
+		return true;
+	}
+	if (t == TRUSTED)
+		return true;
+	if (t == PROVISIONAL && p->trust == HANDSHAKE) {
+		p->trust = PROVISIONAL;
+		p->since = ledger_now(s->l);
+		return true;
+	}
+	if (t == PROVISIONAL && p->trust == PROVISIONAL &&
+	    ledger_now(s->l) - p->since < LEDGER_SYNC_PROVISIONAL_S)
+		return true;
+	/* an invite that no longer admits it, a member removed meanwhile, or a stranger
+	 * that showed us nothing we lacked in time */
+	refuse(s, p, p->trust == TRUSTED && t == PROVISIONAL ? "removed from this drive" : why);
+	return false;
+}
+
+static void rejudge_all(struct ledger_sync *s)
+{
+	for (size_t i = 0; i < s->n_peers;) {
+		struct sync_peer *p = &s->peers[i];
+
+		if (p->trust == REFUSED) {
+			if (ledger_now(s->l) - p->since < REFUSE_GRACE_S) {
+				i++;
+				continue;
+			}
+			uint64_t id = p->id;
+
+			peer_remove(s, id); /* its slot now holds another: look at it again */
+			queue(s, id, NULL, "refused");
+			continue;
+		}
+		if (p->hs && p->trust != HANDSHAKE)
+			rejudge(s, p);
+		i++;
+	}
 }
 
 static void queue_status(struct ledger_sync *s, uint64_t peer)
@@ -222,13 +400,59 @@ int ledger_sync_peer_connected(struct ledger_sync *s, uint64_t peer)
 			s->peers = n;
 			s->cap_peers = nc;
 		}
-		memset(&s->peers[s->n_peers], 0, sizeof s->peers[0]);
-		s->peers[s->n_peers++].id = peer;
+		struct sync_peer *p = &s->peers[s->n_peers];
+
+		memset(p, 0, sizeof *p);
+		p->id = peer;
+		p->trust = TRUSTED;
+		if (s->private_drive) {
+			uint8_t *hello;
+			size_t len;
+			int rc = s->l->cfg.key
+			             ? ledger_hs_new(s->l->drive, s->l->cfg.key,
+			                             s->has_invite ? s->invite : NULL, &p->hs)
+			             : -ENOKEY;
+
+			if (rc)
+				return rc; /* no key, no channel: a read-only node cannot sync */
+			if ((rc = ledger_hs_hello(p->hs, &hello, &len))) {
+				ledger_hs_free(p->hs);
+				return rc;
+			}
+			p->trust = HANDSHAKE;
+			s->n_peers++;
+			queue_bytes(s, peer, hello, len);
+			flush(s);
+			return 0;
+		}
+		s->n_peers++;
 	}
 	ledger_lock(s->l);
 	queue_status(s, peer);
 	ledger_unlock(s->l);
 	flush(s);
+	return 0;
+}
+
+/* A private drive's peer's hello or auth. 0 when handled, -EBADMSG to drop the peer
+ * (lock held). */
+static int private_message(struct ledger_sync *s, struct sync_peer *p, const uint8_t *buf,
+                           size_t len)
+{
+	uint8_t *auth;
+	size_t alen;
+	int rc;
+
+	if (!ledger_hs_peer(p->hs) && ledger_hs_is_hello(buf, len)) {
+		rc = ledger_hs_on_hello(p->hs, buf, len, &auth, &alen);
+		if (rc)
+			return -EBADMSG;
+		queue_bytes(s, p->id, auth, alen);
+		return 0;
+	}
+	if (ledger_hs_on_auth(p->hs, buf, len))
+		return -EBADMSG;
+	rejudge(s, p);
 	return 0;
 }
 
@@ -251,6 +475,40 @@ static int on_status(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 	p->have_status = true;
 	if (!p->inflight && peer_is_ahead(s, p))
 		queue_getblocks(s, p);
+	else if (p->trust == PROVISIONAL && !p->inflight)
+		refuse(s, p, "not a member of this drive"); /* it has nothing we lack */
+	return 0;
+}
+
+static int on_getgenesis(struct ledger_sync *s, struct sync_peer *p)
+{
+	struct ben_buf b;
+
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "g");
+	ben_put_str(&b, s->l->genesis, s->l->genesis_len);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "genesis");
+	ben_end(&b);
+	queue(s, p->id, &b, NULL);
+	return 0;
+}
+
+static int on_refused(struct ledger_sync *s, struct sync_peer *p, struct ben d)
+{
+	const uint8_t *w;
+	size_t wl;
+
+	if (!ben_get_bytes(d, "why", &w, &wl))
+		return -EBADMSG;
+	snprintf(s->refused, sizeof s->refused, "%.*s", (int)(wl < 100 ? wl : 100), w);
+	for (char *c = s->refused; *c; c++) /* a peer's words reach our log: no controls */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	L_WARN(s->l, "sync: peer %llu refused us: %s", (unsigned long long)p->id, s->refused);
+	peer_remove(s, p->id);
+	queue(s, p->id, NULL, "it refused us");
 	return 0;
 }
 
@@ -434,7 +692,16 @@ static void ask_next(struct ledger_sync *s, struct sync_peer *p, struct ben list
 	ben_put_key(&b, "n");
 	ben_put_int(&b, LEDGER_SYNC_BATCH);
 	ben_end(&b);
-	if (!b.err) {
+	if (!b.err && p->hs) {
+		uint8_t *sealed;
+		size_t len;
+
+		if (ledger_hs_seal(p->hs, b.p, b.len, &sealed, &len) == 0) {
+			s->ops.send(p->id, sealed, len, s->ctx);
+			p->pipelined = true;
+			free(sealed);
+		}
+	} else if (!b.err) {
 		s->ops.send(p->id, b.p, b.len, s->ctx);
 		p->pipelined = true;
 	}
@@ -541,7 +808,7 @@ static void queue_tx(struct ledger_sync *s, uint64_t peer)
 static void announce_locked(struct ledger_sync *s, uint64_t except)
 {
 	for (size_t i = 0; i < s->n_peers; i++) {
-		if (s->peers[i].id == except)
+		if (s->peers[i].id == except || s->peers[i].trust != TRUSTED)
 			continue;
 		queue_status(s, s->peers[i].id);
 	}
@@ -554,7 +821,8 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 	struct sync_peer *p = peer_find(s, peer);
 	const uint8_t *m;
 	size_t ml;
-	bool changed = false, added = false;
+	bool changed = false, added = false, trusted;
+	uint8_t *opened = NULL;
 	int rc;
 
 	if (!p) {
@@ -563,20 +831,46 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 			return rc;
 		p = peer_find(s, peer);
 	}
+	if (len > LEDGER_SYNC_MAX_MSG) {
+		ledger_lock(s->l);
+		drop(s, peer, "oversized message");
+		rc = -EBADMSG;
+		goto out;
+	}
+	/* a private drive's peer past its handshake: open the message (the channel needs no
+	 * ledger lock); a forged, replayed or reordered one drops the peer */
+	if (p->hs && ledger_hs_established(p->hs)) {
+		rc = ledger_hs_open(p->hs, buf, len, &opened, &len);
+		if (rc) {
+			ledger_lock(s->l);
+			drop(s, peer,
+			     rc == -EBADMSG ? "a sealed message did not open (forged, "
+			                      "replayed or reordered)"
+			                    : "out of memory");
+			rc = -EBADMSG;
+			goto out;
+		}
+		buf = opened;
+		d = (struct ben){ buf, len };
+	}
 	/* the answer to our getblocks: ask for the next batch at once (pipelining) */
 	p->pipelined = false;
-	if (p->inflight && len <= LEDGER_SYNC_MAX_MSG && !ben_check(buf, len, &lim) &&
-	    ben_type(d) == 'd' && ben_get_bytes(d, "m", &m, &ml) && ml == 6 &&
-	    !memcmp(m, "blocks", 6)) {
+	if ((!p->hs || opened) && p->inflight && !ben_check(buf, len, &lim) && ben_type(d) == 'd' &&
+	    ben_get_bytes(d, "m", &m, &ml) && ml == 6 && !memcmp(m, "blocks", 6)) {
 		struct ben list;
 
 		if (ben_dict_get(d, "b", &list) && ben_type(list) == 'l')
 			ask_next(s, p, list);
 	}
 	ledger_lock(s->l);
-	if (len > LEDGER_SYNC_MAX_MSG) {
-		drop(s, peer, "oversized message");
-		rc = -EBADMSG;
+	if (p->trust == REFUSED) { /* whatever it says now, it was told why */
+		rc = 0;
+		goto out;
+	}
+	if (p->hs && !opened) { /* hello, auth */
+		rc = private_message(s, p, buf, len);
+		if (rc < 0)
+			drop(s, peer, "handshake failed");
 		goto out;
 	}
 	if (ben_check(buf, len, &lim) || ben_type(d) != 'd' || !ben_get_bytes(d, "m", &m, &ml)) {
@@ -584,15 +878,24 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 		rc = -EBADMSG;
 		goto out;
 	}
+	trusted = p->trust == TRUSTED;
 	if (ml == 6 && !memcmp(m, "status", 6))
 		rc = on_status(s, p, d);
-	else if (ml == 9 && !memcmp(m, "getblocks", 9))
+	else if (ml == 9 && !memcmp(m, "getblocks", 9) && trusted)
 		rc = on_getblocks(s, p, d);
 	else if (ml == 6 && !memcmp(m, "blocks", 6))
 		rc = on_blocks(s, p, d, &changed);
-	else if (ml == 2 && !memcmp(m, "tx", 2))
+	else if (ml == 2 && !memcmp(m, "tx", 2) && trusted)
 		rc = on_tx(s, d, &added);
-	else
+	else if (ml == 10 && !memcmp(m, "getgenesis", 10) && trusted && p->hs)
+		rc = on_getgenesis(s, p);
+	else if (ml == 7 && !memcmp(m, "refused", 7) && p->hs)
+		rc = on_refused(s, p, d);
+	else if (!trusted && p->hs) {
+		refuse(s, p, "not a member of this drive");
+		rc = 0;
+		goto out;
+	} else
 		rc = -EBADMSG;
 	if (rc == -EBADMSG) {
 		drop(s, peer, "invalid data");
@@ -604,18 +907,25 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 	if (added && s->l->cfg.auto_produce && s->l->cfg.key &&
 	    chain_is_producer(s->l, s->l->cfg.key->pub) && chain_produce(s->l) > 0)
 		changed = true;
+	if (changed && s->private_drive)
+		rejudge_all(s); /* a removal may have applied; a provisional peer may be known */
 	if (changed)
 		announce_locked(s, changed && !added ? peer : UINT64_MAX);
 out:
 	ledger_unlock(s->l);
 	flush(s);
+	free(opened);
 	return rc;
 }
 
 int ledger_sync_announce(struct ledger_sync *s)
 {
 	ledger_lock(s->l);
+	if (s->private_drive)
+		rejudge_all(s);
 	for (size_t i = 0; i < s->n_peers; i++) {
+		if (s->peers[i].trust != TRUSTED)
+			continue;
 		queue_status(s, s->peers[i].id);
 		queue_tx(s, s->peers[i].id);
 	}
@@ -628,9 +938,12 @@ int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out
 {
 	memset(out, 0, sizeof *out);
 	ledger_lock(s->l);
+	snprintf(out->refused, sizeof out->refused, "%s", s->refused);
 	for (size_t i = 0; i < s->n_peers; i++) {
 		const struct sync_peer *p = &s->peers[i];
 
+		if (p->trust != TRUSTED)
+			continue;
 		out->peers++;
 		if (!p->have_status)
 			continue;

@@ -62,6 +62,13 @@ void tu_config(struct ledger_config *cfg, const char *file, const struct ledger_
 struct ledger *tu_create(const char *file, const struct ledger_key *admin,
                          const struct ledger_key *const *producers, size_t n, bool auto_produce)
 {
+	return tu_create_ex(file, admin, producers, n, auto_produce, false);
+}
+
+struct ledger *tu_create_ex(const char *file, const struct ledger_key *admin,
+                            const struct ledger_key *const *producers, size_t n, bool auto_produce,
+                            bool private_drive)
+{
 	struct ledger_params p;
 	struct ledger_config cfg;
 	struct ledger *l;
@@ -76,6 +83,7 @@ struct ledger *tu_create(const char *file, const struct ledger_key *admin,
 		ledger_key_public(producers[i], prods[i]);
 	p.producers = prods;
 	p.n_producers = n;
+	p.private_drive = private_drive;
 	tu_config(&cfg, path, admin, auto_produce);
 	ck_assert_int_eq(ledger_create(&cfg, &p, admin, &l), 0);
 	free(path);

@@ -24,6 +24,9 @@ void tu_config(struct ledger_config *cfg, const char *file, const struct ledger_
 /* A drive whose admin is admin and producers the given keys. */
 struct ledger *tu_create(const char *file, const struct ledger_key *admin,
                          const struct ledger_key *const *producers, size_t n, bool auto_produce);
+struct ledger *tu_create_ex(const char *file, const struct ledger_key *admin,
+                            const struct ledger_key *const *producers, size_t n, bool auto_produce,
+                            bool private_drive);
 struct ledger *tu_join(const char *file, struct ledger *from, const struct ledger_key *key,
                        bool auto_produce);
 void tu_content(struct ledger_content *c, uint32_t seed);
