@@ -183,6 +183,7 @@ static int print_uri(struct ledger *l)
 		return rc;
 	u.name = p.name;
 	u.genesis_len = fs_uri_genesis_len(l);
+	u.private_drive = p.private_drive;
 	for (size_t i = 0; i < p.n_trackers && i < FS_URI_MAX_LIST; i++)
 		u.trackers[u.n_trackers++] = p.trackers[i];
 	rc = fs_uri_format(&u, &text);

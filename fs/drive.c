@@ -1,5 +1,6 @@
 #define FUSE_USE_VERSION 312
 #include "drive.h"
+#include "join.h"
 
 #include "fs.h"
 #include "inode.h"
@@ -625,6 +626,7 @@ int fs_drive_uri(struct fs_drive *d, char **out_uri)
 	memcpy(u.drive_id, d->id_hex, sizeof u.drive_id);
 	u.name = d->name;
 	u.genesis_len = fs_uri_genesis_len(d->ledger);
+	u.private_drive = ledger_is_private(d->ledger);
 	for (size_t i = 0; d->trackers && d->trackers[i] && u.n_trackers < FS_URI_MAX_LIST; i++)
 		u.trackers[u.n_trackers++] = d->trackers[i];
 	/* this node as a peer, when it listens on one address (any-address is no
@@ -660,10 +662,12 @@ static int join(const struct fs_drive_opts *o, struct fs_drive *d, const struct 
 		fs_err("bad drive URI: %s", why ? why : strerror(-err));
 		return err;
 	}
-	err = fs_sync_fetch_genesis(o, &u, o->read_timeout_ms > 0 ? o->read_timeout_ms : 60000, &g,
-	                            &glen);
+	err = fs_sync_fetch_genesis(o, &u, d->key,
+	                            o->read_timeout_ms > 0 ? o->read_timeout_ms : 60000, &g, &glen);
 	if (!err)
 		err = fs_sync_config_save(d->dir, &u);
+	if (!err && u.has_invite && (err = fs_join_invite_save(d->dir, u.invite)) < 0)
+		fs_err("cannot keep the invite in %s: %s", d->dir, strerror(-err));
 	if (!err) {
 		err = ledger_join(cfg, g, glen, &d->ledger);
 		if (err < 0)
@@ -677,10 +681,42 @@ static int join(const struct fs_drive_opts *o, struct fs_drive *d, const struct 
 
 		snprintf(path, sizeof path, "%s/config", d->dir);
 		unlink(path);
+		snprintf(path, sizeof path, "%s/invite", d->dir);
+		unlink(path);
 		unlink(cfg->path);
 	}
 	free(g);
 	fs_uri_release(&u);
+	return err;
+}
+
+static bool joins_private(const char *drive)
+{
+	struct fs_uri u;
+	bool priv = fs_uri_parse(drive, &u, NULL) == 0 && u.private_drive;
+
+	if (priv)
+		fs_uri_release(&u);
+	return priv;
+}
+
+/* Make and save a new key at keyfile (its directory 0700). */
+static int make_key(const char *home, const char *keyfile, struct ledger_key **out)
+{
+	char *dir = NULL;
+	int err = asprintf(&dir, "%s/keys", home) < 0 ? -ENOMEM : fs_mkdirs(dir, 0700);
+
+	free(dir);
+	if (!err)
+		err = ledger_key_generate(out);
+	if (!err && (err = ledger_key_save(*out, keyfile)) < 0) {
+		ledger_key_free(*out);
+		*out = NULL;
+	}
+	if (err < 0)
+		fs_err("cannot make a key at %s: %s", keyfile, strerror(-err));
+	else
+		fs_notice("made a key for this node: %s", keyfile);
 	return err;
 }
 
@@ -755,6 +791,12 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 	if ((err = fs_key_path(o->home, o->key, &keyfile)) < 0)
 		goto fail;
 	err = ledger_key_load(keyfile, &d->key);
+	if (err == -ENOENT && joining && joins_private(o->drive)) {
+		/* a private drive admits keys: the joiner's is made here, as init makes one */
+		err = make_key(o->home, keyfile, &d->key);
+		if (err < 0)
+			goto fail;
+	}
 	if (err == -ENOENT && !o->key) {
 		d->key = NULL; /* browse only: nothing to sign with */
 		fs_info("no key at %s: mounting read-only", keyfile);

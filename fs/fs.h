@@ -35,10 +35,11 @@ void fs_log_at(int level, const char *module, const char *file, int line, const 
 		if (fs_log_enabled(level))                                                         \
 			fs_log_at(level, "fs", __FILE__, __LINE__, __VA_ARGS__);                   \
 	} while (0)
-#define fs_err(...)   FS_LOG(LOG_ERR, __VA_ARGS__)
-#define fs_warn(...)  FS_LOG(LOG_WARNING, __VA_ARGS__)
-#define fs_info(...)  FS_LOG(LOG_INFO, __VA_ARGS__)
-#define fs_debug(...) FS_LOG(LOG_DEBUG, __VA_ARGS__)
+#define fs_err(...)    FS_LOG(LOG_ERR, __VA_ARGS__)
+#define fs_warn(...)   FS_LOG(LOG_WARNING, __VA_ARGS__)
+#define fs_notice(...) FS_LOG(LOG_NOTICE, __VA_ARGS__)
+#define fs_info(...)   FS_LOG(LOG_INFO, __VA_ARGS__)
+#define fs_debug(...)  FS_LOG(LOG_DEBUG, __VA_ARGS__)
 
 /* ---- home.c: the data directory of DESIGN.md §3 ---- */
 

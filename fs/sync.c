@@ -3,6 +3,7 @@
 #include "sync.h"
 
 #include "drive.h"
+#include "join.h"
 #include "engine.h"
 #include "fs.h"
 #include "uri.h"
@@ -21,36 +22,64 @@
 #include <unistd.h>
 
 #define GENESIS_NAME     "swarmfs-genesis"
+#define PRIVATE_NAME     "swarmfs-drive" /* a private drive's torrent: its one file */
 #define ANNOUNCE_EVERY_S 2
 #define KICK_GAP_MS      50 /* announces after ledger changes are at least this apart */
 
 /* ---- the drive torrent ---- */
 
-int fs_sync_drive_torrent(const uint8_t id[32], size_t len, uint8_t **out, size_t *out_len)
+/* What libtorrent's create_torrent makes for one file of len bytes whose pieces root is
+ * root, v2 only, 16 KiB pieces, with nothing outside the info dict that varies (no
+ * creation date, no creator). */
+static int drive_torrent(const char *name, size_t len, const uint8_t root[32], uint8_t **out,
+                         size_t *out_len)
 {
-	/* What libtorrent's create_torrent makes for the file, v2 only, 16 KiB pieces, with
-	 * nothing outside the info dict that varies (no creation date, no creator). */
 	char head[128], tail[128];
 	int hn, tn;
 	uint8_t *buf;
 
-	if (len == 0 || len > FS_SYNC_GENESIS_MAX)
-		return -EINVAL;
 	hn = snprintf(head, sizeof head,
-	              "d4:infod9:file treed%zu:%sd0:d6:lengthi%zue11:pieces root32:",
-	              strlen(GENESIS_NAME), GENESIS_NAME, len);
+	              "d4:infod9:file treed%zu:%sd0:d6:lengthi%zue11:pieces root32:", strlen(name),
+	              name, len);
 	tn = snprintf(tail, sizeof tail,
 	              "eee12:meta versioni2e4:name%zu:%s12:piece lengthi16384ee12:piece layersdee",
-	              strlen(GENESIS_NAME), GENESIS_NAME);
+	              strlen(name), name);
 	buf = malloc((size_t)hn + 32 + (size_t)tn);
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, head, (size_t)hn);
-	memcpy(buf + hn, id, 32);
+	memcpy(buf + hn, root, 32);
 	memcpy(buf + hn + 32, tail, (size_t)tn);
 	*out = buf;
 	*out_len = (size_t)hn + 32 + (size_t)tn;
 	return 0;
+}
+
+int fs_sync_drive_torrent(const uint8_t id[32], size_t len, uint8_t **out, size_t *out_len)
+{
+	if (len == 0 || len > FS_SYNC_GENESIS_MAX)
+		return -EINVAL;
+	/* a file of one 16 KiB block: its pieces root is its SHA-256, the drive id */
+	return drive_torrent(GENESIS_NAME, len, id, out, out_len);
+}
+
+void fs_sync_private_content(const uint8_t id[32], uint8_t out[32])
+{
+	static const char tag[] = "swarmfs-private-drive-v1";
+	uint8_t buf[sizeof tag + 32];
+
+	memcpy(buf, tag, sizeof tag); /* with its NUL, as every tag */
+	memcpy(buf + sizeof tag, id, 32);
+	ledger_digest(buf, sizeof buf, out);
+}
+
+int fs_sync_private_torrent(const uint8_t id[32], uint8_t **out, size_t *out_len)
+{
+	uint8_t content[32], root[32];
+
+	fs_sync_private_content(id, content);
+	ledger_digest(content, sizeof content, root);
+	return drive_torrent(PRIVATE_NAME, sizeof content, root, out, out_len);
 }
 
 static int64_t now_ms(void)
@@ -61,9 +90,11 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u, int timeout_ms,
-                          uint8_t **out, size_t *out_len)
+int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
+                          const struct ledger_key *key, int timeout_ms, uint8_t **out,
+                          size_t *out_len)
 {
+	struct fs_join *j = NULL;
 	struct swarm_config cfg;
 	struct swarm_session *s = NULL;
 	struct swarm_torrent *t = NULL;
@@ -76,15 +107,29 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	size_t len = 0;
 	int err;
 
-	if (!u->genesis_len) {
+	if (!u->genesis_len && !u->private_drive) {
 		fs_err("the URI has no gl= (genesis length): ask a member for a fresh one "
 		       "('getfattr -n user.swarmfs.drive MOUNTPOINT')");
 		return -EINVAL;
 	}
 	if ((err = ledger_unhex(u->drive_id, id, 32)) < 0)
 		return err;
-	if ((err = fs_sync_drive_torrent(id, u->genesis_len, &torrent, &torrent_len)) < 0)
-		return err;
+	/* a private drive's genesis comes over the members-only channel, to a node the
+	 * handshake admits; a public one's is the drive torrent's file */
+	if (u->private_drive) {
+		if (!key) {
+			fs_err(
+			    "a private drive needs a key to join: make one with 'swarmfs key new'");
+			return -ENOKEY;
+		}
+		err = fs_join_new(id, key, u->has_invite ? u->invite : NULL, &j);
+		if (!err)
+			err = fs_sync_private_torrent(id, &torrent, &torrent_len);
+	} else {
+		err = fs_sync_drive_torrent(id, u->genesis_len, &torrent, &torrent_len);
+	}
+	if (err)
+		goto out;
 	for (size_t i = 0; !err && i < u->n_trackers; i++)
 		err = fs_strv_add(&trackers, u->trackers[i]);
 	for (size_t i = 0; !err && o->trackers && o->trackers[i]; i++)
@@ -116,6 +161,10 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	cfg.dht = o->dht;
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
+	if (j) {
+		cfg.on_ext_peer = fs_join_on_peer;
+		cfg.on_ext_message = fs_join_on_message;
+	}
 	if ((err = swarm_session_new(&cfg, &s)) < 0) {
 		fs_err("cannot start a BitTorrent session to join: %s", strerror(-err));
 		goto out_dir;
@@ -123,10 +172,16 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	ap.torrent = torrent;
 	ap.torrent_len = torrent_len;
 	ap.save_path = tmpl;
-	ap.download_all = true;
+	ap.download_all = !j;
+	ap.ext_channel = j != NULL;
+	ap.ctx = j;
 	if ((err = swarm_torrent_add(s, &ap, &t)) < 0)
 		goto out_session;
 	fs_info("joining drive %s: fetching its genesis block from the members", u->drive_id);
+	if (j) {
+		err = fs_join_run(j, t, u, timeout_ms, out, out_len);
+		goto out_session;
+	}
 	err = -ETIMEDOUT;
 	for (int64_t end = now_ms() + timeout_ms; now_ms() < end;) {
 		if (swarm_torrent_has_piece(t, 0)) {
@@ -154,11 +209,12 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	}
 out_session:
 	swarm_session_free(s); /* frees t */
-	snprintf(path, sizeof path, "%s/%s", tmpl, GENESIS_NAME);
+	snprintf(path, sizeof path, "%s/%s", tmpl, j ? PRIVATE_NAME : GENESIS_NAME);
 	unlink(path);
 out_dir:
 	rmdir(tmpl);
 out:
+	fs_join_free(j); /* after the session: its callbacks held j until then */
 	free(bytes);
 	free(torrent);
 	fs_strv_free(trackers);
@@ -243,7 +299,10 @@ struct fs_sync {
 	struct fs_drive *d;
 	struct fs_engine_torrent *et; /* the drive torrent */
 	struct swarm_torrent *drive_t;
-	struct ledger_sync *ls;  /* sync thread only */
+	struct ledger_sync *ls; /* sync thread only */
+	bool private_drive;
+	uint8_t invite[32]; /* sync thread only: the invite we prove until a member */
+	bool has_invite;
 	struct partial *partial; /* sync thread only: messages being reassembled */
 	size_t n_partial;
 
@@ -268,6 +327,15 @@ struct fs_sync {
 static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
 {
 	struct fs_sync *s = ctx;
+	int err = fs_sync_send(s->drive_t, peer, buf, len);
+
+	if (err < 0 && err != -ENOTCONN)
+		fs_warn("sync: cannot send %zu bytes to peer %llu: %s", len,
+		        (unsigned long long)peer, strerror(-err));
+}
+
+int fs_sync_send(struct swarm_torrent *t, uint64_t peer, const uint8_t *buf, size_t len)
+{
 	uint8_t *frag = malloc(1 + (len < FRAG_MAX ? len : FRAG_MAX));
 	size_t off = 0;
 	int err = frag ? 0 : -ENOMEM;
@@ -279,13 +347,11 @@ static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
 			break;
 		frag[0] = off + n < len;
 		memcpy(frag + 1, buf + off, n);
-		err = swarm_ext_send(s->drive_t, peer, frag, n + 1);
+		err = swarm_ext_send(t, peer, frag, n + 1);
 		off += n;
 	} while (off < len);
 	free(frag);
-	if (err < 0 && err != -ENOTCONN)
-		fs_warn("sync: cannot send %zu bytes to peer %llu: %s", len,
-		        (unsigned long long)peer, strerror(-err));
+	return err;
 }
 
 /* A message being reassembled from a peer's fragments. */
@@ -472,6 +538,12 @@ static void *sync_main(void *arg)
 			free(ev);
 			ev = next;
 		}
+		if (announce && s->private_drive && now >= next_tick &&
+		    !fs_join_tend(s->d, s->has_invite ? s->invite : NULL) && s->has_invite) {
+			s->has_invite = false; /* a member now: no invite to prove */
+			memset(s->invite, 0, sizeof s->invite);
+			ledger_sync_set_invite(s->ls, NULL);
+		}
 		if (announce) {
 			ledger_sync_announce(s->ls);
 			last_announce = now_ms();
@@ -485,6 +557,7 @@ static void *sync_main(void *arg)
 		s->info.peers = (uint32_t)pr.peers; /* the rest of info is set once */
 		s->info.best_height = pr.best_height;
 		s->info.behind = pr.behind;
+		memcpy(s->info.refused, pr.refused, sizeof s->info.refused);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -617,14 +690,14 @@ void fs_sync_info(struct fs_drive *d, struct fs_sync_info *out)
 	out->running = true;
 }
 
-/* Write the genesis as the drive torrent's file, unless it is there with these bytes. */
-static int write_genesis(const char *dir, const uint8_t *g, size_t len)
+/* Write the drive torrent's file, unless it is there with these bytes. */
+static int write_drive_file(const char *dir, const char *name, const uint8_t *g, size_t len)
 {
 	char path[4400];
 	void *have = NULL;
 	size_t have_len = 0;
 
-	snprintf(path, sizeof path, "%s/%s", dir, GENESIS_NAME);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
 	if (fs_read_file(path, FS_SYNC_GENESIS_MAX, &have, &have_len) == 0) {
 		bool same = have_len == len && !memcmp(have, g, len);
 
@@ -635,18 +708,19 @@ static int write_genesis(const char *dir, const uint8_t *g, size_t len)
 	return fs_write_file(path, g, len);
 }
 
+static int start_with(struct fs_drive *d, const char *dir, uint8_t *torrent, size_t tlen);
+
 int fs_sync_start(struct fs_drive *d)
 {
-	struct fs_sync *s;
-	struct swarm_add_params ap = { 0 };
-	uint8_t *genesis = NULL, *torrent = NULL, id[32];
+	uint8_t *genesis = NULL, *torrent = NULL, id[32], content[32];
 	size_t glen = 0, tlen = 0;
+	bool priv = ledger_is_private(d->ledger);
 	char dir[4200];
 	int err;
 
 	if ((err = ledger_genesis_raw(d->ledger, &genesis, &glen)) < 0)
 		return err;
-	if (glen > FS_SYNC_GENESIS_MAX) {
+	if (!priv && glen > FS_SYNC_GENESIS_MAX) {
 		fs_warn("the genesis block of drive %s is %zu bytes, over the %d a shared drive "
 		        "allows: mounted without sync",
 		        d->id_hex, glen, FS_SYNC_GENESIS_MAX);
@@ -657,25 +731,47 @@ int fs_sync_start(struct fs_drive *d)
 	snprintf(dir, sizeof dir, "%s/drive", d->dir);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		err = -errno;
-	if (!err)
-		err = write_genesis(dir, genesis, glen);
-	if (!err)
-		err = fs_sync_drive_torrent(id, glen, &torrent, &tlen);
+	if (!err && priv) {
+		/* the torrent only finds the members; the genesis goes over the channel */
+		fs_sync_private_content(id, content);
+		err = write_drive_file(dir, PRIVATE_NAME, content, sizeof content);
+		if (!err)
+			err = fs_sync_private_torrent(id, &torrent, &tlen);
+	} else if (!err) {
+		err = write_drive_file(dir, GENESIS_NAME, genesis, glen);
+		if (!err)
+			err = fs_sync_drive_torrent(id, glen, &torrent, &tlen);
+	}
 	free(genesis);
 	if (err) {
 		fs_err("cannot make the drive torrent in %s: %s", dir, strerror(-err));
 		free(torrent);
 		return err;
 	}
+	return start_with(d, dir, torrent, tlen);
+}
+
+/* Seed the drive torrent (takes torrent) from dir and start the sync thread. */
+static int start_with(struct fs_drive *d, const char *dir, uint8_t *torrent, size_t tlen)
+{
+	struct swarm_add_params ap = { 0 };
+	struct fs_sync *s;
+	int err;
+
 	s = calloc(1, sizeof *s);
 	if (!s) {
 		free(torrent);
 		return -ENOMEM;
 	}
 	s->d = d;
+	s->private_drive = ledger_is_private(d->ledger);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	err = ledger_sync_new(d->ledger, &sync_ops, s, &s->ls);
+	if (!err && s->private_drive && fs_join_invite_load(d->dir, s->invite) == 0) {
+		s->has_invite = true;
+		ledger_sync_set_invite(s->ls, s->invite);
+	}
 	if (!err) {
 		ap.torrent = torrent;
 		ap.torrent_len = tlen;

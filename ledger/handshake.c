@@ -24,7 +24,6 @@
 #define HS_INV_TAG  "swarmfs-hs-invite-v1"
 #define SEALED_MARK 0x01 /* first byte of a sealed message; plain ones are dicts ('d') */
 
-
 int ledger_hs_new(const uint8_t drive[LEDGER_ID_LEN], const struct ledger_key *key,
                   const uint8_t *invite_secret, struct ledger_hs **out)
 {
@@ -101,8 +100,7 @@ int ledger_hs_hello(struct ledger_hs *h, uint8_t **out, size_t *out_len)
 
 /* What a side's signatures cover: th and the signer's role; an invite proof also binds
  * the member key it vouches for. */
-static size_t signed_data(const uint8_t th[32], bool client, const uint8_t *member,
-                          uint8_t out[65])
+static size_t signed_data(const uint8_t th[32], bool client, const uint8_t *member, uint8_t out[65])
 {
 	memcpy(out, th, 32);
 	out[32] = client ? 'c' : 's';

@@ -46,6 +46,9 @@ void ledger_hex(const uint8_t *bytes, size_t len, char *out);
  * out unchanged. Any thread. */
 int ledger_unhex(const char *hex, uint8_t *out, size_t len);
 
+/* SHA-256 of len bytes at p. Any thread. */
+void ledger_digest(const void *p, size_t len, uint8_t out[LEDGER_ID_LEN]);
+
 /* ---- keys: Ed25519 through OpenSSL EVP ---- */
 
 struct ledger_key;

@@ -85,4 +85,3 @@ void net_free(struct net *net)
 		ledger_free(net->nodes[i].l);
 	}
 }
-
