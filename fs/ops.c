@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "fs.h"
 #include "inode.h"
+#include "park.h"
 #include "publish.h"
 #include "sync.h"
 #include "xattr.h"
@@ -812,52 +813,9 @@ out:
 
 /* ---- files: staged (being written) or published content from the cache ---- */
 
-/* A read waiting for the swarm: parked on its file handle, answered by the engine's
- * callback, or with EINTR when the reader is interrupted (Ctrl-C), whichever comes
- * first. */
-struct parked {
-	fuse_req_t req;
-	struct fs_drive *d;
-	struct fh *h;
-	off_t off;
-	size_t size;
-	int tries;
-	bool answered;
-	bool listed; /* on h->parked */
-	struct parked *next;
-};
-
-struct fh {
-	struct fs_staged *staged; /* NULL: published content */
-	bool writer;
-	bool has_content;
-	uint8_t key[32]; /* the cache object: the v2 infohash */
-	uint64_t length;
-	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
-	pthread_mutex_t lock;            /* guards parked and refs; the handle outlives its
-	                                  * requests, so the interrupt callback may point at it */
-	struct parked *parked;
-	int refs; /* the kernel's (until release) and one per parked read: an interrupted
-	           * read's callback may come after release */
-};
-
-/* Drop a reference; the last frees h. */
-static void fh_put(struct fh *h)
+static struct fs_fh *fh_of(struct fuse_file_info *fi)
 {
-	bool last;
-
-	pthread_mutex_lock(&h->lock);
-	last = --h->refs == 0;
-	pthread_mutex_unlock(&h->lock);
-	if (last) {
-		pthread_mutex_destroy(&h->lock);
-		free(h);
-	}
-}
-
-static struct fh *fh_of(struct fuse_file_info *fi)
-{
-	return (struct fh *)(uintptr_t)fi->fh;
+	return (struct fs_fh *)(uintptr_t)fi->fh;
 }
 
 /* May this node create path? Its parent must be a directory this key owns, or an
@@ -889,7 +847,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fs_drive *d = drive_of(req);
 	struct ledger_entry e;
 	struct node n;
-	struct fh *h = NULL;
+	struct fs_fh *h = NULL;
 	char *path = NULL;
 	int err;
 
@@ -908,12 +866,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			goto fail;
 	} else if (err != -ENOENT)
 		goto fail;
-	if (!(h = calloc(1, sizeof *h))) {
+	if (!(h = fs_fh_new())) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	pthread_mutex_init(&h->lock, NULL);
-	h->refs = 1; /* the kernel's, dropped at release */
 	err = fs_staged_create(d, path, mode & ~fuse_req_ctx(req)->umask, &h->staged);
 	if (err < 0)
 		goto fail;
@@ -927,7 +883,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	free(path);
 	return;
 fail:
-	free(h);
+	if (h)
+		fs_fh_put(h);
 	free(path);
 	fuse_reply_err(req, fs_kernel_errno(err));
 }
@@ -982,7 +939,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_drive *d = drive_of(req);
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct ledger_entry e;
-	struct fh *h = calloc(1, sizeof *h);
+	struct fs_fh *h = fs_fh_new();
 	char *path = NULL;
 	int err;
 
@@ -990,8 +947,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_mutex_init(&h->lock, NULL);
-	h->refs = 1; /* the kernel's, dropped at release */
 	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
 		goto fail;
 	err = fs_staged_open(d, path, write, &h->staged);
@@ -1072,144 +1027,21 @@ done:
 	fuse_reply_open(req, fi);
 	return;
 fail:
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	fs_fh_put(h);
 	free(path);
 	fuse_reply_err(req, fs_kernel_errno(err));
-}
-
-static void reply_fd(fuse_req_t req, int fd, off_t off, size_t size)
-{
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-
-	/* fd-backed: libfuse can splice the file's pages straight into the reply */
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = fd;
-	bv.buf[0].pos = off;
-	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-}
-
-/* Reply from the cache if the whole range is there: 0, or -ENODATA. */
-static int reply_cached(fuse_req_t req, struct fs_drive *d, struct fh *h, off_t off, size_t size)
-{
-	struct cache_block b;
-	int err = cache_block_pin(d->cache, h->key, (uint64_t)off, size, &b);
-
-	if (err == 0) {
-		reply_fd(req, b.fd, (off_t)b.offset, b.len);
-		cache_block_unpin(d->cache, &b);
-	}
-	return err;
-}
-
-static void read_interrupted(fuse_req_t req, void *data)
-{
-	struct fh *h = data;
-	bool reply = false;
-
-	pthread_mutex_lock(&h->lock);
-	for (struct parked *p = h->parked; p; p = p->next) {
-		if (p->req == req && !p->answered) {
-			p->answered = reply = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&h->lock);
-	/* the fetch goes on (its pieces are wanted soon by the next read); only the
-	 * caller stops waiting */
-	if (reply)
-		fuse_reply_err(req, EINTR);
-}
-
-static void unpark(struct fh *h, struct parked *p)
-{
-	struct parked **pp;
-
-	pthread_mutex_lock(&h->lock);
-	for (pp = &h->parked; p->listed && *pp && *pp != p; pp = &(*pp)->next)
-		;
-	if (p->listed && *pp)
-		*pp = p->next;
-	p->listed = false;
-	p->next = NULL;
-	pthread_mutex_unlock(&h->lock);
-}
-
-static int park(struct parked *p);
-
-/* The engine says the range is in the cache (or will not be): runs on the engine's
- * worker thread, which holds no lock of ours. */
-static void read_ready(int result, void *ctx)
-{
-	struct parked *p = ctx;
-	struct fh *h = p->h;
-	bool answered;
-
-	pthread_mutex_lock(&h->lock);
-	answered = p->answered;
-	p->answered = true;
-	pthread_mutex_unlock(&h->lock);
-	/* off h's list before the reply: once every read is answered the kernel may
-	 * release the handle, and h is freed */
-	unpark(h, p);
-	if (answered) { /* interrupted: the caller has gone */
-		free(p);
-		fh_put(h);
-		return;
-	}
-	if (result == 0) {
-		int err = reply_cached(p->req, p->d, h, p->off, p->size);
-
-		if (err == -ENODATA && ++p->tries < 3) {
-			/* evicted again between the fetch and this read: once more */
-			pthread_mutex_lock(&h->lock);
-			p->answered = false;
-			pthread_mutex_unlock(&h->lock);
-			if (park(p) == 0)
-				return;
-			err = -EIO;
-		}
-		if (err < 0)
-			fuse_reply_err(p->req, err == -ENODATA ? EIO : -err);
-	} else {
-		/* DESIGN.md §5: a read never waits forever; it fails with EIO */
-		fs_warn("read of %zu bytes at %lld: %s", p->size, (long long)p->off,
-		        strerror(-result));
-		fuse_reply_err(p->req, result == -ECANCELED ? EINTR : EIO);
-	}
-	free(p);
-	fh_put(h);
-}
-
-/* Ask the engine for p's range: 0 parked (read_ready answers), 1 present now, -errno. */
-static int park(struct parked *p)
-{
-	int rc;
-
-	pthread_mutex_lock(&p->h->lock);
-	if (!p->listed) {
-		p->next = p->h->parked;
-		p->h->parked = p;
-		p->listed = true;
-	}
-	pthread_mutex_unlock(&p->h->lock);
-	rc = fs_engine_prepare(p->h->reader, (uint64_t)p->off, p->size, p->d->read_timeout_ms,
-	                       read_ready, p);
-	if (rc != 0)
-		unpark(p->h, p);
-	return rc;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
-	struct fh *h = fh_of(fi);
+	struct fs_fh *h = fh_of(fi);
 	int err;
 
 	(void)ino;
 	if (h->staged) {
-		reply_fd(req, fs_staged_fd(h->staged), off, size);
+		fs_reply_fd(req, fs_staged_fd(h->staged), off, size);
 		return;
 	}
 	if (!h->has_content || (uint64_t)off >= h->length) {
@@ -1219,7 +1051,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if ((uint64_t)off + size > h->length)
 		size = (size_t)(h->length - (uint64_t)off);
 	if (!h->reader) { /* content without a torrent here: the cache alone */
-		err = reply_cached(req, d, h, off, size);
+		err = fs_reply_cached(req, d, h, off, size);
 		if (err < 0) {
 			fs_warn("read at %lld of inode %llu: not here, and its metadata is not "
 			        "either (%s)",
@@ -1228,43 +1060,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		return;
 	}
-	for (int tries = 0; tries < 3; tries++) {
-		struct parked *p = calloc(1, sizeof *p);
-
-		if (!p) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		p->req = req;
-		p->d = d;
-		p->h = h;
-		p->off = off;
-		p->size = size;
-		pthread_mutex_lock(&h->lock);
-		h->refs++; /* p's, until read_ready is done with it */
-		pthread_mutex_unlock(&h->lock);
-		/* every read goes through the engine, hits too: it moves the read-ahead */
-		fuse_req_interrupt_func(req, read_interrupted, h);
-		err = park(p);
-		if (err == 0)
-			return; /* read_ready replies */
-		free(p);
-		fh_put(h); /* the kernel's reference stays: never the last */
-		if (err < 0) {
-			fuse_reply_err(req, err == -ECANCELED ? EINTR : EIO);
-			return;
-		}
-		if (reply_cached(req, d, h, off, size) == 0)
-			return;
-		/* evicted between the check and the pin: ask again */
-	}
-	fuse_reply_err(req, EIO);
+	fs_read_park(req, d, h, off, size);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-	struct fh *h = fh_of(fi);
+	struct fs_fh *h = fh_of(fi);
 	ssize_t n;
 
 	(void)ino;
@@ -1281,7 +1083,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fh *h = fh_of(fi);
+	struct fs_fh *h = fh_of(fi);
 	int err = 0;
 
 	(void)ino;
@@ -1292,7 +1094,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct fh *h = fh_of(fi);
+	struct fs_fh *h = fh_of(fi);
 	int rc = 0;
 
 	(void)ino;
@@ -1305,7 +1107,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
-	struct fh *h = fh_of(fi);
+	struct fs_fh *h = fh_of(fi);
 	int err = 0;
 
 	(void)ino;
@@ -1317,7 +1119,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * reference each, so h goes with the last of them */
 	fs_engine_reader_free(h->reader);
 	h->reader = NULL;
-	fh_put(h);
+	fs_fh_put(h);
 	fuse_reply_err(req, err < 0 ? -err : 0);
 }
 

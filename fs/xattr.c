@@ -451,8 +451,8 @@ static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const 
 	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 }
 
-void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                        size_t size, int flags)
+void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                  int flags)
 {
 	struct fs_drive *d = drive_of(req);
 	struct ledger_op op = { .type = LEDGER_REC_TRANSFER };
