@@ -619,9 +619,19 @@ struct fs_engine_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[
 
 int fs_drive_uri(struct fs_drive *d, char **out_uri)
 {
+	return fs_drive_invite_uri(d, NULL, out_uri);
+}
+
+int fs_drive_invite_uri(struct fs_drive *d, const uint8_t *invite, char **out_uri)
+{
 	struct fs_uri u = { 0 };
 	char peer[64];
 	uint16_t port;
+
+	if (invite) {
+		memcpy(u.invite, invite, sizeof u.invite);
+		u.has_invite = true;
+	}
 
 	memcpy(u.drive_id, d->id_hex, sizeof u.drive_id);
 	u.name = d->name;

@@ -165,6 +165,8 @@ struct fs_engine_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[
 
 /* The drive's swarmfs:// URI (with trackers and this node as a peer); caller frees. */
 int fs_drive_uri(struct fs_drive *d, char **out_uri);
+/* The same with an invite's secret (32 bytes) in it (inv=). */
+int fs_drive_invite_uri(struct fs_drive *d, const uint8_t *invite, char **out_uri);
 
 /* Tell the kernel that path changed (queued for the notifier thread). Any thread. */
 void fs_drive_changed(struct fs_drive *d, const char *path);

@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define JOIN_PEERS_MAX 64  /* members handshaking at once; more are ignored */
-#define JOIN_MSG_MAX   (1u << 20) /* what a joiner takes in one message (a genesis) */
-#define REFUSED_WAIT_MS 2000 /* after a refusal, how long another member may still admit us */
+#define JOIN_PEERS_MAX  64         /* members handshaking at once; more are ignored */
+#define JOIN_MSG_MAX    (1u << 20) /* what a joiner takes in one message (a genesis) */
+#define REFUSED_WAIT_MS 2000       /* after a refusal, how long another member may still admit us */
 
 struct join_event {
 	struct join_event *next;
@@ -222,7 +222,8 @@ static int on_message(struct fs_join *j, struct swarm_torrent *t, struct join_pe
 		}
 	} else if (dict_str(plain, pl, "m", &v, &vl) && vl == 7 && !memcmp(v, "refused", 7)) {
 		if (dict_str(plain, pl, "why", &v, &vl)) {
-			snprintf(j->refused, sizeof j->refused, "%.*s", (int)(vl < 100 ? vl : 100), v);
+			snprintf(j->refused, sizeof j->refused, "%.*s", (int)(vl < 100 ? vl : 100),
+			         v);
 			for (char *c = j->refused; *c; c++)
 				if ((unsigned char)*c < 0x20 || *c == 0x7f)
 					*c = '?'; /* a peer's words reach the terminal */
@@ -243,13 +244,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int fs_join_run(struct fs_join *j, struct swarm_torrent *t, const struct fs_uri *u,
-                int timeout_ms, uint8_t **out, size_t *out_len)
+int fs_join_run(struct fs_join *j, struct swarm_torrent *t, const struct fs_uri *u, int timeout_ms,
+                uint8_t **out, size_t *out_len)
 {
 	int64_t end = now_ms() + timeout_ms, refused_at = 0;
 	int rc = 0;
 
-	while (rc != 1 && now_ms() < end && !(refused_at && now_ms() > refused_at + REFUSED_WAIT_MS)) {
+	while (rc != 1 && now_ms() < end &&
+	       !(refused_at && now_ms() > refused_at + REFUSED_WAIT_MS)) {
 		struct join_event *e;
 
 		pthread_mutex_lock(&j->mu);
@@ -273,7 +275,8 @@ int fs_join_run(struct fs_join *j, struct swarm_torrent *t, const struct fs_uri 
 
 			p = &j->peers[j->n_peers];
 			*p = (struct join_peer){ .id = e->peer };
-			if (ledger_hs_new(j->id, j->key, j->has_invite ? j->invite : NULL, &p->hs) == 0 &&
+			if (ledger_hs_new(j->id, j->key, j->has_invite ? j->invite : NULL,
+			                  &p->hs) == 0 &&
 			    ledger_hs_hello(p->hs, &hello, &hl) == 0) {
 				j->n_peers++;
 				fs_sync_send(t, p->id, hello, hl);
@@ -313,9 +316,10 @@ int fs_join_run(struct fs_join *j, struct swarm_torrent *t, const struct fs_uri 
 		else
 			fs_err("drive %s (%s) refused us: %s%s", u->name ? u->name : "?", id8,
 			       j->refused,
-			       strstr(j->refused, "invite") ? ": ask a member for a new one (swarmfs "
-			                                      "invite)"
-			                                    : "");
+			       strstr(j->refused, "invite")
+			           ? ": ask a member for a new one (swarmfs "
+			             "invite)"
+			           : "");
 		return -EACCES;
 	}
 	fs_err("no member of drive %s gave its genesis block within %d s (are its trackers and "
@@ -375,7 +379,8 @@ bool fs_join_tend(struct fs_drive *d, const uint8_t *invite)
 
 			snprintf(path, sizeof path, "%s/invite", d->dir);
 			unlink(path);
-			fs_notice("drive %s: this node is a member now (invite redeemed)", d->id_hex);
+			fs_notice("drive %s: this node is a member now (invite redeemed)",
+			          d->id_hex);
 		} else if (ledger_invite_key(invite, &ik) == 0) {
 			still = true;
 			ledger_key_public(ik, ikey);

@@ -40,8 +40,8 @@ void fs_join_on_message(struct swarm_torrent *t, void *tctx, uint64_t peer, cons
  * malloc'd, checked against the id) or timeout_ms passes. -EACCES when members refused
  * (the reason printed as a user would want it, naming u's drive), -ETIMEDOUT when none
  * answered. */
-int fs_join_run(struct fs_join *j, struct swarm_torrent *t, const struct fs_uri *u,
-                int timeout_ms, uint8_t **out, size_t *out_len);
+int fs_join_run(struct fs_join *j, struct swarm_torrent *t, const struct fs_uri *u, int timeout_ms,
+                uint8_t **out, size_t *out_len);
 
 /* The invite a joiner proves until it is a member: <drive dir>/invite, mode 0600.
  * fs_join_invite_load: 0 and the secret, -ENOENT if none. */

@@ -30,8 +30,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "init", fs_cmd_init, "init [--home DIR] [--name NAME] [--tracker URL]",
-	  "make my key (if none) and a new drive; print its URI" },
+	{ "init", fs_cmd_init, "init [--home DIR] [--name NAME] [--tracker URL] [--public]",
+	  "make my key (if none) and a new drive (private unless --public); print its URI" },
+	{ "invite", fs_cmd_invite, "invite DRIVE|MOUNTPOINT [--producer] [--expires D]",
+	  "a one-time URI that admits a new member to a private drive" },
 	{ "mount", fs_cmd_mount, "mount [OPTIONS] DRIVE MOUNTPOINT",
 	  "mount a drive (DRIVE = name, id or swarmfs:// URI)" },
 	{ "umount", fs_cmd_umount, "umount MOUNTPOINT", "unmount a mounted drive" },
@@ -47,8 +49,8 @@ static const struct command commands[] = {
 	{ "magnet", fs_cmd_magnet, "magnet [--v1] PATH",
 	  "the magnet link of a file (--v1: a v1-only torrent of it, for aria2c)" },
 	{ "key", fs_cmd_key, "key new|show [NAME]", "make or show a signing key" },
-	{ "drive", fs_cmd_drive, "drive list|show|add-member ...",
-	  "list drives, show one, add a member" },
+	{ "drive", fs_cmd_drive, "drive list|show|members|add-member|remove-member ...",
+	  "list drives, show one, its members; add or remove one" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

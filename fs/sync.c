@@ -422,7 +422,8 @@ static void op_drop(uint64_t peer, const char *why, void *ctx)
 {
 	struct fs_sync *s = ctx;
 
-	fs_warn("sync: dropping member %llu: %s", (unsigned long long)peer, why);
+	/* the ledger said why at the level the reason deserves */
+	fs_info("sync: dropping member %llu: %s", (unsigned long long)peer, why);
 	swarm_ext_drop(s->drive_t, peer);
 }
 

@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "fs.h"
 #include "inode.h"
+#include "members.h"
 #include "ops.h"
 #include "publish.h"
 #include "sync.h"
@@ -218,6 +219,19 @@ static int drive_status_text(struct fs_drive *d, char **out)
 		         si.peers == 1 ? "" : "s");
 	if (si.running)
 		text_add(&buf, &len, "drive torrent: %s\n", si.torrent);
+	{
+		char *acc = NULL;
+		size_t alen = 0;
+		FILE *f = open_memstream(&acc, &alen);
+
+		if (f) {
+			fs_members_status(d, f);
+			fclose(f);
+		}
+		if (acc)
+			text_add(&buf, &len, "%s", acc);
+		free(acc);
+	}
 	text_add(&buf, &len, "listen port: %u\npeers: %u\ntorrents: %u\n", port, ss.peers,
 	         ss.torrents);
 	text_add(&buf, &len, "download rate: %llu B/s\nupload rate: %llu B/s\n",
@@ -288,12 +302,26 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		;
 	else if (!strcmp(name, "drive"))
 		err = *path ? -ENODATA : drive_status_text(d, &val);
-	else if (!strcmp(name, "log"))
+	else if (!strcmp(name, "members"))
+		err = *path ? -ENODATA : fs_members_text(d, &val);
+	else if (!strncmp(name, "invite", 6) && (!name[6] || name[6] == '?')) {
+		/* a verb read as an attribute, so the URI comes back in one call: the mount's
+		 * owner only, and only when the caller gave room for the answer (the size
+		 * probe makes nothing) */
+		if (*path)
+			err = -ENODATA;
+		else if (fuse_req_ctx(req)->uid != d->uid && fuse_req_ctx(req)->uid != 0)
+			err = -EACCES;
+		else if (size == 0)
+			err = 4096;
+		else
+			err = fs_members_invite(d, name[6] ? name + 7 : "", &val);
+	} else if (!strcmp(name, "log"))
 		err = log_text(d, path, &val);
 	else if ((err = fs_entry_lookup(d, path, &e)) >= 0)
 		err = xattr_value(d, path, &e, name, &val);
 	if (err < 0) {
-		fuse_reply_err(req, -err);
+		fuse_reply_err(req, fs_kernel_errno(err));
 	} else if (size == 0) {
 		fuse_reply_xattr(req, (size_t)err);
 	} else if ((size_t)err > size) {
@@ -427,27 +455,14 @@ static int key_value(const char *value, size_t size, uint8_t out[LEDGER_KEY_LEN]
 static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
                       size_t size)
 {
-	struct ledger_op op = { .type = LEDGER_REC_MEMBER };
-	const size_t klen = LEDGER_HEX_LEN - 1;
-	const char *rest = size > klen ? value + klen : "", *role;
-	size_t rlen = size > klen ? size - klen : 0;
-	char hex[LEDGER_HEX_LEN];
-	int err = 0;
+	int err;
 
-	if (ino != FUSE_ROOT_ID || key_value(value, size < klen ? size : klen, op.member) < 0)
+	if (ino != FUSE_ROOT_ID)
 		err = -EINVAL; /* membership is the drive's, set on its root */
-	else if (rlen == 9 && !memcmp(rest, " producer", 9))
-		op.producer = true;
-	else if (rlen != 0 && !(rlen == 7 && !memcmp(rest, " member", 7)))
-		err = -EINVAL;
-	if (err == 0) {
-		ledger_hex(op.member, LEDGER_KEY_LEN, hex);
-		role = op.producer ? "producer" : "member";
-		if ((err = fs_record_submit(d, &op)) < 0)
-			fs_info("admitting %s as %s refused: %s", hex, role, strerror(-err));
-		else
-			fs_info("admitted %s as %s", hex, role);
-	}
+	else if (fuse_req_ctx(req)->uid != d->uid && fuse_req_ctx(req)->uid != 0)
+		err = -EACCES; /* it signs with the mount owner's key */
+	else
+		err = fs_members_set(d, value, size);
 	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 }
 
