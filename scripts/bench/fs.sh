@@ -68,7 +68,7 @@ echo "swarmfs mount benchmarks: ${mib} MiB file, $files files, $(nproc) cores"
 echo
 
 # ---- publish by cp ----
-"$swarmfs" init --home "$work/a" --name team >/dev/null
+"$swarmfs" init --public --home "$work/a" --name team >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mount_node a "$work/a" team --listen "127.0.0.1:$port"
 t0=$(now); cp "$work/film.bin" "$work/copy.bin"; sha256sum "$work/copy.bin" >/dev/null; t1=$(now)

@@ -118,7 +118,7 @@ echo "swarmfs shared-drive benchmarks: ${mib} MiB file, $records records, $(npro
 echo
 
 # ---- 1. cold read on B, one seeder (A) ----
-"$swarmfs" init --home "$work/a" --name team >/dev/null
+"$swarmfs" init --public --home "$work/a" --name team >/dev/null
 mount_node a "$work/a" team
 uri=$(drive_field "$work/mnt-a" uri)
 aport=$(drive_field "$work/mnt-a" "listen port")
