@@ -503,16 +503,15 @@ static int member_mounted(const char *cmd, const char *mnt, const char *value)
 	err = errno;
 	if (err == EACCES || err == EPERM)
 		fprintf(stderr,
-		        "swarmfs drive %s: %s is mounted with a key that is not the drive's admin "
+		        "swarmfs %s: %s is mounted with a key that is not the drive's admin "
 		        "(only the drive's admin may)\n",
 		        cmd, mnt);
 	else if (err == EROFS)
-		fprintf(stderr, "swarmfs drive %s: %s is mounted without a key (read-only)\n", cmd,
-		        mnt);
+		fprintf(stderr, "swarmfs %s: %s is mounted without a key (read-only)\n", cmd, mnt);
 	else if (err == ENOENT)
-		fprintf(stderr, "swarmfs drive %s: no such member\n", cmd);
+		fprintf(stderr, "swarmfs %s: no such member\n", cmd);
 	else
-		fprintf(stderr, "swarmfs drive %s: %s: %s\n", cmd, mnt, strerror(err));
+		fprintf(stderr, "swarmfs %s: %s: %s\n", cmd, mnt, strerror(err));
 	return -err;
 }
 
@@ -522,6 +521,10 @@ static int member_mounted(const char *cmd, const char *mnt, const char *value)
 static int with_drive(struct common *c, const char *cmd, const char *drive, bool need_key,
                       int (*fn)(struct ledger *l, void *ctx), void *ctx)
 {
+	char hint[96];
+
+	/* what to run instead while the drive is mounted */
+	snprintf(hint, sizeof hint, "%s MOUNTPOINT%s", cmd, strstr(cmd, "-member") ? " KEY" : "");
 	struct ledger_key *k = NULL;
 	struct ledger *l = NULL;
 	char id[LEDGER_HEX_LEN], *ddir = NULL;
@@ -544,13 +547,11 @@ static int with_drive(struct common *c, const char *cmd, const char *drive, bool
 	if (rc == 0 && (lock = fs_drive_lock(ddir, &holder)) < 0) {
 		rc = lock;
 		if (rc == -EBUSY && holder > 0)
-			fprintf(stderr,
-			        "swarmfs %s: drive is mounted by pid %ld: give its MOUNTPOINT "
-			        "instead\n",
-			        cmd, holder);
+			fprintf(stderr, "swarmfs %s: drive is mounted by pid %ld: run swarmfs %s\n",
+			        cmd, holder, hint);
 		else if (rc == -EBUSY)
-			fprintf(stderr,
-			        "swarmfs %s: drive is mounted: give its MOUNTPOINT instead\n", cmd);
+			fprintf(stderr, "swarmfs %s: drive is mounted: run swarmfs %s\n", cmd,
+			        hint);
 		else
 			fprintf(stderr, "swarmfs %s: cannot lock %s: %s\n", cmd, ddir,
 			        strerror(-rc));
@@ -592,7 +593,7 @@ static int member_change_offline(struct ledger *l, void *ctx)
 		rc = rc < 0 ? rc : 0;
 	}
 	if (rc < 0)
-		fprintf(stderr, "swarmfs drive %s: %s%s\n", m->cmd, strerror(-rc),
+		fprintf(stderr, "swarmfs %s: %s%s\n", m->cmd, strerror(-rc),
 		        rc == -EPERM    ? " (only the drive's admin may)"
 		        : rc == -ENOENT ? " (no such member)"
 		                        : "");
@@ -748,8 +749,10 @@ int fs_cmd_drive(int argc, char **argv)
 	}
 	/* a mount point needs no data directory: the mount has its own */
 	if (!strcmp(sub, "add-member") || !strcmp(sub, "remove-member")) {
-		rc = member_change(&c, sub, argv[optind + 1], argv[optind + 2], o.producer,
-		                   !strcmp(sub, "remove-member"), o.name);
+		bool rm = !strcmp(sub, "remove-member");
+
+		rc = member_change(&c, rm ? "drive remove-member" : "drive add-member",
+		                   argv[optind + 1], argv[optind + 2], o.producer, rm, o.name);
 		free(c.home);
 		return rc;
 	}

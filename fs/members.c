@@ -19,8 +19,9 @@
 
 static const char *role_name(const struct ledger_member *m)
 {
-	return m->admin ? (m->producer ? "admin,producer" : "admin")
-	                : m->producer ? "producer" : "member";
+	return m->admin      ? (m->producer ? "admin,producer" : "admin")
+	       : m->producer ? "producer"
+	                     : "member";
 }
 
 int fs_members_text(struct fs_drive *d, char **out)
@@ -60,7 +61,8 @@ static bool arg_get(const char *args, const char *key, char *out, size_t max)
 		size_t o = 0;
 
 		for (p += kl + 1; *p && *p != '&' && o + 1 < max; p++) {
-			if (*p == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+			if (*p == '%' && isxdigit((unsigned char)p[1]) &&
+			    isxdigit((unsigned char)p[2])) {
 				char h[3] = { p[1], p[2], 0 };
 
 				out[o++] = (char)strtol(h, NULL, 16);
@@ -200,8 +202,8 @@ void fs_members_status(struct fs_drive *d, FILE *f)
 		if (rc == 0)
 			fprintf(f, "epoch: %lld (key held)\n", (long long)epoch);
 		else
-			fprintf(f, "epoch: %s\n", rc == -ENOKEY ? "current key not sealed to us yet"
-			                                         : "none");
+			fprintf(f, "epoch: %s\n",
+			        rc == -ENOKEY ? "current key not sealed to us yet" : "none");
 	}
 	fs_sync_info(d, &si);
 	if (si.refused[0])
