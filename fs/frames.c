@@ -85,8 +85,8 @@ int fs_frames_add(struct fs_frames *f, uint64_t peer, const uint8_t *frag, size_
 		*p = (struct partial){ .peer = peer, .started_ms = now_ms };
 	}
 	err = p->len + add > LEDGER_SYNC_MAX_MSG ? -EBADMSG
-	      : f->held + add > FS_FRAMES_TOTAL   ? -ENOSPC
-	                                          : 0;
+	      : f->held + add > FS_FRAMES_TOTAL  ? -ENOSPC
+	                                         : 0;
 	if (!err && !(nb = realloc(p->buf, p->len + add ? p->len + add : 1)))
 		err = -ENOMEM;
 	if (err) {
