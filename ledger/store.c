@@ -203,7 +203,8 @@ int store_clear_derived(struct ledger *l)
 {
 	return store_exec(l, "DELETE FROM blocks; DELETE FROM bad_blocks; DELETE FROM chain;"
 	                     " DELETE FROM chain_records; DELETE FROM paths;"
-	                     " DELETE FROM members; DELETE FROM history;");
+	                     " DELETE FROM members; DELETE FROM history;"
+	                     " DELETE FROM chain_signers; DELETE FROM final_block;");
 }
 
 int store_open(struct ledger *l, bool create)
@@ -230,6 +231,8 @@ int store_open(struct ledger *l, bool create)
 		rc = store_exec(l, "PRAGMA cache_size=-32768");
 	if (!rc)
 		rc = store_exec(l, schema);
+	if (!rc)
+		rc = finality_open(l);
 	return rc;
 }
 
