@@ -112,8 +112,9 @@ static int prod_rows(struct ledger *l, struct prow **out, size_t *out_n)
 		if (sqlite3_column_bytes(st, 0) == 32)
 			memcpy(v[n].key, sqlite3_column_blob(st, 0), 32);
 		v[n].born = sqlite3_column_int64(st, 1);
-		v[n].spent = sqlite3_column_type(st, 2) == SQLITE_NULL ? INT64_MAX
-		                                                        : sqlite3_column_int64(st, 2);
+		v[n].spent = sqlite3_column_type(st, 2) == SQLITE_NULL
+		                 ? INT64_MAX
+		                 : sqlite3_column_int64(st, 2);
 		n++;
 	}
 	sqlite3_reset(st);
@@ -233,7 +234,8 @@ out:
 
 int finality_on_apply(struct ledger *l, int64_t height, const uint8_t producer[32])
 {
-	static const char q[] = "INSERT OR REPLACE INTO chain_signers(height, producer) VALUES(?,?)";
+	static const char q[] =
+	    "INSERT OR REPLACE INTO chain_signers(height, producer) VALUES(?,?)";
 	sqlite3_stmt *st = store_stmt(l, q);
 	int rc;
 
@@ -334,10 +336,11 @@ int finality_reorg_check(struct ledger *l, int64_t fork, const uint8_t (*branch)
 	l->fin_refused.final = f;
 	l->fin_refused.conflict = ns && signers > ns / 2;
 	if (l->fin_refused.conflict)
-		L_ERR(l,
-		      "final: a peer offers a conflicting FINAL chain: %zu of %zu producers signed a"
-		      " branch from height %lld that undoes our final block %lld; keeping ours",
-		      signers, ns, (long long)fork, (long long)f);
+		L_ERR(
+		    l,
+		    "final: a peer offers a conflicting FINAL chain: %zu of %zu producers signed a"
+		    " branch from height %lld that undoes our final block %lld; keeping ours",
+		    signers, ns, (long long)fork, (long long)f);
 	else
 		L_WARN(l, "final: refused a fork from height %lld: it would undo final block %lld",
 		       (long long)fork, (long long)f);
@@ -388,7 +391,8 @@ int finality_evidence_check(struct ledger *l, const struct blk_hdr *h, const uin
 		size_t bl = (size_t)sqlite3_column_bytes(st, 1);
 		struct blk_hdr o;
 
-		if (sqlite3_column_bytes(st, 0) != 32 || !memcmp(sqlite3_column_blob(st, 0), h->id, 32))
+		if (sqlite3_column_bytes(st, 0) != 32 ||
+		    !memcmp(sqlite3_column_blob(st, 0), h->id, 32))
 			continue;
 		if (blk_hdr_decode(b, bl, &o, false) || memcmp(o.producer, h->producer, 32))
 			continue;
@@ -522,7 +526,8 @@ int finality_open(struct ledger *l)
 	if (!(st = store_stmt(l, q_missing)))
 		return -EIO;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		void *a = realloc(hs, (n + 1) * sizeof *hs), *b = a ? realloc(ids, (n + 1) * 32) : NULL;
+		void *a = realloc(hs, (n + 1) * sizeof *hs),
+		     *b = a ? realloc(ids, (n + 1) * 32) : NULL;
 
 		if (a)
 			hs = a;
