@@ -259,7 +259,7 @@ START_TEST(test_never_two_blocks_at_one_height)
 	ck_assert_int_eq(tu_height(l), 1);
 	tu_clock += 20;
 	empty_block(l, p1, 1); /* height 2, p1 out of turn */
-	tu_clock += 20;         /* height 3 is p1's turn too: p0 after the grace delay */
+	tu_clock += 20;        /* height 3 is p1's turn too: p0 after the grace delay */
 	ck_assert_int_eq(ledger_produce(l), 1);
 	ck_assert_int_eq(tu_height(l), 3);
 	ledger_lock(l);
@@ -376,10 +376,10 @@ START_TEST(test_removed_member_rights)
 	lm = tu_join("m.db", l, m, false);
 	tu_copy_blocks(l, lm);
 	ck_assert_int_eq(transfer_op(lm, "/m/doc", o->pub), -EPERM);
-	ck_assert_int_eq(ledger_submit(lm, &(struct ledger_op){ .type = LEDGER_REC_REVOKE,
-	                                                        .path = "/m/doc" },
-	                               NULL),
-	                 -EPERM);
+	ck_assert_int_eq(
+	    ledger_submit(lm, &(struct ledger_op){ .type = LEDGER_REC_REVOKE, .path = "/m/doc" },
+	                  NULL),
+	    -EPERM);
 	/* another member may not reassign it; the admin may, to a live member only */
 	raw = tu_record(l, o, LEDGER_REC_TRANSFER, "/m/doc", NULL, doc.record_id, o->pub, &r, &len);
 	blk = tu_block(l, k, NULL, 0, 0, 2, &raw, &len, 1, &bl);
@@ -426,10 +426,16 @@ START_TEST(test_control_characters_refused)
 		free(blk);
 		free(raw);
 	}
-	ck_assert_int_eq(claim_op(l, "/nbsp\xc2\xa0" "caf\xc3\xa9", 1), 0);
-	ck_assert_int_eq(ledger_submit(l, &(struct ledger_op){ .type = LEDGER_REC_MOVE,
-	                                                       .path = "/nbsp\xc2\xa0" "caf\xc3\xa9",
-	                                                       .dest = "/esc\x1b" },
+	ck_assert_int_eq(claim_op(l,
+	                          "/nbsp\xc2\xa0"
+	                          "caf\xc3\xa9",
+	                          1),
+	                 0);
+	ck_assert_int_eq(ledger_submit(l,
+	                               &(struct ledger_op){ .type = LEDGER_REC_MOVE,
+	                                                    .path = "/nbsp\xc2\xa0"
+	                                                            "caf\xc3\xa9",
+	                                                    .dest = "/esc\x1b" },
 	                               NULL),
 	                 -EINVAL);
 	ck_assert_int_eq(tu_height(l), 1);
@@ -560,7 +566,8 @@ static void import_all(void *arg)
 START_TEST(test_kill9_during_import)
 {
 	struct ledger_key *k = tu_key(1), *o = tu_key(2);
-	struct ledger *src = tu_create("src.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger *src =
+	    tu_create("src.db", k, (const struct ledger_key *const[]){ k }, 1, true);
 	struct ledger *dst = tu_join("dst.db", src, o, false);
 	struct import_job j = { "src.db", "dst.db", k, { "block:before-commit", 24 } };
 	struct ledger_entry e;
