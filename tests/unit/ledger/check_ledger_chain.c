@@ -947,7 +947,27 @@ START_TEST(test_crash_mid_append)
 			submit_claim(l, p, (uint32_t)i, NULL);
 		}
 	}
-	usleep(400 * 1000);
+	/* kill it once a few blocks are durable, mid-append (no timed sleep: the child's
+	 * pace depends on the machine and the fsyncs of its produce commits) */
+	{
+		int64_t got = 0;
+
+		for (int tries = 0; got < 3; tries++) {
+			sqlite3 *db;
+			sqlite3_stmt *q;
+
+			ck_assert_msg(tries < 60000, "the child made no 3 blocks in 10 minutes");
+			if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+			    sqlite3_prepare_v2(db, "SELECT MAX(height) FROM chain", -1, &q, NULL) ==
+			        SQLITE_OK) {
+				if (sqlite3_step(q) == SQLITE_ROW)
+					got = sqlite3_column_int64(q, 0);
+				sqlite3_finalize(q);
+			}
+			sqlite3_close(db);
+			usleep(10 * 1000);
+		}
+	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	tu_config(&cfg, path, k, true);
