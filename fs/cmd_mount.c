@@ -137,6 +137,12 @@ int fs_cmd_transfer(int argc, char **argv)
 		if (err == -EACCES)
 			fprintf(stderr, "swarmfs transfer: %s is not yours to give\n",
 			        argv[optind]);
+		else if (err == -ENOKEY)
+			fprintf(
+			    stderr,
+			    "swarmfs transfer: %s is not a member of this drive (the admin adds it:"
+			    " swarmfs drive add-member)\n",
+			    to);
 		else
 			return explain("transfer", argv[optind], err);
 		return 1;

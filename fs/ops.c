@@ -87,7 +87,10 @@ bool fs_entry_owned(const struct fs_drive *d, const struct ledger_entry *e)
 static void entry_stat(const struct fs_drive *d, const struct ledger_entry *e, uint64_t ino,
                        struct stat *st)
 {
-	uint32_t mode = e->content.mode & 07777;
+	/* DESIGN.md §10: setuid, setgid and sticky bits are never shown */
+	uint32_t mode = e->content.mode & 0777;
+	/* a record may say any time: before the epoch reads as the epoch */
+	int64_t mtime_ns = e->content.mtime_ns > 0 ? e->content.mtime_ns : 0;
 
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
@@ -113,8 +116,8 @@ static void entry_stat(const struct fs_drive *d, const struct ledger_entry *e, u
 		st->st_size = (off_t)e->content.length;
 		st->st_blocks = (blkcnt_t)((e->content.length + 511) / 512);
 	}
-	st->st_mtim.tv_sec = e->content.mtime_ns / 1000000000;
-	st->st_mtim.tv_nsec = e->content.mtime_ns % 1000000000;
+	st->st_mtim.tv_sec = mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = mtime_ns % 1000000000;
 	st->st_atim = st->st_ctim = st->st_mtim;
 }
 
@@ -162,7 +165,7 @@ static int node_get(struct fs_drive *d, const char *path, uint64_t ino, struct n
 	if (*path && fs_staged_stat(d, path, &n->st) == 0) {
 		n->staged = true;
 		n->st.st_ino = ino;
-		n->st.st_mode = S_IFREG | (n->st.st_mode & 07777);
+		n->st.st_mode = S_IFREG | (n->st.st_mode & 0777);
 		n->st.st_nlink = 1;
 		n->st.st_uid = d->uid;
 		n->st.st_gid = d->gid;

@@ -198,6 +198,21 @@ static int drive_status_text(struct fs_drive *d, char **out)
 	ledger_hex(h.id, LEDGER_ID_LEN, hex);
 	text_add(&buf, &len, "height: %llu\nhead: %s\nmempool: %d\n", (unsigned long long)h.height,
 	         hex, ledger_mempool_count(d->ledger));
+	struct ledger_finality fin;
+
+	if (ledger_finality_get(d->ledger, &fin) == 0) {
+		text_add(&buf, &len, "final: height %llu\n", (unsigned long long)fin.height);
+		if (fin.conflict)
+			text_add(
+			    &buf, &len,
+			    "FINALITY CONFLICT: a peer offered a final branch (tip at height %llu)"
+			    " that undoes our final blocks; ours kept\n",
+			    (unsigned long long)fin.conflict_height);
+		if (fin.evidence)
+			text_add(&buf, &len,
+			         "equivocation evidence: %llu (swarmfs verify lists it)\n",
+			         (unsigned long long)fin.evidence);
+	}
 	if (!vdone)
 		text_add(&buf, &len, "verification: running\n");
 	else

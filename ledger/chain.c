@@ -180,6 +180,25 @@ static bool in_chain(struct ledger *l, const uint8_t id[32])
 	return store_has(l, q, id);
 }
 
+/* Who may change a live path (DESIGN.md §10): its owner while a live member; a removed
+ * member keeps its records but loses every right to change them, and the admin may
+ * reassign such a path (a transfer signed by the admin). A transfer's recipient must be
+ * a live member (-ENOKEY otherwise). */
+static int owner_rights(struct ledger *l, const struct rec *r, const struct row *cur)
+{
+	bool owner = !memcmp(cur->owner, r->author, 32);
+
+	if (owner && !chain_member_role(l, r->author))
+		return -EPERM; /* removed: its paths stay, its rights went */
+	/* the admin reassigns a removed member's path */
+	if (!owner && !(r->type == LEDGER_REC_TRANSFER && !memcmp(r->author, l->params.admin, 32) &&
+	                !chain_member_role(l, cur->owner)))
+		return -EPERM;
+	if (r->type == LEDGER_REC_TRANSFER && !chain_member_role(l, r->to))
+		return -ENOKEY;
+	return 0;
+}
+
 /* Check one record against the state as it stands. time_limit bounds its timestamp. */
 static int record_check(struct ledger *l, const struct rec *r, int64_t time_limit)
 {
@@ -251,8 +270,9 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 		return rc;
 	if (memcmp(cur.record, r->prev, 32))
 		return -ESTALE; /* not the live record: a double spend or a stale view */
-	if (memcmp(cur.owner, r->author, 32))
-		return -EPERM;
+	rc = owner_rights(l, r, &cur);
+	if (rc)
+		return rc;
 	switch (r->type) {
 	case LEDGER_REC_UPDATE:
 		/* a directory's update carries its new mode and mtime (chmod, touch, the
@@ -817,6 +837,9 @@ fail:
 	return rc;
 }
 
+/* Seconds our clock may lag an honest producer's when judging its grace delay. */
+static const int64_t GRACE_CLOCK_SLACK_S = 2;
+
 /* Apply a block whose parent is the current head. */
 static int block_apply(struct ledger *l, const struct blk *b, const struct blkinfo *parent)
 {
@@ -850,6 +873,14 @@ static int block_apply(struct ledger *l, const struct blk *b, const struct blkin
 	if (!in_turn && b->h.time < parent->time + l->params.grace_s) {
 		L_WARN(l, "block %lld: out of turn before the grace delay", (long long)b->h.height);
 		return -EINVAL;
+	}
+	/* the grace delay runs by this node's clock too: a producer's word alone (a time
+	 * within the allowed future) does not shorten it. Not yet is not invalid: the
+	 * block is not marked bad and may come again (-EAGAIN). */
+	if (!in_turn && ledger_now(l) + GRACE_CLOCK_SLACK_S < parent->time + l->params.grace_s) {
+		L_WARN(l, "block %lld: out of turn before the grace delay by our clock",
+		       (long long)b->h.height);
+		return -EAGAIN;
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		rc = record_check(l, &b->recs[i], b->h.time + l->cfg.max_future_s);
@@ -887,7 +918,8 @@ static int block_apply(struct ledger *l, const struct blk *b, const struct blkin
 	sqlite3_bind_int64(st, 1, b->h.height);
 	sqlite3_bind_blob(st, 2, b->h.id, 32, SQLITE_STATIC);
 	ledger_note_change(l, NULL);
-	return step_done(l, st, "chain");
+	rc = step_done(l, st, "chain");
+	return rc ? rc : finality_on_apply(l, b->h.height, b->h.producer);
 }
 
 /* Roll state back to height h: the best chain above it is undone and its records
@@ -949,6 +981,8 @@ static int rollback_to(struct ledger *l, int64_t h)
 		sqlite3_bind_int64(st, 1, h);
 		rc = step_done(l, st, q_undo[i]);
 	}
+	if (!rc)
+		rc = finality_on_rollback(l, h);
 	l->chain_epoch++;
 	ledger_note_change(l, NULL);
 	return rc;
@@ -1022,11 +1056,19 @@ static int switch_to(struct ledger *l, const uint8_t tip[32], const struct blk *
 		if (rc)
 			goto out;
 		if ((int64_t)head.height > bi.height) {
+			rc = finality_reorg_check(l, bi.height, (const uint8_t(*)[32])branch, n,
+			                          tip_blk ? tip_blk->h.producer : NULL,
+			                          bi.height + (int64_t)n);
+			if (rc) {
+				memcpy(out_bad, tip, 32);
+				goto out;
+			}
 			L_INFO(l, "reorg: rolling back %lld blocks to height %lld",
 			       (long long)head.height - bi.height, (long long)bi.height);
 			rc = rollback_to(l, bi.height);
 			if (rc)
 				goto out;
+			ledger_step(l, "reorg:rolled-back");
 		}
 	}
 	parent = bi;
@@ -1203,6 +1245,11 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 		rc = -ERANGE;
 		goto out;
 	}
+	/* a second block by one producer at one height is evidence, whatever else is
+	 * wrong with it (its signature is checked) */
+	rc = finality_evidence_check(l, &h, w.hdr.p, w.hdr.len);
+	if (rc)
+		goto out;
 	rc = store_begin(l);
 	if (rc)
 		goto out;
@@ -1217,9 +1264,22 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 	rc = block_info(l, h.prev, &parent);
 	if (rc)
 		goto rollback; /* -ENOENT: an orphan, the caller asks for its parent */
-	if (is_bad(l, h.prev) || h.height != parent.height + 1 || h.time < parent.time) {
+	/* block times rise strictly */
+	if (is_bad(l, h.prev) || h.height != parent.height + 1 || h.time <= parent.time) {
 		rc = -EINVAL;
 		goto rollback;
+	}
+	/* on top of the best chain the producer set at the parent is at hand: a key
+	 * that was no producer after the parent (removed, or never one) signs nothing
+	 * there, on any branch from it */
+	{
+		uint8_t at[32];
+
+		if (chain_id_at(l, parent.height, at) == 0 && !memcmp(at, h.prev, 32) &&
+		    !finality_producer_at(l, h.producer, parent.height)) {
+			rc = -EPERM;
+			goto rollback;
+		}
 	}
 	/* Whether the producer was one at the parent is known only once the state is
 	 * there (a reorg), but a key that is no producer now and was none in genesis is
@@ -1273,16 +1333,28 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 			store_rollback(l);
 			l->chain_epoch++;
 			if (rc != -ENOMEM && rc != -EIO && rc != -EBUSY && rc != -ENOSPC &&
-			    !store_begin(l)) {
+			    rc != -EAGAIN && !store_begin(l)) {
 				mark_bad(l, bad, -rc);
+				finality_note_refused(l);
 				store_commit(l);
 			}
+			l->fin_refused.set = false;
 			goto out;
 		}
 		rc = mempool_prune(l, h.height + 1);
 		if (rc)
 			goto rollback;
 		*out_head = true;
+	}
+	/* this node's own block: its height is written down durably with it, before the
+	 * block can leave (chain_produce runs this commit with synchronous=FULL) */
+	if (l->producing && l->cfg.key && !memcmp(h.producer, l->cfg.key->pub, 32)) {
+		rc = finality_signed_put(l, h.height);
+		if (rc)
+			goto rollback;
+		ledger_step(l, "produce:before-commit");
+	} else {
+		ledger_step(l, "block:before-commit");
 	}
 	rc = store_commit(l);
 	if (rc)
@@ -1436,10 +1508,26 @@ int chain_produce(struct ledger *l)
 	memcpy(h.drive, l->drive, 32);
 	h.height = (int64_t)head.height + 1;
 	memcpy(h.prev, head.id, 32);
-	h.time = now > head.time ? now : head.time;
+	h.time = now > head.time ? now : head.time + 1; /* block times rise strictly */
 	h.weight = in_turn ? 2 : 1;
 	if (!in_turn && h.time < head.time + l->params.grace_s)
 		return 0; /* not our turn yet */
+	if (h.time > now + l->cfg.max_future_s / 2)
+		return 0; /* a burst ran the chain's clock ahead: the next tick takes it */
+	{
+		int64_t last;
+
+		rc = finality_last_signed(l, &last);
+		if (rc)
+			return rc;
+		if (h.height <= last) {
+			/* we signed a block at this height that is no longer on the best
+			 * chain: a second one would be equivocation */
+			L_INFO(l, "produce: height %lld already signed once; waiting",
+			       (long long)h.height);
+			return 0;
+		}
+	}
 
 	ben_buf_init(&wire);
 	ben_dict_begin(&wire);
@@ -1478,7 +1566,14 @@ int chain_produce(struct ledger *l)
 	mempool_drop(l, w.bad, w.n_bad);
 	if (rc || !n)
 		goto out;
+	/* the block is durable, with our last signed height, before it can leave */
+	if (!l->cfg.fast_unsafe && (rc = store_exec(l, "PRAGMA synchronous=FULL")))
+		goto out;
+	l->producing = true;
 	rc = chain_block_add(l, wire.p, wire.len, &is_head);
+	l->producing = false;
+	if (!l->cfg.fast_unsafe)
+		store_exec(l, "PRAGMA synchronous=NORMAL");
 	if (rc == 0)
 		rc = is_head ? 1 : 0;
 out:
@@ -1491,7 +1586,9 @@ out:
 
 int chain_replay(struct ledger *l)
 {
-	static const char q[] = "SELECT id FROM raw_blocks WHERE height > 0 ORDER BY height, id";
+	/* in the order they were stored (a parent always before its children): the
+	 * replay takes the decisions the node took, fork choice and finality alike */
+	static const char q[] = "SELECT id FROM raw_blocks WHERE height > 0 ORDER BY rowid";
 	sqlite3_stmt *st;
 	uint8_t(*ids)[32] = NULL;
 	size_t n = 0;
@@ -1529,7 +1626,8 @@ int chain_replay(struct ledger *l)
 		free(wire);
 		if (rc < 0 && rc != -ENOENT && rc != -EINVAL && rc != -EBADMSG && rc != -EPERM &&
 		    rc != -ESTALE && rc != -EEXIST && rc != -EALREADY && rc != -ENOTEMPTY &&
-		    rc != -ENOTDIR && rc != -EISDIR && rc != -ERANGE)
+		    rc != -ENOTDIR && rc != -EISDIR && rc != -ERANGE && rc != -ENOKEY &&
+		    rc != -EAGAIN)
 			break; /* a store error; invalid blocks are skipped as on import */
 		rc = 0;
 	}

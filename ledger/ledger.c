@@ -581,6 +581,21 @@ out:
 
 /* ---- local records ---- */
 
+/* Normalize a path of a local record; a name with a control character is refused with
+ * a line that says so (the caller sees -EINVAL). */
+static int op_path(struct ledger *l, const char *in, char *out)
+{
+	int rc = ledger_path_normalize(in, out);
+	int c = rc == -EINVAL ? ledger_path_first_ctrl(in) : -1;
+
+	if (c >= 0)
+		L_WARN(l,
+		       "refused a name holding the control character U+%04X: names may not"
+		       " hold C0/C1 control characters",
+		       (unsigned)c);
+	return rc;
+}
+
 static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r)
 {
 	int rc = ledger_rec_init(l, op->type, r);
@@ -590,7 +605,7 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 	if (rec_has_path(op->type)) {
 		if (!op->path)
 			return -EINVAL;
-		rc = ledger_path_normalize(op->path, r->path);
+		rc = op_path(l, op->path, r->path);
 		if (rc)
 			return rc;
 		if (!strcmp(r->path, "/"))
@@ -614,7 +629,7 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 	case LEDGER_REC_MOVE:
 		if (!op->dest)
 			return -EINVAL;
-		rc = ledger_path_normalize(op->dest, r->dest);
+		rc = op_path(l, op->dest, r->dest);
 		if (rc)
 			return rc;
 		if (!strcmp(r->dest, "/") || !strcmp(r->dest, r->path))
@@ -1142,6 +1157,15 @@ int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 		if (memcmp(root, h.root, 32))
 			problem(&ps, (int64_t)height, id, NULL, -1, "merkle root mismatch");
 		memcpy(prev, id, 32);
+	}
+	{
+		struct fin_evidence *ev = NULL;
+		size_t nev = 0;
+
+		rc = finality_evidence_list(l, &ev, &nev);
+		for (size_t i = 0; !rc && i < nev; i++)
+			problem(&ps, ev[i].height, ev[i].b, NULL, -1, LEDGER_PROBLEM_EQUIVOCATION);
+		free(ev);
 	}
 out:
 	ledger_unlock(l);

@@ -231,7 +231,8 @@ int ledger_list(struct ledger *l, const char *dir, const char *after,
 int ledger_pending_children(struct ledger *l, const char *dir, char ***out_names, size_t *out_n);
 
 /* A record to create, sign with cfg->key and submit. Fields per type:
- * claim/update: path, content; transfer: path, to; move: path, dest;
+ * claim/update: path, content; transfer: path, to (a live member, else -ENOKEY; the
+ * admin may transfer a removed member's path); move: path, dest;
  * revoke: path; mkdir: path, open, content.mode, content.mtime_ns;
  * member: member, producer (role), remove. */
 struct ledger_op {
@@ -300,13 +301,17 @@ struct ledger_problem {
 	int64_t index;    /* the record's place in the block */
 	const char *what; /* "record hash mismatch", ... */
 };
+#define LEDGER_PROBLEM_EQUIVOCATION "equivocation: its producer signed two blocks at this height"
 typedef void (*ledger_problem_fn)(const struct ledger_problem *p, void *ctx);
 /* Walk the whole best chain from genesis, from raw bytes: every block's hash,
  * encoding, signature, height, link and Merkle root, every record's hash, encoding,
  * signature and size. (The state rules were checked when each block was applied;
  * ledger_rebuild() checks them again by replay.) Each problem is reported through fn
  * (may be NULL), after the lock is released. The lock is let go every 32 blocks, so
- * other calls go on meanwhile. Returns the number of problems (0: clean), -EINTR after
+ * other calls go on meanwhile. Equivocation evidence (two blocks signed by one producer
+ * at one height, re-checked from their raw headers) is reported as a problem too, with
+ * what = LEDGER_PROBLEM_EQUIVOCATION and the second block's id and height.
+ * Returns the number of problems (0: clean), -EINTR after
  * ledger_interrupt(), or -errno. */
 int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx);
 /* Make a running or later ledger_verify_chain stop soon with -EINTR (an unmount does not
@@ -321,6 +326,21 @@ int ledger_state_digest(struct ledger *l, uint8_t out[LEDGER_ID_LEN]);
  * Returns the resulting height. */
 int ledger_rebuild(struct ledger *l);
 
+/* ---- finality (DESIGN.md §10) ---- */
+
+struct ledger_finality {
+	uint64_t height; /* the highest final block of the best chain: no reorg
+	                  * will ever undo it or anything below it */
+	uint8_t id[LEDGER_ID_LEN];
+	bool conflict;            /* a peer offered a branch, final by its own producers,
+	                           * that conflicts with our final block (we kept ours) */
+	uint64_t conflict_height; /* the first such branch's tip */
+	uint8_t conflict_id[LEDGER_ID_LEN];
+	uint64_t evidence; /* pairs of blocks one producer signed at one height */
+};
+/* Where finality stands. Any thread. */
+int ledger_finality_get(struct ledger *l, struct ledger_finality *out);
+
 /* ---- raw blocks (sync, tools, tests) ---- */
 
 /* The block at height on the best chain, encoded as sent on the wire: a dict with
@@ -328,7 +348,11 @@ int ledger_rebuild(struct ledger *l);
 int ledger_block_get(struct ledger *l, uint64_t height, uint8_t **out_buf, size_t *out_len);
 /* Verify and add a block (as ledger_block_get gives it). Returns 1 if it changed the
  * head (extend or reorg), 0 if stored on a side chain or already known, -ENOENT if its
- * parent is unknown, -EBADMSG/-EPERM/-EINVAL/-ESTALE/-EEXIST if invalid. */
+ * parent is unknown, -EBADMSG/-EPERM/-EINVAL/-ESTALE/-EEXIST/-ENOKEY if invalid, -EPERM
+ * too for a branch that would undo a final block (it is refused for good), -EAGAIN for
+ * an out-of-turn block whose grace delay has not passed by this node's clock yet (not
+ * invalid: it may come again). Block times must rise strictly. A second block one
+ * producer signed at one height is kept as evidence (ledger_verify_chain lists it). */
 int ledger_block_import(struct ledger *l, const uint8_t *buf, size_t len);
 
 /* ---- durable publish queue ---- */

@@ -211,9 +211,15 @@ struct rec {
 
 /* Normalize path into out (LEDGER_PATH_MAX + 1 bytes): a leading '/', components
  * separated by one '/', no trailing '/'; "/" is the root. Rejects invalid UTF-8, NUL,
+ * C0/C1 control characters,
  * empty (except repeated slashes, which collapse), "." and ".." components and
  * components over 255 bytes: -EINVAL; over LEDGER_PATH_MAX: -ENAMETOOLONG. */
 int ledger_path_normalize(const char *in, char *out);
+/* The C0/C1 control character (code point) that the UTF-8 sequence at s starts with,
+ * or -1 (names with them are refused: they would forge log lines and inject terminal
+ * escapes). ledger_path_first_ctrl: the first in a NUL-terminated path, or -1. */
+int ledger_path_ctrl(const unsigned char *s);
+int ledger_path_first_ctrl(const char *path);
 /* True if path is already in normal form (what records must carry). */
 bool ledger_path_is_normal(const char *path);
 /* Split a normal path: parent into out_parent, returns pointer to the last component
@@ -309,7 +315,48 @@ struct ledger {
 	bool replaying;          /* chain_replay: blocks come from the raw tables */
 	atomic_bool interrupted; /* ledger_interrupt: long sweeps stop */
 	struct ledger_pk_cache *pkc;
+	/* finality.c: a reorg across a final block refused in the current block add,
+	 * written down after its transaction was rolled back */
+	struct {
+		bool set, conflict;
+		uint8_t id[32];
+		int64_t height, fork, final;
+	} fin_refused;
+	bool producing; /* chain_produce is adding its own block */
+	/* tests only (white-box): called at named steps of block add, reorg and produce,
+	 * e.g. to kill the process there; NULL in every real node */
+	void (*step_hook)(const char *step, void *ctx);
+	void *step_ctx;
 };
+
+/* finality.c: finality, producer rights by height, equivocation (DESIGN.md §10) */
+void ledger_step(struct ledger *l, const char *step); /* the test hook, if any */
+int finality_open(struct ledger *l); /* schema; signers of an older ledger filled in */
+int finality_height(struct ledger *l, int64_t *out);
+/* key was a producer after block `height` of the best chain (it may sign its child). */
+bool finality_producer_at(struct ledger *l, const uint8_t key[32], int64_t height);
+/* Block `height` by producer joined the best chain / the chain was cut to height. */
+int finality_on_apply(struct ledger *l, int64_t height, const uint8_t producer[32]);
+int finality_on_rollback(struct ledger *l, int64_t height);
+/* A reorg to the branch (tip first, n ids) from fork height: 0 if allowed, -EPERM if it
+ * would undo a final block (logged; a conflicting final branch at LOG_ERR). */
+int finality_reorg_check(struct ledger *l, int64_t fork, const uint8_t (*branch)[32], size_t n,
+                         const uint8_t tip_producer[32], int64_t tip_height);
+/* Write down the refusal noted by finality_reorg_check (in the caller's transaction). */
+int finality_note_refused(struct ledger *l);
+/* h (signature checked) against stored headers at its height: a second block by the
+ * same producer is stored as evidence and logged at LOG_ERR. Autocommit. */
+int finality_evidence_check(struct ledger *l, const struct blk_hdr *h, const uint8_t *hdr,
+                            size_t hdr_len);
+struct fin_evidence {
+	int64_t height;
+	uint8_t producer[32], a[32], b[32];
+};
+/* Evidence re-checked from the raw headers; *out malloc'd. */
+int finality_evidence_list(struct ledger *l, struct fin_evidence **out, size_t *out_n);
+/* The highest height this node's key signed a block at (0: none), kept in meta. */
+int finality_last_signed(struct ledger *l, int64_t *out);
+int finality_signed_put(struct ledger *l, int64_t height);
 
 /* Logging: formats only when the level passes. With the lock held the line is queued
  * and reaches the sink after ledger_unlock(). */

@@ -56,6 +56,24 @@ static size_t utf8_len(const unsigned char *s)
 	return 0;
 }
 
+int ledger_path_ctrl(const unsigned char *s)
+{
+	/* C0 and DEL: one byte; C1 (U+0080..U+009F): 0xc2 0x80..0x9f in UTF-8 */
+	if (s[0] < 0x20 || s[0] == 0x7f)
+		return s[0];
+	if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+		return s[1];
+	return -1;
+}
+
+int ledger_path_first_ctrl(const char *path)
+{
+	for (const unsigned char *s = (const unsigned char *)path; *s; s++)
+		if (ledger_path_ctrl(s) >= 0)
+			return ledger_path_ctrl(s);
+	return -1;
+}
+
 int ledger_path_normalize(const char *in, char *out)
 {
 	const unsigned char *s = (const unsigned char *)in;
@@ -73,8 +91,8 @@ int ledger_path_normalize(const char *in, char *out)
 		while (*s && *s != '/') {
 			size_t u = utf8_len(s);
 
-			if (!u)
-				return -EINVAL;
+			if (!u || ledger_path_ctrl(s) >= 0)
+				return -EINVAL; /* invalid UTF-8, or a C0/C1 control character */
 			s += u;
 		}
 		clen = (size_t)(s - c);

@@ -217,7 +217,8 @@ int store_clear_derived(struct ledger *l)
 	return store_exec(l, "DELETE FROM blocks; DELETE FROM bad_blocks; DELETE FROM chain;"
 	                     " DELETE FROM chain_records; DELETE FROM paths;"
 	                     " DELETE FROM members; DELETE FROM history; DELETE FROM invites;"
-	                     " DELETE FROM epochs; DELETE FROM wraps;");
+	                     " DELETE FROM epochs; DELETE FROM wraps; DELETE FROM chain_signers;"
+	                     " DELETE FROM final_block;");
 }
 
 int store_open(struct ledger *l, bool create)
@@ -253,6 +254,8 @@ int store_open(struct ledger *l, bool create)
 		rc = store_exec(l, "ALTER TABLE mempool ADD COLUMN author BLOB");
 	if (!rc)
 		rc = store_exec(l, "CREATE INDEX IF NOT EXISTS mempool_author ON mempool(author)");
+	if (!rc)
+		rc = finality_open(l);
 	return rc;
 }
 

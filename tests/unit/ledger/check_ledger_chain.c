@@ -237,6 +237,9 @@ START_TEST(test_double_transfer)
 	size_t l1, l2, bl, lens[2];
 
 	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
+	/* the recipients are members: a transfer's recipient must be one */
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, b->pub), 0);
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, c->pub), 0);
 	ck_assert_int_eq(ledger_produce(l), 1);
 	ck_assert_int_eq(ledger_lookup(l, "/a", &e), 0);
 	memcpy(prev, e.record_id, 32);
@@ -547,10 +550,20 @@ START_TEST(test_reorg_orphans_transfer)
 	uint8_t *raw, *r1, *r2, *blk, before[32], after[32];
 	size_t len, l1n, l2n, bl;
 
-	/* height 1 (p1's turn): p0's claim of /f, on both nodes */
+	/* height 1 (p1's turn): p0's claim of /f, on both nodes; b and c are members */
 	raw = tu_record(l0, p0, LEDGER_REC_CLAIM, "/f", NULL, NULL, NULL, &claim, &len);
 	tu_inject(l1, &claim, raw, len);
 	free(raw);
+	{
+		struct rec mr;
+
+		raw = tu_record(l0, p0, LEDGER_REC_MEMBER, NULL, NULL, NULL, b->pub, &mr, &len);
+		tu_inject(l1, &mr, raw, len);
+		free(raw);
+		raw = tu_record(l0, p0, LEDGER_REC_MEMBER, NULL, NULL, NULL, c->pub, &mr, &len);
+		tu_inject(l1, &mr, raw, len);
+		free(raw);
+	}
 	ck_assert_int_eq(ledger_produce(l1), 1);
 	tu_copy_blocks(l1, l0);
 	ck_assert_int_eq(ledger_lookup(l0, "/f", &e), 0);
@@ -716,6 +729,7 @@ START_TEST(test_history)
 		ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
 	}
 	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MOVE, "/a", "/b", NULL), 0);
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, o->pub), 0);
 	ck_assert_int_eq(submit_simple(l, LEDGER_REC_TRANSFER, "/b", NULL, o->pub), 0);
 	ck_assert_int_eq(ledger_history(l, "/a", count_log, &n), 0);
 	ck_assert_int_eq(n, 3); /* claim, update, move away */
@@ -725,7 +739,7 @@ START_TEST(test_history)
 	ck_assert_int_eq(ledger_history(l, "/b", first_is_move_from_a, NULL), 1);
 	n = 0;
 	ck_assert_int_eq(ledger_history(l, NULL, count_log, &n), 0);
-	ck_assert_int_eq(n, 4); /* each record once */
+	ck_assert_int_eq(n, 5); /* each record once, o's admission too */
 	ledger_free(l);
 	ledger_key_free(k);
 	ledger_key_free(o);
@@ -933,7 +947,27 @@ START_TEST(test_crash_mid_append)
 			submit_claim(l, p, (uint32_t)i, NULL);
 		}
 	}
-	usleep(400 * 1000);
+	/* kill it once a few blocks are durable, mid-append (no timed sleep: the child's
+	 * pace depends on the machine and the fsyncs of its produce commits) */
+	{
+		int64_t got = 0;
+
+		for (int tries = 0; got < 3; tries++) {
+			sqlite3 *db;
+			sqlite3_stmt *q;
+
+			ck_assert_msg(tries < 60000, "the child made no 3 blocks in 10 minutes");
+			if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+			    sqlite3_prepare_v2(db, "SELECT MAX(height) FROM chain", -1, &q, NULL) ==
+			        SQLITE_OK) {
+				if (sqlite3_step(q) == SQLITE_ROW)
+					got = sqlite3_column_int64(q, 0);
+				sqlite3_finalize(q);
+			}
+			sqlite3_close(db);
+			usleep(10 * 1000);
+		}
+	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	tu_config(&cfg, path, k, true);

@@ -74,6 +74,7 @@ START_TEST(test_sync_10000_blocks)
 	    ledger_submit(a, &(struct ledger_op){ .type = LEDGER_REC_MKDIR, .path = "/d" }, NULL),
 	    0);
 	for (int i = 1; i < 10000; i++) {
+		tu_clock++; /* block times rise strictly: one block a second */
 		snprintf(p, sizeof p, "/d/%d", i);
 		ck_assert_int_eq(claim(a, p, (uint32_t)i), 0);
 	}
@@ -248,9 +249,15 @@ START_TEST(test_sync_fork_double_transfer)
 
 	ledger_key_public(x, xpub);
 	ledger_key_public(y, ypub);
-	/* /f is p0's on both */
+	/* /f is p0's on both; x and y are members (a transfer's recipient must be one) */
 	tu_clock += 20;
 	ck_assert_int_eq(claim(a, "/f", 5), 0);
+	for (int i = 0; i < 2; i++) {
+		struct ledger_op mop = { .type = LEDGER_REC_MEMBER };
+
+		memcpy(mop.member, i ? ypub : xpub, 32);
+		ck_assert_int_eq(ledger_submit(a, &mop, NULL), 0);
+	}
 	ck_assert_int_eq(ledger_produce(a), 1);
 	tu_copy_blocks(a, b);
 	ck_assert_int_eq(ledger_lookup(b, "/f", &e), 0);

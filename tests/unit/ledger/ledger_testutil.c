@@ -167,7 +167,8 @@ uint8_t *tu_block(struct ledger *l, const struct ledger_key *key, const uint8_t 
 	ledger_drive_id(l, h.drive);
 	h.height = height ? height : (int64_t)head.height + 1;
 	memcpy(h.prev, parent ? parent : head.id, 32);
-	h.time = time ? time : tu_clock;
+	/* block times rise strictly: by default the clock, or a second past the head */
+	h.time = time ? time : tu_clock > head.time || parent ? tu_clock : head.time + 1;
 	h.weight = weight;
 	h.n_records = (int64_t)n;
 	for (size_t i = 0; i < n; i++)
