@@ -761,9 +761,11 @@ static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, b
 		free(w.recs);
 		*changed |= head;
 	}
-	if (rc == -ENOENT || rc == -EAGAIN)
-		rc = 0; /* the peer's chain moved meanwhile, or a block came before its time
-		         * by our clock (an out-of-turn producer's grace): ask again later */
+	if (rc == -EAGAIN)
+		rc = 2; /* a block before its time by our clock (an out-of-turn producer's
+		         * grace): the next status asks again, not now */
+	else if (rc == -ENOENT)
+		rc = 0; /* the peer's chain moved meanwhile: ask again below */
 	else if (rc == -ENOMEM || rc == -EIO || rc == -EBUSY || rc == -ENOSPC)
 		rc = 1; /* our problem, not the peer's */
 	else if (rc < 0)
