@@ -1,0 +1,405 @@
+/*
+ * The extended attributes of a mounted drive, user.swarmfs.*: facts of the ledger and
+ * the swarm about a path (owner, record, height, status, root, infohash, magnet,
+ * cached, progress, peers), the mount's reports on its root (drive, drive-json,
+ * drive-watch: swarmfs status) and a path's history (log), and the verbs the commands
+ * set (transfer, add, member). FUSE worker threads.
+ */
+#define FUSE_USE_VERSION 312
+#include "xattr.h"
+
+#include "drive.h"
+#include "engine.h"
+#include "fs.h"
+#include "history.h"
+#include "inode.h"
+#include "ops.h"
+#include "status.h"
+
+#include <cache.h>
+#include <swarm.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define XATTR_PREFIX "user.swarmfs."
+
+static const char *const xattr_names[] = { "owner",  "record", "height", "status",
+	                                   "root",   "infohash", "magnet", "cached",
+	                                   "progress", "peers",  NULL };
+
+/* Percent-encode what a URI query value cannot carry as is. */
+static void pct_append(char **buf, size_t *len, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (isalnum(c) || strchr("-._~", c))
+			fs_text_add(buf, len, "%c", c);
+		else
+			fs_text_add(buf, len, "%%%02X", c);
+	}
+}
+
+/* magnet:?xt=urn:btih:<v1>&xt=urn:btmh:1220<v2>&dn=<name>&tr=<tracker>...: standard
+ * clients (v1-only ones too) find the swarm through the drive's trackers (its tracker
+ * hints, its config and the mount's --tracker). */
+static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+                     const uint8_t *v1_companion, char **out)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL;
+	size_t len = 0;
+
+	ledger_hex(e->content.ih2, 32, hex);
+	if (v1_companion) { /* magnet-v1: the v1-only companion torrent alone */
+		ledger_hex(v1_companion, 20, hex1);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
+	} else if (fs_ops_v1_only(&e->content)) {
+		ledger_hex(e->content.ih1, 20, hex1);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
+	} else if (e->content.has_ih1) {
+		ledger_hex(e->content.ih1, 20, hex1);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=", hex1, hex);
+	} else
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btmh:1220%s&dn=", hex);
+	pct_append(&buf, &len, base);
+	for (size_t i = 0; d->trackers && d->trackers[i]; i++) {
+		fs_text_add(&buf, &len, "&tr=");
+		pct_append(&buf, &len, d->trackers[i]);
+	}
+	if (!buf)
+		return -ENOMEM;
+	*out = buf;
+	return (int)len;
+}
+
+/* user.swarmfs.progress: how much of the file this node holds, in whole percent (100
+ * only when all of it is here; an empty file is complete). */
+static int progress_of(struct fs_drive *d, const struct ledger_entry *e, char **out)
+{
+	struct cache_object_info info;
+	uint64_t have = 0, len = e->content.length;
+
+	if (len && cache_object_stat(d->cache, e->content.ih2, &info) == 0)
+		have = info.bytes_present < len ? info.bytes_present : len;
+	return asprintf(out, "%u", len ? (unsigned)(have * 100 / len) : 100);
+}
+
+static int xattr_value(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+                       const char *name, char **out)
+{
+	char hex[LEDGER_HEX_LEN];
+	int n = -1;
+
+	if (!strcmp(name, "owner")) {
+		ledger_hex(e->owner, LEDGER_KEY_LEN, hex);
+		n = asprintf(out, "%s", hex);
+	} else if (!strcmp(name, "record")) {
+		ledger_hex(e->record_id, LEDGER_ID_LEN, hex);
+		n = asprintf(out, "%s", hex);
+	} else if (!strcmp(name, "height")) {
+		n = e->height < 0 ? asprintf(out, "pending")
+		                  : asprintf(out, "%lld", (long long)e->height);
+	} else if (!strcmp(name, "status")) {
+		n = asprintf(out, "%s", e->height < 0 ? "pending" : "confirmed");
+	} else if (e->is_dir) {
+		return -ENODATA; /* content attributes are for files */
+	} else if (!strcmp(name, "root")) {
+		ledger_hex(e->content.root, 32, hex);
+		n = asprintf(out, "%s", hex);
+	} else if (!strcmp(name, "infohash")) {
+		ledger_hex(e->content.ih2, 32, hex);
+		n = asprintf(out, "%s", hex);
+	} else if (!strcmp(name, "magnet")) {
+		n = magnet_of(d, path, e, NULL, out);
+	} else if (!strcmp(name, "magnet-v1")) { /* not listed: asking may hash the file */
+		uint8_t v1[20];
+
+		if ((n = fs_v1_companion(d, path, e, v1)) < 0)
+			return n == -ENODATA ? -EREMOTE : n;
+		n = magnet_of(d, path, e, v1, out);
+	} else if (!strcmp(name, "cached")) {
+		struct cache_object_info info;
+
+		if (!e->content.length || cache_object_stat(d->cache, e->content.ih2, &info) < 0)
+			info.bytes_present = 0;
+		n = asprintf(out, "%llu", (unsigned long long)info.bytes_present);
+	} else if (!strcmp(name, "progress")) {
+		n = progress_of(d, e, out);
+	} else if (!strcmp(name, "peers")) {
+		struct fs_engine_torrent *t = fs_torrent_find(d, e->content.ih2);
+		struct swarm_torrent_stats ts = { 0 };
+
+		if (t)
+			swarm_torrent_stats(fs_engine_torrent_swarm(t), &ts);
+		n = asprintf(out, "%u", ts.peers);
+	} else
+		return -ENODATA;
+	return n < 0 ? -ENOMEM : n;
+}
+
+struct log_text {
+	char *buf;
+	size_t len;
+};
+
+static int log_line(const struct ledger_log_entry *e, void *ctx)
+{
+	struct log_text *t = ctx;
+	char line[2 * LEDGER_PATH_MAX + 256];
+
+	if (fs_history_line(e, line, sizeof line) >= (int)sizeof line)
+		return 0; /* cannot happen: the fields are bounded */
+	fs_text_add(&t->buf, &t->len, "%s", line);
+	return t->len > 60000 ? 1 : 0; /* an xattr value holds 64 KiB */
+}
+
+static int log_text(struct fs_drive *d, const char *path, char **out)
+{
+	struct log_text t = { 0 };
+	int err = ledger_history(d->ledger, path, log_line, &t);
+
+	if (err < 0) {
+		free(t.buf);
+		return err;
+	}
+	if (!t.buf)
+		t.buf = strdup("");
+	*out = t.buf;
+	return t.buf ? (int)t.len : -ENOMEM;
+}
+
+void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs_drive *d = fuse_req_userdata(req);
+	struct ledger_entry e;
+	char *path = NULL, *val = NULL;
+	int err;
+
+	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	name += sizeof XATTR_PREFIX - 1;
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
+		;
+	else if (!strcmp(name, "drive"))
+		err = *path ? -ENODATA : fs_status_text(d, &val);
+	else if (!strcmp(name, "drive-json"))
+		err = *path ? -ENODATA : fs_status_json(d, &val);
+	else if (!strcmp(name, "drive-watch"))
+		err = *path ? -ENODATA : fs_status_watch(d, &val);
+	else if (!strcmp(name, "log"))
+		err = log_text(d, path, &val);
+	else if ((err = fs_ops_lookup(d, path, &e)) >= 0)
+		err = xattr_value(d, path, &e, name, &val);
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+	} else if (size == 0) {
+		fuse_reply_xattr(req, (size_t)err);
+	} else if ((size_t)err > size) {
+		fuse_reply_err(req, ERANGE);
+	} else
+		fuse_reply_buf(req, val, (size_t)err);
+	free(path);
+	free(val);
+}
+
+void fs_xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs_drive *d = fuse_req_userdata(req);
+	struct ledger_entry e;
+	char buf[512], *path;
+	size_t len = 0;
+	int err;
+
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0 ||
+	    (err = fs_ops_lookup(d, path, &e)) < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	free(path);
+	for (int i = 0; xattr_names[i]; i++) {
+		if (e.is_dir && i >= 4)
+			break; /* owner, record, height, status */
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", XATTR_PREFIX,
+		                        xattr_names[i]) +
+		       1;
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
+/* swarmfs add: user.swarmfs.add on a directory = "NAME\nSOURCE", SOURCE an absolute
+ * .torrent path or a magnet link. The torrent (one file) is claimed at DIR/NAME by
+ * this node's key and its .torrent kept, so the file reads like any other. A magnet's
+ * metadata is fetched here, from the swarm: the command waits for it (30 s at most). */
+static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
+                   size_t size)
+{
+	struct swarm_metainfo *m = NULL;
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM };
+	struct ledger_entry pe;
+	char *arg = strndup(value, size), *nl, *dirpath = NULL, *path = NULL;
+	void *bytes = NULL;
+	size_t len = 0;
+	const char *why = "";
+	int err;
+
+	if (!arg || !(nl = strchr(arg, '\n')) || nl == arg || !nl[1]) {
+		err = -EINVAL;
+		goto out;
+	}
+	*nl = '\0';
+	if ((err = fs_inodes_path(d->inodes, ino, &dirpath)) < 0 ||
+	    (err = fs_ops_lookup(d, dirpath, &pe)) < 0)
+		goto out;
+	if (!pe.is_dir) {
+		err = -ENOTDIR;
+		goto out;
+	}
+	if (asprintf(&path, "%s%s%s", dirpath, *dirpath ? "/" : "", arg) < 0) {
+		path = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	if ((err = fs_ops_may_create(d, path)) < 0)
+		goto out;
+	if (!strncmp(nl + 1, "magnet:", 7))
+		err = fs_fetch_metadata(d, nl + 1, 30000, &bytes, &len);
+	else
+		err = fs_read_file(nl + 1, 64 << 20, &bytes, &len);
+	if (err < 0)
+		goto out;
+	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
+		fs_warn("swarmfs add: %s is not a torrent: %s", nl + 1, why);
+		goto out;
+	}
+	if (m->num_files != 1) {
+		fs_warn("swarmfs add: %s has %u files; one file a path, so add them one by one",
+		        nl + 1, m->num_files);
+		err = -EMEDIUMTYPE;
+		goto out;
+	}
+	op.path = path;
+	op.content.length = m->files[0].size;
+	op.content.piece_length = m->piece_length;
+	op.content.mode = 0644;
+	op.content.mtime_ns = (int64_t)time(NULL) * 1000000000;
+	op.content.has_ih1 = m->has_v1;
+	memcpy(op.content.ih1, m->v1, 20);
+	if (m->has_v2 && m->files[0].has_root) {
+		memcpy(op.content.ih2, m->v2, 32);
+		memcpy(op.content.root, m->files[0].root, 32);
+	} else /* v1 only: the engine's key, no pieces root */
+		memcpy(op.content.ih2, m->v1, 20);
+	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 ||
+	    (err = fs_ops_submit(d, &op)) < 0)
+		goto out;
+	fs_info("added %s as %s", nl + 1, path);
+out:
+	swarm_metainfo_free(m);
+	free(bytes);
+	free(path);
+	free(dirpath);
+	free(arg);
+	fuse_reply_err(req, err < 0 ? fs_ops_to_errno(err) : 0);
+}
+
+/* A key given as an attribute value: exactly 64 hex digits, no NUL. */
+static int key_value(const char *value, size_t size, uint8_t out[LEDGER_KEY_LEN])
+{
+	char hex[LEDGER_HEX_LEN];
+
+	if (size != LEDGER_HEX_LEN - 1)
+		return -EINVAL;
+	memcpy(hex, value, size);
+	hex[size] = '\0';
+	return ledger_unhex(hex, out, LEDGER_KEY_LEN) < 0 ? -EINVAL : 0;
+}
+
+/* swarmfs drive add-member MOUNTPOINT: user.swarmfs.member on the root = "KEY",
+ * "KEY member" or "KEY producer", KEY 64 hex digits. The record is the drive admin's
+ * to sign; the ledger refuses any other key (EACCES). */
+static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
+                      size_t size)
+{
+	struct ledger_op op = { .type = LEDGER_REC_MEMBER };
+	const size_t klen = LEDGER_HEX_LEN - 1;
+	const char *rest = size > klen ? value + klen : "", *role;
+	size_t rlen = size > klen ? size - klen : 0;
+	char hex[LEDGER_HEX_LEN];
+	int err = 0;
+
+	if (ino != FUSE_ROOT_ID || key_value(value, size < klen ? size : klen, op.member) < 0)
+		err = -EINVAL; /* membership is the drive's, set on its root */
+	else if (rlen == 9 && !memcmp(rest, " producer", 9))
+		op.producer = true;
+	else if (rlen != 0 && !(rlen == 7 && !memcmp(rest, " member", 7)))
+		err = -EINVAL;
+	if (err == 0) {
+		ledger_hex(op.member, LEDGER_KEY_LEN, hex);
+		role = op.producer ? "producer" : "member";
+		if ((err = fs_ops_submit(d, &op)) < 0)
+			fs_info("admitting %s as %s refused: %s", hex, role, strerror(-err));
+		else
+			fs_info("admitted %s as %s", hex, role);
+	}
+	fuse_reply_err(req, err < 0 ? fs_ops_to_errno(err) : 0);
+}
+
+void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+	struct fs_drive *d = fuse_req_userdata(req);
+	struct ledger_op op = { .type = LEDGER_REC_TRANSFER };
+	struct ledger_entry e;
+	char *path = NULL;
+	int err;
+
+	(void)flags;
+	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
+		fuse_reply_err(req, ENOTSUP); /* no other attributes are kept */
+		return;
+	}
+	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "add")) {
+		op_add(req, d, ino, value, size);
+		return;
+	}
+	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "member")) {
+		op_member(req, d, ino, value, size);
+		return;
+	}
+	/* user.swarmfs.transfer = the new owner's key (64 hex digits): swarmfs transfer.
+	 * The other user.swarmfs.* are facts of the ledger, not settable. */
+	if (strcmp(name + sizeof XATTR_PREFIX - 1, "transfer")) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (key_value(value, size, op.to) < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) >= 0 &&
+	    (err = fs_ops_lookup(d, path, &e)) >= 0) {
+		if (!fs_ops_owned(d, &e))
+			err = d->key ? -EACCES : -EROFS;
+		else {
+			op.path = path;
+			err = fs_ops_submit(d, &op);
+		}
+	}
+	free(path);
+	fuse_reply_err(req, err < 0 ? fs_ops_to_errno(err) : 0);
+}
+
