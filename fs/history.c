@@ -281,8 +281,8 @@ void fs_history_begin(struct fs_history_out *o, const char *drive_id, const char
 }
 
 /* A key as the table shows it: "name (1a2b3c4d)", or the short or full hex. */
-static void key_text(const struct fs_history_out *o, const uint8_t key[LEDGER_KEY_LEN],
-                     char *buf, size_t len)
+static void key_text(const struct fs_history_out *o, const uint8_t key[LEDGER_KEY_LEN], char *buf,
+                     size_t len)
 {
 	char hex[LEDGER_HEX_LEN];
 	const char *name = fs_names_get(o->names, key);

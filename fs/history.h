@@ -46,9 +46,9 @@ int fs_history_parse(const char *text, ledger_log_entry_fn fn, void *ctx);
 
 struct fs_history_out {
 	FILE *f;
-	bool json;      /* one JSON document instead of the table */
-	bool utc;       /* times in UTC, not local time */
-	bool long_keys; /* full 64-hex keys and record ids */
+	bool json;                    /* one JSON document instead of the table */
+	bool utc;                     /* times in UTC, not local time */
+	bool long_keys;               /* full 64-hex keys and record ids */
 	const struct fs_names *names; /* borrowed, may be NULL */
 	struct fs_json j;
 	int n;

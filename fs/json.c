@@ -116,7 +116,7 @@ void fs_json_quote(struct fs_json *j, const char *s, size_t n)
 			continue;
 		}
 		l = utf8_len(p + i, n - i); /* a NUL is no continuation byte */
-		if (l == 0) { /* not UTF-8: the replacement character, one per byte */
+		if (l == 0) {               /* not UTF-8: the replacement character, one per byte */
 			put(j, s + i - run, run);
 			run = 0;
 			puts_(j, "\\ufffd");

@@ -30,9 +30,9 @@ static const struct {
 /* Options for mount(8) and fstab alone: a FUSE mount must not see them. */
 static bool mount8_only(const char *opt)
 {
-	static const char *const names[] = { "defaults", "auto",  "noauto", "_netdev", "nofail",
-		                             "user",     "users", "nouser", "owner",   "group",
-		                             NULL };
+	static const char *const names[] = { "defaults", "auto",  "noauto", "_netdev",
+		                             "nofail",   "user",  "users",  "nouser",
+		                             "owner",    "group", NULL };
 
 	for (int i = 0; names[i]; i++)
 		if (!strcmp(opt, names[i]))
@@ -78,8 +78,7 @@ static int expand_list(const char *list, char ***v, int *n, int *cap, char **fus
 				if (strcmp(key, swarmfs_opts[i].key))
 					continue;
 				found = true;
-				if (swarmfs_opts[i].has_value != (eq != NULL) ||
-				    (eq && !eq[1])) {
+				if (swarmfs_opts[i].has_value != (eq != NULL) || (eq && !eq[1])) {
 					fprintf(stderr, "swarmfs mount: -o %s %s\n", key,
 					        swarmfs_opts[i].has_value ? "needs =VALUE"
 					                                  : "takes no value");
@@ -134,7 +133,8 @@ int fs_mount_argv_expand(int argc, char **argv, int *out_argc, char ***out_argv)
 
 		while (at < n && strcmp(v[at], "--"))
 			at++;
-		if ((err = push(&v, &n, &cap, "-o")) == 0 && (err = push(&v, &n, &cap, fuse)) == 0) {
+		if ((err = push(&v, &n, &cap, "-o")) == 0 &&
+		    (err = push(&v, &n, &cap, fuse)) == 0) {
 			char *o = v[n - 2], *list = v[n - 1];
 
 			memmove(v + at + 2, v + at, (size_t)(n - 2 - at) * sizeof *v);

@@ -16,8 +16,9 @@
 
 /* Rewrite a `swarmfs mount` argument vector: each -o list ("-o LIST" or "-oLIST") has
  * its swarmfs options turned into the matching long flags and its mount(8)-only
- * options dropped; the FUSE options left over become one -o list. *out_argv is NULL-terminated; free it with fs_mount_argv_free. -ENOMEM,
- * or -EINVAL for an empty option value (with a message). */
+ * options dropped; the FUSE options left over become one -o list. *out_argv is NULL-terminated;
+ * free it with fs_mount_argv_free. -ENOMEM, or -EINVAL for an empty option value (with a message).
+ */
 int fs_mount_argv_expand(int argc, char **argv, int *out_argc, char ***out_argv);
 void fs_mount_argv_free(char **argv);
 

@@ -19,9 +19,9 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_TORRENTS_JSON 200 /* a report must fit an xattr value (64 KiB) */
+#define MAX_TORRENTS_JSON  200 /* a report must fit an xattr value (64 KiB) */
 #define MAX_TORRENTS_WATCH 20
-#define MAX_QUEUE_SHOWN 50
+#define MAX_QUEUE_SHOWN    50
 
 void fs_text_add(char **buf, size_t *len, const char *fmt, ...)
 {
@@ -360,7 +360,8 @@ static void queue_watch(const struct fs_publish_item *it, void *ctx)
 	human(it->size, size, sizeof size);
 	if (!strcmp(it->state, "hashing") && it->pieces)
 		snprintf(prog, sizeof prog, " %3u%% (%u/%u pieces)",
-		         (unsigned)((uint64_t)it->hashed * 100 / it->pieces), it->hashed, it->pieces);
+		         (unsigned)((uint64_t)it->hashed * 100 / it->pieces), it->hashed,
+		         it->pieces);
 	fs_text_add(q->buf, q->len, "  %-8s %8s%s  %s\n", it->state, size, prog, it->path);
 }
 
@@ -381,10 +382,11 @@ int fs_status_watch(struct fs_drive *d, char **out)
 	human(s.session.upload_rate, b, sizeof b);
 	fs_text_add(&buf, &len, "swarmfs %s (%.16s)  height %llu  %s\n", d->name ? d->name : "",
 	            d->id_hex, (unsigned long long)s.head.height, when);
-	fs_text_add(&buf, &len,
-	            "peers %u  members %u  torrents %u  down %s/s  up %s/s  sync %s\n",
+	fs_text_add(&buf, &len, "peers %u  members %u  torrents %u  down %s/s  up %s/s  sync %s\n",
 	            s.session.peers, s.sync.peers, s.session.torrents, a, b,
-	            !s.sync.running ? "off" : s.sync.behind ? "behind" : "ok");
+	            !s.sync.running ? "off"
+	            : s.sync.behind ? "behind"
+	                            : "ok");
 	human(s.cache.used, a, sizeof a);
 	human(s.cache.cap, b, sizeof b);
 	human(s.cache.published, c, sizeof c);

@@ -29,9 +29,9 @@
 
 #define XATTR_PREFIX "user.swarmfs."
 
-static const char *const xattr_names[] = { "owner",  "record", "height", "status",
-	                                   "root",   "infohash", "magnet", "cached",
-	                                   "progress", "peers",  NULL };
+static const char *const xattr_names[] = { "owner",    "record",   "height", "status",
+	                                   "root",     "infohash", "magnet", "cached",
+	                                   "progress", "peers",    NULL };
 
 /* Percent-encode what a URI query value cannot carry as is. */
 static void pct_append(char **buf, size_t *len, const char *s)
@@ -358,8 +358,8 @@ static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const 
 	fuse_reply_err(req, err < 0 ? fs_ops_to_errno(err) : 0);
 }
 
-void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                        size_t size, int flags)
+void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                  int flags)
 {
 	struct fs_drive *d = fuse_req_userdata(req);
 	struct ledger_op op = { .type = LEDGER_REC_TRANSFER };
@@ -402,4 +402,3 @@ void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	free(path);
 	fuse_reply_err(req, err < 0 ? fs_ops_to_errno(err) : 0);
 }
-

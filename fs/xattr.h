@@ -8,7 +8,7 @@
 
 void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void fs_xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size);
-void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                  size_t size, int flags);
+void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                  int flags);
 
 #endif
