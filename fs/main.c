@@ -298,7 +298,7 @@ int main(int argc, char **argv)
 	}
 	/* mount(8) through mount.fuse3: swarmfs DRIVE MOUNTPOINT -o OPTIONS */
 	if (argc == 5 && argv[1][0] != '-' && !strcmp(argv[3], "-o"))
-		return fs_cmd_mount_helper(argc, argv);
+		return fs_cmd_mount_helper(argc, argv, fs_cmd_mount);
 	fprintf(stderr, "swarmfs: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return FS_EXIT_USAGE;

@@ -161,7 +161,7 @@ void fs_mount_argv_free(char **argv)
 	free(argv);
 }
 
-int fs_cmd_mount_helper(int argc, char **argv)
+int fs_cmd_mount_helper(int argc, char **argv, int (*mount)(int argc, char **argv))
 {
 	char **v = calloc((size_t)argc + 3, sizeof *v);
 	int n = 0, rc;
@@ -175,7 +175,7 @@ int fs_cmd_mount_helper(int argc, char **argv)
 	v[n++] = "--";
 	v[n++] = argv[1];
 	v[n++] = argv[2];
-	rc = fs_cmd_mount(n, v);
+	rc = mount(n, v);
 	free(v);
 	return rc;
 }

@@ -22,9 +22,10 @@
 int fs_mount_argv_expand(int argc, char **argv, int *out_argc, char ***out_argv);
 void fs_mount_argv_free(char **argv);
 
-/* The mount(8) helper form: argv = { "swarmfs", DRIVE, DIR, [-o OPTS]... }. Mounts in
- * the background (the helper must return once the mount is up). Returns the exit
- * code. */
-int fs_cmd_mount_helper(int argc, char **argv);
+/* The mount(8) helper form: argv = { "swarmfs", DRIVE, DIR, [-o OPTS]... } is run as
+ * `swarmfs mount [-o OPTS] -- DRIVE DIR` by mount (fs_cmd_mount: main.c holds it),
+ * which mounts in the background (the helper must return once the mount is up).
+ * Returns the exit code. */
+int fs_cmd_mount_helper(int argc, char **argv, int (*mount)(int argc, char **argv));
 
 #endif

@@ -59,7 +59,8 @@ static char *in_namespace(const char *fstab, const char *body)
 	FILE *f;
 
 	ck_assert_ptr_nonnull(realpath(bin(), real));
-	free(itest_run(5000, "mkdir -p '%s/sbin' && ln -sf '%s' '%s/sbin/swarmfs'", dir, real, dir));
+	free(
+	    itest_run(5000, "mkdir -p '%s/sbin' && ln -sf '%s' '%s/sbin/swarmfs'", dir, real, dir));
 	if (fstab) {
 		snprintf(path, sizeof path, "%s/fstab", dir);
 		ck_assert_ptr_nonnull(f = fopen(path, "w"));
@@ -89,14 +90,15 @@ START_TEST(mount_type_fuse_swarmfs_with_options)
 	/* every flag as an -o option: cache_size reaches statfs, listen the session, no_dht
 	 * and mount(8)'s own noauto,_netdev are accepted; umount(8) ends the daemon */
 	char *out = in_namespace(
-	    NULL, "mount -t fuse.swarmfs team \"$MNT\" -o "
-	          "home=\"$HOME_DIR\",no_dht,cache-size=512M,listen=127.0.0.1:0,read_timeout=7,"
-	          "tracker=http://127.0.0.1:9/announce,nofail\n"
-	          "grep \" $MNT \" /proc/self/mountinfo | awk '{print \"fstype\", $(NF-2), $(NF-1)}'\n"
-	          "df -B1 --output=size \"$MNT\" | tail -1\n"
-	          "\"$SWARMFS\" status \"$MNT\" | grep -E '^(drive|listen port):'\n"
-	          "umount \"$MNT\"\n"
-	          "gone && echo unmounted\n");
+	    NULL,
+	    "mount -t fuse.swarmfs team \"$MNT\" -o "
+	    "home=\"$HOME_DIR\",no_dht,cache-size=512M,listen=127.0.0.1:0,read_timeout=7,"
+	    "tracker=http://127.0.0.1:9/announce,nofail\n"
+	    "grep \" $MNT \" /proc/self/mountinfo | awk '{print \"fstype\", $(NF-2), $(NF-1)}'\n"
+	    "df -B1 --output=size \"$MNT\" | tail -1\n"
+	    "\"$SWARMFS\" status \"$MNT\" | grep -E '^(drive|listen port):'\n"
+	    "umount \"$MNT\"\n"
+	    "gone && echo unmounted\n");
 
 	ck_assert_msg(strstr(out, "fstype fuse.swarmfs swarmfs:team\n"), "%s", out);
 	ck_assert_msg(strstr(out, "536870912\n"), "cache_size=512M did not reach df: %s", out);
@@ -136,13 +138,12 @@ START_TEST(mount_option_errors_are_named)
 	char *out = NULL;
 
 	/* what was tried: a value-taking option without a value, and a flag with one */
-	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' mount -o home,no_dht team '%s' 2>&1", bin(),
-	                            mnt),
-	                 2);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &out, "'%s' mount -o home,no_dht team '%s' 2>&1", bin(), mnt), 2);
 	ck_assert_msg(strstr(out, "-o home needs =VALUE"), "%s", out);
 	free(out);
-	ck_assert_int_eq(fixture_sh(10000, &out, "'%s' mount -o no_dht=1 team '%s' 2>&1", bin(), mnt),
-	                 2);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &out, "'%s' mount -o no_dht=1 team '%s' 2>&1", bin(), mnt), 2);
 	ck_assert_msg(strstr(out, "-o no_dht takes no value"), "%s", out);
 	free(out);
 	ck_assert(!fixture_is_mounted(mnt));
@@ -214,12 +215,13 @@ START_TEST(json_outputs_parse)
 	free(out);
 
 	snprintf(cmd, sizeof cmd, "'%s' drive show --json --home '%s' team", bin(), home);
-	snprintf(py, sizeof py,
-	         "assert d[\"id\"] == \"%s\" and d[\"admin\"] == \"%s\", d\n"
-	         "assert d[\"producers\"] == [\"%s\"] and d[\"uri\"].startswith(\"swarmfs://%s\"), d\n"
-	         "assert len(d[\"head\"]) == 64 and d[\"pending_records\"] == 0, d\n"
-	         "print(\"show ok\")",
-	         drive_id, hex, hex, drive_id);
+	snprintf(
+	    py, sizeof py,
+	    "assert d[\"id\"] == \"%s\" and d[\"admin\"] == \"%s\", d\n"
+	    "assert d[\"producers\"] == [\"%s\"] and d[\"uri\"].startswith(\"swarmfs://%s\"), d\n"
+	    "assert len(d[\"head\"]) == 64 and d[\"pending_records\"] == 0, d\n"
+	    "print(\"show ok\")",
+	    drive_id, hex, hex, drive_id);
 	out = json_check(cmd, py);
 	ck_assert_str_eq(out, "show ok\n");
 	free(out);
@@ -257,8 +259,9 @@ START_TEST(log_shows_dates_names_and_short_ids)
 	/* an address book names a third key; bob's key file names bob */
 	snprintf(path, sizeof path, "%s/names", home);
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
-	fprintf(f, "# address book\n%s carol\n", "0123456789abcdef0123456789abcdef"
-	                                         "0123456789abcdef0123456789abcdef");
+	fprintf(f, "# address book\n%s carol\n",
+	        "0123456789abcdef0123456789abcdef"
+	        "0123456789abcdef0123456789abcdef");
 	fclose(f);
 
 	/* local time with its offset: TZ fixes it for the test */
@@ -273,10 +276,11 @@ START_TEST(log_shows_dates_names_and_short_ids)
 	              out);
 	free(out);
 	/* the date itself: ISO 8601, local offset; then --utc */
-	out = itest_run(10000,
-	                "TZ=Europe/Berlin '%s' log --home '%s' team song.flac | sed -n 2p | "
-	                "grep -oE '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}'",
-	                bin(), home);
+	out = itest_run(
+	    10000,
+	    "TZ=Europe/Berlin '%s' log --home '%s' team song.flac | sed -n 2p | "
+	    "grep -oE '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}'",
+	    bin(), home);
 	ck_assert_msg(strstr(out, "+01:00") || strstr(out, "+02:00"), "local time: %s", out);
 	free(out);
 	out = itest_run(10000,
@@ -306,8 +310,8 @@ START_TEST(systemd_units_verify)
 	               "'%s/user/swarmfs@team.service'",
 	               dir, dir, dir, bin(), src, dir, bin(), src, dir));
 	/* verify is silent on a good unit: any line (an unknown key, a bad value) fails */
-	out = itest_run(30000, "systemd-analyze verify --man=no '%s/system/swarmfs@team.service' 2>&1",
-	                dir);
+	out = itest_run(
+	    30000, "systemd-analyze verify --man=no '%s/system/swarmfs@team.service' 2>&1", dir);
 	ck_assert_msg(!*out, "system unit: %s", out);
 	free(out);
 	out = itest_run(30000,
@@ -396,8 +400,8 @@ START_TEST(status_watch_shows_a_changing_rate_during_a_read)
 	 * first frame is drawn, so the rate moves from what it was to the read's */
 	snprintf(frames, sizeof frames, "%s/frames.txt", dir);
 	char watch_cmd[PATH_MAX * 2];
-	snprintf(watch_cmd, sizeof watch_cmd, "timeout --preserve-status -s INT 4 '%s' status --watch '%s'", bin(),
-	         mnt_b);
+	snprintf(watch_cmd, sizeof watch_cmd,
+	         "timeout --preserve-status -s INT 4 '%s' status --watch '%s'", bin(), mnt_b);
 	char *wargv[] = { "script", "-qfec", watch_cmd, "/dev/null", NULL };
 	ck_assert_int_eq(fixture_proc_start(wargv, frames, &watch), 0);
 	bool drawn = false;
