@@ -4,7 +4,7 @@
  * --json outputs parsed by python3's json module; `swarmfs log` with dates, names and
  * short ids; `swarmfs status --watch` under a pseudo-terminal showing a rate that
  * changes while a read is in progress; user.swarmfs.progress; the systemd units
- * checked by systemd-analyze verify.
+ * checked by systemd-analyze verify, and the readiness they wait for (sd_notify).
  *
  * mount(8) runs its helpers without $PATH, so mount.fuse3 finds `swarmfs` in the
  * default path: the mount tests run in a private mount namespace (unshare -m) where a
@@ -448,6 +448,56 @@ START_TEST(status_watch_shows_a_changing_rate_during_a_read)
 }
 END_TEST
 
+START_TEST(notify_socket_hears_ready_then_stopping)
+{
+	char sock[PATH_MAX], log[PATH_MAX], *text = NULL;
+	struct fixture_proc *listener;
+	struct fixture_mount *m;
+	const char *args[] = { "--no-dht", "--listen", "127.0.0.1:0", NULL };
+
+	/* systemd's side of Type=notify: a datagram socket named by $NOTIFY_SOCKET */
+	snprintf(sock, sizeof sock, "%s/notify", dir);
+	snprintf(log, sizeof log, "%s/notify.log", dir);
+	char *largv[] = { "python3", "-c",
+		          "import socket, sys\n"
+		          "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+		          "s.bind(sys.argv[1]); s.settimeout(60)\n"
+		          "while True:\n"
+		          "    m = s.recv(4096).decode()\n"
+		          "    print(m.replace(chr(10), ' | '), flush=True)\n"
+		          "    if 'STOPPING=1' in m: break\n",
+		          sock, NULL };
+	ck_assert_int_eq(fixture_proc_start(largv, log, &listener), 0);
+	struct stat st;
+	for (int i = 0; i < 100 && stat(sock, &st) < 0; i++)
+		usleep(50000);
+	ck_assert_msg(stat(sock, &st) == 0, "the listener made no socket in 5 s");
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", sock, 1), 0);
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
+	unsetenv("NOTIFY_SOCKET");
+	bool ready = false;
+	for (int i = 0; i < 100 && !ready; i++) {
+		free(text);
+		text = NULL;
+		fixture_sh(5000, &text, "cat '%s'", log);
+		ready = text && strstr(text, "READY=1");
+		if (!ready)
+			usleep(100000);
+	}
+	ck_assert_msg(ready, "no READY=1 within 10 s of the mount: %s", text ? text : "");
+	ck_assert_msg(strstr(text, "STATUS=drive team mounted at "), "%s", text);
+	ck_assert(fixture_is_mounted(mnt));
+	itest_stop_clean(m, NULL);
+	ck_assert_int_eq(fixture_proc_wait(listener, 10000), 0);
+	free(text);
+	text = NULL;
+	fixture_sh(5000, &text, "cat '%s'", log);
+	ck_assert_msg(strstr(text, "STOPPING=1"), "no STOPPING=1 on unmount: %s", text);
+	fixture_proc_stop(listener, 1000);
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = {
@@ -457,6 +507,7 @@ int main(void)
 		json_outputs_parse,
 		log_shows_dates_names_and_short_ids,
 		systemd_units_verify,
+		notify_socket_hears_ready_then_stopping,
 		status_watch_shows_a_changing_rate_during_a_read,
 		NULL,
 	};
