@@ -80,17 +80,20 @@ static int busier(const void *a, const void *b)
 /* Torrents are never removed while mounted, so their handles outlive the lock. */
 static int collect_torrents(struct fs_drive *d, struct snapshot *s)
 {
+	size_t n;
+
 	pthread_mutex_lock(&d->torrents_lock);
-	s->rows = d->n_torrents ? calloc(d->n_torrents, sizeof *s->rows) : NULL;
+	n = d->n_torrents;
+	s->rows = n ? calloc(n, sizeof *s->rows) : NULL;
 	if (s->rows) {
-		s->n_rows = d->n_torrents;
-		for (size_t i = 0; i < d->n_torrents; i++) {
+		s->n_rows = n;
+		for (size_t i = 0; i < n; i++) {
 			memcpy(s->rows[i].key, d->torrents[i].key, 32);
 			s->rows[i].t = d->torrents[i].t;
 		}
 	}
 	pthread_mutex_unlock(&d->torrents_lock);
-	if (d->n_torrents && !s->rows)
+	if (n && !s->rows)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_rows; i++) {
 		struct cache_object_info info;
@@ -305,6 +308,7 @@ int fs_status_json(struct fs_drive *d, char **out)
 	fs_publish_list(d, queue_json, &q);
 	fs_json_array_end(&j);
 	fs_json_object_end(&j);
+	fs_json_uint(&j, "transfers_total", s.n_rows);
 	fs_json_array_begin(&j, "transfers");
 	for (size_t i = 0; i < s.n_rows && i < MAX_TORRENTS_JSON; i++) {
 		const struct torrent_row *r = &s.rows[i];

@@ -179,6 +179,7 @@ START_TEST(json_outputs_parse)
 	         "assert d[\"drive\"] == \"team\" and d[\"id\"] == \"%s\", d\n"
 	         "assert d[\"key\"] == \"%s\" and d[\"read_only\"] is False, d\n"
 	         "assert d[\"height\"] >= 2 and d[\"publish\"][\"published\"] == 2, d\n"
+	         "assert d[\"transfers_total\"] == 2, d\n"
 	         "names = sorted(t[\"name\"] for t in d[\"transfers\"])\n"
 	         "assert names == [\"a.txt\", \"we\\\"ird n\\u00e9.txt\"], names\n"
 	         "assert all(t[\"state\"] == \"seeding\" and t[\"pieces_have\"] == t[\"pieces\"]"
