@@ -168,20 +168,6 @@ static int one_path(int argc, char **argv, const char *cmd, const char *usage)
 	return -1;
 }
 
-int fs_cmd_status(int argc, char **argv)
-{
-	char *text;
-	int rc = one_path(argc, argv, "status", "status MOUNTPOINT");
-
-	if (rc >= 0)
-		return rc;
-	if ((rc = fs_mount_ask(argv[1], "drive", &text)) < 0)
-		return explain("status", argv[1], rc);
-	fputs(text, stdout);
-	free(text);
-	return 0;
-}
-
 int fs_cmd_magnet(int argc, char **argv)
 {
 	char *text;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,12 +82,17 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	}
 	if (!o->foreground && !o->debug)
 		fs_log_use_syslog(true);
+	else
+		fs_log_use_journal();
 	if (fuse_daemonize(o->foreground || o->debug) != 0)
 		goto out_unmount;
 	/* only after daemonize: threads do not survive its fork */
 	if (fs_drive_start(d, se) < 0)
 		goto out_unmount; /* it said why */
 	fs_info("mounted drive %s (%s) at %s", d->name ? d->name : "", d->id_hex, o->mountpoint);
+	/* a Type=notify unit is started now (a no-op without $NOTIFY_SOCKET) */
+	sd_notifyf(0, "READY=1\nSTATUS=drive %s mounted at %s", d->name ? d->name : d->id_hex,
+	           o->mountpoint);
 
 	loop = fuse_loop_cfg_create();
 	if (!loop)
@@ -95,6 +101,7 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	rc = fuse_session_loop_mt(se, loop) < 0 ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);
 	fs_info("unmounting %s", o->mountpoint);
+	sd_notify(0, "STOPPING=1");
 out_unmount:
 	fs_drive_notify_stop(d);
 	fuse_session_unmount(se);

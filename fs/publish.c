@@ -50,6 +50,7 @@ struct fs_publisher {
 	struct fs_staged *orphans; /* unlinked while open, by the mount's inode number */
 	uint64_t seq;              /* for staging directory names */
 	uint64_t published;
+	uint32_t hashed, hash_total; /* the file in hand: pieces hashed of its pieces */
 	bool stop;
 	bool running;
 	pthread_t thread;
@@ -506,14 +507,57 @@ void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out)
 	pthread_mutex_unlock(&p->lock);
 }
 
+int fs_publish_list(struct fs_drive *d, fs_publish_item_fn fn, void *ctx)
+{
+	struct fs_publisher *p = d->pub;
+	int n = 0;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	for (struct fs_staged *s = p->list; s; s = s->next, n++) {
+		struct fs_publish_item it = { .path = s->path };
+		struct stat st;
+
+		if (s->fd >= 0 ? fstat(s->fd, &st) == 0 : stat(s->file, &st) == 0)
+			it.size = (uint64_t)st.st_size;
+		if (s->in_hand) {
+			it.state = "hashing";
+			it.hashed = p->hashed;
+			it.pieces = p->hash_total;
+		} else if (s->writers)
+			it.state = "writing";
+		else if (s->failed)
+			it.state = "failed";
+		else
+			it.state = s->queued ? "queued" : "staged";
+		fn(&it, ctx);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
 /* ---- the worker ---- */
+
+/* swarm_metainfo_make's progress, on the worker thread: for swarmfs status. */
+static void hash_progress(uint32_t hashed, uint32_t total, void *ctx)
+{
+	struct fs_publisher *p = ctx;
+
+	pthread_mutex_lock(&p->lock);
+	p->hashed = hashed;
+	p->hash_total = total;
+	pthread_mutex_unlock(&p->lock);
+}
 
 /* Publish one staged file: the steps are ordered so that a crash between any two
  * leaves either the staging file (and the queue item, which is done again: a record
  * already made for the same content is not made twice) or the published object. */
 static int publish_one(struct fs_drive *d, const char *path, const char *file)
 {
-	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID };
+	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID,
+		                        .progress = hash_progress,
+		                        .progress_ctx = d->pub };
 	struct swarm_metainfo *m = NULL;
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
 	struct ledger_entry e;
@@ -596,6 +640,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		s->in_hand = true;
+		p->hashed = p->hash_total = 0;
 		char *path = strdup(s->path), *file = strdup(s->file);
 		int64_t qid = s->queue_id;
 		pthread_mutex_unlock(&p->lock);

@@ -1,6 +1,9 @@
 /*
- * user.swarmfs.* attributes: facts of the ledger to read, and the verbs the swarmfs
- * commands set (see xattr.h).
+ * The extended attributes of a mounted drive, user.swarmfs.*: facts of the ledger and
+ * the swarm about a path (owner, record, height, status, root, infohash, magnet,
+ * cached, progress, peers), the mount's reports on its root (drive, drive-json,
+ * drive-watch: swarmfs status) and a path's history (log), and the verbs the commands
+ * set (transfer, add, member). FUSE worker threads.
  */
 #define FUSE_USE_VERSION 312
 #include "xattr.h"
@@ -8,29 +11,24 @@
 #include "drive.h"
 #include "engine.h"
 #include "fs.h"
+#include "history.h"
 #include "inode.h"
 #include "members.h"
 #include "ops.h"
-#include "publish.h"
-#include "sync.h"
+#include "status.h"
 
 #include <cache.h>
 #include <swarm.h>
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
+#include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define XATTR_PREFIX "user.swarmfs."
-
-static struct fs_drive *drive_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
 
 /* Content imported from a v1-only torrent: no pieces root; its key (the content.ih2
  * field) is the v1 infohash zero-padded, as fs/engine keys it. */
@@ -41,11 +39,9 @@ static bool v1_only(const struct ledger_content *c)
 	return c->length > 0 && c->has_ih1 && !memcmp(c->root, zero, 32);
 }
 
-static const char *const xattr_names[] = { "owner",    "record", "height", "status", "root",
-	                                   "infohash", "magnet", "cached", "peers",  NULL };
-
-static void text_add(char **buf, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static const char *const xattr_names[] = { "owner",    "record",   "height", "status",
+	                                   "root",     "infohash", "magnet", "cached",
+	                                   "progress", "peers",    NULL };
 
 /* Percent-encode what a URI query value cannot carry as is. */
 static void pct_append(char **buf, size_t *len, const char *s)
@@ -54,9 +50,9 @@ static void pct_append(char **buf, size_t *len, const char *s)
 		unsigned char c = (unsigned char)*s;
 
 		if (isalnum(c) || strchr("-._~", c))
-			text_add(buf, len, "%c", c);
+			fs_text_add(buf, len, "%c", c);
 		else
-			text_add(buf, len, "%%%02X", c);
+			fs_text_add(buf, len, "%%%02X", c);
 	}
 }
 
@@ -73,24 +69,36 @@ static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_e
 	ledger_hex(e->content.ih2, 32, hex);
 	if (v1_companion) { /* magnet-v1: the v1-only companion torrent alone */
 		ledger_hex(v1_companion, 20, hex1);
-		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
 	} else if (v1_only(&e->content)) {
 		ledger_hex(e->content.ih1, 20, hex1);
-		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
 	} else if (e->content.has_ih1) {
 		ledger_hex(e->content.ih1, 20, hex1);
-		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=", hex1, hex);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=", hex1, hex);
 	} else
-		text_add(&buf, &len, "magnet:?xt=urn:btmh:1220%s&dn=", hex);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btmh:1220%s&dn=", hex);
 	pct_append(&buf, &len, base);
 	for (size_t i = 0; d->trackers && d->trackers[i]; i++) {
-		text_add(&buf, &len, "&tr=");
+		fs_text_add(&buf, &len, "&tr=");
 		pct_append(&buf, &len, d->trackers[i]);
 	}
 	if (!buf)
 		return -ENOMEM;
 	*out = buf;
 	return (int)len;
+}
+
+/* user.swarmfs.progress: how much of the file this node holds, in whole percent (100
+ * only when all of it is here; an empty file is complete). */
+static int progress_of(struct fs_drive *d, const struct ledger_entry *e, char **out)
+{
+	struct cache_object_info info;
+	uint64_t have = 0, len = e->content.length;
+
+	if (len && cache_object_stat(d->cache, e->content.ih2, &info) == 0)
+		have = info.bytes_present < len ? info.bytes_present : len;
+	return asprintf(out, "%u", len ? (unsigned)(have * 100 / len) : 100);
 }
 
 static int xattr_value(struct fs_drive *d, const char *path, const struct ledger_entry *e,
@@ -132,6 +140,8 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 		if (!e->content.length || cache_object_stat(d->cache, e->content.ih2, &info) < 0)
 			info.bytes_present = 0;
 		n = asprintf(out, "%llu", (unsigned long long)info.bytes_present);
+	} else if (!strcmp(name, "progress")) {
+		n = progress_of(d, e, out);
 	} else if (!strcmp(name, "peers")) {
 		struct fs_engine_torrent *t = fs_torrent_find(d, e->content.ih2);
 		struct swarm_torrent_stats ts = { 0 };
@@ -144,129 +154,6 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 	return n < 0 ? -ENOMEM : n;
 }
 
-/* ---- text for the commands that ask a mount: swarmfs status, swarmfs log PATH ---- */
-
-static void text_add(char **buf, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	char *line;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&line, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	char *nb = realloc(*buf, *len + (size_t)n + 1);
-	if (nb) {
-		memcpy(nb + *len, line, (size_t)n + 1);
-		*buf = nb;
-		*len += (size_t)n;
-	}
-	free(line);
-}
-
-static int drive_status_text(struct fs_drive *d, char **out)
-{
-	struct ledger_head h;
-	struct cache_usage cu;
-	struct swarm_session_stats ss = { 0 };
-	struct fs_publish_status ps;
-	char hex[LEDGER_HEX_LEN], *uri = NULL, *buf = NULL;
-	size_t len = 0;
-	uint16_t port = 0;
-
-	ledger_head_get(d->ledger, &h);
-	cache_usage_get(d->cache, &cu);
-	if (d->swarm) {
-		swarm_session_stats(d->swarm, &ss);
-		swarm_session_port(d->swarm, &port);
-	}
-	fs_publish_status(d, &ps);
-	fs_drive_uri(d, &uri);
-	pthread_mutex_lock(&d->bad_lock);
-	bool vdone = d->verify_done;
-	int vprob = d->verify_problems;
-	pthread_mutex_unlock(&d->bad_lock);
-	text_add(&buf, &len, "drive: %s\nid: %s\nuri: %s\n", d->name ? d->name : "", d->id_hex,
-	         uri ? uri : "");
-	if (d->key) {
-		ledger_hex(d->me, LEDGER_KEY_LEN, hex);
-		text_add(&buf, &len, "key: %s\n", hex);
-	} else
-		text_add(&buf, &len, "key: none (read-only)\n");
-	ledger_hex(h.id, LEDGER_ID_LEN, hex);
-	text_add(&buf, &len, "height: %llu\nhead: %s\nmempool: %d\n", (unsigned long long)h.height,
-	         hex, ledger_mempool_count(d->ledger));
-	struct ledger_finality fin;
-
-	if (ledger_finality_get(d->ledger, &fin) == 0) {
-		text_add(&buf, &len, "final: height %llu\n", (unsigned long long)fin.height);
-		if (fin.conflict)
-			text_add(
-			    &buf, &len,
-			    "FINALITY CONFLICT: a peer offered a final branch (tip at height %llu)"
-			    " that undoes our final blocks; ours kept\n",
-			    (unsigned long long)fin.conflict_height);
-		if (fin.evidence)
-			text_add(&buf, &len,
-			         "equivocation evidence: %llu (swarmfs verify lists it)\n",
-			         (unsigned long long)fin.evidence);
-	}
-	if (!vdone)
-		text_add(&buf, &len, "verification: running\n");
-	else
-		text_add(&buf, &len, "verification: done, %d problem%s\n", vprob,
-		         vprob == 1 ? "" : "s");
-	struct fs_sync_info si;
-
-	fs_sync_info(d, &si);
-	if (!si.running)
-		text_add(&buf, &len, "sync: off\n");
-	else if (!si.peers)
-		text_add(&buf, &len, "sync: no member connected\n");
-	else if (si.behind)
-		text_add(&buf, &len, "sync: syncing, height %llu of %llu, %u member%s\n",
-		         (unsigned long long)h.height, (unsigned long long)si.best_height, si.peers,
-		         si.peers == 1 ? "" : "s");
-	else
-		text_add(&buf, &len, "sync: in sync with %u member%s\n", si.peers,
-		         si.peers == 1 ? "" : "s");
-	if (si.running)
-		text_add(&buf, &len, "drive torrent: %s\n", si.torrent);
-	{
-		char *acc = NULL;
-		size_t alen = 0;
-		FILE *f = open_memstream(&acc, &alen);
-
-		if (f) {
-			fs_members_status(d, f);
-			fclose(f);
-		}
-		if (acc)
-			text_add(&buf, &len, "%s", acc);
-		free(acc);
-	}
-	text_add(&buf, &len, "listen port: %u\npeers: %u\ntorrents: %u\n", port, ss.peers,
-	         ss.torrents);
-	text_add(&buf, &len, "download rate: %llu B/s\nupload rate: %llu B/s\n",
-	         (unsigned long long)ss.download_rate, (unsigned long long)ss.upload_rate);
-	text_add(&buf, &len,
-	         "cache: %llu of %llu bytes used, %llu published, %llu pinned by readers\n",
-	         (unsigned long long)cu.used, (unsigned long long)cu.cap,
-	         (unsigned long long)cu.published, (unsigned long long)cu.pinned);
-	text_add(
-	    &buf, &len,
-	    "publish queue: %llu staged, %llu queued, %llu failed; %llu published by this mount\n",
-	    (unsigned long long)ps.staged, (unsigned long long)ps.queued,
-	    (unsigned long long)ps.failed, (unsigned long long)ps.published);
-	free(uri);
-	if (!buf)
-		return -ENOMEM;
-	*out = buf;
-	return (int)len;
-}
-
 struct log_text {
 	char *buf;
 	size_t len;
@@ -275,14 +162,11 @@ struct log_text {
 static int log_line(const struct ledger_log_entry *e, void *ctx)
 {
 	struct log_text *t = ctx;
-	char rec[LEDGER_HEX_LEN], author[LEDGER_HEX_LEN];
+	char line[2 * LEDGER_PATH_MAX + 256];
 
-	ledger_hex(e->record_id, LEDGER_ID_LEN, rec);
-	ledger_hex(e->author, LEDGER_KEY_LEN, author);
-	text_add(&t->buf, &t->len,
-	         "%-8s height %-6lld time %lld author %.16s record %.16s %s%s%s\n",
-	         ledger_rec_type_name(e->type), (long long)e->height, (long long)e->time, author,
-	         rec, e->path, *e->dest ? " -> " : "", e->dest);
+	if (fs_history_line(e, line, sizeof line) >= (int)sizeof line)
+		return 0; /* cannot happen: the fields are bounded */
+	fs_text_add(&t->buf, &t->len, "%s", line);
 	return t->len > 60000 ? 1 : 0; /* an xattr value holds 64 KiB */
 }
 
@@ -303,7 +187,7 @@ static int log_text(struct fs_drive *d, const char *path, char **out)
 
 void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct fs_drive *d = drive_of(req);
+	struct fs_drive *d = fuse_req_userdata(req);
 	struct ledger_entry e;
 	char *path = NULL, *val = NULL;
 	int err;
@@ -316,7 +200,11 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
 		;
 	else if (!strcmp(name, "drive"))
-		err = *path ? -ENODATA : drive_status_text(d, &val);
+		err = *path ? -ENODATA : fs_status_text(d, &val);
+	else if (!strcmp(name, "drive-json"))
+		err = *path ? -ENODATA : fs_status_json(d, &val);
+	else if (!strcmp(name, "drive-watch"))
+		err = *path ? -ENODATA : fs_status_watch(d, &val);
 	else if (!strcmp(name, "members"))
 		err = *path ? -ENODATA : fs_members_text(d, &val);
 	else if (!strncmp(name, "invite", 6) && (!name[6] || name[6] == '?')) {
@@ -349,7 +237,7 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 
 void fs_xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct fs_drive *d = drive_of(req);
+	struct fs_drive *d = fuse_req_userdata(req);
 	struct ledger_entry e;
 	char buf[512], *path;
 	size_t len = 0;
@@ -484,7 +372,7 @@ static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const 
 void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
                   int flags)
 {
-	struct fs_drive *d = drive_of(req);
+	struct fs_drive *d = fuse_req_userdata(req);
 	struct ledger_op op = { .type = LEDGER_REC_TRANSFER };
 	struct ledger_entry e;
 	char *path = NULL;

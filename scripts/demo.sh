@@ -6,6 +6,8 @@
 #                            read, check and change on the other; keep both mounted until
 #                            Ctrl-C
 #   scripts/demo.sh --once   the same, then unmount and exit (what the tests run)
+#   SWARMFS_BIN=/usr/bin/swarmfs scripts/demo.sh --once
+#                            the same with that binary, building nothing
 #
 # Everything lives in a temporary directory (printed), removed at the end. All traffic
 # stays on 127.0.0.1: no DHT, no local discovery.
@@ -16,10 +18,14 @@ once=0
 
 "$root/scripts/setup.sh"
 build=${BUILD_DIR:-$root/build}
-echo "== building swarmfs in $build"
-cmake -S "$root" -B "$build" >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
-swarmfs=$build/fs/swarmfs
+if [[ -n ${SWARMFS_BIN:-} ]]; then # an installed swarmfs (scripts/deb-smoke.sh)
+	swarmfs=$SWARMFS_BIN
+else
+	echo "== building swarmfs in $build"
+	cmake -S "$root" -B "$build" >/dev/null
+	cmake --build "$build" -j"$(nproc)" >/dev/null
+	swarmfs=$build/fs/swarmfs
+fi
 
 work=$(mktemp -d /tmp/swarmfs-demo-XXXXXX)
 chmod 755 "$work" # opentracker drops to nobody and chroots below it

@@ -141,6 +141,10 @@ struct swarm_make_params {
 	const char *const *trackers; /* NULL-terminated, or NULL */
 	int threads;                 /* hashing threads, 0 = number of CPUs */
 	bool private_flag;
+	/* Called after each piece is hashed with the pieces hashed so far and the total,
+	 * on the thread that called swarm_metainfo_make; NULL: not told. */
+	void (*progress)(uint32_t hashed, uint32_t total, void *ctx);
+	void *progress_ctx;
 };
 
 struct swarm_file_info {

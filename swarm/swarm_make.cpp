@@ -137,8 +137,14 @@ static int make(const char *path, const struct swarm_make_params *p, swarm_metai
 	lt::error_code ec;
 	size_t slash = full.rfind('/');
 	std::string parent = slash == std::string::npos ? "." : full.substr(0, slash ? slash : 1);
+	uint32_t hashed = 0, total = (uint32_t)ct.num_pieces();
 	lt::set_piece_hashes(
-	    ct, parent, sp, [](lt::piece_index_t) {}, ec);
+	    ct, parent, sp,
+	    [&](lt::piece_index_t) {
+		    if (p->progress)
+			    p->progress(++hashed, total, p->progress_ctx);
+	    },
+	    ec);
 	if (ec)
 		return swarm_error(nullptr, ec, "hash");
 

@@ -341,9 +341,9 @@ START_TEST(add_member_through_the_mount)
 	 * root was tried first: it lists the records of the path "/", and member records
 	 * belong to no path, so `swarmfs log MOUNTPOINT` does not show them.) */
 	rc = swarmfs(&out, "log --home '%s' team", home);
-	snprintf(want, sizeof want, "key %.16s", chex);
+	snprintf(want, sizeof want, "key carol (%.8s)", chex); /* named by their key files */
 	ck_assert_msg(rc == 0 && strstr(out, want), "log: %s", out);
-	snprintf(want, sizeof want, "key %.16s", dhex);
+	snprintf(want, sizeof want, "key dave (%.8s)", dhex);
 	ck_assert_msg(strstr(out, want), "log: %s", out);
 	free(out);
 

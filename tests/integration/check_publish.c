@@ -390,7 +390,7 @@ START_TEST(transfer_then_refused)
 	                 1);
 
 	/* the history says what happened, from the mount */
-	out = itest_run(10000, "'%s' log '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
+	out = itest_run(10000, "'%s' log --long '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
 	ck_assert_msg(strstr(out, "claim ") && strstr(out, "transfer ") && strstr(out, bobhex),
 	              "log: %s", out);
 	free(out);
