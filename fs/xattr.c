@@ -231,6 +231,8 @@ static int drive_status_text(struct fs_drive *d, char **out)
 	    "publish queue: %llu staged, %llu queued, %llu failed; %llu published by this mount\n",
 	    (unsigned long long)ps.staged, (unsigned long long)ps.queued,
 	    (unsigned long long)ps.failed, (unsigned long long)ps.published);
+	if (ps.failed)
+		text_add(&buf, &len, "publish error: %s\n", ps.last_error);
 	free(uri);
 	if (!buf)
 		return -ENOMEM;
@@ -463,6 +465,12 @@ void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	(void)flags;
 	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
 		fuse_reply_err(req, ENOTSUP); /* no other attributes are kept */
+		return;
+	}
+	/* every verb signs with the mount's key, and add reads a file as the daemon:
+	 * the mount's owner's alone */
+	if ((err = fs_caller_check(req)) < 0) {
+		fuse_reply_err(req, -err);
 		return;
 	}
 	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "add")) {
