@@ -907,10 +907,14 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 	struct fs_engine_reader *r = NULL;
 	char *buf = malloc(chunk);
 	uint64_t off = 0;
+	/* one deadline for the whole copy, not one per MiB: a peer trickling a piece a
+	 * minute cannot hold the open forever */
+	struct timespec start, now;
 	int err = 0;
 
 	if (!buf)
 		return -ENOMEM;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (off < e->content.length) {
 		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
 
@@ -926,7 +930,12 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 			if (!r && ((err = fs_torrent_for(d, e, &t)) < 0 ||
 			           (err = fs_engine_reader_new(t, &r)) < 0))
 				break;
-			n = fs_engine_read(r, buf, chunk, off, d->read_timeout_ms);
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			int64_t left =
+			    d->read_timeout_ms - ((int64_t)(now.tv_sec - start.tv_sec) * 1000 +
+			                          (now.tv_nsec - start.tv_nsec) / 1000000);
+
+			n = left > 0 ? fs_engine_read(r, buf, chunk, off, (int)left) : -ETIMEDOUT;
 		}
 		if (n <= 0) {
 			err = n == 0 ? -EIO : (int)n;
