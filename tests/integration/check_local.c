@@ -108,7 +108,9 @@ static void record(char *buf, size_t cap, const char *what, int rc, int err)
 	size_t len = strlen(buf);
 
 	snprintf(buf + len, cap - len, "%s=%s ", what,
-	         rc >= 0 ? "ok" : err == EACCES ? "EACCES" : strerrorname_np(err));
+	         rc >= 0         ? "ok"
+	         : err == EACCES ? "EACCES"
+	                         : strerrorname_np(err));
 }
 
 /* The call first, then errno: a function's arguments have no order of evaluation. */
@@ -266,8 +268,8 @@ START_TEST(kill_9_with_1500_queued_resumes_all)
 	free(itest_run(10000, "mv '%s' '%s.away' && touch '%s'", torrents, torrents, torrents));
 	free(itest_run(120000, "cp -r '%s/.' '%s/tree/'", src, mnt));
 	out = status();
-	ck_assert_msg(strstr(out, "publish queue: 1500 staged, 1500 queued"),
-	              "before the kill: %s", out);
+	ck_assert_msg(strstr(out, "publish queue: 1500 staged, 1500 queued"), "before the kill: %s",
+	              out);
 	free(out);
 	/* nothing was signed for content whose torrent could not be kept (no record
 	 * another member would find without a seeder): once the worker has tried, the
@@ -352,8 +354,9 @@ START_TEST(full_disk_keeps_the_file_and_publishes_later)
 	ck_assert_int_ge(fd2, 0);
 	ck_assert_int_eq(close(fd1), 0);
 	/* what was tried: the disk fills up to the last block while the file waits */
-	fixture_sh(60000, NULL, "dd if=/dev/zero of='%s/filler' bs=64k; dd if=/dev/zero "
-	                        "of='%s/filler2' bs=512",
+	fixture_sh(60000, NULL,
+	           "dd if=/dev/zero of='%s/filler' bs=64k; dd if=/dev/zero "
+	           "of='%s/filler2' bs=512",
 	           small, small);
 	out = itest_run(10000, "df --output=avail -B1 '%s' | tail -n 1", small);
 	ck_assert_msg(atoll(out) < 4096, "the tmpfs is not full: %s bytes free", out);
@@ -363,11 +366,12 @@ START_TEST(full_disk_keeps_the_file_and_publishes_later)
 	/* a clear error, in swarmfs status and in the log */
 	wait_status("1 staged, 1 queued, 1 failed", 30);
 	out = status();
-	ck_assert_msg(strstr(out, "publish error: big.bin: No space left on device"),
-	              "status: %s", out);
+	ck_assert_msg(strstr(out, "publish error: big.bin: No space left on device"), "status: %s",
+	              out);
 	free(out);
-	out = itest_run(10000, "grep -c 'publishing big.bin failed: No space left on device' "
-	                       "'%s'",
+	out = itest_run(10000,
+	                "grep -c 'publishing big.bin failed: No space left on device' "
+	                "'%s'",
 	                fixture_mount_log(m));
 	ck_assert_str_ne(out, "0\n");
 	free(out);
