@@ -60,7 +60,10 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	         d->name && *d->name && !strpbrk(d->name, ", \t\n\\") ? d->name : d->id_hex);
 	if (add_arg(&args, "swarmfs") || add_arg(&args, "-o") || add_arg(&args, opt))
 		goto out;
-	if (o->allow_other && (add_arg(&args, "-o") || add_arg(&args, "allow_other")))
+	/* other users: the kernel checks the modes shown (others' files are read-only),
+	 * and every handler that changes something checks the caller (fs_caller_check) */
+	if (o->allow_other &&
+	    (add_arg(&args, "-o") || add_arg(&args, "allow_other,default_permissions")))
 		goto out;
 	if (o->debug && add_arg(&args, "-d"))
 		goto out;

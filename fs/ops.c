@@ -43,6 +43,13 @@ static struct fs_drive *drive_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+int fs_caller_check(fuse_req_t req)
+{
+	const struct fs_drive *d = drive_of(req);
+
+	return fuse_req_ctx(req)->uid == d->uid ? 0 : -EACCES;
+}
+
 /* Ledger codes as the kernel should see them. -EPERM from the ledger means "this key
  * may not": for a filesystem user that is EACCES (DESIGN.md §7). */
 int fs_kernel_errno(int err)
@@ -573,9 +580,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct ledger_op op = { .type = LEDGER_REC_MKDIR };
 	struct ledger_entry e;
 	char *path;
-	int err = child_path(d, parent, name, &path);
+	int err = fs_caller_check(req);
 
-	if (err < 0) {
+	if (err < 0 || (err = child_path(d, parent, name, &path)) < 0) {
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -599,8 +606,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 	struct ledger_op op = { .type = LEDGER_REC_REVOKE };
 	struct ledger_entry e;
 	char *path = NULL;
-	int err = child_path(d, parent, name, &path);
+	int err = fs_caller_check(req);
 
+	if (err >= 0)
+		err = child_path(d, parent, name, &path);
 	if (err >= 0 && !dir &&
 	    (err = fs_staged_unlink(d, path, fs_inodes_find(d->inodes, path))) != -ENOENT) {
 		/* a staged file goes; an older published version of it goes as well */
@@ -651,7 +660,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, EINVAL); /* two records cannot swap atomically */
 		return;
 	}
-	if ((err = child_path(d, parent, name, &from)) < 0 ||
+	if ((err = fs_caller_check(req)) < 0 || (err = child_path(d, parent, name, &from)) < 0 ||
 	    (err = child_path(d, newparent, newname, &to)) < 0)
 		goto out;
 	if (fs_staged_stat(d, from, &(struct stat){ 0 }) == 0) {
@@ -724,7 +733,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int err;
 
 	(void)fi;
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0) {
+	if ((err = fs_caller_check(req)) < 0 || (err = fs_inodes_path(d->inodes, ino, &path)) < 0) {
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -854,7 +863,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	char *path = NULL;
 	int err;
 
-	if ((err = child_path(d, parent, name, &path)) < 0 ||
+	if ((err = fs_caller_check(req)) < 0 || (err = child_path(d, parent, name, &path)) < 0 ||
 	    (err = fs_path_may_create(d, path)) < 0)
 		goto fail;
 	err = fs_entry_lookup(d, path, &e);
@@ -901,10 +910,14 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 	struct fs_engine_reader *r = NULL;
 	char *buf = malloc(chunk);
 	uint64_t off = 0;
+	/* one deadline for the whole copy, not one per MiB: a peer trickling a piece a
+	 * minute cannot hold the open forever */
+	struct timespec start, now;
 	int err = 0;
 
 	if (!buf)
 		return -ENOMEM;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (off < e->content.length) {
 		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
 
@@ -920,7 +933,12 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 			if (!r && ((err = fs_torrent_for(d, e, &t)) < 0 ||
 			           (err = fs_engine_reader_new(t, &r)) < 0))
 				break;
-			n = fs_engine_read(r, buf, chunk, off, d->read_timeout_ms);
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			int64_t left =
+			    d->read_timeout_ms - ((int64_t)(now.tv_sec - start.tv_sec) * 1000 +
+			                          (now.tv_nsec - start.tv_nsec) / 1000000);
+
+			n = left > 0 ? fs_engine_read(r, buf, chunk, off, (int)left) : -ETIMEDOUT;
 		}
 		if (n <= 0) {
 			err = n == 0 ? -EIO : (int)n;
@@ -950,8 +968,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
+	/* another user (with --allow-other) may read what is published, never what is
+	 * still being written, and never write */
+	bool mine = fs_caller_check(req) == 0;
+
+	if ((err = mine || !write ? 0 : -EACCES) < 0 ||
+	    (err = fs_inodes_path(d->inodes, ino, &path)) < 0)
 		goto fail;
+	if (!mine && fs_staged_stat(d, path, &(struct stat){ 0 }) == 0) {
+		err = -EACCES;
+		goto fail;
+	}
 	err = fs_staged_open(d, path, write, &h->staged);
 	if (err == 0) {
 		h->writer = write;

@@ -51,6 +51,7 @@ struct fs_publisher {
 	uint64_t seq;              /* for staging directory names */
 	uint64_t published;
 	uint32_t hashed, hash_total; /* the file in hand: pieces hashed of its pieces */
+	char last_error[600]; /* "PATH: reason" of the newest failure, for swarmfs status */
 	bool stop;
 	bool running;
 	pthread_t thread;
@@ -504,6 +505,8 @@ void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out)
 		out->failed += s->failed;
 	}
 	out->published = p->published;
+	if (out->failed)
+		snprintf(out->last_error, sizeof out->last_error, "%s", p->last_error);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -562,10 +565,18 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
 	struct ledger_entry e;
 	struct stat st;
-	int err;
+	int err, fd;
 
-	if (stat(file, &st) < 0)
+	/* The record signs this content: it must be on disk before the signature, or a
+	 * crash could leave a record whose staging file says something else. A file
+	 * queued at close was fsynced then; chmod, utimens or truncate may have come
+	 * after. */
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
+	err = fsync(fd) < 0 || fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (err < 0)
+		return err;
 	op.content.length = (uint64_t)st.st_size;
 	op.content.mode = st.st_mode & 07777;
 	op.content.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -579,6 +590,10 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 		memcpy(op.content.ih1, m->v1, 20);
 		op.content.has_ih1 = m->has_v1;
 		op.content.piece_length = m->piece_length;
+		/* before the record: a full disk (or any failure) here leaves nothing
+		 * signed for content this node could not seed */
+		if ((err = fs_save_torrent(d, m->v2, m->torrent, m->torrent_len)) < 0)
+			goto out;
 	}
 	err = ledger_lookup(d->ledger, path, &e);
 	if (err == 0 && !e.is_dir && !memcmp(e.owner, d->me, LEDGER_KEY_LEN)) {
@@ -595,8 +610,6 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	if (err < 0)
 		goto out;
 	if (m) {
-		if ((err = fs_save_torrent(d, m->v2, m->torrent, m->torrent_len)) < 0)
-			goto out;
 		err = cache_object_adopt(d->cache, m->v2, file, m->piece_length);
 		if (err < 0)
 			goto out;
@@ -658,6 +671,8 @@ static void *worker_main(void *arg)
 			s->fails++;
 			/* 5 s, doubling to 5 min */
 			s->retry_at = time(NULL) + (s->fails > 6 ? 300 : 5 << (s->fails - 1));
+			snprintf(p->last_error, sizeof p->last_error, "%s: %s (kept in %s)", path,
+			         why, file);
 			fs_err("publishing %s failed: %s (kept in %s; tried again in %lld s)", path,
 			       why, file, (long long)(s->retry_at - time(NULL)));
 			pthread_mutex_unlock(&p->lock);
@@ -683,6 +698,27 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Every item of the durable queue, however many a crash left (a cp -r of thousands
+ * of files is queued faster than it is published): a malloc'd array in *out, its
+ * count returned, or -errno. */
+static int queue_list_all(struct ledger *l, struct ledger_queue_item **out)
+{
+	for (size_t cap = 256;; cap *= 2) {
+		struct ledger_queue_item *items = calloc(cap, sizeof *items);
+		int n = items ? ledger_queue_list(l, items, cap) : -ENOMEM;
+
+		if (n >= 0 && (size_t)n == cap) {
+			free(items); /* there may be more: ask again with room for them */
+			continue;
+		}
+		if (n < 0)
+			free(items);
+		else
+			*out = items;
+		return n;
+	}
+}
+
 int fs_publish_start(struct fs_drive *d)
 {
 	struct fs_publisher *p = calloc(1, sizeof *p);
@@ -703,8 +739,10 @@ int fs_publish_start(struct fs_drive *d)
 
 	/* What a previous run queued is published now; its staging files are shown
 	 * meanwhile, as they were before the crash. */
-	items = calloc(1024, sizeof *items);
-	n = items ? ledger_queue_list(d->ledger, items, 1024) : -ENOMEM;
+	n = queue_list_all(d->ledger, &items);
+	if (n < 0)
+		fs_err("cannot read the publish queue: %s (its items wait for the next mount)",
+		       strerror(-n));
 	for (int i = 0; i < n; i++) {
 		struct fs_staged *s;
 

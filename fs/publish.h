@@ -71,10 +71,11 @@ int fs_staged_orphan_stat(struct fs_drive *d, uint64_t ino, struct stat *out_st)
 void fs_staged_unlink_open(struct fs_drive *d, struct fs_staged *s);
 
 struct fs_publish_status {
-	uint64_t staged;    /* files in the overlay */
-	uint64_t queued;    /* queue items */
-	uint64_t failed;    /* items whose last attempt failed */
-	uint64_t published; /* files published by this mount */
+	uint64_t staged;      /* files in the overlay */
+	uint64_t queued;      /* queue items */
+	uint64_t failed;      /* items whose last attempt failed */
+	uint64_t published;   /* files published by this mount */
+	char last_error[600]; /* when failed: "PATH: reason (kept in FILE)" of the newest */
 };
 void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out);
 

@@ -249,6 +249,8 @@ int fs_status_text(struct fs_drive *d, char **out)
 	            "this mount\n",
 	            (unsigned long long)s.pub.staged, (unsigned long long)s.pub.queued,
 	            (unsigned long long)s.pub.failed, (unsigned long long)s.pub.published);
+	if (s.pub.failed)
+		fs_text_add(&buf, &len, "publish error: %s\n", s.pub.last_error);
 	snapshot_release(&s);
 	if (!buf)
 		return -ENOMEM;

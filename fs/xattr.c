@@ -213,8 +213,8 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		 * probe makes nothing) */
 		if (*path)
 			err = -ENODATA;
-		else if (fuse_req_ctx(req)->uid != d->uid && fuse_req_ctx(req)->uid != 0)
-			err = -EACCES;
+		else if ((err = fs_caller_check(req)) < 0)
+			;
 		else if (size == 0)
 			err = 4096;
 		else
@@ -362,9 +362,7 @@ static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const 
 
 	if (ino != FUSE_ROOT_ID)
 		err = -EINVAL; /* membership is the drive's, set on its root */
-	else if (fuse_req_ctx(req)->uid != d->uid && fuse_req_ctx(req)->uid != 0)
-		err = -EACCES; /* it signs with the mount owner's key */
-	else
+	else if ((err = fs_caller_check(req)) == 0) /* it signs with the owner's key */
 		err = fs_members_set(d, value, size);
 	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 }
@@ -381,6 +379,12 @@ void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	(void)flags;
 	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
 		fuse_reply_err(req, ENOTSUP); /* no other attributes are kept */
+		return;
+	}
+	/* every verb signs with the mount's key, and add reads a file as the daemon:
+	 * the mount's owner's alone */
+	if ((err = fs_caller_check(req)) < 0) {
+		fuse_reply_err(req, -err);
 		return;
 	}
 	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "add")) {
