@@ -1,8 +1,10 @@
 #define FUSE_USE_VERSION 312
 #include "publish.h"
 
+#include "cipher.h"
 #include "drive.h"
 #include "fs.h"
+#include "pack.h"
 
 #include <cache.h>
 #include <ledger.h>
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <libgen.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,13 +513,18 @@ void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out)
 
 /* Publish one staged file: the steps are ordered so that a crash between any two
  * leaves either the staging file (and the queue item, which is done again: a record
- * already made for the same content is not made twice) or the published object. */
+ * already made for the same content is not made twice) or the published object. One
+ * read of the file makes the torrent, the cache's hashes and, on a private drive, the
+ * ciphertext the swarm carries (fs/pack.h). */
 static int publish_one(struct fs_drive *d, const char *path, const char *file)
 {
-	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID };
-	struct swarm_metainfo *m = NULL;
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
+	bool priv = ledger_is_private(d->ledger);
+	uint8_t fkey[FS_CIPHER_KEY_LEN];
+	struct fs_cipher cipher;
+	struct fs_pack pack = { 0 };
 	struct ledger_entry e;
+	char *data = NULL, name[32];
 	struct stat st;
 	int err;
 
@@ -527,14 +535,33 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	op.content.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	op.content.piece_length = 16384; /* empty content has no torrent; the field is required */
 	if (st.st_size > 0) {
-		err = swarm_metainfo_make(file, &mp, &m);
+		const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+
+		if (priv) {
+			/* the record's nonce makes the IV and names the torrent: no path, no
+			 * name leaves the drive's members */
+			if ((err = fs_cipher_new_key(fkey, &op.nonce)) < 0)
+				return err;
+			fs_cipher_init(&cipher, fkey, op.nonce);
+			op.file_key = fkey;
+			snprintf(name, sizeof name, "%016llx", (unsigned long long)op.nonce);
+			if (asprintf(&data, "%.*s%s", (int)(base - file), file, name) < 0)
+				data = NULL;
+			base = name;
+		} else
+			data = strdup(file);
+		if (!data) {
+			err = -ENOMEM;
+			goto out;
+		}
+		err = fs_pack_file(file, base, priv ? &cipher : NULL, data, NULL, &pack);
 		if (err < 0)
-			return err;
-		memcpy(op.content.root, m->files[0].root, 32);
-		memcpy(op.content.ih2, m->v2, 32);
-		memcpy(op.content.ih1, m->v1, 20);
-		op.content.has_ih1 = m->has_v1;
-		op.content.piece_length = m->piece_length;
+			goto out;
+		memcpy(op.content.root, pack.m->files[0].root, 32);
+		memcpy(op.content.ih2, pack.m->v2, 32);
+		memcpy(op.content.ih1, pack.m->v1, 20);
+		op.content.has_ih1 = pack.m->has_v1;
+		op.content.piece_length = pack.m->piece_length;
 	}
 	err = ledger_lookup(d->ledger, path, &e);
 	if (err == 0 && !e.is_dir && !memcmp(e.owner, d->me, LEDGER_KEY_LEN)) {
@@ -550,10 +577,14 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	}
 	if (err < 0)
 		goto out;
-	if (m) {
+	if (pack.m) {
+		struct swarm_metainfo *m = pack.m;
+
 		if ((err = fs_save_torrent(d, m->v2, m->torrent, m->torrent_len)) < 0)
 			goto out;
-		err = cache_object_adopt(d->cache, m->v2, file, m->piece_length);
+		err = cache_object_adopt_hashed(d->cache, m->v2, data, m->piece_length,
+		                                (const uint8_t(*)[CACHE_CHUNK_SHA_LEN])pack.shas,
+		                                pack.n);
 		if (err < 0)
 			goto out;
 		remove_staging(file); /* the file moved: its private directory goes */
@@ -564,7 +595,14 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	} else
 		remove_staging(file);
 out:
-	swarm_metainfo_free(m);
+	if (err < 0 && priv && data)
+		unlink(data); /* the ciphertext; the staged plaintext stays for a retry */
+	if (priv && st.st_size > 0) {
+		fs_cipher_release(&cipher);
+		OPENSSL_cleanse(fkey, sizeof fkey);
+	}
+	fs_pack_release(&pack);
+	free(data);
 	return err;
 }
 
