@@ -5,6 +5,8 @@
  * anyone else gets EACCES.
  */
 #define FUSE_USE_VERSION 312
+#include "cipher.h"
+#include "filekey.h"
 #include "ops.h"
 
 #include "drive.h"
@@ -693,7 +695,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		}
 		struct ledger_op up = { .type = LEDGER_REC_UPDATE,
 			                .path = to,
-			                .content = src.content };
+			                .content = src.content,
+			                .key_from = src.record_id };
 		struct ledger_op rv = { .type = LEDGER_REC_REVOKE, .path = from };
 
 		if ((err = fs_record_submit(d, &up)) >= 0)
@@ -772,7 +775,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		free(path);
 		return;
 	}
-	struct ledger_op up = { .type = LEDGER_REC_UPDATE, .path = path, .content = e.content };
+	struct ledger_op up = {
+		.type = LEDGER_REC_UPDATE, .path = path, .content = e.content, .key_from = e.record_id
+	};
 	bool change = false;
 
 	if (to_set & FUSE_SET_ATTR_MODE && (attr->st_mode & 07777) != (e.content.mode & 07777)) {
@@ -896,12 +901,17 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 {
 	static const size_t chunk = 1 << 20;
 	struct fs_engine_reader *r = NULL;
+	struct fs_cipher *c = NULL;
 	char *buf = malloc(chunk);
 	uint64_t off = 0;
 	int err = 0;
 
 	if (!buf)
 		return -ENOMEM;
+	if ((err = fs_filekey_cipher(d, e, &c)) < 0) {
+		free(buf);
+		return err;
+	}
 	while (off < e->content.length) {
 		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
 
@@ -923,6 +933,8 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 			err = n == 0 ? -EIO : (int)n;
 			break;
 		}
+		if (c && (err = fs_cipher_apply(c, off, buf, buf, (size_t)n)) < 0)
+			break;
 		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
 			err = -errno;
 			break;
@@ -930,6 +942,7 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 		off += (uint64_t)n;
 	}
 	fs_engine_reader_free(r);
+	fs_filekey_free(c);
 	free(buf);
 	return err == -ENOENT || err == -ETIMEDOUT ? -EIO : err;
 }
@@ -998,6 +1011,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -EIO;
 		goto fail;
 	}
+	/* a private drive's content: its key, once per open, kept until release */
+	if ((err = fs_filekey_cipher(d, &e, &h->cipher)) < 0)
+		goto fail;
 	h->has_content = e.content.length > 0;
 	memcpy(h->key, e.content.ih2, 32);
 	h->length = e.content.length;

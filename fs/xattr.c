@@ -7,6 +7,7 @@
 
 #include "drive.h"
 #include "engine.h"
+#include "filekey.h"
 #include "fs.h"
 #include "inode.h"
 #include "members.h"
@@ -66,10 +67,13 @@ static void pct_append(char **buf, size_t *len, const char *s)
 static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e,
                      const uint8_t *v1_companion, char **out)
 {
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL;
+	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL, base[LEDGER_NAME_MAX + 1];
 	size_t len = 0;
+	/* a private file's torrent is named by its record's nonce, never by its path */
+	int err = fs_content_name(d, path, e, base, sizeof base);
 
+	if (err < 0)
+		return err;
 	ledger_hex(e->content.ih2, 32, hex);
 	if (v1_companion) { /* magnet-v1: the v1-only companion torrent alone */
 		ledger_hex(v1_companion, 20, hex1);
