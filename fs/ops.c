@@ -5,12 +5,12 @@
  * anyone else gets EACCES.
  */
 #define FUSE_USE_VERSION 312
-#include "cipher.h"
-#include "filekey.h"
 #include "ops.h"
 
+#include "content.h"
 #include "drive.h"
 #include "engine.h"
+#include "filekey.h"
 #include "fs.h"
 #include "inode.h"
 #include "park.h"
@@ -894,59 +894,6 @@ fail:
 	fuse_reply_err(req, fs_kernel_errno(err));
 }
 
-/* Copy the whole content of e from the cache into fd, for a change in place. Content
- * that is not all here (someone else's, partly fetched) cannot be changed in place:
- * -EOPNOTSUPP; it would need the swarm first. */
-static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd, bool fetch)
-{
-	static const size_t chunk = 1 << 20;
-	struct fs_engine_reader *r = NULL;
-	struct fs_cipher *c = NULL;
-	char *buf = malloc(chunk);
-	uint64_t off = 0;
-	int err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	if ((err = fs_filekey_cipher(d, e, &c)) < 0) {
-		free(buf);
-		return err;
-	}
-	while (off < e->content.length) {
-		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
-
-		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
-			err = -EOPNOTSUPP;
-			break;
-		}
-		if (n == -ENODATA || n == -ENOENT) {
-			/* not (all) here: through the engine, from the swarm (a transferred
-			 * file, or one whose pieces were evicted) */
-			struct fs_engine_torrent *t;
-
-			if (!r && ((err = fs_torrent_for(d, e, &t)) < 0 ||
-			           (err = fs_engine_reader_new(t, &r)) < 0))
-				break;
-			n = fs_engine_read(r, buf, chunk, off, d->read_timeout_ms);
-		}
-		if (n <= 0) {
-			err = n == 0 ? -EIO : (int)n;
-			break;
-		}
-		if (c && (err = fs_cipher_apply(c, off, buf, buf, (size_t)n)) < 0)
-			break;
-		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
-			err = -errno;
-			break;
-		}
-		off += (uint64_t)n;
-	}
-	fs_engine_reader_free(r);
-	fs_filekey_free(c);
-	free(buf);
-	return err == -ENOENT || err == -ETIMEDOUT ? -EIO : err;
-}
-
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
@@ -997,7 +944,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		bool fetch = (fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDWR;
 
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
-		    (err = copy_content(d, &e, fs_staged_fd(h->staged), fetch)) < 0) {
+		    (err = fs_content_copy(d, &e, fs_staged_fd(h->staged), fetch)) < 0) {
 			fs_staged_unlink_open(d, h->staged);
 			goto fail;
 		}

@@ -5,6 +5,7 @@
 #define FUSE_USE_VERSION 312
 #include "xattr.h"
 
+#include "content.h"
 #include "drive.h"
 #include "engine.h"
 #include "filekey.h"
@@ -490,6 +491,14 @@ void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	}
 	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "member")) {
 		op_member(req, d, ino, value, size);
+		return;
+	}
+	/* user.swarmfs.rekey on a file: swarmfs rekey (a new file key, newest epoch) */
+	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "rekey")) {
+		if ((err = fs_inodes_path(d->inodes, ino, &path)) == 0)
+			err = fs_rekey(d, path);
+		free(path);
+		fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 		return;
 	}
 	/* user.swarmfs.transfer = the new owner's key (64 hex digits): swarmfs transfer.

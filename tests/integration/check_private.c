@@ -252,6 +252,20 @@ START_TEST(outsider_gets_ciphertext_only)
 	free(itest_run(60000, "'%s' magnet --v1 '%s/secret-plans.bin'", getenv("SWARMFS_BIN"),
 	               a.mnt));
 	ck_assert(!torrents_name(a.home, "secret-plans"));
+	/* swarmfs rekey: new ciphertext (a new infohash) of the same plaintext and mtime */
+	char *mt = itest_run(10000, "stat -c %%Y '%s/secret-plans.bin'", a.mnt);
+	free(itest_run(30000, "'%s' rekey '%s/secret-plans.bin'", getenv("SWARMFS_BIN"), a.mnt));
+	itest_wait_published(a.mnt);
+	char *ih2b = xattr(&a, "secret-plans.bin", "infohash");
+	ck_assert_str_ne(ih2b, ih2);
+	char *mt2 = itest_run(10000, "stat -c %%Y '%s/secret-plans.bin'", a.mnt);
+	ck_assert_str_eq(mt2, mt);
+	free(sum);
+	sum = itest_run(120000, "sha256sum < '%s/secret-plans.bin'", a.mnt);
+	ck_assert_str_eq(sum, want);
+	free(mt);
+	free(mt2);
+	free(ih2b);
 	free(sum);
 	free(want);
 	free(name);
