@@ -186,8 +186,9 @@ int fs_cmd_rekey(int argc, char **argv)
 		int err = -errno;
 
 		if (err == -EMEDIUMTYPE)
-			fprintf(stderr, "swarmfs rekey: %s is on a public drive: its content is not "
-			                "encrypted\n",
+			fprintf(stderr,
+			        "swarmfs rekey: %s is on a public drive: its content is not "
+			        "encrypted\n",
 			        argv[1]);
 		else if (err == -EACCES)
 			fprintf(stderr, "swarmfs rekey: %s is not yours\n", argv[1]);

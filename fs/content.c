@@ -92,10 +92,9 @@ int fs_rekey(struct fs_drive *d, const char *path)
 		return err;
 	err = fs_content_copy(d, &e, fs_staged_fd(st), true);
 	if (err == 0) {
-		struct timespec ts[2] = {
-			{ 0, UTIME_OMIT },
-			{ e.content.mtime_ns / 1000000000, e.content.mtime_ns % 1000000000 }
-		};
+		struct timespec ts[2] = { { 0, UTIME_OMIT },
+			                  { e.content.mtime_ns / 1000000000,
+			                    e.content.mtime_ns % 1000000000 } };
 
 		if (fchmod(fs_staged_fd(st), e.content.mode & 07777) < 0 ||
 		    futimens(fs_staged_fd(st), ts) < 0)

@@ -775,9 +775,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		free(path);
 		return;
 	}
-	struct ledger_op up = {
-		.type = LEDGER_REC_UPDATE, .path = path, .content = e.content, .key_from = e.record_id
-	};
+	struct ledger_op up = { .type = LEDGER_REC_UPDATE,
+		                .path = path,
+		                .content = e.content,
+		                .key_from = e.record_id };
 	bool change = false;
 
 	if (to_set & FUSE_SET_ATTR_MODE && (attr->st_mode & 07777) != (e.content.mode & 07777)) {

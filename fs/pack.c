@@ -18,15 +18,15 @@
 
 /* Bytes read at once: whole pieces, at least this much, so that every thread has
  * pieces to hash while the batch is in memory. */
-#define BATCH_MIN (8U << 20)
+#define BATCH_MIN   (8U << 20)
 #define THREADS_MAX 4
 
 struct batch {
 	uint8_t *buf;
-	uint64_t off;      /* file offset of buf[0], a piece boundary */
-	size_t len;        /* bytes in buf */
-	uint32_t first;    /* index of the batch's first piece */
-	uint32_t pl;       /* piece length */
+	uint64_t off;   /* file offset of buf[0], a piece boundary */
+	size_t len;     /* bytes in buf */
+	uint32_t first; /* index of the batch's first piece */
+	uint32_t pl;    /* piece length */
 	const struct fs_cipher *c;
 	struct swarm_hasher *h;
 	uint8_t (*shas)[32];
@@ -54,7 +54,8 @@ static void *slice_run(void *arg)
 			s->err = fs_cipher_apply(b->c, b->off + at, p, p, n);
 		if (!s->err)
 			s->err = swarm_hasher_piece(b->h, b->first + i, p, n);
-		if (!s->err && EVP_Digest(p, n, b->shas[b->first + i], &mdlen, EVP_sha256(), NULL) != 1)
+		if (!s->err &&
+		    EVP_Digest(p, n, b->shas[b->first + i], &mdlen, EVP_sha256(), NULL) != 1)
 			s->err = -EIO;
 	}
 	return NULL;
@@ -162,7 +163,8 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 		err = -ENOMEM;
 	if (!err)
 		err = swarm_hasher_new(size, b.pl, SWARM_MAKE_HYBRID, &b.h);
-	if (!err && c && (cfd = open(cipher_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+	if (!err && c &&
+	    (cfd = open(cipher_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		err = -errno;
 	b.shas = p.shas;
 	for (uint64_t off = 0; !err && off < size; off += b.len) {

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AD_LEN   (32 + 32 + 8 + 8)
+#define AD_LEN    (32 + 32 + 8 + 8)
 #define PLAIN_LEN (LEDGER_FILE_KEY_LEN + 8)
-#define MAX_HOPS 4096 /* moves and transfers walked back to the content's record */
+#define MAX_HOPS  4096 /* moves and transfers walked back to the content's record */
 
 _Static_assert(LEDGER_FILE_WRAP_LEN == LEDGER_AEAD_NONCE + PLAIN_LEN + LEDGER_AEAD_TAG, "wrap");
 
@@ -102,8 +102,10 @@ static int record_load_locked(struct ledger *l, const uint8_t id[32], struct rec
 		sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			/* stored only after its signature and hash were checked */
-			rc = rec_parse(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-			               SIZE_MAX, out) ? -EBADMSG : 0;
+			rc = rec_parse(sqlite3_column_blob(st, 0),
+			               (size_t)sqlite3_column_bytes(st, 0), SIZE_MAX, out)
+			         ? -EBADMSG
+			         : 0;
 		sqlite3_reset(st);
 	}
 	return rc;
@@ -157,7 +159,8 @@ int filekey_attach(struct ledger *l, const struct ledger_op *op, struct rec *r)
 	int64_t iv_nonce;
 	int rc;
 
-	if (!l->params.private_drive || (r->type != LEDGER_REC_CLAIM && r->type != LEDGER_REC_UPDATE))
+	if (!l->params.private_drive ||
+	    (r->type != LEDGER_REC_CLAIM && r->type != LEDGER_REC_UPDATE))
 		return op->file_key ? -EINVAL : 0;
 	if (r->content.length == 0)
 		return 0; /* nothing to encrypt: no torrent, no key */
@@ -178,7 +181,8 @@ int filekey_attach(struct ledger *l, const struct ledger_op *op, struct rec *r)
 		if (rc)
 			return rc;
 	} else {
-		L_WARN(l, "a private drive's content needs its file key: %s not submitted", r->path);
+		L_WARN(l, "a private drive's content needs its file key: %s not submitted",
+		       r->path);
 		return -EINVAL;
 	}
 	/* new content always goes under the newest epoch key */

@@ -208,8 +208,8 @@ struct rec {
 	int64_t epoch;                          /* keys, keywrap; claim/update: has_wrap */
 	uint8_t commit[32];                     /* keys: commitment to the epoch key */
 	uint8_t box[LEDGER_WRAP_LEN];           /* keywrap: the epoch key sealed to member */
-	bool has_wrap;                     /* claim/update on a private drive: */
-	uint8_t wrap[LEDGER_FILE_WRAP_LEN]; /* its file key sealed under the epoch key */
+	bool has_wrap;                          /* claim/update on a private drive: */
+	uint8_t wrap[LEDGER_FILE_WRAP_LEN];     /* its file key sealed under the epoch key */
 	uint8_t sig[64];
 	uint8_t id[32]; /* SHA-256 of the encoding */
 };

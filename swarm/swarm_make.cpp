@@ -272,7 +272,8 @@ extern "C" int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const 
 			}
 			// a file smaller than a piece pads its blocks to the next power of two,
 			// every other piece to the piece's blocks (as libtorrent does)
-			size_t pad = h->size < h->piece_length ? 1 : (size_t)(h->piece_length / block);
+			size_t pad =
+			    h->size < h->piece_length ? 1 : (size_t)(h->piece_length / block);
 			while (pad < nblocks)
 				pad *= 2;
 			h->v2[index] = merkle_root_of(leaves, pad);
@@ -286,8 +287,8 @@ extern "C" int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const 
 	}
 }
 
-static int hasher_finish(struct swarm_hasher *h, const char *name, const struct swarm_make_params *p,
-                         swarm_metainfo **out)
+static int hasher_finish(struct swarm_hasher *h, const char *name,
+                         const struct swarm_make_params *p, swarm_metainfo **out)
 {
 	for (char d : h->done)
 		if (!d)
@@ -310,7 +311,8 @@ static int hasher_finish(struct swarm_hasher *h, const char *name, const struct 
 		if (h->kind != SWARM_MAKE_V2)
 			ct.set_hash(lt::piece_index_t((int)i), h->v1[i]);
 		if (h->kind != SWARM_MAKE_V1)
-			ct.set_hash2(lt::file_index_t(0), lt::piece_index_t::diff_type((int)i), h->v2[i]);
+			ct.set_hash2(lt::file_index_t(0), lt::piece_index_t::diff_type((int)i),
+			             h->v2[i]);
 	}
 	std::vector<char> buf = ct.generate_buf();
 	lt::torrent_info ti(buf, lt::from_span);

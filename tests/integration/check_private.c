@@ -47,8 +47,14 @@ static double now_s(void)
 
 static void mount_node(struct node *n, const char *drive)
 {
-	const char *args[] = { "--no-dht",  "--listen", n->listen, "--read-timeout", "30",
-		               "--tracker", fixture_tracker_url(tracker), NULL };
+	const char *args[] = { "--no-dht",
+		               "--listen",
+		               n->listen,
+		               "--read-timeout",
+		               "30",
+		               "--tracker",
+		               fixture_tracker_url(tracker),
+		               NULL };
 
 	ck_assert_int_eq(fixture_mount_start(n->home, drive, n->mnt, args, &n->m), 0);
 }
@@ -61,8 +67,9 @@ static void unmount_node(struct node *n)
 
 static char *xattr(struct node *n, const char *rel, const char *name)
 {
-	char *out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.%s '%s/%s'",
-	                      name, n->mnt, rel);
+	char *out =
+	    itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.%s '%s/%s'",
+	              name, n->mnt, rel);
 
 	out[strcspn(out, "\n")] = '\0';
 	return out;
@@ -235,7 +242,8 @@ START_TEST(outsider_gets_ciphertext_only)
 		ssize_t n = pread(fx, x, 16384, off);
 
 		ck_assert_int_eq(pread(fy, y, 16384, off), n);
-		ck_assert_msg(memcmp(x, y, (size_t)n), "block at %lld is plaintext", (long long)off);
+		ck_assert_msg(memcmp(x, y, (size_t)n), "block at %lld is plaintext",
+		              (long long)off);
 	}
 	close(fx);
 	close(fy);
@@ -279,9 +287,9 @@ static void seedbox_take(const char *rel, const char *outdir)
 	char *magnet = NULL, log[4300], *text = NULL, *p;
 	double end = now_s() + 120;
 
-	ck_assert_int_eq(fixture_sh(10000, &magnet, "'%s' magnet '%s/%s'", getenv("SWARMFS_BIN"),
-	                            a.mnt, rel),
-	                 0);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &magnet, "'%s' magnet '%s/%s'", getenv("SWARMFS_BIN"), a.mnt, rel),
+	    0);
 	magnet[strcspn(magnet, "\n")] = '\0';
 	/* A announced before the tracker took the file: the seedbox dials A directly */
 	ck_assert_int_ge(asprintf(&p, "%s&x.pe=%s", magnet, a.listen), 0);
@@ -379,7 +387,8 @@ START_TEST(member_reads_through_a_seedbox_alone)
 	free(dur);
 	char *got = itest_run(
 	    60000, "ffmpeg -v error -ss 12 -i '%s/film.mkv' -frames:v 1 -an -f framemd5 -", b.mnt);
-	want = itest_run(60000, "ffmpeg -v error -ss 12 -i '%s' -frames:v 1 -an -f framemd5 -", film);
+	want =
+	    itest_run(60000, "ffmpeg -v error -ss 12 -i '%s' -frames:v 1 -an -f framemd5 -", film);
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
@@ -415,7 +424,8 @@ START_TEST(flipped_cached_byte_never_served)
 	int rc = fixture_sh(120000, &out, "sha256sum < '%s/f.bin'", b.mnt);
 	ck_assert_msg(rc != 0 || !strcmp(out, want), "a flipped byte was served: %s", out);
 	if (rc != 0)
-		free(itest_run(10000, "grep -i -e corrupt -e error -e warn %s >&2 || true", fixture_mount_log(b.m)));
+		free(itest_run(10000, "grep -i -e corrupt -e error -e warn %s >&2 || true",
+		               fixture_mount_log(b.m)));
 	free(out);
 	free(want);
 	free(data);
@@ -426,8 +436,8 @@ END_TEST
 int main(void)
 {
 	const TTest *const tests[] = { outsider_gets_ciphertext_only,
-		                              member_reads_through_a_seedbox_alone,
-		                              flipped_cached_byte_never_served, NULL };
+		                       member_reads_through_a_seedbox_alone,
+		                       flipped_cached_byte_never_served, NULL };
 
 	return itest_main("private", 300, setup, teardown, tests);
 }

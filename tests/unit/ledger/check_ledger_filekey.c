@@ -104,7 +104,9 @@ START_TEST(test_members_open_file_keys)
 	ck_assert_int_eq(ledger_submit(a, &m, mv), 0);
 	struct ledger_entry e;
 	ck_assert_int_eq(ledger_lookup(a, "/p2", &e), 0);
-	struct ledger_op u = { .type = LEDGER_REC_UPDATE, .path = "/p2", .content = e.content,
+	struct ledger_op u = { .type = LEDGER_REC_UPDATE,
+		               .path = "/p2",
+		               .content = e.content,
 		               .key_from = e.record_id };
 	u.content.mode = 0600;
 	ck_assert_int_eq(ledger_submit(a, &u, up), 0);
@@ -166,7 +168,8 @@ START_TEST(test_removed_member_cannot_open_later_content)
 			ad[64 + i] = (uint8_t)((uint64_t)r.nonce >> (56 - 8 * i));
 			ad[72 + i] = (uint8_t)((uint64_t)ep >> (56 - 8 * i));
 		}
-		ck_assert_int_eq(seal_aead_open(e1, r.wrap, ad, sizeof ad, r.wrap + LEDGER_AEAD_NONCE,
+		ck_assert_int_eq(seal_aead_open(e1, r.wrap, ad, sizeof ad,
+		                                r.wrap + LEDGER_AEAD_NONCE,
 		                                sizeof r.wrap - LEDGER_AEAD_NONCE, plain),
 		                 -EBADMSG);
 	}

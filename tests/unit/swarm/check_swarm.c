@@ -1017,7 +1017,9 @@ START_TEST(hasher_matches_make)
 		ck_assert_uint_eq(pl, m->piece_length);
 		ck_assert_int_eq(swarm_hasher_new(sizes[i], pl, SWARM_MAKE_HYBRID, &h), 0);
 		for (uint32_t k = m->num_pieces; k-- > 0;) {
-			size_t n = (size_t)(sizes[i] - (uint64_t)k * pl < pl ? sizes[i] - (uint64_t)k * pl : pl);
+			size_t n =
+			    (size_t)(sizes[i] - (uint64_t)k * pl < pl ? sizes[i] - (uint64_t)k * pl
+			                                              : pl);
 
 			ck_assert_int_eq(fseek(f, (long)k * pl, SEEK_SET), 0);
 			ck_assert_uint_eq(fread(buf, 1, n, f), n);
