@@ -123,6 +123,7 @@ START_TEST(test_members_open_file_keys)
 	u.content.mode = 0644;
 	ck_assert_int_eq(ledger_submit(a, &u, NULL), -EINVAL);
 	ledger_free(b);
+	ledger_free(a);
 	ledger_key_free(adm);
 	ledger_key_free(bob);
 }
@@ -174,6 +175,7 @@ START_TEST(test_removed_member_cannot_open_later_content)
 		                 -EBADMSG);
 	}
 	ledger_free(as_bob);
+	ledger_free(a);
 	free(path);
 	ledger_key_free(adm);
 	ledger_key_free(bob);
@@ -253,6 +255,7 @@ START_TEST(test_wraps_validated)
 	free(blk);
 	free(raw);
 	ledger_free(p);
+	ledger_free(a);
 	ledger_key_free(adm);
 	ledger_key_free(bob);
 }
@@ -277,6 +280,7 @@ START_TEST(test_altered_wrap_refused)
 	ck_assert_int_eq(ledger_file_key_open(a, r.id, got, NULL), -EBADMSG);
 	free(blk);
 	free(raw);
+	ledger_free(a);
 	ledger_key_free(adm);
 }
 END_TEST
