@@ -161,6 +161,15 @@ int cache_object_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *b
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
                        uint32_t chunk_size);
 
+/* The same with the SHA-256 of each chunk (n of them) given by a caller that wrote or
+ * read the file once and hashed it meanwhile: nothing is read again (the caller vouches
+ * for the hashes, as the cache does for its own). -EINVAL when n is not the chunk
+ * count. */
+#define CACHE_CHUNK_SHA_LEN 32
+int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
+                              uint32_t chunk_size, const uint8_t (*shas)[CACHE_CHUNK_SHA_LEN],
+                              uint32_t n);
+
 /* Pin or unpin a whole object (persistently): a pinned object's chunks are never
  * evicted and count as "published" instead of against the cap. Unpinning makes them
  * evictable (as the most recently used) and may start an eviction on this thread.

@@ -16,6 +16,7 @@
 #include <cache.h>
 #include <swarm.h>
 #include "engine.h"
+#include "filekey.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,7 +553,7 @@ int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_en
 	struct cache_object_info info;
 	struct swarm_metainfo *m = NULL;
 	char hex[65], saved[4200], link_dir[4200], link_path[4500], data[4200];
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char base[LEDGER_NAME_MAX + 1];
 	void *buf = NULL;
 	size_t len = 0;
 	int err;
@@ -560,6 +561,8 @@ int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_en
 	if (!e->content.length || cache_object_stat(d->cache, e->content.ih2, &info) < 0 ||
 	    !info.pinned || info.present != info.chunks)
 		return -ENODATA; /* only the publisher holds it for sure, whole and pinned */
+	if ((err = fs_content_name(d, path, e, base, sizeof base)) < 0)
+		return err;
 	swarm_hex(e->content.ih2, 32, hex);
 	snprintf(saved, sizeof saved, "%s/torrents/v1-%s.torrent", d->dir, hex);
 	err = fs_read_file(saved, 64 << 20, &buf, &len);

@@ -47,6 +47,9 @@ static const struct command commands[] = {
 	{ "transfer", fs_cmd_transfer, "transfer PATH --to KEY", "give a file to another key" },
 	{ "add", fs_cmd_add, "add DRIVE FILE.torrent|MAGNET /dest/path",
 	  "import an existing torrent" },
+	{ "rekey", fs_cmd_rekey, "rekey PATH",
+	  "re-encrypt a private file of yours under the newest epoch key (cuts off removed "
+	  "members)" },
 	{ "magnet", fs_cmd_magnet, "magnet [--v1] PATH",
 	  "the magnet link of a file (--v1: a v1-only torrent of it, for aria2c)" },
 	{ "key", fs_cmd_key, "key new|show [NAME]", "make or show a signing key" },

@@ -7,8 +7,10 @@
 #define FUSE_USE_VERSION 312
 #include "ops.h"
 
+#include "content.h"
 #include "drive.h"
 #include "engine.h"
+#include "filekey.h"
 #include "fs.h"
 #include "inode.h"
 #include "park.h"
@@ -705,7 +707,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		}
 		struct ledger_op up = { .type = LEDGER_REC_UPDATE,
 			                .path = to,
-			                .content = src.content };
+			                .content = src.content,
+			                .key_from = src.record_id };
 		struct ledger_op rv = { .type = LEDGER_REC_REVOKE, .path = from };
 
 		if ((err = fs_record_submit(d, &up)) >= 0)
@@ -784,7 +787,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		free(path);
 		return;
 	}
-	struct ledger_op up = { .type = LEDGER_REC_UPDATE, .path = path, .content = e.content };
+	struct ledger_op up = { .type = LEDGER_REC_UPDATE,
+		                .path = path,
+		                .content = e.content,
+		                .key_from = e.record_id };
 	bool change = false;
 
 	if (to_set & FUSE_SET_ATTR_MODE && (attr->st_mode & 07777) != (e.content.mode & 07777)) {
@@ -901,60 +907,6 @@ fail:
 	fuse_reply_err(req, fs_kernel_errno(err));
 }
 
-/* Copy the whole content of e from the cache into fd, for a change in place. Content
- * that is not all here (someone else's, partly fetched) cannot be changed in place:
- * -EOPNOTSUPP; it would need the swarm first. */
-static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd, bool fetch)
-{
-	static const size_t chunk = 1 << 20;
-	struct fs_engine_reader *r = NULL;
-	char *buf = malloc(chunk);
-	uint64_t off = 0;
-	/* one deadline for the whole copy, not one per MiB: a peer trickling a piece a
-	 * minute cannot hold the open forever */
-	struct timespec start, now;
-	int err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (off < e->content.length) {
-		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
-
-		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
-			err = -EOPNOTSUPP;
-			break;
-		}
-		if (n == -ENODATA || n == -ENOENT) {
-			/* not (all) here: through the engine, from the swarm (a transferred
-			 * file, or one whose pieces were evicted) */
-			struct fs_engine_torrent *t;
-
-			if (!r && ((err = fs_torrent_for(d, e, &t)) < 0 ||
-			           (err = fs_engine_reader_new(t, &r)) < 0))
-				break;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			int64_t left =
-			    d->read_timeout_ms - ((int64_t)(now.tv_sec - start.tv_sec) * 1000 +
-			                          (now.tv_nsec - start.tv_nsec) / 1000000);
-
-			n = left > 0 ? fs_engine_read(r, buf, chunk, off, (int)left) : -ETIMEDOUT;
-		}
-		if (n <= 0) {
-			err = n == 0 ? -EIO : (int)n;
-			break;
-		}
-		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
-			err = -errno;
-			break;
-		}
-		off += (uint64_t)n;
-	}
-	fs_engine_reader_free(r);
-	free(buf);
-	return err == -ENOENT || err == -ETIMEDOUT ? -EIO : err;
-}
-
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
@@ -1014,7 +966,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		bool fetch = (fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDWR;
 
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
-		    (err = copy_content(d, &e, fs_staged_fd(h->staged), fetch)) < 0) {
+		    (err = fs_content_copy(d, &e, fs_staged_fd(h->staged), fetch)) < 0) {
 			fs_staged_unlink_open(d, h->staged);
 			goto fail;
 		}
@@ -1028,6 +980,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -EIO;
 		goto fail;
 	}
+	/* a private drive's content: its key, once per open, kept until release */
+	if ((err = fs_filekey_cipher(d, &e, &h->cipher)) < 0)
+		goto fail;
 	h->has_content = e.content.length > 0;
 	memcpy(h->key, e.content.ih2, 32);
 	h->length = e.content.length;

@@ -5,6 +5,7 @@
 
 #include "drive.h"
 #include "engine.h"
+#include "filekey.h"
 #include "fs.h"
 
 #include <cache.h>
@@ -47,6 +48,7 @@ void fs_fh_put(struct fs_fh *h)
 	last = --h->refs == 0;
 	pthread_mutex_unlock(&h->lock);
 	if (last) {
+		fs_filekey_free(h->cipher);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 	}
@@ -67,7 +69,11 @@ void fs_reply_fd(fuse_req_t req, int fd, off_t off, size_t size)
 int fs_reply_cached(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size)
 {
 	struct cache_block b;
-	int err = cache_block_pin(d->cache, h->key, (uint64_t)off, size, &b);
+	int err;
+
+	if (h->cipher) /* ciphertext in the cache: decrypted into the reply */
+		return fs_reply_decrypted(req, d, h, off, size);
+	err = cache_block_pin(d->cache, h->key, (uint64_t)off, size, &b);
 
 	if (err == 0) {
 		fs_reply_fd(req, b.fd, (off_t)b.offset, b.len);

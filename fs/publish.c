@@ -1,8 +1,10 @@
 #define FUSE_USE_VERSION 312
 #include "publish.h"
 
+#include "cipher.h"
 #include "drive.h"
 #include "fs.h"
+#include "pack.h"
 
 #include <cache.h>
 #include <ledger.h>
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <libgen.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +54,7 @@ struct fs_publisher {
 	uint64_t seq;              /* for staging directory names */
 	uint64_t published;
 	uint32_t hashed, hash_total; /* the file in hand: pieces hashed of its pieces */
-	char last_error[600]; /* "PATH: reason" of the newest failure, for swarmfs status */
+	char last_error[600];        /* "PATH: reason" of the newest failure, for swarmfs status */
 	bool stop;
 	bool running;
 	pthread_t thread;
@@ -542,7 +545,7 @@ int fs_publish_list(struct fs_drive *d, fs_publish_item_fn fn, void *ctx)
 
 /* ---- the worker ---- */
 
-/* swarm_metainfo_make's progress, on the worker thread: for swarmfs status. */
+/* fs_pack's progress, on the worker thread: for swarmfs status. */
 static void hash_progress(uint32_t hashed, uint32_t total, void *ctx)
 {
 	struct fs_publisher *p = ctx;
@@ -555,15 +558,18 @@ static void hash_progress(uint32_t hashed, uint32_t total, void *ctx)
 
 /* Publish one staged file: the steps are ordered so that a crash between any two
  * leaves either the staging file (and the queue item, which is done again: a record
- * already made for the same content is not made twice) or the published object. */
+ * already made for the same content is not made twice) or the published object. One
+ * read of the file makes the torrent, the cache's hashes and, on a private drive, the
+ * ciphertext the swarm carries (fs/pack.h). */
 static int publish_one(struct fs_drive *d, const char *path, const char *file)
 {
-	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID,
-		                        .progress = hash_progress,
-		                        .progress_ctx = d->pub };
-	struct swarm_metainfo *m = NULL;
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
+	bool priv = ledger_is_private(d->ledger);
+	uint8_t fkey[FS_CIPHER_KEY_LEN];
+	struct fs_cipher cipher;
+	struct fs_pack pack = { 0 };
 	struct ledger_entry e;
+	char *data = NULL, name[32];
 	struct stat st;
 	int err, fd;
 
@@ -582,17 +588,38 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	op.content.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	op.content.piece_length = 16384; /* empty content has no torrent; the field is required */
 	if (st.st_size > 0) {
-		err = swarm_metainfo_make(file, &mp, &m);
+		const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+
+		if (priv) {
+			/* the record's nonce makes the IV and names the torrent: no path, no
+			 * name leaves the drive's members */
+			if ((err = fs_cipher_new_key(fkey, &op.nonce)) < 0)
+				return err;
+			fs_cipher_init(&cipher, fkey, op.nonce);
+			op.file_key = fkey;
+			snprintf(name, sizeof name, "%016llx", (unsigned long long)op.nonce);
+			if (asprintf(&data, "%.*s%s", (int)(base - file), file, name) < 0)
+				data = NULL;
+			base = name;
+		} else
+			data = strdup(file);
+		if (!data) {
+			err = -ENOMEM;
+			goto out;
+		}
+		err = fs_pack_file(file, base, priv ? &cipher : NULL, data, NULL, hash_progress,
+		                   d->pub, &pack);
 		if (err < 0)
-			return err;
-		memcpy(op.content.root, m->files[0].root, 32);
-		memcpy(op.content.ih2, m->v2, 32);
-		memcpy(op.content.ih1, m->v1, 20);
-		op.content.has_ih1 = m->has_v1;
-		op.content.piece_length = m->piece_length;
+			goto out;
+		memcpy(op.content.root, pack.m->files[0].root, 32);
+		memcpy(op.content.ih2, pack.m->v2, 32);
+		memcpy(op.content.ih1, pack.m->v1, 20);
+		op.content.has_ih1 = pack.m->has_v1;
+		op.content.piece_length = pack.m->piece_length;
 		/* before the record: a full disk (or any failure) here leaves nothing
 		 * signed for content this node could not seed */
-		if ((err = fs_save_torrent(d, m->v2, m->torrent, m->torrent_len)) < 0)
+		if ((err = fs_save_torrent(d, pack.m->v2, pack.m->torrent, pack.m->torrent_len)) <
+		    0)
 			goto out;
 	}
 	err = ledger_lookup(d->ledger, path, &e);
@@ -609,8 +636,12 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	}
 	if (err < 0)
 		goto out;
-	if (m) {
-		err = cache_object_adopt(d->cache, m->v2, file, m->piece_length);
+	if (pack.m) {
+		struct swarm_metainfo *m = pack.m;
+
+		err = cache_object_adopt_hashed(d->cache, m->v2, data, m->piece_length,
+		                                (const uint8_t(*)[CACHE_CHUNK_SHA_LEN])pack.shas,
+		                                pack.n);
 		if (err < 0)
 			goto out;
 		remove_staging(file); /* the file moved: its private directory goes */
@@ -621,7 +652,14 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	} else
 		remove_staging(file);
 out:
-	swarm_metainfo_free(m);
+	if (err < 0 && priv && data)
+		unlink(data); /* the ciphertext; the staged plaintext stays for a retry */
+	if (priv && st.st_size > 0) {
+		fs_cipher_release(&cipher);
+		OPENSSL_cleanse(fkey, sizeof fkey);
+	}
+	fs_pack_release(&pack);
+	free(data);
 	return err;
 }
 

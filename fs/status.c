@@ -194,10 +194,11 @@ int fs_status_text(struct fs_drive *d, char **out)
 	if (ledger_finality_get(d->ledger, &fin) == 0) {
 		fs_text_add(&buf, &len, "final: height %llu\n", (unsigned long long)fin.height);
 		if (fin.conflict)
-			fs_text_add(&buf, &len,
-			            "FINALITY CONFLICT: a peer offered a final branch (tip at height "
-			            "%llu) that undoes our final blocks; ours kept\n",
-			            (unsigned long long)fin.conflict_height);
+			fs_text_add(
+			    &buf, &len,
+			    "FINALITY CONFLICT: a peer offered a final branch (tip at height "
+			    "%llu) that undoes our final blocks; ours kept\n",
+			    (unsigned long long)fin.conflict_height);
 		if (fin.evidence)
 			fs_text_add(&buf, &len,
 			            "equivocation evidence: %llu (swarmfs verify lists it)\n",

@@ -8,8 +8,10 @@
 #define FUSE_USE_VERSION 312
 #include "xattr.h"
 
+#include "content.h"
 #include "drive.h"
 #include "engine.h"
+#include "filekey.h"
 #include "fs.h"
 #include "history.h"
 #include "inode.h"
@@ -62,10 +64,13 @@ static void pct_append(char **buf, size_t *len, const char *s)
 static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e,
                      const uint8_t *v1_companion, char **out)
 {
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL;
+	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL, base[LEDGER_NAME_MAX + 1];
 	size_t len = 0;
+	/* a private file's torrent is named by its record's nonce, never by its path */
+	int err = fs_content_name(d, path, e, base, sizeof base);
 
+	if (err < 0)
+		return err;
 	ledger_hex(e->content.ih2, 32, hex);
 	if (v1_companion) { /* magnet-v1: the v1-only companion torrent alone */
 		ledger_hex(v1_companion, 20, hex1);
@@ -361,7 +366,7 @@ static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const 
 	int err;
 
 	if (ino != FUSE_ROOT_ID)
-		err = -EINVAL; /* membership is the drive's, set on its root */
+		err = -EINVAL;                      /* membership is the drive's, set on its root */
 	else if ((err = fs_caller_check(req)) == 0) /* it signs with the owner's key */
 		err = fs_members_set(d, value, size);
 	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
@@ -393,6 +398,14 @@ void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 	}
 	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "member")) {
 		op_member(req, d, ino, value, size);
+		return;
+	}
+	/* user.swarmfs.rekey on a file: swarmfs rekey (a new file key, newest epoch) */
+	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "rekey")) {
+		if ((err = fs_inodes_path(d->inodes, ino, &path)) == 0)
+			err = fs_rekey(d, path);
+		free(path);
+		fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 		return;
 	}
 	/* user.swarmfs.transfer = the new owner's key (64 hex digits): swarmfs transfer.

@@ -178,6 +178,23 @@ struct swarm_metainfo {
  * outside a callback. No session needed. */
 int swarm_metainfo_make(const char *path, const struct swarm_make_params *p,
                         struct swarm_metainfo **out);
+/* Making a one-file torrent from hashes computed piece by piece while the caller reads
+ * the content once for other work too (publishing: encrypting, the cache's checks).
+ * swarm_make_piece_length gives libtorrent's piece length for a file of size bytes
+ * (what swarm_metainfo_make would choose). A hasher takes each piece's bytes (the
+ * piece length, the last piece its rest), in any order, distinct pieces from several
+ * threads at once, and makes the .torrent of a file named name (hybrid, v1 or v2 per
+ * p->kind; p->piece_length is ignored) once every piece was given. Returns 0, -EINVAL
+ * (size 0, bad piece length or index, a missing piece at finish), -ENOMEM, -EIO. */
+struct swarm_hasher;
+uint32_t swarm_make_piece_length(uint64_t size);
+int swarm_hasher_new(uint64_t size, uint32_t piece_length, enum swarm_make_kind kind,
+                     struct swarm_hasher **out);
+int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const void *data, size_t len);
+int swarm_hasher_finish(struct swarm_hasher *h, const char *name, const struct swarm_make_params *p,
+                        struct swarm_metainfo **out);
+void swarm_hasher_free(struct swarm_hasher *h); /* NULL is a no-op */
+
 /* Parse and check .torrent bytes. Returns 0, -EINVAL (malformed bencode or torrent:
  * the reason goes to *out_error if not NULL, valid until the next call on this
  * thread), -ENOMEM. Any thread. */

@@ -999,6 +999,46 @@ START_TEST(extension_peer_addr_and_drop)
 }
 END_TEST
 
+/* A hasher fed piece by piece (out of order) makes the torrent swarm_metainfo_make makes
+ * by reading the file: the same infohashes, for files smaller than a piece, of whole
+ * pieces, of a short last block and a short last piece. */
+START_TEST(hasher_matches_make)
+{
+	static const uint64_t sizes[] = { 1, 16384, 16385, 100000, 2 * MiB, 3 * MiB + 12345 };
+
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		struct swarm_metainfo *m = make_file("h/data.bin", sizes[i], 0, (uint32_t)i), *got;
+		char *p = path_in("%s/%s", "h/data.bin");
+		uint32_t pl = swarm_make_piece_length(sizes[i]);
+		struct swarm_hasher *h;
+		uint8_t *buf = malloc(pl);
+		FILE *f = fopen(p, "rb");
+
+		ck_assert_uint_eq(pl, m->piece_length);
+		ck_assert_int_eq(swarm_hasher_new(sizes[i], pl, SWARM_MAKE_HYBRID, &h), 0);
+		for (uint32_t k = m->num_pieces; k-- > 0;) {
+			size_t n =
+			    (size_t)(sizes[i] - (uint64_t)k * pl < pl ? sizes[i] - (uint64_t)k * pl
+			                                              : pl);
+
+			ck_assert_int_eq(fseek(f, (long)k * pl, SEEK_SET), 0);
+			ck_assert_uint_eq(fread(buf, 1, n, f), n);
+			ck_assert_int_eq(swarm_hasher_piece(h, k, buf, n), 0);
+		}
+		ck_assert_int_eq(swarm_hasher_finish(h, "data.bin", NULL, &got), 0);
+		ck_assert_mem_eq(got->v1, m->v1, 20);
+		ck_assert_mem_eq(got->v2, m->v2, 32);
+		ck_assert_mem_eq(got->files[0].root, m->files[0].root, 32);
+		swarm_metainfo_free(got);
+		swarm_hasher_free(h);
+		swarm_metainfo_free(m);
+		fclose(f);
+		free(buf);
+		free(p);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("swarm");
@@ -1009,6 +1049,7 @@ static Suite *suite(void)
 	} cases[] = {
 		{ "make", make_matches_mktorrent_and_python, 60 },
 		{ "make_dir", make_directory_and_v2_only, 30 },
+		{ "hasher", hasher_matches_make, 30 },
 		{ "malformed", malformed_input_rejected, 30 },
 		{ "static_peer", static_peer_middle_read_fetches_little, 30 },
 		{ "tracker", tracker_discovery_and_magnet, 60 },
