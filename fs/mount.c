@@ -59,6 +59,10 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	         d->name && *d->name && !strpbrk(d->name, ", \t\n\\") ? d->name : d->id_hex);
 	if (add_arg(&args, "swarmfs") || add_arg(&args, "-o") || add_arg(&args, opt))
 		goto out;
+	/* A daemon killed with -9 runs no handler of ours: fusermount3 then unmounts for it,
+	 * instead of leaving "Transport endpoint is not connected" behind. */
+	if (add_arg(&args, "-o") || add_arg(&args, "auto_unmount"))
+		goto out;
 	if (o->allow_other && (add_arg(&args, "-o") || add_arg(&args, "allow_other")))
 		goto out;
 	if (o->debug && add_arg(&args, "-d"))
