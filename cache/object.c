@@ -91,8 +91,11 @@ static int adopt_hash(struct cache_obj *o, int fd)
 		e->obj = o;
 		e->idx = i;
 		o->ent[i] = e;
+		e->blk = calloc(cache_chunk_blocks(o, i), CACHE_BLK_LEN);
+		if (!e->blk)
+			return -ENOMEM;
 		rc = cache_hash_range(fd, (uint64_t)i * o->chunk_size, cache_chunk_len(o, i),
-		                      e->sha);
+		                      e->sha, e->blk);
 		if (rc < 0)
 			return rc;
 	}

@@ -20,6 +20,8 @@
 
 #define KIB 1024U
 #define MIB (1024U * 1024U)
+/* cache_priv.h's CACHE_BLOCK: what the cache checks as one piece */
+#define CACHE_BLOCK_BYTES (16U * KIB)
 
 /* ---- helpers ---- */
 
@@ -937,6 +939,101 @@ START_TEST(flipped_byte_never_served)
 }
 END_TEST
 
+/* Flip one byte of the data file at off, behind the cache's back (it stays open). */
+static void flip_byte(const char *path, uint64_t off)
+{
+	uint8_t b;
+	int fd = open(path, O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &b, 1, (off_t)off), 1);
+	b ^= 0x40;
+	ck_assert_int_eq(pwrite(fd, &b, 1, (off_t)off), 1);
+	close(fd);
+}
+
+/* What libtorrent does to upload: read bytes of the data file itself. */
+static void pread_file(const char *path, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+/* What was tried: bytes changed on disk while the cache is open, after every chunk was
+ * marked and read (checked, its digests in memory): a reader, an unaligned reader and
+ * an uploader (cache_verify on what it read from the file) must each be refused. */
+START_TEST(flipped_byte_while_open_never_served)
+{
+	const uint32_t cs = 64 * KIB; /* 4 blocks per chunk */
+	const uint64_t len = 8 * cs;
+	uint8_t key[CACHE_KEY_LEN], *buf = malloc(cs);
+	struct cache_usage u;
+	char path[4096];
+	struct evlog ev;
+	struct cache *c;
+
+	evlog_init(&ev);
+	c = open_cache(0, 0, &ev);
+	key_make(key, 1);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	for (uint32_t i = 0; i < 8; i++)
+		write_mark(c, key, cs, len, i, 3);
+	expect_read(c, key, 0, len, 3); /* every chunk checked once, all good */
+	data_path(c, key, path);
+
+	/* a reader of a whole chunk */
+	flip_byte(path, 2 * cs + 40000);
+	ck_assert_int_eq(cache_read(c, key, 2 * cs, buf, cs), -ENODATA);
+	ck_assert(!cache_chunk_present(c, key, 2));
+	ck_assert(evlog_has(&ev, 2)); /* dropped: the swarm fetches it again */
+
+	/* a reader of a few bytes across a block edge, one of them changed */
+	flip_byte(path, 5 * cs + CACHE_BLOCK_BYTES + 3);
+	ck_assert_int_eq(cache_read(c, key, 5 * cs + CACHE_BLOCK_BYTES - 5, buf, 10), -ENODATA);
+	ck_assert(evlog_has(&ev, 5));
+
+	/* a byte served elsewhere in a damaged chunk is still the verified one: only the
+	 * blocks read are hashed; the worker's check finds the rest */
+	flip_byte(path, 6 * cs + 3 * CACHE_BLOCK_BYTES + 1);
+	expect_read(c, key, 6 * cs, CACHE_BLOCK_BYTES, 3);
+	ck_assert_int_eq(cache_chunk_check(c, key, 6), 1);
+	ck_assert(evlog_has(&ev, 6));
+	ck_assert_int_eq(cache_chunk_check(c, key, 7), 0); /* an intact one stays */
+	ck_assert(cache_chunk_present(c, key, 7));
+
+	/* an uploader: what it read from the file is checked before it goes */
+	pread_file(path, 3 * cs + CACHE_BLOCK_BYTES, buf, CACHE_BLOCK_BYTES);
+	ck_assert_int_eq(cache_verify(c, key, 3 * cs + CACHE_BLOCK_BYTES, buf, CACHE_BLOCK_BYTES),
+	                 0);
+	flip_byte(path, 3 * cs + CACHE_BLOCK_BYTES + 100);
+	pread_file(path, 3 * cs + CACHE_BLOCK_BYTES, buf, CACHE_BLOCK_BYTES);
+	ck_assert_int_eq(cache_verify(c, key, 3 * cs + CACHE_BLOCK_BYTES, buf, CACHE_BLOCK_BYTES),
+	                 -EBADMSG);
+	ck_assert(!cache_chunk_present(c, key, 3)); /* withheld from now on */
+	ck_assert(!evlog_has(&ev, 3));              /* but dropped only by a worker */
+	ck_assert_int_eq(cache_chunk_check(c, key, 3), 1);
+	ck_assert(evlog_has(&ev, 3));
+	/* an unaligned upload of a few changed bytes */
+	flip_byte(path, 4 * cs + 7);
+	pread_file(path, 4 * cs + 5, buf, 4);
+	ck_assert_int_eq(cache_verify(c, key, 4 * cs + 5, buf, 4), -EBADMSG);
+
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.corrupt, 5);
+	/* the untouched chunks are served as ever */
+	expect_read(c, key, 0, 2 * cs, 3);
+	expect_read(c, key, 7 * cs, cs, 3);
+	/* fetched again from the swarm: served again */
+	write_mark(c, key, cs, len, 2, 3);
+	expect_read(c, key, 2 * cs, cs, 3);
+	cache_free(c);
+	free(buf);
+}
+END_TEST
+
 /* A populated cache to damage: 12 chunks marked, some evicted, an object removed. */
 static void make_index(void)
 {
@@ -1255,6 +1352,7 @@ static Suite *cache_suite(void)
 	          (const TTest *const[]){ persists_across_reopen, adopt_replaces_or_refuses,
 	                                  data_file_deleted_while_closed,
 	                                  crash_consistent_under_kill9, flipped_byte_never_served,
+	                                  flipped_byte_while_open_never_served,
 	                                  index_truncated_recovers, index_garbage_refused_or_cut,
 	                                  index_compacted, NULL });
 	add_tcase(s, "threads", 20, false,
