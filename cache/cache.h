@@ -278,7 +278,8 @@ ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t o
  * swarm, to upload them): are they what was verified? Returns 0 if they are, -EBADMSG
  * if they are not (the chunk is flagged: it reads as missing from now on, but is not
  * dropped here; call cache_chunk_check() for that from a worker), -ENODATA if a chunk
- * of the range is not present, -EINVAL if the range passes the object's end, -ENOENT,
+ * of the range is not present, -EINVAL if bytes past the object's end are not zero (a
+ * torrent's padding is), -ENOENT,
  * or -ENOMEM. A chunk not yet checked since cache_new() is read and hashed first. Never
  * calls cfg.on_evict, so it may run on a thread that must not (libtorrent's network
  * thread). Counts neither a hit nor a miss. Any thread. */

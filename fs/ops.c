@@ -1100,17 +1100,22 @@ static void reply_fd(fuse_req_t req, int fd, off_t off, size_t size)
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
-/* Reply from the cache if the whole range is there: 0, or -ENODATA. */
+/* Reply from the cache if the whole range is there: 0, or -ENODATA (missing, or found
+ * changed on disk: the cache dropped it and the swarm fetches it again). The bytes go
+ * out from memory after the cache checked them against what was verified: a splice
+ * from the data file could send bytes that changed after any check. */
 static int reply_cached(fuse_req_t req, struct fs_drive *d, struct fh *h, off_t off, size_t size)
 {
-	struct cache_block b;
-	int err = cache_block_pin(d->cache, h->key, (uint64_t)off, size, &b);
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
 
-	if (err == 0) {
-		reply_fd(req, b.fd, (off_t)b.offset, b.len);
-		cache_block_unpin(d->cache, &b);
-	}
-	return err;
+	if (!buf)
+		return -ENOMEM;
+	n = cache_read(d->cache, h->key, (uint64_t)off, buf, size);
+	if (n >= 0)
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+	return n < 0 ? (int)n : 0;
 }
 
 static void read_interrupted(fuse_req_t req, void *data)
@@ -1820,7 +1825,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	/* replies are fd-backed: let the kernel take the cache file's pages by splice */
+	/* replies from staging are fd-backed: let the kernel take their pages by splice */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
