@@ -283,8 +283,8 @@ ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t o
  * or -ENOMEM. A chunk not yet checked since cache_new() is read and hashed first. Never
  * calls cfg.on_evict, so it may run on a thread that must not (libtorrent's network
  * thread). Counts neither a hit nor a miss. Any thread. */
-int cache_verify(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, const void *buf,
-                 size_t len);
+int cache_verify(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset,
+                 const void *buf, size_t len);
 
 /* ---- size and usage ---- */
 

@@ -38,10 +38,11 @@
 #define CACHE_BLK_LEN 16
 
 /* Entry flags. */
-#define CE_UNCHECKED 0x1 /* hash to be compared with the disk again (loaded from the
-                          * index, or asked by cache_chunk_check) */
-#define CE_BAD       0x2 /* hash mismatch: unservable, dropped once unpinned */
-#define CE_INLRU     0x4 /* on the LRU list (its object is not pinned) */
+#define CE_UNCHECKED                                                                               \
+	0x1          /* hash to be compared with the disk again (loaded from the                   \
+	              * index, or asked by cache_chunk_check) */
+#define CE_BAD   0x2 /* hash mismatch: unservable, dropped once unpinned */
+#define CE_INLRU 0x4 /* on the LRU list (its object is not pinned) */
 
 /* One present chunk. */
 struct cache_entry {

@@ -396,8 +396,8 @@ static int entry_check(struct cache *c, struct cache_obj *o, int fd, struct cach
 
 	if (!blk)
 		return -ENOMEM;
-	rc = cache_hash_range(fd, (uint64_t)e->idx * o->chunk_size, cache_chunk_len(o, e->idx),
-	                      sha, blk);
+	rc = cache_hash_range(fd, (uint64_t)e->idx * o->chunk_size, cache_chunk_len(o, e->idx), sha,
+	                      blk);
 	/* a short file or a failing disk is as bad as changed bytes */
 	if ((rc < 0 && rc != -ENOMEM) || (rc == 0 && memcmp(sha, e->sha, CACHE_SHA_LEN) != 0))
 		rc = -EBADMSG;
@@ -421,8 +421,7 @@ static int entry_check(struct cache *c, struct cache_obj *o, int fd, struct cach
 /* Chunks not hashed in this process (loaded from the index) or asked to be re-hashed
  * are read and compared once, as they are pinned. Returns 0 if every chunk of the
  * range is good, -EBADMSG if one is not (each bad one flagged), or -ENOMEM. */
-static int check_range(struct cache *c, struct cache_obj *o, int fd, uint32_t first,
-                       uint32_t count)
+static int check_range(struct cache *c, struct cache_obj *o, int fd, uint32_t first, uint32_t count)
 {
 	int rc = 0;
 
@@ -471,10 +470,8 @@ static int verify_bytes(struct cache *c, struct cache_obj *o, int fd, uint64_t o
 		pthread_mutex_unlock(&c->mu);
 		if (!blk)
 			return -EIO; /* check_range learnt them: a caller's bug */
-		for (uint64_t b = (from - coff) / CACHE_BLOCK, bs; rc == 0 &&
-		                                                   (bs = coff + b * CACHE_BLOCK) < end &&
-		                                                   bs < cend;
-		     b++) {
+		for (uint64_t b = (from - coff) / CACHE_BLOCK, bs;
+		     rc == 0 && (bs = coff + b * CACHE_BLOCK) < end && bs < cend; b++) {
 			uint64_t be = bs + CACHE_BLOCK < cend ? bs + CACHE_BLOCK : cend;
 			uint8_t d[CACHE_BLK_LEN];
 			bool ok;
@@ -497,7 +494,8 @@ static int verify_bytes(struct cache *c, struct cache_obj *o, int fd, uint64_t o
 				ok = r == (ssize_t)(be - bs) &&
 				     blk_digest(tmp, (size_t)(be - bs), d) == 0 &&
 				     memcmp(d, blk[b], CACHE_BLK_LEN) == 0 &&
-				     memcmp(tmp + (lo - bs), buf + (lo - offset), (size_t)(hi - lo)) == 0;
+				     memcmp(tmp + (lo - bs), buf + (lo - offset),
+				            (size_t)(hi - lo)) == 0;
 			}
 			if (rc == 0 && !ok) {
 				flag_bad(c, o, e);
@@ -676,8 +674,8 @@ ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t o
 	return rc < 0 ? rc : (ssize_t)done;
 }
 
-int cache_verify(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, const void *buf,
-                 size_t len)
+int cache_verify(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset,
+                 const void *buf, size_t len)
 {
 	struct cache_block b;
 	int rc;

@@ -108,7 +108,7 @@ struct swarm_config {
 	swarm_piece_cb on_piece;
 	swarm_ext_peer_cb on_ext_peer;
 	swarm_ext_message_cb on_ext_message;
-	swarm_serve_cb may_serve; /* NULL = serve every verified piece */
+	swarm_serve_cb may_serve;     /* NULL = serve every verified piece */
 	swarm_upload_cb check_upload; /* NULL = upload what is read from disk */
 	void *cb_ctx;                 /* the ctx of the five callbacks above */
 };

@@ -14,7 +14,8 @@
 #include <libtorrent/posix_disk_io.hpp>
 #include <libtorrent/storage_defs.hpp>
 
-namespace {
+namespace
+{
 
 struct checked_disk final : lt::disk_interface {
 	// What a read needs to know about its torrent.
@@ -123,9 +124,10 @@ struct checked_disk final : lt::disk_interface {
 		e->holder.reset(); // inner forgets it now; a read in flight keeps only e
 	}
 
-	void async_read(lt::storage_index_t idx, lt::peer_request const &r,
-	                std::function<void(lt::disk_buffer_holder, lt::storage_error const &)> handler,
-	                lt::disk_job_flags_t flags) override
+	void
+	async_read(lt::storage_index_t idx, lt::peer_request const &r,
+	           std::function<void(lt::disk_buffer_holder, lt::storage_error const &)> handler,
+	           lt::disk_job_flags_t flags) override
 	{
 		std::shared_ptr<storage> e;
 		if (s->check_upload) {
@@ -138,13 +140,12 @@ struct checked_disk final : lt::disk_interface {
 			inner->async_read(idx, r, std::move(handler), flags);
 			return;
 		}
-		uint64_t offset =
-		    (uint64_t) static_cast<int>(r.piece) * (uint64_t)e->piece_length + (uint64_t)r.start;
+		uint64_t offset = (uint64_t) static_cast<int>(r.piece) * (uint64_t)e->piece_length +
+		                  (uint64_t)r.start;
 		inner->async_read(
 		    idx, r,
-		    [this, e, offset, len = r.length,
-		     handler = std::move(handler)](lt::disk_buffer_holder buf,
-		                                   lt::storage_error const &err) {
+		    [this, e, offset, len = r.length, handler = std::move(handler)](
+		        lt::disk_buffer_holder buf, lt::storage_error const &err) {
 			    // the buffer may be larger than the request: only r.length bytes go
 			    size_t n = (size_t)std::min<std::ptrdiff_t>(len, buf.size());
 			    if (!err && buf && !may_upload(e, offset, buf.data(), n)) {
@@ -171,11 +172,11 @@ struct checked_disk final : lt::disk_interface {
 		return inner->async_write(idx, r, buf, std::move(o), std::move(handler), flags);
 	}
 
-	void async_hash(lt::storage_index_t idx, lt::piece_index_t piece,
-	                lt::span<lt::sha256_hash> v2, lt::disk_job_flags_t flags,
-	                std::function<void(lt::piece_index_t, lt::sha1_hash const &,
-	                                   lt::storage_error const &)>
-	                    handler) override
+	void async_hash(
+	    lt::storage_index_t idx, lt::piece_index_t piece, lt::span<lt::sha256_hash> v2,
+	    lt::disk_job_flags_t flags,
+	    std::function<void(lt::piece_index_t, lt::sha1_hash const &, lt::storage_error const &)>
+	        handler) override
 	{
 		inner->async_hash(idx, piece, v2, flags, std::move(handler));
 	}
@@ -189,10 +190,10 @@ struct checked_disk final : lt::disk_interface {
 		inner->async_hash2(idx, piece, offset, flags, std::move(handler));
 	}
 
-	void async_move_storage(lt::storage_index_t idx, std::string p, lt::move_flags_t flags,
-	                        std::function<void(lt::status_t, std::string const &,
-	                                           lt::storage_error const &)>
-	                            handler) override
+	void async_move_storage(
+	    lt::storage_index_t idx, std::string p, lt::move_flags_t flags,
+	    std::function<void(lt::status_t, std::string const &, lt::storage_error const &)>
+	        handler) override
 	{
 		inner->async_move_storage(idx, std::move(p), flags, std::move(handler));
 	}
@@ -202,10 +203,10 @@ struct checked_disk final : lt::disk_interface {
 		inner->async_release_files(idx, std::move(handler));
 	}
 
-	void async_check_files(lt::storage_index_t idx, lt::add_torrent_params const *resume_data,
-	                       lt::aux::vector<std::string, lt::file_index_t> links,
-	                       std::function<void(lt::status_t, lt::storage_error const &)> handler)
-	    override
+	void async_check_files(
+	    lt::storage_index_t idx, lt::add_torrent_params const *resume_data,
+	    lt::aux::vector<std::string, lt::file_index_t> links,
+	    std::function<void(lt::status_t, lt::storage_error const &)> handler) override
 	{
 		inner->async_check_files(idx, resume_data, std::move(links), std::move(handler));
 	}
@@ -215,10 +216,10 @@ struct checked_disk final : lt::disk_interface {
 		inner->async_stop_torrent(idx, std::move(handler));
 	}
 
-	void async_rename_file(lt::storage_index_t idx, lt::file_index_t index, std::string name,
-	                       std::function<void(std::string const &, lt::file_index_t,
-	                                          lt::storage_error const &)>
-	                           handler) override
+	void async_rename_file(
+	    lt::storage_index_t idx, lt::file_index_t index, std::string name,
+	    std::function<void(std::string const &, lt::file_index_t, lt::storage_error const &)>
+	        handler) override
 	{
 		inner->async_rename_file(idx, index, std::move(name), std::move(handler));
 	}
@@ -230,7 +231,8 @@ struct checked_disk final : lt::disk_interface {
 	}
 
 	void async_set_file_priority(
-	    lt::storage_index_t idx, lt::aux::vector<lt::download_priority_t, lt::file_index_t> prio,
+	    lt::storage_index_t idx,
+	    lt::aux::vector<lt::download_priority_t, lt::file_index_t> prio,
 	    std::function<void(lt::storage_error const &,
 	                       lt::aux::vector<lt::download_priority_t, lt::file_index_t>)>
 	        handler) override
