@@ -129,8 +129,8 @@ static double block_pass(struct cache *c, const uint8_t *key, uint64_t size, uin
 }
 
 /* An upload's reads: 16 KiB blocks of the file, checked by cache_verify (check) or not. */
-static double upload_pass(struct cache *c, const uint8_t *key, int fd, uint64_t size,
-                          uint8_t *buf, bool check)
+static double upload_pass(struct cache *c, const uint8_t *key, int fd, uint64_t size, uint8_t *buf,
+                          bool check)
 {
 	const size_t bs = 16 << 10;
 	double t = now();
@@ -267,8 +267,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)rs >> 10, best_dd);
 	printf("  pread loop, same file        %8.0f MiB/s   %5.1f %% of dd\n", best_pread,
 	       100 * best_pread / best_dd);
-	printf("  cache_read (checked)         %8.0f MiB/s   %5.1f %% of dd, %5.1f %% of unchecked\n",
-	       best_cache, 100 * best_cache / best_dd, 100 * best_cache / best_block);
+	printf(
+	    "  cache_read (checked)         %8.0f MiB/s   %5.1f %% of dd, %5.1f %% of unchecked\n",
+	    best_cache, 100 * best_cache / best_dd, 100 * best_cache / best_block);
 	printf("  cache_block_pin + pread(fd)  %8.0f MiB/s   %5.1f %% of dd (unchecked baseline)\n",
 	       best_block, 100 * best_block / best_dd);
 	printf("  upload: 16K pread + verify   %8.0f MiB/s   %5.1f %% of the bare preads\n",

@@ -182,8 +182,8 @@ static bool blocked_in_read(pid_t pid)
 	bool yes;
 
 	snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
-	if (fixture_sh(2000, &out, "cat %s; grep -o '^State:.*' /proc/%d/status", path,
-	               (int)pid) != 0) {
+	if (fixture_sh(2000, &out, "cat %s; grep -o '^State:.*' /proc/%d/status", path, (int)pid) !=
+	    0) {
 		free(out);
 		return false;
 	}
@@ -200,7 +200,8 @@ static int timed_out_reads(unsigned long long below)
 	char *out = NULL;
 	int n = 0;
 
-	fixture_sh(5000, &out, "grep -a 'read of .*timed out' '%s' | sed 's/.* at \\([0-9]*\\):.*/\\1/'",
+	fixture_sh(5000, &out,
+	           "grep -a 'read of .*timed out' '%s' | sed 's/.* at \\([0-9]*\\):.*/\\1/'",
 	           fixture_mount_log(mb));
 	for (char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p))
 		n += strtoull(p, NULL, 10) < below;
@@ -211,9 +212,10 @@ static int timed_out_reads(unsigned long long below)
 static bool read_matches(const char *path, const char *want)
 {
 	char *got = NULL;
-	bool ok = fixture_sh(30000, &got, "dd if='%s' bs=16k skip=2000 count=1 status=none | sha256sum",
-	                     path) == 0 &&
-	          got && !strcmp(got, want);
+	bool ok =
+	    fixture_sh(30000, &got, "dd if='%s' bs=16k skip=2000 count=1 status=none | sha256sum",
+	               path) == 0 &&
+	    got && !strcmp(got, want);
 
 	free(got);
 	return ok;
@@ -231,8 +233,8 @@ START_TEST(seeder_down_eio_after_timeout_then_back)
 	ck_assert_int_eq(fixture_mount_stop(ma), 0);
 	ma = NULL;
 	/* what was tried: a read of a piece nobody reachable has */
-	int rc = fixture_sh(30000, &out, "dd if='%s' bs=16k skip=2000 count=1 status=none of=/dev/null",
-	                    path);
+	int rc = fixture_sh(30000, &out,
+	                    "dd if='%s' bs=16k skip=2000 count=1 status=none of=/dev/null", path);
 	ck_assert_msg(rc != 0 && strstr(out, "Input/output error"),
 	              "a read with no seeder did not fail with EIO (exit %d): %s", rc, out);
 	free(out);
