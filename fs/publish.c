@@ -658,8 +658,16 @@ int fs_publish_start(struct fs_drive *d)
 
 	/* What a previous run queued is published now; its staging files are shown
 	 * meanwhile, as they were before the crash. */
-	items = calloc(1024, sizeof *items);
-	n = items ? ledger_queue_list(d->ledger, items, 1024) : -ENOMEM;
+	/* All of it: a queue longer than one batch was cut at 1,024 items, and the rest
+	 * stayed hidden until later restarts (issue 17's kill -9 test; issue 12 may make
+	 * this a paged walk). */
+	for (size_t cap = 1024;; cap *= 2) {
+		items = calloc(cap, sizeof *items);
+		n = items ? ledger_queue_list(d->ledger, items, cap) : -ENOMEM;
+		if (n < 0 || (size_t)n < cap)
+			break;
+		free(items);
+	}
 	for (int i = 0; i < n; i++) {
 		struct fs_staged *s;
 
