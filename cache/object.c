@@ -92,11 +92,17 @@ static int adopt_hash(struct cache_obj *o, int fd, const uint8_t (*shas)[CACHE_S
 		e->obj = o;
 		e->idx = i;
 		o->ent[i] = e;
-		if (shas)
+		if (shas) {
+			/* hashed by the publisher in its one read: the block digests are
+			 * learnt (and the chunk checked) at its first read */
 			memcpy(e->sha, shas[i], CACHE_SHA_LEN);
-		else
+		} else {
+			e->blk = calloc(cache_chunk_blocks(o, i), CACHE_BLK_LEN);
+			if (!e->blk)
+				return -ENOMEM;
 			rc = cache_hash_range(fd, (uint64_t)i * o->chunk_size,
-			                      cache_chunk_len(o, i), e->sha);
+			                      cache_chunk_len(o, i), e->sha, e->blk);
+		}
 		if (rc < 0)
 			return rc;
 	}

@@ -60,6 +60,10 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	         d->name && *d->name && !strpbrk(d->name, ", \t\n\\") ? d->name : d->id_hex);
 	if (add_arg(&args, "swarmfs") || add_arg(&args, "-o") || add_arg(&args, opt))
 		goto out;
+	/* A daemon killed with -9 runs no handler of ours: fusermount3 then unmounts for it,
+	 * instead of leaving "Transport endpoint is not connected" behind. */
+	if (add_arg(&args, "-o") || add_arg(&args, "auto_unmount"))
+		goto out;
 	/* other users: the kernel checks the modes shown (others' files are read-only),
 	 * and every handler that changes something checks the caller (fs_caller_check) */
 	if (o->allow_other &&

@@ -63,7 +63,7 @@ wait_for() {
 mount_node() { # NAME DRIVE
 	local home=$work/$1 mnt=$work/$1/team
 	"$swarmfs" mount -f --home "$home/data" --no-dht --listen 127.0.0.1:0 --cache-size 1G \
-		--tracker "$tracker" "$2" "$mnt" -o auto_unmount 2>"$home/mount.log" &
+		--tracker "$tracker" "$2" "$mnt" 2>"$home/mount.log" &
 	pids+=($!)
 	if ! wait_for 60 mountpoint -q "$mnt"; then
 		echo "demo: the mount of $1 did not come up:"

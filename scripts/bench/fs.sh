@@ -50,7 +50,7 @@ mount_node() { # NAME HOME DRIVE [ARGS...]: mount in the background, wait until 
 	shift 3
 	mkdir -p "$work/mnt-$name"
 	"$swarmfs" mount -f --home "$home" --no-dht "$@" "$drive" "$work/mnt-$name" \
-		-o auto_unmount 2>>"$work/$name.log" &
+		2>>"$work/$name.log" &
 	pids+=($!)
 	for _ in $(seq 400); do mountpoint -q "$work/mnt-$name" && return 0; sleep 0.05; done
 	echo "mount $name failed:"; cat "$work/$name.log"; exit 1

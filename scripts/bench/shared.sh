@@ -73,7 +73,7 @@ mount_node() { # NAME HOME DRIVE [ARGS...]: a foreground mount as a background j
 	shift 3
 	mkdir -p "$work/mnt-$name"
 	"$swarmfs" mount -f --home "$home" --listen 127.0.0.1:0 --no-dht "$@" "$drive" \
-		"$work/mnt-$name" -o auto_unmount 2>>"$work/$name.log" &
+		"$work/mnt-$name" 2>>"$work/$name.log" &
 	pid[$name]=$!
 	nodes+=("$name")
 	for _ in $(seq 1200); do

@@ -253,6 +253,10 @@ START_TEST(log_shows_dates_names_and_short_ids)
 	ledger_hex(bob, sizeof bob, bobhex);
 	ck_assert_int_eq(itest_drive_open(home, drive_id, "default", &l), 0);
 	ck_assert_int_eq(itest_claim(l, "song.flac", 1000, 0644, 1700000000), 0);
+	/* a transfer's recipient is a member first (DESIGN.md §10) */
+	struct ledger_op add = { .type = LEDGER_REC_MEMBER };
+	memcpy(add.member, bob, sizeof bob);
+	ck_assert_int_eq(ledger_submit(l, &add, NULL), 0);
 	struct ledger_op op = { .type = LEDGER_REC_TRANSFER, .path = "song.flac" };
 	memcpy(op.to, bob, sizeof bob);
 	ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
@@ -288,7 +292,7 @@ START_TEST(log_shows_dates_names_and_short_ids)
 	                "TZ=Europe/Berlin '%s' log --utc --long --home '%s' team | "
 	                "grep -cE ' [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z '",
 	                bin(), home);
-	ck_assert_int_eq(atoi(out), 2); /* the claim and the transfer */
+	ck_assert_int_eq(atoi(out), 3); /* bob admitted, the claim and the transfer */
 	free(out);
 	out = itest_run(10000, "'%s' log --long --home '%s' team song.flac", bin(), home);
 	ck_assert_msg(strstr(out, hex) && strstr(out, bobhex), "--long: %s", out);

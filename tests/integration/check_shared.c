@@ -83,6 +83,12 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* now + timeout_s, scaled by CK_TIMEOUT_MULTIPLIER like every deadline of a test. */
+static double deadline_s(double timeout_s)
+{
+	return now_s() + fixture_scaled_ms((int)(timeout_s * 1000)) / 1000.0;
+}
+
 /* The value of a "name: value" line of the mount's status. */
 static char *status_field(struct node *n, const char *name)
 {
@@ -100,7 +106,7 @@ static void wait_path(struct node *n, const char *rel, double timeout_s)
 {
 	char path[4400];
 	struct stat st;
-	double end = now_s() + timeout_s;
+	double end = deadline_s(timeout_s);
 
 	snprintf(path, sizeof path, "%s/%s", n->mnt, rel);
 	while (stat(path, &st) < 0) {
@@ -126,7 +132,7 @@ static unsigned long long cached_bytes(struct node *n, const char *rel)
 static void wait_xattr(struct node *n, const char *rel, const char *name, const char *want,
                        double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = deadline_s(timeout_s);
 
 	for (;;) {
 		char *out = NULL;
@@ -148,7 +154,7 @@ static void wait_xattr(struct node *n, const char *rel, const char *name, const 
 /* Wait until every mounted node has the same head as a. */
 static void wait_same_head(double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = deadline_s(timeout_s);
 
 	for (;;) {
 		char *h0 = status_field(A, "head");
@@ -181,7 +187,7 @@ static char *tree_of(struct node *n)
  * producers may fork for a moment (1 s blocks), and a node converges a little later. */
 static void wait_same_tree(double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = deadline_s(timeout_s);
 
 	for (;;) {
 		char *t0 = tree_of(A), *diff = NULL;
@@ -396,7 +402,7 @@ START_TEST(transfer_on_b_is_seen_on_a)
 	wait_xattr(C, "b.txt", "owner", C->key, 15);
 	free(itest_run(30000, "echo by-c >> '%s/b.txt'", C->mnt));
 	itest_wait_published(C->mnt);
-	double end = now_s() + 15;
+	double end = deadline_s(15);
 	for (;;) {
 		char *got = itest_run(10000, "cat '%s/b.txt'", A->mnt);
 		bool done = !strcmp(got, "from-b\nby-c\n");
@@ -501,7 +507,7 @@ START_TEST(partitioned_producers_converge_with_a_conflict_copy)
 	wait_path(A, "b-only.txt", 30);
 	wait_path(B, "a-only.txt", 30);
 	/* the loser's content comes back as a conflict copy, published by the loser */
-	double end = now_s() + 30;
+	double end = deadline_s(30);
 	char ca[4400], cb[4400];
 	struct stat st;
 

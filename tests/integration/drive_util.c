@@ -220,17 +220,18 @@ void itest_stop_clean(struct fixture_mount *m, const char *const allowed[])
 	ck_assert_int_eq(fixture_mount_stop(m), 0);
 }
 
+static bool all_published(const char *mnt)
+{
+	char *out = NULL;
+	bool done;
+
+	fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
+	done = out && strstr(out, "publish queue: 0 staged, 0 queued") != NULL;
+	free(out);
+	return done;
+}
+
 void itest_wait_published(const char *mnt)
 {
-	for (int i = 0; i < 1200; i++) {
-		char *out = NULL;
-
-		fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
-		bool done = out && strstr(out, "publish queue: 0 staged, 0 queued") != NULL;
-		free(out);
-		if (done)
-			return;
-		usleep(50000);
-	}
-	ck_abort_msg("files still staged after 60 s");
+	FIXTURE_WAIT(all_published(mnt), 60000, "files still staged or queued after 60 s");
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A standard BitTorrent client for the tests: python3-libtorrent (Debian's), kept to
 127.0.0.1 (no DHT, LSD, UPnP or NAT-PMP). Downloads a magnet into a directory and exits
-0 once it has every piece, 1 on timeout.
+0 once it has every piece, 1 on timeout; says how many pieces it has and how many bytes
+failed their hash check.
 
 usage: lt_client.py MAGNET OUTDIR TIMEOUT_SECONDS [seed]
 With "seed" it stays up after the download, seeding (a seedbox), until it is killed or
@@ -27,7 +28,8 @@ deadline = time.time() + timeout
 while time.time() < deadline:
     st = handle.status()
     if st.is_seeding:
-        print("complete", st.total_wanted, "bytes from", st.num_peers, "peers", flush=True)
+        print("complete", st.total_wanted, "bytes from", st.num_peers, "peers",
+              "failed_bytes", st.total_failed_bytes, flush=True)
         if not seed:
             sys.exit(0)
         while time.time() < deadline:
@@ -36,5 +38,6 @@ while time.time() < deadline:
     time.sleep(0.1)
 st = handle.status()
 print("timeout: state", st.state, "progress", st.progress, "peers", st.num_peers,
-      "has metadata", st.has_metadata)
+      "has metadata", st.has_metadata, "pieces", st.num_pieces,
+      "failed_bytes", st.total_failed_bytes)
 sys.exit(1)
