@@ -12,6 +12,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "park.h"
+#include "waiter.h"
 #include "publish.h"
 #include "sync.h"
 #include "xattr.h"
@@ -901,47 +902,25 @@ fail:
 	fuse_reply_err(req, fs_kernel_errno(err));
 }
 
-/* Copy the whole content of e from the cache into fd, for a change in place. Content
- * that is not all here (someone else's, partly fetched) cannot be changed in place:
- * -EOPNOTSUPP; it would need the swarm first. */
-static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd, bool fetch)
+/* Copy the content of e the cache holds from its start into fd, for a change in place
+ * (local disk only): the byte count copied, all of it or up to the first chunk that is
+ * not here, or -errno. */
+static ssize_t copy_cached(struct fs_drive *d, const struct ledger_entry *e, int fd)
 {
 	static const size_t chunk = 1 << 20;
-	struct fs_engine_reader *r = NULL;
 	char *buf = malloc(chunk);
 	uint64_t off = 0;
-	/* one deadline for the whole copy, not one per MiB: a peer trickling a piece a
-	 * minute cannot hold the open forever */
-	struct timespec start, now;
-	int err = 0;
+	ssize_t err = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (off < e->content.length) {
 		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
 
-		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
-			err = -EOPNOTSUPP;
-			break;
-		}
-		if (n == -ENODATA || n == -ENOENT) {
-			/* not (all) here: through the engine, from the swarm (a transferred
-			 * file, or one whose pieces were evicted) */
-			struct fs_engine_torrent *t;
-
-			if (!r && ((err = fs_torrent_for(d, e, &t)) < 0 ||
-			           (err = fs_engine_reader_new(t, &r)) < 0))
-				break;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			int64_t left =
-			    d->read_timeout_ms - ((int64_t)(now.tv_sec - start.tv_sec) * 1000 +
-			                          (now.tv_nsec - start.tv_nsec) / 1000000);
-
-			n = left > 0 ? fs_engine_read(r, buf, chunk, off, (int)left) : -ETIMEDOUT;
-		}
+		if (n == -ENODATA || n == -ENOENT)
+			break; /* the rest through the swarm */
 		if (n <= 0) {
-			err = n == 0 ? -EIO : (int)n;
+			err = n == 0 ? -EIO : n;
 			break;
 		}
 		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
@@ -950,9 +929,8 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 		}
 		off += (uint64_t)n;
 	}
-	fs_engine_reader_free(r);
 	free(buf);
-	return err == -ENOENT || err == -ETIMEDOUT ? -EIO : err;
+	return err < 0 ? err : (ssize_t)off;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1012,9 +990,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * read-write open; a bare O_WRONLY (touch, which then sets the times by
 		 * path) is not worth a download: it fails at once as before */
 		bool fetch = (fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDWR;
+		ssize_t have = 0;
 
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
-		    (err = copy_content(d, &e, fs_staged_fd(h->staged), fetch)) < 0) {
+		    (have = copy_cached(d, &e, fs_staged_fd(h->staged))) >= 0 &&
+		    (uint64_t)have < e.content.length) {
+			if (fetch) { /* the rest from the swarm, parked */
+				fs_copy_park(req, d, &e, h, fi, (uint64_t)have);
+				free(path);
+				return;
+			}
+			have = -EOPNOTSUPP;
+		}
+		if ((err = (int)(have < 0 ? have : 0)) < 0) {
 			fs_staged_unlink_open(d, h->staged);
 			goto fail;
 		}
@@ -1039,12 +1027,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->has_content && !whole) {
 		struct fs_engine_torrent *t;
 
-		/* another member's content: its metadata may come from the swarm first */
-		err = fs_torrent_for(d, &e, &t);
+		/* another member's content: its metadata may come from the swarm first,
+		 * parked, never waited for here */
+		err = fs_torrent_local(d, &e, &t);
+		if (err == -ENOENT) {
+			fs_open_park(req, d, &e, h, fi);
+			free(path);
+			return;
+		}
 		if (err == 0)
 			err = fs_engine_reader_new(t, &h->reader);
-		else if (err == -ENOENT || err == -ETIMEDOUT)
-			err = -EIO; /* the file exists; its content is out of reach */
 		if (err < 0)
 			goto fail;
 	}
