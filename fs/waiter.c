@@ -30,7 +30,7 @@ enum { POLL_MS = 50, COPY_CHUNK = 1 << 20, COPY_BUDGET = 16, COPY_TRIES = 10 };
  * The waiter thread's alone. */
 struct probe {
 	uint8_t key[32];
-	bool keyed; /* the magnet names an infohash: requests for it share the probe */
+	bool keyed;              /* the magnet names an infohash: requests for it share the probe */
 	struct swarm_torrent *t; /* NULL: gone from the swarm (or never added: -EEXIST) */
 	int err;                 /* the add's failure, other than -EEXIST */
 	void *bytes;             /* the .torrent, once here */
@@ -204,9 +204,7 @@ static void job_finish(struct fs_waiter *w, struct job *j, int err)
 	if (err == -ETIMEDOUT || err == -ENOENT)
 		err = -EIO; /* the file exists; its content is out of reach */
 	switch (j->kind) {
-	case JOB_META:
-		j->cb(j->req, err, NULL, 0, j->ctx);
-		break;
+	case JOB_META: j->cb(j->req, err, NULL, 0, j->ctx); break;
 	case JOB_OPEN:
 	case JOB_COPY:
 		if (err < 0) {
@@ -451,7 +449,8 @@ static void *waiter_main(void *arg)
 			int rc;
 
 			round = j->next;
-			/* back on the list while it is stepped: interrupts and job_unlist find it */
+			/* back on the list while it is stepped: interrupts and job_unlist find it
+			 */
 			pthread_mutex_lock(&w->mu);
 			j->next = w->jobs;
 			w->jobs = j;
@@ -551,8 +550,8 @@ static struct job *job_new(fuse_req_t req, enum job_kind kind, const char *magne
 	return j;
 }
 
-void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e,
-                  struct fs_fh *h, const struct fuse_file_info *fi)
+void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
+                  const struct fuse_file_info *fi)
 {
 	char magnet[256];
 	struct job *j;
@@ -569,8 +568,8 @@ void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry 
 	park(d, j, d->read_timeout_ms);
 }
 
-void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e,
-                  struct fs_fh *h, const struct fuse_file_info *fi, uint64_t off)
+void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
+                  const struct fuse_file_info *fi, uint64_t off)
 {
 	char magnet[256];
 	struct job *j;

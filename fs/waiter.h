@@ -49,14 +49,14 @@ void fs_waiter_free(struct fs_waiter *w);
 /* An open for reading of e's content (at path), whose metadata this node lacks: takes
  * ownership of h (its key and length set) and replies to req once, with fuse_reply_open
  * (fi copied, h as its fh, h->reader set) or an error. FUSE worker. */
-void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e,
-                  struct fs_fh *h, const struct fuse_file_info *fi);
+void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
+                  const struct fuse_file_info *fi);
 /* An open for writing of e's content in place: h's staged file holds [0, off) of it
  * already; the rest comes from the cache or the swarm, then fuse_reply_open (fi
  * copied). On failure the staged file is dropped (fs_staged_unlink_open) and req gets
  * the error. Takes ownership of h. FUSE worker. */
-void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e,
-                  struct fs_fh *h, const struct fuse_file_info *fi, uint64_t off);
+void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
+                  const struct fuse_file_info *fi, uint64_t off);
 
 /* The metadata arrived (err 0, the .torrent bytes, borrowed for the call) or will not
  * (-ETIMEDOUT at the deadline, -EINTR, or another -errno): reply to req and free ctx.

@@ -408,7 +408,7 @@ static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const 
 	int err;
 
 	if (ino != FUSE_ROOT_ID)
-		err = -EINVAL; /* membership is the drive's, set on its root */
+		err = -EINVAL;                      /* membership is the drive's, set on its root */
 	else if ((err = fs_caller_check(req)) == 0) /* it signs with the owner's key */
 		err = fs_members_set(d, value, size);
 	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);

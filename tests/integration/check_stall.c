@@ -197,7 +197,8 @@ static void wait_all_blocked(struct call *calls, int n)
 			ck_assert_msg(!calls[i].done, "%s returned early: rc %d, %s", calls[i].path,
 			              calls[i].rc, strerror(calls[i].err));
 			all = calls[i].tid &&
-			      blocked_in(calls[i].tid, calls[i].kind == 2 ? SYS_setxattr : SYS_openat);
+			      blocked_in(calls[i].tid,
+			                 calls[i].kind == 2 ? SYS_setxattr : SYS_openat);
 		}
 		int w = fuse_waiting();
 		if (all && w >= 0 && w < n)
@@ -231,14 +232,14 @@ START_TEST(stuck_opens_do_not_delay_stat)
 	              stat_order - 1);
 	for (int i = 0; i < N_CALLS; i++) {
 		ck_assert_msg(!calls[i].done, "%s returned before the stat", calls[i].path);
-		ck_assert_msg(blocked_in(calls[i].tid,
-		                         calls[i].kind == 2 ? SYS_setxattr : SYS_openat),
-		              "%s is no longer blocked after the stat", calls[i].path);
+		ck_assert_msg(
+		    blocked_in(calls[i].tid, calls[i].kind == 2 ? SYS_setxattr : SYS_openat),
+		    "%s is no longer blocked after the stat", calls[i].path);
 	}
 	if (in_flight >= 0)
 		ck_assert_int_ge(fuse_waiting(), N_CALLS);
-	fprintf(stderr, "stat answered with %d calls parked (%d requests in flight%s)\n",
-	        N_CALLS, in_flight, in_flight < 0 ? ": no fusectl" : "");
+	fprintf(stderr, "stat answered with %d calls parked (%d requests in flight%s)\n", N_CALLS,
+	        in_flight, in_flight < 0 ? ": no fusectl" : "");
 
 	/* each fails with EIO by its deadline: the read timeout, and some slack */
 	double deadline = now_s() + (READ_TIMEOUT_S + 20) * multiplier();
@@ -248,8 +249,9 @@ START_TEST(stuck_opens_do_not_delay_stat)
 			usleep(20000);
 		ck_assert_msg(calls[i].done, "%s still blocked past its deadline", calls[i].path);
 		pthread_join(calls[i].thread, NULL);
-		ck_assert_msg(calls[i].rc == -1 && calls[i].err == EIO, "%s: rc %d, %s (wanted EIO)",
-		              calls[i].path, calls[i].rc, strerror(calls[i].err));
+		ck_assert_msg(calls[i].rc == -1 && calls[i].err == EIO,
+		              "%s: rc %d, %s (wanted EIO)", calls[i].path, calls[i].rc,
+		              strerror(calls[i].err));
 	}
 	/* the failed change in place left nothing staged: the record's size is shown */
 	snprintf(other, sizeof other, "%s/mine.bin", mnt);
