@@ -134,7 +134,7 @@ static void setup(void)
 
 	fixture_test_setup();
 	make_tree();
-	free(itest_run(20000, "'%s' init --home '%s' --name team", bin(), home_a));
+	free(itest_run(20000, "'%s' init --public --home '%s' --name team", bin(), home_a));
 	/* B has no key: a read-only member of the audience */
 
 	const char *wrap[] = { "nsenter", nsenter_a, NULL };
