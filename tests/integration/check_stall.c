@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { N_OPENS = 16, N_CALLS = N_OPENS + 2, READ_TIMEOUT_S = 6 };
+enum { N_OPENS = 16, N_CALLS = N_OPENS + 2, READ_TIMEOUT_S = 15 };
 
 static char *dir, *home, *mnt;
 static char id[LEDGER_HEX_LEN];
