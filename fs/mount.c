@@ -7,6 +7,7 @@
 
 #include "drive.h"
 #include "ops.h"
+#include "waiter.h"
 
 #include <cache.h>
 
@@ -111,6 +112,8 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	sd_notify(0, "STOPPING=1");
 out_unmount:
 	fs_drive_notify_stop(d);
+	/* the kernel still waits for the parked opens: answer them while it listens */
+	fs_waiter_stop(d->waiter);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

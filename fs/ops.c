@@ -14,6 +14,7 @@
 #include "fs.h"
 #include "inode.h"
 #include "park.h"
+#include "waiter.h"
 #include "publish.h"
 #include "sync.h"
 #include "xattr.h"
@@ -964,9 +965,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * read-write open; a bare O_WRONLY (touch, which then sets the times by
 		 * path) is not worth a download: it fails at once as before */
 		bool fetch = (fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDWR;
+		ssize_t have = 0;
 
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
-		    (err = fs_content_copy(d, &e, fs_staged_fd(h->staged), fetch)) < 0) {
+		    (have = fs_content_copy_cached(d, &e, fs_staged_fd(h->staged))) >= 0 &&
+		    (uint64_t)have < e.content.length) {
+			if (fetch) { /* the rest from the swarm, parked */
+				fs_copy_park(req, d, &e, h, fi, (uint64_t)have);
+				free(path);
+				return;
+			}
+			have = -EOPNOTSUPP;
+		}
+		if ((err = (int)(have < 0 ? have : 0)) < 0) {
 			fs_staged_unlink_open(d, h->staged);
 			goto fail;
 		}
@@ -994,12 +1005,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->has_content && !whole) {
 		struct fs_engine_torrent *t;
 
-		/* another member's content: its metadata may come from the swarm first */
-		err = fs_torrent_for(d, &e, &t);
+		/* another member's content: its metadata may come from the swarm first,
+		 * parked, never waited for here */
+		err = fs_torrent_local(d, &e, &t);
+		if (err == -ENOENT) {
+			fs_open_park(req, d, &e, h, fi);
+			free(path);
+			return;
+		}
 		if (err == 0)
 			err = fs_engine_reader_new(t, &h->reader);
-		else if (err == -ENOENT || err == -ETIMEDOUT)
-			err = -EIO; /* the file exists; its content is out of reach */
 		if (err < 0)
 			goto fail;
 	}

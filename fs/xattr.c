@@ -10,6 +10,7 @@
 
 #include "content.h"
 #include "drive.h"
+#include "waiter.h"
 #include "engine.h"
 #include "filekey.h"
 #include "fs.h"
@@ -269,20 +270,80 @@ void fs_xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, buf, len);
 }
 
-/* swarmfs add: user.swarmfs.add on a directory = "NAME\nSOURCE", SOURCE an absolute
- * .torrent path or a magnet link. The torrent (one file) is claimed at DIR/NAME by
- * this node's key and its .torrent kept, so the file reads like any other. A magnet's
- * metadata is fetched here, from the swarm: the command waits for it (30 s at most). */
-static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
-                   size_t size)
+/* Claim path for the one-file torrent in bytes (from source): 0 or -errno. */
+static int add_claim(struct fs_drive *d, const char *path, const char *source, const void *bytes,
+                     size_t len)
 {
 	struct swarm_metainfo *m = NULL;
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM };
+	const char *why = "";
+	int err;
+
+	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
+		fs_warn("swarmfs add: %s is not a torrent: %s", source, why);
+		return err;
+	}
+	if (m->num_files != 1) {
+		fs_warn("swarmfs add: %s has %u files; one file a path, so add them one by one",
+		        source, m->num_files);
+		swarm_metainfo_free(m);
+		return -EMEDIUMTYPE;
+	}
+	op.path = path;
+	op.content.length = m->files[0].size;
+	op.content.piece_length = m->piece_length;
+	op.content.mode = 0644;
+	op.content.mtime_ns = (int64_t)time(NULL) * 1000000000;
+	op.content.has_ih1 = m->has_v1;
+	memcpy(op.content.ih1, m->v1, 20);
+	if (m->has_v2 && m->files[0].has_root) {
+		memcpy(op.content.ih2, m->v2, 32);
+		memcpy(op.content.root, m->files[0].root, 32);
+	} else /* v1 only: the engine's key, no pieces root */
+		memcpy(op.content.ih2, m->v1, 20);
+	swarm_metainfo_free(m);
+	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 ||
+	    (err = fs_record_submit(d, &op)) < 0)
+		return err;
+	fs_info("added %s as %s", source, path);
+	return 0;
+}
+
+/* An add waiting for a magnet's metadata (the waiter's ctx). */
+struct add_wait {
+	struct fs_drive *d;
+	char *path, *magnet;
+};
+
+/* The magnet's metadata came (or did not): claim, reply. Waiter thread. */
+static void add_metadata(fuse_req_t req, int err, const void *torrent, size_t len, void *ctx)
+{
+	struct add_wait *a = ctx;
+
+	if (err == 0)
+		err = add_claim(a->d, a->path, a->magnet, torrent, len);
+	else
+		fs_warn("swarmfs add: no metadata for %s: %s", a->magnet, strerror(-err));
+	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
+	free(a->path);
+	free(a->magnet);
+	free(a);
+}
+
+/* swarmfs add: user.swarmfs.add on a directory = "NAME\nSOURCE", SOURCE an absolute
+ * .torrent path or a magnet link. The torrent (one file) is claimed at DIR/NAME by
+ * this node's key and its .torrent kept, so the file reads like any other. A magnet's
+ * metadata comes from the swarm: the request is parked with the waiter (fs/waiter)
+ * for the read timeout at most (--read-timeout, 30 s by default), and the command waits
+ * for its answer. */
+static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
+                   size_t size)
+{
 	struct ledger_entry pe;
 	char *arg = strndup(value, size), *nl, *dirpath = NULL, *path = NULL;
 	void *bytes = NULL;
 	size_t len = 0;
-	const char *why = "";
+	uint8_t key[32];
 	int err;
 
 	if (!arg || !(nl = strchr(arg, '\n')) || nl == arg || !nl[1]) {
@@ -304,40 +365,26 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 	}
 	if ((err = fs_path_may_create(d, path)) < 0)
 		goto out;
-	if (!strncmp(nl + 1, "magnet:", 7))
-		err = fs_fetch_metadata(d, nl + 1, 30000, &bytes, &len);
-	else
-		err = fs_read_file(nl + 1, 64 << 20, &bytes, &len);
-	if (err < 0)
-		goto out;
-	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
-		fs_warn("swarmfs add: %s is not a torrent: %s", nl + 1, why);
-		goto out;
+	if (!strncmp(nl + 1, "magnet:", 7) &&
+	    (fs_magnet_key(nl + 1, key) < 0 || fs_saved_torrent(d, key, &bytes, &len) < 0)) {
+		struct add_wait *a = calloc(1, sizeof *a);
+
+		if (!a || !(a->magnet = strdup(nl + 1))) {
+			free(a);
+			err = -ENOMEM;
+			goto out;
+		}
+		a->d = d;
+		a->path = path;
+		fs_meta_park(req, d, a->magnet, d->read_timeout_ms, add_metadata, a);
+		free(dirpath);
+		free(arg);
+		return;
 	}
-	if (m->num_files != 1) {
-		fs_warn("swarmfs add: %s has %u files; one file a path, so add them one by one",
-		        nl + 1, m->num_files);
-		err = -EMEDIUMTYPE;
+	if (!bytes && (err = fs_read_file(nl + 1, 64 << 20, &bytes, &len)) < 0)
 		goto out;
-	}
-	op.path = path;
-	op.content.length = m->files[0].size;
-	op.content.piece_length = m->piece_length;
-	op.content.mode = 0644;
-	op.content.mtime_ns = (int64_t)time(NULL) * 1000000000;
-	op.content.has_ih1 = m->has_v1;
-	memcpy(op.content.ih1, m->v1, 20);
-	if (m->has_v2 && m->files[0].has_root) {
-		memcpy(op.content.ih2, m->v2, 32);
-		memcpy(op.content.root, m->files[0].root, 32);
-	} else /* v1 only: the engine's key, no pieces root */
-		memcpy(op.content.ih2, m->v1, 20);
-	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 ||
-	    (err = fs_record_submit(d, &op)) < 0)
-		goto out;
-	fs_info("added %s as %s", nl + 1, path);
+	err = add_claim(d, path, nl + 1, bytes, len);
 out:
-	swarm_metainfo_free(m);
 	free(bytes);
 	free(path);
 	free(dirpath);
