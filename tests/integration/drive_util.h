@@ -54,4 +54,18 @@ void itest_stop_clean(struct fixture_mount *m, const char *const allowed[]);
  * queued: everything copied in is published. */
 void itest_wait_published(const char *mnt);
 
+/* CLOCK_MONOTONIC in seconds, for the deadlines of polls. */
+double itest_now_s(void);
+
+/* The value of a "name: value" line of the mount's status (user.swarmfs.drive), "" if
+ * none; free it. */
+char *itest_status_field(const char *mnt, const char *name);
+
+/* Wait until rel (relative to the mount point mnt) exists; fail after timeout_s. */
+void itest_wait_path(const char *mnt, const char *rel, double timeout_s);
+
+/* Wait until file path holds a line containing each of the NULL-terminated substrings
+ * (all on one line); fail with what was waited for after timeout_s. */
+void itest_wait_log(const char *path, const char *const subs[], double timeout_s);
+
 #endif
