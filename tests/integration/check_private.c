@@ -78,6 +78,7 @@ static void unmount_node(struct node *n)
  * the deadline of fixture_sh (10 s, scaled in sanitizer builds): past it the test fails. */
 static int mount_refused(struct node *n, const char *drive, char **out)
 {
+	mkdir(n->mnt, 0755); /* a mount point ready: only the refusal may stop the mount */
 	int rc = fixture_sh(10000, out,
 	                    "'%s' mount -f --home '%s' --no-dht --listen '%s' '%s' '%s' -o "
 	                    "auto_unmount 2>&1",
@@ -145,7 +146,7 @@ static void setup(void)
 	char tdir[4200];
 
 	fixture_test_setup();
-	ck_assert_int_eq(fixture_tmpdir_new("private", &dir), 0);
+	ck_assert_int_eq(fixture_tmpdir_new("privdrive", &dir), 0);
 	ck_assert_int_ge(asprintf(&src, "%s/src", dir), 0);
 	ck_assert_int_eq(mkdir(src, 0755), 0);
 	for (int i = 0; i < N_NODES; i++) {
@@ -236,8 +237,8 @@ static char *kept_files(struct node *n)
 
 /* n's mount of drive is refused: its output says "<before> privteam (<id8>)<after>", A
  * logs the refusal with why, and n keeps nothing of the drive. */
-static void expect_refused(struct node *n, const char *drive, const char *before,
-                           const char *after, const char *why)
+static void expect_refused(struct node *n, const char *drive, const char *before, const char *after,
+                           const char *why)
 {
 	char *out = NULL, want[256];
 
@@ -258,11 +259,11 @@ START_TEST(stranger_is_refused_and_gets_nothing)
 	/* tried: X has its own key and the drive's URI (A's own, with its tracker and
 	 * address), but no invite */
 	expect_refused(X, uri, "not a member of drive",
-	               ": ask a member for an invite (swarmfs invite)", "not a member of this drive");
+	               ": ask a member for an invite (swarmfs invite)",
+	               "not a member of this drive");
 	/* nothing of the drive on X's disk: no ledger, no record, no path, no block */
-	ck_assert_int_eq(fixture_sh(10000, NULL, "grep -rqa -e secret-plan -e classified '%s'",
-	                            X->home),
-	                 1);
+	ck_assert_int_eq(
+	    fixture_sh(10000, NULL, "grep -rqa -e secret-plan -e classified '%s'", X->home), 1);
 	/* A is untouched: it still serves its own tree */
 	char *got = itest_run(10000, "cat '%s/classified-dir/secret-plan.txt'", A->mnt);
 
@@ -292,7 +293,8 @@ START_TEST(invite_admits_once_and_before_expiry)
 	free(ms);
 
 	/* tried: D uses the same invite */
-	expect_refused(D, inv, "drive", " refused us: invite already used: ask a member for a new one",
+	expect_refused(D, inv, "drive",
+	               " refused us: invite already used: ask a member for a new one",
 	               "invite already used");
 
 	/* tried: E uses an invite after it expired */
@@ -420,7 +422,8 @@ static bool captured(const uint8_t *cap, size_t len, const void *needle, size_t 
  * 8) must be absent from the capture. Returns the records' total size. */
 static size_t check_no_ledger_bytes(const uint8_t *cap, size_t len)
 {
-	static const char *const q[] = { "SELECT raw FROM raw_records", "SELECT hdr FROM raw_blocks" };
+	static const char *const q[] = { "SELECT raw FROM raw_records",
+		                         "SELECT hdr FROM raw_blocks" };
 	char db[4300];
 	sqlite3 *s;
 	size_t total = 0, windows = 0;
@@ -439,8 +442,8 @@ static size_t check_no_ledger_bytes(const uint8_t *cap, size_t len)
 			total += k == 0 ? n : 0;
 			for (size_t off = 0; off + 16 <= n; off += 8, windows++)
 				ck_assert_msg(!captured(cap, len, raw + off, 16),
-				              "bytes %zu..%zu of a %s are on the wire in the clear", off,
-				              off + 16, k ? "block header" : "record");
+				              "bytes %zu..%zu of a %s are on the wire in the clear",
+				              off, off + 16, k ? "block header" : "record");
 		}
 		sqlite3_finalize(st);
 	}
@@ -469,21 +472,22 @@ START_TEST(sync_stream_is_sealed)
 	        st.conns, st.plain_bt, st.obfuscated, st.sync_conns, st.sealed, st.sealed_bytes,
 	        st.plain_sync, len);
 	/* the capture is readable: plain BitTorrent, the sync channel's handshake in it */
-	ck_assert_msg(st.plain_bt >= 1 && st.sync_conns >= 1 && captured(cap, len, "swarmfs_sync", 12),
+	ck_assert_msg(st.plain_bt >= 1 && st.sync_conns >= 1 &&
+	                  captured(cap, len, "swarmfs_sync", 12),
 	              "the relay saw no plain BitTorrent stream with the sync channel");
 	/* the ledger went through it: more sealed bytes than A's records hold */
 	size_t rec_bytes = check_no_ledger_bytes(cap, len);
 
 	ck_assert_msg(st.sealed_bytes > rec_bytes,
-	              "%zu sealed bytes went through the relay, A's records are %zu", st.sealed_bytes,
-	              rec_bytes);
+	              "%zu sealed bytes went through the relay, A's records are %zu",
+	              st.sealed_bytes, rec_bytes);
 	/* no name: of a path, of the drive */
 	static const char *const names[] = { "classified-dir", "secret-plan", "launch-codes",
-		                             "late-secret", DRIVE_NAME, NULL };
+		                             "late-secret",    DRIVE_NAME,    NULL };
 
 	for (int i = 0; names[i]; i++)
-		ck_assert_msg(!captured(cap, len, names[i], strlen(names[i])), "'%s' is on the wire",
-		              names[i]);
+		ck_assert_msg(!captured(cap, len, names[i], strlen(names[i])),
+		              "'%s' is on the wire", names[i]);
 	/* no member key, in hex or raw */
 	const struct node *who[] = { A, B };
 
@@ -518,7 +522,8 @@ START_TEST(tampered_sealed_messages_drop_the_peer)
 		usleep(50000);
 	}
 	const char *subs[] = { "sync: dropping peer",
-		               "a sealed message did not open (forged, replayed or reordered)", NULL };
+		               "a sealed message did not open (forged, replayed or reordered)",
+		               NULL };
 
 	itest_wait_log(fixture_mount_log(B->m), subs, 10); /* the flipped bit */
 	itest_wait_log(fixture_mount_log(A->m), subs, 10); /* the replay */

@@ -106,7 +106,7 @@ static int inspect(struct relay *r, struct conn *c, int dir, uint8_t *m, size_t 
 
 	if (n < 6 || m[4] != 20)
 		return 1; /* not an extension message */
-	if (m[5] == 0) { /* an extension handshake: the id messages to its sender carry */
+	if (m[5] == 0) {  /* an extension handshake: the id messages to its sender carry */
 		int id = sync_id(m + 6, n - 6);
 
 		c->w[1 - dir].ext_id = id ? id : c->w[1 - dir].ext_id;
@@ -253,7 +253,8 @@ static void *relay_main(void *arg)
 		pf[n++] = (struct pollfd){ .fd = r->lfd, .events = POLLIN };
 		for (int i = 0; i < RELAY_CONNS; i++)
 			for (int d = 0; d < 2; d++)
-				pf[n++] = (struct pollfd){ .fd = r->conns[i].fd[d], .events = POLLIN };
+				pf[n++] =
+				    (struct pollfd){ .fd = r->conns[i].fd[d], .events = POLLIN };
 		if (poll(pf, (nfds_t)n, 200) <= 0)
 			continue;
 		if (pf[1].revents & POLLIN)

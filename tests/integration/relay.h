@@ -38,13 +38,13 @@ void relay_arm(struct relay *r, enum relay_attack attack);
 int relay_attacks_done(struct relay *r);
 
 struct relay_stats {
-	int conns;          /* connections accepted */
-	int plain_bt;       /* of them, streams that began with the BitTorrent handshake */
-	int obfuscated;     /* of them, streams that did not (closed) */
-	int sync_conns;     /* of them, streams with the swarmfs_sync channel */
-	size_t sealed;      /* sealed sync messages seen, both ways */
+	int conns;           /* connections accepted */
+	int plain_bt;        /* of them, streams that began with the BitTorrent handshake */
+	int obfuscated;      /* of them, streams that did not (closed) */
+	int sync_conns;      /* of them, streams with the swarmfs_sync channel */
+	size_t sealed;       /* sealed sync messages seen, both ways */
 	size_t sealed_bytes; /* their bytes */
-	size_t plain_sync;  /* sync messages not sealed (the handshake's hellos) */
+	size_t plain_sync;   /* sync messages not sealed (the handshake's hellos) */
 };
 void relay_stats(struct relay *r, struct relay_stats *out);
 
