@@ -52,9 +52,26 @@ int itest_drive_create(const char *home, const char *name, const char *key,
 	return itest_drive_create_with(home, name, key, NULL, 0, 0, 0, out_id);
 }
 
+static int drive_create(const char *home, const char *name, const char *key,
+                        const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more, int64_t interval_s,
+                        int64_t grace_s, bool private_drive, char out_id[LEDGER_HEX_LEN]);
+
 int itest_drive_create_with(const char *home, const char *name, const char *key,
                             const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more,
                             int64_t interval_s, int64_t grace_s, char out_id[LEDGER_HEX_LEN])
+{
+	return drive_create(home, name, key, more, n_more, interval_s, grace_s, false, out_id);
+}
+
+int itest_drive_create_private(const char *home, const char *name, const char *key,
+                               char out_id[LEDGER_HEX_LEN])
+{
+	return drive_create(home, name, key, NULL, 0, 0, 0, true, out_id);
+}
+
+static int drive_create(const char *home, const char *name, const char *key,
+                        const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more, int64_t interval_s,
+                        int64_t grace_s, bool private_drive, char out_id[LEDGER_HEX_LEN])
 {
 	uint8_t producers[8][LEDGER_KEY_LEN];
 	struct ledger_config cfg = { 0 };
@@ -89,6 +106,7 @@ int itest_drive_create_with(const char *home, const char *name, const char *key,
 		p.interval_s = interval_s;
 	if (grace_s)
 		p.grace_s = grace_s;
+	p.private_drive = private_drive;
 	cfg.path = db;
 	cfg.key = k;
 	if ((err = ledger_create(&cfg, &p, k, &l)) < 0)

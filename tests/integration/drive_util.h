@@ -22,6 +22,11 @@ int itest_drive_create_with(const char *home, const char *name, const char *key,
                             const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more,
                             int64_t interval_s, int64_t grace_s, char out_id[LEDGER_HEX_LEN]);
 
+/* A private drive (members only, DESIGN.md §9) named name, administered by key `key`;
+ * its first epoch begins when its admin opens it (ledger_epoch_rotate). */
+int itest_drive_create_private(const char *home, const char *name, const char *key,
+                               char out_id[LEDGER_HEX_LEN]);
+
 /* Open that drive's ledger with key `key` (NULL: read-only) for setting up records;
  * close it with itest_drive_close() before mounting. */
 int itest_drive_open(const char *home, const char *id, const char *key, struct ledger **out);
