@@ -3,6 +3,7 @@
 #include "sync.h"
 
 #include "drive.h"
+#include "frames.h"
 #include "join.h"
 #include "engine.h"
 #include "fs.h"
@@ -25,6 +26,13 @@
 #define PRIVATE_NAME     "swarmfs-drive" /* a private drive's torrent: its one file */
 #define ANNOUNCE_EVERY_S 2
 #define KICK_GAP_MS      50 /* announces after ledger changes are at least this apart */
+/* Bounds on what peers make us hold (DESIGN §10): messages queued for the sync thread,
+ * by one peer and in all; a peer past its share is dropped, not buffered. */
+#define QUEUE_PEER_MAX  (2 * LEDGER_SYNC_MAX_MSG + (1u << 20))
+#define QUEUE_TOTAL_MAX (64u << 20)
+#define QPEERS_MAX      256
+#define DROPPED_MAX     1024
+#define BANNED_MAX      256
 
 /* ---- the drive torrent ---- */
 
@@ -303,8 +311,9 @@ struct fs_sync {
 	bool private_drive;
 	uint8_t invite[32]; /* sync thread only: the invite we prove until a member */
 	bool has_invite;
-	struct partial *partial; /* sync thread only: messages being reassembled */
-	size_t n_partial;
+	struct fs_frames *frames;      /* sync thread only: messages being reassembled */
+	uint64_t dropped[DROPPED_MAX]; /* sync thread only: peers whose messages are void */
+	size_t n_dropped;
 
 	pthread_mutex_t mu; /* guards everything below */
 	pthread_cond_t cond;
@@ -316,13 +325,15 @@ struct fs_sync {
 	struct swarm_torrent **wanting; /* torrents that want every member as a peer */
 	size_t n_wanting;
 	struct fs_sync_info info;
+	size_t queued; /* bytes of messages in head..tail */
+	struct peer_bytes {
+		uint64_t peer;
+		size_t bytes;
+	} qpeers[QPEERS_MAX]; /* queued bytes by peer */
+	char banned[BANNED_MAX][64];
+	size_t n_banned;
 	pthread_t thread;
 };
-
-/* libtorrent drops a peer that sends a packet over 1 MiB, and a ledger message may be
- * 8 MiB (a block alone up to 4 MiB): messages go in fragments, each one flag byte (1:
- * more follows, 0: the last) and at most FRAG_MAX bytes of the message. */
-#define FRAG_MAX (900u * 1000u)
 
 static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
 {
@@ -336,12 +347,12 @@ static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
 
 int fs_sync_send(struct swarm_torrent *t, uint64_t peer, const uint8_t *buf, size_t len)
 {
-	uint8_t *frag = malloc(1 + (len < FRAG_MAX ? len : FRAG_MAX));
+	uint8_t *frag = malloc(1 + (len < FS_FRAG_MAX ? len : FS_FRAG_MAX));
 	size_t off = 0;
 	int err = frag ? 0 : -ENOMEM;
 
 	do {
-		size_t n = len - off < FRAG_MAX ? len - off : FRAG_MAX;
+		size_t n = len - off < FS_FRAG_MAX ? len - off : FS_FRAG_MAX;
 
 		if (err)
 			break;
@@ -354,76 +365,60 @@ int fs_sync_send(struct swarm_torrent *t, uint64_t peer, const uint8_t *buf, siz
 	return err;
 }
 
-/* A message being reassembled from a peer's fragments. */
-struct partial {
-	uint64_t peer;
-	uint8_t *buf;
-	size_t len;
-};
+/* ---- who may talk to the sync thread ---- */
 
-/* Add a fragment; 1 and the whole message in *out and *out_len (caller frees) when it was
- * the last, 0 when more is to come, -EBADMSG for an empty fragment or a message over
- * the ledger's cap. Sync thread only. */
-static int reassemble(struct fs_sync *s, uint64_t peer, const uint8_t *frag, size_t len,
-                      uint8_t **out, size_t *out_len)
+/* Forget what a peer still has queued, and everything it sends until it is gone. Sync
+ * thread only. */
+static void mark_dropped(struct fs_sync *s, uint64_t peer)
 {
-	struct partial *p = NULL;
-	uint8_t *nb;
-
-	if (len < 1 || frag[0] > 1)
-		return -EBADMSG;
-	for (size_t i = 0; i < s->n_partial && !p; i++)
-		if (s->partial[i].peer == peer)
-			p = &s->partial[i];
-	if (!p) {
-		if (frag[0] == 0) { /* the common case: a message in one fragment */
-			if (!(*out = malloc(len - 1 ? len - 1 : 1)))
-				return -ENOMEM;
-			memcpy(*out, frag + 1, len - 1);
-			*out_len = len - 1;
-			return 1;
-		}
-		struct partial *np = realloc(s->partial, (s->n_partial + 1) * sizeof *np);
-
-		if (!np)
-			return -ENOMEM;
-		s->partial = np;
-		p = &s->partial[s->n_partial++];
-		*p = (struct partial){ .peer = peer };
-	}
-	if (p->len + len - 1 > LEDGER_SYNC_MAX_MSG)
-		return -EBADMSG;
-	if (!(nb = realloc(p->buf, p->len + len - 1 ? p->len + len - 1 : 1)))
-		return -ENOMEM;
-	p->buf = nb;
-	memcpy(p->buf + p->len, frag + 1, len - 1);
-	p->len += len - 1;
-	if (frag[0])
-		return 0;
-	*out = p->buf;
-	*out_len = p->len;
-	*p = s->partial[--s->n_partial];
-	return 1;
+	if (s->n_dropped == DROPPED_MAX) /* the oldest are long gone */
+		memmove(s->dropped, s->dropped + 1, --s->n_dropped * sizeof *s->dropped);
+	s->dropped[s->n_dropped++] = peer;
+	fs_frames_forget(s->frames, peer);
 }
 
-/* Forget a peer's half-received message. Sync thread only. */
-static void partial_drop(struct fs_sync *s, uint64_t peer)
+static bool is_dropped(const struct fs_sync *s, uint64_t peer)
 {
-	for (size_t i = 0; i < s->n_partial; i++) {
-		if (s->partial[i].peer == peer) {
-			free(s->partial[i].buf);
-			s->partial[i] = s->partial[--s->n_partial];
-			return;
-		}
-	}
+	for (size_t i = 0; i < s->n_dropped; i++)
+		if (s->dropped[i] == peer)
+			return true;
+	return false;
 }
 
-static void op_drop(uint64_t peer, const char *why, void *ctx)
+static bool is_banned(struct fs_sync *s, const char *host)
+{
+	bool b = false;
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->n_banned && !b; i++)
+		b = !strcmp(s->banned[i], host);
+	pthread_mutex_unlock(&s->mu);
+	return b;
+}
+
+/* Keep host out for the rest of the mount: it sent invalid data. */
+static void ban(struct fs_sync *s, const char *host)
+{
+	if (is_banned(s, host))
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->n_banned < BANNED_MAX)
+		snprintf(s->banned[s->n_banned++], sizeof s->banned[0], "%s", host);
+	pthread_mutex_unlock(&s->mu);
+	fs_warn("sync: %s is banned from this drive's channel until unmount", host);
+}
+
+static void op_drop(uint64_t peer, const char *why, bool misbehaved, void *ctx)
 {
 	struct fs_sync *s = ctx;
+	char host[64];
+	uint16_t port;
 
 	/* the ledger said why at the level the reason deserves */
 	fs_info("sync: dropping member %llu: %s", (unsigned long long)peer, why);
+	if (misbehaved && swarm_ext_peer_addr(s->drive_t, peer, host, sizeof host, &port) == 0)
+		ban(s, host);
+	mark_dropped(s, peer);
 	swarm_ext_drop(s->drive_t, peer);
 }
 
@@ -477,6 +472,66 @@ static void member_down(struct fs_sync *s, uint64_t peer)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Take the first queued event and give back its bytes of the peer's share. mu held. */
+static struct sync_event *pop_event(struct fs_sync *s)
+{
+	struct sync_event *ev = s->head;
+
+	s->head = ev->next;
+	if (!s->head)
+		s->tail = NULL;
+	s->queued -= ev->len;
+	for (size_t i = 0; i < QPEERS_MAX; i++) {
+		if (s->qpeers[i].bytes && s->qpeers[i].peer == ev->peer) {
+			s->qpeers[i].bytes -= ev->len;
+			break;
+		}
+	}
+	return ev;
+}
+
+/* One event, on the sync thread without mu. */
+static void handle_event(struct fs_sync *s, struct sync_event *ev)
+{
+	uint8_t *msg;
+	size_t len;
+	char host[64];
+	uint16_t port;
+	int rc;
+
+	if (ev->kind == 0) {
+		if (swarm_ext_peer_addr(s->drive_t, ev->peer, host, sizeof host, &port) == 0 &&
+		    is_banned(s, host)) {
+			fs_info("sync: %s is banned: dropping it at once", host);
+			mark_dropped(s, ev->peer);
+			swarm_ext_drop(s->drive_t, ev->peer);
+			return;
+		}
+		member_up(s, ev->peer);
+		ledger_sync_peer_connected(s->ls, ev->peer);
+	} else if (ev->kind == 1) {
+		member_down(s, ev->peer);
+		fs_frames_forget(s->frames, ev->peer);
+		ledger_sync_peer_gone(s->ls, ev->peer);
+		for (size_t i = 0; i < s->n_dropped; i++) /* its id never comes again */
+			if (s->dropped[i] == ev->peer)
+				s->dropped[i] = s->dropped[--s->n_dropped];
+	} else if (is_dropped(s, ev->peer)) {
+		fs_debug("sync: a message of dropped peer %llu discarded",
+		         (unsigned long long)ev->peer);
+	} else if ((rc = fs_frames_add(s->frames, ev->peer, ev->msg, ev->len, now_ms(), &msg,
+	                               &len)) == 1) {
+		ledger_sync_message(s->ls, ev->peer, msg, len);
+		free(msg);
+	} else if (rc < 0) {
+		op_drop(ev->peer,
+		        rc == -EBADMSG  ? "a malformed or oversized fragment"
+		        : rc == -ENOSPC ? "unfinished messages over their total cap"
+		                        : "out of memory",
+		        rc != -ENOMEM, s);
+	}
+}
+
 static void *sync_main(void *arg)
 {
 	struct fs_sync *s = arg;
@@ -503,42 +558,23 @@ static void *sync_main(void *arg)
 			pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 			continue;
 		}
-		struct sync_event *ev = s->head;
-
-		s->head = s->tail = NULL;
 		if (announce)
 			s->kicked = false;
-		pthread_mutex_unlock(&s->mu);
+		/* one message at a time, the stop flag looked at between them: an unmount
+		 * never waits for a flood's backlog */
+		int64_t busy_until = now_ms() + 100;
 
-		while (ev) {
-			struct sync_event *next = ev->next;
+		while (s->head && !s->stop && now_ms() < busy_until) {
+			struct sync_event *ev = pop_event(s);
 
-			if (ev->kind == 0) {
-				member_up(s, ev->peer);
-				ledger_sync_peer_connected(s->ls, ev->peer);
-			} else if (ev->kind == 1) {
-				member_down(s, ev->peer);
-				partial_drop(s, ev->peer);
-				ledger_sync_peer_gone(s->ls, ev->peer);
-			} else {
-				uint8_t *msg;
-				size_t len;
-				int rc = reassemble(s, ev->peer, ev->msg, ev->len, &msg, &len);
-
-				if (rc == 1) {
-					ledger_sync_message(s->ls, ev->peer, msg, len);
-					free(msg);
-				} else if (rc < 0) {
-					partial_drop(s, ev->peer);
-					op_drop(ev->peer,
-					        rc == -EBADMSG ? "a malformed or oversized fragment"
-					                       : "out of memory",
-					        s);
-				}
-			}
+			pthread_mutex_unlock(&s->mu);
+			handle_event(s, ev);
 			free(ev);
-			ev = next;
+			pthread_mutex_lock(&s->mu);
 		}
+		pthread_mutex_unlock(&s->mu);
+		for (uint64_t peer; fs_frames_expire(s->frames, now_ms(), &peer) == 1;)
+			op_drop(peer, "a message left unfinished", true, s);
 		if (announce && s->private_drive && now >= next_tick &&
 		    !fs_join_tend(s->d, s->has_invite ? s->invite : NULL) && s->has_invite) {
 			s->has_invite = false; /* a member now: no invite to prove */
@@ -566,24 +602,47 @@ static void *sync_main(void *arg)
 
 static void push_event(struct fs_sync *s, int kind, uint64_t peer, const void *msg, size_t len)
 {
-	struct sync_event *ev = malloc(sizeof *ev + (kind == 2 ? len : 0));
+	struct sync_event *ev;
+	struct peer_bytes *pb = NULL, *free_slot = NULL;
 
+	pthread_mutex_lock(&s->mu);
+	if (s->stop) { /* unmounting: nobody will read it */
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	if (kind == 2) {
+		for (size_t i = 0; i < QPEERS_MAX && !pb; i++) {
+			if (s->qpeers[i].bytes && s->qpeers[i].peer == peer)
+				pb = &s->qpeers[i];
+			else if (!s->qpeers[i].bytes && !free_slot)
+				free_slot = &s->qpeers[i];
+		}
+		if (!pb && free_slot)
+			*(pb = free_slot) = (struct peer_bytes){ peer, 0 };
+		/* a peer that sends faster than we apply is cut off, not buffered */
+		if (!pb || pb->bytes + len > QUEUE_PEER_MAX || s->queued + len > QUEUE_TOTAL_MAX) {
+			pthread_mutex_unlock(&s->mu);
+			fs_warn("sync: member %llu sends faster than the drive can take: dropped",
+			        (unsigned long long)peer);
+			swarm_ext_drop(s->drive_t, peer);
+			return;
+		}
+	}
+	ev = malloc(sizeof *ev + (kind == 2 ? len : 0));
 	if (!ev) {
-		fs_err("sync: out of memory: a message of member %llu is lost",
-		       (unsigned long long)peer);
+		pthread_mutex_unlock(&s->mu);
+		fs_err("sync: out of memory: dropping member %llu", (unsigned long long)peer);
+		swarm_ext_drop(s->drive_t, peer);
 		return;
 	}
 	ev->next = NULL;
 	ev->peer = peer;
 	ev->kind = kind;
 	ev->len = kind == 2 ? len : 0;
-	if (kind == 2)
+	if (kind == 2) {
 		memcpy(ev->msg, msg, len);
-	pthread_mutex_lock(&s->mu);
-	if (s->stop) { /* unmounting: nobody will read it */
-		pthread_mutex_unlock(&s->mu);
-		free(ev);
-		return;
+		pb->bytes += len;
+		s->queued += len;
 	}
 	if (s->tail)
 		s->tail->next = ev;
@@ -766,6 +825,11 @@ static int start_with(struct fs_drive *d, const char *dir, uint8_t *torrent, siz
 	}
 	s->d = d;
 	s->private_drive = ledger_is_private(d->ledger);
+	if (fs_frames_new(&s->frames) < 0) {
+		free(s);
+		free(torrent);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	err = ledger_sync_new(d->ledger, &sync_ops, s, &s->ls);
@@ -845,9 +909,7 @@ void fs_sync_free(struct fs_drive *d)
 		free(ev);
 	}
 	ledger_sync_free(s->ls);
-	for (size_t i = 0; i < s->n_partial; i++)
-		free(s->partial[i].buf);
-	free(s->partial);
+	fs_frames_free(s->frames);
 	free(s->wanting);
 	free(s->members);
 	pthread_mutex_destroy(&s->mu);

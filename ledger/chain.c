@@ -1328,14 +1328,16 @@ int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size
 
 int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw, size_t len)
 {
-	static const char q[] = "INSERT OR IGNORE INTO mempool(id, raw, path, seq) VALUES(?,?,?,"
-	                        " (SELECT COALESCE(MAX(seq), 0) + 1 FROM mempool))";
+	static const char q[] =
+	    "INSERT OR IGNORE INTO mempool(id, raw, path, seq, author)"
+	    " VALUES(?,?,?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM mempool), ?)";
 	sqlite3_stmt *st = store_stmt(l, q);
 
 	if (!st)
 		return -EIO;
 	sqlite3_bind_blob(st, 1, r->id, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, raw, (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, r->author, 32, SQLITE_STATIC);
 	if (r->type == LEDGER_REC_CLAIM || r->type == LEDGER_REC_MKDIR)
 		sqlite3_bind_text(st, 3, r->path, -1, SQLITE_STATIC);
 	return step_done(l, st, "mempool add");
@@ -1537,4 +1539,61 @@ int chain_replay(struct ledger *l)
 		return rc;
 	rc = chain_head(l, &head);
 	return rc ? rc : (int)head.height;
+}
+
+/* ---- records from peers (sync) ---- */
+
+int chain_mempool_counts(struct ledger *l, const uint8_t author[32], int64_t *out_total,
+                         int64_t *out_author)
+{
+	static const char q_all[] = "SELECT COUNT(*) FROM mempool";
+	static const char q_by[] = "SELECT COUNT(*) FROM mempool WHERE author = ?";
+	sqlite3_stmt *st = store_stmt(l, q_all);
+
+	if (!st)
+		return -EIO;
+	*out_total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (!(st = store_stmt(l, q_by)))
+		return -EIO;
+	sqlite3_bind_blob(st, 1, author, 32, SQLITE_STATIC);
+	*out_author = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return 0;
+}
+
+int chain_mempool_add_batch(struct ledger *l, const struct rec *recs, const struct ben *raws,
+                            size_t n)
+{
+	struct ledger_head head;
+	struct mempool_walk w = { .max_record = SIZE_MAX,
+		                  .time_limit = ledger_now(l) + l->cfg.max_future_s };
+	size_t saved = l->n_changed;
+	bool saved_head = l->head_changed, *ok = calloc(n ? n : 1, sizeof *ok);
+	int rc, added = 0;
+
+	if (!ok)
+		return -ENOMEM;
+	rc = chain_head(l, &head);
+	if (!rc)
+		rc = store_exec(l, "SAVEPOINT batch");
+	if (rc) {
+		free(ok);
+		return rc;
+	}
+	/* one walk over the mempool, then each new record on top of it and of the ones
+	 * before it in the message: O(mempool + n), not O(mempool * n) */
+	w.height = (int64_t)head.height + 1;
+	rc = mempool_walk(l, &w);
+	for (size_t i = 0; !rc && i < n; i++)
+		ok[i] = record_check(l, &recs[i], w.time_limit) == 0 &&
+		        record_apply(l, &recs[i], w.height) == 0;
+	store_exec(l, "ROLLBACK TO batch");
+	store_exec(l, "RELEASE batch");
+	ledger_changes_forget(l, saved, saved_head);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (ok[i] && (rc = chain_mempool_add(l, &recs[i], raws[i].p, raws[i].len)) == 0)
+			added++;
+	free(ok);
+	return rc ? rc : added;
 }

@@ -455,14 +455,18 @@ int ledger_hs_open(struct ledger_hs *h, const uint8_t *box, size_t len, uint8_t 
 struct ledger_sync_ops {
 	/* Queue bytes (a complete message, borrowed for the call) to peer. */
 	void (*send)(uint64_t peer, const uint8_t *buf, size_t len, void *ctx);
-	/* Disconnect peer: it sent invalid or oversized data. */
-	void (*drop)(uint64_t peer, const char *why, void *ctx);
+	/* Disconnect peer: it sent invalid or oversized data (ban: it misbehaved, keep it
+	 * out for the session), or it was refused (not a member: no ban, it may be
+	 * admitted later). */
+	void (*drop)(uint64_t peer, const char *why, bool ban, void *ctx);
 };
 
 struct ledger_sync;
 
-#define LEDGER_SYNC_MAX_MSG (8u << 20) /* bytes of one message, any type */
-#define LEDGER_SYNC_BATCH   256        /* blocks asked for at once */
+#define LEDGER_SYNC_MAX_MSG  (8u << 20) /* bytes of one message, any type */
+#define LEDGER_MEMPOOL_MAX   100000     /* records taken from peers while this many wait */
+#define LEDGER_MEMPOOL_QUOTA 20000      /* ... or while this many of one author wait */
+#define LEDGER_SYNC_BATCH    256        /* blocks asked for at once */
 
 /* A sync state machine over l (borrowed; it must outlive the sync). */
 int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *ctx,

@@ -356,6 +356,13 @@ int chain_init_genesis(struct ledger *l, const uint8_t *raw, size_t len);
 int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_head);
 int chain_record_check_pending(struct ledger *l, const struct rec *r);
 int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw, size_t len);
+/* Records a peer sent (signatures checked): those that apply on top of the mempool go
+ * into it. Returns how many; records that do not apply (a race) are left out. */
+int chain_mempool_add_batch(struct ledger *l, const struct rec *recs, const struct ben *raws,
+                            size_t n);
+/* Records in the mempool, in all and by author. */
+int chain_mempool_counts(struct ledger *l, const uint8_t author[32], int64_t *out_total,
+                         int64_t *out_author);
 int chain_produce(struct ledger *l);
 int chain_head(struct ledger *l, struct ledger_head *out);
 int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size_t *len);

@@ -75,7 +75,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS history_height ON history(height);"
     /* this node's pending records and publish jobs: local, durable, not derived */
     "CREATE TABLE IF NOT EXISTS mempool(id BLOB PRIMARY KEY, raw BLOB NOT NULL,"
-    " path TEXT, seq INTEGER NOT NULL);"
+    " path TEXT, seq INTEGER NOT NULL, author BLOB);"
     "CREATE INDEX IF NOT EXISTS mempool_path ON mempool(path);"
     "CREATE TABLE IF NOT EXISTS publish_queue(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " path TEXT NOT NULL, staging TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
@@ -248,6 +248,11 @@ int store_open(struct ledger *l, bool create)
 	 * state, so the names of old member records appear after a rebuild) */
 	if (!rc && sqlite3_exec(l->db, "SELECT name FROM members LIMIT 0", NULL, NULL, NULL))
 		rc = store_exec(l, "ALTER TABLE members ADD COLUMN name TEXT NOT NULL DEFAULT ''");
+	/* likewise the mempool's authors, which the per-author quota counts */
+	if (!rc && sqlite3_exec(l->db, "SELECT author FROM mempool LIMIT 0", NULL, NULL, NULL))
+		rc = store_exec(l, "ALTER TABLE mempool ADD COLUMN author BLOB");
+	if (!rc)
+		rc = store_exec(l, "CREATE INDEX IF NOT EXISTS mempool_author ON mempool(author)");
 	return rc;
 }
 

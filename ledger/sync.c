@@ -45,6 +45,7 @@ struct outmsg {
 	uint8_t *buf; /* NULL: drop the peer */
 	size_t len;
 	const char *why;
+	bool ban; /* dropped for misbehaving */
 };
 
 struct ledger_sync {
@@ -98,7 +99,7 @@ static void flush(struct ledger_sync *s)
 		if (out[i].buf)
 			s->ops.send(out[i].peer, out[i].buf, out[i].len, s->ctx);
 		else
-			s->ops.drop(out[i].peer, out[i].why, s->ctx);
+			s->ops.drop(out[i].peer, out[i].why, out[i].ban, s->ctx);
 		free(out[i].buf);
 	}
 	free(out);
@@ -169,7 +170,7 @@ static void queue(struct ledger_sync *s, uint64_t peer, struct ben_buf *b, const
 		s->out = n;
 		s->cap_out = nc;
 	}
-	s->out[s->n_out++] = (struct outmsg){ peer, b ? b->p : NULL, b ? b->len : 0, why };
+	s->out[s->n_out++] = (struct outmsg){ peer, b ? b->p : NULL, b ? b->len : 0, why, !b };
 	if (b)
 		ben_buf_init(b); /* the buffer now belongs to the queue */
 }
@@ -182,6 +183,14 @@ static void drop(struct ledger_sync *s, uint64_t peer, const char *why)
 	L_WARN(s->l, "sync: dropping peer %s: %s", msg, why);
 	peer_remove(s, peer);
 	queue(s, peer, NULL, why);
+}
+
+/* Queue the drop of a peer that was refused (no ban) rather than misbehaving. */
+static void queue_drop(struct ledger_sync *s, uint64_t peer, const char *why, bool ban)
+{
+	queue(s, peer, NULL, why);
+	if (s->n_out && !s->out[s->n_out - 1].buf && s->out[s->n_out - 1].peer == peer)
+		s->out[s->n_out - 1].ban = ban;
 }
 
 /* Queue bytes as they are (a hello, or an auth sealed by the handshake); takes buf. */
@@ -203,7 +212,7 @@ static void queue_bytes(struct ledger_sync *s, uint64_t peer, uint8_t *buf, size
 		s->out = n;
 		s->cap_out = nc;
 	}
-	s->out[s->n_out++] = (struct outmsg){ peer, buf, len, NULL };
+	s->out[s->n_out++] = (struct outmsg){ peer, buf, len, NULL, false };
 }
 
 /* Tell a peer of a private drive why it is refused (sealed: only it can read it), then
@@ -220,7 +229,7 @@ static void refuse(struct ledger_sync *s, struct sync_peer *p, const char *why)
 	L_NOTICE(s->l, "sync: refused peer %llu (key %s): %s", (unsigned long long)id, key, why);
 	if (!hp) {
 		peer_remove(s, id);
-		queue(s, id, NULL, why);
+		queue_drop(s, id, why, false);
 		return;
 	}
 	ben_buf_init(&b);
@@ -304,7 +313,7 @@ static void rejudge_all(struct ledger_sync *s)
 			uint64_t id = p->id;
 
 			peer_remove(s, id); /* its slot now holds another: look at it again */
-			queue(s, id, NULL, "refused");
+			queue_drop(s, id, "refused", false);
 			continue;
 		}
 		if (p->hs && p->trust != HANDSHAKE)
@@ -507,8 +516,10 @@ static int on_refused(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
 	L_WARN(s->l, "sync: peer %llu refused us: %s", (unsigned long long)p->id, s->refused);
-	peer_remove(s, p->id);
-	queue(s, p->id, NULL, "it refused us");
+	uint64_t id = p->id;
+
+	peer_remove(s, id);
+	queue_drop(s, id, "it refused us", false);
 	return 0;
 }
 
@@ -580,12 +591,12 @@ static int on_getblocks(struct ledger_sync *s, struct sync_peer *p, struct ben d
 	return 0;
 }
 
-/* Checking a record's signature is most of the cost of applying a block, and blocks
- * apply one after the other: check the signatures of a whole blocks message on every
- * core first, so the serial apply finds them done (ledger_pk_cache_preverified). */
+/* Checking a record's signature is most of the cost of applying a block: check the
+ * signatures of a block's records on every core, without the ledger lock, so the apply
+ * under the lock finds them done (ledger_pk_cache_preverified). */
 struct preverify {
 	struct ledger *l;
-	struct ben *recs;
+	const struct ben *recs;
 	uint8_t (*ids)[32]; /* out: the id of each record whose signature holds, else zero */
 	size_t n, step, first;
 };
@@ -606,44 +617,18 @@ static void *preverify_main(void *arg)
 	return NULL;
 }
 
-static void preverify(struct ledger *l, struct ben list)
+/* The ids of the records of w whose signatures hold (malloc'd, n entries, zero where
+ * not), or NULL when the block is too small to be worth the threads. No lock needed. */
+static uint8_t (*preverify(struct ledger *l, const struct blk_wire *w))[32]
 {
-	struct ben *recs = NULL, v;
-	struct ben_iter it;
-	size_t n = 0, cap = 0;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nt = cpus > 8 ? 8 : cpus > 1 ? (size_t)cpus : 1;
-
-	ben_iter_init(list, &it);
-	while (ben_iter_next(&it, &v) &&
-	       n < LEDGER_SYNC_BATCH * (size_t)l->params.max_block_records) {
-		struct blk_wire w;
-
-		if (blk_wire_parse(v.p, v.len, l->params.max_block_bytes,
-		                   l->params.max_block_records, &w))
-			break; /* the apply loop says what is wrong with it */
-		if (n + w.n_recs > cap) {
-			size_t nc = (n + w.n_recs) * 2;
-			struct ben *nr = realloc(recs, nc * sizeof *nr);
-
-			if (!nr) {
-				free(w.recs);
-				break;
-			}
-			recs = nr;
-			cap = nc;
-		}
-		memcpy(recs + n, w.recs, w.n_recs * sizeof *recs);
-		n += w.n_recs;
-		free(w.recs);
-	}
-	uint8_t(*ids)[32] = n >= 64 && nt > 1 ? calloc(n, 32) : NULL;
+	size_t nt = cpus > 8 ? 8 : cpus > 1 ? (size_t)cpus : 1, started = 0;
+	uint8_t(*ids)[32] = w->n_recs >= 64 && nt > 1 ? calloc(w->n_recs, 32) : NULL;
 	pthread_t th[8];
 	struct preverify pv[8];
-	size_t started = 0;
 
 	for (size_t t = 0; ids && t < nt; t++) {
-		pv[t] = (struct preverify){ l, recs, ids, n, nt, t };
+		pv[t] = (struct preverify){ l, w->recs, ids, w->n_recs, nt, t };
 		if (pthread_create(&th[t], NULL, preverify_main, &pv[t]) == 0)
 			started++;
 		else
@@ -651,10 +636,11 @@ static void preverify(struct ledger *l, struct ben list)
 	}
 	for (size_t t = 0; t < started; t++)
 		pthread_join(th[t], NULL);
-	if (started == nt) /* a missing thread would leave records unchecked: no set */
-		ledger_pk_cache_preverified_set(l->pkc, (const uint8_t(*)[32])ids, n);
-	free(ids);
-	free(recs);
+	if (started != nt) { /* a missing thread would leave records unchecked */
+		free(ids);
+		ids = NULL;
+	}
+	return ids;
 }
 
 /* A full batch means more to come: ask for the blocks after its last one now, before
@@ -708,6 +694,31 @@ static void ask_next(struct ledger_sync *s, struct sync_peer *p, struct ben list
 	ben_buf_release(&b);
 }
 
+/* The header of a block a peer sent, checked cheaply before any of its records'
+ * signatures: its shape, its own signature, this drive, and, when it extends our head,
+ * its height and that its producer is one now. 0, -ENOENT (its parent is unknown: the
+ * peer's chain moved) or -EBADMSG. Lock held. */
+static int block_precheck(struct ledger_sync *s, const struct blk_wire *w)
+{
+	static const char q[] = "SELECT 1 FROM blocks WHERE id = ?";
+	struct ledger_head head;
+	struct blk_hdr h;
+
+	if (blk_hdr_decode(w->hdr.p, w->hdr.len, &h, true) || memcmp(h.drive, s->l->drive, 32) ||
+	    h.n_records != (int64_t)w->n_recs || h.height < 1)
+		return -EBADMSG;
+	if (chain_head(s->l, &head))
+		return -EIO;
+	if (!memcmp(h.prev, head.id, 32))
+		return h.height == (int64_t)head.height + 1 && chain_is_producer(s->l, h.producer)
+		           ? 0
+		           : -EBADMSG;
+	return store_has(s->l, q, h.prev) ? 0 : -ENOENT;
+}
+
+/* A blocks message (called without the ledger lock): each block is checked cheaply,
+ * its records' signatures on every core without the lock, then applied under the lock,
+ * one block at a time, so readers of the ledger wait for one block at most. */
 static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, bool *changed)
 {
 	struct ben list, v;
@@ -720,61 +731,126 @@ static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, b
 	if (!p->inflight)
 		return -EBADMSG; /* blocks only ever answer our getblocks */
 	p->inflight = false;
-	preverify(s->l, list);
 	ben_iter_init(list, &it);
-	while (ben_iter_next(&it, &v)) {
-		bool head;
+	while (rc == 0 && ben_iter_next(&it, &v)) {
+		struct blk_wire w;
+		uint8_t(*ids)[32] = NULL;
+		bool head = false;
 
-		if (++n > LEDGER_SYNC_BATCH) {
+		if (++n > LEDGER_SYNC_BATCH ||
+		    blk_wire_parse(v.p, v.len, s->l->params.max_block_bytes,
+		                   s->l->params.max_block_records, &w)) {
 			rc = -EBADMSG;
 			break;
 		}
-		rc = chain_block_add(s->l, v.p, v.len, &head);
-		if (rc == -ENOENT) {
-			rc = 0;
-			break; /* the peer's chain moved meanwhile: ask again below */
+		ledger_lock(s->l);
+		rc = block_precheck(s, &w);
+		ledger_unlock(s->l);
+		if (rc == 0)
+			ids = preverify(s->l, &w);
+		if (rc == 0) {
+			ledger_lock(s->l);
+			if (ids)
+				ledger_pk_cache_preverified_set(
+				    s->l->pkc, (const uint8_t(*)[32])ids, w.n_recs);
+			rc = chain_block_add(s->l, v.p, v.len, &head);
+			ledger_pk_cache_preverified_clear(s->l->pkc);
+			ledger_unlock(s->l);
 		}
-		if (rc == -ENOMEM || rc == -EIO || rc == -EBUSY || rc == -ENOSPC) {
-			rc = 1; /* our problem, not the peer's */
-			break;
-		}
-		if (rc < 0) {
-			rc = -EBADMSG;
-			break;
-		}
+		free(ids);
+		free(w.recs);
 		*changed |= head;
 	}
-	ledger_pk_cache_preverified_clear(s->l->pkc);
-	if (p->pipelined)
-		p->inflight = true; /* its answer is on the way */
-	else if (rc == 0 && n > 0 && peer_is_ahead(s, p))
-		queue_getblocks(s, p);
+	if (rc == -ENOENT)
+		rc = 0; /* the peer's chain moved meanwhile: ask again below */
+	else if (rc == -ENOMEM || rc == -EIO || rc == -EBUSY || rc == -ENOSPC)
+		rc = 1; /* our problem, not the peer's */
+	else if (rc < 0)
+		rc = -EBADMSG;
 	return rc;
 }
 
-static int on_tx(struct ledger_sync *s, struct ben d, bool *added)
+/* After a blocks message: ask for more if the peer is still ahead (lock held). */
+static void blocks_next(struct ledger_sync *s, struct sync_peer *p, int rc)
 {
-	struct ben list, v;
+	if (p->pipelined)
+		p->inflight = true; /* its answer is on the way */
+	else if (rc == 0 && peer_is_ahead(s, p))
+		queue_getblocks(s, p);
+}
+
+/* A tx message (called without the ledger lock). Cheap checks first: the records parse
+ * and name this drive; each author is a member (or redeems a usable invite) and within
+ * the mempool's quotas. Then the signatures, without the lock. A record by a
+ * non-member or with a bad signature drops the peer; one that does not apply now may be
+ * a race, not malice, and is left out. */
+static int on_tx(struct ledger_sync *s, struct ben d, bool *added, const char **why)
+{
+	struct ben list, v, *raws = NULL;
 	struct ben_iter it;
+	struct rec *recs = NULL;
 	size_t n = 0;
+	int64_t total = 0, mine = 0;
+	int rc = 0;
 
 	if (!ben_dict_get(d, "r", &list) || ben_type(list) != 'l')
 		return -EBADMSG;
 	ben_iter_init(list, &it);
-	while (ben_iter_next(&it, &v)) {
-		struct rec r;
-
-		if (++n > TX_MAX)
-			return -EBADMSG;
-		if (rec_decode(s->l->pkc, v.p, v.len, s->l->params.max_record_bytes, &r) ||
-		    memcmp(r.drive, s->l->drive, 32))
-			return -EBADMSG;
-		/* a record that does not apply now may be a race, not malice: ignore it */
-		if (chain_record_check_pending(s->l, &r) == 0 &&
-		    chain_mempool_add(s->l, &r, v.p, v.len) == 0)
-			*added = true;
+	while (ben_iter_next(&it, &v))
+		n++;
+	if (n > TX_MAX)
+		return -EBADMSG;
+	if (!n)
+		return 0;
+	recs = malloc(n * sizeof *recs);
+	raws = malloc(n * sizeof *raws);
+	if (!recs || !raws) {
+		free(recs);
+		free(raws);
+		return -ENOMEM;
 	}
-	return 0;
+	n = 0;
+	ben_iter_init(list, &it);
+	while (rc == 0 && ben_iter_next(&it, &v)) {
+		raws[n] = v;
+		if (rec_parse(v.p, v.len, s->l->params.max_record_bytes, &recs[n]) ||
+		    memcmp(recs[n].drive, s->l->drive, 32))
+			rc = -EBADMSG;
+		n++;
+	}
+	ledger_lock(s->l);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct rec *r = &recs[i];
+
+		if (!chain_member_role(s->l, r->author) &&
+		    !(r->type == LEDGER_REC_REDEEM &&
+		      access_invite_usable(s->l, r->ikey, ledger_now(s->l)) == 0)) {
+			*why = "a record by a non-member";
+			rc = -EBADMSG;
+		} else if ((rc = chain_mempool_counts(s->l, r->author, &total, &mine)) == 0 &&
+		           (total + (int64_t)n > LEDGER_MEMPOOL_MAX ||
+		            mine + (int64_t)n > LEDGER_MEMPOOL_QUOTA)) {
+			*why = "the mempool's quota is full";
+			rc = -ENOSPC;
+		}
+	}
+	ledger_unlock(s->l);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (!ledger_dict_sig_verify(NULL, raws[i], recs[i].author, LEDGER_REC_TAG,
+		                            LEDGER_TAG_LEN(LEDGER_REC_TAG))) {
+			*why = "a record with a bad signature";
+			rc = -EBADMSG;
+		}
+	if (rc == 0) {
+		ledger_lock(s->l);
+		rc = chain_mempool_add_batch(s->l, recs, raws, n);
+		ledger_unlock(s->l);
+		*added = rc > 0;
+		rc = rc < 0 ? 1 : 0; /* a store error is ours, not the peer's */
+	}
+	free(recs);
+	free(raws);
+	return rc;
 }
 
 static void queue_tx(struct ledger_sync *s, uint64_t peer)
@@ -821,7 +897,8 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 	struct sync_peer *p = peer_find(s, peer);
 	const uint8_t *m;
 	size_t ml;
-	bool changed = false, added = false, trusted;
+	bool changed = false, added = false, trusted, is_blocks, is_tx;
+	const char *why = "invalid data";
 	uint8_t *opened = NULL;
 	int rc;
 
@@ -862,31 +939,41 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 		if (ben_dict_get(d, "b", &list) && ben_type(list) == 'l')
 			ask_next(s, p, list);
 	}
-	ledger_lock(s->l);
 	if (p->trust == REFUSED) { /* whatever it says now, it was told why */
+		ledger_lock(s->l);
 		rc = 0;
 		goto out;
 	}
 	if (p->hs && !opened) { /* hello, auth */
+		ledger_lock(s->l);
 		rc = private_message(s, p, buf, len);
 		if (rc < 0)
 			drop(s, peer, "handshake failed");
 		goto out;
 	}
 	if (ben_check(buf, len, &lim) || ben_type(d) != 'd' || !ben_get_bytes(d, "m", &m, &ml)) {
+		ledger_lock(s->l);
 		drop(s, peer, "malformed message");
 		rc = -EBADMSG;
 		goto out;
 	}
 	trusted = p->trust == TRUSTED;
-	if (ml == 6 && !memcmp(m, "status", 6))
+	is_blocks = ml == 6 && !memcmp(m, "blocks", 6);
+	is_tx = ml == 2 && !memcmp(m, "tx", 2) && trusted;
+	/* these two take the lock themselves, in short holds: signatures need none */
+	if (is_blocks)
+		rc = on_blocks(s, p, d, &changed);
+	else if (is_tx)
+		rc = on_tx(s, d, &added, &why);
+	ledger_lock(s->l);
+	if (is_blocks)
+		blocks_next(s, p, rc);
+	else if (is_tx)
+		;
+	else if (ml == 6 && !memcmp(m, "status", 6))
 		rc = on_status(s, p, d);
 	else if (ml == 9 && !memcmp(m, "getblocks", 9) && trusted)
 		rc = on_getblocks(s, p, d);
-	else if (ml == 6 && !memcmp(m, "blocks", 6))
-		rc = on_blocks(s, p, d, &changed);
-	else if (ml == 2 && !memcmp(m, "tx", 2) && trusted)
-		rc = on_tx(s, d, &added);
 	else if (ml == 10 && !memcmp(m, "getgenesis", 10) && trusted && p->hs)
 		rc = on_getgenesis(s, p);
 	else if (ml == 7 && !memcmp(m, "refused", 7) && p->hs)
@@ -897,8 +984,16 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 		goto out;
 	} else
 		rc = -EBADMSG;
-	if (rc == -EBADMSG) {
-		drop(s, peer, "invalid data");
+	if (rc == -EBADMSG || rc == -ENOSPC) {
+		/* a full quota is no misbehaviour: dropped, not banned */
+		if (rc == -ENOSPC) {
+			L_WARN(s->l, "sync: dropping peer %llu: %s", (unsigned long long)peer, why);
+			peer_remove(s, peer);
+			queue_drop(s, peer, why, false);
+		} else {
+			drop(s, peer, why);
+		}
+		rc = -EBADMSG;
 		if (changed)
 			announce_locked(s, peer);
 		goto out;

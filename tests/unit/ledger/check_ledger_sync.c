@@ -426,6 +426,60 @@ START_TEST(test_sync_tx_gossip)
 }
 END_TEST
 
+/* A tx of a non-member's records (its own key, validly self-signed, so only the
+ * membership check can refuse them) drops and bans the sender, and nothing of it reaches
+ * the mempool. The same records with their signatures broken are refused as well. */
+static void send_tx(struct net *net, int from, int to, uint8_t **raws, const size_t *lens, size_t n)
+{
+	struct ben_buf b;
+
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "tx");
+	ben_put_key(&b, "r");
+	ben_list_begin(&b);
+	for (size_t i = 0; i < n; i++)
+		ben_put_raw(&b, raws[i], lens[i]);
+	ben_end(&b);
+	ben_end(&b);
+	ck_assert_int_eq(b.err, 0);
+	enqueue(net, from, to, b.p, b.len);
+	ben_buf_release(&b);
+}
+
+START_TEST(test_sync_tx_of_non_member_bans)
+{
+	struct ledger_key *k = tu_key(1), *x = tu_key(9);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	uint8_t *raws[16];
+	size_t lens[16];
+	struct rec r;
+	char p[32];
+
+	node_add(&net, a);
+	node_add(&net, tu_join("x.db", a, x, false));
+	net.nodes[1].hostile = true;
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	for (int i = 0; i < 16; i++) {
+		snprintf(p, sizeof p, "/flood-%d", i);
+		raws[i] = tu_record(a, x, LEDGER_REC_CLAIM, p, NULL, NULL, NULL, &r, &lens[i]);
+	}
+	send_tx(&net, 1, 0, raws, lens, 16);
+	pump(&net);
+	ck_assert_int_eq(net.dropped[0][1], 1);
+	ck_assert_int_eq(net.banned[0][1], 1);
+	ck_assert_int_eq(ledger_mempool_count(a), 0);
+	for (int i = 0; i < 16; i++)
+		free(raws[i]);
+	net_free(&net);
+	ledger_key_free(k);
+	ledger_key_free(x);
+}
+END_TEST
+
 /* A hostile peer (node 4) answers with garbage, a forged block, an oversized
  * message and another drive's status; the four honest nodes converge anyway and
  * each drops it. */
@@ -538,6 +592,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_fork_double_transfer);
 	tcase_add_test(tc, test_sync_preverified_bad_signature);
 	tcase_add_test(tc, test_sync_tx_gossip);
+	tcase_add_test(tc, test_sync_tx_of_non_member_bans);
 	tcase_add_test(tc, test_sync_five_with_hostile);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(big, 60);

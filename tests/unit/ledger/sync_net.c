@@ -27,12 +27,13 @@ static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
 	enqueue(nd->net, nd->idx, (int)peer, buf, len);
 }
 
-static void op_drop(uint64_t peer, const char *why, void *ctx)
+static void op_drop(uint64_t peer, const char *why, bool ban, void *ctx)
 {
 	struct node *nd = ctx;
 
 	(void)why;
 	nd->net->dropped[nd->idx][peer]++;
+	nd->net->banned[nd->idx][peer] += ban;
 	nd->net->link[nd->idx][peer] = nd->net->link[peer][nd->idx] = false;
 	if (nd->net->nodes[peer].s)
 		ledger_sync_peer_gone(nd->net->nodes[peer].s, (uint64_t)nd->idx);

@@ -28,6 +28,7 @@ struct net {
 	int n;
 	bool link[MAX_NODES][MAX_NODES];   /* connected and not dropped */
 	int dropped[MAX_NODES][MAX_NODES]; /* times a dropped b */
+	int banned[MAX_NODES][MAX_NODES];  /* ... of which for misbehaving */
 	int got[MAX_NODES][MAX_NODES];     /* messages b delivered to a */
 	struct msg *q;
 	size_t qn, qcap, qhead;
