@@ -6,8 +6,8 @@
  * peer (8 of them: enough to reach the total cap); bit 3: instead of those bytes, a
  * 900,000-byte fragment (flag: bit 0 of the first data byte, filled with the second:
  * 2 bytes of input); bits 4-7: seconds that pass first (15: the peer is forgotten
- * instead, as when it goes, and len is not followed by bytes). After each fragment, what expired is forgotten, as the
- * sync thread does.
+ * instead, as when it goes, and len is not followed by bytes). After each fragment, what expired is
+ * forgotten, as the sync thread does.
  *
  * Invariants: no crash or sanitizer report; a message is returned exactly when a
  * fragment with flag 0 ends it, and holds exactly what that peer sent since its last
