@@ -325,7 +325,8 @@ struct fs_sync {
 	struct swarm_torrent **wanting; /* torrents that want every member as a peer */
 	size_t n_wanting;
 	struct fs_sync_info info;
-	size_t queued; /* bytes of messages in head..tail */
+	size_t queued;   /* bytes of messages in head..tail */
+	uint64_t capped; /* the last peer dropped for sending too fast */
 	struct peer_bytes {
 		uint64_t peer;
 		size_t bytes;
@@ -621,9 +622,15 @@ static void push_event(struct fs_sync *s, int kind, uint64_t peer, const void *m
 			*(pb = free_slot) = (struct peer_bytes){ peer, 0 };
 		/* a peer that sends faster than we apply is cut off, not buffered */
 		if (!pb || pb->bytes + len > QUEUE_PEER_MAX || s->queued + len > QUEUE_TOTAL_MAX) {
+			/* said once a peer: its messages already in flight arrive here too */
+			bool first = s->capped != peer;
+
+			s->capped = peer;
 			pthread_mutex_unlock(&s->mu);
-			fs_warn("sync: member %llu sends faster than the drive can take: dropped",
-			        (unsigned long long)peer);
+			if (first)
+				fs_warn("sync: member %llu sends faster than the drive can take: "
+				        "dropped",
+				        (unsigned long long)peer);
 			swarm_ext_drop(s->drive_t, peer);
 			return;
 		}

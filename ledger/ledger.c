@@ -556,10 +556,17 @@ int ledger_list(struct ledger *l, const char *dir, const char *after,
 		return rc;
 	ledger_lock(l);
 	rc = lookup_locked(l, norm, &d);
-	if (!rc && (!d.is_dir || d.height < 0))
-		rc = d.is_dir ? -ENOENT : -ENOTDIR;
+	if (!rc && !d.is_dir)
+		rc = -ENOTDIR;
 	if (rc)
 		goto out;
+	if (d.height < 0) {
+		/* a directory of ours still waiting for its block (production lags behind a
+		 * burst): nothing confirmed can be in it yet; its pending children are
+		 * ledger_pending_children's */
+		*out_n = 0;
+		goto out;
+	}
 	st = store_stmt(l, q);
 	if (!st) {
 		rc = -EIO;

@@ -222,8 +222,9 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
 /* Up to max children of directory dir, sorted by name (byte order), starting after
  * the name `after` (NULL or "" to start): pass the last name returned as the cursor
  * of the next page. *out_n is the number written; fewer than max means the end.
- * Confirmed state only (pending records are found by ledger_lookup, not listed).
- * -ENOENT if dir does not exist, -ENOTDIR if it is a file. Any thread. */
+ * Confirmed state only (pending records are found by ledger_lookup, not listed): a
+ * directory of this node's still pending lists as empty. -ENOENT if dir does not exist,
+ * -ENOTDIR if it is a file. Any thread. */
 int ledger_list(struct ledger *l, const char *dir, const char *after,
                 struct ledger_entry *out_entries, size_t max, size_t *out_n);
 /* The names directly under dir that records of this node's mempool name (not in a
