@@ -51,7 +51,8 @@ static void start_seeder(void)
 		                       .save_path = save,
 		                       .seed = true };
 	ck_assert_int_eq(swarm_torrent_add(seeder, &ap, &seeded), 0);
-	for (int i = 0; i < 200 && swarm_session_port(seeder, &port) == -EAGAIN; i++)
+	for (int i = 0;
+	     i < fixture_scaled_ms(2000) / 10 && swarm_session_port(seeder, &port) == -EAGAIN; i++)
 		usleep(10000);
 	ck_assert_uint_ne(port, 0);
 	snprintf(seeder_addr, sizeof seeder_addr, "127.0.0.1:%u", port);

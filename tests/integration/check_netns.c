@@ -192,7 +192,7 @@ START_TEST(tree_copied_on_a_reads_identical_on_b_over_veth)
 
 	/* the ledger syncs over the veth: B lists the whole tree */
 	char *want = itest_run(10000, "cd '%s' && find . | sort", src), *got = NULL;
-	for (int i = 0; i < 600; i++) {
+	for (int i = 0; i < fixture_scaled_ms(60000) / 100; i++) {
 		free(got);
 		got = NULL;
 		fixture_sh(10000, &got, "cd '%s' && find . | sort", mnt_b);
