@@ -173,7 +173,7 @@ void swarm_ext_deliver(swarm_session *s); // swarm thread: run queued events
 // read. Past either, the peer is disconnected rather than buffered.
 #define SWARM_EXT_PEER_QUEUE  (32u << 20)
 #define SWARM_EXT_TOTAL_QUEUE (128u << 20)
-#define SWARM_EXT_SEND_QUEUE  (32u << 20)
+#define SWARM_EXT_SEND_QUEUE  (20u << 20) /* two 8 MiB answers in flight, and a bit */
 int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
                     size_t len);
 
