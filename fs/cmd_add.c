@@ -6,6 +6,7 @@
 
 #include "drive.h"
 #include "fs.h"
+#include "torrent_arg.h"
 
 #include <ledger.h>
 
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 
 /* The mount point of a drive: DRIVE itself when it is a path in a swarmfs mount; else
@@ -72,12 +74,34 @@ static int find_mount(const char *home_opt, const char *drive, char **out)
 	return 0;
 }
 
+static const char add_usage[] =
+    "usage: swarmfs add [--home DIR] DRIVE|MOUNTPOINT FILE.torrent|MAGNET /dest/path\n\n"
+    "Import an existing torrent into a mounted drive, claimed by the mount's key; its\n"
+    "content is read from the torrent's swarm, only the pieces a read needs.\n\n"
+    "  /dest/path    a torrent of one file: that file; of several: a directory of\n"
+    "                the torrent's tree\n"
+    "  /dest/dir/    into that directory, under the torrent's own name\n"
+    "The destination's directory must exist; the directories inside the torrent\n"
+    "are made.\n\n" FS_TORRENT_EXIT_HELP;
+
+/* The mount's reason for the last failed add, or strerror. */
+static void print_failure(const char *mnt, const char *src, int err)
+{
+	char *text = NULL;
+
+	if (fs_mount_ask(mnt, "add-error", &text) == 0 && *text)
+		fprintf(stderr, "swarmfs add: %s\n", text);
+	else
+		fprintf(stderr, "swarmfs add: %s: %s\n", src, strerror(-err));
+	free(text);
+}
+
 int fs_cmd_add(int argc, char **argv)
 {
-	const char *usage = "add [--home DIR] DRIVE|MOUNTPOINT FILE.torrent|MAGNET /dest/path";
 	char *mnt = NULL, *value = NULL, src[PATH_MAX], parent[PATH_MAX * 2];
 	const char *dest, *base, *home = NULL;
-	int err;
+	struct stat st;
+	int err, code;
 
 	if (argc > 2 && !strcmp(argv[1], "--home")) {
 		home = argv[2];
@@ -85,16 +109,16 @@ int fs_cmd_add(int argc, char **argv)
 		argv += 2;
 	}
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("usage: swarmfs %s\n\nImport an existing torrent of one file into a mounted "
-		       "drive at /dest/path,\nclaimed by the mount's key; its content is read from "
-		       "the torrent's swarm.\n",
-		       usage);
+		printf("%s", add_usage);
 		return 0;
 	}
 	if (argc != 4) {
-		fprintf(stderr, "usage: swarmfs %s\n", usage);
+		fprintf(stderr, "%s", add_usage);
 		return FS_EXIT_USAGE;
 	}
+	/* the torrent first: a bad one is named before anything else is asked */
+	if ((code = fs_torrent_arg_check("add", argv[2], src, sizeof src, NULL, NULL)) != 0)
+		return code;
 	if ((err = find_mount(home, argv[1], &mnt)) < 0) {
 		if (err == -EMLINK)
 			fprintf(stderr,
@@ -108,41 +132,40 @@ int fs_cmd_add(int argc, char **argv)
 			        argv[1]);
 		return 1;
 	}
-	if (!strncmp(argv[2], "magnet:", 7))
-		snprintf(src, sizeof src, "%s", argv[2]);
-	else if (!realpath(argv[2], src)) {
-		fprintf(stderr, "swarmfs add: %s: %s\n", argv[2], strerror(errno));
-		free(mnt);
-		return 1;
-	}
 	dest = argv[3];
 	while (*dest == '/')
 		dest++;
+	/* "/dest/": into it, under the torrent's own name (base "") */
 	base = strrchr(dest, '/') ? strrchr(dest, '/') + 1 : dest;
-	if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+	if (!strcmp(base, ".") || !strcmp(base, "..")) {
 		fprintf(stderr, "swarmfs add: '%s' names no file\n", argv[3]);
 		free(mnt);
 		return FS_EXIT_USAGE;
 	}
 	snprintf(parent, sizeof parent, "%s/%.*s", mnt, (int)(base - dest), dest);
+	/* the directory is the problem when it is missing, not the torrent */
+	int e = stat(parent, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	if (e) {
+		fprintf(stderr, "swarmfs add: /%.*s %s\n", base > dest ? (int)(base - dest - 1) : 0,
+		        dest, e == ENOTDIR ? "is not a directory" : "does not exist");
+		free(mnt);
+		return FS_EXIT_NO_DEST;
+	}
 	if (asprintf(&value, "%s\n%s", base, src) < 0) {
 		free(mnt);
 		return 1;
 	}
+	code = 0;
 	if (setxattr(parent, "user.swarmfs.add", value, strlen(value), 0) < 0) {
 		err = -errno;
-		if (err == -EMEDIUMTYPE)
-			fprintf(stderr, "swarmfs add: %s has more than one file\n", argv[2]);
-		else if (err == -EEXIST)
-			fprintf(stderr, "swarmfs add: %s exists already\n", argv[3]);
-		else
-			fprintf(stderr, "swarmfs add: %s: %s\n", argv[2], strerror(-err));
-		free(value);
-		free(mnt);
-		return 1;
+		print_failure(mnt, argv[2], err);
+		code = err == -ETIMEDOUT ? FS_EXIT_NO_METADATA
+		       : err == -EBADMSG ? FS_EXIT_NOT_TORRENT
+		                         : 1;
+	} else {
+		printf("%s/%s\n", mnt, dest);
 	}
-	printf("%s/%s\n", mnt, dest);
 	free(value);
 	free(mnt);
-	return 0;
+	return code;
 }

@@ -381,7 +381,7 @@ int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes
 }
 
 int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, void **out,
-                      size_t *out_len)
+                      size_t *out_len, uint32_t *out_peers)
 {
 	struct swarm_add_params ap = { 0 };
 	struct swarm_metainfo *m = NULL;
@@ -417,6 +417,12 @@ int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, vo
 		return err;
 	fs_sync_connect(d, t); /* the drive's members: the likeliest to have it */
 	err = swarm_torrent_wait_metadata(t, timeout_ms);
+	if (err == -ETIMEDOUT && out_peers) {
+		struct swarm_torrent_stats ts = { 0 };
+
+		swarm_torrent_stats(t, &ts);
+		*out_peers = ts.peers;
+	}
 	if (!err)
 		err = swarm_torrent_metainfo(t, &m);
 	if (!err && (!m->torrent || !m->torrent_len))
@@ -431,6 +437,52 @@ int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, vo
 	fs_sync_forget(d, t);
 	swarm_torrent_remove(t, true);
 	return err;
+}
+
+void fs_entry_content(struct fs_drive *d, struct ledger_entry *e)
+{
+	struct ledger_content c;
+
+	if (e->is_dir || !e->content.length || e->content.has_file)
+		return;
+	if (ledger_record_content(d->ledger, e->record_id, &c) == 0 && c.has_file) {
+		e->content.has_file = true;
+		e->content.file_index = c.file_index;
+		e->content.file_offset = c.file_offset;
+	}
+}
+
+void fs_content_where(const struct ledger_content *c, uint8_t out_key[32], uint64_t *out_base)
+{
+	static const uint8_t zero[32];
+
+	*out_base = 0;
+	memcpy(out_key, c->ih2, 32);
+	if (!c->has_file)
+		return;                 /* a torrent of one file: its own key */
+	if (!memcmp(c->root, zero, 32)) /* v1: the torrent's whole byte space */
+		*out_base = c->file_offset;
+	else
+		fs_engine_file_key(c->ih2, c->file_index, out_key);
+}
+
+/* Whether the torrent m is the one e's record cites, and e's file is in it where the
+ * record says. */
+static bool torrent_matches(const struct swarm_metainfo *m, const struct ledger_entry *e,
+                            bool v1only)
+{
+	const struct ledger_content *c = &e->content;
+	uint32_t i = c->has_file ? c->file_index : 0;
+
+	if (c->has_file ? (m->num_files <= i || m->files[i].offset != c->file_offset)
+	                : m->num_files != 1)
+		return false;
+	if (m->files[i].size != c->length)
+		return false;
+	if (v1only)
+		return m->has_v1 && !memcmp(m->v1, c->ih1, 20);
+	return m->has_v2 && !memcmp(m->v2, c->ih2, 32) && m->files[i].has_root &&
+	       !memcmp(m->files[i].root, c->root, 32);
 }
 
 int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
@@ -464,7 +516,7 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 			snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btmh:1220%s", hex);
 		if (v1only)
 			snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s", h1);
-		err = fs_fetch_metadata(d, magnet, d->read_timeout_ms, &buf, &len);
+		err = fs_fetch_metadata(d, magnet, d->read_timeout_ms, &buf, &len, NULL);
 		/* another open of the same file is fetching it: wait for what it keeps */
 		for (int i = 0; err == -EEXIST && i < d->read_timeout_ms / 50; i++) {
 			usleep(50000);
@@ -482,12 +534,9 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 	} else if (err < 0)
 		return err;
 	err = swarm_metainfo_parse(buf, len, &m, &why);
-	/* the torrent must be the record's: same infohash, pieces root (v2) and length */
-	if (!err &&
-	    (m->num_files != 1 || m->files[0].size != e->content.length ||
-	     (v1only ? (!m->has_v1 || memcmp(m->v1, e->content.ih1, 20))
-	             : (!m->has_v2 || memcmp(m->v2, e->content.ih2, 32) || !m->files[0].has_root ||
-	                memcmp(m->files[0].root, e->content.root, 32))))) {
+	/* the torrent must be the record's: same infohash, pieces root (v2), length and
+	 * place of the file */
+	if (!err && !torrent_matches(m, e, v1only)) {
 		fs_err("torrent %s does not match its record (infohash, pieces root or length)",
 		       hex);
 		err = -EBADMSG;
@@ -699,6 +748,7 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 	d->lock_fd = -1;
 	pthread_mutex_init(&d->notify_lock, NULL);
 	pthread_mutex_init(&d->torrents_lock, NULL);
+	pthread_mutex_init(&d->add_lock, NULL);
 	pthread_mutex_init(&d->bad_lock, NULL);
 	pthread_cond_init(&d->notify_cond, NULL);
 	d->uid = getuid();
@@ -832,6 +882,7 @@ void fs_drive_close(struct fs_drive *d)
 	free(d->bad_heights);
 	pthread_mutex_destroy(&d->bad_lock);
 	pthread_mutex_destroy(&d->torrents_lock);
+	pthread_mutex_destroy(&d->add_lock);
 	pthread_mutex_destroy(&d->notify_lock);
 	pthread_cond_destroy(&d->notify_cond);
 	free(d->name);

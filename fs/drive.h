@@ -92,6 +92,10 @@ struct fs_drive {
 	bool verify_running;
 	pthread_t verify_thread;
 	atomic_bool closing; /* unmounting: background passes stop early */
+	/* Why the last swarmfs add failed, for the command to print
+	 * (user.swarmfs.add-error on the root). */
+	pthread_mutex_t add_lock; /* guards add_error */
+	char add_error[512];
 };
 
 /* Whether a record (at height) was found tampered. Any thread. */
@@ -123,7 +127,15 @@ void fs_drive_close(struct fs_drive *d);
 int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
             struct fs_engine_torrent **out_t);
 
-/* The engine torrent of a file record's content: added from its saved .torrent if it
+/* Fill e->content's optional fields (a file within a torrent of several) from e's
+ * record, which the state tables do not keep; a no-op for directories and empty
+ * files. Any thread. */
+void fs_entry_content(struct fs_drive *d, struct ledger_entry *e);
+/* Where a file record's content lives in the cache (as fs/engine keys it): the
+ * object's key and the offset of the file's first byte in it. Pure; any thread. */
+void fs_content_where(const struct ledger_content *c, uint8_t out_key[32], uint64_t *out_base);
+/* The engine torrent of a file record's content (call fs_entry_content first; the
+ * file's index in it is e->content.file_index): added from its saved .torrent if it
  * is not yet, after checking that the torrent's v2 infohash, pieces root and length
  * are the record's. -ENOENT when this node has no .torrent for it (remote content
  * whose metadata must come from the swarm: not built yet), -EBADMSG on a mismatch. */
@@ -156,9 +168,10 @@ int fs_write_file(const char *path, const void *bytes, size_t len);
 /* Read a whole file of at most max bytes into a malloc'd buffer. */
 int fs_read_file(const char *path, size_t max, void **out, size_t *out_len);
 /* The .torrent bytes of a magnet, from the swarm (BEP 9), waiting timeout_ms at most:
- * -ETIMEDOUT when no peer gave them. Blocks: a FUSE worker for an explicit command. */
+ * -ETIMEDOUT when no peer gave them (*out_peers, if not NULL, then says how many peers
+ * were connected). Blocks: a FUSE worker for an explicit command. */
 int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, void **out,
-                      size_t *out_len);
+                      size_t *out_len, uint32_t *out_peers);
 
 /* The engine torrent of a cache object, or NULL. Any thread. */
 struct fs_engine_torrent *fs_torrent_find(struct fs_drive *d, const uint8_t key[32]);

@@ -10,6 +10,7 @@
 #include "drive.h"
 #include "engine.h"
 #include "fs.h"
+#include "import.h"
 #include "inode.h"
 #include "publish.h"
 #include "sync.h"
@@ -843,7 +844,8 @@ struct fh {
 	struct fs_staged *staged; /* NULL: published content */
 	bool writer;
 	bool has_content;
-	uint8_t key[32]; /* the cache object: the v2 infohash */
+	uint8_t key[32]; /* the cache object (fs_content_where) */
+	uint64_t base;   /* where the file starts in it */
 	uint64_t length;
 	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
 	pthread_mutex_t lock;            /* guards parked and refs; the handle outlives its
@@ -946,18 +948,23 @@ fail:
 /* Copy the whole content of e from the cache into fd, for a change in place. Content
  * that is not all here (someone else's, partly fetched) cannot be changed in place:
  * -EOPNOTSUPP; it would need the swarm first. */
-static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd, bool fetch)
+static int copy_content(struct fs_drive *d, struct ledger_entry *e, int fd, bool fetch)
 {
 	static const size_t chunk = 1 << 20;
 	struct fs_engine_reader *r = NULL;
 	char *buf = malloc(chunk);
-	uint64_t off = 0;
+	uint64_t off = 0, base;
+	uint8_t key[32];
 	int err = 0;
 
 	if (!buf)
 		return -ENOMEM;
+	fs_entry_content(d, e);
+	fs_content_where(&e->content, key, &base);
 	while (off < e->content.length) {
-		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
+		size_t want =
+		    e->content.length - off < chunk ? (size_t)(e->content.length - off) : chunk;
+		ssize_t n = cache_read(d->cache, key, base + off, buf, want);
 
 		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
 			err = -EOPNOTSUPP;
@@ -969,9 +976,9 @@ static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd
 			struct fs_engine_torrent *t;
 
 			if (!r && ((err = fs_torrent_for(d, e, &t)) < 0 ||
-			           (err = fs_engine_reader_new(t, &r)) < 0))
+			           (err = fs_engine_reader_new(t, e->content.file_index, &r)) < 0))
 				break;
-			n = fs_engine_read(r, buf, chunk, off, d->read_timeout_ms);
+			n = fs_engine_read(r, buf, want, off, d->read_timeout_ms);
 		}
 		if (n <= 0) {
 			err = n == 0 ? -EIO : (int)n;
@@ -1055,20 +1062,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto fail;
 	}
 	h->has_content = e.content.length > 0;
-	memcpy(h->key, e.content.ih2, 32);
+	fs_entry_content(d, &e);
+	fs_content_where(&e.content, h->key, &h->base);
 	h->length = e.content.length;
-	struct cache_object_info info;
 	/* content the cache holds whole (published here, or fetched completely) needs no
 	 * swarm and no read-ahead: reads go straight to the cache */
-	bool whole = h->has_content && cache_object_stat(d->cache, h->key, &info) == 0 &&
-	             info.present == info.chunks;
+	bool whole =
+	    h->has_content && fs_engine_cached(d->cache, h->key, h->base, h->length) == h->length;
 	if (h->has_content && !whole) {
 		struct fs_engine_torrent *t;
 
 		/* another member's content: its metadata may come from the swarm first */
 		err = fs_torrent_for(d, &e, &t);
 		if (err == 0)
-			err = fs_engine_reader_new(t, &h->reader);
+			err = fs_engine_reader_new(t, e.content.file_index, &h->reader);
 		else if (err == -ENOENT || err == -ETIMEDOUT)
 			err = -EIO; /* the file exists; its content is out of reach */
 		if (err < 0)
@@ -1104,7 +1111,7 @@ static void reply_fd(fuse_req_t req, int fd, off_t off, size_t size)
 static int reply_cached(fuse_req_t req, struct fs_drive *d, struct fh *h, off_t off, size_t size)
 {
 	struct cache_block b;
-	int err = cache_block_pin(d->cache, h->key, (uint64_t)off, size, &b);
+	int err = cache_block_pin(d->cache, h->key, h->base + (uint64_t)off, size, &b);
 
 	if (err == 0) {
 		reply_fd(req, b.fd, (off_t)b.offset, b.len);
@@ -1403,6 +1410,12 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 		                  : asprintf(out, "%lld", (long long)e->height);
 	} else if (!strcmp(name, "status")) {
 		n = asprintf(out, "%s", e->height < 0 ? "pending" : "confirmed");
+	} else if (!strcmp(name, "add-error")) { /* not listed: for swarmfs add */
+		pthread_mutex_lock(&d->add_lock);
+		n = d->add_error[0] ? asprintf(out, "%s", d->add_error) : -2;
+		pthread_mutex_unlock(&d->add_lock);
+		if (n == -2)
+			return -ENODATA;
 	} else if (e->is_dir) {
 		return -ENODATA; /* content attributes are for files */
 	} else if (!strcmp(name, "root")) {
@@ -1420,11 +1433,15 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 			return n == -ENODATA ? -EREMOTE : n;
 		n = magnet_of(d, path, e, v1, out);
 	} else if (!strcmp(name, "cached")) {
-		struct cache_object_info info;
+		struct ledger_entry full = *e;
+		uint8_t key[32];
+		uint64_t base;
 
-		if (!e->content.length || cache_object_stat(d->cache, e->content.ih2, &info) < 0)
-			info.bytes_present = 0;
-		n = asprintf(out, "%llu", (unsigned long long)info.bytes_present);
+		fs_entry_content(d, &full); /* a file of a torrent of several: its part */
+		fs_content_where(&full.content, key, &base);
+		n = asprintf(
+		    out, "%llu",
+		    (unsigned long long)fs_engine_cached(d->cache, key, base, e->content.length));
 	} else if (!strcmp(name, "peers")) {
 		struct fs_engine_torrent *t = fs_torrent_find(d, e->content.ih2);
 		struct swarm_torrent_stats ts = { 0 };
@@ -1628,22 +1645,17 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 }
 
 /* swarmfs add: user.swarmfs.add on a directory = "NAME\nSOURCE", SOURCE an absolute
- * .torrent path or a magnet link. The torrent (one file) is claimed at DIR/NAME by
- * this node's key and its .torrent kept, so the file reads like any other. A magnet's
- * metadata is fetched here, from the swarm: the command waits for it (30 s at most). */
+ * .torrent path or a magnet link, NAME "" for the torrent's own name. fs/import.c
+ * claims it; a magnet's metadata is fetched here, from the swarm: the command waits
+ * for it (FS_IMPORT_METADATA_MS at most). */
 static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
                    size_t size)
 {
-	struct swarm_metainfo *m = NULL;
-	struct ledger_op op = { .type = LEDGER_REC_CLAIM };
 	struct ledger_entry pe;
-	char *arg = strndup(value, size), *nl, *dirpath = NULL, *path = NULL;
-	void *bytes = NULL;
-	size_t len = 0;
-	const char *why = "";
+	char *arg = strndup(value, size), *nl, *dirpath = NULL;
 	int err;
 
-	if (!arg || !(nl = strchr(arg, '\n')) || nl == arg || !nl[1]) {
+	if (!arg || !(nl = strchr(arg, '\n')) || !nl[1]) {
 		err = -EINVAL;
 		goto out;
 	}
@@ -1651,53 +1663,15 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 	if ((err = fs_inodes_path(d->inodes, ino, &dirpath)) < 0 ||
 	    (err = lookup_path(d, dirpath, &pe)) < 0)
 		goto out;
-	if (!pe.is_dir) {
+	if (!pe.is_dir)
 		err = -ENOTDIR;
-		goto out;
-	}
-	if (asprintf(&path, "%s%s%s", dirpath, *dirpath ? "/" : "", arg) < 0) {
-		path = NULL;
-		err = -ENOMEM;
-		goto out;
-	}
-	if ((err = may_create(d, path)) < 0)
-		goto out;
-	if (!strncmp(nl + 1, "magnet:", 7))
-		err = fs_fetch_metadata(d, nl + 1, 30000, &bytes, &len);
+	else if (!d->key || !d->pub)
+		err = -EROFS;
+	else if (!pe.open && !owned(d, &pe))
+		err = -EACCES;
 	else
-		err = fs_read_file(nl + 1, 64 << 20, &bytes, &len);
-	if (err < 0)
-		goto out;
-	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
-		fs_warn("swarmfs add: %s is not a torrent: %s", nl + 1, why);
-		goto out;
-	}
-	if (m->num_files != 1) {
-		fs_warn("swarmfs add: %s has %u files; one file a path, so add them one by one",
-		        nl + 1, m->num_files);
-		err = -EMEDIUMTYPE;
-		goto out;
-	}
-	op.path = path;
-	op.content.length = m->files[0].size;
-	op.content.piece_length = m->piece_length;
-	op.content.mode = 0644;
-	op.content.mtime_ns = (int64_t)time(NULL) * 1000000000;
-	op.content.has_ih1 = m->has_v1;
-	memcpy(op.content.ih1, m->v1, 20);
-	if (m->has_v2 && m->files[0].has_root) {
-		memcpy(op.content.ih2, m->v2, 32);
-		memcpy(op.content.root, m->files[0].root, 32);
-	} else /* v1 only: the engine's key, no pieces root */
-		memcpy(op.content.ih2, m->v1, 20);
-	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 ||
-	    (err = submit(d, &op)) < 0)
-		goto out;
-	fs_info("added %s as %s", nl + 1, path);
+		err = fs_import(d, dirpath, arg, nl + 1);
 out:
-	swarm_metainfo_free(m);
-	free(bytes);
-	free(path);
 	free(dirpath);
 	free(arg);
 	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);

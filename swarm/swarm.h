@@ -175,8 +175,8 @@ struct swarm_metainfo {
 int swarm_metainfo_make(const char *path, const struct swarm_make_params *p,
                         struct swarm_metainfo **out);
 /* Parse and check .torrent bytes. Returns 0, -EINVAL (malformed bencode or torrent:
- * the reason goes to *out_error if not NULL, valid until the next call on this
- * thread), -ENOMEM. Any thread. */
+ * the reason goes to *out_error if not NULL, "bad bencode at byte N" for the first, valid until the
+ * next call on this thread), -ENOMEM. Any thread. */
 int swarm_metainfo_parse(const void *data, size_t len, struct swarm_metainfo **out,
                          const char **out_error);
 /* Free m and everything in it; NULL is a no-op. */
@@ -197,6 +197,13 @@ struct swarm_add_params {
 	const char *const *file_paths; /* NULL, or one entry per real file of the
 	                                  torrent (NULL entry = default): a path absolute or
 	                                  relative to save_path. .torrent source only. */
+	const char *data_file;         /* NULL, or an absolute path: the torrent's whole
+	                                  byte space (pad files included) in this one
+	                                  file, in place of its files (a v1 torrent of
+	                                  several files, whose pieces cross file
+	                                  boundaries). .torrent source, v1 only, not
+	                                  with file_paths. Readers of file i read it at
+	                                  the file's offset in the torrent. */
 	const uint8_t *have;           /* NULL, or a bitmap of pieces already verified on
 	                                  disk: piece i is bit (i % 8) of have[i / 8]; they
 	                                  are neither hashed nor downloaded again */

@@ -141,7 +141,9 @@ void fail_fetches(swarm_torrent *t, swarm_reader *only, int err)
 
 void set_metadata(swarm_torrent *t, std::shared_ptr<const lt::torrent_info> ti)
 {
-	lt::file_storage const &fs = ti->files();
+	// the torrent's own files (a data file remaps files(): orig_files() is the
+	// layout its file indexes speak of)
+	lt::file_storage const &fs = ti->orig_files();
 	std::lock_guard<std::mutex> g(t->mu);
 	if (t->ti)
 		return;
@@ -154,13 +156,16 @@ void set_metadata(swarm_torrent *t, std::shared_ptr<const lt::torrent_info> ti)
 			continue;
 		auto it = t->base.renamed_files.find(f);
 		std::string path;
-		if (it == t->base.renamed_files.end())
+		if (!t->data_file.empty())
+			path = t->data_file;
+		else if (it == t->base.renamed_files.end())
 			path = fs.file_path(f, t->base.save_path);
 		else if (!it->second.empty() && it->second[0] == '/')
 			path = it->second;
 		else
 			path = t->base.save_path + "/" + it->second;
 		t->file_paths.push_back(path);
+		t->file_bases.push_back(t->data_file.empty() ? 0 : (uint64_t)fs.file_offset(f));
 	}
 	t->meta_cv.notify_all();
 }
@@ -489,8 +494,15 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 			return -EINVAL;
 		}
 	}
-	if ((p->file_paths || p->have) && !atp.ti) {
-		SWARM_LOG(s, LOG_ERR, "add torrent: file paths and have bitmap need a .torrent");
+	if ((p->file_paths || p->have || p->data_file) && !atp.ti) {
+		SWARM_LOG(s, LOG_ERR,
+		          "add torrent: file paths, data file and have bitmap need a .torrent");
+		return -EINVAL;
+	}
+	if (p->data_file && (p->file_paths || p->data_file[0] != '/' || atp.ti->v2())) {
+		SWARM_LOG(s, LOG_ERR,
+		          "add torrent: a data file is an absolute path, for a v1 "
+		          "torrent, without file paths");
 		return -EINVAL;
 	}
 	if (p->have && p->have_bits != (uint32_t)atp.ti->num_pieces()) {
@@ -505,6 +517,18 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	t->ctx = p->ctx;
 	t->download_all = p->download_all;
 	t->ext_channel = p->ext_channel;
+	if (p->data_file) {
+		// libtorrent's remap_files: the whole byte space in one file (v1 hashes
+		// pieces of that space, so the layout on disk is free; not so for v2)
+		lt::file_storage one;
+		std::string path = p->data_file;
+		one.set_piece_length(atp.ti->piece_length());
+		one.set_num_pieces(atp.ti->num_pieces());
+		one.add_file(path.substr(path.rfind('/') + 1), atp.ti->total_size());
+		atp.ti->remap_files(one);
+		atp.renamed_files[lt::file_index_t(0)] = path;
+		t->data_file = path;
+	}
 
 	atp.save_path = p->save_path;
 	atp.flags = lt::torrent_flags::update_subscribe | lt::torrent_flags::duplicate_is_error;
@@ -787,13 +811,14 @@ extern "C" int swarm_reader_new(struct swarm_torrent *t, uint32_t file_index,
 				return -EAGAIN;
 			if (file_index >= t->file_paths.size())
 				return -ENOENT;
-			lt::file_storage const &fs = t->ti->files();
+			lt::file_storage const &fs = t->ti->orig_files();
 			lt::file_index_t f = real_file(fs, file_index);
 			r->t = t;
 			r->file = file_index;
 			r->file_offset = (uint64_t)fs.file_offset(f);
 			r->file_size = (uint64_t)fs.file_size(f);
 			r->path = t->file_paths[file_index];
+			r->path_base = t->file_bases[file_index];
 		}
 		swarm_reader *raw = r.release();
 		swarm_post(t->s, [raw] { raw->t->readers.insert(raw); });
@@ -979,8 +1004,8 @@ extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t 
 		}
 		size_t done = 0;
 		while (done < len) {
-			ssize_t n =
-			    pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+			ssize_t n = pread(fd, (char *)buf + done, len - done,
+			                  (off_t)(r->path_base + offset + done));
 			if (n < 0) {
 				int err = -errno;
 				if (err == -EINTR)
