@@ -266,8 +266,11 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 	cfg.on_ext_message = fs_sync_on_ext_message;
 	cfg.cb_ctx = d;
 	cfg.ext_max_message = LEDGER_SYNC_MAX_MSG;
+	cfg.dht_bootstrap = o->dht_bootstrap;
+	cfg.utp = o->utp;
 	/* LSD, UPnP and NAT-PMP talk to the LAN and its router: never unasked */
-	cfg.lsd = cfg.upnp = cfg.natpmp = false;
+	cfg.lsd = o->lsd;
+	cfg.upnp = cfg.natpmp = false;
 	cfg.fetch_timeout_ms = d->read_timeout_ms;
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;

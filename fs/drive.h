@@ -33,6 +33,8 @@ struct fs_drive_opts {
 	const char *const *trackers; /* NULL-terminated, or NULL */
 	const char *const *peers;    /* NULL-terminated "host:port", or NULL */
 	bool dht;
+	const char *const *dht_bootstrap; /* NULL-terminated, or NULL: the public routers */
+	bool lsd, utp;
 	int read_timeout_ms; /* 0: 30 s */
 	int upload_limit;    /* bytes/s, 0: none */
 };

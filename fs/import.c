@@ -86,7 +86,9 @@ int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const c
 
 			h = h ? h + 9 : (h = strstr(source, "urn:btmh:")) ? h + 9 : source;
 			n = (int)strcspn(h, "&");
-			why_set(d, "no metadata for %.*s after %d s from %u peer%s (is anyone seeding it?)",
+			why_set(d,
+			        "no metadata for %.*s after %d s from %u peer%s (is anyone seeding "
+			        "it?)",
 			        n, h, FS_IMPORT_METADATA_MS / 1000, peers, peers == 1 ? "" : "s");
 			return err;
 		}

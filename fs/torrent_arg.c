@@ -72,22 +72,25 @@ static int check_magnet(const char *cmd, const char *m)
 			continue;
 		int rc = check_topic(p + 3, len - 3, &h, &n);
 		if (rc == -EINVAL)
-			fprintf(stderr, "swarmfs %s: magnet: '%.*s' is not a 40-hex or 32-base32 btih\n",
+			fprintf(stderr,
+			        "swarmfs %s: magnet: '%.*s' is not a 40-hex or 32-base32 btih\n",
 			        cmd, (int)n, h);
 		else if (rc == -EPROTO)
-			fprintf(stderr,
-			        "swarmfs %s: magnet: '%.*s' is not a btmh of 1220 and 64 hex digits\n",
-			        cmd, (int)n, h);
+			fprintf(
+			    stderr,
+			    "swarmfs %s: magnet: '%.*s' is not a btmh of 1220 and 64 hex digits\n",
+			    cmd, (int)n, h);
 		else if (rc == -ENOENT)
-			fprintf(stderr, "swarmfs %s: magnet: '%.*s' is neither urn:btih: nor urn:btmh:\n",
+			fprintf(stderr,
+			        "swarmfs %s: magnet: '%.*s' is neither urn:btih: nor urn:btmh:\n",
 			        cmd, (int)n, h);
 		if (rc < 0)
 			return FS_EXIT_BAD_MAGNET;
 		topics++;
 	}
 	if (!topics) {
-		fprintf(stderr, "swarmfs %s: magnet: no xt=urn:btih: or xt=urn:btmh: in '%s'\n", cmd,
-		        m);
+		fprintf(stderr, "swarmfs %s: magnet: no xt=urn:btih: or xt=urn:btmh: in '%s'\n",
+		        cmd, m);
 		return FS_EXIT_BAD_MAGNET;
 	}
 	return 0;
@@ -115,8 +118,10 @@ int fs_torrent_arg_check(const char *cmd, const char *arg, char *abs, size_t abs
 	}
 	if ((err = fs_read_file(path, 64 << 20, &bytes, &len)) < 0) {
 		if (err == -EFBIG)
-			fprintf(stderr, "swarmfs %s: %s: not a torrent file (empty, not a regular "
-			                "file, or over 64 MiB)\n", cmd, arg);
+			fprintf(stderr,
+			        "swarmfs %s: %s: not a torrent file (empty, not a regular "
+			        "file, or over 64 MiB)\n",
+			        cmd, arg);
 		else
 			fprintf(stderr, "swarmfs %s: %s: %s\n", cmd, arg, strerror(-err));
 		return err == -EFBIG ? FS_EXIT_NOT_TORRENT : 1;

@@ -257,8 +257,17 @@ static lt::settings_pack session_settings(const struct swarm_config *c)
 	sp.set_int(lt::settings_pack::alert_mask, static_cast<int>(static_cast<uint32_t>(mask)));
 	sp.set_int(lt::settings_pack::alert_queue_size, 100000);
 	// Local peers: uTP gave 8-18 MiB/s with stalls, TCP ~200 (issue 4's measures).
-	sp.set_bool(lt::settings_pack::enable_outgoing_utp, false);
-	sp.set_bool(lt::settings_pack::enable_incoming_utp, false);
+	sp.set_bool(lt::settings_pack::enable_outgoing_utp, c->utp);
+	sp.set_bool(lt::settings_pack::enable_incoming_utp, c->utp);
+	if (c->dht) {
+		std::string nodes;
+		for (const char *const *p = c->dht_bootstrap; p && *p; p++)
+			nodes += (nodes.empty() ? "" : ",") + std::string(*p);
+		if (!c->dht_bootstrap)
+			nodes = "router.bittorrent.com:6881,router.utorrent.com:6881,"
+			        "dht.transmissionbt.com:6881,dht.libtorrent.org:25401";
+		sp.set_str(lt::settings_pack::dht_bootstrap_nodes, nodes);
+	}
 	sp.set_int(lt::settings_pack::send_buffer_low_watermark, 512 * 1024);
 	sp.set_int(lt::settings_pack::send_buffer_watermark, 4 * 1024 * 1024);
 	// Unwanted pieces at priority 0 make a torrent "finished": keep its seeds.

@@ -80,14 +80,20 @@ struct swarm_config {
 	const char *const *peers;     /* NULL-terminated "host:port" static peers tried for
 	                                 every torrent, or NULL */
 	bool dht, lsd, upnp, natpmp, pex;
-	int upload_rate_limit;   /* bytes/s, 0 = unlimited */
-	int download_rate_limit; /* bytes/s, 0 = unlimited */
-	int connections_limit;   /* 0 = libtorrent's default (200) */
-	int fetch_timeout_ms;    /* default fetch timeout, 0 = 30000 */
-	uint32_t readahead_max;  /* read-ahead window cap in bytes, 0 = 16 MiB */
-	size_t ext_max_message;  /* extension message cap in bytes, 0 = 1 MiB;
-	                            bigger ones are refused or dropped */
-	const char *ext_name;    /* BEP 10 name, NULL = "swarmfs_sync" */
+	const char *const *dht_bootstrap; /* NULL-terminated "host:port" DHT routers, or
+	                                     NULL for the public ones (router.bittorrent.com,
+	                                     router.utorrent.com, dht.transmissionbt.com,
+	                                     dht.libtorrent.org) */
+	bool utp;                         /* uTP as well as TCP (off: on loopback and LANs
+	                                     TCP is much faster) */
+	int upload_rate_limit;            /* bytes/s, 0 = unlimited */
+	int download_rate_limit;          /* bytes/s, 0 = unlimited */
+	int connections_limit;            /* 0 = libtorrent's default (200) */
+	int fetch_timeout_ms;             /* default fetch timeout, 0 = 30000 */
+	uint32_t readahead_max;           /* read-ahead window cap in bytes, 0 = 16 MiB */
+	size_t ext_max_message;           /* extension message cap in bytes, 0 = 1 MiB;
+	                                     bigger ones are refused or dropped */
+	const char *ext_name;             /* BEP 10 name, NULL = "swarmfs_sync" */
 
 	int log_level;    /* lines above this syslog level are not formatted */
 	swarm_log_fn log; /* NULL = no logging */

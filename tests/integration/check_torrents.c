@@ -59,8 +59,9 @@ static void make_tree(const char *root)
 
 static uint64_t cached(const char *path)
 {
-	char *out = itest_run(10000, "getfattr --absolute-names --only-values -n "
-	                             "user.swarmfs.cached '%s'",
+	char *out = itest_run(10000,
+	                      "getfattr --absolute-names --only-values -n "
+	                      "user.swarmfs.cached '%s'",
 	                      path);
 	uint64_t n = strtoull(out, NULL, 10);
 
@@ -74,8 +75,8 @@ static struct fixture_mount *mount_with_peer(uint16_t port)
 	char peer[64];
 
 	snprintf(peer, sizeof peer, "127.0.0.1:%u", port);
-	const char *args[] = { "--no-dht", "--listen", "127.0.0.1:0", "--peer", peer,
-		               "--read-timeout", "30", NULL };
+	const char *args[] = { "--no-dht", "--listen",       "127.0.0.1:0", "--peer",
+		               peer,       "--read-timeout", "30",          NULL };
 	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
 	return m;
 }
@@ -97,9 +98,17 @@ START_TEST(v1_torrent_of_three_files_seeded_by_aria2c)
 	snprintf(portarg, sizeof portarg, "--listen-port=%u", port);
 	snprintf(log, sizeof log, "%s/aria2c-seed.log", dir);
 	snprintf(dirarg, sizeof dirarg, "--dir=%s", dir);
-	char *argv[] = { "aria2c", dirarg, "-V", "--seed-ratio=0.0", "--enable-dht=false",
-		         "--enable-dht6=false", "--bt-enable-lpd=false",
-		         "--enable-peer-exchange=false", portarg, "--summary-interval=0", tfile,
+	char *argv[] = { "aria2c",
+		         dirarg,
+		         "-V",
+		         "--seed-ratio=0.0",
+		         "--enable-dht=false",
+		         "--enable-dht6=false",
+		         "--bt-enable-lpd=false",
+		         "--enable-peer-exchange=false",
+		         portarg,
+		         "--summary-interval=0",
+		         tfile,
 		         NULL };
 	ck_assert_int_eq(fixture_proc_start(argv, log, &seeder), 0);
 	m = mount_with_peer(port);
@@ -115,12 +124,16 @@ START_TEST(v1_torrent_of_three_files_seeded_by_aria2c)
 	ck_assert_uint_eq(cached(p), 5 * PIECE + 2345);
 	snprintf(p, sizeof p, "%s/imported/album/a.bin", mnt);
 	uint64_t a = cached(p);
-	ck_assert_msg(a > 0 && a < PIECE, "a.bin: %llu bytes cached (want only the piece "
-	                                   "it shares with b.bin)", (unsigned long long)a);
+	ck_assert_msg(a > 0 && a < PIECE,
+	              "a.bin: %llu bytes cached (want only the piece "
+	              "it shares with b.bin)",
+	              (unsigned long long)a);
 	snprintf(p, sizeof p, "%s/imported/album/c.bin", mnt);
 	uint64_t c = cached(p);
-	ck_assert_msg(c > 0 && c < PIECE, "c.bin: %llu bytes cached (want only the piece "
-	                                   "it shares with b.bin)", (unsigned long long)c);
+	ck_assert_msg(c > 0 && c < PIECE,
+	              "c.bin: %llu bytes cached (want only the piece "
+	              "it shares with b.bin)",
+	              (unsigned long long)c);
 	/* then all of it */
 	free(itest_run(120000, "diff -r '%s' '%s/imported/album'", src, mnt));
 	out = itest_run(10000, "'%s' log '%s/imported/album/c.bin'", bin, mnt);
@@ -176,8 +189,9 @@ START_TEST(hybrid_torrent_of_three_files_seeded_by_libtorrent)
 	snprintf(p, sizeof p, "%s/x/c.bin", mnt);
 	ck_assert_uint_eq(cached(p), 0);
 	free(itest_run(120000, "diff -r '%s' '%s/x'", src, mnt));
-	out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.root "
-	                       "'%s/x/a.bin'",
+	out = itest_run(10000,
+	                "getfattr --absolute-names --only-values -n user.swarmfs.root "
+	                "'%s/x/a.bin'",
 	                mnt);
 	ck_assert_msg(strlen(out) == 64 && strspn(out, "0") != 64, "a pieces root: %s", out);
 	free(out);
@@ -239,8 +253,10 @@ START_TEST(every_error_is_named_with_its_exit_code)
 	ck_assert_int_eq(access(p, F_OK), 0);
 	add_fails(1, "/imported/one exists already", tfile, "/imported/");
 	/* a magnet nobody seeds: 30 s, then the count of peers it asked */
-	snprintf(msg, sizeof msg, "no metadata for %s after 30 s from 0 peers (is anyone seeding "
-	                          "it?)", "0123456789abcdef0123456789abcdef01234567");
+	snprintf(msg, sizeof msg,
+	         "no metadata for %s after 30 s from 0 peers (is anyone seeding "
+	         "it?)",
+	         "0123456789abcdef0123456789abcdef01234567");
 	add_fails(5, msg, "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567",
 	          "/imported/");
 	const char *allowed[] = { "swarmfs add:", NULL };
