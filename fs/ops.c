@@ -13,6 +13,7 @@
 #include "import.h"
 #include "inode.h"
 #include "publish.h"
+#include "read.h"
 #include "sync.h"
 
 #include <cache.h>
@@ -825,48 +826,34 @@ out:
 
 /* ---- files: staged (being written) or published content from the cache ---- */
 
-/* A read waiting for the swarm: parked on its file handle, answered by the engine's
- * callback, or with EINTR when the reader is interrupted (Ctrl-C), whichever comes
- * first. */
-struct parked {
-	fuse_req_t req;
-	struct fs_drive *d;
-	struct fh *h;
-	off_t off;
-	size_t size;
-	int tries;
-	bool answered;
-	bool listed; /* on h->parked */
-	struct parked *next;
-};
-
 struct fh {
+	struct fs_read rd;        /* published content (fs/read); its lock and refs are
+	                           * the handle's */
 	struct fs_staged *staged; /* NULL: published content */
 	bool writer;
-	bool has_content;
-	uint8_t key[32]; /* the cache object (fs_content_where) */
-	uint64_t base;   /* where the file starts in it */
-	uint64_t length;
-	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
-	pthread_mutex_t lock;            /* guards parked and refs; the handle outlives its
-	                                  * requests, so the interrupt callback may point at it */
-	struct parked *parked;
-	int refs; /* the kernel's (until release) and one per parked read: an interrupted
-	           * read's callback may come after release */
 };
+
+static void fh_free(struct fs_read *rd)
+{
+	free((struct fh *)rd); /* rd is the first member */
+}
+
+static struct fh *fh_new(struct fs_drive *d)
+{
+	struct fh *h = calloc(1, sizeof *h);
+
+	if (h) {
+		fs_read_init(&h->rd, fh_free); /* the kernel's reference, dropped at release */
+		h->rd.cache = d->cache;
+		h->rd.timeout_ms = d->read_timeout_ms;
+	}
+	return h;
+}
 
 /* Drop a reference; the last frees h. */
 static void fh_put(struct fh *h)
 {
-	bool last;
-
-	pthread_mutex_lock(&h->lock);
-	last = --h->refs == 0;
-	pthread_mutex_unlock(&h->lock);
-	if (last) {
-		pthread_mutex_destroy(&h->lock);
-		free(h);
-	}
+	fs_read_put(&h->rd);
 }
 
 static struct fh *fh_of(struct fuse_file_info *fi)
@@ -921,12 +908,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			goto fail;
 	} else if (err != -ENOENT)
 		goto fail;
-	if (!(h = calloc(1, sizeof *h))) {
+	if (!(h = fh_new(d))) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	pthread_mutex_init(&h->lock, NULL);
-	h->refs = 1; /* the kernel's, dropped at release */
 	err = fs_staged_create(d, path, mode & ~fuse_req_ctx(req)->umask, &h->staged);
 	if (err < 0)
 		goto fail;
@@ -1000,7 +985,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_drive *d = drive_of(req);
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct ledger_entry e;
-	struct fh *h = calloc(1, sizeof *h);
+	struct fh *h = fh_new(d);
 	char *path = NULL;
 	int err;
 
@@ -1008,8 +993,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_mutex_init(&h->lock, NULL);
-	h->refs = 1; /* the kernel's, dropped at release */
 	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
 		goto fail;
 	err = fs_staged_open(d, path, write, &h->staged);
@@ -1061,21 +1044,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -EIO;
 		goto fail;
 	}
-	h->has_content = e.content.length > 0;
 	fs_entry_content(d, &e);
-	fs_content_where(&e.content, h->key, &h->base);
-	h->length = e.content.length;
+	fs_content_where(&e.content, h->rd.key, &h->rd.base);
+	h->rd.length = e.content.length;
 	/* content the cache holds whole (published here, or fetched completely) needs no
 	 * swarm and no read-ahead: reads go straight to the cache */
 	bool whole =
-	    h->has_content && fs_engine_cached(d->cache, h->key, h->base, h->length) == h->length;
-	if (h->has_content && !whole) {
+	    fs_engine_cached(d->cache, h->rd.key, h->rd.base, h->rd.length) == h->rd.length;
+	if (h->rd.length && !whole) {
 		struct fs_engine_torrent *t;
 
 		/* another member's content: its metadata may come from the swarm first */
 		err = fs_torrent_for(d, &e, &t);
 		if (err == 0)
-			err = fs_engine_reader_new(t, e.content.file_index, &h->reader);
+			err = fs_engine_reader_new(t, e.content.file_index, &h->rd.reader);
 		else if (err == -ENOENT || err == -ETIMEDOUT)
 			err = -EIO; /* the file exists; its content is out of reach */
 		if (err < 0)
@@ -1090,193 +1072,21 @@ done:
 	fuse_reply_open(req, fi);
 	return;
 fail:
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	fh_put(h);
 	free(path);
 	fuse_reply_err(req, to_errno(err));
-}
-
-static void reply_fd(fuse_req_t req, int fd, off_t off, size_t size)
-{
-	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-
-	/* fd-backed: libfuse can splice the file's pages straight into the reply */
-	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	bv.buf[0].fd = fd;
-	bv.buf[0].pos = off;
-	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-}
-
-/* Reply from the cache if the whole range is there: 0, or -ENODATA. */
-static int reply_cached(fuse_req_t req, struct fs_drive *d, struct fh *h, off_t off, size_t size)
-{
-	struct cache_block b;
-	int err = cache_block_pin(d->cache, h->key, h->base + (uint64_t)off, size, &b);
-
-	if (err == 0) {
-		reply_fd(req, b.fd, (off_t)b.offset, b.len);
-		cache_block_unpin(d->cache, &b);
-	}
-	return err;
-}
-
-static void read_interrupted(fuse_req_t req, void *data)
-{
-	struct fh *h = data;
-	bool reply = false;
-
-	pthread_mutex_lock(&h->lock);
-	for (struct parked *p = h->parked; p; p = p->next) {
-		if (p->req == req && !p->answered) {
-			p->answered = reply = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&h->lock);
-	/* the fetch goes on (its pieces are wanted soon by the next read); only the
-	 * caller stops waiting */
-	if (reply)
-		fuse_reply_err(req, EINTR);
-}
-
-static void unpark(struct fh *h, struct parked *p)
-{
-	struct parked **pp;
-
-	pthread_mutex_lock(&h->lock);
-	for (pp = &h->parked; p->listed && *pp && *pp != p; pp = &(*pp)->next)
-		;
-	if (p->listed && *pp)
-		*pp = p->next;
-	p->listed = false;
-	p->next = NULL;
-	pthread_mutex_unlock(&h->lock);
-}
-
-static int park(struct parked *p);
-
-/* The engine says the range is in the cache (or will not be): runs on the engine's
- * worker thread, which holds no lock of ours. */
-static void read_ready(int result, void *ctx)
-{
-	struct parked *p = ctx;
-	struct fh *h = p->h;
-	bool answered;
-
-	pthread_mutex_lock(&h->lock);
-	answered = p->answered;
-	p->answered = true;
-	pthread_mutex_unlock(&h->lock);
-	/* off h's list before the reply: once every read is answered the kernel may
-	 * release the handle, and h is freed */
-	unpark(h, p);
-	if (answered) { /* interrupted: the caller has gone */
-		free(p);
-		fh_put(h);
-		return;
-	}
-	if (result == 0) {
-		int err = reply_cached(p->req, p->d, h, p->off, p->size);
-
-		if (err == -ENODATA && ++p->tries < 3) {
-			/* evicted again between the fetch and this read: once more */
-			pthread_mutex_lock(&h->lock);
-			p->answered = false;
-			pthread_mutex_unlock(&h->lock);
-			if (park(p) == 0)
-				return;
-			err = -EIO;
-		}
-		if (err < 0)
-			fuse_reply_err(p->req, err == -ENODATA ? EIO : -err);
-	} else {
-		/* DESIGN.md §5: a read never waits forever; it fails with EIO */
-		fs_warn("read of %zu bytes at %lld: %s", p->size, (long long)p->off,
-		        strerror(-result));
-		fuse_reply_err(p->req, result == -ECANCELED ? EINTR : EIO);
-	}
-	free(p);
-	fh_put(h);
-}
-
-/* Ask the engine for p's range: 0 parked (read_ready answers), 1 present now, -errno. */
-static int park(struct parked *p)
-{
-	int rc;
-
-	pthread_mutex_lock(&p->h->lock);
-	if (!p->listed) {
-		p->next = p->h->parked;
-		p->h->parked = p;
-		p->listed = true;
-	}
-	pthread_mutex_unlock(&p->h->lock);
-	rc = fs_engine_prepare(p->h->reader, (uint64_t)p->off, p->size, p->d->read_timeout_ms,
-	                       read_ready, p);
-	if (rc != 0)
-		unpark(p->h, p);
-	return rc;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-	struct fs_drive *d = drive_of(req);
 	struct fh *h = fh_of(fi);
-	int err;
 
 	(void)ino;
-	if (h->staged) {
-		reply_fd(req, fs_staged_fd(h->staged), off, size);
-		return;
-	}
-	if (!h->has_content || (uint64_t)off >= h->length) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if ((uint64_t)off + size > h->length)
-		size = (size_t)(h->length - (uint64_t)off);
-	if (!h->reader) { /* content without a torrent here: the cache alone */
-		err = reply_cached(req, d, h, off, size);
-		if (err < 0) {
-			fs_warn("read at %lld of inode %llu: not here, and its metadata is not "
-			        "either (%s)",
-			        (long long)off, (unsigned long long)ino, strerror(-err));
-			fuse_reply_err(req, EIO);
-		}
-		return;
-	}
-	for (int tries = 0; tries < 3; tries++) {
-		struct parked *p = calloc(1, sizeof *p);
-
-		if (!p) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		p->req = req;
-		p->d = d;
-		p->h = h;
-		p->off = off;
-		p->size = size;
-		pthread_mutex_lock(&h->lock);
-		h->refs++; /* p's, until read_ready is done with it */
-		pthread_mutex_unlock(&h->lock);
-		/* every read goes through the engine, hits too: it moves the read-ahead */
-		fuse_req_interrupt_func(req, read_interrupted, h);
-		err = park(p);
-		if (err == 0)
-			return; /* read_ready replies */
-		free(p);
-		fh_put(h); /* the kernel's reference stays: never the last */
-		if (err < 0) {
-			fuse_reply_err(req, err == -ECANCELED ? EINTR : EIO);
-			return;
-		}
-		if (reply_cached(req, d, h, off, size) == 0)
-			return;
-		/* evicted between the check and the pin: ask again */
-	}
-	fuse_reply_err(req, EIO);
+	if (h->staged)
+		fs_read_reply_fd(req, fs_staged_fd(h->staged), off, size);
+	else
+		fs_read_serve(req, &h->rd, size, off);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -1329,13 +1139,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)ino;
 	if (h->staged)
 		err = fs_staged_release(d, h->staged, h->writer);
-	/* the kernel sends release after every read of the handle is answered; parked
-	 * reads that were interrupted still wait in the engine: freeing the reader
-	 * cancels them, and their callbacks (later, on the engine's worker) hold a
-	 * reference each, so h goes with the last of them */
-	fs_engine_reader_free(h->reader);
-	h->reader = NULL;
-	fh_put(h);
+	fs_read_release(&h->rd); /* h goes with the last parked read */
 	fuse_reply_err(req, err < 0 ? -err : 0);
 }
 

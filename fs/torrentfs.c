@@ -5,12 +5,12 @@
 #include "engine.h"
 #include "fs.h"
 #include "import.h"
+#include "read.h"
 #include "torrent_arg.h"
 
 #include <cache.h>
 #include <swarm.h>
 
-#define FUSE_USE_VERSION 312
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -52,26 +52,9 @@ struct tfs {
 	gid_t gid;
 };
 
-/* A parked read: its request, waiting for the engine. */
-struct tread {
-	fuse_req_t req;
-	struct tfh *h;
-	off_t off;
-	size_t size;
-	int tries;
-	bool answered;
-	struct tread *next;
-};
-
-/* An open file. */
+/* An open file: its reads (fs/read), first, so the handle is found from them. */
 struct tfh {
-	struct tfs *fs;
-	struct fs_engine_reader *reader; /* freed at release */
-	uint8_t key[CACHE_KEY_LEN];      /* where the file lives in the cache */
-	uint64_t base, size;
-	pthread_mutex_t lock; /* guards parked, refs */
-	struct tread *parked;
-	int refs; /* the kernel's, and one per parked read */
+	struct fs_read rd;
 };
 
 /* ---- the tree ---- */
@@ -241,8 +224,12 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* offsets: 1 ".", 2 "..", 3 + i the i-th child */
 	for (off_t i = off; i < (off_t)d->n_kids + 2; i++) {
 		struct stat st = { 0 };
-		const char *name = i == 0 ? "." : i == 1 ? ".." : fs->nodes[d->kids[i - 2] - 1].name;
-		fuse_ino_t e = i == 0 ? ino : i == 1 ? (d->parent ? d->parent : ino) : d->kids[i - 2];
+		const char *name = i == 0   ? "."
+		                   : i == 1 ? ".."
+		                            : fs->nodes[d->kids[i - 2] - 1].name;
+		fuse_ino_t e = i == 0   ? ino
+		               : i == 1 ? (d->parent ? d->parent : ino)
+		                        : d->kids[i - 2];
 		size_t n;
 
 		st.st_ino = e;
@@ -258,17 +245,9 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /* ---- handlers: reads ---- */
 
-static void fh_put(struct tfh *h)
+static void fh_free(struct fs_read *rd)
 {
-	bool last;
-
-	pthread_mutex_lock(&h->lock);
-	last = --h->refs == 0;
-	pthread_mutex_unlock(&h->lock);
-	if (last) {
-		pthread_mutex_destroy(&h->lock);
-		free(h);
-	}
+	free((struct tfh *)rd);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -290,182 +269,42 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	h->fs = fs;
-	h->size = n->size;
-	h->refs = 1;
-	pthread_mutex_init(&h->lock, NULL);
-	if (n->size && (err = fs_engine_reader_new(fs->t, n->file, &h->reader)) < 0) {
-		pthread_mutex_destroy(&h->lock);
-		free(h);
+	fs_read_init(&h->rd, fh_free);
+	h->rd.cache = fs_engine_cache(fs->e);
+	h->rd.length = n->size;
+	h->rd.timeout_ms = fs->timeout_ms;
+	h->rd.what = n->name; /* the tree lives as long as the mount */
+	if (n->size && (err = fs_engine_reader_new(fs->t, n->file, &h->rd.reader)) < 0) {
+		fs_read_put(&h->rd);
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if (h->reader)
-		fs_engine_reader_where(h->reader, h->key, &h->base);
+	if (h->rd.reader)
+		fs_engine_reader_where(h->rd.reader, h->rd.key, &h->rd.base);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1; /* content never changes */
 	fuse_reply_open(req, fi);
 }
 
-/* Reply from the cache, fd-backed (splice), if the whole range is there: 0, or -ENODATA. */
-static int reply_cached(fuse_req_t req, struct tfh *h, off_t off, size_t size)
-{
-	struct cache *c = fs_engine_cache(h->fs->e);
-	struct cache_block b;
-	int err = cache_block_pin(c, h->key, h->base + (uint64_t)off, size, &b);
-
-	if (err == 0) {
-		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(b.len);
-
-		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv.buf[0].fd = b.fd;
-		bv.buf[0].pos = (off_t)b.offset;
-		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-		cache_block_unpin(c, &b);
-	}
-	return err;
-}
-
-static void unpark(struct tfh *h, struct tread *p)
-{
-	pthread_mutex_lock(&h->lock);
-	for (struct tread **pp = &h->parked; *pp; pp = &(*pp)->next) {
-		if (*pp == p) {
-			*pp = p->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&h->lock);
-}
-
-static void read_interrupted(fuse_req_t req, void *data)
-{
-	struct tfh *h = data;
-	bool reply = false;
-
-	pthread_mutex_lock(&h->lock);
-	for (struct tread *p = h->parked; p; p = p->next) {
-		if (p->req == req && !p->answered) {
-			p->answered = reply = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&h->lock);
-	if (reply) /* the fetch goes on; only the caller stops waiting */
-		fuse_reply_err(req, EINTR);
-}
-
-static int park(struct tread *p);
-
-/* The engine's worker: the range is in the cache, or will not be. */
-static void read_ready(int result, void *ctx)
-{
-	struct tread *p = ctx;
-	struct tfh *h = p->h;
-	bool answered;
-
-	pthread_mutex_lock(&h->lock);
-	answered = p->answered;
-	p->answered = true;
-	pthread_mutex_unlock(&h->lock);
-	unpark(h, p);
-	if (!answered) {
-		int err = result;
-
-		if (result == 0 && (err = reply_cached(p->req, h, p->off, p->size)) == -ENODATA &&
-		    ++p->tries < 3) {
-			/* evicted between the fetch and this read: once more */
-			p->answered = false;
-			if (park(p) == 0)
-				return;
-		}
-		if (err < 0) {
-			if (err != -ECANCELED)
-				fs_warn("read of %zu bytes at %lld of torrent %s: %s", p->size,
-				        (long long)p->off, h->fs->hex, strerror(-err));
-			fuse_reply_err(p->req, err == -ECANCELED ? EINTR : EIO);
-		}
-	}
-	free(p);
-	fh_put(h);
-}
-
-/* 0 parked (read_ready answers), 1 present now, -errno. */
-static int park(struct tread *p)
-{
-	int rc;
-
-	pthread_mutex_lock(&p->h->lock);
-	p->next = p->h->parked;
-	p->h->parked = p;
-	pthread_mutex_unlock(&p->h->lock);
-	rc = fs_engine_prepare(p->h->reader, (uint64_t)p->off, p->size, p->h->fs->timeout_ms,
-	                       read_ready, p);
-	if (rc != 0)
-		unpark(p->h, p);
-	return rc;
-}
-
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-	struct tfh *h = (struct tfh *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	if ((uint64_t)off >= h->size || !h->reader) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if ((uint64_t)off + size > h->size)
-		size = (size_t)(h->size - (uint64_t)off);
-	for (int tries = 0; tries < 3; tries++) {
-		struct tread *p = calloc(1, sizeof *p);
-		int err;
-
-		if (!p) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		p->req = req;
-		p->h = h;
-		p->off = off;
-		p->size = size;
-		pthread_mutex_lock(&h->lock);
-		h->refs++; /* p's, until read_ready is done with it */
-		pthread_mutex_unlock(&h->lock);
-		fuse_req_interrupt_func(req, read_interrupted, h);
-		/* every read goes through the engine, hits too: it moves the read-ahead */
-		err = park(p);
-		if (err == 0)
-			return;
-		free(p);
-		fh_put(h);
-		if (err < 0) {
-			fuse_reply_err(req, err == -ECANCELED ? EINTR : EIO);
-			return;
-		}
-		if (reply_cached(req, h, off, size) == 0)
-			return;
-	}
-	fuse_reply_err(req, EIO);
+	fs_read_serve(req, &((struct tfh *)(uintptr_t)fi->fh)->rd, size, off);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct tfh *h = (struct tfh *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	/* cancels parked reads: their callbacks hold references, h goes with the last */
-	fs_engine_reader_free(h->reader);
-	h->reader = NULL;
-	fh_put(h);
+	/* h goes with the last parked read */
+	fs_read_release(&((struct tfh *)(uintptr_t)fi->fh)->rd);
 	fuse_reply_err(req, 0);
 }
 
 /* ---- xattrs: infohash, cached, peers ---- */
 
-static const char xattr_list[] = XATTR_PREFIX "infohash\0" XATTR_PREFIX "cached\0" XATTR_PREFIX
-                                              "peers";
+static const char xattr_list[] =
+    XATTR_PREFIX "infohash\0" XATTR_PREFIX "cached\0" XATTR_PREFIX "peers";
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
@@ -707,7 +546,8 @@ static int add_fuse_args(struct fuse_args *args, const struct fs_mount_opts *o, 
 	char opt[512];
 	int rc;
 
-	snprintf(opt, sizeof opt, "fsname=swarmfs-torrent:%s,subtype=swarmfs,ro,default_permissions",
+	snprintf(opt, sizeof opt,
+	         "fsname=swarmfs-torrent:%s,subtype=swarmfs,ro,default_permissions",
 	         name && *name && !strpbrk(name, ", \t\n\\") ? name : "torrent");
 	rc = fuse_opt_add_arg(args, "swarmfs") || fuse_opt_add_arg(args, "-o") ||
 	     fuse_opt_add_arg(args, opt);

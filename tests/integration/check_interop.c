@@ -180,26 +180,10 @@ START_TEST(swarmfs_add_reads_what_aria2c_seeds)
 	ck_assert_int_eq(fixture_tracker_allow(tr, v1), 0);
 
 	/* aria2c seeds it (checking the file it has), on loopback only */
-	char portarg[32], log[4096];
+	char log[4096];
 	ck_assert_int_eq(fixture_port_free(&port), 0);
-	snprintf(portarg, sizeof portarg, "--listen-port=%u", port);
 	snprintf(log, sizeof log, "%s/aria2c-seed.log", dir);
-	char dirarg[4200];
-	snprintf(dirarg, sizeof dirarg, "--dir=%s", seed);
-	char *argv[] = { "aria2c",
-		         dirarg,
-		         "-V",
-		         "--seed-ratio=0.0",
-		         "--seed-time=10",
-		         "--enable-dht=false",
-		         "--enable-dht6=false",
-		         "--bt-enable-lpd=false",
-		         "--enable-peer-exchange=false",
-		         portarg,
-		         "--summary-interval=0",
-		         tfile,
-		         NULL };
-	ck_assert_int_eq(fixture_proc_start(argv, log, &seeder), 0);
+	itest_aria2c_seed(seed, tfile, port, log, &seeder);
 
 	const char *args[] = {
 		"--no-dht",       "--listen", "127.0.0.1:0", "--tracker", fixture_tracker_url(tr),

@@ -66,22 +66,18 @@ START_TEST(magnet_of_three_files_seeded_by_aria2c)
 {
 	struct fixture_proc *seeder;
 	struct fixture_mount *m;
-	char tfile[4200], ih[41], magnet[512], log[4200], portarg[32], dirarg[4200], *out;
+	char tfile[4200], ih[41], magnet[512], log[4200], *out;
 	uint16_t port;
 
 	make_show(tfile, sizeof tfile, ih);
 	ck_assert_int_eq(fixture_port_free(&port), 0);
-	snprintf(portarg, sizeof portarg, "--listen-port=%u", port);
 	snprintf(log, sizeof log, "%s/aria2c-seed.log", dir);
-	snprintf(dirarg, sizeof dirarg, "--dir=%s", dir);
-	char *argv[] = { "aria2c", dirarg, "-V", "--seed-ratio=0.0", "--enable-dht=false",
-		         "--enable-dht6=false", "--bt-enable-lpd=false",
-		         "--enable-peer-exchange=false", portarg, "--summary-interval=0", tfile,
-		         NULL };
-	ck_assert_int_eq(fixture_proc_start(argv, log, &seeder), 0);
+	itest_aria2c_seed(dir, tfile, port, log, &seeder);
 	snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s&dn=show&x.pe=127.0.0.1:%u", ih,
 	         port);
-	const char *args[] = { "--no-dht", "--listen", "127.0.0.1:0", "--read-timeout", "30", NULL };
+	const char *args[] = {
+		"--no-dht", "--listen", "127.0.0.1:0", "--read-timeout", "30", NULL
+	};
 	ck_assert_int_eq(fixture_mount_start(home, magnet, mnt, args, &m), 0);
 
 	out = itest_run(10000, "ls -R '%s'", mnt);
@@ -90,27 +86,30 @@ START_TEST(magnet_of_three_files_seeded_by_aria2c)
 	              "ls -R: %s", out);
 	free(out);
 	/* the video first, as a player would: probe it, then seek into its middle */
-	out = itest_run(60000, "ffprobe -v error -show_entries format=duration -of csv=p=0 "
-	                       "'%s/show/video.mp4'",
+	out = itest_run(60000,
+	                "ffprobe -v error -show_entries format=duration -of csv=p=0 "
+	                "'%s/show/video.mp4'",
 	                mnt);
 	ck_assert_msg(atof(out) > 19.0, "ffprobe: %s", out);
 	free(out);
-	free(itest_run(60000,
-	               "ffmpeg -nostdin -v error -ss 12 -i '%s/show/video.mp4' -frames:v 1 -f null -",
-	               mnt));
+	free(itest_run(
+	    60000, "ffmpeg -nostdin -v error -ss 12 -i '%s/show/video.mp4' -frames:v 1 -f null -",
+	    mnt));
 	for (int i = 0; i < 3; i++) {
 		static const char *const names[] = { "a.bin", "video.mp4", "c.bin" };
 
 		free(itest_run(60000, "cmp '%s/show/%s' '%s/show/%s'", dir, names[i], mnt,
 		               names[i]));
 	}
-	out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.infohash "
-	                       "'%s/show/c.bin'",
+	out = itest_run(10000,
+	                "getfattr --absolute-names --only-values -n user.swarmfs.infohash "
+	                "'%s/show/c.bin'",
 	                mnt);
 	ck_assert_str_eq(out, ih);
 	free(out);
-	out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.cached "
-	                       "'%s/show/c.bin'",
+	out = itest_run(10000,
+	                "getfattr --absolute-names --only-values -n user.swarmfs.cached "
+	                "'%s/show/c.bin'",
 	                mnt);
 	ck_assert_str_eq(out, "150001");
 	free(out);
@@ -133,8 +132,8 @@ START_TEST(a_blocked_read_does_not_hold_the_unmount)
 	/* a peer that is no one: the read waits (read timeout 600 s) */
 	ck_assert_int_eq(fixture_port_free(&port), 0);
 	snprintf(peer, sizeof peer, "127.0.0.1:%u", port);
-	const char *args[] = { "--no-dht", "--listen", "127.0.0.1:0", "--peer", peer,
-		               "--read-timeout", "600", NULL };
+	const char *args[] = { "--no-dht", "--listen",       "127.0.0.1:0", "--peer",
+		               peer,       "--read-timeout", "600",         NULL };
 	ck_assert_int_eq(fixture_mount_start(home, tfile, mnt, args, &m), 0);
 	snprintf(file, sizeof file, "%s/show/video.mp4", mnt);
 	snprintf(log, sizeof log, "%s/cat.log", dir);
@@ -161,8 +160,9 @@ START_TEST(a_blocked_read_does_not_hold_the_unmount)
 	int limit = (int)(2000 * (mult ? atof(mult) : 1.0)) / 20;
 	bool gone = false;
 	for (int i = 0; i < limit && !gone; i++) {
-		gone = kill(pid, 0) < 0 || fixture_sh(1000, NULL, "grep -q '^State:.*Z' /proc/%d/status",
-		                                      (int)pid) == 0;
+		gone =
+		    kill(pid, 0) < 0 ||
+		    fixture_sh(1000, NULL, "grep -q '^State:.*Z' /proc/%d/status", (int)pid) == 0;
 		if (!gone)
 			usleep(20000);
 	}

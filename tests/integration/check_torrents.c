@@ -85,7 +85,7 @@ START_TEST(v1_torrent_of_three_files_seeded_by_aria2c)
 {
 	struct fixture_proc *seeder;
 	struct fixture_mount *m;
-	char src[4096], tfile[4096], p[8300], log[4096], portarg[32], dirarg[4200];
+	char src[4096], tfile[4096], p[8300], log[4096];
 	char *bin = getenv("SWARMFS_BIN"), *out;
 	uint16_t port;
 
@@ -95,22 +95,8 @@ START_TEST(v1_torrent_of_three_files_seeded_by_aria2c)
 	free(itest_run(30000, "mktorrent -a http://127.0.0.1:1/announce -l 16 -o '%s' '%s'", tfile,
 	               src));
 	ck_assert_int_eq(fixture_port_free(&port), 0);
-	snprintf(portarg, sizeof portarg, "--listen-port=%u", port);
 	snprintf(log, sizeof log, "%s/aria2c-seed.log", dir);
-	snprintf(dirarg, sizeof dirarg, "--dir=%s", dir);
-	char *argv[] = { "aria2c",
-		         dirarg,
-		         "-V",
-		         "--seed-ratio=0.0",
-		         "--enable-dht=false",
-		         "--enable-dht6=false",
-		         "--bt-enable-lpd=false",
-		         "--enable-peer-exchange=false",
-		         portarg,
-		         "--summary-interval=0",
-		         tfile,
-		         NULL };
-	ck_assert_int_eq(fixture_proc_start(argv, log, &seeder), 0);
+	itest_aria2c_seed(dir, tfile, port, log, &seeder);
 	m = mount_with_peer(port);
 	free(itest_run(10000, "mkdir '%s/imported'", mnt));
 
