@@ -251,6 +251,9 @@ static lt::settings_pack session_settings(const struct swarm_config *c)
 	lt::alert_category_t mask = lt::alert_category::error | lt::alert_category::status |
 	                            lt::alert_category::storage |
 	                            lt::alert_category::piece_progress;
+	if (c->dht)
+		mask |= lt::alert_category::dht |          // dht_bootstrap_alert
+		        lt::alert_category::dht_operation; // dht_get_peers_reply_alert
 	if (c->log_level >= LOG_DEBUG)
 		mask |= lt::alert_category::peer | lt::alert_category::connect |
 		        lt::alert_category::tracker;
@@ -309,6 +312,7 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 		s->peers.push_back(ep);
 	}
 	s->fetch_timeout_ms = c->fetch_timeout_ms > 0 ? c->fetch_timeout_ms : 30000;
+	s->dht = c->dht;
 	s->readahead_max = c->readahead_max ? c->readahead_max : 16u << 20;
 	s->ext_max = c->ext_max_message ? c->ext_max_message : 1u << 20;
 	if (s->ext_max > swarm_ext_hard_max)

@@ -114,6 +114,7 @@ struct swarm_session {
 	std::vector<std::string> trackers;
 	std::vector<lt::tcp::endpoint> peers;
 	int fetch_timeout_ms;
+	bool dht;
 	uint32_t readahead_max;
 	size_t ext_max;
 	std::string ext_name;

@@ -182,6 +182,29 @@ lt::file_index_t real_file(lt::file_storage const &fs, uint32_t n)
 	return lt::file_index_t(-1);
 }
 
+// ---- the DHT for torrents on the extension channel ----
+
+// The DHT keys of t: its v1 infohash and its v2 one truncated.
+std::vector<lt::sha1_hash> dht_keys(swarm_torrent *t)
+{
+	std::vector<lt::sha1_hash> keys;
+	lt::info_hash_t ih = t->h.info_hashes();
+	if (ih.has_v1())
+		keys.push_back(ih.v1);
+	if (ih.has_v2())
+		keys.emplace_back((const char *)ih.v2.data());
+	return keys;
+}
+
+// Every member of a drive seeds its drive torrent, and a seed's DHT announce asks for
+// no seeds (BEP 33 noseed): members would never find each other there. A plain DHT
+// lookup asks for everyone; its reply (dht_get_peers_reply_alert) is dialled.
+void dht_lookup(swarm_session *s, swarm_torrent *t)
+{
+	for (auto const &k : dht_keys(t))
+		s->ses->dht_get_peers(k);
+}
+
 // ---- forgetting: remove and re-add with the reduced have bitmap ----
 
 void start_readd(swarm_torrent *t)
@@ -379,6 +402,38 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 		swarm_error(s, te->error, te->torrent_name());
 	} else if (auto *fe = lt::alert_cast<lt::file_error_alert>(a)) {
 		swarm_error(s, fe->error, fe->filename());
+	} else if (lt::alert_cast<lt::dht_bootstrap_alert>(a)) {
+		// The announces made before the DHT had a node went nowhere, and the next
+		// round is minutes away (dht_announce_interval over the torrents): now.
+		std::set<swarm_torrent *> ts;
+		{
+			std::lock_guard<std::mutex> g(s->mu);
+			ts = s->torrents;
+		}
+		SWARM_LOG(s, LOG_INFO, "dht bootstrapped: announcing %zu torrents", ts.size());
+		for (swarm_torrent *t : ts) {
+			if (t->closing || t->readding || !t->h.is_valid())
+				continue;
+			t->h.force_dht_announce();
+			if (t->ext_channel)
+				dht_lookup(s, t);
+		}
+	} else if (auto *gp = lt::alert_cast<lt::dht_get_peers_reply_alert>(a)) {
+		std::set<swarm_torrent *> ts;
+		{
+			std::lock_guard<std::mutex> g(s->mu);
+			ts = s->torrents;
+		}
+		for (swarm_torrent *t : ts) {
+			if (t->closing || t->readding || !t->ext_channel || !t->h.is_valid())
+				continue;
+			for (auto const &k : dht_keys(t)) {
+				if (k != gp->info_hash)
+					continue;
+				for (auto const &ep : gp->peers())
+					t->h.connect_peer(ep);
+			}
+		}
 	}
 }
 
@@ -421,6 +476,8 @@ void swarm_torrent_tick(swarm_session *s)
 				if (!s->trackers.empty() || !t->base.trackers.empty())
 					t->h.force_reannounce(
 					    0, -1, lt::torrent_handle::ignore_min_interval);
+				if (s->dht && t->ext_channel)
+					dht_lookup(s, t);
 			}
 		}
 	}
@@ -589,6 +646,8 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 		std::lock_guard<std::mutex> g(t->mu);
 		t->h = h;
 	}
+	if (s->dht)
+		h.force_dht_announce(); // find peers now, not at the next DHT round
 	{
 		std::lock_guard<std::mutex> g(s->mu);
 		s->torrents.insert(t.get());

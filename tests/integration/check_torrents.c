@@ -13,6 +13,7 @@
  */
 #include "drive_util.h"
 #include "fixture.h"
+#include "netns_util.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -148,19 +149,7 @@ START_TEST(hybrid_torrent_of_three_files_seeded_by_libtorrent)
 	snprintf(plen, sizeof plen, "%d", PIECE);
 	char *argv[] = { "/usr/bin/python3", script, src, tfile, plen, NULL };
 	ck_assert_int_eq(fixture_proc_start(argv, log, &seeder), 0);
-	for (int i = 0; i < 600 && !port; i++) {
-		FILE *f = fopen(log, "r");
-		char line[256];
-
-		while (f && fgets(line, sizeof line, f))
-			sscanf(line, "seeding %u", &port);
-		if (f)
-			fclose(f);
-		if (!port) {
-			ck_assert_msg(fixture_proc_alive(seeder), "the seeder died: see %s", log);
-			usleep(50000);
-		}
-	}
+	port = itest_log_number(log, "seeding %u", seeder);
 	ck_assert_msg(port, "the seeder did not start within 30 s: see %s", log);
 	m = mount_with_peer((uint16_t)port);
 
