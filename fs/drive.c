@@ -501,8 +501,22 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 	bool saving = false;
 	int err;
 
-	if ((*out_t = fs_torrent_find(d, e->content.ih2)))
-		return 0;
+	if ((*out_t = fs_torrent_find(d, e->content.ih2))) {
+		/* added already (for another file of it, or seeded at mount): the record
+		 * must still name what the torrent holds */
+		err = swarm_torrent_metainfo(fs_engine_torrent_swarm(*out_t), &m);
+		if (err == 0 && !torrent_matches(m, e, v1only)) {
+			swarm_hex(e->content.ih2, 32, hex);
+			fs_err("torrent %s does not match its record (infohash, pieces root, "
+			       "length or place of the file)",
+			       hex);
+			err = -EBADMSG;
+		}
+		swarm_metainfo_free(m);
+		if (err < 0)
+			*out_t = NULL;
+		return err;
+	}
 	swarm_hex(e->content.ih2, 32, hex);
 	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
 	err = fs_read_file(path, 64 << 20, &buf, &len);
@@ -540,7 +554,8 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 	/* the torrent must be the record's: same infohash, pieces root (v2), length and
 	 * place of the file */
 	if (!err && !torrent_matches(m, e, v1only)) {
-		fs_err("torrent %s does not match its record (infohash, pieces root or length)",
+		fs_err("torrent %s does not match its record (infohash, pieces root, length or "
+		       "place of the file)",
 		       hex);
 		err = -EBADMSG;
 	}

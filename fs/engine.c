@@ -800,11 +800,14 @@ ssize_t fs_engine_read(struct fs_engine_reader *r, void *buf, size_t len, uint64
 	return -EIO;
 }
 
-void fs_engine_reader_where(const struct fs_engine_reader *r, uint8_t out_key[CACHE_KEY_LEN],
-                            uint64_t *out_base)
+int fs_engine_file_where(struct fs_engine_torrent *t, uint32_t index,
+                         uint8_t out_key[CACHE_KEY_LEN], uint64_t *out_base)
 {
-	memcpy(out_key, r->f->key, CACHE_KEY_LEN);
-	*out_base = r->f->base;
+	if (t->plain || index >= t->n_files)
+		return -ENOENT;
+	memcpy(out_key, t->files[index].key, CACHE_KEY_LEN);
+	*out_base = t->files[index].base;
+	return 0;
 }
 
 uint64_t fs_engine_cached(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t base,

@@ -99,16 +99,16 @@ typedef void (*fs_engine_ready_cb)(int result, void *ctx);
 
 /* Make [offset, offset + len) of r's file readable from the cache. Returns 1 when it
  * is present already (read it with cache_block_pin/cache_read at the file's place,
- * fs_engine_reader_where; cb is not called), 0
+ * fs_engine_file_where; cb is not called), 0
  * when cb will be called once, or -errno. Every call also moves r's read-ahead, so
  * call it for hits too. A range can be evicted again between cb and the caller's
  * read: retry on -ENODATA. timeout_ms 0 = the session's default. Any thread. */
 int fs_engine_prepare(struct fs_engine_reader *r, uint64_t offset, size_t len, int timeout_ms,
                       fs_engine_ready_cb cb, void *ctx);
-/* Where r's file lives in the cache: its object's key and the offset of its first
- * byte there. Any thread. */
-void fs_engine_reader_where(const struct fs_engine_reader *r, uint8_t out_key[CACHE_KEY_LEN],
-                            uint64_t *out_base);
+/* Where file index of t lives in the cache: its object's key and the offset of the
+ * file's first byte there. -ENOENT: no such file. Any thread. */
+int fs_engine_file_where(struct fs_engine_torrent *t, uint32_t index,
+                         uint8_t out_key[CACHE_KEY_LEN], uint64_t *out_base);
 /* How many bytes of [base, base + len) of object key are in chunks present now (a
  * file's "cached" bytes). Any thread. */
 uint64_t fs_engine_cached(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t base,

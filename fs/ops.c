@@ -1051,7 +1051,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * swarm and no read-ahead: reads go straight to the cache */
 	bool whole =
 	    fs_engine_cached(d->cache, h->rd.key, h->rd.base, h->rd.length) == h->rd.length;
-	if (h->rd.length && !whole) {
+	/* a file within a torrent of several is read at the place its record names:
+	 * the torrent must say the same (fs_torrent_for checks), cached or not */
+	if (h->rd.length && (!whole || e.content.has_file)) {
 		struct fs_engine_torrent *t;
 
 		/* another member's content: its metadata may come from the swarm first */

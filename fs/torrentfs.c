@@ -280,7 +280,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (h->rd.reader)
-		fs_engine_reader_where(h->rd.reader, h->rd.key, &h->rd.base);
+		fs_engine_file_where(fs->t, n->file, h->rd.key, &h->rd.base);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1; /* content never changes */
 	fuse_reply_open(req, fi);
@@ -329,15 +329,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		swarm_torrent_stats(fs_engine_torrent_swarm(fs->t), &ts);
 		len = snprintf(val, sizeof val, "%u", ts.peers);
 	} else if (!strcmp(name, "cached") && !n->dir) {
-		struct fs_engine_reader *r;
 		uint8_t key[CACHE_KEY_LEN];
 		uint64_t base, bytes = 0;
 
-		if (n->size && fs_engine_reader_new(fs->t, n->file, &r) == 0) {
-			fs_engine_reader_where(r, key, &base);
-			fs_engine_reader_free(r);
+		if (n->size && fs_engine_file_where(fs->t, n->file, key, &base) == 0)
 			bytes = fs_engine_cached(fs_engine_cache(fs->e), key, base, n->size);
-		}
 		len = snprintf(val, sizeof val, "%llu", (unsigned long long)bytes);
 	}
 	if (len < 0)

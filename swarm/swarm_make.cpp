@@ -43,7 +43,8 @@ int swarm_metainfo_from(const lt::torrent_info &ti, const char *torrent, size_t 
 	auto m = (swarm_metainfo *)calloc(1, sizeof(swarm_metainfo));
 	if (!m)
 		return -ENOMEM;
-	lt::file_storage const &fs = ti.files();
+	// the torrent's own layout, also when a data file remapped files()
+	lt::file_storage const &fs = ti.orig_files();
 	lt::info_hash_t const ih = ti.info_hashes();
 
 	m->name = strdup(ti.name().c_str());

@@ -168,6 +168,7 @@ START_TEST(a_blocked_read_does_not_hold_the_unmount)
 	}
 	ck_assert_msg(gone, "the mount did not end within 2 s of SIGTERM during a blocked read");
 	ck_assert_int_eq(fixture_proc_wait(reader, 10000) >= 0, 1);
+	fixture_proc_stop(reader, 1000);
 	fixture_mount_stop(m);
 }
 END_TEST
