@@ -55,15 +55,17 @@ void fs_read_reply_fd(fuse_req_t req, int fd, off_t off, size_t size)
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
-/* Reply from the cache if the whole range is there: 0, or -ENODATA. */
+/* Reply from the cache if the whole range is there: 0, or -ENODATA. Once replied, the
+ * kernel may release the handle at once (r freed): nothing of r is used after. */
 static int reply_cached(fuse_req_t req, struct fs_read *r, off_t off, size_t size)
 {
+	struct cache *c = r->cache;
 	struct cache_block b;
-	int err = cache_block_pin(r->cache, r->key, r->base + (uint64_t)off, size, &b);
+	int err = cache_block_pin(c, r->key, r->base + (uint64_t)off, size, &b);
 
 	if (err == 0) {
 		fs_read_reply_fd(req, b.fd, (off_t)b.offset, b.len);
-		cache_block_unpin(r->cache, &b);
+		cache_block_unpin(c, &b);
 	}
 	return err;
 }
