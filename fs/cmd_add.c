@@ -159,7 +159,9 @@ int fs_cmd_add(int argc, char **argv)
 	if (setxattr(parent, "user.swarmfs.add", value, strlen(value), 0) < 0) {
 		err = -errno;
 		print_failure(mnt, argv[2], err);
-		code = err == -ETIMEDOUT ? FS_EXIT_NO_METADATA
+		/* a magnet's add waits with the waiter until the read timeout, then EIO */
+		code = err == -ETIMEDOUT || (err == -EIO && !strncmp(src, "magnet:", 7))
+		           ? FS_EXIT_NO_METADATA
 		       : err == -EBADMSG ? FS_EXIT_NOT_TORRENT
 		                         : 1;
 	} else {

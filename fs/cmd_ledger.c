@@ -3,9 +3,12 @@
  * refuse while the drive is mounted (DESIGN.md §7); given a mount point, log and
  * drive add-member ask the mount instead. */
 #include "cmd_ledger.h"
+#include "cli.h"
 #include "cmd_mount.h"
 #include "drive.h"
 #include "fs.h"
+#include "history.h"
+#include "report.h"
 #include "uri.h"
 
 #include <ledger.h>
@@ -167,7 +170,15 @@ static int open_drive_arg(struct common *c, const char *cmd, const char *drive,
 	return rc;
 }
 
+static int print_uri_invite(struct ledger *l, const uint8_t *invite);
+
 static int print_uri(struct ledger *l)
+{
+	return print_uri_invite(l, NULL);
+}
+
+/* The drive's URI, with an invite's secret (inv=) when invite is not NULL. */
+static int print_uri_invite(struct ledger *l, const uint8_t *invite)
 {
 	struct ledger_params p;
 	struct fs_uri u;
@@ -176,6 +187,10 @@ static int print_uri(struct ledger *l)
 	int rc;
 
 	memset(&u, 0, sizeof u);
+	if (invite) {
+		memcpy(u.invite, invite, sizeof u.invite);
+		u.has_invite = true;
+	}
 	ledger_drive_id(l, id);
 	ledger_hex(id, 32, u.drive_id);
 	rc = ledger_params_get(l, &p);
@@ -183,13 +198,16 @@ static int print_uri(struct ledger *l)
 		return rc;
 	u.name = p.name;
 	u.genesis_len = fs_uri_genesis_len(l);
+	u.private_drive = p.private_drive;
 	for (size_t i = 0; i < p.n_trackers && i < FS_URI_MAX_LIST; i++)
 		u.trackers[u.n_trackers++] = p.trackers[i];
 	rc = fs_uri_format(&u, &text);
 	if (rc == 0) {
 		printf("%s\n", text);
+		memset(text, 0, strlen(text));
 		free(text);
 	}
+	memset(&u.invite, 0, sizeof u.invite);
 	ledger_params_release(&p);
 	return rc;
 }
@@ -290,19 +308,27 @@ int fs_cmd_key(int argc, char **argv)
 /* ---- init ---- */
 
 static const char init_usage[] =
-    "usage: swarmfs init [--home DIR] [--name NAME] [--key NAME] [--tracker URL]...\n\n"
-    "Make my key (if none) and a new single-producer drive; print its id and URI.\n";
+    "usage: swarmfs init [--home DIR] [--name NAME] [--key NAME] [--tracker URL]... [--public]\n\n"
+    "Make my key (if none) and a new single-producer drive; print its id and URI.\n"
+    "The drive is private: only members sync its ledger and read its files, and others\n"
+    "join by invite (swarmfs invite). --public makes an open drive: anyone with its URI\n"
+    "reads it; members publish.\n";
 
 struct init_opts {
 	const char *name;
 	char *trackers[FS_URI_MAX_LIST];
 	size_t n_trackers;
+	bool public_drive;
 };
 
 static int init_extra(int ch, void *ctx)
 {
 	struct init_opts *o = ctx;
 
+	if (ch == 'P') {
+		o->public_drive = true;
+		return 0;
+	}
 	if (ch == 'n') {
 		o->name = optarg;
 		return 0;
@@ -319,6 +345,7 @@ int fs_cmd_init(int argc, char **argv)
 	static const struct option extra[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "tracker", required_argument, NULL, 't' },
+		{ "public", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct init_opts o = { .name = "drive" };
@@ -350,6 +377,7 @@ int fs_cmd_init(int argc, char **argv)
 	p.n_producers = 1;
 	p.trackers = o.trackers;
 	p.n_trackers = o.n_trackers;
+	p.private_drive = !o.public_drive;
 	/* the drive id is known only once the genesis exists: build it in a temporary
 	 * directory, then rename that into place */
 	if (asprintf(&tmpdir, "%s/drives/.init-%ld", c.home, (long)getpid()) < 0 ||
@@ -379,12 +407,19 @@ int fs_cmd_init(int argc, char **argv)
 	rc = drive_open(c.home, hex, k, &l);
 	if (rc < 0)
 		goto out;
+	/* a private drive's first epoch key, sealed to its admin */
+	if (!o.public_drive && (rc = ledger_epoch_rotate(l)) < 0) {
+		fprintf(stderr, "swarmfs init: cannot start the drive's first epoch: %s\n",
+		        strerror(-rc));
+		goto out;
+	}
 	if (made) {
 		printf("key: ");
 		print_hex(pub);
 		printf(" (new, %s/keys/%s.key)\n", c.home, c.key_name);
 	}
-	printf("drive: %s\nname: %s\n", hex, o.name);
+	printf("drive: %s\nname: %s\naccess: %s\n", hex, o.name,
+	       o.public_drive ? "public" : "private (invite others with: swarmfs invite)");
 	rc = print_uri(l);
 out:
 	if (rc < 0 && tmpdir) {
@@ -404,13 +439,19 @@ out:
 /* ---- drive ---- */
 
 static const char drive_usage[] =
-    "usage: swarmfs drive list|show|add-member [--home DIR] ...\n\n"
-    "  list                                   the drives in the data directory\n"
-    "  show DRIVE                             parameters, head, members\n"
-    "  add-member DRIVE|MOUNTPOINT KEY [--producer] [--key NAME]\n"
+    "usage: swarmfs drive list|show|members|add-member|remove-member [--home DIR] ...\n\n"
+    "  list [--json]                          the drives in the data directory\n"
+    "  show DRIVE [--json]                    parameters, head, members\n"
+    "  members DRIVE|MOUNTPOINT               live members: key, role, since, name\n"
+    "  add-member DRIVE|MOUNTPOINT KEY [--producer] [--name NAME] [--key NAME]\n"
     "                                         admit a member (admin only); on a\n"
     "                                         mounted drive give its MOUNTPOINT: the\n"
-    "                                         mount signs with its own key\n";
+    "                                         mount signs with its own key\n"
+    "  remove-member DRIVE|MOUNTPOINT KEY [--key NAME]\n"
+    "                                         remove a member (admin only); on a\n"
+    "                                         private drive a new epoch begins: the\n"
+    "                                         member keeps what it read, and can read\n"
+    "                                         nothing published after\n";
 
 static int show_one(struct ledger *l, bool brief)
 {
@@ -454,107 +495,235 @@ static int show_one(struct ledger *l, bool brief)
 	return 0;
 }
 
-/* add-member on a mounted drive: the mount signs the record with its own key and
- * submits it to its ledger (DESIGN.md §7). hex is the member's key, lowercase. */
-static int add_member_mounted(const char *mnt, const char *hex, bool producer)
+/* A membership change on a mounted drive: the mount signs the record with its own key
+ * and submits it to its ledger (DESIGN.md §7). value as fs/members.h says. */
+static int member_mounted(const char *cmd, const char *mnt, const char *value)
 {
-	const char *role = producer ? "producer" : "member";
-	char value[LEDGER_HEX_LEN + 16];
 	int err;
 
-	snprintf(value, sizeof value, "%s %s", hex, role);
-	if (setxattr(mnt, "user.swarmfs.member", value, strlen(value), 0) == 0) {
-		printf("added %s as %s\n", hex, role);
+	if (setxattr(mnt, "user.swarmfs.member", value, strlen(value), 0) == 0)
 		return 0;
-	}
 	err = errno;
-	if (err == EACCES)
+	if (err == EACCES || err == EPERM)
 		fprintf(stderr,
-		        "swarmfs drive add-member: %s is mounted with a key that is not the "
-		        "drive's admin (only the drive's admin may)\n",
-		        mnt);
+		        "swarmfs %s: %s is mounted with a key that is not the drive's admin "
+		        "(only the drive's admin may)\n",
+		        cmd, mnt);
 	else if (err == EROFS)
-		fprintf(stderr,
-		        "swarmfs drive add-member: %s is mounted without a key (read-only)\n", mnt);
+		fprintf(stderr, "swarmfs %s: %s is mounted without a key (read-only)\n", cmd, mnt);
+	else if (err == ENOENT)
+		fprintf(stderr, "swarmfs %s: no such member\n", cmd);
 	else
-		fprintf(stderr, "swarmfs drive add-member: %s: %s\n", mnt, strerror(err));
+		fprintf(stderr, "swarmfs %s: %s: %s\n", cmd, mnt, strerror(err));
 	return -err;
 }
 
-/* add-member DRIVE|MOUNTPOINT KEY: through the mount when DRIVE is a mount point, else
- * on ledger.db under the drive lock, which a running mount holds. Returns the exit
- * code. */
-static int add_member(struct common *c, const char *drive, const char *key, bool producer)
+/* Run fn on the ledger of DRIVE (a name, id or URI in the data directory) opened with
+ * this command's key, under the drive lock a mount holds: a mounted drive is refused
+ * with the hint to give its mount point. Prints why it failed. */
+static int with_drive(struct common *c, const char *cmd, const char *drive, bool need_key,
+                      int (*fn)(struct ledger *l, void *ctx), void *ctx)
 {
-	struct ledger_op op = { .type = LEDGER_REC_MEMBER, .producer = producer };
+	char hint[96];
+
+	/* what to run instead while the drive is mounted */
+	snprintf(hint, sizeof hint, "%s MOUNTPOINT%s", cmd, strstr(cmd, "-member") ? " KEY" : "");
 	struct ledger_key *k = NULL;
 	struct ledger *l = NULL;
-	char id[LEDGER_HEX_LEN], hex[LEDGER_HEX_LEN], *ddir = NULL, *text;
+	char id[LEDGER_HEX_LEN], *ddir = NULL;
 	int lock = -1, rc;
 	long holder = 0;
 
-	if (ledger_unhex(key, op.member, 32) < 0) {
-		fprintf(stderr, "swarmfs drive: KEY must be 64 hex digits\n");
-		return FS_EXIT_USAGE;
-	}
-	ledger_hex(op.member, 32, hex);
-	if (fs_mount_ask(drive, "drive", &text) == 0) {
-		free(text);
-		return add_member_mounted(drive, hex, producer) < 0 ? CMD_FAIL : 0;
-	}
-	if (resolve_home(c, "drive") < 0)
-		return CMD_FAIL;
+	if (resolve_home(c, cmd) < 0)
+		return -ENOENT;
 	rc = drive_resolve(c->home, drive, id);
 	if (rc == 0 && asprintf(&ddir, "%s/drives/%s", c->home, id) < 0)
 		rc = -ENOMEM;
 	if (rc < 0 && access(drive, F_OK) == 0)
 		fprintf(stderr,
-		        "swarmfs drive add-member: %s is neither the mount point of a swarmfs "
-		        "drive nor a drive in %s\n",
-		        drive, c->home);
+		        "swarmfs %s: %s is neither the mount point of a swarmfs drive nor a "
+		        "drive in %s\n",
+		        cmd, drive, c->home);
 	else if (rc < 0)
-		fprintf(stderr, "swarmfs drive add-member: no drive '%s' in %s: %s\n", drive,
-		        c->home, strerror(-rc));
+		fprintf(stderr, "swarmfs %s: no drive '%s' in %s: %s\n", cmd, drive, c->home,
+		        strerror(-rc));
 	if (rc == 0 && (lock = fs_drive_lock(ddir, &holder)) < 0) {
 		rc = lock;
 		if (rc == -EBUSY && holder > 0)
-			fprintf(
-			    stderr,
-			    "swarmfs drive add-member: drive is mounted by pid %ld: run swarmfs "
-			    "drive add-member MOUNTPOINT KEY\n",
-			    holder);
+			fprintf(stderr, "swarmfs %s: drive is mounted by pid %ld: run swarmfs %s\n",
+			        cmd, holder, hint);
 		else if (rc == -EBUSY)
-			fprintf(stderr, "swarmfs drive add-member: drive is mounted: run swarmfs "
-			                "drive add-member MOUNTPOINT KEY\n");
+			fprintf(stderr, "swarmfs %s: drive is mounted: run swarmfs %s\n", cmd,
+			        hint);
 		else
-			fprintf(stderr, "swarmfs drive add-member: cannot lock %s: %s\n", ddir,
+			fprintf(stderr, "swarmfs %s: cannot lock %s: %s\n", cmd, ddir,
 			        strerror(-rc));
 	}
-	if (rc == 0)
-		rc = load_key(c, "drive", &k);
+	if (rc == 0 && need_key)
+		rc = load_key(c, cmd, &k);
 	if (rc == 0)
 		rc = drive_open(c->home, id, k, &l);
-	if (rc == 0) {
-		rc = ledger_submit(l, &op, NULL);
-		if (rc < 0)
-			fprintf(stderr, "swarmfs drive add-member: %s%s\n", strerror(-rc),
-			        rc == -EPERM ? " (only the drive's admin may)" : "");
-		else
-			printf("added %s as %s\n", hex, producer ? "producer" : "member");
-	}
+	if (rc == 0)
+		rc = fn(l, ctx);
 	if (lock >= 0)
 		close(lock);
 	ledger_free(l);
 	ledger_key_free(k);
 	free(ddir);
+	return rc;
+}
+
+struct member_change {
+	const char *cmd;
+	struct ledger_op op;
+	char hex[LEDGER_HEX_LEN];
+};
+
+static int member_change_offline(struct ledger *l, void *ctx)
+{
+	struct member_change *m = ctx;
+	int rc = 0;
+
+	if (m->op.remove && ledger_member_role(l, m->op.member) == 2) {
+		m->op.producer = true; /* a producer goes back to member, then goes */
+		rc = ledger_submit(l, &m->op, NULL);
+		m->op.producer = false;
+	}
+	if (rc == 0)
+		rc = ledger_submit(l, &m->op, NULL);
+	if (rc == 0 && m->op.remove && ledger_is_private(l)) {
+		rc = ledger_epoch_rotate(l); /* what comes next, the removed cannot read */
+		rc = rc < 0 ? rc : 0;
+	}
+	if (rc < 0)
+		fprintf(stderr, "swarmfs %s: %s%s\n", m->cmd, strerror(-rc),
+		        rc == -EPERM    ? " (only the drive's admin may)"
+		        : rc == -ENOENT ? " (no such member)"
+		                        : "");
+	return rc;
+}
+
+/* add-member / remove-member DRIVE|MOUNTPOINT KEY: through the mount when DRIVE is a
+ * mount point, else on ledger.db under the drive lock. Returns the exit code. */
+static int member_change(struct common *c, const char *cmd, const char *drive, const char *key,
+                         bool producer, bool remove, const char *name)
+{
+	struct member_change m = { .cmd = cmd,
+		                   .op = { .type = LEDGER_REC_MEMBER,
+		                           .producer = producer && !remove,
+		                           .remove = remove,
+		                           .name = name } };
+	char value[LEDGER_HEX_LEN + 16 + LEDGER_DISPLAY_NAME_MAX + 2], *text;
+	const char *what = remove ? "remove" : producer ? "producer" : "member";
+	int rc;
+
+	if (ledger_unhex(key, m.op.member, 32) < 0) {
+		fprintf(stderr, "swarmfs drive: KEY must be 64 hex digits\n");
+		return FS_EXIT_USAGE;
+	}
+	if (name && (remove || !ledger_display_name_ok(name))) {
+		fprintf(stderr,
+		        "swarmfs drive: --name takes 1 to %d bytes of text without "
+		        "control characters, when adding\n",
+		        LEDGER_DISPLAY_NAME_MAX);
+		return FS_EXIT_USAGE;
+	}
+	ledger_hex(m.op.member, 32, m.hex);
+	snprintf(value, sizeof value, "%s %s%s%s", m.hex, what, name ? " " : "", name ? name : "");
+	if (fs_mount_ask(drive, "drive", &text) == 0) {
+		free(text);
+		rc = member_mounted(cmd, drive, value);
+	} else {
+		rc = with_drive(c, cmd, drive, true, member_change_offline, &m);
+	}
+	if (rc == 0 && remove)
+		printf("removed %s%s\n", m.hex,
+		       " (a private drive starts a new epoch: what the member already read, it "
+		       "keeps; nothing published from now on is readable to it)");
+	else if (rc == 0)
+		printf("added %s as %s\n", m.hex, producer ? "producer" : "member");
 	return rc < 0 ? CMD_FAIL : 0;
 }
 
+static int print_members(const char *text)
+{
+	printf("%-16s  %-14s  %-6s  %s\n", "key", "role", "since", "name");
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t ll = nl ? (size_t)(nl - p) : strlen(p);
+		char line[LEDGER_HEX_LEN + 48 + LEDGER_DISPLAY_NAME_MAX + 2], key[LEDGER_HEX_LEN];
+		char role[24];
+		long long since;
+		int n = 0;
+
+		/* one line at a time: the name may be empty, and a format's space would
+		 * read on into the next line */
+		snprintf(line, sizeof line, "%.*s", (int)ll, p);
+		if (sscanf(line, "%64s %23s %lld%n", key, role, &since, &n) >= 3)
+			printf("%.16s  %-14s  %-6lld  %s\n", key, role, since,
+			       line[n] == ' ' ? line + n + 1 : "");
+		p = nl ? nl + 1 : p + ll;
+	}
+	return 0;
+}
+
+static int members_offline(struct ledger *l, void *ctx)
+{
+	struct ledger_member *ms;
+	size_t n;
+	char hex[LEDGER_HEX_LEN], *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int rc = f ? ledger_members(l, &ms, &n) : -ENOMEM;
+
+	(void)ctx;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		ledger_hex(ms[i].key, 32, hex);
+		fprintf(f, "%s %s %lld %s\n", hex,
+		        ms[i].admin      ? (ms[i].producer ? "admin,producer" : "admin")
+		        : ms[i].producer ? "producer"
+		                         : "member",
+		        (long long)ms[i].since, ms[i].name);
+	}
+	if (rc == 0)
+		free(ms);
+	if (f)
+		fclose(f);
+	if (rc == 0 && buf)
+		print_members(buf);
+	free(buf);
+	return rc;
+}
+
+static int members(struct common *c, const char *drive)
+{
+	char *text;
+	int rc;
+
+	if (fs_mount_ask(drive, "members", &text) == 0) {
+		print_members(text);
+		free(text);
+		return 0;
+	}
+	rc = with_drive(c, "drive members", drive, false, members_offline, NULL);
+	return rc < 0 ? CMD_FAIL : 0;
+}
+
+struct drive_opts {
+	bool producer;
+	const char *name;
+};
+
 static int producer_extra(int ch, void *ctx)
 {
-	if (ch != 'p')
+	struct drive_opts *o = ctx;
+
+	if (ch == 'p')
+		o->producer = true;
+	else if (ch == 'N')
+		o->name = optarg;
+	else
 		return -1;
-	*(bool *)ctx = true;
 	return 0;
 }
 
@@ -562,25 +731,38 @@ int fs_cmd_drive(int argc, char **argv)
 {
 	static const struct option extra[] = {
 		{ "producer", no_argument, NULL, 'p' },
+		{ "name", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct common c = { 0 };
 	struct ledger *l = NULL;
-	bool producer = false;
+	struct drive_opts o = { 0 };
+	bool json = fs_cli_take_flag(&argc, argv, "--json");
+	struct fs_json j;
 	const char *sub;
 	int rc = 0, nargs;
 
-	PARSE(argc, argv, &c, drive_usage, "", extra, producer_extra, &producer);
+	PARSE(argc, argv, &c, drive_usage, "", extra, producer_extra, &o);
 	nargs = argc - optind;
 	sub = nargs > 0 ? argv[optind] : "";
 	if (!((!strcmp(sub, "list") && nargs == 1) || (!strcmp(sub, "show") && nargs == 2) ||
-	      (!strcmp(sub, "add-member") && nargs == 3))) {
+	      (!strcmp(sub, "members") && nargs == 2) ||
+	      (!strcmp(sub, "add-member") && nargs == 3) ||
+	      (!strcmp(sub, "remove-member") && nargs == 3))) {
 		fprintf(stderr, "%s", drive_usage);
 		return FS_EXIT_USAGE;
 	}
-	if (!strcmp(sub, "add-member")) {
-		/* a mount point needs no data directory: the mount has its own */
-		rc = add_member(&c, argv[optind + 1], argv[optind + 2], producer);
+	/* a mount point needs no data directory: the mount has its own */
+	if (!strcmp(sub, "add-member") || !strcmp(sub, "remove-member")) {
+		bool rm = !strcmp(sub, "remove-member");
+
+		rc = member_change(&c, rm ? "drive remove-member" : "drive add-member",
+		                   argv[optind + 1], argv[optind + 2], o.producer, rm, o.name);
+		free(c.home);
+		return rc;
+	}
+	if (!strcmp(sub, "members")) {
+		rc = members(&c, argv[optind + 1]);
 		free(c.home);
 		return rc;
 	}
@@ -597,21 +779,34 @@ int fs_cmd_drive(int argc, char **argv)
 		}
 		d = opendir(dir);
 		free(dir);
+		fs_json_init(&j);
+		fs_json_array_begin(&j, NULL);
 		while (d && (de = readdir(d))) {
 			uint8_t raw[32];
 
 			if (ledger_unhex(de->d_name, raw, 32) < 0 ||
 			    drive_open(c.home, de->d_name, NULL, &l) < 0)
 				continue;
-			show_one(l, true);
+			if (json)
+				fs_report_drive(&j, NULL, l, true);
+			else
+				show_one(l, true);
 			ledger_free(l);
 			l = NULL;
 		}
 		if (d)
 			closedir(d);
+		fs_json_array_end(&j);
+		rc = json ? fs_json_print(&j) : 0;
+		fs_json_release(&j);
 	} else {
 		rc = open_drive_arg(&c, "drive", argv[optind + 1], NULL, &l);
-		if (rc == 0)
+		if (rc == 0 && json) {
+			fs_json_init(&j);
+			if ((rc = fs_report_drive(&j, NULL, l, false)) == 0)
+				rc = fs_json_print(&j);
+			fs_json_release(&j);
+		} else if (rc == 0)
 			rc = show_one(l, false);
 	}
 	ledger_free(l);
@@ -622,66 +817,69 @@ int fs_cmd_drive(int argc, char **argv)
 /* ---- log ---- */
 
 static const char log_usage[] =
-    "usage: swarmfs log [--home DIR] DRIVE [PATH]\n\n"
-    "Every record that touched PATH (or the whole drive), oldest first.\n";
-
-static int print_entry(const struct ledger_log_entry *e, void *ctx)
-{
-	char author[LEDGER_HEX_LEN], rec[LEDGER_HEX_LEN], when[32];
-	time_t t = (time_t)e->time;
-	struct tm tm;
-
-	(void)ctx;
-	ledger_hex(e->author, 32, author);
-	ledger_hex(e->record_id, 32, rec);
-	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
-	printf("%6lld  %s  %-8s  %.16s  ", (long long)e->height, when,
-	       ledger_rec_type_name(e->type), author);
-	if (e->type == LEDGER_REC_MEMBER)
-		printf("key %.16s", e->dest);
-	else
-		printf("%s", e->path);
-	if (e->type == LEDGER_REC_MOVE)
-		printf(" -> %s", e->dest);
-	else if (e->type == LEDGER_REC_TRANSFER)
-		printf(" to %.16s", e->dest);
-	printf("  record %.16s\n", rec);
-	return 0;
-}
+    "usage: swarmfs log [--home DIR] [--utc] [--long] [--json] DRIVE [PATH]\n"
+    "       swarmfs log [--utc] [--long] [--json] PATH-IN-A-MOUNT\n\n"
+    "Every record that touched PATH (or the whole drive), oldest first. Times are\n"
+    "ISO 8601 in local time (--utc: in UTC); keys and record ids are shortened to 8\n"
+    "hex digits (--long: in full) and named where this node knows the key.\n";
 
 int fs_cmd_log(int argc, char **argv)
 {
+	struct fs_history_out out = { .f = stdout };
+	struct fs_names *names = NULL;
 	struct common c = { 0 };
 	struct ledger *l = NULL;
+	char *text = NULL;
+	uint8_t id[32];
+	char id_hex[LEDGER_HEX_LEN];
 	int rc;
 
+	out.utc = fs_cli_take_flag(&argc, argv, "--utc");
+	out.long_keys = fs_cli_take_flag(&argc, argv, "--long");
+	out.json = fs_cli_take_flag(&argc, argv, "--json");
 	PARSE(argc, argv, &c, log_usage, NULL, NULL, NULL, NULL);
 	if (argc - optind < 1 || argc - optind > 2) {
 		fprintf(stderr, "%s", log_usage);
 		return FS_EXIT_USAGE;
 	}
+	/* names are a convenience: without a data directory keys show as hex */
+	if (fs_home_resolve(c.home_opt, &c.home) == 0 && fs_names_load(c.home, &names) == 0)
+		out.names = names;
 	/* swarmfs log PATH, a path in a mounted drive: the mount answers (its ledger.db is
 	 * the mount's to read while mounted, DESIGN.md §7) */
-	if (argc - optind == 1 && strchr(argv[optind], '/')) {
-		char *text;
-
-		if (fs_mount_ask(argv[optind], "log", &text) == 0) {
-			fputs(text, stdout);
-			free(text);
-			return 0;
-		}
+	if (argc - optind == 1 && strchr(argv[optind], '/') &&
+	    fs_mount_ask(argv[optind], "log", &text) == 0) {
+		fs_history_begin(&out, NULL, argv[optind]);
+		rc = fs_history_parse(text, fs_history_print, &out);
+		if (rc == 0)
+			rc = fs_history_end(&out);
+		else
+			fs_json_release(&out.j);
+		if (rc < 0)
+			fprintf(stderr, "swarmfs log: %s: %s\n", argv[optind], strerror(-rc));
+		goto out;
 	}
-	if (resolve_home(&c, "log") < 0)
-		return CMD_FAIL;
+	if (!c.home && (rc = resolve_home(&c, "log")) < 0)
+		goto out;
 	rc = open_drive_arg(&c, "log", argv[optind], NULL, &l);
 	if (rc == 0) {
-		printf("height  time (UTC)           type      author            path\n");
-		rc = ledger_history(l, argc - optind == 2 ? argv[optind + 1] : NULL, print_entry,
-		                    NULL);
+		const char *path = argc - optind == 2 ? argv[optind + 1] : NULL;
+
+		ledger_drive_id(l, id);
+		ledger_hex(id, sizeof id, id_hex);
+		fs_history_begin(&out, id_hex, path);
+		rc = ledger_history(l, path, fs_history_print, &out);
+		if (rc == 0)
+			rc = fs_history_end(&out);
+		else
+			fs_json_release(&out.j);
 		if (rc < 0)
 			fprintf(stderr, "swarmfs log: %s\n", strerror(-rc));
 	}
+out:
 	ledger_free(l);
+	fs_names_free(names);
+	free(text);
 	free(c.home);
 	return rc < 0 ? CMD_FAIL : 0;
 }
@@ -734,4 +932,155 @@ int fs_cmd_verify(int argc, char **argv)
 	ledger_free(l);
 	free(c.home);
 	return rc != 0 ? CMD_FAIL : 0;
+}
+
+/* ---- invite ---- */
+
+static const char invite_usage[] =
+    "usage: swarmfs invite DRIVE|MOUNTPOINT [--producer] [--expires DURATION] [--name NAME]\n"
+    "                      [--home DIR] [--key NAME]\n\n"
+    "Print a swarmfs:// URI that admits one new member to a private drive: it carries a\n"
+    "one-time secret, and the ledger holds only the secret's public key. The joiner mounts\n"
+    "the URI; no admin needs to be online. DURATION: seconds, or a number with s, m, h or\n"
+    "d (default 7d). Only the drive's admin invites producers; a producer may invite\n"
+    "members. On a mounted drive give its MOUNTPOINT: the mount signs with its own key.\n";
+
+struct invite_opts {
+	bool producer;
+	long long expires;
+	const char *name;
+	bool bad;
+};
+
+static long long parse_duration(const char *s)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10), mul = 1;
+
+	if (end == s || v <= 0)
+		return -1;
+	if (*end == 'd')
+		mul = 86400;
+	else if (*end == 'h')
+		mul = 3600;
+	else if (*end == 'm')
+		mul = 60;
+	else if (*end && *end != 's')
+		return -1;
+	if (*end && end[1])
+		return -1;
+	return v > INT64_MAX / mul / 2 ? -1 : v * mul;
+}
+
+static int invite_extra(int ch, void *ctx)
+{
+	struct invite_opts *o = ctx;
+
+	if (ch == 'p')
+		o->producer = true;
+	else if (ch == 'e')
+		o->bad |= (o->expires = parse_duration(optarg)) < 0;
+	else if (ch == 'N')
+		o->name = optarg;
+	else
+		return -1;
+	return 0;
+}
+
+static int invite_offline(struct ledger *l, void *ctx)
+{
+	struct invite_opts *o = ctx;
+	uint8_t secret[LEDGER_INVITE_SECRET_LEN];
+	int rc;
+
+	if (!ledger_is_private(l))
+		fprintf(stderr, "swarmfs invite: this drive is public: its URI alone lets anyone "
+		                "read it; the invite admits a member\n");
+	rc =
+	    ledger_invite_create(l, o->producer, (int64_t)time(NULL) + o->expires, o->name, secret);
+	if (rc == 0)
+		rc = print_uri_invite(l, secret);
+	memset(secret, 0, sizeof secret);
+	if (rc < 0)
+		fprintf(stderr, "swarmfs invite: %s%s\n", strerror(-rc),
+		        rc == -EPERM ? (o->producer ? " (only the drive's admin invites producers)"
+		                                    : " (only the admin or a producer invites)")
+		                     : "");
+	return rc;
+}
+
+/* Percent-encode s into a query value. */
+static void pct(char *out, size_t max, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 4 < max; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch))
+			out[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(out + o, max - o, "%%%02X", ch);
+	}
+	out[o] = '\0';
+}
+
+int fs_cmd_invite(int argc, char **argv)
+{
+	static const struct option extra[] = {
+		{ "producer", no_argument, NULL, 'p' },
+		{ "expires", required_argument, NULL, 'e' },
+		{ "name", required_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct invite_opts o = { .expires = 7 * 86400 };
+	struct common c = { 0 };
+	char attr[255], name[200] = "", *text;
+	int rc;
+
+	PARSE(argc, argv, &c, invite_usage, "", extra, invite_extra, &o);
+	if (argc - optind != 1 || o.bad) {
+		if (o.bad)
+			fprintf(stderr,
+			        "swarmfs invite: --expires takes a duration: 3600, 90m, 12h, 7d\n");
+		fprintf(stderr, "%s", invite_usage);
+		return FS_EXIT_USAGE;
+	}
+	if (o.name && !ledger_display_name_ok(o.name)) {
+		fprintf(stderr,
+		        "swarmfs invite: --name takes 1 to %d bytes of text without control "
+		        "characters\n",
+		        LEDGER_DISPLAY_NAME_MAX);
+		return FS_EXIT_USAGE;
+	}
+	if (fs_mount_ask(argv[optind], "drive", &text) == 0) {
+		char buf[4096];
+		ssize_t n;
+
+		free(text);
+		if (o.name)
+			pct(name, sizeof name, o.name);
+		snprintf(attr, sizeof attr, "user.swarmfs.invite?role=%s&expires=%lld%s%s",
+		         o.producer ? "producer" : "member", o.expires, o.name ? "&name=" : "",
+		         name);
+		/* one call with room for the answer: the mount makes the invite once */
+		n = getxattr(argv[optind], attr, buf, sizeof buf - 1);
+		if (n < 0) {
+			rc = errno;
+			fprintf(stderr, "swarmfs invite: %s: %s%s\n", argv[optind], strerror(rc),
+			        rc == EPERM || rc == EACCES
+			            ? (o.producer ? " (only the drive's admin invites producers)"
+			                          : " (only the admin or a producer invites)")
+			            : "");
+			return CMD_FAIL;
+		}
+		buf[n] = '\0';
+		fputs(buf, stdout);
+		memset(buf, 0, sizeof buf);
+		return 0;
+	}
+	rc = with_drive(&c, "invite", argv[optind], true, invite_offline, &o);
+	free(c.home);
+	return rc < 0 ? CMD_FAIL : 0;
 }

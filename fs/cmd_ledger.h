@@ -9,5 +9,6 @@ int fs_cmd_init(int argc, char **argv);
 int fs_cmd_drive(int argc, char **argv);
 int fs_cmd_log(int argc, char **argv);
 int fs_cmd_verify(int argc, char **argv);
+int fs_cmd_invite(int argc, char **argv);
 
 #endif

@@ -21,6 +21,10 @@
 /* Route messages to stderr (foreground) or syslog (daemon). Main thread, before any
  * other thread starts. */
 void fs_log_use_syslog(bool on);
+/* In the foreground under systemd (stderr is the journal stream systemd names in
+ * $JOURNAL_STREAM), send messages to the journal with their priority; else nothing
+ * changes. Returns whether it did. Main thread, before any other thread starts. */
+bool fs_log_use_journal(void);
 /* Messages above this syslog level are dropped; default LOG_NOTICE, SWARMFS_DEBUG=1
  * in the environment lowers it to LOG_DEBUG. Any thread. */
 void fs_log_set_level(int level);
@@ -35,10 +39,11 @@ void fs_log_at(int level, const char *module, const char *file, int line, const 
 		if (fs_log_enabled(level))                                                         \
 			fs_log_at(level, "fs", __FILE__, __LINE__, __VA_ARGS__);                   \
 	} while (0)
-#define fs_err(...)   FS_LOG(LOG_ERR, __VA_ARGS__)
-#define fs_warn(...)  FS_LOG(LOG_WARNING, __VA_ARGS__)
-#define fs_info(...)  FS_LOG(LOG_INFO, __VA_ARGS__)
-#define fs_debug(...) FS_LOG(LOG_DEBUG, __VA_ARGS__)
+#define fs_err(...)    FS_LOG(LOG_ERR, __VA_ARGS__)
+#define fs_warn(...)   FS_LOG(LOG_WARNING, __VA_ARGS__)
+#define fs_notice(...) FS_LOG(LOG_NOTICE, __VA_ARGS__)
+#define fs_info(...)   FS_LOG(LOG_INFO, __VA_ARGS__)
+#define fs_debug(...)  FS_LOG(LOG_DEBUG, __VA_ARGS__)
 
 /* ---- home.c: the data directory of DESIGN.md §3 ---- */
 

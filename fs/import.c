@@ -5,6 +5,7 @@
 #include "drive.h"
 #include "engine.h"
 #include "fs.h"
+#include "ops.h"
 
 #include <ledger.h>
 #include <swarm.h>
@@ -66,39 +67,30 @@ static void content_of(const struct swarm_metainfo *m, uint32_t i, struct ledger
 	}
 }
 
-int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const char *source)
+void fs_import_no_metadata(struct fs_drive *d, const char *source, int err)
+{
+	/* named by its hash: the rest of a magnet is noise here */
+	const char *h = strstr(source, "urn:btih:");
+	int n;
+
+	h = h ? h + 9 : (h = strstr(source, "urn:btmh:")) ? h + 9 : source;
+	n = (int)strcspn(h, "&");
+	if (err == -ETIMEDOUT || err == -EIO) /* the waiter's deadline passed */
+		why_set(d, "no metadata for %.*s after %d s (is anyone seeding it?)", n, h,
+		        d->read_timeout_ms / 1000);
+	else
+		why_set(d, "no metadata for %.*s: %s", n, h, strerror(-err));
+}
+
+int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const char *source,
+              const void *bytes, size_t len)
 {
 	struct swarm_metainfo *m = NULL;
 	struct ledger_entry e;
 	char *top = NULL, **paths = NULL;
 	const char *why = "";
-	void *bytes = NULL;
-	size_t len = 0;
-	uint32_t peers = 0;
 	int err;
 
-	if (!strncmp(source, "magnet:", 7)) {
-		err = fs_fetch_metadata(d, source, FS_IMPORT_METADATA_MS, &bytes, &len, &peers);
-		if (err == -ETIMEDOUT) {
-			/* named by its hash: the rest of a magnet is noise here */
-			const char *h = strstr(source, "urn:btih:");
-			int n;
-
-			h = h ? h + 9 : (h = strstr(source, "urn:btmh:")) ? h + 9 : source;
-			n = (int)strcspn(h, "&");
-			why_set(d,
-			        "no metadata for %.*s after %d s from %u peer%s (is anyone seeding "
-			        "it?)",
-			        n, h, FS_IMPORT_METADATA_MS / 1000, peers, peers == 1 ? "" : "s");
-			return err;
-		}
-	} else {
-		err = fs_read_file(source, 64 << 20, &bytes, &len);
-	}
-	if (err < 0) {
-		why_set(d, "%s: %s", source, strerror(-err));
-		return err;
-	}
 	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
 		why_set(d, "%s is not a torrent file (%s)", source, why);
 		err = -EBADMSG;
@@ -109,6 +101,10 @@ int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const c
 	if (strchr(name, '/') || asprintf(&top, "%s%s%s", dirpath, *dirpath ? "/" : "", name) < 0) {
 		top = NULL;
 		err = -EINVAL;
+		goto out;
+	}
+	if ((err = fs_path_may_create(d, top)) < 0) {
+		why_set(d, "cannot create /%s: %s", top, strerror(-err));
 		goto out;
 	}
 	/* nothing of it may exist yet: all of the torrent or none of it */
@@ -150,7 +146,6 @@ out:
 		free(paths[i]);
 	free(paths);
 	swarm_metainfo_free(m);
-	free(bytes);
 	free(top);
 	return err;
 }

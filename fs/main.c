@@ -4,6 +4,7 @@
 #include "fs.h"
 #include "torrent_arg.h"
 #include "torrentfs.h"
+#include "mount_opts.h"
 #include "uri.h"
 
 #include <cache.h>
@@ -32,8 +33,10 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "init", fs_cmd_init, "init [--home DIR] [--name NAME] [--tracker URL]",
-	  "make my key (if none) and a new drive; print its URI" },
+	{ "init", fs_cmd_init, "init [--home DIR] [--name NAME] [--tracker URL] [--public]",
+	  "make my key (if none) and a new drive (private unless --public); print its URI" },
+	{ "invite", fs_cmd_invite, "invite DRIVE|MOUNTPOINT [--producer] [--expires D]",
+	  "a one-time URI that admits a new member to a private drive" },
 	{ "mount", fs_cmd_mount, "mount [OPTIONS] DRIVE MOUNTPOINT",
 	  "mount a drive (DRIVE = name, id or swarmfs:// URI)" },
 	{ "umount", fs_cmd_umount, "umount MOUNTPOINT", "unmount a mounted drive" },
@@ -46,11 +49,14 @@ static const struct command commands[] = {
 	{ "transfer", fs_cmd_transfer, "transfer PATH --to KEY", "give a file to another key" },
 	{ "add", fs_cmd_add, "add DRIVE FILE.torrent|MAGNET /dest/path",
 	  "import an existing torrent" },
+	{ "rekey", fs_cmd_rekey, "rekey PATH",
+	  "re-encrypt a private file of yours under the newest epoch key (cuts off removed "
+	  "members)" },
 	{ "magnet", fs_cmd_magnet, "magnet [--v1] PATH",
 	  "the magnet link of a file (--v1: a v1-only torrent of it, for aria2c)" },
 	{ "key", fs_cmd_key, "key new|show [NAME]", "make or show a signing key" },
-	{ "drive", fs_cmd_drive, "drive list|show|add-member ...",
-	  "list drives, show one, add a member" },
+	{ "drive", fs_cmd_drive, "drive list|show|members|add-member|remove-member ...",
+	  "list drives, show one, its members; add or remove one" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -101,13 +107,29 @@ static void mount_usage(FILE *f)
 	       "                          (default: unlimited)\n"
 	       "      --read-timeout SECS a read waiting for the swarm fails with EIO after\n"
 	       "                          this long (default 30)\n"
-	       "  -o OPT[,OPT...]         FUSE mount options\n"
+	       "  -o OPT[,OPT...]         FUSE mount options; every flag above is also an\n"
+	       "                          option: -o home=DIR,tracker=URL,no_dht,...\n"
 	       "  -h, --help              this text\n\n"
 	       "Unmount with 'fusermount3 -u MOUNTPOINT', 'swarmfs umount MOUNTPOINT',\n"
 	       "or SIGINT/SIGTERM to a foreground mount.\n\n" FS_TORRENT_EXIT_HELP);
 }
 
+static int mount_parsed(int argc, char **argv);
+
+/* -o home=...,tracker=... as well as --home, --tracker: see mount_opts.h */
 int fs_cmd_mount(int argc, char **argv)
+{
+	char **xargv;
+	int xargc, rc;
+
+	if (fs_mount_argv_expand(argc, argv, &xargc, &xargv) < 0)
+		return FS_EXIT_USAGE;
+	rc = mount_parsed(xargc, xargv);
+	fs_mount_argv_free(xargv);
+	return rc;
+}
+
+static int mount_parsed(int argc, char **argv)
 {
 	enum {
 		OPT_HOME = 256,
@@ -324,6 +346,9 @@ int main(int argc, char **argv)
 		}
 		return commands[i].run(argc - 1, argv + 1);
 	}
+	/* mount(8) through mount.fuse3: swarmfs DRIVE MOUNTPOINT -o OPTIONS */
+	if (argc == 5 && argv[1][0] != '-' && !strcmp(argv[3], "-o"))
+		return fs_cmd_mount_helper(argc, argv, fs_cmd_mount);
 	fprintf(stderr, "swarmfs: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return FS_EXIT_USAGE;

@@ -7,24 +7,25 @@
 #define FUSE_USE_VERSION 312
 #include "ops.h"
 
+#include "content.h"
 #include "drive.h"
 #include "engine.h"
+#include "filekey.h"
 #include "fs.h"
-#include "import.h"
 #include "inode.h"
+#include "park.h"
+#include "waiter.h"
 #include "publish.h"
-#include "read.h"
 #include "sync.h"
+#include "xattr.h"
 
 #include <cache.h>
 #include <swarm.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,16 +41,21 @@
 static const double TIMEOUT_CONFIRMED = 3600.0;
 static const double TIMEOUT_PENDING = 1.0;
 
-#define XATTR_PREFIX "user.swarmfs."
-
 static struct fs_drive *drive_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
+int fs_caller_check(fuse_req_t req)
+{
+	const struct fs_drive *d = drive_of(req);
+
+	return fuse_req_ctx(req)->uid == d->uid ? 0 : -EACCES;
+}
+
 /* Ledger codes as the kernel should see them. -EPERM from the ledger means "this key
  * may not": for a filesystem user that is EACCES (DESIGN.md §7). */
-static int to_errno(int err)
+int fs_kernel_errno(int err)
 {
 	switch (err) {
 	case -EPERM: return EACCES;
@@ -83,16 +89,7 @@ static bool exposable(struct fs_drive *d, const char *path, const struct ledger_
 	return e->height < 0 || !fs_drive_is_bad(d, e->record_id, e->height);
 }
 
-/* Content imported from a v1-only torrent: no pieces root; its key (the content.ih2
- * field) is the v1 infohash zero-padded, as fs/engine keys it. */
-static bool v1_only(const struct ledger_content *c)
-{
-	static const uint8_t zero[32];
-
-	return c->length > 0 && c->has_ih1 && !memcmp(c->root, zero, 32);
-}
-
-static bool owned(const struct fs_drive *d, const struct ledger_entry *e)
+bool fs_entry_owned(const struct fs_drive *d, const struct ledger_entry *e)
 {
 	return d->key && !memcmp(e->owner, d->me, LEDGER_KEY_LEN);
 }
@@ -100,7 +97,10 @@ static bool owned(const struct fs_drive *d, const struct ledger_entry *e)
 static void entry_stat(const struct fs_drive *d, const struct ledger_entry *e, uint64_t ino,
                        struct stat *st)
 {
-	uint32_t mode = e->content.mode & 07777;
+	/* DESIGN.md §10: setuid, setgid and sticky bits are never shown */
+	uint32_t mode = e->content.mode & 0777;
+	/* a record may say any time: before the epoch reads as the epoch */
+	int64_t mtime_ns = e->content.mtime_ns > 0 ? e->content.mtime_ns : 0;
 
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
@@ -111,7 +111,7 @@ static void entry_stat(const struct fs_drive *d, const struct ledger_entry *e, u
 		if (!mode)
 			mode = 0755;
 		/* others may enter and list, and write only where the directory is open */
-		if (!owned(d, e) && !(e->open && d->key))
+		if (!fs_entry_owned(d, e) && !(e->open && d->key))
 			mode &= ~0222u;
 		st->st_mode = S_IFDIR | mode;
 		st->st_nlink = 2;
@@ -119,15 +119,15 @@ static void entry_stat(const struct fs_drive *d, const struct ledger_entry *e, u
 		if (!mode)
 			mode = 0644;
 		/* DESIGN.md §7: the owner's files are writable, others' read-only */
-		if (!owned(d, e))
+		if (!fs_entry_owned(d, e))
 			mode = (mode & ~0222u) | 0444;
 		st->st_mode = S_IFREG | mode;
 		st->st_nlink = 1;
 		st->st_size = (off_t)e->content.length;
 		st->st_blocks = (blkcnt_t)((e->content.length + 511) / 512);
 	}
-	st->st_mtim.tv_sec = e->content.mtime_ns / 1000000000;
-	st->st_mtim.tv_nsec = e->content.mtime_ns % 1000000000;
+	st->st_mtim.tv_sec = mtime_ns / 1000000000;
+	st->st_mtim.tv_nsec = mtime_ns % 1000000000;
 	st->st_atim = st->st_ctim = st->st_mtim;
 }
 
@@ -139,7 +139,7 @@ static void root_entry(struct ledger_entry *e)
 }
 
 /* Look path up and decide whether it is shown. */
-static int lookup_path(struct fs_drive *d, const char *path, struct ledger_entry *e)
+int fs_entry_lookup(struct fs_drive *d, const char *path, struct ledger_entry *e)
 {
 	int err;
 
@@ -175,7 +175,7 @@ static int node_get(struct fs_drive *d, const char *path, uint64_t ino, struct n
 	if (*path && fs_staged_stat(d, path, &n->st) == 0) {
 		n->staged = true;
 		n->st.st_ino = ino;
-		n->st.st_mode = S_IFREG | (n->st.st_mode & 07777);
+		n->st.st_mode = S_IFREG | (n->st.st_mode & 0777);
 		n->st.st_nlink = 1;
 		n->st.st_uid = d->uid;
 		n->st.st_gid = d->gid;
@@ -185,7 +185,7 @@ static int node_get(struct fs_drive *d, const char *path, uint64_t ino, struct n
 		n->st.st_atim = n->st.st_ctim = n->st.st_mtim;
 		return 0;
 	}
-	if ((err = lookup_path(d, path, &n->e)) < 0)
+	if ((err = fs_entry_lookup(d, path, &n->e)) < 0)
 		return err;
 	entry_stat(d, &n->e, ino, &n->st);
 	return 0;
@@ -408,7 +408,7 @@ static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
 				dup = !strcmp(s->items[j].name, pend[i]);
 			if (!dup &&
 			    asprintf(&full, "%s%s%s", path, *path ? "/" : "", pend[i]) >= 0) {
-				if (lookup_path(d, full, &e) == 0 && e.height < 0 &&
+				if (fs_entry_lookup(d, full, &e) == 0 && e.height < 0 &&
 				    exposable(d, full, &e)) {
 					entry_stat(d, &e, 0, &st);
 					err = snap_add(s, pend[i], &st, TIMEOUT_PENDING);
@@ -439,7 +439,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	if ((err = fs_inodes_path(d->inodes, ino, &s->path)) < 0 ||
-	    (err = lookup_path(d, s->path, &e)) < 0 || (err = e.is_dir ? 0 : -ENOTDIR) < 0 ||
+	    (err = fs_entry_lookup(d, s->path, &e)) < 0 || (err = e.is_dir ? 0 : -ENOTDIR) < 0 ||
 	    (err = snap_load(d, s->path, s)) < 0) {
 		snap_free(s);
 		fuse_reply_err(req, err == -ENOENT && !ino ? ENOENT : -err);
@@ -556,9 +556,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* ---- changes: records signed with this node's key ---- */
 
-static int may_create(struct fs_drive *d, const char *path);
-
-static int submit(struct fs_drive *d, const struct ledger_op *op)
+int fs_record_submit(struct fs_drive *d, const struct ledger_op *op)
 {
 	int err;
 
@@ -585,20 +583,20 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct ledger_op op = { .type = LEDGER_REC_MKDIR };
 	struct ledger_entry e;
 	char *path;
-	int err = child_path(d, parent, name, &path);
+	int err = fs_caller_check(req);
 
-	if (err < 0) {
+	if (err < 0 || (err = child_path(d, parent, name, &path)) < 0) {
 		fuse_reply_err(req, -err);
 		return;
 	}
 	op.path = path;
 	op.content.mode = mode & 07777 & ~fuse_req_ctx(req)->umask;
 	op.content.mtime_ns = now_ns();
-	err = submit(d, &op);
+	err = fs_record_submit(d, &op);
 	if (err >= 0)
-		err = lookup_path(d, path, &e);
+		err = fs_entry_lookup(d, path, &e);
 	if (err < 0)
-		fuse_reply_err(req, to_errno(err));
+		fuse_reply_err(req, fs_kernel_errno(err));
 	else
 		reply_entry(req, d, path, &e);
 	free(path);
@@ -611,33 +609,35 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 	struct ledger_op op = { .type = LEDGER_REC_REVOKE };
 	struct ledger_entry e;
 	char *path = NULL;
-	int err = child_path(d, parent, name, &path);
+	int err = fs_caller_check(req);
 
+	if (err >= 0)
+		err = child_path(d, parent, name, &path);
 	if (err >= 0 && !dir &&
 	    (err = fs_staged_unlink(d, path, fs_inodes_find(d->inodes, path))) != -ENOENT) {
 		/* a staged file goes; an older published version of it goes as well */
-		if (err >= 0 && lookup_path(d, path, &e) == 0 && owned(d, &e)) {
+		if (err >= 0 && fs_entry_lookup(d, path, &e) == 0 && fs_entry_owned(d, &e)) {
 			op.path = path;
-			err = submit(d, &op);
+			err = fs_record_submit(d, &op);
 		}
 		goto done;
 	}
 	if (err == -ENOENT)
 		err = 0;
-	if (err >= 0 && (err = lookup_path(d, path, &e)) >= 0) {
+	if (err >= 0 && (err = fs_entry_lookup(d, path, &e)) >= 0) {
 		if (dir && !e.is_dir)
 			err = -ENOTDIR;
 		else if (!dir && e.is_dir)
 			err = -EISDIR;
-		else if (!owned(d, &e))
+		else if (!fs_entry_owned(d, &e))
 			err = d->key ? -EACCES : -EROFS;
 		else {
 			op.path = path;
-			err = submit(d, &op);
+			err = fs_record_submit(d, &op);
 		}
 	}
 done:
-	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
+	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 	free(path);
 }
 
@@ -663,32 +663,33 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, EINVAL); /* two records cannot swap atomically */
 		return;
 	}
-	if ((err = child_path(d, parent, name, &from)) < 0 ||
+	if ((err = fs_caller_check(req)) < 0 || (err = child_path(d, parent, name, &from)) < 0 ||
 	    (err = child_path(d, newparent, newname, &to)) < 0)
 		goto out;
 	if (fs_staged_stat(d, from, &(struct stat){ 0 }) == 0) {
 		/* not published yet (an editor's temp file): it is published under its
 		 * new name, as an update if that name is an owned file */
-		err = lookup_path(d, to, &dst);
-		if (err == 0 && (dst.is_dir || !owned(d, &dst)))
+		err = fs_entry_lookup(d, to, &dst);
+		if (err == 0 && (dst.is_dir || !fs_entry_owned(d, &dst)))
 			err = dst.is_dir ? -EISDIR : -EACCES;
 		else if (err == 0 && (flags & RENAME_NOREPLACE))
 			err = -EEXIST;
 		else if (err == 0 || err == -ENOENT)
-			err = (err = may_create(d, to)) < 0 ? err : fs_staged_rename(d, from, to);
+			err = (err = fs_path_may_create(d, to)) < 0 ? err
+			                                            : fs_staged_rename(d, from, to);
 		if (err >= 0)
 			fs_inodes_rename(d->inodes, from, to);
 		if (err != -ENOENT)
 			goto out;
 		/* published while we waited: rename its record below */
 	}
-	if ((err = lookup_path(d, from, &src)) < 0)
+	if ((err = fs_entry_lookup(d, from, &src)) < 0)
 		goto out;
-	if (!owned(d, &src)) {
+	if (!fs_entry_owned(d, &src)) {
 		err = d->key ? -EACCES : -EROFS;
 		goto out;
 	}
-	err = lookup_path(d, to, &dst);
+	err = fs_entry_lookup(d, to, &dst);
 	if (err == 0) {
 		/* Replacing an existing file, as editors do when they save: the target
 		 * gets the source's content (an update of the target's record), then the
@@ -701,26 +702,27 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			err = dst.is_dir ? -EISDIR : -ENOTDIR;
 			goto out;
 		}
-		if (!owned(d, &dst)) {
+		if (!fs_entry_owned(d, &dst)) {
 			err = -EACCES;
 			goto out;
 		}
 		struct ledger_op up = { .type = LEDGER_REC_UPDATE,
 			                .path = to,
-			                .content = src.content };
+			                .content = src.content,
+			                .key_from = src.record_id };
 		struct ledger_op rv = { .type = LEDGER_REC_REVOKE, .path = from };
 
-		if ((err = submit(d, &up)) >= 0)
-			err = submit(d, &rv);
+		if ((err = fs_record_submit(d, &up)) >= 0)
+			err = fs_record_submit(d, &rv);
 	} else if (err == -ENOENT) {
 		struct ledger_op mv = { .type = LEDGER_REC_MOVE, .path = from, .dest = to };
 
-		err = submit(d, &mv);
+		err = fs_record_submit(d, &mv);
 		if (err >= 0)
 			fs_inodes_rename(d->inodes, from, to);
 	}
 out:
-	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
+	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 	free(from);
 	free(to);
 }
@@ -735,7 +737,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int err;
 
 	(void)fi;
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0) {
+	if ((err = fs_caller_check(req)) < 0 || (err = fs_inodes_path(d->inodes, ino, &path)) < 0) {
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -760,9 +762,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if (err != -ENOENT)
 		goto out;
-	if ((err = lookup_path(d, path, &e)) < 0)
+	if ((err = fs_entry_lookup(d, path, &e)) < 0)
 		goto out;
-	if (to_set && !owned(d, &e)) {
+	if (to_set && !fs_entry_owned(d, &e)) {
 		err = d->key ? -EACCES : -EROFS;
 		goto out;
 	}
@@ -786,7 +788,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		free(path);
 		return;
 	}
-	struct ledger_op up = { .type = LEDGER_REC_UPDATE, .path = path, .content = e.content };
+	struct ledger_op up = { .type = LEDGER_REC_UPDATE,
+		                .path = path,
+		                .content = e.content,
+		                .key_from = e.record_id };
 	bool change = false;
 
 	if (to_set & FUSE_SET_ATTR_MODE && (attr->st_mode & 07777) != (e.content.mode & 07777)) {
@@ -812,7 +817,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		}
 		if (!up.content.piece_length)
 			up.content.piece_length = 16384; /* a directory's: required, unused */
-		if ((err = submit(d, &up)) < 0 || (err = lookup_path(d, path, &e)) < 0)
+		if ((err = fs_record_submit(d, &up)) < 0 ||
+		    (err = fs_entry_lookup(d, path, &e)) < 0)
 			goto out;
 	}
 	entry_stat(d, &e, ino, &st);
@@ -820,50 +826,20 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	free(path);
 	return;
 out:
-	fuse_reply_err(req, to_errno(err));
+	fuse_reply_err(req, fs_kernel_errno(err));
 	free(path);
 }
 
 /* ---- files: staged (being written) or published content from the cache ---- */
 
-struct fh {
-	struct fs_read rd;        /* published content (fs/read); its lock and refs are
-	                           * the handle's */
-	struct fs_staged *staged; /* NULL: published content */
-	bool writer;
-};
-
-static void fh_free(struct fs_read *rd)
+static struct fs_fh *fh_of(struct fuse_file_info *fi)
 {
-	free((struct fh *)rd); /* rd is the first member */
-}
-
-static struct fh *fh_new(struct fs_drive *d)
-{
-	struct fh *h = calloc(1, sizeof *h);
-
-	if (h) {
-		fs_read_init(&h->rd, fh_free); /* the kernel's reference, dropped at release */
-		h->rd.cache = d->cache;
-		h->rd.timeout_ms = d->read_timeout_ms;
-	}
-	return h;
-}
-
-/* Drop a reference; the last frees h. */
-static void fh_put(struct fh *h)
-{
-	fs_read_put(&h->rd);
-}
-
-static struct fh *fh_of(struct fuse_file_info *fi)
-{
-	return (struct fh *)(uintptr_t)fi->fh;
+	return (struct fs_fh *)(uintptr_t)fi->fh;
 }
 
 /* May this node create path? Its parent must be a directory this key owns, or an
  * open one (the root is open); the ledger has the last word when the record is made. */
-static int may_create(struct fs_drive *d, const char *path)
+int fs_path_may_create(struct fs_drive *d, const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	struct ledger_entry pe;
@@ -875,13 +851,13 @@ static int may_create(struct fs_drive *d, const char *path)
 	parent = slash ? strndup(path, (size_t)(slash - path)) : strdup("");
 	if (!parent)
 		return -ENOMEM;
-	err = lookup_path(d, parent, &pe);
+	err = fs_entry_lookup(d, parent, &pe);
 	free(parent);
 	if (err < 0)
 		return err;
 	if (!pe.is_dir)
 		return -ENOTDIR;
-	return pe.open || owned(d, &pe) ? 0 : -EACCES;
+	return pe.open || fs_entry_owned(d, &pe) ? 0 : -EACCES;
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -890,25 +866,26 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	struct fs_drive *d = drive_of(req);
 	struct ledger_entry e;
 	struct node n;
-	struct fh *h = NULL;
+	struct fs_fh *h = NULL;
 	char *path = NULL;
 	int err;
 
-	if ((err = child_path(d, parent, name, &path)) < 0 || (err = may_create(d, path)) < 0)
+	if ((err = fs_caller_check(req)) < 0 || (err = child_path(d, parent, name, &path)) < 0 ||
+	    (err = fs_path_may_create(d, path)) < 0)
 		goto fail;
-	err = lookup_path(d, path, &e);
+	err = fs_entry_lookup(d, path, &e);
 	if (err == 0) {
 		if ((fi->flags & O_EXCL))
 			err = -EEXIST;
 		else if (e.is_dir)
 			err = -EISDIR;
-		else if (!owned(d, &e))
+		else if (!fs_entry_owned(d, &e))
 			err = -EACCES;
 		if (err < 0)
 			goto fail;
 	} else if (err != -ENOENT)
 		goto fail;
-	if (!(h = fh_new(d))) {
+	if (!(h = fs_fh_new(d->cache, d->read_timeout_ms))) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -925,59 +902,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	free(path);
 	return;
 fail:
-	free(h);
+	if (h)
+		fs_fh_put(h);
 	free(path);
-	fuse_reply_err(req, to_errno(err));
-}
-
-/* Copy the whole content of e from the cache into fd, for a change in place. Content
- * that is not all here (someone else's, partly fetched) cannot be changed in place:
- * -EOPNOTSUPP; it would need the swarm first. */
-static int copy_content(struct fs_drive *d, struct ledger_entry *e, int fd, bool fetch)
-{
-	static const size_t chunk = 1 << 20;
-	struct fs_engine_reader *r = NULL;
-	char *buf = malloc(chunk);
-	uint64_t off = 0, base;
-	uint8_t key[32];
-	int err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	fs_entry_content(d, e);
-	fs_content_where(&e->content, key, &base);
-	while (off < e->content.length) {
-		size_t want =
-		    e->content.length - off < chunk ? (size_t)(e->content.length - off) : chunk;
-		ssize_t n = cache_read(d->cache, key, base + off, buf, want);
-
-		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
-			err = -EOPNOTSUPP;
-			break;
-		}
-		if (n == -ENODATA || n == -ENOENT) {
-			/* not (all) here: through the engine, from the swarm (a transferred
-			 * file, or one whose pieces were evicted) */
-			struct fs_engine_torrent *t;
-
-			if (!r && ((err = fs_torrent_for(d, e, &t)) < 0 ||
-			           (err = fs_engine_reader_new(t, e->content.file_index, &r)) < 0))
-				break;
-			n = fs_engine_read(r, buf, want, off, d->read_timeout_ms);
-		}
-		if (n <= 0) {
-			err = n == 0 ? -EIO : (int)n;
-			break;
-		}
-		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
-			err = -errno;
-			break;
-		}
-		off += (uint64_t)n;
-	}
-	fs_engine_reader_free(r);
-	free(buf);
-	return err == -ENOENT || err == -ETIMEDOUT ? -EIO : err;
+	fuse_reply_err(req, fs_kernel_errno(err));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -985,7 +913,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_drive *d = drive_of(req);
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct ledger_entry e;
-	struct fh *h = fh_new(d);
+	struct fs_fh *h = fs_fh_new(d->cache, d->read_timeout_ms);
 	char *path = NULL;
 	int err;
 
@@ -993,8 +921,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
+	/* another user (with --allow-other) may read what is published, never what is
+	 * still being written, and never write */
+	bool mine = fs_caller_check(req) == 0;
+
+	if ((err = mine || !write ? 0 : -EACCES) < 0 ||
+	    (err = fs_inodes_path(d->inodes, ino, &path)) < 0)
 		goto fail;
+	if (!mine && fs_staged_stat(d, path, &(struct stat){ 0 }) == 0) {
+		err = -EACCES;
+		goto fail;
+	}
 	err = fs_staged_open(d, path, write, &h->staged);
 	if (err == 0) {
 		h->writer = write;
@@ -1008,14 +945,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (err != -ENOENT)
 		goto fail;
-	if ((err = lookup_path(d, path, &e)) < 0)
+	if ((err = fs_entry_lookup(d, path, &e)) < 0)
 		goto fail;
 	if (e.is_dir) {
 		err = -EISDIR;
 		goto fail;
 	}
 	if (write) {
-		if (!owned(d, &e)) {
+		if (!fs_entry_owned(d, &e)) {
 			err = d->key ? -EACCES : -EROFS;
 			goto fail;
 		}
@@ -1028,9 +965,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * read-write open; a bare O_WRONLY (touch, which then sets the times by
 		 * path) is not worth a download: it fails at once as before */
 		bool fetch = (fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDWR;
+		ssize_t have = 0;
 
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
-		    (err = copy_content(d, &e, fs_staged_fd(h->staged), fetch)) < 0) {
+		    (have = fs_content_copy_cached(d, &e, fs_staged_fd(h->staged))) >= 0 &&
+		    (uint64_t)have < e.content.length) {
+			if (fetch) { /* the rest from the swarm, parked */
+				fs_copy_park(req, d, &e, h, fi, (uint64_t)have);
+				free(path);
+				return;
+			}
+			have = -EOPNOTSUPP;
+		}
+		if ((err = (int)(have < 0 ? have : 0)) < 0) {
 			fs_staged_unlink_open(d, h->staged);
 			goto fail;
 		}
@@ -1044,24 +991,31 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -EIO;
 		goto fail;
 	}
-	fs_entry_content(d, &e);
-	fs_content_where(&e.content, h->rd.key, &h->rd.base);
-	h->rd.length = e.content.length;
+	/* a private drive's content: its key, once per open, kept until release */
+	if ((err = fs_filekey_cipher(d, &e, &h->cipher)) < 0)
+		goto fail;
+	h->has_content = e.content.length > 0;
+	fs_entry_content(d, &e); /* a file of a torrent of several: where it is in it */
+	fs_content_where(&e.content, h->key, &h->base);
+	h->length = e.content.length;
 	/* content the cache holds whole (published here, or fetched completely) needs no
 	 * swarm and no read-ahead: reads go straight to the cache */
-	bool whole =
-	    fs_engine_cached(d->cache, h->rd.key, h->rd.base, h->rd.length) == h->rd.length;
+	bool whole = fs_engine_cached(d->cache, h->key, h->base, h->length) == h->length;
 	/* a file within a torrent of several is read at the place its record names:
 	 * the torrent must say the same (fs_torrent_for checks), cached or not */
-	if (h->rd.length && (!whole || e.content.has_file)) {
+	if (h->has_content && (!whole || e.content.has_file)) {
 		struct fs_engine_torrent *t;
 
-		/* another member's content: its metadata may come from the swarm first */
-		err = fs_torrent_for(d, &e, &t);
+		/* another member's content: its metadata may come from the swarm first,
+		 * parked, never waited for here */
+		err = fs_torrent_local(d, &e, &t);
+		if (err == -ENOENT) {
+			fs_open_park(req, d, &e, h, fi);
+			free(path);
+			return;
+		}
 		if (err == 0)
-			err = fs_engine_reader_new(t, e.content.file_index, &h->rd.reader);
-		else if (err == -ENOENT || err == -ETIMEDOUT)
-			err = -EIO; /* the file exists; its content is out of reach */
+			err = fs_engine_reader_new(t, e.content.file_index, &h->reader);
 		if (err < 0)
 			goto fail;
 	}
@@ -1074,27 +1028,46 @@ done:
 	fuse_reply_open(req, fi);
 	return;
 fail:
-	fh_put(h);
+	fs_fh_put(h);
 	free(path);
-	fuse_reply_err(req, to_errno(err));
+	fuse_reply_err(req, fs_kernel_errno(err));
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
-	struct fh *h = fh_of(fi);
+	struct fs_drive *d = drive_of(req);
+	struct fs_fh *h = fh_of(fi);
+	int err;
 
 	(void)ino;
-	if (h->staged)
-		fs_read_reply_fd(req, fs_staged_fd(h->staged), off, size);
-	else
-		fs_read_serve(req, &h->rd, size, off);
+	if (h->staged) {
+		fs_reply_fd(req, fs_staged_fd(h->staged), off, size);
+		return;
+	}
+	if (!h->has_content || (uint64_t)off >= h->length) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if ((uint64_t)off + size > h->length)
+		size = (size_t)(h->length - (uint64_t)off);
+	if (!h->reader) { /* content without a torrent here: the cache alone */
+		err = fs_reply_cached(req, d, h, off, size);
+		if (err < 0) {
+			fs_warn("read at %lld of inode %llu: not here, and its metadata is not "
+			        "either (%s)",
+			        (long long)off, (unsigned long long)ino, strerror(-err));
+			fuse_reply_err(req, EIO);
+		}
+		return;
+	}
+	fs_read_park(req, d, h, off, size);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-	struct fh *h = fh_of(fi);
+	struct fs_fh *h = fh_of(fi);
 	ssize_t n;
 
 	(void)ino;
@@ -1111,7 +1084,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fh *h = fh_of(fi);
+	struct fs_fh *h = fh_of(fi);
 	int err = 0;
 
 	(void)ino;
@@ -1122,7 +1095,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	struct fh *h = fh_of(fi);
+	struct fs_fh *h = fh_of(fi);
 	int rc = 0;
 
 	(void)ino;
@@ -1135,439 +1108,20 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
-	struct fh *h = fh_of(fi);
+	struct fs_fh *h = fh_of(fi);
 	int err = 0;
 
 	(void)ino;
 	if (h->staged)
 		err = fs_staged_release(d, h->staged, h->writer);
-	fs_read_release(&h->rd); /* h goes with the last parked read */
+	/* the kernel sends release after every read of the handle is answered; parked
+	 * reads that were interrupted still wait in the engine: freeing the reader
+	 * cancels them, and their callbacks (later, on the engine's worker) hold a
+	 * reference each, so h goes with the last of them */
+	fs_engine_reader_free(h->reader);
+	h->reader = NULL;
+	fs_fh_put(h);
 	fuse_reply_err(req, err < 0 ? -err : 0);
-}
-
-/* ---- extended attributes: user.swarmfs.* ---- */
-
-static const char *const xattr_names[] = { "owner",    "record", "height", "status", "root",
-	                                   "infohash", "magnet", "cached", "peers",  NULL };
-
-static void text_add(char **buf, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Percent-encode what a URI query value cannot carry as is. */
-static void pct_append(char **buf, size_t *len, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (isalnum(c) || strchr("-._~", c))
-			text_add(buf, len, "%c", c);
-		else
-			text_add(buf, len, "%%%02X", c);
-	}
-}
-
-/* magnet:?xt=urn:btih:<v1>&xt=urn:btmh:1220<v2>&dn=<name>&tr=<tracker>...: standard
- * clients (v1-only ones too) find the swarm through the drive's trackers (its tracker
- * hints, its config and the mount's --tracker). */
-static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e,
-                     const uint8_t *v1_companion, char **out)
-{
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL;
-	size_t len = 0;
-
-	ledger_hex(e->content.ih2, 32, hex);
-	if (v1_companion) { /* magnet-v1: the v1-only companion torrent alone */
-		ledger_hex(v1_companion, 20, hex1);
-		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
-	} else if (v1_only(&e->content)) {
-		ledger_hex(e->content.ih1, 20, hex1);
-		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
-	} else if (e->content.has_ih1) {
-		ledger_hex(e->content.ih1, 20, hex1);
-		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=", hex1, hex);
-	} else
-		text_add(&buf, &len, "magnet:?xt=urn:btmh:1220%s&dn=", hex);
-	pct_append(&buf, &len, base);
-	for (size_t i = 0; d->trackers && d->trackers[i]; i++) {
-		text_add(&buf, &len, "&tr=");
-		pct_append(&buf, &len, d->trackers[i]);
-	}
-	if (!buf)
-		return -ENOMEM;
-	*out = buf;
-	return (int)len;
-}
-
-static int xattr_value(struct fs_drive *d, const char *path, const struct ledger_entry *e,
-                       const char *name, char **out)
-{
-	char hex[LEDGER_HEX_LEN];
-	int n = -1;
-
-	if (!strcmp(name, "owner")) {
-		ledger_hex(e->owner, LEDGER_KEY_LEN, hex);
-		n = asprintf(out, "%s", hex);
-	} else if (!strcmp(name, "record")) {
-		ledger_hex(e->record_id, LEDGER_ID_LEN, hex);
-		n = asprintf(out, "%s", hex);
-	} else if (!strcmp(name, "height")) {
-		n = e->height < 0 ? asprintf(out, "pending")
-		                  : asprintf(out, "%lld", (long long)e->height);
-	} else if (!strcmp(name, "status")) {
-		n = asprintf(out, "%s", e->height < 0 ? "pending" : "confirmed");
-	} else if (!strcmp(name, "add-error")) { /* not listed: for swarmfs add */
-		pthread_mutex_lock(&d->add_lock);
-		n = d->add_error[0] ? asprintf(out, "%s", d->add_error) : -2;
-		pthread_mutex_unlock(&d->add_lock);
-		if (n == -2)
-			return -ENODATA;
-	} else if (e->is_dir) {
-		return -ENODATA; /* content attributes are for files */
-	} else if (!strcmp(name, "root")) {
-		ledger_hex(e->content.root, 32, hex);
-		n = asprintf(out, "%s", hex);
-	} else if (!strcmp(name, "infohash")) {
-		ledger_hex(e->content.ih2, 32, hex);
-		n = asprintf(out, "%s", hex);
-	} else if (!strcmp(name, "magnet")) {
-		n = magnet_of(d, path, e, NULL, out);
-	} else if (!strcmp(name, "magnet-v1")) { /* not listed: asking may hash the file */
-		uint8_t v1[20];
-
-		if ((n = fs_v1_companion(d, path, e, v1)) < 0)
-			return n == -ENODATA ? -EREMOTE : n;
-		n = magnet_of(d, path, e, v1, out);
-	} else if (!strcmp(name, "cached")) {
-		struct ledger_entry full = *e;
-		uint8_t key[32];
-		uint64_t base;
-
-		fs_entry_content(d, &full); /* a file of a torrent of several: its part */
-		fs_content_where(&full.content, key, &base);
-		n = asprintf(
-		    out, "%llu",
-		    (unsigned long long)fs_engine_cached(d->cache, key, base, e->content.length));
-	} else if (!strcmp(name, "peers")) {
-		struct fs_engine_torrent *t = fs_torrent_find(d, e->content.ih2);
-		struct swarm_torrent_stats ts = { 0 };
-
-		if (t)
-			swarm_torrent_stats(fs_engine_torrent_swarm(t), &ts);
-		n = asprintf(out, "%u", ts.peers);
-	} else
-		return -ENODATA;
-	return n < 0 ? -ENOMEM : n;
-}
-
-/* ---- text for the commands that ask a mount: swarmfs status, swarmfs log PATH ---- */
-
-static void text_add(char **buf, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	char *line;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&line, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	char *nb = realloc(*buf, *len + (size_t)n + 1);
-	if (nb) {
-		memcpy(nb + *len, line, (size_t)n + 1);
-		*buf = nb;
-		*len += (size_t)n;
-	}
-	free(line);
-}
-
-static int drive_status_text(struct fs_drive *d, char **out)
-{
-	struct ledger_head h;
-	struct cache_usage cu;
-	struct swarm_session_stats ss = { 0 };
-	struct fs_publish_status ps;
-	char hex[LEDGER_HEX_LEN], *uri = NULL, *buf = NULL;
-	size_t len = 0;
-	uint16_t port = 0;
-
-	ledger_head_get(d->ledger, &h);
-	cache_usage_get(d->cache, &cu);
-	if (d->swarm) {
-		swarm_session_stats(d->swarm, &ss);
-		swarm_session_port(d->swarm, &port);
-	}
-	fs_publish_status(d, &ps);
-	fs_drive_uri(d, &uri);
-	pthread_mutex_lock(&d->bad_lock);
-	bool vdone = d->verify_done;
-	int vprob = d->verify_problems;
-	pthread_mutex_unlock(&d->bad_lock);
-	text_add(&buf, &len, "drive: %s\nid: %s\nuri: %s\n", d->name ? d->name : "", d->id_hex,
-	         uri ? uri : "");
-	if (d->key) {
-		ledger_hex(d->me, LEDGER_KEY_LEN, hex);
-		text_add(&buf, &len, "key: %s\n", hex);
-	} else
-		text_add(&buf, &len, "key: none (read-only)\n");
-	ledger_hex(h.id, LEDGER_ID_LEN, hex);
-	text_add(&buf, &len, "height: %llu\nhead: %s\nmempool: %d\n", (unsigned long long)h.height,
-	         hex, ledger_mempool_count(d->ledger));
-	if (!vdone)
-		text_add(&buf, &len, "verification: running\n");
-	else
-		text_add(&buf, &len, "verification: done, %d problem%s\n", vprob,
-		         vprob == 1 ? "" : "s");
-	struct fs_sync_info si;
-
-	fs_sync_info(d, &si);
-	if (!si.running)
-		text_add(&buf, &len, "sync: off\n");
-	else if (!si.peers)
-		text_add(&buf, &len, "sync: no member connected\n");
-	else if (si.behind)
-		text_add(&buf, &len, "sync: syncing, height %llu of %llu, %u member%s\n",
-		         (unsigned long long)h.height, (unsigned long long)si.best_height, si.peers,
-		         si.peers == 1 ? "" : "s");
-	else
-		text_add(&buf, &len, "sync: in sync with %u member%s\n", si.peers,
-		         si.peers == 1 ? "" : "s");
-	if (si.running)
-		text_add(&buf, &len, "drive torrent: %s\n", si.torrent);
-	text_add(&buf, &len, "listen port: %u\npeers: %u\ntorrents: %u\n", port, ss.peers,
-	         ss.torrents);
-	text_add(&buf, &len, "download rate: %llu B/s\nupload rate: %llu B/s\n",
-	         (unsigned long long)ss.download_rate, (unsigned long long)ss.upload_rate);
-	text_add(&buf, &len,
-	         "cache: %llu of %llu bytes used, %llu published, %llu pinned by readers\n",
-	         (unsigned long long)cu.used, (unsigned long long)cu.cap,
-	         (unsigned long long)cu.published, (unsigned long long)cu.pinned);
-	text_add(
-	    &buf, &len,
-	    "publish queue: %llu staged, %llu queued, %llu failed; %llu published by this mount\n",
-	    (unsigned long long)ps.staged, (unsigned long long)ps.queued,
-	    (unsigned long long)ps.failed, (unsigned long long)ps.published);
-	free(uri);
-	if (!buf)
-		return -ENOMEM;
-	*out = buf;
-	return (int)len;
-}
-
-struct log_text {
-	char *buf;
-	size_t len;
-};
-
-static int log_line(const struct ledger_log_entry *e, void *ctx)
-{
-	struct log_text *t = ctx;
-	char rec[LEDGER_HEX_LEN], author[LEDGER_HEX_LEN];
-
-	ledger_hex(e->record_id, LEDGER_ID_LEN, rec);
-	ledger_hex(e->author, LEDGER_KEY_LEN, author);
-	text_add(&t->buf, &t->len,
-	         "%-8s height %-6lld time %lld author %.16s record %.16s %s%s%s\n",
-	         ledger_rec_type_name(e->type), (long long)e->height, (long long)e->time, author,
-	         rec, e->path, *e->dest ? " -> " : "", e->dest);
-	return t->len > 60000 ? 1 : 0; /* an xattr value holds 64 KiB */
-}
-
-static int log_text(struct fs_drive *d, const char *path, char **out)
-{
-	struct log_text t = { 0 };
-	int err = ledger_history(d->ledger, path, log_line, &t);
-
-	if (err < 0) {
-		free(t.buf);
-		return err;
-	}
-	if (!t.buf)
-		t.buf = strdup("");
-	*out = t.buf;
-	return t.buf ? (int)t.len : -ENOMEM;
-}
-
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
-{
-	struct fs_drive *d = drive_of(req);
-	struct ledger_entry e;
-	char *path = NULL, *val = NULL;
-	int err;
-
-	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
-		fuse_reply_err(req, ENODATA);
-		return;
-	}
-	name += sizeof XATTR_PREFIX - 1;
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
-		;
-	else if (!strcmp(name, "drive"))
-		err = *path ? -ENODATA : drive_status_text(d, &val);
-	else if (!strcmp(name, "log"))
-		err = log_text(d, path, &val);
-	else if ((err = lookup_path(d, path, &e)) >= 0)
-		err = xattr_value(d, path, &e, name, &val);
-	if (err < 0) {
-		fuse_reply_err(req, -err);
-	} else if (size == 0) {
-		fuse_reply_xattr(req, (size_t)err);
-	} else if ((size_t)err > size) {
-		fuse_reply_err(req, ERANGE);
-	} else
-		fuse_reply_buf(req, val, (size_t)err);
-	free(path);
-	free(val);
-}
-
-static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	struct fs_drive *d = drive_of(req);
-	struct ledger_entry e;
-	char buf[512], *path;
-	size_t len = 0;
-	int err;
-
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0 ||
-	    (err = lookup_path(d, path, &e)) < 0) {
-		fuse_reply_err(req, -err);
-		return;
-	}
-	free(path);
-	for (int i = 0; xattr_names[i]; i++) {
-		if (e.is_dir && i >= 4)
-			break; /* owner, record, height, status */
-		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", XATTR_PREFIX,
-		                        xattr_names[i]) +
-		       1;
-	}
-	if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, buf, len);
-}
-
-/* swarmfs add: user.swarmfs.add on a directory = "NAME\nSOURCE", SOURCE an absolute
- * .torrent path or a magnet link, NAME "" for the torrent's own name. fs/import.c
- * claims it; a magnet's metadata is fetched here, from the swarm: the command waits
- * for it (FS_IMPORT_METADATA_MS at most). */
-static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
-                   size_t size)
-{
-	struct ledger_entry pe;
-	char *arg = strndup(value, size), *nl, *dirpath = NULL;
-	int err;
-
-	if (!arg || !(nl = strchr(arg, '\n')) || !nl[1]) {
-		err = -EINVAL;
-		goto out;
-	}
-	*nl = '\0';
-	if ((err = fs_inodes_path(d->inodes, ino, &dirpath)) < 0 ||
-	    (err = lookup_path(d, dirpath, &pe)) < 0)
-		goto out;
-	if (!pe.is_dir)
-		err = -ENOTDIR;
-	else if (!d->key || !d->pub)
-		err = -EROFS;
-	else if (!pe.open && !owned(d, &pe))
-		err = -EACCES;
-	else
-		err = fs_import(d, dirpath, arg, nl + 1);
-out:
-	free(dirpath);
-	free(arg);
-	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
-}
-
-/* A key given as an attribute value: exactly 64 hex digits, no NUL. */
-static int key_value(const char *value, size_t size, uint8_t out[LEDGER_KEY_LEN])
-{
-	char hex[LEDGER_HEX_LEN];
-
-	if (size != LEDGER_HEX_LEN - 1)
-		return -EINVAL;
-	memcpy(hex, value, size);
-	hex[size] = '\0';
-	return ledger_unhex(hex, out, LEDGER_KEY_LEN) < 0 ? -EINVAL : 0;
-}
-
-/* swarmfs drive add-member MOUNTPOINT: user.swarmfs.member on the root = "KEY",
- * "KEY member" or "KEY producer", KEY 64 hex digits. The record is the drive admin's
- * to sign; the ledger refuses any other key (EACCES). */
-static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
-                      size_t size)
-{
-	struct ledger_op op = { .type = LEDGER_REC_MEMBER };
-	const size_t klen = LEDGER_HEX_LEN - 1;
-	const char *rest = size > klen ? value + klen : "", *role;
-	size_t rlen = size > klen ? size - klen : 0;
-	char hex[LEDGER_HEX_LEN];
-	int err = 0;
-
-	if (ino != FUSE_ROOT_ID || key_value(value, size < klen ? size : klen, op.member) < 0)
-		err = -EINVAL; /* membership is the drive's, set on its root */
-	else if (rlen == 9 && !memcmp(rest, " producer", 9))
-		op.producer = true;
-	else if (rlen != 0 && !(rlen == 7 && !memcmp(rest, " member", 7)))
-		err = -EINVAL;
-	if (err == 0) {
-		ledger_hex(op.member, LEDGER_KEY_LEN, hex);
-		role = op.producer ? "producer" : "member";
-		if ((err = submit(d, &op)) < 0)
-			fs_info("admitting %s as %s refused: %s", hex, role, strerror(-err));
-		else
-			fs_info("admitted %s as %s", hex, role);
-	}
-	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
-}
-
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-                        size_t size, int flags)
-{
-	struct fs_drive *d = drive_of(req);
-	struct ledger_op op = { .type = LEDGER_REC_TRANSFER };
-	struct ledger_entry e;
-	char *path = NULL;
-	int err;
-
-	(void)flags;
-	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
-		fuse_reply_err(req, ENOTSUP); /* no other attributes are kept */
-		return;
-	}
-	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "add")) {
-		op_add(req, d, ino, value, size);
-		return;
-	}
-	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "member")) {
-		op_member(req, d, ino, value, size);
-		return;
-	}
-	/* user.swarmfs.transfer = the new owner's key (64 hex digits): swarmfs transfer.
-	 * The other user.swarmfs.* are facts of the ledger, not settable. */
-	if (strcmp(name + sizeof XATTR_PREFIX - 1, "transfer")) {
-		fuse_reply_err(req, EACCES);
-		return;
-	}
-	if (key_value(value, size, op.to) < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) >= 0 &&
-	    (err = lookup_path(d, path, &e)) >= 0) {
-		if (!owned(d, &e))
-			err = d->key ? -EACCES : -EROFS;
-		else {
-			op.path = path;
-			err = submit(d, &op);
-		}
-	}
-	free(path);
-	fuse_reply_err(req, err < 0 ? to_errno(err) : 0);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1600,7 +1154,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	/* replies are fd-backed: let the kernel take the cache file's pages by splice */
+	/* replies from staging are fd-backed: let the kernel take their pages by splice */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
@@ -1636,7 +1190,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.flush = op_flush,
 	.fsync = op_fsync,
 	.release = op_release,
-	.setxattr = op_setxattr,
-	.getxattr = op_getxattr,
-	.listxattr = op_listxattr,
+	.setxattr = fs_xattr_set,
+	.getxattr = fs_xattr_get,
+	.listxattr = fs_xattr_list,
 };

@@ -3,6 +3,8 @@
 #include "sync.h"
 
 #include "drive.h"
+#include "frames.h"
+#include "join.h"
 #include "engine.h"
 #include "fs.h"
 #include "uri.h"
@@ -21,36 +23,71 @@
 #include <unistd.h>
 
 #define GENESIS_NAME     "swarmfs-genesis"
+#define PRIVATE_NAME     "swarmfs-drive" /* a private drive's torrent: its one file */
 #define ANNOUNCE_EVERY_S 2
 #define KICK_GAP_MS      50 /* announces after ledger changes are at least this apart */
+/* Bounds on what peers make us hold (DESIGN §10): messages queued for the sync thread,
+ * by one peer and in all; a peer past its share is dropped, not buffered. */
+#define QUEUE_PEER_MAX  (2 * LEDGER_SYNC_MAX_MSG + (1u << 20))
+#define QUEUE_TOTAL_MAX (64u << 20)
+#define QPEERS_MAX      256
+#define DROPPED_MAX     1024
+#define BANNED_MAX      256
 
 /* ---- the drive torrent ---- */
 
-int fs_sync_drive_torrent(const uint8_t id[32], size_t len, uint8_t **out, size_t *out_len)
+/* What libtorrent's create_torrent makes for one file of len bytes whose pieces root is
+ * root, v2 only, 16 KiB pieces, with nothing outside the info dict that varies (no
+ * creation date, no creator). */
+static int drive_torrent(const char *name, size_t len, const uint8_t root[32], uint8_t **out,
+                         size_t *out_len)
 {
-	/* What libtorrent's create_torrent makes for the file, v2 only, 16 KiB pieces, with
-	 * nothing outside the info dict that varies (no creation date, no creator). */
 	char head[128], tail[128];
 	int hn, tn;
 	uint8_t *buf;
 
-	if (len == 0 || len > FS_SYNC_GENESIS_MAX)
-		return -EINVAL;
 	hn = snprintf(head, sizeof head,
-	              "d4:infod9:file treed%zu:%sd0:d6:lengthi%zue11:pieces root32:",
-	              strlen(GENESIS_NAME), GENESIS_NAME, len);
+	              "d4:infod9:file treed%zu:%sd0:d6:lengthi%zue11:pieces root32:", strlen(name),
+	              name, len);
 	tn = snprintf(tail, sizeof tail,
 	              "eee12:meta versioni2e4:name%zu:%s12:piece lengthi16384ee12:piece layersdee",
-	              strlen(GENESIS_NAME), GENESIS_NAME);
+	              strlen(name), name);
 	buf = malloc((size_t)hn + 32 + (size_t)tn);
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, head, (size_t)hn);
-	memcpy(buf + hn, id, 32);
+	memcpy(buf + hn, root, 32);
 	memcpy(buf + hn + 32, tail, (size_t)tn);
 	*out = buf;
 	*out_len = (size_t)hn + 32 + (size_t)tn;
 	return 0;
+}
+
+int fs_sync_drive_torrent(const uint8_t id[32], size_t len, uint8_t **out, size_t *out_len)
+{
+	if (len == 0 || len > FS_SYNC_GENESIS_MAX)
+		return -EINVAL;
+	/* a file of one 16 KiB block: its pieces root is its SHA-256, the drive id */
+	return drive_torrent(GENESIS_NAME, len, id, out, out_len);
+}
+
+void fs_sync_private_content(const uint8_t id[32], uint8_t out[32])
+{
+	static const char tag[] = "swarmfs-private-drive-v1";
+	uint8_t buf[sizeof tag + 32];
+
+	memcpy(buf, tag, sizeof tag); /* with its NUL, as every tag */
+	memcpy(buf + sizeof tag, id, 32);
+	ledger_digest(buf, sizeof buf, out);
+}
+
+int fs_sync_private_torrent(const uint8_t id[32], uint8_t **out, size_t *out_len)
+{
+	uint8_t content[32], root[32];
+
+	fs_sync_private_content(id, content);
+	ledger_digest(content, sizeof content, root);
+	return drive_torrent(PRIVATE_NAME, sizeof content, root, out, out_len);
 }
 
 static int64_t now_ms(void)
@@ -61,9 +98,11 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u, int timeout_ms,
-                          uint8_t **out, size_t *out_len)
+int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
+                          const struct ledger_key *key, int timeout_ms, uint8_t **out,
+                          size_t *out_len)
 {
+	struct fs_join *j = NULL;
 	struct swarm_config cfg;
 	struct swarm_session *s = NULL;
 	struct swarm_torrent *t = NULL;
@@ -76,15 +115,29 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	size_t len = 0;
 	int err;
 
-	if (!u->genesis_len) {
+	if (!u->genesis_len && !u->private_drive) {
 		fs_err("the URI has no gl= (genesis length): ask a member for a fresh one "
 		       "('getfattr -n user.swarmfs.drive MOUNTPOINT')");
 		return -EINVAL;
 	}
 	if ((err = ledger_unhex(u->drive_id, id, 32)) < 0)
 		return err;
-	if ((err = fs_sync_drive_torrent(id, u->genesis_len, &torrent, &torrent_len)) < 0)
-		return err;
+	/* a private drive's genesis comes over the members-only channel, to a node the
+	 * handshake admits; a public one's is the drive torrent's file */
+	if (u->private_drive) {
+		if (!key) {
+			fs_err(
+			    "a private drive needs a key to join: make one with 'swarmfs key new'");
+			return -ENOKEY;
+		}
+		err = fs_join_new(id, key, u->has_invite ? u->invite : NULL, &j);
+		if (!err)
+			err = fs_sync_private_torrent(id, &torrent, &torrent_len);
+	} else {
+		err = fs_sync_drive_torrent(id, u->genesis_len, &torrent, &torrent_len);
+	}
+	if (err)
+		goto out;
 	for (size_t i = 0; !err && i < u->n_trackers; i++)
 		err = fs_strv_add(&trackers, u->trackers[i]);
 	for (size_t i = 0; !err && o->trackers && o->trackers[i]; i++)
@@ -119,6 +172,10 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	cfg.utp = o->utp;
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
+	if (j) {
+		cfg.on_ext_peer = fs_join_on_peer;
+		cfg.on_ext_message = fs_join_on_message;
+	}
 	if ((err = swarm_session_new(&cfg, &s)) < 0) {
 		fs_err("cannot start a BitTorrent session to join: %s", strerror(-err));
 		goto out_dir;
@@ -126,10 +183,16 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	ap.torrent = torrent;
 	ap.torrent_len = torrent_len;
 	ap.save_path = tmpl;
-	ap.download_all = true;
+	ap.download_all = !j;
+	ap.ext_channel = j != NULL;
+	ap.ctx = j;
 	if ((err = swarm_torrent_add(s, &ap, &t)) < 0)
 		goto out_session;
 	fs_info("joining drive %s: fetching its genesis block from the members", u->drive_id);
+	if (j) {
+		err = fs_join_run(j, t, u, timeout_ms, out, out_len);
+		goto out_session;
+	}
 	err = -ETIMEDOUT;
 	for (int64_t end = now_ms() + timeout_ms; now_ms() < end;) {
 		if (swarm_torrent_has_piece(t, 0)) {
@@ -157,11 +220,12 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	}
 out_session:
 	swarm_session_free(s); /* frees t */
-	snprintf(path, sizeof path, "%s/%s", tmpl, GENESIS_NAME);
+	snprintf(path, sizeof path, "%s/%s", tmpl, j ? PRIVATE_NAME : GENESIS_NAME);
 	unlink(path);
 out_dir:
 	rmdir(tmpl);
 out:
+	fs_join_free(j); /* after the session: its callbacks held j until then */
 	free(bytes);
 	free(torrent);
 	fs_strv_free(trackers);
@@ -246,9 +310,13 @@ struct fs_sync {
 	struct fs_drive *d;
 	struct fs_engine_torrent *et; /* the drive torrent */
 	struct swarm_torrent *drive_t;
-	struct ledger_sync *ls;  /* sync thread only */
-	struct partial *partial; /* sync thread only: messages being reassembled */
-	size_t n_partial;
+	struct ledger_sync *ls; /* sync thread only */
+	bool private_drive;
+	uint8_t invite[32]; /* sync thread only: the invite we prove until a member */
+	bool has_invite;
+	struct fs_frames *frames;      /* sync thread only: messages being reassembled */
+	uint64_t dropped[DROPPED_MAX]; /* sync thread only: peers whose messages are void */
+	size_t n_dropped;
 
 	pthread_mutex_t mu; /* guards everything below */
 	pthread_cond_t cond;
@@ -260,106 +328,100 @@ struct fs_sync {
 	struct swarm_torrent **wanting; /* torrents that want every member as a peer */
 	size_t n_wanting;
 	struct fs_sync_info info;
+	size_t queued; /* bytes of messages in head..tail */
+	struct peer_bytes {
+		uint64_t peer;
+		size_t bytes;
+	} qpeers[QPEERS_MAX]; /* queued bytes by peer */
+	char banned[BANNED_MAX][64];
+	size_t n_banned;
 	pthread_t thread;
 };
-
-/* libtorrent drops a peer that sends a packet over 1 MiB, and a ledger message may be
- * 8 MiB (a block alone up to 4 MiB): messages go in fragments, each one flag byte (1:
- * more follows, 0: the last) and at most FRAG_MAX bytes of the message. */
-#define FRAG_MAX (900u * 1000u)
 
 static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
 {
 	struct fs_sync *s = ctx;
-	uint8_t *frag = malloc(1 + (len < FRAG_MAX ? len : FRAG_MAX));
-	size_t off = 0;
-	int err = frag ? 0 : -ENOMEM;
+	int err = fs_sync_send(s->drive_t, peer, buf, len);
 
-	do {
-		size_t n = len - off < FRAG_MAX ? len - off : FRAG_MAX;
-
-		if (err)
-			break;
-		frag[0] = off + n < len;
-		memcpy(frag + 1, buf + off, n);
-		err = swarm_ext_send(s->drive_t, peer, frag, n + 1);
-		off += n;
-	} while (off < len);
-	free(frag);
 	if (err < 0 && err != -ENOTCONN)
 		fs_warn("sync: cannot send %zu bytes to peer %llu: %s", len,
 		        (unsigned long long)peer, strerror(-err));
 }
 
-/* A message being reassembled from a peer's fragments. */
-struct partial {
-	uint64_t peer;
-	uint8_t *buf;
-	size_t len;
-};
-
-/* Add a fragment; 1 and the whole message in *out and *out_len (caller frees) when it was
- * the last, 0 when more is to come, -EBADMSG for an empty fragment or a message over
- * the ledger's cap. Sync thread only. */
-static int reassemble(struct fs_sync *s, uint64_t peer, const uint8_t *frag, size_t len,
-                      uint8_t **out, size_t *out_len)
+int fs_sync_send(struct swarm_torrent *t, uint64_t peer, const uint8_t *buf, size_t len)
 {
-	struct partial *p = NULL;
-	uint8_t *nb;
+	uint8_t *frag = malloc(1 + (len < FS_FRAG_MAX ? len : FS_FRAG_MAX));
+	size_t off = 0;
+	int err = frag ? 0 : -ENOMEM;
 
-	if (len < 1 || frag[0] > 1)
-		return -EBADMSG;
-	for (size_t i = 0; i < s->n_partial && !p; i++)
-		if (s->partial[i].peer == peer)
-			p = &s->partial[i];
-	if (!p) {
-		if (frag[0] == 0) { /* the common case: a message in one fragment */
-			if (!(*out = malloc(len - 1 ? len - 1 : 1)))
-				return -ENOMEM;
-			memcpy(*out, frag + 1, len - 1);
-			*out_len = len - 1;
-			return 1;
-		}
-		struct partial *np = realloc(s->partial, (s->n_partial + 1) * sizeof *np);
+	do {
+		size_t n = len - off < FS_FRAG_MAX ? len - off : FS_FRAG_MAX;
 
-		if (!np)
-			return -ENOMEM;
-		s->partial = np;
-		p = &s->partial[s->n_partial++];
-		*p = (struct partial){ .peer = peer };
-	}
-	if (p->len + len - 1 > LEDGER_SYNC_MAX_MSG)
-		return -EBADMSG;
-	if (!(nb = realloc(p->buf, p->len + len - 1 ? p->len + len - 1 : 1)))
-		return -ENOMEM;
-	p->buf = nb;
-	memcpy(p->buf + p->len, frag + 1, len - 1);
-	p->len += len - 1;
-	if (frag[0])
-		return 0;
-	*out = p->buf;
-	*out_len = p->len;
-	*p = s->partial[--s->n_partial];
-	return 1;
+		if (err)
+			break;
+		frag[0] = off + n < len;
+		memcpy(frag + 1, buf + off, n);
+		err = swarm_ext_send(t, peer, frag, n + 1);
+		off += n;
+	} while (off < len);
+	free(frag);
+	return err;
 }
 
-/* Forget a peer's half-received message. Sync thread only. */
-static void partial_drop(struct fs_sync *s, uint64_t peer)
+/* ---- who may talk to the sync thread ---- */
+
+/* Forget what a peer still has queued, and everything it sends until it is gone. Sync
+ * thread only. */
+static void mark_dropped(struct fs_sync *s, uint64_t peer)
 {
-	for (size_t i = 0; i < s->n_partial; i++) {
-		if (s->partial[i].peer == peer) {
-			free(s->partial[i].buf);
-			s->partial[i] = s->partial[--s->n_partial];
-			return;
-		}
-	}
+	if (s->n_dropped == DROPPED_MAX) /* the oldest are long gone */
+		memmove(s->dropped, s->dropped + 1, --s->n_dropped * sizeof *s->dropped);
+	s->dropped[s->n_dropped++] = peer;
+	fs_frames_forget(s->frames, peer);
 }
 
-static void op_drop(uint64_t peer, const char *why, void *ctx)
+static bool is_dropped(const struct fs_sync *s, uint64_t peer)
+{
+	for (size_t i = 0; i < s->n_dropped; i++)
+		if (s->dropped[i] == peer)
+			return true;
+	return false;
+}
+
+static bool is_banned(struct fs_sync *s, const char *host)
+{
+	bool b = false;
+
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->n_banned && !b; i++)
+		b = !strcmp(s->banned[i], host);
+	pthread_mutex_unlock(&s->mu);
+	return b;
+}
+
+/* Keep host out for the rest of the mount: it sent invalid data. */
+static void ban(struct fs_sync *s, const char *host)
+{
+	if (is_banned(s, host))
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->n_banned < BANNED_MAX)
+		snprintf(s->banned[s->n_banned++], sizeof s->banned[0], "%s", host);
+	pthread_mutex_unlock(&s->mu);
+	fs_warn("sync: %s is banned from this drive's channel until unmount", host);
+}
+
+static void op_drop(uint64_t peer, const char *why, bool misbehaved, void *ctx)
 {
 	struct fs_sync *s = ctx;
+	char host[64];
+	uint16_t port;
 
-	fs_warn("sync: dropping member %llu: %s", (unsigned long long)peer, why);
+	/* the ledger said why at the level the reason deserves */
+	fs_info("sync: dropping member %llu: %s", (unsigned long long)peer, why);
+	if (misbehaved && swarm_ext_peer_addr(s->drive_t, peer, host, sizeof host, &port) == 0)
+		ban(s, host);
+	mark_dropped(s, peer);
 	swarm_ext_drop(s->drive_t, peer);
 }
 
@@ -413,6 +475,66 @@ static void member_down(struct fs_sync *s, uint64_t peer)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Take the first queued event and give back its bytes of the peer's share. mu held. */
+static struct sync_event *pop_event(struct fs_sync *s)
+{
+	struct sync_event *ev = s->head;
+
+	s->head = ev->next;
+	if (!s->head)
+		s->tail = NULL;
+	s->queued -= ev->len;
+	for (size_t i = 0; i < QPEERS_MAX; i++) {
+		if (s->qpeers[i].bytes && s->qpeers[i].peer == ev->peer) {
+			s->qpeers[i].bytes -= ev->len;
+			break;
+		}
+	}
+	return ev;
+}
+
+/* One event, on the sync thread without mu. */
+static void handle_event(struct fs_sync *s, struct sync_event *ev)
+{
+	uint8_t *msg;
+	size_t len;
+	char host[64];
+	uint16_t port;
+	int rc;
+
+	if (ev->kind == 0) {
+		if (swarm_ext_peer_addr(s->drive_t, ev->peer, host, sizeof host, &port) == 0 &&
+		    is_banned(s, host)) {
+			fs_info("sync: %s is banned: dropping it at once", host);
+			mark_dropped(s, ev->peer);
+			swarm_ext_drop(s->drive_t, ev->peer);
+			return;
+		}
+		member_up(s, ev->peer);
+		ledger_sync_peer_connected(s->ls, ev->peer);
+	} else if (ev->kind == 1) {
+		member_down(s, ev->peer);
+		fs_frames_forget(s->frames, ev->peer);
+		ledger_sync_peer_gone(s->ls, ev->peer);
+		for (size_t i = 0; i < s->n_dropped; i++) /* its id never comes again */
+			if (s->dropped[i] == ev->peer)
+				s->dropped[i] = s->dropped[--s->n_dropped];
+	} else if (is_dropped(s, ev->peer)) {
+		fs_debug("sync: a message of dropped peer %llu discarded",
+		         (unsigned long long)ev->peer);
+	} else if ((rc = fs_frames_add(s->frames, ev->peer, ev->msg, ev->len, now_ms(), &msg,
+	                               &len)) == 1) {
+		ledger_sync_message(s->ls, ev->peer, msg, len);
+		free(msg);
+	} else if (rc < 0) {
+		op_drop(ev->peer,
+		        rc == -EBADMSG  ? "a malformed or oversized fragment"
+		        : rc == -ENOSPC ? "unfinished messages over their total cap"
+		                        : "out of memory",
+		        rc != -ENOMEM, s);
+	}
+}
+
 static void *sync_main(void *arg)
 {
 	struct fs_sync *s = arg;
@@ -439,41 +561,28 @@ static void *sync_main(void *arg)
 			pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 			continue;
 		}
-		struct sync_event *ev = s->head;
-
-		s->head = s->tail = NULL;
 		if (announce)
 			s->kicked = false;
-		pthread_mutex_unlock(&s->mu);
+		/* one message at a time, the stop flag looked at between them: an unmount
+		 * never waits for a flood's backlog */
+		int64_t busy_until = now_ms() + 100;
 
-		while (ev) {
-			struct sync_event *next = ev->next;
+		while (s->head && !s->stop && now_ms() < busy_until) {
+			struct sync_event *ev = pop_event(s);
 
-			if (ev->kind == 0) {
-				member_up(s, ev->peer);
-				ledger_sync_peer_connected(s->ls, ev->peer);
-			} else if (ev->kind == 1) {
-				member_down(s, ev->peer);
-				partial_drop(s, ev->peer);
-				ledger_sync_peer_gone(s->ls, ev->peer);
-			} else {
-				uint8_t *msg;
-				size_t len;
-				int rc = reassemble(s, ev->peer, ev->msg, ev->len, &msg, &len);
-
-				if (rc == 1) {
-					ledger_sync_message(s->ls, ev->peer, msg, len);
-					free(msg);
-				} else if (rc < 0) {
-					partial_drop(s, ev->peer);
-					op_drop(ev->peer,
-					        rc == -EBADMSG ? "a malformed or oversized fragment"
-					                       : "out of memory",
-					        s);
-				}
-			}
+			pthread_mutex_unlock(&s->mu);
+			handle_event(s, ev);
 			free(ev);
-			ev = next;
+			pthread_mutex_lock(&s->mu);
+		}
+		pthread_mutex_unlock(&s->mu);
+		for (uint64_t peer; fs_frames_expire(s->frames, now_ms(), &peer) == 1;)
+			op_drop(peer, "a message left unfinished", true, s);
+		if (announce && s->private_drive && now >= next_tick &&
+		    !fs_join_tend(s->d, s->has_invite ? s->invite : NULL) && s->has_invite) {
+			s->has_invite = false; /* a member now: no invite to prove */
+			memset(s->invite, 0, sizeof s->invite);
+			ledger_sync_set_invite(s->ls, NULL);
 		}
 		if (announce) {
 			ledger_sync_announce(s->ls);
@@ -488,6 +597,7 @@ static void *sync_main(void *arg)
 		s->info.peers = (uint32_t)pr.peers; /* the rest of info is set once */
 		s->info.best_height = pr.best_height;
 		s->info.behind = pr.behind;
+		memcpy(s->info.refused, pr.refused, sizeof s->info.refused);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -495,24 +605,47 @@ static void *sync_main(void *arg)
 
 static void push_event(struct fs_sync *s, int kind, uint64_t peer, const void *msg, size_t len)
 {
-	struct sync_event *ev = malloc(sizeof *ev + (kind == 2 ? len : 0));
+	struct sync_event *ev;
+	struct peer_bytes *pb = NULL, *free_slot = NULL;
 
+	pthread_mutex_lock(&s->mu);
+	if (s->stop) { /* unmounting: nobody will read it */
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	if (kind == 2) {
+		for (size_t i = 0; i < QPEERS_MAX && !pb; i++) {
+			if (s->qpeers[i].bytes && s->qpeers[i].peer == peer)
+				pb = &s->qpeers[i];
+			else if (!s->qpeers[i].bytes && !free_slot)
+				free_slot = &s->qpeers[i];
+		}
+		if (!pb && free_slot)
+			*(pb = free_slot) = (struct peer_bytes){ peer, 0 };
+		/* a peer that sends faster than we apply is cut off, not buffered */
+		if (!pb || pb->bytes + len > QUEUE_PEER_MAX || s->queued + len > QUEUE_TOTAL_MAX) {
+			pthread_mutex_unlock(&s->mu);
+			fs_warn("sync: member %llu sends faster than the drive can take: dropped",
+			        (unsigned long long)peer);
+			swarm_ext_drop(s->drive_t, peer);
+			return;
+		}
+	}
+	ev = malloc(sizeof *ev + (kind == 2 ? len : 0));
 	if (!ev) {
-		fs_err("sync: out of memory: a message of member %llu is lost",
-		       (unsigned long long)peer);
+		pthread_mutex_unlock(&s->mu);
+		fs_err("sync: out of memory: dropping member %llu", (unsigned long long)peer);
+		swarm_ext_drop(s->drive_t, peer);
 		return;
 	}
 	ev->next = NULL;
 	ev->peer = peer;
 	ev->kind = kind;
 	ev->len = kind == 2 ? len : 0;
-	if (kind == 2)
+	if (kind == 2) {
 		memcpy(ev->msg, msg, len);
-	pthread_mutex_lock(&s->mu);
-	if (s->stop) { /* unmounting: nobody will read it */
-		pthread_mutex_unlock(&s->mu);
-		free(ev);
-		return;
+		pb->bytes += len;
+		s->queued += len;
 	}
 	if (s->tail)
 		s->tail->next = ev;
@@ -620,14 +753,14 @@ void fs_sync_info(struct fs_drive *d, struct fs_sync_info *out)
 	out->running = true;
 }
 
-/* Write the genesis as the drive torrent's file, unless it is there with these bytes. */
-static int write_genesis(const char *dir, const uint8_t *g, size_t len)
+/* Write the drive torrent's file, unless it is there with these bytes. */
+static int write_drive_file(const char *dir, const char *name, const uint8_t *g, size_t len)
 {
 	char path[4400];
 	void *have = NULL;
 	size_t have_len = 0;
 
-	snprintf(path, sizeof path, "%s/%s", dir, GENESIS_NAME);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
 	if (fs_read_file(path, FS_SYNC_GENESIS_MAX, &have, &have_len) == 0) {
 		bool same = have_len == len && !memcmp(have, g, len);
 
@@ -638,18 +771,19 @@ static int write_genesis(const char *dir, const uint8_t *g, size_t len)
 	return fs_write_file(path, g, len);
 }
 
+static int start_with(struct fs_drive *d, const char *dir, uint8_t *torrent, size_t tlen);
+
 int fs_sync_start(struct fs_drive *d)
 {
-	struct fs_sync *s;
-	struct swarm_add_params ap = { 0 };
-	uint8_t *genesis = NULL, *torrent = NULL, id[32];
+	uint8_t *genesis = NULL, *torrent = NULL, id[32], content[32];
 	size_t glen = 0, tlen = 0;
+	bool priv = ledger_is_private(d->ledger);
 	char dir[4200];
 	int err;
 
 	if ((err = ledger_genesis_raw(d->ledger, &genesis, &glen)) < 0)
 		return err;
-	if (glen > FS_SYNC_GENESIS_MAX) {
+	if (!priv && glen > FS_SYNC_GENESIS_MAX) {
 		fs_warn("the genesis block of drive %s is %zu bytes, over the %d a shared drive "
 		        "allows: mounted without sync",
 		        d->id_hex, glen, FS_SYNC_GENESIS_MAX);
@@ -660,25 +794,52 @@ int fs_sync_start(struct fs_drive *d)
 	snprintf(dir, sizeof dir, "%s/drive", d->dir);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		err = -errno;
-	if (!err)
-		err = write_genesis(dir, genesis, glen);
-	if (!err)
-		err = fs_sync_drive_torrent(id, glen, &torrent, &tlen);
+	if (!err && priv) {
+		/* the torrent only finds the members; the genesis goes over the channel */
+		fs_sync_private_content(id, content);
+		err = write_drive_file(dir, PRIVATE_NAME, content, sizeof content);
+		if (!err)
+			err = fs_sync_private_torrent(id, &torrent, &tlen);
+	} else if (!err) {
+		err = write_drive_file(dir, GENESIS_NAME, genesis, glen);
+		if (!err)
+			err = fs_sync_drive_torrent(id, glen, &torrent, &tlen);
+	}
 	free(genesis);
 	if (err) {
 		fs_err("cannot make the drive torrent in %s: %s", dir, strerror(-err));
 		free(torrent);
 		return err;
 	}
+	return start_with(d, dir, torrent, tlen);
+}
+
+/* Seed the drive torrent (takes torrent) from dir and start the sync thread. */
+static int start_with(struct fs_drive *d, const char *dir, uint8_t *torrent, size_t tlen)
+{
+	struct swarm_add_params ap = { 0 };
+	struct fs_sync *s;
+	int err;
+
 	s = calloc(1, sizeof *s);
 	if (!s) {
 		free(torrent);
 		return -ENOMEM;
 	}
 	s->d = d;
+	s->private_drive = ledger_is_private(d->ledger);
+	if (fs_frames_new(&s->frames) < 0) {
+		free(s);
+		free(torrent);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	err = ledger_sync_new(d->ledger, &sync_ops, s, &s->ls);
+	if (!err && s->private_drive && fs_join_invite_load(d->dir, s->invite) == 0) {
+		s->has_invite = true;
+		ledger_sync_set_invite(s->ls, s->invite);
+	}
 	if (!err) {
 		ap.torrent = torrent;
 		ap.torrent_len = tlen;
@@ -751,9 +912,7 @@ void fs_sync_free(struct fs_drive *d)
 		free(ev);
 	}
 	ledger_sync_free(s->ls);
-	for (size_t i = 0; i < s->n_partial; i++)
-		free(s->partial[i].buf);
-	free(s->partial);
+	fs_frames_free(s->frames);
 	free(s->wanting);
 	free(s->members);
 	pthread_mutex_destroy(&s->mu);

@@ -31,6 +31,7 @@ struct fs_drive;
 struct fs_drive_opts;
 struct fs_uri;
 struct swarm_torrent;
+struct ledger_key;
 
 #define FS_SYNC_GENESIS_MAX 16384 /* one BEP 52 block: its pieces root is its SHA-256 */
 
@@ -40,10 +41,23 @@ int fs_sync_drive_torrent(const uint8_t id[32], size_t len, uint8_t **out, size_
 
 /* Fetch the genesis block of the drive u names from its members (u's trackers and peers,
  * and o's) over a short-lived BitTorrent session, waiting timeout_ms at most; the bytes
- * are checked against the drive id. Caller frees *out. -EINVAL (the URI lacks gl=),
- * -ETIMEDOUT (no member answered), -EBADMSG, -ENOMEM. Main thread, before the engine. */
-int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u, int timeout_ms,
-                          uint8_t **out, size_t *out_len);
+ * are checked against the drive id. A private drive's comes over the members-only
+ * channel, proving key (and u's invite, if any): -EACCES when the members refuse
+ * (said why, plainly). Caller frees *out. -EINVAL (the URI lacks gl=), -ETIMEDOUT (no
+ * member answered), -EBADMSG, -ENOMEM. Main thread, before the engine. */
+int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
+                          const struct ledger_key *key, int timeout_ms, uint8_t **out,
+                          size_t *out_len);
+
+/* A private drive's torrent: its one file ("swarmfs-drive") is 32 bytes fixed by the
+ * drive id (fs_sync_private_content) and says nothing, so anyone who knows the id finds
+ * the members, and the genesis goes only over the members-only channel (DESIGN §9). */
+int fs_sync_private_torrent(const uint8_t id[32], uint8_t **out, size_t *out_len);
+void fs_sync_private_content(const uint8_t id[32], uint8_t out[32]);
+
+/* Send a ledger message to peer on t's extension channel, in fragments of the size
+ * libtorrent takes (one flag byte each: 1 more follows, 0 the last). Any thread. */
+int fs_sync_send(struct swarm_torrent *t, uint64_t peer, const uint8_t *buf, size_t len);
 
 /* The trackers and static peers a drive remembers (<dir>/config, lines "tracker URL" and
  * "peer HOST:PORT"): written when a drive is joined from a URI, read at every mount. */
@@ -75,6 +89,7 @@ struct fs_sync_info {
 	uint64_t best_height; /* the highest head a member announced */
 	bool behind;          /* a member has a heavier chain: syncing */
 	char torrent[65];     /* the drive torrent's v2 infohash, hex ("" if not running) */
+	char refused[128];    /* private drives: why a member last refused us, "" if none */
 };
 void fs_sync_info(struct fs_drive *d, struct fs_sync_info *out);
 

@@ -5,7 +5,7 @@
 #include "engine.h"
 #include "fs.h"
 #include "import.h"
-#include "read.h"
+#include "park.h"
 #include "torrent_arg.h"
 
 #include <cache.h>
@@ -50,11 +50,6 @@ struct tfs {
 	time_t mtime;
 	uid_t uid;
 	gid_t gid;
-};
-
-/* An open file: its reads (fs/read), first, so the handle is found from them. */
-struct tfh {
-	struct fs_read rd;
 };
 
 /* ---- the tree ---- */
@@ -245,16 +240,12 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /* ---- handlers: reads ---- */
 
-static void fh_free(struct fs_read *rd)
-{
-	free((struct tfh *)rd);
-}
-
+/* An open file is a struct fs_fh (fs/park: its parked reads; no drive, no cipher). */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct tfs *fs = tfs_of(req);
 	struct tnode *n = node_of(fs, ino);
-	struct tfh *h;
+	struct fs_fh *h;
 	int err;
 
 	if (!n || n->dir) {
@@ -265,22 +256,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (!(h = calloc(1, sizeof *h))) {
+	if (!(h = fs_fh_new(fs_engine_cache(fs->e), fs->timeout_ms))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fs_read_init(&h->rd, fh_free);
-	h->rd.cache = fs_engine_cache(fs->e);
-	h->rd.length = n->size;
-	h->rd.timeout_ms = fs->timeout_ms;
-	h->rd.what = n->name; /* the tree lives as long as the mount */
-	if (n->size && (err = fs_engine_reader_new(fs->t, n->file, &h->rd.reader)) < 0) {
-		fs_read_put(&h->rd);
+	h->has_content = n->size > 0;
+	h->length = n->size;
+	if (n->size && ((err = fs_engine_reader_new(fs->t, n->file, &h->reader)) < 0 ||
+	                (err = fs_engine_file_where(fs->t, n->file, h->key, &h->base)) < 0)) {
+		fs_engine_reader_free(h->reader);
+		h->reader = NULL;
+		fs_fh_put(h);
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if (h->rd.reader)
-		fs_engine_file_where(fs->t, n->file, h->rd.key, &h->rd.base);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1; /* content never changes */
 	fuse_reply_open(req, fi);
@@ -289,15 +278,28 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
+	struct fs_fh *h = (struct fs_fh *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	fs_read_serve(req, &((struct tfh *)(uintptr_t)fi->fh)->rd, size, off);
+	if (!h->has_content || (uint64_t)off >= h->length) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if ((uint64_t)off + size > h->length)
+		size = (size_t)(h->length - (uint64_t)off);
+	fs_read_park(req, NULL, h, off, size);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs_fh *h = (struct fs_fh *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	/* h goes with the last parked read */
-	fs_read_release(&((struct tfh *)(uintptr_t)fi->fh)->rd);
+	/* parked reads that were interrupted still wait in the engine: freeing the
+	 * reader cancels them; h goes with the last of them */
+	fs_engine_reader_free(h->reader);
+	h->reader = NULL;
+	fs_fh_put(h);
 	fuse_reply_err(req, 0);
 }
 

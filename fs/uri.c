@@ -164,6 +164,21 @@ int fs_uri_parse(const char *text, struct fs_uri *out, const char **out_why)
 		} else if (klen == 2 && !strncmp(p, "dn", 2)) {
 			free(u.name);
 			u.name = val;
+		} else if (klen == 4 && !strncmp(p, "priv", 4)) {
+			bool bad = strcmp(val, "1") != 0;
+
+			free(val);
+			if (bad)
+				FAIL("priv= must be 1");
+			u.private_drive = true;
+		} else if (klen == 3 && !strncmp(p, "inv", 3)) {
+			int bad = strlen(val) != 2 * sizeof u.invite ||
+			          ledger_unhex(val, u.invite, sizeof u.invite) < 0;
+
+			free(val);
+			if (bad)
+				FAIL("inv= (an invite) must be 64 hex digits");
+			u.has_invite = u.private_drive = true;
 		} else
 			free(val); /* unknown: a newer writer's extension */
 		p += len + (amp ? 1 : 0);
@@ -216,10 +231,23 @@ int fs_uri_format(const struct fs_uri *u, char **out_text)
 	int err = append(&buf, &len, &cap, SCHEME, false);
 
 	err = err ? err : append(&buf, &len, &cap, u->drive_id, false);
-	if (!err && u->genesis_len) {
+	if (!err && u->genesis_len && !u->private_drive) {
 		char k[32];
 
 		snprintf(k, sizeof k, "%cgl=%u", sep, (unsigned)u->genesis_len);
+		sep = '&';
+		err = append(&buf, &len, &cap, k, false);
+	}
+	if (!err && u->has_invite) {
+		char k[8 + 2 * sizeof u->invite + 1];
+
+		snprintf(k, sizeof k, "%cinv=", sep);
+		ledger_hex(u->invite, sizeof u->invite, k + 5);
+		sep = '&';
+		err = append(&buf, &len, &cap, k, false);
+	} else if (!err && u->private_drive) {
+		char k[8] = { sep, 'p', 'r', 'i', 'v', '=', '1', 0 };
+
 		sep = '&';
 		err = append(&buf, &len, &cap, k, false);
 	}

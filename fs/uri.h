@@ -2,7 +2,12 @@
  * swarmfs:// URIs (private to fs/): how a drive is named to another machine.
  *
  *   swarmfs://<drive-id>?gl=<genesis-length>&tr=<tracker-url>&peer=<host:port>&dn=<name>
+ *   swarmfs://<drive-id>?priv=1&tr=...&dn=<name>            a private drive
+ *   swarmfs://<drive-id>?inv=<secret>&tr=...&dn=<name>      an invite to a private drive
  *
+ * A private drive's genesis is served only over the members-only channel, so its URI
+ * needs no gl=; inv= carries an invite's one-time secret (64 hex digits) and implies
+ * priv=1.
  * drive-id is 64 hex digits (SHA-256 of the genesis block); gl is the genesis block's
  * length, which with the id fixes the drive torrent (fs/sync.h) a joiner fetches the
  * genesis from; tr and peer repeat; values
@@ -12,6 +17,7 @@
 #ifndef SWARMFS_FS_URI_H
 #define SWARMFS_FS_URI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +32,9 @@ struct fs_uri {
 	size_t n_trackers;
 	char *peers[FS_URI_MAX_LIST]; /* "host:port" or "[v6]:port" */
 	size_t n_peers;
+	bool private_drive; /* priv=1 (or inv=) */
+	bool has_invite;
+	uint8_t invite[32]; /* inv=: the invite's secret */
 };
 
 /* Whether text starts with the swarmfs:// scheme (case-insensitive). */

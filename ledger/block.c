@@ -53,6 +53,10 @@ int params_encode(const struct ledger_params *p, uint8_t **out, size_t *out_len)
 	ben_put_int(&b, p->max_block_records);
 	ben_put_key(&b, "name");
 	ben_put_cstr(&b, p->name);
+	if (p->private_drive) { /* absent on public drives: their genesis is as it was */
+		ben_put_key(&b, "private");
+		ben_put_int(&b, 1);
+	}
 	ben_put_key(&b, "producers");
 	ben_list_begin(&b);
 	for (size_t i = 0; i < p->n_producers; i++)
@@ -114,6 +118,13 @@ int params_decode(struct ben d, struct ledger_params *out)
 	if (!ben_get_bytes(d, "name", &s, &n) || !n || n > LEDGER_NAME_MAX ||
 	    !(p.name = dup_bytes(s, n)))
 		goto bad;
+	if (ben_get_int(d, "private", &iv)) {
+		if (iv != 1)
+			goto bad; /* canonical: present as 1, or absent */
+		p.private_drive = true;
+	} else if (ben_dict_get(d, "private", &v)) {
+		goto bad;
+	}
 	if (!ben_dict_get(d, "producers", &list) || ben_type(list) != 'l')
 		goto bad;
 	ben_iter_init(list, &it);

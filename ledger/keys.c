@@ -59,6 +59,11 @@ void ledger_sha256(const void *p, size_t len, uint8_t out[32])
 	SHA256(p, len, out);
 }
 
+void ledger_digest(const void *p, size_t len, uint8_t out[LEDGER_ID_LEN])
+{
+	SHA256(p, len, out);
+}
+
 int ledger_random(void *out, size_t len)
 {
 	return RAND_bytes(out, (int)len) == 1 ? 0 : -EIO;

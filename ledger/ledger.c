@@ -581,22 +581,35 @@ out:
 
 /* ---- local records ---- */
 
+/* Normalize a path of a local record; a name with a control character is refused with
+ * a line that says so (the caller sees -EINVAL). */
+static int op_path(struct ledger *l, const char *in, char *out)
+{
+	int rc = ledger_path_normalize(in, out);
+	int c = rc == -EINVAL ? ledger_path_first_ctrl(in) : -1;
+
+	if (c >= 0)
+		L_WARN(l,
+		       "refused a name holding the control character U+%04X: names may not"
+		       " hold C0/C1 control characters",
+		       (unsigned)c);
+	return rc;
+}
+
 static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r)
 {
-	int rc;
+	int rc = ledger_rec_init(l, op->type, r);
 
-	memset(r, 0, sizeof *r);
-	r->type = op->type;
-	memcpy(r->drive, l->drive, 32);
-	r->time = ledger_now(l);
-	rc = ledger_random(&r->nonce, sizeof r->nonce);
 	if (rc)
 		return rc;
-	r->nonce &= INT64_MAX;
-	if (op->type != LEDGER_REC_MEMBER) {
+	if (op->nonce < 0)
+		return -EINVAL;
+	if (op->nonce)
+		r->nonce = op->nonce;
+	if (rec_has_path(op->type)) {
 		if (!op->path)
 			return -EINVAL;
-		rc = ledger_path_normalize(op->path, r->path);
+		rc = op_path(l, op->path, r->path);
 		if (rc)
 			return rc;
 		if (!strcmp(r->path, "/"))
@@ -621,7 +634,7 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 	case LEDGER_REC_MOVE:
 		if (!op->dest)
 			return -EINVAL;
-		rc = ledger_path_normalize(op->dest, r->dest);
+		rc = op_path(l, op->dest, r->dest);
 		if (rc)
 			return rc;
 		if (!strcmp(r->dest, "/") || !strcmp(r->dest, r->path))
@@ -632,8 +645,13 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 		memcpy(r->member, op->member, 32);
 		r->producer = op->producer;
 		r->remove = op->remove;
+		if (op->name && *op->name) {
+			if (!ledger_display_name_ok(op->name) || op->remove)
+				return -EINVAL;
+			snprintf(r->name, sizeof r->name, "%s", op->name);
+		}
 		break;
-	default: return -EINVAL;
+	default: return -EINVAL; /* invites and keys have calls of their own */
 	}
 	return 0;
 }
@@ -654,9 +672,6 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
 {
 	static const char q_spender[] = "SELECT raw FROM mempool ORDER BY seq DESC";
 	struct rec r;
-	uint8_t *raw = NULL;
-	size_t len;
-	bool produce = false;
 	int rc;
 
 	if (!l->cfg.key)
@@ -665,8 +680,7 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
 	if (rc)
 		return rc;
 	ledger_lock(l);
-	if (r.type != LEDGER_REC_CLAIM && r.type != LEDGER_REC_MKDIR &&
-	    r.type != LEDGER_REC_MEMBER) {
+	if (r.type != LEDGER_REC_CLAIM && r.type != LEDGER_REC_MKDIR && rec_has_path(r.type)) {
 		sqlite3_stmt *st;
 
 		rc = find_prev(l, r.path, r.prev);
@@ -692,34 +706,61 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
 		sqlite3_reset(st);
 	}
 	memcpy(r.author, l->cfg.key->pub, 32);
-	rc = chain_record_check_pending(l, &r);
-	if (rc)
-		goto out;
-	rc = rec_sign(&r, l->cfg.key, &raw, &len);
-	if (rc)
-		goto out;
-	if (len > l->params.max_record_bytes) {
+	rc = filekey_attach(l, op, &r);
+	if (!rc)
+		rc = ledger_submit_locked(l, &r, out_id);
+	if (!rc)
+		ledger_produce_locked(l);
+out:
+	ledger_unlock(l);
+	return rc;
+}
+
+int ledger_submit_locked(struct ledger *l, struct rec *r, uint8_t out_id[LEDGER_ID_LEN])
+{
+	uint8_t *raw = NULL;
+	size_t len;
+	int rc;
+
+	memcpy(r->author, l->cfg.key->pub, 32);
+	rc = chain_record_check_pending(l, r);
+	if (!rc)
+		rc = rec_sign(r, l->cfg.key, &raw, &len);
+	if (!rc && len > l->params.max_record_bytes)
 		rc = -ENAMETOOLONG;
-		goto out;
-	}
-	rc = chain_mempool_add(l, &r, raw, len);
+	if (!rc)
+		rc = chain_mempool_add(l, r, raw, len);
+	free(raw);
 	if (rc)
-		goto out;
+		return rc;
 	if (out_id)
-		memcpy(out_id, r.id, 32);
-	ledger_note_change(l, r.path[0] ? r.path : NULL);
-	if (r.type == LEDGER_REC_MOVE)
-		ledger_note_change(l, r.dest);
-	produce = l->cfg.auto_produce && chain_is_producer(l, l->cfg.key->pub);
-	if (produce) {
+		memcpy(out_id, r->id, 32);
+	ledger_note_change(l, r->path[0] ? r->path : NULL);
+	if (r->type == LEDGER_REC_MOVE)
+		ledger_note_change(l, r->dest);
+	return 0;
+}
+
+void ledger_produce_locked(struct ledger *l)
+{
+	if (l->cfg.auto_produce && l->cfg.key && chain_is_producer(l, l->cfg.key->pub)) {
 		int prc = chain_produce(l);
 
 		if (prc < 0)
 			L_WARN(l, "produce after submit: %s", strerror(-prc));
 	}
-out:
-	ledger_unlock(l);
-	free(raw);
+}
+
+int ledger_rec_init(struct ledger *l, enum ledger_rec_type type, struct rec *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	r->type = type;
+	memcpy(r->drive, l->drive, 32);
+	r->time = ledger_now(l);
+	rc = ledger_random(&r->nonce, sizeof r->nonce);
+	r->nonce &= INT64_MAX;
 	return rc;
 }
 
@@ -911,19 +952,15 @@ static int block_ids(struct ledger *l, const uint8_t block[32], uint8_t (**out)[
 }
 
 /* A header by id, its hash and signature checked. */
-static int checked_header(struct ledger *l, const uint8_t id[32], struct blk_hdr *h,
-                          const char **why)
+/* A block header's bytes against its id: hash, strict encoding, producer signature.
+ * No lock needed. */
+static int header_bytes_ok(const uint8_t *raw, size_t len, const uint8_t id[32], struct blk_hdr *h,
+                           const char **why)
 {
-	uint8_t *raw = NULL, hash[32];
-	size_t len = 0;
-	int rc = get_blob(l, q_blk_raw, id, &raw, &len);
+	uint8_t hash[32];
+	int rc = -EBADMSG;
 
-	if (rc) {
-		*why = "block missing";
-		return rc;
-	}
 	ledger_sha256(raw, len, hash);
-	rc = -EBADMSG;
 	if (memcmp(hash, id, 32))
 		*why = "block hash mismatch";
 	else if (blk_hdr_decode(raw, len, h, true))
@@ -933,6 +970,40 @@ static int checked_header(struct ledger *l, const uint8_t id[32], struct blk_hdr
 	/* h->params would point into raw: nobody uses it after this */
 	h->params.p = NULL;
 	h->params.len = 0;
+	return rc;
+}
+
+/* A record's bytes against its id: hash, strict encoding, signature (keys through c,
+ * which may be NULL). No lock needed but c's. */
+static int record_bytes_ok(struct ledger_pk_cache *c, const uint8_t *raw, size_t len,
+                           const uint8_t id[32], size_t max_len, struct rec *r, const char **why)
+{
+	uint8_t hash[32];
+
+	ledger_sha256(raw, len, hash);
+	if (memcmp(hash, id, 32)) {
+		*why = "record hash mismatch";
+		return -EBADMSG;
+	}
+	if (rec_decode(c, raw, len, max_len, r)) {
+		*why = "record bad encoding or signature";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int checked_header(struct ledger *l, const uint8_t id[32], struct blk_hdr *h,
+                          const char **why)
+{
+	uint8_t *raw = NULL;
+	size_t len = 0;
+	int rc = get_blob(l, q_blk_raw, id, &raw, &len);
+
+	if (rc) {
+		*why = "block missing";
+		return rc;
+	}
+	rc = header_bytes_ok(raw, len, id, h, why);
 	free(raw);
 	return rc;
 }
@@ -940,7 +1011,7 @@ static int checked_header(struct ledger *l, const uint8_t id[32], struct blk_hdr
 static int checked_record(struct ledger *l, const uint8_t id[32], size_t max_len, struct rec *r,
                           const char **why)
 {
-	uint8_t *raw = NULL, hash[32];
+	uint8_t *raw = NULL;
 	size_t len = 0;
 	int rc = get_blob(l, q_rec_raw, id, &raw, &len);
 
@@ -948,14 +1019,7 @@ static int checked_record(struct ledger *l, const uint8_t id[32], size_t max_len
 		*why = "record missing";
 		return rc;
 	}
-	ledger_sha256(raw, len, hash);
-	rc = -EBADMSG;
-	if (memcmp(hash, id, 32))
-		*why = "record hash mismatch";
-	else if (rec_decode(l->pkc, raw, len, max_len, r))
-		*why = "record bad encoding or signature";
-	else
-		rc = 0;
+	rc = record_bytes_ok(l->pkc, raw, len, id, max_len, r, why);
 	free(raw);
 	return rc;
 }
@@ -1082,13 +1146,63 @@ static void problem(struct problems *ps, int64_t height, const uint8_t block[32]
 	p->what = what;
 }
 
+/* One best-chain block's raw bytes, copied under the lock to be checked without it. */
+struct raw_block {
+	uint8_t id[32];
+	uint8_t *hdr;
+	size_t hdr_len;
+	uint8_t (*ids)[32];
+	uint8_t **recs; /* NULL where a record is missing */
+	size_t *lens;
+	size_t n;
+};
+
+static void raw_block_release(struct raw_block *b)
+{
+	for (size_t i = 0; b->recs && i < b->n; i++)
+		free(b->recs[i]);
+	free(b->recs);
+	free(b->lens);
+	free(b->ids);
+	free(b->hdr);
+	memset(b, 0, sizeof *b);
+}
+
+/* Copy block id's header and records (lock held). -ENOENT if the header is missing. */
+static int raw_block_load(struct ledger *l, const uint8_t id[32], struct raw_block *b)
+{
+	int rc;
+
+	memset(b, 0, sizeof *b);
+	memcpy(b->id, id, 32);
+	if ((rc = get_blob(l, q_blk_raw, id, &b->hdr, &b->hdr_len)))
+		return rc;
+	if ((rc = block_ids(l, id, &b->ids, &b->n)))
+		return rc;
+	b->recs = calloc(b->n ? b->n : 1, sizeof *b->recs);
+	b->lens = calloc(b->n ? b->n : 1, sizeof *b->lens);
+	if (!b->recs || !b->lens)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->n; i++) {
+		rc = get_blob(l, q_rec_raw, b->ids[i], &b->recs[i], &b->lens[i]);
+		if (rc == -ENOENT)
+			b->recs[i] = NULL;
+		else if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 {
 	struct problems ps = { 0 };
 	struct ledger_head head;
+	struct ledger_pk_cache *pkc = NULL;
 	uint8_t prev[32], id[32];
+	uint64_t epoch;
 	int rc;
 
+	ledger_pk_cache_new(&pkc); /* the sweep's own: l->pkc is the lock's */
 	ledger_lock(l);
 	rc = chain_head(l, &head);
 	if (rc)
@@ -1096,15 +1210,17 @@ int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 	/* the chain as it is now: blocks that come meanwhile were checked on arrival */
 	uint64_t end = head.height;
 
+	epoch = l->chain_epoch;
 	for (uint64_t height = 0; height <= end; height++) {
-		uint8_t(*ids)[32] = NULL, root[32];
+		struct raw_block b;
+		uint8_t root[32];
 		const char *why = NULL;
 		struct blk_hdr h;
-		size_t n = 0;
 
-		/* a big chain takes seconds: let lookups, listings and sync in between
-		 * every few blocks, and stop when asked (an unmount) */
-		if (height > 0 && height % 32 == 0) {
+		if (height > 0) {
+			/* a big chain takes seconds: the lock is held only to copy one block's
+			 * bytes, so lookups, listings and sync go on; stop when asked (an
+			 * unmount) */
 			ledger_unlock(l);
 			if (atomic_load(&l->interrupted)) {
 				ledger_lock(l);
@@ -1118,19 +1234,60 @@ int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 				end = head.height; /* a reorg to a shorter chain meanwhile */
 			if (height > end)
 				break;
-			/* the chain below may have changed meanwhile (a reorg: its blocks were
-			 * checked when they came): link to what is there now */
-			if (chain_id_at(l, (int64_t)height - 1, prev))
-				memset(prev, 0, sizeof prev);
+			/* the chain below changed meanwhile (a reorg: its blocks were checked
+			 * when they came): link to what is there now */
+			if (l->chain_epoch != epoch) {
+				epoch = l->chain_epoch;
+				if (chain_id_at(l, (int64_t)height - 1, prev))
+					memset(prev, 0, sizeof prev);
+			}
 		}
 		if (chain_id_at(l, (int64_t)height, id)) {
 			problem(&ps, (int64_t)height, NULL, NULL, -1, "best chain has a gap");
 			continue;
 		}
-		if (checked_header(l, id, &h, &why)) {
+		rc = raw_block_load(l, id, &b);
+		if (rc == -ENOENT && !b.hdr) {
+			problem(&ps, (int64_t)height, id, NULL, -1, "block missing");
+			raw_block_release(&b);
+			memcpy(prev, id, 32);
+			rc = 0;
+			continue;
+		}
+		if (rc) {
+			raw_block_release(&b);
+			goto out;
+		}
+		ledger_unlock(l);
+		/* the checks themselves, signatures included, without the lock */
+		bool hdr_ok = header_bytes_ok(b.hdr, b.hdr_len, id, &h, &why) == 0;
+		const char *rwhy[64];
+		int64_t bad_at[64];
+		size_t nbad = 0;
+
+		if (!hdr_ok) {
+			ledger_lock(l);
 			problem(&ps, (int64_t)height, id, NULL, -1, why);
+			raw_block_release(&b);
 			memcpy(prev, id, 32);
 			continue;
+		}
+		for (size_t i = 0; i < b.n; i++) {
+			struct rec r;
+			const char *w = "record missing";
+
+			if ((!b.recs[i] || record_bytes_ok(pkc, b.recs[i], b.lens[i], b.ids[i],
+			                                   l->params.max_record_bytes, &r, &w)) &&
+			    nbad < 64) {
+				rwhy[nbad] = w;
+				bad_at[nbad++] = (int64_t)i;
+			}
+		}
+		rc = merkle_root_of_ids((const uint8_t(*)[32])b.ids, b.n, root);
+		ledger_lock(l);
+		if (rc) {
+			raw_block_release(&b);
+			goto out;
 		}
 		if (height == 0 && memcmp(id, l->drive, 32))
 			problem(&ps, 0, id, NULL, -1, "genesis is not this drive's");
@@ -1141,27 +1298,27 @@ int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 			        "block not linked to its parent");
 		if (height > 0 && memcmp(h.drive, l->drive, 32))
 			problem(&ps, (int64_t)height, id, NULL, -1, "block of another drive");
-		rc = block_ids(l, id, &ids, &n);
-		if (rc)
-			goto out;
-		if ((int64_t)n != h.n_records)
+		if ((int64_t)b.n != h.n_records)
 			problem(&ps, (int64_t)height, id, NULL, -1, "record count mismatch");
-		for (size_t i = 0; i < n; i++) {
-			struct rec r;
-
-			if (checked_record(l, ids[i], l->params.max_record_bytes, &r, &why))
-				problem(&ps, (int64_t)height, id, ids[i], (int64_t)i, why);
-		}
-		rc = merkle_root_of_ids((const uint8_t(*)[32])ids, n, root);
-		free(ids);
-		if (rc)
-			goto out;
+		for (size_t i = 0; i < nbad; i++)
+			problem(&ps, (int64_t)height, id, b.ids[bad_at[i]], bad_at[i], rwhy[i]);
 		if (memcmp(root, h.root, 32))
 			problem(&ps, (int64_t)height, id, NULL, -1, "merkle root mismatch");
+		raw_block_release(&b);
 		memcpy(prev, id, 32);
+	}
+	{
+		struct fin_evidence *ev = NULL;
+		size_t nev = 0;
+
+		rc = finality_evidence_list(l, &ev, &nev);
+		for (size_t i = 0; !rc && i < nev; i++)
+			problem(&ps, ev[i].height, ev[i].b, NULL, -1, LEDGER_PROBLEM_EQUIVOCATION);
+		free(ev);
 	}
 out:
 	ledger_unlock(l);
+	ledger_pk_cache_free(pkc);
 	for (size_t i = 0; !rc && fn && i < ps.n; i++)
 		fn(&ps.v[i], ctx);
 	free(ps.v);

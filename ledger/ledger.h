@@ -26,11 +26,14 @@
 extern "C" {
 #endif
 
-#define LEDGER_KEY_LEN  32   /* an Ed25519 public key: a member's id */
-#define LEDGER_ID_LEN   32   /* SHA-256: record, block and drive ids */
-#define LEDGER_HEX_LEN  65   /* a 32-byte id as lowercase hex plus NUL */
-#define LEDGER_PATH_MAX 4096 /* bytes of a normalized path, NUL excluded */
-#define LEDGER_NAME_MAX 255  /* bytes of one path component */
+#define LEDGER_KEY_LEN          32   /* an Ed25519 public key: a member's id */
+#define LEDGER_ID_LEN           32   /* SHA-256: record, block and drive ids */
+#define LEDGER_HEX_LEN          65   /* a 32-byte id as lowercase hex plus NUL */
+#define LEDGER_PATH_MAX         4096 /* bytes of a normalized path, NUL excluded */
+#define LEDGER_NAME_MAX         255  /* bytes of one path component */
+#define LEDGER_DISPLAY_NAME_MAX 64   /* bytes of a member's display name */
+#define LEDGER_EPOCH_KEY_LEN    32   /* a private drive's epoch key */
+#define LEDGER_FILE_KEY_LEN     32   /* a private drive's file key (AES-256) */
 
 /* The SQLite library version this build runs against, e.g. "3.40.1".
  * Returns a static string. Any thread. */
@@ -43,6 +46,9 @@ void ledger_hex(const uint8_t *bytes, size_t len, char *out);
 /* Parse exactly 2*len hex digits (either case) of hex into out. -EINVAL otherwise,
  * out unchanged. Any thread. */
 int ledger_unhex(const char *hex, uint8_t *out, size_t len);
+
+/* SHA-256 of len bytes at p. Any thread. */
+void ledger_digest(const void *p, size_t len, uint8_t out[LEDGER_ID_LEN]);
 
 /* ---- keys: Ed25519 through OpenSSL EVP ---- */
 
@@ -77,6 +83,7 @@ struct ledger_params {
 	uint32_t max_block_bytes;   /* encoded size cap of one block (header + records) */
 	uint32_t max_block_records; /* records per block */
 	int64_t time;               /* genesis timestamp, seconds since the epoch */
+	bool private_drive;         /* members-only sync, content as ciphertext (DESIGN §9) */
 };
 
 /* Defaults for a new drive: one producer (the admin), 5 s interval, 10 s grace,
@@ -162,6 +169,11 @@ enum ledger_rec_type {
 	LEDGER_REC_REVOKE,
 	LEDGER_REC_MKDIR,
 	LEDGER_REC_MEMBER,
+	LEDGER_REC_INVITE,  /* admin (or a producer, for members): an invite's public key */
+	LEDGER_REC_REDEEM,  /* a joiner: redeems an invite, becomes a member */
+	LEDGER_REC_KEYS,    /* admin: a new epoch, with a commitment to its key */
+	LEDGER_REC_KEYWRAP, /* a member: the epoch key sealed to one member */
+	LEDGER_REC_LAST = LEDGER_REC_KEYWRAP,
 };
 /* "claim", "update", ...; NULL for an unknown type. */
 const char *ledger_rec_type_name(enum ledger_rec_type t);
@@ -228,7 +240,8 @@ int ledger_list(struct ledger *l, const char *dir, const char *after,
 int ledger_pending_children(struct ledger *l, const char *dir, char ***out_names, size_t *out_n);
 
 /* A record to create, sign with cfg->key and submit. Fields per type:
- * claim/update: path, content; transfer: path, to; move: path, dest;
+ * claim/update: path, content; transfer: path, to (a live member, else -ENOKEY; the
+ * admin may transfer a removed member's path); move: path, dest;
  * revoke: path; mkdir: path, open, content.mode, content.mtime_ns;
  * member: member, producer (role), remove. */
 struct ledger_op {
@@ -239,8 +252,17 @@ struct ledger_op {
 	struct ledger_content content;
 	bool open;
 	uint8_t member[LEDGER_KEY_LEN];
-	bool producer; /* member: the role is producer, else member */
-	bool remove;   /* member: remove instead of add */
+	bool producer;    /* member: the role is producer, else member */
+	bool remove;      /* member: remove instead of add */
+	const char *name; /* member (add): display name, NULL or "" for none */
+	int64_t nonce;    /* the record's nonce, 1..INT64_MAX; 0: a random one. A private
+	                   * drive's new content is encrypted with an IV made of it before
+	                   * the record exists, so the publisher draws it */
+	/* claim/update on a private drive (ignored on a public one), one of: */
+	const uint8_t *file_key; /* new content: its file key (LEDGER_FILE_KEY_LEN bytes),
+	                          * the IV's nonce being op.nonce (which must be set) */
+	const uint8_t *key_from; /* content already on the drive (chmod, touch, a copy):
+	                          * the id of a record that carries its file key */
 };
 
 /* Validate op against the current state (and this node's pending records), sign it,
@@ -303,13 +325,17 @@ struct ledger_problem {
 	int64_t index;    /* the record's place in the block */
 	const char *what; /* "record hash mismatch", ... */
 };
+#define LEDGER_PROBLEM_EQUIVOCATION "equivocation: its producer signed two blocks at this height"
 typedef void (*ledger_problem_fn)(const struct ledger_problem *p, void *ctx);
 /* Walk the whole best chain from genesis, from raw bytes: every block's hash,
  * encoding, signature, height, link and Merkle root, every record's hash, encoding,
  * signature and size. (The state rules were checked when each block was applied;
  * ledger_rebuild() checks them again by replay.) Each problem is reported through fn
  * (may be NULL), after the lock is released. The lock is let go every 32 blocks, so
- * other calls go on meanwhile. Returns the number of problems (0: clean), -EINTR after
+ * other calls go on meanwhile. Equivocation evidence (two blocks signed by one producer
+ * at one height, re-checked from their raw headers) is reported as a problem too, with
+ * what = LEDGER_PROBLEM_EQUIVOCATION and the second block's id and height.
+ * Returns the number of problems (0: clean), -EINTR after
  * ledger_interrupt(), or -errno. */
 int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx);
 /* Make a running or later ledger_verify_chain stop soon with -EINTR (an unmount does not
@@ -324,6 +350,21 @@ int ledger_state_digest(struct ledger *l, uint8_t out[LEDGER_ID_LEN]);
  * Returns the resulting height. */
 int ledger_rebuild(struct ledger *l);
 
+/* ---- finality (DESIGN.md §10) ---- */
+
+struct ledger_finality {
+	uint64_t height; /* the highest final block of the best chain: no reorg
+	                  * will ever undo it or anything below it */
+	uint8_t id[LEDGER_ID_LEN];
+	bool conflict;            /* a peer offered a branch, final by its own producers,
+	                           * that conflicts with our final block (we kept ours) */
+	uint64_t conflict_height; /* the first such branch's tip */
+	uint8_t conflict_id[LEDGER_ID_LEN];
+	uint64_t evidence; /* pairs of blocks one producer signed at one height */
+};
+/* Where finality stands. Any thread. */
+int ledger_finality_get(struct ledger *l, struct ledger_finality *out);
+
 /* ---- raw blocks (sync, tools, tests) ---- */
 
 /* The block at height on the best chain, encoded as sent on the wire: a dict with
@@ -331,7 +372,11 @@ int ledger_rebuild(struct ledger *l);
 int ledger_block_get(struct ledger *l, uint64_t height, uint8_t **out_buf, size_t *out_len);
 /* Verify and add a block (as ledger_block_get gives it). Returns 1 if it changed the
  * head (extend or reorg), 0 if stored on a side chain or already known, -ENOENT if its
- * parent is unknown, -EBADMSG/-EPERM/-EINVAL/-ESTALE/-EEXIST if invalid. */
+ * parent is unknown, -EBADMSG/-EPERM/-EINVAL/-ESTALE/-EEXIST/-ENOKEY if invalid, -EPERM
+ * too for a branch that would undo a final block (it is refused for good), -EAGAIN for
+ * an out-of-turn block whose grace delay has not passed by this node's clock yet (not
+ * invalid: it may come again). Block times must rise strictly. A second block one
+ * producer signed at one height is kept as evidence (ledger_verify_chain lists it). */
 int ledger_block_import(struct ledger *l, const uint8_t *buf, size_t len);
 
 /* ---- durable publish queue ---- */
@@ -354,6 +399,112 @@ int ledger_queue_fail(struct ledger *l, int64_t id, const char *error);
 /* Copy up to max jobs, oldest first; returns how many. */
 int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, size_t max);
 
+/* ---- members, invites and epoch keys (private drives, DESIGN §9) ---- */
+
+/* Whether the drive is private (its genesis says so). Any thread. */
+bool ledger_is_private(const struct ledger *l);
+/* key's role at the current head: 2 producer, 1 member (the admin always), 0 none.
+ * Any thread. */
+int ledger_member_role(struct ledger *l, const uint8_t key[LEDGER_KEY_LEN]);
+
+struct ledger_member {
+	uint8_t key[LEDGER_KEY_LEN];
+	bool producer;
+	bool admin;
+	char name[LEDGER_DISPLAY_NAME_MAX + 1]; /* display name, "" if none */
+	int64_t since;                          /* height of the record that made the role */
+};
+/* The live members, the admin first, then in the order they joined. *out malloc'd
+ * (free with free()). Any thread. */
+int ledger_members(struct ledger *l, struct ledger_member **out, size_t *out_n);
+/* The display name of key, "" when it has none or is not a member. Any thread. */
+void ledger_member_name(struct ledger *l, const uint8_t key[LEDGER_KEY_LEN],
+                        char out[LEDGER_DISPLAY_NAME_MAX + 1]);
+/* Whether the name is acceptable as a display name: 1..64 bytes of UTF-8 without
+ * control characters. */
+bool ledger_display_name_ok(const char *name);
+
+#define LEDGER_INVITE_SECRET_LEN 32
+/* The invite key of a one-time secret (an Ed25519 key whose seed is a hash of the
+ * secret): the invite record holds its public key, and the joiner signs with it. */
+int ledger_invite_key(const uint8_t secret[LEDGER_INVITE_SECRET_LEN], struct ledger_key **out_key);
+/* Make an invite: a fresh secret (to out_secret, for the URI) whose public key goes on
+ * the ledger in an invite record, valid until expires (seconds since the epoch), for a
+ * producer or a member, with an optional display name. The admin may invite either; a
+ * producer may invite members. -EPERM otherwise. Any thread. */
+int ledger_invite_create(struct ledger *l, bool producer, int64_t expires, const char *name,
+                         uint8_t out_secret[LEDGER_INVITE_SECRET_LEN]);
+/* Whether the invite with public key ikey can be redeemed at time now: 0 yes, -ENOENT not
+ * on the ledger (yet), -ESTALE used, -EKEYEXPIRED expired. role: 2 producer, 1 member
+ * (may be NULL). Any thread. */
+int ledger_invite_status(struct ledger *l, const uint8_t ikey[LEDGER_KEY_LEN], int64_t now,
+                         int *out_role);
+/* Redeem an invite with this node's key: a redeem record signed by the invite key. Errors
+ * as ledger_invite_status, and -EEXIST when this key is a member already. Any thread. */
+int ledger_invite_redeem(struct ledger *l, const uint8_t secret[LEDGER_INVITE_SECRET_LEN]);
+
+/* Start a new epoch (admin of a private drive): a fresh random epoch key, a keys record
+ * with the commitment to it, and a keywrap record sealing it to every live member.
+ * Returns the new epoch number. -EPERM if not the admin, -EINVAL on a public drive. */
+int ledger_epoch_rotate(struct ledger *l);
+/* Seal the current epoch key to every live member that has no wrap of it yet (a member
+ * that joined by invite), if this node holds that key. Returns the number of wraps
+ * submitted (0: nothing to do). Any thread. */
+int ledger_keys_tend(struct ledger *l);
+/* The epoch key of epoch (0: the current one) as sealed to this node's key and checked
+ * against the admin's commitment; its number to *out_epoch (may be NULL). -ENOKEY when no
+ * valid wrap for this node exists (yet), -ENOENT when there is no such epoch. The key
+ * is the caller's to wipe. Any thread. */
+int ledger_epoch_key(struct ledger *l, int64_t epoch, uint8_t out_key[LEDGER_EPOCH_KEY_LEN],
+                     int64_t *out_epoch);
+
+/* The file key of a private drive's content and the nonce of its IV, from the record
+ * id (a claim or update carrying the wrap; a move or transfer leads back to one), in
+ * the chain or this node's mempool: unwrapped with the epoch key sealed to this node.
+ * The key is the caller's to wipe. -ENOENT no such record, -EINVAL a public drive's or
+ * a directory's, -ENOKEY this node holds no key of that epoch (not a member then, or
+ * removed before it), -EBADMSG the wrap does not open (altered). Any thread. */
+int ledger_file_key_open(struct ledger *l, const uint8_t record_id[LEDGER_ID_LEN],
+                         uint8_t out_key[LEDGER_FILE_KEY_LEN], int64_t *out_nonce);
+
+/* ---- the members-only channel: handshake and sealed messages (handshake.c) ---- */
+
+/* One connection's handshake and, after it, its sealed channel (DESIGN §9). The sync
+ * state machine uses one per peer on a private drive; a joiner that has no ledger yet
+ * uses one directly to be served the genesis block. Caller serialises. */
+struct ledger_hs;
+struct ledger_hs_peer {
+	uint8_t key[LEDGER_KEY_LEN];    /* the member key the peer proved */
+	bool has_invite;                /* it also proved an invite's secret: */
+	uint8_t invite[LEDGER_KEY_LEN]; /* that invite's public key */
+};
+/* A handshake for drive, proving key (borrowed for the life of h) and, when
+ * invite_secret is not NULL, that invite (LEDGER_INVITE_SECRET_LEN bytes). */
+int ledger_hs_new(const uint8_t drive[LEDGER_ID_LEN], const struct ledger_key *key,
+                  const uint8_t *invite_secret, struct ledger_hs **out);
+void ledger_hs_free(struct ledger_hs *h); /* wipes the keys; NULL is a no-op */
+/* The hello to send first (plain: an ephemeral key). *out malloc'd. */
+int ledger_hs_hello(struct ledger_hs *h, uint8_t **out, size_t *out_len);
+/* Whether a received message is plain (a hello) rather than sealed. */
+bool ledger_hs_is_hello(const uint8_t *buf, size_t len);
+/* The peer's hello: derives the session keys and gives the sealed auth to send (*out,
+ * malloc'd). -EBADMSG for a malformed or second hello. */
+int ledger_hs_on_hello(struct ledger_hs *h, const uint8_t *buf, size_t len, uint8_t **out,
+                       size_t *out_len);
+/* The peer's sealed auth: 0 when its signatures over this handshake's transcript hold;
+ * who it is is then ledger_hs_peer(h), for the caller to judge (a live member? a usable
+ * invite?). -EBADMSG for anything wrong (forged, replayed, reordered, altered). */
+int ledger_hs_on_auth(struct ledger_hs *h, const uint8_t *box, size_t len);
+bool ledger_hs_established(const struct ledger_hs *h);
+const struct ledger_hs_peer *ledger_hs_peer(const struct ledger_hs *h); /* NULL before */
+/* Seal a message for the peer / open one from it (after on_hello). *out malloc'd. Each
+ * direction counts its messages: opening fails (-EBADMSG) for anything not the next
+ * message exactly as sealed. */
+int ledger_hs_seal(struct ledger_hs *h, const uint8_t *msg, size_t len, uint8_t **out,
+                   size_t *out_len);
+int ledger_hs_open(struct ledger_hs *h, const uint8_t *box, size_t len, uint8_t **out,
+                   size_t *out_len);
+
 /* ---- sync: the transport-agnostic state machine ---- */
 
 /* What the transport (a BEP 10 extension in fs/) does for the state machine. Called
@@ -361,20 +512,31 @@ int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, siz
 struct ledger_sync_ops {
 	/* Queue bytes (a complete message, borrowed for the call) to peer. */
 	void (*send)(uint64_t peer, const uint8_t *buf, size_t len, void *ctx);
-	/* Disconnect peer: it sent invalid or oversized data. */
-	void (*drop)(uint64_t peer, const char *why, void *ctx);
+	/* Disconnect peer: it sent invalid or oversized data (ban: it misbehaved, keep it
+	 * out for the session), or it was refused (not a member: no ban, it may be
+	 * admitted later). */
+	void (*drop)(uint64_t peer, const char *why, bool ban, void *ctx);
 };
 
 struct ledger_sync;
 
-#define LEDGER_SYNC_MAX_MSG (8u << 20) /* bytes of one message, any type */
-#define LEDGER_SYNC_BATCH   256        /* blocks asked for at once */
+#define LEDGER_SYNC_MAX_MSG  (8u << 20) /* bytes of one message, any type */
+#define LEDGER_MEMPOOL_MAX   100000     /* records taken from peers while this many wait */
+#define LEDGER_MEMPOOL_QUOTA 20000      /* ... or while this many of one author wait */
+#define LEDGER_SYNC_BATCH    256        /* blocks asked for at once */
 
 /* A sync state machine over l (borrowed; it must outlive the sync). */
 int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *ctx,
                     struct ledger_sync **out_sync);
 void ledger_sync_free(struct ledger_sync *s);
-/* A peer of this drive connected: send it our status. */
+/* Seconds a private drive's peer that is not a member at our head may stay connected
+ * (we may be behind and it a member we do not know yet) before it is refused. */
+#define LEDGER_SYNC_PROVISIONAL_S 30
+/* Prove this invite (LEDGER_INVITE_SECRET_LEN bytes, copied) in the handshakes of a
+ * private drive, until this node is a member; NULL forgets it. */
+void ledger_sync_set_invite(struct ledger_sync *s, const uint8_t *secret);
+/* A peer of this drive connected: send it our status (private drives: our hello; the
+ * status follows a handshake that admits it). */
 int ledger_sync_peer_connected(struct ledger_sync *s, uint64_t peer);
 /* The peer is gone; forget it. */
 void ledger_sync_peer_gone(struct ledger_sync *s, uint64_t peer);
@@ -386,9 +548,10 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 int ledger_sync_announce(struct ledger_sync *s);
 
 struct ledger_sync_progress {
-	size_t peers;         /* connected sync peers */
+	size_t peers;         /* connected sync peers (private drives: trusted ones) */
 	uint64_t best_height; /* the highest head any peer announced */
 	bool behind;          /* some peer announced a heavier chain than ours */
+	char refused[128];    /* the last reason a peer gave for refusing us, "" if none */
 };
 /* Where syncing stands, from the peers' last status messages. */
 int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out);

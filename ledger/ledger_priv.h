@@ -111,8 +111,59 @@ bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const ui
                             const char *tag, size_t tag_len);
 
 #define LEDGER_REC_TAG    "swarmfs-record-v1"
+#define LEDGER_REDEEM_TAG "swarmfs-redeem-v1" /* invite key signs drive || joiner key */
+#define LEDGER_INVITE_TAG "swarmfs-invite-v1" /* seed of the invite key: H(tag || secret) */
+#define LEDGER_EPOCH_TAG  "swarmfs-epoch-v1"  /* commitment: H(tag || drive || epoch || key) */
 #define LEDGER_BLOCK_TAG  "swarmfs-block-v1"
 #define LEDGER_TAG_LEN(t) (sizeof(t)) /* includes the NUL, as the design says */
+
+/* ---- libsodium (seal.c) ---- */
+
+#define LEDGER_KX_PK         32
+#define LEDGER_KX_SK         32
+#define LEDGER_SESSION_KEY   32
+#define LEDGER_SEAL_OVERHEAD 48 /* crypto_box_SEALBYTES */
+#define LEDGER_AEAD_TAG      16
+#define LEDGER_AEAD_NONCE    12
+#define LEDGER_WRAP_LEN      (LEDGER_EPOCH_KEY_LEN + LEDGER_SEAL_OVERHEAD)
+/* A file key wrapped under an epoch key (filekey.c): AEAD nonce, then the sealed
+ * file key and the nonce of the content's IV (8 bytes, big-endian), then the tag. */
+#define LEDGER_FILE_WRAP_LEN (LEDGER_AEAD_NONCE + LEDGER_FILE_KEY_LEN + 8 + LEDGER_AEAD_TAG)
+
+int seal_init(void);
+void seal_wipe(void *p, size_t len);
+/* Seal msg (len bytes) to the X25519 twin of the Ed25519 key member: out gets
+ * len + LEDGER_SEAL_OVERHEAD bytes. -EINVAL if member has no twin. */
+int seal_box(const uint8_t member[32], const uint8_t *msg, size_t len, uint8_t *out);
+/* Open a sealed box with key's X25519 twin: out gets len - LEDGER_SEAL_OVERHEAD bytes.
+ * -EBADMSG if it was not sealed to key or was altered. */
+int seal_box_open(const struct ledger_key *key, const uint8_t *box, size_t len, uint8_t *out);
+int seal_kx_keypair(uint8_t pk[LEDGER_KX_PK], uint8_t sk[LEDGER_KX_SK]);
+/* Session keys of a crypto_kx exchange; client is the side whose role is "client". */
+int seal_kx_session(bool client, const uint8_t pk[LEDGER_KX_PK], const uint8_t sk[LEDGER_KX_SK],
+                    const uint8_t peer_pk[LEDGER_KX_PK], uint8_t rx[LEDGER_SESSION_KEY],
+                    uint8_t tx[LEDGER_SESSION_KEY]);
+/* ChaCha20-Poly1305 (IETF): out gets len + LEDGER_AEAD_TAG bytes; open: len - TAG bytes,
+ * -EBADMSG when the tag fails (altered, wrong key, wrong nonce, wrong ad). */
+int seal_aead(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE], const uint8_t *ad,
+              size_t ad_len, const uint8_t *msg, size_t len, uint8_t *out);
+int seal_aead_open(const uint8_t key[32], const uint8_t nonce[LEDGER_AEAD_NONCE], const uint8_t *ad,
+                   size_t ad_len, const uint8_t *box, size_t len, uint8_t *out);
+
+/* One connection's handshake and channel (handshake.c); here so that the white-box
+ * suites can forge what a hostile peer would send. */
+struct ledger_hs {
+	uint8_t drive[32];
+	const struct ledger_key *key; /* borrowed */
+	struct ledger_key *invite;    /* owned copy, or NULL */
+	uint8_t epk[LEDGER_KX_PK], esk[LEDGER_KX_SK];
+	uint8_t peer_epk[LEDGER_KX_PK];
+	bool have_hello, established, client;
+	uint8_t rx[LEDGER_SESSION_KEY], tx[LEDGER_SESSION_KEY];
+	uint64_t rx_n, tx_n;
+	uint8_t th[32];
+	struct ledger_hs_peer peer;
+};
 
 /* ---- Merkle tree, RFC 6962 / 9162 (merkle.c) ---- */
 
@@ -143,27 +194,45 @@ struct rec {
 	int64_t time;
 	int64_t nonce;
 	char path[LEDGER_PATH_MAX + 1];
-	char dest[LEDGER_PATH_MAX + 1]; /* move */
-	uint8_t prev[32];               /* update/transfer/move/revoke */
-	uint8_t to[32];                 /* transfer */
-	struct ledger_content content;  /* claim/update; mkdir: mode, mtime */
-	bool open;                      /* mkdir */
-	uint8_t member[32];             /* member */
-	bool producer, remove;          /* member */
+	char dest[LEDGER_PATH_MAX + 1];         /* move */
+	uint8_t prev[32];                       /* update/transfer/move/revoke */
+	uint8_t to[32];                         /* transfer */
+	struct ledger_content content;          /* claim/update; mkdir: mode, mtime */
+	bool open;                              /* mkdir */
+	uint8_t member[32];                     /* member */
+	bool producer, remove;                  /* member; invite: producer */
+	char name[LEDGER_DISPLAY_NAME_MAX + 1]; /* member, invite: display name or "" */
+	uint8_t ikey[32];                       /* invite, redeem: the invite's public key */
+	int64_t expires;                        /* invite: seconds since the epoch */
+	uint8_t isig[64];                       /* redeem: the invite key's signature */
+	int64_t epoch;                          /* keys, keywrap; claim/update: has_wrap */
+	uint8_t commit[32];                     /* keys: commitment to the epoch key */
+	uint8_t box[LEDGER_WRAP_LEN];           /* keywrap: the epoch key sealed to member */
+	bool has_wrap;                          /* claim/update on a private drive: */
+	uint8_t wrap[LEDGER_FILE_WRAP_LEN];     /* its file key sealed under the epoch key */
 	uint8_t sig[64];
 	uint8_t id[32]; /* SHA-256 of the encoding */
 };
 
 /* Normalize path into out (LEDGER_PATH_MAX + 1 bytes): a leading '/', components
  * separated by one '/', no trailing '/'; "/" is the root. Rejects invalid UTF-8, NUL,
+ * C0/C1 control characters,
  * empty (except repeated slashes, which collapse), "." and ".." components and
  * components over 255 bytes: -EINVAL; over LEDGER_PATH_MAX: -ENAMETOOLONG. */
 int ledger_path_normalize(const char *in, char *out);
+/* The C0/C1 control character (code point) that the UTF-8 sequence at s starts with,
+ * or -1 (names with them are refused: they would forge log lines and inject terminal
+ * escapes). ledger_path_first_ctrl: the first in a NUL-terminated path, or -1. */
+int ledger_path_ctrl(const unsigned char *s);
+int ledger_path_first_ctrl(const char *path);
 /* True if path is already in normal form (what records must carry). */
 bool ledger_path_is_normal(const char *path);
 /* Split a normal path: parent into out_parent, returns pointer to the last component
  * inside path. The root's parent is "" and its name "". */
 const char *ledger_path_split(const char *path, char *out_parent);
+
+/* Whether records of type t name a path (member, invite, redeem, keys, keywrap do not). */
+bool rec_has_path(enum ledger_rec_type t);
 
 /* Encode and sign r (author = key's public key); fills r->sig and r->id and returns
  * the encoding in *out (caller frees with free()). */
@@ -251,18 +320,67 @@ struct ledger {
 	bool replaying;          /* chain_replay: blocks come from the raw tables */
 	atomic_bool interrupted; /* ledger_interrupt: long sweeps stop */
 	struct ledger_pk_cache *pkc;
+	/* finality.c: a reorg across a final block refused in the current block add,
+	 * written down after its transaction was rolled back */
+	struct {
+		bool set, conflict;
+		uint8_t id[32];
+		int64_t height, fork, final;
+	} fin_refused;
+	bool producing; /* chain_produce is adding its own block */
+	/* tests only (white-box): called at named steps of block add, reorg and produce,
+	 * e.g. to kill the process there; NULL in every real node */
+	void (*step_hook)(const char *step, void *ctx);
+	void *step_ctx;
 };
+
+/* finality.c: finality, producer rights by height, equivocation (DESIGN.md §10) */
+void ledger_step(struct ledger *l, const char *step); /* the test hook, if any */
+int finality_open(struct ledger *l); /* schema; signers of an older ledger filled in */
+int finality_height(struct ledger *l, int64_t *out);
+/* key was a producer after block `height` of the best chain (it may sign its child). */
+bool finality_producer_at(struct ledger *l, const uint8_t key[32], int64_t height);
+/* Block `height` by producer joined the best chain / the chain was cut to height. */
+int finality_on_apply(struct ledger *l, int64_t height, const uint8_t producer[32]);
+int finality_on_rollback(struct ledger *l, int64_t height);
+/* A reorg to the branch (tip first, n ids) from fork height: 0 if allowed, -EPERM if it
+ * would undo a final block (logged; a conflicting final branch at LOG_ERR). */
+int finality_reorg_check(struct ledger *l, int64_t fork, const uint8_t (*branch)[32], size_t n,
+                         const uint8_t tip_producer[32], int64_t tip_height);
+/* Write down the refusal noted by finality_reorg_check (in the caller's transaction). */
+int finality_note_refused(struct ledger *l);
+/* h (signature checked) against stored headers at its height: a second block by the
+ * same producer is stored as evidence and logged at LOG_ERR. Autocommit. */
+int finality_evidence_check(struct ledger *l, const struct blk_hdr *h, const uint8_t *hdr,
+                            size_t hdr_len);
+struct fin_evidence {
+	int64_t height;
+	uint8_t producer[32], a[32], b[32];
+};
+/* Evidence re-checked from the raw headers; *out malloc'd. */
+int finality_evidence_list(struct ledger *l, struct fin_evidence **out, size_t *out_n);
+/* The highest height this node's key signed a block at (0: none), kept in meta. */
+int finality_last_signed(struct ledger *l, int64_t *out);
+int finality_signed_put(struct ledger *l, int64_t height);
 
 /* Logging: formats only when the level passes. With the lock held the line is queued
  * and reaches the sink after ledger_unlock(). */
 void ledger_logf(struct ledger *l, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-#define L_ERR(l, ...)   ledger_logf(l, LOG_ERR, __VA_ARGS__)
-#define L_WARN(l, ...)  ledger_logf(l, LOG_WARNING, __VA_ARGS__)
-#define L_INFO(l, ...)  ledger_logf(l, LOG_INFO, __VA_ARGS__)
-#define L_DEBUG(l, ...) ledger_logf(l, LOG_DEBUG, __VA_ARGS__)
+#define L_ERR(l, ...)    ledger_logf(l, LOG_ERR, __VA_ARGS__)
+#define L_WARN(l, ...)   ledger_logf(l, LOG_WARNING, __VA_ARGS__)
+#define L_NOTICE(l, ...) ledger_logf(l, LOG_NOTICE, __VA_ARGS__)
+#define L_INFO(l, ...)   ledger_logf(l, LOG_INFO, __VA_ARGS__)
+#define L_DEBUG(l, ...)  ledger_logf(l, LOG_DEBUG, __VA_ARGS__)
 
 int64_t ledger_now(struct ledger *l);
+/* A new record of type for this drive: time now, random nonce; the rest zero. */
+int ledger_rec_init(struct ledger *l, enum ledger_rec_type type, struct rec *r);
+/* Check r against the state and this node's pending records, sign it with cfg.key and
+ * queue it in the mempool (lock held; cfg.key set). */
+int ledger_submit_locked(struct ledger *l, struct rec *r, uint8_t out_id[LEDGER_ID_LEN]);
+/* With auto_produce on a producer, produce a block now (lock held). */
+void ledger_produce_locked(struct ledger *l);
 void ledger_lock(struct ledger *l);
 /* Unlock, then fire the change callbacks collected meanwhile. */
 void ledger_unlock(struct ledger *l);
@@ -290,11 +408,42 @@ int chain_init_genesis(struct ledger *l, const uint8_t *raw, size_t len);
 int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_head);
 int chain_record_check_pending(struct ledger *l, const struct rec *r);
 int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw, size_t len);
+/* Records a peer sent (signatures checked): those that apply on top of the mempool go
+ * into it. Returns how many; records that do not apply (a race) are left out. */
+int chain_mempool_add_batch(struct ledger *l, const struct rec *recs, const struct ben *raws,
+                            size_t n);
+/* Records in the mempool, in all and by author. */
+int chain_mempool_counts(struct ledger *l, const uint8_t author[32], int64_t *out_total,
+                         int64_t *out_author);
 int chain_produce(struct ledger *l);
 int chain_head(struct ledger *l, struct ledger_head *out);
 int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size_t *len);
 int chain_id_at(struct ledger *l, int64_t height, uint8_t out[32]);
 int chain_replay(struct ledger *l);
 bool chain_is_producer(struct ledger *l, const uint8_t key[32]);
+/* 2 producer, 1 member (the admin always), 0 none, at the current state. */
+int chain_member_role(struct ledger *l, const uint8_t key[32]);
+int chain_member_set(struct ledger *l, const uint8_t key[32], int role, const char *name,
+                     int64_t height);
+
+/* access.c: invites, redeems, epochs and key wraps (records of private drives).
+ * now: the time the record is judged at (its block's, or this node's clock). */
+int access_check(struct ledger *l, const struct rec *r, int64_t now);
+int access_apply(struct ledger *l, const struct rec *r, int64_t height);
+/* 0 if the invite ikey may be redeemed at now; -ENOENT, -ESTALE (used), -EKEYEXPIRED. */
+int access_invite_usable(struct ledger *l, const uint8_t ikey[32], int64_t now);
+/* The newest epoch (pending records of ours included while they are applied), 0: none. */
+int64_t access_epoch_current(struct ledger *l);
+/* The key of epoch as sealed to this node, checked against the admin's commitment:
+ * 0, -ENOENT (no such epoch), -ENOKEY (no valid wrap for us). cfg.key set. */
+int access_epoch_key_locked(struct ledger *l, int64_t epoch, uint8_t out[LEDGER_EPOCH_KEY_LEN]);
+
+/* filekey.c: file keys of a private drive's content, wrapped under an epoch key.
+ * Whether a claim/update r carries what the drive needs: a wrap under an epoch that was
+ * current when r was made (private drives), none (public ones). -EINVAL, -ESTALE. */
+int filekey_check(struct ledger *l, const struct rec *r);
+/* Fill r's epoch and wrap for op (lock held, r->author and r->nonce set): the file key
+ * op gives, or the one of op->key_from; nothing on a public drive. */
+int filekey_attach(struct ledger *l, const struct ledger_op *op, struct rec *r);
 
 #endif

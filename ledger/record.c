@@ -9,19 +9,21 @@ static const char *const type_names[] = {
 	[LEDGER_REC_CLAIM] = "claim",       [LEDGER_REC_UPDATE] = "update",
 	[LEDGER_REC_TRANSFER] = "transfer", [LEDGER_REC_MOVE] = "move",
 	[LEDGER_REC_REVOKE] = "revoke",     [LEDGER_REC_MKDIR] = "mkdir",
-	[LEDGER_REC_MEMBER] = "member",
+	[LEDGER_REC_MEMBER] = "member",     [LEDGER_REC_INVITE] = "invite",
+	[LEDGER_REC_REDEEM] = "redeem",     [LEDGER_REC_KEYS] = "keys",
+	[LEDGER_REC_KEYWRAP] = "keywrap",
 };
 
 const char *ledger_rec_type_name(enum ledger_rec_type t)
 {
-	if ((int)t < LEDGER_REC_CLAIM || t > LEDGER_REC_MEMBER)
+	if ((int)t < LEDGER_REC_CLAIM || t > LEDGER_REC_LAST)
 		return NULL;
 	return type_names[t];
 }
 
 static int type_from_name(const uint8_t *s, size_t n)
 {
-	for (int t = LEDGER_REC_CLAIM; t <= LEDGER_REC_MEMBER; t++)
+	for (int t = LEDGER_REC_CLAIM; t <= LEDGER_REC_LAST; t++)
 		if (strlen(type_names[t]) == n && !memcmp(type_names[t], s, n))
 			return t;
 	return -1;
@@ -54,6 +56,24 @@ static size_t utf8_len(const unsigned char *s)
 	return 0;
 }
 
+int ledger_path_ctrl(const unsigned char *s)
+{
+	/* C0 and DEL: one byte; C1 (U+0080..U+009F): 0xc2 0x80..0x9f in UTF-8 */
+	if (s[0] < 0x20 || s[0] == 0x7f)
+		return s[0];
+	if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+		return s[1];
+	return -1;
+}
+
+int ledger_path_first_ctrl(const char *path)
+{
+	for (const unsigned char *s = (const unsigned char *)path; *s; s++)
+		if (ledger_path_ctrl(s) >= 0)
+			return ledger_path_ctrl(s);
+	return -1;
+}
+
 int ledger_path_normalize(const char *in, char *out)
 {
 	const unsigned char *s = (const unsigned char *)in;
@@ -71,8 +91,8 @@ int ledger_path_normalize(const char *in, char *out)
 		while (*s && *s != '/') {
 			size_t u = utf8_len(s);
 
-			if (!u)
-				return -EINVAL;
+			if (!u || ledger_path_ctrl(s) >= 0)
+				return -EINVAL; /* invalid UTF-8, or a C0/C1 control character */
 			s += u;
 		}
 		clen = (size_t)(s - c);
@@ -118,23 +138,67 @@ const char *ledger_path_split(const char *path, char *out_parent)
 	return slash + 1;
 }
 
+bool rec_has_path(enum ledger_rec_type t)
+{
+	return t != LEDGER_REC_MEMBER && t != LEDGER_REC_INVITE && t != LEDGER_REC_REDEEM &&
+	       t != LEDGER_REC_KEYS && t != LEDGER_REC_KEYWRAP;
+}
+
+bool ledger_display_name_ok(const char *name)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	size_t n = strlen(name);
+
+	if (n == 0 || n > LEDGER_DISPLAY_NAME_MAX)
+		return false;
+	while (*s) {
+		size_t u = utf8_len(s);
+
+		/* C0, DEL and C1 controls would forge lines or inject terminal escapes */
+		if (!u || *s < 0x20 || *s == 0x7f || (u == 2 && s[0] == 0xc2 && s[1] < 0xa0))
+			return false;
+		s += u;
+	}
+	return true;
+}
+
 static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 {
 	const struct ledger_content *c = &r->content;
-	bool file = r->type == LEDGER_REC_CLAIM || r->type == LEDGER_REC_UPDATE;
-	bool has_prev = r->type == LEDGER_REC_UPDATE || r->type == LEDGER_REC_TRANSFER ||
-	                r->type == LEDGER_REC_MOVE || r->type == LEDGER_REC_REVOKE;
+	enum ledger_rec_type t = r->type;
+	bool file = t == LEDGER_REC_CLAIM || t == LEDGER_REC_UPDATE;
+	bool has_prev = t == LEDGER_REC_UPDATE || t == LEDGER_REC_TRANSFER ||
+	                t == LEDGER_REC_MOVE || t == LEDGER_REC_REVOKE;
+	bool epoch = t == LEDGER_REC_KEYS || t == LEDGER_REC_KEYWRAP || (file && r->has_wrap);
+	bool ikey = t == LEDGER_REC_INVITE || t == LEDGER_REC_REDEEM;
+	bool role = t == LEDGER_REC_MEMBER || t == LEDGER_REC_INVITE;
 
 	/* keys in byte order; ben_put_key refuses anything else */
 	ben_dict_begin(b);
 	ben_put_key(b, "author");
 	ben_put_str(b, r->author, 32);
-	if (r->type == LEDGER_REC_MOVE) {
+	if (t == LEDGER_REC_KEYWRAP) {
+		ben_put_key(b, "box");
+		ben_put_str(b, r->box, sizeof r->box);
+	}
+	if (t == LEDGER_REC_KEYS) {
+		ben_put_key(b, "commit");
+		ben_put_str(b, r->commit, 32);
+	}
+	if (t == LEDGER_REC_MOVE) {
 		ben_put_key(b, "dest");
 		ben_put_cstr(b, r->dest);
 	}
 	ben_put_key(b, "drive");
 	ben_put_str(b, r->drive, 32);
+	if (epoch) {
+		ben_put_key(b, "epoch");
+		ben_put_int(b, r->epoch);
+	}
+	if (t == LEDGER_REC_INVITE) {
+		ben_put_key(b, "expires");
+		ben_put_int(b, r->expires);
+	}
 	if (file && c->has_file) { /* optional: records of one-file torrents stay as they were */
 		ben_put_key(b, "fidx");
 		ben_put_int(b, c->file_index);
@@ -148,30 +212,44 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 		}
 		ben_put_key(b, "ih2");
 		ben_put_str(b, c->ih2, 32);
+	}
+	if (ikey) {
+		ben_put_key(b, "ikey");
+		ben_put_str(b, r->ikey, 32);
+	}
+	if (t == LEDGER_REC_REDEEM) {
+		ben_put_key(b, "isig");
+		ben_put_str(b, r->isig, 64);
+	}
+	if (file) {
 		ben_put_key(b, "len");
 		ben_put_int(b, (int64_t)c->length);
 	}
-	if (r->type == LEDGER_REC_MEMBER) {
+	if (t == LEDGER_REC_MEMBER || t == LEDGER_REC_KEYWRAP) {
 		ben_put_key(b, "member");
 		ben_put_str(b, r->member, 32);
 	}
-	if (file || r->type == LEDGER_REC_MKDIR) {
+	if (file || t == LEDGER_REC_MKDIR) {
 		ben_put_key(b, "mode");
 		ben_put_int(b, c->mode);
 		ben_put_key(b, "mtime");
 		ben_put_int(b, c->mtime_ns);
 	}
+	if (role && r->name[0]) {
+		ben_put_key(b, "name");
+		ben_put_cstr(b, r->name);
+	}
 	ben_put_key(b, "nonce");
 	ben_put_int(b, r->nonce);
-	if (r->type == LEDGER_REC_MEMBER) {
+	if (t == LEDGER_REC_MEMBER) {
 		ben_put_key(b, "op");
 		ben_put_cstr(b, r->remove ? "remove" : "add");
 	}
-	if (r->type == LEDGER_REC_MKDIR) {
+	if (t == LEDGER_REC_MKDIR) {
 		ben_put_key(b, "open");
 		ben_put_int(b, r->open);
 	}
-	if (r->type != LEDGER_REC_MEMBER) {
+	if (rec_has_path(t)) {
 		ben_put_key(b, "path");
 		ben_put_cstr(b, r->path);
 	}
@@ -183,7 +261,7 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 		ben_put_key(b, "prev");
 		ben_put_str(b, r->prev, 32);
 	}
-	if (r->type == LEDGER_REC_MEMBER) {
+	if (role) {
 		ben_put_key(b, "role");
 		ben_put_cstr(b, r->producer ? "producer" : "member");
 	}
@@ -197,12 +275,16 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 	}
 	ben_put_key(b, "time");
 	ben_put_int(b, r->time);
-	if (r->type == LEDGER_REC_TRANSFER) {
+	if (t == LEDGER_REC_TRANSFER) {
 		ben_put_key(b, "to");
 		ben_put_str(b, r->to, 32);
 	}
 	ben_put_key(b, "type");
-	ben_put_cstr(b, ledger_rec_type_name(r->type));
+	ben_put_cstr(b, ledger_rec_type_name(t));
+	if (file && r->has_wrap) {
+		ben_put_key(b, "wrap");
+		ben_put_str(b, r->wrap, sizeof r->wrap);
+	}
 	ben_end(b);
 }
 
@@ -307,7 +389,7 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 	    !ben_get_fixed(d, "sig", r->sig, 64) || !ben_get_int(d, "time", &r->time) ||
 	    r->time < 0)
 		return -EBADMSG;
-	if (t != LEDGER_REC_MEMBER) {
+	if (rec_has_path(r->type)) {
 		if (!get_path(d, "path", r->path))
 			return -EBADMSG;
 		want++;
@@ -341,6 +423,13 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 			return -EBADMSG;
 		c->piece_length = (uint32_t)v;
 		want += 4;
+		/* a private drive's content: its file key wrapped under an epoch key */
+		if (ben_get_fixed(d, "wrap", r->wrap, sizeof r->wrap)) {
+			if (!ben_get_int(d, "epoch", &r->epoch) || r->epoch < 1)
+				return -EBADMSG;
+			r->has_wrap = true;
+			want += 2;
+		}
 	}
 	if (file || t == LEDGER_REC_MKDIR) {
 		if (!ben_get_int(d, "mode", &v) || v < 0 || v > 07777 ||
@@ -377,7 +466,50 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 		want += 3;
 		break;
 	}
+	case LEDGER_REC_INVITE:
+		if (!ben_get_fixed(d, "ikey", r->ikey, 32) ||
+		    !get_str_is(d, "role", "producer", "member", &r->producer) ||
+		    !ben_get_int(d, "expires", &r->expires) || r->expires < 0)
+			return -EBADMSG;
+		want += 3;
+		break;
+	case LEDGER_REC_REDEEM:
+		if (!ben_get_fixed(d, "ikey", r->ikey, 32) ||
+		    !ben_get_fixed(d, "isig", r->isig, 64))
+			return -EBADMSG;
+		want += 2;
+		break;
+	case LEDGER_REC_KEYS:
+		if (!ben_get_fixed(d, "commit", r->commit, 32) ||
+		    !ben_get_int(d, "epoch", &r->epoch) || r->epoch < 1)
+			return -EBADMSG;
+		want += 2;
+		break;
+	case LEDGER_REC_KEYWRAP:
+		if (!ben_get_fixed(d, "member", r->member, 32) ||
+		    !ben_get_fixed(d, "box", r->box, sizeof r->box) ||
+		    !ben_get_int(d, "epoch", &r->epoch) || r->epoch < 1)
+			return -EBADMSG;
+		want += 3;
+		break;
 	default: break;
+	}
+	/* members and invites may carry a display name */
+	if (t == LEDGER_REC_MEMBER || t == LEDGER_REC_INVITE) {
+		const uint8_t *np;
+		size_t nn;
+		struct ben nv;
+
+		if (ben_dict_get(d, "name", &nv)) {
+			if (!ben_get_bytes(d, "name", &np, &nn) || nn == 0 ||
+			    nn > LEDGER_DISPLAY_NAME_MAX || memchr(np, '\0', nn))
+				return -EBADMSG;
+			memcpy(r->name, np, nn);
+			r->name[nn] = '\0';
+			if (!ledger_display_name_ok(r->name))
+				return -EBADMSG;
+			want++;
+		}
 	}
 	/* exactly the fields of the type: an unknown key could carry anything */
 	if (dict_keys(d) != want)

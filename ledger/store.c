@@ -51,8 +51,21 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS paths_born ON paths(born);"
     "CREATE INDEX IF NOT EXISTS paths_spent ON paths(spent) WHERE spent IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS members(key BLOB NOT NULL, producer INTEGER NOT NULL,"
-    " seq INTEGER NOT NULL, born INTEGER NOT NULL, spent INTEGER);"
+    " seq INTEGER NOT NULL, born INTEGER NOT NULL, spent INTEGER, name TEXT NOT NULL"
+    " DEFAULT '');"
     "CREATE UNIQUE INDEX IF NOT EXISTS members_live ON members(key) WHERE spent IS NULL;"
+    /* private drives: invites (the public key of a one-time secret), epochs (the
+     * admin's commitment to each epoch key) and the epoch keys sealed to members */
+    "CREATE TABLE IF NOT EXISTS invites(ikey BLOB NOT NULL, producer INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL, name TEXT NOT NULL, author BLOB NOT NULL,"
+    " born INTEGER NOT NULL, spent INTEGER, redeemer BLOB);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS invites_key ON invites(ikey);"
+    "CREATE TABLE IF NOT EXISTS epochs(epoch INTEGER PRIMARY KEY, commit_ BLOB NOT NULL,"
+    " born INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS wraps(epoch INTEGER NOT NULL, member BLOB NOT NULL,"
+    " author BLOB NOT NULL, box BLOB NOT NULL, born INTEGER NOT NULL,"
+    " PRIMARY KEY(epoch, member, author)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS wraps_born ON wraps(born);"
     /* key: the path a row is found by (a move has a row under each of its paths) */
     "CREATE TABLE IF NOT EXISTS history(record BLOB NOT NULL, key TEXT NOT NULL,"
     " path TEXT NOT NULL,"
@@ -62,7 +75,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS history_height ON history(height);"
     /* this node's pending records and publish jobs: local, durable, not derived */
     "CREATE TABLE IF NOT EXISTS mempool(id BLOB PRIMARY KEY, raw BLOB NOT NULL,"
-    " path TEXT, seq INTEGER NOT NULL);"
+    " path TEXT, seq INTEGER NOT NULL, author BLOB);"
     "CREATE INDEX IF NOT EXISTS mempool_path ON mempool(path);"
     "CREATE TABLE IF NOT EXISTS publish_queue(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " path TEXT NOT NULL, staging TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
@@ -203,7 +216,9 @@ int store_clear_derived(struct ledger *l)
 {
 	return store_exec(l, "DELETE FROM blocks; DELETE FROM bad_blocks; DELETE FROM chain;"
 	                     " DELETE FROM chain_records; DELETE FROM paths;"
-	                     " DELETE FROM members; DELETE FROM history;");
+	                     " DELETE FROM members; DELETE FROM history; DELETE FROM invites;"
+	                     " DELETE FROM epochs; DELETE FROM wraps; DELETE FROM chain_signers;"
+	                     " DELETE FROM final_block;");
 }
 
 int store_open(struct ledger *l, bool create)
@@ -230,6 +245,17 @@ int store_open(struct ledger *l, bool create)
 		rc = store_exec(l, "PRAGMA cache_size=-32768");
 	if (!rc)
 		rc = store_exec(l, schema);
+	/* a ledger made before members had display names: add the column (derived
+	 * state, so the names of old member records appear after a rebuild) */
+	if (!rc && sqlite3_exec(l->db, "SELECT name FROM members LIMIT 0", NULL, NULL, NULL))
+		rc = store_exec(l, "ALTER TABLE members ADD COLUMN name TEXT NOT NULL DEFAULT ''");
+	/* likewise the mempool's authors, which the per-author quota counts */
+	if (!rc && sqlite3_exec(l->db, "SELECT author FROM mempool LIMIT 0", NULL, NULL, NULL))
+		rc = store_exec(l, "ALTER TABLE mempool ADD COLUMN author BLOB");
+	if (!rc)
+		rc = store_exec(l, "CREATE INDEX IF NOT EXISTS mempool_author ON mempool(author)");
+	if (!rc)
+		rc = finality_open(l);
 	return rc;
 }
 

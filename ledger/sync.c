@@ -13,11 +13,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#define LOCATOR_MAX 64
-#define TX_MAX      1024 /* records per tx message */
+#define LOCATOR_MAX    64
+#define REFUSE_GRACE_S 2    /* seconds a refused peer has to read why before we drop it */
+#define TX_MAX         1024 /* records per tx message */
+
+/* How far a peer of a private drive is trusted (public drives: TRUSTED at once). */
+enum trust {
+	HANDSHAKE,   /* hello/auth under way: only those two messages are taken */
+	PROVISIONAL, /* authenticated, but not a member at our head: maybe one we do not know
+	              * yet (we are behind). We take its status and the blocks we ask it
+	              * for, and send it nothing of the ledger; anything else refuses it */
+	TRUSTED,     /* a live member at our head, or holder of a usable invite */
+	REFUSED,     /* told why; dropped by itself on reading it, or by us soon after */
+};
 
 struct sync_peer {
 	uint64_t id;
+	struct ledger_hs *hs; /* private drives: the handshake and sealed channel */
+	enum trust trust;
+	int64_t since; /* when it became PROVISIONAL (seconds) */
 	bool have_status;
 	int64_t weight;
 	int64_t height;
@@ -31,12 +45,17 @@ struct outmsg {
 	uint8_t *buf; /* NULL: drop the peer */
 	size_t len;
 	const char *why;
+	bool ban; /* dropped for misbehaving */
 };
 
 struct ledger_sync {
 	struct ledger *l;
 	struct ledger_sync_ops ops;
 	void *ctx;
+	bool private_drive;
+	uint8_t invite[LEDGER_INVITE_SECRET_LEN]; /* the invite this node proves, if any */
+	bool has_invite;
+	char refused[128]; /* the last refusal a peer gave us, "" if none */
 	struct sync_peer *peers;
 	size_t n_peers, cap_peers;
 	struct outmsg *out;
@@ -53,8 +72,20 @@ int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *c
 	s->l = l;
 	s->ops = *ops;
 	s->ctx = ctx;
+	s->private_drive = ledger_is_private(l);
 	*out_sync = s;
 	return 0;
+}
+
+void ledger_sync_set_invite(struct ledger_sync *s, const uint8_t *secret)
+{
+	if (secret) {
+		memcpy(s->invite, secret, sizeof s->invite);
+		s->has_invite = true;
+	} else {
+		seal_wipe(s->invite, sizeof s->invite);
+		s->has_invite = false;
+	}
 }
 
 static void flush(struct ledger_sync *s)
@@ -68,7 +99,7 @@ static void flush(struct ledger_sync *s)
 		if (out[i].buf)
 			s->ops.send(out[i].peer, out[i].buf, out[i].len, s->ctx);
 		else
-			s->ops.drop(out[i].peer, out[i].why, s->ctx);
+			s->ops.drop(out[i].peer, out[i].why, out[i].ban, s->ctx);
 		free(out[i].buf);
 	}
 	free(out);
@@ -81,7 +112,10 @@ void ledger_sync_free(struct ledger_sync *s)
 	for (size_t i = 0; i < s->n_out; i++)
 		free(s->out[i].buf);
 	free(s->out);
+	for (size_t i = 0; i < s->n_peers; i++)
+		ledger_hs_free(s->peers[i].hs);
 	free(s->peers);
+	seal_wipe(s->invite, sizeof s->invite);
 	free(s);
 }
 
@@ -97,16 +131,32 @@ static void peer_remove(struct ledger_sync *s, uint64_t id)
 {
 	struct sync_peer *p = peer_find(s, id);
 
-	if (p)
+	if (p) {
+		ledger_hs_free(p->hs);
 		*p = s->peers[--s->n_peers];
+	}
 }
 
-/* Queue a message; takes ownership of b's buffer (released either way). */
+/* Queue a message; takes ownership of b's buffer (released either way). On a private
+ * drive it is sealed for the peer now, in queue order, which is the order sent. */
 static void queue(struct ledger_sync *s, uint64_t peer, struct ben_buf *b, const char *why)
 {
+	struct sync_peer *p;
+
 	if (b && b->err) {
 		ben_buf_release(b);
 		return;
+	}
+	if (b && (p = peer_find(s, peer)) && p->hs) {
+		uint8_t *sealed;
+		size_t len;
+		int rc = ledger_hs_seal(p->hs, b->p, b->len, &sealed, &len);
+
+		ben_buf_release(b);
+		if (rc)
+			return;
+		b->p = sealed;
+		b->len = len;
 	}
 	if (s->n_out == s->cap_out) {
 		size_t nc = s->cap_out ? s->cap_out * 2 : 8;
@@ -120,7 +170,7 @@ static void queue(struct ledger_sync *s, uint64_t peer, struct ben_buf *b, const
 		s->out = n;
 		s->cap_out = nc;
 	}
-	s->out[s->n_out++] = (struct outmsg){ peer, b ? b->p : NULL, b ? b->len : 0, why };
+	s->out[s->n_out++] = (struct outmsg){ peer, b ? b->p : NULL, b ? b->len : 0, why, !b };
 	if (b)
 		ben_buf_init(b); /* the buffer now belongs to the queue */
 }
@@ -133,6 +183,147 @@ static void drop(struct ledger_sync *s, uint64_t peer, const char *why)
 	L_WARN(s->l, "sync: dropping peer %s: %s", msg, why);
 	peer_remove(s, peer);
 	queue(s, peer, NULL, why);
+}
+
+/* Queue the drop of a peer that was refused (no ban) rather than misbehaving. */
+static void queue_drop(struct ledger_sync *s, uint64_t peer, const char *why, bool ban)
+{
+	queue(s, peer, NULL, why);
+	if (s->n_out && !s->out[s->n_out - 1].buf && s->out[s->n_out - 1].peer == peer)
+		s->out[s->n_out - 1].ban = ban;
+}
+
+/* Queue bytes as they are (a hello, or an auth sealed by the handshake); takes buf. */
+static void queue_bytes(struct ledger_sync *s, uint64_t peer, uint8_t *buf, size_t len)
+{
+	struct ben_buf b;
+
+	ben_buf_init(&b);
+	b.p = buf;
+	b.len = b.cap = len;
+	if (s->n_out == s->cap_out) {
+		size_t nc = s->cap_out ? s->cap_out * 2 : 8;
+		struct outmsg *n = realloc(s->out, nc * sizeof *n);
+
+		if (!n) {
+			free(buf);
+			return;
+		}
+		s->out = n;
+		s->cap_out = nc;
+	}
+	s->out[s->n_out++] = (struct outmsg){ peer, buf, len, NULL, false };
+}
+
+/* Tell a peer of a private drive why it is refused (sealed: only it can read it), then
+ * drop it. Nothing of the ledger went to it before. */
+static void refuse(struct ledger_sync *s, struct sync_peer *p, const char *why)
+{
+	char key[LEDGER_HEX_LEN] = "?";
+	const struct ledger_hs_peer *hp = p->hs ? ledger_hs_peer(p->hs) : NULL;
+	struct ben_buf b;
+	uint64_t id = p->id;
+
+	if (hp)
+		ledger_hex(hp->key, 8, key);
+	L_NOTICE(s->l, "sync: refused peer %llu (key %s): %s", (unsigned long long)id, key, why);
+	if (!hp) {
+		peer_remove(s, id);
+		queue_drop(s, id, why, false);
+		return;
+	}
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "refused");
+	ben_put_key(&b, "why");
+	ben_put_cstr(&b, why);
+	ben_end(&b);
+	queue(s, id, &b, NULL);
+	/* a drop now could cut the refusal off in the transport's send buffer: the peer
+	 * drops itself when it reads it, and rejudge_all drops it after REFUSE_GRACE_S */
+	p->trust = REFUSED;
+	p->since = ledger_now(s->l);
+}
+
+/* How far a peer that completed the handshake is trusted at our head, and when it is
+ * not, why (lock held). */
+static enum trust judge(struct ledger_sync *s, const struct sync_peer *p, const char **why)
+{
+	const struct ledger_hs_peer *hp = ledger_hs_peer(p->hs);
+	int rc;
+
+	*why = "not a member of this drive";
+	if (chain_member_role(s->l, hp->key))
+		return TRUSTED;
+	if (!hp->has_invite)
+		return PROVISIONAL; /* a member we may not know of yet: we may be behind */
+	rc = access_invite_usable(s->l, hp->invite, ledger_now(s->l));
+	if (rc == 0)
+		return TRUSTED;
+	*why = rc == -ESTALE        ? "invite already used"
+	       : rc == -EKEYEXPIRED ? "invite expired"
+	       : rc == -ENOENT      ? "invite unknown to this member"
+	                            : "invite not usable";
+	return HANDSHAKE; /* refuse */
+}
+
+static void queue_status(struct ledger_sync *s, uint64_t peer);
+static void queue_tx(struct ledger_sync *s, uint64_t peer);
+
+/* Judge an authenticated peer again (after the handshake, and whenever our head moved):
+ * promote, keep, or refuse it. Returns false if it was refused (lock held). */
+static bool rejudge(struct ledger_sync *s, struct sync_peer *p)
+{
+	const char *why;
+	enum trust t = judge(s, p, &why);
+
+	if (t == TRUSTED && p->trust != TRUSTED) {
+		char key[LEDGER_HEX_LEN];
+
+		ledger_hex(ledger_hs_peer(p->hs)->key, 8, key);
+		L_INFO(s->l, "sync: admitted peer %llu (key %s)", (unsigned long long)p->id, key);
+		p->trust = TRUSTED;
+		queue_status(s, p->id);
+		queue_tx(s, p->id);
+		return true;
+	}
+	if (t == TRUSTED)
+		return true;
+	if (t == PROVISIONAL && p->trust == HANDSHAKE) {
+		p->trust = PROVISIONAL;
+		p->since = ledger_now(s->l);
+		return true;
+	}
+	if (t == PROVISIONAL && p->trust == PROVISIONAL &&
+	    ledger_now(s->l) - p->since < LEDGER_SYNC_PROVISIONAL_S)
+		return true;
+	/* an invite that no longer admits it, a member removed meanwhile, or a stranger
+	 * that showed us nothing we lacked in time */
+	refuse(s, p, p->trust == TRUSTED && t == PROVISIONAL ? "removed from this drive" : why);
+	return false;
+}
+
+static void rejudge_all(struct ledger_sync *s)
+{
+	for (size_t i = 0; i < s->n_peers;) {
+		struct sync_peer *p = &s->peers[i];
+
+		if (p->trust == REFUSED) {
+			if (ledger_now(s->l) - p->since < REFUSE_GRACE_S) {
+				i++;
+				continue;
+			}
+			uint64_t id = p->id;
+
+			peer_remove(s, id); /* its slot now holds another: look at it again */
+			queue_drop(s, id, "refused", false);
+			continue;
+		}
+		if (p->hs && p->trust != HANDSHAKE)
+			rejudge(s, p);
+		i++;
+	}
 }
 
 static void queue_status(struct ledger_sync *s, uint64_t peer)
@@ -222,13 +413,59 @@ int ledger_sync_peer_connected(struct ledger_sync *s, uint64_t peer)
 			s->peers = n;
 			s->cap_peers = nc;
 		}
-		memset(&s->peers[s->n_peers], 0, sizeof s->peers[0]);
-		s->peers[s->n_peers++].id = peer;
+		struct sync_peer *p = &s->peers[s->n_peers];
+
+		memset(p, 0, sizeof *p);
+		p->id = peer;
+		p->trust = TRUSTED;
+		if (s->private_drive) {
+			uint8_t *hello;
+			size_t len;
+			int rc = s->l->cfg.key
+			             ? ledger_hs_new(s->l->drive, s->l->cfg.key,
+			                             s->has_invite ? s->invite : NULL, &p->hs)
+			             : -ENOKEY;
+
+			if (rc)
+				return rc; /* no key, no channel: a read-only node cannot sync */
+			if ((rc = ledger_hs_hello(p->hs, &hello, &len))) {
+				ledger_hs_free(p->hs);
+				return rc;
+			}
+			p->trust = HANDSHAKE;
+			s->n_peers++;
+			queue_bytes(s, peer, hello, len);
+			flush(s);
+			return 0;
+		}
+		s->n_peers++;
 	}
 	ledger_lock(s->l);
 	queue_status(s, peer);
 	ledger_unlock(s->l);
 	flush(s);
+	return 0;
+}
+
+/* A private drive's peer's hello or auth. 0 when handled, -EBADMSG to drop the peer
+ * (lock held). */
+static int private_message(struct ledger_sync *s, struct sync_peer *p, const uint8_t *buf,
+                           size_t len)
+{
+	uint8_t *auth;
+	size_t alen;
+	int rc;
+
+	if (!ledger_hs_peer(p->hs) && ledger_hs_is_hello(buf, len)) {
+		rc = ledger_hs_on_hello(p->hs, buf, len, &auth, &alen);
+		if (rc)
+			return -EBADMSG;
+		queue_bytes(s, p->id, auth, alen);
+		return 0;
+	}
+	if (ledger_hs_on_auth(p->hs, buf, len))
+		return -EBADMSG;
+	rejudge(s, p);
 	return 0;
 }
 
@@ -251,6 +488,42 @@ static int on_status(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 	p->have_status = true;
 	if (!p->inflight && peer_is_ahead(s, p))
 		queue_getblocks(s, p);
+	else if (p->trust == PROVISIONAL && !p->inflight)
+		refuse(s, p, "not a member of this drive"); /* it has nothing we lack */
+	return 0;
+}
+
+static int on_getgenesis(struct ledger_sync *s, struct sync_peer *p)
+{
+	struct ben_buf b;
+
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "g");
+	ben_put_str(&b, s->l->genesis, s->l->genesis_len);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "genesis");
+	ben_end(&b);
+	queue(s, p->id, &b, NULL);
+	return 0;
+}
+
+static int on_refused(struct ledger_sync *s, struct sync_peer *p, struct ben d)
+{
+	const uint8_t *w;
+	size_t wl;
+
+	if (!ben_get_bytes(d, "why", &w, &wl))
+		return -EBADMSG;
+	snprintf(s->refused, sizeof s->refused, "%.*s", (int)(wl < 100 ? wl : 100), w);
+	for (char *c = s->refused; *c; c++) /* a peer's words reach our log: no controls */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	L_WARN(s->l, "sync: peer %llu refused us: %s", (unsigned long long)p->id, s->refused);
+	uint64_t id = p->id;
+
+	peer_remove(s, id);
+	queue_drop(s, id, "it refused us", false);
 	return 0;
 }
 
@@ -322,12 +595,12 @@ static int on_getblocks(struct ledger_sync *s, struct sync_peer *p, struct ben d
 	return 0;
 }
 
-/* Checking a record's signature is most of the cost of applying a block, and blocks
- * apply one after the other: check the signatures of a whole blocks message on every
- * core first, so the serial apply finds them done (ledger_pk_cache_preverified). */
+/* Checking a record's signature is most of the cost of applying a block: check the
+ * signatures of a block's records on every core, without the ledger lock, so the apply
+ * under the lock finds them done (ledger_pk_cache_preverified). */
 struct preverify {
 	struct ledger *l;
-	struct ben *recs;
+	const struct ben *recs;
 	uint8_t (*ids)[32]; /* out: the id of each record whose signature holds, else zero */
 	size_t n, step, first;
 };
@@ -348,44 +621,18 @@ static void *preverify_main(void *arg)
 	return NULL;
 }
 
-static void preverify(struct ledger *l, struct ben list)
+/* The ids of the records of w whose signatures hold (malloc'd, n entries, zero where
+ * not), or NULL when the block is too small to be worth the threads. No lock needed. */
+static uint8_t (*preverify(struct ledger *l, const struct blk_wire *w))[32]
 {
-	struct ben *recs = NULL, v;
-	struct ben_iter it;
-	size_t n = 0, cap = 0;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nt = cpus > 8 ? 8 : cpus > 1 ? (size_t)cpus : 1;
-
-	ben_iter_init(list, &it);
-	while (ben_iter_next(&it, &v) &&
-	       n < LEDGER_SYNC_BATCH * (size_t)l->params.max_block_records) {
-		struct blk_wire w;
-
-		if (blk_wire_parse(v.p, v.len, l->params.max_block_bytes,
-		                   l->params.max_block_records, &w))
-			break; /* the apply loop says what is wrong with it */
-		if (n + w.n_recs > cap) {
-			size_t nc = (n + w.n_recs) * 2;
-			struct ben *nr = realloc(recs, nc * sizeof *nr);
-
-			if (!nr) {
-				free(w.recs);
-				break;
-			}
-			recs = nr;
-			cap = nc;
-		}
-		memcpy(recs + n, w.recs, w.n_recs * sizeof *recs);
-		n += w.n_recs;
-		free(w.recs);
-	}
-	uint8_t(*ids)[32] = n >= 64 && nt > 1 ? calloc(n, 32) : NULL;
+	size_t nt = cpus > 8 ? 8 : cpus > 1 ? (size_t)cpus : 1, started = 0;
+	uint8_t(*ids)[32] = w->n_recs >= 64 && nt > 1 ? calloc(w->n_recs, 32) : NULL;
 	pthread_t th[8];
 	struct preverify pv[8];
-	size_t started = 0;
 
 	for (size_t t = 0; ids && t < nt; t++) {
-		pv[t] = (struct preverify){ l, recs, ids, n, nt, t };
+		pv[t] = (struct preverify){ l, w->recs, ids, w->n_recs, nt, t };
 		if (pthread_create(&th[t], NULL, preverify_main, &pv[t]) == 0)
 			started++;
 		else
@@ -393,10 +640,11 @@ static void preverify(struct ledger *l, struct ben list)
 	}
 	for (size_t t = 0; t < started; t++)
 		pthread_join(th[t], NULL);
-	if (started == nt) /* a missing thread would leave records unchecked: no set */
-		ledger_pk_cache_preverified_set(l->pkc, (const uint8_t(*)[32])ids, n);
-	free(ids);
-	free(recs);
+	if (started != nt) { /* a missing thread would leave records unchecked */
+		free(ids);
+		ids = NULL;
+	}
+	return ids;
 }
 
 /* A full batch means more to come: ask for the blocks after its last one now, before
@@ -434,13 +682,47 @@ static void ask_next(struct ledger_sync *s, struct sync_peer *p, struct ben list
 	ben_put_key(&b, "n");
 	ben_put_int(&b, LEDGER_SYNC_BATCH);
 	ben_end(&b);
-	if (!b.err) {
+	if (!b.err && p->hs) {
+		uint8_t *sealed;
+		size_t len;
+
+		if (ledger_hs_seal(p->hs, b.p, b.len, &sealed, &len) == 0) {
+			s->ops.send(p->id, sealed, len, s->ctx);
+			p->pipelined = true;
+			free(sealed);
+		}
+	} else if (!b.err) {
 		s->ops.send(p->id, b.p, b.len, s->ctx);
 		p->pipelined = true;
 	}
 	ben_buf_release(&b);
 }
 
+/* The header of a block a peer sent, checked cheaply before any of its records'
+ * signatures: its shape, its own signature, this drive, and, when it extends our head,
+ * its height and that its producer is one now. 0, -ENOENT (its parent is unknown: the
+ * peer's chain moved) or -EBADMSG. Lock held. */
+static int block_precheck(struct ledger_sync *s, const struct blk_wire *w)
+{
+	static const char q[] = "SELECT 1 FROM blocks WHERE id = ?";
+	struct ledger_head head;
+	struct blk_hdr h;
+
+	if (blk_hdr_decode(w->hdr.p, w->hdr.len, &h, true) || memcmp(h.drive, s->l->drive, 32) ||
+	    h.n_records != (int64_t)w->n_recs || h.height < 1)
+		return -EBADMSG;
+	if (chain_head(s->l, &head))
+		return -EIO;
+	if (!memcmp(h.prev, head.id, 32))
+		return h.height == (int64_t)head.height + 1 && chain_is_producer(s->l, h.producer)
+		           ? 0
+		           : -EBADMSG;
+	return store_has(s->l, q, h.prev) ? 0 : -ENOENT;
+}
+
+/* A blocks message (called without the ledger lock): each block is checked cheaply,
+ * its records' signatures on every core without the lock, then applied under the lock,
+ * one block at a time, so readers of the ledger wait for one block at most. */
 static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, bool *changed)
 {
 	struct ben list, v;
@@ -453,61 +735,129 @@ static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, b
 	if (!p->inflight)
 		return -EBADMSG; /* blocks only ever answer our getblocks */
 	p->inflight = false;
-	preverify(s->l, list);
 	ben_iter_init(list, &it);
-	while (ben_iter_next(&it, &v)) {
-		bool head;
+	while (rc == 0 && ben_iter_next(&it, &v)) {
+		struct blk_wire w;
+		uint8_t(*ids)[32] = NULL;
+		bool head = false;
 
-		if (++n > LEDGER_SYNC_BATCH) {
+		if (++n > LEDGER_SYNC_BATCH ||
+		    blk_wire_parse(v.p, v.len, s->l->params.max_block_bytes,
+		                   s->l->params.max_block_records, &w)) {
 			rc = -EBADMSG;
 			break;
 		}
-		rc = chain_block_add(s->l, v.p, v.len, &head);
-		if (rc == -ENOENT) {
-			rc = 0;
-			break; /* the peer's chain moved meanwhile: ask again below */
+		ledger_lock(s->l);
+		rc = block_precheck(s, &w);
+		ledger_unlock(s->l);
+		if (rc == 0)
+			ids = preverify(s->l, &w);
+		if (rc == 0) {
+			ledger_lock(s->l);
+			if (ids)
+				ledger_pk_cache_preverified_set(
+				    s->l->pkc, (const uint8_t(*)[32])ids, w.n_recs);
+			rc = chain_block_add(s->l, v.p, v.len, &head);
+			ledger_pk_cache_preverified_clear(s->l->pkc);
+			ledger_unlock(s->l);
 		}
-		if (rc == -ENOMEM || rc == -EIO || rc == -EBUSY || rc == -ENOSPC) {
-			rc = 1; /* our problem, not the peer's */
-			break;
-		}
-		if (rc < 0) {
-			rc = -EBADMSG;
-			break;
-		}
+		free(ids);
+		free(w.recs);
 		*changed |= head;
 	}
-	ledger_pk_cache_preverified_clear(s->l->pkc);
-	if (p->pipelined)
-		p->inflight = true; /* its answer is on the way */
-	else if (rc == 0 && n > 0 && peer_is_ahead(s, p))
-		queue_getblocks(s, p);
+	if (rc == -EAGAIN)
+		rc = 2; /* a block before its time by our clock (an out-of-turn producer's
+		         * grace): the next status asks again, not now */
+	else if (rc == -ENOENT)
+		rc = 0; /* the peer's chain moved meanwhile: ask again below */
+	else if (rc == -ENOMEM || rc == -EIO || rc == -EBUSY || rc == -ENOSPC)
+		rc = 1; /* our problem, not the peer's */
+	else if (rc < 0)
+		rc = -EBADMSG;
 	return rc;
 }
 
-static int on_tx(struct ledger_sync *s, struct ben d, bool *added)
+/* After a blocks message: ask for more if the peer is still ahead (lock held). */
+static void blocks_next(struct ledger_sync *s, struct sync_peer *p, int rc)
 {
-	struct ben list, v;
+	if (p->pipelined)
+		p->inflight = true; /* its answer is on the way */
+	else if (rc == 0 && peer_is_ahead(s, p))
+		queue_getblocks(s, p);
+}
+
+/* A tx message (called without the ledger lock). Cheap checks first: the records parse
+ * and name this drive; each author is a member (or redeems a usable invite) and within
+ * the mempool's quotas. Then the signatures, without the lock. A record by a
+ * non-member or with a bad signature drops the peer; one that does not apply now may be
+ * a race, not malice, and is left out. */
+static int on_tx(struct ledger_sync *s, struct ben d, bool *added, const char **why)
+{
+	struct ben list, v, *raws = NULL;
 	struct ben_iter it;
+	struct rec *recs = NULL;
 	size_t n = 0;
+	int64_t total = 0, mine = 0;
+	int rc = 0;
 
 	if (!ben_dict_get(d, "r", &list) || ben_type(list) != 'l')
 		return -EBADMSG;
 	ben_iter_init(list, &it);
-	while (ben_iter_next(&it, &v)) {
-		struct rec r;
-
-		if (++n > TX_MAX)
-			return -EBADMSG;
-		if (rec_decode(s->l->pkc, v.p, v.len, s->l->params.max_record_bytes, &r) ||
-		    memcmp(r.drive, s->l->drive, 32))
-			return -EBADMSG;
-		/* a record that does not apply now may be a race, not malice: ignore it */
-		if (chain_record_check_pending(s->l, &r) == 0 &&
-		    chain_mempool_add(s->l, &r, v.p, v.len) == 0)
-			*added = true;
+	while (ben_iter_next(&it, &v))
+		n++;
+	if (n > TX_MAX)
+		return -EBADMSG;
+	if (!n)
+		return 0;
+	recs = malloc(n * sizeof *recs);
+	raws = malloc(n * sizeof *raws);
+	if (!recs || !raws) {
+		free(recs);
+		free(raws);
+		return -ENOMEM;
 	}
-	return 0;
+	n = 0;
+	ben_iter_init(list, &it);
+	while (rc == 0 && ben_iter_next(&it, &v)) {
+		raws[n] = v;
+		if (rec_parse(v.p, v.len, s->l->params.max_record_bytes, &recs[n]) ||
+		    memcmp(recs[n].drive, s->l->drive, 32))
+			rc = -EBADMSG;
+		n++;
+	}
+	ledger_lock(s->l);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct rec *r = &recs[i];
+
+		if (!chain_member_role(s->l, r->author) &&
+		    !(r->type == LEDGER_REC_REDEEM &&
+		      access_invite_usable(s->l, r->ikey, ledger_now(s->l)) == 0)) {
+			*why = "a record by a non-member";
+			rc = -EBADMSG;
+		} else if ((rc = chain_mempool_counts(s->l, r->author, &total, &mine)) == 0 &&
+		           (total + (int64_t)n > LEDGER_MEMPOOL_MAX ||
+		            mine + (int64_t)n > LEDGER_MEMPOOL_QUOTA)) {
+			*why = "the mempool's quota is full";
+			rc = -ENOSPC;
+		}
+	}
+	ledger_unlock(s->l);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (!ledger_dict_sig_verify(NULL, raws[i], recs[i].author, LEDGER_REC_TAG,
+		                            LEDGER_TAG_LEN(LEDGER_REC_TAG))) {
+			*why = "a record with a bad signature";
+			rc = -EBADMSG;
+		}
+	if (rc == 0) {
+		ledger_lock(s->l);
+		rc = chain_mempool_add_batch(s->l, recs, raws, n);
+		ledger_unlock(s->l);
+		*added = rc > 0;
+		rc = rc < 0 ? 1 : 0; /* a store error is ours, not the peer's */
+	}
+	free(recs);
+	free(raws);
+	return rc;
 }
 
 static void queue_tx(struct ledger_sync *s, uint64_t peer)
@@ -541,7 +891,7 @@ static void queue_tx(struct ledger_sync *s, uint64_t peer)
 static void announce_locked(struct ledger_sync *s, uint64_t except)
 {
 	for (size_t i = 0; i < s->n_peers; i++) {
-		if (s->peers[i].id == except)
+		if (s->peers[i].id == except || s->peers[i].trust != TRUSTED)
 			continue;
 		queue_status(s, s->peers[i].id);
 	}
@@ -554,7 +904,9 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 	struct sync_peer *p = peer_find(s, peer);
 	const uint8_t *m;
 	size_t ml;
-	bool changed = false, added = false;
+	bool changed = false, added = false, trusted, is_blocks, is_tx;
+	const char *why = "invalid data";
+	uint8_t *opened = NULL;
 	int rc;
 
 	if (!p) {
@@ -563,39 +915,92 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 			return rc;
 		p = peer_find(s, peer);
 	}
+	if (len > LEDGER_SYNC_MAX_MSG) {
+		ledger_lock(s->l);
+		drop(s, peer, "oversized message");
+		rc = -EBADMSG;
+		goto out;
+	}
+	/* a private drive's peer past its handshake: open the message (the channel needs no
+	 * ledger lock); a forged, replayed or reordered one drops the peer */
+	if (p->hs && ledger_hs_established(p->hs)) {
+		rc = ledger_hs_open(p->hs, buf, len, &opened, &len);
+		if (rc) {
+			ledger_lock(s->l);
+			drop(s, peer,
+			     rc == -EBADMSG ? "a sealed message did not open (forged, "
+			                      "replayed or reordered)"
+			                    : "out of memory");
+			rc = -EBADMSG;
+			goto out;
+		}
+		buf = opened;
+		d = (struct ben){ buf, len };
+	}
 	/* the answer to our getblocks: ask for the next batch at once (pipelining) */
 	p->pipelined = false;
-	if (p->inflight && len <= LEDGER_SYNC_MAX_MSG && !ben_check(buf, len, &lim) &&
-	    ben_type(d) == 'd' && ben_get_bytes(d, "m", &m, &ml) && ml == 6 &&
-	    !memcmp(m, "blocks", 6)) {
+	if ((!p->hs || opened) && p->inflight && !ben_check(buf, len, &lim) && ben_type(d) == 'd' &&
+	    ben_get_bytes(d, "m", &m, &ml) && ml == 6 && !memcmp(m, "blocks", 6)) {
 		struct ben list;
 
 		if (ben_dict_get(d, "b", &list) && ben_type(list) == 'l')
 			ask_next(s, p, list);
 	}
-	ledger_lock(s->l);
-	if (len > LEDGER_SYNC_MAX_MSG) {
-		drop(s, peer, "oversized message");
-		rc = -EBADMSG;
+	if (p->trust == REFUSED) { /* whatever it says now, it was told why */
+		ledger_lock(s->l);
+		rc = 0;
+		goto out;
+	}
+	if (p->hs && !opened) { /* hello, auth */
+		ledger_lock(s->l);
+		rc = private_message(s, p, buf, len);
+		if (rc < 0)
+			drop(s, peer, "handshake failed");
 		goto out;
 	}
 	if (ben_check(buf, len, &lim) || ben_type(d) != 'd' || !ben_get_bytes(d, "m", &m, &ml)) {
+		ledger_lock(s->l);
 		drop(s, peer, "malformed message");
 		rc = -EBADMSG;
 		goto out;
 	}
-	if (ml == 6 && !memcmp(m, "status", 6))
-		rc = on_status(s, p, d);
-	else if (ml == 9 && !memcmp(m, "getblocks", 9))
-		rc = on_getblocks(s, p, d);
-	else if (ml == 6 && !memcmp(m, "blocks", 6))
+	trusted = p->trust == TRUSTED;
+	is_blocks = ml == 6 && !memcmp(m, "blocks", 6);
+	is_tx = ml == 2 && !memcmp(m, "tx", 2) && trusted;
+	/* these two take the lock themselves, in short holds: signatures need none */
+	if (is_blocks)
 		rc = on_blocks(s, p, d, &changed);
-	else if (ml == 2 && !memcmp(m, "tx", 2))
-		rc = on_tx(s, d, &added);
-	else
+	else if (is_tx)
+		rc = on_tx(s, d, &added, &why);
+	ledger_lock(s->l);
+	if (is_blocks)
+		blocks_next(s, p, rc);
+	else if (is_tx)
+		;
+	else if (ml == 6 && !memcmp(m, "status", 6))
+		rc = on_status(s, p, d);
+	else if (ml == 9 && !memcmp(m, "getblocks", 9) && trusted)
+		rc = on_getblocks(s, p, d);
+	else if (ml == 10 && !memcmp(m, "getgenesis", 10) && trusted && p->hs)
+		rc = on_getgenesis(s, p);
+	else if (ml == 7 && !memcmp(m, "refused", 7) && p->hs)
+		rc = on_refused(s, p, d);
+	else if (!trusted && p->hs) {
+		refuse(s, p, "not a member of this drive");
+		rc = 0;
+		goto out;
+	} else
 		rc = -EBADMSG;
-	if (rc == -EBADMSG) {
-		drop(s, peer, "invalid data");
+	if (rc == -EBADMSG || rc == -ENOSPC) {
+		/* a full quota is no misbehaviour: dropped, not banned */
+		if (rc == -ENOSPC) {
+			L_WARN(s->l, "sync: dropping peer %llu: %s", (unsigned long long)peer, why);
+			peer_remove(s, peer);
+			queue_drop(s, peer, why, false);
+		} else {
+			drop(s, peer, why);
+		}
+		rc = -EBADMSG;
 		if (changed)
 			announce_locked(s, peer);
 		goto out;
@@ -604,18 +1009,25 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 	if (added && s->l->cfg.auto_produce && s->l->cfg.key &&
 	    chain_is_producer(s->l, s->l->cfg.key->pub) && chain_produce(s->l) > 0)
 		changed = true;
+	if (changed && s->private_drive)
+		rejudge_all(s); /* a removal may have applied; a provisional peer may be known */
 	if (changed)
 		announce_locked(s, changed && !added ? peer : UINT64_MAX);
 out:
 	ledger_unlock(s->l);
 	flush(s);
+	free(opened);
 	return rc;
 }
 
 int ledger_sync_announce(struct ledger_sync *s)
 {
 	ledger_lock(s->l);
+	if (s->private_drive)
+		rejudge_all(s);
 	for (size_t i = 0; i < s->n_peers; i++) {
+		if (s->peers[i].trust != TRUSTED)
+			continue;
 		queue_status(s, s->peers[i].id);
 		queue_tx(s, s->peers[i].id);
 	}
@@ -628,9 +1040,12 @@ int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out
 {
 	memset(out, 0, sizeof *out);
 	ledger_lock(s->l);
+	snprintf(out->refused, sizeof out->refused, "%s", s->refused);
 	for (size_t i = 0; i < s->n_peers; i++) {
 		const struct sync_peer *p = &s->peers[i];
 
+		if (p->trust != TRUSTED)
+			continue;
 		out->peers++;
 		if (!p->have_status)
 			continue;

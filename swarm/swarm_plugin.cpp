@@ -27,6 +27,8 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 	// enters t->ext_peers: readers under t->mu see them complete.
 	lt::address dial_addr;
 	uint16_t dial_port = 0;
+	// its message bytes queued for the swarm thread
+	std::shared_ptr<std::atomic<size_t>> pending = std::make_shared<std::atomic<size_t>>(0);
 
 	swarm_ext_peer(std::shared_ptr<swarm_torrent> tt, lt::peer_connection_handle const &p)
 	    : t(std::move(tt)), pc(p)
@@ -157,9 +159,26 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 	void push(int kind, std::string msg)
 	{
 		swarm_session *s = t->s;
+		size_t n = msg.size();
+		bool over;
 		{
 			std::lock_guard<std::mutex> g(s->mu);
-			s->events.push_back({ t, id, kind, std::move(msg) });
+			over = kind == 2 && (*pending + n > SWARM_EXT_PEER_QUEUE ||
+			                     s->events_bytes + n > SWARM_EXT_TOTAL_QUEUE);
+			if (!over) {
+				*pending += n;
+				s->events_bytes += n;
+				s->events.push_back({ t, id, kind, std::move(msg), pending });
+			}
+		}
+		if (over) {
+			// it sends faster than the embedder takes: cut off, not buffered
+			swarm_logf(s, LOG_WARNING,
+			           "extension peer %llu sends faster than it is read: disconnected",
+			           (unsigned long long)id);
+			pc.disconnect(lt::errors::too_many_requests_when_choked,
+			              lt::operation_t::bittorrent, lt::disconnect_severity_t{});
+			return;
 		}
 		swarm_wake(s);
 	}
@@ -169,6 +188,17 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 	{
 		if (!remote_msg || pc.is_disconnecting())
 			return;
+		// a peer that asks and never reads must not grow our memory
+		auto c = pc.native_handle();
+		if (c && (size_t)c->send_buffer_size() + payload.size() > SWARM_EXT_SEND_QUEUE) {
+			swarm_logf(
+			    t->s, LOG_WARNING,
+			    "extension peer %llu does not read what it is sent: disconnected",
+			    (unsigned long long)id);
+			pc.disconnect(lt::errors::timed_out_no_request, lt::operation_t::bittorrent,
+			              lt::disconnect_severity_t{});
+			return;
+		}
 		uint32_t n = (uint32_t)payload.size() + 2;
 		char hdr[6] = { (char)(n >> 24), (char)(n >> 16), (char)(n >> 8), (char)n, 20,
 			        (char)remote_msg };
@@ -252,6 +282,9 @@ void swarm_ext_deliver(swarm_session *s)
 				return;
 			e = std::move(s->events.front());
 			s->events.pop_front();
+			s->events_bytes -= e.msg.size();
+			if (e.pending)
+				*e.pending -= e.msg.size();
 		}
 		if (e.t->closing)
 			continue;

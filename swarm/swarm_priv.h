@@ -24,6 +24,8 @@
 #include <vector>
 
 #include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/disk_interface.hpp>
+#include <libtorrent/io_context.hpp>
 #include <libtorrent/error_code.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
@@ -125,6 +127,7 @@ struct swarm_session {
 	swarm_ext_peer_cb on_ext_peer;
 	swarm_ext_message_cb on_ext_message;
 	swarm_serve_cb may_serve;
+	swarm_upload_cb check_upload;
 	void *cb_ctx;
 
 	std::unique_ptr<lt::session> ses;
@@ -143,8 +146,11 @@ struct swarm_session {
 		uint64_t peer;
 		int kind; // 0 join, 1 leave, 2 message
 		std::string msg;
+		// the sender's count of its bytes in events, given back on delivery
+		std::shared_ptr<std::atomic<size_t>> pending;
 	};
 	std::deque<event> events; // from the network thread to the swarm thread
+	size_t events_bytes = 0;  // message bytes in events
 	// Removed torrents live on until the session ends: alerts still queued for
 	// them carry their pointer as userdata.
 	std::vector<std::shared_ptr<swarm_torrent>> dead;
@@ -167,9 +173,19 @@ void swarm_torrent_delete(swarm_torrent *t);
 // swarm_plugin.cpp
 std::shared_ptr<lt::torrent_plugin> swarm_plugin_new(swarm_torrent *t);
 void swarm_ext_deliver(swarm_session *s); // swarm thread: run queued events
+// What one extension peer may make us hold (DESIGN §10): messages not yet delivered to
+// the embedder, its own and all peers' together, and bytes queued to it that it does not
+// read. Past either, the peer is disconnected rather than buffered.
+#define SWARM_EXT_PEER_QUEUE  (32u << 20)
+#define SWARM_EXT_TOTAL_QUEUE (128u << 20)
+#define SWARM_EXT_SEND_QUEUE  (32u << 20)
 int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
                     size_t len);
 
+// swarm_disk.cpp: the session's disk I/O (posix_disk_io, uploads checked)
+std::unique_ptr<lt::disk_interface> swarm_disk_new(swarm_session *s, lt::io_context &ioc,
+                                                   lt::settings_interface const &sett,
+                                                   lt::counters &cnt);
 // swarm_make.cpp
 int swarm_metainfo_from(const lt::torrent_info &ti, const char *torrent, size_t len,
                         swarm_metainfo **out);

@@ -7,8 +7,8 @@
  * from the same node: it must find the drive's members, the ledger and the file's
  * seeder through the DHT, and read the file whole.
  *
- * Where the namespaces cannot be made (not root, no netns or veth) the suite exits 77:
- * skipped.
+ * Where the namespaces cannot be made (not root, no netns or veth) the suite fails and
+ * says why: CI runs as root, so a skip there would hide a test that never ran.
  */
 #include "drive_util.h"
 #include "fixture.h"
@@ -20,8 +20,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define SKIP_EXIT 77
 
 static struct itest_netns net;
 static char *dir, home_a[1024], home_b[1024], mnt_a[1024], mnt_b[1024], boot[64];
@@ -75,7 +73,8 @@ START_TEST(a_file_is_found_and_read_through_the_dht_alone)
 	const char *wrap_a[] = { "nsenter", net.nsenter_a, NULL };
 	const char *wrap_b[] = { "nsenter", net.nsenter_b, NULL };
 
-	free(itest_run(20000, "'%s' init --home '%s' --name team", getenv("SWARMFS_BIN"), home_a));
+	free(itest_run(20000, "'%s' init --public --home '%s' --name team", getenv("SWARMFS_BIN"),
+	               home_a));
 	snprintf(listen, sizeof listen, "%s:0", net.addr_a);
 	const char *args_a[] = { "--listen", listen, "--dht-bootstrap", boot, NULL };
 	ck_assert_int_eq(fixture_mount_start_wrapped(wrap_a, home_a, "team", mnt_a, args_a, &ma),
@@ -121,9 +120,9 @@ int main(void)
 	char script[4200], port[16];
 	int rc = itest_netns_setup(&net, 'd', "check_dht");
 
-	if (rc == SKIP_EXIT) {
+	if (rc == 1) {
 		itest_netns_delete(&net);
-		return SKIP_EXIT;
+		return EXIT_FAILURE;
 	}
 	if (rc < 0) {
 		rc = EXIT_FAILURE;

@@ -90,6 +90,38 @@ static void make_tree(void)
 	fclose(f);
 }
 
+/* n small files (0..4 KiB) in 28 directories: a publish queue longer than the batch
+ * a resumed queue is read in (1,024 items). */
+static void make_many(int n)
+{
+	char path[4096];
+
+	for (int d = 0; d < 4; d++)
+		for (int e = 0; e < 7; e++) {
+			snprintf(path, sizeof path, "%s/d%d/e%d", src, d, e);
+			free(itest_run(10000, "mkdir -p '%s'", path));
+		}
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/d%d/e%d/f%04d.bin", src, i % 4, i % 7, i);
+		ck_assert_int_eq(fixture_file_random(path, (uint64_t)(i * 37) % 4096, (uint32_t)i),
+		                 0);
+	}
+}
+
+/* Files this mount has published so far, from `swarmfs status`. */
+static unsigned long published_count(void)
+{
+	char *out = NULL;
+	unsigned long n = 0;
+	const char *p;
+
+	fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
+	if (out && (p = strstr(out, " failed; ")))
+		n = strtoul(p + 9, NULL, 10);
+	free(out);
+	return n;
+}
+
 START_TEST(cp_r_tree_reads_back_identical)
 {
 	struct fixture_mount *m;
@@ -174,6 +206,37 @@ START_TEST(cp_a_keeps_mode_and_mtime)
 }
 END_TEST
 
+/* Tried (DESIGN.md §10): a setuid+setgid file, a sticky directory and a file dated
+ * before the epoch, copied in with cp -a: the records keep what was asked, but the
+ * mount never shows setuid, setgid or sticky bits, and shows the epoch for a negative
+ * mtime. */
+START_TEST(no_setuid_bits_no_negative_mtime)
+{
+	struct fixture_mount *m;
+	char *out;
+
+	free(itest_run(
+	    10000,
+	    "mkdir -p '%s/sticky' && echo suid > '%s/suid.sh' && chmod 6755 '%s/suid.sh' &&"
+	    " chmod 1777 '%s/sticky' && echo old > '%s/old.txt' &&"
+	    " touch -m -d @-86400 '%s/old.txt'",
+	    src, src, src, src, src, src));
+	m = mount_drive();
+	free(itest_run(30000, "cp -a '%s/suid.sh' '%s/sticky' '%s/old.txt' '%s/'", src, src, src,
+	               mnt));
+	itest_wait_published(mnt);
+	out = itest_run(10000, "stat -c '%%a' '%s/suid.sh' '%s/sticky'", mnt, mnt);
+	ck_assert_str_eq(out, "755\n777\n"); /* suid.sh, then sticky */
+	free(out);
+	out = itest_run(10000, "stat -c '%%Y' '%s/old.txt'", mnt);
+	ck_assert_str_eq(out, "0\n");
+	free(out);
+	itest_stop_clean(m, NULL);
+	/* the sources other tests copy stay as they were */
+	free(itest_run(10000, "rm -rf '%s/sticky' '%s/suid.sh' '%s/old.txt'", src, src, src));
+}
+END_TEST
+
 START_TEST(editor_write_temp_then_rename)
 {
 	struct fixture_mount *m = mount_drive();
@@ -250,11 +313,14 @@ START_TEST(kill_9_after_close_loses_nothing)
 	struct fixture_mount *m;
 	char *want, *got;
 
-	make_tree();
+	make_many(1500);
 	m = mount_drive();
-	/* what was tried: SIGKILL the moment cp has closed its last file, with most of
-	 * the tree still queued for publishing */
-	free(itest_run(60000, "cp -r '%s' '%s/tree'", src, mnt));
+	/* what was tried: SIGKILL once cp has closed its last file and the worker has
+	 * published 100 of the 1,500 (a chosen step, not a moment left to chance), so that
+	 * more than a resume batch (1,024) is still queued */
+	free(itest_run(120000, "cp -r '%s' '%s/tree'", src, mnt));
+	FIXTURE_WAIT(published_count() >= 100, 60000, "only %lu files published in 60 s",
+	             published_count());
 	ck_assert_int_eq(kill(fixture_mount_pid(m), SIGKILL), 0);
 	fixture_mount_stop(m);
 	ck_assert(!fixture_is_mounted(mnt));
@@ -315,6 +381,9 @@ START_TEST(transfer_then_refused)
 
 	ck_assert_int_eq(itest_key(home, "bob", bob), 0);
 	ledger_hex(bob, sizeof bob, bobhex);
+	/* a transfer's recipient must be a member: the admin (this mount) admits bob */
+	free(itest_run(10000, "'%s' drive add-member '%s' %s --home '%s'", getenv("SWARMFS_BIN"),
+	               mnt, bobhex, home));
 	free(itest_run(10000, "head -c 100000 /dev/urandom > '%s/gift.bin'", mnt));
 	itest_wait_published(mnt);
 	before = itest_run(10000, "sha256sum < '%s/gift.bin'", mnt);
@@ -356,7 +425,7 @@ START_TEST(transfer_then_refused)
 	                 1);
 
 	/* the history says what happened, from the mount */
-	out = itest_run(10000, "'%s' log '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
+	out = itest_run(10000, "'%s' log --long '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
 	ck_assert_msg(strstr(out, "claim ") && strstr(out, "transfer ") && strstr(out, bobhex),
 	              "log: %s", out);
 	free(out);
@@ -376,15 +445,11 @@ END_TEST
 int main(void)
 {
 	const TTest *const tests[] = {
-		cp_r_tree_reads_back_identical,
-		cp_a_keeps_mode_and_mtime,
-		editor_write_temp_then_rename,
-		overwrite_and_truncate_by_owner,
-		kill_9_after_close_loses_nothing,
-		transfer_then_refused,
-		rsync_and_tar_into_the_mount,
-		unlink_while_open_publishes_nothing,
-		NULL,
+		cp_r_tree_reads_back_identical,      cp_a_keeps_mode_and_mtime,
+		editor_write_temp_then_rename,       overwrite_and_truncate_by_owner,
+		kill_9_after_close_loses_nothing,    transfer_then_refused,
+		no_setuid_bits_no_negative_mtime,    rsync_and_tar_into_the_mount,
+		unlink_while_open_publishes_nothing, NULL,
 	};
 
 	return itest_main("publish", 120, setup, teardown, tests);

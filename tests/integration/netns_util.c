@@ -88,10 +88,10 @@ int itest_netns_setup(struct itest_netns *n, char tag, const char *suite)
 
 	if (why) {
 		fprintf(stderr,
-		        "%s: SKIPPED: this machine cannot make the network namespaces and veth "
-		        "pair the test needs: %s\n%s",
+		        "%s: FAILED: this machine cannot make the network namespaces and veth "
+		        "pair the test needs: %s (run the tests as root, as CI does)\n%s",
 		        suite, why, log ? log : "");
-		rc = 77;
+		rc = 1;
 	} else if (itest_netns_configure(n, &log) != 0) {
 		fprintf(stderr, "%s: cannot set up %s and %s: %s\n", suite, n->ns_a, n->ns_b,
 		        log ? log : "");

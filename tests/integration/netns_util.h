@@ -19,8 +19,8 @@ struct itest_netns {
 const char *itest_netns_create(struct itest_netns *n, char tag, char **out_log);
 /* Addresses, links up, a sentinel: 0, or -1 with the reason in *out_log. */
 int itest_netns_configure(struct itest_netns *n, char **out_log);
-/* Both steps for a suite's main(): 0 made, 77 (the caller exits with it: ctest's
- * skip) when this machine cannot, saying why on stderr, -1 on a failure after that.
+/* Both steps for a suite's main(): 0 made, 1 when this machine cannot (the suite
+ * fails: CI runs as root), saying why on stderr, -1 on a failure after that.
  * Either way itest_netns_delete is safe afterwards. */
 int itest_netns_setup(struct itest_netns *n, char tag, const char *suite);
 /* Wait (30 s at most) until a line of the file log reads as fmt with one unsigned

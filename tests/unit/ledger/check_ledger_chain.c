@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +238,9 @@ START_TEST(test_double_transfer)
 	size_t l1, l2, bl, lens[2];
 
 	ck_assert_int_eq(submit_claim(l, "/a", 1, NULL), 0);
+	/* the recipients are members: a transfer's recipient must be one */
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, b->pub), 0);
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, c->pub), 0);
 	ck_assert_int_eq(ledger_produce(l), 1);
 	ck_assert_int_eq(ledger_lookup(l, "/a", &e), 0);
 	memcpy(prev, e.record_id, 32);
@@ -547,10 +551,20 @@ START_TEST(test_reorg_orphans_transfer)
 	uint8_t *raw, *r1, *r2, *blk, before[32], after[32];
 	size_t len, l1n, l2n, bl;
 
-	/* height 1 (p1's turn): p0's claim of /f, on both nodes */
+	/* height 1 (p1's turn): p0's claim of /f, on both nodes; b and c are members */
 	raw = tu_record(l0, p0, LEDGER_REC_CLAIM, "/f", NULL, NULL, NULL, &claim, &len);
 	tu_inject(l1, &claim, raw, len);
 	free(raw);
+	{
+		struct rec mr;
+
+		raw = tu_record(l0, p0, LEDGER_REC_MEMBER, NULL, NULL, NULL, b->pub, &mr, &len);
+		tu_inject(l1, &mr, raw, len);
+		free(raw);
+		raw = tu_record(l0, p0, LEDGER_REC_MEMBER, NULL, NULL, NULL, c->pub, &mr, &len);
+		tu_inject(l1, &mr, raw, len);
+		free(raw);
+	}
 	ck_assert_int_eq(ledger_produce(l1), 1);
 	tu_copy_blocks(l1, l0);
 	ck_assert_int_eq(ledger_lookup(l0, "/f", &e), 0);
@@ -716,6 +730,7 @@ START_TEST(test_history)
 		ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
 	}
 	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MOVE, "/a", "/b", NULL), 0);
+	ck_assert_int_eq(submit_simple(l, LEDGER_REC_MEMBER, NULL, NULL, o->pub), 0);
 	ck_assert_int_eq(submit_simple(l, LEDGER_REC_TRANSFER, "/b", NULL, o->pub), 0);
 	ck_assert_int_eq(ledger_history(l, "/a", count_log, &n), 0);
 	ck_assert_int_eq(n, 3); /* claim, update, move away */
@@ -725,7 +740,7 @@ START_TEST(test_history)
 	ck_assert_int_eq(ledger_history(l, "/b", first_is_move_from_a, NULL), 1);
 	n = 0;
 	ck_assert_int_eq(ledger_history(l, NULL, count_log, &n), 0);
-	ck_assert_int_eq(n, 4); /* each record once */
+	ck_assert_int_eq(n, 5); /* each record once, o's admission too */
 	ledger_free(l);
 	ledger_key_free(k);
 	ledger_key_free(o);
@@ -913,10 +928,15 @@ START_TEST(test_crash_mid_append)
 	struct ledger_config cfg;
 	char *path = tu_path("a.db");
 	uint8_t d1[32], d2[32];
+	/* appends the child finished, counted after each returned */
+	volatile uint32_t *done =
+	    mmap(NULL, sizeof *done, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	pid_t pid;
 	int st;
 	int64_t h;
 
+	ck_assert_ptr_ne((void *)done, MAP_FAILED);
+	*done = 0;
 	ledger_free(l);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -930,16 +950,22 @@ START_TEST(test_crash_mid_append)
 			char p[32];
 
 			snprintf(p, sizeof p, "/f%d", i);
-			submit_claim(l, p, (uint32_t)i, NULL);
+			if (submit_claim(l, p, (uint32_t)i, NULL) == 0)
+				__atomic_add_fetch(done, 1, __ATOMIC_SEQ_CST);
 		}
 	}
-	usleep(400 * 1000);
+	/* the kill comes once 20 appends are durable, while the child is in the next
+	 * one (it does nothing else) */
+	FIXTURE_WAIT(__atomic_load_n(done, __ATOMIC_SEQ_CST) >= 20, 30000,
+	             "the child made only %u appends", *done);
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
+	ck_assert_msg(WIFSIGNALED(st), "the child ended by itself: status %d", st);
 	tu_config(&cfg, path, k, true);
 	ck_assert_int_eq(ledger_open(&cfg, &l), 0);
 	h = tu_height(l);
-	ck_assert_int_gt(h, 0);
+	/* every append that returned is there (one block each: auto-produce) */
+	ck_assert_int_ge(h, (int64_t)*done);
 	ck_assert_int_eq(ledger_verify_chain(l, NULL, NULL), 0);
 	tu_digest(l, d1);
 	ck_assert_int_eq(ledger_rebuild(l), h);
@@ -948,6 +974,7 @@ START_TEST(test_crash_mid_append)
 	ledger_free(l);
 	free(path);
 	ledger_key_free(k);
+	munmap((void *)done, sizeof *done);
 }
 END_TEST
 

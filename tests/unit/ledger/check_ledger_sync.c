@@ -1,119 +1,11 @@
 /* The sync state machine between ledgers over an in-memory transport. */
-#include "ledger_testutil.h"
+#include "sync_net.h"
 
 #include <errno.h>
 #include <fixture.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_NODES 5
-
-struct msg {
-	int from, to;
-	uint8_t *buf;
-	size_t len;
-};
-
-struct net;
-
-struct node {
-	struct net *net;
-	int idx;
-	struct ledger *l;
-	struct ledger_sync *s;
-	bool hostile; /* its messages are replaced by the test */
-};
-
-struct net {
-	struct node nodes[MAX_NODES];
-	int n;
-	bool link[MAX_NODES][MAX_NODES];   /* connected and not dropped */
-	int dropped[MAX_NODES][MAX_NODES]; /* times a dropped b */
-	struct msg *q;
-	size_t qn, qcap, qhead;
-	size_t delivered;
-};
-
-static void enqueue(struct net *net, int from, int to, const uint8_t *buf, size_t len)
-{
-	if (net->qn == net->qcap) {
-		net->qcap = net->qcap ? net->qcap * 2 : 64;
-		net->q = realloc(net->q, net->qcap * sizeof *net->q);
-		ck_assert_ptr_nonnull(net->q);
-	}
-	net->q[net->qn].from = from;
-	net->q[net->qn].to = to;
-	net->q[net->qn].buf = malloc(len ? len : 1);
-	memcpy(net->q[net->qn].buf, buf, len);
-	net->q[net->qn].len = len;
-	net->qn++;
-}
-
-static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
-{
-	struct node *nd = ctx;
-
-	ck_assert_uint_le(len, LEDGER_SYNC_MAX_MSG);
-	enqueue(nd->net, nd->idx, (int)peer, buf, len);
-}
-
-static void op_drop(uint64_t peer, const char *why, void *ctx)
-{
-	struct node *nd = ctx;
-
-	(void)why;
-	nd->net->dropped[nd->idx][peer]++;
-	nd->net->link[nd->idx][peer] = nd->net->link[peer][nd->idx] = false;
-	if (nd->net->nodes[peer].s)
-		ledger_sync_peer_gone(nd->net->nodes[peer].s, (uint64_t)nd->idx);
-}
-
-static const struct ledger_sync_ops ops = { op_send, op_drop };
-
-static void node_add(struct net *net, struct ledger *l)
-{
-	struct node *nd = &net->nodes[net->n];
-
-	nd->net = net;
-	nd->idx = net->n++;
-	nd->l = l;
-	ck_assert_int_eq(ledger_sync_new(l, &ops, nd, &nd->s), 0);
-}
-
-static void connect_nodes(struct net *net, int a, int b)
-{
-	net->link[a][b] = net->link[b][a] = true;
-	ck_assert_int_eq(ledger_sync_peer_connected(net->nodes[a].s, (uint64_t)b), 0);
-	ck_assert_int_eq(ledger_sync_peer_connected(net->nodes[b].s, (uint64_t)a), 0);
-}
-
-/* Deliver until quiet. */
-static void pump(struct net *net)
-{
-	while (net->qhead < net->qn) {
-		struct msg m = net->q[net->qhead++];
-
-		if (net->link[m.from][m.to] && !net->nodes[m.to].hostile) {
-			ledger_sync_message(net->nodes[m.to].s, (uint64_t)m.from, m.buf, m.len);
-			net->delivered++;
-		}
-		free(m.buf);
-		if (net->qhead == net->qn)
-			net->qhead = net->qn = 0;
-	}
-}
-
-static void net_free(struct net *net)
-{
-	for (size_t i = net->qhead; i < net->qn; i++)
-		free(net->q[i].buf);
-	free(net->q);
-	for (int i = 0; i < net->n; i++) {
-		ledger_sync_free(net->nodes[i].s);
-		ledger_free(net->nodes[i].l);
-	}
-}
 
 static void setup(void)
 {
@@ -182,6 +74,7 @@ START_TEST(test_sync_10000_blocks)
 	    ledger_submit(a, &(struct ledger_op){ .type = LEDGER_REC_MKDIR, .path = "/d" }, NULL),
 	    0);
 	for (int i = 1; i < 10000; i++) {
+		tu_clock++; /* block times rise strictly: one block a second */
 		snprintf(p, sizeof p, "/d/%d", i);
 		ck_assert_int_eq(claim(a, p, (uint32_t)i), 0);
 	}
@@ -356,9 +249,15 @@ START_TEST(test_sync_fork_double_transfer)
 
 	ledger_key_public(x, xpub);
 	ledger_key_public(y, ypub);
-	/* /f is p0's on both */
+	/* /f is p0's on both; x and y are members (a transfer's recipient must be one) */
 	tu_clock += 20;
 	ck_assert_int_eq(claim(a, "/f", 5), 0);
+	for (int i = 0; i < 2; i++) {
+		struct ledger_op mop = { .type = LEDGER_REC_MEMBER };
+
+		memcpy(mop.member, i ? ypub : xpub, 32);
+		ck_assert_int_eq(ledger_submit(a, &mop, NULL), 0);
+	}
 	ck_assert_int_eq(ledger_produce(a), 1);
 	tu_copy_blocks(a, b);
 	ck_assert_int_eq(ledger_lookup(b, "/f", &e), 0);
@@ -534,6 +433,60 @@ START_TEST(test_sync_tx_gossip)
 }
 END_TEST
 
+/* A tx of a non-member's records (its own key, validly self-signed, so only the
+ * membership check can refuse them) drops and bans the sender, and nothing of it reaches
+ * the mempool. The same records with their signatures broken are refused as well. */
+static void send_tx(struct net *net, int from, int to, uint8_t **raws, const size_t *lens, size_t n)
+{
+	struct ben_buf b;
+
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "tx");
+	ben_put_key(&b, "r");
+	ben_list_begin(&b);
+	for (size_t i = 0; i < n; i++)
+		ben_put_raw(&b, raws[i], lens[i]);
+	ben_end(&b);
+	ben_end(&b);
+	ck_assert_int_eq(b.err, 0);
+	enqueue(net, from, to, b.p, b.len);
+	ben_buf_release(&b);
+}
+
+START_TEST(test_sync_tx_of_non_member_bans)
+{
+	struct ledger_key *k = tu_key(1), *x = tu_key(9);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	uint8_t *raws[16];
+	size_t lens[16];
+	struct rec r;
+	char p[32];
+
+	node_add(&net, a);
+	node_add(&net, tu_join("x.db", a, x, false));
+	net.nodes[1].hostile = true;
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	for (int i = 0; i < 16; i++) {
+		snprintf(p, sizeof p, "/flood-%d", i);
+		raws[i] = tu_record(a, x, LEDGER_REC_CLAIM, p, NULL, NULL, NULL, &r, &lens[i]);
+	}
+	send_tx(&net, 1, 0, raws, lens, 16);
+	pump(&net);
+	ck_assert_int_eq(net.dropped[0][1], 1);
+	ck_assert_int_eq(net.banned[0][1], 1);
+	ck_assert_int_eq(ledger_mempool_count(a), 0);
+	for (int i = 0; i < 16; i++)
+		free(raws[i]);
+	net_free(&net);
+	ledger_key_free(k);
+	ledger_key_free(x);
+}
+END_TEST
+
 /* A hostile peer (node 4) answers with garbage, a forged block, an oversized
  * message and another drive's status; the four honest nodes converge anyway and
  * each drops it. */
@@ -646,6 +599,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_fork_double_transfer);
 	tcase_add_test(tc, test_sync_preverified_bad_signature);
 	tcase_add_test(tc, test_sync_tx_gossip);
+	tcase_add_test(tc, test_sync_tx_of_non_member_bans);
 	tcase_add_test(tc, test_sync_five_with_hostile);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(big, 60);

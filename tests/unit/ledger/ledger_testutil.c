@@ -62,6 +62,13 @@ void tu_config(struct ledger_config *cfg, const char *file, const struct ledger_
 struct ledger *tu_create(const char *file, const struct ledger_key *admin,
                          const struct ledger_key *const *producers, size_t n, bool auto_produce)
 {
+	return tu_create_ex(file, admin, producers, n, auto_produce, false);
+}
+
+struct ledger *tu_create_ex(const char *file, const struct ledger_key *admin,
+                            const struct ledger_key *const *producers, size_t n, bool auto_produce,
+                            bool private_drive)
+{
 	struct ledger_params p;
 	struct ledger_config cfg;
 	struct ledger *l;
@@ -76,6 +83,7 @@ struct ledger *tu_create(const char *file, const struct ledger_key *admin,
 		ledger_key_public(producers[i], prods[i]);
 	p.producers = prods;
 	p.n_producers = n;
+	p.private_drive = private_drive;
 	tu_config(&cfg, path, admin, auto_produce);
 	ck_assert_int_eq(ledger_create(&cfg, &p, admin, &l), 0);
 	free(path);
@@ -159,7 +167,8 @@ uint8_t *tu_block(struct ledger *l, const struct ledger_key *key, const uint8_t 
 	ledger_drive_id(l, h.drive);
 	h.height = height ? height : (int64_t)head.height + 1;
 	memcpy(h.prev, parent ? parent : head.id, 32);
-	h.time = time ? time : tu_clock;
+	/* block times rise strictly: by default the clock, or a second past the head */
+	h.time = time ? time : tu_clock > head.time || parent ? tu_clock : head.time + 1;
 	h.weight = weight;
 	h.n_records = (int64_t)n;
 	for (size_t i = 0; i < n; i++)

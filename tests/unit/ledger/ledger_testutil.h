@@ -24,6 +24,9 @@ void tu_config(struct ledger_config *cfg, const char *file, const struct ledger_
 /* A drive whose admin is admin and producers the given keys. */
 struct ledger *tu_create(const char *file, const struct ledger_key *admin,
                          const struct ledger_key *const *producers, size_t n, bool auto_produce);
+struct ledger *tu_create_ex(const char *file, const struct ledger_key *admin,
+                            const struct ledger_key *const *producers, size_t n, bool auto_produce,
+                            bool private_drive);
 struct ledger *tu_join(const char *file, struct ledger *from, const struct ledger_key *key,
                        bool auto_produce);
 void tu_content(struct ledger_content *c, uint32_t seed);
@@ -33,7 +36,8 @@ uint8_t *tu_record(struct ledger *l, const struct ledger_key *key, enum ledger_r
                    const char *path, const char *dest, const uint8_t prev[32], const uint8_t to[32],
                    struct rec *out, size_t *out_len);
 /* A block on top of the current head of l (or on parent/height given), signed by key,
- * with the records given. malloc'd wire bytes. */
+ * with the records given. time 0: the clock, or (on the head) a second past the head's
+ * time when the clock has not moved past it. malloc'd wire bytes. */
 uint8_t *tu_block(struct ledger *l, const struct ledger_key *key, const uint8_t *parent,
                   int64_t height, int64_t time, int64_t weight, uint8_t **recs, const size_t *lens,
                   size_t n, size_t *out_len);
