@@ -167,6 +167,9 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	cfg.trackers = (const char *const *)trackers;
 	cfg.peers = (const char *const *)peers;
 	cfg.dht = o->dht;
+	cfg.dht_bootstrap = o->dht_bootstrap;
+	cfg.lsd = o->lsd;
+	cfg.utp = o->utp;
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
 	if (j) {
