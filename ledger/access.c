@@ -56,7 +56,7 @@ static int invite_usable(struct ledger *l, const uint8_t ikey[32], int64_t now,
 		return rc;
 	if (out->spent)
 		return -ESTALE;
-	if (now > out->expires)
+	if (now >= out->expires) /* valid strictly before its expiry */
 		return -EKEYEXPIRED;
 	return 0;
 }
