@@ -803,10 +803,12 @@ static int join(const struct fs_drive_opts *o, struct fs_drive *d, const struct 
 static bool joins_private(const char *drive)
 {
 	struct fs_uri u;
-	bool priv = fs_uri_parse(drive, &u, NULL) == 0 && u.private_drive;
+	bool priv;
 
-	if (priv)
-		fs_uri_release(&u);
+	if (fs_uri_parse(drive, &u, NULL) < 0)
+		return false;
+	priv = u.private_drive;
+	fs_uri_release(&u);
 	return priv;
 }
 
