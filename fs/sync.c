@@ -339,14 +339,24 @@ struct fs_sync {
 	pthread_t thread;
 };
 
+static void mark_dropped(struct fs_sync *s, uint64_t peer);
+static bool is_dropped(const struct fs_sync *s, uint64_t peer);
+
 static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
 {
 	struct fs_sync *s = ctx;
 	int err = fs_sync_send(s->drive_t, peer, buf, len);
 
-	if (err < 0 && err != -ENOTCONN)
+	if (err == -ENOBUFS) { /* it does not read what it asks for */
+		if (!is_dropped(s, peer))
+			fs_warn("sync: member %llu does not read what it is sent: dropped",
+			        (unsigned long long)peer);
+		mark_dropped(s, peer);
+		swarm_ext_drop(s->drive_t, peer);
+	} else if (err < 0 && err != -ENOTCONN) {
 		fs_warn("sync: cannot send %zu bytes to peer %llu: %s", len,
 		        (unsigned long long)peer, strerror(-err));
+	}
 }
 
 int fs_sync_send(struct swarm_torrent *t, uint64_t peer, const uint8_t *buf, size_t len)

@@ -360,7 +360,8 @@ ssize_t swarm_read(struct swarm_reader *r, void *buf, size_t len, uint64_t offse
 /* ---- extension channel (BEP 10), for torrents added with ext_channel ---- */
 
 /* Queue msg (copied) for peer on t's extension channel. Returns 0, -EMSGSIZE (over
- * ext_max_message), -ENOTCONN (no such peer now), -ENOMEM. Any thread, callbacks
+ * ext_max_message), -ENOTCONN (no such peer now), -ENOBUFS (the peer does not read what
+ * it is sent: too much is queued for it; drop it), -ENOMEM. Any thread, callbacks
  * included. Delivery is in order per peer, not guaranteed across disconnects. */
 int swarm_ext_send(struct swarm_torrent *t, uint64_t peer, const void *msg, size_t len);
 /* Queue msg for every extension peer of t; returns how many. Any thread. */
