@@ -182,7 +182,9 @@ int access_check(struct ledger *l, const struct rec *r, int64_t now)
 			return -EPERM;
 		if (!chain_member_role(l, r->member))
 			return -ENOENT;
-		if (r->epoch != access_epoch_current(l))
+		/* any epoch that began: a newcomer is sealed the older keys too, to read
+		 * what the drive held before it came (removal bars only the removed) */
+		if (r->epoch < 1 || r->epoch > access_epoch_current(l))
 			return -ESTALE;
 		return wrap_exists(l, r->epoch, r->member, r->author) ? -EEXIST : 0;
 	default: return -EINVAL;
@@ -555,30 +557,30 @@ int ledger_keys_tend(struct ledger *l)
 	uint8_t key[LEDGER_EPOCH_KEY_LEN];
 	struct ledger_member *ms = NULL;
 	size_t n = 0;
-	int64_t epoch;
 	int rc, made = 0;
 
 	if (!l->params.private_drive || !l->cfg.key)
 		return 0;
 	ledger_lock(l);
-	epoch = access_epoch_current(l);
-	rc = epoch ? access_epoch_key_locked(l, epoch, key) : -ENOENT;
-	if (rc) { /* not ours to give (yet) */
-		ledger_unlock(l);
-		return 0;
-	}
 	rc = members_locked(l, &ms, &n);
-	for (size_t i = 0; !rc && i < n; i++) {
-		int wr;
+	/* every epoch's key this node holds, to every live member without one: the newest
+	 * first (what is published now), then the older ones (what was) */
+	for (int64_t epoch = access_epoch_current(l); !rc && epoch >= 1; epoch--) {
+		if (access_epoch_key_locked(l, epoch, key))
+			continue; /* not ours to give (yet) */
+		for (size_t i = 0; !rc && i < n; i++) {
+			int wr;
 
-		if (wrap_exists(l, epoch, ms[i].key, NULL))
-			continue;
-		wr = wrap_submit(l, epoch, key, ms[i].key);
-		if (wr == 0) {
-			made++;
-			L_INFO(l, "epoch %lld: key sealed to a new member", (long long)epoch);
-		} else if (wr != -EEXIST && wr != -EINVAL) { /* -EEXIST: ours is pending */
-			rc = wr;
+			if (wrap_exists(l, epoch, ms[i].key, NULL))
+				continue;
+			wr = wrap_submit(l, epoch, key, ms[i].key);
+			if (wr == 0) {
+				made++;
+				L_INFO(l, "epoch %lld: key sealed to a new member",
+				       (long long)epoch);
+			} else if (wr != -EEXIST && wr != -EINVAL) { /* -EEXIST: ours is pending */
+				rc = wr;
+			}
 		}
 	}
 	if (made)

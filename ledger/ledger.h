@@ -448,9 +448,11 @@ int ledger_invite_redeem(struct ledger *l, const uint8_t secret[LEDGER_INVITE_SE
  * with the commitment to it, and a keywrap record sealing it to every live member.
  * Returns the new epoch number. -EPERM if not the admin, -EINVAL on a public drive. */
 int ledger_epoch_rotate(struct ledger *l);
-/* Seal the current epoch key to every live member that has no wrap of it yet (a member
- * that joined by invite), if this node holds that key. Returns the number of wraps
- * submitted (0: nothing to do). Any thread. */
+/* Seal each epoch key this node holds (the current one first, then the older ones) to
+ * every live member that has no wrap of it yet (a member that joined by invite): a
+ * newcomer reads what the drive held before it came; a removed member is no longer
+ * live and gets nothing. Returns the number of wraps submitted (0: nothing to do).
+ * Any thread. */
 int ledger_keys_tend(struct ledger *l);
 /* The epoch key of epoch (0: the current one) as sealed to this node's key and checked
  * against the admin's commitment; its number to *out_epoch (may be NULL). -ENOKEY when no

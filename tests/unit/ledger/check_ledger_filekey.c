@@ -261,6 +261,61 @@ START_TEST(test_wraps_validated)
 }
 END_TEST
 
+/* carol joins after bob's removal began epoch 2: the admin's node seals her both epoch
+ * keys, so she reads what was published before she came as well as after. Tried: a
+ * keywrap of epoch 1 for bob once he is removed (the older epoch, which he held) and
+ * one for an epoch that has not begun; both refused. */
+START_TEST(test_newcomer_reads_older_epochs)
+{
+	struct ledger_key *adm = tu_key(1), *bob = tu_key(2), *carol = tu_key(3);
+	struct ledger *a = drive("a.db", adm, true), *c;
+	uint8_t fk_old[32], fk_new[32], old_id[32], new_id[32], got[32], *raw, *blk;
+	struct rec r;
+	size_t len, blen;
+
+	memset(fk_old, 0x31, 32);
+	memset(fk_new, 0x32, 32);
+	ck_assert_int_eq(member_op(a, bob, false), 0);
+	ck_assert_int_eq(ledger_keys_tend(a), 1);
+	ck_assert_int_eq(publish(a, "/before", fk_old, 5, old_id), 0);
+	tu_clock += 10;
+	ck_assert_int_eq(member_op(a, bob, true), 0);
+	ck_assert_int_eq(ledger_epoch_rotate(a), 2);
+	ck_assert_int_eq(publish(a, "/after", fk_new, 6, new_id), 0);
+	tu_clock += 10;
+	ck_assert_int_eq(member_op(a, carol, false), 0);
+	/* epoch 2's key and epoch 1's, both to carol; nothing to bob */
+	ck_assert_int_eq(ledger_keys_tend(a), 2);
+	ck_assert_int_eq(ledger_keys_tend(a), 0);
+
+	c = tu_join("c.db", a, carol, false);
+	tu_copy_blocks(a, c);
+	ck_assert_int_eq(ledger_file_key_open(c, old_id, got, NULL), 0);
+	ck_assert_mem_eq(got, fk_old, 32);
+	ck_assert_int_eq(ledger_file_key_open(c, new_id, got, NULL), 0);
+	ck_assert_mem_eq(got, fk_new, 32);
+
+	/* a wrap of the older epoch for the removed bob, signed by the admin */
+	for (int64_t ep = 1; ep <= 3; ep += 2) {
+		raw = tu_record(a, adm, LEDGER_REC_KEYWRAP, NULL, NULL, NULL, NULL, &r, &len);
+		free(raw);
+		r.epoch = ep;
+		ledger_key_public(ep == 1 ? bob : carol, r.member);
+		memset(r.box, 0x5a, sizeof r.box);
+		ck_assert_int_eq(rec_sign(&r, adm, &raw, &len), 0);
+		blk = tu_block(a, adm, NULL, 0, 0, 2, &raw, &len, 1, &blen);
+		ck_assert_int_eq(ledger_block_import(a, blk, blen), ep == 1 ? -ENOENT : -ESTALE);
+		free(blk);
+		free(raw);
+	}
+	ledger_free(c);
+	ledger_free(a);
+	ledger_key_free(adm);
+	ledger_key_free(bob);
+	ledger_key_free(carol);
+}
+END_TEST
+
 /* A flipped byte in a stored wrap never yields a key. */
 START_TEST(test_altered_wrap_refused)
 {
@@ -294,6 +349,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_members_open_file_keys);
 	tcase_add_test(tc, test_removed_member_cannot_open_later_content);
+	tcase_add_test(tc, test_newcomer_reads_older_epochs);
 	tcase_add_test(tc, test_wraps_validated);
 	tcase_add_test(tc, test_altered_wrap_refused);
 	suite_add_tcase(s, tc);
