@@ -652,7 +652,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_forged_block_answer_refused);
 	tcase_add_test(tc, test_sync_five_with_hostile);
 	suite_add_tcase(s, tc);
-	tcase_set_timeout(big, 60);
+	tcase_set_timeout(big, 150);
 	tcase_add_checked_fixture(big, setup, teardown);
 	tcase_add_test(big, test_sync_10000_blocks);
 	suite_add_tcase(s, big);
