@@ -164,6 +164,52 @@ static int write_cipher(int fd, bool *direct, const uint8_t *buf, size_t len, ui
 	return err ? err : pwrite_all(fd, buf + head, len - head, off + head);
 }
 
+/* The ciphertext of one batch on its way to disk while the next batch is read and
+ * hashed: the write overlaps the work instead of following it. */
+struct writer {
+	pthread_t th;
+	bool running;
+	int fd;
+	bool *direct;
+	const uint8_t *buf;
+	size_t len;
+	uint64_t off;
+	int err;
+};
+
+static void *writer_run(void *arg)
+{
+	struct writer *w = arg;
+
+	w->err = write_cipher(w->fd, w->direct, w->buf, w->len, w->off);
+	return NULL;
+}
+
+/* Wait for the write in flight, if any: its result. */
+static int writer_join(struct writer *w)
+{
+	if (!w->running)
+		return 0;
+	pthread_join(w->th, NULL);
+	w->running = false;
+	return w->err;
+}
+
+/* Write buf[0, len) at off: on a thread of its own, or here if none can start. */
+static int writer_start(struct writer *w, const uint8_t *buf, size_t len, uint64_t off)
+{
+	w->buf = buf;
+	w->len = len;
+	w->off = off;
+	w->err = 0;
+	if (pthread_create(&w->th, NULL, writer_run, w) == 0) {
+		w->running = true;
+		return 0;
+	}
+	writer_run(w);
+	return w->err;
+}
+
 int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
                  const char *cipher_path, const char *const *trackers,
                  void (*progress)(uint32_t done, uint32_t total, void *ctx), void *progress_ctx,
@@ -172,8 +218,10 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID, .trackers = trackers };
 	struct batch b = { .c = c };
 	struct fs_pack p = { 0 };
-	int fd, cfd = -1, err = 0, nthreads = threads_wanted();
+	int fd, cfd = -1, err = 0, werr, nthreads = threads_wanted();
 	bool direct = false;
+	uint8_t *bufs[2] = { NULL, NULL }; /* a private drive's: one read, one written */
+	struct writer w = { .direct = &direct };
 	uint64_t size, cap;
 	struct stat st;
 
@@ -195,28 +243,37 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 	if (cap > size)
 		cap = (size + b.pl - 1) / b.pl * b.pl;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (!(p.shas = malloc((size_t)p.n * sizeof *p.shas)) ||
-	    posix_memalign((void **)&b.buf, DIRECT_ALIGN, (size_t)cap) != 0) {
-		b.buf = NULL;
+	if (!(p.shas = malloc((size_t)p.n * sizeof *p.shas)))
 		err = -ENOMEM;
+	for (int i = 0; i < (c ? 2 : 1) && !err; i++) {
+		if (posix_memalign((void **)&bufs[i], DIRECT_ALIGN, (size_t)cap) != 0) {
+			bufs[i] = NULL;
+			err = -ENOMEM;
+		}
 	}
 	if (!err)
 		err = swarm_hasher_new(size, b.pl, SWARM_MAKE_HYBRID, &b.h);
 	if (!err && c && (cfd = open_cipher(cipher_path, &direct)) < 0)
 		err = cfd;
+	w.fd = cfd;
 	b.shas = p.shas;
-	for (uint64_t off = 0; !err && off < size; off += b.len) {
+	for (uint64_t off = 0, i = 0; !err && off < size; off += b.len, i++) {
+		b.buf = bufs[c ? i % 2 : 0];
 		b.off = off;
 		b.len = (size_t)(size - off < cap ? size - off : cap);
 		b.first = (uint32_t)(off / b.pl);
 		err = pread_all(fd, b.buf, b.len, off);
 		if (!err)
 			err = batch_run(&b, nthreads);
+		if (c && (werr = writer_join(&w)) < 0 && !err)
+			err = werr; /* the previous batch's, from the other buffer */
 		if (!err && c)
-			err = write_cipher(cfd, &direct, b.buf, b.len, off);
+			err = writer_start(&w, b.buf, b.len, off);
 		if (!err && progress)
 			progress((uint32_t)((off + b.len + b.pl - 1) / b.pl), p.n, progress_ctx);
 	}
+	if ((werr = writer_join(&w)) < 0 && !err)
+		err = werr;
 	if (!err)
 		err = swarm_hasher_finish(b.h, name, &mp, &p.m);
 	if (cfd >= 0 && close(cfd) < 0 && !err)
@@ -225,7 +282,8 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 		unlink(cipher_path);
 	close(fd);
 	swarm_hasher_free(b.h);
-	free(b.buf);
+	free(bufs[0]);
+	free(bufs[1]);
 	if (err) {
 		free(p.shas);
 		return err;
