@@ -4,6 +4,7 @@
 #include "cipher.h"
 #include "drive.h"
 #include "fs.h"
+#include "join.h"
 #include "park.h"
 
 #include <cache.h>
@@ -15,7 +16,8 @@
 
 #include <openssl/crypto.h>
 
-int fs_filekey_cipher(struct fs_drive *d, const struct ledger_entry *e, struct fs_cipher **out)
+static int cipher_of(struct fs_drive *d, const struct ledger_entry *e, bool warn,
+                     struct fs_cipher **out)
 {
 	uint8_t key[LEDGER_FILE_KEY_LEN];
 	struct fs_cipher *c;
@@ -28,10 +30,12 @@ int fs_filekey_cipher(struct fs_drive *d, const struct ledger_entry *e, struct f
 	err = ledger_file_key_open(d->ledger, e->record_id, key, &nonce);
 	if (err < 0) {
 		char hex[LEDGER_HEX_LEN];
+		bool missing = err == -ENOKEY || err == -EINVAL;
 
 		ledger_hex(e->record_id, LEDGER_ID_LEN, hex);
-		fs_warn("no key for the content of record %.16s: %s", hex, strerror(-err));
-		return err == -ENOKEY || err == -EINVAL ? -EACCES : -EIO;
+		if (warn || !missing)
+			fs_warn("no key for the content of record %.16s: %s", hex, strerror(-err));
+		return missing ? -EACCES : -EIO;
 	}
 	if (!(c = malloc(sizeof *c))) {
 		OPENSSL_cleanse(key, sizeof key);
@@ -41,6 +45,32 @@ int fs_filekey_cipher(struct fs_drive *d, const struct ledger_entry *e, struct f
 	OPENSSL_cleanse(key, sizeof key);
 	*out = c;
 	return 0;
+}
+
+int fs_filekey_cipher(struct fs_drive *d, const struct ledger_entry *e, struct fs_cipher **out)
+{
+	return cipher_of(d, e, true, out);
+}
+
+int fs_filekey_cipher_quiet(struct fs_drive *d, const struct ledger_entry *e,
+                            struct fs_cipher **out)
+{
+	return cipher_of(d, e, false, out);
+}
+
+bool fs_filekey_may_come(struct fs_drive *d)
+{
+	uint8_t secret[32];
+	bool joining;
+
+	if (!ledger_is_private(d->ledger) || !d->key)
+		return false;
+	if (ledger_member_role(d->ledger, d->me) > 0)
+		return true;
+	/* not a member yet, but joining: the invite is kept until its redeem is in a block */
+	joining = fs_join_invite_load(d->dir, secret) == 0;
+	OPENSSL_cleanse(secret, sizeof secret);
+	return joining;
 }
 
 void fs_filekey_free(struct fs_cipher *c)

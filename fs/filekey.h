@@ -14,6 +14,7 @@
 
 #include <ledger.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,6 +26,14 @@ struct fs_fh;
  * malloc'd cipher (free with fs_filekey_free). -EACCES when this node holds no key for
  * it (not a member when it was published), -EIO when its wrap does not open. */
 int fs_filekey_cipher(struct fs_drive *d, const struct ledger_entry *e, struct fs_cipher **out);
+/* The same, saying nothing when the key is missing (-EACCES): for a waiter that asks
+ * again until a member's wrap arrives. */
+int fs_filekey_cipher_quiet(struct fs_drive *d, const struct ledger_entry *e,
+                            struct fs_cipher **out);
+/* Whether a missing key may yet come: this node is a live member of a private drive, or
+ * is joining it by invite, so a member's node will seal it the epoch keys (a newcomer's
+ * first seconds). */
+bool fs_filekey_may_come(struct fs_drive *d);
 /* Wipe and free; NULL is a no-op. */
 void fs_filekey_free(struct fs_cipher *c);
 

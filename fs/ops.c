@@ -991,13 +991,24 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -EIO;
 		goto fail;
 	}
-	/* a private drive's content: its key, once per open, kept until release */
-	if ((err = fs_filekey_cipher(d, &e, &h->cipher)) < 0)
-		goto fail;
 	h->has_content = e.content.length > 0;
 	fs_entry_content(d, &e); /* a file of a torrent of several: where it is in it */
 	fs_content_where(&e.content, h->key, &h->base);
 	h->length = e.content.length;
+	/* a private drive's content: its key, once per open, kept until release; a member
+	 * whose epoch keys are still to be sealed to it (a newcomer's first seconds) waits
+	 * for them, parked */
+	bool may_come = fs_filekey_may_come(d);
+
+	err = may_come ? fs_filekey_cipher_quiet(d, &e, &h->cipher)
+	               : fs_filekey_cipher(d, &e, &h->cipher);
+	if (err == -EACCES && may_come) {
+		fs_key_park(req, d, &e, h, fi);
+		free(path);
+		return;
+	}
+	if (err < 0)
+		goto fail;
 	/* content the cache holds whole (published here, or fetched completely) needs no
 	 * swarm and no read-ahead: reads go straight to the cache */
 	bool whole = fs_engine_cached(d->cache, h->key, h->base, h->length) == h->length;

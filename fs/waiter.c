@@ -68,6 +68,7 @@ struct job {
 	struct fs_fh *h;
 	struct fuse_file_info fi;
 	struct fs_engine_torrent *t; /* once its metadata is here */
+	bool needs_key;              /* JOB_OPEN: its file key is still to come */
 	/* JOB_COPY */
 	struct fs_engine_reader *r;
 	struct ticket *tk;
@@ -374,6 +375,15 @@ static int job_step(struct fs_waiter *w, struct job *j, int64_t now)
 		job_finish(w, j, -EINTR);
 		return 0;
 	}
+	if (now >= j->deadline_ms && j->needs_key) {
+		char hex[LEDGER_HEX_LEN];
+
+		ledger_hex(j->e.record_id, LEDGER_ID_LEN, hex);
+		fs_warn("content of record %.16s: no epoch key sealed to this member within %d s",
+		        hex, j->timeout_ms / 1000);
+		job_finish(w, j, -EACCES);
+		return 0;
+	}
 	if (now >= j->deadline_ms) {
 		char hex[65];
 
@@ -411,6 +421,20 @@ static int job_step(struct fs_waiter *w, struct job *j, int64_t now)
 		free(j->magnet);
 		free(j);
 		return 0;
+	}
+	if (j->needs_key) {
+		struct fs_fh *h = j->h;
+
+		rc = fs_filekey_cipher_quiet(w->d, &j->e, &h->cipher);
+		if (rc == -EACCES)
+			return 1;
+		j->needs_key = false;
+		if (rc < 0 || !h->has_content ||
+		    (!j->e.content.has_file &&
+		     fs_engine_cached(w->d->cache, h->key, h->base, h->length) == h->length)) {
+			job_finish(w, j, rc); /* held whole here: no reader, as in fs_open */
+			return 0;
+		}
 	}
 	if (!j->t) {
 		rc = torrent_step(w, j);
@@ -575,6 +599,25 @@ void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry 
 	fs_entry_content(d, &j->e); /* a file of a torrent of several: where it is */
 	j->h = h;
 	j->fi = *fi;
+	park(d, j, d->read_timeout_ms);
+}
+
+void fs_key_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
+                 const struct fuse_file_info *fi)
+{
+	char magnet[256];
+	struct job *j;
+
+	fs_torrent_magnet(e, magnet);
+	if (!(j = job_new(req, JOB_OPEN, magnet))) {
+		fs_fh_put(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	j->e = *e;
+	j->h = h;
+	j->fi = *fi;
+	j->needs_key = true;
 	park(d, j, d->read_timeout_ms);
 }
 

@@ -51,6 +51,12 @@ void fs_waiter_free(struct fs_waiter *w);
  * (fi copied, h as its fh, h->reader set) or an error. FUSE worker. */
 void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
                   const struct fuse_file_info *fi);
+/* An open for reading of a private drive's e whose file key this member cannot open
+ * yet (no epoch key sealed to it so far): asks again each round until it can, then goes
+ * on as fs_open_park (no reader when the cache holds it whole); at the deadline,
+ * EACCES. Takes ownership of h (its key, base and length set). FUSE worker. */
+void fs_key_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
+                 const struct fuse_file_info *fi);
 /* An open for writing of e's content in place: h's staged file holds [0, off) of it
  * already; the rest comes from the cache or the swarm, then fuse_reply_open (fi
  * copied). On failure the staged file is dropped (fs_staged_unlink_open) and req gets

@@ -298,9 +298,15 @@ START_TEST(invite_admits_once_and_before_expiry)
 
 	mount_node(C, inv);
 	itest_wait_path(C->mnt, "classified-dir/deep/launch-codes.bin", 15);
-	wait_key_held(C, 30);
-	/* C reads the tree, byte for byte as published */
+	/* C reads the tree, byte for byte as published, as soon as it sees it: an open
+	 * that comes before a member's node has sealed C the epoch key waits for the key
+	 * (it failed with EACCES when the key came a moment after the listing) */
+	char *ep = itest_status_field(C->mnt, "epoch");
+
+	fprintf(stderr, "carol's epoch key before her first read: %s\n", ep);
+	free(ep);
 	free(itest_run(60000, "diff -r '%s/classified-dir' '%s/classified-dir'", src, C->mnt));
+	wait_key_held(C, 30);
 	/* the redeem is in a block: C is a member, with the invite's name */
 	wait_member(A, C->key, true, 15);
 	char *list = members(A);
