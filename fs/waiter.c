@@ -583,8 +583,8 @@ static struct job *job_new(fuse_req_t req, enum job_kind kind, const char *magne
 	return j;
 }
 
-void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
-                  const struct fuse_file_info *fi)
+static void open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e,
+                      struct fs_fh *h, const struct fuse_file_info *fi, bool needs_key)
 {
 	char magnet[256];
 	struct job *j;
@@ -599,26 +599,20 @@ void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry 
 	fs_entry_content(d, &j->e); /* a file of a torrent of several: where it is */
 	j->h = h;
 	j->fi = *fi;
+	j->needs_key = needs_key;
 	park(d, j, d->read_timeout_ms);
+}
+
+void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
+                  const struct fuse_file_info *fi)
+{
+	open_park(req, d, e, h, fi, false);
 }
 
 void fs_key_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
                  const struct fuse_file_info *fi)
 {
-	char magnet[256];
-	struct job *j;
-
-	fs_torrent_magnet(e, magnet);
-	if (!(j = job_new(req, JOB_OPEN, magnet))) {
-		fs_fh_put(h);
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	j->e = *e;
-	j->h = h;
-	j->fi = *fi;
-	j->needs_key = true;
-	park(d, j, d->read_timeout_ms);
+	open_park(req, d, e, h, fi, true);
 }
 
 void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
