@@ -70,16 +70,21 @@ static char *in_namespace(const char *fstab, const char *body)
 	snprintf(path, sizeof path, "%s/ns.sh", dir);
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
 	fprintf(f,
-	        "MNT='%s'; HOME_DIR='%s'; SWARMFS='%s'\n"
-	        "gone() { # the daemon lets go of the drive once unmounted\n"
-	        "  for i in $(seq 100); do flock -n \"$HOME_DIR\"/drives/*/lock true && return 0;"
-	        " sleep 0.1; done\n"
-	        "  echo 'daemon still holds the drive 10 s after umount'; return 1; }\n"
+	        "MNT='%s'; HOME_DIR='%s'; SWARMFS='%s'; WAIT_S=%d\n"
+	        "held() { # a drive's lock still taken, or a daemon serving $MNT still running\n"
+	        "  for l in \"$HOME_DIR\"/drives/*/lock; do\n"
+	        "    [ -e \"$l\" ] && ! flock -n \"$l\" true && return 0; done\n"
+	        "  pgrep -f \"swarmfs .*$MNT( |\\$)\" >/dev/null; }\n"
+	        "gone() { # the daemon lets go of the drive (or torrent) once unmounted\n"
+	        "  end=$(($(date +%%s) + WAIT_S))\n"
+	        "  while held; do [ \"$(date +%%s)\" -lt \"$end\" ] || {\n"
+	        "    echo \"daemon still running $WAIT_S s after umount\"; return 1; }\n"
+	        "    sleep 0.1; done; }\n"
 	        "trap 'mountpoint -q \"$MNT\" && umount -l \"$MNT\"; gone' EXIT\n"
 	        "mount --bind '%s/sbin' /usr/local/sbin\n"
 	        "%s"
 	        "%s\n",
-	        mnt, home, real, dir,
+	        mnt, home, real, fixture_scaled_ms(10000) / 1000, dir,
 	        fstab ? "mount --bind \"$(dirname \"$MNT\")/fstab\" /etc/fstab\n" : "", body);
 	fclose(f);
 	return itest_run(60000, "unshare -m --propagation private sh -e '%s/ns.sh' 2>&1", dir);
@@ -96,7 +101,7 @@ START_TEST(mount_type_fuse_swarmfs_with_options)
 	    "tracker=http://127.0.0.1:9/announce,nofail\n"
 	    "grep \" $MNT \" /proc/self/mountinfo | awk '{print \"fstype\", $(NF-2), $(NF-1)}'\n"
 	    "df -B1 --output=size \"$MNT\" | tail -1\n"
-	    "\"$SWARMFS\" status \"$MNT\" | grep -E '^(drive|listen port):'\n"
+	    "\"$SWARMFS\" status \"$MNT\" | grep -E '^(drive|listen port|discovery):'\n"
 	    "umount \"$MNT\"\n"
 	    "gone && echo unmounted\n");
 
@@ -104,8 +109,36 @@ START_TEST(mount_type_fuse_swarmfs_with_options)
 	ck_assert_msg(strstr(out, "536870912\n"), "cache_size=512M did not reach df: %s", out);
 	ck_assert_msg(strstr(out, "drive: team\n"), "%s", out);
 	ck_assert_msg(strstr(out, "listen port: ") && !strstr(out, "listen port: 0\n"), "%s", out);
+	ck_assert_msg(strstr(out, "discovery: dht off, lsd off, utp off\n"), "%s", out);
 	ck_assert_msg(strstr(out, "unmounted\n"), "%s", out);
 	ck_assert(!fixture_is_mounted(mnt));
+	free(out);
+
+	/* the discovery flags: DHT through a bootstrap node of ours (nobody listens on
+	 * 127.0.0.1:9, nothing leaves the machine), LSD, uTP bare and as utp=off */
+	out = in_namespace(NULL,
+	                   "mount -t fuse.swarmfs team \"$MNT\" -o "
+	                   "home=\"$HOME_DIR\",dht_bootstrap=127.0.0.1:9,dht-bootstrap=127.0.0.2:9,"
+	                   "lsd,utp,listen=127.0.0.1:0\n"
+	                   "\"$SWARMFS\" status \"$MNT\" | grep '^discovery:'\n"
+	                   "\"$SWARMFS\" status --json \"$MNT\" | python3 -c 'import json, sys\n"
+	                   "d = json.load(sys.stdin)[\"discovery\"]\n"
+	                   "print(\"json\", d[\"dht\"], d[\"dht_bootstrap\"], d[\"lsd\"], "
+	                   "d[\"utp\"])'\n"
+	                   "umount \"$MNT\"\n"
+	                   "gone\n"
+	                   "mount -t fuse.swarmfs team \"$MNT\" -o "
+	                   "home=\"$HOME_DIR\",no_dht,utp=off,listen=127.0.0.1:0\n"
+	                   "\"$SWARMFS\" status \"$MNT\" | grep '^discovery:'\n"
+	                   "umount \"$MNT\"\n"
+	                   "gone && echo unmounted\n");
+	ck_assert_msg(strstr(out, "discovery: dht on (bootstrap 127.0.0.1:9,127.0.0.2:9), lsd on, "
+	                          "utp on\n"),
+	              "%s", out);
+	ck_assert_msg(strstr(out, "json True ['127.0.0.1:9', '127.0.0.2:9'] True True\n"), "%s",
+	              out);
+	ck_assert_msg(strstr(out, "discovery: dht off, lsd off, utp off\n"), "%s", out);
+	ck_assert_msg(strstr(out, "unmounted\n"), "%s", out);
 	free(out);
 }
 END_TEST
@@ -133,19 +166,64 @@ START_TEST(fstab_line_mount_and_umount)
 }
 END_TEST
 
+START_TEST(mount_type_fuse_swarmfs_of_a_magnet)
+{
+	/* `swarmfs mount MAGNET DIR` through mount(8): aria2c seeds a v1 torrent, the magnet
+	 * names no peer, peer= in the options finds it; the file reads back whole */
+	struct fixture_proc *seeder;
+	char data[PATH_MAX], tfile[PATH_MAX], log[PATH_MAX], body[PATH_MAX + 1024], *ih, *out;
+	uint16_t port;
+
+	snprintf(data, sizeof data, "%s/clip.bin", dir);
+	ck_assert_int_eq(fixture_file_random(data, 300000, 11), 0);
+	snprintf(tfile, sizeof tfile, "%s/clip.torrent", dir);
+	free(itest_run(30000, "mktorrent -a http://127.0.0.1:1/announce -l 15 -o '%s' '%s'", tfile,
+	               data));
+	ih = itest_run(10000, "aria2c -S '%s' | awk '/^Info Hash:/ {printf \"%%s\", $3}'", tfile);
+	ck_assert_int_eq(strlen(ih), 40);
+	ck_assert_int_eq(fixture_port_free(&port), 0);
+	snprintf(log, sizeof log, "%s/aria2c-seed.log", dir);
+	itest_aria2c_seed(dir, tfile, port, log, &seeder);
+	snprintf(
+	    body, sizeof body,
+	    "mount -t fuse.swarmfs 'magnet:?xt=urn:btih:%s&dn=clip.bin' \"$MNT\" -o "
+	    "home=\"$HOME_DIR\",no_dht,listen=127.0.0.1:0,peer=127.0.0.1:%u,read_timeout=30\n"
+	    "grep \" $MNT \" /proc/self/mountinfo | awk '{print \"fstype\", $(NF-2), $(NF-1)}'\n"
+	    "cmp '%s' \"$MNT/clip.bin\" && echo same\n"
+	    "umount \"$MNT\"\n"
+	    "gone && echo unmounted\n",
+	    ih, port, data);
+	out = in_namespace(NULL, body);
+	ck_assert_msg(strstr(out, "fstype fuse.swarmfs swarmfs-torrent:clip.bin\n"), "%s", out);
+	ck_assert_msg(strstr(out, "same\n") && strstr(out, "unmounted\n"), "%s", out);
+	ck_assert(!fixture_is_mounted(mnt));
+	fixture_proc_stop(seeder, 5000);
+	free(ih);
+	free(out);
+}
+END_TEST
+
 START_TEST(mount_option_errors_are_named)
 {
 	char *out = NULL;
 
-	/* what was tried: a value-taking option without a value, and a flag with one */
-	ck_assert_int_eq(
-	    fixture_sh(10000, &out, "'%s' mount -o home,no_dht team '%s' 2>&1", bin(), mnt), 2);
-	ck_assert_msg(strstr(out, "-o home needs =VALUE"), "%s", out);
-	free(out);
-	ck_assert_int_eq(
-	    fixture_sh(10000, &out, "'%s' mount -o no_dht=1 team '%s' 2>&1", bin(), mnt), 2);
-	ck_assert_msg(strstr(out, "-o no_dht takes no value"), "%s", out);
-	free(out);
+	/* what was tried: a value-taking option without a value, flags with one, values
+	 * the flag behind the option refuses */
+	static const char *const cases[][2] = {
+		{ "home,no_dht", "-o home needs =VALUE" },
+		{ "no_dht=1", "-o no_dht takes no value" },
+		{ "lsd=yes", "-o lsd takes no value" },
+		{ "utp=maybe", "bad --utp 'maybe': want on or off" },
+		{ "dht_bootstrap=nohost", "bad --dht-bootstrap 'nohost': want HOST:PORT" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ck_assert_int_eq(fixture_sh(10000, &out, "'%s' mount -o %s team '%s' 2>&1", bin(),
+		                            cases[i][0], mnt),
+		                 2);
+		ck_assert_msg(strstr(out, cases[i][1]), "-o %s: %s", cases[i][0], out);
+		free(out);
+	}
 	ck_assert(!fixture_is_mounted(mnt));
 }
 END_TEST
@@ -518,6 +596,7 @@ int main(void)
 	const TTest *const tests[] = {
 		mount_type_fuse_swarmfs_with_options,
 		fstab_line_mount_and_umount,
+		mount_type_fuse_swarmfs_of_a_magnet,
 		mount_option_errors_are_named,
 		json_outputs_parse,
 		log_shows_dates_names_and_short_ids,
