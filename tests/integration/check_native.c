@@ -424,6 +424,15 @@ START_TEST(systemd_units_verify)
 }
 END_TEST
 
+/* Whether the file at path holds needle now; *text (freed first) gets its content. */
+static bool file_holds(const char *path, const char *needle, char **text)
+{
+	free(*text);
+	*text = NULL;
+	fixture_sh(5000, text, "cat '%s'", path);
+	return *text && strstr(*text, needle);
+}
+
 /* ---- --watch and progress: node B reads from node A, whose uploads are capped ---- */
 
 static uint64_t progress(const char *m, const char *name)
@@ -497,16 +506,8 @@ START_TEST(status_watch_shows_a_changing_rate_during_a_read)
 	         "timeout --preserve-status -s INT 4 '%s' status --watch '%s'", bin(), mnt_b);
 	char *wargv[] = { "script", "-qfec", watch_cmd, "/dev/null", NULL };
 	ck_assert_int_eq(fixture_proc_start(wargv, frames, &watch), 0);
-	bool drawn = false;
-	for (int i = 0; i < 100 && !drawn; i++) {
-		free(text);
-		text = NULL;
-		fixture_sh(5000, &text, "cat '%s'", frames);
-		drawn = text && strstr(text, "publish queue:");
-		if (!drawn)
-			usleep(100000);
-	}
-	ck_assert_msg(drawn, "no frame from status --watch after 10 s: %s", text ? text : "");
+	FIXTURE_WAIT(file_holds(frames, "publish queue:", &text), 10000,
+	             "no frame from status --watch after 10 s: %s", text ? text : "");
 	char rpath[PATH_MAX];
 	snprintf(rpath, sizeof rpath, "if=%s/big.bin", mnt_b);
 	char *rargv[] = { "dd", rpath, "bs=1M", "of=/dev/null", "status=none", NULL };
@@ -562,22 +563,12 @@ START_TEST(notify_socket_hears_ready_then_stopping)
 		          sock, NULL };
 	ck_assert_int_eq(fixture_proc_start(largv, log, &listener), 0);
 	struct stat st;
-	for (int i = 0; i < 100 && stat(sock, &st) < 0; i++)
-		usleep(50000);
-	ck_assert_msg(stat(sock, &st) == 0, "the listener made no socket in 5 s");
+	FIXTURE_WAIT(stat(sock, &st) == 0, 5000, "the listener made no socket in 5 s");
 	ck_assert_int_eq(setenv("NOTIFY_SOCKET", sock, 1), 0);
 	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
 	unsetenv("NOTIFY_SOCKET");
-	bool ready = false;
-	for (int i = 0; i < 100 && !ready; i++) {
-		free(text);
-		text = NULL;
-		fixture_sh(5000, &text, "cat '%s'", log);
-		ready = text && strstr(text, "READY=1");
-		if (!ready)
-			usleep(100000);
-	}
-	ck_assert_msg(ready, "no READY=1 within 10 s of the mount: %s", text ? text : "");
+	FIXTURE_WAIT(file_holds(log, "READY=1", &text), 10000,
+	             "no READY=1 within 10 s of the mount: %s", text ? text : "");
 	ck_assert_msg(strstr(text, "STATUS=drive team mounted at "), "%s", text);
 	ck_assert(fixture_is_mounted(mnt));
 	itest_stop_clean(m, NULL);
@@ -588,6 +579,68 @@ START_TEST(notify_socket_hears_ready_then_stopping)
 	ck_assert_msg(strstr(text, "STOPPING=1"), "no STOPPING=1 on unmount: %s", text);
 	fixture_proc_stop(listener, 1000);
 	free(text);
+}
+END_TEST
+
+/* Run the daemon as systemd would, stderr a stream $JOURNAL_STREAM names (here a file
+ * of ours, named by its device and inode as systemd names its socket), SWARMFS_DEBUG
+ * set so that info and debug lines are written too; its lines go to log. */
+static void journal_run(const char *log, const char *stream_of, const char *drive,
+                        struct fixture_proc **out)
+{
+	char cmd[PATH_MAX * 4];
+
+	snprintf(cmd, sizeof cmd,
+	         "exec 2>>'%s'; export JOURNAL_STREAM=$(stat -c %%d:%%i '%s') SWARMFS_DEBUG=1; "
+	         "exec '%s' mount -f --home '%s' --no-dht --listen 127.0.0.1:0 '%s' '%s'",
+	         log, stream_of, bin(), home, drive, mnt);
+	char *argv[] = { "sh", "-c", cmd, NULL };
+	ck_assert_int_eq(fixture_proc_start(argv, NULL, out), 0);
+}
+
+/* Mount a drive that is not there as journal_run does: it fails, with one line in
+ * log that starts with prefix. */
+static void nosuch_logged_as(const char *log, const char *stream_of, const char *prefix)
+{
+	struct fixture_proc *p;
+	char *out;
+
+	journal_run(log, stream_of, "nosuch", &p);
+	ck_assert_int_eq(fixture_proc_wait(p, fixture_scaled_ms(10000)), 1);
+	fixture_proc_stop(p, 1000);
+	out = itest_run(5000, "grep -c \"^%sfs: .*no drive 'nosuch'\" '%s'", prefix, log);
+	ck_assert_msg(!strcmp(out, "1\n"), "want one line '%s... no drive' in %s", prefix, log);
+	free(out);
+}
+
+START_TEST(journal_stream_lines_carry_priorities)
+{
+	char log[PATH_MAX], other[PATH_MAX], *out;
+	struct fixture_proc *p;
+
+	snprintf(log, sizeof log, "%s/journal.log", dir);
+	snprintf(other, sizeof other, "%s/other.log", dir);
+	ck_assert_int_eq(fixture_sh(5000, NULL, "touch '%s' '%s'", log, other), 0);
+
+	/* a mount: its info and debug lines carry <6> and <7>, every line a priority */
+	journal_run(log, log, "team", &p);
+	FIXTURE_WAIT(fixture_is_mounted(mnt), 10000, "no mount within 10 s");
+	const char *mounted[] = { "<6>swarmfs: info: fs: ", "mounted drive team", NULL };
+	itest_wait_log(log, mounted, 10);
+	ck_assert_int_eq(fixture_sh(10000, NULL, "fusermount3 -u '%s'", mnt), 0);
+	ck_assert_int_eq(fixture_proc_wait(p, fixture_scaled_ms(10000)), 0);
+	fixture_proc_stop(p, 1000);
+	out = itest_run(5000, "grep -c '^<7>swarmfs: debug: ' '%s'; grep -v '^<[0-7]>' '%s'; true",
+	                log, log);
+	ck_assert_msg(atoi(out) > 0 && strchr(out, '\n') == out + strlen(out) - 1,
+	              "debug lines, then lines without a priority: %s", out);
+	free(out);
+
+	/* an error at startup (no such drive) is <3>, and the daemon says so by its exit */
+	nosuch_logged_as(log, log, "<3>swarmfs: error: ");
+	/* stderr that is not the stream systemd named (a redirect in a shell) stays plain */
+	ck_assert_int_eq(fixture_sh(5000, NULL, "truncate -s 0 '%s'", log), 0);
+	nosuch_logged_as(log, other, "swarmfs: error: ");
 }
 END_TEST
 
@@ -602,6 +655,7 @@ int main(void)
 		log_shows_dates_names_and_short_ids,
 		systemd_units_verify,
 		notify_socket_hears_ready_then_stopping,
+		journal_stream_lines_carry_priorities,
 		status_watch_shows_a_changing_rate_during_a_read,
 		NULL,
 	};
