@@ -131,7 +131,8 @@ static void on_ledger_change(const char *path, void *ctx);
 
 /* A record of ours lost to another member's (ledger_dropped): new content that lost its
  * path is published again beside it as NAME.conflict-<key8>, under this node's key, so
- * nothing is lost; a lost transfer or other change is reported. */
+ * nothing is lost (on a private drive the same ciphertext, its file key wrapped anew);
+ * a lost transfer or other change is reported. */
 static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
 {
 	struct fs_drive *d = ctx;
@@ -152,6 +153,12 @@ static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
 	ledger_hex(d->me, 4, key8);
 	for (int n = 1; n < 100; n++) {
 		struct ledger_op op = { .type = LEDGER_REC_CLAIM, .content = x->content };
+
+		/* a private drive's ciphertext: its key and IV, as the lost record had them */
+		if (x->has_file_key) {
+			op.file_key = x->file_key;
+			op.iv_nonce = x->iv_nonce;
+		}
 
 		free(alt);
 		alt = NULL;

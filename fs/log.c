@@ -3,11 +3,11 @@
 #include <fuse_log.h>
 #include <stdarg.h>
 #include <sys/stat.h>
-#include <systemd/sd-journal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static atomic_int log_level = LOG_NOTICE;
 
@@ -40,9 +40,28 @@ void fs_log_use_syslog(bool on)
 	}
 }
 
+/* systemd's stream protocol: a line that starts with "<N>" is logged at priority N
+ * (sd-daemon.h's SD_ERR and friends). One write per message, each of its lines
+ * prefixed, so that lines from different threads never interleave. */
 static void journal_func(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	sd_journal_printv((int)level, fmt, ap);
+	char msg[2048], out[2560];
+	size_t n = 0;
+	int len = vsnprintf(msg, sizeof msg, fmt, ap);
+
+	if (len < 0)
+		return;
+	for (const char *line = msg; *line && n + 8 < sizeof out;) {
+		size_t l = strcspn(line, "\n");
+		int w = snprintf(out + n, sizeof out - n, "<%d>%.*s\n", (int)level, (int)l, line);
+
+		if (w < 0)
+			return;
+		n = n + (size_t)w < sizeof out ? n + (size_t)w : sizeof out - 1;
+		line += l + (line[l] == '\n');
+	}
+	if (n && write(2, out, n) < 0)
+		return; /* nowhere left to say so */
 }
 
 bool fs_log_use_journal(void)

@@ -325,6 +325,8 @@ int main(int argc, char **argv)
 
 	if (dbg && *dbg && strcmp(dbg, "0"))
 		fs_log_set_level(LOG_DEBUG);
+	/* before anything is logged: a unit's errors at startup carry their priority too */
+	fs_log_use_journal();
 	if (argc < 2) {
 		usage(stderr);
 		return FS_EXIT_USAGE;

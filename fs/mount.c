@@ -93,8 +93,6 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	}
 	if (!o->foreground && !o->debug)
 		fs_log_use_syslog(true);
-	else
-		fs_log_use_journal();
 	if (fuse_daemonize(o->foreground || o->debug) != 0)
 		goto out_unmount;
 	/* only after daemonize: threads do not survive its fork */

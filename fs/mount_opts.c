@@ -9,22 +9,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* -o KEY[=VALUE] that stand for a `swarmfs mount` flag: KEY spelt with '_' here. */
+/* -o KEY[=VALUE] that stand for a `swarmfs mount` flag: KEY spelt with '_' here.
+ * A flag takes no value; an option with a bare default (utp) may be given bare. */
+enum opt_value { NONE, REQUIRED, OPTIONAL };
 static const struct {
 	const char *key;
 	const char *flag;
-	bool has_value;
+	enum opt_value value;
+	const char *bare; /* OPTIONAL: the value of the bare option */
 } swarmfs_opts[] = {
-	{ "home", "--home", true },
-	{ "key", "--key", true },
-	{ "cache_size", "--cache-size", true },
-	{ "listen", "--listen", true },
-	{ "tracker", "--tracker", true },
-	{ "peer", "--peer", true },
-	{ "no_dht", "--no-dht", false },
-	{ "upload_limit", "--upload-limit", true },
-	{ "read_timeout", "--read-timeout", true },
-	{ "allow_other", "--allow-other", false },
+	{ "home", "--home", REQUIRED, NULL },
+	{ "key", "--key", REQUIRED, NULL },
+	{ "cache_size", "--cache-size", REQUIRED, NULL },
+	{ "listen", "--listen", REQUIRED, NULL },
+	{ "tracker", "--tracker", REQUIRED, NULL },
+	{ "peer", "--peer", REQUIRED, NULL },
+	{ "no_dht", "--no-dht", NONE, NULL },
+	{ "dht_bootstrap", "--dht-bootstrap", REQUIRED, NULL },
+	{ "lsd", "--lsd", NONE, NULL },
+	{ "utp", "--utp", OPTIONAL, "on" },
+	{ "upload_limit", "--upload-limit", REQUIRED, NULL },
+	{ "read_timeout", "--read-timeout", REQUIRED, NULL },
+	{ "allow_other", "--allow-other", NONE, NULL },
 };
 
 /* Options for mount(8) and fstab alone: a FUSE mount must not see them. */
@@ -78,16 +84,18 @@ static int expand_list(const char *list, char ***v, int *n, int *cap, char **fus
 				if (strcmp(key, swarmfs_opts[i].key))
 					continue;
 				found = true;
-				if (swarmfs_opts[i].has_value != (eq != NULL) || (eq && !eq[1])) {
+				enum opt_value want = swarmfs_opts[i].value;
+
+				if ((want == REQUIRED && !eq) || (want == NONE && eq) ||
+				    (eq && !eq[1])) {
 					fprintf(stderr, "swarmfs mount: -o %s %s\n", key,
-					        swarmfs_opts[i].has_value ? "needs =VALUE"
-					                                  : "takes no value");
+					        want == NONE ? "takes no value" : "needs =VALUE");
 					err = -EINVAL;
 					break;
 				}
 				err = push(v, n, cap, swarmfs_opts[i].flag);
-				if (!err && eq)
-					err = push(v, n, cap, eq + 1);
+				if (!err && want != NONE)
+					err = push(v, n, cap, eq ? eq + 1 : swarmfs_opts[i].bare);
 				break;
 			}
 		}

@@ -4,10 +4,12 @@
  * mount -t fuse.swarmfs DRIVE DIR -o OPTS (or an fstab line of type fuse.swarmfs)
  * runs mount.fuse3, which runs `swarmfs DRIVE DIR -o OPTS`: main() hands that form to
  * fs_cmd_mount_helper. Every `swarmfs mount` flag is also an -o option, spelled with
- * '_' or '-' (home=DIR, key=NAME, cache_size=SIZE, listen=ADDR:PORT, tracker=URL and
- * peer=HOST:PORT, repeatable, no_dht, upload_limit=SIZE, read_timeout=SECS,
- * allow_other); mount(8)'s own options (noauto, _netdev, nofail, user, x-*, ...) are
- * dropped, and every other option goes to FUSE.
+ * '_' or '-' (home=DIR, key=NAME, cache_size=SIZE, listen=ADDR:PORT, tracker=URL,
+ * peer=HOST:PORT and dht_bootstrap=HOST:PORT, repeatable, no_dht, lsd, utp[=on|off],
+ * upload_limit=SIZE, read_timeout=SECS, allow_other; -f and -d have none: a mount(8)
+ * helper returns once mounted, and FUSE's own "debug" traces); DRIVE may be a
+ * FILE.torrent or a magnet, as for `swarmfs mount`. mount(8)'s own options (noauto,
+ * _netdev, nofail, user, x-*, ...) are dropped, and every other option goes to FUSE.
  *
  * Main thread. Errors: -errno.
  */

@@ -172,6 +172,17 @@ static const char *state_name(enum swarm_torrent_state st)
 
 /* ---- text: swarmfs status ---- */
 
+/* How this mount finds peers besides trackers and --peer: the mount's own flags. */
+static void discovery_text(const struct fs_drive_opts *o, char **buf, size_t *len)
+{
+	fs_text_add(buf, len, "discovery: dht %s", o->dht ? "on" : "off");
+	for (size_t i = 0; o->dht && o->dht_bootstrap && o->dht_bootstrap[i]; i++)
+		fs_text_add(buf, len, "%s%s", i ? "," : " (bootstrap ", o->dht_bootstrap[i]);
+	if (o->dht && o->dht_bootstrap && o->dht_bootstrap[0])
+		fs_text_add(buf, len, ")");
+	fs_text_add(buf, len, ", lsd %s, utp %s\n", o->lsd ? "on" : "off", o->utp ? "on" : "off");
+}
+
 int fs_status_text(struct fs_drive *d, char **out)
 {
 	struct snapshot s;
@@ -236,6 +247,7 @@ int fs_status_text(struct fs_drive *d, char **out)
 			fs_text_add(&buf, &len, "%s", acc);
 		free(acc);
 	}
+	discovery_text(&d->opts, &buf, &len);
 	fs_text_add(&buf, &len, "listen port: %u\npeers: %u\ntorrents: %u\n", s.port,
 	            s.session.peers, s.session.torrents);
 	fs_text_add(&buf, &len, "download rate: %llu B/s\nupload rate: %llu B/s\n",
@@ -318,6 +330,15 @@ int fs_status_json(struct fs_drive *d, char **out)
 	fs_json_bool(&j, "behind", s.sync.behind);
 	fs_json_uint(&j, "best_height", s.sync.best_height);
 	fs_json_str(&j, "torrent", s.sync.running ? s.sync.torrent : NULL);
+	fs_json_object_end(&j);
+	fs_json_object_begin(&j, "discovery");
+	fs_json_bool(&j, "dht", d->opts.dht);
+	fs_json_array_begin(&j, "dht_bootstrap");
+	for (size_t i = 0; d->opts.dht && d->opts.dht_bootstrap && d->opts.dht_bootstrap[i]; i++)
+		fs_json_str(&j, NULL, d->opts.dht_bootstrap[i]);
+	fs_json_array_end(&j);
+	fs_json_bool(&j, "lsd", d->opts.lsd);
+	fs_json_bool(&j, "utp", d->opts.utp);
 	fs_json_object_end(&j);
 	fs_json_uint(&j, "listen_port", s.port);
 	fs_json_uint(&j, "peers", s.session.peers);

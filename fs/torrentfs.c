@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -596,6 +597,8 @@ static int serve(struct tfs *fs, const struct fs_mount_opts *o, const struct swa
 	}
 	fs_info("mounted torrent %s (%s, %u files) at %s", fs->m->name, fs->hex, fs->m->num_files,
 	        o->mountpoint);
+	/* a Type=notify unit is started now (a no-op without $NOTIFY_SOCKET) */
+	sd_notifyf(0, "READY=1\nSTATUS=torrent %s mounted at %s", fs->hex, o->mountpoint);
 	rc = 1;
 	if ((loop = fuse_loop_cfg_create())) {
 		fuse_loop_cfg_set_max_threads(loop, 16);
@@ -603,6 +606,7 @@ static int serve(struct tfs *fs, const struct fs_mount_opts *o, const struct swa
 		fuse_loop_cfg_destroy(loop);
 	}
 	fs_info("unmounting %s", o->mountpoint);
+	sd_notify(0, "STOPPING=1");
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

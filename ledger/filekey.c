@@ -153,6 +153,15 @@ int ledger_file_key_open(struct ledger *l, const uint8_t record_id[LEDGER_ID_LEN
 	return rc;
 }
 
+int filekey_open_locked(struct ledger *l, const struct rec *r,
+                        uint8_t out_key[LEDGER_FILE_KEY_LEN], int64_t *out_nonce)
+{
+	if (!l->params.private_drive ||
+	    (r->type != LEDGER_REC_CLAIM && r->type != LEDGER_REC_UPDATE))
+		return -EINVAL;
+	return wrap_open_locked(l, r, out_key, out_nonce);
+}
+
 int filekey_attach(struct ledger *l, const struct ledger_op *op, struct rec *r)
 {
 	uint8_t ekey[LEDGER_EPOCH_KEY_LEN], key[LEDGER_FILE_KEY_LEN];
@@ -165,10 +174,10 @@ int filekey_attach(struct ledger *l, const struct ledger_op *op, struct rec *r)
 	if (r->content.length == 0)
 		return 0; /* nothing to encrypt: no torrent, no key */
 	if (op->file_key) {
-		if (!op->nonce)
-			return -EINVAL; /* the IV was made of a nonce the record must carry */
+		iv_nonce = op->iv_nonce ? op->iv_nonce : op->nonce;
+		if (!iv_nonce)
+			return -EINVAL; /* the IV was made of a nonce the wrap must carry */
 		memcpy(key, op->file_key, sizeof key);
-		iv_nonce = op->nonce;
 	} else if (op->key_from) {
 		struct rec *src = malloc(sizeof *src);
 

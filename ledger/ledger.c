@@ -123,6 +123,7 @@ void ledger_unlock(struct ledger *l)
 		l->cfg.on_change(NULL, l->cfg.change_ctx);
 	for (size_t i = 0; i < n_dropped; i++) {
 		l->cfg.on_dropped(dropped[i], l->cfg.change_ctx);
+		seal_wipe(dropped[i]->file_key, sizeof dropped[i]->file_key);
 		free(dropped[i]);
 	}
 	free(dropped);
@@ -303,8 +304,10 @@ void ledger_free(struct ledger *l)
 	store_close(l);
 	ledger_pk_cache_free(l->pkc);
 	ledger_params_release(&l->params);
-	for (size_t i = 0; i < l->n_dropped; i++)
+	for (size_t i = 0; i < l->n_dropped; i++) {
+		seal_wipe(l->dropped[i]->file_key, sizeof l->dropped[i]->file_key);
 		free(l->dropped[i]);
+	}
 	free(l->dropped);
 	for (size_t i = 0; i < l->n_changed; i++)
 		free(l->changed[i]);

@@ -210,6 +210,12 @@ struct ledger_dropped {
 	struct ledger_content content; /* claim/update */
 	uint8_t record_id[LEDGER_ID_LEN];
 	int reason; /* -errno: -EEXIST path taken, -ESTALE cited record spent, ... */
+	/* claim/update on a private drive: the content's file key and its IV's nonce,
+	 * unwrapped before the record left (its wrap dies with it), so that the content
+	 * can be claimed again (ledger_op.file_key and .iv_nonce); wiped after the call */
+	bool has_file_key;
+	uint8_t file_key[LEDGER_FILE_KEY_LEN];
+	int64_t iv_nonce;
 };
 /* The live record of a path, as the state tables say. */
 struct ledger_entry {
@@ -261,7 +267,10 @@ struct ledger_op {
 	                   * the record exists, so the publisher draws it */
 	/* claim/update on a private drive (ignored on a public one), one of: */
 	const uint8_t *file_key; /* new content: its file key (LEDGER_FILE_KEY_LEN bytes),
-	                          * the IV's nonce being op.nonce (which must be set) */
+	                          * the IV's nonce being iv_nonce, or op.nonce (which
+	                          * must then be set) */
+	int64_t iv_nonce;        /* with file_key: content encrypted under another record's
+	                          * nonce (a dropped claim's conflict copy); 0: op.nonce */
 	const uint8_t *key_from; /* content already on the drive (chmod, touch, a copy):
 	                          * the id of a record that carries its file key */
 };

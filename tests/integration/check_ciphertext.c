@@ -37,14 +37,6 @@ static struct node a, b;
 static struct fixture_tracker *tracker;
 static pid_t seedbox = -1;
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void mount_node(struct node *n, const char *drive)
 {
 	const char *args[] = { "--no-dht",
@@ -84,19 +76,6 @@ static char *status_field(struct node *n, const char *name)
 
 	out[strcspn(out, "\n")] = '\0';
 	return out;
-}
-
-static void wait_path(struct node *n, const char *rel, double timeout_s)
-{
-	char path[4400];
-	struct stat st;
-	double end = now_s() + timeout_s;
-
-	snprintf(path, sizeof path, "%s/%s", n->mnt, rel);
-	while (stat(path, &st) < 0) {
-		ck_assert_msg(now_s() < end, "%s did not appear within %.0f s", path, timeout_s);
-		usleep(50000);
-	}
 }
 
 /* The tracker takes the file's swarm: its v1, v2 and truncated v2 infohashes. */
@@ -251,7 +230,7 @@ START_TEST(outsider_gets_ciphertext_only)
 	free(y);
 	/* B reads it too; no .torrent on A or B names the file */
 	mount_node(&b, uri);
-	wait_path(&b, "secret-plans.bin", 30);
+	itest_wait_path(b.mnt, "secret-plans.bin", 30);
 	char *sum = itest_run(120000, "sha256sum < '%s/secret-plans.bin'", b.mnt);
 	char *want = itest_run(10000, "sha256sum < '%s'", plain);
 	ck_assert_str_eq(sum, want);
@@ -285,7 +264,7 @@ END_TEST
 static void seedbox_take(const char *rel, const char *outdir)
 {
 	char *magnet = NULL, log[4300], *text = NULL, *p;
-	double end = now_s() + 120;
+	double end = itest_deadline_s(120);
 
 	ck_assert_int_eq(
 	    fixture_sh(10000, &magnet, "'%s' magnet '%s/%s'", getenv("SWARMFS_BIN"), a.mnt, rel),
@@ -317,7 +296,7 @@ static void seedbox_take(const char *rel, const char *outdir)
 		fixture_sh(5000, &text, "cat '%s'", log);
 		if (text && strstr(text, "complete"))
 			break;
-		ck_assert_msg(now_s() < end && waitpid(seedbox, NULL, WNOHANG) == 0,
+		ck_assert_msg(itest_now_s() < end && waitpid(seedbox, NULL, WNOHANG) == 0,
 		              "the seedbox did not get %s: %s", rel, text ? text : "");
 		usleep(100000);
 	}
@@ -344,8 +323,8 @@ START_TEST(member_reads_through_a_seedbox_alone)
 	allow_file(&a, "film.mkv");
 	allow_file(&a, "data.bin");
 	mount_node(&b, uri); /* B syncs the ledger while A is up */
-	wait_path(&b, "film.mkv", 30);
-	wait_path(&b, "data.bin", 30);
+	itest_wait_path(b.mnt, "film.mkv", 30);
+	itest_wait_path(b.mnt, "data.bin", 30);
 	unmount_node(&b);
 
 	/* the seedbox: one client per file, both kept seeding */
@@ -407,7 +386,7 @@ START_TEST(flipped_cached_byte_never_served)
 	publish("f.bin", 2 << 20, 31);
 	snprintf(plain, sizeof plain, "%s/f.bin", src);
 	mount_node(&b, uri);
-	wait_path(&b, "f.bin", 30);
+	itest_wait_path(b.mnt, "f.bin", 30);
 	want = itest_run(10000, "sha256sum < '%s'", plain);
 	char *sum = itest_run(120000, "sha256sum < '%s/f.bin'", b.mnt);
 	ck_assert_str_eq(sum, want);

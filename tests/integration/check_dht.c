@@ -94,14 +94,8 @@ START_TEST(a_file_is_found_and_read_through_the_dht_alone)
 	free(uri);
 	/* the ledger comes from a member found through the DHT */
 	snprintf(path, sizeof path, "%s/film.bin", mnt_b);
-	bool listed = false;
-	for (int i = 0; i < 1200 && !listed; i++) {
-		listed = access(path, F_OK) == 0;
-		if (!listed)
-			usleep(100000);
-	}
-	ck_assert_msg(listed, "B does not list film.bin after 120 s: see %s",
-	              fixture_mount_log(mb));
+	FIXTURE_WAIT(access(path, F_OK) == 0, 120000,
+	             "B does not list film.bin after 120 s: see %s", fixture_mount_log(mb));
 	ck_assert_int_eq(fixture_file_sha256(path, got), 0);
 	ck_assert_str_eq(got, want);
 	itest_stop_clean(mb, NULL);

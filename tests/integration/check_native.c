@@ -70,16 +70,21 @@ static char *in_namespace(const char *fstab, const char *body)
 	snprintf(path, sizeof path, "%s/ns.sh", dir);
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
 	fprintf(f,
-	        "MNT='%s'; HOME_DIR='%s'; SWARMFS='%s'\n"
-	        "gone() { # the daemon lets go of the drive once unmounted\n"
-	        "  for i in $(seq 100); do flock -n \"$HOME_DIR\"/drives/*/lock true && return 0;"
-	        " sleep 0.1; done\n"
-	        "  echo 'daemon still holds the drive 10 s after umount'; return 1; }\n"
+	        "MNT='%s'; HOME_DIR='%s'; SWARMFS='%s'; WAIT_S=%d\n"
+	        "held() { # a drive's lock still taken, or a daemon serving $MNT still running\n"
+	        "  for l in \"$HOME_DIR\"/drives/*/lock; do\n"
+	        "    [ -e \"$l\" ] && ! flock -n \"$l\" true && return 0; done\n"
+	        "  pgrep -f \"swarmfs .*$MNT( |\\$)\" >/dev/null; }\n"
+	        "gone() { # the daemon lets go of the drive (or torrent) once unmounted\n"
+	        "  end=$(($(date +%%s) + WAIT_S))\n"
+	        "  while held; do [ \"$(date +%%s)\" -lt \"$end\" ] || {\n"
+	        "    echo \"daemon still running $WAIT_S s after umount\"; return 1; }\n"
+	        "    sleep 0.1; done; }\n"
 	        "trap 'mountpoint -q \"$MNT\" && umount -l \"$MNT\"; gone' EXIT\n"
 	        "mount --bind '%s/sbin' /usr/local/sbin\n"
 	        "%s"
 	        "%s\n",
-	        mnt, home, real, dir,
+	        mnt, home, real, fixture_scaled_ms(10000) / 1000, dir,
 	        fstab ? "mount --bind \"$(dirname \"$MNT\")/fstab\" /etc/fstab\n" : "", body);
 	fclose(f);
 	return itest_run(60000, "unshare -m --propagation private sh -e '%s/ns.sh' 2>&1", dir);
@@ -96,7 +101,7 @@ START_TEST(mount_type_fuse_swarmfs_with_options)
 	    "tracker=http://127.0.0.1:9/announce,nofail\n"
 	    "grep \" $MNT \" /proc/self/mountinfo | awk '{print \"fstype\", $(NF-2), $(NF-1)}'\n"
 	    "df -B1 --output=size \"$MNT\" | tail -1\n"
-	    "\"$SWARMFS\" status \"$MNT\" | grep -E '^(drive|listen port):'\n"
+	    "\"$SWARMFS\" status \"$MNT\" | grep -E '^(drive|listen port|discovery):'\n"
 	    "umount \"$MNT\"\n"
 	    "gone && echo unmounted\n");
 
@@ -104,8 +109,36 @@ START_TEST(mount_type_fuse_swarmfs_with_options)
 	ck_assert_msg(strstr(out, "536870912\n"), "cache_size=512M did not reach df: %s", out);
 	ck_assert_msg(strstr(out, "drive: team\n"), "%s", out);
 	ck_assert_msg(strstr(out, "listen port: ") && !strstr(out, "listen port: 0\n"), "%s", out);
+	ck_assert_msg(strstr(out, "discovery: dht off, lsd off, utp off\n"), "%s", out);
 	ck_assert_msg(strstr(out, "unmounted\n"), "%s", out);
 	ck_assert(!fixture_is_mounted(mnt));
+	free(out);
+
+	/* the discovery flags: DHT through a bootstrap node of ours (nobody listens on
+	 * 127.0.0.1:9, nothing leaves the machine), LSD, uTP bare and as utp=off */
+	out = in_namespace(NULL,
+	                   "mount -t fuse.swarmfs team \"$MNT\" -o "
+	                   "home=\"$HOME_DIR\",dht_bootstrap=127.0.0.1:9,dht-bootstrap=127.0.0.2:9,"
+	                   "lsd,utp,listen=127.0.0.1:0\n"
+	                   "\"$SWARMFS\" status \"$MNT\" | grep '^discovery:'\n"
+	                   "\"$SWARMFS\" status --json \"$MNT\" | python3 -c 'import json, sys\n"
+	                   "d = json.load(sys.stdin)[\"discovery\"]\n"
+	                   "print(\"json\", d[\"dht\"], d[\"dht_bootstrap\"], d[\"lsd\"], "
+	                   "d[\"utp\"])'\n"
+	                   "umount \"$MNT\"\n"
+	                   "gone\n"
+	                   "mount -t fuse.swarmfs team \"$MNT\" -o "
+	                   "home=\"$HOME_DIR\",no_dht,utp=off,listen=127.0.0.1:0\n"
+	                   "\"$SWARMFS\" status \"$MNT\" | grep '^discovery:'\n"
+	                   "umount \"$MNT\"\n"
+	                   "gone && echo unmounted\n");
+	ck_assert_msg(strstr(out, "discovery: dht on (bootstrap 127.0.0.1:9,127.0.0.2:9), lsd on, "
+	                          "utp on\n"),
+	              "%s", out);
+	ck_assert_msg(strstr(out, "json True ['127.0.0.1:9', '127.0.0.2:9'] True True\n"), "%s",
+	              out);
+	ck_assert_msg(strstr(out, "discovery: dht off, lsd off, utp off\n"), "%s", out);
+	ck_assert_msg(strstr(out, "unmounted\n"), "%s", out);
 	free(out);
 }
 END_TEST
@@ -133,19 +166,64 @@ START_TEST(fstab_line_mount_and_umount)
 }
 END_TEST
 
+START_TEST(mount_type_fuse_swarmfs_of_a_magnet)
+{
+	/* `swarmfs mount MAGNET DIR` through mount(8): aria2c seeds a v1 torrent, the magnet
+	 * names no peer, peer= in the options finds it; the file reads back whole */
+	struct fixture_proc *seeder;
+	char data[PATH_MAX], tfile[PATH_MAX], log[PATH_MAX], body[PATH_MAX + 1024], *ih, *out;
+	uint16_t port;
+
+	snprintf(data, sizeof data, "%s/clip.bin", dir);
+	ck_assert_int_eq(fixture_file_random(data, 300000, 11), 0);
+	snprintf(tfile, sizeof tfile, "%s/clip.torrent", dir);
+	free(itest_run(30000, "mktorrent -a http://127.0.0.1:1/announce -l 15 -o '%s' '%s'", tfile,
+	               data));
+	ih = itest_run(10000, "aria2c -S '%s' | awk '/^Info Hash:/ {printf \"%%s\", $3}'", tfile);
+	ck_assert_int_eq(strlen(ih), 40);
+	ck_assert_int_eq(fixture_port_free(&port), 0);
+	snprintf(log, sizeof log, "%s/aria2c-seed.log", dir);
+	itest_aria2c_seed(dir, tfile, port, log, &seeder);
+	snprintf(
+	    body, sizeof body,
+	    "mount -t fuse.swarmfs 'magnet:?xt=urn:btih:%s&dn=clip.bin' \"$MNT\" -o "
+	    "home=\"$HOME_DIR\",no_dht,listen=127.0.0.1:0,peer=127.0.0.1:%u,read_timeout=30\n"
+	    "grep \" $MNT \" /proc/self/mountinfo | awk '{print \"fstype\", $(NF-2), $(NF-1)}'\n"
+	    "cmp '%s' \"$MNT/clip.bin\" && echo same\n"
+	    "umount \"$MNT\"\n"
+	    "gone && echo unmounted\n",
+	    ih, port, data);
+	out = in_namespace(NULL, body);
+	ck_assert_msg(strstr(out, "fstype fuse.swarmfs swarmfs-torrent:clip.bin\n"), "%s", out);
+	ck_assert_msg(strstr(out, "same\n") && strstr(out, "unmounted\n"), "%s", out);
+	ck_assert(!fixture_is_mounted(mnt));
+	fixture_proc_stop(seeder, 5000);
+	free(ih);
+	free(out);
+}
+END_TEST
+
 START_TEST(mount_option_errors_are_named)
 {
 	char *out = NULL;
 
-	/* what was tried: a value-taking option without a value, and a flag with one */
-	ck_assert_int_eq(
-	    fixture_sh(10000, &out, "'%s' mount -o home,no_dht team '%s' 2>&1", bin(), mnt), 2);
-	ck_assert_msg(strstr(out, "-o home needs =VALUE"), "%s", out);
-	free(out);
-	ck_assert_int_eq(
-	    fixture_sh(10000, &out, "'%s' mount -o no_dht=1 team '%s' 2>&1", bin(), mnt), 2);
-	ck_assert_msg(strstr(out, "-o no_dht takes no value"), "%s", out);
-	free(out);
+	/* what was tried: a value-taking option without a value, flags with one, values
+	 * the flag behind the option refuses */
+	static const char *const cases[][2] = {
+		{ "home,no_dht", "-o home needs =VALUE" },
+		{ "no_dht=1", "-o no_dht takes no value" },
+		{ "lsd=yes", "-o lsd takes no value" },
+		{ "utp=maybe", "bad --utp 'maybe': want on or off" },
+		{ "dht_bootstrap=nohost", "bad --dht-bootstrap 'nohost': want HOST:PORT" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ck_assert_int_eq(fixture_sh(10000, &out, "'%s' mount -o %s team '%s' 2>&1", bin(),
+		                            cases[i][0], mnt),
+		                 2);
+		ck_assert_msg(strstr(out, cases[i][1]), "-o %s: %s", cases[i][0], out);
+		free(out);
+	}
 	ck_assert(!fixture_is_mounted(mnt));
 }
 END_TEST
@@ -346,6 +424,15 @@ START_TEST(systemd_units_verify)
 }
 END_TEST
 
+/* Whether the file at path holds needle now; *text (freed first) gets its content. */
+static bool file_holds(const char *path, const char *needle, char **text)
+{
+	free(*text);
+	*text = NULL;
+	fixture_sh(5000, text, "cat '%s'", path);
+	return *text && strstr(*text, needle);
+}
+
 /* ---- --watch and progress: node B reads from node A, whose uploads are capped ---- */
 
 static uint64_t progress(const char *m, const char *name)
@@ -419,16 +506,8 @@ START_TEST(status_watch_shows_a_changing_rate_during_a_read)
 	         "timeout --preserve-status -s INT 4 '%s' status --watch '%s'", bin(), mnt_b);
 	char *wargv[] = { "script", "-qfec", watch_cmd, "/dev/null", NULL };
 	ck_assert_int_eq(fixture_proc_start(wargv, frames, &watch), 0);
-	bool drawn = false;
-	for (int i = 0; i < 100 && !drawn; i++) {
-		free(text);
-		text = NULL;
-		fixture_sh(5000, &text, "cat '%s'", frames);
-		drawn = text && strstr(text, "publish queue:");
-		if (!drawn)
-			usleep(100000);
-	}
-	ck_assert_msg(drawn, "no frame from status --watch after 10 s: %s", text ? text : "");
+	FIXTURE_WAIT(file_holds(frames, "publish queue:", &text), 10000,
+	             "no frame from status --watch after 10 s: %s", text ? text : "");
 	char rpath[PATH_MAX];
 	snprintf(rpath, sizeof rpath, "if=%s/big.bin", mnt_b);
 	char *rargv[] = { "dd", rpath, "bs=1M", "of=/dev/null", "status=none", NULL };
@@ -484,22 +563,12 @@ START_TEST(notify_socket_hears_ready_then_stopping)
 		          sock, NULL };
 	ck_assert_int_eq(fixture_proc_start(largv, log, &listener), 0);
 	struct stat st;
-	for (int i = 0; i < 100 && stat(sock, &st) < 0; i++)
-		usleep(50000);
-	ck_assert_msg(stat(sock, &st) == 0, "the listener made no socket in 5 s");
+	FIXTURE_WAIT(stat(sock, &st) == 0, 5000, "the listener made no socket in 5 s");
 	ck_assert_int_eq(setenv("NOTIFY_SOCKET", sock, 1), 0);
 	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
 	unsetenv("NOTIFY_SOCKET");
-	bool ready = false;
-	for (int i = 0; i < 100 && !ready; i++) {
-		free(text);
-		text = NULL;
-		fixture_sh(5000, &text, "cat '%s'", log);
-		ready = text && strstr(text, "READY=1");
-		if (!ready)
-			usleep(100000);
-	}
-	ck_assert_msg(ready, "no READY=1 within 10 s of the mount: %s", text ? text : "");
+	FIXTURE_WAIT(file_holds(log, "READY=1", &text), 10000,
+	             "no READY=1 within 10 s of the mount: %s", text ? text : "");
 	ck_assert_msg(strstr(text, "STATUS=drive team mounted at "), "%s", text);
 	ck_assert(fixture_is_mounted(mnt));
 	itest_stop_clean(m, NULL);
@@ -513,16 +582,80 @@ START_TEST(notify_socket_hears_ready_then_stopping)
 }
 END_TEST
 
+/* Run the daemon as systemd would, stderr a stream $JOURNAL_STREAM names (here a file
+ * of ours, named by its device and inode as systemd names its socket), SWARMFS_DEBUG
+ * set so that info and debug lines are written too; its lines go to log. */
+static void journal_run(const char *log, const char *stream_of, const char *drive,
+                        struct fixture_proc **out)
+{
+	char cmd[PATH_MAX * 4];
+
+	snprintf(cmd, sizeof cmd,
+	         "exec 2>>'%s'; export JOURNAL_STREAM=$(stat -c %%d:%%i '%s') SWARMFS_DEBUG=1; "
+	         "exec '%s' mount -f --home '%s' --no-dht --listen 127.0.0.1:0 '%s' '%s'",
+	         log, stream_of, bin(), home, drive, mnt);
+	char *argv[] = { "sh", "-c", cmd, NULL };
+	ck_assert_int_eq(fixture_proc_start(argv, NULL, out), 0);
+}
+
+/* Mount a drive that is not there as journal_run does: it fails, with one line in
+ * log that starts with prefix. */
+static void nosuch_logged_as(const char *log, const char *stream_of, const char *prefix)
+{
+	struct fixture_proc *p;
+	char *out;
+
+	journal_run(log, stream_of, "nosuch", &p);
+	ck_assert_int_eq(fixture_proc_wait(p, fixture_scaled_ms(10000)), 1);
+	fixture_proc_stop(p, 1000);
+	out = itest_run(5000, "grep -c \"^%sfs: .*no drive 'nosuch'\" '%s'", prefix, log);
+	ck_assert_msg(!strcmp(out, "1\n"), "want one line '%s... no drive' in %s", prefix, log);
+	free(out);
+}
+
+START_TEST(journal_stream_lines_carry_priorities)
+{
+	char log[PATH_MAX], other[PATH_MAX], *out;
+	struct fixture_proc *p;
+
+	snprintf(log, sizeof log, "%s/journal.log", dir);
+	snprintf(other, sizeof other, "%s/other.log", dir);
+	ck_assert_int_eq(fixture_sh(5000, NULL, "touch '%s' '%s'", log, other), 0);
+
+	/* a mount: its info and debug lines carry <6> and <7>, every line a priority */
+	journal_run(log, log, "team", &p);
+	FIXTURE_WAIT(fixture_is_mounted(mnt), 10000, "no mount within 10 s");
+	const char *mounted[] = { "<6>swarmfs: info: fs: ", "mounted drive team", NULL };
+	itest_wait_log(log, mounted, 10);
+	ck_assert_int_eq(fixture_sh(10000, NULL, "fusermount3 -u '%s'", mnt), 0);
+	ck_assert_int_eq(fixture_proc_wait(p, fixture_scaled_ms(10000)), 0);
+	fixture_proc_stop(p, 1000);
+	out = itest_run(5000, "grep -c '^<7>swarmfs: debug: ' '%s'; grep -v '^<[0-7]>' '%s'; true",
+	                log, log);
+	ck_assert_msg(atoi(out) > 0 && strchr(out, '\n') == out + strlen(out) - 1,
+	              "debug lines, then lines without a priority: %s", out);
+	free(out);
+
+	/* an error at startup (no such drive) is <3>, and the daemon says so by its exit */
+	nosuch_logged_as(log, log, "<3>swarmfs: error: ");
+	/* stderr that is not the stream systemd named (a redirect in a shell) stays plain */
+	ck_assert_int_eq(fixture_sh(5000, NULL, "truncate -s 0 '%s'", log), 0);
+	nosuch_logged_as(log, other, "swarmfs: error: ");
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = {
 		mount_type_fuse_swarmfs_with_options,
 		fstab_line_mount_and_umount,
+		mount_type_fuse_swarmfs_of_a_magnet,
 		mount_option_errors_are_named,
 		json_outputs_parse,
 		log_shows_dates_names_and_short_ids,
 		systemd_units_verify,
 		notify_socket_hears_ready_then_stopping,
+		journal_stream_lines_carry_priorities,
 		status_watch_shows_a_changing_rate_during_a_read,
 		NULL,
 	};

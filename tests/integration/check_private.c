@@ -111,7 +111,7 @@ static char *members(struct node *n)
  * its invite was redeemed): only then can it open a private drive's files. */
 static void wait_key_held(struct node *n, double timeout_s)
 {
-	double end = itest_now_s() + fixture_scaled_ms((int)(timeout_s * 1000)) / 1000.0;
+	double end = itest_deadline_s(timeout_s);
 
 	for (;;) {
 		char *e = itest_status_field(n->mnt, "epoch");
@@ -130,7 +130,7 @@ static void wait_key_held(struct node *n, double timeout_s)
 static void wait_member(struct node *n, const char *key, bool present, double timeout_s)
 {
 	char k16[17];
-	double end = itest_now_s() + timeout_s;
+	double end = itest_deadline_s(timeout_s);
 
 	snprintf(k16, sizeof k16, "%.16s", key);
 	for (;;) {
@@ -326,7 +326,7 @@ START_TEST(invite_admits_once_and_before_expiry)
 	/* tried: E uses an invite after it expired */
 	time_t made = time(NULL);
 	char *old = invite("--expires 1s");
-	double end = itest_now_s() + 10;
+	double end = itest_deadline_s(10);
 
 	while (time(NULL) < made + 2) { /* the invite's clock is the wall clock */
 		ck_assert_msg(itest_now_s() < end, "the wall clock did not move");
@@ -375,7 +375,7 @@ START_TEST(removed_member_is_refused_and_gets_nothing_new)
 	mount_node(C, id);
 	wait_refused_by(A, C, "not a member of this drive", 20);
 	wait_refused_by(B, C, "not a member of this drive", 30);
-	double end = itest_now_s() + 10;
+	double end = itest_deadline_s(10);
 	char *why;
 
 	while (!*(why = itest_status_field(C->mnt, "refused"))) {
@@ -541,7 +541,7 @@ START_TEST(tampered_sealed_messages_drop_the_peer)
 	relay_arm(relay, RELAY_FLIP);
 	relay_arm(relay, RELAY_REPLAY);
 	mount_node(B, id);
-	double end = itest_now_s() + 30;
+	double end = itest_deadline_s(30);
 
 	while (relay_attacks_done(relay) < 2) {
 		ck_assert_msg(itest_now_s() < end, "the relay carried out %d of 2 attacks in 30 s",
@@ -559,7 +559,7 @@ START_TEST(tampered_sealed_messages_drop_the_peer)
 	itest_wait_path(B->mnt, "while-away.txt", 30);
 	char *ha = itest_status_field(A->mnt, "head");
 
-	end = itest_now_s() + 20;
+	end = itest_deadline_s(20);
 	for (;;) {
 		char *hb = itest_status_field(B->mnt, "head");
 		bool same = !strcmp(ha, hb);

@@ -91,7 +91,7 @@ static unsigned long long cached_bytes(struct node *n, const char *rel)
 static void wait_xattr(struct node *n, const char *rel, const char *name, const char *want,
                        double timeout_s)
 {
-	double end = itest_now_s() + fixture_scaled_ms((int)(timeout_s * 1000)) / 1000.0;
+	double end = itest_deadline_s(timeout_s);
 
 	for (;;) {
 		char *out = NULL;
@@ -113,7 +113,7 @@ static void wait_xattr(struct node *n, const char *rel, const char *name, const 
 /* Wait until every mounted node has the same head as a. */
 static void wait_same_head(double timeout_s)
 {
-	double end = itest_now_s() + fixture_scaled_ms((int)(timeout_s * 1000)) / 1000.0;
+	double end = itest_deadline_s(timeout_s);
 
 	for (;;) {
 		char *h0 = itest_status_field(A->mnt, "head");
@@ -146,7 +146,7 @@ static char *tree_of(struct node *n)
  * producers may fork for a moment (1 s blocks), and a node converges a little later. */
 static void wait_same_tree(double timeout_s)
 {
-	double end = itest_now_s() + fixture_scaled_ms((int)(timeout_s * 1000)) / 1000.0;
+	double end = itest_deadline_s(timeout_s);
 
 	for (;;) {
 		char *t0 = tree_of(A), *diff = NULL;
@@ -361,7 +361,7 @@ START_TEST(transfer_on_b_is_seen_on_a)
 	wait_xattr(C, "b.txt", "owner", C->key, 15);
 	free(itest_run(30000, "echo by-c >> '%s/b.txt'", C->mnt));
 	itest_wait_published(C->mnt);
-	double end = itest_now_s() + 15;
+	double end = itest_deadline_s(15);
 	for (;;) {
 		char *got = itest_run(10000, "cat '%s/b.txt'", A->mnt);
 		bool done = !strcmp(got, "from-b\nby-c\n");
@@ -466,7 +466,7 @@ START_TEST(partitioned_producers_converge_with_a_conflict_copy)
 	itest_wait_path(A->mnt, "b-only.txt", 30);
 	itest_wait_path(B->mnt, "a-only.txt", 30);
 	/* the loser's content comes back as a conflict copy, published by the loser */
-	double end = itest_now_s() + 30;
+	double end = itest_deadline_s(30);
 	char ca[4400], cb[4400];
 	struct stat st;
 

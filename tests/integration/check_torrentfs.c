@@ -141,17 +141,9 @@ START_TEST(a_blocked_read_does_not_hold_the_unmount)
 	ck_assert_int_eq(fixture_proc_start(argv, log, &reader), 0);
 	/* the read is parked once cat has the file open (the path is this test's own)
 	 * and still runs */
-	bool open_now = false;
-	for (int i = 0; i < 200 && !open_now; i++) {
-		char *out = NULL;
-
-		fixture_sh(5000, &out, "ls -l /proc/[0-9]*/fd 2>/dev/null | grep -F '%s'", file);
-		open_now = out && strstr(out, file);
-		free(out);
-		if (!open_now)
-			usleep(50000);
-	}
-	ck_assert_msg(open_now, "cat never opened %s", file);
+	FIXTURE_WAIT(
+	    fixture_sh(5000, NULL, "ls -l /proc/[0-9]*/fd 2>/dev/null | grep -qF '%s'", file) == 0,
+	    10000, "cat never opened %s", file);
 	ck_assert_msg(fixture_proc_alive(reader), "cat ended: the read was not blocked");
 	/* SIGTERM, as Ctrl-C to a foreground mount: the daemon ends within 2 s */
 	pid_t pid = fixture_mount_pid(m);

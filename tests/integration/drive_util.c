@@ -263,6 +263,11 @@ double itest_now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+double itest_deadline_s(double timeout_s)
+{
+	return itest_now_s() + fixture_scaled_ms((int)(timeout_s * 1000)) / 1000.0;
+}
+
 char *itest_status_field(const char *mnt, const char *name)
 {
 	char *out = itest_run(10000,
@@ -278,7 +283,7 @@ void itest_wait_path(const char *mnt, const char *rel, double timeout_s)
 {
 	char path[4400];
 	struct stat st;
-	double end = itest_now_s() + timeout_s;
+	double end = itest_deadline_s(timeout_s);
 
 	snprintf(path, sizeof path, "%s/%s", mnt, rel);
 	while (stat(path, &st) < 0) {
@@ -307,7 +312,7 @@ static bool log_has(const char *path, const char *const subs[])
 
 void itest_wait_log(const char *path, const char *const subs[], double timeout_s)
 {
-	double end = itest_now_s() + timeout_s;
+	double end = itest_deadline_s(timeout_s);
 
 	while (!log_has(path, subs)) {
 		if (itest_now_s() >= end) {

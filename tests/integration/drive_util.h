@@ -67,6 +67,9 @@ void itest_wait_published(const char *mnt);
 
 /* CLOCK_MONOTONIC in seconds, for the deadlines of polls. */
 double itest_now_s(void);
+/* The deadline timeout_s from now, scaled by CK_TIMEOUT_MULTIPLIER (fixture_scaled_ms):
+ * every poll's deadline comes from here. */
+double itest_deadline_s(double timeout_s);
 
 /* The value of a "name: value" line of the mount's status (user.swarmfs.drive), "" if
  * none; free it. */

@@ -445,6 +445,101 @@ START_TEST(test_sync_replay_drops)
 }
 END_TEST
 
+/* What a node heard of its own dropped record. */
+struct dropped_key {
+	int n;
+	bool has_key;
+	uint8_t key[LEDGER_FILE_KEY_LEN];
+	int64_t iv_nonce;
+	struct ledger_content content;
+};
+
+static void on_dropped_key(const struct ledger_dropped *x, void *ctx)
+{
+	struct dropped_key *dk = ctx;
+
+	dk->n++;
+	dk->has_key = x->has_file_key;
+	memcpy(dk->key, x->file_key, sizeof dk->key);
+	dk->iv_nonce = x->iv_nonce;
+	dk->content = x->content;
+}
+
+/* Tried: two producers of a private drive apart both claim /same; b's chain is
+ * heavier, so a's claim is dropped. a is told the content's file key and IV nonce, and
+ * a conflict copy claimed with them, as fs/ claims one, opens to the very key and
+ * nonce the ciphertext was made with. Without them the copy cannot be claimed at all:
+ * a private claim with no file key is refused (EINVAL), and the wrap of the dropped
+ * record is gone with it. */
+START_TEST(test_dropped_private_claim_kept_as_conflict_copy)
+{
+	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2);
+	const struct ledger_key *const ps[] = { p0, p1 };
+	struct ledger *a = tu_create_ex("a.db", p0, ps, 2, false, true), *b;
+	struct dropped_key dk = { 0 };
+	struct ledger_config cfg;
+	uint8_t id[LEDGER_ID_LEN], key[LEDGER_FILE_KEY_LEN];
+	int64_t nonce = 0;
+	char *apath = tu_path("a.db");
+
+	/* epoch 1, sealed to both producers, in a block b copies */
+	ck_assert_int_eq(ledger_epoch_rotate(a), 1);
+	tu_clock += 20;
+	ck_assert_int_eq(ledger_produce(a), 1);
+	b = tu_join("b.db", a, p1, false);
+	tu_copy_blocks(a, b);
+	ledger_free(a);
+	tu_config(&cfg, apath, p0, false);
+	cfg.on_dropped = on_dropped_key;
+	cfg.change_ctx = &dk;
+	ck_assert_int_eq(ledger_open(&cfg, &a), 0);
+
+	/* apart: a's claim (file key 0x41.., IV nonce 77) in a block of a's own; b's two */
+	uint8_t fkey[LEDGER_FILE_KEY_LEN];
+	memset(fkey, 0x41, sizeof fkey);
+	struct ledger_op mine = {
+		.type = LEDGER_REC_CLAIM, .path = "/same", .nonce = 77, .file_key = fkey
+	};
+	tu_content(&mine.content, 1);
+	ck_assert_int_eq(ledger_submit(a, &mine, NULL), 0);
+	tu_clock += 20;
+	ck_assert_int_eq(ledger_produce(a), 1);
+	ck_assert_int_eq(claim(b, "/same", 10), 0);
+	for (int i = 0; i < 2; i++) {
+		tu_clock += 20;
+		ck_assert_int_eq(ledger_produce(b), 1);
+		if (!i)
+			ck_assert_int_eq(claim(b, "/other", 11), 0);
+	}
+	tu_copy_blocks(b, a);
+	ck_assert_int_eq(ledger_mempool_count(a), 0);
+	ck_assert_int_eq(dk.n, 1);
+	ck_assert_msg(dk.has_key, "the dropped claim came without its file key");
+	ck_assert_mem_eq(dk.key, fkey, sizeof fkey);
+	ck_assert_int_eq(dk.iv_nonce, 77);
+
+	/* the conflict copy, as fs/drive.c claims it: a new record, the same ciphertext */
+	struct ledger_op copy = { .type = LEDGER_REC_CLAIM,
+		                  .path = "/same.conflict",
+		                  .content = dk.content,
+		                  .file_key = dk.key,
+		                  .iv_nonce = dk.iv_nonce };
+	ck_assert_int_eq(ledger_submit(a, &copy, id), 0);
+	ck_assert_int_eq(ledger_file_key_open(a, id, key, &nonce), 0);
+	ck_assert_mem_eq(key, fkey, sizeof fkey);
+	ck_assert_int_eq(nonce, 77);
+	/* and without the key, the claim is refused, not made unreadable */
+	copy.path = "/same.nokey";
+	copy.file_key = NULL;
+	ck_assert_int_eq(ledger_submit(a, &copy, NULL), -EINVAL);
+	ledger_free(a);
+	ledger_free(b);
+	free(apath);
+	ledger_key_free(p0);
+	ledger_key_free(p1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("ledger_private");
@@ -459,6 +554,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_removed_member);
 	tcase_add_test(tc, test_handshake_hostile);
 	tcase_add_test(tc, test_sync_replay_drops);
+	tcase_add_test(tc, test_dropped_private_claim_kept_as_conflict_copy);
 	suite_add_tcase(s, tc);
 	return s;
 }
