@@ -97,10 +97,10 @@ START_TEST(test_bad_records_refused_alone)
 	ck_assert_int_eq(tu_height(l), 1);
 	tu_clock++;
 	claim_op(&ops[0], "/good1", 2);
-	claim_op(&ops[1], "/taken", 3);   /* -EEXIST: in the chain */
+	claim_op(&ops[1], "/taken", 3); /* -EEXIST: in the chain */
 	claim_op(&ops[2], "/good2", 4);
-	claim_op(&ops[3], "/good2", 5);   /* -EEXIST: earlier in this batch */
-	claim_op(&ops[4], "/good1/x", 6); /* -ENOTDIR: beneath a file of this batch */
+	claim_op(&ops[3], "/good2", 5);       /* -EEXIST: earlier in this batch */
+	claim_op(&ops[4], "/good1/x", 6);     /* -ENOTDIR: beneath a file of this batch */
 	claim_op(&ops[5], "/bad\x01name", 7); /* -EINVAL: control character */
 	memset(&ops[6], 0, sizeof ops[6]);
 	ops[6].type = LEDGER_REC_TRANSFER; /* -ENOKEY: the recipient is no member */
@@ -160,7 +160,8 @@ START_TEST(test_batch_of_a_stranger)
 	 * key) is refused as a whole. */
 	struct ledger_key *k = tu_key(1), *stranger = tu_key(9);
 	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
-	struct ledger *s = tu_join("s.db", l, stranger, true), *ro = tu_join("r.db", l, NULL, false);
+	struct ledger *s = tu_join("s.db", l, stranger, true),
+	              *ro = tu_join("r.db", l, NULL, false);
 	struct ledger_op ops[3];
 	int rcs[3];
 
