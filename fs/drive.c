@@ -935,6 +935,10 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 	cfg.change_ctx = d;
 	cfg.key = d->key;
 	cfg.auto_produce = true;
+	/* No cfg.gather_blocks: a change of a confirmed path (chmod, touch, an overwrite)
+	 * must show at once, and ledger_lookup puts confirmed state before pending
+	 * records. Publishing batches its records itself (fs/publish.c: one block a
+	 * batch). */
 	if (joining)
 		err = join(o, d, &cfg);
 	else
@@ -1059,10 +1063,11 @@ static void invalidate(struct fs_drive *d, const char *path)
 	free(parent);
 }
 
-/* The notifier thread also ticks block production: records of members who are not
- * producers wait in the mempool until a producer makes a block, and with one producer
- * per drive that is this node once a second. (Local records of a producer are put in
- * a block at once by the ledger's auto_produce.) */
+/* The notifier thread also ticks block production, just after the top of each
+ * second: records of members who are not producers wait in the mempool until a
+ * producer makes a block, and with one producer per drive that is this node once a
+ * second. (Local records of a producer are put in a block at once by the ledger's
+ * auto_produce.) */
 static const int PRODUCE_TICK_S = 1;
 
 static void *notifier_main(void *arg)
@@ -1079,6 +1084,7 @@ static void *notifier_main(void *arg)
 			clock_gettime(CLOCK_REALTIME, &now);
 			if (now.tv_sec >= next.tv_sec) {
 				next.tv_sec = now.tv_sec + PRODUCE_TICK_S;
+				next.tv_nsec = 2000000; /* block times are whole seconds */
 				if (d->key && ledger_mempool_count(d->ledger) > 0) {
 					pthread_mutex_unlock(&d->notify_lock);
 					ledger_produce(d->ledger);

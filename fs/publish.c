@@ -556,132 +556,253 @@ static void hash_progress(uint32_t hashed, uint32_t total, void *ctx)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* Publish one staged file: the steps are ordered so that a crash between any two
+/* One staged file on its way: what is prepared before the batch's records are
+ * submitted, and what is done with it after. */
+struct pub_job {
+	struct fs_staged *s;
+	char *path, *file;
+	int64_t qid;
+	int err;
+	bool submit; /* its record goes into the batch (else: same content, or empty) */
+	bool priv;
+	struct ledger_op op;
+	uint8_t fkey[FS_CIPHER_KEY_LEN];
+	struct fs_cipher cipher;
+	struct fs_pack pack;
+	char *data; /* the object's data file, where the cache adopts it */
+	struct stat st;
+};
+
+/* Publishing a staged file: the steps are ordered so that a crash between any two
  * leaves either the staging file (and the queue item, which is done again: a record
  * already made for the same content is not made twice) or the published object. One
  * read of the file makes the torrent, the cache's hashes and, on a private drive, the
- * ciphertext the swarm carries (fs/pack.h). */
-static int publish_one(struct fs_drive *d, const char *path, const char *file)
+ * ciphertext the swarm carries (fs/pack.h). Before its record: job_prepare. */
+static int job_prepare(struct fs_drive *d, struct pub_job *j, bool synced)
 {
-	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
-	bool priv = ledger_is_private(d->ledger);
-	uint8_t fkey[FS_CIPHER_KEY_LEN];
-	struct fs_cipher cipher;
-	struct fs_pack pack = { 0 };
+	struct ledger_op *op = &j->op;
 	struct ledger_entry e;
-	char *data = NULL, name[32];
-	struct stat st;
+	char name[32];
 	int err, fd;
 
+	op->type = LEDGER_REC_CLAIM;
+	op->path = j->path;
+	j->priv = ledger_is_private(d->ledger);
 	/* The record signs this content: it must be on disk before the signature, or a
 	 * crash could leave a record whose staging file says something else. A file
 	 * queued at close was fsynced then; chmod, utimens or truncate may have come
-	 * after. */
-	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+	 * after. synced: one syncfs for the whole batch did it (an item in hand changes
+	 * no more). */
+	if ((fd = open(j->file, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
-	err = fsync(fd) < 0 || fstat(fd, &st) < 0 ? -errno : 0;
+	err = (!synced && fsync(fd) < 0) || fstat(fd, &j->st) < 0 ? -errno : 0;
 	close(fd);
 	if (err < 0)
 		return err;
-	op.content.length = (uint64_t)st.st_size;
-	op.content.mode = st.st_mode & 07777;
-	op.content.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	op.content.piece_length = 16384; /* empty content has no torrent; the field is required */
-	if (st.st_size > 0) {
-		const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+	op->content.length = (uint64_t)j->st.st_size;
+	op->content.mode = j->st.st_mode & 07777;
+	op->content.mtime_ns = (int64_t)j->st.st_mtim.tv_sec * 1000000000 + j->st.st_mtim.tv_nsec;
+	op->content.piece_length = 16384; /* empty content has no torrent; the field is
+	                                   * required */
+	if (j->st.st_size > 0) {
+		const char *file = j->file,
+		           *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
 
-		if (priv) {
+		if (j->priv) {
 			/* the record's nonce makes the IV and names the torrent: no path, no
 			 * name leaves the drive's members */
-			if ((err = fs_cipher_new_key(fkey, &op.nonce)) < 0)
+			if ((err = fs_cipher_new_key(j->fkey, &op->nonce)) < 0)
 				return err;
-			fs_cipher_init(&cipher, fkey, op.nonce);
-			op.file_key = fkey;
-			snprintf(name, sizeof name, "%016llx", (unsigned long long)op.nonce);
-			if (asprintf(&data, "%.*s%s", (int)(base - file), file, name) < 0)
-				data = NULL;
+			fs_cipher_init(&j->cipher, j->fkey, op->nonce);
+			op->file_key = j->fkey;
+			snprintf(name, sizeof name, "%016llx", (unsigned long long)op->nonce);
+			if (asprintf(&j->data, "%.*s%s", (int)(base - file), file, name) < 0)
+				j->data = NULL;
 			base = name;
 		} else
-			data = strdup(file);
-		if (!data) {
-			err = -ENOMEM;
-			goto out;
-		}
-		err = fs_pack_file(file, base, priv ? &cipher : NULL, data, NULL, hash_progress,
-		                   d->pub, &pack);
+			j->data = strdup(file);
+		if (!j->data)
+			return -ENOMEM;
+		err = fs_pack_file(file, base, j->priv ? &j->cipher : NULL, j->data, NULL,
+		                   hash_progress, d->pub, &j->pack);
 		if (err < 0)
-			goto out;
-		memcpy(op.content.root, pack.m->files[0].root, 32);
-		memcpy(op.content.ih2, pack.m->v2, 32);
-		memcpy(op.content.ih1, pack.m->v1, 20);
-		op.content.has_ih1 = pack.m->has_v1;
-		op.content.piece_length = pack.m->piece_length;
+			return err;
+		memcpy(op->content.root, j->pack.m->files[0].root, 32);
+		memcpy(op->content.ih2, j->pack.m->v2, 32);
+		memcpy(op->content.ih1, j->pack.m->v1, 20);
+		op->content.has_ih1 = j->pack.m->has_v1;
+		op->content.piece_length = j->pack.m->piece_length;
 		/* before the record: a full disk (or any failure) here leaves nothing
 		 * signed for content this node could not seed */
-		if ((err = fs_save_torrent(d, pack.m->v2, pack.m->torrent, pack.m->torrent_len)) <
-		    0)
-			goto out;
+		if ((err = fs_save_torrent(d, j->pack.m->v2, j->pack.m->torrent,
+		                           j->pack.m->torrent_len)) < 0)
+			return err;
 	}
-	err = ledger_lookup(d->ledger, path, &e);
+	err = ledger_lookup(d->ledger, j->path, &e);
 	if (err == 0 && !e.is_dir && !memcmp(e.owner, d->me, LEDGER_KEY_LEN)) {
-		bool same = e.content.length == op.content.length &&
-		            !memcmp(e.content.root, op.content.root, 32) &&
-		            e.content.mode == op.content.mode &&
-		            e.content.mtime_ns == op.content.mtime_ns;
-
-		op.type = LEDGER_REC_UPDATE;
-		err = same ? 0 : ledger_submit(d->ledger, &op, NULL);
-	} else if (err == 0 || err == -ENOENT) {
-		err = ledger_submit(d->ledger, &op, NULL);
+		op->type = LEDGER_REC_UPDATE;
+		j->submit = !(e.content.length == op->content.length &&
+		              !memcmp(e.content.root, op->content.root, 32) &&
+		              e.content.mode == op->content.mode &&
+		              e.content.mtime_ns == op->content.mtime_ns);
+		return 0;
 	}
-	if (err < 0)
-		goto out;
-	if (pack.m) {
-		struct swarm_metainfo *m = pack.m;
-
-		err = cache_object_adopt_hashed(d->cache, m->v2, data, m->piece_length,
-		                                (const uint8_t(*)[CACHE_CHUNK_SHA_LEN])pack.shas,
-		                                pack.n);
-		if (err < 0)
-			goto out;
-		remove_staging(file); /* the file moved: its private directory goes */
-		err = fs_seed(d, m->torrent, m->torrent_len, m->v2, NULL);
-		if (err < 0) /* the record and the data are safe: seeding retries later */
-			fs_warn("cannot seed %s yet: %s", path, strerror(-err));
-		err = 0;
-	} else
-		remove_staging(file);
-out:
-	if (err < 0 && priv && data)
-		unlink(data); /* the ciphertext; the staged plaintext stays for a retry */
-	if (priv && st.st_size > 0) {
-		fs_cipher_release(&cipher);
-		OPENSSL_cleanse(fkey, sizeof fkey);
+	if (err == 0 || err == -ENOENT) {
+		j->submit = true;
+		return 0;
 	}
-	fs_pack_release(&pack);
-	free(data);
 	return err;
+}
+
+/* After its record: the object moves into the cache and is seeded. */
+static int job_finish(struct fs_drive *d, struct pub_job *j)
+{
+	struct swarm_metainfo *m = j->pack.m;
+	int err;
+
+	if (!m) {
+		remove_staging(j->file);
+		return 0;
+	}
+	err = cache_object_adopt_hashed(d->cache, m->v2, j->data, m->piece_length,
+	                                (const uint8_t(*)[CACHE_CHUNK_SHA_LEN])j->pack.shas,
+	                                j->pack.n);
+	if (err < 0)
+		return err;
+	remove_staging(j->file); /* the file moved: its private directory goes */
+	err = fs_seed(d, m->torrent, m->torrent_len, m->v2, NULL);
+	if (err < 0) /* the record and the data are safe: seeding retries later */
+		fs_warn("cannot seed %s yet: %s", j->path, strerror(-err));
+	return 0;
+}
+
+static void job_release(struct pub_job *j)
+{
+	if (j->err < 0 && j->priv && j->data)
+		unlink(j->data); /* the ciphertext; the staged plaintext stays for a retry */
+	if (j->priv && j->st.st_size > 0) {
+		fs_cipher_release(&j->cipher);
+		OPENSSL_cleanse(j->fkey, sizeof j->fkey);
+	}
+	fs_pack_release(&j->pack);
+	free(j->data);
+	free(j->path);
+	free(j->file);
+}
+
+/* Files published per batch: their records go into the ledger together (one
+ * transaction, one block: group commit) instead of one block each. */
+enum { PUB_BATCH = 256 };
+
+/* Publish jobs[0..n): prepare each, submit the records of those ready as one batch,
+ * finish each. Every job's outcome lands in its err. */
+static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
+{
+	struct ledger_op ops[PUB_BATCH];
+	size_t idx[PUB_BATCH], m = 0;
+	int rcs[PUB_BATCH], err, dfd;
+	char dir[4200];
+	bool synced = false;
+
+	/* group commit of the disk too: one syncfs for the batch's staged files, not an
+	 * fsync each */
+	snprintf(dir, sizeof dir, "%s/staging", d->dir);
+	if (n > 1 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		synced = syncfs(dfd) == 0;
+		close(dfd);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pub_job *j = &jobs[i];
+
+		j->err = j->path && j->file ? job_prepare(d, j, synced) : -ENOMEM;
+		if (j->err == 0 && j->submit) {
+			ops[m] = j->op;
+			idx[m++] = i;
+		}
+	}
+	if (m && (err = ledger_submit_batch(d->ledger, ops, m, rcs, NULL)) < 0)
+		for (size_t k = 0; k < m; k++)
+			rcs[k] = err;
+	for (size_t k = 0; k < m; k++)
+		jobs[idx[k]].err = rcs[k];
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].err == 0)
+			jobs[i].err = job_finish(d, &jobs[i]);
+}
+
+/* A job's outcome into its staged item and the queue (lock held; let go meanwhile). */
+static void job_done_locked(struct fs_drive *d, struct pub_job *j)
+{
+	struct fs_publisher *p = d->pub;
+	struct fs_staged *s = j->s;
+
+	s->in_hand = false;
+	if (j->err < 0) {
+		char why[256];
+
+		snprintf(why, sizeof why, "%s", strerror(-j->err));
+		s->failed = true;
+		s->fails++;
+		/* 5 s, doubling to 5 min */
+		s->retry_at = time(NULL) + (s->fails > 6 ? 300 : 5 << (s->fails - 1));
+		snprintf(p->last_error, sizeof p->last_error, "%s: %s (kept in %s)", j->path, why,
+		         j->file);
+		fs_err("publishing %s failed: %s (kept in %s; tried again in %lld s)", j->path, why,
+		       j->file, (long long)(s->retry_at - time(NULL)));
+		pthread_mutex_unlock(&p->lock);
+		ledger_queue_fail(d->ledger, j->qid, why);
+		pthread_mutex_lock(&p->lock);
+		return;
+	}
+	unlink_locked(p, s);
+	if (s->opens)
+		s->detached = true; /* readers keep their fd: the file moved */
+	else
+		staged_free(s);
+	p->published++;
+	pthread_mutex_unlock(&p->lock);
+	ledger_queue_done(d->ledger, j->qid);
+	fs_info("published %s", j->path);
+	fs_drive_changed(d, j->path);
+	pthread_mutex_lock(&p->lock);
 }
 
 static void *worker_main(void *arg)
 {
 	struct fs_drive *d = arg;
 	struct fs_publisher *p = d->pub;
+	struct pub_job *jobs = calloc(PUB_BATCH, sizeof *jobs);
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
-		struct fs_staged *s = NULL;
 		time_t now = time(NULL), next_retry = 0;
+		size_t n = 0;
 
-		for (struct fs_staged *i = p->list; i; i = i->next) {
+		/* the ready items, up to a batch; one path at most once a batch (its
+		 * second version is an update of the first) */
+		for (struct fs_staged *i = p->list; i && jobs && n < PUB_BATCH; i = i->next) {
+			bool dup = false;
+
 			if (!i->queued || i->in_hand || i->writers)
 				continue;
-			if (!i->failed || now >= i->retry_at)
-				s = i;
-			else if (!next_retry || i->retry_at < next_retry)
-				next_retry = i->retry_at;
+			if (i->failed && now < i->retry_at) {
+				if (!next_retry || i->retry_at < next_retry)
+					next_retry = i->retry_at;
+				continue;
+			}
+			for (size_t k = 0; k < n && !dup; k++)
+				dup = !strcmp(jobs[k].s->path, i->path);
+			if (dup)
+				continue;
+			memset(&jobs[n], 0, sizeof jobs[n]);
+			jobs[n].s = i;
+			jobs[n].path = strdup(i->path);
+			jobs[n].file = strdup(i->file);
+			jobs[n].qid = i->queue_id;
+			i->in_hand = true;
+			n++;
 		}
-		if (!s) {
+		if (!n) {
 			if (next_retry) {
 				struct timespec ts = { .tv_sec = next_retry };
 
@@ -690,49 +811,22 @@ static void *worker_main(void *arg)
 				pthread_cond_wait(&p->cond, &p->lock);
 			continue;
 		}
-		s->in_hand = true;
 		p->hashed = p->hash_total = 0;
-		char *path = strdup(s->path), *file = strdup(s->file);
-		int64_t qid = s->queue_id;
 		pthread_mutex_unlock(&p->lock);
 
-		int err = path && file ? publish_one(d, path, file) : -ENOMEM;
+		publish_batch(d, jobs, n);
 
 		pthread_mutex_lock(&p->lock);
-		s->in_hand = false;
+		for (size_t k = 0; k < n; k++)
+			job_done_locked(d, &jobs[k]);
 		pthread_cond_broadcast(&p->idle);
-		if (err < 0) {
-			char why[256];
-
-			snprintf(why, sizeof why, "%s", strerror(-err));
-			s->failed = true;
-			s->fails++;
-			/* 5 s, doubling to 5 min */
-			s->retry_at = time(NULL) + (s->fails > 6 ? 300 : 5 << (s->fails - 1));
-			snprintf(p->last_error, sizeof p->last_error, "%s: %s (kept in %s)", path,
-			         why, file);
-			fs_err("publishing %s failed: %s (kept in %s; tried again in %lld s)", path,
-			       why, file, (long long)(s->retry_at - time(NULL)));
-			pthread_mutex_unlock(&p->lock);
-			ledger_queue_fail(d->ledger, qid, why);
-			pthread_mutex_lock(&p->lock);
-		} else {
-			unlink_locked(p, s);
-			if (s->opens)
-				s->detached = true; /* readers keep their fd: the file moved */
-			else
-				staged_free(s);
-			p->published++;
-			pthread_mutex_unlock(&p->lock);
-			ledger_queue_done(d->ledger, qid);
-			fs_info("published %s", path);
-			fs_drive_changed(d, path);
-			pthread_mutex_lock(&p->lock);
-		}
-		free(path);
-		free(file);
+		pthread_mutex_unlock(&p->lock);
+		for (size_t k = 0; k < n; k++)
+			job_release(&jobs[k]);
+		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
+	free(jobs);
 	return NULL;
 }
 

@@ -1413,29 +1413,63 @@ int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw,
 	return store_step_done(l, st, "mempool add");
 }
 
-/* Check r on top of the state plus every pending record (in a savepoint, undone). */
-int chain_record_check_pending(struct ledger *l, const struct rec *r)
+int chain_pending_begin(struct ledger *l, struct chain_pending *p)
 {
 	struct ledger_head head;
 	struct mempool_walk w = { .max_record = SIZE_MAX,
 		                  .time_limit = ledger_now(l) + l->cfg.max_future_s };
-	size_t saved = l->n_changed;
-	bool saved_head = l->head_changed;
 	int rc;
 
+	p->saved_changes = l->n_changed;
+	p->saved_head = l->head_changed;
+	p->time_limit = w.time_limit;
 	rc = chain_head(l, &head);
 	if (rc)
 		return rc;
-	w.height = (int64_t)head.height + 1;
+	p->height = w.height = (int64_t)head.height + 1;
 	rc = store_exec(l, "SAVEPOINT pending");
 	if (rc)
 		return rc;
 	rc = mempool_walk(l, &w);
-	if (!rc)
-		rc = record_check(l, r, w.time_limit);
+	if (rc) {
+		chain_pending_undo(l, p);
+		chain_pending_end(l);
+	}
+	return rc;
+}
+
+int chain_pending_check(struct ledger *l, const struct chain_pending *p, const struct rec *r)
+{
+	return record_check(l, r, p->time_limit);
+}
+
+int chain_pending_apply(struct ledger *l, const struct chain_pending *p, const struct rec *r)
+{
+	return record_apply(l, r, p->height);
+}
+
+void chain_pending_undo(struct ledger *l, const struct chain_pending *p)
+{
 	store_exec(l, "ROLLBACK TO pending");
-	store_exec(l, "RELEASE pending");
-	ledger_changes_forget(l, saved, saved_head);
+	ledger_changes_forget(l, p->saved_changes, p->saved_head);
+}
+
+int chain_pending_end(struct ledger *l)
+{
+	return store_exec(l, "RELEASE pending");
+}
+
+/* Check r on top of the state plus every pending record (in a savepoint, undone). */
+int chain_record_check_pending(struct ledger *l, const struct rec *r)
+{
+	struct chain_pending p;
+	int rc = chain_pending_begin(l, &p);
+
+	if (rc)
+		return rc;
+	rc = chain_pending_check(l, &p, r);
+	chain_pending_undo(l, &p);
+	chain_pending_end(l);
 	return rc;
 }
 

@@ -430,7 +430,7 @@ static void entry_from_rec(const struct rec *r, struct ledger_entry *e)
 	e->height = -1;
 }
 
-static int lookup_locked(struct ledger *l, const char *path, struct ledger_entry *out)
+int ledger_lookup_locked(struct ledger *l, const char *path, struct ledger_entry *out)
 {
 	static const char q[] = "SELECT " ENTRY_COLS " FROM paths WHERE path = ? AND spent IS NULL";
 	static const char qp[] = "SELECT raw FROM mempool WHERE path = ? ORDER BY seq LIMIT 1";
@@ -489,7 +489,7 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
 	if (rc)
 		return rc;
 	ledger_lock(l);
-	rc = lookup_locked(l, norm, out_entry);
+	rc = ledger_lookup_locked(l, norm, out_entry);
 	ledger_unlock(l);
 	return rc;
 }
@@ -558,7 +558,7 @@ int ledger_list(struct ledger *l, const char *dir, const char *after,
 	if (rc)
 		return rc;
 	ledger_lock(l);
-	rc = lookup_locked(l, norm, &d);
+	rc = ledger_lookup_locked(l, norm, &d);
 	if (!rc && !d.is_dir)
 		rc = -ENOTDIR;
 	if (rc)
@@ -606,7 +606,7 @@ static int op_path(struct ledger *l, const char *in, char *out)
 	return rc;
 }
 
-static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r)
+int ledger_op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r)
 {
 	int rc = ledger_rec_init(l, op->type, r);
 
@@ -670,7 +670,7 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 static int find_prev(struct ledger *l, const char *path, uint8_t out[32])
 {
 	struct ledger_entry e;
-	int rc = lookup_locked(l, path, &e);
+	int rc = ledger_lookup_locked(l, path, &e);
 
 	if (rc)
 		return rc;
@@ -686,7 +686,7 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
 
 	if (!l->cfg.key)
 		return -EPERM;
-	rc = op_to_rec(l, op, &r);
+	rc = ledger_op_to_rec(l, op, &r);
 	if (rc)
 		return rc;
 	ledger_lock(l);
@@ -751,9 +751,26 @@ int ledger_submit_locked(struct ledger *l, struct rec *r, uint8_t out_id[LEDGER_
 	return 0;
 }
 
+/* With gather_blocks: a block made now would not be dated after the head's second
+ * (block times rise strictly), and less than a block's worth waits: leave the records
+ * for the next second's block. */
+static bool gather_wait(struct ledger *l)
+{
+	struct ledger_head head;
+	int64_t total, mine;
+
+	if (!l->cfg.gather_blocks || chain_head(l, &head))
+		return false;
+	if (ledger_now(l) > head.time)
+		return false;
+	return chain_mempool_counts(l, l->cfg.key->pub, &total, &mine) == 0 &&
+	       total < (int64_t)l->params.max_block_records;
+}
+
 void ledger_produce_locked(struct ledger *l)
 {
-	if (l->cfg.auto_produce && l->cfg.key && chain_is_producer(l, l->cfg.key->pub)) {
+	if (l->cfg.auto_produce && l->cfg.key && chain_is_producer(l, l->cfg.key->pub) &&
+	    !gather_wait(l)) {
 		int prc = chain_produce(l);
 
 		if (prc < 0)
@@ -779,7 +796,7 @@ int ledger_produce(struct ledger *l)
 	int rc;
 
 	ledger_lock(l);
-	rc = chain_produce(l);
+	rc = l->cfg.key && gather_wait(l) ? 0 : chain_produce(l);
 	ledger_unlock(l);
 	return rc;
 }

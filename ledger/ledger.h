@@ -124,6 +124,14 @@ struct ledger_config {
 	                               * last transactions, never corrupt) */
 	bool auto_produce;            /* after each local record, produce a block at once
 	                               * if this node is a producer */
+	bool gather_blocks;           /* with auto_produce: at once only when the head
+	                               * block is from an earlier second (block times are
+	                               * whole seconds and rise strictly) or a block's
+	                               * worth waits; otherwise the records gather for the
+	                               * block the embedder makes by calling ledger_produce
+	                               * once a second: a burst of records lands in one
+	                               * block a second, and the chain's clock never runs
+	                               * ahead of the wall clock */
 	int64_t max_future_s;         /* blocks/records dated later than now + this are
 	                               * refused; 0 means 600 */
 	int64_t (*now)(void *ctx);    /* clock in seconds, NULL: time(NULL); for tests */
@@ -282,12 +290,26 @@ struct ledger_op {
  * -ENOTEMPTY as for the syscalls. Any thread. */
 int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[LEDGER_ID_LEN]);
 
+/* Group commit: submit n ops at once. Each is validated as ledger_submit() does, on top
+ * of the state, this node's pending records and the ops before it in the batch (a
+ * mkdir then claims beneath it is fine); those that hold are signed and stored in the
+ * mempool in one transaction, then (auto_produce on a producer) one block is made for
+ * them all, up to params.max_block_records. An op that fails does not sink the others:
+ * out_rcs[i] (required) gets op i's result, 0 or the -errno ledger_submit would have
+ * returned; out_ids (may be NULL) gets the record ids of those that passed. Returns how
+ * many were accepted, or -errno when none could be stored (-EPERM without a key, -EIO,
+ * -ENOMEM): then no op was submitted, whatever out_rcs says. Any thread. */
+int ledger_submit_batch(struct ledger *l, const struct ledger_op *ops, size_t n, int *out_rcs,
+                        uint8_t (*out_ids)[LEDGER_ID_LEN]);
+
 /* Produce a block from the mempool if this node's key is a producer and may produce
  * now (in turn, or after the grace delay). Records that no longer apply are dropped
  * from the mempool. Returns 1 when a block was appended, 0 when there was nothing to
  * do (empty mempool or not yet allowed), -EPERM if not a producer. A producer on a
  * drive with several producers calls this on a timer (every params.interval_s), since
- * auto_produce only helps when it is this node's turn. Any thread. */
+ * auto_produce only helps when it is this node's turn. With cfg.gather_blocks, 0 too
+ * while the head block is from this second and less than a block's worth waits.
+ * Any thread. */
 int ledger_produce(struct ledger *l);
 
 /* Number of records waiting in the mempool. */

@@ -379,8 +379,13 @@ int ledger_rec_init(struct ledger *l, enum ledger_rec_type type, struct rec *r);
 /* Check r against the state and this node's pending records, sign it with cfg.key and
  * queue it in the mempool (lock held; cfg.key set). */
 int ledger_submit_locked(struct ledger *l, struct rec *r, uint8_t out_id[LEDGER_ID_LEN]);
-/* With auto_produce on a producer, produce a block now (lock held). */
+/* With auto_produce on a producer, produce a block now (lock held); with
+ * cfg.gather_blocks, only when the block would not run the chain's clock ahead. */
 void ledger_produce_locked(struct ledger *l);
+/* The record op asks for, not yet checked against the state, unsigned (no lock). */
+int ledger_op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r);
+/* ledger_lookup() of a normalized path, lock held. */
+int ledger_lookup_locked(struct ledger *l, const char *path, struct ledger_entry *out);
 void ledger_lock(struct ledger *l);
 /* Unlock, then fire the change callbacks collected meanwhile. */
 void ledger_unlock(struct ledger *l);
@@ -409,6 +414,23 @@ int store_meta_put(struct ledger *l, const char *key, const void *v, size_t len)
 int chain_init_genesis(struct ledger *l, const uint8_t *raw, size_t len);
 int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_head);
 int chain_record_check_pending(struct ledger *l, const struct rec *r);
+/* The state with every pending record applied, inside a savepoint, to check new
+ * records in order (ledger_submit_batch): chain_pending_begin() opens it;
+ * chain_pending_check() says whether r holds on top of what is applied so far;
+ * chain_pending_apply() applies it so the next ones see it; chain_pending_undo() rolls
+ * the savepoint back (it stays open: what is written next commits with
+ * chain_pending_end()). Lock held throughout. */
+struct chain_pending {
+	int64_t height, time_limit;
+	size_t saved_changes;
+	bool saved_head;
+};
+int chain_pending_begin(struct ledger *l, struct chain_pending *p);
+int chain_pending_check(struct ledger *l, const struct chain_pending *p, const struct rec *r);
+int chain_pending_apply(struct ledger *l, const struct chain_pending *p, const struct rec *r);
+void chain_pending_undo(struct ledger *l, const struct chain_pending *p);
+/* Release the savepoint: commits what was written after the undo. */
+int chain_pending_end(struct ledger *l);
 int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw, size_t len);
 /* Records a peer sent (signatures checked): those that apply on top of the mempool go
  * into it. Returns how many; records that do not apply (a race) are left out. */

@@ -77,6 +77,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS mempool(id BLOB PRIMARY KEY, raw BLOB NOT NULL,"
     " path TEXT, seq INTEGER NOT NULL, author BLOB);"
     "CREATE INDEX IF NOT EXISTS mempool_path ON mempool(path);"
+    /* the next seq, and the walks in seq order, without a scan: a batch of
+     * thousands of records goes in at once (ledger_submit_batch) */
+    "CREATE INDEX IF NOT EXISTS mempool_seq ON mempool(seq);"
     "CREATE TABLE IF NOT EXISTS publish_queue(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " path TEXT NOT NULL, staging TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     " error TEXT NOT NULL DEFAULT '', sort INTEGER NOT NULL);";
