@@ -30,7 +30,7 @@ else
 	swarmfs=$build/fs/swarmfs
 fi
 
-work=$(mktemp -d /tmp/swarmfs-demo-XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-demo-XXXXXX")
 chmod 755 "$work" # opentracker drops to nobody and chroots below it
 mkdir -p "$work/alice/team" "$work/bob/team" "$work/eve/team" "$work/tracker"
 pids=()
