@@ -41,6 +41,8 @@ static const struct command commands[] = {
 	  "drive, height, peers, cache use, publish queue" },
 	{ "log", fs_cmd_log, "log DRIVE|PATH [PATH]",
 	  "history of a path: every record with its block" },
+	{ "credit", fs_cmd_credit, "credit DRIVE|MOUNTPOINT [--json]",
+	  "bytes each member uploaded and downloaded, from receipts" },
 	{ "verify", fs_cmd_verify, "verify DRIVE",
 	  "re-check the whole chain; report any tampering" },
 	{ "transfer", fs_cmd_transfer, "transfer PATH --to KEY", "give a file to another key" },

@@ -2,6 +2,7 @@
  * (see sync.h). */
 #include "sync.h"
 
+#include "credit.h"
 #include "drive.h"
 #include "frames.h"
 #include "join.h"
@@ -312,6 +313,7 @@ struct fs_sync {
 	uint8_t invite[32]; /* sync thread only: the invite we prove until a member */
 	bool has_invite;
 	struct fs_frames *frames;      /* sync thread only: messages being reassembled */
+	struct fs_credit *credit;      /* sync thread only: receipts owed and sent */
 	uint64_t dropped[DROPPED_MAX]; /* sync thread only: peers whose messages are void */
 	size_t n_dropped;
 
@@ -532,6 +534,26 @@ static void handle_event(struct fs_sync *s, struct sync_event *ev)
 	}
 }
 
+/* Receipts due and credit records (fs/credit), with the members on the channel now. */
+static void credit_tick(struct fs_sync *s)
+{
+	struct fs_credit_peer *v = NULL;
+	size_t n = 0;
+
+	if (!s->credit && fs_credit_new(&s->credit) < 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->n_members && (v = calloc(s->n_members, sizeof *v)))
+		for (; n < s->n_members; n++) {
+			v[n].peer = s->members[n].peer;
+			memcpy(v[n].host, s->members[n].host, sizeof v[n].host);
+			v[n].port = s->members[n].port;
+		}
+	pthread_mutex_unlock(&s->mu);
+	fs_credit_tick(s->credit, s->d, s->ls, v, n);
+	free(v);
+}
+
 static void *sync_main(void *arg)
 {
 	struct fs_sync *s = arg;
@@ -581,6 +603,8 @@ static void *sync_main(void *arg)
 			memset(s->invite, 0, sizeof s->invite);
 			ledger_sync_set_invite(s->ls, NULL);
 		}
+		if (announce && s->private_drive && now >= next_tick)
+			credit_tick(s);
 		if (announce) {
 			ledger_sync_announce(s->ls);
 			last_announce = now_ms();
@@ -910,6 +934,7 @@ void fs_sync_free(struct fs_drive *d)
 	}
 	ledger_sync_free(s->ls);
 	fs_frames_free(s->frames);
+	fs_credit_free(s->credit);
 	free(s->wanting);
 	free(s->members);
 	pthread_mutex_destroy(&s->mu);

@@ -164,9 +164,9 @@ int credit_apply(struct ledger *l, const struct rec *r, int64_t height)
 
 /* ---- the downloader: signing ---- */
 
-int credit_receipt_sign(const struct ledger_key *key, const uint8_t drive[32],
-                        const uint8_t up[32], const uint8_t ih[32], int64_t bytes, int64_t seq,
-                        uint8_t **out, size_t *out_len)
+int credit_receipt_sign(const struct ledger_key *key, const uint8_t drive[32], const uint8_t up[32],
+                        const uint8_t ih[32], int64_t bytes, int64_t seq, uint8_t **out,
+                        size_t *out_len)
 {
 	struct ben_buf b;
 	uint8_t sig[64];
@@ -199,8 +199,8 @@ int credit_receipt_sign(const struct ledger_key *key, const uint8_t drive[32],
 		}
 		if (pass)
 			break;
-		rc = ledger_key_sign(key, LEDGER_RECEIPT_TAG, LEDGER_TAG_LEN(LEDGER_RECEIPT_TAG), b.p,
-		                     b.len, sig);
+		rc = ledger_key_sign(key, LEDGER_RECEIPT_TAG, LEDGER_TAG_LEN(LEDGER_RECEIPT_TAG),
+		                     b.p, b.len, sig);
 		ben_buf_release(&b);
 		if (rc)
 			return rc;

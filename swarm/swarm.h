@@ -278,6 +278,19 @@ struct swarm_torrent_stats {
 /* Any thread (not from a callback: it asks libtorrent's network thread). */
 int swarm_torrent_stats(struct swarm_torrent *t, struct swarm_torrent_stats *out);
 
+/* Payload bytes this session received from one peer on one torrent (extension-channel
+ * torrents excluded), since the torrent was added, the peer's earlier connections
+ * included: the counts a downloader's credit receipts vouch for. */
+struct swarm_peer_bytes {
+	uint8_t ih[32];      /* the torrent's v2 infohash, or its v1 one zero-padded */
+	char host[46];       /* the peer's address, as a literal */
+	uint16_t port;       /* the port it listens on (swarm_ext_peer_addr's), 0 unknown */
+	uint64_t downloaded; /* payload bytes received from it */
+};
+/* Up to max entries into out; returns how many there are (more than max: call again
+ * with more room), or -errno. Any thread (not from a callback). */
+int swarm_session_peer_bytes(struct swarm_session *s, struct swarm_peer_bytes *out, size_t max);
+
 /* ---- on-demand reads ---- */
 
 /* A reader is the state of one open file: position and read-ahead window, which

@@ -4,6 +4,7 @@
 #include "swarm_priv.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <syslog.h>
@@ -66,15 +67,8 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 
 	bool on_extension_handshake(lt::bdecode_node const &h) override
 	{
-		if (!t->ext_channel || id)
+		if (id)
 			return true;
-		lt::bdecode_node m = h.dict_find_dict("m");
-		if (!m)
-			return true;
-		std::int64_t msg = m.dict_find_int_value(t->s->ext_name, 0);
-		if (msg <= 0 || msg > 255)
-			return true;
-		remote_msg = (int)msg;
 		// libtorrent puts its listen port in "p" only on connections it made; on
 		// ours the remote port is the listening one.
 		std::int64_t port = h.dict_find_int_value("p", 0);
@@ -83,6 +77,15 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 			dial_port = (uint16_t)port;
 		else if (pc.is_outgoing())
 			dial_port = pc.remote().port();
+		if (!t->ext_channel)
+			return true;
+		lt::bdecode_node m = h.dict_find_dict("m");
+		if (!m)
+			return true;
+		std::int64_t msg = m.dict_find_int_value(t->s->ext_name, 0);
+		if (msg <= 0 || msg > 255)
+			return true;
+		remote_msg = (int)msg;
 		id = t->s->next_id++;
 		{
 			std::lock_guard<std::mutex> g(t->mu);
@@ -105,6 +108,18 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 			return true;
 		push(2, std::string(body.data(), (size_t)body.size()));
 		return true;
+	}
+
+	// A block of payload from this peer (before the piece's hash check: bytes it
+	// sent all the same), counted by where the peer can be dialled.
+	bool on_piece(lt::peer_request const &, lt::span<char const> buf) override
+	{
+		if (t->ext_channel || buf.empty())
+			return false;
+		std::string host = dial_addr.to_string();
+		std::lock_guard<std::mutex> g(t->mu);
+		t->recv[std::make_pair(host, dial_port)] += (uint64_t)buf.size();
+		return false;
 	}
 
 	void on_disconnect(lt::error_code const &) override
@@ -368,6 +383,38 @@ extern "C" int swarm_ext_drop(struct swarm_torrent *t, uint64_t peer)
 			sp.pc.disconnect(lt::errors::invalid_extended, lt::operation_t::bittorrent,
 			                 lt::disconnect_severity_t{});
 		});
+	}
+	SWARM_CATCH
+}
+
+extern "C" int swarm_session_peer_bytes(struct swarm_session *s, struct swarm_peer_bytes *out,
+                                        size_t max)
+{
+	try {
+		std::vector<std::shared_ptr<swarm_torrent>> ts;
+		{
+			std::lock_guard<std::mutex> g(s->mu);
+			for (swarm_torrent *t : s->torrents)
+				if (!t->ext_channel && t->self)
+					ts.push_back(t->self);
+		}
+		size_t n = 0;
+		for (auto &t : ts) {
+			std::lock_guard<std::mutex> g(t->mu);
+			for (auto const &kv : t->recv) {
+				if (n < max) {
+					swarm_peer_bytes &o = out[n];
+					memset(&o, 0, sizeof o);
+					memcpy(o.ih, t->ih, 32);
+					snprintf(o.host, sizeof o.host, "%s",
+					         kv.first.first.c_str());
+					o.port = kv.first.second;
+					o.downloaded = kv.second;
+				}
+				n++;
+			}
+		}
+		return (int)n;
 	}
 	SWARM_CATCH
 }

@@ -86,6 +86,10 @@ struct swarm_torrent {
 	bool readding = false;
 	std::atomic<bool> closing{ false }; // removed, or its session is closing
 	std::map<uint64_t, std::weak_ptr<swarm_ext_peer>> ext_peers;
+	// payload bytes received per peer (its dial address and listen port), kept
+	// after it leaves: what swarm_session_peer_bytes reports
+	std::map<std::pair<std::string, uint16_t>, uint64_t> recv;
+	uint8_t ih[32] = {}; // immutable: the v2 infohash, or the v1 one zero-padded
 
 	// swarm thread only:
 	lt::add_torrent_params base; // to re-add it after forgetting pieces

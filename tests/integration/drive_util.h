@@ -22,6 +22,12 @@ int itest_drive_create_with(const char *home, const char *name, const char *key,
                             const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more,
                             int64_t interval_s, int64_t grace_s, char out_id[LEDGER_HEX_LEN]);
 
+/* A private drive (DESIGN §9) administered by key, with the given members and an
+ * epoch key sealed to each. */
+int itest_drive_create_private(const char *home, const char *name, const char *key,
+                               const uint8_t (*members)[LEDGER_KEY_LEN], size_t n,
+                               char out_id[LEDGER_HEX_LEN]);
+
 /* Open that drive's ledger with key `key` (NULL: read-only) for setting up records;
  * close it with itest_drive_close() before mounting. */
 int itest_drive_open(const char *home, const char *id, const char *key, struct ledger **out);

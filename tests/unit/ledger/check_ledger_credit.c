@@ -28,9 +28,8 @@ static void pub(const struct ledger_key *k, uint8_t out[32])
 
 /* A receipt signed by key (as its downloader) with every other field chosen by the
  * test: what a hostile node could make. malloc'd. */
-static uint8_t *receipt(const struct ledger_key *key, const uint8_t drive[32],
-                        const uint8_t up[32], const uint8_t down[32], int64_t bytes, int64_t seq,
-                        size_t *out_len)
+static uint8_t *receipt(const struct ledger_key *key, const uint8_t drive[32], const uint8_t up[32],
+                        const uint8_t down[32], int64_t bytes, int64_t seq, size_t *out_len)
 {
 	uint8_t ih[32] = { 7 }, *out, *at;
 
