@@ -40,15 +40,20 @@ static struct fixture_tracker *tracker;
 
 static void mount_node(struct node *n)
 {
-	const char *args[] = { "--no-dht",  "--listen", n->listen, "--read-timeout", "20",
-		               "--tracker", fixture_tracker_url(tracker), NULL };
+	const char *args[] = { "--no-dht",
+		               "--listen",
+		               n->listen,
+		               "--read-timeout",
+		               "20",
+		               "--tracker",
+		               fixture_tracker_url(tracker),
+		               NULL };
 	char db[4200];
 	struct stat st;
 
 	snprintf(db, sizeof db, "%s/drives/%s/ledger.db", n->home, id);
-	ck_assert_int_eq(fixture_mount_start(n->home, stat(db, &st) < 0 ? uri : id, n->mnt, args,
-	                                     &n->m),
-	                 0);
+	ck_assert_int_eq(
+	    fixture_mount_start(n->home, stat(db, &st) < 0 ? uri : id, n->mnt, args, &n->m), 0);
 }
 
 static double now_s(void)
@@ -155,8 +160,8 @@ static void wait_credit(struct node *n, long long want, double timeout_s)
 	double end = now_s() + timeout_s;
 
 	for (;;) {
-		char *out = itest_run(10000, "'%s' credit --json '%s'", getenv("SWARMFS_BIN"),
-		                      n->mnt);
+		char *out =
+		    itest_run(10000, "'%s' credit --json '%s'", getenv("SWARMFS_BIN"), n->mnt);
 		long long up = json_field(out, A->key, "uploaded");
 		long long down = json_field(out, B->key, "downloaded");
 		long long c_up = json_field(out, C->key, "uploaded");
@@ -170,8 +175,9 @@ static void wait_credit(struct node *n, long long want, double timeout_s)
 			return;
 		}
 		if (now_s() >= end)
-			ck_abort_msg("%s: A uploaded %lld, B downloaded %lld after %.0f s, want %lld: %s",
-			             n->mnt, up, down, timeout_s, want, out);
+			ck_abort_msg(
+			    "%s: A uploaded %lld, B downloaded %lld after %.0f s, want %lld: %s",
+			    n->mnt, up, down, timeout_s, want, out);
 		free(out);
 		usleep(250000);
 	}
