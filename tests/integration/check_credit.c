@@ -7,7 +7,8 @@
  * bytes its libtorrent received from A and sends them to A over the sealed channel; A
  * rolls them into credit records; within a minute every node's ledger says A uploaded at
  * least 64 MiB and B downloaded as much (`swarmfs credit --json`, polled with a deadline),
- * and C, which moved nothing, has no credit either way.
+ * but not more than its libtorrent counted (64 MiB and at most 1/16 more for blocks
+ * asked twice), and C, which moved nothing, has no credit either way.
  */
 #include "drive_util.h"
 #include "fixture.h"
@@ -168,6 +169,11 @@ static void wait_credit(struct node *n, long long want, double timeout_s)
 		long long c_down = json_field(out, C->key, "downloaded");
 
 		if (up >= want && down >= want) {
+			/* receipts vouch only for bytes libtorrent counted: the file's, and
+			 * at most a few blocks asked of A twice at the end, never more */
+			ck_assert_msg(up <= want + want / 16 && down == up,
+			              "A credited %lld, B %lld for a %lld-byte read: %s", up, down,
+			              want, out);
 			/* C moved nothing: no credit, none owed */
 			ck_assert_msg(c_up == 0 && c_down == 0, "C has credit: %s", out);
 			ck_assert_msg(out[0] == '[', "not a JSON list: %s", out);
