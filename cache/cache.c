@@ -192,7 +192,7 @@ void cache_obj_free(struct cache_obj *o)
 	if (!o)
 		return;
 	for (uint32_t i = 0; i < o->nchunks; i++)
-		free(o->ent[i]);
+		cache_entry_free(o->ent[i]);
 	if (o->fd >= 0)
 		close(o->fd);
 	free(o->ent);
@@ -266,7 +266,7 @@ void cache_obj_drop_chunks(struct cache *c, struct cache_obj *o)
 
 		if (e) {
 			cache_entry_detach(c, e);
-			free(e);
+			cache_entry_free(e);
 		}
 	}
 }

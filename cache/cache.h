@@ -31,11 +31,21 @@
  * change, compacted when it grows; a torn tail is ignored), "data/<64 hex digits of the
  * key>" (the sparse data files) and nothing else. The index is flock()ed while a cache
  * is open. A kill -9 at any moment leaves no chunk marked present that is not fully
- * written: a chunk's range is written back before its index record. A chunk whose data
- * changed on disk while the cache was closed is detected by its SHA-256 on its first
- * read after cache_new() (nothing is re-hashed up front) and is then dropped like an
- * evicted one, never served. LRU order is not persisted: after a restart chunks age in
- * index order.
+ * written: a chunk's range is written back before its index record. LRU order is not
+ * persisted: after a restart chunks age in index order.
+ *
+ * What leaves the cache is checked, every time. The data files can change under the
+ * cache, closed or open (a disk going bad, a user's editor, a stray dd), so no byte is
+ * trusted for having been good once. When a chunk is marked (or adopted) the cache
+ * keeps, in memory, a 128-bit SHA-256 digest of each 16 KiB block of it, besides the
+ * chunk's SHA-256 in the index; a chunk loaded from the index is read and compared
+ * with its recorded hash on its first use after cache_new() (nothing is re-hashed up
+ * front), which also yields its block digests. cache_read() hashes the very bytes it
+ * read before it returns them, and cache_verify() the bytes someone else read (the
+ * swarm, uploading), against those digests: the cost is one SHA-256 pass over the
+ * bytes served, never over a whole chunk (scripts/bench/cache.sh prints it beside an
+ * unchecked read). A chunk that fails is logged (LOG_WARNING), counted, never served
+ * again, and dropped like an evicted one.
  *
  * Depends on libc and libcrypto (SHA-256) only; never on swarm/, ledger/ or fs/, and
  * never on libtorrent. Events go upward through the callbacks in struct cache_config.
@@ -161,6 +171,15 @@ int cache_object_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *b
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
                        uint32_t chunk_size);
 
+/* The same with the SHA-256 of each chunk (n of them) given by a caller that wrote or
+ * read the file once and hashed it meanwhile: nothing is read again (the caller vouches
+ * for the hashes, as the cache does for its own). -EINVAL when n is not the chunk
+ * count. */
+#define CACHE_CHUNK_SHA_LEN 32
+int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
+                              uint32_t chunk_size, const uint8_t (*shas)[CACHE_CHUNK_SHA_LEN],
+                              uint32_t n);
+
 /* Pin or unpin a whole object (persistently): a pinned object's chunks are never
  * evicted and count as "published" instead of against the cap. Unpinning makes them
  * evictable (as the most recently used) and may start an eviction on this thread.
@@ -208,6 +227,13 @@ int cache_object_bitmap(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint8
  * -errno of the I/O. Does I/O: call it from a worker. */
 int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk);
 
+/* Read chunk `chunk` of key from disk again and compare it with the hash recorded when
+ * it was marked; drop it if it differs (or was flagged by cache_verify()): logged,
+ * counted, reported through cfg.on_evict on this thread. Returns 0 (intact), 1
+ * (dropped), -EBUSY (corrupt, but a reader holds it: retry), -ENODATA (not present),
+ * -ENOENT, -EINVAL (chunk out of range), -ENOMEM. Does I/O: call it from a worker. */
+int cache_chunk_check(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk);
+
 /* Whether chunk `chunk` of key is present (marked, not evicted, not found corrupt).
  * False for an unknown key or chunk. Any thread; the answer may be stale at once, and
  * false does not mean the range may be written yet (see cache_evict_fn). */
@@ -229,8 +255,10 @@ struct cache_block {
 
 /* Pin the chunks that cover [offset, offset + len) of key, clamped to the object's
  * end, so that none of them is evicted until cache_block_unpin(); they become the most
- * recently used. The first read of a chunk after cache_new() checks its SHA-256 (reads
- * the chunk; later hits do no I/O). Returns 0 with *out_block filled (len 0 when offset
+ * recently used. The first use of a chunk after cache_new() checks its SHA-256 (reads
+ * the chunk; later hits do no I/O). The bytes of the block are not checked as they are
+ * read through its fd: what is served to anyone goes through cache_read() or
+ * cache_verify(). Returns 0 with *out_block filled (len 0 when offset
  * is at or past the end, and then nothing is pinned), -ENODATA if any chunk of the
  * range is not present (missing, evicted, or found corrupt now: it is then dropped and
  * reported through cfg.on_evict) and nothing is pinned, -ENOENT (key not registered),
@@ -245,12 +273,27 @@ int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t 
 void cache_block_unpin(struct cache *c, struct cache_block *block);
 
 /* Copy [offset, offset + len) of key, clamped to the object's end, into buf with one
- * pread from the data file: pin, read, unpin. Returns the number of bytes copied (0 at
- * or past the end; less than len only at the end), or -ENODATA, -ENOENT, -EINVAL as
- * cache_block_pin(), or the -errno of pread (-EIO also if the file is shorter than
- * its chunks). On failure buf's content is unspecified. Any thread. */
+ * pread from the data file (pin, read, check, unpin), and check the bytes read against
+ * the block digests of what was verified. Returns the number of bytes copied (0 at or
+ * past the end; less than len only at the end), -ENODATA if a chunk is missing or
+ * found changed (it is then dropped, logged and reported through cfg.on_evict, and the
+ * caller fetches it again), -ENOENT, -EINVAL as cache_block_pin(), or the -errno of
+ * pread (-EIO also if the file is shorter than its chunks). On failure buf's content
+ * is unspecified and must not be used. Any thread. */
 ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, void *buf,
                    size_t len);
+
+/* buf holds len bytes that someone else read from key's data file at offset (the
+ * swarm, to upload them): are they what was verified? Returns 0 if they are, -EBADMSG
+ * if they are not (the chunk is flagged: it reads as missing from now on, but is not
+ * dropped here; call cache_chunk_check() for that from a worker), -ENODATA if a chunk
+ * of the range is not present, -EINVAL if bytes past the object's end are not zero (a
+ * torrent's padding is), -ENOENT,
+ * or -ENOMEM. A chunk not yet checked since cache_new() is read and hashed first. Never
+ * calls cfg.on_evict, so it may run on a thread that must not (libtorrent's network
+ * thread). Counts neither a hit nor a miss. Any thread. */
+int cache_verify(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset,
+                 const void *buf, size_t len);
 
 /* ---- size and usage ---- */
 

@@ -22,15 +22,27 @@
 #include "cache.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <syslog.h>
 
 #define CACHE_SHA_LEN 32
 
+/* What leaves the cache is checked in blocks of this size, each against a digest kept
+ * in memory: a reply hashes only the bytes it sends, never a whole chunk, and an
+ * upload (libtorrent reads 16 KiB requests) exactly one block. Blocks start at their
+ * chunk's start; the last one of a chunk may be short. */
+#define CACHE_BLOCK (16U << 10)
+/* Bytes kept of a block's SHA-256: 128 bits keep a second preimage out of reach and
+ * cost 1/1024 of the cached bytes in memory (10 MiB for 10 GiB). */
+#define CACHE_BLK_LEN 16
+
 /* Entry flags. */
-#define CE_UNCHECKED 0x1 /* loaded from the index, hash not compared since cache_new */
-#define CE_BAD       0x2 /* hash mismatch: unservable, dropped once unpinned */
-#define CE_INLRU     0x4 /* on the LRU list (its object is not pinned) */
+#define CE_UNCHECKED                                                                               \
+	0x1          /* hash to be compared with the disk again (loaded from the                   \
+	              * index, or asked by cache_chunk_check) */
+#define CE_BAD   0x2 /* hash mismatch: unservable, dropped once unpinned */
+#define CE_INLRU 0x4 /* on the LRU list (its object is not pinned) */
 
 /* One present chunk. */
 struct cache_entry {
@@ -40,7 +52,18 @@ struct cache_entry {
 	uint32_t pins;
 	uint8_t flags;
 	uint8_t sha[CACHE_SHA_LEN];
+	/* Digest of each block (cache_chunk_blocks), NULL until the chunk was hashed in
+	 * this process. Set once, under mu, while the chunk is pinned or being marked;
+	 * freed with the entry (cache_entry_free). */
+	uint8_t (*blk)[CACHE_BLK_LEN];
 };
+
+static inline void cache_entry_free(struct cache_entry *e)
+{
+	if (e)
+		free(e->blk);
+	free(e);
+}
 
 struct cache_obj {
 	uint8_t key[CACHE_KEY_LEN];
@@ -115,6 +138,11 @@ static inline uint32_t cache_chunk_len(const struct cache_obj *o, uint32_t idx)
 	uint64_t rest = o->length - off;
 	return rest < o->chunk_size ? (uint32_t)rest : o->chunk_size;
 }
+/* Blocks of chunk idx of o. */
+static inline uint32_t cache_chunk_blocks(const struct cache_obj *o, uint32_t idx)
+{
+	return (cache_chunk_len(o, idx) + CACHE_BLOCK - 1) / CACHE_BLOCK;
+}
 /* A hit: e becomes the most recently used (if it is on the LRU at all). */
 void cache_lru_touch(struct cache *c, struct cache_entry *e);
 /* Account a new present entry e (not yet in o->ent) and put it on the LRU tail. */
@@ -132,8 +160,11 @@ void cache_obj_path(struct cache *c, const struct cache_obj *o, char *buf, size_
 int cache_obj_fd(struct cache *c, struct cache_obj *o);
 
 /* ---- chunk.c ---- */
-/* SHA-256 of [off, off + len) of fd, read in slices. -EIO if the file is short. */
-int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_LEN]);
+/* SHA-256 of [off, off + len) of fd, read in slices, and (if out_blk is not NULL) the
+ * digest of each CACHE_BLOCK from off on into out_blk, in the same pass. -EIO if the
+ * file is short. */
+int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_LEN],
+                     uint8_t (*out_blk)[CACHE_BLK_LEN]);
 
 /* One evicted or dropped chunk, collected under the locks and reported after. */
 struct cache_victim {

@@ -1,6 +1,7 @@
 /*
  * chunk.c — the per-chunk paths: marking a verified chunk, pinning and reading ranges
- * (the hot path), the first-read check of chunks loaded from the index, and eviction.
+ * (the hot path), checking what is read against the digests of what was verified,
+ * and eviction.
  */
 #include "cache_priv.h"
 
@@ -20,15 +21,32 @@
 /* priv_first of a block after cache_block_unpin(). */
 #define BLOCK_RELEASED UINT32_MAX
 
-int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_LEN])
+static int blk_final(EVP_MD_CTX *b, uint8_t out[CACHE_BLK_LEN])
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_DigestFinal_ex(b, md, &mdlen) != 1 || mdlen != CACHE_SHA_LEN ||
+	    EVP_DigestInit_ex(b, EVP_sha256(), NULL) != 1)
+		return -EIO;
+	memcpy(out, md, CACHE_BLK_LEN);
+	return 0;
+}
+
+int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_LEN],
+                     uint8_t (*out_blk)[CACHE_BLK_LEN])
 {
 	size_t bufsize = len < HASH_SLICE ? (size_t)len : HASH_SLICE;
 	uint8_t *buf = malloc(bufsize ? bufsize : 1);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *b = out_blk ? EVP_MD_CTX_new() : NULL;
 	unsigned int mdlen = 0;
+	uint64_t done = 0;
+	size_t nb = 0;
 	int rc = 0;
 
-	if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+	if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    (out_blk && (!b || EVP_DigestInit_ex(b, EVP_sha256(), NULL) != 1))) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -47,15 +65,41 @@ int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_L
 			goto out;
 		}
 		EVP_DigestUpdate(ctx, buf, (size_t)r);
+		for (size_t at = 0; b && at < (size_t)r;) {
+			size_t take = CACHE_BLOCK - (size_t)(done % CACHE_BLOCK);
+
+			if (take > (size_t)r - at)
+				take = (size_t)r - at;
+			EVP_DigestUpdate(b, buf + at, take);
+			at += take;
+			done += take;
+			if (done % CACHE_BLOCK == 0 && (rc = blk_final(b, out_blk[nb++])) < 0)
+				goto out;
+		}
 		off += (uint64_t)r;
 		len -= (uint64_t)r;
 	}
+	if (b && done % CACHE_BLOCK && (rc = blk_final(b, out_blk[nb])) < 0)
+		goto out;
 	if (EVP_DigestFinal_ex(ctx, out, &mdlen) != 1 || mdlen != CACHE_SHA_LEN)
 		rc = -EIO;
 out:
+	EVP_MD_CTX_free(b);
 	EVP_MD_CTX_free(ctx);
 	free(buf);
 	return rc;
+}
+
+/* The block digest of n bytes in memory. */
+static int blk_digest(const void *p, size_t n, uint8_t out[CACHE_BLK_LEN])
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != CACHE_SHA_LEN)
+		return -ENOMEM;
+	memcpy(out, md, CACHE_BLK_LEN);
+	return 0;
 }
 
 /* ---- eviction ---- */
@@ -152,7 +196,7 @@ int cache_evict_locked(struct cache *c, struct cache_victims *vs)
 		if ((rc = victim_push(vs, e->obj, e->idx)) < 0)
 			break; /* evict what was collected; the next call continues */
 		cache_entry_detach(c, e);
-		free(e);
+		cache_entry_free(e);
 		c->evictions++;
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -200,7 +244,7 @@ static int markable_locked(struct cache *c, struct cache_obj *o, uint32_t idx)
 	if (e->pins)
 		return -EBUSY;
 	cache_entry_detach(c, e);
-	free(e);
+	cache_entry_free(e);
 	return 0;
 }
 
@@ -247,7 +291,9 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 		rc = fd;
 	}
 	e = calloc(1, sizeof *e);
-	if (!e && rc == 0)
+	if (e)
+		e->blk = calloc(cache_chunk_blocks(o, chunk), CACHE_BLK_LEN);
+	if ((!e || !e->blk) && rc == 0)
 		rc = -ENOMEM;
 	pthread_mutex_lock(&c->idx_mu);
 	pthread_mutex_lock(&c->mu);
@@ -259,7 +305,7 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 		goto out;
 	/* Hashed under idx_mu, which hole punching also holds: the bytes hashed are the
 	 * bytes the record vouches for. */
-	if ((rc = cache_hash_range(fd, off, len, e->sha)) < 0) {
+	if ((rc = cache_hash_range(fd, off, len, e->sha, e->blk)) < 0) {
 		char hex[2 * CACHE_KEY_LEN + 1];
 
 		cache_key_hex(key, hex);
@@ -280,7 +326,7 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 		rc = 0;
 out:
 	pthread_mutex_unlock(&c->idx_mu);
-	free(e);
+	cache_entry_free(e);
 	cache_rec_buf_release(&rec);
 	cache_victims_report(c, &vs);
 	return rc;
@@ -317,49 +363,148 @@ static void unpin_range(struct cache *c, struct cache_obj *o, uint32_t first, ui
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* The first read of chunks loaded from the index compares their SHA-256 with the one
- * recorded when they were marked. Returns true if every chunk of the range is good. */
-static bool check_range(struct cache *c, struct cache_obj *o, int fd, uint32_t first,
-                        uint32_t count)
+/* e (pinned, or idx_mu held) does not hold what was verified: it reads as missing from
+ * now on and is dropped as soon as no reader holds it. Logged and counted once. */
+static void flag_bad(struct cache *c, struct cache_obj *o, struct cache_entry *e)
 {
-	bool good = true;
+	bool first;
+
+	pthread_mutex_lock(&c->mu);
+	first = !(e->flags & CE_BAD);
+	if (first) {
+		e->flags = (uint8_t)((e->flags | CE_BAD) & ~CE_UNCHECKED);
+		c->corrupt++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (first) {
+		char hex[2 * CACHE_KEY_LEN + 1];
+
+		cache_key_hex(o->key, hex);
+		C_WARN(c, "chunk %u of %s changed on disk since it was verified; dropped", e->idx,
+		       hex);
+	}
+}
+
+/* Read chunk e (pinned, or idx_mu held) from fd, compare its SHA-256 with the one
+ * recorded when it was marked, and learn its block digests. Returns 0 (it matches),
+ * -EBADMSG (it does not: flagged bad), or -ENOMEM (nothing changes). */
+static int entry_check(struct cache *c, struct cache_obj *o, int fd, struct cache_entry *e)
+{
+	uint8_t(*blk)[CACHE_BLK_LEN] = calloc(cache_chunk_blocks(o, e->idx), CACHE_BLK_LEN);
+	uint8_t sha[CACHE_SHA_LEN];
+	int rc;
+
+	if (!blk)
+		return -ENOMEM;
+	rc = cache_hash_range(fd, (uint64_t)e->idx * o->chunk_size, cache_chunk_len(o, e->idx), sha,
+	                      blk);
+	/* a short file or a failing disk is as bad as changed bytes */
+	if ((rc < 0 && rc != -ENOMEM) || (rc == 0 && memcmp(sha, e->sha, CACHE_SHA_LEN) != 0))
+		rc = -EBADMSG;
+	if (rc < 0) {
+		free(blk);
+		if (rc == -EBADMSG)
+			flag_bad(c, o, e);
+		return rc;
+	}
+	pthread_mutex_lock(&c->mu);
+	e->flags &= (uint8_t)~CE_UNCHECKED;
+	if (!e->blk) {
+		e->blk = blk;
+		blk = NULL;
+	}
+	pthread_mutex_unlock(&c->mu);
+	free(blk);
+	return 0;
+}
+
+/* Chunks not hashed in this process (loaded from the index) or asked to be re-hashed
+ * are read and compared once, as they are pinned. Returns 0 if every chunk of the
+ * range is good, -EBADMSG if one is not (each bad one flagged), or -ENOMEM. */
+static int check_range(struct cache *c, struct cache_obj *o, int fd, uint32_t first, uint32_t count)
+{
+	int rc = 0;
 
 	for (uint32_t i = first; i < first + count; i++) {
 		struct cache_entry *e = o->ent[i]; /* pinned: stays */
-		uint8_t sha[CACHE_SHA_LEN];
 		uint8_t flags;
-		bool ok;
+		bool known;
+		int r;
 
 		pthread_mutex_lock(&c->mu);
 		flags = e->flags;
+		known = e->blk != NULL;
 		pthread_mutex_unlock(&c->mu);
-		if (flags & CE_BAD) {
-			good = false;
+		if (flags & CE_BAD)
+			r = -EBADMSG;
+		else if (!(flags & CE_UNCHECKED) && known)
 			continue;
-		}
-		if (!(flags & CE_UNCHECKED))
-			continue;
-		ok = cache_hash_range(fd, (uint64_t)i * o->chunk_size, cache_chunk_len(o, i),
-		                      sha) == 0 &&
-		     memcmp(sha, e->sha, CACHE_SHA_LEN) == 0;
-		pthread_mutex_lock(&c->mu);
-		if (ok) {
-			e->flags &= (uint8_t)~CE_UNCHECKED;
-		} else if (!(e->flags & CE_BAD)) {
-			e->flags = (uint8_t)((e->flags | CE_BAD) & ~CE_UNCHECKED);
-			c->corrupt++;
-		}
-		pthread_mutex_unlock(&c->mu);
-		if (!ok) {
-			char hex[2 * CACHE_KEY_LEN + 1];
+		else
+			r = entry_check(c, o, fd, e);
+		if (r < 0 && rc != -EBADMSG)
+			rc = r;
+	}
+	return rc;
+}
 
-			cache_key_hex(o->key, hex);
-			C_WARN(c, "chunk %u of %s changed on disk since it was verified; dropped",
-			       i, hex);
-			good = false;
+/* Compare buf, the bytes [offset, offset + len) of o as just read, with the block
+ * digests of its pinned, checked chunks; a block only partly in buf is read whole from
+ * fd. Returns 0 (every byte is what was verified), -EBADMSG (a chunk differs: it is
+ * flagged bad), or -ENOMEM/-errno (nothing changes). */
+static int verify_bytes(struct cache *c, struct cache_obj *o, int fd, uint64_t offset,
+                        const uint8_t *buf, size_t len)
+{
+	uint64_t end = offset + len;
+	uint8_t *tmp = NULL;
+	int rc = 0;
+
+	for (uint32_t i = (uint32_t)(offset / o->chunk_size);
+	     rc == 0 && len && i <= (uint32_t)((end - 1) / o->chunk_size); i++) {
+		struct cache_entry *e = o->ent[i]; /* pinned: stays */
+		uint64_t coff = (uint64_t)i * o->chunk_size, cend = coff + cache_chunk_len(o, i);
+		uint64_t from = offset > coff ? offset : coff;
+		uint8_t(*blk)[CACHE_BLK_LEN];
+
+		pthread_mutex_lock(&c->mu);
+		blk = e->blk;
+		pthread_mutex_unlock(&c->mu);
+		if (!blk)
+			return -EIO; /* check_range learnt them: a caller's bug */
+		for (uint64_t b = (from - coff) / CACHE_BLOCK, bs;
+		     rc == 0 && (bs = coff + b * CACHE_BLOCK) < end && bs < cend; b++) {
+			uint64_t be = bs + CACHE_BLOCK < cend ? bs + CACHE_BLOCK : cend;
+			uint8_t d[CACHE_BLK_LEN];
+			bool ok;
+
+			if (bs >= offset && be <= end) {
+				rc = blk_digest(buf + (bs - offset), (size_t)(be - bs), d);
+				ok = rc == 0 && memcmp(d, blk[b], CACHE_BLK_LEN) == 0;
+			} else {
+				/* an edge: the whole block from disk, and buf's part of it */
+				uint64_t lo = bs > offset ? bs : offset, hi = be < end ? be : end;
+				ssize_t r;
+
+				if (!tmp && !(tmp = malloc(CACHE_BLOCK))) {
+					rc = -ENOMEM;
+					break;
+				}
+				do
+					r = pread(fd, tmp, (size_t)(be - bs), (off_t)bs);
+				while (r < 0 && errno == EINTR);
+				ok = r == (ssize_t)(be - bs) &&
+				     blk_digest(tmp, (size_t)(be - bs), d) == 0 &&
+				     memcmp(d, blk[b], CACHE_BLK_LEN) == 0 &&
+				     memcmp(tmp + (lo - bs), buf + (lo - offset),
+				            (size_t)(hi - lo)) == 0;
+			}
+			if (rc == 0 && !ok) {
+				flag_bad(c, o, e);
+				rc = -EBADMSG;
+			}
 		}
 	}
-	return good;
+	free(tmp);
+	return rc;
 }
 
 /* A read found corrupt chunks in [first, first + count), which it still pins: unpin and
@@ -377,7 +522,7 @@ static void unpin_and_drop(struct cache *c, struct cache_obj *o, uint32_t first,
 
 		if (e && (e->flags & CE_BAD) && e->pins == 0 && victim_push(&vs, o, i) == 0) {
 			cache_entry_detach(c, e);
-			free(e);
+			cache_entry_free(e);
 		}
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -386,14 +531,17 @@ static void unpin_and_drop(struct cache *c, struct cache_obj *o, uint32_t first,
 	cache_victims_report(c, &vs);
 }
 
-int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, size_t len,
-                    struct cache_block *out_block)
+/* cache_block_pin without the counters. A chunk found corrupt by its first check is
+ * dropped (drop) or only flagged, for a caller that must not run on_evict: then
+ * -EBADMSG. */
+static int pin_range(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, size_t len,
+                     bool drop, struct cache_block *out_block)
 {
 	struct cache_obj *o;
 	uint64_t end;
 	uint32_t first, last, count;
 	bool check = false;
-	int fd;
+	int fd, rc;
 
 	if (!c || !key || !out_block || len == 0)
 		return -EINVAL;
@@ -417,7 +565,6 @@ int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t 
 
 		if (!e || (e->flags & CE_BAD)) {
 			pthread_mutex_unlock(&c->mu);
-			__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
 			return -ENODATA;
 		}
 	}
@@ -427,7 +574,7 @@ int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t 
 		if (e->pins++ == 0)
 			c->pinned += cache_chunk_len(o, i);
 		cache_lru_touch(c, e);
-		check |= (e->flags & CE_UNCHECKED) != 0;
+		check |= (e->flags & CE_UNCHECKED) != 0 || !e->blk;
 	}
 	o->pins += count;
 	pthread_mutex_unlock(&c->mu);
@@ -437,12 +584,14 @@ int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t 
 		unpin_range(c, o, first, count);
 		return fd;
 	}
-	if (check && !check_range(c, o, fd, first, count)) {
-		unpin_and_drop(c, o, first, count);
-		__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
-		return -ENODATA;
+	if (check && (rc = check_range(c, o, fd, first, count)) < 0) {
+		if (rc == -EBADMSG && drop) {
+			unpin_and_drop(c, o, first, count);
+			return -ENODATA;
+		}
+		unpin_range(c, o, first, count);
+		return rc;
 	}
-	__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
 	*out_block = (struct cache_block){
 		.fd = fd,
 		.offset = offset,
@@ -452,6 +601,23 @@ int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t 
 		.priv_count = count,
 	};
 	return 0;
+}
+
+static void count(struct cache *c, int rc, const struct cache_block *b)
+{
+	if (rc == -ENODATA)
+		__atomic_add_fetch(&c->misses, 1, __ATOMIC_RELAXED);
+	else if (rc == 0 && b->len)
+		__atomic_add_fetch(&c->hits, 1, __ATOMIC_RELAXED);
+}
+
+int cache_block_pin(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset, size_t len,
+                    struct cache_block *out_block)
+{
+	int rc = pin_range(c, key, offset, len, true, out_block);
+
+	count(c, rc, out_block);
+	return rc;
 }
 
 void cache_block_unpin(struct cache *c, struct cache_block *block)
@@ -474,9 +640,11 @@ ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t o
 
 	if (!buf)
 		return -EINVAL;
-	rc = cache_block_pin(c, key, offset, len, &b);
-	if (rc < 0)
+	rc = pin_range(c, key, offset, len, true, &b);
+	if (rc < 0) {
+		count(c, (int)rc, &b);
 		return rc;
+	}
 	while (done < b.len) {
 		ssize_t r = pread(b.fd, (char *)buf + done, b.len - done, (off_t)(b.offset + done));
 
@@ -492,6 +660,86 @@ ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t o
 		}
 		done += (size_t)r;
 	}
+	/* What was read is what is served: it is checked, not the file before or after. */
+	if (rc == 0 && done)
+		rc = verify_bytes(c, b.priv_obj, b.fd, b.offset, buf, done);
+	if (rc == -EBADMSG) {
+		unpin_and_drop(c, b.priv_obj, b.priv_first, b.priv_count);
+		rc = -ENODATA;
+		count(c, (int)rc, &b);
+		return rc;
+	}
+	count(c, (int)rc, &b);
 	cache_block_unpin(c, &b);
 	return rc < 0 ? rc : (ssize_t)done;
+}
+
+int cache_verify(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t offset,
+                 const void *buf, size_t len)
+{
+	struct cache_block b;
+	int rc;
+
+	if (!buf)
+		return -EINVAL;
+	rc = pin_range(c, key, offset, len, false, &b);
+	if (rc < 0)
+		return rc;
+	/* Past the object's end a torrent has only padding (a hybrid torrent's pad file):
+	 * zeros, not the cache's to check. */
+	for (size_t i = b.len; i < len && rc == 0; i++)
+		if (((const uint8_t *)buf)[i])
+			rc = -EINVAL;
+	if (rc == 0 && b.len)
+		rc = verify_bytes(c, b.priv_obj, b.fd, b.offset, buf, b.len);
+	cache_block_unpin(c, &b);
+	return rc;
+}
+
+int cache_chunk_check(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk)
+{
+	struct cache_victims vs = { 0 };
+	struct cache_entry *e = NULL;
+	struct cache_obj *o;
+	bool bad = false;
+	int rc = 0, fd;
+
+	if (!c || !key)
+		return -EINVAL;
+	/* idx_mu: no entry is freed and no hole punched while it is held */
+	pthread_mutex_lock(&c->idx_mu);
+	pthread_mutex_lock(&c->mu);
+	o = cache_obj_find(c, key);
+	if (!o)
+		rc = -ENOENT;
+	else if (chunk >= o->nchunks)
+		rc = -EINVAL;
+	else if (!(e = o->ent[chunk]))
+		rc = -ENODATA;
+	else
+		bad = (e->flags & CE_BAD) != 0;
+	pthread_mutex_unlock(&c->mu);
+	if (rc < 0)
+		goto out;
+	if (!bad) {
+		fd = cache_obj_fd(c, o);
+		rc = fd < 0 ? fd : entry_check(c, o, fd, e);
+		if (rc != -EBADMSG)
+			goto out;
+	}
+	pthread_mutex_lock(&c->mu);
+	if (e->pins) {
+		rc = -EBUSY;
+	} else if ((rc = victim_push(&vs, o, chunk)) == 0) {
+		cache_entry_detach(c, e);
+		cache_entry_free(e);
+		rc = 1;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (rc == 1)
+		cache_retire_locked(c, &vs, 0);
+out:
+	pthread_mutex_unlock(&c->idx_mu);
+	cache_victims_report(c, &vs);
+	return rc;
 }

@@ -441,7 +441,7 @@ static void replay(struct cache *c, unsigned type, const uint8_t *p, bool *bad)
 			struct cache_entry *e = o->ent[get32(p + CACHE_KEY_LEN)];
 
 			cache_entry_detach(c, e);
-			free(e);
+			cache_entry_free(e);
 		}
 		break;
 	}

@@ -79,20 +79,30 @@ int cache_object_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *b
 	return n;
 }
 
-/* Hash every chunk of the file into entries of o (not attached). */
-static int adopt_hash(struct cache_obj *o, int fd)
+/* Hash every chunk of the file into entries of o (not attached), or take the hashes
+ * the caller computed while it wrote the file. */
+static int adopt_hash(struct cache_obj *o, int fd, const uint8_t (*shas)[CACHE_SHA_LEN])
 {
 	for (uint32_t i = 0; i < o->nchunks; i++) {
 		struct cache_entry *e = calloc(1, sizeof *e);
-		int rc;
+		int rc = 0;
 
 		if (!e)
 			return -ENOMEM;
 		e->obj = o;
 		e->idx = i;
 		o->ent[i] = e;
-		rc = cache_hash_range(fd, (uint64_t)i * o->chunk_size, cache_chunk_len(o, i),
-		                      e->sha);
+		if (shas) {
+			/* hashed by the publisher in its one read: the block digests are
+			 * learnt (and the chunk checked) at its first read */
+			memcpy(e->sha, shas[i], CACHE_SHA_LEN);
+		} else {
+			e->blk = calloc(cache_chunk_blocks(o, i), CACHE_BLK_LEN);
+			if (!e->blk)
+				return -ENOMEM;
+			rc = cache_hash_range(fd, (uint64_t)i * o->chunk_size,
+			                      cache_chunk_len(o, i), e->sha, e->blk);
+		}
 		if (rc < 0)
 			return rc;
 	}
@@ -101,6 +111,12 @@ static int adopt_hash(struct cache_obj *o, int fd)
 
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
                        uint32_t chunk_size)
+{
+	return cache_object_adopt_hashed(c, key, path, chunk_size, NULL, 0);
+}
+
+int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
+                              uint32_t chunk_size, const uint8_t (*shas)[32], uint32_t n)
 {
 	struct cache_rec_buf rec = { 0 };
 	struct cache_obj *o = NULL, *old = NULL;
@@ -128,8 +144,12 @@ int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const 
 	if ((rc = cache_obj_alloc(key, (uint64_t)st.st_size, chunk_size, &o)) < 0)
 		goto out;
 	o->pinned = true;
+	if (shas && n != o->nchunks) {
+		rc = -EINVAL;
+		goto out;
+	}
 	/* The file's bytes must be on disk before the index says its chunks are. */
-	if ((rc = adopt_hash(o, fd)) < 0 || fdatasync(fd) < 0) {
+	if ((rc = adopt_hash(o, fd, shas)) < 0 || fdatasync(fd) < 0) {
 		rc = rc < 0 ? rc : -errno;
 		C_ERR(c, "adopt %s: %s", path, strerror(-rc));
 		goto out;

@@ -3,11 +3,13 @@
  * refuse while the drive is mounted (DESIGN.md §7); given a mount point, log and
  * drive add-member ask the mount instead. */
 #include "cmd_ledger.h"
-
+#include "cli.h"
 #include "credit.h"
 #include "cmd_mount.h"
 #include "drive.h"
 #include "fs.h"
+#include "history.h"
+#include "report.h"
 #include "uri.h"
 
 #include <ledger.h>
@@ -439,8 +441,8 @@ out:
 
 static const char drive_usage[] =
     "usage: swarmfs drive list|show|members|add-member|remove-member [--home DIR] ...\n\n"
-    "  list                                   the drives in the data directory\n"
-    "  show DRIVE                             parameters, head, members\n"
+    "  list [--json]                          the drives in the data directory\n"
+    "  show DRIVE [--json]                    parameters, head, members\n"
     "  members DRIVE|MOUNTPOINT               live members: key, role, since, name\n"
     "  add-member DRIVE|MOUNTPOINT KEY [--producer] [--name NAME] [--key NAME]\n"
     "                                         admit a member (admin only); on a\n"
@@ -736,6 +738,8 @@ int fs_cmd_drive(int argc, char **argv)
 	struct common c = { 0 };
 	struct ledger *l = NULL;
 	struct drive_opts o = { 0 };
+	bool json = fs_cli_take_flag(&argc, argv, "--json");
+	struct fs_json j;
 	const char *sub;
 	int rc = 0, nargs;
 
@@ -776,21 +780,34 @@ int fs_cmd_drive(int argc, char **argv)
 		}
 		d = opendir(dir);
 		free(dir);
+		fs_json_init(&j);
+		fs_json_array_begin(&j, NULL);
 		while (d && (de = readdir(d))) {
 			uint8_t raw[32];
 
 			if (ledger_unhex(de->d_name, raw, 32) < 0 ||
 			    drive_open(c.home, de->d_name, NULL, &l) < 0)
 				continue;
-			show_one(l, true);
+			if (json)
+				fs_report_drive(&j, NULL, l, true);
+			else
+				show_one(l, true);
 			ledger_free(l);
 			l = NULL;
 		}
 		if (d)
 			closedir(d);
+		fs_json_array_end(&j);
+		rc = json ? fs_json_print(&j) : 0;
+		fs_json_release(&j);
 	} else {
 		rc = open_drive_arg(&c, "drive", argv[optind + 1], NULL, &l);
-		if (rc == 0)
+		if (rc == 0 && json) {
+			fs_json_init(&j);
+			if ((rc = fs_report_drive(&j, NULL, l, false)) == 0)
+				rc = fs_json_print(&j);
+			fs_json_release(&j);
+		} else if (rc == 0)
 			rc = show_one(l, false);
 	}
 	ledger_free(l);
@@ -855,70 +872,69 @@ int fs_cmd_credit(int argc, char **argv)
 /* ---- log ---- */
 
 static const char log_usage[] =
-    "usage: swarmfs log [--home DIR] DRIVE [PATH]\n\n"
-    "Every record that touched PATH (or the whole drive), oldest first.\n";
-
-static int print_entry(const struct ledger_log_entry *e, void *ctx)
-{
-	char author[LEDGER_HEX_LEN], rec[LEDGER_HEX_LEN], when[32];
-	time_t t = (time_t)e->time;
-	struct tm tm;
-
-	(void)ctx;
-	ledger_hex(e->author, 32, author);
-	ledger_hex(e->record_id, 32, rec);
-	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
-	printf("%6lld  %s  %-8s  %.16s  ", (long long)e->height, when,
-	       ledger_rec_type_name(e->type), author);
-	if (e->type == LEDGER_REC_MEMBER || e->type == LEDGER_REC_KEYWRAP)
-		printf("key %.16s", e->dest);
-	else if (e->type == LEDGER_REC_INVITE || e->type == LEDGER_REC_REDEEM)
-		printf("invite %.16s", e->dest);
-	else if (e->type == LEDGER_REC_KEYS)
-		printf("%s", e->dest);
-	else
-		printf("%s", e->path);
-	if (e->type == LEDGER_REC_MOVE)
-		printf(" -> %s", e->dest);
-	else if (e->type == LEDGER_REC_TRANSFER)
-		printf(" to %.16s", e->dest);
-	printf("  record %.16s\n", rec);
-	return 0;
-}
+    "usage: swarmfs log [--home DIR] [--utc] [--long] [--json] DRIVE [PATH]\n"
+    "       swarmfs log [--utc] [--long] [--json] PATH-IN-A-MOUNT\n\n"
+    "Every record that touched PATH (or the whole drive), oldest first. Times are\n"
+    "ISO 8601 in local time (--utc: in UTC); keys and record ids are shortened to 8\n"
+    "hex digits (--long: in full) and named where this node knows the key.\n";
 
 int fs_cmd_log(int argc, char **argv)
 {
+	struct fs_history_out out = { .f = stdout };
+	struct fs_names *names = NULL;
 	struct common c = { 0 };
 	struct ledger *l = NULL;
+	char *text = NULL;
+	uint8_t id[32];
+	char id_hex[LEDGER_HEX_LEN];
 	int rc;
 
+	out.utc = fs_cli_take_flag(&argc, argv, "--utc");
+	out.long_keys = fs_cli_take_flag(&argc, argv, "--long");
+	out.json = fs_cli_take_flag(&argc, argv, "--json");
 	PARSE(argc, argv, &c, log_usage, NULL, NULL, NULL, NULL);
 	if (argc - optind < 1 || argc - optind > 2) {
 		fprintf(stderr, "%s", log_usage);
 		return FS_EXIT_USAGE;
 	}
+	/* names are a convenience: without a data directory keys show as hex */
+	if (fs_home_resolve(c.home_opt, &c.home) == 0 && fs_names_load(c.home, &names) == 0)
+		out.names = names;
 	/* swarmfs log PATH, a path in a mounted drive: the mount answers (its ledger.db is
 	 * the mount's to read while mounted, DESIGN.md §7) */
-	if (argc - optind == 1 && strchr(argv[optind], '/')) {
-		char *text;
-
-		if (fs_mount_ask(argv[optind], "log", &text) == 0) {
-			fputs(text, stdout);
-			free(text);
-			return 0;
-		}
+	if (argc - optind == 1 && strchr(argv[optind], '/') &&
+	    fs_mount_ask(argv[optind], "log", &text) == 0) {
+		fs_history_begin(&out, NULL, argv[optind]);
+		rc = fs_history_parse(text, fs_history_print, &out);
+		if (rc == 0)
+			rc = fs_history_end(&out);
+		else
+			fs_json_release(&out.j);
+		if (rc < 0)
+			fprintf(stderr, "swarmfs log: %s: %s\n", argv[optind], strerror(-rc));
+		goto out;
 	}
-	if (resolve_home(&c, "log") < 0)
-		return CMD_FAIL;
+	if (!c.home && (rc = resolve_home(&c, "log")) < 0)
+		goto out;
 	rc = open_drive_arg(&c, "log", argv[optind], NULL, &l);
 	if (rc == 0) {
-		printf("height  time (UTC)           type      author            path\n");
-		rc = ledger_history(l, argc - optind == 2 ? argv[optind + 1] : NULL, print_entry,
-		                    NULL);
+		const char *path = argc - optind == 2 ? argv[optind + 1] : NULL;
+
+		ledger_drive_id(l, id);
+		ledger_hex(id, sizeof id, id_hex);
+		fs_history_begin(&out, id_hex, path);
+		rc = ledger_history(l, path, fs_history_print, &out);
+		if (rc == 0)
+			rc = fs_history_end(&out);
+		else
+			fs_json_release(&out.j);
 		if (rc < 0)
 			fprintf(stderr, "swarmfs log: %s\n", strerror(-rc));
 	}
+out:
 	ledger_free(l);
+	fs_names_free(names);
+	free(text);
 	free(c.home);
 	return rc < 0 ? CMD_FAIL : 0;
 }

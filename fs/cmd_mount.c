@@ -168,17 +168,29 @@ static int one_path(int argc, char **argv, const char *cmd, const char *usage)
 	return -1;
 }
 
-int fs_cmd_status(int argc, char **argv)
+int fs_cmd_rekey(int argc, char **argv)
 {
-	char *text;
-	int rc = one_path(argc, argv, "status", "status MOUNTPOINT");
+	int rc = one_path(argc, argv, "rekey", "rekey PATH");
 
 	if (rc >= 0)
 		return rc;
-	if ((rc = fs_mount_ask(argv[1], "drive", &text)) < 0)
-		return explain("status", argv[1], rc);
-	fputs(text, stdout);
-	free(text);
+	if (setxattr(argv[1], "user.swarmfs.rekey", "1", 1, 0) < 0) {
+		int err = -errno;
+
+		if (err == -EMEDIUMTYPE)
+			fprintf(stderr,
+			        "swarmfs rekey: %s is on a public drive: its content is not "
+			        "encrypted\n",
+			        argv[1]);
+		else if (err == -EACCES)
+			fprintf(stderr, "swarmfs rekey: %s is not yours\n", argv[1]);
+		else
+			return explain("rekey", argv[1], err);
+		return 1;
+	}
+	printf("%s: re-encrypted under the newest epoch key (published when the queue "
+	       "empties)\n",
+	       argv[1]);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
 int fs_cmd_transfer(int argc, char **argv);
 int fs_cmd_status(int argc, char **argv);
 int fs_cmd_magnet(int argc, char **argv);
+int fs_cmd_rekey(int argc, char **argv);
 int fs_cmd_add(int argc, char **argv);
 
 /* Read the attribute user.swarmfs.NAME of path into a malloc'd NUL-terminated string

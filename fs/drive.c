@@ -6,6 +6,7 @@
 #include "inode.h"
 #include "publish.h"
 #include "sync.h"
+#include "waiter.h"
 #include "uri.h"
 
 #include <ctype.h>
@@ -16,6 +17,7 @@
 #include <cache.h>
 #include <swarm.h>
 #include "engine.h"
+#include "filekey.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,34 +383,48 @@ int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes
 	return fs_write_file(path, bytes, len);
 }
 
+int fs_magnet_key(const char *magnet, uint8_t out_key[32])
+{
+	const char *v2 = strstr(magnet, "urn:btmh:1220"), *v1 = strstr(magnet, "urn:btih:");
+	uint8_t key[32] = { 0 };
+	char hex[65];
+
+	if (v2 && strlen(v2 + 13) >= 64 &&
+	    ledger_unhex((snprintf(hex, sizeof hex, "%.64s", v2 + 13), hex), key, 32) == 0) {
+		memcpy(out_key, key, 32);
+		return 0;
+	}
+	if (v1 && strlen(v1 + 9) >= 40 &&
+	    ledger_unhex((snprintf(hex, sizeof hex, "%.40s", v1 + 9), hex), key, 20) == 0) {
+		memcpy(out_key, key, 32);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int fs_saved_torrent(struct fs_drive *d, const uint8_t key[32], void **out, size_t *out_len)
+{
+	char hex[65], path[4200];
+
+	swarm_hex(key, 32, hex);
+	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
+	return fs_read_file(path, 64 << 20, out, out_len);
+}
+
 int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, void **out,
                       size_t *out_len)
 {
 	struct swarm_add_params ap = { 0 };
 	struct swarm_metainfo *m = NULL;
 	struct swarm_torrent *t;
+	uint8_t key[32];
 	char dir[4200];
 	int err;
 
 	/* a torrent this node keeps already (by its v2 or v1 hash) is not fetched: the
 	 * swarm holds one torrent per infohash, and it may be seeding that one */
-	const char *v2 = strstr(magnet, "urn:btmh:1220"), *v1 = strstr(magnet, "urn:btih:");
-	uint8_t key[32] = { 0 };
-	char hex[65], tpath[4200];
-
-	err = -ENOENT;
-	if (v2 && strlen(v2 + 13) >= 64 &&
-	    ledger_unhex((snprintf(hex, sizeof hex, "%.64s", v2 + 13), hex), key, 32) == 0)
-		err = 0;
-	else if (v1 && strlen(v1 + 9) >= 40 &&
-	         ledger_unhex((snprintf(hex, sizeof hex, "%.40s", v1 + 9), hex), key, 20) == 0)
-		err = 0;
-	if (err == 0) {
-		swarm_hex(key, 32, hex);
-		snprintf(tpath, sizeof tpath, "%s/torrents/%s.torrent", d->dir, hex);
-		if (fs_read_file(tpath, 64 << 20, out, out_len) == 0)
-			return 0;
-	}
+	if (fs_magnet_key(magnet, key) == 0 && fs_saved_torrent(d, key, out, out_len) == 0)
+		return 0;
 	/* a throwaway torrent in a scratch directory: only its metadata is wanted */
 	snprintf(dir, sizeof dir, "%s/staging/metadata", d->dir);
 	mkdir(dir, 0700);
@@ -434,55 +450,34 @@ int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, vo
 	return err;
 }
 
-int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
-                   struct fs_engine_torrent **out_t)
+void fs_torrent_magnet(const struct ledger_entry *e, char out[256])
+{
+	static const uint8_t zero[32];
+	char hex[65], h1[41];
+
+	swarm_hex(e->content.ih2, 32, hex);
+	if (!memcmp(e->content.root, zero, 32) && e->content.has_ih1) { /* v1 only */
+		swarm_hex(e->content.ih1, 20, h1);
+		snprintf(out, 256, "magnet:?xt=urn:btih:%s", h1);
+	} else if (e->content.has_ih1) {
+		swarm_hex(e->content.ih1, 20, h1);
+		snprintf(out, 256, "magnet:?xt=urn:btmh:1220%s&xt=urn:btih:%s", hex, h1);
+	} else
+		snprintf(out, 256, "magnet:?xt=urn:btmh:1220%s", hex);
+}
+
+int fs_torrent_adopt(struct fs_drive *d, const struct ledger_entry *e, const void *bytes,
+                     size_t len, bool save, struct fs_engine_torrent **out_t)
 {
 	static const uint8_t zero[32];
 	struct swarm_metainfo *m = NULL;
 	const char *why = NULL;
-	char hex[65], path[4200];
-	void *buf = NULL;
-	size_t len = 0;
+	char hex[65];
 	bool v1only = !memcmp(e->content.root, zero, 32) && e->content.has_ih1;
-	bool saving = false;
 	int err;
 
-	if ((*out_t = fs_torrent_find(d, e->content.ih2)))
-		return 0;
 	swarm_hex(e->content.ih2, 32, hex);
-	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
-	err = fs_read_file(path, 64 << 20, &buf, &len);
-	if (err == -ENOENT) {
-		/* another member's content: its metadata from the swarm (BEP 9), by the
-		 * record's infohashes, then kept like our own */
-		char magnet[256], h1[41];
-
-		if (e->content.has_ih1) {
-			swarm_hex(e->content.ih1, 20, h1);
-			snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btmh:1220%s&xt=urn:btih:%s",
-			         hex, h1);
-		} else
-			snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btmh:1220%s", hex);
-		if (v1only)
-			snprintf(magnet, sizeof magnet, "magnet:?xt=urn:btih:%s", h1);
-		err = fs_fetch_metadata(d, magnet, d->read_timeout_ms, &buf, &len);
-		/* another open of the same file is fetching it: wait for what it keeps */
-		for (int i = 0; err == -EEXIST && i < d->read_timeout_ms / 50; i++) {
-			usleep(50000);
-			if ((*out_t = fs_torrent_find(d, e->content.ih2)))
-				return 0;
-			if (fs_read_file(path, 64 << 20, &buf, &len) == 0)
-				err = 0;
-		}
-		if (err < 0) {
-			fs_warn("no metadata for torrent %s from the swarm: %s", hex,
-			        strerror(-err));
-			return err == -ETIMEDOUT ? -EIO : err;
-		}
-		saving = true;
-	} else if (err < 0)
-		return err;
-	err = swarm_metainfo_parse(buf, len, &m, &why);
+	err = swarm_metainfo_parse(bytes, len, &m, &why);
 	/* the torrent must be the record's: same infohash, pieces root (v2) and length */
 	if (!err &&
 	    (m->num_files != 1 || m->files[0].size != e->content.length ||
@@ -493,13 +488,28 @@ int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
 		       hex);
 		err = -EBADMSG;
 	}
-	if (!err && saving && (err = fs_save_torrent(d, e->content.ih2, buf, len)) < 0)
+	if (!err && save && (err = fs_save_torrent(d, e->content.ih2, bytes, len)) < 0)
 		fs_err("cannot keep torrent %s: %s", hex, strerror(-err));
 	if (!err)
-		err = fs_seed(d, buf, len, e->content.ih2, out_t);
+		err = fs_seed(d, bytes, len, e->content.ih2, out_t);
 	if (!err)
 		fs_sync_connect(d, fs_engine_torrent_swarm(*out_t));
 	swarm_metainfo_free(m);
+	return err;
+}
+
+int fs_torrent_local(struct fs_drive *d, const struct ledger_entry *e,
+                     struct fs_engine_torrent **out_t)
+{
+	void *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if ((*out_t = fs_torrent_find(d, e->content.ih2)))
+		return 0;
+	if ((err = fs_saved_torrent(d, e->content.ih2, &buf, &len)) < 0)
+		return err; /* -ENOENT: its metadata must come from the swarm */
+	err = fs_torrent_adopt(d, e, buf, len, false, out_t);
 	free(buf);
 	return err;
 }
@@ -552,7 +562,7 @@ int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_en
 	struct cache_object_info info;
 	struct swarm_metainfo *m = NULL;
 	char hex[65], saved[4200], link_dir[4200], link_path[4500], data[4200];
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char base[LEDGER_NAME_MAX + 1];
 	void *buf = NULL;
 	size_t len = 0;
 	int err;
@@ -560,6 +570,8 @@ int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_en
 	if (!e->content.length || cache_object_stat(d->cache, e->content.ih2, &info) < 0 ||
 	    !info.pinned || info.present != info.chunks)
 		return -ENODATA; /* only the publisher holds it for sure, whole and pinned */
+	if ((err = fs_content_name(d, path, e, base, sizeof base)) < 0)
+		return err;
 	swarm_hex(e->content.ih2, 32, hex);
 	snprintf(saved, sizeof saved, "%s/torrents/v1-%s.torrent", d->dir, hex);
 	err = fs_read_file(saved, 64 << 20, &buf, &len);
@@ -865,9 +877,11 @@ void fs_drive_close(struct fs_drive *d)
 		pthread_join(d->verify_thread, NULL); /* it uses the ledger */
 	}
 	fs_drive_notify_stop(d);
+	fs_waiter_stop(d->waiter); /* answers what is parked; before the probes' session */
 	fs_publish_stop(d);
 	fs_sync_stop(d);
 	fs_engine_free(d->engine); /* its torrents and readers die with it */
+	fs_waiter_free(d->waiter); /* after the engine's last completion */
 	fs_sync_free(d);
 	ledger_free(d->ledger);
 	ledger_key_free(d->key);
@@ -1138,6 +1152,10 @@ int fs_drive_start(struct fs_drive *d, struct fuse_session *se)
 	}
 	if ((err = open_engine(d, &d->opts)) < 0)
 		return err;
+	if ((err = fs_waiter_start(d, &d->waiter)) < 0) {
+		fs_err("cannot start the waiter thread: %s", strerror(-err));
+		return err;
+	}
 	if ((err = fs_sync_start(d)) < 0)
 		return err;
 	if ((err = fs_drive_notify_start(d, se)) < 0) {

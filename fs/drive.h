@@ -21,6 +21,7 @@ struct fs_engine;
 struct fs_engine_torrent;
 struct fs_inodes;
 struct fs_publisher;
+struct fs_waiter;
 struct fuse_session;
 struct swarm_session;
 
@@ -52,6 +53,7 @@ struct fs_drive {
 	struct swarm_session *swarm; /* the engine's */
 	struct fs_publisher *pub;
 	struct fs_sync *sync;          /* the ledger's sync with the other members (fs/sync) */
+	struct fs_waiter *waiter;      /* opens and adds parked for the swarm (fs/waiter) */
 	pthread_mutex_t torrents_lock; /* guards torrents[] */
 	struct fs_torrent {
 		uint8_t key[32]; /* v2 infohash: the cache object */
@@ -123,12 +125,26 @@ void fs_drive_close(struct fs_drive *d);
 int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
             struct fs_engine_torrent **out_t);
 
-/* The engine torrent of a file record's content: added from its saved .torrent if it
- * is not yet, after checking that the torrent's v2 infohash, pieces root and length
- * are the record's. -ENOENT when this node has no .torrent for it (remote content
- * whose metadata must come from the swarm: not built yet), -EBADMSG on a mismatch. */
-int fs_torrent_for(struct fs_drive *d, const struct ledger_entry *e,
-                   struct fs_engine_torrent **out_t);
+/* The engine torrent of a file record's content, without the network: the one added
+ * already, or one added from its saved .torrent (checked as fs_torrent_adopt does).
+ * -ENOENT when this node has no .torrent for it (remote content whose metadata must
+ * come from the swarm: fs/waiter parks for it), -EBADMSG on a mismatch. Any thread but
+ * the engine's. */
+int fs_torrent_local(struct fs_drive *d, const struct ledger_entry *e,
+                     struct fs_engine_torrent **out_t);
+/* Add a file record's torrent from its .torrent bytes (borrowed), after checking that
+ * the torrent's infohash, pieces root and length are the record's (-EBADMSG, logged,
+ * if not); with save, keep the bytes too (fs_save_torrent). Any thread but the
+ * engine's. */
+int fs_torrent_adopt(struct fs_drive *d, const struct ledger_entry *e, const void *bytes,
+                     size_t len, bool save, struct fs_engine_torrent **out_t);
+/* The magnet that asks the swarm for a record's metadata (its infohashes). */
+void fs_torrent_magnet(const struct ledger_entry *e, char out[256]);
+/* The cache key a magnet names (its v2 infohash, or its v1 zero-padded): 0, or -ENOENT
+ * when it names neither. */
+int fs_magnet_key(const char *magnet, uint8_t out_key[32]);
+/* The .torrent this node keeps for cache key key (malloc'd): 0, -ENOENT, -errno. */
+int fs_saved_torrent(struct fs_drive *d, const uint8_t key[32], void **out, size_t *out_len);
 
 /* A v1-only companion of a file's hybrid torrent, for clients that cannot read BEP 52
  * metadata (aria2c 1.36 drops the file tree's empty-string key when it re-encodes the
@@ -156,7 +172,8 @@ int fs_write_file(const char *path, const void *bytes, size_t len);
 /* Read a whole file of at most max bytes into a malloc'd buffer. */
 int fs_read_file(const char *path, size_t max, void **out, size_t *out_len);
 /* The .torrent bytes of a magnet, from the swarm (BEP 9), waiting timeout_ms at most:
- * -ETIMEDOUT when no peer gave them. Blocks: a FUSE worker for an explicit command. */
+ * -ETIMEDOUT when no peer gave them. Blocks: never on a FUSE worker (fs/waiter parks
+ * those); for joining. */
 int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, void **out,
                       size_t *out_len);
 

@@ -12,11 +12,12 @@
 #include <syslog.h>
 #include <unistd.h>
 
-/* A job for the worker: mark a chunk (MARK), or tell a reader its range is ready
- * (DONE). Jobs copy what they need: a torrent may be removed while they wait. */
+/* A job for the worker: mark a chunk (MARK), re-check a chunk an upload found changed
+ * on disk (CHECK), or tell a reader its range is ready (DONE). Jobs copy what they
+ * need: a torrent may be removed while they wait. */
 struct job {
 	struct job *next;
-	enum { JOB_MARK, JOB_DONE } kind;
+	enum { JOB_MARK, JOB_CHECK, JOB_DONE } kind;
 	uint8_t key[CACHE_KEY_LEN];
 	uint32_t piece;
 	fs_engine_ready_cb cb;
@@ -53,10 +54,13 @@ struct fs_engine {
 
 	pthread_t worker;
 	bool worker_started;
-	pthread_mutex_t mu; /* guards jobs, stop, torrents, dead */
-	pthread_cond_t cv;  /* a job was queued, or stop */
+	/* guards head, tail, stop; never held across a call out, so that libtorrent's
+	 * network thread may queue a job while mu is held across swarm_torrent_add */
+	pthread_mutex_t jobs_mu;
+	pthread_cond_t cv; /* a job was queued, or stop */
 	struct job *head, *tail;
 	bool stop;
+	pthread_mutex_t mu; /* guards torrents, dead */
 	struct fs_engine_torrent *torrents;
 	/* Removed torrents stay allocated until fs_engine_free: libtorrent's network
 	 * thread may still ask may_serve about them for a moment. */
@@ -81,14 +85,14 @@ static void elog(struct fs_engine *e, int level, const char *fmt, ...)
 static void push_job(struct fs_engine *e, struct job *j)
 {
 	j->next = NULL;
-	pthread_mutex_lock(&e->mu);
+	pthread_mutex_lock(&e->jobs_mu);
 	if (e->tail)
 		e->tail->next = j;
 	else
 		e->head = j;
 	e->tail = j;
 	pthread_cond_signal(&e->cv);
-	pthread_mutex_unlock(&e->mu);
+	pthread_mutex_unlock(&e->jobs_mu);
 }
 
 /* Whether libtorrent still holds the piece of a queued mark: an eviction may have
@@ -115,16 +119,16 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct job *j;
 
-		pthread_mutex_lock(&e->mu);
+		pthread_mutex_lock(&e->jobs_mu);
 		while (!e->head && !e->stop)
-			pthread_cond_wait(&e->cv, &e->mu);
+			pthread_cond_wait(&e->cv, &e->jobs_mu);
 		j = e->head;
 		if (j) {
 			e->head = j->next;
 			if (!e->head)
 				e->tail = NULL;
 		}
-		pthread_mutex_unlock(&e->mu);
+		pthread_mutex_unlock(&e->jobs_mu);
 		if (!j)
 			return NULL; /* stopping, queue drained */
 		if (j->kind == JOB_MARK) {
@@ -145,6 +149,15 @@ static void *worker_main(void *arg)
 				swarm_hex(j->key, CACHE_KEY_LEN, hex);
 				elog(e, LOG_ERR, "cannot mark piece %u of %s in the cache: %s",
 				     j->piece, hex, strerror(-rc));
+			}
+		} else if (j->kind == JOB_CHECK) {
+			/* dropped (1) is reported through on_evict: libtorrent forgets the
+			 * piece and fetches it again */
+			int rc = cache_chunk_check(e->c, j->key, j->piece);
+			if (rc == -EBUSY && ++j->tries < 200) {
+				usleep(1000); /* a reader holds it: once it let go */
+				push_job(e, j);
+				continue;
 			}
 		} else {
 			j->cb(j->result, j->ctx);
@@ -190,6 +203,37 @@ static bool may_serve(struct swarm_torrent *st, void *tctx, uint32_t piece, void
 	if (!t || t->plain)
 		return true; /* libtorrent's own files: verified pieces only */
 	return cache_chunk_present(e->c, t->key, piece);
+}
+
+/* network thread: libtorrent read these bytes to upload them; they go only if they are
+ * what was verified. A changed chunk is withheld at once and dropped by the worker
+ * (dropping reports to on_evict, which takes mu: not on this thread). */
+static bool check_upload(struct swarm_torrent *st, void *tctx, uint64_t offset, const void *buf,
+                         size_t len, void *ctx)
+{
+	struct fs_engine *e = ctx;
+	struct fs_engine_torrent *t = tctx;
+	struct cache_object_info info;
+	struct job *j;
+	int rc;
+
+	(void)st;
+	if (!t || t->plain)
+		return true; /* libtorrent's own files: not the cache's to check */
+	rc = cache_verify(e->c, t->key, offset, buf, len);
+	if (rc == -EBADMSG && cache_object_stat(e->c, t->key, &info) == 0 &&
+	    (j = calloc(1, sizeof *j))) {
+		j->kind = JOB_CHECK;
+		memcpy(j->key, t->key, CACHE_KEY_LEN);
+		j->piece = (uint32_t)(offset / info.chunk_size);
+		push_job(e, j);
+	}
+	/* a changed chunk the cache logged itself; one evicted meanwhile is no news */
+	if (rc < 0 && rc != -EBADMSG)
+		elog(e, rc == -ENODATA ? LOG_DEBUG : LOG_WARNING,
+		     "upload of %zu bytes at %llu withheld: %s", len, (unsigned long long)offset,
+		     strerror(-rc));
+	return rc == 0;
 }
 
 /* Any thread that made the cache evict: libtorrent forgets those pieces. */
@@ -243,6 +287,7 @@ int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
 	if (!e)
 		return -ENOMEM;
 	pthread_mutex_init(&e->mu, NULL);
+	pthread_mutex_init(&e->jobs_mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
 	e->user_ext_peer = sc->on_ext_peer;
 	e->user_ext_message = sc->on_ext_message;
@@ -270,6 +315,7 @@ int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
 	s2.readahead_max = (uint32_t)(ra ? ra : 1);
 	s2.on_piece = on_piece;
 	s2.may_serve = may_serve;
+	s2.check_upload = check_upload;
 	s2.on_ext_peer = on_ext_peer;
 	s2.on_ext_message = on_ext_message;
 	s2.cb_ctx = e;
@@ -297,10 +343,10 @@ void fs_engine_free(struct fs_engine *e)
 		t->st = NULL;
 	pthread_mutex_unlock(&e->mu);
 	if (e->worker_started) {
-		pthread_mutex_lock(&e->mu);
+		pthread_mutex_lock(&e->jobs_mu);
 		e->stop = true;
 		pthread_cond_signal(&e->cv);
-		pthread_mutex_unlock(&e->mu);
+		pthread_mutex_unlock(&e->jobs_mu);
 		pthread_join(e->worker, NULL);
 	}
 	cache_free(e->c);
@@ -314,6 +360,7 @@ void fs_engine_free(struct fs_engine *e)
 	}
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
+	pthread_mutex_destroy(&e->jobs_mu);
 	free(e);
 }
 

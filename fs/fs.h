@@ -21,6 +21,10 @@
 /* Route messages to stderr (foreground) or syslog (daemon). Main thread, before any
  * other thread starts. */
 void fs_log_use_syslog(bool on);
+/* In the foreground under systemd (stderr is the journal stream systemd names in
+ * $JOURNAL_STREAM), send messages to the journal with their priority; else nothing
+ * changes. Returns whether it did. Main thread, before any other thread starts. */
+bool fs_log_use_journal(void);
 /* Messages above this syslog level are dropped; default LOG_NOTICE, SWARMFS_DEBUG=1
  * in the environment lowers it to LOG_DEBUG. Any thread. */
 void fs_log_set_level(int level);

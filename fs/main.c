@@ -2,6 +2,7 @@
 #include "cmd_ledger.h"
 #include "cmd_mount.h"
 #include "fs.h"
+#include "mount_opts.h"
 #include "uri.h"
 
 #include <cache.h>
@@ -48,6 +49,9 @@ static const struct command commands[] = {
 	{ "transfer", fs_cmd_transfer, "transfer PATH --to KEY", "give a file to another key" },
 	{ "add", fs_cmd_add, "add DRIVE FILE.torrent|MAGNET /dest/path",
 	  "import an existing torrent" },
+	{ "rekey", fs_cmd_rekey, "rekey PATH",
+	  "re-encrypt a private file of yours under the newest epoch key (cuts off removed "
+	  "members)" },
 	{ "magnet", fs_cmd_magnet, "magnet [--v1] PATH",
 	  "the magnet link of a file (--v1: a v1-only torrent of it, for aria2c)" },
 	{ "key", fs_cmd_key, "key new|show [NAME]", "make or show a signing key" },
@@ -93,13 +97,29 @@ static void mount_usage(FILE *f)
 	       "                          (default: unlimited)\n"
 	       "      --read-timeout SECS a read waiting for the swarm fails with EIO after\n"
 	       "                          this long (default 30)\n"
-	       "  -o OPT[,OPT...]         FUSE mount options\n"
+	       "  -o OPT[,OPT...]         FUSE mount options; every flag above is also an\n"
+	       "                          option: -o home=DIR,tracker=URL,no_dht,...\n"
 	       "  -h, --help              this text\n\n"
 	       "Unmount with 'fusermount3 -u MOUNTPOINT', 'swarmfs umount MOUNTPOINT',\n"
 	       "or SIGINT/SIGTERM to a foreground mount.\n");
 }
 
+static int mount_parsed(int argc, char **argv);
+
+/* -o home=...,tracker=... as well as --home, --tracker: see mount_opts.h */
 int fs_cmd_mount(int argc, char **argv)
+{
+	char **xargv;
+	int xargc, rc;
+
+	if (fs_mount_argv_expand(argc, argv, &xargc, &xargv) < 0)
+		return FS_EXIT_USAGE;
+	rc = mount_parsed(xargc, xargv);
+	fs_mount_argv_free(xargv);
+	return rc;
+}
+
+static int mount_parsed(int argc, char **argv)
 {
 	enum {
 		OPT_HOME = 256,
@@ -283,6 +303,9 @@ int main(int argc, char **argv)
 		}
 		return commands[i].run(argc - 1, argv + 1);
 	}
+	/* mount(8) through mount.fuse3: swarmfs DRIVE MOUNTPOINT -o OPTIONS */
+	if (argc == 5 && argv[1][0] != '-' && !strcmp(argv[3], "-o"))
+		return fs_cmd_mount_helper(argc, argv, fs_cmd_mount);
 	fprintf(stderr, "swarmfs: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return FS_EXIT_USAGE;

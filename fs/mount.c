@@ -7,6 +7,7 @@
 
 #include "drive.h"
 #include "ops.h"
+#include "waiter.h"
 
 #include <cache.h>
 
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,7 +61,14 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	         d->name && *d->name && !strpbrk(d->name, ", \t\n\\") ? d->name : d->id_hex);
 	if (add_arg(&args, "swarmfs") || add_arg(&args, "-o") || add_arg(&args, opt))
 		goto out;
-	if (o->allow_other && (add_arg(&args, "-o") || add_arg(&args, "allow_other")))
+	/* A daemon killed with -9 runs no handler of ours: fusermount3 then unmounts for it,
+	 * instead of leaving "Transport endpoint is not connected" behind. */
+	if (add_arg(&args, "-o") || add_arg(&args, "auto_unmount"))
+		goto out;
+	/* other users: the kernel checks the modes shown (others' files are read-only),
+	 * and every handler that changes something checks the caller (fs_caller_check) */
+	if (o->allow_other &&
+	    (add_arg(&args, "-o") || add_arg(&args, "allow_other,default_permissions")))
 		goto out;
 	if (o->debug && add_arg(&args, "-d"))
 		goto out;
@@ -81,12 +90,17 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	}
 	if (!o->foreground && !o->debug)
 		fs_log_use_syslog(true);
+	else
+		fs_log_use_journal();
 	if (fuse_daemonize(o->foreground || o->debug) != 0)
 		goto out_unmount;
 	/* only after daemonize: threads do not survive its fork */
 	if (fs_drive_start(d, se) < 0)
 		goto out_unmount; /* it said why */
 	fs_info("mounted drive %s (%s) at %s", d->name ? d->name : "", d->id_hex, o->mountpoint);
+	/* a Type=notify unit is started now (a no-op without $NOTIFY_SOCKET) */
+	sd_notifyf(0, "READY=1\nSTATUS=drive %s mounted at %s", d->name ? d->name : d->id_hex,
+	           o->mountpoint);
 
 	loop = fuse_loop_cfg_create();
 	if (!loop)
@@ -95,8 +109,11 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	rc = fuse_session_loop_mt(se, loop) < 0 ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);
 	fs_info("unmounting %s", o->mountpoint);
+	sd_notify(0, "STOPPING=1");
 out_unmount:
 	fs_drive_notify_stop(d);
+	/* the kernel still waits for the parked opens: answer them while it listens */
+	fs_waiter_stop(d->waiter);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -7,11 +7,14 @@
 #define FUSE_USE_VERSION 312
 #include "ops.h"
 
+#include "content.h"
 #include "drive.h"
 #include "engine.h"
+#include "filekey.h"
 #include "fs.h"
 #include "inode.h"
 #include "park.h"
+#include "waiter.h"
 #include "publish.h"
 #include "sync.h"
 #include "xattr.h"
@@ -41,6 +44,13 @@ static const double TIMEOUT_PENDING = 1.0;
 static struct fs_drive *drive_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+int fs_caller_check(fuse_req_t req)
+{
+	const struct fs_drive *d = drive_of(req);
+
+	return fuse_req_ctx(req)->uid == d->uid ? 0 : -EACCES;
 }
 
 /* Ledger codes as the kernel should see them. -EPERM from the ledger means "this key
@@ -573,9 +583,9 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	struct ledger_op op = { .type = LEDGER_REC_MKDIR };
 	struct ledger_entry e;
 	char *path;
-	int err = child_path(d, parent, name, &path);
+	int err = fs_caller_check(req);
 
-	if (err < 0) {
+	if (err < 0 || (err = child_path(d, parent, name, &path)) < 0) {
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -599,8 +609,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bo
 	struct ledger_op op = { .type = LEDGER_REC_REVOKE };
 	struct ledger_entry e;
 	char *path = NULL;
-	int err = child_path(d, parent, name, &path);
+	int err = fs_caller_check(req);
 
+	if (err >= 0)
+		err = child_path(d, parent, name, &path);
 	if (err >= 0 && !dir &&
 	    (err = fs_staged_unlink(d, path, fs_inodes_find(d->inodes, path))) != -ENOENT) {
 		/* a staged file goes; an older published version of it goes as well */
@@ -651,7 +663,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, EINVAL); /* two records cannot swap atomically */
 		return;
 	}
-	if ((err = child_path(d, parent, name, &from)) < 0 ||
+	if ((err = fs_caller_check(req)) < 0 || (err = child_path(d, parent, name, &from)) < 0 ||
 	    (err = child_path(d, newparent, newname, &to)) < 0)
 		goto out;
 	if (fs_staged_stat(d, from, &(struct stat){ 0 }) == 0) {
@@ -696,7 +708,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		}
 		struct ledger_op up = { .type = LEDGER_REC_UPDATE,
 			                .path = to,
-			                .content = src.content };
+			                .content = src.content,
+			                .key_from = src.record_id };
 		struct ledger_op rv = { .type = LEDGER_REC_REVOKE, .path = from };
 
 		if ((err = fs_record_submit(d, &up)) >= 0)
@@ -724,7 +737,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	int err;
 
 	(void)fi;
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0) {
+	if ((err = fs_caller_check(req)) < 0 || (err = fs_inodes_path(d->inodes, ino, &path)) < 0) {
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -775,7 +788,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		free(path);
 		return;
 	}
-	struct ledger_op up = { .type = LEDGER_REC_UPDATE, .path = path, .content = e.content };
+	struct ledger_op up = { .type = LEDGER_REC_UPDATE,
+		                .path = path,
+		                .content = e.content,
+		                .key_from = e.record_id };
 	bool change = false;
 
 	if (to_set & FUSE_SET_ATTR_MODE && (attr->st_mode & 07777) != (e.content.mode & 07777)) {
@@ -854,7 +870,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	char *path = NULL;
 	int err;
 
-	if ((err = child_path(d, parent, name, &path)) < 0 ||
+	if ((err = fs_caller_check(req)) < 0 || (err = child_path(d, parent, name, &path)) < 0 ||
 	    (err = fs_path_may_create(d, path)) < 0)
 		goto fail;
 	err = fs_entry_lookup(d, path, &e);
@@ -892,51 +908,6 @@ fail:
 	fuse_reply_err(req, fs_kernel_errno(err));
 }
 
-/* Copy the whole content of e from the cache into fd, for a change in place. Content
- * that is not all here (someone else's, partly fetched) cannot be changed in place:
- * -EOPNOTSUPP; it would need the swarm first. */
-static int copy_content(struct fs_drive *d, const struct ledger_entry *e, int fd, bool fetch)
-{
-	static const size_t chunk = 1 << 20;
-	struct fs_engine_reader *r = NULL;
-	char *buf = malloc(chunk);
-	uint64_t off = 0;
-	int err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	while (off < e->content.length) {
-		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
-
-		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
-			err = -EOPNOTSUPP;
-			break;
-		}
-		if (n == -ENODATA || n == -ENOENT) {
-			/* not (all) here: through the engine, from the swarm (a transferred
-			 * file, or one whose pieces were evicted) */
-			struct fs_engine_torrent *t;
-
-			if (!r && ((err = fs_torrent_for(d, e, &t)) < 0 ||
-			           (err = fs_engine_reader_new(t, &r)) < 0))
-				break;
-			n = fs_engine_read(r, buf, chunk, off, d->read_timeout_ms);
-		}
-		if (n <= 0) {
-			err = n == 0 ? -EIO : (int)n;
-			break;
-		}
-		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
-			err = -errno;
-			break;
-		}
-		off += (uint64_t)n;
-	}
-	fs_engine_reader_free(r);
-	free(buf);
-	return err == -ENOENT || err == -ETIMEDOUT ? -EIO : err;
-}
-
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
@@ -950,8 +921,17 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
+	/* another user (with --allow-other) may read what is published, never what is
+	 * still being written, and never write */
+	bool mine = fs_caller_check(req) == 0;
+
+	if ((err = mine || !write ? 0 : -EACCES) < 0 ||
+	    (err = fs_inodes_path(d->inodes, ino, &path)) < 0)
 		goto fail;
+	if (!mine && fs_staged_stat(d, path, &(struct stat){ 0 }) == 0) {
+		err = -EACCES;
+		goto fail;
+	}
 	err = fs_staged_open(d, path, write, &h->staged);
 	if (err == 0) {
 		h->writer = write;
@@ -985,9 +965,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 * read-write open; a bare O_WRONLY (touch, which then sets the times by
 		 * path) is not worth a download: it fails at once as before */
 		bool fetch = (fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDWR;
+		ssize_t have = 0;
 
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
-		    (err = copy_content(d, &e, fs_staged_fd(h->staged), fetch)) < 0) {
+		    (have = fs_content_copy_cached(d, &e, fs_staged_fd(h->staged))) >= 0 &&
+		    (uint64_t)have < e.content.length) {
+			if (fetch) { /* the rest from the swarm, parked */
+				fs_copy_park(req, d, &e, h, fi, (uint64_t)have);
+				free(path);
+				return;
+			}
+			have = -EOPNOTSUPP;
+		}
+		if ((err = (int)(have < 0 ? have : 0)) < 0) {
 			fs_staged_unlink_open(d, h->staged);
 			goto fail;
 		}
@@ -1001,6 +991,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -EIO;
 		goto fail;
 	}
+	/* a private drive's content: its key, once per open, kept until release */
+	if ((err = fs_filekey_cipher(d, &e, &h->cipher)) < 0)
+		goto fail;
 	h->has_content = e.content.length > 0;
 	memcpy(h->key, e.content.ih2, 32);
 	h->length = e.content.length;
@@ -1012,12 +1005,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->has_content && !whole) {
 		struct fs_engine_torrent *t;
 
-		/* another member's content: its metadata may come from the swarm first */
-		err = fs_torrent_for(d, &e, &t);
+		/* another member's content: its metadata may come from the swarm first,
+		 * parked, never waited for here */
+		err = fs_torrent_local(d, &e, &t);
+		if (err == -ENOENT) {
+			fs_open_park(req, d, &e, h, fi);
+			free(path);
+			return;
+		}
 		if (err == 0)
 			err = fs_engine_reader_new(t, &h->reader);
-		else if (err == -ENOENT || err == -ETIMEDOUT)
-			err = -EIO; /* the file exists; its content is out of reach */
 		if (err < 0)
 			goto fail;
 	}
@@ -1156,7 +1153,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	/* replies are fd-backed: let the kernel take the cache file's pages by splice */
+	/* replies from staging are fd-backed: let the kernel take their pages by splice */
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)

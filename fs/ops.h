@@ -8,6 +8,8 @@
 #ifndef SWARMFS_FS_OPS_H
 #define SWARMFS_FS_OPS_H
 
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
 #include <ledger.h>
 
 #include <stdbool.h>
@@ -16,6 +18,11 @@ struct fs_drive;
 struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops fs_ops;
 
+/* Whether the caller of req may change the drive or read what is staged: only the
+ * mount's owner (its uid; root is no exception) acts with the mount's key, as an sshfs
+ * mount is its owner's. With --allow-other, other users read what is published.
+ * 0 or -EACCES. */
+int fs_caller_check(fuse_req_t req);
 /* A -errno of this program as the kernel should see it (a positive errno): the
  * ledger's -EPERM ("this key may not") is EACCES for a filesystem user (DESIGN.md §7),
  * -EBADMSG is EIO, -ESTALE (another record won the race) EAGAIN. */

@@ -5,6 +5,7 @@
 
 #include "drive.h"
 #include "engine.h"
+#include "filekey.h"
 #include "fs.h"
 
 #include <cache.h>
@@ -47,6 +48,7 @@ void fs_fh_put(struct fs_fh *h)
 	last = --h->refs == 0;
 	pthread_mutex_unlock(&h->lock);
 	if (last) {
+		fs_filekey_free(h->cipher);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 	}
@@ -63,17 +65,24 @@ void fs_reply_fd(fuse_req_t req, int fd, off_t off, size_t size)
 	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 }
 
-/* Reply from the cache if the whole range is there: 0, or -ENODATA. */
+/* Reply from the cache if the whole range is there: 0, or -ENODATA (missing, or found
+ * changed on disk: the cache dropped it and the swarm fetches it again). The bytes go
+ * out from memory after the cache checked them against what was verified: a splice
+ * from the data file could send bytes that changed after any check (issue 17). */
 int fs_reply_cached(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size)
 {
-	struct cache_block b;
-	int err = cache_block_pin(d->cache, h->key, (uint64_t)off, size, &b);
+	char *buf;
+	ssize_t n;
 
-	if (err == 0) {
-		fs_reply_fd(req, b.fd, (off_t)b.offset, b.len);
-		cache_block_unpin(d->cache, &b);
-	}
-	return err;
+	if (h->cipher) /* ciphertext in the cache: decrypted into the reply */
+		return fs_reply_decrypted(req, d, h, off, size);
+	if (!(buf = malloc(size ? size : 1)))
+		return -ENOMEM;
+	n = cache_read(d->cache, h->key, (uint64_t)off, buf, size);
+	if (n >= 0)
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+	return n < 0 ? (int)n : 0;
 }
 
 static void read_interrupted(fuse_req_t req, void *data)

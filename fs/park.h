@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 struct fs_drive;
+struct fs_cipher;
 struct fs_engine_reader;
 struct fs_parked;
 struct fs_staged;
@@ -36,6 +37,8 @@ struct fs_fh {
 	uint8_t key[32]; /* the cache object: the v2 infohash */
 	uint64_t length;
 	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
+	struct fs_cipher *cipher;        /* a private drive's content: its key, from open
+	                                  * to the last put (wiped then); NULL: public */
 	pthread_mutex_t lock;            /* guards parked and refs; the handle outlives its
 	                                  * requests, so the interrupt callback may point at it */
 	struct fs_parked *parked;

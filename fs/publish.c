@@ -1,8 +1,10 @@
 #define FUSE_USE_VERSION 312
 #include "publish.h"
 
+#include "cipher.h"
 #include "drive.h"
 #include "fs.h"
+#include "pack.h"
 
 #include <cache.h>
 #include <ledger.h>
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <libgen.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +53,8 @@ struct fs_publisher {
 	struct fs_staged *orphans; /* unlinked while open, by the mount's inode number */
 	uint64_t seq;              /* for staging directory names */
 	uint64_t published;
+	uint32_t hashed, hash_total; /* the file in hand: pieces hashed of its pieces */
+	char last_error[600];        /* "PATH: reason" of the newest failure, for swarmfs status */
 	bool stop;
 	bool running;
 	pthread_t thread;
@@ -503,38 +508,119 @@ void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out)
 		out->failed += s->failed;
 	}
 	out->published = p->published;
+	if (out->failed)
+		snprintf(out->last_error, sizeof out->last_error, "%s", p->last_error);
 	pthread_mutex_unlock(&p->lock);
+}
+
+int fs_publish_list(struct fs_drive *d, fs_publish_item_fn fn, void *ctx)
+{
+	struct fs_publisher *p = d->pub;
+	int n = 0;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	for (struct fs_staged *s = p->list; s; s = s->next, n++) {
+		struct fs_publish_item it = { .path = s->path };
+		struct stat st;
+
+		if (s->fd >= 0 ? fstat(s->fd, &st) == 0 : stat(s->file, &st) == 0)
+			it.size = (uint64_t)st.st_size;
+		if (s->in_hand) {
+			it.state = "hashing";
+			it.hashed = p->hashed;
+			it.pieces = p->hash_total;
+		} else if (s->writers)
+			it.state = "writing";
+		else if (s->failed)
+			it.state = "failed";
+		else
+			it.state = s->queued ? "queued" : "staged";
+		fn(&it, ctx);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 /* ---- the worker ---- */
 
+/* fs_pack's progress, on the worker thread: for swarmfs status. */
+static void hash_progress(uint32_t hashed, uint32_t total, void *ctx)
+{
+	struct fs_publisher *p = ctx;
+
+	pthread_mutex_lock(&p->lock);
+	p->hashed = hashed;
+	p->hash_total = total;
+	pthread_mutex_unlock(&p->lock);
+}
+
 /* Publish one staged file: the steps are ordered so that a crash between any two
  * leaves either the staging file (and the queue item, which is done again: a record
- * already made for the same content is not made twice) or the published object. */
+ * already made for the same content is not made twice) or the published object. One
+ * read of the file makes the torrent, the cache's hashes and, on a private drive, the
+ * ciphertext the swarm carries (fs/pack.h). */
 static int publish_one(struct fs_drive *d, const char *path, const char *file)
 {
-	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID };
-	struct swarm_metainfo *m = NULL;
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
+	bool priv = ledger_is_private(d->ledger);
+	uint8_t fkey[FS_CIPHER_KEY_LEN];
+	struct fs_cipher cipher;
+	struct fs_pack pack = { 0 };
 	struct ledger_entry e;
+	char *data = NULL, name[32];
 	struct stat st;
-	int err;
+	int err, fd;
 
-	if (stat(file, &st) < 0)
+	/* The record signs this content: it must be on disk before the signature, or a
+	 * crash could leave a record whose staging file says something else. A file
+	 * queued at close was fsynced then; chmod, utimens or truncate may have come
+	 * after. */
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
+	err = fsync(fd) < 0 || fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (err < 0)
+		return err;
 	op.content.length = (uint64_t)st.st_size;
 	op.content.mode = st.st_mode & 07777;
 	op.content.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	op.content.piece_length = 16384; /* empty content has no torrent; the field is required */
 	if (st.st_size > 0) {
-		err = swarm_metainfo_make(file, &mp, &m);
+		const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+
+		if (priv) {
+			/* the record's nonce makes the IV and names the torrent: no path, no
+			 * name leaves the drive's members */
+			if ((err = fs_cipher_new_key(fkey, &op.nonce)) < 0)
+				return err;
+			fs_cipher_init(&cipher, fkey, op.nonce);
+			op.file_key = fkey;
+			snprintf(name, sizeof name, "%016llx", (unsigned long long)op.nonce);
+			if (asprintf(&data, "%.*s%s", (int)(base - file), file, name) < 0)
+				data = NULL;
+			base = name;
+		} else
+			data = strdup(file);
+		if (!data) {
+			err = -ENOMEM;
+			goto out;
+		}
+		err = fs_pack_file(file, base, priv ? &cipher : NULL, data, NULL, hash_progress,
+		                   d->pub, &pack);
 		if (err < 0)
-			return err;
-		memcpy(op.content.root, m->files[0].root, 32);
-		memcpy(op.content.ih2, m->v2, 32);
-		memcpy(op.content.ih1, m->v1, 20);
-		op.content.has_ih1 = m->has_v1;
-		op.content.piece_length = m->piece_length;
+			goto out;
+		memcpy(op.content.root, pack.m->files[0].root, 32);
+		memcpy(op.content.ih2, pack.m->v2, 32);
+		memcpy(op.content.ih1, pack.m->v1, 20);
+		op.content.has_ih1 = pack.m->has_v1;
+		op.content.piece_length = pack.m->piece_length;
+		/* before the record: a full disk (or any failure) here leaves nothing
+		 * signed for content this node could not seed */
+		if ((err = fs_save_torrent(d, pack.m->v2, pack.m->torrent, pack.m->torrent_len)) <
+		    0)
+			goto out;
 	}
 	err = ledger_lookup(d->ledger, path, &e);
 	if (err == 0 && !e.is_dir && !memcmp(e.owner, d->me, LEDGER_KEY_LEN)) {
@@ -550,10 +636,12 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	}
 	if (err < 0)
 		goto out;
-	if (m) {
-		if ((err = fs_save_torrent(d, m->v2, m->torrent, m->torrent_len)) < 0)
-			goto out;
-		err = cache_object_adopt(d->cache, m->v2, file, m->piece_length);
+	if (pack.m) {
+		struct swarm_metainfo *m = pack.m;
+
+		err = cache_object_adopt_hashed(d->cache, m->v2, data, m->piece_length,
+		                                (const uint8_t(*)[CACHE_CHUNK_SHA_LEN])pack.shas,
+		                                pack.n);
 		if (err < 0)
 			goto out;
 		remove_staging(file); /* the file moved: its private directory goes */
@@ -564,7 +652,14 @@ static int publish_one(struct fs_drive *d, const char *path, const char *file)
 	} else
 		remove_staging(file);
 out:
-	swarm_metainfo_free(m);
+	if (err < 0 && priv && data)
+		unlink(data); /* the ciphertext; the staged plaintext stays for a retry */
+	if (priv && st.st_size > 0) {
+		fs_cipher_release(&cipher);
+		OPENSSL_cleanse(fkey, sizeof fkey);
+	}
+	fs_pack_release(&pack);
+	free(data);
 	return err;
 }
 
@@ -596,6 +691,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		s->in_hand = true;
+		p->hashed = p->hash_total = 0;
 		char *path = strdup(s->path), *file = strdup(s->file);
 		int64_t qid = s->queue_id;
 		pthread_mutex_unlock(&p->lock);
@@ -613,6 +709,8 @@ static void *worker_main(void *arg)
 			s->fails++;
 			/* 5 s, doubling to 5 min */
 			s->retry_at = time(NULL) + (s->fails > 6 ? 300 : 5 << (s->fails - 1));
+			snprintf(p->last_error, sizeof p->last_error, "%s: %s (kept in %s)", path,
+			         why, file);
 			fs_err("publishing %s failed: %s (kept in %s; tried again in %lld s)", path,
 			       why, file, (long long)(s->retry_at - time(NULL)));
 			pthread_mutex_unlock(&p->lock);
@@ -638,6 +736,27 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Every item of the durable queue, however many a crash left (a cp -r of thousands
+ * of files is queued faster than it is published): a malloc'd array in *out, its
+ * count returned, or -errno. */
+static int queue_list_all(struct ledger *l, struct ledger_queue_item **out)
+{
+	for (size_t cap = 256;; cap *= 2) {
+		struct ledger_queue_item *items = calloc(cap, sizeof *items);
+		int n = items ? ledger_queue_list(l, items, cap) : -ENOMEM;
+
+		if (n >= 0 && (size_t)n == cap) {
+			free(items); /* there may be more: ask again with room for them */
+			continue;
+		}
+		if (n < 0)
+			free(items);
+		else
+			*out = items;
+		return n;
+	}
+}
+
 int fs_publish_start(struct fs_drive *d)
 {
 	struct fs_publisher *p = calloc(1, sizeof *p);
@@ -658,8 +777,10 @@ int fs_publish_start(struct fs_drive *d)
 
 	/* What a previous run queued is published now; its staging files are shown
 	 * meanwhile, as they were before the crash. */
-	items = calloc(1024, sizeof *items);
-	n = items ? ledger_queue_list(d->ledger, items, 1024) : -ENOMEM;
+	n = queue_list_all(d->ledger, &items);
+	if (n < 0)
+		fs_err("cannot read the publish queue: %s (its items wait for the next mount)",
+		       strerror(-n));
 	for (int i = 0; i < n; i++) {
 		struct fs_staged *s;
 

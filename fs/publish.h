@@ -71,11 +71,24 @@ int fs_staged_orphan_stat(struct fs_drive *d, uint64_t ino, struct stat *out_st)
 void fs_staged_unlink_open(struct fs_drive *d, struct fs_staged *s);
 
 struct fs_publish_status {
-	uint64_t staged;    /* files in the overlay */
-	uint64_t queued;    /* queue items */
-	uint64_t failed;    /* items whose last attempt failed */
-	uint64_t published; /* files published by this mount */
+	uint64_t staged;      /* files in the overlay */
+	uint64_t queued;      /* queue items */
+	uint64_t failed;      /* items whose last attempt failed */
+	uint64_t published;   /* files published by this mount */
+	char last_error[600]; /* when failed: "PATH: reason (kept in FILE)" of the newest */
 };
 void fs_publish_status(struct fs_drive *d, struct fs_publish_status *out);
+
+/* One staged file, as swarmfs status shows it; the strings live for the call. */
+struct fs_publish_item {
+	const char *path;
+	const char *state; /* writing, staged, queued, hashing, failed */
+	uint64_t size;
+	uint32_t hashed, pieces; /* hashing: pieces hashed so far of pieces (0 of 0 at first) */
+};
+typedef void (*fs_publish_item_fn)(const struct fs_publish_item *it, void *ctx);
+/* fn for each staged file, oldest first, under the publisher's lock (fn must not call
+ * back into fs/publish). Returns how many. Any thread. */
+int fs_publish_list(struct fs_drive *d, fs_publish_item_fn fn, void *ctx);
 
 #endif

@@ -1,37 +1,38 @@
 /*
- * user.swarmfs.* attributes: facts of the ledger to read, and the verbs the swarmfs
- * commands set (see xattr.h).
+ * The extended attributes of a mounted drive, user.swarmfs.*: facts of the ledger and
+ * the swarm about a path (owner, record, height, status, root, infohash, magnet,
+ * cached, progress, peers), the mount's reports on its root (drive, drive-json,
+ * drive-watch: swarmfs status) and a path's history (log), and the verbs the commands
+ * set (transfer, add, member). FUSE worker threads.
  */
 #define FUSE_USE_VERSION 312
 #include "xattr.h"
 
+#include "content.h"
 #include "drive.h"
+#include "waiter.h"
 #include "engine.h"
+#include "filekey.h"
 #include "fs.h"
+#include "history.h"
 #include "inode.h"
 #include "credit.h"
 #include "members.h"
 #include "ops.h"
-#include "publish.h"
-#include "sync.h"
+#include "status.h"
 
 #include <cache.h>
 #include <swarm.h>
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
+#include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define XATTR_PREFIX "user.swarmfs."
-
-static struct fs_drive *drive_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
 
 /* Content imported from a v1-only torrent: no pieces root; its key (the content.ih2
  * field) is the v1 infohash zero-padded, as fs/engine keys it. */
@@ -42,11 +43,9 @@ static bool v1_only(const struct ledger_content *c)
 	return c->length > 0 && c->has_ih1 && !memcmp(c->root, zero, 32);
 }
 
-static const char *const xattr_names[] = { "owner",    "record", "height", "status", "root",
-	                                   "infohash", "magnet", "cached", "peers",  NULL };
-
-static void text_add(char **buf, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static const char *const xattr_names[] = { "owner",    "record",   "height", "status",
+	                                   "root",     "infohash", "magnet", "cached",
+	                                   "progress", "peers",    NULL };
 
 /* Percent-encode what a URI query value cannot carry as is. */
 static void pct_append(char **buf, size_t *len, const char *s)
@@ -55,9 +54,9 @@ static void pct_append(char **buf, size_t *len, const char *s)
 		unsigned char c = (unsigned char)*s;
 
 		if (isalnum(c) || strchr("-._~", c))
-			text_add(buf, len, "%c", c);
+			fs_text_add(buf, len, "%c", c);
 		else
-			text_add(buf, len, "%%%02X", c);
+			fs_text_add(buf, len, "%%%02X", c);
 	}
 }
 
@@ -67,31 +66,46 @@ static void pct_append(char **buf, size_t *len, const char *s)
 static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_entry *e,
                      const uint8_t *v1_companion, char **out)
 {
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL;
+	char hex[LEDGER_HEX_LEN], hex1[41], *buf = NULL, base[LEDGER_NAME_MAX + 1];
 	size_t len = 0;
+	/* a private file's torrent is named by its record's nonce, never by its path */
+	int err = fs_content_name(d, path, e, base, sizeof base);
 
+	if (err < 0)
+		return err;
 	ledger_hex(e->content.ih2, 32, hex);
 	if (v1_companion) { /* magnet-v1: the v1-only companion torrent alone */
 		ledger_hex(v1_companion, 20, hex1);
-		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
 	} else if (v1_only(&e->content)) {
 		ledger_hex(e->content.ih1, 20, hex1);
-		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btih:%s&dn=", hex1);
 	} else if (e->content.has_ih1) {
 		ledger_hex(e->content.ih1, 20, hex1);
-		text_add(&buf, &len, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=", hex1, hex);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=", hex1, hex);
 	} else
-		text_add(&buf, &len, "magnet:?xt=urn:btmh:1220%s&dn=", hex);
+		fs_text_add(&buf, &len, "magnet:?xt=urn:btmh:1220%s&dn=", hex);
 	pct_append(&buf, &len, base);
 	for (size_t i = 0; d->trackers && d->trackers[i]; i++) {
-		text_add(&buf, &len, "&tr=");
+		fs_text_add(&buf, &len, "&tr=");
 		pct_append(&buf, &len, d->trackers[i]);
 	}
 	if (!buf)
 		return -ENOMEM;
 	*out = buf;
 	return (int)len;
+}
+
+/* user.swarmfs.progress: how much of the file this node holds, in whole percent (100
+ * only when all of it is here; an empty file is complete). */
+static int progress_of(struct fs_drive *d, const struct ledger_entry *e, char **out)
+{
+	struct cache_object_info info;
+	uint64_t have = 0, len = e->content.length;
+
+	if (len && cache_object_stat(d->cache, e->content.ih2, &info) == 0)
+		have = info.bytes_present < len ? info.bytes_present : len;
+	return asprintf(out, "%u", len ? (unsigned)(have * 100 / len) : 100);
 }
 
 static int xattr_value(struct fs_drive *d, const char *path, const struct ledger_entry *e,
@@ -133,6 +147,8 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 		if (!e->content.length || cache_object_stat(d->cache, e->content.ih2, &info) < 0)
 			info.bytes_present = 0;
 		n = asprintf(out, "%llu", (unsigned long long)info.bytes_present);
+	} else if (!strcmp(name, "progress")) {
+		n = progress_of(d, e, out);
 	} else if (!strcmp(name, "peers")) {
 		struct fs_engine_torrent *t = fs_torrent_find(d, e->content.ih2);
 		struct swarm_torrent_stats ts = { 0 };
@@ -145,129 +161,6 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 	return n < 0 ? -ENOMEM : n;
 }
 
-/* ---- text for the commands that ask a mount: swarmfs status, swarmfs log PATH ---- */
-
-static void text_add(char **buf, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	char *line;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&line, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	char *nb = realloc(*buf, *len + (size_t)n + 1);
-	if (nb) {
-		memcpy(nb + *len, line, (size_t)n + 1);
-		*buf = nb;
-		*len += (size_t)n;
-	}
-	free(line);
-}
-
-static int drive_status_text(struct fs_drive *d, char **out)
-{
-	struct ledger_head h;
-	struct cache_usage cu;
-	struct swarm_session_stats ss = { 0 };
-	struct fs_publish_status ps;
-	char hex[LEDGER_HEX_LEN], *uri = NULL, *buf = NULL;
-	size_t len = 0;
-	uint16_t port = 0;
-
-	ledger_head_get(d->ledger, &h);
-	cache_usage_get(d->cache, &cu);
-	if (d->swarm) {
-		swarm_session_stats(d->swarm, &ss);
-		swarm_session_port(d->swarm, &port);
-	}
-	fs_publish_status(d, &ps);
-	fs_drive_uri(d, &uri);
-	pthread_mutex_lock(&d->bad_lock);
-	bool vdone = d->verify_done;
-	int vprob = d->verify_problems;
-	pthread_mutex_unlock(&d->bad_lock);
-	text_add(&buf, &len, "drive: %s\nid: %s\nuri: %s\n", d->name ? d->name : "", d->id_hex,
-	         uri ? uri : "");
-	if (d->key) {
-		ledger_hex(d->me, LEDGER_KEY_LEN, hex);
-		text_add(&buf, &len, "key: %s\n", hex);
-	} else
-		text_add(&buf, &len, "key: none (read-only)\n");
-	ledger_hex(h.id, LEDGER_ID_LEN, hex);
-	text_add(&buf, &len, "height: %llu\nhead: %s\nmempool: %d\n", (unsigned long long)h.height,
-	         hex, ledger_mempool_count(d->ledger));
-	struct ledger_finality fin;
-
-	if (ledger_finality_get(d->ledger, &fin) == 0) {
-		text_add(&buf, &len, "final: height %llu\n", (unsigned long long)fin.height);
-		if (fin.conflict)
-			text_add(
-			    &buf, &len,
-			    "FINALITY CONFLICT: a peer offered a final branch (tip at height %llu)"
-			    " that undoes our final blocks; ours kept\n",
-			    (unsigned long long)fin.conflict_height);
-		if (fin.evidence)
-			text_add(&buf, &len,
-			         "equivocation evidence: %llu (swarmfs verify lists it)\n",
-			         (unsigned long long)fin.evidence);
-	}
-	if (!vdone)
-		text_add(&buf, &len, "verification: running\n");
-	else
-		text_add(&buf, &len, "verification: done, %d problem%s\n", vprob,
-		         vprob == 1 ? "" : "s");
-	struct fs_sync_info si;
-
-	fs_sync_info(d, &si);
-	if (!si.running)
-		text_add(&buf, &len, "sync: off\n");
-	else if (!si.peers)
-		text_add(&buf, &len, "sync: no member connected\n");
-	else if (si.behind)
-		text_add(&buf, &len, "sync: syncing, height %llu of %llu, %u member%s\n",
-		         (unsigned long long)h.height, (unsigned long long)si.best_height, si.peers,
-		         si.peers == 1 ? "" : "s");
-	else
-		text_add(&buf, &len, "sync: in sync with %u member%s\n", si.peers,
-		         si.peers == 1 ? "" : "s");
-	if (si.running)
-		text_add(&buf, &len, "drive torrent: %s\n", si.torrent);
-	{
-		char *acc = NULL;
-		size_t alen = 0;
-		FILE *f = open_memstream(&acc, &alen);
-
-		if (f) {
-			fs_members_status(d, f);
-			fclose(f);
-		}
-		if (acc)
-			text_add(&buf, &len, "%s", acc);
-		free(acc);
-	}
-	text_add(&buf, &len, "listen port: %u\npeers: %u\ntorrents: %u\n", port, ss.peers,
-	         ss.torrents);
-	text_add(&buf, &len, "download rate: %llu B/s\nupload rate: %llu B/s\n",
-	         (unsigned long long)ss.download_rate, (unsigned long long)ss.upload_rate);
-	text_add(&buf, &len,
-	         "cache: %llu of %llu bytes used, %llu published, %llu pinned by readers\n",
-	         (unsigned long long)cu.used, (unsigned long long)cu.cap,
-	         (unsigned long long)cu.published, (unsigned long long)cu.pinned);
-	text_add(
-	    &buf, &len,
-	    "publish queue: %llu staged, %llu queued, %llu failed; %llu published by this mount\n",
-	    (unsigned long long)ps.staged, (unsigned long long)ps.queued,
-	    (unsigned long long)ps.failed, (unsigned long long)ps.published);
-	free(uri);
-	if (!buf)
-		return -ENOMEM;
-	*out = buf;
-	return (int)len;
-}
-
 struct log_text {
 	char *buf;
 	size_t len;
@@ -276,14 +169,11 @@ struct log_text {
 static int log_line(const struct ledger_log_entry *e, void *ctx)
 {
 	struct log_text *t = ctx;
-	char rec[LEDGER_HEX_LEN], author[LEDGER_HEX_LEN];
+	char line[2 * LEDGER_PATH_MAX + 256];
 
-	ledger_hex(e->record_id, LEDGER_ID_LEN, rec);
-	ledger_hex(e->author, LEDGER_KEY_LEN, author);
-	text_add(&t->buf, &t->len,
-	         "%-8s height %-6lld time %lld author %.16s record %.16s %s%s%s\n",
-	         ledger_rec_type_name(e->type), (long long)e->height, (long long)e->time, author,
-	         rec, e->path, *e->dest ? " -> " : "", e->dest);
+	if (fs_history_line(e, line, sizeof line) >= (int)sizeof line)
+		return 0; /* cannot happen: the fields are bounded */
+	fs_text_add(&t->buf, &t->len, "%s", line);
 	return t->len > 60000 ? 1 : 0; /* an xattr value holds 64 KiB */
 }
 
@@ -304,7 +194,7 @@ static int log_text(struct fs_drive *d, const char *path, char **out)
 
 void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct fs_drive *d = drive_of(req);
+	struct fs_drive *d = fuse_req_userdata(req);
 	struct ledger_entry e;
 	char *path = NULL, *val = NULL;
 	int err;
@@ -317,7 +207,11 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0)
 		;
 	else if (!strcmp(name, "drive"))
-		err = *path ? -ENODATA : drive_status_text(d, &val);
+		err = *path ? -ENODATA : fs_status_text(d, &val);
+	else if (!strcmp(name, "drive-json"))
+		err = *path ? -ENODATA : fs_status_json(d, &val);
+	else if (!strcmp(name, "drive-watch"))
+		err = *path ? -ENODATA : fs_status_watch(d, &val);
 	else if (!strcmp(name, "members"))
 		err = *path ? -ENODATA : fs_members_text(d, &val);
 	else if (!strcmp(name, "credit"))
@@ -328,8 +222,8 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		 * probe makes nothing) */
 		if (*path)
 			err = -ENODATA;
-		else if (fuse_req_ctx(req)->uid != d->uid && fuse_req_ctx(req)->uid != 0)
-			err = -EACCES;
+		else if ((err = fs_caller_check(req)) < 0)
+			;
 		else if (size == 0)
 			err = 4096;
 		else
@@ -352,7 +246,7 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 
 void fs_xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct fs_drive *d = drive_of(req);
+	struct fs_drive *d = fuse_req_userdata(req);
 	struct ledger_entry e;
 	char buf[512], *path;
 	size_t len = 0;
@@ -379,20 +273,80 @@ void fs_xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, buf, len);
 }
 
-/* swarmfs add: user.swarmfs.add on a directory = "NAME\nSOURCE", SOURCE an absolute
- * .torrent path or a magnet link. The torrent (one file) is claimed at DIR/NAME by
- * this node's key and its .torrent kept, so the file reads like any other. A magnet's
- * metadata is fetched here, from the swarm: the command waits for it (30 s at most). */
-static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
-                   size_t size)
+/* Claim path for the one-file torrent in bytes (from source): 0 or -errno. */
+static int add_claim(struct fs_drive *d, const char *path, const char *source, const void *bytes,
+                     size_t len)
 {
 	struct swarm_metainfo *m = NULL;
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM };
+	const char *why = "";
+	int err;
+
+	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
+		fs_warn("swarmfs add: %s is not a torrent: %s", source, why);
+		return err;
+	}
+	if (m->num_files != 1) {
+		fs_warn("swarmfs add: %s has %u files; one file a path, so add them one by one",
+		        source, m->num_files);
+		swarm_metainfo_free(m);
+		return -EMEDIUMTYPE;
+	}
+	op.path = path;
+	op.content.length = m->files[0].size;
+	op.content.piece_length = m->piece_length;
+	op.content.mode = 0644;
+	op.content.mtime_ns = (int64_t)time(NULL) * 1000000000;
+	op.content.has_ih1 = m->has_v1;
+	memcpy(op.content.ih1, m->v1, 20);
+	if (m->has_v2 && m->files[0].has_root) {
+		memcpy(op.content.ih2, m->v2, 32);
+		memcpy(op.content.root, m->files[0].root, 32);
+	} else /* v1 only: the engine's key, no pieces root */
+		memcpy(op.content.ih2, m->v1, 20);
+	swarm_metainfo_free(m);
+	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 ||
+	    (err = fs_record_submit(d, &op)) < 0)
+		return err;
+	fs_info("added %s as %s", source, path);
+	return 0;
+}
+
+/* An add waiting for a magnet's metadata (the waiter's ctx). */
+struct add_wait {
+	struct fs_drive *d;
+	char *path, *magnet;
+};
+
+/* The magnet's metadata came (or did not): claim, reply. Waiter thread. */
+static void add_metadata(fuse_req_t req, int err, const void *torrent, size_t len, void *ctx)
+{
+	struct add_wait *a = ctx;
+
+	if (err == 0)
+		err = add_claim(a->d, a->path, a->magnet, torrent, len);
+	else
+		fs_warn("swarmfs add: no metadata for %s: %s", a->magnet, strerror(-err));
+	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
+	free(a->path);
+	free(a->magnet);
+	free(a);
+}
+
+/* swarmfs add: user.swarmfs.add on a directory = "NAME\nSOURCE", SOURCE an absolute
+ * .torrent path or a magnet link. The torrent (one file) is claimed at DIR/NAME by
+ * this node's key and its .torrent kept, so the file reads like any other. A magnet's
+ * metadata comes from the swarm: the request is parked with the waiter (fs/waiter)
+ * for the read timeout at most (--read-timeout, 30 s by default), and the command waits
+ * for its answer. */
+static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
+                   size_t size)
+{
 	struct ledger_entry pe;
 	char *arg = strndup(value, size), *nl, *dirpath = NULL, *path = NULL;
 	void *bytes = NULL;
 	size_t len = 0;
-	const char *why = "";
+	uint8_t key[32];
 	int err;
 
 	if (!arg || !(nl = strchr(arg, '\n')) || nl == arg || !nl[1]) {
@@ -414,40 +368,26 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 	}
 	if ((err = fs_path_may_create(d, path)) < 0)
 		goto out;
-	if (!strncmp(nl + 1, "magnet:", 7))
-		err = fs_fetch_metadata(d, nl + 1, 30000, &bytes, &len);
-	else
-		err = fs_read_file(nl + 1, 64 << 20, &bytes, &len);
-	if (err < 0)
-		goto out;
-	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
-		fs_warn("swarmfs add: %s is not a torrent: %s", nl + 1, why);
-		goto out;
+	if (!strncmp(nl + 1, "magnet:", 7) &&
+	    (fs_magnet_key(nl + 1, key) < 0 || fs_saved_torrent(d, key, &bytes, &len) < 0)) {
+		struct add_wait *a = calloc(1, sizeof *a);
+
+		if (!a || !(a->magnet = strdup(nl + 1))) {
+			free(a);
+			err = -ENOMEM;
+			goto out;
+		}
+		a->d = d;
+		a->path = path;
+		fs_meta_park(req, d, a->magnet, d->read_timeout_ms, add_metadata, a);
+		free(dirpath);
+		free(arg);
+		return;
 	}
-	if (m->num_files != 1) {
-		fs_warn("swarmfs add: %s has %u files; one file a path, so add them one by one",
-		        nl + 1, m->num_files);
-		err = -EMEDIUMTYPE;
+	if (!bytes && (err = fs_read_file(nl + 1, 64 << 20, &bytes, &len)) < 0)
 		goto out;
-	}
-	op.path = path;
-	op.content.length = m->files[0].size;
-	op.content.piece_length = m->piece_length;
-	op.content.mode = 0644;
-	op.content.mtime_ns = (int64_t)time(NULL) * 1000000000;
-	op.content.has_ih1 = m->has_v1;
-	memcpy(op.content.ih1, m->v1, 20);
-	if (m->has_v2 && m->files[0].has_root) {
-		memcpy(op.content.ih2, m->v2, 32);
-		memcpy(op.content.root, m->files[0].root, 32);
-	} else /* v1 only: the engine's key, no pieces root */
-		memcpy(op.content.ih2, m->v1, 20);
-	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 ||
-	    (err = fs_record_submit(d, &op)) < 0)
-		goto out;
-	fs_info("added %s as %s", nl + 1, path);
+	err = add_claim(d, path, nl + 1, bytes, len);
 out:
-	swarm_metainfo_free(m);
 	free(bytes);
 	free(path);
 	free(dirpath);
@@ -476,10 +416,8 @@ static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const 
 	int err;
 
 	if (ino != FUSE_ROOT_ID)
-		err = -EINVAL; /* membership is the drive's, set on its root */
-	else if (fuse_req_ctx(req)->uid != d->uid && fuse_req_ctx(req)->uid != 0)
-		err = -EACCES; /* it signs with the mount owner's key */
-	else
+		err = -EINVAL;                      /* membership is the drive's, set on its root */
+	else if ((err = fs_caller_check(req)) == 0) /* it signs with the owner's key */
 		err = fs_members_set(d, value, size);
 	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 }
@@ -487,7 +425,7 @@ static void op_member(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const 
 void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
                   int flags)
 {
-	struct fs_drive *d = drive_of(req);
+	struct fs_drive *d = fuse_req_userdata(req);
 	struct ledger_op op = { .type = LEDGER_REC_TRANSFER };
 	struct ledger_entry e;
 	char *path = NULL;
@@ -498,12 +436,26 @@ void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 		fuse_reply_err(req, ENOTSUP); /* no other attributes are kept */
 		return;
 	}
+	/* every verb signs with the mount's key, and add reads a file as the daemon:
+	 * the mount's owner's alone */
+	if ((err = fs_caller_check(req)) < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
 	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "add")) {
 		op_add(req, d, ino, value, size);
 		return;
 	}
 	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "member")) {
 		op_member(req, d, ino, value, size);
+		return;
+	}
+	/* user.swarmfs.rekey on a file: swarmfs rekey (a new file key, newest epoch) */
+	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "rekey")) {
+		if ((err = fs_inodes_path(d->inodes, ino, &path)) == 0)
+			err = fs_rekey(d, path);
+		free(path);
+		fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 		return;
 	}
 	/* user.swarmfs.transfer = the new owner's key (64 hex digits): swarmfs transfer.

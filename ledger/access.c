@@ -68,7 +68,7 @@ int access_invite_usable(struct ledger *l, const uint8_t ikey[32], int64_t now)
 	return invite_usable(l, ikey, now, &inv);
 }
 
-static int64_t epoch_current(struct ledger *l)
+int64_t access_epoch_current(struct ledger *l)
 {
 	static const char q[] = "SELECT COALESCE(MAX(epoch), 0) FROM epochs";
 	sqlite3_stmt *st = store_stmt(l, q);
@@ -174,7 +174,7 @@ int access_check(struct ledger *l, const struct rec *r, int64_t now)
 			return -EINVAL;
 		if (memcmp(r->author, l->params.admin, 32))
 			return -EPERM;
-		return r->epoch == epoch_current(l) + 1 ? 0 : -ESTALE;
+		return r->epoch == access_epoch_current(l) + 1 ? 0 : -ESTALE;
 	case LEDGER_REC_KEYWRAP:
 		if (!l->params.private_drive)
 			return -EINVAL;
@@ -182,7 +182,7 @@ int access_check(struct ledger *l, const struct rec *r, int64_t now)
 			return -EPERM;
 		if (!chain_member_role(l, r->member))
 			return -ENOENT;
-		if (r->epoch != epoch_current(l))
+		if (r->epoch != access_epoch_current(l))
 			return -ESTALE;
 		return wrap_exists(l, r->epoch, r->member, r->author) ? -EEXIST : 0;
 	default: return -EINVAL;
@@ -482,7 +482,7 @@ int ledger_epoch_rotate(struct ledger *l)
 		return rc;
 	ledger_lock(l);
 	/* the epoch after the newest one, pending records of ours included */
-	r.epoch = epoch_current(l) + 1;
+	r.epoch = access_epoch_current(l) + 1;
 	rc = members_locked(l, &ms, &n);
 	for (int tries = 0; !rc && tries < 8; tries++) {
 		commit_of(l->drive, r.epoch, key, r.commit);
@@ -510,7 +510,7 @@ int ledger_epoch_rotate(struct ledger *l)
 }
 
 /* The key of epoch as sealed to this node, checked against the commitment (lock held). */
-static int epoch_key_locked(struct ledger *l, int64_t epoch, uint8_t out[32])
+int access_epoch_key_locked(struct ledger *l, int64_t epoch, uint8_t out[32])
 {
 	static const char q[] = "SELECT box FROM wraps WHERE epoch = ? AND member = ?";
 	uint8_t commit[32], key[LEDGER_EPOCH_KEY_LEN], c2[32];
@@ -550,8 +550,8 @@ int ledger_epoch_key(struct ledger *l, int64_t epoch, uint8_t out_key[LEDGER_EPO
 		return -ENOKEY;
 	ledger_lock(l);
 	if (epoch <= 0)
-		epoch = epoch_current(l);
-	rc = epoch ? epoch_key_locked(l, epoch, out_key) : -ENOENT;
+		epoch = access_epoch_current(l);
+	rc = epoch ? access_epoch_key_locked(l, epoch, out_key) : -ENOENT;
 	ledger_unlock(l);
 	if (!rc && out_epoch)
 		*out_epoch = epoch;
@@ -569,8 +569,8 @@ int ledger_keys_tend(struct ledger *l)
 	if (!l->params.private_drive || !l->cfg.key)
 		return 0;
 	ledger_lock(l);
-	epoch = epoch_current(l);
-	rc = epoch ? epoch_key_locked(l, epoch, key) : -ENOENT;
+	epoch = access_epoch_current(l);
+	rc = epoch ? access_epoch_key_locked(l, epoch, key) : -ENOENT;
 	if (rc) { /* not ours to give (yet) */
 		ledger_unlock(l);
 		return 0;

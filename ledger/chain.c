@@ -212,6 +212,9 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 		return -ERANGE;
 	if (in_chain(l, r->id))
 		return -EALREADY;
+	if ((r->type == LEDGER_REC_CLAIM || r->type == LEDGER_REC_UPDATE) &&
+	    (rc = filekey_check(l, r)))
+		return rc;
 	switch (r->type) {
 	case LEDGER_REC_CLAIM:
 	case LEDGER_REC_MKDIR:

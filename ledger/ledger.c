@@ -602,6 +602,10 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 
 	if (rc)
 		return rc;
+	if (op->nonce < 0)
+		return -EINVAL;
+	if (op->nonce)
+		r->nonce = op->nonce;
 	if (rec_has_path(op->type)) {
 		if (!op->path)
 			return -EINVAL;
@@ -700,7 +704,10 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
 		}
 		sqlite3_reset(st);
 	}
-	rc = ledger_submit_locked(l, &r, out_id);
+	memcpy(r.author, l->cfg.key->pub, 32);
+	rc = filekey_attach(l, op, &r);
+	if (!rc)
+		rc = ledger_submit_locked(l, &r, out_id);
 	if (!rc)
 		ledger_produce_locked(l);
 out:

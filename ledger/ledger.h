@@ -33,6 +33,7 @@ extern "C" {
 #define LEDGER_NAME_MAX         255  /* bytes of one path component */
 #define LEDGER_DISPLAY_NAME_MAX 64   /* bytes of a member's display name */
 #define LEDGER_EPOCH_KEY_LEN    32   /* a private drive's epoch key */
+#define LEDGER_FILE_KEY_LEN     32   /* a private drive's file key (AES-256) */
 
 /* The SQLite library version this build runs against, e.g. "3.40.1".
  * Returns a static string. Any thread. */
@@ -247,6 +248,14 @@ struct ledger_op {
 	bool producer;    /* member: the role is producer, else member */
 	bool remove;      /* member: remove instead of add */
 	const char *name; /* member (add): display name, NULL or "" for none */
+	int64_t nonce;    /* the record's nonce, 1..INT64_MAX; 0: a random one. A private
+	                   * drive's new content is encrypted with an IV made of it before
+	                   * the record exists, so the publisher draws it */
+	/* claim/update on a private drive (ignored on a public one), one of: */
+	const uint8_t *file_key; /* new content: its file key (LEDGER_FILE_KEY_LEN bytes),
+	                          * the IV's nonce being op.nonce (which must be set) */
+	const uint8_t *key_from; /* content already on the drive (chmod, touch, a copy):
+	                          * the id of a record that carries its file key */
 };
 
 /* Validate op against the current state (and this node's pending records), sign it,
@@ -477,6 +486,15 @@ int ledger_keys_tend(struct ledger *l);
  * is the caller's to wipe. Any thread. */
 int ledger_epoch_key(struct ledger *l, int64_t epoch, uint8_t out_key[LEDGER_EPOCH_KEY_LEN],
                      int64_t *out_epoch);
+
+/* The file key of a private drive's content and the nonce of its IV, from the record
+ * id (a claim or update carrying the wrap; a move or transfer leads back to one), in
+ * the chain or this node's mempool: unwrapped with the epoch key sealed to this node.
+ * The key is the caller's to wipe. -ENOENT no such record, -EINVAL a public drive's or
+ * a directory's, -ENOKEY this node holds no key of that epoch (not a member then, or
+ * removed before it), -EBADMSG the wrap does not open (altered). Any thread. */
+int ledger_file_key_open(struct ledger *l, const uint8_t record_id[LEDGER_ID_LEN],
+                         uint8_t out_key[LEDGER_FILE_KEY_LEN], int64_t *out_nonce);
 
 /* ---- the members-only channel: handshake and sealed messages (handshake.c) ---- */
 

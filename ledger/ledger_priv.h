@@ -127,6 +127,9 @@ bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const ui
 #define LEDGER_AEAD_TAG      16
 #define LEDGER_AEAD_NONCE    12
 #define LEDGER_WRAP_LEN      (LEDGER_EPOCH_KEY_LEN + LEDGER_SEAL_OVERHEAD)
+/* A file key wrapped under an epoch key (filekey.c): AEAD nonce, then the sealed
+ * file key and the nonce of the content's IV (8 bytes, big-endian), then the tag. */
+#define LEDGER_FILE_WRAP_LEN (LEDGER_AEAD_NONCE + LEDGER_FILE_KEY_LEN + 8 + LEDGER_AEAD_TAG)
 
 int seal_init(void);
 void seal_wipe(void *p, size_t len);
@@ -203,7 +206,7 @@ struct rec {
 	uint8_t ikey[32];                       /* invite, redeem: the invite's public key */
 	int64_t expires;                        /* invite: seconds since the epoch */
 	uint8_t isig[64];                       /* redeem: the invite key's signature */
-	int64_t epoch;                          /* keys, keywrap */
+	int64_t epoch;                          /* keys, keywrap; claim/update: has_wrap */
 	uint8_t commit[32];                     /* keys: commitment to the epoch key */
 	uint8_t box[LEDGER_WRAP_LEN];           /* keywrap: the epoch key sealed to member */
 	/* credit: the receipts as signed, commit (above) = Merkle root of their ids, and
@@ -216,6 +219,8 @@ struct rec {
 		int64_t bytes;
 	} tot[LEDGER_CREDIT_RECEIPTS];
 	size_t n_tot;
+	bool has_wrap;                      /* claim/update on a private drive: */
+	uint8_t wrap[LEDGER_FILE_WRAP_LEN]; /* its file key sealed under the epoch key */
 	uint8_t sig[64];
 	uint8_t id[32]; /* SHA-256 of the encoding */
 };
@@ -439,6 +444,19 @@ int access_check(struct ledger *l, const struct rec *r, int64_t now);
 int access_apply(struct ledger *l, const struct rec *r, int64_t height);
 /* 0 if the invite ikey may be redeemed at now; -ENOENT, -ESTALE (used), -EKEYEXPIRED. */
 int access_invite_usable(struct ledger *l, const uint8_t ikey[32], int64_t now);
+/* The newest epoch (pending records of ours included while they are applied), 0: none. */
+int64_t access_epoch_current(struct ledger *l);
+/* The key of epoch as sealed to this node, checked against the admin's commitment:
+ * 0, -ENOENT (no such epoch), -ENOKEY (no valid wrap for us). cfg.key set. */
+int access_epoch_key_locked(struct ledger *l, int64_t epoch, uint8_t out[LEDGER_EPOCH_KEY_LEN]);
+
+/* filekey.c: file keys of a private drive's content, wrapped under an epoch key.
+ * Whether a claim/update r carries what the drive needs: a wrap under an epoch that was
+ * current when r was made (private drives), none (public ones). -EINVAL, -ESTALE. */
+int filekey_check(struct ledger *l, const struct rec *r);
+/* Fill r's epoch and wrap for op (lock held, r->author and r->nonce set): the file key
+ * op gives, or the one of op->key_from; nothing on a public drive. */
+int filekey_attach(struct ledger *l, const struct ledger_op *op, struct rec *r);
 
 /* credit.c: receipts and credit records (DESIGN §11). */
 int credit_open(struct ledger *l); /* its tables */

@@ -169,7 +169,7 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 	bool file = t == LEDGER_REC_CLAIM || t == LEDGER_REC_UPDATE;
 	bool has_prev = t == LEDGER_REC_UPDATE || t == LEDGER_REC_TRANSFER ||
 	                t == LEDGER_REC_MOVE || t == LEDGER_REC_REVOKE;
-	bool epoch = t == LEDGER_REC_KEYS || t == LEDGER_REC_KEYWRAP;
+	bool epoch = t == LEDGER_REC_KEYS || t == LEDGER_REC_KEYWRAP || (file && r->has_wrap);
 	bool ikey = t == LEDGER_REC_INVITE || t == LEDGER_REC_REDEEM;
 	bool role = t == LEDGER_REC_MEMBER || t == LEDGER_REC_INVITE;
 
@@ -294,6 +294,10 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 	}
 	ben_put_key(b, "type");
 	ben_put_cstr(b, ledger_rec_type_name(t));
+	if (file && r->has_wrap) {
+		ben_put_key(b, "wrap");
+		ben_put_str(b, r->wrap, sizeof r->wrap);
+	}
 	ben_end(b);
 }
 
@@ -464,6 +468,13 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 			return -EBADMSG;
 		c->piece_length = (uint32_t)v;
 		want += 4;
+		/* a private drive's content: its file key wrapped under an epoch key */
+		if (ben_get_fixed(d, "wrap", r->wrap, sizeof r->wrap)) {
+			if (!ben_get_int(d, "epoch", &r->epoch) || r->epoch < 1)
+				return -EBADMSG;
+			r->has_wrap = true;
+			want += 2;
+		}
 	}
 	if (file || t == LEDGER_REC_MKDIR) {
 		if (!ben_get_int(d, "mode", &v) || v < 0 || v > 07777 ||

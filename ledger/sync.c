@@ -279,6 +279,10 @@ static bool rejudge(struct ledger_sync *s, struct sync_peer *p)
 	enum trust t = judge(s, p, &why);
 
 	if (t == TRUSTED && p->trust != TRUSTED) {
+		char key[LEDGER_HEX_LEN];
+
+		ledger_hex(ledger_hs_peer(p->hs)->key, 8, key);
+		L_INFO(s->l, "sync: admitted peer %llu (key %s)", (unsigned long long)p->id, key);
 		p->trust = TRUSTED;
 		queue_status(s, p->id);
 		queue_tx(s, p->id);

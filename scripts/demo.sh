@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The README's main command: a live demo of a drive shared by two nodes on this machine.
+# The README's main command: a live demo of a private drive shared by two nodes on this
+# machine.
 #
-#   scripts/demo.sh          build, start a tracker, make a drive as alice, mount it as
-#                            alice and (from its swarmfs:// URI) as bob, publish on one and
+#   scripts/demo.sh          build, start a tracker, make a private drive as alice, mount
+#                            it as alice, invite bob (a swarmfs:// URI with a one-time
+#                            secret) and mount it as bob from that URI; show a stranger
+#                            with the drive's plain URI refused; publish on one node and
 #                            read, check and change on the other; keep both mounted until
 #                            Ctrl-C
 #   scripts/demo.sh --once   the same, then unmount and exit (what the tests run)
+#   SWARMFS_BIN=/usr/bin/swarmfs scripts/demo.sh --once
+#                            the same with that binary, building nothing
 #
 # Everything lives in a temporary directory (printed), removed at the end. All traffic
 # stays on 127.0.0.1: no DHT, no local discovery.
@@ -16,16 +21,20 @@ once=0
 
 "$root/scripts/setup.sh"
 build=${BUILD_DIR:-$root/build}
-echo "== building swarmfs in $build"
-cmake -S "$root" -B "$build" >/dev/null
-cmake --build "$build" -j"$(nproc)" >/dev/null
-swarmfs=$build/fs/swarmfs
+if [[ -n ${SWARMFS_BIN:-} ]]; then # an installed swarmfs (scripts/deb-smoke.sh)
+	swarmfs=$SWARMFS_BIN
+else
+	echo "== building swarmfs in $build"
+	cmake -S "$root" -B "$build" >/dev/null
+	cmake --build "$build" -j"$(nproc)" >/dev/null
+	swarmfs=$build/fs/swarmfs
+fi
 
 work=$(mktemp -d /tmp/swarmfs-demo-XXXXXX)
 chmod 755 "$work" # opentracker drops to nobody and chroots below it
-mkdir -p "$work/alice/team" "$work/bob/team" "$work/tracker"
+mkdir -p "$work/alice/team" "$work/bob/team" "$work/eve/team" "$work/tracker"
 pids=()
-mounts=("$work/alice/team" "$work/bob/team")
+mounts=("$work/alice/team" "$work/bob/team" "$work/eve/team")
 tracker_pid=
 cleanup() {
 	for m in "${mounts[@]}"; do
@@ -57,7 +66,7 @@ wait_for() {
 mount_node() { # NAME DRIVE
 	local home=$work/$1 mnt=$work/$1/team
 	"$swarmfs" mount -f --home "$home/data" --no-dht --listen 127.0.0.1:0 --cache-size 1G \
-		--tracker "$tracker" "$2" "$mnt" -o auto_unmount 2>"$home/mount.log" &
+		--tracker "$tracker" "$2" "$mnt" 2>"$home/mount.log" &
 	pids+=($!)
 	if ! wait_for 60 mountpoint -q "$mnt"; then
 		echo "demo: the mount of $1 did not come up:"
@@ -79,12 +88,11 @@ tracker=http://127.0.0.1:$port/announce
 echo "$tracker"
 
 echo
-echo "== two people on this machine: alice makes the drive, bob gets a key"
+echo "== two people on this machine: alice makes a private drive, bob gets a key"
 step "$swarmfs" init --home "$work/alice/data" --name team --tracker "$tracker"
 step "$swarmfs" key new --home "$work/bob/data"
 bob=$("$swarmfs" key show --home "$work/bob/data")
 alice=$("$swarmfs" key show --home "$work/alice/data")
-step "$swarmfs" drive add-member --home "$work/alice/data" team "$bob"
 
 echo
 echo "== alice mounts the drive at $work/alice/team"
@@ -97,9 +105,18 @@ uri=$("$swarmfs" status "$a" | sed -n 's/^uri: //p')
 echo "drive URI: $uri"
 
 echo
-echo "== bob mounts the same drive from its URI at $work/bob/team"
-mount_node bob "$uri"
+echo "== alice invites bob: a URI with a one-time secret (the ledger keeps only its hash)"
+echo "\$ swarmfs invite $a --name bob --expires 1h"
+invite=$("$swarmfs" invite "$a" --name bob --expires 1h)
+echo "$invite"
+
+echo
+echo "== bob mounts the drive from his invite at $work/bob/team"
+mount_node bob "$invite"
 b=$work/bob/team
+wait_for 30 sh -c "'$swarmfs' drive members '$a' | grep -q bob" ||
+	{ echo "demo: bob's invite was never redeemed"; exit 1; }
+step "$swarmfs" drive members "$a"
 step "$swarmfs" status "$b"
 
 # sample content: a small tree, a text file, a 16 MiB binary
@@ -128,6 +145,17 @@ echo "(alice's key is $alice)"
 step "$swarmfs" magnet "$b/film.mkv"
 
 echo
+echo "== eve, a stranger with a key of her own and the drive's URI but no invite, is refused"
+step "$swarmfs" key new --home "$work/eve/data"
+rc=0
+step "$swarmfs" mount -f --home "$work/eve/data" --no-dht --listen 127.0.0.1:0 --tracker "$tracker" \
+	"$uri" "$work/eve/team" || rc=$?
+echo "(exit status $rc; eve's data directory holds no ledger:" \
+	"$(find "$work/eve/data" -name ledger.db | wc -l) ledger.db files)"
+((rc != 0)) || { echo "demo: eve was let in"; exit 1; }
+step sh -c "grep 'refused peer' '$work/alice/mount.log' | tail -n 1"
+
+echo
 echo "== bob may not change alice's files; he publishes his own"
 step rm "$b/README.txt" || true
 step cp "$work/photos/2026/img1.jpg" "$b/bob.jpg"
@@ -149,7 +177,7 @@ step "$swarmfs" log "$b/README.txt"
 if ((once)); then
 	echo
 	echo "== unmounting"
-	for m in "${mounts[@]}"; do fusermount3 -u "$m"; done
+	for m in "${mounts[@]}"; do if mountpoint -q "$m"; then fusermount3 -u "$m"; fi; done
 	for p in "${pids[@]}"; do wait "$p"; done
 	pids=()
 	echo "demo: done"

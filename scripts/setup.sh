@@ -8,10 +8,15 @@ packages=(
 	# build
 	cmake pkg-config gcc g++ make
 	libfuse3-dev libtorrent-rasterbar-dev libsqlite3-dev libssl-dev libsodium-dev check
+	libsystemd-dev
+	# the Debian package (CPack's dependency list) and the checks of its man pages
+	# and systemd units
+	dpkg-dev man-db systemd
 	# run: FUSE userspace (fusermount3) and the libraries' runtime packages come along
 	fuse3
 	# tests: a real tracker, standard BitTorrent clients and ordinary tools
 	opentracker aria2 mktorrent python3-libtorrent sqlite3 attr rsync psmisc procps
+	util-linux bsdutils
 	ffmpeg
 	# fuzzing and the sanitizer runtime for clang
 	clang libclang-rt-14-dev

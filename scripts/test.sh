@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's test command: install what is missing, build, and run every test.
 #
-#   scripts/test.sh              normal build (gcc, -Werror), then the ASan+UBSan build,
+#   scripts/test.sh              normal build (gcc, -Werror) and, as root, its Debian
+#                                package installed, smoke-tested and purged
+#                                (scripts/deb-smoke.sh); then the ASan+UBSan build,
 #                                unit and integration tests in each; then a clang build of
 #                                everything (-Werror) and a bounded libFuzzer run of the
 #                                ledger's decoder
@@ -63,6 +65,16 @@ run_build() {
 
 mkdir -p "${BUILD_DIR:-$root/build}"
 run_build normal "${BUILD_DIR:-$root/build}"
+# The Debian package, as a new machine installs it (root: apt-get install, then purge).
+if ((EUID == 0 && ${#regex[@]} == 0)); then
+	echo "=== package: build the .deb, install it, smoke-test the installed binary, purge"
+	if "$root/scripts/deb-smoke.sh" "${BUILD_DIR:-$root/build}"; then
+		summary+=("package: .deb installed, smoke test passed, purged")
+	else
+		summary+=("package: FAILED")
+		failed=1
+	fi
+fi
 if ((!quick)); then
 	mkdir -p "${ASAN_BUILD_DIR:-$root/build-asan}"
 	# detect_leaks stays on; abort_on_error makes Check see a crash, not an exit code.

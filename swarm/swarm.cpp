@@ -312,6 +312,7 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 	s->on_ext_peer = c->on_ext_peer;
 	s->on_ext_message = c->on_ext_message;
 	s->may_serve = c->may_serve;
+	s->check_upload = c->check_upload;
 	s->cb_ctx = c->cb_ctx;
 
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -319,8 +320,13 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 		return -errno;
 
 	lt::session_params params(session_settings(c));
-	// posix_disk_io keeps RSS flat (~22 MB) where mmap storage grows with data served.
-	params.disk_io_constructor = lt::posix_disk_io_constructor;
+	// posix_disk_io keeps RSS flat (~22 MB) where mmap storage grows with data served;
+	// swarm_disk wraps it to show what it reads for peers to check_upload.
+	swarm_session *ses = s.get();
+	params.disk_io_constructor = [ses](lt::io_context &ioc, lt::settings_interface const &sett,
+	                                   lt::counters &cnt) {
+		return swarm_disk_new(ses, ioc, sett, cnt);
+	};
 	// libtorrent's defaults, minus PEX when it is off.
 	params.extensions.clear();
 	params.extensions.push_back(

@@ -14,6 +14,9 @@
  * path the embedder gives (fs/ passes a directory inside the cache, or whole file paths
  * with swarm_add_params.file_paths). A piece is "verified" once its hash passed; only
  * then does swarm/ report it (swarm_piece_cb) or complete a fetch waiting for it.
+ * libtorrent hashes what it downloads; what it reads to upload is shown to the
+ * embedder first (swarm_config.check_upload), through a thin disk_interface around
+ * posix_disk_io (swarm_disk.cpp).
  *
  * Threads: one swarm thread per session pops libtorrent's alerts (libtorrent's notify
  * hook only signals an eventfd), copies what it needs and runs every callback. Every
@@ -66,6 +69,15 @@ typedef void (*swarm_ext_message_cb)(struct swarm_torrent *t, void *torrent_ctx,
  * not the swarm thread: must be fast, thread-safe, and never call swarm/. */
 typedef bool (*swarm_serve_cb)(struct swarm_torrent *t, void *torrent_ctx, uint32_t piece,
                                void *ctx);
+/* libtorrent read len bytes of t at offset (in t's byte space: piece * piece length +
+ * offset in the piece) from its data file, to upload them to a peer: may they go?
+ * buf holds the bytes exactly as they would be sent. false withholds them: the peer
+ * gets a reject for the request (and "dont have" for the piece) and t goes on serving
+ * its other pieces. Runs on libtorrent's network thread, like swarm_serve_cb: must be
+ * thread-safe, never call swarm/, and never wait for a lock that is held across a
+ * swarm/ call (swarm_torrent_add waits for that thread). */
+typedef bool (*swarm_upload_cb)(struct swarm_torrent *t, void *torrent_ctx, uint64_t offset,
+                                const void *buf, size_t len, void *ctx);
 /* A fetch ended: 0 (every byte of the range is verified and on disk), -ETIMEDOUT,
  * -ECANCELED (swarm_fetch_cancel, reader or torrent gone), or another -errno. */
 typedef void (*swarm_fetch_cb)(int result, void *ctx);
@@ -96,8 +108,9 @@ struct swarm_config {
 	swarm_piece_cb on_piece;
 	swarm_ext_peer_cb on_ext_peer;
 	swarm_ext_message_cb on_ext_message;
-	swarm_serve_cb may_serve; /* NULL = serve every verified piece */
-	void *cb_ctx;             /* the ctx of the four callbacks above */
+	swarm_serve_cb may_serve;     /* NULL = serve every verified piece */
+	swarm_upload_cb check_upload; /* NULL = upload what is read from disk */
+	void *cb_ctx;                 /* the ctx of the five callbacks above */
 };
 
 /* Defaults: listen on all interfaces, any port, DHT/LSD/UPnP/NAT-PMP off, PEX on,
@@ -141,6 +154,10 @@ struct swarm_make_params {
 	const char *const *trackers; /* NULL-terminated, or NULL */
 	int threads;                 /* hashing threads, 0 = number of CPUs */
 	bool private_flag;
+	/* Called after each piece is hashed with the pieces hashed so far and the total,
+	 * on the thread that called swarm_metainfo_make; NULL: not told. */
+	void (*progress)(uint32_t hashed, uint32_t total, void *ctx);
+	void *progress_ctx;
 };
 
 struct swarm_file_info {
@@ -174,6 +191,23 @@ struct swarm_metainfo {
  * outside a callback. No session needed. */
 int swarm_metainfo_make(const char *path, const struct swarm_make_params *p,
                         struct swarm_metainfo **out);
+/* Making a one-file torrent from hashes computed piece by piece while the caller reads
+ * the content once for other work too (publishing: encrypting, the cache's checks).
+ * swarm_make_piece_length gives libtorrent's piece length for a file of size bytes
+ * (what swarm_metainfo_make would choose). A hasher takes each piece's bytes (the
+ * piece length, the last piece its rest), in any order, distinct pieces from several
+ * threads at once, and makes the .torrent of a file named name (hybrid, v1 or v2 per
+ * p->kind; p->piece_length is ignored) once every piece was given. Returns 0, -EINVAL
+ * (size 0, bad piece length or index, a missing piece at finish), -ENOMEM, -EIO. */
+struct swarm_hasher;
+uint32_t swarm_make_piece_length(uint64_t size);
+int swarm_hasher_new(uint64_t size, uint32_t piece_length, enum swarm_make_kind kind,
+                     struct swarm_hasher **out);
+int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const void *data, size_t len);
+int swarm_hasher_finish(struct swarm_hasher *h, const char *name, const struct swarm_make_params *p,
+                        struct swarm_metainfo **out);
+void swarm_hasher_free(struct swarm_hasher *h); /* NULL is a no-op */
+
 /* Parse and check .torrent bytes. Returns 0, -EINVAL (malformed bencode or torrent:
  * the reason goes to *out_error if not NULL, valid until the next call on this
  * thread), -ENOMEM. Any thread. */

@@ -137,8 +137,14 @@ static int make(const char *path, const struct swarm_make_params *p, swarm_metai
 	lt::error_code ec;
 	size_t slash = full.rfind('/');
 	std::string parent = slash == std::string::npos ? "." : full.substr(0, slash ? slash : 1);
+	uint32_t hashed = 0, total = (uint32_t)ct.num_pieces();
 	lt::set_piece_hashes(
-	    ct, parent, sp, [](lt::piece_index_t) {}, ec);
+	    ct, parent, sp,
+	    [&](lt::piece_index_t) {
+		    if (p->progress)
+			    p->progress(++hashed, total, p->progress_ctx);
+	    },
+	    ec);
 	if (ec)
 		return swarm_error(nullptr, ec, "hash");
 
@@ -181,4 +187,159 @@ extern "C" int swarm_metainfo_parse(const void *data, size_t len, struct swarm_m
 	} catch (...) {
 		return -EIO;
 	}
+}
+
+// ---- a one-file torrent from hashes given piece by piece ----
+
+struct swarm_hasher {
+	uint64_t size;
+	uint32_t piece_length;
+	uint32_t num_pieces;
+	swarm_make_kind kind;
+	std::vector<lt::sha1_hash> v1;
+	std::vector<lt::sha256_hash> v2; // per piece: the root of its blocks' tree (BEP 52)
+	std::vector<char> done;          // one byte a piece: threads write distinct bytes
+};
+
+extern "C" uint32_t swarm_make_piece_length(uint64_t size)
+{
+	try {
+		if (!size)
+			return 16384;
+		lt::file_storage fs;
+		fs.add_file("x", (std::int64_t)size);
+		lt::create_torrent ct(fs, 0, lt::create_flags_t{});
+		return (uint32_t)ct.piece_length();
+	} catch (...) {
+		return 0;
+	}
+}
+
+extern "C" int swarm_hasher_new(uint64_t size, uint32_t piece_length, enum swarm_make_kind kind,
+                                struct swarm_hasher **out)
+{
+	if (!size || piece_length < 16384 || (piece_length & (piece_length - 1)))
+		return -EINVAL;
+	uint64_t n = (size + piece_length - 1) / piece_length;
+	if (n > INT32_MAX)
+		return -EINVAL;
+	try {
+		auto h = new swarm_hasher{};
+		h->size = size;
+		h->piece_length = piece_length;
+		h->num_pieces = (uint32_t)n;
+		h->kind = kind;
+		h->v1.resize(n);
+		h->v2.resize(n);
+		h->done.assign(n, 0);
+		*out = h;
+		return 0;
+	} catch (...) {
+		return -ENOMEM;
+	}
+}
+
+// The root of a tree over leaves, padded with zero hashes to n (a power of two).
+static lt::sha256_hash merkle_root_of(std::vector<lt::sha256_hash> &leaves, size_t n)
+{
+	leaves.resize(n);
+	while (n > 1) {
+		for (size_t i = 0; i < n / 2; i++) {
+			lt::hasher256 hh;
+			hh.update({ (const char *)leaves[2 * i].data(), 32 });
+			hh.update({ (const char *)leaves[2 * i + 1].data(), 32 });
+			leaves[i] = hh.final();
+		}
+		n /= 2;
+	}
+	return leaves[0];
+}
+
+extern "C" int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const void *data,
+                                  size_t len)
+{
+	const uint64_t block = 16384;
+	if (index >= h->num_pieces)
+		return -EINVAL;
+	uint64_t off = (uint64_t)index * h->piece_length;
+	uint64_t want = std::min<uint64_t>(h->piece_length, h->size - off);
+	if (len != want)
+		return -EINVAL;
+	try {
+		const char *p = (const char *)data;
+		if (h->kind != SWARM_MAKE_V2)
+			h->v1[index] = lt::hasher(p, (int)len).final();
+		if (h->kind != SWARM_MAKE_V1) {
+			size_t nblocks = (size_t)((len + block - 1) / block);
+			std::vector<lt::sha256_hash> leaves(nblocks);
+			for (size_t b = 0; b < nblocks; b++) {
+				size_t bl = (size_t)std::min<uint64_t>(block, len - b * block);
+				leaves[b] = lt::hasher256(p + b * block, (int)bl).final();
+			}
+			// a file smaller than a piece pads its blocks to the next power of two,
+			// every other piece to the piece's blocks (as libtorrent does)
+			size_t pad =
+			    h->size < h->piece_length ? 1 : (size_t)(h->piece_length / block);
+			while (pad < nblocks)
+				pad *= 2;
+			h->v2[index] = merkle_root_of(leaves, pad);
+		}
+		h->done[index] = 1;
+		return 0;
+	} catch (std::bad_alloc const &) {
+		return -ENOMEM;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+static int hasher_finish(struct swarm_hasher *h, const char *name,
+                         const struct swarm_make_params *p, swarm_metainfo **out)
+{
+	for (char d : h->done)
+		if (!d)
+			return -EINVAL;
+	lt::file_storage fs;
+	fs.add_file(name, (std::int64_t)h->size);
+	lt::create_flags_t flags{};
+	if (h->kind == SWARM_MAKE_V1)
+		flags |= lt::create_torrent::v1_only;
+	else if (h->kind == SWARM_MAKE_V2)
+		flags |= lt::create_torrent::v2_only;
+	lt::create_torrent ct(fs, (int)h->piece_length, flags);
+	if ((uint32_t)ct.num_pieces() != h->num_pieces)
+		return -EINVAL;
+	for (const char *const *tr = p ? p->trackers : nullptr; tr && *tr; tr++)
+		ct.add_tracker(*tr);
+	ct.set_priv(p && p->private_flag);
+	ct.set_creator("swarmfs");
+	for (uint32_t i = 0; i < h->num_pieces; i++) {
+		if (h->kind != SWARM_MAKE_V2)
+			ct.set_hash(lt::piece_index_t((int)i), h->v1[i]);
+		if (h->kind != SWARM_MAKE_V1)
+			ct.set_hash2(lt::file_index_t(0), lt::piece_index_t::diff_type((int)i),
+			             h->v2[i]);
+	}
+	std::vector<char> buf = ct.generate_buf();
+	lt::torrent_info ti(buf, lt::from_span);
+	return swarm_metainfo_from(ti, buf.data(), buf.size(), out);
+}
+
+extern "C" int swarm_hasher_finish(struct swarm_hasher *h, const char *name,
+                                   const struct swarm_make_params *p, struct swarm_metainfo **out)
+{
+	try {
+		return hasher_finish(h, name, p, out);
+	} catch (std::bad_alloc const &) {
+		return -ENOMEM;
+	} catch (lt::system_error const &e) {
+		return swarm_error(nullptr, e.code(), "make torrent");
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+extern "C" void swarm_hasher_free(struct swarm_hasher *h)
+{
+	delete h;
 }

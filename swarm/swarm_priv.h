@@ -24,6 +24,8 @@
 #include <vector>
 
 #include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/disk_interface.hpp>
+#include <libtorrent/io_context.hpp>
 #include <libtorrent/error_code.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
@@ -124,6 +126,7 @@ struct swarm_session {
 	swarm_ext_peer_cb on_ext_peer;
 	swarm_ext_message_cb on_ext_message;
 	swarm_serve_cb may_serve;
+	swarm_upload_cb check_upload;
 	void *cb_ctx;
 
 	std::unique_ptr<lt::session> ses;
@@ -178,6 +181,10 @@ void swarm_ext_deliver(swarm_session *s); // swarm thread: run queued events
 int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
                     size_t len);
 
+// swarm_disk.cpp: the session's disk I/O (posix_disk_io, uploads checked)
+std::unique_ptr<lt::disk_interface> swarm_disk_new(swarm_session *s, lt::io_context &ioc,
+                                                   lt::settings_interface const &sett,
+                                                   lt::counters &cnt);
 // swarm_make.cpp
 int swarm_metainfo_from(const lt::torrent_info &ti, const char *torrent, size_t len,
                         swarm_metainfo **out);

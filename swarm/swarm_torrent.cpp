@@ -5,6 +5,8 @@
 // functions check what they can under swarm_torrent::mu and post the rest.
 #include "swarm_priv.h"
 
+#include <boost/asio/error.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -373,7 +375,12 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 	} else if (auto *te = lt::alert_cast<lt::torrent_error_alert>(a)) {
 		swarm_error(s, te->error, te->torrent_name());
 	} else if (auto *fe = lt::alert_cast<lt::file_error_alert>(a)) {
-		swarm_error(s, fe->error, fe->filename());
+		if (fe->error == boost::asio::error::operation_aborted)
+			// an upload check_upload withheld (swarm_disk.cpp): the embedder
+			// said why; the torrent is not put in error
+			SWARM_LOG(s, LOG_DEBUG, "upload from %s withheld", fe->filename());
+		else
+			swarm_error(s, fe->error, fe->filename());
 	}
 }
 

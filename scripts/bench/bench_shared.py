@@ -18,6 +18,13 @@ hence /usr/bin/python3 (a pyenv python on PATH may lack it).
         COUNT times: writes SIZE random bytes to SRC_DIR, `cp`s it into MNT_A, and from
         cp's return polls every 5 ms for it in a listing of MNT_B and for status
         "confirmed" on MNT_A: p50 and max of both, in ms
+  bench_shared.py join SWARMFS HOME URI MNT
+        one node joining a drive: `SWARMFS mount -f` of URI with a fresh HOME (its key
+        made, on a private drive a member already), stderr read line by line as it comes
+        (SWARMFS_DEBUG=1): join_ms, from starting the command to its status saying "in
+        sync", and on a private drive handshake_ms, from the sync channel being up ("sync:
+        member N is ...", the hello sent right after) to the other member admitted ("sync:
+        admitted peer", its auth checked); then unmounts
 """
 import math
 import os
@@ -166,6 +173,54 @@ def publish(src, mnt_a, mnt_b, count, size):
     print("confirmed_max_ms %.0f" % conf[-1])
 
 
+def join(swarmfs, home, uri, mnt, timeout=60.0):
+    os.makedirs(mnt, exist_ok=True)
+    env = dict(os.environ, SWARMFS_DEBUG="1")
+    t0 = time.perf_counter()
+    p = subprocess.Popen([swarmfs, "mount", "-f", "--home", home, "--no-dht", "--listen",
+                          "127.0.0.1:0", uri, mnt, "-o", "auto_unmount"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=env)
+    marks = {}
+    tail = []
+
+    def reader():
+        for raw in p.stderr:
+            now = time.perf_counter()
+            line = raw.decode("utf-8", "replace")
+            if "up" not in marks and "sync: member " in line and " is " in line:
+                marks["up"] = now
+            if "admit" not in marks and "sync: admitted peer" in line:
+                marks["admit"] = now
+            tail.append(line)
+            del tail[:-20]
+
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    synced = None
+    while time.perf_counter() - t0 < timeout and p.poll() is None:
+        try:
+            if b"sync: in sync" in os.getxattr(mnt, "user.swarmfs.drive"):
+                synced = time.perf_counter()
+                break
+        except OSError:
+            pass
+        time.sleep(0.002)
+    if os.path.ismount(mnt):
+        subprocess.run(["fusermount3", "-u", mnt], check=False)
+    try:
+        p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    th.join(5)
+    if synced is None:
+        sys.exit("join of %s did not get in sync; its log ends:\n%s" % (uri, "".join(tail)))
+    print("join_ms %.1f" % ((synced - t0) * 1000.0))
+    if "up" in marks and "admit" in marks:
+        print("handshake_ms %.1f" % ((marks["admit"] - marks["up"]) * 1000.0))
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "download" and len(argv) in (5, 6):
@@ -174,6 +229,8 @@ def main(argv):
         read(argv[2])
     elif cmd == "ttfb" and len(argv) == 5:
         ttfb(argv[2], int(argv[3]), int(argv[4]))
+    elif cmd == "join" and len(argv) == 6:
+        join(argv[2], argv[3], argv[4], argv[5])
     elif cmd == "publish" and len(argv) == 7:
         publish(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]))
     else:

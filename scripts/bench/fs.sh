@@ -50,7 +50,7 @@ mount_node() { # NAME HOME DRIVE [ARGS...]: mount in the background, wait until 
 	shift 3
 	mkdir -p "$work/mnt-$name"
 	"$swarmfs" mount -f --home "$home" --no-dht "$@" "$drive" "$work/mnt-$name" \
-		-o auto_unmount 2>>"$work/$name.log" &
+		2>>"$work/$name.log" &
 	pids+=($!)
 	for _ in $(seq 400); do mountpoint -q "$work/mnt-$name" && return 0; sleep 0.05; done
 	echo "mount $name failed:"; cat "$work/$name.log"; exit 1
@@ -124,6 +124,45 @@ printf '%-46s p50 %6s ms p99 %6s ms   baseline local file p50 %s ms p99 %s ms\n'
 	"random 16 KiB reads, cold, from the swarm" "$p50" "$p99" "$b50" "$b99"
 umount_node b
 umount_node a
+
+# ---- private beside public (issue 11): publish, cold read from a seeder, first warm read ----
+# The same file into a private drive (AES-256-CTR while hashing, one read) and a public
+# one; then each read cold through a second node whose only source is the first. The
+# private drive's second node carries the same key (a copy of keys/), so it is a member.
+cold_read() { # HOME_A HOME_B DRIVE FILE: MiB/s of a whole cold read on B, A seeding
+	local ha=$1 hb=$2 drv=$3 f=$4 did p2 t0 t1
+	did=$(ls "$ha/drives")
+	mkdir -p "$hb/drives/$did"
+	cp "$ha/drives/$did/ledger.db" "$hb/drives/$did/"
+	cp -r "$ha/drives/$did/torrents" "$hb/drives/$did/"
+	cp -r "$ha/keys" "$hb/"
+	p2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mount_node "s$drv" "$ha" "$drv" --listen "127.0.0.1:$p2" >&2
+	mount_node "c$drv" "$hb" "$did" --listen 127.0.0.1:0 --peer "127.0.0.1:$p2" >&2
+	t0=$(now); cat "$work/mnt-c$drv/$f" >/dev/null; t1=$(now)
+	umount_node "c$drv"; umount_node "s$drv"
+	rate "$mib" "$(secs "$t0" "$t1")"
+}
+for kind in public private; do
+	flag=""; [[ $kind == public ]] && flag=--public
+	"$swarmfs" init $flag --home "$work/$kind" --name "$kind" >/dev/null
+	mount_node "$kind" "$work/$kind" "$kind" --listen 127.0.0.1:0
+	t0=$(now); cp "$work/film.bin" "$work/mnt-$kind/"; wait_published "$work/mnt-$kind"; t1=$(now)
+	eval "pub_$kind=\$(rate \"\$mib\" \"\$(secs $t0 $t1)\")"
+	eval "warm_$kind=\$(ddrate \"\$work/mnt-\$kind/film.bin\")"
+	umount_node "$kind"
+	eval "cold_$kind=\$(cold_read \"\$work/\$kind\" \"\$work/\$kind-b\" \"\$kind\" film.bin)"
+done
+t0=$(now); cp "$work/film.bin" "$work/copy.bin"; sha256sum "$work/copy.bin" >/dev/null; t1=$(now)
+base=$(rate "$mib" "$(secs "$t0" "$t1")"); rm -f "$work/copy.bin"
+printf '%-46s %6s MiB/s   baseline cp+sha256sum %6s MiB/s   %3s %%  (target >= 80 %%)\n' \
+	"publish, public drive" "$pub_public" "$base" "$(pct "$pub_public" "$base")"
+printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
+	"publish, private drive (encrypted)" "$pub_private" "$pub_public" "$(pct "$pub_private" "$pub_public")"
+printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
+	"cold read from a seeder, private drive" "$cold_private" "$cold_public" "$(pct "$cold_private" "$cold_public")"
+printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 80 %%)\n' \
+	"first warm read through the mount, private" "$warm_private" "$warm_public" "$(pct "$warm_private" "$warm_public")"
 
 # ---- a big namespace ----
 SWARMFS_ITEST_BATCH=1 "$populate" "$work/m" meta ten 10000 >/dev/null

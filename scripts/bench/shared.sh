@@ -11,13 +11,19 @@
 #   4. time to first byte of READS random 16 KiB reads on B of a file it has not cached
 #      (p50 <= 15 ms, p99 <= 60 ms), vs the same reads of the local file, page-cached
 #   5. sync of a RECORDS-record ledger to a fresh node: mount until its height equals
-#      the source's (target <= 20 s), vs `swarmfs verify` of the same ledger
+#      the source's (target <= 20 s), vs `swarmfs verify` of the same ledger; then the
+#      same on a private drive (members-only sealed channel, the node a member), its
+#      records/s vs the public drive's (target >= 90 %)
+#   6. joins of a private drive by JOINS fresh homes (each key a member): the handshake,
+#      p50 and max (target p50 <= 50 ms), from the joiner's sync channel being up to the
+#      other member admitted, timed from its log as it comes; and from `swarmfs mount` to
+#      "in sync", vs JOINS joins of a public drive (no handshake)
 #   and the peak RSS (VmHWM) of every mount, vs the plain libtorrent client's.
 #
 #   scripts/bench/shared.sh                      SIZE=1G RECORDS=100000
 #   SIZE=256M RECORDS=20000 scripts/bench/shared.sh
 #
-# Other knobs: TTFB_SIZE (default SIZE), PUBLISHES (20), PUB_SIZE (1M), READS (200),
+# Other knobs: TTFB_SIZE (default SIZE), PUBLISHES (20), PUB_SIZE (1M), READS (200), JOINS (20),
 # SYNC_TIMEOUT (120 s), BUILD_DIR (default build-bench-shared/), JOBS (2).
 # Needs about 8x SIZE free under $TMPDIR and /usr/bin/python3 with python3-libtorrent.
 # Everything stays on 127.0.0.1; every mount and process started here is unmounted or
@@ -31,6 +37,7 @@ records=${RECORDS:-100000}
 publishes=${PUBLISHES:-20}
 pub_size=${PUB_SIZE:-1M}
 reads=${READS:-200}
+joins=${JOINS:-20}
 sync_timeout=${SYNC_TIMEOUT:-120}
 py=/usr/bin/python3
 helper=$root/scripts/bench/bench_shared.py
@@ -73,7 +80,7 @@ mount_node() { # NAME HOME DRIVE [ARGS...]: a foreground mount as a background j
 	shift 3
 	mkdir -p "$work/mnt-$name"
 	"$swarmfs" mount -f --home "$home" --listen 127.0.0.1:0 --no-dht "$@" "$drive" \
-		"$work/mnt-$name" -o auto_unmount 2>>"$work/$name.log" &
+		"$work/mnt-$name" 2>>"$work/$name.log" &
 	pid[$name]=$!
 	nodes+=("$name")
 	for _ in $(seq 1200); do
@@ -108,7 +115,7 @@ cpu_s() { # PID: user + system CPU seconds so far, all threads
 cached() { getfattr --only-values -n user.swarmfs.cached "$1" 2>/dev/null; }
 
 # every reader has a key of its own, as a user does
-for h in b c d f; do "$swarmfs" key new --home "$work/$h" >/dev/null; done
+for h in b c d f g; do "$swarmfs" key new --home "$work/$h" >/dev/null; done
 head -c "$size" /dev/urandom >"$work/film.bin"
 head -c "$ttfb_size" /dev/urandom >"$work/ttfb.bin"
 fsize=$(stat -c %s "$work/film.bin")
@@ -193,8 +200,16 @@ echo "   slowest $(val max_ms "$out") ms; the first, which also fetches the torr
 umount_node b
 umount_node a
 
-# ---- 5. sync of a big ledger to a fresh node ----
+# ---- 5. sync of a big ledger to a fresh node, public then private ----
+wait_height() { # MNT HEIGHT START: until MNT's height is HEIGHT or more (a private drive's
+	# members add a block sealing its epoch key to the newcomer), SYNC_TIMEOUT at most
+	until (($(drive_field "$1" height || true) + 0 >= $2)); do
+		awk -v a="$3" -v b="$(now)" -v t="$sync_timeout" 'BEGIN { exit !(b - a > t) }' && break
+		sleep 0.05
+	done
+}
 SWARMFS_ITEST_BATCH=1 "$populate" "$work/l" big tree "$records" 100 >/dev/null
+SWARMFS_ITEST_BATCH=1 "$populate" "$work/lp" bigp tree "$records" 100 private >/dev/null
 t0=$(now)
 "$swarmfs" verify --home "$work/l" big >"$work/verify.out" || { cat "$work/verify.out"; exit 1; }
 t1=$(now)
@@ -206,25 +221,78 @@ luri=$(drive_field "$work/mnt-l" uri)
 lheight=$(drive_field "$work/mnt-l" height)
 t0=$(now)
 mount_node f "$work/f" "$luri"
-until [[ $(drive_field "$work/mnt-f" height) == "$lheight" ]]; do
-	awk -v a="$t0" -v b="$(now)" -v t="$sync_timeout" 'BEGIN { exit !(b - a > t) }' && break
-	sleep 0.05
-done
+wait_height "$work/mnt-f" "$lheight" "$t0"
 t1=$(now)
 fheight=$(drive_field "$work/mnt-f" height)
-[[ $fheight == "$lheight" ]] ||
+((${fheight:-0} >= lheight)) ||
 	echo "   F reached height $fheight of $lheight in $(secs "$t0" "$t1") s: gave up (SYNC_TIMEOUT=$sync_timeout)"
+pub_s=$(secs "$t0" "$t1")
 printf '%-44s %7s s       baseline swarmfs verify of it %s s  (%s blocks; target <= 20 s)\n' \
-	"5. sync $records records to a fresh node" "$(secs "$t0" "$t1")" "$verify" "$lheight"
-echo "   $(awk -v n="$records" -v s="$(secs "$t0" "$t1")" 'BEGIN { printf "%.0f", n / s }') records/s synced;" \
+	"5. sync $records records to a fresh node" "$pub_s" "$verify" "$lheight"
+echo "   $(awk -v n="$records" -v s="$pub_s" 'BEGIN { printf "%.0f", n / s }') records/s synced;" \
 	"$(awk -v n="$records" -v s="$verify" 'BEGIN { printf "%.0f", n / s }') records/s verified"
 umount_node f
 umount_node l
+# the same on a private drive: G's key a member first (its record, one block more)
+mount_node lp "$work/lp" bigp
+until "$swarmfs" status "$work/mnt-lp" | grep -q "verification: done"; do sleep 0.1; done
+"$swarmfs" drive add-member "$work/mnt-lp" "$("$swarmfs" key show --home "$work/g")" >/dev/null
+until "$swarmfs" drive members "$work/mnt-lp" | grep -q "$("$swarmfs" key show --home "$work/g" | cut -c1-16)"; do sleep 0.05; done
+puri=$(drive_field "$work/mnt-lp" uri)
+pheight=$(drive_field "$work/mnt-lp" height)
+t0=$(now)
+mount_node g "$work/g" "$puri"
+wait_height "$work/mnt-g" "$pheight" "$t0"
+t1=$(now)
+gheight=$(drive_field "$work/mnt-g" height)
+((${gheight:-0} >= pheight)) ||
+	echo "   G reached height $gheight of $pheight in $(secs "$t0" "$t1") s: gave up (SYNC_TIMEOUT=$sync_timeout)"
+priv_s=$(secs "$t0" "$t1")
+pub_rate=$(awk -v n="$records" -v s="$pub_s" 'BEGIN { printf "%.0f", n / s }')
+priv_rate=$(awk -v n="$records" -v s="$priv_s" 'BEGIN { printf "%.0f", n / s }')
+printf '%-44s %7s s       baseline the public drive above %s s  (%s vs %s records/s: %s %%; target >= 90 %%)\n' \
+	"5b. the same on a private drive" "$priv_s" "$pub_s" "$priv_rate" "$pub_rate" "$(pct "$priv_rate" "$pub_rate")"
+umount_node g
+umount_node lp
+
+# ---- 6. joins: the private drive's handshake, and mount to "in sync" ----
+"$swarmfs" init --home "$work/h" --name hs >/dev/null
+"$swarmfs" init --public --home "$work/hq" --name hq >/dev/null
+mount_node h "$work/h" hs
+mount_node hq "$work/hq" hq
+huri=$(drive_field "$work/mnt-h" uri)
+hquri=$(drive_field "$work/mnt-hq" uri)
+: >"$work/joins.priv"
+: >"$work/joins.pub"
+for i in $(seq "$joins"); do
+	"$swarmfs" key new --home "$work/j$i" >/dev/null
+	k=$("$swarmfs" key show --home "$work/j$i")
+	"$swarmfs" drive add-member "$work/mnt-h" "$k" >/dev/null
+	until "$swarmfs" drive members "$work/mnt-h" | grep -q "${k:0:16}"; do sleep 0.02; done
+	"$py" "$helper" join "$swarmfs" "$work/j$i" "$huri" "$work/mnt-j" >>"$work/joins.priv"
+	rm -rf "$work/j$i"
+	"$swarmfs" key new --home "$work/k$i" >/dev/null
+	"$py" "$helper" join "$swarmfs" "$work/k$i" "$hquri" "$work/mnt-j" >>"$work/joins.pub"
+	rm -rf "$work/k$i"
+done
+stat_of() { # KEY FILE: "p50 max" of KEY's values in FILE (nearest rank)
+	awk -v k="$1" '$1 == k { print $2 }' "$2" | sort -n |
+		awk '{ v[NR] = $1 } END { if (!NR) { print "- -"; exit } i = int((NR + 1) / 2); printf "%.1f %.1f", v[i], v[NR] }'
+}
+read -r hs50 hsmax <<<"$(stat_of handshake_ms "$work/joins.priv")"
+read -r pj50 pjmax <<<"$(stat_of join_ms "$work/joins.priv")"
+read -r qj50 qjmax <<<"$(stat_of join_ms "$work/joins.pub")"
+printf '%-44s p50 %5s ms max %5s ms   (target p50 <= 50 ms)\n' \
+	"6. handshake of a private drive ($joins joins)" "$hs50" "$hsmax"
+printf '%-44s p50 %5s ms max %5s ms   baseline a public drive p50 %s ms max %s ms\n' \
+	"   mount to \"in sync\", fresh home" "$pj50" "$pjmax" "$qj50" "$qjmax"
+umount_node hq
+umount_node h
 
 # ---- peak RSS of each mount ----
 echo
 printf '%-44s' "peak RSS (VmHWM) / RssAnon at unmount, MB"
-for n in a b c d l f; do printf ' %s %s/%s' "$n" "$((${hwm[$n]} / 1024))" "$((${anon[$n]} / 1024))"; done
+for n in a b c d l f lp g; do printf ' %s %s/%s' "$n" "$((${hwm[$n]} / 1024))" "$((${anon[$n]} / 1024))"; done
 printf '   baseline plain libtorrent client peak %s MB\n' "$plain_rss"
 for n in "${nodes[@]}"; do
 	if grep -qE "error|warning" "$work/$n.log"; then

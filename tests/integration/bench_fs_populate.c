@@ -1,11 +1,13 @@
-/* bench_fs_populate HOME NAME DIR COUNT [SUBDIRS]: make drive NAME in HOME (key
- * "default") holding COUNT made-up file records under DIR, spread over SUBDIRS
+/* bench_fs_populate HOME NAME DIR COUNT [SUBDIRS [private]]: make drive NAME in HOME (key
+ * "default"; a private drive with its first epoch if the last word is "private") holding
+ * COUNT made-up file records under DIR, spread over SUBDIRS
  * subdirectories (0: all in DIR itself), in blocks of 50 (a big mempool makes each submit slower).
  * For scripts/bench/fs.sh: listing and find figures need a big namespace, not content. Prints the
  * drive id. */
 #include "drive_util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +20,17 @@ int main(int argc, char **argv)
 	int err;
 
 	if (argc < 5) {
-		fprintf(stderr, "usage: %s HOME NAME DIR COUNT [SUBDIRS]\n", argv[0]);
+		fprintf(stderr, "usage: %s HOME NAME DIR COUNT [SUBDIRS [private]]\n", argv[0]);
 		return 2;
 	}
 	count = atol(argv[4]);
 	subdirs = argc > 5 ? atol(argv[5]) : 0;
-	if ((err = itest_drive_create(argv[1], argv[2], "default", id)) < 0 ||
-	    (err = itest_drive_open(argv[1], id, "default", &l)) < 0) {
+	bool priv = argc > 6 && !strcmp(argv[6], "private");
+
+	if ((err = priv ? itest_drive_create_private(argv[1], argv[2], "default", id)
+	                : itest_drive_create(argv[1], argv[2], "default", id)) < 0 ||
+	    (err = itest_drive_open(argv[1], id, "default", &l)) < 0 ||
+	    (priv && (err = ledger_epoch_rotate(l)) < 0)) {
 		fprintf(stderr, "cannot make the drive: %s\n", strerror(-err));
 		return 1;
 	}

@@ -105,9 +105,9 @@ static void setup(void)
 		ck_assert_int_eq(itest_key(n->home, "default", pub[i]), 0);
 		ledger_hex(pub[i], LEDGER_KEY_LEN, n->key);
 	}
-	ck_assert_int_eq(itest_drive_create_private(A->home, "team", "default",
-	                                            (const uint8_t(*)[LEDGER_KEY_LEN])pub[1], 2,
-	                                            id),
+	ck_assert_int_eq(itest_drive_create_private_with(A->home, "team", "default",
+	                                                 (const uint8_t(*)[LEDGER_KEY_LEN])pub[1],
+	                                                 2, id),
 	                 0);
 	snprintf(tdir, sizeof tdir, "%s/tracker", dir);
 	ck_assert_int_eq(fixture_tracker_start(tdir, &tracker), 0);

@@ -1,5 +1,6 @@
 /* The README's main command runs to the end: scripts/demo.sh --once against the build
- * under test, and leaves no mount and no temporary directory behind. */
+ * under test, shows the private flow (an invite admits bob, a stranger is refused) and
+ * the shared drive at work, and leaves no mount and no temporary directory behind. */
 #include "fixture.h"
 
 #include <check.h>
@@ -21,6 +22,14 @@ START_TEST(demo_once)
 	                    getenv("SWARMFS_SOURCE_DIR"));
 	ck_assert_msg(rc == 0, "demo exited %d: %.3000s", rc, out);
 	/* what it promises to show */
+	/* the private flow: bob joins by an invite, eve (no invite) is refused and says why */
+	ck_assert_msg(strstr(out, "swarmfs://") && strstr(out, "?inv=") &&
+	                  strstr(out, "access: private (members only)") &&
+	                  strstr(out, "not a member of drive team (") &&
+	                  strstr(out, "ask a member for an invite (swarmfs invite)") &&
+	                  strstr(out, "refused peer") && strstr(out, "(exit status 1;"),
+	              "demo output: %.3000s", out);
+	ck_assert_msg(strstr(out, "0 ledger.db files"), "eve kept a ledger: %.3000s", out);
 	ck_assert_msg(strstr(out, "publish queue: 0 staged") &&
 	                  strstr(out, "user.swarmfs.owner=") &&
 	                  strstr(out, "magnet:?xt=urn:btih:") && strstr(out, "Permission denied") &&

@@ -87,15 +87,7 @@ START_TEST(standard_client_downloads_a_published_file_from_its_magnet)
 	};
 	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
 	ck_assert_int_eq(fixture_sh(30000, NULL, "cp '%s' '%s/'", src, mnt), 0);
-	for (int i = 0; i < 600; i++) {
-		text = NULL;
-		fixture_sh(5000, &text, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
-		bool done = strstr(text, "publish queue: 0 staged") != NULL;
-		free(text);
-		if (done)
-			break;
-		usleep(50000);
-	}
+	itest_wait_published(mnt);
 	ck_assert_int_eq(
 	    fixture_sh(10000, &magnet, "'%s' magnet '%s/movie.bin'", getenv("SWARMFS_BIN"), mnt),
 	    0);
@@ -279,11 +271,134 @@ START_TEST(swarmfs_add_reads_what_aria2c_seeds)
 }
 END_TEST
 
+/* The cache file of a published file: the one data file of its length. */
+static void cache_file_of(uint64_t len, char *out, size_t size)
+{
+	char *path = NULL;
+
+	ck_assert_int_eq(fixture_sh(10000, &path, "find '%s/drives' -path '*/data/*' -size %lluc",
+	                            home, (unsigned long long)len),
+	                 0);
+	ck_assert_msg(path && strchr(path, '\n') == strrchr(path, '\n') && strlen(path) > 1,
+	              "not exactly one cache file of %llu bytes: '%s'", (unsigned long long)len,
+	              path);
+	path[strcspn(path, "\n")] = '\0';
+	snprintf(out, size, "%s", path);
+	free(path);
+}
+
+static void flip_byte(const char *path, uint64_t off)
+{
+	ck_assert_int_eq(fixture_sh(10000, NULL,
+	                            "python3 -c 'import os; fd = os.open(\"%s\", os.O_RDWR); "
+	                            "b = os.pread(fd, 1, %llu); "
+	                            "os.pwrite(fd, bytes([b[0] ^ 0x40]), %llu)'",
+	                            path, (unsigned long long)off, (unsigned long long)off),
+	                 0);
+}
+
+static int count_in_log(struct fixture_mount *m, const char *what)
+{
+	char *out = NULL;
+	int n;
+
+	fixture_sh(5000, &out, "grep -c '%s' '%s'", what, fixture_mount_log(m));
+	n = out ? atoi(out) : 0;
+	free(out);
+	return n;
+}
+
+/* What was tried: a byte of a published file flipped in the cache file on disk while
+ * the mount is up and seeding it (after publishing hashed every block into memory).
+ * A local reader must get EIO, never the changed byte; a standard client downloading
+ * the file must never be sent the changed piece (it fails no hash: it is withheld). */
+START_TEST(byte_flipped_in_the_cache_reaches_no_reader_and_no_peer)
+{
+	const uint64_t size = 4 * 1024 * 1024 + 4321;
+	struct fixture_tracker *tr;
+	struct fixture_mount *m;
+	struct swarm_metainfo *mi;
+	char tdir[4096], src[4096], out[4096], cfile[4096], v1[41], v2[65];
+	char *text = NULL, *magnet = NULL;
+	uint32_t plen, npieces;
+
+	snprintf(tdir, sizeof tdir, "%s/tracker", dir);
+	ck_assert_int_eq(fixture_tracker_start(tdir, &tr), 0);
+	snprintf(src, sizeof src, "%s/src", dir);
+	ck_assert_int_eq(mkdir(src, 0755), 0);
+	snprintf(src, sizeof src, "%s/src/film.bin", dir);
+	ck_assert_int_eq(fixture_file_random(src, size, 9), 0);
+	ck_assert_int_eq(swarm_metainfo_make(src, NULL, &mi), 0);
+	swarm_hex(mi->v1, 20, v1);
+	swarm_hex(mi->v2, 32, v2);
+	plen = mi->piece_length;
+	npieces = mi->num_pieces;
+	swarm_metainfo_free(mi);
+	ck_assert_uint_ge(npieces, 4);
+	ck_assert_int_eq(fixture_tracker_allow(tr, v1), 0);
+	ck_assert_int_eq(fixture_tracker_allow(tr, v2), 0);
+
+	const char *args[] = {
+		"--no-dht",       "--listen", "127.0.0.1:0", "--tracker", fixture_tracker_url(tr),
+		"--read-timeout", "3",        NULL
+	};
+	ck_assert_int_eq(fixture_mount_start(home, "team", mnt, args, &m), 0);
+	ck_assert_int_eq(fixture_sh(30000, NULL, "cp '%s' '%s/'", src, mnt), 0);
+	itest_wait_published(mnt);
+	cache_file_of(size, cfile, sizeof cfile);
+
+	/* a reader: piece 1 changed under the mount. The kernel may hold the file's pages
+	 * from the copy: they go first, so the read reaches the daemon. */
+	flip_byte(cfile, (uint64_t)plen + 100);
+	int rc = fixture_sh(30000, &text,
+	                    "python3 -c 'import os; fd = os.open(\"%s/film.bin\", os.O_RDONLY); "
+	                    "os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); "
+	                    "os.pread(fd, 4096, %u)'",
+	                    mnt, plen);
+	ck_assert_msg(rc != 0 && strstr(text, "Input/output error"),
+	              "the read of a changed piece did not fail with EIO (exit %d): %s", rc, text);
+	free(text);
+	ck_assert_msg(count_in_log(m, "changed on disk since it was verified") == 1,
+	              "the damage was not logged once");
+	/* the rest of the file still reads */
+	ck_assert_int_eq(fixture_sh(30000, NULL, "cmp -n %u '%s/film.bin' '%s'", plen, mnt, src),
+	                 0);
+
+	/* a peer: piece 3 changed, which nobody here reads; only an upload meets it */
+	flip_byte(cfile, 3ULL * plen + 7);
+	ck_assert_int_eq(
+	    fixture_sh(10000, &magnet, "'%s' magnet '%s/film.bin'", getenv("SWARMFS_BIN"), mnt), 0);
+	magnet[strcspn(magnet, "\n")] = '\0';
+	snprintf(out, sizeof out, "%s/client", dir);
+	rc = fixture_sh(120000, &text,
+	                "/usr/bin/python3 '%s/tests/integration/lt_client.py' '%s' '%s' 20",
+	                getenv("SWARMFS_SOURCE_DIR"), magnet, out);
+	ck_assert_msg(rc == 1, "the client finished (exit %d) with two pieces damaged: %s", rc,
+	              text);
+	/* every other piece came, the changed ones never did, and nothing it got was bad */
+	char want[96];
+	snprintf(want, sizeof want, "pieces %u failed_bytes 0", npieces - 2);
+	ck_assert_msg(strstr(text, want), "client: %s (wanted '%s')", text, want);
+	free(text);
+	ck_assert_msg(count_in_log(m, "changed on disk since it was verified") == 2,
+	              "the upload's damage was not logged once");
+
+	/* the damage, and the reader's EIO (published content is read from the cache
+	 * alone: nobody else has it to fetch again) */
+	const char *allowed[] = { "changed on disk since it was verified", "read at ", "read of ",
+		                  NULL };
+	itest_stop_clean(m, allowed);
+	fixture_tracker_stop(tr);
+	free(magnet);
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = {
 		standard_client_downloads_a_published_file_from_its_magnet,
 		swarmfs_add_reads_what_aria2c_seeds,
+		byte_flipped_in_the_cache_reaches_no_reader_and_no_peer,
 		NULL,
 	};
 

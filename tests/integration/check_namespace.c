@@ -341,9 +341,9 @@ START_TEST(add_member_through_the_mount)
 	 * root was tried first: it lists the records of the path "/", and member records
 	 * belong to no path, so `swarmfs log MOUNTPOINT` does not show them.) */
 	rc = swarmfs(&out, "log --home '%s' team", home);
-	snprintf(want, sizeof want, "key %.16s", chex);
+	snprintf(want, sizeof want, "key carol (%.8s)", chex); /* named by their key files */
 	ck_assert_msg(rc == 0 && strstr(out, want), "log: %s", out);
-	snprintf(want, sizeof want, "key %.16s", dhex);
+	snprintf(want, sizeof want, "key dave (%.8s)", dhex);
 	ck_assert_msg(strstr(out, want), "log: %s", out);
 	free(out);
 
@@ -353,7 +353,19 @@ START_TEST(add_member_through_the_mount)
 	ck_assert_int_eq(ledger_produce(l), -EPERM);
 	itest_drive_close(l);
 	ck_assert_int_eq(itest_drive_open(home, id, "carol", &l), 0);
-	ck_assert_int_ge(ledger_produce(l), 0);
+	ck_assert_int_eq(ledger_produce(l), 1); /* a block, not "nothing to do" */
+	{
+		/* and the block holds dave's pending claim, his, confirmed */
+		struct ledger_entry e;
+		uint8_t dave[LEDGER_KEY_LEN];
+
+		ck_assert_int_eq(itest_key(home, "dave", dave), 0);
+		ck_assert_int_eq(ledger_lookup(l, "docs/dave.txt", &e), 0);
+		ck_assert_int_ge(e.height, 1);
+		ck_assert_mem_eq(e.owner, dave, LEDGER_KEY_LEN);
+		ck_assert_uint_eq(e.content.length, 5);
+		ck_assert_int_eq(ledger_mempool_count(l), 0);
+	}
 	itest_drive_close(l);
 
 	/* bob is a member, not the admin: the command is refused through his mount */
@@ -368,6 +380,16 @@ START_TEST(add_member_through_the_mount)
 	itest_stop_clean(m, NULL);
 }
 END_TEST
+
+/* Whether `swarmfs status` of the mount has a verification verdict; its output (the
+ * last one, verdict or not) in *out. */
+static bool verification_done(char **out)
+{
+	free(*out);
+	*out = NULL;
+	fixture_sh(5000, out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
+	return *out && strstr(*out, "verification: done") != NULL;
+}
 
 START_TEST(big_directory_lists_whole)
 {
@@ -447,18 +469,11 @@ START_TEST(tampered_record_is_hidden)
 	const char *allowed[] = { "ledger:", "hiding", NULL };
 	m = mount_as(NULL);
 	/* the verification sweep runs in the background at mount: wait for its verdict */
-	for (int i = 0; i < 200; i++) {
-		out = NULL;
-		fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
-		bool done = strstr(out, "verification: done") != NULL;
-		if (done)
-			ck_assert_msg(strstr(out, "verification: done, 1 problem\n"), "status: %s",
-			              out);
-		free(out);
-		if (done)
-			break;
-		usleep(50000);
-	}
+	out = NULL;
+	FIXTURE_WAIT(verification_done(&out), 10000, "no verification verdict after 10 s: %s",
+	             out ? out : "(no status)");
+	ck_assert_msg(strstr(out, "verification: done, 1 problem\n"), "status: %s", out);
+	free(out);
 	out = sh(0, "ls '%s/docs'", mnt);
 	ck_assert_str_eq(out, "a.txt\ndeep\n");
 	free(out);

@@ -90,6 +90,38 @@ static void make_tree(void)
 	fclose(f);
 }
 
+/* n small files (0..4 KiB) in 28 directories: a publish queue longer than the batch
+ * a resumed queue is read in (1,024 items). */
+static void make_many(int n)
+{
+	char path[4096];
+
+	for (int d = 0; d < 4; d++)
+		for (int e = 0; e < 7; e++) {
+			snprintf(path, sizeof path, "%s/d%d/e%d", src, d, e);
+			free(itest_run(10000, "mkdir -p '%s'", path));
+		}
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/d%d/e%d/f%04d.bin", src, i % 4, i % 7, i);
+		ck_assert_int_eq(fixture_file_random(path, (uint64_t)(i * 37) % 4096, (uint32_t)i),
+		                 0);
+	}
+}
+
+/* Files this mount has published so far, from `swarmfs status`. */
+static unsigned long published_count(void)
+{
+	char *out = NULL;
+	unsigned long n = 0;
+	const char *p;
+
+	fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
+	if (out && (p = strstr(out, " failed; ")))
+		n = strtoul(p + 9, NULL, 10);
+	free(out);
+	return n;
+}
+
 START_TEST(cp_r_tree_reads_back_identical)
 {
 	struct fixture_mount *m;
@@ -281,11 +313,14 @@ START_TEST(kill_9_after_close_loses_nothing)
 	struct fixture_mount *m;
 	char *want, *got;
 
-	make_tree();
+	make_many(1500);
 	m = mount_drive();
-	/* what was tried: SIGKILL the moment cp has closed its last file, with most of
-	 * the tree still queued for publishing */
-	free(itest_run(60000, "cp -r '%s' '%s/tree'", src, mnt));
+	/* what was tried: SIGKILL once cp has closed its last file and the worker has
+	 * published 100 of the 1,500 (a chosen step, not a moment left to chance), so that
+	 * more than a resume batch (1,024) is still queued */
+	free(itest_run(120000, "cp -r '%s' '%s/tree'", src, mnt));
+	FIXTURE_WAIT(published_count() >= 100, 60000, "only %lu files published in 60 s",
+	             published_count());
 	ck_assert_int_eq(kill(fixture_mount_pid(m), SIGKILL), 0);
 	fixture_mount_stop(m);
 	ck_assert(!fixture_is_mounted(mnt));
@@ -390,7 +425,7 @@ START_TEST(transfer_then_refused)
 	                 1);
 
 	/* the history says what happened, from the mount */
-	out = itest_run(10000, "'%s' log '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
+	out = itest_run(10000, "'%s' log --long '%s/gift.bin'", getenv("SWARMFS_BIN"), mnt);
 	ck_assert_msg(strstr(out, "claim ") && strstr(out, "transfer ") && strstr(out, bobhex),
 	              "log: %s", out);
 	free(out);

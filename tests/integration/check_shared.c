@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define N_NODES 3
@@ -75,40 +74,6 @@ static void unmount_node(struct node *n)
 	n->m = NULL;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* The value of a "name: value" line of the mount's status. */
-static char *status_field(struct node *n, const char *name)
-{
-	char *out = itest_run(10000,
-	                      "getfattr --absolute-names --only-values -n "
-	                      "user.swarmfs.drive '%s' | sed -n 's/^%s: //p'",
-	                      n->mnt, name);
-
-	out[strcspn(out, "\n")] = '\0';
-	return out;
-}
-
-/* Wait until path (relative to n's mount) exists, timeout_s at most. */
-static void wait_path(struct node *n, const char *rel, double timeout_s)
-{
-	char path[4400];
-	struct stat st;
-	double end = now_s() + timeout_s;
-
-	snprintf(path, sizeof path, "%s/%s", n->mnt, rel);
-	while (stat(path, &st) < 0) {
-		ck_assert_msg(now_s() < end, "%s did not appear within %.0f s", path, timeout_s);
-		usleep(50000);
-	}
-}
-
 /* Bytes of rel that n holds (user.swarmfs.cached). */
 static unsigned long long cached_bytes(struct node *n, const char *rel)
 {
@@ -126,7 +91,7 @@ static unsigned long long cached_bytes(struct node *n, const char *rel)
 static void wait_xattr(struct node *n, const char *rel, const char *name, const char *want,
                        double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = itest_now_s() + fixture_scaled_ms((int)(timeout_s * 1000)) / 1000.0;
 
 	for (;;) {
 		char *out = NULL;
@@ -139,8 +104,8 @@ static void wait_xattr(struct node *n, const char *rel, const char *name, const 
 		free(out);
 		if (done)
 			return;
-		ck_assert_msg(now_s() < end, "%s of %s on %s is not %s after %.0f s", name, rel,
-		              n->mnt, want, timeout_s);
+		ck_assert_msg(itest_now_s() < end, "%s of %s on %s is not %s after %.0f s", name,
+		              rel, n->mnt, want, timeout_s);
 		usleep(100000);
 	}
 }
@@ -148,24 +113,24 @@ static void wait_xattr(struct node *n, const char *rel, const char *name, const 
 /* Wait until every mounted node has the same head as a. */
 static void wait_same_head(double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = itest_now_s() + fixture_scaled_ms((int)(timeout_s * 1000)) / 1000.0;
 
 	for (;;) {
-		char *h0 = status_field(A, "head");
+		char *h0 = itest_status_field(A->mnt, "head");
 		bool same = true;
 
 		for (int i = 1; i < N_NODES && same; i++) {
 			if (!nodes[i].m)
 				continue;
-			char *h = status_field(&nodes[i], "head");
+			char *h = itest_status_field(nodes[i].mnt, "head");
 			same = !strcmp(h, h0);
 			free(h);
 		}
 		free(h0);
 		if (same)
 			return;
-		ck_assert_msg(now_s() < end, "the nodes did not agree on a head within %.0f s",
-		              timeout_s);
+		ck_assert_msg(itest_now_s() < end,
+		              "the nodes did not agree on a head within %.0f s", timeout_s);
 		usleep(100000);
 	}
 }
@@ -181,7 +146,7 @@ static char *tree_of(struct node *n)
  * producers may fork for a moment (1 s blocks), and a node converges a little later. */
 static void wait_same_tree(double timeout_s)
 {
-	double end = now_s() + timeout_s;
+	double end = itest_now_s() + fixture_scaled_ms((int)(timeout_s * 1000)) / 1000.0;
 
 	for (;;) {
 		char *t0 = tree_of(A), *diff = NULL;
@@ -200,7 +165,7 @@ static void wait_same_tree(double timeout_s)
 			free(t0);
 			return;
 		}
-		if (now_s() >= end)
+		if (itest_now_s() >= end)
 			ck_abort_msg("the trees differ after %.0f s:\nA:\n%s\nother:\n%s",
 			             timeout_s, t0, diff);
 		free(t0);
@@ -246,11 +211,11 @@ static void setup(void)
 	ck_assert_int_eq(fixture_tracker_start(tdir, &tracker), 0);
 	mount_node(A, false);
 	/* the tracker takes the drive torrent; file torrents find members directly */
-	char *dt = status_field(A, "drive torrent");
+	char *dt = itest_status_field(A->mnt, "drive torrent");
 	ck_assert_int_eq(strlen(dt), 64);
 	ck_assert_int_eq(fixture_tracker_allow(tracker, dt), 0);
 	free(dt);
-	uri = status_field(A, "uri");
+	uri = itest_status_field(A->mnt, "uri");
 	ck_assert_msg(strstr(uri, "gl=") && strstr(uri, "tr="), "uri: %s", uri);
 }
 
@@ -293,8 +258,8 @@ START_TEST(tree_by_cp_appears_on_every_node)
 	make_tree();
 	free(itest_run(60000, "cp -r '%s/tree' '%s/'", src, A->mnt));
 	itest_wait_published(A->mnt);
-	wait_path(B, "tree/media/clip.bin", 10);
-	wait_path(C, "tree/media/clip.bin", 10);
+	itest_wait_path(B->mnt, "tree/media/clip.bin", 10);
+	itest_wait_path(C->mnt, "tree/media/clip.bin", 10);
 	wait_same_tree(20);
 	char *ta = tree_of(A);
 
@@ -318,7 +283,7 @@ START_TEST(random_reads_fetch_a_fraction)
 	ck_assert_int_eq(fixture_file_random(path, 256u << 20, 3), 0);
 	free(itest_run(120000, "cp '%s' '%s/'", path, A->mnt));
 	itest_wait_published(A->mnt);
-	wait_path(B, "big.bin", 10);
+	itest_wait_path(B->mnt, "big.bin", 10);
 	srand(7);
 	for (int i = 0; i < 20; i++) {
 		long blk = rand() % (long)((256u << 20) / 16384);
@@ -358,7 +323,7 @@ START_TEST(ffprobe_and_seek_fetch_a_fraction)
 	ck_assert_int_eq(stat(path, &st), 0);
 	free(itest_run(60000, "cp '%s' '%s/'", path, A->mnt));
 	itest_wait_published(A->mnt);
-	wait_path(B, "film.mkv", 15);
+	itest_wait_path(B->mnt, "film.mkv", 15);
 	char *dur = itest_run(60000,
 	                      "ffprobe -v error -show_entries format=duration -of csv=p=0 "
 	                      "'%s/film.mkv'",
@@ -387,7 +352,7 @@ START_TEST(transfer_on_b_is_seen_on_a)
 	mount_node(C, false);
 	free(itest_run(10000, "echo from-b > '%s/b.txt'", B->mnt));
 	itest_wait_published(B->mnt);
-	wait_path(A, "b.txt", 10);
+	itest_wait_path(A->mnt, "b.txt", 10);
 	free(itest_run(30000, "'%s' transfer '%s/b.txt' --to %s", getenv("SWARMFS_BIN"), B->mnt,
 	               C->key));
 	wait_xattr(A, "b.txt", "owner", C->key, 15);
@@ -396,7 +361,7 @@ START_TEST(transfer_on_b_is_seen_on_a)
 	wait_xattr(C, "b.txt", "owner", C->key, 15);
 	free(itest_run(30000, "echo by-c >> '%s/b.txt'", C->mnt));
 	itest_wait_published(C->mnt);
-	double end = now_s() + 15;
+	double end = itest_now_s() + 15;
 	for (;;) {
 		char *got = itest_run(10000, "cat '%s/b.txt'", A->mnt);
 		bool done = !strcmp(got, "from-b\nby-c\n");
@@ -404,7 +369,7 @@ START_TEST(transfer_on_b_is_seen_on_a)
 		free(got);
 		if (done)
 			break;
-		ck_assert_msg(now_s() < end, "A did not see C's new content within 15 s");
+		ck_assert_msg(itest_now_s() < end, "A did not see C's new content within 15 s");
 		usleep(100000);
 	}
 }
@@ -419,7 +384,7 @@ START_TEST(member_publishes_while_no_producer_is_up)
 	mount_node(C, false);
 	free(itest_run(10000, "echo hello > '%s/hello.txt'", A->mnt));
 	itest_wait_published(A->mnt);
-	wait_path(C, "hello.txt", 15);
+	itest_wait_path(C->mnt, "hello.txt", 15);
 	unmount_node(A);
 	unmount_node(B);
 	free(itest_run(10000, "echo from-c > '%s/c.txt'", C->mnt));
@@ -431,7 +396,7 @@ START_TEST(member_publishes_while_no_producer_is_up)
 	wait_xattr(C, "c.txt", "status", "pending", 5);
 	mount_node(A, false);
 	wait_xattr(C, "c.txt", "status", "confirmed", 30);
-	wait_path(A, "c.txt", 15);
+	itest_wait_path(A->mnt, "c.txt", 15);
 	char *got = itest_run(30000, "cat '%s/c.txt'", A->mnt);
 
 	ck_assert_str_eq(got, "from-c\n");
@@ -446,18 +411,18 @@ START_TEST(late_and_offline_nodes_catch_up)
 	itest_wait_published(A->mnt);
 	/* C joins late */
 	mount_node(C, false);
-	wait_path(C, "one.txt", 15);
+	itest_wait_path(C->mnt, "one.txt", 15);
 	/* C goes away; A and B publish meanwhile */
 	unmount_node(C);
 	free(itest_run(10000, "echo two > '%s/two.txt'", A->mnt));
 	free(itest_run(10000, "echo three > '%s/three.txt'", B->mnt));
 	itest_wait_published(A->mnt);
 	itest_wait_published(B->mnt);
-	wait_path(A, "three.txt", 15);
+	itest_wait_path(A->mnt, "three.txt", 15);
 	/* back: C catches up */
 	mount_node(C, false);
-	wait_path(C, "two.txt", 15);
-	wait_path(C, "three.txt", 15);
+	itest_wait_path(C->mnt, "two.txt", 15);
+	itest_wait_path(C->mnt, "three.txt", 15);
 	wait_same_head(15);
 	char *got = itest_run(10000, "cat '%s/one.txt' '%s/two.txt' '%s/three.txt'", C->mnt, C->mnt,
 	                      C->mnt);
@@ -475,7 +440,7 @@ START_TEST(partitioned_producers_converge_with_a_conflict_copy)
 	mount_node(C, false);
 	free(itest_run(10000, "echo base > '%s/base.txt'", A->mnt));
 	itest_wait_published(A->mnt);
-	wait_path(B, "base.txt", 15);
+	itest_wait_path(B->mnt, "base.txt", 15);
 	/* B alone: its remembered tracker moved aside, no peer, no DHT */
 	unmount_node(B);
 	snprintf(cfg, sizeof cfg, "%s/drives/%s/config", B->home, id);
@@ -498,17 +463,17 @@ START_TEST(partitioned_producers_converge_with_a_conflict_copy)
 	unmount_node(B);
 	ck_assert_int_eq(rename(aside, cfg), 0);
 	mount_node(B, false);
-	wait_path(A, "b-only.txt", 30);
-	wait_path(B, "a-only.txt", 30);
+	itest_wait_path(A->mnt, "b-only.txt", 30);
+	itest_wait_path(B->mnt, "a-only.txt", 30);
 	/* the loser's content comes back as a conflict copy, published by the loser */
-	double end = now_s() + 30;
+	double end = itest_now_s() + 30;
 	char ca[4400], cb[4400];
 	struct stat st;
 
 	snprintf(ca, sizeof ca, "%s/same.txt.conflict-%.8s", A->mnt, A->key);
 	snprintf(cb, sizeof cb, "%s/same.txt.conflict-%.8s", A->mnt, B->key);
 	while (stat(ca, &st) < 0 && stat(cb, &st) < 0) {
-		ck_assert_msg(now_s() < end, "no conflict copy of same.txt within 30 s");
+		ck_assert_msg(itest_now_s() < end, "no conflict copy of same.txt within 30 s");
 		usleep(100000);
 	}
 	wait_xattr(A, strrchr(stat(ca, &st) == 0 ? ca : cb, '/') + 1, "status", "confirmed", 30);
@@ -537,7 +502,7 @@ START_TEST(seeder_killed_mid_read_other_member_serves)
 	ck_assert_int_eq(fixture_file_random(path, 64u << 20, 4), 0);
 	free(itest_run(60000, "cp '%s' '%s/'", path, A->mnt));
 	itest_wait_published(A->mnt);
-	wait_path(C, "mid.bin", 15);
+	itest_wait_path(C->mnt, "mid.bin", 15);
 	/* C holds the whole file */
 	free(itest_run(120000, "cat '%s/mid.bin' > /dev/null", C->mnt));
 	/* B reads the first half from whoever answers, then A dies */

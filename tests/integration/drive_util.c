@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <stdbool.h>
+#include <time.h>
 #include <unistd.h>
 
 static int load_or_make(const char *home, const char *name, struct ledger_key **out)
@@ -126,8 +127,14 @@ int itest_drive_create_with(const char *home, const char *name, const char *key,
 }
 
 int itest_drive_create_private(const char *home, const char *name, const char *key,
-                               const uint8_t (*members)[LEDGER_KEY_LEN], size_t n,
                                char out_id[LEDGER_HEX_LEN])
+{
+	return drive_create(home, name, key, NULL, 0, 0, 0, NULL, 0, true, out_id);
+}
+
+int itest_drive_create_private_with(const char *home, const char *name, const char *key,
+                                    const uint8_t (*members)[LEDGER_KEY_LEN], size_t n,
+                                    char out_id[LEDGER_HEX_LEN])
 {
 	return drive_create(home, name, key, NULL, 0, 0, 0, members, n, true, out_id);
 }
@@ -249,17 +256,85 @@ void itest_stop_clean(struct fixture_mount *m, const char *const allowed[])
 	ck_assert_int_eq(fixture_mount_stop(m), 0);
 }
 
+static bool all_published(const char *mnt)
+{
+	char *out = NULL;
+	bool done;
+
+	fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
+	done = out && strstr(out, "publish queue: 0 staged, 0 queued") != NULL;
+	free(out);
+	return done;
+}
+
 void itest_wait_published(const char *mnt)
 {
-	for (int i = 0; i < 1200; i++) {
-		char *out = NULL;
+	FIXTURE_WAIT(all_published(mnt), 60000, "files still staged or queued after 60 s");
+}
 
-		fixture_sh(5000, &out, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt);
-		bool done = out && strstr(out, "publish queue: 0 staged, 0 queued") != NULL;
-		free(out);
-		if (done)
-			return;
+double itest_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+char *itest_status_field(const char *mnt, const char *name)
+{
+	char *out = itest_run(10000,
+	                      "getfattr --absolute-names --only-values -n "
+	                      "user.swarmfs.drive '%s' | sed -n 's/^%s: //p'",
+	                      mnt, name);
+
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+void itest_wait_path(const char *mnt, const char *rel, double timeout_s)
+{
+	char path[4400];
+	struct stat st;
+	double end = itest_now_s() + timeout_s;
+
+	snprintf(path, sizeof path, "%s/%s", mnt, rel);
+	while (stat(path, &st) < 0) {
+		ck_assert_msg(itest_now_s() < end, "%s did not appear within %.0f s", path,
+		              timeout_s);
 		usleep(50000);
 	}
-	ck_abort_msg("files still staged after 60 s");
+}
+
+/* Whether one line of the file holds every substring. */
+static bool log_has(const char *path, const char *const subs[])
+{
+	char line[4096];
+	bool found = false;
+	FILE *f = fopen(path, "re");
+
+	while (f && !found && fgets(line, sizeof line, f)) {
+		found = true;
+		for (int i = 0; subs[i] && found; i++)
+			found = strstr(line, subs[i]) != NULL;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+void itest_wait_log(const char *path, const char *const subs[], double timeout_s)
+{
+	double end = itest_now_s() + timeout_s;
+
+	while (!log_has(path, subs)) {
+		if (itest_now_s() >= end) {
+			char *text = NULL;
+
+			fixture_sh(5000, &text, "tail -n 40 '%s'", path);
+			ck_abort_msg("no line of %s holds '%s'%s%s within %.0f s; its end:\n%s",
+			             path, subs[0], subs[1] ? " and '" : "", subs[1] ? subs[1] : "",
+			             timeout_s, text ? text : "");
+		}
+		usleep(50000);
+	}
 }

@@ -22,11 +22,14 @@ int itest_drive_create_with(const char *home, const char *name, const char *key,
                             const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more,
                             int64_t interval_s, int64_t grace_s, char out_id[LEDGER_HEX_LEN]);
 
-/* A private drive (DESIGN §9) administered by key, with the given members and an
- * epoch key sealed to each. */
+/* A private drive (members only, DESIGN.md §9) named name, administered by key `key`;
+ * its first epoch begins when its admin opens it (ledger_epoch_rotate). */
 int itest_drive_create_private(const char *home, const char *name, const char *key,
-                               const uint8_t (*members)[LEDGER_KEY_LEN], size_t n,
                                char out_id[LEDGER_HEX_LEN]);
+/* The same with the given members, and the epoch key sealed to each. */
+int itest_drive_create_private_with(const char *home, const char *name, const char *key,
+                                    const uint8_t (*members)[LEDGER_KEY_LEN], size_t n,
+                                    char out_id[LEDGER_HEX_LEN]);
 
 /* Open that drive's ledger with key `key` (NULL: read-only) for setting up records;
  * close it with itest_drive_close() before mounting. */
@@ -59,5 +62,19 @@ void itest_stop_clean(struct fixture_mount *m, const char *const allowed[]);
 /* Wait (60 s at most) until `swarmfs status` of the mount says nothing is staged or
  * queued: everything copied in is published. */
 void itest_wait_published(const char *mnt);
+
+/* CLOCK_MONOTONIC in seconds, for the deadlines of polls. */
+double itest_now_s(void);
+
+/* The value of a "name: value" line of the mount's status (user.swarmfs.drive), "" if
+ * none; free it. */
+char *itest_status_field(const char *mnt, const char *name);
+
+/* Wait until rel (relative to the mount point mnt) exists; fail after timeout_s. */
+void itest_wait_path(const char *mnt, const char *rel, double timeout_s);
+
+/* Wait until file path holds a line containing each of the NULL-terminated substrings
+ * (all on one line); fail with what was waited for after timeout_s. */
+void itest_wait_log(const char *path, const char *const subs[], double timeout_s);
 
 #endif

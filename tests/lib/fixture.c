@@ -43,6 +43,21 @@ static void sleep_ms(int ms)
  * fixtures' internal waits follow the same factor. */
 static int scaled_ms(int ms)
 {
+	return fixture_scaled_ms(ms);
+}
+
+int64_t fixture_now_ms(void)
+{
+	return now_ms();
+}
+
+void fixture_sleep_ms(int ms)
+{
+	sleep_ms(ms);
+}
+
+int fixture_scaled_ms(int ms)
+{
 	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
 	double f = m ? strtod(m, NULL) : 1.0;
 
@@ -893,8 +908,6 @@ int fixture_mount_start_wrapped(const char *const wrapper[], const char *home, c
 	argv[argc++] = (char *)home;
 	for (int i = 0; extra_args && extra_args[i] && argc < 64; i++)
 		argv[argc++] = (char *)extra_args[i];
-	argv[argc++] = "-o";
-	argv[argc++] = "auto_unmount";
 	argv[argc++] = (char *)drive;
 	argv[argc++] = (char *)mountpoint;
 	argv[argc] = NULL;

@@ -6,8 +6,9 @@
  * Cleanup is guaranteed, not hoped for: every long-running child runs under a small
  * guardian process that has PR_SET_PDEATHSIG, so when a test child is killed (a Check
  * timeout sends SIGKILL) its guardians stop their children with SIGTERM, then SIGKILL,
- * and a mount fixture's daemon unmounts (FUSE signal handler; `-o auto_unmount` covers
- * a daemon that is itself SIGKILLed).
+ * and a mount fixture's daemon unmounts (FUSE signal handler; the daemon's own
+ * auto_unmount, which `swarmfs mount` always sets, covers a daemon that is itself
+ * SIGKILLed: the fixture adds no option of its own).
  *
  * Threads: none of these start threads. Call them inside tests or checked fixtures
  * (after Check forks), never in unchecked fixtures.
@@ -31,6 +32,28 @@ void fixture_test_setup(void);
 struct Suite;
 /* Run a Check suite (CK_ENV verbosity, takes it over) and return main()'s exit code. */
 int fixture_run_suite(struct Suite *s);
+
+/* ---- waiting for a condition ---- */
+
+/* ms scaled by CK_TIMEOUT_MULTIPLIER (sanitizer builds), as Check scales its own
+ * timeouts: every deadline in a test goes through it. */
+int fixture_scaled_ms(int ms);
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t fixture_now_ms(void);
+/* Sleep ms milliseconds (restarted after signals): only between polls of a condition. */
+void fixture_sleep_ms(int ms);
+
+/* Poll cond every 10 ms until it holds; when ms (scaled) pass first, fail the test
+ * with the printf-style message (a Check assertion: include <check.h>). Never falls
+ * through with cond false. */
+#define FIXTURE_WAIT(cond, ms, ...)                                                                \
+	do {                                                                                       \
+		int64_t fixture_deadline_ = fixture_now_ms() + fixture_scaled_ms(ms);              \
+		while (!(cond)) {                                                                  \
+			ck_assert_msg(fixture_now_ms() < fixture_deadline_, __VA_ARGS__);          \
+			fixture_sleep_ms(10);                                                      \
+		}                                                                                  \
+	} while (0)
 
 /* ---- temporary directories ---- */
 
@@ -108,7 +131,7 @@ bool fixture_is_mounted(const char *path);
 
 struct fixture_mount;
 
-/* Run `$SWARMFS_BIN mount -f --home HOME DRIVE MOUNTPOINT -o auto_unmount ARGS...`
+/* Run `$SWARMFS_BIN mount -f --home HOME ARGS... DRIVE MOUNTPOINT`
  * (extra_args NULL-terminated, may be NULL) with its stderr in <home>/mount-N.log,
  * creating mountpoint if needed, and wait up to 10 s until the mount is live.
  * On failure the daemon's log is printed to stderr. */

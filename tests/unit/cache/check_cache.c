@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -20,6 +21,8 @@
 
 #define KIB 1024U
 #define MIB (1024U * 1024U)
+/* cache_priv.h's CACHE_BLOCK: what the cache checks as one piece */
+#define CACHE_BLOCK_BYTES (16U * KIB)
 
 /* ---- helpers ---- */
 
@@ -798,7 +801,19 @@ static void crash_fill(uint8_t *buf, size_t len, uint32_t idx, uint32_t gen)
 	memcpy(buf + 4, &gen, 4);
 }
 
-static void crash_child(const char *dir, uint32_t cs, uint32_t n, uint32_t round)
+/* What a crash child shares with the test: marks it finished, and in a mid-write
+ * round the chunk it stopped half-way through. */
+struct crash_share {
+	uint32_t marked;   /* cache_chunk_mark calls returned (atomic) */
+	int32_t mid_chunk; /* -1, or the chunk whose first half alone is written */
+	uint32_t mid_gen;
+};
+
+/* Write and mark chunks as libtorrent and fs/ would. With stop_mid, after `after`
+ * marks it writes half of the next chunk and waits there for its SIGKILL; otherwise it
+ * goes on until killed. */
+static void crash_child(const char *dir, uint32_t cs, uint32_t n, uint32_t round,
+                        struct crash_share *sh, uint32_t after, bool stop_mid)
 {
 	struct cache_config cfg = { .dir = dir, .cap = (uint64_t)cs * n / 2, .low_water_pct = 80 };
 	uint8_t key[CACHE_KEY_LEN], *buf = malloc(cs);
@@ -825,41 +840,83 @@ static void crash_child(const char *dir, uint32_t cs, uint32_t n, uint32_t round
 			continue; /* libtorrent never rewrites a piece it has */
 		crash_fill(buf, cs, idx, gen);
 		/* in two halves, so that a kill can land between them */
-		if (pwrite(fd, buf, cs / 2, (off_t)idx * cs) != (ssize_t)(cs / 2) ||
-		    pwrite(fd, buf + cs / 2, cs / 2, (off_t)idx * cs + cs / 2) != (ssize_t)(cs / 2))
+		if (pwrite(fd, buf, cs / 2, (off_t)idx * cs) != (ssize_t)(cs / 2))
+			_exit(6);
+		if (stop_mid && __atomic_load_n(&sh->marked, __ATOMIC_SEQ_CST) >= after) {
+			sh->mid_gen = gen;
+			__atomic_store_n(&sh->mid_chunk, (int32_t)idx, __ATOMIC_SEQ_CST);
+			for (;;)
+				pause();
+		}
+		if (pwrite(fd, buf + cs / 2, cs / 2, (off_t)idx * cs + cs / 2) != (ssize_t)(cs / 2))
 			_exit(6);
 		if (cache_chunk_mark(c, key, idx) < 0)
 			_exit(7);
+		__atomic_add_fetch(&sh->marked, 1, __ATOMIC_SEQ_CST);
 	}
 }
 
+/* What was tried: SIGKILL of a process marking chunks, in eight rounds on one cache.
+ * Odd rounds kill it half-way through writing a chunk (it waits there), even rounds
+ * at whatever it is doing once it has made that round's marks. Each round: progress
+ * was made (marks returned), every chunk marked present reads back whole, and a chunk
+ * killed mid-write is not present. */
 START_TEST(crash_consistent_under_kill9)
 {
 	const uint32_t cs = 16 * KIB, n = 64;
 	uint8_t key[CACHE_KEY_LEN], bits[8], *got = malloc(cs), *want = malloc(cs);
-	uint64_t total = 0;
+	struct crash_share *sh =
+	    mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
+	ck_assert_ptr_ne(sh, MAP_FAILED);
 	key_make(key, 1);
-	srand((unsigned)time(NULL));
 	for (uint32_t round = 1; round <= 8; round++) {
+		const uint32_t after = 2 + round * 3;
+		const bool mid = round % 2 == 1;
 		struct cache_usage u;
 		struct cache *c;
 		int status, present;
-		pid_t pid = fork();
+		pid_t pid;
 
+		*sh = (struct crash_share){ .marked = 0, .mid_chunk = -1 };
+		pid = fork();
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0)
-			crash_child(sub("c"), cs, n, round);
-		usleep(20000 + (useconds_t)(rand() % 120000));
+			crash_child(sub("c"), cs, n, round, sh, after, mid);
+		if (mid)
+			FIXTURE_WAIT(__atomic_load_n(&sh->mid_chunk, __ATOMIC_SEQ_CST) >= 0, 20000,
+			             "round %u: the child never got half-way through a chunk",
+			             round);
+		else
+			FIXTURE_WAIT(__atomic_load_n(&sh->marked, __ATOMIC_SEQ_CST) >= after, 20000,
+			             "round %u: the child made %u of %u marks", round, sh->marked,
+			             after);
 		ck_assert_int_eq(kill(pid, SIGKILL), 0);
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		ck_assert_msg(WIFSIGNALED(status), "child ended by itself: status %d", status);
+		ck_assert_uint_ge(sh->marked, after); /* progress, every round */
+		if (mid) {
+			/* the kill truly landed mid-write: the first half of the new content
+			 * is on disk (read before the cache opens and punches it out) */
+			char path[4200], hex[2 * CACHE_KEY_LEN + 1];
+			uint32_t gen;
+			int fd;
+
+			for (int b = 0; b < CACHE_KEY_LEN; b++)
+				snprintf(hex + 2 * b, 3, "%02x", key[b]);
+			snprintf(path, sizeof path, "%s/data/%s", sub("c"), hex);
+			fd = open(path, O_RDONLY);
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(pread(fd, got, 8, (off_t)sh->mid_chunk * cs), 8);
+			close(fd);
+			memcpy(&gen, got + 4, 4);
+			ck_assert_uint_eq(gen, sh->mid_gen);
+		}
 
 		c = open_cache(0, 0, NULL);
 		present = cache_object_bitmap(c, key, bits, sizeof bits);
-		if (present == -ENOENT) /* killed before it registered the object */
-			present = 0, memset(bits, 0, sizeof bits);
-		ck_assert_int_ge(present, 0);
+		ck_assert_msg(present > 0, "round %u: %u marks, none present after the kill", round,
+		              sh->marked);
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t idx, gen;
 
@@ -873,12 +930,14 @@ START_TEST(crash_consistent_under_kill9)
 			ck_assert_msg(idx == i && memcmp(got, want, cs) == 0,
 			              "round %u: chunk %u marked but torn", round, i);
 		}
+		/* and the chunk killed mid-write is not marked */
+		if (mid)
+			ck_assert(!(bits[sh->mid_chunk / 8] & (1U << (sh->mid_chunk % 8))));
 		cache_usage_get(c, &u);
 		ck_assert_uint_eq(u.corrupt, 0);
-		total += (uint64_t)present;
 		cache_free(c);
 	}
-	ck_assert_uint_gt(total, 0); /* the children got far enough to matter */
+	munmap(sh, sizeof *sh);
 	free(got);
 	free(want);
 }
@@ -934,6 +993,101 @@ START_TEST(flipped_byte_never_served)
 	cache_usage_get(c, &u);
 	ck_assert_uint_eq(u.corrupt, 0);
 	cache_free(c);
+}
+END_TEST
+
+/* Flip one byte of the data file at off, behind the cache's back (it stays open). */
+static void flip_byte(const char *path, uint64_t off)
+{
+	uint8_t b;
+	int fd = open(path, O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &b, 1, (off_t)off), 1);
+	b ^= 0x40;
+	ck_assert_int_eq(pwrite(fd, &b, 1, (off_t)off), 1);
+	close(fd);
+}
+
+/* What libtorrent does to upload: read bytes of the data file itself. */
+static void pread_file(const char *path, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+/* What was tried: bytes changed on disk while the cache is open, after every chunk was
+ * marked and read (checked, its digests in memory): a reader, an unaligned reader and
+ * an uploader (cache_verify on what it read from the file) must each be refused. */
+START_TEST(flipped_byte_while_open_never_served)
+{
+	const uint32_t cs = 64 * KIB; /* 4 blocks per chunk */
+	const uint64_t len = 8 * cs;
+	uint8_t key[CACHE_KEY_LEN], *buf = malloc(cs);
+	struct cache_usage u;
+	char path[4096];
+	struct evlog ev;
+	struct cache *c;
+
+	evlog_init(&ev);
+	c = open_cache(0, 0, &ev);
+	key_make(key, 1);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	for (uint32_t i = 0; i < 8; i++)
+		write_mark(c, key, cs, len, i, 3);
+	expect_read(c, key, 0, len, 3); /* every chunk checked once, all good */
+	data_path(c, key, path);
+
+	/* a reader of a whole chunk */
+	flip_byte(path, 2 * cs + 40000);
+	ck_assert_int_eq(cache_read(c, key, 2 * cs, buf, cs), -ENODATA);
+	ck_assert(!cache_chunk_present(c, key, 2));
+	ck_assert(evlog_has(&ev, 2)); /* dropped: the swarm fetches it again */
+
+	/* a reader of a few bytes across a block edge, one of them changed */
+	flip_byte(path, 5 * cs + CACHE_BLOCK_BYTES + 3);
+	ck_assert_int_eq(cache_read(c, key, 5 * cs + CACHE_BLOCK_BYTES - 5, buf, 10), -ENODATA);
+	ck_assert(evlog_has(&ev, 5));
+
+	/* a byte served elsewhere in a damaged chunk is still the verified one: only the
+	 * blocks read are hashed; the worker's check finds the rest */
+	flip_byte(path, 6 * cs + 3 * CACHE_BLOCK_BYTES + 1);
+	expect_read(c, key, 6 * cs, CACHE_BLOCK_BYTES, 3);
+	ck_assert_int_eq(cache_chunk_check(c, key, 6), 1);
+	ck_assert(evlog_has(&ev, 6));
+	ck_assert_int_eq(cache_chunk_check(c, key, 7), 0); /* an intact one stays */
+	ck_assert(cache_chunk_present(c, key, 7));
+
+	/* an uploader: what it read from the file is checked before it goes */
+	pread_file(path, 3 * cs + CACHE_BLOCK_BYTES, buf, CACHE_BLOCK_BYTES);
+	ck_assert_int_eq(cache_verify(c, key, 3 * cs + CACHE_BLOCK_BYTES, buf, CACHE_BLOCK_BYTES),
+	                 0);
+	flip_byte(path, 3 * cs + CACHE_BLOCK_BYTES + 100);
+	pread_file(path, 3 * cs + CACHE_BLOCK_BYTES, buf, CACHE_BLOCK_BYTES);
+	ck_assert_int_eq(cache_verify(c, key, 3 * cs + CACHE_BLOCK_BYTES, buf, CACHE_BLOCK_BYTES),
+	                 -EBADMSG);
+	ck_assert(!cache_chunk_present(c, key, 3)); /* withheld from now on */
+	ck_assert(!evlog_has(&ev, 3));              /* but dropped only by a worker */
+	ck_assert_int_eq(cache_chunk_check(c, key, 3), 1);
+	ck_assert(evlog_has(&ev, 3));
+	/* an unaligned upload of a few changed bytes */
+	flip_byte(path, 4 * cs + 7);
+	pread_file(path, 4 * cs + 5, buf, 4);
+	ck_assert_int_eq(cache_verify(c, key, 4 * cs + 5, buf, 4), -EBADMSG);
+
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.corrupt, 5);
+	/* the untouched chunks are served as ever */
+	expect_read(c, key, 0, 2 * cs, 3);
+	expect_read(c, key, 7 * cs, cs, 3);
+	/* fetched again from the swarm: served again */
+	write_mark(c, key, cs, len, 2, 3);
+	expect_read(c, key, 2 * cs, cs, 3);
+	cache_free(c);
+	free(buf);
 }
 END_TEST
 
@@ -1197,7 +1351,13 @@ START_TEST(concurrent_readers_and_writers)
 		ck_assert_int_eq(pthread_create(&readers[i], NULL, stress_reader, &s), 0);
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(pthread_create(&writers[i], NULL, stress_writer, &s), 0);
-	usleep(1500 * 1000);
+	/* run until the mix has happened, not for a while: many hits and many evictions
+	 * (each of which the writers had to wait for before writing that chunk again) */
+	FIXTURE_WAIT(__atomic_load_n(&s.hits, __ATOMIC_RELAXED) >= 2000 &&
+	                 __atomic_load_n(&s.evicted, __ATOMIC_RELAXED) >= 200,
+	             30000, "the stress made %lu hits and %lu evictions only",
+	             __atomic_load_n(&s.hits, __ATOMIC_RELAXED),
+	             __atomic_load_n(&s.evicted, __ATOMIC_RELAXED));
 	__atomic_store_n(&s.stop, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < 4; i++)
 		pthread_join(readers[i], NULL);
@@ -1255,6 +1415,7 @@ static Suite *cache_suite(void)
 	          (const TTest *const[]){ persists_across_reopen, adopt_replaces_or_refuses,
 	                                  data_file_deleted_while_closed,
 	                                  crash_consistent_under_kill9, flipped_byte_never_served,
+	                                  flipped_byte_while_open_never_served,
 	                                  index_truncated_recovers, index_garbage_refused_or_cut,
 	                                  index_compacted, NULL });
 	add_tcase(s, "threads", 20, false,

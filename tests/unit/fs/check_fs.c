@@ -1,7 +1,10 @@
 /* fs/ internals that need no mount: swarmfs:// URIs, the data directory, the lock. */
 #include "fixture.h"
 #include "fs.h"
+#include "history.h"
 #include "inode.h"
+#include "json.h"
+#include "mount_opts.h"
 #include "uri.h"
 
 #include <check.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ID "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -290,6 +294,157 @@ START_TEST(inodes_100k_entries)
 }
 END_TEST
 
+/* What was tried: every character JSON must escape, bytes that are not UTF-8 (a lone
+ * continuation byte, a truncated sequence, an overlong '/', a surrogate), and a
+ * misnested document. */
+START_TEST(json_escapes_and_nests)
+{
+	struct fs_json j;
+	char *out = NULL;
+
+	fs_json_init(&j);
+	fs_json_object_begin(&j, NULL);
+	fs_json_str(&j, "q\"k", "a\"b\\c\nd\te\x01\x1f\x7f/");
+	fs_json_str(&j, "utf8", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	fs_json_str(&j, "bad", "\x80x\xc3\xc0\xaf\xed\xa0\x80");
+	fs_json_array_begin(&j, "a");
+	fs_json_int(&j, NULL, -5);
+	fs_json_uint(&j, NULL, UINT64_MAX);
+	fs_json_bool(&j, NULL, true);
+	fs_json_null(&j, NULL);
+	fs_json_hex(&j, NULL, (const uint8_t *)"\x01\xab", 2);
+	fs_json_array_end(&j);
+	fs_json_array_begin(&j, "empty");
+	fs_json_array_end(&j);
+	fs_json_str(&j, "none", NULL);
+	fs_json_object_end(&j);
+	ck_assert_int_gt(fs_json_finish(&j, &out), 0);
+	ck_assert_str_eq(out, "{\n"
+	                      "  \"q\\\"k\": \"a\\\"b\\\\c\\nd\\te\\u0001\\u001f\x7f/\",\n"
+	                      "  \"utf8\": \"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\n"
+	                      "  \"bad\": \"\\ufffdx\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\",\n"
+	                      "  \"a\": [\n"
+	                      "    -5,\n"
+	                      "    18446744073709551615,\n"
+	                      "    true,\n"
+	                      "    null,\n"
+	                      "    \"01ab\"\n"
+	                      "  ],\n"
+	                      "  \"empty\": [],\n"
+	                      "  \"none\": null\n"
+	                      "}\n");
+	free(out);
+
+	fs_json_init(&j); /* an end without a begin is an error, not a document */
+	fs_json_object_begin(&j, NULL);
+	fs_json_array_end(&j);
+	fs_json_array_end(&j);
+	ck_assert_int_eq(fs_json_finish(&j, &out), -EINVAL);
+	fs_json_init(&j);
+	fs_json_array_begin(&j, NULL);
+	ck_assert_int_eq(fs_json_finish(&j, &out), -EINVAL);
+}
+END_TEST
+
+static int collect_entry(const struct ledger_log_entry *e, void *ctx)
+{
+	memcpy(ctx, e, sizeof *e);
+	return 0;
+}
+
+START_TEST(history_lines_round_trip_and_refuse_garbage)
+{
+	struct ledger_log_entry *e = calloc(2, sizeof *e);
+	char line[2 * LEDGER_PATH_MAX + 256];
+
+	ck_assert_ptr_nonnull(e);
+	e[0].type = LEDGER_REC_MOVE;
+	e[0].height = 42;
+	e[0].time = 1700000000;
+	memset(e[0].author, 0xab, sizeof e[0].author);
+	memset(e[0].record_id, 0x01, sizeof e[0].record_id);
+	strcpy(e[0].path, "dir/a b.txt");
+	strcpy(e[0].dest, "dir/c \"d\".txt");
+	ck_assert_int_lt(fs_history_line(&e[0], line, sizeof line), (int)sizeof line);
+	ck_assert_int_eq(fs_history_parse(line, collect_entry, &e[1]), 0);
+	ck_assert_int_eq(memcmp(&e[0], &e[1], sizeof *e), 0);
+	/* what was tried: a short line, an unknown type, a bad number, a short key, no
+	 * final newline; each is refused */
+	const char *bad[] = { "claim\t1\t2\n", "nonsense\t1\t2\t" /* ... */,
+		              "claim\tx\t2\tab\tcd\tp\t\n", "claim\t1\t2\tabcd\tabcd\tp\t\n",
+		              NULL };
+	for (int i = 0; bad[i]; i++)
+		ck_assert_int_eq(fs_history_parse(bad[i], collect_entry, &e[1]), -EBADMSG);
+	line[strlen(line) - 1] = '\0';
+	ck_assert_int_eq(fs_history_parse(line, collect_entry, &e[1]), -EBADMSG);
+	free(e);
+}
+END_TEST
+
+START_TEST(time_is_iso8601)
+{
+	char buf[40];
+
+	fs_time_iso8601(1700000000, true, buf, sizeof buf);
+	ck_assert_str_eq(buf, "2023-11-14T22:13:20Z");
+	setenv("TZ", "Asia/Kolkata", 1); /* +05:30: the minutes of the offset matter */
+	tzset();
+	fs_time_iso8601(1700000000, false, buf, sizeof buf);
+	ck_assert_str_eq(buf, "2023-11-15T03:43:20+05:30");
+	setenv("TZ", "UTC", 1);
+	tzset();
+	fs_time_iso8601(1700000000, false, buf, sizeof buf);
+	ck_assert_str_eq(buf, "2023-11-14T22:13:20+00:00");
+}
+END_TEST
+
+START_TEST(mount_o_options_become_flags)
+{
+	char *in[] = { "mount",
+		       "-o",
+		       "home=/h,rw,tracker=http://t/a,noauto,x-systemd.automount",
+		       "-oallow-other,no_dht,cache_size=1G,_netdev,default_permissions",
+		       "team",
+		       "/mnt",
+		       NULL };
+	char **out;
+	int n;
+
+	ck_assert_int_eq(fs_mount_argv_expand(6, in, &n, &out), 0);
+	/* the FUSE rest goes last (getopt permutes), or before a "--" */
+	const char *want[] = { "mount",
+		               "--home",
+		               "/h",
+		               "--tracker",
+		               "http://t/a",
+		               "--allow-other",
+		               "--no-dht",
+		               "--cache-size",
+		               "1G",
+		               "team",
+		               "/mnt",
+		               "-o",
+		               "rw,default_permissions",
+		               NULL };
+	for (int i = 0; want[i]; i++) {
+		ck_assert_msg(i < n, "only %d words", n);
+		ck_assert_str_eq(out[i], want[i]);
+	}
+	ck_assert_int_eq(n, 13);
+	ck_assert_ptr_null(out[n]);
+	fs_mount_argv_free(out);
+	char *helper[] = { "mount", "-o", "rw,home=/h", "--", "team", "/mnt", NULL };
+	ck_assert_int_eq(fs_mount_argv_expand(6, helper, &n, &out), 0);
+	ck_assert_int_eq(n, 8);
+	ck_assert_str_eq(out[3], "-o");
+	ck_assert_str_eq(out[4], "rw");
+	ck_assert_str_eq(out[5], "--");
+	fs_mount_argv_free(out);
+	char *bad[] = { "mount", "-o", "peer", "team", "/mnt", NULL };
+	ck_assert_int_eq(fs_mount_argv_expand(5, bad, &n, &out), -EINVAL);
+}
+END_TEST
+
 static void setup(void)
 {
 	fixture_test_setup();
@@ -312,6 +467,10 @@ int main(void)
 	tcase_add_test(tc, inodes_ref_forget_and_numbers_never_reused);
 	tcase_add_test(tc, inodes_rename_moves_subtree_and_detaches_target);
 	tcase_add_test(tc, inodes_100k_entries);
+	tcase_add_test(tc, json_escapes_and_nests);
+	tcase_add_test(tc, history_lines_round_trip_and_refuse_garbage);
+	tcase_add_test(tc, time_is_iso8601);
+	tcase_add_test(tc, mount_o_options_become_flags);
 	suite_add_tcase(s, tc);
 	return fixture_run_suite(s);
 }

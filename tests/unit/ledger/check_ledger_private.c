@@ -32,7 +32,11 @@ static struct ledger *private_drive(const char *file, const struct ledger_key *a
 
 static int claim(struct ledger *l, const char *path, uint32_t seed)
 {
-	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = path };
+	/* a private drive's content carries its file key, wrapped under the epoch key */
+	uint8_t fkey[LEDGER_FILE_KEY_LEN] = { (uint8_t)seed };
+	struct ledger_op op = {
+		.type = LEDGER_REC_CLAIM, .path = path, .nonce = seed + 1, .file_key = fkey
+	};
 
 	tu_content(&op.content, seed);
 	return ledger_submit(l, &op, NULL);

@@ -126,7 +126,7 @@ static int events_get(struct events *e, int *field)
 
 static bool wait_events(struct events *e, int *field, int at_least, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = now_ms() + fixture_scaled_ms(timeout_ms);
 
 	while (now_ms() < end) {
 		if (events_get(e, field) >= at_least)
@@ -141,6 +141,9 @@ static bool wait_events(struct events *e, int *field, int at_least, int timeout_
 /* Off in tests that must control who learns of whom. */
 static bool pex = true;
 
+/* The extension message cap of the next sessions made (0: the default, 1 MiB). */
+static size_t ext_max;
+
 static struct swarm_session *session(const char *const *trackers, const char *const *peers,
                                      struct events *e)
 {
@@ -153,6 +156,7 @@ static struct swarm_session *session(const char *const *trackers, const char *co
 	c.peers = peers;
 	c.fetch_timeout_ms = 10000;
 	c.pex = pex;
+	c.ext_max_message = ext_max;
 	c.log = log_sink;
 	c.log_level = getenv("SWARM_TEST_DEBUG") ? LOG_DEBUG : LOG_WARNING;
 	if (e) {
@@ -412,9 +416,7 @@ START_TEST(static_peer_middle_read_fetches_little)
 	struct swarm_reader *r;
 
 	ck_assert_int_eq(swarm_reader_new(lt_, 0, &r), 0);
-	int64_t t0 = now_ms();
 	assert_read(r, "seed/film", 8 * MiB + 1000, 16384, 10000);
-	ck_assert_int_lt(now_ms() - t0, 5000);
 	uint64_t got = downloaded(lt_);
 	ck_assert_msg(got < 1 * MiB, "a 16 KiB read downloaded %llu bytes",
 	              (unsigned long long)got);
@@ -518,7 +520,7 @@ static void async_cb(int result, void *ctx)
 
 static bool wait_done(struct async_res *a, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = now_ms() + fixture_scaled_ms(timeout_ms);
 
 	while (now_ms() < end) {
 		pthread_mutex_lock(&a->mu);
@@ -545,9 +547,7 @@ START_TEST(seeder_down_times_out_then_recovers)
 	char buf[1000];
 
 	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
-	int64_t t0 = now_ms();
 	ck_assert_int_eq(swarm_read(r, buf, sizeof buf, 1 * MiB, 700), -ETIMEDOUT);
-	ck_assert_int_lt(now_ms() - t0, 3000);
 
 	/* cancellation of a pending asynchronous fetch */
 	struct async_res ar = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
@@ -613,6 +613,16 @@ START_TEST(seeder_killed_mid_stream_second_finishes)
 }
 END_TEST
 
+/* How many of pieces [first, end) t has. */
+static unsigned pieces_in(struct swarm_torrent *t, uint32_t first, uint32_t end)
+{
+	unsigned n = 0;
+
+	for (uint32_t p = first; p < end; p++)
+		n += swarm_torrent_has_piece(t, p);
+	return n;
+}
+
 START_TEST(readahead_grows_forward_and_resets_on_seek)
 {
 	struct swarm_metainfo *m = make_file("seed/ra", 16 * MiB, 65536, 21);
@@ -628,16 +638,14 @@ START_TEST(readahead_grows_forward_and_resets_on_seek)
 	/* forward, a piece at a time: the window doubles up to readahead_max */
 	for (uint64_t off = 0; off < 2 * MiB; off += 65536)
 		assert_read(r, "seed/ra", off, 65536, 10000);
-	usleep(500000);
-	uint64_t ahead = 0;
-	for (uint32_t p = 32; p < 256; p++)
-		ahead += swarm_torrent_has_piece(t, p);
-	ck_assert_msg(ahead >= 16, "only %llu pieces read ahead", (unsigned long long)ahead);
+	FIXTURE_WAIT(pieces_in(t, 32, 256) >= 16, 10000, "only %u pieces read ahead",
+	             pieces_in(t, 32, 256));
 
 	/* a seek far away: back to one piece of read-ahead */
 	uint64_t before = downloaded(t);
 	assert_read(r, "seed/ra", 14 * MiB + 100, 1000, 10000);
-	usleep(300000);
+	/* the one piece of read-ahead after it lands; nothing beyond may come with it */
+	FIXTURE_WAIT(swarm_torrent_has_piece(t, 225), 10000, "no read-ahead after the seek");
 	uint64_t got = downloaded(t) - before;
 	ck_assert_msg(got <= 3 * 65536, "a read after a seek downloaded %llu bytes",
 	              (unsigned long long)got);
@@ -753,7 +761,6 @@ START_TEST(forget_refetches_and_never_serves)
 	ck_assert_int_eq(swarm_read(r2, big, sizeof big, 10 * 65536, 2000), -ETIMEDOUT);
 
 	/* mid reads it again: downloaded anew from the seeder, right bytes */
-	usleep(300000);
 	assert_read(r, "seed/f", 10 * 65536, 65536, 10000);
 	ck_assert(swarm_torrent_has_piece(t, 10));
 	/* and now leaf gets it too */
@@ -952,6 +959,43 @@ START_TEST(extension_channel_two_and_three)
 }
 END_TEST
 
+/* What was tried: a peer whose own cap is larger (so its sender's guard lets a 512 KiB
+ * message through) sends it to a node that takes 64 KiB at most. The receiver must not
+ * deliver it: it drops the peer. */
+START_TEST(extension_receiver_drops_oversized)
+{
+	struct swarm_metainfo *m = drive_torrent();
+	struct events e[2] = { { .mu = PTHREAD_MUTEX_INITIALIZER },
+		               { .mu = PTHREAD_MUTEX_INITIALIZER } };
+	struct swarm_session *s[2];
+	struct swarm_torrent *t[2];
+	char a[32], *big = calloc(1, 512 * 1024);
+
+	ext_max = 64 * 1024;
+	s[0] = session(NULL, NULL, &e[0]);
+	ext_max = 0;
+	const char *peers[] = { addr_of(s[0], a), NULL };
+	s[1] = session(NULL, peers, &e[1]);
+	for (int i = 0; i < 2; i++)
+		t[i] = drive_join(s[i], m);
+	ck_assert(wait_events(&e[0], &e[0].joins, 1, 10000));
+	ck_assert(wait_events(&e[1], &e[1].joins, 1, 10000));
+	/* within both caps: delivered */
+	ck_assert_int_eq(swarm_ext_send(t[1], last_peer(&e[1]), "small", 5), 0);
+	ck_assert(wait_events(&e[0], &e[0].msgs, 1, 5000));
+	/* past the receiver's: the sender lets it go, the receiver drops the peer */
+	ck_assert_int_eq(swarm_ext_send(t[1], last_peer(&e[1]), big, 512 * 1024), 0);
+	ck_assert_msg(wait_events(&e[0], &e[0].leaves, 1, 10000),
+	              "the receiver kept a peer that sent an oversized message");
+	ck_assert_int_eq(events_get(&e[0], &e[0].msgs), 1);
+	ck_assert_uint_eq(e[0].last_len, 5);
+	swarm_session_free(s[1]);
+	swarm_session_free(s[0]);
+	swarm_metainfo_free(m);
+	free(big);
+}
+END_TEST
+
 START_TEST(extension_peer_addr_and_drop)
 {
 	struct swarm_metainfo *m = drive_torrent();
@@ -999,6 +1043,46 @@ START_TEST(extension_peer_addr_and_drop)
 }
 END_TEST
 
+/* A hasher fed piece by piece (out of order) makes the torrent swarm_metainfo_make makes
+ * by reading the file: the same infohashes, for files smaller than a piece, of whole
+ * pieces, of a short last block and a short last piece. */
+START_TEST(hasher_matches_make)
+{
+	static const uint64_t sizes[] = { 1, 16384, 16385, 100000, 2 * MiB, 3 * MiB + 12345 };
+
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		struct swarm_metainfo *m = make_file("h/data.bin", sizes[i], 0, (uint32_t)i), *got;
+		char *p = path_in("%s/%s", "h/data.bin");
+		uint32_t pl = swarm_make_piece_length(sizes[i]);
+		struct swarm_hasher *h;
+		uint8_t *buf = malloc(pl);
+		FILE *f = fopen(p, "rb");
+
+		ck_assert_uint_eq(pl, m->piece_length);
+		ck_assert_int_eq(swarm_hasher_new(sizes[i], pl, SWARM_MAKE_HYBRID, &h), 0);
+		for (uint32_t k = m->num_pieces; k-- > 0;) {
+			size_t n =
+			    (size_t)(sizes[i] - (uint64_t)k * pl < pl ? sizes[i] - (uint64_t)k * pl
+			                                              : pl);
+
+			ck_assert_int_eq(fseek(f, (long)k * pl, SEEK_SET), 0);
+			ck_assert_uint_eq(fread(buf, 1, n, f), n);
+			ck_assert_int_eq(swarm_hasher_piece(h, k, buf, n), 0);
+		}
+		ck_assert_int_eq(swarm_hasher_finish(h, "data.bin", NULL, &got), 0);
+		ck_assert_mem_eq(got->v1, m->v1, 20);
+		ck_assert_mem_eq(got->v2, m->v2, 32);
+		ck_assert_mem_eq(got->files[0].root, m->files[0].root, 32);
+		swarm_metainfo_free(got);
+		swarm_hasher_free(h);
+		swarm_metainfo_free(m);
+		fclose(f);
+		free(buf);
+		free(p);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("swarm");
@@ -1009,6 +1093,7 @@ static Suite *suite(void)
 	} cases[] = {
 		{ "make", make_matches_mktorrent_and_python, 60 },
 		{ "make_dir", make_directory_and_v2_only, 30 },
+		{ "hasher", hasher_matches_make, 30 },
 		{ "malformed", malformed_input_rejected, 30 },
 		{ "static_peer", static_peer_middle_read_fetches_little, 30 },
 		{ "tracker", tracker_discovery_and_magnet, 60 },
@@ -1020,6 +1105,7 @@ static Suite *suite(void)
 		{ "restart", restart_keeps_verified_pieces, 30 },
 		{ "corrupt", corrupt_piece_never_returned, 30 },
 		{ "extension", extension_channel_two_and_three, 40 },
+		{ "extension_oversized", extension_receiver_drops_oversized, 40 },
 		{ "ext_addr_drop", extension_peer_addr_and_drop, 40 },
 	};
 

@@ -1,0 +1,154 @@
+/* Owned content rewritten in place: its plaintext copied out (see content.h). */
+#include "content.h"
+
+#include "cipher.h"
+#include "drive.h"
+#include "engine.h"
+#include "filekey.h"
+#include "fs.h"
+#include "ops.h"
+#include "publish.h"
+
+#include <cache.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Copy the whole content of e from the cache into fd, for a change in place. Content
+ * that is not all here (someone else's, partly fetched) cannot be changed in place:
+ * -EOPNOTSUPP; it would need the swarm first. */
+int fs_content_copy(struct fs_drive *d, const struct ledger_entry *e, int fd, bool fetch)
+{
+	static const size_t chunk = 1 << 20;
+	struct fs_engine_reader *r = NULL;
+	struct fs_cipher *c = NULL;
+	char *buf = malloc(chunk);
+	uint64_t off = 0;
+	/* one deadline for the whole copy, not one per MiB: a peer trickling a piece a
+	 * minute cannot hold the open forever */
+	struct timespec start, now;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if ((err = fs_filekey_cipher(d, e, &c)) < 0) {
+		free(buf);
+		return err;
+	}
+	while (off < e->content.length) {
+		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
+
+		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
+			err = -EOPNOTSUPP;
+			break;
+		}
+		if (n == -ENODATA || n == -ENOENT) {
+			/* not (all) here: through the engine, from the swarm (a transferred
+			 * file, or one whose pieces were evicted) */
+			struct fs_engine_torrent *t;
+
+			if (!r && ((err = fs_torrent_local(d, e, &t)) < 0 ||
+			           (err = fs_engine_reader_new(t, &r)) < 0))
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			int64_t left =
+			    d->read_timeout_ms - ((int64_t)(now.tv_sec - start.tv_sec) * 1000 +
+			                          (now.tv_nsec - start.tv_nsec) / 1000000);
+
+			n = left > 0 ? fs_engine_read(r, buf, chunk, off, (int)left) : -ETIMEDOUT;
+		}
+		if (n <= 0) {
+			err = n == 0 ? -EIO : (int)n;
+			break;
+		}
+		if (c && (err = fs_cipher_apply(c, off, buf, buf, (size_t)n)) < 0)
+			break;
+		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
+			err = -errno;
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	fs_engine_reader_free(r);
+	fs_filekey_free(c);
+	free(buf);
+	return err == -ENOENT || err == -ETIMEDOUT ? -EIO : err;
+}
+
+int fs_rekey(struct fs_drive *d, const char *path)
+{
+	struct fs_staged *st = NULL;
+	struct ledger_entry e;
+	int err;
+
+	if ((err = fs_entry_lookup(d, path, &e)) < 0)
+		return err;
+	if (e.is_dir)
+		return -EISDIR;
+	if (!ledger_is_private(d->ledger))
+		return -EMEDIUMTYPE; /* a public drive's content is plaintext */
+	if (!fs_entry_owned(d, &e))
+		return -EACCES;
+	if (e.content.length == 0)
+		return 0; /* nothing encrypted */
+	/* a new version with the same plaintext, mode and mtime: the publish worker draws a
+	 * new file key and seals it under the newest epoch */
+	if ((err = fs_staged_create(d, path, e.content.mode, &st)) < 0)
+		return err;
+	err = fs_content_copy(d, &e, fs_staged_fd(st), true);
+	if (err == 0) {
+		struct timespec ts[2] = { { 0, UTIME_OMIT },
+			                  { e.content.mtime_ns / 1000000000,
+			                    e.content.mtime_ns % 1000000000 } };
+
+		if (fchmod(fs_staged_fd(st), e.content.mode & 07777) < 0 ||
+		    futimens(fs_staged_fd(st), ts) < 0)
+			err = -errno;
+	}
+	if (err < 0) {
+		fs_staged_unlink_open(d, st);
+		return err;
+	}
+	return fs_staged_release(d, st, true);
+}
+
+ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e, int fd)
+{
+	static const size_t chunk = 1 << 20;
+	struct fs_cipher *c = NULL;
+	char *buf = malloc(chunk);
+	uint64_t off = 0;
+	ssize_t err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	if ((err = fs_filekey_cipher(d, e, &c)) < 0) {
+		free(buf);
+		return err;
+	}
+	while (off < e->content.length) {
+		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
+
+		if (n == -ENODATA || n == -ENOENT)
+			break; /* the rest through the swarm, parked (fs/waiter) */
+		if (n <= 0) {
+			err = n == 0 ? -EIO : n;
+			break;
+		}
+		if (c && (err = fs_cipher_apply(c, off, buf, buf, (size_t)n)) < 0)
+			break;
+		if (pwrite(fd, buf, (size_t)n, (off_t)off) != n) {
+			err = -errno;
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	fs_filekey_free(c);
+	free(buf);
+	return err < 0 ? err : (ssize_t)off;
+}
