@@ -443,7 +443,7 @@ static const char drive_usage[] =
     "usage: swarmfs drive list|show|members|add-member|remove-member [--home DIR] ...\n\n"
     "  list [--json]                          the drives in the data directory\n"
     "  show DRIVE [--json]                    parameters, head, members\n"
-    "  members DRIVE|MOUNTPOINT               live members: key, role, since, name\n"
+    "  members DRIVE|MOUNTPOINT [--json]      live members: key, role, since, name\n"
     "  add-member DRIVE|MOUNTPOINT KEY [--producer] [--name NAME] [--key NAME]\n"
     "                                         admit a member (admin only); on a\n"
     "                                         mounted drive give its MOUNTPOINT: the\n"
@@ -646,9 +646,19 @@ static int member_change(struct common *c, const char *cmd, const char *drive, c
 	return rc < 0 ? CMD_FAIL : 0;
 }
 
-static int print_members(const char *text)
+/* The member lines of fs/members.h ("KEY role since name") as a table, or with json as
+ * a list of {member (64 hex), role, since (height), name}. */
+static int print_members(const char *text, bool json)
 {
-	printf("%-16s  %-14s  %-6s  %s\n", "key", "role", "since", "name");
+	struct fs_json j;
+	int rc = 0;
+
+	if (json) {
+		fs_json_init(&j);
+		fs_json_array_begin(&j, NULL);
+	} else {
+		printf("%-16s  %-14s  %-6s  %s\n", "key", "role", "since", "name");
+	}
 	for (const char *p = text; *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t ll = nl ? (size_t)(nl - p) : strlen(p);
@@ -660,16 +670,31 @@ static int print_members(const char *text)
 		/* one line at a time: the name may be empty, and a format's space would
 		 * read on into the next line */
 		snprintf(line, sizeof line, "%.*s", (int)ll, p);
-		if (sscanf(line, "%64s %23s %lld%n", key, role, &since, &n) >= 3)
+		if (sscanf(line, "%64s %23s %lld%n", key, role, &since, &n) < 3) {
+		} else if (json) {
+			fs_json_object_begin(&j, NULL);
+			fs_json_str(&j, "member", key);
+			fs_json_str(&j, "role", role);
+			fs_json_int(&j, "since", since);
+			fs_json_str(&j, "name", line[n] == ' ' ? line + n + 1 : "");
+			fs_json_object_end(&j);
+		} else {
 			printf("%.16s  %-14s  %-6lld  %s\n", key, role, since,
 			       line[n] == ' ' ? line + n + 1 : "");
+		}
 		p = nl ? nl + 1 : p + ll;
 	}
-	return 0;
+	if (json) {
+		fs_json_array_end(&j);
+		rc = fs_json_print(&j);
+		fs_json_release(&j);
+	}
+	return rc;
 }
 
 static int members_offline(struct ledger *l, void *ctx)
 {
+	bool json = *(bool *)ctx;
 	struct ledger_member *ms;
 	size_t n;
 	char hex[LEDGER_HEX_LEN], *buf = NULL;
@@ -677,7 +702,6 @@ static int members_offline(struct ledger *l, void *ctx)
 	FILE *f = open_memstream(&buf, &len);
 	int rc = f ? ledger_members(l, &ms, &n) : -ENOMEM;
 
-	(void)ctx;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		ledger_hex(ms[i].key, 32, hex);
 		fprintf(f, "%s %s %lld %s\n", hex,
@@ -691,22 +715,22 @@ static int members_offline(struct ledger *l, void *ctx)
 	if (f)
 		fclose(f);
 	if (rc == 0 && buf)
-		print_members(buf);
+		rc = print_members(buf, json);
 	free(buf);
 	return rc;
 }
 
-static int members(struct common *c, const char *drive)
+static int members(struct common *c, const char *drive, bool json)
 {
 	char *text;
 	int rc;
 
 	if (fs_mount_ask(drive, "members", &text) == 0) {
-		print_members(text);
+		rc = print_members(text, json);
 		free(text);
-		return 0;
+		return rc < 0 ? CMD_FAIL : 0;
 	}
-	rc = with_drive(c, "drive members", drive, false, members_offline, NULL);
+	rc = with_drive(c, "drive members", drive, false, members_offline, &json);
 	return rc < 0 ? CMD_FAIL : 0;
 }
 
@@ -763,7 +787,7 @@ int fs_cmd_drive(int argc, char **argv)
 		return rc;
 	}
 	if (!strcmp(sub, "members")) {
-		rc = members(&c, argv[optind + 1]);
+		rc = members(&c, argv[optind + 1], json);
 		free(c.home);
 		return rc;
 	}

@@ -41,7 +41,7 @@ int fs_content_copy(struct fs_drive *d, const struct ledger_entry *e, int fd, bo
 		return err;
 	}
 	while (off < e->content.length) {
-		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
+		ssize_t n = fs_content_read(d, e, off, buf, chunk);
 
 		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
 			err = -EOPNOTSUPP;
@@ -51,9 +51,12 @@ int fs_content_copy(struct fs_drive *d, const struct ledger_entry *e, int fd, bo
 			/* not (all) here: through the engine, from the swarm (a transferred
 			 * file, or one whose pieces were evicted) */
 			struct fs_engine_torrent *t;
+			struct ledger_entry full = *e;
 
-			if (!r && ((err = fs_torrent_local(d, e, &t)) < 0 ||
-			           (err = fs_engine_reader_new(t, &r)) < 0))
+			fs_entry_content(d, &full); /* a file of a torrent of several */
+			if (!r &&
+			    ((err = fs_torrent_local(d, &full, &t)) < 0 ||
+			     (err = fs_engine_reader_new(t, full.content.file_index, &r)) < 0))
 				break;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			int64_t left =
@@ -132,7 +135,7 @@ ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e,
 		return err;
 	}
 	while (off < e->content.length) {
-		ssize_t n = cache_read(d->cache, e->content.ih2, off, buf, chunk);
+		ssize_t n = fs_content_read(d, e, off, buf, chunk);
 
 		if (n == -ENODATA || n == -ENOENT)
 			break; /* the rest through the swarm, parked (fs/waiter) */

@@ -269,8 +269,11 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 	cfg.on_ext_message = fs_sync_on_ext_message;
 	cfg.cb_ctx = d;
 	cfg.ext_max_message = LEDGER_SYNC_MAX_MSG;
+	cfg.dht_bootstrap = o->dht_bootstrap;
+	cfg.utp = o->utp;
 	/* LSD, UPnP and NAT-PMP talk to the LAN and its router: never unasked */
-	cfg.lsd = cfg.upnp = cfg.natpmp = false;
+	cfg.lsd = o->lsd;
+	cfg.upnp = cfg.natpmp = false;
 	cfg.fetch_timeout_ms = d->read_timeout_ms;
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
@@ -450,6 +453,68 @@ int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, vo
 	return err;
 }
 
+void fs_entry_content(struct fs_drive *d, struct ledger_entry *e)
+{
+	struct ledger_content c;
+
+	if (e->is_dir || !e->content.length || e->content.has_file)
+		return;
+	if (ledger_record_content(d->ledger, e->record_id, &c) == 0 && c.has_file) {
+		e->content.has_file = true;
+		e->content.file_index = c.file_index;
+		e->content.file_offset = c.file_offset;
+	}
+}
+
+void fs_content_where(const struct ledger_content *c, uint8_t out_key[32], uint64_t *out_base)
+{
+	static const uint8_t zero[32];
+
+	*out_base = 0;
+	memcpy(out_key, c->ih2, 32);
+	if (!c->has_file)
+		return;                 /* a torrent of one file: its own key */
+	if (!memcmp(c->root, zero, 32)) /* v1: the torrent's whole byte space */
+		*out_base = c->file_offset;
+	else
+		fs_engine_file_key(c->ih2, c->file_index, out_key);
+}
+
+/* Whether the torrent m is the one e's record cites, and e's file is in it where the
+ * record says. */
+static bool torrent_matches(const struct swarm_metainfo *m, const struct ledger_entry *e,
+                            bool v1only)
+{
+	const struct ledger_content *c = &e->content;
+	uint32_t i = c->has_file ? c->file_index : 0;
+
+	if (c->has_file ? (m->num_files <= i || m->files[i].offset != c->file_offset)
+	                : m->num_files != 1)
+		return false;
+	if (m->files[i].size != c->length)
+		return false;
+	if (v1only)
+		return m->has_v1 && !memcmp(m->v1, c->ih1, 20);
+	return m->has_v2 && !memcmp(m->v2, c->ih2, 32) && m->files[i].has_root &&
+	       !memcmp(m->files[i].root, c->root, 32);
+}
+
+ssize_t fs_content_read(struct fs_drive *d, const struct ledger_entry *e, uint64_t off, void *buf,
+                        size_t len)
+{
+	struct ledger_entry full = *e;
+	uint8_t key[32];
+	uint64_t base;
+
+	if (off >= e->content.length)
+		return 0;
+	if (len > e->content.length - off)
+		len = (size_t)(e->content.length - off); /* not into the next file's bytes */
+	fs_entry_content(d, &full);
+	fs_content_where(&full.content, key, &base);
+	return cache_read(d->cache, key, base + off, buf, len);
+}
+
 void fs_torrent_magnet(const struct ledger_entry *e, char out[256])
 {
 	static const uint8_t zero[32];
@@ -466,27 +531,32 @@ void fs_torrent_magnet(const struct ledger_entry *e, char out[256])
 		snprintf(out, 256, "magnet:?xt=urn:btmh:1220%s", hex);
 }
 
+static bool record_v1only(const struct ledger_entry *e)
+{
+	static const uint8_t zero[32];
+
+	return !memcmp(e->content.root, zero, 32) && e->content.has_ih1;
+}
+
 int fs_torrent_adopt(struct fs_drive *d, const struct ledger_entry *e, const void *bytes,
                      size_t len, bool save, struct fs_engine_torrent **out_t)
 {
-	static const uint8_t zero[32];
 	struct swarm_metainfo *m = NULL;
 	const char *why = NULL;
 	char hex[65];
-	bool v1only = !memcmp(e->content.root, zero, 32) && e->content.has_ih1;
 	int err;
 
 	swarm_hex(e->content.ih2, 32, hex);
 	err = swarm_metainfo_parse(bytes, len, &m, &why);
-	/* the torrent must be the record's: same infohash, pieces root (v2) and length */
-	if (!err &&
-	    (m->num_files != 1 || m->files[0].size != e->content.length ||
-	     (v1only ? (!m->has_v1 || memcmp(m->v1, e->content.ih1, 20))
-	             : (!m->has_v2 || memcmp(m->v2, e->content.ih2, 32) || !m->files[0].has_root ||
-	                memcmp(m->files[0].root, e->content.root, 32))))) {
-		fs_err("torrent %s does not match its record (infohash, pieces root or length)",
+	/* the torrent must be the record's: same infohash, pieces root (v2), length and
+	 * place of the file */
+	if (!err && !torrent_matches(m, e, record_v1only(e))) {
+		fs_err("torrent %s does not match its record (infohash, pieces root, length or "
+		       "place of the file)",
 		       hex);
 		err = -EBADMSG;
+	} else if (err) {
+		fs_err("torrent %s: %s", hex, why ? why : strerror(-err));
 	}
 	if (!err && save && (err = fs_save_torrent(d, e->content.ih2, bytes, len)) < 0)
 		fs_err("cannot keep torrent %s: %s", hex, strerror(-err));
@@ -505,8 +575,26 @@ int fs_torrent_local(struct fs_drive *d, const struct ledger_entry *e,
 	size_t len = 0;
 	int err;
 
-	if ((*out_t = fs_torrent_find(d, e->content.ih2)))
-		return 0;
+	if ((*out_t = fs_torrent_find(d, e->content.ih2))) {
+		/* added already (for another file of it, or seeded at mount): the record
+		 * must still name what the torrent holds */
+		struct swarm_metainfo *m = NULL;
+
+		err = swarm_torrent_metainfo(fs_engine_torrent_swarm(*out_t), &m);
+		if (err == 0 && !torrent_matches(m, e, record_v1only(e))) {
+			char hex[65];
+
+			swarm_hex(e->content.ih2, 32, hex);
+			fs_err("torrent %s does not match its record (infohash, pieces root, "
+			       "length or place of the file)",
+			       hex);
+			err = -EBADMSG;
+		}
+		swarm_metainfo_free(m);
+		if (err < 0)
+			*out_t = NULL;
+		return err;
+	}
 	if ((err = fs_saved_torrent(d, e->content.ih2, &buf, &len)) < 0)
 		return err; /* -ENOENT: its metadata must come from the swarm */
 	err = fs_torrent_adopt(d, e, buf, len, false, out_t);
@@ -715,10 +803,12 @@ static int join(const struct fs_drive_opts *o, struct fs_drive *d, const struct 
 static bool joins_private(const char *drive)
 {
 	struct fs_uri u;
-	bool priv = fs_uri_parse(drive, &u, NULL) == 0 && u.private_drive;
+	bool priv;
 
-	if (priv)
-		fs_uri_release(&u);
+	if (fs_uri_parse(drive, &u, NULL) < 0)
+		return false;
+	priv = u.private_drive;
+	fs_uri_release(&u);
 	return priv;
 }
 
@@ -757,6 +847,7 @@ int fs_drive_open(const struct fs_drive_opts *o, struct fs_drive **out_drive)
 	d->lock_fd = -1;
 	pthread_mutex_init(&d->notify_lock, NULL);
 	pthread_mutex_init(&d->torrents_lock, NULL);
+	pthread_mutex_init(&d->add_lock, NULL);
 	pthread_mutex_init(&d->bad_lock, NULL);
 	pthread_cond_init(&d->notify_cond, NULL);
 	d->uid = getuid();
@@ -898,6 +989,7 @@ void fs_drive_close(struct fs_drive *d)
 	free(d->bad_heights);
 	pthread_mutex_destroy(&d->bad_lock);
 	pthread_mutex_destroy(&d->torrents_lock);
+	pthread_mutex_destroy(&d->add_lock);
 	pthread_mutex_destroy(&d->notify_lock);
 	pthread_cond_destroy(&d->notify_cond);
 	free(d->name);

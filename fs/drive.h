@@ -34,6 +34,8 @@ struct fs_drive_opts {
 	const char *const *trackers; /* NULL-terminated, or NULL */
 	const char *const *peers;    /* NULL-terminated "host:port", or NULL */
 	bool dht;
+	const char *const *dht_bootstrap; /* NULL-terminated, or NULL: the public routers */
+	bool lsd, utp;
 	int read_timeout_ms; /* 0: 30 s */
 	int upload_limit;    /* bytes/s, 0: none */
 };
@@ -94,6 +96,10 @@ struct fs_drive {
 	bool verify_running;
 	pthread_t verify_thread;
 	atomic_bool closing; /* unmounting: background passes stop early */
+	/* Why the last swarmfs add failed, for the command to print
+	 * (user.swarmfs.add-error on the root). */
+	pthread_mutex_t add_lock; /* guards add_error */
+	char add_error[512];
 };
 
 /* Whether a record (at height) was found tampered. Any thread. */
@@ -125,6 +131,18 @@ void fs_drive_close(struct fs_drive *d);
 int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
             struct fs_engine_torrent **out_t);
 
+/* Fill e->content's optional fields (a file within a torrent of several) from e's
+ * record, which the state tables do not keep; a no-op for directories and empty
+ * files. Any thread. */
+void fs_entry_content(struct fs_drive *d, struct ledger_entry *e);
+/* Where a file record's content lives in the cache (as fs/engine keys it): the
+ * object's key and the offset of the file's first byte in it. Pure; any thread. */
+void fs_content_where(const struct ledger_content *c, uint8_t out_key[32], uint64_t *out_base);
+/* Read up to len bytes of e's content at off from the cache (cache_read at the file's
+ * place, clipped to the file): bytes read, 0 at the end, -ENODATA (not all here),
+ * -ENOENT (no such object), -errno. Any thread. */
+ssize_t fs_content_read(struct fs_drive *d, const struct ledger_entry *e, uint64_t off, void *buf,
+                        size_t len);
 /* The engine torrent of a file record's content, without the network: the one added
  * already, or one added from its saved .torrent (checked as fs_torrent_adopt does).
  * -ENOENT when this node has no .torrent for it (remote content whose metadata must

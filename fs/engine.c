@@ -18,18 +18,34 @@
 struct job {
 	struct job *next;
 	enum { JOB_MARK, JOB_CHECK, JOB_DONE } kind;
-	uint8_t key[CACHE_KEY_LEN];
-	uint32_t piece;
+	uint8_t tkey[CACHE_KEY_LEN]; /* the torrent's key */
+	uint32_t piece;              /* of the torrent */
+	uint8_t key[CACHE_KEY_LEN];  /* the object that holds the piece */
+	uint32_t chunk;              /* the piece's chunk in it */
 	fs_engine_ready_cb cb;
 	void *ctx;
 	int result;
 	int tries;
 };
 
+/* A real file of an engine torrent and the cache object that holds it. */
+struct engine_file {
+	uint8_t key[CACHE_KEY_LEN];
+	uint64_t base; /* where the file starts in the object */
+	uint64_t size;
+	uint32_t first, last; /* its pieces (first > last: an empty file) */
+};
+
 struct fs_engine_torrent {
 	struct fs_engine *e;
 	struct swarm_torrent *st; /* NULL once the session is freed; e->mu */
 	uint8_t key[CACHE_KEY_LEN];
+	/* One object for the torrent's whole byte space (a v1 torrent of several files),
+	 * else one object per non-empty file (piece-aligned: one file, or v2). */
+	bool whole;
+	uint32_t plen; /* the torrent's piece length */
+	uint32_t n_files;
+	struct engine_file *files;      /* immutable once added */
 	bool plain;                     /* not a cache object (fs_engine_torrent_add_plain) */
 	void *uctx;                     /* plain: the embedder's ctx for the extension callbacks */
 	struct fs_engine_torrent *next; /* in e->torrents or e->dead */
@@ -37,6 +53,7 @@ struct fs_engine_torrent {
 
 struct fs_engine_reader {
 	struct fs_engine_torrent *t;
+	const struct engine_file *f;
 	struct swarm_reader *sr;
 };
 
@@ -103,7 +120,7 @@ static bool still_verified(struct fs_engine *e, const struct job *j)
 
 	pthread_mutex_lock(&e->mu);
 	for (struct fs_engine_torrent *t = e->torrents; t; t = t->next) {
-		if (!t->plain && memcmp(t->key, j->key, CACHE_KEY_LEN) == 0) {
+		if (!t->plain && memcmp(t->key, j->tkey, CACHE_KEY_LEN) == 0) {
 			ok = t->st && swarm_torrent_has_piece(t->st, j->piece);
 			break;
 		}
@@ -136,7 +153,7 @@ static void *worker_main(void *arg)
 				free(j);
 				continue;
 			}
-			int rc = cache_chunk_mark(e->c, j->key, j->piece);
+			int rc = cache_chunk_mark(e->c, j->key, j->chunk);
 			if (rc == -EBUSY && ++j->tries < 200) {
 				/* found corrupt while a reader holds it: again after the
 				 * jobs queued meanwhile, once the reader let go */
@@ -153,7 +170,7 @@ static void *worker_main(void *arg)
 		} else if (j->kind == JOB_CHECK) {
 			/* dropped (1) is reported through on_evict: libtorrent forgets the
 			 * piece and fetches it again */
-			int rc = cache_chunk_check(e->c, j->key, j->piece);
+			int rc = cache_chunk_check(e->c, j->key, j->chunk);
 			if (rc == -EBUSY && ++j->tries < 200) {
 				usleep(1000); /* a reader holds it: once it let go */
 				push_job(e, j);
@@ -164,6 +181,39 @@ static void *worker_main(void *arg)
 		}
 		free(j);
 	}
+}
+
+/* The object and chunk that hold a piece of t: false for a piece no object holds. */
+static bool piece_where(const struct fs_engine_torrent *t, uint32_t piece,
+                        uint8_t out_key[CACHE_KEY_LEN], uint32_t *out_chunk)
+{
+	if (t->whole) {
+		memcpy(out_key, t->key, CACHE_KEY_LEN);
+		*out_chunk = piece;
+		return true;
+	}
+	/* files in torrent order: their pieces ascend (binary search, for torrents of
+	 * many files) */
+	uint32_t lo = 0, hi = t->n_files;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct engine_file *f = &t->files[mid];
+
+		if (f->first > f->last || f->last < piece) {
+			/* empty files sit between: look at a neighbour that is not */
+			if (f->first > f->last && f->first > piece)
+				hi = mid;
+			else
+				lo = mid + 1;
+		} else if (f->first > piece) {
+			hi = mid;
+		} else {
+			memcpy(out_key, f->key, CACHE_KEY_LEN);
+			*out_chunk = piece - f->first;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* ---- callbacks from swarm/ and cache/ ---- */
@@ -186,8 +236,12 @@ static void on_piece(struct swarm_torrent *st, void *tctx, uint32_t piece, void 
 		return;
 	}
 	j->kind = JOB_MARK;
-	memcpy(j->key, t->key, CACHE_KEY_LEN);
+	memcpy(j->tkey, t->key, CACHE_KEY_LEN);
 	j->piece = piece;
+	if (!piece_where(t, piece, j->key, &j->chunk)) {
+		free(j);
+		return;
+	}
 	push_job(e, j);
 	if (e->user_piece)
 		e->user_piece(st, NULL, piece, e->user_ctx);
@@ -199,10 +253,13 @@ static bool may_serve(struct swarm_torrent *st, void *tctx, uint32_t piece, void
 	struct fs_engine *e = ctx;
 	struct fs_engine_torrent *t = tctx;
 
+	uint8_t key[CACHE_KEY_LEN];
+	uint32_t chunk;
+
 	(void)st;
 	if (!t || t->plain)
 		return true; /* libtorrent's own files: verified pieces only */
-	return cache_chunk_present(e->c, t->key, piece);
+	return piece_where(t, piece, key, &chunk) && cache_chunk_present(e->c, key, chunk);
 }
 
 /* network thread: libtorrent read these bytes to upload them; they go only if they are
@@ -214,18 +271,45 @@ static bool check_upload(struct swarm_torrent *st, void *tctx, uint64_t offset, 
 	struct fs_engine *e = ctx;
 	struct fs_engine_torrent *t = tctx;
 	struct cache_object_info info;
+	uint8_t key[CACHE_KEY_LEN];
+	uint64_t at = offset; /* in the object */
 	struct job *j;
 	int rc;
 
 	(void)st;
 	if (!t || t->plain)
 		return true; /* libtorrent's own files: not the cache's to check */
-	rc = cache_verify(e->c, t->key, offset, buf, len);
-	if (rc == -EBADMSG && cache_object_stat(e->c, t->key, &info) == 0 &&
+	if (t->whole) {
+		memcpy(key, t->key, CACHE_KEY_LEN);
+	} else {
+		/* one object per file, piece-aligned: a request lies within one piece,
+		 * so within one file */
+		const struct engine_file *f = NULL;
+
+		for (uint32_t i = 0; i < t->n_files; i++) {
+			const struct engine_file *g = &t->files[i];
+			uint64_t start = (uint64_t)g->first * t->plen;
+
+			if (g->first <= g->last && offset >= start && offset < start + g->size) {
+				f = g;
+				at = offset - start;
+				break;
+			}
+		}
+		if (!f) {
+			elog(e, LOG_WARNING,
+			     "upload of %zu bytes at %llu withheld: no file holds it", len,
+			     (unsigned long long)offset);
+			return false;
+		}
+		memcpy(key, f->key, CACHE_KEY_LEN);
+	}
+	rc = cache_verify(e->c, key, at, buf, len);
+	if (rc == -EBADMSG && cache_object_stat(e->c, key, &info) == 0 &&
 	    (j = calloc(1, sizeof *j))) {
 		j->kind = JOB_CHECK;
-		memcpy(j->key, t->key, CACHE_KEY_LEN);
-		j->piece = (uint32_t)(offset / info.chunk_size);
+		memcpy(j->key, key, CACHE_KEY_LEN);
+		j->chunk = (uint32_t)(at / info.chunk_size);
 		push_job(e, j);
 	}
 	/* a changed chunk the cache logged itself; one evicted meanwhile is no news */
@@ -240,11 +324,26 @@ static bool check_upload(struct swarm_torrent *st, void *tctx, uint64_t offset, 
 static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, size_t n, void *ctx)
 {
 	struct fs_engine *e = ctx;
+	uint32_t *pieces = NULL;
 
 	pthread_mutex_lock(&e->mu);
-	for (struct fs_engine_torrent *t = e->torrents; t; t = t->next) {
-		if (!t->plain && memcmp(t->key, key, CACHE_KEY_LEN) == 0 && t->st) {
-			int rc = swarm_torrent_forget(t->st, chunks, n);
+	for (struct fs_engine_torrent *t = e->torrents; t && !pieces; t = t->next) {
+		if (t->plain || !t->st)
+			continue;
+		for (uint32_t i = 0; i < t->n_files; i++) {
+			const struct engine_file *f = &t->files[i];
+
+			if (memcmp(f->key, key, CACHE_KEY_LEN) || f->first > f->last)
+				continue;
+			/* chunks of the object to pieces of the torrent */
+			pieces = malloc(n * sizeof *pieces);
+			if (!pieces) {
+				elog(e, LOG_ERR, "out of memory forgetting %zu evicted pieces", n);
+				break;
+			}
+			for (size_t k = 0; k < n; k++)
+				pieces[k] = t->whole ? chunks[k] : f->first + chunks[k];
+			int rc = swarm_torrent_forget(t->st, pieces, n);
 			if (rc < 0)
 				elog(e, LOG_ERR, "cannot forget %zu evicted pieces: %s", n,
 				     strerror(-rc));
@@ -252,6 +351,7 @@ static void on_evict(const uint8_t key[CACHE_KEY_LEN], const uint32_t *chunks, s
 		}
 	}
 	pthread_mutex_unlock(&e->mu);
+	free(pieces);
 }
 
 static void on_ext_peer(struct swarm_torrent *st, void *tctx, uint64_t peer, bool up, void *ctx)
@@ -354,6 +454,7 @@ void fs_engine_free(struct fs_engine *e)
 		struct fs_engine_torrent *t = list ? e->dead : e->torrents;
 		while (t) {
 			struct fs_engine_torrent *next = t->next;
+			free(t->files);
 			free(t);
 			t = next;
 		}
@@ -385,6 +486,19 @@ void fs_engine_key(const struct swarm_metainfo *m, uint8_t out_key[CACHE_KEY_LEN
 		memcpy(out_key, m->v1, 20);
 }
 
+void fs_engine_file_key(const uint8_t tkey[CACHE_KEY_LEN], uint32_t index,
+                        uint8_t out_key[CACHE_KEY_LEN])
+{
+	/* the torrent's key with index + 1 folded into its last bytes: another file of
+	 * the same torrent, or another torrent's key, would have to differ from it in
+	 * those four bytes only, which a SHA-256 infohash does not */
+	uint32_t x = index + 1;
+
+	memcpy(out_key, tkey, CACHE_KEY_LEN);
+	for (int i = 0; i < 4; i++)
+		out_key[CACHE_KEY_LEN - 1 - i] ^= (uint8_t)(x >> (8 * i));
+}
+
 /* Add to the session and to e's list in one step (the callbacks look t up there). */
 static int session_add(struct fs_engine *e, const struct swarm_add_params *ap,
                        struct fs_engine_torrent *t)
@@ -401,51 +515,132 @@ static int session_add(struct fs_engine *e, const struct swarm_add_params *ap,
 	return err;
 }
 
+/* Register t's files as cache objects, fill t->files and the have bitmap; paths[i]
+ * gets file i's object path (per-file objects) or data the whole object's. */
+static int add_objects(struct fs_engine *e, const struct swarm_metainfo *m,
+                       struct fs_engine_torrent *t, uint8_t *have, char (*paths)[4096], char *data)
+{
+	uint32_t pl = m->piece_length;
+	int err;
+
+	t->whole = m->num_files > 1 && !m->has_v2;
+	t->plen = pl;
+	t->n_files = m->num_files;
+	t->files = calloc(m->num_files, sizeof *t->files);
+	if (!t->files)
+		return -ENOMEM;
+	if (t->whole) {
+		uint64_t total = (uint64_t)m->num_pieces * pl; /* pad files included */
+
+		if (m->files[m->num_files - 1].offset + m->files[m->num_files - 1].size <= total)
+			total = m->files[m->num_files - 1].offset + m->files[m->num_files - 1].size;
+		if ((err = cache_object_add(e->c, t->key, total, pl)) < 0 ||
+		    (err = cache_object_path(e->c, t->key, data, 4096)) < 0 ||
+		    (err = cache_object_bitmap(e->c, t->key, have, (m->num_pieces + 7) / 8)) < 0)
+			return err;
+		for (uint32_t i = 0; i < m->num_files; i++) {
+			struct engine_file *f = &t->files[i];
+
+			memcpy(f->key, t->key, CACHE_KEY_LEN);
+			f->base = m->files[i].offset;
+			f->size = m->files[i].size;
+			f->first = (uint32_t)(f->base / pl);
+			f->last = f->size ? (uint32_t)((f->base + f->size - 1) / pl) : 0;
+			if (!f->size)
+				f->first = 1; /* empty: first > last */
+		}
+		return 0;
+	}
+	for (uint32_t i = 0; i < m->num_files; i++) {
+		struct engine_file *f = &t->files[i];
+		uint8_t *bits;
+		size_t nb;
+
+		f->size = m->files[i].size;
+		if (m->num_files == 1)
+			memcpy(f->key, t->key, CACHE_KEY_LEN);
+		else
+			fs_engine_file_key(t->key, i, f->key);
+		if (!f->size || m->files[i].offset % pl) {
+			if (f->size) {
+				elog(e, LOG_ERR, "torrent %s: file %u is not piece-aligned",
+				     m->name, i);
+				return -EINVAL;
+			}
+			f->first = 1; /* empty: no object, no pieces */
+			paths[i][0] = '\0';
+			continue;
+		}
+		f->first = (uint32_t)(m->files[i].offset / pl);
+		f->last = (uint32_t)((m->files[i].offset + f->size - 1) / pl);
+		nb = (f->last - f->first + 1 + 7) / 8;
+		bits = calloc(1, nb);
+		if (!bits)
+			return -ENOMEM;
+		if ((err = cache_object_add(e->c, f->key, f->size, pl)) < 0 ||
+		    (err = cache_object_path(e->c, f->key, paths[i], 4096)) < 0 ||
+		    (err = cache_object_bitmap(e->c, f->key, bits, nb)) < 0) {
+			free(bits);
+			return err;
+		}
+		for (uint32_t c = 0; c <= f->last - f->first; c++)
+			if (bits[c / 8] & (1u << (c % 8)))
+				have[(f->first + c) / 8] |= (uint8_t)(1u << ((f->first + c) % 8));
+		free(bits);
+	}
+	return 0;
+}
+
 int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
                           struct fs_engine_torrent **out)
 {
 	struct swarm_metainfo *m = NULL;
 	struct fs_engine_torrent *t = NULL;
 	uint8_t *have = NULL;
-	char path[4096], save[4096];
+	char(*paths)[4096] = NULL, data[4096] = "", save[4096];
+	const char **ptrs = NULL;
 	int err;
 
 	err = swarm_metainfo_parse(torrent, len, &m, NULL);
 	if (err < 0)
 		return err;
-	if (m->num_files != 1 || m->num_pieces == 0) {
-		elog(e, LOG_ERR, "torrent %s has %u files, the engine takes one", m->name,
-		     m->num_files);
+	if (m->num_files == 0 || m->num_pieces == 0) {
+		elog(e, LOG_ERR, "torrent %s has no content", m->name);
 		err = -EINVAL;
 		goto out;
 	}
 	t = calloc(1, sizeof *t);
 	have = calloc(1, (m->num_pieces + 7) / 8);
-	if (!t || !have) {
+	paths = calloc(m->num_files, sizeof *paths);
+	ptrs = calloc(m->num_files, sizeof *ptrs);
+	if (!t || !have || !paths || !ptrs) {
 		err = -ENOMEM;
 		goto out;
 	}
 	t->e = e;
 	fs_engine_key(m, t->key);
-	err = cache_object_add(e->c, t->key, m->files[0].size, m->piece_length);
-	if (err < 0)
+	if ((err = add_objects(e, m, t, have, paths, data)) < 0)
 		goto out;
-	err = cache_object_path(e->c, t->key, path, sizeof path);
-	if (err < 0)
+	/* libtorrent writes each file in place at its object's path (or the whole byte
+	 * space in one); the save path is the objects' directory, where libtorrent
+	 * writes nothing else but a torrent's empty files */
+	snprintf(save, sizeof save, "%s", data);
+	for (uint32_t i = 0; i < m->num_files; i++) {
+		ptrs[i] = paths[i][0] ? paths[i] : NULL;
+		if (ptrs[i] && !save[0])
+			snprintf(save, sizeof save, "%s", paths[i]);
+	}
+	if (!strrchr(save, '/')) { /* only empty files: nothing to read */
+		err = -EINVAL;
 		goto out;
-	err = cache_object_bitmap(e->c, t->key, have, (m->num_pieces + 7) / 8);
-	if (err < 0)
-		goto out;
-	/* libtorrent writes the file in place at the cache's path; the save path is
-	 * its directory, where nothing else is written. */
-	snprintf(save, sizeof save, "%s", path);
+	}
 	*strrchr(save, '/') = '\0';
-	const char *paths[] = { path };
 	struct swarm_add_params ap = {
 		.torrent = torrent,
 		.torrent_len = len,
 		.save_path = save,
-		.file_paths = paths,
+		.file_paths = t->whole ? NULL : ptrs,
+		.data_file = t->whole ? data : NULL,
 		.have = have,
 		.have_bits = m->num_pieces,
 		.ctx = t,
@@ -455,8 +650,12 @@ int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
 	*out = t;
 	t = NULL;
 out:
+	if (t)
+		free(t->files);
 	free(t);
 	free(have);
+	free(paths);
+	free(ptrs);
 	swarm_metainfo_free(m);
 	return err;
 }
@@ -514,15 +713,18 @@ const uint8_t *fs_engine_torrent_key(struct fs_engine_torrent *t)
 
 /* ---- reads ---- */
 
-int fs_engine_reader_new(struct fs_engine_torrent *t, struct fs_engine_reader **out)
+int fs_engine_reader_new(struct fs_engine_torrent *t, uint32_t index, struct fs_engine_reader **out)
 {
-	struct fs_engine_reader *r = calloc(1, sizeof *r);
+	struct fs_engine_reader *r;
 	int err;
 
-	if (!r)
+	if (t->plain || index >= t->n_files)
+		return -ENOENT;
+	if (!(r = calloc(1, sizeof *r)))
 		return -ENOMEM;
 	r->t = t;
-	err = swarm_reader_new(t->st, 0, &r->sr);
+	r->f = &t->files[index];
+	err = swarm_reader_new(t->st, index, &r->sr);
 	if (err < 0) {
 		free(r);
 		return err;
@@ -575,15 +777,17 @@ static bool range_present(struct fs_engine_reader *r, uint64_t offset, size_t le
 {
 	struct cache_object_info info;
 	struct fs_engine *e = r->t->e;
+	const struct engine_file *f = r->f;
 
-	if (cache_object_stat(e->c, r->t->key, &info) < 0)
-		return false;
-	if (offset >= info.length || len == 0)
+	if (offset >= f->size || len == 0)
 		return true;
-	if (len > info.length - offset)
-		len = (size_t)(info.length - offset);
+	if (cache_object_stat(e->c, f->key, &info) < 0)
+		return false;
+	if (len > f->size - offset)
+		len = (size_t)(f->size - offset);
+	offset += f->base;
 	for (uint64_t c = offset / info.chunk_size; c <= (offset + len - 1) / info.chunk_size; c++)
-		if (!cache_chunk_present(e->c, r->t->key, (uint32_t)c))
+		if (!cache_chunk_present(e->c, f->key, (uint32_t)c))
 			return false;
 	return true;
 }
@@ -661,9 +865,47 @@ ssize_t fs_engine_read(struct fs_engine_reader *r, void *buf, size_t len, uint64
 			if (w.result < 0)
 				return w.result;
 		}
-		ssize_t n = cache_read(e->c, r->t->key, offset, buf, len);
+		if (offset >= r->f->size)
+			return 0;
+		if (len > r->f->size - offset)
+			len = (size_t)(r->f->size - offset);
+		ssize_t n = cache_read(e->c, r->f->key, r->f->base + offset, buf, len);
 		if (n != -ENODATA)
 			return n;
 	}
 	return -EIO;
+}
+
+int fs_engine_file_where(struct fs_engine_torrent *t, uint32_t index,
+                         uint8_t out_key[CACHE_KEY_LEN], uint64_t *out_base)
+{
+	if (t->plain || index >= t->n_files)
+		return -ENOENT;
+	memcpy(out_key, t->files[index].key, CACHE_KEY_LEN);
+	*out_base = t->files[index].base;
+	return 0;
+}
+
+uint64_t fs_engine_cached(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t base,
+                          uint64_t len)
+{
+	struct cache_object_info info;
+	uint64_t n = 0;
+
+	if (!len || cache_object_stat(c, key, &info) < 0 || base >= info.length)
+		return 0;
+	if (len > info.length - base)
+		len = info.length - base;
+	if (base == 0 && len == info.length)
+		return info.bytes_present;
+	for (uint64_t k = base / info.chunk_size; k <= (base + len - 1) / info.chunk_size; k++) {
+		uint64_t lo = k * info.chunk_size, hi = lo + info.chunk_size;
+
+		if (!cache_chunk_present(c, key, (uint32_t)k))
+			continue;
+		lo = lo < base ? base : lo;
+		hi = hi > base + len ? base + len : hi;
+		n += hi - lo;
+	}
+	return n;
 }

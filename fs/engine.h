@@ -2,9 +2,13 @@
  * fs/engine — the wiring of swarm/ and cache/ for file content, private to fs/.
  *
  * It owns one swarm session and one cache and joins them:
- *   - a torrent's single file is a cache object (key: the v2 infohash, or the v1
- *     infohash zero-padded for a v1-only torrent; chunk size = piece length), and
- *     libtorrent writes it in place at cache_object_path();
+ *   - a torrent's file is a cache object (chunk size = piece length) that libtorrent
+ *     writes in place at cache_object_path(): a torrent of one file has the key of
+ *     fs_engine_key (the v2 infohash, or the v1 infohash zero-padded); each file of
+ *     a v2 or hybrid torrent of several (piece-aligned) files has the key of
+ *     fs_engine_file_key; a v1 torrent of several files, whose pieces straddle its
+ *     files, is one object of its whole byte space under fs_engine_key, each file at
+ *     its offset in it;
  *   - it is added to the session with the cache's present bitmap as the verified
  *     pieces, so a restart neither re-hashes nor re-downloads them;
  *   - swarm's piece-finished marks the chunk in the cache (on the engine's worker
@@ -51,12 +55,12 @@ void fs_engine_free(struct fs_engine *e);
 struct swarm_session *fs_engine_session(struct fs_engine *e);
 struct cache *fs_engine_cache(struct fs_engine *e);
 
-/* Add the single-file torrent in the .torrent bytes torrent/len (copied): register its
- * file as a cache object and start the torrent with the chunks already present. A file
+/* Add the torrent in the .torrent bytes torrent/len (copied): register its files as
+ * cache objects (see above) and start the torrent with the chunks already present. A file
  * this node publishes is moved into the cache first (cache_object_adopt with the key of
- * fs_engine_key): it is then complete, pinned, and seeded. Returns 0, -EINVAL (malformed, or not
- * exactly one file), -EEXIST (added already), or the -errno of cache/ or swarm/. Any thread (not
- * from a callback). */
+ * fs_engine_key): it is then complete, pinned, and seeded. Returns 0, -EINVAL (malformed, no
+ * content, or a file of a v2 torrent not piece-aligned), -EEXIST (added already), or the -errno of
+ * cache/ or swarm/. Any thread (not from a callback). */
 int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
                           struct fs_engine_torrent **out);
 /* Add a torrent that is not a cache object (the drive torrent, a metadata probe): as p
@@ -72,13 +76,19 @@ int fs_engine_torrent_add_plain(struct fs_engine *e, const struct swarm_add_para
 void fs_engine_torrent_remove(struct fs_engine_torrent *t);
 /* The cache key of a torrent: its v2 infohash, or its v1 infohash zero-padded. */
 void fs_engine_key(const struct swarm_metainfo *m, uint8_t out_key[CACHE_KEY_LEN]);
+/* The cache key of file index of a v2 or hybrid torrent of several files, whose torrent
+ * key (fs_engine_key) is tkey. Pure; any thread. */
+void fs_engine_file_key(const uint8_t tkey[CACHE_KEY_LEN], uint32_t index,
+                        uint8_t out_key[CACHE_KEY_LEN]);
 /* The torrent's swarm handle and its cache key (CACHE_KEY_LEN bytes). Any thread. */
 struct swarm_torrent *fs_engine_torrent_swarm(struct fs_engine_torrent *t);
 const uint8_t *fs_engine_torrent_key(struct fs_engine_torrent *t);
 
-/* A reader: the state of one open file (read-ahead). Returns 0 or -ENOMEM. Free it
- * with fs_engine_reader_free before the torrent goes. Any thread. */
-int fs_engine_reader_new(struct fs_engine_torrent *t, struct fs_engine_reader **out);
+/* A reader of file index (among the torrent's real files): the state of one open
+ * file (read-ahead); its offsets are the file's. Returns 0, -ENOENT (no such file),
+ * -ENOMEM. Free it with fs_engine_reader_free before the torrent goes. Any thread. */
+int fs_engine_reader_new(struct fs_engine_torrent *t, uint32_t index,
+                         struct fs_engine_reader **out);
 /* Cancel its pending reads (callbacks with -ECANCELED) and free it. NULL is a no-op.
  * Not from a callback. */
 void fs_engine_reader_free(struct fs_engine_reader *r);
@@ -88,12 +98,21 @@ void fs_engine_reader_free(struct fs_engine_reader *r);
 typedef void (*fs_engine_ready_cb)(int result, void *ctx);
 
 /* Make [offset, offset + len) of r's file readable from the cache. Returns 1 when it
- * is present already (read it with cache_block_pin/cache_read; cb is not called), 0
+ * is present already (read it with cache_block_pin/cache_read at the file's place,
+ * fs_engine_file_where; cb is not called), 0
  * when cb will be called once, or -errno. Every call also moves r's read-ahead, so
  * call it for hits too. A range can be evicted again between cb and the caller's
  * read: retry on -ENODATA. timeout_ms 0 = the session's default. Any thread. */
 int fs_engine_prepare(struct fs_engine_reader *r, uint64_t offset, size_t len, int timeout_ms,
                       fs_engine_ready_cb cb, void *ctx);
+/* Where file index of t lives in the cache: its object's key and the offset of the
+ * file's first byte there. -ENOENT: no such file. Any thread. */
+int fs_engine_file_where(struct fs_engine_torrent *t, uint32_t index,
+                         uint8_t out_key[CACHE_KEY_LEN], uint64_t *out_base);
+/* How many bytes of [base, base + len) of object key are in chunks present now (a
+ * file's "cached" bytes). Any thread. */
+uint64_t fs_engine_cached(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t base,
+                          uint64_t len);
 /* The blocking form: prepare, wait, cache_read, retrying if evicted in between.
  * Returns the byte count (0 at the end), -ETIMEDOUT, -ECANCELED or -errno. Any thread
  * but the worker (not from a callback). */

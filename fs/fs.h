@@ -80,6 +80,10 @@ struct fs_mount_opts {
 	char **trackers;        /* --tracker URL..., NULL-terminated; borrowed */
 	char **peers;           /* --peer HOST:PORT..., NULL-terminated; borrowed */
 	bool dht;               /* on unless --no-dht */
+	char **dht_bootstrap;   /* --dht-bootstrap HOST:PORT..., NULL-terminated, or NULL
+	                           for the public routers; borrowed */
+	bool lsd;               /* --lsd: local service discovery */
+	bool utp;               /* --utp on */
 	int read_timeout_ms;    /* --read-timeout SECONDS */
 	int upload_limit;       /* --upload-limit, bytes/s, 0: none */
 	char **fuse_opts;       /* -o values, NULL-terminated; borrowed */

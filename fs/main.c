@@ -2,6 +2,8 @@
 #include "cmd_ledger.h"
 #include "cmd_mount.h"
 #include "fs.h"
+#include "torrent_arg.h"
+#include "torrentfs.h"
 #include "mount_opts.h"
 #include "uri.h"
 
@@ -80,7 +82,10 @@ static void version(void)
 static void mount_usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: swarmfs mount [OPTIONS] DRIVE MOUNTPOINT\n\n"
+	    f, "usage: swarmfs mount [OPTIONS] DRIVE MOUNTPOINT\n"
+	       "       swarmfs mount [OPTIONS] FILE.torrent|MAGNET MOUNTPOINT\n\n"
+	       "The second form mounts one torrent read-only, without a drive or a key: its\n"
+	       "tree, read on demand (--home keeps its cache under torrents/).\n\n"
 	       "  -f, --foreground        stay in the foreground, log to stderr\n"
 	       "  -d, --debug             trace FUSE requests (implies -f)\n"
 	       "      --home DIR          data directory (default $SWARMFS_HOME,\n"
@@ -93,6 +98,13 @@ static void mount_usage(FILE *f)
 	       "      --tracker URL       announce to this tracker (repeatable)\n"
 	       "      --peer HOST:PORT    try this peer for every torrent (repeatable)\n"
 	       "      --no-dht            do not use the DHT\n"
+	       "      --dht-bootstrap HOST:PORT  join the DHT through this node (repeatable;\n"
+	       "                          default: router.bittorrent.com, router.utorrent.com,\n"
+	       "                          dht.transmissionbt.com, dht.libtorrent.org)\n"
+	       "      --lsd               local service discovery: find peers on this LAN\n"
+	       "                          by multicast, without a tracker (default off)\n"
+	       "      --utp on|off        uTP as well as TCP (default off: TCP is faster on\n"
+	       "                          loopback and LANs)\n"
 	       "      --upload-limit SIZE seed at most SIZE bytes a second, e.g. 512K, 2M\n"
 	       "                          (default: unlimited)\n"
 	       "      --read-timeout SECS a read waiting for the swarm fails with EIO after\n"
@@ -101,7 +113,7 @@ static void mount_usage(FILE *f)
 	       "                          option: -o home=DIR,tracker=URL,no_dht,...\n"
 	       "  -h, --help              this text\n\n"
 	       "Unmount with 'fusermount3 -u MOUNTPOINT', 'swarmfs umount MOUNTPOINT',\n"
-	       "or SIGINT/SIGTERM to a foreground mount.\n");
+	       "or SIGINT/SIGTERM to a foreground mount.\n\n" FS_TORRENT_EXIT_HELP);
 }
 
 static int mount_parsed(int argc, char **argv);
@@ -131,7 +143,10 @@ static int mount_parsed(int argc, char **argv)
 		OPT_PEER,
 		OPT_NO_DHT,
 		OPT_READ_TIMEOUT,
-		OPT_UPLOAD_LIMIT
+		OPT_UPLOAD_LIMIT,
+		OPT_DHT_BOOTSTRAP,
+		OPT_LSD,
+		OPT_UTP
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -142,6 +157,9 @@ static int mount_parsed(int argc, char **argv)
 		{ "tracker", required_argument, NULL, OPT_TRACKER },
 		{ "peer", required_argument, NULL, OPT_PEER },
 		{ "no-dht", no_argument, NULL, OPT_NO_DHT },
+		{ "dht-bootstrap", required_argument, NULL, OPT_DHT_BOOTSTRAP },
+		{ "lsd", no_argument, NULL, OPT_LSD },
+		{ "utp", required_argument, NULL, OPT_UTP },
 		{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
 		{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 		{ "cache-size", required_argument, NULL, OPT_CACHE },
@@ -153,12 +171,14 @@ static int mount_parsed(int argc, char **argv)
 	char **fuse_opts = calloc((size_t)argc + 1, sizeof *fuse_opts);
 	char **trackers = calloc((size_t)argc + 1, sizeof *trackers);
 	char **peers = calloc((size_t)argc + 1, sizeof *peers);
-	size_t n_opts = 0, n_tr = 0, n_peers = 0;
+	char **boot = calloc((size_t)argc + 1, sizeof *boot);
+	size_t n_opts = 0, n_tr = 0, n_peers = 0, n_boot = 0;
 	char *end;
 	long secs;
 	int c, rc;
 
-	if (!fuse_opts || !trackers || !peers) {
+	if (!fuse_opts || !trackers || !peers || !boot) {
+		free(boot);
 		free(fuse_opts);
 		free(trackers);
 		free(peers);
@@ -186,6 +206,27 @@ static int mount_parsed(int argc, char **argv)
 			peers[n_peers++] = optarg;
 			break;
 		case OPT_NO_DHT: o.dht = false; break;
+		case OPT_DHT_BOOTSTRAP:
+			if (fs_uri_peer_valid(optarg) < 0) {
+				fprintf(stderr,
+				        "swarmfs mount: bad --dht-bootstrap '%s': want HOST:PORT\n",
+				        optarg);
+				rc = FS_EXIT_USAGE;
+				goto done;
+			}
+			boot[n_boot++] = optarg;
+			o.dht_bootstrap = boot;
+			break;
+		case OPT_LSD: o.lsd = true; break;
+		case OPT_UTP:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "swarmfs mount: bad --utp '%s': want on or off\n",
+				        optarg);
+				rc = FS_EXIT_USAGE;
+				goto done;
+			}
+			o.utp = !strcmp(optarg, "on");
+			break;
 		case OPT_READ_TIMEOUT:
 			secs = strtol(optarg, &end, 10);
 			if (*end || secs < 1 || secs > 86400) {
@@ -242,8 +283,12 @@ static int mount_parsed(int argc, char **argv)
 	o.drive = argv[optind];
 	o.mountpoint = argv[optind + 1];
 	o.fuse_opts = fuse_opts;
-	rc = fs_mount_run(&o);
+	if (fs_torrent_arg_is_magnet(o.drive) || fs_torrentfs_is_torrent(o.drive))
+		rc = fs_torrentfs_run(&o); /* a torrent, not a drive */
+	else
+		rc = fs_mount_run(&o);
 done:
+	free(boot);
 	free(fuse_opts);
 	free(trackers);
 	free(peers);

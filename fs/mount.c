@@ -52,6 +52,9 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	dopts.trackers = (const char *const *)o->trackers;
 	dopts.peers = (const char *const *)o->peers;
 	dopts.dht = o->dht;
+	dopts.dht_bootstrap = (const char *const *)o->dht_bootstrap;
+	dopts.lsd = o->lsd;
+	dopts.utp = o->utp;
 	dopts.read_timeout_ms = o->read_timeout_ms;
 	dopts.upload_limit = o->upload_limit;
 	if (fs_drive_open(&dopts, &d) < 0)

@@ -885,7 +885,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 			goto fail;
 	} else if (err != -ENOENT)
 		goto fail;
-	if (!(h = fs_fh_new())) {
+	if (!(h = fs_fh_new(d->cache, d->read_timeout_ms))) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -913,7 +913,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_drive *d = drive_of(req);
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct ledger_entry e;
-	struct fs_fh *h = fs_fh_new();
+	struct fs_fh *h = fs_fh_new(d->cache, d->read_timeout_ms);
 	char *path = NULL;
 	int err;
 
@@ -995,14 +995,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if ((err = fs_filekey_cipher(d, &e, &h->cipher)) < 0)
 		goto fail;
 	h->has_content = e.content.length > 0;
-	memcpy(h->key, e.content.ih2, 32);
+	fs_entry_content(d, &e); /* a file of a torrent of several: where it is in it */
+	fs_content_where(&e.content, h->key, &h->base);
 	h->length = e.content.length;
-	struct cache_object_info info;
 	/* content the cache holds whole (published here, or fetched completely) needs no
 	 * swarm and no read-ahead: reads go straight to the cache */
-	bool whole = h->has_content && cache_object_stat(d->cache, h->key, &info) == 0 &&
-	             info.present == info.chunks;
-	if (h->has_content && !whole) {
+	bool whole = fs_engine_cached(d->cache, h->key, h->base, h->length) == h->length;
+	/* a file within a torrent of several is read at the place its record names:
+	 * the torrent must say the same (fs_torrent_for checks), cached or not */
+	if (h->has_content && (!whole || e.content.has_file)) {
 		struct fs_engine_torrent *t;
 
 		/* another member's content: its metadata may come from the swarm first,
@@ -1014,7 +1015,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 		if (err == 0)
-			err = fs_engine_reader_new(t, &h->reader);
+			err = fs_engine_reader_new(t, e.content.file_index, &h->reader);
 		if (err < 0)
 			goto fail;
 	}

@@ -3,7 +3,6 @@
  */
 #include "park.h"
 
-#include "drive.h"
 #include "engine.h"
 #include "filekey.h"
 #include "fs.h"
@@ -29,12 +28,14 @@ struct fs_parked {
 	struct fs_parked *next;
 };
 
-struct fs_fh *fs_fh_new(void)
+struct fs_fh *fs_fh_new(struct cache *c, int timeout_ms)
 {
 	struct fs_fh *h = calloc(1, sizeof *h);
 
 	if (!h)
 		return NULL;
+	h->cache = c;
+	h->timeout_ms = timeout_ms;
 	pthread_mutex_init(&h->lock, NULL);
 	h->refs = 1; /* the kernel's, dropped at release */
 	return h;
@@ -78,7 +79,7 @@ int fs_reply_cached(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t o
 		return fs_reply_decrypted(req, d, h, off, size);
 	if (!(buf = malloc(size ? size : 1)))
 		return -ENOMEM;
-	n = cache_read(d->cache, h->key, (uint64_t)off, buf, size);
+	n = cache_read(h->cache, h->key, h->base + (uint64_t)off, buf, size);
 	if (n >= 0)
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
@@ -176,7 +177,7 @@ static int park(struct fs_parked *p)
 		p->listed = true;
 	}
 	pthread_mutex_unlock(&p->h->lock);
-	rc = fs_engine_prepare(p->h->reader, (uint64_t)p->off, p->size, p->d->read_timeout_ms,
+	rc = fs_engine_prepare(p->h->reader, (uint64_t)p->off, p->size, p->h->timeout_ms,
 	                       read_ready, p);
 	if (rc != 0)
 		unpark(p->h, p);

@@ -3,7 +3,8 @@
  * not waited for on its worker thread. Its fuse_req_t is kept, with what it needs
  * copied, and it is answered later by a completion, with one deadline per request.
  *
- * Reads: an open file's handle (struct fs_fh) keeps its parked reads; the engine's
+ * Reads: an open file's handle (struct fs_fh: a drive's file, fs/ops, or a mounted
+ * torrent's, fs/torrentfs) keeps its parked reads; the engine's
  * completion (fs/engine's worker thread) or the reader's interrupt (Ctrl-C) answers
  * each, whichever comes first.
  *
@@ -23,6 +24,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct cache;
 struct fs_drive;
 struct fs_cipher;
 struct fs_engine_reader;
@@ -34,7 +36,10 @@ struct fs_fh {
 	struct fs_staged *staged; /* NULL: published content */
 	bool writer;
 	bool has_content;
-	uint8_t key[32]; /* the cache object: the v2 infohash */
+	struct cache *cache; /* where the content is (borrowed: the drive's, or the mount's) */
+	int timeout_ms;      /* a parked read fails with EIO after this */
+	uint8_t key[32];     /* the cache object: the v2 infohash, or as fs_content_where */
+	uint64_t base;       /* where the file starts in the object (a v1 torrent of several) */
 	uint64_t length;
 	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
 	struct fs_cipher *cipher;        /* a private drive's content: its key, from open
@@ -46,21 +51,23 @@ struct fs_fh {
 	           * read's callback may come after release */
 };
 
-/* A zeroed handle with the kernel's reference, or NULL (out of memory). Any thread. */
-struct fs_fh *fs_fh_new(void);
+/* A zeroed handle with the kernel's reference reading from cache c (parked reads fail
+ * after timeout_ms), or NULL (out of memory). Any thread. */
+struct fs_fh *fs_fh_new(struct cache *c, int timeout_ms);
 /* Drop a reference; the last frees h. Any thread. */
 void fs_fh_put(struct fs_fh *h);
 
 /* Reply with size bytes of fd at off, fd-backed so libfuse can splice them. */
 void fs_reply_fd(fuse_req_t req, int fd, off_t off, size_t size);
-/* Reply from the cache if the whole range of h's object is there: 0 (replied), or
- * -ENODATA and the like (not replied). Any thread. */
+/* Reply from the cache if the whole range of h's file is there: 0 (replied), or
+ * -ENODATA and the like (not replied). d: the drive, needed only when h->cipher is set
+ * (NULL for a mounted torrent, fs/torrentfs). Any thread. */
 int fs_reply_cached(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size);
 
 /* Read [off, off + size) of h's content (within its length; h has a reader): answered
  * now if the engine has it, else parked until the engine's completion, an interrupt
- * (EINTR) or the drive's read timeout (EIO). Always replies to req, once. FUSE
- * worker. */
+ * (EINTR) or h->timeout_ms (EIO). Always replies to req, once. d as for
+ * fs_reply_cached. FUSE worker. */
 void fs_read_park(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size);
 
 #endif

@@ -168,6 +168,9 @@ int fs_sync_fetch_genesis(const struct fs_drive_opts *o, const struct fs_uri *u,
 	cfg.trackers = (const char *const *)trackers;
 	cfg.peers = (const char *const *)peers;
 	cfg.dht = o->dht;
+	cfg.dht_bootstrap = o->dht_bootstrap;
+	cfg.lsd = o->lsd;
+	cfg.utp = o->utp;
 	cfg.log = fs_log_sink;
 	cfg.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
 	if (j) {
@@ -327,7 +330,8 @@ struct fs_sync {
 	struct swarm_torrent **wanting; /* torrents that want every member as a peer */
 	size_t n_wanting;
 	struct fs_sync_info info;
-	size_t queued; /* bytes of messages in head..tail */
+	size_t queued;   /* bytes of messages in head..tail */
+	uint64_t capped; /* the last peer dropped for sending too fast */
 	struct peer_bytes {
 		uint64_t peer;
 		size_t bytes;
@@ -337,14 +341,24 @@ struct fs_sync {
 	pthread_t thread;
 };
 
+static void mark_dropped(struct fs_sync *s, uint64_t peer);
+static bool is_dropped(const struct fs_sync *s, uint64_t peer);
+
 static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)
 {
 	struct fs_sync *s = ctx;
 	int err = fs_sync_send(s->drive_t, peer, buf, len);
 
-	if (err < 0 && err != -ENOTCONN)
+	if (err == -ENOBUFS) { /* it does not read what it asks for */
+		if (!is_dropped(s, peer))
+			fs_warn("sync: member %llu does not read what it is sent: dropped",
+			        (unsigned long long)peer);
+		mark_dropped(s, peer);
+		swarm_ext_drop(s->drive_t, peer);
+	} else if (err < 0 && err != -ENOTCONN) {
 		fs_warn("sync: cannot send %zu bytes to peer %llu: %s", len,
 		        (unsigned long long)peer, strerror(-err));
+	}
 }
 
 int fs_sync_send(struct swarm_torrent *t, uint64_t peer, const uint8_t *buf, size_t len)
@@ -645,9 +659,15 @@ static void push_event(struct fs_sync *s, int kind, uint64_t peer, const void *m
 			*(pb = free_slot) = (struct peer_bytes){ peer, 0 };
 		/* a peer that sends faster than we apply is cut off, not buffered */
 		if (!pb || pb->bytes + len > QUEUE_PEER_MAX || s->queued + len > QUEUE_TOTAL_MAX) {
+			/* said once a peer: its messages already in flight arrive here too */
+			bool first = s->capped != peer;
+
+			s->capped = peer;
 			pthread_mutex_unlock(&s->mu);
-			fs_warn("sync: member %llu sends faster than the drive can take: dropped",
-			        (unsigned long long)peer);
+			if (first)
+				fs_warn("sync: member %llu sends faster than the drive can take: "
+				        "dropped",
+				        (unsigned long long)peer);
 			swarm_ext_drop(s->drive_t, peer);
 			return;
 		}

@@ -295,7 +295,7 @@ static int copy_step(struct fs_waiter *w, struct job *j)
 			if (result < 0)
 				return result == -ECANCELED ? -EINTR : result;
 		}
-		ssize_t n = cache_read(d->cache, j->e.content.ih2, j->off, j->buf, COPY_CHUNK);
+		ssize_t n = fs_content_read(d, &j->e, j->off, j->buf, COPY_CHUNK);
 
 		if (n > 0) {
 			int cerr =
@@ -317,7 +317,7 @@ static int copy_step(struct fs_waiter *w, struct job *j)
 		if (++j->tries > COPY_TRIES)
 			return -EIO; /* evicted again and again between fetch and copy */
 		if (!j->r) {
-			int err = fs_engine_reader_new(j->t, &j->r);
+			int err = fs_engine_reader_new(j->t, j->e.content.file_index, &j->r);
 
 			if (err < 0)
 				return err;
@@ -417,7 +417,7 @@ static int job_step(struct fs_waiter *w, struct job *j, int64_t now)
 		if (rc == 1)
 			return 1;
 		if (rc == 0 && j->kind == JOB_OPEN)
-			rc = fs_engine_reader_new(j->t, &j->h->reader);
+			rc = fs_engine_reader_new(j->t, j->e.content.file_index, &j->h->reader);
 		if (rc < 0 || j->kind == JOB_OPEN) {
 			if (rc < 0)
 				fs_warn("open of torrent %s: %s", j->magnet, strerror(-rc));
@@ -572,6 +572,7 @@ void fs_open_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry 
 		return;
 	}
 	j->e = *e;
+	fs_entry_content(d, &j->e); /* a file of a torrent of several: where it is */
 	j->h = h;
 	j->fi = *fi;
 	park(d, j, d->read_timeout_ms);
@@ -594,6 +595,7 @@ void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry 
 		return;
 	}
 	j->e = *e;
+	fs_entry_content(d, &j->e); /* a file of a torrent of several: where it is */
 	j->h = h;
 	j->fi = *fi;
 	j->off = off;

@@ -15,6 +15,7 @@
 #include "filekey.h"
 #include "fs.h"
 #include "history.h"
+#include "import.h"
 #include "inode.h"
 #include "credit.h"
 #include "members.h"
@@ -98,13 +99,25 @@ static int magnet_of(struct fs_drive *d, const char *path, const struct ledger_e
 
 /* user.swarmfs.progress: how much of the file this node holds, in whole percent (100
  * only when all of it is here; an empty file is complete). */
+/* How many of e's bytes this node holds (a file within a torrent of several: its own
+ * part of the torrent's object). */
+static uint64_t cached_of(struct fs_drive *d, const struct ledger_entry *e)
+{
+	struct ledger_entry full = *e;
+	uint8_t key[32];
+	uint64_t base;
+
+	if (!e->content.length)
+		return 0;
+	fs_entry_content(d, &full);
+	fs_content_where(&full.content, key, &base);
+	return fs_engine_cached(d->cache, key, base, e->content.length);
+}
+
 static int progress_of(struct fs_drive *d, const struct ledger_entry *e, char **out)
 {
-	struct cache_object_info info;
-	uint64_t have = 0, len = e->content.length;
+	uint64_t have = cached_of(d, e), len = e->content.length;
 
-	if (len && cache_object_stat(d->cache, e->content.ih2, &info) == 0)
-		have = info.bytes_present < len ? info.bytes_present : len;
 	return asprintf(out, "%u", len ? (unsigned)(have * 100 / len) : 100);
 }
 
@@ -125,6 +138,12 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 		                  : asprintf(out, "%lld", (long long)e->height);
 	} else if (!strcmp(name, "status")) {
 		n = asprintf(out, "%s", e->height < 0 ? "pending" : "confirmed");
+	} else if (!strcmp(name, "add-error")) { /* not listed: for swarmfs add */
+		pthread_mutex_lock(&d->add_lock);
+		n = d->add_error[0] ? asprintf(out, "%s", d->add_error) : -2;
+		pthread_mutex_unlock(&d->add_lock);
+		if (n == -2)
+			return -ENODATA;
 	} else if (e->is_dir) {
 		return -ENODATA; /* content attributes are for files */
 	} else if (!strcmp(name, "root")) {
@@ -142,11 +161,7 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 			return n == -ENODATA ? -EREMOTE : n;
 		n = magnet_of(d, path, e, v1, out);
 	} else if (!strcmp(name, "cached")) {
-		struct cache_object_info info;
-
-		if (!e->content.length || cache_object_stat(d->cache, e->content.ih2, &info) < 0)
-			info.bytes_present = 0;
-		n = asprintf(out, "%llu", (unsigned long long)info.bytes_present);
+		n = asprintf(out, "%llu", (unsigned long long)cached_of(d, e));
 	} else if (!strcmp(name, "progress")) {
 		n = progress_of(d, e, out);
 	} else if (!strcmp(name, "peers")) {
@@ -273,49 +288,10 @@ void fs_xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, buf, len);
 }
 
-/* Claim path for the one-file torrent in bytes (from source): 0 or -errno. */
-static int add_claim(struct fs_drive *d, const char *path, const char *source, const void *bytes,
-                     size_t len)
-{
-	struct swarm_metainfo *m = NULL;
-	struct ledger_op op = { .type = LEDGER_REC_CLAIM };
-	const char *why = "";
-	int err;
-
-	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
-		fs_warn("swarmfs add: %s is not a torrent: %s", source, why);
-		return err;
-	}
-	if (m->num_files != 1) {
-		fs_warn("swarmfs add: %s has %u files; one file a path, so add them one by one",
-		        source, m->num_files);
-		swarm_metainfo_free(m);
-		return -EMEDIUMTYPE;
-	}
-	op.path = path;
-	op.content.length = m->files[0].size;
-	op.content.piece_length = m->piece_length;
-	op.content.mode = 0644;
-	op.content.mtime_ns = (int64_t)time(NULL) * 1000000000;
-	op.content.has_ih1 = m->has_v1;
-	memcpy(op.content.ih1, m->v1, 20);
-	if (m->has_v2 && m->files[0].has_root) {
-		memcpy(op.content.ih2, m->v2, 32);
-		memcpy(op.content.root, m->files[0].root, 32);
-	} else /* v1 only: the engine's key, no pieces root */
-		memcpy(op.content.ih2, m->v1, 20);
-	swarm_metainfo_free(m);
-	if ((err = fs_save_torrent(d, op.content.ih2, bytes, len)) < 0 ||
-	    (err = fs_record_submit(d, &op)) < 0)
-		return err;
-	fs_info("added %s as %s", source, path);
-	return 0;
-}
-
 /* An add waiting for a magnet's metadata (the waiter's ctx). */
 struct add_wait {
 	struct fs_drive *d;
-	char *path, *magnet;
+	char *dirpath, *name, *magnet;
 };
 
 /* The magnet's metadata came (or did not): claim, reply. Waiter thread. */
@@ -324,36 +300,39 @@ static void add_metadata(fuse_req_t req, int err, const void *torrent, size_t le
 	struct add_wait *a = ctx;
 
 	if (err == 0)
-		err = add_claim(a->d, a->path, a->magnet, torrent, len);
+		err = fs_import(a->d, a->dirpath, a->name, a->magnet, torrent, len);
 	else
-		fs_warn("swarmfs add: no metadata for %s: %s", a->magnet, strerror(-err));
+		fs_import_no_metadata(a->d, a->magnet, err);
 	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
-	free(a->path);
+	free(a->dirpath);
+	free(a->name);
 	free(a->magnet);
 	free(a);
 }
 
 /* swarmfs add: user.swarmfs.add on a directory = "NAME\nSOURCE", SOURCE an absolute
- * .torrent path or a magnet link. The torrent (one file) is claimed at DIR/NAME by
- * this node's key and its .torrent kept, so the file reads like any other. A magnet's
- * metadata comes from the swarm: the request is parked with the waiter (fs/waiter)
- * for the read timeout at most (--read-timeout, 30 s by default), and the command waits
- * for its answer. */
+ * .torrent path or a magnet link, NAME "" for the torrent's own name. fs/import.c
+ * claims it (a torrent of several files: a tree), signed by this node's key, and keeps
+ * the .torrent, so its files read like any other. A magnet's metadata comes from the
+ * swarm: the request is parked with the waiter (fs/waiter) for the read timeout at
+ * most (--read-timeout, 30 s by default), and the command waits for its answer. */
 static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
                    size_t size)
 {
 	struct ledger_entry pe;
-	char *arg = strndup(value, size), *nl, *dirpath = NULL, *path = NULL;
+	char *arg = strndup(value, size), *nl, *dirpath = NULL;
+	const char *source;
 	void *bytes = NULL;
 	size_t len = 0;
 	uint8_t key[32];
 	int err;
 
-	if (!arg || !(nl = strchr(arg, '\n')) || nl == arg || !nl[1]) {
+	if (!arg || !(nl = strchr(arg, '\n')) || !nl[1]) {
 		err = -EINVAL;
 		goto out;
 	}
 	*nl = '\0';
+	source = nl + 1;
 	if ((err = fs_inodes_path(d->inodes, ino, &dirpath)) < 0 ||
 	    (err = fs_entry_lookup(d, dirpath, &pe)) < 0)
 		goto out;
@@ -361,35 +340,30 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 		err = -ENOTDIR;
 		goto out;
 	}
-	if (asprintf(&path, "%s%s%s", dirpath, *dirpath ? "/" : "", arg) < 0) {
-		path = NULL;
-		err = -ENOMEM;
-		goto out;
-	}
-	if ((err = fs_path_may_create(d, path)) < 0)
-		goto out;
-	if (!strncmp(nl + 1, "magnet:", 7) &&
-	    (fs_magnet_key(nl + 1, key) < 0 || fs_saved_torrent(d, key, &bytes, &len) < 0)) {
+	if (!strncmp(source, "magnet:", 7) &&
+	    (fs_magnet_key(source, key) < 0 || fs_saved_torrent(d, key, &bytes, &len) < 0)) {
 		struct add_wait *a = calloc(1, sizeof *a);
 
-		if (!a || !(a->magnet = strdup(nl + 1))) {
+		if (!a || !(a->magnet = strdup(source)) || !(a->name = strdup(arg))) {
+			if (a)
+				free(a->magnet);
 			free(a);
 			err = -ENOMEM;
 			goto out;
 		}
 		a->d = d;
-		a->path = path;
+		a->dirpath = dirpath;
 		fs_meta_park(req, d, a->magnet, d->read_timeout_ms, add_metadata, a);
-		free(dirpath);
 		free(arg);
 		return;
 	}
-	if (!bytes && (err = fs_read_file(nl + 1, 64 << 20, &bytes, &len)) < 0)
+	if (!bytes && (err = fs_read_file(source, 64 << 20, &bytes, &len)) < 0) {
+		fs_import_no_metadata(d, source, err); /* names the file and why */
 		goto out;
-	err = add_claim(d, path, nl + 1, bytes, len);
+	}
+	err = fs_import(d, dirpath, arg, source, bytes, len);
 out:
 	free(bytes);
-	free(path);
 	free(dirpath);
 	free(arg);
 	fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);

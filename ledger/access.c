@@ -56,7 +56,7 @@ static int invite_usable(struct ledger *l, const uint8_t ikey[32], int64_t now,
 		return rc;
 	if (out->spent)
 		return -ESTALE;
-	if (now > out->expires)
+	if (now >= out->expires) /* valid strictly before its expiry */
 		return -EKEYEXPIRED;
 	return 0;
 }
@@ -189,14 +189,6 @@ int access_check(struct ledger *l, const struct rec *r, int64_t now)
 	}
 }
 
-static int step(struct ledger *l, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : store_err(l, rc, what);
-}
-
 int access_apply(struct ledger *l, const struct rec *r, int64_t height)
 {
 	static const char q_inv[] = "INSERT INTO invites(ikey, producer, expires, name, author,"
@@ -219,7 +211,7 @@ int access_apply(struct ledger *l, const struct rec *r, int64_t height)
 		sqlite3_bind_text(st, 4, r->name, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 5, r->author, 32, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 6, height);
-		return step(l, st, "invite");
+		return store_step_done(l, st, "invite");
 	case LEDGER_REC_REDEEM:
 		if ((rc = invite_get(l, r->ikey, &inv)))
 			return rc;
@@ -228,7 +220,7 @@ int access_apply(struct ledger *l, const struct rec *r, int64_t height)
 		sqlite3_bind_int64(st, 1, height);
 		sqlite3_bind_blob(st, 2, r->author, 32, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 3, r->ikey, 32, SQLITE_STATIC);
-		if ((rc = step(l, st, "redeem")))
+		if ((rc = store_step_done(l, st, "redeem")))
 			return rc;
 		/* the admin's invite record is the delegation: its role and name */
 		return chain_member_set(l, r->author, inv.producer ? 2 : 1, inv.name, height);
@@ -238,7 +230,7 @@ int access_apply(struct ledger *l, const struct rec *r, int64_t height)
 		sqlite3_bind_int64(st, 1, r->epoch);
 		sqlite3_bind_blob(st, 2, r->commit, 32, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, height);
-		return step(l, st, "epoch");
+		return store_step_done(l, st, "epoch");
 	case LEDGER_REC_KEYWRAP:
 		if (!(st = store_stmt(l, q_wrap)))
 			return -EIO;
@@ -247,7 +239,7 @@ int access_apply(struct ledger *l, const struct rec *r, int64_t height)
 		sqlite3_bind_blob(st, 3, r->author, 32, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 4, r->box, sizeof r->box, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, height);
-		return step(l, st, "keywrap");
+		return store_step_done(l, st, "keywrap");
 	default: return -EINVAL;
 	}
 }

@@ -28,14 +28,6 @@ static void col_fixed(sqlite3_stmt *st, int i, uint8_t *out, size_t len)
 		memset(out, 0, len);
 }
 
-static int step_done(struct ledger *l, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : store_err(l, rc, what);
-}
-
 static const char q_live[] =
     "SELECT record, type, is_dir, open, owner, root, len, ih2, ih1, plen, mode, mtime,"
     " born FROM paths WHERE path = ? AND spent IS NULL";
@@ -335,7 +327,7 @@ static int insert_path(struct ledger *l, const char *path, const uint8_t record[
 	sqlite3_bind_int64(st, 15, c->mtime_ns);
 	sqlite3_bind_int64(st, 16, height);
 	ledger_note_change(l, path);
-	return step_done(l, st, "insert path");
+	return store_step_done(l, st, "insert path");
 }
 
 static int spend_path(struct ledger *l, const char *path, int64_t height)
@@ -348,7 +340,7 @@ static int spend_path(struct ledger *l, const char *path, int64_t height)
 	sqlite3_bind_int64(st, 1, height);
 	sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
 	ledger_note_change(l, path);
-	return step_done(l, st, "spend path");
+	return store_step_done(l, st, "spend path");
 }
 
 static int add_history(struct ledger *l, const struct rec *r, const char *key, const char *dest,
@@ -368,7 +360,7 @@ static int add_history(struct ledger *l, const struct rec *r, const char *key, c
 	sqlite3_bind_int64(st, 6, height);
 	sqlite3_bind_int64(st, 7, r->time);
 	sqlite3_bind_text(st, 8, dest, -1, SQLITE_STATIC);
-	return step_done(l, st, "history");
+	return store_step_done(l, st, "history");
 }
 
 int chain_member_set(struct ledger *l, const uint8_t key[32], int role, const char *name,
@@ -388,7 +380,7 @@ int chain_member_set(struct ledger *l, const uint8_t key[32], int role, const ch
 		return -EIO;
 	sqlite3_bind_int64(st, 1, height);
 	sqlite3_bind_blob(st, 2, key, 32, SQLITE_STATIC);
-	rc = step_done(l, st, "member spend");
+	rc = store_step_done(l, st, "member spend");
 	if (rc || !role)
 		return rc;
 	st = store_stmt(l, q_add);
@@ -399,7 +391,7 @@ int chain_member_set(struct ledger *l, const uint8_t key[32], int role, const ch
 	sqlite3_bind_int64(st, 3, height);
 	/* a role change keeps the name the member had */
 	sqlite3_bind_text(st, 4, name ? name : "", -1, SQLITE_STATIC);
-	return step_done(l, st, "member add");
+	return store_step_done(l, st, "member add");
 }
 
 /* Apply a record already checked by record_check. */
@@ -661,7 +653,7 @@ static int put_block_meta(struct ledger *l, const uint8_t id[32], int64_t height
 	sqlite3_bind_blob(st, 3, prev, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, cum);
 	sqlite3_bind_int64(st, 5, time);
-	return step_done(l, st, "block meta");
+	return store_step_done(l, st, "block meta");
 }
 
 static int put_raw_block(struct ledger *l, const struct blk_hdr *h, const uint8_t *hdr,
@@ -677,7 +669,7 @@ static int put_raw_block(struct ledger *l, const struct blk_hdr *h, const uint8_
 	sqlite3_bind_int64(st, 2, h->height);
 	sqlite3_bind_blob(st, 3, h->prev, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 4, hdr, (int)hdr_len, SQLITE_STATIC);
-	return step_done(l, st, "raw block");
+	return store_step_done(l, st, "raw block");
 }
 
 static int put_raw_record(struct ledger *l, const uint8_t block[32], int64_t idx,
@@ -693,7 +685,7 @@ static int put_raw_record(struct ledger *l, const uint8_t block[32], int64_t idx
 		return -EIO;
 	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, raw, (int)len, SQLITE_STATIC);
-	rc = step_done(l, st, "raw record");
+	rc = store_step_done(l, st, "raw record");
 	if (rc)
 		return rc;
 	st = store_stmt(l, q2);
@@ -702,7 +694,7 @@ static int put_raw_record(struct ledger *l, const uint8_t block[32], int64_t idx
 	sqlite3_bind_blob(st, 1, block, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, idx);
 	sqlite3_bind_blob(st, 3, id, 32, SQLITE_STATIC);
-	return step_done(l, st, "raw block record");
+	return store_step_done(l, st, "raw block record");
 }
 
 /* Genesis: its own state (producers) and height 0 of the chain. */
@@ -731,7 +723,7 @@ int chain_init_genesis(struct ledger *l, const uint8_t *raw, size_t len)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, 0);
 	sqlite3_bind_blob(st, 2, h.id, 32, SQLITE_STATIC);
-	return step_done(l, st, "chain genesis");
+	return store_step_done(l, st, "chain genesis");
 }
 
 /* A block in memory: header and its records, parsed. */
@@ -909,14 +901,14 @@ static int block_apply(struct ledger *l, const struct blk *b, const struct blkin
 		sqlite3_bind_blob(st, 1, b->recs[i].id, 32, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, b->h.height);
 		sqlite3_bind_int64(st, 3, (int64_t)i);
-		rc = step_done(l, st, "chain record");
+		rc = store_step_done(l, st, "chain record");
 		if (rc)
 			return rc == -EPERM ? -EALREADY : rc; /* same record twice */
 		st = store_stmt(l, q_mp);
 		if (!st)
 			return -EIO;
 		sqlite3_bind_blob(st, 1, b->recs[i].id, 32, SQLITE_STATIC);
-		rc = step_done(l, st, "mempool delete");
+		rc = store_step_done(l, st, "mempool delete");
 		if (rc)
 			return rc;
 	}
@@ -926,7 +918,7 @@ static int block_apply(struct ledger *l, const struct blk *b, const struct blkin
 	sqlite3_bind_int64(st, 1, b->h.height);
 	sqlite3_bind_blob(st, 2, b->h.id, 32, SQLITE_STATIC);
 	ledger_note_change(l, NULL);
-	rc = step_done(l, st, "chain");
+	rc = store_step_done(l, st, "chain");
 	return rc ? rc : finality_on_apply(l, b->h.height, b->h.producer);
 }
 
@@ -988,7 +980,7 @@ static int rollback_to(struct ledger *l, int64_t h)
 		if (!st)
 			return -EIO;
 		sqlite3_bind_int64(st, 1, h);
-		rc = step_done(l, st, q_undo[i]);
+		rc = store_step_done(l, st, q_undo[i]);
 	}
 	if (!rc)
 		rc = finality_on_rollback(l, h);
@@ -1018,7 +1010,7 @@ static void mark_bad(struct ledger *l, const uint8_t id[32], int why)
 	if (st) {
 		sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, why);
-		step_done(l, st, "bad block");
+		store_step_done(l, st, "bad block");
 	}
 }
 
@@ -1197,7 +1189,7 @@ static int mempool_drop(struct ledger *l, uint8_t (*ids)[32], size_t n)
 		if (!st)
 			return -EIO;
 		sqlite3_bind_blob(st, 1, ids[i], 32, SQLITE_STATIC);
-		rc = step_done(l, st, "mempool drop");
+		rc = store_step_done(l, st, "mempool drop");
 	}
 	if (n)
 		L_INFO(l, "mempool: dropped %zu records that no longer apply", n);
@@ -1421,7 +1413,7 @@ int chain_mempool_add(struct ledger *l, const struct rec *r, const uint8_t *raw,
 	sqlite3_bind_blob(st, 4, r->author, 32, SQLITE_STATIC);
 	if (r->type == LEDGER_REC_CLAIM || r->type == LEDGER_REC_MKDIR)
 		sqlite3_bind_text(st, 3, r->path, -1, SQLITE_STATIC);
-	return step_done(l, st, "mempool add");
+	return store_step_done(l, st, "mempool add");
 }
 
 /* Check r on top of the state plus every pending record (in a savepoint, undone). */

@@ -35,14 +35,6 @@ void ledger_step(struct ledger *l, const char *step)
 		l->step_hook(step, l->step_ctx);
 }
 
-static int done(struct ledger *l, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : store_err(l, rc, what);
-}
-
 /* A one-integer query with one optional int64 and one optional blob parameter;
  * *out keeps def when there is no row or the value is NULL. */
 static int int_query(struct ledger *l, const char *sql, const int64_t *a, const uint8_t *key,
@@ -80,7 +72,7 @@ static int final_put(struct ledger *l, int64_t height)
 	if (!st)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, height);
-	return done(l, st, "final put");
+	return store_step_done(l, st, "final put");
 }
 
 /* Producer rows of the members table (a key may have several over time). */
@@ -243,7 +235,7 @@ int finality_on_apply(struct ledger *l, int64_t height, const uint8_t producer[3
 		return -EIO;
 	sqlite3_bind_int64(st, 1, height);
 	sqlite3_bind_blob(st, 2, producer, 32, SQLITE_STATIC);
-	rc = done(l, st, "chain signer");
+	rc = store_step_done(l, st, "chain signer");
 	return rc ? rc : final_update(l, height);
 }
 
@@ -257,7 +249,7 @@ int finality_on_rollback(struct ledger *l, int64_t height)
 	if (!st)
 		return -EIO;
 	sqlite3_bind_int64(st, 1, height);
-	rc = done(l, st, "chain signers rollback");
+	rc = store_step_done(l, st, "chain signers rollback");
 	if (!rc)
 		rc = finality_height(l, &f);
 	if (!rc && f > height) {
@@ -369,7 +361,7 @@ int finality_note_refused(struct ledger *l)
 	sqlite3_bind_int64(st, 2, l->fin_refused.height);
 	sqlite3_bind_int64(st, 3, l->fin_refused.fork);
 	sqlite3_bind_int64(st, 4, l->fin_refused.final);
-	return done(l, st, "final conflict");
+	return store_step_done(l, st, "final conflict");
 }
 
 int finality_evidence_check(struct ledger *l, const struct blk_hdr *h, const uint8_t *hdr,
@@ -432,7 +424,7 @@ int finality_evidence_check(struct ledger *l, const struct blk_hdr *h, const uin
 		                  SQLITE_STATIC);
 		sqlite3_bind_blob(st, 6, lower ? hdr : other, (int)(lower ? hdr_len : other_len),
 		                  SQLITE_STATIC);
-		rc = done(l, st, "evidence");
+		rc = store_step_done(l, st, "evidence");
 	}
 	free(other);
 	return rc;

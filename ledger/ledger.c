@@ -556,10 +556,17 @@ int ledger_list(struct ledger *l, const char *dir, const char *after,
 		return rc;
 	ledger_lock(l);
 	rc = lookup_locked(l, norm, &d);
-	if (!rc && (!d.is_dir || d.height < 0))
-		rc = d.is_dir ? -ENOENT : -ENOTDIR;
+	if (!rc && !d.is_dir)
+		rc = -ENOTDIR;
 	if (rc)
 		goto out;
+	if (d.height < 0) {
+		/* a directory of ours still waiting for its block (production lags behind a
+		 * burst): nothing confirmed can be in it yet; its pending children are
+		 * ledger_pending_children's */
+		*out_n = 0;
+		goto out;
+	}
 	st = store_stmt(l, q);
 	if (!st) {
 		rc = -EIO;
@@ -621,7 +628,8 @@ static int op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r
 		r->content = op->content;
 		if (r->content.piece_length < 16384 ||
 		    (r->content.piece_length & (r->content.piece_length - 1)) ||
-		    r->content.mode > 07777 || r->content.length > INT64_MAX)
+		    r->content.mode > 07777 || r->content.length > INT64_MAX ||
+		    r->content.file_offset > INT64_MAX)
 			return -EINVAL;
 		break;
 	case LEDGER_REC_MKDIR:
@@ -873,6 +881,41 @@ static int get_blob(struct ledger *l, const char *sql, const uint8_t key[32], ui
 }
 
 static const char q_rec_raw[] = "SELECT raw FROM raw_records WHERE id = ?";
+
+int ledger_record_content(struct ledger *l, const uint8_t id[LEDGER_ID_LEN],
+                          struct ledger_content *out)
+{
+	static const char qm[] = "SELECT raw FROM mempool WHERE id = ?";
+	const char *const qs[] = { q_rec_raw, qm };
+	struct rec r;
+	int rc = -ENOENT;
+
+	ledger_lock(l);
+	for (size_t i = 0; i < 2 && rc == -ENOENT; i++) {
+		sqlite3_stmt *st = store_stmt(l, qs[i]);
+		int step;
+
+		if (!st) {
+			rc = -EIO;
+			break;
+		}
+		sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+		step = sqlite3_step(st);
+		if (step == SQLITE_ROW)
+			rc = rec_parse(sqlite3_column_blob(st, 0),
+			               (size_t)sqlite3_column_bytes(st, 0), SIZE_MAX, &r);
+		else if (step != SQLITE_DONE)
+			rc = store_err(l, step, "record content");
+		sqlite3_reset(st);
+	}
+	ledger_unlock(l);
+	if (rc < 0)
+		return rc == -EBADMSG ? -EIO : rc;
+	if (r.type != LEDGER_REC_CLAIM && r.type != LEDGER_REC_UPDATE)
+		return -EINVAL;
+	*out = r.content;
+	return 0;
+}
 static const char q_blk_raw[] = "SELECT hdr FROM raw_blocks WHERE id = ?";
 static const char q_blk_ids[] = "SELECT record FROM raw_block_records WHERE block = ? ORDER BY idx";
 

@@ -189,6 +189,14 @@ struct ledger_content {
 	uint32_t piece_length;
 	uint32_t mode;    /* permission bits the publisher asked for */
 	int64_t mtime_ns; /* nanoseconds since the epoch */
+	/* A file within a torrent of several files (optional; absent = the torrent's one
+	 * file): its index among the torrent's real files and its offset in the torrent's
+	 * byte space. length is the file's. A v1-only torrent has no pieces root (root is
+	 * zero), so these name the file; its pieces may be shared with its neighbours.
+	 * The state tables do not keep them: ledger_record_content() reads them. */
+	bool has_file;
+	uint32_t file_index;
+	uint64_t file_offset;
 };
 
 /* A record signed with this node's key left the mempool without reaching the chain: it
@@ -223,8 +231,9 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
 /* Up to max children of directory dir, sorted by name (byte order), starting after
  * the name `after` (NULL or "" to start): pass the last name returned as the cursor
  * of the next page. *out_n is the number written; fewer than max means the end.
- * Confirmed state only (pending records are found by ledger_lookup, not listed).
- * -ENOENT if dir does not exist, -ENOTDIR if it is a file. Any thread. */
+ * Confirmed state only (pending records are found by ledger_lookup, not listed): a
+ * directory of this node's still pending lists as empty. -ENOENT if dir does not exist,
+ * -ENOTDIR if it is a file. Any thread. */
 int ledger_list(struct ledger *l, const char *dir, const char *after,
                 struct ledger_entry *out_entries, size_t max, size_t *out_n);
 /* The names directly under dir that records of this node's mempool name (not in a
@@ -292,6 +301,13 @@ typedef int (*ledger_log_entry_fn)(const struct ledger_log_entry *e, void *ctx);
  * first; a move appears under both paths. fn runs without the ledger lock; a non-zero
  * return stops the walk and is returned. Any thread. */
 int ledger_history(struct ledger *l, const char *path, ledger_log_entry_fn fn, void *ctx);
+
+/* The content a file record (claim or update) says, decoded from its raw bytes in the
+ * store or in this node's mempool: all of struct ledger_content, the optional fields
+ * the state tables do not keep included. -ENOENT if no such record, -EINVAL if it is
+ * not a file record. Any thread. */
+int ledger_record_content(struct ledger *l, const uint8_t id[LEDGER_ID_LEN],
+                          struct ledger_content *out_content);
 
 /* ---- verification ---- */
 

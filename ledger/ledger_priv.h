@@ -405,6 +405,8 @@ int store_open(struct ledger *l, bool create);
 void store_close(struct ledger *l);
 int store_err(struct ledger *l, int rc, const char *what); /* SQLite code -> -errno */
 int store_exec(struct ledger *l, const char *sql);
+/* Step a statement that returns no row, reset it: 0, or the store's error for what. */
+int store_step_done(struct ledger *l, sqlite3_stmt *st, const char *what);
 /* Whether sql (one blob parameter) returns a row. */
 bool store_has(struct ledger *l, const char *sql, const uint8_t key[32]);
 sqlite3_stmt *store_stmt(struct ledger *l, const char *sql); /* cached, reset */

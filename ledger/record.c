@@ -199,6 +199,12 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 		ben_put_key(b, "expires");
 		ben_put_int(b, r->expires);
 	}
+	if (file && c->has_file) { /* optional: records of one-file torrents stay as they were */
+		ben_put_key(b, "fidx");
+		ben_put_int(b, c->file_index);
+		ben_put_key(b, "foff");
+		ben_put_int(b, (int64_t)c->file_offset);
+	}
 	if (file) {
 		if (c->has_ih1) {
 			ben_put_key(b, "ih1");
@@ -454,6 +460,17 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 		if (!ben_get_fixed(d, "prev", r->prev, 32))
 			return -EBADMSG;
 		want++;
+	}
+	if (file && ben_get_int(d, "fidx", &v)) {
+		/* both or neither: a file index without its offset names nothing */
+		if (v < 0 || v > UINT32_MAX)
+			return -EBADMSG;
+		c->has_file = true;
+		c->file_index = (uint32_t)v;
+		if (!ben_get_int(d, "foff", &v) || v < 0)
+			return -EBADMSG;
+		c->file_offset = (uint64_t)v;
+		want += 2;
 	}
 	if (file) {
 		if (ben_get_fixed(d, "ih1", c->ih1, 20)) {

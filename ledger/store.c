@@ -107,6 +107,14 @@ int store_err(struct ledger *l, int rc, const char *what)
 	return err;
 }
 
+int store_step_done(struct ledger *l, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_err(l, rc, what);
+}
+
 int store_exec(struct ledger *l, const char *sql)
 {
 	int rc = sqlite3_exec(l->db, sql, NULL, NULL, NULL);

@@ -926,11 +926,16 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 	if (p->hs && ledger_hs_established(p->hs)) {
 		rc = ledger_hs_open(p->hs, buf, len, &opened, &len);
 		if (rc) {
+			/* dropped, not banned: the member at the other end proved who it is,
+			 * and whoever altered the message may sit on the path between us */
 			ledger_lock(s->l);
-			drop(s, peer,
-			     rc == -EBADMSG ? "a sealed message did not open (forged, "
-			                      "replayed or reordered)"
-			                    : "out of memory");
+			L_WARN(s->l, "sync: dropping peer %llu: %s", (unsigned long long)peer,
+			       rc == -EBADMSG
+			           ? "a sealed message did not open (forged, replayed or "
+			             "reordered)"
+			           : "out of memory");
+			peer_remove(s, peer);
+			queue_drop(s, peer, "a sealed message did not open", false);
 			rc = -EBADMSG;
 			goto out;
 		}

@@ -116,6 +116,9 @@ mount_node bob "$invite"
 b=$work/bob/team
 wait_for 30 sh -c "'$swarmfs' drive members '$a' | grep -q bob" ||
 	{ echo "demo: bob's invite was never redeemed"; exit 1; }
+# a member's node seals the drive's epoch key to bob: then he can open its files
+wait_for 30 sh -c "'$swarmfs' status '$b' | grep -q 'key held'" ||
+	{ echo "demo: bob never got the drive's epoch key"; exit 1; }
 step "$swarmfs" drive members "$a"
 step "$swarmfs" status "$b"
 

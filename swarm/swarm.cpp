@@ -251,14 +251,26 @@ static lt::settings_pack session_settings(const struct swarm_config *c)
 	lt::alert_category_t mask = lt::alert_category::error | lt::alert_category::status |
 	                            lt::alert_category::storage |
 	                            lt::alert_category::piece_progress;
+	if (c->dht)
+		mask |= lt::alert_category::dht |          // dht_bootstrap_alert
+		        lt::alert_category::dht_operation; // dht_get_peers_reply_alert
 	if (c->log_level >= LOG_DEBUG)
 		mask |= lt::alert_category::peer | lt::alert_category::connect |
 		        lt::alert_category::tracker;
 	sp.set_int(lt::settings_pack::alert_mask, static_cast<int>(static_cast<uint32_t>(mask)));
 	sp.set_int(lt::settings_pack::alert_queue_size, 100000);
 	// Local peers: uTP gave 8-18 MiB/s with stalls, TCP ~200 (issue 4's measures).
-	sp.set_bool(lt::settings_pack::enable_outgoing_utp, false);
-	sp.set_bool(lt::settings_pack::enable_incoming_utp, false);
+	sp.set_bool(lt::settings_pack::enable_outgoing_utp, c->utp);
+	sp.set_bool(lt::settings_pack::enable_incoming_utp, c->utp);
+	if (c->dht) {
+		std::string nodes;
+		for (const char *const *p = c->dht_bootstrap; p && *p; p++)
+			nodes += (nodes.empty() ? "" : ",") + std::string(*p);
+		if (!c->dht_bootstrap)
+			nodes = "router.bittorrent.com:6881,router.utorrent.com:6881,"
+			        "dht.transmissionbt.com:6881,dht.libtorrent.org:25401";
+		sp.set_str(lt::settings_pack::dht_bootstrap_nodes, nodes);
+	}
 	sp.set_int(lt::settings_pack::send_buffer_low_watermark, 512 * 1024);
 	sp.set_int(lt::settings_pack::send_buffer_watermark, 4 * 1024 * 1024);
 	// Unwanted pieces at priority 0 make a torrent "finished": keep its seeds.
@@ -300,6 +312,7 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 		s->peers.push_back(ep);
 	}
 	s->fetch_timeout_ms = c->fetch_timeout_ms > 0 ? c->fetch_timeout_ms : 30000;
+	s->dht = c->dht;
 	s->readahead_max = c->readahead_max ? c->readahead_max : 16u << 20;
 	s->ext_max = c->ext_max_message ? c->ext_max_message : 1u << 20;
 	if (s->ext_max > swarm_ext_hard_max)

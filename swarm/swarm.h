@@ -92,14 +92,20 @@ struct swarm_config {
 	const char *const *peers;     /* NULL-terminated "host:port" static peers tried for
 	                                 every torrent, or NULL */
 	bool dht, lsd, upnp, natpmp, pex;
-	int upload_rate_limit;   /* bytes/s, 0 = unlimited */
-	int download_rate_limit; /* bytes/s, 0 = unlimited */
-	int connections_limit;   /* 0 = libtorrent's default (200) */
-	int fetch_timeout_ms;    /* default fetch timeout, 0 = 30000 */
-	uint32_t readahead_max;  /* read-ahead window cap in bytes, 0 = 16 MiB */
-	size_t ext_max_message;  /* extension message cap in bytes, 0 = 1 MiB;
-	                            bigger ones are refused or dropped */
-	const char *ext_name;    /* BEP 10 name, NULL = "swarmfs_sync" */
+	const char *const *dht_bootstrap; /* NULL-terminated "host:port" DHT routers, or
+	                                     NULL for the public ones (router.bittorrent.com,
+	                                     router.utorrent.com, dht.transmissionbt.com,
+	                                     dht.libtorrent.org) */
+	bool utp;                         /* uTP as well as TCP (off: on loopback and LANs
+	                                     TCP is much faster) */
+	int upload_rate_limit;            /* bytes/s, 0 = unlimited */
+	int download_rate_limit;          /* bytes/s, 0 = unlimited */
+	int connections_limit;            /* 0 = libtorrent's default (200) */
+	int fetch_timeout_ms;             /* default fetch timeout, 0 = 30000 */
+	uint32_t readahead_max;           /* read-ahead window cap in bytes, 0 = 16 MiB */
+	size_t ext_max_message;           /* extension message cap in bytes, 0 = 1 MiB;
+	                                     bigger ones are refused or dropped */
+	const char *ext_name;             /* BEP 10 name, NULL = "swarmfs_sync" */
 
 	int log_level;    /* lines above this syslog level are not formatted */
 	swarm_log_fn log; /* NULL = no logging */
@@ -209,8 +215,8 @@ int swarm_hasher_finish(struct swarm_hasher *h, const char *name, const struct s
 void swarm_hasher_free(struct swarm_hasher *h); /* NULL is a no-op */
 
 /* Parse and check .torrent bytes. Returns 0, -EINVAL (malformed bencode or torrent:
- * the reason goes to *out_error if not NULL, valid until the next call on this
- * thread), -ENOMEM. Any thread. */
+ * the reason goes to *out_error if not NULL, "bad bencode at byte N" for the first, valid until the
+ * next call on this thread), -ENOMEM. Any thread. */
 int swarm_metainfo_parse(const void *data, size_t len, struct swarm_metainfo **out,
                          const char **out_error);
 /* Free m and everything in it; NULL is a no-op. */
@@ -231,6 +237,13 @@ struct swarm_add_params {
 	const char *const *file_paths; /* NULL, or one entry per real file of the
 	                                  torrent (NULL entry = default): a path absolute or
 	                                  relative to save_path. .torrent source only. */
+	const char *data_file;         /* NULL, or an absolute path: the torrent's whole
+	                                  byte space (pad files included) in this one
+	                                  file, in place of its files (a v1 torrent of
+	                                  several files, whose pieces cross file
+	                                  boundaries). .torrent source, v1 only, not
+	                                  with file_paths. Readers of file i read it at
+	                                  the file's offset in the torrent. */
 	const uint8_t *have;           /* NULL, or a bitmap of pieces already verified on
 	                                  disk: piece i is bit (i % 8) of have[i / 8]; they
 	                                  are neither hashed nor downloaded again */
@@ -360,7 +373,8 @@ ssize_t swarm_read(struct swarm_reader *r, void *buf, size_t len, uint64_t offse
 /* ---- extension channel (BEP 10), for torrents added with ext_channel ---- */
 
 /* Queue msg (copied) for peer on t's extension channel. Returns 0, -EMSGSIZE (over
- * ext_max_message), -ENOTCONN (no such peer now), -ENOMEM. Any thread, callbacks
+ * ext_max_message), -ENOTCONN (no such peer now), -ENOBUFS (the peer does not read what
+ * it is sent: too much is queued for it; drop it), -ENOMEM. Any thread, callbacks
  * included. Delivery is in order per peer, not guaranteed across disconnects. */
 int swarm_ext_send(struct swarm_torrent *t, uint64_t peer, const void *msg, size_t len);
 /* Queue msg for every extension peer of t; returns how many. Any thread. */

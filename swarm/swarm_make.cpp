@@ -43,7 +43,8 @@ int swarm_metainfo_from(const lt::torrent_info &ti, const char *torrent, size_t 
 	auto m = (swarm_metainfo *)calloc(1, sizeof(swarm_metainfo));
 	if (!m)
 		return -ENOMEM;
-	lt::file_storage const &fs = ti.files();
+	// the torrent's own layout, also when a data file remapped files()
+	lt::file_storage const &fs = ti.orig_files();
 	lt::info_hash_t const ih = ti.info_hashes();
 
 	m->name = strdup(ti.name().c_str());
@@ -170,8 +171,20 @@ extern "C" int swarm_metainfo_make(const char *path, const struct swarm_make_par
 extern "C" int swarm_metainfo_parse(const void *data, size_t len, struct swarm_metainfo **out,
                                     const char **out_error)
 {
+	static thread_local std::string msg;
 	try {
 		lt::load_torrent_limits limits;
+		lt::error_code ec;
+		int pos = 0;
+		// bencode first, so the reason can name the byte where it breaks
+		lt::bdecode({ (const char *)data, (std::ptrdiff_t)len }, ec, &pos);
+		if (ec) {
+			if (out_error) {
+				msg = "bad bencode at byte " + std::to_string(pos);
+				*out_error = msg.c_str();
+			}
+			return -EINVAL;
+		}
 		lt::torrent_info ti({ (const char *)data, (std::ptrdiff_t)len }, limits,
 		                    lt::from_span);
 		return swarm_metainfo_from(ti, (const char *)data, len, out);
@@ -179,7 +192,6 @@ extern "C" int swarm_metainfo_parse(const void *data, size_t len, struct swarm_m
 		return -ENOMEM;
 	} catch (lt::system_error const &e) {
 		if (out_error) {
-			static thread_local std::string msg;
 			msg = e.code().message();
 			*out_error = msg.c_str();
 		}

@@ -30,6 +30,8 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 	uint16_t dial_port = 0;
 	// its message bytes queued for the swarm thread
 	std::shared_ptr<std::atomic<size_t>> pending = std::make_shared<std::atomic<size_t>>(0);
+	// bytes handed to the network thread for it and not yet in its send buffer
+	std::atomic<size_t> posted{ 0 };
 
 	swarm_ext_peer(std::shared_ptr<swarm_torrent> tt, lt::peer_connection_handle const &p)
 	    : t(std::move(tt)), pc(p)
@@ -275,8 +277,19 @@ static int swarm_ext_post(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> cons
 int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
                     size_t len)
 {
+	// what waits for the network thread counts against the peer's send cap too: a
+	// peer that never reads must not grow our memory in that queue either
+	if (p->posted + len > SWARM_EXT_SEND_QUEUE)
+		return -ENOBUFS;
+	p->posted += len;
 	auto payload = std::make_shared<std::string>((const char *)msg, len);
-	return swarm_ext_post(t, p, [payload](swarm_ext_peer &sp) { sp.send(*payload); });
+	int rc = swarm_ext_post(t, p, [payload](swarm_ext_peer &sp) {
+		sp.posted -= payload->size();
+		sp.send(*payload);
+	});
+	if (rc < 0)
+		p->posted -= len;
+	return rc;
 }
 
 // The extension peer of t with that id, if it is connected now.

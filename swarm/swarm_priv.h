@@ -53,7 +53,8 @@ struct swarm_reader {
 	uint32_t file;
 	uint64_t file_offset; // of the file in the torrent's byte space
 	uint64_t file_size;
-	std::string path; // of the data file
+	std::string path;   // of the data file
+	uint64_t path_base; // where the file starts in it
 
 	std::mutex mu; // guards fd, pending and the read-ahead state below
 	int fd = -1;
@@ -75,6 +76,7 @@ struct swarm_torrent {
 	std::shared_ptr<swarm_torrent> self;
 	void *ctx;
 	bool download_all, ext_channel;
+	std::string data_file; // swarm_add_params.data_file, or empty
 
 	// guards h, ti, have, gone, forget_pending, readding, ext_peers, meta
 	std::mutex mu;
@@ -84,6 +86,8 @@ struct swarm_torrent {
 	std::vector<bool> have; // verified pieces that are on disk now (set from alerts)
 	std::vector<bool> gone; // forgotten: libtorrent may still think it has them
 	std::vector<std::string> file_paths; // data file of each file index
+	std::vector<uint64_t> file_bases;    // where in its data file each file starts
+	                                     // (not 0 only with swarm_add_params.data_file)
 	std::vector<uint32_t> forget_pending;
 	bool readding = false;
 	std::atomic<bool> closing{ false }; // removed, or its session is closing
@@ -116,6 +120,7 @@ struct swarm_session {
 	std::vector<std::string> trackers;
 	std::vector<lt::tcp::endpoint> peers;
 	int fetch_timeout_ms;
+	bool dht;
 	uint32_t readahead_max;
 	size_t ext_max;
 	std::string ext_name;
@@ -177,7 +182,7 @@ void swarm_ext_deliver(swarm_session *s); // swarm thread: run queued events
 // read. Past either, the peer is disconnected rather than buffered.
 #define SWARM_EXT_PEER_QUEUE  (32u << 20)
 #define SWARM_EXT_TOTAL_QUEUE (128u << 20)
-#define SWARM_EXT_SEND_QUEUE  (32u << 20)
+#define SWARM_EXT_SEND_QUEUE  (20u << 20) /* two 8 MiB answers in flight, and a bit */
 int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
                     size_t len);
 

@@ -143,7 +143,9 @@ void fail_fetches(swarm_torrent *t, swarm_reader *only, int err)
 
 void set_metadata(swarm_torrent *t, std::shared_ptr<const lt::torrent_info> ti)
 {
-	lt::file_storage const &fs = ti->files();
+	// the torrent's own files (a data file remaps files(): orig_files() is the
+	// layout its file indexes speak of)
+	lt::file_storage const &fs = ti->orig_files();
 	std::lock_guard<std::mutex> g(t->mu);
 	if (t->ti)
 		return;
@@ -156,13 +158,16 @@ void set_metadata(swarm_torrent *t, std::shared_ptr<const lt::torrent_info> ti)
 			continue;
 		auto it = t->base.renamed_files.find(f);
 		std::string path;
-		if (it == t->base.renamed_files.end())
+		if (!t->data_file.empty())
+			path = t->data_file;
+		else if (it == t->base.renamed_files.end())
 			path = fs.file_path(f, t->base.save_path);
 		else if (!it->second.empty() && it->second[0] == '/')
 			path = it->second;
 		else
 			path = t->base.save_path + "/" + it->second;
 		t->file_paths.push_back(path);
+		t->file_bases.push_back(t->data_file.empty() ? 0 : (uint64_t)fs.file_offset(f));
 	}
 	t->meta_cv.notify_all();
 }
@@ -177,6 +182,29 @@ lt::file_index_t real_file(lt::file_storage const &fs, uint32_t n)
 			return f;
 	}
 	return lt::file_index_t(-1);
+}
+
+// ---- the DHT for torrents on the extension channel ----
+
+// The DHT keys of t: its v1 infohash and its v2 one truncated.
+std::vector<lt::sha1_hash> dht_keys(swarm_torrent *t)
+{
+	std::vector<lt::sha1_hash> keys;
+	lt::info_hash_t ih = t->h.info_hashes();
+	if (ih.has_v1())
+		keys.push_back(ih.v1);
+	if (ih.has_v2())
+		keys.emplace_back((const char *)ih.v2.data());
+	return keys;
+}
+
+// Every member of a drive seeds its drive torrent, and a seed's DHT announce asks for
+// no seeds (BEP 33 noseed): members would never find each other there. A plain DHT
+// lookup asks for everyone; its reply (dht_get_peers_reply_alert) is dialled.
+void dht_lookup(swarm_session *s, swarm_torrent *t)
+{
+	for (auto const &k : dht_keys(t))
+		s->ses->dht_get_peers(k);
 }
 
 // ---- forgetting: remove and re-add with the reduced have bitmap ----
@@ -381,6 +409,38 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 			SWARM_LOG(s, LOG_DEBUG, "upload from %s withheld", fe->filename());
 		else
 			swarm_error(s, fe->error, fe->filename());
+	} else if (lt::alert_cast<lt::dht_bootstrap_alert>(a)) {
+		// The announces made before the DHT had a node went nowhere, and the next
+		// round is minutes away (dht_announce_interval over the torrents): now.
+		std::set<swarm_torrent *> ts;
+		{
+			std::lock_guard<std::mutex> g(s->mu);
+			ts = s->torrents;
+		}
+		SWARM_LOG(s, LOG_INFO, "dht bootstrapped: announcing %zu torrents", ts.size());
+		for (swarm_torrent *t : ts) {
+			if (t->closing || t->readding || !t->h.is_valid())
+				continue;
+			t->h.force_dht_announce();
+			if (t->ext_channel)
+				dht_lookup(s, t);
+		}
+	} else if (auto *gp = lt::alert_cast<lt::dht_get_peers_reply_alert>(a)) {
+		std::set<swarm_torrent *> ts;
+		{
+			std::lock_guard<std::mutex> g(s->mu);
+			ts = s->torrents;
+		}
+		for (swarm_torrent *t : ts) {
+			if (t->closing || t->readding || !t->ext_channel || !t->h.is_valid())
+				continue;
+			for (auto const &k : dht_keys(t)) {
+				if (k != gp->info_hash)
+					continue;
+				for (auto const &ep : gp->peers())
+					t->h.connect_peer(ep);
+			}
+		}
 	}
 }
 
@@ -423,6 +483,8 @@ void swarm_torrent_tick(swarm_session *s)
 				if (!s->trackers.empty() || !t->base.trackers.empty())
 					t->h.force_reannounce(
 					    0, -1, lt::torrent_handle::ignore_min_interval);
+				if (s->dht && t->ext_channel)
+					dht_lookup(s, t);
 			}
 		}
 	}
@@ -496,8 +558,15 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 			return -EINVAL;
 		}
 	}
-	if ((p->file_paths || p->have) && !atp.ti) {
-		SWARM_LOG(s, LOG_ERR, "add torrent: file paths and have bitmap need a .torrent");
+	if ((p->file_paths || p->have || p->data_file) && !atp.ti) {
+		SWARM_LOG(s, LOG_ERR,
+		          "add torrent: file paths, data file and have bitmap need a .torrent");
+		return -EINVAL;
+	}
+	if (p->data_file && (p->file_paths || p->data_file[0] != '/' || atp.ti->v2())) {
+		SWARM_LOG(s, LOG_ERR,
+		          "add torrent: a data file is an absolute path, for a v1 "
+		          "torrent, without file paths");
 		return -EINVAL;
 	}
 	if (p->have && p->have_bits != (uint32_t)atp.ti->num_pieces()) {
@@ -518,6 +587,18 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 			memcpy(t->ih, ihs.v2.data(), 32);
 		else
 			memcpy(t->ih, ihs.v1.data(), 20);
+	}
+	if (p->data_file) {
+		// libtorrent's remap_files: the whole byte space in one file (v1 hashes
+		// pieces of that space, so the layout on disk is free; not so for v2)
+		lt::file_storage one;
+		std::string path = p->data_file;
+		one.set_piece_length(atp.ti->piece_length());
+		one.set_num_pieces(atp.ti->num_pieces());
+		one.add_file(path.substr(path.rfind('/') + 1), atp.ti->total_size());
+		atp.ti->remap_files(one);
+		atp.renamed_files[lt::file_index_t(0)] = path;
+		t->data_file = path;
 	}
 
 	atp.save_path = p->save_path;
@@ -579,6 +660,8 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 		std::lock_guard<std::mutex> g(t->mu);
 		t->h = h;
 	}
+	if (s->dht)
+		h.force_dht_announce(); // find peers now, not at the next DHT round
 	{
 		std::lock_guard<std::mutex> g(s->mu);
 		s->torrents.insert(t.get());
@@ -801,13 +884,14 @@ extern "C" int swarm_reader_new(struct swarm_torrent *t, uint32_t file_index,
 				return -EAGAIN;
 			if (file_index >= t->file_paths.size())
 				return -ENOENT;
-			lt::file_storage const &fs = t->ti->files();
+			lt::file_storage const &fs = t->ti->orig_files();
 			lt::file_index_t f = real_file(fs, file_index);
 			r->t = t;
 			r->file = file_index;
 			r->file_offset = (uint64_t)fs.file_offset(f);
 			r->file_size = (uint64_t)fs.file_size(f);
 			r->path = t->file_paths[file_index];
+			r->path_base = t->file_bases[file_index];
 		}
 		swarm_reader *raw = r.release();
 		swarm_post(t->s, [raw] { raw->t->readers.insert(raw); });
@@ -993,8 +1077,8 @@ extern "C" ssize_t swarm_reader_pread(struct swarm_reader *r, void *buf, size_t 
 		}
 		size_t done = 0;
 		while (done < len) {
-			ssize_t n =
-			    pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+			ssize_t n = pread(fd, (char *)buf + done, len - done,
+			                  (off_t)(r->path_base + offset + done));
 			if (n < 0) {
 				int err = -errno;
 				if (err == -EINTR)

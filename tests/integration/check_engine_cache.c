@@ -51,7 +51,8 @@ static void start_seeder(void)
 		                       .save_path = save,
 		                       .seed = true };
 	ck_assert_int_eq(swarm_torrent_add(seeder, &ap, &seeded), 0);
-	for (int i = 0; i < 200 && swarm_session_port(seeder, &port) == -EAGAIN; i++)
+	for (int i = 0;
+	     i < fixture_scaled_ms(2000) / 10 && swarm_session_port(seeder, &port) == -EAGAIN; i++)
 		usleep(10000);
 	ck_assert_uint_ne(port, 0);
 	snprintf(seeder_addr, sizeof seeder_addr, "127.0.0.1:%u", port);
@@ -153,7 +154,7 @@ START_TEST(file_four_times_the_cap)
 	uint64_t max_disk = 0;
 
 	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
-	ck_assert_int_eq(fs_engine_reader_new(t, &r), 0);
+	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	for (uint64_t off = 0; off < FILE_SIZE; off += MiB) {
 		assert_read(r, off, MiB, 15000);
 		uint64_t d = disk_bytes(e, t);
@@ -181,7 +182,7 @@ START_TEST(restart_keeps_cached_pieces)
 	struct fs_engine_reader *r;
 
 	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
-	ck_assert_int_eq(fs_engine_reader_new(t, &r), 0);
+	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	assert_read(r, 10 * MiB, 3 * MiB, 15000);
 	fs_engine_reader_free(r);
 	fs_engine_free(e);
@@ -189,7 +190,7 @@ START_TEST(restart_keeps_cached_pieces)
 	/* no peers at all: what was cached is served, without a download */
 	e = engine(false);
 	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
-	ck_assert_int_eq(fs_engine_reader_new(t, &r), 0);
+	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	assert_read(r, 10 * MiB, 3 * MiB, 2000);
 	struct swarm_torrent_stats st;
 	ck_assert_int_eq(swarm_torrent_stats(fs_engine_torrent_swarm(t), &st), 0);
@@ -210,7 +211,7 @@ START_TEST(damaged_cached_piece_never_returned)
 	char path[4096];
 
 	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
-	ck_assert_int_eq(fs_engine_reader_new(t, &r), 0);
+	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	assert_read(r, 5 * MiB, MiB, 15000);
 	ck_assert_int_ge(
 	    cache_object_path(fs_engine_cache(e), fs_engine_torrent_key(t), path, sizeof path), 0);
@@ -225,7 +226,7 @@ START_TEST(damaged_cached_piece_never_returned)
 
 	e = engine(true);
 	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
-	ck_assert_int_eq(fs_engine_reader_new(t, &r), 0);
+	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	/* found by its hash, dropped, fetched again: the right bytes */
 	assert_read(r, 5 * MiB, MiB, 15000);
 	fs_engine_reader_free(r);

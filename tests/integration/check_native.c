@@ -227,6 +227,16 @@ START_TEST(json_outputs_parse)
 	ck_assert_str_eq(out, "show ok\n");
 	free(out);
 
+	snprintf(cmd, sizeof cmd, "'%s' drive members --json --home '%s' team", bin(), home);
+	snprintf(py, sizeof py,
+	         "assert [(x[\"member\"], x[\"role\"], x[\"since\"]) for x in d] == "
+	         "[(\"%s\", \"admin,producer\", 0)], d\n"
+	         "print(\"members ok\")",
+	         hex);
+	out = json_check(cmd, py);
+	ck_assert_str_eq(out, "members ok\n");
+	free(out);
+
 	/* the whole drive's history: every record, a path with control characters escaped */
 	snprintf(cmd, sizeof cmd, "'%s' log --json --utc --home '%s' team", bin(), home);
 	out = json_check(cmd, "assert d[\"drive\"] and d[\"path\"] is None, d\n"

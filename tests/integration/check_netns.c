@@ -22,6 +22,7 @@
  */
 #include "drive_util.h"
 #include "fixture.h"
+#include "netns_util.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -30,9 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* All fixed by main() before the fork: names and addresses of the namespaces. */
-static char ns_a[32], ns_b[32], veth_a[16], veth_b[16], addr_a[32], addr_b[32];
-static char nsenter_a[64], nsenter_b[64];
+/* Fixed by main() before the fork: names and addresses of the namespaces. */
+static struct itest_netns net;
 
 /* Made by main() too, which removes it after the suite: a failed test leaves its
  * mounts up as it exits, so its own teardown and atexit removal would not get far. */
@@ -42,71 +42,6 @@ static struct fixture_mount *ma, *mb;
 static const char *bin(void)
 {
 	return getenv("SWARMFS_BIN");
-}
-
-/* Make the namespaces and the veth pair: NULL, or a message (static) saying why this
- * machine cannot, with what the failing command printed in *out_log. */
-static const char *net_create(char **out_log)
-{
-	int n = (int)getpid() % 32768; /* 10.128.0.0/9: a /24 each */
-
-	snprintf(ns_a, sizeof ns_a, "swfs-a-%d", (int)getpid());
-	snprintf(ns_b, sizeof ns_b, "swfs-b-%d", (int)getpid());
-	snprintf(veth_a, sizeof veth_a, "swfa%d", (int)getpid());
-	snprintf(veth_b, sizeof veth_b, "swfb%d", (int)getpid());
-	snprintf(addr_a, sizeof addr_a, "10.%d.%d.1", 128 + n / 256, n % 256);
-	snprintf(addr_b, sizeof addr_b, "10.%d.%d.2", 128 + n / 256, n % 256);
-	snprintf(nsenter_a, sizeof nsenter_a, "--net=/var/run/netns/%s", ns_a);
-	snprintf(nsenter_b, sizeof nsenter_b, "--net=/var/run/netns/%s", ns_b);
-	if (geteuid() != 0)
-		return "not root: making network namespaces needs CAP_SYS_ADMIN";
-	if (fixture_sh(10000, out_log, "ip netns add %s && ip netns add %s", ns_a, ns_b) != 0)
-		return "'ip netns add' failed";
-	free(*out_log);
-	*out_log = NULL;
-	if (fixture_sh(10000, out_log, "ip link add %s netns %s type veth peer name %s netns %s",
-	               veth_a, ns_a, veth_b, ns_b) != 0)
-		return "'ip link add ... type veth' failed";
-	free(*out_log);
-	*out_log = NULL;
-	return NULL;
-}
-
-static int net_configure(char **out_log)
-{
-	return fixture_sh(10000, out_log,
-	                  "ip -n %s addr add %s/24 dev %s && ip -n %s addr add %s/24 dev %s && "
-	                  "ip -n %s link set lo up && ip -n %s link set %s up && "
-	                  "ip -n %s link set lo up && ip -n %s link set %s up && "
-	                  "nsenter %s true && nsenter %s true",
-	                  ns_a, addr_a, veth_a, ns_b, addr_b, veth_b, ns_a, ns_a, veth_a, ns_b,
-	                  ns_b, veth_b, nsenter_a, nsenter_b);
-}
-
-/* Deleting a namespace with no process left in it destroys its veth end, and with it
- * the pair. The sentinel does the same when it is stopped, or when main() dies (its
- * guardian then sends SIGTERM). */
-static struct fixture_proc *net_sentinel(void)
-{
-	struct fixture_proc *p = NULL;
-	char *cmd;
-
-	if (asprintf(&cmd,
-	             "trap 'kill $! 2>/dev/null; ip netns del %s; ip netns del %s; exit 0' "
-	             "TERM INT HUP; while :; do sleep 3600 & wait $!; done",
-	             ns_a, ns_b) < 0)
-		return NULL;
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	if (fixture_proc_start(argv, NULL, &p) < 0)
-		p = NULL;
-	free(cmd);
-	return p;
-}
-
-static void net_delete(void)
-{
-	fixture_sh(10000, NULL, "ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null", ns_a,
-	           ns_b);
 }
 
 /* A small tree: two small files and one of a few MiB, in a subdirectory as well. */
@@ -134,8 +69,8 @@ static void setup(void)
 	free(itest_run(20000, "'%s' init --public --home '%s' --name team", bin(), home_a));
 	/* B has no key: a read-only member of the audience */
 
-	const char *wrap[] = { "nsenter", nsenter_a, NULL };
-	snprintf(listen, sizeof listen, "%s:0", addr_a);
+	const char *wrap[] = { "nsenter", net.nsenter_a, NULL };
+	snprintf(listen, sizeof listen, "%s:0", net.addr_a);
 	const char *args[] = { "--no-dht", "--listen", listen, NULL };
 	ck_assert_int_eq(fixture_mount_start_wrapped(wrap, home_a, "team", mnt_a, args, &ma), 0);
 }
@@ -165,7 +100,7 @@ static char *drive_uri(const char *mnt)
 static unsigned long long rx_bytes_b(void)
 {
 	char *out = itest_run(10000, "ip netns exec %s cat /sys/class/net/%s/statistics/rx_bytes",
-	                      ns_b, veth_b);
+	                      net.ns_b, net.veth_b);
 	unsigned long long n = strtoull(out, NULL, 10);
 
 	free(out);
@@ -175,24 +110,24 @@ static unsigned long long rx_bytes_b(void)
 START_TEST(tree_copied_on_a_reads_identical_on_b_over_veth)
 {
 	static const char *const files[] = { "big.bin", "notes.txt", "sub/deep.bin", NULL };
-	const char *wrap[] = { "nsenter", nsenter_b, NULL };
+	const char *wrap[] = { "nsenter", net.nsenter_b, NULL };
 	char listen[64], want_peer[64];
 	unsigned long long total = 0;
 
 	free(itest_run(60000, "cp -r '%s/.' '%s/'", src, mnt_a));
 	itest_wait_published(mnt_a);
 	char *uri = drive_uri(mnt_a);
-	snprintf(want_peer, sizeof want_peer, "peer=%s:", addr_a);
+	snprintf(want_peer, sizeof want_peer, "peer=%s:", net.addr_a);
 	ck_assert_msg(strstr(uri, want_peer), "A's URI names no peer on its veth: %s", uri);
 
-	snprintf(listen, sizeof listen, "%s:0", addr_b);
+	snprintf(listen, sizeof listen, "%s:0", net.addr_b);
 	const char *args[] = { "--no-dht", "--listen", listen, NULL };
 	ck_assert_int_eq(fixture_mount_start_wrapped(wrap, home_b, uri, mnt_b, args, &mb), 0);
 	free(uri);
 
 	/* the ledger syncs over the veth: B lists the whole tree */
 	char *want = itest_run(10000, "cd '%s' && find . | sort", src), *got = NULL;
-	for (int i = 0; i < 600; i++) {
+	for (int i = 0; i < fixture_scaled_ms(60000) / 100; i++) {
 		free(got);
 		got = NULL;
 		fixture_sh(10000, &got, "cd '%s' && find . | sort", mnt_b);
@@ -244,26 +179,17 @@ int main(void)
 		tree_copied_on_a_reads_identical_on_b_over_veth,
 		NULL,
 	};
-	struct fixture_proc *sentinel;
-	char *log = NULL;
-	const char *why = net_create(&log);
-	int rc = EXIT_FAILURE;
+	int rc = itest_netns_setup(&net, 'f', "check_netns");
 
-	if (why) {
-		fprintf(stderr,
-		        "check_netns: FAILED: this machine cannot make the network namespaces "
-		        "and veth pair the test needs: %s (run the tests as root, as CI does)\n%s",
-		        why, log ? log : "");
-		free(log);
-		net_delete();
+	if (rc == 1) {
+		itest_netns_delete(&net);
 		return EXIT_FAILURE;
 	}
-	sentinel = net_sentinel();
-	if (!sentinel || net_configure(&log) != 0) {
-		fprintf(stderr, "check_netns: cannot set up %s and %s: %s\n", ns_a, ns_b,
-		        log ? log : "no sentinel process");
+	if (rc < 0) {
+		rc = EXIT_FAILURE;
 		goto out;
 	}
+	rc = EXIT_FAILURE;
 	if (fixture_tmpdir_new("netns", &dir) < 0) {
 		fprintf(stderr, "check_netns: cannot make a temporary directory\n");
 		goto out;
@@ -273,16 +199,14 @@ int main(void)
 	snprintf(mnt_a, sizeof mnt_a, "%s/mnt-a", dir);
 	snprintf(mnt_b, sizeof mnt_b, "%s/mnt-b", dir);
 	snprintf(src, sizeof src, "%s/src", dir);
-	fprintf(stderr, "check_netns: %s (%s on %s) <-> %s (%s on %s)\n", ns_a, addr_a, veth_a,
-	        ns_b, addr_b, veth_b);
+	fprintf(stderr, "check_netns: %s (%s on %s) <-> %s (%s on %s)\n", net.ns_a, net.addr_a,
+	        net.veth_a, net.ns_b, net.addr_b, net.veth_b);
 	rc = itest_main("netns", 120, setup, teardown, tests);
 	/* a failed test exits with its mounts up (their guardians stop the daemons) */
 	itest_cleanup(NULL, mnt_b);
 	itest_cleanup(dir, mnt_a);
 	free(dir);
 out:
-	free(log);
-	fixture_proc_stop(sentinel, 5000);
-	net_delete();
+	itest_netns_delete(&net);
 	return rc;
 }

@@ -338,3 +338,25 @@ void itest_wait_log(const char *path, const char *const subs[], double timeout_s
 		usleep(50000);
 	}
 }
+
+void itest_aria2c_seed(const char *data_dir, const char *tfile, uint16_t port, const char *log,
+                       struct fixture_proc **out)
+{
+	char portarg[32], dirarg[4200];
+
+	snprintf(portarg, sizeof portarg, "--listen-port=%u", port);
+	snprintf(dirarg, sizeof dirarg, "--dir=%s", data_dir);
+	char *argv[] = { "aria2c",
+		         dirarg,
+		         "-V",
+		         "--seed-ratio=0.0",
+		         "--enable-dht=false",
+		         "--enable-dht6=false",
+		         "--bt-enable-lpd=false",
+		         "--enable-peer-exchange=false",
+		         portarg,
+		         "--summary-interval=0",
+		         (char *)tfile,
+		         NULL };
+	ck_assert_int_eq(fixture_proc_start(argv, log, out), 0);
+}

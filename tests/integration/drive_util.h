@@ -59,6 +59,12 @@ char *itest_run(int timeout_ms, const char *fmt, ...) __attribute__((format(prin
  * substrings (NULL-terminated, may be NULL), or on a daemon exit status other than 0. */
 void itest_stop_clean(struct fixture_mount *m, const char *const allowed[]);
 
+/* aria2c seeding tfile, whose data is under data_dir, on 127.0.0.1:port only (no DHT,
+ * LPD or PEX; checks its data first), its output in log. Stop it with
+ * fixture_proc_stop. */
+void itest_aria2c_seed(const char *data_dir, const char *tfile, uint16_t port, const char *log,
+                       struct fixture_proc **out);
+
 /* Wait (60 s at most) until `swarmfs status` of the mount says nothing is staged or
  * queued: everything copied in is published. */
 void itest_wait_published(const char *mnt);

@@ -18,7 +18,7 @@ static bool pid_gone(pid_t pid, int timeout_ms)
 {
 	char path[64], buf[256];
 
-	for (int i = 0; i < timeout_ms / 10; i++) {
+	for (int i = 0; i < fixture_scaled_ms(timeout_ms) / 10; i++) {
 		FILE *f;
 
 		snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);

@@ -581,6 +581,56 @@ START_TEST(test_record_rejects_bad_fields)
 }
 END_TEST
 
+/* A file within a torrent of several files: the optional fidx/foff pair. Records
+ * without it keep their old bytes; half of the pair, or a negative value, is refused. */
+START_TEST(test_record_file_in_torrent)
+{
+	struct ledger_key *k = tu_key(1);
+	struct rec r = sample(LEDGER_REC_CLAIM), d;
+	uint8_t *raw;
+	size_t len;
+	char *copy, *at;
+
+	/* without the pair: no new key in the bytes, decoded as a one-file torrent */
+	ck_assert_int_eq(rec_sign(&r, k, &raw, &len), 0);
+	ck_assert_ptr_null(memmem(raw, len, "fidx", 4));
+	ck_assert_int_eq(rec_decode(NULL, raw, len, 4096, &d), 0);
+	ck_assert(!d.content.has_file);
+	free(raw);
+	/* with it: both values come back, and the bytes stay canonical */
+	r.content.has_file = true;
+	r.content.file_index = 2;
+	r.content.file_offset = 123456789012ULL;
+	ck_assert_int_eq(rec_sign(&r, k, &raw, &len), 0);
+	ck_assert_int_eq(ben_check(raw, len, &lim), 0);
+	ck_assert_int_eq(rec_decode(NULL, raw, len, 4096, &d), 0);
+	ck_assert(d.content.has_file);
+	ck_assert_uint_eq(d.content.file_index, 2);
+	ck_assert_uint_eq(d.content.file_offset, 123456789012ULL);
+	/* fidx without foff: cut "4:foffi123456789012e" out */
+	copy = malloc(len);
+	at = memmem(raw, len, "4:foffi", 7);
+	ck_assert_ptr_nonnull(at);
+	size_t cut = (size_t)(strchr(at + 7, 'e') + 1 - at), pre = (size_t)(at - (char *)raw);
+	memcpy(copy, raw, pre);
+	memcpy(copy + pre, at + cut, len - pre - cut);
+	ck_assert_int_eq(rec_parse((uint8_t *)copy, len - cut, 4096, &d), -EBADMSG);
+	/* a negative index */
+	at = memmem(raw, len, "4:fidxi2e", 9);
+	ck_assert_ptr_nonnull(at);
+	pre = (size_t)(at - (char *)raw);
+	free(copy);
+	copy = malloc(len + 1);
+	memcpy(copy, raw, pre);
+	memcpy(copy + pre, "4:fidxi-2e", 10);
+	memcpy(copy + pre + 10, at + 9, len - pre - 9);
+	ck_assert_int_eq(rec_parse((uint8_t *)copy, len + 1, 4096, &d), -EBADMSG);
+	free(copy);
+	free(raw);
+	ledger_key_free(k);
+}
+END_TEST
+
 START_TEST(test_block_header_and_params)
 {
 	struct ledger_key *k = tu_key(2);
@@ -641,6 +691,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_path_normalize);
 	tcase_add_test(tc, test_record_roundtrip_all_types);
 	tcase_add_test(tc, test_record_rejects_bad_fields);
+	tcase_add_test(tc, test_record_file_in_torrent);
 	tcase_add_test(tc, test_block_header_and_params);
 	suite_add_tcase(s, tc);
 	return s;

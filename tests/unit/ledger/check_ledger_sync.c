@@ -487,6 +487,55 @@ START_TEST(test_sync_tx_of_non_member_bans)
 }
 END_TEST
 
+/* A forged block sent as the answer to a real getblocks, so that the in-flight check
+ * passes and the block's own checks must refuse it. Node 1 (hostile) has A's chain and
+ * says so in its status; the victim (node 0, genesis only) asks it for blocks. Tried:
+ * a block by a key that is no producer, and a block by the producer whose one record's
+ * signature is broken. Each drops and bans the sender and leaves the victim at height 0. */
+static void forged_answer(const struct ledger_key *k, const struct ledger_key *signer, size_t bad)
+{
+	struct ledger_key *v = tu_key(3);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger *victim, *h;
+	struct ben_buf msg;
+
+	ck_assert_int_eq(claim(a, "/real", 1), 0);
+	victim = tu_join("v.db", a, v, false);
+	h = tu_join("h.db", a, k, false);
+	tu_copy_blocks(a, h);
+	node_add(&net, victim);
+	node_add(&net, h);
+	net.nodes[1].hostile = true; /* what it is sent, it never reads */
+	connect_nodes(&net, 0, 1);
+	pump(&net); /* its status says it is ahead: the victim sends a getblocks */
+	ck_assert_int_eq(net.sent[0][1], 2); /* the victim's status, then its getblocks */
+	/* the answer: a forged block on the victim's genesis */
+	blocks_msg(victim, signer, 1, bad, &msg);
+	enqueue(&net, 1, 0, msg.p, msg.len);
+	ben_buf_release(&msg);
+	pump(&net);
+	ck_assert_int_eq(net.dropped[0][1], 1);
+	ck_assert_int_eq(net.banned[0][1], 1);
+	ck_assert_int_eq(tu_height(victim), 0);
+	net_free(&net);
+	ledger_free(a);
+	ledger_key_free(v);
+}
+
+START_TEST(test_sync_forged_block_answer_refused)
+{
+	struct ledger_key *k = tu_key(1), *x = tu_key(9);
+
+	forged_answer(k, x, SIZE_MAX); /* signed by no producer */
+	tu_cleanup();
+	fixture_test_setup();
+	forged_answer(k, k, 0); /* the producer's, with a forged record */
+	ledger_key_free(k);
+	ledger_key_free(x);
+}
+END_TEST
+
 /* A hostile peer (node 4) answers with garbage, a forged block, an oversized
  * message and another drive's status; the four honest nodes converge anyway and
  * each drops it. */
@@ -600,6 +649,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_preverified_bad_signature);
 	tcase_add_test(tc, test_sync_tx_gossip);
 	tcase_add_test(tc, test_sync_tx_of_non_member_bans);
+	tcase_add_test(tc, test_sync_forged_block_answer_refused);
 	tcase_add_test(tc, test_sync_five_with_hostile);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(big, 60);

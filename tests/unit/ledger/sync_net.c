@@ -17,6 +17,7 @@ void enqueue(struct net *net, int from, int to, const uint8_t *buf, size_t len)
 	memcpy(net->q[net->qn].buf, buf, len);
 	net->q[net->qn].len = len;
 	net->qn++;
+	net->sent[from][to]++;
 }
 
 static void op_send(uint64_t peer, const uint8_t *buf, size_t len, void *ctx)

@@ -30,6 +30,7 @@ struct net {
 	int dropped[MAX_NODES][MAX_NODES]; /* times a dropped b */
 	int banned[MAX_NODES][MAX_NODES];  /* ... of which for misbehaving */
 	int got[MAX_NODES][MAX_NODES];     /* messages b delivered to a */
+	int sent[MAX_NODES][MAX_NODES];    /* messages a queued for b */
 	struct msg *q;
 	size_t qn, qcap, qhead;
 	size_t delivered;
