@@ -109,8 +109,8 @@ void fs_credit_tick(struct fs_credit *c, struct fs_drive *d, struct ledger_sync 
 	int64_t now = now_ms();
 	int got = 0, rolled;
 
-	if (!d->key || !d->swarm)
-		return;
+	if (!d->key || !d->swarm || d->opts.no_receipts)
+		goto roll;
 	for (size_t cap = 64;; cap *= 2) {
 		free(b);
 		if (!(b = malloc(cap * sizeof *b)))
@@ -131,6 +131,7 @@ void fs_credit_tick(struct fs_credit *c, struct fs_drive *d, struct ledger_sync 
 			receipt_send(d, ls, o, b[i].downloaded, peers, n, now);
 	}
 	free(b);
+roll:
 	rolled = ledger_credit_roll(d->ledger, FS_CREDIT_ROLL_BATCH, FS_CREDIT_ROLL_AGE_S);
 	if (rolled > 0)
 		fs_debug("credit: %d credit record(s) queued", rolled);

@@ -23,6 +23,7 @@ static const struct {
 	{ "peer", "--peer", true },
 	{ "no_dht", "--no-dht", false },
 	{ "upload_limit", "--upload-limit", true },
+	{ "no_receipts", "--no-receipts", false },
 	{ "read_timeout", "--read-timeout", true },
 	{ "allow_other", "--allow-other", false },
 };

@@ -5,7 +5,7 @@
  * runs mount.fuse3, which runs `swarmfs DRIVE DIR -o OPTS`: main() hands that form to
  * fs_cmd_mount_helper. Every `swarmfs mount` flag is also an -o option, spelled with
  * '_' or '-' (home=DIR, key=NAME, cache_size=SIZE, listen=ADDR:PORT, tracker=URL and
- * peer=HOST:PORT, repeatable, no_dht, upload_limit=SIZE, read_timeout=SECS,
+ * peer=HOST:PORT, repeatable, no_dht, upload_limit=SIZE, no_receipts, read_timeout=SECS,
  * allow_other); mount(8)'s own options (noauto, _netdev, nofail, user, x-*, ...) are
  * dropped, and every other option goes to FUSE.
  *

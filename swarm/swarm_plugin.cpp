@@ -79,6 +79,13 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 			dial_port = (uint16_t)port;
 		else if (pc.is_outgoing())
 			dial_port = pc.remote().port();
+		{
+			// the connection's classes were set when it started: its rank now
+			auto c = pc.native_handle();
+			int rank = c ? swarm_class_rank(t->s, *c) : 0;
+			std::lock_guard<std::mutex> g(t->mu);
+			t->conns[pc.remote()] = { dial_port, rank };
+		}
 		if (!t->ext_channel)
 			return true;
 		lt::bdecode_node m = h.dict_find_dict("m");
@@ -124,6 +131,16 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 		return false;
 	}
 
+	// Payload sent to this peer, counted the same way (status shows both).
+	void sent_payload(int bytes) override
+	{
+		if (t->ext_channel || bytes <= 0)
+			return;
+		std::string host = dial_addr.to_string();
+		std::lock_guard<std::mutex> g(t->mu);
+		t->sent[std::make_pair(host, dial_port)] += (uint64_t)bytes;
+	}
+
 	void on_disconnect(lt::error_code const &) override
 	{
 		// Every member seeds the drive torrent, and libtorrent never dials a peer
@@ -134,6 +151,10 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 			auto c = pc.native_handle();
 			if (c && c->peer_info_struct())
 				c->peer_info_struct()->seed = false;
+		}
+		{
+			std::lock_guard<std::mutex> g(t->mu);
+			t->conns.erase(pc.remote());
 		}
 		leave();
 	}
@@ -400,17 +421,21 @@ extern "C" int swarm_ext_drop(struct swarm_torrent *t, uint64_t peer)
 	SWARM_CATCH
 }
 
+std::vector<std::shared_ptr<swarm_torrent>> swarm_live_torrents(swarm_session *s, bool ext)
+{
+	std::vector<std::shared_ptr<swarm_torrent>> ts;
+	std::lock_guard<std::mutex> g(s->mu);
+	for (swarm_torrent *t : s->torrents)
+		if ((ext || !t->ext_channel) && t->self)
+			ts.push_back(t->self);
+	return ts;
+}
+
 extern "C" int swarm_session_peer_bytes(struct swarm_session *s, struct swarm_peer_bytes *out,
                                         size_t max)
 {
 	try {
-		std::vector<std::shared_ptr<swarm_torrent>> ts;
-		{
-			std::lock_guard<std::mutex> g(s->mu);
-			for (swarm_torrent *t : s->torrents)
-				if (!t->ext_channel && t->self)
-					ts.push_back(t->self);
-		}
+		auto ts = swarm_live_torrents(s, false);
 		size_t n = 0;
 		for (auto &t : ts) {
 			std::lock_guard<std::mutex> g(t->mu);
@@ -423,6 +448,8 @@ extern "C" int swarm_session_peer_bytes(struct swarm_session *s, struct swarm_pe
 					         kv.first.first.c_str());
 					o.port = kv.first.second;
 					o.downloaded = kv.second;
+					auto it = t->sent.find(kv.first);
+					o.uploaded = it == t->sent.end() ? 0 : it->second;
 				}
 				n++;
 			}

@@ -9,6 +9,13 @@
  * least 64 MiB and B downloaded as much (`swarmfs credit --json`, polled with a deadline),
  * but not more than its libtorrent counted (64 MiB and at most 1/16 more for blocks
  * asked twice), and C, which moved nothing, has no credit either way.
+ *
+ * Credit matters: B uploads to A first (A reads a file B published; A's receipts give B
+ * the credit record every ledger holds), then A, capped at 4 MB/s, is read by B and C
+ * at once. Each node listens on an address of its own (127.0.0.1, .2, .3), which is
+ * what ranks go by. A ranks B 3 (it gave more than it took) and C 2 (even), as its
+ * status says, and the share of A's upload B gets (A's own per-peer counts) must be at
+ * least 65 % where ranks give 80 % (priority 64 vs 16) and no ranking gives ~50 %.
  */
 #include "drive_util.h"
 #include "fixture.h"
@@ -27,6 +34,7 @@ struct node {
 	char *home, *mnt;
 	char listen[64];
 	char key[LEDGER_HEX_LEN];
+	const char *upload_limit; /* --upload-limit, or NULL */
 	struct fixture_mount *m;
 };
 
@@ -48,6 +56,8 @@ static void mount_node(struct node *n)
 		               "20",
 		               "--tracker",
 		               fixture_tracker_url(tracker),
+		               n->upload_limit ? "--upload-limit" : NULL,
+		               n->upload_limit,
 		               NULL };
 	char db[4200];
 	struct stat st;
@@ -101,7 +111,8 @@ static void setup(void)
 		ck_assert_int_ge(asprintf(&n->home, "%s/home-%c", dir, 'a' + i), 0);
 		ck_assert_int_ge(asprintf(&n->mnt, "%s/mnt-%c", dir, 'a' + i), 0);
 		ck_assert_int_eq(fixture_port_free(&port), 0);
-		snprintf(n->listen, sizeof n->listen, "127.0.0.1:%u", port);
+		/* an address each: credit ranks go by address */
+		snprintf(n->listen, sizeof n->listen, "127.0.0.%d:%u", i + 1, port);
 		ck_assert_int_eq(itest_key(n->home, "default", pub[i]), 0);
 		ledger_hex(pub[i], LEDGER_KEY_LEN, n->key);
 	}
@@ -228,10 +239,118 @@ START_TEST(reader_credits_the_seeder_on_every_ledger)
 }
 END_TEST
 
+/* A's status --json: the field of the peer_list entry of member key; -1 if absent. */
+static long long peer_field(const char *key, const char *field)
+{
+	char *out = itest_run(10000, "'%s' status --json '%s'", getenv("SWARMFS_BIN"), A->mnt);
+	const char *list = strstr(out, "\"peer_list\"");
+	long long v = list ? json_field(list, key, field) : -1;
+
+	free(out);
+	return v;
+}
+
+/* Write a random file of size bytes into n's mount and wait until it is published. */
+static void publish(struct node *n, const char *name, long long size, unsigned seed)
+{
+	char path[4200];
+
+	snprintf(path, sizeof path, "%s/%s", src, name);
+	ck_assert_int_eq(fixture_file_random(path, (size_t)size, seed), 0);
+	free(itest_run(60000, "cp '%s' '%s/'", path, n->mnt));
+	itest_wait_published(n->mnt);
+}
+
+START_TEST(more_credit_gets_the_larger_share)
+{
+	const long long seed_size = 20ll << 20, size = 32ll << 20;
+	char path[4300];
+	struct fixture_proc *rd[2];
+	double end;
+
+	mount_node(B);
+	mount_node(C);
+	/* B earns credit: A reads what B published (a receipt at 16 MiB, at once) */
+	publish(B, "seed.bin", seed_size, 11);
+	itest_wait_path(A->mnt, "seed.bin", 30 * mult());
+	free(itest_run(120000, "cat '%s/seed.bin' > /dev/null", A->mnt));
+	end = now_s() + 60 * mult();
+	for (;;) {
+		char *out =
+		    itest_run(10000, "'%s' credit --json '%s'", getenv("SWARMFS_BIN"), A->mnt);
+		long long up = json_field(out, B->key, "uploaded");
+
+		free(out);
+		if (up >= 16ll << 20)
+			break;
+		ck_assert_msg(now_s() < end, "A's ledger credits B with %lld bytes after 60 s", up);
+		usleep(250000);
+	}
+	/* A again, its upload capped: connections from now on take their ranks */
+	itest_stop_clean(A->m, NULL);
+	A->m = NULL;
+	A->upload_limit = "4M";
+	mount_node(A);
+	end = now_s() + 30 * mult();
+	for (;;) {
+		long long rb = peer_field(B->key, "rank"), rc = peer_field(C->key, "rank");
+
+		if (rb == 3 && rc == 2)
+			break;
+		ck_assert_msg(now_s() < end, "A ranks B %lld and C %lld after 30 s, want 3 and 2",
+		              rb, rc);
+		usleep(250000);
+	}
+	/* B and C read a file only A holds, at once */
+	publish(A, "contest.bin", size, 12);
+	itest_wait_path(B->mnt, "contest.bin", 30 * mult());
+	itest_wait_path(C->mnt, "contest.bin", 30 * mult());
+	long long b0 = peer_field(B->key, "uploaded"), c0 = peer_field(C->key, "uploaded");
+
+	ck_assert_msg(b0 >= 0 && c0 >= 0, "A's status lists no peer entry for B or C");
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof path, "if=%s/contest.bin", nodes[i + 1].mnt);
+		char *argv[] = { "dd", path, "bs=1M", "of=/dev/null", "status=none", NULL };
+
+		ck_assert_int_eq(fixture_proc_start(argv, NULL, &rd[i]), 0);
+	}
+	/* measured while both still read: until A sent half the file to them together */
+	long long b = 0, c = 0;
+	double t0 = now_s();
+
+	end = now_s() + 60 * mult();
+	while (b + c < size / 2) {
+		ck_assert_msg(now_s() < end, "A sent B %lld and C %lld bytes in 60 s", b, c);
+		usleep(200000);
+		b = peer_field(B->key, "uploaded") - b0;
+		c = peer_field(C->key, "uploaded") - c0;
+		ck_assert_msg(b >= 0 && c >= 0, "A lost its count for B or C");
+	}
+	double share = (double)b / (double)(b + c);
+
+	fprintf(stderr,
+	        "credit rank: B (rank %lld) got %lld, C (rank %lld) %lld of A's upload in "
+	        "%.1f s: %.0f %%\n",
+	        peer_field(B->key, "connection_rank"), b, peer_field(C->key, "connection_rank"), c,
+	        now_s() - t0, share * 100);
+	ck_assert_msg(share >= 0.65,
+	              "B, with more credit, got %.0f %% of A's contended upload (%lld vs C's "
+	              "%lld bytes), want at least 65 %%",
+	              share * 100, b, c);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(fixture_proc_wait(rd[i], (int)(120000 * mult())), 0);
+	for (int i = N_NODES - 1; i >= 0; i--) {
+		itest_stop_clean(nodes[i].m, NULL);
+		nodes[i].m = NULL;
+	}
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = {
 		reader_credits_the_seeder_on_every_ledger,
+		more_credit_gets_the_larger_share,
 		NULL,
 	};
 
