@@ -21,6 +21,8 @@ struct owed {
 	uint16_t port;
 	uint64_t receipted; /* bytes of libtorrent's count already in receipts */
 	int64_t since_ms;   /* when the bytes not receipted yet were first seen, 0: none */
+	uint64_t last;      /* libtorrent's count at the last tick ... */
+	int64_t last_ms;    /* ... and when it last grew */
 };
 
 struct fs_credit {
@@ -126,8 +128,13 @@ void fs_credit_tick(struct fs_credit *c, struct fs_drive *d, struct ledger_sync 
 			continue;
 		if (!o->since_ms)
 			o->since_ms = now;
+		if (b[i].downloaded != o->last) {
+			o->last = b[i].downloaded;
+			o->last_ms = now;
+		}
 		if ((int64_t)(b[i].downloaded - o->receipted) >= FS_CREDIT_RECEIPT_BYTES ||
-		    now - o->since_ms >= FS_CREDIT_RECEIPT_S * 1000)
+		    now - o->since_ms >= FS_CREDIT_RECEIPT_S * 1000 ||
+		    now - o->last_ms >= FS_CREDIT_IDLE_S * 1000)
 			receipt_send(d, ls, o, b[i].downloaded, peers, n, now);
 	}
 	free(b);

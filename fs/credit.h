@@ -3,11 +3,12 @@
  *
  * As a downloader, this node signs receipts for the payload bytes its libtorrent
  * received from each member (swarm_session_peer_bytes: per torrent, per peer), at least
- * every FS_CREDIT_RECEIPT_BYTES or FS_CREDIT_RECEIPT_S, and sends each to its uploader
- * on the drive's sealed channel. It never signs more than libtorrent counted: a receipt
- * is for the bytes counted since the last one. A peer is known as a member by its
- * address and listen port on the channel; bytes from a peer that is not (yet) on the
- * channel wait. As an uploader, it rolls the receipts it was given into credit records.
+ * every FS_CREDIT_RECEIPT_BYTES or FS_CREDIT_RECEIPT_S, or once the bytes from that peer
+ * stopped for FS_CREDIT_IDLE_S (a read that ended is credited at once), and sends each to its
+ * uploader on the drive's sealed channel. It never signs more than libtorrent counted: a receipt is
+ * for the bytes counted since the last one. A peer is known as a member by its address and listen
+ * port on the channel; bytes from a peer that is not (yet) on the channel wait. As an uploader, it
+ * rolls the receipts it was given into credit records.
  *
  * Threads: fs_credit_tick on the drive's sync thread only (it owns the ledger_sync);
  * fs_credit_text, fs_credit_print from any thread.
@@ -26,6 +27,7 @@ struct ledger_sync;
 
 #define FS_CREDIT_RECEIPT_BYTES (16ll << 20) /* a receipt at least this often ... */
 #define FS_CREDIT_RECEIPT_S     60           /* ... or after this many seconds */
+#define FS_CREDIT_IDLE_S        4            /* ... or once the bytes stopped this long */
 #define FS_CREDIT_ROLL_BATCH    8            /* receipts that make a credit record now */
 #define FS_CREDIT_ROLL_AGE_S    5            /* ... or the age of the oldest kept */
 

@@ -63,8 +63,7 @@ static const struct ledger_credit *credit_of(const struct ledger_credit *c, size
 	return NULL;
 }
 
-void fs_rank_update(struct fs_rank *r, struct fs_drive *d, const struct fs_rank_member *v,
-                    size_t n)
+void fs_rank_update(struct fs_rank *r, struct fs_drive *d, const struct fs_rank_member *v, size_t n)
 {
 	struct ledger_credit *c = NULL;
 	size_t nc = 0;

@@ -51,9 +51,9 @@ void fs_rank_update(struct fs_rank *r, struct fs_drive *d, const struct fs_rank_
                     size_t n);
 
 /* Per peer of d's session (address, member key and name if it is one on the channel,
- * its credit rank now and the highest its live connections got, rates, payload totals): lines appended to *buf (fs_text_add), a
- * "peer_list" array in the JSON object being written, or the rows of the --watch
- * screen. r may be NULL (no sync): no peer is then known as a member. */
+ * its credit rank now and the highest its live connections got, rates, payload totals): lines
+ * appended to *buf (fs_text_add), a "peer_list" array in the JSON object being written, or the rows
+ * of the --watch screen. r may be NULL (no sync): no peer is then known as a member. */
 void fs_rank_status_text(struct fs_rank *r, struct fs_drive *d, char **buf, size_t *len);
 void fs_rank_status_json(struct fs_rank *r, struct fs_drive *d, struct fs_json *j);
 void fs_rank_status_watch(struct fs_rank *r, struct fs_drive *d, char **buf, size_t *len);

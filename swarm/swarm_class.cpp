@@ -84,8 +84,7 @@ extern "C" int swarm_session_set_ranks(struct swarm_session *s, const struct swa
 	SWARM_CATCH
 }
 
-extern "C" int swarm_session_peers(struct swarm_session *s, struct swarm_peer_info *out,
-                                   size_t max)
+extern "C" int swarm_session_peers(struct swarm_session *s, struct swarm_peer_info *out, size_t max)
 {
 	try {
 		auto ts = swarm_live_torrents(s, true);
@@ -141,13 +140,15 @@ extern "C" int swarm_session_peers(struct swarm_session *s, struct swarm_peer_in
 		std::vector<swarm_peer_info> v;
 		for (auto const &kv : by)
 			v.push_back(kv.second);
-		std::sort(v.begin(), v.end(), [](swarm_peer_info const &a, swarm_peer_info const &b) {
-			uint64_t x = a.download_rate + a.upload_rate, y = b.download_rate + b.upload_rate;
-			if (x != y)
-				return x > y;
-			int c = strcmp(a.host, b.host);
-			return c ? c < 0 : a.port < b.port;
-		});
+		std::sort(v.begin(), v.end(),
+		          [](swarm_peer_info const &a, swarm_peer_info const &b) {
+			          uint64_t x = a.download_rate + a.upload_rate,
+			                   y = b.download_rate + b.upload_rate;
+			          if (x != y)
+				          return x > y;
+			          int c = strcmp(a.host, b.host);
+			          return c ? c < 0 : a.port < b.port;
+		          });
 		for (size_t i = 0; i < v.size() && i < max; i++)
 			out[i] = v[i];
 		return (int)v.size();
