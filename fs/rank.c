@@ -93,7 +93,8 @@ void fs_rank_update(struct fs_rank *r, struct fs_drive *d, const struct fs_rank_
 		while (k < ns && strcmp(sr[k].host, nv[i].host))
 			k++;
 		if (k == ns) {
-			snprintf(sr[ns].host, sizeof sr[ns].host, "%s", nv[i].host);
+			snprintf(sr[ns].host, sizeof sr[ns].host, "%.*s",
+			         (int)sizeof sr[ns].host - 1, nv[i].host);
 			sr[ns++].rank = nv[i].rank;
 		} else if (nv[i].rank < sr[k].rank)
 			sr[k].rank = nv[i].rank;
