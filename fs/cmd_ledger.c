@@ -4,6 +4,7 @@
  * drive add-member ask the mount instead. */
 #include "cmd_ledger.h"
 #include "cli.h"
+#include "credit.h"
 #include "cmd_mount.h"
 #include "drive.h"
 #include "fs.h"
@@ -834,6 +835,60 @@ int fs_cmd_drive(int argc, char **argv)
 			rc = show_one(l, false);
 	}
 	ledger_free(l);
+	free(c.home);
+	return rc < 0 ? CMD_FAIL : 0;
+}
+
+/* ---- credit ---- */
+
+static const char credit_usage[] =
+    "usage: swarmfs credit DRIVE|MOUNTPOINT [--json] [--home DIR]\n\n"
+    "For each member of the drive: the bytes it uploaded to other members and downloaded\n"
+    "from them, as the receipts in the ledger prove them, and the ratio. Credit is a\n"
+    "ledger fact, not a currency: nothing is paid or spent. --json: a list of objects\n"
+    "{member, uploaded, downloaded, ratio}.\n";
+
+static int credit_offline(struct ledger *l, void *ctx)
+{
+	char *text = NULL;
+	int rc = fs_credit_text(l, &text);
+
+	if (rc >= 0)
+		fs_credit_print(text, *(bool *)ctx);
+	free(text);
+	return rc < 0 ? rc : 0;
+}
+
+static int credit_extra(int ch, void *ctx)
+{
+	if (ch != 'j')
+		return -1;
+	*(bool *)ctx = true;
+	return 0;
+}
+
+int fs_cmd_credit(int argc, char **argv)
+{
+	static const struct option extra[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct common c = { 0 };
+	bool json = false;
+	char *text;
+	int rc;
+
+	PARSE(argc, argv, &c, credit_usage, "", extra, credit_extra, &json);
+	if (argc - optind != 1) {
+		fprintf(stderr, "%s", credit_usage);
+		return FS_EXIT_USAGE;
+	}
+	if (fs_mount_ask(argv[optind], "credit", &text) == 0) {
+		fs_credit_print(text, json);
+		free(text);
+		return 0;
+	}
+	rc = with_drive(&c, "credit", argv[optind], false, credit_offline, &json);
 	free(c.home);
 	return rc < 0 ? CMD_FAIL : 0;
 }

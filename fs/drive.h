@@ -38,6 +38,7 @@ struct fs_drive_opts {
 	bool lsd, utp;
 	int read_timeout_ms; /* 0: 30 s */
 	int upload_limit;    /* bytes/s, 0: none */
+	bool no_receipts;    /* sign no credit receipts for what this node downloads */
 };
 
 struct fs_drive {

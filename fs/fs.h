@@ -87,6 +87,7 @@ struct fs_mount_opts {
 	bool utp;               /* --utp on */
 	int read_timeout_ms;    /* --read-timeout SECONDS */
 	int upload_limit;       /* --upload-limit, bytes/s, 0: none */
+	bool no_receipts;       /* --no-receipts: sign no credit receipts */
 	char **fuse_opts;       /* -o values, NULL-terminated; borrowed */
 };
 

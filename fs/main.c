@@ -44,6 +44,8 @@ static const struct command commands[] = {
 	  "drive, height, peers, cache use, publish queue" },
 	{ "log", fs_cmd_log, "log DRIVE|PATH [PATH]",
 	  "history of a path: every record with its block" },
+	{ "credit", fs_cmd_credit, "credit DRIVE|MOUNTPOINT [--json]",
+	  "bytes each member uploaded and downloaded, from receipts" },
 	{ "verify", fs_cmd_verify, "verify DRIVE",
 	  "re-check the whole chain; report any tampering" },
 	{ "transfer", fs_cmd_transfer, "transfer PATH --to KEY", "give a file to another key" },
@@ -104,7 +106,9 @@ static void mount_usage(FILE *f)
 	       "      --utp on|off        uTP as well as TCP (default off: TCP is faster on\n"
 	       "                          loopback and LANs)\n"
 	       "      --upload-limit SIZE seed at most SIZE bytes a second, e.g. 512K, 2M\n"
-	       "                          (default: unlimited)\n"
+	       "                          (default: unlimited; LAN peers count too)\n"
+	       "      --no-receipts       sign no credit receipts for what this node reads\n"
+	       "                          (its uploaders get no credit for it)\n"
 	       "      --read-timeout SECS a read waiting for the swarm fails with EIO after\n"
 	       "                          this long (default 30)\n"
 	       "  -o OPT[,OPT...]         FUSE mount options; every flag above is also an\n"
@@ -144,7 +148,8 @@ static int mount_parsed(int argc, char **argv)
 		OPT_UPLOAD_LIMIT,
 		OPT_DHT_BOOTSTRAP,
 		OPT_LSD,
-		OPT_UTP
+		OPT_UTP,
+		OPT_NO_RECEIPTS
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -160,6 +165,7 @@ static int mount_parsed(int argc, char **argv)
 		{ "utp", required_argument, NULL, OPT_UTP },
 		{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
 		{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
+		{ "no-receipts", no_argument, NULL, OPT_NO_RECEIPTS },
 		{ "cache-size", required_argument, NULL, OPT_CACHE },
 		{ "allow-other", no_argument, NULL, OPT_ALLOW_OTHER },
 		{ "help", no_argument, NULL, 'h' },
@@ -193,6 +199,7 @@ static int mount_parsed(int argc, char **argv)
 		case OPT_HOME: o.home = optarg; break;
 		case OPT_KEY: o.key = optarg; break;
 		case OPT_LISTEN: o.listen = optarg; break;
+		case OPT_NO_RECEIPTS: o.no_receipts = true; break;
 		case OPT_TRACKER: trackers[n_tr++] = optarg; break;
 		case OPT_PEER:
 			if (fs_uri_peer_valid(optarg) < 0) {

@@ -29,6 +29,7 @@ static const struct {
 	{ "lsd", "--lsd", NONE, NULL },
 	{ "utp", "--utp", OPTIONAL, "on" },
 	{ "upload_limit", "--upload-limit", REQUIRED, NULL },
+	{ "no_receipts", "--no-receipts", NONE, NULL },
 	{ "read_timeout", "--read-timeout", REQUIRED, NULL },
 	{ "allow_other", "--allow-other", NONE, NULL },
 };

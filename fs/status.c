@@ -7,6 +7,7 @@
 #include "json.h"
 #include "members.h"
 #include "publish.h"
+#include "rank.h"
 #include "sync.h"
 
 #include <cache.h>
@@ -253,6 +254,7 @@ int fs_status_text(struct fs_drive *d, char **out)
 	fs_text_add(&buf, &len, "download rate: %llu B/s\nupload rate: %llu B/s\n",
 	            (unsigned long long)s.session.download_rate,
 	            (unsigned long long)s.session.upload_rate);
+	fs_rank_status_text(fs_sync_rank(d), d, &buf, &len);
 	fs_text_add(&buf, &len,
 	            "cache: %llu of %llu bytes used, %llu published, %llu pinned by readers\n",
 	            (unsigned long long)s.cache.used, (unsigned long long)s.cache.cap,
@@ -347,6 +349,9 @@ int fs_status_json(struct fs_drive *d, char **out)
 	fs_json_uint(&j, "upload_rate", s.session.upload_rate);
 	fs_json_uint(&j, "total_downloaded", s.session.total_downloaded);
 	fs_json_uint(&j, "total_uploaded", s.session.total_uploaded);
+	fs_json_uint(&j, "wire_downloaded", s.session.wire_downloaded);
+	fs_json_uint(&j, "wire_uploaded", s.session.wire_uploaded);
+	fs_rank_status_json(fs_sync_rank(d), d, &j);
 	fs_json_object_begin(&j, "cache");
 	fs_json_uint(&j, "used", s.cache.used);
 	fs_json_uint(&j, "cap", s.cache.cap);
@@ -391,8 +396,7 @@ int fs_status_json(struct fs_drive *d, char **out)
 
 /* ---- the --watch screen ---- */
 
-/* 1536 -> "1.5K": rates and sizes in a column of 6. */
-static void human(uint64_t v, char *buf, size_t len)
+void fs_human(uint64_t v, char *buf, size_t len)
 {
 	static const char units[] = "BKMGTP";
 	double x = (double)v;
@@ -415,7 +419,7 @@ static void queue_watch(const struct fs_publish_item *it, void *ctx)
 
 	if (q->n++ >= MAX_QUEUE_SHOWN)
 		return;
-	human(it->size, size, sizeof size);
+	fs_human(it->size, size, sizeof size);
 	if (!strcmp(it->state, "hashing") && it->pieces)
 		snprintf(prog, sizeof prog, " %3u%% (%u/%u pieces)",
 		         (unsigned)((uint64_t)it->hashed * 100 / it->pieces), it->hashed,
@@ -436,8 +440,8 @@ int fs_status_watch(struct fs_drive *d, char **out)
 	if ((err = snapshot_take(d, &s, true)) < 0)
 		return err;
 	strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tm));
-	human(s.session.download_rate, a, sizeof a);
-	human(s.session.upload_rate, b, sizeof b);
+	fs_human(s.session.download_rate, a, sizeof a);
+	fs_human(s.session.upload_rate, b, sizeof b);
 	fs_text_add(&buf, &len, "swarmfs %s (%.16s)  height %llu  %s\n", d->name ? d->name : "",
 	            d->id_hex, (unsigned long long)s.head.height, when);
 	fs_text_add(&buf, &len, "peers %u  members %u  torrents %u  down %s/s  up %s/s  sync %s\n",
@@ -445,9 +449,9 @@ int fs_status_watch(struct fs_drive *d, char **out)
 	            !s.sync.running ? "off"
 	            : s.sync.behind ? "behind"
 	                            : "ok");
-	human(s.cache.used, a, sizeof a);
-	human(s.cache.cap, b, sizeof b);
-	human(s.cache.published, c, sizeof c);
+	fs_human(s.cache.used, a, sizeof a);
+	fs_human(s.cache.cap, b, sizeof b);
+	fs_human(s.cache.published, c, sizeof c);
 	fs_text_add(&buf, &len, "cache %s of %s, %s published\n\n", a, b, c);
 	fs_text_add(&buf, &len, "%-9s %9s %9s %5s %13s %8s  %s\n", "STATE", "DOWN/s", "UP/s",
 	            "PEERS", "PIECES", "WANTED", "FILE");
@@ -455,8 +459,8 @@ int fs_status_watch(struct fs_drive *d, char **out)
 		const struct torrent_row *r = &s.rows[i];
 		char pieces[32], hex[LEDGER_HEX_LEN];
 
-		human(r->st.download_rate, a, sizeof a);
-		human(r->st.upload_rate, b, sizeof b);
+		fs_human(r->st.download_rate, a, sizeof a);
+		fs_human(r->st.upload_rate, b, sizeof b);
 		snprintf(pieces, sizeof pieces, "%u/%u", r->st.pieces_have, r->st.num_pieces);
 		torrent_name(d, r->key, name, sizeof name);
 		ledger_hex(r->key, 32, hex);
@@ -466,6 +470,7 @@ int fs_status_watch(struct fs_drive *d, char **out)
 	}
 	if (s.n_rows > shown)
 		fs_text_add(&buf, &len, "(%zu more)\n", s.n_rows - shown);
+	fs_rank_status_watch(fs_sync_rank(d), d, &buf, &len);
 	fs_text_add(&buf, &len, "\npublish queue: %llu staged, %llu queued, %llu failed\n",
 	            (unsigned long long)s.pub.staged, (unsigned long long)s.pub.queued,
 	            (unsigned long long)s.pub.failed);

@@ -13,6 +13,7 @@
 #define SWARMFS_FS_STATUS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct fs_drive;
 
@@ -24,5 +25,8 @@ int fs_status_watch(struct fs_drive *d, char **out);
  * failure the buffer is left as it was. */
 void fs_text_add(char **buf, size_t *len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* 1536 -> "1.5K": rates and sizes in a column of 6. */
+void fs_human(uint64_t v, char *buf, size_t len);
 
 #endif

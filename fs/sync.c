@@ -2,6 +2,8 @@
  * (see sync.h). */
 #include "sync.h"
 
+#include "credit.h"
+#include "rank.h"
 #include "drive.h"
 #include "frames.h"
 #include "join.h"
@@ -315,6 +317,8 @@ struct fs_sync {
 	uint8_t invite[32]; /* sync thread only: the invite we prove until a member */
 	bool has_invite;
 	struct fs_frames *frames;      /* sync thread only: messages being reassembled */
+	struct fs_credit *credit;      /* sync thread only: receipts owed and sent */
+	struct fs_rank *rank;          /* members' credit ranks (its own lock) */
 	uint64_t dropped[DROPPED_MAX]; /* sync thread only: peers whose messages are void */
 	size_t n_dropped;
 
@@ -546,6 +550,45 @@ static void handle_event(struct fs_sync *s, struct sync_event *ev)
 	}
 }
 
+/* Rank the members on the channel now by their credit (fs/rank). */
+static void rank_tick(struct fs_sync *s, const struct fs_credit_peer *v, size_t n)
+{
+	struct fs_rank_member *m = n ? calloc(n, sizeof *m) : NULL;
+	size_t k = 0;
+
+	if (!s->rank || (n && !m))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].port || ledger_sync_peer_key(s->ls, v[i].peer, m[k].key))
+			continue; /* not through its handshake yet, or not dialable */
+		memcpy(m[k].host, v[i].host, sizeof m[k].host);
+		m[k++].port = v[i].port;
+	}
+	fs_rank_update(s->rank, s->d, m, k);
+	free(m);
+}
+
+/* Receipts due and credit records (fs/credit), with the members on the channel now. */
+static void credit_tick(struct fs_sync *s)
+{
+	struct fs_credit_peer *v = NULL;
+	size_t n = 0;
+
+	if (!s->credit && fs_credit_new(&s->credit) < 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->n_members && (v = calloc(s->n_members, sizeof *v)))
+		for (; n < s->n_members; n++) {
+			v[n].peer = s->members[n].peer;
+			memcpy(v[n].host, s->members[n].host, sizeof v[n].host);
+			v[n].port = s->members[n].port;
+		}
+	pthread_mutex_unlock(&s->mu);
+	fs_credit_tick(s->credit, s->d, s->ls, v, n);
+	rank_tick(s, v, n);
+	free(v);
+}
+
 static void *sync_main(void *arg)
 {
 	struct fs_sync *s = arg;
@@ -595,6 +638,8 @@ static void *sync_main(void *arg)
 			memset(s->invite, 0, sizeof s->invite);
 			ledger_sync_set_invite(s->ls, NULL);
 		}
+		if (announce && s->private_drive && now >= next_tick)
+			credit_tick(s);
 		if (announce) {
 			ledger_sync_announce(s->ls);
 			last_announce = now_ms();
@@ -757,6 +802,11 @@ void fs_sync_forget(struct fs_drive *d, struct swarm_torrent *t)
 	pthread_mutex_unlock(&s->mu);
 }
 
+struct fs_rank *fs_sync_rank(struct fs_drive *d)
+{
+	return d->sync ? d->sync->rank : NULL;
+}
+
 void fs_sync_info(struct fs_drive *d, struct fs_sync_info *out)
 {
 	struct fs_sync *s = d->sync;
@@ -845,7 +895,8 @@ static int start_with(struct fs_drive *d, const char *dir, uint8_t *torrent, siz
 	}
 	s->d = d;
 	s->private_drive = ledger_is_private(d->ledger);
-	if (fs_frames_new(&s->frames) < 0) {
+	if (fs_frames_new(&s->frames) < 0 || fs_rank_new(&s->rank) < 0) {
+		fs_frames_free(s->frames);
 		free(s);
 		free(torrent);
 		return -ENOMEM;
@@ -930,6 +981,8 @@ void fs_sync_free(struct fs_drive *d)
 	}
 	ledger_sync_free(s->ls);
 	fs_frames_free(s->frames);
+	fs_credit_free(s->credit);
+	fs_rank_free(s->rank);
 	free(s->wanting);
 	free(s->members);
 	pthread_mutex_destroy(&s->mu);

@@ -92,6 +92,9 @@ struct fs_sync_info {
 	char refused[128];    /* private drives: why a member last refused us, "" if none */
 };
 void fs_sync_info(struct fs_drive *d, struct fs_sync_info *out);
+/* The members' credit ranks (fs/rank), NULL when sync is not running. Valid until
+ * fs_sync_free. Any thread. */
+struct fs_rank *fs_sync_rank(struct fs_drive *d);
 
 /* Callbacks the engine's session hands to fs/ (swarm thread). */
 void fs_sync_on_ext_peer(struct swarm_torrent *t, void *tctx, uint64_t peer, bool up, void *ctx);

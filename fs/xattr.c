@@ -17,6 +17,7 @@
 #include "history.h"
 #include "import.h"
 #include "inode.h"
+#include "credit.h"
 #include "members.h"
 #include "ops.h"
 #include "status.h"
@@ -228,6 +229,8 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		err = *path ? -ENODATA : fs_status_watch(d, &val);
 	else if (!strcmp(name, "members"))
 		err = *path ? -ENODATA : fs_members_text(d, &val);
+	else if (!strcmp(name, "credit"))
+		err = *path ? -ENODATA : fs_credit_text(d->ledger, &val);
 	else if (!strncmp(name, "invite", 6) && (!name[6] || name[6] == '?')) {
 		/* a verb read as an attribute, so the URI comes back in one call: the mount's
 		 * owner only, and only when the caller gave room for the answer (the size

@@ -257,6 +257,7 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 	case LEDGER_REC_REDEEM:
 	case LEDGER_REC_KEYS:
 	case LEDGER_REC_KEYWRAP: return access_check(l, r, time_limit - l->cfg.max_future_s);
+	case LEDGER_REC_CREDIT: return credit_check(l, r);
 	default: break;
 	}
 	/* update, transfer, move, revoke: spend the path's live record */
@@ -520,6 +521,10 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 		rc = access_apply(l, r, height);
 		ledger_note_change(l, NULL);
 		break;
+	case LEDGER_REC_CREDIT:
+		if ((rc = credit_apply(l, r, height)))
+			return rc;
+		return add_history(l, r, "", "", height);
 	default:
 		rc = live_row(l, r->path, &cur);
 		if (!rc)
@@ -936,6 +941,7 @@ static int rollback_to(struct ledger *l, int64_t h)
 		"UPDATE invites SET spent = NULL, redeemer = NULL WHERE spent > ?1",
 		"DELETE FROM epochs WHERE born > ?1",
 		"DELETE FROM wraps WHERE born > ?1",
+		"DELETE FROM credits WHERE born > ?1",
 		"DELETE FROM history WHERE height > ?1",
 		"DELETE FROM chain_records WHERE height > ?1",
 		"DELETE FROM chain WHERE height > ?1",

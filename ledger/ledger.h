@@ -181,7 +181,8 @@ enum ledger_rec_type {
 	LEDGER_REC_REDEEM,  /* a joiner: redeems an invite, becomes a member */
 	LEDGER_REC_KEYS,    /* admin: a new epoch, with a commitment to its key */
 	LEDGER_REC_KEYWRAP, /* a member: the epoch key sealed to one member */
-	LEDGER_REC_LAST = LEDGER_REC_KEYWRAP,
+	LEDGER_REC_CREDIT,  /* a member: receipts for bytes it uploaded, rolled up */
+	LEDGER_REC_LAST = LEDGER_REC_CREDIT,
 };
 /* "claim", "update", ...; NULL for an unknown type. */
 const char *ledger_rec_type_name(enum ledger_rec_type t);
@@ -431,6 +432,49 @@ int ledger_queue_fail(struct ledger *l, int64_t id, const char *error);
 /* Copy up to max jobs, oldest first; returns how many. */
 int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, size_t max);
 
+/* ---- credit: receipts for bytes uploaded (DESIGN §11) ---- */
+
+/* A receipt is a canonical dict (bytes, down, drive, ih, seq, sig, up) that a downloading
+ * member signs with its key under the tag "swarmfs-receipt-v1\0", for bytes its
+ * libtorrent received from the member `up` on the torrent `ih`. The uploader rolls the
+ * receipts it got into `credit` records: the receipts as signed, their ids (SHA-256 of
+ * each) Merkle-committed, and the bytes per downloader. Producers check every receipt
+ * again: signed by a live member, for this drive, to the record's author, never by the
+ * author itself, counted once in the chain, and the totals exactly their sum. */
+#define LEDGER_RECEIPT_MAX       320         /* bytes of one encoded receipt */
+#define LEDGER_RECEIPT_MAX_BYTES (1ll << 30) /* bytes one receipt may vouch for */
+#define LEDGER_CREDIT_RECEIPTS   10          /* receipts one credit record carries */
+
+/* Sign a receipt, as this node (the downloader), for bytes (1..LEDGER_RECEIPT_MAX_BYTES)
+ * received from the member up on the torrent ih (v2 infohash, or v1 zero-padded). The
+ * caller only passes what libtorrent counted from that peer and has not receipted yet.
+ * Sequence numbers rise (microseconds, monotonic in this handle). *out malloc'd.
+ * -EPERM without a key, -EINVAL for bytes out of range or up == this node. Any thread. */
+int ledger_receipt_make(struct ledger *l, const uint8_t up[LEDGER_KEY_LEN],
+                        const uint8_t ih[LEDGER_ID_LEN], int64_t bytes, uint8_t **out,
+                        size_t *out_len);
+/* The uploader's side: verify a receipt (strict encoding, this drive, up = this node,
+ * signed by down, down a live member other than this node, bytes in range) and keep it
+ * (durably) for the next credit record. 0 when kept; -EEXIST when it was kept or counted
+ * already (a replay); -EBADMSG forged or malformed; -EPERM its signer is no member or is
+ * this node; -ENOENT addressed to another member. Any thread. */
+int ledger_receipt_accept(struct ledger *l, const uint8_t *buf, size_t len);
+/* Roll the receipts kept and not yet in the chain or the mempool into credit records
+ * (LEDGER_CREDIT_RECEIPTS at most each), when there are at least `batch` of them or the
+ * oldest was kept min_age_s ago or more. Returns the number of records queued. Any thread. */
+int ledger_credit_roll(struct ledger *l, int batch, int64_t min_age_s);
+/* Receipts kept and not yet rolled into a record of the chain or the mempool. */
+int ledger_credit_unrolled(struct ledger *l);
+
+struct ledger_credit {
+	uint8_t member[LEDGER_KEY_LEN];
+	uint64_t uploaded;   /* bytes other members' receipts in the chain vouch it sent */
+	uint64_t downloaded; /* bytes it vouched, in receipts in the chain, it received */
+};
+/* Per member (live members first, in ledger_members order, then anyone else with
+ * credit), from the best chain. *out malloc'd (free with free()). Any thread. */
+int ledger_credit_list(struct ledger *l, struct ledger_credit **out, size_t *out_n);
+
 /* ---- members, invites and epoch keys (private drives, DESIGN §9) ---- */
 
 /* Whether the drive is private (its genesis says so). Any thread. */
@@ -589,6 +633,14 @@ struct ledger_sync_progress {
 };
 /* Where syncing stands, from the peers' last status messages. */
 int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out);
+/* The member key of a trusted peer of a private drive's channel: 0, or -ENOENT (no such
+ * peer, not through its handshake, or not trusted). */
+int ledger_sync_peer_key(struct ledger_sync *s, uint64_t peer, uint8_t out[LEDGER_KEY_LEN]);
+/* Send a receipt (from ledger_receipt_make) to peer, its uploader, as a "receipt"
+ * message on the sealed channel; the uploader keeps it with ledger_receipt_accept.
+ * -ENOENT when peer is not a trusted peer of a private drive. */
+int ledger_sync_send_receipt(struct ledger_sync *s, uint64_t peer, const uint8_t *receipt,
+                             size_t len);
 
 #ifdef __cplusplus
 }

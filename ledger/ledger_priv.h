@@ -110,12 +110,13 @@ bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32], 
 bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const uint8_t pub[32],
                             const char *tag, size_t tag_len);
 
-#define LEDGER_REC_TAG    "swarmfs-record-v1"
-#define LEDGER_REDEEM_TAG "swarmfs-redeem-v1" /* invite key signs drive || joiner key */
-#define LEDGER_INVITE_TAG "swarmfs-invite-v1" /* seed of the invite key: H(tag || secret) */
-#define LEDGER_EPOCH_TAG  "swarmfs-epoch-v1"  /* commitment: H(tag || drive || epoch || key) */
-#define LEDGER_BLOCK_TAG  "swarmfs-block-v1"
-#define LEDGER_TAG_LEN(t) (sizeof(t)) /* includes the NUL, as the design says */
+#define LEDGER_REC_TAG     "swarmfs-record-v1"
+#define LEDGER_REDEEM_TAG  "swarmfs-redeem-v1" /* invite key signs drive || joiner key */
+#define LEDGER_INVITE_TAG  "swarmfs-invite-v1" /* seed of the invite key: H(tag || secret) */
+#define LEDGER_EPOCH_TAG   "swarmfs-epoch-v1"  /* commitment: H(tag || drive || epoch || key) */
+#define LEDGER_BLOCK_TAG   "swarmfs-block-v1"
+#define LEDGER_RECEIPT_TAG "swarmfs-receipt-v1" /* a downloader signs a receipt */
+#define LEDGER_TAG_LEN(t)  (sizeof(t))          /* includes the NUL, as the design says */
 
 /* ---- libsodium (seal.c) ---- */
 
@@ -208,8 +209,18 @@ struct rec {
 	int64_t epoch;                          /* keys, keywrap; claim/update: has_wrap */
 	uint8_t commit[32];                     /* keys: commitment to the epoch key */
 	uint8_t box[LEDGER_WRAP_LEN];           /* keywrap: the epoch key sealed to member */
-	bool has_wrap;                          /* claim/update on a private drive: */
-	uint8_t wrap[LEDGER_FILE_WRAP_LEN];     /* its file key sealed under the epoch key */
+	/* credit: the receipts as signed, commit (above) = Merkle root of their ids, and
+	 * the bytes per downloader (sorted by key) */
+	uint8_t rcpt[LEDGER_CREDIT_RECEIPTS][LEDGER_RECEIPT_MAX];
+	uint16_t rcpt_len[LEDGER_CREDIT_RECEIPTS];
+	size_t n_rcpt;
+	struct {
+		uint8_t key[32];
+		int64_t bytes;
+	} tot[LEDGER_CREDIT_RECEIPTS];
+	size_t n_tot;
+	bool has_wrap;                      /* claim/update on a private drive: */
+	uint8_t wrap[LEDGER_FILE_WRAP_LEN]; /* its file key sealed under the epoch key */
 	uint8_t sig[64];
 	uint8_t id[32]; /* SHA-256 of the encoding */
 };
@@ -327,7 +338,8 @@ struct ledger {
 		uint8_t id[32];
 		int64_t height, fork, final;
 	} fin_refused;
-	bool producing; /* chain_produce is adding its own block */
+	bool producing;      /* chain_produce is adding its own block */
+	int64_t receipt_seq; /* credit.c: the last receipt sequence signed */
 	/* tests only (white-box): called at named steps of block add, reorg and produce,
 	 * e.g. to kill the process there; NULL in every real node */
 	void (*step_hook)(const char *step, void *ctx);
@@ -473,5 +485,23 @@ int filekey_attach(struct ledger *l, const struct ledger_op *op, struct rec *r);
  * drive, no content), -ENOKEY, -EBADMSG as ledger_file_key_open. */
 int filekey_open_locked(struct ledger *l, const struct rec *r, uint8_t out_key[LEDGER_FILE_KEY_LEN],
                         int64_t *out_nonce);
+
+/* credit.c: receipts and credit records (DESIGN §11). */
+int credit_open(struct ledger *l); /* its tables */
+int credit_check(struct ledger *l, const struct rec *r);
+int credit_apply(struct ledger *l, const struct rec *r, int64_t height);
+/* The "receipt" sync message d from a trusted peer (lock held): 0 (kept, or a replay
+ * ignored) or -EBADMSG (forged or malformed: drop the peer). */
+int credit_on_receipt(struct ledger *l, struct ben d);
+/* Strict decode of one receipt (signature not checked). */
+struct receipt {
+	uint8_t up[32], down[32], drive[32], ih[32], sig[64], id[32];
+	int64_t bytes, seq;
+};
+int credit_receipt_parse(const uint8_t *buf, size_t len, struct receipt *out);
+/* Encode and sign a receipt as key (the downloader), every field given. *out malloc'd. */
+int credit_receipt_sign(const struct ledger_key *key, const uint8_t drive[32], const uint8_t up[32],
+                        const uint8_t ih[32], int64_t bytes, int64_t seq, uint8_t **out,
+                        size_t *out_len);
 
 #endif

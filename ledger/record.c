@@ -11,7 +11,7 @@ static const char *const type_names[] = {
 	[LEDGER_REC_REVOKE] = "revoke",     [LEDGER_REC_MKDIR] = "mkdir",
 	[LEDGER_REC_MEMBER] = "member",     [LEDGER_REC_INVITE] = "invite",
 	[LEDGER_REC_REDEEM] = "redeem",     [LEDGER_REC_KEYS] = "keys",
-	[LEDGER_REC_KEYWRAP] = "keywrap",
+	[LEDGER_REC_KEYWRAP] = "keywrap",   [LEDGER_REC_CREDIT] = "credit",
 };
 
 const char *ledger_rec_type_name(enum ledger_rec_type t)
@@ -141,7 +141,7 @@ const char *ledger_path_split(const char *path, char *out_parent)
 bool rec_has_path(enum ledger_rec_type t)
 {
 	return t != LEDGER_REC_MEMBER && t != LEDGER_REC_INVITE && t != LEDGER_REC_REDEEM &&
-	       t != LEDGER_REC_KEYS && t != LEDGER_REC_KEYWRAP;
+	       t != LEDGER_REC_KEYS && t != LEDGER_REC_KEYWRAP && t != LEDGER_REC_CREDIT;
 }
 
 bool ledger_display_name_ok(const char *name)
@@ -181,7 +181,7 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 		ben_put_key(b, "box");
 		ben_put_str(b, r->box, sizeof r->box);
 	}
-	if (t == LEDGER_REC_KEYS) {
+	if (t == LEDGER_REC_KEYS || t == LEDGER_REC_CREDIT) {
 		ben_put_key(b, "commit");
 		ben_put_str(b, r->commit, 32);
 	}
@@ -249,6 +249,13 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 		ben_put_key(b, "open");
 		ben_put_int(b, r->open);
 	}
+	if (t == LEDGER_REC_CREDIT) {
+		ben_put_key(b, "rcpts");
+		ben_list_begin(b);
+		for (size_t i = 0; i < r->n_rcpt; i++)
+			ben_put_str(b, r->rcpt[i], r->rcpt_len[i]);
+		ben_end(b);
+	}
 	if (rec_has_path(t)) {
 		ben_put_key(b, "path");
 		ben_put_cstr(b, r->path);
@@ -278,6 +285,18 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 	if (t == LEDGER_REC_TRANSFER) {
 		ben_put_key(b, "to");
 		ben_put_str(b, r->to, 32);
+	}
+	if (t == LEDGER_REC_CREDIT) {
+		char hex[LEDGER_HEX_LEN];
+
+		ben_put_key(b, "totals");
+		ben_dict_begin(b);
+		for (size_t i = 0; i < r->n_tot; i++) {
+			ledger_hex(r->tot[i].key, 32, hex);
+			ben_put_key(b, hex);
+			ben_put_int(b, r->tot[i].bytes);
+		}
+		ben_end(b);
 	}
 	ben_put_key(b, "type");
 	ben_put_cstr(b, ledger_rec_type_name(t));
@@ -355,6 +374,49 @@ static size_t dict_keys(struct ben d)
 	while (ben_iter_next(&it, &k) && ben_iter_next(&it, &v))
 		n++;
 	return n;
+}
+
+/* A credit record's receipts (1..LEDGER_CREDIT_RECEIPTS byte strings) and totals (a dict
+ * of downloader keys in hex, lowercase, to bytes > 0): their shape only; what they say
+ * is credit_check's. 0 or -EBADMSG. */
+static int credit_parse_lists(struct ben d, struct rec *r)
+{
+	struct ben list, tot, k, v;
+	struct ben_iter it;
+
+	if (!ben_dict_get(d, "rcpts", &list) || ben_type(list) != 'l' ||
+	    !ben_dict_get(d, "totals", &tot) || ben_type(tot) != 'd')
+		return -EBADMSG;
+	ben_iter_init(list, &it);
+	while (ben_iter_next(&it, &v)) {
+		const uint8_t *p;
+		size_t n;
+
+		if (r->n_rcpt == LEDGER_CREDIT_RECEIPTS || !ben_str(v, &p, &n) || !n ||
+		    n > LEDGER_RECEIPT_MAX)
+			return -EBADMSG;
+		memcpy(r->rcpt[r->n_rcpt], p, n);
+		r->rcpt_len[r->n_rcpt++] = (uint16_t)n;
+	}
+	ben_iter_init(tot, &it);
+	while (ben_iter_next(&it, &k) && ben_iter_next(&it, &v)) {
+		const uint8_t *p;
+		size_t n;
+		char hex[LEDGER_HEX_LEN];
+
+		if (r->n_tot == LEDGER_CREDIT_RECEIPTS || !ben_str(k, &p, &n) || n != 64)
+			return -EBADMSG;
+		memcpy(hex, p, 64);
+		hex[64] = '\0';
+		if (ledger_unhex(hex, r->tot[r->n_tot].key, 32))
+			return -EBADMSG;
+		ledger_hex(r->tot[r->n_tot].key, 32, hex);
+		if (memcmp(hex, p, 64) || !ben_int(v, &r->tot[r->n_tot].bytes) ||
+		    r->tot[r->n_tot].bytes <= 0)
+			return -EBADMSG; /* one spelling of a key only: lowercase */
+		r->n_tot++;
+	}
+	return r->n_rcpt && r->n_tot ? 0 : -EBADMSG;
 }
 
 int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
@@ -489,6 +551,11 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 		if (!ben_get_fixed(d, "member", r->member, 32) ||
 		    !ben_get_fixed(d, "box", r->box, sizeof r->box) ||
 		    !ben_get_int(d, "epoch", &r->epoch) || r->epoch < 1)
+			return -EBADMSG;
+		want += 3;
+		break;
+	case LEDGER_REC_CREDIT:
+		if (!ben_get_fixed(d, "commit", r->commit, 32) || credit_parse_lists(d, r))
 			return -EBADMSG;
 		want += 3;
 		break;

@@ -229,6 +229,7 @@ int store_clear_derived(struct ledger *l)
 	                     " DELETE FROM chain_records; DELETE FROM paths;"
 	                     " DELETE FROM members; DELETE FROM history; DELETE FROM invites;"
 	                     " DELETE FROM epochs; DELETE FROM wraps; DELETE FROM chain_signers;"
+	                     " DELETE FROM credits;"
 	                     " DELETE FROM final_block;");
 }
 
@@ -267,6 +268,8 @@ int store_open(struct ledger *l, bool create)
 		rc = store_exec(l, "CREATE INDEX IF NOT EXISTS mempool_author ON mempool(author)");
 	if (!rc)
 		rc = finality_open(l);
+	if (!rc)
+		rc = credit_open(l);
 	return rc;
 }
 

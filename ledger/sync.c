@@ -990,6 +990,8 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 		rc = on_getgenesis(s, p);
 	else if (ml == 7 && !memcmp(m, "refused", 7) && p->hs)
 		rc = on_refused(s, p, d);
+	else if (ml == 7 && !memcmp(m, "receipt", 7) && trusted && p->hs)
+		rc = credit_on_receipt(s->l, d);
 	else if (!trusted && p->hs) {
 		refuse(s, p, "not a member of this drive");
 		rc = 0;
@@ -1060,5 +1062,40 @@ int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out
 			out->behind = true;
 	}
 	ledger_unlock(s->l);
+	return 0;
+}
+
+/* ---- credit receipts over the sealed channel (DESIGN §11) ---- */
+
+int ledger_sync_peer_key(struct ledger_sync *s, uint64_t peer, uint8_t out[LEDGER_KEY_LEN])
+{
+	struct sync_peer *p = peer_find(s, peer);
+	const struct ledger_hs_peer *hp = p && p->hs ? ledger_hs_peer(p->hs) : NULL;
+
+	if (!hp || p->trust != TRUSTED)
+		return -ENOENT;
+	memcpy(out, hp->key, LEDGER_KEY_LEN);
+	return 0;
+}
+
+int ledger_sync_send_receipt(struct ledger_sync *s, uint64_t peer, const uint8_t *receipt,
+                             size_t len)
+{
+	struct sync_peer *p = peer_find(s, peer);
+	struct ben_buf b;
+
+	if (!p || !p->hs || p->trust != TRUSTED)
+		return -ENOENT;
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "receipt");
+	ben_put_key(&b, "r");
+	ben_put_str(&b, receipt, len);
+	ben_end(&b);
+	ledger_lock(s->l);
+	queue(s, peer, &b, NULL);
+	ledger_unlock(s->l);
+	flush(s);
 	return 0;
 }

@@ -240,6 +240,12 @@ static lt::settings_pack session_settings(const struct swarm_config *c)
 	else
 		snprintf(listen, sizeof listen, "%s:%u", iface, c->listen_port);
 	sp.set_str(lt::settings_pack::listen_interfaces, listen);
+	// A node that listens on one address dials from it too: its peers then know it
+	// by one address, which is what credit ranks go by (swarm_session_set_ranks).
+	lt::error_code ec;
+	lt::address bound = lt::make_address(iface, ec);
+	if (!ec && !bound.is_unspecified())
+		sp.set_str(lt::settings_pack::outgoing_interfaces, iface);
 	sp.set_bool(lt::settings_pack::enable_dht, c->dht);
 	sp.set_bool(lt::settings_pack::enable_lsd, c->lsd);
 	sp.set_bool(lt::settings_pack::enable_upnp, c->upnp);
@@ -354,6 +360,7 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 		close(s->efd);
 		throw;
 	}
+	swarm_class_init(s.get());
 	swarm_session *raw = s.get();
 	s->ses->set_alert_notify([raw] { swarm_wake(raw); });
 	s->thread = std::thread(swarm_thread_main, raw);
@@ -435,6 +442,8 @@ extern "C" int swarm_session_stats(struct swarm_session *s, struct swarm_session
 			r.upload_rate += (uint64_t)st.upload_payload_rate;
 			r.total_downloaded += (uint64_t)st.all_time_download;
 			r.total_uploaded += (uint64_t)st.all_time_upload;
+			r.wire_downloaded += (uint64_t)st.total_download;
+			r.wire_uploaded += (uint64_t)st.total_upload;
 		}
 		*out = r;
 		return 0;

@@ -98,7 +98,9 @@ struct swarm_config {
 	                                     dht.libtorrent.org) */
 	bool utp;                         /* uTP as well as TCP (off: on loopback and LANs
 	                                     TCP is much faster) */
-	int upload_rate_limit;            /* bytes/s, 0 = unlimited */
+	int upload_rate_limit;            /* bytes/s, 0 = unlimited; over every peer,
+	                                     those on local networks too (libtorrent
+	                                     exempts them by default) */
 	int download_rate_limit;          /* bytes/s, 0 = unlimited */
 	int connections_limit;            /* 0 = libtorrent's default (200) */
 	int fetch_timeout_ms;             /* default fetch timeout, 0 = 30000 */
@@ -142,6 +144,8 @@ struct swarm_session_stats {
 	uint64_t upload_rate;
 	uint64_t total_downloaded; /* payload bytes since the session started */
 	uint64_t total_uploaded;
+	uint64_t wire_downloaded; /* every byte, protocol and extension messages too, */
+	uint64_t wire_uploaded;   /* since each torrent was (last) added */
 };
 /* Any thread (not from a callback: it waits for libtorrent's network thread). */
 int swarm_session_stats(struct swarm_session *s, struct swarm_session_stats *out);
@@ -324,6 +328,57 @@ struct swarm_torrent_stats {
 };
 /* Any thread (not from a callback: it asks libtorrent's network thread). */
 int swarm_torrent_stats(struct swarm_torrent *t, struct swarm_torrent_stats *out);
+
+/* Payload bytes this session received from one peer on one torrent (extension-channel
+ * torrents excluded), since the torrent was added, the peer's earlier connections
+ * included: the counts a downloader's credit receipts vouch for. */
+struct swarm_peer_bytes {
+	uint8_t ih[32];      /* the torrent's v2 infohash, or its v1 one zero-padded */
+	char host[46];       /* the peer's address, as a literal */
+	uint16_t port;       /* the port it listens on (swarm_ext_peer_addr's), 0 unknown */
+	uint64_t downloaded; /* payload bytes received from it */
+	uint64_t uploaded;   /* payload bytes sent to it */
+};
+/* Up to max entries into out; returns how many there are (more than max: call again
+ * with more room), or -errno. Any thread (not from a callback). */
+int swarm_session_peer_bytes(struct swarm_session *s, struct swarm_peer_bytes *out, size_t max);
+
+/* ---- credit ranks (DESIGN §11) ---- */
+
+#define SWARM_RANKS 4 /* ranks 0 (every address not ranked) .. SWARM_RANKS - 1 */
+
+struct swarm_rank {
+	char host[46]; /* a peer's address, as a literal */
+	int rank;      /* 1 .. SWARM_RANKS - 1 */
+};
+/* Rank the peers at these addresses; every other address has rank 0. When this node's
+ * upload is contended, a peer of a higher rank is unchoked first and gets the larger
+ * share: rank r is a libtorrent peer class of upload priority 4^r, and libtorrent's
+ * choker orders peers by that priority while its bandwidth limiter shares a limit in
+ * proportion to it (rank 3 gets 4 times rank 2's share). Ranks go by address (the
+ * session's peer class filter), so peers behind one address share one rank (the caller
+ * picks it), and a connection takes the rank of its address when it starts: one made
+ * before keeps its rank until it reconnects. Replaces the table given before. Returns
+ * 0, -EINVAL (not an address literal, a rank out of range: nothing changed), -ENOMEM.
+ * Any thread (not from a callback). */
+int swarm_session_set_ranks(struct swarm_session *s, const struct swarm_rank *v, size_t n);
+
+/* The session's peers now, one entry per address and listen port, all its torrents'
+ * connections together (the extension channel's too). */
+struct swarm_peer_info {
+	char host[46];
+	uint16_t port;             /* where it listens (swarm_ext_peer_addr's), 0 unknown */
+	int rank;                  /* the highest its connections got (swarm_session_set_ranks) */
+	uint32_t connections;      /* one a torrent */
+	uint64_t download_rate;    /* payload bytes/s */
+	uint64_t upload_rate;      /* payload bytes/s */
+	uint64_t total_downloaded; /* payload bytes, as swarm_session_peer_bytes counts */
+	uint64_t total_uploaded;
+};
+/* Up to max entries into out, busiest first; returns how many there are (more than
+ * max: call again with more room), or -errno. Any thread (not from a callback: it
+ * waits for libtorrent's network thread). */
+int swarm_session_peers(struct swarm_session *s, struct swarm_peer_info *out, size_t max);
 
 /* ---- on-demand reads ---- */
 

@@ -4,6 +4,7 @@
 #include "swarm_priv.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <syslog.h>
@@ -68,15 +69,8 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 
 	bool on_extension_handshake(lt::bdecode_node const &h) override
 	{
-		if (!t->ext_channel || id)
+		if (id)
 			return true;
-		lt::bdecode_node m = h.dict_find_dict("m");
-		if (!m)
-			return true;
-		std::int64_t msg = m.dict_find_int_value(t->s->ext_name, 0);
-		if (msg <= 0 || msg > 255)
-			return true;
-		remote_msg = (int)msg;
 		// libtorrent puts its listen port in "p" only on connections it made; on
 		// ours the remote port is the listening one.
 		std::int64_t port = h.dict_find_int_value("p", 0);
@@ -85,6 +79,22 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 			dial_port = (uint16_t)port;
 		else if (pc.is_outgoing())
 			dial_port = pc.remote().port();
+		{
+			// the connection's classes were set when it started: its rank now
+			auto c = pc.native_handle();
+			int rank = c ? swarm_class_rank(t->s, *c) : 0;
+			std::lock_guard<std::mutex> g(t->mu);
+			t->conns[pc.remote()] = { dial_port, rank };
+		}
+		if (!t->ext_channel)
+			return true;
+		lt::bdecode_node m = h.dict_find_dict("m");
+		if (!m)
+			return true;
+		std::int64_t msg = m.dict_find_int_value(t->s->ext_name, 0);
+		if (msg <= 0 || msg > 255)
+			return true;
+		remote_msg = (int)msg;
 		id = t->s->next_id++;
 		{
 			std::lock_guard<std::mutex> g(t->mu);
@@ -109,6 +119,28 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 		return true;
 	}
 
+	// A block of payload from this peer (before the piece's hash check: bytes it
+	// sent all the same), counted by where the peer can be dialled.
+	bool on_piece(lt::peer_request const &, lt::span<char const> buf) override
+	{
+		if (t->ext_channel || buf.empty())
+			return false;
+		std::string host = dial_addr.to_string();
+		std::lock_guard<std::mutex> g(t->mu);
+		t->recv[std::make_pair(host, dial_port)] += (uint64_t)buf.size();
+		return false;
+	}
+
+	// Payload sent to this peer, counted the same way (status shows both).
+	void sent_payload(int bytes) override
+	{
+		if (t->ext_channel || bytes <= 0)
+			return;
+		std::string host = dial_addr.to_string();
+		std::lock_guard<std::mutex> g(t->mu);
+		t->sent[std::make_pair(host, dial_port)] += (uint64_t)bytes;
+	}
+
 	void on_disconnect(lt::error_code const &) override
 	{
 		// Every member seeds the drive torrent, and libtorrent never dials a peer
@@ -119,6 +151,10 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 			auto c = pc.native_handle();
 			if (c && c->peer_info_struct())
 				c->peer_info_struct()->seed = false;
+		}
+		{
+			std::lock_guard<std::mutex> g(t->mu);
+			t->conns.erase(pc.remote());
 		}
 		leave();
 	}
@@ -381,6 +417,44 @@ extern "C" int swarm_ext_drop(struct swarm_torrent *t, uint64_t peer)
 			sp.pc.disconnect(lt::errors::invalid_extended, lt::operation_t::bittorrent,
 			                 lt::disconnect_severity_t{});
 		});
+	}
+	SWARM_CATCH
+}
+
+std::vector<std::shared_ptr<swarm_torrent>> swarm_live_torrents(swarm_session *s, bool ext)
+{
+	std::vector<std::shared_ptr<swarm_torrent>> ts;
+	std::lock_guard<std::mutex> g(s->mu);
+	for (swarm_torrent *t : s->torrents)
+		if ((ext || !t->ext_channel) && t->self)
+			ts.push_back(t->self);
+	return ts;
+}
+
+extern "C" int swarm_session_peer_bytes(struct swarm_session *s, struct swarm_peer_bytes *out,
+                                        size_t max)
+{
+	try {
+		auto ts = swarm_live_torrents(s, false);
+		size_t n = 0;
+		for (auto &t : ts) {
+			std::lock_guard<std::mutex> g(t->mu);
+			for (auto const &kv : t->recv) {
+				if (n < max) {
+					swarm_peer_bytes &o = out[n];
+					memset(&o, 0, sizeof o);
+					memcpy(o.ih, t->ih, 32);
+					snprintf(o.host, sizeof o.host, "%s",
+					         kv.first.first.c_str());
+					o.port = kv.first.second;
+					o.downloaded = kv.second;
+					auto it = t->sent.find(kv.first);
+					o.uploaded = it == t->sent.end() ? 0 : it->second;
+				}
+				n++;
+			}
+		}
+		return (int)n;
 	}
 	SWARM_CATCH
 }

@@ -27,6 +27,9 @@
 #include <libtorrent/disk_interface.hpp>
 #include <libtorrent/io_context.hpp>
 #include <libtorrent/error_code.hpp>
+#include <libtorrent/ip_filter.hpp>
+#include <libtorrent/peer_class.hpp>
+#include <libtorrent/peer_class_set.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
 #include <libtorrent/torrent_info.hpp>
@@ -92,6 +95,17 @@ struct swarm_torrent {
 	bool readding = false;
 	std::atomic<bool> closing{ false }; // removed, or its session is closing
 	std::map<uint64_t, std::weak_ptr<swarm_ext_peer>> ext_peers;
+	// payload bytes received per peer (its dial address and listen port), kept
+	// after it leaves: what swarm_session_peer_bytes reports
+	std::map<std::pair<std::string, uint16_t>, uint64_t> recv;
+	std::map<std::pair<std::string, uint16_t>, uint64_t> sent; // payload sent, the same way
+	// live connections by remote endpoint: where the peer listens and its rank
+	struct conn_info {
+		uint16_t dial_port;
+		int rank;
+	};
+	std::map<lt::tcp::endpoint, conn_info> conns;
+	uint8_t ih[32] = {}; // immutable: the v2 infohash, or the v1 one zero-padded
 
 	// swarm thread only:
 	lt::add_torrent_params base; // to re-add it after forgetting pieces
@@ -151,6 +165,13 @@ struct swarm_session {
 	};
 	std::deque<event> events; // from the network thread to the swarm thread
 	size_t events_bytes = 0;  // message bytes in events
+	// credit ranks (swarm_class.cpp): the peer class of each rank ([0] unused: rank 0
+	// is no class of ours) and libtorrent's own filter with the global class added to
+	// local networks, immutable after swarm_class_init; ranks guarded by rank_mu
+	lt::peer_class_t rank_class[SWARM_RANKS];
+	lt::ip_filter base_filter;
+	std::mutex rank_mu;
+	std::map<std::string, int> ranks;
 	// Removed torrents live on until the session ends: alerts still queued for
 	// them carry their pointer as userdata.
 	std::vector<std::shared_ptr<swarm_torrent>> dead;
@@ -173,6 +194,8 @@ void swarm_torrent_delete(swarm_torrent *t);
 // swarm_plugin.cpp
 std::shared_ptr<lt::torrent_plugin> swarm_plugin_new(swarm_torrent *t);
 void swarm_ext_deliver(swarm_session *s); // swarm thread: run queued events
+// The live torrents of s (those with the extension channel too if ext). Any thread.
+std::vector<std::shared_ptr<swarm_torrent>> swarm_live_torrents(swarm_session *s, bool ext);
 // What one extension peer may make us hold (DESIGN §10): messages not yet delivered to
 // the embedder, its own and all peers' together, and bytes queued to it that it does not
 // read. Past either, the peer is disconnected rather than buffered.
@@ -181,6 +204,10 @@ void swarm_ext_deliver(swarm_session *s); // swarm thread: run queued events
 #define SWARM_EXT_SEND_QUEUE  (20u << 20) /* two 8 MiB answers in flight, and a bit */
 int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
                     size_t len);
+
+// swarm_class.cpp: credit ranks as peer classes
+void swarm_class_init(swarm_session *s); // in session_new, before the thread starts
+int swarm_class_rank(swarm_session *s, const lt::peer_class_set &c); // network thread
 
 // swarm_disk.cpp: the session's disk I/O (posix_disk_io, uploads checked)
 std::unique_ptr<lt::disk_interface> swarm_disk_new(swarm_session *s, lt::io_context &ioc,

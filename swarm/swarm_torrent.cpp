@@ -581,6 +581,13 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	t->ctx = p->ctx;
 	t->download_all = p->download_all;
 	t->ext_channel = p->ext_channel;
+	{
+		lt::info_hash_t ihs = atp.ti ? atp.ti->info_hashes() : atp.info_hashes;
+		if (ihs.has_v2())
+			memcpy(t->ih, ihs.v2.data(), 32);
+		else
+			memcpy(t->ih, ihs.v1.data(), 20);
+	}
 	if (p->data_file) {
 		// libtorrent's remap_files: the whole byte space in one file (v1 hashes
 		// pieces of that space, so the layout on disk is free; not so for v2)

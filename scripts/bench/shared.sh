@@ -18,7 +18,9 @@
 #      p50 and max (target p50 <= 50 ms), from the joiner's sync channel being up to the
 #      other member admitted, timed from its log as it comes; and from `swarmfs mount` to
 #      "in sync", vs JOINS joins of a public drive (no handshake)
-#   and the peak RSS (VmHWM) of every mount, vs the plain libtorrent client's.
+#   and the peak RSS (VmHWM) of every mount, vs the plain libtorrent client's;
+#   7. what credit costs on a cold read of SIZE (CPU, bytes on the wire, receipts and
+#      records per GiB) vs the same read with receipts off: scripts/bench/credit.sh, last
 #
 #   scripts/bench/shared.sh                      SIZE=1G RECORDS=100000
 #   SIZE=256M RECORDS=20000 scripts/bench/shared.sh
@@ -300,3 +302,7 @@ for n in "${nodes[@]}"; do
 		grep -E "error|warning" "$work/$n.log" | sort | uniq -c | sort -rn | head -5
 	fi
 done
+
+# ---- 7. credit overhead (its own drive and mounts) ----
+echo
+SIZE=$size BUILD_DIR=$build "$root/scripts/bench/credit.sh"

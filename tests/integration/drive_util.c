@@ -54,24 +54,8 @@ int itest_drive_create(const char *home, const char *name, const char *key,
 
 static int drive_create(const char *home, const char *name, const char *key,
                         const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more, int64_t interval_s,
-                        int64_t grace_s, bool private_drive, char out_id[LEDGER_HEX_LEN]);
-
-int itest_drive_create_with(const char *home, const char *name, const char *key,
-                            const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more,
-                            int64_t interval_s, int64_t grace_s, char out_id[LEDGER_HEX_LEN])
-{
-	return drive_create(home, name, key, more, n_more, interval_s, grace_s, false, out_id);
-}
-
-int itest_drive_create_private(const char *home, const char *name, const char *key,
-                               char out_id[LEDGER_HEX_LEN])
-{
-	return drive_create(home, name, key, NULL, 0, 0, 0, true, out_id);
-}
-
-static int drive_create(const char *home, const char *name, const char *key,
-                        const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more, int64_t interval_s,
-                        int64_t grace_s, bool private_drive, char out_id[LEDGER_HEX_LEN])
+                        int64_t grace_s, const uint8_t (*members)[LEDGER_KEY_LEN], size_t n_members,
+                        bool private_drive, char out_id[LEDGER_HEX_LEN])
 {
 	uint8_t producers[8][LEDGER_KEY_LEN];
 	struct ledger_config cfg = { 0 };
@@ -109,10 +93,22 @@ static int drive_create(const char *home, const char *name, const char *key,
 	p.private_drive = private_drive;
 	cfg.path = db;
 	cfg.key = k;
+	cfg.auto_produce = true;
 	if ((err = ledger_create(&cfg, &p, k, &l)) < 0)
 		goto out;
+	for (size_t i = 0; i < n_members && err >= 0; i++) {
+		struct ledger_op op = { .type = LEDGER_REC_MEMBER };
+
+		memcpy(op.member, members[i], LEDGER_KEY_LEN);
+		err = ledger_submit(l, &op, NULL);
+	}
+	if (err >= 0 && private_drive)
+		err = ledger_epoch_rotate(l); /* the content key, sealed to every member */
 	ledger_drive_id(l, id);
 	ledger_free(l);
+	if (err < 0)
+		goto out;
+	err = 0;
 	ledger_hex(id, sizeof id, out_id);
 	snprintf(final, sizeof final, "%s/drives/%s", home, out_id);
 	if (rename(tmp, final) < 0)
@@ -120,6 +116,27 @@ static int drive_create(const char *home, const char *name, const char *key,
 out:
 	ledger_key_free(k);
 	return err;
+}
+
+int itest_drive_create_with(const char *home, const char *name, const char *key,
+                            const uint8_t (*more)[LEDGER_KEY_LEN], size_t n_more,
+                            int64_t interval_s, int64_t grace_s, char out_id[LEDGER_HEX_LEN])
+{
+	return drive_create(home, name, key, more, n_more, interval_s, grace_s, NULL, 0, false,
+	                    out_id);
+}
+
+int itest_drive_create_private(const char *home, const char *name, const char *key,
+                               char out_id[LEDGER_HEX_LEN])
+{
+	return drive_create(home, name, key, NULL, 0, 0, 0, NULL, 0, true, out_id);
+}
+
+int itest_drive_create_private_with(const char *home, const char *name, const char *key,
+                                    const uint8_t (*members)[LEDGER_KEY_LEN], size_t n,
+                                    char out_id[LEDGER_HEX_LEN])
+{
+	return drive_create(home, name, key, NULL, 0, 0, 0, members, n, true, out_id);
 }
 
 /* The keys borrowed by open ledgers (a test opens a few at a time). */

@@ -26,6 +26,10 @@ int itest_drive_create_with(const char *home, const char *name, const char *key,
  * its first epoch begins when its admin opens it (ledger_epoch_rotate). */
 int itest_drive_create_private(const char *home, const char *name, const char *key,
                                char out_id[LEDGER_HEX_LEN]);
+/* The same with the given members, and the epoch key sealed to each. */
+int itest_drive_create_private_with(const char *home, const char *name, const char *key,
+                                    const uint8_t (*members)[LEDGER_KEY_LEN], size_t n,
+                                    char out_id[LEDGER_HEX_LEN]);
 
 /* Open that drive's ledger with key `key` (NULL: read-only) for setting up records;
  * close it with itest_drive_close() before mounting. */

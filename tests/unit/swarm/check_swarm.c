@@ -445,6 +445,51 @@ START_TEST(static_peer_middle_read_fetches_little)
 }
 END_TEST
 
+/* Credit ranks: refused when malformed (nothing changes), given to a connection by its
+ * address when it starts, and shown with the bytes sent to that peer. */
+START_TEST(ranks_by_address)
+{
+	struct swarm_metainfo *m = make_file("seed/r", 4 * MiB, 65536, 12);
+	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	struct swarm_rank bad[][1] = { { { "not-an-address", 2 } },
+		                       { { "127.0.0.1", 0 } },
+		                       { { "127.0.0.1", SWARM_RANKS } },
+		                       { { "127.0.0.1", -1 } } };
+	struct swarm_rank good[] = { { "127.0.0.1", 2 }, { "::1", 3 } };
+	struct swarm_peer_info pi[8];
+	char a[32];
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_int_eq(swarm_session_set_ranks(seeder, bad[i], 1), -EINVAL);
+	ck_assert_int_eq(swarm_session_peers(seeder, pi, 8), 0);
+	ck_assert_int_eq(swarm_session_set_ranks(seeder, good, 2), 0);
+	add(seeder, m, "seed", true);
+	const char *peers[] = { addr_of(seeder, a), NULL };
+	struct swarm_session *leech = session(NULL, peers, NULL);
+	struct swarm_torrent *lt_ = add(leech, m, "leech", false);
+	struct swarm_reader *r;
+
+	ck_assert_int_eq(swarm_reader_new(lt_, 0, &r), 0);
+	assert_read(r, "seed/r", 0, 1 * MiB, 10000);
+	int n = swarm_session_peers(seeder, pi, 8);
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(pi[0].host, "127.0.0.1");
+	ck_assert_uint_eq(pi[0].port, port_of(leech));
+	ck_assert_int_eq(pi[0].rank, 2);
+	ck_assert_uint_ge(pi[0].connections, 1);
+	ck_assert_uint_ge(pi[0].total_uploaded, 1 * MiB);
+	/* the leech ranked nobody: the seeder is rank 0 there, and it sent nothing */
+	ck_assert_int_eq(swarm_session_peers(leech, pi, 8), 1);
+	ck_assert_int_eq(pi[0].rank, 0);
+	ck_assert_uint_ge(pi[0].total_downloaded, 1 * MiB);
+	ck_assert_uint_eq(pi[0].total_uploaded, 0);
+	swarm_reader_free(r);
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m);
+}
+END_TEST
+
 START_TEST(tracker_discovery_and_magnet)
 {
 	char *tdir = path_in("%s/%s", "tracker"), v1[41], v2[65];
@@ -1104,6 +1149,7 @@ static Suite *suite(void)
 		{ "hasher", hasher_matches_make, 30 },
 		{ "malformed", malformed_input_rejected, 30 },
 		{ "static_peer", static_peer_middle_read_fetches_little, 30 },
+		{ "ranks", ranks_by_address, 30 },
 		{ "tracker", tracker_discovery_and_magnet, 60 },
 		{ "seeder_down", seeder_down_times_out_then_recovers, 40 },
 		{ "seeder_killed", seeder_killed_mid_stream_second_finishes, 60 },
