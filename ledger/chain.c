@@ -1133,8 +1133,7 @@ static void note_dropped(struct ledger *l, const struct rec *r, int reason)
 	memcpy(d->record_id, r->id, sizeof d->record_id);
 	d->reason = reason;
 	/* the wrap goes with the record: what a conflict copy needs is opened now */
-	d->has_file_key =
-	    r->has_wrap && filekey_open_locked(l, r, d->file_key, &d->iv_nonce) == 0;
+	d->has_file_key = r->has_wrap && filekey_open_locked(l, r, d->file_key, &d->iv_nonce) == 0;
 	l->dropped[l->n_dropped++] = d;
 }
 

@@ -153,8 +153,8 @@ int ledger_file_key_open(struct ledger *l, const uint8_t record_id[LEDGER_ID_LEN
 	return rc;
 }
 
-int filekey_open_locked(struct ledger *l, const struct rec *r,
-                        uint8_t out_key[LEDGER_FILE_KEY_LEN], int64_t *out_nonce)
+int filekey_open_locked(struct ledger *l, const struct rec *r, uint8_t out_key[LEDGER_FILE_KEY_LEN],
+                        int64_t *out_nonce)
 {
 	if (!l->params.private_drive ||
 	    (r->type != LEDGER_REC_CLAIM && r->type != LEDGER_REC_UPDATE))

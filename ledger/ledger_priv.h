@@ -449,7 +449,7 @@ int filekey_check(struct ledger *l, const struct rec *r);
 int filekey_attach(struct ledger *l, const struct ledger_op *op, struct rec *r);
 /* The file key and IV nonce r's wrap carries (lock held): -EINVAL no wrap (a public
  * drive, no content), -ENOKEY, -EBADMSG as ledger_file_key_open. */
-int filekey_open_locked(struct ledger *l, const struct rec *r,
-                        uint8_t out_key[LEDGER_FILE_KEY_LEN], int64_t *out_nonce);
+int filekey_open_locked(struct ledger *l, const struct rec *r, uint8_t out_key[LEDGER_FILE_KEY_LEN],
+                        int64_t *out_nonce);
 
 #endif
