@@ -4,6 +4,9 @@
 #   1. cold read on B of a SIZE file published on A, through B's mount from open to the
 #      last byte, vs a plain libtorrent download of the same magnet from A, metadata
 #      included in both (the baseline before and after; target >= 80 %)
+#   1b. the same cold read of the same file published on a private drive (ciphertext in
+#      the swarm, decrypted into the reply) by a member, vs the public read of 1.
+#      (target >= 90 %)
 #   2. the same cold read on a fresh node D with two seeders, A and C (C has read the
 #      whole file), vs a plain libtorrent download from A and C
 #   3. publish on A -> visible in B's listing: p50 and max of PUBLISHES cp's, from cp's
@@ -115,7 +118,7 @@ cpu_s() { # PID: user + system CPU seconds so far, all threads
 cached() { getfattr --only-values -n user.swarmfs.cached "$1" 2>/dev/null; }
 
 # every reader has a key of its own, as a user does
-for h in b c d f g; do "$swarmfs" key new --home "$work/$h" >/dev/null; done
+for h in b c d f g pb; do "$swarmfs" key new --home "$work/$h" >/dev/null; done
 head -c "$size" /dev/urandom >"$work/film.bin"
 head -c "$ttfb_size" /dev/urandom >"$work/ttfb.bin"
 fsize=$(stat -c %s "$work/film.bin")
@@ -158,6 +161,28 @@ printf '%-44s %7s MiB/s   baseline plain libtorrent %s MiB/s (%s, %s)   %3s %%  
 echo "   CPU seconds: B's mount $(secs "$b2" "$b3"), A's $(secs "$a2" "$a3");" \
 	"the plain client $plain_cpu, A's $(secs "$a0" "$a1")"
 [[ $held == "$fsize" ]] || echo "   B holds $held of $fsize bytes after the read"
+
+# ---- 1b. the same cold read of a private drive's file: PB a member, PA the seeder ----
+"$swarmfs" init --home "$work/pa" --name vault >/dev/null
+mount_node pa "$work/pa" vault
+cp "$work/film.bin" "$work/mnt-pa/"
+wait_published "$work/mnt-pa"
+pbkey=$("$swarmfs" key show --home "$work/pb")
+"$swarmfs" drive add-member "$work/mnt-pa" "$pbkey" >/dev/null
+until "$swarmfs" drive members "$work/mnt-pa" | grep -q "${pbkey:0:16}"; do sleep 0.05; done
+puri=$(drive_field "$work/mnt-pa" uri)
+mount_node pb "$work/pb" "$puri"
+wait_file "$work/mnt-pb/film.bin"
+pa2=$(cpu_s "${pid[pa]}") pb2=$(cpu_s "${pid[pb]}")
+out=$("$py" "$helper" read "$work/mnt-pb/film.bin")
+pa3=$(cpu_s "${pid[pa]}") pb3=$(cpu_s "${pid[pb]}")
+ours_p=$(val mib_s "$out")
+cmp -s "$work/film.bin" "$work/mnt-pb/film.bin" || echo "   the private file read back differs"
+printf '%-44s %7s MiB/s   baseline the public file on B above %s MiB/s   %3s %%  (target >= 90 %%)\n' \
+	"1b. the same, a private drive (ciphertext)" "$ours_p" "$ours" "$(pct "$ours_p" "$ours")"
+echo "   CPU seconds: PB's mount $(secs "$pb2" "$pb3") (B's $(secs "$b2" "$b3")), PA's $(secs "$pa2" "$pa3") (A's $(secs "$a2" "$a3"))"
+umount_node pb
+umount_node pa
 
 # ---- 2. cold read on a fresh node D, two seeders (A, and C which read it all) ----
 mount_node c "$work/c" "$uri"
@@ -292,7 +317,7 @@ umount_node h
 # ---- peak RSS of each mount ----
 echo
 printf '%-44s' "peak RSS (VmHWM) / RssAnon at unmount, MB"
-for n in a b c d l f lp g; do printf ' %s %s/%s' "$n" "$((${hwm[$n]} / 1024))" "$((${anon[$n]} / 1024))"; done
+for n in a b pa pb c d l f lp g; do printf ' %s %s/%s' "$n" "$((${hwm[$n]} / 1024))" "$((${anon[$n]} / 1024))"; done
 printf '   baseline plain libtorrent client peak %s MB\n' "$plain_rss"
 for n in "${nodes[@]}"; do
 	if grep -qE "error|warning" "$work/$n.log"; then
