@@ -116,6 +116,14 @@ cpu_s() { # PID: user + system CPU seconds so far, all threads
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 cached() { getfattr --only-values -n user.swarmfs.cached "$1" 2>/dev/null; }
+cold_read() { # SEEDER READER: READER reads film.bin whole; sets rd_mib, rd_cpu (the
+	# reader's CPU seconds) and rd_seed_cpu (the seeder's)
+	local s0 r0 s1 r1 out
+	s0=$(cpu_s "${pid[$1]}") r0=$(cpu_s "${pid[$2]}")
+	out=$("$py" "$helper" read "$work/mnt-$2/film.bin")
+	s1=$(cpu_s "${pid[$1]}") r1=$(cpu_s "${pid[$2]}")
+	rd_mib=$(val mib_s "$out") rd_cpu=$(secs "$r0" "$r1") rd_seed_cpu=$(secs "$s0" "$s1")
+}
 
 # every reader has a key of its own, as a user does
 for h in b c d f g pb; do "$swarmfs" key new --home "$work/$h" >/dev/null; done
@@ -144,10 +152,8 @@ plain_rss=$(val rss_hwm_mb "$out")
 rm -rf "$work/plain1"
 mount_node b "$work/b" "$uri"
 wait_file "$work/mnt-b/film.bin"
-a2=$(cpu_s "${pid[a]}") b2=$(cpu_s "${pid[b]}")
-out=$("$py" "$helper" read "$work/mnt-b/film.bin")
-a3=$(cpu_s "${pid[a]}") b3=$(cpu_s "${pid[b]}")
-ours=$(val mib_s "$out")
+cold_read a b
+ours=$rd_mib b_cpu=$rd_cpu a_cpu=$rd_seed_cpu
 held=$(cached "$work/mnt-b/film.bin")
 # B goes before the second baseline (it would seed to the client) and before D below,
 # which is to have exactly two seeders
@@ -158,7 +164,7 @@ rm -rf "$work/plain2"
 plain=$(mean "$plain1" "$plain2")
 printf '%-44s %7s MiB/s   baseline plain libtorrent %s MiB/s (%s, %s)   %3s %%  (target >= 80 %%)\n' \
 	"1. cold read on B, seeder A" "$ours" "$plain" "$plain1" "$plain2" "$(pct "$ours" "$plain")"
-echo "   CPU seconds: B's mount $(secs "$b2" "$b3"), A's $(secs "$a2" "$a3");" \
+echo "   CPU seconds: B's mount $b_cpu, A's $a_cpu;" \
 	"the plain client $plain_cpu, A's $(secs "$a0" "$a1")"
 [[ $held == "$fsize" ]] || echo "   B holds $held of $fsize bytes after the read"
 
@@ -173,14 +179,12 @@ until "$swarmfs" drive members "$work/mnt-pa" | grep -q "${pbkey:0:16}"; do slee
 puri=$(drive_field "$work/mnt-pa" uri)
 mount_node pb "$work/pb" "$puri"
 wait_file "$work/mnt-pb/film.bin"
-pa2=$(cpu_s "${pid[pa]}") pb2=$(cpu_s "${pid[pb]}")
-out=$("$py" "$helper" read "$work/mnt-pb/film.bin")
-pa3=$(cpu_s "${pid[pa]}") pb3=$(cpu_s "${pid[pb]}")
-ours_p=$(val mib_s "$out")
+cold_read pa pb
+ours_p=$rd_mib
 cmp -s "$work/film.bin" "$work/mnt-pb/film.bin" || echo "   the private file read back differs"
 printf '%-44s %7s MiB/s   baseline the public file on B above %s MiB/s   %3s %%  (target >= 90 %%)\n' \
 	"1b. the same, a private drive (ciphertext)" "$ours_p" "$ours" "$(pct "$ours_p" "$ours")"
-echo "   CPU seconds: PB's mount $(secs "$pb2" "$pb3") (B's $(secs "$b2" "$b3")), PA's $(secs "$pa2" "$pa3") (A's $(secs "$a2" "$a3"))"
+echo "   CPU seconds: PB's mount $rd_cpu (B's $b_cpu), PA's $rd_seed_cpu (A's $a_cpu)"
 umount_node pb
 umount_node pa
 
