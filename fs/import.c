@@ -67,6 +67,20 @@ static void content_of(const struct swarm_metainfo *m, uint32_t i, struct ledger
 	}
 }
 
+int fs_import_allowed(struct fs_drive *d, const char *source)
+{
+	if (!ledger_is_private(d->ledger))
+		return 0;
+	/* FIXME(import): fetch the torrent whole and publish it encrypted, as a copy */
+	why_set(d,
+	        "drive %s is private: its swarm carries only ciphertext, and a torrent's "
+	        "content is plaintext anyone can fetch from its own swarm, so it cannot be "
+	        "claimed as it is. Copy its files in instead, to have them encrypted: "
+	        "swarmfs mount '%s' DIR, then cp -r DIR/. into the drive",
+	        d->name && *d->name ? d->name : d->id_hex, source);
+	return -EMEDIUMTYPE;
+}
+
 void fs_import_no_metadata(struct fs_drive *d, const char *source, int err)
 {
 	/* named by its hash: the rest of a magnet is noise here */
@@ -91,6 +105,8 @@ int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const c
 	const char *why = "";
 	int err;
 
+	if ((err = fs_import_allowed(d, source)) < 0)
+		return err;
 	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
 		why_set(d, "%s is not a torrent file (%s)", source, why);
 		err = -EBADMSG;

@@ -25,6 +25,12 @@ struct fs_drive;
  * node may not create there), or the -errno of submitting a claim. */
 int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const char *source,
               const void *bytes, size_t len);
+/* Whether an add may go into d; on a private drive it may not: its swarm carries only
+ * ciphertext under opaque names, and a torrent's content is plaintext its own swarm
+ * serves to anyone, so claiming it would publish it unencrypted. Returns 0, or
+ * -EMEDIUMTYPE with the reason and the way round (mount the torrent, copy its files
+ * in: they are then encrypted like any other) in d->add_error. */
+int fs_import_allowed(struct fs_drive *d, const char *source);
 /* A magnet's metadata did not come (err: -ETIMEDOUT, or another -errno): say so in
  * d->add_error, naming the magnet's hash. */
 void fs_import_no_metadata(struct fs_drive *d, const char *source, int err);

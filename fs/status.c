@@ -104,7 +104,8 @@ static int collect_torrents(struct fs_drive *d, struct snapshot *s)
 		if (cache_object_stat(d->cache, s->rows[i].key, &info) == 0)
 			s->rows[i].piece_length = info.chunk_size;
 	}
-	qsort(s->rows, s->n_rows, sizeof *s->rows, busier);
+	if (s->n_rows > 1) /* no torrents yet: rows is NULL, which qsort may not be given */
+		qsort(s->rows, s->n_rows, sizeof *s->rows, busier);
 	return 0;
 }
 

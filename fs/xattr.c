@@ -333,6 +333,9 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 	}
 	*nl = '\0';
 	source = nl + 1;
+	/* before a magnet's metadata is waited for */
+	if ((err = fs_import_allowed(d, source)) < 0)
+		goto out;
 	if ((err = fs_inodes_path(d->inodes, ino, &dirpath)) < 0 ||
 	    (err = fs_entry_lookup(d, dirpath, &pe)) < 0)
 		goto out;

@@ -4,6 +4,9 @@
 #   1. cold read on B of a SIZE file published on A, through B's mount from open to the
 #      last byte, vs a plain libtorrent download of the same magnet from A, metadata
 #      included in both (the baseline before and after; target >= 80 %)
+#   1b. the same cold read of the same file published on a private drive (ciphertext in
+#      the swarm, decrypted into the reply) by a member, vs the public read of 1.
+#      (target >= 90 %)
 #   2. the same cold read on a fresh node D with two seeders, A and C (C has read the
 #      whole file), vs a plain libtorrent download from A and C
 #   3. publish on A -> visible in B's listing: p50 and max of PUBLISHES cp's, from cp's
@@ -115,9 +118,17 @@ cpu_s() { # PID: user + system CPU seconds so far, all threads
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 cached() { getfattr --only-values -n user.swarmfs.cached "$1" 2>/dev/null; }
+cold_read() { # SEEDER READER: READER reads film.bin whole; sets rd_mib, rd_cpu (the
+	# reader's CPU seconds) and rd_seed_cpu (the seeder's)
+	local s0 r0 s1 r1 out
+	s0=$(cpu_s "${pid[$1]}") r0=$(cpu_s "${pid[$2]}")
+	out=$("$py" "$helper" read "$work/mnt-$2/film.bin")
+	s1=$(cpu_s "${pid[$1]}") r1=$(cpu_s "${pid[$2]}")
+	rd_mib=$(val mib_s "$out") rd_cpu=$(secs "$r0" "$r1") rd_seed_cpu=$(secs "$s0" "$s1")
+}
 
 # every reader has a key of its own, as a user does
-for h in b c d f g; do "$swarmfs" key new --home "$work/$h" >/dev/null; done
+for h in b c d f g pb; do "$swarmfs" key new --home "$work/$h" >/dev/null; done
 head -c "$size" /dev/urandom >"$work/film.bin"
 head -c "$ttfb_size" /dev/urandom >"$work/ttfb.bin"
 fsize=$(stat -c %s "$work/film.bin")
@@ -143,10 +154,8 @@ plain_rss=$(val rss_hwm_mb "$out")
 rm -rf "$work/plain1"
 mount_node b "$work/b" "$uri"
 wait_file "$work/mnt-b/film.bin"
-a2=$(cpu_s "${pid[a]}") b2=$(cpu_s "${pid[b]}")
-out=$("$py" "$helper" read "$work/mnt-b/film.bin")
-a3=$(cpu_s "${pid[a]}") b3=$(cpu_s "${pid[b]}")
-ours=$(val mib_s "$out")
+cold_read a b
+ours=$rd_mib b_cpu=$rd_cpu a_cpu=$rd_seed_cpu
 held=$(cached "$work/mnt-b/film.bin")
 # B goes before the second baseline (it would seed to the client) and before D below,
 # which is to have exactly two seeders
@@ -157,9 +166,29 @@ rm -rf "$work/plain2"
 plain=$(mean "$plain1" "$plain2")
 printf '%-44s %7s MiB/s   baseline plain libtorrent %s MiB/s (%s, %s)   %3s %%  (target >= 80 %%)\n' \
 	"1. cold read on B, seeder A" "$ours" "$plain" "$plain1" "$plain2" "$(pct "$ours" "$plain")"
-echo "   CPU seconds: B's mount $(secs "$b2" "$b3"), A's $(secs "$a2" "$a3");" \
+echo "   CPU seconds: B's mount $b_cpu, A's $a_cpu;" \
 	"the plain client $plain_cpu, A's $(secs "$a0" "$a1")"
 [[ $held == "$fsize" ]] || echo "   B holds $held of $fsize bytes after the read"
+
+# ---- 1b. the same cold read of a private drive's file: PB a member, PA the seeder ----
+"$swarmfs" init --home "$work/pa" --name vault >/dev/null
+mount_node pa "$work/pa" vault
+cp "$work/film.bin" "$work/mnt-pa/"
+wait_published "$work/mnt-pa"
+pbkey=$("$swarmfs" key show --home "$work/pb")
+"$swarmfs" drive add-member "$work/mnt-pa" "$pbkey" >/dev/null
+until "$swarmfs" drive members "$work/mnt-pa" | grep -q "${pbkey:0:16}"; do sleep 0.05; done
+puri=$(drive_field "$work/mnt-pa" uri)
+mount_node pb "$work/pb" "$puri"
+wait_file "$work/mnt-pb/film.bin"
+cold_read pa pb
+ours_p=$rd_mib
+cmp -s "$work/film.bin" "$work/mnt-pb/film.bin" || echo "   the private file read back differs"
+printf '%-44s %7s MiB/s   baseline the public file on B above %s MiB/s   %3s %%  (target >= 90 %%)\n' \
+	"1b. the same, a private drive (ciphertext)" "$ours_p" "$ours" "$(pct "$ours_p" "$ours")"
+echo "   CPU seconds: PB's mount $rd_cpu (B's $b_cpu), PA's $rd_seed_cpu (A's $a_cpu)"
+umount_node pb
+umount_node pa
 
 # ---- 2. cold read on a fresh node D, two seeders (A, and C which read it all) ----
 mount_node c "$work/c" "$uri"
@@ -294,7 +323,7 @@ umount_node h
 # ---- peak RSS of each mount ----
 echo
 printf '%-44s' "peak RSS (VmHWM) / RssAnon at unmount, MB"
-for n in a b c d l f lp g; do printf ' %s %s/%s' "$n" "$((${hwm[$n]} / 1024))" "$((${anon[$n]} / 1024))"; done
+for n in a b pa pb c d l f lp g; do printf ' %s %s/%s' "$n" "$((${hwm[$n]} / 1024))" "$((${anon[$n]} / 1024))"; done
 printf '   baseline plain libtorrent client peak %s MB\n' "$plain_rss"
 for n in "${nodes[@]}"; do
 	if grep -qE "error|warning" "$work/$n.log"; then

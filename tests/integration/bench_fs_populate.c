@@ -30,7 +30,8 @@ int main(int argc, char **argv)
 	if ((err = priv ? itest_drive_create_private(argv[1], argv[2], "default", id)
 	                : itest_drive_create(argv[1], argv[2], "default", id)) < 0 ||
 	    (err = itest_drive_open(argv[1], id, "default", &l)) < 0 ||
-	    (priv && (err = ledger_epoch_rotate(l)) < 0)) {
+	    /* the epoch's keys record in a block first: claims are wrapped under it */
+	    (priv && ((err = ledger_epoch_rotate(l)) < 0 || (err = ledger_produce(l)) < 0))) {
 		fprintf(stderr, "cannot make the drive: %s\n", strerror(-err));
 		return 1;
 	}

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,17 @@ int itest_claim(struct ledger *l, const char *path, uint64_t length, uint32_t mo
 	op.content.piece_length = 16384;
 	op.content.mode = mode;
 	op.content.mtime_ns = mtime_s * 1000000000LL;
+	/* a private drive's content carries a file key (made up as well) and its IV's
+	 * nonce, the record's own */
+	uint8_t fkey[LEDGER_FILE_KEY_LEN];
+	if (ledger_is_private(l)) {
+		memcpy(fkey, op.content.root, sizeof fkey);
+		op.file_key = fkey;
+		uint64_t n = 0;
+		for (size_t i = 0; i < 8; i++)
+			n = n << 8 | op.content.ih2[i];
+		op.nonce = (int64_t)(n & INT64_MAX) | 1;
+	}
 	return ledger_submit(l, &op, NULL);
 }
 
