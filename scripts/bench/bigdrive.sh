@@ -48,7 +48,7 @@ mount_bg() { # NAME HOME DRIVE: start a mount in the background; its pid in $mpi
 	"$swarmfs" mount -f --home "$2" --no-dht --listen 127.0.0.1:0 "$3" "$work/mnt-$1" \
 		2>>"$work/$1.log" &
 	mpid=$!
-	pids+=($mpid)
+	pids+=("$mpid")
 }
 wait_mounted() {
 	for _ in $(seq 2400); do mountpoint -q "$work/mnt-$1" && return 0; sleep 0.025; done
