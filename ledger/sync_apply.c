@@ -25,9 +25,9 @@ struct run {
 	struct ledger *l;
 	const struct blk_wire *w;
 	size_t nb, total;
-	size_t *first;      /* nb + 1 entries: block b's records are [first[b], first[b + 1]) */
-	uint8_t (*ids)[32]; /* total entries: a record's id once its signature held, else zero */
-	atomic_size_t next; /* the next record no checker has taken */
+	size_t *first;       /* nb + 1 entries: block b's records are [first[b], first[b + 1]) */
+	uint8_t (*ids)[32];  /* total entries: a record's id once its signature held, else zero */
+	atomic_size_t next;  /* the next record no checker has taken */
 	atomic_size_t *left; /* per block: its records not checked yet */
 	atomic_bool stop;
 	pthread_mutex_t mu;
@@ -193,8 +193,9 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 			    ((started && atomic_load(&r.left[b])) || now_ns() - t0 > GROUP_NS))
 				break; /* commit what is applied, let readers in, wait outside */
 			if (started)
-				ledger_pk_cache_preverified_set(l->pkc, (const uint8_t(*)[32])(r.ids + r.first[b]),
-				                                w[b].n_recs);
+				ledger_pk_cache_preverified_set(
+				    l->pkc, (const uint8_t(*)[32])(r.ids + r.first[b]),
+				    w[b].n_recs);
 			rc = chain_block_add(l, raw[b].p, raw[b].len, &moved);
 			ledger_pk_cache_preverified_clear(l->pkc);
 			*head |= moved;
