@@ -348,7 +348,7 @@ static void chain_msg(struct ledger *l, const struct ledger_key *k, size_t nb, s
 		struct blk_hdr h;
 
 		for (size_t i = 0; i < n; i++) {
-			char p[32];
+			char p[64];
 
 			snprintf(p, sizeof p, "/chain%zu-%zu", b, i);
 			raws[i] =
