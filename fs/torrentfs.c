@@ -7,6 +7,7 @@
 #include "import.h"
 #include "park.h"
 #include "torrent_arg.h"
+#include "xattr.h"
 
 #include <cache.h>
 #include <swarm.h>
@@ -320,10 +321,11 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	if (!strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1))
-		name += sizeof XATTR_PREFIX - 1;
-	else
-		name = "";
+	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
+		fuse_reply_err(req, fs_xattr_absent(name));
+		return;
+	}
+	name += sizeof XATTR_PREFIX - 1;
 	if (!strcmp(name, "infohash")) {
 		len = snprintf(val, sizeof val, "%s", fs->hex);
 	} else if (!strcmp(name, "peers")) {

@@ -207,6 +207,11 @@ static int log_text(struct fs_drive *d, const char *path, char **out)
 	return t.buf ? (int)t.len : -ENOMEM;
 }
 
+int fs_xattr_absent(const char *name)
+{
+	return strncmp(name, "user.", 5) ? ENOTSUP : ENODATA;
+}
+
 void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct fs_drive *d = fuse_req_userdata(req);
@@ -215,7 +220,7 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	int err;
 
 	if (strncmp(name, XATTR_PREFIX, sizeof XATTR_PREFIX - 1)) {
-		fuse_reply_err(req, ENODATA);
+		fuse_reply_err(req, fs_xattr_absent(name));
 		return;
 	}
 	name += sizeof XATTR_PREFIX - 1;

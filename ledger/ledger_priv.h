@@ -328,6 +328,7 @@ struct ledger {
 	struct vcache_ent vcache[VCACHE_SIZE];
 	uint64_t chain_epoch;
 	void *stmt_cache;        /* store.c */
+	int tx_depth;            /* store.c: transactions open (the inner ones savepoints) */
 	bool replaying;          /* chain_replay: blocks come from the raw tables */
 	atomic_bool interrupted; /* ledger_interrupt: long sweeps stop */
 	struct ledger_pk_cache *pkc;
@@ -415,7 +416,7 @@ int store_step_done(struct ledger *l, sqlite3_stmt *st, const char *what);
 /* Whether sql (one blob parameter) returns a row. */
 bool store_has(struct ledger *l, const char *sql, const uint8_t key[32]);
 sqlite3_stmt *store_stmt(struct ledger *l, const char *sql); /* cached, reset */
-int store_begin(struct ledger *l);
+int store_begin(struct ledger *l); /* nests: an inner one is a savepoint */
 int store_commit(struct ledger *l);
 void store_rollback(struct ledger *l);
 int store_clear_derived(struct ledger *l);
@@ -425,6 +426,14 @@ int store_meta_put(struct ledger *l, const char *key, const void *v, size_t len)
 /* chain.c: validation, state, fork choice */
 int chain_init_genesis(struct ledger *l, const uint8_t *raw, size_t len);
 int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_head);
+
+/* sync_apply.c: the n blocks of a blocks message (w parsed from raw), applied in order:
+ * the records' signatures checked on every core without the lock, the blocks applied
+ * several to a transaction, the lock held about 50 ms at a time. 0 when all applied,
+ * else the first failure: the precheck's (-ENOENT: its parent is unknown; -EBADMSG)
+ * or chain_block_add's. *head: the best chain moved. Called without the lock. */
+int sync_apply_blocks(struct ledger *l, const struct blk_wire *w, const struct ben *raw, size_t n,
+                      bool *head);
 int chain_record_check_pending(struct ledger *l, const struct rec *r);
 /* The state with every pending record applied, inside a savepoint, to check new
  * records in order (ledger_submit_batch): chain_pending_begin() opens it;

@@ -166,20 +166,37 @@ sqlite3_stmt *store_stmt(struct ledger *l, const char *sql)
 	return st;
 }
 
+/* Transactions nest: the outermost is BEGIN IMMEDIATE ... COMMIT, an inner one a
+ * savepoint, so a caller may apply several blocks (each its own transaction) in one
+ * (sync_apply.c). */
 int store_begin(struct ledger *l)
 {
-	return store_exec(l, "BEGIN IMMEDIATE");
+	int rc = store_exec(l, l->tx_depth ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
+
+	if (!rc)
+		l->tx_depth++;
+	return rc;
 }
 
 int store_commit(struct ledger *l)
 {
-	return store_exec(l, "COMMIT");
+	int rc = store_exec(l, l->tx_depth > 1 ? "RELEASE nested" : "COMMIT");
+
+	if (!rc && l->tx_depth)
+		l->tx_depth--;
+	return rc;
 }
 
 void store_rollback(struct ledger *l)
 {
+	if (l->tx_depth > 1) {
+		sqlite3_exec(l->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
+		l->tx_depth--;
+		return;
+	}
 	if (!sqlite3_get_autocommit(l->db))
 		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	l->tx_depth = 0;
 }
 
 int store_meta_get(struct ledger *l, const char *key, uint8_t **out, size_t *out_len)

@@ -7,11 +7,9 @@
 #include "ledger_priv.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define LOCATOR_MAX    64
 #define REFUSE_GRACE_S 2    /* seconds a refused peer has to read why before we drop it */
@@ -595,58 +593,6 @@ static int on_getblocks(struct ledger_sync *s, struct sync_peer *p, struct ben d
 	return 0;
 }
 
-/* Checking a record's signature is most of the cost of applying a block: check the
- * signatures of a block's records on every core, without the ledger lock, so the apply
- * under the lock finds them done (ledger_pk_cache_preverified). */
-struct preverify {
-	struct ledger *l;
-	const struct ben *recs;
-	uint8_t (*ids)[32]; /* out: the id of each record whose signature holds, else zero */
-	size_t n, step, first;
-};
-
-static void *preverify_main(void *arg)
-{
-	struct preverify *pv = arg;
-	struct ledger_pk_cache *c = NULL;
-	struct rec *r = malloc(sizeof *r);
-
-	ledger_pk_cache_new(&c); /* NULL on failure: rec_decode works without */
-	for (size_t i = pv->first; r && i < pv->n; i += pv->step)
-		if (rec_decode(c, pv->recs[i].p, pv->recs[i].len, pv->l->params.max_record_bytes,
-		               r) == 0)
-			memcpy(pv->ids[i], r->id, 32);
-	ledger_pk_cache_free(c);
-	free(r);
-	return NULL;
-}
-
-/* The ids of the records of w whose signatures hold (malloc'd, n entries, zero where
- * not), or NULL when the block is too small to be worth the threads. No lock needed. */
-static uint8_t (*preverify(struct ledger *l, const struct blk_wire *w))[32]
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nt = cpus > 8 ? 8 : cpus > 1 ? (size_t)cpus : 1, started = 0;
-	uint8_t(*ids)[32] = w->n_recs >= 64 && nt > 1 ? calloc(w->n_recs, 32) : NULL;
-	pthread_t th[8];
-	struct preverify pv[8];
-
-	for (size_t t = 0; ids && t < nt; t++) {
-		pv[t] = (struct preverify){ l, w->recs, ids, w->n_recs, nt, t };
-		if (pthread_create(&th[t], NULL, preverify_main, &pv[t]) == 0)
-			started++;
-		else
-			break;
-	}
-	for (size_t t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-	if (started != nt) { /* a missing thread would leave records unchecked */
-		free(ids);
-		ids = NULL;
-	}
-	return ids;
-}
-
 /* A full batch means more to come: ask for the blocks after its last one now, before
  * applying it, so the peer gathers and sends the next batch while this one applies.
  * Sent before the ledger lock is taken for the apply. A batch that turns out not to
@@ -698,36 +644,16 @@ static void ask_next(struct ledger_sync *s, struct sync_peer *p, struct ben list
 	ben_buf_release(&b);
 }
 
-/* The header of a block a peer sent, checked cheaply before any of its records'
- * signatures: its shape, its own signature, this drive, and, when it extends our head,
- * its height and that its producer is one now. 0, -ENOENT (its parent is unknown: the
- * peer's chain moved) or -EBADMSG. Lock held. */
-static int block_precheck(struct ledger_sync *s, const struct blk_wire *w)
-{
-	static const char q[] = "SELECT 1 FROM blocks WHERE id = ?";
-	struct ledger_head head;
-	struct blk_hdr h;
-
-	if (blk_hdr_decode(w->hdr.p, w->hdr.len, &h, true) || memcmp(h.drive, s->l->drive, 32) ||
-	    h.n_records != (int64_t)w->n_recs || h.height < 1)
-		return -EBADMSG;
-	if (chain_head(s->l, &head))
-		return -EIO;
-	if (!memcmp(h.prev, head.id, 32))
-		return h.height == (int64_t)head.height + 1 && chain_is_producer(s->l, h.producer)
-		           ? 0
-		           : -EBADMSG;
-	return store_has(s->l, q, h.prev) ? 0 : -ENOENT;
-}
-
-/* A blocks message (called without the ledger lock): each block is checked cheaply,
- * its records' signatures on every core without the lock, then applied under the lock,
- * one block at a time, so readers of the ledger wait for one block at most. */
+/* A blocks message (called without the ledger lock): the blocks are parsed, then
+ * applied by sync_apply_blocks (their records' signatures on every core, several
+ * blocks to a transaction, the lock held about 50 ms at a time). */
 static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, bool *changed)
 {
-	struct ben list, v;
+	struct blk_wire w[LEDGER_SYNC_BATCH];
+	struct ben list, v, raw[LEDGER_SYNC_BATCH];
 	struct ben_iter it;
 	size_t n = 0;
+	bool head = false, bad = false;
 	int rc = 0;
 
 	if (!ben_dict_get(d, "b", &list) || ben_type(list) != 'l')
@@ -736,35 +662,22 @@ static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, b
 		return -EBADMSG; /* blocks only ever answer our getblocks */
 	p->inflight = false;
 	ben_iter_init(list, &it);
-	while (rc == 0 && ben_iter_next(&it, &v)) {
-		struct blk_wire w;
-		uint8_t(*ids)[32] = NULL;
-		bool head = false;
-
-		if (++n > LEDGER_SYNC_BATCH ||
+	while (ben_iter_next(&it, &v)) {
+		if (n == LEDGER_SYNC_BATCH ||
 		    blk_wire_parse(v.p, v.len, s->l->params.max_block_bytes,
-		                   s->l->params.max_block_records, &w)) {
-			rc = -EBADMSG;
+		                   s->l->params.max_block_records, &w[n])) {
+			bad = true; /* the blocks before it still apply */
 			break;
 		}
-		ledger_lock(s->l);
-		rc = block_precheck(s, &w);
-		ledger_unlock(s->l);
-		if (rc == 0)
-			ids = preverify(s->l, &w);
-		if (rc == 0) {
-			ledger_lock(s->l);
-			if (ids)
-				ledger_pk_cache_preverified_set(
-				    s->l->pkc, (const uint8_t(*)[32])ids, w.n_recs);
-			rc = chain_block_add(s->l, v.p, v.len, &head);
-			ledger_pk_cache_preverified_clear(s->l->pkc);
-			ledger_unlock(s->l);
-		}
-		free(ids);
-		free(w.recs);
-		*changed |= head;
+		raw[n++] = v;
 	}
+	if (n)
+		rc = sync_apply_blocks(s->l, w, raw, n, &head);
+	*changed |= head;
+	for (size_t i = 0; i < n; i++)
+		free(w[i].recs);
+	if (rc == 0 && bad)
+		rc = -EBADMSG;
 	if (rc == -EAGAIN)
 		rc = 2; /* a block before its time by our clock (an out-of-turn producer's
 		         * grace): the next status asks again, not now */

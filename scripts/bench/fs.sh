@@ -14,6 +14,8 @@
 #
 #   scripts/bench/fs.sh              SIZE=1G, FILES=100000
 #   SIZE=256M FILES=20000 scripts/bench/fs.sh
+#   ONLY="ls" scripts/bench/fs.sh    some parts only: read (publish, warm, random reads),
+#                                    private, ls (ls -l of 10k files), find (find, RSS)
 #
 # Needs about 4x SIZE free under $TMPDIR. Everything stays on 127.0.0.1.
 set -euo pipefail
@@ -61,12 +63,27 @@ wait_published() {
 }
 rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 
+want() { [[ -z ${ONLY:-} || " $ONLY " == *" $1 "* ]]; }
+# the median wall seconds of RUNS runs of a command (its output thrown away)
+median_secs() {
+	local runs=$1 t0 t1
+	shift
+	for _ in $(seq "$runs"); do
+		t0=$(now); "$@" >/dev/null; t1=$(now)
+		secs "$t0" "$t1"; echo
+	done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+mib=0
+if want read || want private; then
 head -c "$size" /dev/urandom >"$work/film.bin"
 mib=$(($(stat -c %s "$work/film.bin") / 1048576))
 cat "$work/film.bin" >/dev/null
+fi
 echo "swarmfs mount benchmarks: ${mib} MiB file, $files files, $(nproc) cores"
 echo
 
+if want read; then
 # ---- publish by cp ----
 "$swarmfs" init --public --home "$work/a" --name team >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -124,7 +141,9 @@ printf '%-46s p50 %6s ms p99 %6s ms   baseline local file p50 %s ms p99 %s ms\n'
 	"random 16 KiB reads, cold, from the swarm" "$p50" "$p99" "$b50" "$b99"
 umount_node b
 umount_node a
+fi
 
+if want private; then
 # ---- private beside public (issue 11): publish, cold read from a seeder, first warm read ----
 # The same file into a private drive (AES-256-CTR while hashing, one read) and a public
 # one; then each read cold through a second node whose only source is the first. The
@@ -179,23 +198,37 @@ printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 9
 	"cold read from a seeder, private drive" "$cold_private" "$cold_public" "$(pct "$cold_private" "$cold_public")"
 printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 80 %%)\n' \
 	"first warm read through the mount, private" "$warm_private" "$warm_public" "$(pct "$warm_private" "$warm_public")"
+fi
 
 # ---- a big namespace ----
+if want ls; then
 SWARMFS_ITEST_BATCH=1 "$populate" "$work/m" meta ten 10000 >/dev/null
-SWARMFS_ITEST_BATCH=1 "$populate" "$work/n" many tree "$files" 100 >/dev/null
-mkdir -p "$work/local-ten" "$work/local-tree"
+mkdir -p "$work/local-ten"
 (cd "$work/local-ten" && seq -f 'file-%07g' 10000 | xargs touch)
-for d in $(seq -f 'd%03g' 0 99); do mkdir "$work/local-tree/$d"; done
-(cd "$work/local-tree" && seq 0 $((files - 1)) | awk '{ printf "d%03d/file-%07d\n", $1 % 100, $1 }' | xargs touch)
 mount_node m "$work/m" meta --listen 127.0.0.1:0
 # warm: after the mount's background verification sweep and a first listing
 until "$swarmfs" status "$work/mnt-m" | grep -q "verification: done"; do sleep 0.1; done
 ls -l "$work/mnt-m/ten" >/dev/null
-t0=$(now); n=$(ls -l "$work/mnt-m/ten" | wc -l); t1=$(now)
-t2=$(now); ls -l "$work/local-ten" >/dev/null; t3=$(now)
-printf '%-46s %6s s   baseline local dir %s s   (%s entries; target <= 0.3 s)\n' \
-	"ls -l of a 10k-file directory (warm)" "$(secs "$t0" "$t1")" "$(secs "$t2" "$t3")" "$((n - 1))"
+n=$(ls -l "$work/mnt-m/ten" | wc -l)
+# medians of 7 (the machine is shared: one run says little)
+ours=$(median_secs 7 ls -l "$work/mnt-m/ten")
+base=$(median_secs 7 ls -l "$work/local-ten")
+# what ls asks the daemon: every stat is the kernel's (readdirplus); the xattrs ls
+# reads of each file (security.selinux, system.posix_acl_access) are unsupported
+# on the mount, so ls asks them once for the whole device
+xattrs=$(command -v strace >/dev/null &&
+	strace -f -c -e trace=getxattr,lgetxattr ls -l "$work/mnt-m/ten" 2>&1 >/dev/null |
+	awk '/total/ { print $4 }')
+printf '%-46s %6s s   baseline local dir %s s   (%s entries, %s getxattr calls; target <= 0.15 s)\n' \
+	"ls -l of a 10k-file directory (warm, median)" "$ours" "$base" "$((n - 1))" "${xattrs:-?}"
 umount_node m
+fi
+
+if want find; then
+SWARMFS_ITEST_BATCH=1 "$populate" "$work/n" many tree "$files" 100 >/dev/null
+mkdir -p "$work/local-tree"
+for d in $(seq -f 'd%03g' 0 99); do mkdir "$work/local-tree/$d"; done
+(cd "$work/local-tree" && seq 0 $((files - 1)) | awk '{ printf "d%03d/file-%07d\n", $1 % 100, $1 }' | xargs touch)
 mount_node n "$work/n" many --listen 127.0.0.1:0
 t0=$(now); n=$(find "$work/mnt-n/tree" -type f | wc -l); t1=$(now)
 t2=$(now); find "$work/local-tree" -type f | wc -l >/dev/null; t3=$(now)
@@ -209,3 +242,4 @@ epid=$(pgrep -f "mount -f --home $work/e" | head -1)
 small=$(rss_kb "$epid")
 printf '%-46s %6s MB   baseline empty drive %s MB\n' "RSS of a mount after find over $files files" \
 	"$((big / 1024))" "$((small / 1024))"
+fi

@@ -28,6 +28,7 @@
 #   scripts/bench/shared.sh                      SIZE=1G RECORDS=100000
 #   SIZE=256M RECORDS=20000 scripts/bench/shared.sh
 #
+# ONLY="sync" (or any of reads: 1-4, sync: 5, joins: 6) runs those parts alone.
 # Other knobs: TTFB_SIZE (default SIZE), PUBLISHES (20), PUB_SIZE (1M), READS (200), JOINS (20),
 # SYNC_TIMEOUT (120 s), BUILD_DIR (default build-bench-shared/), JOBS (2).
 # Needs about 8x SIZE free under $TMPDIR and /usr/bin/python3 with python3-libtorrent.
@@ -127,16 +128,23 @@ cold_read() { # SEEDER READER: READER reads film.bin whole; sets rd_mib, rd_cpu 
 	rd_mib=$(val mib_s "$out") rd_cpu=$(secs "$r0" "$r1") rd_seed_cpu=$(secs "$s0" "$s1")
 }
 
+want() { [[ -z ${ONLY:-} || " $ONLY " == *" $1 "* ]]; }
+
 # every reader has a key of its own, as a user does
 for h in b c d f g pb; do "$swarmfs" key new --home "$work/$h" >/dev/null; done
+mib=0
+if want reads; then
 head -c "$size" /dev/urandom >"$work/film.bin"
 head -c "$ttfb_size" /dev/urandom >"$work/ttfb.bin"
 fsize=$(stat -c %s "$work/film.bin")
 mib=$((fsize / 1048576))
+fi
+plain_rss=-
 echo "swarmfs shared-drive benchmarks: ${mib} MiB file, $records records, $(nproc) cores," \
 	"libtorrent $(pkg-config --modversion libtorrent-rasterbar)"
 echo
 
+if want reads; then
 # ---- 1. cold read on B, one seeder (A) ----
 "$swarmfs" init --public --home "$work/a" --name team >/dev/null
 mount_node a "$work/a" team
@@ -230,7 +238,9 @@ printf '%-44s p50 %5s ms p99 %5s ms   baseline local file p50 %s ms p99 %s ms  (
 echo "   slowest $(val max_ms "$out") ms; the first, which also fetches the torrent's metadata, $(val first_ms "$out") ms"
 umount_node b
 umount_node a
+fi
 
+if want sync; then
 # ---- 5. sync of a big ledger to a fresh node, public then private ----
 wait_height() { # MNT HEIGHT START: until MNT's height is HEIGHT or more (a private drive's
 	# members add a block sealing its epoch key to the newcomer), SYNC_TIMEOUT at most
@@ -285,7 +295,9 @@ printf '%-44s %7s s       baseline the public drive above %s s  (%s vs %s record
 	"5b. the same on a private drive" "$priv_s" "$pub_s" "$priv_rate" "$pub_rate" "$(pct "$priv_rate" "$pub_rate")"
 umount_node g
 umount_node lp
+fi
 
+if want joins; then
 # ---- 6. joins: the private drive's handshake, and mount to "in sync" ----
 "$swarmfs" init --home "$work/h" --name hs >/dev/null
 "$swarmfs" init --public --home "$work/hq" --name hq >/dev/null
@@ -319,11 +331,14 @@ printf '%-44s p50 %5s ms max %5s ms   baseline a public drive p50 %s ms max %s m
 	"   mount to \"in sync\", fresh home" "$pj50" "$pjmax" "$qj50" "$qjmax"
 umount_node hq
 umount_node h
+fi
 
 # ---- peak RSS of each mount ----
 echo
 printf '%-44s' "peak RSS (VmHWM) / RssAnon at unmount, MB"
-for n in a b pa pb c d l f lp g; do printf ' %s %s/%s' "$n" "$((${hwm[$n]} / 1024))" "$((${anon[$n]} / 1024))"; done
+for n in a b pa pb c d l f lp g; do
+	[[ -n ${hwm[$n]:-} ]] && printf ' %s %s/%s' "$n" "$((${hwm[$n]} / 1024))" "$((${anon[$n]} / 1024))"
+done
 printf '   baseline plain libtorrent client peak %s MB\n' "$plain_rss"
 for n in "${nodes[@]}"; do
 	if grep -qE "error|warning" "$work/$n.log"; then

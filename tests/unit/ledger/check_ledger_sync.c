@@ -300,44 +300,113 @@ START_TEST(test_sync_fork_double_transfer)
 }
 END_TEST
 
-/* A blocks message of one block of n claims by k on top of genesis (parent), the one at
- * bad (n: none) with a signature byte flipped; its Merkle root covers the bytes as sent,
- * so only the signature is wrong. */
-static void blocks_msg(struct ledger *l, const struct ledger_key *k, size_t n, size_t bad,
-                       struct ben_buf *out)
+/* Node 1 (hostile, a's drive) tells node 0 of a chain of height height, much heavier
+ * than its own, so node 0 asks it for blocks. */
+static void heavier_status(struct net *net, struct ledger *a, int64_t height)
 {
-	uint8_t **raws = calloc(n, sizeof *raws), *blk;
+	struct ledger_head h;
+	struct ben_buf st;
+
+	ck_assert_int_eq(ledger_head_get(a, &h), 0);
+	ben_buf_init(&st);
+	ben_dict_begin(&st);
+	ben_put_key(&st, "g");
+	ledger_drive_id(a, h.id);
+	ben_put_str(&st, h.id, 32);
+	ben_put_key(&st, "h");
+	ben_put_int(&st, height);
+	ben_put_key(&st, "id");
+	memset(h.id, 0x77, 32);
+	ben_put_str(&st, h.id, 32);
+	ben_put_key(&st, "m");
+	ben_put_cstr(&st, "status");
+	ben_put_key(&st, "w");
+	ben_put_int(&st, 1000);
+	ben_end(&st);
+	enqueue(net, 1, 0, st.p, st.len);
+	ben_buf_release(&st);
+	pump(net);
+}
+
+/* A blocks message of nb chained blocks of n claims each by k on l's head; record bad
+ * of block bad_block (bad >= n: none) has a signature byte flipped; the Merkle roots
+ * cover the bytes as sent, so only that signature is wrong. */
+static void chain_msg(struct ledger *l, const struct ledger_key *k, size_t nb, size_t n,
+                      size_t bad_block, size_t bad, struct ben_buf *out)
+{
+	uint8_t **raws = calloc(n, sizeof *raws), *blk, prev[32];
 	size_t *lens = calloc(n, sizeof *lens), bl;
+	int64_t time = 0; /* the first: a second past the head; then rising */
 	struct rec r;
 
-	for (size_t i = 0; i < n; i++) {
-		char p[32];
-
-		snprintf(p, sizeof p, "/many%zu", i);
-		raws[i] = tu_record(l, k, LEDGER_REC_CLAIM, p, NULL, NULL, NULL, &r, &lens[i]);
-		if (i == bad) {
-			uint8_t *sig = memmem(raws[i], lens[i], "3:sig64:", 8);
-
-			ck_assert_ptr_nonnull(sig);
-			sig[8 + 10] ^= 0x01;
-		}
-	}
-	blk = tu_block(l, k, NULL, 0, 0, 2, raws, lens, n, &bl);
 	ben_buf_init(out);
 	ben_dict_begin(out);
 	ben_put_key(out, "b");
 	ben_list_begin(out);
-	ben_put_raw(out, blk, bl);
+	for (size_t b = 0; b < nb; b++) {
+		struct blk_wire w;
+		struct blk_hdr h;
+
+		for (size_t i = 0; i < n; i++) {
+			char p[64];
+
+			snprintf(p, sizeof p, "/chain%zu-%zu", b, i);
+			raws[i] =
+			    tu_record(l, k, LEDGER_REC_CLAIM, p, NULL, NULL, NULL, &r, &lens[i]);
+			if (b == bad_block && i == bad) {
+				uint8_t *sig = memmem(raws[i], lens[i], "3:sig64:", 8);
+
+				ck_assert_ptr_nonnull(sig);
+				sig[8 + 10] ^= 0x01;
+			}
+		}
+		blk = tu_block(l, k, b ? prev : NULL, (int64_t)b + 1, time, 2, raws, lens, n, &bl);
+		ck_assert_int_eq(blk_wire_parse(blk, bl, 1 << 26, 1 << 20, &w), 0);
+		ck_assert_int_eq(blk_hdr_decode(w.hdr.p, w.hdr.len, &h, false), 0);
+		memcpy(prev, h.id, 32);
+		time = h.time + 1;
+		free(w.recs);
+		ben_put_raw(out, blk, bl);
+		free(blk);
+		for (size_t i = 0; i < n; i++)
+			free(raws[i]);
+	}
 	ben_end(out);
 	ben_put_key(out, "m");
 	ben_put_cstr(out, "blocks");
 	ben_end(out);
-	for (size_t i = 0; i < n; i++)
-		free(raws[i]);
 	free(raws);
 	free(lens);
-	free(blk);
 }
+
+/* Tried: a peer answers our getblocks with three chained blocks of 10 claims, a bad
+ * signature in the second. The blocks apply several to one transaction (these few
+ * records are checked under the lock, so all three are in one): the first block
+ * stands, the second and third do not, and the peer is dropped. */
+START_TEST(test_sync_bad_block_mid_message)
+{
+	struct ledger_key *k = tu_key(1), *m = tu_key(2);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, false);
+	struct ledger *b = tu_join("b.db", a, m, false);
+	struct ben_buf msg;
+
+	node_add(&net, b);
+	node_add(&net, a);
+	net.nodes[1].hostile = true;
+	connect_nodes(&net, 0, 1);
+	heavier_status(&net, a, 3);
+	chain_msg(a, k, 3, 10, 1, 7, &msg);
+	enqueue(&net, 1, 0, msg.p, msg.len);
+	ben_buf_release(&msg);
+	pump(&net);
+	ck_assert_int_eq(tu_height(b), 1);
+	ck_assert_int_eq(net.dropped[0][1], 1);
+	net_free(&net);
+	ledger_key_free(k);
+	ledger_key_free(m);
+}
+END_TEST
 
 /* Tried: a peer announces a heavier chain and answers our getblocks with a block of 200
  * claims by the drive's producer, one of them with a bad signature (the Merkle root
@@ -350,8 +419,7 @@ START_TEST(test_sync_preverified_bad_signature)
 	struct net net = { 0 };
 	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, false);
 	struct ledger *b = tu_join("b.db", a, m, false);
-	struct ledger_head h;
-	struct ben_buf msg, st;
+	struct ben_buf msg;
 
 	node_add(&net, b);
 	node_add(&net, a);
@@ -359,26 +427,8 @@ START_TEST(test_sync_preverified_bad_signature)
 	connect_nodes(&net, 0, 1);
 	for (int round = 0; round < 2; round++) {
 		/* a status heavier than genesis makes b ask */
-		ck_assert_int_eq(ledger_head_get(a, &h), 0);
-		ben_buf_init(&st);
-		ben_dict_begin(&st);
-		ben_put_key(&st, "g");
-		ledger_drive_id(a, h.id);
-		ben_put_str(&st, h.id, 32);
-		ben_put_key(&st, "h");
-		ben_put_int(&st, 1);
-		ben_put_key(&st, "id");
-		memset(h.id, 0x77, 32);
-		ben_put_str(&st, h.id, 32);
-		ben_put_key(&st, "m");
-		ben_put_cstr(&st, "status");
-		ben_put_key(&st, "w");
-		ben_put_int(&st, 1000);
-		ben_end(&st);
-		enqueue(&net, 1, 0, st.p, st.len);
-		ben_buf_release(&st);
-		pump(&net);
-		blocks_msg(a, k, 200, round == 0 ? 137 : 200, &msg);
+		heavier_status(&net, a, 1);
+		chain_msg(a, k, 1, 200, 0, round == 0 ? 137 : 200, &msg);
 		enqueue(&net, 1, 0, msg.p, msg.len);
 		ben_buf_release(&msg);
 		pump(&net);
@@ -511,7 +561,7 @@ static void forged_answer(const struct ledger_key *k, const struct ledger_key *s
 	pump(&net); /* its status says it is ahead: the victim sends a getblocks */
 	ck_assert_int_eq(net.sent[0][1], 2); /* the victim's status, then its getblocks */
 	/* the answer: a forged block on the victim's genesis */
-	blocks_msg(victim, signer, 1, bad, &msg);
+	chain_msg(victim, signer, 1, 1, 0, bad, &msg);
 	enqueue(&net, 1, 0, msg.p, msg.len);
 	ben_buf_release(&msg);
 	pump(&net);
@@ -647,6 +697,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_fork_conflict);
 	tcase_add_test(tc, test_sync_fork_double_transfer);
 	tcase_add_test(tc, test_sync_preverified_bad_signature);
+	tcase_add_test(tc, test_sync_bad_block_mid_message);
 	tcase_add_test(tc, test_sync_tx_gossip);
 	tcase_add_test(tc, test_sync_tx_of_non_member_bans);
 	tcase_add_test(tc, test_sync_forged_block_answer_refused);

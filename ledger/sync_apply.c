@@ -1,0 +1,242 @@
+/* Applying the blocks of one blocks message (issue 13: sync at the speed of the CPU).
+ * The blocks come in runs: a run starts with a block that extends what we know and
+ * goes on while each next block names the one before as its parent and is signed by
+ * a producer at our head. A run's records' signatures are checked on every core,
+ * without the ledger lock, from its first record on; meanwhile the calling thread
+ * applies each block as soon as all of its records are checked, in groups that share
+ * one SQLite transaction (the lock held about GROUP_NS at most, so readers of the
+ * ledger wait that long at most). Called without the lock. */
+#include "ledger_priv.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GROUP_NS     (50 * 1000000LL) /* a group's transaction holds the lock so long at most */
+#define CHUNK        8                /* records a checker takes at once */
+#define MIN_PARALLEL 64               /* fewer records than this: chain_block_add checks them */
+#define CHECKERS_MAX 8
+
+struct run {
+	struct ledger *l;
+	const struct blk_wire *w;
+	size_t nb, total;
+	size_t *first;       /* nb + 1 entries: block b's records are [first[b], first[b + 1]) */
+	uint8_t (*ids)[32];  /* total entries: a record's id once its signature held, else zero */
+	atomic_size_t next;  /* the next record no checker has taken */
+	atomic_size_t *left; /* per block: its records not checked yet */
+	atomic_bool stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A checker thread: takes CHUNK records at a time, in order, until none are left. A
+ * record whose signature does not hold (or that it could not check) keeps a zero id,
+ * and chain_block_add checks it again, and refuses it, under the lock. */
+static void *checker_main(void *arg)
+{
+	struct run *r = arg;
+	struct ledger_pk_cache *c = NULL;
+	struct rec *rec = malloc(sizeof *rec);
+	size_t b = 0;
+
+	ledger_pk_cache_new(&c); /* NULL on failure: rec_decode works without */
+	while (!atomic_load(&r->stop)) {
+		size_t i = atomic_fetch_add(&r->next, CHUNK), end;
+
+		if (i >= r->total)
+			break;
+		end = i + CHUNK < r->total ? i + CHUNK : r->total;
+		for (; i < end; i++) {
+			while (i >= r->first[b + 1])
+				b++;
+			const struct ben *raw = &r->w[b].recs[i - r->first[b]];
+
+			if (rec && rec_decode(c, raw->p, raw->len, r->l->params.max_record_bytes,
+			                      rec) == 0)
+				memcpy(r->ids[i], rec->id, 32);
+			if (atomic_fetch_sub(&r->left[b], 1) == 1) {
+				pthread_mutex_lock(&r->mu);
+				pthread_cond_broadcast(&r->cv);
+				pthread_mutex_unlock(&r->mu);
+			}
+		}
+	}
+	ledger_pk_cache_free(c);
+	free(rec);
+	return NULL;
+}
+
+static void wait_checked(struct run *r, size_t b)
+{
+	pthread_mutex_lock(&r->mu);
+	while (atomic_load(&r->left[b]))
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* The header of a block a peer sent, checked cheaply before any of its records'
+ * signatures: its shape, its own signature, this drive, and, when it extends our head,
+ * its height and that its producer is one now. 0, -ENOENT (its parent is unknown: the
+ * peer's chain moved) or -EBADMSG. Lock held. */
+static int block_precheck(struct ledger *l, const struct blk_wire *w, struct blk_hdr *h)
+{
+	static const char q[] = "SELECT 1 FROM blocks WHERE id = ?";
+	struct ledger_head head;
+
+	if (blk_hdr_decode(w->hdr.p, w->hdr.len, h, true) || memcmp(h->drive, l->drive, 32) ||
+	    h->n_records != (int64_t)w->n_recs || h->height < 1)
+		return -EBADMSG;
+	if (chain_head(l, &head))
+		return -EIO;
+	if (!memcmp(h->prev, head.id, 32))
+		return h->height == (int64_t)head.height + 1 && chain_is_producer(l, h->producer)
+		           ? 0
+		           : -EBADMSG;
+	return store_has(l, q, h->prev) ? 0 : -ENOENT;
+}
+
+/* The run that starts at w[0]: w[0] passes block_precheck; each next block names the
+ * one before as its parent, is one higher, names this drive, carries a valid header
+ * signature and a producer at our head. *len: how many (1 or more). A block that is
+ * not taken starts the next run, checked again once the run before it applied.
+ * Lock held. */
+static int run_length(struct ledger *l, const struct blk_wire *w, size_t n, size_t *len)
+{
+	struct blk_hdr h, next;
+	int rc = block_precheck(l, &w[0], &h);
+
+	*len = 1;
+	if (rc)
+		return rc;
+	while (*len < n) {
+		const struct blk_wire *v = &w[*len];
+
+		if (blk_hdr_decode(v->hdr.p, v->hdr.len, &next, true) ||
+		    memcmp(next.drive, l->drive, 32) || next.n_records != (int64_t)v->n_recs ||
+		    memcmp(next.prev, h.id, 32) || next.height != h.height + 1 ||
+		    !chain_is_producer(l, next.producer))
+			break;
+		h = next;
+		++*len;
+	}
+	return 0;
+}
+
+/* Start the checkers of run r: how many started (0: chain_block_add checks). */
+static size_t checkers_start(struct run *r, pthread_t *th)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nt = cpus > CHECKERS_MAX ? CHECKERS_MAX : cpus > 1 ? (size_t)cpus : 1, started = 0;
+
+	if (r->total < MIN_PARALLEL || nt < 2)
+		return 0;
+	for (size_t t = 0; t < nt; t++)
+		if (pthread_create(&th[t], NULL, checker_main, r) == 0)
+			started++;
+	return started; /* one is enough: they take records until none are left */
+}
+
+/* Apply the blocks of a run, each once its records are checked, several to a
+ * transaction. Lock not held. */
+static int run_apply(struct ledger *l, const struct blk_wire *w, const struct ben *raw, size_t nb,
+                     bool *head)
+{
+	struct run r = { .l = l, .w = w, .nb = nb };
+	pthread_t th[CHECKERS_MAX];
+	size_t started = 0, b = 0;
+	int rc = 0;
+
+	r.first = malloc((nb + 1) * sizeof *r.first);
+	r.left = malloc(nb * sizeof *r.left);
+	if (!r.first || !r.left) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nb; i++) {
+		r.first[i] = r.total;
+		atomic_init(&r.left[i], w[i].n_recs);
+		r.total += w[i].n_recs;
+	}
+	r.first[nb] = r.total;
+	atomic_init(&r.next, 0);
+	atomic_init(&r.stop, false);
+	pthread_mutex_init(&r.mu, NULL);
+	pthread_cond_init(&r.cv, NULL);
+	if (r.total >= MIN_PARALLEL && (r.ids = calloc(r.total, 32)))
+		started = checkers_start(&r, th);
+	while (rc == 0 && b < nb) {
+		int64_t t0;
+		int c;
+
+		if (started)
+			wait_checked(&r, b);
+		ledger_lock(l);
+		t0 = now_ns();
+		rc = store_begin(l);
+		for (size_t in_group = 0; rc == 0 && b < nb; in_group++, b++) {
+			bool moved = false;
+
+			if (in_group &&
+			    ((started && atomic_load(&r.left[b])) || now_ns() - t0 > GROUP_NS))
+				break; /* commit what is applied, let readers in, wait outside */
+			if (started)
+				ledger_pk_cache_preverified_set(
+				    l->pkc, (const uint8_t(*)[32])(r.ids + r.first[b]),
+				    w[b].n_recs);
+			rc = chain_block_add(l, raw[b].p, raw[b].len, &moved);
+			ledger_pk_cache_preverified_clear(l->pkc);
+			*head |= moved;
+		}
+		/* the blocks of the group before a refused one stand */
+		if (l->tx_depth && (c = store_commit(l)) < 0) {
+			store_rollback(l);
+			l->chain_epoch++;
+			ledger_note_change(l, NULL);
+			rc = c;
+		}
+		ledger_unlock(l);
+	}
+	atomic_store(&r.stop, true);
+	for (size_t t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	if (r.first) {
+		pthread_cond_destroy(&r.cv);
+		pthread_mutex_destroy(&r.mu);
+	}
+out:
+	free(r.ids);
+	free(r.left);
+	free(r.first);
+	return rc;
+}
+
+int sync_apply_blocks(struct ledger *l, const struct blk_wire *w, const struct ben *raw, size_t n,
+                      bool *head)
+{
+	size_t at = 0, len;
+	int rc = 0;
+
+	*head = false;
+	while (rc == 0 && at < n) {
+		ledger_lock(l);
+		rc = run_length(l, w + at, n - at, &len);
+		ledger_unlock(l);
+		if (rc == 0)
+			rc = run_apply(l, w + at, raw + at, len, head);
+		at += len;
+	}
+	return rc;
+}
