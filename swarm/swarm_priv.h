@@ -110,6 +110,7 @@ struct swarm_torrent {
 	// swarm thread only:
 	lt::add_torrent_params base; // to re-add it after forgetting pieces
 	std::vector<uint16_t> want;  // claims of fetches and read-ahead per piece
+	std::vector<bool> critical;  // pieces a claim gave a deadline, until released
 	// Pieces handed to libtorrent as verified at the last (re-)add: it reports each
 	// of them once more as finished, which must not reach on_piece (the cache may
 	// have punched it since).

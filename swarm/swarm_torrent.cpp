@@ -51,16 +51,29 @@ void apply_prios(swarm_torrent *t,
 	p.clear();
 }
 
-void claim(swarm_torrent *t, uint32_t first, uint32_t last, int deadline_ms, int step_ms)
+// Claim [first, last] for a reader: every piece wanted (top priority); the first `near`
+// of them (not had yet) also get deadlines, deadline_ms, then step_ms apart, set again if
+// another claim holds the piece already without one (a read-ahead piece that a read now
+// needs); a deadline is set once per piece until it is released.
+// The rest of a read-ahead window is left to libtorrent's piece picker, rarest first:
+// readers of the same file then fetch different pieces and trade them, instead of all
+// asking the publisher for the same piece at the same deadline (issue 18's fan-out).
+void claim(swarm_torrent *t, uint32_t first, uint32_t last, int deadline_ms, int step_ms,
+           uint32_t near)
 {
 	std::vector<std::pair<lt::piece_index_t, lt::download_priority_t>> prios;
 	std::vector<std::pair<uint32_t, int>> deadlines;
 	{
 		std::lock_guard<std::mutex> g(t->mu);
 		for (uint32_t p = first; p <= last && p < num_pieces(t); p++) {
-			if (t->want[p]++ == 0 && !t->have[p]) {
-				prios.emplace_back(lt::piece_index_t((int)p), prio_on);
-				deadlines.emplace_back(p, deadline_ms);
+			bool fresh = t->want[p]++ == 0;
+			if (!t->have[p]) {
+				if (fresh)
+					prios.emplace_back(lt::piece_index_t((int)p), prio_on);
+				if (p - first < near && !t->critical[p]) {
+					t->critical[p] = true;
+					deadlines.emplace_back(p, deadline_ms);
+				}
 			}
 			deadline_ms += step_ms;
 		}
@@ -81,9 +94,14 @@ void release(swarm_torrent *t, uint32_t first, uint32_t last)
 		for (uint32_t p = first; p <= last && p < num_pieces(t); p++) {
 			if (t->want[p] == 0)
 				continue;
-			if (--t->want[p] == 0 && !t->have[p] && !t->download_all) {
+			if (--t->want[p] != 0)
+				continue;
+			bool was_critical = t->critical[p];
+			t->critical[p] = false;
+			if (!t->have[p] && !t->download_all) {
 				prios.emplace_back(lt::piece_index_t((int)p), prio_off);
-				reset.push_back(p);
+				if (was_critical)
+					reset.push_back(p);
 			}
 		}
 	}
@@ -153,6 +171,7 @@ void set_metadata(swarm_torrent *t, std::shared_ptr<const lt::torrent_info> ti)
 	t->have.assign((size_t)ti->num_pieces(), false);
 	t->gone.assign((size_t)ti->num_pieces(), false);
 	t->want.assign((size_t)ti->num_pieces(), 0);
+	t->critical.assign((size_t)ti->num_pieces(), false);
 	for (auto f : fs.file_range()) {
 		if (fs.pad_file_at(f))
 			continue;
@@ -270,8 +289,10 @@ void finish_readd_add(swarm_torrent *t, lt::torrent_handle const &h)
 		t->h = h;
 		t->readding = false;
 		for (uint32_t p = 0; p < num_pieces(t); p++)
-			if (t->want[p] && !t->have[p])
+			if (t->want[p] && !t->have[p]) {
 				deadlines.push_back(p);
+				t->critical[p] = true;
+			}
 		again = !t->forget_pending.empty();
 	}
 	int ms = 0;
@@ -973,7 +994,10 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 			x->pending.insert(id);
 	}
 	if (changed) {
-		swarm_post(s, [r, a_first, a_last] {
+		// deadlines for the next 2 MiB of the window (one piece at least); 1 KiB and
+		// 8 MiB gave the same fan-out (scripts/bench/fanout.sh)
+		uint32_t near = std::max<uint32_t>(1, (uint32_t)((2048u << 10) / pl));
+		swarm_post(s, [r, a_first, a_last, near] {
 			swarm_torrent *tt = r->t;
 			if (tt->closing || !tt->readers.count(r))
 				return;
@@ -984,7 +1008,7 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 			// Claim the new window before releasing the old one, so the
 			// pieces in both keep their priority.
 			if (!r->ahead.empty())
-				claim(tt, a_first, a_last, 100, 20);
+				claim(tt, a_first, a_last, 100, 20, near);
 			if (!old.empty())
 				release(tt, old.front(), old.back());
 		});
@@ -1005,7 +1029,7 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 		}
 		tt->fetches.push_back(f);
 		tt->fetches.back().claimed = true;
-		claim(tt, f.first, f.last, 0, 0);
+		claim(tt, f.first, f.last, 0, 0, UINT32_MAX);
 		check_fetches(tt);
 	});
 	if (out_id)

@@ -36,6 +36,7 @@ cleanup() {
 		mountpoint -q "$work/mnt-$n" 2>/dev/null && fusermount3 -u "$work/mnt-$n"
 	done
 	for n in "${nodes[@]}"; do wait "${pid[$n]}" 2>/dev/null; done
+	[[ -n ${KEEP_LOGS:-} ]] && cp "$work"/*.log "$KEEP_LOGS"/ 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -140,6 +141,10 @@ for i in $(seq "$readers"); do
 	) &
 	rpids+=($!)
 done
+if [[ -n ${FANOUT_DEBUG:-} ]]; then # what reader 1 is connected to, mid-read
+	sleep 5; "$swarmfs" status "$work/mnt-r1" >"$FANOUT_DEBUG" 2>&1
+	"$swarmfs" status "$work/mnt-a" >>"$FANOUT_DEBUG" 2>&1
+fi
 fail=0
 for p in "${rpids[@]}"; do wait "$p" || fail=1; done
 ((fail == 0)) || { echo "a reader failed"; exit 1; }

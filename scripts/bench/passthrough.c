@@ -92,7 +92,7 @@ static void pt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	char buf[512];
 	size_t n = 0;
-	struct stat st = {.st_mode = S_IFREG};
+	struct stat st = { .st_mode = S_IFREG };
 
 	(void)fi;
 	if (ino != FUSE_ROOT_ID) {
