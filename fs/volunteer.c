@@ -64,9 +64,11 @@ static bool step(struct fs_drive *d, struct fs_volunteer *v, bool *warned)
 	bool took = false;
 
 	if (!ledger_member_role(d->ledger, d->me)) {
+		/* info, not a warning: a node that joined minutes ago is no member at its
+		 * head until its ledger has synced */
 		if (!*warned)
-			fs_warn("volunteer: this node's key is no member of the drive: it hosts "
-			        "nothing");
+			fs_info("volunteer: this node's key is no member of the drive (yet): it "
+			        "hosts nothing");
 		*warned = true;
 		return false;
 	}

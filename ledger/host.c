@@ -25,8 +25,8 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS settings_born ON settings(born);";
 
 /* A live member (the admin always is one) holding the content key ?1; ?2 = the admin. */
-#define HOLDER_LIVE                                                                         \
-	"h.spent IS NULL AND h.held = 1 AND (h.member = ?2 OR EXISTS(SELECT 1 FROM members m" \
+#define HOLDER_LIVE                                                                                \
+	"h.spent IS NULL AND h.held = 1 AND (h.member = ?2 OR EXISTS(SELECT 1 FROM members m"      \
 	" WHERE m.key = h.member AND m.spent IS NULL))"
 
 int host_open(struct ledger *l)
@@ -54,8 +54,8 @@ void ledger_content_key(const struct ledger_content *c, uint8_t out[LEDGER_ID_LE
 }
 
 /* The same key as SQL over a paths row (root is 32 zero bytes for a v1-only torrent). */
-#define PATH_KEY                                                                          \
-	"CASE WHEN root != zeroblob(32) THEN root WHEN ih1 IS NOT NULL THEN ih1 || zeroblob(12)" \
+#define PATH_KEY                                                                                   \
+	"CASE WHEN root != zeroblob(32) THEN root WHEN ih1 IS NOT NULL THEN ih1 || zeroblob(12)"   \
 	" ELSE ih2 END"
 
 /* Whether a live file has the content key (lock held). */
@@ -262,8 +262,8 @@ int64_t ledger_replicas(struct ledger *l)
 	return v;
 }
 
-int ledger_holders(struct ledger *l, const uint8_t key[LEDGER_ID_LEN], uint8_t (**out)[LEDGER_KEY_LEN],
-                   size_t *out_n)
+int ledger_holders(struct ledger *l, const uint8_t key[LEDGER_ID_LEN],
+                   uint8_t (**out)[LEDGER_KEY_LEN], size_t *out_n)
 {
 	static const char q[] = "SELECT h.member FROM hosts h WHERE h.ih = ?1 AND " HOLDER_LIVE
 	                        " ORDER BY h.born, h.member";

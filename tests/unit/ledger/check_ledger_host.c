@@ -262,8 +262,8 @@ START_TEST(test_replicas_setting)
 	ck_assert_int_eq(ledger_replicas_set(d.b, 5), -EPERM); /* bob's own node says so too */
 	ck_assert_int_eq(import_one(&d, setting_rec(d.b, d.adm, "replicas", 0)), -EINVAL);
 	ck_assert_int_eq(import_one(&d, setting_rec(d.b, d.adm, "colour", 3)), -EINVAL);
-	ck_assert_int_eq(import_one(&d, setting_rec(d.b, d.adm, "replicas", LEDGER_REPLICAS_MAX + 1)),
-	                 -EINVAL);
+	ck_assert_int_eq(
+	    import_one(&d, setting_rec(d.b, d.adm, "replicas", LEDGER_REPLICAS_MAX + 1)), -EINVAL);
 	ck_assert_int_eq(ledger_replicas(d.b), LEDGER_REPLICAS_DEFAULT);
 	ck_assert_int_eq(import_one(&d, host_rec(d.b, d.bob, d.key, false)), 0);
 	ck_assert_int_eq(import_one(&d, setting_rec(d.b, d.adm, "replicas", 3)), 0);
