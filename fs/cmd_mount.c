@@ -287,8 +287,11 @@ static int pin_one(const char *path, bool pin)
 		return explain(cmd, path, err);
 	if (err < 0)
 		return 1;
+	/* the claim counts once a block holds it: the count may not show it yet */
 	fs_mount_ask(path, "holders", &holders);
-	printf("%s: %s (holders %s)\n", path, pin ? "pinned" : "unpinned", holders ? holders : "?");
+	printf("%s: %s, host claim %s (holders in the chain so far: %s)\n", path,
+	       pin ? "pinned" : "unpinned", pin ? "submitted" : "withdrawn",
+	       holders ? holders : "?");
 	free(holders);
 	return 0;
 }

@@ -5,11 +5,10 @@
  *
  * volunteer_hosts_and_the_file_outlives_its_publisher: replica target 2 (`drive set`,
  * and B, no admin, is refused). A publishes a file: one holder (A, implicitly). C,
- * mounted with --volunteer, fetches and pins it by itself and records a host claim:
- * `health --json` (parsed with python3's json) says 2 on A's node, and
- * user.swarmfs.holders does too. A stops: B reads the file from C alone (sha256 equal),
- * and B's health says 2 holders on the ledger, 1 confirmed (the one seen whole in the
- * swarm now: C).
+ * mounted with -o volunteer=64M (--volunteer), fetches and pins it by itself and records a host
+ * claim: `health --json` (parsed with python3's json) says 2 on A's node, and user.swarmfs.holders
+ * does too. A stops: B reads the file from C alone (sha256 equal), and B's health says 2 holders on
+ * the ledger, 1 confirmed (the one seen whole in the swarm now: C).
  *
  * pin_unpin_last_copy_and_refusals: B pins a file (health 2), unpins it (1). A, its
  * publisher, unpins it too: no member holds it, and B, which has it whole, keeps it (its
@@ -162,8 +161,8 @@ static void health_of(struct node *n, const char *name, long long *holders, long
 }
 
 /* Wait until n's health says want holders of /name (and, unless -2, want_confirmed). */
-static void wait_holders(struct node *n, const char *name, long long want,
-                         long long want_confirmed, double timeout_s)
+static void wait_holders(struct node *n, const char *name, long long want, long long want_confirmed,
+                         double timeout_s)
 {
 	double end = itest_deadline_s(timeout_s);
 	long long h = -1, c = -1;
@@ -182,8 +181,8 @@ static void wait_holders(struct node *n, const char *name, long long want,
 
 static long long xattr_num(const char *path, const char *name)
 {
-	char *out = itest_run(10000, "getfattr --absolute-names --only-values -n user.swarmfs.%s '%s'",
-	                      name, path);
+	char *out = itest_run(
+	    10000, "getfattr --absolute-names --only-values -n user.swarmfs.%s '%s'", name, path);
 	long long v = strtoll(out, NULL, 10);
 
 	free(out);
@@ -219,9 +218,10 @@ START_TEST(volunteer_hosts_and_the_file_outlives_its_publisher)
 	/* one holder: A, which published it */
 	publish(A, "f.bin", size, 21);
 	wait_holders(A, "f.bin", 1, -2, 30);
-	/* C volunteers: it fetches and pins f.bin by itself, and claims it */
-	C->extra[0] = "--volunteer";
-	C->extra[1] = "64M";
+	/* C volunteers (-o volunteer=, the form of fstab, which is --volunteer): it
+	 * fetches and pins f.bin by itself, and claims it */
+	C->extra[0] = "-o";
+	C->extra[1] = "volunteer=64M";
 	mount_node(C);
 	wait_holders(A, "f.bin", 2, -2, 60);
 	wait_holders(C, "f.bin", 2, -2, 30);
