@@ -12,6 +12,7 @@
 #include <swarm.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,10 @@ static bool whole_here(struct fs_drive *d, const struct ledger_entry *e, uint8_t
 }
 
 int fs_hosting_fetch(struct fs_drive *d, const struct ledger_entry *e, int timeout_ms,
-                     bool wait_metadata)
+                     bool wait_metadata, bool pin)
 {
+	struct cache_object_info info;
+	bool pinned_here = false;
 	static const size_t step = 4 << 20;
 	struct ledger_entry full = *e;
 	struct fs_engine_torrent *t = NULL;
@@ -56,7 +59,7 @@ int fs_hosting_fetch(struct fs_drive *d, const struct ledger_entry *e, int timeo
 	int err;
 
 	if (whole_here(d, e, key))
-		return 0;
+		return pin ? cache_object_pin(d->cache, key) : 0;
 	fs_entry_content(d, &full);
 	err = fs_torrent_local(d, &full, &t);
 	if (err == -ENOENT && wait_metadata) {
@@ -64,16 +67,30 @@ int fs_hosting_fetch(struct fs_drive *d, const struct ledger_entry *e, int timeo
 		void *bytes = NULL;
 		size_t len = 0;
 
+		/* a few seconds at most: an unmount waits for this call */
 		fs_torrent_magnet(&full, magnet);
-		if ((err = fs_fetch_metadata(d, magnet, timeout_ms, &bytes, &len)) == 0)
+		if ((err = fs_fetch_metadata(d, magnet,
+		                             timeout_ms < FS_HOSTING_META_MS ? timeout_ms
+		                                                             : FS_HOSTING_META_MS,
+		                             &bytes, &len)) == 0)
 			err = fs_torrent_adopt(d, &full, bytes, len, true, &t);
 		free(bytes);
 	} else if (err == -ENOENT)
 		return -EAGAIN;
 	if (err < 0)
 		return err;
-	if ((err = fs_engine_reader_new(t, full.content.file_index, &r)) < 0)
+	/* pinned before it is fetched: what comes is never evicted meanwhile, so a file
+	 * larger than the cache's cap can be held whole (pinned bytes are not capped) */
+	if (pin && cache_object_stat(d->cache, key, &info) == 0 && !info.pinned) {
+		if ((err = cache_object_pin(d->cache, key)) < 0)
+			return err;
+		pinned_here = true;
+	}
+	if ((err = fs_engine_reader_new(t, full.content.file_index, &r)) < 0) {
+		if (pinned_here)
+			cache_object_unpin(d->cache, key);
 		return err;
+	}
 	if (!(buf = malloc(step))) {
 		fs_engine_reader_free(r);
 		return -ENOMEM;
@@ -108,6 +125,10 @@ int fs_hosting_fetch(struct fs_drive *d, const struct ledger_entry *e, int timeo
 		err = -ECANCELED;
 	if (!err && !whole_here(d, e, key))
 		err = -EAGAIN; /* evicted again meanwhile (a cache smaller than the file) */
+	if (!err && pin && !pinned_here)
+		err = cache_object_pin(d->cache, key);
+	if (err && pinned_here)
+		cache_object_unpin(d->cache, key); /* what came stays, evictable */
 	return err;
 }
 
@@ -124,7 +145,10 @@ static void kept_drop(struct fs_hosting *h, const uint8_t key[32])
 
 int fs_pin_entry(struct fs_drive *d, const struct ledger_entry *e, bool wait_metadata)
 {
+	struct cache_object_info info;
 	uint8_t okey[32], ckey[32];
+	int64_t tmo;
+	bool was;
 	int err;
 
 	if (e->is_dir)
@@ -135,17 +159,25 @@ int fs_pin_entry(struct fs_drive *d, const struct ledger_entry *e, bool wait_met
 		return 0; /* nothing to hold */
 	if (!ledger_member_role(d->ledger, d->me))
 		return -EPERM; /* its claim would count for nothing: pin nothing */
-	if ((err = fs_hosting_fetch(d, e, d->read_timeout_ms, wait_metadata)) < 0)
-		return err;
 	whole_here(d, e, okey);
+	was = cache_object_stat(d->cache, okey, &info) == 0 && info.pinned;
+	/* the read timeout; off the FUSE workers (the volunteer), a second more for
+	 * each 256 KiB: a big file is not given up on because it takes longer than one
+	 * read may */
+	tmo =
+	    (int64_t)d->read_timeout_ms + (wait_metadata ? (int64_t)(e->content.length / 262) : 0);
+	if ((err = fs_hosting_fetch(d, e, tmo > INT_MAX ? INT_MAX : (int)tmo, wait_metadata,
+	                            true)) < 0)
+		return err;
 	ledger_content_key(&e->content, ckey);
 	err = ledger_host_claim(d->ledger, ckey, true);
 	if (err == -EEXIST)
 		err = 0; /* held already (its publisher, or pinned before) */
-	if (err < 0)
+	if (err < 0) {
+		if (!was)
+			cache_object_unpin(d->cache, okey);
 		return err;
-	if ((err = cache_object_pin(d->cache, okey)) < 0)
-		return err;
+	}
 	if (d->hosting)
 		kept_drop(d->hosting, okey); /* pinned for good now, not just kept */
 	fs_info("hosting: pinned %s (%llu bytes), host claim recorded", e->name,

@@ -32,6 +32,7 @@ struct fs_drive;
 struct fs_hosting;
 
 #define FS_HOSTING_SWEEP_MS 2000
+#define FS_HOSTING_META_MS  5000 /* a volunteer's wait for a file's metadata */
 
 /* Start the last-copy sweep (its state hangs off d->hosting). */
 int fs_hosting_start(struct fs_drive *d);
@@ -40,10 +41,12 @@ void fs_hosting_stop(struct fs_drive *d);
 
 /* Make all of e's content present in the cache, from the swarm if need be, within
  * timeout_ms. A file whose .torrent this node lacks needs its metadata from the swarm
- * first: only with wait_metadata (never on a FUSE worker), else -EAGAIN. 0, -ETIMEDOUT,
- * -EIO, -errno. */
+ * first (FS_HOSTING_META_MS at most): only with wait_metadata (never on a FUSE
+ * worker), else -EAGAIN. With pin, the cache object is pinned before the fetch (and
+ * unpinned again if it fails and was not pinned before): on success it is pinned.
+ * 0, -ETIMEDOUT, -EIO, -errno. */
 int fs_hosting_fetch(struct fs_drive *d, const struct ledger_entry *e, int timeout_ms,
-                     bool wait_metadata);
+                     bool wait_metadata, bool pin);
 /* Pin the file (a complete copy, pinned, claimed). With e already whole: no network.
  * -EISDIR, -EAGAIN (not all here and no .torrent yet: read it first), -EPERM (this
  * node's key is no live member: nothing pinned), -EROFS (no key). 0 when pinned (and

@@ -22,7 +22,7 @@
 struct fs_drive;
 
 #define FS_VOLUNTEER_PERIOD_MS 2000
-#define FS_VOLUNTEER_RETRY_S   30
+#define FS_VOLUNTEER_RETRY_S   10
 
 /* Start the worker with a budget of size bytes (d->volunteer). */
 int fs_volunteer_start(struct fs_drive *d, uint64_t size);
