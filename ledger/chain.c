@@ -530,13 +530,22 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 			return rc;
 		return add_history(l, r, "", "", height);
 	case LEDGER_REC_HOST:
-	case LEDGER_REC_SETTING:
+	case LEDGER_REC_SETTING: {
+		/* the history says what: "add|remove <content key>", "replicas=N" */
+		char what[LEDGER_HEX_LEN + 16];
+
+		ledger_hex(r->content.root, 32, hex);
+		if (r->type == LEDGER_REC_HOST)
+			snprintf(what, sizeof what, "%s %s", r->remove ? "remove" : "add", hex);
+		else
+			snprintf(what, sizeof what, "%s=%lld", r->setting, (long long)r->value);
 		rc = r->type == LEDGER_REC_HOST ? host_apply(l, r, height)
 		                                : setting_apply(l, r, height);
 		if (rc)
 			return rc;
 		ledger_note_change(l, NULL);
-		return add_history(l, r, "", "", height);
+		return add_history(l, r, "", what, height);
+	}
 	default:
 		rc = live_row(l, r->path, &cur);
 		if (!rc)

@@ -234,6 +234,10 @@ START_TEST(volunteer_hosts_and_the_file_outlives_its_publisher)
 	free(out);
 	/* the publisher goes: B reads it from C alone */
 	stop_node(A);
+	/* A's ledger, now that it is not mounted, logs C's claim */
+	out = itest_run(20000, "'%s' log --home '%s' %s", bin(), A->home, id);
+	ck_assert_msg(strstr(out, " host ") && strstr(out, "holds content"), "log: %s", out);
+	free(out);
 	itest_wait_path(B->mnt, "f.bin", 30);
 	got = itest_run(120000, "sha256sum < '%s/f.bin'", B->mnt);
 	want = itest_run(20000, "sha256sum < '%s/f.bin'", src);
