@@ -9,6 +9,7 @@
 #include "drive.h"
 #include "fs.h"
 #include "history.h"
+#include "hosting.h"
 #include "report.h"
 #include "uri.h"
 
@@ -452,7 +453,11 @@ static const char drive_usage[] =
     "                                         remove a member (admin only); on a\n"
     "                                         private drive a new epoch begins: the\n"
     "                                         member keeps what it read, and can read\n"
-    "                                         nothing published after\n";
+    "                                         nothing published after\n"
+    "  set DRIVE|MOUNTPOINT --replicas N [--key NAME]\n"
+    "                                         the replica target: how many members\n"
+    "                                         should hold each file (admin only;\n"
+    "                                         1..64, default 2)\n";
 
 static int show_one(struct ledger *l, bool brief)
 {
@@ -737,6 +742,7 @@ static int members(struct common *c, const char *drive, bool json)
 struct drive_opts {
 	bool producer;
 	const char *name;
+	const char *replicas;
 };
 
 static int producer_extra(int ch, void *ctx)
@@ -747,9 +753,55 @@ static int producer_extra(int ch, void *ctx)
 		o->producer = true;
 	else if (ch == 'N')
 		o->name = optarg;
+	else if (ch == 'R')
+		o->replicas = optarg;
 	else
 		return -1;
 	return 0;
+}
+
+static int replicas_offline(struct ledger *l, void *ctx)
+{
+	return ledger_replicas_set(l, *(long long *)ctx);
+}
+
+/* drive set DRIVE|MOUNTPOINT --replicas N: through the mount when mounted. Returns the
+ * exit code. */
+static int drive_set(struct common *c, const char *drive, const char *value)
+{
+	char *end, *text;
+	long long n = strtoll(value, &end, 10);
+	int rc;
+
+	if (*end || !*value || n < 1 || n > LEDGER_REPLICAS_MAX) {
+		fprintf(stderr, "swarmfs drive set: --replicas wants a number from 1 to %d\n",
+		        LEDGER_REPLICAS_MAX);
+		return FS_EXIT_USAGE;
+	}
+	if (fs_mount_ask(drive, "drive", &text) == 0) {
+		free(text);
+		rc = setxattr(drive, "user.swarmfs.replicas", value, strlen(value), 0) < 0 ? -errno
+		                                                                           : 0;
+		if (rc == -EACCES)
+			rc = -EPERM;
+	} else {
+		rc = with_drive(c, "drive set", drive, true, replicas_offline, &n);
+		if (rc == -ENOENT)
+			return CMD_FAIL; /* with_drive said why */
+	}
+	if (rc == -EPERM)
+		fprintf(stderr,
+		        "swarmfs drive set: refused: only the drive's admin may set the replica "
+		        "target (this key is not the admin's)\n");
+	else if (rc == -EEXIST)
+		printf("the replica target is %lld already\n", n);
+	else if (rc == -EROFS)
+		fprintf(stderr, "swarmfs drive set: %s is mounted without a key\n", drive);
+	else if (rc < 0)
+		fprintf(stderr, "swarmfs drive set: %s: %s\n", drive, strerror(-rc));
+	else
+		printf("replica target set to %lld\n", n);
+	return rc < 0 && rc != -EEXIST ? CMD_FAIL : 0;
 }
 
 int fs_cmd_drive(int argc, char **argv)
@@ -757,6 +809,7 @@ int fs_cmd_drive(int argc, char **argv)
 	static const struct option extra[] = {
 		{ "producer", no_argument, NULL, 'p' },
 		{ "name", required_argument, NULL, 'N' },
+		{ "replicas", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct common c = { 0 };
@@ -773,9 +826,15 @@ int fs_cmd_drive(int argc, char **argv)
 	if (!((!strcmp(sub, "list") && nargs == 1) || (!strcmp(sub, "show") && nargs == 2) ||
 	      (!strcmp(sub, "members") && nargs == 2) ||
 	      (!strcmp(sub, "add-member") && nargs == 3) ||
-	      (!strcmp(sub, "remove-member") && nargs == 3))) {
+	      (!strcmp(sub, "remove-member") && nargs == 3) ||
+	      (!strcmp(sub, "set") && nargs == 2 && o.replicas))) {
 		fprintf(stderr, "%s", drive_usage);
 		return FS_EXIT_USAGE;
+	}
+	if (!strcmp(sub, "set")) {
+		rc = drive_set(&c, argv[optind + 1], o.replicas);
+		free(c.home);
+		return rc;
 	}
 	/* a mount point needs no data directory: the mount has its own */
 	if (!strcmp(sub, "add-member") || !strcmp(sub, "remove-member")) {
@@ -889,6 +948,60 @@ int fs_cmd_credit(int argc, char **argv)
 		return 0;
 	}
 	rc = with_drive(&c, "credit", argv[optind], false, credit_offline, &json);
+	free(c.home);
+	return rc < 0 ? CMD_FAIL : 0;
+}
+
+/* ---- health ---- */
+
+static const char health_usage[] =
+    "usage: swarmfs health DRIVE|PATH [--json] [--home DIR]\n\n"
+    "For each file (of the drive, or at or beneath PATH in a mounted drive): how many\n"
+    "members hold it (their host claims; the publisher holds what it published until\n"
+    "it unpins), how many of those this node sees holding it whole right now\n"
+    "(confirmed: itself, and complete peers of the file's swarm while it has the file\n"
+    "open or seeds it), and whether it is below the drive's replica target. The\n"
+    "fewest holders first. --json: a list of objects {path, holders, confirmed (null\n"
+    "when the drive is not mounted), target, below}.\n";
+
+struct health_ctx {
+	bool json;
+};
+
+static int health_offline(struct ledger *l, void *ctx)
+{
+	struct health_ctx *h = ctx;
+	char *text = NULL;
+	int rc = fs_health_text_ledger(l, "", &text);
+
+	if (rc >= 0)
+		rc = fs_health_print(text, h->json);
+	free(text);
+	return rc < 0 ? rc : 0;
+}
+
+int fs_cmd_health(int argc, char **argv)
+{
+	static const struct option extra[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct common c = { 0 };
+	struct health_ctx h = { 0 };
+	char *text;
+	int rc;
+
+	PARSE(argc, argv, &c, health_usage, "", extra, credit_extra, &h.json);
+	if (argc - optind != 1) {
+		fprintf(stderr, "%s", health_usage);
+		return FS_EXIT_USAGE;
+	}
+	if (fs_mount_ask(argv[optind], "health", &text) == 0) {
+		rc = fs_health_print(text, h.json);
+		free(text);
+		return rc < 0 ? CMD_FAIL : 0;
+	}
+	rc = with_drive(&c, "health", argv[optind], false, health_offline, &h);
 	free(c.home);
 	return rc < 0 ? CMD_FAIL : 0;
 }

@@ -11,5 +11,6 @@ int fs_cmd_log(int argc, char **argv);
 int fs_cmd_verify(int argc, char **argv);
 int fs_cmd_invite(int argc, char **argv);
 int fs_cmd_credit(int argc, char **argv);
+int fs_cmd_health(int argc, char **argv);
 
 #endif

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <limits.h>
 #include <sys/xattr.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 int fs_mount_ask(const char *path, const char *name, char **out)
 {
@@ -220,4 +222,103 @@ int fs_cmd_magnet(int argc, char **argv)
 	printf("%s\n", text);
 	free(text);
 	return 0;
+}
+
+/* Read all of path through the mount (the swarm fills the cache as for any reader),
+ * discarding the bytes. 0 or -errno. */
+static int read_through(const char *path)
+{
+	static char buf[1 << 20];
+	int fd = open(path, O_RDONLY), err = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		;
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static const char pin_usage[] =
+    "usage: swarmfs pin PATH...\n"
+    "       swarmfs unpin PATH...\n\n"
+    "pin: fetch the whole file into the cache, keep it there (never evicted) and record\n"
+    "this node's signed host claim on the drive's ledger, so that `swarmfs health`\n"
+    "counts it as a holder. unpin: withdraw the claim and let the cache evict it again\n"
+    "(unless it is the last known copy). This node's key must be a member of the drive.\n";
+
+static int pin_one(const char *path, bool pin)
+{
+	const char *cmd = pin ? "pin" : "unpin";
+	char *holders = NULL;
+	int err = 0;
+
+	/* a pin reads the file first, through the mount: the same fetch as any reader,
+	 * with no deadline for the whole file; the mount then finds it all here */
+	for (int tries = 0; tries < 3; tries++) {
+		if (pin && (err = read_through(path)) < 0)
+			break;
+		err = setxattr(path, pin ? "user.swarmfs.pin" : "user.swarmfs.unpin", "1", 1, 0) < 0
+		          ? -errno
+		          : 0;
+		if (err != -EAGAIN)
+			break; /* EAGAIN: evicted again meanwhile (a small cache): read again */
+	}
+	if (err == -EACCES || err == -EPERM)
+		fprintf(stderr,
+		        "swarmfs %s: %s: refused: this mount's key is no member of the drive "
+		        "(a host claim must be a member's), or you do not own the mount\n",
+		        cmd, path);
+	else if (err == -EROFS)
+		fprintf(stderr, "swarmfs %s: %s: the drive is mounted without a key (read-only)\n",
+		        cmd, path);
+	else if (err == -EISDIR)
+		fprintf(stderr, "swarmfs %s: %s is a directory: give its files\n", cmd, path);
+	else if (err == -ENOENT && !pin)
+		fprintf(stderr, "swarmfs unpin: %s was not pinned by this node\n", path);
+	else if (err == -EAGAIN)
+		fprintf(stderr,
+		        "swarmfs pin: %s: the cache cannot hold the whole file (--cache-size)\n",
+		        path);
+	else if (err < 0)
+		return explain(cmd, path, err);
+	if (err < 0)
+		return 1;
+	/* the claim counts once a block holds it: the count may not show it yet */
+	fs_mount_ask(path, "holders", &holders);
+	printf("%s: %s, host claim %s (holders in the chain so far: %s)\n", path,
+	       pin ? "pinned" : "unpinned", pin ? "submitted" : "withdrawn",
+	       holders ? holders : "?");
+	free(holders);
+	return 0;
+}
+
+static int pin_cmd(int argc, char **argv, bool pin)
+{
+	int rc = 0;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("%s", pin_usage);
+		return 0;
+	}
+	if (argc < 2) {
+		fprintf(stderr, "%s", pin_usage);
+		return FS_EXIT_USAGE;
+	}
+	for (int i = 1; i < argc; i++)
+		rc |= pin_one(argv[i], pin);
+	return rc;
+}
+
+int fs_cmd_pin(int argc, char **argv)
+{
+	return pin_cmd(argc, argv, true);
+}
+
+int fs_cmd_unpin(int argc, char **argv)
+{
+	return pin_cmd(argc, argv, false);
 }

@@ -8,6 +8,8 @@ int fs_cmd_status(int argc, char **argv);
 int fs_cmd_magnet(int argc, char **argv);
 int fs_cmd_rekey(int argc, char **argv);
 int fs_cmd_add(int argc, char **argv);
+int fs_cmd_pin(int argc, char **argv);
+int fs_cmd_unpin(int argc, char **argv);
 
 /* Read the attribute user.swarmfs.NAME of path into a malloc'd NUL-terminated string
  * (*out, free with free()). -ENODATA/-ENOTSUP mean path is not in a swarmfs mount (or

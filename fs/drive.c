@@ -3,6 +3,8 @@
 #include "join.h"
 
 #include "fs.h"
+#include "hosting.h"
+#include "volunteer.h"
 #include "inode.h"
 #include "publish.h"
 #include "sync.h"
@@ -979,6 +981,8 @@ void fs_drive_close(struct fs_drive *d)
 		ledger_interrupt(d->ledger);          /* and the sweep */
 		pthread_join(d->verify_thread, NULL); /* it uses the ledger */
 	}
+	fs_volunteer_stop(d); /* it fetches through the engine and the waiter's probes */
+	fs_hosting_stop(d);
 	fs_drive_notify_stop(d);
 	fs_waiter_stop(d->waiter); /* answers what is parked; before the probes' session */
 	fs_publish_stop(d);
@@ -1286,6 +1290,14 @@ int fs_drive_start(struct fs_drive *d, struct fuse_session *se)
 		return err;
 	}
 	d->verify_running = true;
+	if ((err = fs_hosting_start(d)) < 0) {
+		fs_err("cannot start the hosting sweep: %s", strerror(-err));
+		return err;
+	}
+	if (d->opts.volunteer && (err = fs_volunteer_start(d, d->opts.volunteer)) < 0) {
+		fs_err("cannot start the volunteer: %s", strerror(-err));
+		return err;
+	}
 	return 0;
 }
 

@@ -19,8 +19,10 @@
 struct cache;
 struct fs_engine;
 struct fs_engine_torrent;
+struct fs_hosting;
 struct fs_inodes;
 struct fs_publisher;
+struct fs_volunteer;
 struct fs_waiter;
 struct fuse_session;
 struct swarm_session;
@@ -39,6 +41,7 @@ struct fs_drive_opts {
 	int read_timeout_ms; /* 0: 30 s */
 	int upload_limit;    /* bytes/s, 0: none */
 	bool no_receipts;    /* sign no credit receipts for what this node downloads */
+	uint64_t volunteer;  /* bytes this node offers to host under-replicated files, 0: none */
 };
 
 struct fs_drive {
@@ -55,9 +58,11 @@ struct fs_drive {
 	struct cache *cache;         /* the engine's, <dir>/cache */
 	struct swarm_session *swarm; /* the engine's */
 	struct fs_publisher *pub;
-	struct fs_sync *sync;          /* the ledger's sync with the other members (fs/sync) */
-	struct fs_waiter *waiter;      /* opens and adds parked for the swarm (fs/waiter) */
-	pthread_mutex_t torrents_lock; /* guards torrents[] */
+	struct fs_sync *sync;           /* the ledger's sync with the other members (fs/sync) */
+	struct fs_waiter *waiter;       /* opens and adds parked for the swarm (fs/waiter) */
+	struct fs_hosting *hosting;     /* pins, health, the last copy kept (fs/hosting) */
+	struct fs_volunteer *volunteer; /* --volunteer: hosts what lacks holders (fs/volunteer) */
+	pthread_mutex_t torrents_lock;  /* guards torrents[] */
 	struct fs_torrent {
 		uint8_t key[32]; /* v2 infohash: the cache object */
 		struct fs_engine_torrent *t;

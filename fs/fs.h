@@ -88,6 +88,7 @@ struct fs_mount_opts {
 	int read_timeout_ms;    /* --read-timeout SECONDS */
 	int upload_limit;       /* --upload-limit, bytes/s, 0: none */
 	bool no_receipts;       /* --no-receipts: sign no credit receipts */
+	uint64_t volunteer;     /* --volunteer SIZE: bytes offered to host, 0: none */
 	char **fuse_opts;       /* -o values, NULL-terminated; borrowed */
 };
 

@@ -335,6 +335,11 @@ int fs_history_print(const struct ledger_log_entry *e, void *ctx)
 			fs_json_str(&o->j, "invite", e->dest);
 		else if (e->type == LEDGER_REC_KEYS)
 			fs_json_str(&o->j, "epoch", e->dest);
+		else if (e->type == LEDGER_REC_HOST && strlen(e->dest) > 65) {
+			fs_json_bool(&o->j, "held", !strncmp(e->dest, "add ", 4));
+			fs_json_str(&o->j, "content", strchr(e->dest, ' ') + 1);
+		} else if (e->type == LEDGER_REC_SETTING)
+			fs_json_str(&o->j, "setting", e->dest);
 		fs_json_str(&o->j, "record", rec);
 		fs_json_object_end(&o->j);
 		return 0;
@@ -356,8 +361,12 @@ int fs_history_print(const struct ledger_log_entry *e, void *ctx)
 			fprintf(o->f, "key %s", other);
 	} else if (e->type == LEDGER_REC_INVITE || e->type == LEDGER_REC_REDEEM)
 		fprintf(o->f, "invite %.*s", o->long_keys ? 64 : SHORT_ID, e->dest);
-	else if (e->type == LEDGER_REC_KEYS)
+	else if (e->type == LEDGER_REC_KEYS || e->type == LEDGER_REC_SETTING)
 		fprintf(o->f, "%s", e->dest);
+	else if (e->type == LEDGER_REC_HOST && strlen(e->dest) > 65)
+		fprintf(o->f, "%s content %.*s",
+		        !strncmp(e->dest, "add ", 4) ? "holds" : "lets go of",
+		        o->long_keys ? 64 : SHORT_ID, strchr(e->dest, ' ') + 1);
 	else if (e->type == LEDGER_REC_MOVE)
 		fprintf(o->f, "%s -> %s", e->path, e->dest);
 	else

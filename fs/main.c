@@ -46,6 +46,11 @@ static const struct command commands[] = {
 	  "history of a path: every record with its block" },
 	{ "credit", fs_cmd_credit, "credit DRIVE|MOUNTPOINT [--json]",
 	  "bytes each member uploaded and downloaded, from receipts" },
+	{ "pin", fs_cmd_pin, "pin PATH...",
+	  "keep a whole copy of files (never evicted) and record a host claim" },
+	{ "unpin", fs_cmd_unpin, "unpin PATH...", "withdraw the host claim, let the cache evict" },
+	{ "health", fs_cmd_health, "health DRIVE|PATH [--json]",
+	  "how many members hold each file; those below the replica target" },
 	{ "verify", fs_cmd_verify, "verify DRIVE",
 	  "re-check the whole chain; report any tampering" },
 	{ "transfer", fs_cmd_transfer, "transfer PATH --to KEY", "give a file to another key" },
@@ -57,8 +62,8 @@ static const struct command commands[] = {
 	{ "magnet", fs_cmd_magnet, "magnet [--v1] PATH",
 	  "the magnet link of a file (--v1: a v1-only torrent of it, for aria2c)" },
 	{ "key", fs_cmd_key, "key new|show [NAME]", "make or show a signing key" },
-	{ "drive", fs_cmd_drive, "drive list|show|members|add-member|remove-member ...",
-	  "list drives, show one, its members; add or remove one" },
+	{ "drive", fs_cmd_drive, "drive list|show|members|add-member|remove-member|set ...",
+	  "list drives, show one, its members; add or remove one; set --replicas" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -111,6 +116,9 @@ static void mount_usage(FILE *f)
 	       "                          (its uploaders get no credit for it)\n"
 	       "      --read-timeout SECS a read waiting for the swarm fails with EIO after\n"
 	       "                          this long (default 30)\n"
+	       "      --volunteer SIZE    host files below the drive's replica target by\n"
+	       "                          itself, the most needed first, up to SIZE in all\n"
+	       "                          (e.g. 50G): fetched whole, pinned, host claims\n"
 	       "  -o OPT[,OPT...]         FUSE mount options; every flag above is also an\n"
 	       "                          option: -o home=DIR,tracker=URL,no_dht,...\n"
 	       "  -h, --help              this text\n\n"
@@ -149,7 +157,8 @@ static int mount_parsed(int argc, char **argv)
 		OPT_DHT_BOOTSTRAP,
 		OPT_LSD,
 		OPT_UTP,
-		OPT_NO_RECEIPTS
+		OPT_NO_RECEIPTS,
+		OPT_VOLUNTEER
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -166,6 +175,7 @@ static int mount_parsed(int argc, char **argv)
 		{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
 		{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 		{ "no-receipts", no_argument, NULL, OPT_NO_RECEIPTS },
+		{ "volunteer", required_argument, NULL, OPT_VOLUNTEER },
 		{ "cache-size", required_argument, NULL, OPT_CACHE },
 		{ "allow-other", no_argument, NULL, OPT_ALLOW_OTHER },
 		{ "help", no_argument, NULL, 'h' },
@@ -260,6 +270,17 @@ static int mount_parsed(int argc, char **argv)
 			break;
 		}
 		case OPT_ALLOW_OTHER: o.allow_other = true; break;
+		case OPT_VOLUNTEER:
+			rc = cache_size_parse(optarg, &o.volunteer);
+			if (rc < 0 || !o.volunteer) {
+				fprintf(
+				    stderr,
+				    "swarmfs mount: bad --volunteer '%s': want a size, e.g. 50G\n",
+				    optarg);
+				rc = FS_EXIT_USAGE;
+				goto done;
+			}
+			break;
 		case OPT_CACHE:
 			rc = cache_size_parse(optarg, &o.cache_size);
 			if (rc < 0) {

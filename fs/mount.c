@@ -58,6 +58,7 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	dopts.read_timeout_ms = o->read_timeout_ms;
 	dopts.upload_limit = o->upload_limit;
 	dopts.no_receipts = o->no_receipts;
+	dopts.volunteer = o->volunteer;
 	if (fs_drive_open(&dopts, &d) < 0)
 		goto out; /* it said why */
 

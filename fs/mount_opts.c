@@ -31,6 +31,7 @@ static const struct {
 	{ "upload_limit", "--upload-limit", REQUIRED, NULL },
 	{ "no_receipts", "--no-receipts", NONE, NULL },
 	{ "read_timeout", "--read-timeout", REQUIRED, NULL },
+	{ "volunteer", "--volunteer", REQUIRED, NULL },
 	{ "allow_other", "--allow-other", NONE, NULL },
 };
 

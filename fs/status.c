@@ -1,6 +1,9 @@
 /* A mount's report on itself: text, JSON and the --watch screen (see status.h). */
 #include "status.h"
 
+#include "hosting.h"
+#include "volunteer.h"
+
 #include "drive.h"
 #include "engine.h"
 #include "fs.h"
@@ -185,6 +188,24 @@ static void discovery_text(const struct fs_drive_opts *o, char **buf, size_t *le
 	fs_text_add(buf, len, ", lsd %s, utp %s\n", o->lsd ? "on" : "off", o->utp ? "on" : "off");
 }
 
+/* The hosting lines: what the cache keeps as the last known copy (and why), and what
+ * --volunteer offers. */
+static void hosting_text(struct fs_drive *d, char **buf, size_t *len)
+{
+	uint64_t kept_bytes, vsize, vused;
+	size_t kept = fs_hosting_kept(d, &kept_bytes);
+
+	if (kept)
+		fs_text_add(buf, len,
+		            "kept: %zu files, %llu bytes, last known copy (no member holds them: "
+		            "the cache will not evict them)\n",
+		            kept, (unsigned long long)kept_bytes);
+	fs_volunteer_usage(d, &vsize, &vused);
+	if (vsize)
+		fs_text_add(buf, len, "volunteer: hosting %llu of %llu bytes offered\n",
+		            (unsigned long long)vused, (unsigned long long)vsize);
+}
+
 int fs_status_text(struct fs_drive *d, char **out)
 {
 	struct snapshot s;
@@ -260,6 +281,7 @@ int fs_status_text(struct fs_drive *d, char **out)
 	            "cache: %llu of %llu bytes used, %llu published, %llu pinned by readers\n",
 	            (unsigned long long)s.cache.used, (unsigned long long)s.cache.cap,
 	            (unsigned long long)s.cache.published, (unsigned long long)s.cache.pinned);
+	hosting_text(d, &buf, &len);
 	fs_text_add(&buf, &len,
 	            "publish queue: %llu staged, %llu queued, %llu failed; %llu published by "
 	            "this mount\n",
@@ -358,6 +380,16 @@ int fs_status_json(struct fs_drive *d, char **out)
 	fs_json_uint(&j, "cap", s.cache.cap);
 	fs_json_uint(&j, "published", s.cache.published);
 	fs_json_uint(&j, "pinned", s.cache.pinned);
+	{
+		uint64_t kept_bytes, vsize, vused;
+		size_t kept = fs_hosting_kept(d, &kept_bytes);
+
+		fs_json_uint(&j, "kept_files", kept);
+		fs_json_uint(&j, "kept_bytes", kept_bytes);
+		fs_volunteer_usage(d, &vsize, &vused);
+		fs_json_uint(&j, "volunteer", vsize);
+		fs_json_uint(&j, "volunteer_used", vused);
+	}
 	fs_json_object_end(&j);
 	fs_json_object_begin(&j, "publish");
 	fs_json_uint(&j, "staged", s.pub.staged);

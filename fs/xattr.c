@@ -1,9 +1,9 @@
 /*
  * The extended attributes of a mounted drive, user.swarmfs.*: facts of the ledger and
  * the swarm about a path (owner, record, height, status, root, infohash, magnet,
- * cached, progress, peers), the mount's reports on its root (drive, drive-json,
- * drive-watch: swarmfs status) and a path's history (log), and the verbs the commands
- * set (transfer, add, member). FUSE worker threads.
+ * cached, progress, peers, holders), the mount's reports on its root (drive, drive-json,
+ * drive-watch: swarmfs status), a path's history (log) and health (health), and the
+ * verbs the commands set (transfer, add, member, pin, unpin). FUSE worker threads.
  */
 #define FUSE_USE_VERSION 312
 #include "xattr.h"
@@ -15,6 +15,7 @@
 #include "filekey.h"
 #include "fs.h"
 #include "history.h"
+#include "hosting.h"
 #include "import.h"
 #include "inode.h"
 #include "credit.h"
@@ -44,9 +45,9 @@ static bool v1_only(const struct ledger_content *c)
 	return c->length > 0 && c->has_ih1 && !memcmp(c->root, zero, 32);
 }
 
-static const char *const xattr_names[] = { "owner",    "record",   "height", "status",
-	                                   "root",     "infohash", "magnet", "cached",
-	                                   "progress", "peers",    NULL };
+static const char *const xattr_names[] = { "owner",    "record",   "height",  "status",
+	                                   "root",     "infohash", "magnet",  "cached",
+	                                   "progress", "peers",    "holders", NULL };
 
 /* Percent-encode what a URI query value cannot carry as is. */
 static void pct_append(char **buf, size_t *len, const char *s)
@@ -171,6 +172,11 @@ static int xattr_value(struct fs_drive *d, const char *path, const struct ledger
 		if (t)
 			swarm_torrent_stats(fs_engine_torrent_swarm(t), &ts);
 		n = asprintf(out, "%u", ts.peers);
+	} else if (!strcmp(name, "holders")) {
+		if ((n = fs_holders_count(d, e)) >= 0)
+			n = asprintf(out, "%d", n);
+		else
+			return n;
 	} else
 		return -ENODATA;
 	return n < 0 ? -ENOMEM : n;
@@ -250,6 +256,8 @@ void fs_xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 			err = fs_members_invite(d, name[6] ? name + 7 : "", &val);
 	} else if (!strcmp(name, "log"))
 		err = log_text(d, path, &val);
+	else if (!strcmp(name, "health"))
+		err = fs_health_text(d, path, &val);
 	else if ((err = fs_entry_lookup(d, path, &e)) >= 0)
 		err = xattr_value(d, path, &e, name, &val);
 	if (err < 0) {
@@ -432,11 +440,38 @@ void fs_xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
 		op_member(req, d, ino, value, size);
 		return;
 	}
-	/* user.swarmfs.rekey on a file: swarmfs rekey (a new file key, newest epoch) */
-	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "rekey")) {
+	/* user.swarmfs.rekey on a file: swarmfs rekey (a new file key, newest epoch);
+	 * pin and unpin: swarmfs pin and unpin (fs/hosting) */
+	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "rekey") ||
+	    !strcmp(name + sizeof XATTR_PREFIX - 1, "pin") ||
+	    !strcmp(name + sizeof XATTR_PREFIX - 1, "unpin")) {
+		const char *verb = name + sizeof XATTR_PREFIX - 1;
+
 		if ((err = fs_inodes_path(d->inodes, ino, &path)) == 0)
-			err = fs_rekey(d, path);
+			err = !strcmp(verb, "rekey") ? fs_rekey(d, path)
+			      : !strcmp(verb, "pin") ? fs_pin(d, path)
+			                             : fs_unpin(d, path);
 		free(path);
+		fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
+		return;
+	}
+	/* user.swarmfs.replicas on the root: swarmfs drive set --replicas (the admin's) */
+	if (!strcmp(name + sizeof XATTR_PREFIX - 1, "replicas")) {
+		char num[16];
+		char *end;
+		long long n = -1;
+
+		if (size > 0 && size < sizeof num) {
+			memcpy(num, value, size);
+			num[size] = '\0';
+			n = strtoll(num, &end, 10);
+			if (*end)
+				n = -1;
+		}
+		err = ino != FUSE_ROOT_ID ? -EINVAL
+		      : !d->key           ? -EROFS
+		      : n < 1             ? -EINVAL
+		                          : ledger_replicas_set(d->ledger, n);
 		fuse_reply_err(req, err < 0 ? fs_kernel_errno(err) : 0);
 		return;
 	}

@@ -343,18 +343,6 @@ void ledger_member_name(struct ledger *l, const uint8_t key[LEDGER_KEY_LEN],
 /* ---- invites ---- */
 
 /* Sign and queue r, and produce a block at once where this node may. */
-static int submit_one(struct ledger *l, struct rec *r)
-{
-	int rc;
-
-	ledger_lock(l);
-	rc = ledger_submit_locked(l, r, NULL);
-	if (!rc)
-		ledger_produce_locked(l);
-	ledger_unlock(l);
-	return rc;
-}
-
 int ledger_invite_key(const uint8_t secret[LEDGER_INVITE_SECRET_LEN], struct ledger_key **out_key)
 {
 	uint8_t buf[LEDGER_TAG_LEN(LEDGER_INVITE_TAG) + LEDGER_INVITE_SECRET_LEN], seed[32];
@@ -391,7 +379,7 @@ int ledger_invite_create(struct ledger *l, bool producer, int64_t expires, const
 		r.producer = producer;
 		r.expires = expires;
 		snprintf(r.name, sizeof r.name, "%s", name ? name : "");
-		rc = submit_one(l, &r);
+		rc = ledger_submit_one(l, &r);
 	}
 	ledger_key_free(ik);
 	if (!rc)
@@ -433,7 +421,7 @@ int ledger_invite_redeem(struct ledger *l, const uint8_t secret[LEDGER_INVITE_SE
 		                     sizeof msg, r.isig);
 	}
 	if (!rc)
-		rc = submit_one(l, &r);
+		rc = ledger_submit_one(l, &r);
 	ledger_key_free(ik);
 	return rc;
 }

@@ -258,6 +258,8 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 	case LEDGER_REC_KEYS:
 	case LEDGER_REC_KEYWRAP: return access_check(l, r, time_limit - l->cfg.max_future_s);
 	case LEDGER_REC_CREDIT: return credit_check(l, r);
+	case LEDGER_REC_HOST: return host_check(l, r);
+	case LEDGER_REC_SETTING: return setting_check(l, r);
 	default: break;
 	}
 	/* update, transfer, move, revoke: spend the path's live record */
@@ -497,6 +499,8 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 		if (!rc)
 			rc = insert_path(l, r->path, r->id, r->type, false, false, r->author,
 			                 &r->content, height);
+		if (!rc)
+			rc = host_on_content(l, r, height);
 		break;
 	case LEDGER_REC_MKDIR:
 		rc = implicit_parents(l, r, height);
@@ -525,6 +529,23 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 		if ((rc = credit_apply(l, r, height)))
 			return rc;
 		return add_history(l, r, "", "", height);
+	case LEDGER_REC_HOST:
+	case LEDGER_REC_SETTING: {
+		/* the history says what: "add|remove <content key>", "replicas=N" */
+		char what[LEDGER_HEX_LEN + 16];
+
+		ledger_hex(r->content.root, 32, hex);
+		if (r->type == LEDGER_REC_HOST)
+			snprintf(what, sizeof what, "%s %s", r->remove ? "remove" : "add", hex);
+		else
+			snprintf(what, sizeof what, "%s=%lld", r->setting, (long long)r->value);
+		rc = r->type == LEDGER_REC_HOST ? host_apply(l, r, height)
+		                                : setting_apply(l, r, height);
+		if (rc)
+			return rc;
+		ledger_note_change(l, NULL);
+		return add_history(l, r, "", what, height);
+	}
 	default:
 		rc = live_row(l, r->path, &cur);
 		if (!rc)
@@ -542,6 +563,8 @@ static int record_apply(struct ledger *l, const struct rec *r, int64_t height)
 			                 cur.owner, &cur.c, height);
 		if (!rc && r->type == LEDGER_REC_MOVE && cur.is_dir)
 			rc = move_children(l, r, height);
+		if (!rc && r->type == LEDGER_REC_UPDATE && !cur.is_dir)
+			rc = host_on_content(l, r, height);
 		break;
 	}
 	if (rc)
@@ -942,6 +965,10 @@ static int rollback_to(struct ledger *l, int64_t h)
 		"DELETE FROM epochs WHERE born > ?1",
 		"DELETE FROM wraps WHERE born > ?1",
 		"DELETE FROM credits WHERE born > ?1",
+		"DELETE FROM hosts WHERE born > ?1",
+		"UPDATE hosts SET spent = NULL WHERE spent > ?1",
+		"DELETE FROM settings WHERE born > ?1",
+		"UPDATE settings SET spent = NULL WHERE spent > ?1",
 		"DELETE FROM history WHERE height > ?1",
 		"DELETE FROM chain_records WHERE height > ?1",
 		"DELETE FROM chain WHERE height > ?1",

@@ -751,6 +751,18 @@ int ledger_submit_locked(struct ledger *l, struct rec *r, uint8_t out_id[LEDGER_
 	return 0;
 }
 
+int ledger_submit_one(struct ledger *l, struct rec *r)
+{
+	int rc;
+
+	ledger_lock(l);
+	rc = ledger_submit_locked(l, r, NULL);
+	if (!rc)
+		ledger_produce_locked(l);
+	ledger_unlock(l);
+	return rc;
+}
+
 /* With gather_blocks: a block made now would not be dated after the head's second
  * (block times rise strictly), and less than a block's worth waits: leave the records
  * for the next second's block. */

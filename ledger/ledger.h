@@ -182,7 +182,9 @@ enum ledger_rec_type {
 	LEDGER_REC_KEYS,    /* admin: a new epoch, with a commitment to its key */
 	LEDGER_REC_KEYWRAP, /* a member: the epoch key sealed to one member */
 	LEDGER_REC_CREDIT,  /* a member: receipts for bytes it uploaded, rolled up */
-	LEDGER_REC_LAST = LEDGER_REC_CREDIT,
+	LEDGER_REC_HOST,    /* a member: it holds (or no longer holds) a content, whole */
+	LEDGER_REC_SETTING, /* admin: a drive setting (the replica target) */
+	LEDGER_REC_LAST = LEDGER_REC_SETTING,
 };
 /* "claim", "update", ...; NULL for an unknown type. */
 const char *ledger_rec_type_name(enum ledger_rec_type t);
@@ -474,6 +476,52 @@ struct ledger_credit {
 /* Per member (live members first, in ledger_members order, then anyone else with
  * credit), from the best chain. *out malloc'd (free with free()). Any thread. */
 int ledger_credit_list(struct ledger *l, struct ledger_credit **out, size_t *out_n);
+
+/* ---- hosting: who holds a full copy of what (DESIGN §11) ---- */
+
+/* A `host` record is a live member's signed claim that it holds a full copy of a
+ * content (op "add") or no longer does (op "remove"). It names the content, not a path
+ * (a move keeps it): the key of ledger_content_key. A producer takes it when its author
+ * is a live member, a live file has that content, and it changes the author's claim
+ * (a duplicate is -EEXIST; a replay of the same record -EALREADY, like any record).
+ * The author of a claim or update holds its content implicitly (it published it and
+ * keeps it pinned) until it says otherwise. Holders are counted among live members
+ * only: a removed member's claims stay in the chain and count for nothing.
+ * A `setting` record (the admin's alone) sets the drive's replica target, the number
+ * of holders each file should have: LEDGER_REPLICAS_DEFAULT until one is set. */
+#define LEDGER_REPLICAS_DEFAULT 2 /* one machine's loss leaves every file readable */
+#define LEDGER_REPLICAS_MAX     64
+
+/* The key a content is hosted under: its BEP 52 pieces root, or for a v1-only torrent
+ * (no pieces root) its v1 infohash zero-padded, else its v2 infohash. Pure; any thread. */
+void ledger_content_key(const struct ledger_content *c, uint8_t out[LEDGER_ID_LEN]);
+/* Submit this node's host claim for the content key (held) or its withdrawal (!held).
+ * -EPERM without a key or not a live member, -ENOENT no live file has that content,
+ * -EEXIST the claim already says so. Any thread. */
+int ledger_host_claim(struct ledger *l, const uint8_t key[LEDGER_ID_LEN], bool held);
+/* The live members holding content key (claims and publishers), *out malloc'd (free
+ * with free()), *out_n of them. Any thread. */
+int ledger_holders(struct ledger *l, const uint8_t key[LEDGER_ID_LEN],
+                   uint8_t (**out)[LEDGER_KEY_LEN], size_t *out_n);
+/* The drive's replica target (LEDGER_REPLICAS_DEFAULT when never set). Any thread. */
+int64_t ledger_replicas(struct ledger *l);
+/* Set it (1..LEDGER_REPLICAS_MAX): a setting record. -EPERM not the admin (or no key),
+ * -EINVAL out of range, -EEXIST it is that already. Any thread. */
+int ledger_replicas_set(struct ledger *l, int64_t n);
+
+struct ledger_health {
+	char *path;                    /* malloc'd, normalized */
+	struct ledger_content content; /* root, length, ih2, ih1, piece length */
+	uint8_t key[LEDGER_ID_LEN];    /* ledger_content_key */
+	uint32_t holders;              /* live members holding it */
+	bool mine;                     /* this node's key is one of them */
+};
+/* Every live file with content (empty files need no holder), the fewest holders first
+ * (most needed), then by path; with under_only, only those below the replica target.
+ * At most max entries (0: no limit). Free with ledger_health_free. Any thread. */
+int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct ledger_health **out,
+                       size_t *out_n);
+void ledger_health_free(struct ledger_health *v, size_t n);
 
 /* ---- members, invites and epoch keys (private drives, DESIGN §9) ---- */
 

@@ -8,6 +8,15 @@
 
 #ifndef SWARMFS_LEDGER_BUILD
 #error "ledger_priv.h is private to ledger/"
+/* host.c: host claims and drive settings (DESIGN §11). */
+int host_open(struct ledger *l); /* its tables */
+int host_check(struct ledger *l, const struct rec *r);
+int host_apply(struct ledger *l, const struct rec *r, int64_t height);
+/* A claim or update r applied: its author holds its content from now on. */
+int host_on_content(struct ledger *l, const struct rec *r, int64_t height);
+int setting_check(struct ledger *l, const struct rec *r);
+int setting_apply(struct ledger *l, const struct rec *r, int64_t height);
+
 #endif
 
 #include "ledger.h"
@@ -221,6 +230,9 @@ struct rec {
 	size_t n_tot;
 	bool has_wrap;                      /* claim/update on a private drive: */
 	uint8_t wrap[LEDGER_FILE_WRAP_LEN]; /* its file key sealed under the epoch key */
+	/* host: content.root = the content key, remove = withdrawn; setting: */
+	char setting[16]; /* its name ("replicas") */
+	int64_t value;
 	uint8_t sig[64];
 	uint8_t id[32]; /* SHA-256 of the encoding */
 };
@@ -392,6 +404,8 @@ int ledger_rec_init(struct ledger *l, enum ledger_rec_type type, struct rec *r);
 /* Check r against the state and this node's pending records, sign it with cfg.key and
  * queue it in the mempool (lock held; cfg.key set). */
 int ledger_submit_locked(struct ledger *l, struct rec *r, uint8_t out_id[LEDGER_ID_LEN]);
+/* The same without the lock held, then a block at once if this node produces. */
+int ledger_submit_one(struct ledger *l, struct rec *r);
 /* With auto_produce on a producer, produce a block now (lock held); with
  * cfg.gather_blocks, only when the block would not run the chain's clock ahead. */
 void ledger_produce_locked(struct ledger *l);
@@ -512,5 +526,14 @@ int credit_receipt_parse(const uint8_t *buf, size_t len, struct receipt *out);
 int credit_receipt_sign(const struct ledger_key *key, const uint8_t drive[32], const uint8_t up[32],
                         const uint8_t ih[32], int64_t bytes, int64_t seq, uint8_t **out,
                         size_t *out_len);
+
+/* host.c: host claims and drive settings (DESIGN §11). */
+int host_open(struct ledger *l); /* its tables */
+int host_check(struct ledger *l, const struct rec *r);
+int host_apply(struct ledger *l, const struct rec *r, int64_t height);
+/* A claim or update r applied: its author holds its content from now on. */
+int host_on_content(struct ledger *l, const struct rec *r, int64_t height);
+int setting_check(struct ledger *l, const struct rec *r);
+int setting_apply(struct ledger *l, const struct rec *r, int64_t height);
 
 #endif

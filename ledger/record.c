@@ -12,6 +12,7 @@ static const char *const type_names[] = {
 	[LEDGER_REC_MEMBER] = "member",     [LEDGER_REC_INVITE] = "invite",
 	[LEDGER_REC_REDEEM] = "redeem",     [LEDGER_REC_KEYS] = "keys",
 	[LEDGER_REC_KEYWRAP] = "keywrap",   [LEDGER_REC_CREDIT] = "credit",
+	[LEDGER_REC_HOST] = "host",         [LEDGER_REC_SETTING] = "setting",
 };
 
 const char *ledger_rec_type_name(enum ledger_rec_type t)
@@ -141,7 +142,8 @@ const char *ledger_path_split(const char *path, char *out_parent)
 bool rec_has_path(enum ledger_rec_type t)
 {
 	return t != LEDGER_REC_MEMBER && t != LEDGER_REC_INVITE && t != LEDGER_REC_REDEEM &&
-	       t != LEDGER_REC_KEYS && t != LEDGER_REC_KEYWRAP && t != LEDGER_REC_CREDIT;
+	       t != LEDGER_REC_KEYS && t != LEDGER_REC_KEYWRAP && t != LEDGER_REC_CREDIT &&
+	       t != LEDGER_REC_HOST && t != LEDGER_REC_SETTING;
 }
 
 bool ledger_display_name_ok(const char *name)
@@ -241,7 +243,7 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 	}
 	ben_put_key(b, "nonce");
 	ben_put_int(b, r->nonce);
-	if (t == LEDGER_REC_MEMBER) {
+	if (t == LEDGER_REC_MEMBER || t == LEDGER_REC_HOST) {
 		ben_put_key(b, "op");
 		ben_put_cstr(b, r->remove ? "remove" : "add");
 	}
@@ -272,9 +274,13 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 		ben_put_key(b, "role");
 		ben_put_cstr(b, r->producer ? "producer" : "member");
 	}
-	if (file) {
+	if (file || t == LEDGER_REC_HOST) {
 		ben_put_key(b, "root");
 		ben_put_str(b, c->root, 32);
+	}
+	if (t == LEDGER_REC_SETTING) {
+		ben_put_key(b, "set");
+		ben_put_cstr(b, r->setting);
 	}
 	if (with_sig) {
 		ben_put_key(b, "sig");
@@ -300,6 +306,10 @@ static void encode(struct ben_buf *b, const struct rec *r, bool with_sig)
 	}
 	ben_put_key(b, "type");
 	ben_put_cstr(b, ledger_rec_type_name(t));
+	if (t == LEDGER_REC_SETTING) {
+		ben_put_key(b, "value");
+		ben_put_int(b, r->value);
+	}
 	if (file && r->has_wrap) {
 		ben_put_key(b, "wrap");
 		ben_put_str(b, r->wrap, sizeof r->wrap);
@@ -559,6 +569,27 @@ int rec_parse(const uint8_t *buf, size_t len, size_t max_len, struct rec *r)
 			return -EBADMSG;
 		want += 3;
 		break;
+	case LEDGER_REC_HOST: {
+		bool add;
+
+		if (!ben_get_fixed(d, "root", c->root, 32) ||
+		    !get_str_is(d, "op", "add", "remove", &add))
+			return -EBADMSG;
+		r->remove = !add;
+		want += 2;
+		break;
+	}
+	case LEDGER_REC_SETTING: {
+		const uint8_t *sp;
+		size_t sn;
+
+		if (!ben_get_bytes(d, "set", &sp, &sn) || !sn || sn >= sizeof r->setting ||
+		    memchr(sp, '\0', sn) || !ben_get_int(d, "value", &r->value))
+			return -EBADMSG;
+		memcpy(r->setting, sp, sn);
+		want += 2;
+		break;
+	}
 	default: break;
 	}
 	/* members and invites may carry a display name */

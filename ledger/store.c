@@ -246,7 +246,7 @@ int store_clear_derived(struct ledger *l)
 	                     " DELETE FROM chain_records; DELETE FROM paths;"
 	                     " DELETE FROM members; DELETE FROM history; DELETE FROM invites;"
 	                     " DELETE FROM epochs; DELETE FROM wraps; DELETE FROM chain_signers;"
-	                     " DELETE FROM credits;"
+	                     " DELETE FROM credits; DELETE FROM hosts; DELETE FROM settings;"
 	                     " DELETE FROM final_block;");
 }
 
@@ -287,6 +287,8 @@ int store_open(struct ledger *l, bool create)
 		rc = finality_open(l);
 	if (!rc)
 		rc = credit_open(l);
+	if (!rc)
+		rc = host_open(l);
 	return rc;
 }
 

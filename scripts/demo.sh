@@ -6,8 +6,8 @@
 #                            it as alice, invite bob (a swarmfs:// URI with a one-time
 #                            secret) and mount it as bob from that URI; show a stranger
 #                            with the drive's plain URI refused; publish on one node and
-#                            read, check and change on the other; keep both mounted until
-#                            Ctrl-C
+#                            read, check and change on the other; bob pins a file and
+#                            health counts its holders; keep both mounted until Ctrl-C
 #   scripts/demo.sh --once   the same, then unmount and exit (what the tests run)
 #   SWARMFS_BIN=/usr/bin/swarmfs scripts/demo.sh --once
 #                            the same with that binary, building nothing
@@ -146,6 +146,14 @@ sha256sum "$b/film.mkv" | cut -d' ' -f1
 step getfattr -d --absolute-names "$b/film.mkv"
 echo "(alice's key is $alice)"
 step "$swarmfs" magnet "$b/film.mkv"
+
+echo
+echo "== hosting: bob pins film.mkv (a whole copy, never evicted, a signed host claim);"
+echo "   the drive wants 2 holders of each file, and film.mkv now has them"
+step "$swarmfs" pin "$b/film.mkv"
+wait_for 30 sh -c "getfattr -n user.swarmfs.holders --only-values --absolute-names '$a/film.mkv' | grep -qx 2" ||
+	{ echo "demo: bob's host claim never reached alice"; exit 1; }
+step "$swarmfs" health "$a"
 
 echo
 echo "== eve, a stranger with a key of her own and the drive's URI but no invite, is refused"

@@ -31,11 +31,12 @@ START_TEST(demo_once)
 	                  strstr(out, "refused peer") && strstr(out, "(exit status 1;"),
 	              "demo output: %.3000s", out);
 	ck_assert_msg(strstr(out, "0 ledger.db files"), "eve kept a ledger: %.3000s", out);
-	ck_assert_msg(strstr(out, "publish queue: 0 staged") &&
-	                  strstr(out, "user.swarmfs.owner=") &&
-	                  strstr(out, "magnet:?xt=urn:btih:") && strstr(out, "Permission denied") &&
-	                  strstr(out, "demo: done"),
-	              "demo output: %.3000s", out);
+	ck_assert_msg(
+	    strstr(out, "publish queue: 0 staged") && strstr(out, "user.swarmfs.owner=") &&
+	        strstr(out, "magnet:?xt=urn:btih:") && strstr(out, "Permission denied") &&
+	        strstr(out, "film.mkv: pinned") && strstr(out, "/film.mkv  holders 2 (confirmed") &&
+	        strstr(out, "demo: done"),
+	    "demo output: %.3000s", out);
 	/* the film read back through the mount has the source's checksum */
 	char *p = strstr(out, "(source, then through bob's mount)\n");
 	ck_assert_ptr_nonnull(p);

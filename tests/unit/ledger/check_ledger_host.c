@@ -1,0 +1,327 @@
+/* Hosting (DESIGN §11): host claims keyed by content, the publisher's implicit claim,
+ * the admin's replica target, and the list of files under it. Each hostile case says
+ * what was tried; hand-made records go through another node's real block import, the
+ * path a producer's block takes. */
+#include "ledger_testutil.h"
+
+#include <errno.h>
+#include <fixture.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void setup(void)
+{
+	fixture_test_setup();
+	tu_clock = TU_T0;
+}
+
+static void teardown(void)
+{
+	tu_cleanup();
+}
+
+struct drive {
+	struct ledger_key *adm, *bob, *eve;
+	uint8_t ka[32], kb[32], ke[32];
+	struct ledger *a, *b; /* a: the admin's (producer); b: bob's, a validator */
+	struct ledger_content c;
+	uint8_t key[32]; /* the content key of /f */
+};
+
+/* A public drive: the admin publishes /f, bob is a member, eve has a key only. */
+static void drive_start(struct drive *d)
+{
+	struct ledger_op op = { .type = LEDGER_REC_MEMBER };
+
+	memset(d, 0, sizeof *d);
+	d->adm = tu_key(1);
+	d->bob = tu_key(2);
+	d->eve = tu_key(3);
+	ledger_key_public(d->adm, d->ka);
+	ledger_key_public(d->bob, d->kb);
+	ledger_key_public(d->eve, d->ke);
+	d->a = tu_create("a.db", d->adm, (const struct ledger_key *const[]){ d->adm }, 1, true);
+	memcpy(op.member, d->kb, 32);
+	ck_assert_int_eq(ledger_submit(d->a, &op, NULL), 0);
+	tu_clock++;
+	tu_content(&d->c, 42);
+	op = (struct ledger_op){ .type = LEDGER_REC_CLAIM, .path = "/f", .content = d->c };
+	ck_assert_int_eq(ledger_submit(d->a, &op, NULL), 0);
+	ledger_content_key(&d->c, d->key);
+	d->b = tu_join("b.db", d->a, d->bob, false);
+	tu_copy_blocks(d->a, d->b);
+	tu_clock++;
+}
+
+static void drive_free(struct drive *d)
+{
+	ledger_free(d->a);
+	ledger_free(d->b);
+	ledger_key_free(d->adm);
+	ledger_key_free(d->bob);
+	ledger_key_free(d->eve);
+}
+
+/* A record's raw bytes (malloc'd) and length. */
+struct blob {
+	uint8_t *p;
+	size_t n;
+};
+
+/* A host record signed by key, every field chosen by the test. */
+static struct blob host_rec(struct ledger *l, const struct ledger_key *key,
+                            const uint8_t content[32], bool remove)
+{
+	struct blob b;
+	struct rec *r = calloc(1, sizeof *r);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(ledger_rec_init(l, LEDGER_REC_HOST, r), 0);
+	memcpy(r->content.root, content, 32);
+	r->remove = remove;
+	ck_assert_int_eq(rec_sign(r, key, &b.p, &b.n), 0);
+	free(r);
+	return b;
+}
+
+static struct blob setting_rec(struct ledger *l, const struct ledger_key *key, const char *name,
+                               int64_t value)
+{
+	struct blob b;
+	struct rec *r = calloc(1, sizeof *r);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(ledger_rec_init(l, LEDGER_REC_SETTING, r), 0);
+	snprintf(r->setting, sizeof r->setting, "%s", name);
+	r->value = value;
+	ck_assert_int_eq(rec_sign(r, key, &b.p, &b.n), 0);
+	free(r);
+	return b;
+}
+
+/* Import into d->b a block by the admin on top of b's head holding one record. */
+static int import_one(struct drive *d, struct blob rec)
+{
+	uint8_t *raw = rec.p;
+	size_t bl, len = rec.n;
+	uint8_t *blk;
+	int rc;
+
+	tu_clock++;
+	blk = tu_block(d->b, d->adm, NULL, 0, 0, 2, &raw, &len, 1, &bl);
+	rc = ledger_block_import(d->b, blk, bl);
+	free(blk);
+	free(raw);
+	return rc > 0 ? 0 : rc; /* 1: the head moved */
+}
+
+static size_t holders(struct ledger *l, const uint8_t key[32], const uint8_t *who)
+{
+	uint8_t(*v)[32];
+	size_t n;
+	bool found = false;
+
+	ck_assert_int_eq(ledger_holders(l, key, &v, &n), 0);
+	for (size_t i = 0; who && i < n; i++)
+		found |= !memcmp(v[i], who, 32);
+	free(v);
+	if (who)
+		ck_assert_msg(found, "the expected holder is not listed");
+	return n;
+}
+
+/* The publisher holds its content from the start; bob's claim makes two; the list of
+ * files under the target (2 by default) has /f, then not; a move keeps the claims. */
+START_TEST(test_host_counted)
+{
+	struct drive d;
+	struct ledger_health *h;
+	struct ledger_entry e;
+	struct ledger_op op = { .type = LEDGER_REC_MOVE, .path = "/f", .dest = "/g" };
+	size_t n;
+
+	drive_start(&d);
+	ck_assert_int_eq(ledger_replicas(d.b), LEDGER_REPLICAS_DEFAULT);
+	ck_assert_uint_eq(holders(d.b, d.key, d.ka), 1);
+	ck_assert_int_eq(ledger_health_list(d.b, true, 0, &h, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(h[0].path, "/f");
+	ck_assert_uint_eq(h[0].holders, 1);
+	ck_assert(!h[0].mine);
+	ck_assert_mem_eq(h[0].key, d.key, 32);
+	ledger_health_free(h, n);
+	ck_assert_int_eq(import_one(&d, host_rec(d.b, d.bob, d.key, false)), 0);
+	ck_assert_uint_eq(holders(d.b, d.key, d.kb), 2);
+	ck_assert_int_eq(ledger_health_list(d.b, true, 0, &h, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ledger_health_free(h, n);
+	ck_assert_int_eq(ledger_health_list(d.b, false, 0, &h, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(h[0].holders, 2);
+	ck_assert(h[0].mine); /* b's key is bob's */
+	ledger_health_free(h, n);
+	/* the claim names the content: the admin moves /f, the holders stay */
+	tu_copy_blocks(d.b, d.a);
+	tu_clock++;
+	ck_assert_int_eq(ledger_submit(d.a, &op, NULL), 0);
+	ck_assert_int_eq(ledger_lookup(d.a, "/g", &e), 0);
+	ck_assert_uint_eq(holders(d.a, d.key, d.kb), 2);
+	/* the state is derived: a rebuild by replay gives the same */
+	ck_assert_int_ge(ledger_rebuild(d.a), 1);
+	ck_assert_uint_eq(holders(d.a, d.key, d.kb), 2);
+	drive_free(&d);
+}
+END_TEST
+
+/* Attacks on the claim: what a non-member, a forger and a replayer tried, each refused
+ * by the real block import of a validating node, and nothing counted. */
+START_TEST(test_host_refused)
+{
+	struct drive d;
+	uint8_t nowhere[32] = { 0xee, 1, 2, 3 }, *at;
+	struct blob raw, copy;
+
+	drive_start(&d);
+	/* eve, no member, claims /f's content: refused */
+	ck_assert_int_eq(import_one(&d, host_rec(d.b, d.eve, d.key, false)), -EPERM);
+	/* eve signs a claim and writes bob's key in as its author: the signature is not
+	 * bob's */
+	raw = host_rec(d.b, d.eve, d.key, false);
+	at = memmem(raw.p, raw.n, "6:author32:", 11);
+	ck_assert_ptr_nonnull(at);
+	memcpy(at + 11, d.kb, 32);
+	ck_assert_int_eq(import_one(&d, raw), -EBADMSG);
+	/* bob's real claim with one bit of its signature flipped */
+	raw = host_rec(d.b, d.bob, d.key, false);
+	at = memmem(raw.p, raw.n, "3:sig64:", 8);
+	ck_assert_ptr_nonnull(at);
+	at[8 + 5] ^= 1;
+	ck_assert_int_eq(import_one(&d, raw), -EBADMSG);
+	/* a content no live file has: nothing to host */
+	ck_assert_int_eq(import_one(&d, host_rec(d.b, d.bob, nowhere, false)), -ENOENT);
+	ck_assert_int_eq(ledger_host_claim(d.a, nowhere, true), -ENOENT);
+	/* withdrawing a claim never made */
+	ck_assert_int_eq(import_one(&d, host_rec(d.b, d.bob, d.key, true)), -EEXIST);
+	ck_assert_uint_eq(holders(d.b, d.key, d.ka), 1);
+	/* bob's claim, then the same bytes again in the next block (a replay), then the
+	 * same claim freshly signed (a duplicate): neither changes anything */
+	raw = host_rec(d.b, d.bob, d.key, false);
+	copy.n = raw.n;
+	copy.p = malloc(raw.n);
+	ck_assert_ptr_nonnull(copy.p);
+	memcpy(copy.p, raw.p, raw.n);
+	ck_assert_int_eq(import_one(&d, raw), 0);
+	ck_assert_int_eq(import_one(&d, copy), -EALREADY);
+	ck_assert_int_eq(import_one(&d, host_rec(d.b, d.bob, d.key, false)), -EEXIST);
+	ck_assert_uint_eq(holders(d.b, d.key, d.kb), 2);
+	drive_free(&d);
+}
+END_TEST
+
+/* A removed member's claim stays in the chain and counts for nothing; the publisher
+ * that withdraws is no holder either. */
+START_TEST(test_removed_and_withdrawn)
+{
+	struct drive d;
+	struct ledger_op op = { .type = LEDGER_REC_MEMBER, .remove = true };
+
+	drive_start(&d);
+	ck_assert_int_eq(import_one(&d, host_rec(d.b, d.bob, d.key, false)), 0);
+	tu_copy_blocks(d.b, d.a);
+	ck_assert_uint_eq(holders(d.a, d.key, d.kb), 2);
+	tu_clock++;
+	memcpy(op.member, d.kb, 32);
+	ck_assert_int_eq(ledger_submit(d.a, &op, NULL), 0);
+	ck_assert_uint_eq(holders(d.a, d.key, d.ka), 1);
+	/* and a removed member can no longer claim */
+	tu_copy_blocks(d.a, d.b);
+	ck_assert_int_eq(import_one(&d, host_rec(d.b, d.bob, d.key, true)), -EPERM);
+	/* the admin, publisher of /f, withdraws: no holder is left */
+	tu_clock++;
+	ck_assert_int_eq(ledger_host_claim(d.a, d.key, false), 0);
+	ck_assert_uint_eq(holders(d.a, d.key, NULL), 0);
+	ck_assert_int_eq(ledger_host_claim(d.a, d.key, false), -EEXIST);
+	tu_clock++;
+	ck_assert_int_eq(ledger_host_claim(d.a, d.key, true), 0);
+	ck_assert_uint_eq(holders(d.a, d.key, d.ka), 1);
+	drive_free(&d);
+}
+END_TEST
+
+/* The replica target is the admin's: bob's setting record is refused, values out of
+ * range and unknown settings are refused, and the list under the target follows it. */
+START_TEST(test_replicas_setting)
+{
+	struct drive d;
+	struct ledger_health *h;
+	size_t n;
+
+	drive_start(&d);
+	ck_assert_int_eq(import_one(&d, setting_rec(d.b, d.bob, "replicas", 5)), -EPERM);
+	ck_assert_int_eq(ledger_replicas_set(d.b, 5), -EPERM); /* bob's own node says so too */
+	ck_assert_int_eq(import_one(&d, setting_rec(d.b, d.adm, "replicas", 0)), -EINVAL);
+	ck_assert_int_eq(import_one(&d, setting_rec(d.b, d.adm, "colour", 3)), -EINVAL);
+	ck_assert_int_eq(
+	    import_one(&d, setting_rec(d.b, d.adm, "replicas", LEDGER_REPLICAS_MAX + 1)), -EINVAL);
+	ck_assert_int_eq(ledger_replicas(d.b), LEDGER_REPLICAS_DEFAULT);
+	ck_assert_int_eq(import_one(&d, host_rec(d.b, d.bob, d.key, false)), 0);
+	ck_assert_int_eq(import_one(&d, setting_rec(d.b, d.adm, "replicas", 3)), 0);
+	ck_assert_int_eq(ledger_replicas(d.b), 3);
+	ck_assert_int_eq(ledger_health_list(d.b, true, 0, &h, &n), 0);
+	ck_assert_uint_eq(n, 1); /* 2 holders, 3 wanted */
+	ledger_health_free(h, n);
+	ck_assert_int_eq(import_one(&d, setting_rec(d.b, d.adm, "replicas", 3)), -EEXIST);
+	/* through the API, on the admin's node */
+	ck_assert_int_eq(ledger_replicas_set(d.a, 0), -EINVAL);
+	ck_assert_int_eq(ledger_replicas_set(d.a, 1), 0);
+	ck_assert_int_eq(ledger_replicas(d.a), 1);
+	drive_free(&d);
+}
+END_TEST
+
+/* Records of the new types survive the strict decoder's round trip, and an unknown
+ * field in one is refused. */
+START_TEST(test_codec)
+{
+	struct drive d;
+	struct rec r;
+	struct blob raw;
+
+	drive_start(&d);
+	raw = host_rec(d.b, d.bob, d.key, true);
+	ck_assert_int_eq(rec_decode(NULL, raw.p, raw.n, 4096, &r), 0);
+	ck_assert_int_eq(r.type, LEDGER_REC_HOST);
+	ck_assert(r.remove);
+	ck_assert_mem_eq(r.content.root, d.key, 32);
+	free(raw.p);
+	raw = setting_rec(d.b, d.adm, "replicas", 7);
+	ck_assert_int_eq(rec_decode(NULL, raw.p, raw.n, 4096, &r), 0);
+	ck_assert_int_eq(r.type, LEDGER_REC_SETTING);
+	ck_assert_str_eq(r.setting, "replicas");
+	ck_assert_int_eq(r.value, 7);
+	free(raw.p);
+	drive_free(&d);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("ledger_host");
+	TCase *tc = tcase_create("host");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_host_counted);
+	tcase_add_test(tc, test_host_refused);
+	tcase_add_test(tc, test_removed_and_withdrawn);
+	tcase_add_test(tc, test_replicas_setting);
+	tcase_add_test(tc, test_codec);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return fixture_run_suite(suite());
+}
