@@ -770,19 +770,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if ((to_set & FUSE_SET_ATTR_SIZE) &&
 	    (e.is_dir || (uint64_t)attr->st_size != e.content.length)) {
-		struct fs_staged *st;
-
-		if (e.is_dir || attr->st_size != 0) {
-			/* FIXME(publish): other sizes need a staged copy of the content */
-			err = e.is_dir ? -EISDIR : -EOPNOTSUPP;
-			goto out;
-		}
-		/* truncate to nothing: an empty new version, published like a copy */
-		if ((err = fs_staged_create(d, path, e.content.mode, &st)) < 0 ||
-		    (err = fs_staged_release(d, st, true)) < 0)
-			goto out;
+		/* a new version, cut or zero-extended: published like a copy */
 		struct node n;
-		if ((err = node_get(d, path, ino, &n)) < 0)
+
+		if ((err = fs_content_resize(d, path, &e, (uint64_t)attr->st_size)) < 0 ||
+		    (err = node_get(d, path, ino, &n)) < 0)
 			goto out;
 		fuse_reply_attr(req, &n.st, node_timeout(&n));
 		free(path);
