@@ -6,6 +6,7 @@
 #include "inode.h"
 #include "publish.h"
 #include "sync.h"
+#include "import_fetch.h"
 #include "waiter.h"
 #include "uri.h"
 
@@ -981,6 +982,7 @@ void fs_drive_close(struct fs_drive *d)
 	}
 	fs_drive_notify_stop(d);
 	fs_waiter_stop(d->waiter); /* answers what is parked; before the probes' session */
+	fs_import_fetch_stop(d);   /* its torrents leave the session, its files the queue */
 	fs_publish_stop(d);
 	fs_sync_stop(d);
 	fs_engine_free(d->engine); /* its torrents and readers die with it */

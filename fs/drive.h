@@ -19,6 +19,7 @@
 struct cache;
 struct fs_engine;
 struct fs_engine_torrent;
+struct fs_imports;
 struct fs_inodes;
 struct fs_publisher;
 struct fs_waiter;
@@ -57,6 +58,8 @@ struct fs_drive {
 	struct fs_publisher *pub;
 	struct fs_sync *sync;          /* the ledger's sync with the other members (fs/sync) */
 	struct fs_waiter *waiter;      /* opens and adds parked for the swarm (fs/waiter) */
+	struct fs_imports *imports;    /* adds into a private drive (fs/import_fetch), made
+	                                * by the first; add_lock guards the pointer */
 	pthread_mutex_t torrents_lock; /* guards torrents[] */
 	struct fs_torrent {
 		uint8_t key[32]; /* v2 infohash: the cache object */

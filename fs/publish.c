@@ -175,6 +175,17 @@ int fs_staged_children(struct fs_drive *d, const char *dir, char ***out_names)
 	return (int)n;
 }
 
+/* A new staged file on the list, with one writer (its creator). */
+static void list_writer(struct fs_publisher *p, struct fs_staged *s)
+{
+	s->opens = s->writers = 1;
+	s->dirty = true;
+	pthread_mutex_lock(&p->lock);
+	s->next = p->list;
+	p->list = s;
+	pthread_mutex_unlock(&p->lock);
+}
+
 int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct fs_staged **out)
 {
 	struct fs_publisher *p = d->pub;
@@ -231,12 +242,7 @@ int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct f
 		goto fail;
 	}
 	fchmod(s->fd, mode & 07777);
-	s->opens = s->writers = 1;
-	s->dirty = true;
-	pthread_mutex_lock(&p->lock);
-	s->next = p->list;
-	p->list = s;
-	pthread_mutex_unlock(&p->lock);
+	list_writer(p, s);
 	*out = s;
 	return 0;
 fail:
@@ -244,6 +250,52 @@ fail:
 		remove_staging(s->file);
 	else
 		rmdir(dir);
+	staged_free(s);
+	return err;
+}
+
+int fs_staged_adopt(struct fs_drive *d, const char *path, const char *file, mode_t mode)
+{
+	struct fs_publisher *p = d->pub;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	struct fs_staged *s;
+	char dir[4200];
+	bool taken;
+	int err;
+
+	if (!p)
+		return -EROFS;
+	if (!(s = calloc(1, sizeof *s)))
+		return -ENOMEM;
+	s->fd = -1;
+	pthread_mutex_lock(&p->lock);
+	taken = find_locked(p, path) != NULL;
+	snprintf(dir, sizeof dir, "%s/staging/%llu-%ld", d->dir, (unsigned long long)++p->seq,
+	         (long)getpid());
+	pthread_mutex_unlock(&p->lock);
+	if (taken) {
+		free(s);
+		return -EEXIST;
+	}
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    asprintf(&s->file, "%s/%s", dir, base) < 0 || !(s->path = strdup(path))) {
+		err = errno ? -errno : -ENOMEM;
+		goto fail;
+	}
+	if (rename(file, s->file) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if ((s->fd = open(s->file, O_RDWR | O_CLOEXEC)) < 0 || fchmod(s->fd, mode & 07777) < 0) {
+		err = -errno;
+		rename(s->file, file); /* back where it was: nothing is lost */
+		goto fail;
+	}
+	list_writer(p, s);
+	/* as a writer's last close: fsynced, queued, handed to the worker */
+	return fs_staged_release(d, s, true);
+fail:
+	rmdir(dir); /* unless the file could not go back: then it stays there */
 	staged_free(s);
 	return err;
 }

@@ -12,6 +12,7 @@
  */
 #include "drive_util.h"
 #include "fixture.h"
+#include "netns_util.h"
 
 #include <check.h>
 #include <errno.h>
@@ -37,7 +38,8 @@ static struct node a, b;
 static struct fixture_tracker *tracker;
 static pid_t seedbox = -1;
 
-static void mount_node(struct node *n, const char *drive)
+/* Mount n, with a static peer when peer is not NULL (a seeder that announces nowhere). */
+static void mount_node_peer(struct node *n, const char *drive, const char *peer)
 {
 	const char *args[] = { "--no-dht",
 		               "--listen",
@@ -46,9 +48,16 @@ static void mount_node(struct node *n, const char *drive)
 		               "30",
 		               "--tracker",
 		               fixture_tracker_url(tracker),
+		               peer ? "--peer" : NULL,
+		               peer,
 		               NULL };
 
 	ck_assert_int_eq(fixture_mount_start(n->home, drive, n->mnt, args, &n->m), 0);
+}
+
+static void mount_node(struct node *n, const char *drive)
+{
+	mount_node_peer(n, drive, NULL);
 }
 
 static void unmount_node(struct node *n)
@@ -412,11 +421,191 @@ START_TEST(flipped_cached_byte_never_served)
 }
 END_TEST
 
+/* The sha256 of a file (its hex and a newline); free it. */
+static char *sha(const char *path)
+{
+	return itest_run(120000, "sha256sum < '%s' | cut -d' ' -f1", path);
+}
+
+/* Tried: swarmfs add of a hybrid torrent of three files (one in a subdirectory), made
+ * and seeded by a plain python3-libtorrent client, into the private drive. A fetches it
+ * whole and publishes each file encrypted, as a copy: B, the other member, reads each
+ * equal to the source; each record's infohash is neither of the source torrent's (nor
+ * its files' pieces roots), and no .torrent either node keeps names the torrent or any
+ * of its files. */
+START_TEST(add_publishes_a_torrent_encrypted_for_members)
+{
+	static const char *const files[] = { "a.bin", "sub/b.bin", "c.bin" };
+	static const uint64_t sizes[] = { (1 << 20) + 1000, 300000, 77 };
+	struct fixture_proc *seeder;
+	char album[4200], tfile[4200], log[4200], script[4200], peer[64], p[8400];
+	unsigned port;
+
+	snprintf(album, sizeof album, "%s/album", src);
+	ck_assert_int_eq(mkdir(album, 0755), 0);
+	snprintf(p, sizeof p, "%s/sub", album);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s/%s", album, files[i]);
+		ck_assert_int_eq(fixture_file_random(p, sizes[i], 60 + (uint32_t)i), 0);
+	}
+	snprintf(tfile, sizeof tfile, "%s/album.torrent", dir);
+	snprintf(log, sizeof log, "%s/lt-seed.log", dir);
+	snprintf(script, sizeof script, "%s/tests/integration/lt_seed.py",
+	         getenv("SWARMFS_SOURCE_DIR"));
+	char *argv[] = { "/usr/bin/python3", script, album, tfile, "65536", NULL };
+	ck_assert_int_eq(fixture_proc_start(argv, log, &seeder), 0);
+	port = itest_log_number(log, "seeding %u", seeder);
+	ck_assert_msg(port, "the seeder did not start within 30 s: see %s", log);
+	/* the seeder announces nowhere: A is given it as a static peer */
+	snprintf(peer, sizeof peer, "127.0.0.1:%u", port);
+	unmount_node(&a);
+	mount_node_peer(&a, "team", peer);
+	free(itest_run(10000, "mkdir '%s/imported'", a.mnt));
+	free(itest_run(120000, "'%s' add '%s' '%s' /imported/", getenv("SWARMFS_BIN"), a.mnt,
+	               tfile));
+	itest_wait_published(a.mnt);
+	/* the source torrent's infohashes and pieces roots */
+	char *src_ids = itest_run(10000,
+	                          "/usr/bin/python3 - '%s' <<'EOF'\n"
+	                          "import libtorrent as lt, sys\n"
+	                          "t = lt.torrent_info(sys.argv[1]); h = t.info_hashes()\n"
+	                          "print(h.v1, h.v2)\n"
+	                          "fs = t.files()\n"
+	                          "for i in range(fs.num_files()): print(fs.root(i))\n"
+	                          "EOF",
+	                          tfile);
+	for (int i = 0; i < 3; i++) {
+		char rel[256];
+
+		snprintf(rel, sizeof rel, "imported/album/%s", files[i]);
+		allow_file(&a, rel);
+		char *ih2 = xattr(&a, rel, "infohash"), *magnet = xattr(&a, rel, "magnet");
+		char *btih = strstr(magnet, "btih:");
+
+		ck_assert_ptr_nonnull(btih);
+		ck_assert_msg(!strstr(src_ids, ih2), "%s: the source's infohash %s", rel, ih2);
+		ck_assert_msg(strncmp(src_ids, btih + 5, 40), "%s: the source's v1 infohash", rel);
+		free(ih2);
+		free(magnet);
+	}
+	free(src_ids);
+	mount_node(&b, uri);
+	for (int i = 0; i < 3; i++) {
+		char rel[256], *want, *got;
+
+		snprintf(rel, sizeof rel, "imported/album/%s", files[i]);
+		itest_wait_path(b.mnt, rel, 30);
+		snprintf(p, sizeof p, "%s/%s", album, files[i]);
+		want = sha(p);
+		snprintf(p, sizeof p, "%s/%s", b.mnt, rel);
+		got = sha(p);
+		ck_assert_msg(!strcmp(got, want), "%s on B: %s, want %s", rel, got, want);
+		free(want);
+		free(got);
+	}
+	const char *needles[] = { "album", "a.bin", "b.bin", "c.bin" };
+	for (int i = 0; i < 4; i++) {
+		ck_assert_msg(!torrents_name(a.home, needles[i]), "a .torrent on A names %s",
+		              needles[i]);
+		ck_assert_msg(!torrents_name(b.home, needles[i]), "a .torrent on B names %s",
+		              needles[i]);
+	}
+	fixture_proc_stop(seeder, 5000);
+}
+END_TEST
+
+/* Wait until stat of path gives size (B sees A's new version). */
+static void wait_size(const char *path, uint64_t size)
+{
+	double end = itest_deadline_s(30);
+	struct stat st;
+
+	for (;;) {
+		bool ok = stat(path, &st) == 0 && (uint64_t)st.st_size == size;
+
+		ck_assert_msg(ok || itest_now_s() < end, "%s: size %lld after 30 s, want %llu",
+		              path, (long long)st.st_size, (unsigned long long)size);
+		if (ok)
+			return;
+		usleep(100000);
+	}
+}
+
+/* Tried: the owner cuts a published private file to a size inside a piece (truncate -s:
+ * open and ftruncate), then grows it past its old length (truncate(2) by path). Each is
+ * a new version, new ciphertext, that B reads equal to the plaintext cut or
+ * zero-extended. B, not the owner, tries both ways itself: EACCES, and nothing
+ * changes. */
+START_TEST(truncate_shrinks_and_grows_for_members)
+{
+	char plain[4200], want_f[4300], pa[4200], pb[4200], *ih, *ih2, *got, *want;
+
+	publish("t.bin", (1 << 20) + 4097, 41);
+	snprintf(plain, sizeof plain, "%s/t.bin", src);
+	snprintf(pa, sizeof pa, "%s/t.bin", a.mnt);
+	snprintf(pb, sizeof pb, "%s/t.bin", b.mnt);
+	allow_file(&a, "t.bin");
+	ih = xattr(&a, "t.bin", "infohash");
+	mount_node(&b, uri);
+	itest_wait_path(b.mnt, "t.bin", 30);
+
+	free(itest_run(30000, "truncate -s 300001 '%s'", pa));
+	itest_wait_published(a.mnt);
+	allow_file(&a, "t.bin");
+	ih2 = xattr(&a, "t.bin", "infohash");
+	ck_assert_str_ne(ih2, ih);
+	wait_size(pb, 300001);
+	snprintf(want_f, sizeof want_f, "%s.cut", plain);
+	free(itest_run(10000, "head -c 300001 '%s' > '%s'", plain, want_f));
+	want = sha(want_f);
+	got = sha(pb);
+	ck_assert_msg(!strcmp(got, want), "cut: B read %s, want %s", got, want);
+	free(got);
+	free(want);
+	free(ih);
+	ih = ih2;
+
+	ck_assert_int_eq(truncate(pa, (2 << 20) + 5), 0);
+	itest_wait_published(a.mnt);
+	allow_file(&a, "t.bin");
+	ih2 = xattr(&a, "t.bin", "infohash");
+	ck_assert_str_ne(ih2, ih);
+	wait_size(pb, (2 << 20) + 5);
+	free(itest_run(10000, "truncate -s %d '%s'", (2 << 20) + 5, want_f));
+	want = sha(want_f);
+	got = sha(pb);
+	ck_assert_msg(!strcmp(got, want), "grown: B read %s, want %s", got, want);
+	free(got);
+	got = sha(pa);
+	ck_assert_str_eq(got, want);
+	free(got);
+
+	/* B is not the owner */
+	ck_assert_int_eq(truncate(pb, 10), -1);
+	ck_assert_int_eq(errno, EACCES);
+	char *out = NULL;
+	ck_assert_int_ne(fixture_sh(10000, &out, "truncate -s 10 '%s'", pb), 0);
+	ck_assert_msg(strstr(out, "Permission denied"), "truncate -s on B: %s", out);
+	free(out);
+	got = sha(pb);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(ih);
+	ih2 = xattr(&a, "t.bin", "infohash");
+	free(ih2);
+	free(want);
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = { outsider_gets_ciphertext_only,
 		                       member_reads_through_a_seedbox_alone,
-		                       flipped_cached_byte_never_served, NULL };
+		                       flipped_cached_byte_never_served,
+		                       add_publishes_a_torrent_encrypted_for_members,
+		                       truncate_shrinks_and_grows_for_members,
+		                       NULL };
 
 	return itest_main("private", 300, setup, teardown, tests);
 }
