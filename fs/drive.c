@@ -138,8 +138,8 @@ static void on_ledger_change(const char *path, void *ctx);
 static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
 {
 	struct fs_drive *d = ctx;
-	char key8[9], *alt = NULL;
-	int err = -ENOMEM;
+	char *alt = NULL;
+	int err;
 
 	if (x->type != LEDGER_REC_CLAIM && x->type != LEDGER_REC_UPDATE) {
 		char to[LEDGER_HEX_LEN] = "";
@@ -152,26 +152,14 @@ static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
 		        *to ? " to " : "", to, strerror(-x->reason));
 		return;
 	}
-	ledger_hex(d->me, 4, key8);
-	for (int n = 1; n < 100; n++) {
-		struct ledger_op op = { .type = LEDGER_REC_CLAIM, .content = x->content };
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .content = x->content };
 
-		/* a private drive's ciphertext: its key and IV, as the lost record had them */
-		if (x->has_file_key) {
-			op.file_key = x->file_key;
-			op.iv_nonce = x->iv_nonce;
-		}
-
-		free(alt);
-		alt = NULL;
-		if ((n == 1 ? asprintf(&alt, "%s.conflict-%s", x->path, key8)
-		            : asprintf(&alt, "%s.conflict-%s-%d", x->path, key8, n)) < 0)
-			break;
-		op.path = alt;
-		err = ledger_submit(d->ledger, &op, NULL);
-		if (err != -EEXIST)
-			break;
+	/* a private drive's ciphertext: its key and IV, as the lost record had them */
+	if (x->has_file_key) {
+		op.file_key = x->file_key;
+		op.iv_nonce = x->iv_nonce;
 	}
+	err = fs_conflict_submit(d, &op, x->path, &alt);
 	if (err < 0)
 		fs_err("%s was published by another member first, and keeping this node's "
 		       "content as a conflict copy failed: %s (its data stays in the cache)",
@@ -181,6 +169,31 @@ static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
 		        "kept as %s",
 		        x->path, alt);
 	free(alt);
+}
+
+int fs_conflict_submit(struct fs_drive *d, struct ledger_op *op, const char *path, char **out_alt)
+{
+	char key8[9], *alt = NULL;
+	int err = -ENOMEM;
+
+	ledger_hex(d->me, 4, key8);
+	for (int n = 1; n < 100; n++) {
+		free(alt);
+		alt = NULL;
+		if ((n == 1 ? asprintf(&alt, "%s.conflict-%s", path, key8)
+		            : asprintf(&alt, "%s.conflict-%s-%d", path, key8, n)) < 0) {
+			alt = NULL;
+			err = -ENOMEM;
+			break;
+		}
+		op->path = alt;
+		err = ledger_submit(d->ledger, op, NULL);
+		if (err != -EEXIST)
+			break;
+	}
+	op->path = NULL;
+	*out_alt = alt;
+	return err;
 }
 
 int fs_listen_parse(const char *listen, char *iface, size_t iface_len, uint16_t *out_port)

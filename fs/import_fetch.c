@@ -129,8 +129,8 @@ static int fetch_whole(struct job *j, struct swarm_torrent *t, const struct swar
 			return 0;
 		if (st.state == SWARM_STATE_ERROR) {
 			source_hash(j, m, hex);
-			fs_import_why(d, "cannot fetch %s: its data could not be written (see the log)",
-			              hex);
+			fs_import_why(
+			    d, "cannot fetch %s: its data could not be written (see the log)", hex);
 			return -EIO;
 		}
 		if (st.bytes_have > have) { /* progress: the deadline starts again */
@@ -141,11 +141,12 @@ static int fetch_whole(struct job *j, struct swarm_torrent *t, const struct swar
 			return -EINTR;
 		if (now_ms() >= deadline) {
 			source_hash(j, m, hex);
-			fs_import_why(d,
-			              "no data for %s from its swarm within %d s (%llu of %llu bytes "
-			              "fetched; is anyone seeding it?)",
-			              hex, d->read_timeout_ms / 1000, (unsigned long long)have,
-			              (unsigned long long)m->total_size);
+			fs_import_why(
+			    d,
+			    "no data for %s from its swarm within %d s (%llu of %llu bytes "
+			    "fetched; is anyone seeding it?)",
+			    hex, d->read_timeout_ms / 1000, (unsigned long long)have,
+			    (unsigned long long)m->total_size);
 			return -ENODATA;
 		}
 		usleep(POLL_MS * 1000);

@@ -598,6 +598,130 @@ START_TEST(truncate_shrinks_and_grows_for_members)
 }
 END_TEST
 
+/* The name of the conflict copy of rel on n ("" if none yet); free it. */
+static char *conflict_name(struct node *n, const char *rel)
+{
+	char *out = NULL;
+
+	fixture_sh(10000, &out, "cd '%s' && ls -d '%s'.conflict-* 2>/dev/null", n->mnt, rel);
+	if (!out)
+		return strdup("");
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+/* Tried: A and B, both mounted, synced and live, each create the same two new paths and
+ * close them at nearly the same moment, so that each signs a claim before it has seen
+ * the other's: for one path A's content is large (B's claim reaches A while A still
+ * hashes), for the other B's is. One claim wins each path; the loser's content is kept
+ * as PATH.conflict-<loser's key8>, published under the loser's key; on both nodes the
+ * path and its conflict copy read back (decrypted) as the winner's and the loser's
+ * plaintexts, and nothing stays staged. */
+START_TEST(same_new_path_from_two_members_keeps_both)
+{
+	static const char *const rels[] = { "same1.bin", "same2.bin" };
+	char pa[2][4200], pb[2][4200], key_a[LEDGER_HEX_LEN], key_b[LEDGER_HEX_LEN];
+	uint8_t pub[LEDGER_KEY_LEN];
+	struct node *ns[] = { &a, &b };
+
+	ck_assert_int_eq(itest_key(a.home, "default", pub), 0);
+	ledger_hex(pub, LEDGER_KEY_LEN, key_a);
+	ck_assert_int_eq(itest_key(b.home, "default", pub), 0);
+	ledger_hex(pub, LEDGER_KEY_LEN, key_b);
+	mount_node(&b, uri);
+	/* B is synced and holds the epoch key: it reads what A published */
+	publish("hello.bin", 1000, 1);
+	allow_file(&a, "hello.bin");
+	itest_wait_path(b.mnt, "hello.bin", 30);
+	char hello[4200], *want = NULL, *got;
+	snprintf(hello, sizeof hello, "%s/hello.bin", src);
+	want = sha(hello);
+	snprintf(hello, sizeof hello, "%s/hello.bin", b.mnt);
+	got = sha(hello);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	for (int i = 0; i < 2; i++) {
+		snprintf(pa[i], sizeof pa[i], "%s/%s.a", src, rels[i]);
+		snprintf(pb[i], sizeof pb[i], "%s/%s.b", src, rels[i]);
+		ck_assert_int_eq(fixture_file_random(pa[i], i == 0 ? 8 << 20 : 20000, 70 + i), 0);
+		ck_assert_int_eq(fixture_file_random(pb[i], i == 0 ? 20000 : 8 << 20, 80 + i), 0);
+	}
+	/* every file created on both mounts before any is written or closed */
+	char da[2][4200], db[2][4200];
+	for (int i = 0; i < 2; i++) {
+		snprintf(da[i], sizeof da[i], "%s/%s", a.mnt, rels[i]);
+		snprintf(db[i], sizeof db[i], "%s/%s", b.mnt, rels[i]);
+	}
+	char *r = itest_run(60000,
+	                    "/usr/bin/python3 - '%s' '%s' '%s' '%s' '%s' '%s' '%s' '%s' <<'EOF'\n"
+	                    "import sys\n"
+	                    "src = sys.argv[1:5]; dst = sys.argv[5:9]\n"
+	                    "fs = [open(d, 'wb') for d in dst]\n"
+	                    "for f, s in zip(fs, src): f.write(open(s, 'rb').read())\n"
+	                    "for f in fs: f.close()\n"
+	                    "print('ok')\n"
+	                    "EOF",
+	                    pa[0], pb[0], pa[1], pb[1], da[0], db[0], da[1], db[1]);
+	ck_assert_str_eq(r, "ok\n");
+	free(r);
+	itest_wait_published(a.mnt);
+	itest_wait_published(b.mnt);
+	for (int i = 0; i < 2; i++) {
+		char *sum_a = sha(pa[i]), *sum_b = sha(pb[i]);
+
+		for (int k = 0; k < 2; k++) {
+			struct node *n = ns[k];
+			double end = itest_deadline_s(60);
+			char *c;
+
+			/* the loser's node learns it lost, and the copy syncs to the other */
+			for (;;) {
+				c = conflict_name(n, rels[i]);
+				if (*c)
+					break;
+				ck_assert_msg(itest_now_s() < end,
+				              "%s: no conflict copy of %s within 60 s",
+				              k ? "B" : "A", rels[i]);
+				free(c);
+				usleep(200000);
+			}
+			/* the copy is named by its owner, the loser; the path is the other's */
+			char *owner = xattr(n, rels[i], "owner");
+			char *c_owner = xattr(n, c, "owner");
+			const char *suffix = strrchr(c, '-') + 1;
+			bool a_won = !strcmp(owner, key_a);
+
+			ck_assert_msg(a_won || !strcmp(owner, key_b), "%s owned by %s", rels[i],
+			              owner);
+			ck_assert_str_eq(c_owner, a_won ? key_b : key_a);
+			ck_assert_msg(!strncmp(suffix, c_owner, 8),
+			              "%s is not named by its owner %s", c, c_owner);
+			char path[4400];
+			snprintf(path, sizeof path, "%s/%s", n->mnt, rels[i]);
+			got = sha(path);
+			ck_assert_msg(!strcmp(got, a_won ? sum_a : sum_b),
+			              "%s on %s: not the winner's content", rels[i], k ? "B" : "A");
+			free(got);
+			snprintf(path, sizeof path, "%s/%s", n->mnt, c);
+			got = sha(path);
+			ck_assert_msg(!strcmp(got, a_won ? sum_b : sum_a),
+			              "%s on %s: not the loser's content", c, k ? "B" : "A");
+			free(got);
+			/* exactly one copy */
+			char *count = itest_run(10000, "ls '%s' | grep -c '^%s'", n->mnt, rels[i]);
+			ck_assert_str_eq(count, "2\n");
+			free(count);
+			free(owner);
+			free(c_owner);
+			free(c);
+		}
+		free(sum_a);
+		free(sum_b);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = { outsider_gets_ciphertext_only,
@@ -605,6 +729,7 @@ int main(void)
 		                       flipped_cached_byte_never_served,
 		                       add_publishes_a_torrent_encrypted_for_members,
 		                       truncate_shrinks_and_grows_for_members,
+		                       same_new_path_from_two_members_keeps_both,
 		                       NULL };
 
 	return itest_main("private", 300, setup, teardown, tests);

@@ -16,6 +16,8 @@
 #include "netns_util.h"
 
 #include <check.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,8 +364,42 @@ START_TEST(add_into_a_private_drive_publishes_encrypted_copies)
 	out = itest_run(10000, "find '%s/drives' -path '*staging/import-*' | wc -l", home_p);
 	ck_assert_str_eq(out, "0\n");
 	free(out);
+	/* Ctrl-C of an add that waits for content, then an unmount during another: each
+	 * stops the fetch at once (not at the 8 s stall) and deletes its download */
+	struct fixture_proc *adder;
+	char addlog[4200];
+	snprintf(addlog, sizeof addlog, "%s/add.log", dir);
+	char *add_argv[] = { bin, "add", mnt_p, tfile, "/lost2.bin", NULL };
+	ck_assert_int_eq(fixture_proc_start(add_argv, addlog, &adder), 0);
+	FIXTURE_WAIT(fixture_sh(5000, NULL,
+	                        "find '%s/drives' -path '*staging/import-*' | grep -q .",
+	                        home_p) == 0,
+	             10000, "the add made no download directory");
+	ck_assert_int_eq(fixture_proc_signal(adder, SIGINT), 0);
+	ck_assert_int_ne(fixture_proc_wait(adder, 10000), -ETIMEDOUT);
+	fixture_proc_stop(adder, 1000);
+	const char *intr[] = { "the add of", "lost.bin.torrent was interrupted", NULL };
+	itest_wait_log(fixture_mount_log(m), intr, 30);
+	FIXTURE_WAIT(fixture_sh(5000, NULL,
+	                        "find '%s/drives' -path '*staging/import-*' | grep -q .",
+	                        home_p) != 0,
+	             10000, "the interrupted add left its download");
+	ck_assert_int_eq(fixture_proc_start(add_argv, addlog, &adder), 0);
+	FIXTURE_WAIT(fixture_sh(5000, NULL,
+	                        "find '%s/drives' -path '*staging/import-*' | grep -q .",
+	                        home_p) == 0,
+	             10000, "the add made no download directory");
+	/* the daemon told to stop (as Ctrl-C of a mount in the foreground): its loop ends
+	 * and the add is answered EINTR before the unmount */
+	ck_assert_int_eq(kill(fixture_mount_pid(m), SIGTERM), 0);
+	int rc = fixture_proc_wait(adder, 10000);
+	ck_assert_msg(rc != 0 && rc != -ETIMEDOUT, "the add during the unmount: %d", rc);
+	fixture_proc_stop(adder, 1000);
 	const char *allowed[] = { "swarmfs add:", NULL };
 	itest_stop_clean(m, allowed);
+	out = itest_run(10000, "find '%s/drives' -path '*staging/import-*' | wc -l", home_p);
+	ck_assert_str_eq(out, "0\n");
+	free(out);
 	free(ih);
 }
 END_TEST
