@@ -128,10 +128,12 @@ int fs_rekey(struct fs_drive *d, const char *path)
 	return fs_staged_release(d, st, true);
 }
 
-int fs_content_resize(struct fs_drive *d, const char *path, const struct ledger_entry *e,
-                      uint64_t size)
+int fs_content_resize_start(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+                            uint64_t size, struct fs_staged **out_st, uint64_t *out_have)
 {
+	uint64_t keep = size < e->content.length ? size : e->content.length;
 	struct fs_staged *st = NULL;
+	ssize_t have;
 	int err;
 
 	if (e->is_dir)
@@ -144,17 +146,29 @@ int fs_content_resize(struct fs_drive *d, const char *path, const struct ledger_
 	 * truncate(2) makes it */
 	if ((err = fs_staged_create(d, path, e->content.mode ? e->content.mode : 0644, &st)) < 0)
 		return err;
-	err = fs_content_copy(d, e, size, fs_staged_fd(st), true);
-	if (err == 0 && ftruncate(fs_staged_fd(st), (off_t)size) < 0)
-		err = -errno;
-	if (err < 0) {
+	have = fs_content_copy_cached(d, e, keep, fs_staged_fd(st));
+	if (have < 0) {
+		fs_staged_unlink_open(d, st);
+		return (int)have;
+	}
+	*out_st = st;
+	*out_have = (uint64_t)have;
+	return (uint64_t)have < keep ? 1 : 0;
+}
+
+int fs_content_resize_finish(struct fs_drive *d, struct fs_staged *st, uint64_t size)
+{
+	if (ftruncate(fs_staged_fd(st), (off_t)size) < 0) {
+		int err = -errno;
+
 		fs_staged_unlink_open(d, st);
 		return err;
 	}
 	return fs_staged_release(d, st, true);
 }
 
-ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e, int fd)
+ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e, uint64_t len,
+                               int fd)
 {
 	static const size_t chunk = 1 << 20;
 	struct fs_cipher *c = NULL;
@@ -168,8 +182,10 @@ ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e,
 		free(buf);
 		return err;
 	}
-	while (off < e->content.length) {
-		ssize_t n = fs_content_read(d, e, off, buf, chunk);
+	if (len > e->content.length)
+		len = e->content.length;
+	while (off < len) {
+		ssize_t n = fs_content_read(d, e, off, buf, len - off < chunk ? len - off : chunk);
 
 		if (n == -ENODATA || n == -ENOENT)
 			break; /* the rest through the swarm, parked (fs/waiter) */

@@ -18,26 +18,34 @@
 #include <sys/types.h>
 
 struct fs_drive;
+struct fs_staged;
 
 /* Copy the first len bytes of e's content (at most its length; decrypted on a private
  * drive) into fd. Content that is not all here: from the swarm with fetch (one deadline,
  * the read timeout, for the whole copy), else -EOPNOTSUPP. */
 int fs_content_copy(struct fs_drive *d, const struct ledger_entry *e, uint64_t len, int fd,
                     bool fetch);
-/* Copy (decrypted, on a private drive) what the cache holds of e from its start into fd,
- * up to the first chunk that is not here: the byte count, or -errno. Local disk only: a
- * FUSE worker may call it; the rest is fetched parked (fs_copy_park). */
-ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e, int fd);
+/* Copy (decrypted, on a private drive) what the cache holds of the first len bytes of e
+ * (at most its length) into fd, up to the first chunk that is not here: the byte count,
+ * or -errno. Local disk only: a FUSE worker may call it; the rest is fetched parked
+ * (fs_copy_park). */
+ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e, uint64_t len,
+                               int fd);
 /* truncate(2) of the owned file e at path to size, other than its length: a new version
- * staged as a copy of its content cut at size or extended with zeros, queued for
- * publishing as an update, as an overwrite is (public and private drives). What the
- * copy needs of content this node lacks (a file transferred to it, or a public
- * torrent's it imported) comes from the swarm, blocking within the read timeout, as
- * for fs_rekey; its own published content is pinned here and never waits.
- * Returns 0, -EISDIR, -EACCES (not this node's), -EIO (the content out of reach), or
- * the -errno of staging. FUSE worker. */
-int fs_content_resize(struct fs_drive *d, const char *path, const struct ledger_entry *e,
-                      uint64_t size);
+ * staged as a copy of its content cut at size or extended with zeros, published as an
+ * update as an overwrite is (public and private drives). Start: the staged file (a
+ * writer's handle into *out_st) gets what the cache holds of the part kept,
+ * [0, min(size, length)), decrypted on a private drive; returns 0 when that is all of
+ * it, 1 when the rest, from *out_have on, must come from the swarm first
+ * (fs_copy_park_done: a FUSE worker never waits for it). Then fs_content_resize_finish.
+ * Local disk only. Returns 0, 1, -EISDIR, -EACCES or -EROFS (not this node's), -EFBIG,
+ * or the -errno of staging (nothing is left staged then). FUSE worker. */
+int fs_content_resize_start(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+                            uint64_t size, struct fs_staged **out_st, uint64_t *out_have);
+/* Cut or zero-extend st (fs_content_resize_start's, its content copied) to size and
+ * release it: the publish worker makes it an update. On failure st is dropped. Any
+ * thread. */
+int fs_content_resize_finish(struct fs_drive *d, struct fs_staged *st, uint64_t size);
 /* Re-encrypt the file at path (this node's, on a private drive) under the newest epoch:
  * staged and queued for publishing. -EACCES not the owner's, -EMEDIUMTYPE a public
  * drive, -EISDIR, -ENOENT. */
