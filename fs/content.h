@@ -1,12 +1,14 @@
 /*
  * Owned content rewritten in place (private to fs/): the plaintext of a published file
  * copied into a staged file, for a write that changes it (an append, a read-write
- * open) and for `swarmfs rekey`, which publishes the same plaintext again under a new
- * file key sealed under the newest epoch key (DESIGN §9): the way to cut a removed
- * member off from files published before the removal.
+ * open), for a truncate to another size (cut or zero-extended), and for `swarmfs
+ * rekey`, which publishes the same plaintext again under a new file key sealed under
+ * the newest epoch key (DESIGN §9): the way to cut a removed member off from files
+ * published before the removal.
  *
- * Threads: FUSE workers; both block on the cache (and the swarm for content this node
- * lacks, when fetch is set). Errors: -errno.
+ * Threads: FUSE workers; each blocks on the cache, and fs_content_copy on the swarm too
+ * for content this node lacks when fetch is set (the others leave that to fs/waiter).
+ * Errors: -errno.
  */
 #ifndef SWARMFS_FS_CONTENT_H
 #define SWARMFS_FS_CONTENT_H
