@@ -1018,7 +1018,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			goto fail;
 		/* content this node lacks comes from the swarm for an append or a
 		 * read-write open; a bare O_WRONLY (touch, which then sets the times by
-		 * path) is not worth a download: it fails at once as before */
+		 * path; truncate -s, which sets the size through the descriptor) is not
+		 * worth a download: it gets a handle without a copy, whose setattr goes by
+		 * path and whose writes fail (EOPNOTSUPP) */
 		bool fetch = (fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDWR;
 		ssize_t have = 0;
 
@@ -1031,7 +1033,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 				free(path);
 				return;
 			}
-			have = -EOPNOTSUPP;
+			fs_staged_unlink_open(d, h->staged);
+			h->staged = NULL;
 		}
 		if ((err = (int)(have < 0 ? have : 0)) < 0) {
 			fs_staged_unlink_open(d, h->staged);
@@ -1139,7 +1142,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 	(void)ino;
 	if (!h->staged || !h->writer) {
-		fuse_reply_err(req, EBADF);
+		/* a writer without a copy: a bare O_WRONLY of content not here (op_open) */
+		fuse_reply_err(req, h->writer ? EOPNOTSUPP : EBADF);
 		return;
 	}
 	n = pwrite(fs_staged_fd(h->staged), buf, size, off);

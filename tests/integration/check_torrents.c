@@ -186,10 +186,22 @@ START_TEST(hybrid_torrent_of_three_files_seeded_by_libtorrent)
 	ck_assert_uint_eq(cached(p), 0);
 	snprintf(p, sizeof p, "%s/x/c.bin", mnt);
 	ck_assert_uint_eq(cached(p), 0);
-	/* truncate of content this node does not hold yet (a.bin and c.bin, unread): the
-	 * kept part comes from the swarm with the request parked, then the new version,
-	 * cut or zero-extended, is published */
-	ck_assert_int_eq(truncate(p, PIECE + 10), 0);
+	/* truncate of content this node does not hold yet (a.bin and c.bin, unread), by
+	 * truncate -s (open O_WRONLY, ftruncate) and truncate(2): the kept part comes from
+	 * the swarm with the request parked, then the new version, cut or zero-extended,
+	 * is published */
+	/* a bare O_WRONLY of it copies nothing: a write through it is refused, not
+	 * applied to a partial copy */
+	char *w = itest_run(10000,
+	                    "/usr/bin/python3 -c 'import os, sys\n"
+	                    "fd = os.open(sys.argv[1], os.O_WRONLY)\n"
+	                    "try: os.pwrite(fd, b\"x\", 0); print(\"written\")\n"
+	                    "except OSError as e: print(e.strerror)' '%s'",
+	                    p);
+	ck_assert_str_eq(w, "Operation not supported\n");
+	free(w);
+	ck_assert_uint_eq(cached(p), 0);
+	free(itest_run(60000, "truncate -s %d '%s'", PIECE + 10, p)); /* open, ftruncate */
 	snprintf(p, sizeof p, "%s/x/a.bin", mnt);
 	ck_assert_int_eq(truncate(p, 3 * PIECE + 3000), 0);
 	itest_wait_published(mnt);
