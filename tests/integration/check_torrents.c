@@ -331,6 +331,28 @@ START_TEST(add_into_a_private_drive_publishes_encrypted_copies)
 	                mnt_p, ih, peer);
 	free(out);
 	itest_wait_published(mnt_p);
+	/* a v1 torrent of three files whose pieces straddle them (mktorrent, aria2c), by
+	 * magnet into the root under its own name: each file whole and equal */
+	struct fixture_proc *seeder3;
+	char album[4200], t3[4300], ih3[64], peer3[64], log3[4300];
+	uint16_t port3;
+	snprintf(album, sizeof album, "%s/album", dir);
+	make_tree(album);
+	snprintf(t3, sizeof t3, "%s/album.torrent", dir);
+	free(itest_run(30000, "mktorrent -a http://127.0.0.1:1/announce -l 16 -o '%s' '%s'", t3,
+	               album));
+	out = itest_run(10000, "aria2c -S '%s' | awk '/^Info Hash:/ {printf \"%%s\", $3}'", t3);
+	snprintf(ih3, sizeof ih3, "%s", out);
+	free(out);
+	ck_assert_int_eq(fixture_port_free(&port3), 0);
+	snprintf(log3, sizeof log3, "%s/aria2c-album.log", dir);
+	itest_aria2c_seed(dir, t3, port3, log3, &seeder3);
+	snprintf(peer3, sizeof peer3, "127.0.0.1:%u", port3);
+	free(itest_run(120000, "'%s' add '%s' 'magnet:?xt=urn:btih:%s&x.pe=%s' /", bin, mnt_p, ih3,
+	               peer3));
+	itest_wait_published(mnt_p);
+	free(itest_run(60000, "diff -r '%s' '%s/album'", album, mnt_p));
+	fixture_proc_stop(seeder3, 5000);
 	free(itest_run(30000, "cmp '%s' '%s/song.bin' && cmp '%s' '%s/again.bin'", data, mnt_p,
 	               data, mnt_p));
 	const char *names[] = { "song.bin", "again.bin" };
@@ -352,10 +374,13 @@ START_TEST(add_into_a_private_drive_publishes_encrypted_copies)
 	free(ih2[0]);
 	free(ih2[1]);
 	/* no .torrent names the files; the downloads are gone from staging */
-	ck_assert_int_ne(fixture_sh(10000, NULL,
-	                            "grep -rqa -e song.bin -e again.bin '%s'/drives/*/torrents",
-	                            home_p),
-	                 0);
+	free(itest_run(10000, "ls '%s'/drives/*/torrents | grep -q '[.]torrent$'", home_p));
+	ck_assert_int_ne(
+	    fixture_sh(
+	        10000, NULL,
+	        "grep -rqa -e song.bin -e again.bin -e album -e b.bin '%s'/drives/*/torrents",
+	        home_p),
+	    0);
 	out = itest_run(10000, "find '%s/drives' -path '*staging/import-*' | wc -l", home_p);
 	ck_assert_str_eq(out, "0\n");
 	free(out);
