@@ -60,6 +60,14 @@ static void make_tree(const char *root)
 	}
 }
 
+/* make_tree at root, and its v1 torrent (mktorrent, 64 KiB pieces) at tfile. */
+static void make_v1_tree(const char *root, const char *tfile)
+{
+	make_tree(root);
+	free(itest_run(30000, "mktorrent -a http://127.0.0.1:1/announce -l 16 -o '%s' '%s'", tfile,
+	               root));
+}
+
 static uint64_t cached(const char *path)
 {
 	char *out = itest_run(10000,
@@ -93,10 +101,8 @@ START_TEST(v1_torrent_of_three_files_seeded_by_aria2c)
 	uint16_t port;
 
 	snprintf(src, sizeof src, "%s/album", dir);
-	make_tree(src);
 	snprintf(tfile, sizeof tfile, "%s/album.torrent", dir);
-	free(itest_run(30000, "mktorrent -a http://127.0.0.1:1/announce -l 16 -o '%s' '%s'", tfile,
-	               src));
+	make_v1_tree(src, tfile);
 	ck_assert_int_eq(fixture_port_free(&port), 0);
 	snprintf(log, sizeof log, "%s/aria2c-seed.log", dir);
 	itest_aria2c_seed(dir, tfile, port, log, &seeder);
@@ -337,10 +343,8 @@ START_TEST(add_into_a_private_drive_publishes_encrypted_copies)
 	char album[4200], t3[4300], ih3[64], peer3[64], log3[4300];
 	uint16_t port3;
 	snprintf(album, sizeof album, "%s/album", dir);
-	make_tree(album);
 	snprintf(t3, sizeof t3, "%s/album.torrent", dir);
-	free(itest_run(30000, "mktorrent -a http://127.0.0.1:1/announce -l 16 -o '%s' '%s'", t3,
-	               album));
+	make_v1_tree(album, t3);
 	out = itest_run(10000, "aria2c -S '%s' | awk '/^Info Hash:/ {printf \"%%s\", $3}'", t3);
 	snprintf(ih3, sizeof ih3, "%s", out);
 	free(out);
