@@ -432,7 +432,7 @@ static char *sha(const char *path)
  * whole and publishes each file encrypted, as a copy: B, the other member, reads each
  * equal to the source; each record's infohash is neither of the source torrent's (nor
  * its files' pieces roots), and no .torrent either node keeps names the torrent or any
- * of its files. */
+ * of its files. Then an outsider asks A for the source torrent itself: nothing. */
 START_TEST(add_publishes_a_torrent_encrypted_for_members)
 {
 	static const char *const files[] = { "a.bin", "sub/b.bin", "c.bin" };
@@ -489,7 +489,6 @@ START_TEST(add_publishes_a_torrent_encrypted_for_members)
 		free(ih2);
 		free(magnet);
 	}
-	free(src_ids);
 	mount_node(&b, uri);
 	for (int i = 0; i < 3; i++) {
 		char rel[256], *want, *got;
@@ -511,7 +510,25 @@ START_TEST(add_publishes_a_torrent_encrypted_for_members)
 		ck_assert_msg(!torrents_name(b.home, needles[i]), "a .torrent on B names %s",
 		              needles[i]);
 	}
+	/* an outsider that knows the source torrent asks A for it once the seeder is gone:
+	 * A holds it no more (its plaintext left the session with the fetch), so nothing
+	 * comes, not even the metadata */
 	fixture_proc_stop(seeder, 5000);
+	char v1[41], v2[65], out[4200], *text = NULL;
+	ck_assert_int_eq(sscanf(src_ids, "%40s %64s", v1, v2), 2);
+	snprintf(out, sizeof out, "%s/outsider", dir);
+	ck_assert_int_eq(mkdir(out, 0755), 0);
+	int rc = fixture_sh(60000, &text,
+	                    "/usr/bin/python3 '%s/tests/integration/lt_client.py' "
+	                    "'magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&x.pe=%s' '%s' 10",
+	                    getenv("SWARMFS_SOURCE_DIR"), v1, v2, a.listen, out);
+	ck_assert_msg(rc == 1 && strstr(text, "has metadata False"),
+	              "the outsider got the source: %d %s", rc, text);
+	free(text);
+	text = itest_run(10000, "find '%s' -type f | wc -l", out);
+	ck_assert_str_eq(text, "0\n");
+	free(text);
+	free(src_ids);
 }
 END_TEST
 
