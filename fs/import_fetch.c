@@ -164,10 +164,17 @@ static int stage_all(struct job *j, const struct swarm_metainfo *m, const char *
 
 		if (asprintf(&file, "%s/%s", dl, m->files[i].path) < 0)
 			return -ENOMEM;
-		/* an empty file has no pieces: libtorrent may not have made it */
-		if (m->files[i].size == 0 &&
-		    (fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0)
-			close(fd);
+		/* an empty file has no pieces: libtorrent may not have made it, nor its
+		 * directories */
+		if (m->files[i].size == 0) {
+			for (char *sl = file + strlen(dl) + 1; (sl = strchr(sl, '/')); sl++) {
+				*sl = '\0';
+				mkdir(file, 0700);
+				*sl = '/';
+			}
+			if ((fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+				close(fd);
+		}
 		err = fs_staged_adopt(d, paths[i], file, 0644);
 		free(file);
 		if (err < 0) {

@@ -449,6 +449,11 @@ START_TEST(add_publishes_a_torrent_encrypted_for_members)
 		snprintf(p, sizeof p, "%s/%s", album, files[i]);
 		ck_assert_int_eq(fixture_file_random(p, sizes[i], 60 + (uint32_t)i), 0);
 	}
+	/* and an empty file in a directory of its own: no pieces, nothing to fetch */
+	snprintf(p, sizeof p, "%s/none", album);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/none/empty", album);
+	ck_assert_int_eq(fixture_file_random(p, 0, 1), 0);
 	snprintf(tfile, sizeof tfile, "%s/album.torrent", dir);
 	snprintf(log, sizeof log, "%s/lt-seed.log", dir);
 	snprintf(script, sizeof script, "%s/tests/integration/lt_seed.py",
@@ -503,6 +508,11 @@ START_TEST(add_publishes_a_torrent_encrypted_for_members)
 		free(want);
 		free(got);
 	}
+	itest_wait_path(b.mnt, "imported/album/none/empty", 30);
+	snprintf(p, sizeof p, "%s/imported/album/none/empty", b.mnt);
+	struct stat est;
+	ck_assert_int_eq(stat(p, &est), 0);
+	ck_assert_int_eq(est.st_size, 0);
 	const char *needles[] = { "album", "a.bin", "b.bin", "c.bin" };
 	for (int i = 0; i < 4; i++) {
 		ck_assert_msg(!torrents_name(a.home, needles[i]), "a .torrent on A names %s",
