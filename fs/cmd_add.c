@@ -1,7 +1,8 @@
 /* swarmfs add: import an existing torrent (a .torrent file or a magnet link) into a
  * mounted drive. The command finds the mount and asks it through the attribute
  * user.swarmfs.add on the destination directory (DESIGN.md §7); the mount reads the
- * torrent, fetches a magnet's metadata and signs the claims. Main thread. */
+ * torrent, fetches a magnet's metadata and signs the claims (into a private drive: the
+ * whole content, published encrypted). Main thread. */
 #include "cmd_mount.h"
 
 #include "drive.h"
@@ -77,7 +78,10 @@ static int find_mount(const char *home_opt, const char *drive, char **out)
 static const char add_usage[] =
     "usage: swarmfs add [--home DIR] DRIVE|MOUNTPOINT FILE.torrent|MAGNET /dest/path\n\n"
     "Import an existing torrent into a mounted drive, claimed by the mount's key; its\n"
-    "content is read from the torrent's swarm, only the pieces a read needs.\n\n"
+    "content is read from the torrent's swarm, only the pieces a read needs.\n"
+    "Into a private drive the content is fetched whole first (the command waits; it\n"
+    "fails when nothing comes for the read timeout), then each file is published\n"
+    "encrypted, as a copy: its record cites nothing of the source torrent.\n\n"
     "  /dest/path    a torrent of one file: that file; of several: a directory of\n"
     "                the torrent's tree\n"
     "  /dest/dir/    into that directory, under the torrent's own name\n"

@@ -18,10 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Copy the whole content of e from the cache into fd, for a change in place. Content
- * that is not all here (someone else's, partly fetched) cannot be changed in place:
- * -EOPNOTSUPP; it would need the swarm first. */
-int fs_content_copy(struct fs_drive *d, const struct ledger_entry *e, int fd, bool fetch)
+/* Copy the start of e's content from the cache (or the swarm) into fd, for a change in
+ * place. */
+int fs_content_copy(struct fs_drive *d, const struct ledger_entry *e, uint64_t len, int fd,
+                    bool fetch)
 {
 	static const size_t chunk = 1 << 20;
 	struct fs_engine_reader *r = NULL;
@@ -35,13 +35,19 @@ int fs_content_copy(struct fs_drive *d, const struct ledger_entry *e, int fd, bo
 
 	if (!buf)
 		return -ENOMEM;
+	if (len > e->content.length)
+		len = e->content.length;
+	if (len == 0) {
+		free(buf);
+		return 0; /* nothing to decrypt: no file key needed either */
+	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if ((err = fs_filekey_cipher(d, e, &c)) < 0) {
 		free(buf);
 		return err;
 	}
-	while (off < e->content.length) {
-		ssize_t n = fs_content_read(d, e, off, buf, chunk);
+	while (off < len) {
+		ssize_t n = fs_content_read(d, e, off, buf, len - off < chunk ? len - off : chunk);
 
 		if ((n == -ENODATA || n == -ENOENT) && !fetch) {
 			err = -EOPNOTSUPP;
@@ -63,7 +69,9 @@ int fs_content_copy(struct fs_drive *d, const struct ledger_entry *e, int fd, bo
 			    d->read_timeout_ms - ((int64_t)(now.tv_sec - start.tv_sec) * 1000 +
 			                          (now.tv_nsec - start.tv_nsec) / 1000000);
 
-			n = left > 0 ? fs_engine_read(r, buf, chunk, off, (int)left) : -ETIMEDOUT;
+			n = left > 0 ? fs_engine_read(r, buf, len - off < chunk ? len - off : chunk,
+			                              off, (int)left)
+			             : -ETIMEDOUT;
 		}
 		if (n <= 0) {
 			err = n == 0 ? -EIO : (int)n;
@@ -103,7 +111,7 @@ int fs_rekey(struct fs_drive *d, const char *path)
 	 * new file key and seals it under the newest epoch */
 	if ((err = fs_staged_create(d, path, e.content.mode, &st)) < 0)
 		return err;
-	err = fs_content_copy(d, &e, fs_staged_fd(st), true);
+	err = fs_content_copy(d, &e, e.content.length, fs_staged_fd(st), true);
 	if (err == 0) {
 		struct timespec ts[2] = { { 0, UTIME_OMIT },
 			                  { e.content.mtime_ns / 1000000000,
@@ -120,7 +128,47 @@ int fs_rekey(struct fs_drive *d, const char *path)
 	return fs_staged_release(d, st, true);
 }
 
-ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e, int fd)
+int fs_content_resize_start(struct fs_drive *d, const char *path, const struct ledger_entry *e,
+                            uint64_t size, struct fs_staged **out_st, uint64_t *out_have)
+{
+	uint64_t keep = size < e->content.length ? size : e->content.length;
+	struct fs_staged *st = NULL;
+	ssize_t have;
+	int err;
+
+	if (e->is_dir)
+		return -EISDIR;
+	if (!fs_entry_owned(d, e))
+		return d->key ? -EACCES : -EROFS;
+	if (size > (uint64_t)INT64_MAX)
+		return -EFBIG;
+	/* the kept part, then the cut or the zeros: the file's mtime is now's, as any
+	 * truncate(2) makes it */
+	if ((err = fs_staged_create(d, path, e->content.mode ? e->content.mode : 0644, &st)) < 0)
+		return err;
+	have = fs_content_copy_cached(d, e, keep, fs_staged_fd(st));
+	if (have < 0) {
+		fs_staged_unlink_open(d, st);
+		return (int)have;
+	}
+	*out_st = st;
+	*out_have = (uint64_t)have;
+	return (uint64_t)have < keep ? 1 : 0;
+}
+
+int fs_content_resize_finish(struct fs_drive *d, struct fs_staged *st, uint64_t size)
+{
+	if (ftruncate(fs_staged_fd(st), (off_t)size) < 0) {
+		int err = -errno;
+
+		fs_staged_unlink_open(d, st);
+		return err;
+	}
+	return fs_staged_release(d, st, true);
+}
+
+ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e, uint64_t len,
+                               int fd)
 {
 	static const size_t chunk = 1 << 20;
 	struct fs_cipher *c = NULL;
@@ -134,8 +182,10 @@ ssize_t fs_content_copy_cached(struct fs_drive *d, const struct ledger_entry *e,
 		free(buf);
 		return err;
 	}
-	while (off < e->content.length) {
-		ssize_t n = fs_content_read(d, e, off, buf, chunk);
+	if (len > e->content.length)
+		len = e->content.length;
+	while (off < len) {
+		ssize_t n = fs_content_read(d, e, off, buf, len - off < chunk ? len - off : chunk);
 
 		if (n == -ENODATA || n == -ENOENT)
 			break; /* the rest through the swarm, parked (fs/waiter) */

@@ -8,6 +8,7 @@
 #include "inode.h"
 #include "publish.h"
 #include "sync.h"
+#include "import_fetch.h"
 #include "waiter.h"
 #include "uri.h"
 
@@ -139,8 +140,8 @@ static void on_ledger_change(const char *path, void *ctx);
 static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
 {
 	struct fs_drive *d = ctx;
-	char key8[9], *alt = NULL;
-	int err = -ENOMEM;
+	char *alt = NULL;
+	int err;
 
 	if (x->type != LEDGER_REC_CLAIM && x->type != LEDGER_REC_UPDATE) {
 		char to[LEDGER_HEX_LEN] = "";
@@ -153,26 +154,14 @@ static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
 		        *to ? " to " : "", to, strerror(-x->reason));
 		return;
 	}
-	ledger_hex(d->me, 4, key8);
-	for (int n = 1; n < 100; n++) {
-		struct ledger_op op = { .type = LEDGER_REC_CLAIM, .content = x->content };
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .content = x->content };
 
-		/* a private drive's ciphertext: its key and IV, as the lost record had them */
-		if (x->has_file_key) {
-			op.file_key = x->file_key;
-			op.iv_nonce = x->iv_nonce;
-		}
-
-		free(alt);
-		alt = NULL;
-		if ((n == 1 ? asprintf(&alt, "%s.conflict-%s", x->path, key8)
-		            : asprintf(&alt, "%s.conflict-%s-%d", x->path, key8, n)) < 0)
-			break;
-		op.path = alt;
-		err = ledger_submit(d->ledger, &op, NULL);
-		if (err != -EEXIST)
-			break;
+	/* a private drive's ciphertext: its key and IV, as the lost record had them */
+	if (x->has_file_key) {
+		op.file_key = x->file_key;
+		op.iv_nonce = x->iv_nonce;
 	}
+	err = fs_conflict_submit(d, &op, x->path, &alt);
 	if (err < 0)
 		fs_err("%s was published by another member first, and keeping this node's "
 		       "content as a conflict copy failed: %s (its data stays in the cache)",
@@ -182,6 +171,31 @@ static void on_ledger_dropped(const struct ledger_dropped *x, void *ctx)
 		        "kept as %s",
 		        x->path, alt);
 	free(alt);
+}
+
+int fs_conflict_submit(struct fs_drive *d, struct ledger_op *op, const char *path, char **out_alt)
+{
+	char key8[9], *alt = NULL;
+	int err = -ENOMEM;
+
+	ledger_hex(d->me, 4, key8);
+	for (int n = 1; n < 100; n++) {
+		free(alt);
+		alt = NULL;
+		if ((n == 1 ? asprintf(&alt, "%s.conflict-%s", path, key8)
+		            : asprintf(&alt, "%s.conflict-%s-%d", path, key8, n)) < 0) {
+			alt = NULL;
+			err = -ENOMEM;
+			break;
+		}
+		op->path = alt;
+		err = ledger_submit(d->ledger, op, NULL);
+		if (err != -EEXIST)
+			break;
+	}
+	op->path = NULL;
+	*out_alt = alt;
+	return err;
 }
 
 int fs_listen_parse(const char *listen, char *iface, size_t iface_len, uint16_t *out_port)
@@ -985,6 +999,7 @@ void fs_drive_close(struct fs_drive *d)
 	fs_hosting_stop(d);
 	fs_drive_notify_stop(d);
 	fs_waiter_stop(d->waiter); /* answers what is parked; before the probes' session */
+	fs_import_fetch_stop(d);   /* its torrents leave the session, its files the queue */
 	fs_publish_stop(d);
 	fs_sync_stop(d);
 	fs_engine_free(d->engine); /* its torrents and readers die with it */

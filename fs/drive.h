@@ -20,6 +20,7 @@ struct cache;
 struct fs_engine;
 struct fs_engine_torrent;
 struct fs_hosting;
+struct fs_imports;
 struct fs_inodes;
 struct fs_publisher;
 struct fs_volunteer;
@@ -62,6 +63,8 @@ struct fs_drive {
 	struct fs_waiter *waiter;       /* opens and adds parked for the swarm (fs/waiter) */
 	struct fs_hosting *hosting;     /* pins, health, the last copy kept (fs/hosting) */
 	struct fs_volunteer *volunteer; /* --volunteer: hosts what lacks holders (fs/volunteer) */
+	struct fs_imports *imports;     /* adds into a private drive (fs/import_fetch), made
+	                                 * by the first; add_lock guards the pointer */
 	pthread_mutex_t torrents_lock;  /* guards torrents[] */
 	struct fs_torrent {
 		uint8_t key[32]; /* v2 infohash: the cache object */
@@ -182,6 +185,12 @@ int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_en
 
 /* Keep a .torrent as <dir>/torrents/<hex of key>.torrent (written whole, then renamed). */
 int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len);
+/* This node's content that lost its path to another member's record (its claim came
+ * second): claimed by this node's key beside it as PATH.conflict-<key8> (-2, -3... when
+ * that is taken too), op otherwise as it was (a private drive's file key and nonce
+ * kept). op->path is used and cleared. *out_alt gets the name tried last (malloc'd, or
+ * NULL); returns 0 or the -errno of the last submit. Any thread. */
+int fs_conflict_submit(struct fs_drive *d, struct ledger_op *op, const char *path, char **out_alt);
 /* --listen ADDR:PORT (NULL: all addresses, any port) into the address (iface, "" for
  * all) and the port. -EINVAL, logged, for anything else. */
 int fs_listen_parse(const char *listen, char *iface, size_t iface_len, uint16_t *out_port);

@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "fs.h"
 #include "ops.h"
+#include "publish.h"
 
 #include <ledger.h>
 #include <swarm.h>
@@ -15,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
-static void why_set(struct fs_drive *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void why_set(struct fs_drive *d, const char *fmt, ...)
+void fs_import_why(struct fs_drive *d, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -67,20 +68,6 @@ static void content_of(const struct swarm_metainfo *m, uint32_t i, struct ledger
 	}
 }
 
-int fs_import_allowed(struct fs_drive *d, const char *source)
-{
-	if (!ledger_is_private(d->ledger))
-		return 0;
-	/* FIXME(import): fetch the torrent whole and publish it encrypted, as a copy */
-	why_set(d,
-	        "drive %s is private: its swarm carries only ciphertext, and a torrent's "
-	        "content is plaintext anyone can fetch from its own swarm, so it cannot be "
-	        "claimed as it is. Copy its files in instead, to have them encrypted: "
-	        "swarmfs mount '%s' DIR, then cp -r DIR/. into the drive",
-	        d->name && *d->name ? d->name : d->id_hex, source);
-	return -EMEDIUMTYPE;
-}
-
 void fs_import_no_metadata(struct fs_drive *d, const char *source, int err)
 {
 	/* named by its hash: the rest of a magnet is noise here */
@@ -90,42 +77,43 @@ void fs_import_no_metadata(struct fs_drive *d, const char *source, int err)
 	h = h ? h + 9 : (h = strstr(source, "urn:btmh:")) ? h + 9 : source;
 	n = (int)strcspn(h, "&");
 	if (err == -ETIMEDOUT || err == -EIO) /* the waiter's deadline passed */
-		why_set(d, "no metadata for %.*s after %d s (is anyone seeding it?)", n, h,
-		        d->read_timeout_ms / 1000);
+		fs_import_why(d, "no metadata for %.*s after %d s (is anyone seeding it?)", n, h,
+		              d->read_timeout_ms / 1000);
 	else
-		why_set(d, "no metadata for %.*s: %s", n, h, strerror(-err));
+		fs_import_why(d, "no metadata for %.*s: %s", n, h, strerror(-err));
 }
 
-int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const char *source,
-              const void *bytes, size_t len)
+void fs_import_plan_free(char *top, char **paths, uint32_t n)
 {
-	struct swarm_metainfo *m = NULL;
+	for (uint32_t i = 0; paths && i < n; i++)
+		free(paths[i]);
+	free(paths);
+	free(top);
+}
+
+int fs_import_plan(struct fs_drive *d, const char *dirpath, const char *name,
+                   const struct swarm_metainfo *m, char **out_top, char ***out_paths)
+{
 	struct ledger_entry e;
 	char *top = NULL, **paths = NULL;
-	const char *why = "";
-	int err;
+	int err = 0;
 
-	if ((err = fs_import_allowed(d, source)) < 0)
-		return err;
-	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
-		why_set(d, "%s is not a torrent file (%s)", source, why);
-		err = -EBADMSG;
-		goto out;
-	}
 	if (!*name)
-		name = m->name; /* "/dest/": into the directory, under the torrent's name */
+		name = m->name; /* "/dest/": into the directory, under the torrent's own name */
 	if (strchr(name, '/') || asprintf(&top, "%s%s%s", dirpath, *dirpath ? "/" : "", name) < 0) {
 		top = NULL;
 		err = -EINVAL;
 		goto out;
 	}
 	if ((err = fs_path_may_create(d, top)) < 0) {
-		why_set(d, "cannot create /%s: %s", top, strerror(-err));
+		fs_import_why(d, "cannot create /%s: %s", top, strerror(-err));
 		goto out;
 	}
-	/* nothing of it may exist yet: all of the torrent or none of it */
-	if (ledger_lookup(d->ledger, top, &e) == 0) {
-		why_set(d, "/%s exists already", top);
+	/* nothing of it may exist yet: all of the torrent or none of it (a file still being
+	 * written there counts too) */
+	if (ledger_lookup(d->ledger, top, &e) == 0 ||
+	    fs_staged_stat(d, top, &(struct stat){ 0 }) == 0) {
+		fs_import_why(d, "/%s exists already", top);
 		err = -EEXIST;
 		goto out;
 	}
@@ -139,6 +127,31 @@ int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const c
 			goto out;
 		}
 	}
+	*out_top = top;
+	*out_paths = paths;
+	return 0;
+out:
+	fs_import_plan_free(top, paths, m->num_files);
+	return err;
+}
+
+int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const char *source,
+              const void *bytes, size_t len)
+{
+	struct swarm_metainfo *m = NULL;
+	char *top = NULL, **paths = NULL;
+	const char *why = "";
+	int err;
+
+	if (ledger_is_private(d->ledger))
+		return -EMEDIUMTYPE; /* fs/import_fetch's: its content must be encrypted */
+	if ((err = swarm_metainfo_parse(bytes, len, &m, &why)) < 0) {
+		fs_import_why(d, "%s is not a torrent file (%s)", source, why);
+		err = -EBADMSG;
+		goto out;
+	}
+	if ((err = fs_import_plan(d, dirpath, name, m, &top, &paths)) < 0)
+		goto out;
 	uint8_t key[CACHE_KEY_LEN]; /* the torrent's, as the records' ih2 names it */
 
 	fs_engine_key(m, key);
@@ -151,17 +164,15 @@ int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const c
 		/* the ledger makes the directories between top and the file (implicit
 		 * parents) */
 		if ((err = ledger_submit(d->ledger, &op, NULL)) < 0) {
-			why_set(d, "cannot claim /%s: %s", paths[i], strerror(-err));
+			fs_import_why(d, "cannot claim /%s: %s", paths[i], strerror(-err));
 			goto out;
 		}
 	}
 	fs_info("added %s as /%s (%u file%s)", source, top, m->num_files,
 	        m->num_files == 1 ? "" : "s");
 out:
-	for (uint32_t i = 0; paths && i < m->num_files; i++)
-		free(paths[i]);
-	free(paths);
+	if (m)
+		fs_import_plan_free(top, paths, m->num_files);
 	swarm_metainfo_free(m);
-	free(top);
 	return err;
 }

@@ -1,6 +1,7 @@
 /* swarmfs add, the mount's side (private to fs/): an existing torrent, single- or
- * multi-file, becomes claims signed with the mount's key. A torrent of several files
- * becomes a directory tree: each file a claim citing the torrent (a v2 or hybrid
+ * multi-file, becomes claims signed with the mount's key (a public drive; into a
+ * private drive the content is fetched and published encrypted: fs/import_fetch). A torrent of
+ * several files becomes a directory tree: each file a claim citing the torrent (a v2 or hybrid
  * torrent by the file's pieces root, a v1 torrent by the file's index and offset),
  * the directories between them made by the ledger (implicit parents).
  *
@@ -11,8 +12,10 @@
 #define SWARMFS_FS_IMPORT_H
 
 struct fs_drive;
+struct swarm_metainfo;
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* How long swarmfs mount MAGNET waits for the metadata (fs/torrentfs). */
 #define FS_IMPORT_METADATA_MS 30000
@@ -25,12 +28,17 @@ struct fs_drive;
  * node may not create there), or the -errno of submitting a claim. */
 int fs_import(struct fs_drive *d, const char *dirpath, const char *name, const char *source,
               const void *bytes, size_t len);
-/* Whether an add may go into d; on a private drive it may not: its swarm carries only
- * ciphertext under opaque names, and a torrent's content is plaintext its own swarm
- * serves to anyone, so claiming it would publish it unencrypted. Returns 0, or
- * -EMEDIUMTYPE with the reason and the way round (mount the torrent, copy its files
- * in: they are then encrypted like any other) in d->add_error. */
-int fs_import_allowed(struct fs_drive *d, const char *source);
+/* What an add of the torrent m into dirpath as name makes (as fs_import): the drive
+ * path of its top (*out_top) and of each of its m->num_files files (*out_paths), after
+ * checking that name is one component, that this node may create top and that nothing
+ * is there yet, published or being written. Returns 0 (free both with
+ * fs_import_plan_free), -EINVAL, -EACCES and the like, -EEXIST, -ENOMEM; the reason in
+ * d->add_error. */
+int fs_import_plan(struct fs_drive *d, const char *dirpath, const char *name,
+                   const struct swarm_metainfo *m, char **out_top, char ***out_paths);
+void fs_import_plan_free(char *top, char **paths, uint32_t n);
+/* Say why an add failed, in d->add_error (and the log). */
+void fs_import_why(struct fs_drive *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A magnet's metadata did not come (err: -ETIMEDOUT, or another -errno): say so in
  * d->add_error, naming the magnet's hash. */
 void fs_import_no_metadata(struct fs_drive *d, const char *source, int err);

@@ -7,6 +7,7 @@
 
 #include "drive.h"
 #include "ops.h"
+#include "import_fetch.h"
 #include "waiter.h"
 
 #include <cache.h>
@@ -117,6 +118,7 @@ out_unmount:
 	fs_drive_notify_stop(d);
 	/* the kernel still waits for the parked opens: answer them while it listens */
 	fs_waiter_stop(d->waiter);
+	fs_import_fetch_stop(d);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

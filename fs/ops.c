@@ -727,6 +727,45 @@ out:
 	free(to);
 }
 
+/* Reply with the attributes of path (as ino), or the error of finding them. */
+static void reply_attr_of(fuse_req_t req, struct fs_drive *d, const char *path, fuse_ino_t ino)
+{
+	struct node n;
+	int err = node_get(d, path, ino, &n);
+
+	if (err < 0)
+		fuse_reply_err(req, fs_kernel_errno(err));
+	else
+		fuse_reply_attr(req, &n.st, node_timeout(&n));
+}
+
+/* A truncate whose kept part had to come from the swarm (fs_copy_park_done's ctx). */
+struct resize {
+	struct fs_drive *d;
+	fuse_ino_t ino;
+	char *path;
+	uint64_t size;
+};
+
+/* The kept part came (err 0) or did not: finish the new version, reply. Waiter thread. */
+static void resized(fuse_req_t req, int err, struct fs_fh *h, void *ctx)
+{
+	struct resize *rz = ctx;
+
+	if (err < 0)
+		fs_staged_unlink_open(rz->d, h->staged);
+	else
+		err = fs_content_resize_finish(rz->d, h->staged, rz->size);
+	h->staged = NULL;
+	fs_fh_put(h);
+	if (err < 0)
+		fuse_reply_err(req, fs_kernel_errno(err));
+	else
+		reply_attr_of(req, rz->d, rz->path, rz->ino);
+	free(rz->path);
+	free(rz);
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
@@ -770,21 +809,37 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if ((to_set & FUSE_SET_ATTR_SIZE) &&
 	    (e.is_dir || (uint64_t)attr->st_size != e.content.length)) {
-		struct fs_staged *st;
+		/* a new version, cut or zero-extended: published like a copy */
+		struct resize *rz = calloc(1, sizeof *rz);
+		struct fs_staged *st = NULL;
+		uint64_t have = 0;
 
-		if (e.is_dir || attr->st_size != 0) {
-			/* FIXME(publish): other sizes need a staged copy of the content */
-			err = e.is_dir ? -EISDIR : -EOPNOTSUPP;
+		if (!rz) {
+			err = -ENOMEM;
 			goto out;
 		}
-		/* truncate to nothing: an empty new version, published like a copy */
-		if ((err = fs_staged_create(d, path, e.content.mode, &st)) < 0 ||
-		    (err = fs_staged_release(d, st, true)) < 0)
+		rz->d = d;
+		rz->ino = ino;
+		rz->path = path;
+		rz->size = (uint64_t)attr->st_size;
+		err = fs_content_resize_start(d, path, &e, rz->size, &st, &have);
+		if (err == 1) { /* the rest of the kept part from the swarm, parked */
+			struct fs_fh *h = fs_fh_new(d->cache, d->read_timeout_ms);
+
+			if (!h) {
+				fs_staged_unlink_open(d, st);
+				free(rz);
+				err = -ENOMEM;
+				goto out;
+			}
+			h->staged = st;
+			fs_copy_park_done(req, d, &e, h, have, rz->size, resized, rz);
+			return; /* rz owns path */
+		}
+		free(rz);
+		if (err < 0 || (err = fs_content_resize_finish(d, st, (uint64_t)attr->st_size)) < 0)
 			goto out;
-		struct node n;
-		if ((err = node_get(d, path, ino, &n)) < 0)
-			goto out;
-		fuse_reply_attr(req, &n.st, node_timeout(&n));
+		reply_attr_of(req, d, path, ino);
 		free(path);
 		return;
 	}
@@ -963,19 +1018,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			goto fail;
 		/* content this node lacks comes from the swarm for an append or a
 		 * read-write open; a bare O_WRONLY (touch, which then sets the times by
-		 * path) is not worth a download: it fails at once as before */
+		 * path; truncate -s, which sets the size through the descriptor) is not
+		 * worth a download: it gets a handle without a copy, whose setattr goes by
+		 * path and whose writes fail (EOPNOTSUPP) */
 		bool fetch = (fi->flags & O_APPEND) || (fi->flags & O_ACCMODE) == O_RDWR;
 		ssize_t have = 0;
 
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
-		    (have = fs_content_copy_cached(d, &e, fs_staged_fd(h->staged))) >= 0 &&
+		    (have = fs_content_copy_cached(d, &e, e.content.length,
+		                                   fs_staged_fd(h->staged))) >= 0 &&
 		    (uint64_t)have < e.content.length) {
 			if (fetch) { /* the rest from the swarm, parked */
 				fs_copy_park(req, d, &e, h, fi, (uint64_t)have);
 				free(path);
 				return;
 			}
-			have = -EOPNOTSUPP;
+			fs_staged_unlink_open(d, h->staged);
+			h->staged = NULL;
 		}
 		if ((err = (int)(have < 0 ? have : 0)) < 0) {
 			fs_staged_unlink_open(d, h->staged);
@@ -1083,7 +1142,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 	(void)ino;
 	if (!h->staged || !h->writer) {
-		fuse_reply_err(req, EBADF);
+		/* a writer without a copy: a bare O_WRONLY of content not here (op_open) */
+		fuse_reply_err(req, h->writer ? EOPNOTSUPP : EBADF);
 		return;
 	}
 	n = pwrite(fs_staged_fd(h->staged), buf, size, off);

@@ -175,6 +175,17 @@ int fs_staged_children(struct fs_drive *d, const char *dir, char ***out_names)
 	return (int)n;
 }
 
+/* A new staged file on the list, with one writer (its creator). */
+static void list_writer(struct fs_publisher *p, struct fs_staged *s)
+{
+	s->opens = s->writers = 1;
+	s->dirty = true;
+	pthread_mutex_lock(&p->lock);
+	s->next = p->list;
+	p->list = s;
+	pthread_mutex_unlock(&p->lock);
+}
+
 int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct fs_staged **out)
 {
 	struct fs_publisher *p = d->pub;
@@ -231,12 +242,7 @@ int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct f
 		goto fail;
 	}
 	fchmod(s->fd, mode & 07777);
-	s->opens = s->writers = 1;
-	s->dirty = true;
-	pthread_mutex_lock(&p->lock);
-	s->next = p->list;
-	p->list = s;
-	pthread_mutex_unlock(&p->lock);
+	list_writer(p, s);
 	*out = s;
 	return 0;
 fail:
@@ -244,6 +250,52 @@ fail:
 		remove_staging(s->file);
 	else
 		rmdir(dir);
+	staged_free(s);
+	return err;
+}
+
+int fs_staged_adopt(struct fs_drive *d, const char *path, const char *file, mode_t mode)
+{
+	struct fs_publisher *p = d->pub;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	struct fs_staged *s;
+	char dir[4200];
+	bool taken;
+	int err;
+
+	if (!p)
+		return -EROFS;
+	if (!(s = calloc(1, sizeof *s)))
+		return -ENOMEM;
+	s->fd = -1;
+	pthread_mutex_lock(&p->lock);
+	taken = find_locked(p, path) != NULL;
+	snprintf(dir, sizeof dir, "%s/staging/%llu-%ld", d->dir, (unsigned long long)++p->seq,
+	         (long)getpid());
+	pthread_mutex_unlock(&p->lock);
+	if (taken) {
+		free(s);
+		return -EEXIST;
+	}
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    asprintf(&s->file, "%s/%s", dir, base) < 0 || !(s->path = strdup(path))) {
+		err = errno ? -errno : -ENOMEM;
+		goto fail;
+	}
+	if (rename(file, s->file) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if ((s->fd = open(s->file, O_RDWR | O_CLOEXEC)) < 0 || fchmod(s->fd, mode & 07777) < 0) {
+		err = -errno;
+		rename(s->file, file); /* back where it was: nothing is lost */
+		goto fail;
+	}
+	list_writer(p, s);
+	/* as a writer's last close: fsynced, queued, handed to the worker */
+	return fs_staged_release(d, s, true);
+fail:
+	rmdir(dir); /* unless the file could not go back: then it stays there */
 	staged_free(s);
 	return err;
 }
@@ -569,7 +621,8 @@ struct pub_job {
 	uint8_t fkey[FS_CIPHER_KEY_LEN];
 	struct fs_cipher cipher;
 	struct fs_pack pack;
-	char *data; /* the object's data file, where the cache adopts it */
+	char *data;     /* the object's data file, where the cache adopts it */
+	char *conflict; /* published as this conflict copy instead (job_conflict) */
 	struct stat st;
 };
 
@@ -686,8 +739,26 @@ static void job_release(struct pub_job *j)
 	}
 	fs_pack_release(&j->pack);
 	free(j->data);
+	free(j->conflict);
 	free(j->path);
 	free(j->file);
+}
+
+/* Another member's claim took the path while this node's file was being written there
+ * (each made the file before it saw the other's record, and the other's reached this
+ * ledger first): the content is published beside it as a conflict copy, as a claim that
+ * loses in the chain later is (fs/drive's on_ledger_dropped). Retrying the claim would
+ * fail for ever, and the staged file would hide the winner's at the path meanwhile. */
+static int job_conflict(struct fs_drive *d, struct pub_job *j)
+{
+	struct ledger_op op = j->op;
+	int err = fs_conflict_submit(d, &op, j->path, &j->conflict);
+
+	if (err == 0)
+		fs_warn("%s was published by another member first: this node's content is "
+		        "kept as %s",
+		        j->path, j->conflict);
+	return err;
 }
 
 /* Files published per batch: their records go into the ledger together (one
@@ -723,8 +794,13 @@ static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 	if (m && (err = ledger_submit_batch(d->ledger, ops, m, rcs, NULL)) < 0)
 		for (size_t k = 0; k < m; k++)
 			rcs[k] = err;
-	for (size_t k = 0; k < m; k++)
-		jobs[idx[k]].err = rcs[k];
+	for (size_t k = 0; k < m; k++) {
+		struct pub_job *j = &jobs[idx[k]];
+
+		j->err = rcs[k];
+		if (j->err == -EEXIST && j->op.type == LEDGER_REC_CLAIM)
+			j->err = job_conflict(d, j);
+	}
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].err == 0)
 			jobs[i].err = job_finish(d, &jobs[i]);
@@ -762,8 +838,10 @@ static void job_done_locked(struct fs_drive *d, struct pub_job *j)
 	p->published++;
 	pthread_mutex_unlock(&p->lock);
 	ledger_queue_done(d->ledger, j->qid);
-	fs_info("published %s", j->path);
+	fs_info("published %s", j->conflict ? j->conflict : j->path);
 	fs_drive_changed(d, j->path);
+	if (j->conflict)
+		fs_drive_changed(d, j->conflict);
 	pthread_mutex_lock(&p->lock);
 }
 

@@ -43,6 +43,12 @@ int fs_staged_children(struct fs_drive *d, const char *dir, char ***out_names);
 /* Create an empty staged file at path (mode, truncating any staged one there):
  * returns a handle with one writer, or -errno. */
 int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct fs_staged **out);
+/* Publish the file at file (this node's, on the filesystem of the drive's directory) as
+ * a copy at path with mode, as if a cp had just closed it there: the file is moved (not
+ * copied) into a staging directory of its own, fsynced and queued. Returns 0, -EEXIST
+ * (a file is staged at path already), -EROFS (no key), or the -errno of the move (file
+ * is left where it was then). Any thread. */
+int fs_staged_adopt(struct fs_drive *d, const char *path, const char *file, mode_t mode);
 /* Open the staged file at path again (-ENOENT if none); write: as a writer. A file
  * already handed to the worker cannot be written again until it is published
  * (-EBUSY), but can be read. */

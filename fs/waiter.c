@@ -73,6 +73,9 @@ struct job {
 	struct fs_engine_reader *r;
 	struct ticket *tk;
 	uint64_t off;
+	uint64_t end;         /* copied up to here: the content's length, or less */
+	fs_copy_done_fn done; /* not an open: it answers (fs_copy_park_done) */
+	void *done_ctx;
 	int tries; /* fetches of the range at off */
 	char *buf;
 	struct fs_cipher *c; /* a private drive's content: decrypted as it is copied */
@@ -211,6 +214,10 @@ static void job_finish(struct fs_waiter *w, struct job *j, int err)
 	case JOB_META: j->cb(j->req, err, NULL, 0, j->ctx); break;
 	case JOB_OPEN:
 	case JOB_COPY:
+		if (j->done) {
+			j->done(j->req, err, j->h, j->done_ctx);
+			break;
+		}
 		if (err < 0) {
 			if (j->kind == JOB_COPY)
 				fs_staged_unlink_open(d, j->h->staged);
@@ -276,7 +283,7 @@ static int copy_step(struct fs_waiter *w, struct job *j)
 
 	if (!j->buf && !(j->buf = malloc(COPY_CHUNK)))
 		return -ENOMEM;
-	for (int budget = COPY_BUDGET; j->off < j->e.content.length; budget--) {
+	for (int budget = COPY_BUDGET; j->off < j->end; budget--) {
 		if (budget == 0)
 			return 1; /* the others' turn; on at once */
 		if (j->tk) {
@@ -296,7 +303,9 @@ static int copy_step(struct fs_waiter *w, struct job *j)
 			if (result < 0)
 				return result == -ECANCELED ? -EINTR : result;
 		}
-		ssize_t n = fs_content_read(d, &j->e, j->off, j->buf, COPY_CHUNK);
+		ssize_t n =
+		    fs_content_read(d, &j->e, j->off, j->buf,
+		                    j->end - j->off < COPY_CHUNK ? j->end - j->off : COPY_CHUNK);
 
 		if (n > 0) {
 			int cerr =
@@ -615,8 +624,9 @@ void fs_key_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *
 	open_park(req, d, e, h, fi, true);
 }
 
-void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
-                  const struct fuse_file_info *fi, uint64_t off)
+static void copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e,
+                      struct fs_fh *h, const struct fuse_file_info *fi, uint64_t off, uint64_t end,
+                      fs_copy_done_fn done, void *ctx)
 {
 	char magnet[256];
 	struct fs_cipher *c = NULL;
@@ -626,6 +636,10 @@ void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry 
 	/* a private file's key, to decrypt what is copied (none: public) */
 	if (fs_filekey_cipher(d, e, &c) < 0 || !(j = job_new(req, JOB_COPY, magnet))) {
 		fs_filekey_free(c);
+		if (done) {
+			done(req, -ENOMEM, h, ctx);
+			return;
+		}
 		fs_staged_unlink_open(d, h->staged);
 		fs_fh_put(h);
 		fuse_reply_err(req, ENOMEM);
@@ -634,12 +648,28 @@ void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry 
 	j->e = *e;
 	fs_entry_content(d, &j->e); /* a file of a torrent of several: where it is */
 	j->h = h;
-	j->fi = *fi;
+	if (fi)
+		j->fi = *fi;
 	j->off = off;
+	j->end = end < e->content.length ? end : e->content.length;
+	j->done = done;
+	j->done_ctx = ctx;
 	j->c = c;
 	/* one deadline for the metadata and the whole copy: a peer trickling a piece a
 	 * minute cannot hold the open forever */
 	park(d, j, d->read_timeout_ms);
+}
+
+void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
+                  const struct fuse_file_info *fi, uint64_t off)
+{
+	copy_park(req, d, e, h, fi, off, e->content.length, NULL, NULL);
+}
+
+void fs_copy_park_done(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e,
+                       struct fs_fh *h, uint64_t off, uint64_t end, fs_copy_done_fn done, void *ctx)
+{
+	copy_park(req, d, e, h, NULL, off, end, done, ctx);
 }
 
 void fs_meta_park(fuse_req_t req, struct fs_drive *d, const char *magnet, int timeout_ms,

@@ -64,6 +64,18 @@ void fs_key_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *
 void fs_copy_park(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e, struct fs_fh *h,
                   const struct fuse_file_info *fi, uint64_t off);
 
+/* What a parked copy that is not an open does once h's staged file holds the content it
+ * asked for (err 0), or cannot (err < 0: -EIO for the swarm's silence, -EINTR):
+ * replies to req and disposes of h and its staged file (released, or dropped with
+ * fs_staged_unlink_open), and frees ctx. Runs on the waiter thread, holding no lock. */
+typedef void (*fs_copy_done_fn)(fuse_req_t req, int err, struct fs_fh *h, void *ctx);
+/* As fs_copy_park, for a change that is not an open (a truncate): [off, end) of e's
+ * content (end at most its length) comes into h's staged file, then done(ctx) answers
+ * req instead of fuse_reply_open. Takes ownership of h and ctx. FUSE worker. */
+void fs_copy_park_done(fuse_req_t req, struct fs_drive *d, const struct ledger_entry *e,
+                       struct fs_fh *h, uint64_t off, uint64_t end, fs_copy_done_fn done,
+                       void *ctx);
+
 /* The metadata arrived (err 0, the .torrent bytes, borrowed for the call) or will not
  * (-ETIMEDOUT at the deadline, -EINTR, or another -errno): reply to req and free ctx.
  * Runs on the waiter thread. */

@@ -17,6 +17,7 @@
 #include "history.h"
 #include "hosting.h"
 #include "import.h"
+#include "import_fetch.h"
 #include "inode.h"
 #include "credit.h"
 #include "members.h"
@@ -328,7 +329,9 @@ static void add_metadata(fuse_req_t req, int err, const void *torrent, size_t le
  * claims it (a torrent of several files: a tree), signed by this node's key, and keeps
  * the .torrent, so its files read like any other. A magnet's metadata comes from the
  * swarm: the request is parked with the waiter (fs/waiter) for the read timeout at
- * most (--read-timeout, 30 s by default), and the command waits for its answer. */
+ * most (--read-timeout, 30 s by default), and the command waits for its answer. Into a
+ * private drive, fs/import_fetch fetches the content whole and publishes it encrypted;
+ * the command waits for that too. */
 static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const char *value,
                    size_t size)
 {
@@ -346,15 +349,26 @@ static void op_add(fuse_req_t req, struct fs_drive *d, fuse_ino_t ino, const cha
 	}
 	*nl = '\0';
 	source = nl + 1;
-	/* before a magnet's metadata is waited for */
-	if ((err = fs_import_allowed(d, source)) < 0)
-		goto out;
 	if ((err = fs_inodes_path(d->inodes, ino, &dirpath)) < 0 ||
 	    (err = fs_entry_lookup(d, dirpath, &pe)) < 0)
 		goto out;
 	if (!pe.is_dir) {
 		err = -ENOTDIR;
 		goto out;
+	}
+	if (ledger_is_private(d->ledger)) {
+		/* fetched whole and published encrypted, as copies: the reply comes from
+		 * fs/import_fetch's thread once every file is queued */
+		if (strncmp(source, "magnet:", 7) &&
+		    (err = fs_read_file(source, 64 << 20, &bytes, &len)) < 0) {
+			fs_import_no_metadata(d, source, err); /* names the file and why */
+			goto out;
+		}
+		fs_import_fetch(req, d, dirpath, arg, source, bytes, len);
+		free(bytes);
+		free(dirpath);
+		free(arg);
+		return;
 	}
 	if (!strncmp(source, "magnet:", 7) &&
 	    (fs_magnet_key(source, key) < 0 || fs_saved_torrent(d, key, &bytes, &len) < 0)) {

@@ -12,6 +12,7 @@
  */
 #include "drive_util.h"
 #include "fixture.h"
+#include "netns_util.h"
 
 #include <check.h>
 #include <errno.h>
@@ -37,7 +38,8 @@ static struct node a, b;
 static struct fixture_tracker *tracker;
 static pid_t seedbox = -1;
 
-static void mount_node(struct node *n, const char *drive)
+/* Mount n, with a static peer when peer is not NULL (a seeder that announces nowhere). */
+static void mount_node_peer(struct node *n, const char *drive, const char *peer)
 {
 	const char *args[] = { "--no-dht",
 		               "--listen",
@@ -46,9 +48,16 @@ static void mount_node(struct node *n, const char *drive)
 		               "30",
 		               "--tracker",
 		               fixture_tracker_url(tracker),
+		               peer ? "--peer" : NULL,
+		               peer,
 		               NULL };
 
 	ck_assert_int_eq(fixture_mount_start(n->home, drive, n->mnt, args, &n->m), 0);
+}
+
+static void mount_node(struct node *n, const char *drive)
+{
+	mount_node_peer(n, drive, NULL);
 }
 
 static void unmount_node(struct node *n)
@@ -412,11 +421,346 @@ START_TEST(flipped_cached_byte_never_served)
 }
 END_TEST
 
+/* The sha256 of a file (its hex and a newline); free it. */
+static char *sha(const char *path)
+{
+	return itest_run(120000, "sha256sum < '%s' | cut -d' ' -f1", path);
+}
+
+/* Tried: swarmfs add of a hybrid torrent of three files (one in a subdirectory), made
+ * and seeded by a plain python3-libtorrent client, into the private drive. A fetches it
+ * whole and publishes each file encrypted, as a copy: B, the other member, reads each
+ * equal to the source; each record's infohash is neither of the source torrent's (nor
+ * its files' pieces roots), and no .torrent either node keeps names the torrent or any
+ * of its files. Then an outsider asks A for the source torrent itself: nothing. */
+START_TEST(add_publishes_a_torrent_encrypted_for_members)
+{
+	static const char *const files[] = { "a.bin", "sub/b.bin", "c.bin" };
+	static const uint64_t sizes[] = { (1 << 20) + 1000, 300000, 77 };
+	struct fixture_proc *seeder;
+	char album[4200], tfile[4200], log[4200], script[4200], peer[64], p[8400];
+	unsigned port;
+
+	snprintf(album, sizeof album, "%s/album", src);
+	ck_assert_int_eq(mkdir(album, 0755), 0);
+	snprintf(p, sizeof p, "%s/sub", album);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s/%s", album, files[i]);
+		ck_assert_int_eq(fixture_file_random(p, sizes[i], 60 + (uint32_t)i), 0);
+	}
+	/* and an empty file in a directory of its own: no pieces, nothing to fetch */
+	snprintf(p, sizeof p, "%s/none", album);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/none/empty", album);
+	ck_assert_int_eq(fixture_file_random(p, 0, 1), 0);
+	snprintf(tfile, sizeof tfile, "%s/album.torrent", dir);
+	snprintf(log, sizeof log, "%s/lt-seed.log", dir);
+	snprintf(script, sizeof script, "%s/tests/integration/lt_seed.py",
+	         getenv("SWARMFS_SOURCE_DIR"));
+	char *argv[] = { "/usr/bin/python3", script, album, tfile, "65536", NULL };
+	ck_assert_int_eq(fixture_proc_start(argv, log, &seeder), 0);
+	port = itest_log_number(log, "seeding %u", seeder);
+	ck_assert_msg(port, "the seeder did not start within 30 s: see %s", log);
+	/* the seeder announces nowhere: A is given it as a static peer */
+	snprintf(peer, sizeof peer, "127.0.0.1:%u", port);
+	unmount_node(&a);
+	mount_node_peer(&a, "team", peer);
+	free(itest_run(10000, "mkdir '%s/imported'", a.mnt));
+	free(itest_run(120000, "'%s' add '%s' '%s' /imported/", getenv("SWARMFS_BIN"), a.mnt,
+	               tfile));
+	itest_wait_published(a.mnt);
+	/* the source torrent's infohashes and pieces roots */
+	char *src_ids = itest_run(10000,
+	                          "/usr/bin/python3 - '%s' <<'EOF'\n"
+	                          "import libtorrent as lt, sys\n"
+	                          "t = lt.torrent_info(sys.argv[1]); h = t.info_hashes()\n"
+	                          "print(h.v1, h.v2)\n"
+	                          "fs = t.files()\n"
+	                          "for i in range(fs.num_files()): print(fs.root(i))\n"
+	                          "EOF",
+	                          tfile);
+	for (int i = 0; i < 3; i++) {
+		char rel[256];
+
+		snprintf(rel, sizeof rel, "imported/album/%s", files[i]);
+		allow_file(&a, rel);
+		char *ih2 = xattr(&a, rel, "infohash"), *magnet = xattr(&a, rel, "magnet");
+		char *btih = strstr(magnet, "btih:");
+
+		ck_assert_ptr_nonnull(btih);
+		ck_assert_msg(!strstr(src_ids, ih2), "%s: the source's infohash %s", rel, ih2);
+		ck_assert_msg(strncmp(src_ids, btih + 5, 40), "%s: the source's v1 infohash", rel);
+		free(ih2);
+		free(magnet);
+	}
+	mount_node(&b, uri);
+	for (int i = 0; i < 3; i++) {
+		char rel[256], *want, *got;
+
+		snprintf(rel, sizeof rel, "imported/album/%s", files[i]);
+		itest_wait_path(b.mnt, rel, 30);
+		snprintf(p, sizeof p, "%s/%s", album, files[i]);
+		want = sha(p);
+		snprintf(p, sizeof p, "%s/%s", b.mnt, rel);
+		got = sha(p);
+		ck_assert_msg(!strcmp(got, want), "%s on B: %s, want %s", rel, got, want);
+		free(want);
+		free(got);
+	}
+	itest_wait_path(b.mnt, "imported/album/none/empty", 30);
+	snprintf(p, sizeof p, "%s/imported/album/none/empty", b.mnt);
+	struct stat est;
+	ck_assert_int_eq(stat(p, &est), 0);
+	ck_assert_int_eq(est.st_size, 0);
+	const char *needles[] = { "album", "a.bin", "b.bin", "c.bin" };
+	for (int i = 0; i < 4; i++) {
+		ck_assert_msg(!torrents_name(a.home, needles[i]), "a .torrent on A names %s",
+		              needles[i]);
+		ck_assert_msg(!torrents_name(b.home, needles[i]), "a .torrent on B names %s",
+		              needles[i]);
+	}
+	/* an outsider that knows the source torrent asks A for it once the seeder is gone:
+	 * A holds it no more (its plaintext left the session with the fetch), so nothing
+	 * comes, not even the metadata */
+	fixture_proc_stop(seeder, 5000);
+	char v1[41], v2[65], out[4200], *text = NULL;
+	ck_assert_int_eq(sscanf(src_ids, "%40s %64s", v1, v2), 2);
+	snprintf(out, sizeof out, "%s/outsider", dir);
+	ck_assert_int_eq(mkdir(out, 0755), 0);
+	int rc = fixture_sh(60000, &text,
+	                    "/usr/bin/python3 '%s/tests/integration/lt_client.py' "
+	                    "'magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&x.pe=%s' '%s' 10",
+	                    getenv("SWARMFS_SOURCE_DIR"), v1, v2, a.listen, out);
+	ck_assert_msg(rc == 1 && strstr(text, "has metadata False"),
+	              "the outsider got the source: %d %s", rc, text);
+	free(text);
+	text = itest_run(10000, "find '%s' -type f | wc -l", out);
+	ck_assert_str_eq(text, "0\n");
+	free(text);
+	free(src_ids);
+}
+END_TEST
+
+/* Wait until stat of path gives size (B sees A's new version). */
+static void wait_size(const char *path, uint64_t size)
+{
+	double end = itest_deadline_s(30);
+	struct stat st;
+
+	for (;;) {
+		bool ok = stat(path, &st) == 0 && (uint64_t)st.st_size == size;
+
+		ck_assert_msg(ok || itest_now_s() < end, "%s: size %lld after 30 s, want %llu",
+		              path, (long long)st.st_size, (unsigned long long)size);
+		if (ok)
+			return;
+		usleep(100000);
+	}
+}
+
+/* Tried: the owner cuts a published private file to a size inside a piece (truncate -s:
+ * open and ftruncate), then grows it past its old length (truncate(2) by path). Each is
+ * a new version, new ciphertext, that B reads equal to the plaintext cut or
+ * zero-extended. B, not the owner, tries both ways itself: EACCES, and nothing
+ * changes. */
+START_TEST(truncate_shrinks_and_grows_for_members)
+{
+	char plain[4200], want_f[4300], pa[4200], pb[4200], *ih, *ih2, *got, *want;
+
+	publish("t.bin", (1 << 20) + 4097, 41);
+	snprintf(plain, sizeof plain, "%s/t.bin", src);
+	snprintf(pa, sizeof pa, "%s/t.bin", a.mnt);
+	snprintf(pb, sizeof pb, "%s/t.bin", b.mnt);
+	allow_file(&a, "t.bin");
+	ih = xattr(&a, "t.bin", "infohash");
+	mount_node(&b, uri);
+	itest_wait_path(b.mnt, "t.bin", 30);
+
+	free(itest_run(30000, "truncate -s 300001 '%s'", pa));
+	itest_wait_published(a.mnt);
+	allow_file(&a, "t.bin");
+	ih2 = xattr(&a, "t.bin", "infohash");
+	ck_assert_str_ne(ih2, ih);
+	wait_size(pb, 300001);
+	snprintf(want_f, sizeof want_f, "%s.cut", plain);
+	free(itest_run(10000, "head -c 300001 '%s' > '%s'", plain, want_f));
+	want = sha(want_f);
+	got = sha(pb);
+	ck_assert_msg(!strcmp(got, want), "cut: B read %s, want %s", got, want);
+	free(got);
+	free(want);
+	free(ih);
+	ih = ih2;
+
+	ck_assert_int_eq(truncate(pa, (2 << 20) + 5), 0);
+	itest_wait_published(a.mnt);
+	allow_file(&a, "t.bin");
+	ih2 = xattr(&a, "t.bin", "infohash");
+	ck_assert_str_ne(ih2, ih);
+	wait_size(pb, (2 << 20) + 5);
+	free(itest_run(10000, "truncate -s %d '%s'", (2 << 20) + 5, want_f));
+	want = sha(want_f);
+	got = sha(pb);
+	ck_assert_msg(!strcmp(got, want), "grown: B read %s, want %s", got, want);
+	free(got);
+	got = sha(pa);
+	ck_assert_str_eq(got, want);
+	free(got);
+
+	/* B is not the owner */
+	ck_assert_int_eq(truncate(pb, 10), -1);
+	ck_assert_int_eq(errno, EACCES);
+	char *out = NULL;
+	ck_assert_int_ne(fixture_sh(10000, &out, "truncate -s 10 '%s'", pb), 0);
+	ck_assert_msg(strstr(out, "Permission denied"), "truncate -s on B: %s", out);
+	free(out);
+	got = sha(pb);
+	ck_assert_str_eq(got, want);
+	free(got);
+	/* and A's record is the grown one still */
+	free(ih);
+	ih = xattr(&a, "t.bin", "infohash");
+	ck_assert_str_eq(ih, ih2);
+	free(ih);
+	free(ih2);
+	free(want);
+}
+END_TEST
+
+/* The name of the conflict copy of rel on n ("" if none yet); free it. */
+static char *conflict_name(struct node *n, const char *rel)
+{
+	char *out = NULL;
+
+	fixture_sh(10000, &out, "cd '%s' && ls -d '%s'.conflict-* 2>/dev/null", n->mnt, rel);
+	if (!out)
+		return strdup("");
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+/* Tried: A and B, both mounted, synced and live, each create the same two new paths and
+ * close them at nearly the same moment, so that each signs a claim before it has seen
+ * the other's: for one path A's content is large (B's claim reaches A while A still
+ * hashes), for the other B's is. One claim wins each path; the loser's content is kept
+ * as PATH.conflict-<loser's key8>, published under the loser's key; on both nodes the
+ * path and its conflict copy read back (decrypted) as the winner's and the loser's
+ * plaintexts, and nothing stays staged. */
+START_TEST(same_new_path_from_two_members_keeps_both)
+{
+	static const char *const rels[] = { "same1.bin", "same2.bin" };
+	char pa[2][4200], pb[2][4200], key_a[LEDGER_HEX_LEN], key_b[LEDGER_HEX_LEN];
+	uint8_t pub[LEDGER_KEY_LEN];
+	struct node *ns[] = { &a, &b };
+
+	ck_assert_int_eq(itest_key(a.home, "default", pub), 0);
+	ledger_hex(pub, LEDGER_KEY_LEN, key_a);
+	ck_assert_int_eq(itest_key(b.home, "default", pub), 0);
+	ledger_hex(pub, LEDGER_KEY_LEN, key_b);
+	mount_node(&b, uri);
+	/* B is synced and holds the epoch key: it reads what A published */
+	publish("hello.bin", 1000, 1);
+	allow_file(&a, "hello.bin");
+	itest_wait_path(b.mnt, "hello.bin", 30);
+	char hello[4200], *want = NULL, *got;
+	snprintf(hello, sizeof hello, "%s/hello.bin", src);
+	want = sha(hello);
+	snprintf(hello, sizeof hello, "%s/hello.bin", b.mnt);
+	got = sha(hello);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	for (int i = 0; i < 2; i++) {
+		snprintf(pa[i], sizeof pa[i], "%s/%s.a", src, rels[i]);
+		snprintf(pb[i], sizeof pb[i], "%s/%s.b", src, rels[i]);
+		ck_assert_int_eq(fixture_file_random(pa[i], i == 0 ? 8 << 20 : 20000, 70 + i), 0);
+		ck_assert_int_eq(fixture_file_random(pb[i], i == 0 ? 20000 : 8 << 20, 80 + i), 0);
+	}
+	/* every file created on both mounts before any is written or closed */
+	char da[2][4200], db[2][4200];
+	for (int i = 0; i < 2; i++) {
+		snprintf(da[i], sizeof da[i], "%s/%s", a.mnt, rels[i]);
+		snprintf(db[i], sizeof db[i], "%s/%s", b.mnt, rels[i]);
+	}
+	char *r = itest_run(60000,
+	                    "/usr/bin/python3 - '%s' '%s' '%s' '%s' '%s' '%s' '%s' '%s' <<'EOF'\n"
+	                    "import sys\n"
+	                    "src = sys.argv[1:5]; dst = sys.argv[5:9]\n"
+	                    "fs = [open(d, 'wb') for d in dst]\n"
+	                    "for f, s in zip(fs, src): f.write(open(s, 'rb').read())\n"
+	                    "for f in fs: f.close()\n"
+	                    "print('ok')\n"
+	                    "EOF",
+	                    pa[0], pb[0], pa[1], pb[1], da[0], db[0], da[1], db[1]);
+	ck_assert_str_eq(r, "ok\n");
+	free(r);
+	itest_wait_published(a.mnt);
+	itest_wait_published(b.mnt);
+	for (int i = 0; i < 2; i++) {
+		char *sum_a = sha(pa[i]), *sum_b = sha(pb[i]);
+
+		for (int k = 0; k < 2; k++) {
+			struct node *n = ns[k];
+			double end = itest_deadline_s(60);
+			char *c;
+
+			/* the loser's node learns it lost, and the copy syncs to the other */
+			for (;;) {
+				c = conflict_name(n, rels[i]);
+				if (*c)
+					break;
+				ck_assert_msg(itest_now_s() < end,
+				              "%s: no conflict copy of %s within 60 s",
+				              k ? "B" : "A", rels[i]);
+				free(c);
+				usleep(200000);
+			}
+			/* the copy is named by its owner, the loser; the path is the other's */
+			char *owner = xattr(n, rels[i], "owner");
+			char *c_owner = xattr(n, c, "owner");
+			const char *suffix = strrchr(c, '-') + 1;
+			bool a_won = !strcmp(owner, key_a);
+
+			ck_assert_msg(a_won || !strcmp(owner, key_b), "%s owned by %s", rels[i],
+			              owner);
+			ck_assert_str_eq(c_owner, a_won ? key_b : key_a);
+			ck_assert_msg(!strncmp(suffix, c_owner, 8),
+			              "%s is not named by its owner %s", c, c_owner);
+			char path[4400];
+			snprintf(path, sizeof path, "%s/%s", n->mnt, rels[i]);
+			got = sha(path);
+			ck_assert_msg(!strcmp(got, a_won ? sum_a : sum_b),
+			              "%s on %s: not the winner's content", rels[i], k ? "B" : "A");
+			free(got);
+			snprintf(path, sizeof path, "%s/%s", n->mnt, c);
+			got = sha(path);
+			ck_assert_msg(!strcmp(got, a_won ? sum_b : sum_a),
+			              "%s on %s: not the loser's content", c, k ? "B" : "A");
+			free(got);
+			/* exactly one copy */
+			char *count = itest_run(10000, "ls '%s' | grep -c '^%s'", n->mnt, rels[i]);
+			ck_assert_str_eq(count, "2\n");
+			free(count);
+			free(owner);
+			free(c_owner);
+			free(c);
+		}
+		free(sum_a);
+		free(sum_b);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = { outsider_gets_ciphertext_only,
 		                       member_reads_through_a_seedbox_alone,
-		                       flipped_cached_byte_never_served, NULL };
+		                       flipped_cached_byte_never_served,
+		                       add_publishes_a_torrent_encrypted_for_members,
+		                       truncate_shrinks_and_grows_for_members,
+		                       same_new_path_from_two_members_keeps_both,
+		                       NULL };
 
 	return itest_main("private", 300, setup, teardown, tests);
 }

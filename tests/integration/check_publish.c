@@ -304,6 +304,21 @@ START_TEST(overwrite_and_truncate_by_owner)
 	out = itest_run(10000, "stat -c %%s '%s/a.txt'", mnt);
 	ck_assert_str_eq(out, "0\n");
 	free(out);
+	/* other sizes, by path: cut inside the content, then grown with zeros */
+	char b[4200];
+	snprintf(b, sizeof b, "%s/b.txt", mnt);
+	free(itest_run(10000, "printf abcdefghij > '%s'", b));
+	itest_wait_published(mnt);
+	ck_assert_int_eq(truncate(b, 4), 0);
+	itest_wait_published(mnt);
+	out = itest_run(10000, "cat '%s'", b);
+	ck_assert_str_eq(out, "abcd");
+	free(out);
+	ck_assert_int_eq(truncate(b, 7), 0);
+	itest_wait_published(mnt);
+	out = itest_run(10000, "od -An -c '%s' | tr -s ' '", b);
+	ck_assert_str_eq(out, " a b c d \\0 \\0 \\0\n");
+	free(out);
 	itest_stop_clean(m, NULL);
 }
 END_TEST

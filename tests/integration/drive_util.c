@@ -226,8 +226,12 @@ int itest_main(const char *name, double timeout_s, void (*setup)(void), void (*t
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, timeout_s);
+	/* SWARMFS_ITEST_ONLY=NAME runs that test alone (working on one) */
+	const char *only = getenv("SWARMFS_ITEST_ONLY");
+
 	for (int i = 0; tests[i]; i++)
-		_tcase_add_test(tc, tests[i], 0, 0, 0, 1);
+		if (!only || !*only || !strcmp(tests[i]->name, only))
+			_tcase_add_test(tc, tests[i], 0, 0, 0, 1);
 	suite_add_tcase(s, tc);
 	return fixture_run_suite(s);
 }
