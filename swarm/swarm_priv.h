@@ -142,6 +142,7 @@ struct swarm_session {
 	swarm_ext_message_cb on_ext_message;
 	swarm_serve_cb may_serve;
 	swarm_upload_cb check_upload;
+	swarm_metadata_cb on_metadata;
 	void *cb_ctx;
 
 	std::unique_ptr<lt::session> ses;
@@ -151,10 +152,11 @@ struct swarm_session {
 	std::atomic<bool> stopping{ false };
 	std::atomic<uint64_t> next_id{ 1 };
 
-	// guards cmds, torrents, events, dead
+	// guards cmds, torrents, events, dead, known_peers
 	std::mutex mu;
-	std::deque<std::function<void()>> cmds; // run on the swarm thread
-	std::set<swarm_torrent *> torrents;     // live (not removed) torrents
+	std::vector<lt::tcp::endpoint> known_peers; // swarm_session_set_peers
+	std::deque<std::function<void()>> cmds;     // run on the swarm thread
+	std::set<swarm_torrent *> torrents;         // live (not removed) torrents
 	struct event {
 		std::shared_ptr<swarm_torrent> t;
 		uint64_t peer;

@@ -207,6 +207,22 @@ void dht_lookup(swarm_session *s, swarm_torrent *t)
 		s->ses->dht_get_peers(k);
 }
 
+// ---- dialling at once ----
+
+// libtorrent makes new connections in its once-a-second round (session_impl::on_tick
+// runs try_connect_more_peers only when a second has passed, whatever tick_interval
+// says); torrent_handle::connect_peer only puts a peer in the list for that round. The
+// one exception is the "connect boost" of a torrent that starts (torrent::do_resume,
+// up to torrent_connect_boost peers): a torrent added paused, with every peer it is to
+// try in add_torrent_params::peers, dials them all as it is resumed. A reader that waits
+// for a torrent added without it loses 0 to 1 s there, twice for a file whose metadata
+// is fetched first (the probe, then the torrent itself). A torrent whose files need a
+// full check is checked first and dialled at the next round.
+void dial_now_start(lt::torrent_handle const &h)
+{
+	h.resume();
+}
+
 // ---- forgetting: remove and re-add with the reduced have bitmap ----
 
 void start_readd(swarm_torrent *t)
@@ -255,8 +271,11 @@ void finish_readd_remove(swarm_torrent *t)
 	}
 	atp.piece_priorities = prios;
 	atp.flags &= ~lt::torrent_flags::seed_mode;
-	atp.flags |= lt::torrent_flags::no_verify_files;
+	// the have bitmap spares the check: the peers are dialled as it is resumed
+	atp.flags |= lt::torrent_flags::no_verify_files | lt::torrent_flags::paused;
 	for (auto const &ep : t->readd_peers)
+		atp.peers.push_back(ep);
+	for (auto const &ep : s->peers)
 		atp.peers.push_back(ep);
 	s->ses->async_add_torrent(std::move(atp));
 }
@@ -279,10 +298,7 @@ void finish_readd_add(swarm_torrent *t, lt::torrent_handle const &h)
 		h.set_piece_deadline(lt::piece_index_t((int)p), ms);
 		ms += 10;
 	}
-	for (auto const &ep : t->s->peers)
-		h.connect_peer(ep);
-	for (auto const &ep : t->readd_peers)
-		h.connect_peer(ep);
+	dial_now_start(h); // the peers that were connected, and the static ones
 	if (again && !t->closing) {
 		t->forget_scheduled = true;
 		t->forget_at = swarm_clock::now();
@@ -368,10 +384,15 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 			return;
 		t->base.ti = std::const_pointer_cast<lt::torrent_info>(ti);
 		set_metadata(t, ti);
-		if (!t->download_all)
+		if (!t->download_all) {
 			md->handle.prioritize_pieces(std::vector<lt::download_priority_t>(
 			    (size_t)ti->num_pieces(), prio_off));
+			// added in upload mode (torrent_add): it may ask for pieces now
+			md->handle.unset_flags(lt::torrent_flags::upload_mode);
+		}
 		SWARM_LOG(s, LOG_INFO, "metadata of %s received", ti->name().c_str());
+		if (s->on_metadata)
+			s->on_metadata(t, t->ctx, s->cb_ctx);
 	} else if (auto *tc = lt::alert_cast<lt::torrent_checked_alert>(a)) {
 		swarm_torrent *t = alert_torrent(s, tc->handle);
 		if (!t || t->closing || t->readding)
@@ -646,6 +667,22 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	}
 	for (auto const &ep : s->peers)
 		atp.peers.push_back(ep);
+	// Without metadata every piece has the default priority until the alert above
+	// sets them to 0: a torrent that is to fetch only what readers ask would download
+	// whatever its peers offer meanwhile (a metadata probe, removed once it has the
+	// metadata, did: its peer sending pieces while it went). Upload mode asks for no
+	// piece; the metadata still comes (ut_metadata).
+	if (!atp.ti && !p->download_all)
+		atp.flags |= lt::torrent_flags::upload_mode;
+	if (p->dial_now) {
+		std::lock_guard<std::mutex> g(s->mu);
+		for (auto const &ep : s->known_peers) {
+			if (std::find(atp.peers.begin(), atp.peers.end(), ep) == atp.peers.end())
+				atp.peers.push_back(ep);
+			t->asked_peers.push_back(ep); // the re-dial of a lone torrent tries them
+		}
+		atp.flags |= lt::torrent_flags::paused; // resumed below: see dial_now_start
+	}
 
 	// Alerts may come before add_torrent returns: they reach t through the
 	// userdata and its handle, not through s->torrents, which t joins once t->h is
@@ -660,6 +697,8 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 		std::lock_guard<std::mutex> g(t->mu);
 		t->h = h;
 	}
+	if (p->dial_now)
+		dial_now_start(h);
 	if (s->dht)
 		h.force_dht_announce(); // find peers now, not at the next DHT round
 	{
