@@ -78,7 +78,7 @@ struct swarm_torrent {
 	swarm_session *s;
 	std::shared_ptr<swarm_torrent> self;
 	void *ctx;
-	bool download_all, ext_channel;
+	bool download_all, ext_channel, dial_now;
 	std::string data_file; // swarm_add_params.data_file, or empty
 
 	// guards h, ti, have, gone, forget_pending, readding, ext_peers, meta
@@ -120,6 +120,9 @@ struct swarm_torrent {
 	bool forget_scheduled = false;
 	std::vector<lt::tcp::endpoint> readd_peers;
 	swarm_clock::time_point next_redial;
+	// how long a reader's torrent without connections waits for its next re-dial:
+	// 100 ms, doubling to a second while nobody answers
+	std::chrono::milliseconds redial_wait{ 100 };
 	// Peers given by swarm_torrent_connect: dialled again, with the static peers,
 	// when the re-dial has to start the peer list afresh. Swarm thread only.
 	std::vector<lt::tcp::endpoint> asked_peers;

@@ -223,6 +223,29 @@ void dial_now_start(lt::torrent_handle const &h)
 	h.resume();
 }
 
+// A reader's torrent has no connection left (swarm thread): paused (it drops nobody)
+// and resumed, it dials its peer list at once; its piece deadlines are set again.
+void redial_now(swarm_torrent *t)
+{
+	std::vector<uint32_t> deadlines;
+	{
+		std::lock_guard<std::mutex> g(t->mu);
+		for (uint32_t p = 0; p < num_pieces(t); p++)
+			if (t->want[p] && !t->have[p])
+				deadlines.push_back(p);
+	}
+	SWARM_LOG(t->s, LOG_DEBUG,
+	          "torrent %s: a reader waits and no peer is connected: re-dialling",
+	          t->base.name.c_str());
+	t->h.pause();
+	dial_now_start(t->h);
+	int ms = 0;
+	for (uint32_t p : deadlines) {
+		t->h.set_piece_deadline(lt::piece_index_t((int)p), ms);
+		ms += 10;
+	}
+}
+
 // ---- forgetting: remove and re-add with the reduced have bitmap ----
 
 void start_readd(swarm_torrent *t)
@@ -487,11 +510,28 @@ void swarm_torrent_tick(swarm_session *s)
 		// A reader waits, or a torrent on the extension channel (whose peers
 		// are the point, not its pieces) is alone: dial the static peers again
 		// and ask the trackers (a seeder or member may have come back).
-		if ((!t->fetches.empty() || t->ext_channel) && !t->readding &&
-		    now >= t->next_redial) {
-			t->next_redial = now + std::chrono::seconds(t->fetches.empty() ? 2 : 1);
+		// A reader waits (for pieces, or for the metadata of a torrent added with
+		// dial_now; it is looked at every 100 ms: a first dial can be dropped as
+		// it starts, and the next round of libtorrent's is up to a second away),
+		// or a torrent on the extension channel (whose peers are the point, not
+		// its pieces) is alone: dial the static peers again and ask the trackers
+		// (a seeder or member may have come back).
+		bool reader = !t->fetches.empty();
+		if (!reader && t->dial_now) {
+			std::lock_guard<std::mutex> g(t->mu);
+			reader = !t->ti;
+		}
+		if ((reader || t->ext_channel) && !t->readding && now >= t->next_redial) {
 			lt::torrent_status st = t->h.status({});
-			if (st.num_peers == 0) {
+			// a reader's torrent with a connection still being made is not alone
+			bool alone = reader ? st.num_connections == 0 : st.num_peers == 0;
+			t->next_redial = now + (reader ? t->redial_wait : std::chrono::seconds(2));
+			if (reader)
+				t->redial_wait =
+				    alone ? std::min<std::chrono::milliseconds>(
+				                t->redial_wait * 2, std::chrono::seconds(1))
+				          : std::chrono::milliseconds(100);
+			if (alone) {
 				// libtorrent backs off from a peer longer after each failed
 				// connect and keeps the count in its peer list, so a seeder
 				// that comes back after a few failures is not dialled for a
@@ -501,7 +541,9 @@ void swarm_torrent_tick(swarm_session *s)
 					t->h.connect_peer(ep);
 				for (auto const &ep : t->asked_peers)
 					t->h.connect_peer(ep);
-				if (!s->trackers.empty() || !t->base.trackers.empty())
+				if (reader)
+					redial_now(t); // announces to the trackers too
+				else if (!s->trackers.empty() || !t->base.trackers.empty())
 					t->h.force_reannounce(
 					    0, -1, lt::torrent_handle::ignore_min_interval);
 				if (s->dht && t->ext_channel)
@@ -598,10 +640,13 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 
 	auto t = std::make_shared<swarm_torrent>();
 	t->s = s;
+	// its first dial is on its way: a reader's re-dial looks at it a moment later
+	t->next_redial = swarm_clock::now() + t->redial_wait;
 	t->self = t;
 	t->ctx = p->ctx;
 	t->download_all = p->download_all;
 	t->ext_channel = p->ext_channel;
+	t->dial_now = p->dial_now;
 	{
 		lt::info_hash_t ihs = atp.ti ? atp.ti->info_hashes() : atp.info_hashes;
 		if (ihs.has_v2())
