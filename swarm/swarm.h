@@ -419,7 +419,11 @@ void swarm_reader_free(struct swarm_reader *r);
  * already (cb is not called), 0 when cb will be called exactly once on the swarm
  * thread, or -errno (cb not called). timeout_ms 0 = the session's default. *out_id
  * (if not NULL) names the fetch for swarm_fetch_cancel. A miss holds no lock while
- * it waits. Any thread, callbacks included. */
+ * it waits. While a fetch (or the metadata of a torrent added with dial_now) is waited
+ * for and the torrent has no connection at all, its static peers and those it was given
+ * (swarm_torrent_connect, swarm_session_set_peers) are dialled again, within about 100 ms
+ * of it being left alone, then backing off to once a second. Any thread, callbacks
+ * included. */
 int swarm_fetch(struct swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
                 swarm_fetch_cb cb, void *ctx, uint64_t *out_id);
 /* Cancel a pending fetch: its callback runs with -ECANCELED soon (swarm thread).

@@ -507,9 +507,6 @@ void swarm_torrent_tick(swarm_session *s)
 		}
 		if (t->forget_scheduled && !t->readding && now >= t->forget_at)
 			start_readd(t);
-		// A reader waits, or a torrent on the extension channel (whose peers
-		// are the point, not its pieces) is alone: dial the static peers again
-		// and ask the trackers (a seeder or member may have come back).
 		// A reader waits (for pieces, or for the metadata of a torrent added with
 		// dial_now; it is looked at every 100 ms: a first dial can be dropped as
 		// it starts, and the next round of libtorrent's is up to a second away),
