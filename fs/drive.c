@@ -244,6 +244,16 @@ void fs_strv_free(char **v)
 	free(v);
 }
 
+/* A probe's metadata came (swarm thread): the requests parked for it go on now. */
+static void on_metadata(struct swarm_torrent *t, void *tctx, void *ctx)
+{
+	struct fs_drive *d = ctx;
+
+	(void)t;
+	(void)tctx;
+	fs_waiter_kick(d->waiter); /* NULL before the waiter starts: nothing parked yet */
+}
+
 /* The engine: the cache in <dir>/cache and a BitTorrent session, wired together
  * (fs/engine). It starts threads: call it after fuse_daemonize(). */
 static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
@@ -291,6 +301,7 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 	cfg.upload_rate_limit = o->upload_limit;
 	cfg.on_ext_peer = fs_sync_on_ext_peer;
 	cfg.on_ext_message = fs_sync_on_ext_message;
+	cfg.on_metadata = on_metadata;
 	cfg.cb_ctx = d;
 	cfg.ext_max_message = LEDGER_SYNC_MAX_MSG;
 	cfg.dht_bootstrap = o->dht_bootstrap;
@@ -314,7 +325,7 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 }
 
 int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
-            struct fs_engine_torrent **out_t)
+            bool reading, struct fs_engine_torrent **out_t)
 {
 	struct fs_engine_torrent *t;
 	int err;
@@ -329,7 +340,7 @@ int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t k
 			return 0;
 		}
 	}
-	err = fs_engine_torrent_add(d->engine, torrent, len, &t);
+	err = fs_engine_torrent_add(d->engine, torrent, len, reading, &t);
 	if (err == 0) {
 		if (d->n_torrents == d->cap_torrents) {
 			size_t ncap = d->cap_torrents ? d->cap_torrents * 2 : 16;
@@ -457,6 +468,7 @@ int fs_fetch_metadata(struct fs_drive *d, const char *magnet, int timeout_ms, vo
 	mkdir(dir, 0700);
 	ap.magnet = magnet;
 	ap.save_path = dir;
+	ap.dial_now = true; /* the caller waits */
 	if ((err = swarm_torrent_add(d->swarm, &ap, &t)) < 0)
 		return err;
 	fs_sync_connect(d, t); /* the drive's members: the likeliest to have it */
@@ -585,7 +597,7 @@ int fs_torrent_adopt(struct fs_drive *d, const struct ledger_entry *e, const voi
 	if (!err && save && (err = fs_save_torrent(d, e->content.ih2, bytes, len)) < 0)
 		fs_err("cannot keep torrent %s: %s", hex, strerror(-err));
 	if (!err)
-		err = fs_seed(d, bytes, len, e->content.ih2, out_t);
+		err = fs_seed(d, bytes, len, e->content.ih2, true, out_t);
 	if (!err)
 		fs_sync_connect(d, fs_engine_torrent_swarm(*out_t));
 	swarm_metainfo_free(m);
@@ -1230,7 +1242,7 @@ static void seed_cached(struct fs_drive *d)
 		snprintf(path, sizeof path, "%s/%.75s", dir, de->d_name);
 		if (fs_read_file(path, 64 << 20, &buf, &len) < 0)
 			continue;
-		if ((v1 ? seed_v1(d, buf, len, key) : fs_seed(d, buf, len, key, NULL)) == 0)
+		if ((v1 ? seed_v1(d, buf, len, key) : fs_seed(d, buf, len, key, false, NULL)) == 0)
 			n++;
 		free(buf);
 	}

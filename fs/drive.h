@@ -135,10 +135,12 @@ void fs_drive_close(struct fs_drive *d);
 
 /* Add the torrent (its .torrent bytes) whose one file is the cache object key to the
  * engine: seeded when the cache has it all, fetched on demand otherwise; no re-hash.
- * Added already counts as success. *out_t (may be NULL) gets the handle. Any thread
- * but the engine's. */
+ * Added already counts as success. *out_t (may be NULL) gets the handle. reading: a
+ * reader waits for it, its peers (the static ones, the members) are dialled as it starts
+ * (fs_engine_torrent_add's dial_now); the seeding of published or cached files leaves
+ * them to libtorrent's pace. Any thread but the engine's. */
 int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
-            struct fs_engine_torrent **out_t);
+            bool reading, struct fs_engine_torrent **out_t);
 
 /* Fill e->content's optional fields (a file within a torrent of several) from e's
  * record, which the state tables do not keep; a no-op for directories and empty

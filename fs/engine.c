@@ -64,6 +64,7 @@ struct fs_engine {
 	swarm_ext_peer_cb user_ext_peer;
 	swarm_ext_message_cb user_ext_message;
 	swarm_piece_cb user_piece;
+	swarm_metadata_cb user_metadata;
 	void *user_ctx;
 	swarm_log_fn log;
 	void *log_ctx;
@@ -374,6 +375,15 @@ static void on_ext_message(struct swarm_torrent *st, void *tctx, uint64_t peer, 
 		                    e->user_ctx);
 }
 
+static void on_metadata(struct swarm_torrent *st, void *tctx, void *ctx)
+{
+	struct fs_engine *e = ctx;
+	struct fs_engine_torrent *t = tctx;
+
+	if (e->user_metadata)
+		e->user_metadata(st, t && t->plain ? t->uctx : NULL, e->user_ctx);
+}
+
 /* ---- lifecycle ---- */
 
 int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
@@ -392,6 +402,7 @@ int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
 	e->user_ext_peer = sc->on_ext_peer;
 	e->user_ext_message = sc->on_ext_message;
 	e->user_piece = sc->on_piece;
+	e->user_metadata = sc->on_metadata;
 	e->user_ctx = sc->cb_ctx;
 	e->log = sc->log;
 	e->log_ctx = sc->log_ctx;
@@ -418,6 +429,7 @@ int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
 	s2.check_upload = check_upload;
 	s2.on_ext_peer = on_ext_peer;
 	s2.on_ext_message = on_ext_message;
+	s2.on_metadata = on_metadata;
 	s2.cb_ctx = e;
 	err = swarm_session_new(&s2, &e->s);
 	if (err < 0)
@@ -591,7 +603,7 @@ static int add_objects(struct fs_engine *e, const struct swarm_metainfo *m,
 	return 0;
 }
 
-int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
+int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len, bool dial_now,
                           struct fs_engine_torrent **out)
 {
 	struct swarm_metainfo *m = NULL;
@@ -643,6 +655,7 @@ int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
 		.data_file = t->whole ? data : NULL,
 		.have = have,
 		.have_bits = m->num_pieces,
+		.dial_now = dial_now,
 		.ctx = t,
 	};
 	if ((err = session_add(e, &ap, t)) < 0)

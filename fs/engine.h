@@ -41,9 +41,9 @@ struct fs_engine_reader;
 
 /* Start a cache (cc) and then a session (sc), wired together. The engine takes the
  * cache's on_evict and the session's on_piece and may_serve for itself, and caps the
- * session's read-ahead at a quarter of the cache; the session's extension callbacks
- * (called with torrent_ctx NULL, or the ctx of a plain torrent) and every other field are used as
- * given (the configs are borrowed for the call). Returns 0, or the -errno of cache_new,
+ * session's read-ahead at a quarter of the cache; the session's extension and metadata
+ * callbacks (called with torrent_ctx NULL, or the ctx of a plain torrent) and every other field
+ * are used as given (the configs are borrowed for the call). Returns 0, or the -errno of cache_new,
  * swarm_session_new or the worker thread's start. Free with fs_engine_free. Any thread. */
 int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
                   struct fs_engine **out);
@@ -58,14 +58,15 @@ struct cache *fs_engine_cache(struct fs_engine *e);
 /* Add the torrent in the .torrent bytes torrent/len (copied): register its files as
  * cache objects (see above) and start the torrent with the chunks already present. A file
  * this node publishes is moved into the cache first (cache_object_adopt with the key of
- * fs_engine_key): it is then complete, pinned, and seeded. Returns 0, -EINVAL (malformed, no
- * content, or a file of a v2 torrent not piece-aligned), -EEXIST (added already), or the -errno of
- * cache/ or swarm/. Any thread (not from a callback). */
-int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len,
+ * fs_engine_key): it is then complete, pinned, and seeded. With dial_now (a reader waits
+ * for it) its peers are dialled as it starts (swarm_add_params.dial_now). Returns 0,
+ * -EINVAL (malformed, no content, or a file of a v2 torrent not piece-aligned), -EEXIST
+ * (added already), or the -errno of cache/ or swarm/. Any thread (not from a callback). */
+int fs_engine_torrent_add(struct fs_engine *e, const void *torrent, size_t len, bool dial_now,
                           struct fs_engine_torrent **out);
 /* Add a torrent that is not a cache object (the drive torrent, a metadata probe): as p
  * says, with libtorrent's own files under p->save_path; its pieces are not marked and its
- * uploads not checked, and the session's extension callbacks get p->ctx as torrent_ctx
+ * uploads not checked, and the session's extension and metadata callbacks get p->ctx as torrent_ctx
  * (engine torrents give NULL). Remove it with fs_engine_torrent_remove. Returns 0 or the
  * -errno of swarm_torrent_add. Any thread (not from a callback). */
 int fs_engine_torrent_add_plain(struct fs_engine *e, const struct swarm_add_params *p,

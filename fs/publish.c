@@ -723,7 +723,7 @@ static int job_finish(struct fs_drive *d, struct pub_job *j)
 	if (err < 0)
 		return err;
 	remove_staging(j->file); /* the file moved: its private directory goes */
-	err = fs_seed(d, m->torrent, m->torrent_len, m->v2, NULL);
+	err = fs_seed(d, m->torrent, m->torrent_len, m->v2, false, NULL);
 	if (err < 0) /* the record and the data are safe: seeding retries later */
 		fs_warn("cannot seed %s yet: %s", j->path, strerror(-err));
 	return 0;

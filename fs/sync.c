@@ -442,6 +442,38 @@ static void op_drop(uint64_t peer, const char *why, bool misbehaved, void *ctx)
 
 static const struct ledger_sync_ops sync_ops = { op_send, op_drop };
 
+/* Tell the session where the members on the channel listen: a torrent added for a
+ * reader (dial_now) dials them as it starts, where fs_sync_connect's dials would wait
+ * for libtorrent's once-a-second round. Sync thread, after members changed, without mu. */
+static void publish_members(struct fs_sync *s)
+{
+	char(*buf)[80] = NULL;
+	const char **list = NULL;
+	size_t n = 0;
+	bool none;
+
+	pthread_mutex_lock(&s->mu);
+	none = s->n_members == 0;
+	if (!none && (buf = calloc(s->n_members, sizeof *buf)) &&
+	    (list = calloc(s->n_members + 1, sizeof *list))) {
+		for (size_t i = 0; i < s->n_members; i++) {
+			const struct member *m = &s->members[i];
+
+			if (!m->port)
+				continue; /* an incoming peer that did not say where it listens */
+			snprintf(buf[n], sizeof buf[n], strchr(m->host, ':') ? "[%s]:%u" : "%s:%u",
+			         m->host, m->port);
+			list[n] = buf[n];
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (none || list) /* out of memory: the list set before stands */
+		swarm_session_set_peers(s->d->swarm, list);
+	free(list);
+	free(buf);
+}
+
 static void member_up(struct fs_sync *s, uint64_t peer)
 {
 	struct member m = { .peer = peer };
@@ -475,6 +507,7 @@ static void member_up(struct fs_sync *s, uint64_t peer)
 	/* remembered by the session: dialled again if the member goes and comes back */
 	if (m.port)
 		swarm_torrent_connect(s->drive_t, m.host, m.port);
+	publish_members(s);
 	fs_info("sync: member %llu is %s port %u", (unsigned long long)peer, m.host, m.port);
 }
 
@@ -488,6 +521,7 @@ static void member_down(struct fs_sync *s, uint64_t peer)
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	publish_members(s);
 }
 
 /* Take the first queued event and give back its bytes of the peer's share. mu held. */

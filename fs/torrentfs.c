@@ -592,7 +592,7 @@ static int serve(struct tfs *fs, const struct fs_mount_opts *o, const struct swa
 	cc.log = fs_log_sink;
 	cc.log_level = fs_log_enabled(LOG_DEBUG) ? LOG_DEBUG : LOG_NOTICE;
 	if ((rc = fs_engine_new(sc, &cc, &fs->e)) < 0 ||
-	    (rc = fs_engine_torrent_add(fs->e, bytes, len, &fs->t)) < 0) {
+	    (rc = fs_engine_torrent_add(fs->e, bytes, len, true, &fs->t)) < 0) {
 		fs_err("cannot start torrent %s: %s", fs->hex, strerror(-rc));
 		rc = 1;
 		goto out_unmount;

@@ -127,6 +127,7 @@ static struct probe *probe_get(struct fs_waiter *w, const char *magnet)
 	mkdir(dir, 0700);
 	ap.magnet = magnet;
 	ap.save_path = dir;
+	ap.dial_now = true; /* a request waits */
 	p->err = swarm_torrent_add(w->d->swarm, &ap, &p->t);
 	if (p->err == 0)
 		fs_sync_connect(w->d, p->t); /* the drive's members: the likeliest to have it */
@@ -684,6 +685,16 @@ void fs_meta_park(fuse_req_t req, struct fs_drive *d, const char *magnet, int ti
 	j->cb = cb;
 	j->ctx = ctx;
 	park(d, j, timeout_ms);
+}
+
+void fs_waiter_kick(struct fs_waiter *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->wake = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
 }
 
 /* ---- lifetime ---- */

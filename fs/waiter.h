@@ -6,8 +6,9 @@
  *
  * One waiter thread per drive keeps each parked request (its fuse_req_t and copies of
  * what it needs) with its own deadline. Requests for the metadata of one infohash share
- * one probe torrent, added to the swarm as a magnet; the thread polls the probes (every
- * 50 ms while any is waiting), and once a probe has its metadata it removes the probe
+ * one probe torrent, added to the swarm as a magnet; the thread polls the probes when the
+ * swarm says a torrent's metadata came (fs_waiter_kick) and every 50 ms while any is
+ * waiting, and once a probe has its metadata it removes the probe
  * and finishes each of its requests on the waiter thread: an open checks the torrent
  * against its record, keeps and seeds it, makes its reader and replies; a copy then
  * waits for its pieces through the engine; an add signs its claim. A request still
@@ -45,6 +46,11 @@ void fs_waiter_stop(struct fs_waiter *w);
 /* Free w after fs_engine_free (engine completions of cancelled fetches may still name
  * it until then). NULL is a no-op. Main thread. */
 void fs_waiter_free(struct fs_waiter *w);
+
+/* What a parked request may wait for came (a probe's metadata): step the requests now,
+ * not at the next poll. Any thread, swarm callbacks included (it only signals); NULL is a
+ * no-op. */
+void fs_waiter_kick(struct fs_waiter *w);
 
 /* An open for reading of e's content (at path), whose metadata this node lacks: takes
  * ownership of h (its key and length set) and replies to req once, with fuse_reply_open

@@ -332,6 +332,7 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 	s->on_ext_message = c->on_ext_message;
 	s->may_serve = c->may_serve;
 	s->check_upload = c->check_upload;
+	s->on_metadata = c->on_metadata;
 	s->cb_ctx = c->cb_ctx;
 
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -426,6 +427,26 @@ extern "C" int swarm_session_port(struct swarm_session *s, uint16_t *out_port)
 	} catch (...) {
 		return -EIO;
 	}
+}
+
+extern "C" int swarm_session_set_peers(struct swarm_session *s, const char *const *peers)
+{
+	try {
+		std::vector<lt::tcp::endpoint> v;
+		for (const char *const *p = peers; p && *p; p++) {
+			lt::tcp::endpoint ep;
+			if (parse_endpoint(*p, &ep) < 0) {
+				SWARM_LOG(s, LOG_ERR,
+				          "known peer \"%s\" is not an address and port", *p);
+				return -EINVAL;
+			}
+			v.push_back(ep);
+		}
+		std::lock_guard<std::mutex> g(s->mu);
+		s->known_peers.swap(v);
+		return 0;
+	}
+	SWARM_CATCH
 }
 
 extern "C" int swarm_session_stats(struct swarm_session *s, struct swarm_session_stats *out)

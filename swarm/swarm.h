@@ -78,6 +78,9 @@ typedef bool (*swarm_serve_cb)(struct swarm_torrent *t, void *torrent_ctx, uint3
  * swarm/ call (swarm_torrent_add waits for that thread). */
 typedef bool (*swarm_upload_cb)(struct swarm_torrent *t, void *torrent_ctx, uint64_t offset,
                                 const void *buf, size_t len, void *ctx);
+/* The metadata of t (added from a magnet or an infohash) arrived from a peer:
+ * swarm_torrent_metainfo has it now, and swarm_torrent_wait_metadata returns. */
+typedef void (*swarm_metadata_cb)(struct swarm_torrent *t, void *torrent_ctx, void *ctx);
 /* A fetch ended: 0 (every byte of the range is verified and on disk), -ETIMEDOUT,
  * -ECANCELED (swarm_fetch_cancel, reader or torrent gone), or another -errno. */
 typedef void (*swarm_fetch_cb)(int result, void *ctx);
@@ -116,9 +119,10 @@ struct swarm_config {
 	swarm_piece_cb on_piece;
 	swarm_ext_peer_cb on_ext_peer;
 	swarm_ext_message_cb on_ext_message;
-	swarm_serve_cb may_serve;     /* NULL = serve every verified piece */
-	swarm_upload_cb check_upload; /* NULL = upload what is read from disk */
-	void *cb_ctx;                 /* the ctx of the five callbacks above */
+	swarm_serve_cb may_serve;      /* NULL = serve every verified piece */
+	swarm_upload_cb check_upload;  /* NULL = upload what is read from disk */
+	swarm_metadata_cb on_metadata; /* NULL = not told */
+	void *cb_ctx;                  /* the ctx of the six callbacks above */
 };
 
 /* Defaults: listen on all interfaces, any port, DHT/LSD/UPnP/NAT-PMP off, PEX on,
@@ -136,6 +140,13 @@ void swarm_session_free(struct swarm_session *s);
 /* The TCP port the session listens on (useful with listen_port 0). -EAGAIN if it
  * is not listening yet (wait a little). Any thread. */
 int swarm_session_port(struct swarm_session *s, uint16_t *out_port);
+/* Peers worth trying for any torrent of the session besides swarm_config.peers (fs/:
+ * the drive's members, where they listen), NULL-terminated "host:port" (copied; NULL
+ * or empty: none). A torrent added with swarm_add_params.dial_now dials them as it
+ * starts; other torrents do not get them. Replaces the list set before. Returns 0,
+ * -EINVAL (an entry that is not "host:port" with an address literal: nothing
+ * changed), -ENOMEM. Any thread. */
+int swarm_session_set_peers(struct swarm_session *s, const char *const *peers);
 
 struct swarm_session_stats {
 	uint32_t torrents;
@@ -257,6 +268,12 @@ struct swarm_add_params {
 	bool download_all;             /* download everything, like a plain client, instead
 	                                  of only what fetches and read-ahead ask for */
 	bool ext_channel;              /* speak the BEP 10 extension channel on it */
+	bool dial_now;                 /* a reader waits for it (an open, a metadata
+	                                  fetch): dial the static peers and the
+	                                  session's known peers (swarm_session_set_peers)
+	                                  as it starts. Otherwise they are dialled at
+	                                  libtorrent's next round of new connections,
+	                                  which comes once a second: up to 1 s lost. */
 	void *ctx;                     /* handed to callbacks about this torrent */
 };
 
@@ -284,7 +301,10 @@ bool swarm_torrent_has_piece(struct swarm_torrent *t, uint32_t piece);
  * nbytes long. Returns the number of pieces, -EAGAIN without metadata, -ERANGE if
  * nbytes is too small. Save it with the data to resume without re-hashing. */
 int swarm_torrent_have(struct swarm_torrent *t, uint8_t *out, size_t nbytes);
-/* Ask libtorrent to connect to a peer ("host" an address literal). Any thread. */
+/* Ask libtorrent to connect to a peer ("host" an address literal). It joins t's peer
+ * list and is dialled at libtorrent's next round of new connections, which comes once
+ * a second (libtorrent dials at once only as a torrent starts): peers known before an
+ * add go in swarm_session_set_peers, for adds with dial_now. Any thread. */
 int swarm_torrent_connect(struct swarm_torrent *t, const char *host, uint16_t port);
 
 /* Make t forget pieces whose data left the disk (the cache evicted them): from the
@@ -399,7 +419,11 @@ void swarm_reader_free(struct swarm_reader *r);
  * already (cb is not called), 0 when cb will be called exactly once on the swarm
  * thread, or -errno (cb not called). timeout_ms 0 = the session's default. *out_id
  * (if not NULL) names the fetch for swarm_fetch_cancel. A miss holds no lock while
- * it waits. Any thread, callbacks included. */
+ * it waits. While a fetch (or the metadata of a torrent added with dial_now) is waited
+ * for and the torrent has no connection at all, its static peers and those it was given
+ * (swarm_torrent_connect, swarm_session_set_peers) are dialled again, within about 100 ms
+ * of it being left alone, then backing off to once a second. Any thread, callbacks
+ * included. */
 int swarm_fetch(struct swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
                 swarm_fetch_cb cb, void *ctx, uint64_t *out_id);
 /* Cancel a pending fetch: its callback runs with -ECANCELED soon (swarm thread).

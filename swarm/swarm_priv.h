@@ -78,7 +78,7 @@ struct swarm_torrent {
 	swarm_session *s;
 	std::shared_ptr<swarm_torrent> self;
 	void *ctx;
-	bool download_all, ext_channel;
+	bool download_all, ext_channel, dial_now;
 	std::string data_file; // swarm_add_params.data_file, or empty
 
 	// guards h, ti, have, gone, forget_pending, readding, ext_peers, meta
@@ -121,6 +121,9 @@ struct swarm_torrent {
 	bool forget_scheduled = false;
 	std::vector<lt::tcp::endpoint> readd_peers;
 	swarm_clock::time_point next_redial;
+	// how long a reader's torrent without connections waits for its next re-dial:
+	// 100 ms, doubling to a second while nobody answers
+	std::chrono::milliseconds redial_wait{ 100 };
 	// Peers given by swarm_torrent_connect: dialled again, with the static peers,
 	// when the re-dial has to start the peer list afresh. Swarm thread only.
 	std::vector<lt::tcp::endpoint> asked_peers;
@@ -143,6 +146,7 @@ struct swarm_session {
 	swarm_ext_message_cb on_ext_message;
 	swarm_serve_cb may_serve;
 	swarm_upload_cb check_upload;
+	swarm_metadata_cb on_metadata;
 	void *cb_ctx;
 
 	std::unique_ptr<lt::session> ses;
@@ -152,10 +156,11 @@ struct swarm_session {
 	std::atomic<bool> stopping{ false };
 	std::atomic<uint64_t> next_id{ 1 };
 
-	// guards cmds, torrents, events, dead
+	// guards cmds, torrents, events, dead, known_peers
 	std::mutex mu;
-	std::deque<std::function<void()>> cmds; // run on the swarm thread
-	std::set<swarm_torrent *> torrents;     // live (not removed) torrents
+	std::vector<lt::tcp::endpoint> known_peers; // swarm_session_set_peers
+	std::deque<std::function<void()>> cmds;     // run on the swarm thread
+	std::set<swarm_torrent *> torrents;         // live (not removed) torrents
 	struct event {
 		std::shared_ptr<swarm_torrent> t;
 		uint64_t peer;

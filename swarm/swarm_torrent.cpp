@@ -226,6 +226,45 @@ void dht_lookup(swarm_session *s, swarm_torrent *t)
 		s->ses->dht_get_peers(k);
 }
 
+// ---- dialling at once ----
+
+// libtorrent makes new connections in its once-a-second round (session_impl::on_tick
+// runs try_connect_more_peers only when a second has passed, whatever tick_interval
+// says); torrent_handle::connect_peer only puts a peer in the list for that round. The
+// one exception is the "connect boost" of a torrent that starts (torrent::do_resume,
+// up to torrent_connect_boost peers): a torrent added paused, with every peer it is to
+// try in add_torrent_params::peers, dials them all as it is resumed. A reader that waits
+// for a torrent added without it loses 0 to 1 s there, twice for a file whose metadata
+// is fetched first (the probe, then the torrent itself). A torrent whose files need a
+// full check is checked first and dialled at the next round.
+void dial_now_start(lt::torrent_handle const &h)
+{
+	h.resume();
+}
+
+// A reader's torrent has no connection left (swarm thread): paused (it drops nobody)
+// and resumed, it dials its peer list at once; its piece deadlines are set again.
+void redial_now(swarm_torrent *t)
+{
+	std::vector<uint32_t> deadlines;
+	{
+		std::lock_guard<std::mutex> g(t->mu);
+		for (uint32_t p = 0; p < num_pieces(t); p++)
+			if (t->want[p] && !t->have[p])
+				deadlines.push_back(p);
+	}
+	SWARM_LOG(t->s, LOG_DEBUG,
+	          "torrent %s: a reader waits and no peer is connected: re-dialling",
+	          t->base.name.c_str());
+	t->h.pause();
+	dial_now_start(t->h);
+	int ms = 0;
+	for (uint32_t p : deadlines) {
+		t->h.set_piece_deadline(lt::piece_index_t((int)p), ms);
+		ms += 10;
+	}
+}
+
 // ---- forgetting: remove and re-add with the reduced have bitmap ----
 
 void start_readd(swarm_torrent *t)
@@ -274,8 +313,11 @@ void finish_readd_remove(swarm_torrent *t)
 	}
 	atp.piece_priorities = prios;
 	atp.flags &= ~lt::torrent_flags::seed_mode;
-	atp.flags |= lt::torrent_flags::no_verify_files;
+	// the have bitmap spares the check: the peers are dialled as it is resumed
+	atp.flags |= lt::torrent_flags::no_verify_files | lt::torrent_flags::paused;
 	for (auto const &ep : t->readd_peers)
+		atp.peers.push_back(ep);
+	for (auto const &ep : s->peers)
 		atp.peers.push_back(ep);
 	s->ses->async_add_torrent(std::move(atp));
 }
@@ -300,10 +342,7 @@ void finish_readd_add(swarm_torrent *t, lt::torrent_handle const &h)
 		h.set_piece_deadline(lt::piece_index_t((int)p), ms);
 		ms += 10;
 	}
-	for (auto const &ep : t->s->peers)
-		h.connect_peer(ep);
-	for (auto const &ep : t->readd_peers)
-		h.connect_peer(ep);
+	dial_now_start(h); // the peers that were connected, and the static ones
 	if (again && !t->closing) {
 		t->forget_scheduled = true;
 		t->forget_at = swarm_clock::now();
@@ -389,10 +428,15 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 			return;
 		t->base.ti = std::const_pointer_cast<lt::torrent_info>(ti);
 		set_metadata(t, ti);
-		if (!t->download_all)
+		if (!t->download_all) {
 			md->handle.prioritize_pieces(std::vector<lt::download_priority_t>(
 			    (size_t)ti->num_pieces(), prio_off));
+			// added in upload mode (torrent_add): it may ask for pieces now
+			md->handle.unset_flags(lt::torrent_flags::upload_mode);
+		}
 		SWARM_LOG(s, LOG_INFO, "metadata of %s received", ti->name().c_str());
+		if (s->on_metadata)
+			s->on_metadata(t, t->ctx, s->cb_ctx);
 	} else if (auto *tc = lt::alert_cast<lt::torrent_checked_alert>(a)) {
 		swarm_torrent *t = alert_torrent(s, tc->handle);
 		if (!t || t->closing || t->readding)
@@ -484,14 +528,28 @@ void swarm_torrent_tick(swarm_session *s)
 		}
 		if (t->forget_scheduled && !t->readding && now >= t->forget_at)
 			start_readd(t);
-		// A reader waits, or a torrent on the extension channel (whose peers
-		// are the point, not its pieces) is alone: dial the static peers again
-		// and ask the trackers (a seeder or member may have come back).
-		if ((!t->fetches.empty() || t->ext_channel) && !t->readding &&
-		    now >= t->next_redial) {
-			t->next_redial = now + std::chrono::seconds(t->fetches.empty() ? 2 : 1);
+		// A reader waits (for pieces, or for the metadata of a torrent added with
+		// dial_now; it is looked at every 100 ms: a first dial can be dropped as
+		// it starts, and the next round of libtorrent's is up to a second away),
+		// or a torrent on the extension channel (whose peers are the point, not
+		// its pieces) is alone: dial the static peers again and ask the trackers
+		// (a seeder or member may have come back).
+		bool reader = !t->fetches.empty();
+		if (!reader && t->dial_now) {
+			std::lock_guard<std::mutex> g(t->mu);
+			reader = !t->ti;
+		}
+		if ((reader || t->ext_channel) && !t->readding && now >= t->next_redial) {
 			lt::torrent_status st = t->h.status({});
-			if (st.num_peers == 0) {
+			// a reader's torrent with a connection still being made is not alone
+			bool alone = reader ? st.num_connections == 0 : st.num_peers == 0;
+			t->next_redial = now + (reader ? t->redial_wait : std::chrono::seconds(2));
+			if (reader)
+				t->redial_wait =
+				    alone ? std::min<std::chrono::milliseconds>(
+				                t->redial_wait * 2, std::chrono::seconds(1))
+				          : std::chrono::milliseconds(100);
+			if (alone) {
 				// libtorrent backs off from a peer longer after each failed
 				// connect and keeps the count in its peer list, so a seeder
 				// that comes back after a few failures is not dialled for a
@@ -501,7 +559,9 @@ void swarm_torrent_tick(swarm_session *s)
 					t->h.connect_peer(ep);
 				for (auto const &ep : t->asked_peers)
 					t->h.connect_peer(ep);
-				if (!s->trackers.empty() || !t->base.trackers.empty())
+				if (reader)
+					redial_now(t); // announces to the trackers too
+				else if (!s->trackers.empty() || !t->base.trackers.empty())
 					t->h.force_reannounce(
 					    0, -1, lt::torrent_handle::ignore_min_interval);
 				if (s->dht && t->ext_channel)
@@ -598,10 +658,13 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 
 	auto t = std::make_shared<swarm_torrent>();
 	t->s = s;
+	// its first dial is on its way: a reader's re-dial looks at it a moment later
+	t->next_redial = swarm_clock::now() + t->redial_wait;
 	t->self = t;
 	t->ctx = p->ctx;
 	t->download_all = p->download_all;
 	t->ext_channel = p->ext_channel;
+	t->dial_now = p->dial_now;
 	{
 		lt::info_hash_t ihs = atp.ti ? atp.ti->info_hashes() : atp.info_hashes;
 		if (ihs.has_v2())
@@ -667,6 +730,22 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	}
 	for (auto const &ep : s->peers)
 		atp.peers.push_back(ep);
+	// Without metadata every piece has the default priority until the alert above
+	// sets them to 0: a torrent that is to fetch only what readers ask would download
+	// whatever its peers offer meanwhile (a metadata probe, removed once it has the
+	// metadata, did: its peer sending pieces while it went). Upload mode asks for no
+	// piece; the metadata still comes (ut_metadata).
+	if (!atp.ti && !p->download_all)
+		atp.flags |= lt::torrent_flags::upload_mode;
+	if (p->dial_now) {
+		std::lock_guard<std::mutex> g(s->mu);
+		for (auto const &ep : s->known_peers) {
+			if (std::find(atp.peers.begin(), atp.peers.end(), ep) == atp.peers.end())
+				atp.peers.push_back(ep);
+			t->asked_peers.push_back(ep); // the re-dial of a lone torrent tries them
+		}
+		atp.flags |= lt::torrent_flags::paused; // resumed below: see dial_now_start
+	}
 
 	// Alerts may come before add_torrent returns: they reach t through the
 	// userdata and its handle, not through s->torrents, which t joins once t->h is
@@ -681,6 +760,8 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 		std::lock_guard<std::mutex> g(t->mu);
 		t->h = h;
 	}
+	if (p->dial_now)
+		dial_now_start(h);
 	if (s->dht)
 		h.force_dht_announce(); // find peers now, not at the next DHT round
 	{

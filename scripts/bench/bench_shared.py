@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Measuring tools for scripts/bench/shared.sh (a drive shared by several nodes over
-loopback). Each prints "key value" lines on stdout. Needs Debian's python3-libtorrent,
-hence /usr/bin/python3 (a pyenv python on PATH may lack it).
+"""Measuring tools for scripts/bench/shared.sh and firstread.sh (a drive shared by several
+nodes over loopback). Each prints "key value" lines on stdout. Needs Debian's
+python3-libtorrent, hence /usr/bin/python3 (a pyenv python on PATH may lack it).
 
   bench_shared.py download MAGNET DIR PEER[,PEER...] [TIMEOUT]
         the baseline: a plain libtorrent session (127.0.0.1, no DHT/LSD/UPnP/NAT-PMP)
@@ -14,6 +14,20 @@ hence /usr/bin/python3 (a pyenv python on PATH may lack it).
   bench_shared.py ttfb FILE COUNT SEED
         COUNT preads of 16 KiB at random 16 KiB-aligned offsets (the same offsets for the
         same SEED and file size), the file opened once: p50, p99, max and the first read's time in ms
+  bench_shared.py first FILE...
+        the first read of each FILE (another member's, not opened before): open and a 4 KiB
+        pread in its middle, metadata fetch included: p50 and max in ms
+  bench_shared.py plainfirst PEER MAGNET...
+        the baseline of "first": one plain libtorrent session adds each MAGNET with PEER
+        (HOST:PORT) as its peer and times it to having the piece of the file's middle,
+        metadata included: p50 and max in ms, added as a client does (dialled at libtorrent's
+        next once-a-second round), and paused then resumed (dialled at once: "now_" keys)
+  bench_shared.py random4k FILE COUNT SEED [RAW]
+        COUNT preads of 4 KiB at random 4 KiB-aligned offsets (the same for the same SEED and
+        file size), one after the other, from the start: p50, p99, max in ms, how many took
+        over 50 ms, and the whole run's seconds; each time in ms is appended to RAW
+  bench_shared.py pctl RAW
+        p50, p99 and max of the times in RAW, and how many of them are over 50 ms
   bench_shared.py publish SRC_DIR MNT_A MNT_B COUNT SIZE
         COUNT times: writes SIZE random bytes to SRC_DIR, `cp`s it into MNT_A, and from
         cp's return polls every 5 ms for it in a listing of MNT_B and for status
@@ -30,8 +44,10 @@ import math
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -140,6 +156,96 @@ def ttfb(path, count, seed):
     print("first_ms %.2f" % first)
 
 
+def first(paths):
+    t = []
+    for path in paths:
+        s = time.perf_counter()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            off = os.fstat(fd).st_size // 2 // 4096 * 4096
+            if len(os.pread(fd, 4096, off)) == 0:
+                sys.exit("first: nothing read from %s" % path)
+        finally:
+            os.close(fd)
+        t.append((time.perf_counter() - s) * 1000.0)
+    print("all_ms %s" % ",".join("%.1f" % x for x in t))
+    t.sort()
+    print("p50_ms %.1f" % pct(t, 50))
+    print("max_ms %.1f" % t[-1])
+
+
+def plainfirst(peer, magnets):
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+        "enable_natpmp": False, "allow_multiple_connections_per_ip": True,
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+        "alert_mask": lt.alert.category_t.status_notification | lt.alert.category_t.piece_progress_notification,
+    })
+    host, port = peer.rsplit(":", 1)
+    res = {"": [], "now_": []}
+    outdir = tempfile.mkdtemp(prefix="plainfirst-")
+    for i, magnet in enumerate(magnets * 2):
+        mode = "" if i < len(magnets) else "now_"
+        params = lt.parse_magnet_uri(magnet)
+        params.save_path = outdir
+        params.peers = [(host, int(port))]
+        if mode:
+            params.flags |= lt.torrent_flags.paused
+            params.flags &= ~lt.torrent_flags.auto_managed
+        s = time.perf_counter()
+        h = ses.add_torrent(params)
+        if mode:
+            h.resume()
+        want = None
+        while True:
+            if time.perf_counter() - s > 30:
+                sys.exit("plainfirst: nothing after 30 s")
+            for a in ses.pop_alerts():
+                if isinstance(a, lt.metadata_received_alert) and want is None:
+                    ti = h.torrent_file()
+                    want = ti.map_file(0, ti.files().file_size(0) // 2 // 4096 * 4096, 1).piece
+                    h.set_piece_deadline(want, 0)
+            if want is not None and h.have_piece(want):
+                break
+            time.sleep(0.0005)
+        res[mode].append((time.perf_counter() - s) * 1000.0)
+        ses.remove_torrent(h, lt.session.delete_files)
+    shutil.rmtree(outdir, ignore_errors=True)
+    for mode, t in res.items():
+        t.sort()
+        print("%sp50_ms %.1f" % (mode, pct(t, 50)))
+        print("%smax_ms %.1f" % (mode, t[-1]))
+
+
+def pctl_print(t):
+    t = sorted(t)
+    print("p50_ms %.2f" % pct(t, 50))
+    print("p99_ms %.2f" % pct(t, 99))
+    print("max_ms %.1f" % t[-1])
+    print("over50 %d" % sum(1 for x in t if x > 50.0))
+
+
+def random4k(path, count, seed, raw=None):
+    size = os.path.getsize(path)
+    rnd = random.Random(seed)
+    t = []
+    t0 = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    for _ in range(count):
+        off = rnd.randrange(0, size // 4096) * 4096
+        s = time.perf_counter()
+        if len(os.pread(fd, 4096, off)) != min(4096, size - off):
+            sys.exit("random4k: short read at %d" % off)
+        t.append((time.perf_counter() - s) * 1000.0)
+    os.close(fd)
+    if raw:
+        with open(raw, "a") as f:
+            f.write("".join("%.3f\n" % x for x in t))
+    pctl_print(t)
+    print("secs %.2f" % (time.perf_counter() - t0))
+
+
 def publish(src, mnt_a, mnt_b, count, size):
     seen, conf = [], []
     for i in range(count):
@@ -231,6 +337,15 @@ def main(argv):
         ttfb(argv[2], int(argv[3]), int(argv[4]))
     elif cmd == "join" and len(argv) == 6:
         join(argv[2], argv[3], argv[4], argv[5])
+    elif cmd == "first" and len(argv) >= 3:
+        first(argv[2:])
+    elif cmd == "plainfirst" and len(argv) >= 4:
+        plainfirst(argv[2], argv[3:])
+    elif cmd == "random4k" and len(argv) in (5, 6):
+        random4k(argv[2], int(argv[3]), int(argv[4]), argv[5] if len(argv) == 6 else None)
+    elif cmd == "pctl" and len(argv) == 3:
+        with open(argv[2]) as f:
+            pctl_print([float(x) for x in f.read().split()])
     elif cmd == "publish" and len(argv) == 7:
         publish(argv[2], argv[3], argv[4], int(argv[5]), int(argv[6]))
     else:

@@ -153,7 +153,7 @@ START_TEST(file_four_times_the_cap)
 	struct cache_usage u;
 	uint64_t max_disk = 0;
 
-	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
+	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, false, &t), 0);
 	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	for (uint64_t off = 0; off < FILE_SIZE; off += MiB) {
 		assert_read(r, off, MiB, 15000);
@@ -181,7 +181,7 @@ START_TEST(restart_keeps_cached_pieces)
 	struct fs_engine_torrent *t;
 	struct fs_engine_reader *r;
 
-	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
+	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, false, &t), 0);
 	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	assert_read(r, 10 * MiB, 3 * MiB, 15000);
 	fs_engine_reader_free(r);
@@ -189,7 +189,7 @@ START_TEST(restart_keeps_cached_pieces)
 
 	/* no peers at all: what was cached is served, without a download */
 	e = engine(false);
-	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
+	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, false, &t), 0);
 	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	assert_read(r, 10 * MiB, 3 * MiB, 2000);
 	struct swarm_torrent_stats st;
@@ -210,7 +210,7 @@ START_TEST(damaged_cached_piece_never_returned)
 	struct fs_engine_reader *r;
 	char path[4096];
 
-	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
+	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, false, &t), 0);
 	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	assert_read(r, 5 * MiB, MiB, 15000);
 	ck_assert_int_ge(
@@ -225,7 +225,7 @@ START_TEST(damaged_cached_piece_never_returned)
 	close(fd);
 
 	e = engine(true);
-	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, &t), 0);
+	ck_assert_int_eq(fs_engine_torrent_add(e, meta->torrent, meta->torrent_len, false, &t), 0);
 	ck_assert_int_eq(fs_engine_reader_new(t, 0, &r), 0);
 	/* found by its hash, dropped, fetched again: the right bytes */
 	assert_read(r, 5 * MiB, MiB, 15000);

@@ -445,6 +445,69 @@ START_TEST(static_peer_middle_read_fetches_little)
 }
 END_TEST
 
+/* A torrent added for a reader (dial_now) tries the peers the session knows
+ * (swarm_session_set_peers: a drive's members), as it starts: the seeder here is known
+ * to the leech in no other way (no static peer, tracker, PEX or DHT), so its magnet's
+ * metadata and its pieces can only come through them. The same for a .torrent added
+ * with an empty have bitmap (fs/engine's reads). Malformed lists are refused. */
+START_TEST(known_peers_reach_dial_now_torrents)
+{
+	struct swarm_metainfo *m = make_file("seed/doc", 2 * MiB, 65536, 13);
+	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	char a[32], v1[41], v2[65], *mag, *save = path_in("%s/%s", "mag");
+	const char *bad[] = { "127.0.0.1:1", "seeder.example:6881", NULL };
+	const char *noport[] = { "127.0.0.1", NULL };
+
+	pex = false;
+	struct swarm_session *leech = session(NULL, NULL, NULL);
+	add(seeder, m, "seed", true);
+	const char *known[] = { addr_of(seeder, a), NULL };
+	ck_assert_int_eq(swarm_session_set_peers(leech, bad), -EINVAL);
+	ck_assert_int_eq(swarm_session_set_peers(leech, noport), -EINVAL);
+	ck_assert_int_eq(swarm_session_set_peers(leech, NULL), 0);
+	ck_assert_int_eq(swarm_session_set_peers(leech, known), 0);
+
+	hash_hex(m, v1, v2);
+	ck_assert_int_ge(asprintf(&mag, "magnet:?xt=urn:btmh:1220%s&dn=doc", v2), 0);
+	mkdir(save, 0755);
+	struct swarm_add_params ap = { .magnet = mag, .save_path = save, .dial_now = true };
+	struct swarm_torrent *mt;
+	struct swarm_reader *r;
+	ck_assert_int_eq(swarm_torrent_add(leech, &ap, &mt), 0);
+	ck_assert_int_eq(swarm_torrent_wait_metadata(mt, 15000), 0);
+	ck_assert_int_eq(swarm_reader_new(mt, 0, &r), 0);
+	assert_read(r, "seed/doc", 1 * MiB + 7, 70000, 15000);
+	/* it waited in upload mode for its metadata: it fetched the read's pieces (16 and
+	 * 17) and the read-ahead's (18), not whatever the seeder offered meanwhile */
+	struct swarm_torrent_stats ts;
+	ck_assert_int_eq(swarm_torrent_stats(mt, &ts), 0);
+	ck_assert_msg(ts.pieces_have <= 3, "a read of 2 pieces left %u pieces here",
+	              ts.pieces_have);
+	swarm_reader_free(r);
+	ck_assert_int_eq(swarm_torrent_remove(mt, true), 0);
+
+	uint8_t have[4] = { 0 }; /* 32 pieces, none here */
+	char *save2 = path_in("%s/%s", "leech");
+	mkdir(save2, 0755);
+	struct swarm_add_params tp = { .torrent = m->torrent,
+		                       .torrent_len = m->torrent_len,
+		                       .save_path = save2,
+		                       .have = have,
+		                       .have_bits = 32,
+		                       .dial_now = true };
+	struct swarm_torrent *t;
+	ck_assert_int_eq(swarm_torrent_add(leech, &tp, &t), 0);
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	assert_read(r, "seed/doc", 3, 100000, 15000);
+	swarm_reader_free(r);
+
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m);
+	free(mag), free(save), free(save2);
+}
+END_TEST
+
 /* Credit ranks: refused when malformed (nothing changes), given to a connection by its
  * address when it starts, and shown with the bytes sent to that peer. */
 START_TEST(ranks_by_address)
@@ -1150,6 +1213,7 @@ static Suite *suite(void)
 		{ "malformed", malformed_input_rejected, 30 },
 		{ "static_peer", static_peer_middle_read_fetches_little, 30 },
 		{ "ranks", ranks_by_address, 30 },
+		{ "known_peers", known_peers_reach_dial_now_torrents, 40 },
 		{ "tracker", tracker_discovery_and_magnet, 60 },
 		{ "seeder_down", seeder_down_times_out_then_recovers, 40 },
 		{ "seeder_killed", seeder_killed_mid_stream_second_finishes, 60 },
