@@ -51,8 +51,11 @@ run_build() {
 	local label
 	for label in unit integration; do
 		echo "=== $name: $label tests"
-		local out
-		out=$(ctest --test-dir "$dir" -L "^$label\$" "${regex[@]}" --output-on-failure \
+		local out par=()
+		# the normal build's suites run two at a time (each waits on the network more
+		# than it computes); the sanitizers' builds one at a time
+		[[ $name == normal ]] && par=(-j"$jobs")
+		out=$(ctest --test-dir "$dir" -L "^$label\$" "${regex[@]}" "${par[@]}" --output-on-failure \
 			--timeout 900 2>&1)
 		local rc=$?
 		echo "$out" | grep -vE '^\s*$'
