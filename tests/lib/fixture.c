@@ -989,6 +989,11 @@ int fixture_mount_unexpected_log(const struct fixture_mount *m, const char *cons
 	return count;
 }
 
+int fixture_mount_wait_exit(struct fixture_mount *m, int timeout_ms)
+{
+	return fixture_proc_wait(m->proc, timeout_ms);
+}
+
 int fixture_mount_stop(struct fixture_mount *m)
 {
 	int status;

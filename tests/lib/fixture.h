@@ -144,6 +144,10 @@ int fixture_mount_start_wrapped(const char *const wrapper[], const char *home, c
                                 const char *mountpoint, const char *const extra_args[],
                                 struct fixture_mount **out);
 pid_t fixture_mount_pid(const struct fixture_mount *m);
+/* Wait up to timeout_ms (scaled) for the daemon to exit by itself, without unmounting
+ * anything: its exit status (128+N if killed by signal N) or -ETIMEDOUT. The mount is
+ * still to be freed with fixture_mount_stop(). */
+int fixture_mount_wait_exit(struct fixture_mount *m, int timeout_ms);
 const char *fixture_mount_log(const struct fixture_mount *m);
 /* Lines of the daemon's log at level error or warning (format "swarmfs: error: ...")
  * that contain none of the allowed substrings (NULL-terminated list, may be NULL).
