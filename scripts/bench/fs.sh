@@ -35,6 +35,7 @@ passthrough=$build/fs/bench_passthrough
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-bench-XXXXXX")
 pids=()
+declare -A node_pid
 cleanup() {
 	for m in "$work"/mnt-*; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m"; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -57,10 +58,12 @@ mount_node() { # NAME HOME DRIVE [ARGS...]: mount in the background, wait until 
 	"$swarmfs" mount -f --home "$home" --no-dht "$@" "$drive" "$work/mnt-$name" \
 		2>>"$work/$name.log" &
 	pids+=($!)
+	node_pid[$name]=$!
 	for _ in $(seq 400); do mountpoint -q "$work/mnt-$name" && return 0; sleep 0.05; done
 	echo "mount $name failed:"; cat "$work/$name.log"; exit 1
 }
-umount_node() { fusermount3 -u "$work/mnt-$1"; sleep 0.3; }
+# unmount and wait for the daemon to exit (it lets go of the drive's lock last)
+umount_node() { fusermount3 -u "$work/mnt-$1"; wait "${node_pid[$1]}" 2>/dev/null || true; }
 wait_published() {
 	until "$swarmfs" status "$1" | grep -q "publish queue: 0 staged, 0 queued"; do sleep 0.05; done
 }
