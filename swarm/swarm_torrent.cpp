@@ -243,14 +243,18 @@ void dial_now_start(lt::torrent_handle const &h)
 }
 
 // A reader's torrent has no connection left (swarm thread): paused (it drops nobody)
-// and resumed, it dials its peer list at once; its piece deadlines are set again.
+// and resumed, it dials its peer list at once. The pieces a claim made time-critical get
+// their deadlines again, each removed first (setting a deadline on a piece libtorrent
+// already holds as time-critical is what crashed its network thread, see claim()); the
+// rest of the wanted pieces keep their priority and are left to the picker, as claim()
+// leaves them.
 void redial_now(swarm_torrent *t)
 {
 	std::vector<uint32_t> deadlines;
 	{
 		std::lock_guard<std::mutex> g(t->mu);
 		for (uint32_t p = 0; p < num_pieces(t); p++)
-			if (t->want[p] && !t->have[p])
+			if (t->want[p] && !t->have[p] && t->critical[p])
 				deadlines.push_back(p);
 	}
 	SWARM_LOG(t->s, LOG_DEBUG,
@@ -260,6 +264,7 @@ void redial_now(swarm_torrent *t)
 	dial_now_start(t->h);
 	int ms = 0;
 	for (uint32_t p : deadlines) {
+		t->h.reset_piece_deadline(lt::piece_index_t((int)p));
 		t->h.set_piece_deadline(lt::piece_index_t((int)p), ms);
 		ms += 10;
 	}
