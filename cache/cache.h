@@ -174,11 +174,20 @@ int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const 
 /* The same with the SHA-256 of each chunk (n of them) given by a caller that wrote or
  * read the file once and hashed it meanwhile: nothing is read again (the caller vouches
  * for the hashes, as the cache does for its own). -EINVAL when n is not the chunk
- * count. */
-#define CACHE_CHUNK_SHA_LEN 32
+ * count. flags: CACHE_ADOPT_SYNCED, the caller made the file's bytes durable already
+ * (a syncfs for a batch of them), so they are not fdatasynced again;
+ * CACHE_ADOPT_NO_DIRSYNC, the rename is not made durable here: the caller calls
+ * cache_object_adopt_sync() once after a batch of adoptions, before anything relies on
+ * them across a power failure (the index records are durable before each rename in
+ * every case, so a lost rename is a chunk that fails its hash, never a file lost). */
+#define CACHE_CHUNK_SHA_LEN    32
+#define CACHE_ADOPT_SYNCED     1u
+#define CACHE_ADOPT_NO_DIRSYNC 2u
 int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
                               uint32_t chunk_size, const uint8_t (*shas)[CACHE_CHUNK_SHA_LEN],
-                              uint32_t n);
+                              uint32_t n, unsigned flags);
+/* Make the renames of adoptions done with CACHE_ADOPT_NO_DIRSYNC durable. */
+int cache_object_adopt_sync(struct cache *c);
 
 /* Pin or unpin a whole object (persistently): a pinned object's chunks are never
  * evicted and count as "published" instead of against the cap. Unpinning makes them

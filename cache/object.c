@@ -112,11 +112,32 @@ static int adopt_hash(struct cache_obj *o, int fd, const uint8_t (*shas)[CACHE_S
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
                        uint32_t chunk_size)
 {
-	return cache_object_adopt_hashed(c, key, path, chunk_size, NULL, 0);
+	return cache_object_adopt_hashed(c, key, path, chunk_size, NULL, 0, 0);
+}
+
+/* The directories an adopted file is renamed in: the cache's and its data directory. */
+static int adopt_dirsync(struct cache *c)
+{
+	int dfd, rc = 0;
+
+	if (fsync(c->dir_fd) < 0)
+		rc = -errno;
+	dfd = open(c->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0)
+		rc = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+int cache_object_adopt_sync(struct cache *c)
+{
+	return c ? adopt_dirsync(c) : -EINVAL;
 }
 
 int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
-                              uint32_t chunk_size, const uint8_t (*shas)[32], uint32_t n)
+                              uint32_t chunk_size, const uint8_t (*shas)[32], uint32_t n,
+                              unsigned flags)
 {
 	struct cache_rec_buf rec = { 0 };
 	struct cache_obj *o = NULL, *old = NULL;
@@ -149,7 +170,8 @@ int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
 		goto out;
 	}
 	/* The file's bytes must be on disk before the index says its chunks are. */
-	if ((rc = adopt_hash(o, fd, shas)) < 0 || fdatasync(fd) < 0) {
+	if ((rc = adopt_hash(o, fd, shas)) < 0 ||
+	    (!(flags & CACHE_ADOPT_SYNCED) && fdatasync(fd) < 0)) {
 		rc = rc < 0 ? rc : -errno;
 		C_ERR(c, "adopt %s: %s", path, strerror(-rc));
 		goto out;
@@ -197,15 +219,8 @@ int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
 		cache_rec_buf_release(&del);
 		goto drop_old;
 	}
-	fsync(c->dir_fd);
-	{
-		int dfd = open(c->datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
+	if (!(flags & CACHE_ADOPT_NO_DIRSYNC))
+		adopt_dirsync(c);
 	o->fd = fd;
 	fd = -1;
 	pthread_mutex_lock(&c->mu);

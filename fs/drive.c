@@ -392,7 +392,7 @@ int fs_read_file(const char *path, size_t max, void **out, size_t *out_len)
 	return 0;
 }
 
-int fs_write_file(const char *path, const void *bytes, size_t len)
+static int write_file(const char *path, const void *bytes, size_t len, bool sync)
 {
 	char tmp[4400];
 	int fd, err = 0;
@@ -402,7 +402,7 @@ int fs_write_file(const char *path, const void *bytes, size_t len)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	if (write(fd, bytes, len) != (ssize_t)len || fsync(fd) < 0)
+	if (write(fd, bytes, len) != (ssize_t)len || (sync && fsync(fd) < 0))
 		err = errno ? -errno : -EIO;
 	close(fd);
 	if (!err && rename(tmp, path) < 0)
@@ -412,13 +412,35 @@ int fs_write_file(const char *path, const void *bytes, size_t len)
 	return err;
 }
 
-int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len)
+int fs_write_file(const char *path, const void *bytes, size_t len)
+{
+	return write_file(path, bytes, len, true);
+}
+
+int fs_write_file_unsynced(const char *path, const void *bytes, size_t len)
+{
+	return write_file(path, bytes, len, false);
+}
+
+static int save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len,
+                        bool sync)
 {
 	char hex[65], path[4200];
 
 	swarm_hex(key, 32, hex);
 	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
-	return fs_write_file(path, bytes, len);
+	return write_file(path, bytes, len, sync);
+}
+
+int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len)
+{
+	return save_torrent(d, key, bytes, len, true);
+}
+
+int fs_save_torrent_unsynced(struct fs_drive *d, const uint8_t key[32], const void *bytes,
+                             size_t len)
+{
+	return save_torrent(d, key, bytes, len, false);
 }
 
 int fs_magnet_key(const char *magnet, uint8_t out_key[32])

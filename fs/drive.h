@@ -185,8 +185,12 @@ int fs_saved_torrent(struct fs_drive *d, const uint8_t key[32], void **out, size
 int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_entry *e,
                     uint8_t out_v1[20]);
 
-/* Keep a .torrent as <dir>/torrents/<hex of key>.torrent (written whole, then renamed). */
+/* Keep a .torrent as <dir>/torrents/<hex of key>.torrent (written whole, then renamed).
+ * fs_save_torrent fsyncs it; _unsynced leaves that to the caller's syncfs (a batch of
+ * publishes syncs once, fs/publish.c). */
 int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len);
+int fs_save_torrent_unsynced(struct fs_drive *d, const uint8_t key[32], const void *bytes,
+                             size_t len);
 /* This node's content that lost its path to another member's record (its claim came
  * second): claimed by this node's key beside it as PATH.conflict-<key8> (-2, -3... when
  * that is taken too), op otherwise as it was (a private drive's file key and nonce
@@ -202,8 +206,11 @@ int fs_listen_parse(const char *listen, char *iface, size_t iface_len, uint16_t 
 int fs_strv_add(char ***v, const char *s);
 void fs_strv_free(char **v);
 
-/* Write a whole file: to path.tmp, fsynced, renamed over path (complete or absent). */
+/* Write a whole file: to path.tmp, fsynced, renamed over path (complete or absent).
+ * _unsynced: without the fsync (complete or absent across a crash of the process; the
+ * caller syncs the filesystem before anything relies on it across a power failure). */
 int fs_write_file(const char *path, const void *bytes, size_t len);
+int fs_write_file_unsynced(const char *path, const void *bytes, size_t len);
 /* Read a whole file of at most max bytes into a malloc'd buffer. */
 int fs_read_file(const char *path, size_t max, void **out, size_t *out_len);
 /* The .torrent bytes of a magnet, from the swarm (BEP 9), waiting timeout_ms at most:

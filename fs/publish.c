@@ -33,6 +33,9 @@ struct fs_staged {
 	bool queued;     /* a queue item exists for it */
 	bool in_hand;    /* the worker is publishing it now */
 	bool failed;     /* its last attempt failed (reason logged, in the queue) */
+	bool held;       /* failed for good: queued before a restart and found at another
+	                  * size than its writer closed it at (the machine stopped before
+	                  * the bytes reached the disk); published when written again */
 	int fails;       /* attempts failed in a row */
 	time_t retry_at; /* failed: tried again from then on (the cause may pass: a
 	                  * membership arriving by sync, a full disk freed) */
@@ -331,17 +334,21 @@ int fs_staged_fd(struct fs_staged *s)
 	return s->fd;
 }
 
-/* Make what a writer wrote durable and queued: fsync, then a queue item (once). This
+/* Queue what a writer wrote: a queue item (once) with the size it was closed at. This
  * runs at flush, which close(2) waits for, and again at release: FUSE sends release
  * after close has returned, so a process killed right after cp's last close must find
- * every closed file queued already. */
+ * every closed file queued already. The bytes reach the disk with the worker's batch
+ * (one syncfs before anything is signed), not here: an fsync per close held a cp -r to
+ * ~150 files/s. A power failure before that batch may leave a queue item over a file
+ * the disk has not all of yet; the size recorded here tells a restart so (held). */
 static int commit(struct fs_drive *d, struct fs_staged *s)
 {
 	struct fs_publisher *p = d->pub;
 	char *path = NULL, *file = NULL;
 	bool push;
-	int64_t id = 0;
+	int64_t id = 0, qid;
 	int err = 0, fd;
+	struct stat st;
 
 	pthread_mutex_lock(&p->lock);
 	if (!s->dirty || s->unlinked) {
@@ -351,16 +358,20 @@ static int commit(struct fs_drive *d, struct fs_staged *s)
 	s->dirty = false;
 	s->failed = false;
 	s->fails = 0;
+	s->held = false;
 	push = !s->queued;
+	qid = s->queue_id;
 	if (push && (!(path = strdup(s->path)) || !(file = strdup(s->file))))
 		err = -ENOMEM;
 	fd = s->fd;
 	pthread_mutex_unlock(&p->lock);
 	/* the worker takes no entry that has a writer, so fd stays open meanwhile */
-	if (!err && fsync(fd) < 0)
+	if (!err && fstat(fd, &st) < 0)
 		err = -errno;
 	if (!err && push)
-		err = ledger_queue_push(d->ledger, path, file, &id);
+		err = ledger_queue_push(d->ledger, path, file, (int64_t)st.st_size, &id);
+	else if (!err)
+		err = ledger_queue_resize(d->ledger, qid, (int64_t)st.st_size);
 	pthread_mutex_lock(&p->lock);
 	if (err < 0) {
 		s->dirty = true;
@@ -585,6 +596,8 @@ int fs_publish_list(struct fs_drive *d, fs_publish_item_fn fn, void *ctx)
 			it.pieces = p->hash_total;
 		} else if (s->writers)
 			it.state = "writing";
+		else if (s->held)
+			it.state = "held";
 		else if (s->failed)
 			it.state = "failed";
 		else
@@ -631,7 +644,7 @@ struct pub_job {
  * already made for the same content is not made twice) or the published object. One
  * read of the file makes the torrent, the cache's hashes and, on a private drive, the
  * ciphertext the swarm carries (fs/pack.h). Before its record: job_prepare. */
-static int job_prepare(struct fs_drive *d, struct pub_job *j, bool synced)
+static int job_prepare(struct fs_drive *d, struct pub_job *j)
 {
 	struct ledger_op *op = &j->op;
 	struct ledger_entry e;
@@ -642,13 +655,11 @@ static int job_prepare(struct fs_drive *d, struct pub_job *j, bool synced)
 	op->path = j->path;
 	j->priv = ledger_is_private(d->ledger);
 	/* The record signs this content: it must be on disk before the signature, or a
-	 * crash could leave a record whose staging file says something else. A file
-	 * queued at close was fsynced then; chmod, utimens or truncate may have come
-	 * after. synced: one syncfs for the whole batch did it (an item in hand changes
-	 * no more). */
+	 * crash could leave a record whose staging file says something else; the batch's
+	 * syncfs after every job is prepared does it (publish_batch). */
 	if ((fd = open(j->file, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
-	err = (!synced && fsync(fd) < 0) || fstat(fd, &j->st) < 0 ? -errno : 0;
+	err = fstat(fd, &j->st) < 0 ? -errno : 0;
 	close(fd);
 	if (err < 0)
 		return err;
@@ -687,8 +698,8 @@ static int job_prepare(struct fs_drive *d, struct pub_job *j, bool synced)
 		op->content.piece_length = j->pack.m->piece_length;
 		/* before the record: a full disk (or any failure) here leaves nothing
 		 * signed for content this node could not seed */
-		if ((err = fs_save_torrent(d, j->pack.m->v2, j->pack.m->torrent,
-		                           j->pack.m->torrent_len)) < 0)
+		if ((err = fs_save_torrent_unsynced(d, j->pack.m->v2, j->pack.m->torrent,
+		                                    j->pack.m->torrent_len)) < 0)
 			return err;
 	}
 	err = ledger_lookup(d->ledger, j->path, &e);
@@ -717,9 +728,11 @@ static int job_finish(struct fs_drive *d, struct pub_job *j)
 		remove_staging(j->file);
 		return 0;
 	}
+	/* the batch's syncfs made the bytes durable; its renames are synced once, after
+	 * the batch (publish_batch) */
 	err = cache_object_adopt_hashed(d->cache, m->v2, j->data, m->piece_length,
 	                                (const uint8_t(*)[CACHE_CHUNK_SHA_LEN])j->pack.shas,
-	                                j->pack.n);
+	                                j->pack.n, CACHE_ADOPT_SYNCED | CACHE_ADOPT_NO_DIRSYNC);
 	if (err < 0)
 		return err;
 	remove_staging(j->file); /* the file moved: its private directory goes */
@@ -773,19 +786,27 @@ static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 	size_t idx[PUB_BATCH], m = 0;
 	int rcs[PUB_BATCH], err, dfd;
 	char dir[4200];
-	bool synced = false;
 
-	/* group commit of the disk too: one syncfs for the batch's staged files, not an
-	 * fsync each */
-	snprintf(dir, sizeof dir, "%s/staging", d->dir);
-	if (n > 1 && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		synced = syncfs(dfd) == 0;
-		close(dfd);
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct pub_job *j = &jobs[i];
 
-		j->err = j->path && j->file ? job_prepare(d, j, synced) : -ENOMEM;
+		j->err = j->path && j->file ? job_prepare(d, j) : -ENOMEM;
+	}
+	/* group commit of the disk too: before any record is signed, one syncfs makes the
+	 * batch's staged files, their torrents and ciphertexts durable (closes and the
+	 * torrents' writes do not fsync each); an item in hand changes no more */
+	snprintf(dir, sizeof dir, "%s/staging", d->dir);
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(dfd) < 0)
+		err = -errno;
+	else
+		err = 0;
+	if (dfd >= 0)
+		close(dfd);
+	for (size_t i = 0; i < n; i++) {
+		struct pub_job *j = &jobs[i];
+
+		if (j->err == 0 && err < 0)
+			j->err = err; /* nothing signed: tried again later */
 		if (j->err == 0 && j->submit) {
 			ops[m] = j->op;
 			idx[m++] = i;
@@ -804,6 +825,9 @@ static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].err == 0)
 			jobs[i].err = job_finish(d, &jobs[i]);
+	/* the adoptions' renames, durable before their queue items go (job_done_locked) */
+	if (m && (err = cache_object_adopt_sync(d->cache)) < 0)
+		fs_warn("cannot sync the cache directory: %s", strerror(-err));
 }
 
 /* A job's outcome into its staged item and the queue (lock held; let go meanwhile). */
@@ -861,7 +885,7 @@ static void *worker_main(void *arg)
 		for (struct fs_staged *i = p->list; i && jobs && n < PUB_BATCH; i = i->next) {
 			bool dup = false;
 
-			if (!i->queued || i->in_hand || i->writers)
+			if (!i->queued || i->in_hand || i->writers || i->held)
 				continue;
 			if (i->failed && now < i->retry_at) {
 				if (!next_retry || i->retry_at < next_retry)
@@ -955,8 +979,9 @@ int fs_publish_start(struct fs_drive *d)
 		       strerror(-n));
 	for (int i = 0; i < n; i++) {
 		struct fs_staged *s;
+		struct stat st;
 
-		if (access(items[i].staging, F_OK) < 0) {
+		if (stat(items[i].staging, &st) < 0) {
 			/* gone: published just before the crash, or never written */
 			ledger_queue_done(d->ledger, items[i].id);
 			continue;
@@ -974,6 +999,22 @@ int fs_publish_start(struct fs_drive *d)
 		}
 		s->next = p->list;
 		p->list = s;
+		if (items[i].size >= 0 && st.st_size != items[i].size) {
+			char why[256];
+
+			/* not what its writer closed: signing it would publish a torn file */
+			s->held = s->failed = true;
+			snprintf(why, sizeof why,
+			         "the staged copy is %lld bytes, %lld when it was closed (the "
+			         "machine stopped before it reached the disk): not published until "
+			         "it is written again",
+			         (long long)st.st_size, (long long)items[i].size);
+			snprintf(p->last_error, sizeof p->last_error, "%s: %s (kept in %s)",
+			         s->path, why, s->file);
+			fs_err("%s: %s (kept in %s)", s->path, why, s->file);
+			ledger_queue_fail(d->ledger, s->queue_id, why);
+			continue;
+		}
 		fs_info("resuming the publishing of %s", s->path);
 	}
 	free(items);

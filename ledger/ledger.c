@@ -1455,10 +1455,11 @@ int ledger_block_import(struct ledger *l, const uint8_t *buf, size_t len)
 
 /* ---- publish queue ---- */
 
-int ledger_queue_push(struct ledger *l, const char *path, const char *staging, int64_t *out_id)
+int ledger_queue_push(struct ledger *l, const char *path, const char *staging, int64_t size,
+                      int64_t *out_id)
 {
-	static const char q[] = "INSERT INTO publish_queue(path, staging, sort) VALUES(?, ?,"
-	                        " (SELECT COALESCE(MAX(sort), 0) + 1 FROM publish_queue))";
+	static const char q[] = "INSERT INTO publish_queue(path, staging, sort, size) VALUES(?, ?,"
+	                        " (SELECT COALESCE(MAX(sort), 0) + 1 FROM publish_queue), ?)";
 	sqlite3_stmt *st;
 	int rc;
 
@@ -1471,6 +1472,7 @@ int ledger_queue_push(struct ledger *l, const char *path, const char *staging, i
 	} else {
 		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, staging, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, size < 0 ? -1 : size);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		rc = rc == SQLITE_DONE ? 0 : store_err(l, rc, "queue push");
@@ -1483,7 +1485,7 @@ int ledger_queue_push(struct ledger *l, const char *path, const char *staging, i
 
 int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, size_t max)
 {
-	static const char q[] = "SELECT id, path, staging, attempts, error FROM publish_queue"
+	static const char q[] = "SELECT id, path, staging, attempts, error, size FROM publish_queue"
 	                        " ORDER BY sort LIMIT ?";
 	sqlite3_stmt *st;
 	size_t n = 0;
@@ -1506,6 +1508,7 @@ int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, siz
 		it->attempts = sqlite3_column_int(st, 3);
 		snprintf(it->error, sizeof it->error, "%s",
 		         (const char *)sqlite3_column_text(st, 4));
+		it->size = sqlite3_column_int64(st, 5);
 	}
 	sqlite3_reset(st);
 	ledger_unlock(l);
@@ -1519,7 +1522,8 @@ int ledger_queue_peek(struct ledger *l, struct ledger_queue_item *out_item)
 	return n < 0 ? n : n == 0 ? -ENOENT : 0;
 }
 
-static int queue_update(struct ledger *l, const char *sql, int64_t id, const char *error)
+static int queue_update(struct ledger *l, const char *sql, int64_t id, const char *error,
+                        int64_t size)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -1533,6 +1537,8 @@ static int queue_update(struct ledger *l, const char *sql, int64_t id, const cha
 	sqlite3_bind_int64(st, 1, id);
 	if (error)
 		sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+	else if (size >= -1)
+		sqlite3_bind_int64(st, 2, size);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	rc = rc == SQLITE_DONE ? (sqlite3_changes(l->db) ? 0 : -ENOENT) : store_err(l, rc, "queue");
@@ -1544,7 +1550,14 @@ int ledger_queue_done(struct ledger *l, int64_t id)
 {
 	static const char q[] = "DELETE FROM publish_queue WHERE id = ?1";
 
-	return queue_update(l, q, id, NULL);
+	return queue_update(l, q, id, NULL, -2);
+}
+
+int ledger_queue_resize(struct ledger *l, int64_t id, int64_t size)
+{
+	static const char q[] = "UPDATE publish_queue SET size = ?2 WHERE id = ?1";
+
+	return queue_update(l, q, id, NULL, size < 0 ? -1 : size);
 }
 
 int ledger_queue_fail(struct ledger *l, int64_t id, const char *error)
@@ -1552,5 +1565,5 @@ int ledger_queue_fail(struct ledger *l, int64_t id, const char *error)
 	static const char q[] = "UPDATE publish_queue SET attempts = attempts + 1, error = ?2,"
 	                        " sort = (SELECT MAX(sort) + 1 FROM publish_queue) WHERE id = ?1";
 
-	return queue_update(l, q, id, error ? error : "");
+	return queue_update(l, q, id, error ? error : "", -2);
 }

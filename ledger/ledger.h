@@ -422,9 +422,16 @@ struct ledger_queue_item {
 	char staging[LEDGER_PATH_MAX + 1]; /* the staged file on disk */
 	int attempts;
 	char error[256]; /* last failure, "" if none */
+	int64_t size;    /* the staged file's size when it was last closed; -1: not known */
 };
-/* Append a job; its id to *out_id (may be NULL). Durable on return. */
-int ledger_queue_push(struct ledger *l, const char *path, const char *staging, int64_t *out_id);
+/* Append a job (size: the staged file's size as its writer closed it, or -1); its id to
+ * *out_id (may be NULL). Committed on return: it survives the process (a crash, kill
+ * -9), and a power failure once SQLite's WAL reaches the disk (synchronous=NORMAL). */
+int ledger_queue_push(struct ledger *l, const char *path, const char *staging, int64_t size,
+                      int64_t *out_id);
+/* The staged file of a queued job was written again and closed at this size.
+ * -ENOENT if not queued. */
+int ledger_queue_resize(struct ledger *l, int64_t id, int64_t size);
 /* The oldest job. -ENOENT when the queue is empty. */
 int ledger_queue_peek(struct ledger *l, struct ledger_queue_item *out_item);
 /* Remove a finished job. -ENOENT if not queued. */

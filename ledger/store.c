@@ -82,7 +82,8 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS mempool_seq ON mempool(seq);"
     "CREATE TABLE IF NOT EXISTS publish_queue(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " path TEXT NOT NULL, staging TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
-    " error TEXT NOT NULL DEFAULT '', sort INTEGER NOT NULL);";
+    " error TEXT NOT NULL DEFAULT '', sort INTEGER NOT NULL, size INTEGER NOT NULL"
+    " DEFAULT -1);";
 
 int store_err(struct ledger *l, int rc, const char *what)
 {
@@ -283,6 +284,10 @@ int store_open(struct ledger *l, bool create)
 		rc = store_exec(l, "ALTER TABLE mempool ADD COLUMN author BLOB");
 	if (!rc)
 		rc = store_exec(l, "CREATE INDEX IF NOT EXISTS mempool_author ON mempool(author)");
+	/* and the publish queue's sizes, which a restart checks a staged file against */
+	if (!rc && sqlite3_exec(l->db, "SELECT size FROM publish_queue LIMIT 0", NULL, NULL, NULL))
+		rc = store_exec(l, "ALTER TABLE publish_queue ADD COLUMN size INTEGER NOT NULL"
+		                   " DEFAULT -1");
 	if (!rc)
 		rc = finality_open(l);
 	if (!rc)

@@ -988,19 +988,23 @@ START_TEST(test_publish_queue)
 	char *path = tu_path("a.db");
 
 	ck_assert_int_eq(ledger_queue_peek(l, &it), -ENOENT);
-	ck_assert_int_eq(ledger_queue_push(l, "/x", "/staging/1", &a), 0);
-	ck_assert_int_eq(ledger_queue_push(l, "/y", "/staging/2", &b), 0);
+	ck_assert_int_eq(ledger_queue_push(l, "/x", "/staging/1", 11, &a), 0);
+	ck_assert_int_eq(ledger_queue_push(l, "/y", "/staging/2", -5, &b), 0);
+	ck_assert_int_eq(ledger_queue_resize(l, a, 12), 0); /* written again, closed */
+	ck_assert_int_eq(ledger_queue_resize(l, 999, 1), -ENOENT);
 	ledger_free(l);
 	tu_config(&cfg, path, k, true);
 	ck_assert_int_eq(ledger_open(&cfg, &l), 0); /* durable across a restart */
 	ck_assert_int_eq(ledger_queue_peek(l, &it), 0);
 	ck_assert_int_eq(it.id, a);
 	ck_assert_str_eq(it.staging, "/staging/1");
+	ck_assert_int_eq(it.size, 12); /* the size at the last close, kept across a restart */
 	ck_assert_int_eq(ledger_queue_fail(l, a, "hash failed"), 0);
 	ck_assert_int_eq(ledger_queue_peek(l, &it), 0);
 	ck_assert_int_eq(it.id, b);
 	ck_assert_int_eq(ledger_queue_list(l, items, 4), 2);
 	ck_assert_int_eq(items[1].attempts, 1);
+	ck_assert_int_eq(items[0].size, -1); /* not known */
 	ck_assert_str_eq(items[1].error, "hash failed");
 	ck_assert_int_eq(ledger_queue_done(l, b), 0);
 	ck_assert_int_eq(ledger_queue_done(l, b), -ENOENT);
