@@ -515,6 +515,8 @@ void cache_free(struct cache *c)
 	if (!c)
 		return;
 	assert(c->pinned == 0 && "cache_free with pinned blocks");
+	if (c->npending && c->idx_fd >= 0)
+		cache_object_adopt_sync(c); /* a batch left unfinished: its renames */
 	if (c->idx_fd >= 0) {
 		fdatasync(c->idx_fd);
 		close(c->idx_fd);

@@ -176,17 +176,23 @@ int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const 
  * for the hashes, as the cache does for its own). -EINVAL when n is not the chunk
  * count. flags: CACHE_ADOPT_SYNCED, the caller made the file's bytes durable already
  * (a syncfs for a batch of them), so they are not fdatasynced again;
- * CACHE_ADOPT_NO_DIRSYNC, the rename is not made durable here: the caller calls
- * cache_object_adopt_sync() once after a batch of adoptions, before anything relies on
- * them across a power failure (the index records are durable before each rename in
- * every case, so a lost rename is a chunk that fails its hash, never a file lost). */
-#define CACHE_CHUNK_SHA_LEN    32
-#define CACHE_ADOPT_SYNCED     1u
-#define CACHE_ADOPT_NO_DIRSYNC 2u
+ * CACHE_ADOPT_BATCH, one of a batch: the object is registered and readable at once
+ * (through the open file), its index records appended but not synced, and the file
+ * stays at path until cache_object_adopt_sync(), which syncs the index once, then
+ * renames every file of the batch and syncs their directories once. Until then
+ * cache_object_path() names where the file will be: nothing may open the object by
+ * its path before the sync (fs/ seeds it only after). A crash in between leaves
+ * records over a file not renamed yet (its first read fails the hash and drops them)
+ * and the file at path, never a renamed file without its records. */
+#define CACHE_CHUNK_SHA_LEN 32
+#define CACHE_ADOPT_SYNCED  1u
+#define CACHE_ADOPT_BATCH   2u
 int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
                               uint32_t chunk_size, const uint8_t (*shas)[CACHE_CHUNK_SHA_LEN],
                               uint32_t n, unsigned flags);
-/* Make the renames of adoptions done with CACHE_ADOPT_NO_DIRSYNC durable. */
+/* Finish the adoptions made with CACHE_ADOPT_BATCH (see above). An object whose rename
+ * fails is dropped (logged); returns how many were, or -errno if the index could not be
+ * synced (then every object of the batch is dropped, its file left where it was). */
 int cache_object_adopt_sync(struct cache *c);
 
 /* Pin or unpin a whole object (persistently): a pinned object's chunks are never

@@ -94,6 +94,13 @@ struct cache {
 	pthread_mutex_t idx_mu; /* see above; guards the index fields below too */
 	int idx_fd;
 	uint64_t idx_size; /* bytes in the index file */
+	/* adoptions of a batch (CACHE_ADOPT_BATCH) whose records are appended, not yet
+	 * synced, and whose files are not renamed yet: cache_object_adopt_sync */
+	struct cache_adopt_pending {
+		char *from, *to;
+		uint8_t key[CACHE_KEY_LEN];
+	} * pending;
+	size_t npending;
 
 	pthread_mutex_t mu; /* see above; guards everything below */
 	uint64_t cap;

@@ -130,9 +130,84 @@ static int adopt_dirsync(struct cache *c)
 	return rc;
 }
 
+/* A batch adoption's rename, for cache_object_adopt_sync (idx_mu held). */
+static int adopt_defer(struct cache *c, const char *path, const char *dest,
+                       const uint8_t key[CACHE_KEY_LEN])
+{
+	struct cache_adopt_pending *np = realloc(c->pending, (c->npending + 1) * sizeof *np);
+
+	if (!np)
+		return -ENOMEM;
+	c->pending = np;
+	np += c->npending;
+	np->from = strdup(path);
+	np->to = strdup(dest);
+	if (!np->from || !np->to) {
+		free(np->from);
+		free(np->to);
+		return -ENOMEM;
+	}
+	memcpy(np->key, key, CACHE_KEY_LEN);
+	c->npending++;
+	return 0;
+}
+
+/* A batch adoption whose file could not be renamed (idx_mu held): out of the table and
+ * the index, as a failed rename of a single adoption is. */
+static void adopt_undo_locked(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
+{
+	struct cache_rec_buf del = { 0 };
+	struct cache_obj *o;
+
+	if (cache_rec_obj_del(&del, key) == 0)
+		cache_index_append(c, &del, true);
+	cache_rec_buf_release(&del);
+	pthread_mutex_lock(&c->mu);
+	o = cache_obj_find(c, key);
+	if (o) {
+		cache_obj_hash_remove(c, o);
+		cache_obj_drop_chunks(c, o);
+	}
+	pthread_mutex_unlock(&c->mu);
+	cache_obj_free(o);
+}
+
 int cache_object_adopt_sync(struct cache *c)
 {
-	return c ? adopt_dirsync(c) : -EINVAL;
+	int rc, dropped = 0;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->idx_mu);
+	if (!c->npending) {
+		pthread_mutex_unlock(&c->idx_mu);
+		return 0;
+	}
+	/* the records first, the renames second (see cache_object_adopt_hashed) */
+	rc = fdatasync(c->idx_fd) < 0 ? -errno : 0;
+	if (rc < 0)
+		C_ERR(c, "adopt: cannot sync the index: %s", strerror(-rc));
+	for (size_t i = 0; i < c->npending; i++) {
+		struct cache_adopt_pending *p = &c->pending[i];
+
+		if (rc < 0) {
+			adopt_undo_locked(c, p->key);
+		} else if (rename(p->from, p->to) < 0) {
+			C_ERR(c, "adopt: cannot move %s into the cache: %s", p->from,
+			      strerror(errno));
+			adopt_undo_locked(c, p->key);
+			dropped++;
+		}
+		free(p->from);
+		free(p->to);
+	}
+	free(c->pending);
+	c->pending = NULL;
+	c->npending = 0;
+	if (rc == 0)
+		adopt_dirsync(c);
+	pthread_mutex_unlock(&c->idx_mu);
+	return rc < 0 ? rc : dropped;
 }
 
 int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
@@ -200,7 +275,7 @@ int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
 	 * that is not there yet; their first read fails the hash and drops them, and the
 	 * staging file still exists for the publisher to retry. The other order would let
 	 * the next cache_new delete a renamed file whose records never landed. */
-	if ((rc = cache_index_append(c, &rec, true)) < 0) {
+	if ((rc = cache_index_append(c, &rec, !(flags & CACHE_ADOPT_BATCH))) < 0) {
 		if (old) {
 			pthread_mutex_lock(&c->mu);
 			cache_obj_hash_insert(c, old);
@@ -209,17 +284,17 @@ int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
 		}
 		goto unlock;
 	}
-	if (rename(path, dest) < 0) {
+	if ((flags & CACHE_ADOPT_BATCH) ? (rc = adopt_defer(c, path, dest, key)) < 0
+	                                : rename(path, dest) < 0 && (rc = -errno) < 0) {
 		struct cache_rec_buf del = { 0 };
 
-		rc = -errno;
 		C_ERR(c, "adopt: cannot move %s into the cache: %s", path, strerror(-rc));
 		if (cache_rec_obj_del(&del, key) == 0)
 			cache_index_append(c, &del, true);
 		cache_rec_buf_release(&del);
 		goto drop_old;
 	}
-	if (!(flags & CACHE_ADOPT_NO_DIRSYNC))
+	if (!(flags & CACHE_ADOPT_BATCH))
 		adopt_dirsync(c);
 	o->fd = fd;
 	fd = -1;

@@ -718,28 +718,35 @@ static int job_prepare(struct fs_drive *d, struct pub_job *j)
 	return err;
 }
 
-/* After its record: the object moves into the cache and is seeded. */
+/* After its record: the object moves into the cache (one of a batch). */
 static int job_finish(struct fs_drive *d, struct pub_job *j)
 {
 	struct swarm_metainfo *m = j->pack.m;
-	int err;
 
 	if (!m) {
 		remove_staging(j->file);
 		return 0;
 	}
-	/* the batch's syncfs made the bytes durable; its renames are synced once, after
-	 * the batch (publish_batch) */
-	err = cache_object_adopt_hashed(d->cache, m->v2, j->data, m->piece_length,
-	                                (const uint8_t(*)[CACHE_CHUNK_SHA_LEN])j->pack.shas,
-	                                j->pack.n, CACHE_ADOPT_SYNCED | CACHE_ADOPT_NO_DIRSYNC);
-	if (err < 0)
-		return err;
+	/* the batch's syncfs made the bytes durable; the index is synced and the file
+	 * renamed once for the whole batch (publish_batch, then job_seed) */
+	return cache_object_adopt_hashed(d->cache, m->v2, j->data, m->piece_length,
+	                                 (const uint8_t(*)[CACHE_CHUNK_SHA_LEN])j->pack.shas,
+	                                 j->pack.n, CACHE_ADOPT_SYNCED | CACHE_ADOPT_BATCH);
+}
+
+/* After the batch's adoptions are synced: the staging directory goes, the object is
+ * seeded. */
+static void job_seed(struct fs_drive *d, struct pub_job *j)
+{
+	struct swarm_metainfo *m = j->pack.m;
+	int err;
+
+	if (!m)
+		return;
 	remove_staging(j->file); /* the file moved: its private directory goes */
 	err = fs_seed(d, m->torrent, m->torrent_len, m->v2, false, NULL);
 	if (err < 0) /* the record and the data are safe: seeding retries later */
 		fs_warn("cannot seed %s yet: %s", j->path, strerror(-err));
-	return 0;
 }
 
 static void job_release(struct pub_job *j)
@@ -825,9 +832,23 @@ static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].err == 0)
 			jobs[i].err = job_finish(d, &jobs[i]);
-	/* the adoptions' renames, durable before their queue items go (job_done_locked) */
-	if (m && (err = cache_object_adopt_sync(d->cache)) < 0)
-		fs_warn("cannot sync the cache directory: %s", strerror(-err));
+	/* the adoptions' index records synced, then their files renamed (durable before
+	 * their queue items go, job_done_locked); an adoption undone there fails its job,
+	 * which is tried again from the staged file */
+	if ((err = cache_object_adopt_sync(d->cache)) != 0) {
+		for (size_t i = 0; i < n; i++) {
+			struct pub_job *j = &jobs[i];
+			char dest[4200];
+
+			if (j->err == 0 && j->pack.m &&
+			    (err < 0 ||
+			     cache_object_path(d->cache, j->pack.m->v2, dest, sizeof dest) < 0))
+				j->err = err < 0 ? err : -EIO;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].err == 0)
+			job_seed(d, &jobs[i]);
 }
 
 /* A job's outcome into its staged item and the queue (lock held; let go meanwhile). */

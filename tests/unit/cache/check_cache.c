@@ -1374,6 +1374,51 @@ START_TEST(concurrent_readers_and_writers)
 }
 END_TEST
 
+/* A batch of adoptions (CACHE_ADOPT_BATCH): readable at once, renamed by the sync, and
+ * an adoption whose file cannot be renamed by then is dropped, not kept as an object
+ * without data; reopened, the cache has exactly the objects whose renames happened. */
+START_TEST(adopt_batch_renames_at_sync)
+{
+	const uint32_t cs = 64 << 10;
+	uint8_t k1[CACHE_KEY_LEN], k2[CACHE_KEY_LEN], buf[100], want[100];
+	char path[4096], f1[4096], f2[4096];
+	struct cache *c = open_cache(64 * cs, 50, NULL);
+	int fd;
+
+	key_make(k1, 1);
+	key_make(k2, 2);
+	snprintf(f1, sizeof f1, "%s", sub("one"));
+	snprintf(f2, sizeof f2, "%s", sub("two"));
+	ck_assert_int_eq(fixture_file_random(f1, 3 * cs + 5, 1), 0);
+	ck_assert_int_eq(fixture_file_random(f2, cs, 2), 0);
+	ck_assert_int_eq(cache_object_adopt_hashed(c, k1, f1, cs, NULL, 0, CACHE_ADOPT_BATCH), 0);
+	ck_assert_int_eq(cache_object_adopt_hashed(c, k2, f2, cs, NULL, 0, CACHE_ADOPT_BATCH), 0);
+	/* registered and readable through the open file; nothing renamed yet */
+	fd = open(f1, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, want, sizeof want, cs), (ssize_t)sizeof want);
+	close(fd);
+	ck_assert_int_eq(cache_read(c, k1, cs, buf, sizeof buf), (ssize_t)sizeof buf);
+	ck_assert_mem_eq(buf, want, sizeof want);
+	data_path(c, k1, path);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(access(f1, F_OK), 0);
+	/* what was tried: the second file gone before the sync (its rename must fail) */
+	ck_assert_int_eq(unlink(f2), 0);
+	ck_assert_int_eq(cache_object_adopt_sync(c), 1);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(access(f1, F_OK), -1);
+	ck_assert_int_eq(cache_object_path(c, k2, path, sizeof path), -ENOENT);
+	ck_assert_int_eq(cache_object_adopt_sync(c), 0); /* nothing left to do */
+	cache_free(c);
+	c = open_cache(64 * cs, 50, NULL);
+	ck_assert_int_eq(cache_read(c, k1, cs, buf, sizeof buf), (ssize_t)sizeof buf);
+	ck_assert_mem_eq(buf, want, sizeof want);
+	ck_assert_int_eq(cache_object_path(c, k2, path, sizeof path), -ENOENT);
+	cache_free(c);
+}
+END_TEST
+
 /* One test case: its tests, its timeout, a temp directory per test unless bare. */
 static void add_tcase(Suite *s, const char *name, int timeout, bool bare,
                       const TTest *const tests[])
@@ -1417,7 +1462,7 @@ static Suite *cache_suite(void)
 	                                  crash_consistent_under_kill9, flipped_byte_never_served,
 	                                  flipped_byte_while_open_never_served,
 	                                  index_truncated_recovers, index_garbage_refused_or_cut,
-	                                  index_compacted, NULL });
+	                                  index_compacted, adopt_batch_renames_at_sync, NULL });
 	add_tcase(s, "threads", 20, false,
 	          (const TTest *const[]){ concurrent_readers_and_writers, NULL });
 	return s;
