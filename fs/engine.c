@@ -424,6 +424,9 @@ int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
 	if (ra > cap / 4)
 		ra = cap / 4;
 	s2.readahead_max = (uint32_t)(ra ? ra : 1);
+	/* a reader streaming a file fetches the rest of it at once when it fits the same
+	 * quarter of the cache */
+	s2.stream_max = cap / 4;
 	s2.on_piece = on_piece;
 	s2.may_serve = may_serve;
 	s2.check_upload = check_upload;

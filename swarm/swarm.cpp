@@ -320,6 +320,7 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 	s->fetch_timeout_ms = c->fetch_timeout_ms > 0 ? c->fetch_timeout_ms : 30000;
 	s->dht = c->dht;
 	s->readahead_max = c->readahead_max ? c->readahead_max : 16u << 20;
+	s->stream_max = c->stream_max;
 	s->ext_max = c->ext_max_message ? c->ext_max_message : 1u << 20;
 	if (s->ext_max > swarm_ext_hard_max)
 		s->ext_max = swarm_ext_hard_max;

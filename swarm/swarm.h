@@ -108,6 +108,10 @@ struct swarm_config {
 	int connections_limit;            /* 0 = libtorrent's default (200) */
 	int fetch_timeout_ms;             /* default fetch timeout, 0 = 30000 */
 	uint32_t readahead_max;           /* read-ahead window cap in bytes, 0 = 16 MiB */
+	uint64_t stream_max;              /* a reader whose window has grown to its cap
+	                                     and whose file has at most this many bytes
+	                                     left wants all of them (0 = never): see
+	                                     swarm_fetch */
 	size_t ext_max_message;           /* extension message cap in bytes, 0 = 1 MiB;
 	                                     bigger ones are refused or dropped */
 	const char *ext_name;             /* BEP 10 name, NULL = "swarmfs_sync" */
@@ -415,15 +419,18 @@ void swarm_reader_free(struct swarm_reader *r);
 
 /* Start fetching [offset, offset + len) of r's file (clipped to the file's end): piece
  * deadlines for exactly the pieces the range needs, the read-ahead window after them,
- * every other piece left at priority 0. Returns 1 when the whole range is verified
- * already (cb is not called), 0 when cb will be called exactly once on the swarm
- * thread, or -errno (cb not called). timeout_ms 0 = the session's default. *out_id
- * (if not NULL) names the fetch for swarm_fetch_cancel. A miss holds no lock while
- * it waits. While a fetch (or the metadata of a torrent added with dial_now) is waited
- * for and the torrent has no connection at all, its static peers and those it was given
- * (swarm_torrent_connect, swarm_session_set_peers) are dialled again, within about 100 ms
- * of it being left alone, then backing off to once a second. Any thread, callbacks
- * included. */
+ * every other piece left at priority 0. A reader that has kept going forward until its
+ * window reached readahead_max, with at most swarm_config.stream_max bytes of its file
+ * left, streams: the window becomes the rest of the file, its first 2 MiB with
+ * deadlines and the others fetched rarest first, as a plain client fetches a file, so
+ * the pipe stays full and readers of one file fetch different pieces and trade them. Returns 1 when
+ * the whole range is verified already (cb is not called), 0 when cb will be called exactly once on
+ * the swarm thread, or -errno (cb not called). timeout_ms 0 = the session's default. *out_id (if
+ * not NULL) names the fetch for swarm_fetch_cancel. A miss holds no lock while it waits. While a
+ * fetch (or the metadata of a torrent added with dial_now) is waited for and the torrent has no
+ * connection at all, its static peers and those it was given (swarm_torrent_connect,
+ * swarm_session_set_peers) are dialled again, within about 100 ms of it being left alone, then
+ * backing off to once a second. Any thread, callbacks included. */
 int swarm_fetch(struct swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
                 swarm_fetch_cb cb, void *ctx, uint64_t *out_id);
 /* Cancel a pending fetch: its callback runs with -ECANCELED soon (swarm thread).

@@ -136,6 +136,7 @@ struct swarm_session {
 	int fetch_timeout_ms;
 	bool dht;
 	uint32_t readahead_max;
+	uint64_t stream_max;
 	size_t ext_max;
 	std::string ext_name;
 	int log_level;

@@ -1073,6 +1073,10 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 		a_first = last + 1;
 		a_last = std::min<uint64_t>(std::min<uint64_t>(last + x->window, file_last),
 		                            npieces - 1);
+		// streaming: the whole rest of the file, when it fits the budget
+		if (x->window == max_window && a_last < file_last &&
+		    (uint64_t)(file_last - last) * pl <= s->stream_max)
+			a_last = std::min<uint64_t>(file_last, npieces - 1);
 		changed = a_first != x->ahead_first || a_last != x->ahead_last;
 		x->ahead_first = a_first;
 		x->ahead_last = a_last;

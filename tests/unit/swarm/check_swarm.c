@@ -144,6 +144,7 @@ static bool pex = true;
 /* The extension message cap of the next sessions made (0: the default, 1 MiB). */
 static size_t ext_max;
 static uint32_t readahead_max; /* 0: the library's default */
+static uint64_t stream_max;    /* 0: no streaming */
 
 static struct swarm_session *session(const char *const *trackers, const char *const *peers,
                                      struct events *e)
@@ -159,6 +160,7 @@ static struct swarm_session *session(const char *const *trackers, const char *co
 	c.pex = pex;
 	c.ext_max_message = ext_max;
 	c.readahead_max = readahead_max;
+	c.stream_max = stream_max;
 	c.log = log_sink;
 	c.log_level = getenv("SWARM_TEST_DEBUG") ? LOG_DEBUG : LOG_WARNING;
 	if (e) {
@@ -772,6 +774,39 @@ START_TEST(readahead_grows_forward_and_resets_on_seek)
 }
 END_TEST
 
+/* A reader that has gone forward until its window is at its cap streams: the rest of
+ * the file (within stream_max) is fetched without being read; the test above, without
+ * stream_max, is the case where the cap holds. */
+START_TEST(forward_reader_streams_the_rest)
+{
+	struct swarm_metainfo *m = make_file("seed/st", 16 * MiB, 65536, 22);
+	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	char a[32];
+
+	readahead_max = 16 * 65536;
+	stream_max = 16 * MiB;
+	add(seeder, m, "seed", true);
+	const char *peers[] = { addr_of(seeder, a), NULL };
+	struct swarm_session *leech = session(NULL, peers, NULL);
+	struct swarm_torrent *t = add(leech, m, "leech", false);
+	struct swarm_reader *r;
+
+	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
+	for (uint64_t off = 0; off < 2 * MiB; off += 65536)
+		assert_read(r, "seed/st", off, 65536, 10000);
+	FIXTURE_WAIT(pieces_in(t, 0, 256) == 256, 20000, "a streaming reader has %u of 256 pieces",
+	             pieces_in(t, 0, 256));
+	/* and what came unread reads back right */
+	assert_read(r, "seed/st", 15 * MiB + 123, 4096, 10000);
+	swarm_reader_free(r);
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m);
+	readahead_max = 0;
+	stream_max = 0;
+}
+END_TEST
+
 struct reader_job {
 	struct swarm_reader *r;
 	const char *orig;
@@ -1219,6 +1254,7 @@ static Suite *suite(void)
 		{ "seeder_killed", seeder_killed_mid_stream_second_finishes, 60 },
 		{ "concurrent", concurrent_readers, 60 },
 		{ "readahead", readahead_grows_forward_and_resets_on_seek, 30 },
+		{ "stream", forward_reader_streams_the_rest, 40 },
 		{ "forget", forget_refetches_and_never_serves, 40 },
 		{ "restart", restart_keeps_verified_pieces, 30 },
 		{ "corrupt", corrupt_piece_never_returned, 30 },
