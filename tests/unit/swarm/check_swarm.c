@@ -735,42 +735,62 @@ static unsigned pieces_in(struct swarm_torrent *t, uint32_t first, uint32_t end)
 	return n;
 }
 
+/* A seeder of a 16 MiB file of 64 KiB pieces and a leech reading it through one
+ * reader: the read-ahead tests' set-up. */
+struct ra_rig {
+	struct swarm_metainfo *m;
+	struct swarm_session *seeder, *leech;
+	struct swarm_torrent *t;
+	struct swarm_reader *r;
+	char addr[32];
+};
+
+static void ra_rig_up(struct ra_rig *g, const char *file, uint32_t seed)
+{
+	g->m = make_file(file, 16 * MiB, 65536, seed);
+	g->seeder = session(NULL, NULL, NULL);
+	add(g->seeder, g->m, "seed", true);
+	const char *peers[] = { addr_of(g->seeder, g->addr), NULL };
+	g->leech = session(NULL, peers, NULL);
+	g->t = add(g->leech, g->m, "leech", false);
+	ck_assert_int_eq(swarm_reader_new(g->t, 0, &g->r), 0);
+	/* forward, a piece at a time: the window doubles up to readahead_max */
+	for (uint64_t off = 0; off < 2 * MiB; off += 65536)
+		assert_read(g->r, file, off, 65536, 10000);
+}
+
+static void ra_rig_down(struct ra_rig *g)
+{
+	swarm_reader_free(g->r);
+	swarm_session_free(g->leech);
+	swarm_session_free(g->seeder);
+	swarm_metainfo_free(g->m);
+	readahead_max = 0;
+	stream_max = 0;
+}
+
 START_TEST(readahead_grows_forward_and_resets_on_seek)
 {
-	struct swarm_metainfo *m = make_file("seed/ra", 16 * MiB, 65536, 21);
-	struct swarm_session *seeder = session(NULL, NULL, NULL);
+	struct ra_rig g;
+
 	/* a window of 16 pieces: it fills, and nothing of it is still on the wire when
 	 * the seek's bytes are counted (with the 16 MiB default, the whole file would be
 	 * in flight, and a loaded machine delivers it after the count began) */
 	readahead_max = 16 * 65536;
-	char a[32];
-	add(seeder, m, "seed", true);
-	const char *peers[] = { addr_of(seeder, a), NULL };
-	struct swarm_session *leech = session(NULL, peers, NULL);
-	struct swarm_torrent *t = add(leech, m, "leech", false);
-	struct swarm_reader *r;
-
-	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
-	/* forward, a piece at a time: the window doubles up to readahead_max */
-	for (uint64_t off = 0; off < 2 * MiB; off += 65536)
-		assert_read(r, "seed/ra", off, 65536, 10000);
-	FIXTURE_WAIT(pieces_in(t, 32, 48) == 16, 10000, "only %u pieces read ahead",
-	             pieces_in(t, 32, 48));
-	ck_assert_uint_eq(pieces_in(t, 48, 256), 0); /* the cap holds */
+	ra_rig_up(&g, "seed/ra", 21);
+	FIXTURE_WAIT(pieces_in(g.t, 32, 48) == 16, 10000, "only %u pieces read ahead",
+	             pieces_in(g.t, 32, 48));
+	ck_assert_uint_eq(pieces_in(g.t, 48, 256), 0); /* the cap holds */
 
 	/* a seek far away: back to one piece of read-ahead */
-	uint64_t before = downloaded(t);
-	assert_read(r, "seed/ra", 14 * MiB + 100, 1000, 10000);
+	uint64_t before = downloaded(g.t);
+	assert_read(g.r, "seed/ra", 14 * MiB + 100, 1000, 10000);
 	/* the one piece of read-ahead after it lands; nothing beyond may come with it */
-	FIXTURE_WAIT(swarm_torrent_has_piece(t, 225), 10000, "no read-ahead after the seek");
-	uint64_t got = downloaded(t) - before;
+	FIXTURE_WAIT(swarm_torrent_has_piece(g.t, 225), 10000, "no read-ahead after the seek");
+	uint64_t got = downloaded(g.t) - before;
 	ck_assert_msg(got <= 3 * 65536, "a read after a seek downloaded %llu bytes",
 	              (unsigned long long)got);
-	swarm_reader_free(r);
-	swarm_session_free(leech);
-	swarm_session_free(seeder);
-	swarm_metainfo_free(m);
-	readahead_max = 0;
+	ra_rig_down(&g);
 }
 END_TEST
 
@@ -779,31 +799,16 @@ END_TEST
  * stream_max, is the case where the cap holds. */
 START_TEST(forward_reader_streams_the_rest)
 {
-	struct swarm_metainfo *m = make_file("seed/st", 16 * MiB, 65536, 22);
-	struct swarm_session *seeder = session(NULL, NULL, NULL);
-	char a[32];
+	struct ra_rig g;
 
 	readahead_max = 16 * 65536;
 	stream_max = 16 * MiB;
-	add(seeder, m, "seed", true);
-	const char *peers[] = { addr_of(seeder, a), NULL };
-	struct swarm_session *leech = session(NULL, peers, NULL);
-	struct swarm_torrent *t = add(leech, m, "leech", false);
-	struct swarm_reader *r;
-
-	ck_assert_int_eq(swarm_reader_new(t, 0, &r), 0);
-	for (uint64_t off = 0; off < 2 * MiB; off += 65536)
-		assert_read(r, "seed/st", off, 65536, 10000);
-	FIXTURE_WAIT(pieces_in(t, 0, 256) == 256, 20000, "a streaming reader has %u of 256 pieces",
-	             pieces_in(t, 0, 256));
+	ra_rig_up(&g, "seed/st", 22);
+	FIXTURE_WAIT(pieces_in(g.t, 0, 256) == 256, 20000,
+	             "a streaming reader has %u of 256 pieces", pieces_in(g.t, 0, 256));
 	/* and what came unread reads back right */
-	assert_read(r, "seed/st", 15 * MiB + 123, 4096, 10000);
-	swarm_reader_free(r);
-	swarm_session_free(leech);
-	swarm_session_free(seeder);
-	swarm_metainfo_free(m);
-	readahead_max = 0;
-	stream_max = 0;
+	assert_read(g.r, "seed/st", 15 * MiB + 123, 4096, 10000);
+	ra_rig_down(&g);
 }
 END_TEST
 
