@@ -67,7 +67,9 @@ struct swarm_reader {
 	uint32_t window = 1;                      // read-ahead, in pieces
 	uint32_t ahead_first = 1, ahead_last = 0; // the window claimed last
 
-	std::vector<uint32_t> ahead; // swarm thread only: pieces claimed for read-ahead
+	// swarm thread only: the pieces claimed for read-ahead, [claimed_first,
+	// claimed_last], none while claimed_first > claimed_last
+	uint32_t claimed_first = 1, claimed_last = 0;
 };
 
 struct swarm_ext_peer;

@@ -58,24 +58,25 @@ void apply_prios(swarm_torrent *t,
 // The rest of a read-ahead window is left to libtorrent's piece picker, rarest first:
 // readers of the same file then fetch different pieces and trade them, instead of all
 // asking the publisher for the same piece at the same deadline (issue 18's fan-out).
-void claim(swarm_torrent *t, uint32_t first, uint32_t last, int deadline_ms, int step_ms,
-           uint32_t near)
+// Want [first, last] (nothing if first > last), and give the pieces of [d_first,
+// d_last] that are wanted, not had and not time-critical yet a deadline: deadline_ms at
+// d_first, then step_ms apart. claim() and move_window() are this.
+static void want_and_deadlines(swarm_torrent *t, uint32_t first, uint32_t last, uint32_t d_first,
+                               uint32_t d_last, int deadline_ms, int step_ms)
 {
 	std::vector<std::pair<lt::piece_index_t, lt::download_priority_t>> prios;
 	std::vector<std::pair<uint32_t, int>> deadlines;
 	{
 		std::lock_guard<std::mutex> g(t->mu);
-		for (uint32_t p = first; p <= last && p < num_pieces(t); p++) {
-			bool fresh = t->want[p]++ == 0;
-			if (!t->have[p]) {
-				if (fresh)
-					prios.emplace_back(lt::piece_index_t((int)p), prio_on);
-				if (p - first < near && !t->critical[p]) {
-					t->critical[p] = true;
-					deadlines.emplace_back(p, deadline_ms);
-				}
+		for (uint32_t p = first; p <= last && p < num_pieces(t); p++)
+			if (t->want[p]++ == 0 && !t->have[p])
+				prios.emplace_back(lt::piece_index_t((int)p), prio_on);
+		for (uint32_t p = d_first; p <= d_last && p < num_pieces(t); p++) {
+			if (t->want[p] && !t->have[p] && !t->critical[p]) {
+				t->critical[p] = true;
+				deadlines.emplace_back(p,
+				                       deadline_ms + (int)(p - d_first) * step_ms);
 			}
-			deadline_ms += step_ms;
 		}
 	}
 	if (t->readding)
@@ -83,6 +84,15 @@ void claim(swarm_torrent *t, uint32_t first, uint32_t last, int deadline_ms, int
 	apply_prios(t, prios);
 	for (auto &d : deadlines)
 		t->h.set_piece_deadline(lt::piece_index_t((int)d.first), d.second);
+}
+
+void claim(swarm_torrent *t, uint32_t first, uint32_t last, int deadline_ms, int step_ms,
+           uint32_t near)
+{
+	uint32_t d_last =
+	    near == 0 ? 0 : (uint32_t)std::min<uint64_t>(last, (uint64_t)first + near - 1);
+
+	want_and_deadlines(t, first, last, near ? first : 1, d_last, deadline_ms, step_ms);
 }
 
 void release(swarm_torrent *t, uint32_t first, uint32_t last)
@@ -110,6 +120,39 @@ void release(swarm_torrent *t, uint32_t first, uint32_t last)
 	for (uint32_t p : reset)
 		t->h.reset_piece_deadline(lt::piece_index_t((int)p));
 	apply_prios(t, prios);
+}
+
+// A read-ahead window moves from [o_first, o_last] to [first, last] (either empty when
+// its first > last): only the pieces that enter are claimed and only those that leave
+// are released, so a streaming window (the rest of a file) costs what moved, not its
+// length; the first `near` pieces of the new window get deadlines (100 ms, then 20 ms
+// apart) if they have none. Pieces in both windows keep their priority throughout.
+static void move_window(swarm_torrent *t, uint32_t o_first, uint32_t o_last, uint32_t first,
+                        uint32_t last, uint32_t near)
+{
+	bool had = o_first <= o_last, has = first <= last;
+	uint32_t d_last = (uint32_t)std::min<uint64_t>(last, (uint64_t)first + near - 1);
+
+	if (!has) {
+		if (had)
+			release(t, o_first, o_last);
+		return;
+	}
+	if (!had || last < o_first || first > o_last) { // disjoint: all in, all out
+		want_and_deadlines(t, first, last, first, d_last, 100, 20);
+		if (had)
+			release(t, o_first, o_last);
+		return;
+	}
+	if (first < o_first)
+		want_and_deadlines(t, first, o_first - 1, 1, 0, 0, 0);
+	if (last > o_last)
+		want_and_deadlines(t, o_last + 1, last, 1, 0, 0, 0);
+	want_and_deadlines(t, 1, 0, first, d_last, 100, 20);
+	if (o_first < first)
+		release(t, o_first, first - 1);
+	if (o_last > last)
+		release(t, last + 1, o_last);
 }
 
 void finish_fetch(swarm_torrent *t, std::list<swarm_fetch_req>::iterator it, int result)
@@ -1018,8 +1061,8 @@ extern "C" void swarm_reader_free(struct swarm_reader *r)
 			if (!t->readers.count(r))
 				return; // freed with its torrent already
 			fail_fetches(t, r, -ECANCELED);
-			if (!r->ahead.empty())
-				release(t, r->ahead.front(), r->ahead.back());
+			if (r->claimed_first <= r->claimed_last)
+				release(t, r->claimed_first, r->claimed_last);
 			t->readers.erase(r);
 			reader_delete(r);
 		});
@@ -1091,16 +1134,9 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 			swarm_torrent *tt = r->t;
 			if (tt->closing || !tt->readers.count(r))
 				return;
-			std::vector<uint32_t> old;
-			old.swap(r->ahead);
-			for (uint32_t p = a_first; p <= a_last; p++)
-				r->ahead.push_back(p);
-			// Claim the new window before releasing the old one, so the
-			// pieces in both keep their priority.
-			if (!r->ahead.empty())
-				claim(tt, a_first, a_last, 100, 20, near);
-			if (!old.empty())
-				release(tt, old.front(), old.back());
+			move_window(tt, r->claimed_first, r->claimed_last, a_first, a_last, near);
+			r->claimed_first = a_first;
+			r->claimed_last = a_last;
 		});
 	}
 	if (all)
