@@ -542,21 +542,19 @@ START_TEST(add_publishes_a_torrent_encrypted_for_members)
 }
 END_TEST
 
+/* stat's size of path, -1 if it cannot be stat'ed */
+static long long size_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
 /* Wait until stat of path gives size (B sees A's new version). */
 static void wait_size(const char *path, uint64_t size)
 {
-	double end = itest_deadline_s(30);
-	struct stat st;
-
-	for (;;) {
-		bool ok = stat(path, &st) == 0 && (uint64_t)st.st_size == size;
-
-		ck_assert_msg(ok || itest_now_s() < end, "%s: size %lld after 30 s, want %llu",
-		              path, (long long)st.st_size, (unsigned long long)size);
-		if (ok)
-			return;
-		usleep(100000);
-	}
+	FIXTURE_WAIT(size_of(path) == (long long)size, 30000, "%s: size %lld after 30 s, want %llu",
+	             path, size_of(path), (unsigned long long)size);
 }
 
 /* Tried: the owner cuts a published private file to a size inside a piece (truncate -s:
@@ -702,20 +700,13 @@ START_TEST(same_new_path_from_two_members_keeps_both)
 
 		for (int k = 0; k < 2; k++) {
 			struct node *n = ns[k];
-			double end = itest_deadline_s(60);
-			char *c;
+			char *c = NULL;
 
-			/* the loser's node learns it lost, and the copy syncs to the other */
-			for (;;) {
-				c = conflict_name(n, rels[i]);
-				if (*c)
-					break;
-				ck_assert_msg(itest_now_s() < end,
-				              "%s: no conflict copy of %s within 60 s",
-				              k ? "B" : "A", rels[i]);
-				free(c);
-				usleep(200000);
-			}
+			/* the loser's node learns it lost, and the copy syncs to the other
+			 * (each poll asks again, the last answer kept in c) */
+			FIXTURE_WAIT((free(c), c = conflict_name(n, rels[i]), *c != '\0'), 60000,
+			             "%s: no conflict copy of %s within 60 s", k ? "B" : "A",
+			             rels[i]);
 			/* the copy is named by its owner, the loser; the path is the other's */
 			char *owner = xattr(n, rels[i], "owner");
 			char *c_owner = xattr(n, c, "owner");
