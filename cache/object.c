@@ -152,25 +152,7 @@ static int adopt_defer(struct cache *c, const char *path, const char *dest,
 	return 0;
 }
 
-/* A batch adoption whose file could not be renamed (idx_mu held): out of the table and
- * the index, as a failed rename of a single adoption is. */
-static void adopt_undo_locked(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
-{
-	struct cache_rec_buf del = { 0 };
-	struct cache_obj *o;
-
-	if (cache_rec_obj_del(&del, key) == 0)
-		cache_index_append(c, &del, true);
-	cache_rec_buf_release(&del);
-	pthread_mutex_lock(&c->mu);
-	o = cache_obj_find(c, key);
-	if (o) {
-		cache_obj_hash_remove(c, o);
-		cache_obj_drop_chunks(c, o);
-	}
-	pthread_mutex_unlock(&c->mu);
-	cache_obj_free(o);
-}
+static int object_remove_locked(struct cache *c, const uint8_t key[CACHE_KEY_LEN]);
 
 int cache_object_adopt_sync(struct cache *c)
 {
@@ -190,12 +172,13 @@ int cache_object_adopt_sync(struct cache *c)
 	for (size_t i = 0; i < c->npending; i++) {
 		struct cache_adopt_pending *p = &c->pending[i];
 
+		/* an adoption that cannot be finished goes as a removed object does */
 		if (rc < 0) {
-			adopt_undo_locked(c, p->key);
+			object_remove_locked(c, p->key);
 		} else if (rename(p->from, p->to) < 0) {
 			C_ERR(c, "adopt: cannot move %s into the cache: %s", p->from,
 			      strerror(errno));
-			adopt_undo_locked(c, p->key);
+			object_remove_locked(c, p->key);
 			dropped++;
 		}
 		free(p->from);
@@ -373,16 +356,14 @@ int cache_object_unpin(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
 	return set_pin(c, key, false);
 }
 
-int cache_object_remove(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
+/* cache_object_remove with idx_mu held. */
+static int object_remove_locked(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
 {
 	struct cache_rec_buf rec = { 0 };
 	struct cache_obj *o;
 	char path[PATH_MAX];
 	int rc = 0;
 
-	if (!c || !key)
-		return -EINVAL;
-	pthread_mutex_lock(&c->idx_mu);
 	pthread_mutex_lock(&c->mu);
 	o = cache_obj_find(c, key);
 	if (!o)
@@ -411,8 +392,19 @@ int cache_object_remove(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
 		C_WARN(c, "cannot delete %s: %s", path, strerror(errno));
 	cache_obj_free(o);
 out:
-	pthread_mutex_unlock(&c->idx_mu);
 	cache_rec_buf_release(&rec);
+	return rc;
+}
+
+int cache_object_remove(struct cache *c, const uint8_t key[CACHE_KEY_LEN])
+{
+	int rc;
+
+	if (!c || !key)
+		return -EINVAL;
+	pthread_mutex_lock(&c->idx_mu);
+	rc = object_remove_locked(c, key);
+	pthread_mutex_unlock(&c->idx_mu);
 	return rc;
 }
 
