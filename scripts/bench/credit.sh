@@ -21,29 +21,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${BUILD_DIR:-$root/build-bench-shared}
 size=${SIZE:-1G}
 py=/usr/bin/python3
-mkdir -p "$build"
-[[ -f $build/CMakeCache.txt ]] || cmake -S "$root" -B "$build" >"$build/configure.log"
-cmake --build "$build" --target swarmfs -j"${JOBS:-2}" >"$build/bench_credit.build.log" ||
-	{ grep -E "error|warning" "$build/bench_credit.build.log" | head -30; exit 1; }
-swarmfs=$build/fs/swarmfs
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-bench-credit-XXXXXX")
-declare -A pid=()
-nodes=()
-cleanup() {
-	set +e
-	for n in "${nodes[@]}"; do
-		mountpoint -q "$work/mnt-$n" 2>/dev/null && fusermount3 -u "$work/mnt-$n"
-	done
-	for n in "${nodes[@]}"; do
-		local p=${pid[$n]}
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$p" 2>/dev/null && kill "$p"
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$root/scripts/bench/lib.sh"
+bench_build credit swarmfs
+bench_work credit
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -53,26 +33,6 @@ cpu_s() { # PID: user + system CPU seconds so far, all threads
 json_num() { # KEY: the first "KEY": number in the JSON on stdin
 	grep -o "\"$1\": *[0-9]*" | head -1 | grep -o '[0-9]*$'
 }
-mount_node() { # NAME HOME DRIVE [ARGS...]: a foreground mount as a background job
-	local name=$1 home=$2 drive=$3
-	shift 3
-	mkdir -p "$work/mnt-$name"
-	"$swarmfs" mount -f --home "$home" --listen 127.0.0.1:0 --no-dht "$@" "$drive" \
-		"$work/mnt-$name" 2>>"$work/$name.log" &
-	pid[$name]=$!
-	nodes+=("$name")
-	for _ in $(seq 1200); do
-		mountpoint -q "$work/mnt-$name" && return 0
-		kill -0 "${pid[$name]}" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "mount $name failed:"; cat "$work/$name.log"; exit 1
-}
-umount_node() {
-	fusermount3 -u "$work/mnt-$1"
-	wait "${pid[$1]}" || echo "(mount $1 exited with status $?)"
-}
-drive_field() { getfattr --only-values -n user.swarmfs.drive "$1" 2>/dev/null | sed -n "s/^$2: //p"; }
 wire() { # MOUNTPOINT: bytes its session moved both ways, every byte
 	local j
 	j=$("$swarmfs" status --json "$1")

@@ -21,42 +21,10 @@ size=${SIZE:-256M}
 py=/usr/bin/python3
 "$py" -c 'import libtorrent' 2>/dev/null ||
 	{ echo "$py cannot import libtorrent: install python3-libtorrent"; exit 1; }
-mkdir -p "$build"
-[[ -f $build/CMakeCache.txt ]] || cmake -S "$root" -B "$build" >"$build/configure.log"
-cmake --build "$build" --target swarmfs -j"${JOBS:-2}" >"$build/bench_fanout.build.log" ||
-	{ grep -E "error|warning" "$build/bench_fanout.build.log" | head -30; exit 1; }
-swarmfs=$build/fs/swarmfs
+. "$root/scripts/bench/lib.sh"
+bench_build fanout swarmfs
+bench_work fanout
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-bench-fanout-XXXXXX")
-declare -A pid=()
-nodes=()
-cleanup() {
-	set +e
-	for n in "${nodes[@]}"; do
-		mountpoint -q "$work/mnt-$n" 2>/dev/null && fusermount3 -u "$work/mnt-$n"
-	done
-	for n in "${nodes[@]}"; do wait "${pid[$n]}" 2>/dev/null; done
-	[[ -n ${KEEP_LOGS:-} ]] && cp "$work"/*.log "$KEEP_LOGS"/ 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-mount_node() { # NAME HOME DRIVE [ARGS...]: a foreground mount as a background job
-	local name=$1 home=$2 drive=$3
-	shift 3
-	mkdir -p "$work/mnt-$name"
-	"$swarmfs" mount -f --home "$home" --listen 127.0.0.1:0 --no-dht "$@" "$drive" \
-		"$work/mnt-$name" 2>>"$work/$name.log" &
-	pid[$name]=$!
-	nodes+=("$name")
-	for _ in $(seq 1200); do
-		mountpoint -q "$work/mnt-$name" && return 0
-		kill -0 "${pid[$name]}" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "mount $name failed:"; cat "$work/$name.log"; exit 1
-}
-drive_field() { getfattr --only-values -n user.swarmfs.drive "$1" 2>/dev/null | sed -n "s/^$2: //p"; }
 uploaded() { # MOUNTPOINT: the session's payload bytes uploaded so far
 	"$swarmfs" status --json "$1" | "$py" -c 'import json, sys; print(json.load(sys.stdin)["total_uploaded"])'
 }

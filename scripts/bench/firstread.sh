@@ -28,51 +28,14 @@ py=/usr/bin/python3
 helper=$root/scripts/bench/bench_shared.py
 "$py" -c 'import libtorrent' 2>/dev/null ||
 	{ echo "$py cannot import libtorrent: install python3-libtorrent"; exit 1; }
+. "$root/scripts/bench/lib.sh"
 if [[ -z ${SWARMFS:-} ]]; then
-	mkdir -p "$build"
-	[[ -f $build/CMakeCache.txt ]] || cmake -S "$root" -B "$build" >"$build/configure.log"
-	cmake --build "$build" --target swarmfs -j"${JOBS:-2}" >"$build/bench_firstread.build.log" ||
-		{ grep -E "error|warning" "$build/bench_firstread.build.log" | head -30; exit 1; }
+	bench_build firstread swarmfs
 fi
 swarmfs=${SWARMFS:-$build/fs/swarmfs}
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-bench-firstread-XXXXXX")
-declare -A pid=()
-cleanup() {
-	set +e
-	for n in "${!pid[@]}"; do
-		mountpoint -q "$work/mnt-$n" 2>/dev/null && fusermount3 -u "$work/mnt-$n"
-	done
-	for n in "${!pid[@]}"; do
-		local p=${pid[$n]}
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$p" 2>/dev/null && kill "$p"
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+bench_work firstread
 
 val() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
-mount_node() { # NAME HOME DRIVE: a foreground mount as a background job, until it is up
-	local name=$1 home=$2 drive=$3
-	mkdir -p "$work/mnt-$name"
-	"$swarmfs" mount -f --home "$home" --listen 127.0.0.1:0 --no-dht "$drive" \
-		"$work/mnt-$name" 2>>"$work/$name.log" &
-	pid[$name]=$!
-	for _ in $(seq 12000); do
-		mountpoint -q "$work/mnt-$name" && return 0
-		kill -0 "${pid[$name]}" 2>/dev/null || break
-		sleep 0.005
-	done
-	echo "mount $name failed:"; cat "$work/$name.log"; exit 1
-}
-umount_node() {
-	fusermount3 -u "$work/mnt-$1"
-	wait "${pid[$1]}" || echo "(mount $1 exited with status $?)"
-	unset "pid[$1]"
-}
-drive_field() { getfattr --only-values -n user.swarmfs.drive "$1" 2>/dev/null | sed -n "s/^$2: //p"; }
 wait_published() {
 	until "$swarmfs" status "$1" | grep -q "publish queue: 0 staged, 0 queued"; do sleep 0.05; done
 }

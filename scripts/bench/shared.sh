@@ -49,30 +49,11 @@ py=/usr/bin/python3
 helper=$root/scripts/bench/bench_shared.py
 "$py" -c 'import libtorrent' 2>/dev/null ||
 	{ echo "$py cannot import libtorrent: install python3-libtorrent"; exit 1; }
-mkdir -p "$build"
-[[ -f $build/CMakeCache.txt ]] || cmake -S "$root" -B "$build" >"$build/configure.log"
-cmake --build "$build" --target swarmfs bench_fs_populate -j"${JOBS:-2}" >"$build/bench_shared.build.log" ||
-	{ grep -E "error|warning" "$build/bench_shared.build.log" | head -30; exit 1; }
-swarmfs=$build/fs/swarmfs
+. "$root/scripts/bench/lib.sh"
+bench_build shared swarmfs bench_fs_populate
 populate=$build/tests/integration/bench_fs_populate
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-bench-shared-XXXXXX")
-declare -A pid=() hwm=() anon=()
-nodes=()
-cleanup() {
-	set +e
-	for n in "${nodes[@]}"; do
-		mountpoint -q "$work/mnt-$n" 2>/dev/null && fusermount3 -u "$work/mnt-$n"
-	done
-	for n in "${nodes[@]}"; do
-		local p=${pid[$n]}
-		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$p" 2>/dev/null && kill "$p"
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+bench_work shared
+declare -A hwm=() anon=()
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -81,21 +62,6 @@ mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
 val() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
 bytes() { numfmt --from=iec "$1"; }
 
-mount_node() { # NAME HOME DRIVE [ARGS...]: a foreground mount as a background job
-	local name=$1 home=$2 drive=$3
-	shift 3
-	mkdir -p "$work/mnt-$name"
-	"$swarmfs" mount -f --home "$home" --listen 127.0.0.1:0 --no-dht "$@" "$drive" \
-		"$work/mnt-$name" 2>>"$work/$name.log" &
-	pid[$name]=$!
-	nodes+=("$name")
-	for _ in $(seq 1200); do
-		mountpoint -q "$work/mnt-$name" && return 0
-		kill -0 "${pid[$name]}" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "mount $name failed:"; cat "$work/$name.log"; exit 1
-}
 umount_node() { # NAME: note its memory (peak: the most of its mounts), unmount, wait for it
 	local p=${pid[$1]} kb
 	kb=$(awk '/VmHWM/ { print $2 }' "/proc/$p/status")
@@ -104,9 +70,6 @@ umount_node() { # NAME: note its memory (peak: the most of its mounts), unmount,
 	anon[$1]=$(awk '/RssAnon/ { print $2 }' "/proc/$p/status")
 	fusermount3 -u "$work/mnt-$1"
 	wait "$p" || echo "(mount $1 exited with status $?)"
-}
-drive_field() { # MOUNTPOINT FIELD: a line of the drive's status text
-	getfattr --only-values -n user.swarmfs.drive "$1" 2>/dev/null | sed -n "s/^$2: //p"
 }
 wait_published() {
 	until "$swarmfs" status "$1" | grep -q "publish queue: 0 staged, 0 queued"; do sleep 0.05; done
