@@ -4,6 +4,7 @@
 
 #include "fs.h"
 #include "hosting.h"
+#include "seedback.h"
 #include "volunteer.h"
 #include "inode.h"
 #include "publish.h"
@@ -263,6 +264,9 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 	char iface[256] = "", cdir[4200];
 	int err;
 
+	/* before the session: a peer may ask for a held torrent as soon as it listens */
+	if ((err = fs_seedback_new(d, o->seed_max, &d->seedback)) < 0)
+		return err;
 	snprintf(cdir, sizeof cdir, "%s/cache", d->dir);
 	cc.dir = cdir;
 	cc.cap = d->cache_size;
@@ -302,6 +306,7 @@ static int open_engine(struct fs_drive *d, const struct fs_drive_opts *o)
 	cfg.on_ext_peer = fs_sync_on_ext_peer;
 	cfg.on_ext_message = fs_sync_on_ext_message;
 	cfg.on_metadata = on_metadata;
+	cfg.on_unknown = fs_seedback_on_unknown;
 	cfg.cb_ctx = d;
 	cfg.ext_max_message = LEDGER_SYNC_MAX_MSG;
 	cfg.dht_bootstrap = o->dht_bootstrap;
@@ -660,8 +665,7 @@ int fs_torrent_local(struct fs_drive *d, const struct ledger_entry *e,
 	return err;
 }
 
-/* Seed a v1 companion (its .torrent bytes) from the cache file of object key. */
-static int seed_v1(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32])
+int fs_seed_v1(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32])
 {
 	struct fs_engine_torrent *t;
 	char data[4200], save[4200];
@@ -755,7 +759,7 @@ int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_en
 	if (!err && (!m->has_v1 || m->num_files != 1 || m->files[0].size != e->content.length))
 		err = -EBADMSG;
 	if (!err)
-		err = seed_v1(d, buf, len, e->content.ih2);
+		err = fs_seed_v1(d, buf, len, e->content.ih2);
 	if (!err)
 		memcpy(out_v1, m->v1, 20);
 	swarm_metainfo_free(m);
@@ -1029,15 +1033,17 @@ void fs_drive_close(struct fs_drive *d)
 		ledger_interrupt(d->ledger);          /* and the sweep */
 		pthread_join(d->verify_thread, NULL); /* it uses the ledger */
 	}
-	fs_volunteer_stop(d); /* it fetches through the engine and the waiter's probes */
+	fs_volunteer_stop(d);          /* it fetches through the engine and the waiter's probes */
+	fs_seedback_stop(d->seedback); /* it adds torrents to the engine */
 	fs_hosting_stop(d);
 	fs_drive_notify_stop(d);
 	fs_waiter_stop(d->waiter); /* answers what is parked; before the probes' session */
 	fs_import_fetch_stop(d);   /* its torrents leave the session, its files the queue */
 	fs_publish_stop(d);
 	fs_sync_stop(d);
-	fs_engine_free(d->engine); /* its torrents and readers die with it */
-	fs_waiter_free(d->waiter); /* after the engine's last completion */
+	fs_engine_free(d->engine);     /* its torrents and readers die with it */
+	fs_waiter_free(d->waiter);     /* after the engine's last completion */
+	fs_seedback_free(d->seedback); /* after the session's network thread */
 	fs_sync_free(d);
 	ledger_free(d->ledger);
 	ledger_key_free(d->key);
@@ -1231,48 +1237,6 @@ static void invalidate_each(const char *path, void *ctx)
  * chain from raw bytes once per mount, in the background, and hides what fails (an
  * open re-checks its own record in any case). A big drive takes seconds a 100k
  * records on one core; listings do not wait for it. */
-/* What this node holds it seeds back while mounted (DESIGN.md §6, issue 6): the torrent
- * of every cache object with verified pieces is added, so another member's read finds
- * this node without it opening the file first. */
-static void seed_cached(struct fs_drive *d)
-{
-	char dir[4200];
-	struct dirent *de;
-	DIR *dh;
-	size_t n = 0;
-
-	snprintf(dir, sizeof dir, "%s/torrents", d->dir);
-	if (!(dh = opendir(dir)))
-		return;
-	while (!d->closing && (de = readdir(dh))) {
-		struct cache_object_info info;
-		uint8_t key[32];
-		char hex[65], path[4400];
-		void *buf;
-		size_t len;
-
-		/* <v2 hex>.torrent, or v1-<v2 hex>.torrent for a v1 companion */
-		bool v1 = !strncmp(de->d_name, "v1-", 3);
-		const char *name = de->d_name + (v1 ? 3 : 0);
-
-		if (strlen(name) != 64 + 8 || strcmp(name + 64, ".torrent"))
-			continue;
-		snprintf(hex, sizeof hex, "%.64s", name);
-		if (ledger_unhex(hex, key, 32) < 0 || cache_object_stat(d->cache, key, &info) < 0 ||
-		    !info.present || (v1 && !info.pinned))
-			continue;
-		snprintf(path, sizeof path, "%s/%.75s", dir, de->d_name);
-		if (fs_read_file(path, 64 << 20, &buf, &len) < 0)
-			continue;
-		if ((v1 ? seed_v1(d, buf, len, key) : fs_seed(d, buf, len, key, false, NULL)) == 0)
-			n++;
-		free(buf);
-	}
-	closedir(dh);
-	if (n)
-		fs_info("seeding %zu torrents of content this node holds", n);
-}
-
 /* The sweep thread's nice value: it still finishes on a busy machine, but a handler
  * that wants the CPU gets about ten times its share. */
 static const int SWEEP_NICE = 10;
@@ -1287,7 +1251,6 @@ static void *verify_main(void *arg)
 	 * find and stat on a fresh mount (issue 18). Linux nices a thread alone. */
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), SWEEP_NICE) < 0)
 		fs_debug("sweep: cannot lower its priority: %s", strerror(errno));
-	seed_cached(d);
 	n = ledger_verify_chain(d->ledger, on_problem, d);
 
 	pthread_mutex_lock(&d->bad_lock);
@@ -1339,6 +1302,10 @@ int fs_drive_start(struct fs_drive *d, struct fuse_session *se)
 		return err;
 	}
 	d->verify_running = true;
+	if ((err = fs_seedback_start(d->seedback)) < 0) {
+		fs_err("cannot start seeding what this node holds: %s", strerror(-err));
+		return err;
+	}
 	if ((err = fs_hosting_start(d)) < 0) {
 		fs_err("cannot start the hosting sweep: %s", strerror(-err));
 		return err;

@@ -23,6 +23,7 @@ struct fs_hosting;
 struct fs_imports;
 struct fs_inodes;
 struct fs_publisher;
+struct fs_seedback;
 struct fs_volunteer;
 struct fs_waiter;
 struct fuse_session;
@@ -43,6 +44,8 @@ struct fs_drive_opts {
 	int upload_limit;    /* bytes/s, 0: none */
 	bool no_receipts;    /* sign no credit receipts for what this node downloads */
 	uint64_t volunteer;  /* bytes this node offers to host under-replicated files, 0: none */
+	size_t seed_max;     /* torrents of held content loaded at mount (fs/seedback); the
+	                      * rest when a peer asks */
 };
 
 struct fs_drive {
@@ -63,6 +66,7 @@ struct fs_drive {
 	struct fs_waiter *waiter;       /* opens and adds parked for the swarm (fs/waiter) */
 	struct fs_hosting *hosting;     /* pins, health, the last copy kept (fs/hosting) */
 	struct fs_volunteer *volunteer; /* --volunteer: hosts what lacks holders (fs/volunteer) */
+	struct fs_seedback *seedback;   /* what this node holds, offered to the swarm */
 	struct fs_imports *imports;     /* adds into a private drive (fs/import_fetch), made
 	                                 * by the first; add_lock guards the pointer */
 	pthread_mutex_t torrents_lock;  /* guards torrents[] */
@@ -141,6 +145,10 @@ void fs_drive_close(struct fs_drive *d);
  * them to libtorrent's pace. Any thread but the engine's. */
 int fs_seed(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32],
             bool reading, struct fs_engine_torrent **out_t);
+/* Seed the v1 companion (its .torrent bytes) of the pinned object key from its cache
+ * file, for plain v1 clients. Added already counts as success. Any thread but the
+ * engine's. */
+int fs_seed_v1(struct fs_drive *d, const void *torrent, size_t len, const uint8_t key[32]);
 
 /* Fill e->content's optional fields (a file within a torrent of several) from e's
  * record, which the state tables do not keep; a no-op for directories and empty

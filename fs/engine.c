@@ -65,6 +65,7 @@ struct fs_engine {
 	swarm_ext_message_cb user_ext_message;
 	swarm_piece_cb user_piece;
 	swarm_metadata_cb user_metadata;
+	swarm_unknown_cb user_unknown;
 	void *user_ctx;
 	swarm_log_fn log;
 	void *log_ctx;
@@ -384,6 +385,13 @@ static void on_metadata(struct swarm_torrent *st, void *tctx, void *ctx)
 		e->user_metadata(st, t && t->plain ? t->uctx : NULL, e->user_ctx);
 }
 
+static void on_unknown(const uint8_t ih[20], void *ctx)
+{
+	struct fs_engine *e = ctx;
+
+	e->user_unknown(ih, e->user_ctx);
+}
+
 /* ---- lifecycle ---- */
 
 int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
@@ -403,6 +411,7 @@ int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
 	e->user_ext_message = sc->on_ext_message;
 	e->user_piece = sc->on_piece;
 	e->user_metadata = sc->on_metadata;
+	e->user_unknown = sc->on_unknown;
 	e->user_ctx = sc->cb_ctx;
 	e->log = sc->log;
 	e->log_ctx = sc->log_ctx;
@@ -433,6 +442,7 @@ int fs_engine_new(const struct swarm_config *sc, const struct cache_config *cc,
 	s2.on_ext_peer = on_ext_peer;
 	s2.on_ext_message = on_ext_message;
 	s2.on_metadata = on_metadata;
+	s2.on_unknown = sc->on_unknown ? on_unknown : NULL;
 	s2.cb_ctx = e;
 	err = swarm_session_new(&s2, &e->s);
 	if (err < 0)

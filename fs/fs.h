@@ -11,6 +11,7 @@
 #define SWARMFS_FS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <syslog.h>
 
@@ -68,6 +69,9 @@ int fs_drive_lock(const char *drive_dir, long *out_holder);
 
 /* ---- mount.c ---- */
 
+/* --seed-max's default: held files whose torrents a mount loads (fs/seedback.h) */
+#define FS_SEED_MAX_DEFAULT 1000
+
 struct fs_mount_opts {
 	const char *home;       /* --home, or NULL */
 	const char *key;        /* --key, or NULL for the default key */
@@ -89,6 +93,7 @@ struct fs_mount_opts {
 	int upload_limit;       /* --upload-limit, bytes/s, 0: none */
 	bool no_receipts;       /* --no-receipts: sign no credit receipts */
 	uint64_t volunteer;     /* --volunteer SIZE: bytes offered to host, 0: none */
+	size_t seed_max;        /* --seed-max N: held files' torrents loaded at mount */
 	char **fuse_opts;       /* -o values, NULL-terminated; borrowed */
 };
 

@@ -119,6 +119,8 @@ static void mount_usage(FILE *f)
 	       "      --volunteer SIZE    host files below the drive's replica target by\n"
 	       "                          itself, the most needed first, up to SIZE in all\n"
 	       "                          (e.g. 50G): fetched whole, pinned, host claims\n"
+	       "      --seed-max N        load the torrents of at most N held files at mount\n"
+	       "                          (default 1000); the others load when a peer asks\n"
 	       "  -o OPT[,OPT...]         FUSE mount options; every flag above is also an\n"
 	       "                          option: -o home=DIR,tracker=URL,no_dht,...\n"
 	       "  -h, --help              this text\n\n"
@@ -158,7 +160,8 @@ static int mount_parsed(int argc, char **argv)
 		OPT_LSD,
 		OPT_UTP,
 		OPT_NO_RECEIPTS,
-		OPT_VOLUNTEER
+		OPT_VOLUNTEER,
+		OPT_SEED_MAX
 	};
 	static const struct option longopts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
@@ -176,12 +179,13 @@ static int mount_parsed(int argc, char **argv)
 		{ "upload-limit", required_argument, NULL, OPT_UPLOAD_LIMIT },
 		{ "no-receipts", no_argument, NULL, OPT_NO_RECEIPTS },
 		{ "volunteer", required_argument, NULL, OPT_VOLUNTEER },
+		{ "seed-max", required_argument, NULL, OPT_SEED_MAX },
 		{ "cache-size", required_argument, NULL, OPT_CACHE },
 		{ "allow-other", no_argument, NULL, OPT_ALLOW_OTHER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct fs_mount_opts o = { .dht = true };
+	struct fs_mount_opts o = { .dht = true, .seed_max = FS_SEED_MAX_DEFAULT };
 	char **fuse_opts = calloc((size_t)argc + 1, sizeof *fuse_opts);
 	char **trackers = calloc((size_t)argc + 1, sizeof *trackers);
 	char **peers = calloc((size_t)argc + 1, sizeof *peers);
@@ -241,6 +245,18 @@ static int mount_parsed(int argc, char **argv)
 				goto done;
 			}
 			o.utp = !strcmp(optarg, "on");
+			break;
+		case OPT_SEED_MAX:
+			secs = strtol(optarg, &end, 10);
+			if (end == optarg || *end || secs < 0 || secs > 100000000) {
+				fprintf(stderr,
+				        "swarmfs mount: bad --seed-max '%s': want a number of "
+				        "files, 0..100000000\n",
+				        optarg);
+				rc = FS_EXIT_USAGE;
+				goto done;
+			}
+			o.seed_max = (size_t)secs;
 			break;
 		case OPT_READ_TIMEOUT:
 			secs = strtol(optarg, &end, 10);

@@ -60,6 +60,7 @@ int fs_mount_run(const struct fs_mount_opts *o)
 	dopts.upload_limit = o->upload_limit;
 	dopts.no_receipts = o->no_receipts;
 	dopts.volunteer = o->volunteer;
+	dopts.seed_max = o->seed_max;
 	if (fs_drive_open(&dopts, &d) < 0)
 		goto out; /* it said why */
 

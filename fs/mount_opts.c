@@ -32,6 +32,7 @@ static const struct {
 	{ "no_receipts", "--no-receipts", NONE, NULL },
 	{ "read_timeout", "--read-timeout", REQUIRED, NULL },
 	{ "volunteer", "--volunteer", REQUIRED, NULL },
+	{ "seed_max", "--seed-max", REQUIRED, NULL },
 	{ "allow_other", "--allow-other", NONE, NULL },
 };
 

@@ -6,7 +6,8 @@
  * fs_cmd_mount_helper. Every `swarmfs mount` flag is also an -o option, spelled with
  * '_' or '-' (home=DIR, key=NAME, cache_size=SIZE, listen=ADDR:PORT, tracker=URL,
  * peer=HOST:PORT and dht_bootstrap=HOST:PORT, repeatable, no_dht, lsd, utp[=on|off],
- * upload_limit=SIZE, no_receipts, read_timeout=SECS, volunteer=SIZE, allow_other; -f and -d have
+ * upload_limit=SIZE, no_receipts, read_timeout=SECS, volunteer=SIZE, seed_max=N,
+ * allow_other; -f and -d have
  * none: a mount(8) helper returns once mounted, and FUSE's own "debug" traces); DRIVE may be a
  * FILE.torrent or a magnet, as for `swarmfs mount`. mount(8)'s own options (noauto,
  * _netdev, nofail, user, x-*, ...) are dropped, and every other option goes to FUSE.

@@ -2,6 +2,7 @@
 #include "status.h"
 
 #include "hosting.h"
+#include "seedback.h"
 #include "volunteer.h"
 
 #include "drive.h"
@@ -204,6 +205,15 @@ static void hosting_text(struct fs_drive *d, char **buf, size_t *len)
 	if (vsize)
 		fs_text_add(buf, len, "volunteer: hosting %llu of %llu bytes offered\n",
 		            (unsigned long long)vused, (unsigned long long)vsize);
+
+	struct fs_seedback_count sc;
+
+	fs_seedback_count(d->seedback, &sc);
+	if (sc.indexed)
+		fs_text_add(buf, len,
+		            "seeding on demand: %zu held files load when a peer asks (%zu so "
+		            "far); %zu loaded at mount\n",
+		            sc.indexed, sc.on_demand, sc.loaded);
 }
 
 int fs_status_text(struct fs_drive *d, char **out)
@@ -389,6 +399,13 @@ int fs_status_json(struct fs_drive *d, char **out)
 		fs_volunteer_usage(d, &vsize, &vused);
 		fs_json_uint(&j, "volunteer", vsize);
 		fs_json_uint(&j, "volunteer_used", vused);
+
+		struct fs_seedback_count sc;
+
+		fs_seedback_count(d->seedback, &sc);
+		fs_json_uint(&j, "seed_loaded", sc.loaded);
+		fs_json_uint(&j, "seed_on_demand", sc.indexed);
+		fs_json_uint(&j, "seed_asked", sc.on_demand);
 	}
 	fs_json_object_end(&j);
 	fs_json_object_begin(&j, "publish");

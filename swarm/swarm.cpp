@@ -22,6 +22,7 @@
 #include <libtorrent/settings_pack.hpp>
 #include <libtorrent/extensions.hpp>
 #include <libtorrent/extensions/smart_ban.hpp>
+#include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/extensions/ut_metadata.hpp>
 #include <libtorrent/extensions/ut_pex.hpp>
 #include <libtorrent/version.hpp>
@@ -229,6 +230,25 @@ struct plugin_wrapper : lt::plugin {
 	}
 };
 
+// Tells the embedder of an incoming peer that asked for a torrent the session does not
+// have (libtorrent's network thread), and turns the peer away: the embedder may add the
+// torrent, and the peer's next dial finds it.
+struct unknown_plugin : lt::plugin {
+	swarm_session *s;
+	explicit unknown_plugin(swarm_session *ss) : s(ss)
+	{
+	}
+	bool on_unknown_torrent(lt::info_hash_t const &ih, lt::peer_connection_handle const &,
+	                        lt::add_torrent_params &) override
+	{
+		if (ih.has_v1())
+			s->on_unknown(reinterpret_cast<const uint8_t *>(ih.v1.data()), s->cb_ctx);
+		if (ih.has_v2())
+			s->on_unknown(reinterpret_cast<const uint8_t *>(ih.v2.data()), s->cb_ctx);
+		return false;
+	}
+};
+
 static lt::settings_pack session_settings(const struct swarm_config *c)
 {
 	lt::settings_pack sp;
@@ -334,6 +354,7 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 	s->may_serve = c->may_serve;
 	s->check_upload = c->check_upload;
 	s->on_metadata = c->on_metadata;
+	s->on_unknown = c->on_unknown;
 	s->cb_ctx = c->cb_ctx;
 
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -356,6 +377,8 @@ static int session_new(const struct swarm_config *c, swarm_session **out)
 		params.extensions.push_back(
 		    std::make_shared<plugin_wrapper>(&lt::create_ut_pex_plugin));
 	params.extensions.push_back(std::make_shared<plugin_wrapper>(&lt::create_smart_ban_plugin));
+	if (c->on_unknown)
+		params.extensions.push_back(std::make_shared<unknown_plugin>(s.get()));
 	try {
 		s->ses = std::make_unique<lt::session>(std::move(params));
 	} catch (...) {

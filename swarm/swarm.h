@@ -81,6 +81,12 @@ typedef bool (*swarm_upload_cb)(struct swarm_torrent *t, void *torrent_ctx, uint
 /* The metadata of t (added from a magnet or an infohash) arrived from a peer:
  * swarm_torrent_metainfo has it now, and swarm_torrent_wait_metadata returns. */
 typedef void (*swarm_metadata_cb)(struct swarm_torrent *t, void *torrent_ctx, void *ctx);
+/* A peer asked for a torrent this session does not have: ih is the 20 bytes of its
+ * handshake (a v1 infohash, or a v2 one truncated). The peer is turned away; a peer that
+ * wants the torrent dials again, and finds it if the embedder has added it meanwhile
+ * (seeding on demand). Runs on libtorrent's network thread, like swarm_serve_cb: must be
+ * fast, thread-safe, and never call swarm/. */
+typedef void (*swarm_unknown_cb)(const uint8_t ih[20], void *ctx);
 /* A fetch ended: 0 (every byte of the range is verified and on disk), -ETIMEDOUT,
  * -ECANCELED (swarm_fetch_cancel, reader or torrent gone), or another -errno. */
 typedef void (*swarm_fetch_cb)(int result, void *ctx);
@@ -126,7 +132,8 @@ struct swarm_config {
 	swarm_serve_cb may_serve;      /* NULL = serve every verified piece */
 	swarm_upload_cb check_upload;  /* NULL = upload what is read from disk */
 	swarm_metadata_cb on_metadata; /* NULL = not told */
-	void *cb_ctx;                  /* the ctx of the six callbacks above */
+	swarm_unknown_cb on_unknown;   /* NULL = not told */
+	void *cb_ctx;                  /* the ctx of the seven callbacks above */
 };
 
 /* Defaults: listen on all interfaces, any port, DHT/LSD/UPnP/NAT-PMP off, PEX on,

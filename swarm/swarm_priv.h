@@ -150,6 +150,7 @@ struct swarm_session {
 	swarm_serve_cb may_serve;
 	swarm_upload_cb check_upload;
 	swarm_metadata_cb on_metadata;
+	swarm_unknown_cb on_unknown;
 	void *cb_ctx;
 
 	std::unique_ptr<lt::session> ses;

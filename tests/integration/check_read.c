@@ -27,13 +27,18 @@ static struct fixture_mount *ma, *mb;
 
 static char *uri;
 
-static struct fixture_mount *mount_a(void)
+static struct fixture_mount *mount_a_with(const char *seed_max)
 {
-	const char *args[] = { "--no-dht", "--listen", listen_a, NULL };
+	const char *args[] = { "--no-dht", "--listen", listen_a, "--seed-max", seed_max, NULL };
 	struct fixture_mount *m;
 
 	ck_assert_int_eq(fixture_mount_start(home_a, "team", mnt_a, args, &m), 0);
 	return m;
+}
+
+static struct fixture_mount *mount_a(void)
+{
+	return mount_a_with("1000");
 }
 
 /* B joins by the URI (the first time), and syncs from A. */
@@ -148,6 +153,40 @@ START_TEST(remote_file_reads_back_identical)
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
+}
+END_TEST
+
+/* Whether m's log has a line with s in it. */
+static bool log_has(struct fixture_mount *m, const char *s)
+{
+	char *out = NULL;
+	bool yes = fixture_sh(5000, &out, "grep -aq -- '%s' '%s'", s, fixture_mount_log(m)) == 0;
+
+	free(out);
+	return yes;
+}
+
+/* A holds both files but loads none of their torrents at mount (--seed-max 0): what was
+ * tried is B reading them cold, its only seeder A, which must load each torrent when
+ * B's handshake asks for it (without that the reads fail with EIO: nobody seeds). */
+START_TEST(held_files_are_seeded_on_demand)
+{
+	ck_assert_int_eq(fixture_mount_stop(ma), 0);
+	ma = mount_a_with("0");
+	FIXTURE_WAIT(log_has(ma, "seeding 0 torrents of content this node holds; 2 more"), 30000,
+	             "A did not index its two held files for loading on demand");
+	char *want = itest_run(30000, "cd '%s' && sha256sum small.bin big.bin", src);
+	char *got = itest_run(90000, "cd '%s' && sha256sum small.bin big.bin", mnt_b);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	char *st = itest_run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt_a);
+
+	ck_assert_msg(
+	    strstr(st, "seeding on demand: 2 held files load when a peer asks (2 so far)"),
+	    "A's status does not count the two loads on demand: %s", st);
+	free(st);
 }
 END_TEST
 
@@ -287,6 +326,7 @@ int main(void)
 {
 	const TTest *const tests[] = {
 		remote_file_reads_back_identical,
+		held_files_are_seeded_on_demand,
 		middle_read_fetches_only_nearby_pieces,
 		seeder_down_eio_after_timeout_then_back,
 		NULL,
