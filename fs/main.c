@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -129,6 +130,22 @@ static void mount_usage(FILE *f)
 }
 
 static int mount_parsed(int argc, char **argv);
+
+/* A mount opens a data file for each file it has published or read (the cache keeps
+ * them open) and libtorrent its sockets: the soft limit on open files (1024 on most
+ * systems) runs out after a thousand small files. Raise it to the hard limit, as a
+ * daemon may; a failure leaves the limit as it was. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			fprintf(stderr, "swarmfs mount: cannot raise the open-file limit: %s\n",
+			        strerror(errno));
+	}
+}
 
 /* -o home=...,tracker=... as well as --home, --tracker: see mount_opts.h */
 int fs_cmd_mount(int argc, char **argv)
@@ -325,6 +342,7 @@ static int mount_parsed(int argc, char **argv)
 	o.drive = argv[optind];
 	o.mountpoint = argv[optind + 1];
 	o.fuse_opts = fuse_opts;
+	raise_nofile();
 	if (fs_torrent_arg_is_magnet(o.drive) || fs_torrentfs_is_torrent(o.drive))
 		rc = fs_torrentfs_run(&o); /* a torrent, not a drive */
 	else

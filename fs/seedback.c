@@ -83,8 +83,7 @@ static int read_torrent(struct fs_seedback *sb, const char *name, void **buf, si
 
 /* Index one held torrent that is not loaded now: its key and its v1 hash (a hybrid
  * torrent's peers may name either in their handshake). */
-static void index_held(struct fs_seedback *sb, const uint8_t key[32], const void *buf,
-                       size_t len)
+static void index_held(struct fs_seedback *sb, const uint8_t key[32], const void *buf, size_t len)
 {
 	struct swarm_metainfo *m = NULL;
 	struct entry en = { .flags = 0 };
@@ -171,7 +170,7 @@ static void scan(struct fs_seedback *sb)
 	if (loaded || sb->n)
 		fs_notice("seeding %zu torrents of content this node holds; %zu more when a "
 		          "peer asks for them",
-		        loaded, sb->n);
+		          loaded, sb->n);
 }
 
 /* Load the torrent of key (the thread, without the lock). */

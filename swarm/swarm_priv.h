@@ -165,6 +165,10 @@ struct swarm_session {
 	std::vector<lt::tcp::endpoint> known_peers; // swarm_session_set_peers
 	std::deque<std::function<void()>> cmds;     // run on the swarm thread
 	std::set<swarm_torrent *> torrents;         // live (not removed) torrents
+	// Swarm thread only: the torrents swarm_torrent_tick looks at (with fetches, a
+	// forget scheduled, waiting for metadata to read, or on the extension channel);
+	// a node seeding thousands of files does not walk them all every tick.
+	std::set<swarm_torrent *> ticking;
 	struct event {
 		std::shared_ptr<swarm_torrent> t;
 		uint64_t peer;
@@ -198,6 +202,8 @@ bool swarm_on_thread(swarm_session *s);
 // swarm_torrent.cpp (swarm thread)
 void swarm_torrent_on_alert(swarm_session *s, lt::alert *a);
 void swarm_torrent_tick(swarm_session *s);
+// Swarm thread: t has something for the tick to do (see swarm_session::ticking).
+void swarm_tick_watch(swarm_torrent *t);
 void swarm_session_cancel_all(swarm_session *s);
 void swarm_torrent_delete(swarm_torrent *t);
 

@@ -394,6 +394,7 @@ void finish_readd_add(swarm_torrent *t, lt::torrent_handle const &h)
 	if (again && !t->closing) {
 		t->forget_scheduled = true;
 		t->forget_at = swarm_clock::now();
+		swarm_tick_watch(t);
 	}
 	check_fetches(t);
 }
@@ -423,8 +424,29 @@ void reader_delete(swarm_reader *r)
 
 } // namespace
 
+void swarm_tick_watch(swarm_torrent *t)
+{
+	t->s->ticking.insert(t);
+}
+
+// Whether the tick has anything to look at in t (swarm thread).
+static bool tick_wanted(swarm_torrent *t)
+{
+	if (t->closing)
+		return false;
+	if (!t->fetches.empty() || t->forget_scheduled || t->ext_channel)
+		return true;
+	if (t->dial_now) {
+		std::lock_guard<std::mutex> g(t->mu);
+		return !t->ti;
+	}
+	return false;
+}
+
 void swarm_torrent_delete(swarm_torrent *t)
 {
+	if (swarm_on_thread(t->s))
+		t->s->ticking.erase(t);
 	for (swarm_reader *r : t->readers)
 		reader_delete(r);
 	t->readers.clear();
@@ -560,14 +582,16 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 void swarm_torrent_tick(swarm_session *s)
 {
 	auto now = swarm_clock::now();
-	std::set<swarm_torrent *> ts;
-	{
-		std::lock_guard<std::mutex> g(s->mu);
-		ts = s->torrents;
-	}
+	// a copy: finishing a fetch calls the embedder, which may remove torrents
+	std::vector<swarm_torrent *> ts(s->ticking.begin(), s->ticking.end());
+
 	for (swarm_torrent *t : ts) {
-		if (t->closing)
+		if (!s->ticking.count(t))
+			continue; // deleted by an earlier one's callback
+		if (!tick_wanted(t)) {
+			s->ticking.erase(t);
 			continue;
+		}
 		for (auto it = t->fetches.begin(); it != t->fetches.end();) {
 			auto next = std::next(it);
 			if (now >= it->deadline)
@@ -816,6 +840,11 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 		std::lock_guard<std::mutex> g(s->mu);
 		s->torrents.insert(t.get());
 	}
+	if (p->dial_now || p->ext_channel) {
+		swarm_torrent *raw = t.get();
+		// before any removal's command, which is posted after this returns
+		swarm_post(s, [raw] { swarm_tick_watch(raw); });
+	}
 	*out = t.get();
 	return 0;
 }
@@ -963,6 +992,7 @@ extern "C" int swarm_torrent_forget(struct swarm_torrent *t, const uint32_t *pie
 			// Batch the forgets of the next 50 ms into one re-add.
 			t->forget_scheduled = true;
 			t->forget_at = swarm_clock::now() + std::chrono::milliseconds(50);
+			swarm_tick_watch(t);
 		});
 		return 0;
 	}
@@ -1155,6 +1185,7 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 		}
 		tt->fetches.push_back(f);
 		tt->fetches.back().claimed = true;
+		swarm_tick_watch(tt);
 		claim(tt, f.first, f.last, 0, 0, UINT32_MAX);
 		check_fetches(tt);
 	});

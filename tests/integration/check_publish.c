@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,6 +172,38 @@ START_TEST(cp_r_tree_reads_back_identical)
 	assert_same(got, want);
 	free(got);
 	free(want);
+	itest_stop_clean(m, NULL);
+}
+END_TEST
+
+/* What was tried: a mount started with the open-file limit most systems give a login
+ * (here 256, so the test stays short) and 600 files copied into it. The mount keeps a
+ * data file open for each file it publishes; without raising its own soft limit to the
+ * hard one, the creates past the limit fail with EMFILE ("Too many open files") and cp
+ * loses them. */
+START_TEST(many_files_under_a_low_open_file_limit)
+{
+	struct fixture_mount *m;
+	struct rlimit was, low;
+	char *got;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &was), 0);
+	ck_assert_msg(was.rlim_max >= 2048, "the hard open-file limit is %llu: too low to test",
+	              (unsigned long long)was.rlim_max);
+	low = was;
+	low.rlim_cur = 256;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	m = mount_drive(); /* the daemon inherits the soft limit of 256 */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &was), 0);
+	free(itest_run(30000,
+	               "mkdir -p '%s/many' && cd '%s/many' && for i in $(seq 600); do echo \"file "
+	               "$i\" > f$i; done",
+	               src, src));
+	free(itest_run(120000, "cp -r '%s/many' '%s/'", src, mnt));
+	itest_wait_published(mnt);
+	got = itest_run(30000, "cat '%s/many/f600'; ls '%s/many' | wc -l", mnt, mnt);
+	ck_assert_str_eq(got, "file 600\n600\n");
+	free(got);
 	itest_stop_clean(m, NULL);
 }
 END_TEST
@@ -545,6 +578,7 @@ int main(void)
 	const TTest *const tests[] = {
 		cp_r_tree_reads_back_identical,
 		cp_a_keeps_mode_and_mtime,
+		many_files_under_a_low_open_file_limit,
 		editor_write_temp_then_rename,
 		overwrite_and_truncate_by_owner,
 		kill_9_after_close_loses_nothing,
