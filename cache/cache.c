@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -187,12 +188,23 @@ int cache_obj_alloc(const uint8_t key[CACHE_KEY_LEN], uint64_t length, uint32_t 
 	return 0;
 }
 
+static void fd_unlink(struct cache *c, struct cache_obj *o);
+
 void cache_obj_free(struct cache_obj *o)
 {
 	if (!o)
 		return;
 	for (uint32_t i = 0; i < o->nchunks; i++)
 		cache_entry_free(o->ent[i]);
+	if (o->fd_cache) {
+		struct cache *c = o->fd_cache;
+
+		pthread_mutex_lock(&c->fd_mu);
+		assert(!o->fd_users && "a cache object freed while its fd is in use");
+		fd_unlink(c, o);
+		c->fds_open--;
+		pthread_mutex_unlock(&c->fd_mu);
+	}
 	if (o->fd >= 0)
 		close(o->fd);
 	free(o->ent);
@@ -303,13 +315,13 @@ void cache_obj_path(struct cache *c, const struct cache_obj *o, char *buf, size_
 	snprintf(buf, size, "%s/%s", c->datadir, hex);
 }
 
-/* Open (creating if needed) a data file at least length bytes long, sparse. */
-static int data_file_open(struct cache *c, const char *path, uint64_t length)
+/* Open (creating it if create) a data file at least length bytes long, sparse. */
+int cache_data_file_open(struct cache *c, const char *path, uint64_t length, bool create)
 {
 	struct stat st;
 	int fd, rc;
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
 	if (fd < 0) {
 		rc = -errno;
 		C_ERR(c, "cannot open data file %s: %s", path, strerror(-rc));
@@ -325,25 +337,108 @@ static int data_file_open(struct cache *c, const char *path, uint64_t length)
 	return fd;
 }
 
-int cache_obj_fd(struct cache *c, struct cache_obj *o)
+/* fd_mu held: o out of the list of open files. */
+static void fd_unlink(struct cache *c, struct cache_obj *o)
+{
+	if (o->fd_prev)
+		o->fd_prev->fd_next = o->fd_next;
+	else
+		c->fd_head = o->fd_next;
+	if (o->fd_next)
+		o->fd_next->fd_prev = o->fd_prev;
+	else
+		c->fd_tail = o->fd_prev;
+	o->fd_prev = o->fd_next = NULL;
+}
+
+/* fd_mu held: o at the head (most recently used). */
+static void fd_link_head(struct cache *c, struct cache_obj *o)
+{
+	o->fd_prev = NULL;
+	o->fd_next = c->fd_head;
+	if (c->fd_head)
+		c->fd_head->fd_prev = o;
+	else
+		c->fd_tail = o;
+	c->fd_head = o;
+}
+
+/* fd_mu held: close the least recently used files nobody uses while more than
+ * max_open are open. */
+static void fd_trim(struct cache *c)
+{
+	struct cache_obj *o = c->fd_tail;
+
+	while (c->fds_open > c->max_open && o) {
+		struct cache_obj *prev = o->fd_prev;
+
+		if (!o->fd_users) {
+			fd_unlink(c, o);
+			close(o->fd);
+			o->fd = -1;
+			o->fd_cache = NULL;
+			c->fds_open--;
+		}
+		o = prev;
+	}
+}
+
+/* fd_mu held: o's open fd joins the list, counted, as used once. */
+static void fd_take(struct cache *c, struct cache_obj *o)
+{
+	if (o->fd_cache)
+		fd_unlink(c, o);
+	else
+		c->fds_open++;
+	o->fd_cache = c;
+	fd_link_head(c, o);
+	o->fd_users++;
+}
+
+int cache_obj_fd_get(struct cache *c, struct cache_obj *o)
 {
 	char path[PATH_MAX];
-	int fd = __atomic_load_n(&o->fd, __ATOMIC_ACQUIRE);
-	int expected = -1;
+	int fd;
 
-	if (fd >= 0)
-		return fd;
-	cache_obj_path(c, o, path, sizeof path);
-	fd = data_file_open(c, path, o->length);
-	if (fd < 0)
-		return fd;
-	/* Two threads may open it at once; the first to install wins. */
-	if (!__atomic_compare_exchange_n(&o->fd, &expected, fd, false, __ATOMIC_ACQ_REL,
-	                                 __ATOMIC_ACQUIRE)) {
-		close(fd);
-		fd = expected;
+	pthread_mutex_lock(&c->fd_mu);
+	if (o->fd < 0) {
+		/* never created here: the file of a batch adoption is not at its path
+		 * until cache_object_adopt_sync renames it there, and a file made in
+		 * its place meanwhile would be served instead of it */
+		cache_obj_path(c, o, path, sizeof path);
+		fd = cache_data_file_open(c, path, o->length, false);
+		if (fd < 0) {
+			pthread_mutex_unlock(&c->fd_mu);
+			return fd;
+		}
+		o->fd = fd;
 	}
+	fd_take(c, o);
+	fd = o->fd;
+	fd_trim(c);
+	pthread_mutex_unlock(&c->fd_mu);
 	return fd;
+}
+
+void cache_obj_fd_put(struct cache *c, struct cache_obj *o)
+{
+	pthread_mutex_lock(&c->fd_mu);
+	assert(o->fd_users > 0 && "cache_obj_fd_put without a get");
+	o->fd_users--;
+	fd_trim(c);
+	pthread_mutex_unlock(&c->fd_mu);
+}
+
+void cache_obj_fd_install(struct cache *c, struct cache_obj *o, int fd)
+{
+	pthread_mutex_lock(&c->fd_mu);
+	if (o->fd >= 0)
+		close(fd); /* cannot happen: an adopted object is new */
+	else
+		o->fd = fd;
+	fd_take(c, o);
+	pthread_mutex_unlock(&c->fd_mu);
+	cache_obj_fd_put(c, o);
 }
 
 /* ---- opening and closing ---- */
@@ -386,7 +481,7 @@ static void reconcile(struct cache *c)
 			int fd;
 
 			cache_obj_path(c, o, path, sizeof path);
-			fd = data_file_open(c, path, o->length);
+			fd = cache_data_file_open(c, path, o->length, true);
 			if (fd < 0)
 				continue;
 			for (uint32_t i = 0; i < o->nchunks;) {
@@ -460,6 +555,14 @@ int cache_new(const struct cache_config *cfg, struct cache **out_cache)
 	c->on_evict = cfg->on_evict;
 	c->evict_ctx = cfg->evict_ctx;
 	c->lru.next = c->lru.prev = &c->lru;
+	c->max_open = cfg->max_open;
+	if (!c->max_open) {
+		struct rlimit rl;
+		rlim_t q = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 256;
+
+		c->max_open = q < 64 ? 64 : q > 4096 ? 4096 : (size_t)q;
+	}
+	pthread_mutex_init(&c->fd_mu, NULL);
 	pthread_mutex_init(&c->idx_mu, NULL);
 	pthread_mutex_init(&c->mu, NULL);
 	c->nbuckets = 64;
@@ -533,6 +636,7 @@ void cache_free(struct cache *c)
 		close(c->dir_fd); /* drops the flock */
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->idx_mu);
+	pthread_mutex_destroy(&c->fd_mu);
 	free(c->buckets);
 	free(c->datadir);
 	free(c->dir);

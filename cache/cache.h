@@ -122,6 +122,10 @@ struct cache_config {
 	                          * 0 means LOG_NOTICE */
 	cache_evict_fn on_evict; /* NULL: none */
 	void *evict_ctx;
+	unsigned max_open; /* data files kept open at once (a file in use stays
+	                    * open past it: a pinned block, a mark in flight);
+	                    * 0 means a quarter of the open-file soft limit, at
+	                    * least 64 and at most 4096 */
 };
 
 /* Open (or create) the cache in cfg->dir and load its index: objects, present chunks and

@@ -72,12 +72,18 @@ struct cache_obj {
 	uint32_t nchunks;
 	uint32_t present;
 	uint64_t bytes_present;
-	uint64_t pins;            /* sum of its entries' pins */
-	uint32_t marking;         /* cache_chunk_mark calls flushing a chunk of it */
-	bool pinned;              /* whole-object pin */
-	int fd;                   /* data file, -1 until first needed; set once (atomic) */
-	struct cache_entry **ent; /* nchunks slots, NULL when absent */
-	struct cache_obj *hnext;  /* hash chain */
+	uint64_t pins;    /* sum of its entries' pins */
+	uint32_t marking; /* cache_chunk_mark calls flushing a chunk of it */
+	bool pinned;      /* whole-object pin */
+	/* The data file, -1 while closed: opened when first needed and kept open, most
+	 * recently used first, while no more than max_open are; fd, fd_users and the
+	 * links are under the cache's fd_mu (cache_obj_fd_get/put). */
+	int fd;
+	uint32_t fd_users;                   /* gets not yet put: never closed meanwhile */
+	struct cache *fd_cache;              /* set while fd is open and in the list */
+	struct cache_obj *fd_prev, *fd_next; /* the open files, most recent first */
+	struct cache_entry **ent;            /* nchunks slots, NULL when absent */
+	struct cache_obj *hnext;             /* hash chain */
 };
 
 struct cache {
@@ -90,6 +96,11 @@ struct cache {
 	int log_level;
 	cache_evict_fn on_evict;
 	void *evict_ctx;
+
+	/* The open data files (a leaf lock: nothing else is taken while it is held). */
+	pthread_mutex_t fd_mu;
+	struct cache_obj *fd_head, *fd_tail;
+	size_t fds_open, max_open;
 
 	pthread_mutex_t idx_mu; /* see above; guards the index fields below too */
 	int idx_fd;
@@ -163,8 +174,18 @@ void cache_obj_drop_chunks(struct cache *c, struct cache_obj *o);
 void cache_obj_set_pinned(struct cache *c, struct cache_obj *o, bool pinned);
 /* The object's data file path into buf (PATH_MAX). */
 void cache_obj_path(struct cache *c, const struct cache_obj *o, char *buf, size_t size);
-/* The object's fd, opening it on first use. Any lock or none; o must stay alive. */
-int cache_obj_fd(struct cache *c, struct cache_obj *o);
+/* Open (creating it if create) a data file at least length bytes long, sparse; the fd
+ * or -errno (logged). */
+int cache_data_file_open(struct cache *c, const char *path, uint64_t length, bool create);
+/* The object's data file, opened if it is closed (never created), for one use: the fd stays open
+ * until the matching cache_obj_fd_put (files nobody uses are closed, least recently used first,
+ * once more than max_open are open). Returns the fd or -errno. Any lock or none (fd_mu is a leaf);
+ * o must stay alive until the put. */
+int cache_obj_fd_get(struct cache *c, struct cache_obj *o);
+void cache_obj_fd_put(struct cache *c, struct cache_obj *o);
+/* Give o the fd of its data file (cache_object_adopt's, already open): as a get
+ * followed by a put. */
+void cache_obj_fd_install(struct cache *c, struct cache_obj *o, int fd);
 
 /* ---- chunk.c ---- */
 /* SHA-256 of [off, off + len) of fd, read in slices, and (if out_blk is not NULL) the

@@ -156,7 +156,7 @@ int cache_retire_locked(struct cache *c, struct cache_victims *vs, size_t from)
 
 		while (j < vs->n && vs->v[j].obj == o && vs->v[j].idx == vs->v[j - 1].idx + 1)
 			j++;
-		fd = cache_obj_fd(c, o);
+		fd = cache_obj_fd_get(c, o);
 		if (fd >= 0) {
 			uint64_t off = (uint64_t)vs->v[i].idx * o->chunk_size;
 			uint64_t end = (uint64_t)vs->v[j - 1].idx * o->chunk_size +
@@ -170,6 +170,7 @@ int cache_retire_locked(struct cache *c, struct cache_victims *vs, size_t from)
 				C_WARN(c, "cannot punch chunks %u-%u of %s: %s", vs->v[i].idx,
 				       vs->v[j - 1].idx, hex, strerror(errno));
 			}
+			cache_obj_fd_put(c, o);
 		}
 		i = j;
 	}
@@ -257,7 +258,7 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 	uint64_t off;
 	uint32_t len;
 	bool over;
-	int rc = 0, fd;
+	int rc = 0, fd = -1;
 
 	if (!c || !key)
 		return -EINVAL;
@@ -281,7 +282,7 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 	 * marked. A page-cache-only ordering would survive kill -9 but not power loss.
 	 * This waits for the disk, so it runs before idx_mu: marks of different chunks
 	 * overlap their writeback. */
-	fd = cache_obj_fd(c, o);
+	fd = cache_obj_fd_get(c, o); /* put under idx_mu, which keeps o alive */
 	if (fd >= 0 && sync_file_range(fd, (off_t)off, len,
 	                               SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
 	                                   SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
@@ -305,7 +306,10 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 		goto out;
 	/* Hashed under idx_mu, which hole punching also holds: the bytes hashed are the
 	 * bytes the record vouches for. */
-	if ((rc = cache_hash_range(fd, off, len, e->sha, e->blk)) < 0) {
+	rc = cache_hash_range(fd, off, len, e->sha, e->blk);
+	cache_obj_fd_put(c, o);
+	fd = -1;
+	if (rc < 0) {
 		char hex[2 * CACHE_KEY_LEN + 1];
 
 		cache_key_hex(key, hex);
@@ -325,6 +329,8 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 	if (over && (rc = cache_evict_locked(c, &vs)) > 0)
 		rc = 0;
 out:
+	if (fd >= 0)
+		cache_obj_fd_put(c, o);
 	pthread_mutex_unlock(&c->idx_mu);
 	cache_entry_free(e);
 	cache_rec_buf_release(&rec);
@@ -579,12 +585,13 @@ static int pin_range(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t
 	o->pins += count;
 	pthread_mutex_unlock(&c->mu);
 
-	fd = cache_obj_fd(c, o);
+	fd = cache_obj_fd_get(c, o); /* put by cache_block_unpin */
 	if (fd < 0) {
 		unpin_range(c, o, first, count);
 		return fd;
 	}
 	if (check && (rc = check_range(c, o, fd, first, count)) < 0) {
+		cache_obj_fd_put(c, o);
 		if (rc == -EBADMSG && drop) {
 			unpin_and_drop(c, o, first, count);
 			return -ENODATA;
@@ -626,8 +633,10 @@ void cache_block_unpin(struct cache *c, struct cache_block *block)
 		return;
 	/* A released block is marked so that a second unpin is caught, not a no-op. */
 	assert(block->priv_first != BLOCK_RELEASED && "cache_block_unpin twice");
-	if (block->priv_obj)
+	if (block->priv_obj) {
+		cache_obj_fd_put(c, block->priv_obj);
 		unpin_range(c, block->priv_obj, block->priv_first, block->priv_count);
+	}
 	*block = (struct cache_block){ .fd = -1, .priv_first = BLOCK_RELEASED };
 }
 
@@ -664,6 +673,7 @@ ssize_t cache_read(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t o
 	if (rc == 0 && done)
 		rc = verify_bytes(c, b.priv_obj, b.fd, b.offset, buf, done);
 	if (rc == -EBADMSG) {
+		cache_obj_fd_put(c, b.priv_obj);
 		unpin_and_drop(c, b.priv_obj, b.priv_first, b.priv_count);
 		rc = -ENODATA;
 		count(c, (int)rc, &b);
@@ -722,8 +732,10 @@ int cache_chunk_check(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_
 	if (rc < 0)
 		goto out;
 	if (!bad) {
-		fd = cache_obj_fd(c, o);
+		fd = cache_obj_fd_get(c, o);
 		rc = fd < 0 ? fd : entry_check(c, o, fd, e);
+		if (fd >= 0)
+			cache_obj_fd_put(c, o);
 		if (rc != -EBADMSG)
 			goto out;
 	}

@@ -36,11 +36,12 @@ int cache_object_add(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint64_t
 	cache_obj_path(c, o, path, sizeof path);
 	/* The file first: a crash before the index record leaves a file of no object,
 	 * which the next cache_new deletes. */
-	fd = cache_obj_fd(c, o);
+	fd = cache_data_file_open(c, path, length, true);
 	if (fd < 0) {
 		rc = fd;
 		goto out;
 	}
+	cache_obj_fd_install(c, o, fd);
 	if ((rc = cache_rec_obj_add(&rec, o)) < 0 ||
 	    (rc = cache_index_append(c, &rec, false)) < 0) {
 		unlink(path);
@@ -279,7 +280,8 @@ int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
 	}
 	if (!(flags & CACHE_ADOPT_BATCH))
 		adopt_dirsync(c);
-	o->fd = fd;
+	cache_obj_fd_install(c, o, fd); /* the same file at its new path (after a batch's
+	                                 * rename) */
 	fd = -1;
 	pthread_mutex_lock(&c->mu);
 	if (old)
