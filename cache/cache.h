@@ -181,18 +181,19 @@ int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const 
  * caller that wrote or read the file once and hashed it meanwhile (a v2 torrent's
  * leaves are these): nothing is read again (the caller vouches for the digests, as the
  * cache does for its own), each chunk's digest is derived from its blocks' and the
- * first read of the object checks only the bytes it serves, as any later one. -EINVAL
- * when n is not the block count. flags: CACHE_ADOPT_SYNCED, the caller made the file's
- * bytes durable already
- * (a syncfs for a batch of them), so they are not fdatasynced again;
- * CACHE_ADOPT_BATCH, one of a batch: the object is registered and readable at once
- * (through the open file), its index records appended but not synced, and the file
- * stays at path until cache_object_adopt_sync(), which syncs the index once, then
- * renames every file of the batch and syncs their directories once. Until then
- * cache_object_path() names where the file will be: nothing may open the object by
- * its path before the sync (fs/ seeds it only after). A crash in between leaves
- * records over a file not renamed yet (its first read fails the hash and drops them)
- * and the file at path, never a renamed file without its records. */
+ * first read of the object checks only the bytes it serves, as any later one (the
+ * block digests are kept from now on: 1/1024 of the file in memory, what its first
+ * read would have cost). -EINVAL when n is not the block count. flags:
+ * CACHE_ADOPT_SYNCED, the caller made the file's bytes durable already (a syncfs for a
+ * batch of them), so they are not fdatasynced again; CACHE_ADOPT_BATCH, one of a
+ * batch: the object is registered and readable at once (through the open file), its
+ * index records appended but not synced, and the file stays at path until
+ * cache_object_adopt_sync(), which syncs the index once, then renames every file of
+ * the batch and syncs their directories once. Until then cache_object_path() names
+ * where the file will be: nothing may open the object by its path before the sync (fs/
+ * seeds it only after). A crash in between leaves records over a file not renamed yet
+ * (its first read fails the hash and drops them) and the file at path, never a renamed
+ * file without its records. */
 #define CACHE_BLOCK_SIZE    (16U << 10)
 #define CACHE_BLOCK_SHA_LEN 32
 #define CACHE_ADOPT_SYNCED  1u
