@@ -594,9 +594,11 @@ int cache_new(const struct cache_config *cfg, struct cache **out_cache)
 	pthread_mutex_lock(&c->mu);
 	live = 8 + c->nobjects * 53 + c->chunks * 76;
 	pthread_mutex_unlock(&c->mu);
-	/* A journal twice the live state costs load time at every start: rewrite it. */
-	if (c->idx_size > 2 * live + (64U << 10))
-		cache_index_compact(c);
+	/* A journal twice the live state costs load time at every start: rewrite it. So is
+	 * one of the first format, whose magic an older binary would still take (and then
+	 * cut the records it does not know); its chunks keep their digests, CE_LEGACY. */
+	if ((c->idx_old || c->idx_size > 2 * live + (64U << 10)) && cache_index_compact(c) == 0)
+		c->idx_old = false;
 	rc = cache_evict_locked(c, &vs);
 	pthread_mutex_unlock(&c->idx_mu);
 	if (rc < 0)

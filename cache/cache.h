@@ -11,8 +11,9 @@
  *   - libtorrent (posix_disk_io) writes the data file in place, at the path that
  *     cache_object_path() hands out (swarm_add_params.file_paths);
  *   - when libtorrent reports a piece verified, fs/ calls cache_chunk_mark(); the cache
- *     then flushes the chunk's range, hashes it (SHA-256, kept in the index) and only
- *     from then on serves it;
+ *     then flushes the chunk's range, hashes it (one SHA-256 pass: the digest of each
+ *     16 KiB block, and the chunk's digest, kept in the index, derived from those) and
+ *     only from then on serves it;
  *   - reads go through cache_read() (pread into the caller's buffer) or
  *     cache_block_pin()/cache_block_unpin() (an fd and offset for an fd-backed FUSE
  *     reply); a range touching a chunk that is not marked fails with -ENODATA, and the
@@ -38,9 +39,12 @@
  * cache, closed or open (a disk going bad, a user's editor, a stray dd), so no byte is
  * trusted for having been good once. When a chunk is marked (or adopted) the cache
  * keeps, in memory, a 128-bit SHA-256 digest of each 16 KiB block of it, besides the
- * chunk's SHA-256 in the index; a chunk loaded from the index is read and compared
- * with its recorded hash on its first use after cache_new() (nothing is re-hashed up
- * front), which also yields its block digests. cache_read() hashes the very bytes it
+ * chunk's digest in the index (SHA-256 over a label and its blocks' full SHA-256
+ * digests: the same pass yields both; an index of the first format kept the SHA-256
+ * of the whole chunk, and such a chunk is checked against it, in two passes, until
+ * it is checked once); a chunk loaded from the index is read and compared with its
+ * recorded digest on its first use after cache_new() (nothing is re-hashed up front),
+ * which also yields its block digests. cache_read() hashes the very bytes it
  * read before it returns them, and cache_verify() the bytes someone else read (the
  * swarm, uploading), against those digests: the cost is one SHA-256 pass over the
  * bytes served, never over a whole chunk (scripts/bench/cache.sh prints it beside an
@@ -175,25 +179,32 @@ int cache_object_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *b
 int cache_object_adopt(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
                        uint32_t chunk_size);
 
-/* The same with the SHA-256 of each chunk (n of them) given by a caller that wrote or
- * read the file once and hashed it meanwhile: nothing is read again (the caller vouches
- * for the hashes, as the cache does for its own). -EINVAL when n is not the chunk
- * count. flags: CACHE_ADOPT_SYNCED, the caller made the file's bytes durable already
- * (a syncfs for a batch of them), so they are not fdatasynced again;
- * CACHE_ADOPT_BATCH, one of a batch: the object is registered and readable at once
- * (through the open file), its index records appended but not synced, and the file
- * stays at path until cache_object_adopt_sync(), which syncs the index once, then
- * renames every file of the batch and syncs their directories once. Until then
- * cache_object_path() names where the file will be: nothing may open the object by
- * its path before the sync (fs/ seeds it only after). A crash in between leaves
- * records over a file not renamed yet (its first read fails the hash and drops them)
- * and the file at path, never a renamed file without its records. */
-#define CACHE_CHUNK_SHA_LEN 32
+/* The same with the SHA-256 of each CACHE_BLOCK_SIZE block of each chunk (a chunk's
+ * blocks start at its start, its last one may be short: with a chunk size that is a
+ * multiple of the block, simply the file's blocks; n of them, in order), given by a
+ * caller that wrote or read the file once and hashed it meanwhile (a v2 torrent's
+ * leaves are these): nothing is read again (the caller vouches for the digests, as the
+ * cache does for its own), each chunk's digest is derived from its blocks' and the
+ * first read of the object checks only the bytes it serves, as any later one (the
+ * block digests are kept from now on: 1/1024 of the file in memory, what its first
+ * read would have cost). -EINVAL when n is not the block count. flags:
+ * CACHE_ADOPT_SYNCED, the caller made the file's bytes durable already (a syncfs for a
+ * batch of them), so they are not fdatasynced again; CACHE_ADOPT_BATCH, one of a
+ * batch: the object is registered and readable at once (through the open file), its
+ * index records appended but not synced, and the file stays at path until
+ * cache_object_adopt_sync(), which syncs the index once, then renames every file of
+ * the batch and syncs their directories once. Until then cache_object_path() names
+ * where the file will be: nothing may open the object by its path before the sync (fs/
+ * seeds it only after). A crash in between leaves records over a file not renamed yet
+ * (its first read fails the hash and drops them) and the file at path, never a renamed
+ * file without its records. */
+#define CACHE_BLOCK_SIZE    (16U << 10)
+#define CACHE_BLOCK_SHA_LEN 32
 #define CACHE_ADOPT_SYNCED  1u
 #define CACHE_ADOPT_BATCH   2u
 int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
-                              uint32_t chunk_size, const uint8_t (*shas)[CACHE_CHUNK_SHA_LEN],
-                              uint32_t n, unsigned flags);
+                              uint32_t chunk_size, const uint8_t (*blocks)[CACHE_BLOCK_SHA_LEN],
+                              uint64_t n, unsigned flags);
 /* Finish the adoptions made with CACHE_ADOPT_BATCH (see above). An object whose rename
  * fails is dropped (logged); returns how many were, or -errno if the index could not be
  * synced (then every object of the batch is dropped, its file left where it was). */

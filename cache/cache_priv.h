@@ -32,7 +32,7 @@
  * in memory: a reply hashes only the bytes it sends, never a whole chunk, and an
  * upload (libtorrent reads 16 KiB requests) exactly one block. Blocks start at their
  * chunk's start; the last one of a chunk may be short. */
-#define CACHE_BLOCK (16U << 10)
+#define CACHE_BLOCK CACHE_BLOCK_SIZE
 /* Bytes kept of a block's SHA-256: 128 bits keep a second preimage out of reach and
  * cost 1/1024 of the cached bytes in memory (10 MiB for 10 GiB). */
 #define CACHE_BLK_LEN 16
@@ -43,6 +43,10 @@
 	              * index, or asked by cache_chunk_check) */
 #define CE_BAD   0x2 /* hash mismatch: unservable, dropped once unpinned */
 #define CE_INLRU 0x4 /* on the LRU list (its object is not pinned) */
+#define CE_LEGACY                                                                                  \
+	0x8 /* sha is the SHA-256 of the whole chunk (a CIX_CHUNK_SET record of an index           \
+	     * written before the derived digest), not cache_chunk_digest: checked with both       \
+	     * digests, and replaced by the derived one once it matched */
 
 /* One present chunk. */
 struct cache_entry {
@@ -51,7 +55,7 @@ struct cache_entry {
 	uint32_t idx;
 	uint32_t pins;
 	uint8_t flags;
-	uint8_t sha[CACHE_SHA_LEN];
+	uint8_t sha[CACHE_SHA_LEN]; /* cache_chunk_digest of its bytes (see CE_LEGACY) */
 	/* Digest of each block (cache_chunk_blocks), NULL until the chunk was hashed in
 	 * this process. Set once, under mu, while the chunk is pinned or being marked;
 	 * freed with the entry (cache_entry_free). */
@@ -105,6 +109,7 @@ struct cache {
 	pthread_mutex_t idx_mu; /* see above; guards the index fields below too */
 	int idx_fd;
 	uint64_t idx_size; /* bytes in the index file */
+	bool idx_old;      /* the index file is of the first format: cache_index_load */
 	/* adoptions of a batch (CACHE_ADOPT_BATCH) whose records are appended, not yet
 	 * synced, and whose files are not renamed yet: cache_object_adopt_sync */
 	struct cache_adopt_pending {
@@ -188,11 +193,18 @@ void cache_obj_fd_put(struct cache *c, struct cache_obj *o);
 void cache_obj_fd_install(struct cache *c, struct cache_obj *o, int fd);
 
 /* ---- chunk.c ---- */
-/* SHA-256 of [off, off + len) of fd, read in slices, and (if out_blk is not NULL) the
- * digest of each CACHE_BLOCK from off on into out_blk, in the same pass. -EIO if the
- * file is short. */
+/* A chunk's digest, the one the index keeps: SHA-256 over a label and the full SHA-256
+ * of each of its CACHE_BLOCKs in order (n of them), so that the one pass that yields
+ * the block digests yields it too. -ENOMEM/-EIO from libcrypto. Any thread. */
+int cache_chunk_digest(const uint8_t (*blocks)[CACHE_SHA_LEN], uint32_t n,
+                       uint8_t out[CACHE_SHA_LEN]);
+/* Read [off, off + len) of fd once, in slices, and hash each CACHE_BLOCK from off on:
+ * the chunk digest (cache_chunk_digest) into out, the block digests into out_blk (if
+ * not NULL) and, if out_legacy is not NULL, the SHA-256 of the whole range (the digest
+ * an index written before the derived one keeps: CE_LEGACY), which costs a second
+ * pass. -EIO if the file is short. */
 int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_LEN],
-                     uint8_t (*out_blk)[CACHE_BLK_LEN]);
+                     uint8_t (*out_blk)[CACHE_BLK_LEN], uint8_t out_legacy[CACHE_SHA_LEN]);
 
 /* One evicted or dropped chunk, collected under the locks and reported after. */
 struct cache_victim {
@@ -219,8 +231,12 @@ enum {
 	CIX_OBJ_ADD = 1,   /* key, u64 length, u32 chunk_size, u8 pinned */
 	CIX_OBJ_DEL = 2,   /* key */
 	CIX_OBJ_PIN = 3,   /* key, u8 pinned */
-	CIX_CHUNK_SET = 4, /* key, u32 idx, sha256 */
+	CIX_CHUNK_SET = 4, /* key, u32 idx, sha256 of the whole chunk (CE_LEGACY) */
 	CIX_CHUNK_CLR = 5, /* key, u32 idx */
+	/* key, u32 idx, cache_chunk_digest. Only an index whose magic is SWFSCIX2 is written
+	 * with these: a binary that knows only CIX_CHUNK_SET refuses it rather than cut
+	 * them off as a torn tail (and punch the chunks they keep). */
+	CIX_CHUNK_SET2 = 6,
 };
 /* A growable buffer of encoded records. */
 struct cache_rec_buf {
@@ -230,15 +246,17 @@ struct cache_rec_buf {
 int cache_rec_obj_add(struct cache_rec_buf *b, const struct cache_obj *o);
 int cache_rec_obj_del(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN]);
 int cache_rec_obj_pin(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], bool pinned);
+/* legacy: a CIX_CHUNK_SET (the entry's CE_LEGACY), else a CIX_CHUNK_SET2 */
 int cache_rec_chunk_set(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], uint32_t idx,
-                        const uint8_t sha[CACHE_SHA_LEN]);
+                        const uint8_t sha[CACHE_SHA_LEN], bool legacy);
 int cache_rec_chunk_clr(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], uint32_t idx);
 void cache_rec_buf_release(struct cache_rec_buf *b);
 /* Append the records in b to the index (one write), compacting it first if it has
  * grown far past the live state. sync: fdatasync afterwards. */
 int cache_index_append(struct cache *c, const struct cache_rec_buf *b, bool sync);
-/* cache_new: open or create the index, replay it into c's state, cut a torn tail,
- * compact if worthwhile. */
+/* cache_new: open or create the index, replay it into c's state, cut a torn tail.
+ * Sets c->idx_old if the file is an index of the first format (SWFSCIX1): cache_new
+ * then rewrites it (compaction writes the current magic). */
 int cache_index_load(struct cache *c);
 /* Rewrite the index from the live state (idx_mu held, mu not). */
 int cache_index_compact(struct cache *c);

@@ -21,32 +21,64 @@
 /* priv_first of a block after cache_block_unpin(). */
 #define BLOCK_RELEASED UINT32_MAX
 
-static int blk_final(EVP_MD_CTX *b, uint8_t out[CACHE_BLK_LEN])
+/* The chunk digest's label: a derived digest is never the SHA-256 of bytes someone
+ * could have put in a chunk that start with it. */
+static const char chunk_label[] = "swarmfs cache chunk v2";
+
+/* End block b: its full digest into the chunk digest d, its first CACHE_BLK_LEN bytes
+ * into out (if not NULL), and b starts the next block. */
+static int blk_final(EVP_MD_CTX *b, EVP_MD_CTX *d, uint8_t *out)
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
 	if (EVP_DigestFinal_ex(b, md, &mdlen) != 1 || mdlen != CACHE_SHA_LEN ||
+	    EVP_DigestUpdate(d, md, CACHE_SHA_LEN) != 1 ||
 	    EVP_DigestInit_ex(b, EVP_sha256(), NULL) != 1)
 		return -EIO;
-	memcpy(out, md, CACHE_BLK_LEN);
+	if (out)
+		memcpy(out, md, CACHE_BLK_LEN);
 	return 0;
 }
 
+static int chunk_digest_init(EVP_MD_CTX *d)
+{
+	return EVP_DigestInit_ex(d, EVP_sha256(), NULL) == 1 &&
+	               EVP_DigestUpdate(d, chunk_label, sizeof chunk_label) == 1
+	           ? 0
+	           : -ENOMEM;
+}
+
+int cache_chunk_digest(const uint8_t (*blocks)[CACHE_SHA_LEN], uint32_t n,
+                       uint8_t out[CACHE_SHA_LEN])
+{
+	EVP_MD_CTX *d = EVP_MD_CTX_new();
+	unsigned int mdlen = 0;
+	int rc = d ? chunk_digest_init(d) : -ENOMEM;
+
+	if (rc == 0 && n && EVP_DigestUpdate(d, blocks, (size_t)n * CACHE_SHA_LEN) != 1)
+		rc = -EIO;
+	if (rc == 0 && (EVP_DigestFinal_ex(d, out, &mdlen) != 1 || mdlen != CACHE_SHA_LEN))
+		rc = -EIO;
+	EVP_MD_CTX_free(d);
+	return rc;
+}
+
 int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_LEN],
-                     uint8_t (*out_blk)[CACHE_BLK_LEN])
+                     uint8_t (*out_blk)[CACHE_BLK_LEN], uint8_t out_legacy[CACHE_SHA_LEN])
 {
 	size_t bufsize = len < HASH_SLICE ? (size_t)len : HASH_SLICE;
 	uint8_t *buf = malloc(bufsize ? bufsize : 1);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	EVP_MD_CTX *b = out_blk ? EVP_MD_CTX_new() : NULL;
+	EVP_MD_CTX *b = EVP_MD_CTX_new(), *d = EVP_MD_CTX_new();
+	EVP_MD_CTX *w = out_legacy ? EVP_MD_CTX_new() : NULL;
 	unsigned int mdlen = 0;
 	uint64_t done = 0;
 	size_t nb = 0;
 	int rc = 0;
 
-	if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    (out_blk && (!b || EVP_DigestInit_ex(b, EVP_sha256(), NULL) != 1))) {
+	if (!buf || !b || !d || EVP_DigestInit_ex(b, EVP_sha256(), NULL) != 1 ||
+	    chunk_digest_init(d) < 0 ||
+	    (out_legacy && (!w || EVP_DigestInit_ex(w, EVP_sha256(), NULL) != 1))) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -64,8 +96,9 @@ int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_L
 			rc = -EIO; /* the file is shorter than the chunk */
 			goto out;
 		}
-		EVP_DigestUpdate(ctx, buf, (size_t)r);
-		for (size_t at = 0; b && at < (size_t)r;) {
+		if (w)
+			EVP_DigestUpdate(w, buf, (size_t)r);
+		for (size_t at = 0; at < (size_t)r;) {
 			size_t take = CACHE_BLOCK - (size_t)(done % CACHE_BLOCK);
 
 			if (take > (size_t)r - at)
@@ -73,19 +106,22 @@ int cache_hash_range(int fd, uint64_t off, uint64_t len, uint8_t out[CACHE_SHA_L
 			EVP_DigestUpdate(b, buf + at, take);
 			at += take;
 			done += take;
-			if (done % CACHE_BLOCK == 0 && (rc = blk_final(b, out_blk[nb++])) < 0)
+			if (done % CACHE_BLOCK == 0 &&
+			    (rc = blk_final(b, d, out_blk ? out_blk[nb++] : NULL)) < 0)
 				goto out;
 		}
 		off += (uint64_t)r;
 		len -= (uint64_t)r;
 	}
-	if (b && done % CACHE_BLOCK && (rc = blk_final(b, out_blk[nb])) < 0)
+	if (done % CACHE_BLOCK && (rc = blk_final(b, d, out_blk ? out_blk[nb] : NULL)) < 0)
 		goto out;
-	if (EVP_DigestFinal_ex(ctx, out, &mdlen) != 1 || mdlen != CACHE_SHA_LEN)
+	if (EVP_DigestFinal_ex(d, out, &mdlen) != 1 || mdlen != CACHE_SHA_LEN ||
+	    (w && (EVP_DigestFinal_ex(w, out_legacy, &mdlen) != 1 || mdlen != CACHE_SHA_LEN)))
 		rc = -EIO;
 out:
+	EVP_MD_CTX_free(w);
+	EVP_MD_CTX_free(d);
 	EVP_MD_CTX_free(b);
-	EVP_MD_CTX_free(ctx);
 	free(buf);
 	return rc;
 }
@@ -306,7 +342,7 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 		goto out;
 	/* Hashed under idx_mu, which hole punching also holds: the bytes hashed are the
 	 * bytes the record vouches for. */
-	rc = cache_hash_range(fd, off, len, e->sha, e->blk);
+	rc = cache_hash_range(fd, off, len, e->sha, e->blk, NULL);
 	cache_obj_fd_put(c, o);
 	fd = -1;
 	if (rc < 0) {
@@ -316,7 +352,7 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 		C_ERR(c, "cannot hash chunk %u of %s: %s", chunk, hex, strerror(-rc));
 		goto out;
 	}
-	if ((rc = cache_rec_chunk_set(&rec, key, chunk, e->sha)) < 0 ||
+	if ((rc = cache_rec_chunk_set(&rec, key, chunk, e->sha, false)) < 0 ||
 	    (rc = cache_index_append(c, &rec, false)) < 0)
 		goto out;
 	e->obj = o;
@@ -391,21 +427,30 @@ static void flag_bad(struct cache *c, struct cache_obj *o, struct cache_entry *e
 	}
 }
 
-/* Read chunk e (pinned, or idx_mu held) from fd, compare its SHA-256 with the one
- * recorded when it was marked, and learn its block digests. Returns 0 (it matches),
- * -EBADMSG (it does not: flagged bad), or -ENOMEM (nothing changes). */
+/* Read chunk e (pinned, or idx_mu held) from fd, compare its digest with the one
+ * recorded when it was marked, and learn its block digests, in one pass (two for a
+ * CE_LEGACY entry, which then takes the derived digest: the index gets it at its next
+ * compaction). Returns 0 (it matches), -EBADMSG (it does not: flagged bad), or -ENOMEM
+ * (nothing changes). */
 static int entry_check(struct cache *c, struct cache_obj *o, int fd, struct cache_entry *e)
 {
 	uint8_t(*blk)[CACHE_BLK_LEN] = calloc(cache_chunk_blocks(o, e->idx), CACHE_BLK_LEN);
-	uint8_t sha[CACHE_SHA_LEN];
+	uint8_t sha[CACHE_SHA_LEN], whole[CACHE_SHA_LEN], want[CACHE_SHA_LEN];
+	bool legacy;
 	int rc;
 
 	if (!blk)
 		return -ENOMEM;
+	/* a copy: another check of a CE_LEGACY entry may replace e->sha meanwhile */
+	pthread_mutex_lock(&c->mu);
+	legacy = (e->flags & CE_LEGACY) != 0;
+	memcpy(want, e->sha, CACHE_SHA_LEN);
+	pthread_mutex_unlock(&c->mu);
 	rc = cache_hash_range(fd, (uint64_t)e->idx * o->chunk_size, cache_chunk_len(o, e->idx), sha,
-	                      blk);
+	                      blk, legacy ? whole : NULL);
 	/* a short file or a failing disk is as bad as changed bytes */
-	if ((rc < 0 && rc != -ENOMEM) || (rc == 0 && memcmp(sha, e->sha, CACHE_SHA_LEN) != 0))
+	if ((rc < 0 && rc != -ENOMEM) ||
+	    (rc == 0 && memcmp(legacy ? whole : sha, want, CACHE_SHA_LEN) != 0))
 		rc = -EBADMSG;
 	if (rc < 0) {
 		free(blk);
@@ -415,6 +460,10 @@ static int entry_check(struct cache *c, struct cache_obj *o, int fd, struct cach
 	}
 	pthread_mutex_lock(&c->mu);
 	e->flags &= (uint8_t)~CE_UNCHECKED;
+	if (e->flags & CE_LEGACY) {
+		memcpy(e->sha, sha, CACHE_SHA_LEN);
+		e->flags &= (uint8_t)~CE_LEGACY;
+	}
 	if (!e->blk) {
 		e->blk = blk;
 		blk = NULL;

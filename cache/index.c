@@ -2,7 +2,8 @@
  * index.c — the cache's journal: an append-only file of checksummed records replayed at
  * cache_new, rewritten from the live state when it has grown far past it.
  *
- * File: the 8-byte magic, then records [u8 type][u8 0][u16 payload length, LE]
+ * File: the 8-byte magic (SWFSCIX2; SWFSCIX1, the format before CIX_CHUNK_SET2, is
+ * read and rewritten), then records [u8 type][u8 0][u16 payload length, LE]
  * [payload][u32 CRC-32C of everything before it, LE]. A record that is cut short, has an
  * unknown type, a wrong length or a bad CRC ends the journal: what follows is a torn
  * tail (a kill -9 mid-write) or damage, and is cut off.
@@ -18,7 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const uint8_t cix_magic[8] = { 'S', 'W', 'F', 'S', 'C', 'I', 'X', '1' };
+static const uint8_t cix_magic[8] = { 'S', 'W', 'F', 'S', 'C', 'I', 'X', '2' };
+static const uint8_t cix_magic_v1[8] = { 'S', 'W', 'F', 'S', 'C', 'I', 'X', '1' };
 
 #define CIX_HDR           4
 #define CIX_CRC           4
@@ -121,7 +123,8 @@ static int len_of_type(unsigned type)
 	case CIX_OBJ_ADD: return CIX_LEN_OBJ_ADD;
 	case CIX_OBJ_DEL: return CIX_LEN_OBJ_DEL;
 	case CIX_OBJ_PIN: return CIX_LEN_OBJ_PIN;
-	case CIX_CHUNK_SET: return CIX_LEN_CHUNK_SET;
+	case CIX_CHUNK_SET:
+	case CIX_CHUNK_SET2: return CIX_LEN_CHUNK_SET;
 	case CIX_CHUNK_CLR: return CIX_LEN_CHUNK_CLR;
 	default: return -1;
 	}
@@ -197,9 +200,9 @@ int cache_rec_obj_pin(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN],
 }
 
 int cache_rec_chunk_set(struct cache_rec_buf *b, const uint8_t key[CACHE_KEY_LEN], uint32_t idx,
-                        const uint8_t sha[CACHE_SHA_LEN])
+                        const uint8_t sha[CACHE_SHA_LEN], bool legacy)
 {
-	uint8_t *p = rec_begin(b, CIX_CHUNK_SET);
+	uint8_t *p = rec_begin(b, legacy ? CIX_CHUNK_SET : CIX_CHUNK_SET2);
 
 	if (!p)
 		return -ENOMEM;
@@ -266,13 +269,15 @@ static int snapshot_locked(struct cache *c, struct cache_rec_buf *b)
 				struct cache_entry *e = o->ent[k];
 
 				if (e && !(e->flags & CE_BAD) &&
-				    (rc = cache_rec_chunk_set(b, o->key, k, e->sha)) < 0)
+				    (rc = cache_rec_chunk_set(b, o->key, k, e->sha,
+				                              e->flags & CE_LEGACY)) < 0)
 					return rc;
 			}
 		}
 	for (struct cache_entry *e = c->lru.next; e != &c->lru; e = e->next)
 		if (!(e->flags & CE_BAD) &&
-		    (rc = cache_rec_chunk_set(b, e->obj->key, e->idx, e->sha)) < 0)
+		    (rc = cache_rec_chunk_set(b, e->obj->key, e->idx, e->sha,
+		                              e->flags & CE_LEGACY)) < 0)
 			return rc;
 	return 0;
 }
@@ -384,7 +389,7 @@ static void replay_obj_add(struct cache *c, const uint8_t *p, bool *bad)
 	cache_obj_hash_insert(c, o);
 }
 
-static void replay_chunk_set(struct cache *c, const uint8_t *p, bool *bad)
+static void replay_chunk_set(struct cache *c, const uint8_t *p, bool legacy, bool *bad)
 {
 	struct cache_obj *o = cache_obj_find(c, p);
 	uint32_t idx = get32(p + CACHE_KEY_LEN);
@@ -397,6 +402,7 @@ static void replay_chunk_set(struct cache *c, const uint8_t *p, bool *bad)
 	e = o->ent[idx];
 	if (e) {
 		memcpy(e->sha, p + CACHE_KEY_LEN + 4, CACHE_SHA_LEN);
+		e->flags = (uint8_t)((e->flags & ~CE_LEGACY) | (legacy ? CE_LEGACY : 0));
 		return;
 	}
 	e = calloc(1, sizeof *e);
@@ -406,7 +412,7 @@ static void replay_chunk_set(struct cache *c, const uint8_t *p, bool *bad)
 	}
 	e->obj = o;
 	e->idx = idx;
-	e->flags = CE_UNCHECKED;
+	e->flags = CE_UNCHECKED | (legacy ? CE_LEGACY : 0);
 	memcpy(e->sha, p + CACHE_KEY_LEN + 4, CACHE_SHA_LEN);
 	cache_entry_attach(c, e);
 }
@@ -433,7 +439,8 @@ static void replay(struct cache *c, unsigned type, const uint8_t *p, bool *bad)
 		else
 			*bad = true;
 		break;
-	case CIX_CHUNK_SET: replay_chunk_set(c, p, bad); break;
+	case CIX_CHUNK_SET: replay_chunk_set(c, p, true, bad); break;
+	case CIX_CHUNK_SET2: replay_chunk_set(c, p, false, bad); break;
 	case CIX_CHUNK_CLR:
 		o = cache_obj_find(c, p);
 		if (o && get32(p + CACHE_KEY_LEN) < o->nchunks &&
@@ -501,7 +508,7 @@ int cache_index_load(struct cache *c)
 	if (size < sizeof cix_magic) {
 		/* A new index, or one whose creation was cut short. Anything else this short
 		 * is not ours: refuse rather than overwrite it. */
-		if (memcmp(buf, cix_magic, size) != 0) {
+		if (memcmp(buf, cix_magic, size) != 0 && memcmp(buf, cix_magic_v1, size) != 0) {
 			C_ERR(c, "index: %s is not a swarmfs cache index", path);
 			rc = -EBADMSG;
 			goto out;
@@ -516,7 +523,8 @@ int cache_index_load(struct cache *c)
 		off = size;
 		goto done;
 	}
-	if (memcmp(buf, cix_magic, sizeof cix_magic) != 0) {
+	c->idx_old = memcmp(buf, cix_magic_v1, sizeof cix_magic) == 0;
+	if (memcmp(buf, cix_magic, sizeof cix_magic) != 0 && !c->idx_old) {
 		C_ERR(c, "index: %s is not a swarmfs cache index", path);
 		rc = -EBADMSG;
 		goto out;

@@ -80,29 +80,30 @@ int cache_object_path(struct cache *c, const uint8_t key[CACHE_KEY_LEN], char *b
 	return n;
 }
 
-/* Hash every chunk of the file into entries of o (not attached), or take the hashes
- * the caller computed while it wrote the file. */
-static int adopt_hash(struct cache_obj *o, int fd, const uint8_t (*shas)[CACHE_SHA_LEN])
+/* Hash every chunk of the file into entries of o (not attached), or take the block
+ * digests the caller computed while it wrote the file: the chunk digests are derived
+ * from them, and the first read only checks what it serves. */
+static int adopt_hash(struct cache_obj *o, int fd, const uint8_t (*blocks)[CACHE_SHA_LEN])
 {
-	for (uint32_t i = 0; i < o->nchunks; i++) {
+	for (uint32_t i = 0, nb; i < o->nchunks; i++, blocks = blocks ? blocks + nb : NULL) {
 		struct cache_entry *e = calloc(1, sizeof *e);
-		int rc = 0;
+		int rc;
 
+		nb = cache_chunk_blocks(o, i);
 		if (!e)
 			return -ENOMEM;
 		e->obj = o;
 		e->idx = i;
 		o->ent[i] = e;
-		if (shas) {
-			/* hashed by the publisher in its one read: the block digests are
-			 * learnt (and the chunk checked) at its first read */
-			memcpy(e->sha, shas[i], CACHE_SHA_LEN);
+		if (!(e->blk = calloc(nb, CACHE_BLK_LEN)))
+			return -ENOMEM;
+		if (blocks) {
+			rc = cache_chunk_digest(blocks, nb, e->sha);
+			for (uint32_t k = 0; k < nb; k++)
+				memcpy(e->blk[k], blocks[k], CACHE_BLK_LEN);
 		} else {
-			e->blk = calloc(cache_chunk_blocks(o, i), CACHE_BLK_LEN);
-			if (!e->blk)
-				return -ENOMEM;
 			rc = cache_hash_range(fd, (uint64_t)i * o->chunk_size,
-			                      cache_chunk_len(o, i), e->sha, e->blk);
+			                      cache_chunk_len(o, i), e->sha, e->blk, NULL);
 		}
 		if (rc < 0)
 			return rc;
@@ -195,8 +196,8 @@ int cache_object_adopt_sync(struct cache *c)
 }
 
 int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], const char *path,
-                              uint32_t chunk_size, const uint8_t (*shas)[32], uint32_t n,
-                              unsigned flags)
+                              uint32_t chunk_size, const uint8_t (*blocks)[CACHE_BLOCK_SHA_LEN],
+                              uint64_t n, unsigned flags)
 {
 	struct cache_rec_buf rec = { 0 };
 	struct cache_obj *o = NULL, *old = NULL;
@@ -224,12 +225,13 @@ int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
 	if ((rc = cache_obj_alloc(key, (uint64_t)st.st_size, chunk_size, &o)) < 0)
 		goto out;
 	o->pinned = true;
-	if (shas && n != o->nchunks) {
+	if (blocks && n != (uint64_t)(o->nchunks - 1) * cache_chunk_blocks(o, 0) +
+	                       cache_chunk_blocks(o, o->nchunks - 1)) {
 		rc = -EINVAL;
 		goto out;
 	}
 	/* The file's bytes must be on disk before the index says its chunks are. */
-	if ((rc = adopt_hash(o, fd, shas)) < 0 ||
+	if ((rc = adopt_hash(o, fd, blocks)) < 0 ||
 	    (!(flags & CACHE_ADOPT_SYNCED) && fdatasync(fd) < 0)) {
 		rc = rc < 0 ? rc : -errno;
 		C_ERR(c, "adopt %s: %s", path, strerror(-rc));
@@ -238,7 +240,7 @@ int cache_object_adopt_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN],
 	if ((rc = cache_rec_obj_del(&rec, key)) < 0 || (rc = cache_rec_obj_add(&rec, o)) < 0)
 		goto out;
 	for (uint32_t i = 0; i < o->nchunks; i++)
-		if ((rc = cache_rec_chunk_set(&rec, key, i, o->ent[i]->sha)) < 0)
+		if ((rc = cache_rec_chunk_set(&rec, key, i, o->ent[i]->sha, false)) < 0)
 			goto out;
 	cache_obj_path(c, o, dest, sizeof dest);
 

@@ -3,6 +3,7 @@
 
 #include "cipher.h"
 
+#include <cache.h>
 #include <swarm.h>
 
 #include <errno.h>
@@ -14,14 +15,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 /* Bytes read at once: whole pieces, at least this much, so that every thread has
  * pieces to hash while the batch is in memory. */
 #define BATCH_MIN   (8U << 20)
 #define THREADS_MAX 4
 /* O_DIRECT's alignment of buffer, offset and length (a page covers every device's). */
 #define DIRECT_ALIGN 4096U
+/* A v2 torrent's leaf: SHA-256 of each 16 KiB block, the cache's block too. */
+#define SWARM_LEAF 16384U
+_Static_assert(SWARM_LEAF == CACHE_BLOCK_SIZE, "a leaf is a cache block");
 
 struct batch {
 	uint8_t *buf;
@@ -31,7 +33,7 @@ struct batch {
 	uint32_t pl;    /* piece length */
 	const struct fs_cipher *c;
 	struct swarm_hasher *h;
-	uint8_t (*shas)[32];
+	uint8_t (*blocks)[32]; /* the file's: piece i's from i * pl / SWARM_LEAF on */
 };
 
 struct slice {
@@ -50,15 +52,14 @@ static void *slice_run(void *arg)
 		size_t at = (size_t)i * b->pl;
 		size_t n = b->len - at < b->pl ? b->len - at : b->pl;
 		uint8_t *p = b->buf + at;
-		unsigned int mdlen = 0;
 
 		if (b->c)
 			s->err = fs_cipher_apply(b->c, b->off + at, p, p, n);
+		/* the v2 leaves are the cache's block digests: no pass of its own */
 		if (!s->err)
-			s->err = swarm_hasher_piece(b->h, b->first + i, p, n);
-		if (!s->err &&
-		    EVP_Digest(p, n, b->shas[b->first + i], &mdlen, EVP_sha256(), NULL) != 1)
-			s->err = -EIO;
+			s->err = swarm_hasher_piece(b->h, b->first + i, p, n,
+			                            b->blocks + (size_t)(b->first + i) *
+			                                            (b->pl / SWARM_LEAF));
 	}
 	return NULL;
 }
@@ -243,7 +244,8 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 	if (cap > size)
 		cap = (size + b.pl - 1) / b.pl * b.pl;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	if (!(p.shas = malloc((size_t)p.n * sizeof *p.shas)))
+	p.nblocks = (size + SWARM_LEAF - 1) / SWARM_LEAF;
+	if (b.pl % SWARM_LEAF || !(p.blocks = malloc((size_t)p.nblocks * sizeof *p.blocks)))
 		err = -ENOMEM;
 	for (int i = 0; i < (c ? 2 : 1) && !err; i++) {
 		if (posix_memalign((void **)&bufs[i], DIRECT_ALIGN, (size_t)cap) != 0) {
@@ -256,7 +258,7 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 	if (!err && c && (cfd = open_cipher(cipher_path, &direct)) < 0)
 		err = cfd;
 	w.fd = cfd;
-	b.shas = p.shas;
+	b.blocks = p.blocks;
 	for (uint64_t off = 0, i = 0; !err && off < size; off += b.len, i++) {
 		b.buf = bufs[c ? i % 2 : 0];
 		b.off = off;
@@ -285,7 +287,7 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 	free(bufs[0]);
 	free(bufs[1]);
 	if (err) {
-		free(p.shas);
+		free(p.blocks);
 		return err;
 	}
 	*out = p;
@@ -295,6 +297,6 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 void fs_pack_release(struct fs_pack *p)
 {
 	swarm_metainfo_free(p->m);
-	free(p->shas);
+	free(p->blocks);
 	memset(p, 0, sizeof *p);
 }

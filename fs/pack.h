@@ -1,6 +1,6 @@
 /*
  * Packing a staged file for the swarm in one read (private to fs/): the torrent's v1 and
- * v2 hashes, the cache's per-chunk SHA-256 and, on a private drive, the ciphertext
+ * v2 hashes (whose v2 leaves are the cache's block digests) and, on a private drive, the ciphertext
  * (AES-256-CTR, fs/cipher.h) written to a file beside it, all from a single pass over
  * the staged file, its pieces spread over the machine's cores. Publishing used to read
  * each file twice (libtorrent's hashing, then the cache's); now it reads it once.
@@ -21,8 +21,10 @@ struct swarm_metainfo;
 
 struct fs_pack {
 	struct swarm_metainfo *m; /* the hybrid torrent of what the swarm carries */
-	uint8_t (*shas)[32];      /* SHA-256 of each piece as the cache keeps it */
-	uint32_t n;               /* pieces */
+	uint8_t (*blocks)[32];    /* SHA-256 of each 16 KiB block (the v2 leaves), what
+	                           * cache_object_adopt_hashed takes */
+	uint64_t nblocks;
+	uint32_t n; /* pieces */
 };
 
 /* Pack the file src (non-empty) into out: the torrent names its one file name; with a

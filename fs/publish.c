@@ -730,8 +730,8 @@ static int job_finish(struct fs_drive *d, struct pub_job *j)
 	/* the batch's syncfs made the bytes durable; the index is synced and the file
 	 * renamed once for the whole batch (publish_batch, then job_seed) */
 	return cache_object_adopt_hashed(d->cache, m->v2, j->data, m->piece_length,
-	                                 (const uint8_t(*)[CACHE_CHUNK_SHA_LEN])j->pack.shas,
-	                                 j->pack.n, CACHE_ADOPT_SYNCED | CACHE_ADOPT_BATCH);
+	                                 (const uint8_t(*)[CACHE_BLOCK_SHA_LEN])j->pack.blocks,
+	                                 j->pack.nblocks, CACHE_ADOPT_SYNCED | CACHE_ADOPT_BATCH);
 }
 
 /* After the batch's adoptions are synced: the staging directory goes, the object is

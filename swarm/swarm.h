@@ -235,7 +235,10 @@ struct swarm_hasher;
 uint32_t swarm_make_piece_length(uint64_t size);
 int swarm_hasher_new(uint64_t size, uint32_t piece_length, enum swarm_make_kind kind,
                      struct swarm_hasher **out);
-int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const void *data, size_t len);
+/* out_leaves (NULL: not wanted; only for a kind with v2) gets the SHA-256 of each 16 KiB
+ * block of the piece, its BEP 52 leaves: (len + 16383) / 16384 of them. */
+int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const void *data, size_t len,
+                       uint8_t (*out_leaves)[32]);
 int swarm_hasher_finish(struct swarm_hasher *h, const char *name, const struct swarm_make_params *p,
                         struct swarm_metainfo **out);
 void swarm_hasher_free(struct swarm_hasher *h); /* NULL is a no-op */

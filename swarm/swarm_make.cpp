@@ -268,14 +268,14 @@ static lt::sha256_hash merkle_root_of(std::vector<lt::sha256_hash> &leaves, size
 }
 
 extern "C" int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const void *data,
-                                  size_t len)
+                                  size_t len, uint8_t (*out_leaves)[32])
 {
 	const uint64_t block = 16384;
 	if (index >= h->num_pieces)
 		return -EINVAL;
 	uint64_t off = (uint64_t)index * h->piece_length;
 	uint64_t want = std::min<uint64_t>(h->piece_length, h->size - off);
-	if (len != want)
+	if (len != want || (out_leaves && h->kind == SWARM_MAKE_V1))
 		return -EINVAL;
 	try {
 		const char *p = (const char *)data;
@@ -287,6 +287,8 @@ extern "C" int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const 
 			for (size_t b = 0; b < nblocks; b++) {
 				size_t bl = (size_t)std::min<uint64_t>(block, len - b * block);
 				leaves[b] = lt::hasher256(p + b * block, (int)bl).final();
+				if (out_leaves)
+					std::memcpy(out_leaves[b], leaves[b].data(), 32);
 			}
 			// a file smaller than a piece pads its blocks to the next power of two,
 			// every other piece to the piece's blocks (as libtorrent does)

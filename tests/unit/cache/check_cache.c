@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1486,6 +1487,247 @@ START_TEST(adopt_batch_renames_at_sync)
 }
 END_TEST
 
+/* ---- the index's digests: derived from the blocks', and the first format's ---- */
+
+static uint32_t crc32c(const uint8_t *p, size_t n)
+{
+	uint32_t crc = 0xffffffffU;
+
+	while (n--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78U : crc >> 1;
+	}
+	return crc ^ 0xffffffffU;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Append one index record (type, payload) to fd, as index.c frames it. */
+static void index_rec(int fd, uint8_t type, const uint8_t *payload, uint16_t len)
+{
+	uint8_t r[4 + 128 + 4];
+
+	r[0] = type;
+	r[1] = 0;
+	put_le(r + 2, len, 2);
+	memcpy(r + 4, payload, len);
+	put_le(r + 4 + len, crc32c(r, 4 + (size_t)len), 4);
+	ck_assert_int_eq(write(fd, r, 8 + (size_t)len), 8 + (ssize_t)len);
+}
+
+static void sha256(const void *p, size_t n, uint8_t out[32])
+{
+	ck_assert_int_eq(EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL), 1);
+}
+
+/* An index of the first format (SWFSCIX1: each chunk's SHA-256 over its bytes), as a
+ * node that ran before the derived digests left it, must open and serve what it
+ * recorded, and still refuse a chunk whose bytes differ from that record; it is
+ * rewritten in the current format on open (an older binary cannot misread it), and
+ * its chunks keep working after a second reopen. What was tried: one byte of chunk 1
+ * changed after its record was made. */
+START_TEST(old_index_opens)
+{
+	const uint32_t cs = 64 * KIB;
+	const uint64_t len = 3 * cs + 5000;
+	const char *dir = sub("c");
+	uint8_t key[CACHE_KEY_LEN], *data = malloc(len), rec[80], magic[8], buf[16];
+	char path[4096], hex[65];
+	struct cache *c;
+	int fd;
+
+	key_make(key, 9);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof path, "%s/data", dir);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	fill(data, 0, len, 3);
+	fd = open(sub("c/index"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "SWFSCIX1", 8), 8);
+	memcpy(rec, key, 32);
+	put_le(rec + 32, len, 8);
+	put_le(rec + 40, cs, 4);
+	rec[44] = 0;
+	index_rec(fd, 1, rec, 45); /* CIX_OBJ_ADD */
+	for (uint32_t i = 0; i < 4; i++) {
+		uint64_t off = (uint64_t)i * cs;
+
+		put_le(rec + 32, i, 4);
+		sha256(data + off, len - off < cs ? (size_t)(len - off) : cs, rec + 36);
+		index_rec(fd, 4, rec, 68); /* CIX_CHUNK_SET, whole-chunk SHA-256 */
+	}
+	close(fd);
+	data[cs + 20000] ^= 0x10;
+	snprintf(path, sizeof path, "%s/data/%s", dir, hex);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+
+	c = open_cache(0, 0, NULL);
+	fd = open(sub("c/index"), O_RDONLY);
+	ck_assert_int_eq(read(fd, magic, 8), 8);
+	close(fd);
+	ck_assert_mem_eq(magic, "SWFSCIX2", 8);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass)
+			c = open_cache(0, 0, NULL);
+		expect_read(c, key, 0, cs, 3);
+		expect_read(c, key, 2 * cs, (size_t)(len - 2 * cs), 3);
+		ck_assert_int_eq(cache_read(c, key, cs, buf, sizeof buf), -ENODATA);
+		ck_assert(!cache_chunk_present(c, key, 1));
+		cache_free(c);
+	}
+	free(data);
+}
+END_TEST
+
+/* The chunk digest the index keeps is derived from the blocks': one whose record was
+ * changed (its CRC made good again, as a deliberate edit would) must fail the chunk's
+ * first check after a reopen, not be served. */
+START_TEST(index_digest_changed_never_served)
+{
+	const uint32_t cs = 64 * KIB;
+	const uint64_t len = 4 * cs;
+	uint8_t key[CACHE_KEY_LEN], *idx, buf[16];
+	struct stat st;
+	struct cache *c;
+	size_t off = 8;
+	int fd, changed = 0;
+
+	c = open_cache(0, 0, NULL);
+	key_make(key, 4);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	for (uint32_t i = 0; i < 4; i++)
+		write_mark(c, key, cs, len, i, 5);
+	cache_free(c);
+
+	/* chunk 2's record: one bit of its digest */
+	fd = open(sub("c/index"), O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	idx = malloc((size_t)st.st_size);
+	ck_assert_int_eq(read(fd, idx, (size_t)st.st_size), st.st_size);
+	while (off + 4 <= (size_t)st.st_size) {
+		size_t plen = (size_t)(idx[off + 2] | idx[off + 3] << 8);
+
+		if (idx[off] == 6 && idx[off + 4 + 32] == 2) {
+			idx[off + 4 + 36 + 7] ^= 0x01;
+			put_le(idx + off + 4 + plen, crc32c(idx + off, 4 + plen), 4);
+			changed++;
+		}
+		off += 4 + plen + 4;
+	}
+	ck_assert_int_eq(changed, 1);
+	ck_assert_int_eq(pwrite(fd, idx, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	free(idx);
+
+	c = open_cache(0, 0, NULL);
+	expect_read(c, key, cs, cs, 5);
+	ck_assert_int_eq(cache_read(c, key, 2 * cs + 100, buf, sizeof buf), -ENODATA);
+	ck_assert(!cache_chunk_present(c, key, 2));
+	expect_read(c, key, 3 * cs, cs, 5);
+	cache_free(c);
+}
+END_TEST
+
+/* The full SHA-256 of every CACHE_BLOCK_SIZE block of each chunk of the file at path. */
+static uint8_t (*file_blocks(const char *path, uint64_t len, uint32_t cs, uint64_t *n))[32]
+{
+	uint8_t *data = malloc(len);
+	uint8_t(*out)[32] = malloc((len / CACHE_BLOCK_BYTES + len / cs + 2) * 32);
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_eq(pread(fd, data, len, 0), (ssize_t)len);
+	close(fd);
+	*n = 0;
+	for (uint64_t c = 0; c < len; c += cs)
+		for (uint64_t b = c; b < c + cs && b < len; b += CACHE_BLOCK_BYTES) {
+			uint64_t e = b + CACHE_BLOCK_BYTES;
+
+			e = e < c + cs ? e : c + cs;
+			sha256(data + b, (size_t)((e < len ? e : len) - b), out[(*n)++]);
+		}
+	free(data);
+	return out;
+}
+
+/* A publisher hands the block digests of its one read to the cache: what it serves
+ * is checked against them from the first read on, and the chunk digests derived from
+ * them hold across a reopen. What was tried: a wrong block count; one byte of the
+ * adopted file changed after the adoption; a digest list with one block's digest
+ * changed (the bytes are right, the list is not): that block is not served, and after a
+ * reopen (no read before) the chunk fails its check as a whole. */
+START_TEST(adopt_block_digests_checked)
+{
+	const uint32_t cs = 64 * KIB + 4 * KIB; /* not a multiple of the block: blocks
+	                                         * restart at each chunk */
+	const uint64_t len = 5 * (uint64_t)cs + 777;
+	uint8_t k1[CACHE_KEY_LEN], k2[CACHE_KEY_LEN], k3[CACHE_KEY_LEN], *want = malloc(len),
+	                                                                 *got = malloc(len);
+	uint8_t(*blocks)[32];
+	char f[4096], path[4096];
+	uint64_t n;
+	struct cache *c = open_cache(0, 0, NULL);
+	int fd;
+
+	key_make(k1, 1);
+	key_make(k2, 2);
+	key_make(k3, 3);
+	snprintf(f, sizeof f, "%s", sub("one"));
+	ck_assert_int_eq(fixture_file_random(f, len, 11), 0);
+	fd = open(f, O_RDONLY);
+	ck_assert_int_eq(pread(fd, want, len, 0), (ssize_t)len);
+	close(fd);
+	blocks = file_blocks(f, len, cs, &n);
+	ck_assert_uint_eq(n, 5 * 5 + 1);
+	ck_assert_int_eq(cache_object_adopt_hashed(c, k1, f, cs, blocks, n - 1, 0), -EINVAL);
+	ck_assert_int_eq(cache_object_adopt_hashed(c, k1, f, cs, blocks, n, 0), 0);
+	ck_assert_int_eq(cache_read(c, k1, 0, got, len), (ssize_t)len);
+	ck_assert(memcmp(got, want, len) == 0);
+	data_path(c, k1, path);
+	flip_byte(path, 2 * (uint64_t)cs + 3 * CACHE_BLOCK_BYTES + 9);
+	ck_assert_int_eq(cache_read(c, k1, 2 * (uint64_t)cs, got, cs), -ENODATA);
+	ck_assert(!cache_chunk_present(c, k1, 2));
+	ck_assert_int_eq(cache_read(c, k1, 3 * (uint64_t)cs, got, cs), (ssize_t)cs);
+
+	/* chunk 1's block 2: a digest the bytes do not have */
+	blocks[5 + 2][7] ^= 0x01;
+	for (int i = 0; i < 2; i++) {
+		snprintf(f, sizeof f, "%s", sub(i ? "three" : "two"));
+		ck_assert_int_eq(fixture_file_random(f, len, 11), 0);
+		ck_assert_int_eq(cache_object_adopt_hashed(c, i ? k3 : k2, f, cs, blocks, n, 0), 0);
+	}
+	ck_assert_int_eq(cache_read(c, k2, (uint64_t)cs, got, 2 * CACHE_BLOCK_BYTES),
+	                 2 * (ssize_t)CACHE_BLOCK_BYTES); /* blocks 0 and 1: their digests */
+	ck_assert_int_eq(cache_read(c, k2, (uint64_t)cs + 2 * CACHE_BLOCK_BYTES + 5, got, 10),
+	                 -ENODATA);
+	ck_assert(!cache_chunk_present(c, k2, 1));
+	ck_assert_int_eq(cache_read(c, k2, 0, got, cs), (ssize_t)cs);
+	cache_free(c);
+	c = open_cache(0, 0, NULL);
+	/* k3 was never read: its chunk 1 fails as a whole, even its right blocks */
+	ck_assert_int_eq(cache_read(c, k3, (uint64_t)cs, got, 10), -ENODATA);
+	ck_assert(!cache_chunk_present(c, k3, 1));
+	ck_assert_int_eq(cache_read(c, k3, 2 * (uint64_t)cs, got, cs), (ssize_t)cs);
+	ck_assert(memcmp(got, want + 2 * (uint64_t)cs, cs) == 0);
+	ck_assert_int_eq(cache_read(c, k1, 3 * (uint64_t)cs, got, cs), (ssize_t)cs);
+	ck_assert(memcmp(got, want + 3 * (uint64_t)cs, cs) == 0);
+	cache_free(c);
+	free(blocks);
+	free(want);
+	free(got);
+}
+END_TEST
+
 /* One test case: its tests, its timeout, a temp directory per test unless bare. */
 static void add_tcase(Suite *s, const char *name, int timeout, bool bare,
                       const TTest *const tests[])
@@ -1524,12 +1766,13 @@ static Suite *cache_suite(void)
 	                                  evict_punches_holes, pins_and_published_never_evicted,
 	                                  NULL });
 	add_tcase(s, "persistence", 30, false,
-	          (const TTest *const[]){ persists_across_reopen, adopt_replaces_or_refuses,
-	                                  data_file_deleted_while_closed,
-	                                  crash_consistent_under_kill9, flipped_byte_never_served,
-	                                  flipped_byte_while_open_never_served,
-	                                  index_truncated_recovers, index_garbage_refused_or_cut,
-	                                  index_compacted, adopt_batch_renames_at_sync, NULL });
+	          (const TTest *const[]){
+	              persists_across_reopen, adopt_replaces_or_refuses,
+	              data_file_deleted_while_closed, crash_consistent_under_kill9,
+	              flipped_byte_never_served, flipped_byte_while_open_never_served,
+	              index_truncated_recovers, index_garbage_refused_or_cut, index_compacted,
+	              adopt_batch_renames_at_sync, old_index_opens,
+	              index_digest_changed_never_served, adopt_block_digests_checked, NULL });
 	add_tcase(s, "threads", 20, false,
 	          (const TTest *const[]){ concurrent_readers_and_writers, NULL });
 	add_tcase(s, "files", 20, false, (const TTest *const[]){ open_files_capped, NULL });

@@ -11,6 +11,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1223,7 +1224,21 @@ START_TEST(hasher_matches_make)
 
 			ck_assert_int_eq(fseek(f, (long)k * pl, SEEK_SET), 0);
 			ck_assert_uint_eq(fread(buf, 1, n, f), n);
-			ck_assert_int_eq(swarm_hasher_piece(h, k, buf, n), 0);
+			/* the leaves handed out are each block's SHA-256 */
+			size_t nl = (n + 16383) / 16384;
+			uint8_t(*leaves)[32] = malloc(nl * 32);
+
+			ck_assert_int_eq(swarm_hasher_piece(h, k, buf, n, leaves), 0);
+			for (size_t b = 0; b < nl; b++) {
+				uint8_t md[32];
+				size_t bl = n - b * 16384 < 16384 ? n - b * 16384 : 16384;
+
+				ck_assert_int_eq(
+				    EVP_Digest(buf + b * 16384, bl, md, NULL, EVP_sha256(), NULL),
+				    1);
+				ck_assert_mem_eq(leaves[b], md, 32);
+			}
+			free(leaves);
 		}
 		ck_assert_int_eq(swarm_hasher_finish(h, "data.bin", NULL, &got), 0);
 		ck_assert_mem_eq(got->v1, m->v1, 20);
