@@ -1227,10 +1227,6 @@ static void invalidate_each(const char *path, void *ctx)
 	on_ledger_change(path, ctx);
 }
 
-/* DESIGN.md §4: the state tables decide what is listed; this sweep re-checks the whole
- * chain from raw bytes once per mount, in the background, and hides what fails (an
- * open re-checks its own record in any case). A big drive takes seconds a 100k
- * records on one core; listings do not wait for it. */
 /* What this node holds it seeds back while mounted (DESIGN.md §6, issue 6): the torrent
  * of every cache object with verified pieces is added, so another member's read finds
  * this node without it opening the file first. */
@@ -1273,10 +1269,21 @@ static void seed_cached(struct fs_drive *d)
 		fs_info("seeding %zu torrents of content this node holds", n);
 }
 
-/* The sweep thread's nice value: it still finishes on a busy machine, but a handler
- * that wants the CPU gets about ten times its share. */
-static const int SWEEP_NICE = 10;
+/* A background thread's nice value: it still finishes on a busy machine, but a
+ * handler that wants the CPU gets about ten times its share. */
+static const int BACKGROUND_NICE = 10;
 
+void fs_thread_background(const char *what)
+{
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), BACKGROUND_NICE) < 0)
+		fs_debug("%s: cannot lower its priority: %s", what, strerror(errno));
+}
+
+/* DESIGN.md §4: the state tables decide what is listed; this sweep re-checks the whole
+ * chain from raw bytes once per mount, in the background, and hides what fails (an
+ * open re-checks its own record in any case). A big drive takes seconds a 100k
+ * records on one core; listings, lookups and status do not wait for it: it reads
+ * through the ledger's query-only connection, never under the ledger's lock. */
 static void *verify_main(void *arg)
 {
 	struct fs_drive *d = arg;
@@ -1284,9 +1291,8 @@ static void *verify_main(void *arg)
 
 	/* Background work: the handlers go first. On a 1M-record drive the sweep is
 	 * minutes of signature checks; at the handlers' priority it took a core from
-	 * find and stat on a fresh mount (issue 18). Linux nices a thread alone. */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), SWEEP_NICE) < 0)
-		fs_debug("sweep: cannot lower its priority: %s", strerror(errno));
+	 * find and stat on a fresh mount (issue 18). */
+	fs_thread_background("sweep");
 	seed_cached(d);
 	n = ledger_verify_chain(d->ledger, on_problem, d);
 

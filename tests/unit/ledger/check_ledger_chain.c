@@ -863,36 +863,84 @@ START_TEST(test_flipped_byte_detected)
 }
 END_TEST
 
-/* Tried: a chain longer than one slice of the sweep (the lock is let go every 32
- * blocks) with a record's signature flipped in block 70: the sweep still finds it; a
- * sweep after ledger_interrupt() stops with -EINTR. */
-START_TEST(test_verify_long_chain_in_slices)
+/* "a.db" of k (the one producer) with a claim a block at heights 1..blocks, the
+ * signature of the one at height bad flipped on disk (its id in target), reopened. */
+static struct ledger *tampered_chain(struct ledger_key *k, int blocks, int bad, uint8_t target[32])
 {
-	struct ledger_key *k = tu_key(1);
 	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
 	struct ledger_config cfg;
-	struct seen seen = { 0 };
-	uint8_t target[32];
 	char *path = tu_path("a.db"), p[32];
 	struct rec r;
 
-	for (int i = 1; i <= 80; i++) {
+	for (int i = 1; i <= blocks; i++) {
 		snprintf(p, sizeof p, "/f%d", i);
-		ck_assert_int_eq(submit_claim(l, p, (uint32_t)i, i == 70 ? target : NULL), 0);
+		ck_assert_int_eq(submit_claim(l, p, (uint32_t)i, i == bad ? target : NULL), 0);
 	}
-	first_record(l, 70, &r);
+	first_record(l, (uint64_t)bad, &r);
 	ck_assert_mem_eq(r.id, target, 32);
 	ledger_free(l);
 	flip_in_file(path, r.sig, 64);
 	tu_config(&cfg, path, k, true);
 	ck_assert_int_eq(ledger_open(&cfg, &l), 0);
+	free(path);
+	return l;
+}
+
+/* Tried: an 80-block chain with a record's signature flipped in block 70: the sweep,
+ * which reads one block at a time, still finds it; a sweep after ledger_interrupt()
+ * stops with -EINTR. */
+START_TEST(test_verify_long_chain_in_slices)
+{
+	struct ledger_key *k = tu_key(1);
+	struct seen seen = { 0 };
+	uint8_t target[32];
+	struct ledger *l = tampered_chain(k, 80, 70, target);
+
 	ck_assert_int_eq(ledger_verify_chain(l, on_problem, &seen), 1);
 	ck_assert_int_eq(seen.height, 70);
 	ck_assert(seen.record);
+	ck_assert_mem_eq(seen.id, target, 32);
 	ledger_interrupt(l);
 	ck_assert_int_eq(ledger_verify_chain(l, NULL, NULL), -EINTR);
 	ledger_free(l);
-	free(path);
+	ledger_key_free(k);
+}
+END_TEST
+
+struct sweep_run {
+	struct ledger *l;
+	struct seen seen;
+	int n;
+};
+
+static void sweep_run(void *ctx)
+{
+	struct sweep_run *s = ctx;
+
+	s->n = ledger_verify_chain(s->l, on_problem, &s->seen);
+}
+
+/* Issue 18: lookups, listings and status must not wait for the sweep of a big drive.
+ * Tried: the whole sweep of a 40-block chain whose block 30 holds a record with a
+ * flipped signature, run while another thread holds the ledger's lock the whole time:
+ * it returns, and finds the record (before the sweep read through its own query-only
+ * connection it took the lock for every block and waited here until the deadline). */
+START_TEST(test_verify_without_the_lock)
+{
+	struct ledger_key *k = tu_key(1);
+	struct sweep_run run = { 0 };
+	uint8_t target[32];
+
+	run.l = tampered_chain(k, 40, 30, target);
+	tu_without_lock(run.l, sweep_run, &run, "ledger_verify_chain");
+	ck_assert_int_eq(run.n, 1);
+	ck_assert_int_eq(run.seen.height, 30);
+	ck_assert(run.seen.record);
+	ck_assert_mem_eq(run.seen.id, target, 32);
+	/* and the ledger goes on as before: a new block, a clean record */
+	ck_assert_int_eq(submit_claim(run.l, "/g", 99, NULL), 0);
+	ck_assert_int_eq(ledger_verify_chain(run.l, NULL, NULL), 1);
+	ledger_free(run.l);
 	ledger_key_free(k);
 }
 END_TEST
@@ -1156,6 +1204,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_claim_on_taken_path);
 	tcase_add_test(tc, test_move_directory_tree);
 	tcase_add_test(tc, test_verify_long_chain_in_slices);
+	tcase_add_test(tc, test_verify_without_the_lock);
 	tcase_add_test(tc, test_update_directory);
 	tcase_add_test(tc, test_double_transfer);
 	tcase_add_test(tc, test_move_onto_taken_path);
