@@ -353,8 +353,9 @@ struct ledger {
 	} fin_refused;
 	bool producing;      /* chain_produce is adding its own block */
 	int64_t receipt_seq; /* credit.c: the last receipt sequence signed */
-	/* tests only (white-box): called at named steps of block add, reorg and produce,
-	 * e.g. to kill the process there; NULL in every real node */
+	/* tests only (white-box): called at named steps of block add, reorg, produce and
+	 * the chain sweep (on the sweeping thread, no lock held), e.g. to kill the
+	 * process there; NULL in every real node */
 	void (*step_hook)(const char *step, void *ctx);
 	void *step_ctx;
 	bool reader; /* a query-only twin (reader.c) */
