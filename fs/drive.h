@@ -238,6 +238,12 @@ int fs_drive_invite_uri(struct fs_drive *d, const uint8_t *invite, char **out_ur
 /* Tell the kernel that path changed (queued for the notifier thread). Any thread. */
 void fs_drive_changed(struct fs_drive *d, const char *path);
 
+/* Lower the calling thread's priority to that of background work (the verification
+ * and hosting sweeps): it still finishes on a busy machine, but the FUSE handlers get
+ * the CPU first. what names the thread in the debug line if it cannot. Calling thread
+ * only (Linux nices a thread alone). */
+void fs_thread_background(const char *what);
+
 /* Start what runs in threads, after fuse_daemonize() (its fork keeps no thread): the
  * BitTorrent session, the notifier, the publish worker (with a key). */
 int fs_drive_start(struct fs_drive *d, struct fuse_session *se);

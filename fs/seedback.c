@@ -17,11 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
-
-/* The scan and the loads are background work: FUSE handlers go first. */
-static const int SEEDBACK_NICE = 10;
 
 enum { E_HAS_V1 = 1, E_ASKED = 2 };
 
@@ -201,8 +197,7 @@ static void *seedback_main(void *arg)
 {
 	struct fs_seedback *sb = arg;
 
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), SEEDBACK_NICE) < 0)
-		fs_debug("seedback: cannot lower its priority: %s", strerror(errno));
+	fs_thread_background("seedback"); /* FUSE handlers go first */
 	scan(sb);
 	pthread_mutex_lock(&sb->mu);
 	for (;;) {

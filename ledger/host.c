@@ -317,35 +317,36 @@ static void col_fixed(sqlite3_stmt *st, int col, uint8_t *out, size_t len)
 		memset(out, 0, len);
 }
 
-int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct ledger_health **out,
-                       size_t *out_n)
+/* The rows of q (the columns of ledger_health, in order; ?2 the admin, ?3 this node's
+ * key, ?4 a holder count, where q has them), at most max (0: all), read through a
+ * query-only twin of l (reader.c): a scan of every file of a big drive takes seconds,
+ * and the lock that lookups and listings need is never taken. With under_only, ?4 is
+ * the drive's replica target, else past any count. */
+static int health_rows(struct ledger *l, const char *q, bool under_only, size_t max,
+                       struct ledger_health **out, size_t *out_n)
 {
-	/* ?2 the admin, ?3 this node's key, ?4 the target (or past any count) */
-	static const char q[] =
-	    "SELECT path, root, ih1, ih2, len, plen, k, n, mine FROM (SELECT path, root, ih1, ih2,"
-	    " len, plen, k, (SELECT COUNT(*) FROM hosts h WHERE h.ih = k AND " HOLDER_LIVE ") AS n,"
-	    " EXISTS(SELECT 1 FROM hosts h WHERE h.ih = k AND h.member = ?3 AND h.held = 1 AND"
-	    " h.spent IS NULL) AS mine FROM (SELECT path, root, ih1, ih2, len, plen, " PATH_KEY
-	    " AS k FROM paths WHERE spent IS NULL AND is_dir = 0 AND len > 0)) WHERE n < ?4"
-	    " ORDER BY n, path";
 	struct ledger_health *v = NULL;
 	size_t n = 0, cap = 0;
 	uint8_t me[32] = { 0 };
+	struct ledger *r;
 	sqlite3_stmt *st;
-	int64_t target;
-	int rc = SQLITE_DONE;
+	int rc = SQLITE_DONE, err;
 
 	if (l->cfg.key)
 		memcpy(me, l->cfg.key->pub, 32);
-	ledger_lock(l);
-	target = under_only ? setting_get(l, "replicas", LEDGER_REPLICAS_DEFAULT) : INT64_MAX;
-	if (!(st = store_stmt(l, q))) {
-		ledger_unlock(l);
+	if ((err = reader_open(l, &r)) != 0)
+		return err;
+	if (!(st = store_stmt(r, q))) {
+		reader_close(r);
 		return -EIO;
 	}
-	sqlite3_bind_blob(st, 2, l->params.admin, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, me, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, target);
+	sqlite3_bind_blob(st, 2, r->params.admin, 32, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_count(st) >= 4) {
+		sqlite3_bind_blob(st, 3, me, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4,
+		                   under_only ? setting_get(r, "replicas", LEDGER_REPLICAS_DEFAULT)
+		                              : INT64_MAX);
+	}
 	while ((!max || n < max) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ledger_health *h;
 
@@ -381,8 +382,10 @@ int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct led
 	}
 	if (max && n == max && rc == SQLITE_ROW)
 		rc = SQLITE_DONE;
+	if (rc != SQLITE_DONE && rc != SQLITE_NOMEM)
+		store_err(r, rc, "health");
 	sqlite3_reset(st);
-	ledger_unlock(l);
+	reader_close(r);
 	if (rc != SQLITE_DONE) {
 		ledger_health_free(v, n);
 		return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
@@ -390,4 +393,32 @@ int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct led
 	*out = v;
 	*out_n = n;
 	return 0;
+}
+
+/* The live files with content and their content key. */
+#define LIVE_FILES                                                                                 \
+	"SELECT path, root, ih1, ih2, len, plen, " PATH_KEY " AS k FROM paths WHERE spent IS NULL" \
+	" AND is_dir = 0 AND len > 0"
+
+int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct ledger_health **out,
+                       size_t *out_n)
+{
+	static const char q[] =
+	    "SELECT path, root, ih1, ih2, len, plen, k, n, mine FROM (SELECT path, root, ih1, ih2,"
+	    " len, plen, k, (SELECT COUNT(*) FROM hosts h WHERE h.ih = k AND " HOLDER_LIVE ") AS n,"
+	    " EXISTS(SELECT 1 FROM hosts h WHERE h.ih = k AND h.member = ?3 AND h.held = 1 AND"
+	    " h.spent IS NULL) AS mine FROM (" LIVE_FILES ")) WHERE n < ?4 ORDER BY n, path";
+
+	return health_rows(l, q, under_only, max, out, out_n);
+}
+
+int ledger_health_orphans(struct ledger *l, struct ledger_health **out, size_t *out_n)
+{
+	/* no count and no sort of every file: an index probe each, and the few that
+	 * qualify sorted */
+	static const char q[] = "SELECT path, root, ih1, ih2, len, plen, k, 0, 0 FROM (" LIVE_FILES
+	                        ") WHERE NOT EXISTS(SELECT 1 FROM hosts h WHERE h.ih = k AND"
+	                        " " HOLDER_LIVE ") ORDER BY path";
+
+	return health_rows(l, q, false, 0, out, out_n);
 }

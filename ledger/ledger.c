@@ -1185,7 +1185,7 @@ static void problem(struct problems *ps, int64_t height, const uint8_t block[32]
 	p->what = what;
 }
 
-/* One best-chain block's raw bytes, copied under the lock to be checked without it. */
+/* One best-chain block's raw bytes, copied from the reader's snapshot. */
 struct raw_block {
 	uint8_t id[32];
 	uint8_t *hdr;
@@ -1207,7 +1207,7 @@ static void raw_block_release(struct raw_block *b)
 	memset(b, 0, sizeof *b);
 }
 
-/* Copy block id's header and records (lock held). -ENOENT if the header is missing. */
+/* Copy block id's header and records. -ENOENT if the header is missing. */
 static int raw_block_load(struct ledger *l, const uint8_t id[32], struct raw_block *b)
 {
 	int rc;
@@ -1232,100 +1232,124 @@ static int raw_block_load(struct ledger *l, const uint8_t id[32], struct raw_blo
 	return 0;
 }
 
+/* What the sweep reads of one height, all from one snapshot of the reader r. */
+struct sweep_step {
+	bool past_end; /* the chain is shorter now (a reorg): done */
+	bool gap;      /* no best-chain block at this height */
+	bool missing;  /* its header is not stored */
+	bool relinked; /* the block below is not the one checked last (a reorg) */
+	uint8_t below[32];
+	uint8_t id[32]; /* the best chain's block at this height */
+	struct raw_block b;
+};
+
+static int sweep_read(struct ledger *r, uint64_t height, uint64_t *end, const uint8_t prev[32],
+                      struct sweep_step *s)
+{
+	struct ledger_head head;
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if ((rc = reader_snapshot_begin(r)) != 0)
+		return rc;
+	if ((rc = chain_head(r, &head)) != 0)
+		goto out;
+	if (head.height < *end)
+		*end = head.height; /* a reorg to a shorter chain meanwhile */
+	if (height > *end) {
+		s->past_end = true;
+		goto out;
+	}
+	/* the chain below changed meanwhile (a reorg: its blocks were checked when they
+	 * came): link to what is there now, in the same snapshot as this block */
+	if (height > 0) {
+		if (chain_id_at(r, (int64_t)height - 1, s->below))
+			memset(s->below, 0, sizeof s->below);
+		s->relinked = memcmp(s->below, prev, 32) != 0;
+	}
+	if (chain_id_at(r, (int64_t)height, s->id)) {
+		s->gap = true;
+		goto out;
+	}
+	rc = raw_block_load(r, s->id, &s->b);
+	if (rc == -ENOENT && !s->b.hdr) {
+		s->missing = true;
+		rc = 0;
+	}
+out:
+	reader_snapshot_end(r);
+	return rc;
+}
+
 int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 {
 	struct problems ps = { 0 };
 	struct ledger_head head;
 	struct ledger_pk_cache *pkc = NULL;
-	uint8_t prev[32], id[32];
-	uint64_t epoch;
+	struct ledger *r = NULL;
+	uint8_t prev[32] = { 0 };
+	uint64_t end;
 	int rc;
 
-	ledger_pk_cache_new(&pkc); /* the sweep's own: l->pkc is the lock's */
-	ledger_lock(l);
-	rc = chain_head(l, &head);
-	if (rc)
+	/* Everything is read through a query-only twin (reader.c), never under l's lock:
+	 * a sweep of a big drive takes minutes, and lookups, listings, status and sync go
+	 * on beside it. A reorg shows as a best chain that changed below the height being
+	 * checked, seen in the same snapshot as the block itself. */
+	if ((rc = ledger_pk_cache_new(&pkc)) != 0 || (rc = reader_open(l, &r)) != 0)
+		goto out;
+	if ((rc = chain_head(r, &head)) != 0)
 		goto out;
 	/* the chain as it is now: blocks that come meanwhile were checked on arrival */
-	uint64_t end = head.height;
-
-	epoch = l->chain_epoch;
-	for (uint64_t height = 0; height <= end; height++) {
-		struct raw_block b;
+	end = head.height;
+	for (uint64_t height = 0;; height++) {
+		struct sweep_step s;
 		uint8_t root[32];
 		const char *why = NULL;
 		struct blk_hdr h;
 
-		if (height > 0) {
-			/* a big chain takes seconds: the lock is held only to copy one block's
-			 * bytes, so lookups, listings and sync go on; stop when asked (an
-			 * unmount) */
-			ledger_unlock(l);
-			if (atomic_load(&l->interrupted)) {
-				ledger_lock(l);
-				rc = -EINTR;
-				goto out;
-			}
-			ledger_lock(l);
-			if ((rc = chain_head(l, &head)) != 0)
-				goto out;
-			if (head.height < end)
-				end = head.height; /* a reorg to a shorter chain meanwhile */
-			if (height > end)
-				break;
-			/* the chain below changed meanwhile (a reorg: its blocks were checked
-			 * when they came): link to what is there now */
-			if (l->chain_epoch != epoch) {
-				epoch = l->chain_epoch;
-				if (chain_id_at(l, (int64_t)height - 1, prev))
-					memset(prev, 0, sizeof prev);
-			}
+		if (atomic_load(&l->interrupted)) { /* an unmount */
+			rc = -EINTR;
+			goto out;
 		}
-		if (chain_id_at(l, (int64_t)height, id)) {
+		if ((rc = sweep_read(r, height, &end, prev, &s)) != 0) {
+			raw_block_release(&s.b);
+			goto out;
+		}
+		if (s.past_end)
+			break;
+		if (s.relinked)
+			memcpy(prev, s.below, 32);
+		if (s.gap) {
 			problem(&ps, (int64_t)height, NULL, NULL, -1, "best chain has a gap");
 			continue;
 		}
-		rc = raw_block_load(l, id, &b);
-		if (rc == -ENOENT && !b.hdr) {
-			problem(&ps, (int64_t)height, id, NULL, -1, "block missing");
-			raw_block_release(&b);
-			memcpy(prev, id, 32);
-			rc = 0;
+		if (s.missing) {
+			problem(&ps, (int64_t)height, s.id, NULL, -1, "block missing");
+			raw_block_release(&s.b);
+			memcpy(prev, s.id, 32);
 			continue;
 		}
-		if (rc) {
-			raw_block_release(&b);
-			goto out;
-		}
-		ledger_unlock(l);
-		/* the checks themselves, signatures included, without the lock */
-		bool hdr_ok = header_bytes_ok(b.hdr, b.hdr_len, id, &h, &why) == 0;
-		const char *rwhy[64];
-		int64_t bad_at[64];
-		size_t nbad = 0;
+		/* the checks themselves, signatures included */
+		struct raw_block *b = &s.b;
+		const uint8_t *id = s.id;
 
-		if (!hdr_ok) {
-			ledger_lock(l);
+		if (header_bytes_ok(b->hdr, b->hdr_len, id, &h, &why)) {
 			problem(&ps, (int64_t)height, id, NULL, -1, why);
-			raw_block_release(&b);
+			raw_block_release(b);
 			memcpy(prev, id, 32);
 			continue;
 		}
-		for (size_t i = 0; i < b.n; i++) {
-			struct rec r;
+		for (size_t i = 0; i < b->n; i++) {
+			struct rec rr;
 			const char *w = "record missing";
 
-			if ((!b.recs[i] || record_bytes_ok(pkc, b.recs[i], b.lens[i], b.ids[i],
-			                                   l->params.max_record_bytes, &r, &w)) &&
-			    nbad < 64) {
-				rwhy[nbad] = w;
-				bad_at[nbad++] = (int64_t)i;
-			}
+			if (!b->recs[i] || record_bytes_ok(pkc, b->recs[i], b->lens[i], b->ids[i],
+			                                   l->params.max_record_bytes, &rr, &w))
+				problem(&ps, (int64_t)height, id, b->ids[i], (int64_t)i, w);
 		}
-		rc = merkle_root_of_ids((const uint8_t(*)[32])b.ids, b.n, root);
-		ledger_lock(l);
+		rc = merkle_root_of_ids((const uint8_t(*)[32])b->ids, b->n, root);
 		if (rc) {
-			raw_block_release(&b);
+			raw_block_release(b);
 			goto out;
 		}
 		if (height == 0 && memcmp(id, l->drive, 32))
@@ -1337,26 +1361,25 @@ int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx)
 			        "block not linked to its parent");
 		if (height > 0 && memcmp(h.drive, l->drive, 32))
 			problem(&ps, (int64_t)height, id, NULL, -1, "block of another drive");
-		if ((int64_t)b.n != h.n_records)
+		if ((int64_t)b->n != h.n_records)
 			problem(&ps, (int64_t)height, id, NULL, -1, "record count mismatch");
-		for (size_t i = 0; i < nbad; i++)
-			problem(&ps, (int64_t)height, id, b.ids[bad_at[i]], bad_at[i], rwhy[i]);
 		if (memcmp(root, h.root, 32))
 			problem(&ps, (int64_t)height, id, NULL, -1, "merkle root mismatch");
-		raw_block_release(&b);
+		raw_block_release(b);
 		memcpy(prev, id, 32);
+		ledger_step(l, "sweep:checked"); /* tests: the chain may change here */
 	}
 	{
 		struct fin_evidence *ev = NULL;
 		size_t nev = 0;
 
-		rc = finality_evidence_list(l, &ev, &nev);
+		rc = finality_evidence_list(r, &ev, &nev);
 		for (size_t i = 0; !rc && i < nev; i++)
 			problem(&ps, ev[i].height, ev[i].b, NULL, -1, LEDGER_PROBLEM_EQUIVOCATION);
 		free(ev);
 	}
 out:
-	ledger_unlock(l);
+	reader_close(r);
 	ledger_pk_cache_free(pkc);
 	for (size_t i = 0; !rc && fn && i < ps.n; i++)
 		fn(&ps.v[i], ctx);

@@ -366,12 +366,15 @@ typedef void (*ledger_problem_fn)(const struct ledger_problem *p, void *ctx);
  * encoding, signature, height, link and Merkle root, every record's hash, encoding,
  * signature and size. (The state rules were checked when each block was applied;
  * ledger_rebuild() checks them again by replay.) Each problem is reported through fn
- * (may be NULL), after the lock is released. The lock is let go every 32 blocks, so
- * other calls go on meanwhile. Equivocation evidence (two blocks signed by one producer
- * at one height, re-checked from their raw headers) is reported as a problem too, with
+ * (may be NULL), on the calling thread, once the walk is over. It reads through a
+ * second, query-only connection to the database and never takes the ledger's lock,
+ * so every other call goes on meanwhile (a walk of a big chain takes minutes); the
+ * chain it walks is the one at its start, cut short by a reorg to a shorter chain, and
+ * relinked where a reorg replaced the blocks below. Equivocation evidence (two blocks signed by one
+ * producer at one height, re-checked from their raw headers) is reported as a problem too, with
  * what = LEDGER_PROBLEM_EQUIVOCATION and the second block's id and height.
  * Returns the number of problems (0: clean), -EINTR after
- * ledger_interrupt(), or -errno. */
+ * ledger_interrupt(), or -errno. Any thread; calls on one ledger may overlap. */
 int ledger_verify_chain(struct ledger *l, ledger_problem_fn fn, void *ctx);
 /* Make a running or later ledger_verify_chain stop soon with -EINTR (an unmount does not
  * wait for a sweep of a big chain). Any thread. */
@@ -525,9 +528,15 @@ struct ledger_health {
 };
 /* Every live file with content (empty files need no holder), the fewest holders first
  * (most needed), then by path; with under_only, only those below the replica target.
- * At most max entries (0: no limit). Free with ledger_health_free. Any thread. */
+ * At most max entries (0: no limit). Free with ledger_health_free. Any thread: it
+ * reads through a second, query-only connection and never takes the ledger's lock
+ * (a big drive's list takes seconds), so it sees the last committed state. */
 int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct ledger_health **out,
                        size_t *out_n);
+/* Only the live files with content that no live member holds, by path (holders 0,
+ * mine false): what the last-copy sweep looks at, without counting the holders of
+ * every file. The same connection, thread context and errors as ledger_health_list. */
+int ledger_health_orphans(struct ledger *l, struct ledger_health **out, size_t *out_n);
 void ledger_health_free(struct ledger_health *v, size_t n);
 
 /* ---- members, invites and epoch keys (private drives, DESIGN §9) ---- */

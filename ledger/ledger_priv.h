@@ -353,11 +353,32 @@ struct ledger {
 	} fin_refused;
 	bool producing;      /* chain_produce is adding its own block */
 	int64_t receipt_seq; /* credit.c: the last receipt sequence signed */
-	/* tests only (white-box): called at named steps of block add, reorg and produce,
-	 * e.g. to kill the process there; NULL in every real node */
+	/* tests only (white-box): called at named steps of block add, reorg, produce and
+	 * the chain sweep (on the sweeping thread, no lock held), e.g. to kill the
+	 * process there; NULL in every real node */
 	void (*step_hook)(const char *step, void *ctx);
 	void *step_ctx;
+	bool reader; /* a query-only twin (reader.c) */
 };
+
+/* reader.c: a query-only twin of a ledger, for the long scans (the chain sweep, the
+ * hosting sweep's orphans). It is a struct ledger of its own: its own SQLite
+ * connection, opened read-only on the same WAL database, its own statement cache and
+ * its own (never contended) lock, so the store's query helpers (chain_id_at,
+ * chain_head, finality_evidence_list, ...) run on it unchanged while the writer goes
+ * on: WAL lets a reader read beside the writer, and a read transaction
+ * (reader_snapshot_begin/end) sees one committed state throughout. It never takes the
+ * writer's lock, and nothing that writes may be called on it (SQLite refuses, -EACCES).
+ * Its log lines go straight to the writer's sink.
+ * Thread context: reader_open on any thread; the twin is then used by one thread at a
+ * time (caller serialises) and closed by reader_close before l is freed. It borrows
+ * l's path and config; the drive id and scalar parameters are copied. */
+int reader_open(struct ledger *l, struct ledger **out);
+void reader_close(struct ledger *r); /* NULL is a no-op */
+/* A read transaction: every query until reader_snapshot_end sees the state of one
+ * commit. Keep it short: a checkpoint cannot pass a snapshot that is still open. */
+int reader_snapshot_begin(struct ledger *r);
+void reader_snapshot_end(struct ledger *r);
 
 /* finality.c: finality, producer rights by height, equivocation (DESIGN.md §10) */
 void ledger_step(struct ledger *l, const char *step); /* the test hook, if any */
@@ -422,6 +443,8 @@ void ledger_changes_forget(struct ledger *l, size_t keep, bool head);
 
 /* store.c: SQLite */
 int store_open(struct ledger *l, bool create);
+/* l->db opened query-only on l->path (reader.c), with its own statement cache. */
+int store_open_readonly(struct ledger *l);
 void store_close(struct ledger *l);
 int store_err(struct ledger *l, int rc, const char *what); /* SQLite code -> -errno */
 int store_exec(struct ledger *l, const char *sql);

@@ -251,15 +251,15 @@ int store_clear_derived(struct ledger *l)
 	                     " DELETE FROM final_block;");
 }
 
-int store_open(struct ledger *l, bool create)
+/* l->db on l->path with flags, and an empty statement cache. */
+static int store_connect(struct ledger *l, int flags)
 {
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 	int rc;
 
 	l->stmt_cache = calloc(1, sizeof(struct store_cache));
 	if (!l->stmt_cache)
 		return -ENOMEM;
-	rc = sqlite3_open_v2(l->path, &l->db, flags, NULL);
+	rc = sqlite3_open_v2(l->path, &l->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		rc = store_err(l, rc, l->path);
 		sqlite3_close(l->db);
@@ -267,6 +267,25 @@ int store_open(struct ledger *l, bool create)
 		return rc;
 	}
 	sqlite3_busy_timeout(l->db, 5000);
+	return 0;
+}
+
+int store_open_readonly(struct ledger *l)
+{
+	int rc = store_connect(l, SQLITE_OPEN_READONLY);
+
+	/* a scan reads each page about once: a small page cache keeps the RSS down */
+	if (!rc)
+		rc = store_exec(l, "PRAGMA cache_size=-4096");
+	return rc;
+}
+
+int store_open(struct ledger *l, bool create)
+{
+	int rc = store_connect(l, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0));
+
+	if (rc)
+		return rc;
 	rc = store_exec(l, "PRAGMA journal_mode=WAL");
 	if (!rc)
 		rc = store_exec(l, l->cfg.fast_unsafe ? "PRAGMA synchronous=OFF"

@@ -863,37 +863,163 @@ START_TEST(test_flipped_byte_detected)
 }
 END_TEST
 
-/* Tried: a chain longer than one slice of the sweep (the lock is let go every 32
- * blocks) with a record's signature flipped in block 70: the sweep still finds it; a
- * sweep after ledger_interrupt() stops with -EINTR. */
-START_TEST(test_verify_long_chain_in_slices)
+/* "a.db" of k (the one producer) with a claim a block at heights 1..blocks, the
+ * signature of the one at height bad flipped on disk (its id in target), reopened. */
+static struct ledger *tampered_chain(struct ledger_key *k, int blocks, int bad, uint8_t target[32])
 {
-	struct ledger_key *k = tu_key(1);
 	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
 	struct ledger_config cfg;
-	struct seen seen = { 0 };
-	uint8_t target[32];
 	char *path = tu_path("a.db"), p[32];
 	struct rec r;
 
-	for (int i = 1; i <= 80; i++) {
+	for (int i = 1; i <= blocks; i++) {
 		snprintf(p, sizeof p, "/f%d", i);
-		ck_assert_int_eq(submit_claim(l, p, (uint32_t)i, i == 70 ? target : NULL), 0);
+		ck_assert_int_eq(submit_claim(l, p, (uint32_t)i, i == bad ? target : NULL), 0);
 	}
-	first_record(l, 70, &r);
+	first_record(l, (uint64_t)bad, &r);
 	ck_assert_mem_eq(r.id, target, 32);
 	ledger_free(l);
 	flip_in_file(path, r.sig, 64);
 	tu_config(&cfg, path, k, true);
 	ck_assert_int_eq(ledger_open(&cfg, &l), 0);
+	free(path);
+	return l;
+}
+
+/* Tried: an 80-block chain with a record's signature flipped in block 70: the sweep,
+ * which reads one block at a time, still finds it; a sweep after ledger_interrupt()
+ * stops with -EINTR. */
+START_TEST(test_verify_long_chain_in_slices)
+{
+	struct ledger_key *k = tu_key(1);
+	struct seen seen = { 0 };
+	uint8_t target[32];
+	struct ledger *l = tampered_chain(k, 80, 70, target);
+
 	ck_assert_int_eq(ledger_verify_chain(l, on_problem, &seen), 1);
 	ck_assert_int_eq(seen.height, 70);
 	ck_assert(seen.record);
+	ck_assert_mem_eq(seen.id, target, 32);
 	ledger_interrupt(l);
 	ck_assert_int_eq(ledger_verify_chain(l, NULL, NULL), -EINTR);
 	ledger_free(l);
-	free(path);
 	ledger_key_free(k);
+}
+END_TEST
+
+struct sweep_run {
+	struct ledger *l;
+	struct seen seen;
+	int n;
+};
+
+static void sweep_run(void *ctx)
+{
+	struct sweep_run *s = ctx;
+
+	s->n = ledger_verify_chain(s->l, on_problem, &s->seen);
+}
+
+/* Issue 18: lookups, listings and status must not wait for the sweep of a big drive.
+ * Tried: the whole sweep of a 40-block chain whose block 30 holds a record with a
+ * flipped signature, run while another thread holds the ledger's lock the whole time:
+ * it returns, and finds the record (before the sweep read through its own query-only
+ * connection it took the lock for every block and waited here until the deadline). */
+START_TEST(test_verify_without_the_lock)
+{
+	struct ledger_key *k = tu_key(1);
+	struct sweep_run run = { 0 };
+	uint8_t target[32];
+
+	run.l = tampered_chain(k, 40, 30, target);
+	tu_without_lock(run.l, sweep_run, &run, "ledger_verify_chain");
+	ck_assert_int_eq(run.n, 1);
+	ck_assert_int_eq(run.seen.height, 30);
+	ck_assert(run.seen.record);
+	ck_assert_mem_eq(run.seen.id, target, 32);
+	/* and the ledger goes on as before: a new block, a clean record */
+	ck_assert_int_eq(submit_claim(run.l, "/g", 99, NULL), 0);
+	ck_assert_int_eq(ledger_verify_chain(run.l, NULL, NULL), 1);
+	ledger_free(run.l);
+	ledger_key_free(k);
+}
+END_TEST
+
+static void id_of_block(const uint8_t *blk, size_t len, uint8_t out[32])
+{
+	struct blk_wire w;
+	struct blk_hdr h;
+
+	ck_assert_int_eq(blk_wire_parse(blk, len, 1 << 20, 10, &w), 0);
+	ck_assert_int_eq(blk_hdr_decode(w.hdr.p, w.hdr.len, &h, true), 0);
+	memcpy(out, h.id, 32);
+	free(w.recs);
+}
+
+struct reorg_mid_sweep {
+	struct ledger *l;
+	uint8_t *b[4]; /* the heavier, shorter branch */
+	size_t n[4];
+	int checked;
+};
+
+static void reorg_hook(const char *step, void *ctx)
+{
+	struct reorg_mid_sweep *m = ctx;
+
+	if (strcmp(step, "sweep:checked") || ++m->checked != 3)
+		return;
+	/* heights 0..2 of the long branch are checked: the other one takes over */
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(ledger_block_import(m->l, m->b[i], m->n[i]), i == 3 ? 1 : 0);
+	ck_assert_int_eq(tu_height(m->l), 4);
+}
+
+/* The chain changes under a running sweep. Tried: three producers; the best chain is
+ * p0's five blocks (weights 1 1 2 1 1); once the sweep has checked heights 0 to 2 a
+ * branch from genesis of four blocks by p1 and p2 (2 2 1 2: heavier, shorter) comes
+ * and the node reorganises. The sweep neither reports height 3 as "not linked to its
+ * parent" (it links to the new block 2) nor height 5 as a gap (it stops at the new
+ * head), and finds no problem. */
+START_TEST(test_verify_across_a_reorg)
+{
+	struct ledger_key *p0 = tu_key(1), *p1 = tu_key(2), *p2 = tu_key(3);
+	const struct ledger_key *const ps[] = { p0, p1, p2 };
+	struct ledger *l = tu_create("a.db", p0, ps, 3, false);
+	const struct ledger_key *const bkeys[] = { p1, p2, p1, p1 };
+	static const int64_t aw[] = { 1, 1, 2, 1, 1 }, bw[] = { 2, 2, 1, 2 };
+	struct reorg_mid_sweep m = { .l = l };
+	uint8_t parent[32];
+	struct seen seen = { 0 };
+
+	tu_clock = TU_T0 + 1000;
+	for (int i = 0; i < 5; i++) {
+		size_t n;
+		uint8_t *blk =
+		    tu_block(l, p0, NULL, 0, TU_T0 + 100 * (i + 1), aw[i], NULL, NULL, 0, &n);
+
+		ck_assert_int_eq(ledger_block_import(l, blk, n), 1);
+		free(blk);
+	}
+	ck_assert_int_eq(tu_height(l), 5);
+	ledger_drive_id(l, parent);
+	for (int i = 0; i < 4; i++) {
+		m.b[i] = tu_block(l, bkeys[i], parent, i + 1, TU_T0 + 100 * (i + 1) + 50, bw[i],
+		                  NULL, NULL, 0, &m.n[i]);
+		id_of_block(m.b[i], m.n[i], parent);
+	}
+	l->step_hook = reorg_hook;
+	l->step_ctx = &m;
+	ck_assert_int_eq(ledger_verify_chain(l, on_problem, &seen), 0);
+	ck_assert_int_eq(m.checked, 5); /* 0..2 of one branch, 3..4 of the other */
+	ck_assert_int_eq(seen.n, 0);
+	l->step_hook = NULL;
+	for (int i = 0; i < 4; i++)
+		free(m.b[i]);
+	ledger_free(l);
+	ledger_key_free(p0);
+	ledger_key_free(p1);
+	ledger_key_free(p2);
 }
 END_TEST
 
@@ -1156,6 +1282,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_claim_on_taken_path);
 	tcase_add_test(tc, test_move_directory_tree);
 	tcase_add_test(tc, test_verify_long_chain_in_slices);
+	tcase_add_test(tc, test_verify_without_the_lock);
+	tcase_add_test(tc, test_verify_across_a_reorg);
 	tcase_add_test(tc, test_update_directory);
 	tcase_add_test(tc, test_double_transfer);
 	tcase_add_test(tc, test_move_onto_taken_path);

@@ -1,6 +1,8 @@
 #include "ledger_testutil.h"
 
 #include <fixture.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,4 +227,48 @@ int64_t tu_height(struct ledger *l)
 
 	ck_assert_int_eq(ledger_head_get(l, &head), 0);
 	return (int64_t)head.height;
+}
+
+struct lock_holder {
+	struct ledger *l;
+	void (*fn)(void *ctx);
+	void *ctx;
+	atomic_bool held, release, done;
+};
+
+static void *hold_lock(void *arg)
+{
+	struct lock_holder *h = arg;
+
+	ledger_lock(h->l);
+	atomic_store(&h->held, true);
+	while (!atomic_load(&h->release))
+		fixture_sleep_ms(1);
+	ledger_unlock(h->l);
+	return NULL;
+}
+
+static void *run_fn(void *arg)
+{
+	struct lock_holder *h = arg;
+
+	h->fn(h->ctx);
+	atomic_store(&h->done, true);
+	return NULL;
+}
+
+void tu_without_lock(struct ledger *l, void (*fn)(void *ctx), void *ctx, const char *what)
+{
+	struct lock_holder h = { .l = l, .fn = fn, .ctx = ctx };
+	pthread_t holder, runner;
+
+	ck_assert_int_eq(pthread_create(&holder, NULL, hold_lock, &h), 0);
+	FIXTURE_WAIT(atomic_load(&h.held), 10000, "the holder did not get the ledger's lock");
+	ck_assert_int_eq(pthread_create(&runner, NULL, run_fn, &h), 0);
+	/* a failed wait ends this test's process, threads and all */
+	FIXTURE_WAIT(atomic_load(&h.done), 15000,
+	             "%s did not return while another thread held the ledger's lock", what);
+	atomic_store(&h.release, true);
+	pthread_join(runner, NULL);
+	pthread_join(holder, NULL);
 }

@@ -48,4 +48,9 @@ void tu_copy_blocks(struct ledger *from, struct ledger *to);
 void tu_digest(struct ledger *l, uint8_t out[32]);
 int64_t tu_height(struct ledger *l);
 
+/* Run fn(ctx) on a thread of its own while another thread holds l's lock, and fail
+ * the test, naming what, if fn has not returned within 15 s: it waits for the
+ * lock. The lock is let go and both threads joined before this returns. */
+void tu_without_lock(struct ledger *l, void (*fn)(void *ctx), void *ctx, const char *what);
+
 #endif
