@@ -28,6 +28,19 @@ static void claim_op(struct ledger_op *op, const char *path, uint32_t seed)
 	tu_content(&op->content, seed);
 }
 
+/* The chain verifies from its raw bytes (every signature again), and a replay of its
+ * blocks from them reaches the same state. */
+static void assert_verifies_and_replays(struct ledger *l, int blocks)
+{
+	uint8_t before[32], after[32];
+
+	ck_assert_int_eq(ledger_verify_chain(l, NULL, NULL), 0);
+	tu_digest(l, before);
+	ck_assert_int_eq(ledger_rebuild(l), blocks);
+	tu_digest(l, after);
+	ck_assert_mem_eq(before, after, 32);
+}
+
 START_TEST(test_batch_lands_in_one_block)
 {
 	enum { N = 600 };
@@ -59,16 +72,7 @@ START_TEST(test_batch_lands_in_one_block)
 		ck_assert_mem_eq(e.record_id, ids[i], LEDGER_ID_LEN);
 		ck_assert_int_eq(ledger_verify_record(l, ids[i]), 0);
 	}
-	ck_assert_int_eq(ledger_verify_chain(l, NULL, NULL), 0);
-	/* a replay of the block from raw bytes reaches the same state */
-	{
-		uint8_t before[32], after[32];
-
-		tu_digest(l, before);
-		ck_assert_int_eq(ledger_rebuild(l), 1);
-		tu_digest(l, after);
-		ck_assert_mem_eq(before, after, 32);
-	}
+	assert_verifies_and_replays(l, 1);
 	free(ops);
 	free(paths);
 	free(ids);
@@ -210,15 +214,7 @@ START_TEST(test_batch_presigned)
 		ck_assert_int_eq(ledger_lookup(l, "/early", &e), 0);
 		ck_assert_int_eq(e.height, 1);
 	}
-	ck_assert_int_eq(ledger_verify_chain(l, NULL, NULL), 0);
-	{
-		uint8_t before[32], after[32];
-
-		tu_digest(l, before);
-		ck_assert_int_eq(ledger_rebuild(l), 2);
-		tu_digest(l, after);
-		ck_assert_mem_eq(before, after, 32);
-	}
+	assert_verifies_and_replays(l, 2);
 	free(ops);
 	free(paths);
 	free(ids);
