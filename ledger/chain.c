@@ -1321,8 +1321,14 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
 	}
 	/* stateless checks of every record: size, encoding, signature, Merkle root */
 	ids = malloc((w.n_recs ? w.n_recs : 1) * 32);
-	recs = malloc((w.n_recs ? w.n_recs : 1) * sizeof *recs);
-	if (!ids || !recs) {
+	if (w.n_recs > l->blk_recs_cap) {
+		free(l->blk_recs);
+		l->blk_recs_cap = 0;
+		if ((l->blk_recs = malloc(w.n_recs * sizeof *l->blk_recs)))
+			l->blk_recs_cap = w.n_recs;
+	}
+	recs = l->blk_recs;
+	if (!ids || (!recs && w.n_recs)) {
 		rc = -ENOMEM;
 		goto rollback;
 	}
@@ -1394,7 +1400,6 @@ rollback:
 	store_rollback(l);
 out:
 	free(ids);
-	free(recs);
 	free(w.recs);
 	return rc;
 }
@@ -1533,6 +1538,56 @@ static int block_take(const uint8_t id[32], const uint8_t *raw, size_t len, void
 	return 0;
 }
 
+/* The header over fill's records, signed, and the block's wire form after it. */
+static int block_assemble(struct blk_hdr *h, const struct ledger_key *key,
+                          const struct block_fill *fill, struct ben_buf *wire, uint8_t **hdr,
+                          size_t *hdr_len)
+{
+	int rc;
+
+	h->n_records = (int64_t)fill->n;
+	rc = merkle_root_of_ids((const uint8_t(*)[32])fill->ids, fill->n, h->root);
+	if (!rc)
+		rc = blk_hdr_sign(h, NULL, 0, key, hdr, hdr_len);
+	if (rc)
+		return rc;
+	ben_put_raw(wire, *hdr, *hdr_len);
+	ben_put_key(wire, "r");
+	ben_put_raw(wire, fill->recs.p, fill->recs.len);
+	ben_end(wire);
+	return wire->err;
+}
+
+/* The block's records from l->hint instead of a walk of the mempool, when the walk would
+ * find exactly them, all valid: the hint is of this head and judged at this time, the
+ * mempool holds just its records (in its order: they went in last, one after another),
+ * and they all fit in one block. false: walk. */
+static bool hint_fill(struct ledger *l, const struct ledger_head *head, int64_t time_limit,
+                      struct block_fill *fill)
+{
+	const struct produce_hint *t = &l->hint;
+	int64_t total = -1, mine;
+
+	if (!t->set || !t->n || memcmp(t->head, head->id, 32) || t->time_limit != time_limit ||
+	    t->n > l->params.max_block_records ||
+	    chain_mempool_counts(l, l->drive, &total, &mine) || total != (int64_t)t->n)
+		return false;
+	{
+		size_t bytes = 0;
+
+		for (size_t i = 0; i < t->n; i++) {
+			bytes += t->lens[i];
+			if (t->lens[i] > l->params.max_record_bytes ||
+			    bytes + 4096 > l->params.max_block_bytes)
+				return false;
+		}
+	}
+	for (size_t i = 0; i < t->n; i++)
+		if (block_take(t->ids[i], t->raws[i], t->lens[i], fill))
+			return false; /* cannot be: the sizes were checked above */
+	return true;
+}
+
 int chain_produce(struct ledger *l)
 {
 	const struct ledger_key *key = l->cfg.key;
@@ -1597,32 +1652,37 @@ int chain_produce(struct ledger *l)
 	ben_dict_begin(&wire);
 	ben_put_key(&wire, "h");
 	/* the header is added after the records are chosen: build records first */
-	rc = store_exec(l, "SAVEPOINT produce");
-	if (rc)
-		goto out;
 	w.height = h.height;
 	w.time_limit = h.time + l->cfg.max_future_s;
 	fill.l = l;
 	ben_buf_init(&fill.recs);
 	ben_list_begin(&fill.recs);
+	if (hint_fill(l, &head, w.time_limit, &fill)) {
+		/* the walk would check and apply the very records just checked and
+		 * applied in this order on this state: take them as they are (the
+		 * block is checked whole again when it is added) */
+		ben_end(&fill.recs);
+		rc = fill.recs.err;
+		n = fill.n;
+		if (!rc && n)
+			rc = block_assemble(&h, key, &fill, &wire, &hdr, &hdr_len);
+		ben_buf_release(&fill.recs);
+		if (rc || !n)
+			goto out;
+		goto built;
+	}
+	rc = store_exec(l, "SAVEPOINT produce");
+	if (rc) {
+		ben_buf_release(&fill.recs);
+		goto out;
+	}
 	rc = mempool_walk(l, &w);
 	ben_end(&fill.recs);
 	if (!rc)
 		rc = fill.recs.err;
 	n = fill.n;
-	if (!rc && n) {
-		h.n_records = (int64_t)n;
-		rc = merkle_root_of_ids((const uint8_t(*)[32])fill.ids, n, h.root);
-		if (!rc)
-			rc = blk_hdr_sign(&h, NULL, 0, key, &hdr, &hdr_len);
-		if (!rc) {
-			ben_put_raw(&wire, hdr, hdr_len);
-			ben_put_key(&wire, "r");
-			ben_put_raw(&wire, fill.recs.p, fill.recs.len);
-			ben_end(&wire);
-			rc = wire.err;
-		}
-	}
+	if (!rc && n)
+		rc = block_assemble(&h, key, &fill, &wire, &hdr, &hdr_len);
 	ben_buf_release(&fill.recs);
 	store_exec(l, "ROLLBACK TO produce");
 	store_exec(l, "RELEASE produce");
@@ -1630,6 +1690,7 @@ int chain_produce(struct ledger *l)
 	mempool_drop(l, w.bad, w.n_bad);
 	if (rc || !n)
 		goto out;
+built:
 	/* the block is durable, with our last signed height, before it can leave */
 	if (!l->cfg.fast_unsafe && (rc = store_exec(l, "PRAGMA synchronous=FULL")))
 		goto out;

@@ -303,6 +303,7 @@ void ledger_free(struct ledger *l)
 		return;
 	store_close(l);
 	ledger_pk_cache_free(l->pkc);
+	free(l->blk_recs);
 	ledger_params_release(&l->params);
 	for (size_t i = 0; i < l->n_dropped; i++) {
 		seal_wipe(l->dropped[i]->file_key, sizeof l->dropped[i]->file_key);

@@ -301,7 +301,9 @@ int ledger_submit(struct ledger *l, const struct ledger_op *op, uint8_t out_id[L
  * out_rcs[i] (required) gets op i's result, 0 or the -errno ledger_submit would have
  * returned; out_ids (may be NULL) gets the record ids of those that passed. Returns how
  * many were accepted, or -errno when none could be stored (-EPERM without a key, -EIO,
- * -ENOMEM): then no op was submitted, whatever out_rcs says. Any thread. */
+ * -ENOMEM): then no op was submitted, whatever out_rcs says. Any thread; on a public
+ * drive, records that cite no earlier one are signed before the ledger lock is taken,
+ * on up to one thread per core (started and joined within the call). */
 int ledger_submit_batch(struct ledger *l, const struct ledger_op *ops, size_t n, int *out_rcs,
                         uint8_t (*out_ids)[LEDGER_ID_LEN]);
 

@@ -351,7 +351,23 @@ struct ledger {
 		uint8_t id[32];
 		int64_t height, fork, final;
 	} fin_refused;
-	bool producing;      /* chain_produce is adding its own block */
+	bool producing; /* chain_produce is adding its own block */
+	/* chain_block_add's decoded records, kept between blocks: a block's thousand
+	 * records are megabytes, and fresh pages for each block cost more than the parse */
+	struct rec *blk_recs;
+	size_t blk_recs_cap;
+	/* batch.c -> chain_produce: the records a group commit just checked in order on
+	 * top of the state at head, judged at time_limit, when they are the whole mempool
+	 * (borrowed; set and cleared under the lock around ledger_produce_locked) */
+	struct produce_hint {
+		bool set;
+		uint8_t head[32];
+		int64_t time_limit;
+		size_t n;
+		const uint8_t (*ids)[32];
+		uint8_t *const *raws;
+		const size_t *lens;
+	} hint;
 	int64_t receipt_seq; /* credit.c: the last receipt sequence signed */
 	/* tests only (white-box): called at named steps of block add, reorg, produce and
 	 * the chain sweep (on the sweeping thread, no lock held), e.g. to kill the

@@ -593,10 +593,12 @@ static int on_getblocks(struct ledger_sync *s, struct sync_peer *p, struct ben d
 	return 0;
 }
 
-/* A full batch means more to come: ask for the blocks after its last one now, before
- * applying it, so the peer gathers and sends the next batch while this one applies.
- * Sent before the ledger lock is taken for the apply. A batch that turns out not to
- * apply only makes that answer useless (its blocks are orphans; we ask again). */
+/* A full batch means more to come, and so does a short one (cut by the message size
+ * cap) whose last block is below the height the peer's status gave: ask for the blocks
+ * after its last one now, before applying it, so the peer gathers and sends the next
+ * batch while this one applies. Sent before the ledger lock is taken for the apply. A
+ * batch that turns out not to apply only makes that answer useless (its blocks are
+ * orphans; we ask again); a peer that lies about its height gets one getblocks more. */
 static void ask_next(struct ledger_sync *s, struct sync_peer *p, struct ben list)
 {
 	struct ben v, last = { NULL, 0 };
@@ -611,11 +613,13 @@ static void ask_next(struct ledger_sync *s, struct sync_peer *p, struct ben list
 		last = v;
 		n++;
 	}
-	if (n != LEDGER_SYNC_BATCH || blk_wire_parse(last.p, last.len, s->l->params.max_block_bytes,
-	                                             s->l->params.max_block_records, &w))
+	if (!n || blk_wire_parse(last.p, last.len, s->l->params.max_block_bytes,
+	                         s->l->params.max_block_records, &w))
 		return;
 	free(w.recs);
 	if (blk_hdr_decode(w.hdr.p, w.hdr.len, &h, false))
+		return;
+	if (n != LEDGER_SYNC_BATCH && !(p->have_status && h.height < p->height))
 		return;
 	ben_buf_init(&b);
 	ben_dict_begin(&b);

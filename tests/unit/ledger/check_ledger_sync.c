@@ -447,6 +447,77 @@ START_TEST(test_sync_preverified_bad_signature)
 }
 END_TEST
 
+/* What node 1 (the fresh node) had sent node 0 when it committed its first block. */
+struct first_commit {
+	struct net *net;
+	int sent; /* -1: no block committed yet */
+};
+
+static void see_first_commit(const char *step, void *ctx)
+{
+	struct first_commit *f = ctx;
+
+	if (f->sent < 0 && !strcmp(step, "block:before-commit"))
+		f->sent = f->net->sent[1][0];
+}
+
+/* A chain whose blocks do not fit one blocks message (3 blocks of 1000 records of
+ * 3.3 KB; a message carries 8 MB): the fresh node asks for the next message before it
+ * applies the first, short as it is, because the peer's status says it has more (it
+ * asked only after a full message of LEDGER_SYNC_BATCH blocks, so a sync of big blocks
+ * fetched and applied by turns). Tried without the change: at the first commit the
+ * fresh node had sent its status and one getblocks; with it, the second getblocks too. */
+START_TEST(test_sync_short_message_asks_next_early)
+{
+	enum { PER = 1000, BLOCKS = 3 };
+	struct ledger_key *k = tu_key(1), *m = tu_key(2);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_op *ops = calloc(PER, sizeof *ops);
+	char(*paths)[3100] = calloc(PER, 3100), dir[2900];
+	int *rcs = calloc(PER, sizeof *rcs);
+	struct first_commit f = { &net, -1 };
+	struct ledger *b;
+
+	/* a long directory name makes big records: 11 components of 250 bytes */
+	dir[0] = 0;
+	for (int c = 0; c < 11; c++) {
+		size_t at = strlen(dir);
+
+		dir[at] = '/';
+		memset(dir + at + 1, 'a' + c, 250);
+		dir[at + 251] = 0;
+	}
+	for (int blk = 0; blk < BLOCKS; blk++) {
+		for (int i = 0; i < PER; i++) {
+			snprintf(paths[i], 3100, "%s/f%d-%04d", dir, blk, i);
+			ops[i] = (struct ledger_op){ .type = LEDGER_REC_CLAIM, .path = paths[i] };
+			tu_content(&ops[i].content, (uint32_t)(blk * PER + i));
+		}
+		tu_clock++;
+		ck_assert_int_eq(ledger_submit_batch(a, ops, PER, rcs, NULL), PER);
+	}
+	ck_assert_int_eq(tu_height(a), BLOCKS);
+	b = tu_join("b.db", a, m, false);
+	b->step_hook = see_first_commit;
+	b->step_ctx = &f;
+	node_add(&net, a);
+	node_add(&net, b);
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	ck_assert_int_eq(tu_height(b), BLOCKS);
+	assert_same(a, b);
+	ck_assert_int_eq(f.sent, 3); /* status, getblocks, and the next getblocks */
+	b->step_hook = NULL;
+	net_free(&net);
+	free(ops);
+	free(paths);
+	free(rcs);
+	ledger_key_free(k);
+	ledger_key_free(m);
+}
+END_TEST
+
 START_TEST(test_sync_tx_gossip)
 {
 	struct ledger_key *k = tu_key(1), *m = tu_key(2);
@@ -702,6 +773,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_tx_of_non_member_bans);
 	tcase_add_test(tc, test_sync_forged_block_answer_refused);
 	tcase_add_test(tc, test_sync_five_with_hostile);
+	tcase_add_test(tc, test_sync_short_message_asks_next_early);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(big, 150);
 	tcase_add_checked_fixture(big, setup, teardown);
