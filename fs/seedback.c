@@ -150,7 +150,8 @@ static void scan(struct fs_seedback *sb)
 	uint32_t *by_v1 = NULL;
 	size_t n_v1 = 0;
 
-	qsort(sb->e, sb->n, sizeof *sb->e, cmp_key);
+	if (sb->n > 1) /* e is NULL when nothing was indexed: qsort may not be given it */
+		qsort(sb->e, sb->n, sizeof *sb->e, cmp_key);
 	if (sb->n && (by_v1 = malloc(sb->n * sizeof *by_v1))) {
 		for (size_t i = 0; i < sb->n; i++)
 			if (sb->e[i].flags & E_HAS_V1)
