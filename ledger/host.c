@@ -318,8 +318,9 @@ static void col_fixed(sqlite3_stmt *st, int col, uint8_t *out, size_t len)
 }
 
 /* The rows of q (the columns of ledger_health, in order; ?2 the admin, ?3 this node's
- * key, ?4 a holder count, where q has them), at most max (0: all), read through a
- * query-only twin of l (reader.c): a scan of every file of a big drive takes seconds,
+ * key, ?4 a holder count, where q has them), at most max (0: all), read through l's
+ * health twin (reader.c; kept, so a scan every 2 s neither reopens the database nor
+ * starts with a cold page cache): a scan of every file of a big drive takes seconds,
  * and the lock that lookups and listings need is never taken. With under_only, ?4 is
  * the drive's replica target, else past any count. */
 static int health_rows(struct ledger *l, const char *q, bool under_only, size_t max,
@@ -334,10 +335,14 @@ static int health_rows(struct ledger *l, const char *q, bool under_only, size_t 
 
 	if (l->cfg.key)
 		memcpy(me, l->cfg.key->pub, 32);
-	if ((err = reader_open(l, &r)) != 0)
+	pthread_mutex_lock(&l->health_mu);
+	if (!l->health_rd && (err = reader_open(l, &l->health_rd)) != 0) {
+		pthread_mutex_unlock(&l->health_mu);
 		return err;
+	}
+	r = l->health_rd;
 	if (!(st = store_stmt(r, q))) {
-		reader_close(r);
+		pthread_mutex_unlock(&l->health_mu);
 		return -EIO;
 	}
 	sqlite3_bind_blob(st, 2, r->params.admin, 32, SQLITE_STATIC);
@@ -385,7 +390,7 @@ static int health_rows(struct ledger *l, const char *q, bool under_only, size_t 
 	if (rc != SQLITE_DONE && rc != SQLITE_NOMEM)
 		store_err(r, rc, "health");
 	sqlite3_reset(st);
-	reader_close(r);
+	pthread_mutex_unlock(&l->health_mu);
 	if (rc != SQLITE_DONE) {
 		ledger_health_free(v, n);
 		return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;

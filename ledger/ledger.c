@@ -158,6 +158,7 @@ static int handle_new(const struct ledger_config *cfg, struct ledger **out)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->health_mu, NULL);
 	*out = l;
 	return 0;
 }
@@ -301,6 +302,7 @@ void ledger_free(struct ledger *l)
 {
 	if (!l)
 		return;
+	reader_close(l->health_rd); /* it borrows l's path */
 	store_close(l);
 	ledger_pk_cache_free(l->pkc);
 	free(l->blk_recs);
@@ -318,6 +320,7 @@ void ledger_free(struct ledger *l)
 	free(l->genesis);
 	free(l->path);
 	pthread_mutex_destroy(&l->lock);
+	pthread_mutex_destroy(&l->health_mu);
 	free(l);
 }
 

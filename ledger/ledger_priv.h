@@ -375,6 +375,10 @@ struct ledger {
 	void (*step_hook)(const char *step, void *ctx);
 	void *step_ctx;
 	bool reader; /* a query-only twin (reader.c) */
+	/* host.c: the health scans' twin, opened at the first and kept (its statements
+	 * and page cache with it) until ledger_free; health_mu serialises its users */
+	pthread_mutex_t health_mu;
+	struct ledger *health_rd;
 };
 
 /* reader.c: a query-only twin of a ledger, for the long scans (the chain sweep, the

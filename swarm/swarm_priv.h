@@ -202,8 +202,6 @@ bool swarm_on_thread(swarm_session *s);
 // swarm_torrent.cpp (swarm thread)
 void swarm_torrent_on_alert(swarm_session *s, lt::alert *a);
 void swarm_torrent_tick(swarm_session *s);
-// Swarm thread: t has something for the tick to do (see swarm_session::ticking).
-void swarm_tick_watch(swarm_torrent *t);
 void swarm_session_cancel_all(swarm_session *s);
 void swarm_torrent_delete(swarm_torrent *t);
 

@@ -43,6 +43,12 @@ uint32_t num_pieces(swarm_torrent *t)
 
 // ---- claims: the swarm thread's view of which pieces someone waits for ----
 
+// Swarm thread: t has something for the tick to do (see swarm_session::ticking).
+void tick_watch(swarm_torrent *t)
+{
+	t->s->ticking.insert(t);
+}
+
 void apply_prios(swarm_torrent *t,
                  std::vector<std::pair<lt::piece_index_t, lt::download_priority_t>> &p)
 {
@@ -394,7 +400,7 @@ void finish_readd_add(swarm_torrent *t, lt::torrent_handle const &h)
 	if (again && !t->closing) {
 		t->forget_scheduled = true;
 		t->forget_at = swarm_clock::now();
-		swarm_tick_watch(t);
+		tick_watch(t);
 	}
 	check_fetches(t);
 }
@@ -423,11 +429,6 @@ void reader_delete(swarm_reader *r)
 }
 
 } // namespace
-
-void swarm_tick_watch(swarm_torrent *t)
-{
-	t->s->ticking.insert(t);
-}
 
 // Whether the tick has anything to look at in t (swarm thread).
 static bool tick_wanted(swarm_torrent *t)
@@ -843,7 +844,7 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	if (p->dial_now || p->ext_channel) {
 		swarm_torrent *raw = t.get();
 		// before any removal's command, which is posted after this returns
-		swarm_post(s, [raw] { swarm_tick_watch(raw); });
+		swarm_post(s, [raw] { tick_watch(raw); });
 	}
 	*out = t.get();
 	return 0;
@@ -992,7 +993,7 @@ extern "C" int swarm_torrent_forget(struct swarm_torrent *t, const uint32_t *pie
 			// Batch the forgets of the next 50 ms into one re-add.
 			t->forget_scheduled = true;
 			t->forget_at = swarm_clock::now() + std::chrono::milliseconds(50);
-			swarm_tick_watch(t);
+			tick_watch(t);
 		});
 		return 0;
 	}
@@ -1185,7 +1186,7 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 		}
 		tt->fetches.push_back(f);
 		tt->fetches.back().claimed = true;
-		swarm_tick_watch(tt);
+		tick_watch(tt);
 		claim(tt, f.first, f.last, 0, 0, UINT32_MAX);
 		check_fetches(tt);
 	});

@@ -39,10 +39,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rate() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.0f", m / s }'; }
-rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+# now, secs, rate, rss_kb, row
+. "$root/scripts/bench/lib.sh"
 mount_bg() { # NAME HOME DRIVE: start a mount in the background; its pid in $mpid
 	mkdir -p "$work/mnt-$1"
 	"$swarmfs" mount -f --home "$2" --no-dht --listen 127.0.0.1:0 "$3" "$work/mnt-$1" \
@@ -75,7 +73,6 @@ while time.time() < end and len(t) < 400:
 t.sort(); print("%.2f %.2f %d" % (t[len(t) // 2], t[min(len(t) - 1, int(len(t) * 0.99))], len(t)))
 PY
 }
-row() { printf '%-44s %s\n' "$1" "$2"; }
 
 echo "swarmfs big-drive benchmarks: $n records in $dirs directories, $files small files, $(nproc) cores"
 echo

@@ -24,11 +24,7 @@ sample=${SAMPLE:-20}
 bench_build held swarmfs
 bench_work held
 
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-row() { printf '%-44s %s\n' "$1" "$2"; }
 
 # ---- the held files: published by A ----
 mkdir -p "$work/src"
@@ -68,7 +64,7 @@ measure() {
 	sleep "$idle_s" # a measurement window, not a wait for a condition
 	c1=$(cpu_ticks "${pid[a]}")
 	row "$1: mount ready" "$ready s"
-	row "$1: RSS, idle CPU" "$(rss_mb "${pid[a]}") MB, $(awk -v a="$c0" -v b="$c1" -v s="$idle_s" -v hz="$(getconf CLK_TCK)" \
+	row "$1: RSS, idle CPU" "$(($(rss_kb "${pid[a]}") / 1024)) MB, $(awk -v a="$c0" -v b="$c1" -v s="$idle_s" -v hz="$(getconf CLK_TCK)" \
 		'BEGIN { printf "%.1f %%", 100 * (b - a) / hz / s }') of a core"
 }
 : >"$work/a.log"

@@ -10,6 +10,8 @@
 #                               background job (log $work/NAME.log), until it is up
 #   umount_node NAME            unmount it and wait for its daemon
 #   drive_field MOUNTPOINT FIELD  a line of the drive's status text
+#   now, secs T0 T1, rate N SECS, rss_kb PID, row LABEL TEXT  times, rates, memory and
+#                               the aligned rows the reports print
 
 bench_build() {
 	local name=$1
@@ -71,3 +73,9 @@ umount_node() {
 drive_field() {
 	getfattr --only-values -n user.swarmfs.drive "$1" 2>/dev/null | sed -n "s/^$2: //p"
 }
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.0f", m / s }'; }
+rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+row() { printf '%-44s %s\n' "$1" "$2"; }

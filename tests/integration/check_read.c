@@ -156,16 +156,6 @@ START_TEST(remote_file_reads_back_identical)
 }
 END_TEST
 
-/* Whether m's log has a line with s in it. */
-static bool log_has(struct fixture_mount *m, const char *s)
-{
-	char *out = NULL;
-	bool yes = fixture_sh(5000, &out, "grep -aq -- '%s' '%s'", s, fixture_mount_log(m)) == 0;
-
-	free(out);
-	return yes;
-}
-
 /* A holds both files but loads none of their torrents at mount (--seed-max 0): what was
  * tried is B reading them cold, its only seeder A, which must load each torrent when
  * B's handshake asks for it (without that the reads fail with EIO: nobody seeds). */
@@ -173,8 +163,11 @@ START_TEST(held_files_are_seeded_on_demand)
 {
 	ck_assert_int_eq(fixture_mount_stop(ma), 0);
 	ma = mount_a_with("0");
-	FIXTURE_WAIT(log_has(ma, "seeding 0 torrents of content this node holds; 2 more"), 30000,
-	             "A did not index its two held files for loading on demand");
+	/* A indexed its two held files for loading on demand */
+	itest_wait_log(
+	    fixture_mount_log(ma),
+	    (const char *const[]){ "seeding 0 torrents of content this node holds; 2 more", NULL },
+	    30);
 	char *want = itest_run(30000, "cd '%s' && sha256sum small.bin big.bin", src);
 	char *got = itest_run(90000, "cd '%s' && sha256sum small.bin big.bin", mnt_b);
 

@@ -41,6 +41,23 @@ static void assert_verifies_and_replays(struct ledger *l, int blocks)
 	ck_assert_mem_eq(before, after, 32);
 }
 
+/* Every step-th op of [from, to] that was taken (rcs[i] == 0) is at its path in the
+ * block at height, under the id the batch returned, and its record verifies. */
+static void assert_landed(struct ledger *l, char (*paths)[64], uint8_t (*ids)[LEDGER_ID_LEN],
+                          const int *rcs, int from, int to, int step, int64_t height)
+{
+	struct ledger_entry e;
+
+	for (int i = from; i <= to; i += step) {
+		if (rcs[i])
+			continue;
+		ck_assert_int_eq(ledger_lookup(l, paths[i], &e), 0);
+		ck_assert_int_eq(e.height, height);
+		ck_assert_mem_eq(e.record_id, ids[i], LEDGER_ID_LEN);
+		ck_assert_int_eq(ledger_verify_record(l, ids[i]), 0);
+	}
+}
+
 START_TEST(test_batch_lands_in_one_block)
 {
 	enum { N = 600 };
@@ -50,7 +67,6 @@ START_TEST(test_batch_lands_in_one_block)
 	char(*paths)[64] = calloc(N + 1, 64);
 	uint8_t(*ids)[LEDGER_ID_LEN] = calloc(N + 1, LEDGER_ID_LEN);
 	int *rcs = calloc(N + 1, sizeof *rcs);
-	struct ledger_entry e;
 
 	/* a directory, then files beneath it: each sees the ones before it */
 	ops[0].type = LEDGER_REC_MKDIR;
@@ -66,12 +82,7 @@ START_TEST(test_batch_lands_in_one_block)
 		ck_assert_msg(rcs[i] == 0, "op %d: %d", i, rcs[i]);
 	ck_assert_int_eq(tu_height(l), 1); /* one block for all of them */
 	ck_assert_int_eq(ledger_mempool_count(l), 0);
-	for (int i = 1; i <= N; i += 97) {
-		ck_assert_int_eq(ledger_lookup(l, paths[i], &e), 0);
-		ck_assert_int_eq(e.height, 1);
-		ck_assert_mem_eq(e.record_id, ids[i], LEDGER_ID_LEN);
-		ck_assert_int_eq(ledger_verify_record(l, ids[i]), 0);
-	}
+	assert_landed(l, paths, ids, rcs, 1, N, 97, 1);
 	assert_verifies_and_replays(l, 1);
 	free(ops);
 	free(paths);
@@ -202,14 +213,7 @@ START_TEST(test_batch_presigned)
 		}
 		ck_assert_int_eq(tu_height(l), round + 1); /* one block each */
 		ck_assert_int_eq(ledger_mempool_count(l), 0);
-		for (int i = 0; i < N; i += 7) {
-			if (rcs[i])
-				continue;
-			ck_assert_int_eq(ledger_lookup(l, paths[i], &e), 0);
-			ck_assert_int_eq(e.height, round + 1);
-			ck_assert_mem_eq(e.record_id, ids[i], LEDGER_ID_LEN);
-			ck_assert_int_eq(ledger_verify_record(l, ids[i]), 0);
-		}
+		assert_landed(l, paths, ids, rcs, 0, N - 1, 7, round + 1);
 		/* round 0: the record from before the batch went into the same block */
 		ck_assert_int_eq(ledger_lookup(l, "/early", &e), 0);
 		ck_assert_int_eq(e.height, 1);
