@@ -256,6 +256,15 @@ int cache_object_bitmap(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint8
  * -EBUSY (the chunk was found corrupt and a reader still holds it: retry), or another
  * -errno of the I/O. Does I/O: call it from a worker. */
 int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk);
+/* cache_chunk_mark() given the SHA-256 of each CACHE_BLOCK_SIZE block of the chunk as
+ * the hash check that verified it read them from the data file (libtorrent's v2 block
+ * hashes: the last block of a chunk may be short and is hashed as it is). The chunk is
+ * then not read back: its digests are these, and every read of it is checked against
+ * them, so bytes changed after the check are never served. blocks may hold more than
+ * the chunk's blocks (a piece's span past the end of its file); with fewer, or NULL,
+ * the chunk is hashed from the disk as cache_chunk_mark() does. Same returns; a worker. */
+int cache_chunk_mark_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk,
+                            const uint8_t (*blocks)[CACHE_BLOCK_SHA_LEN], uint32_t n);
 
 /* Read chunk `chunk` of key from disk again and compare it with the hash recorded when
  * it was marked; drop it if it differs (or was flagged by cache_verify()): logged,
@@ -349,6 +358,8 @@ struct cache_usage {
 	uint64_t misses;    /* calls that returned -ENODATA */
 	uint64_t evictions; /* chunks evicted */
 	uint64_t corrupt;   /* chunks dropped because their hash did not match */
+	uint64_t rehashed;  /* chunks marked by reading them back and hashing them (no
+	                     * block digests from the hash check that verified them) */
 };
 
 /* A consistent snapshot of the figures for statfs and `swarmfs status`. Any thread. */

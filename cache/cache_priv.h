@@ -127,6 +127,7 @@ struct cache {
 	uint64_t used, published, pinned, chunks;
 	uint64_t evictions, corrupt;
 	uint64_t hits, misses; /* atomics, not under mu */
+	uint64_t rehashed;     /* atomic: marks that read their chunk back to hash it */
 };
 
 /* ---- log ---- */

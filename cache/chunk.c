@@ -287,6 +287,23 @@ static int markable_locked(struct cache *c, struct cache_obj *o, uint32_t idx)
 
 int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk)
 {
+	return cache_chunk_mark_hashed(c, key, chunk, NULL, 0);
+}
+
+/* The chunk's digests from the block digests of a hash check: the full digests make the
+ * chunk digest, their first CACHE_BLK_LEN bytes the block digests reads are checked
+ * against. */
+static int digests_given(const uint8_t (*blocks)[CACHE_BLOCK_SHA_LEN], uint32_t nblk,
+                         struct cache_entry *e)
+{
+	for (uint32_t i = 0; i < nblk; i++)
+		memcpy(e->blk[i], blocks[i], CACHE_BLK_LEN);
+	return cache_chunk_digest(blocks, nblk, e->sha);
+}
+
+int cache_chunk_mark_hashed(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t chunk,
+                            const uint8_t (*blocks)[CACHE_BLOCK_SHA_LEN], uint32_t n)
+{
 	struct cache_rec_buf rec = { 0 };
 	struct cache_victims vs = { 0 };
 	struct cache_entry *e = NULL;
@@ -340,9 +357,18 @@ int cache_chunk_mark(struct cache *c, const uint8_t key[CACHE_KEY_LEN], uint32_t
 	pthread_mutex_unlock(&c->mu);
 	if (rc != 0)
 		goto out;
-	/* Hashed under idx_mu, which hole punching also holds: the bytes hashed are the
-	 * bytes the record vouches for. */
-	rc = cache_hash_range(fd, off, len, e->sha, e->blk, NULL);
+	/* Digests given by the hash check that verified the chunk are those of the bytes
+	 * it read from this file: reading and hashing them again would vouch for nothing
+	 * more (a change since then fails the reads' check). Otherwise hashed under idx_mu,
+	 * which hole punching also holds: the bytes hashed are the bytes the record vouches
+	 * for. */
+	if (blocks && n >= cache_chunk_blocks(o, chunk)) {
+		rc = digests_given(blocks, cache_chunk_blocks(o, chunk), e);
+	} else {
+		rc = cache_hash_range(fd, off, len, e->sha, e->blk, NULL);
+		if (rc == 0)
+			__atomic_add_fetch(&c->rehashed, 1, __ATOMIC_RELAXED);
+	}
 	cache_obj_fd_put(c, o);
 	fd = -1;
 	if (rc < 0) {

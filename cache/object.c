@@ -504,6 +504,7 @@ void cache_usage_get(struct cache *c, struct cache_usage *out_usage)
 	u.chunks = c->chunks;
 	u.evictions = c->evictions;
 	u.corrupt = c->corrupt;
+	u.rehashed = __atomic_load_n(&c->rehashed, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->mu);
 	u.hits = __atomic_load_n(&c->hits, __ATOMIC_RELAXED);
 	u.misses = __atomic_load_n(&c->misses, __ATOMIC_RELAXED);

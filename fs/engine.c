@@ -22,6 +22,8 @@ struct job {
 	uint32_t piece;              /* of the torrent */
 	uint8_t key[CACHE_KEY_LEN];  /* the object that holds the piece */
 	uint32_t chunk;              /* the piece's chunk in it */
+	uint32_t nblk;               /* JOB_MARK: digests of its blocks from the hash check */
+	uint8_t (*blk)[SWARM_BLOCK_SHA_LEN];
 	fs_engine_ready_cb cb;
 	void *ctx;
 	int result;
@@ -101,6 +103,13 @@ static void elog(struct fs_engine *e, int level, const char *fmt, ...)
 	e->log(level, "fs", buf, e->log_ctx);
 }
 
+static void job_free(struct job *j)
+{
+	if (j)
+		free(j->blk);
+	free(j);
+}
+
 static void push_job(struct fs_engine *e, struct job *j)
 {
 	j->next = NULL;
@@ -152,10 +161,13 @@ static void *worker_main(void *arg)
 			return NULL; /* stopping, queue drained */
 		if (j->kind == JOB_MARK) {
 			if (!still_verified(e, j)) {
-				free(j);
+				job_free(j);
 				continue;
 			}
-			int rc = cache_chunk_mark(e->c, j->key, j->chunk);
+			_Static_assert(SWARM_BLOCK_SHA_LEN == CACHE_BLOCK_SHA_LEN, "digest sizes");
+			int rc = cache_chunk_mark_hashed(
+			    e->c, j->key, j->chunk, (const uint8_t(*)[CACHE_BLOCK_SHA_LEN])j->blk,
+			    j->nblk);
 			if (rc == -EBUSY && ++j->tries < 200) {
 				/* found corrupt while a reader holds it: again after the
 				 * jobs queued meanwhile, once the reader let go */
@@ -181,7 +193,7 @@ static void *worker_main(void *arg)
 		} else {
 			j->cb(j->result, j->ctx);
 		}
-		free(j);
+		job_free(j);
 	}
 }
 
@@ -244,6 +256,10 @@ static void on_piece(struct swarm_torrent *st, void *tctx, uint32_t piece, void 
 		free(j);
 		return;
 	}
+	/* the check's block digests spare the worker reading the piece back to hash it */
+	int nblk = swarm_torrent_piece_blocks(st, piece, NULL, 0);
+	if (nblk > 0 && (j->blk = calloc((size_t)nblk, SWARM_BLOCK_SHA_LEN)))
+		j->nblk = (uint32_t)swarm_torrent_piece_blocks(st, piece, j->blk, (uint32_t)nblk);
 	push_job(e, j);
 	if (e->user_piece)
 		e->user_piece(st, NULL, piece, e->user_ctx);

@@ -390,6 +390,7 @@ int fs_status_json(struct fs_drive *d, char **out)
 	fs_json_uint(&j, "cap", s.cache.cap);
 	fs_json_uint(&j, "published", s.cache.published);
 	fs_json_uint(&j, "pinned", s.cache.pinned);
+	fs_json_uint(&j, "rehashed", s.cache.rehashed);
 	{
 		uint64_t kept_bytes, vsize, vused;
 		size_t kept = fs_hosting_kept(d, &kept_bytes);

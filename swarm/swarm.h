@@ -55,6 +55,15 @@ typedef void (*swarm_log_fn)(int level, const char *module, const char *msg, voi
  * forgotten piece). torrent_ctx is swarm_add_params.ctx. */
 typedef void (*swarm_piece_cb)(struct swarm_torrent *t, void *torrent_ctx, uint32_t piece,
                                void *ctx);
+/* Inside on_piece for t and piece only (swarm thread): the SHA-256 digests of the
+ * piece's 16 KiB blocks (BEP 52 leaves; the last block of a file hashed as short as it
+ * is) that libtorrent's hash check computed from the data file. Copies at most max of
+ * them to out (NULL with max 0 asks only) and returns how many there are: a piece's
+ * worth, its digests past the end of its file meaningless; 0 for a torrent without v2
+ * hashes, or called anywhere else. */
+#define SWARM_BLOCK_SHA_LEN 32
+int swarm_torrent_piece_blocks(struct swarm_torrent *t, uint32_t piece,
+                               uint8_t (*out)[SWARM_BLOCK_SHA_LEN], uint32_t max);
 /* A peer that speaks the extension channel joined (connected true) or left t. peer is
  * an id unique within the session, never reused. */
 typedef void (*swarm_ext_peer_cb)(struct swarm_torrent *t, void *torrent_ctx, uint64_t peer,

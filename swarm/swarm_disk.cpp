@@ -2,7 +2,8 @@
 // of every read that is to be uploaded shown to the embedder before they go
 // (swarm_config.check_upload). libtorrent hashes what it downloads, never what it reads
 // back: a data file changed on disk after its piece passed would otherwise be seeded.
-// Everything else is passed through unchanged.
+// The v2 block hashes a piece's check computed are kept for on_piece
+// (swarm_torrent_piece_blocks). Everything else is passed through unchanged.
 #include "swarm_priv.h"
 
 #include <algorithm>
@@ -178,7 +179,43 @@ struct checked_disk final : lt::disk_interface {
 	    std::function<void(lt::piece_index_t, lt::sha1_hash const &, lt::storage_error const &)>
 	        handler) override
 	{
-		inner->async_hash(idx, piece, v2, flags, std::move(handler));
+		std::shared_ptr<storage> e;
+		if (s->on_piece && !v2.empty()) {
+			std::lock_guard<std::mutex> g(mu);
+			auto it = st.find(static_cast<int>(idx));
+			if (it != st.end())
+				e = it->second;
+		}
+		if (!e) {
+			inner->async_hash(idx, piece, v2, flags, std::move(handler));
+			return;
+		}
+		// The block hashes the check computed from the data file are kept for
+		// on_piece (swarm_torrent_piece_blocks), so the embedder need not read the
+		// piece back to hash it again. v2 is the torrent's buffer, alive until the
+		// handler has run; the stash is made before, so before piece_finished_alert.
+		inner->async_hash(
+		    idx, piece, v2, flags,
+		    [this, e, v2, handler = std::move(handler)](
+		        lt::piece_index_t p, lt::sha1_hash const &h, lt::storage_error const &err) {
+			    if (!err)
+				    stash(e, p, v2);
+			    handler(p, h, err);
+		    });
+	}
+
+	void stash(std::shared_ptr<storage> const &e, lt::piece_index_t p,
+	           lt::span<lt::sha256_hash> v2)
+	{
+		swarm_torrent *t;
+		{
+			std::lock_guard<std::mutex> g(mu);
+			t = owner(*e);
+		}
+		if (!t)
+			return;
+		std::lock_guard<std::mutex> g(t->mu);
+		t->hashed[static_cast<int>(p)].assign(v2.begin(), v2.end());
 	}
 
 	void async_hash2(lt::storage_index_t idx, lt::piece_index_t piece, int offset,

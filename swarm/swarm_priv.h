@@ -108,6 +108,9 @@ struct swarm_torrent {
 	};
 	std::map<lt::tcp::endpoint, conn_info> conns;
 	uint8_t ih[32] = {}; // immutable: the v2 infohash, or the v1 one zero-padded
+	// (mu) the v2 block hashes of pieces whose hash check ran, until the piece's
+	// finished or failed alert takes them (swarm_disk.cpp)
+	std::map<int, std::vector<lt::sha256_hash>> hashed;
 
 	// swarm thread only:
 	lt::add_torrent_params base; // to re-add it after forgetting pieces
@@ -129,6 +132,9 @@ struct swarm_torrent {
 	// Peers given by swarm_torrent_connect: dialled again, with the static peers,
 	// when the re-dial has to start the peer list afresh. Swarm thread only.
 	std::vector<lt::tcp::endpoint> asked_peers;
+	// the piece on_piece is told of now, and its block hashes (swarm_torrent_piece_blocks)
+	int finished_piece = -1;
+	std::vector<lt::sha256_hash> finished_blocks;
 };
 
 struct swarm_session {

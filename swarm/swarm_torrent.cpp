@@ -477,6 +477,15 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 		if (!t || t->closing)
 			return;
 		uint32_t p = (uint32_t) static_cast<int>(pf->piece_index);
+		std::vector<lt::sha256_hash> blocks;
+		{
+			std::lock_guard<std::mutex> g(t->mu);
+			auto it = t->hashed.find(static_cast<int>(p));
+			if (it != t->hashed.end()) {
+				blocks.swap(it->second);
+				t->hashed.erase(it);
+			}
+		}
 		if (p < t->echo.size() && t->echo[p]) {
 			t->echo[p] = false;
 			check_fetches(t);
@@ -487,8 +496,13 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 			if (p < t->have.size())
 				t->have[p] = true;
 		}
-		if (s->on_piece)
+		if (s->on_piece) {
+			t->finished_piece = static_cast<int>(p);
+			t->finished_blocks.swap(blocks);
 			s->on_piece(t, t->ctx, p, s->cb_ctx);
+			t->finished_piece = -1;
+			t->finished_blocks.clear();
+		}
 		check_fetches(t);
 	} else if (auto *md = lt::alert_cast<lt::metadata_received_alert>(a)) {
 		swarm_torrent *t = alert_torrent(s, md->handle);
@@ -536,6 +550,10 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 	} else if (auto *hf = lt::alert_cast<lt::hash_failed_alert>(a)) {
 		SWARM_LOG(s, LOG_WARNING, "piece %d of %s failed its hash check",
 		          static_cast<int>(hf->piece_index), hf->torrent_name());
+		if (swarm_torrent *t = alert_torrent(s, hf->handle)) {
+			std::lock_guard<std::mutex> g(t->mu);
+			t->hashed.erase(static_cast<int>(hf->piece_index));
+		}
 	} else if (auto *te = lt::alert_cast<lt::torrent_error_alert>(a)) {
 		swarm_error(s, te->error, te->torrent_name());
 	} else if (auto *fe = lt::alert_cast<lt::file_error_alert>(a)) {
@@ -1331,4 +1349,15 @@ extern "C" ssize_t swarm_read(struct swarm_reader *r, void *buf, size_t len, uin
 		return -EIO;
 	}
 	SWARM_CATCH
+}
+
+extern "C" int swarm_torrent_piece_blocks(struct swarm_torrent *t, uint32_t piece,
+                                          uint8_t (*out)[SWARM_BLOCK_SHA_LEN], uint32_t max)
+{
+	if (!t || t->finished_piece != static_cast<int>(piece))
+		return 0;
+	uint32_t n = (uint32_t)std::min<size_t>(max, t->finished_blocks.size());
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(out[i], t->finished_blocks[i].data(), SWARM_BLOCK_SHA_LEN);
+	return (int)t->finished_blocks.size();
 }

@@ -145,6 +145,14 @@ START_TEST(remote_file_reads_back_identical)
 	ck_assert_uint_eq(cached("big.bin"), 48 << 20);
 	free(got);
 	free(want);
+	/* B kept every piece with the block digests libtorrent's check computed: none was
+	 * read back from its data file and hashed again */
+	got = itest_run(10000,
+	                "'%s' status --json '%s' | python3 -c 'import json, sys; "
+	                "print(json.load(sys.stdin)[\"cache\"][\"rehashed\"])'",
+	                getenv("SWARMFS_BIN"), mnt_b);
+	ck_assert_str_eq(got, "0\n");
+	free(got);
 	/* a second read is served from the cache, with A gone */
 	ck_assert_int_eq(fixture_mount_stop(ma), 0);
 	ma = NULL;

@@ -1728,6 +1728,68 @@ START_TEST(adopt_block_digests_checked)
 }
 END_TEST
 
+/* A mark given the block digests of the hash check that verified the chunk (libtorrent's
+ * v2 leaves) does not read the chunk back; reads are checked against those digests.
+ * Tried: digests of other bytes than the file holds (the file changed after the check),
+ * too few digests, a piece's span of digests past a short last chunk, and a reopen. */
+START_TEST(mark_with_check_digests)
+{
+	const uint32_t cs = 64 * KIB;
+	const uint64_t len = 3 * (uint64_t)cs + 5000;
+	const uint32_t per = cs / CACHE_BLOCK_BYTES;
+	uint8_t key[CACHE_KEY_LEN], buf[100], span[4][32];
+	uint8_t(*blocks)[32];
+	char path[4096];
+	struct cache_usage u;
+	uint64_t n;
+	struct cache *c = open_cache(0, 0, NULL);
+
+	key_make(key, 9);
+	ck_assert_int_eq(cache_object_add(c, key, len, cs), 0);
+	for (uint32_t i = 0; i < 4; i++)
+		write_chunk(c, key, cs, len, i, 5);
+	data_path(c, key, path);
+	blocks = file_blocks(path, len, cs, &n);
+	ck_assert_uint_eq(n, 3 * per + 1);
+
+	ck_assert_int_eq(cache_chunk_mark_hashed(c, key, 0, blocks, per), 0);
+	expect_read(c, key, 0, cs, 5);
+
+	/* chunk 1: the check vouched for bytes the file does not hold */
+	memcpy(span, blocks + per, sizeof span);
+	span[2][0] ^= 0x80;
+	ck_assert_int_eq(cache_chunk_mark_hashed(c, key, 1, (const uint8_t(*)[32])span, per), 0);
+	ck_assert_int_eq(cache_read(c, key, (uint64_t)cs + 2 * CACHE_BLOCK_BYTES + 1, buf, 10),
+	                 -ENODATA);
+	ck_assert(!cache_chunk_present(c, key, 1));
+
+	/* chunk 2: fewer digests than blocks: hashed from the disk */
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.rehashed, 0);
+	ck_assert_int_eq(cache_chunk_mark_hashed(c, key, 2, blocks + 2 * per, per - 1), 0);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.rehashed, 1);
+	expect_read(c, key, 2 * (uint64_t)cs, cs, 5);
+
+	/* chunk 3, 5000 bytes: a piece's worth of digests, the ones past it meaningless */
+	memset(span, 0xee, sizeof span);
+	memcpy(span[0], blocks[3 * per], 32);
+	ck_assert_int_eq(cache_chunk_mark_hashed(c, key, 3, (const uint8_t(*)[32])span, 4), 0);
+	expect_read(c, key, 3 * (uint64_t)cs, 5000, 5);
+	cache_usage_get(c, &u);
+	ck_assert_uint_eq(u.rehashed, 1);
+
+	/* what was recorded is checked against the disk after a reopen */
+	cache_free(c);
+	c = open_cache(0, 0, NULL);
+	expect_read(c, key, 0, cs, 5);
+	expect_read(c, key, 3 * (uint64_t)cs, 5000, 5);
+	ck_assert(!cache_chunk_present(c, key, 1));
+	cache_free(c);
+	free(blocks);
+}
+END_TEST
+
 /* One test case: its tests, its timeout, a temp directory per test unless bare. */
 static void add_tcase(Suite *s, const char *name, int timeout, bool bare,
                       const TTest *const tests[])
@@ -1749,8 +1811,9 @@ static Suite *cache_suite(void)
 	add_tcase(s, "size_parse", 5, true,
 	          (const TTest *const[]){ size_parse_units, size_parse_rejects, NULL });
 	add_tcase(s, "basics", 15, false,
-	          (const TTest *const[]){ mark_then_read, missing_chunk_refused, bad_arguments,
-	                                  two_caches_coexist, NULL });
+	          (const TTest *const[]){ mark_then_read, mark_with_check_digests,
+	                                  missing_chunk_refused, bad_arguments, two_caches_coexist,
+	                                  NULL });
 #ifndef NDEBUG
 	{
 		TCase *tc = tcase_create("debug_asserts");
