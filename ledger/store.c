@@ -292,6 +292,18 @@ int store_open(struct ledger *l, bool create)
 		                                      : "PRAGMA synchronous=NORMAL");
 	if (!rc)
 		rc = store_exec(l, "PRAGMA cache_size=-32768");
+	/* Checkpoint the WAL every 64 MiB rather than every 4 MiB (SQLite's default): a
+	 * synced run of blocks or a batch of a thousand records writes several MiB a
+	 * commit, so the default checkpoints (and with synchronous=NORMAL fsyncs the WAL
+	 * and the database) at nearly every commit, with the ledger lock held; issue 13
+	 * measured a fresh node's sync 1.5x faster in wall time with this. Commits stay
+	 * atomic and a crash loses nothing committed; a power cut may lose more of the
+	 * last (not yet checkpointed) commits, which NORMAL allowed already. The WAL is
+	 * cut back to 64 MiB after a checkpoint so it does not keep a peak's size. */
+	if (!rc)
+		rc = store_exec(l, "PRAGMA wal_autocheckpoint=16384");
+	if (!rc)
+		rc = store_exec(l, "PRAGMA journal_size_limit=67108864");
 	if (!rc)
 		rc = store_exec(l, schema);
 	/* a ledger made before members had display names: add the column (derived
