@@ -7,8 +7,7 @@
  *
  * Threads: fs_pack_file blocks (the publish worker calls it) and starts helper threads of
  * its own (hashing; on a private drive, the writer of the previous batch's ciphertext,
- * which goes to the page cache, its disk writes started, while the next batch is read),
- * all joined
+ * which goes to disk around the page cache while the next batch is read), all joined
  * before it returns. Errors: -errno of the I/O, -ENOMEM, -EINVAL (an
  * empty file), -EIO.
  */
