@@ -10,6 +10,8 @@
 #include <cache.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,12 +103,41 @@ int fs_content_name(struct fs_drive *d, const char *path, const struct ledger_en
 	return 0;
 }
 
+/* Read-ahead of a private file's ciphertext. Publishing writes it around the page cache
+ * (fs/pack.c), so the first reads after it find it on disk, where the kernel's
+ * read-ahead of the cache's 1 MiB preads keeps a shallow queue (measured here: 230-350
+ * MB/s for dd bs=1M of a file not in the page cache, 690 MB/s for 32 MiB direct reads). Every
+ * RA_STEP the next RA_WINDOW is advised (WILLNEED: asynchronous reads into the page cache); the
+ * bytes served still come through cache_read and its checks only. */
+#define RA_STEP   (4ULL << 20)
+#define RA_WINDOW (32ULL << 20)
+
+static void cipher_readahead(struct fs_drive *d, struct fs_fh *h, uint64_t off, size_t size)
+{
+	uint64_t from = off + size;
+	char path[4200];
+	int fd;
+
+	if (from >= h->length || (off && off / RA_STEP == from / RA_STEP))
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (h->ra_fd == -2)
+		h->ra_fd = cache_object_path(d->cache, h->key, path, sizeof path) == 0
+		               ? open(path, O_RDONLY | O_CLOEXEC)
+		               : -1;
+	fd = h->ra_fd;
+	pthread_mutex_unlock(&h->lock);
+	if (fd >= 0)
+		(void)posix_fadvise(fd, (off_t)from, (off_t)RA_WINDOW, POSIX_FADV_WILLNEED);
+}
+
 int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size)
 {
 	uint8_t *buf = malloc(size ? size : 1);
 	ssize_t n;
 	int err;
 
+	cipher_readahead(d, h, (uint64_t)off, size);
 	if (!buf)
 		return -ENOMEM;
 	/* cache_read pins, checks and copies: a chunk that fails its check is never

@@ -44,7 +44,8 @@ int fs_content_name(struct fs_drive *d, const char *path, const struct ledger_en
 
 /* Reply with [off, off + size) of h's content decrypted from the cache (read through
  * the cache's checks; no splice: the pages are plaintext only in the reply). 0 replied,
- * or -ENODATA and the like, not replied. */
+ * or -ENODATA and the like, not replied. It also advises the kernel to read the next
+ * 32 MiB of the ciphertext's data file ahead (fs_fh.ra_fd). */
 int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size);
 
 #endif

@@ -44,6 +44,10 @@ struct fs_fh {
 	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
 	struct fs_cipher *cipher;        /* a private drive's content: its key, from open
 	                                  * to the last put (wiped then); NULL: public */
+	int ra_fd;                       /* a private file's cache data file, for read-ahead
+	                                  * advice only (never read): -2 not tried, -1 none;
+	                                  * opened at the first decrypted read (under lock),
+	                                  * closed at the last put */
 	pthread_mutex_t lock;            /* guards parked and refs; the handle outlives its
 	                                  * requests, so the interrupt callback may point at it */
 	struct fs_parked *parked;
