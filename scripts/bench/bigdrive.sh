@@ -28,7 +28,9 @@ only=${ONLY:-} # cp: only the cp -r row
 sweep_s=${SWEEP_PROBE_S:-20} # seconds of probing while the sweep runs, at most
 mkdir -p "$build"
 [[ -f $build/CMakeCache.txt ]] || cmake -S "$root" -B "$build" >"$build/configure.log"
-cmake --build "$build" --target swarmfs bigdrive_gen -j"${JOBS:-2}" >"$build/bench_bigdrive.build.log" ||
+targets=(swarmfs bigdrive_gen)
+[[ $only == cp ]] && targets=(swarmfs)
+cmake --build "$build" --target "${targets[@]}" -j"${JOBS:-2}" >"$build/bench_bigdrive.build.log" ||
 	{ grep -E "error|warning" "$build/bench_bigdrive.build.log" | head -30; exit 1; }
 swarmfs=$build/fs/swarmfs
 gen=$build/ledger/bigdrive_gen
@@ -156,8 +158,7 @@ fi
 # ---- cp -r of small files ----
 mkdir -p "$work/src"
 (cd "$work/src" && seq 0 9 | xargs -I{} mkdir d{} &&
-	seq 0 $((files - 1)) | awk '{ printf "d%d/f%06d\n", $1 % 10, $1 }' |
-	while read -r f; do echo "line $f" >"$f"; done)
+	seq 0 $((files - 1)) | awk '{ f = sprintf("d%d/f%06d", $1 % 10, $1); print "line " f > f; close(f) }')
 t0=$(now); cp -r "$work/src" "$work/local-copy"; sync; t1=$(now)
 base=$(rate "$files" "$(secs "$t0" "$t1")")
 t0=$(now)
