@@ -195,7 +195,9 @@ int fs_v1_companion(struct fs_drive *d, const char *path, const struct ledger_en
 
 /* Keep a .torrent as <dir>/torrents/<hex of key>.torrent (written whole, then renamed).
  * fs_save_torrent fsyncs it; _unsynced leaves that to the caller's syncfs (a batch of
- * publishes syncs once, fs/publish.c). */
+ * publishes syncs once, fs/publish.c) and writes a new file in place (no rename): one
+ * that exists at the torrent's size is kept as it is, one at another size (torn by a
+ * crash before that syncfs) is replaced whole. */
 int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len);
 int fs_save_torrent_unsynced(struct fs_drive *d, const uint8_t key[32], const void *bytes,
                              size_t len);

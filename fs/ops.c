@@ -216,6 +216,11 @@ static void reply_node(fuse_req_t req, struct fs_drive *d, const char *path, str
 	ep.attr = n->st;
 	ep.attr.st_ino = ino;
 	ep.attr_timeout = ep.entry_timeout = node_timeout(n);
+	/* a file just created is empty, and every change to it comes through this kernel
+	 * (its writes set the size and drop the cached times): the fstat cp makes right
+	 * after the open need not come here (a round trip of six a small file) */
+	if (create_fi && n->staged)
+		ep.attr_timeout = TIMEOUT_PENDING;
 	if ((create_fi ? fuse_reply_create(req, &ep, create_fi) : fuse_reply_entry(req, &ep)) != 0)
 		fs_inodes_forget(d->inodes, ino, 1); /* the kernel never got it */
 }

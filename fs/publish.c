@@ -5,6 +5,7 @@
 #include "drive.h"
 #include "fs.h"
 #include "pack.h"
+#include "seedback.h"
 
 #include <cache.h>
 #include <ledger.h>
@@ -45,14 +46,21 @@ struct fs_staged {
 	                  * is never published; it waits in p->orphans */
 	uint64_t ino;    /* unlinked: the inode number the kernel still stats it by */
 	int64_t queue_id;
-	struct fs_staged *next;
+	int64_t ready_ms;              /* when its last writer closed it (CLOCK_REALTIME, ms) */
+	struct fs_staged *next, *prev; /* p->list (oldest first), or next in p->orphans */
+	struct fs_staged *hnext;       /* p->buckets' chain of its path's hash */
 };
 
 struct fs_publisher {
 	pthread_mutex_t lock; /* guards the list and the counters below */
 	pthread_cond_t cond;  /* the worker waits here for work */
 	pthread_cond_t idle;  /* broadcast when the worker puts an item down */
-	struct fs_staged *list;
+	struct fs_staged *list, *tail;
+	/* the list's entries by path: a cp -r of thousands of files looks each new name
+	 * up several times (lookup, create, stat), and a walk of the list per lookup made
+	 * the copy quadratic */
+	struct fs_staged **buckets;
+	size_t nbuckets, count;
 	struct fs_staged *orphans; /* unlinked while open, by the mount's inode number */
 	uint64_t seq;              /* for staging directory names */
 	uint64_t published;
@@ -63,12 +71,42 @@ struct fs_publisher {
 	pthread_t thread;
 };
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t path_hash(const char *path)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+		h = (h ^ *c) * 1099511628211ull;
+	return (size_t)(h ^ (h >> 29));
+}
+
 static struct fs_staged *find_locked(struct fs_publisher *p, const char *path)
 {
-	for (struct fs_staged *s = p->list; s; s = s->next)
+	if (!p->nbuckets)
+		return NULL;
+	for (struct fs_staged *s = p->buckets[path_hash(path) & (p->nbuckets - 1)]; s; s = s->hnext)
 		if (!strcmp(s->path, path))
 			return s;
 	return NULL;
+}
+
+/* Whether another entry on the list has s's path (a restart can list two queue items
+ * of one path). */
+static bool path_shared_locked(struct fs_publisher *p, const struct fs_staged *s)
+{
+	for (struct fs_staged *e = p->buckets[path_hash(s->path) & (p->nbuckets - 1)]; e;
+	     e = e->hnext)
+		if (e != s && !strcmp(e->path, s->path))
+			return true;
+	return false;
 }
 
 static struct fs_staged *find_file_locked(struct fs_publisher *p, const char *file)
@@ -77,6 +115,48 @@ static struct fs_staged *find_file_locked(struct fs_publisher *p, const char *fi
 		if (!strcmp(s->file, file))
 			return s;
 	return NULL;
+}
+
+static void hash_insert_locked(struct fs_publisher *p, struct fs_staged *s)
+{
+	if (p->count >= p->nbuckets) { /* grow: at most one entry a bucket on average */
+		size_t nb = p->nbuckets ? p->nbuckets * 2 : 64;
+		struct fs_staged **b = calloc(nb, sizeof *b);
+
+		if (b) {
+			for (size_t i = 0; i < p->nbuckets; i++) {
+				while (p->buckets[i]) {
+					struct fs_staged *e = p->buckets[i];
+					size_t k = path_hash(e->path) & (nb - 1);
+
+					p->buckets[i] = e->hnext;
+					e->hnext = b[k];
+					b[k] = e;
+				}
+			}
+			free(p->buckets);
+			p->buckets = b;
+			p->nbuckets = nb;
+		} /* else longer chains: still found (fs_publish_start made the first table) */
+	}
+	size_t k = path_hash(s->path) & (p->nbuckets - 1);
+
+	s->hnext = p->buckets[k];
+	p->buckets[k] = s;
+	p->count++;
+}
+
+static void hash_remove_locked(struct fs_publisher *p, struct fs_staged *s)
+{
+	struct fs_staged **pp = &p->buckets[path_hash(s->path) & (p->nbuckets - 1)];
+
+	while (*pp && *pp != s)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = s->hnext;
+		p->count--;
+	}
+	s->hnext = NULL;
 }
 
 static void staged_free(struct fs_staged *s)
@@ -88,26 +168,68 @@ static void staged_free(struct fs_staged *s)
 	free(s);
 }
 
-static void unlink_locked(struct fs_publisher *p, struct fs_staged *s)
+/* Put s at the end of the list, findable by its path. */
+static void list_add_locked(struct fs_publisher *p, struct fs_staged *s)
 {
-	struct fs_staged **pp = &p->list;
-
-	while (*pp && *pp != s)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = s->next;
+	s->next = NULL;
+	s->prev = p->tail;
+	if (p->tail)
+		p->tail->next = s;
+	else
+		p->list = s;
+	p->tail = s;
+	hash_insert_locked(p, s);
 }
 
-/* Remove the staging file and its private directory. */
-static void remove_staging(const char *file)
+static void unlink_locked(struct fs_publisher *p, struct fs_staged *s)
 {
-	char *copy = strdup(file);
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (p->list == s)
+		p->list = s->next;
+	else
+		return; /* not on the list */
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		p->tail = s->prev;
+	s->next = s->prev = NULL;
+	hash_remove_locked(p, s);
+}
 
-	unlink(file);
-	if (copy) {
-		rmdir(dirname(copy));
-		free(copy);
-	}
+/* Remove a staging file (unless moved: it went into the cache), and the private
+ * directory it had in the layout before staging/<n>-<pid> (staging/<n>-<pid>/<basename>:
+ * a queue item from then). */
+static void staging_remove(struct fs_drive *d, const char *file, bool moved)
+{
+	char *copy = strdup(file), root[4200];
+
+	if (!moved)
+		unlink(file);
+	snprintf(root, sizeof root, "%s/staging", d->dir);
+	if (copy && strcmp(dirname(copy), root))
+		rmdir(copy);
+	free(copy);
+}
+
+static void remove_staging(struct fs_drive *d, const char *file)
+{
+	staging_remove(d, file, false);
+}
+
+/* A name for a new staging file, <drive>/staging/<n>-<pid>, into buf: one flat
+ * directory, no directory a file (a mkdir and an rmdir a file were a fifth of a small
+ * file's publishing). The caller creates it exclusively and asks again on EEXIST (a
+ * file a previous run left under the same pid). */
+static void staging_name(struct fs_drive *d, char *buf, size_t len)
+{
+	struct fs_publisher *p = d->pub;
+	unsigned long long n;
+
+	pthread_mutex_lock(&p->lock);
+	n = ++p->seq;
+	pthread_mutex_unlock(&p->lock);
+	snprintf(buf, len, "%s/staging/%llu-%ld", d->dir, n, (long)getpid());
 }
 
 /* The staged entry at path once the worker is not publishing it (it may be gone then:
@@ -184,8 +306,7 @@ static void list_writer(struct fs_publisher *p, struct fs_staged *s)
 	s->opens = s->writers = 1;
 	s->dirty = true;
 	pthread_mutex_lock(&p->lock);
-	s->next = p->list;
-	p->list = s;
+	list_add_locked(p, s);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -193,8 +314,7 @@ int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct f
 {
 	struct fs_publisher *p = d->pub;
 	struct fs_staged *s, *old;
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-	char dir[4096];
+	char file[4200];
 	int err;
 
 	if (!p)
@@ -228,41 +348,35 @@ int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct f
 		*out = old;
 		return 0;
 	}
-	snprintf(dir, sizeof dir, "%s/staging/%llu-%ld", d->dir, (unsigned long long)++p->seq,
-	         (long)getpid());
 	pthread_mutex_unlock(&p->lock);
 
-	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
-	    asprintf(&s->file, "%s/%s", dir, base) < 0 || !(s->path = strdup(path))) {
-		err = errno ? -errno : -ENOMEM;
-		goto fail;
-	}
 	/* 0600 until published: the staging directory is this node's alone; the record
 	 * carries the mode the user asked for */
-	s->fd = open(s->file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	do {
+		staging_name(d, file, sizeof file);
+		s->fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	} while (s->fd < 0 && errno == EEXIST);
 	if (s->fd < 0) {
 		err = -errno;
-		goto fail;
+		staged_free(s);
+		return err;
+	}
+	if (!(s->file = strdup(file)) || !(s->path = strdup(path))) {
+		unlink(file);
+		staged_free(s);
+		return -ENOMEM;
 	}
 	fchmod(s->fd, mode & 07777);
 	list_writer(p, s);
 	*out = s;
 	return 0;
-fail:
-	if (s->file)
-		remove_staging(s->file);
-	else
-		rmdir(dir);
-	staged_free(s);
-	return err;
 }
 
 int fs_staged_adopt(struct fs_drive *d, const char *path, const char *file, mode_t mode)
 {
 	struct fs_publisher *p = d->pub;
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct fs_staged *s;
-	char dir[4200];
+	char dest[4200];
 	bool taken;
 	int err;
 
@@ -273,34 +387,35 @@ int fs_staged_adopt(struct fs_drive *d, const char *path, const char *file, mode
 	s->fd = -1;
 	pthread_mutex_lock(&p->lock);
 	taken = find_locked(p, path) != NULL;
-	snprintf(dir, sizeof dir, "%s/staging/%llu-%ld", d->dir, (unsigned long long)++p->seq,
-	         (long)getpid());
 	pthread_mutex_unlock(&p->lock);
 	if (taken) {
 		free(s);
 		return -EEXIST;
 	}
-	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
-	    asprintf(&s->file, "%s/%s", dir, base) < 0 || !(s->path = strdup(path))) {
-		err = errno ? -errno : -ENOMEM;
-		goto fail;
+	if (!(s->path = strdup(path))) {
+		staged_free(s);
+		return -ENOMEM;
 	}
-	if (rename(file, s->file) < 0) {
-		err = -errno;
-		goto fail;
+	do {
+		staging_name(d, dest, sizeof dest);
+		err = renameat2(AT_FDCWD, file, AT_FDCWD, dest, RENAME_NOREPLACE) < 0 ? -errno : 0;
+	} while (err == -EEXIST);
+	if (err < 0) {
+		staged_free(s);
+		return err;
 	}
-	if ((s->fd = open(s->file, O_RDWR | O_CLOEXEC)) < 0 || fchmod(s->fd, mode & 07777) < 0) {
+	if (!(s->file = strdup(dest)))
+		err = -ENOMEM;
+	else if ((s->fd = open(s->file, O_RDWR | O_CLOEXEC)) < 0 || fchmod(s->fd, mode & 07777) < 0)
 		err = -errno;
-		rename(s->file, file); /* back where it was: nothing is lost */
-		goto fail;
+	if (err < 0) {
+		rename(dest, file); /* back where it was: nothing is lost */
+		staged_free(s);
+		return err;
 	}
 	list_writer(p, s);
-	/* as a writer's last close: fsynced, queued, handed to the worker */
+	/* as a writer's last close: queued, handed to the worker */
 	return fs_staged_release(d, s, true);
-fail:
-	rmdir(dir); /* unless the file could not go back: then it stays there */
-	staged_free(s);
-	return err;
 }
 
 int fs_staged_open(struct fs_drive *d, const char *path, bool write, struct fs_staged **out)
@@ -410,8 +525,10 @@ int fs_staged_release(struct fs_drive *d, struct fs_staged *s, bool was_writer)
 			}
 		}
 		staged_free(s);
-	} else if (was_writer && s->writers == 0)
+	} else if (was_writer && s->writers == 0) {
+		s->ready_ms = now_ms();
 		pthread_cond_signal(&p->cond); /* the worker may take it now */
+	}
 	pthread_mutex_unlock(&p->lock);
 	return err;
 }
@@ -481,12 +598,14 @@ int fs_staged_rename(struct fs_drive *d, const char *from, const char *to)
 			unlink_locked(p, victim);
 			if (victim->queued)
 				ledger_queue_done(d->ledger, victim->queue_id);
-			remove_staging(victim->file);
+			remove_staging(d, victim->file);
 			staged_free(victim);
 		}
+		hash_remove_locked(p, s);
 		free(s->path);
 		s->path = np;
 		np = NULL;
+		hash_insert_locked(p, s);
 	}
 	pthread_mutex_unlock(&p->lock);
 	free(np);
@@ -531,12 +650,12 @@ int fs_staged_unlink(struct fs_drive *d, const char *path, uint64_t ino)
 		s->ino = ino;
 		s->next = p->orphans;
 		p->orphans = s;
-		remove_staging(s->file);
+		remove_staging(d, s->file);
 	} else {
 		unlink_locked(p, s);
 		if (s->queued)
 			ledger_queue_done(d->ledger, s->queue_id);
-		remove_staging(s->file);
+		remove_staging(d, s->file);
 		staged_free(s);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -550,7 +669,7 @@ void fs_staged_unlink_open(struct fs_drive *d, struct fs_staged *s)
 	pthread_mutex_lock(&p->lock);
 	if (--s->opens == 0 && !s->queued && !s->detached) {
 		unlink_locked(p, s);
-		remove_staging(s->file);
+		remove_staging(d, s->file);
 		staged_free(s);
 	} else
 		s->writers--;
@@ -669,8 +788,10 @@ static int job_prepare(struct fs_drive *d, struct pub_job *j)
 	op->content.piece_length = 16384; /* empty content has no torrent; the field is
 	                                   * required */
 	if (j->st.st_size > 0) {
+		/* the torrent's name: the file's, as it is published (not the staging
+		 * file's, a number) */
 		const char *file = j->file,
-		           *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+		           *base = strrchr(j->path, '/') ? strrchr(j->path, '/') + 1 : j->path;
 
 		if (j->priv) {
 			/* the record's nonce makes the IV and names the torrent: no path, no
@@ -680,7 +801,9 @@ static int job_prepare(struct fs_drive *d, struct pub_job *j)
 			fs_cipher_init(&j->cipher, j->fkey, op->nonce);
 			op->file_key = j->fkey;
 			snprintf(name, sizeof name, "%016llx", (unsigned long long)op->nonce);
-			if (asprintf(&j->data, "%.*s%s", (int)(base - file), file, name) < 0)
+			/* beside the staged file */
+			if (asprintf(&j->data, "%.*s%s", (int)(strrchr(file, '/') + 1 - file), file,
+			             name) < 0)
 				j->data = NULL;
 			base = name;
 		} else
@@ -724,7 +847,7 @@ static int job_finish(struct fs_drive *d, struct pub_job *j)
 	struct swarm_metainfo *m = j->pack.m;
 
 	if (!m) {
-		remove_staging(j->file);
+		remove_staging(d, j->file);
 		return 0;
 	}
 	/* the batch's syncfs made the bytes durable; the index is synced and the file
@@ -743,8 +866,12 @@ static void job_seed(struct fs_drive *d, struct pub_job *j)
 
 	if (!m)
 		return;
-	remove_staging(j->file); /* the file moved: its private directory goes */
-	err = fs_seed(d, m->torrent, m->torrent_len, m->v2, false, NULL);
+	/* a public drive's staged file is the object now; a private one's is the
+	 * plaintext, the object its ciphertext */
+	staging_remove(d, j->file, !j->priv);
+	/* loaded by the seedback thread (or indexed until a peer asks): never here */
+	err = d->seedback ? fs_seedback_published(d->seedback, m->v2, m->has_v1 ? m->v1 : NULL)
+	                  : fs_seed(d, m->torrent, m->torrent_len, m->v2, false, NULL);
 	if (err < 0) /* the record and the data are safe: seeding retries later */
 		fs_warn("cannot seed %s yet: %s", j->path, strerror(-err));
 }
@@ -781,18 +908,34 @@ static int job_conflict(struct fs_drive *d, struct pub_job *j)
 	return err;
 }
 
-/* Files published per batch: their records go into the ledger together (one
- * transaction, one block: group commit) instead of one block each. */
-enum { PUB_BATCH = 256 };
+/* Files published per batch at most: their records go into the ledger together (one
+ * transaction, one block: group commit) instead of one block each. A batch's fixed
+ * cost (a syncfs, a block committed with synchronous=FULL, the cache index synced)
+ * is spread over its files; block times rise by a whole second a block, so a chain fed
+ * many small blocks a second runs ahead of the clock until production stops. */
+enum { PUB_BATCH = 4096 };
+/* An idle worker waits this long after the first file of a batch is closed for more
+ * to come (a cp -r closes a file every few hundred microseconds: ~30 files a batch
+ * became hundreds), and while the head block is of this second, until the next one
+ * (a block a second at most, each of its second: the ledger takes a batch's records
+ * into its block as checked, where a block ahead of the clock walks and checks the
+ * mempool again). A single file is published up to a second later. */
+enum { GATHER_MS = 50 };
 
 /* Publish jobs[0..n): prepare each, submit the records of those ready as one batch,
  * finish each. Every job's outcome lands in its err. */
 static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 {
-	struct ledger_op ops[PUB_BATCH];
-	size_t idx[PUB_BATCH], m = 0;
-	int rcs[PUB_BATCH], err, dfd;
+	struct ledger_op *ops = malloc(n * sizeof *ops);
+	size_t *idx = malloc(n * sizeof *idx), m = 0;
+	int *rcs = malloc(n * sizeof *rcs), err, dfd;
 	char dir[4200];
+
+	if (!ops || !idx || !rcs) {
+		for (size_t i = 0; i < n; i++)
+			jobs[i].err = -ENOMEM;
+		goto out;
+	}
 
 	for (size_t i = 0; i < n; i++) {
 		struct pub_job *j = &jobs[i];
@@ -849,6 +992,10 @@ static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].err == 0)
 			job_seed(d, &jobs[i]);
+out:
+	free(ops);
+	free(idx);
+	free(rcs);
 }
 
 /* A job's outcome into its staged item and the queue (lock held; let go meanwhile). */
@@ -882,12 +1029,28 @@ static void job_done_locked(struct fs_drive *d, struct pub_job *j)
 		staged_free(s);
 	p->published++;
 	pthread_mutex_unlock(&p->lock);
-	ledger_queue_done(d->ledger, j->qid);
 	fs_info("published %s", j->conflict ? j->conflict : j->path);
-	fs_drive_changed(d, j->path);
-	if (j->conflict)
+	/* the kernel was told of the path's staged version with timeouts of 0: it asks
+	 * again anyway, and the record's change was noted by the ledger; a conflict copy
+	 * and the winner's file at the path are news to it */
+	if (j->conflict) {
+		fs_drive_changed(d, j->path);
 		fs_drive_changed(d, j->conflict);
+	}
 	pthread_mutex_lock(&p->lock);
+}
+
+/* Whether the worker takes i in a batch now (lock held). */
+static bool takeable_locked(const struct fs_staged *i, time_t now, time_t *next_retry)
+{
+	if (!i->queued || i->in_hand || i->writers || i->held)
+		return false;
+	if (i->failed && now < i->retry_at) {
+		if (!*next_retry || i->retry_at < *next_retry)
+			*next_retry = i->retry_at;
+		return false;
+	}
+	return true;
 }
 
 static void *worker_main(void *arg)
@@ -895,26 +1058,54 @@ static void *worker_main(void *arg)
 	struct fs_drive *d = arg;
 	struct fs_publisher *p = d->pub;
 	struct pub_job *jobs = calloc(PUB_BATCH, sizeof *jobs);
+	int64_t *done = calloc(PUB_BATCH, sizeof *done);
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
 		time_t now = time(NULL), next_retry = 0;
-		size_t n = 0;
+		int64_t oldest = INT64_MAX;
+		size_t n = 0, nd = 0;
 
-		/* the ready items, up to a batch; one path at most once a batch (its
-		 * second version is an update of the first) */
-		for (struct fs_staged *i = p->list; i && jobs && n < PUB_BATCH; i = i->next) {
-			bool dup = false;
-
-			if (!i->queued || i->in_hand || i->writers || i->held)
+		/* the ready items: while the newest of them are younger than GATHER_MS and
+		 * a batch is not full, more are probably coming */
+		for (struct fs_staged *i = p->list; i && n < PUB_BATCH; i = i->next) {
+			if (!takeable_locked(i, now, &next_retry))
 				continue;
-			if (i->failed && now < i->retry_at) {
-				if (!next_retry || i->retry_at < next_retry)
-					next_retry = i->retry_at;
+			n++;
+			if (i->ready_ms < oldest)
+				oldest = i->ready_ms;
+		}
+		if (n && n < PUB_BATCH && oldest != INT64_MAX) {
+			int64_t until = oldest + GATHER_MS;
+			struct ledger_head head;
+
+			if (ledger_head_get(d->ledger, &head) == 0 && head.time >= now &&
+			    (head.time + 1) * 1000 + 5 > until)
+				until = (head.time + 1) * 1000 + 5; /* just after its second */
+			if (until > oldest + 1000)
+				until = oldest + 1000; /* a chain ahead of the clock: not longer */
+			if (now_ms() < until) {
+				struct timespec ts = { .tv_sec = until / 1000,
+					               .tv_nsec = (until % 1000) * 1000000 };
+
+				/* the closes meanwhile signal: wait out the window regardless */
+				while (!p->stop && now_ms() < until)
+					pthread_cond_timedwait(&p->cond, &p->lock, &ts);
 				continue;
 			}
-			for (size_t k = 0; k < n && !dup; k++)
-				dup = !strcmp(jobs[k].s->path, i->path);
+		}
+		/* the ready items, up to a batch; one path at most once a batch (its
+		 * second version is an update of the first) */
+		n = 0;
+		for (struct fs_staged *i = p->list; i && jobs && done && n < PUB_BATCH;
+		     i = i->next) {
+			bool dup = false;
+
+			if (!takeable_locked(i, now, &next_retry))
+				continue;
+			if (path_shared_locked(p, i))
+				for (size_t k = 0; k < n && !dup; k++)
+					dup = !strcmp(jobs[k].s->path, i->path);
 			if (dup)
 				continue;
 			memset(&jobs[n], 0, sizeof jobs[n]);
@@ -940,16 +1131,26 @@ static void *worker_main(void *arg)
 		publish_batch(d, jobs, n);
 
 		pthread_mutex_lock(&p->lock);
-		for (size_t k = 0; k < n; k++)
+		for (size_t k = 0; k < n; k++) {
 			job_done_locked(d, &jobs[k]);
+			if (jobs[k].err == 0)
+				done[nd++] = jobs[k].qid;
+		}
 		pthread_cond_broadcast(&p->idle);
 		pthread_mutex_unlock(&p->lock);
+		/* their queue items in one transaction: each object is in the cache and
+		 * synced (publish_batch), so a crash before this commit only finds them
+		 * again at the next mount, their staging files gone: done then */
+		if (nd && ledger_queue_done_batch(d->ledger, done, nd) < 0)
+			for (size_t k = 0; k < nd; k++)
+				ledger_queue_done(d->ledger, done[k]);
 		for (size_t k = 0; k < n; k++)
 			job_release(&jobs[k]);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
 	free(jobs);
+	free(done);
 	return NULL;
 }
 
@@ -981,8 +1182,10 @@ int fs_publish_start(struct fs_drive *d)
 	char dir[4200];
 	int n, err;
 
-	if (!p)
+	if (!p || !(p->buckets = calloc(p->nbuckets = 64, sizeof *p->buckets))) {
+		free(p);
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	pthread_cond_init(&p->idle, NULL);
@@ -1018,8 +1221,7 @@ int fs_publish_start(struct fs_drive *d)
 			staged_free(s);
 			continue;
 		}
-		s->next = p->list;
-		p->list = s;
+		list_add_locked(p, s);
 		if (items[i].size >= 0 && st.st_size != items[i].size) {
 			char why[256];
 
@@ -1041,8 +1243,7 @@ int fs_publish_start(struct fs_drive *d)
 	free(items);
 	err = -pthread_create(&p->thread, NULL, worker_main, d);
 	if (err) {
-		d->pub = NULL;
-		free(p);
+		fs_publish_stop(d); /* not running: frees the list, the table and p */
 		return err;
 	}
 	p->running = true;
@@ -1068,6 +1269,7 @@ void fs_publish_stop(struct fs_drive *d)
 		p->list = s->next;
 		staged_free(s); /* the staging files and queue items stay for next time */
 	}
+	free(p->buckets);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	pthread_cond_destroy(&p->idle);

@@ -8,7 +8,10 @@
  * staging copy stays; a failure is kept with its reason (swarmfs status shows it).
  * After a crash the queue resumes at the next mount.
  *
- * Staging layout: <drive>/staging/<n>/<basename>: the torrent gets the file's real name.
+ * Staging layout: <drive>/staging/<n>-<pid>, one flat directory (a queue item of the
+ * layout before, <drive>/staging/<n>/<basename>, still publishes); the torrent gets the
+ * file's name at the path it is published at. The worker takes the files closed
+ * meanwhile as one batch (fs/publish.c: PUB_BATCH, GATHER_MS).
  * Mode and mtime set on a file before it is published are applied to the staging file
  * itself, so the record carries them (cp -a gives one record, not two).
  *

@@ -19,13 +19,17 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { E_HAS_V1 = 1, E_ASKED = 2 };
+enum { E_HAS_V1 = 1, E_ASKED = 2, E_PUBLISHED = 4 };
 
 struct entry {
 	uint8_t key[32]; /* the v2 infohash: the cache object, <hex>.torrent */
 	uint8_t v1[20];  /* the hybrid torrent's v1 infohash, if E_HAS_V1 */
 	uint8_t flags;
 };
+
+/* Files published since the mount that were not loaded: searched one by one until
+ * this many, then merged into the sorted index (a publish costs no sort of it). */
+enum { FRESH_MAX = 4096 };
 
 struct fs_seedback {
 	struct fs_drive *d;
@@ -36,7 +40,9 @@ struct fs_seedback {
 	size_t n, cap;
 	uint32_t *by_v1; /* indices of e with a v1 hash, sorted by it */
 	size_t n_v1;
-	uint32_t *queue; /* asked for, to load */
+	struct entry *fresh; /* published since, not loaded: in no order, FRESH_MAX at most */
+	size_t n_fresh;
+	struct entry *queue; /* to load: asked for, or published while loaded < max */
 	size_t nq, capq;
 	bool ready, stop, running;
 	size_t loaded, on_demand;
@@ -161,7 +167,7 @@ static void scan(struct fs_seedback *sb)
 	pthread_mutex_lock(&sb->mu);
 	sb->by_v1 = by_v1;
 	sb->n_v1 = n_v1;
-	sb->loaded = loaded;
+	sb->loaded += loaded; /* and what was published meanwhile */
 	sb->ready = true;
 	pthread_mutex_unlock(&sb->mu);
 	if (loaded || sb->n)
@@ -170,8 +176,9 @@ static void scan(struct fs_seedback *sb)
 		          loaded, sb->n);
 }
 
-/* Load the torrent of key (the thread, without the lock). */
-static void load(struct fs_seedback *sb, const uint8_t key[32])
+/* Load the torrent of key (the thread, without the lock): a peer asked for it, or it
+ * was just published. */
+static void load(struct fs_seedback *sb, const uint8_t key[32], bool asked)
 {
 	char name[80], hex[65];
 	void *buf;
@@ -185,13 +192,82 @@ static void load(struct fs_seedback *sb, const uint8_t key[32])
 		free(buf);
 	}
 	if (err < 0)
-		fs_debug("seeding %s on a peer's asking: %s", hex, strerror(-err));
-	else
+		fs_debug("seeding %s %s: %s", hex, asked ? "on a peer's asking" : "as published",
+		         strerror(-err));
+	else if (asked)
 		fs_info("seeding %s: a peer asked for it", hex);
 	pthread_mutex_lock(&sb->mu);
-	if (err == 0)
+	if (err == 0 && asked)
 		sb->on_demand++;
 	pthread_mutex_unlock(&sb->mu);
+}
+
+/* Merge the fresh entries into the sorted index, and the v1 order with them, in one
+ * pass each (mu held: on_unknown reads the index). On a failed allocation the fresh
+ * entries stay where they are, searched one by one. */
+static void fresh_merge_locked(struct fs_seedback *sb)
+{
+	size_t n = sb->n + sb->n_fresh, nf = sb->n_fresh, i = 0, j = 0, k = 0, nv = 0;
+	struct entry *ne = malloc(n * sizeof *ne);
+	uint32_t *oldpos = malloc((sb->n + 1) * sizeof *oldpos), *fpos = malloc(nf * sizeof *fpos),
+	         *fv1 = malloc(nf * sizeof *fv1), *nv1 = malloc(n * sizeof *nv1);
+
+	if (!ne || !oldpos || !fpos || !fv1 || !nv1)
+		goto out;
+	qsort(sb->fresh, nf, sizeof *sb->fresh, cmp_key);
+	while (i < sb->n || j < nf) {
+		if (j == nf || (i < sb->n && cmp_key(&sb->e[i], &sb->fresh[j]) <= 0)) {
+			oldpos[i] = (uint32_t)k;
+			ne[k++] = sb->e[i++];
+		} else {
+			fpos[j] = (uint32_t)k;
+			ne[k++] = sb->fresh[j++];
+		}
+	}
+	/* the fresh v1 hashes in their order, then the two orders merged */
+	size_t nfv = 0;
+
+	for (j = 0; j < nf; j++)
+		if (ne[fpos[j]].flags & E_HAS_V1)
+			fv1[nfv++] = fpos[j];
+	qsort_r(fv1, nfv, sizeof *fv1, cmp_v1, ne);
+	for (i = 0, j = 0; i < sb->n_v1 || j < nfv;) {
+		uint32_t a = i < sb->n_v1 ? oldpos[sb->by_v1[i]] : 0;
+
+		if (j == nfv || (i < sb->n_v1 && memcmp(ne[a].v1, ne[fv1[j]].v1, 20) <= 0)) {
+			nv1[nv++] = a;
+			i++;
+		} else
+			nv1[nv++] = fv1[j++];
+	}
+	free(sb->e);
+	free(sb->by_v1);
+	sb->e = ne;
+	sb->n = sb->cap = n;
+	sb->by_v1 = nv1;
+	sb->n_v1 = nv;
+	sb->n_fresh = 0;
+	ne = NULL;
+	nv1 = NULL;
+out:
+	free(ne);
+	free(oldpos);
+	free(fpos);
+	free(fv1);
+	free(nv1);
+}
+
+/* A published file that is not loaded now: indexed for loading on demand (mu held). */
+static void fresh_add_locked(struct fs_seedback *sb, const struct entry *en)
+{
+	if (sb->n_fresh == FRESH_MAX)
+		fresh_merge_locked(sb);
+	if (!sb->fresh && !(sb->fresh = malloc(FRESH_MAX * sizeof *sb->fresh)))
+		return; /* not indexed: seeded once it is opened, as before the index */
+	if (sb->n_fresh < FRESH_MAX) {
+		sb->fresh[sb->n_fresh] = *en;
+		sb->fresh[sb->n_fresh++].flags &= E_HAS_V1;
+	}
 }
 
 static void *seedback_main(void *arg)
@@ -206,11 +282,16 @@ static void *seedback_main(void *arg)
 			pthread_cond_wait(&sb->cv, &sb->mu);
 		if (sb->stop)
 			break;
-		uint8_t key[32];
+		struct entry en = sb->queue[--sb->nq];
 
-		memcpy(key, sb->e[sb->queue[--sb->nq]].key, 32);
+		if ((en.flags & E_PUBLISHED) && sb->loaded >= sb->max) {
+			fresh_add_locked(sb, &en);
+			continue;
+		}
+		if (en.flags & E_PUBLISHED)
+			sb->loaded++;
 		pthread_mutex_unlock(&sb->mu);
-		load(sb, key);
+		load(sb, en.key, !(en.flags & E_PUBLISHED));
 		pthread_mutex_lock(&sb->mu);
 	}
 	pthread_mutex_unlock(&sb->mu);
@@ -244,6 +325,7 @@ void fs_seedback_free(struct fs_seedback *sb)
 		return;
 	free(sb->e);
 	free(sb->by_v1);
+	free(sb->fresh);
 	free(sb->queue);
 	pthread_mutex_destroy(&sb->mu);
 	pthread_cond_destroy(&sb->cv);
@@ -282,34 +364,74 @@ static size_t find(const struct fs_seedback *sb, const uint8_t ih[20])
 	return SIZE_MAX;
 }
 
+/* The fresh entry a handshake's 20 bytes name, or NULL (mu held). */
+static struct entry *find_fresh(struct fs_seedback *sb, const uint8_t ih[20])
+{
+	for (size_t i = 0; i < sb->n_fresh; i++) {
+		struct entry *en = &sb->fresh[i];
+
+		if (!memcmp(en->key, ih, 20) || ((en->flags & E_HAS_V1) && !memcmp(en->v1, ih, 20)))
+			return en;
+	}
+	return NULL;
+}
+
+/* Queue en's load (mu held); false without memory. */
+static bool queue_locked(struct fs_seedback *sb, const struct entry *en)
+{
+	if (sb->nq == sb->capq) {
+		size_t ncap = sb->capq ? sb->capq * 2 : 64;
+		struct entry *nq = realloc(sb->queue, ncap * sizeof *nq);
+
+		if (!nq)
+			return false;
+		sb->queue = nq;
+		sb->capq = ncap;
+	}
+	sb->queue[sb->nq++] = *en;
+	pthread_cond_signal(&sb->cv);
+	return true;
+}
+
 void fs_seedback_on_unknown(const uint8_t ih[20], void *ctx)
 {
 	struct fs_drive *d = ctx;
 	struct fs_seedback *sb = d->seedback;
+	struct entry *en = NULL;
 	size_t i;
 
 	if (!sb)
 		return;
 	pthread_mutex_lock(&sb->mu);
 	/* each entry is queued once: a stranger who knows held infohashes makes this node
-	 * load at most what it holds, and one unknown hash costs two binary searches */
-	if (sb->ready && !sb->stop && (i = find(sb, ih)) != SIZE_MAX &&
-	    !(sb->e[i].flags & E_ASKED)) {
-		if (sb->nq == sb->capq) {
-			size_t ncap = sb->capq ? sb->capq * 2 : 64;
-			uint32_t *nq = realloc(sb->queue, ncap * sizeof *nq);
-
-			if (!nq)
-				goto out; /* asked again on the peer's next dial */
-			sb->queue = nq;
-			sb->capq = ncap;
-		}
-		sb->e[i].flags |= E_ASKED;
-		sb->queue[sb->nq++] = (uint32_t)i;
-		pthread_cond_signal(&sb->cv);
+	 * load at most what it holds, and one unknown hash costs two binary searches and a
+	 * look at the few thousand files published since the last merge */
+	if (sb->ready && !sb->stop) {
+		if ((i = find(sb, ih)) != SIZE_MAX)
+			en = &sb->e[i];
+		else
+			en = find_fresh(sb, ih);
 	}
-out:
+	if (en && !(en->flags & E_ASKED) && queue_locked(sb, en))
+		en->flags |= E_ASKED; /* else asked again on the peer's next dial */
 	pthread_mutex_unlock(&sb->mu);
+}
+
+int fs_seedback_published(struct fs_seedback *sb, const uint8_t key[32], const uint8_t *v1)
+{
+	struct entry en = { .flags = E_PUBLISHED };
+	int err = 0;
+
+	memcpy(en.key, key, 32);
+	if (v1) {
+		memcpy(en.v1, v1, 20);
+		en.flags |= E_HAS_V1;
+	}
+	pthread_mutex_lock(&sb->mu);
+	if (!sb->stop && !queue_locked(sb, &en))
+		err = -ENOMEM;
+	pthread_mutex_unlock(&sb->mu);
+	return err;
 }
 
 void fs_seedback_count(struct fs_seedback *sb, struct fs_seedback_count *out)
@@ -319,7 +441,7 @@ void fs_seedback_count(struct fs_seedback *sb, struct fs_seedback_count *out)
 		return;
 	pthread_mutex_lock(&sb->mu);
 	out->loaded = sb->loaded;
-	out->indexed = sb->ready ? sb->n : 0;
+	out->indexed = sb->ready ? sb->n + sb->n_fresh : 0;
 	out->on_demand = sb->on_demand;
 	pthread_mutex_unlock(&sb->mu);
 }

@@ -14,12 +14,18 @@
  * through a tracker or the DHT finds the first `max` and what peers asked for since.
  * A loaded torrent stays loaded until unmount.
  *
+ * What this node publishes while mounted joins the same scheme: its torrent is loaded
+ * by this thread, off the publish worker, while fewer than `max` are loaded, else
+ * indexed for loading on demand (a cp -r of 10,000 small files used to add 10,000
+ * torrents to libtorrent, one synchronous call each on the publish path).
+ *
  * v1 companions of pinned objects (plain v1 clients) are always loaded.
  *
  * Threads: fs_seedback_new before the session starts (the callback may come as soon as
  * it listens); fs_seedback_start/stop on the main thread; the scan and the loads run on
  * the seedback's own thread, niced; fs_seedback_on_unknown on libtorrent's network
- * thread (a lookup under a mutex, never a swarm/ call); fs_seedback_count any thread.
+ * thread (a lookup under a mutex, never a swarm/ call); fs_seedback_published and
+ * fs_seedback_count any thread.
  * Errors: -errno.
  */
 #ifndef SWARMFS_FS_SEEDBACK_H
@@ -46,8 +52,14 @@ void fs_seedback_free(struct fs_seedback *sb);
  * ctx = the fs_drive): if this node holds it, queue its load. */
 void fs_seedback_on_unknown(const uint8_t ih[20], void *ctx);
 
-/* Torrents loaded at mount, held files indexed to load on demand, and loaded since on a
- * peer's asking. */
+/* This node just published the content key (v1: its hybrid torrent's v1 infohash, or
+ * NULL), its torrent saved as <drive>/torrents/<hex>.torrent: queue it to be loaded, or
+ * indexed if `max` are loaded already. Returns 0 or -ENOMEM (then it is seeded once it
+ * is opened, or from the next mount's scan). Any thread; never blocks on the session. */
+int fs_seedback_published(struct fs_seedback *sb, const uint8_t key[32], const uint8_t *v1);
+
+/* Torrents loaded at mount or as published, held files indexed to load on demand, and loaded since
+ * on a peer's asking. */
 struct fs_seedback_count {
 	size_t loaded, indexed, on_demand;
 };

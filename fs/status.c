@@ -212,7 +212,7 @@ static void hosting_text(struct fs_drive *d, char **buf, size_t *len)
 	if (sc.indexed)
 		fs_text_add(buf, len,
 		            "seeding on demand: %zu held files load when a peer asks (%zu so "
-		            "far); %zu loaded at mount\n",
+		            "far); %zu loaded at mount or as published\n",
 		            sc.indexed, sc.on_demand, sc.loaded);
 }
 

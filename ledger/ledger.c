@@ -1482,11 +1482,27 @@ int ledger_block_import(struct ledger *l, const uint8_t *buf, size_t len)
 
 /* ---- publish queue ---- */
 
+/* The sort key after the queue's last (lock held): read once, then counted here (this
+ * connection is the queue's only writer while it is open; a read error counts from 0,
+ * which only orders the queue oddly). */
+static int64_t queue_sort_next(struct ledger *l)
+{
+	static const char q[] = "SELECT COALESCE(MAX(sort), 0) FROM publish_queue";
+	sqlite3_stmt *st;
+
+	if (!l->queue_sort && (st = store_stmt(l, q))) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			l->queue_sort = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	return ++l->queue_sort; /* an empty queue starts at 1 */
+}
+
 int ledger_queue_push(struct ledger *l, const char *path, const char *staging, int64_t size,
                       int64_t *out_id)
 {
-	static const char q[] = "INSERT INTO publish_queue(path, staging, sort, size) VALUES(?, ?,"
-	                        " (SELECT COALESCE(MAX(sort), 0) + 1 FROM publish_queue), ?)";
+	static const char q[] = "INSERT INTO publish_queue(path, staging, sort, size)"
+	                        " VALUES(?, ?, ?, ?)";
 	sqlite3_stmt *st;
 	int rc;
 
@@ -1499,7 +1515,8 @@ int ledger_queue_push(struct ledger *l, const char *path, const char *staging, i
 	} else {
 		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, staging, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, size < 0 ? -1 : size);
+		sqlite3_bind_int64(st, 3, queue_sort_next(l));
+		sqlite3_bind_int64(st, 4, size < 0 ? -1 : size);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		rc = rc == SQLITE_DONE ? 0 : store_err(l, rc, "queue push");
@@ -1580,6 +1597,34 @@ int ledger_queue_done(struct ledger *l, int64_t id)
 	return queue_update(l, q, id, NULL, -2);
 }
 
+int ledger_queue_done_batch(struct ledger *l, const int64_t *ids, size_t n)
+{
+	static const char q[] = "DELETE FROM publish_queue WHERE id = ?1";
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!n)
+		return 0;
+	ledger_lock(l);
+	rc = store_begin(l);
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (!(st = store_stmt(l, q))) {
+			rc = -EIO;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, ids[i]);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		rc = rc == SQLITE_DONE ? 0 : store_err(l, rc, "queue done");
+	}
+	if (!rc)
+		rc = store_commit(l);
+	else
+		store_rollback(l);
+	ledger_unlock(l);
+	return rc;
+}
+
 int ledger_queue_resize(struct ledger *l, int64_t id, int64_t size)
 {
 	static const char q[] = "UPDATE publish_queue SET size = ?2 WHERE id = ?1";
@@ -1591,6 +1636,10 @@ int ledger_queue_fail(struct ledger *l, int64_t id, const char *error)
 {
 	static const char q[] = "UPDATE publish_queue SET attempts = attempts + 1, error = ?2,"
 	                        " sort = (SELECT MAX(sort) + 1 FROM publish_queue) WHERE id = ?1";
+	int rc = queue_update(l, q, id, error ? error : "", -2);
 
-	return queue_update(l, q, id, error ? error : "", -2);
+	ledger_lock(l);
+	l->queue_sort = 0; /* read again at the next push */
+	ledger_unlock(l);
+	return rc;
 }

@@ -441,6 +441,9 @@ int ledger_queue_resize(struct ledger *l, int64_t id, int64_t size);
 int ledger_queue_peek(struct ledger *l, struct ledger_queue_item *out_item);
 /* Remove a finished job. -ENOENT if not queued. */
 int ledger_queue_done(struct ledger *l, int64_t id);
+/* Remove n finished jobs in one transaction (a publish batch: one commit, not n).
+ * Returns 0, or -errno (then none was removed). Ids not queued are skipped. */
+int ledger_queue_done_batch(struct ledger *l, const int64_t *ids, size_t n);
 /* Record a failure (the job stays queued, moved behind the others). */
 int ledger_queue_fail(struct ledger *l, int64_t id, const char *error);
 /* Copy up to max jobs, oldest first; returns how many. */

@@ -322,6 +322,9 @@ struct ledger {
 	struct ledger_params params;
 	uint8_t *genesis;
 	size_t genesis_len;
+	/* the publish queue's largest sort key, once read (0: not yet): a push is then
+	 * one insert, not a scan of the queue for its end (MAX(sort) has no index) */
+	int64_t queue_sort;
 	/* paths whose state changed, head change; fired after unlock */
 	char **changed;
 	size_t n_changed, cap_changed;

@@ -14,6 +14,7 @@
 #
 #   scripts/bench/bigdrive.sh                  N=100000 FILES=2000
 #   N=1000000 FILES=10000 scripts/bench/bigdrive.sh
+#   ONLY=cp FILES=10000 scripts/bench/bigdrive.sh   the cp -r row alone (no big drive)
 #
 # Needs about 1.3 KB per record under $TMPDIR. Everything stays on 127.0.0.1.
 set -euo pipefail
@@ -22,10 +23,14 @@ build=${BUILD_DIR:-$root/build}
 n=${N:-100000}
 files=${FILES:-2000}
 dirs=${DIRS:-$(((n + 999) / 1000))}
+only=${ONLY:-} # cp: only the cp -r row
+[[ -z $only || $only == cp ]] || { echo "ONLY=$only: only ONLY=cp is known" >&2; exit 2; }
 sweep_s=${SWEEP_PROBE_S:-20} # seconds of probing while the sweep runs, at most
 mkdir -p "$build"
 [[ -f $build/CMakeCache.txt ]] || cmake -S "$root" -B "$build" >"$build/configure.log"
-cmake --build "$build" --target swarmfs bigdrive_gen -j"${JOBS:-2}" >"$build/bench_bigdrive.build.log" ||
+targets=(swarmfs bigdrive_gen)
+[[ $only == cp ]] && targets=(swarmfs)
+cmake --build "$build" --target "${targets[@]}" -j"${JOBS:-2}" >"$build/bench_bigdrive.build.log" ||
 	{ grep -E "error|warning" "$build/bench_bigdrive.build.log" | head -30; exit 1; }
 swarmfs=$build/fs/swarmfs
 gen=$build/ledger/bigdrive_gen
@@ -74,8 +79,14 @@ t.sort(); print("%.2f %.2f %d" % (t[len(t) // 2], t[min(len(t) - 1, int(len(t) *
 PY
 }
 
-echo "swarmfs big-drive benchmarks: $n records in $dirs directories, $files small files, $(nproc) cores"
+if [[ $only == cp ]]; then
+	echo "swarmfs big-drive benchmarks: the cp -r row alone, $files small files, $(nproc) cores"
+else
+	echo "swarmfs big-drive benchmarks: $n records in $dirs directories, $files small files, $(nproc) cores"
+fi
 echo
+
+if [[ $only != cp ]]; then
 
 # ---- building the drive ----
 t0=$(now)
@@ -134,18 +145,20 @@ row "find, fresh mount" "$fs s ($fn entries)   baseline local tree $ls_ s   rati
 t0=$(now); find "$work/mnt-big" | wc -l >/dev/null; t1=$(now)
 row "find, warm" "$(secs "$t0" "$t1") s"
 big_rss=$(rss_kb "$bigpid")
+fi
 "$swarmfs" init --public --home "$work/e" --name empty >/dev/null
 mount_bg e "$work/e" empty
 wait_mounted e
-small_rss=$(rss_kb "$mpid")
-row "RSS after find" "$((big_rss / 1024)) MB   baseline empty drive $((small_rss / 1024)) MB (target <= 100 MB at 1M)"
-fusermount3 -u "$work/mnt-big"
+if [[ $only != cp ]]; then
+	small_rss=$(rss_kb "$mpid")
+	row "RSS after find" "$((big_rss / 1024)) MB   baseline empty drive $((small_rss / 1024)) MB (target <= 100 MB at 1M)"
+	fusermount3 -u "$work/mnt-big"
+fi
 
 # ---- cp -r of small files ----
 mkdir -p "$work/src"
 (cd "$work/src" && seq 0 9 | xargs -I{} mkdir d{} &&
-	seq 0 $((files - 1)) | awk '{ printf "d%d/f%06d\n", $1 % 10, $1 }' |
-	while read -r f; do echo "line $f" >"$f"; done)
+	seq 0 $((files - 1)) | awk '{ f = sprintf("d%d/f%06d", $1 % 10, $1); print "line " f > f; close(f) }')
 t0=$(now); cp -r "$work/src" "$work/local-copy"; sync; t1=$(now)
 base=$(rate "$files" "$(secs "$t0" "$t1")")
 t0=$(now)
@@ -157,4 +170,4 @@ t2=$(now)
 height=$("$swarmfs" status "$work/mnt-e" | awk '/^height/ { print $2 }')
 row "cp -r of small files: published+confirmed" "$(rate "$files" "$(secs "$t0" "$t2")") files/s (cp returned after $(secs "$t0" "$t1") s; $height blocks)   baseline cp -r + sync to local disk $base files/s (target >= 2000/s)"
 fusermount3 -u "$work/mnt-e"
-row "10-node fan-out (publisher's upload)" "not measured yet"
+[[ $only == cp ]] || row "10-node fan-out (publisher's upload)" "not measured yet"

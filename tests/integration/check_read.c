@@ -191,6 +191,40 @@ START_TEST(held_files_are_seeded_on_demand)
 }
 END_TEST
 
+/* A loads no torrent (--seed-max 0) and publishes a new file: what was tried is B
+ * reading it cold, A its only seeder, A having indexed it as it published it, not
+ * loaded it (without the index of files published since the mount, A would never load
+ * it: B's read fails with EIO after its timeout). */
+START_TEST(published_past_seed_max_is_seeded_on_demand)
+{
+	char path[4200];
+
+	ck_assert_int_eq(fixture_mount_stop(ma), 0);
+	ma = mount_a_with("0");
+	itest_wait_log(
+	    fixture_mount_log(ma),
+	    (const char *const[]){ "seeding 0 torrents of content this node holds; 2 more", NULL },
+	    30);
+	snprintf(path, sizeof path, "%s/fresh.bin", src);
+	ck_assert_int_eq(fixture_file_random(path, 200000, 13), 0);
+	free(itest_run(30000, "cp '%s' '%s/'", path, mnt_a));
+	itest_wait_published(mnt_a);
+	FIXTURE_WAIT(b_has("fresh.bin"), 30000, "B did not sync fresh.bin within 30 s");
+	char *want = itest_run(30000, "sha256sum < '%s'", path);
+	char *got = itest_run(90000, "sha256sum < '%s/fresh.bin'", mnt_b);
+
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	char *st = itest_run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt_a);
+
+	ck_assert_msg(
+	    strstr(st, "seeding on demand: 3 held files load when a peer asks (1 so far)"),
+	    "A's status does not count the published file's load on demand: %s", st);
+	free(st);
+}
+END_TEST
+
 START_TEST(middle_read_fetches_only_nearby_pieces)
 {
 	char *got = itest_run(
@@ -328,6 +362,7 @@ int main(void)
 	const TTest *const tests[] = {
 		remote_file_reads_back_identical,
 		held_files_are_seeded_on_demand,
+		published_past_seed_max_is_seeded_on_demand,
 		middle_read_fetches_only_nearby_pieces,
 		seeder_down_eio_after_timeout_then_back,
 		NULL,
