@@ -9,8 +9,8 @@
 #   - RSS of the mount after that find vs an empty drive's     (target <= 100 MB at 1M)
 #   - cp -r of FILES small files into a mount: published and confirmed, files/s, vs
 #     cp -r to local disk                                      (target >= 2000/s)
-# Not measured here yet: the 10-node fan-out row (publisher's upload when 9 members
-# read a new file at once).
+# The 10-node fan-out row (publisher's upload when 9 members read a new file at once)
+# is scripts/bench/fanout.sh's.
 #
 #   scripts/bench/bigdrive.sh                  N=100000 FILES=2000
 #   N=1000000 FILES=10000 scripts/bench/bigdrive.sh
@@ -170,4 +170,4 @@ t2=$(now)
 height=$("$swarmfs" status "$work/mnt-e" | awk '/^height/ { print $2 }')
 row "cp -r of small files: published+confirmed" "$(rate "$files" "$(secs "$t0" "$t2")") files/s (cp returned after $(secs "$t0" "$t1") s; $height blocks)   baseline cp -r + sync to local disk $base files/s (target >= 2000/s)"
 fusermount3 -u "$work/mnt-e"
-[[ $only == cp ]] || row "10-node fan-out (publisher's upload)" "not measured yet"
+[[ $only == cp ]] || row "10-node fan-out (publisher's upload)" "scripts/bench/fanout.sh measures it"

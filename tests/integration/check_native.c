@@ -256,7 +256,8 @@ START_TEST(json_outputs_parse)
 	snprintf(py, sizeof py,
 	         "assert d[\"drive\"] == \"team\" and d[\"id\"] == \"%s\", d\n"
 	         "assert d[\"key\"] == \"%s\" and d[\"read_only\"] is False, d\n"
-	         "assert d[\"height\"] >= 2 and d[\"publish\"][\"published\"] == 2, d\n"
+	         /* the two files may share a block: publishing gathers them */
+	         "assert d[\"height\"] >= 1 and d[\"publish\"][\"published\"] == 2, d\n"
 	         "assert d[\"transfers_total\"] == 2, d\n"
 	         "names = sorted(t[\"name\"] for t in d[\"transfers\"])\n"
 	         "assert names == [\"a.txt\", \"we\\\"ird n\\u00e9.txt\"], names\n"
@@ -287,7 +288,7 @@ START_TEST(json_outputs_parse)
 	snprintf(cmd, sizeof cmd, "'%s' drive list --json --home '%s'", bin(), home);
 	snprintf(py, sizeof py,
 	         "assert [(x[\"id\"], x[\"name\"]) for x in d] == [(\"%s\", \"team\")], d\n"
-	         "assert d[0][\"height\"] >= 2, d\nprint(\"list ok\")",
+	         "assert d[0][\"height\"] >= 1, d\nprint(\"list ok\")",
 	         drive_id);
 	out = json_check(cmd, py);
 	ck_assert_str_eq(out, "list ok\n");
