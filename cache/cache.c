@@ -516,21 +516,22 @@ static void reconcile(struct cache *c)
 			}
 			close(fd);
 		}
-	if (dfd >= 0)
-		close(dfd);
-	d = opendir(c->datadir);
-	if (!d)
+	/* the same directory fd lists the data files (closedir closes it) */
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
 		return;
+	}
 	while ((de = readdir(d))) {
 		uint8_t key[CACHE_KEY_LEN];
 
 		if (strlen(de->d_name) != 2 * CACHE_KEY_LEN || !is_key_hex(de->d_name, key) ||
 		    cache_obj_find(c, key))
 			continue;
-		snprintf(path, sizeof path, "%s/%s", c->datadir, de->d_name);
 		C_INFO(c, "deleting data file of no object %s", de->d_name);
-		if (unlink(path) < 0)
-			C_WARN(c, "cannot delete %s: %s", path, strerror(errno));
+		if (unlinkat(dfd, de->d_name, 0) < 0)
+			C_WARN(c, "cannot delete %s/%s: %s", c->datadir, de->d_name,
+			       strerror(errno));
 	}
 	closedir(d);
 }

@@ -164,30 +164,41 @@ START_TEST(remote_file_reads_back_identical)
 }
 END_TEST
 
+/* A mounted again loading no torrent (--seed-max 0), once it indexed its two held files
+ * for loading on demand. */
+static void remount_a_loading_none(void)
+{
+	ck_assert_int_eq(fixture_mount_stop(ma), 0);
+	ma = mount_a_with("0");
+	itest_wait_log(
+	    fixture_mount_log(ma),
+	    (const char *const[]){ "seeding 0 torrents of content this node holds; 2 more", NULL },
+	    30);
+}
+
+/* A's status has line; why says what its absence means. */
+static void assert_a_status(const char *line, const char *why)
+{
+	char *st = itest_run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt_a);
+
+	ck_assert_msg(strstr(st, line), "%s: %s", why, st);
+	free(st);
+}
+
 /* A holds both files but loads none of their torrents at mount (--seed-max 0): what was
  * tried is B reading them cold, its only seeder A, which must load each torrent when
  * B's handshake asks for it (without that the reads fail with EIO: nobody seeds). */
 START_TEST(held_files_are_seeded_on_demand)
 {
-	ck_assert_int_eq(fixture_mount_stop(ma), 0);
-	ma = mount_a_with("0");
-	/* A indexed its two held files for loading on demand */
-	itest_wait_log(
-	    fixture_mount_log(ma),
-	    (const char *const[]){ "seeding 0 torrents of content this node holds; 2 more", NULL },
-	    30);
+	remount_a_loading_none();
 	char *want = itest_run(30000, "cd '%s' && sha256sum small.bin big.bin", src);
 	char *got = itest_run(90000, "cd '%s' && sha256sum small.bin big.bin", mnt_b);
 
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
-	char *st = itest_run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt_a);
-
-	ck_assert_msg(
-	    strstr(st, "seeding on demand: 2 held files load when a peer asks (2 so far)"),
-	    "A's status does not count the two loads on demand: %s", st);
-	free(st);
+	assert_a_status("seeding on demand: 2 held files load when a peer asks (2 so far)",
+	                "A's status does not count the two loads on demand");
 }
 END_TEST
 
@@ -199,12 +210,7 @@ START_TEST(published_past_seed_max_is_seeded_on_demand)
 {
 	char path[4200];
 
-	ck_assert_int_eq(fixture_mount_stop(ma), 0);
-	ma = mount_a_with("0");
-	itest_wait_log(
-	    fixture_mount_log(ma),
-	    (const char *const[]){ "seeding 0 torrents of content this node holds; 2 more", NULL },
-	    30);
+	remount_a_loading_none();
 	snprintf(path, sizeof path, "%s/fresh.bin", src);
 	ck_assert_int_eq(fixture_file_random(path, 200000, 13), 0);
 	free(itest_run(30000, "cp '%s' '%s/'", path, mnt_a));
@@ -216,12 +222,8 @@ START_TEST(published_past_seed_max_is_seeded_on_demand)
 	ck_assert_str_eq(got, want);
 	free(got);
 	free(want);
-	char *st = itest_run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), mnt_a);
-
-	ck_assert_msg(
-	    strstr(st, "seeding on demand: 3 held files load when a peer asks (1 so far)"),
-	    "A's status does not count the published file's load on demand: %s", st);
-	free(st);
+	assert_a_status("seeding on demand: 3 held files load when a peer asks (1 so far)",
+	                "A's status does not count the published file's load on demand");
 }
 END_TEST
 
