@@ -677,7 +677,11 @@ int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *c
                     struct ledger_sync **out_sync);
 void ledger_sync_free(struct ledger_sync *s);
 /* Seconds a private drive's peer that is not a member at our head may stay connected
- * (we may be behind and it a member we do not know yet) before it is refused. */
+ * (we may be behind and it a member we do not know yet) without giving us a block we
+ * lacked before it is refused; it is refused sooner once we have caught up with it.
+ * Also how long "not a member" refusals of this node, a member at its own head, by one
+ * peer (behind us) are only a notice before they are warned of and kept in
+ * ledger_sync_progress.refused. */
 #define LEDGER_SYNC_PROVISIONAL_S 30
 /* Prove this invite (LEDGER_INVITE_SECRET_LEN bytes, copied) in the handshakes of a
  * private drive, until this node is a member; NULL forgets it. */
@@ -698,16 +702,20 @@ struct ledger_sync_progress {
 	size_t peers;         /* connected sync peers (private drives: trusted ones) */
 	uint64_t best_height; /* the highest head any peer announced */
 	bool behind;          /* some peer announced a heavier chain than ours */
-	char refused[128];    /* the last reason a peer gave for refusing us, "" if none */
+	char refused[128];    /* the last reason a peer gave for refusing us, "" if none (a
+	                       * peer behind us that does not know us yet counts only after
+	                       * LEDGER_SYNC_PROVISIONAL_S of its refusals) */
 };
 /* Where syncing stands, from the peers' last status messages. */
 int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out);
 /* The member key of a trusted peer of a private drive's channel: 0, or -ENOENT (no such
- * peer, not through its handshake, or not trusted). */
+ * peer, not through its handshake, not trusted, or it has not admitted us yet: no status
+ * from it). */
 int ledger_sync_peer_key(struct ledger_sync *s, uint64_t peer, uint8_t out[LEDGER_KEY_LEN]);
 /* Send a receipt (from ledger_receipt_make) to peer, its uploader, as a "receipt"
  * message on the sealed channel; the uploader keeps it with ledger_receipt_accept.
- * -ENOENT when peer is not a trusted peer of a private drive. */
+ * -ENOENT when peer is not a trusted peer of a private drive or has not admitted us yet
+ * (it would refuse us for the receipt; the caller keeps the bytes for a later one). */
 int ledger_sync_send_receipt(struct ledger_sync *s, uint64_t peer, const uint8_t *receipt,
                              size_t len);
 

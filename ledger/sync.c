@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DENIED_MAX     8 /* peers whose "not a member" refusals of us are remembered */
 #define LOCATOR_MAX    64
 #define REFUSE_GRACE_S 2    /* seconds a refused peer has to read why before we drop it */
 #define TX_MAX         1024 /* records per tx message */
@@ -20,7 +21,10 @@ enum trust {
 	HANDSHAKE,   /* hello/auth under way: only those two messages are taken */
 	PROVISIONAL, /* authenticated, but not a member at our head: maybe one we do not know
 	              * yet (we are behind). We take its status and the blocks we ask it
-	              * for, and send it nothing of the ledger; anything else refuses it */
+	              * for, and send it nothing of the ledger; while it is ahead of us its
+	              * gossip (tx, receipt) is set aside, anything else refuses it. It is
+	              * refused when we have caught up with it and it is still no member,
+	              * or when it gave us no block we lacked for LEDGER_SYNC_PROVISIONAL_S */
 	TRUSTED,     /* a live member at our head, or holder of a usable invite */
 	REFUSED,     /* told why; dropped by itself on reading it, or by us soon after */
 };
@@ -29,7 +33,7 @@ struct sync_peer {
 	uint64_t id;
 	struct ledger_hs *hs; /* private drives: the handshake and sealed channel */
 	enum trust trust;
-	int64_t since; /* when it became PROVISIONAL (seconds) */
+	int64_t since; /* when it became PROVISIONAL or last moved our head (seconds) */
 	bool have_status;
 	int64_t weight;
 	int64_t height;
@@ -54,6 +58,13 @@ struct ledger_sync {
 	uint8_t invite[LEDGER_INVITE_SECRET_LEN]; /* the invite this node proves, if any */
 	bool has_invite;
 	char refused[128]; /* the last refusal a peer gave us, "" if none */
+	/* peers that refused us as no member while we are one at our head (they are
+	 * behind): since when, until one of them admits us */
+	struct denied {
+		uint8_t key[LEDGER_KEY_LEN];
+		int64_t since;
+	} denied[DENIED_MAX];
+	size_t n_denied;
 	struct sync_peer *peers;
 	size_t n_peers, cap_peers;
 	struct outmsg *out;
@@ -266,6 +277,12 @@ static enum trust judge(struct ledger_sync *s, const struct sync_peer *p, const 
 	return HANDSHAKE; /* refuse */
 }
 
+/* This node is a member at its own head (lock held). */
+static bool self_member(struct ledger_sync *s)
+{
+	return s->l->cfg.key && chain_member_role(s->l, s->l->cfg.key->pub);
+}
+
 static void queue_status(struct ledger_sync *s, uint64_t peer);
 static void queue_tx(struct ledger_sync *s, uint64_t peer);
 
@@ -293,6 +310,10 @@ static bool rejudge(struct ledger_sync *s, struct sync_peer *p)
 		p->since = ledger_now(s->l);
 		return true;
 	}
+	/* not even a member at our own head (a joiner that has the genesis only): we are
+	 * behind, and judge nobody by it; the window starts once we know ourselves */
+	if (t == PROVISIONAL && p->trust == PROVISIONAL && !self_member(s))
+		p->since = ledger_now(s->l);
 	if (t == PROVISIONAL && p->trust == PROVISIONAL &&
 	    ledger_now(s->l) - p->since < LEDGER_SYNC_PROVISIONAL_S)
 		return true;
@@ -472,6 +493,44 @@ void ledger_sync_peer_gone(struct ledger_sync *s, uint64_t peer)
 	peer_remove(s, peer);
 }
 
+/* The entry of denied for key, or NULL. */
+static struct denied *denied_find(struct ledger_sync *s, const uint8_t *key)
+{
+	for (size_t i = 0; i < s->n_denied; i++)
+		if (!memcmp(s->denied[i].key, key, LEDGER_KEY_LEN))
+			return &s->denied[i];
+	return NULL;
+}
+
+/* The peer with key admitted us: its past refusals are forgotten (lock held). */
+static void denied_forget(struct ledger_sync *s, const uint8_t *key)
+{
+	struct denied *d = denied_find(s, key);
+
+	if (d)
+		memmove(d, d + 1, (size_t)(s->denied + --s->n_denied - d) * sizeof *d);
+}
+
+/* The peer with key refused us as no member while we are one at our head: it has not
+ * applied the block that admitted us (it is behind us, or we dialled it before that
+ * block reached it). True once its refusals have gone on for LEDGER_SYNC_PROVISIONAL_S
+ * with no admission between: time enough to catch up, so something else is wrong (it
+ * is on a branch without us, or we were removed and do not know it yet). The oldest
+ * entry makes room for a new one (lock held). */
+static bool denied_persists(struct ledger_sync *s, const uint8_t *key)
+{
+	struct denied *d = denied_find(s, key);
+	int64_t now = ledger_now(s->l);
+
+	if (d)
+		return now - d->since >= LEDGER_SYNC_PROVISIONAL_S;
+	if (s->n_denied == DENIED_MAX)
+		denied_forget(s, s->denied[0].key);
+	memcpy(s->denied[s->n_denied].key, key, LEDGER_KEY_LEN);
+	s->denied[s->n_denied++].since = now;
+	return false;
+}
+
 static int on_status(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 {
 	uint8_t g[32];
@@ -484,6 +543,8 @@ static int on_status(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 	if (!ben_get_int(d, "h", &p->height) || p->height < 0)
 		p->height = 0; /* optional: only progress reports use it */
 	p->have_status = true;
+	if (p->hs) /* a private drive's peer sends its status only to peers it admitted */
+		denied_forget(s, ledger_hs_peer(p->hs)->key);
 	if (!p->inflight && peer_is_ahead(s, p))
 		queue_getblocks(s, p);
 	else if (p->trust == PROVISIONAL && !p->inflight)
@@ -508,16 +569,33 @@ static int on_getgenesis(struct ledger_sync *s, struct sync_peer *p)
 
 static int on_refused(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 {
+	const struct ledger_hs_peer *hp = ledger_hs_peer(p->hs);
+	char why[sizeof s->refused];
 	const uint8_t *w;
 	size_t wl;
 
 	if (!ben_get_bytes(d, "why", &w, &wl))
 		return -EBADMSG;
-	snprintf(s->refused, sizeof s->refused, "%.*s", (int)(wl < 100 ? wl : 100), w);
-	for (char *c = s->refused; *c; c++) /* a peer's words reach our log: no controls */
+	snprintf(why, sizeof why, "%.*s", (int)(wl < 100 ? wl : 100), w);
+	for (char *c = why; *c; c++) /* a peer's words reach our log: no controls */
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
-	L_WARN(s->l, "sync: peer %llu refused us: %s", (unsigned long long)p->id, s->refused);
+	/* a member refused as no member by a peer that has not caught up with us: no
+	 * alarm, unless it goes on; the peer is dialled again (the transport's peer list)
+	 * and admits us once it has the block with our member record */
+	if (hp && self_member(s) && !strcmp(why, "not a member of this drive") &&
+	    !denied_persists(s, hp->key)) {
+		char key[LEDGER_HEX_LEN];
+
+		ledger_hex(hp->key, 8, key);
+		L_NOTICE(s->l,
+		         "sync: peer %llu (key %s) does not know us as a member yet (it is "
+		         "behind us): dropped until it catches up",
+		         (unsigned long long)p->id, key);
+	} else {
+		memcpy(s->refused, why, sizeof s->refused);
+		L_WARN(s->l, "sync: peer %llu refused us: %s", (unsigned long long)p->id, why);
+	}
 	uint64_t id = p->id;
 
 	peer_remove(s, id);
@@ -805,6 +883,17 @@ static void queue_tx(struct ledger_sync *s, uint64_t peer)
 		ben_buf_release(&b);
 }
 
+/* After a blocks message applied: a provisional peer we have caught up with (nothing
+ * asked of it, not ahead of us) that is still no member at our head showed us all it
+ * had: refused now, not at the end of its window (lock held). */
+static void judge_caught_up(struct ledger_sync *s, uint64_t peer)
+{
+	struct sync_peer *p = peer_find(s, peer); /* rejudge_all may have moved it */
+
+	if (p && p->trust == PROVISIONAL && !p->inflight && !peer_is_ahead(s, p))
+		refuse(s, p, "not a member of this drive");
+}
+
 static void announce_locked(struct ledger_sync *s, uint64_t except)
 {
 	for (size_t i = 0; i < s->n_peers; i++) {
@@ -821,7 +910,7 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 	struct sync_peer *p = peer_find(s, peer);
 	const uint8_t *m;
 	size_t ml;
-	bool changed = false, added = false, trusted, is_blocks, is_tx;
+	bool changed = false, added = false, settled = false, trusted, gossip, is_blocks, is_tx;
 	const char *why = "invalid data";
 	uint8_t *opened = NULL;
 	int rc;
@@ -887,6 +976,7 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 		goto out;
 	}
 	trusted = p->trust == TRUSTED;
+	gossip = (ml == 2 && !memcmp(m, "tx", 2)) || (ml == 7 && !memcmp(m, "receipt", 7));
 	is_blocks = ml == 6 && !memcmp(m, "blocks", 6);
 	is_tx = ml == 2 && !memcmp(m, "tx", 2) && trusted;
 	/* these two take the lock themselves, in short holds: signatures need none */
@@ -909,7 +999,13 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 		rc = on_refused(s, p, d);
 	else if (ml == 7 && !memcmp(m, "receipt", 7) && trusted && p->hs)
 		rc = credit_on_receipt(s->l, d);
-	else if (!trusted && p->hs) {
+	else if (gossip && p->trust == PROVISIONAL && (p->inflight || peer_is_ahead(s, p))) {
+		/* a member admitted in blocks we lack trusts us and gossips at once: set
+		 * aside, not refused (it is sent again once we admitted it) */
+		L_DEBUG(s->l, "sync: peer %llu's %.*s set aside: not a member at our head yet",
+		        (unsigned long long)peer, (int)ml, (const char *)m);
+		rc = 0;
+	} else if (!trusted && p->hs) {
 		refuse(s, p, "not a member of this drive");
 		rc = 0;
 		goto out;
@@ -929,12 +1025,17 @@ int ledger_sync_message(struct ledger_sync *s, uint64_t peer, const uint8_t *buf
 			announce_locked(s, peer);
 		goto out;
 	}
+	settled = is_blocks && rc == 0;
 	rc = rc < 0 ? rc : 0;
 	if (added && s->l->cfg.auto_produce && s->l->cfg.key &&
 	    chain_is_producer(s->l, s->l->cfg.key->pub) && chain_produce(s->l) > 0)
 		changed = true;
+	if (is_blocks && changed && p->trust == PROVISIONAL)
+		p->since = ledger_now(s->l); /* it gave us blocks we lacked: a new window */
 	if (changed && s->private_drive)
 		rejudge_all(s); /* a removal may have applied; a provisional peer may be known */
+	if (settled)
+		judge_caught_up(s, peer);
 	if (changed)
 		announce_locked(s, changed && !added ? peer : UINT64_MAX);
 out:
@@ -989,8 +1090,8 @@ int ledger_sync_peer_key(struct ledger_sync *s, uint64_t peer, uint8_t out[LEDGE
 	struct sync_peer *p = peer_find(s, peer);
 	const struct ledger_hs_peer *hp = p && p->hs ? ledger_hs_peer(p->hs) : NULL;
 
-	if (!hp || p->trust != TRUSTED)
-		return -ENOENT;
+	if (!hp || p->trust != TRUSTED || !p->have_status)
+		return -ENOENT; /* no status: it has not admitted us (yet) */
 	memcpy(out, hp->key, LEDGER_KEY_LEN);
 	return 0;
 }
@@ -1001,7 +1102,7 @@ int ledger_sync_send_receipt(struct ledger_sync *s, uint64_t peer, const uint8_t
 	struct sync_peer *p = peer_find(s, peer);
 	struct ben_buf b;
 
-	if (!p || !p->hs || p->trust != TRUSTED)
+	if (!p || !p->hs || p->trust != TRUSTED || !p->have_status)
 		return -ENOENT;
 	ben_buf_init(&b);
 	ben_dict_begin(&b);

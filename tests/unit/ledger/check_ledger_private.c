@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 static void setup(void)
 {
@@ -53,6 +54,34 @@ static int member_op(struct ledger *l, const struct ledger_key *who, bool remove
 static void pub(const struct ledger_key *k, uint8_t out[32])
 {
 	ledger_key_public(k, out);
+}
+
+/* What a node logged: its warnings (and worse) and its notices, the last of each kept. */
+struct logcap {
+	int warnings, notices;
+	char warning[256], notice[256];
+};
+
+static void log_cap(int level, const char *module, const char *msg, void *ctx)
+{
+	struct logcap *c = ctx;
+
+	(void)module;
+	if (level <= LOG_WARNING) {
+		c->warnings++;
+		snprintf(c->warning, sizeof c->warning, "%s", msg);
+	} else if (level == LOG_NOTICE) {
+		c->notices++;
+		snprintf(c->notice, sizeof c->notice, "%s", msg);
+	}
+}
+
+static struct ledger *logged(struct ledger *l, struct logcap *c)
+{
+	l->cfg.log = log_cap;
+	l->cfg.log_ctx = c;
+	l->cfg.log_level = LOG_NOTICE;
+	return l;
 }
 
 START_TEST(test_invite_redeem_and_epoch_keys)
@@ -186,6 +215,234 @@ START_TEST(test_stranger_refused)
 }
 END_TEST
 
+/* A drive of adm's with bob, a member at his node's head, and carol, admitted after
+ * `extra` more blocks in a block his node lacks; her node holds it all. Without copy,
+ * both nodes hold only the genesis. */
+struct behind {
+	struct ledger_key *adm, *bob, *carol;
+	struct ledger *a, *b, *c;
+	struct logcap lb, lc;
+	struct net net;
+};
+
+static void behind_setup(struct behind *t, int extra, bool copy)
+{
+	char path[32];
+
+	memset(t, 0, sizeof *t);
+	t->adm = tu_key(1);
+	t->bob = tu_key(2);
+	t->carol = tu_key(3);
+	t->a = private_drive("a.db", t->adm);
+	ck_assert_int_eq(member_op(t->a, t->bob, false), 0);
+	t->b = logged(tu_join("b.db", t->a, t->bob, false), &t->lb);
+	if (copy)
+		tu_copy_blocks(t->a, t->b);
+	for (int i = 0; i < extra; i++) {
+		tu_clock++; /* block times rise strictly */
+		snprintf(path, sizeof path, "/f%d", i);
+		ck_assert_int_eq(claim(t->a, path, 100 + (uint32_t)i), 0);
+	}
+	tu_clock++;
+	ck_assert_int_eq(member_op(t->a, t->carol, false), 0);
+	ck_assert_int_ge(ledger_keys_tend(t->a), 1);
+	t->c = logged(tu_join("c.db", t->a, t->carol, false), &t->lc);
+	if (copy) {
+		tu_copy_blocks(t->a, t->c);
+		ck_assert_int_lt(tu_height(t->b), tu_height(t->c));
+	}
+	node_add(&t->net, t->b); /* node 0 */
+	node_add(&t->net, t->c); /* node 1 */
+}
+
+/* Once the net is quiet: nobody was refused or dropped, he caught up with her and
+ * admitted her (his node trusts bob_peers peers in all), and neither node warned. */
+static void behind_check_admitted(struct behind *t, size_t bob_peers)
+{
+	struct ledger_sync_progress pr;
+
+	ck_assert_int_eq(t->net.dropped[0][1], 0);
+	ck_assert_int_eq(t->net.dropped[1][0], 0);
+	ck_assert_int_eq(tu_height(t->b), tu_height(t->c));
+	ck_assert_int_eq(ledger_sync_progress(t->net.nodes[0].s, &pr), 0);
+	ck_assert_uint_eq(pr.peers, bob_peers); /* he admitted her */
+	ck_assert_int_eq(ledger_sync_progress(t->net.nodes[1].s, &pr), 0);
+	ck_assert_uint_eq(pr.peers, 1);
+	ck_assert_str_eq(pr.refused, "");
+	ck_assert_msg(t->lb.warnings == 0, "bob warned: %s", t->lb.warning);
+	ck_assert_msg(t->lc.warnings == 0, "carol warned: %s", t->lc.warning);
+	ck_assert_msg(t->lc.notices == 0, "carol: %s", t->lc.notice); /* not even a notice */
+}
+
+static void behind_free(struct behind *t)
+{
+	bool a_on_net = t->net.n > 2 && t->net.nodes[2].l == t->a;
+
+	net_free(&t->net);
+	if (!a_on_net)
+		ledger_free(t->a);
+	ledger_key_free(t->adm);
+	ledger_key_free(t->bob);
+	ledger_key_free(t->carol);
+}
+
+/* The sync race of check_credit: carol was admitted in a block bob's node has not
+ * applied yet, and her node dials his with a record of hers waiting to be gossiped. She
+ * trusts him (he is a member at her head) and sends her status and the record at once;
+ * he does not know her yet. Tried before the fix: bob refused her on the record ("not a
+ * member of this drive") and she logged a warning, though she is a member and he was
+ * about to learn it from her own blocks. Now he sets the record aside, fetches her
+ * blocks, admits her, and neither side warns; her record reaches him on her next
+ * announce. A receipt (which is sent once) waits on her side until he has admitted her:
+ * before, it went out as soon as she trusted him, and he refused her for it. */
+START_TEST(test_member_unknown_to_a_peer_behind)
+{
+	struct ledger_sync_progress pr;
+	uint8_t k[LEDGER_KEY_LEN], bk[LEDGER_KEY_LEN];
+	struct behind t;
+
+	behind_setup(&t, 0, true);
+	ck_assert_int_eq(claim(t.c, "/carol-notes", 3), 0);
+	ck_assert_int_eq(ledger_mempool_count(t.c), 1);
+	connect_nodes(&t.net, 0, 1);
+	/* up to her admitting him: he has not admitted her, her receipts wait */
+	do
+		ck_assert_int_eq(ledger_sync_progress(t.net.nodes[1].s, &pr), 0);
+	while (!pr.peers && pump_one(&t.net));
+	ck_assert_uint_eq(pr.peers, 1);
+	ck_assert_int_eq(ledger_sync_peer_key(t.net.nodes[1].s, 0, k), -ENOENT);
+	ck_assert_int_eq(ledger_sync_send_receipt(t.net.nodes[1].s, 0, k, sizeof k), -ENOENT);
+	pump(&t.net);
+	behind_check_admitted(&t, 1);
+	ck_assert_int_eq(ledger_sync_peer_key(t.net.nodes[1].s, 0, k), 0);
+	pub(t.bob, bk);
+	ck_assert_mem_eq(k, bk, sizeof k);
+	ck_assert_int_eq(ledger_mempool_count(t.b), 0); /* set aside, not taken */
+	ck_assert_int_eq(ledger_sync_announce(t.net.nodes[1].s), 0);
+	pump(&t.net);
+	ck_assert_int_eq(ledger_mempool_count(t.b), 1);
+	ck_assert_int_eq(t.lb.notices, 0); /* he refused nobody */
+	behind_free(&t);
+}
+END_TEST
+
+/* Each message delivered to node 0 costs it 20 s (a node that applies slowly, as under
+ * ASan): a long catch-up outlasts LEDGER_SYNC_PROVISIONAL_S. */
+static void slow_receiver(struct net *net, const struct msg *m, void *ctx)
+{
+	(void)net;
+	(void)ctx;
+	if (m->to == 0)
+		tu_clock += 20;
+}
+
+/* Carol was admitted after 300 blocks bob's node lacks, and dials it: bob fetches them
+ * from her in batches, each slow. Tried before the fix: the provisional window ran from
+ * the handshake, so after the first batch (without her member record) bob refused her
+ * as not a member while she was still feeding him the chain that admits her. Now each
+ * batch that moves his head restarts her window, and he admits her at the end. */
+START_TEST(test_member_unknown_to_a_slow_peer)
+{
+	struct behind t;
+
+	behind_setup(&t, 300, true);
+	ck_assert_int_gt(tu_height(t.c) - tu_height(t.b), LEDGER_SYNC_BATCH);
+	int64_t t0 = tu_clock;
+
+	t.net.tap = slow_receiver;
+	connect_nodes(&t.net, 0, 1);
+	pump(&t.net);
+	ck_assert_int_gt(tu_clock - t0, LEDGER_SYNC_PROVISIONAL_S);
+	behind_check_admitted(&t, 1);
+	behind_free(&t);
+}
+END_TEST
+
+/* The first minutes of check_credit's drive: bob and carol were admitted in a block of
+ * the admin's, and their nodes, holding only the genesis, find each other before the
+ * admin: each is a stranger to the other (provisional both ways, so neither sends a
+ * thing), and the admin's node answers late. Tried before the fix: after
+ * LEDGER_SYNC_PROVISIONAL_S each refused the other as not a member, and both warned.
+ * Now a node that is not even a member at its own head times nobody out; bob syncs from
+ * the admin when it comes, admits carol, and she fetches the chain from him. */
+START_TEST(test_members_both_at_genesis)
+{
+	struct behind t;
+
+	behind_setup(&t, 0, false);
+	node_add(&t.net, t.a); /* node 2, not connected yet */
+	connect_nodes(&t.net, 0, 1);
+	pump(&t.net);
+	tu_clock += LEDGER_SYNC_PROVISIONAL_S + 1;
+	ck_assert_int_eq(ledger_sync_announce(t.net.nodes[0].s), 0);
+	ck_assert_int_eq(ledger_sync_announce(t.net.nodes[1].s), 0);
+	pump(&t.net);
+	ck_assert_msg(t.lb.notices == 0, "bob: %s", t.lb.notice); /* refused nobody */
+	ck_assert_msg(t.lc.notices == 0, "carol: %s", t.lc.notice);
+	ck_assert(t.net.link[0][1]);
+	connect_nodes(&t.net, 2, 0);
+	pump(&t.net);
+	ck_assert_int_eq(tu_height(t.b), tu_height(t.a));
+	behind_check_admitted(&t, 2); /* bob: the admin and carol */
+	behind_free(&t);
+}
+END_TEST
+
+/* The attack on that leniency: eve, no member, holds a copy of the whole chain (more
+ * than bob's node has) and a record of her own to gossip. Her node dials bob's, sends
+ * its status (ahead of his) and her record, as a member's would. Bob may fetch blocks
+ * from her (they are the drive's own, checked as any), but her record is not taken, he
+ * sends her nothing of the ledger (not his status, not his blocks, not his pending
+ * record), and once he has caught up with her she is refused at once, not left
+ * connected; her node says why and warns. */
+START_TEST(test_stranger_ahead_still_refused)
+{
+	struct ledger_key *adm = tu_key(1), *bob = tu_key(2), *eve = tu_key(5);
+	struct ledger *a = private_drive("a.db", adm), *b, *e;
+	struct logcap lb = { 0 }, le = { 0 };
+	struct ledger_sync_progress pr;
+	struct net net = { 0 };
+	struct rec r;
+	uint8_t *raw;
+	size_t len;
+	int64_t eh;
+
+	ck_assert_int_eq(member_op(a, bob, false), 0);
+	ck_assert_int_ge(ledger_keys_tend(a), 1);
+	b = logged(tu_join("b.db", a, bob, false), &lb);
+	tu_copy_blocks(a, b);
+	ck_assert_int_eq(claim(b, "/bobs-pending", 2), 0); /* his record to gossip */
+	tu_clock += 20;
+	ck_assert_int_eq(claim(a, "/secret-plans.txt", 1), 0);
+	e = logged(tu_join("e.db", a, eve, false), &le);
+	tu_copy_blocks(a, e);
+	raw = tu_record(e, eve, LEDGER_REC_CLAIM, "/eve", NULL, NULL, NULL, &r, &len);
+	tu_inject(e, &r, raw, len);
+	free(raw);
+	eh = tu_height(e);
+	ck_assert_int_lt(tu_height(b), eh);
+	node_add(&net, b);
+	node_add(&net, e);
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	ck_assert_int_ge(net.dropped[1][0], 1); /* she read why, and hung up */
+	ck_assert(!net.link[0][1]);
+	ck_assert_int_eq(ledger_sync_progress(net.nodes[1].s, &pr), 0);
+	ck_assert_str_eq(pr.refused, "not a member of this drive");
+	ck_assert_msg(le.warnings >= 1 && strstr(le.warning, "refused us"), "eve: %s", le.warning);
+	ck_assert_msg(strstr(lb.notice, "refused peer"), "bob: %s", lb.notice);
+	ck_assert_int_eq(ledger_mempool_count(b), 1); /* his own only: hers was not taken */
+	ck_assert_int_eq(ledger_mempool_count(e), 1); /* hers only: his never reached her */
+	ck_assert_int_eq(tu_height(e), eh);           /* nothing of his chain either */
+	ck_assert_msg(lb.warnings == 0, "bob warned: %s", lb.warning);
+	net_free(&net);
+	ledger_free(a);
+	ledger_key_free(adm);
+	ledger_key_free(bob);
+	ledger_key_free(eve);
+}
+END_TEST
+
 struct tap_scan {
 	const char *needle;
 	uint8_t key[32];
@@ -235,13 +492,17 @@ END_TEST
 
 /* Removal holds: bob is removed, the admin starts a new epoch; bob's open session is
  * closed, records made after the removal never reach him, a new session is refused, and
- * the new epoch's key was never sealed to him. */
+ * the new epoch's key was never sealed to him. His node, which never got the block that
+ * removed him, still thinks it a member: the first "not a member" is a notice (the peer
+ * may only be behind), and once such refusals have gone on for the provisional window
+ * they are the warning and the reason `swarmfs members` shows. */
 START_TEST(test_removed_member)
 {
 	struct ledger_key *adm = tu_key(1), *bob = tu_key(2);
 	struct ledger *a = private_drive("a.db", adm), *as_bob;
 	struct ledger_sync_progress pr;
 	struct ledger_config cfg;
+	struct logcap lb = { 0 };
 	struct net net = { 0 };
 	struct ledger_entry e;
 	uint8_t k[32];
@@ -250,7 +511,7 @@ START_TEST(test_removed_member)
 	ck_assert_int_eq(member_op(a, bob, false), 0);
 	ck_assert_int_eq(ledger_keys_tend(a), 1);
 	node_add(&net, a);
-	node_add(&net, tu_join("b.db", a, bob, false));
+	node_add(&net, logged(tu_join("b.db", a, bob, false), &lb));
 	connect_nodes(&net, 0, 1);
 	pump(&net);
 	ck_assert_int_eq(ledger_epoch_key(net.nodes[1].l, 1, k, NULL), 0);
@@ -263,12 +524,27 @@ START_TEST(test_removed_member)
 	ck_assert_int_eq(ledger_lookup(net.nodes[1].l, "/after-removal", &e), -ENOENT);
 	ck_assert_int_eq(ledger_sync_progress(net.nodes[1].s, &pr), 0);
 	ck_assert_str_eq(pr.refused, "removed from this drive");
+	ck_assert_int_eq(lb.warnings, 1);
 	/* he comes back: refused at once */
 	connect_nodes(&net, 0, 1);
 	pump(&net);
 	ck_assert_int_ge(net.dropped[1][0], 2);
 	ck_assert_int_eq(ledger_lookup(net.nodes[1].l, "/after-removal", &e), -ENOENT);
 	ck_assert_int_lt(tu_height(net.nodes[1].l), tu_height(a));
+	ck_assert_msg(lb.warnings == 1, "bob: %s", lb.warning);
+	ck_assert_msg(strstr(lb.notice, "does not know us as a member yet"), "bob: %s", lb.notice);
+	ck_assert_int_eq(ledger_sync_progress(net.nodes[1].s, &pr), 0);
+	ck_assert_str_eq(pr.refused, "removed from this drive");
+	/* and again, past the window: it persists, and says so */
+	tu_clock += LEDGER_SYNC_PROVISIONAL_S;
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	ck_assert_int_ge(net.dropped[1][0], 3);
+	ck_assert_msg(lb.warnings == 2 && strstr(lb.warning, "refused us: not a member"), "bob: %s",
+	              lb.warning);
+	ck_assert_int_eq(ledger_sync_progress(net.nodes[1].s, &pr), 0);
+	ck_assert_str_eq(pr.refused, "not a member of this drive");
+	ck_assert_int_eq(ledger_lookup(net.nodes[1].l, "/after-removal", &e), -ENOENT);
 	/* even reading the admin's own ledger with bob's key: epoch 2 is not his */
 	path = tu_path("a.db");
 	tu_config(&cfg, path, bob, false);
@@ -550,6 +826,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_invite_redeem_and_epoch_keys);
 	tcase_add_test(tc, test_forged_redeem_refused);
 	tcase_add_test(tc, test_stranger_refused);
+	tcase_add_test(tc, test_member_unknown_to_a_peer_behind);
+	tcase_add_test(tc, test_member_unknown_to_a_slow_peer);
+	tcase_add_test(tc, test_members_both_at_genesis);
+	tcase_add_test(tc, test_stranger_ahead_still_refused);
 	tcase_add_test(tc, test_channel_is_sealed);
 	tcase_add_test(tc, test_removed_member);
 	tcase_add_test(tc, test_handshake_hostile);

@@ -59,9 +59,9 @@ void connect_nodes(struct net *net, int a, int b)
 	ck_assert_int_eq(ledger_sync_peer_connected(net->nodes[b].s, (uint64_t)a), 0);
 }
 
-void pump(struct net *net)
+bool pump_one(struct net *net)
 {
-	while (net->qhead < net->qn) {
+	if (net->qhead < net->qn) {
 		struct msg m = net->q[net->qhead++];
 
 		if (net->link[m.from][m.to] && !net->nodes[m.to].hostile) {
@@ -75,6 +75,13 @@ void pump(struct net *net)
 		if (net->qhead == net->qn)
 			net->qhead = net->qn = 0;
 	}
+	return net->qhead < net->qn;
+}
+
+void pump(struct net *net)
+{
+	while (pump_one(net))
+		;
 }
 
 void net_free(struct net *net)

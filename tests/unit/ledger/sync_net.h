@@ -44,6 +44,8 @@ void node_add(struct net *net, struct ledger *l);
 void connect_nodes(struct net *net, int a, int b);
 /* Deliver until quiet. */
 void pump(struct net *net);
+/* Deliver the next message, if any; true while more wait. */
+bool pump_one(struct net *net);
 void net_free(struct net *net);
 
 #endif
