@@ -89,7 +89,8 @@ struct fs_sync_info {
 	uint64_t best_height; /* the highest head a member announced */
 	bool behind;          /* a member has a heavier chain: syncing */
 	char torrent[65];     /* the drive torrent's v2 infohash, hex ("" if not running) */
-	char refused[128];    /* private drives: why a member last refused us, "" if none */
+	char refused[128];    /* private drives: why a member last refused us, "" if none
+	                       * or a member admitted us since */
 };
 void fs_sync_info(struct fs_drive *d, struct fs_sync_info *out);
 /* The members' credit ranks (fs/rank), NULL when sync is not running. Valid until

@@ -680,8 +680,7 @@ void ledger_sync_free(struct ledger_sync *s);
  * (we may be behind and it a member we do not know yet) without giving us a block we
  * lacked before it is refused; it is refused sooner once we have caught up with it.
  * Also how long "not a member" refusals of this node, a member at its own head, by one
- * peer (behind us) are only a notice before they are warned of and kept in
- * ledger_sync_progress.refused. */
+ * peer (behind us) are only logged as a notice before they are warned of. */
 #define LEDGER_SYNC_PROVISIONAL_S 30
 /* Prove this invite (LEDGER_INVITE_SECRET_LEN bytes, copied) in the handshakes of a
  * private drive, until this node is a member; NULL forgets it. */
@@ -702,9 +701,8 @@ struct ledger_sync_progress {
 	size_t peers;         /* connected sync peers (private drives: trusted ones) */
 	uint64_t best_height; /* the highest head any peer announced */
 	bool behind;          /* some peer announced a heavier chain than ours */
-	char refused[128];    /* the last reason a peer gave for refusing us, "" if none (a
-	                       * peer behind us that does not know us yet counts only after
-	                       * LEDGER_SYNC_PROVISIONAL_S of its refusals) */
+	char refused[128];    /* the last reason a peer gave for refusing us, "" if none
+	                       * or if a peer admitted us since (sent us its status) */
 };
 /* Where syncing stands, from the peers' last status messages. */
 int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out);

@@ -57,7 +57,7 @@ struct ledger_sync {
 	bool private_drive;
 	uint8_t invite[LEDGER_INVITE_SECRET_LEN]; /* the invite this node proves, if any */
 	bool has_invite;
-	char refused[128]; /* the last refusal a peer gave us, "" if none */
+	char refused[128]; /* the last refusal a peer gave us since one admitted us, or "" */
 	/* peers that refused us as no member while we are one at our head (they are
 	 * behind): since when, until one of them admits us */
 	struct denied {
@@ -543,8 +543,10 @@ static int on_status(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 	if (!ben_get_int(d, "h", &p->height) || p->height < 0)
 		p->height = 0; /* optional: only progress reports use it */
 	p->have_status = true;
-	if (p->hs) /* a private drive's peer sends its status only to peers it admitted */
+	if (p->hs) { /* a private drive's peer sends its status only to peers it admitted */
 		denied_forget(s, ledger_hs_peer(p->hs)->key);
+		s->refused[0] = '\0'; /* whatever refused us before, we are in now */
+	}
 	if (!p->inflight && peer_is_ahead(s, p))
 		queue_getblocks(s, p);
 	else if (p->trust == PROVISIONAL && !p->inflight)
@@ -580,6 +582,7 @@ static int on_refused(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 	for (char *c = why; *c; c++) /* a peer's words reach our log: no controls */
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
+	memcpy(s->refused, why, sizeof s->refused);
 	/* a member refused as no member by a peer that has not caught up with us: no
 	 * alarm, unless it goes on; the peer is dialled again (the transport's peer list)
 	 * and admits us once it has the block with our member record */
@@ -593,7 +596,6 @@ static int on_refused(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 		         "behind us): dropped until it catches up",
 		         (unsigned long long)p->id, key);
 	} else {
-		memcpy(s->refused, why, sizeof s->refused);
 		L_WARN(s->l, "sync: peer %llu refused us: %s", (unsigned long long)p->id, why);
 	}
 	uint64_t id = p->id;

@@ -494,8 +494,8 @@ END_TEST
  * closed, records made after the removal never reach him, a new session is refused, and
  * the new epoch's key was never sealed to him. His node, which never got the block that
  * removed him, still thinks it a member: the first "not a member" is a notice (the peer
- * may only be behind), and once such refusals have gone on for the provisional window
- * they are the warning and the reason `swarmfs members` shows. */
+ * may only be behind), and once such refusals have gone on for the provisional window,
+ * a warning; his status shows the refusal either way, until he is admitted again. */
 START_TEST(test_removed_member)
 {
 	struct ledger_key *adm = tu_key(1), *bob = tu_key(2);
@@ -534,7 +534,7 @@ START_TEST(test_removed_member)
 	ck_assert_msg(lb.warnings == 1, "bob: %s", lb.warning);
 	ck_assert_msg(strstr(lb.notice, "does not know us as a member yet"), "bob: %s", lb.notice);
 	ck_assert_int_eq(ledger_sync_progress(net.nodes[1].s, &pr), 0);
-	ck_assert_str_eq(pr.refused, "removed from this drive");
+	ck_assert_str_eq(pr.refused, "not a member of this drive");
 	/* and again, past the window: it persists, and says so */
 	tu_clock += LEDGER_SYNC_PROVISIONAL_S;
 	connect_nodes(&net, 0, 1);
@@ -545,6 +545,16 @@ START_TEST(test_removed_member)
 	ck_assert_int_eq(ledger_sync_progress(net.nodes[1].s, &pr), 0);
 	ck_assert_str_eq(pr.refused, "not a member of this drive");
 	ck_assert_int_eq(ledger_lookup(net.nodes[1].l, "/after-removal", &e), -ENOENT);
+	/* admitted again: the refusal is over */
+	tu_clock += 20;
+	ck_assert_int_eq(member_op(a, bob, false), 0);
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	ck_assert_int_eq(ledger_lookup(net.nodes[1].l, "/after-removal", &e), 0);
+	ck_assert_int_eq(ledger_sync_progress(net.nodes[1].s, &pr), 0);
+	ck_assert_str_eq(pr.refused, "");
+	ck_assert_uint_eq(pr.peers, 1);
+	ck_assert_int_eq(lb.warnings, 2);
 	/* even reading the admin's own ledger with bob's key: epoch 2 is not his */
 	path = tu_path("a.db");
 	tu_config(&cfg, path, bob, false);
