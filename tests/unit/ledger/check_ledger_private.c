@@ -431,6 +431,8 @@ START_TEST(test_stranger_ahead_still_refused)
 	ck_assert_str_eq(pr.refused, "not a member of this drive");
 	ck_assert_msg(le.warnings >= 1 && strstr(le.warning, "refused us"), "eve: %s", le.warning);
 	ck_assert_msg(strstr(lb.notice, "refused peer"), "bob: %s", lb.notice);
+	/* from him: hello, auth, his getblocks and the refusal; no status, block or record */
+	ck_assert_int_eq(net.got[1][0], 4);
 	ck_assert_int_eq(ledger_mempool_count(b), 1); /* his own only: hers was not taken */
 	ck_assert_int_eq(ledger_mempool_count(e), 1); /* hers only: his never reached her */
 	ck_assert_int_eq(tu_height(e), eh);           /* nothing of his chain either */
