@@ -678,7 +678,8 @@ int ledger_sync_new(struct ledger *l, const struct ledger_sync_ops *ops, void *c
 void ledger_sync_free(struct ledger_sync *s);
 /* Seconds a private drive's peer that is not a member at our head may stay connected
  * (we may be behind and it a member we do not know yet) without giving us a block we
- * lacked before it is refused; it is refused sooner once we have caught up with it.
+ * lacked before it is refused (counted while this node is a member at its own head);
+ * it is refused sooner once we have caught up with it.
  * Also how long "not a member" refusals of this node, a member at its own head, by one
  * peer (behind us) are only logged as a notice before they are warned of. */
 #define LEDGER_SYNC_PROVISIONAL_S 30

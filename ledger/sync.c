@@ -24,7 +24,8 @@ enum trust {
 	              * for, and send it nothing of the ledger; while it is ahead of us its
 	              * gossip (tx, receipt) is set aside, anything else refuses it. It is
 	              * refused when we have caught up with it and it is still no member,
-	              * or when it gave us no block we lacked for LEDGER_SYNC_PROVISIONAL_S */
+	              * or when it gave us no block we lacked for LEDGER_SYNC_PROVISIONAL_S
+	              * (counted while we are a member at our own head) */
 	TRUSTED,     /* a live member at our head, or holder of a usable invite */
 	REFUSED,     /* told why; dropped by itself on reading it, or by us soon after */
 };
