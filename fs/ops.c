@@ -1238,9 +1238,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* 1 MiB requests (libfuse derives max_pages from max_write): fewer round trips
 	 * for sequential reads and for cp into the mount */
 	conn->max_write = 1 << 20;
-	/* readdirplus always, not the kernel's adaptive mode: a listing then hands out
-	 * real inode numbers for every name, as ls -l and find need anyway */
-	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	/* the kernel's adaptive readdirplus (libfuse's default): attributes for the first
+	 * page of a listing and after a stat of its names (ls -l), names and kinds alone
+	 * otherwise (find). Readdirplus always made a fresh find over 1M files hand the
+	 * kernel an inode for every name: 14.3 s against 7.5 s adaptive (issue 18). Plain
+	 * entries never carry inode number 0 (see do_readdir). */
+	conn->want |= conn->capable & FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
