@@ -260,7 +260,7 @@ static void refuse(struct ledger_sync *s, struct sync_peer *p, const char *why)
  * not, why (lock held). */
 static enum trust judge(struct ledger_sync *s, const struct sync_peer *p, const char **why)
 {
-	const struct ledger_hs_peer *hp = ledger_hs_peer(p->hs);
+	const struct ledger_hs_peer *hp = p->hs ? ledger_hs_peer(p->hs) : NULL; /* public: none */
 	int rc;
 
 	*why = "not a member of this drive";
@@ -572,7 +572,7 @@ static int on_getgenesis(struct ledger_sync *s, struct sync_peer *p)
 
 static int on_refused(struct ledger_sync *s, struct sync_peer *p, struct ben d)
 {
-	const struct ledger_hs_peer *hp = ledger_hs_peer(p->hs);
+	const struct ledger_hs_peer *hp = p->hs ? ledger_hs_peer(p->hs) : NULL; /* public: none */
 	char why[sizeof s->refused];
 	const uint8_t *w;
 	size_t wl;
