@@ -608,6 +608,52 @@ START_TEST(test_sync_tx_of_non_member_bans)
 }
 END_TEST
 
+/* A public drive has no handshake and refuses nobody: a peer that says it refuses us
+ * (tried: the private drives' own "refused" message, with the reason a member sees) is
+ * talking nonsense. It is dropped and banned as a bad message, the refusal never shows
+ * in our progress, and an honest peer still syncs from us. The message once reached a
+ * handler that asked for the peer's handshake, which a public drive's peer has none of. */
+START_TEST(test_sync_refused_on_public_drive_is_bad)
+{
+	struct ledger_key *k = tu_key(1), *m = tu_key(2), *x = tu_key(9);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_sync_progress pr;
+	struct ben_buf b;
+
+	ck_assert_int_eq(claim(a, "/one", 1), 0);
+	node_add(&net, a);
+	node_add(&net, tu_join("x.db", a, x, false));
+	node_add(&net, tu_join("b.db", a, m, false));
+	net.nodes[1].hostile = true;
+	connect_nodes(&net, 0, 1);
+	pump(&net);
+	ben_buf_init(&b);
+	ben_dict_begin(&b);
+	ben_put_key(&b, "m");
+	ben_put_cstr(&b, "refused");
+	ben_put_key(&b, "why");
+	ben_put_cstr(&b, "not a member of this drive");
+	ben_end(&b);
+	ck_assert_int_eq(b.err, 0);
+	enqueue(&net, 1, 0, b.p, b.len);
+	ben_buf_release(&b);
+	pump(&net);
+	ck_assert_int_eq(net.dropped[0][1], 1);
+	ck_assert_int_eq(net.banned[0][1], 1);
+	ck_assert_int_eq(ledger_sync_progress(net.nodes[0].s, &pr), 0);
+	ck_assert_str_eq(pr.refused, "");
+	connect_nodes(&net, 0, 2);
+	pump(&net);
+	ck_assert_int_eq(tu_height(net.nodes[2].l), 1);
+	assert_same(a, net.nodes[2].l);
+	net_free(&net);
+	ledger_key_free(k);
+	ledger_key_free(m);
+	ledger_key_free(x);
+}
+END_TEST
+
 /* A forged block sent as the answer to a real getblocks, so that the in-flight check
  * passes and the block's own checks must refuse it. Node 1 (hostile) has A's chain and
  * says so in its status; the victim (node 0, genesis only) asks it for blocks. Tried:
@@ -772,6 +818,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_tx_gossip);
 	tcase_add_test(tc, test_sync_tx_of_non_member_bans);
 	tcase_add_test(tc, test_sync_forged_block_answer_refused);
+	tcase_add_test(tc, test_sync_refused_on_public_drive_is_bad);
 	tcase_add_test(tc, test_sync_five_with_hostile);
 	tcase_add_test(tc, test_sync_short_message_asks_next_early);
 	suite_add_tcase(s, tc);
