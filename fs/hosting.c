@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct kept {
 	uint8_t key[32]; /* the cache object */
@@ -31,10 +32,60 @@ struct fs_hosting {
 	size_t n_kept, cap_kept;
 	bool stop;
 	pthread_t thread;
-	/* the sweep thread's own: the head its last pass saw no orphan at */
+	/* the sweep thread's own: the head its last pass saw no orphan at (also kept in
+	 * the drive's directory, HEAD_FILE, for the next mount) */
 	bool none_at_head;
-	uint8_t head[LEDGER_ID_LEN];
+	struct ledger_head head;
 };
+
+/* The head at which the last pass found no orphan, in the drive's directory: a mount
+ * of a big drive starts from it instead of a scan of every file (issue 18: a fresh
+ * mount's scan of 1M files took the disk from find and ls). Losing it or finding it
+ * torn costs one whole scan, nothing else: it is not synced. */
+static const char HEAD_FILE[] = "hosting-head";
+
+static void head_path(const struct fs_drive *d, char *out, size_t n, const char *suffix)
+{
+	snprintf(out, n, "%s/%s%s", d->dir, HEAD_FILE, suffix);
+}
+
+static void head_load(struct fs_drive *d, struct fs_hosting *h)
+{
+	char path[4200], hex[LEDGER_HEX_LEN + 1];
+	unsigned long long height;
+	FILE *f;
+	int got;
+
+	head_path(d, path, sizeof path, "");
+	if (!(f = fopen(path, "re")))
+		return;
+	got = fscanf(f, "swarmfs-hosting-head 1 %llu %64s", &height, hex);
+	fclose(f);
+	if (got != 2 || strlen(hex) != 2 * LEDGER_ID_LEN ||
+	    ledger_unhex(hex, h->head.id, LEDGER_ID_LEN) < 0) {
+		fs_debug("hosting: %s is not a head: ignored (a whole scan instead)", path);
+		return;
+	}
+	h->head.height = height;
+	h->none_at_head = true;
+}
+
+static void head_save(struct fs_drive *d, const struct fs_hosting *h)
+{
+	char path[4200], tmp[4200], hex[LEDGER_HEX_LEN];
+	FILE *f;
+
+	head_path(d, path, sizeof path, "");
+	head_path(d, tmp, sizeof tmp, ".tmp");
+	ledger_hex(h->head.id, LEDGER_ID_LEN, hex);
+	if (!(f = fopen(tmp, "we")))
+		return;
+	fprintf(f, "swarmfs-hosting-head 1 %llu %s\n", (unsigned long long)h->head.height, hex);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		fs_debug("hosting: cannot keep the head in %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+}
 
 /* Where e's content lives in the cache and how much of it is there. */
 static bool whole_here(struct fs_drive *d, const struct ledger_entry *e, uint8_t key[32])
@@ -410,8 +461,27 @@ static void sweep(struct fs_drive *d, struct fs_hosting *h)
 	 * big drive this spares a scan of every file each FS_HOSTING_SWEEP_MS. */
 	if (ledger_head_get(d->ledger, &head) < 0)
 		return;
-	if (h->none_at_head && !memcmp(h->head, head.id, sizeof head.id))
+	if (h->none_at_head && !memcmp(h->head.id, head.id, sizeof head.id))
 		return;
+	/* from a head with no orphan, only what changed since can be one: the files
+	 * published since are looked at, not every file (a removal or a withdrawn claim,
+	 * and a reorg, need the whole scan) */
+	if (h->none_at_head) {
+		struct ledger_head now;
+		int rc = ledger_health_orphans_since(d->ledger, &h->head, &now, &v, &n);
+
+		if (rc == 0 && n == 0) {
+			h->head = now;
+			head_save(d, h);
+			return;
+		}
+		if (rc == 0)
+			ledger_health_free(v, n);
+		else if (rc != -ESTALE)
+			return; /* next time */
+		v = NULL;
+		n = 0;
+	}
 	/* the head first, then the scan: a block that comes between shows as a new
 	 * head next time, never the other way round */
 	if (ledger_health_orphans(d->ledger, &v, &n) < 0)
@@ -475,7 +545,9 @@ static void sweep(struct fs_drive *d, struct fs_hosting *h)
 		cache_object_unpin(d->cache, key);
 	}
 	h->none_at_head = n == 0;
-	memcpy(h->head, head.id, sizeof head.id);
+	h->head = head;
+	if (h->none_at_head)
+		head_save(d, h);
 	free(orphans);
 	ledger_health_free(v, n);
 }
@@ -488,6 +560,7 @@ static void *hosting_main(void *arg)
 	/* a scan of the drive's files now and then: background work, like the
 	 * verification sweep */
 	fs_thread_background("hosting");
+	head_load(d, h);
 	pthread_mutex_lock(&h->lock);
 	while (!h->stop) {
 		struct timespec ts;

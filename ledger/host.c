@@ -323,35 +323,15 @@ static void col_fixed(sqlite3_stmt *st, int col, uint8_t *out, size_t len)
  * starts with a cold page cache): a scan of every file of a big drive takes seconds,
  * and the lock that lookups and listings need is never taken. With under_only, ?4 is
  * the drive's replica target, else past any count. */
-static int health_rows(struct ledger *l, const char *q, bool under_only, size_t max,
-                       struct ledger_health **out, size_t *out_n)
+/* Step st (bound) until its end or max rows (0: all) into a new array: SQLITE_DONE, or
+ * the failure (the array freed, r's log told). st is reset. */
+static int collect_rows(struct ledger *r, sqlite3_stmt *st, size_t max, struct ledger_health **out,
+                        size_t *out_n)
 {
 	struct ledger_health *v = NULL;
 	size_t n = 0, cap = 0;
-	uint8_t me[32] = { 0 };
-	struct ledger *r;
-	sqlite3_stmt *st;
-	int rc = SQLITE_DONE, err;
+	int rc = SQLITE_DONE;
 
-	if (l->cfg.key)
-		memcpy(me, l->cfg.key->pub, 32);
-	pthread_mutex_lock(&l->health_mu);
-	if (!l->health_rd && (err = reader_open(l, &l->health_rd)) != 0) {
-		pthread_mutex_unlock(&l->health_mu);
-		return err;
-	}
-	r = l->health_rd;
-	if (!(st = store_stmt(r, q))) {
-		pthread_mutex_unlock(&l->health_mu);
-		return -EIO;
-	}
-	sqlite3_bind_blob(st, 2, r->params.admin, 32, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_count(st) >= 4) {
-		sqlite3_bind_blob(st, 3, me, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4,
-		                   under_only ? setting_get(r, "replicas", LEDGER_REPLICAS_DEFAULT)
-		                              : INT64_MAX);
-	}
 	while ((!max || n < max) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct ledger_health *h;
 
@@ -390,13 +370,62 @@ static int health_rows(struct ledger *l, const char *q, bool under_only, size_t 
 	if (rc != SQLITE_DONE && rc != SQLITE_NOMEM)
 		store_err(r, rc, "health");
 	sqlite3_reset(st);
-	pthread_mutex_unlock(&l->health_mu);
 	if (rc != SQLITE_DONE) {
 		ledger_health_free(v, n);
-		return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+		return rc;
 	}
 	*out = v;
 	*out_n = n;
+	return rc;
+}
+
+/* l's health twin (health_mu held): reader.c's query-only connection, kept, so a scan
+ * every 2 s neither reopens the database nor starts with a cold page cache. */
+static int health_reader(struct ledger *l, struct ledger **out)
+{
+	int err;
+
+	if (!l->health_rd && (err = reader_open(l, &l->health_rd)) != 0)
+		return err;
+	*out = l->health_rd;
+	return 0;
+}
+
+/* The rows of q (the columns of ledger_health, in order; ?2 the admin, ?3 this node's
+ * key, ?4 a holder count, where q has them), at most max (0: all), read through l's
+ * health twin: a scan of every file of a big drive takes seconds, and the lock that
+ * lookups and listings need is never taken. With under_only, ?4 is the drive's
+ * replica target, else past any count. */
+static int health_rows(struct ledger *l, const char *q, bool under_only, size_t max,
+                       struct ledger_health **out, size_t *out_n)
+{
+	uint8_t me[32] = { 0 };
+	struct ledger *r;
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (l->cfg.key)
+		memcpy(me, l->cfg.key->pub, 32);
+	pthread_mutex_lock(&l->health_mu);
+	if ((err = health_reader(l, &r)) != 0) {
+		pthread_mutex_unlock(&l->health_mu);
+		return err;
+	}
+	if (!(st = store_stmt(r, q))) {
+		pthread_mutex_unlock(&l->health_mu);
+		return -EIO;
+	}
+	sqlite3_bind_blob(st, 2, r->params.admin, 32, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_count(st) >= 4) {
+		sqlite3_bind_blob(st, 3, me, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4,
+		                   under_only ? setting_get(r, "replicas", LEDGER_REPLICAS_DEFAULT)
+		                              : INT64_MAX);
+	}
+	rc = collect_rows(r, st, max, out, out_n);
+	pthread_mutex_unlock(&l->health_mu);
+	if (rc != SQLITE_DONE)
+		return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
 	return 0;
 }
 
@@ -426,4 +455,64 @@ int ledger_health_orphans(struct ledger *l, struct ledger_health **out, size_t *
 	                        " " HOLDER_LIVE ") ORDER BY path";
 
 	return health_rows(l, q, false, 0, out, out_n);
+}
+
+int ledger_health_orphans_since(struct ledger *l, const struct ledger_head *since,
+                                struct ledger_head *out_head, struct ledger_health **out,
+                                size_t *out_n)
+{
+	/* what can take a file's last holder away: a member's removal (its claims stop
+	 * counting) or a claim withdrawn (the row spent); a new holder or member only adds */
+	static const char lost[] = "SELECT EXISTS(SELECT 1 FROM members WHERE spent > ?1) OR"
+	                           " EXISTS(SELECT 1 FROM hosts WHERE spent > ?1)";
+	/* and a file claimed or updated since, with no holder (born: its block's height) */
+	static const char q[] = "SELECT path, root, ih1, ih2, len, plen, k, 0, 0 FROM (" LIVE_FILES
+	                        " AND born > ?1) WHERE NOT EXISTS(SELECT 1 FROM hosts h WHERE"
+	                        " h.ih = k AND " HOLDER_LIVE ") ORDER BY path";
+	uint8_t at[LEDGER_ID_LEN];
+	struct ledger *r;
+	sqlite3_stmt *st;
+	int rc, err;
+
+	if (since->height > INT64_MAX)
+		return -ESTALE;
+	pthread_mutex_lock(&l->health_mu);
+	if ((err = health_reader(l, &r)) != 0 || (err = reader_snapshot_begin(r)) != 0) {
+		pthread_mutex_unlock(&l->health_mu);
+		return err;
+	}
+	/* one snapshot: the head returned is the state the answer is of */
+	if ((err = chain_head(r, out_head)) != 0)
+		goto out;
+	/* since must be a block of this chain: a branch given up since has state of its
+	 * own that heights do not tell apart */
+	err = -ESTALE;
+	if (chain_id_at(r, (int64_t)since->height, at) != 0 ||
+	    memcmp(at, since->id, sizeof at) != 0)
+		goto out;
+	err = -EIO;
+	if (!(st = store_stmt(r, lost)))
+		goto out;
+	sqlite3_bind_int64(st, 1, (int64_t)since->height);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		store_err(r, rc, "health");
+		sqlite3_reset(st);
+		goto out;
+	}
+	err = sqlite3_column_int(st, 0) ? -ESTALE : 0;
+	sqlite3_reset(st);
+	if (err)
+		goto out;
+	err = -EIO;
+	if (!(st = store_stmt(r, q)))
+		goto out;
+	sqlite3_bind_int64(st, 1, (int64_t)since->height);
+	sqlite3_bind_blob(st, 2, r->params.admin, 32, SQLITE_STATIC);
+	rc = collect_rows(r, st, 0, out, out_n);
+	err = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+out:
+	reader_snapshot_end(r);
+	pthread_mutex_unlock(&l->health_mu);
+	return err;
 }

@@ -542,6 +542,15 @@ int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct led
  * mine false): what the last-copy sweep looks at, without counting the holders of
  * every file. The same connection, thread context and errors as ledger_health_list. */
 int ledger_health_orphans(struct ledger *l, struct ledger_health **out, size_t *out_n);
+/* The orphans a scan at since (a head with no orphan, from ledger_head_get or an
+ * earlier call) would miss now, without a scan of every file: those claimed or updated
+ * after since with no live holder. *out_head is the head the answer is of (one
+ * snapshot). -ESTALE when only a whole scan can tell: since is no block of this chain
+ * (a reorg or another drive), or a member was removed or a claim withdrawn after it;
+ * -EIO, -ENOMEM. The same connection and thread context as ledger_health_list. */
+int ledger_health_orphans_since(struct ledger *l, const struct ledger_head *since,
+                                struct ledger_head *out_head, struct ledger_health **out,
+                                size_t *out_n);
 void ledger_health_free(struct ledger_health *v, size_t n);
 
 /* ---- members, invites and epoch keys (private drives, DESIGN §9) ---- */
