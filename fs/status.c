@@ -2,6 +2,7 @@
 #include "status.h"
 
 #include "hosting.h"
+#include "inode.h"
 #include "seedback.h"
 #include "volunteer.h"
 
@@ -355,6 +356,7 @@ int fs_status_json(struct fs_drive *d, char **out)
 	fs_json_uint(&j, "height", s.head.height);
 	fs_json_hex(&j, "head", s.head.id, LEDGER_ID_LEN);
 	fs_json_int(&j, "mempool", ledger_mempool_count(d->ledger));
+	fs_json_uint(&j, "inodes", fs_inodes_count(d->inodes));
 	fs_json_object_begin(&j, "verification");
 	fs_json_bool(&j, "done", s.verify_done);
 	fs_json_int(&j, "problems", s.verify_problems);
