@@ -1205,6 +1205,16 @@ bool fs_drive_is_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN],
 	return bad;
 }
 
+bool fs_drive_any_bad(struct fs_drive *d)
+{
+	bool any;
+
+	pthread_mutex_lock(&d->bad_lock);
+	any = d->n_bad_heights || d->n_bad_records;
+	pthread_mutex_unlock(&d->bad_lock);
+	return any;
+}
+
 static void add_bad_record(struct fs_drive *d, const uint8_t id[LEDGER_ID_LEN])
 {
 	pthread_mutex_lock(&d->bad_lock);

@@ -117,6 +117,9 @@ struct fs_drive {
 
 /* Whether a record (at height) was found tampered. Any thread. */
 bool fs_drive_is_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN], int64_t height);
+/* Whether any record or block was found tampered so far (listings then read every
+ * child's record to leave those out). Any thread. */
+bool fs_drive_any_bad(struct fs_drive *d);
 /* Mark a record bad (an open found it failing) and hide it. Any thread. */
 void fs_drive_mark_bad(struct fs_drive *d, const uint8_t record_id[LEDGER_ID_LEN], const char *path,
                        const char *why);

@@ -83,9 +83,8 @@ static int child_path(struct fs_drive *d, fuse_ino_t parent, const char *name, c
 /* Whether an entry may be shown: the state tables decide (DESIGN.md §4), less what
  * the verification sweep or an open found tampered. This node's pending records are
  * its own and shown as pending. */
-static bool exposable(struct fs_drive *d, const char *path, const struct ledger_entry *e)
+static bool exposable(struct fs_drive *d, const struct ledger_entry *e)
 {
-	(void)path;
 	return e->height < 0 || !fs_drive_is_bad(d, e->record_id, e->height);
 }
 
@@ -156,7 +155,7 @@ int fs_entry_lookup(struct fs_drive *d, const char *path, struct ledger_entry *e
 	err = ledger_lookup(d->ledger, path, e);
 	if (err < 0)
 		return err == -EINVAL ? -ENOENT : err;
-	return exposable(d, path, e) ? 0 : -ENOENT;
+	return exposable(d, e) ? 0 : -ENOENT;
 }
 
 /* What a path is now: a staged file (being written or published: this node's newest
@@ -309,6 +308,7 @@ struct dir_snap {
 		char *name;
 		struct stat st; /* st_ino filled at readdirplus time */
 		double timeout;
+		bool loaded; /* st holds the attributes; else only the kind (S_IFMT) */
 	} * items;
 };
 
@@ -341,19 +341,82 @@ static int snap_add(struct dir_snap *s, const char *name, const struct stat *st,
 		return -ENOMEM;
 	s->items[s->n].st = *st;
 	s->items[s->n].timeout = timeout;
+	s->items[s->n].loaded = true;
 	s->n++;
 	return 0;
 }
 
-static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
+static bool snap_staged_has(char **staged, int nstaged, const char *name)
+{
+	for (int j = 0; j < nstaged; j++)
+		if (!strcmp(staged[j], name))
+			return true;
+	return false;
+}
+
+/* The confirmed children with their records (attributes loaded), leaving out those
+ * found bad and the names staged already. */
+static int snap_load_entries(struct fs_drive *d, const char *path, char **staged, int nstaged,
+                             struct dir_snap *s)
 {
 	struct ledger_entry *batch = malloc(LIST_BATCH * sizeof *batch);
-	char after[LEDGER_NAME_MAX + 1] = "", **staged = NULL;
-	size_t got;
+	char after[LEDGER_NAME_MAX + 1] = "";
+	size_t got = LIST_BATCH;
+	int err = batch ? 0 : -ENOMEM;
+
+	while (!err && got == LIST_BATCH &&
+	       (err = ledger_list(d->ledger, path, after, batch, LIST_BATCH, &got)) == 0) {
+		for (size_t i = 0; i < got && !err; i++) {
+			struct stat st;
+
+			if (snap_staged_has(staged, nstaged, batch[i].name) ||
+			    !exposable(d, &batch[i]))
+				continue;
+			entry_stat(d, &batch[i], 0, &st);
+			err = snap_add(s, batch[i].name, &st,
+			               batch[i].height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED);
+		}
+		if (got)
+			snprintf(after, sizeof after, "%s", batch[got - 1].name);
+	}
+	free(batch);
+	return err;
+}
+
+/* The confirmed children by name and kind alone, read from an index (issue 18: a
+ * fresh find over 1M files read every record). Their attributes are loaded when
+ * readdirplus hands them out (snap_item_load). Only while nothing was found bad:
+ * leaving a bad record out needs the record. */
+static int snap_load_names(struct fs_drive *d, const char *path, char **staged, int nstaged,
+                           struct dir_snap *s)
+{
+	struct ledger_name *batch = malloc(LIST_BATCH * sizeof *batch);
+	char after[LEDGER_NAME_MAX + 1] = "";
+	size_t got = LIST_BATCH;
+	int err = batch ? 0 : -ENOMEM;
+
+	while (!err && got == LIST_BATCH &&
+	       (err = ledger_list_names(d->ledger, path, after, batch, LIST_BATCH, &got)) == 0) {
+		for (size_t i = 0; i < got && !err; i++) {
+			struct stat st = { .st_mode = batch[i].is_dir ? S_IFDIR : S_IFREG };
+
+			if (snap_staged_has(staged, nstaged, batch[i].name))
+				continue;
+			if ((err = snap_add(s, batch[i].name, &st, TIMEOUT_CONFIRMED)) == 0)
+				s->items[s->n - 1].loaded = false;
+		}
+		if (got)
+			snprintf(after, sizeof after, "%s", batch[got - 1].name);
+	}
+	free(batch);
+	return err;
+}
+
+static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
+{
+	char **staged = NULL;
 	int err = 0, nstaged;
 
-	if (!batch)
-		return -ENOMEM;
 	/* staged files first: this node's newest version of a name wins */
 	nstaged = fs_staged_children(d, path, &staged);
 	for (int i = 0; i < nstaged && !err; i++) {
@@ -368,35 +431,9 @@ static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
 			err = snap_add(s, staged[i], &n.st, 0.0);
 		free(full);
 	}
-	do {
-		if (!err)
-			err = ledger_list(d->ledger, path, after, batch, LIST_BATCH, &got);
-		if (err < 0)
-			break;
-		for (size_t i = 0; i < got && !err; i++) {
-			struct stat st;
-			char *full;
-			bool dup = false;
-
-			for (int j = 0; j < nstaged && !dup; j++)
-				dup = !strcmp(staged[j], batch[i].name);
-			if (dup)
-				continue;
-			if (asprintf(&full, "%s%s%s", path, *path ? "/" : "", batch[i].name) < 0) {
-				err = -ENOMEM;
-				break;
-			}
-			bool show = exposable(d, full, &batch[i]);
-			free(full);
-			if (!show)
-				continue;
-			entry_stat(d, &batch[i], 0, &st);
-			err = snap_add(s, batch[i].name, &st,
-			               batch[i].height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED);
-		}
-		if (got)
-			snprintf(after, sizeof after, "%s", batch[got - 1].name);
-	} while (!err && got == LIST_BATCH);
+	if (!err)
+		err = fs_drive_any_bad(d) ? snap_load_entries(d, path, staged, nstaged, s)
+		                          : snap_load_names(d, path, staged, nstaged, s);
 	/* this node's records still waiting for a block (a member without a producer
 	 * online): shown as pending, as DESIGN.md §7 says, not only found by name */
 	char **pend = NULL;
@@ -414,7 +451,7 @@ static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
 			if (!dup &&
 			    asprintf(&full, "%s%s%s", path, *path ? "/" : "", pend[i]) >= 0) {
 				if (fs_entry_lookup(d, full, &e) == 0 && e.height < 0 &&
-				    exposable(d, full, &e)) {
+				    exposable(d, &e)) {
 					entry_stat(d, &e, 0, &st);
 					err = snap_add(s, pend[i], &st, TIMEOUT_PENDING);
 				}
@@ -428,8 +465,22 @@ static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
 	for (int i = 0; i < nstaged; i++)
 		free(staged[i]);
 	free(staged);
-	free(batch);
 	return err;
+}
+
+/* The attributes of a child listed by name alone (snap_load_names), as a lookup
+ * would give them now: 0, or -ENOENT when it is gone or hidden since. */
+static int snap_item_load(struct fs_drive *d, const char *full, struct dir_item *it)
+{
+	struct node n;
+	int err = node_get(d, full, 0, &n);
+
+	if (err < 0)
+		return err;
+	it->st = n.st;
+	it->timeout = node_timeout(&n);
+	it->loaded = true;
+	return 0;
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -534,11 +585,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			/* size the entry first: a reference taken for an entry that does
 			 * not fit would never be forgotten */
 			n = fuse_add_direntry_plus(req, NULL, 0, name, &ep, i + 1);
-			if (n > size - used || fs_inodes_ref(d->inodes, full, &cino) < 0) {
+			if (n > size - used) {
+				free(full);
+				break;
+			}
+			if (!it->loaded && snap_item_load(d, full, it) < 0) {
+				free(full);
+				continue; /* gone since the snapshot: left out */
+			}
+			if (fs_inodes_ref(d->inodes, full, &cino) < 0) {
 				free(full);
 				break;
 			}
 			free(full);
+			ep.attr = it->st;
 			ep.ino = cino;
 			ep.generation = 1;
 			ep.attr.st_ino = cino;

@@ -548,11 +548,12 @@ int ledger_pending_children(struct ledger *l, const char *dir, char ***out_names
 	return 0;
 }
 
-int ledger_list(struct ledger *l, const char *dir, const char *after,
-                struct ledger_entry *out_entries, size_t max, size_t *out_n)
+/* A page of directory dir's children by query q (bound: parent, after, max), each
+ * row handed to take(row, i). 0, -ENOENT, -ENOTDIR, -EINVAL or -EIO. */
+static int list_page(struct ledger *l, const char *q, const char *dir, const char *after,
+                     size_t max, size_t *out_n, void (*take)(sqlite3_stmt *, size_t, void *),
+                     void *out)
 {
-	static const char q[] = "SELECT " ENTRY_COLS " FROM paths WHERE parent = ? AND"
-	                        " spent IS NULL AND name > ? ORDER BY name LIMIT ?";
 	char norm[LEDGER_PATH_MAX + 1];
 	struct ledger_entry d;
 	sqlite3_stmt *st;
@@ -583,7 +584,7 @@ int ledger_list(struct ledger *l, const char *dir, const char *after,
 	sqlite3_bind_text(st, 2, after ? after : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (int64_t)max);
 	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		entry_from_row(st, &out_entries[n++]);
+		take(st, n++, out);
 	sqlite3_reset(st);
 	rc = rc == SQLITE_ROW || rc == SQLITE_DONE || max == 0 ? 0 : store_err(l, rc, "list");
 	if (!rc)
@@ -591,6 +592,39 @@ int ledger_list(struct ledger *l, const char *dir, const char *after,
 out:
 	ledger_unlock(l);
 	return rc;
+}
+
+static void take_entry(sqlite3_stmt *st, size_t i, void *out)
+{
+	entry_from_row(st, &((struct ledger_entry *)out)[i]);
+}
+
+int ledger_list(struct ledger *l, const char *dir, const char *after,
+                struct ledger_entry *out_entries, size_t max, size_t *out_n)
+{
+	static const char q[] = "SELECT " ENTRY_COLS " FROM paths WHERE parent = ? AND"
+	                        " spent IS NULL AND name > ? ORDER BY name LIMIT ?";
+
+	return list_page(l, q, dir, after, max, out_n, take_entry, out_entries);
+}
+
+static void take_name(sqlite3_stmt *st, size_t i, void *out)
+{
+	struct ledger_name *nm = &((struct ledger_name *)out)[i];
+	const unsigned char *name = sqlite3_column_text(st, 0);
+
+	snprintf(nm->name, sizeof nm->name, "%s", name ? (const char *)name : "");
+	nm->is_dir = sqlite3_column_int(st, 1) != 0;
+}
+
+int ledger_list_names(struct ledger *l, const char *dir, const char *after,
+                      struct ledger_name *out_names, size_t max, size_t *out_n)
+{
+	/* answered from the paths_list index alone */
+	static const char q[] = "SELECT name, is_dir FROM paths WHERE parent = ? AND"
+	                        " spent IS NULL AND name > ? ORDER BY name LIMIT ?";
+
+	return list_page(l, q, dir, after, max, out_n, take_name, out_names);
 }
 
 /* ---- local records ---- */

@@ -252,6 +252,16 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
  * -ENOTDIR if it is a file. Any thread. */
 int ledger_list(struct ledger *l, const char *dir, const char *after,
                 struct ledger_entry *out_entries, size_t max, size_t *out_n);
+/* A child as ledger_list_names gives it: its name and whether it is a directory. */
+struct ledger_name {
+	char name[LEDGER_NAME_MAX + 1];
+	bool is_dir;
+};
+/* ledger_list's page with each child's name and kind alone, read from an index in
+ * order (no record is read): for listings that need no attributes (readdir, find).
+ * Same cursor, order, errors and thread context as ledger_list. */
+int ledger_list_names(struct ledger *l, const char *dir, const char *after,
+                      struct ledger_name *out_names, size_t max, size_t *out_n);
 /* The names directly under dir that records of this node's mempool name (not in a
  * block yet: a member waiting for a producer): candidates for ledger_lookup, which
  * says what is live. Caller frees each name and *out_names. Any thread. */
