@@ -154,6 +154,22 @@ START_TEST(test_claim_lookup_list)
 	ck_assert_int_eq(ledger_list(l, "/nodir", NULL, es, 7, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(es[0].name, "deeper");
+	/* names and kinds alone (the index listings read): the same names, in the same
+	 * order, by the same cursor, with the same errors */
+	struct ledger_name nm[7];
+
+	ck_assert_int_eq(ledger_list_names(l, "/", NULL, nm, 7, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(nm[0].name, "docs");
+	ck_assert_str_eq(nm[1].name, "nodir");
+	ck_assert(nm[0].is_dir && nm[1].is_dir);
+	ck_assert_int_eq(ledger_list_names(l, "/docs", "f17", nm, 7, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(nm[0].name, "f18");
+	ck_assert_str_eq(nm[1].name, "f19");
+	ck_assert(!nm[0].is_dir && !nm[1].is_dir);
+	ck_assert_int_eq(ledger_list_names(l, "/docs/f01", NULL, nm, 7, &n), -ENOTDIR);
+	ck_assert_int_eq(ledger_list_names(l, "/missing", NULL, nm, 7, &n), -ENOENT);
 	ck_assert_int_eq(submit_claim(l, "/docs/f01/x", 1, NULL), -ENOTDIR);
 	ck_assert_int_eq(submit_claim(l, "/docs/f01/y/z", 1, NULL), -ENOTDIR);
 	ledger_free(l);
