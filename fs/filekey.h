@@ -21,6 +21,7 @@
 struct fs_cipher;
 struct fs_drive;
 struct fs_fh;
+struct fs_readwin;
 
 /* The cipher of e's content: *out NULL on a public drive or for empty content, else a
  * malloc'd cipher (free with fs_filekey_free). -EACCES when this node holds no key for
@@ -44,8 +45,14 @@ int fs_content_name(struct fs_drive *d, const char *path, const struct ledger_en
 
 /* Reply with [off, off + size) of h's content decrypted from the cache (read through
  * the cache's checks; no splice: the pages are plaintext only in the reply). 0 replied,
- * or -ENODATA and the like, not replied. It also advises the kernel to read the next
- * 32 MiB of the ciphertext's data file ahead (fs_fh.ra_fd). */
+ * or -ENODATA and the like, not replied. Ciphertext not in the page cache is read around
+ * it (O_DIRECT); a sequential reader's a 4 MiB tile at a time into the handle's slots
+ * (fs_fh.win), the next two tiles read on this thread after its reply. Whichever way,
+ * the bytes are checked as cache_read checks them (cache_verify) before they are
+ * decrypted. FUSE worker threads. */
 int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size);
+/* Free a handle's tiles (fs_fh.win; NULL is a no-op), at its last put: no request of
+ * the handle runs any more. Any thread. */
+void fs_readwin_free(struct fs_readwin *w);
 
 #endif

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* A read waiting for the swarm: parked on its file handle, answered by the engine's
  * callback, or with EINTR when the reader is interrupted (Ctrl-C), whichever comes
@@ -37,7 +36,6 @@ struct fs_fh *fs_fh_new(struct cache *c, int timeout_ms)
 		return NULL;
 	h->cache = c;
 	h->timeout_ms = timeout_ms;
-	h->ra_fd = -2; /* not tried yet */
 	pthread_mutex_init(&h->lock, NULL);
 	h->refs = 1; /* the kernel's, dropped at release */
 	return h;
@@ -52,8 +50,7 @@ void fs_fh_put(struct fs_fh *h)
 	pthread_mutex_unlock(&h->lock);
 	if (last) {
 		fs_filekey_free(h->cipher);
-		if (h->ra_fd >= 0)
-			close(h->ra_fd);
+		fs_readwin_free(h->win);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
 	}

@@ -29,6 +29,7 @@ struct fs_drive;
 struct fs_cipher;
 struct fs_engine_reader;
 struct fs_parked;
+struct fs_readwin;
 struct fs_staged;
 
 /* An open file: the kernel's fi->fh. */
@@ -44,10 +45,9 @@ struct fs_fh {
 	struct fs_engine_reader *reader; /* NULL: only the cache serves it */
 	struct fs_cipher *cipher;        /* a private drive's content: its key, from open
 	                                  * to the last put (wiped then); NULL: public */
-	int ra_fd;                       /* a private file's cache data file, for read-ahead
-	                                  * advice only (never read): -2 not tried, -1 none;
-	                                  * opened at the first decrypted read (under lock),
-	                                  * closed at the last put */
+	struct fs_readwin *win;          /* a private file's ciphertext read ahead
+	                                  * (fs/filekey): NULL until its first read there
+	                                  * (made under lock), freed at the last put */
 	pthread_mutex_t lock;            /* guards parked and refs; the handle outlives its
 	                                  * requests, so the interrupt callback may point at it */
 	struct fs_parked *parked;
