@@ -17,36 +17,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-int fs_mount_ask(const char *path, const char *name, char **out)
-{
-	char attr[64];
-	ssize_t n;
-	int err = -ERANGE;
-
-	snprintf(attr, sizeof attr, "user.swarmfs.%s", name);
-	/* the text may grow between asking its size and reading it (user.swarmfs.drive
-	 * does when the mount's verification ends): then ask again */
-	for (int tries = 0; tries < 5 && err == -ERANGE; tries++) {
-		char *buf;
-
-		n = getxattr(path, attr, NULL, 0);
-		if (n < 0)
-			return -errno;
-		buf = malloc((size_t)n + 1);
-		if (!buf)
-			return -ENOMEM;
-		n = getxattr(path, attr, buf, (size_t)n);
-		if (n >= 0) {
-			buf[n] = '\0';
-			*out = buf;
-			return 0;
-		}
-		err = -errno;
-		free(buf);
-	}
-	return err;
-}
-
 static int explain(const char *cmd, const char *path, int err)
 {
 	if (err == -ENODATA || err == -ENOTSUP || err == -EOPNOTSUPP)
