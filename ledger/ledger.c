@@ -303,6 +303,7 @@ void ledger_free(struct ledger *l)
 	if (!l)
 		return;
 	reader_close(l->health_rd); /* it borrows l's path */
+	siblings_free(l);
 	store_close(l);
 	ledger_pk_cache_free(l->pkc);
 	free(l->blk_recs);
@@ -385,11 +386,7 @@ int ledger_head_get(struct ledger *l, struct ledger_head *out_head)
 
 /* ---- state queries ---- */
 
-#define ENTRY_COLS                                                                                 \
-	"name, record, type, is_dir, open, owner, root, len, ih2, ih1, plen, mode, mtime,"         \
-	" born"
-
-static void entry_from_row(sqlite3_stmt *st, struct ledger_entry *e)
+void ledger_entry_from_row(sqlite3_stmt *st, struct ledger_entry *e)
 {
 	const unsigned char *name = sqlite3_column_text(st, 0);
 	const void *p;
@@ -458,7 +455,7 @@ int ledger_lookup_locked(struct ledger *l, const char *path, struct ledger_entry
 	sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		entry_from_row(st, out);
+		ledger_entry_from_row(st, out);
 		sqlite3_reset(st);
 		return 0;
 	}
@@ -493,7 +490,10 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
 	if (rc)
 		return rc;
 	ledger_lock(l);
-	rc = ledger_lookup_locked(l, norm, out_entry);
+	/* a stat of every name of a listing (ls -l) is answered from a page of its
+	 * siblings read at once (siblings.c) */
+	if ((rc = siblings_lookup(l, norm, out_entry)) == -ENOENT)
+		rc = ledger_lookup_locked(l, norm, out_entry);
 	ledger_unlock(l);
 	return rc;
 }
@@ -596,7 +596,7 @@ out:
 
 static void take_entry(sqlite3_stmt *st, size_t i, void *out)
 {
-	entry_from_row(st, &((struct ledger_entry *)out)[i]);
+	ledger_entry_from_row(st, &((struct ledger_entry *)out)[i]);
 }
 
 int ledger_list(struct ledger *l, const char *dir, const char *after,

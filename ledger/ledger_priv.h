@@ -382,7 +382,25 @@ struct ledger {
 	 * and page cache with it) until ledger_free; health_mu serialises its users */
 	pthread_mutex_t health_mu;
 	struct ledger *health_rd;
+	struct siblings *sib; /* siblings.c's page of the last looked-up directory */
 };
+
+/* The columns of a paths row that ledger_entry_from_row reads, in its order. */
+#define ENTRY_COLS                                                                                 \
+	"name, record, type, is_dir, open, owner, root, len, ih2, ih1, plen, mode, mtime,"         \
+	" born"
+void ledger_entry_from_row(sqlite3_stmt *st, struct ledger_entry *e);
+
+/* siblings.c: lookups that walk a directory in name order (ls -l stats each name a
+ * listing gave) are answered from a page of the siblings that follow, read in one
+ * query, instead of a query each. Only rows of the paths table are cached, and the
+ * page is thrown away once this connection has written anything (any record, block,
+ * mempool or queue change), so an answer from it is the one ledger_lookup_locked would
+ * give. Lock held. */
+/* norm (normalized) from the page: 0, or -ENOENT when the page cannot tell (the
+ * caller asks the database), or -errno. */
+int siblings_lookup(struct ledger *l, const char *norm, struct ledger_entry *out);
+void siblings_free(struct ledger *l);
 
 /* reader.c: a query-only twin of a ledger, for the long scans (the chain sweep, the
  * hosting sweep's orphans). It is a struct ledger of its own: its own SQLite
