@@ -252,7 +252,7 @@ int ledger_member_role(struct ledger *l, const uint8_t key[LEDGER_KEY_LEN])
 {
 	int role;
 
-	ledger_lock(l);
+	ledger_lock_read(l);
 	role = chain_member_role(l, key);
 	ledger_unlock(l);
 	return role;
@@ -315,7 +315,7 @@ int ledger_members(struct ledger *l, struct ledger_member **out, size_t *out_n)
 {
 	int rc;
 
-	ledger_lock(l);
+	ledger_lock_read(l);
 	rc = members_locked(l, out, out_n);
 	ledger_unlock(l);
 	return rc;
@@ -329,7 +329,7 @@ void ledger_member_name(struct ledger *l, const uint8_t key[LEDGER_KEY_LEN],
 	sqlite3_stmt *st;
 
 	out[0] = '\0';
-	ledger_lock(l);
+	ledger_lock_read(l);
 	if ((st = store_stmt(l, q))) {
 		sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW)

@@ -566,7 +566,7 @@ int ledger_finality_get(struct ledger *l, struct ledger_finality *out)
 	int rc;
 
 	memset(out, 0, sizeof *out);
-	ledger_lock(l);
+	ledger_lock_read(l);
 	rc = finality_height(l, &f);
 	if (!rc) {
 		out->height = (uint64_t)f;

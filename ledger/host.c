@@ -82,7 +82,8 @@ static bool content_live(struct ledger *l, const uint8_t key[32])
 	return found;
 }
 
-/* The author's live claim on key: 1 held, 0 withdrawn, -ENOENT none (lock held). */
+/* The author's live claim on key: 1 held, 0 withdrawn, -ENOENT none, or another -errno
+ * when it cannot be told (lock held). */
 static int claim_of(struct ledger *l, const uint8_t key[32], const uint8_t member[32])
 {
 	static const char q[] = "SELECT held FROM hosts WHERE ih = ? AND member = ? AND"
@@ -95,7 +96,9 @@ static int claim_of(struct ledger *l, const uint8_t key[32], const uint8_t membe
 	sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, member, 32, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	rc = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) != 0 : -ENOENT;
+	rc = rc == SQLITE_ROW    ? sqlite3_column_int(st, 0) != 0
+	     : rc == SQLITE_DONE ? -ENOENT
+	                         : store_err(l, rc, "host claim");
 	sqlite3_reset(st);
 	return rc;
 }
@@ -109,7 +112,7 @@ int host_check(struct ledger *l, const struct rec *r)
 	if (!content_live(l, r->content.root))
 		return -ENOENT; /* no live file has that content: nothing to host */
 	cur = claim_of(l, r->content.root, r->author);
-	if (cur == -EIO)
+	if (cur < 0 && cur != -ENOENT)
 		return cur;
 	/* a claim that changes nothing is refused: the chain holds each change once */
 	if ((cur == 1 && !r->remove) || (cur != 1 && r->remove))
@@ -117,23 +120,27 @@ int host_check(struct ledger *l, const struct rec *r)
 	return 0;
 }
 
-/* Make member's claim on key say held, from height (lock held). */
+/* Make member's claim on key say held, from height (lock held). cur: claim_of's answer,
+ * or 0 when not asked; -ENOENT (no claim) spares the UPDATE, which a fresh node's sync
+ * would run for every file it learns of. */
 static int claim_set(struct ledger *l, const uint8_t key[32], const uint8_t member[32], bool held,
-                     int64_t height)
+                     int64_t height, int cur)
 {
 	static const char q_spend[] = "UPDATE hosts SET spent = ? WHERE ih = ? AND member = ? AND"
 	                              " spent IS NULL";
 	static const char q_add[] = "INSERT INTO hosts(ih, member, held, born) VALUES(?,?,?,?)";
-	sqlite3_stmt *st = store_stmt(l, q_spend);
+	sqlite3_stmt *st;
 	int rc;
 
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, height);
-	sqlite3_bind_blob(st, 2, key, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, member, 32, SQLITE_STATIC);
-	if ((rc = store_step_done(l, st, "host spend")))
-		return rc;
+	if (cur != -ENOENT) {
+		if (!(st = store_stmt(l, q_spend)))
+			return -EIO;
+		sqlite3_bind_int64(st, 1, height);
+		sqlite3_bind_blob(st, 2, key, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, member, 32, SQLITE_STATIC);
+		if ((rc = store_step_done(l, st, "host spend")))
+			return rc;
+	}
 	if (!(st = store_stmt(l, q_add)))
 		return -EIO;
 	sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
@@ -145,19 +152,22 @@ static int claim_set(struct ledger *l, const uint8_t key[32], const uint8_t memb
 
 int host_apply(struct ledger *l, const struct rec *r, int64_t height)
 {
-	return claim_set(l, r->content.root, r->author, !r->remove, height);
+	return claim_set(l, r->content.root, r->author, !r->remove, height, 0);
 }
 
 int host_on_content(struct ledger *l, const struct rec *r, int64_t height)
 {
 	uint8_t key[32];
+	int cur;
 
 	if (!r->content.length)
 		return 0;
 	ledger_content_key(&r->content, key);
-	if (claim_of(l, key, r->author) == 1)
+	if ((cur = claim_of(l, key, r->author)) == 1)
 		return 0;
-	return claim_set(l, key, r->author, true, height);
+	if (cur < 0 && cur != -ENOENT)
+		return cur;
+	return claim_set(l, key, r->author, true, height, cur);
 }
 
 /* ---- settings ---- */

@@ -44,10 +44,22 @@ int64_t ledger_now(struct ledger *l)
 	return l->cfg.now ? l->cfg.now(l->cfg.now_ctx) : (int64_t)time(NULL);
 }
 
-void ledger_lock(struct ledger *l)
+void ledger_lock_keep(struct ledger *l)
 {
 	pthread_mutex_lock(&l->lock);
 	l->locked = true;
+}
+
+void ledger_lock_read(struct ledger *l)
+{
+	ledger_lock_keep(l);
+}
+
+void ledger_lock(struct ledger *l)
+{
+	ledger_lock_keep(l);
+	if (l->tx_held)
+		store_commit_held(l); /* logged; the blocks come again from a peer */
 }
 
 void ledger_note_change(struct ledger *l, const char *path)
@@ -378,7 +390,7 @@ int ledger_head_get(struct ledger *l, struct ledger_head *out_head)
 {
 	int rc;
 
-	ledger_lock(l);
+	ledger_lock_read(l);
 	rc = chain_head(l, out_head);
 	ledger_unlock(l);
 	return rc;
@@ -489,7 +501,7 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
 
 	if (rc)
 		return rc;
-	ledger_lock(l);
+	ledger_lock_read(l);
 	/* a stat of every name of a listing (ls -l) is answered from a page of its
 	 * siblings read at once (siblings.c) */
 	if ((rc = siblings_lookup(l, norm, out_entry)) == -ENOENT)
@@ -513,7 +525,7 @@ int ledger_pending_children(struct ledger *l, const char *dir, char ***out_names
 	dl = strcmp(norm, "/") ? strlen(norm) : 0;
 	snprintf(lo, sizeof lo, "%.*s/", (int)dl, norm);
 	snprintf(hi, sizeof hi, "%.*s0", (int)dl, norm);
-	ledger_lock(l);
+	ledger_lock_read(l);
 	st = store_stmt(l, q);
 	if (!st) {
 		ledger_unlock(l);
@@ -562,7 +574,7 @@ static int list_page(struct ledger *l, const char *q, const char *dir, const cha
 
 	if (rc)
 		return rc;
-	ledger_lock(l);
+	ledger_lock_read(l);
 	rc = ledger_lookup_locked(l, norm, &d);
 	if (!rc && !d.is_dir)
 		rc = -ENOTDIR;
@@ -857,7 +869,7 @@ int ledger_mempool_count(struct ledger *l)
 	sqlite3_stmt *st;
 	int rc;
 
-	ledger_lock(l);
+	ledger_lock_read(l);
 	st = store_stmt(l, q);
 	rc = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -EIO;
 	if (st)
@@ -1569,7 +1581,7 @@ int ledger_queue_list(struct ledger *l, struct ledger_queue_item *out_items, siz
 	size_t n = 0;
 	int rc;
 
-	ledger_lock(l);
+	ledger_lock_read(l);
 	st = store_stmt(l, q);
 	if (!st) {
 		ledger_unlock(l);

@@ -342,8 +342,12 @@ struct ledger {
 	/* ids of records verified by ledger_verify_record(), cleared on reorg */
 	struct vcache_ent vcache[VCACHE_SIZE];
 	uint64_t chain_epoch;
-	void *stmt_cache;        /* store.c */
-	int tx_depth;            /* store.c: transactions open (the inner ones savepoints) */
+	void *stmt_cache; /* store.c */
+	int tx_depth;     /* store.c: transactions open (the inner ones savepoints) */
+	/* sync_apply.c: a fresh node's catch-up left its transaction open over a release of
+	 * the lock (tx_depth 1): ledger_lock commits it before anything else runs, and
+	 * ledger_lock_read leaves it open for queries, which see its blocks */
+	bool tx_held;
 	bool replaying;          /* chain_replay: blocks come from the raw tables */
 	atomic_bool interrupted; /* ledger_interrupt: long sweeps stop */
 	struct ledger_pk_cache *pkc;
@@ -475,7 +479,15 @@ void ledger_produce_locked(struct ledger *l);
 int ledger_op_to_rec(struct ledger *l, const struct ledger_op *op, struct rec *r);
 /* ledger_lookup() of a normalized path, lock held. */
 int ledger_lookup_locked(struct ledger *l, const char *path, struct ledger_entry *out);
+/* The lock; a transaction a sync left open (tx_held) is committed first, so what the
+ * caller writes is durable once its own commit returns, as ever. */
 void ledger_lock(struct ledger *l);
+/* The lock for queries that write nothing: a transaction a sync left open stays open,
+ * and what it applied is seen (it was checked like any block; it is committed within
+ * SYNC_TX_NS, sync_apply.c). A caller that writes takes ledger_lock. */
+void ledger_lock_read(struct ledger *l);
+/* The lock, a held transaction left as it is: sync_apply.c goes on with its own. */
+void ledger_lock_keep(struct ledger *l);
 /* Unlock, then fire the change callbacks collected meanwhile. */
 void ledger_unlock(struct ledger *l);
 void ledger_note_change(struct ledger *l, const char *path);
@@ -497,6 +509,9 @@ sqlite3_stmt *store_stmt(struct ledger *l, const char *sql); /* cached, reset */
 int store_begin(struct ledger *l); /* nests: an inner one is a savepoint */
 int store_commit(struct ledger *l);
 void store_rollback(struct ledger *l);
+/* Commit the transaction a sync left open (l->tx_held), if any, lock held; on failure
+ * it is rolled back and the head marked changed. 0 or -errno. */
+int store_commit_held(struct ledger *l);
 int store_clear_derived(struct ledger *l);
 int store_meta_get(struct ledger *l, const char *key, uint8_t **out, size_t *out_len);
 int store_meta_put(struct ledger *l, const char *key, const void *v, size_t len);

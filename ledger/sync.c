@@ -1067,7 +1067,7 @@ int ledger_sync_announce(struct ledger_sync *s)
 int ledger_sync_progress(struct ledger_sync *s, struct ledger_sync_progress *out)
 {
 	memset(out, 0, sizeof *out);
-	ledger_lock(s->l);
+	ledger_lock_read(s->l);
 	snprintf(out->refused, sizeof out->refused, "%s", s->refused);
 	for (size_t i = 0; i < s->n_peers; i++) {
 		const struct sync_peer *p = &s->peers[i];

@@ -5,7 +5,19 @@
  * without the ledger lock, from its first record on; meanwhile the calling thread
  * applies each block as soon as all of its records are checked, in groups that share
  * one SQLite transaction (the lock held about GROUP_NS at most, so readers of the
- * ledger wait that long at most). Called without the lock. */
+ * ledger wait that long at most). Called without the lock.
+ *
+ * A group's transaction is not committed when its group ends while the run goes on:
+ * it stays open over the release of the lock (l->tx_held) for the next groups, up to
+ * SYNC_TX_NS, and is committed then, at the run's end, or as soon as another thread
+ * takes the lock to do anything but a query (ledger_lock; ledger_lock_read leaves it
+ * open). Every commit writes again each page it changed, and the record indexes'
+ * random keys (record ids, content roots) change about a page per index per record,
+ * so a commit per group of one or two blocks rewrote most of those indexes every
+ * ~60 ms: issue 13 measured ~26 KB written per record on a fresh node's 50k-record
+ * sync. Only blocks from a peer wait in a held transaction, checked as any block:
+ * what this node writes of its own commits them first, and a crash loses at most
+ * SYNC_TX_NS of sync, which the peer sends again. */
 #include "ledger_priv.h"
 
 #include <errno.h>
@@ -20,6 +32,7 @@
 #define CHUNK        8                /* records a checker takes at once */
 #define MIN_PARALLEL 64               /* fewer records than this: chain_block_add checks them */
 #define CHECKERS_MAX 8
+#define SYNC_TX_NS   (1000 * 1000000LL) /* a transaction held over groups commits so old */
 
 struct run {
 	struct ledger *l;
@@ -157,6 +170,7 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 	struct run r = { .l = l, .w = w, .nb = nb };
 	pthread_t th[CHECKERS_MAX];
 	size_t started = 0, b = 0;
+	int64_t tx0 = 0;
 	int rc = 0;
 
 	r.first = malloc((nb + 1) * sizeof *r.first);
@@ -183,9 +197,14 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 
 		if (started)
 			wait_checked(&r, b);
-		ledger_lock(l);
+		ledger_lock_keep(l);
 		t0 = now_ns();
-		rc = store_begin(l);
+		if (l->tx_held) {
+			l->tx_held = false; /* ours, still open: go on in it */
+		} else {
+			tx0 = t0;
+			rc = store_begin(l);
+		}
 		for (size_t in_group = 0; rc == 0 && b < nb; in_group++, b++) {
 			bool moved = false;
 
@@ -200,8 +219,11 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 			ledger_pk_cache_preverified_clear(l->pkc);
 			*head |= moved;
 		}
-		/* the blocks of the group before a refused one stand */
-		if (l->tx_depth && (c = store_commit(l)) < 0) {
+		/* the blocks of the group before a refused one stand; the transaction is held
+		 * open for the next group while all went well and it is young */
+		if (rc == 0 && b < nb && l->tx_depth == 1 && now_ns() - tx0 < SYNC_TX_NS)
+			l->tx_held = true;
+		else if (l->tx_depth && (c = store_commit(l)) < 0) {
 			store_rollback(l);
 			l->chain_epoch++;
 			ledger_note_change(l, NULL);

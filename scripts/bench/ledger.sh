@@ -41,6 +41,7 @@ awk -v n="$RECORDS" -v per="$PER_BLOCK" -v v1="$V1" -v v2="$V2" \
 	-v evp="$(get ed25519_verify_evp_per_s)" \
 	-v replay="$(get replay_s)" -v verify="$(get verify_chain_s)" \
 	-v swall="$(get sync_apply_wall_s)" -v scpu="$(get sync_apply_cpu_s)" -v cores="$(nproc)" \
+	-v swrote="$(get sync_apply_written_per_record)" \
 	-v lookup="$(get lookup_us)" -v rlookup="$(get baseline_raw_sqlite_lookup_us)" \
 	-v list="$(get4 list_ms)" -v rlist="$(get baseline_raw_sqlite_list_ms)" \
 	-v size="$(get db_bytes_per_record)" '
@@ -56,6 +57,9 @@ BEGIN {
 		"full verify (raw bytes, crypto)", verify, verify * 1e6 / n
 	printf "%-34s %11.1fs   CPU %.1fs; per 100k %.1fs wall; signatures alone on %d cores %.1fs per 100k; target <= 10s per 100k\n",
 		"sync to a fresh node (apply)", swall, scpu, swall * 1e5 / n, cores, 1e5 / v / cores
+	if (swrote != "")
+		printf "%-34s %12.0f   bytes written a record (database, WAL, checkpoints)\n",
+			"  written by the sync", swrote
 	printf "%-34s %10.2fus   raw SQLite same query %.2fus; target <= 20us\n",
 		"path lookup", lookup, rlookup
 	printf "%-34s %10.1fms   raw SQLite same query %.1fms; target <= 300ms (%d entries)\n",

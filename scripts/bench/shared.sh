@@ -231,10 +231,14 @@ fheight=$(drive_field "$work/mnt-f" height)
 ((${fheight:-0} >= lheight)) ||
 	echo "   F reached height $fheight of $lheight in $(secs "$t0" "$t1") s: gave up (SYNC_TIMEOUT=$sync_timeout)"
 pub_s=$(secs "$t0" "$t1")
+# what F's mount wrote to disk (its ledger, WAL and checkpoints) for the sync
+fwrote=$(awk '$1 == "write_bytes:" { print $2 }' "/proc/${pid[f]}/io" 2>/dev/null || echo 0)
 printf '%-44s %7s s       baseline swarmfs verify of it %s s  (%s blocks; target <= 20 s)\n' \
 	"5. sync $records records to a fresh node" "$pub_s" "$verify" "$lheight"
 echo "   $(awk -v n="$records" -v s="$pub_s" 'BEGIN { printf "%.0f", n / s }') records/s synced;" \
-	"$(awk -v n="$records" -v s="$verify" 'BEGIN { printf "%.0f", n / s }') records/s verified"
+	"$(awk -v n="$records" -v s="$verify" 'BEGIN { printf "%.0f", n / s }') records/s verified;" \
+	"F wrote $(awk -v b="$fwrote" -v n="$records" 'BEGIN { printf "%.1f", b / n / 1024 }') KiB a record" \
+	"(its database $(du -sk "$work/f" | awk -v n="$records" '{ printf "%.1f", $1 / n }') KiB a record)"
 umount_node f
 umount_node l
 # the same on a private drive: G's key a member first (its record, one block more)
