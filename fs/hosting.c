@@ -482,9 +482,9 @@ static void sweep(struct fs_drive *d, struct fs_hosting *h)
 		v = NULL;
 		n = 0;
 	}
-	/* the head first, then the scan: a block that comes between shows as a new
-	 * head next time, never the other way round */
-	if (ledger_health_orphans(d->ledger, &v, &n) < 0)
+	/* the head the scan is of, from its own read transaction: the writer's head may
+	 * be ahead of what is committed (a sync holds its transaction open a while) */
+	if (ledger_health_orphans(d->ledger, &head, &v, &n) < 0)
 		return;
 	for (size_t i = 0; i < n && !d->closing; i++) {
 		struct cache_object_info info;

@@ -407,7 +407,7 @@ static int health_reader(struct ledger *l, struct ledger **out)
  * lookups and listings need is never taken. With under_only, ?4 is the drive's
  * replica target, else past any count. */
 static int health_rows(struct ledger *l, const char *q, bool under_only, size_t max,
-                       struct ledger_health **out, size_t *out_n)
+                       struct ledger_head *at, struct ledger_health **out, size_t *out_n)
 {
 	uint8_t me[32] = { 0 };
 	struct ledger *r;
@@ -432,7 +432,16 @@ static int health_rows(struct ledger *l, const char *q, bool under_only, size_t 
 		                   under_only ? setting_get(r, "replicas", LEDGER_REPLICAS_DEFAULT)
 		                              : INT64_MAX);
 	}
+	/* with at: the head the rows are of, in the same read transaction */
+	if (at && ((err = reader_snapshot_begin(r)) != 0 || (err = chain_head(r, at)) != 0)) {
+		reader_snapshot_end(r); /* a no-op when none began */
+		sqlite3_reset(st);
+		pthread_mutex_unlock(&l->health_mu);
+		return err;
+	}
 	rc = collect_rows(r, st, max, out, out_n);
+	if (at)
+		reader_snapshot_end(r);
 	pthread_mutex_unlock(&l->health_mu);
 	if (rc != SQLITE_DONE)
 		return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
@@ -453,10 +462,11 @@ int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct led
 	    " EXISTS(SELECT 1 FROM hosts h WHERE h.ih = k AND h.member = ?3 AND h.held = 1 AND"
 	    " h.spent IS NULL) AS mine FROM (" LIVE_FILES ")) WHERE n < ?4 ORDER BY n, path";
 
-	return health_rows(l, q, under_only, max, out, out_n);
+	return health_rows(l, q, under_only, max, NULL, out, out_n);
 }
 
-int ledger_health_orphans(struct ledger *l, struct ledger_health **out, size_t *out_n)
+int ledger_health_orphans(struct ledger *l, struct ledger_head *out_head,
+                          struct ledger_health **out, size_t *out_n)
 {
 	/* no count and no sort of every file: an index probe each, and the few that
 	 * qualify sorted */
@@ -464,7 +474,7 @@ int ledger_health_orphans(struct ledger *l, struct ledger_health **out, size_t *
 	                        ") WHERE NOT EXISTS(SELECT 1 FROM hosts h WHERE h.ih = k AND"
 	                        " " HOLDER_LIVE ") ORDER BY path";
 
-	return health_rows(l, q, false, 0, out, out_n);
+	return health_rows(l, q, false, 0, out_head, out, out_n);
 }
 
 int ledger_health_orphans_since(struct ledger *l, const struct ledger_head *since,

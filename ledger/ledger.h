@@ -550,8 +550,12 @@ int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct led
                        size_t *out_n);
 /* Only the live files with content that no live member holds, by path (holders 0,
  * mine false): what the last-copy sweep looks at, without counting the holders of
- * every file. The same connection, thread context and errors as ledger_health_list. */
-int ledger_health_orphans(struct ledger *l, struct ledger_health **out, size_t *out_n);
+ * every file. *out_head (unless NULL): the head the list is of (one read transaction;
+ * the writer's connection may hold blocks not yet committed, which this connection
+ * does not see). The same connection, thread context and errors as
+ * ledger_health_list. */
+int ledger_health_orphans(struct ledger *l, struct ledger_head *out_head,
+                          struct ledger_health **out, size_t *out_n);
 /* The orphans a scan at since (a head with no orphan, from ledger_head_get or an
  * earlier call) would miss now, without a scan of every file: those claimed or updated
  * after since with no live holder. *out_head is the head the answer is of (one

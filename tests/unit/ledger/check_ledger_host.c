@@ -230,7 +230,7 @@ static void list_orphans(void *ctx)
 {
 	struct orphans *o = ctx;
 
-	o->rc = ledger_health_orphans(o->l, &o->h, &o->n);
+	o->rc = ledger_health_orphans(o->l, NULL, &o->h, &o->n);
 }
 
 /* A removed member's claim stays in the chain and counts for nothing; the publisher
@@ -337,8 +337,10 @@ START_TEST(test_orphans_since)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(h[0].path, "/bob");
 	ledger_health_free(h, n);
-	/* ... the same answer as a whole scan */
-	ck_assert_int_eq(ledger_health_orphans(d.b, &h, &n), 0);
+	/* ... the same answer as a whole scan, which says the head it is of */
+	ck_assert_int_eq(ledger_health_orphans(d.b, &bogus, &h, &n), 0);
+	ck_assert_mem_eq(bogus.id, now.id, 32);
+	ck_assert_uint_eq(bogus.height, now.height);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(h[0].path, "/bob");
 	ledger_health_free(h, n);
@@ -359,7 +361,7 @@ START_TEST(test_orphans_since)
 	memcpy(op.member, d.kb, 32);
 	ck_assert_int_eq(ledger_submit(d.a, &op, NULL), 0);
 	since(d.a, &h0, -ESTALE, 0, &now);
-	ck_assert_int_eq(ledger_health_orphans(d.a, &h, &n), 0);
+	ck_assert_int_eq(ledger_health_orphans(d.a, NULL, &h, &n), 0);
 	ck_assert_uint_eq(n, 2); /* /bob, /f */
 	ledger_health_free(h, n);
 	drive_free(&d);
