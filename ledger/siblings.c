@@ -5,8 +5,9 @@
  * page of the siblings from the one looked up, read once by the same index the
  * listing uses, answers the next SIB_PAGE of them.
  *
- * A lone lookup (a stat of a random path, an open) reads no page: the second lookup in
- * a row under the same directory does. The page holds rows of the paths table only, and
+ * A lone lookup (a stat of a random path, an open) reads no page, nor do random
+ * lookups in one directory: a walk does, the SIB_WALK-th lookup in a row under one
+ * directory with each name after the last. The page holds rows of the paths table only, and
  * is used only while this connection has written nothing since it was read
  * (sqlite3_total_changes64: every record, block, mempool and queue write goes through
  * it; the query-only twins of reader.c, whose count that is not, have no page): what
@@ -15,16 +16,25 @@
 #include "ledger_priv.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SIB_PAGE 256
+#define SIB_PAGE  256
+#define SIB_FIRST 32 /* a walk's first page; each next one twice the last, to SIB_PAGE */
+/* lookups in a row under one directory, each of a name after the last, before a page
+ * is read: a walk (ls -l). Random lookups in one big directory seldom rise this long
+ * (1 in 24), and a page read for each of them cost ~150 us (ledger.sh's lookup row) */
+#define SIB_WALK 4
 
 struct siblings {
 	char parent[LEDGER_PATH_MAX + 1]; /* of the last lookup */
-	unsigned streak;                  /* lookups in a row under parent */
+	char last[LEDGER_NAME_MAX + 1];   /* its name */
+	unsigned rising;                  /* lookups in a row under parent, names rising */
+	size_t want;                      /* rows the next page reads */
 	sqlite3_int64 changes;            /* the connection's writes when the page was read */
 	size_t n;                         /* rows in page, by name; 0: no page */
+	bool full;                        /* n == the rows asked: more may follow */
 	struct ledger_entry page[SIB_PAGE];
 };
 
@@ -35,7 +45,7 @@ static long find(const struct siblings *s, const char *name, bool *outside)
 	size_t lo = 0, hi = s->n;
 
 	*outside = !s->n || strcmp(name, s->page[0].name) < 0 ||
-	           (s->n == SIB_PAGE && strcmp(name, s->page[s->n - 1].name) > 0);
+	           (s->full && strcmp(name, s->page[s->n - 1].name) > 0);
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(s->page[mid].name, name);
@@ -63,14 +73,15 @@ static int read_page(struct ledger *l, struct siblings *s, const char *name)
 		return -EIO;
 	sqlite3_bind_text(st, 1, s->parent, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, SIB_PAGE);
-	while (s->n < SIB_PAGE && (rc = sqlite3_step(st)) == SQLITE_ROW)
+	sqlite3_bind_int(st, 3, (int)s->want);
+	while (s->n < s->want && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		ledger_entry_from_row(st, &s->page[s->n++]);
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		s->n = 0;
 		return store_err(l, rc, "siblings");
 	}
+	s->full = s->n == s->want;
 	s->changes = sqlite3_total_changes64(l->db);
 	return 0;
 }
@@ -93,18 +104,19 @@ int siblings_lookup(struct ledger *l, const char *norm, struct ledger_entry *out
 	if (strlen(s->parent) != pl || strncmp(s->parent, norm, pl)) {
 		memcpy(s->parent, norm, pl);
 		s->parent[pl] = '\0';
-		s->streak = 1;
-		s->n = 0;
-		return -ENOENT;
-	}
-	if (s->streak < 2) {
-		s->streak++;
+		s->rising = 0;
 		s->n = 0;
 	}
+	s->rising = s->rising && strcmp(name, s->last) > 0 ? s->rising + 1 : 1;
+	snprintf(s->last, sizeof s->last, "%s", name);
+	if (s->rising == 1)
+		s->want = SIB_FIRST;
 	if (s->n && s->changes != sqlite3_total_changes64(l->db))
 		s->n = 0; /* written since: the page may be stale */
 	i = find(s, name, &outside);
-	if (i < 0 && outside) {
+	if (i < 0 && outside && s->rising >= SIB_WALK) {
+		if (s->n && s->full && s->want < SIB_PAGE)
+			s->want *= 2; /* walked past a whole page: a longer one */
 		if (read_page(l, s, name) < 0)
 			return -ENOENT;
 		i = find(s, name, &outside);
