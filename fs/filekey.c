@@ -165,18 +165,25 @@ static int read_all(int fd, uint8_t *buf, uint64_t off, size_t len, bool direct)
 	return 0;
 }
 
+/* The cache's own fd, opened again O_DIRECT: the very file it pinned. An fd, or
+ * -errno (a file system without O_DIRECT: EINVAL). */
+static int open_direct(int fd)
+{
+	char self[64];
+
+	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+	fd = open(self, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 /* The pinned range b of the ciphertext into buf: 0, or -errno (the caller reads it
  * through cache_read instead). */
 static int read_pinned(const struct cache_block *b, uint8_t *buf)
 {
-	char self[64];
 	int fd, err;
 
-	if (b->offset % DIRECT_ALIGN || all_cached(b->fd, b->offset, b->len))
-		return read_all(b->fd, buf, b->offset, b->len, false);
-	/* the cache's own fd, opened again O_DIRECT: the very file it pinned */
-	snprintf(self, sizeof self, "/proc/self/fd/%d", b->fd);
-	if ((fd = open(self, O_RDONLY | O_DIRECT | O_CLOEXEC)) < 0)
+	if (b->offset % DIRECT_ALIGN || all_cached(b->fd, b->offset, b->len) ||
+	    (fd = open_direct(b->fd)) < 0)
 		return read_all(b->fd, buf, b->offset, b->len, false);
 	err = read_all(fd, buf, b->offset, b->len, true);
 	close(fd);
@@ -243,7 +250,6 @@ void fs_readwin_free(struct fs_readwin *w)
 static int slot_fill(struct fs_drive *d, struct fs_fh *h, struct slot *sl, uint64_t off)
 {
 	struct cache_block b;
-	char self[64];
 	size_t len;
 	int fd, err;
 
@@ -266,9 +272,8 @@ static int slot_fill(struct fs_drive *d, struct fs_fh *h, struct slot *sl, uint6
 		sl->alone = true;
 		return -EAGAIN;
 	}
-	snprintf(self, sizeof self, "/proc/self/fd/%d", b.fd);
-	if ((fd = open(self, O_RDONLY | O_DIRECT | O_CLOEXEC)) < 0) {
-		err = -errno;
+	if ((fd = open_direct(b.fd)) < 0) {
+		err = fd;
 	} else {
 		err = read_all(fd, sl->buf, off, len, true);
 		close(fd);

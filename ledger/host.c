@@ -327,12 +327,6 @@ static void col_fixed(sqlite3_stmt *st, int col, uint8_t *out, size_t len)
 		memset(out, 0, len);
 }
 
-/* The rows of q (the columns of ledger_health, in order; ?2 the admin, ?3 this node's
- * key, ?4 a holder count, where q has them), at most max (0: all), read through l's
- * health twin (reader.c; kept, so a scan every 2 s neither reopens the database nor
- * starts with a cold page cache): a scan of every file of a big drive takes seconds,
- * and the lock that lookups and listings need is never taken. With under_only, ?4 is
- * the drive's replica target, else past any count. */
 /* Step st (bound) until its end or max rows (0: all) into a new array: SQLITE_DONE, or
  * the failure (the array freed, r's log told). st is reset. */
 static int collect_rows(struct ledger *r, sqlite3_stmt *st, size_t max, struct ledger_health **out,
@@ -401,13 +395,45 @@ static int health_reader(struct ledger *l, struct ledger **out)
 	return 0;
 }
 
-/* The rows of q (the columns of ledger_health, in order; ?2 the admin, ?3 this node's
- * key, ?4 a holder count, where q has them), at most max (0: all), read through l's
- * health twin: a scan of every file of a big drive takes seconds, and the lock that
- * lookups and listings need is never taken. With under_only, ?4 is the drive's
- * replica target, else past any count. */
+/* Whether since (a head of this chain) still tells which files can be orphans: it is
+ * a block of r's chain, and no member was removed nor a claim withdrawn after it (what
+ * can take a file's last holder away; a new holder or member only adds). 0, -ESTALE
+ * when only a scan of every file can tell (a reorg, another drive, a removal), -EIO. */
+static int since_holds(struct ledger *r, const struct ledger_head *since)
+{
+	static const char lost[] = "SELECT EXISTS(SELECT 1 FROM members WHERE spent > ?1) OR"
+	                           " EXISTS(SELECT 1 FROM hosts WHERE spent > ?1)";
+	uint8_t at[LEDGER_ID_LEN];
+	sqlite3_stmt *st;
+	int rc;
+
+	/* a branch given up since has state of its own that heights do not tell apart */
+	if (since->height > INT64_MAX || chain_id_at(r, (int64_t)since->height, at) != 0 ||
+	    memcmp(at, since->id, sizeof at) != 0)
+		return -ESTALE;
+	if (!(st = store_stmt(r, lost)))
+		return -EIO;
+	sqlite3_bind_int64(st, 1, (int64_t)since->height);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return store_err(r, rc, "health");
+	}
+	rc = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	return rc ? -ESTALE : 0;
+}
+
+/* The rows of q (the columns of ledger_health, in order; ?1 since's height, ?2 the
+ * admin, ?3 this node's key, ?4 a holder count, where q has them), at most max (0:
+ * all), read through l's health twin: a scan of every file of a big drive takes
+ * seconds, and the lock that lookups and listings need is never taken. With
+ * under_only, ?4 is the drive's replica target, else past any count. With at or
+ * since, one read transaction: *at is the head the rows are of, and since must hold
+ * (since_holds) in it. */
 static int health_rows(struct ledger *l, const char *q, bool under_only, size_t max,
-                       struct ledger_head *at, struct ledger_health **out, size_t *out_n)
+                       const struct ledger_head *since, struct ledger_head *at,
+                       struct ledger_health **out, size_t *out_n)
 {
 	uint8_t me[32] = { 0 };
 	struct ledger *r;
@@ -421,10 +447,15 @@ static int health_rows(struct ledger *l, const char *q, bool under_only, size_t 
 		pthread_mutex_unlock(&l->health_mu);
 		return err;
 	}
-	if (!(st = store_stmt(r, q))) {
-		pthread_mutex_unlock(&l->health_mu);
-		return -EIO;
-	}
+	if ((at || since) && (err = reader_snapshot_begin(r)) != 0)
+		goto out;
+	if ((at && (err = chain_head(r, at)) != 0) || (since && (err = since_holds(r, since)) != 0))
+		goto out;
+	err = -EIO;
+	if (!(st = store_stmt(r, q)))
+		goto out;
+	if (since)
+		sqlite3_bind_int64(st, 1, (int64_t)since->height);
 	sqlite3_bind_blob(st, 2, r->params.admin, 32, SQLITE_STATIC);
 	if (sqlite3_bind_parameter_count(st) >= 4) {
 		sqlite3_bind_blob(st, 3, me, 32, SQLITE_STATIC);
@@ -432,26 +463,25 @@ static int health_rows(struct ledger *l, const char *q, bool under_only, size_t 
 		                   under_only ? setting_get(r, "replicas", LEDGER_REPLICAS_DEFAULT)
 		                              : INT64_MAX);
 	}
-	/* with at: the head the rows are of, in the same read transaction */
-	if (at && ((err = reader_snapshot_begin(r)) != 0 || (err = chain_head(r, at)) != 0)) {
-		reader_snapshot_end(r); /* a no-op when none began */
-		sqlite3_reset(st);
-		pthread_mutex_unlock(&l->health_mu);
-		return err;
-	}
 	rc = collect_rows(r, st, max, out, out_n);
-	if (at)
-		reader_snapshot_end(r);
+	err = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+out:
+	reader_snapshot_end(r); /* a no-op when none began */
 	pthread_mutex_unlock(&l->health_mu);
-	if (rc != SQLITE_DONE)
-		return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-	return 0;
+	return err;
 }
 
 /* The live files with content and their content key. */
 #define LIVE_FILES                                                                                 \
 	"SELECT path, root, ih1, ih2, len, plen, " PATH_KEY " AS k FROM paths WHERE spent IS NULL" \
 	" AND is_dir = 0 AND len > 0"
+
+/* The files of files (LIVE_FILES, narrowed) that no live member holds, by path: no
+ * count and no sort of every file, an index probe each and the few that qualify
+ * sorted. */
+#define ORPHANS_OF(files)                                                                          \
+	"SELECT path, root, ih1, ih2, len, plen, k, 0, 0 FROM (" files ") WHERE NOT EXISTS("       \
+	"SELECT 1 FROM hosts h WHERE h.ih = k AND " HOLDER_LIVE ") ORDER BY path"
 
 int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct ledger_health **out,
                        size_t *out_n)
@@ -462,77 +492,20 @@ int ledger_health_list(struct ledger *l, bool under_only, size_t max, struct led
 	    " EXISTS(SELECT 1 FROM hosts h WHERE h.ih = k AND h.member = ?3 AND h.held = 1 AND"
 	    " h.spent IS NULL) AS mine FROM (" LIVE_FILES ")) WHERE n < ?4 ORDER BY n, path";
 
-	return health_rows(l, q, under_only, max, NULL, out, out_n);
+	return health_rows(l, q, under_only, max, NULL, NULL, out, out_n);
 }
 
 int ledger_health_orphans(struct ledger *l, struct ledger_head *out_head,
                           struct ledger_health **out, size_t *out_n)
 {
-	/* no count and no sort of every file: an index probe each, and the few that
-	 * qualify sorted */
-	static const char q[] = "SELECT path, root, ih1, ih2, len, plen, k, 0, 0 FROM (" LIVE_FILES
-	                        ") WHERE NOT EXISTS(SELECT 1 FROM hosts h WHERE h.ih = k AND"
-	                        " " HOLDER_LIVE ") ORDER BY path";
-
-	return health_rows(l, q, false, 0, out_head, out, out_n);
+	return health_rows(l, ORPHANS_OF(LIVE_FILES), false, 0, NULL, out_head, out, out_n);
 }
 
 int ledger_health_orphans_since(struct ledger *l, const struct ledger_head *since,
                                 struct ledger_head *out_head, struct ledger_health **out,
                                 size_t *out_n)
 {
-	/* what can take a file's last holder away: a member's removal (its claims stop
-	 * counting) or a claim withdrawn (the row spent); a new holder or member only adds */
-	static const char lost[] = "SELECT EXISTS(SELECT 1 FROM members WHERE spent > ?1) OR"
-	                           " EXISTS(SELECT 1 FROM hosts WHERE spent > ?1)";
-	/* and a file claimed or updated since, with no holder (born: its block's height) */
-	static const char q[] = "SELECT path, root, ih1, ih2, len, plen, k, 0, 0 FROM (" LIVE_FILES
-	                        " AND born > ?1) WHERE NOT EXISTS(SELECT 1 FROM hosts h WHERE"
-	                        " h.ih = k AND " HOLDER_LIVE ") ORDER BY path";
-	uint8_t at[LEDGER_ID_LEN];
-	struct ledger *r;
-	sqlite3_stmt *st;
-	int rc, err;
-
-	if (since->height > INT64_MAX)
-		return -ESTALE;
-	pthread_mutex_lock(&l->health_mu);
-	if ((err = health_reader(l, &r)) != 0 || (err = reader_snapshot_begin(r)) != 0) {
-		pthread_mutex_unlock(&l->health_mu);
-		return err;
-	}
-	/* one snapshot: the head returned is the state the answer is of */
-	if ((err = chain_head(r, out_head)) != 0)
-		goto out;
-	/* since must be a block of this chain: a branch given up since has state of its
-	 * own that heights do not tell apart */
-	err = -ESTALE;
-	if (chain_id_at(r, (int64_t)since->height, at) != 0 ||
-	    memcmp(at, since->id, sizeof at) != 0)
-		goto out;
-	err = -EIO;
-	if (!(st = store_stmt(r, lost)))
-		goto out;
-	sqlite3_bind_int64(st, 1, (int64_t)since->height);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		store_err(r, rc, "health");
-		sqlite3_reset(st);
-		goto out;
-	}
-	err = sqlite3_column_int(st, 0) ? -ESTALE : 0;
-	sqlite3_reset(st);
-	if (err)
-		goto out;
-	err = -EIO;
-	if (!(st = store_stmt(r, q)))
-		goto out;
-	sqlite3_bind_int64(st, 1, (int64_t)since->height);
-	sqlite3_bind_blob(st, 2, r->params.admin, 32, SQLITE_STATIC);
-	rc = collect_rows(r, st, 0, out, out_n);
-	err = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-out:
-	reader_snapshot_end(r);
-	pthread_mutex_unlock(&l->health_mu);
-	return err;
+	/* the files claimed or updated after since (born: their block's height) */
+	return health_rows(l, ORPHANS_OF(LIVE_FILES " AND born > ?1"), false, 0, since, out_head,
+	                   out, out_n);
 }
