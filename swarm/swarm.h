@@ -162,8 +162,8 @@ void swarm_session_free(struct swarm_session *s);
 int swarm_session_port(struct swarm_session *s, uint16_t *out_port);
 /* Peers worth trying for any torrent of the session besides swarm_config.peers (fs/:
  * the drive's members, where they listen), NULL-terminated "host:port" (copied; NULL
- * or empty: none). A torrent added with swarm_add_params.dial_now dials them as it
- * starts; other torrents do not get them. Replaces the list set before. Returns 0,
+ * or empty: none). A torrent added with swarm_add_params.dial_now or ext_channel dials
+ * them as it starts; other torrents do not get them. Replaces the list set before. Returns 0,
  * -EINVAL (an entry that is not "host:port" with an address literal: nothing
  * changed), -ENOMEM. Any thread. */
 int swarm_session_set_peers(struct swarm_session *s, const char *const *peers);
@@ -290,7 +290,9 @@ struct swarm_add_params {
 	                                  libtorrent checks each piece lazily on first upload */
 	bool download_all;             /* download everything, like a plain client, instead
 	                                  of only what fetches and read-ahead ask for */
-	bool ext_channel;              /* speak the BEP 10 extension channel on it */
+	bool ext_channel;              /* speak the BEP 10 extension channel on it; its
+	                                  peers are dialled as it starts, as with
+	                                  dial_now (a drive's sync waits for them) */
 	bool dial_now;                 /* a reader waits for it (an open, a metadata
 	                                  fetch): dial the static peers and the
 	                                  session's known peers (swarm_session_set_peers)

@@ -528,6 +528,13 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 			return;
 		sync_have(t, tc->handle);
 		check_fetches(t);
+		// a channel torrent resumed (torrent_add) before its check ended boosted
+		// nobody: its peers waited for libtorrent's round, 1 s (a remount whose
+		// other adds kept the disk thread busy); nobody to drop yet
+		if (t->ext_channel && tc->handle.status({}).num_connections == 0) {
+			tc->handle.pause();
+			dial_now_start(tc->handle);
+		}
 	} else if (auto *rm = lt::alert_cast<lt::torrent_removed_alert>(a)) {
 		swarm_torrent *t = rm->userdata.get<swarm_torrent>();
 		if (t && t->readding && !t->closing)
@@ -828,7 +835,12 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	// piece; the metadata still comes (ut_metadata).
 	if (!atp.ti && !p->download_all)
 		atp.flags |= lt::torrent_flags::upload_mode;
-	if (p->dial_now) {
+	// A torrent on the extension channel (a drive's: its sync waits for its members)
+	// starts dialling the same way, the members known already too; it waited for the
+	// tick's re-dial of a lone torrent (~100 ms: what a remount took to list a file
+	// published meanwhile) or libtorrent's round, and never tried the known peers
+	bool dial = p->dial_now || p->ext_channel;
+	if (dial) {
 		std::lock_guard<std::mutex> g(s->mu);
 		for (auto const &ep : s->known_peers) {
 			if (std::find(atp.peers.begin(), atp.peers.end(), ep) == atp.peers.end())
@@ -851,7 +863,7 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 		std::lock_guard<std::mutex> g(t->mu);
 		t->h = h;
 	}
-	if (p->dial_now)
+	if (dial)
 		dial_now_start(h);
 	if (s->dht)
 		h.force_dht_announce(); // find peers now, not at the next DHT round

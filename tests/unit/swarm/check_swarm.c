@@ -1116,6 +1116,38 @@ START_TEST(extension_channel_two_and_three)
 }
 END_TEST
 
+/* A torrent on the extension channel (a drive's) starts dialling like a reader's
+ * (dial_now): the peers the session knows (swarm_session_set_peers: the members) with
+ * the static ones, as it starts. The member here is known in no other way (no static
+ * peer, tracker, PEX, DHT or LSD), so the channel only comes up through that start;
+ * it used to wait for libtorrent's round of new connections, up to a second after a
+ * mount, and never got the session's peers. */
+START_TEST(extension_channel_dials_known_peers)
+{
+	struct swarm_metainfo *m = drive_torrent();
+	struct events e[2] = { { .mu = PTHREAD_MUTEX_INITIALIZER },
+		               { .mu = PTHREAD_MUTEX_INITIALIZER } };
+	struct swarm_session *s[2];
+	struct swarm_torrent *t[2];
+	char a[32];
+
+	pex = false;
+	s[0] = session(NULL, NULL, &e[0]);
+	s[1] = session(NULL, NULL, &e[1]);
+	const char *known[] = { addr_of(s[0], a), NULL };
+	ck_assert_int_eq(swarm_session_set_peers(s[1], known), 0);
+	t[0] = drive_join(s[0], m);
+	t[1] = drive_join(s[1], m);
+	ck_assert_msg(wait_events(&e[1], &e[1].joins, 1, 10000),
+	              "the drive torrent never reached the member the session knows");
+	ck_assert_ptr_eq(e[1].last_t, t[1]);
+	ck_assert(wait_events(&e[0], &e[0].joins, 1, 10000));
+	swarm_session_free(s[1]);
+	swarm_session_free(s[0]);
+	swarm_metainfo_free(m);
+}
+END_TEST
+
 /* What was tried: a peer whose own cap is larger (so its sender's guard lets a 512 KiB
  * message through) sends it to a node that takes 64 KiB at most. The receiver must not
  * deliver it: it drops the peer. */
@@ -1279,6 +1311,7 @@ static Suite *suite(void)
 		{ "restart", restart_keeps_verified_pieces, 30 },
 		{ "corrupt", corrupt_piece_never_returned, 30 },
 		{ "extension", extension_channel_two_and_three, 40 },
+		{ "extension_known", extension_channel_dials_known_peers, 40 },
 		{ "extension_oversized", extension_receiver_drops_oversized, 40 },
 		{ "ext_addr_drop", extension_peer_addr_and_drop, 40 },
 	};
