@@ -22,6 +22,14 @@ python3-libtorrent, hence /usr/bin/python3 (a pyenv python on PATH may lack it).
         (HOST:PORT) as its peer and times it to having the piece of the file's middle,
         metadata included: p50 and max in ms, added as a client does (dialled at libtorrent's
         next once-a-second round), and paused then resumed (dialled at once: "now_" keys)
+  bench_shared.py listed PATH T0
+        polls every 1 ms until PATH exists (a file another node published, on a mount
+        just made): ms from T0 (seconds since the epoch, `date +%s.%N` as the mount came up)
+  bench_shared.py plainconnect PEER MAGNET COUNT
+        the baseline of "listed": COUNT times, one plain libtorrent session adds MAGNET
+        paused with PEER (HOST:PORT) as its peer and resumes it (dialled at once), and
+        times it to a connected peer (5 s at most a try): p50 and max in ms, and how many
+        tries got no peer
   bench_shared.py random4k FILE COUNT SEED [RAW]
         COUNT preads of 4 KiB at random 4 KiB-aligned offsets (the same for the same SEED and
         file size), one after the other, from the start: p50, p99, max in ms, how many took
@@ -226,6 +234,50 @@ def pctl_print(t):
     print("over50 %d" % sum(1 for x in t if x > 50.0))
 
 
+def listed(path, t0):
+    while not os.path.exists(path):
+        if time.time() - t0 > 30:
+            sys.exit("listed: no %s after 30 s" % path)
+        time.sleep(0.001)
+    print("ms %.1f" % ((time.time() - t0) * 1000.0))
+
+
+def plainconnect(peer, magnet, count):
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+        "enable_natpmp": False, "allow_multiple_connections_per_ip": True,
+        "enable_outgoing_utp": False, "enable_incoming_utp": False,
+    })
+    host, port = peer.rsplit(":", 1)
+    outdir = tempfile.mkdtemp(prefix="plainconnect-")
+    t, failed = [], 0
+    for _ in range(count):
+        params = lt.parse_magnet_uri(magnet)
+        params.save_path = outdir
+        params.peers = [(host, int(port))]
+        params.flags |= lt.torrent_flags.paused
+        params.flags &= ~lt.torrent_flags.auto_managed
+        s = time.perf_counter()
+        h = ses.add_torrent(params)
+        h.resume()
+        while h.status().num_peers == 0 and time.perf_counter() - s < 5:
+            time.sleep(0.0005)
+        if h.status().num_peers:
+            t.append((time.perf_counter() - s) * 1000.0)
+        else:
+            failed += 1  # seen now and then under load: counted, not timed
+        ses.remove_torrent(h, lt.session.delete_files)
+        time.sleep(0.05)
+    shutil.rmtree(outdir, ignore_errors=True)
+    if not t:
+        sys.exit("plainconnect: no peer in %d tries of 5 s" % count)
+    t.sort()
+    print("p50_ms %.1f" % pct(t, 50))
+    print("max_ms %.1f" % t[-1])
+    print("failed %d" % failed)
+
+
 def random4k(path, count, seed, raw=None):
     size = os.path.getsize(path)
     rnd = random.Random(seed)
@@ -341,6 +393,10 @@ def main(argv):
         first(argv[2:])
     elif cmd == "plainfirst" and len(argv) >= 4:
         plainfirst(argv[2], argv[3:])
+    elif cmd == "listed" and len(argv) == 4:
+        listed(argv[2], float(argv[3]))
+    elif cmd == "plainconnect" and len(argv) == 5:
+        plainconnect(argv[2], argv[3], int(argv[4]))
     elif cmd == "random4k" and len(argv) in (5, 6):
         random4k(argv[2], int(argv[3]), int(argv[4]), argv[5] if len(argv) == 6 else None)
     elif cmd == "pctl" and len(argv) == 3:

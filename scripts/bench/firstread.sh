@@ -10,11 +10,15 @@
 #      file's .torrent there, no content): READS reads of a file of RSIZE, on each of
 #      MOUNTS mounts (p99 over all, and how many took over 50 ms; target p99 <= 50 ms,
 #      no stall), vs the same reads again on that mount once they are local
+#   3. a file A published while B was unmounted: from B's mount being up to the file
+#      listed there (its ledger synced from A over the drive torrent), on each of
+#      REMOUNTS mounts (p50 and max), vs a plain libtorrent session's time from adding
+#      A's drive torrent (paused, then resumed: dialling at once) to a connected peer
 #
-#   scripts/bench/firstread.sh                 FILES=8 MOUNTS=3 READS=200 RSIZE=64M
+#   scripts/bench/firstread.sh                 FILES=8 MOUNTS=3 READS=200 RSIZE=64M REMOUNTS=5
 #   SWARMFS=/path/to/swarmfs scripts/bench/firstread.sh   another build (A and B both)
 #
-# Knobs: FILES, MOUNTS, READS, RSIZE, BUILD_DIR (default build/), JOBS (2). Needs
+# Knobs: FILES, MOUNTS, READS, RSIZE, REMOUNTS, BUILD_DIR (default build/), JOBS (2). Needs
 # /usr/bin/python3 with python3-libtorrent. Everything stays on 127.0.0.1; every mount
 # is unmounted and every process started here ended by its PID on exit.
 set -euo pipefail
@@ -24,6 +28,7 @@ files=${FILES:-8}
 mounts=${MOUNTS:-3}
 reads=${READS:-200}
 rsize=${RSIZE:-64M}
+remounts=${REMOUNTS:-5}
 py=/usr/bin/python3
 helper=$root/scripts/bench/bench_shared.py
 "$py" -c 'import libtorrent' 2>/dev/null ||
@@ -92,6 +97,24 @@ printf '%-46s p50 %6s ms p99 %6s ms max %6s ms, %s over 50 ms   baseline the sam
 	"$(val p99_ms "$ours")" "$(val max_ms "$ours")" "$(val over50 "$ours")" \
 	"$(val p50_ms "$base")" "$(val p99_ms "$base")"
 echo "   each mount, slowest ms / reads over 50 ms: ${per[*]}"
+
+# ---- 3. a file published while B was away, listed after a remount ----
+: >"$work/listed.raw"
+for m in $(seq "$remounts"); do
+	echo "$m" >"$work/mnt-a/away-$m.txt"
+	wait_published "$work/mnt-a"
+	mount_node b "$work/b" "$uri"
+	val ms "$("$py" "$helper" listed "$work/mnt-b/away-$m.txt" "$(now)")" >>"$work/listed.raw"
+	umount_node b
+done
+ours=$("$py" "$helper" pctl "$work/listed.raw")
+base=$("$py" "$helper" plainconnect "127.0.0.1:$aport" \
+	"magnet:?xt=urn:btmh:1220$(drive_field "$work/mnt-a" "drive torrent")" "$remounts")
+printf '%-46s p50 %6s ms max %6s ms   baseline plain libtorrent connected to A p50 %s ms max %s ms (%s of %s tries never connected)\n' \
+	"3. published while away, listed after a mount" "$(val p50_ms "$ours")" \
+	"$(val max_ms "$ours")" "$(val p50_ms "$base")" "$(val max_ms "$base")" \
+	"$(val failed "$base")" "$remounts"
+echo "   each, ms: $(tr '\n' ' ' <"$work/listed.raw")"
 umount_node a
 for n in a b; do
 	if grep -qE "error|warning" "$work/$n.log"; then
