@@ -28,6 +28,14 @@ static bool presignable(const struct ledger *l, const struct rec *r)
 	return !cites_prev(r) && !l->params.private_drive;
 }
 
+/* Whether a record of this type is judged by the time only through the bound on its
+ * timestamp (record_check): the access records' checks read the clock (expiry). */
+static bool time_free(enum ledger_rec_type type)
+{
+	return type != LEDGER_REC_INVITE && type != LEDGER_REC_REDEEM && type != LEDGER_REC_KEYS &&
+	       type != LEDGER_REC_KEYWRAP;
+}
+
 struct signers {
 	struct ledger *l;
 	struct rec *recs;
@@ -176,9 +184,11 @@ int ledger_submit_batch(struct ledger *l, const struct ledger_op *ops, size_t n,
 		size_t *blens = malloc((size_t)added * sizeof *blens);
 		struct ledger_head head;
 		size_t m = 0;
+		bool later_ok = true;
 
 		for (size_t i = 0; ids && braws && blens && i < n; i++)
 			if (!out_rcs[i]) {
+				later_ok = later_ok && time_free(recs[i].type);
 				memcpy(ids[m], recs[i].id, 32);
 				braws[m] = raws[i];
 				blens[m++] = lens[i];
@@ -188,6 +198,7 @@ int ledger_submit_batch(struct ledger *l, const struct ledger_op *ops, size_t n,
 		if (m == (size_t)added && before == 0 && chain_head(l, &head) == 0) {
 			l->hint = (struct produce_hint){ .set = true,
 				                         .time_limit = p.time_limit,
+				                         .later_ok = later_ok,
 				                         .n = m,
 				                         .ids = (const uint8_t(*)[32])ids,
 				                         .raws = braws,

@@ -1559,16 +1559,20 @@ static int block_assemble(struct blk_hdr *h, const struct ledger_key *key,
 }
 
 /* The block's records from l->hint instead of a walk of the mempool, when the walk would
- * find exactly them, all valid: the hint is of this head and judged at this time, the
- * mempool holds just its records (in its order: they went in last, one after another),
- * and they all fit in one block. false: walk. */
+ * find exactly them, all valid: the hint is of this head and judged at this time (or at
+ * an earlier one, when only the timestamps' bound depends on it: a later bound refuses
+ * none of them; a chain ahead of the clock dates its blocks after the clock, and a walk
+ * there checked and applied every record of a batch a second time), the mempool holds
+ * just its records (in its order: they went in last, one after another), and they all
+ * fit in one block. false: walk. */
 static bool hint_fill(struct ledger *l, const struct ledger_head *head, int64_t time_limit,
                       struct block_fill *fill)
 {
 	const struct produce_hint *t = &l->hint;
 	int64_t total = -1, mine;
 
-	if (!t->set || !t->n || memcmp(t->head, head->id, 32) || t->time_limit != time_limit ||
+	if (!t->set || !t->n || memcmp(t->head, head->id, 32) ||
+	    (t->time_limit != time_limit && !(t->later_ok && t->time_limit < time_limit)) ||
 	    t->n > l->params.max_block_records ||
 	    chain_mempool_counts(l, l->drive, &total, &mine) || total != (int64_t)t->n)
 		return false;
@@ -1676,6 +1680,7 @@ int chain_produce(struct ledger *l)
 		ben_buf_release(&fill.recs);
 		goto out;
 	}
+	ledger_step(l, "produce:walk");
 	rc = mempool_walk(l, &w);
 	ben_end(&fill.recs);
 	if (!rc)
