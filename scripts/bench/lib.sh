@@ -26,7 +26,9 @@ bench_build() {
 bench_cleanup() {
 	set +e
 	for n in "${nodes[@]}"; do
-		mountpoint -q "$work/mnt-$n" 2>/dev/null && fusermount3 -u "$work/mnt-$n"
+		# in /proc/mounts, not mountpoint -q: a mount whose daemon died answers
+		# ENOTCONN, and left mounted, the rm -rf below fails on it
+		grep -qs " $work/mnt-$n " /proc/mounts && fusermount3 -u "$work/mnt-$n"
 	done
 	for n in "${nodes[@]}"; do
 		local p=${pid[$n]}
