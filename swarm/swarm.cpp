@@ -301,6 +301,16 @@ static lt::settings_pack session_settings(const struct swarm_config *c)
 	sp.set_int(lt::settings_pack::send_buffer_watermark, 4 * 1024 * 1024);
 	// Unwanted pieces at priority 0 make a torrent "finished": keep its seeds.
 	sp.set_bool(lt::settings_pack::close_redundant_connections, false);
+	// A torrent keeps its piece picker once it has every piece. libtorrent 2.0.8
+	// drops the picker then (torrent::maybe_done_flushing) unless suggest mode is
+	// suggest_read_cache. But set_piece_deadline, called while the time-critical list
+	// is empty, posts torrent::cancel_non_critical. That runs later and calls
+	// peer_connection::cancel_request, which reads t->picker() unchecked. If a
+	// fetch's deadline lands just before the torrent's last piece passes, the posted
+	// call finds no picker and the network thread dereferences null. A reader's mount
+	// died this way in about 1 of 4 runs of scripts/bench/fanout.sh (9 readers of
+	// 256 MiB). This mode also sends peers SUGGEST for pieces just had or served.
+	sp.set_int(lt::settings_pack::suggest_mode, lt::settings_pack::suggest_read_cache);
 	// opentracker hands peers back their own address; without this libtorrent
 	// bans every other 127.0.0.1 peer.
 	sp.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
