@@ -10,7 +10,7 @@
 #   - cp -r of FILES small files into a mount: published and confirmed, files/s, vs
 #     cp -r to local disk                                      (target >= 2000/s)
 # The 10-node fan-out row (publisher's upload when 9 members read a new file at once)
-# is scripts/bench/fanout.sh's.
+# is scripts/bench/fanout.sh's; the 10-node cp -r row is scripts/bench/cpnodes.sh's.
 #
 #   scripts/bench/bigdrive.sh                  N=100000 FILES=2000
 #   N=1000000 FILES=10000 scripts/bench/bigdrive.sh
@@ -176,3 +176,4 @@ row "cp -r of small files: published+confirmed" "$(rate "$files" "$(secs "$t0" "
 row "  the mount's CPU per 1000 files" "$(awk -v c=$((c1 - c0)) -v t="$(getconf CLK_TCK)" -v n="$files" 'BEGIN { printf "%.2f", c / t * 1000 / n }') s (user+system, less noisy than files/s under load)"
 fusermount3 -u "$work/mnt-e"
 [[ $only == cp ]] || row "10-node fan-out (publisher's upload)" "scripts/bench/fanout.sh measures it"
+[[ $only == cp ]] || row "cp -r into a 10-node drive" "scripts/bench/cpnodes.sh measures it"
