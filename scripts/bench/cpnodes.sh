@@ -69,6 +69,8 @@ for n in "${others[@]}"; do
 	for _ in $(seq 1200); do [[ $(field "$work/mnt-$n" sync) == "in sync"* ]] && break; sleep 0.05; done
 done
 c0=$(cpu "${pid[a]}")
+o0=0
+for n in "${others[@]}"; do o0=$((o0 + $(cpu "${pid[$n]}"))); done
 t0=$(now)
 read -r o_cp o_conf height <<<"$(publish "$work/mnt-a")"
 c1=$(cpu "${pid[a]}")
@@ -83,6 +85,8 @@ for n in "${others[@]}"; do
 	[[ -e $work/mnt-$n/src/$last ]] || { echo "$n never listed src/$last"; exit 1; }
 done
 t3=$(now)
+o1=0
+for n in "${others[@]}"; do o1=$((o1 + $(cpu "${pid[$n]}"))); done
 o_all=$(secs "$t0" "$t3")
 listed=$(find "$work/mnt-n$n_nodes/src" -type f | wc -l)
 ((listed == files)) || { echo "n$n_nodes lists $listed of $files files"; exit 1; }
@@ -92,3 +96,5 @@ row "cp -r, $n_nodes nodes: published+confirmed on A" \
 row "  listed on all $((n_nodes - 1)) other nodes" "$(rate "$files" "$o_all") files/s ($o_all s from cp's start)"
 row "  A's CPU per 1000 files" \
 	"$(awk -v c=$((c1 - c0)) -v t="$(getconf CLK_TCK)" -v n="$files" 'BEGIN { printf "%.2f", c / t * 1000 / n }') s (user+system)"
+row "  each other node's CPU per 1000 files" \
+	"$(awk -v c=$((o1 - o0)) -v t="$(getconf CLK_TCK)" -v n="$files" -v k=$((n_nodes - 1)) 'BEGIN { printf "%.2f", c / t * 1000 / n / k }') s (mean of $((n_nodes - 1)), until they list the last file)"
