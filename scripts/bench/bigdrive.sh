@@ -7,6 +7,8 @@
 #     on a local tree                                          (target p99 <= 50 ms)
 #   - find over the drive on a fresh mount vs a local tree of the same shape (<= 3x)
 #   - RSS of the mount after that find vs an empty drive's     (target <= 100 MB at 1M)
+#   - a new node's sync of the drive from the mount, until it is at the head, vs
+#     N Ed25519 verifies at openssl speed's rate             (target <= 10 s per 100k)
 #   - cp -r of FILES small files into a mount: published and confirmed, files/s, vs
 #     cp -r to local disk                                      (target >= 2000/s)
 # The 10-node fan-out row (publisher's upload when 9 members read a new file at once)
@@ -46,9 +48,9 @@ trap cleanup EXIT
 
 # now, secs, rate, rss_kb, row
 . "$root/scripts/bench/lib.sh"
-mount_bg() { # NAME HOME DRIVE: start a mount in the background; its pid in $mpid
+mount_bg() { # NAME HOME DRIVE [ARGS...]: start a mount in the background; its pid in $mpid
 	mkdir -p "$work/mnt-$1"
-	"$swarmfs" mount -f --home "$2" --no-dht --listen 127.0.0.1:0 "$3" "$work/mnt-$1" \
+	"$swarmfs" mount -f --home "$2" --no-dht --listen 127.0.0.1:0 "${@:4}" "$3" "$work/mnt-$1" \
 		2>>"$work/$1.log" &
 	mpid=$!
 	pids+=("$mpid")
@@ -149,9 +151,31 @@ fi
 "$swarmfs" init --public --home "$work/e" --name empty >/dev/null
 mount_bg e "$work/e" empty
 wait_mounted e
+epid=$mpid
 if [[ $only != cp ]]; then
-	small_rss=$(rss_kb "$mpid")
+	small_rss=$(rss_kb "$epid")
 	row "RSS after find" "$((big_rss / 1024)) MB   baseline empty drive $((small_rss / 1024)) MB (target <= 100 MB at 1M)"
+
+	# ---- a new node syncs the drive from the mount (issue 13) ----
+	field() { "$swarmfs" status "$1" 2>/dev/null | awk -F': ' -v f="$2" '$1 == f { print $2 }'; }
+	uri=$(field "$work/mnt-big" uri)
+	port=$(field "$work/mnt-big" "listen port")
+	height=$(field "$work/mnt-big" height | awk '{ print $1 }')
+	"$swarmfs" key new --home "$work/j" >/dev/null
+	t0=$(now)
+	mount_bg j "$work/j" "$uri" --peer "127.0.0.1:$port"
+	wait_mounted j
+	for _ in $(seq 24000); do
+		h=$(field "$work/mnt-j" height | awk '{ print $1 }')
+		[[ -n $h ]] && ((h >= height)) && break
+		sleep 0.05
+	done
+	t1=$(now)
+	((h >= height)) || { echo "the new node reached height $h of $height"; exit 1; }
+	js=$(secs "$t0" "$t1")
+	row "a new node syncs the drive (mount -> head)" \
+		"$js s, $(rate "$n" "$js") records/s, $(awk -v s="$js" -v n="$n" 'BEGIN { printf "%.1f", s * 1e5 / n }') s per 100k   baseline $n Ed25519 verifies at openssl's rate $(awk -v n="$n" -v v="$ossl" 'BEGIN { printf "%.1f", n / v }') s (target <= 10 s per 100k)"
+	fusermount3 -u "$work/mnt-j"
 	fusermount3 -u "$work/mnt-big"
 fi
 
@@ -162,7 +186,6 @@ mkdir -p "$work/src"
 t0=$(now); cp -r "$work/src" "$work/local-copy"; sync; t1=$(now)
 base=$(rate "$files" "$(secs "$t0" "$t1")")
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user+system ticks
-epid=$mpid
 c0=$(cpu "$epid")
 t0=$(now)
 cp -r "$work/src" "$work/mnt-e/"
