@@ -1,4 +1,5 @@
-/* Ed25519 keys and SHA-256 through OpenSSL; hex. The only file that includes OpenSSL
+/* Ed25519 keys (derived through OpenSSL; signed and verified through libsodium, seal.c
+ * says why) and SHA-256 through OpenSSL; hex. The only file that includes OpenSSL
  * headers, so OpenSSL errors are translated here, once. */
 #include "ledger_priv.h"
 
@@ -83,8 +84,8 @@ int ledger_key_from_seed(const uint8_t seed[32], struct ledger_key **out_key)
 		free(k);
 		return -EIO;
 	}
+	EVP_PKEY_free(pk);
 	memcpy(k->seed, seed, 32);
-	k->pkey = pk;
 	*out_key = k;
 	return 0;
 }
@@ -164,7 +165,6 @@ void ledger_key_free(struct ledger_key *key)
 {
 	if (!key)
 		return;
-	EVP_PKEY_free(key->pkey);
 	OPENSSL_cleanse(key, sizeof *key);
 	free(key);
 }
@@ -192,31 +192,18 @@ int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len,
                     size_t len, uint8_t out_sig[64])
 {
 	uint8_t stackbuf[4096], *b;
-	EVP_MD_CTX *ctx;
-	size_t sl = 64;
-	int rc = -EIO;
+	int rc;
 
 	b = concat(tag, tag_len, msg, len, stackbuf, sizeof stackbuf);
 	if (!b)
 		return -ENOMEM;
-	ctx = EVP_MD_CTX_new();
-	if (ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkey) == 1 &&
-	    EVP_DigestSign(ctx, out_sig, &sl, b, tag_len + len) == 1 && sl == 64)
-		rc = 0;
-	EVP_MD_CTX_free(ctx);
+	rc = seal_sign(k->seed, k->pub, b, tag_len + len, out_sig);
 	if (b != stackbuf)
 		free(b);
 	return rc;
 }
 
-/* Decoding a public key (a point decompression) is about a tenth of a verify; a
- * drive has few authors, so keep the decoded keys of the recent ones. */
-#define PK_CACHE 64
 struct ledger_pk_cache {
-	struct {
-		uint8_t pub[32];
-		EVP_PKEY *pk;
-	} e[PK_CACHE];
 	/* ids of records whose signature a parallel pass checked already (open
 	 * addressing, a power of two slots, all-zero = empty) */
 	uint8_t (*pre)[32];
@@ -285,53 +272,21 @@ void ledger_pk_cache_free(struct ledger_pk_cache *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < PK_CACHE; i++)
-		EVP_PKEY_free(c->e[i].pk);
 	free(c->pre);
 	free(c);
-}
-
-static EVP_PKEY *pk_get(struct ledger_pk_cache *c, const uint8_t pub[32], bool *owned)
-{
-	unsigned slot = (pub[0] ^ pub[31]) % PK_CACHE;
-	EVP_PKEY *pk;
-
-	*owned = false;
-	if (c && c->e[slot].pk && !memcmp(c->e[slot].pub, pub, 32))
-		return c->e[slot].pk;
-	pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
-	if (!pk)
-		return NULL; /* not a valid point: no signature can verify */
-	if (!c) {
-		*owned = true;
-		return pk;
-	}
-	EVP_PKEY_free(c->e[slot].pk);
-	memcpy(c->e[slot].pub, pub, 32);
-	c->e[slot].pk = pk;
-	return pk;
 }
 
 bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32], const char *tag,
                               size_t tag_len, const uint8_t *msg, size_t len, const uint8_t sig[64])
 {
 	uint8_t stackbuf[4096], *b;
-	EVP_PKEY *pk;
-	EVP_MD_CTX *ctx = NULL;
-	bool ok = false, owned;
+	bool ok;
 
+	(void)c; /* libsodium decodes a key as fast as a cache would look it up */
 	b = concat(tag, tag_len, msg, len, stackbuf, sizeof stackbuf);
 	if (!b)
 		return false;
-	pk = pk_get(c, pub, &owned);
-	if (pk)
-		ctx = EVP_MD_CTX_new();
-	if (ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
-	    EVP_DigestVerify(ctx, sig, 64, b, tag_len + len) == 1)
-		ok = true;
-	EVP_MD_CTX_free(ctx);
-	if (owned)
-		EVP_PKEY_free(pk);
+	ok = seal_verify(pub, b, tag_len + len, sig);
 	if (b != stackbuf)
 		free(b);
 	return ok;

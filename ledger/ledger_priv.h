@@ -90,17 +90,18 @@ void ben_end(struct ben_buf *b);
 struct ledger_key {
 	uint8_t seed[32];
 	uint8_t pub[32];
-	void *pkey; /* EVP_PKEY */
 };
 void ledger_sha256(const void *p, size_t len, uint8_t out[32]);
 int ledger_random(void *out, size_t len);
 /* Sign tag || msg (tag includes its NUL). */
 int ledger_key_sign(const struct ledger_key *k, const char *tag, size_t tag_len, const uint8_t *msg,
                     size_t len, uint8_t out_sig[64]);
-/* true if sig is pub's signature over tag || msg. */
+/* true if sig is pub's signature over tag || msg (seal_verify: small-order and
+ * non-canonical keys and R refused). */
 bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len, const uint8_t *msg,
                        size_t len, const uint8_t sig[64]);
-/* Decoded public keys of recent authors; caller serialises (the ledger lock). */
+/* What a signature check may skip: record ids a parallel pass checked already; caller
+ * serialises (the ledger lock). */
 struct ledger_pk_cache;
 int ledger_pk_cache_new(struct ledger_pk_cache **out);
 void ledger_pk_cache_free(struct ledger_pk_cache *c);
@@ -109,7 +110,7 @@ void ledger_pk_cache_free(struct ledger_pk_cache *c);
 int ledger_pk_cache_preverified_set(struct ledger_pk_cache *c, const uint8_t (*ids)[32], size_t n);
 bool ledger_pk_cache_preverified(const struct ledger_pk_cache *c, const uint8_t id[32]);
 void ledger_pk_cache_preverified_clear(struct ledger_pk_cache *c);
-/* As ledger_sig_verify, through the cache c (NULL: none). */
+/* As ledger_sig_verify (c, which may be NULL, is not consulted). */
 bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32], const char *tag,
                               size_t tag_len, const uint8_t *msg, size_t len,
                               const uint8_t sig[64]);
@@ -142,6 +143,13 @@ bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const ui
 
 int seal_init(void);
 void seal_wipe(void *p, size_t len);
+/* Ed25519 (libsodium; keys.c signs and verifies through these). seal_sign: the
+ * signature of msg by the key of seed and its public key pub; 0 or -EIO. seal_verify:
+ * whether sig is pub's over msg, refusing small-order and non-canonical keys and R and
+ * S >= L. Any thread. */
+int seal_sign(const uint8_t seed[32], const uint8_t pub[32], const uint8_t *msg, size_t len,
+              uint8_t out_sig[64]);
+bool seal_verify(const uint8_t pub[32], const uint8_t *msg, size_t len, const uint8_t sig[64]);
 /* Seal msg (len bytes) to the X25519 twin of the Ed25519 key member: out gets
  * len + LEDGER_SEAL_OVERHEAD bytes. -EINVAL if member has no twin. */
 int seal_box(const uint8_t member[32], const uint8_t *msg, size_t len, uint8_t *out);

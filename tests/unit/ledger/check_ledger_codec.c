@@ -176,6 +176,89 @@ START_TEST(test_keys_rfc8032_vector)
 }
 END_TEST
 
+/* Attack: sign as a public key of small order. With A = the identity point (01 00..00),
+ * R = the identity and S = 0, the check [S]B = R + [h]A holds for every message h, so
+ * anyone can "sign" anything as that key: OpenSSL 3.0's EVP verify took it (a record
+ * whose author is that key could be written by anyone). Every small-order point (the
+ * identity, the point of order 2, two of order 4, four of order 8, RFC 8032 encodings)
+ * as the key, and each as R with S = 0, must be refused; so must S >= L. */
+START_TEST(test_keys_small_order_forgery_refused)
+{
+	static const char *small[] = {
+		"0100000000000000000000000000000000000000000000000000000000000000",
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+		"0000000000000000000000000000000000000000000000000000000000000000",
+		"0000000000000000000000000000000000000000000000000000000000000080",
+		"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+		"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+	};
+	static const uint8_t msg[] = "claim /docs/a.pdf";
+	uint8_t pub[32], sig[64], real[32];
+	struct ledger_key *k = tu_key(1);
+
+	for (size_t i = 0; i < sizeof small / sizeof *small; i++) {
+		ck_assert_int_eq(ledger_unhex(small[i], pub, 32), 0);
+		for (size_t j = 0; j < sizeof small / sizeof *small; j++) {
+			memset(sig, 0, sizeof sig);
+			ck_assert_int_eq(ledger_unhex(small[j], sig, 32), 0);
+			ck_assert_msg(!ledger_sig_verify(pub, "t", 2, msg, sizeof msg, sig),
+			              "small-order key %zu, R %zu: forged signature accepted", i,
+			              j);
+		}
+	}
+	/* S >= L: an honest signature with L added to S is the same point, refused */
+	ledger_key_public(k, real);
+	ck_assert_int_eq(ledger_key_sign(k, "t", 2, msg, sizeof msg, sig), 0);
+	ck_assert(ledger_sig_verify(real, "t", 2, msg, sizeof msg, sig));
+	{
+		static const uint8_t L[32] = { 0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58,
+			                       0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+			                       0,    0,    0,    0,    0,    0,    0,    0,
+			                       0,    0,    0,    0,    0,    0,    0,    0x10 };
+		unsigned carry = 0;
+
+		for (int b = 0; b < 32; b++) {
+			unsigned v = sig[32 + b] + L[b] + carry;
+
+			sig[32 + b] = (uint8_t)v;
+			carry = v >> 8;
+		}
+		ck_assert(!carry); /* S < L < 2^253: S + L fits in 32 bytes */
+		ck_assert_msg(!ledger_sig_verify(real, "t", 2, msg, sizeof msg, sig),
+		              "S + L accepted: signatures are malleable");
+	}
+	ledger_key_free(k);
+}
+END_TEST
+
+static struct rec sample(enum ledger_rec_type t);
+
+/* Attack, on a record: a claim whose author is the identity point and whose signature
+ * is the universal forgery above decodes as nothing (rec_decode refuses it). */
+START_TEST(test_record_small_order_author_refused)
+{
+	struct ledger_key *k = tu_key(1);
+	struct rec r = sample(LEDGER_REC_CLAIM), d;
+	uint8_t *raw, *at, id_pub[32] = { 1 };
+	size_t len;
+
+	ck_assert_int_eq(rec_sign(&r, k, &raw, &len), 0);
+	ck_assert_int_eq(rec_decode(NULL, raw, len, 4096, &d), 0);
+	at = memmem(raw, len, k->pub, 32);
+	ck_assert_ptr_nonnull(at);
+	memcpy(at, id_pub, 32);
+	at = memmem(raw, len, "3:sig64:", 8);
+	ck_assert_ptr_nonnull(at);
+	memset(at + 8, 0, 64);
+	at[8] = 1; /* R = the identity, S = 0 */
+	ck_assert_int_ne(rec_decode(NULL, raw, len, 4096, &d), 0);
+	free(raw);
+	ledger_key_free(k);
+}
+END_TEST
+
 START_TEST(test_keys_save_load_sign)
 {
 	struct ledger_key *k, *k2;
@@ -686,6 +769,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bencode_encoder_and_accessors);
 	tcase_add_test(tc, test_keys_rfc8032_vector);
 	tcase_add_test(tc, test_keys_save_load_sign);
+	tcase_add_test(tc, test_keys_small_order_forgery_refused);
+	tcase_add_test(tc, test_record_small_order_author_refused);
 	tcase_add_test(tc, test_merkle_ct_vectors);
 	tcase_add_test(tc, test_merkle_brute_force);
 	tcase_add_test(tc, test_path_normalize);
