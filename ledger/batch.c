@@ -28,14 +28,6 @@ static bool presignable(const struct ledger *l, const struct rec *r)
 	return !cites_prev(r) && !l->params.private_drive;
 }
 
-/* Whether a record of this type is judged by the time only through the bound on its
- * timestamp (record_check): the access records' checks read the clock (expiry). */
-static bool time_free(enum ledger_rec_type type)
-{
-	return type != LEDGER_REC_INVITE && type != LEDGER_REC_REDEEM && type != LEDGER_REC_KEYS &&
-	       type != LEDGER_REC_KEYWRAP;
-}
-
 struct signers {
 	struct ledger *l;
 	struct rec *recs;
@@ -188,7 +180,7 @@ int ledger_submit_batch(struct ledger *l, const struct ledger_op *ops, size_t n,
 
 		for (size_t i = 0; ids && braws && blens && i < n; i++)
 			if (!out_rcs[i]) {
-				later_ok = later_ok && time_free(recs[i].type);
+				later_ok = later_ok && chain_rec_time_free(recs[i].type);
 				memcpy(ids[m], recs[i].id, 32);
 				braws[m] = raws[i];
 				blens[m++] = lens[i];

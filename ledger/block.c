@@ -254,7 +254,7 @@ int blk_hdr_decode(const uint8_t *buf, size_t len, struct blk_hdr *h, bool check
 		keys++;
 	if (keys != (h->params.len ? 11u : 10u))
 		return -EBADMSG; /* unknown fields */
-	if (check_sig && !ledger_dict_sig_verify(NULL, d, h->producer, LEDGER_BLOCK_TAG,
+	if (check_sig && !ledger_dict_sig_verify(d, h->producer, LEDGER_BLOCK_TAG,
 	                                         LEDGER_TAG_LEN(LEDGER_BLOCK_TAG)))
 		return -EBADMSG;
 	ledger_sha256(buf, len, h->id);

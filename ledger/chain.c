@@ -191,6 +191,12 @@ static int owner_rights(struct ledger *l, const struct rec *r, const struct row 
 	return 0;
 }
 
+bool chain_rec_time_free(enum ledger_rec_type type)
+{
+	return type != LEDGER_REC_INVITE && type != LEDGER_REC_REDEEM && type != LEDGER_REC_KEYS &&
+	       type != LEDGER_REC_KEYWRAP;
+}
+
 /* Check one record against the state as it stands. time_limit bounds its timestamp. */
 static int record_check(struct ledger *l, const struct rec *r, int64_t time_limit)
 {
@@ -207,6 +213,8 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 	if ((r->type == LEDGER_REC_CLAIM || r->type == LEDGER_REC_UPDATE) &&
 	    (rc = filekey_check(l, r)))
 		return rc;
+	if (!chain_rec_time_free(r->type)) /* the access records: their expiry reads the clock */
+		return access_check(l, r, time_limit - l->cfg.max_future_s);
 	switch (r->type) {
 	case LEDGER_REC_CLAIM:
 	case LEDGER_REC_MKDIR:
@@ -253,10 +261,6 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 			return 0;
 		}
 		return rc == (r->producer ? 2 : 1) ? -EEXIST : 0;
-	case LEDGER_REC_INVITE:
-	case LEDGER_REC_REDEEM:
-	case LEDGER_REC_KEYS:
-	case LEDGER_REC_KEYWRAP: return access_check(l, r, time_limit - l->cfg.max_future_s);
 	case LEDGER_REC_CREDIT: return credit_check(l, r);
 	case LEDGER_REC_HOST: return host_check(l, r);
 	case LEDGER_REC_SETTING: return setting_check(l, r);

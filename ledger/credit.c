@@ -74,7 +74,7 @@ static int receipt_check(struct ledger *l, const uint8_t up[32], const uint8_t *
 		return -EPERM; /* no member credits itself; a stranger's word counts for nothing */
 	if (r->bytes <= 0 || r->bytes > LEDGER_RECEIPT_MAX_BYTES)
 		return -EINVAL;
-	if (!ledger_dict_sig_verify(l->pkc, (struct ben){ buf, len }, r->down, LEDGER_RECEIPT_TAG,
+	if (!ledger_dict_sig_verify((struct ben){ buf, len }, r->down, LEDGER_RECEIPT_TAG,
 	                            LEDGER_TAG_LEN(LEDGER_RECEIPT_TAG)))
 		return -EBADMSG;
 	return counted(l, r->id) ? -EEXIST : 0;

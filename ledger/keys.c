@@ -1,5 +1,5 @@
-/* Ed25519 keys (derived through OpenSSL; signed and verified through libsodium, seal.c
- * says why) and SHA-256 through OpenSSL; hex. The only file that includes OpenSSL
+/* Ed25519 keys (their files; the curve's work is libsodium's, in seal.c, which says why),
+ * SHA-256 and randomness through OpenSSL; hex. The only file that includes OpenSSL
  * headers, so OpenSSL errors are translated here, once. */
 #include "ledger_priv.h"
 
@@ -73,18 +73,13 @@ int ledger_random(void *out, size_t len)
 int ledger_key_from_seed(const uint8_t seed[32], struct ledger_key **out_key)
 {
 	struct ledger_key *k = calloc(1, sizeof *k);
-	EVP_PKEY *pk;
-	size_t pl = 32;
 
 	if (!k)
 		return -ENOMEM;
-	pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
-	if (!pk || EVP_PKEY_get_raw_public_key(pk, k->pub, &pl) != 1 || pl != 32) {
-		EVP_PKEY_free(pk);
+	if (seal_public_of_seed(seed, k->pub)) {
 		free(k);
 		return -EIO;
 	}
-	EVP_PKEY_free(pk);
 	memcpy(k->seed, seed, 32);
 	*out_key = k;
 	return 0;
@@ -276,13 +271,12 @@ void ledger_pk_cache_free(struct ledger_pk_cache *c)
 	free(c);
 }
 
-bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32], const char *tag,
-                              size_t tag_len, const uint8_t *msg, size_t len, const uint8_t sig[64])
+bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len, const uint8_t *msg,
+                       size_t len, const uint8_t sig[64])
 {
 	uint8_t stackbuf[4096], *b;
 	bool ok;
 
-	(void)c; /* libsodium decodes a key as fast as a cache would look it up */
 	b = concat(tag, tag_len, msg, len, stackbuf, sizeof stackbuf);
 	if (!b)
 		return false;
@@ -292,14 +286,7 @@ bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32], 
 	return ok;
 }
 
-bool ledger_sig_verify(const uint8_t pub[32], const char *tag, size_t tag_len, const uint8_t *msg,
-                       size_t len, const uint8_t sig[64])
-{
-	return ledger_sig_verify_cached(NULL, pub, tag, tag_len, msg, len, sig);
-}
-
-bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const uint8_t pub[32],
-                            const char *tag, size_t tag_len)
+bool ledger_dict_sig_verify(struct ben dict, const uint8_t pub[32], const char *tag, size_t tag_len)
 {
 	struct ben_iter it;
 	struct ben k, v;
@@ -330,7 +317,7 @@ bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const ui
 		return false;
 	memcpy(msg, dict.p, cut_at);
 	memcpy(msg + cut_at, dict.p + cut_at + cut_len, dict.len - cut_at - cut_len);
-	ok = ledger_sig_verify_cached(c, pub, tag, tag_len, msg, mlen, sig);
+	ok = ledger_sig_verify(pub, tag, tag_len, msg, mlen, sig);
 	if (msg != stackbuf)
 		free(msg);
 	return ok;

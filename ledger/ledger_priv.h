@@ -110,15 +110,11 @@ void ledger_pk_cache_free(struct ledger_pk_cache *c);
 int ledger_pk_cache_preverified_set(struct ledger_pk_cache *c, const uint8_t (*ids)[32], size_t n);
 bool ledger_pk_cache_preverified(const struct ledger_pk_cache *c, const uint8_t id[32]);
 void ledger_pk_cache_preverified_clear(struct ledger_pk_cache *c);
-/* As ledger_sig_verify (c, which may be NULL, is not consulted). */
-bool ledger_sig_verify_cached(struct ledger_pk_cache *c, const uint8_t pub[32], const char *tag,
-                              size_t tag_len, const uint8_t *msg, size_t len,
-                              const uint8_t sig[64]);
 /* Signature over a canonical dict carrying "sig": the dict's bytes without the
  * "3:sig64:<sig>" entry are what was signed (canonical encoding makes that splice
- * exact, so nothing is ever re-encoded). c may be NULL. */
-bool ledger_dict_sig_verify(struct ledger_pk_cache *c, struct ben dict, const uint8_t pub[32],
-                            const char *tag, size_t tag_len);
+ * exact, so nothing is ever re-encoded). */
+bool ledger_dict_sig_verify(struct ben dict, const uint8_t pub[32], const char *tag,
+                            size_t tag_len);
 
 #define LEDGER_REC_TAG     "swarmfs-record-v1"
 #define LEDGER_REDEEM_TAG  "swarmfs-redeem-v1" /* invite key signs drive || joiner key */
@@ -149,6 +145,8 @@ void seal_wipe(void *p, size_t len);
  * S >= L. Any thread. */
 int seal_sign(const uint8_t seed[32], const uint8_t pub[32], const uint8_t *msg, size_t len,
               uint8_t out_sig[64]);
+/* The Ed25519 public key of seed (RFC 8032). 0 or -EIO. */
+int seal_public_of_seed(const uint8_t seed[32], uint8_t out_pub[32]);
 bool seal_verify(const uint8_t pub[32], const uint8_t *msg, size_t len, const uint8_t sig[64]);
 /* Seal msg (len bytes) to the X25519 twin of the Ed25519 key member: out gets
  * len + LEDGER_SEAL_OVERHEAD bytes. -EINVAL if member has no twin. */
@@ -566,6 +564,10 @@ int chain_mempool_add_batch(struct ledger *l, const struct rec *recs, const stru
 int chain_mempool_counts(struct ledger *l, const uint8_t author[32], int64_t *out_total,
                          int64_t *out_author);
 int chain_produce(struct ledger *l);
+/* Whether a record of this type is judged by the time only through the bound on its
+ * timestamp (the access records' checks read the clock for their expiry): a block dated
+ * later than the batch that checked it takes it unchanged. Any thread. */
+bool chain_rec_time_free(enum ledger_rec_type type);
 int chain_head(struct ledger *l, struct ledger_head *out);
 int chain_block_wire(struct ledger *l, const uint8_t id[32], uint8_t **out, size_t *len);
 int chain_id_at(struct ledger *l, int64_t height, uint8_t out[32]);

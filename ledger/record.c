@@ -626,8 +626,7 @@ int rec_decode(struct ledger_pk_cache *c, const uint8_t *buf, size_t len, size_t
 		return rc;
 	if (ledger_pk_cache_preverified(c, r->id))
 		return 0; /* these very bytes passed the check on another thread */
-	if (!ledger_dict_sig_verify(c, d, r->author, LEDGER_REC_TAG,
-	                            LEDGER_TAG_LEN(LEDGER_REC_TAG)))
+	if (!ledger_dict_sig_verify(d, r->author, LEDGER_REC_TAG, LEDGER_TAG_LEN(LEDGER_REC_TAG)))
 		return -EBADMSG;
 	return 0;
 }

@@ -55,6 +55,18 @@ int seal_sign(const uint8_t seed[32], const uint8_t pub[32], const uint8_t *msg,
 	return rc;
 }
 
+int seal_public_of_seed(const uint8_t seed[32], uint8_t out_pub[32])
+{
+	uint8_t sk[crypto_sign_SECRETKEYBYTES];
+	int rc;
+
+	if (seal_init())
+		return -EIO;
+	rc = crypto_sign_seed_keypair(out_pub, sk, seed) ? -EIO : 0;
+	sodium_memzero(sk, sizeof sk);
+	return rc;
+}
+
 bool seal_verify(const uint8_t pub[32], const uint8_t *msg, size_t len, const uint8_t sig[64])
 {
 	return seal_init() == 0 && crypto_sign_verify_detached(sig, msg, len, pub) == 0;

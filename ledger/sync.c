@@ -841,7 +841,7 @@ static int on_tx(struct ledger_sync *s, struct ben d, bool *added, const char **
 	}
 	ledger_unlock(s->l);
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (!ledger_dict_sig_verify(NULL, raws[i], recs[i].author, LEDGER_REC_TAG,
+		if (!ledger_dict_sig_verify(raws[i], recs[i].author, LEDGER_REC_TAG,
 		                            LEDGER_TAG_LEN(LEDGER_REC_TAG))) {
 			*why = "a record with a bad signature";
 			rc = -EBADMSG;

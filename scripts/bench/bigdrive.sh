@@ -157,16 +157,15 @@ if [[ $only != cp ]]; then
 	row "RSS after find" "$((big_rss / 1024)) MB   baseline empty drive $((small_rss / 1024)) MB (target <= 100 MB at 1M)"
 
 	# ---- a new node syncs the drive from the mount (issue 13) ----
-	field() { "$swarmfs" status "$1" 2>/dev/null | awk -F': ' -v f="$2" '$1 == f { print $2 }'; }
-	uri=$(field "$work/mnt-big" uri)
-	port=$(field "$work/mnt-big" "listen port")
-	height=$(field "$work/mnt-big" height | awk '{ print $1 }')
+	uri=$(drive_field "$work/mnt-big" uri)
+	port=$(drive_field "$work/mnt-big" "listen port")
+	height=$(drive_field "$work/mnt-big" height | awk '{ print $1 }')
 	"$swarmfs" key new --home "$work/j" >/dev/null
 	t0=$(now)
 	mount_bg j "$work/j" "$uri" --peer "127.0.0.1:$port"
 	wait_mounted j
 	for _ in $(seq 24000); do
-		h=$(field "$work/mnt-j" height | awk '{ print $1 }')
+		h=$(drive_field "$work/mnt-j" height | awk '{ print $1 }')
 		[[ -n $h ]] && ((h >= height)) && break
 		sleep 0.05
 	done
@@ -181,22 +180,19 @@ fi
 
 # ---- cp -r of small files ----
 mkdir -p "$work/src"
-(cd "$work/src" && seq 0 9 | xargs -I{} mkdir d{} &&
-	seq 0 $((files - 1)) | awk '{ f = sprintf("d%d/f%06d", $1 % 10, $1); print "line " f > f; close(f) }')
+small_files "$work/src" "$files"
 t0=$(now); cp -r "$work/src" "$work/local-copy"; sync; t1=$(now)
 base=$(rate "$files" "$(secs "$t0" "$t1")")
-cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user+system ticks
-c0=$(cpu "$epid")
+c0=$(cpu_ticks "$epid")
 t0=$(now)
 cp -r "$work/src" "$work/mnt-e/"
 t1=$(now)
-until "$swarmfs" status "$work/mnt-e" | grep -q "publish queue: 0 staged, 0 queued" &&
-	"$swarmfs" status "$work/mnt-e" | grep -q "^mempool: 0"; do sleep 0.05; done
+until published "$work/mnt-e"; do sleep 0.05; done
 t2=$(now)
-c1=$(cpu "$epid")
+c1=$(cpu_ticks "$epid")
 height=$("$swarmfs" status "$work/mnt-e" | awk '/^height/ { print $2 }')
 row "cp -r of small files: published+confirmed" "$(rate "$files" "$(secs "$t0" "$t2")") files/s (cp returned after $(secs "$t0" "$t1") s; $height blocks)   baseline cp -r + sync to local disk $base files/s (target >= 2000/s)"
-row "  the mount's CPU per 1000 files" "$(awk -v c=$((c1 - c0)) -v t="$(getconf CLK_TCK)" -v n="$files" 'BEGIN { printf "%.2f", c / t * 1000 / n }') s (user+system, less noisy than files/s under load)"
+row "  the mount's CPU per 1000 files" "$(per_1000 $((c1 - c0)) "$files") s (user+system, less noisy than files/s under load)"
 fusermount3 -u "$work/mnt-e"
 [[ $only == cp ]] || row "10-node fan-out (publisher's upload)" "scripts/bench/fanout.sh measures it"
 [[ $only == cp ]] || row "cp -r into a 10-node drive" "scripts/bench/cpnodes.sh measures it"

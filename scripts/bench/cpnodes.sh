@@ -21,13 +21,6 @@ files=${FILES:-10000}
 bench_build cpnodes swarmfs
 bench_work cpnodes
 
-field() { "$swarmfs" status "$1" | awk -F': ' -v f="$2" '$1 == f { print $2 }'; }
-confirmed() { # MOUNTPOINT: nothing of its own left to publish or to put in a block
-	local s
-	s=$("$swarmfs" status "$1")
-	grep -q "publish queue: 0 staged, 0 queued" <<<"$s" && grep -q "^mempool: 0" <<<"$s"
-}
-cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user+system ticks
 # cp -r of the source tree into MOUNTPOINT, then until it is confirmed there: prints
 # "SECONDS_CP SECONDS_CONFIRMED HEIGHT" from cp's start
 publish() {
@@ -35,15 +28,14 @@ publish() {
 	t0=$(now)
 	cp -r "$work/src" "$1/"
 	t1=$(now)
-	for _ in $(seq 12000); do confirmed "$1" && break; sleep 0.05; done
-	confirmed "$1" || { echo "$1 never confirmed the files" >&2; exit 1; }
+	for _ in $(seq 12000); do published "$1" && break; sleep 0.05; done
+	published "$1" || { echo "$1 never confirmed the files" >&2; exit 1; }
 	t2=$(now)
-	echo "$(secs "$t0" "$t1") $(secs "$t0" "$t2") $(field "$1" height | awk '{ print $1 }')"
+	echo "$(secs "$t0" "$t1") $(secs "$t0" "$t2") $(drive_field "$1" height | awk '{ print $1 }')"
 }
 
 mkdir -p "$work/src"
-(cd "$work/src" && seq 0 9 | xargs -I{} mkdir d{} &&
-	seq 0 $((files - 1)) | awk '{ f = sprintf("d%d/f%06d", $1 % 10, $1); print "line " f > f; close(f) }')
+small_files "$work/src" "$files"
 echo "swarmfs cp -r into a $n_nodes-node drive: $files small files, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 echo
 
@@ -66,19 +58,19 @@ for i in $(seq 2 "$n_nodes"); do
 done
 # every node in sync with A (the genesis) before the cp starts
 for n in "${others[@]}"; do
-	for _ in $(seq 1200); do [[ $(field "$work/mnt-$n" sync) == "in sync"* ]] && break; sleep 0.05; done
+	for _ in $(seq 1200); do [[ $(drive_field "$work/mnt-$n" sync) == "in sync"* ]] && break; sleep 0.05; done
 done
-c0=$(cpu "${pid[a]}")
+c0=$(cpu_ticks "${pid[a]}")
 o0=0
-for n in "${others[@]}"; do o0=$((o0 + $(cpu "${pid[$n]}"))); done
+for n in "${others[@]}"; do o0=$((o0 + $(cpu_ticks "${pid[$n]}"))); done
 t0=$(now)
 read -r o_cp o_conf height <<<"$(publish "$work/mnt-a")"
-c1=$(cpu "${pid[a]}")
+c1=$(cpu_ticks "${pid[a]}")
 # every other node at A's height, and listing the last file
 last=$(cd "$work/src" && find . -type f | sort | tail -1)
 for n in "${others[@]}"; do
 	for _ in $(seq 12000); do
-		h=$(field "$work/mnt-$n" height | awk '{ print $1 }')
+		h=$(drive_field "$work/mnt-$n" height | awk '{ print $1 }')
 		[[ -n $h ]] && ((h >= height)) && [[ -e $work/mnt-$n/src/$last ]] && break
 		sleep 0.05
 	done
@@ -86,7 +78,7 @@ for n in "${others[@]}"; do
 done
 t3=$(now)
 o1=0
-for n in "${others[@]}"; do o1=$((o1 + $(cpu "${pid[$n]}"))); done
+for n in "${others[@]}"; do o1=$((o1 + $(cpu_ticks "${pid[$n]}"))); done
 o_all=$(secs "$t0" "$t3")
 listed=$(find "$work/mnt-n$n_nodes/src" -type f | wc -l)
 ((listed == files)) || { echo "n$n_nodes lists $listed of $files files"; exit 1; }
@@ -95,6 +87,6 @@ row "cp -r, $n_nodes nodes: published+confirmed on A" \
 	"$(rate "$files" "$o_conf") files/s (cp returned after $o_cp s; height $height)   baseline A alone $(rate "$files" "$b_conf") files/s (cp $b_cp s) (target >= 1000/s)"
 row "  listed on all $((n_nodes - 1)) other nodes" "$(rate "$files" "$o_all") files/s ($o_all s from cp's start)"
 row "  A's CPU per 1000 files" \
-	"$(awk -v c=$((c1 - c0)) -v t="$(getconf CLK_TCK)" -v n="$files" 'BEGIN { printf "%.2f", c / t * 1000 / n }') s (user+system)"
+	"$(per_1000 $((c1 - c0)) "$files") s (user+system)"
 row "  each other node's CPU per 1000 files" \
-	"$(awk -v c=$((o1 - o0)) -v t="$(getconf CLK_TCK)" -v n="$files" -v k=$((n_nodes - 1)) 'BEGIN { printf "%.2f", c / t * 1000 / n / k }') s (mean of $((n_nodes - 1)), until they list the last file)"
+	"$(per_1000 $((o1 - o0)) "$files" $((n_nodes - 1))) s (mean of $((n_nodes - 1)), until they list the last file)"

@@ -24,8 +24,6 @@ sample=${SAMPLE:-20}
 bench_build held swarmfs
 bench_work held
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
 # ---- the held files: published by A ----
 mkdir -p "$work/src"
 (cd "$work/src" && seq 0 99 | xargs -I{} mkdir d{} &&
@@ -37,8 +35,7 @@ listen=(--listen "127.0.0.1:$port")
 mount_node a "$work/a" team "${listen[@]}" --seed-max "$held"
 t0=$(now)
 cp -r "$work/src/." "$work/mnt-a/"
-until "$swarmfs" status "$work/mnt-a" | grep -q "publish queue: 0 staged, 0 queued" &&
-	"$swarmfs" status "$work/mnt-a" | grep -q "^mempool: 0"; do sleep 0.5; done
+until published "$work/mnt-a"; do sleep 0.5; done
 t1=$(now)
 row "published $held files (setup)" "$(secs "$t0" "$t1") s"
 uri=$(drive_field "$work/mnt-a" uri)

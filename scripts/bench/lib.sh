@@ -10,8 +10,13 @@
 #                               background job (log $work/NAME.log), until it is up
 #   umount_node NAME            unmount it and wait for its daemon
 #   drive_field MOUNTPOINT FIELD  a line of the drive's status text
+#   published MOUNTPOINT        true once its publish queue and mempool are empty (what
+#                               it was given is in a block)
+#   small_files DIR N           N one-line files in 10 directories under DIR, for cp -r
 #   now, secs T0 T1, rate N SECS, rss_kb PID, row LABEL TEXT  times, rates, memory and
 #                               the aligned rows the reports print
+#   cpu_ticks PID, per_1000 TICKS FILES [K]  user+system CPU in clock ticks; as seconds
+#                               per 1000 files (per each of K processes)
 
 bench_build() {
 	local name=$1
@@ -76,8 +81,24 @@ drive_field() {
 	getfattr --only-values -n user.swarmfs.drive "$1" 2>/dev/null | sed -n "s/^$2: //p"
 }
 
+published() {
+	local s
+	s=$(getfattr --only-values -n user.swarmfs.drive "$1" 2>/dev/null)
+	grep -q "publish queue: 0 staged, 0 queued" <<<"$s" && grep -q "^mempool: 0" <<<"$s"
+}
+
+small_files() {
+	(cd "$1" && seq 0 9 | xargs -I{} mkdir d{} &&
+		seq 0 $(($2 - 1)) | awk '{ f = sprintf("d%d/f%06d", $1 % 10, $1); print "line " f > f; close(f) }')
+}
+
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 rate() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.0f", m / s }'; }
 rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+per_1000() {
+	awk -v c="$1" -v t="$(getconf CLK_TCK)" -v n="$2" -v k="${3:-1}" \
+		'BEGIN { printf "%.2f", c / t * 1000 / n / k }'
+}
 row() { printf '%-44s %s\n' "$1" "$2"; }
