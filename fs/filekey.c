@@ -410,11 +410,21 @@ int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_
 		return -ENOMEM;
 	/* checked before it is decrypted: a chunk that fails its check is never served */
 	n = read_plain(d, h, (uint64_t)off, size, buf, &tiled);
+	if ((tiled = n >= 0 && tiled)) {
+		/* the prefetch runs after the reply, when nothing holds the kernel's last
+		 * read open any more: a release may put the handle meanwhile (ASan saw
+		 * prefetch_next read a freed window), so it takes a reference of its own */
+		pthread_mutex_lock(&h->lock);
+		h->refs++;
+		pthread_mutex_unlock(&h->lock);
+	}
 	if (n >= 0)
 		fuse_reply_buf(req, (const char *)buf, (size_t)n);
 	OPENSSL_cleanse(buf, n > 0 ? (size_t)n : 0);
 	free(buf);
-	if (n >= 0 && tiled)
+	if (tiled) {
 		prefetch_next(d, h, (uint64_t)off);
+		fs_fh_put(h);
+	}
 	return n < 0 ? (int)n : 0;
 }
