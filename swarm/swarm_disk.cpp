@@ -5,18 +5,20 @@
 // The v2 block hashes a piece's check computed are kept for on_piece
 // (swarm_torrent_piece_blocks).
 //
-// A torrent of one file (every swarmfs file's) is written and hashed here through a
-// descriptor kept open (direct_fd), where posix_storage opens the file with fopen for
-// every 16 KiB block and again for every block it reads back to hash: 4 system calls
-// and a FILE a block, about a tenth of a mount's CPU on a cold read (issue 13). The
-// rest, and every torrent of several files, is posix_disk_io's, unchanged. Everything
-// runs on libtorrent's network thread, as posix_disk_io does.
+// A torrent of one file (every swarmfs file's) is written, hashed and read here
+// through a descriptor kept open (direct_fd), where posix_storage opens the file with
+// fopen for every 16 KiB block it writes or reads, and again for every block it reads
+// back to hash: 4 system calls and a FILE a block, about a tenth of a mount's CPU on a
+// cold read (issue 13). The rest, and every torrent of several files, is
+// posix_disk_io's, unchanged. Everything runs on libtorrent's network thread, as
+// posix_disk_io does.
 #include "swarm_priv.h"
 
 #include <algorithm>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -230,42 +232,87 @@ struct checked_disk final : lt::disk_interface {
 		e->holder.reset(); // inner forgets it now; a read in flight keeps only e
 	}
 
+	// The buffers of direct reads: plain heap, so they may outlive this object in a
+	// peer's send queue at shutdown.
+	struct heap_buffers final : lt::buffer_allocator_interface {
+		void free_disk_buffer(char *b) override
+		{
+			std::free(b);
+		}
+	};
+
+	// posix_disk_io's read of one request, through the kept descriptor: a buffer of
+	// a block with r.length bytes in it; nothing there at all is file_too_short.
+	lt::storage_error direct_read(storage &e, lt::peer_request const &r,
+	                              lt::disk_buffer_holder &out)
+	{
+		static heap_buffers heap;
+		char *b = static_cast<char *>(std::malloc((size_t)std::max(r.length, 1)));
+		off_t at = (off_t) static_cast<int>(r.piece) * e.piece_length + r.start;
+		int got = 0;
+
+		if (!b) {
+			lt::storage_error err;
+			err.ec = lt::errors::no_memory;
+			err.operation = lt::operation_t::alloc_cache_piece;
+			return err;
+		}
+		out = lt::disk_buffer_holder(heap, b, r.length);
+		while (got < r.length) {
+			ssize_t n = ::pread(e.fd, b + got, (size_t)(r.length - got), at + got);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return direct_error(errno, lt::operation_t::file_read);
+			if (n == 0)
+				break;
+			got += (int)n;
+		}
+		return got > 0 || r.length == 0 ? lt::storage_error()
+		                                : direct_error(0, lt::operation_t::file_read);
+	}
+
 	void
 	async_read(lt::storage_index_t idx, lt::peer_request const &r,
 	           std::function<void(lt::disk_buffer_holder, lt::storage_error const &)> handler,
 	           lt::disk_job_flags_t flags) override
 	{
-		std::shared_ptr<storage> e;
-		if (s->check_upload) {
-			std::lock_guard<std::mutex> g(mu);
-			auto it = st.find(static_cast<int>(idx));
-			if (it != st.end())
-				e = it->second;
-		}
-		if (!e) {
+		std::shared_ptr<storage> e = find(idx);
+		bool direct = e && direct_fd(*e) >= 0;
+
+		if (!direct && (!e || !s->check_upload)) {
 			inner->async_read(idx, r, std::move(handler), flags);
 			return;
 		}
 		uint64_t offset = (uint64_t) static_cast<int>(r.piece) * (uint64_t)e->piece_length +
 		                  (uint64_t)r.start;
-		inner->async_read(
-		    idx, r,
-		    [this, e, offset, len = r.length, handler = std::move(handler)](
-		        lt::disk_buffer_holder buf, lt::storage_error const &err) {
-			    // the buffer may be larger than the request: only r.length bytes go
-			    size_t n = (size_t)std::min<std::ptrdiff_t>(len, buf.size());
-			    if (!err && buf && !may_upload(e, offset, buf.data(), n)) {
-				    // operation_aborted: the peer gets "dont have" and a reject,
-				    // and the torrent is neither paused nor put in error
-				    lt::storage_error refused;
-				    refused.ec = boost::asio::error::operation_aborted;
-				    refused.operation = lt::operation_t::file_read;
-				    handler(lt::disk_buffer_holder(), refused);
-				    return;
-			    }
-			    handler(std::move(buf), err);
-		    },
-		    flags);
+		auto done = [this, e, offset, len = r.length, handler = std::move(handler)](
+		                lt::disk_buffer_holder buf, lt::storage_error const &err) {
+			// the buffer may be larger than the request: only r.length bytes go
+			size_t n = (size_t)std::min<std::ptrdiff_t>(len, buf.size());
+			if (s->check_upload && !err && buf &&
+			    !may_upload(e, offset, buf.data(), n)) {
+				// operation_aborted: the peer gets "dont have" and a reject, and
+				// the torrent is neither paused nor put in error
+				lt::storage_error refused;
+				refused.ec = boost::asio::error::operation_aborted;
+				refused.operation = lt::operation_t::file_read;
+				handler(lt::disk_buffer_holder(), refused);
+				return;
+			}
+			handler(std::move(buf), err);
+		};
+		if (!direct) {
+			inner->async_read(idx, r, std::move(done), flags);
+			return;
+		}
+		lt::disk_buffer_holder buf;
+		lt::storage_error err = direct_read(*e, r, buf);
+		boost::asio::post(ioc,
+		                  [buf = std::move(buf), err, done = std::move(done)]() mutable {
+			                  done(std::move(buf), err);
+		                  });
 	}
 
 	// ---- the rest is posix_disk_io's ----
