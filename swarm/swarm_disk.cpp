@@ -130,6 +130,25 @@ struct checked_disk final : lt::disk_interface {
 		return ec;
 	}
 
+	// Up to len bytes at at, fewer only at the end of the file; -errno on an error.
+	static int pread_full(int fd, char *b, int len, off_t at)
+	{
+		int got = 0;
+
+		while (got < len) {
+			ssize_t n = ::pread(fd, b + got, (size_t)(len - got), at + got);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				break;
+			got += (int)n;
+		}
+		return got;
+	}
+
 	// The piece's length in the one file (v1 and v2 agree: no pad files).
 	static int piece_size(storage const &e, lt::piece_index_t piece)
 	{
@@ -258,17 +277,8 @@ struct checked_disk final : lt::disk_interface {
 			return err;
 		}
 		out = lt::disk_buffer_holder(heap, b, r.length);
-		while (got < r.length) {
-			ssize_t n = ::pread(e.fd, b + got, (size_t)(r.length - got), at + got);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return direct_error(errno, lt::operation_t::file_read);
-			if (n == 0)
-				break;
-			got += (int)n;
-		}
+		if ((got = pread_full(e.fd, b, r.length, at)) < 0)
+			return direct_error(-got, lt::operation_t::file_read);
 		return got > 0 || r.length == 0 ? lt::storage_error()
 		                                : direct_error(0, lt::operation_t::file_read);
 	}
@@ -403,17 +413,8 @@ struct checked_disk final : lt::disk_interface {
 		out = lt::sha1_hash();
 		if ((int)buf.size() < len)
 			buf.resize((size_t)len);
-		while (got < len) {
-			ssize_t n = ::pread(e.fd, buf.data() + got, (size_t)(len - got), at + got);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return direct_error(errno, lt::operation_t::file_read);
-			if (n == 0)
-				break;
-			got += (int)n;
-		}
+		if ((got = pread_full(e.fd, buf.data(), len, at)) < 0)
+			return direct_error(-got, lt::operation_t::file_read);
 		// posix_storage reads block by block: a block with nothing to read fails
 		if (blocks > 0 && got <= (blocks - 1) * block)
 			return direct_error(0, lt::operation_t::file_read);
