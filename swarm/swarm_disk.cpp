@@ -3,12 +3,29 @@
 // (swarm_config.check_upload). libtorrent hashes what it downloads, never what it reads
 // back: a data file changed on disk after its piece passed would otherwise be seeded.
 // The v2 block hashes a piece's check computed are kept for on_piece
-// (swarm_torrent_piece_blocks). Everything else is passed through unchanged.
+// (swarm_torrent_piece_blocks).
+//
+// A torrent of one file (every swarmfs file's) is written, hashed and read here
+// through a descriptor kept open (direct_fd), where posix_storage opens the file with
+// fopen for every 16 KiB block it writes or reads, and again for every block it reads
+// back to hash: 4 system calls and a FILE a block, about a tenth of a mount's CPU on a
+// cold read (issue 13). The rest, and every torrent of several files, is
+// posix_disk_io's, unchanged. Everything runs on libtorrent's network thread, as
+// posix_disk_io does.
 #include "swarm_priv.h"
 
 #include <algorithm>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
+#include <vector>
+#include <libtorrent/error_code.hpp>
+#include <libtorrent/hasher.hpp>
 #include <libtorrent/disk_buffer_holder.hpp>
 #include <libtorrent/disk_interface.hpp>
 #include <libtorrent/file_storage.hpp>
@@ -26,16 +43,118 @@ struct checked_disk final : lt::disk_interface {
 		lt::sha1_hash ih;          // libtorrent's best infohash of it (v2 truncated)
 		int piece_length = 0;
 		swarm_torrent *t = nullptr; // found at its first read (mu)
+		// the direct path (one file, at path, downloaded): the network thread's alone
+		bool direct = false;
+		int64_t size = 0; // the file's length
+		int fd = -1;      // path, open read-write; -1 until the first write or hash
+
+		~storage()
+		{
+			if (fd >= 0)
+				::close(fd);
+		}
 	};
 
 	swarm_session *s;
+	lt::io_context &ioc; // where handlers run, as posix_disk_io posts them
 	std::unique_ptr<lt::disk_interface> inner; // before st: outlives the holders
 	std::mutex mu;                             // guards st and storage::t
 	std::map<int, std::shared_ptr<storage>> st;
 
-	checked_disk(swarm_session *ses, std::unique_ptr<lt::disk_interface> in)
-	    : s(ses), inner(std::move(in))
+	checked_disk(swarm_session *ses, lt::io_context &io, std::unique_ptr<lt::disk_interface> in)
+	    : s(ses), ioc(io), inner(std::move(in))
 	{
+	}
+
+	std::shared_ptr<storage> find(lt::storage_index_t idx)
+	{
+		std::lock_guard<std::mutex> g(mu);
+		auto it = st.find(static_cast<int>(idx));
+		return it == st.end() ? nullptr : it->second;
+	}
+
+	// ---- the direct path ----
+
+	// Close idx's descriptor (posix_disk_io is to touch its files); for good when
+	// the file's name changes or it is not downloaded any more.
+	void forget(lt::storage_index_t idx, bool for_good)
+	{
+		std::shared_ptr<storage> e = find(idx);
+
+		if (!e)
+			return;
+		direct_close(*e);
+		if (for_good)
+			e->direct = false;
+	}
+
+	// The data file's descriptor, or -1: the caller goes through posix_disk_io, which
+	// makes the file (and its directory) when it is not there yet. A descriptor whose
+	// file was unlinked or renamed over since (the cache drops or adopts whole
+	// objects) is reopened: what is written must land in the file at the path, as
+	// with posix_storage's open per block.
+	int direct_fd(storage &e)
+	{
+		struct stat sb;
+
+		if (!e.direct)
+			return -1;
+		if (e.fd >= 0 && (::fstat(e.fd, &sb) < 0 || sb.st_nlink == 0)) {
+			::close(e.fd);
+			e.fd = -1;
+		}
+		if (e.fd < 0)
+			e.fd = ::open(e.path.c_str(), O_RDWR | O_CLOEXEC);
+		return e.fd;
+	}
+
+	// Before posix_disk_io touches the files itself (check, move, rename, release,
+	// delete): the descriptor goes, and with it any view of an old path.
+	static void direct_close(storage &e)
+	{
+		if (e.fd >= 0)
+			::close(e.fd);
+		e.fd = -1;
+	}
+
+	static lt::storage_error direct_error(int err, lt::operation_t op)
+	{
+		lt::storage_error ec;
+
+		if (err)
+			ec.ec.assign(err, boost::system::generic_category());
+		else
+			ec.ec = lt::errors::file_too_short;
+		ec.file(lt::file_index_t(0));
+		ec.operation = op;
+		return ec;
+	}
+
+	// Up to len bytes at at, fewer only at the end of the file; -errno on an error.
+	static int pread_full(int fd, char *b, int len, off_t at)
+	{
+		int got = 0;
+
+		while (got < len) {
+			ssize_t n = ::pread(fd, b + got, (size_t)(len - got), at + got);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				break;
+			got += (int)n;
+		}
+		return got;
+	}
+
+	// The piece's length in the one file (v1 and v2 agree: no pad files).
+	static int piece_size(storage const &e, lt::piece_index_t piece)
+	{
+		int64_t start = (int64_t) static_cast<int>(piece) * e.piece_length;
+
+		return (int)std::max<int64_t>(0, std::min<int64_t>(e.piece_length, e.size - start));
 	}
 
 	~checked_disk() override
@@ -102,6 +221,13 @@ struct checked_disk final : lt::disk_interface {
 			e->path = fs.file_path(lt::file_index_t(0), p.path);
 		e->piece_length = p.files.piece_length();
 		e->ih = p.info_hash;
+		// one file, no pad file, and downloaded (a file not wanted goes to the part
+		// file, posix_storage's): the direct path
+		e->direct = fs.num_files() == 1 && !fs.pad_file_at(lt::file_index_t(0)) &&
+		            (p.priorities.empty() ||
+		             p.priorities[lt::file_index_t(0)] != lt::dont_download);
+		if (e->direct)
+			e->size = fs.file_size(lt::file_index_t(0));
 		e->holder = inner->new_torrent(p, torrent);
 		lt::storage_index_t idx = e->holder;
 		{
@@ -125,42 +251,78 @@ struct checked_disk final : lt::disk_interface {
 		e->holder.reset(); // inner forgets it now; a read in flight keeps only e
 	}
 
+	// The buffers of direct reads: plain heap, so they may outlive this object in a
+	// peer's send queue at shutdown.
+	struct heap_buffers final : lt::buffer_allocator_interface {
+		void free_disk_buffer(char *b) override
+		{
+			std::free(b);
+		}
+	};
+
+	// posix_disk_io's read of one request, through the kept descriptor: a buffer of
+	// a block with r.length bytes in it; nothing there at all is file_too_short.
+	lt::storage_error direct_read(storage &e, lt::peer_request const &r,
+	                              lt::disk_buffer_holder &out)
+	{
+		static heap_buffers heap;
+		char *b = static_cast<char *>(std::malloc((size_t)std::max(r.length, 1)));
+		off_t at = (off_t) static_cast<int>(r.piece) * e.piece_length + r.start;
+		int got = 0;
+
+		if (!b) {
+			lt::storage_error err;
+			err.ec = lt::errors::no_memory;
+			err.operation = lt::operation_t::alloc_cache_piece;
+			return err;
+		}
+		out = lt::disk_buffer_holder(heap, b, r.length);
+		if ((got = pread_full(e.fd, b, r.length, at)) < 0)
+			return direct_error(-got, lt::operation_t::file_read);
+		return got > 0 || r.length == 0 ? lt::storage_error()
+		                                : direct_error(0, lt::operation_t::file_read);
+	}
+
 	void
 	async_read(lt::storage_index_t idx, lt::peer_request const &r,
 	           std::function<void(lt::disk_buffer_holder, lt::storage_error const &)> handler,
 	           lt::disk_job_flags_t flags) override
 	{
-		std::shared_ptr<storage> e;
-		if (s->check_upload) {
-			std::lock_guard<std::mutex> g(mu);
-			auto it = st.find(static_cast<int>(idx));
-			if (it != st.end())
-				e = it->second;
-		}
-		if (!e) {
+		std::shared_ptr<storage> e = find(idx);
+		bool direct = e && direct_fd(*e) >= 0;
+
+		if (!direct && (!e || !s->check_upload)) {
 			inner->async_read(idx, r, std::move(handler), flags);
 			return;
 		}
 		uint64_t offset = (uint64_t) static_cast<int>(r.piece) * (uint64_t)e->piece_length +
 		                  (uint64_t)r.start;
-		inner->async_read(
-		    idx, r,
-		    [this, e, offset, len = r.length, handler = std::move(handler)](
-		        lt::disk_buffer_holder buf, lt::storage_error const &err) {
-			    // the buffer may be larger than the request: only r.length bytes go
-			    size_t n = (size_t)std::min<std::ptrdiff_t>(len, buf.size());
-			    if (!err && buf && !may_upload(e, offset, buf.data(), n)) {
-				    // operation_aborted: the peer gets "dont have" and a reject,
-				    // and the torrent is neither paused nor put in error
-				    lt::storage_error refused;
-				    refused.ec = boost::asio::error::operation_aborted;
-				    refused.operation = lt::operation_t::file_read;
-				    handler(lt::disk_buffer_holder(), refused);
-				    return;
-			    }
-			    handler(std::move(buf), err);
-		    },
-		    flags);
+		auto done = [this, e, offset, len = r.length, handler = std::move(handler)](
+		                lt::disk_buffer_holder buf, lt::storage_error const &err) {
+			// the buffer may be larger than the request: only r.length bytes go
+			size_t n = (size_t)std::min<std::ptrdiff_t>(len, buf.size());
+			if (s->check_upload && !err && buf &&
+			    !may_upload(e, offset, buf.data(), n)) {
+				// operation_aborted: the peer gets "dont have" and a reject, and
+				// the torrent is neither paused nor put in error
+				lt::storage_error refused;
+				refused.ec = boost::asio::error::operation_aborted;
+				refused.operation = lt::operation_t::file_read;
+				handler(lt::disk_buffer_holder(), refused);
+				return;
+			}
+			handler(std::move(buf), err);
+		};
+		if (!direct) {
+			inner->async_read(idx, r, std::move(done), flags);
+			return;
+		}
+		lt::disk_buffer_holder buf;
+		lt::storage_error err = direct_read(*e, r, buf);
+		boost::asio::post(ioc,
+		                  [buf = std::move(buf), err, done = std::move(done)]() mutable {
+			                  done(std::move(buf), err);
+		                  });
 	}
 
 	// ---- the rest is posix_disk_io's ----
@@ -170,7 +332,28 @@ struct checked_disk final : lt::disk_interface {
 	                 std::function<void(lt::storage_error const &)> handler,
 	                 lt::disk_job_flags_t flags) override
 	{
-		return inner->async_write(idx, r, buf, std::move(o), std::move(handler), flags);
+		std::shared_ptr<storage> e = find(idx);
+		int fd = e ? direct_fd(*e) : -1;
+
+		if (fd < 0)
+			return inner->async_write(idx, r, buf, std::move(o), std::move(handler),
+			                          flags);
+		lt::storage_error err;
+		off_t at = (off_t) static_cast<int>(r.piece) * e->piece_length + r.start;
+		for (int done = 0; done < r.length;) {
+			ssize_t n = ::pwrite(fd, buf + done, (size_t)(r.length - done), at + done);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				err = direct_error(n < 0 ? errno : ENOSPC,
+				                   lt::operation_t::file_write);
+				break;
+			}
+			done += (int)n;
+		}
+		boost::asio::post(ioc, [err, h = std::move(handler)] { h(err); });
+		return false;
 	}
 
 	void async_hash(
@@ -179,14 +362,21 @@ struct checked_disk final : lt::disk_interface {
 	    std::function<void(lt::piece_index_t, lt::sha1_hash const &, lt::storage_error const &)>
 	        handler) override
 	{
-		std::shared_ptr<storage> e;
-		if (s->on_piece && !v2.empty()) {
-			std::lock_guard<std::mutex> g(mu);
-			auto it = st.find(static_cast<int>(idx));
-			if (it != st.end())
-				e = it->second;
+		std::shared_ptr<storage> e = find(idx);
+		// the block hashes are kept for on_piece only where there are v2 ones
+		bool keep = e && s->on_piece && !v2.empty();
+
+		if (e && direct_fd(*e) >= 0) {
+			lt::sha1_hash h;
+			lt::storage_error err = direct_hash(*e, piece, v2, flags, h);
+
+			if (!err && keep)
+				stash(e, piece, v2);
+			boost::asio::post(
+			    ioc, [piece, h, err, hd = std::move(handler)] { hd(piece, h, err); });
+			return;
 		}
-		if (!e) {
+		if (!keep) {
 			inner->async_hash(idx, piece, v2, flags, std::move(handler));
 			return;
 		}
@@ -202,6 +392,39 @@ struct checked_disk final : lt::disk_interface {
 				    stash(e, p, v2);
 			    handler(p, h, err);
 		    });
+	}
+
+	// posix_disk_io's hash of a piece (SHA-1 of the piece when flags say v1, SHA-256 of
+	// each 16 KiB block into v2), from one read of the piece through the kept
+	// descriptor. A file shorter than the piece hashes what is there, and nothing
+	// there at all is file_too_short, as posix_storage's block reads make it.
+	lt::storage_error direct_hash(storage &e, lt::piece_index_t piece,
+	                              lt::span<lt::sha256_hash> v2, lt::disk_job_flags_t flags,
+	                              lt::sha1_hash &out)
+	{
+		static thread_local std::vector<char> buf;
+		int const block = lt::default_block_size;
+		int const len = piece_size(e, piece);
+		int const blocks = (len + block - 1) / block;
+		bool const v1 = bool(flags & lt::disk_interface::v1_hash);
+		off_t at = (off_t) static_cast<int>(piece) * e.piece_length;
+		int got = 0;
+
+		out = lt::sha1_hash();
+		if ((int)buf.size() < len)
+			buf.resize((size_t)len);
+		if ((got = pread_full(e.fd, buf.data(), len, at)) < 0)
+			return direct_error(-got, lt::operation_t::file_read);
+		// posix_storage reads block by block: a block with nothing to read fails
+		if (blocks > 0 && got <= (blocks - 1) * block)
+			return direct_error(0, lt::operation_t::file_read);
+		if (v1)
+			out = lt::hasher(buf.data(), got).final();
+		for (int i = 0; i < blocks && i < (int)v2.size() && i * block < got; i++)
+			v2[i] =
+			    lt::hasher256(buf.data() + i * block, std::min(block, got - i * block))
+			        .final();
+		return lt::storage_error();
 	}
 
 	void stash(std::shared_ptr<storage> const &e, lt::piece_index_t p,
@@ -232,11 +455,13 @@ struct checked_disk final : lt::disk_interface {
 	    std::function<void(lt::status_t, std::string const &, lt::storage_error const &)>
 	        handler) override
 	{
+		forget(idx, true); // the file moves: posix_disk_io's from now on
 		inner->async_move_storage(idx, std::move(p), flags, std::move(handler));
 	}
 
 	void async_release_files(lt::storage_index_t idx, std::function<void()> handler) override
 	{
+		forget(idx, false);
 		inner->async_release_files(idx, std::move(handler));
 	}
 
@@ -245,11 +470,17 @@ struct checked_disk final : lt::disk_interface {
 	    lt::aux::vector<std::string, lt::file_index_t> links,
 	    std::function<void(lt::status_t, lt::storage_error const &)> handler) override
 	{
+		// posix_storage's sizes of its files are stale after direct writes: a
+		// release clears them (it runs at once, on this thread)
+		if (std::shared_ptr<storage> e = find(idx); e && e->direct)
+			inner->async_release_files(idx, [] {});
+		forget(idx, false);
 		inner->async_check_files(idx, resume_data, std::move(links), std::move(handler));
 	}
 
 	void async_stop_torrent(lt::storage_index_t idx, std::function<void()> handler) override
 	{
+		forget(idx, false);
 		inner->async_stop_torrent(idx, std::move(handler));
 	}
 
@@ -258,12 +489,14 @@ struct checked_disk final : lt::disk_interface {
 	    std::function<void(std::string const &, lt::file_index_t, lt::storage_error const &)>
 	        handler) override
 	{
+		forget(idx, true); // the file is renamed: posix_disk_io's from now on
 		inner->async_rename_file(idx, index, std::move(name), std::move(handler));
 	}
 
 	void async_delete_files(lt::storage_index_t idx, lt::remove_flags_t options,
 	                        std::function<void(lt::storage_error const &)> handler) override
 	{
+		forget(idx, false);
 		inner->async_delete_files(idx, options, std::move(handler));
 	}
 
@@ -274,6 +507,9 @@ struct checked_disk final : lt::disk_interface {
 	                       lt::aux::vector<lt::download_priority_t, lt::file_index_t>)>
 	        handler) override
 	{
+		// a file not wanted goes to posix_storage's part file: so does the torrent
+		if (!prio.empty() && prio[lt::file_index_t(0)] == lt::dont_download)
+			forget(idx, true);
 		inner->async_set_file_priority(idx, std::move(prio), std::move(handler));
 	}
 
@@ -315,5 +551,6 @@ std::unique_ptr<lt::disk_interface> swarm_disk_new(swarm_session *s, lt::io_cont
                                                    lt::settings_interface const &sett,
                                                    lt::counters &cnt)
 {
-	return std::make_unique<checked_disk>(s, lt::posix_disk_io_constructor(ioc, sett, cnt));
+	return std::make_unique<checked_disk>(s, ioc,
+	                                      lt::posix_disk_io_constructor(ioc, sett, cnt));
 }
