@@ -16,6 +16,8 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <cache.h>
@@ -1275,6 +1277,8 @@ void fs_thread_background(const char *what)
 	id_t tid = (id_t)gettid();
 	int nice;
 
+	pthread_setname_np(pthread_self(), what); /* top -H, perf: which sweep */
+
 	/* relative to the process's own: a mount started with nice(1) at 10 (as the
 	 * benchmarks run) would otherwise leave its sweeps level with its handlers */
 	errno = 0;
@@ -1284,6 +1288,19 @@ void fs_thread_background(const char *what)
 	nice = nice + BACKGROUND_NICE > 19 ? 19 : nice + BACKGROUND_NICE;
 	if (setpriority(PRIO_PROCESS, tid, nice) < 0)
 		fs_debug("%s: cannot lower its priority: %s", what, strerror(errno));
+}
+
+void fs_thread_idle(const char *what)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+	int err = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+
+	pthread_setname_np(pthread_self(), what);
+
+	if (err) {
+		fs_debug("%s: no SCHED_IDLE: %s", what, strerror(err));
+		fs_thread_background(what);
+	}
 }
 
 /* DESIGN.md §4: the state tables decide what is listed; this sweep re-checks the whole
@@ -1298,8 +1315,9 @@ static void *verify_main(void *arg)
 
 	/* Background work: the handlers go first. On a 1M-record drive the sweep is
 	 * minutes of signature checks; at the handlers' priority it took a core from
-	 * find and stat on a fresh mount (issue 18). */
-	fs_thread_background("sweep");
+	 * find and stat on a fresh mount, and at nice 10 a cold ls -l still paid a
+	 * wakeup behind it on each lookup (issue 18). */
+	fs_thread_idle("sweep");
 	n = ledger_verify_chain(d->ledger, on_problem, d);
 
 	pthread_mutex_lock(&d->bad_lock);

@@ -245,9 +245,16 @@ void fs_drive_changed(struct fs_drive *d, const char *path);
 
 /* Lower the calling thread's priority to that of background work (the verification
  * and hosting sweeps): it still finishes on a busy machine, but the FUSE handlers get
- * the CPU first. what names the thread in the debug line if it cannot. Calling thread
+ * the CPU first. what names the thread (its comm, at most 15 bytes). Calling thread
  * only (Linux nices a thread alone). */
 void fs_thread_background(const char *what);
+
+/* The same, for work that may wait for an idle CPU (the verification sweep): the
+ * thread runs under SCHED_IDLE, so a FUSE handler waking on its core takes it at once
+ * rather than after the sweep's slice (on a 1M-record drive, ls -l of a cold directory
+ * paid that on each of its lookups). Not starved: SCHED_IDLE still gets a small share
+ * of a busy CPU. Falls back to fs_thread_background's nice. Calling thread only. */
+void fs_thread_idle(const char *what);
 
 /* Start what runs in threads, after fuse_daemonize() (its fork keeps no thread): the
  * BitTorrent session, the notifier, the publish worker (with a key). */
