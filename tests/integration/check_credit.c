@@ -273,6 +273,9 @@ START_TEST(more_credit_gets_the_larger_share)
 
 	mount_node(B);
 	mount_node(C);
+	/* B publishes into the private drive: once it holds the key (a cp before that
+	 * stays staged and is logged as failed, which the log check refuses) */
+	itest_wait_key_held(B->mnt, 30);
 	/* B earns credit: A reads what B published (a receipt at 16 MiB, at once) */
 	publish(B, "seed.bin", seed_size, 11);
 	itest_wait_path(A->mnt, "seed.bin", 30 * mult());

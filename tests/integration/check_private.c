@@ -107,25 +107,6 @@ static char *members(struct node *n)
 	return itest_run(10000, "'%s' drive members '%s'", bin(), n->mnt);
 }
 
-/* Wait until n holds the drive's current epoch key (a member's node sealed it to n after
- * its invite was redeemed): only then can it open a private drive's files. */
-static void wait_key_held(struct node *n, double timeout_s)
-{
-	double end = itest_deadline_s(timeout_s);
-
-	for (;;) {
-		char *e = itest_status_field(n->mnt, "epoch");
-		bool held = strstr(e, "(key held)") != NULL;
-
-		ck_assert_msg(held || itest_now_s() < end, "%s holds no epoch key after %.0f s: %s",
-		              n->home, timeout_s, e);
-		free(e);
-		if (held)
-			return;
-		usleep(100000);
-	}
-}
-
 /* Wait until n's member list has (or, with present false, lacks) key. */
 static void wait_member(struct node *n, const char *key, bool present, double timeout_s)
 {
@@ -306,7 +287,7 @@ START_TEST(invite_admits_once_and_before_expiry)
 	fprintf(stderr, "carol's epoch key before her first read: %s\n", ep);
 	free(ep);
 	free(itest_run(60000, "diff -r '%s/classified-dir' '%s/classified-dir'", src, C->mnt));
-	wait_key_held(C, 30);
+	itest_wait_key_held(C->mnt, 30);
 	/* the redeem is in a block: C is a member, with the invite's name */
 	wait_member(A, C->key, true, 15);
 	char *list = members(A);
@@ -352,7 +333,7 @@ START_TEST(removed_member_is_refused_and_gets_nothing_new)
 	itest_wait_published(A->mnt);
 	itest_wait_path(C->mnt, "before-removal.txt", 15);
 	itest_wait_path(B->mnt, "before-removal.txt", 15);
-	wait_key_held(C, 30);
+	itest_wait_key_held(C->mnt, 30);
 	got = itest_run(30000, "cat '%s/before-removal.txt'", C->mnt);
 	ck_assert_str_eq(got, "kept\n");
 	free(got);

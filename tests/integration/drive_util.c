@@ -312,6 +312,23 @@ char *itest_status_field(const char *mnt, const char *name)
 	return out;
 }
 
+void itest_wait_key_held(const char *mnt, double timeout_s)
+{
+	double end = itest_deadline_s(timeout_s);
+
+	for (;;) {
+		char *e = itest_status_field(mnt, "epoch");
+		bool held = strstr(e, "(key held)") != NULL;
+
+		ck_assert_msg(held || itest_now_s() < end, "%s holds no epoch key after %.0f s: %s",
+		              mnt, timeout_s, e);
+		free(e);
+		if (held)
+			return;
+		usleep(100000);
+	}
+}
+
 void itest_wait_path(const char *mnt, const char *rel, double timeout_s)
 {
 	char path[4400];

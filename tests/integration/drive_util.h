@@ -79,6 +79,11 @@ double itest_deadline_s(double timeout_s);
  * none; free it. */
 char *itest_status_field(const char *mnt, const char *name);
 
+/* Wait until the mount holds its private drive's current epoch key (a member's node
+ * sealed it to this one): only then can it open or publish the drive's files. Fail
+ * after timeout_s. */
+void itest_wait_key_held(const char *mnt, double timeout_s);
+
 /* Wait until rel (relative to the mount point mnt) exists; fail after timeout_s. */
 void itest_wait_path(const char *mnt, const char *rel, double timeout_s);
 
