@@ -165,49 +165,117 @@ static int write_cipher(int fd, bool *direct, const uint8_t *buf, size_t len, ui
 	return err ? err : pwrite_all(fd, buf + head, len - head, off + head);
 }
 
-/* The ciphertext of one batch on its way to disk while the next batch is read and
- * hashed: the write overlaps the work instead of following it. */
+/* Batches of ciphertext on their way to disk while the next ones are read and hashed:
+ * one writer thread for the whole file, fed through a ring of CIPHER_BUFS buffers in
+ * file order. With one buffer in flight (a thread per batch, joined before the next),
+ * every direct write slower than a batch's hashing stalled the read; a ring absorbs a
+ * slow write instead (the disk is shared: 8 MiB direct writes took 10-40 ms here). */
+#define CIPHER_BUFS 4
+
 struct writer {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
 	pthread_t th;
-	bool running;
+	bool running, closing;
 	int fd;
-	bool *direct;
-	const uint8_t *buf;
-	size_t len;
-	uint64_t off;
-	int err;
+	bool direct;
+	struct {
+		const uint8_t *buf;
+		size_t len;
+		uint64_t off;
+	} q[CIPHER_BUFS];
+	uint8_t *bufs[CIPHER_BUFS]; /* the ring (the caller's), nbufs of them */
+	unsigned nbufs;
+	uint64_t queued, written; /* batches handed over, batches done (counters) */
+	int err;                  /* the first write's failure */
 };
 
 static void *writer_run(void *arg)
 {
 	struct writer *w = arg;
 
-	w->err = write_cipher(w->fd, w->direct, w->buf, w->len, w->off);
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (w->written == w->queued && !w->closing)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->written == w->queued)
+			break;
+		unsigned i = (unsigned)(w->written % w->nbufs);
+		int err = w->err;
+
+		pthread_mutex_unlock(&w->lock);
+		/* after a failure the rest is not written, only counted: the file goes */
+		if (!err)
+			err =
+			    write_cipher(w->fd, &w->direct, w->q[i].buf, w->q[i].len, w->q[i].off);
+		pthread_mutex_lock(&w->lock);
+		if (err && !w->err)
+			w->err = err;
+		w->written++;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
-/* Wait for the write in flight, if any: its result. */
-static int writer_join(struct writer *w)
+/* The writer's thread, or none (then writer_push writes on the caller's). */
+static void writer_start(struct writer *w, int fd, bool direct)
 {
-	if (!w->running)
-		return 0;
-	pthread_join(w->th, NULL);
-	w->running = false;
-	return w->err;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	w->fd = fd;
+	w->direct = direct;
+	w->running = pthread_create(&w->th, NULL, writer_run, w) == 0;
 }
 
-/* Write buf[0, len) at off: on a thread of its own, or here if none can start. */
-static int writer_start(struct writer *w, const uint8_t *buf, size_t len, uint64_t off)
+/* The buffer the next batch may be read into: the ring's next, once its last write is
+ * done. The first write failure ends the file early: its -errno. */
+static int writer_slot(struct writer *w, uint8_t **out)
 {
-	w->buf = buf;
-	w->len = len;
-	w->off = off;
-	w->err = 0;
-	if (pthread_create(&w->th, NULL, writer_run, w) == 0) {
-		w->running = true;
-		return 0;
+	int err;
+
+	pthread_mutex_lock(&w->lock);
+	while (w->queued - w->written == w->nbufs && !w->err)
+		pthread_cond_wait(&w->cond, &w->lock);
+	err = w->err;
+	*out = w->bufs[w->queued % w->nbufs];
+	pthread_mutex_unlock(&w->lock);
+	return err;
+}
+
+/* Hand over buf[0, len) (the slot's buffer) to be written at off. */
+static int writer_push(struct writer *w, const uint8_t *buf, size_t len, uint64_t off)
+{
+	unsigned i = (unsigned)(w->queued % w->nbufs);
+
+	if (!w->running) {
+		w->queued++;
+		w->written++;
+		return (w->err = write_cipher(w->fd, &w->direct, buf, len, off));
 	}
-	writer_run(w);
+	pthread_mutex_lock(&w->lock);
+	w->q[i].buf = buf;
+	w->q[i].len = len;
+	w->q[i].off = off;
+	w->queued++;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+/* Every write handed over done, the thread gone: the first failure, or 0. */
+static int writer_finish(struct writer *w)
+{
+	if (w->running) {
+		pthread_mutex_lock(&w->lock);
+		w->closing = true;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->th, NULL);
+		w->running = false;
+	}
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
 	return w->err;
 }
 
@@ -220,9 +288,9 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 	struct batch b = { .c = c };
 	struct fs_pack p = { 0 };
 	int fd, cfd = -1, err = 0, werr, nthreads = threads_wanted();
-	bool direct = false;
-	uint8_t *bufs[2] = { NULL, NULL }; /* a private drive's: one read, one written */
-	struct writer w = { .direct = &direct };
+	bool direct = false, writing = false;
+	uint8_t *bufs[CIPHER_BUFS] = { NULL }; /* a private drive's ring; a public one's [0] */
+	struct writer w = { 0 };
 	uint64_t size, cap;
 	struct stat st;
 
@@ -247,7 +315,8 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 	p.nblocks = (size + SWARM_LEAF - 1) / SWARM_LEAF;
 	if (b.pl % SWARM_LEAF || !(p.blocks = malloc((size_t)p.nblocks * sizeof *p.blocks)))
 		err = -ENOMEM;
-	for (int i = 0; i < (c ? 2 : 1) && !err; i++) {
+	/* a file of fewer batches than the ring needs no more buffers than batches */
+	for (uint64_t i = 0; i < (c ? CIPHER_BUFS : 1) && i * cap < size && !err; i++) {
 		if (posix_memalign((void **)&bufs[i], DIRECT_ALIGN, (size_t)cap) != 0) {
 			bufs[i] = NULL;
 			err = -ENOMEM;
@@ -257,24 +326,30 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 		err = swarm_hasher_new(size, b.pl, SWARM_MAKE_HYBRID, &b.h);
 	if (!err && c && (cfd = open_cipher(cipher_path, &direct)) < 0)
 		err = cfd;
-	w.fd = cfd;
+	if (!err && c) {
+		memcpy(w.bufs, bufs, sizeof bufs);
+		for (w.nbufs = 0; w.nbufs < CIPHER_BUFS && bufs[w.nbufs]; w.nbufs++)
+			;
+		writer_start(&w, cfd, direct);
+		writing = true;
+	}
 	b.blocks = p.blocks;
-	for (uint64_t off = 0, i = 0; !err && off < size; off += b.len, i++) {
-		b.buf = bufs[c ? i % 2 : 0];
+	for (uint64_t off = 0; !err && off < size; off += b.len) {
+		b.buf = bufs[0];
+		if (c && (err = writer_slot(&w, &b.buf)) < 0)
+			break; /* an earlier batch's write failed */
 		b.off = off;
 		b.len = (size_t)(size - off < cap ? size - off : cap);
 		b.first = (uint32_t)(off / b.pl);
 		err = pread_all(fd, b.buf, b.len, off);
 		if (!err)
 			err = batch_run(&b, nthreads);
-		if (c && (werr = writer_join(&w)) < 0 && !err)
-			err = werr; /* the previous batch's, from the other buffer */
 		if (!err && c)
-			err = writer_start(&w, b.buf, b.len, off);
+			err = writer_push(&w, b.buf, b.len, off);
 		if (!err && progress)
 			progress((uint32_t)((off + b.len + b.pl - 1) / b.pl), p.n, progress_ctx);
 	}
-	if ((werr = writer_join(&w)) < 0 && !err)
+	if (writing && (werr = writer_finish(&w)) < 0 && !err)
 		err = werr;
 	if (!err)
 		err = swarm_hasher_finish(b.h, name, &mp, &p.m);
@@ -284,8 +359,8 @@ int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
 		unlink(cipher_path);
 	close(fd);
 	swarm_hasher_free(b.h);
-	free(bufs[0]);
-	free(bufs[1]);
+	for (int i = 0; i < CIPHER_BUFS; i++)
+		free(bufs[i]);
 	if (err) {
 		free(p.blocks);
 		return err;

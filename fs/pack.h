@@ -6,9 +6,9 @@
  * each file twice (libtorrent's hashing, then the cache's); now it reads it once.
  *
  * Threads: fs_pack_file blocks (the publish worker calls it) and starts helper threads of
- * its own (hashing; on a private drive, the writer of the previous batch's ciphertext,
- * which goes to disk around the page cache while the next batch is read), all joined
- * before it returns. Errors: -errno of the I/O, -ENOMEM, -EINVAL (an
+ * its own (hashing; on a private drive, one writer of the ciphertext, which goes to disk
+ * around the page cache while the next batches are read: up to 4 batches in its ring),
+ * all joined before it returns. Errors: -errno of the I/O, -ENOMEM, -EINVAL (an
  * empty file), -EIO.
  */
 #ifndef SWARMFS_FS_PACK_H

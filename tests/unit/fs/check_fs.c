@@ -1,18 +1,26 @@
-/* fs/ internals that need no mount: swarmfs:// URIs, the data directory, the lock. */
+/* fs/ internals that need no mount: swarmfs:// URIs, the data directory, the lock,
+ * publishing's one read of a staged file (fs/pack.h). */
+#include "cipher.h"
 #include "fixture.h"
 #include "fs.h"
 #include "history.h"
 #include "inode.h"
 #include "json.h"
 #include "mount_opts.h"
+#include "pack.h"
 #include "uri.h"
+
+#include <swarm.h>
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -445,6 +453,97 @@ START_TEST(mount_o_options_become_flags)
 }
 END_TEST
 
+/* The whole of a file into memory. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/* A private file of more batches than the ciphertext writer's ring holds (5 of 8 MiB,
+ * then an unaligned tail: the ring is reused, the tail written buffered): the
+ * ciphertext on disk is the plaintext under the file's key stream at every offset,
+ * and the torrent and the cache's block digests are those of the ciphertext, as a
+ * public pack of that ciphertext makes them. */
+START_TEST(pack_private_ring_writes_every_batch_in_place)
+{
+	const uint64_t size = (40ULL << 20) + 12345;
+	char *dir, src[4200], ct[4200];
+	uint8_t key[FS_CIPHER_KEY_LEN], *plain, *cipher;
+	struct fs_pack priv, pub;
+	struct fs_cipher c;
+	size_t plen, clen;
+	int64_t nonce;
+
+	ck_assert_int_eq(fixture_tmpdir_new("pack", &dir), 0);
+	snprintf(src, sizeof src, "%s/staged", dir);
+	snprintf(ct, sizeof ct, "%s/cipher", dir);
+	ck_assert_int_eq(fixture_file_random(src, size, 17), 0);
+	ck_assert_int_eq(fs_cipher_new_key(key, &nonce), 0);
+	fs_cipher_init(&c, key, nonce);
+	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct, NULL, NULL, NULL, &priv), 0);
+	plain = slurp(src, &plen);
+	cipher = slurp(ct, &clen);
+	ck_assert_uint_eq(clen, size);
+	ck_assert_uint_eq(plen, size);
+	/* every 16 KiB block differs from the plaintext's and decrypts to it */
+	for (size_t off = 0; off < size; off += 16384)
+		ck_assert_msg(memcmp(cipher + off, plain + off, size - off < 16 ? size - off : 16),
+		              "plaintext at %zu", off);
+	ck_assert_int_eq(fs_cipher_apply(&c, 0, cipher, cipher, clen), 0);
+	ck_assert_msg(!memcmp(cipher, plain, size), "the ciphertext does not decrypt to the file");
+	ck_assert_int_eq(fs_pack_file(ct, "n", NULL, NULL, NULL, NULL, NULL, &pub), 0);
+	ck_assert_mem_eq(priv.m->v2, pub.m->v2, 32);
+	ck_assert_uint_eq(priv.nblocks, pub.nblocks);
+	ck_assert(!memcmp(priv.blocks, pub.blocks, (size_t)priv.nblocks * 32));
+	fs_pack_release(&priv);
+	fs_pack_release(&pub);
+	fs_cipher_release(&c);
+	free(plain);
+	free(cipher);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
+/* A ciphertext write that fails half way (the file size limit: EFBIG from the third
+ * batch on, with batches still queued behind it) fails the pack with its errno, leaves
+ * no ciphertext behind, and does not hang. */
+START_TEST(pack_private_write_failure_fails_and_removes)
+{
+	char *dir, src[4200], ct[4200];
+	uint8_t key[FS_CIPHER_KEY_LEN];
+	struct rlimit lim = { 20 << 20, 20 << 20 };
+	struct fs_pack p;
+	struct fs_cipher c;
+	int64_t nonce;
+
+	ck_assert_int_eq(fixture_tmpdir_new("packfail", &dir), 0);
+	snprintf(src, sizeof src, "%s/staged", dir);
+	snprintf(ct, sizeof ct, "%s/cipher", dir);
+	ck_assert_int_eq(fixture_file_random(src, 64 << 20, 19), 0);
+	ck_assert_int_eq(fs_cipher_new_key(key, &nonce), 0);
+	fs_cipher_init(&c, key, nonce);
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct, NULL, NULL, NULL, &p), -EFBIG);
+	ck_assert_int_eq(access(ct, F_OK), -1);
+	fs_cipher_release(&c);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
 static void setup(void)
 {
 	fixture_test_setup();
@@ -471,6 +570,8 @@ int main(void)
 	tcase_add_test(tc, history_lines_round_trip_and_refuse_garbage);
 	tcase_add_test(tc, time_is_iso8601);
 	tcase_add_test(tc, mount_o_options_become_flags);
+	tcase_add_test(tc, pack_private_ring_writes_every_batch_in_place);
+	tcase_add_test(tc, pack_private_write_failure_fails_and_removes);
 	suite_add_tcase(s, tc);
 	return fixture_run_suite(s);
 }
