@@ -130,6 +130,17 @@ struct checked_disk final : lt::disk_interface {
 	           std::function<void(lt::disk_buffer_holder, lt::storage_error const &)> handler,
 	           lt::disk_job_flags_t flags) override
 	{
+		// FIXME(pread): posix_storage::readv opens the data file for every 16 KiB block
+		// (fopen, fread, fclose: 16386 openat for a 256 MiB upload), so the kernel's
+		// read-ahead, kept per open file, starts over at each block. A private drive's
+		// ciphertext is not in the page cache after a publish (fs/pack.c writes it
+		// O_DIRECT): a cold read of 512 MiB from a seeder that had just published ran at
+		// 49-85 % of the public file's speed, 97-112 % with the ciphertext cached first
+		// (same build, same sitting). Tried: POSIX_FADV_WILLNEED of the next 8 MiB on a
+		// read that follows the one before; the reader's requests come from a spread
+		// window (1011 advices for 256 MiB), and 5 alternated runs gave 54-90 % against
+		// 56-92 % without: not kept. Candidates: advise per piece the reader's deadline
+		// window, or the publish leaving the ciphertext in the page cache.
 		std::shared_ptr<storage> e;
 		if (s->check_upload) {
 			std::lock_guard<std::mutex> g(mu);
