@@ -47,12 +47,14 @@ int fs_content_name(struct fs_drive *d, const char *path, const struct ledger_en
  * the cache's checks; no splice: the pages are plaintext only in the reply). 0 replied,
  * or -ENODATA and the like, not replied. Ciphertext not in the page cache is read around
  * it (O_DIRECT); a sequential reader's a 4 MiB tile at a time into the handle's slots
- * (fs_fh.win), the next two tiles read on this thread after its reply. Whichever way,
- * the bytes are checked as cache_read checks them (cache_verify) before they are
- * decrypted. FUSE worker threads. */
+ * (fs_fh.win), checked and decrypted there 128 KiB at a time by the first request or
+ * prefetch to need it, and served from there; the next two tiles read on this thread
+ * after its reply. Whichever way, the bytes are checked as cache_read checks them
+ * (cache_verify) before they are decrypted. FUSE worker threads (the engine's worker
+ * for parked reads). */
 int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size);
-/* Free a handle's tiles (fs_fh.win; NULL is a no-op), at its last put: no request of
- * the handle runs any more. Any thread. */
+/* Wipe and free a handle's tiles (fs_fh.win; NULL is a no-op), at its last put: no
+ * request of the handle runs any more. Any thread. */
 void fs_readwin_free(struct fs_readwin *w);
 
 #endif
