@@ -328,8 +328,12 @@ struct ledger {
 	struct ledger_params params;
 	uint8_t *genesis;
 	size_t genesis_len;
-	/* the publish queue's largest sort key, once read (0: not yet): a push is then
-	 * one insert, not a scan of the queue for its end (MAX(sort) has no index) */
+	/* queue.c: the publish queue's twin (its own file, connection and lock), opened
+	 * at the first queue call under queue_mu */
+	pthread_mutex_t queue_mu;
+	struct ledger *queue;
+	/* in the twin: the queue's largest sort key, once read (0: not yet): a push is
+	 * then one insert, not a scan of the queue for its end (MAX(sort) has no index) */
 	int64_t queue_sort;
 	/* paths whose state changed, head change; fired after unlock */
 	char **changed;
@@ -435,6 +439,9 @@ void reader_close(struct ledger *r); /* NULL is a no-op */
 int reader_snapshot_begin(struct ledger *r);
 void reader_snapshot_end(struct ledger *r);
 
+/* queue.c: close l's publish queue twin, if open (ledger_free). */
+void queue_close(struct ledger *l);
+
 /* finality.c: finality, producer rights by height, equivocation (DESIGN.md §10) */
 void ledger_step(struct ledger *l, const char *step); /* the test hook, if any */
 int finality_open(struct ledger *l); /* schema; signers of an older ledger filled in */
@@ -508,6 +515,8 @@ void ledger_changes_forget(struct ledger *l, size_t keep, bool head);
 int store_open(struct ledger *l, bool create);
 /* l->db opened query-only on l->path (reader.c), with its own statement cache. */
 int store_open_readonly(struct ledger *l);
+/* l->db on l->path (created if need be) holding the publish queue alone (queue.c). */
+int store_open_queue(struct ledger *q);
 void store_close(struct ledger *l);
 int store_err(struct ledger *l, int rc, const char *what); /* SQLite code -> -errno */
 int store_exec(struct ledger *l, const char *sql);
