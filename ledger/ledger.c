@@ -172,6 +172,7 @@ static int handle_new(const struct ledger_config *cfg, struct ledger **out)
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_mutex_init(&l->health_mu, NULL);
 	pthread_mutex_init(&l->queue_mu, NULL);
+	pthread_mutex_init(&l->look_mu, NULL);
 	*out = l;
 	return 0;
 }
@@ -315,7 +316,8 @@ void ledger_free(struct ledger *l)
 {
 	if (!l)
 		return;
-	reader_close(l->health_rd); /* it borrows l's path */
+	reader_close(l->health_rd); /* they borrow l's path */
+	reader_close(l->look_rd);
 	queue_close(l);
 	siblings_free(l);
 	store_close(l);
@@ -337,6 +339,7 @@ void ledger_free(struct ledger *l)
 	pthread_mutex_destroy(&l->lock);
 	pthread_mutex_destroy(&l->health_mu);
 	pthread_mutex_destroy(&l->queue_mu);
+	pthread_mutex_destroy(&l->look_mu);
 	free(l);
 }
 
@@ -504,7 +507,16 @@ int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_e
 
 	if (rc)
 		return rc;
-	ledger_lock_read(l);
+	/* the lock taken (the publish worker storing a batch of thousands of records, a
+	 * block being added): the last committed state answers, on a twin of its own,
+	 * so a cp -r's lookups do not wait for the batch (issue 18: 1,101 of 40,000
+	 * waited 3.3 s in all, which stopped the cp) */
+	if (pthread_mutex_trylock(&l->lock) != 0) {
+		if ((rc = reader_lookup(l, norm, out_entry)) != -EAGAIN)
+			return rc;
+		ledger_lock_read(l);
+	} else
+		l->locked = true;
 	/* a stat of every name of a listing (ls -l) is answered from a page of its
 	 * siblings read at once (siblings.c) */
 	if ((rc = siblings_lookup(l, norm, out_entry)) == -ENOENT)

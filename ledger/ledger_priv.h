@@ -357,7 +357,7 @@ struct ledger {
 	/* sync_apply.c: a fresh node's catch-up left its transaction open over a release of
 	 * the lock (tx_depth 1): ledger_lock commits it before anything else runs, and
 	 * ledger_lock_read leaves it open for queries, which see its blocks */
-	bool tx_held;
+	atomic_bool tx_held;     /* atomic: ledger_lookup reads it without the lock */
 	bool replaying;          /* chain_replay: blocks come from the raw tables */
 	atomic_bool interrupted; /* ledger_interrupt: long sweeps stop */
 	struct ledger_pk_cache *pkc;
@@ -400,6 +400,11 @@ struct ledger {
 	 * and page cache with it) until ledger_free; health_mu serialises its users */
 	pthread_mutex_t health_mu;
 	struct ledger *health_rd;
+	/* reader.c: the lookups' twin, for a lookup that finds the lock taken (a batch of
+	 * records being stored, a block): opened at the first, kept; look_mu serialises
+	 * its users */
+	pthread_mutex_t look_mu;
+	struct ledger *look_rd;
 	struct siblings *sib; /* siblings.c's page of the last looked-up directory */
 };
 
@@ -438,6 +443,12 @@ void reader_close(struct ledger *r); /* NULL is a no-op */
  * commit. Keep it short: a checkpoint cannot pass a snapshot that is still open. */
 int reader_snapshot_begin(struct ledger *r);
 void reader_snapshot_end(struct ledger *r);
+/* Look norm (normalized) up in the last committed state, on l's lookups' twin, as
+ * ledger_lookup_locked does on l: for a lookup that finds l's lock taken, so it need
+ * not wait for a batch of records to be stored. -EAGAIN when only the lock can answer
+ * (a transaction of l is held open over a release of its lock: its blocks are seen on
+ * l's connection alone; or the twin cannot be opened). Any thread; l's lock not held. */
+int reader_lookup(struct ledger *l, const char *norm, struct ledger_entry *out);
 
 /* queue.c: close l's publish queue twin, if open (ledger_free). */
 void queue_close(struct ledger *l);

@@ -487,6 +487,10 @@ START_TEST(test_sync_held_tx_committed_before_a_write)
 	ck_assert_int_eq(tu_on_disk("b.queue.db", "SELECT COUNT(*) FROM publish_queue"), 1);
 	ck_assert(b->tx_held);
 	ck_assert_int_eq(tu_on_disk("b.db", ON_DISK_HEIGHT), 0);
+	/* a lookup that finds the lock taken may not answer from the lookups' twin now:
+	 * it would not see the held block (tried: without the check, -ENOENT) */
+	struct ledger_entry e;
+	ck_assert_int_eq(reader_lookup(b, "/synced", &e), -EAGAIN);
 	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = "/mine" };
 	tu_content(&op.content, 3);
 	ck_assert_int_eq(ledger_submit(b, &op, NULL), 0);
@@ -494,12 +498,64 @@ START_TEST(test_sync_held_tx_committed_before_a_write)
 	ck_assert_int_eq(tu_on_disk("b.db", ON_DISK_HEIGHT), 1);
 	ck_assert_int_eq(tu_on_disk("b.db", "SELECT COUNT(*) FROM mempool"), 1);
 	ck_assert_int_eq(tu_height(b), 1);
+	ck_assert_int_eq(reader_lookup(b, "/synced", &e), 0); /* committed: it may */
+	ck_assert_int_eq(reader_lookup(b, "/mine", &e), 0);   /* pending, committed */
 	free(raw);
 	free(blk);
 	ledger_free(b);
 	ledger_free(a);
 	ledger_key_free(k);
 	ledger_key_free(m);
+}
+END_TEST
+
+struct look {
+	struct ledger *l;
+	const char *path;
+	int rc;
+	struct ledger_entry e;
+};
+
+static void look_up(void *ctx)
+{
+	struct look *lk = ctx;
+
+	lk->rc = ledger_lookup(lk->l, lk->path, &lk->e);
+}
+
+/* A lookup does not wait for the ledger's lock (the publish worker storing a batch of
+ * thousands of records holds it for up to a second, and a cp -r's every create looks
+ * up): the committed state answers, a block's records and this node's pending ones,
+ * and what is not there is not. Tried: with ledger_lookup taking the lock, "a lookup
+ * did not return while another thread held the ledger's lock". */
+START_TEST(test_lookup_does_not_wait_for_the_lock)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, false);
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = "/in-a-block" };
+	struct look lk = { .l = l, .path = "/in-a-block" };
+
+	tu_content(&op.content, 1);
+	ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+	ck_assert_int_eq(ledger_produce(l), 1);
+	ck_assert_int_eq(tu_height(l), 1);
+	op.path = "/pending";
+	ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+	ck_assert_int_eq(tu_height(l), 1);
+
+	tu_without_lock(l, look_up, &lk, "a lookup");
+	ck_assert_int_eq(lk.rc, 0);
+	ck_assert_int_eq(lk.e.height, 1);
+	ck_assert_int_eq(lk.e.content.length, op.content.length);
+	lk.path = "/pending";
+	tu_without_lock(l, look_up, &lk, "a lookup");
+	ck_assert_int_eq(lk.rc, 0);
+	ck_assert_int_lt(lk.e.height, 0);
+	lk.path = "/nothing";
+	tu_without_lock(l, look_up, &lk, "a lookup");
+	ck_assert_int_eq(lk.rc, -ENOENT);
+	ledger_free(l);
+	ledger_key_free(k);
 }
 END_TEST
 
@@ -881,6 +937,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_five_with_hostile);
 	tcase_add_test(tc, test_sync_short_message_asks_next_early);
 	tcase_add_test(tc, test_sync_held_tx_committed_before_a_write);
+	tcase_add_test(tc, test_lookup_does_not_wait_for_the_lock);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(big, 150);
 	tcase_add_checked_fixture(big, setup, teardown);
