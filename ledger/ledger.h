@@ -242,7 +242,8 @@ struct ledger_entry {
 
 /* The live record at path (normalized by the call), confirmed state first, then
  * records of this node still pending. -ENOENT if none, -EINVAL for a bad path.
- * Never touches the network. Any thread. */
+ * Never touches the network, and does not wait for a batch of records being stored
+ * (what was committed before it answers). Any thread. */
 int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_entry);
 /* Up to max children of directory dir, sorted by name (byte order), starting after
  * the name `after` (NULL or "" to start): pass the last name returned as the cursor
