@@ -242,7 +242,8 @@ struct ledger_entry {
 
 /* The live record at path (normalized by the call), confirmed state first, then
  * records of this node still pending. -ENOENT if none, -EINVAL for a bad path.
- * Never touches the network. Any thread. */
+ * Never touches the network, and does not wait for a batch of records being stored
+ * (what was committed before it answers). Any thread. */
 int ledger_lookup(struct ledger *l, const char *path, struct ledger_entry *out_entry);
 /* Up to max children of directory dir, sorted by name (byte order), starting after
  * the name `after` (NULL or "" to start): pass the last name returned as the cursor
@@ -429,7 +430,12 @@ int ledger_block_get(struct ledger *l, uint64_t height, uint8_t **out_buf, size_
  * producer signed at one height is kept as evidence (ledger_verify_chain lists it). */
 int ledger_block_import(struct ledger *l, const uint8_t *buf, size_t len);
 
-/* ---- durable publish queue ---- */
+/* ---- durable publish queue ----
+ * In a SQLite file of its own beside the ledger's (ledger.queue.db beside ledger.db),
+ * with its own connection and lock: these calls never wait for the ledger's lock (a
+ * batch of records being stored), nor it for them. The file is made at the first
+ * call, and the items an older version kept in ledger.db move into it then. Any
+ * thread. */
 
 struct ledger_queue_item {
 	int64_t id;

@@ -328,8 +328,12 @@ struct ledger {
 	struct ledger_params params;
 	uint8_t *genesis;
 	size_t genesis_len;
-	/* the publish queue's largest sort key, once read (0: not yet): a push is then
-	 * one insert, not a scan of the queue for its end (MAX(sort) has no index) */
+	/* queue.c: the publish queue's twin (its own file, connection and lock), opened
+	 * at the first queue call under queue_mu */
+	pthread_mutex_t queue_mu;
+	struct ledger *queue;
+	/* in the twin: the queue's largest sort key, once read (0: not yet): a push is
+	 * then one insert, not a scan of the queue for its end (MAX(sort) has no index) */
 	int64_t queue_sort;
 	/* paths whose state changed, head change; fired after unlock */
 	char **changed;
@@ -353,7 +357,7 @@ struct ledger {
 	/* sync_apply.c: a fresh node's catch-up left its transaction open over a release of
 	 * the lock (tx_depth 1): ledger_lock commits it before anything else runs, and
 	 * ledger_lock_read leaves it open for queries, which see its blocks */
-	bool tx_held;
+	atomic_bool tx_held;     /* atomic: ledger_lookup reads it without the lock */
 	bool replaying;          /* chain_replay: blocks come from the raw tables */
 	atomic_bool interrupted; /* ledger_interrupt: long sweeps stop */
 	struct ledger_pk_cache *pkc;
@@ -396,6 +400,11 @@ struct ledger {
 	 * and page cache with it) until ledger_free; health_mu serialises its users */
 	pthread_mutex_t health_mu;
 	struct ledger *health_rd;
+	/* reader.c: the lookups' twin, for a lookup that finds the lock taken (a batch of
+	 * records being stored, a block): opened at the first, kept; look_mu serialises
+	 * its users */
+	pthread_mutex_t look_mu;
+	struct ledger *look_rd;
 	struct siblings *sib; /* siblings.c's page of the last looked-up directory */
 };
 
@@ -434,6 +443,15 @@ void reader_close(struct ledger *r); /* NULL is a no-op */
  * commit. Keep it short: a checkpoint cannot pass a snapshot that is still open. */
 int reader_snapshot_begin(struct ledger *r);
 void reader_snapshot_end(struct ledger *r);
+/* Look norm (normalized) up in the last committed state, on l's lookups' twin, as
+ * ledger_lookup_locked does on l: for a lookup that finds l's lock taken, so it need
+ * not wait for a batch of records to be stored. -EAGAIN when only the lock can answer
+ * (a transaction of l is held open over a release of its lock: its blocks are seen on
+ * l's connection alone; or the twin cannot be opened). Any thread; l's lock not held. */
+int reader_lookup(struct ledger *l, const char *norm, struct ledger_entry *out);
+
+/* queue.c: close l's publish queue twin, if open (ledger_free). */
+void queue_close(struct ledger *l);
 
 /* finality.c: finality, producer rights by height, equivocation (DESIGN.md §10) */
 void ledger_step(struct ledger *l, const char *step); /* the test hook, if any */
@@ -508,6 +526,8 @@ void ledger_changes_forget(struct ledger *l, size_t keep, bool head);
 int store_open(struct ledger *l, bool create);
 /* l->db opened query-only on l->path (reader.c), with its own statement cache. */
 int store_open_readonly(struct ledger *l);
+/* l->db on l->path (created if need be) holding the publish queue alone (queue.c). */
+int store_open_queue(struct ledger *q);
 void store_close(struct ledger *l);
 int store_err(struct ledger *l, int rc, const char *what); /* SQLite code -> -errno */
 int store_exec(struct ledger *l, const char *sql);

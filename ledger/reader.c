@@ -1,6 +1,7 @@
 /* A query-only twin of a ledger for long scans (see ledger_priv.h, "reader.c"): the
  * chain sweep and the hosting sweep read through it, so lookups, listings and sync,
- * which need the writer's lock, never wait behind a scan of the whole drive. */
+ * which need the writer's lock, never wait behind a scan of the whole drive. A lookup
+ * that finds the writer's lock taken reads through one too (reader_lookup). */
 #include "ledger_priv.h"
 
 #include <errno.h>
@@ -54,4 +55,25 @@ void reader_snapshot_end(struct ledger *r)
 {
 	if (!sqlite3_get_autocommit(r->db))
 		sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+}
+
+int reader_lookup(struct ledger *l, const char *norm, struct ledger_entry *out)
+{
+	int rc;
+
+	if (l->tx_held)
+		return -EAGAIN;
+	pthread_mutex_lock(&l->look_mu);
+	if (!l->look_rd && reader_open(l, &l->look_rd) != 0) {
+		pthread_mutex_unlock(&l->look_mu);
+		return -EAGAIN;
+	}
+	/* one snapshot for both of ledger_lookup_locked's queries: a block committed
+	 * between them would move a record from the mempool into paths unseen by both */
+	if ((rc = reader_snapshot_begin(l->look_rd)) == 0) {
+		rc = ledger_lookup_locked(l->look_rd, norm, out);
+		reader_snapshot_end(l->look_rd);
+	}
+	pthread_mutex_unlock(&l->look_mu);
+	return rc;
 }

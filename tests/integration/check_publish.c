@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *dir, *home, *mnt, *src;
@@ -385,6 +386,87 @@ START_TEST(kill_9_after_close_loses_nothing)
 }
 END_TEST
 
+/* Lines in a file (0 if it is not there yet). */
+static int lines_in(const char *file)
+{
+	FILE *f = fopen(file, "r");
+	int n = 0, c;
+
+	if (!f)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* The copier of kill_9_mid_copy: cp -r's calls for each file (mkdir, open O_CREAT|O_TRUNC,
+ * write, close), and once close(2) returned 0, the file's name on a line of the log (a
+ * local file), so the test knows which files the mount had accepted when it died. It
+ * stops at the first error (the mount gone). */
+static const char copier[] =
+    "import os, sys\n"
+    "src, dst, log = sys.argv[1:4]\n"
+    "out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)\n"
+    "try:\n"
+    "    for d, _, fs in sorted(os.walk(src)):\n"
+    "        for f in sorted(fs):\n"
+    "            rel = os.path.relpath(os.path.join(d, f), src)\n"
+    "            to = os.path.join(dst, rel)\n"
+    "            os.makedirs(os.path.dirname(to), exist_ok=True)\n"
+    "            data = open(os.path.join(src, rel), 'rb').read()\n"
+    "            fd = os.open(to, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)\n"
+    "            os.write(fd, data)\n"
+    "            os.close(fd)\n"
+    "            os.write(out, (rel + '\\n').encode())\n"
+    "except OSError:\n"
+    "    pass\n";
+
+/* The mount killed with -9 in the middle of a copy of 1,500 files: every file whose
+ * close(2) had returned is published after the next mount, with its content (the queue
+ * item is committed before close returns; the queue is in a file of its own since
+ * issue 18, and this is what it must keep). */
+START_TEST(kill_9_mid_copy_loses_no_closed_file)
+{
+	struct fixture_mount *m;
+	char log[4200], dst[4200], *want, *got;
+	int status, closed;
+	pid_t pid;
+
+	make_many(1500);
+	snprintf(log, sizeof log, "%s/closed.log", dir);
+	snprintf(dst, sizeof dst, "%s/tree", mnt);
+	m = mount_drive();
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execlp("python3", "python3", "-c", copier, src, dst, log, (char *)NULL);
+		_exit(127);
+	}
+	/* what was tried: SIGKILL once 400 files are closed (a chosen step: the copier is
+	 * still going, the worker has published some and holds others) */
+	FIXTURE_WAIT(lines_in(log) >= 400, 60000, "only %d files copied in 60 s", lines_in(log));
+	ck_assert_int_eq(kill(fixture_mount_pid(m), SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the copier failed: %d",
+	              status);
+	fixture_mount_stop(m);
+	ck_assert(!fixture_is_mounted(mnt));
+	closed = lines_in(log);
+	ck_assert_msg(closed < 1500, "the copy was over (%d files) before the kill", closed);
+
+	/* nothing staged or queued is left then: what is read is published */
+	m = mount_drive();
+	itest_wait_published(mnt);
+	want = itest_run(30000, "cd '%s' && xargs sha256sum < '%s'", src, log);
+	got = itest_run(30000, "cd '%s' && xargs sha256sum < '%s'", dst, log);
+	assert_same(got, want);
+	free(got);
+	free(want);
+	itest_stop_clean(m, NULL);
+}
+END_TEST
+
 START_TEST(rsync_and_tar_into_the_mount)
 {
 	struct fixture_mount *m;
@@ -582,6 +664,7 @@ int main(void)
 		editor_write_temp_then_rename,
 		overwrite_and_truncate_by_owner,
 		kill_9_after_close_loses_nothing,
+		kill_9_mid_copy_loses_no_closed_file,
 		transfer_then_refused,
 		no_setuid_bits_no_negative_mtime,
 		rsync_and_tar_into_the_mount,

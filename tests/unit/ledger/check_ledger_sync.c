@@ -448,44 +448,30 @@ START_TEST(test_sync_preverified_bad_signature)
 }
 END_TEST
 
-/* COUNT(*) or MAX(height) of what is committed in file, through a connection of its
- * own: what a crash would leave. */
-static int64_t on_disk(const char *file, const char *sql)
-{
-	char *path = tu_path(file);
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t v;
-
-	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	free(path);
-	return v;
-}
-
 #define ON_DISK_HEIGHT "SELECT COALESCE(MAX(height), 0) FROM chain"
 
 /* Tried: a fresh node's sync leaves its transaction open over a release of the lock, as
  * run_apply does between groups (here by hand: a block of a peer applied in it, held).
  * A query sees the block and leaves the transaction open: another connection sees
- * neither. A local write (a publish job, one INSERT outside any transaction of its
- * own) commits the held block first, then itself: both are on disk. With ledger_lock
- * not committing the held transaction (tried), the job joined it and was not on disk
- * when ledger_queue_push returned. */
+ * neither. A publish job (its own file and connection, queue.c) is on disk when
+ * ledger_queue_push returns, and leaves the held transaction alone; a local write to
+ * the ledger (a record submitted) commits the held block first, then itself: both are
+ * on disk. With ledger_lock not committing the held transaction (tried), the record
+ * joined it and was not on disk when ledger_submit returned. */
 START_TEST(test_sync_held_tx_committed_before_a_write)
 {
 	struct ledger_key *k = tu_key(1), *m = tu_key(2);
 	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, false);
-	struct ledger *b = tu_join("b.db", a, m, false);
+	/* b has the admin's key: its claim at the top (below) is a write that passes */
+	struct ledger *b = tu_join("b.db", a, k, false);
 	uint8_t *raw, *blk;
 	size_t len, bl;
 	struct rec r;
 	bool moved;
 
+	/* the queue opened, as a mount's publisher does first (its first call moves an
+	 * older version's queue out of the ledger, under the ledger's lock) */
+	ck_assert_int_eq(ledger_queue_peek(b, &(struct ledger_queue_item){ 0 }), -ENOENT);
 	raw = tu_record(b, k, LEDGER_REC_CLAIM, "/synced", NULL, NULL, NULL, &r, &len);
 	blk = tu_block(b, k, NULL, 1, 0, 2, &raw, &len, 1, &bl);
 	ledger_lock_keep(b);
@@ -496,18 +482,80 @@ START_TEST(test_sync_held_tx_committed_before_a_write)
 	ledger_unlock(b);
 	ck_assert_int_eq(tu_height(b), 1);
 	ck_assert(b->tx_held);
-	ck_assert_int_eq(on_disk("b.db", ON_DISK_HEIGHT), 0);
+	ck_assert_int_eq(tu_on_disk("b.db", ON_DISK_HEIGHT), 0);
 	ck_assert_int_eq(ledger_queue_push(b, "/mine", "/staging/mine", 5, NULL), 0);
+	ck_assert_int_eq(tu_on_disk("b.queue.db", "SELECT COUNT(*) FROM publish_queue"), 1);
+	ck_assert(b->tx_held);
+	ck_assert_int_eq(tu_on_disk("b.db", ON_DISK_HEIGHT), 0);
+	/* a lookup that finds the lock taken may not answer from the lookups' twin now:
+	 * it would not see the held block (tried: without the check, -ENOENT) */
+	struct ledger_entry e;
+	ck_assert_int_eq(reader_lookup(b, "/synced", &e), -EAGAIN);
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = "/mine" };
+	tu_content(&op.content, 3);
+	ck_assert_int_eq(ledger_submit(b, &op, NULL), 0);
 	ck_assert(!b->tx_held);
-	ck_assert_int_eq(on_disk("b.db", ON_DISK_HEIGHT), 1);
-	ck_assert_int_eq(on_disk("b.db", "SELECT COUNT(*) FROM publish_queue"), 1);
+	ck_assert_int_eq(tu_on_disk("b.db", ON_DISK_HEIGHT), 1);
+	ck_assert_int_eq(tu_on_disk("b.db", "SELECT COUNT(*) FROM mempool"), 1);
 	ck_assert_int_eq(tu_height(b), 1);
+	ck_assert_int_eq(reader_lookup(b, "/synced", &e), 0); /* committed: it may */
+	ck_assert_int_eq(reader_lookup(b, "/mine", &e), 0);   /* pending, committed */
 	free(raw);
 	free(blk);
 	ledger_free(b);
 	ledger_free(a);
 	ledger_key_free(k);
 	ledger_key_free(m);
+}
+END_TEST
+
+struct look {
+	struct ledger *l;
+	const char *path;
+	int rc;
+	struct ledger_entry e;
+};
+
+static void look_up(void *ctx)
+{
+	struct look *lk = ctx;
+
+	lk->rc = ledger_lookup(lk->l, lk->path, &lk->e);
+}
+
+/* A lookup does not wait for the ledger's lock (the publish worker storing a batch of
+ * thousands of records holds it for up to a second, and a cp -r's every create looks
+ * up): the committed state answers, a block's records and this node's pending ones,
+ * and what is not there is not. Tried: with ledger_lookup taking the lock, "a lookup
+ * did not return while another thread held the ledger's lock". */
+START_TEST(test_lookup_does_not_wait_for_the_lock)
+{
+	struct ledger_key *k = tu_key(1);
+	struct ledger *l = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, false);
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = "/in-a-block" };
+	struct look lk = { .l = l, .path = "/in-a-block" };
+
+	tu_content(&op.content, 1);
+	ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+	ck_assert_int_eq(ledger_produce(l), 1);
+	ck_assert_int_eq(tu_height(l), 1);
+	op.path = "/pending";
+	ck_assert_int_eq(ledger_submit(l, &op, NULL), 0);
+	ck_assert_int_eq(tu_height(l), 1);
+
+	tu_without_lock(l, look_up, &lk, "a lookup");
+	ck_assert_int_eq(lk.rc, 0);
+	ck_assert_int_eq(lk.e.height, 1);
+	ck_assert_int_eq(lk.e.content.length, op.content.length);
+	lk.path = "/pending";
+	tu_without_lock(l, look_up, &lk, "a lookup");
+	ck_assert_int_eq(lk.rc, 0);
+	ck_assert_int_lt(lk.e.height, 0);
+	lk.path = "/nothing";
+	tu_without_lock(l, look_up, &lk, "a lookup");
+	ck_assert_int_eq(lk.rc, -ENOENT);
+	ledger_free(l);
+	ledger_key_free(k);
 }
 END_TEST
 
@@ -574,7 +622,7 @@ START_TEST(test_sync_short_message_asks_next_early)
 	ck_assert_int_eq(f.sent, 3); /* status, getblocks, and the next getblocks */
 	/* what the sync applied is committed once it is done (groups held one
 	 * transaction open over releases of the lock) */
-	ck_assert_int_eq(on_disk("b.db", ON_DISK_HEIGHT), BLOCKS);
+	ck_assert_int_eq(tu_on_disk("b.db", ON_DISK_HEIGHT), BLOCKS);
 	b->step_hook = NULL;
 	net_free(&net);
 	free(ops);
@@ -889,6 +937,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_five_with_hostile);
 	tcase_add_test(tc, test_sync_short_message_asks_next_early);
 	tcase_add_test(tc, test_sync_held_tx_committed_before_a_write);
+	tcase_add_test(tc, test_lookup_does_not_wait_for_the_lock);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(big, 150);
 	tcase_add_checked_fixture(big, setup, teardown);

@@ -2,6 +2,7 @@
 
 #include <fixture.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,4 +272,21 @@ void tu_without_lock(struct ledger *l, void (*fn)(void *ctx), void *ctx, const c
 	atomic_store(&h.release, true);
 	pthread_join(runner, NULL);
 	pthread_join(holder, NULL);
+}
+
+int64_t tu_on_disk(const char *file, const char *sql)
+{
+	char *path = tu_path(file);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(path);
+	return v;
 }

@@ -48,6 +48,10 @@ void tu_copy_blocks(struct ledger *from, struct ledger *to);
 void tu_digest(struct ledger *l, uint8_t out[32]);
 int64_t tu_height(struct ledger *l);
 
+/* The first column of sql's first row (COUNT(*), MAX(height)) as committed in file,
+ * through a connection of its own: what a crash would leave. */
+int64_t tu_on_disk(const char *file, const char *sql);
+
 /* Run fn(ctx) on a thread of its own while another thread holds l's lock, and fail
  * the test, naming what, if fn has not returned within 15 s: it waits for the
  * lock. The lock is let go and both threads joined before this returns. */
