@@ -542,6 +542,9 @@ void store_rollback(struct ledger *l);
 /* Commit the transaction a sync left open (l->tx_held), if any, lock held; on failure
  * it is rolled back and the head marked changed. 0 or -errno. */
 int store_commit_held(struct ledger *l);
+/* The page cache for a bulk apply (sync_apply.c) when on, back to the usual size (and
+ * its memory freed) when off. Lock held. 0 or -errno. */
+int store_cache_bulk(struct ledger *l, bool on);
 int store_clear_derived(struct ledger *l);
 int store_meta_get(struct ledger *l, const char *key, uint8_t **out, size_t *out_len);
 int store_meta_put(struct ledger *l, const char *key, const void *v, size_t len);

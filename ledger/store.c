@@ -15,6 +15,9 @@
 	" error TEXT NOT NULL DEFAULT '', sort INTEGER NOT NULL, size INTEGER NOT NULL"            \
 	" DEFAULT -1);"
 
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
     /* raw, append-only: what was received, byte for byte */
@@ -301,6 +304,26 @@ static int store_connect(struct ledger *l, int flags)
 	return 0;
 }
 
+/* The usual page cache: a ledger's lookups and listings and a block's writes fit. */
+#define CACHE_KIB 32768
+/* A bulk apply's: a fresh node syncing a large drive applies a blocks message (up to
+ * ~20k records) in one transaction, and every record changes a page in each index
+ * keyed by a hash (record ids, content roots, infohashes, hosts), about five pages a
+ * record at random places, none of which the usual cache holds once the ledger has a
+ * million records. Pages that do not fit are spilled to the WAL in the middle of the
+ * transaction, written again at the commit, and read back when touched again. */
+#define BULK_CACHE_KIB 262144
+
+int store_cache_bulk(struct ledger *l, bool on)
+{
+	int rc = store_exec(l, on ? "PRAGMA cache_size=-" STR(BULK_CACHE_KIB)
+	                          : "PRAGMA cache_size=-" STR(CACHE_KIB));
+
+	if (!on)
+		sqlite3_db_release_memory(l->db);
+	return rc;
+}
+
 int store_open_readonly(struct ledger *l)
 {
 	int rc = store_connect(l, SQLITE_OPEN_READONLY);
@@ -322,7 +345,7 @@ int store_open(struct ledger *l, bool create)
 		rc = store_exec(l, l->cfg.fast_unsafe ? "PRAGMA synchronous=OFF"
 		                                      : "PRAGMA synchronous=NORMAL");
 	if (!rc)
-		rc = store_exec(l, "PRAGMA cache_size=-32768");
+		rc = store_exec(l, "PRAGMA cache_size=-" STR(CACHE_KIB));
 	/* Statement and savepoint journals in memory, not in temporary files: a synced
 	 * group applies each block in a savepoint of its transaction (sync_apply.c), and
 	 * the savepoint's journal keeps the first version of every page the block changes,

@@ -17,7 +17,15 @@
  * ~60 ms: issue 13 measured ~26 KB written per record on a fresh node's 50k-record
  * sync. Only blocks from a peer wait in a held transaction, checked as any block:
  * what this node writes of its own commits them first, and a crash loses at most
- * SYNC_TX_NS of sync, which the peer sends again. */
+ * SYNC_TX_NS of sync (one blocks message at most), which the peer sends again.
+ *
+ * A long run (BULK_RECORDS) applies with a larger page cache (store_cache_bulk), given
+ * back when the run ends: at a million records the hash-keyed indexes are ~250 MB,
+ * each record dirties a page at a random place in about five of them, and with the
+ * usual 32 MiB a transaction's dirty pages were spilled to the WAL before its commit
+ * and read back; with SYNC_TX_NS at 1 s a busy machine committed every few thousand
+ * records, writing the same pages again each time (LEDGER_BENCH_SYNC_ONLY=1
+ * scripts/bench/ledger.sh shows the cost per 100k records as the ledger grows). */
 #include "ledger_priv.h"
 
 #include <errno.h>
@@ -32,7 +40,8 @@
 #define CHUNK        8                /* records a checker takes at once */
 #define MIN_PARALLEL 64               /* fewer records than this: chain_block_add checks them */
 #define CHECKERS_MAX 8
-#define SYNC_TX_NS   (1000 * 1000000LL) /* a transaction held over groups commits so old */
+#define SYNC_TX_NS   (10000 * 1000000LL) /* a transaction held over groups commits so old */
+#define BULK_RECORDS 4096 /* a run this long applies with store_cache_bulk's page cache */
 
 struct run {
 	struct ledger *l;
@@ -171,6 +180,7 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 	pthread_t th[CHECKERS_MAX];
 	size_t started = 0, b = 0;
 	int64_t tx0 = 0;
+	bool bulk = false;
 	int rc = 0;
 
 	r.first = malloc((nb + 1) * sizeof *r.first);
@@ -198,6 +208,8 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 		if (started)
 			wait_checked(&r, b);
 		ledger_lock_keep(l);
+		if (!b && r.total >= BULK_RECORDS)
+			bulk = store_cache_bulk(l, true) == 0;
 		t0 = now_ns();
 		if (l->tx_held) {
 			l->tx_held = false; /* ours, still open: go on in it */
@@ -229,6 +241,8 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 			ledger_note_change(l, NULL);
 			rc = c;
 		}
+		if (bulk && (rc || b >= nb)) /* the run is over, its transaction committed */
+			store_cache_bulk(l, false);
 		ledger_unlock(l);
 	}
 	atomic_store(&r.stop, true);

@@ -40,7 +40,46 @@ static void die(const char *what, int rc)
 	exit(1);
 }
 
-/* A block of n claims "/f<first>".."/f<first+n-1>" on top of head. */
+/* LEDGER_BENCH_SYNC_ONLY: the drive is shaped as bigdrive.sh's (claims
+ * /tree/dNNN/file-NNNNNNN over tree_dirs directories, content roots and infohashes that
+ * differ in their first bytes, so every index takes them at random places), and only a
+ * fresh node's sync of it is measured. 0: claims /fNNNNNNNN in the root. */
+static size_t tree_dirs;
+
+/* Record x of the drive into r (type, path, content). In the tree shape the first
+ * tree_dirs + 1 records make /tree and its directories. */
+static void fill_rec(struct rec *r, size_t x, size_t i, int64_t time)
+{
+	r->content.mode = 0644;
+	r->content.mtime_ns = time * 1000000000LL;
+	if (!tree_dirs) {
+		r->type = LEDGER_REC_CLAIM;
+		snprintf(r->path, sizeof r->path, "/f%08zu", x);
+		memcpy(r->content.root, &i, sizeof i);
+		r->content.length = 1 << 20;
+		r->content.piece_length = 1 << 18;
+		return;
+	}
+	if (x <= tree_dirs) {
+		r->type = LEDGER_REC_MKDIR;
+		r->content.mode = 0755;
+		if (x)
+			snprintf(r->path, sizeof r->path, "/tree/d%03zu", x - 1);
+		else
+			snprintf(r->path, sizeof r->path, "/tree");
+		return;
+	}
+	x -= tree_dirs + 1;
+	r->type = LEDGER_REC_CLAIM;
+	snprintf(r->path, sizeof r->path, "/tree/d%03zu/file-%07zu", x % tree_dirs, x);
+	memcpy(r->content.root, &x, sizeof x);
+	memcpy(r->content.ih2, &x, sizeof x);
+	r->content.ih2[31] = 1;
+	r->content.length = 1 + (int64_t)(x % 100000);
+	r->content.piece_length = 16384;
+}
+
+/* A block of n records first..first+n-1 (fill_rec) on top of head. */
 static uint8_t *make_block(struct ledger *l, const struct ledger_key *k, size_t first, size_t n,
                            struct ledger_head *head, size_t *out_len, double *sign_s)
 {
@@ -59,16 +98,10 @@ static uint8_t *make_block(struct ledger *l, const struct ledger_key *k, size_t 
 		size_t len;
 
 		memset(&r, 0, sizeof r);
-		r.type = LEDGER_REC_CLAIM;
 		ledger_drive_id(l, r.drive);
 		r.time = head->time;
 		r.nonce = (int64_t)(first + i);
-		snprintf(r.path, sizeof r.path, "/f%08zu", first + i);
-		memcpy(r.content.root, &i, sizeof i);
-		r.content.length = 1 << 20;
-		r.content.piece_length = 1 << 18;
-		r.content.mode = 0644;
-		r.content.mtime_ns = head->time * 1000000000LL;
+		fill_rec(&r, first + i, i, head->time);
 		rc = rec_sign(&r, k, &raw, &len);
 		if (rc)
 			die("sign", rc);
@@ -187,6 +220,14 @@ int main(int argc, char **argv)
 
 	/* validate + append: import blocks of `per` claims (signature, encoding, Merkle
 	 * root, every state rule, SQLite writes: all of it) */
+	if (getenv("LEDGER_BENCH_SYNC_ONLY")) {
+		const char *d = getenv("LEDGER_BENCH_DIRS");
+
+		tree_dirs = d ? strtoul(d, NULL, 10) : (n + 999) / 1000;
+		if (!tree_dirs)
+			tree_dirs = 1;
+		n += tree_dirs + 1;
+	}
 	ledger_head_get(l, &head);
 	nblk = (n + per - 1) / per;
 	blks = calloc(nblk, sizeof *blks);
@@ -195,18 +236,22 @@ int main(int argc, char **argv)
 		size_t m = n - done < per ? n - done : per, len;
 		uint8_t *blk = make_block(l, k, done, m, &head, &len, &sign_s);
 
+		blks[bi] = blk;
+		blens[bi] = len;
+		if (tree_dirs)
+			continue; /* sync only: nothing imported here */
 		t0 = now_s();
 		rc = ledger_block_import(l, blk, len);
 		import_s += now_s() - t0;
 		if (rc != 1)
 			die("import", rc < 0 ? rc : -EIO);
-		blks[bi] = blk;
-		blens[bi] = len;
 	}
 	printf("records %zu block_records %zu\n", n, per);
 	printf("generate_sign_s %.2f\n", sign_s);
-	printf("validate_append_s %.2f\n", import_s);
-	printf("validate_append_records_per_s %.0f\n", (double)n / import_s);
+	if (!tree_dirs) {
+		printf("validate_append_s %.2f\n", import_s);
+		printf("validate_append_records_per_s %.0f\n", (double)n / import_s);
+	}
 
 	/* a fresh node's sync: the same blocks applied to a new ledger (no key) as blocks
 	 * messages bring them (LEDGER_SYNC_MAX_MSG bytes, LEDGER_SYNC_BATCH blocks at most),
@@ -217,7 +262,8 @@ int main(int argc, char **argv)
 		uint8_t *gen;
 		size_t glen, at = 0;
 		char db2[4200];
-		double w0, c0;
+		double w0, c0, sw = 0, sc = 0;
+		size_t slice = n / 10 ? n / 10 : 1, from = 0, last = 0, next_slice = 1;
 		long long io0;
 
 		snprintf(db2, sizeof db2, "%s/fresh.db", argv[1]);
@@ -251,7 +297,23 @@ int main(int argc, char **argv)
 				free(w[i].recs);
 			if (rc)
 				die("sync apply", rc);
+			for (size_t i = 0; i < m; i++)
+				from += w[i].n_recs;
 			at += m;
+			/* each tenth of the records: how the cost grows with the ledger */
+			if (from >= slice * next_slice || at == nblk) {
+				double wn = wall_s() - w0, cn = now_s() - c0;
+
+				printf("sync_slice %zu wall_s_per_100k %.2f cpu_s_per_100k %.2f\n",
+				       from, (wn - sw) * 1e5 / (double)(from - last),
+				       (cn - sc) * 1e5 / (double)(from - last));
+				fflush(stdout);
+				sw = wn;
+				sc = cn;
+				last = from;
+				while (from >= slice * next_slice)
+					next_slice++;
+			}
 		}
 		printf("sync_apply_wall_s %.2f\n", wall_s() - w0);
 		printf("sync_apply_cpu_s %.2f\n", now_s() - c0);
@@ -268,6 +330,13 @@ int main(int argc, char **argv)
 			free(blks[i]);
 		free(blks);
 		free(blens);
+	}
+	if (tree_dirs) {
+		ledger_free(l);
+		ledger_key_free(k);
+		unlink(db);
+		unlink(wal);
+		return 0;
 	}
 
 	/* lookups through the API, and the same query on a raw SQLite connection */

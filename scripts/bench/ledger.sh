@@ -11,6 +11,11 @@
 #
 #   scripts/bench/ledger.sh                    # 100,000 records
 #   LEDGER_BENCH_RECORDS=1000000 scripts/bench/ledger.sh
+#   LEDGER_BENCH_SYNC_ONLY=1 LEDGER_BENCH_RECORDS=1000000 scripts/bench/ledger.sh
+#       the sync row alone, on a drive shaped as bigdrive.sh's (files over 1000
+#       directories, hash keys at random places in every index), with the cost per
+#       100k records at each tenth of the sync: how it grows with the ledger. BUILD_DIR
+#       picks the build, so two builds alternate in one sitting.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,6 +39,25 @@ V1=$(ossl_verify)
 V2=$(ossl_verify)
 
 get() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/out"; }
+
+if [ -n "${LEDGER_BENCH_SYNC_ONLY:-}" ]; then
+	awk -v v1="$V1" -v v2="$V2" -v cores="$(nproc)" '
+	$1 == "records" { n = $2 }
+	$1 == "sync_slice" { s = s sprintf("%-34s %11.1fs   CPU %.1fs\n", "  per 100k at " $2, $4, $6) }
+	$1 == "sync_apply_wall_s" { w = $2 }
+	$1 == "sync_apply_cpu_s" { c = $2 }
+	$1 == "sync_apply_written_per_record" { b = $2 }
+	END {
+		v = (v1 + v2) / 2
+		printf "ledger sync benchmark: a fresh node applies %d records (bigdrive shape)\n\n", n
+		printf "%-34s %11.1fs   CPU %.1fs; per 100k %.1fs wall, %.1fs CPU; signatures alone on %d cores %.1fs per 100k (openssl speed %.0f/s); target <= 10s per 100k\n",
+			"sync to a fresh node (apply)", w, c, w * 1e5 / n, c * 1e5 / n, cores, 1e5 / v / cores, v
+		printf "%s", s
+		printf "%-34s %12.0f   bytes written a record (database, WAL, checkpoints)\n",
+			"  written by the sync", b
+	}' "$TMP/out"
+	exit 0
+fi
 get4() { awk -v k="$1" '$3 == k { print $4 }' "$TMP/out"; }
 
 awk -v n="$RECORDS" -v per="$PER_BLOCK" -v v1="$V1" -v v2="$V2" \
