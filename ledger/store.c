@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 
 /* The publish queue's table, in its own file (store_open_queue) and, for the move of
@@ -319,8 +322,14 @@ int store_cache_bulk(struct ledger *l, bool on)
 	int rc = store_exec(l, on ? "PRAGMA cache_size=-" STR(BULK_CACHE_KIB)
 	                          : "PRAGMA cache_size=-" STR(CACHE_KIB));
 
-	if (!on)
+	if (!on) {
 		sqlite3_db_release_memory(l->db);
+#ifdef __GLIBC__
+		/* the pages went back to malloc, which keeps them: to the system with them
+		 * (a node that synced 100k records stayed at 120 MB of heap) */
+		malloc_trim(0);
+#endif
+	}
 	return rc;
 }
 

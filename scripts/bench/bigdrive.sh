@@ -8,7 +8,8 @@
 #   - find over the drive on a fresh mount vs a local tree of the same shape (<= 3x)
 #   - RSS of the mount after that find vs an empty drive's     (target <= 100 MB at 1M)
 #   - a new node's sync of the drive from the mount, until it is at the head, vs
-#     N Ed25519 verifies at openssl speed's rate             (target <= 10 s per 100k)
+#     N Ed25519 verifies at openssl speed's rate             (target <= 10 s per 100k),
+#     and its memory: peak, and once in sync, vs an empty drive's mount
 #   - cp -r of FILES small files into a mount: published and confirmed, files/s, vs
 #     cp -r to local disk                                      (target >= 2000/s)
 # The 10-node fan-out row (publisher's upload when 9 members read a new file at once)
@@ -174,6 +175,16 @@ if [[ $only != cp ]]; then
 	js=$(secs "$t0" "$t1")
 	row "a new node syncs the drive (mount -> head)" \
 		"$js s, $(rate "$n" "$js") records/s, $(awk -v s="$js" -v n="$n" 'BEGIN { printf "%.1f", s * 1e5 / n }') s per 100k   baseline $n Ed25519 verifies at openssl's rate $(awk -v n="$n" -v v="$ossl" 'BEGIN { printf "%.1f", n / v }') s (target <= 10 s per 100k)"
+	# its memory once in sync: the peak, and what it keeps once its RSS stops falling
+	# (the bulk sync's page cache is given back at the end of each run)
+	jpid=$mpid
+	peak=$(awk '/VmHWM/ { print $2 }' "/proc/$jpid/status")
+	for _ in $(seq 40); do
+		r0=$(rss_kb "$jpid")
+		sleep 0.05
+		(($(rss_kb "$jpid") >= r0)) && break
+	done
+	row "  the new node's memory" "peak $((peak / 1024)) MB, once in sync $(($(rss_kb "$jpid") / 1024)) MB   baseline empty drive $((small_rss / 1024)) MB"
 	fusermount3 -u "$work/mnt-j"
 	fusermount3 -u "$work/mnt-big"
 fi
