@@ -312,21 +312,20 @@ char *itest_status_field(const char *mnt, const char *name)
 	return out;
 }
 
+/* Whether the status's epoch line says the key is held. */
+static bool key_held(const char *mnt)
+{
+	char *e = itest_status_field(mnt, "epoch");
+	bool held = strstr(e, "(key held)") != NULL;
+
+	free(e);
+	return held;
+}
+
 void itest_wait_key_held(const char *mnt, double timeout_s)
 {
-	double end = itest_deadline_s(timeout_s);
-
-	for (;;) {
-		char *e = itest_status_field(mnt, "epoch");
-		bool held = strstr(e, "(key held)") != NULL;
-
-		ck_assert_msg(held || itest_now_s() < end, "%s holds no epoch key after %.0f s: %s",
-		              mnt, timeout_s, e);
-		free(e);
-		if (held)
-			return;
-		usleep(100000);
-	}
+	FIXTURE_WAIT(key_held(mnt), (int)(timeout_s * 1000), "%s holds no epoch key after %.0f s",
+	             mnt, timeout_s);
 }
 
 void itest_wait_path(const char *mnt, const char *rel, double timeout_s)

@@ -932,6 +932,15 @@ START_TEST(forget_refetches_and_never_serves)
 }
 END_TEST
 
+/* Whether t has every piece in [first, end). */
+static bool has_pieces(struct swarm_torrent *t, uint32_t first, uint32_t end)
+{
+	for (uint32_t p = first; p < end; p++)
+		if (!swarm_torrent_has_piece(t, p))
+			return false;
+	return true;
+}
+
 /* Pieces a torrent of one file downloads are written through a descriptor the session
  * keeps (swarm_disk.cpp). Tried: the data file unlinked under the live torrent (as the
  * cache drops an object, or adopts a file over it) after a first piece was written; a
@@ -962,12 +971,9 @@ START_TEST(unlinked_data_file_gets_later_pieces)
 	 * here: the rest had libtorrent close the file first). The reader keeps its own descriptor
 	 * of the unlinked file, so what it returns is not the point: the download it asks for. */
 	(void)swarm_read(r, b, len, at, 10000);
-	int64_t end = now_ms() + 10000;
-	for (uint32_t p = at / 65536; p < (at + len) / 65536; p++) {
-		while (!swarm_torrent_has_piece(t, p) && now_ms() < end)
-			usleep(10000);
-		ck_assert_msg(swarm_torrent_has_piece(t, p), "piece %u never came", p);
-	}
+	FIXTURE_WAIT(has_pieces(t, at / 65536, (at + len) / 65536), 10000,
+	             "pieces %llu-%llu never all came", (unsigned long long)(at / 65536),
+	             (unsigned long long)((at + len) / 65536 - 1));
 	/* the bytes are in the file the path names now */
 	void *want = file_bytes("seed/f", at, len);
 	ck_assert_msg(access(f, F_OK) == 0, "no file at the path: the pieces went elsewhere");
