@@ -4,7 +4,10 @@
 #     1000, one block each), extrapolated to 1M               (target <= 5 min for 1M)
 #   - mount -> first stat answered                             (target <= 2 s)
 #   - stat / ls -l / swarmfs status p99 while the verification sweep runs, vs the same
-#     on a local tree                                          (target p99 <= 50 ms)
+#     on a local tree                                          (target p99 <= 50 ms);
+#     beside ls -l (the command), a program that reads a directory's names first and
+#     then lstats each (os.listdir + os.lstat: one lookup per name, where ls -l, which
+#     stats each name as it reads it, gets the attributes with the names)
 #   - find over the drive on a fresh mount vs a local tree of the same shape (<= 3x)
 #   - RSS of the mount after that find vs an empty drive's     (target <= 100 MB at 1M)
 #   - a new node's sync of the drive from the mount, until it is at the head, vs
@@ -61,8 +64,8 @@ wait_mounted() {
 	echo "mount $1 failed:"; cat "$work/$1.log"; exit 1
 }
 # p50 and p99 in ms of an operation on random lines of a list, for at most S seconds
-# (400 at most): stat (os.stat), ls (a directory's names and an lstat of each, as ls -l
-# does) in this process, or a shell command with {} for the argument
+# (400 at most): stat (os.stat), ls (a directory's names, then an lstat of each) in this
+# process, or a shell command with {} for the argument
 lat() { # S stat|ls|CMD ROOT LIST_FILE
 	python3 - "$@" <<'PY'
 import os, random, subprocess, sys, time
@@ -123,15 +126,18 @@ row "mount -> first stat answered" "$(secs "$t0" "$t1") s   baseline local stat 
 sweeping() { "$swarmfs" status "$work/mnt-big" 2>/dev/null | grep -q "^verification: running"; }
 state=$("$swarmfs" status "$work/mnt-big" | awk -F': ' '/^verification/ { print $2 }')
 read -r s50 s99 sn <<<"$(lat "$sweep_s" stat "$work/mnt-big" "$work/paths")"
-read -r l50 l99 ln <<<"$(lat "$sweep_s" ls "$work/mnt-big" "$work/dirs")"
+read -r l50 l99 ln <<<"$(lat "$sweep_s" "ls -l {}" "$work/mnt-big" "$work/dirs")"
+read -r n50 n99 nn <<<"$(lat "$sweep_s" ls "$work/mnt-big" "$work/dirs")"
 read -r q50 q99 qn <<<"$(lat "$sweep_s" "$swarmfs status $work/mnt-big" / "$work/dirs")"
 read -r t50 t99 _ <<<"$(lat 3 "true" / "$work/dirs")"
 after=$("$swarmfs" status "$work/mnt-big" | awk -F': ' '/^verification/ { print $2 }')
 read -r b50 b99 _ <<<"$(lat 3 stat "$work/local" "$work/paths")"
-read -r c50 c99 _ <<<"$(lat 3 ls "$work/local" "$work/dirs")"
+read -r c50 c99 _ <<<"$(lat 3 "ls -l {}" "$work/local" "$work/dirs")"
+read -r d50 d99 _ <<<"$(lat 3 ls "$work/local" "$work/dirs")"
 echo "  (sweep at the start of the probes: $state; at their end: $after)"
 row "stat during the sweep" "p50 $s50 ms p99 $s99 ms ($sn)   baseline local p50 $b50 p99 $b99 ms (target p99 <= 50 ms)"
 row "ls -l of a $((n / dirs))-entry directory, sweep" "p50 $l50 ms p99 $l99 ms ($ln)   baseline local p50 $c50 p99 $c99 ms (target p99 <= 50 ms)"
+row "its names, then lstat of each, sweep" "p50 $n50 ms p99 $n99 ms ($nn)   baseline local p50 $d50 p99 $d99 ms"
 row "swarmfs status during the sweep" "p50 $q50 ms p99 $q99 ms ($qn)   baseline spawning /bin/true p50 $t50 p99 $t99 ms (target p99 <= 50 ms)"
 fusermount3 -u "$work/mnt-big"
 wait "$mpid" || true
