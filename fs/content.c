@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "filekey.h"
 #include "fs.h"
+#include "node.h"
 #include "ops.h"
 #include "publish.h"
 

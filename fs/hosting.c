@@ -6,6 +6,7 @@
 #include "engine.h"
 #include "fs.h"
 #include "json.h"
+#include "node.h"
 #include "ops.h"
 
 #include <cache.h>

@@ -12,6 +12,7 @@ struct node {
 	uint64_t ino;
 	uint64_t nlookup;
 	char *path;           /* NULL once detached by a rename over it */
+	uint64_t path_hash;   /* hash_str(path) while path != NULL */
 	struct node *by_ino;  /* hash chain */
 	struct node *by_path; /* hash chain, only while path != NULL */
 };
@@ -41,7 +42,7 @@ static uint64_t hash_ino(uint64_t ino)
 
 static void link_path(struct fs_inodes *t, struct node *n)
 {
-	size_t b = hash_str(n->path) & (t->buckets - 1);
+	size_t b = (n->path_hash = hash_str(n->path)) & (t->buckets - 1);
 
 	n->by_path = t->path_tab[b];
 	t->path_tab[b] = n;
@@ -49,7 +50,7 @@ static void link_path(struct fs_inodes *t, struct node *n)
 
 static void unlink_path(struct fs_inodes *t, struct node *n)
 {
-	struct node **pp = &t->path_tab[hash_str(n->path) & (t->buckets - 1)];
+	struct node **pp = &t->path_tab[n->path_hash & (t->buckets - 1)];
 
 	while (*pp != n)
 		pp = &(*pp)->by_path;
@@ -64,13 +65,18 @@ static void link_ino(struct fs_inodes *t, struct node *n)
 	t->ino_tab[b] = n;
 }
 
-static struct node *find_path(struct fs_inodes *t, const char *path)
+static struct node *find_path_hashed(struct fs_inodes *t, const char *path, uint64_t h)
 {
-	struct node *n = t->path_tab[hash_str(path) & (t->buckets - 1)];
+	struct node *n = t->path_tab[h & (t->buckets - 1)];
 
-	while (n && strcmp(n->path, path))
+	while (n && (n->path_hash != h || strcmp(n->path, path)))
 		n = n->by_path;
 	return n;
+}
+
+static struct node *find_path(struct fs_inodes *t, const char *path)
+{
+	return find_path_hashed(t, path, hash_str(path));
 }
 
 static struct node *find_ino(struct fs_inodes *t, uint64_t ino)
@@ -225,6 +231,18 @@ uint64_t fs_inodes_find(struct fs_inodes *t, const char *path)
 	pthread_mutex_lock(&t->lock);
 	n = find_path(t, path);
 	ino = n ? n->ino : 0;
+	pthread_mutex_unlock(&t->lock);
+	return ino;
+}
+
+uint64_t fs_inodes_dirent_ino(struct fs_inodes *t, const char *path)
+{
+	uint64_t h = hash_str(path), ino;
+	struct node *n;
+
+	pthread_mutex_lock(&t->lock);
+	n = find_path_hashed(t, path, h);
+	ino = n ? n->ino : h | (1ULL << 63);
 	pthread_mutex_unlock(&t->lock);
 	return ino;
 }

@@ -34,6 +34,12 @@ int fs_inodes_path(struct fs_inodes *t, uint64_t ino, char **out_path);
 /* The inode number of path if the kernel holds it (no reference taken), else 0. */
 uint64_t fs_inodes_find(struct fs_inodes *t, const char *path);
 
+/* The number a plain readdir gives path (no reference taken): the kernel's, when it
+ * holds the path, else a stable one from the path's hash with the top bit set, which
+ * the table's own numbers (counted up from 1) never reach. Never 0: readdir(3) skips
+ * d_ino 0. */
+uint64_t fs_inodes_dirent_ino(struct fs_inodes *t, const char *path);
+
 /* The kernel dropped n lookups of ino; at zero the entry goes. Unknown: ignored. */
 void fs_inodes_forget(struct fs_inodes *t, uint64_t ino, uint64_t n);
 

@@ -8,11 +8,13 @@
 #include "ops.h"
 
 #include "content.h"
+#include "dirsnap.h"
 #include "drive.h"
 #include "engine.h"
 #include "filekey.h"
 #include "fs.h"
 #include "inode.h"
+#include "node.h"
 #include "park.h"
 #include "waiter.h"
 #include "publish.h"
@@ -34,12 +36,6 @@
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
-
-/* Confirmed content never changes under a record id, and every ledger change is sent
- * to the kernel as an invalidation, so the kernel may keep what it learnt for long.
- * A pending record may still lose to another in a block: ask again soon. */
-static const double TIMEOUT_CONFIRMED = 3600.0;
-static const double TIMEOUT_PENDING = 1.0;
 
 static struct fs_drive *drive_of(fuse_req_t req)
 {
@@ -80,125 +76,7 @@ static int child_path(struct fs_drive *d, fuse_ino_t parent, const char *name, c
 	return err;
 }
 
-/* Whether an entry may be shown: the state tables decide (DESIGN.md §4), less what
- * the verification sweep or an open found tampered. This node's pending records are
- * its own and shown as pending. */
-static bool exposable(struct fs_drive *d, const struct ledger_entry *e)
-{
-	return e->height < 0 || !fs_drive_is_bad(d, e->record_id, e->height);
-}
-
-bool fs_entry_owned(const struct fs_drive *d, const struct ledger_entry *e)
-{
-	return d->key && !memcmp(e->owner, d->me, LEDGER_KEY_LEN);
-}
-
-static void entry_stat(const struct fs_drive *d, const struct ledger_entry *e, uint64_t ino,
-                       struct stat *st)
-{
-	/* DESIGN.md §10: setuid, setgid and sticky bits are never shown */
-	uint32_t mode = e->content.mode & 0777;
-	/* a record may say any time: before the epoch reads as the epoch */
-	int64_t mtime_ns = e->content.mtime_ns > 0 ? e->content.mtime_ns : 0;
-
-	memset(st, 0, sizeof *st);
-	st->st_ino = ino;
-	st->st_uid = d->uid;
-	st->st_gid = d->gid;
-	st->st_blksize = 128 * 1024;
-	if (e->is_dir) {
-		if (!mode)
-			mode = 0755;
-		/* others may enter and list, and write only where the directory is open */
-		if (!fs_entry_owned(d, e) && !(e->open && d->key))
-			mode &= ~0222u;
-		st->st_mode = S_IFDIR | mode;
-		st->st_nlink = 2;
-	} else {
-		if (!mode)
-			mode = 0644;
-		/* DESIGN.md §7: the owner's files are writable, others' read-only */
-		if (!fs_entry_owned(d, e))
-			mode = (mode & ~0222u) | 0444;
-		st->st_mode = S_IFREG | mode;
-		st->st_nlink = 1;
-		st->st_size = (off_t)e->content.length;
-		st->st_blocks = (blkcnt_t)((e->content.length + 511) / 512);
-	}
-	st->st_mtim.tv_sec = mtime_ns / 1000000000;
-	st->st_mtim.tv_nsec = mtime_ns % 1000000000;
-	st->st_atim = st->st_ctim = st->st_mtim;
-}
-
-static void root_entry(struct ledger_entry *e)
-{
-	memset(e, 0, sizeof *e);
-	e->is_dir = true;
-	e->content.mode = 0755;
-}
-
-/* Look path up and decide whether it is shown. */
-int fs_entry_lookup(struct fs_drive *d, const char *path, struct ledger_entry *e)
-{
-	int err;
-
-	if (!*path) {
-		root_entry(e);
-		err = ledger_lookup(d->ledger, "", e);
-		if (err == -ENOENT || err == -EINVAL)
-			root_entry(e);
-		/* the root is the drive itself: everyone may publish at its top level
-		 * unless the ledger says otherwise when a record is submitted */
-		e->open = true;
-		return 0;
-	}
-	err = ledger_lookup(d->ledger, path, e);
-	if (err < 0)
-		return err == -EINVAL ? -ENOENT : err;
-	return exposable(d, e) ? 0 : -ENOENT;
-}
-
-/* What a path is now: a staged file (being written or published: this node's newest
- * version wins) or a ledger entry. */
-struct node {
-	bool staged;
-	struct ledger_entry e; /* when not staged */
-	struct stat st;
-};
-
-static int node_get(struct fs_drive *d, const char *path, uint64_t ino, struct node *n)
-{
-	int err;
-
-	memset(n, 0, sizeof *n);
-	if (*path && fs_staged_stat(d, path, &n->st) == 0) {
-		n->staged = true;
-		n->st.st_ino = ino;
-		n->st.st_mode = S_IFREG | (n->st.st_mode & 0777);
-		n->st.st_nlink = 1;
-		n->st.st_uid = d->uid;
-		n->st.st_gid = d->gid;
-		n->st.st_blksize = 128 * 1024;
-		/* as published files: nothing a tool compares (tar checks ctime) may
-		 * change at the moment the record takes over */
-		n->st.st_atim = n->st.st_ctim = n->st.st_mtim;
-		return 0;
-	}
-	if ((err = fs_entry_lookup(d, path, &n->e)) < 0)
-		return err;
-	entry_stat(d, &n->e, ino, &n->st);
-	return 0;
-}
-
-/* A staged file changes under its writer: the kernel must ask every time. */
-static double node_timeout(const struct node *n)
-{
-	if (n->staged)
-		return 0.0;
-	return n->e.height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED;
-}
-
-static void reply_node(fuse_req_t req, struct fs_drive *d, const char *path, struct node *n,
+static void reply_node(fuse_req_t req, struct fs_drive *d, const char *path, struct fs_node *n,
                        struct fuse_file_info *create_fi)
 {
 	struct fuse_entry_param ep;
@@ -214,12 +92,12 @@ static void reply_node(fuse_req_t req, struct fs_drive *d, const char *path, str
 	ep.generation = 1;
 	ep.attr = n->st;
 	ep.attr.st_ino = ino;
-	ep.attr_timeout = ep.entry_timeout = node_timeout(n);
+	ep.attr_timeout = ep.entry_timeout = fs_node_timeout(n);
 	/* a file just created is empty, and every change to it comes through this kernel
 	 * (its writes set the size and drop the cached times): the fstat cp makes right
 	 * after the open need not come here (a round trip of six a small file) */
 	if (create_fi && n->staged)
-		ep.attr_timeout = TIMEOUT_PENDING;
+		ep.attr_timeout = FS_TIMEOUT_PENDING;
 	if ((create_fi ? fuse_reply_create(req, &ep, create_fi) : fuse_reply_entry(req, &ep)) != 0)
 		fs_inodes_forget(d->inodes, ino, 1); /* the kernel never got it */
 }
@@ -227,16 +105,16 @@ static void reply_node(fuse_req_t req, struct fs_drive *d, const char *path, str
 static void reply_entry(fuse_req_t req, struct fs_drive *d, const char *path,
                         const struct ledger_entry *e)
 {
-	struct node n = { .e = *e };
+	struct fs_node n = { .e = *e };
 
-	entry_stat(d, e, 0, &n.st);
+	fs_entry_stat(d, e, 0, &n.st);
 	reply_node(req, d, path, &n, NULL);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_drive *d = drive_of(req);
-	struct node n;
+	struct fs_node n;
 	char *path;
 	int err = child_path(d, parent, name, &path);
 
@@ -244,7 +122,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, err == -EINVAL ? ENOENT : -err);
 		return;
 	}
-	err = node_get(d, path, 0, &n);
+	err = fs_node_get(d, path, 0, &n);
 	if (err < 0) {
 		/* a negative entry may be cached only briefly: a peer can publish it */
 		struct fuse_entry_param ep = { .ino = 0, .entry_timeout = 1.0 };
@@ -276,13 +154,13 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
-	struct node n;
+	struct fs_node n;
 	char *path;
 	int err;
 
 	(void)fi;
 	if ((err = fs_inodes_path(d->inodes, ino, &path)) == 0) {
-		err = node_get(d, path, ino, &n);
+		err = fs_node_get(d, path, ino, &n);
 		free(path);
 	}
 	if (err == -ENOENT && fs_staged_orphan_stat(d, ino, &n.st) == 0) {
@@ -296,211 +174,25 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -err);
 		return;
 	}
-	fuse_reply_attr(req, &n.st, node_timeout(&n));
-}
-
-/* ---- directories: a snapshot at opendir, served by offset ---- */
-
-struct dir_snap {
-	char *path;
-	size_t n, cap;
-	struct dir_item {
-		char *name;
-		struct stat st; /* st_ino filled at readdirplus time */
-		double timeout;
-		bool loaded; /* st holds the attributes; else only the kind (S_IFMT) */
-	} * items;
-};
-
-static void snap_free(struct dir_snap *s)
-{
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->n; i++)
-		free(s->items[i].name);
-	free(s->items);
-	free(s->path);
-	free(s);
-}
-
-#define LIST_BATCH 256
-
-static int snap_add(struct dir_snap *s, const char *name, const struct stat *st, double timeout)
-{
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 64;
-		struct dir_item *ni = realloc(s->items, ncap * sizeof *ni);
-
-		if (!ni)
-			return -ENOMEM;
-		s->items = ni;
-		s->cap = ncap;
-	}
-	s->items[s->n].name = strdup(name);
-	if (!s->items[s->n].name)
-		return -ENOMEM;
-	s->items[s->n].st = *st;
-	s->items[s->n].timeout = timeout;
-	s->items[s->n].loaded = true;
-	s->n++;
-	return 0;
-}
-
-static bool snap_staged_has(char **staged, int nstaged, const char *name)
-{
-	for (int j = 0; j < nstaged; j++)
-		if (!strcmp(staged[j], name))
-			return true;
-	return false;
-}
-
-/* The confirmed children with their records (attributes loaded), leaving out those
- * found bad and the names staged already. */
-static int snap_load_entries(struct fs_drive *d, const char *path, char **staged, int nstaged,
-                             struct dir_snap *s)
-{
-	struct ledger_entry *batch = malloc(LIST_BATCH * sizeof *batch);
-	char after[LEDGER_NAME_MAX + 1] = "";
-	size_t got = LIST_BATCH;
-	int err = batch ? 0 : -ENOMEM;
-
-	while (!err && got == LIST_BATCH &&
-	       (err = ledger_list(d->ledger, path, after, batch, LIST_BATCH, &got)) == 0) {
-		for (size_t i = 0; i < got && !err; i++) {
-			struct stat st;
-
-			if (snap_staged_has(staged, nstaged, batch[i].name) ||
-			    !exposable(d, &batch[i]))
-				continue;
-			entry_stat(d, &batch[i], 0, &st);
-			err = snap_add(s, batch[i].name, &st,
-			               batch[i].height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED);
-		}
-		if (got)
-			snprintf(after, sizeof after, "%s", batch[got - 1].name);
-	}
-	free(batch);
-	return err;
-}
-
-/* The confirmed children by name and kind alone, read from an index (issue 18: a
- * fresh find over 1M files read every record). Their attributes are loaded when
- * readdirplus hands them out (snap_item_load). Only while nothing was found bad:
- * leaving a bad record out needs the record. */
-static int snap_load_names(struct fs_drive *d, const char *path, char **staged, int nstaged,
-                           struct dir_snap *s)
-{
-	struct ledger_name *batch = malloc(LIST_BATCH * sizeof *batch);
-	char after[LEDGER_NAME_MAX + 1] = "";
-	size_t got = LIST_BATCH;
-	int err = batch ? 0 : -ENOMEM;
-
-	while (!err && got == LIST_BATCH &&
-	       (err = ledger_list_names(d->ledger, path, after, batch, LIST_BATCH, &got)) == 0) {
-		for (size_t i = 0; i < got && !err; i++) {
-			struct stat st = { .st_mode = batch[i].is_dir ? S_IFDIR : S_IFREG };
-
-			if (snap_staged_has(staged, nstaged, batch[i].name))
-				continue;
-			if ((err = snap_add(s, batch[i].name, &st, TIMEOUT_CONFIRMED)) == 0)
-				s->items[s->n - 1].loaded = false;
-		}
-		if (got)
-			snprintf(after, sizeof after, "%s", batch[got - 1].name);
-	}
-	free(batch);
-	return err;
-}
-
-static int snap_load(struct fs_drive *d, const char *path, struct dir_snap *s)
-{
-	char **staged = NULL;
-	int err = 0, nstaged;
-
-	/* staged files first: this node's newest version of a name wins */
-	nstaged = fs_staged_children(d, path, &staged);
-	for (int i = 0; i < nstaged && !err; i++) {
-		struct node n;
-		char *full;
-
-		if (asprintf(&full, "%s%s%s", path, *path ? "/" : "", staged[i]) < 0) {
-			err = -ENOMEM;
-			break;
-		}
-		if (node_get(d, full, 0, &n) == 0)
-			err = snap_add(s, staged[i], &n.st, 0.0);
-		free(full);
-	}
-	if (!err)
-		err = fs_drive_any_bad(d) ? snap_load_entries(d, path, staged, nstaged, s)
-		                          : snap_load_names(d, path, staged, nstaged, s);
-	/* this node's records still waiting for a block (a member without a producer
-	 * online): shown as pending, as DESIGN.md §7 says, not only found by name */
-	char **pend = NULL;
-	size_t npend = 0;
-
-	if (!err && ledger_pending_children(d->ledger, *path ? path : "/", &pend, &npend) == 0) {
-		for (size_t i = 0; i < npend && !err; i++) {
-			struct ledger_entry e;
-			struct stat st;
-			char *full;
-			bool dup = false;
-
-			for (size_t j = 0; j < s->n && !dup; j++)
-				dup = !strcmp(s->items[j].name, pend[i]);
-			if (!dup &&
-			    asprintf(&full, "%s%s%s", path, *path ? "/" : "", pend[i]) >= 0) {
-				if (fs_entry_lookup(d, full, &e) == 0 && e.height < 0 &&
-				    exposable(d, &e)) {
-					entry_stat(d, &e, 0, &st);
-					err = snap_add(s, pend[i], &st, TIMEOUT_PENDING);
-				}
-				free(full);
-			}
-		}
-		for (size_t i = 0; i < npend; i++)
-			free(pend[i]);
-		free(pend);
-	}
-	for (int i = 0; i < nstaged; i++)
-		free(staged[i]);
-	free(staged);
-	return err;
-}
-
-/* The attributes of a child listed by name alone (snap_load_names), as a lookup
- * would give them now: 0, or -ENOENT when it is gone or hidden since. */
-static int snap_item_load(struct fs_drive *d, const char *full, struct dir_item *it)
-{
-	struct node n;
-	int err = node_get(d, full, 0, &n);
-
-	if (err < 0)
-		return err;
-	it->st = n.st;
-	it->timeout = node_timeout(&n);
-	it->loaded = true;
-	return 0;
+	fuse_reply_attr(req, &n.st, fs_node_timeout(&n));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_drive *d = drive_of(req);
-	struct dir_snap *s = calloc(1, sizeof *s);
+	struct fs_dirsnap *s = NULL;
 	struct ledger_entry e;
+	char *path = NULL;
 	int err;
 
-	if (!s) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if ((err = fs_inodes_path(d->inodes, ino, &s->path)) < 0 ||
-	    (err = fs_entry_lookup(d, s->path, &e)) < 0 || (err = e.is_dir ? 0 : -ENOTDIR) < 0 ||
-	    (err = snap_load(d, s->path, s)) < 0) {
-		snap_free(s);
+	if ((err = fs_inodes_path(d->inodes, ino, &path)) < 0 ||
+	    (err = fs_entry_lookup(d, path, &e)) < 0 || (err = e.is_dir ? 0 : -ENOTDIR) < 0 ||
+	    (err = fs_dirsnap_load(d, path, &s)) < 0) {
+		free(path);
 		fuse_reply_err(req, err == -ENOENT && !ino ? ENOENT : -err);
 		return;
 	}
+	free(path);
 	fi->fh = (uint64_t)(uintptr_t)s;
 	fi->cache_readdir = 1; /* the snapshot is invalidated with the directory */
 	fuse_reply_open(req, fi);
@@ -513,7 +205,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi, bool plus)
 {
 	struct fs_drive *d = drive_of(req);
-	struct dir_snap *s = (struct dir_snap *)(uintptr_t)fi->fh;
+	struct fs_dirsnap *s = (struct fs_dirsnap *)(uintptr_t)fi->fh;
+	const char *full;
 	char *buf;
 	size_t used = 0;
 
@@ -546,7 +239,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			ep.attr.st_mode = S_IFDIR;
 			ep.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
 		} else {
-			struct dir_item *it = &s->items[i - 2];
+			struct fs_dir_item *it = &s->items[i - 2];
 
 			name = it->name;
 			ep.attr = it->st;
@@ -556,20 +249,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			 * name, else a stable one from its path, kept out of the table's
 			 * range (top bit set) so it names nothing else */
 			if (i >= 2 && !ep.attr.st_ino) {
-				char *full;
-
-				if (asprintf(&full, "%s%s%s", s->path, *s->path ? "/" : "", name) <
-				    0)
+				if (!(full = fs_dirsnap_child(s, i - 2)))
 					break;
-				ep.attr.st_ino = fs_inodes_find(d->inodes, full);
-				if (!ep.attr.st_ino) {
-					uint64_t h = 1469598103934665603ULL;
-
-					for (const char *c = full; *c; c++)
-						h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-					ep.attr.st_ino = h | (1ULL << 63);
-				}
-				free(full);
+				ep.attr.st_ino = fs_inodes_dirent_ino(d->inodes, full);
 			}
 			n = fuse_add_direntry(req, buf + used, size - used, name, &ep.attr, i + 1);
 		} else if (i < 2) {
@@ -578,28 +260,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			ep.ino = 0;
 			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &ep, i + 1);
 		} else {
-			struct dir_item *it = &s->items[i - 2];
-			char *full;
+			struct fs_dir_item *it = &s->items[i - 2];
 			uint64_t cino;
 
-			if (asprintf(&full, "%s%s%s", s->path, *s->path ? "/" : "", it->name) < 0)
-				break;
 			/* size the entry first: a reference taken for an entry that does
 			 * not fit would never be forgotten */
 			n = fuse_add_direntry_plus(req, NULL, 0, name, &ep, i + 1);
-			if (n > size - used) {
-				free(full);
+			if (n > size - used)
 				break;
-			}
-			if (!it->loaded && snap_item_load(d, full, it) < 0) {
-				free(full);
+			if (fs_dirsnap_item_load(d, s, i - 2) < 0)
 				continue; /* gone since the snapshot: left out */
-			}
-			if (fs_inodes_ref(d->inodes, full, &cino) < 0) {
-				free(full);
+			if (!(full = fs_dirsnap_child(s, i - 2)) ||
+			    fs_inodes_ref(d->inodes, full, &cino) < 0)
 				break;
-			}
-			free(full);
 			ep.attr = it->st;
 			ep.ino = cino;
 			ep.generation = 1;
@@ -630,7 +303,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	snap_free((struct dir_snap *)(uintptr_t)fi->fh);
+	fs_dirsnap_free((struct fs_dirsnap *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -810,13 +483,13 @@ out:
 /* Reply with the attributes of path (as ino), or the error of finding them. */
 static void reply_attr_of(fuse_req_t req, struct fs_drive *d, const char *path, fuse_ino_t ino)
 {
-	struct node n;
-	int err = node_get(d, path, ino, &n);
+	struct fs_node n;
+	int err = fs_node_get(d, path, ino, &n);
 
 	if (err < 0)
 		fuse_reply_err(req, fs_kernel_errno(err));
 	else
-		fuse_reply_attr(req, &n.st, node_timeout(&n));
+		fuse_reply_attr(req, &n.st, fs_node_timeout(&n));
 }
 
 /* A truncate whose kept part had to come from the swarm (fs_copy_park_done's ctx). */
@@ -871,11 +544,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	to_set &= ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
 	err = fs_staged_setattr(d, path, attr, to_set);
 	if (err == 0) {
-		struct node n;
+		struct fs_node n;
 
-		if ((err = node_get(d, path, ino, &n)) < 0)
+		if ((err = fs_node_get(d, path, ino, &n)) < 0)
 			goto out;
-		fuse_reply_attr(req, &n.st, node_timeout(&n));
+		fuse_reply_attr(req, &n.st, fs_node_timeout(&n));
 		free(path);
 		return;
 	}
@@ -956,8 +629,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		    (err = fs_entry_lookup(d, path, &e)) < 0)
 			goto out;
 	}
-	entry_stat(d, &e, ino, &st);
-	fuse_reply_attr(req, &st, e.height < 0 ? TIMEOUT_PENDING : TIMEOUT_CONFIRMED);
+	fs_entry_stat(d, &e, ino, &st);
+	fuse_reply_attr(req, &st, e.height < 0 ? FS_TIMEOUT_PENDING : FS_TIMEOUT_CONFIRMED);
 	free(path);
 	return;
 out:
@@ -1000,7 +673,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct fs_drive *d = drive_of(req);
 	struct ledger_entry e;
-	struct node n;
+	struct fs_node n;
 	struct fs_fh *h = NULL;
 	char *path = NULL;
 	int err;
@@ -1028,7 +701,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (err < 0)
 		goto fail;
 	h->writer = true;
-	if ((err = node_get(d, path, 0, &n)) < 0) {
+	if ((err = fs_node_get(d, path, 0, &n)) < 0) {
 		fs_staged_release(d, h->staged, true);
 		goto fail;
 	}

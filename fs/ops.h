@@ -3,8 +3,9 @@
  * on the network.
  *
  * Besides the table, the handlers' shared rules, for the other files of handlers
- * (xattr.c): what is shown, who owns it, how a change becomes a record, and how a
- * failure reaches the kernel. Any thread; each takes the ledger's lock for its call. */
+ * (xattr.c): who may change the drive, how a change becomes a record, and how a
+ * failure reaches the kernel; what is shown and who owns it are node.h's. Any thread;
+ * each takes the ledger's lock for its call. */
 #ifndef SWARMFS_FS_OPS_H
 #define SWARMFS_FS_OPS_H
 
@@ -27,11 +28,6 @@ int fs_caller_check(fuse_req_t req);
  * ledger's -EPERM ("this key may not") is EACCES for a filesystem user (DESIGN.md §7),
  * -EBADMSG is EIO, -ESTALE (another record won the race) EAGAIN. */
 int fs_kernel_errno(int err);
-/* Look path ("" is the root) up in the ledger's state and decide whether it is shown:
- * 0 and *e, or -ENOENT (absent, or found tampered), -errno. */
-int fs_entry_lookup(struct fs_drive *d, const char *path, struct ledger_entry *e);
-/* Whether this node's key owns e. */
-bool fs_entry_owned(const struct fs_drive *d, const struct ledger_entry *e);
 /* Sign op with this node's key and submit it: 0, -EROFS (no key), or the ledger's
  * refusal (logged at debug level). */
 int fs_record_submit(struct fs_drive *d, const struct ledger_op *op);

@@ -21,6 +21,7 @@
 #include "inode.h"
 #include "credit.h"
 #include "members.h"
+#include "node.h"
 #include "ops.h"
 #include "status.h"
 

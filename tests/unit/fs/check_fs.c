@@ -244,6 +244,33 @@ START_TEST(inodes_ref_forget_and_numbers_never_reused)
 }
 END_TEST
 
+START_TEST(inodes_dirent_numbers_match_stat_and_stay_stable)
+{
+	struct fs_inodes *t;
+	uint64_t a, free_a, free_b;
+
+	ck_assert_int_eq(fs_inodes_new(&t), 0);
+	/* a name nobody looked up: a stable number outside the table's range */
+	free_a = fs_inodes_dirent_ino(t, "docs/a.txt");
+	free_b = fs_inodes_dirent_ino(t, "docs/b.txt");
+	ck_assert_uint_ne(free_a, 0);
+	ck_assert_uint_ne(free_a >> 63, 0);
+	ck_assert_uint_eq(fs_inodes_dirent_ino(t, "docs/a.txt"), free_a);
+	ck_assert_uint_ne(free_a, free_b);
+	/* once the kernel holds the name, readdir gives the number stat gives */
+	ck_assert_int_eq(fs_inodes_ref(t, "docs/a.txt", &a), 0);
+	ck_assert_uint_eq(fs_inodes_dirent_ino(t, "docs/a.txt"), a);
+	ck_assert_uint_eq(fs_inodes_dirent_ino(t, "docs/b.txt"), free_b);
+	/* and after a rename, under the new name only */
+	ck_assert_int_eq(fs_inodes_rename(t, "docs", "papers"), 0);
+	ck_assert_uint_eq(fs_inodes_dirent_ino(t, "papers/a.txt"), a);
+	ck_assert_uint_eq(fs_inodes_dirent_ino(t, "docs/a.txt"), free_a);
+	fs_inodes_forget(t, a, 1);
+	ck_assert_uint_ne(fs_inodes_dirent_ino(t, "papers/a.txt"), a);
+	fs_inodes_free(t);
+}
+END_TEST
+
 START_TEST(inodes_rename_moves_subtree_and_detaches_target)
 {
 	struct fs_inodes *t;
@@ -564,6 +591,7 @@ int main(void)
 	tcase_add_test(tc, drive_dir_refuses_escapes);
 	tcase_add_test(tc, drive_lock_is_exclusive_and_dies_with_owner);
 	tcase_add_test(tc, inodes_ref_forget_and_numbers_never_reused);
+	tcase_add_test(tc, inodes_dirent_numbers_match_stat_and_stay_stable);
 	tcase_add_test(tc, inodes_rename_moves_subtree_and_detaches_target);
 	tcase_add_test(tc, inodes_100k_entries);
 	tcase_add_test(tc, json_escapes_and_nests);
