@@ -1295,12 +1295,11 @@ void fs_thread_idle(const char *what)
 	struct sched_param sp = { .sched_priority = 0 };
 	int err = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 
-	pthread_setname_np(pthread_self(), what);
-
 	if (err) {
 		fs_debug("%s: no SCHED_IDLE: %s", what, strerror(err));
-		fs_thread_background(what);
-	}
+		fs_thread_background(what); /* names it too */
+	} else
+		pthread_setname_np(pthread_self(), what);
 }
 
 /* DESIGN.md §4: the state tables decide what is listed; this sweep re-checks the whole
