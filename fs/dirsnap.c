@@ -77,7 +77,8 @@ static int snap_load_entries(struct fs_drive *d, const char *path, char **staged
 				continue;
 			fs_entry_stat(d, &batch[i], 0, &st);
 			err = snap_add(s, batch[i].name, &st,
-			               batch[i].height < 0 ? FS_TIMEOUT_PENDING : FS_TIMEOUT_CONFIRMED);
+			               batch[i].height < 0 ? FS_TIMEOUT_PENDING
+			                                   : FS_TIMEOUT_CONFIRMED);
 		}
 		if (got)
 			snprintf(after, sizeof after, "%s", batch[got - 1].name);

@@ -21,7 +21,7 @@ struct fs_dirsnap {
 		struct stat st; /* st_ino filled at readdirplus time */
 		double timeout;
 		bool loaded; /* st holds the attributes; else only the kind (S_IFMT) */
-	} *items;
+	} * items;
 	char *child; /* path + "/" + a child's name, built by fs_dirsnap_child */
 	size_t child_dir_len, child_cap;
 };

@@ -24,7 +24,7 @@ bool fs_entry_owned(const struct fs_drive *d, const struct ledger_entry *e)
 }
 
 void fs_entry_stat(const struct fs_drive *d, const struct ledger_entry *e, uint64_t ino,
-                       struct stat *st)
+                   struct stat *st)
 {
 	/* DESIGN.md §10: setuid, setgid and sticky bits are never shown */
 	uint32_t mode = e->content.mode & 0777;

@@ -3,6 +3,7 @@
 
 #include "cipher.h"
 #include "drive.h"
+#include "durable.h"
 #include "fs.h"
 #include "pack.h"
 #include "seedback.h"
@@ -17,6 +18,7 @@
 #include <fuse_lowlevel.h>
 #include <libgen.h>
 #include <openssl/crypto.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +59,8 @@ struct fs_publisher {
 	pthread_mutex_t lock; /* guards the list and the counters below */
 	pthread_cond_t cond;  /* the worker waits here for work */
 	pthread_cond_t idle;  /* broadcast when the worker puts an item down */
+	/* tests (SWARMFS_TEST_KILL_AT=signed): the process dies once a batch is signed */
+	bool kill_at_signed;
 	struct fs_staged *list, *tail;
 	/* the list's entries by path: a cp -r of thousands of files looks each new name
 	 * up several times (lookup, create, stat), and a walk of the list per lookup made
@@ -1033,14 +1037,40 @@ enum { PUB_BATCH = 4096 };
  * mempool again). A single file is published up to a second later. */
 enum { GATHER_MS = 50 };
 
+/* What the prepared jobs' records will sign, on disk: 0 or -errno. */
+static int batch_durable(struct fs_drive *d, const struct pub_job *jobs, size_t n)
+{
+	const char **files = calloc(n, sizeof *files);
+	uint8_t(*keys)[32] = calloc(n, sizeof *keys);
+	bool each = files && keys;
+	size_t m = 0;
+	int err;
+
+	for (size_t i = 0; i < n && each; i++) {
+		const struct pub_job *j = &jobs[i];
+
+		if (j->err < 0 || !j->pack.m)
+			continue; /* nothing signed, or nothing on disk (an empty file) */
+		if (!j->priv)
+			each = false; /* a staged file is its object: the whole staging */
+		else {
+			files[m] = j->data;
+			memcpy(keys[m++], j->pack.m->v2, 32);
+		}
+	}
+	err = fs_durable_batch(d, each ? files : NULL, (const uint8_t(*)[32])keys, m);
+	free(files);
+	free(keys);
+	return err;
+}
+
 /* Publish jobs[0..n): prepare each, submit the records of those ready as one batch,
  * finish each. Every job's outcome lands in its err. */
 static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 {
 	struct ledger_op *ops = malloc(n * sizeof *ops);
 	size_t *idx = malloc(n * sizeof *idx), m = 0;
-	int *rcs = malloc(n * sizeof *rcs), err, dfd;
-	char dir[4200];
+	int *rcs = malloc(n * sizeof *rcs), err;
 
 	if (!ops || !idx || !rcs) {
 		for (size_t i = 0; i < n; i++)
@@ -1053,16 +1083,10 @@ static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 
 		j->err = j->path && j->file ? job_prepare(d, j) : -ENOMEM;
 	}
-	/* group commit of the disk too: before any record is signed, one syncfs makes the
-	 * batch's staged files, their torrents and ciphertexts durable (closes and the
-	 * torrents' writes do not fsync each); an item in hand changes no more */
-	snprintf(dir, sizeof dir, "%s/staging", d->dir);
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(dfd) < 0)
-		err = -errno;
-	else
-		err = 0;
-	if (dfd >= 0)
-		close(dfd);
+	/* group commit of the disk too: before any record is signed, what it signs is
+	 * durable (durable.h): a public drive's staged files by one syncfs, a private
+	 * one's ciphertexts and torrents alone; an item in hand changes no more */
+	err = batch_durable(d, jobs, n);
 	for (size_t i = 0; i < n; i++) {
 		struct pub_job *j = &jobs[i];
 
@@ -1083,6 +1107,10 @@ static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 		if (j->err == -EEXIST && j->op.type == LEDGER_REC_CLAIM)
 			j->err = job_conflict(d, j);
 	}
+	/* a test's crash at the worst moment for a private drive: records signed, their
+	 * ciphertexts not in the cache yet (check_ciphertext) */
+	if (m && d->pub->kill_at_signed)
+		raise(SIGKILL);
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].err == 0)
 			jobs[i].err = job_finish(d, &jobs[i]);
@@ -1306,6 +1334,8 @@ int fs_publish_start(struct fs_drive *d)
 	snprintf(dir, sizeof dir, "%s/torrents", d->dir);
 	mkdir(dir, 0700);
 	d->pub = p;
+	p->kill_at_signed =
+	    getenv("SWARMFS_TEST_KILL_AT") && !strcmp(getenv("SWARMFS_TEST_KILL_AT"), "signed");
 
 	/* What a previous run queued is published now; its staging files are shown
 	 * meanwhile, as they were before the crash. */
@@ -1320,6 +1350,12 @@ int fs_publish_start(struct fs_drive *d)
 		if (stat(items[i].staging, &st) < 0) {
 			/* gone: published just before the crash, or never written */
 			ledger_queue_done(d->ledger, items[i].id);
+			continue;
+		}
+		if (ledger_is_private(d->ledger) && fs_durable_recover(d, &items[i]) == 0) {
+			/* its record and ciphertext were on disk: the plaintext goes */
+			ledger_queue_done(d->ledger, items[i].id);
+			remove_staging(d, items[i].staging);
 			continue;
 		}
 		if (find_file_locked(p, items[i].staging) || !(s = calloc(1, sizeof *s)))

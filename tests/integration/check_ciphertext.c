@@ -784,6 +784,69 @@ START_TEST(same_new_path_from_two_members_keeps_both)
 }
 END_TEST
 
+/* Tried: A's mount dies (SIGKILL, at the test's request) right after a private file's
+ * record is signed, before its ciphertext is in the cache; then the plaintext, which a
+ * private publish never syncs, is torn as a power failure tears it (half of it gone,
+ * its mtime kept). The next mount takes the signed ciphertext up: A and B read the file
+ * whole, nothing is held, and the ciphertext is not left in the staging directory.
+ * Without it, the torn plaintext was held at the path (its reads gave half the file)
+ * and the record's content was nowhere in A's cache. */
+START_TEST(crash_after_signing_keeps_the_signed_ciphertext)
+{
+	char path[4200], staging[4200], *want, *got, *out;
+
+	snprintf(path, sizeof path, "%s/crash.bin", src);
+	ck_assert_int_eq(fixture_file_random(path, (3 << 20) + 4321, 29), 0);
+	want = sha(path);
+	unmount_node(&a);
+	setenv("SWARMFS_TEST_KILL_AT", "signed", 1);
+	mount_node(&a, "team");
+	unsetenv("SWARMFS_TEST_KILL_AT");
+	free(itest_run(60000, "cp '%s' '%s/'", path, a.mnt));
+	ck_assert_int_eq(fixture_mount_wait_exit(a.m, 60000), 128 + SIGKILL);
+	fixture_mount_stop(a.m);
+	a.m = NULL;
+
+	/* the staging directory: the plaintext (the one staged file not empty; the rest are
+	 * spares) and the ciphertext named by its nonce */
+	snprintf(staging, sizeof staging, "%s/drives/%s/staging", a.home, id);
+	out = itest_run(10000,
+	                "cd '%s' && python3 -c 'import os, re\n"
+	                "names = os.listdir(\".\")\n"
+	                "cipher = [n for n in names if re.fullmatch(\"[0-9a-f]{16}\", n)]\n"
+	                "plain = [n for n in names if n not in cipher and os.path.getsize(n)]\n"
+	                "assert len(plain) == 1 and len(cipher) == 1, names\n"
+	                "st = os.stat(plain[0])\n"
+	                "os.truncate(plain[0], st.st_size // 2)\n"
+	                "os.utime(plain[0], ns=(st.st_atime_ns, st.st_mtime_ns))\n"
+	                "print(\"torn\")'",
+	                staging);
+	ck_assert_str_eq(out, "torn\n");
+	free(out);
+
+	mount_node(&a, "team");
+	itest_wait_published(a.mnt);
+	got = itest_run(60000, "sha256sum < '%s/crash.bin' | cut -c1-64", a.mnt);
+	ck_assert_str_eq(got, want);
+	free(got);
+	out = itest_run(10000, "ls '%s' | grep -cE '^[0-9a-f]{16}$' || true", staging);
+	ck_assert_str_eq(out, "0\n");
+	free(out);
+	out = itest_run(10000, "'%s' status '%s'", getenv("SWARMFS_BIN"), a.mnt);
+	ck_assert_msg(!strstr(out, "kept in"), "a publish failed or is held: %s", out);
+	free(out);
+
+	/* B reads it from A: the adopted ciphertext is seeded */
+	mount_node(&b, uri);
+	FIXTURE_WAIT(fixture_sh(5000, NULL, "test -e '%s/crash.bin'", b.mnt) == 0, 60000,
+	             "B never listed crash.bin");
+	got = itest_run(120000, "sha256sum < '%s/crash.bin' | cut -c1-64", b.mnt);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = { outsider_gets_ciphertext_only,
@@ -793,6 +856,7 @@ int main(void)
 		                       add_publishes_a_torrent_encrypted_for_members,
 		                       truncate_shrinks_and_grows_for_members,
 		                       same_new_path_from_two_members_keeps_both,
+		                       crash_after_signing_keeps_the_signed_ciphertext,
 		                       NULL };
 
 	return itest_main("private", 300, setup, teardown, tests);
