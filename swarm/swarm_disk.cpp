@@ -10,12 +10,19 @@
 // fopen for every 16 KiB block it writes or reads, and again for every block it reads
 // back to hash: 4 system calls and a FILE a block, about a tenth of a mount's CPU on a
 // cold read (issue 13). The rest, and every torrent of several files, is
-// posix_disk_io's, unchanged. Everything runs on libtorrent's network thread, as
-// posix_disk_io does.
+// posix_disk_io's, unchanged, and runs on libtorrent's network thread, as posix_disk_io
+// does. The direct path's piece hashes do not: they run on hashing threads
+// (settings_pack::hashing_threads, as mmap_disk_io's), each from a duplicate of the
+// kept descriptor, so that the network thread goes on receiving and requesting while a
+// piece is read back and hashed (SHA-1 and SHA-256 of a hybrid torrent's piece: about
+// a third of a mount's CPU on a cold read, all of it on the network thread before).
 #include "swarm_priv.h"
 
 #include <algorithm>
 #include <boost/asio/error.hpp>
+#include <condition_variable>
+#include <deque>
+#include <thread>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstdlib>
@@ -55,15 +62,76 @@ struct checked_disk final : lt::disk_interface {
 		}
 	};
 
+	// A piece of the direct path to hash: the storage and a duplicate of its
+	// descriptor (the network thread may close or reopen its own meanwhile).
+	struct hash_job {
+		std::shared_ptr<storage> e;
+		int fd;
+		lt::piece_index_t piece;
+		lt::span<lt::sha256_hash> v2; // the torrent's, alive until the handler ran
+		lt::disk_job_flags_t flags;
+		bool keep;
+		std::function<void(lt::piece_index_t, lt::sha1_hash const &, lt::storage_error const &)>
+		    handler;
+	};
+
 	swarm_session *s;
 	lt::io_context &ioc; // where handlers run, as posix_disk_io posts them
 	std::unique_ptr<lt::disk_interface> inner; // before st: outlives the holders
 	std::mutex mu;                             // guards st and storage::t
 	std::map<int, std::shared_ptr<storage>> st;
+	// the hashing threads and their queue (hmu guards jobs and stopping)
+	std::mutex hmu;
+	std::condition_variable hcv;
+	std::deque<hash_job> jobs;
+	bool stopping = false;
+	std::vector<std::thread> hashers;
 
-	checked_disk(swarm_session *ses, lt::io_context &io, std::unique_ptr<lt::disk_interface> in)
+	checked_disk(swarm_session *ses, lt::io_context &io, std::unique_ptr<lt::disk_interface> in,
+	             int threads)
 	    : s(ses), ioc(io), inner(std::move(in))
 	{
+		for (int i = 0; i < std::max(threads, 1); i++)
+			hashers.emplace_back([this] { hasher_main(); });
+	}
+
+	// Each hashing thread: a job at a time, its handler posted to the network thread.
+	void hasher_main()
+	{
+		for (;;) {
+			std::unique_lock<std::mutex> g(hmu);
+			hcv.wait(g, [this] { return stopping || !jobs.empty(); });
+			if (jobs.empty())
+				return; // stopping, and every job done
+			hash_job j = std::move(jobs.front());
+			jobs.pop_front();
+			g.unlock();
+
+			lt::sha1_hash h;
+			lt::storage_error err = direct_hash(*j.e, j.fd, j.piece, j.v2, j.flags, h);
+
+			::close(j.fd);
+			if (!err && j.keep)
+				stash(j.e, j.piece, j.v2);
+			boost::asio::post(ioc, [piece = j.piece, h, err, hd = std::move(j.handler)] {
+				hd(piece, h, err);
+			});
+		}
+	}
+
+	// No job is queued after this; those queued are hashed (their handlers posted),
+	// then the threads end. Idempotent.
+	void hashers_stop()
+	{
+		{
+			std::lock_guard<std::mutex> g(hmu);
+			stopping = true;
+		}
+		hcv.notify_all();
+		for (std::thread &t : hashers)
+			if (t.joinable())
+				t.join();
+		hashers.clear();
 	}
 
 	std::shared_ptr<storage> find(lt::storage_index_t idx)
@@ -159,6 +227,7 @@ struct checked_disk final : lt::disk_interface {
 
 	~checked_disk() override
 	{
+		hashers_stop();
 		st.clear(); // the holders tell inner, which still exists
 	}
 
@@ -366,9 +435,22 @@ struct checked_disk final : lt::disk_interface {
 		// the block hashes are kept for on_piece only where there are v2 ones
 		bool keep = e && s->on_piece && !v2.empty();
 
-		if (e && direct_fd(*e) >= 0) {
+		int fd = e ? direct_fd(*e) : -1;
+
+		if (fd >= 0 && (fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+			std::unique_lock<std::mutex> g(hmu);
+
+			if (!stopping) {
+				jobs.push_back(hash_job{ e, fd, piece, v2, flags, keep,
+				                         std::move(handler) });
+				g.unlock();
+				hcv.notify_one();
+				return;
+			}
+			g.unlock();
+			::close(fd); // shutting down: hashed here, as before
 			lt::sha1_hash h;
-			lt::storage_error err = direct_hash(*e, piece, v2, flags, h);
+			lt::storage_error err = direct_hash(*e, e->fd, piece, v2, flags, h);
 
 			if (!err && keep)
 				stash(e, piece, v2);
@@ -395,12 +477,13 @@ struct checked_disk final : lt::disk_interface {
 	}
 
 	// posix_disk_io's hash of a piece (SHA-1 of the piece when flags say v1, SHA-256 of
-	// each 16 KiB block into v2), from one read of the piece through the kept
-	// descriptor. A file shorter than the piece hashes what is there, and nothing
-	// there at all is file_too_short, as posix_storage's block reads make it.
-	lt::storage_error direct_hash(storage &e, lt::piece_index_t piece,
-	                              lt::span<lt::sha256_hash> v2, lt::disk_job_flags_t flags,
-	                              lt::sha1_hash &out)
+	// each 16 KiB block into v2), from one read of the piece through fd (the kept
+	// descriptor or a duplicate of it). A file shorter than the piece hashes what is
+	// there, and nothing there at all is file_too_short, as posix_storage's block reads
+	// make it. Any thread: e's fields read here do not change after new_torrent.
+	static lt::storage_error direct_hash(storage const &e, int fd, lt::piece_index_t piece,
+	                                     lt::span<lt::sha256_hash> v2,
+	                                     lt::disk_job_flags_t flags, lt::sha1_hash &out)
 	{
 		static thread_local std::vector<char> buf;
 		int const block = lt::default_block_size;
@@ -413,7 +496,7 @@ struct checked_disk final : lt::disk_interface {
 		out = lt::sha1_hash();
 		if ((int)buf.size() < len)
 			buf.resize((size_t)len);
-		if ((got = pread_full(e.fd, buf.data(), len, at)) < 0)
+		if ((got = pread_full(fd, buf.data(), len, at)) < 0)
 			return direct_error(-got, lt::operation_t::file_read);
 		// posix_storage reads block by block: a block with nothing to read fails
 		if (blocks > 0 && got <= (blocks - 1) * block)
@@ -531,6 +614,7 @@ struct checked_disk final : lt::disk_interface {
 
 	void abort(bool wait) override
 	{
+		hashers_stop();
 		inner->abort(wait);
 	}
 
@@ -551,6 +635,6 @@ std::unique_ptr<lt::disk_interface> swarm_disk_new(swarm_session *s, lt::io_cont
                                                    lt::settings_interface const &sett,
                                                    lt::counters &cnt)
 {
-	return std::make_unique<checked_disk>(s, ioc,
-	                                      lt::posix_disk_io_constructor(ioc, sett, cnt));
+	return std::make_unique<checked_disk>(s, ioc, lt::posix_disk_io_constructor(ioc, sett, cnt),
+	                                      sett.get_int(lt::settings_pack::hashing_threads));
 }
