@@ -94,7 +94,8 @@ int fs_durable_recover(struct fs_drive *d, const struct ledger_queue_item *it)
 	             (unsigned long long)nonce) < 0)
 		return -ENOMEM;
 	/* synced before the record was signed (fs_durable_batch): whole, or not there */
-	if (stat(file, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != e.content.length) {
+	if (stat(file, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != e.content.length) {
 		free(file);
 		return -ENOENT;
 	}

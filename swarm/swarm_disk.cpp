@@ -71,7 +71,8 @@ struct checked_disk final : lt::disk_interface {
 		lt::span<lt::sha256_hash> v2; // the torrent's, alive until the handler ran
 		lt::disk_job_flags_t flags;
 		bool keep;
-		std::function<void(lt::piece_index_t, lt::sha1_hash const &, lt::storage_error const &)>
+		std::function<void(lt::piece_index_t, lt::sha1_hash const &,
+		                   lt::storage_error const &)>
 		    handler;
 	};
 
@@ -107,15 +108,25 @@ struct checked_disk final : lt::disk_interface {
 			jobs.pop_front();
 			g.unlock();
 
+			// the file unlinked or renamed over since the job was queued (the
+			// cache drops or adopts whole objects): the one at the path is hashed,
+			// as direct_fd would have it
+			struct stat sb;
+			if (::fstat(j.fd, &sb) == 0 && sb.st_nlink == 0) {
+				::close(j.fd);
+				j.fd = ::open(j.e->path.c_str(), O_RDONLY | O_CLOEXEC);
+			}
 			lt::sha1_hash h;
-			lt::storage_error err = direct_hash(*j.e, j.fd, j.piece, j.v2, j.flags, h);
+			lt::storage_error err =
+			    j.fd < 0 ? direct_error(errno, lt::operation_t::file_open)
+			             : direct_hash(*j.e, j.fd, j.piece, j.v2, j.flags, h);
 
-			::close(j.fd);
+			if (j.fd >= 0)
+				::close(j.fd);
 			if (!err && j.keep)
 				stash(j.e, j.piece, j.v2);
-			boost::asio::post(ioc, [piece = j.piece, h, err, hd = std::move(j.handler)] {
-				hd(piece, h, err);
-			});
+			boost::asio::post(ioc, [piece = j.piece, h, err,
+			                        hd = std::move(j.handler)] { hd(piece, h, err); });
 		}
 	}
 
@@ -441,8 +452,8 @@ struct checked_disk final : lt::disk_interface {
 			std::unique_lock<std::mutex> g(hmu);
 
 			if (!stopping) {
-				jobs.push_back(hash_job{ e, fd, piece, v2, flags, keep,
-				                         std::move(handler) });
+				jobs.push_back(
+				    hash_job{ e, fd, piece, v2, flags, keep, std::move(handler) });
 				g.unlock();
 				hcv.notify_one();
 				return;
