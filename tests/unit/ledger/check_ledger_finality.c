@@ -812,6 +812,9 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("finality");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	/* the kill -9 tests sign and apply thousands of records: Check's 4 s default was
+	 * passed on a loaded machine (test_kill9_during_bulk_sync, 5.1 s at load 15) */
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_removed_producer_backdated_fork_refused);
 	tcase_add_test(tc, test_conflicting_final_branch_and_evidence);
 	tcase_add_test(tc, test_equivocation_evidence_verify);
