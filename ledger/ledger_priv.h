@@ -357,7 +357,15 @@ struct ledger {
 	/* sync_apply.c: a fresh node's catch-up left its transaction open over a release of
 	 * the lock (tx_depth 1): ledger_lock commits it before anything else runs, and
 	 * ledger_lock_read leaves it open for queries, which see its blocks */
-	atomic_bool tx_held;     /* atomic: ledger_lookup reads it without the lock */
+	atomic_bool tx_held; /* atomic: ledger_lookup reads it without the lock */
+	/* sync_apply.c: a savepoint asked for in the transaction (a block's, in
+	 * chain_block_add) is not opened while sp_lazy is set (store_begin): sp_open is
+	 * the depth it stands for (0: none), sp_changes the connection's changes when it
+	 * was asked for. Rolled back with changes made since, it leaves them in place and
+	 * sets tx_spoilt: the caller rolls the whole transaction back. */
+	bool sp_lazy, tx_spoilt;
+	int sp_open;
+	int64_t sp_changes;
 	bool replaying;          /* chain_replay: blocks come from the raw tables */
 	atomic_bool interrupted; /* ledger_interrupt: long sweeps stop */
 	struct ledger_pk_cache *pkc;
@@ -536,7 +544,8 @@ int store_step_done(struct ledger *l, sqlite3_stmt *st, const char *what);
 /* Whether sql (one blob parameter) returns a row. */
 bool store_has(struct ledger *l, const char *sql, const uint8_t key[32]);
 sqlite3_stmt *store_stmt(struct ledger *l, const char *sql); /* cached, reset */
-int store_begin(struct ledger *l); /* nests: an inner one is a savepoint */
+/* Nests: an inner one is a savepoint, or with l->sp_lazy none (see sp_lazy). */
+int store_begin(struct ledger *l);
 int store_commit(struct ledger *l);
 void store_rollback(struct ledger *l);
 /* Commit the transaction a sync left open (l->tx_held), if any, lock held; on failure
