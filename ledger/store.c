@@ -359,13 +359,28 @@ static int store_connect(struct ledger *l, int flags)
  * million records. Pages that do not fit are spilled to the WAL in the middle of the
  * transaction, written again at the commit, and read back when touched again. */
 #define BULK_CACHE_KIB 262144
+/* The WAL's checkpoint (in pages of 4 KiB): the usual every 64 MiB (store_open), a bulk
+ * apply's every 512 MiB. At a million records a blocks message's commit writes ~120 MB
+ * to the WAL, nearly all of it pages of those indexes that every commit changes again,
+ * and each checkpoint wrote them to the database and fsynced, with the lock held: a
+ * checkpoint copies each page once, its last version, however many commits wrote it. */
+#define CHECKPOINT_PAGES      16384
+#define BULK_CHECKPOINT_PAGES 131072
 
 int store_cache_bulk(struct ledger *l, bool on)
 {
 	int rc = store_exec(l, on ? "PRAGMA cache_size=-" STR(BULK_CACHE_KIB)
 	                          : "PRAGMA cache_size=-" STR(CACHE_KIB));
 
+	if (!rc)
+		rc = store_exec(l, on ? "PRAGMA wal_autocheckpoint=" STR(BULK_CHECKPOINT_PAGES)
+		                      : "PRAGMA wal_autocheckpoint=" STR(CHECKPOINT_PAGES));
+	l->bulk = on && !rc;
 	if (!on) {
+		/* what the bulk apply left in the WAL, now, not at the next writer's commit */
+		if (!l->tx_depth)
+			sqlite3_wal_checkpoint_v2(l->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+			                          NULL);
 		sqlite3_db_release_memory(l->db);
 #ifdef __GLIBC__
 		/* the pages went back to malloc, which keeps them: to the system with them
@@ -414,7 +429,7 @@ int store_open(struct ledger *l, bool create)
 	 * last (not yet checkpointed) commits, which NORMAL allowed already. The WAL is
 	 * cut back to 64 MiB after a checkpoint so it does not keep a peak's size. */
 	if (!rc)
-		rc = store_exec(l, "PRAGMA wal_autocheckpoint=16384");
+		rc = store_exec(l, "PRAGMA wal_autocheckpoint=" STR(CHECKPOINT_PAGES));
 	if (!rc)
 		rc = store_exec(l, "PRAGMA journal_size_limit=67108864");
 	if (!rc)

@@ -25,7 +25,15 @@
  * usual 32 MiB a transaction's dirty pages were spilled to the WAL before its commit
  * and read back; with SYNC_TX_NS at 1 s a busy machine committed every few thousand
  * records, writing the same pages again each time (LEDGER_BENCH_SYNC_ONLY=1
- * scripts/bench/ledger.sh shows the cost per 100k records as the ledger grows). */
+ * scripts/bench/ledger.sh shows the cost per 100k records as the ledger grows). The
+ * bulk cache stays on from one blocks message to the next while the next is asked for
+ * already (sync.c's pipelining), else each message read the indexes' pages back into a
+ * cache given back a moment before; it goes back after a message without more, or
+ * when no blocks are on their way (sync_apply_idle, from sync.c's announce).
+ *
+ * The blocks of a transaction apply without a savepoint each (store_begin's sp_lazy):
+ * a block that must be undone spoils the transaction, which is rolled back and its
+ * blocks applied again, each in its own savepoint (block_redo). */
 #include "ledger_priv.h"
 
 #include <errno.h>
@@ -217,13 +225,12 @@ static int block_redo(struct run *r, const struct ben *raw, size_t from, size_t 
  * transaction; the blocks in the transaction without a savepoint each (store_begin's
  * sp_lazy), block_redo when one needed its own. Lock not held. */
 static int run_apply(struct ledger *l, const struct blk_wire *w, const struct ben *raw, size_t nb,
-                     bool *head)
+                     bool keep, bool *head)
 {
 	struct run r = { .l = l, .w = w, .nb = nb };
 	pthread_t th[CHECKERS_MAX];
 	size_t started = 0, b = 0, tx_first = 0;
 	int64_t tx0 = 0;
-	bool bulk = false;
 	int rc = 0;
 
 	r.first = malloc((nb + 1) * sizeof *r.first);
@@ -251,8 +258,8 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 		if (started)
 			wait_checked(&r, b);
 		ledger_lock_keep(l);
-		if (!b && r.total >= BULK_RECORDS)
-			bulk = store_cache_bulk(l, true) == 0;
+		if (!b && r.total >= BULK_RECORDS && !l->bulk)
+			store_cache_bulk(l, true);
 		t0 = now_ns();
 		if (l->tx_held) {
 			l->tx_held = false; /* ours, still open: go on in it */
@@ -281,7 +288,9 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 			ledger_note_change(l, NULL);
 			rc = c;
 		}
-		if (bulk && (rc || b >= nb)) /* the run is over, its transaction committed */
+		/* the run is over, its transaction committed: the bulk cache goes back unless
+		 * the next blocks are on their way (keep) */
+		if (l->bulk && (rc || b >= nb) && (rc || !keep))
 			store_cache_bulk(l, false);
 		ledger_unlock(l);
 	}
@@ -299,8 +308,14 @@ out:
 	return rc;
 }
 
+void sync_apply_idle(struct ledger *l)
+{
+	if (l->bulk && !l->tx_depth)
+		store_cache_bulk(l, false);
+}
+
 int sync_apply_blocks(struct ledger *l, const struct blk_wire *w, const struct ben *raw, size_t n,
-                      bool *head)
+                      bool more, bool *head)
 {
 	size_t at = 0, len;
 	int rc = 0;
@@ -311,7 +326,7 @@ int sync_apply_blocks(struct ledger *l, const struct blk_wire *w, const struct b
 		rc = run_length(l, w + at, n - at, &len);
 		ledger_unlock(l);
 		if (rc == 0)
-			rc = run_apply(l, w + at, raw + at, len, head);
+			rc = run_apply(l, w + at, raw + at, len, more && at + len == n, head);
 		at += len;
 	}
 	return rc;

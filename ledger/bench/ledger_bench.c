@@ -302,7 +302,7 @@ int main(int argc, char **argv)
 					die("parse", rc);
 				bytes += blens[at + m++];
 			}
-			rc = sync_apply_blocks(f, w, raw, m, &moved);
+			rc = sync_apply_blocks(f, w, raw, m, at + m < nblk, &moved);
 			for (size_t i = 0; i < m; i++)
 				free(w[i].recs);
 			if (rc)

@@ -770,6 +770,101 @@ START_TEST(test_sync_long_run_bulk_cache)
 }
 END_TEST
 
+static int64_t pragma_int(struct ledger *l, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(l->db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* src's blocks from..to applied to dst as one blocks message (sync_apply_blocks), with
+ * more: the next blocks asked for already. */
+static void apply_message(struct ledger *src, struct ledger *dst, int64_t from, int64_t to,
+                          bool more)
+{
+	size_t n = (size_t)(to - from + 1);
+	struct blk_wire *w = calloc(n, sizeof *w);
+	struct ben *raw = calloc(n, sizeof *raw);
+	bool moved;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *b;
+
+		ck_assert_int_eq(ledger_block_get(src, (uint64_t)from + i, &b, &raw[i].len), 0);
+		raw[i].p = b;
+		ck_assert_int_eq(blk_wire_parse(raw[i].p, raw[i].len,
+		                                (size_t)dst->params.max_block_bytes,
+		                                (size_t)dst->params.max_block_records, &w[i]),
+		                 0);
+	}
+	ck_assert_int_eq(sync_apply_blocks(dst, w, raw, n, more, &moved), 0);
+	ck_assert(moved);
+	for (size_t i = 0; i < n; i++) {
+		free(w[i].recs);
+		free((void *)raw[i].p);
+	}
+	free(w);
+	free(raw);
+}
+
+/* A fresh node syncing in several blocks messages, each asked for before the one before
+ * it applies (sync.c's pipelining), keeps the bulk page cache (and the WAL's bulk
+ * checkpoint interval) from one message to the next: a long run's index pages are not
+ * read back, nor its cache's memory given back and taken again, for each message. Each
+ * message is committed, on disk, as before. An announce with no blocks on their way
+ * (the peer went, or its answer did not come) gives the cache back. Tried without the
+ * change: the cache was back at the usual size after the first message. */
+START_TEST(test_sync_bulk_cache_kept_for_more)
+{
+	enum { PER = 1000, BLOCKS = 5 };
+	struct ledger_key *k = tu_key(1), *m = tu_key(2);
+	struct net net = { 0 };
+	struct ledger *a = tu_create("a.db", k, (const struct ledger_key *const[]){ k }, 1, true);
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = "/last" };
+	struct ledger *b;
+	int64_t usual, usual_ckpt;
+
+	claim_blocks(a, "", BLOCKS, PER);
+	tu_clock++;
+	tu_content(&op.content, 7);
+	ck_assert_int_eq(ledger_submit(a, &op, NULL), 0);
+	ck_assert_int_eq(tu_height(a), BLOCKS + 1);
+	b = tu_join("b.db", a, m, false);
+	node_add(&net, b);
+	ledger_lock(b);
+	usual = cache_kib(b);
+	usual_ckpt = pragma_int(b, "PRAGMA wal_autocheckpoint");
+	ledger_unlock(b);
+	apply_message(a, b, 1, BLOCKS, true);
+	ck_assert_int_eq(tu_on_disk("b.db", ON_DISK_HEIGHT), BLOCKS);
+	ledger_lock(b);
+	ck_assert_int_gt(cache_kib(b), usual);
+	ck_assert_int_gt(pragma_int(b, "PRAGMA wal_autocheckpoint"), usual_ckpt);
+	ledger_unlock(b);
+	/* a short message after it, more asked for still: kept */
+	apply_message(a, b, BLOCKS + 1, BLOCKS + 1, true);
+	ck_assert_int_eq(tu_on_disk("b.db", ON_DISK_HEIGHT), BLOCKS + 1);
+	ledger_lock(b);
+	ck_assert_int_gt(cache_kib(b), usual);
+	ledger_unlock(b);
+	/* no peer has blocks on their way: back */
+	ck_assert_int_eq(ledger_sync_announce(net.nodes[0].s), 0);
+	ledger_lock(b);
+	ck_assert_int_eq(cache_kib(b), usual);
+	ck_assert_int_eq(pragma_int(b, "PRAGMA wal_autocheckpoint"), usual_ckpt);
+	ledger_unlock(b);
+	net_free(&net);
+	ledger_free(a);
+	ledger_key_free(k);
+	ledger_key_free(m);
+}
+END_TEST
+
 START_TEST(test_sync_tx_gossip)
 {
 	struct ledger_key *k = tu_key(1), *m = tu_key(2);
@@ -1077,6 +1172,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_sync_held_tx_committed_before_a_write);
 	tcase_add_test(tc, test_lookup_does_not_wait_for_the_lock);
 	tcase_add_test(tc, test_sync_long_run_bulk_cache);
+	tcase_add_test(tc, test_sync_bulk_cache_kept_for_more);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(big, 150);
 	tcase_add_checked_fixture(big, setup, teardown);
