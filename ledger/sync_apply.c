@@ -290,7 +290,7 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 		}
 		/* the run is over, its transaction committed: the bulk cache goes back unless
 		 * the next blocks are on their way (keep) */
-		if (l->bulk && (rc || b >= nb) && (rc || !keep))
+		if (l->bulk && (rc || (b >= nb && !keep)))
 			store_cache_bulk(l, false);
 		ledger_unlock(l);
 	}
