@@ -197,8 +197,29 @@ bool chain_rec_time_free(enum ledger_rec_type type)
 	       type != LEDGER_REC_KEYWRAP;
 }
 
-/* Check one record against the state as it stands. time_limit bounds its timestamp. */
-static int record_check(struct ledger *l, const struct rec *r, int64_t time_limit)
+/* r's row in chain_records, at height and idx of its block: -EALREADY when it has
+ * one already (the same record twice in the chain). */
+static int chain_record_put(struct ledger *l, const uint8_t id[32], int64_t height, int64_t idx)
+{
+	static const char q[] = "INSERT INTO chain_records(record, height, idx) VALUES(?,?,?)";
+	sqlite3_stmt *st = store_stmt(l, q);
+	int rc;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, height);
+	sqlite3_bind_int64(st, 3, idx);
+	rc = store_step_done(l, st, "chain record");
+	return rc == -EPERM ? -EALREADY : rc;
+}
+
+/* Check one record against the state as it stands. time_limit bounds its timestamp.
+ * at: NULL, or the height and index in its block where block_apply puts it in the
+ * chain: its row in chain_records is then written where the question whether it has
+ * one was (one descent of that index, at a random place, where there were two). */
+static int record_check_at(struct ledger *l, const struct rec *r, int64_t time_limit,
+                           const int64_t at[2])
 {
 	char parent[LEDGER_PATH_MAX + 1];
 	struct row cur;
@@ -208,7 +229,9 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 		return -EINVAL;
 	if (r->time > time_limit)
 		return -ERANGE;
-	if (in_chain(l, r->id))
+	if (at && (rc = chain_record_put(l, r->id, at[0], at[1])))
+		return rc;
+	if (!at && in_chain(l, r->id))
 		return -EALREADY;
 	if ((r->type == LEDGER_REC_CLAIM || r->type == LEDGER_REC_UPDATE) &&
 	    (rc = filekey_check(l, r)))
@@ -297,6 +320,11 @@ static int record_check(struct ledger *l, const struct rec *r, int64_t time_limi
 	}
 	default: return 0;
 	}
+}
+
+static int record_check(struct ledger *l, const struct rec *r, int64_t time_limit)
+{
+	return record_check_at(l, r, time_limit, NULL);
 }
 
 static const char q_ins_path[] =
@@ -871,11 +899,11 @@ static const int64_t GRACE_CLOCK_SLACK_S = 2;
 static int block_apply(struct ledger *l, const struct blk *b, const struct blkinfo *parent)
 {
 	static const char q_chain[] = "INSERT INTO chain(height, id) VALUES(?, ?)";
-	static const char q_cr[] = "INSERT INTO chain_records(record, height, idx) VALUES(?,?,?)";
 	static const char q_mp[] = "DELETE FROM mempool WHERE id = ?";
+	static const char q_mp_any[] = "SELECT 1 FROM mempool LIMIT 1";
 	uint8_t(*prods)[32];
 	size_t np;
-	bool in_turn;
+	bool in_turn, mempool;
 	sqlite3_stmt *st;
 	int rc;
 
@@ -909,8 +937,17 @@ static int block_apply(struct ledger *l, const struct blk *b, const struct blkin
 		       (long long)b->h.height);
 		return -EAGAIN;
 	}
+	/* an empty mempool (a fresh node's sync) has none of the block's records to drop */
+	if (!(st = store_stmt(l, q_mp_any)))
+		return -EIO;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_err(l, rc, "mempool any");
+	mempool = rc == SQLITE_ROW;
 	for (size_t i = 0; i < b->n; i++) {
-		rc = record_check(l, &b->recs[i], b->h.time + l->cfg.max_future_s);
+		rc = record_check_at(l, &b->recs[i], b->h.time + l->cfg.max_future_s,
+		                     (const int64_t[2]){ b->h.height, (int64_t)i });
 		if (rc) {
 			char hex[LEDGER_HEX_LEN];
 
@@ -922,15 +959,8 @@ static int block_apply(struct ledger *l, const struct blk *b, const struct blkin
 		rc = record_apply(l, &b->recs[i], b->h.height);
 		if (rc)
 			return rc;
-		st = store_stmt(l, q_cr);
-		if (!st)
-			return -EIO;
-		sqlite3_bind_blob(st, 1, b->recs[i].id, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, b->h.height);
-		sqlite3_bind_int64(st, 3, (int64_t)i);
-		rc = store_step_done(l, st, "chain record");
-		if (rc)
-			return rc == -EPERM ? -EALREADY : rc; /* same record twice */
+		if (!mempool)
+			continue;
 		st = store_stmt(l, q_mp);
 		if (!st)
 			return -EIO;

@@ -357,7 +357,18 @@ struct ledger {
 	/* sync_apply.c: a fresh node's catch-up left its transaction open over a release of
 	 * the lock (tx_depth 1): ledger_lock commits it before anything else runs, and
 	 * ledger_lock_read leaves it open for queries, which see its blocks */
-	atomic_bool tx_held;     /* atomic: ledger_lookup reads it without the lock */
+	atomic_bool tx_held; /* atomic: ledger_lookup reads it without the lock */
+	/* sync_apply.c: a savepoint asked for in the transaction (a block's, in
+	 * chain_block_add) is not opened while sp_lazy is set (store_begin): sp_open is
+	 * the depth it stands for (0: none), sp_changes the connection's changes when it
+	 * was asked for. Rolled back with changes made since, it leaves them in place and
+	 * sets tx_spoilt: the caller rolls the whole transaction back. */
+	bool sp_lazy, tx_spoilt;
+	/* store.c: the bulk page cache is on (store_cache_bulk); sync_apply.c keeps it
+	 * from one blocks message to the next while more are asked for */
+	bool bulk;
+	int sp_open;
+	int64_t sp_changes;
 	bool replaying;          /* chain_replay: blocks come from the raw tables */
 	atomic_bool interrupted; /* ledger_interrupt: long sweeps stop */
 	struct ledger_pk_cache *pkc;
@@ -536,14 +547,16 @@ int store_step_done(struct ledger *l, sqlite3_stmt *st, const char *what);
 /* Whether sql (one blob parameter) returns a row. */
 bool store_has(struct ledger *l, const char *sql, const uint8_t key[32]);
 sqlite3_stmt *store_stmt(struct ledger *l, const char *sql); /* cached, reset */
-int store_begin(struct ledger *l); /* nests: an inner one is a savepoint */
+/* Nests: an inner one is a savepoint, or with l->sp_lazy none (see sp_lazy). */
+int store_begin(struct ledger *l);
 int store_commit(struct ledger *l);
 void store_rollback(struct ledger *l);
 /* Commit the transaction a sync left open (l->tx_held), if any, lock held; on failure
  * it is rolled back and the head marked changed. 0 or -errno. */
 int store_commit_held(struct ledger *l);
-/* The page cache for a bulk apply (sync_apply.c) when on, back to the usual size (and
- * its memory freed) when off. Lock held. 0 or -errno. */
+/* The page cache and WAL checkpoint for a bulk apply (sync_apply.c) when on (l->bulk);
+ * back to the usual when off: the WAL checkpointed, the cache's memory freed. Lock
+ * held. 0 or -errno. */
 int store_cache_bulk(struct ledger *l, bool on);
 int store_clear_derived(struct ledger *l);
 int store_meta_get(struct ledger *l, const char *key, uint8_t **out, size_t *out_len);
@@ -557,9 +570,14 @@ int chain_block_add(struct ledger *l, const uint8_t *buf, size_t len, bool *out_
  * the records' signatures checked on every core without the lock, the blocks applied
  * several to a transaction, the lock held about 50 ms at a time. 0 when all applied,
  * else the first failure: the precheck's (-ENOENT: its parent is unknown; -EBADMSG)
- * or chain_block_add's. *head: the best chain moved. Called without the lock. */
+ * or chain_block_add's. *head: the best chain moved. more: the next blocks are asked
+ * for already (sync.c's pipelining): a long run's bulk page cache is kept for them
+ * (store_cache_bulk), until a message without more, or sync_apply_idle. Called without
+ * the lock. */
 int sync_apply_blocks(struct ledger *l, const struct blk_wire *w, const struct ben *raw, size_t n,
-                      bool *head);
+                      bool more, bool *head);
+/* No blocks are on their way: a bulk page cache kept for them goes back. Lock held. */
+void sync_apply_idle(struct ledger *l);
 int chain_record_check_pending(struct ledger *l, const struct rec *r);
 /* The state with every pending record applied, inside a savepoint, to check new
  * records in order (ledger_submit_batch): chain_pending_begin() opens it;

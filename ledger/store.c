@@ -4,6 +4,7 @@
 #include "ledger_priv.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -186,13 +187,28 @@ sqlite3_stmt *store_stmt(struct ledger *l, const char *sql)
 
 /* Transactions nest: the outermost is BEGIN IMMEDIATE ... COMMIT, an inner one a
  * savepoint, so a caller may apply several blocks (each its own transaction) in one
- * (sync_apply.c). */
+ * (sync_apply.c).
+ *
+ * With l->sp_lazy the savepoint just inside the transaction is not opened: a synced
+ * block's savepoint kept the first version of every page the block changed (at a
+ * million records several thousand pages a block, copied into a journal in memory
+ * made of 1 KiB pieces, each malloc'd and freed), for a rollback that a good block
+ * never needs. Its commit is then nothing, and so is its rollback while nothing was
+ * changed since it was asked for (sqlite3_total_changes64: rows written, by
+ * statements and their triggers); a rollback of changes cannot be done at that depth
+ * and sets l->tx_spoilt instead: the caller (sync_apply.c) rolls the transaction
+ * back and applies its blocks again, each in a savepoint. */
 int store_begin(struct ledger *l)
 {
 	int rc = l->tx_held ? store_commit_held(l) : 0;
 
 	if (rc)
 		return rc;
+	if (l->sp_lazy && l->tx_depth == 1 && !l->sp_open) {
+		l->sp_changes = sqlite3_total_changes64(l->db);
+		l->sp_open = ++l->tx_depth;
+		return 0;
+	}
 	rc = store_exec(l, l->tx_depth ? "SAVEPOINT nested" : "BEGIN IMMEDIATE");
 
 	if (!rc)
@@ -202,7 +218,14 @@ int store_begin(struct ledger *l)
 
 int store_commit(struct ledger *l)
 {
-	int rc = store_exec(l, l->tx_depth > 1 ? "RELEASE nested" : "COMMIT");
+	int rc;
+
+	if (l->sp_open && l->tx_depth == l->sp_open) {
+		l->sp_open = 0;
+		l->tx_depth--;
+		return 0;
+	}
+	rc = store_exec(l, l->tx_depth > 1 ? "RELEASE nested" : "COMMIT");
 
 	if (!rc && l->tx_depth)
 		l->tx_depth--;
@@ -227,6 +250,13 @@ int store_commit_held(struct ledger *l)
 
 void store_rollback(struct ledger *l)
 {
+	if (l->sp_open && l->tx_depth == l->sp_open) {
+		if (sqlite3_total_changes64(l->db) != l->sp_changes)
+			l->tx_spoilt = true;
+		l->sp_open = 0;
+		l->tx_depth--;
+		return;
+	}
 	if (l->tx_depth > 1) {
 		sqlite3_exec(l->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
 		l->tx_depth--;
@@ -235,6 +265,8 @@ void store_rollback(struct ledger *l)
 	if (!sqlite3_get_autocommit(l->db))
 		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 	l->tx_depth = 0;
+	l->sp_open = 0;
+	l->tx_spoilt = false;
 }
 
 int store_meta_get(struct ledger *l, const char *key, uint8_t **out, size_t *out_len)
@@ -288,11 +320,22 @@ int store_clear_derived(struct ledger *l)
 	                     " DELETE FROM final_block;");
 }
 
+/* SQLite's own count of the memory it holds (sqlite3_memory_used, which nothing here
+ * reads) takes a process-wide mutex at every malloc and free it makes: a synced
+ * block's thousand records are tens of thousands of them. Off, before SQLite is
+ * initialised (else SQLite refuses, and it stays on). */
+static void store_once(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* l->db on l->path with flags, and an empty statement cache. */
 static int store_connect(struct ledger *l, int flags)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	int rc;
 
+	pthread_once(&once, store_once);
 	l->stmt_cache = calloc(1, sizeof(struct store_cache));
 	if (!l->stmt_cache)
 		return -ENOMEM;
@@ -316,13 +359,28 @@ static int store_connect(struct ledger *l, int flags)
  * million records. Pages that do not fit are spilled to the WAL in the middle of the
  * transaction, written again at the commit, and read back when touched again. */
 #define BULK_CACHE_KIB 262144
+/* The WAL's checkpoint (in pages of 4 KiB): the usual every 64 MiB (store_open), a bulk
+ * apply's every 512 MiB. At a million records a blocks message's commit writes ~120 MB
+ * to the WAL, nearly all of it pages of those indexes that every commit changes again,
+ * and each checkpoint wrote them to the database and fsynced, with the lock held: a
+ * checkpoint copies each page once, its last version, however many commits wrote it. */
+#define CHECKPOINT_PAGES      16384
+#define BULK_CHECKPOINT_PAGES 131072
 
 int store_cache_bulk(struct ledger *l, bool on)
 {
 	int rc = store_exec(l, on ? "PRAGMA cache_size=-" STR(BULK_CACHE_KIB)
 	                          : "PRAGMA cache_size=-" STR(CACHE_KIB));
 
+	if (!rc)
+		rc = store_exec(l, on ? "PRAGMA wal_autocheckpoint=" STR(BULK_CHECKPOINT_PAGES)
+		                      : "PRAGMA wal_autocheckpoint=" STR(CHECKPOINT_PAGES));
+	l->bulk = on && !rc;
 	if (!on) {
+		/* what the bulk apply left in the WAL, now, not at the next writer's commit */
+		if (!l->tx_depth)
+			sqlite3_wal_checkpoint_v2(l->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+			                          NULL);
 		sqlite3_db_release_memory(l->db);
 #ifdef __GLIBC__
 		/* the pages went back to malloc, which keeps them: to the system with them
@@ -371,7 +429,7 @@ int store_open(struct ledger *l, bool create)
 	 * last (not yet checkpointed) commits, which NORMAL allowed already. The WAL is
 	 * cut back to 64 MiB after a checkpoint so it does not keep a peak's size. */
 	if (!rc)
-		rc = store_exec(l, "PRAGMA wal_autocheckpoint=16384");
+		rc = store_exec(l, "PRAGMA wal_autocheckpoint=" STR(CHECKPOINT_PAGES));
 	if (!rc)
 		rc = store_exec(l, "PRAGMA journal_size_limit=67108864");
 	if (!rc)

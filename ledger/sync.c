@@ -757,7 +757,7 @@ static int on_blocks(struct ledger_sync *s, struct sync_peer *p, struct ben d, b
 		raw[n++] = v;
 	}
 	if (n)
-		rc = sync_apply_blocks(s->l, w, raw, n, &head);
+		rc = sync_apply_blocks(s->l, w, raw, n, p->pipelined, &head);
 	*changed |= head;
 	for (size_t i = 0; i < n; i++)
 		free(w[i].recs);
@@ -1050,7 +1050,15 @@ out:
 
 int ledger_sync_announce(struct ledger_sync *s)
 {
+	bool inflight = false;
+
 	ledger_lock(s->l);
+	/* a bulk page cache kept for blocks asked for: back once none are on their way
+	 * (the peer went, or its answer did not come) */
+	for (size_t i = 0; i < s->n_peers; i++)
+		inflight |= s->peers[i].inflight;
+	if (!inflight)
+		sync_apply_idle(s->l);
 	if (s->private_drive)
 		rejudge_all(s);
 	for (size_t i = 0; i < s->n_peers; i++) {

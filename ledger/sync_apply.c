@@ -25,7 +25,15 @@
  * usual 32 MiB a transaction's dirty pages were spilled to the WAL before its commit
  * and read back; with SYNC_TX_NS at 1 s a busy machine committed every few thousand
  * records, writing the same pages again each time (LEDGER_BENCH_SYNC_ONLY=1
- * scripts/bench/ledger.sh shows the cost per 100k records as the ledger grows). */
+ * scripts/bench/ledger.sh shows the cost per 100k records as the ledger grows). The
+ * bulk cache stays on from one blocks message to the next while the next is asked for
+ * already (sync.c's pipelining), else each message read the indexes' pages back into a
+ * cache given back a moment before; it goes back after a message without more, or
+ * when no blocks are on their way (sync_apply_idle, from sync.c's announce).
+ *
+ * The blocks of a transaction apply without a savepoint each (store_begin's sp_lazy):
+ * a block that must be undone spoils the transaction, which is rolled back and its
+ * blocks applied again, each in its own savepoint (block_redo). */
 #include "ledger_priv.h"
 
 #include <errno.h>
@@ -171,16 +179,58 @@ static size_t checkers_start(struct run *r, pthread_t *th)
 	return started; /* one is enough: they take records until none are left */
 }
 
+/* Block b of run r (chain_block_add), its records' checked ids lent to it when the
+ * checkers ran. Lock held, in the run's transaction. */
+static int block_add(struct run *r, const struct ben *raw, size_t b, bool started, bool *head)
+{
+	bool moved = false;
+	int rc;
+
+	if (started)
+		ledger_pk_cache_preverified_set(
+		    r->l->pkc, (const uint8_t(*)[32])(r->ids + r->first[b]), r->w[b].n_recs);
+	rc = chain_block_add(r->l, raw[b].p, raw[b].len, &moved);
+	ledger_pk_cache_preverified_clear(r->l->pkc);
+	*head |= moved;
+	return rc;
+}
+
+/* Block *b was refused, or rolled back what it wrote, with no savepoint of its own to
+ * undo its changes (store_begin's sp_lazy): the transaction goes (its blocks from
+ * `from` on), and they are applied again in a new one, each in its own savepoint as
+ * chain_block_add does alone, up to *b: the blocks before a refused one stand, and the
+ * refused one leaves nothing but what chain_block_add leaves of it (its id among the
+ * bad blocks). A peer's bad block costs the transaction's blocks once more, at most a
+ * blocks message. *b: the block that failed again (it may not: it is then applied).
+ * Lock held. */
+static int block_redo(struct run *r, const struct ben *raw, size_t from, size_t *b, bool started,
+                      bool *head)
+{
+	struct ledger *l = r->l;
+	int rc;
+
+	store_rollback(l);
+	l->chain_epoch++;
+	ledger_note_change(l, NULL);
+	rc = store_begin(l);
+	for (size_t i = from; rc == 0 && i <= *b; i++) {
+		rc = block_add(r, raw, i, started, head);
+		if (rc)
+			*b = i;
+	}
+	return rc;
+}
+
 /* Apply the blocks of a run, each once its records are checked, several to a
- * transaction. Lock not held. */
+ * transaction; the blocks in the transaction without a savepoint each (store_begin's
+ * sp_lazy), block_redo when one needed its own. Lock not held. */
 static int run_apply(struct ledger *l, const struct blk_wire *w, const struct ben *raw, size_t nb,
-                     bool *head)
+                     bool keep, bool *head)
 {
 	struct run r = { .l = l, .w = w, .nb = nb };
 	pthread_t th[CHECKERS_MAX];
-	size_t started = 0, b = 0;
+	size_t started = 0, b = 0, tx_first = 0;
 	int64_t tx0 = 0;
-	bool bulk = false;
 	int rc = 0;
 
 	r.first = malloc((nb + 1) * sizeof *r.first);
@@ -208,28 +258,25 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 		if (started)
 			wait_checked(&r, b);
 		ledger_lock_keep(l);
-		if (!b && r.total >= BULK_RECORDS)
-			bulk = store_cache_bulk(l, true) == 0;
+		if (!b && r.total >= BULK_RECORDS && !l->bulk)
+			store_cache_bulk(l, true);
 		t0 = now_ns();
 		if (l->tx_held) {
 			l->tx_held = false; /* ours, still open: go on in it */
 		} else {
 			tx0 = t0;
+			tx_first = b;
 			rc = store_begin(l);
 		}
 		for (size_t in_group = 0; rc == 0 && b < nb; in_group++, b++) {
-			bool moved = false;
-
 			if (in_group &&
 			    ((started && atomic_load(&r.left[b])) || now_ns() - t0 > GROUP_NS))
 				break; /* commit what is applied, let readers in, wait outside */
-			if (started)
-				ledger_pk_cache_preverified_set(
-				    l->pkc, (const uint8_t(*)[32])(r.ids + r.first[b]),
-				    w[b].n_recs);
-			rc = chain_block_add(l, raw[b].p, raw[b].len, &moved);
-			ledger_pk_cache_preverified_clear(l->pkc);
-			*head |= moved;
+			l->sp_lazy = true;
+			rc = block_add(&r, raw, b, started, head);
+			l->sp_lazy = false;
+			if (l->tx_spoilt)
+				rc = block_redo(&r, raw, tx_first, &b, started, head);
 		}
 		/* the blocks of the group before a refused one stand; the transaction is held
 		 * open for the next group while all went well and it is young */
@@ -241,7 +288,9 @@ static int run_apply(struct ledger *l, const struct blk_wire *w, const struct be
 			ledger_note_change(l, NULL);
 			rc = c;
 		}
-		if (bulk && (rc || b >= nb)) /* the run is over, its transaction committed */
+		/* the run is over, its transaction committed: the bulk cache goes back unless
+		 * the next blocks are on their way (keep) */
+		if (l->bulk && (rc || (b >= nb && !keep)))
 			store_cache_bulk(l, false);
 		ledger_unlock(l);
 	}
@@ -259,8 +308,14 @@ out:
 	return rc;
 }
 
+void sync_apply_idle(struct ledger *l)
+{
+	if (l->bulk && !l->tx_depth)
+		store_cache_bulk(l, false);
+}
+
 int sync_apply_blocks(struct ledger *l, const struct blk_wire *w, const struct ben *raw, size_t n,
-                      bool *head)
+                      bool more, bool *head)
 {
 	size_t at = 0, len;
 	int rc = 0;
@@ -271,7 +326,7 @@ int sync_apply_blocks(struct ledger *l, const struct blk_wire *w, const struct b
 		rc = run_length(l, w + at, n - at, &len);
 		ledger_unlock(l);
 		if (rc == 0)
-			rc = run_apply(l, w + at, raw + at, len, head);
+			rc = run_apply(l, w + at, raw + at, len, more && at + len == n, head);
 		at += len;
 	}
 	return rc;

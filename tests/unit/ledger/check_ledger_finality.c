@@ -641,7 +641,7 @@ static void sync_rest(void *arg)
 		                                &w[h - from]),
 		                 0);
 	}
-	ck_assert_int_eq(sync_apply_blocks(dst, w, raw, (size_t)(to - from + 1), &moved), 0);
+	ck_assert_int_eq(sync_apply_blocks(dst, w, raw, (size_t)(to - from + 1), false, &moved), 0);
 	for (int64_t h = from; h <= to; h++) {
 		free(w[h - from].recs);
 		free((void *)raw[h - from].p);

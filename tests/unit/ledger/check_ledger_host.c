@@ -282,6 +282,34 @@ START_TEST(test_removed_and_withdrawn)
 }
 END_TEST
 
+/* The publisher's implicit claim when its content is published again (host_on_content,
+ * which a fresh node's sync runs for every file: one INSERT OR IGNORE when there is no
+ * live claim): after the admin withdrew from /f's content, a new file with that
+ * content makes it a holder again, once; a third file changes nothing; a validator
+ * that imports the blocks agrees. */
+START_TEST(test_published_again_after_withdrawal)
+{
+	struct drive d;
+	struct ledger_op op = { .type = LEDGER_REC_CLAIM, .path = "/g" };
+
+	drive_start(&d);
+	ck_assert_int_eq(ledger_host_claim(d.a, d.key, false), 0);
+	ck_assert_uint_eq(holders(d.a, d.key, NULL), 0);
+	tu_clock++;
+	op.content = d.c;
+	ck_assert_int_eq(ledger_submit(d.a, &op, NULL), 0);
+	ck_assert_uint_eq(holders(d.a, d.key, d.ka), 1);
+	tu_clock++;
+	op.path = "/h";
+	ck_assert_int_eq(ledger_submit(d.a, &op, NULL), 0);
+	ck_assert_uint_eq(holders(d.a, d.key, d.ka), 1);
+	ck_assert_int_eq(ledger_host_claim(d.a, d.key, true), -EEXIST);
+	tu_copy_blocks(d.a, d.b);
+	ck_assert_uint_eq(holders(d.b, d.key, d.ka), 1);
+	drive_free(&d);
+}
+END_TEST
+
 static void since(struct ledger *l, const struct ledger_head *at, int want, size_t want_n,
                   struct ledger_head *now)
 {
@@ -434,6 +462,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_host_counted);
 	tcase_add_test(tc, test_host_refused);
 	tcase_add_test(tc, test_removed_and_withdrawn);
+	tcase_add_test(tc, test_published_again_after_withdrawal);
 	tcase_add_test(tc, test_orphans_since);
 	tcase_add_test(tc, test_replicas_setting);
 	tcase_add_test(tc, test_codec);
