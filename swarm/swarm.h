@@ -438,13 +438,16 @@ int swarm_reader_new(struct swarm_torrent *t, uint32_t file_index, struct swarm_
  * other calls on r (a swarm_read or swarm_reader_pread on r must have returned). */
 void swarm_reader_free(struct swarm_reader *r);
 
-/* Start fetching [offset, offset + len) of r's file (clipped to the file's end): piece
- * deadlines for exactly the pieces the range needs, the read-ahead window after them,
- * every other piece left at priority 0. A reader that has kept going forward until its
- * window reached readahead_max, with at most swarm_config.stream_max bytes of its file
- * left, streams: the window becomes the rest of the file, its first 2 MiB with
- * deadlines and the others fetched rarest first, as a plain client fetches a file, so
- * the pipe stays full and readers of one file fetch different pieces and trade them. Returns 1 when
+/* Start fetching [offset, offset + len) of r's file (clipped to the file's end): the
+ * pieces the range needs and the first 2 MiB of the read-ahead window after them at top
+ * priority, the rest of the window at low priority, each band rarest first; every other
+ * piece left at priority 0. The range's pieces get deadlines only once the fetch has
+ * waited 200 ms (a deadline puts libtorrent in its time-critical mode, which asks the
+ * fastest peer, most often the publisher, and keeps one normal request a peer). A
+ * reader that has kept going forward until its window reached readahead_max, with at
+ * most swarm_config.stream_max bytes of its file left, streams: the window becomes the
+ * rest of the file, as a plain client fetches a file, so the pipe stays full and
+ * readers of one file fetch different pieces and trade them. Returns 1 when
  * the whole range is verified already (cb is not called), 0 when cb will be called exactly once on
  * the swarm thread, or -errno (cb not called). timeout_ms 0 = the session's default. *out_id (if
  * not NULL) names the fetch for swarm_fetch_cancel. A miss holds no lock while it waits. While a

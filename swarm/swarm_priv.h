@@ -48,7 +48,9 @@ struct swarm_fetch_req {
 	swarm_clock::time_point deadline;
 	swarm_fetch_cb cb;
 	void *ctx;
-	bool claimed; // its pieces hold a claim in swarm_torrent::want
+	bool claimed;                        // its pieces hold a claim in swarm_torrent::want
+	swarm_clock::time_point urgent_at{}; // when its pieces get deadlines, if still missing
+	bool urgent = false;                 // they have them
 };
 
 struct swarm_reader {
@@ -116,6 +118,8 @@ struct swarm_torrent {
 	lt::add_torrent_params base; // to re-add it after forgetting pieces
 	std::vector<uint16_t> want;  // claims of fetches and read-ahead per piece
 	std::vector<bool> critical;  // pieces a claim gave a deadline, until released
+	std::vector<uint16_t> head;  // claims that want the piece before the rest (fetches,
+	                             // the head of a read-ahead window): top priority
 	// Pieces handed to libtorrent as verified at the last (re-)add: it reports each
 	// of them once more as finished, which must not reach on_piece (the cache may
 	// have punched it since).

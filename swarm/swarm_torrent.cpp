@@ -27,6 +27,7 @@ namespace
 
 constexpr lt::download_priority_t prio_off = lt::dont_download;
 constexpr lt::download_priority_t prio_on = lt::top_priority;
+constexpr lt::download_priority_t prio_rest = lt::low_priority;
 
 swarm_torrent *alert_torrent(swarm_session *s, lt::torrent_handle const &h)
 {
@@ -57,27 +58,34 @@ void apply_prios(swarm_torrent *t,
 	p.clear();
 }
 
-// Claim [first, last] for a reader: every piece wanted (top priority); the first `near`
-// of them (not had yet) also get deadlines, deadline_ms, then step_ms apart, set again if
-// another claim holds the piece already without one (a read-ahead piece that a read now
-// needs); a deadline is set once per piece until it is released.
-// The rest of a read-ahead window is left to libtorrent's piece picker, rarest first:
-// readers of the same file then fetch different pieces and trade them, instead of all
-// asking the publisher for the same piece at the same deadline (issue 18's fan-out).
-// FIXME(fanout): only while no piece of the torrent has a deadline. libtorrent 2.0's
-// request_a_block (src/request_blocks.cpp) is in "time critical mode" while any piece
-// has one: a peer then gets 1 outstanding normal request (not desired_queue_size),
-// only top-priority pieces are picked, and the time-critical picker asks the peer
-// with the shortest download queue that has the piece, most often the publisher. A
-// streaming reader is nearly always blocked on the piece at its position (deadline 0,
-// fetch() -> claim()), so the rarest-first part runs throttled most of the time.
-// Dropping the `near` deadlines alone (blocked reads keep theirs) gave the same copies
-// (9 readers of 256 MiB: 2.51 against 2.52); what may help is fewer blocked reads
-// (a band of higher priority just ahead of the reader) or deadlines only after a read
-// has waited a while.
+// The priority of wanted piece p (t->mu held): top for the pieces a claim wants first,
+// low for the rest of a read-ahead window.
+static lt::download_priority_t want_prio(swarm_torrent *t, uint32_t p)
+{
+	return t->head[p] ? prio_on : prio_rest;
+}
+
+// How a reader's pieces are asked for (issue 18's fan-out: readers of one new file
+// should fetch different pieces and trade them, not all ask its publisher for each):
+// - the pieces a read waits for, and the head of its read-ahead window (2 MiB), at top
+//   priority; the rest of the window at low priority. libtorrent's picker takes the
+//   top ones first, each band rarest first, with every peer's request queue full.
+// - a deadline (set_piece_deadline) only for the pieces of a read that has waited
+//   urgent_ms and still misses them. libtorrent 2.0's request_a_block is in "time
+//   critical mode" while any piece has a deadline: a peer then gets 1 outstanding
+//   normal request (not desired_queue_size), and the time-critical picker asks the
+//   peer with the shortest queue that has the piece, most often the publisher. With a
+//   deadline on every read that missed, and on the window's first 2 MiB, a streaming
+//   reader held the torrent in that mode nearly all the time. 9 readers of 256 MiB
+//   (scripts/bench/fanout.sh, 11 alternated pairs): the publisher sent a median 2.89
+//   copies (mean 2.95), now 2.75 (2.84); a run varies by +-0.3, as much as that.
+// A deadline is set once per piece until the piece is released (setting it again on a
+// time-critical piece crashed libtorrent's network thread).
+constexpr int urgent_ms = 200;
+
 // Want [first, last] (nothing if first > last), and give the pieces of [d_first,
 // d_last] that are wanted, not had and not time-critical yet a deadline: deadline_ms at
-// d_first, then step_ms apart. claim() and move_window() are this.
+// d_first, then step_ms apart.
 static void want_and_deadlines(swarm_torrent *t, uint32_t first, uint32_t last, uint32_t d_first,
                                uint32_t d_last, int deadline_ms, int step_ms)
 {
@@ -87,7 +95,7 @@ static void want_and_deadlines(swarm_torrent *t, uint32_t first, uint32_t last, 
 		std::lock_guard<std::mutex> g(t->mu);
 		for (uint32_t p = first; p <= last && p < num_pieces(t); p++)
 			if (t->want[p]++ == 0 && !t->have[p])
-				prios.emplace_back(lt::piece_index_t((int)p), prio_on);
+				prios.emplace_back(lt::piece_index_t((int)p), want_prio(t, p));
 		for (uint32_t p = d_first; p <= d_last && p < num_pieces(t); p++) {
 			if (t->want[p] && !t->have[p] && !t->critical[p]) {
 				t->critical[p] = true;
@@ -103,13 +111,33 @@ static void want_and_deadlines(swarm_torrent *t, uint32_t first, uint32_t last, 
 		t->h.set_piece_deadline(lt::piece_index_t((int)d.first), d.second);
 }
 
-void claim(swarm_torrent *t, uint32_t first, uint32_t last, int deadline_ms, int step_ms,
-           uint32_t near)
+// Claim [first, last] for a reader: every piece wanted, without deadlines.
+void claim(swarm_torrent *t, uint32_t first, uint32_t last)
 {
-	uint32_t d_last =
-	    near == 0 ? 0 : (uint32_t)std::min<uint64_t>(last, (uint64_t)first + near - 1);
+	want_and_deadlines(t, first, last, 1, 0, 0, 0);
+}
 
-	want_and_deadlines(t, first, last, near ? first : 1, d_last, deadline_ms, step_ms);
+// Want [first, last] before the rest (up) or no longer (down): a piece's priority goes
+// to the top with its first such claim and back to low with its last, while it is
+// wanted at all. Claimed (want) before up, released after down.
+static void want_first(swarm_torrent *t, uint32_t first, uint32_t last, bool up)
+{
+	std::vector<std::pair<lt::piece_index_t, lt::download_priority_t>> prios;
+	{
+		std::lock_guard<std::mutex> g(t->mu);
+		for (uint32_t p = first; p <= last && p < num_pieces(t); p++) {
+			bool flip;
+			if (up)
+				flip = t->head[p]++ == 0;
+			else
+				flip = t->head[p] && --t->head[p] == 0;
+			if (flip && t->want[p] && !t->have[p])
+				prios.emplace_back(lt::piece_index_t((int)p), want_prio(t, p));
+		}
+	}
+	if (t->readding)
+		return;
+	apply_prios(t, prios);
 }
 
 void release(swarm_torrent *t, uint32_t first, uint32_t last)
@@ -139,33 +167,53 @@ void release(swarm_torrent *t, uint32_t first, uint32_t last)
 	apply_prios(t, prios);
 }
 
+// The head of a read-ahead window, in pieces of pl bytes: its first 2 MiB (one piece at
+// least).
+static uint32_t head_pieces(uint64_t pl)
+{
+	return std::max<uint32_t>(1, (uint32_t)((2048u << 10) / pl));
+}
+
 // A read-ahead window moves from [o_first, o_last] to [first, last] (either empty when
 // its first > last): only the pieces that enter are claimed and only those that leave
 // are released, so a streaming window (the rest of a file) costs what moved, not its
-// length; the first `near` pieces of the new window get deadlines (100 ms, then 20 ms
-// apart) if they have none. Pieces in both windows keep their priority throughout.
+// length. The first `near` pieces of a window are its head, wanted first (want_first):
+// the new head is raised before the old one is lowered, so a piece in both stays on
+// top throughout.
 static void move_window(swarm_torrent *t, uint32_t o_first, uint32_t o_last, uint32_t first,
                         uint32_t last, uint32_t near)
 {
 	bool had = o_first <= o_last, has = first <= last;
-	uint32_t d_last = (uint32_t)std::min<uint64_t>(last, (uint64_t)first + near - 1);
+	auto heads = [&] {
+		if (has)
+			want_first(t, first,
+			           (uint32_t)std::min<uint64_t>(last, (uint64_t)first + near - 1),
+			           true);
+		if (had)
+			want_first(
+			    t, o_first,
+			    (uint32_t)std::min<uint64_t>(o_last, (uint64_t)o_first + near - 1),
+			    false);
+	};
 
 	if (!has) {
+		heads();
 		if (had)
 			release(t, o_first, o_last);
 		return;
 	}
 	if (!had || last < o_first || first > o_last) { // disjoint: all in, all out
-		want_and_deadlines(t, first, last, first, d_last, 100, 20);
+		claim(t, first, last);
+		heads();
 		if (had)
 			release(t, o_first, o_last);
 		return;
 	}
 	if (first < o_first)
-		want_and_deadlines(t, first, o_first - 1, 1, 0, 0, 0);
+		claim(t, first, o_first - 1);
 	if (last > o_last)
-		want_and_deadlines(t, o_last + 1, last, 1, 0, 0, 0);
-	want_and_deadlines(t, 1, 0, first, d_last, 100, 20);
+		claim(t, o_last + 1, last);
+	heads();
 	if (o_first < first)
 		release(t, o_first, first - 1);
 	if (o_last > last)
@@ -176,8 +224,10 @@ void finish_fetch(swarm_torrent *t, std::list<swarm_fetch_req>::iterator it, int
 {
 	swarm_fetch_req f = *it;
 	t->fetches.erase(it);
-	if (f.claimed)
+	if (f.claimed) {
+		want_first(t, f.first, f.last, false);
 		release(t, f.first, f.last);
+	}
 	{
 		std::lock_guard<std::mutex> g(f.r->mu);
 		f.r->pending.erase(f.id);
@@ -232,6 +282,7 @@ void set_metadata(swarm_torrent *t, std::shared_ptr<const lt::torrent_info> ti)
 	t->gone.assign((size_t)ti->num_pieces(), false);
 	t->want.assign((size_t)ti->num_pieces(), 0);
 	t->critical.assign((size_t)ti->num_pieces(), false);
+	t->head.assign((size_t)ti->num_pieces(), 0);
 	for (auto f : fs.file_range()) {
 		if (fs.pad_file_at(f))
 			continue;
@@ -305,7 +356,7 @@ void dial_now_start(lt::torrent_handle const &h)
 // A reader's torrent has no connection left (swarm thread): paused (it drops nobody)
 // and resumed, it dials its peer list at once. The pieces a claim made time-critical get
 // their deadlines again, each removed first (setting a deadline on a piece libtorrent
-// already holds as time-critical is what crashed its network thread, see claim()); the
+// already holds as time-critical is what crashed its network thread, see urgent_ms); the
 // rest of the wanted pieces keep their priority and are left to the picker, as claim()
 // leaves them.
 void redial_now(swarm_torrent *t)
@@ -372,7 +423,7 @@ void finish_readd_remove(swarm_torrent *t)
 				atp.have_pieces.set_bit(lt::piece_index_t((int)p));
 				t->echo[p] = true;
 			} else if (t->want[p]) {
-				prios[p] = prio_on;
+				prios[p] = want_prio(t, p);
 			}
 		}
 	}
@@ -631,8 +682,12 @@ void swarm_torrent_tick(swarm_session *s)
 		}
 		for (auto it = t->fetches.begin(); it != t->fetches.end();) {
 			auto next = std::next(it);
-			if (now >= it->deadline)
+			if (now >= it->deadline) {
 				finish_fetch(t, it, -ETIMEDOUT);
+			} else if (!it->urgent && now >= it->urgent_at && it->claimed) {
+				it->urgent = true;
+				want_and_deadlines(t, 1, 0, it->first, it->last, 0, 0);
+			}
 			it = next;
 		}
 		if (t->forget_scheduled && !t->readding && now >= t->forget_at)
@@ -1133,8 +1188,15 @@ extern "C" void swarm_reader_free(struct swarm_reader *r)
 			if (!t->readers.count(r))
 				return; // freed with its torrent already
 			fail_fetches(t, r, -ECANCELED);
-			if (r->claimed_first <= r->claimed_last)
-				release(t, r->claimed_first, r->claimed_last);
+			if (r->claimed_first <= r->claimed_last) {
+				uint64_t pl;
+				{
+					std::lock_guard<std::mutex> g(t->mu);
+					pl = (uint64_t)t->ti->piece_length();
+				}
+				move_window(t, r->claimed_first, r->claimed_last, 1, 0,
+				            head_pieces(pl));
+			}
 			t->readers.erase(r);
 			reader_delete(r);
 		});
@@ -1199,9 +1261,8 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 			x->pending.insert(id);
 	}
 	if (changed) {
-		// deadlines for the next 2 MiB of the window (one piece at least); 1 KiB and
-		// 8 MiB gave the same fan-out (scripts/bench/fanout.sh)
-		uint32_t near = std::max<uint32_t>(1, (uint32_t)((2048u << 10) / pl));
+		// the window's head: its next 2 MiB (one piece at least), wanted first
+		uint32_t near = head_pieces(pl);
 		swarm_post(s, [r, a_first, a_last, near] {
 			swarm_torrent *tt = r->t;
 			if (tt->closing || !tt->readers.count(r))
@@ -1215,10 +1276,10 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 		return 1;
 	if (timeout_ms <= 0)
 		timeout_ms = s->fetch_timeout_ms;
-	swarm_fetch_req f{
-		id, r,   first, last, swarm_clock::now() + std::chrono::milliseconds(timeout_ms),
-		cb, ctx, false
-	};
+	auto now = swarm_clock::now();
+	swarm_fetch_req f{ id, r,   first, last, now + std::chrono::milliseconds(timeout_ms),
+		           cb, ctx, false };
+	f.urgent_at = now + std::chrono::milliseconds(urgent_ms);
 	swarm_post(s, [f] {
 		swarm_torrent *tt = f.r->t;
 		if (tt->closing || !tt->readers.count(f.r)) {
@@ -1228,7 +1289,8 @@ static int fetch(swarm_reader *r, uint64_t offset, uint64_t len, int timeout_ms,
 		tt->fetches.push_back(f);
 		tt->fetches.back().claimed = true;
 		tick_watch(tt);
-		claim(tt, f.first, f.last, 0, 0, UINT32_MAX);
+		claim(tt, f.first, f.last);
+		want_first(tt, f.first, f.last, true);
 		check_fetches(tt);
 	});
 	if (out_id)
