@@ -639,8 +639,14 @@ static void take_name(sqlite3_stmt *st, size_t i, void *out)
 {
 	struct ledger_name *nm = &((struct ledger_name *)out)[i];
 	const unsigned char *name = sqlite3_column_text(st, 0);
+	size_t n = name ? (size_t)sqlite3_column_bytes(st, 0) : 0;
 
-	snprintf(nm->name, sizeof nm->name, "%s", name ? (const char *)name : "");
+	/* a copy, not a format: one per name of a listing (find over 1M names) */
+	if (n >= sizeof nm->name)
+		n = sizeof nm->name - 1;
+	if (n)
+		memcpy(nm->name, name, n);
+	nm->name[n] = '\0';
 	nm->is_dir = sqlite3_column_int(st, 1) != 0;
 }
 
