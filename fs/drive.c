@@ -429,13 +429,20 @@ int fs_write_file_unsynced(const char *path, const void *bytes, size_t len)
 	return write_file(path, bytes, len, false);
 }
 
+void fs_torrent_path(const struct fs_drive *d, const uint8_t key[32], char *buf, size_t size)
+{
+	char hex[65];
+
+	swarm_hex(key, 32, hex);
+	snprintf(buf, size, "%s/torrents/%s.torrent", d->dir, hex);
+}
+
 static int save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes, size_t len,
                         bool sync)
 {
-	char hex[65], path[4200];
+	char path[4200];
 
-	swarm_hex(key, 32, hex);
-	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
+	fs_torrent_path(d, key, path, sizeof path);
 	return write_file(path, bytes, len, sync);
 }
 
@@ -447,7 +454,7 @@ int fs_save_torrent(struct fs_drive *d, const uint8_t key[32], const void *bytes
 int fs_save_torrent_unsynced(struct fs_drive *d, const uint8_t key[32], const void *bytes,
                              size_t len)
 {
-	char hex[65], path[4200];
+	char path[4200];
 	struct stat st;
 	int fd, err = 0;
 
@@ -456,8 +463,7 @@ int fs_save_torrent_unsynced(struct fs_drive *d, const uint8_t key[32], const vo
 	 * inside, so a file of this name and size is this torrent already; a torn one
 	 * (a crash before the batch's syncfs, so before any record signs it) is shorter
 	 * and is written again, atomically, when its queue item is */
-	swarm_hex(key, 32, hex);
-	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
+	fs_torrent_path(d, key, path, sizeof path);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 && errno == EEXIST)
 		return stat(path, &st) == 0 && (size_t)st.st_size == len
@@ -494,10 +500,9 @@ int fs_magnet_key(const char *magnet, uint8_t out_key[32])
 
 int fs_saved_torrent(struct fs_drive *d, const uint8_t key[32], void **out, size_t *out_len)
 {
-	char hex[65], path[4200];
+	char path[4200];
 
-	swarm_hex(key, 32, hex);
-	snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
+	fs_torrent_path(d, key, path, sizeof path);
 	return fs_read_file(path, 64 << 20, out, out_len);
 }
 

@@ -5,6 +5,7 @@
 #include "durable.h"
 
 #include "drive.h"
+#include "filekey.h"
 #include "fs.h"
 
 #include <cache.h>
@@ -13,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +36,7 @@ static int sync_path(const char *path, bool dir)
 int fs_durable_batch(struct fs_drive *d, const char *const *files, const uint8_t (*keys)[32],
                      size_t n)
 {
-	char dir[4200], path[4300], hex[65];
+	char dir[4200], path[4300];
 	int err = 0;
 
 	snprintf(dir, sizeof dir, "%s/staging", d->dir);
@@ -50,8 +50,7 @@ int fs_durable_batch(struct fs_drive *d, const char *const *files, const uint8_t
 		return err;
 	}
 	for (size_t i = 0; i < n && !err; i++) {
-		swarm_hex(keys[i], 32, hex);
-		snprintf(path, sizeof path, "%s/torrents/%s.torrent", d->dir, hex);
+		fs_torrent_path(d, keys[i], path, sizeof path);
 		if ((err = sync_path(files[i], false)) == 0)
 			err = sync_path(path, false);
 	}
@@ -64,34 +63,29 @@ int fs_durable_batch(struct fs_drive *d, const char *const *files, const uint8_t
 	return err;
 }
 
-int fs_durable_recover(struct fs_drive *d, const struct ledger_queue_item *it)
+int fs_durable_recover(struct fs_drive *d, const struct ledger_queue_item *it,
+                       const struct stat *staged)
 {
 	const char *slash = strrchr(it->staging, '/');
-	uint8_t key[LEDGER_FILE_KEY_LEN];
+	char name[32], *file;
 	struct ledger_entry e;
 	struct stat st;
-	int64_t nonce;
-	char *file;
 	int err;
 
-	if (!slash || !d->key || stat(it->staging, &st) < 0 ||
-	    ledger_lookup(d->ledger, it->path, &e) < 0 || e.is_dir || !e.content.length ||
-	    memcmp(e.owner, d->me, LEDGER_KEY_LEN))
-		return -ENOENT;
 	/* the record is of this item's file as it was closed, not of an earlier version
 	 * of the path whose ciphertext a failed adoption left: its size then, and its
 	 * mtime (a new write changes it; where a crash lost it too, the item is published
 	 * as before) */
-	if ((it->size >= 0 && (uint64_t)it->size != e.content.length) ||
-	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != e.content.mtime_ns)
+	if (!slash || !d->key || ledger_lookup(d->ledger, it->path, &e) < 0 || e.is_dir ||
+	    !e.content.length || memcmp(e.owner, d->me, LEDGER_KEY_LEN) ||
+	    (it->size >= 0 && (uint64_t)it->size != e.content.length) ||
+	    (int64_t)staged->st_mtim.tv_sec * 1000000000 + staged->st_mtim.tv_nsec !=
+	        e.content.mtime_ns)
 		return -ENOENT;
-	/* the ciphertext is named by its IV's nonce, which the record's wrap carries */
-	err = ledger_file_key_open(d->ledger, e.record_id, key, &nonce);
-	OPENSSL_cleanse(key, sizeof key);
-	if (err < 0)
+	/* the ciphertext is named as its torrent: by its IV's nonce */
+	if (fs_content_name(d, it->path, &e, name, sizeof name) < 0)
 		return -ENOENT;
-	if (asprintf(&file, "%.*s%016llx", (int)(slash + 1 - it->staging), it->staging,
-	             (unsigned long long)nonce) < 0)
+	if (asprintf(&file, "%.*s%s", (int)(slash + 1 - it->staging), it->staging, name) < 0)
 		return -ENOMEM;
 	/* synced before the record was signed (fs_durable_batch): whole, or not there */
 	if (stat(file, &st) < 0 || !S_ISREG(st.st_mode) ||

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 struct fs_drive;
 struct ledger_queue_item;
@@ -33,10 +34,12 @@ int fs_durable_batch(struct fs_drive *d, const char *const *files, const uint8_t
 /* A private drive's queue item whose staged plaintext still exists: if this node's
  * record at its path signs a ciphertext still beside it (the crash came between the
  * record and the cache's adoption), that ciphertext goes into the cache and 0 is
- * returned: the publish is over (the caller drops the item and the plaintext).
+ * returned: the publish is over (the caller drops the item and the plaintext). staged:
+ * the caller's stat of the staged plaintext.
  * -ENOENT when the item is not such a one (publish it as usual); another -errno when
  * the adoption failed (the files stay; publish it as usual). Reads the whole
  * ciphertext. */
-int fs_durable_recover(struct fs_drive *d, const struct ledger_queue_item *it);
+int fs_durable_recover(struct fs_drive *d, const struct ledger_queue_item *it,
+                       const struct stat *staged);
 
 #endif

@@ -1352,7 +1352,7 @@ int fs_publish_start(struct fs_drive *d)
 			ledger_queue_done(d->ledger, items[i].id);
 			continue;
 		}
-		if (ledger_is_private(d->ledger) && fs_durable_recover(d, &items[i]) == 0) {
+		if (ledger_is_private(d->ledger) && fs_durable_recover(d, &items[i], &st) == 0) {
 			/* its record and ciphertext were on disk: the plaintext goes */
 			ledger_queue_done(d->ledger, items[i].id);
 			remove_staging(d, items[i].staging);

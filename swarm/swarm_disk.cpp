@@ -108,26 +108,32 @@ struct checked_disk final : lt::disk_interface {
 			jobs.pop_front();
 			g.unlock();
 
-			// the file unlinked or renamed over since the job was queued (the
-			// cache drops or adopts whole objects): the one at the path is hashed,
-			// as direct_fd would have it
-			struct stat sb;
-			if (::fstat(j.fd, &sb) == 0 && sb.st_nlink == 0) {
-				::close(j.fd);
-				j.fd = ::open(j.e->path.c_str(), O_RDONLY | O_CLOEXEC);
-			}
-			lt::sha1_hash h;
-			lt::storage_error err =
-			    j.fd < 0 ? direct_error(errno, lt::operation_t::file_open)
-			             : direct_hash(*j.e, j.fd, j.piece, j.v2, j.flags, h);
-
-			if (j.fd >= 0)
-				::close(j.fd);
-			if (!err && j.keep)
-				stash(j.e, j.piece, j.v2);
-			boost::asio::post(ioc, [piece = j.piece, h, err,
-			                        hd = std::move(j.handler)] { hd(piece, h, err); });
+			run_hash(j);
 		}
+	}
+
+	// A queued piece's hash, its handler posted to the network thread.
+	void run_hash(hash_job &j)
+	{
+		// the file unlinked or renamed over since the job was queued (the cache drops or
+		// adopts whole objects): the one at the path is hashed, as direct_fd would have it
+		struct stat sb;
+		if (::fstat(j.fd, &sb) == 0 && sb.st_nlink == 0) {
+			::close(j.fd);
+			j.fd = ::open(j.e->path.c_str(), O_RDONLY | O_CLOEXEC);
+		}
+		lt::sha1_hash h;
+		lt::storage_error err = j.fd < 0
+		                            ? direct_error(errno, lt::operation_t::file_open)
+		                            : direct_hash(*j.e, j.fd, j.piece, j.v2, j.flags, h);
+
+		if (j.fd >= 0)
+			::close(j.fd);
+		if (!err && j.keep)
+			stash(j.e, j.piece, j.v2);
+		boost::asio::post(ioc, [piece = j.piece, h, err, hd = std::move(j.handler)] {
+			hd(piece, h, err);
+		});
 	}
 
 	// No job is queued after this; those queued are hashed (their handlers posted),
@@ -449,24 +455,17 @@ struct checked_disk final : lt::disk_interface {
 		int fd = e ? direct_fd(*e) : -1;
 
 		if (fd >= 0 && (fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+			hash_job j{ e, fd, piece, v2, flags, keep, std::move(handler) };
 			std::unique_lock<std::mutex> g(hmu);
 
 			if (!stopping) {
-				jobs.push_back(
-				    hash_job{ e, fd, piece, v2, flags, keep, std::move(handler) });
+				jobs.push_back(std::move(j));
 				g.unlock();
 				hcv.notify_one();
 				return;
 			}
 			g.unlock();
-			::close(fd); // shutting down: hashed here, as before
-			lt::sha1_hash h;
-			lt::storage_error err = direct_hash(*e, e->fd, piece, v2, flags, h);
-
-			if (!err && keep)
-				stash(e, piece, v2);
-			boost::asio::post(
-			    ioc, [piece, h, err, hd = std::move(handler)] { hd(piece, h, err); });
+			run_hash(j); // shutting down: hashed here, as before
 			return;
 		}
 		if (!keep) {
