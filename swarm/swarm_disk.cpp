@@ -54,6 +54,7 @@ struct checked_disk final : lt::disk_interface {
 		bool direct = false;
 		int64_t size = 0; // the file's length
 		int fd = -1;      // path, open read-write; -1 until the first write or hash
+		off_t ra_from = 0, ra_to = 0; // the range read_ahead last asked of the kernel
 
 		~storage()
 		{
@@ -346,6 +347,33 @@ struct checked_disk final : lt::disk_interface {
 		}
 	};
 
+	// An upload reads its file forward a block at a time, on the network thread. What
+	// is not in the page cache (a ciphertext written around it, any file after a
+	// reboot) would stop that thread for a disk read every time the kernel's own
+	// read-ahead (128 KiB at first) runs out. So the next RA_SPAN past a read is asked
+	// of the kernel (POSIX_FADV_WILLNEED starts the reads and returns; pages already
+	// cached cost a lookup), again each time the reads come within half of it of the
+	// end of what was asked. A read far from that range starts a new one there.
+	static constexpr off_t RA_SPAN = 8 << 20;
+
+	static void read_ahead(storage &e, off_t at)
+	{
+		off_t from = at, to = std::min<off_t>(at + RA_SPAN, e.size);
+
+		if (at + RA_SPAN >= e.ra_from && at <= e.ra_to) { // near the range asked
+			if (at + RA_SPAN / 2 <= e.ra_to)
+				return;
+			from = e.ra_to;
+			e.ra_from = std::min(e.ra_from, at);
+			e.ra_to = std::max(e.ra_to, to);
+		} else {
+			e.ra_from = at;
+			e.ra_to = to;
+		}
+		if (to > from)
+			(void)::posix_fadvise(e.fd, from, to - from, POSIX_FADV_WILLNEED);
+	}
+
 	// posix_disk_io's read of one request, through the kept descriptor: a buffer of
 	// a block with r.length bytes in it; nothing there at all is file_too_short.
 	lt::storage_error direct_read(storage &e, lt::peer_request const &r,
@@ -363,6 +391,7 @@ struct checked_disk final : lt::disk_interface {
 			return err;
 		}
 		out = lt::disk_buffer_holder(heap, b, r.length);
+		read_ahead(e, at);
 		if ((got = pread_full(e.fd, b, r.length, at)) < 0)
 			return direct_error(-got, lt::operation_t::file_read);
 		return got > 0 || r.length == 0 ? lt::storage_error()
