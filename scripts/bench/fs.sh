@@ -176,6 +176,7 @@ if want private; then
 cold_read() { # HOME_A HOME_B DRIVE FILE: MiB/s of a whole cold read on B, A seeding
 	local ha=$1 hb=$2 drv=$3 f=$4 did p2 t0 t1
 	did=$(ls "$ha/drives")
+	rm -rf "$hb"
 	mkdir -p "$hb/drives/$did"
 	cp "$ha/drives/$did/ledger.db" "$hb/drives/$did/"
 	cp -r "$ha/drives/$did/torrents" "$hb/drives/$did/"
@@ -230,10 +231,19 @@ pub_public=$(printf '%s\n' "${pubs_public[@]}" | median)
 pub_private=$(printf '%s\n' "${pubs_private[@]}" | median)
 cpu_public=$(printf '%s\n' "${cpus_public[@]}" | median)
 cpu_private=$(printf '%s\n' "${cpus_private[@]}" | median)
-for kind in public private; do
-	umount_node "$kind"
-	eval "cold_$kind=\$(cold_read \"\$work/\$kind\" \"\$work/\$kind-b\" \"\$kind\" film.bin)"
+# The cold reads, a round each of the files published above, the two drives in turn; a
+# seeder's first read of its file comes from the disk or the page cache as it would
+# after a publish (a private file's ciphertext is written around the page cache).
+colds_public=() colds_private=()
+for kind in public private; do umount_node "$kind"; done
+for r in $(seq "$rounds"); do
+	f=film.bin; [[ $r -gt 1 ]] && f=film$r.bin
+	for kind in public private; do
+		eval "colds_$kind+=(\"\$(cold_read \"\$work/\$kind\" \"\$work/\$kind-b\" \"\$kind\" \$f)\")"
+	done
 done
+cold_public=$(printf '%s\n' "${colds_public[@]}" | median)
+cold_private=$(printf '%s\n' "${colds_private[@]}" | median)
 printf '%-46s %6s MiB/s   baseline cp+sha256sum %6s MiB/s   %3s %%  (target >= 80 %%)\n' \
 	"publish, public drive (median of $rounds)" "$pub_public" "$base" "$(pct "$pub_public" "$base")"
 printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
@@ -241,7 +251,7 @@ printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 9
 printf '%-46s %6s s       baseline public drive %6s s       %3s %%\n' \
 	"  its mount's CPU (median of $rounds)" "$cpu_private" "$cpu_public" "$(pct "$cpu_private" "$cpu_public")"
 printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
-	"cold read from a seeder, private drive" "$cold_private" "$cold_public" "$(pct "$cold_private" "$cold_public")"
+	"cold read from a seeder, private (median of $rounds)" "$cold_private" "$cold_public" "$(pct "$cold_private" "$cold_public")"
 printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 80 %%)\n' \
 	"first warm read through the mount, private" "$warm_private" "$warm_public" "$(pct "$warm_private" "$warm_public")"
 fi
