@@ -183,9 +183,9 @@ void fs_torrent_magnet(const struct ledger_entry *e, char out[256]);
 /* The cache key a magnet names (its v2 infohash, or its v1 zero-padded): 0, or -ENOENT
  * when it names neither. */
 int fs_magnet_key(const char *magnet, uint8_t out_key[32]);
-/* The .torrent this node keeps for cache key key (malloc'd): 0, -ENOENT, -errno. */
 /* Where the .torrent of infohash key is kept: <drive>/torrents/<hex>.torrent. */
 void fs_torrent_path(const struct fs_drive *d, const uint8_t key[32], char *buf, size_t size);
+/* The .torrent this node keeps for cache key key (malloc'd): 0, -ENOENT, -errno. */
 int fs_saved_torrent(struct fs_drive *d, const uint8_t key[32], void **out, size_t *out_len);
 
 /* A v1-only companion of a file's hybrid torrent, for clients that cannot read BEP 52

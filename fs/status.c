@@ -149,21 +149,16 @@ static uint32_t pieces_wanted(const struct torrent_row *r)
 /* The file name inside the torrent saved for key ("" if none: fetched by magnet). */
 static void torrent_name(struct fs_drive *d, const uint8_t key[32], char *buf, size_t len)
 {
-	char hex[LEDGER_HEX_LEN], *path = NULL;
 	struct swarm_metainfo *m = NULL;
 	void *bytes = NULL;
 	size_t n;
 
 	buf[0] = '\0';
-	ledger_hex(key, 32, hex);
-	if (asprintf(&path, "%s/torrents/%s.torrent", d->dir, hex) < 0)
-		return;
-	if (fs_read_file(path, 64 << 20, &bytes, &n) == 0 &&
+	if (fs_saved_torrent(d, key, &bytes, &n) == 0 &&
 	    swarm_metainfo_parse(bytes, n, &m, NULL) == 0 && m->num_files == 1)
 		snprintf(buf, len, "%s", m->files[0].path);
 	swarm_metainfo_free(m);
 	free(bytes);
-	free(path);
 }
 
 static const char *state_name(enum swarm_torrent_state st)
