@@ -17,31 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The calling thread's CPU: a sync's applying thread (the checkers are others) */
-static double thread_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double wall_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench_clock.h"
 
 static void die(const char *what, int rc)
 {
@@ -96,7 +72,7 @@ static uint8_t *make_block(struct ledger *l, const struct ledger_key *k, size_t 
 	uint8_t(*ids)[32] = malloc(n * 32), *hdr;
 	struct blk_hdr h;
 	size_t hl;
-	double t0 = now_s();
+	double t0 = bench_cpu();
 	int rc;
 
 	ben_buf_init(&recs);
@@ -145,7 +121,7 @@ static uint8_t *make_block(struct ledger *l, const struct ledger_key *k, size_t 
 	head->time = h.time;
 	memcpy(head->id, h.id, 32);
 	*out_len = b.len;
-	*sign_s += now_s() - t0;
+	*sign_s += bench_cpu() - t0;
 	return b.p;
 }
 
@@ -219,11 +195,11 @@ int main(int argc, char **argv)
 
 		memset(msg, 7, sizeof msg);
 		ledger_key_sign(k, "t", 2, msg, sizeof msg, sig);
-		t0 = now_s();
+		t0 = bench_cpu();
 		for (int i = 0; i < iters; i++)
 			if (!ledger_sig_verify(k->pub, "t", 2, msg, sizeof msg, sig))
 				die("verify", -EIO);
-		t = now_s() - t0;
+		t = bench_cpu() - t0;
 		printf("ed25519_verify_evp_per_s %.0f\n", iters / t);
 	}
 
@@ -249,9 +225,9 @@ int main(int argc, char **argv)
 		blens[bi] = len;
 		if (tree_dirs)
 			continue; /* sync only: nothing imported here */
-		t0 = now_s();
+		t0 = bench_cpu();
 		rc = ledger_block_import(l, blk, len);
-		import_s += now_s() - t0;
+		import_s += bench_cpu() - t0;
 		if (rc != 1)
 			die("import", rc < 0 ? rc : -EIO);
 	}
@@ -284,9 +260,9 @@ int main(int argc, char **argv)
 			die("join", rc);
 		free(gen);
 		io0 = written_bytes();
-		w0 = wall_s();
-		c0 = now_s();
-		t0s = thread_s();
+		w0 = bench_now();
+		c0 = bench_cpu();
+		t0s = bench_thread_cpu();
 		while (at < nblk) {
 			struct blk_wire w[LEDGER_SYNC_BATCH];
 			struct ben raw[LEDGER_SYNC_BATCH];
@@ -312,7 +288,8 @@ int main(int argc, char **argv)
 			at += m;
 			/* each tenth of the records: how the cost grows with the ledger */
 			if (from >= slice * next_slice || at == nblk) {
-				double wn = wall_s() - w0, cn = now_s() - c0, tn = thread_s() - t0s;
+				double wn = bench_now() - w0, cn = bench_cpu() - c0,
+				       tn = bench_thread_cpu() - t0s;
 
 				printf("sync_slice %zu wall_s_per_100k %.2f cpu_s_per_100k %.2f"
 				       " apply_cpu_s_per_100k %.2f\n",
@@ -328,9 +305,9 @@ int main(int argc, char **argv)
 					next_slice++;
 			}
 		}
-		printf("sync_apply_wall_s %.2f\n", wall_s() - w0);
-		printf("sync_apply_cpu_s %.2f\n", now_s() - c0);
-		printf("sync_apply_thread_cpu_s %.2f\n", thread_s() - t0s);
+		printf("sync_apply_wall_s %.2f\n", bench_now() - w0);
+		printf("sync_apply_cpu_s %.2f\n", bench_cpu() - c0);
+		printf("sync_apply_thread_cpu_s %.2f\n", bench_thread_cpu() - t0s);
 		/* the database, its WAL and checkpoints: each commit writes again every page
 		 * it changed (issue 13) */
 		if (io0 >= 0 && written_bytes() >= io0)
@@ -361,20 +338,20 @@ int main(int argc, char **argv)
 		sqlite3_stmt *st;
 		unsigned seed = 1;
 
-		t0 = now_s();
+		t0 = bench_cpu();
 		for (int i = 0; i < iters; i++) {
 			snprintf(path, sizeof path, "/f%08u", (unsigned)(rand_r(&seed) % n));
 			if (ledger_lookup(l, path, &e))
 				die("lookup", -ENOENT);
 		}
-		t = now_s() - t0;
+		t = bench_cpu() - t0;
 		printf("lookup_us %.2f\n", t / iters * 1e6);
 		sqlite3_open_v2(db, &raw, SQLITE_OPEN_READONLY, NULL);
 		sqlite3_prepare_v2(raw,
 		                   "SELECT record, owner, len FROM paths WHERE path = ? AND"
 		                   " spent IS NULL",
 		                   -1, &st, NULL);
-		t0 = now_s();
+		t0 = bench_cpu();
 		for (int i = 0; i < iters; i++) {
 			snprintf(path, sizeof path, "/f%08u", (unsigned)(rand_r(&seed) % n));
 			sqlite3_bind_text(st, 1, path, -1, SQLITE_TRANSIENT);
@@ -382,13 +359,13 @@ int main(int argc, char **argv)
 				die("raw lookup", -ENOENT);
 			sqlite3_reset(st);
 		}
-		t = now_s() - t0;
+		t = bench_cpu() - t0;
 		printf("baseline_raw_sqlite_lookup_us %.2f\n", t / iters * 1e6);
 		sqlite3_finalize(st);
 
 		/* listing the whole directory in pages of 1000 */
 		es = malloc(1000 * sizeof *es);
-		t0 = now_s();
+		t0 = bench_cpu();
 		{
 			char after[LEDGER_NAME_MAX + 1] = "";
 			size_t got, total = 0;
@@ -404,17 +381,17 @@ int main(int argc, char **argv)
 			if (total != n)
 				die("list count", -EIO);
 		}
-		t = now_s() - t0;
+		t = bench_cpu() - t0;
 		printf("list_dir_entries %zu list_ms %.1f\n", n, t * 1e3);
 		free(es);
 		sqlite3_prepare_v2(raw,
 		                   "SELECT name, record, owner, len, mode, mtime FROM paths"
 		                   " WHERE parent = '/' AND spent IS NULL ORDER BY name",
 		                   -1, &st, NULL);
-		t0 = now_s();
+		t0 = bench_cpu();
 		while (sqlite3_step(st) == SQLITE_ROW)
 			;
-		t = now_s() - t0;
+		t = bench_cpu() - t0;
 		printf("baseline_raw_sqlite_list_ms %.1f\n", t * 1e3);
 		sqlite3_finalize(st);
 		sqlite3_close(raw);
@@ -426,16 +403,16 @@ int main(int argc, char **argv)
 	rc = ledger_open(&cfg, &l);
 	if (rc)
 		die("open", rc);
-	t0 = now_s();
+	t0 = bench_cpu();
 	rc = ledger_rebuild(l);
 	if (rc < 0)
 		die("rebuild", rc);
-	printf("replay_s %.2f\n", now_s() - t0);
-	t0 = now_s();
+	printf("replay_s %.2f\n", bench_cpu() - t0);
+	t0 = bench_cpu();
 	rc = ledger_verify_chain(l, NULL, NULL);
 	if (rc != 0)
 		die("verify", rc < 0 ? rc : -EBADMSG);
-	printf("verify_chain_s %.2f\n", now_s() - t0);
+	printf("verify_chain_s %.2f\n", bench_cpu() - t0);
 	ledger_free(l);
 	ledger_key_free(k);
 	unlink(db);

@@ -29,14 +29,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "bench_clock.h"
 
 static void die(const char *what, int rc)
 {
@@ -88,18 +81,18 @@ static double dd_pass(const char *path, uint64_t bs)
 
 static double pread_pass(int fd, uint64_t size, uint8_t *buf, size_t rs)
 {
-	double t = now();
+	double t = bench_now();
 
 	for (uint64_t off = 0; off < size; off += rs)
 		if (pread(fd, buf, rs, (off_t)off) < 0)
 			die("pread", errno);
-	return mibps(size, now() - t);
+	return mibps(size, bench_now() - t);
 }
 
 static double cache_pass(struct cache *c, const uint8_t *key, uint64_t size, uint8_t *buf,
                          size_t rs)
 {
-	double t = now();
+	double t = bench_now();
 
 	for (uint64_t off = 0; off < size; off += rs) {
 		ssize_t n = cache_read(c, key, off, buf, rs);
@@ -107,13 +100,13 @@ static double cache_pass(struct cache *c, const uint8_t *key, uint64_t size, uin
 		if (n < 0)
 			die("cache_read", (int)n);
 	}
-	return mibps(size, now() - t);
+	return mibps(size, bench_now() - t);
 }
 
 static double block_pass(struct cache *c, const uint8_t *key, uint64_t size, uint8_t *buf,
                          size_t rs)
 {
-	double t = now();
+	double t = bench_now();
 
 	for (uint64_t off = 0; off < size; off += rs) {
 		struct cache_block b;
@@ -125,7 +118,7 @@ static double block_pass(struct cache *c, const uint8_t *key, uint64_t size, uin
 			die("pread", errno);
 		cache_block_unpin(c, &b);
 	}
-	return mibps(size, now() - t);
+	return mibps(size, bench_now() - t);
 }
 
 /* An upload's reads: 16 KiB blocks of the file, checked by cache_verify (check) or not. */
@@ -133,7 +126,7 @@ static double upload_pass(struct cache *c, const uint8_t *key, int fd, uint64_t 
                           bool check)
 {
 	const size_t bs = 16 << 10;
-	double t = now();
+	double t = bench_now();
 
 	for (uint64_t off = 0; off < size; off += bs) {
 		size_t n = size - off < bs ? (size_t)(size - off) : bs;
@@ -144,7 +137,7 @@ static double upload_pass(struct cache *c, const uint8_t *key, int fd, uint64_t 
 		if (check && (rc = cache_verify(c, key, off, buf, n)) < 0)
 			die("cache_verify", rc);
 	}
-	return mibps(size, now() - t);
+	return mibps(size, bench_now() - t);
 }
 
 static struct cache *open_cache(const char *dir, uint64_t cap)
@@ -217,11 +210,11 @@ int main(int argc, char **argv)
 		if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n)
 			die("pwrite", errno);
 	}
-	t = now();
+	t = bench_now();
 	for (uint32_t i = 0; (uint64_t)i * chunk < size; i++)
 		if ((rc = cache_chunk_mark(c, key, i)) < 0)
 			die("cache_chunk_mark", rc);
-	mark = mibps(size, now() - t);
+	mark = mibps(size, bench_now() - t);
 
 	/* A restart: the first pass checks each chunk's SHA-256 once. */
 	cache_free(c);
@@ -250,13 +243,13 @@ int main(int argc, char **argv)
 		const int n = 1000000;
 		struct cache_block b;
 
-		t = now();
+		t = bench_now();
 		for (int i = 0; i < n; i++) {
 			if ((rc = cache_block_pin(c, key, ((uint64_t)i * rs) % size, rs, &b)) < 0)
 				die("cache_block_pin", rc);
 			cache_block_unpin(c, &b);
 		}
-		t = (now() - t) / n;
+		t = (bench_now() - t) / n;
 	}
 
 	printf("cache bench: %.0f MiB object, %llu KiB chunks, %llu KiB reads, best of %d, "

@@ -21,17 +21,10 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_clock.h"
 
 #define MiB   (1024.0 * 1024.0)
 #define PIECE (256 * 1024)
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what, int err)
 {
@@ -116,10 +109,10 @@ static struct swarm_session *seeder(const char *file, struct swarm_metainfo **ou
 
 static int bench_make(const char *file)
 {
-	double t0 = now();
+	double t0 = bench_now();
 	struct swarm_metainfo *m = make(file);
 
-	printf("make_seconds %.3f\n", now() - t0);
+	printf("make_seconds %.3f\n", bench_now() - t0);
 	printf("make_bytes %llu\n", (unsigned long long)m->total_size);
 	swarm_metainfo_free(m);
 	return 0;
@@ -135,7 +128,7 @@ static int bench_read(const char *file, const char *dir)
 	/* baseline: a plain libtorrent session downloads everything */
 	struct swarm_session *plain = session(a);
 	snprintf(save, sizeof save, "%s/plain", dir);
-	t0 = now();
+	t0 = bench_now();
 	struct swarm_torrent *t = add(plain, m, save, false, true);
 	for (;;) {
 		struct swarm_torrent_stats st;
@@ -144,7 +137,7 @@ static int bench_read(const char *file, const char *dir)
 			break;
 		usleep(2000);
 	}
-	secs = now() - t0;
+	secs = bench_now() - t0;
 	printf("plain_download_mib_s %.1f\n", (double)m->total_size / MiB / secs);
 	swarm_session_free(plain);
 
@@ -154,7 +147,7 @@ static int bench_read(const char *file, const char *dir)
 	size_t len = 1 << 20;
 	char *buf = malloc(len);
 	struct swarm_reader *r;
-	t0 = now();
+	t0 = bench_now();
 	t = add(s, m, save, false, false);
 	if (swarm_reader_new(t, 0, &r) < 0)
 		die("reader", -EIO);
@@ -163,7 +156,7 @@ static int bench_read(const char *file, const char *dir)
 		if (n <= 0)
 			die("swarm_read", n ? (int)n : -EIO);
 	}
-	secs = now() - t0;
+	secs = bench_now() - t0;
 	printf("swarm_read_mib_s %.1f\n", (double)m->total_size / MiB / secs);
 	swarm_reader_free(r);
 	swarm_session_free(s);
@@ -206,9 +199,9 @@ static int bench_ttfb(const char *file, const char *dir)
 		       swarm_torrent_has_piece(t, (uint32_t)p - 1))
 			p = 2 + (uint64_t)rand() % (pieces - 4);
 		uint64_t off = p * PIECE + (uint64_t)rand() % (PIECE - sizeof buf);
-		double t0 = now();
+		double t0 = bench_now();
 		ssize_t n = swarm_read(r, buf, sizeof buf, off, 30000);
-		ms[i] = (now() - t0) * 1000;
+		ms[i] = (bench_now() - t0) * 1000;
 		if (n != (ssize_t)sizeof buf)
 			die("swarm_read", n < 0 ? (int)n : -EIO);
 	}

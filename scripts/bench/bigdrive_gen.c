@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_clock.h"
 
 static int64_t clock_s; /* the generator's clock: a second per block */
 
@@ -23,14 +24,6 @@ static int64_t gen_now(void *ctx)
 {
 	(void)ctx;
 	return clock_s;
-}
-
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void die(const char *what, int err)
@@ -125,7 +118,7 @@ int main(int argc, char **argv)
 	paths = calloc(per, sizeof *paths);
 	if (!ops || !rcs || !paths)
 		die("memory", ENOMEM);
-	t0 = mono();
+	t0 = bench_now();
 	/* the directories first: /tree and DIRS beneath it */
 	ops[0] = (struct ledger_op){ .type = LEDGER_REC_MKDIR, .path = "/tree" };
 	ops[0].content.mode = 0755;
@@ -162,10 +155,11 @@ int main(int argc, char **argv)
 		}
 		batch(l, ops, rcs, n);
 		if ((f / per) % 100 == 99)
-			fprintf(stderr, "bigdrive_gen: %zu records, %.0f s\n", f + n, mono() - t0);
+			fprintf(stderr, "bigdrive_gen: %zu records, %.0f s\n", f + n,
+			        bench_now() - t0);
 	}
 	{
-		double s = mono() - t0;
+		double s = bench_now() - t0;
 		struct ledger_head head;
 
 		ledger_head_get(l, &head);

@@ -13,27 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static double cpu(void)
-{
-	struct rusage u;
-
-	getrusage(RUSAGE_SELF, &u);
-	return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-	       (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
+#include "bench_clock.h"
 
 static int cmp(const void *a, const void *b)
 {
@@ -75,12 +58,12 @@ int main(int argc, char **argv)
 					return 1;
 				fs_cipher_init(&c, key, nonce);
 			}
-			t0 = now();
-			c0 = cpu();
+			t0 = bench_now();
+			c0 = bench_cpu();
 			err = fs_pack_file(argv[1], "bench", priv ? &c : NULL, out, NULL, NULL,
 			                   NULL, &p);
-			wall[priv][r] = now() - t0;
-			used[priv][r] = cpu() - c0;
+			wall[priv][r] = bench_now() - t0;
+			used[priv][r] = bench_cpu() - c0;
 			if (err < 0) {
 				fprintf(stderr, "pack: %s\n", strerror(-err));
 				return 1;
