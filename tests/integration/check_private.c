@@ -15,7 +15,8 @@
  * - the sync stream between B and A, recorded by a relay in the middle: plain
  *   BitTorrent framing, yet no path name, drive name, member key or record byte in it;
  * - the relay flips a bit of a sealed message, and replays another: the node that
- *   receives it drops the peer and says so, and the sync recovers on reconnection.
+ *   receives it drops the peer and says so, and the sync recovers on reconnection;
+ * - a member added by key gets the epoch key as its record lands, not at a tick.
  */
 #include "drive_util.h"
 #include "fixture.h"
@@ -510,6 +511,33 @@ START_TEST(sync_stream_is_sealed)
 }
 END_TEST
 
+/* Tried: A's periodic tick made an hour long (SWARMFS_TEST_TICK_S), so that only a ledger
+ * change can make it act; then a member added by key (drive add-member), who mounts at
+ * once and reads a file published before. A seals the epoch key to the new member as the
+ * member's record lands, not at its next tick: B holds the key and reads the file. Fails
+ * with the key sealed only on the tick (the new member waited for its first read up to
+ * the tick's 2 s; here, for an hour). */
+START_TEST(member_added_gets_the_key_before_the_tick)
+{
+	char path[4200];
+
+	unmount_node(A);
+	setenv("SWARMFS_TEST_TICK_S", "3600", 1);
+	mount_node(A, DRIVE_NAME);
+	unsetenv("SWARMFS_TEST_TICK_S");
+	snprintf(path, sizeof path, "%s/early.bin", src);
+	ck_assert_int_eq(fixture_file_random(path, 700000, 5), 0);
+	free(itest_run(60000, "cp '%s' '%s/'", path, A->mnt));
+	itest_wait_published(A->mnt);
+	free(itest_run(10000, "'%s' drive add-member '%s' '%s'", bin(), A->mnt, B->key));
+	wait_member(A, B->key, true, 15);
+	mount_node(B, uri);
+	itest_wait_path(B->mnt, "early.bin", 30);
+	itest_wait_key_held(B->mnt, 30);
+	free(itest_run(60000, "cmp '%s' '%s/early.bin'", path, B->mnt));
+}
+END_TEST
+
 START_TEST(tampered_sealed_messages_drop_the_peer)
 {
 	publish_tree();
@@ -565,6 +593,7 @@ int main(void)
 		removed_member_is_refused_and_gets_nothing_new,
 		sync_stream_is_sealed,
 		tampered_sealed_messages_drop_the_peer,
+		member_added_gets_the_key_before_the_tick,
 		NULL,
 	};
 
