@@ -189,8 +189,10 @@ struct checked_disk final : lt::disk_interface {
 			::close(e.fd);
 			e.fd = -1;
 		}
-		if (e.fd < 0)
+		if (e.fd < 0) {
 			e.fd = ::open(e.path.c_str(), O_RDWR | O_CLOEXEC);
+			e.ra_from = e.ra_to = 0; // another file: nothing asked of it yet
+		}
 		return e.fd;
 	}
 
