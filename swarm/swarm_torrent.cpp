@@ -79,6 +79,8 @@ static lt::download_priority_t want_prio(swarm_torrent *t, uint32_t p)
 //   reader held the torrent in that mode nearly all the time. 9 readers of 256 MiB
 //   (scripts/bench/fanout.sh, 11 alternated pairs): the publisher sent a median 2.89
 //   copies (mean 2.95), now 2.75 (2.84); a run varies by +-0.3, as much as that.
+// The publisher's side of it is swarm_spread.cpp: a node holding every piece refuses a
+// block once while a reader still downloading holds its piece.
 // A deadline is set once per piece until the piece is released (setting it again on a
 // time-critical piece crashed libtorrent's network thread).
 constexpr int urgent_ms = 200;
