@@ -21,8 +21,9 @@
 struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_peer> {
 	std::shared_ptr<swarm_torrent> t;
 	lt::peer_connection_handle pc;
-	uint64_t id = 0;    // non-zero once the peer speaks our extension
-	int remote_msg = 0; // the id the peer wants for our messages
+	std::shared_ptr<swarm_spread> spread; // the torrent's (null on the extension channel)
+	uint64_t id = 0;                      // non-zero once the peer speaks our extension
+	int remote_msg = 0;                   // the id the peer wants for our messages
 	bool left = false;
 	// Where the peer can be dialled (port 0: unknown). Set once, before the peer
 	// enters t->ext_peers: readers under t->mu see them complete.
@@ -39,6 +40,8 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 	}
 	~swarm_ext_peer() override
 	{
+		if (spread)
+			swarm_spread_leave(*spread, this);
 		leave();
 	}
 
@@ -156,23 +159,36 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 			std::lock_guard<std::mutex> g(t->mu);
 			t->conns.erase(pc.remote());
 		}
+		if (spread)
+			swarm_spread_leave(*spread, this);
 		leave();
 	}
 
 	// Never serve a piece whose data left the disk (forgotten: libtorrent still
-	// believes it has it until the re-add), nor one the embedder withholds. A
+	// believes it has it until the re-add), nor one the embedder withholds, nor a
+	// block another peer holds the first time this one asks (swarm_spread.cpp). A
 	// rejected request (fast extension) lets the peer ask elsewhere at once.
 	bool on_request(lt::peer_request const &r) override
 	{
 		size_t i = (size_t) static_cast<int>(r.piece);
 		bool refuse;
+		uint32_t npieces = 0, pl = 0;
 		{
 			std::lock_guard<std::mutex> g(t->mu);
 			refuse = i < t->gone.size() && t->gone[i];
+			// only a node that holds every piece (the publisher of a new file)
+			if (t->ti && t->have_count == t->have.size()) {
+				npieces = (uint32_t)t->ti->num_pieces();
+				pl = (uint32_t)t->ti->piece_length();
+			}
 		}
 		swarm_session *s = t->s;
 		if (!refuse && s->may_serve)
 			refuse = !s->may_serve(t.get(), t->ctx, (uint32_t)i, s->cb_ctx);
+		// we hold every piece and another peer of ours holds this one: the first ask
+		// for each block goes there
+		if (!refuse && spread && npieces)
+			refuse = swarm_spread_refuse(*spread, this, r, npieces, pl);
 		if (refuse) {
 			auto c =
 			    std::static_pointer_cast<lt::bt_peer_connection>(pc.native_handle());
@@ -248,6 +264,7 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 
 struct swarm_tplugin : lt::torrent_plugin {
 	std::shared_ptr<swarm_torrent> t;
+	std::shared_ptr<swarm_spread> spread;
 
 	explicit swarm_tplugin(std::shared_ptr<swarm_torrent> tt) : t(std::move(tt))
 	{
@@ -259,6 +276,12 @@ struct swarm_tplugin : lt::torrent_plugin {
 		if (pc.type() != lt::connection_type::bittorrent)
 			return nullptr;
 		auto p = std::make_shared<swarm_ext_peer>(t, pc);
+		if (!t->ext_channel) {
+			if (!spread)
+				spread = swarm_spread_new();
+			p->spread = spread;
+			swarm_spread_join(*spread, p.get(), pc);
+		}
 		p->nodelay();
 		return p;
 	}

@@ -30,6 +30,8 @@
 #include <libtorrent/ip_filter.hpp>
 #include <libtorrent/peer_class.hpp>
 #include <libtorrent/peer_class_set.hpp>
+#include <libtorrent/peer_connection_handle.hpp>
+#include <libtorrent/peer_request.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
 #include <libtorrent/torrent_info.hpp>
@@ -91,6 +93,7 @@ struct swarm_torrent {
 	lt::torrent_handle h;
 	std::shared_ptr<const lt::torrent_info> ti;
 	std::vector<bool> have; // verified pieces that are on disk now (set from alerts)
+	size_t have_count = 0;  // how many of have are set (swarm_torrent_set_have)
 	std::vector<bool> gone; // forgotten: libtorrent may still think it has them
 	std::vector<std::string> file_paths; // data file of each file index
 	std::vector<uint64_t> file_bases;    // where in its data file each file starts
@@ -210,6 +213,7 @@ void swarm_wake(swarm_session *s);
 bool swarm_on_thread(swarm_session *s);
 
 // swarm_torrent.cpp (swarm thread)
+void swarm_torrent_set_have(swarm_torrent *t, size_t p, bool v); // t->mu held, any thread
 void swarm_torrent_on_alert(swarm_session *s, lt::alert *a);
 void swarm_torrent_tick(swarm_session *s);
 void swarm_session_cancel_all(swarm_session *s);
@@ -228,6 +232,19 @@ std::vector<std::shared_ptr<swarm_torrent>> swarm_live_torrents(swarm_session *s
 #define SWARM_EXT_SEND_QUEUE  (20u << 20) /* two 8 MiB answers in flight, and a bit */
 int swarm_ext_queue(swarm_torrent *t, std::shared_ptr<swarm_ext_peer> const &p, const void *msg,
                     size_t len);
+
+// swarm_spread.cpp: a block another peer holds is refused once (network thread only).
+// swarm_spread_refuse is true when the caller (a node holding every piece) is to reject
+// r from the peer `key`: a peer other than it, not a seed, holds r's piece, and `key`
+// has not been refused that block before. Peers are keyed by their plugin's address,
+// joined when they connect, left when they go.
+#define SWARM_SPREAD_BLOCK 16384 /* libtorrent's request size */
+struct swarm_spread;
+std::shared_ptr<swarm_spread> swarm_spread_new();
+void swarm_spread_join(swarm_spread &sp, const void *key, lt::peer_connection_handle const &pc);
+void swarm_spread_leave(swarm_spread &sp, const void *key);
+bool swarm_spread_refuse(swarm_spread &sp, const void *key, lt::peer_request const &r,
+                         uint32_t num_pieces, uint32_t piece_length);
 
 // swarm_class.cpp: credit ranks as peer classes
 void swarm_class_init(swarm_session *s); // in session_new, before the thread starts

@@ -79,6 +79,8 @@ static lt::download_priority_t want_prio(swarm_torrent *t, uint32_t p)
 //   reader held the torrent in that mode nearly all the time. 9 readers of 256 MiB
 //   (scripts/bench/fanout.sh, 11 alternated pairs): the publisher sent a median 2.89
 //   copies (mean 2.95), now 2.75 (2.84); a run varies by +-0.3, as much as that.
+// The publisher's side of it is swarm_spread.cpp: a node holding every piece refuses a
+// block once while a reader still downloading holds its piece.
 // A deadline is set once per piece until the piece is released (setting it again on a
 // time-critical piece crashed libtorrent's network thread).
 constexpr int urgent_ms = 200;
@@ -279,6 +281,7 @@ void set_metadata(swarm_torrent *t, std::shared_ptr<const lt::torrent_info> ti)
 		return;
 	t->ti = ti;
 	t->have.assign((size_t)ti->num_pieces(), false);
+	t->have_count = 0;
 	t->gone.assign((size_t)ti->num_pieces(), false);
 	t->want.assign((size_t)ti->num_pieces(), 0);
 	t->critical.assign((size_t)ti->num_pieces(), false);
@@ -473,7 +476,7 @@ void sync_have(swarm_torrent *t, lt::torrent_handle const &h)
 	std::lock_guard<std::mutex> g(t->mu);
 	for (size_t p = 0; p < t->have.size() && (int)p < st.pieces.size(); p++)
 		if (st.pieces.get_bit(lt::piece_index_t((int)p)) && !t->gone[p])
-			t->have[p] = true;
+			swarm_torrent_set_have(t, p, true);
 }
 
 void bury(swarm_torrent *t)
@@ -491,6 +494,13 @@ void reader_delete(swarm_reader *r)
 }
 
 } // namespace
+
+void swarm_torrent_set_have(swarm_torrent *t, size_t p, bool v)
+{
+	if (t->have[p] != v)
+		t->have_count += v ? 1 : (size_t)-1;
+	t->have[p] = v;
+}
 
 // Whether the tick has anything to look at in t (swarm thread).
 static bool tick_wanted(swarm_torrent *t)
@@ -556,7 +566,7 @@ void swarm_torrent_on_alert(swarm_session *s, lt::alert *a)
 		{
 			std::lock_guard<std::mutex> g(t->mu);
 			if (p < t->have.size())
-				t->have[p] = true;
+				swarm_torrent_set_have(t, p, true);
 		}
 		if (s->on_piece) {
 			t->finished_piece = static_cast<int>(p);
@@ -876,14 +886,16 @@ static int torrent_add(swarm_session *s, const swarm_add_params *p, swarm_torren
 	if (atp.ti) {
 		set_metadata(t.get(), atp.ti);
 		std::lock_guard<std::mutex> g(t->mu);
-		if (p->seed)
+		if (p->seed) {
 			t->have.assign(t->have.size(), true);
+			t->have_count = t->have.size();
+		}
 		if (p->have) {
 			atp.have_pieces.resize(atp.ti->num_pieces(), false);
 			for (uint32_t i = 0; i < p->have_bits; i++) {
 				if (p->have[i / 8] & (1u << (i % 8))) {
 					atp.have_pieces.set_bit(lt::piece_index_t((int)i));
-					t->have[i] = true;
+					swarm_torrent_set_have(t.get(), i, true);
 				}
 			}
 			t->echo = t->have;
@@ -1078,7 +1090,7 @@ extern "C" int swarm_torrent_forget(struct swarm_torrent *t, const uint32_t *pie
 				if (pieces[i] >= t->have.size())
 					return -EINVAL;
 			for (size_t i = 0; i < n; i++) {
-				t->have[pieces[i]] = false;
+				swarm_torrent_set_have(t, pieces[i], false);
 				t->gone[pieces[i]] = true;
 				t->forget_pending.push_back(pieces[i]);
 			}

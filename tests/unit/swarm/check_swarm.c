@@ -12,10 +12,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
 #include <syslog.h>
@@ -992,6 +996,148 @@ START_TEST(fanout_readers_trade)
 }
 END_TEST
 
+/* ---- a plain BitTorrent peer on the wire, for what a node answers to a request ---- */
+
+/* n bytes from fd within ms, or false */
+static bool wire_read(int fd, void *buf, size_t n, int ms)
+{
+	uint8_t *p = buf;
+	int64_t end = fixture_now_ms() + ms;
+
+	while (n) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t now = fixture_now_ms();
+		if (now >= end || poll(&pfd, 1, (int)(end - now)) <= 0)
+			return false;
+		ssize_t k = read(fd, p, n);
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+static void wire_send(int fd, const void *buf, size_t n)
+{
+	ck_assert_int_eq(send(fd, buf, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* One message (its id, -1 for a keep-alive) and up to 16 bytes of its body into body;
+ * the rest is read and dropped. */
+static int wire_message(int fd, uint8_t body[16], int ms)
+{
+	uint8_t hdr[4], junk[4096];
+	ck_assert_msg(wire_read(fd, hdr, 4, ms), "no message from the node");
+	uint32_t len =
+	    (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len == 0)
+		return -1;
+	uint8_t id;
+	ck_assert(wire_read(fd, &id, 1, ms));
+	len--;
+	size_t head = len < 16 ? len : 16;
+	ck_assert(wire_read(fd, body, head, ms));
+	for (len -= (uint32_t)head; len;) {
+		size_t k = len < sizeof junk ? len : sizeof junk;
+		ck_assert(wire_read(fd, junk, k, ms));
+		len -= (uint32_t)k;
+	}
+	return id;
+}
+
+/* Connect to port as a peer of m that has nothing and wants it (fast extension on), and
+ * wait until it is unchoked. */
+static int wire_peer(uint16_t port, const struct swarm_metainfo *m)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	uint8_t hs[68] = { 19 }, reply[68], body[16];
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	memcpy(hs + 1, "BitTorrent protocol", 19);
+	hs[20 + 7] = 0x04; /* fast extension */
+	memcpy(hs + 28, m->has_v1 ? m->v1 : m->v2, 20);
+	memcpy(hs + 48, "-WI0001-wirepeer0001", 20);
+	wire_send(fd, hs, sizeof hs);
+	ck_assert_msg(wire_read(fd, reply, sizeof reply, 10000), "no handshake back");
+	const uint8_t none[] = { 0, 0, 0, 1, 15 }, interested[] = { 0, 0, 0, 1, 2 };
+	wire_send(fd, none, sizeof none);
+	wire_send(fd, interested, sizeof interested);
+	while (wire_message(fd, body, 10000) != 1) /* unchoke */
+		;
+	return fd;
+}
+
+/* Ask for block `block` of piece 0: 7 (the piece) or 16 (rejected). */
+static int wire_ask(int fd, uint32_t block)
+{
+	uint32_t begin = block * 16384;
+	uint8_t req[17] = { 0, 0, 0, 13, 6, 0, 0, 0, 0 }, body[16];
+
+	req[9] = (uint8_t)(begin >> 24);
+	req[10] = (uint8_t)(begin >> 16);
+	req[11] = (uint8_t)(begin >> 8);
+	req[12] = (uint8_t)begin;
+	req[15] = 0x40; /* 16384 */
+	wire_send(fd, req, sizeof req);
+	for (;;) {
+		int id = wire_message(fd, body, 10000);
+		if ((id == 7 || id == 16) && !memcmp(body, req + 5, 8))
+			return id;
+	}
+}
+
+/* Issue 18's fan-out: a node holding every piece, asked for a block of a piece that
+ * another of its peers holds while still downloading, refuses it the first time that
+ * peer asks (so it asks the holder), and serves it when asked again; a peer with no
+ * other source, or whose other source is a seed, is served at once. */
+START_TEST(block_another_peer_holds_refused_once)
+{
+	struct swarm_metainfo *m = make_file("seed/spread", 4 * MiB, 256 * 1024, 31);
+	struct swarm_session *seeder = session(NULL, NULL, NULL), *other, *leech;
+	struct swarm_torrent *st, *lt;
+	struct swarm_torrent_stats ss;
+	struct swarm_reader *r;
+	char a[32], buf[4096];
+
+	st = add(seeder, m, "seed", true);
+	int fd = wire_peer(port_of(seeder), m);
+	ck_assert_int_eq(wire_ask(fd, 0), 7); /* nobody else has it: served */
+
+	/* another seed: it would only send the asker back */
+	const char *peers[] = { addr_of(seeder, a), NULL };
+	other = session(NULL, peers, NULL);
+	add(other, m, "seed", true);
+	FIXTURE_WAIT(swarm_torrent_stats(st, &ss) == 0 && ss.peers == 2, 20000,
+	             "the seeder has %u peers of 2", ss.peers);
+	ck_assert_int_eq(wire_ask(fd, 1), 7);
+	swarm_session_free(other);
+
+	/* a leech that has read piece 0: the seeder's first answer for a block of it is no */
+	leech = session(NULL, peers, NULL);
+	lt = add(leech, m, "leech", false);
+	ck_assert_int_eq(swarm_reader_new(lt, 0, &r), 0);
+	ck_assert_int_eq(swarm_read(r, buf, sizeof buf, 0, 10000), (ssize_t)sizeof buf);
+	uint32_t b = 2;
+	while (b < 16 && wire_ask(fd, b) == 7) /* until the seeder has its HAVE */
+		b++;
+	ck_assert_msg(b < 16, "no block of piece 0 was refused");
+	ck_assert_int_eq(wire_ask(fd, b), 7); /* asked again: served */
+	if (b + 1 < 16) {
+		ck_assert_int_eq(wire_ask(fd, b + 1), 16); /* each block once */
+		ck_assert_int_eq(wire_ask(fd, b + 1), 7);
+	}
+	close(fd);
+	swarm_reader_free(r);
+	swarm_session_free(leech);
+	swarm_session_free(seeder);
+	swarm_metainfo_free(m);
+}
+END_TEST
+
 struct reader_job {
 	struct swarm_reader *r;
 	const char *orig;
@@ -1544,6 +1690,7 @@ static Suite *suite(void)
 		{ "seeder_killed", seeder_killed_mid_stream_second_finishes, 60 },
 		{ "concurrent", concurrent_readers, 60 },
 		{ "fanout", fanout_readers_trade, 90 },
+		{ "refused_once", block_another_peer_holds_refused_once, 40 },
 		{ "readahead", readahead_grows_forward_and_resets_on_seek, 30 },
 		{ "stream", forward_reader_streams_the_rest, 40 },
 		{ "forget", forget_refetches_and_never_serves, 40 },
