@@ -25,6 +25,10 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 	uint64_t id = 0;                      // non-zero once the peer speaks our extension
 	int remote_msg = 0;                   // the id the peer wants for our messages
 	bool left = false;
+	// The peer speaks the fast extension (BEP 6): only such a peer hears a reject. One
+	// that does not would wait out its request's timeout for a block it was refused
+	// (libtorrent drops the reject unsent), so swarm_spread never refuses it.
+	bool fast = false;
 	// Where the peer can be dialled (port 0: unknown). Set once, before the peer
 	// enters t->ext_peers: readers under t->mu see them complete.
 	lt::address dial_addr;
@@ -62,6 +66,12 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 	void on_connected() override
 	{
 		nodelay();
+	}
+
+	bool on_handshake(lt::span<char const> reserved) override
+	{
+		fast = reserved.size() >= 8 && (reserved[7] & 0x04);
+		return true;
 	}
 
 	void add_handshake(lt::entry &h) override
@@ -187,7 +197,7 @@ struct swarm_ext_peer : lt::peer_plugin, std::enable_shared_from_this<swarm_ext_
 			refuse = !s->may_serve(t.get(), t->ctx, (uint32_t)i, s->cb_ctx);
 		// we hold every piece and another peer of ours holds this one: the first ask
 		// for each block goes there
-		if (!refuse && spread && npieces)
+		if (!refuse && spread && npieces && fast)
 			refuse = swarm_spread_refuse(*spread, this, r, npieces, pl);
 		if (refuse) {
 			auto c =
