@@ -82,6 +82,9 @@ wait_file() { # PATH: until a node's listing has it (60 s at most)
 cpu_s() { # PID: user + system CPU seconds so far, all threads
 	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
+busy_s() { # the machine's busy CPU seconds so far, all cores (not idle, not iowait)
+	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat
+}
 cached() { getfattr --only-values -n user.swarmfs.cached "$1" 2>/dev/null; }
 cold_read() { # SEEDER READER: READER reads film.bin whole; sets rd_mib, rd_cpu (the
 	# reader's CPU seconds) and rd_seed_cpu (the seeder's)
@@ -171,16 +174,26 @@ held=$(cached "$work/mnt-c/film.bin")
 cport=$(drive_field "$work/mnt-c" "listen port")
 # ROUNDS2 rounds, the plain client and a fresh D in turn; the medians (one read each
 # swung from 69 to 128 % of the plain client's)
-plains=() ourss=() ppeers=() opeers=()
+# Each round also notes the CPU seconds of the reader and of each seeder, and how busy
+# the machine's cores were over the read (seconds busy / wall seconds x cores): on a
+# machine whose cores the three processes fill, the reader's CPU per GiB (row 1) decides
+plains=() ourss=() ppeers=() opeers=() pcpus=() ocpus=()
+cores=$(nproc)
 for r in $(seq "${ROUNDS2:-3}"); do
+	a0=$(cpu_s "${pid[a]}") c0=$(cpu_s "${pid[c]}") m0=$(busy_s) t0=$(now)
 	pout=$("$py" "$helper" download "$magnet" "$work/plain3" "127.0.0.1:$aport,127.0.0.1:$cport")
+	a1=$(cpu_s "${pid[a]}") c1=$(cpu_s "${pid[c]}") m1=$(busy_s) t1=$(now)
 	plains+=("$(val mib_s "$pout")") ppeers+=("$(val max_peers "$pout")")
+	pcpus+=("$(val cpu_s "$pout")/$(secs "$a0" "$a1")/$(secs "$c0" "$c1")/$(pct "$(secs "$m0" "$m1")" "$(awk -v w="$(secs "$t0" "$t1")" -v n="$cores" 'BEGIN { print w * n }')")%")
 	rm -rf "$work/plain3"
 	rm -rf "$work/d/drives"
 	mount_node d "$work/d" "$uri"
 	wait_file "$work/mnt-d/film.bin"
+	a0=$(cpu_s "${pid[a]}") c0=$(cpu_s "${pid[c]}") d0=$(cpu_s "${pid[d]}") m0=$(busy_s) t0=$(now)
 	out=$("$py" "$helper" read "$work/mnt-d/film.bin")
+	a1=$(cpu_s "${pid[a]}") c1=$(cpu_s "${pid[c]}") d1=$(cpu_s "${pid[d]}") m1=$(busy_s) t1=$(now)
 	ourss+=("$(val mib_s "$out")") opeers+=("$(val max_peers "$out")")
+	ocpus+=("$(secs "$d0" "$d1")/$(secs "$a0" "$a1")/$(secs "$c0" "$c1")/$(pct "$(secs "$m0" "$m1")" "$(awk -v w="$(secs "$t0" "$t1")" -v n="$cores" 'BEGIN { print w * n }')")%")
 	umount_node d
 done
 med() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -188,6 +201,7 @@ plain=$(med "${plains[@]}") ours=$(med "${ourss[@]}")
 printf '%-44s %7s MiB/s   baseline plain libtorrent from A+C %s MiB/s   %3s %%  (target >= 95 %%)\n' \
 	"2. cold read on D, seeders A and C (median)" "$ours" "$plain" "$(pct "$ours" "$plain")"
 echo "   each round: D ${ourss[*]} MiB/s (peers seen ${opeers[*]}); plain ${plains[*]} MiB/s (peers ${ppeers[*]})"
+echo "   CPU s reader/A/C/machine busy, each round: D ${ocpus[*]}; plain ${pcpus[*]}"
 umount_node c
 
 # ---- 3. publish on A -> visible in B's listing (B mounted again: it holds film.bin) ----
