@@ -60,7 +60,6 @@ declare -A hwm=() anon=()
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
-mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
 val() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
 bytes() { numfmt --from=iec "$1"; }
 
@@ -86,12 +85,18 @@ cpu_s() { # PID: user + system CPU seconds so far, all threads
 busy_s() { # the machine's busy CPU seconds so far, all cores (not idle, not iowait)
 	awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat
 }
+busy_pct() { # BUSY0 BUSY1 T0 T1: how busy the machine's cores were from T0 to T1, in %
+	awk -v b="$(secs "$1" "$2")" -v w="$(secs "$3" "$4")" -v n="$(nproc)" 'BEGIN { printf "%.0f", 100 * b / (w * n) }'
+}
 cached() { getfattr --only-values -n user.swarmfs.cached "$1" 2>/dev/null; }
-cold_read() { # SEEDER READER: READER reads film.bin whole; sets rd_mib, rd_cpu (the
-	# reader's CPU seconds) and rd_seed_cpu (the seeder's)
+cold_read() { # SEEDER READER [FILE]: READER reads FILE (film.bin) whole, after the disk's
+	# writeback is done (sync: the rounds before leave GiBs of dirty pages, every read
+	# writes SIZE, and that writeback would land on whichever read comes next); sets
+	# rd_mib, rd_cpu (the reader's CPU seconds) and rd_seed_cpu (the seeder's)
 	local s0 r0 s1 r1 out
+	sync
 	s0=$(cpu_s "${pid[$1]}") r0=$(cpu_s "${pid[$2]}")
-	out=$("$py" "$helper" read "$work/mnt-$2/film.bin")
+	out=$("$py" "$helper" read "$work/mnt-$2/${3:-film.bin}")
 	s1=$(cpu_s "${pid[$1]}") r1=$(cpu_s "${pid[$2]}")
 	rd_mib=$(val mib_s "$out") rd_cpu=$(secs "$r0" "$r1") rd_seed_cpu=$(secs "$s0" "$s1")
 }
@@ -122,28 +127,24 @@ cp "$work/film.bin" "$work/mnt-a/"
 wait_published "$work/mnt-a"
 magnet=$(getfattr --only-values -n user.swarmfs.magnet "$work/mnt-a/film.bin" 2>/dev/null)
 # ROUNDS1 rounds (3), the plain client and a fresh B in turn, and the medians of the
-# speeds and of the CPU seconds: one read each swung the CPU ratio from 1.0 to 2.3 (the
-# plain client's own CPU went from 1.7 to 2.9 s for the same download)
+# speeds and of the CPU seconds: one read each swung the CPU ratio from 0.7 to 2.25 (the
+# plain client's own CPU went from 1.5 to 4.8 s for the same download)
 med() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-plains=() plcpus=() placpus=() ourss=() bcpus=() acpus=()
-# Each timed read here and in rows 1b and 2 starts with the disk's writeback done
-# (sync): the earlier rounds leave GiBs of dirty pages (every read writes SIZE), whose
-# writeback would otherwise land on whichever read comes next
+plains=() plcpus=() placpus=() plrss=() ourss=() bcpus=() acpus=()
+# Every timed read in rows 1, 1b and 2 starts after a sync, as cold_read does
 for r in $(seq "${ROUNDS1:-3}"); do
 	sync
 	a0=$(cpu_s "${pid[a]}")
 	out=$("$py" "$helper" download "$magnet" "$work/plain1" "127.0.0.1:$aport")
 	a1=$(cpu_s "${pid[a]}")
 	plains+=("$(val mib_s "$out")") plcpus+=("$(val cpu_s "$out")") placpus+=("$(secs "$a0" "$a1")")
-	r_rss=$(val rss_hwm_mb "$out") # the peak of the rounds
-	[[ $plain_rss != - ]] && ((r_rss <= plain_rss)) || plain_rss=$r_rss
+	plrss+=("$(val rss_hwm_mb "$out")")
 	rm -rf "$work/plain1"
 	# a fresh B each round (its cache gone), which also stays out of the next round's
 	# swarm; the last one is mounted again for rows 3 and 4
 	rm -rf "$work/b/drives"
 	mount_node b "$work/b" "$uri"
 	wait_file "$work/mnt-b/film.bin"
-	sync
 	cold_read a b
 	ourss+=("$rd_mib") bcpus+=("$rd_cpu") acpus+=("$rd_seed_cpu")
 	held=$(cached "$work/mnt-b/film.bin")
@@ -152,6 +153,7 @@ for r in $(seq "${ROUNDS1:-3}"); do
 done
 plain=$(med "${plains[@]}") ours=$(med "${ourss[@]}")
 b_cpu=$(med "${bcpus[@]}") a_cpu=$(med "${acpus[@]}") plain_cpu=$(med "${plcpus[@]}")
+plain_rss=$(printf '%s\n' "${plrss[@]}" | sort -n | tail -1) # the peak of the rounds
 printf '%-44s %7s MiB/s   baseline plain libtorrent %s MiB/s   %3s %%  (target >= 95 %%)\n' \
 	"1. cold read on B, seeder A (median)" "$ours" "$plain" "$(pct "$ours" "$plain")"
 printf '%-44s %7s s       baseline the plain client %s s        %4s x  (target <= 1.1)\n' \
@@ -177,11 +179,8 @@ for r in $(seq "${ROUNDS1:-3}"); do
 	rm -rf "$work/pb/drives"
 	mount_node pb "$work/pb" "$puri"
 	wait_file "$work/mnt-pb/film-$r.bin"
-	sync
-	s0=$(cpu_s "${pid[pa]}") r0=$(cpu_s "${pid[pb]}")
-	out=$("$py" "$helper" read "$work/mnt-pb/film-$r.bin")
-	s1=$(cpu_s "${pid[pa]}") r1=$(cpu_s "${pid[pb]}")
-	ourps+=("$(val mib_s "$out")") pbcpus+=("$(secs "$r0" "$r1")") pacpus+=("$(secs "$s0" "$s1")")
+	cold_read pa pb "film-$r.bin"
+	ourps+=("$rd_mib") pbcpus+=("$rd_cpu") pacpus+=("$rd_seed_cpu")
 	cmp -s "$work/film.bin" "$work/mnt-pb/film-$r.bin" || echo "   the private file read back differs"
 	umount_node pb
 done
@@ -204,14 +203,13 @@ cport=$(drive_field "$work/mnt-c" "listen port")
 # the machine's cores were over the read (seconds busy / wall seconds x cores): on a
 # machine whose cores the three processes fill, the reader's CPU per GiB (row 1) decides
 plains=() ourss=() ppeers=() opeers=() pcpus=() ocpus=()
-cores=$(nproc)
 for r in $(seq "${ROUNDS2:-3}"); do
 	sync
 	a0=$(cpu_s "${pid[a]}") c0=$(cpu_s "${pid[c]}") m0=$(busy_s) t0=$(now)
 	pout=$("$py" "$helper" download "$magnet" "$work/plain3" "127.0.0.1:$aport,127.0.0.1:$cport")
 	a1=$(cpu_s "${pid[a]}") c1=$(cpu_s "${pid[c]}") m1=$(busy_s) t1=$(now)
 	plains+=("$(val mib_s "$pout")") ppeers+=("$(val max_peers "$pout")")
-	pcpus+=("$(val cpu_s "$pout")/$(secs "$a0" "$a1")/$(secs "$c0" "$c1")/$(pct "$(secs "$m0" "$m1")" "$(awk -v w="$(secs "$t0" "$t1")" -v n="$cores" 'BEGIN { print w * n }')")%")
+	pcpus+=("$(val cpu_s "$pout")/$(secs "$a0" "$a1")/$(secs "$c0" "$c1")/$(busy_pct "$m0" "$m1" "$t0" "$t1")%")
 	rm -rf "$work/plain3"
 	rm -rf "$work/d/drives"
 	mount_node d "$work/d" "$uri"
@@ -221,7 +219,7 @@ for r in $(seq "${ROUNDS2:-3}"); do
 	out=$("$py" "$helper" read "$work/mnt-d/film.bin")
 	a1=$(cpu_s "${pid[a]}") c1=$(cpu_s "${pid[c]}") d1=$(cpu_s "${pid[d]}") m1=$(busy_s) t1=$(now)
 	ourss+=("$(val mib_s "$out")") opeers+=("$(val max_peers "$out")")
-	ocpus+=("$(secs "$d0" "$d1")/$(secs "$a0" "$a1")/$(secs "$c0" "$c1")/$(pct "$(secs "$m0" "$m1")" "$(awk -v w="$(secs "$t0" "$t1")" -v n="$cores" 'BEGIN { print w * n }')")%")
+	ocpus+=("$(secs "$d0" "$d1")/$(secs "$a0" "$a1")/$(secs "$c0" "$c1")/$(busy_pct "$m0" "$m1" "$t0" "$t1")%")
 	umount_node d
 done
 plain=$(med "${plains[@]}") ours=$(med "${ourss[@]}")
