@@ -8,6 +8,7 @@
 #include "json.h"
 #include "mount_opts.h"
 #include "pack.h"
+#include "pagecache.h"
 #include "uri.h"
 
 #include <swarm.h>
@@ -497,6 +498,24 @@ static uint8_t *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* A new directory (named after name) holding a staged file of size random bytes (seed)
+ * at src, a cipher c under a new file key, and the ciphertext's path ct (not made). */
+static char *private_staged(const char *name, uint64_t size, uint32_t seed, char src[4200],
+                            char ct[4200], struct fs_cipher *c)
+{
+	uint8_t key[FS_CIPHER_KEY_LEN];
+	int64_t nonce;
+	char *dir;
+
+	ck_assert_int_eq(fixture_tmpdir_new(name, &dir), 0);
+	snprintf(src, 4200, "%s/staged", dir);
+	snprintf(ct, 4200, "%s/cipher", dir);
+	ck_assert_int_eq(fixture_file_random(src, size, seed), 0);
+	ck_assert_int_eq(fs_cipher_new_key(key, &nonce), 0);
+	fs_cipher_init(c, key, nonce);
+	return dir;
+}
+
 /* A private file of more batches than the ciphertext writer's ring holds (5 of 8 MiB,
  * then an unaligned tail: the ring is reused, the tail written buffered): the
  * ciphertext on disk is the plaintext under the file's key stream at every offset,
@@ -505,19 +524,13 @@ static uint8_t *slurp(const char *path, size_t *len)
 START_TEST(pack_private_ring_writes_every_batch_in_place)
 {
 	const uint64_t size = (40ULL << 20) + 12345;
-	char *dir, src[4200], ct[4200];
-	uint8_t key[FS_CIPHER_KEY_LEN], *plain, *cipher;
+	char src[4200], ct[4200];
+	uint8_t *plain, *cipher;
 	struct fs_pack priv, pub;
 	struct fs_cipher c;
 	size_t plen, clen;
-	int64_t nonce;
+	char *dir = private_staged("pack", size, 17, src, ct, &c);
 
-	ck_assert_int_eq(fixture_tmpdir_new("pack", &dir), 0);
-	snprintf(src, sizeof src, "%s/staged", dir);
-	snprintf(ct, sizeof ct, "%s/cipher", dir);
-	ck_assert_int_eq(fixture_file_random(src, size, 17), 0);
-	ck_assert_int_eq(fs_cipher_new_key(key, &nonce), 0);
-	fs_cipher_init(&c, key, nonce);
 	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct, NULL, NULL, NULL, &priv), 0);
 	plain = slurp(src, &plen);
 	cipher = slurp(ct, &clen);
@@ -548,24 +561,58 @@ END_TEST
  * no ciphertext behind, and does not hang. */
 START_TEST(pack_private_write_failure_fails_and_removes)
 {
-	char *dir, src[4200], ct[4200];
-	uint8_t key[FS_CIPHER_KEY_LEN];
+	char src[4200], ct[4200];
 	struct rlimit lim = { 20 << 20, 20 << 20 };
 	struct fs_pack p;
 	struct fs_cipher c;
-	int64_t nonce;
+	char *dir = private_staged("packfail", 64 << 20, 19, src, ct, &c);
 
-	ck_assert_int_eq(fixture_tmpdir_new("packfail", &dir), 0);
-	snprintf(src, sizeof src, "%s/staged", dir);
-	snprintf(ct, sizeof ct, "%s/cipher", dir);
-	ck_assert_int_eq(fixture_file_random(src, 64 << 20, 19), 0);
-	ck_assert_int_eq(fs_cipher_new_key(key, &nonce), 0);
-	fs_cipher_init(&c, key, nonce);
 	signal(SIGXFSZ, SIG_IGN);
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct, NULL, NULL, NULL, &p), -EFBIG);
 	ck_assert_int_eq(access(ct, F_OK), -1);
 	fs_cipher_release(&c);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
+/* A private file's ciphertext, written around the page cache, is read back into it by
+ * fs_pagecache_warm (what a publish does for it, fs/publish.c's job_seed), and
+ * fs_pagecache_held counts it. Where the kernel cannot tell (no cachestat) or the file
+ * system has no O_DIRECT (the ciphertext is buffered, so in the page cache already),
+ * there is nothing to see. */
+START_TEST(pagecache_warm_reads_a_ciphertext_back)
+{
+	const uint64_t size = 8 << 20;
+	char src[4200], ct[4200];
+	struct fs_pack p;
+	struct fs_cipher c;
+	int64_t held = 0;
+	int fd;
+	char *dir = private_staged("warm", size, 23, src, ct, &c);
+
+	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct, NULL, NULL, NULL, &p), 0);
+	fs_pack_release(&p);
+	fs_cipher_release(&c);
+	ck_assert_int_ge(fd = open(ct, O_RDONLY), 0);
+	held = fs_pagecache_held(fd, 0, 0);
+	if (held >= 0 && (uint64_t)held < size) {
+		struct timespec t0, t;
+
+		ck_assert_int_eq(fs_pagecache_warm(ct, size), 0);
+		/* the reads were started; they end in the block layer */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			held = fs_pagecache_held(fd, 0, 0);
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while ((uint64_t)held < size && t.tv_sec - t0.tv_sec < 5);
+		ck_assert_int_eq(held, (int64_t)size);
+	} else {
+		ck_assert(held == -ENOSYS || (uint64_t)held == size);
+	}
+	close(fd);
+	ck_assert_int_eq(fs_pagecache_warm("/nonexistent/warm", size), -ENOENT);
 	fixture_tmpdir_remove(dir);
 	free(dir);
 }
@@ -600,6 +647,7 @@ int main(void)
 	tcase_add_test(tc, mount_o_options_become_flags);
 	tcase_add_test(tc, pack_private_ring_writes_every_batch_in_place);
 	tcase_add_test(tc, pack_private_write_failure_fails_and_removes);
+	tcase_add_test(tc, pagecache_warm_reads_a_ciphertext_back);
 	suite_add_tcase(s, tc);
 	return fixture_run_suite(s);
 }
