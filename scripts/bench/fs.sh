@@ -13,6 +13,10 @@
 #   - ls -l of a 10k-file directory (<= 0.3 s) and find over 100k files (<= 3 s), vs
 #     the same on a local directory
 #   - RSS of a mount serving the 100k-file drive, vs an empty drive's
+#   - private beside public (issue 11), ROUNDS rounds (4), medians: publish (private >=
+#     90 % of public, public >= 80 % of cp + sha256sum), cold read from a seeder (>= 90 %;
+#     as found, after the same memory churn, and both at once) and the first warm read
+#     through the mount (>= 80 %)
 #
 #   scripts/bench/fs.sh              SIZE=1G, FILES=100000
 #   SIZE=256M FILES=20000 scripts/bench/fs.sh
