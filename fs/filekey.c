@@ -110,15 +110,13 @@ int fs_content_name(struct fs_drive *d, const char *path, const struct ledger_en
 /* A private file's ciphertext is read around the page cache (O_DIRECT) unless all of the
  * range is in it already. Publishing writes the ciphertext around the page cache too
  * (fs/pack.c), then has the kernel read in as much of it as its plaintext held there
- * (job_seed: for the peers that fetch a new file first); a file evicted since is on disk
+ * (job_seed), for the peers that fetch a new file first. A file evicted since is on disk
  * only, and a buffered read of it fills fresh page-cache pages, which in this VM cost
- * about as much as the disk: dd
- * bs=1M of a 1 GiB file not in the page cache ran at 237 MB/s, with iflag=direct at 733
- * MB/s (bs=4M: 1.5 GB/s). The plaintext lands in the mount's own pages anyway; a second
- * copy of the ciphertext in the page cache would be read by nobody. Whichever way they
- * are read, the bytes are checked by cache_verify against what was verified, where they
- * then are decrypted from, before anything is served: no altered ciphertext turns into
- * plaintext (DESIGN §9). */
+ * about as much as the disk: dd bs=1M of a 1 GiB file not in the page cache ran at 237
+ * MB/s, with iflag=direct at 733 MB/s (bs=4M: 1.5 GB/s); the plaintext lands in the
+ * mount's own pages anyway. Whichever way they are read, the bytes are checked by
+ * cache_verify against what was verified, where they then are decrypted from, before
+ * anything is served: no altered ciphertext turns into plaintext (DESIGN §9). */
 #define DIRECT_ALIGN 4096U
 
 /* Whether every page of [off, off + len) of fd is in the page cache; true where the
@@ -165,8 +163,9 @@ static int open_direct(int fd)
 	return fd < 0 ? -errno : fd;
 }
 
-/* The pinned range b of the ciphertext into buf: 0, or -errno (the caller reads it
- * through cache_read instead). */
+/* The pinned range b of the ciphertext into buf (room for b->len rounded up to
+ * DIRECT_ALIGN): from the page cache if all of it is there (warmed by its publish, or
+ * read before), around it otherwise. 0, or -errno. */
 static int read_pinned(const struct cache_block *b, uint8_t *buf)
 {
 	int fd, err;
@@ -180,23 +179,22 @@ static int read_pinned(const struct cache_block *b, uint8_t *buf)
 }
 
 /* A sequential reader's ciphertext, read a tile at a time (around the page cache unless
- * all of the tile is in it): the
- * kernel asks a FUSE file's reads 128 KiB at a time (the mount's read-ahead), and as many
- * O_DIRECT reads of that size left the disk idle between them (382-418 MB/s). Three
- * slots, tile i in slot i % 3: while this tile's requests are served, the next two are
- * read (prefetch_next; with two slots the requests waited 0.45 s a GiB for the next
- * tile, with three 0.03-0.09 s). A slot holds the bytes as read from the data file; a
- * stripe of them is checked where it is (cache_verify) and decrypted in place by the
- * first thread that needs it (stripe_plain), under the slot's read lock: a request's
- * own, or the prefetch's once it has read the tile. Requests are answered from the
- * slot's plaintext: no buffer per request, no copy of it, no wipe (a 512 MiB warm read's
- * mount CPU 0.71-0.73 s against 0.80-0.82 s when each request was checked and decrypted
- * from the slot into a buffer of its own; a public one's 0.66-0.72 s). Not a whole tile
- * on the prefetching thread: then the requests waited for that one thread, which on a
- * loaded machine gets one thread's share of the cores (the same read ran at 36-57 % of
- * the public one's speed against 45-80 % per request). The slot's bytes are ours: what
- * was checked is what is served, whatever the data file holds later. A tile's chunks
- * are pinned (one hit) while it is read. */
+ * all of the tile is in it): the kernel asks a FUSE file's reads 128 KiB at a time (the
+ * mount's read-ahead), and as many O_DIRECT reads of that size left the disk idle between
+ * them (382-418 MB/s). Three slots, tile i in slot i % 3: while this tile's requests are
+ * served, the next two are read (prefetch_next; with two slots the requests waited 0.45 s
+ * a GiB for the next tile, with three 0.03-0.09 s). A slot holds the bytes as read from
+ * the data file; a stripe of them is checked where it is (cache_verify) and decrypted in
+ * place by the first thread that needs it (stripe_plain), under the slot's read lock: a
+ * request's own, or the prefetch's once it has read the tile. Requests are answered from
+ * the slot's plaintext: no buffer per request, no copy of it, no wipe (a 512 MiB warm
+ * read's mount CPU 0.71-0.73 s against 0.80-0.82 s when each request was checked and
+ * decrypted from the slot into a buffer of its own; a public one's 0.66-0.72 s). Not a
+ * whole tile on the prefetching thread: then the requests waited for that one thread,
+ * which on a loaded machine gets one thread's share of the cores (the same read ran at
+ * 36-57 % of the public one's speed against 45-80 % per request). The slot's bytes are
+ * ours: what was checked is what is served, whatever the data file holds later. A tile's
+ * chunks are pinned (one hit) while it is read. */
 #define TILE (4U << 20)
 /* a tile is checked and decrypted a stripe at a time: the kernel's request size, a
  * multiple of the cache's 16 KiB block (no block checked from disk at an edge) */
@@ -264,15 +262,15 @@ void fs_readwin_free(struct fs_readwin *w)
 
 /* Fill slot sl with the tile at off (slot write-locked), its stripes unchecked: 0, or
  * -errno (-EAGAIN: not all of it is present; the caller reads the request alone). A tile
- * all in the page cache is read from there (a tile at a time still: with a request at a
- * time, a first read through the mount of a ciphertext its publish had warmed ran at
- * 532 MiB/s against the public file's 944; a tile at a time, 1068-1127 against
+ * all in the page cache is a tile still, read from there by read_pinned (with a request
+ * at a time, a first read through the mount of a ciphertext its publish had warmed ran
+ * at 532 MiB/s against the public file's 944; a tile at a time, 1068-1127 against
  * 1190-1350). */
 static int slot_fill(struct fs_drive *d, struct fs_fh *h, struct slot *sl, uint64_t off)
 {
 	struct cache_block b;
 	size_t len;
-	int fd, err;
+	int err;
 
 	sl->len = 0;
 	sl->off = off;
@@ -294,14 +292,7 @@ static int slot_fill(struct fs_drive *d, struct fs_fh *h, struct slot *sl, uint6
 		sl->alone = true;
 		return -EAGAIN;
 	}
-	if (all_cached(b.fd, off, len)) /* warmed by its publish, or read before */
-		err = read_all(b.fd, sl->buf, off, len, false);
-	else if ((fd = open_direct(b.fd)) < 0) {
-		err = fd;
-	} else {
-		err = read_all(fd, sl->buf, off, len, true);
-		close(fd);
-	}
+	err = read_pinned(&b, sl->buf);
 	cache_block_unpin(d->cache, &b);
 	if (err == 0)
 		sl->len = len;

@@ -977,6 +977,26 @@ static int job_finish(struct fs_drive *d, struct pub_job *j)
  * size on (job_seed). */
 #define WARM_MIN (1 << 20)
 
+/* The bytes of j's staged plaintext in the page cache, to read its ciphertext in for
+ * (job_seed); a kernel that cannot tell: all of it, up to an eighth of memory. */
+static int64_t plaintext_held(const struct pub_job *j)
+{
+	int fd = open(j->file, O_RDONLY | O_CLOEXEC);
+	int64_t held = 0;
+
+	if (fd >= 0) {
+		held = fs_pagecache_held(fd, 0, 0);
+		close(fd);
+	}
+	if (held == -ENOSYS) {
+		long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+		int64_t cap = pages > 0 && page > 0 ? (int64_t)pages * page / 8 : 0;
+
+		held = j->st.st_size < cap ? j->st.st_size : cap;
+	}
+	return held;
+}
+
 /* After the batch's adoptions are synced: the staging directory goes, the object is
  * seeded. */
 static void job_seed(struct fs_drive *d, struct pub_job *j)
@@ -996,23 +1016,9 @@ static void job_seed(struct fs_drive *d, struct pub_job *j)
 	 * 94 % with the ciphertext in the page cache (issue 11). A small file's is not
 	 * worth the system calls: its tail was written through the page cache anyway, and
 	 * a cp -r of thousands of them is the publish worker's busiest case. */
-	int64_t held = 0;
+	int64_t held = j->priv && j->st.st_size >= WARM_MIN ? plaintext_held(j) : 0;
 	char obj[4200];
 
-	if (j->priv && j->st.st_size >= WARM_MIN) {
-		int fd = open(j->file, O_RDONLY | O_CLOEXEC);
-
-		if (fd >= 0) {
-			held = fs_pagecache_held(fd, 0, 0);
-			close(fd);
-		}
-		if (held == -ENOSYS) { /* a kernel that cannot tell: up to an 8th of memory */
-			long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-			int64_t cap = pages > 0 && page > 0 ? (int64_t)pages * page / 8 : 0;
-
-			held = j->st.st_size < cap ? j->st.st_size : cap;
-		}
-	}
 	staging_remove(d, j->file, !j->priv);
 	if (held > 0 && cache_object_path(d->cache, m->v2, obj, sizeof obj) > 0)
 		(void)fs_pagecache_warm(obj, (uint64_t)held);

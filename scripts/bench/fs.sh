@@ -51,8 +51,11 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 rate() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.0f", m / s }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# the seconds dd reports on its standard error (read from standard input)
+dd_secs() { awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") print $(i - 1) }'; }
 # dd's throughput of a sequential read in MiB/s
-ddrate() { dd if="$1" of=/dev/null bs=1M 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") print $(i - 1) }' |
+ddrate() { dd if="$1" of=/dev/null bs=1M 2>&1 | dd_secs |
 	awk -v b="$(stat -c %s "$1")" '{ printf "%.0f", b / 1048576 / $1 }'; }
 
 mount_node() { # NAME HOME DRIVE [ARGS...]: mount in the background, wait until live
@@ -121,7 +124,6 @@ printf '%-46s %6s MiB/s   baseline page cache %6s MiB/s   %3s %%  (target >= 80 
 # in the page cache, its chunks checked) beside a bare low-level FUSE passthrough of the
 # cache file (scripts/bench/passthrough.c, set up as our mount is), alternated, medians
 dropped() { python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1"; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 mkdir -p "$work/mnt-pt"
 ours_l=() pt_l=()
 for _ in 1 2 3 4 5; do
@@ -220,13 +222,13 @@ cold_pair() { # FILE
 # the reader's data file and mount pages, and a seeder's reads of what is not in its
 # page cache): this VM's memory is backed by its host page by page (free page reporting
 # hands free 2 MiB blocks back 2 s after they are freed, and the next touch of one is a
-# host fault), so which of two reads gets the pages the host still backs was chance; the
-# same FUSE reply memcpy in the same code ran 14x slower per byte in one read than in the
-# other, with identical system call counts. And both drives' reads at once (cold_pair),
-# where the two share the cores and the memory as it is. The line after them is what
-# touch_fresh measures, after 3 s with nothing freed and right after.
-touch_fresh() { dd if=/dev/zero of=/dev/null bs="${1}M" count=1 iflag=fullblock 2>&1 >/dev/null |
-	awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") print $(i - 1) }'; }
+# host fault), so a read that needs more fresh pages than the other pays for them in
+# kernel copies (the same FUSE reply memcpy ran 14x slower per byte in one read than in
+# the other, with identical system call counts; a private seeder reading its ciphertext
+# from disk was such a read until publishing read it in). And both drives' reads at
+# once (cold_pair), where the two share the cores and the memory as it is. The line
+# after them is what touch_fresh measures, after 3 s with nothing freed and right after.
+touch_fresh() { dd if=/dev/zero of=/dev/null bs="${1}M" count=1 iflag=fullblock 2>&1 >/dev/null | dd_secs; }
 even_mib=$((3 * mib))
 avail_mib=$(awk '/MemAvailable/ { print int($2 / 1024 / 2) }' /proc/meminfo)
 ((even_mib > avail_mib)) && even_mib=$avail_mib
@@ -244,7 +246,6 @@ for kind in public private; do
 	"$swarmfs" init $flag --home "$work/$kind" --name "$kind" >/dev/null
 	mount_node "$kind" "$work/$kind" "$kind" --listen 127.0.0.1:0
 done
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 pubs_base=() pubs_public=() pubs_private=() cpus_public=() cpus_private=()
 # a mount's user + system CPU in clock ticks (it execs swarmfs-core: the same pid)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -255,11 +256,12 @@ tck=$(getconf CLK_TCK)
 # cold read's gap (62-73 % with the public drive always first, 66 % alternated), but
 # the bench no longer favours either drive.
 order() { if (($1 % 2)); then echo public private; else echo private public; fi; }
+round_file() { if (($1 > 1)); then echo "film$1.bin"; else echo film.bin; fi; } # ROUND
 for r in $(seq "$rounds"); do
 	for kind in $(order "$r"); do
 		t0=$(now); cp "$work/film.bin" "$work/copy.bin"; sha256sum "$work/copy.bin" >/dev/null; t1=$(now)
 		pubs_base+=("$(rate "$mib" "$(secs "$t0" "$t1")")"); rm -f "$work/copy.bin"
-		f=film.bin; [[ $r -gt 1 ]] && f=film$r.bin
+		f=$(round_file "$r")
 		c0=$(ticks "${node_pid[$kind]}")
 		t0=$(now); cp "$work/film.bin" "$work/mnt-$kind/$f"; wait_published "$work/mnt-$kind"; t1=$(now)
 		c1=$(ticks "${node_pid[$kind]}")
@@ -287,7 +289,7 @@ colds_public=() colds_private=() evens_public=() evens_private=()
 cold_rounds() { # ARRAY EVEN: each round's cold reads into ARRAY_public and ARRAY_private
 	local r f kind
 	for r in $(seq "$rounds"); do
-		f=film.bin; [[ $r -gt 1 ]] && f=film$r.bin
+		f=$(round_file "$r")
 		for kind in $(order "$r"); do
 			eval "$1_$kind+=(\"\$(EVEN=$2 cold_read \"\$work/\$kind\" \"\$work/\$kind-b\" \"\$kind\" \$f)\")"
 		done
@@ -299,38 +301,33 @@ cold_rounds colds 0
 # host has taken back what was free), then one filled right after it was freed
 sleep 3
 fresh=$(touch_fresh "$even_mib")
-again=$(touch_fresh "$even_mib")
+recycled=$(touch_fresh "$even_mib")
 # the same reads again, each right after touch_fresh (see above)
 cold_rounds evens 1
 # and side by side (cold_pair), a round for each file
 pairs_public=() pairs_private=()
 for r in $(seq "$rounds"); do
-	f=film.bin; [[ $r -gt 1 ]] && f=film$r.bin
-	read -r a b <<<"$(cold_pair "$f")"
+	read -r a b <<<"$(cold_pair "$(round_file "$r")")"
 	pairs_public+=("$a") pairs_private+=("$b")
 done
-pair_public=$(printf '%s\n' "${pairs_public[@]}" | median)
-pair_private=$(printf '%s\n' "${pairs_private[@]}" | median)
-cold_public=$(printf '%s\n' "${colds_public[@]}" | median)
-cold_private=$(printf '%s\n' "${colds_private[@]}" | median)
-even_public=$(printf '%s\n' "${evens_public[@]}" | median)
-even_private=$(printf '%s\n' "${evens_private[@]}" | median)
+cold_row() { # LABEL ARRAY: ARRAY_private's median against ARRAY_public's, then each round
+	local -n pr=$2_private pu=$2_public
+	local p q
+	p=$(printf '%s\n' "${pr[@]}" | median) q=$(printf '%s\n' "${pu[@]}" | median)
+	printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
+		"$1" "$p" "$q" "$(pct "$p" "$q")"
+	echo "  each round: private ${pr[*]} MiB/s; public ${pu[*]} MiB/s"
+}
 printf '%-46s %6s MiB/s   baseline cp+sha256sum %6s MiB/s   %3s %%  (target >= 80 %%)\n' \
 	"publish, public drive (median of $rounds)" "$pub_public" "$base" "$(pct "$pub_public" "$base")"
 printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
 	"publish, private drive (median of $rounds)" "$pub_private" "$pub_public" "$(pct "$pub_private" "$pub_public")"
 printf '%-46s %6s s       baseline public drive %6s s       %3s %%\n' \
 	"  its mount's CPU (median of $rounds)" "$cpu_private" "$cpu_public" "$(pct "$cpu_private" "$cpu_public")"
-printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
-	"cold read from a seeder, private (median of $rounds)" "$cold_private" "$cold_public" "$(pct "$cold_private" "$cold_public")"
-echo "  each round: private ${colds_private[*]} MiB/s; public ${colds_public[*]} MiB/s"
-printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
-	"  the same, each read from fresh memory" "$even_private" "$even_public" "$(pct "$even_private" "$even_public")"
-echo "  each round: private ${evens_private[*]} MiB/s; public ${evens_public[*]} MiB/s"
-printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
-	"  the same, both drives' reads at once" "$pair_private" "$pair_public" "$(pct "$pair_private" "$pair_public")"
-echo "  each round: private ${pairs_private[*]} MiB/s; public ${pairs_public[*]} MiB/s"
-echo "  memory on this machine: dd filling a new ${even_mib} MiB buffer $(rate "$even_mib" "$fresh") MiB/s after 3 s idle, $(rate "$even_mib" "$again") MiB/s right after"
+cold_row "cold read from a seeder, private (median of $rounds)" colds
+cold_row "  the same, each after the same memory churn" evens
+cold_row "  the same, both drives' reads at once" pairs
+echo "  memory on this machine: dd filling a new ${even_mib} MiB buffer $(rate "$even_mib" "$fresh") MiB/s after 3 s idle, $(rate "$even_mib" "$recycled") MiB/s right after"
 printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 80 %%)\n' \
 	"first warm read through the mount, private" "$warm_private" "$warm_public" "$(pct "$warm_private" "$warm_public")"
 fi

@@ -163,9 +163,9 @@ echo "   each round: B ${ourss[*]} MiB/s, CPU ${bcpus[*]} s (A's ${acpus[*]});" 
 	"plain ${plains[*]} MiB/s, CPU ${plcpus[*]} s (A's ${placpus[*]})"
 
 # ---- 1b. the same cold read of a private drive's file: PB a member, PA the seeder ----
-# ROUNDS1 rounds, each a file published just before (so the seeder reads its ciphertext
-# as after a publish: not in its page cache) read by a fresh PB; the median beside
-# row 1's
+# ROUNDS1 rounds, each a file published just before (so the seeder holds its ciphertext
+# as after a publish: in the page cache as far as the plaintext was) read by a fresh PB;
+# the median beside row 1's
 "$swarmfs" init --home "$work/pa" --name vault >/dev/null
 mount_node pa "$work/pa" vault
 pbkey=$("$swarmfs" key show --home "$work/pb")
