@@ -112,7 +112,7 @@ int fs_rekey(struct fs_drive *d, const char *path)
 	 * new file key and seals it under the newest epoch */
 	if ((err = fs_staged_create(d, path, e.content.mode, &st)) < 0)
 		return err;
-	err = fs_content_copy(d, &e, e.content.length, fs_staged_fd(st), true);
+	err = fs_content_copy(d, &e, e.content.length, fs_staged_fd_modify(d, st), true);
 	if (err == 0) {
 		struct timespec ts[2] = { { 0, UTIME_OMIT },
 			                  { e.content.mtime_ns / 1000000000,
@@ -147,7 +147,7 @@ int fs_content_resize_start(struct fs_drive *d, const char *path, const struct l
 	 * truncate(2) makes it */
 	if ((err = fs_staged_create(d, path, e->content.mode ? e->content.mode : 0644, &st)) < 0)
 		return err;
-	have = fs_content_copy_cached(d, e, keep, fs_staged_fd(st));
+	have = fs_content_copy_cached(d, e, keep, fs_staged_fd_modify(d, st));
 	if (have < 0) {
 		fs_staged_unlink_open(d, st);
 		return (int)have;
@@ -159,7 +159,7 @@ int fs_content_resize_start(struct fs_drive *d, const char *path, const struct l
 
 int fs_content_resize_finish(struct fs_drive *d, struct fs_staged *st, uint64_t size)
 {
-	if (ftruncate(fs_staged_fd(st), (off_t)size) < 0) {
+	if (ftruncate(fs_staged_fd_modify(d, st), (off_t)size) < 0) {
 		int err = -errno;
 
 		fs_staged_unlink_open(d, st);

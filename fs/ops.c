@@ -701,6 +701,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (err < 0)
 		goto fail;
 	h->writer = true;
+	fs_staged_follow(d, h->staged); /* a cp writes it front to back: packed meanwhile */
 	if ((err = fs_node_get(d, path, 0, &n)) < 0) {
 		fs_staged_release(d, h->staged, true);
 		goto fail;
@@ -743,7 +744,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	err = fs_staged_open(d, path, write, &h->staged);
 	if (err == 0) {
 		h->writer = write;
-		if (write && (fi->flags & O_TRUNC) && ftruncate(fs_staged_fd(h->staged), 0) < 0) {
+		if (write && (fi->flags & O_TRUNC) &&
+		    ftruncate(fs_staged_fd_modify(d, h->staged), 0) < 0) {
 			err = -errno;
 			fs_staged_release(d, h->staged, write);
 			goto fail;
@@ -779,7 +781,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 		if (!(fi->flags & O_TRUNC) && e.content.length > 0 &&
 		    (have = fs_content_copy_cached(d, &e, e.content.length,
-		                                   fs_staged_fd(h->staged))) >= 0 &&
+		                                   fs_staged_fd_modify(d, h->staged))) >= 0 &&
 		    (uint64_t)have < e.content.length) {
 			if (fetch) { /* the rest from the swarm, parked */
 				fs_copy_park(req, d, &e, h, fi, (uint64_t)have);
@@ -899,9 +901,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, h->writer ? EOPNOTSUPP : EBADF);
 		return;
 	}
-	n = pwrite(fs_staged_fd(h->staged), buf, size, off);
+	n = fs_staged_write(drive_of(req), h->staged, buf, size, (uint64_t)off);
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
 }

@@ -8,8 +8,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,16 +27,19 @@
 /* A v2 torrent's leaf: SHA-256 of each 16 KiB block, the cache's block too. */
 #define SWARM_LEAF 16384U
 _Static_assert(SWARM_LEAF == CACHE_BLOCK_SIZE, "a leaf is a cache block");
+/* Batches of ciphertext on their way to disk at once (the writer's ring, below). */
+#define CIPHER_BUFS 4
+
+struct fs_packer;
 
 struct batch {
+	struct fs_packer *k;
 	uint8_t *buf;
-	uint64_t off;   /* file offset of buf[0], a piece boundary */
-	size_t len;     /* bytes in buf */
-	uint32_t first; /* index of the batch's first piece */
-	uint32_t pl;    /* piece length */
-	const struct fs_cipher *c;
-	struct swarm_hasher *h;
-	uint8_t (*blocks)[32]; /* the file's: piece i's from i * pl / SWARM_LEAF on */
+	uint64_t off;    /* file offset of buf[0], a piece boundary */
+	size_t len;      /* bytes in buf */
+	uint32_t first;  /* index of the batch's first piece */
+	uint32_t pl;     /* piece length */
+	uint64_t leafed; /* blocks below this offset have their digest already */
 };
 
 struct slice {
@@ -42,64 +48,13 @@ struct slice {
 	int err;
 };
 
-/* Encrypt (private drives) and hash a slice of the batch's pieces. */
-static void *slice_run(void *arg)
+/* out = md(p[0, n)) on the context x, or -EIO. */
+static int digest(EVP_MD_CTX *x, const EVP_MD *md, const uint8_t *p, size_t n, uint8_t *out)
 {
-	struct slice *s = arg;
-	struct batch *b = s->b;
-
-	for (uint32_t i = s->from; i < s->to && !s->err; i++) {
-		size_t at = (size_t)i * b->pl;
-		size_t n = b->len - at < b->pl ? b->len - at : b->pl;
-		uint8_t *p = b->buf + at;
-
-		if (b->c)
-			s->err = fs_cipher_apply(b->c, b->off + at, p, p, n);
-		/* the v2 leaves are the cache's block digests: no pass of its own */
-		if (!s->err)
-			s->err = swarm_hasher_piece(b->h, b->first + i, p, n,
-			                            b->blocks + (size_t)(b->first + i) *
-			                                            (b->pl / SWARM_LEAF));
-	}
-	return NULL;
-}
-
-static int threads_wanted(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (int)n;
-}
-
-/* Hash (and encrypt) the batch's pieces on up to nthreads threads, this one included. */
-static int batch_run(struct batch *b, int nthreads)
-{
-	uint32_t pieces = (uint32_t)((b->len + b->pl - 1) / b->pl), per;
-	struct slice sl[THREADS_MAX];
-	pthread_t th[THREADS_MAX];
-	bool started[THREADS_MAX] = { false };
-	int err = 0;
-
-	if ((uint32_t)nthreads > pieces)
-		nthreads = (int)pieces;
-	per = (pieces + (uint32_t)nthreads - 1) / (uint32_t)nthreads;
-	for (int t = 0; t < nthreads; t++) {
-		sl[t] = (struct slice){ b, (uint32_t)t * per, (uint32_t)(t + 1) * per, 0 };
-		if (sl[t].to > pieces)
-			sl[t].to = pieces;
-		if (t > 0)
-			started[t] = pthread_create(&th[t], NULL, slice_run, &sl[t]) == 0;
-	}
-	slice_run(&sl[0]);
-	for (int t = 1; t < nthreads; t++) {
-		if (started[t])
-			pthread_join(th[t], NULL);
-		else
-			slice_run(&sl[t]); /* no thread to spare: this one does it */
-	}
-	for (int t = 0; t < nthreads && !err; t++)
-		err = sl[t].err;
-	return err;
+	return EVP_DigestInit_ex2(x, md, NULL) == 1 && EVP_DigestUpdate(x, p, n) == 1 &&
+	               EVP_DigestFinal_ex(x, out, NULL) == 1
+	           ? 0
+	           : -EIO;
 }
 
 static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
@@ -170,7 +125,6 @@ static int write_cipher(int fd, bool *direct, const uint8_t *buf, size_t len, ui
  * file order. With one buffer in flight (a thread per batch, joined before the next),
  * every direct write slower than a batch's hashing stalled the read; a ring absorbs a
  * slow write instead (the disk is shared: 8 MiB direct writes took 10-40 ms here). */
-#define CIPHER_BUFS 4
 
 struct writer {
 	pthread_mutex_t lock;
@@ -279,94 +233,388 @@ static int writer_finish(struct writer *w)
 	return w->err;
 }
 
+/* Where the packing of a file stands: its v1 hashes are made at one piece length (the
+ * file's size's, as far as it is known), its block digests and ciphertext at none. */
+struct fs_packer {
+	int fd; /* the file, read only */
+	bool has_c;
+	struct fs_cipher c;
+	char *cipher_path; /* with has_c: the ciphertext's file */
+	int cfd;
+	bool direct, writing, keep;
+	struct writer w;
+	uint8_t *bufs[CIPHER_BUFS]; /* a private drive's ring; a public one's [0] */
+	unsigned nbufs;
+	size_t cap;        /* each buffer's bytes */
+	uint32_t pl;       /* the piece length the v1 hashes are of */
+	uint64_t hashed;   /* pieces below have their v1 hash: a multiple of pl, or the end */
+	uint64_t leafed;   /* blocks below have their digest and are written (with a cipher):
+	                    * a multiple of SWARM_LEAF, or the end */
+	uint8_t (*v1)[20]; /* by piece, at pl */
+	size_t v1_cap;
+	uint8_t (*blocks)[32]; /* by block */
+	size_t blocks_cap;
+	EVP_MD *sha1, *sha256;
+};
+
+/* Encrypt (private drives), then the v1 hash of each piece of the slice and the digest
+ * of each of its blocks not digested before (a piece hashed again at a new piece
+ * length has its blocks' already: their digests are of no piece length). */
+static void *slice_run(void *arg)
+{
+	struct slice *s = arg;
+	struct batch *b = s->b;
+	struct fs_packer *k = b->k;
+	EVP_MD_CTX *x = EVP_MD_CTX_new();
+
+	if (!x)
+		s->err = -ENOMEM;
+	for (uint32_t i = s->from; i < s->to && !s->err; i++) {
+		size_t at = (size_t)i * b->pl;
+		size_t n = b->len - at < b->pl ? b->len - at : b->pl;
+		uint64_t off = b->off + at;
+		uint8_t *p = b->buf + at;
+
+		if (k->has_c)
+			s->err = fs_cipher_apply(&k->c, off, p, p, n);
+		if (!s->err)
+			s->err = digest(x, k->sha1, p, n, k->v1[b->first + i]);
+		for (size_t o = 0; o < n && !s->err; o += SWARM_LEAF) {
+			if (off + o < b->leafed)
+				continue;
+			s->err =
+			    digest(x, k->sha256, p + o, n - o < SWARM_LEAF ? n - o : SWARM_LEAF,
+			           k->blocks[(off + o) / SWARM_LEAF]);
+		}
+	}
+	EVP_MD_CTX_free(x);
+	return NULL;
+}
+
+static int threads_wanted(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (int)n;
+}
+
+/* Hash (and encrypt) the batch's pieces on up to nthreads threads, this one included. */
+static int batch_run(struct batch *b, int nthreads)
+{
+	uint32_t pieces = (uint32_t)((b->len + b->pl - 1) / b->pl), per;
+	struct slice sl[THREADS_MAX];
+	pthread_t th[THREADS_MAX];
+	bool started[THREADS_MAX] = { false };
+	int err = 0;
+
+	if ((uint32_t)nthreads > pieces)
+		nthreads = (int)pieces;
+	per = (pieces + (uint32_t)nthreads - 1) / (uint32_t)nthreads;
+	for (int t = 0; t < nthreads; t++) {
+		sl[t] = (struct slice){ b, (uint32_t)t * per, (uint32_t)(t + 1) * per, 0 };
+		if (sl[t].to > pieces)
+			sl[t].to = pieces;
+		if (t > 0)
+			started[t] = pthread_create(&th[t], NULL, slice_run, &sl[t]) == 0;
+	}
+	slice_run(&sl[0]);
+	for (int t = 1; t < nthreads; t++) {
+		if (started[t])
+			pthread_join(th[t], NULL);
+		else
+			slice_run(&sl[t]); /* no thread to spare: this one does it */
+	}
+	for (int t = 0; t < nthreads && !err; t++)
+		err = sl[t].err;
+	return err;
+}
+
+/* Room in an array of elements of size each for n of them. */
+static int grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+	size_t c = *cap ? *cap : 64;
+	void *a;
+
+	if (n <= *cap)
+		return 0;
+	while (c < n)
+		c *= 2;
+	if (!(a = realloc(*arr, c * size)))
+		return -ENOMEM;
+	*arr = a;
+	*cap = c;
+	return 0;
+}
+
+/* Buffers of at least want bytes (whole pieces of the current length), once every
+ * write of the old ones is done. */
+static int buffers_fit(struct fs_packer *k, size_t want)
+{
+	if (want <= k->cap && k->bufs[0])
+		return 0;
+	if (k->writing) {
+		pthread_mutex_lock(&k->w.lock);
+		while (k->w.written != k->w.queued)
+			pthread_cond_wait(&k->w.cond, &k->w.lock);
+		pthread_mutex_unlock(&k->w.lock);
+	}
+	for (unsigned i = 0; i < k->nbufs; i++) {
+		free(k->bufs[i]);
+		if (posix_memalign((void **)&k->bufs[i], DIRECT_ALIGN, want) != 0) {
+			k->bufs[i] = NULL;
+			return -ENOMEM;
+		}
+		k->w.bufs[i] = k->bufs[i];
+	}
+	k->cap = want;
+	return 0;
+}
+
+/* The piece length for a file of size bytes: the v1 hashes made at another are made
+ * again. */
+static int packer_at(struct fs_packer *k, uint64_t size)
+{
+	uint32_t pl = swarm_make_piece_length(size);
+
+	if (!pl || pl % SWARM_LEAF)
+		return -ENOMEM;
+	if (pl != k->pl) {
+		k->pl = pl;
+		k->hashed = 0;
+	}
+	return buffers_fit(k, pl > k->cap ? pl : k->cap);
+}
+
+/* One batch from k->hashed up to end at most (whole pieces, but for the file's last):
+ * the bytes done, 0 when none are left, or -errno. */
+static ssize_t packer_batch(struct fs_packer *k, uint64_t end, int nthreads)
+{
+	struct batch b = { .k = k, .pl = k->pl, .off = k->hashed, .leafed = k->leafed };
+	int err;
+
+	if (end <= k->hashed)
+		return 0;
+	b.len = (size_t)(end - b.off < k->cap ? end - b.off : k->cap / k->pl * k->pl);
+	b.first = (uint32_t)(b.off / b.pl);
+	if ((err = grow((void **)&k->v1, &k->v1_cap, (b.off + b.len + b.pl - 1) / b.pl,
+	                sizeof *k->v1)) < 0 ||
+	    (err = grow((void **)&k->blocks, &k->blocks_cap,
+	                (b.off + b.len + SWARM_LEAF - 1) / SWARM_LEAF, sizeof *k->blocks)) < 0)
+		return err;
+	b.buf = k->bufs[0];
+	if (k->writing && (err = writer_slot(&k->w, &b.buf)) < 0)
+		return err; /* an earlier batch's write failed */
+	if ((err = pread_all(k->fd, b.buf, b.len, b.off)) < 0 ||
+	    (err = batch_run(&b, nthreads)) < 0)
+		return err;
+	/* the ciphertext of what was not written before (a batch hashed again for a new
+	 * piece length was) */
+	if (k->has_c && b.off + b.len > k->leafed) {
+		size_t skip = (size_t)(k->leafed > b.off ? k->leafed - b.off : 0);
+
+		if ((err = writer_push(&k->w, b.buf + skip, b.len - skip, b.off + skip)) < 0)
+			return err;
+	}
+	k->hashed = b.off + b.len;
+	if (k->hashed > k->leafed)
+		k->leafed = k->hashed;
+	return (ssize_t)b.len;
+}
+
+int fs_packer_new(const char *src, const struct fs_cipher *c, const char *cipher_path,
+                  uint64_t size_hint, struct fs_packer **out)
+{
+	struct fs_packer *k = calloc(1, sizeof *k);
+	int err = 0;
+
+	if (!k)
+		return -ENOMEM;
+	k->fd = k->cfd = -1;
+	if ((k->fd = open(src, O_RDONLY | O_CLOEXEC)) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	posix_fadvise(k->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	k->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+	k->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!k->sha1 || !k->sha256) {
+		err = -EIO;
+		goto fail;
+	}
+	k->nbufs = c ? CIPHER_BUFS : 1;
+	/* a small file's batch is the file, in whole pieces */
+	if (size_hint) {
+		uint32_t pl = swarm_make_piece_length(size_hint);
+		uint64_t whole = pl ? (size_hint + pl - 1) / pl * pl : BATCH_MIN;
+
+		k->cap = whole < BATCH_MIN ? (size_t)whole : BATCH_MIN;
+		if (pl > k->cap)
+			k->cap = pl;
+	} else
+		k->cap = BATCH_MIN;
+	/* and no more buffers than batches */
+	for (uint64_t i = 1; i < k->nbufs; i++)
+		if (size_hint && i * k->cap >= size_hint)
+			k->nbufs = (unsigned)i;
+	for (unsigned i = 0; i < k->nbufs; i++) {
+		if (posix_memalign((void **)&k->bufs[i], DIRECT_ALIGN, k->cap) != 0) {
+			k->bufs[i] = NULL;
+			err = -ENOMEM;
+			goto fail;
+		}
+	}
+	if (c) {
+		k->has_c = true;
+		k->c = *c;
+		if (!(k->cipher_path = strdup(cipher_path))) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		if ((k->cfd = open_cipher(cipher_path, &k->direct)) < 0) {
+			err = k->cfd;
+			k->cfd = -1;
+			free(k->cipher_path);
+			k->cipher_path = NULL; /* not made: nothing to remove */
+			goto fail;
+		}
+		memcpy(k->w.bufs, k->bufs, sizeof k->bufs);
+		k->w.nbufs = k->nbufs;
+		writer_start(&k->w, k->cfd, k->direct);
+		k->writing = true;
+	}
+	*out = k;
+	return 0;
+fail:
+	fs_packer_free(k);
+	return err;
+}
+
+uint64_t fs_packer_done(const struct fs_packer *k)
+{
+	return k->hashed;
+}
+
+ssize_t fs_packer_step(struct fs_packer *k, uint64_t avail)
+{
+	int err;
+
+	if (!avail || (err = packer_at(k, avail)) < 0)
+		return avail ? err : 0;
+	return packer_batch(k, avail / k->pl * k->pl, 1);
+}
+
+int fs_packer_finish(struct fs_packer *k, const char *name, const char *const *trackers,
+                     void (*progress)(uint32_t done, uint32_t total, void *ctx), void *progress_ctx,
+                     struct fs_pack *out)
+{
+	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID, .trackers = trackers };
+	struct swarm_hasher *h = NULL;
+	int err = 0, werr, nthreads = threads_wanted();
+	struct fs_pack p = { 0 };
+	uint64_t size, nblocks;
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(k->fd, &st) < 0)
+		return -errno;
+	if (st.st_size <= 0)
+		return -EINVAL;
+	size = (uint64_t)st.st_size;
+	if (size < k->leafed)
+		return -ESTALE; /* shorter than what was packed of it: not the same file */
+	if ((err = packer_at(k, size)) < 0)
+		return err;
+	p.n = (uint32_t)((size + k->pl - 1) / k->pl);
+	while ((n = packer_batch(k, size, nthreads)) > 0)
+		if (progress)
+			progress((uint32_t)((k->hashed + k->pl - 1) / k->pl), p.n, progress_ctx);
+	err = (int)n;
+	if (k->writing) {
+		k->writing = false;
+		if ((werr = writer_finish(&k->w)) < 0 && !err)
+			err = werr;
+	}
+	if (k->cfd >= 0) {
+		if (close(k->cfd) < 0 && !err)
+			err = -errno;
+		k->cfd = -1;
+	}
+	nblocks = (size + SWARM_LEAF - 1) / SWARM_LEAF;
+	if (!err)
+		err = swarm_hasher_new(size, k->pl, SWARM_MAKE_HYBRID, &h);
+	for (uint32_t i = 0; i < p.n && !err; i++) {
+		uint64_t first = (uint64_t)i * (k->pl / SWARM_LEAF);
+		uint64_t last =
+		    first + k->pl / SWARM_LEAF < nblocks ? first + k->pl / SWARM_LEAF : nblocks;
+
+		err = swarm_hasher_piece_hashed(h, i, k->v1[i],
+		                                (const uint8_t(*)[32])k->blocks + first,
+		                                (size_t)(last - first));
+	}
+	if (!err)
+		err = swarm_hasher_finish(h, name, &mp, &p.m);
+	swarm_hasher_free(h);
+	if (err)
+		return err;
+	/* the block digests go to the caller */
+	p.blocks = k->blocks;
+	p.nblocks = nblocks;
+	k->blocks = NULL;
+	k->blocks_cap = 0;
+	k->keep = true;
+	*out = p;
+	return 0;
+}
+
+void fs_packer_free(struct fs_packer *k)
+{
+	if (!k)
+		return;
+	if (k->writing)
+		writer_finish(&k->w);
+	if (k->cfd >= 0)
+		close(k->cfd);
+	if (k->cipher_path && !k->keep)
+		unlink(k->cipher_path);
+	if (k->fd >= 0)
+		close(k->fd);
+	for (unsigned i = 0; i < CIPHER_BUFS; i++)
+		free(k->bufs[i]);
+	free(k->v1);
+	free(k->blocks);
+	free(k->cipher_path);
+	EVP_MD_free(k->sha1);
+	EVP_MD_free(k->sha256);
+	OPENSSL_cleanse(&k->c, sizeof k->c);
+	free(k);
+}
+
 int fs_pack_file(const char *src, const char *name, const struct fs_cipher *c,
                  const char *cipher_path, const char *const *trackers,
                  void (*progress)(uint32_t done, uint32_t total, void *ctx), void *progress_ctx,
                  struct fs_pack *out)
 {
-	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID, .trackers = trackers };
-	struct batch b = { .c = c };
-	struct fs_pack p = { 0 };
-	int fd, cfd = -1, err = 0, werr, nthreads = threads_wanted();
-	bool direct = false, writing = false;
-	uint8_t *bufs[CIPHER_BUFS] = { NULL }; /* a private drive's ring; a public one's [0] */
-	struct writer w = { 0 };
-	uint64_t size, cap;
+	struct fs_packer *k;
 	struct stat st;
+	int err;
 
-	if ((fd = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+	if (stat(src, &st) < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-		err = st.st_size == 0 ? -EINVAL : -errno;
-		close(fd);
+	if (st.st_size <= 0)
+		return -EINVAL;
+	if ((err = fs_packer_new(src, c, cipher_path, (uint64_t)st.st_size, &k)) < 0)
 		return err;
-	}
-	size = (uint64_t)st.st_size;
-	b.pl = swarm_make_piece_length(size);
-	if (!b.pl) {
-		close(fd);
-		return -ENOMEM;
-	}
-	p.n = (uint32_t)((size + b.pl - 1) / b.pl);
-	cap = b.pl >= BATCH_MIN ? b.pl : BATCH_MIN;
-	if (cap > size)
-		cap = (size + b.pl - 1) / b.pl * b.pl;
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	p.nblocks = (size + SWARM_LEAF - 1) / SWARM_LEAF;
-	if (b.pl % SWARM_LEAF || !(p.blocks = malloc((size_t)p.nblocks * sizeof *p.blocks)))
-		err = -ENOMEM;
-	/* a file of fewer batches than the ring needs no more buffers than batches */
-	for (uint64_t i = 0; i < (c ? CIPHER_BUFS : 1) && i * cap < size && !err; i++) {
-		if (posix_memalign((void **)&bufs[i], DIRECT_ALIGN, (size_t)cap) != 0) {
-			bufs[i] = NULL;
-			err = -ENOMEM;
-		}
-	}
-	if (!err)
-		err = swarm_hasher_new(size, b.pl, SWARM_MAKE_HYBRID, &b.h);
-	if (!err && c && (cfd = open_cipher(cipher_path, &direct)) < 0)
-		err = cfd;
-	if (!err && c) {
-		memcpy(w.bufs, bufs, sizeof bufs);
-		for (w.nbufs = 0; w.nbufs < CIPHER_BUFS && bufs[w.nbufs]; w.nbufs++)
-			;
-		writer_start(&w, cfd, direct);
-		writing = true;
-	}
-	b.blocks = p.blocks;
-	for (uint64_t off = 0; !err && off < size; off += b.len) {
-		b.buf = bufs[0];
-		if (c && (err = writer_slot(&w, &b.buf)) < 0)
-			break; /* an earlier batch's write failed */
-		b.off = off;
-		b.len = (size_t)(size - off < cap ? size - off : cap);
-		b.first = (uint32_t)(off / b.pl);
-		err = pread_all(fd, b.buf, b.len, off);
-		if (!err)
-			err = batch_run(&b, nthreads);
-		if (!err && c)
-			err = writer_push(&w, b.buf, b.len, off);
-		if (!err && progress)
-			progress((uint32_t)((off + b.len + b.pl - 1) / b.pl), p.n, progress_ctx);
-	}
-	if (writing && (werr = writer_finish(&w)) < 0 && !err)
-		err = werr;
-	if (!err)
-		err = swarm_hasher_finish(b.h, name, &mp, &p.m);
-	if (cfd >= 0 && close(cfd) < 0 && !err)
-		err = -errno;
-	if (err && c)
-		unlink(cipher_path);
-	close(fd);
-	swarm_hasher_free(b.h);
-	for (int i = 0; i < CIPHER_BUFS; i++)
-		free(bufs[i]);
-	if (err) {
-		free(p.blocks);
-		return err;
-	}
-	*out = p;
-	return 0;
+	err = fs_packer_finish(k, name, trackers, progress, progress_ctx, out);
+	fs_packer_free(k);
+	return err;
+}
+
+int fs_pack_cipher_path(const char *src, int64_t nonce, char **out)
+{
+	const char *slash = strrchr(src, '/');
+	int dir = slash ? (int)(slash + 1 - src) : 0;
+
+	return asprintf(out, "%.*s%016llx", dir, src, (unsigned long long)nonce) < 0 ? -ENOMEM : 0;
 }
 
 void fs_pack_release(struct fs_pack *p)

@@ -4,6 +4,7 @@
 #include "cipher.h"
 #include "drive.h"
 #include "durable.h"
+#include "follow.h"
 #include "fs.h"
 #include "pack.h"
 #include "pagecache.h"
@@ -49,7 +50,10 @@ struct fs_staged {
 	                  * is never published; it waits in p->orphans */
 	uint64_t ino;    /* unlinked: the inode number the kernel still stats it by */
 	int64_t queue_id;
-	int64_t ready_ms;              /* when its last writer closed it (CLOCK_REALTIME, ms) */
+	/* packing it while it is written (fs/follow.h), or NULL; the worker takes it */
+	struct fs_follow *follow;
+	bool nofollow;    /* changed other than by fs_staged_write: never followed again */
+	int64_t ready_ms; /* when its last writer closed it (CLOCK_REALTIME, ms) */
 	struct fs_staged *next, *prev; /* p->list (oldest first), or next in p->orphans */
 	struct fs_staged *hnext;       /* p->buckets' chain of its path's hash */
 };
@@ -178,6 +182,7 @@ static void hash_remove_locked(struct fs_publisher *p, struct fs_staged *s)
 
 static void staged_free(struct fs_staged *s)
 {
+	fs_follow_free(s->follow);
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s->path);
@@ -445,6 +450,9 @@ int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct f
 	}
 	if (old) { /* created again while still staged: start it over, empty; a queue
 		    * item it has already stays and publishes the new content */
+		old->nofollow = true;
+		if (old->follow)
+			fs_follow_cancel(old->follow);
 		if (ftruncate(old->fd, 0) < 0) {
 			err = -errno;
 			pthread_mutex_unlock(&p->lock);
@@ -565,6 +573,50 @@ int fs_staged_fd(struct fs_staged *s)
 	return s->fd;
 }
 
+/* No more following s (lock held). */
+static void nofollow_locked(struct fs_staged *s)
+{
+	s->nofollow = true;
+	if (s->follow)
+		fs_follow_cancel(s->follow);
+}
+
+int fs_staged_fd_modify(struct fs_drive *d, struct fs_staged *s)
+{
+	pthread_mutex_lock(&d->pub->lock);
+	nofollow_locked(s);
+	pthread_mutex_unlock(&d->pub->lock);
+	return s->fd;
+}
+
+void fs_staged_follow(struct fs_drive *d, struct fs_staged *s)
+{
+	struct fs_publisher *p = d->pub;
+
+	pthread_mutex_lock(&p->lock);
+	/* a file created afresh, not one started over while its earlier content is
+	 * being copied in (fs_staged_create's second create of a path) */
+	if (!s->follow && !s->nofollow && s->writers == 1 &&
+	    fs_follow_new(s->file, ledger_is_private(d->ledger), &s->follow) < 0)
+		s->follow = NULL; /* published as if it were not followed */
+	pthread_mutex_unlock(&p->lock);
+}
+
+ssize_t fs_staged_write(struct fs_drive *d, struct fs_staged *s, const void *buf, size_t n,
+                        uint64_t off)
+{
+	struct fs_publisher *p = d->pub;
+	ssize_t w = pwrite(s->fd, buf, n, (off_t)off);
+
+	if (w < 0)
+		return -errno;
+	pthread_mutex_lock(&p->lock);
+	if (s->follow)
+		fs_follow_wrote(s->follow, off, (size_t)w);
+	pthread_mutex_unlock(&p->lock);
+	return w;
+}
+
 /* Queue what a writer wrote: a queue item (once) with the size it was closed at. This
  * runs at flush, which close(2) waits for, and again at release: FUSE sends release
  * after close has returned, so a process killed right after cp's last close must find
@@ -667,6 +719,7 @@ int fs_staged_setattr(struct fs_drive *d, const char *path, const struct stat *a
 	if (fd < 0)
 		err = -errno;
 	if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {
+		nofollow_locked(s);
 		if (ftruncate(fd, attr->st_size) < 0)
 			err = -errno;
 		else if (s->queued)
@@ -872,6 +925,7 @@ struct pub_job {
 	char *data;     /* the object's data file, where the cache adopts it */
 	char *conflict; /* published as this conflict copy instead (job_conflict) */
 	struct stat st;
+	struct fs_follow *follow; /* what packed it as it was written, or NULL */
 };
 
 /* Publishing a staged file: the steps are ordered so that a crash between any two
@@ -909,25 +963,46 @@ static int job_prepare(struct fs_drive *d, struct pub_job *j)
 		const char *file = j->file,
 		           *base = strrchr(j->path, '/') ? strrchr(j->path, '/') + 1 : j->path;
 
+		/* packed as it was written, all but its tail (fs/follow.h), or not */
+		struct fs_followed fl = { 0 };
+		bool followed = j->follow && fs_follow_take(j->follow, &fl) == 0;
+
+		j->follow = NULL;
+		if (followed && !fl.cipher_path != !j->priv) { /* not what it packed for */
+			fs_packer_free(fl.k);
+			free(fl.cipher_path);
+			followed = false;
+			fl = (struct fs_followed){ 0 };
+		}
 		if (j->priv) {
 			/* the record's nonce makes the IV and names the torrent: no path, no
 			 * name leaves the drive's members */
-			if ((err = fs_cipher_new_key(j->fkey, &op->nonce)) < 0)
+			if (followed) {
+				memcpy(j->fkey, fl.key, sizeof j->fkey);
+				OPENSSL_cleanse(fl.key, sizeof fl.key);
+				op->nonce = fl.nonce;
+				j->data = fl.cipher_path; /* beside the staged file */
+			} else if ((err = fs_cipher_new_key(j->fkey, &op->nonce)) < 0 ||
+			           (err = fs_pack_cipher_path(file, op->nonce, &j->data)) < 0)
 				return err;
 			fs_cipher_init(&j->cipher, j->fkey, op->nonce);
 			op->file_key = j->fkey;
 			snprintf(name, sizeof name, "%016llx", (unsigned long long)op->nonce);
-			/* beside the staged file */
-			if (asprintf(&j->data, "%.*s%s", (int)(strrchr(file, '/') + 1 - file), file,
-			             name) < 0)
-				j->data = NULL;
 			base = name;
 		} else
 			j->data = strdup(file);
-		if (!j->data)
+		if (!j->data) {
+			fs_packer_free(fl.k);
 			return -ENOMEM;
-		err = fs_pack_file(file, base, j->priv ? &j->cipher : NULL, j->data, NULL,
-		                   hash_progress, d->pub, &j->pack);
+		}
+		if (followed) {
+			fs_debug("%s: %llu of %lld bytes packed as it was written", j->path,
+			         (unsigned long long)fl.packed, (long long)j->st.st_size);
+			err = fs_packer_finish(fl.k, base, NULL, hash_progress, d->pub, &j->pack);
+			fs_packer_free(fl.k);
+		} else
+			err = fs_pack_file(file, base, j->priv ? &j->cipher : NULL, j->data, NULL,
+			                   hash_progress, d->pub, &j->pack);
 		if (err < 0)
 			return err;
 		memcpy(op->content.root, j->pack.m->files[0].root, 32);
@@ -1031,6 +1106,7 @@ static void job_seed(struct fs_drive *d, struct pub_job *j)
 
 static void job_release(struct pub_job *j)
 {
+	fs_follow_free(j->follow);
 	if (j->err < 0 && j->priv && j->data)
 		unlink(j->data); /* the ciphertext; the staged plaintext stays for a retry */
 	if (j->priv && j->st.st_size > 0) {
@@ -1290,6 +1366,8 @@ static void *worker_main(void *arg)
 			jobs[n].path = strdup(i->path);
 			jobs[n].file = strdup(i->file);
 			jobs[n].qid = i->queue_id;
+			jobs[n].follow = i->follow; /* whatever becomes of the job */
+			i->follow = NULL;
 			i->in_hand = true;
 			n++;
 		}

@@ -56,8 +56,17 @@ int fs_staged_adopt(struct fs_drive *d, const char *path, const char *file, mode
  * already handed to the worker cannot be written again until it is published
  * (-EBUSY), but can be read. */
 int fs_staged_open(struct fs_drive *d, const char *path, bool write, struct fs_staged **out);
-/* The staging file's fd of an open handle. */
+/* Pack a new file as it is written (fs/follow.h): a create's handle, before any write.
+ * Any thread. */
+void fs_staged_follow(struct fs_drive *d, struct fs_staged *s);
+/* Write to an open writer's staging file, as pwrite(2): -errno, or the bytes written. */
+ssize_t fs_staged_write(struct fs_drive *d, struct fs_staged *s, const void *buf, size_t n,
+                        uint64_t off);
+/* The staging file's fd of an open handle, to read (and fsync). */
 int fs_staged_fd(struct fs_staged *s);
+/* The same fd, to change the file by other means than fs_staged_write (a copy of the
+ * current content, a truncate): the file is not packed as it is written from then on. */
+int fs_staged_fd_modify(struct fs_drive *d, struct fs_staged *s);
 /* close(2) of a writer's fd: fsync and queue (once), so a closed file survives a crash
  * even before release. */
 int fs_staged_flush(struct fs_drive *d, struct fs_staged *s);

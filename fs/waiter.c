@@ -280,7 +280,7 @@ static void ticket_ready(int result, void *ctx)
 static int copy_step(struct fs_waiter *w, struct job *j)
 {
 	struct fs_drive *d = w->d;
-	int fd = fs_staged_fd(j->h->staged);
+	int fd = fs_staged_fd_modify(d, j->h->staged);
 
 	if (!j->buf && !(j->buf = malloc(COPY_CHUNK)))
 		return -ENOMEM;

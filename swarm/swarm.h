@@ -248,6 +248,12 @@ int swarm_hasher_new(uint64_t size, uint32_t piece_length, enum swarm_make_kind 
  * block of the piece, its BEP 52 leaves: (len + 16383) / 16384 of them. */
 int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const void *data, size_t len,
                        uint8_t (*out_leaves)[32]);
+/* A piece hashed by the caller instead: its SHA-1 v1 (NULL only for SWARM_MAKE_V2) and its
+ * nleaves 16 KiB blocks' SHA-256 (NULL only for SWARM_MAKE_V1), (len + 16383) / 16384 of
+ * them for the piece's len; the hasher makes the piece's BEP 52 root of them. Same rules
+ * and errors as swarm_hasher_piece. */
+int swarm_hasher_piece_hashed(struct swarm_hasher *h, uint32_t index, const uint8_t v1[20],
+                              const uint8_t (*leaves)[32], size_t nleaves);
 int swarm_hasher_finish(struct swarm_hasher *h, const char *name, const struct swarm_make_params *p,
                         struct swarm_metainfo **out);
 void swarm_hasher_free(struct swarm_hasher *h); /* NULL is a no-op */

@@ -267,6 +267,17 @@ static lt::sha256_hash merkle_root_of(std::vector<lt::sha256_hash> &leaves, size
 	return leaves[0];
 }
 
+// A piece's BEP 52 root of its blocks' leaves: a file smaller than a piece pads its
+// blocks to the next power of two, every other piece to the piece's blocks (as
+// libtorrent does).
+static lt::sha256_hash piece_root(const swarm_hasher *h, std::vector<lt::sha256_hash> &leaves)
+{
+	size_t pad = h->size < h->piece_length ? 1 : (size_t)(h->piece_length / 16384);
+	while (pad < leaves.size())
+		pad *= 2;
+	return merkle_root_of(leaves, pad);
+}
+
 extern "C" int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const void *data,
                                   size_t len, uint8_t (*out_leaves)[32])
 {
@@ -290,13 +301,37 @@ extern "C" int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const 
 				if (out_leaves)
 					std::memcpy(out_leaves[b], leaves[b].data(), 32);
 			}
-			// a file smaller than a piece pads its blocks to the next power of two,
-			// every other piece to the piece's blocks (as libtorrent does)
-			size_t pad =
-			    h->size < h->piece_length ? 1 : (size_t)(h->piece_length / block);
-			while (pad < nblocks)
-				pad *= 2;
-			h->v2[index] = merkle_root_of(leaves, pad);
+			h->v2[index] = piece_root(h, leaves);
+		}
+		h->done[index] = 1;
+		return 0;
+	} catch (std::bad_alloc const &) {
+		return -ENOMEM;
+	} catch (...) {
+		return -EIO;
+	}
+}
+
+extern "C" int swarm_hasher_piece_hashed(struct swarm_hasher *h, uint32_t index,
+                                         const uint8_t v1[20], const uint8_t (*leaves)[32],
+                                         size_t nleaves)
+{
+	const uint64_t block = 16384;
+	if (index >= h->num_pieces)
+		return -EINVAL;
+	uint64_t off = (uint64_t)index * h->piece_length;
+	uint64_t len = std::min<uint64_t>(h->piece_length, h->size - off);
+	if ((h->kind != SWARM_MAKE_V2 && !v1) ||
+	    (h->kind != SWARM_MAKE_V1 && (!leaves || nleaves != (len + block - 1) / block)))
+		return -EINVAL;
+	try {
+		if (h->kind != SWARM_MAKE_V2)
+			std::memcpy(h->v1[index].data(), v1, 20);
+		if (h->kind != SWARM_MAKE_V1) {
+			std::vector<lt::sha256_hash> tree(nleaves);
+			for (size_t b = 0; b < nleaves; b++)
+				std::memcpy(tree[b].data(), leaves[b], 32);
+			h->v2[index] = piece_root(h, tree);
 		}
 		h->done[index] = 1;
 		return 0;

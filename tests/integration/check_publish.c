@@ -295,6 +295,53 @@ START_TEST(editor_write_temp_then_rename)
 }
 END_TEST
 
+/* The attack on packing a file as cp writes it (fs/follow.h): a writer writes 32 MiB front
+ * to back in 1 MiB writes, as cp does (the mount packs it meanwhile), then seeks back
+ * and writes other bytes over its first MiB and its 20th. Hashes the mount made of the
+ * first bytes would sign content the file no longer holds. What is published is the
+ * file as it was closed: its magnet names the v1 and v2 infohashes python-libtorrent
+ * makes of the same bytes under the same name, and it reads back identical. */
+START_TEST(rewrite_of_a_file_packed_as_written_publishes_what_it_ends_as)
+{
+	struct fixture_mount *m = mount_drive();
+	char *out, *want, *magnet;
+
+	free(itest_run(10000, "mkdir -p '%s/final'", dir));
+	free(itest_run(30000,
+	               "python3 -c \"import os, sys\n"
+	               "data = os.urandom(32 << 20); other = os.urandom(2 << 20)\n"
+	               "for path in sys.argv[1:]:\n"
+	               "    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)\n"
+	               "    for off in range(0, len(data), 1 << 20):\n"
+	               "        os.pwrite(fd, data[off:off + (1 << 20)], off)\n"
+	               "    os.pwrite(fd, other[:1 << 20], 0)\n"
+	               "    os.pwrite(fd, other[1 << 20:], 20 << 20)\n"
+	               "    os.close(fd)\n\" '%s/big.bin' '%s/final/big.bin'",
+	               mnt, dir));
+	itest_wait_published(mnt);
+	magnet = itest_run(10000,
+	                   "getfattr --absolute-names --only-values -n user.swarmfs.magnet "
+	                   "'%s/big.bin'",
+	                   mnt);
+	want = itest_run(60000,
+	                 "/usr/bin/python3 -c \"import libtorrent as lt, sys\n"
+	                 "fs = lt.file_storage(); lt.add_files(fs, sys.argv[1] + '/big.bin')\n"
+	                 "ct = lt.create_torrent(fs); lt.set_piece_hashes(ct, sys.argv[1])\n"
+	                 "ih = lt.torrent_info(ct.generate()).info_hashes()\n"
+	                 "print('magnet:?xt=urn:btih:%%s&xt=urn:btmh:1220%%s&dn=big.bin' %% "
+	                 "(ih.v1, ih.v2), end='')\" '%s/final'",
+	                 dir);
+	ck_assert_msg(!strncmp(magnet, want, strlen(want)), "published %s, the file is %s", magnet,
+	              want);
+	out = itest_run(20000, "cmp '%s/big.bin' '%s/final/big.bin' && echo same", mnt, dir);
+	ck_assert_str_eq(out, "same\n");
+	free(out);
+	free(want);
+	free(magnet);
+	itest_stop_clean(m, NULL);
+}
+END_TEST
+
 /* Tried: a file being written is removed while still open (as a build tool or an
  * editor's scratch file may be): the name goes at once, writes and reads through the
  * open descriptor go on, and after the close nothing is published or left staged. */
@@ -663,6 +710,7 @@ int main(void)
 		many_files_under_a_low_open_file_limit,
 		editor_write_temp_then_rename,
 		overwrite_and_truncate_by_owner,
+		rewrite_of_a_file_packed_as_written_publishes_what_it_ends_as,
 		kill_9_after_close_loses_nothing,
 		kill_9_mid_copy_loses_no_closed_file,
 		transfer_then_refused,

@@ -2,6 +2,7 @@
  * publishing's one read of a staged file (fs/pack.h). */
 #include "cipher.h"
 #include "fixture.h"
+#include "follow.h"
 #include "fs.h"
 #include "history.h"
 #include "inode.h"
@@ -14,6 +15,8 @@
 #include <swarm.h>
 
 #include <check.h>
+#include <dirent.h>
+#include <openssl/sha.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -618,6 +621,232 @@ START_TEST(pagecache_warm_reads_a_ciphertext_back)
 }
 END_TEST
 
+/* Two packs made alike: the same torrent (both infohashes), the same block digests. */
+static void assert_same_pack(const struct fs_pack *a, const struct fs_pack *b)
+{
+	ck_assert_mem_eq(a->m->v2, b->m->v2, 32);
+	ck_assert_mem_eq(a->m->v1, b->m->v1, 20);
+	ck_assert_uint_eq(a->nblocks, b->nblocks);
+	ck_assert(!memcmp(a->blocks, b->blocks, (size_t)a->nblocks * 32));
+}
+
+/* fs_pack_file hashes as libtorrent does: its hybrid torrent of a file (several
+ * pieces, an unaligned tail) has the infohashes libtorrent's own maker gives it, and its
+ * block digests are the SHA-256 of the file's 16 KiB blocks. */
+START_TEST(pack_matches_libtorrent)
+{
+	const uint64_t size = (12ULL << 20) + 4321;
+	struct swarm_make_params mp = { .kind = SWARM_MAKE_HYBRID };
+	struct swarm_metainfo *lt = NULL;
+	char src[4200], ct[4200];
+	struct fs_cipher c;
+	struct fs_pack p;
+	char *dir = private_staged("packlt", size, 29, src, ct, &c);
+	uint8_t *plain;
+	size_t len;
+
+	ck_assert_int_eq(fs_pack_file(src, "staged", NULL, NULL, NULL, NULL, NULL, &p), 0);
+	ck_assert_int_eq(swarm_metainfo_make(src, &mp, &lt), 0);
+	ck_assert_uint_eq(p.m->piece_length, lt->piece_length);
+	ck_assert_mem_eq(p.m->v2, lt->v2, 32);
+	ck_assert_mem_eq(p.m->v1, lt->v1, 20);
+	ck_assert_mem_eq(p.m->files[0].root, lt->files[0].root, 32);
+	plain = slurp(src, &len);
+	for (uint64_t b = 0; b < p.nblocks; b++) {
+		uint8_t md[32];
+		size_t n = size - b * 16384 < 16384 ? size - b * 16384 : 16384;
+
+		SHA256(plain + b * 16384, n, md);
+		ck_assert_msg(!memcmp(md, p.blocks[b], 32), "block %llu", (unsigned long long)b);
+	}
+	free(plain);
+	swarm_metainfo_free(lt);
+	fs_pack_release(&p);
+	fs_cipher_release(&c);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
+/* A packer fed the file as it grows (steps at sizes of four piece lengths: 16 KiB up
+ * to 64 KiB pieces) and finished at a fifth makes what one read of the whole file
+ * makes: the same torrent, block digests and ciphertext, under the same key. */
+START_TEST(packer_steps_across_piece_lengths_match_one_read)
+{
+	const uint64_t size = (50ULL << 20) + 777;
+	const uint64_t avails[] = { 1 << 20, 4 << 20, 20 << 20, 30 << 20, 48 << 20 };
+	char src[4200], ct[4200], ct2[4300];
+	struct fs_pack stepped, whole;
+	struct fs_packer *k;
+	struct fs_cipher c;
+	uint8_t *a, *b;
+	size_t alen, blen;
+	char *dir = private_staged("packstep", size, 31, src, ct, &c);
+
+	snprintf(ct2, sizeof ct2, "%s2", ct);
+	ck_assert_int_eq(fs_packer_new(src, &c, ct, 0, &k), 0);
+	for (size_t i = 0; i < sizeof avails / sizeof *avails; i++) {
+		ssize_t n;
+
+		while ((n = fs_packer_step(k, avails[i])) > 0)
+			;
+		ck_assert_int_eq(n, 0);
+		/* every whole piece of what is there, at the piece length of its size */
+		ck_assert_uint_eq(fs_packer_done(k), avails[i] /
+		                                         swarm_make_piece_length(avails[i]) *
+		                                         swarm_make_piece_length(avails[i]));
+	}
+	ck_assert_int_eq(fs_packer_finish(k, "n", NULL, NULL, NULL, &stepped), 0);
+	fs_packer_free(k);
+	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct2, NULL, NULL, NULL, &whole), 0);
+	assert_same_pack(&stepped, &whole);
+	a = slurp(ct, &alen);
+	b = slurp(ct2, &blen);
+	ck_assert_uint_eq(alen, size);
+	ck_assert_uint_eq(blen, size);
+	ck_assert_msg(!memcmp(a, b, size), "the stepped ciphertext differs");
+	free(a);
+	free(b);
+	fs_pack_release(&stepped);
+	fs_pack_release(&whole);
+	fs_cipher_release(&c);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
+/* Write src's bytes [from, to) to dst in 1 MiB writes, telling f of each. */
+static void follow_write(int dst, const uint8_t *src, uint64_t from, uint64_t to,
+                         struct fs_follow *f)
+{
+	for (uint64_t off = from; off < to;) {
+		size_t n = to - off < (1 << 20) ? (size_t)(to - off) : 1 << 20;
+
+		ck_assert_int_eq(pwrite(dst, src + off, n, (off_t)off), (ssize_t)n);
+		fs_follow_wrote(f, off, n);
+		off += n;
+	}
+}
+
+/* Wait (5 s at most) until f has packed at least n bytes. */
+static void follow_wait(struct fs_follow *f, uint64_t n)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ck_assert_msg(t.tv_sec - t0.tv_sec < 5, "packed %llu of %llu bytes in 5 s",
+		              (unsigned long long)fs_follow_packed(f), (unsigned long long)n);
+	} while (fs_follow_packed(f) < n);
+}
+
+/* A file written front to back (as cp writes into the mount) is packed while it is
+ * written: the follower's work, finished after the last write, is what one read of
+ * the closed file makes (on a private drive: under the follower's own key and nonce). */
+START_TEST(follow_packs_a_file_as_it_is_written)
+{
+	const uint64_t size = (40ULL << 20) + 999;
+	char src[4200], ct[4200], dst[4200], ct2[4300];
+	struct fs_followed fl;
+	struct fs_pack followed, whole;
+	struct fs_follow *f;
+	struct fs_cipher c;
+	uint8_t *plain;
+	size_t len;
+	int fd;
+	char *dir = private_staged("follow", size, 37, src, ct, &c);
+
+	fs_cipher_release(&c); /* the follower draws its own key */
+	plain = slurp(src, &len);
+	snprintf(dst, sizeof dst, "%s/written", dir);
+	ck_assert_int_ge(fd = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
+	ck_assert_int_eq(fs_follow_new(dst, true, &f), 0);
+	follow_write(fd, plain, 0, 24 << 20, f);
+	follow_wait(f, 16 << 20);
+	follow_write(fd, plain, 24 << 20, size, f);
+	ck_assert_int_eq(fs_follow_take(f, &fl), 0);
+	ck_assert_uint_ge(fl.packed, 16 << 20);
+	ck_assert_ptr_nonnull(fl.cipher_path);
+	ck_assert_int_eq(fs_packer_finish(fl.k, "n", NULL, NULL, NULL, &followed), 0);
+	fs_packer_free(fl.k);
+	fs_cipher_init(&c, fl.key, fl.nonce);
+	snprintf(ct2, sizeof ct2, "%s2", ct);
+	ck_assert_int_eq(fs_pack_file(dst, "n", &c, ct2, NULL, NULL, NULL, &whole), 0);
+	assert_same_pack(&followed, &whole);
+	ck_assert_int_eq(access(fl.cipher_path, F_OK), 0);
+	close(fd);
+	free(fl.cipher_path);
+	free(plain);
+	fs_pack_release(&followed);
+	fs_pack_release(&whole);
+	fs_cipher_release(&c);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
+/* The attack on packing as written: bytes the follower has packed are written again
+ * (a seek back and a rewrite of the file's first MiB, or a truncate, reported as a
+ * cancel), so its hashes are of bytes the file no longer holds. A record signing them
+ * would name content nobody can serve. The follower is not taken (publishing packs the
+ * file again), and its ciphertext is gone. */
+START_TEST(follow_rewrite_of_packed_bytes_cancels)
+{
+	const uint64_t size = 24ULL << 20;
+	char src[4200], ct[4200], dst[4200];
+	struct fs_followed fl = { 0 };
+	struct fs_follow *f;
+	struct fs_cipher c;
+	uint8_t *plain;
+	size_t len;
+	int fd;
+	char *dir = private_staged("followre", size, 41, src, ct, &c);
+
+	fs_cipher_release(&c);
+	plain = slurp(src, &len);
+	snprintf(dst, sizeof dst, "%s/written", dir);
+	for (int how = 0; how < 3; how++) {
+		ck_assert_int_ge(fd = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
+		ck_assert_int_eq(fs_follow_new(dst, how != 1, &f), 0);
+		follow_write(fd, plain, 0, size, f);
+		follow_wait(f, 16 << 20);
+		if (how == 2)
+			fs_follow_cancel(f); /* a truncate, a copy of older content */
+		else
+			follow_write(fd, plain + (4 << 20), 0, 1 << 20, f); /* other bytes at 0 */
+		ck_assert_int_eq(fs_follow_take(f, &fl), -ENOENT);
+		ck_assert_ptr_null(fl.k);
+		close(fd);
+	}
+	/* no ciphertext of the private followers is left beside the file */
+	{
+		DIR *dh = opendir(dir);
+		struct dirent *de;
+		int files = 0;
+
+		ck_assert_ptr_nonnull(dh);
+		while ((de = readdir(dh)))
+			files += de->d_name[0] != '.';
+		closedir(dh);
+		ck_assert_int_eq(files, 2); /* staged, written */
+	}
+	/* a write past the end (a hole) is not a rewrite, and is packed once the bytes
+	 * before it are there */
+	ck_assert_int_ge(fd = open(dst, O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
+	ck_assert_int_eq(fs_follow_new(dst, false, &f), 0);
+	follow_write(fd, plain, 12 << 20, size, f);
+	follow_write(fd, plain, 0, 12 << 20, f);
+	follow_wait(f, 8 << 20);
+	ck_assert_int_eq(fs_follow_take(f, &fl), 0);
+	fs_packer_free(fl.k);
+	close(fd);
+	free(plain);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
 static void setup(void)
 {
 	fixture_test_setup();
@@ -648,6 +877,10 @@ int main(void)
 	tcase_add_test(tc, pack_private_ring_writes_every_batch_in_place);
 	tcase_add_test(tc, pack_private_write_failure_fails_and_removes);
 	tcase_add_test(tc, pagecache_warm_reads_a_ciphertext_back);
+	tcase_add_test(tc, pack_matches_libtorrent);
+	tcase_add_test(tc, packer_steps_across_piece_lengths_match_one_read);
+	tcase_add_test(tc, follow_packs_a_file_as_it_is_written);
+	tcase_add_test(tc, follow_rewrite_of_packed_bytes_cancels);
 	suite_add_tcase(s, tc);
 	return fixture_run_suite(s);
 }
