@@ -3,7 +3,8 @@
  * what a crash left signed is taken up at the next start.
  *
  * A public drive's staged files are their objects: a batch is made durable by one
- * syncfs (closes and the torrents' writes do not fsync each). A private drive's objects
+ * syncfs (closes and the torrents' writes do not fsync each), or a small one file by
+ * file, as a private drive's (fs/publish.c says when). A private drive's objects
  * are the ciphertexts the pack wrote beside the staged plaintexts, named by their IV's
  * nonce, and the plaintexts are removed once published: a batch syncs those
  * ciphertexts and their torrents alone, not the plaintexts (as many bytes again,

@@ -23,6 +23,12 @@ bool fs_entry_owned(const struct fs_drive *d, const struct ledger_entry *e)
 	return d->key && !memcmp(e->owner, d->me, LEDGER_KEY_LEN);
 }
 
+/* The I/O size a file says it prefers (st_blksize): the mount's largest request
+ * (fs/ops.c's max_write). cp and cat size their buffers by it: at 128 KiB, a cp of
+ * 512 MiB into the mount made eight times the requests and took 0.49 s at best, at
+ * 1 MiB 0.32 s (8 rounds each; the machine's fresh pages make the rest vary). */
+#define PREFERRED_IO (1 << 20)
+
 void fs_entry_stat(const struct fs_drive *d, const struct ledger_entry *e, uint64_t ino,
                    struct stat *st)
 {
@@ -35,7 +41,7 @@ void fs_entry_stat(const struct fs_drive *d, const struct ledger_entry *e, uint6
 	st->st_ino = ino;
 	st->st_uid = d->uid;
 	st->st_gid = d->gid;
-	st->st_blksize = 128 * 1024;
+	st->st_blksize = PREFERRED_IO;
 	if (e->is_dir) {
 		if (!mode)
 			mode = 0755;
@@ -100,7 +106,7 @@ int fs_node_get(struct fs_drive *d, const char *path, uint64_t ino, struct fs_no
 		n->st.st_nlink = 1;
 		n->st.st_uid = d->uid;
 		n->st.st_gid = d->gid;
-		n->st.st_blksize = 128 * 1024;
+		n->st.st_blksize = PREFERRED_IO;
 		/* as published files: nothing a tool compares (tar checks ctime) may
 		 * change at the moment the record takes over */
 		n->st.st_atim = n->st.st_ctim = n->st.st_mtim;

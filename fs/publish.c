@@ -1151,26 +1151,38 @@ enum { PUB_BATCH = 4096 };
  * mempool again). A single file is published up to a second later. */
 enum { GATHER_MS = 50 };
 
+/* A public drive's batch of up to this many files is made durable file by file (an
+ * fdatasync each, and of its torrent), a larger one by one syncfs of the staging
+ * directory's file system. A syncfs writes back whatever else is dirty on that file
+ * system too: the first publish after a 512 MiB download elsewhere on the disk waited
+ * 1.19 s in syncfs, 0.37 s without it. A cp -r of thousands of files is one syncfs. */
+enum { DURABLE_EACH_MAX = 16 };
+
 /* What the prepared jobs' records will sign, on disk: 0 or -errno. */
 static int batch_durable(struct fs_drive *d, const struct pub_job *jobs, size_t n)
 {
 	const char **files = calloc(n, sizeof *files);
 	uint8_t(*keys)[32] = calloc(n, sizeof *keys);
 	bool each = files && keys;
-	size_t m = 0;
+	size_t m = 0, plain = 0;
+	char staging[4200];
 	int err;
 
+	snprintf(staging, sizeof staging, "%s/staging/", d->dir);
 	for (size_t i = 0; i < n && each; i++) {
 		const struct pub_job *j = &jobs[i];
 
 		if (j->err < 0 || !j->pack.m)
 			continue; /* nothing signed, or nothing on disk (an empty file) */
-		if (!j->priv)
-			each = false; /* a staged file is its object: the whole staging */
-		else {
-			files[m] = j->data;
-			memcpy(keys[m++], j->pack.m->v2, 32);
-		}
+		/* a public drive's staged file is its object: synced itself while the batch
+		 * is small, and where fs_durable_batch syncs the directory of (a staged file
+		 * of the older layout, in a directory of its own, takes the syncfs) */
+		if (!j->priv &&
+		    (++plain > DURABLE_EACH_MAX || strncmp(j->data, staging, strlen(staging)) ||
+		     strchr(j->data + strlen(staging), '/')))
+			each = false;
+		files[m] = j->data;
+		memcpy(keys[m++], j->pack.m->v2, 32);
 	}
 	err = fs_durable_batch(d, each ? files : NULL, (const uint8_t(*)[32])keys, m);
 	free(files);
