@@ -13,7 +13,8 @@
 /* A file is followed once this much of it is written in order: below, publishing reads
  * it in a few milliseconds anyway. */
 #define FOLLOW_MIN (8ULL << 20)
-/* A follower with nothing to pack waits for this much more (or its end). */
+/* A follower without a whole piece more to pack waits for this much more to be
+ * written (the file's last bytes are packed by publishing, fs_packer_finish). */
 #define FOLLOW_STEP (1ULL << 20)
 /* Files followed at once, in the whole process: each takes a core while its writer
  * writes. */

@@ -382,7 +382,7 @@ static int packer_at(struct fs_packer *k, uint64_t size)
 		k->pl = pl;
 		k->hashed = 0;
 	}
-	return buffers_fit(k, pl > k->cap ? pl : k->cap);
+	return buffers_fit(k, pl);
 }
 
 /* One batch from k->hashed up to end at most (whole pieces, but for the file's last):

@@ -427,6 +427,14 @@ static void list_writer(struct fs_publisher *p, struct fs_staged *s)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* No more following s (lock held). */
+static void nofollow_locked(struct fs_staged *s)
+{
+	s->nofollow = true;
+	if (s->follow)
+		fs_follow_cancel(s->follow);
+}
+
 int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct fs_staged **out)
 {
 	struct fs_publisher *p = d->pub;
@@ -450,9 +458,7 @@ int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct f
 	}
 	if (old) { /* created again while still staged: start it over, empty; a queue
 		    * item it has already stays and publishes the new content */
-		old->nofollow = true;
-		if (old->follow)
-			fs_follow_cancel(old->follow);
+		nofollow_locked(old);
 		if (ftruncate(old->fd, 0) < 0) {
 			err = -errno;
 			pthread_mutex_unlock(&p->lock);
@@ -571,14 +577,6 @@ int fs_staged_open(struct fs_drive *d, const char *path, bool write, struct fs_s
 int fs_staged_fd(struct fs_staged *s)
 {
 	return s->fd;
-}
-
-/* No more following s (lock held). */
-static void nofollow_locked(struct fs_staged *s)
-{
-	s->nofollow = true;
-	if (s->follow)
-		fs_follow_cancel(s->follow);
 }
 
 int fs_staged_fd_modify(struct fs_drive *d, struct fs_staged *s)
@@ -995,14 +993,15 @@ static int job_prepare(struct fs_drive *d, struct pub_job *j)
 			fs_packer_free(fl.k);
 			return -ENOMEM;
 		}
-		if (followed) {
+		if (followed)
 			fs_debug("%s: %llu of %lld bytes packed as it was written", j->path,
 			         (unsigned long long)fl.packed, (long long)j->st.st_size);
+		else
+			err = fs_packer_new(file, j->priv ? &j->cipher : NULL, j->data,
+			                    (uint64_t)j->st.st_size, &fl.k);
+		if (err == 0)
 			err = fs_packer_finish(fl.k, base, NULL, hash_progress, d->pub, &j->pack);
-			fs_packer_free(fl.k);
-		} else
-			err = fs_pack_file(file, base, j->priv ? &j->cipher : NULL, j->data, NULL,
-			                   hash_progress, d->pub, &j->pack);
+		fs_packer_free(fl.k);
 		if (err < 0)
 			return err;
 		memcpy(op->content.root, j->pack.m->files[0].root, 32);

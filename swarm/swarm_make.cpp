@@ -289,22 +289,22 @@ extern "C" int swarm_hasher_piece(struct swarm_hasher *h, uint32_t index, const 
 	if (len != want || (out_leaves && h->kind == SWARM_MAKE_V1))
 		return -EINVAL;
 	try {
+		// hashed here, then given as the caller's own hashes are
 		const char *p = (const char *)data;
+		lt::sha1_hash v1;
+		size_t nblocks = h->kind != SWARM_MAKE_V1 ? (size_t)((len + block - 1) / block) : 0;
+		std::vector<lt::sha256_hash> mine(out_leaves ? 0 : nblocks);
+		uint8_t(*leaves)[32] = out_leaves ? out_leaves : (uint8_t(*)[32])mine.data();
 		if (h->kind != SWARM_MAKE_V2)
-			h->v1[index] = lt::hasher(p, (int)len).final();
-		if (h->kind != SWARM_MAKE_V1) {
-			size_t nblocks = (size_t)((len + block - 1) / block);
-			std::vector<lt::sha256_hash> leaves(nblocks);
-			for (size_t b = 0; b < nblocks; b++) {
-				size_t bl = (size_t)std::min<uint64_t>(block, len - b * block);
-				leaves[b] = lt::hasher256(p + b * block, (int)bl).final();
-				if (out_leaves)
-					std::memcpy(out_leaves[b], leaves[b].data(), 32);
-			}
-			h->v2[index] = piece_root(h, leaves);
+			v1 = lt::hasher(p, (int)len).final();
+		for (size_t b = 0; b < nblocks; b++) {
+			size_t bl = (size_t)std::min<uint64_t>(block, len - b * block);
+			lt::sha256_hash leaf = lt::hasher256(p + b * block, (int)bl).final();
+			std::memcpy(leaves[b], leaf.data(), 32);
 		}
-		h->done[index] = 1;
-		return 0;
+		return swarm_hasher_piece_hashed(h, index, (const uint8_t *)v1.data(),
+		                                 nblocks ? (const uint8_t(*)[32])leaves : nullptr,
+		                                 nblocks);
 	} catch (std::bad_alloc const &) {
 		return -ENOMEM;
 	} catch (...) {
