@@ -2,7 +2,6 @@
 #include "pagecache.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -25,25 +24,4 @@ int64_t fs_pagecache_held(int fd, uint64_t off, uint64_t len)
 	if (syscall(__NR_cachestat, fd, &r, &st, 0) != 0)
 		return -errno;
 	return (int64_t)st.nr_cache * (page > 0 ? page : 4096);
-}
-
-/* The span of one WILLNEED: the kernel starts at most about its read-ahead window of
- * reads per call (a 64 MiB call here read 8 MiB), so a longer range is asked for a span
- * at a time. 512 MiB took 0.06 s of calls, 0.04 s of CPU, and was all in the page cache
- * when they returned (the reads themselves go on in the block layer). */
-#define WARM_SPAN (4U << 20)
-
-int fs_pagecache_warm(const char *path, uint64_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	for (uint64_t off = 0; off < len; off += WARM_SPAN)
-		if (posix_fadvise(fd, (off_t)off,
-		                  (off_t)(len - off < WARM_SPAN ? len - off : WARM_SPAN),
-		                  POSIX_FADV_WILLNEED) != 0)
-			break; /* advice only: what was started goes on */
-	close(fd);
-	return 0;
 }

@@ -7,7 +7,6 @@
 #include "follow.h"
 #include "fs.h"
 #include "pack.h"
-#include "pagecache.h"
 #include "seedback.h"
 
 #include <cache.h>
@@ -1047,30 +1046,6 @@ static int job_finish(struct fs_drive *d, struct pub_job *j)
 	                                 j->pack.nblocks, CACHE_ADOPT_SYNCED | CACHE_ADOPT_BATCH);
 }
 
-/* A private file's ciphertext is read into the page cache after its publish from this
- * size on (job_seed). */
-#define WARM_MIN (1 << 20)
-
-/* The bytes of j's staged plaintext in the page cache, to read its ciphertext in for
- * (job_seed); a kernel that cannot tell: all of it, up to an eighth of memory. */
-static int64_t plaintext_held(const struct pub_job *j)
-{
-	int fd = open(j->file, O_RDONLY | O_CLOEXEC);
-	int64_t held = 0;
-
-	if (fd >= 0) {
-		held = fs_pagecache_held(fd, 0, 0);
-		close(fd);
-	}
-	if (held == -ENOSYS) {
-		long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-		int64_t cap = pages > 0 && page > 0 ? (int64_t)pages * page / 8 : 0;
-
-		held = j->st.st_size < cap ? j->st.st_size : cap;
-	}
-	return held;
-}
-
 /* After the batch's adoptions are synced: the staging directory goes, the object is
  * seeded. */
 static void job_seed(struct fs_drive *d, struct pub_job *j)
@@ -1082,20 +1057,10 @@ static void job_seed(struct fs_drive *d, struct pub_job *j)
 		return;
 	/* a public drive's staged file is the object now, in the page cache as far as the
 	 * copy into the mount left it, for the peers that fetch a new file first (members
-	 * replicating, a seedbox). A private one's is the plaintext, and the object its
-	 * ciphertext, written around the page cache (fs/pack.c): the kernel is asked to
-	 * read in as much of it as the plaintext held, which it frees now. Without that,
-	 * the first upload read it from disk into fresh pages while the public drive's
-	 * came from memory: a cold read from it ran at 68-76 % of a public one's, and at
-	 * 94 % with the ciphertext in the page cache (issue 11). A small file's is not
-	 * worth the system calls: its tail was written through the page cache anyway, and
-	 * a cp -r of thousands of them is the publish worker's busiest case. */
-	int64_t held = j->priv && j->st.st_size >= WARM_MIN ? plaintext_held(j) : 0;
-	char obj[4200];
-
+	 * replicating, a seedbox). A private one's is the plaintext, which goes; its
+	 * object, the ciphertext, was read back into the page cache as it was written
+	 * (fs/pack.c's read_back). */
 	staging_remove(d, j->file, !j->priv);
-	if (held > 0 && cache_object_path(d->cache, m->v2, obj, sizeof obj) > 0)
-		(void)fs_pagecache_warm(obj, (uint64_t)held);
 	/* loaded by the seedback thread (or indexed until a peer asks): never here */
 	err = d->seedback ? fs_seedback_published(d->seedback, m->v2, m->has_v1 ? m->v1 : NULL)
 	                  : fs_seed(d, m->torrent, m->torrent_len, m->v2, false, NULL);

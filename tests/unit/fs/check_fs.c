@@ -580,18 +580,19 @@ START_TEST(pack_private_write_failure_fails_and_removes)
 }
 END_TEST
 
-/* A private file's ciphertext, written around the page cache, is read back into it by
- * fs_pagecache_warm (what a publish does for it, fs/publish.c's job_seed), and
- * fs_pagecache_held counts it. Where the kernel cannot tell (no cachestat) or the file
- * system has no O_DIRECT (the ciphertext is buffered, so in the page cache already),
- * there is nothing to see. */
-START_TEST(pagecache_warm_reads_a_ciphertext_back)
+/* A private file's ciphertext, written around the page cache, is read back into it as it
+ * is written (fs/pack.c's read_back), for the members and reads that want a new file
+ * first: right after the pack, fs_pagecache_held counts all of it. Without the read-back
+ * none of it is there (an O_DIRECT write leaves no page behind). Where the kernel cannot
+ * tell (no cachestat) there is nothing to see; a file system without O_DIRECT has the
+ * ciphertext written through the page cache anyway. */
+START_TEST(pack_reads_a_ciphertext_back_into_the_page_cache)
 {
-	const uint64_t size = 8 << 20;
+	const uint64_t size = (24 << 20) + 4321;
 	char src[4200], ct[4200];
 	struct fs_pack p;
 	struct fs_cipher c;
-	int64_t held = 0;
+	int64_t held;
 	int fd;
 	char *dir = private_staged("warm", size, 23, src, ct, &c);
 
@@ -600,22 +601,9 @@ START_TEST(pagecache_warm_reads_a_ciphertext_back)
 	fs_cipher_release(&c);
 	ck_assert_int_ge(fd = open(ct, O_RDONLY), 0);
 	held = fs_pagecache_held(fd, 0, 0);
-	if (held >= 0 && (uint64_t)held < size) {
-		struct timespec t0, t;
-
-		ck_assert_int_eq(fs_pagecache_warm(ct, size), 0);
-		/* the reads were started; they end in the block layer */
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		do {
-			held = fs_pagecache_held(fd, 0, 0);
-			clock_gettime(CLOCK_MONOTONIC, &t);
-		} while ((uint64_t)held < size && t.tv_sec - t0.tv_sec < 5);
-		ck_assert_int_eq(held, (int64_t)size);
-	} else {
-		ck_assert(held == -ENOSYS || (uint64_t)held == size);
-	}
+	if (held != -ENOSYS)
+		ck_assert_int_eq(held, (int64_t)((size + 4095) / 4096 * 4096));
 	close(fd);
-	ck_assert_int_eq(fs_pagecache_warm("/nonexistent/warm", size), -ENOENT);
 	fixture_tmpdir_remove(dir);
 	free(dir);
 }
@@ -876,7 +864,7 @@ int main(void)
 	tcase_add_test(tc, mount_o_options_become_flags);
 	tcase_add_test(tc, pack_private_ring_writes_every_batch_in_place);
 	tcase_add_test(tc, pack_private_write_failure_fails_and_removes);
-	tcase_add_test(tc, pagecache_warm_reads_a_ciphertext_back);
+	tcase_add_test(tc, pack_reads_a_ciphertext_back_into_the_page_cache);
 	tcase_add_test(tc, pack_matches_libtorrent);
 	tcase_add_test(tc, packer_steps_across_piece_lengths_match_one_read);
 	tcase_add_test(tc, follow_packs_a_file_as_it_is_written);
