@@ -322,10 +322,27 @@ static bool spare_take(struct fs_publisher *p, struct fs_staged *s)
 	return took;
 }
 
-/* Spares a previous run left (killed: no queue item names them, or they were never
- * taken) go at the start; the drive's lock (home.c) says no other mount uses them. A
- * spare that was taken and closed has a queue item, and is kept. */
-static void spares_sweep(struct fs_drive *d, const struct ledger_queue_item *items, int n)
+/* Whether a staging file's name is a ciphertext's (fs_pack_cipher_path: its nonce, 16
+ * hex digits). */
+static bool cipher_name(const char *name)
+{
+	size_t i = 0;
+
+	while (name[i] && i < 16 && strchr("0123456789abcdef", name[i]))
+		i++;
+	return i == 16 && !name[i];
+}
+
+/* What a previous run left in the staging directory goes at the start; the drive's lock
+ * (home.c) says no other mount uses it:
+ * - spares (killed: no queue item names them, or they were never taken). A spare that was
+ *   taken and closed has a queue item, and is kept;
+ * - ciphertexts, of a pack or a follower (fs/follow.c) a kill cut short. Those whose
+ *   record was signed were taken up into the cache just before (fs_durable_recover); the
+ *   rest no record names, and the file they were made from is packed afresh under a new
+ *   key. They are not user data, and were the only thing a crash left there for good.
+ * Staged files themselves stay (DESIGN.md: never deleted before confirmed). */
+static void staging_sweep(struct fs_drive *d, const struct ledger_queue_item *items, int n)
 {
 	char dir[4200], file[4200 + 260];
 	struct dirent *de;
@@ -337,9 +354,16 @@ static void spares_sweep(struct fs_drive *d, const struct ledger_queue_item *ite
 	while ((de = readdir(dh))) {
 		bool queued = false;
 
+		snprintf(file, sizeof file, "%s/%s", dir, de->d_name);
+		if (cipher_name(de->d_name) && de->d_type != DT_DIR) {
+			if (unlink(file) == 0)
+				fs_info("removed %s: a ciphertext no record names, left by a "
+				        "mount that was killed",
+				        file);
+			continue;
+		}
 		if (strncmp(de->d_name, SPARE_PREFIX, sizeof SPARE_PREFIX - 1))
 			continue;
-		snprintf(file, sizeof file, "%s/%s", dir, de->d_name);
 		for (int i = 0; i < n && !queued; i++)
 			queued = !strcmp(items[i].staging, file);
 		if (!queued)
@@ -1481,7 +1505,7 @@ int fs_publish_start(struct fs_drive *d)
 		fs_info("resuming the publishing of %s", s->path);
 	}
 	if (n >= 0)
-		spares_sweep(d, items, n);
+		staging_sweep(d, items, n);
 	free(items);
 	err = -pthread_create(&p->thread, NULL, worker_main, d);
 	if (err) {

@@ -37,6 +37,7 @@ static char id[LEDGER_HEX_LEN];
 static struct node a, b;
 static struct fixture_tracker *tracker;
 static pid_t seedbox = -1;
+static pid_t writer = -1; /* a process holding a file open in a mount */
 
 /* Mount n, with a static peer when peer is not NULL (a seeder that announces nowhere). */
 static void mount_node_peer(struct node *n, const char *drive, const char *peer)
@@ -151,6 +152,11 @@ static void teardown(void)
 		kill(seedbox, SIGKILL);
 		waitpid(seedbox, NULL, 0);
 		seedbox = -1;
+	}
+	if (writer > 0) {
+		kill(writer, SIGKILL);
+		waitpid(writer, NULL, 0);
+		writer = -1;
 	}
 	if (b.m)
 		fixture_mount_stop(b.m);
@@ -847,6 +853,65 @@ START_TEST(crash_after_signing_keeps_the_signed_ciphertext)
 }
 END_TEST
 
+/* The ciphertext files in A's staging directory (named by their nonce): how many. */
+static int staged_ciphertexts(void)
+{
+	char *out = itest_run(
+	    10000, "ls '%s/drives/%s/staging' | grep -cE '^[0-9a-f]{16}$' || true", a.home, id);
+	int n = atoi(out);
+
+	free(out);
+	return n;
+}
+
+/* Tried: A's mount is killed (SIGKILL) while a writer is half-way through a new 16 MiB
+ * file, after its follower (fs/follow.c) began writing the file's ciphertext beside it
+ * in the staging directory; the writer never closes the file, so no queue item or record
+ * names that ciphertext. The next mount removes it: a crash no longer leaves a file there
+ * for good. Without the sweep it stayed through every later mount. */
+START_TEST(kill_mid_follow_leaves_no_ciphertext_behind)
+{
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/held.bin", a.mnt);
+	writer = fork();
+	ck_assert_int_ge(writer, 0);
+	if (writer == 0) {
+		static char buf[1 << 20];
+
+		memset(buf, 0x5a, sizeof buf);
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
+			_exit(1);
+		for (int i = 0; i < 16; i++)
+			if (write(fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+				_exit(2);
+		for (;;) /* held open, unclosed, until the test kills it */
+			pause();
+	}
+	FIXTURE_WAIT(staged_ciphertexts() == 1, 30000,
+	             "no follower wrote a ciphertext for the file being written");
+	kill(fixture_mount_pid(a.m), SIGKILL);
+	ck_assert_int_eq(fixture_mount_wait_exit(a.m, 60000), 128 + SIGKILL);
+	kill(writer, SIGKILL);
+	waitpid(writer, NULL, 0);
+	writer = -1;
+	fixture_mount_stop(a.m);
+	a.m = NULL;
+	ck_assert_int_eq(staged_ciphertexts(), 1); /* what the kill left */
+
+	/* the mount point answers before the publisher starts (and sweeps): polled */
+	mount_node(&a, "team");
+	FIXTURE_WAIT(staged_ciphertexts() == 0, 30000,
+	             "the killed follower's ciphertext is still in the staging directory");
+	/* the drive goes on: a file published after it reads back */
+	publish("after.bin", (2 << 20) + 5, 31);
+	char *got = itest_run(60000, "cmp '%s/after.bin' '%s/after.bin' && echo same", src, a.mnt);
+	ck_assert_str_eq(got, "same\n");
+	free(got);
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = { outsider_gets_ciphertext_only,
@@ -857,6 +922,7 @@ int main(void)
 		                       truncate_shrinks_and_grows_for_members,
 		                       same_new_path_from_two_members_keeps_both,
 		                       crash_after_signing_keeps_the_signed_ciphertext,
+		                       kill_mid_follow_leaves_no_ciphertext_behind,
 		                       NULL };
 
 	return itest_main("private", 300, setup, teardown, tests);
