@@ -2,7 +2,6 @@
 #include "pack.h"
 
 #include "cipher.h"
-#include "pagecache.h"
 
 #include <cache.h>
 #include <swarm.h>
@@ -93,10 +92,10 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 }
 
 /* The ciphertext is written around the page cache (O_DIRECT): it costs a DMA instead of
- * a fresh page-cache page per 4 KiB written by this thread (measured here: 0.36-0.55
- * GB/s direct, 0.15 GB/s buffered into a new file). It is then read back in, batch by
- * batch, on the writer's thread (read_back). Filesystems without O_DIRECT (tmpfs) get a
- * buffered file. */
+ * a fresh page-cache page per 4 KiB on the packing's own time (measured here: 0.36-0.55
+ * GB/s direct, 0.15 GB/s buffered into a new file); it is read in after the publish, in
+ * the background (fs/warm.h). Filesystems without O_DIRECT (tmpfs) get a buffered
+ * file. */
 static int open_cipher(const char *path, bool *direct)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0600);
@@ -135,8 +134,6 @@ struct writer {
 	bool running, closing;
 	int fd;
 	bool direct;
-	int back_fd;  /* the ciphertext again, buffered (read_back); -1: none */
-	int plain_fd; /* the plaintext, as far as it is in the page cache */
 	struct {
 		const uint8_t *buf;
 		size_t len;
@@ -147,37 +144,6 @@ struct writer {
 	uint64_t queued, written; /* batches handed over, batches done (counters) */
 	int err;                  /* the first write's failure */
 };
-
-/* A batch just written around the page cache is read back into it (through back_fd, into
- * the batch's own buffer, which is the writer's until it counts the batch written) if its
- * plaintext is there: the members that replicate a new file and the first reads through
- * the mount want it soon, as a public drive's staged file is there for them. Read in by
- * read(2), not POSIX_FADV_WILLNEED: the kernel's read-ahead puts it in large folios,
- * WILLNEED in 4 KiB pages, and reading 512 MiB of those from the page cache took
- * 65-76 ms against 32 (dd bs=128K here); a first read through the mount right after a
- * publish, which had found a WILLNEED read-in half done, ran at 53 % of the public
- * drive's speed, and at 106 % with this (scripts/bench/fs.sh, the same session). Advice
- * only: a failure leaves the bytes on disk, where they are read from when asked. */
-static void read_back(struct writer *w, uint8_t *buf, size_t len, uint64_t off)
-{
-	int64_t held;
-
-	if (w->back_fd < 0)
-		return;
-	held = fs_pagecache_held(w->plain_fd, off, len);
-	if (held >= 0 && (uint64_t)held < len / 2)
-		return; /* a file larger than the memory kept for it: not pushed out for this */
-	while (len) {
-		ssize_t r = pread(w->back_fd, buf, len, (off_t)off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-}
 
 static void *writer_run(void *arg)
 {
@@ -197,8 +163,6 @@ static void *writer_run(void *arg)
 		if (!err)
 			err =
 			    write_cipher(w->fd, &w->direct, w->q[i].buf, w->q[i].len, w->q[i].off);
-		if (!err)
-			read_back(w, (uint8_t *)w->q[i].buf, w->q[i].len, w->q[i].off);
 		pthread_mutex_lock(&w->lock);
 		if (err && !w->err)
 			w->err = err;
@@ -210,14 +174,8 @@ static void *writer_run(void *arg)
 }
 
 /* The writer's thread, or none (then writer_push writes on the caller's). */
-static void writer_start(struct writer *w, int fd, bool direct, int plain_fd)
+static void writer_start(struct writer *w, int fd, bool direct)
 {
-	char self[64];
-
-	/* a buffered fd of the same file, for read_back (written buffered: in already) */
-	snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-	w->back_fd = direct ? open(self, O_RDONLY | O_CLOEXEC) : -1;
-	w->plain_fd = plain_fd;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
 	w->fd = fd;
@@ -271,9 +229,6 @@ static int writer_finish(struct writer *w)
 		pthread_join(w->th, NULL);
 		w->running = false;
 	}
-	if (w->back_fd >= 0)
-		close(w->back_fd);
-	w->back_fd = -1;
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	return w->err;
@@ -525,7 +480,7 @@ int fs_packer_new(const char *src, const struct fs_cipher *c, const char *cipher
 		}
 		memcpy(k->w.bufs, k->bufs, sizeof k->bufs);
 		k->w.nbufs = k->nbufs;
-		writer_start(&k->w, k->cfd, k->direct, k->fd);
+		writer_start(&k->w, k->cfd, k->direct);
 		k->writing = true;
 	}
 	*out = k;

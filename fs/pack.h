@@ -15,8 +15,7 @@
  * caller's thread alone, fs_packer_finish and fs_pack_file on helper threads of their
  * own too (hashing), all joined before they return. With a cipher, a packer's writer
  * thread writes the ciphertext, around the page cache, while the next batches are read
- * (up to 4 batches in its ring), and reads each batch back into the page cache (where
- * the plaintext is: a file the memory holds). Errors: -errno of the I/O, -ENOMEM, -EINVAL (an empty
+ * (up to 4 batches in its ring). Errors: -errno of the I/O, -ENOMEM, -EINVAL (an empty
  * file), -EIO, -ESTALE (the file is shorter than what was packed of it).
  */
 #ifndef SWARMFS_FS_PACK_H

@@ -7,7 +7,9 @@
 #include "follow.h"
 #include "fs.h"
 #include "pack.h"
+#include "pagecache.h"
 #include "seedback.h"
+#include "warm.h"
 
 #include <cache.h>
 #include <ledger.h>
@@ -72,6 +74,7 @@ struct fs_publisher {
 	struct fs_staged **buckets;
 	size_t nbuckets, count;
 	struct fs_staged *orphans; /* unlinked while open, by the mount's inode number */
+	struct fs_warmer *warmer;  /* a private drive's: new ciphertexts read in; or NULL */
 	uint64_t seq;              /* for staging directory names */
 	uint64_t published;
 	uint32_t hashed, hash_total; /* the file in hand: pieces hashed of its pieces */
@@ -1070,6 +1073,31 @@ static int job_finish(struct fs_drive *d, struct pub_job *j)
 	                                 j->pack.nblocks, CACHE_ADOPT_SYNCED | CACHE_ADOPT_BATCH);
 }
 
+/* A private file's ciphertext is read into the page cache after its publish from this
+ * size on (job_seed). */
+#define WARM_MIN (1 << 20)
+
+/* The bytes of j's staged plaintext in the page cache, to read its ciphertext in for
+ * (job_seed): the memory the plaintext frees as it goes. A kernel that cannot tell: all
+ * of it, up to an eighth of memory. */
+static int64_t plaintext_held(const struct pub_job *j)
+{
+	int fd = open(j->file, O_RDONLY | O_CLOEXEC);
+	int64_t held = 0;
+
+	if (fd >= 0) {
+		held = fs_pagecache_held(fd, 0, 0);
+		close(fd);
+	}
+	if (held == -ENOSYS) {
+		long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+		int64_t cap = pages > 0 && page > 0 ? (int64_t)pages * page / 8 : 0;
+
+		held = j->st.st_size < cap ? j->st.st_size : cap;
+	}
+	return held;
+}
+
 /* After the batch's adoptions are synced: the staging directory goes, the object is
  * seeded. */
 static void job_seed(struct fs_drive *d, struct pub_job *j)
@@ -1082,9 +1110,16 @@ static void job_seed(struct fs_drive *d, struct pub_job *j)
 	/* a public drive's staged file is the object now, in the page cache as far as the
 	 * copy into the mount left it, for the peers that fetch a new file first (members
 	 * replicating, a seedbox). A private one's is the plaintext, which goes; its
-	 * object, the ciphertext, was read back into the page cache as it was written
-	 * (fs/pack.c's read_back). */
+	 * object, the ciphertext, written around the page cache (fs/pack.c), is read in
+	 * by the warmer (fs/warm.h), as much of it as the plaintext held. A small file's
+	 * is not worth it: its tail was written through the page cache anyway, and a cp -r
+	 * of thousands of them is the publish worker's busiest case. */
+	int64_t held = j->priv && j->st.st_size >= WARM_MIN ? plaintext_held(j) : 0;
+	char obj[4200];
+
 	staging_remove(d, j->file, !j->priv);
+	if (held > 0 && cache_object_path(d->cache, m->v2, obj, sizeof obj) > 0)
+		fs_warmer_add(d->pub->warmer, obj, (uint64_t)held);
 	/* loaded by the seedback thread (or indexed until a peer asks): never here */
 	err = d->seedback ? fs_seedback_published(d->seedback, m->v2, m->has_v1 ? m->v1 : NULL)
 	                  : fs_seed(d, m->torrent, m->torrent_len, m->v2, false, NULL);
@@ -1450,6 +1485,9 @@ int fs_publish_start(struct fs_drive *d)
 	snprintf(dir, sizeof dir, "%s/torrents", d->dir);
 	mkdir(dir, 0700);
 	d->pub = p;
+	/* advice only: without it, peers read new ciphertexts from disk */
+	if (ledger_is_private(d->ledger) && (err = fs_warmer_start(&p->warmer)) < 0)
+		fs_warn("cannot start reading new ciphertexts in: %s", strerror(-err));
 	p->kill_at_signed =
 	    getenv("SWARMFS_TEST_KILL_AT") && !strcmp(getenv("SWARMFS_TEST_KILL_AT"), "signed");
 
@@ -1550,6 +1588,7 @@ void fs_publish_stop(struct fs_drive *d)
 		p->list = s->next;
 		staged_free(s); /* the staging files and queue items stay for next time */
 	}
+	fs_warmer_stop(p->warmer); /* after the worker, which adds to it */
 	free(p->buckets);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);

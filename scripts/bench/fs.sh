@@ -284,7 +284,7 @@ cpu_private=$(printf '%s\n' "${cpus_private[@]}" | median)
 # The cold reads, a round each of the files published above, the two drives in turn; a
 # seeder's first read of its file comes from the page cache as far as its publish left
 # it there (a public drive's staged file; a private drive's ciphertext, written around
-# the page cache and read back as it was written: fs/pack.c's read_back), or from disk.
+# the page cache and read in after its publish: fs/warm.c), or from disk.
 colds_public=() colds_private=() evens_public=() evens_private=()
 cold_rounds() { # ARRAY EVEN: each round's cold reads into ARRAY_public and ARRAY_private
 	local r f kind

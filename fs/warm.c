@@ -1,0 +1,157 @@
+/* Reading files back into the page cache in the background (see warm.h). */
+#include "warm.h"
+
+#include "drive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A read's size: the kernel's read-ahead runs ahead of it on its own. */
+#define WARM_READ (1U << 20)
+
+struct warm_item {
+	struct warm_item *next;
+	uint64_t len;
+	char path[]; /* NUL-terminated */
+};
+
+struct fs_warmer {
+	pthread_mutex_t lock; /* guards the queue, its count and stop */
+	pthread_cond_t cond;  /* an item was added, or stop */
+	pthread_t thread;
+	struct warm_item *head, *tail;
+	unsigned count;
+	bool stop;
+};
+
+/* Whether the warmer is stopping: its reads end at the next one. */
+static bool stopping(struct fs_warmer *w)
+{
+	bool stop;
+
+	pthread_mutex_lock(&w->lock);
+	stop = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	return stop;
+}
+
+static void warm_one(struct fs_warmer *w, const struct warm_item *it, char *buf)
+{
+	int fd = open(it->path, O_RDONLY | O_CLOEXEC);
+	uint64_t done = 0;
+
+	if (fd < 0)
+		return; /* gone meanwhile (the file was replaced): nothing to read */
+	while (done < it->len && !stopping(w)) {
+		size_t want = it->len - done < WARM_READ ? (size_t)(it->len - done) : WARM_READ;
+		ssize_t r = read(fd, buf, want);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (uint64_t)r;
+	}
+	close(fd);
+}
+
+static void *warm_main(void *arg)
+{
+	struct fs_warmer *w = arg;
+	char *buf = malloc(WARM_READ);
+
+	/* the FUSE handlers and the publish worker go first */
+	fs_thread_background("warm");
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct warm_item *it;
+
+		while (!w->head && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->stop)
+			break;
+		it = w->head;
+		w->head = it->next;
+		if (!w->head)
+			w->tail = NULL;
+		w->count--;
+		pthread_mutex_unlock(&w->lock);
+		if (buf)
+			warm_one(w, it, buf);
+		free(it);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	free(buf);
+	return NULL;
+}
+
+int fs_warmer_start(struct fs_warmer **out)
+{
+	struct fs_warmer *w = calloc(1, sizeof *w);
+	int err;
+
+	if (!w)
+		return -ENOMEM;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if ((err = pthread_create(&w->thread, NULL, warm_main, w)) != 0) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+		return -err;
+	}
+	*out = w;
+	return 0;
+}
+
+void fs_warmer_add(struct fs_warmer *w, const char *path, uint64_t len)
+{
+	size_t n = strlen(path) + 1;
+	struct warm_item *it;
+
+	if (!w || !len || !(it = malloc(sizeof *it + n)))
+		return;
+	it->next = NULL;
+	it->len = len;
+	memcpy(it->path, path, n);
+	pthread_mutex_lock(&w->lock);
+	if (w->stop || w->count >= FS_WARM_QUEUE_MAX) {
+		pthread_mutex_unlock(&w->lock);
+		free(it);
+		return;
+	}
+	if (w->tail)
+		w->tail->next = it;
+	else
+		w->head = it;
+	w->tail = it;
+	w->count++;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void fs_warmer_stop(struct fs_warmer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	while (w->head) {
+		struct warm_item *it = w->head;
+
+		w->head = it->next;
+		free(it);
+	}
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
