@@ -14,8 +14,25 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <syslog.h>
+#include <time.h>
 
 #define FS_EXIT_USAGE 2 /* bad arguments, or a command not built yet */
+
+/* The time ms milliseconds from now on clock clk: a pthread_cond_timedwait deadline
+ * (CLOCK_REALTIME for a condition variable with the default clock). Any thread. */
+static inline struct timespec fs_time_after(clockid_t clk, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
 
 /* ---- log.c: every module's sink ends here, then in libfuse's logger ---- */
 

@@ -569,13 +569,7 @@ static void *hosting_main(void *arg)
 		pthread_mutex_unlock(&h->lock);
 		sweep(d, h);
 		pthread_mutex_lock(&h->lock);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += FS_HOSTING_SWEEP_MS / 1000;
-		ts.tv_nsec += (FS_HOSTING_SWEEP_MS % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = fs_time_after(CLOCK_REALTIME, FS_HOSTING_SWEEP_MS);
 		if (!h->stop)
 			pthread_cond_timedwait(&h->cond, &h->lock, &ts);
 	}

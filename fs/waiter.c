@@ -509,14 +509,8 @@ static void *waiter_main(void *arg)
 		if (!w->jobs) {
 			pthread_cond_wait(&w->cv, &w->mu);
 		} else {
-			struct timespec ts;
+			struct timespec ts = fs_time_after(CLOCK_REALTIME, POLL_MS);
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += POLL_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
 			pthread_cond_timedwait(&w->cv, &w->mu, &ts);
 		}
 	}

@@ -2,6 +2,7 @@
 #include "warm.h"
 
 #include "drive.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -149,13 +150,7 @@ void fs_warmer_add(struct fs_warmer *w, const char *path, uint64_t len)
 		return;
 	it->next = NULL;
 	it->len = len;
-	clock_gettime(CLOCK_MONOTONIC, &it->due);
-	it->due.tv_sec += WARM_DELAY_MS / 1000;
-	it->due.tv_nsec += (WARM_DELAY_MS % 1000) * 1000000L;
-	if (it->due.tv_nsec >= 1000000000L) {
-		it->due.tv_sec++;
-		it->due.tv_nsec -= 1000000000L;
-	}
+	it->due = fs_time_after(CLOCK_MONOTONIC, WARM_DELAY_MS);
 	memcpy(it->path, path, n);
 	pthread_mutex_lock(&w->lock);
 	if (w->stop || w->count >= FS_WARM_QUEUE_MAX) {
