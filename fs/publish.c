@@ -470,6 +470,7 @@ int fs_staged_create(struct fs_drive *d, const char *path, mode_t mode, struct f
 
 	if (!p)
 		return -EROFS;
+	fs_warmer_hold(p->warmer); /* a file on its way: no read-in meanwhile (warm.h) */
 	s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
@@ -582,6 +583,8 @@ int fs_staged_open(struct fs_drive *d, const char *path, bool write, struct fs_s
 
 	if (!p)
 		return -ENOENT;
+	if (write)
+		fs_warmer_hold(p->warmer);
 	pthread_mutex_lock(&p->lock);
 	s = write ? settled_locked(p, path) : find_locked(p, path);
 	if (!s)
@@ -922,11 +925,13 @@ int fs_publish_list(struct fs_drive *d, fs_publish_item_fn fn, void *ctx)
 
 /* ---- the worker ---- */
 
-/* fs_pack's progress, on the worker thread: for swarmfs status. */
+/* fs_pack's progress, on the worker thread: for swarmfs status; and the warmer waits
+ * for a long pack's end. */
 static void hash_progress(uint32_t hashed, uint32_t total, void *ctx)
 {
 	struct fs_publisher *p = ctx;
 
+	fs_warmer_hold(p->warmer);
 	pthread_mutex_lock(&p->lock);
 	p->hashed = hashed;
 	p->hash_total = total;
@@ -1227,6 +1232,7 @@ static void publish_batch(struct fs_drive *d, struct pub_job *jobs, size_t n)
 		goto out;
 	}
 
+	fs_warmer_hold(d->pub->warmer);
 	for (size_t i = 0; i < n; i++) {
 		struct pub_job *j = &jobs[i];
 

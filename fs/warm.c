@@ -16,41 +16,61 @@
 /* A read's size: the kernel's read-ahead runs ahead of it on its own. */
 #define WARM_READ (1U << 20)
 
-/* A file is read in this long after it is added, not at once: a file is often read
- * right after its publish by whoever wrote it (a diff after a cp -r, a player opening
- * what it copied), and such a read goes around the page cache at the disk's speed
- * unless it races the warmer, when it waits for the warmer's reads and their fresh
- * pages. A first read through the mount right after a private publish ran at 54-74 %
- * of the public drive's speed with the warmer at work at once, and at 120 % with it
- * 2 s later (scripts/bench/fs.sh, the same session); the cold read from the seeder,
- * which comes later, was the same both ways (96-108 %). */
+/* A file is read in this long after it is added, and nothing is read until the drive
+ * has published nothing for this long (fs_warmer_hold): a file is often read right after
+ * its publish by whoever wrote it (a diff after a cp -r, a player opening what it
+ * copied), and such a read goes around the page cache at the disk's speed unless it
+ * races the warmer, when it waits for the warmer's reads and their fresh pages. A first
+ * read through the mount right after a private publish ran at 54-74 % of the public
+ * drive's speed with the warmer at work at once, and at 120 % with it 2 s later
+ * (scripts/bench/fs.sh, the same session); the cold read from the seeder, which comes
+ * later, was the same both ways (96-108 %). And a read-in during the next publish took
+ * its core and its disk: the private mount's CPU per 512 MiB publish was 1.57 s with it
+ * there, 1.2-1.3 s without (fs.sh, then the throwaway loop that waits between files). */
 #define WARM_DELAY_MS 2000
 
 struct warm_item {
 	struct warm_item *next;
-	struct timespec due; /* CLOCK_MONOTONIC: not read in before (WARM_DELAY_MS) */
 	uint64_t len;
 	char path[]; /* NUL-terminated */
 };
 
 struct fs_warmer {
-	pthread_mutex_t lock; /* guards the queue, its count and stop */
+	pthread_mutex_t lock; /* guards the queue, its count, quiet and stop */
 	pthread_cond_t cond;  /* an item was added, or stop */
 	pthread_t thread;
 	struct warm_item *head, *tail;
 	unsigned count;
+	struct timespec quiet; /* CLOCK_MONOTONIC: nothing is read before (WARM_DELAY_MS) */
 	bool stop;
 };
 
-/* Whether the warmer is stopping: its reads end at the next one. */
-static bool stopping(struct fs_warmer *w)
+static bool before(const struct timespec *t)
 {
-	bool stop;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec < t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec < t->tv_nsec);
+}
+
+/* Wait until the drive is quiet (lock held): false when the warmer is stopping. */
+static bool quiet_locked(struct fs_warmer *w)
+{
+	while (!w->stop && before(&w->quiet))
+		pthread_cond_timedwait(&w->cond, &w->lock, &w->quiet);
+	return !w->stop;
+}
+
+/* Before each read: the drive quiet (a publish since pauses the file where it is), or
+ * false when the warmer is stopping. */
+static bool may_read(struct fs_warmer *w)
+{
+	bool go;
 
 	pthread_mutex_lock(&w->lock);
-	stop = w->stop;
+	go = quiet_locked(w);
 	pthread_mutex_unlock(&w->lock);
-	return stop;
+	return go;
 }
 
 static void warm_one(struct fs_warmer *w, const struct warm_item *it, char *buf)
@@ -60,7 +80,7 @@ static void warm_one(struct fs_warmer *w, const struct warm_item *it, char *buf)
 
 	if (fd < 0)
 		return; /* gone meanwhile (the file was replaced): nothing to read */
-	while (done < it->len && !stopping(w)) {
+	while (done < it->len && may_read(w)) {
 		size_t want = it->len - done < WARM_READ ? (size_t)(it->len - done) : WARM_READ;
 		ssize_t r = read(fd, buf, want);
 
@@ -71,15 +91,6 @@ static void warm_one(struct fs_warmer *w, const struct warm_item *it, char *buf)
 		done += (uint64_t)r;
 	}
 	close(fd);
-}
-
-static bool before_due(const struct timespec *due)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec < due->tv_sec ||
-	       (now.tv_sec == due->tv_sec && now.tv_nsec < due->tv_nsec);
 }
 
 static void *warm_main(void *arg)
@@ -95,13 +106,9 @@ static void *warm_main(void *arg)
 
 		while (!w->head && !w->stop)
 			pthread_cond_wait(&w->cond, &w->lock);
-		if (w->stop)
+		if (!quiet_locked(w))
 			break;
-		it = w->head;
-		if (before_due(&it->due)) {
-			pthread_cond_timedwait(&w->cond, &w->lock, &it->due);
-			continue; /* due now, or stopping */
-		}
+		it = w->head; /* still there: only this thread takes */
 		w->head = it->next;
 		if (!w->head)
 			w->tail = NULL;
@@ -150,7 +157,6 @@ void fs_warmer_add(struct fs_warmer *w, const char *path, uint64_t len)
 		return;
 	it->next = NULL;
 	it->len = len;
-	it->due = fs_time_after(CLOCK_MONOTONIC, WARM_DELAY_MS);
 	memcpy(it->path, path, n);
 	pthread_mutex_lock(&w->lock);
 	if (w->stop || w->count >= FS_WARM_QUEUE_MAX) {
@@ -158,6 +164,7 @@ void fs_warmer_add(struct fs_warmer *w, const char *path, uint64_t len)
 		free(it);
 		return;
 	}
+	w->quiet = fs_time_after(CLOCK_MONOTONIC, WARM_DELAY_MS);
 	if (w->tail)
 		w->tail->next = it;
 	else
@@ -165,6 +172,15 @@ void fs_warmer_add(struct fs_warmer *w, const char *path, uint64_t len)
 	w->tail = it;
 	w->count++;
 	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void fs_warmer_hold(struct fs_warmer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->quiet = fs_time_after(CLOCK_MONOTONIC, WARM_DELAY_MS);
 	pthread_mutex_unlock(&w->lock);
 }
 

@@ -581,6 +581,24 @@ START_TEST(pack_private_write_failure_fails_and_removes)
 }
 END_TEST
 
+/* A packed private file's ciphertext (at ct, open read-only in *fd), and how much of it
+ * is in the page cache (fs_pagecache_held): the tmpdir to remove. */
+static char *packed_ciphertext(const char *name, uint64_t size, int seed, char *ct, int *fd,
+                               int64_t *held)
+{
+	char src[4200];
+	struct fs_pack p;
+	struct fs_cipher c;
+	char *dir = private_staged(name, size, seed, src, ct, &c);
+
+	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct, NULL, NULL, NULL, &p), 0);
+	fs_pack_release(&p);
+	fs_cipher_release(&c);
+	ck_assert_int_ge(*fd = open(ct, O_RDONLY), 0);
+	*held = fs_pagecache_held(*fd, 0, 0);
+	return dir;
+}
+
 /* A private file's ciphertext, written around the page cache, is not in it after the
  * pack (an O_DIRECT write leaves no page behind); the warmer, handed it as a publish
  * does (fs/publish.c's job_seed), reads it in: fs_pagecache_held counts all of it
@@ -593,19 +611,12 @@ START_TEST(warmer_reads_a_ciphertext_in)
 {
 	const uint64_t size = (24 << 20) + 4321;
 	const int64_t whole = (int64_t)((size + 4095) / 4096 * 4096);
-	char src[4200], ct[4200];
+	char ct[4200];
 	struct fs_warmer *w;
-	struct fs_pack p;
-	struct fs_cipher c;
 	int64_t held;
 	int fd;
-	char *dir = private_staged("warm", size, 23, src, ct, &c);
+	char *dir = packed_ciphertext("warm", size, 23, ct, &fd, &held);
 
-	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct, NULL, NULL, NULL, &p), 0);
-	fs_pack_release(&p);
-	fs_cipher_release(&c);
-	ck_assert_int_ge(fd = open(ct, O_RDONLY), 0);
-	held = fs_pagecache_held(fd, 0, 0);
 	ck_assert_int_eq(fs_warmer_start(&w), 0);
 	fs_warmer_add(w, "/nonexistent/warm", size); /* skipped, not waited on */
 	fs_warmer_add(w, ct, size);
@@ -626,6 +637,52 @@ START_TEST(warmer_reads_a_ciphertext_in)
 		fs_warmer_add(w, ct, size);
 	fs_warmer_stop(w);
 	fs_warmer_stop(NULL);
+	close(fd);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
+/* The warmer reads nothing while the drive publishes: a read-in during the next
+ * publish took its core and its disk (fs/warm.h). A ciphertext is handed to the warmer,
+ * and then, for 3 s (longer than its 2 s delay), the drive is held every 100 ms, as a
+ * cp into the mount and the publish worker do (fs_warmer_hold): none of it may come into
+ * the page cache meanwhile. Once the holds end it is read in (polled, 6 s deadline).
+ * Without the hold the warmer read it in 2 s after the add, mid-publish. Where the
+ * kernel cannot tell, or the ciphertext is in the page cache from the start, there is
+ * nothing to see. */
+START_TEST(warmer_waits_while_the_drive_publishes)
+{
+	const uint64_t size = (16 << 20) + 999;
+	const int64_t whole = (int64_t)((size + 4095) / 4096 * 4096);
+	char ct[4200];
+	struct timespec t0, t;
+	struct fs_warmer *w;
+	int64_t held, before;
+	int fd;
+	char *dir = packed_ciphertext("warmhold", size, 31, ct, &fd, &before);
+
+	ck_assert_int_eq(fs_warmer_start(&w), 0);
+	fs_warmer_add(w, ct, size);
+	if (before >= 0 && before < whole) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			fs_warmer_hold(w);
+			nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+			held = fs_pagecache_held(fd, 0, 0);
+			ck_assert_msg(held <= before,
+			              "the warmer read %lld bytes in while the drive was held",
+			              (long long)(held - before));
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while (t.tv_sec - t0.tv_sec < 3);
+		do {
+			held = fs_pagecache_held(fd, 0, 0);
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while (held < whole && t.tv_sec - t0.tv_sec < 9);
+		ck_assert_int_eq(held, whole);
+	}
+	fs_warmer_hold(NULL);
+	fs_warmer_stop(w);
 	close(fd);
 	fixture_tmpdir_remove(dir);
 	free(dir);
@@ -888,6 +945,7 @@ int main(void)
 	tcase_add_test(tc, pack_private_ring_writes_every_batch_in_place);
 	tcase_add_test(tc, pack_private_write_failure_fails_and_removes);
 	tcase_add_test(tc, warmer_reads_a_ciphertext_in);
+	tcase_add_test(tc, warmer_waits_while_the_drive_publishes);
 	tcase_add_test(tc, pack_matches_libtorrent);
 	tcase_add_test(tc, packer_steps_across_piece_lengths_match_one_read);
 	tcase_add_test(tc, follow_packs_a_file_as_it_is_written);
