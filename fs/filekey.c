@@ -7,6 +7,7 @@
 #include "join.h"
 #include "pagecache.h"
 #include "park.h"
+#include "publish.h"
 
 #include <cache.h>
 
@@ -462,6 +463,7 @@ int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_
 	ssize_t n;
 	int err;
 
+	fs_publish_reading(d); /* no read-in of a new ciphertext meanwhile */
 	/* a tiled reply is followed by the prefetch, when nothing holds the kernel's last
 	 * read open any more: a release may put the handle meanwhile (ASan saw
 	 * prefetch_next read a freed window), so it takes a reference of its own, before

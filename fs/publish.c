@@ -637,11 +637,18 @@ ssize_t fs_staged_write(struct fs_drive *d, struct fs_staged *s, const void *buf
 
 	if (w < 0)
 		return -errno;
+	fs_warmer_hold(p->warmer);
 	pthread_mutex_lock(&p->lock);
 	if (s->follow)
 		fs_follow_wrote(s->follow, off, (size_t)w);
 	pthread_mutex_unlock(&p->lock);
 	return w;
+}
+
+void fs_publish_reading(struct fs_drive *d)
+{
+	if (d->pub)
+		fs_warmer_hold(d->pub->warmer);
 }
 
 /* Queue what a writer wrote: a queue item (once) with the size it was closed at. This

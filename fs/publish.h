@@ -88,6 +88,10 @@ int fs_staged_orphan_stat(struct fs_drive *d, uint64_t ino, struct stat *out_st)
  * it is never published. Frees the handle. */
 void fs_staged_unlink_open(struct fs_drive *d, struct fs_staged *s);
 
+/* A read through the mount is served: the drive's warmer waits (fs/warm.h), or the disk
+ * serves both at once, the read's own bytes twice. Any thread. */
+void fs_publish_reading(struct fs_drive *d);
+
 struct fs_publish_status {
 	uint64_t staged;      /* files in the overlay */
 	uint64_t queued;      /* queue items */

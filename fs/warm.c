@@ -16,18 +16,18 @@
 /* A read's size: the kernel's read-ahead runs ahead of it on its own. */
 #define WARM_READ (1U << 20)
 
-/* A file is read in this long after it is added, and nothing is read until the drive
- * has published nothing for this long (fs_warmer_hold): a file is often read right after
- * its publish by whoever wrote it (a diff after a cp -r, a player opening what it
- * copied), and such a read goes around the page cache at the disk's speed unless it
- * races the warmer, when it waits for the warmer's reads and their fresh pages. A first
- * read through the mount right after a private publish ran at 54-74 % of the public
- * drive's speed with the warmer at work at once, and at 120 % with it 2 s later
- * (scripts/bench/fs.sh, the same session); the cold read from the seeder, which comes
- * later, was the same both ways (96-108 %). And a read-in during the next publish took
- * its core and its disk: the private mount's CPU per 512 MiB publish was 1.57 s with it
- * there, 1.2-1.3 s without (fs.sh, then the throwaway loop that waits between files). */
-#define WARM_DELAY_MS 2000
+/* Nothing is read until the drive has been quiet for this long: no file added, created,
+ * written or packed, and no read through the mount (fs_warmer_hold). A read-in during
+ * the next publish took its core and its disk (the private mount's CPU per 512 MiB
+ * publish was 1.57 s with it there, 1.09-1.12 s without; fs.sh). A read through the
+ * mount right after a publish goes around the page cache at the disk's speed, and one
+ * racing the warmer ran at 54-74 % of the public drive's (it waited for the warmer's
+ * reads and their fresh pages, or the disk read the file twice); with the warmer held
+ * while it reads, as fast as with no warmer. Not longer: a member's first fetch of a new
+ * file comes soon after its publish, and a seeder reading the ciphertext from disk served
+ * it at 87 % of the public drive's speed, against 93 % with it read in at once
+ * (shared.sh row 1b, a delay of 2 s against 0). */
+#define WARM_DELAY_MS 500
 
 struct warm_item {
 	struct warm_item *next;

@@ -7,7 +7,8 @@
  * with this, at 92-108 % (scripts/bench/fs.sh).
  *
  * One thread, a queue of files read one after the other once the drive has been quiet
- * for a moment (warm.c's WARM_DELAY_MS: no file added or publish held it), with read(2): the
+ * for a moment (warm.c's WARM_DELAY_MS: no file added, written or packed, no read
+ * through the mount), with read(2): the
  * kernel's read-ahead puts them in large folios (POSIX_FADV_WILLNEED puts 4 KiB pages, and 512 MiB
  * of those took 65-76 ms to read from the page cache against 32). Reading them back while the file
  * was being written (on the pack's writer thread) took that memory and a core from the cp itself:
@@ -27,14 +28,15 @@ struct fs_warmer;
 int fs_warmer_start(struct fs_warmer **out);
 
 /* Read [0, len) of the file at path (copied) into the page cache on the warmer's thread,
- * 2 s from now at the earliest (warm.c's WARM_DELAY_MS: a hold), after the files added
+ * 0.5 s from now at the earliest (warm.c's WARM_DELAY_MS: a hold), after the files added
  * before. Advice only:
  * a file that cannot be opened then, or one added while FS_WARM_QUEUE_MAX are waiting, is left
  * where it is (on disk, read from there when asked). */
 void fs_warmer_add(struct fs_warmer *w, const char *path, uint64_t len);
 
-/* The drive is publishing (a file staged, a batch packed): nothing is read for the next
- * 2 s (WARM_DELAY_MS), and a file being read pauses where it is. NULL: nothing. */
+/* The drive is busy (a file staged or written, a batch packed, a read through the
+ * mount): nothing is read for the next 0.5 s (WARM_DELAY_MS), and a file being read in
+ * pauses where it is. NULL: nothing. */
 void fs_warmer_hold(struct fs_warmer *w);
 
 /* Stop and free the warmer (NULL: nothing); what it had not read yet is dropped. */

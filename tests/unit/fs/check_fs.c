@@ -645,10 +645,11 @@ END_TEST
 
 /* The warmer reads nothing while the drive publishes: a read-in during the next
  * publish took its core and its disk (fs/warm.h). A ciphertext is handed to the warmer,
- * and then, for 3 s (longer than its 2 s delay), the drive is held every 100 ms, as a
- * cp into the mount and the publish worker do (fs_warmer_hold): none of it may come into
- * the page cache meanwhile. Once the holds end it is read in (polled, 6 s deadline).
- * Without the hold the warmer read it in 2 s after the add, mid-publish. Where the
+ * and then, for 3 s (six times its 0.5 s delay), the drive is held every 100 ms, as a
+ * cp into the mount, the publish worker and a read through the mount do
+ * (fs_warmer_hold): none of it may come into the page cache meanwhile. Once the holds
+ * end it is read in (polled, 9 s deadline). Without the hold the warmer read it in 0.5 s
+ * after the add, mid-publish. Where the
  * kernel cannot tell, or the ciphertext is in the page cache from the start, there is
  * nothing to see. */
 START_TEST(warmer_waits_while_the_drive_publishes)
