@@ -784,6 +784,38 @@ START_TEST(packer_steps_across_piece_lengths_match_one_read)
 }
 END_TEST
 
+/* A file cut shorter than what a packer packed of it (truncated behind a follower's
+ * back: by another process, or by a crash that lost its tail) is not finished: its
+ * hashes and its ciphertext are of bytes the file no longer holds, and a record signing
+ * them would name content nobody can serve. fs_packer_finish says -ESTALE, and the
+ * packer's free removes the ciphertext. Without the check the finish signed off on the
+ * old bytes' last piece (returned 0). */
+START_TEST(packer_finish_refuses_a_file_cut_short)
+{
+	const uint64_t size = (20ULL << 20) + 123;
+	char src[4200], ct[4200];
+	struct fs_packer *k;
+	struct fs_pack p;
+	struct fs_cipher c;
+	ssize_t n;
+	char *dir = private_staged("packcut", size, 43, src, ct, &c);
+
+	ck_assert_int_eq(fs_packer_new(src, &c, ct, 0, &k), 0);
+	while ((n = fs_packer_step(k, size)) > 0)
+		;
+	ck_assert_int_eq(n, 0);
+	ck_assert_uint_gt(fs_packer_done(k), 10 << 20);
+	ck_assert_int_eq(truncate(src, (10 << 20) + 5000), 0);
+	ck_assert_int_eq(fs_packer_finish(k, "n", NULL, NULL, NULL, &p), -ESTALE);
+	ck_assert_int_eq(access(ct, F_OK), 0); /* still there until the packer goes */
+	fs_packer_free(k);
+	ck_assert_int_eq(access(ct, F_OK), -1);
+	fs_cipher_release(&c);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
 /* Write src's bytes [from, to) to dst in 1 MiB writes, telling f of each. */
 static void follow_write(int dst, const uint8_t *src, uint64_t from, uint64_t to,
                          struct fs_follow *f)
@@ -947,6 +979,7 @@ int main(void)
 	tcase_add_test(tc, pack_private_write_failure_fails_and_removes);
 	tcase_add_test(tc, warmer_reads_a_ciphertext_in);
 	tcase_add_test(tc, warmer_waits_while_the_drive_publishes);
+	tcase_add_test(tc, packer_finish_refuses_a_file_cut_short);
 	tcase_add_test(tc, pack_matches_libtorrent);
 	tcase_add_test(tc, packer_steps_across_piece_lengths_match_one_read);
 	tcase_add_test(tc, follow_packs_a_file_as_it_is_written);
