@@ -887,6 +887,52 @@ START_TEST(follow_packs_a_file_as_it_is_written)
 }
 END_TEST
 
+/* A flood of writers does not start a thread each: files are followed two at a time in
+ * the process (follow.c's FOLLOW_MAX), each a core while its writer writes. Three files
+ * are written past the follow threshold; the first two are packed as written, the third
+ * not (its packed count stays 0 while the first packs 16 MiB more); once the first is
+ * taken, the third's next write starts its follower. Without the bound the third's
+ * follower packed alongside the others. */
+START_TEST(follow_at_most_two_files_at_once)
+{
+	const uint64_t size = 32ULL << 20;
+	char src[4200], ct[4200], dst[3][4200];
+	struct fs_follow *f[3];
+	struct fs_followed fl;
+	struct fs_cipher c;
+	uint8_t *plain;
+	size_t len;
+	int fd[3];
+	char *dir = private_staged("followmax", size, 47, src, ct, &c);
+
+	fs_cipher_release(&c);
+	plain = slurp(src, &len);
+	for (int i = 0; i < 3; i++) {
+		snprintf(dst[i], sizeof dst[i], "%s/w%d", dir, i);
+		ck_assert_int_ge(fd[i] = open(dst[i], O_RDWR | O_CREAT | O_TRUNC, 0600), 0);
+		ck_assert_int_eq(fs_follow_new(dst[i], false, &f[i]), 0);
+		follow_write(fd[i], plain, 0, 12 << 20, f[i]);
+	}
+	follow_wait(f[0], 8 << 20);
+	follow_wait(f[1], 8 << 20);
+	follow_write(fd[0], plain, 12 << 20, size, f[0]);
+	follow_wait(f[0], 24 << 20);
+	ck_assert_uint_eq(fs_follow_packed(f[2]), 0);
+	ck_assert_int_eq(fs_follow_take(f[0], &fl), 0); /* its thread ends */
+	fs_packer_free(fl.k);
+	free(fl.cipher_path);
+	follow_write(fd[2], plain, 12 << 20, 16 << 20, f[2]);
+	follow_wait(f[2], 8 << 20);
+	fs_follow_free(f[1]);
+	fs_follow_free(f[2]);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	free(plain);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+END_TEST
+
 /* The attack on packing as written: bytes the follower has packed are written again
  * (a seek back and a rewrite of the file's first MiB, or a truncate, reported as a
  * cancel), so its hashes are of bytes the file no longer holds. A record signing them
@@ -984,6 +1030,7 @@ int main(void)
 	tcase_add_test(tc, packer_steps_across_piece_lengths_match_one_read);
 	tcase_add_test(tc, follow_packs_a_file_as_it_is_written);
 	tcase_add_test(tc, follow_rewrite_of_packed_bytes_cancels);
+	tcase_add_test(tc, follow_at_most_two_files_at_once);
 	suite_add_tcase(s, tc);
 	return fixture_run_suite(s);
 }
