@@ -1,6 +1,7 @@
 /* Private drives' content at open and read (see filekey.h). */
 #include "filekey.h"
 
+#include "buffer.h"
 #include "cipher.h"
 #include "drive.h"
 #include "fs.h"
@@ -278,10 +279,8 @@ static int slot_fill(struct fs_drive *d, struct fs_fh *h, struct slot *sl, uint6
 	sl->off = off;
 	sl->alone = false;
 	memset(sl->st, ST_CIPHER, sizeof sl->st);
-	if (!sl->buf && posix_memalign((void **)&sl->buf, DIRECT_ALIGN, TILE) != 0) {
-		sl->buf = NULL;
+	if (!sl->buf && !(sl->buf = fs_buffer_new(TILE)))
 		return -ENOMEM;
-	}
 	/* pinned while it is read: its chunks present, checked once since the cache
 	 * opened, and not evicted under the read */
 	if ((err = cache_block_pin(d->cache, h->key, off, TILE, &b)) < 0) {
@@ -477,15 +476,17 @@ int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_
 	fs_fh_put(h); /* unreplied, the caller's reference holds it: never the last */
 	if (err == 0)
 		return 0;
-	if (posix_memalign((void **)&buf, DIRECT_ALIGN, room ? room : DIRECT_ALIGN) != 0)
+	/* the thread's own buffer, kept from request to request: a new one each time was
+	 * a page fault a 4 KiB (fs/buffer.h) */
+	if (!(buf = fs_buffer_thread(room ? room : DIRECT_ALIGN)))
 		return -ENOMEM;
 	/* checked before it is decrypted: a chunk that fails its check is never served */
 	n = read_plain(d, h, (uint64_t)off, size, buf, err != -EBADMSG);
 	if (n >= 0)
 		fuse_reply_buf(req, (const char *)buf, (size_t)n);
-	/* the plaintext is wiped before the buffer goes back to the heap: explicit_bzero
-	 * is libc's vector memset, OPENSSL_cleanse a loop of 8-byte stores, 3x its time */
-	explicit_bzero(buf, n > 0 ? (size_t)n : 0);
-	free(buf);
+	/* the plaintext is wiped before the buffer waits for the thread's next request
+	 * (all of it after a failure, which may have left some): explicit_bzero is libc's
+	 * vector memset, OPENSSL_cleanse a loop of 8-byte stores, 3x its time */
+	explicit_bzero(buf, n >= 0 ? (size_t)n : room);
 	return n < 0 ? (int)n : 0;
 }

@@ -1,6 +1,7 @@
 /* Publishing's one read of a staged file (see pack.h). */
 #include "pack.h"
 
+#include "buffer.h"
 #include "cipher.h"
 
 #include <cache.h>
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,8 +25,6 @@
 #define THREADS_MAX 4
 /* O_DIRECT's alignment of buffer, offset and length (a page covers every device's). */
 #define DIRECT_ALIGN 4096U
-/* A batch buffer of at least this size is aligned to it and backed by huge pages. */
-#define HUGE_PAGE (2U << 20)
 /* A v2 torrent's leaf: SHA-256 of each 16 KiB block, the cache's block too. */
 #define SWARM_LEAF 16384U
 _Static_assert(SWARM_LEAF == CACHE_BLOCK_SIZE, "a leaf is a cache block");
@@ -92,24 +90,6 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 		off += (uint64_t)w;
 	}
 	return 0;
-}
-
-/* A batch buffer (free()d): a large one in huge pages where the kernel has them to
- * give (transparent huge pages in madvise mode, Debian's default). A packer's pread
- * into a new 4 KiB-paged buffer took a page fault per 4 KiB: on this VM, whose memory
- * its host backs page by page, a private drive's four 8 MiB buffers cost 85 ms of a
- * 512 MiB publish, a public drive's one buffer 25 ms (perf). */
-static uint8_t *buffer_new(size_t len)
-{
-	void *p;
-
-	if (posix_memalign(&p, len >= HUGE_PAGE ? HUGE_PAGE : DIRECT_ALIGN, len) != 0)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	if (len >= HUGE_PAGE)
-		madvise(p, len / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* advice: may fail */
-#endif
-	return p;
 }
 
 /* The ciphertext is written around the page cache (O_DIRECT): it costs a DMA instead of
@@ -382,7 +362,7 @@ static int buffers_fit(struct fs_packer *k, size_t want)
 	}
 	for (unsigned i = 0; i < k->nbufs; i++) {
 		free(k->bufs[i]);
-		if (!(k->bufs[i] = buffer_new(want)))
+		if (!(k->bufs[i] = fs_buffer_new(want)))
 			return -ENOMEM;
 		k->w.bufs[i] = k->bufs[i];
 	}
@@ -477,7 +457,7 @@ int fs_packer_new(const char *src, const struct fs_cipher *c, const char *cipher
 		if (size_hint && i * k->cap >= size_hint)
 			k->nbufs = (unsigned)i;
 	for (unsigned i = 0; i < k->nbufs; i++) {
-		if (!(k->bufs[i] = buffer_new(k->cap))) {
+		if (!(k->bufs[i] = fs_buffer_new(k->cap))) {
 			err = -ENOMEM;
 			goto fail;
 		}

@@ -322,6 +322,7 @@ printf '%-46s %6s MiB/s   baseline cp+sha256sum %6s MiB/s   %3s %%  (target >= 8
 	"publish, public drive (median of $rounds)" "$pub_public" "$base" "$(pct "$pub_public" "$base")"
 printf '%-46s %6s MiB/s   baseline public drive %6s MiB/s   %3s %%  (target >= 90 %%)\n' \
 	"publish, private drive (median of $rounds)" "$pub_private" "$pub_public" "$(pct "$pub_private" "$pub_public")"
+echo "  each round: private ${pubs_private[*]} MiB/s; public ${pubs_public[*]} MiB/s; cp+sha256sum ${pubs_base[*]} MiB/s"
 printf '%-46s %6s s       baseline public drive %6s s       %3s %%\n' \
 	"  its mount's CPU (median of $rounds)" "$cpu_private" "$cpu_public" "$(pct "$cpu_private" "$cpu_public")"
 cold_row "cold read from a seeder, private (median of $rounds)" colds
