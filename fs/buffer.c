@@ -5,14 +5,13 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#define DIRECT_ALIGN 4096U
-#define HUGE_PAGE    (2U << 20)
+#define HUGE_PAGE (2U << 20)
 
 uint8_t *fs_buffer_new(size_t len)
 {
 	void *p;
 
-	if (posix_memalign(&p, len >= HUGE_PAGE ? HUGE_PAGE : DIRECT_ALIGN, len ? len : 1) != 0)
+	if (posix_memalign(&p, len >= HUGE_PAGE ? HUGE_PAGE : FS_DIRECT_ALIGN, len ? len : 1) != 0)
 		return NULL;
 #ifdef MADV_HUGEPAGE
 	if (len >= HUGE_PAGE)

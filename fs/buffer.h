@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* O_DIRECT's alignment of buffer, offset and length (a page covers every device's). */
+#define FS_DIRECT_ALIGN 4096U
+
 uint8_t *fs_buffer_new(size_t len);
 uint8_t *fs_buffer_thread(size_t len);
 

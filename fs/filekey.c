@@ -119,27 +119,27 @@ int fs_content_name(struct fs_drive *d, const char *path, const struct ledger_en
  * mount's own pages anyway. Whichever way they are read, the bytes are checked by
  * cache_verify against what was verified, where they then are decrypted from, before
  * anything is served: no altered ciphertext turns into plaintext (DESIGN §9). */
-#define DIRECT_ALIGN 4096U
 
 /* Whether any page of [off, off + len) of fd is in the page cache; true where the kernel
  * cannot tell (before cachestat): then the buffered read, as before. A range all of which
- * is there is read from there; one the warmer (fs/warm.h) is reading in is partly there,
- * and a buffered read of it waits for the warmer's reads rather than asking the disk for
- * the same bytes a second time. In a first read through the mount right after a publish,
- * with the warmer at work, that was 74 % of the public drive's speed against 55 % with
- * such ranges read around the page cache (fs.sh). */
+ * is there is read from there; one the warmer (fs/warm.h) had begun to read in (it
+ * pauses while reads are served) is partly there, and a buffered read of it takes what
+ * the warmer read rather than asking the disk for the same bytes a second time. In a first read
+ * through the mount right after a publish, with the warmer at work, that was 74 % of the public
+ * drive's speed against 55 % with such ranges read around the page cache (fs.sh). */
 static bool any_cached(int fd, uint64_t off, size_t len)
 {
 	return fs_pagecache_held(fd, off, len) != 0;
 }
 
-/* Read [off, off + len) of fd into buf (DIRECT_ALIGN-aligned, room for len rounded up to
- * it): 0, or -errno (-EIO: shorter). An O_DIRECT fd reads whole DIRECT_ALIGN units; the
+/* Read [off, off + len) of fd into buf (FS_DIRECT_ALIGN-aligned, room for len rounded up to
+ * it): 0, or -errno (-EIO: shorter). An O_DIRECT fd reads whole FS_DIRECT_ALIGN units; the
  * file's last one comes back short. */
 static int read_all(int fd, uint8_t *buf, uint64_t off, size_t len, bool direct)
 {
 	size_t done = 0,
-	       want = direct ? (len + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN : len;
+	       want =
+	           direct ? (len + FS_DIRECT_ALIGN - 1) / FS_DIRECT_ALIGN * FS_DIRECT_ALIGN : len;
 
 	while (done < len) {
 		ssize_t r = pread(fd, buf + done, want - done, (off_t)(off + done));
@@ -149,7 +149,7 @@ static int read_all(int fd, uint8_t *buf, uint64_t off, size_t len, bool direct)
 		if (r <= 0)
 			return r < 0 ? -errno : -EIO;
 		done += (size_t)r;
-		if (direct && done % DIRECT_ALIGN && done < len)
+		if (direct && done % FS_DIRECT_ALIGN && done < len)
 			return -EIO; /* short in the middle: no aligned way on */
 	}
 	return 0;
@@ -167,13 +167,13 @@ static int open_direct(int fd)
 }
 
 /* The pinned range b of the ciphertext into buf (room for b->len rounded up to
- * DIRECT_ALIGN): from the page cache if any of it is there (read in after its publish,
+ * FS_DIRECT_ALIGN): from the page cache if any of it is there (read in after its publish,
  * or read before), around it otherwise. 0, or -errno. */
 static int read_pinned(const struct cache_block *b, uint8_t *buf)
 {
 	int fd, err;
 
-	if (b->offset % DIRECT_ALIGN || any_cached(b->fd, b->offset, b->len) ||
+	if (b->offset % FS_DIRECT_ALIGN || any_cached(b->fd, b->offset, b->len) ||
 	    (fd = open_direct(b->fd)) < 0)
 		return read_all(b->fd, buf, b->offset, b->len, false);
 	err = read_all(fd, buf, b->offset, b->len, true);
@@ -214,7 +214,7 @@ struct slot {
 	pthread_rwlock_t mu; /* read: served from, stripes decrypted; write: filled */
 	pthread_mutex_t smu; /* with scv: the wait for a stripe another thread checks */
 	pthread_cond_t scv;  /* a stripe left ST_BUSY */
-	uint8_t *buf;        /* TILE bytes, DIRECT_ALIGN-aligned; NULL until the first fill;
+	uint8_t *buf;        /* TILE bytes, FS_DIRECT_ALIGN-aligned; NULL until the first fill;
 	                      * plaintext where a stripe is ST_PLAIN: wiped before it is
 	                      * freed */
 	uint64_t off;        /* the tile's offset */
@@ -347,7 +347,7 @@ static int reply_tiled(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, uint
 	struct slot *sl;
 	int err = 0;
 
-	if (off % DIRECT_ALIGN || off + size > tile + TILE || !(w = readwin_of(h)))
+	if (off % FS_DIRECT_ALIGN || off + size > tile + TILE || !(w = readwin_of(h)))
 		return -EAGAIN;
 	sl = &w->s[(off / TILE) % SLOTS];
 	last = __atomic_exchange_n(&w->seq_end, off + size, __ATOMIC_RELAXED);
@@ -457,7 +457,7 @@ static ssize_t read_plain(struct fs_drive *d, struct fs_fh *h, uint64_t off, siz
 
 int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size)
 {
-	size_t room = (size + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+	size_t room = (size + FS_DIRECT_ALIGN - 1) / FS_DIRECT_ALIGN * FS_DIRECT_ALIGN;
 	uint8_t *buf;
 	ssize_t n;
 	int err;
@@ -478,7 +478,7 @@ int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_
 		return 0;
 	/* the thread's own buffer, kept from request to request: a new one each time was
 	 * a page fault a 4 KiB (fs/buffer.h) */
-	if (!(buf = fs_buffer_thread(room ? room : DIRECT_ALIGN)))
+	if (!(buf = fs_buffer_thread(room ? room : FS_DIRECT_ALIGN)))
 		return -ENOMEM;
 	/* checked before it is decrypted: a chunk that fails its check is never served */
 	n = read_plain(d, h, (uint64_t)off, size, buf, err != -EBADMSG);

@@ -23,8 +23,6 @@
  * pieces to hash while the batch is in memory. */
 #define BATCH_MIN   (8U << 20)
 #define THREADS_MAX 4
-/* O_DIRECT's alignment of buffer, offset and length (a page covers every device's). */
-#define DIRECT_ALIGN 4096U
 /* A v2 torrent's leaf: SHA-256 of each 16 KiB block, the cache's block too. */
 #define SWARM_LEAF 16384U
 _Static_assert(SWARM_LEAF == CACHE_BLOCK_SIZE, "a leaf is a cache block");
@@ -111,7 +109,7 @@ static int open_cipher(const char *path, bool *direct)
  * an unaligned tail (the file's last bytes) buffered, O_DIRECT cleared for it. */
 static int write_cipher(int fd, bool *direct, const uint8_t *buf, size_t len, uint64_t off)
 {
-	size_t head = *direct ? len / DIRECT_ALIGN * DIRECT_ALIGN : 0;
+	size_t head = *direct ? len / FS_DIRECT_ALIGN * FS_DIRECT_ALIGN : 0;
 	int err = pwrite_all(fd, buf, head, off);
 
 	if (!err && head < len && *direct) {

@@ -8,14 +8,14 @@
  *
  * One thread, a queue of files read one after the other once the drive has been quiet
  * for a moment (warm.c's WARM_DELAY_MS: no file added, written or packed, no read
- * through the mount), with read(2): the
- * kernel's read-ahead puts them in large folios (POSIX_FADV_WILLNEED puts 4 KiB pages, and 512 MiB
- * of those took 65-76 ms to read from the page cache against 32). Reading them back while the file
- * was being written (on the pack's writer thread) took that memory and a core from the cp itself:
- * the private publish ran at 68 % of the public one's, and at 77-94 % with the read-back after it.
+ * through the mount), with read(2): the kernel's read-ahead puts them in large folios
+ * (POSIX_FADV_WILLNEED puts 4 KiB pages, and 512 MiB of those took 65-76 ms to read from
+ * the page cache against 32). Reading them back while the file was being written (on the
+ * pack's writer thread) took that memory and a core from the cp itself: the private
+ * publish ran at 68 % of the public one's, and at 77-94 % with the read-back after it.
  *
- * Threads: fs_warmer_add from any thread; fs_warmer_stop joins the thread (a read of
- * 1 MiB at most). Errors: -errno of pthread_create, -ENOMEM.
+ * Threads: fs_warmer_add and fs_warmer_hold from any thread; fs_warmer_stop joins the
+ * thread (a read of 1 MiB at most). Errors: -errno of pthread_create, -ENOMEM.
  */
 #ifndef SWARMFS_FS_WARM_H
 #define SWARMFS_FS_WARM_H
@@ -29,9 +29,9 @@ int fs_warmer_start(struct fs_warmer **out);
 
 /* Read [0, len) of the file at path (copied) into the page cache on the warmer's thread,
  * 0.5 s from now at the earliest (warm.c's WARM_DELAY_MS: a hold), after the files added
- * before. Advice only:
- * a file that cannot be opened then, or one added while FS_WARM_QUEUE_MAX are waiting, is left
- * where it is (on disk, read from there when asked). */
+ * before. Advice only: a file that cannot be opened then, or one added while
+ * FS_WARM_QUEUE_MAX are waiting, is left where it is (on disk, read from there when
+ * asked). */
 void fs_warmer_add(struct fs_warmer *w, const char *path, uint64_t len);
 
 /* The drive is busy (a file staged or written, a batch packed, a read through the

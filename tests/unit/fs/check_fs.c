@@ -690,9 +690,8 @@ END_TEST
  * cp into the mount, the publish worker and a read through the mount do
  * (fs_warmer_hold): none of it may come into the page cache meanwhile. Once the holds
  * end it is read in (polled, 9 s deadline). Without the hold the warmer read it in 0.5 s
- * after the add, mid-publish. Where the
- * kernel cannot tell, or the ciphertext is in the page cache from the start, there is
- * nothing to see. */
+ * after the add, mid-publish. Where the kernel cannot tell, or the ciphertext is in the
+ * page cache from the start, there is nothing to see. */
 START_TEST(warmer_waits_while_the_drive_publishes)
 {
 	const uint64_t size = (16 << 20) + 999;
@@ -710,6 +709,7 @@ START_TEST(warmer_waits_while_the_drive_publishes)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		do {
 			fs_warmer_hold(w);
+			/* paces the holds on purpose (a busy drive's), not a wait */
 			nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
 			held = fs_pagecache_held(fd, 0, 0);
 			ck_assert_msg(held <= before,
