@@ -45,6 +45,7 @@ struct slice {
 	struct batch *b;
 	uint32_t from, to; /* pieces of the batch, [from, to) */
 	int err;
+	uint64_t work; /* bytes its v1 hashes took */
 };
 
 /* out = md(p[0, n)) on the context x, or -EIO. */
@@ -233,6 +234,19 @@ static int writer_finish(struct writer *w)
 	return w->err;
 }
 
+/* A piece's SHA-1 begun: the state after its first len bytes. A piece length that
+ * doubles (the file grew past the next of libtorrent's sizes) makes each new piece two
+ * old ones: the state kept of the first, hashed whole, is the new piece's begun, and
+ * only the second is hashed again (a length that grows r-fold keeps 1/r). Kept of the
+ * even pieces, while the file is followed (its size, so its piece length, not known). */
+struct v1_head {
+	EVP_MD_CTX *x; /* NULL: none */
+	uint32_t len;
+};
+/* Pieces beyond which no heads are kept: libtorrent keeps a file's pieces below about
+ * 2600 until 16 MiB pieces (700 GB). */
+#define HEADS_MAX 8192
+
 /* Where the packing of a file stands: its v1 hashes are made at one piece length (the
  * file's size's, as far as it is known), its block digests and ciphertext at none. */
 struct fs_packer {
@@ -254,8 +268,44 @@ struct fs_packer {
 	size_t v1_cap;
 	uint8_t (*blocks)[32]; /* by block */
 	size_t blocks_cap;
+	struct v1_head *heads; /* by piece, at pl; heads_n of them */
+	size_t heads_n;
+	bool final;       /* the size is known (finishing): no heads are kept */
+	uint64_t v1_work; /* bytes the v1 hashes took, again after a piece length change */
 	EVP_MD *sha1, *sha256;
 };
+
+/* The v1 hash of piece index, p[0, n) (the bytes after its head's, if it has one; with
+ * a cipher, encrypted here), on the context x; of an even piece hashed whole while the
+ * file is followed, the state is kept as a head (for the next piece length). The heads
+ * of distinct pieces are distinct: slices on other threads touch none of this one's. */
+static int v1_piece(struct fs_packer *k, EVP_MD_CTX *x, uint32_t index, uint8_t *p, size_t n,
+                    uint64_t off, uint32_t pl, uint64_t *work)
+{
+	struct v1_head *h = index < k->heads_n ? &k->heads[index] : NULL;
+	size_t skip = h && h->x && h->len <= n ? h->len : 0;
+	bool keep = h && !k->final && n == pl && index % 2 == 0;
+	int err = 0;
+
+	if (k->has_c &&
+	    (err = fs_cipher_apply(&k->c, off + skip, p + skip, p + skip, n - skip)) < 0)
+		return err;
+	if (!(skip ? EVP_MD_CTX_copy_ex(x, h->x) : EVP_DigestInit_ex2(x, k->sha1, NULL)) ||
+	    EVP_DigestUpdate(x, p + skip, n - skip) != 1)
+		return -EIO;
+	*work += n - skip;
+	if (keep) {
+		if (!h->x && !(h->x = EVP_MD_CTX_new()))
+			return -ENOMEM;
+		if (!EVP_MD_CTX_copy_ex(h->x, x))
+			return -EIO;
+		h->len = (uint32_t)n;
+	} else if (h && h->x) {
+		EVP_MD_CTX_free(h->x);
+		h->x = NULL;
+	}
+	return EVP_DigestFinal_ex(x, k->v1[index], NULL) == 1 ? 0 : -EIO;
+}
 
 /* Encrypt (private drives), then the v1 hash of each piece of the slice and the digest
  * of each of its blocks not digested before (a piece hashed again at a new piece
@@ -275,10 +325,7 @@ static void *slice_run(void *arg)
 		uint64_t off = b->off + at;
 		uint8_t *p = b->buf + at;
 
-		if (k->has_c)
-			s->err = fs_cipher_apply(&k->c, off, p, p, n);
-		if (!s->err)
-			s->err = digest(x, k->sha1, p, n, k->v1[b->first + i]);
+		s->err = v1_piece(k, x, b->first + i, p, n, off, b->pl, &s->work);
 		for (size_t o = 0; o < n && !s->err; o += SWARM_LEAF) {
 			if (off + o < b->leafed)
 				continue;
@@ -311,7 +358,7 @@ static int batch_run(struct batch *b, int nthreads)
 		nthreads = (int)pieces;
 	per = (pieces + (uint32_t)nthreads - 1) / (uint32_t)nthreads;
 	for (int t = 0; t < nthreads; t++) {
-		sl[t] = (struct slice){ b, (uint32_t)t * per, (uint32_t)(t + 1) * per, 0 };
+		sl[t] = (struct slice){ b, (uint32_t)t * per, (uint32_t)(t + 1) * per, 0, 0 };
 		if (sl[t].to > pieces)
 			sl[t].to = pieces;
 		if (t > 0)
@@ -324,8 +371,11 @@ static int batch_run(struct batch *b, int nthreads)
 		else
 			slice_run(&sl[t]); /* no thread to spare: this one does it */
 	}
-	for (int t = 0; t < nthreads && !err; t++)
-		err = sl[t].err;
+	for (int t = 0; t < nthreads; t++) {
+		if (!err)
+			err = sl[t].err;
+		b->k->v1_work += sl[t].work;
+	}
 	return err;
 }
 
@@ -343,6 +393,23 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size)
 		return -ENOMEM;
 	*arr = a;
 	*cap = c;
+	return 0;
+}
+
+/* heads[0, n) (new ones empty), for pieces a head may be kept of */
+static int heads_fit(struct fs_packer *k, size_t n)
+{
+	size_t cap;
+
+	if (n > HEADS_MAX)
+		n = HEADS_MAX;
+	if (k->final || n <= k->heads_n)
+		return 0;
+	cap = k->heads_n;
+	if (grow((void **)&k->heads, &cap, n, sizeof *k->heads) < 0)
+		return -ENOMEM;
+	memset(k->heads + k->heads_n, 0, (cap - k->heads_n) * sizeof *k->heads);
+	k->heads_n = cap;
 	return 0;
 }
 
@@ -368,8 +435,25 @@ static int buffers_fit(struct fs_packer *k, size_t want)
 	return 0;
 }
 
+/* The heads at piece length pl become those at pl * r (r > 0): new piece j begins as
+ * old piece j * r did. r == 0: none are kept (a length that is no multiple). */
+static void heads_regroup(struct fs_packer *k, uint32_t r)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < k->heads_n; i++) {
+		if (r && i % r == 0) {
+			k->heads[kept++] = k->heads[i]; /* kept <= i: that slot is done with */
+			continue;
+		}
+		EVP_MD_CTX_free(k->heads[i].x);
+	}
+	for (size_t i = kept; i < k->heads_n; i++)
+		k->heads[i] = (struct v1_head){ NULL, 0 };
+}
+
 /* The piece length for a file of size bytes: the v1 hashes made at another are made
- * again. */
+ * again (from the heads kept, where the new length is a multiple of the old). */
 static int packer_at(struct fs_packer *k, uint64_t size)
 {
 	uint32_t pl = swarm_make_piece_length(size);
@@ -377,6 +461,7 @@ static int packer_at(struct fs_packer *k, uint64_t size)
 	if (!pl || pl % SWARM_LEAF)
 		return -ENOMEM;
 	if (pl != k->pl) {
+		heads_regroup(k, k->pl && pl > k->pl && pl % k->pl == 0 ? pl / k->pl : 0);
 		k->pl = pl;
 		k->hashed = 0;
 	}
@@ -396,6 +481,7 @@ static ssize_t packer_batch(struct fs_packer *k, uint64_t end, int nthreads)
 	b.first = (uint32_t)(b.off / b.pl);
 	if ((err = grow((void **)&k->v1, &k->v1_cap, (b.off + b.len + b.pl - 1) / b.pl,
 	                sizeof *k->v1)) < 0 ||
+	    (err = heads_fit(k, (b.off + b.len + b.pl - 1) / b.pl)) < 0 ||
 	    (err = grow((void **)&k->blocks, &k->blocks_cap,
 	                (b.off + b.len + SWARM_LEAF - 1) / SWARM_LEAF, sizeof *k->blocks)) < 0)
 		return err;
@@ -491,6 +577,11 @@ uint64_t fs_packer_done(const struct fs_packer *k)
 	return k->hashed;
 }
 
+uint64_t fs_packer_v1_work(const struct fs_packer *k)
+{
+	return k->v1_work;
+}
+
 ssize_t fs_packer_step(struct fs_packer *k, uint64_t avail)
 {
 	int err;
@@ -519,6 +610,7 @@ int fs_packer_finish(struct fs_packer *k, const char *name, const char *const *t
 	size = (uint64_t)st.st_size;
 	if (size < k->leafed)
 		return -ESTALE; /* shorter than what was packed of it: not the same file */
+	k->final = true;
 	if ((err = packer_at(k, size)) < 0)
 		return err;
 	p.n = (uint32_t)((size + k->pl - 1) / k->pl);
@@ -577,6 +669,8 @@ void fs_packer_free(struct fs_packer *k)
 		close(k->fd);
 	for (unsigned i = 0; i < CIPHER_BUFS; i++)
 		free(k->bufs[i]);
+	heads_regroup(k, 0);
+	free(k->heads);
 	free(k->v1);
 	free(k->blocks);
 	free(k->cipher_path);

@@ -8,8 +8,9 @@
  * It may also be done as the file is written (fs/follow.h): a packer takes the file's
  * bytes as far as they are final (fs_packer_step), hashing them at the piece length of
  * the size so far, and finishes once the file is closed (fs_packer_finish): a piece
- * length that changed with the size costs the v1 hashes again, never the block digests
- * or the ciphertext.
+ * length that changed with the size costs the v1 hashes of the new pieces' second
+ * halves again (SHA-1 states are kept of the first), never the block digests or the
+ * ciphertext.
  *
  * Threads: a packer is used by one thread at a time; fs_packer_step hashes on the
  * caller's thread alone, fs_packer_finish and fs_pack_file on helper threads of their
@@ -58,6 +59,10 @@ int fs_packer_new(const char *src, const struct fs_cipher *c, const char *cipher
 ssize_t fs_packer_step(struct fs_packer *k, uint64_t avail);
 /* The bytes below which the packer's v1 hashes are made. */
 uint64_t fs_packer_done(const struct fs_packer *k);
+/* The bytes its v1 hashes took so far: each byte once, but for the second halves of the
+ * pieces a doubled piece length makes again (from the second quarter on when it
+ * quadruples, and so on). */
+uint64_t fs_packer_v1_work(const struct fs_packer *k);
 /* Pack the rest of the file (its size now) into out, as fs_pack_file does; the
  * ciphertext is kept. */
 int fs_packer_finish(struct fs_packer *k, const char *name, const char *const *trackers,

@@ -522,6 +522,27 @@ static char *private_staged(const char *name, uint64_t size, uint32_t seed, char
 	return dir;
 }
 
+/* private_staged's end: the cipher wiped, the directory gone. */
+static void private_staged_done(struct fs_cipher *c, char *dir)
+{
+	fs_cipher_release(c);
+	fixture_tmpdir_remove(dir);
+	free(dir);
+}
+
+/* The files a and b are size bytes each, the same bytes. */
+static void assert_same_file(const char *a, const char *b, uint64_t size)
+{
+	size_t alen, blen;
+	uint8_t *x = slurp(a, &alen), *y = slurp(b, &blen);
+
+	ck_assert_uint_eq(alen, size);
+	ck_assert_uint_eq(blen, size);
+	ck_assert_msg(!memcmp(x, y, size), "%s and %s differ", a, b);
+	free(x);
+	free(y);
+}
+
 /* A private file of more batches than the ciphertext writer's ring holds (5 of 8 MiB,
  * then an unaligned tail: the ring is reused, the tail written buffered): the
  * ciphertext on disk is the plaintext under the file's key stream at every offset,
@@ -577,9 +598,7 @@ START_TEST(pack_private_write_failure_fails_and_removes)
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct, NULL, NULL, NULL, &p), -EFBIG);
 	ck_assert_int_eq(access(ct, F_OK), -1);
-	fs_cipher_release(&c);
-	fixture_tmpdir_remove(dir);
-	free(dir);
+	private_staged_done(&c, dir);
 }
 END_TEST
 
@@ -772,9 +791,7 @@ START_TEST(pack_matches_libtorrent)
 	free(plain);
 	swarm_metainfo_free(lt);
 	fs_pack_release(&p);
-	fs_cipher_release(&c);
-	fixture_tmpdir_remove(dir);
-	free(dir);
+	private_staged_done(&c, dir);
 }
 END_TEST
 
@@ -789,8 +806,6 @@ START_TEST(packer_steps_across_piece_lengths_match_one_read)
 	struct fs_pack stepped, whole;
 	struct fs_packer *k;
 	struct fs_cipher c;
-	uint8_t *a, *b;
-	size_t alen, blen;
 	char *dir = private_staged("packstep", size, 31, src, ct, &c);
 
 	snprintf(ct2, sizeof ct2, "%s2", ct);
@@ -810,18 +825,67 @@ START_TEST(packer_steps_across_piece_lengths_match_one_read)
 	fs_packer_free(k);
 	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct2, NULL, NULL, NULL, &whole), 0);
 	assert_same_pack(&stepped, &whole);
-	a = slurp(ct, &alen);
-	b = slurp(ct2, &blen);
-	ck_assert_uint_eq(alen, size);
-	ck_assert_uint_eq(blen, size);
-	ck_assert_msg(!memcmp(a, b, size), "the stepped ciphertext differs");
-	free(a);
-	free(b);
+	assert_same_file(ct, ct2, size);
 	fs_pack_release(&stepped);
 	fs_pack_release(&whole);
-	fs_cipher_release(&c);
-	fixture_tmpdir_remove(dir);
-	free(dir);
+	private_staged_done(&c, dir);
+}
+END_TEST
+
+/* A packer whose piece length grows while it is fed the file keeps the SHA-1 state of
+ * each even piece: a doubled piece length hashes again only the new pieces' second
+ * halves, a quadrupled one their last three quarters. Steps at 1 MiB (16 KiB pieces),
+ * 4 MiB (32 KiB: 1 MiB again, half of it hashed) and 48 MiB (128 KiB: 4 MiB again,
+ * three quarters of it), finished at 50 MiB: the v1 hashes take the file's bytes and
+ * 3.5 MiB more (without the states: 5 MiB more). A step that stops halfway through a
+ * redo (one batch) leaves the pieces after it on their older states: the result is
+ * still the one read of the whole file. */
+START_TEST(packer_hashes_again_only_what_a_longer_piece_adds)
+{
+	const uint64_t size = (50ULL << 20) + 777;
+	const uint64_t avails[] = { 1 << 20, 4 << 20, 48 << 20 };
+	const uint32_t pls[] = { 16384, 32768, 131072 };
+	char src[4200], ct[4200], ct2[4300];
+	struct fs_pack stepped, whole;
+	struct fs_packer *k;
+	struct fs_cipher c;
+	ssize_t n;
+	char *dir = private_staged("packheads", size, 47, src, ct, &c);
+
+	snprintf(ct2, sizeof ct2, "%s2", ct);
+	ck_assert_int_eq(fs_packer_new(src, &c, ct, 0, &k), 0);
+	for (size_t i = 0; i < sizeof avails / sizeof *avails; i++) {
+		ck_assert_uint_eq(swarm_make_piece_length(avails[i]), pls[i]);
+		while ((n = fs_packer_step(k, avails[i])) > 0)
+			;
+		ck_assert_int_eq(n, 0);
+	}
+	ck_assert_uint_eq(swarm_make_piece_length(size), 131072);
+	ck_assert_int_eq(fs_packer_finish(k, "n", NULL, NULL, NULL, &stepped), 0);
+	ck_assert_uint_eq(fs_packer_v1_work(k), size + (512 << 10) + (3 << 20));
+	fs_packer_free(k);
+	ck_assert_int_eq(fs_pack_file(src, "n", &c, ct2, NULL, NULL, NULL, &whole), 0);
+	assert_same_pack(&stepped, &whole);
+	assert_same_file(ct, ct2, size);
+	fs_pack_release(&stepped);
+
+	/* a redo cut short by the next length: 4 MiB whole, one batch at 20 MiB (64 KiB
+	 * pieces, begun from the 32 KiB ones' states), then 48 MiB (128 KiB: the first
+	 * pieces begun from 64 KiB states, those after from 32 KiB ones or none) */
+	unlink(ct);
+	ck_assert_int_eq(fs_packer_new(src, &c, ct, 0, &k), 0);
+	while ((n = fs_packer_step(k, 4 << 20)) > 0)
+		;
+	ck_assert_int_gt(fs_packer_step(k, 20 << 20), 0);
+	ck_assert_uint_lt(fs_packer_done(k), 20 << 20);
+	ck_assert_int_gt(fs_packer_step(k, 48 << 20), 0);
+	ck_assert_int_eq(fs_packer_finish(k, "n", NULL, NULL, NULL, &stepped), 0);
+	fs_packer_free(k);
+	assert_same_pack(&stepped, &whole);
+	assert_same_file(ct, ct2, size);
+	fs_pack_release(&stepped);
+	fs_pack_release(&whole);
+	private_staged_done(&c, dir);
 }
 END_TEST
 
@@ -851,9 +915,7 @@ START_TEST(packer_finish_refuses_a_file_cut_short)
 	ck_assert_int_eq(access(ct, F_OK), 0); /* still there until the packer goes */
 	fs_packer_free(k);
 	ck_assert_int_eq(access(ct, F_OK), -1);
-	fs_cipher_release(&c);
-	fixture_tmpdir_remove(dir);
-	free(dir);
+	private_staged_done(&c, dir);
 }
 END_TEST
 
@@ -922,9 +984,7 @@ START_TEST(follow_packs_a_file_as_it_is_written)
 	free(plain);
 	fs_pack_release(&followed);
 	fs_pack_release(&whole);
-	fs_cipher_release(&c);
-	fixture_tmpdir_remove(dir);
-	free(dir);
+	private_staged_done(&c, dir);
 }
 END_TEST
 
@@ -1070,6 +1130,7 @@ int main(void)
 	tcase_add_test(tc, packer_finish_refuses_a_file_cut_short);
 	tcase_add_test(tc, pack_matches_libtorrent);
 	tcase_add_test(tc, packer_steps_across_piece_lengths_match_one_read);
+	tcase_add_test(tc, packer_hashes_again_only_what_a_longer_piece_adds);
 	tcase_add_test(tc, follow_packs_a_file_as_it_is_written);
 	tcase_add_test(tc, follow_rewrite_of_packed_bytes_cancels);
 	tcase_add_test(tc, follow_at_most_two_files_at_once);
