@@ -336,6 +336,41 @@ static bool cipher_name(const char *name)
 	return i == 16 && !name[i];
 }
 
+/* Whether a staging directory's name is a staged file's own, of the older layout
+ * (<n>-<pid>, digits both). */
+static bool old_layout_name(const char *name)
+{
+	size_t a = strspn(name, "0123456789"), b;
+
+	if (!a || name[a] != '-')
+		return false;
+	b = strspn(name + a + 1, "0123456789");
+	return b && !name[a + 1 + b];
+}
+
+/* The ciphertexts in dir (a staged file's own directory, the layout before
+ * staging/<n>-<pid>: staging/<n>-<pid>/<basename>, its ciphertext beside it) go, and
+ * the directory with them if that empties it. */
+static void staging_sweep_old(const char *dir)
+{
+	char file[4200 + 260];
+	struct dirent *de;
+	DIR *dh = opendir(dir);
+
+	if (!dh)
+		return;
+	while ((de = readdir(dh))) {
+		if ((size_t)snprintf(file, sizeof file, "%s/%s", dir, de->d_name) >= sizeof file)
+			continue;
+		if (cipher_name(de->d_name) && de->d_type != DT_DIR && unlink(file) == 0)
+			fs_info("removed %s: a ciphertext no record names, left by a mount that "
+			        "was killed",
+			        file);
+	}
+	closedir(dh);
+	rmdir(dir); /* fails while a staged file is in it: it stays */
+}
+
 /* What a previous run left in the staging directory goes at the start; the drive's lock
  * (home.c) says no other mount uses it:
  * - spares (killed: no queue item names them, or they were never taken). A spare that was
@@ -344,6 +379,8 @@ static bool cipher_name(const char *name)
  *   record was signed were taken up into the cache just before (fs_durable_recover); the
  *   rest no record names, and the file they were made from is packed afresh under a new
  *   key. They are not user data, and were the only thing a crash left there for good.
+ *   Those of the older layout, in a staged file's own directory, go too, and the
+ *   directory once empty.
  * Staged files themselves stay (DESIGN.md: never deleted before confirmed). */
 static void staging_sweep(struct fs_drive *d, const struct ledger_queue_item *items, int n)
 {
@@ -356,9 +393,18 @@ static void staging_sweep(struct fs_drive *d, const struct ledger_queue_item *it
 		return;
 	while ((de = readdir(dh))) {
 		bool queued = false;
+		struct stat st;
 
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
 		snprintf(file, sizeof file, "%s/%s", dir, de->d_name);
-		if (cipher_name(de->d_name) && de->d_type != DT_DIR) {
+		if (de->d_type == DT_DIR ||
+		    (de->d_type == DT_UNKNOWN && lstat(file, &st) == 0 && S_ISDIR(st.st_mode))) {
+			if (old_layout_name(de->d_name))
+				staging_sweep_old(file);
+			continue; /* an import's download, a metadata fetch's: not ours */
+		}
+		if (cipher_name(de->d_name)) {
 			if (unlink(file) == 0)
 				fs_info("removed %s: a ciphertext no record names, left by a "
 				        "mount that was killed",

@@ -868,7 +868,11 @@ static int staged_ciphertexts(void)
  * file, after its follower (fs/follow.c) began writing the file's ciphertext beside it
  * in the staging directory; the writer never closes the file, so no queue item or record
  * names that ciphertext. The next mount removes it: a crash no longer leaves a file there
- * for good. Without the sweep it stayed through every later mount. */
+ * for good. Without the sweep it stayed through every later mount. So do ciphertexts a
+ * crash left in the older layout (a staged file's own directory, staging/<n>-<pid>/):
+ * one alone (its directory goes too), one beside a staged file (which stays, and its
+ * directory); an import's download directory is not touched, a file in it named like
+ * a ciphertext included. Without the older layout's sweep those stayed. */
 START_TEST(kill_mid_follow_leaves_no_ciphertext_behind)
 {
 	char path[4200];
@@ -899,11 +903,26 @@ START_TEST(kill_mid_follow_leaves_no_ciphertext_behind)
 	fixture_mount_stop(a.m);
 	a.m = NULL;
 	ck_assert_int_eq(staged_ciphertexts(), 1); /* what the kill left */
+	char *out = itest_run(
+	    10000,
+	    "cd '%s/drives/%s/staging' && mkdir 41-77 42-77 import-3-77 && "
+	    "echo c > 41-77/00112233445566aa && echo c > 42-77/00112233445566bb && "
+	    "echo plain > 42-77/notes.txt && echo d > import-3-77/00112233445566cc && echo ok",
+	    a.home, id);
+	ck_assert_str_eq(out, "ok\n");
+	free(out);
 
 	/* the mount point answers before the publisher starts (and sweeps): polled */
 	mount_node(&a, "team");
 	FIXTURE_WAIT(staged_ciphertexts() == 0, 30000,
 	             "the killed follower's ciphertext is still in the staging directory");
+	out = itest_run(10000,
+	                "cd '%s/drives/%s/staging' && for f in 41-77 42-77/00112233445566bb "
+	                "42-77/notes.txt import-3-77/00112233445566cc; do test -e $f && echo $f; "
+	                "done; true",
+	                a.home, id);
+	ck_assert_str_eq(out, "42-77/notes.txt\nimport-3-77/00112233445566cc\n");
+	free(out);
 	/* the drive goes on: a file published after it reads back */
 	publish("after.bin", (2 << 20) + 5, 31);
 	char *got = itest_run(60000, "cmp '%s/after.bin' '%s/after.bin' && echo same", src, a.mnt);
