@@ -13,7 +13,7 @@
 #   - ls -l of a 10k-file directory (<= 0.3 s) and find over 100k files (<= 3 s), vs
 #     the same on a local directory
 #   - RSS of a mount serving the 100k-file drive, vs an empty drive's
-#   - private beside public (issue 11), ROUNDS rounds (6), each round's private figure
+#   - private beside public (issue 11), ROUNDS rounds (10), each round's private figure
 #     over its public one, the median of those ratios: publish (>= 90 %; and public >=
 #     80 % of cp + sha256sum), cold read from a seeder (>= 90 %; as found, after the same
 #     memory churn, and both at once) and the first warm read through the mount (>= 80 %)
@@ -245,7 +245,7 @@ touch_fresh() { dd if=/dev/zero of=/dev/null bs="${1}M" count=1 iflag=fullblock 
 even_mib=$((3 * mib))
 avail_mib=$(awk '/MemAvailable/ { print int($2 / 1024 / 2) }' /proc/meminfo)
 ((even_mib > avail_mib)) && even_mib=$avail_mib
-# Publishing is timed in ROUNDS rounds (6), each a cp into the public drive and one into the
+# Publishing is timed in ROUNDS rounds (10), each a cp into the public drive and one into the
 # private drive back to back, so that a machine whose speed drifts slows them alike;
 # the medians are printed. The baseline (cp + sha256sum of a copy, then removed) runs
 # before each of the two, so that each cp draws on the same memory: on a VM whose
@@ -253,7 +253,7 @@ avail_mib=$(awk '/MemAvailable/ { print int($2 / 1024 / 2) }' /proc/meminfo)
 # moment before costs 0.2 s of system time per 512 MiB and one into long-free pages
 # 1.6 s (dd here), so the second cp of a round, whose pages the first did not free,
 # paid that alone, and it was always the private drive's.
-rounds=${ROUNDS:-6}
+rounds=${ROUNDS:-10}
 for kind in public private; do
 	flag=""; [[ $kind == public ]] && flag=--public
 	"$swarmfs" init $flag --home "$work/$kind" --name "$kind" >/dev/null
