@@ -23,6 +23,12 @@
 /* O_DIRECT's alignment of buffer, offset and length (a page covers every device's). */
 #define FS_DIRECT_ALIGN 4096U
 
+/* n rounded up to FS_DIRECT_ALIGN: what an O_DIRECT read of n bytes needs room for. */
+static inline size_t fs_direct_round(size_t n)
+{
+	return (n + FS_DIRECT_ALIGN - 1) / FS_DIRECT_ALIGN * FS_DIRECT_ALIGN;
+}
+
 uint8_t *fs_buffer_new(size_t len);
 uint8_t *fs_buffer_thread(size_t len);
 

@@ -137,9 +137,7 @@ static bool any_cached(int fd, uint64_t off, size_t len)
  * file's last one comes back short. */
 static int read_all(int fd, uint8_t *buf, uint64_t off, size_t len, bool direct)
 {
-	size_t done = 0,
-	       want =
-	           direct ? (len + FS_DIRECT_ALIGN - 1) / FS_DIRECT_ALIGN * FS_DIRECT_ALIGN : len;
+	size_t done = 0, want = direct ? fs_direct_round(len) : len;
 
 	while (done < len) {
 		ssize_t r = pread(fd, buf + done, want - done, (off_t)(off + done));
@@ -457,7 +455,7 @@ static ssize_t read_plain(struct fs_drive *d, struct fs_fh *h, uint64_t off, siz
 
 int fs_reply_decrypted(fuse_req_t req, struct fs_drive *d, struct fs_fh *h, off_t off, size_t size)
 {
-	size_t room = (size + FS_DIRECT_ALIGN - 1) / FS_DIRECT_ALIGN * FS_DIRECT_ALIGN;
+	size_t room = fs_direct_round(size);
 	uint8_t *buf;
 	ssize_t n;
 	int err;

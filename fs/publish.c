@@ -336,6 +336,15 @@ static bool cipher_name(const char *name)
 	return i == 16 && !name[i];
 }
 
+/* A ciphertext no record names (see staging_sweep), at file, goes. */
+static void sweep_cipher(const char *file)
+{
+	if (unlink(file) == 0)
+		fs_info("removed %s: a ciphertext no record names, left by a mount that was "
+		        "killed",
+		        file);
+}
+
 /* Whether a staging directory's name is a staged file's own, of the older layout
  * (<n>-<pid>, digits both). */
 static bool old_layout_name(const char *name)
@@ -362,10 +371,8 @@ static void staging_sweep_old(const char *dir)
 	while ((de = readdir(dh))) {
 		if ((size_t)snprintf(file, sizeof file, "%s/%s", dir, de->d_name) >= sizeof file)
 			continue;
-		if (cipher_name(de->d_name) && de->d_type != DT_DIR && unlink(file) == 0)
-			fs_info("removed %s: a ciphertext no record names, left by a mount that "
-			        "was killed",
-			        file);
+		if (cipher_name(de->d_name))
+			sweep_cipher(file); /* a directory so named: unlink fails, it stays */
 	}
 	closedir(dh);
 	rmdir(dir); /* fails while a staged file is in it: it stays */
@@ -405,10 +412,7 @@ static void staging_sweep(struct fs_drive *d, const struct ledger_queue_item *it
 			continue; /* an import's download, a metadata fetch's: not ours */
 		}
 		if (cipher_name(de->d_name)) {
-			if (unlink(file) == 0)
-				fs_info("removed %s: a ciphertext no record names, left by a "
-				        "mount that was killed",
-				        file);
+			sweep_cipher(file);
 			continue;
 		}
 		if (strncmp(de->d_name, SPARE_PREFIX, sizeof SPARE_PREFIX - 1))

@@ -36,6 +36,7 @@ cmake --build "$build" --target swarmfs bench_fs_populate bench_passthrough -j"$
 swarmfs=$build/fs/swarmfs
 populate=$build/tests/integration/bench_fs_populate
 passthrough=$build/fs/bench_passthrough
+. "$root/scripts/bench/stats.sh" # median, ratio_median, side_by_side, ratios
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/swarmfs-bench-XXXXXX")
 pids=()
@@ -51,20 +52,6 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 rate() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.0f", m / s }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-# The median of paired ratios, in %: "A B" per line (one round's figures, measured back to
-# back), the median of 100 * A / B (of an even count, the mean of the middle two). A machine
-# whose speed shifts mid-run (here memory the host must hand back, page by page, made a
-# publish 0.35 s or 1.4 s from one round to the next) moves both figures of a round alike,
-# but not the medians of each taken apart: with 4 rounds, 2 fast and 2 slow, those picked
-# a slow round on one side and a fast one on the other (66 % from rounds of 102, 109, 66
-# and 90 %).
-ratio_median() { awk '{ print 100 * $1 / $2 }' | sort -g |
-	awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f", m }'; }
-# "A B" lines of two arrays' elements side by side
-side_by_side() { local -n sbs_l=$1 sbs_r=$2; local i; for i in "${!sbs_l[@]}"; do echo "${sbs_l[$i]} ${sbs_r[$i]}"; done; }
-# each pair's ratio, in %, for the printout
-ratios() { side_by_side "$1" "$2" | awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), 100 * $1 / $2 } END { print "" }'; }
 # the seconds dd reports on its standard error (read from standard input)
 dd_secs() { awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") print $(i - 1) }'; }
 # dd's throughput of a sequential read in MiB/s
@@ -245,10 +232,11 @@ touch_fresh() { dd if=/dev/zero of=/dev/null bs="${1}M" count=1 iflag=fullblock 
 even_mib=$((3 * mib))
 avail_mib=$(awk '/MemAvailable/ { print int($2 / 1024 / 2) }' /proc/meminfo)
 ((even_mib > avail_mib)) && even_mib=$avail_mib
-# Publishing is timed in ROUNDS rounds (10), each a cp into the public drive and one into the
-# private drive back to back, so that a machine whose speed drifts slows them alike;
-# the medians are printed. The baseline (cp + sha256sum of a copy, then removed) runs
-# before each of the two, so that each cp draws on the same memory: on a VM whose
+# Publishing is timed in ROUNDS rounds (10), each a cp into the public drive and one
+# into the private drive back to back, so that a machine whose speed drifts slows them
+# alike; each row is the median of the rounds' ratios (stats.sh). The baseline (cp +
+# sha256sum of a copy, then removed) runs before each of the two, so that each cp draws
+# on the same memory: on a VM whose
 # balloon takes back free pages (free page reporting), a write into pages freed a
 # moment before costs 0.2 s of system time per 512 MiB and one into long-free pages
 # 1.6 s (dd here), so the second cp of a round, whose pages the first did not free,

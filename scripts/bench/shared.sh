@@ -53,6 +53,7 @@ helper=$root/scripts/bench/bench_shared.py
 "$py" -c 'import libtorrent' 2>/dev/null ||
 	{ echo "$py cannot import libtorrent: install python3-libtorrent"; exit 1; }
 . "$root/scripts/bench/lib.sh"
+. "$root/scripts/bench/stats.sh"
 bench_build shared swarmfs bench_fs_populate
 populate=$build/tests/integration/bench_fs_populate
 bench_work shared
@@ -189,13 +190,10 @@ echo "   each round: B ${ourss[*]} MiB/s, CPU ${bcpus[*]} s (A's ${acpus[*]});" 
 # ---- 1b. the same cold read of a private drive's file: PB a member, PA the seeder ----
 # (its rounds run with row 1's, above)
 ours_p=$(med "${ourps[@]}")
-ratio_p=$(paste -d' ' <(printf '%s\n' "${ourps[@]}") <(printf '%s\n' "${ourss[@]}") |
-	awk '{ print 100 * $1 / $2 }' | sort -g |
-	awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 printf '%-44s %7s MiB/s   baseline the public file on B above %s MiB/s   %3s %%  (target >= 90 %%)\n' \
-	"1b. the same, a private drive (median)" "$ours_p" "$ours" "$ratio_p"
+	"1b. the same, a private drive (median)" "$ours_p" "$ours" "$(side_by_side ourps ourss | ratio_median)"
 echo "   each round: PB ${ourps[*]} MiB/s, CPU ${pbcpus[*]} s (PA's ${pacpus[*]}); B's median $b_cpu s (A's $a_cpu);" \
-	"PB / B $(paste -d' ' <(printf '%s\n' "${ourps[@]}") <(printf '%s\n' "${ourss[@]}") | awk '{ printf "%s%.0f", (NR > 1 ? " " : ""), 100 * $1 / $2 }') %"
+	"PB / B $(ratios ourps ourss) %"
 
 # ---- 2. cold read on a fresh node D, two seeders (A, and C which read it all) ----
 mount_node c "$work/c" "$uri"

@@ -39,10 +39,10 @@ static struct fixture_tracker *tracker;
 static pid_t seedbox = -1;
 static pid_t writer = -1; /* a process holding a file open in a mount */
 
-/* Mount n, with a static peer when peer is not NULL (a seeder that announces nowhere). */
 /* What each mount runs under (fixture_mount_start_wrapped), NULL: nothing. */
 static const char *const *mount_wrap;
 
+/* Mount n, with a static peer when peer is not NULL (a seeder that announces nowhere). */
 static void mount_node_peer(struct node *n, const char *drive, const char *peer)
 {
 	const char *args[] = { "--no-dht",
